@@ -1,0 +1,715 @@
+/* libsandbox - the local (bubblewrap) backend
+ *
+ * Each instance is a directory on the host (under $XDG_RUNTIME_DIR, see
+ * docs/backends/local.md) holding instance.json and the sandbox's writable
+ * directories; each exec is one bwrap process over them. Because the state
+ * is on disk, any process can find an instance again by id or label.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "sandbox-local-private.h"
+
+struct _SandboxLocalBackend
+{
+  SandboxBackend parent_instance;
+
+  char *root_dir;
+  char *bwrap_path;
+  char *helper_path;
+};
+
+G_DEFINE_FINAL_TYPE (SandboxLocalBackend, sandbox_local_backend, SANDBOX_TYPE_BACKEND)
+
+enum {
+  PROP_0,
+  PROP_ROOT_DIR,
+  PROP_BWRAP_PATH,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+/* ------------------------------------------------------------------ */
+/* instance.json                                                       */
+
+const char *
+_local_limits_to_string (LocalLimits limits)
+{
+  switch (limits)
+    {
+    case LOCAL_LIMITS_RLIMIT: return "rlimit";
+    case LOCAL_LIMITS_CGROUP2: return "cgroup2";
+    case LOCAL_LIMITS_NONE:
+    default: return "none";
+    }
+}
+
+static LocalLimits
+limits_from_string (const char *s)
+{
+  if (g_strcmp0 (s, "rlimit") == 0)
+    return LOCAL_LIMITS_RLIMIT;
+  if (g_strcmp0 (s, "cgroup2") == 0)
+    return LOCAL_LIMITS_CGROUP2;
+  return LOCAL_LIMITS_NONE;
+}
+
+void
+_local_config_free (LocalConfig *config)
+{
+  if (config == NULL)
+    return;
+  g_free (config->id);
+  g_free (config->dir);
+  g_free (config->rootfs);
+  g_free (config->workdir);
+  g_clear_pointer (&config->env, g_hash_table_unref);
+  g_clear_pointer (&config->labels, g_hash_table_unref);
+  g_clear_pointer (&config->mounts, g_ptr_array_unref);
+  g_free (config);
+}
+
+static LocalConfig *
+local_config_new (void)
+{
+  LocalConfig *config = g_new0 (LocalConfig, 1);
+
+  config->env = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  config->labels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  config->mounts = g_ptr_array_new_with_free_func ((GDestroyNotify) sandbox_mount_unref);
+  return config;
+}
+
+static void
+add_string_map (JsonBuilder *builder,
+                const char  *name,
+                GHashTable  *map)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  json_builder_set_member_name (builder, name);
+  json_builder_begin_object (builder);
+  g_hash_table_iter_init (&iter, map);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      json_builder_set_member_name (builder, key);
+      json_builder_add_string_value (builder, value);
+    }
+  json_builder_end_object (builder);
+}
+
+static void
+read_string_map (JsonObject *object,
+                 const char *name,
+                 GHashTable *map)
+{
+  JsonObject *member;
+  g_autoptr(GList) names = NULL;
+
+  if (!json_object_has_member (object, name) ||
+      (member = json_object_get_object_member (object, name)) == NULL)
+    return;
+  names = json_object_get_members (member);
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      const char *value = json_object_get_string_member_with_default (member, l->data, NULL);
+
+      if (value != NULL)
+        g_hash_table_insert (map, g_strdup (l->data), g_strdup (value));
+    }
+}
+
+gboolean
+_local_config_save (LocalConfig  *config,
+                    GError      **error)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *path = g_build_filename (config->dir, "instance.json", NULL);
+  g_autofree char *data = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "id");
+  json_builder_add_string_value (builder, config->id);
+  json_builder_set_member_name (builder, "rootfs");
+  if (config->rootfs != NULL)
+    json_builder_add_string_value (builder, config->rootfs);
+  else
+    json_builder_add_null_value (builder);
+  json_builder_set_member_name (builder, "workdir");
+  json_builder_add_string_value (builder, config->workdir);
+  json_builder_set_member_name (builder, "network");
+  json_builder_add_boolean_value (builder, config->network);
+  json_builder_set_member_name (builder, "cpu");
+  json_builder_add_double_value (builder, config->cpu);
+  json_builder_set_member_name (builder, "memory_mb");
+  json_builder_add_int_value (builder, config->memory_mb);
+  json_builder_set_member_name (builder, "disk_mb");
+  json_builder_add_int_value (builder, config->disk_mb);
+  json_builder_set_member_name (builder, "pids_max");
+  json_builder_add_int_value (builder, config->pids_max);
+  json_builder_set_member_name (builder, "created");
+  json_builder_add_int_value (builder, config->created);
+  json_builder_set_member_name (builder, "expires");
+  json_builder_add_int_value (builder, config->expires);
+  json_builder_set_member_name (builder, "limits");
+  json_builder_add_string_value (builder, _local_limits_to_string (config->limits));
+  add_string_map (builder, "env", config->env);
+  add_string_map (builder, "labels", config->labels);
+  json_builder_set_member_name (builder, "mounts");
+  json_builder_begin_array (builder);
+  for (guint i = 0; i < config->mounts->len; i++)
+    {
+      SandboxMount *mount = g_ptr_array_index (config->mounts, i);
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "host");
+      json_builder_add_string_value (builder, sandbox_mount_get_host_path (mount));
+      json_builder_set_member_name (builder, "sandbox");
+      json_builder_add_string_value (builder, sandbox_mount_get_sandbox_path (mount));
+      json_builder_set_member_name (builder, "read_only");
+      json_builder_add_boolean_value (builder, sandbox_mount_get_read_only (mount));
+      json_builder_end_object (builder);
+    }
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+
+  root = json_builder_get_root (builder);
+  json_generator_set_root (generator, root);
+  json_generator_set_pretty (generator, TRUE);
+  data = json_generator_to_data (generator, NULL);
+
+  return g_file_set_contents_full (path, data, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error);
+}
+
+LocalConfig *
+_local_config_load (const char  *dir,
+                    GError     **error)
+{
+  g_autoptr(LocalConfig) config = local_config_new ();
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autofree char *path = g_build_filename (dir, "instance.json", NULL);
+  g_autoptr(GError) local_error = NULL;
+  JsonObject *object;
+  JsonArray *mounts;
+
+  if (!json_parser_load_from_mapped_file (parser, path, &local_error))
+    {
+      g_autofree char *id = g_path_get_basename (dir);
+
+      if (g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                     _("No local sandbox “%s”: it was destroyed or never existed. "
+                       "List the live ones with “sandboxctl ls --backend local”."),
+                     id);
+      else
+        g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                     _("The state of local sandbox %s (%s) cannot be read: %s. "
+                       "Remove the directory to forget it."),
+                     id, path, local_error->message);
+      return NULL;
+    }
+
+  object = json_node_get_object (json_parser_get_root (parser));
+  if (object == NULL)
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                   _("The state of a local sandbox (%s) is not a JSON object. "
+                     "Remove the directory to forget it."), path);
+      return NULL;
+    }
+
+  config->dir = g_strdup (dir);
+  config->id = g_strdup (json_object_get_string_member_with_default (object, "id", ""));
+  config->rootfs = g_strdup (json_object_get_string_member_with_default (object, "rootfs", NULL));
+  config->workdir = g_strdup (json_object_get_string_member_with_default (object, "workdir", LOCAL_DEFAULT_WORKDIR));
+  config->network = json_object_get_boolean_member_with_default (object, "network", FALSE);
+  config->cpu = json_object_get_double_member_with_default (object, "cpu", 0);
+  config->memory_mb = json_object_get_int_member_with_default (object, "memory_mb", 0);
+  config->disk_mb = json_object_get_int_member_with_default (object, "disk_mb", 0);
+  config->pids_max = json_object_get_int_member_with_default (object, "pids_max", 0);
+  config->created = json_object_get_int_member_with_default (object, "created", 0);
+  config->expires = json_object_get_int_member_with_default (object, "expires", 0);
+  config->limits = limits_from_string (json_object_get_string_member_with_default (object, "limits", NULL));
+  read_string_map (object, "env", config->env);
+  read_string_map (object, "labels", config->labels);
+
+  mounts = json_object_has_member (object, "mounts") ? json_object_get_array_member (object, "mounts") : NULL;
+  for (guint i = 0; mounts != NULL && i < json_array_get_length (mounts); i++)
+    {
+      JsonObject *m = json_array_get_object_element (mounts, i);
+      const char *host, *sandbox;
+
+      if (m == NULL)
+        continue;
+      host = json_object_get_string_member_with_default (m, "host", NULL);
+      sandbox = json_object_get_string_member_with_default (m, "sandbox", NULL);
+      if (host != NULL && sandbox != NULL)
+        g_ptr_array_add (config->mounts,
+                         sandbox_mount_new (host, sandbox,
+                                            json_object_get_boolean_member_with_default (m, "read_only", TRUE)));
+    }
+
+  return g_steal_pointer (&config);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+sandbox_local_backend_finalize (GObject *object)
+{
+  SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (object);
+
+  g_clear_pointer (&self->root_dir, g_free);
+  g_clear_pointer (&self->bwrap_path, g_free);
+  g_clear_pointer (&self->helper_path, g_free);
+
+  G_OBJECT_CLASS (sandbox_local_backend_parent_class)->finalize (object);
+}
+
+static void
+sandbox_local_backend_get_property (GObject    *object,
+                                    guint       prop_id,
+                                    GValue     *value,
+                                    GParamSpec *pspec)
+{
+  SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (object);
+
+  switch (prop_id)
+    {
+    case PROP_ROOT_DIR: g_value_set_string (value, self->root_dir); break;
+    case PROP_BWRAP_PATH: g_value_set_string (value, _sandbox_local_backend_get_bwrap (self)); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+sandbox_local_backend_set_property (GObject      *object,
+                                    guint         prop_id,
+                                    const GValue *value,
+                                    GParamSpec   *pspec)
+{
+  SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (object);
+
+  switch (prop_id)
+    {
+    case PROP_ROOT_DIR:
+      g_free (self->root_dir);
+      self->root_dir = g_value_dup_string (value);
+      break;
+    case PROP_BWRAP_PATH:
+      g_free (self->bwrap_path);
+      self->bwrap_path = g_value_dup_string (value);
+      break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+sandbox_local_backend_constructed (GObject *object)
+{
+  SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (object);
+  const char *env;
+
+  G_OBJECT_CLASS (sandbox_local_backend_parent_class)->constructed (object);
+
+  if (self->root_dir == NULL)
+    {
+      env = g_getenv ("SANDBOX_LOCAL_ROOT");
+      if (env != NULL && *env != '\0')
+        self->root_dir = g_strdup (env);
+      else
+        self->root_dir = g_build_filename (g_get_user_runtime_dir (), "libsandbox", "local", NULL);
+    }
+
+  env = g_getenv ("SANDBOX_EXEC_HELPER");
+  if (env != NULL && *env != '\0')
+    self->helper_path = g_strdup (env);
+  else
+    self->helper_path = g_build_filename (SANDBOX_LIBEXECDIR, "sandbox-exec-helper", NULL);
+}
+
+const char *
+_sandbox_local_backend_get_bwrap (SandboxLocalBackend *self)
+{
+  if (self->bwrap_path == NULL)
+    {
+      const char *env = g_getenv ("SANDBOX_BWRAP");
+
+      if (env != NULL && *env != '\0')
+        self->bwrap_path = g_strdup (env);
+      else
+        self->bwrap_path = g_find_program_in_path ("bwrap");
+    }
+  return self->bwrap_path;
+}
+
+const char *
+_sandbox_local_backend_get_helper (SandboxLocalBackend *self)
+{
+  return self->helper_path;
+}
+
+static gboolean
+sandbox_local_backend_check_configured (SandboxBackend  *backend,
+                                        GError         **error)
+{
+  SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (backend);
+  const char *bwrap = _sandbox_local_backend_get_bwrap (self);
+
+  if (bwrap == NULL || !g_file_test (bwrap, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
+                   _("The local backend needs bubblewrap, and “bwrap” was not found on PATH. "
+                     "Install it with “sudo apt-get install bubblewrap” (Debian, Ubuntu) or "
+                     "“sudo dnf install bubblewrap” (Fedora), or set SANDBOX_BWRAP to its path. "
+                     "See docs/backends/local.md."));
+      return FALSE;
+    }
+
+  if (!g_file_test (self->helper_path, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
+                   _("The local backend's helper %s is missing: libsandbox is not installed "
+                     "completely. Reinstall it, or when running from a build tree set "
+                     "SANDBOX_EXEC_HELPER to backends/local/sandbox-exec-helper."),
+                   self->helper_path);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+static gboolean
+valid_id (const char *id)
+{
+  if (id == NULL || *id == '\0' || strlen (id) > 64)
+    return FALSE;
+  for (const char *p = id; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_')
+      return FALSE;
+  return TRUE;
+}
+
+static char *
+new_id (void)
+{
+  return g_strdup_printf ("sbx-%08x%04x", g_random_int (), g_random_int_range (0, 0x10000));
+}
+
+static LocalLimits
+choose_limits (SandboxSpec *spec)
+{
+  const char *parent = g_getenv ("SANDBOX_CGROUP_PARENT");
+
+  if (sandbox_spec_get_memory_mb (spec) == 0 &&
+      sandbox_spec_get_pids_max (spec) == 0 &&
+      sandbox_spec_get_cpu (spec) == 0)
+    return LOCAL_LIMITS_NONE;
+
+  /* cgroup v2 only where a delegated, writable cgroup is named: creating
+   * child groups anywhere else either fails or escapes a manager's control. */
+  if (parent != NULL && *parent != '\0')
+    {
+      g_autofree char *procs = g_build_filename (parent, "cgroup.subtree_control", NULL);
+
+      if (g_file_test (procs, G_FILE_TEST_EXISTS) && g_access (parent, W_OK) == 0)
+        return LOCAL_LIMITS_CGROUP2;
+      g_debug ("SANDBOX_CGROUP_PARENT=%s is not a writable cgroup v2 directory; using rlimits", parent);
+    }
+  return LOCAL_LIMITS_RLIMIT;
+}
+
+static gboolean
+validate_spec (SandboxSpec  *spec,
+               char        **rootfs_out,
+               GError      **error)
+{
+  const char *image = sandbox_spec_get_image (spec);
+  const char *workdir = sandbox_spec_get_workdir (spec);
+  GPtrArray *mounts = sandbox_spec_get_mounts (spec);
+
+  *rootfs_out = NULL;
+  if (image != NULL && *image != '\0' && g_strcmp0 (image, "host") != 0)
+    {
+      g_autofree char *sh = g_build_filename (image, "bin", "sh", NULL);
+
+      if (!g_path_is_absolute (image) || !g_file_test (image, G_FILE_TEST_IS_DIR))
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("The local backend's image “%s” is not a root file system directory. "
+                         "Give the absolute path of an unpacked root file system "
+                         "(for example one made by debootstrap), or “host” for this "
+                         "machine's own root. See docs/backends/local.md."), image);
+          return FALSE;
+        }
+      if (!g_file_test (sh, G_FILE_TEST_EXISTS))
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("The local backend's image “%s” has no /bin/sh, so it is not a "
+                         "usable root file system. Unpack a complete one there "
+                         "(for example with debootstrap)."), image);
+          return FALSE;
+        }
+      *rootfs_out = g_canonicalize_filename (image, NULL);
+    }
+
+  if (workdir != NULL && (!g_path_is_absolute (workdir) || g_strcmp0 (workdir, "/") == 0))
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                   _("The workdir “%s” must be an absolute path other than /, such as /workspace."),
+                   workdir);
+      g_clear_pointer (rootfs_out, g_free);
+      return FALSE;
+    }
+
+  for (guint i = 0; i < mounts->len; i++)
+    {
+      SandboxMount *mount = g_ptr_array_index (mounts, i);
+      const char *host = sandbox_mount_get_host_path (mount);
+      const char *target = sandbox_mount_get_sandbox_path (mount);
+
+      if (!g_path_is_absolute (host) || !g_file_test (host, G_FILE_TEST_EXISTS))
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("The mount source “%s” does not exist on this machine; "
+                         "mount sources must be absolute paths that exist."), host);
+          g_clear_pointer (rootfs_out, g_free);
+          return FALSE;
+        }
+      if (!g_path_is_absolute (target) || g_strcmp0 (target, "/") == 0)
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("The mount target “%s” must be an absolute path other than /."), target);
+          g_clear_pointer (rootfs_out, g_free);
+          return FALSE;
+        }
+    }
+
+  return TRUE;
+}
+
+static void
+sandbox_local_backend_create (SandboxBackend *backend,
+                              SandboxSpec    *spec,
+                              GCancellable   *cancellable,
+                              GTask          *task)
+{
+  SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (backend);
+  g_autoptr(LocalConfig) config = local_config_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *work = NULL;
+  g_autofree char *tmp = NULL;
+  GHashTableIter iter;
+  gpointer key, value;
+  GPtrArray *mounts;
+
+  if (g_task_return_error_if_cancelled (task))
+    return;
+
+  if (!validate_spec (spec, &config->rootfs, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  if (g_mkdir_with_parents (self->root_dir, 0700) != 0)
+    {
+      int errsv = errno;
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
+                               _("Cannot create the local sandboxes' directory %s: %s. "
+                                 "Set SANDBOX_LOCAL_ROOT to a writable directory."),
+                               self->root_dir, g_strerror (errsv));
+      return;
+    }
+
+  /* Pick an id that no other instance has. */
+  for (guint tries = 0; ; tries++)
+    {
+      g_free (config->id);
+      g_free (config->dir);
+      config->id = new_id ();
+      config->dir = g_build_filename (self->root_dir, config->id, NULL);
+      if (g_mkdir (config->dir, 0700) == 0)
+        break;
+      if (errno != EEXIST || tries > 16)
+        {
+          int errsv = errno;
+          g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                                   _("Cannot create the sandbox directory %s: %s"),
+                                   config->dir, g_strerror (errsv));
+          return;
+        }
+    }
+
+  config->workdir = g_strdup (sandbox_spec_get_workdir (spec) ? sandbox_spec_get_workdir (spec)
+                                                              : LOCAL_DEFAULT_WORKDIR);
+  config->network = sandbox_spec_get_network (spec);
+  config->cpu = sandbox_spec_get_cpu (spec);
+  config->memory_mb = sandbox_spec_get_memory_mb (spec);
+  config->disk_mb = sandbox_spec_get_disk_mb (spec);
+  config->pids_max = sandbox_spec_get_pids_max (spec);
+  config->created = g_get_real_time () / G_USEC_PER_SEC;
+  config->expires = sandbox_spec_get_timeout (spec) ? config->created + sandbox_spec_get_timeout (spec) : 0;
+  config->limits = choose_limits (spec);
+  if (sandbox_spec_get_gpu (spec) > 0)
+    g_debug ("The local backend does not assign GPUs; ignoring gpu=%u", sandbox_spec_get_gpu (spec));
+
+  g_hash_table_iter_init (&iter, sandbox_spec_get_env (spec));
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    g_hash_table_insert (config->env, g_strdup (key), g_strdup (value));
+  g_hash_table_iter_init (&iter, sandbox_spec_get_labels (spec));
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    g_hash_table_insert (config->labels, g_strdup (key), g_strdup (value));
+  mounts = sandbox_spec_get_mounts (spec);
+  for (guint i = 0; i < mounts->len; i++)
+    g_ptr_array_add (config->mounts, sandbox_mount_ref (g_ptr_array_index (mounts, i)));
+
+  work = g_build_filename (config->dir, "work", NULL);
+  tmp = g_build_filename (config->dir, "tmp", NULL);
+  if (g_mkdir (work, 0755) != 0 || g_mkdir (tmp, 01777) != 0 ||
+      g_chmod (tmp, 01777) != 0 || !_local_config_save (config, &error))
+    {
+      int errsv = errno;
+      _local_remove_tree (config->dir, NULL);
+      if (error != NULL)
+        g_task_return_error (task, g_steal_pointer (&error));
+      else
+        g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                                 _("Cannot lay out the sandbox directory %s: %s"),
+                                 config->dir, g_strerror (errsv));
+      return;
+    }
+
+  g_debug ("Created local sandbox %s in %s (limits: %s)",
+           config->id, config->dir, _local_limits_to_string (config->limits));
+
+  instance = _sandbox_local_instance_new (self, g_steal_pointer (&config));
+  _sandbox_task_return_object (task, instance);
+}
+
+static gboolean
+expired (LocalConfig *config)
+{
+  return config->expires != 0 && config->expires <= g_get_real_time () / G_USEC_PER_SEC;
+}
+
+/* Loads an instance; one past its time to live is destroyed, as a remote
+ * provider would have done, and reported as not found. */
+static SandboxInstance *
+load_instance (SandboxLocalBackend  *self,
+               const char           *id,
+               GError              **error)
+{
+  g_autofree char *dir = g_build_filename (self->root_dir, id, NULL);
+  g_autoptr(LocalConfig) config = _local_config_load (dir, error);
+
+  if (config == NULL)
+    return NULL;
+  if (expired (config))
+    {
+      g_debug ("Local sandbox %s outlived its timeout; removing it", id);
+      _local_remove_tree (dir, NULL);
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                   _("The local sandbox %s reached the end of its timeout and was removed."), id);
+      return NULL;
+    }
+  return _sandbox_local_instance_new (self, g_steal_pointer (&config));
+}
+
+static void
+sandbox_local_backend_get_instance (SandboxBackend *backend,
+                                    const char     *id,
+                                    GCancellable   *cancellable,
+                                    GTask          *task)
+{
+  SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (backend);
+  g_autoptr(SandboxInstance) instance = NULL;
+  GError *error = NULL;
+
+  if (!valid_id (id))
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                               _("“%s” is not a local sandbox id (ids look like sbx-0123456789ab). "
+                                 "List the live ones with “sandboxctl ls --backend local”."), id);
+      return;
+    }
+
+  instance = load_instance (self, id, &error);
+  if (instance == NULL)
+    g_task_return_error (task, error);
+  else
+    _sandbox_task_return_object (task, instance);
+}
+
+static void
+sandbox_local_backend_list (SandboxBackend *backend,
+                            GHashTable     *labels,
+                            GCancellable   *cancellable,
+                            GTask          *task)
+{
+  SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (backend);
+  g_autoptr(GListStore) store = g_list_store_new (SANDBOX_TYPE_INSTANCE);
+  g_autoptr(GDir) dir = NULL;
+  const char *name;
+
+  dir = g_dir_open (self->root_dir, 0, NULL);
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autoptr(SandboxInstance) instance = NULL;
+      g_autoptr(GError) error = NULL;
+
+      if (!valid_id (name))
+        continue;
+      instance = load_instance (self, name, &error);
+      if (instance == NULL)
+        {
+          g_debug ("Skipping %s: %s", name, error->message);
+          continue;
+        }
+      if (sandbox_instance_matches_labels (instance, labels))
+        g_list_store_append (store, instance);
+    }
+
+  _sandbox_task_return_object (task, store);
+}
+
+static void
+sandbox_local_backend_class_init (SandboxLocalBackendClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  SandboxBackendClass *backend_class = SANDBOX_BACKEND_CLASS (klass);
+
+  object_class->finalize = sandbox_local_backend_finalize;
+  object_class->get_property = sandbox_local_backend_get_property;
+  object_class->set_property = sandbox_local_backend_set_property;
+  object_class->constructed = sandbox_local_backend_constructed;
+
+  backend_class->check_configured = sandbox_local_backend_check_configured;
+  backend_class->create = sandbox_local_backend_create;
+  backend_class->get_instance = sandbox_local_backend_get_instance;
+  backend_class->list = sandbox_local_backend_list;
+
+  properties[PROP_ROOT_DIR] =
+    g_param_spec_string ("root-dir", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_BWRAP_PATH] =
+    g_param_spec_string ("bwrap-path", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+sandbox_local_backend_init (SandboxLocalBackend *self)
+{
+}

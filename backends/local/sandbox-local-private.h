@@ -1,0 +1,62 @@
+/* libsandbox - local backend internals shared by its backend and instance
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "sandbox-local-backend.h"
+
+G_BEGIN_DECLS
+
+#define LOCAL_DEFAULT_WORKDIR "/workspace"
+#define LOCAL_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* How resource limits are applied to the processes of an instance. */
+typedef enum {
+  LOCAL_LIMITS_NONE,
+  LOCAL_LIMITS_RLIMIT,
+  LOCAL_LIMITS_CGROUP2,
+} LocalLimits;
+
+/* What an instance is, as stored in DIR/instance.json. */
+typedef struct
+{
+  char       *id;
+  char       *dir;          /* host directory of the instance */
+  char       *rootfs;       /* NULL: the host's root */
+  char       *workdir;      /* absolute path inside the sandbox */
+  gboolean    network;
+  double      cpu;
+  guint       memory_mb;
+  guint       disk_mb;
+  guint       pids_max;
+  gint64      created;      /* unix seconds */
+  gint64      expires;      /* unix seconds, 0 for never */
+  LocalLimits limits;
+  GHashTable *env;          /* utf8 -> utf8 */
+  GHashTable *labels;       /* utf8 -> utf8 */
+  GPtrArray  *mounts;       /* SandboxMount */
+} LocalConfig;
+
+void          _local_config_free        (LocalConfig *config);
+LocalConfig  *_local_config_load        (const char  *dir,
+                                         GError     **error);
+gboolean      _local_config_save        (LocalConfig *config,
+                                         GError     **error);
+const char   *_local_limits_to_string   (LocalLimits  limits);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (LocalConfig, _local_config_free)
+
+const char   *_sandbox_local_backend_get_bwrap (SandboxLocalBackend *self);
+const char   *_sandbox_local_backend_get_helper (SandboxLocalBackend *self);
+
+SandboxInstance *_sandbox_local_instance_new (SandboxLocalBackend *backend,
+                                              LocalConfig         *config);
+LocalConfig  *_sandbox_local_instance_get_config (SandboxLocalInstance *self);
+
+gboolean      _local_remove_tree        (const char  *path,
+                                         GError     **error);
+
+G_END_DECLS

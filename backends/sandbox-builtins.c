@@ -1,0 +1,18 @@
+/* libsandbox - the built-in backends
+ *
+ * The one file of the library that knows the built-in backends by type;
+ * everything else finds them through the registry.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "sandbox-private.h"
+#include "local/sandbox-local-backend.h"
+
+void
+_sandbox_register_builtin_backends (void)
+{
+  g_io_extension_point_implement (SANDBOX_BACKEND_EXTENSION_POINT_NAME,
+                                  SANDBOX_TYPE_LOCAL_BACKEND, "local", 100);
+}

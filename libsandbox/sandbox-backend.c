@@ -1,0 +1,629 @@
+/* libsandbox - where sandboxes run, and the registry of backends
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "sandbox-private.h"
+
+/**
+ * SandboxBackend:
+ *
+ * A place where sandboxes run: `local` (Linux namespaces through
+ * bubblewrap), `daytona`, `e2b`, or a third party's.
+ *
+ * Get one by name with [func@Sandbox.Backend.new_for_name], create sandboxes
+ * with [method@Sandbox.Backend.create_async], find existing ones with
+ * [method@Sandbox.Backend.get_instance_async] and
+ * [method@Sandbox.Backend.list_async].
+ *
+ * This is an abstract type. A new backend subclasses it (and
+ * [class@Sandbox.Instance]), in C as a GIO module in the backends directory
+ * or in any language with GObject-Introspection, and is made known by name
+ * with [func@Sandbox.Backend.register].
+ *
+ * Since: 0.1
+ */
+
+typedef struct
+{
+  char *name;
+} SandboxBackendPrivate;
+
+G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SandboxBackend, sandbox_backend, G_TYPE_OBJECT)
+
+#define GET_PRIVATE(o) ((SandboxBackendPrivate *) sandbox_backend_get_instance_private (o))
+
+enum {
+  PROP_0,
+  PROP_NAME,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void
+sandbox_backend_finalize (GObject *object)
+{
+  SandboxBackendPrivate *priv = GET_PRIVATE (SANDBOX_BACKEND (object));
+
+  g_clear_pointer (&priv->name, g_free);
+
+  G_OBJECT_CLASS (sandbox_backend_parent_class)->finalize (object);
+}
+
+static void
+sandbox_backend_get_property (GObject    *object,
+                              guint       prop_id,
+                              GValue     *value,
+                              GParamSpec *pspec)
+{
+  SandboxBackendPrivate *priv = GET_PRIVATE (SANDBOX_BACKEND (object));
+
+  switch (prop_id)
+    {
+    case PROP_NAME: g_value_set_string (value, priv->name); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+sandbox_backend_set_property (GObject      *object,
+                              guint         prop_id,
+                              const GValue *value,
+                              GParamSpec   *pspec)
+{
+  SandboxBackendPrivate *priv = GET_PRIVATE (SANDBOX_BACKEND (object));
+
+  switch (prop_id)
+    {
+    case PROP_NAME: priv->name = g_value_dup_string (value); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static gboolean
+sandbox_backend_real_check_configured (SandboxBackend  *self,
+                                       GError         **error)
+{
+  return TRUE;
+}
+
+static void
+sandbox_backend_class_init (SandboxBackendClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  _sandbox_init_i18n ();
+
+  object_class->finalize = sandbox_backend_finalize;
+  object_class->get_property = sandbox_backend_get_property;
+  object_class->set_property = sandbox_backend_set_property;
+
+  klass->check_configured = sandbox_backend_real_check_configured;
+
+  /**
+   * SandboxBackend:name:
+   *
+   * The name the backend was created by, as in
+   * [func@Sandbox.Backend.new_for_name].
+   *
+   * Since: 0.1
+   */
+  properties[PROP_NAME] =
+    g_param_spec_string ("name", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+sandbox_backend_init (SandboxBackend *self)
+{
+}
+
+/* ------------------------------------------------------------------ */
+/* Registry                                                            */
+
+static GIOExtensionPoint *
+ensure_extension_point (void)
+{
+  static GIOExtensionPoint *point;
+  static gsize initialized = 0;
+
+  if (g_once_init_enter (&initialized))
+    {
+      const char *path = g_getenv ("SANDBOX_BACKEND_PATH");
+      g_auto(GStrv) dirs = NULL;
+
+      _sandbox_init_i18n ();
+
+      point = g_io_extension_point_register (SANDBOX_BACKEND_EXTENSION_POINT_NAME);
+      g_io_extension_point_set_required_type (point, SANDBOX_TYPE_BACKEND);
+
+      _sandbox_register_builtin_backends ();
+
+      dirs = g_strsplit (path != NULL ? path : SANDBOX_BACKEND_DIR, G_SEARCHPATH_SEPARATOR_S, 0);
+      for (guint i = 0; dirs[i] != NULL; i++)
+        {
+          GIOModuleScope *scope;
+          GList *modules;
+
+          if (*dirs[i] == '\0' || !g_file_test (dirs[i], G_FILE_TEST_IS_DIR))
+            continue;
+          scope = g_io_module_scope_new (G_IO_MODULE_SCOPE_BLOCK_DUPLICATES);
+          modules = g_io_modules_load_all_in_directory_with_scope (dirs[i], scope);
+          g_debug ("Loaded %u backend module(s) from %s", g_list_length (modules), dirs[i]);
+          /* The modules stay loaded for the life of the process. */
+          g_list_free (modules);
+          g_io_module_scope_free (scope);
+        }
+
+      g_once_init_leave (&initialized, 1);
+    }
+
+  return point;
+}
+
+/**
+ * sandbox_backend_register:
+ * @name: the name to create the backend by
+ * @backend_type: a subtype of #SandboxBackend
+ * @priority: used to order [func@Sandbox.Backend.list_names]; higher first,
+ *   and the higher one wins when two types claim one name
+ *
+ * Makes a backend type known by name, so that
+ * [func@Sandbox.Backend.new_for_name] (and so `sandboxctl` and the Metaflow
+ * extension) can create it. This is how a backend written in Python or
+ * JavaScript is plugged in:
+ *
+ * ```python
+ * class MyBackend(Sandbox.Backend): ...
+ * Sandbox.Backend.register("mine", MyBackend.__gtype__, 0)
+ * ```
+ *
+ * Since: 0.1
+ */
+void
+sandbox_backend_register (const char *name,
+                          GType       backend_type,
+                          int         priority)
+{
+  g_return_if_fail (name != NULL && *name != '\0');
+  g_return_if_fail (g_type_is_a (backend_type, SANDBOX_TYPE_BACKEND));
+  g_return_if_fail (!G_TYPE_IS_ABSTRACT (backend_type));
+
+  g_io_extension_point_implement (ensure_extension_point () ? SANDBOX_BACKEND_EXTENSION_POINT_NAME : NULL,
+                                  backend_type, name, priority);
+}
+
+/**
+ * sandbox_backend_list_names:
+ *
+ * Lists the names of the backends that can be created: the built-in ones,
+ * those in GIO modules of the backends directory (`SANDBOX_BACKEND_PATH`
+ * overrides it), and those registered with [func@Sandbox.Backend.register].
+ *
+ * Returns: (transfer full) (array zero-terminated=1): the names, highest
+ *   priority first
+ *
+ * Since: 0.1
+ */
+char **
+sandbox_backend_list_names (void)
+{
+  GIOExtensionPoint *point = ensure_extension_point ();
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+
+  for (GList *l = g_io_extension_point_get_extensions (point); l != NULL; l = l->next)
+    {
+      const char *name = g_io_extension_get_name (l->data);
+
+      if (g_hash_table_add (seen, (gpointer) name))
+        g_strv_builder_add (builder, name);
+    }
+
+  return g_strv_builder_end (builder);
+}
+
+/**
+ * sandbox_backend_new_for_name:
+ * @name: (nullable): a backend name such as `local`, `daytona` or `e2b`;
+ *   %NULL for the value of `SANDBOX_BACKEND`, or `local`
+ * @error: return location for a #GError
+ *
+ * Creates the backend called @name. An unknown name fails with
+ * %SANDBOX_ERROR_UNKNOWN_BACKEND and a message that lists the names that
+ * exist. Creating a backend makes no network call and does not check its
+ * configuration: see [method@Sandbox.Backend.check_configured].
+ *
+ * Returns: (transfer full): a new #SandboxBackend, or %NULL with @error set
+ *
+ * Since: 0.1
+ */
+SandboxBackend *
+sandbox_backend_new_for_name (const char  *name,
+                              GError     **error)
+{
+  GIOExtensionPoint *point = ensure_extension_point ();
+  GIOExtension *extension;
+
+  if (name == NULL)
+    name = g_getenv ("SANDBOX_BACKEND");
+  if (name == NULL || *name == '\0')
+    name = "local";
+
+  extension = g_io_extension_point_get_extension_by_name (point, name);
+  if (extension == NULL)
+    {
+      g_auto(GStrv) names = sandbox_backend_list_names ();
+      g_autofree char *known = g_strjoinv (", ", names);
+
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_UNKNOWN_BACKEND,
+                   _("Unknown sandbox backend “%s”. Known backends: %s. "
+                     "A third-party backend is a GIO module in %s "
+                     "(or a directory named by SANDBOX_BACKEND_PATH), or a type "
+                     "registered with sandbox_backend_register()."),
+                   name, known, SANDBOX_BACKEND_DIR);
+      return NULL;
+    }
+
+  return g_object_new (g_io_extension_get_type (extension), "name", name, NULL);
+}
+
+/**
+ * sandbox_backend_get_name:
+ * @self: a #SandboxBackend
+ *
+ * Gets [property@Sandbox.Backend:name].
+ *
+ * Returns: (nullable): the name
+ *
+ * Since: 0.1
+ */
+const char *
+sandbox_backend_get_name (SandboxBackend *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_BACKEND (self), NULL);
+  return GET_PRIVATE (self)->name;
+}
+
+/**
+ * sandbox_backend_check_configured:
+ * @self: a #SandboxBackend
+ * @error: return location for a #GError
+ *
+ * Checks, without any network call, that the backend can work here: its
+ * program installed, its API key and URL set. On failure the error is
+ * %SANDBOX_ERROR_NOT_CONFIGURED and its message says what to do.
+ *
+ * Returns: %TRUE if the backend is ready to use
+ *
+ * Since: 0.1
+ */
+gboolean
+sandbox_backend_check_configured (SandboxBackend  *self,
+                                  GError         **error)
+{
+  SandboxBackendClass *klass;
+
+  g_return_val_if_fail (SANDBOX_IS_BACKEND (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  klass = SANDBOX_BACKEND_GET_CLASS (self);
+  if (klass->check_configured == NULL)
+    return TRUE;
+  return klass->check_configured (self, error);
+}
+
+static gboolean
+start_task (GTask    *task,
+            gpointer  vfunc,
+            const char *what)
+{
+  SandboxBackend *self = g_task_get_source_object (task);
+  GError *error = NULL;
+
+  if (vfunc == NULL)
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED,
+                               _("The %s backend cannot %s"),
+                               sandbox_backend_get_name (self), what);
+      return FALSE;
+    }
+  if (!sandbox_backend_check_configured (self, &error))
+    {
+      g_task_return_error (task, error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * sandbox_backend_create_async:
+ * @self: a #SandboxBackend
+ * @spec: what to create
+ * @cancellable: (nullable): a #GCancellable; a sandbox already made when it
+ *   fires is destroyed
+ * @callback: (scope async): called when the sandbox is ready to run commands
+ * @user_data: data for @callback
+ *
+ * Creates a sandbox. The backend's configuration is checked first
+ * ([method@Sandbox.Backend.check_configured]).
+ *
+ * Since: 0.1
+ */
+void
+sandbox_backend_create_async (SandboxBackend      *self,
+                              SandboxSpec         *spec,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SandboxBackendClass *klass;
+
+  g_return_if_fail (SANDBOX_IS_BACKEND (self));
+  g_return_if_fail (SANDBOX_IS_SPEC (spec));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_backend_create_async);
+
+  klass = SANDBOX_BACKEND_GET_CLASS (self);
+  if (start_task (task, klass->create, _("create sandboxes")))
+    klass->create (self, spec, cancellable, task);
+}
+
+/**
+ * sandbox_backend_create_finish:
+ * @self: a #SandboxBackend
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Backend.create_async].
+ *
+ * Returns: (transfer full): the new sandbox, or %NULL with @error set
+ *
+ * Since: 0.1
+ */
+SandboxInstance *
+sandbox_backend_create_finish (SandboxBackend  *self,
+                               GAsyncResult    *result,
+                               GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_backend_create_async, NULL);
+
+  return _sandbox_task_propagate_object (G_TASK (result), SANDBOX_TYPE_INSTANCE, error);
+}
+
+/**
+ * sandbox_backend_create:
+ * @self: a #SandboxBackend
+ * @spec: what to create
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Creates a sandbox and waits until it is ready. See
+ * [method@Sandbox.Backend.create_async].
+ *
+ * Returns: (transfer full): the new sandbox, or %NULL with @error set
+ *
+ * Since: 0.1
+ */
+SandboxInstance *
+sandbox_backend_create (SandboxBackend  *self,
+                        SandboxSpec     *spec,
+                        GCancellable    *cancellable,
+                        GError         **error)
+{
+  SandboxSyncCall call;
+  SandboxInstance *ret;
+
+  g_return_val_if_fail (SANDBOX_IS_BACKEND (self), NULL);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_backend_create_async (self, spec, cancellable, _sandbox_sync_call_done, &call);
+  ret = sandbox_backend_create_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}
+
+/**
+ * sandbox_backend_get_instance_async:
+ * @self: a #SandboxBackend
+ * @id: the identifier of a sandbox
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the result
+ * @user_data: data for @callback
+ *
+ * Finds a live sandbox by its identifier, which may have been created by
+ * another process. A sandbox that does not exist is %SANDBOX_ERROR_NOT_FOUND.
+ *
+ * Since: 0.1
+ */
+void
+sandbox_backend_get_instance_async (SandboxBackend      *self,
+                                    const char          *id,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SandboxBackendClass *klass;
+
+  g_return_if_fail (SANDBOX_IS_BACKEND (self));
+  g_return_if_fail (id != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_backend_get_instance_async);
+
+  klass = SANDBOX_BACKEND_GET_CLASS (self);
+  if (start_task (task, klass->get_instance, _("look up sandboxes")))
+    klass->get_instance (self, id, cancellable, task);
+}
+
+/**
+ * sandbox_backend_get_instance_finish:
+ * @self: a #SandboxBackend
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Backend.get_instance_async].
+ *
+ * Returns: (transfer full): the sandbox, or %NULL with @error set
+ *
+ * Since: 0.1
+ */
+SandboxInstance *
+sandbox_backend_get_instance_finish (SandboxBackend  *self,
+                                     GAsyncResult    *result,
+                                     GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_backend_get_instance_async, NULL);
+
+  return _sandbox_task_propagate_object (G_TASK (result), SANDBOX_TYPE_INSTANCE, error);
+}
+
+/**
+ * sandbox_backend_get_instance:
+ * @self: a #SandboxBackend
+ * @id: the identifier of a sandbox
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Finds a live sandbox by its identifier and waits. See
+ * [method@Sandbox.Backend.get_instance_async].
+ *
+ * Returns: (transfer full): the sandbox, or %NULL with @error set
+ *
+ * Since: 0.1
+ */
+SandboxInstance *
+sandbox_backend_get_instance (SandboxBackend  *self,
+                              const char      *id,
+                              GCancellable    *cancellable,
+                              GError         **error)
+{
+  SandboxSyncCall call;
+  SandboxInstance *ret;
+
+  g_return_val_if_fail (SANDBOX_IS_BACKEND (self), NULL);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_backend_get_instance_async (self, id, cancellable, _sandbox_sync_call_done, &call);
+  ret = sandbox_backend_get_instance_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}
+
+/**
+ * sandbox_backend_list_async:
+ * @self: a #SandboxBackend
+ * @labels: (nullable) (element-type utf8 utf8): only sandboxes carrying all
+ *   of these labels; %NULL for all
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the result
+ * @user_data: data for @callback
+ *
+ * Lists the live sandboxes of this backend, whichever process created them.
+ *
+ * Since: 0.1
+ */
+void
+sandbox_backend_list_async (SandboxBackend      *self,
+                            GHashTable          *labels,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SandboxBackendClass *klass;
+
+  g_return_if_fail (SANDBOX_IS_BACKEND (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_backend_list_async);
+
+  klass = SANDBOX_BACKEND_GET_CLASS (self);
+  if (start_task (task, klass->list, _("list sandboxes")))
+    klass->list (self, labels, cancellable, task);
+}
+
+/**
+ * sandbox_backend_list_finish:
+ * @self: a #SandboxBackend
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Backend.list_async].
+ *
+ * Returns: (transfer full) (element-type SandboxInstance): the sandboxes
+ *   (%NULL is also the empty list: check @error)
+ *
+ * Since: 0.1
+ */
+GList *
+sandbox_backend_list_finish (SandboxBackend  *self,
+                             GAsyncResult    *result,
+                             GError         **error)
+{
+  g_autoptr(GListModel) model = NULL;
+  GList *list = NULL;
+  guint n;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_backend_list_async, NULL);
+
+  model = _sandbox_task_propagate_object (G_TASK (result), G_TYPE_LIST_MODEL, error);
+  if (model == NULL)
+    return NULL;
+
+  n = g_list_model_get_n_items (model);
+  for (guint i = n; i > 0; i--)
+    {
+      g_autoptr(GObject) item = g_list_model_get_item (model, i - 1);
+
+      if (SANDBOX_IS_INSTANCE (item))
+        list = g_list_prepend (list, g_steal_pointer (&item));
+    }
+  return list;
+}
+
+/**
+ * sandbox_backend_list:
+ * @self: a #SandboxBackend
+ * @labels: (nullable) (element-type utf8 utf8): only sandboxes carrying all
+ *   of these labels; %NULL for all
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Lists the live sandboxes of this backend and waits. See
+ * [method@Sandbox.Backend.list_async].
+ *
+ * Returns: (transfer full) (element-type SandboxInstance): the sandboxes
+ *
+ * Since: 0.1
+ */
+GList *
+sandbox_backend_list (SandboxBackend  *self,
+                      GHashTable      *labels,
+                      GCancellable    *cancellable,
+                      GError         **error)
+{
+  SandboxSyncCall call;
+  GList *ret;
+
+  g_return_val_if_fail (SANDBOX_IS_BACKEND (self), NULL);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_backend_list_async (self, labels, cancellable, _sandbox_sync_call_done, &call);
+  ret = sandbox_backend_list_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}

@@ -1,0 +1,480 @@
+/* libsandbox - a command to run in a sandbox
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "sandbox-command.h"
+
+/**
+ * SandboxCommand:
+ *
+ * A program to run in a sandbox: its argument vector, environment, working
+ * directory, time limit, standard input, and where its output goes.
+ *
+ * Output written by the program is delivered to the streams set with
+ * [method@Sandbox.Command.set_stdout_stream] and
+ * [method@Sandbox.Command.set_stderr_stream] as it arrives (the streams are
+ * flushed, never closed). Output with no stream set is captured and returned
+ * in the [class@Sandbox.ExecResult].
+ *
+ * Since: 0.1
+ */
+struct _SandboxCommand
+{
+  GObject        parent_instance;
+
+  GStrv          argv;
+  char          *cwd;
+  guint          timeout_ms;
+  GHashTable    *env;
+  GOutputStream *stdout_stream;
+  GOutputStream *stderr_stream;
+  GBytes        *stdin_bytes;
+};
+
+G_DEFINE_FINAL_TYPE (SandboxCommand, sandbox_command, G_TYPE_OBJECT)
+
+enum {
+  PROP_0,
+  PROP_ARGV,
+  PROP_CWD,
+  PROP_TIMEOUT_MS,
+  PROP_STDOUT_STREAM,
+  PROP_STDERR_STREAM,
+  PROP_STDIN,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void
+sandbox_command_finalize (GObject *object)
+{
+  SandboxCommand *self = SANDBOX_COMMAND (object);
+
+  g_clear_pointer (&self->argv, g_strfreev);
+  g_clear_pointer (&self->cwd, g_free);
+  g_clear_pointer (&self->env, g_hash_table_unref);
+  g_clear_object (&self->stdout_stream);
+  g_clear_object (&self->stderr_stream);
+  g_clear_pointer (&self->stdin_bytes, g_bytes_unref);
+
+  G_OBJECT_CLASS (sandbox_command_parent_class)->finalize (object);
+}
+
+static void
+sandbox_command_get_property (GObject    *object,
+                              guint       prop_id,
+                              GValue     *value,
+                              GParamSpec *pspec)
+{
+  SandboxCommand *self = SANDBOX_COMMAND (object);
+
+  switch (prop_id)
+    {
+    case PROP_ARGV: g_value_set_boxed (value, self->argv); break;
+    case PROP_CWD: g_value_set_string (value, self->cwd); break;
+    case PROP_TIMEOUT_MS: g_value_set_uint (value, self->timeout_ms); break;
+    case PROP_STDOUT_STREAM: g_value_set_object (value, self->stdout_stream); break;
+    case PROP_STDERR_STREAM: g_value_set_object (value, self->stderr_stream); break;
+    case PROP_STDIN: g_value_set_boxed (value, self->stdin_bytes); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+sandbox_command_set_property (GObject      *object,
+                              guint         prop_id,
+                              const GValue *value,
+                              GParamSpec   *pspec)
+{
+  SandboxCommand *self = SANDBOX_COMMAND (object);
+
+  switch (prop_id)
+    {
+    case PROP_ARGV:
+      g_strfreev (self->argv);
+      self->argv = g_value_dup_boxed (value);
+      if (self->argv == NULL)
+        self->argv = g_new0 (char *, 1);
+      break;
+    case PROP_CWD: sandbox_command_set_cwd (self, g_value_get_string (value)); break;
+    case PROP_TIMEOUT_MS: sandbox_command_set_timeout_ms (self, g_value_get_uint (value)); break;
+    case PROP_STDOUT_STREAM: sandbox_command_set_stdout_stream (self, g_value_get_object (value)); break;
+    case PROP_STDERR_STREAM: sandbox_command_set_stderr_stream (self, g_value_get_object (value)); break;
+    case PROP_STDIN: sandbox_command_set_stdin (self, g_value_get_boxed (value)); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+sandbox_command_class_init (SandboxCommandClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GParamFlags flags = G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS;
+
+  object_class->finalize = sandbox_command_finalize;
+  object_class->get_property = sandbox_command_get_property;
+  object_class->set_property = sandbox_command_set_property;
+
+  /**
+   * SandboxCommand:argv:
+   *
+   * The program and its arguments. The program is looked up on the
+   * sandbox's `PATH` when it has no slash.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_ARGV] =
+    g_param_spec_boxed ("argv", NULL, NULL, G_TYPE_STRV,
+                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * SandboxCommand:cwd:
+   *
+   * The working directory inside the sandbox; %NULL for the sandbox's workdir.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_CWD] = g_param_spec_string ("cwd", NULL, NULL, NULL, flags);
+
+  /**
+   * SandboxCommand:timeout-ms:
+   *
+   * How long the command may run, in milliseconds; 0 for no limit. When it
+   * runs out, every process the command started in the sandbox is killed and
+   * [property@Sandbox.ExecResult:timed-out] is set.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_TIMEOUT_MS] = g_param_spec_uint ("timeout-ms", NULL, NULL, 0, G_MAXUINT, 0, flags);
+
+  /**
+   * SandboxCommand:stdout-stream:
+   *
+   * Where standard output goes, live; %NULL to capture it.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_STDOUT_STREAM] =
+    g_param_spec_object ("stdout-stream", NULL, NULL, G_TYPE_OUTPUT_STREAM, flags);
+
+  /**
+   * SandboxCommand:stderr-stream:
+   *
+   * Where standard error goes, live; %NULL to capture it.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_STDERR_STREAM] =
+    g_param_spec_object ("stderr-stream", NULL, NULL, G_TYPE_OUTPUT_STREAM, flags);
+
+  /**
+   * SandboxCommand:stdin:
+   *
+   * Bytes fed to standard input; %NULL for an empty standard input.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_STDIN] = g_param_spec_boxed ("stdin", NULL, NULL, G_TYPE_BYTES, flags);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+sandbox_command_init (SandboxCommand *self)
+{
+  self->env = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->argv = g_new0 (char *, 1);
+}
+
+/**
+ * sandbox_command_new:
+ * @argv: (array zero-terminated=1): the program and its arguments
+ *
+ * Creates a command.
+ *
+ * Returns: (transfer full): a new #SandboxCommand
+ *
+ * Since: 0.1
+ */
+SandboxCommand *
+sandbox_command_new (const char * const *argv)
+{
+  g_return_val_if_fail (argv != NULL && argv[0] != NULL, NULL);
+
+  return g_object_new (SANDBOX_TYPE_COMMAND, "argv", argv, NULL);
+}
+
+/**
+ * sandbox_command_new_shell:
+ * @script: a POSIX shell script
+ *
+ * Creates a command that runs @script with `/bin/sh -c`.
+ *
+ * Returns: (transfer full): a new #SandboxCommand
+ *
+ * Since: 0.1
+ */
+SandboxCommand *
+sandbox_command_new_shell (const char *script)
+{
+  const char *argv[] = { "/bin/sh", "-c", script, NULL };
+
+  g_return_val_if_fail (script != NULL, NULL);
+
+  return sandbox_command_new (argv);
+}
+
+/**
+ * sandbox_command_get_argv:
+ * @self: a #SandboxCommand
+ *
+ * Gets [property@Sandbox.Command:argv].
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the arguments
+ *
+ * Since: 0.1
+ */
+const char * const *
+sandbox_command_get_argv (SandboxCommand *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_COMMAND (self), NULL);
+  return (const char * const *) self->argv;
+}
+
+/**
+ * sandbox_command_get_cwd:
+ * @self: a #SandboxCommand
+ *
+ * Gets [property@Sandbox.Command:cwd].
+ *
+ * Returns: (nullable): the working directory
+ *
+ * Since: 0.1
+ */
+const char *
+sandbox_command_get_cwd (SandboxCommand *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_COMMAND (self), NULL);
+  return self->cwd;
+}
+
+/**
+ * sandbox_command_set_cwd:
+ * @self: a #SandboxCommand
+ * @cwd: (nullable): an absolute path inside the sandbox
+ *
+ * Sets [property@Sandbox.Command:cwd].
+ *
+ * Since: 0.1
+ */
+void
+sandbox_command_set_cwd (SandboxCommand *self,
+                         const char     *cwd)
+{
+  g_return_if_fail (SANDBOX_IS_COMMAND (self));
+
+  if (g_strcmp0 (self->cwd, cwd) == 0)
+    return;
+  g_free (self->cwd);
+  self->cwd = g_strdup (cwd);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CWD]);
+}
+
+/**
+ * sandbox_command_get_timeout_ms:
+ * @self: a #SandboxCommand
+ *
+ * Gets [property@Sandbox.Command:timeout-ms].
+ *
+ * Returns: the time limit in milliseconds, 0 for none
+ *
+ * Since: 0.1
+ */
+guint
+sandbox_command_get_timeout_ms (SandboxCommand *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_COMMAND (self), 0);
+  return self->timeout_ms;
+}
+
+/**
+ * sandbox_command_set_timeout_ms:
+ * @self: a #SandboxCommand
+ * @timeout_ms: the time limit in milliseconds, 0 for none
+ *
+ * Sets [property@Sandbox.Command:timeout-ms].
+ *
+ * Since: 0.1
+ */
+void
+sandbox_command_set_timeout_ms (SandboxCommand *self,
+                                guint           timeout_ms)
+{
+  g_return_if_fail (SANDBOX_IS_COMMAND (self));
+
+  if (self->timeout_ms == timeout_ms)
+    return;
+  self->timeout_ms = timeout_ms;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TIMEOUT_MS]);
+}
+
+/**
+ * sandbox_command_set_env:
+ * @self: a #SandboxCommand
+ * @name: a variable name
+ * @value: (nullable): its value, or %NULL to remove it
+ *
+ * Sets an environment variable for this command, on top of the sandbox's
+ * own ([method@Sandbox.Spec.set_env]).
+ *
+ * Since: 0.1
+ */
+void
+sandbox_command_set_env (SandboxCommand *self,
+                         const char     *name,
+                         const char     *value)
+{
+  g_return_if_fail (SANDBOX_IS_COMMAND (self));
+  g_return_if_fail (name != NULL && *name != '\0' && strchr (name, '=') == NULL);
+
+  if (value == NULL)
+    g_hash_table_remove (self->env, name);
+  else
+    g_hash_table_insert (self->env, g_strdup (name), g_strdup (value));
+}
+
+/**
+ * sandbox_command_get_env:
+ * @self: a #SandboxCommand
+ *
+ * Gets the variables set with [method@Sandbox.Command.set_env].
+ *
+ * Returns: (transfer none) (element-type utf8 utf8): the variables
+ *
+ * Since: 0.1
+ */
+GHashTable *
+sandbox_command_get_env (SandboxCommand *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_COMMAND (self), NULL);
+  return self->env;
+}
+
+/**
+ * sandbox_command_get_stdout_stream:
+ * @self: a #SandboxCommand
+ *
+ * Gets [property@Sandbox.Command:stdout-stream].
+ *
+ * Returns: (nullable) (transfer none): the stream
+ *
+ * Since: 0.1
+ */
+GOutputStream *
+sandbox_command_get_stdout_stream (SandboxCommand *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_COMMAND (self), NULL);
+  return self->stdout_stream;
+}
+
+/**
+ * sandbox_command_set_stdout_stream:
+ * @self: a #SandboxCommand
+ * @stream: (nullable): where standard output goes
+ *
+ * Sets [property@Sandbox.Command:stdout-stream].
+ *
+ * Since: 0.1
+ */
+void
+sandbox_command_set_stdout_stream (SandboxCommand *self,
+                                   GOutputStream  *stream)
+{
+  g_return_if_fail (SANDBOX_IS_COMMAND (self));
+  g_return_if_fail (stream == NULL || G_IS_OUTPUT_STREAM (stream));
+
+  if (g_set_object (&self->stdout_stream, stream))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STDOUT_STREAM]);
+}
+
+/**
+ * sandbox_command_get_stderr_stream:
+ * @self: a #SandboxCommand
+ *
+ * Gets [property@Sandbox.Command:stderr-stream].
+ *
+ * Returns: (nullable) (transfer none): the stream
+ *
+ * Since: 0.1
+ */
+GOutputStream *
+sandbox_command_get_stderr_stream (SandboxCommand *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_COMMAND (self), NULL);
+  return self->stderr_stream;
+}
+
+/**
+ * sandbox_command_set_stderr_stream:
+ * @self: a #SandboxCommand
+ * @stream: (nullable): where standard error goes
+ *
+ * Sets [property@Sandbox.Command:stderr-stream].
+ *
+ * Since: 0.1
+ */
+void
+sandbox_command_set_stderr_stream (SandboxCommand *self,
+                                   GOutputStream  *stream)
+{
+  g_return_if_fail (SANDBOX_IS_COMMAND (self));
+  g_return_if_fail (stream == NULL || G_IS_OUTPUT_STREAM (stream));
+
+  if (g_set_object (&self->stderr_stream, stream))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STDERR_STREAM]);
+}
+
+/**
+ * sandbox_command_get_stdin:
+ * @self: a #SandboxCommand
+ *
+ * Gets [property@Sandbox.Command:stdin].
+ *
+ * Returns: (nullable) (transfer none): the bytes fed to standard input
+ *
+ * Since: 0.1
+ */
+GBytes *
+sandbox_command_get_stdin (SandboxCommand *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_COMMAND (self), NULL);
+  return self->stdin_bytes;
+}
+
+/**
+ * sandbox_command_set_stdin:
+ * @self: a #SandboxCommand
+ * @stdin_bytes: (nullable): bytes to feed to standard input
+ *
+ * Sets [property@Sandbox.Command:stdin].
+ *
+ * Since: 0.1
+ */
+void
+sandbox_command_set_stdin (SandboxCommand *self,
+                           GBytes         *stdin_bytes)
+{
+  g_return_if_fail (SANDBOX_IS_COMMAND (self));
+
+  if (self->stdin_bytes == stdin_bytes)
+    return;
+  g_clear_pointer (&self->stdin_bytes, g_bytes_unref);
+  if (stdin_bytes != NULL)
+    self->stdin_bytes = g_bytes_ref (stdin_bytes);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STDIN]);
+}

@@ -1,0 +1,688 @@
+/* libsandbox - one live sandbox
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "sandbox-private.h"
+
+/**
+ * SandboxInstance:
+ *
+ * One live sandbox of a [class@Sandbox.Backend]: a long-lived isolated
+ * environment in which commands run ([method@Sandbox.Instance.exec_async]),
+ * files move in and out ([method@Sandbox.Instance.upload_async],
+ * [method@Sandbox.Instance.download_async]), until it is destroyed
+ * ([method@Sandbox.Instance.destroy_async]).
+ *
+ * Dropping the last reference to an instance does not destroy the sandbox:
+ * sandboxes outlive the process that created them, so that another process
+ * can find them again with [method@Sandbox.Backend.get_instance_async].
+ *
+ * This is an abstract type; each backend provides a subclass.
+ *
+ * Since: 0.1
+ */
+
+typedef struct
+{
+  char                 *id;
+  SandboxBackend       *backend;
+  SandboxInstanceState  state;
+  GHashTable           *labels;
+} SandboxInstancePrivate;
+
+G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SandboxInstance, sandbox_instance, G_TYPE_OBJECT)
+
+#define GET_PRIVATE(o) ((SandboxInstancePrivate *) sandbox_instance_get_instance_private (o))
+
+enum {
+  PROP_0,
+  PROP_ID,
+  PROP_BACKEND,
+  PROP_STATE,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void
+sandbox_instance_finalize (GObject *object)
+{
+  SandboxInstancePrivate *priv = GET_PRIVATE (SANDBOX_INSTANCE (object));
+
+  g_clear_pointer (&priv->id, g_free);
+  g_clear_object (&priv->backend);
+  g_clear_pointer (&priv->labels, g_hash_table_unref);
+
+  G_OBJECT_CLASS (sandbox_instance_parent_class)->finalize (object);
+}
+
+static void
+sandbox_instance_get_property (GObject    *object,
+                               guint       prop_id,
+                               GValue     *value,
+                               GParamSpec *pspec)
+{
+  SandboxInstancePrivate *priv = GET_PRIVATE (SANDBOX_INSTANCE (object));
+
+  switch (prop_id)
+    {
+    case PROP_ID: g_value_set_string (value, priv->id); break;
+    case PROP_BACKEND: g_value_set_object (value, priv->backend); break;
+    case PROP_STATE: g_value_set_enum (value, priv->state); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+sandbox_instance_set_property (GObject      *object,
+                               guint         prop_id,
+                               const GValue *value,
+                               GParamSpec   *pspec)
+{
+  SandboxInstance *self = SANDBOX_INSTANCE (object);
+  SandboxInstancePrivate *priv = GET_PRIVATE (self);
+
+  switch (prop_id)
+    {
+    case PROP_ID: priv->id = g_value_dup_string (value); break;
+    case PROP_BACKEND: priv->backend = g_value_dup_object (value); break;
+    case PROP_STATE: sandbox_instance_set_state (self, g_value_get_enum (value)); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+sandbox_instance_class_init (SandboxInstanceClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  _sandbox_init_i18n ();
+
+  object_class->finalize = sandbox_instance_finalize;
+  object_class->get_property = sandbox_instance_get_property;
+  object_class->set_property = sandbox_instance_set_property;
+
+  /**
+   * SandboxInstance:id:
+   *
+   * The identifier of the sandbox, unique within its backend.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_ID] =
+    g_param_spec_string ("id", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * SandboxInstance:backend:
+   *
+   * The backend the sandbox belongs to.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_BACKEND] =
+    g_param_spec_object ("backend", NULL, NULL, SANDBOX_TYPE_BACKEND,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * SandboxInstance:state:
+   *
+   * The life-cycle state, as last seen.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_STATE] =
+    g_param_spec_enum ("state", NULL, NULL, SANDBOX_TYPE_INSTANCE_STATE,
+                       SANDBOX_INSTANCE_STATE_UNKNOWN,
+                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+sandbox_instance_init (SandboxInstance *self)
+{
+  SandboxInstancePrivate *priv = GET_PRIVATE (self);
+
+  priv->labels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+}
+
+/**
+ * sandbox_instance_get_id:
+ * @self: a #SandboxInstance
+ *
+ * Gets [property@Sandbox.Instance:id].
+ *
+ * Returns: the identifier
+ *
+ * Since: 0.1
+ */
+const char *
+sandbox_instance_get_id (SandboxInstance *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), NULL);
+  return GET_PRIVATE (self)->id;
+}
+
+/**
+ * sandbox_instance_get_backend:
+ * @self: a #SandboxInstance
+ *
+ * Gets [property@Sandbox.Instance:backend].
+ *
+ * Returns: (transfer none): the backend
+ *
+ * Since: 0.1
+ */
+SandboxBackend *
+sandbox_instance_get_backend (SandboxInstance *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), NULL);
+  return GET_PRIVATE (self)->backend;
+}
+
+/**
+ * sandbox_instance_get_state:
+ * @self: a #SandboxInstance
+ *
+ * Gets [property@Sandbox.Instance:state].
+ *
+ * Returns: the state
+ *
+ * Since: 0.1
+ */
+SandboxInstanceState
+sandbox_instance_get_state (SandboxInstance *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), SANDBOX_INSTANCE_STATE_UNKNOWN);
+  return GET_PRIVATE (self)->state;
+}
+
+/**
+ * sandbox_instance_set_state:
+ * @self: a #SandboxInstance
+ * @state: the new state
+ *
+ * Sets [property@Sandbox.Instance:state]. For backend implementations.
+ *
+ * Since: 0.1
+ */
+void
+sandbox_instance_set_state (SandboxInstance      *self,
+                            SandboxInstanceState  state)
+{
+  SandboxInstancePrivate *priv;
+
+  g_return_if_fail (SANDBOX_IS_INSTANCE (self));
+  priv = GET_PRIVATE (self);
+
+  if (priv->state == state)
+    return;
+  priv->state = state;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATE]);
+}
+
+/**
+ * sandbox_instance_get_labels:
+ * @self: a #SandboxInstance
+ *
+ * Gets the labels of the sandbox.
+ *
+ * Returns: (transfer none) (element-type utf8 utf8): the labels
+ *
+ * Since: 0.1
+ */
+GHashTable *
+sandbox_instance_get_labels (SandboxInstance *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), NULL);
+  return GET_PRIVATE (self)->labels;
+}
+
+/**
+ * sandbox_instance_set_labels:
+ * @self: a #SandboxInstance
+ * @labels: (nullable) (element-type utf8 utf8): the labels
+ *
+ * Replaces the labels of the sandbox object with @labels. For backend
+ * implementations: it records what the provider reports and changes
+ * nothing remotely.
+ *
+ * Since: 0.1
+ */
+void
+sandbox_instance_set_labels (SandboxInstance *self,
+                             GHashTable      *labels)
+{
+  SandboxInstancePrivate *priv;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_return_if_fail (SANDBOX_IS_INSTANCE (self));
+  priv = GET_PRIVATE (self);
+
+  g_hash_table_remove_all (priv->labels);
+  if (labels == NULL)
+    return;
+  g_hash_table_iter_init (&iter, labels);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    g_hash_table_insert (priv->labels, g_strdup (key), g_strdup (value));
+}
+
+/**
+ * sandbox_instance_matches_labels:
+ * @self: a #SandboxInstance
+ * @labels: (nullable) (element-type utf8 utf8): the labels to look for
+ *
+ * Tells whether the sandbox carries every label in @labels with the same
+ * value. An empty or %NULL filter matches every sandbox.
+ *
+ * Returns: %TRUE if all labels match
+ *
+ * Since: 0.1
+ */
+gboolean
+sandbox_instance_matches_labels (SandboxInstance *self,
+                                 GHashTable      *labels)
+{
+  SandboxInstancePrivate *priv;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
+  priv = GET_PRIVATE (self);
+
+  if (labels == NULL)
+    return TRUE;
+  g_hash_table_iter_init (&iter, labels);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (g_strcmp0 (g_hash_table_lookup (priv->labels, key), value) != 0)
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+check_vfunc (GTask      *task,
+             gpointer    vfunc,
+             const char *what)
+{
+  if (vfunc != NULL)
+    return TRUE;
+  g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED,
+                           _("The %s backend cannot %s"),
+                           G_OBJECT_TYPE_NAME (g_task_get_source_object (task)), what);
+  return FALSE;
+}
+
+/**
+ * sandbox_instance_exec_async:
+ * @self: a #SandboxInstance
+ * @command: the command to run
+ * @cancellable: (nullable): a #GCancellable; cancelling kills the command
+ * @callback: (scope async): called when the command has ended
+ * @user_data: data for @callback
+ *
+ * Runs @command in the sandbox. Its output is written to the streams of
+ * @command as it arrives, or captured. A command that cannot be started
+ * (not found, missing working directory) is an error, %SANDBOX_ERROR_EXEC;
+ * a command that runs and fails is not: look at the result.
+ *
+ * Since: 0.1
+ */
+void
+sandbox_instance_exec_async (SandboxInstance     *self,
+                             SandboxCommand      *command,
+                             GCancellable        *cancellable,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SandboxInstanceClass *klass;
+
+  g_return_if_fail (SANDBOX_IS_INSTANCE (self));
+  g_return_if_fail (SANDBOX_IS_COMMAND (command));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_instance_exec_async);
+
+  klass = SANDBOX_INSTANCE_GET_CLASS (self);
+  if (check_vfunc (task, klass->exec, _("run commands")))
+    klass->exec (self, command, cancellable, task);
+}
+
+/**
+ * sandbox_instance_exec_finish:
+ * @self: a #SandboxInstance
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Instance.exec_async].
+ *
+ * Returns: (transfer full): how the command ended, or %NULL with @error set
+ *
+ * Since: 0.1
+ */
+SandboxExecResult *
+sandbox_instance_exec_finish (SandboxInstance  *self,
+                              GAsyncResult     *result,
+                              GError          **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_exec_async, NULL);
+
+  return _sandbox_task_propagate_object (G_TASK (result), SANDBOX_TYPE_EXEC_RESULT, error);
+}
+
+/**
+ * sandbox_instance_exec:
+ * @self: a #SandboxInstance
+ * @command: the command to run
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Runs @command and waits for it. See [method@Sandbox.Instance.exec_async].
+ *
+ * Returns: (transfer full): how the command ended, or %NULL with @error set
+ *
+ * Since: 0.1
+ */
+SandboxExecResult *
+sandbox_instance_exec (SandboxInstance  *self,
+                       SandboxCommand   *command,
+                       GCancellable     *cancellable,
+                       GError          **error)
+{
+  SandboxSyncCall call;
+  SandboxExecResult *ret;
+
+  g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), NULL);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_instance_exec_async (self, command, cancellable, _sandbox_sync_call_done, &call);
+  ret = sandbox_instance_exec_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}
+
+/**
+ * sandbox_instance_upload_async:
+ * @self: a #SandboxInstance
+ * @source: a local file or directory
+ * @destination: the absolute path it gets in the sandbox
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the copy is complete
+ * @user_data: data for @callback
+ *
+ * Copies a file, or a whole directory tree, into the sandbox. The data is
+ * streamed, never held whole in memory. Parent directories are created.
+ *
+ * Since: 0.1
+ */
+void
+sandbox_instance_upload_async (SandboxInstance     *self,
+                               GFile               *source,
+                               const char          *destination,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SandboxInstanceClass *klass;
+
+  g_return_if_fail (SANDBOX_IS_INSTANCE (self));
+  g_return_if_fail (G_IS_FILE (source));
+  g_return_if_fail (destination != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_instance_upload_async);
+
+  klass = SANDBOX_INSTANCE_GET_CLASS (self);
+  if (check_vfunc (task, klass->upload, _("upload files")))
+    klass->upload (self, source, destination, cancellable, task);
+}
+
+/**
+ * sandbox_instance_upload_finish:
+ * @self: a #SandboxInstance
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Instance.upload_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.1
+ */
+gboolean
+sandbox_instance_upload_finish (SandboxInstance  *self,
+                                GAsyncResult     *result,
+                                GError          **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_upload_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * sandbox_instance_upload:
+ * @self: a #SandboxInstance
+ * @source: a local file or directory
+ * @destination: the absolute path it gets in the sandbox
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Copies a file or directory into the sandbox and waits. See
+ * [method@Sandbox.Instance.upload_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.1
+ */
+gboolean
+sandbox_instance_upload (SandboxInstance  *self,
+                         GFile            *source,
+                         const char       *destination,
+                         GCancellable     *cancellable,
+                         GError          **error)
+{
+  SandboxSyncCall call;
+  gboolean ret;
+
+  g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_instance_upload_async (self, source, destination, cancellable, _sandbox_sync_call_done, &call);
+  ret = sandbox_instance_upload_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}
+
+/**
+ * sandbox_instance_download_async:
+ * @self: a #SandboxInstance
+ * @source: an absolute path in the sandbox
+ * @destination: where the file or directory goes locally
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the copy is complete
+ * @user_data: data for @callback
+ *
+ * Copies a file, or a whole directory tree, out of the sandbox. The data is
+ * streamed, never held whole in memory. An existing @destination file is
+ * replaced.
+ *
+ * Since: 0.1
+ */
+void
+sandbox_instance_download_async (SandboxInstance     *self,
+                                 const char          *source,
+                                 GFile               *destination,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SandboxInstanceClass *klass;
+
+  g_return_if_fail (SANDBOX_IS_INSTANCE (self));
+  g_return_if_fail (source != NULL);
+  g_return_if_fail (G_IS_FILE (destination));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_instance_download_async);
+
+  klass = SANDBOX_INSTANCE_GET_CLASS (self);
+  if (check_vfunc (task, klass->download, _("download files")))
+    klass->download (self, source, destination, cancellable, task);
+}
+
+/**
+ * sandbox_instance_download_finish:
+ * @self: a #SandboxInstance
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Instance.download_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.1
+ */
+gboolean
+sandbox_instance_download_finish (SandboxInstance  *self,
+                                  GAsyncResult     *result,
+                                  GError          **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_download_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * sandbox_instance_download:
+ * @self: a #SandboxInstance
+ * @source: an absolute path in the sandbox
+ * @destination: where the file or directory goes locally
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Copies a file or directory out of the sandbox and waits. See
+ * [method@Sandbox.Instance.download_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.1
+ */
+gboolean
+sandbox_instance_download (SandboxInstance  *self,
+                           const char       *source,
+                           GFile            *destination,
+                           GCancellable     *cancellable,
+                           GError          **error)
+{
+  SandboxSyncCall call;
+  gboolean ret;
+
+  g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_instance_download_async (self, source, destination, cancellable, _sandbox_sync_call_done, &call);
+  ret = sandbox_instance_download_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}
+
+/**
+ * sandbox_instance_destroy_async:
+ * @self: a #SandboxInstance
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the sandbox is gone
+ * @user_data: data for @callback
+ *
+ * Destroys the sandbox: every process in it is killed and its files are
+ * removed. Destroying a sandbox that is already gone succeeds.
+ *
+ * Since: 0.1
+ */
+void
+sandbox_instance_destroy_async (SandboxInstance     *self,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SandboxInstanceClass *klass;
+
+  g_return_if_fail (SANDBOX_IS_INSTANCE (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_instance_destroy_async);
+
+  klass = SANDBOX_INSTANCE_GET_CLASS (self);
+  if (check_vfunc (task, klass->destroy, _("destroy sandboxes")))
+    klass->destroy (self, cancellable, task);
+}
+
+/**
+ * sandbox_instance_destroy_finish:
+ * @self: a #SandboxInstance
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Instance.destroy_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.1
+ */
+gboolean
+sandbox_instance_destroy_finish (SandboxInstance  *self,
+                                 GAsyncResult     *result,
+                                 GError          **error)
+{
+  gboolean ret;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_destroy_async, FALSE);
+
+  ret = g_task_propagate_boolean (G_TASK (result), error);
+  if (ret)
+    sandbox_instance_set_state (self, SANDBOX_INSTANCE_STATE_DESTROYED);
+  return ret;
+}
+
+/**
+ * sandbox_instance_destroy:
+ * @self: a #SandboxInstance
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Destroys the sandbox and waits. See [method@Sandbox.Instance.destroy_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.1
+ */
+gboolean
+sandbox_instance_destroy (SandboxInstance  *self,
+                          GCancellable     *cancellable,
+                          GError          **error)
+{
+  SandboxSyncCall call;
+  gboolean ret;
+
+  g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_instance_destroy_async (self, cancellable, _sandbox_sync_call_done, &call);
+  ret = sandbox_instance_destroy_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}

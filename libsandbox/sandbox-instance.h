@@ -1,0 +1,177 @@
+/* libsandbox - one live sandbox
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#if !defined (__SANDBOX_INSIDE__) && !defined (SANDBOX_COMPILATION)
+#error "Only <libsandbox/sandbox.h> can be included directly."
+#endif
+
+#include <gio/gio.h>
+#include "sandbox-version-macros.h"
+#include "sandbox-command.h"
+#include "sandbox-exec-result.h"
+
+G_BEGIN_DECLS
+
+typedef struct _SandboxBackend SandboxBackend;
+
+/**
+ * SandboxInstanceState:
+ * @SANDBOX_INSTANCE_STATE_UNKNOWN: not known (yet)
+ * @SANDBOX_INSTANCE_STATE_STARTING: being created or started
+ * @SANDBOX_INSTANCE_STATE_RUNNING: ready to run commands
+ * @SANDBOX_INSTANCE_STATE_STOPPED: stopped; its files are kept
+ * @SANDBOX_INSTANCE_STATE_DESTROYED: destroyed; nothing is left of it
+ * @SANDBOX_INSTANCE_STATE_FAILED: the provider reports it broken
+ *
+ * The life-cycle state of a [class@Sandbox.Instance].
+ *
+ * Since: 0.1
+ */
+typedef enum {
+  SANDBOX_INSTANCE_STATE_UNKNOWN,
+  SANDBOX_INSTANCE_STATE_STARTING,
+  SANDBOX_INSTANCE_STATE_RUNNING,
+  SANDBOX_INSTANCE_STATE_STOPPED,
+  SANDBOX_INSTANCE_STATE_DESTROYED,
+  SANDBOX_INSTANCE_STATE_FAILED,
+} SandboxInstanceState;
+
+#define SANDBOX_TYPE_INSTANCE (sandbox_instance_get_type ())
+
+SANDBOX_AVAILABLE_IN_0_1
+G_DECLARE_DERIVABLE_TYPE (SandboxInstance, sandbox_instance, SANDBOX, INSTANCE, GObject)
+
+/**
+ * SandboxInstanceClass:
+ * @parent_class: the parent class
+ * @exec: run a command; complete @task with a [class@Sandbox.ExecResult]
+ *   (`g_task_return_value()` with an object #GValue in C,
+ *   `task.return_value(result)` in Python or JavaScript)
+ * @upload: copy the local file or directory @source to @destination in the
+ *   sandbox; complete @task with `g_task_return_boolean()`
+ * @download: copy the file or directory @source in the sandbox to the local
+ *   @destination; complete @task with `g_task_return_boolean()`
+ * @destroy: destroy the sandbox and everything in it; a sandbox that is
+ *   already gone is a success; complete @task with `g_task_return_boolean()`
+ *
+ * The virtual methods a backend implements. Each takes the #GTask that the
+ * public `_async` method created, so that subclasses in every language
+ * (including gjs, which cannot override a vfunc taking a callback) implement
+ * the same slots; the public `_finish` methods check and propagate it.
+ *
+ * Since: 0.1
+ */
+struct _SandboxInstanceClass
+{
+  GObjectClass parent_class;
+
+  void (*exec)     (SandboxInstance *self,
+                    SandboxCommand  *command,
+                    GCancellable    *cancellable,
+                    GTask           *task);
+  void (*upload)   (SandboxInstance *self,
+                    GFile           *source,
+                    const char      *destination,
+                    GCancellable    *cancellable,
+                    GTask           *task);
+  void (*download) (SandboxInstance *self,
+                    const char      *source,
+                    GFile           *destination,
+                    GCancellable    *cancellable,
+                    GTask           *task);
+  void (*destroy)  (SandboxInstance *self,
+                    GCancellable    *cancellable,
+                    GTask           *task);
+
+  /*< private >*/
+  gpointer padding[12];
+};
+
+SANDBOX_AVAILABLE_IN_0_1
+const char           *sandbox_instance_get_id         (SandboxInstance      *self);
+SANDBOX_AVAILABLE_IN_0_1
+SandboxBackend       *sandbox_instance_get_backend    (SandboxInstance      *self);
+SANDBOX_AVAILABLE_IN_0_1
+SandboxInstanceState  sandbox_instance_get_state      (SandboxInstance      *self);
+SANDBOX_AVAILABLE_IN_0_1
+void                  sandbox_instance_set_state      (SandboxInstance      *self,
+                                                       SandboxInstanceState  state);
+SANDBOX_AVAILABLE_IN_0_1
+GHashTable           *sandbox_instance_get_labels     (SandboxInstance      *self);
+SANDBOX_AVAILABLE_IN_0_1
+void                  sandbox_instance_set_labels     (SandboxInstance      *self,
+                                                       GHashTable           *labels);
+SANDBOX_AVAILABLE_IN_0_1
+gboolean              sandbox_instance_matches_labels (SandboxInstance      *self,
+                                                       GHashTable           *labels);
+
+SANDBOX_AVAILABLE_IN_0_1
+void                  sandbox_instance_exec_async     (SandboxInstance      *self,
+                                                       SandboxCommand       *command,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+SANDBOX_AVAILABLE_IN_0_1
+SandboxExecResult    *sandbox_instance_exec_finish    (SandboxInstance      *self,
+                                                       GAsyncResult         *result,
+                                                       GError              **error);
+SANDBOX_AVAILABLE_IN_0_1
+SandboxExecResult    *sandbox_instance_exec           (SandboxInstance      *self,
+                                                       SandboxCommand       *command,
+                                                       GCancellable         *cancellable,
+                                                       GError              **error);
+
+SANDBOX_AVAILABLE_IN_0_1
+void                  sandbox_instance_upload_async   (SandboxInstance      *self,
+                                                       GFile                *source,
+                                                       const char           *destination,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+SANDBOX_AVAILABLE_IN_0_1
+gboolean              sandbox_instance_upload_finish  (SandboxInstance      *self,
+                                                       GAsyncResult         *result,
+                                                       GError              **error);
+SANDBOX_AVAILABLE_IN_0_1
+gboolean              sandbox_instance_upload         (SandboxInstance      *self,
+                                                       GFile                *source,
+                                                       const char           *destination,
+                                                       GCancellable         *cancellable,
+                                                       GError              **error);
+
+SANDBOX_AVAILABLE_IN_0_1
+void                  sandbox_instance_download_async (SandboxInstance      *self,
+                                                       const char           *source,
+                                                       GFile                *destination,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+SANDBOX_AVAILABLE_IN_0_1
+gboolean              sandbox_instance_download_finish (SandboxInstance     *self,
+                                                        GAsyncResult        *result,
+                                                        GError             **error);
+SANDBOX_AVAILABLE_IN_0_1
+gboolean              sandbox_instance_download       (SandboxInstance      *self,
+                                                       const char           *source,
+                                                       GFile                *destination,
+                                                       GCancellable         *cancellable,
+                                                       GError              **error);
+
+SANDBOX_AVAILABLE_IN_0_1
+void                  sandbox_instance_destroy_async  (SandboxInstance      *self,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+SANDBOX_AVAILABLE_IN_0_1
+gboolean              sandbox_instance_destroy_finish (SandboxInstance      *self,
+                                                       GAsyncResult         *result,
+                                                       GError              **error);
+SANDBOX_AVAILABLE_IN_0_1
+gboolean              sandbox_instance_destroy        (SandboxInstance      *self,
+                                                       GCancellable         *cancellable,
+                                                       GError              **error);
+
+G_END_DECLS

@@ -1,0 +1,44 @@
+/* libsandbox - private helpers shared by the core and the backends
+ *
+ * Not installed, not scanned. Everything here is prefixed _sandbox_.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <glib/gi18n-lib.h>
+
+#include "sandbox.h"
+
+G_BEGIN_DECLS
+
+/* Runs an _async call to completion on a private main context, for the
+ * synchronous variants of the API. */
+typedef struct
+{
+  GMainContext *context;
+  GAsyncResult *result;
+} SandboxSyncCall;
+
+void          _sandbox_sync_call_init     (SandboxSyncCall *call);
+void          _sandbox_sync_call_done     (GObject         *source,
+                                           GAsyncResult    *result,
+                                           gpointer         user_data);
+GAsyncResult *_sandbox_sync_call_wait     (SandboxSyncCall *call);
+void          _sandbox_sync_call_clear    (SandboxSyncCall *call);
+
+/* GTask results that C, Python and gjs subclasses complete the same way. */
+void          _sandbox_task_return_object (GTask           *task,
+                                           gpointer         object);
+gpointer      _sandbox_task_propagate_object (GTask        *task,
+                                              GType         type,
+                                              GError      **error);
+
+void          _sandbox_init_i18n          (void);
+
+/* Registers local, daytona, e2b: defined in backends/sandbox-builtins.c,
+ * the one file that knows the built-in backends. */
+void          _sandbox_register_builtin_backends (void);
+
+G_END_DECLS

@@ -1,0 +1,121 @@
+/* libsandbox - what to create
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#if !defined (__SANDBOX_INSIDE__) && !defined (SANDBOX_COMPILATION)
+#error "Only <libsandbox/sandbox.h> can be included directly."
+#endif
+
+#include <glib-object.h>
+#include "sandbox-version-macros.h"
+
+G_BEGIN_DECLS
+
+#define SANDBOX_TYPE_MOUNT (sandbox_mount_get_type ())
+
+/**
+ * SandboxMount:
+ *
+ * A host directory or file made visible inside a sandbox at a given path.
+ * Only backends that run on this machine (`local`) honour mounts.
+ *
+ * Since: 0.1
+ */
+typedef struct _SandboxMount SandboxMount;
+
+SANDBOX_AVAILABLE_IN_0_1
+GType          sandbox_mount_get_type         (void) G_GNUC_CONST;
+SANDBOX_AVAILABLE_IN_0_1
+SandboxMount  *sandbox_mount_new              (const char   *host_path,
+                                               const char   *sandbox_path,
+                                               gboolean      read_only);
+SANDBOX_AVAILABLE_IN_0_1
+SandboxMount  *sandbox_mount_ref              (SandboxMount *self);
+SANDBOX_AVAILABLE_IN_0_1
+void           sandbox_mount_unref            (SandboxMount *self);
+SANDBOX_AVAILABLE_IN_0_1
+const char    *sandbox_mount_get_host_path    (SandboxMount *self);
+SANDBOX_AVAILABLE_IN_0_1
+const char    *sandbox_mount_get_sandbox_path (SandboxMount *self);
+SANDBOX_AVAILABLE_IN_0_1
+gboolean       sandbox_mount_get_read_only    (SandboxMount *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SandboxMount, sandbox_mount_unref)
+
+#define SANDBOX_TYPE_SPEC (sandbox_spec_get_type ())
+
+SANDBOX_AVAILABLE_IN_0_1
+G_DECLARE_FINAL_TYPE (SandboxSpec, sandbox_spec, SANDBOX, SPEC, GObject)
+
+SANDBOX_AVAILABLE_IN_0_1
+SandboxSpec   *sandbox_spec_new            (void);
+
+SANDBOX_AVAILABLE_IN_0_1
+const char    *sandbox_spec_get_image      (SandboxSpec *self);
+SANDBOX_AVAILABLE_IN_0_1
+void           sandbox_spec_set_image      (SandboxSpec *self,
+                                            const char  *image);
+SANDBOX_AVAILABLE_IN_0_1
+const char    *sandbox_spec_get_workdir    (SandboxSpec *self);
+SANDBOX_AVAILABLE_IN_0_1
+void           sandbox_spec_set_workdir    (SandboxSpec *self,
+                                            const char  *workdir);
+SANDBOX_AVAILABLE_IN_0_1
+double         sandbox_spec_get_cpu        (SandboxSpec *self);
+SANDBOX_AVAILABLE_IN_0_1
+void           sandbox_spec_set_cpu        (SandboxSpec *self,
+                                            double       cpu);
+SANDBOX_AVAILABLE_IN_0_1
+guint          sandbox_spec_get_memory_mb  (SandboxSpec *self);
+SANDBOX_AVAILABLE_IN_0_1
+void           sandbox_spec_set_memory_mb  (SandboxSpec *self,
+                                            guint        memory_mb);
+SANDBOX_AVAILABLE_IN_0_1
+guint          sandbox_spec_get_disk_mb    (SandboxSpec *self);
+SANDBOX_AVAILABLE_IN_0_1
+void           sandbox_spec_set_disk_mb    (SandboxSpec *self,
+                                            guint        disk_mb);
+SANDBOX_AVAILABLE_IN_0_1
+guint          sandbox_spec_get_gpu        (SandboxSpec *self);
+SANDBOX_AVAILABLE_IN_0_1
+void           sandbox_spec_set_gpu        (SandboxSpec *self,
+                                            guint        gpu);
+SANDBOX_AVAILABLE_IN_0_1
+guint          sandbox_spec_get_pids_max   (SandboxSpec *self);
+SANDBOX_AVAILABLE_IN_0_1
+void           sandbox_spec_set_pids_max   (SandboxSpec *self,
+                                            guint        pids_max);
+SANDBOX_AVAILABLE_IN_0_1
+guint          sandbox_spec_get_timeout    (SandboxSpec *self);
+SANDBOX_AVAILABLE_IN_0_1
+void           sandbox_spec_set_timeout    (SandboxSpec *self,
+                                            guint        timeout);
+SANDBOX_AVAILABLE_IN_0_1
+gboolean       sandbox_spec_get_network    (SandboxSpec *self);
+SANDBOX_AVAILABLE_IN_0_1
+void           sandbox_spec_set_network    (SandboxSpec *self,
+                                            gboolean     network);
+
+SANDBOX_AVAILABLE_IN_0_1
+void           sandbox_spec_set_env        (SandboxSpec *self,
+                                            const char  *name,
+                                            const char  *value);
+SANDBOX_AVAILABLE_IN_0_1
+GHashTable    *sandbox_spec_get_env        (SandboxSpec *self);
+SANDBOX_AVAILABLE_IN_0_1
+void           sandbox_spec_set_label      (SandboxSpec *self,
+                                            const char  *key,
+                                            const char  *value);
+SANDBOX_AVAILABLE_IN_0_1
+GHashTable    *sandbox_spec_get_labels     (SandboxSpec *self);
+SANDBOX_AVAILABLE_IN_0_1
+void           sandbox_spec_add_mount      (SandboxSpec *self,
+                                            const char  *host_path,
+                                            const char  *sandbox_path,
+                                            gboolean     read_only);
+SANDBOX_AVAILABLE_IN_0_1
+GPtrArray     *sandbox_spec_get_mounts     (SandboxSpec *self);
+
+G_END_DECLS

@@ -1,0 +1,96 @@
+/* libsandbox - private helpers
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "sandbox-private.h"
+
+void
+_sandbox_sync_call_init (SandboxSyncCall *call)
+{
+  call->context = g_main_context_new ();
+  call->result = NULL;
+  g_main_context_push_thread_default (call->context);
+}
+
+void
+_sandbox_sync_call_done (GObject      *source,
+                         GAsyncResult *result,
+                         gpointer      user_data)
+{
+  SandboxSyncCall *call = user_data;
+
+  call->result = g_object_ref (result);
+  g_main_context_wakeup (call->context);
+}
+
+GAsyncResult *
+_sandbox_sync_call_wait (SandboxSyncCall *call)
+{
+  while (call->result == NULL)
+    g_main_context_iteration (call->context, TRUE);
+  return call->result;
+}
+
+void
+_sandbox_sync_call_clear (SandboxSyncCall *call)
+{
+  g_main_context_pop_thread_default (call->context);
+  /* Let sources that finish after the result (stream closes, child
+   * watches) run down before the context goes away. */
+  while (g_main_context_pending (call->context))
+    g_main_context_iteration (call->context, FALSE);
+  g_clear_object (&call->result);
+  g_clear_pointer (&call->context, g_main_context_unref);
+}
+
+void
+_sandbox_task_return_object (GTask    *task,
+                             gpointer  object)
+{
+  GValue value = G_VALUE_INIT;
+
+  g_value_init (&value, G_OBJECT_TYPE (object));
+  g_value_set_object (&value, object);
+  g_task_return_value (task, &value);
+  g_value_unset (&value);
+}
+
+gpointer
+_sandbox_task_propagate_object (GTask   *task,
+                                GType    type,
+                                GError **error)
+{
+  GValue value = G_VALUE_INIT;
+  gpointer object = NULL;
+
+  if (!g_task_propagate_value (task, &value, error))
+    return NULL;
+
+  if (G_VALUE_HOLDS_OBJECT (&value) &&
+      g_value_get_object (&value) != NULL &&
+      g_type_is_a (G_OBJECT_TYPE (g_value_get_object (&value)), type))
+    object = g_value_dup_object (&value);
+  else
+    g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                 _("The backend completed the operation with a %s where a %s was expected; "
+                   "this is a bug in the backend"),
+                 G_VALUE_TYPE_NAME (&value), g_type_name (type));
+
+  g_value_unset (&value);
+  return object;
+}
+
+void
+_sandbox_init_i18n (void)
+{
+  static gsize initialized = 0;
+
+  if (g_once_init_enter (&initialized))
+    {
+      bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+      bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+      g_once_init_leave (&initialized, 1);
+    }
+}

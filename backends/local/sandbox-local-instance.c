@@ -593,7 +593,7 @@ exec_complete (ExecData *data)
   char stage[16] = "";
   int errnum = 0;
 
-  status = g_strndup ((const char *) data->status->data, data->status->len);
+  status = g_strndup (data->status->len ? (const char *) data->status->data : "", data->status->len);
 
   if (data->cancelled)
     {
@@ -635,6 +635,13 @@ exec_complete (ExecData *data)
     }
   else if (data->timed_out)
     term_signal = SIGKILL;
+  else if (instance_gone (SANDBOX_LOCAL_INSTANCE (g_task_get_source_object (task)), NULL))
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                               _("The sandbox was destroyed while the command “%s” was running."),
+                               data->program);
+      goto out;
+    }
   else
     {
       /* The helper never reported: bubblewrap itself failed. */

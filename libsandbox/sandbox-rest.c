@@ -1,0 +1,621 @@
+/* libsandbox - the REST client shared by the remote backends
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "sandbox-rest-private.h"
+
+#define DEFAULT_MAX_RETRIES   4
+#define DEFAULT_BASE_DELAY_MS 250
+#define DEFAULT_MAX_DELAY_MS  4000
+/* A server may ask for more than our cap; we wait, up to this. */
+#define RETRY_AFTER_LIMIT_MS  30000
+#define MESSAGE_EXCERPT_MAX   300
+
+struct _SandboxRestClient
+{
+  GObject      parent_instance;
+
+  char        *provider;
+  char        *base_url;
+  char        *auth_hint;
+  SoupSession *session;
+  GHashTable  *headers;
+  guint        max_retries;
+  guint        base_delay_ms;
+  guint        max_delay_ms;
+};
+
+G_DEFINE_FINAL_TYPE (SandboxRestClient, _sandbox_rest_client, G_TYPE_OBJECT)
+
+static void
+_sandbox_rest_client_finalize (GObject *object)
+{
+  SandboxRestClient *self = SANDBOX_REST_CLIENT (object);
+
+  g_clear_pointer (&self->provider, g_free);
+  g_clear_pointer (&self->base_url, g_free);
+  g_clear_pointer (&self->auth_hint, g_free);
+  g_clear_object (&self->session);
+  g_clear_pointer (&self->headers, g_hash_table_unref);
+
+  G_OBJECT_CLASS (_sandbox_rest_client_parent_class)->finalize (object);
+}
+
+static void
+_sandbox_rest_client_class_init (SandboxRestClientClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = _sandbox_rest_client_finalize;
+}
+
+static void
+_sandbox_rest_client_init (SandboxRestClient *self)
+{
+  self->headers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->max_retries = DEFAULT_MAX_RETRIES;
+  self->base_delay_ms = DEFAULT_BASE_DELAY_MS;
+  self->max_delay_ms = DEFAULT_MAX_DELAY_MS;
+}
+
+SandboxRestClient *
+_sandbox_rest_client_new (const char *provider,
+                          const char *base_url)
+{
+  SandboxRestClient *self = g_object_new (SANDBOX_TYPE_REST_CLIENT, NULL);
+  g_autofree char *user_agent = g_strdup_printf ("libsandbox/%s", SANDBOX_VERSION_S);
+
+  self->provider = g_strdup (provider);
+  /* Without a trailing slash, relative paths would replace the last segment. */
+  self->base_url = g_str_has_suffix (base_url, "/") ? g_strdup (base_url)
+                                                    : g_strconcat (base_url, "/", NULL);
+  self->session = soup_session_new_with_options ("user-agent", user_agent,
+                                                 "timeout", 120,
+                                                 "idle-timeout", 60,
+                                                 NULL);
+  return self;
+}
+
+const char *
+_sandbox_rest_client_get_provider (SandboxRestClient *self)
+{
+  return self->provider;
+}
+
+const char *
+_sandbox_rest_client_get_base_url (SandboxRestClient *self)
+{
+  return self->base_url;
+}
+
+SoupSession *
+_sandbox_rest_client_get_session (SandboxRestClient *self)
+{
+  return self->session;
+}
+
+void
+_sandbox_rest_client_set_header (SandboxRestClient *self,
+                                 const char        *name,
+                                 const char        *value)
+{
+  if (value == NULL)
+    g_hash_table_remove (self->headers, name);
+  else
+    g_hash_table_insert (self->headers, g_strdup (name), g_strdup (value));
+}
+
+void
+_sandbox_rest_client_set_auth_hint (SandboxRestClient *self,
+                                    const char        *hint)
+{
+  g_free (self->auth_hint);
+  self->auth_hint = g_strdup (hint);
+}
+
+void
+_sandbox_rest_client_set_retry (SandboxRestClient *self,
+                                guint              max_retries,
+                                guint              base_delay_ms,
+                                guint              max_delay_ms)
+{
+  self->max_retries = max_retries;
+  self->base_delay_ms = base_delay_ms;
+  self->max_delay_ms = MAX (base_delay_ms, max_delay_ms);
+}
+
+static char *
+resolve_url (SandboxRestClient *self,
+             const char        *path)
+{
+  if (g_str_has_prefix (path, "http://") || g_str_has_prefix (path, "https://"))
+    return g_strdup (path);
+  while (*path == '/')
+    path++;
+  return g_strconcat (self->base_url, path, NULL);
+}
+
+SoupMessage *
+_sandbox_rest_client_new_message (SandboxRestClient *self,
+                                  const char        *method,
+                                  const char        *path)
+{
+  g_autofree char *url = resolve_url (self, path);
+  SoupMessage *msg = soup_message_new (method, url);
+  SoupMessageHeaders *headers;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (msg == NULL)
+    return NULL;
+  headers = soup_message_get_request_headers (msg);
+  g_hash_table_iter_init (&iter, self->headers);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    soup_message_headers_replace (headers, key, value);
+  return msg;
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+
+static char *
+excerpt (const char *text,
+         gsize       len)
+{
+  GString *out = g_string_new (NULL);
+
+  for (gsize i = 0; i < len && out->len < MESSAGE_EXCERPT_MAX; i++)
+    g_string_append_c (out, g_ascii_isprint (text[i]) || (guchar) text[i] >= 0x80 ? text[i] : ' ');
+  if (len > MESSAGE_EXCERPT_MAX)
+    g_string_append (out, "…");
+  if (!g_utf8_validate (out->str, -1, NULL))
+    {
+      g_string_free (out, TRUE);
+      return g_strdup (_("(a body that is not text)"));
+    }
+  return g_strstrip (g_string_free (out, FALSE));
+}
+
+/* The provider's own words: "message" (string or array), else "error",
+ * else the body itself. */
+static char *
+provider_message (GBytes *body)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  const char *data;
+  gsize len;
+  JsonNode *root;
+
+  if (body == NULL || g_bytes_get_size (body) == 0)
+    return NULL;
+  data = g_bytes_get_data (body, &len);
+
+  if (json_parser_load_from_data (parser, data, (gssize) len, NULL) &&
+      (root = json_parser_get_root (parser)) != NULL &&
+      JSON_NODE_HOLDS_OBJECT (root))
+    {
+      JsonObject *object = json_node_get_object (root);
+      const char *keys[] = { "message", "error", "detail" };
+
+      for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+        {
+          JsonNode *node = json_object_get_member (object, keys[i]);
+
+          if (node == NULL)
+            continue;
+          if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+            {
+              const char *s = json_node_get_string (node);
+              return excerpt (s, strlen (s));
+            }
+          if (JSON_NODE_HOLDS_ARRAY (node))
+            {
+              JsonArray *array = json_node_get_array (node);
+              g_autoptr(GString) joined = g_string_new (NULL);
+
+              for (guint j = 0; j < json_array_get_length (array); j++)
+                {
+                  JsonNode *element = json_array_get_element (array, j);
+
+                  if (JSON_NODE_HOLDS_VALUE (element) &&
+                      json_node_get_value_type (element) == G_TYPE_STRING)
+                    {
+                      if (joined->len > 0)
+                        g_string_append (joined, ", ");
+                      g_string_append (joined, json_node_get_string (element));
+                    }
+                }
+              if (joined->len > 0)
+                return excerpt (joined->str, joined->len);
+            }
+        }
+    }
+
+  return excerpt (data, len);
+}
+
+GError *
+_sandbox_rest_error_new (const char *provider,
+                         const char *method,
+                         const char *endpoint,
+                         guint       status,
+                         GBytes     *body,
+                         const char *auth_hint)
+{
+  g_autofree char *said = provider_message (body);
+  g_autofree char *what = NULL;
+  SandboxError code;
+  const char *next;
+
+  if (said == NULL || *said == '\0')
+    {
+      g_free (said);
+      said = g_strdup (soup_status_get_phrase (status) ? soup_status_get_phrase (status) : "");
+    }
+  what = g_strdup_printf (_("%s answered HTTP %u to %s %s: %s."), provider, status, method, endpoint, said);
+
+  switch (status)
+    {
+    case 401:
+    case 403:
+      code = SANDBOX_ERROR_AUTHENTICATION;
+      next = auth_hint ? auth_hint : _("Check the API key.");
+      break;
+    case 404:
+    case 410:
+      code = SANDBOX_ERROR_NOT_FOUND;
+      next = _("The sandbox or file does not exist (any more); list the live ones with “sandboxctl ls”.");
+      break;
+    case 402:
+      code = SANDBOX_ERROR_QUOTA;
+      next = _("A quota of the account is used up; free resources or raise the quota with the provider.");
+      break;
+    case 408:
+    case 504:
+      code = SANDBOX_ERROR_TIMEOUT;
+      next = _("The provider took too long; try again, or raise the timeout.");
+      break;
+    case 429:
+      code = SANDBOX_ERROR_RATE_LIMITED;
+      next = _("Too many requests: slow down or retry later (libsandbox already retried with backoff).");
+      break;
+    case 400:
+    case 409:
+    case 413:
+    case 422:
+      code = SANDBOX_ERROR_INVALID_ARGUMENT;
+      next = _("The request was refused as given; check the spec or command.");
+      break;
+    default:
+      if (status >= 500)
+        {
+          code = SANDBOX_ERROR_UNAVAILABLE;
+          next = _("The provider is failing; retry later and check its status page.");
+        }
+      else
+        {
+          code = SANDBOX_ERROR_FAILED;
+          next = "";
+        }
+      break;
+    }
+
+  return g_error_new (SANDBOX_ERROR, code, "%s %s", what, next);
+}
+
+GError *
+_sandbox_rest_transport_error_new (const char   *provider,
+                                   const char   *method,
+                                   const char   *endpoint,
+                                   const GError *error)
+{
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return g_error_copy (error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT,
+                        _("%s did not answer %s %s in time: %s. Retry later."),
+                        provider, method, endpoint, error->message);
+  return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE,
+                      _("Cannot reach %s for %s %s: %s. Check the API URL and the network."),
+                      provider, method, endpoint, error->message);
+}
+
+JsonNode *
+_sandbox_rest_parse_json (const char  *provider,
+                          const char  *endpoint,
+                          GBytes      *body,
+                          GError     **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) local_error = NULL;
+  const char *data;
+  gsize len;
+
+  if (body == NULL || g_bytes_get_size (body) == 0)
+    return NULL;
+  data = g_bytes_get_data (body, &len);
+  if (!json_parser_load_from_data (parser, data, (gssize) len, &local_error) ||
+      json_parser_get_root (parser) == NULL)
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                   _("%s sent a reply to %s that is not valid JSON (%s). This is a problem "
+                     "on the provider's side or a proxy in between; retry later."),
+                   provider, endpoint, local_error ? local_error->message : _("empty document"));
+      return NULL;
+    }
+  return json_node_ref (json_parser_get_root (parser));
+}
+
+/* ------------------------------------------------------------------ */
+/* Retries                                                             */
+
+gboolean
+_sandbox_rest_status_is_retryable (guint            status,
+                                   SandboxRestFlags flags)
+{
+  if (status == 429)
+    return TRUE;
+  if (flags & SANDBOX_REST_IDEMPOTENT)
+    return status == 502 || status == 503 || status == 504;
+  return FALSE;
+}
+
+static gint64
+parse_retry_after (const char *value)
+{
+  g_autoptr(GDateTime) when = NULL;
+  char *end = NULL;
+  gint64 seconds;
+
+  if (value == NULL)
+    return -1;
+  seconds = g_ascii_strtoll (value, &end, 10);
+  if (end != value && *end == '\0' && seconds >= 0)
+    return seconds * 1000;
+  when = soup_date_time_new_from_http_string (value);
+  if (when != NULL)
+    {
+      g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+      return MAX (0, g_date_time_difference (when, now) / 1000);
+    }
+  return -1;
+}
+
+guint
+_sandbox_rest_retry_delay_ms (SoupMessageHeaders *headers,
+                              guint               attempt,
+                              guint               base_delay_ms,
+                              guint               max_delay_ms)
+{
+  gint64 asked = -1;
+  guint64 delay;
+
+  if (headers != NULL)
+    {
+      SoupMessageHeadersIter iter;
+      const char *name, *value;
+
+      /* Retry-After, or Daytona's per-throttler Retry-After-<name>: the longest. */
+      soup_message_headers_iter_init (&iter, headers);
+      while (soup_message_headers_iter_next (&iter, &name, &value))
+        if (g_ascii_strncasecmp (name, "Retry-After", 11) == 0)
+          asked = MAX (asked, parse_retry_after (value));
+    }
+  if (asked >= 0)
+    return (guint) MIN (asked, RETRY_AFTER_LIMIT_MS);
+
+  delay = (guint64) base_delay_ms << MIN (attempt, 16u);
+  delay = MIN (delay, max_delay_ms);
+  /* +-20% jitter, so that many clients do not retry in step. */
+  return (guint) (delay * g_random_double_range (0.8, 1.2));
+}
+
+/* ------------------------------------------------------------------ */
+/* Calls                                                               */
+
+typedef struct
+{
+  char             *method;
+  char             *path;
+  GBytes           *request;
+  SandboxRestFlags  flags;
+  guint             attempt;
+  guint             status;
+  GBytes           *response;
+  SoupMessage      *msg;
+} CallData;
+
+static void
+call_data_free (CallData *data)
+{
+  g_free (data->method);
+  g_free (data->path);
+  g_clear_pointer (&data->request, g_bytes_unref);
+  g_clear_pointer (&data->response, g_bytes_unref);
+  g_clear_object (&data->msg);
+  g_free (data);
+}
+
+static void call_send (GTask *task);
+
+static gboolean
+call_retry_cb (gpointer user_data)
+{
+  GTask *task = user_data;
+
+  call_send (task);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+call_retry_later (GTask *task,
+                  guint  delay_ms)
+{
+  SandboxRestClient *self = g_task_get_source_object (task);
+  CallData *data = g_task_get_task_data (task);
+  GSource *source = g_timeout_source_new (delay_ms);
+
+  g_debug ("%s %s %s: retrying in %u ms (attempt %u of %u)",
+           self->provider, data->method, data->path, delay_ms, data->attempt + 1, self->max_retries);
+  data->attempt++;
+  g_source_set_callback (source, call_retry_cb, task, NULL);
+  g_source_set_static_name (source, "[libsandbox] REST retry");
+  g_source_attach (source, g_task_get_context (task));
+  g_source_unref (source);
+}
+
+static void
+call_done (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  GTask *task = user_data;   /* owned */
+  SandboxRestClient *self = g_task_get_source_object (task);
+  CallData *data = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+  JsonNode *node = NULL;
+
+  if (body == NULL)
+    {
+      gboolean retry = (data->flags & SANDBOX_REST_IDEMPOTENT) &&
+                       !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
+                       data->attempt < self->max_retries;
+
+      if (retry)
+        {
+          call_retry_later (task, _sandbox_rest_retry_delay_ms (NULL, data->attempt,
+                                                                self->base_delay_ms,
+                                                                self->max_delay_ms));
+          return;
+        }
+      g_task_return_error (task, _sandbox_rest_transport_error_new (self->provider, data->method,
+                                                                    data->path, error));
+      g_object_unref (task);
+      return;
+    }
+
+  data->status = soup_message_get_status (data->msg);
+  data->response = g_bytes_ref (body);
+
+  if (!SOUP_STATUS_IS_SUCCESSFUL (data->status))
+    {
+      if (_sandbox_rest_status_is_retryable (data->status, data->flags) &&
+          data->attempt < self->max_retries &&
+          !g_cancellable_is_cancelled (g_task_get_cancellable (task)))
+        {
+          call_retry_later (task, _sandbox_rest_retry_delay_ms (soup_message_get_response_headers (data->msg),
+                                                                data->attempt,
+                                                                self->base_delay_ms,
+                                                                self->max_delay_ms));
+          return;
+        }
+      g_task_return_error (task, _sandbox_rest_error_new (self->provider, data->method, data->path,
+                                                          data->status, body, self->auth_hint));
+      g_object_unref (task);
+      return;
+    }
+
+  if (!(data->flags & SANDBOX_REST_RAW))
+    {
+      node = _sandbox_rest_parse_json (self->provider, data->path, body, &error);
+      if (error != NULL)
+        {
+          g_task_return_error (task, g_steal_pointer (&error));
+          g_object_unref (task);
+          return;
+        }
+    }
+
+  g_task_return_pointer (task, node, (GDestroyNotify) json_node_unref);
+  g_object_unref (task);
+}
+
+static void
+call_send (GTask *task)
+{
+  SandboxRestClient *self = g_task_get_source_object (task);
+  CallData *data = g_task_get_task_data (task);
+
+  if (g_task_return_error_if_cancelled (task))
+    {
+      g_object_unref (task);
+      return;
+    }
+
+  g_clear_object (&data->msg);
+  data->msg = _sandbox_rest_client_new_message (self, data->method, data->path);
+  if (data->msg == NULL)
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
+                               _("“%s” is not a valid %s API URL; check its setting."),
+                               self->base_url, self->provider);
+      g_object_unref (task);
+      return;
+    }
+  soup_message_headers_replace (soup_message_get_request_headers (data->msg),
+                                "Accept", "application/json");
+  if (data->request != NULL)
+    soup_message_set_request_body_from_bytes (data->msg, "application/json", data->request);
+
+  soup_session_send_and_read_async (self->session, data->msg, G_PRIORITY_DEFAULT,
+                                    g_task_get_cancellable (task), call_done, task);
+}
+
+void
+_sandbox_rest_client_call_async (SandboxRestClient   *self,
+                                 const char          *method,
+                                 const char          *path,
+                                 JsonNode            *body,
+                                 SandboxRestFlags     flags,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  GTask *task;
+  CallData *data;
+
+  g_return_if_fail (SANDBOX_IS_REST_CLIENT (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, _sandbox_rest_client_call_async);
+  data = g_new0 (CallData, 1);
+  data->method = g_strdup (method);
+  data->path = g_strdup (path);
+  data->flags = flags;
+  if (body != NULL)
+    {
+      char *json = json_to_string (body, FALSE);
+      data->request = g_bytes_new_take (json, strlen (json));
+    }
+  g_task_set_task_data (task, data, (GDestroyNotify) call_data_free);
+
+  call_send (task);   /* takes the reference */
+}
+
+JsonNode *
+_sandbox_rest_client_call_finish (SandboxRestClient  *self,
+                                  GAsyncResult       *result,
+                                  guint              *status,
+                                  GError            **error)
+{
+  CallData *data;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == _sandbox_rest_client_call_async, NULL);
+
+  data = g_task_get_task_data (G_TASK (result));
+  if (status != NULL)
+    *status = data->status;
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+GBytes *
+_sandbox_rest_call_get_body (GAsyncResult *result)
+{
+  CallData *data = g_task_get_task_data (G_TASK (result));
+
+  return data->response;
+}

@@ -1,0 +1,392 @@
+/* libsandbox - the backend contract test
+ *
+ * One set of test bodies, run against every backend through
+ * g_test_add_data_func: what any backend must do the same way. Local runs
+ * here directly; remote backends run against their emulators.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+#include <glib/gstdio.h>
+
+#include "contract.h"
+
+static const ContractFixture fixtures[] = {
+  { "local", NULL, NULL, NULL },
+};
+
+typedef struct
+{
+  const ContractFixture *fixture;
+  gpointer               state;
+  SandboxBackend        *backend;
+  SandboxInstance       *instance;
+  char                  *label;
+} Fixture;
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+
+  f->fixture = data;
+  if (f->fixture->start != NULL)
+    {
+      f->state = f->fixture->start (&error);
+      g_assert_no_error (error);
+    }
+  f->backend = sandbox_backend_new_for_name (f->fixture->name, &error);
+  g_assert_no_error (error);
+  g_assert_true (sandbox_backend_check_configured (f->backend, &error));
+  g_assert_no_error (error);
+
+  f->label = g_strdup_printf ("contract-%u", g_random_int ());
+  sandbox_spec_set_label (spec, "test", f->label);
+  sandbox_spec_set_env (spec, "SPEC_VAR", "from-spec");
+  sandbox_spec_set_timeout (spec, 600);
+  f->instance = sandbox_backend_create (f->backend, spec, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (f->instance);
+}
+
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (f->instance != NULL)
+    {
+      g_assert_true (sandbox_instance_destroy (f->instance, NULL, &error));
+      g_assert_no_error (error);
+    }
+  if (f->fixture->count_live != NULL)
+    g_assert_cmpuint (f->fixture->count_live (f->state), ==, 0);
+  g_clear_object (&f->instance);
+  g_clear_object (&f->backend);
+  if (f->fixture->stop != NULL)
+    f->fixture->stop (f->state);
+  g_free (f->label);
+}
+
+static SandboxExecResult *
+run (Fixture        *f,
+     SandboxCommand *cmd)
+{
+  g_autoptr(GError) error = NULL;
+  SandboxExecResult *result = sandbox_instance_exec (f->instance, cmd, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (result);
+  return result;
+}
+
+static char *
+run_stdout (Fixture    *f,
+            const char *script)
+{
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell (script);
+  g_autoptr(SandboxExecResult) result = run (f, cmd);
+  GBytes *out = sandbox_exec_result_get_stdout (result);
+
+  g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 0);
+  g_assert_nonnull (out);
+  return g_strndup (g_bytes_get_data (out, NULL), g_bytes_get_size (out));
+}
+
+static void
+test_lifecycle (Fixture       *f,
+                gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) other = sandbox_backend_new_for_name (f->fixture->name, NULL);
+  g_autoptr(SandboxInstance) found = NULL;
+  g_autoptr(GHashTable) filter = g_hash_table_new (g_str_hash, g_str_equal);
+  GList *list;
+  const char *id = sandbox_instance_get_id (f->instance);
+
+  g_assert_nonnull (id);
+  g_assert_cmpint (sandbox_instance_get_state (f->instance), ==, SANDBOX_INSTANCE_STATE_RUNNING);
+  g_assert_cmpstr (g_hash_table_lookup (sandbox_instance_get_labels (f->instance), "test"), ==, f->label);
+
+  /* A second backend object (as another process would) finds it by id ... */
+  found = sandbox_backend_get_instance (other, id, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (sandbox_instance_get_id (found), ==, id);
+  g_assert_cmpstr (g_hash_table_lookup (sandbox_instance_get_labels (found), "test"), ==, f->label);
+
+  /* ... and by label; another label finds nothing. */
+  g_hash_table_insert (filter, (gpointer) "test", f->label);
+  list = sandbox_backend_list (other, filter, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_length (list), ==, 1);
+  g_assert_cmpstr (sandbox_instance_get_id (list->data), ==, id);
+  g_list_free_full (list, g_object_unref);
+  g_hash_table_insert (filter, (gpointer) "test", (gpointer) "no-such-label-value");
+  list = sandbox_backend_list (other, filter, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (list);
+
+  /* Destroy through the found object; both then see it gone. */
+  g_assert_true (sandbox_instance_destroy (found, NULL, &error));
+  g_assert_no_error (error);
+  g_clear_object (&found);
+  found = sandbox_backend_get_instance (other, id, NULL, &error);
+  g_assert_null (found);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+  /* Destroying a gone sandbox is success (teardown destroys f->instance again). */
+}
+
+static void
+test_exec_output (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_autoptr(SandboxCommand) cmd =
+    sandbox_command_new_shell ("echo out; echo err >&2; echo \"$SPEC_VAR $CMD_VAR $(pwd)\"; exit 3");
+  g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable ();
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GBytes) streamed = NULL;
+  GBytes *err;
+
+  sandbox_command_set_env (cmd, "CMD_VAR", "from-command");
+  sandbox_command_set_cwd (cmd, "/tmp");
+  sandbox_command_set_stdout_stream (cmd, out);
+  result = run (f, cmd);
+
+  g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 3);
+  g_assert_cmpint (sandbox_exec_result_get_term_signal (result), ==, 0);
+  g_assert_false (sandbox_exec_result_get_success (result));
+  g_assert_false (sandbox_exec_result_get_timed_out (result));
+
+  /* Streamed output is not also captured; uncaptured stderr is. */
+  g_assert_null (sandbox_exec_result_get_stdout (result));
+  g_output_stream_close (out, NULL, NULL);
+  streamed = g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (out));
+  g_assert_cmpmem (g_bytes_get_data (streamed, NULL), g_bytes_get_size (streamed),
+                   "out\nfrom-spec from-command /tmp\n", strlen ("out\nfrom-spec from-command /tmp\n"));
+  err = sandbox_exec_result_get_stderr (result);
+  g_assert_nonnull (err);
+  g_assert_cmpmem (g_bytes_get_data (err, NULL), g_bytes_get_size (err), "err\n", 4);
+}
+
+static void
+test_exec_state (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autofree char *first = run_stdout (f, "echo kept > /tmp/state-file && echo written");
+  g_autofree char *second = run_stdout (f, "cat /tmp/state-file");
+
+  /* A sandbox is long-lived: files persist from one exec to the next. */
+  g_assert_cmpstr (first, ==, "written\n");
+  g_assert_cmpstr (second, ==, "kept\n");
+}
+
+static void
+test_exec_signal (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("kill -TERM $$");
+  g_autoptr(SandboxExecResult) result = run (f, cmd);
+
+  g_assert_cmpint (sandbox_exec_result_get_exit_code (result), ==, 128 + 15);
+  g_assert_false (sandbox_exec_result_get_success (result));
+}
+
+static void
+test_exec_not_found (Fixture       *f,
+                     gconstpointer  data)
+{
+  const char *argv[] = { "no-such-command-libsandbox", NULL };
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new (argv);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxExecResult) result = sandbox_instance_exec (f->instance, cmd, NULL, &error);
+
+  /* Either an EXEC error (the backend can tell) or the shell's 127. */
+  if (result == NULL)
+    g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_EXEC);
+  else
+    g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 127);
+}
+
+static void
+test_exec_timeout (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("sleep 60");
+  g_autoptr(SandboxExecResult) result = NULL;
+
+  sandbox_command_set_timeout_ms (cmd, 500);
+  result = run (f, cmd);
+  g_assert_true (sandbox_exec_result_get_timed_out (result));
+  g_assert_false (sandbox_exec_result_get_success (result));
+  /* Generous bound: this says "killed", not how fast. */
+  g_assert_cmpfloat (sandbox_exec_result_get_elapsed (result), <, 30.0);
+}
+
+static void
+test_exec_stdin (Fixture       *f,
+                 gconstpointer  data)
+{
+  const char *argv[] = { "cat", NULL };
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new (argv);
+  g_autoptr(GBytes) input = g_bytes_new_static ("to stdin\n", 9);
+  g_autoptr(SandboxExecResult) result = NULL;
+  GBytes *out;
+
+  sandbox_command_set_stdin (cmd, input);
+  result = run (f, cmd);
+  out = sandbox_exec_result_get_stdout (result);
+  g_assert_true (g_bytes_equal (out, input));
+}
+
+static gpointer
+cancel_later (gpointer data)
+{
+  g_usleep (300 * G_TIME_SPAN_MILLISECOND);
+  g_cancellable_cancel (data);
+  return NULL;
+}
+
+static void
+test_exec_cancel (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("sleep 60");
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  GThread *thread = g_thread_new ("cancel", cancel_later, cancellable);
+  gint64 start = g_get_monotonic_time ();
+
+  result = sandbox_instance_exec (f->instance, cmd, cancellable, &error);
+  g_thread_join (thread);
+  g_assert_null (result);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 30 * G_USEC_PER_SEC);
+}
+
+static void
+exec_async_done (GObject      *source,
+                 GAsyncResult *res,
+                 gpointer      user_data)
+{
+  SandboxExecResult **result = user_data;
+  g_autoptr(GError) error = NULL;
+
+  *result = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), res, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_exec_async (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autoptr(SandboxCommand) a = sandbox_command_new_shell ("sleep 0.2; echo a");
+  g_autoptr(SandboxCommand) b = sandbox_command_new_shell ("echo b");
+  g_autoptr(SandboxExecResult) ra = NULL;
+  g_autoptr(SandboxExecResult) rb = NULL;
+
+  /* Two commands at once in one sandbox, on the default main context. */
+  sandbox_instance_exec_async (f->instance, a, NULL, exec_async_done, &ra);
+  sandbox_instance_exec_async (f->instance, b, NULL, exec_async_done, &rb);
+  while (ra == NULL || rb == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpmem (g_bytes_get_data (sandbox_exec_result_get_stdout (ra), NULL),
+                   g_bytes_get_size (sandbox_exec_result_get_stdout (ra)), "a\n", 2);
+  g_assert_cmpmem (g_bytes_get_data (sandbox_exec_result_get_stdout (rb), NULL),
+                   g_bytes_get_size (sandbox_exec_result_get_stdout (rb)), "b\n", 2);
+}
+
+static void
+test_files (Fixture       *f,
+            gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("contract-files-XXXXXX", &error);
+  g_autofree char *file_path = g_build_filename (dir, "file.txt", NULL);
+  g_autofree char *tree = g_build_filename (dir, "tree", NULL);
+  g_autofree char *sub = g_build_filename (tree, "sub", NULL);
+  g_autofree char *leaf = g_build_filename (sub, "leaf.bin", NULL);
+  g_autofree char *back = g_build_filename (dir, "back.txt", NULL);
+  g_autofree char *back_tree = g_build_filename (dir, "back-tree", NULL);
+  g_autofree char *back_leaf = g_build_filename (back_tree, "sub", "leaf.bin", NULL);
+  g_autoptr(GFile) file = g_file_new_for_path (file_path);
+  g_autoptr(GFile) tree_file = g_file_new_for_path (tree);
+  g_autoptr(GFile) back_file = g_file_new_for_path (back);
+  g_autoptr(GFile) back_tree_file = g_file_new_for_path (back_tree);
+  g_autoptr(GFile) nowhere = g_file_new_for_path (back);
+  g_autofree char *seen = NULL;
+  g_autofree char *contents = NULL;
+  guint8 binary[3000];
+  gsize len;
+
+  g_assert_no_error (error);
+  for (guint i = 0; i < sizeof binary; i++)
+    binary[i] = (guint8) (i * 7);
+  g_assert_true (g_file_set_contents (file_path, "hello file\n", -1, NULL));
+  g_assert_cmpint (g_mkdir_with_parents (sub, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (leaf, (const char *) binary, sizeof binary, NULL));
+
+  g_assert_true (sandbox_instance_upload (f->instance, file, "/tmp/up/file.txt", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (sandbox_instance_upload (f->instance, tree_file, "/tmp/up/tree", NULL, &error));
+  g_assert_no_error (error);
+
+  seen = run_stdout (f, "cat /tmp/up/file.txt; wc -c < /tmp/up/tree/sub/leaf.bin");
+  g_assert_cmpstr (seen, ==, "hello file\n3000\n");
+
+  g_assert_true (sandbox_instance_download (f->instance, "/tmp/up/file.txt", back_file, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_get_contents (back, &contents, &len, NULL));
+  g_assert_cmpstr (contents, ==, "hello file\n");
+  g_clear_pointer (&contents, g_free);
+
+  g_assert_true (sandbox_instance_download (f->instance, "/tmp/up/tree", back_tree_file, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_get_contents (back_leaf, &contents, &len, NULL));
+  g_assert_cmpmem (contents, len, binary, sizeof binary);
+
+  g_assert_false (sandbox_instance_download (f->instance, "/tmp/no-such-file", nowhere, NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+
+  g_assert_cmpint (system (g_strdup_printf ("rm -rf '%s'", dir)), ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  const struct { const char *name; void (*func) (Fixture *, gconstpointer); } bodies[] = {
+    { "lifecycle", test_lifecycle },
+    { "exec-output", test_exec_output },
+    { "exec-state", test_exec_state },
+    { "exec-signal", test_exec_signal },
+    { "exec-not-found", test_exec_not_found },
+    { "exec-timeout", test_exec_timeout },
+    { "exec-stdin", test_exec_stdin },
+    { "exec-cancel", test_exec_cancel },
+    { "exec-async", test_exec_async },
+    { "files", test_files },
+  };
+  const char *only = g_getenv ("CONTRACT_BACKENDS");
+
+  g_setenv ("GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
+  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (fixtures); i++)
+    {
+      if (only != NULL && !strstr (only, fixtures[i].name))
+        continue;
+      for (guint j = 0; j < G_N_ELEMENTS (bodies); j++)
+        {
+          g_autofree char *path = g_strdup_printf ("/contract/%s/%s", fixtures[i].name, bodies[j].name);
+          g_test_add (path, Fixture, &fixtures[i], fixture_setup, bodies[j].func, fixture_teardown);
+        }
+    }
+
+  return g_test_run ();
+}

@@ -1,0 +1,575 @@
+/* libsandbox - what only the local backend promises: isolation that would
+ * show if it broke, resource limits, and its errors.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+
+#include <libsandbox/sandbox.h>
+
+static SandboxInstance *
+create (SandboxSpec *spec)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name ("local", &error);
+  g_autoptr(SandboxSpec) empty = NULL;
+  SandboxInstance *instance;
+
+  g_assert_no_error (error);
+  if (spec == NULL)
+    spec = empty = sandbox_spec_new ();
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_no_error (error);
+  return instance;
+}
+
+static void
+destroy (SandboxInstance *instance)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+  g_object_unref (instance);
+}
+
+/* Runs a shell script; returns its stdout, and its exit status in @status. */
+static char *
+sh (SandboxInstance *instance,
+    const char      *script,
+    int             *status)
+{
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell (script);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxExecResult) result = sandbox_instance_exec (instance, cmd, NULL, &error);
+  GBytes *out;
+
+  g_assert_no_error (error);
+  *status = sandbox_exec_result_get_exit_code (result);
+  out = sandbox_exec_result_get_stdout (result);
+  return g_strndup (g_bytes_get_data (out, NULL), g_bytes_get_size (out));
+}
+
+/* ---- network ---- */
+
+static gboolean
+accept_one (GSocketService    *service,
+            GSocketConnection *connection,
+            GObject           *source,
+            gpointer           user_data)
+{
+  (*(guint *) user_data)++;
+  return TRUE;
+}
+
+static guint
+listen_on_loopback (GSocketService *service)
+{
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) effective = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_socket_listener_add_address (G_SOCKET_LISTENER (service), address, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, NULL, &effective, &error);
+  g_assert_no_error (error);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
+}
+
+static void
+exec_done (GObject      *source,
+           GAsyncResult *res,
+           gpointer      user_data)
+{
+  SandboxExecResult **result = user_data;
+  g_autoptr(GError) error = NULL;
+
+  *result = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), res, &error);
+  g_assert_no_error (error);
+}
+
+static int
+connect_from_sandbox (gboolean network,
+                      guint   *accepted)
+{
+  g_autoptr(GSocketService) service = g_socket_service_new ();
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxCommand) cmd = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autofree char *script = NULL;
+  SandboxInstance *instance;
+  int status;
+  guint port;
+
+  port = listen_on_loopback (service);
+  g_signal_connect (service, "incoming", G_CALLBACK (accept_one), accepted);
+  g_socket_service_start (service);
+
+  sandbox_spec_set_network (spec, network);
+  instance = create (spec);
+  script = g_strdup_printf ("exec 3<>/dev/tcp/127.0.0.1/%u && echo connected", port);
+  {
+    const char *argv[] = { "bash", "-c", script, NULL };
+    cmd = sandbox_command_new (argv);
+  }
+  /* Asynchronously on this context, so that the service accepts meanwhile. */
+  sandbox_instance_exec_async (instance, cmd, NULL, exec_done, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  status = sandbox_exec_result_get_exit_code (result);
+  g_socket_service_stop (service);
+  destroy (instance);
+  return status;
+}
+
+static void
+test_network_off (void)
+{
+  guint accepted = 0;
+  int status = connect_from_sandbox (FALSE, &accepted);
+
+  /* The host's loopback is not the sandbox's: nothing to connect to. */
+  g_assert_cmpint (status, !=, 0);
+  g_assert_cmpuint (accepted, ==, 0);
+}
+
+static void
+test_network_on (void)
+{
+  guint accepted = 0;
+  int status = connect_from_sandbox (TRUE, &accepted);
+
+  /* The same command reaches the host when the spec asks for the network,
+   * which proves that the test above failed because of isolation. */
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpuint (accepted, ==, 1);
+}
+
+static void
+test_network_interfaces (void)
+{
+  SandboxInstance *instance = create (NULL);
+  int status;
+  g_autofree char *ifaces = sh (instance, "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '", &status);
+
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (ifaces, ==, "lo\n");
+  destroy (instance);
+}
+
+/* ---- file system ---- */
+
+static void
+test_read_only (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ro_dir = g_dir_make_tmp ("local-ro-XXXXXX", &error);
+  g_autofree char *rw_dir = g_dir_make_tmp ("local-rw-XXXXXX", &error);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autofree char *script = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *written = NULL;
+  g_autofree char *from_sandbox = NULL;
+  SandboxInstance *instance;
+  int status;
+
+  g_assert_no_error (error);
+  sandbox_spec_add_mount (spec, ro_dir, "/data/ro", TRUE);
+  sandbox_spec_add_mount (spec, rw_dir, "/data/rw", FALSE);
+  instance = create (spec);
+
+  script = g_strdup ("for p in /usr /etc /root /var /newdir /data/ro; do "
+                     "  touch \"$p/libsandbox-probe\" 2>/dev/null && echo \"WROTE $p\"; "
+                     "done; "
+                     "for p in /workspace /tmp /data/rw; do "
+                     "  touch \"$p/libsandbox-probe\" 2>/dev/null || echo \"CANNOT $p\"; "
+                     "done; echo done");
+  out = sh (instance, script, &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (out, ==, "done\n");
+
+  /* The read-write mount is the host directory itself. */
+  written = g_build_filename (rw_dir, "libsandbox-probe", NULL);
+  g_assert_true (g_file_test (written, G_FILE_TEST_EXISTS));
+  from_sandbox = g_build_filename (ro_dir, "libsandbox-probe", NULL);
+  g_assert_false (g_file_test (from_sandbox, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test ("/usr/libsandbox-probe", G_FILE_TEST_EXISTS));
+
+  destroy (instance);
+  g_unlink (written);
+  g_rmdir (rw_dir);
+  g_rmdir (ro_dir);
+}
+
+static void
+test_private_tmp (void)
+{
+  SandboxInstance *a = create (NULL);
+  SandboxInstance *b = create (NULL);
+  g_autofree char *name = g_strdup_printf ("/tmp/libsandbox-private-%u", g_random_int ());
+  g_autofree char *write = g_strdup_printf ("echo secret > %s", name);
+  g_autofree char *read = g_strdup_printf ("cat %s 2>/dev/null || echo absent", name);
+  g_autofree char *o1 = NULL;
+  g_autofree char *o2 = NULL;
+  g_autofree char *o3 = NULL;
+  int status;
+
+  o1 = sh (a, write, &status);
+  g_assert_cmpint (status, ==, 0);
+  o2 = sh (a, read, &status);
+  g_assert_cmpstr (o2, ==, "secret\n");   /* kept within the instance */
+  o3 = sh (b, read, &status);
+  g_assert_cmpstr (o3, ==, "absent\n");   /* not seen by another one */
+  g_assert_false (g_file_test (name, G_FILE_TEST_EXISTS));  /* nor on the host */
+  destroy (a);
+  destroy (b);
+}
+
+/* ---- processes, identity, environment ---- */
+
+static void
+test_pid_namespace (void)
+{
+  SandboxInstance *instance = create (NULL);
+  g_autofree char *script = g_strdup_printf ("test -e /proc/%d && echo visible; "
+                                             "ls /proc | grep -c '^[0-9]*$'", (int) getpid ());
+  g_autofree char *out = NULL;
+  int status;
+
+  out = sh (instance, script, &status);
+  /* This test process is invisible, and only a handful of processes exist. */
+  g_assert_null (strstr (out, "visible"));
+  g_assert_cmpint (atoi (out), <=, 5);
+  destroy (instance);
+}
+
+static void
+test_capabilities (void)
+{
+  SandboxInstance *instance = create (NULL);
+  int status;
+  g_autofree char *caps = sh (instance, "grep -E '^Cap(Eff|Prm|Bnd):' /proc/self/status | awk '{print $2}' | sort -u", &status);
+  g_autofree char *host = sh (instance, "hostname", &status);
+  g_autofree char *expected = g_strdup_printf ("%s\n", sandbox_instance_get_id (instance));
+
+  g_assert_cmpstr (caps, ==, "0000000000000000\n");
+  g_assert_cmpstr (host, ==, expected);   /* its own uts namespace */
+  destroy (instance);
+}
+
+static void
+test_environment (void)
+{
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  SandboxInstance *instance;
+  g_autofree char *out = NULL;
+  int status;
+
+  g_setenv ("LIBSANDBOX_HOST_SECRET", "do-not-leak", TRUE);
+  sandbox_spec_set_env (spec, "FROM_SPEC", "yes");
+  instance = create (spec);
+  out = sh (instance, "env | sort", &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_null (strstr (out, "LIBSANDBOX_HOST_SECRET"));
+  g_assert_null (strstr (out, "do-not-leak"));
+  g_assert_nonnull (strstr (out, "FROM_SPEC=yes\n"));
+  g_assert_nonnull (strstr (out, "HOME=/workspace\n"));
+  g_assert_nonnull (strstr (out, "PATH="));
+  g_unsetenv ("LIBSANDBOX_HOST_SECRET");
+  destroy (instance);
+}
+
+static gboolean
+host_has_process (const char *needle)
+{
+  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+
+  while ((name = g_dir_read_name (proc)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc", name, "cmdline", NULL);
+      g_autofree char *cmdline = NULL;
+      gsize len;
+
+      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (path, &cmdline, &len, NULL))
+        continue;
+      for (gsize i = 0; i + 1 < len; i++)
+        if (cmdline[i] == '\0')
+          cmdline[i] = ' ';
+      if (g_str_has_prefix (cmdline, needle))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+test_timeout_kills_tree (void)
+{
+  SandboxInstance *instance = create (NULL);
+  g_autoptr(SandboxCommand) cmd =
+    sandbox_command_new_shell ("sleep 3131 & (sleep 3132 &) ; sleep 3133");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+
+  sandbox_command_set_timeout_ms (cmd, 500);
+  result = sandbox_instance_exec (instance, cmd, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (sandbox_exec_result_get_timed_out (result));
+  g_assert_cmpint (sandbox_exec_result_get_term_signal (result), ==, 9);
+  /* Children, grandchildren and daemonised ones: all gone. */
+  for (int i = 0; i < 50 && host_has_process ("sleep 313"); i++)
+    g_usleep (100 * G_TIME_SPAN_MILLISECOND);
+  g_assert_false (host_has_process ("sleep 3131"));
+  g_assert_false (host_has_process ("sleep 3132"));
+  g_assert_false (host_has_process ("sleep 3133"));
+  destroy (instance);
+}
+
+typedef struct { gboolean done; GError *error; } ExecOutcome;
+
+static void
+exec_outcome (GObject      *source,
+              GAsyncResult *res,
+              gpointer      user_data)
+{
+  ExecOutcome *outcome = user_data;
+  g_autoptr(SandboxExecResult) result =
+    sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), res, &outcome->error);
+
+  outcome->done = TRUE;
+}
+
+static void
+test_destroy_kills (void)
+{
+  SandboxInstance *instance = create (NULL);
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("sleep 3141");
+  g_autoptr(SandboxBackend) other = sandbox_backend_new_for_name ("local", NULL);
+  g_autoptr(SandboxInstance) found = NULL;
+  g_autoptr(GError) error = NULL;
+  ExecOutcome outcome = { FALSE, NULL };
+
+  sandbox_instance_exec_async (instance, cmd, NULL, exec_outcome, &outcome);
+  for (int i = 0; i < 100 && !host_has_process ("sleep 3141"); i++)
+    g_usleep (50 * G_TIME_SPAN_MILLISECOND);
+  g_assert_true (host_has_process ("sleep 3141"));
+
+  /* Destroyed through another object, as another process would. */
+  found = sandbox_backend_get_instance (other, sandbox_instance_get_id (instance), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (sandbox_instance_destroy (found, NULL, &error));
+  g_assert_no_error (error);
+  while (!outcome.done)
+    g_main_context_iteration (NULL, TRUE);
+  /* The running command ends with an error that says why. */
+  g_assert_error (outcome.error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (outcome.error->message, "destroyed"));
+  g_clear_error (&outcome.error);
+  g_assert_false (host_has_process ("sleep 3141"));
+  g_object_unref (instance);
+}
+
+/* ---- limits ---- */
+
+static void
+test_limits (void)
+{
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  SandboxInstance *instance;
+  g_autofree char *cpus = NULL;
+  g_autofree char *small = NULL;
+  g_autofree char *big = NULL;
+  int status;
+
+  sandbox_spec_set_cpu (spec, 1);
+  sandbox_spec_set_memory_mb (spec, 256);
+  instance = create (spec);
+  cpus = sh (instance, "nproc", &status);
+  g_assert_cmpstr (cpus, ==, "1\n");
+  small = sh (instance, "python3 -c 'b = bytearray(16 << 20); print(len(b) >> 20)'", &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (small, ==, "16\n");
+  big = sh (instance, "python3 -c 'b = bytearray(512 << 20)' 2>/dev/null; echo $?", &status);
+  g_assert_cmpstr (big, !=, "0\n");
+  destroy (instance);
+}
+
+/* ---- errors ---- */
+
+static void
+test_bwrap_missing (void)
+{
+  g_autofree char *path = g_strdup (g_getenv ("PATH"));
+  g_autofree char *bwrap_env = g_strdup (g_getenv ("SANDBOX_BWRAP"));
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_setenv ("PATH", "/nonexistent-libsandbox-dir", TRUE);
+  g_unsetenv ("SANDBOX_BWRAP");
+  backend = sandbox_backend_new_for_name ("local", NULL);
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_setenv ("PATH", path, TRUE);
+  if (bwrap_env)
+    g_setenv ("SANDBOX_BWRAP", bwrap_env, TRUE);
+
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED);
+  g_assert_nonnull (strstr (error->message, "apt-get install bubblewrap"));
+  g_assert_nonnull (strstr (error->message, "dnf install bubblewrap"));
+}
+
+static void
+test_bad_rootfs (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name ("local", NULL);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autofree char *empty = g_dir_make_tmp ("local-rootfs-XXXXXX", NULL);
+
+  sandbox_spec_set_image (spec, "/nonexistent/rootfs");
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "/nonexistent/rootfs"));
+  g_clear_error (&error);
+
+  sandbox_spec_set_image (spec, empty);
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "/bin/sh"));
+  g_rmdir (empty);
+}
+
+static void
+test_missing_cwd (void)
+{
+  SandboxInstance *instance = create (NULL);
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("true");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+
+  sandbox_command_set_cwd (cmd, "/workspace/no/such/dir");
+  result = sandbox_instance_exec (instance, cmd, NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_EXEC);
+  g_assert_nonnull (strstr (error->message, "/workspace/no/such/dir"));
+  destroy (instance);
+}
+
+static void
+test_command_not_found (void)
+{
+  SandboxInstance *instance = create (NULL);
+  const char *argv[] = { "no-such-command-libsandbox", "arg", NULL };
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new (argv);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+
+  result = sandbox_instance_exec (instance, cmd, NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_EXEC);
+  g_assert_nonnull (strstr (error->message, "no-such-command-libsandbox"));
+  g_assert_nonnull (strstr (error->message, "PATH"));
+  destroy (instance);
+}
+
+static void
+test_upload_read_only (void)
+{
+  SandboxInstance *instance = create (NULL);
+  g_autoptr(GFile) source = g_file_new_for_path ("/etc/hostname");
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (sandbox_instance_upload (instance, source, "/usr/hostname", NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "read-only"));
+  destroy (instance);
+}
+
+static void
+test_download_symlink_escape (void)
+{
+  SandboxInstance *instance = create (NULL);
+  g_autoptr(GFile) dest = g_file_new_build_filename (g_get_tmp_dir (), "libsandbox-escape", NULL);
+  g_autoptr(GError) error = NULL;
+  int status;
+  g_autofree char *out = sh (instance, "ln -s /etc /workspace/link && echo ok", &status);
+
+  /* A link made inside the sandbox must not lead the host anywhere else. */
+  g_assert_cmpstr (out, ==, "ok\n");
+  g_assert_false (sandbox_instance_download (instance, "/workspace/link/hostname", dest, NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+  destroy (instance);
+}
+
+static void
+test_gone (void)
+{
+  SandboxInstance *instance = create (NULL);
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("true");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_cmpint (sandbox_instance_get_state (instance), ==, SANDBOX_INSTANCE_STATE_DESTROYED);
+  result = sandbox_instance_exec (instance, cmd, NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+  g_object_unref (instance);
+}
+
+static void
+test_ttl (void)
+{
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name ("local", NULL);
+  g_autoptr(SandboxInstance) found = NULL;
+  g_autoptr(GError) error = NULL;
+  SandboxInstance *instance;
+
+  sandbox_spec_set_timeout (spec, 1);
+  instance = create (spec);
+  g_usleep (2100 * G_TIME_SPAN_MILLISECOND);
+  found = sandbox_backend_get_instance (backend, sandbox_instance_get_id (instance), NULL, &error);
+  g_assert_null (found);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+  destroy (instance);   /* idempotent */
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  g_test_add_func ("/local/isolation/network-off", test_network_off);
+  g_test_add_func ("/local/isolation/network-on", test_network_on);
+  g_test_add_func ("/local/isolation/network-interfaces", test_network_interfaces);
+  g_test_add_func ("/local/isolation/read-only", test_read_only);
+  g_test_add_func ("/local/isolation/private-tmp", test_private_tmp);
+  g_test_add_func ("/local/isolation/pid-namespace", test_pid_namespace);
+  g_test_add_func ("/local/isolation/capabilities", test_capabilities);
+  g_test_add_func ("/local/isolation/environment", test_environment);
+  g_test_add_func ("/local/isolation/timeout-kills-tree", test_timeout_kills_tree);
+  g_test_add_func ("/local/isolation/destroy-kills", test_destroy_kills);
+  g_test_add_func ("/local/limits", test_limits);
+  g_test_add_func ("/local/errors/bwrap-missing", test_bwrap_missing);
+  g_test_add_func ("/local/errors/bad-rootfs", test_bad_rootfs);
+  g_test_add_func ("/local/errors/missing-cwd", test_missing_cwd);
+  g_test_add_func ("/local/errors/command-not-found", test_command_not_found);
+  g_test_add_func ("/local/errors/upload-read-only", test_upload_read_only);
+  g_test_add_func ("/local/errors/download-symlink-escape", test_download_symlink_escape);
+  g_test_add_func ("/local/errors/gone", test_gone);
+  g_test_add_func ("/local/ttl", test_ttl);
+
+  return g_test_run ();
+}

@@ -1,0 +1,262 @@
+/* libsandbox - tests of the core types and the registry
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <libsandbox/sandbox.h>
+
+/* ---- a minimal C backend defined by the test, registered by name ---- */
+
+#define TEST_TYPE_BACKEND (test_backend_get_type ())
+G_DECLARE_FINAL_TYPE (TestBackend, test_backend, TEST, BACKEND, SandboxBackend)
+struct _TestBackend { SandboxBackend parent_instance; };
+G_DEFINE_FINAL_TYPE (TestBackend, test_backend, SANDBOX_TYPE_BACKEND)
+
+#define TEST_TYPE_INSTANCE (test_instance_get_type ())
+G_DECLARE_FINAL_TYPE (TestInstance, test_instance, TEST, INSTANCE, SandboxInstance)
+struct _TestInstance { SandboxInstance parent_instance; };
+G_DEFINE_FINAL_TYPE (TestInstance, test_instance, SANDBOX_TYPE_INSTANCE)
+
+static void
+test_backend_create (SandboxBackend *self,
+                     SandboxSpec    *spec,
+                     GCancellable   *cancellable,
+                     GTask          *task)
+{
+  g_autoptr(SandboxInstance) instance = g_object_new (TEST_TYPE_INSTANCE,
+                                                      "id", "test-1",
+                                                      "backend", self,
+                                                      NULL);
+  GValue value = G_VALUE_INIT;
+
+  sandbox_instance_set_labels (instance, sandbox_spec_get_labels (spec));
+  g_value_init (&value, SANDBOX_TYPE_INSTANCE);
+  g_value_set_object (&value, instance);
+  g_task_return_value (task, &value);
+  g_value_unset (&value);
+}
+
+static void
+test_backend_class_init (TestBackendClass *klass)
+{
+  SANDBOX_BACKEND_CLASS (klass)->create = test_backend_create;
+  /* get_instance and list are left out on purpose: NOT_SUPPORTED. */
+}
+
+static void test_backend_init (TestBackend *self) { }
+static void test_instance_class_init (TestInstanceClass *klass) { }
+static void test_instance_init (TestInstance *self) { }
+
+/* ---- tests ---- */
+
+static void
+test_error_quark (void)
+{
+  g_assert_cmpstr (g_quark_to_string (SANDBOX_ERROR), ==, "sandbox-error-quark");
+  g_assert_true (G_TYPE_IS_ENUM (sandbox_error_get_type ()));
+  g_assert_true (G_TYPE_IS_ENUM (sandbox_instance_state_get_type ()));
+}
+
+static void
+test_spec (void)
+{
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  GPtrArray *mounts;
+  double cpu = 0;
+  guint memory = 0;
+
+  g_assert_null (sandbox_spec_get_image (spec));
+  g_assert_false (sandbox_spec_get_network (spec));
+
+  g_object_set (spec, "cpu", 1.5, "memory-mb", 512u, "image", "host", "network", TRUE, NULL);
+  g_object_get (spec, "cpu", &cpu, "memory-mb", &memory, NULL);
+  g_assert_cmpfloat (cpu, ==, 1.5);
+  g_assert_cmpuint (memory, ==, 512);
+  g_assert_cmpstr (sandbox_spec_get_image (spec), ==, "host");
+  g_assert_true (sandbox_spec_get_network (spec));
+
+  sandbox_spec_set_env (spec, "A", "1");
+  sandbox_spec_set_env (spec, "B", "2");
+  sandbox_spec_set_env (spec, "B", NULL);
+  g_assert_cmpuint (g_hash_table_size (sandbox_spec_get_env (spec)), ==, 1);
+  g_assert_cmpstr (g_hash_table_lookup (sandbox_spec_get_env (spec), "A"), ==, "1");
+
+  sandbox_spec_set_label (spec, "flow", "F");
+  g_assert_cmpstr (g_hash_table_lookup (sandbox_spec_get_labels (spec), "flow"), ==, "F");
+
+  sandbox_spec_add_mount (spec, "/srv/data", NULL, TRUE);
+  sandbox_spec_add_mount (spec, "/srv/out", "/out", FALSE);
+  mounts = sandbox_spec_get_mounts (spec);
+  g_assert_cmpuint (mounts->len, ==, 2);
+  g_assert_cmpstr (sandbox_mount_get_sandbox_path (g_ptr_array_index (mounts, 0)), ==, "/srv/data");
+  g_assert_true (sandbox_mount_get_read_only (g_ptr_array_index (mounts, 0)));
+  g_assert_cmpstr (sandbox_mount_get_sandbox_path (g_ptr_array_index (mounts, 1)), ==, "/out");
+  g_assert_false (sandbox_mount_get_read_only (g_ptr_array_index (mounts, 1)));
+}
+
+static void
+test_command (void)
+{
+  const char *argv[] = { "echo", "hi", NULL };
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new (argv);
+  g_autoptr(SandboxCommand) shell = sandbox_command_new_shell ("exit 3");
+  g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable ();
+  g_autoptr(GBytes) input = g_bytes_new_static ("in", 2);
+
+  g_assert_cmpstrv (sandbox_command_get_argv (cmd), argv);
+  g_assert_cmpstr (sandbox_command_get_argv (shell)[0], ==, "/bin/sh");
+  g_assert_cmpstr (sandbox_command_get_argv (shell)[2], ==, "exit 3");
+
+  sandbox_command_set_cwd (cmd, "/tmp");
+  sandbox_command_set_timeout_ms (cmd, 250);
+  sandbox_command_set_env (cmd, "X", "y");
+  sandbox_command_set_stdout_stream (cmd, out);
+  sandbox_command_set_stdin (cmd, input);
+  g_assert_cmpstr (sandbox_command_get_cwd (cmd), ==, "/tmp");
+  g_assert_cmpuint (sandbox_command_get_timeout_ms (cmd), ==, 250);
+  g_assert_cmpstr (g_hash_table_lookup (sandbox_command_get_env (cmd), "X"), ==, "y");
+  g_assert_true (sandbox_command_get_stdout_stream (cmd) == out);
+  g_assert_null (sandbox_command_get_stderr_stream (cmd));
+  g_assert_true (g_bytes_equal (sandbox_command_get_stdin (cmd), input));
+}
+
+static void
+test_exec_result (void)
+{
+  g_autoptr(SandboxExecResult) ok = sandbox_exec_result_new (0, 0);
+  g_autoptr(SandboxExecResult) failed = sandbox_exec_result_new (3, 0);
+  g_autoptr(SandboxExecResult) killed = sandbox_exec_result_new (-1, 9);
+  g_autoptr(GBytes) out = g_bytes_new_static ("x", 1);
+  g_autoptr(SandboxExecResult) full = g_object_new (SANDBOX_TYPE_EXEC_RESULT,
+                                                    "exit-status", 0, "timed-out", TRUE,
+                                                    "stdout", out, "elapsed", 1.5, NULL);
+
+  g_assert_true (sandbox_exec_result_get_success (ok));
+  g_assert_false (sandbox_exec_result_get_success (failed));
+  g_assert_cmpint (sandbox_exec_result_get_exit_code (failed), ==, 3);
+  g_assert_cmpint (sandbox_exec_result_get_exit_code (killed), ==, 137);
+  g_assert_false (sandbox_exec_result_get_success (killed));
+  g_assert_false (sandbox_exec_result_get_success (full));
+  g_assert_true (sandbox_exec_result_get_timed_out (full));
+  g_assert_true (g_bytes_equal (sandbox_exec_result_get_stdout (full), out));
+  g_assert_null (sandbox_exec_result_get_stderr (full));
+  g_assert_cmpfloat (sandbox_exec_result_get_elapsed (full), ==, 1.5);
+}
+
+static void
+test_unknown_backend (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name ("no-such-backend", &error);
+
+  g_assert_null (backend);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_UNKNOWN_BACKEND);
+  g_assert_nonnull (strstr (error->message, "no-such-backend"));
+  g_assert_nonnull (strstr (error->message, "local"));
+  g_assert_nonnull (strstr (error->message, "SANDBOX_BACKEND_PATH"));
+}
+
+static void
+test_default_backend (void)
+{
+  g_autoptr(SandboxBackend) backend = NULL;
+
+  g_unsetenv ("SANDBOX_BACKEND");
+  backend = sandbox_backend_new_for_name (NULL, NULL);
+  g_assert_cmpstr (sandbox_backend_get_name (backend), ==, "local");
+}
+
+static void
+test_register (void)
+{
+  g_auto(GStrv) names = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxInstance) missing = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *argv[] = { "true", NULL };
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new (argv);
+  g_autoptr(SandboxExecResult) result = NULL;
+
+  sandbox_backend_register ("ctest", TEST_TYPE_BACKEND, 0);
+  names = sandbox_backend_list_names ();
+  g_assert_true (g_strv_contains ((const char * const *) names, "ctest"));
+  g_assert_true (g_strv_contains ((const char * const *) names, "local"));
+
+  backend = sandbox_backend_new_for_name ("ctest", &error);
+  g_assert_no_error (error);
+  g_assert_true (TEST_IS_BACKEND (backend));
+  g_assert_cmpstr (sandbox_backend_get_name (backend), ==, "ctest");
+
+  sandbox_spec_set_label (spec, "k", "v");
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (sandbox_instance_get_id (instance), ==, "test-1");
+  g_assert_true (sandbox_instance_get_backend (instance) == backend);
+  g_assert_cmpstr (g_hash_table_lookup (sandbox_instance_get_labels (instance), "k"), ==, "v");
+
+  /* A slot the subclass leaves empty is NOT_SUPPORTED, not a crash. */
+  missing = sandbox_backend_get_instance (backend, "x", NULL, &error);
+  g_assert_null (missing);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+  g_clear_error (&error);
+
+  result = sandbox_instance_exec (instance, cmd, NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+}
+
+static void
+test_abstract (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_object_new (SANDBOX_TYPE_BACKEND, NULL);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*cannot create instance of abstract*");
+}
+
+static void
+test_module (void)
+{
+  /* tests/modules/ holds a GIO module registering "testmodule"; the test
+   * environment points SANDBOX_BACKEND_PATH at it. */
+  g_auto(GStrv) names = sandbox_backend_list_names ();
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (g_getenv ("SANDBOX_BACKEND_PATH") == NULL)
+    {
+      g_test_skip ("SANDBOX_BACKEND_PATH is not set");
+      return;
+    }
+  g_assert_true (g_strv_contains ((const char * const *) names, "testmodule"));
+  backend = sandbox_backend_new_for_name ("testmodule", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (G_OBJECT_TYPE_NAME (backend), ==, "TestModuleBackend");
+  g_assert_false (sandbox_backend_check_configured (backend, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  g_test_add_func ("/core/error-quark", test_error_quark);
+  g_test_add_func ("/core/spec", test_spec);
+  g_test_add_func ("/core/command", test_command);
+  g_test_add_func ("/core/exec-result", test_exec_result);
+  g_test_add_func ("/registry/unknown-backend", test_unknown_backend);
+  g_test_add_func ("/registry/default-backend", test_default_backend);
+  g_test_add_func ("/registry/register", test_register);
+  g_test_add_func ("/registry/gio-module", test_module);
+  g_test_add_func ("/registry/abstract", test_abstract);
+
+  return g_test_run ();
+}

@@ -32,6 +32,19 @@ SANDBOX_AVAILABLE_IN_0_1
 G_DECLARE_DERIVABLE_TYPE (SandboxBackend, sandbox_backend, SANDBOX, BACKEND, GObject)
 
 /**
+ * SandboxBackendClass::list:
+ * @self: a #SandboxBackend
+ * @labels: (nullable) (element-type utf8 utf8): only sandboxes carrying all
+ *   of these labels; %NULL for all
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with a [iface@Gio.ListModel] of [class@Sandbox.Instance]
+ *
+ * Lists the sandboxes of the backend carrying every label in @labels.
+ *
+ * Since: 0.1
+ */
+
+/**
  * SandboxBackendClass:
  * @parent_class: the parent class
  * @check_configured: check, without any network call, that the backend can

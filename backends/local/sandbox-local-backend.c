@@ -428,6 +428,26 @@ choose_limits (SandboxSpec *spec)
   return LOCAL_LIMITS_RLIMIT;
 }
 
+/* bwrap creates a mount point it is missing. Inside a top-level directory
+ * of the read-only root (/mnt, /opt, ...) that is impossible; a new
+ * top-level directory (/workspace) or an existing path is fine. */
+static gboolean
+mount_point_ok (const char *root,
+                const char *target)
+{
+  static const char * const writable[] = { "/tmp", NULL };
+  g_auto(GStrv) parts = g_strsplit (target + 1, "/", 2);
+  g_autofree char *top = g_build_filename (root, parts[0], NULL);
+  g_autofree char *full = g_build_filename (root, target, NULL);
+
+  for (guint i = 0; writable[i] != NULL; i++)
+    if (g_str_has_prefix (target, writable[i]) &&
+        (target[strlen (writable[i])] == '/' || target[strlen (writable[i])] == '\0'))
+      return TRUE;
+  return parts[1] == NULL || !g_file_test (top, G_FILE_TEST_EXISTS) ||
+         g_file_test (full, G_FILE_TEST_EXISTS);
+}
+
 static gboolean
 validate_spec (SandboxSpec  *spec,
                char        **rootfs_out,
@@ -462,6 +482,17 @@ validate_spec (SandboxSpec  *spec,
       *rootfs_out = g_canonicalize_filename (image, NULL);
     }
 
+  if (workdir != NULL && g_path_is_absolute (workdir) &&
+      !mount_point_ok (*rootfs_out ? *rootfs_out : "/", workdir))
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                   _("The workdir “%s” would have to be created inside a read-only directory "
+                     "of the image. Use a new top-level directory such as /workspace, or a "
+                     "directory that exists in the image."), workdir);
+      g_clear_pointer (rootfs_out, g_free);
+      return FALSE;
+    }
+
   if (workdir != NULL && (!g_path_is_absolute (workdir) || g_strcmp0 (workdir, "/") == 0))
     {
       g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
@@ -489,6 +520,17 @@ validate_spec (SandboxSpec  *spec,
         {
           g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
                        _("The mount target “%s” must be an absolute path other than /."), target);
+          g_clear_pointer (rootfs_out, g_free);
+          return FALSE;
+        }
+      if (!mount_point_ok (*rootfs_out ? *rootfs_out : "/", target) &&
+          !g_str_has_prefix (target, workdir ? workdir : LOCAL_DEFAULT_WORKDIR))
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("The mount target “%s” does not exist in the image and cannot be "
+                         "created in its read-only directories. Mount at a path that exists, "
+                         "under the workdir, under /tmp, or at a new top-level directory "
+                         "such as /data."), target);
           g_clear_pointer (rootfs_out, g_free);
           return FALSE;
         }

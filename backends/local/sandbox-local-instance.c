@@ -918,6 +918,9 @@ sandbox_local_instance_exec (SandboxInstance *instance,
     flags |= G_SUBPROCESS_FLAGS_STDIN_PIPE;
 
   launcher = g_subprocess_launcher_new (flags);
+  /* Without input of its own, a command reads an empty stdin, never ours. */
+  if (stdin_bytes == NULL)
+    g_subprocess_launcher_set_stdin_file_path (launcher, "/dev/null");
   envp = build_environ (config, command);
   g_subprocess_launcher_set_environ (launcher, envp);
   g_subprocess_launcher_set_cwd (launcher, "/");

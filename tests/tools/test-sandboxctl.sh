@@ -1,0 +1,268 @@
+#!/bin/bash
+# sandboxctl end to end against the local backend. Prints TAP.
+#
+# Needs $SANDBOXCTL (the built tool) and the uninstalled-library environment
+# that tests/Makefile.am sets. Every sandbox lives under a fresh
+# SANDBOX_LOCAL_ROOT, so the user's own sandboxes are never touched.
+
+if [ -z "${BASH_VERSION:-}" ]; then
+  exec bash "$0" "$@"
+fi
+
+set -u
+
+: "${SANDBOXCTL:?SANDBOXCTL must name the sandboxctl to test}"
+CTL=$SANDBOXCTL
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/test-sandboxctl.XXXXXX")
+export SANDBOX_LOCAL_ROOT="$WORK/root"
+mkdir -p "$SANDBOX_LOCAL_ROOT"
+unset SANDBOX_BACKEND SANDBOX_BWRAP
+PY=/usr/bin/python3
+
+cleanup () {
+  "$CTL" gc --all >/dev/null 2>&1
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+n=0
+# check NAME COMMAND...: one test point, passing when COMMAND succeeds.
+check () {
+  local name=$1
+  shift
+  n=$((n + 1))
+  if "$@"; then
+    echo "ok $n - $name"
+  else
+    echo "not ok $n - $name"
+    echo "# failed: $*"
+  fi
+}
+
+# Runs sandboxctl with its stdout in $WORK/out, stderr in $WORK/err and
+# exit status in $rc.
+ctl () {
+  "$CTL" "$@" >"$WORK/out" 2>"$WORK/err"
+  rc=$?
+}
+
+rc_is () { [ "$rc" -eq "$1" ]; }
+out_is () { [ "$(cat "$WORK/out")" = "$1" ]; }
+out_has () { grep -q -e "$1" "$WORK/out"; }
+err_has () { grep -q -e "$1" "$WORK/err"; }
+out_empty () { [ ! -s "$WORK/out" ]; }
+valid_id () { rc_is 0 && [[ "$1" =~ ^[A-Za-z0-9_-]+$ ]]; }
+help_ok () { rc_is 0 && grep -q "sandboxctl $1" "$WORK/out"; }
+# json_ok PYTHON-EXPRESSION: true when the expression over the JSON `j` in
+# $WORK/out is true.
+json_ok () { "$PY" -c "import json, sys; j = json.load(open(sys.argv[1])); sys.exit(0 if ($1) else 1)" "$WORK/out"; }
+
+# Without working bubblewrap (no user namespaces here) nothing can run.
+if ! "$CTL" run -- true >"$WORK/out" 2>"$WORK/err"; then
+  echo "1..0 # SKIP the local backend cannot run here: $(head -c 200 "$WORK/err" | tr '\n' ' ')"
+  exit 0
+fi
+
+# --- run: output live in the right streams, exit status -------------------
+
+ctl run --backend local -- sh -c 'echo hi; echo err >&2; exit 3'
+check "run exits with the command's status" rc_is 3
+check "run passes stdout through" out_is hi
+check "run passes stderr through" [ "$(cat "$WORK/err")" = err ]
+
+ctl run --backend local -- sh -c 'getent hosts example.com || ping -c1 1.1.1.1'
+check "run has no network by default" [ "$rc" -ne 0 ]
+
+ctl run -- sh -c 'exit 42'
+check "run propagates exit status 42" rc_is 42
+
+ctl run -- sh -c 'kill -TERM $$'
+check "run reports a signalled command as 128+signal" rc_is 143
+
+ctl run --cmd-timeout 1 -- sleep 30
+check "run --cmd-timeout exits 124" rc_is 124
+check "run --cmd-timeout says so" err_has "timed out"
+
+ctl run -- no-such-program-here
+check "run of a missing program exits 5" rc_is 5
+check "run of a missing program names it" err_has "no-such-program-here"
+
+ctl run --env GREETING=hello --cwd /tmp -- sh -c 'echo "$GREETING $(pwd)"'
+check "run --env and --cwd reach the command" out_is "hello /tmp"
+
+ctl run --json -- sh -c 'echo hi; echo err >&2; exit 3'
+check "run --json keeps the exit status" rc_is 3
+check "run --json prints the result" json_ok 'j["exit_code"] == 3 and j["stdout"] == "hi\n" and j["stderr"] == "err\n" and j["timed_out"] is False'
+
+echo piped-in | "$CTL" run --stdin -- cat >"$WORK/out" 2>"$WORK/err"
+check "run --stdin gives the command our input" out_is piped-in
+
+mkdir -p "$WORK/share"
+echo shared >"$WORK/share/file"
+ctl run --mount "$WORK/share:/workspace/share:ro" -- sh -c 'cat /workspace/share/file; echo x > /workspace/share/new'
+check "run --mount shows the host directory" out_has '^shared$'
+check "run --mount :ro is read-only" test "$rc" -ne 0 -a ! -e "$WORK/share/new"
+
+ctl ls
+check "run leaves no sandbox behind" out_empty
+
+# --- create, exec, cp, ls, rm ---------------------------------------------
+
+ctl create --label suite=ctl --label role=main
+id=$(cat "$WORK/out")
+check "create prints the new sandbox's id" valid_id "$id"
+
+ctl exec "$id" -- sh -c 'echo made > /workspace/state'
+ctl exec --env V=2 "$id" -- sh -c 'cat /workspace/state; echo "v$V"'
+check "exec runs in the same sandbox each time" out_is "$(printf 'made\nv2')"
+
+ctl exec "$id" sh -c 'exit 9'
+check "exec without -- runs the command and exits with its status" rc_is 9
+
+ctl exec --json "$id" -- sh -c 'echo out'
+check "exec --json prints the result" json_ok 'j["id"] == "'"$id"'" and j["exit_code"] == 0 and j["stdout"] == "out\n"'
+
+printf 'line one\nline two\n' >"$WORK/file.txt"
+mkdir -p "$WORK/tree/sub/deeper"
+echo top >"$WORK/tree/top"
+echo deep >"$WORK/tree/sub/deeper/leaf"
+head -c 100000 /dev/urandom >"$WORK/tree/sub/blob"
+
+ctl cp "$WORK/file.txt" "$id:/workspace/file.txt"
+check "cp uploads a file" rc_is 0
+ctl exec "$id" -- cat /workspace/file.txt
+check "the uploaded file has the same contents" cmp -s "$WORK/out" "$WORK/file.txt"
+
+ctl cp "$WORK/tree" "$id:/workspace/tree"
+check "cp uploads a directory" rc_is 0
+ctl exec "$id" -- cat /workspace/tree/sub/deeper/leaf
+check "the uploaded directory is complete" out_is deep
+
+ctl cp "$WORK/file.txt" "$id:/workspace/into/"
+ctl exec "$id" -- cat /workspace/into/file.txt
+check "cp into ID:/dir/ keeps the file's name" cmp -s "$WORK/out" "$WORK/file.txt"
+
+mkdir -p "$WORK/back"
+ctl cp "$id:/workspace/file.txt" "$WORK/back/copy.txt"
+check "cp downloads a file" cmp -s "$WORK/back/copy.txt" "$WORK/file.txt"
+
+ctl cp "$id:/workspace/tree" "$WORK/back/tree"
+check "cp downloads a directory with the same contents" diff -r "$WORK/tree" "$WORK/back/tree"
+
+ctl cp "$id:/workspace/tree/top" "$WORK/back"
+check "cp into a local directory keeps the file's name" cmp -s "$WORK/back/top" "$WORK/tree/top"
+
+ctl cp "$id:/workspace/missing" "$WORK/back/missing"
+check "cp of a missing file exits 4" rc_is 4
+
+ctl cp "$WORK/file.txt" "$WORK/elsewhere"
+check "cp between two local paths is a usage error" rc_is 2
+
+ctl ls
+check "ls lists the sandbox" out_has "^$id "
+check "ls shows its state and labels" out_has "running.*role=main,suite=ctl"
+
+ctl ls --json
+check "ls --json describes the sandbox" json_ok 'len(j) == 1 and j[0]["id"] == "'"$id"'" and j[0]["backend"] == "local" and j[0]["state"] == "running" and j[0]["labels"] == {"suite": "ctl", "role": "main"}'
+
+ctl ls --label suite=other
+check "ls --label filters" out_empty
+
+ctl exec sbx-doesnotexist -- true
+check "exec in an unknown sandbox exits 4" rc_is 4
+
+ctl rm "$id"
+check "rm removes the sandbox" rc_is 0
+check "rm says what it removed" out_has "$id"
+
+ctl ls
+check "ls after rm shows nothing" out_empty
+ctl ls --json
+check "ls --json after rm is an empty array" json_ok 'j == []'
+
+ctl rm "$id"
+check "rm of a gone sandbox exits 4" rc_is 4
+check "rm of a gone sandbox says so" err_has "$id"
+ctl rm --force "$id"
+check "rm --force of a gone sandbox succeeds" rc_is 0
+
+# --- gc ---------------------------------------------------------------------
+
+ctl create --label batch=1 --label n=a; a=$(cat "$WORK/out")
+ctl create --label batch=1 --label n=b; b=$(cat "$WORK/out")
+ctl create --label batch=2; c=$(cat "$WORK/out")
+
+ctl gc
+check "gc without --label refuses" rc_is 2
+ctl ls --json
+check "gc without --label removed nothing" json_ok 'len(j) == 3'
+
+ctl gc --label batch=1
+check "gc --label succeeds" rc_is 0
+check "gc --label prints what it removed" [ "$(grep -c -e "$a" -e "$b" "$WORK/out")" -eq 2 ]
+ctl ls --json
+check "gc --label removes only the labelled sandboxes" json_ok '[s["id"] for s in j] == ["'"$c"'"]'
+
+ctl gc --all --json
+check "gc --all --json lists what it removed" json_ok '[s["id"] for s in j] == ["'"$c"'"]'
+
+# --- backends and configuration errors -------------------------------------
+
+ctl backends --json
+check "backends --json lists local as configured" json_ok 'any(b["name"] == "local" and b["configured"] for b in j)'
+
+ctl run --backend no-such-backend -- true
+check "an unknown backend exits 3" rc_is 3
+check "an unknown backend lists the known ones" err_has "Known backends:.*local"
+
+SANDBOX_BACKEND=no-such-backend "$CTL" ls >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "SANDBOX_BACKEND picks the backend" rc_is 3
+
+env PATH=/usr/local/nothing "$CTL" run -- true >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "run without bwrap on PATH exits 3" rc_is 3
+check "run without bwrap says how to install it" err_has "apt-get install bubblewrap"
+
+# --- usage and help ----------------------------------------------------------
+
+ctl --help
+check "sandboxctl --help exits 0" rc_is 0
+check "sandboxctl --help lists the exit statuses" out_has "124"
+
+for cmd in backends create exec cp ls rm run gc; do
+  ctl "$cmd" --help
+  check "sandboxctl $cmd --help shows its usage" help_ok "$cmd"
+done
+
+ctl run --no-such-option -- true
+check "an unknown option exits 2" rc_is 2
+ctl frobnicate
+check "an unknown command exits 2" rc_is 2
+ctl create --label novalue
+check "a label without = exits 2" rc_is 2
+ctl run --
+check "run without a command exits 2" rc_is 2
+
+# --- SIGINT during run: the sandbox is removed -------------------------------
+
+"$CTL" run -- sleep 30 >"$WORK/sig-out" 2>"$WORK/sig-err" &
+pid=$!
+for _ in $(seq 200); do
+  [ -n "$("$CTL" ls 2>/dev/null)" ] && break
+  sleep 0.1
+done
+kill -INT "$pid"
+for _ in $(seq 200); do
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$pid" 2>/dev/null; then
+  kill -KILL "$pid"
+fi
+wait "$pid"
+rc=$?
+check "SIGINT makes run exit 130" rc_is 130
+ctl ls
+check "SIGINT during run leaves no sandbox" out_empty
+
+echo "1..$n"

@@ -1,0 +1,1457 @@
+/* sandboxctl - the command-line tool of libsandbox
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * One program, one subcommand per invocation: backends, create, exec, cp,
+ * ls, rm, run, gc. It uses only the public API of libsandbox, so everything
+ * it does a program can do too. Long operations run on the default main
+ * context (see await_result()) so that SIGINT, SIGTERM and SIGHUP can cancel
+ * them and `run` can still remove its sandbox.
+ */
+#include "config.h"
+
+#include <locale.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib/gi18n.h>
+#include <glib-unix.h>
+#include <gio/gio.h>
+#include <gio/gunixinputstream.h>
+#include <gio/gunixoutputstream.h>
+#include <json-glib/json-glib.h>
+
+#include <libsandbox/sandbox.h>
+
+#define PRGNAME "sandboxctl"
+
+/* Exit statuses, as documented in --help and sandboxctl(1). */
+enum {
+  EXIT_OK             = 0,
+  EXIT_FAILED         = 1,
+  EXIT_USAGE          = 2,
+  EXIT_NOT_CONFIGURED = 3,
+  EXIT_NOT_FOUND      = 4,
+  EXIT_EXEC           = 5,
+  EXIT_TIMED_OUT      = 124,
+};
+
+/* ------------------------------------------------------------------ */
+/* Options (one subcommand runs per process, so they can be static)    */
+
+static char     *opt_backend;
+static gboolean  opt_json;
+static gboolean  opt_all;
+static gboolean  opt_force;
+
+/* The sandbox: --image ... --mount */
+static char     *opt_image;
+static char     *opt_workdir;
+static double    opt_cpu;
+static int       opt_memory;
+static int       opt_disk;
+static int       opt_gpu;
+static int       opt_pids;
+static int       opt_ttl;
+static gboolean  opt_network;
+static char    **opt_labels;
+static char    **opt_mounts;
+
+/* The command: --cwd, --env, --cmd-timeout, --stdin */
+static char     *opt_cwd;
+static char    **opt_env;
+static double    opt_cmd_timeout;
+static gboolean  opt_stdin;
+
+static const GOptionEntry backend_entries[] = {
+  { "backend", 'b', 0, G_OPTION_ARG_STRING, &opt_backend,
+    N_("The backend to use (default: $SANDBOX_BACKEND, or “local”)"), N_("NAME") },
+  G_OPTION_ENTRY_NULL
+};
+
+static const GOptionEntry json_entries[] = {
+  { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
+    N_("Print JSON for scripts instead of text for people"), NULL },
+  G_OPTION_ENTRY_NULL
+};
+
+static const GOptionEntry spec_entries[] = {
+  { "image", 0, 0, G_OPTION_ARG_STRING, &opt_image,
+    N_("The image (local: a root file system directory, or “host”)"), N_("IMAGE") },
+  { "workdir", 0, 0, G_OPTION_ARG_STRING, &opt_workdir,
+    N_("The sandbox's working directory (default: /workspace)"), N_("PATH") },
+  { "cpu", 0, 0, G_OPTION_ARG_DOUBLE, &opt_cpu,
+    N_("CPUs to give the sandbox"), N_("N") },
+  { "memory", 0, 0, G_OPTION_ARG_INT, &opt_memory,
+    N_("Memory limit in MiB"), N_("MIB") },
+  { "disk", 0, 0, G_OPTION_ARG_INT, &opt_disk,
+    N_("Disk size in MiB"), N_("MIB") },
+  { "gpu", 0, 0, G_OPTION_ARG_INT, &opt_gpu,
+    N_("GPUs to give the sandbox"), N_("N") },
+  { "pids", 0, 0, G_OPTION_ARG_INT, &opt_pids,
+    N_("The most processes the sandbox may run"), N_("N") },
+  { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_ttl,
+    N_("Remove the sandbox after this many seconds, where the backend can"), N_("SECONDS") },
+  { "network", 0, 0, G_OPTION_ARG_NONE, &opt_network,
+    N_("Give the sandbox network access (off by default)"), NULL },
+  { "label", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &opt_labels,
+    N_("Label the sandbox (repeatable)"), N_("KEY=VALUE") },
+  { "mount", 'm', 0, G_OPTION_ARG_STRING_ARRAY, &opt_mounts,
+    N_("Mount a host path into the sandbox (repeatable)"), N_("HOST[:SANDBOX][:ro]") },
+  G_OPTION_ENTRY_NULL
+};
+
+static const GOptionEntry command_entries[] = {
+  { "cwd", 'C', 0, G_OPTION_ARG_STRING, &opt_cwd,
+    N_("Run the command in this directory of the sandbox"), N_("PATH") },
+  { "env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &opt_env,
+    N_("Set an environment variable for the command (repeatable)"), N_("NAME=VALUE") },
+  { "cmd-timeout", 't', 0, G_OPTION_ARG_DOUBLE, &opt_cmd_timeout,
+    N_("Kill the command after this many seconds and exit with 124"), N_("SECONDS") },
+  { "stdin", 'i', 0, G_OPTION_ARG_NONE, &opt_stdin,
+    N_("Read standard input to its end and give it to the command"), NULL },
+  G_OPTION_ENTRY_NULL
+};
+
+static const GOptionEntry filter_entries[] = {
+  { "label", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &opt_labels,
+    N_("Only sandboxes with this label (repeatable)"), N_("KEY=VALUE") },
+  G_OPTION_ENTRY_NULL
+};
+
+static const GOptionEntry gc_entries[] = {
+  { "all", 0, 0, G_OPTION_ARG_NONE, &opt_all,
+    N_("Without --label: remove every sandbox of the backend"), NULL },
+  G_OPTION_ENTRY_NULL
+};
+
+static const GOptionEntry rm_entries[] = {
+  { "force", 'f', 0, G_OPTION_ARG_NONE, &opt_force,
+    N_("Do not fail for sandboxes that do not exist"), NULL },
+  G_OPTION_ENTRY_NULL
+};
+
+/* ------------------------------------------------------------------ */
+/* Errors and exit statuses                                            */
+
+static int
+exit_status_for_error (const GError *error)
+{
+  if (error->domain == G_OPTION_ERROR)
+    return EXIT_USAGE;
+  if (error->domain == SANDBOX_ERROR)
+    {
+      switch ((SandboxError) error->code)
+        {
+        case SANDBOX_ERROR_NOT_CONFIGURED:
+        case SANDBOX_ERROR_UNKNOWN_BACKEND:
+          return EXIT_NOT_CONFIGURED;
+        case SANDBOX_ERROR_NOT_FOUND:
+          return EXIT_NOT_FOUND;
+        case SANDBOX_ERROR_EXEC:
+          return EXIT_EXEC;
+        case SANDBOX_ERROR_INVALID_ARGUMENT:
+          return EXIT_USAGE;
+        case SANDBOX_ERROR_FAILED:
+        case SANDBOX_ERROR_AUTHENTICATION:
+        case SANDBOX_ERROR_RATE_LIMITED:
+        case SANDBOX_ERROR_QUOTA:
+        case SANDBOX_ERROR_TIMEOUT:
+        case SANDBOX_ERROR_PROTOCOL:
+        case SANDBOX_ERROR_UNAVAILABLE:
+        case SANDBOX_ERROR_NOT_SUPPORTED:
+        default:
+          return EXIT_FAILED;
+        }
+    }
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+    return EXIT_NOT_FOUND;
+  return EXIT_FAILED;
+}
+
+/* Prints `sandboxctl: MESSAGE` and returns the exit status for @error. */
+static int
+report_error (const GError *error)
+{
+  g_printerr ("%s: %s\n", PRGNAME, error->message);
+  return exit_status_for_error (error);
+}
+
+static int
+usage_error (const char *command,
+             const char *message)
+{
+  g_printerr ("%s: %s\n", PRGNAME, message);
+  if (command != NULL)
+    g_printerr (_("Try “%s %s --help” for more information.\n"), PRGNAME, command);
+  else
+    g_printerr (_("Try “%s --help” for more information.\n"), PRGNAME);
+  return EXIT_USAGE;
+}
+
+static const char *
+exit_status_help (void)
+{
+  return _("Exit status:\n"
+           "  0      success\n"
+           "  1      failure\n"
+           "  2      usage error (bad option, argument or sandbox spec)\n"
+           "  3      backend unknown or not configured\n"
+           "  4      sandbox or file not found\n"
+           "  5      the command could not be started in the sandbox\n"
+           "  N      exec, run: the command's own exit status\n"
+           "  124    exec, run: the command timed out (--cmd-timeout)\n"
+           "  128+N  exec, run: the command, or sandboxctl, was killed by signal N\n"
+           "         (130 for SIGINT, 143 for SIGTERM)");
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiting on the main context, and signals                            */
+
+static GCancellable *interrupt_cancellable;
+static int           interrupt_signal;
+static char         *cleanup_id;   /* the sandbox `run` must remove */
+
+static void
+store_result (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GAsyncResult **slot = user_data;
+
+  *slot = g_object_ref (result);
+}
+
+/* Iterates the default main context (dispatching signal sources) until
+ * the operation that was given store_result() and @slot completes. */
+static GAsyncResult *
+await_result (GAsyncResult **slot)
+{
+  while (*slot == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return *slot;
+}
+
+static gboolean
+on_unix_signal (gpointer user_data)
+{
+  int signum = GPOINTER_TO_INT (user_data);
+
+  if (interrupt_signal != 0 && cleanup_id != NULL)
+    {
+      /* A second signal while removing the sandbox: give up on it. */
+      g_printerr (_("%s: interrupted again; sandbox %s may be left behind. "
+                    "Remove it with “%s rm %s”.\n"),
+                  PRGNAME, cleanup_id, PRGNAME, cleanup_id);
+      _exit (128 + interrupt_signal);
+    }
+  if (interrupt_signal == 0)
+    interrupt_signal = signum;
+  g_cancellable_cancel (interrupt_cancellable);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+catch_signals (void)
+{
+  static const int signals[] = { SIGINT, SIGTERM, SIGHUP };
+
+  if (interrupt_cancellable == NULL)
+    interrupt_cancellable = g_cancellable_new ();
+  for (guint i = 0; i < G_N_ELEMENTS (signals); i++)
+    g_unix_signal_add (signals[i], on_unix_signal, GINT_TO_POINTER (signals[i]));
+  /* A closed output must not kill us before the sandbox is cleaned up. */
+  signal (SIGPIPE, SIG_IGN);
+}
+
+/* ------------------------------------------------------------------ */
+/* Option parsing                                                      */
+
+typedef struct _Command
+{
+  const char *name;
+  const char *parameters;   /* after “sandboxctl NAME [OPTION…]” */
+  const char *summary;
+  int       (*run) (const struct _Command *self, int argc, char **argv);
+} Command;
+
+static GOptionContext *
+command_context (const Command *command)
+{
+  GOptionContext *context = g_option_context_new (_(command->parameters));
+
+  g_option_context_set_summary (context, _(command->summary));
+  g_option_context_set_description (context, exit_status_help ());
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  return context;
+}
+
+/* Parses the options of @command in @argv (argv[0] is the subcommand).
+ * Everything after the first “--” is the command to run, returned in
+ * @command_argv when it is not NULL; without a “--” and with @command_argv,
+ * option parsing stops at the first word that is not an option. The other
+ * words are left in @argc/@argv, starting at argv[1]. */
+static gboolean
+parse_options (const Command   *command,
+               GOptionContext  *context,
+               int             *argc,
+               char          ***argv,
+               char          ***command_argv,
+               GError         **error)
+{
+  g_autofree char *prgname = g_strdup_printf ("%s %s", PRGNAME, command->name);
+  gboolean ok;
+  int i;
+
+  if (command_argv != NULL)
+    {
+      *command_argv = NULL;
+      for (i = 1; i < *argc; i++)
+        if (strcmp ((*argv)[i], "--") == 0)
+          break;
+      if (i < *argc)
+        {
+          *command_argv = g_strdupv (*argv + i + 1);
+          g_clear_pointer (&(*argv)[i], g_free);
+          for (int j = i + 1; j < *argc; j++)
+            g_clear_pointer (&(*argv)[j], g_free);
+          *argc = i;
+        }
+      else
+        g_option_context_set_strict_posix (context, TRUE);
+    }
+
+  /* So that --help says “sandboxctl run [OPTION…] …”. */
+  g_set_prgname (prgname);
+  ok = g_option_context_parse_strv (context, argv, error);
+  g_set_prgname (PRGNAME);
+  *argc = g_strv_length (*argv);
+  return ok;
+}
+
+static gboolean
+parse_key_value (const char  *arg,
+                 const char  *option,
+                 char       **key,
+                 char       **value,
+                 GError     **error)
+{
+  const char *eq = strchr (arg, '=');
+
+  if (eq == NULL || eq == arg)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("%s needs KEY=VALUE, not “%s”."), option, arg);
+      return FALSE;
+    }
+  *key = g_strndup (arg, eq - arg);
+  *value = g_strdup (eq + 1);
+  return TRUE;
+}
+
+static GHashTable *
+labels_from_options (GError **error)
+{
+  g_autoptr(GHashTable) labels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+
+  for (guint i = 0; opt_labels != NULL && opt_labels[i] != NULL; i++)
+    {
+      char *key, *value;
+
+      if (!parse_key_value (opt_labels[i], "--label", &key, &value, error))
+        return NULL;
+      g_hash_table_replace (labels, key, value);
+    }
+  return g_steal_pointer (&labels);
+}
+
+static gboolean
+check_non_negative (int          value,
+                    const char  *option,
+                    GError     **error)
+{
+  if (value < 0)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("%s cannot be negative."), option);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+add_mount (SandboxSpec  *spec,
+           const char   *arg,
+           GError      **error)
+{
+  g_auto(GStrv) parts = g_strsplit (arg, ":", 4);
+  guint n = g_strv_length (parts);
+  gboolean read_only = FALSE;
+  const char *sandbox_path = NULL;
+  g_autofree char *host = NULL;
+
+  if (n >= 2 && (strcmp (parts[n - 1], "ro") == 0 || strcmp (parts[n - 1], "rw") == 0))
+    {
+      read_only = strcmp (parts[n - 1], "ro") == 0;
+      n--;
+    }
+  if (n == 2)
+    sandbox_path = parts[1];
+  if (n < 1 || n > 2 || *parts[0] == '\0' || (sandbox_path != NULL && *sandbox_path == '\0'))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--mount needs HOST[:SANDBOX][:ro], not “%s”."), arg);
+      return FALSE;
+    }
+  if (sandbox_path != NULL && !g_path_is_absolute (sandbox_path))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("The sandbox path of --mount “%s” must be absolute, such as /data."), arg);
+      return FALSE;
+    }
+
+  host = g_canonicalize_filename (parts[0], NULL);
+  sandbox_spec_add_mount (spec, host, sandbox_path, read_only);
+  return TRUE;
+}
+
+static SandboxSpec *
+spec_from_options (GError **error)
+{
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(GHashTable) labels = NULL;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (!check_non_negative (opt_memory, "--memory", error) ||
+      !check_non_negative (opt_disk, "--disk", error) ||
+      !check_non_negative (opt_gpu, "--gpu", error) ||
+      !check_non_negative (opt_pids, "--pids", error) ||
+      !check_non_negative (opt_ttl, "--timeout", error))
+    return NULL;
+  if (opt_cpu < 0 || isnan (opt_cpu))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("%s cannot be negative."), "--cpu");
+      return NULL;
+    }
+
+  if (opt_image != NULL)
+    sandbox_spec_set_image (spec, opt_image);
+  if (opt_workdir != NULL)
+    sandbox_spec_set_workdir (spec, opt_workdir);
+  sandbox_spec_set_cpu (spec, opt_cpu);
+  sandbox_spec_set_memory_mb (spec, opt_memory);
+  sandbox_spec_set_disk_mb (spec, opt_disk);
+  sandbox_spec_set_gpu (spec, opt_gpu);
+  sandbox_spec_set_pids_max (spec, opt_pids);
+  sandbox_spec_set_timeout (spec, opt_ttl);
+  sandbox_spec_set_network (spec, opt_network);
+
+  if ((labels = labels_from_options (error)) == NULL)
+    return NULL;
+  g_hash_table_iter_init (&iter, labels);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    sandbox_spec_set_label (spec, key, value);
+
+  for (guint i = 0; opt_mounts != NULL && opt_mounts[i] != NULL; i++)
+    if (!add_mount (spec, opt_mounts[i], error))
+      return NULL;
+
+  return g_steal_pointer (&spec);
+}
+
+static GBytes *
+read_stdin (GError **error)
+{
+  g_autoptr(GInputStream) in = g_unix_input_stream_new (STDIN_FILENO, FALSE);
+  g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable ();
+
+  if (g_output_stream_splice (out, in, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, error) < 0)
+    return NULL;
+  return g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (out));
+}
+
+/* The command from @argv and the command options. Unless --json, its
+ * output streams live into our own standard output and error. */
+static SandboxCommand *
+command_from_options (char   **argv,
+                      GError **error)
+{
+  g_autoptr(SandboxCommand) command = sandbox_command_new ((const char * const *) argv);
+
+  if (opt_cwd != NULL)
+    sandbox_command_set_cwd (command, opt_cwd);
+
+  for (guint i = 0; opt_env != NULL && opt_env[i] != NULL; i++)
+    {
+      g_autofree char *name = NULL;
+      g_autofree char *value = NULL;
+
+      if (!parse_key_value (opt_env[i], "--env", &name, &value, error))
+        return NULL;
+      sandbox_command_set_env (command, name, value);
+    }
+
+  if (opt_cmd_timeout < 0 || isnan (opt_cmd_timeout) || opt_cmd_timeout > G_MAXUINT / 1000.0)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--cmd-timeout needs a number of seconds between 0 and %u."),
+                   G_MAXUINT / 1000);
+      return NULL;
+    }
+  if (opt_cmd_timeout > 0)
+    sandbox_command_set_timeout_ms (command, (guint) MAX (1.0, ceil (opt_cmd_timeout * 1000.0)));
+
+  if (opt_stdin)
+    {
+      g_autoptr(GBytes) input = read_stdin (error);
+
+      if (input == NULL)
+        return NULL;
+      sandbox_command_set_stdin (command, input);
+    }
+
+  if (!opt_json)
+    {
+      g_autoptr(GOutputStream) out = g_unix_output_stream_new (STDOUT_FILENO, FALSE);
+      g_autoptr(GOutputStream) err = g_unix_output_stream_new (STDERR_FILENO, FALSE);
+
+      sandbox_command_set_stdout_stream (command, out);
+      sandbox_command_set_stderr_stream (command, err);
+    }
+
+  return g_steal_pointer (&command);
+}
+
+static SandboxBackend *
+open_backend (GError **error)
+{
+  const char *name = opt_backend;
+
+  if (name == NULL || *name == '\0')
+    name = g_getenv ("SANDBOX_BACKEND");
+  if (name == NULL || *name == '\0')
+    name = "local";
+  return sandbox_backend_new_for_name (name, error);
+}
+
+/* ------------------------------------------------------------------ */
+/* Output                                                              */
+
+static const char *
+state_name (SandboxInstanceState state)
+{
+  GEnumClass *klass = g_type_class_ref (SANDBOX_TYPE_INSTANCE_STATE);
+  GEnumValue *value = g_enum_get_value (klass, state);
+
+  g_type_class_unref (klass);   /* static type: stays alive */
+  return value != NULL ? value->value_nick : "unknown";
+}
+
+static gint
+compare_strings (gconstpointer a,
+                 gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+static GPtrArray *
+sorted_keys (GHashTable *table)
+{
+  GPtrArray *keys = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer key;
+
+  if (table != NULL)
+    {
+      g_hash_table_iter_init (&iter, table);
+      while (g_hash_table_iter_next (&iter, &key, NULL))
+        g_ptr_array_add (keys, key);
+    }
+  g_ptr_array_sort (keys, compare_strings);
+  return keys;
+}
+
+static char *
+format_labels (GHashTable *labels)
+{
+  g_autoptr(GPtrArray) keys = sorted_keys (labels);
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; i < keys->len; i++)
+    {
+      const char *key = g_ptr_array_index (keys, i);
+
+      g_string_append_printf (out, "%s%s=%s", i > 0 ? "," : "", key,
+                              (const char *) g_hash_table_lookup (labels, key));
+    }
+  return g_string_free (out, FALSE);
+}
+
+static void
+print_json (JsonNode *root)
+{
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autofree char *data = NULL;
+
+  json_generator_set_pretty (generator, TRUE);
+  json_generator_set_root (generator, root);
+  data = json_generator_to_data (generator, NULL);
+  fputs (data, stdout);
+  fputc ('\n', stdout);
+  fflush (stdout);
+}
+
+static void
+add_instance_json (JsonBuilder     *builder,
+                   SandboxInstance *instance)
+{
+  GHashTable *labels = sandbox_instance_get_labels (instance);
+  g_autoptr(GPtrArray) keys = sorted_keys (labels);
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "id");
+  json_builder_add_string_value (builder, sandbox_instance_get_id (instance));
+  json_builder_set_member_name (builder, "backend");
+  json_builder_add_string_value (builder,
+                                 sandbox_backend_get_name (sandbox_instance_get_backend (instance)));
+  json_builder_set_member_name (builder, "state");
+  json_builder_add_string_value (builder, state_name (sandbox_instance_get_state (instance)));
+  json_builder_set_member_name (builder, "labels");
+  json_builder_begin_object (builder);
+  for (guint i = 0; i < keys->len; i++)
+    {
+      const char *key = g_ptr_array_index (keys, i);
+
+      json_builder_set_member_name (builder, key);
+      json_builder_add_string_value (builder, g_hash_table_lookup (labels, key));
+    }
+  json_builder_end_object (builder);
+  json_builder_end_object (builder);
+}
+
+static void
+add_bytes_member (JsonBuilder *builder,
+                  const char  *name,
+                  GBytes      *bytes)
+{
+  g_autofree char *text = NULL;
+  gsize size = 0;
+  const char *data = bytes != NULL ? g_bytes_get_data (bytes, &size) : NULL;
+
+  text = g_utf8_make_valid (data != NULL ? data : "", size);
+  json_builder_set_member_name (builder, name);
+  json_builder_add_string_value (builder, text);
+}
+
+static void
+print_result_json (SandboxInstance   *instance,
+                   SandboxExecResult *result,
+                   int                exit_status)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "id");
+  json_builder_add_string_value (builder, sandbox_instance_get_id (instance));
+  json_builder_set_member_name (builder, "exit_code");
+  json_builder_add_int_value (builder, exit_status);
+  json_builder_set_member_name (builder, "exit_status");
+  json_builder_add_int_value (builder, sandbox_exec_result_get_exit_status (result));
+  json_builder_set_member_name (builder, "term_signal");
+  json_builder_add_int_value (builder, sandbox_exec_result_get_term_signal (result));
+  json_builder_set_member_name (builder, "timed_out");
+  json_builder_add_boolean_value (builder, sandbox_exec_result_get_timed_out (result));
+  json_builder_set_member_name (builder, "elapsed");
+  json_builder_add_double_value (builder, sandbox_exec_result_get_elapsed (result));
+  add_bytes_member (builder, "stdout", sandbox_exec_result_get_stdout (result));
+  add_bytes_member (builder, "stderr", sandbox_exec_result_get_stderr (result));
+  json_builder_end_object (builder);
+
+  root = json_builder_get_root (builder);
+  print_json (root);
+}
+
+/* Left-aligns @text in @width columns (counting characters, not bytes). */
+static void
+print_cell (const char *text,
+            gsize       width,
+            gboolean    last)
+{
+  fputs (text, stdout);
+  if (last)
+    fputc ('\n', stdout);
+  else
+    for (gsize n = g_utf8_strlen (text, -1); n < width + 2; n++)
+      fputc (' ', stdout);
+}
+
+/* ------------------------------------------------------------------ */
+/* Running a command                                                   */
+
+/* Runs @command in @instance, cancelled by a signal. Returns the exit
+ * status sandboxctl should end with. */
+static int
+exec_in (SandboxInstance *instance,
+         SandboxCommand  *command)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  fflush (stdout);
+  sandbox_instance_exec_async (instance, command, interrupt_cancellable, store_result, &res);
+  result = sandbox_instance_exec_finish (instance, await_result (&res), &error);
+
+  if (interrupt_signal != 0)
+    return 128 + interrupt_signal;
+  if (result == NULL)
+    return report_error (error);
+
+  status = sandbox_exec_result_get_exit_code (result);
+  if (sandbox_exec_result_get_timed_out (result))
+    {
+      status = EXIT_TIMED_OUT;
+      if (!opt_json)
+        g_printerr (_("%s: the command timed out after %g seconds and was killed.\n"),
+                    PRGNAME, opt_cmd_timeout);
+    }
+
+  if (opt_json)
+    print_result_json (instance, result, status);
+  return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* Subcommands                                                         */
+
+static int
+cmd_backends (const Command *self,
+              int            argc,
+              char         **argv);
+static int
+cmd_create (const Command *self,
+            int            argc,
+            char         **argv);
+static int
+cmd_exec (const Command *self,
+          int            argc,
+          char         **argv);
+static int
+cmd_cp (const Command *self,
+        int            argc,
+        char         **argv);
+static int
+cmd_ls (const Command *self,
+        int            argc,
+        char         **argv);
+static int
+cmd_rm (const Command *self,
+        int            argc,
+        char         **argv);
+static int
+cmd_run (const Command *self,
+         int            argc,
+         char         **argv);
+static int
+cmd_gc (const Command *self,
+        int            argc,
+        char         **argv);
+
+static const Command commands[] = {
+  { "backends", N_("- list the backends"),
+    N_("List the backends and whether each is ready to use here."), cmd_backends },
+  { "create", N_("- create a sandbox"),
+    N_("Create a sandbox and print its id."), cmd_create },
+  { "exec", N_("ID -- COMMAND [ARG…]"),
+    N_("Run a command in a sandbox, streaming its output, and exit with its status."), cmd_exec },
+  { "cp", N_("SOURCE DESTINATION"),
+    N_("Copy a file or directory into or out of a sandbox.\n\n"
+       "One of SOURCE and DESTINATION is a local path, the other ID:/absolute/path.\n"
+       "A DESTINATION ending in “/”, or a local DESTINATION that is a directory,\n"
+       "receives the source under its own name."), cmd_cp },
+  { "ls", N_("- list sandboxes"),
+    N_("List the sandboxes of the backend: ID, STATE and LABELS."), cmd_ls },
+  { "rm", N_("ID…"),
+    N_("Remove sandboxes and everything in them."), cmd_rm },
+  { "run", N_("-- COMMAND [ARG…]"),
+    N_("Create a sandbox, run a command in it, and remove it, also when interrupted.\n"
+       "Exits with the command's status."), cmd_run },
+  { "gc", N_("- remove labelled sandboxes"),
+    N_("Remove every sandbox of the backend that carries all the given labels."), cmd_gc },
+};
+
+static const Command *
+find_command (const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (strcmp (commands[i].name, name) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+static int
+cmd_backends (const Command *self,
+              int            argc,
+              char         **argv)
+{
+  g_autoptr(GOptionContext) context = command_context (self);
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) names = NULL;
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  const char *chosen = opt_backend;
+  gsize width = g_utf8_strlen (_("NAME"), -1);
+
+  g_option_context_add_main_entries (context, backend_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, json_entries, GETTEXT_PACKAGE);
+  if (!parse_options (self, context, &argc, &argv, NULL, &error))
+    return usage_error ("backends", error->message);
+  if (argc > 1)
+    return usage_error ("backends", _("backends takes no arguments."));
+
+  if (chosen == NULL || *chosen == '\0')
+    chosen = g_getenv ("SANDBOX_BACKEND");
+  if (chosen == NULL || *chosen == '\0')
+    chosen = "local";
+
+  names = sandbox_backend_list_names ();
+  for (guint i = 0; names[i] != NULL; i++)
+    width = MAX (width, (gsize) g_utf8_strlen (names[i], -1) + 2);
+
+  if (opt_json)
+    json_builder_begin_array (builder);
+  else
+    {
+      print_cell (_("NAME"), width, FALSE);
+      print_cell (_("STATUS"), 0, TRUE);
+    }
+
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      g_autoptr(SandboxBackend) backend = NULL;
+      g_autoptr(GError) backend_error = NULL;
+      gboolean ready;
+      gboolean is_default = strcmp (names[i], chosen) == 0;
+
+      backend = sandbox_backend_new_for_name (names[i], &backend_error);
+      ready = backend != NULL && sandbox_backend_check_configured (backend, &backend_error);
+
+      if (opt_json)
+        {
+          json_builder_begin_object (builder);
+          json_builder_set_member_name (builder, "name");
+          json_builder_add_string_value (builder, names[i]);
+          json_builder_set_member_name (builder, "default");
+          json_builder_add_boolean_value (builder, is_default);
+          json_builder_set_member_name (builder, "configured");
+          json_builder_add_boolean_value (builder, ready);
+          json_builder_set_member_name (builder, "message");
+          if (ready)
+            json_builder_add_null_value (builder);
+          else
+            json_builder_add_string_value (builder, backend_error->message);
+          json_builder_end_object (builder);
+        }
+      else
+        {
+          g_autofree char *name = g_strdup_printf ("%s%s", names[i], is_default ? " *" : "");
+          g_autofree char *status = NULL;
+
+          if (ready)
+            status = g_strdup (_("ready"));
+          else
+            status = g_strdup_printf (_("not configured: %s"), backend_error->message);
+          print_cell (name, width, FALSE);
+          print_cell (status, 0, TRUE);
+        }
+    }
+
+  if (opt_json)
+    {
+      g_autoptr(JsonNode) root = NULL;
+
+      json_builder_end_array (builder);
+      root = json_builder_get_root (builder);
+      print_json (root);
+    }
+  return EXIT_OK;
+}
+
+static int
+cmd_create (const Command *self,
+            int            argc,
+            char         **argv)
+{
+  g_autoptr(GOptionContext) context = command_context (self);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxSpec) spec = NULL;
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(GAsyncResult) res = NULL;
+
+  g_option_context_add_main_entries (context, backend_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, spec_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, json_entries, GETTEXT_PACKAGE);
+  if (!parse_options (self, context, &argc, &argv, NULL, &error))
+    return usage_error (self->name, error->message);
+  if (argc > 1)
+    return usage_error (self->name, _("create takes no arguments."));
+
+  if ((spec = spec_from_options (&error)) == NULL)
+    return usage_error (self->name, error->message);
+  if ((backend = open_backend (&error)) == NULL)
+    return report_error (error);
+
+  catch_signals ();
+  sandbox_backend_create_async (backend, spec, interrupt_cancellable, store_result, &res);
+  instance = sandbox_backend_create_finish (backend, await_result (&res), &error);
+  if (instance != NULL && interrupt_signal != 0)
+    {
+      /* Interrupted too late to stop the creation: undo it. */
+      g_autoptr(GAsyncResult) destroyed = NULL;
+
+      cleanup_id = g_strdup (sandbox_instance_get_id (instance));
+      sandbox_instance_destroy_async (instance, NULL, store_result, &destroyed);
+      sandbox_instance_destroy_finish (instance, await_result (&destroyed), NULL);
+    }
+  if (interrupt_signal != 0)
+    return 128 + interrupt_signal;
+  if (instance == NULL)
+    return report_error (error);
+
+  if (opt_json)
+    {
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+      g_autoptr(JsonNode) root = NULL;
+
+      add_instance_json (builder, instance);
+      root = json_builder_get_root (builder);
+      print_json (root);
+    }
+  else
+    {
+      fputs (sandbox_instance_get_id (instance), stdout);
+      fputc ('\n', stdout);
+    }
+  return EXIT_OK;
+}
+
+static SandboxInstance *
+find_instance (SandboxBackend  *backend,
+               const char      *id,
+               GError         **error)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+
+  sandbox_backend_get_instance_async (backend, id, interrupt_cancellable, store_result, &res);
+  return sandbox_backend_get_instance_finish (backend, await_result (&res), error);
+}
+
+static int
+cmd_exec (const Command *self,
+          int            argc,
+          char         **argv)
+{
+  g_autoptr(GOptionContext) context = command_context (self);
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) command_argv = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxCommand) command = NULL;
+  const char *id;
+
+  g_option_context_add_main_entries (context, backend_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, command_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, json_entries, GETTEXT_PACKAGE);
+  if (!parse_options (self, context, &argc, &argv, &command_argv, &error))
+    return usage_error (self->name, error->message);
+
+  if (argc < 2)
+    return usage_error (self->name, _("exec needs the id of a sandbox and a command."));
+  id = argv[1];
+  if (command_argv == NULL)
+    command_argv = g_strdupv (argv + 2);
+  else if (argc > 2)
+    return usage_error (self->name, _("exec takes one sandbox id before “--”."));
+  if (command_argv[0] == NULL)
+    return usage_error (self->name, _("exec needs a command to run after the sandbox id."));
+
+  if ((command = command_from_options (command_argv, &error)) == NULL)
+    return usage_error (self->name, error->message);
+  if ((backend = open_backend (&error)) == NULL)
+    return report_error (error);
+
+  catch_signals ();
+  if ((instance = find_instance (backend, id, &error)) == NULL)
+    return interrupt_signal != 0 ? 128 + interrupt_signal : report_error (error);
+  return exec_in (instance, command);
+}
+
+/* Splits “ID:/path” into its parts. Anything else is a local path. */
+static gboolean
+parse_remote (const char  *arg,
+              char       **id,
+              const char **path)
+{
+  const char *colon = strchr (arg, ':');
+
+  if (colon == NULL || colon == arg)
+    return FALSE;
+  for (const char *p = arg; p < colon; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_' && *p != '.')
+      return FALSE;
+  *id = g_strndup (arg, colon - arg);
+  *path = colon + 1;
+  return TRUE;
+}
+
+static int
+cmd_cp (const Command *self,
+        int            argc,
+        char         **argv)
+{
+  g_autoptr(GOptionContext) context = command_context (self);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autofree char *src_id = NULL;
+  g_autofree char *dst_id = NULL;
+  const char *src_path = NULL, *dst_path = NULL;
+  gboolean src_remote, dst_remote;
+  const char *remote_path;
+  gboolean ok;
+
+  g_option_context_add_main_entries (context, backend_entries, GETTEXT_PACKAGE);
+  if (!parse_options (self, context, &argc, &argv, NULL, &error))
+    return usage_error (self->name, error->message);
+  if (argc != 3)
+    return usage_error (self->name, _("cp needs a SOURCE and a DESTINATION."));
+
+  src_remote = parse_remote (argv[1], &src_id, &src_path);
+  dst_remote = parse_remote (argv[2], &dst_id, &dst_path);
+  if (src_remote == dst_remote)
+    return usage_error (self->name,
+                        _("cp copies between this machine and a sandbox: exactly one of "
+                          "SOURCE and DESTINATION must be ID:/path (use ./NAME for a "
+                          "local path with a colon)."));
+  remote_path = src_remote ? src_path : dst_path;
+  if (!g_path_is_absolute (remote_path))
+    return usage_error (self->name,
+                        _("The path in the sandbox must be absolute, such as ID:/workspace/file."));
+
+  if ((backend = open_backend (&error)) == NULL)
+    return report_error (error);
+  if ((instance = find_instance (backend, src_remote ? src_id : dst_id, &error)) == NULL)
+    return report_error (error);
+
+  if (dst_remote)
+    {
+      g_autoptr(GFile) source = g_file_new_for_path (argv[1]);
+      g_autofree char *destination = NULL;
+
+      if (g_str_has_suffix (dst_path, "/"))
+        {
+          g_autofree char *base = g_file_get_basename (source);
+          destination = g_build_filename (dst_path, base, NULL);
+        }
+      else
+        destination = g_strdup (dst_path);
+      ok = sandbox_instance_upload (instance, source, destination, NULL, &error);
+    }
+  else
+    {
+      g_autoptr(GFile) destination = NULL;
+
+      if (g_str_has_suffix (argv[2], "/") || g_file_test (argv[2], G_FILE_TEST_IS_DIR))
+        {
+          g_autofree char *base = g_path_get_basename (src_path);
+          g_autofree char *path = g_build_filename (argv[2], base, NULL);
+          destination = g_file_new_for_path (path);
+        }
+      else
+        destination = g_file_new_for_path (argv[2]);
+      ok = sandbox_instance_download (instance, src_path, destination, NULL, &error);
+    }
+
+  return ok ? EXIT_OK : report_error (error);
+}
+
+static gint
+compare_instances (gconstpointer a,
+                   gconstpointer b)
+{
+  return strcmp (sandbox_instance_get_id ((SandboxInstance *) a),
+                 sandbox_instance_get_id ((SandboxInstance *) b));
+}
+
+static GList *
+list_instances (SandboxBackend  *backend,
+                GHashTable      *labels,
+                GError         **error)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(GError) local_error = NULL;
+  GList *list;
+
+  sandbox_backend_list_async (backend, labels, NULL, store_result, &res);
+  list = sandbox_backend_list_finish (backend, await_result (&res), &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+  return g_list_sort (list, compare_instances);
+}
+
+static int
+cmd_ls (const Command *self,
+        int            argc,
+        char         **argv)
+{
+  g_autoptr(GOptionContext) context = command_context (self);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(GHashTable) labels = NULL;
+  g_autolist(SandboxInstance) instances = NULL;
+
+  g_option_context_add_main_entries (context, backend_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, filter_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, json_entries, GETTEXT_PACKAGE);
+  if (!parse_options (self, context, &argc, &argv, NULL, &error))
+    return usage_error (self->name, error->message);
+  if (argc > 1)
+    return usage_error (self->name, _("ls takes no arguments; filter with --label."));
+  if ((labels = labels_from_options (&error)) == NULL)
+    return usage_error (self->name, error->message);
+
+  if ((backend = open_backend (&error)) == NULL)
+    return report_error (error);
+  instances = list_instances (backend, labels, &error);
+  if (error != NULL)
+    return report_error (error);
+
+  if (opt_json)
+    {
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+      g_autoptr(JsonNode) root = NULL;
+
+      json_builder_begin_array (builder);
+      for (GList *l = instances; l != NULL; l = l->next)
+        add_instance_json (builder, l->data);
+      json_builder_end_array (builder);
+      root = json_builder_get_root (builder);
+      print_json (root);
+    }
+  else if (instances != NULL)
+    {
+      gsize id_width = g_utf8_strlen (_("ID"), -1);
+      gsize state_width = g_utf8_strlen (_("STATE"), -1);
+
+      for (GList *l = instances; l != NULL; l = l->next)
+        {
+          id_width = MAX (id_width, strlen (sandbox_instance_get_id (l->data)));
+          state_width = MAX (state_width,
+                             strlen (state_name (sandbox_instance_get_state (l->data))));
+        }
+
+      print_cell (_("ID"), id_width, FALSE);
+      print_cell (_("STATE"), state_width, FALSE);
+      print_cell (_("LABELS"), 0, TRUE);
+      for (GList *l = instances; l != NULL; l = l->next)
+        {
+          g_autofree char *text = format_labels (sandbox_instance_get_labels (l->data));
+
+          print_cell (sandbox_instance_get_id (l->data), id_width, FALSE);
+          print_cell (state_name (sandbox_instance_get_state (l->data)), state_width, FALSE);
+          print_cell (text, 0, TRUE);
+        }
+    }
+  return EXIT_OK;
+}
+
+static gboolean
+destroy_instance (SandboxInstance  *instance,
+                  GError          **error)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+
+  sandbox_instance_destroy_async (instance, NULL, store_result, &res);
+  return sandbox_instance_destroy_finish (instance, await_result (&res), error);
+}
+
+static int
+cmd_rm (const Command *self,
+        int            argc,
+        char         **argv)
+{
+  g_autoptr(GOptionContext) context = command_context (self);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  int status = EXIT_OK;
+
+  g_option_context_add_main_entries (context, backend_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, rm_entries, GETTEXT_PACKAGE);
+  if (!parse_options (self, context, &argc, &argv, NULL, &error))
+    return usage_error (self->name, error->message);
+  if (argc < 2)
+    return usage_error (self->name, _("rm needs the id of at least one sandbox."));
+
+  if ((backend = open_backend (&error)) == NULL)
+    return report_error (error);
+
+  for (int i = 1; i < argc; i++)
+    {
+      g_autoptr(SandboxInstance) instance = NULL;
+      g_autoptr(GError) rm_error = NULL;
+
+      instance = find_instance (backend, argv[i], &rm_error);
+      if (instance != NULL && destroy_instance (instance, &rm_error))
+        {
+          g_print (_("Removed %s\n"), argv[i]);
+          continue;
+        }
+      if (opt_force && g_error_matches (rm_error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND))
+        continue;
+      /* Keep going; end with the status of the first failure. */
+      if (status == EXIT_OK)
+        status = report_error (rm_error);
+      else
+        report_error (rm_error);
+    }
+  return status;
+}
+
+static int
+cmd_run (const Command *self,
+         int            argc,
+         char         **argv)
+{
+  g_autoptr(GOptionContext) context = command_context (self);
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) command_argv = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxSpec) spec = NULL;
+  g_autoptr(SandboxCommand) command = NULL;
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(GError) destroy_error = NULL;
+  int status;
+
+  g_option_context_add_main_entries (context, backend_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, spec_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, command_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, json_entries, GETTEXT_PACKAGE);
+  if (!parse_options (self, context, &argc, &argv, &command_argv, &error))
+    return usage_error (self->name, error->message);
+
+  if (command_argv == NULL)
+    command_argv = g_strdupv (argv + 1);
+  else if (argc > 1)
+    return usage_error (self->name, _("run takes no arguments before “--”."));
+  if (command_argv[0] == NULL)
+    return usage_error (self->name, _("run needs a command to run, after “--”."));
+
+  if ((spec = spec_from_options (&error)) == NULL ||
+      (command = command_from_options (command_argv, &error)) == NULL)
+    return usage_error (self->name, error->message);
+  if ((backend = open_backend (&error)) == NULL)
+    return report_error (error);
+
+  catch_signals ();
+  sandbox_backend_create_async (backend, spec, interrupt_cancellable, store_result, &res);
+  instance = sandbox_backend_create_finish (backend, await_result (&res), &error);
+  if (instance == NULL)
+    return interrupt_signal != 0 ? 128 + interrupt_signal : report_error (error);
+
+  /* From here on the sandbox is removed whatever happens. */
+  cleanup_id = g_strdup (sandbox_instance_get_id (instance));
+  if (interrupt_signal != 0)
+    status = 128 + interrupt_signal;
+  else
+    status = exec_in (instance, command);
+
+  if (!destroy_instance (instance, &destroy_error))
+    g_printerr (_("%s: could not remove sandbox %s: %s\n"),
+                PRGNAME, cleanup_id, destroy_error->message);
+  g_clear_pointer (&cleanup_id, g_free);
+
+  if (interrupt_signal != 0)
+    return 128 + interrupt_signal;
+  return status;
+}
+
+static int
+cmd_gc (const Command *self,
+        int            argc,
+        char         **argv)
+{
+  g_autoptr(GOptionContext) context = command_context (self);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(GHashTable) labels = NULL;
+  g_autolist(SandboxInstance) instances = NULL;
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  int status = EXIT_OK;
+
+  g_option_context_add_main_entries (context, backend_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, filter_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, gc_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, json_entries, GETTEXT_PACKAGE);
+  if (!parse_options (self, context, &argc, &argv, NULL, &error))
+    return usage_error (self->name, error->message);
+  if (argc > 1)
+    return usage_error (self->name, _("gc takes no arguments; select sandboxes with --label."));
+  if ((labels = labels_from_options (&error)) == NULL)
+    return usage_error (self->name, error->message);
+  if (g_hash_table_size (labels) == 0 && !opt_all)
+    return usage_error (self->name,
+                        _("gc without --label would remove every sandbox of the backend; "
+                          "give --label KEY=VALUE, or --all if that is what you mean."));
+
+  if ((backend = open_backend (&error)) == NULL)
+    return report_error (error);
+  instances = list_instances (backend, labels, &error);
+  if (error != NULL)
+    return report_error (error);
+
+  json_builder_begin_array (builder);
+  for (GList *l = instances; l != NULL; l = l->next)
+    {
+      g_autoptr(GError) rm_error = NULL;
+
+      if (!destroy_instance (l->data, &rm_error))
+        {
+          if (status == EXIT_OK)
+            status = report_error (rm_error);
+          else
+            report_error (rm_error);
+          continue;
+        }
+      if (opt_json)
+        add_instance_json (builder, l->data);
+      else
+        g_print (_("Removed %s\n"), sandbox_instance_get_id (l->data));
+    }
+  json_builder_end_array (builder);
+
+  if (opt_json)
+    {
+      g_autoptr(JsonNode) root = json_builder_get_root (builder);
+      print_json (root);
+    }
+  return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* main                                                                */
+
+static void
+print_main_help (FILE *out)
+{
+  fprintf (out, _("Usage:\n  %s [--backend NAME] COMMAND [OPTION…]\n\n"), PRGNAME);
+  fputs (_("Run programs in isolated sandboxes (libsandbox).\n\nCommands:\n"), out);
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    {
+      const char *summary = _(commands[i].summary);
+      const char *nl = strchr (summary, '\n');
+
+      fprintf (out, "  %-9s %.*s\n", commands[i].name,
+               nl != NULL ? (int) (nl - summary) : (int) strlen (summary), summary);
+    }
+  fprintf (out, _("\nUse “%s COMMAND --help” for the options of a command.\n"
+                  "The backend is --backend NAME, else $SANDBOX_BACKEND, else “local”.\n\n"),
+           PRGNAME);
+  fputs (exit_status_help (), out);
+  fputs ("\n", out);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_auto(GStrv) args = NULL;
+  const Command *command;
+  int first = 1;
+  int status;
+
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+  g_set_prgname (PRGNAME);
+
+  /* Options before the subcommand: --backend, --json, --help, --version. */
+  while (first < argc && argv[first][0] == '-')
+    {
+      const char *arg = argv[first];
+
+      if (strcmp (arg, "--help") == 0 || strcmp (arg, "-h") == 0 || strcmp (arg, "-?") == 0)
+        {
+          print_main_help (stdout);
+          return EXIT_OK;
+        }
+      else if (strcmp (arg, "--version") == 0)
+        {
+          g_print ("%s %s\n", PRGNAME, PACKAGE_VERSION);
+          return EXIT_OK;
+        }
+      else if (strcmp (arg, "--json") == 0)
+        opt_json = TRUE;
+      else if (g_str_has_prefix (arg, "--backend="))
+        opt_backend = g_strdup (arg + strlen ("--backend="));
+      else if ((strcmp (arg, "--backend") == 0 || strcmp (arg, "-b") == 0) && first + 1 < argc)
+        opt_backend = g_strdup (argv[++first]);
+      else
+        {
+          g_autofree char *message = g_strdup_printf (_("Unknown option %s"), arg);
+          return usage_error (NULL, message);
+        }
+      first++;
+    }
+
+  if (first >= argc)
+    {
+      print_main_help (stderr);
+      return EXIT_USAGE;
+    }
+
+  if (strcmp (argv[first], "help") == 0)
+    {
+      if (first + 1 >= argc)
+        {
+          print_main_help (stdout);
+          return EXIT_OK;
+        }
+      /* “sandboxctl help run” is “sandboxctl run --help”. */
+      if ((command = find_command (argv[first + 1])) == NULL)
+        {
+          g_autofree char *message = g_strdup_printf (_("Unknown command “%s”."), argv[first + 1]);
+          return usage_error (NULL, message);
+        }
+      args = g_new0 (char *, 3);
+      args[0] = g_strdup (command->name);
+      args[1] = g_strdup ("--help");
+      return command->run (command, 2, args);
+    }
+
+  if ((command = find_command (argv[first])) == NULL)
+    {
+      g_autofree char *message = g_strdup_printf (_("Unknown command “%s”."), argv[first]);
+      return usage_error (NULL, message);
+    }
+
+  /* The subcommand parses a copy whose argv[0] is its own name. */
+  args = g_strdupv (argv + first);
+  status = command->run (command, argc - first, args);
+
+  fflush (stdout);
+  return status;
+}

@@ -871,6 +871,7 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   ExecData *data;
   int status_pipe[2];
   GBytes *stdin_bytes = sandbox_command_get_stdin (command);
+  /* Without STDIN_PIPE, GSubprocess gives the command /dev/null, never our stdin. */
   GSubprocessFlags flags = G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE;
 
   if (g_task_return_error_if_cancelled (task) || instance_gone (self, &error))
@@ -918,9 +919,6 @@ sandbox_local_instance_exec (SandboxInstance *instance,
     flags |= G_SUBPROCESS_FLAGS_STDIN_PIPE;
 
   launcher = g_subprocess_launcher_new (flags);
-  /* Without input of its own, a command reads an empty stdin, never ours. */
-  if (stdin_bytes == NULL)
-    g_subprocess_launcher_set_stdin_file_path (launcher, "/dev/null");
   envp = build_environ (config, command);
   g_subprocess_launcher_set_environ (launcher, envp);
   g_subprocess_launcher_set_cwd (launcher, "/");

@@ -513,6 +513,42 @@ test_download_symlink_escape (void)
 }
 
 static void
+test_bad_mount_target (void)
+{
+  g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name ("local", NULL);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* /usr exists read-only: a new directory cannot appear inside it. */
+  sandbox_spec_add_mount (spec, g_get_tmp_dir (), "/usr/libsandbox-no-such-dir", FALSE);
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "/usr/libsandbox-no-such-dir"));
+}
+
+static void
+test_stdin_not_inherited (void)
+{
+  SandboxInstance *instance = create (NULL);
+  int fds[2], saved = dup (0), status;
+  g_autofree char *out = NULL;
+
+  /* Our own stdin has data; the command must not see it. */
+  g_assert_cmpint (pipe (fds), ==, 0);
+  g_assert_cmpint (write (fds[1], "leaked\n", 7), ==, 7);
+  close (fds[1]);
+  dup2 (fds[0], 0);
+  close (fds[0]);
+  out = sh (instance, "cat; echo end", &status);
+  dup2 (saved, 0);
+  close (saved);
+  g_assert_cmpstr (out, ==, "end\n");
+  destroy (instance);
+}
+
+static void
 test_gone (void)
 {
   SandboxInstance *instance = create (NULL);
@@ -569,6 +605,8 @@ main (int argc, char **argv)
   g_test_add_func ("/local/errors/upload-read-only", test_upload_read_only);
   g_test_add_func ("/local/errors/download-symlink-escape", test_download_symlink_escape);
   g_test_add_func ("/local/errors/gone", test_gone);
+  g_test_add_func ("/local/errors/bad-mount-target", test_bad_mount_target);
+  g_test_add_func ("/local/isolation/stdin-not-inherited", test_stdin_not_inherited);
   g_test_add_func ("/local/ttl", test_ttl);
 
   return g_test_run ();

@@ -9,10 +9,16 @@
 
 #include "sandbox-private.h"
 #include "local/sandbox-local-backend.h"
+#include "daytona/sandbox-daytona-backend.h"
+#include "e2b/sandbox-e2b-backend.h"
 
 void
 _sandbox_register_builtin_backends (void)
 {
   g_io_extension_point_implement (SANDBOX_BACKEND_EXTENSION_POINT_NAME,
                                   SANDBOX_TYPE_LOCAL_BACKEND, "local", 100);
+  g_io_extension_point_implement (SANDBOX_BACKEND_EXTENSION_POINT_NAME,
+                                  SANDBOX_TYPE_DAYTONA_BACKEND, "daytona", 50);
+  g_io_extension_point_implement (SANDBOX_BACKEND_EXTENSION_POINT_NAME,
+                                  SANDBOX_TYPE_E2B_BACKEND, "e2b", 50);
 }

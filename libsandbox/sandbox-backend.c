@@ -12,7 +12,7 @@
  * A place where sandboxes run: `local` (Linux namespaces through
  * bubblewrap), `daytona`, `e2b`, or a third party's.
  *
- * Get one by name with [func@Sandbox.Backend.new_for_name], create sandboxes
+ * Get one by name with [ctor@Sandbox.Backend.new_for_name], create sandboxes
  * with [method@Sandbox.Backend.create_async], find existing ones with
  * [method@Sandbox.Backend.get_instance_async] and
  * [method@Sandbox.Backend.list_async].
@@ -106,7 +106,7 @@ sandbox_backend_class_init (SandboxBackendClass *klass)
    * SandboxBackend:name:
    *
    * The name the backend was created by, as in
-   * [func@Sandbox.Backend.new_for_name].
+   * [ctor@Sandbox.Backend.new_for_name].
    *
    * Since: 0.1
    */
@@ -173,7 +173,7 @@ ensure_extension_point (void)
  *   and the higher one wins when two types claim one name
  *
  * Makes a backend type known by name, so that
- * [func@Sandbox.Backend.new_for_name] (and so `sandboxctl` and the Metaflow
+ * [ctor@Sandbox.Backend.new_for_name] (and so `sandboxctl` and the Metaflow
  * extension) can create it. This is how a backend written in Python or
  * JavaScript is plugged in:
  *
@@ -373,7 +373,10 @@ sandbox_backend_create_async (SandboxBackend      *self,
 
   klass = SANDBOX_BACKEND_GET_CLASS (self);
   if (start_task (task, klass->create, _("create sandboxes")))
-    klass->create (self, spec, cancellable, task);
+    {
+      klass->create (self, spec, cancellable, task);
+      _sandbox_task_check_pending (task, "create");
+    }
 }
 
 /**
@@ -463,7 +466,10 @@ sandbox_backend_get_instance_async (SandboxBackend      *self,
 
   klass = SANDBOX_BACKEND_GET_CLASS (self);
   if (start_task (task, klass->get_instance, _("look up sandboxes")))
-    klass->get_instance (self, id, cancellable, task);
+    {
+      klass->get_instance (self, id, cancellable, task);
+      _sandbox_task_check_pending (task, "get_instance");
+    }
 }
 
 /**
@@ -552,7 +558,10 @@ sandbox_backend_list_async (SandboxBackend      *self,
 
   klass = SANDBOX_BACKEND_GET_CLASS (self);
   if (start_task (task, klass->list, _("list sandboxes")))
-    klass->list (self, labels, cancellable, task);
+    {
+      klass->list (self, labels, cancellable, task);
+      _sandbox_task_check_pending (task, "list");
+    }
 }
 
 /**

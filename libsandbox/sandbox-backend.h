@@ -32,6 +32,32 @@ SANDBOX_AVAILABLE_IN_0_1
 G_DECLARE_DERIVABLE_TYPE (SandboxBackend, sandbox_backend, SANDBOX, BACKEND, GObject)
 
 /**
+ * SandboxBackendClass::create:
+ * @self: a #SandboxBackend
+ * @spec: what to create: image, resources, labels, mounts
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with the new [class@Sandbox.Instance]
+ *
+ * Creates a sandbox from @spec. Called by [method@Sandbox.Backend.create_async].
+ *
+ * Since: 0.1
+ */
+
+/**
+ * SandboxBackendClass::get_instance:
+ * @self: a #SandboxBackend
+ * @id: the identifier of a sandbox of this backend
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with the [class@Sandbox.Instance], or to
+ *   fail with %SANDBOX_ERROR_NOT_FOUND
+ *
+ * Finds the live sandbox with identifier @id. Called by
+ * [method@Sandbox.Backend.get_instance_async].
+ *
+ * Since: 0.1
+ */
+
+/**
  * SandboxBackendClass::list:
  * @self: a #SandboxBackend
  * @labels: (nullable) (element-type utf8 utf8): only sandboxes carrying all

@@ -308,11 +308,18 @@ check_vfunc (GTask      *task,
              gpointer    vfunc,
              const char *what)
 {
+  SandboxInstance *self = g_task_get_source_object (task);
+  SandboxBackend *backend;
+  const char *name = NULL;
+
   if (vfunc != NULL)
     return TRUE;
+  backend = sandbox_instance_get_backend (self);
+  if (backend != NULL)
+    name = sandbox_backend_get_name (backend);
   g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED,
                            _("The %s backend cannot %s"),
-                           G_OBJECT_TYPE_NAME (g_task_get_source_object (task)), what);
+                           name ? name : G_OBJECT_TYPE_NAME (self), what);
   return FALSE;
 }
 
@@ -350,7 +357,10 @@ sandbox_instance_exec_async (SandboxInstance     *self,
 
   klass = SANDBOX_INSTANCE_GET_CLASS (self);
   if (check_vfunc (task, klass->exec, _("run commands")))
-    klass->exec (self, command, cancellable, task);
+    {
+      klass->exec (self, command, cancellable, task);
+      _sandbox_task_check_pending (task, "exec");
+    }
 }
 
 /**
@@ -442,7 +452,10 @@ sandbox_instance_upload_async (SandboxInstance     *self,
 
   klass = SANDBOX_INSTANCE_GET_CLASS (self);
   if (check_vfunc (task, klass->upload, _("upload files")))
-    klass->upload (self, source, destination, cancellable, task);
+    {
+      klass->upload (self, source, destination, cancellable, task);
+      _sandbox_task_check_pending (task, "upload");
+    }
 }
 
 /**
@@ -538,7 +551,10 @@ sandbox_instance_download_async (SandboxInstance     *self,
 
   klass = SANDBOX_INSTANCE_GET_CLASS (self);
   if (check_vfunc (task, klass->download, _("download files")))
-    klass->download (self, source, destination, cancellable, task);
+    {
+      klass->download (self, source, destination, cancellable, task);
+      _sandbox_task_check_pending (task, "download");
+    }
 }
 
 /**
@@ -627,7 +643,10 @@ sandbox_instance_destroy_async (SandboxInstance     *self,
 
   klass = SANDBOX_INSTANCE_GET_CLASS (self);
   if (check_vfunc (task, klass->destroy, _("destroy sandboxes")))
-    klass->destroy (self, cancellable, task);
+    {
+      klass->destroy (self, cancellable, task);
+      _sandbox_task_check_pending (task, "destroy");
+    }
 }
 
 /**

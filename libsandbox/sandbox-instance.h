@@ -45,6 +45,58 @@ SANDBOX_AVAILABLE_IN_0_1
 G_DECLARE_DERIVABLE_TYPE (SandboxInstance, sandbox_instance, SANDBOX, INSTANCE, GObject)
 
 /**
+ * SandboxInstanceClass::exec:
+ * @self: a #SandboxInstance
+ * @command: the command to run
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with a [class@Sandbox.ExecResult]
+ *
+ * Runs @command in the sandbox. Called by [method@Sandbox.Instance.exec_async].
+ *
+ * Since: 0.1
+ */
+
+/**
+ * SandboxInstanceClass::upload:
+ * @self: a #SandboxInstance
+ * @source: the local file or directory to copy
+ * @destination: the absolute path in the sandbox to copy it to
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with `g_task_return_boolean()`
+ *
+ * Copies @source into the sandbox. Called by [method@Sandbox.Instance.upload_async].
+ *
+ * Since: 0.1
+ */
+
+/**
+ * SandboxInstanceClass::download:
+ * @self: a #SandboxInstance
+ * @source: the absolute path of a file or directory in the sandbox
+ * @destination: the local file or directory to copy it to
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with `g_task_return_boolean()`
+ *
+ * Copies @source out of the sandbox. Called by
+ * [method@Sandbox.Instance.download_async].
+ *
+ * Since: 0.1
+ */
+
+/**
+ * SandboxInstanceClass::destroy:
+ * @self: a #SandboxInstance
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with `g_task_return_boolean()`; a sandbox
+ *   that is already gone is a success
+ *
+ * Destroys the sandbox and everything in it. Called by
+ * [method@Sandbox.Instance.destroy_async].
+ *
+ * Since: 0.1
+ */
+
+/**
  * SandboxInstanceClass:
  * @parent_class: the parent class
  * @exec: run a command; complete @task with a [class@Sandbox.ExecResult]

@@ -35,6 +35,10 @@ gpointer      _sandbox_task_propagate_object (GTask        *task,
                                               GType         type,
                                               GError      **error);
 
+/* Call right after a GTask-taking vfunc returns (see sandbox-util.c). */
+void          _sandbox_task_check_pending (GTask           *task,
+                                           const char      *vfunc);
+
 void          _sandbox_init_i18n          (void);
 
 /* Registers local, daytona, e2b: defined in backends/sandbox-builtins.c,

@@ -83,13 +83,35 @@ _sandbox_task_propagate_object (GTask   *task,
 }
 
 void
+_sandbox_task_check_pending (GTask      *task,
+                             const char *vfunc)
+{
+  /* A task completed in the call that created it is held by the idle
+   * source that delivers it; one kept for later is held by its keeper.
+   * Held only by the caller, it can never complete: the implementation
+   * returned without completing it, as a Python or JavaScript vfunc does
+   * when it raises. Fail it rather than leave the caller waiting forever. */
+  if (g_atomic_int_get (&G_OBJECT (task)->ref_count) == 1)
+    g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                             _("The %s implementation of %s returned without completing the "
+                               "operation (in Python or JavaScript: it raised an exception, "
+                               "printed above). This is a bug in that backend."),
+                             G_OBJECT_TYPE_NAME (g_task_get_source_object (task)), vfunc);
+}
+
+void
 _sandbox_init_i18n (void)
 {
   static gsize initialized = 0;
 
   if (g_once_init_enter (&initialized))
     {
-      bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+      /* SANDBOX_LOCALEDIR: catalogs from somewhere else than the installed
+       * ones, e.g. the build tree's in tests/i18n/test-translations.sh. */
+      const char *localedir = g_getenv ("SANDBOX_LOCALEDIR");
+
+      bindtextdomain (GETTEXT_PACKAGE,
+                      localedir != NULL && *localedir != '\0' ? localedir : LOCALEDIR);
       bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
       g_once_init_leave (&initialized, 1);
     }

@@ -1373,6 +1373,16 @@ print_main_help (FILE *out)
   fputs ("\n", out);
 }
 
+/* SANDBOX_LOCALEDIR overrides the installed catalogs (the library honours
+ * it too); tests/i18n/test-translations.sh points it at the build tree's. */
+static const char *
+sandboxctl_localedir (void)
+{
+  const char *dir = g_getenv ("SANDBOX_LOCALEDIR");
+
+  return dir != NULL && *dir != '\0' ? dir : LOCALEDIR;
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1383,7 +1393,7 @@ main (int    argc,
   int status;
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bindtextdomain (GETTEXT_PACKAGE, sandboxctl_localedir ());
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
   g_set_prgname (PRGNAME);

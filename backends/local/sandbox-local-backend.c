@@ -660,7 +660,7 @@ load_instance (SandboxLocalBackend  *self,
   if (expired (config))
     {
       g_debug ("Local sandbox %s outlived its timeout; removing it", id);
-      _local_remove_tree (dir, NULL);
+      _local_destroy_dir (dir, NULL);
       g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
                    _("The local sandbox %s reached the end of its timeout and was removed."), id);
       return NULL;

@@ -32,6 +32,7 @@
 
 #define HELPER_IN_SANDBOX "/run/libsandbox/sandbox-exec-helper"
 #define STATUS_FD 3
+#define INFO_FD 4     /* bwrap writes {"child-pid": N} here */
 #define TAIL_MAX 4096
 
 struct _SandboxLocalInstance
@@ -328,6 +329,7 @@ build_bwrap_argv (SandboxLocalInstance *self,
     }
   ADD ("--ro-bind"); ADD (_sandbox_local_backend_get_helper (backend)); ADD (HELPER_IN_SANDBOX);
   ADD ("--chdir"); ADD ("/");
+  ADD ("--info-fd"); g_ptr_array_add (argv, g_strdup_printf ("%d", INFO_FD));
   ADD ("--");
   ADD (HELPER_IN_SANDBOX);
   g_ptr_array_add (argv, g_strdup_printf ("%d", STATUS_FD));
@@ -387,6 +389,11 @@ child_setup (gpointer user_data)
 {
   ChildLimits *limits = user_data;
 
+  if (limits->fsize > 0)
+    {
+      struct rlimit rl = { limits->fsize, limits->fsize };
+      setrlimit (RLIMIT_FSIZE, &rl);
+    }
   if (limits->cgroup_fd >= 0)
     {
       /* Move this process (and so the whole sandbox) into the cgroup. */
@@ -403,11 +410,6 @@ child_setup (gpointer user_data)
     {
       struct rlimit rl = { limits->nproc, limits->nproc };
       setrlimit (RLIMIT_NPROC, &rl);
-    }
-  if (limits->fsize > 0)
-    {
-      struct rlimit rl = { limits->fsize, limits->fsize };
-      setrlimit (RLIMIT_FSIZE, &rl);
     }
   if (limits->ncpu > 0)
     {
@@ -503,6 +505,10 @@ struct _ExecData
   Pump          err;
   GInputStream *status_in;
   GByteArray   *status;
+  GInputStream *info_in;
+  GByteArray   *info;
+  int           child_pid;   /* the sandbox's pid 1, in our pid namespace */
+  gboolean      info_done;
   GOutputStream *stdin_pipe;
   guint         pending;
   gboolean      timed_out;
@@ -536,6 +542,8 @@ exec_data_free (ExecData *data)
   g_clear_object (&data->process);
   g_clear_object (&data->status_in);
   g_clear_pointer (&data->status, g_byte_array_unref);
+  g_clear_object (&data->info_in);
+  g_clear_pointer (&data->info, g_byte_array_unref);
   g_clear_object (&data->stdin_pipe);
   if (data->timeout_source != NULL)
     {
@@ -565,9 +573,18 @@ exec_data_free (ExecData *data)
   g_free (data);
 }
 
+/* Killing bwrap alone is not enough: if it dies before its child has
+ * armed --die-with-parent, the sandbox lives on (holding our pipes open).
+ * So the sandbox's pid 1 is killed, which takes down its whole pid
+ * namespace; until bwrap has told us that pid (right after it forks),
+ * the kill waits for it (info_got). */
 static void
 kill_process (ExecData *data)
 {
+  if (data->child_pid > 1)
+    kill (data->child_pid, SIGKILL);
+  else if (data->info_in != NULL && !data->info_done)
+    return;
   if (data->process != NULL)
     g_subprocess_force_exit (data->process);
 }
@@ -811,6 +828,43 @@ status_got (GObject      *source,
 }
 
 static void
+info_got (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  ExecData *data = user_data;
+  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, NULL);
+
+  if (bytes != NULL && g_bytes_get_size (bytes) > 0 && data->info->len < 4096)
+    {
+      g_byte_array_append (data->info, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+      g_input_stream_read_bytes_async (data->info_in, 1024, G_PRIORITY_DEFAULT, NULL, info_got, data);
+      return;
+    }
+
+  if (data->info->len > 0)
+    {
+      g_autofree char *info = g_strndup ((const char *) data->info->data, data->info->len);
+      const char *key = strstr (info, "\"child-pid\"");
+
+      if (key != NULL && sscanf (key, "\"child-pid\" : %d", &data->child_pid) != 1)
+        sscanf (key, "\"child-pid\": %d", &data->child_pid);
+      if (data->child_pid > 1 && data->pidfile != NULL)
+        {
+          /* Recorded for destroy from another process. */
+          g_autofree char *pids = g_strdup_printf ("%s %d", g_subprocess_get_identifier (data->process),
+                                                   data->child_pid);
+          g_file_set_contents (data->pidfile, pids, -1, NULL);
+        }
+    }
+  data->info_done = TRUE;
+  /* Killed before we knew its pid 1: finish the job now. */
+  if (data->cancelled || data->timed_out)
+    kill_process (data);
+  exec_step_done (data);
+}
+
+static void
 process_waited (GObject      *source,
                 GAsyncResult *result,
                 gpointer      user_data)
@@ -869,7 +923,7 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   g_auto(GStrv) envp = NULL;
   GError *error = NULL;
   ExecData *data;
-  int status_pipe[2];
+  int status_pipe[2], info_pipe[2];
   GBytes *stdin_bytes = sandbox_command_get_stdin (command);
   /* Without STDIN_PIPE, GSubprocess gives the command /dev/null, never our stdin. */
   GSubprocessFlags flags = G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE;
@@ -914,6 +968,13 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   if (!g_unix_open_pipe (status_pipe, FD_CLOEXEC, &error))
     goto fail;
   data->status_in = g_unix_input_stream_new (status_pipe[0], TRUE);
+  if (!g_unix_open_pipe (info_pipe, FD_CLOEXEC, &error))
+    {
+      close (status_pipe[1]);
+      goto fail;
+    }
+  data->info_in = g_unix_input_stream_new (info_pipe[0], TRUE);
+  data->info = g_byte_array_new ();
 
   if (stdin_bytes != NULL)
     flags |= G_SUBPROCESS_FLAGS_STDIN_PIPE;
@@ -923,6 +984,7 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   g_subprocess_launcher_set_environ (launcher, envp);
   g_subprocess_launcher_set_cwd (launcher, "/");
   g_subprocess_launcher_take_fd (launcher, status_pipe[1], STATUS_FD);
+  g_subprocess_launcher_take_fd (launcher, info_pipe[1], INFO_FD);
   g_subprocess_launcher_set_child_setup (launcher, child_setup, &data->limits, NULL);
 
   argv = build_bwrap_argv (self, command);
@@ -949,6 +1011,9 @@ sandbox_local_instance_exec (SandboxInstance *instance,
 
   data->pending++;
   g_input_stream_read_bytes_async (data->status_in, 1024, G_PRIORITY_DEFAULT, NULL, status_got, data);
+
+  data->pending++;
+  g_input_stream_read_bytes_async (data->info_in, 1024, G_PRIORITY_DEFAULT, NULL, info_got, data);
 
   data->pending++;
   g_subprocess_wait_async (data->process, NULL, process_waited, data);
@@ -1216,17 +1281,40 @@ kill_recorded (const char *dir)
 
   while (d != NULL && (name = g_dir_read_name (d)) != NULL)
     {
-      gint64 pid = g_ascii_strtoll (name, NULL, 10);
-      g_autofree char *exe_link = NULL;
-      g_autofree char *exe = NULL;
+      g_autofree char *path = g_build_filename (pids, name, NULL);
+      g_autofree char *contents = NULL;
+      g_auto(GStrv) numbers = NULL;
 
-      if (pid <= 1)
-        continue;
-      exe_link = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/exe", pid);
-      exe = g_file_read_link (exe_link, NULL);
-      if (exe != NULL && g_str_has_suffix (exe, "bwrap"))
-        kill ((pid_t) pid, SIGKILL);
+      /* "BWRAP-PID [SANDBOX-PID-1]", in a file named after bwrap's pid. */
+      if (!g_file_get_contents (path, &contents, NULL, NULL))
+        contents = g_strdup (name);
+      numbers = g_strsplit (contents, " ", 0);
+      for (guint i = 0; numbers[i] != NULL; i++)
+        {
+          gint64 pid = g_ascii_strtoll (numbers[i], NULL, 10);
+          g_autofree char *exe_link = NULL;
+          g_autofree char *exe = NULL;
+
+          if (pid <= 1)
+            continue;
+          exe_link = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/exe", pid);
+          exe = g_file_read_link (exe_link, NULL);
+          if (exe != NULL && g_str_has_suffix (exe, "bwrap"))
+            kill ((pid_t) pid, SIGKILL);
+        }
     }
+}
+
+gboolean
+_local_destroy_dir (const char  *dir,
+                    GError     **error)
+{
+  g_autofree char *state = g_build_filename (dir, "instance.json", NULL);
+
+  /* Forget the instance first, so that nobody finds it half removed. */
+  g_unlink (state);
+  kill_recorded (dir);
+  return _local_remove_tree (dir, error);
 }
 
 static void
@@ -1236,13 +1324,9 @@ destroy_thread (GTask        *task,
                 GCancellable *cancellable)
 {
   SandboxLocalInstance *self = source_object;
-  g_autofree char *state = g_build_filename (self->config->dir, "instance.json", NULL);
   GError *error = NULL;
 
-  /* Forget the instance first, so that nobody finds it half removed. */
-  g_unlink (state);
-  kill_recorded (self->config->dir);
-  if (!_local_remove_tree (self->config->dir, &error))
+  if (!_local_destroy_dir (self->config->dir, &error))
     g_task_return_error (task, error);
   else
     g_task_return_boolean (task, TRUE);

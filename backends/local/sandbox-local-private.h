@@ -58,5 +58,8 @@ LocalConfig  *_sandbox_local_instance_get_config (SandboxLocalInstance *self);
 
 gboolean      _local_remove_tree        (const char  *path,
                                          GError     **error);
+/* Kills what runs in the instance at DIR and removes it. */
+gboolean      _local_destroy_dir        (const char  *dir,
+                                         GError     **error);
 
 G_END_DECLS

@@ -12,9 +12,68 @@
 #include <glib/gstdio.h>
 
 #include "contract.h"
+#include "daytona-emulator.h"
+#include "e2b-emulator.h"
+
+/* Remote backends run against their emulators, started in this process
+ * and found by the backends through their usual environment variables. */
+
+static gpointer
+daytona_start (GError **error)
+{
+  DaytonaEmulator *emulator = daytona_emulator_new (error);
+
+  if (emulator != NULL)
+    {
+      daytona_emulator_set_state_delay (emulator, 20);
+      g_setenv ("DAYTONA_API_URL", daytona_emulator_get_url (emulator), TRUE);
+      g_setenv ("DAYTONA_API_KEY", daytona_emulator_get_api_key (emulator), TRUE);
+    }
+  return emulator;
+}
+
+static void
+daytona_stop (gpointer state)
+{
+  daytona_emulator_free (state);
+}
+
+static guint
+daytona_count_live (gpointer state)
+{
+  return daytona_emulator_count_live (state);
+}
+
+static gpointer
+e2b_start (GError **error)
+{
+  E2bEmulator *emulator = e2b_emulator_new (error);
+
+  if (emulator != NULL)
+    {
+      g_setenv ("E2B_API_KEY", e2b_emulator_get_api_key (emulator), TRUE);
+      g_setenv ("E2B_API_URL", e2b_emulator_get_api_url (emulator), TRUE);
+      g_setenv ("E2B_SANDBOX_URL", e2b_emulator_get_sandbox_url (emulator), TRUE);
+    }
+  return emulator;
+}
+
+static void
+e2b_stop (gpointer state)
+{
+  e2b_emulator_free (state);
+}
+
+static guint
+e2b_count_live (gpointer state)
+{
+  return e2b_emulator_count_live (state);
+}
 
 static const ContractFixture fixtures[] = {
   { "local", NULL, NULL, NULL },
+  { "daytona", daytona_start, daytona_stop, daytona_count_live },
+  { "e2b", e2b_start, e2b_stop, e2b_count_live },
 };
 
 typedef struct

@@ -375,6 +375,30 @@ test_destroy_kills (void)
   g_object_unref (instance);
 }
 
+static void
+test_kill_right_away (void)
+{
+  SandboxInstance *instance = create (NULL);
+
+  /* A time limit that runs out while bwrap is still setting up must kill
+   * the sandbox all the same, and the exec must still end. */
+  for (int i = 0; i < 20; i++)
+    {
+      g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("sleep 3151");
+      g_autoptr(GError) error = NULL;
+      g_autoptr(SandboxExecResult) result = NULL;
+
+      sandbox_command_set_timeout_ms (cmd, 1 + i % 4);
+      result = sandbox_instance_exec (instance, cmd, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_true (sandbox_exec_result_get_timed_out (result));
+    }
+  for (int i = 0; i < 50 && host_has_process ("sleep 3151"); i++)
+    g_usleep (100 * G_TIME_SPAN_MILLISECOND);
+  g_assert_false (host_has_process ("sleep 3151"));
+  destroy (instance);
+}
+
 /* ---- limits ---- */
 
 static void
@@ -597,6 +621,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/isolation/environment", test_environment);
   g_test_add_func ("/local/isolation/timeout-kills-tree", test_timeout_kills_tree);
   g_test_add_func ("/local/isolation/destroy-kills", test_destroy_kills);
+  g_test_add_func ("/local/isolation/kill-right-away", test_kill_right_away);
   g_test_add_func ("/local/limits", test_limits);
   g_test_add_func ("/local/errors/bwrap-missing", test_bwrap_missing);
   g_test_add_func ("/local/errors/bad-rootfs", test_bad_rootfs);

@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <string.h>
+
 #include <libsandbox/sandbox.h>
 
 /* ---- a minimal C backend defined by the test, registered by name ---- */
@@ -37,10 +39,20 @@ test_backend_create (SandboxBackend *self,
   g_value_unset (&value);
 }
 
+/* A buggy implementation: returns without completing or keeping the task. */
+static void
+test_backend_list_forgets (SandboxBackend *self,
+                           GHashTable     *labels,
+                           GCancellable   *cancellable,
+                           GTask          *task)
+{
+}
+
 static void
 test_backend_class_init (TestBackendClass *klass)
 {
   SANDBOX_BACKEND_CLASS (klass)->create = test_backend_create;
+  SANDBOX_BACKEND_CLASS (klass)->list = test_backend_list_forgets;
   /* get_instance and list are left out on purpose: NOT_SUPPORTED. */
 }
 
@@ -206,6 +218,12 @@ test_register (void)
   result = sandbox_instance_exec (instance, cmd, NULL, &error);
   g_assert_null (result);
   g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+  g_clear_error (&error);
+
+  /* A vfunc that drops its task fails the call instead of hanging it. */
+  g_assert_null (sandbox_backend_list (backend, NULL, NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "list"));
 }
 
 static void

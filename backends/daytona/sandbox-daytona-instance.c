@@ -1,0 +1,1700 @@
+/* libsandbox - one Daytona sandbox: exec, files, destroy
+ *
+ * Toolbox calls go to {toolboxProxyUrl}/{sandboxId}/... with the API's
+ * headers. Exec: a session per command, the command started with runAsync,
+ * its output followed live over the log WebSocket (stdout and stderr told
+ * apart by the 0x01/0x02 x3 markers), then the exit code from the command's
+ * status. Files: bulk-upload with a multipart body streamed from the local
+ * files, bulk-download parsed as a multipart stream straight into them.
+ * Facts: shared/specs/daytona-api.md §3.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+
+#include "sandbox-daytona-private.h"
+
+struct _SandboxDaytonaInstance
+{
+  SandboxInstance    parent_instance;
+
+  SandboxRestClient *client;
+  char              *toolbox;    /* {toolboxProxyUrl}/{id} */
+  char              *workdir;    /* default cwd of commands, or NULL */
+};
+
+G_DEFINE_FINAL_TYPE (SandboxDaytonaInstance, sandbox_daytona_instance, SANDBOX_TYPE_INSTANCE)
+
+static const char *
+dto_string (JsonObject *dto,
+            const char *name)
+{
+  JsonNode *node = json_object_get_member (dto, name);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+SandboxInstance *
+_sandbox_daytona_instance_new (SandboxDaytonaBackend *backend,
+                               JsonObject            *dto,
+                               const char            *workdir)
+{
+  SandboxDaytonaInstance *self;
+  const char *id = dto_string (dto, "id");
+  const char *proxy = dto_string (dto, "toolboxProxyUrl");
+  SandboxRestClient *client = _sandbox_daytona_backend_get_client (backend);
+
+  self = g_object_new (SANDBOX_TYPE_DAYTONA_INSTANCE, "id", id, "backend", backend, NULL);
+  self->client = g_object_ref (client);
+  self->workdir = g_strdup (workdir);
+  if (proxy != NULL && *proxy != '\0')
+    self->toolbox = g_strdup_printf ("%s%s%s", proxy, g_str_has_suffix (proxy, "/") ? "" : "/", id);
+  else  /* servers before v0.148: the API's deprecated toolbox proxy */
+    self->toolbox = g_strdup_printf ("%stoolbox/%s/toolbox",
+                                     _sandbox_rest_client_get_base_url (client), id);
+  _sandbox_daytona_instance_update (self, dto);
+  return SANDBOX_INSTANCE (self);
+}
+
+void
+_sandbox_daytona_instance_update (SandboxDaytonaInstance *self,
+                                  JsonObject             *dto)
+{
+  g_autoptr(GHashTable) labels = _sandbox_daytona_labels_from_dto (dto);
+
+  sandbox_instance_set_labels (SANDBOX_INSTANCE (self), labels);
+  sandbox_instance_set_state (SANDBOX_INSTANCE (self),
+                              _sandbox_daytona_state_from_string (dto_string (dto, "state")));
+}
+
+static char *
+toolbox_url (SandboxDaytonaInstance *self,
+             const char             *format,
+             ...) G_GNUC_PRINTF (2, 3);
+
+static char *
+toolbox_url (SandboxDaytonaInstance *self,
+             const char             *format,
+             ...)
+{
+  g_autofree char *rest = NULL;
+  va_list args;
+
+  va_start (args, format);
+  rest = g_strdup_vprintf (format, args);
+  va_end (args);
+  return g_strconcat (self->toolbox, rest, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Exec                                                                */
+
+typedef struct
+{
+  SandboxDaytonaInstance  *self;
+  char                    *session;
+  char                    *session_url;
+  char                    *cmd_id;
+  char                    *script;
+  GOutputStream           *out;
+  GOutputStream           *err;
+  GByteArray              *captured[3];   /* [1] stdout, [2] stderr */
+  int                      kind;          /* 1 or 2: where bytes go now */
+  guint8                   partial[2];    /* a marker cut by a frame boundary */
+  guint                    npartial;
+  SoupWebsocketConnection *ws;
+  GSource                 *timeout;
+  GCancellable            *cancellable;
+  gulong                   cancel_id;
+  gboolean                 timed_out;
+  gboolean                 cancelled;
+  gboolean                 finished;
+  gboolean                 streamed;      /* output came over the WebSocket */
+  gint64                   start;
+  int                      exit_code;
+  GError                  *write_error;
+  SandboxExecResult       *outcome;
+  GError                  *outcome_error;
+} ExecData;
+
+static void
+exec_data_free (ExecData *data)
+{
+  g_free (data->session);
+  g_free (data->session_url);
+  g_free (data->cmd_id);
+  g_free (data->script);
+  g_clear_object (&data->out);
+  g_clear_object (&data->err);
+  for (guint i = 1; i < 3; i++)
+    g_clear_pointer (&data->captured[i], g_byte_array_unref);
+  g_clear_object (&data->ws);   /* handlers went in exec_finish */
+  g_clear_error (&data->write_error);
+  g_clear_object (&data->outcome);
+  g_clear_error (&data->outcome_error);
+  g_free (data);
+}
+
+static void
+emit_output (ExecData     *data,
+             int           kind,
+             const guint8 *buf,
+             gsize         len)
+{
+  GOutputStream *stream = kind == 2 ? data->err : data->out;
+
+  if (len == 0)
+    return;
+  if (stream == NULL)
+    {
+      g_byte_array_append (data->captured[kind == 2 ? 2 : 1], buf, len);
+      return;
+    }
+  if (data->write_error == NULL &&
+      !g_output_stream_write_all (stream, buf, len, NULL, NULL, &data->write_error))
+    g_debug ("Cannot write the command's output: %s", data->write_error->message);
+}
+
+/* Splits a chunk of the log stream at the 3-byte stdout/stderr markers;
+ * a marker cut by the end of a frame is kept for the next one. */
+static void
+demux (ExecData     *data,
+       const guint8 *chunk,
+       gsize         chunk_len)
+{
+  g_autoptr(GByteArray) all = g_byte_array_sized_new (data->npartial + chunk_len);
+  const guint8 *buf;
+  gsize len, i = 0, start = 0;
+
+  g_byte_array_append (all, data->partial, data->npartial);
+  g_byte_array_append (all, chunk, chunk_len);
+  data->npartial = 0;
+  buf = all->data;
+  len = all->len;
+
+  while (i < len)
+    {
+      guint8 c = buf[i];
+
+      if (c == 0x01 || c == 0x02)
+        {
+          if (i + 3 <= len)
+            {
+              if (buf[i + 1] == c && buf[i + 2] == c)
+                {
+                  emit_output (data, data->kind, buf + start, i - start);
+                  data->kind = c;
+                  i += 3;
+                  start = i;
+                  continue;
+                }
+            }
+          else
+            {
+              gboolean maybe = TRUE;
+
+              for (gsize j = i; j < len; j++)
+                maybe = maybe && buf[j] == c;
+              if (maybe)
+                {
+                  emit_output (data, data->kind, buf + start, i - start);
+                  data->npartial = len - i;
+                  memcpy (data->partial, buf + i, data->npartial);
+                  return;
+                }
+            }
+        }
+      i++;
+    }
+  emit_output (data, data->kind, buf + start, len - start);
+}
+
+static void
+exec_return (GTask *task)
+{
+  ExecData *data = g_task_get_task_data (task);
+
+  if (data->outcome_error != NULL)
+    g_task_return_error (task, g_steal_pointer (&data->outcome_error));
+  else
+    _sandbox_task_return_object (task, data->outcome);
+  g_object_unref (task);   /* the reference the running command held */
+}
+
+static void
+exec_session_deleted (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              NULL, NULL);
+
+  exec_return (user_data);
+}
+
+/* Completes the command (once): deletes its session, which also kills what
+ * still runs, then returns and drops the running command's reference. The
+ * delete is waited for, so that no request outlives the call (a synchronous
+ * call's main context is gone afterwards). */
+static void
+exec_finish (GTask  *task,
+             int     exit_status,
+             GError *error)
+{
+  ExecData *data = g_task_get_task_data (task);
+
+  if (data->finished)
+    {
+      g_clear_error (&error);
+      return;
+    }
+  data->finished = TRUE;
+  if (data->timeout != NULL)
+    {
+      g_source_destroy (data->timeout);
+      g_clear_pointer (&data->timeout, g_source_unref);
+    }
+  if (data->cancellable != NULL && data->cancel_id != 0)
+    {
+      g_cancellable_disconnect (data->cancellable, data->cancel_id);
+      data->cancel_id = 0;
+    }
+  if (data->ws != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (data->ws, task);
+      if (soup_websocket_connection_get_state (data->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+        soup_websocket_connection_close (data->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+    }
+  if (data->npartial > 0)
+    {
+      emit_output (data, data->kind, data->partial, data->npartial);
+      data->npartial = 0;
+    }
+
+  if (data->cancelled)
+    {
+      g_clear_error (&error);
+      data->outcome_error = g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                         _("The command was cancelled and killed"));
+    }
+  else if (error != NULL)
+    data->outcome_error = error;
+  else if (data->write_error != NULL)
+    data->outcome_error = g_error_copy (data->write_error);
+  else
+    {
+      g_autoptr(GBytes) out = NULL;
+      g_autoptr(GBytes) err = NULL;
+
+      if (data->out == NULL)
+        out = g_byte_array_free_to_bytes (g_steal_pointer (&data->captured[1]));
+      if (data->err == NULL)
+        err = g_byte_array_free_to_bytes (g_steal_pointer (&data->captured[2]));
+      data->outcome = g_object_new (SANDBOX_TYPE_EXEC_RESULT,
+                                    "exit-status", data->timed_out ? -1 : exit_status,
+                                    "term-signal", data->timed_out ? SIGKILL : 0,
+                                    "timed-out", data->timed_out,
+                                    "stdout", out,
+                                    "stderr", err,
+                                    "elapsed", (g_get_monotonic_time () - data->start) / (double) G_USEC_PER_SEC,
+                                    NULL);
+    }
+
+  if (data->session_url != NULL)
+    _sandbox_rest_client_call_async (data->self->client, "DELETE", data->session_url, NULL,
+                                     SANDBOX_REST_IDEMPOTENT, NULL, exec_session_deleted, task);
+  else
+    exec_return (task);
+}
+
+static void exec_poll_status (GTask *task);
+
+static void
+exec_got_logs (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ExecData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              NULL, &error);
+
+  if (data->finished)
+    {
+      g_clear_error (&error);
+      return;
+    }
+  if (error == NULL && node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    {
+      const char *out = dto_string (json_node_get_object (node), "stdout");
+      const char *err = dto_string (json_node_get_object (node), "stderr");
+
+      if (out != NULL)
+        emit_output (data, 1, (const guint8 *) out, strlen (out));
+      if (err != NULL)
+        emit_output (data, 2, (const guint8 *) err, strlen (err));
+    }
+  exec_finish (task, data->exit_code, error);
+}
+
+static gboolean
+exec_poll_cb (gpointer user_data)
+{
+  exec_poll_status (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+exec_got_status (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ExecData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              NULL, &error);
+  JsonNode *code = NULL;
+
+  if (data->finished)
+    {
+      g_clear_error (&error);
+      return;
+    }
+  if (error != NULL)
+    {
+      exec_finish (task, -1, error);
+      return;
+    }
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    code = json_object_get_member (json_node_get_object (node), "exitCode");
+  if (code == NULL || JSON_NODE_HOLDS_NULL (code))
+    {
+      /* Still running: the stream closed early, or there was none. */
+      GSource *later = g_timeout_source_new (data->streamed ? 100 : 200);
+
+      g_source_set_callback (later, exec_poll_cb, g_object_ref (task), g_object_unref);
+      g_source_attach (later, g_task_get_context (task));
+      g_source_unref (later);
+      return;
+    }
+  data->exit_code = (int) json_node_get_int (code);
+  if (!data->streamed)
+    {
+      /* No live stream: fetch the whole log now. */
+      g_autofree char *url = g_strdup_printf ("%s/command/%s/logs", data->session_url, data->cmd_id);
+
+      _sandbox_rest_client_call_async (data->self->client, "GET", url, NULL, SANDBOX_REST_IDEMPOTENT,
+                                       NULL, exec_got_logs, g_object_ref (task));
+      return;
+    }
+  exec_finish (task, data->exit_code, NULL);
+}
+
+/* Does not take @task. */
+static void
+exec_poll_status (GTask *task)
+{
+  ExecData *data = g_task_get_task_data (task);
+  g_autofree char *url = g_strdup_printf ("%s/command/%s", data->session_url, data->cmd_id);
+
+  if (data->finished)
+    return;
+  _sandbox_rest_client_call_async (data->self->client, "GET", url, NULL, SANDBOX_REST_IDEMPOTENT,
+                                   NULL, exec_got_status, g_object_ref (task));
+}
+
+static void
+ws_message (SoupWebsocketConnection *ws,
+            SoupWebsocketDataType    type,
+            GBytes                  *message,
+            GTask                   *task)
+{
+  ExecData *data = g_task_get_task_data (task);
+  gsize len;
+  const guint8 *buf = g_bytes_get_data (message, &len);
+
+  if (!data->finished)
+    demux (data, buf, len);
+}
+
+static void
+ws_closed (SoupWebsocketConnection *ws,
+           GTask                   *task)
+{
+  ExecData *data = g_task_get_task_data (task);
+
+  g_signal_handlers_disconnect_by_data (ws, task);
+  exec_poll_status (task);
+  (void) data;
+}
+
+static void
+ws_connected (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ExecData *data = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  SoupWebsocketConnection *ws = soup_session_websocket_connect_finish (SOUP_SESSION (source), result, &error);
+
+  if (data->finished)
+    {
+      if (ws != NULL)
+        {
+          soup_websocket_connection_close (ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+          g_object_unref (ws);
+        }
+      return;
+    }
+  if (ws == NULL)
+    {
+      g_debug ("Daytona log stream unavailable (%s): polling instead", error->message);
+      exec_poll_status (task);
+      return;
+    }
+  data->ws = ws;
+  data->streamed = TRUE;
+  /* No reference: the running command's one outlives the handlers, which
+   * exec_finish disconnects. */
+  g_signal_connect (ws, "message", G_CALLBACK (ws_message), task);
+  g_signal_connect (ws, "closed", G_CALLBACK (ws_closed), task);
+}
+
+static void
+exec_started (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ExecData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              NULL, &error);
+  const char *cmd_id = NULL;
+  g_autofree char *url = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+
+  if (data->finished)
+    {
+      g_clear_error (&error);
+      return;
+    }
+  if (error == NULL)
+    {
+      if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+        cmd_id = dto_string (json_node_get_object (node), "cmdId");
+      if (cmd_id == NULL)
+        error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                             _("Daytona's reply to POST %s/exec has no “cmdId”."), data->session_url);
+    }
+  if (error != NULL)
+    {
+      exec_finish (task, -1, error);
+      return;
+    }
+  data->cmd_id = g_strdup (cmd_id);
+
+  url = g_strdup_printf ("%s/command/%s/logs?follow=true", data->session_url, data->cmd_id);
+  /* libsoup upgrades an http(s) URL itself (ws(s) on the wire). */
+  msg = _sandbox_rest_client_new_message (data->self->client, "GET", url);
+  if (msg == NULL)
+    {
+      exec_poll_status (task);
+      return;
+    }
+  soup_session_websocket_connect_async (_sandbox_rest_client_get_session (data->self->client), msg,
+                                        NULL, NULL, G_PRIORITY_DEFAULT, NULL, ws_connected,
+                                        g_object_ref (task));
+}
+
+static void
+session_created (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ExecData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              NULL, &error);
+  g_autoptr(JsonBuilder) b = NULL;
+  g_autoptr(JsonNode) body = NULL;
+  g_autofree char *url = NULL;
+
+  if (data->finished)
+    {
+      g_clear_error (&error);
+      return;
+    }
+  if (error != NULL)
+    {
+      g_clear_pointer (&data->session_url, g_free);  /* nothing to delete */
+      exec_finish (task, -1, error);
+      return;
+    }
+  b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "command");
+  json_builder_add_string_value (b, data->script);
+  json_builder_set_member_name (b, "runAsync");
+  json_builder_add_boolean_value (b, TRUE);
+  json_builder_end_object (b);
+  body = json_builder_get_root (b);
+  url = g_strdup_printf ("%s/exec", data->session_url);
+  _sandbox_rest_client_call_async (data->self->client, "POST", url, body, SANDBOX_REST_NONE, NULL,
+                                   exec_started, g_object_ref (task));
+}
+
+static gboolean
+exec_timed_out (gpointer user_data)
+{
+  g_autoptr(GTask) task = g_object_ref (user_data);
+  ExecData *data = g_task_get_task_data (task);
+
+  g_debug ("Command in Daytona sandbox ran out of time; deleting its session");
+  data->timed_out = TRUE;
+  exec_finish (task, -1, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+exec_cancel_idle (gpointer user_data)
+{
+  GTask *task = user_data;
+  ExecData *data = g_task_get_task_data (task);
+
+  if (!data->finished)
+    {
+      data->cancelled = TRUE;
+      exec_finish (task, -1, NULL);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+exec_cancelled (GCancellable *cancellable,
+                GTask        *task)
+{
+  /* Any thread: finish in the task's context. */
+  g_main_context_invoke_full (g_task_get_context (task), G_PRIORITY_DEFAULT, exec_cancel_idle,
+                              g_object_ref (task), g_object_unref);
+}
+
+static char *
+build_script (SandboxDaytonaInstance *self,
+              SandboxCommand         *command)
+{
+  const char * const *argv = sandbox_command_get_argv (command);
+  const char *cwd = sandbox_command_get_cwd (command) ? sandbox_command_get_cwd (command) : self->workdir;
+  GHashTable *env = sandbox_command_get_env (command);
+  GBytes *input = sandbox_command_get_stdin (command);
+  g_autoptr(GString) script = g_string_new (NULL);
+
+  if (cwd != NULL)
+    {
+      g_autofree char *q = g_shell_quote (cwd);
+      g_string_append_printf (script, "cd %s && ", q);
+    }
+  if (env != NULL && g_hash_table_size (env) > 0)
+    {
+      GHashTableIter iter;
+      gpointer key, value;
+
+      g_string_append (script, "env");
+      g_hash_table_iter_init (&iter, env);
+      while (g_hash_table_iter_next (&iter, &key, &value))
+        {
+          g_autofree char *pair = g_strdup_printf ("%s=%s", (char *) key, (char *) value);
+          g_autofree char *q = g_shell_quote (pair);
+          g_string_append_printf (script, " %s", q);
+        }
+      g_string_append_c (script, ' ');
+    }
+  for (guint i = 0; argv[i] != NULL; i++)
+    {
+      g_autofree char *q = g_shell_quote (argv[i]);
+      g_string_append_printf (script, "%s%s", i ? " " : "", q);
+    }
+  if (input != NULL)
+    {
+      gsize len;
+      const guint8 *buf = g_bytes_get_data (input, &len);
+      g_autofree char *b64 = g_base64_encode (buf, len);
+
+      g_string_prepend (script, "( ");
+      g_string_append (script, " )");
+      g_string_prepend (script, " | base64 -d | ");
+      g_string_prepend (script, b64);
+      g_string_prepend (script, "printf %s ");
+    }
+  else
+    g_string_append (script, " < /dev/null");
+  return g_string_free (g_steal_pointer (&script), FALSE);
+}
+
+static void
+sandbox_daytona_instance_exec (SandboxInstance *instance,
+                               SandboxCommand  *command,
+                               GCancellable    *cancellable,
+                               GTask           *task)
+{
+  SandboxDaytonaInstance *self = SANDBOX_DAYTONA_INSTANCE (instance);
+  ExecData *data = g_new0 (ExecData, 1);
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) body = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *random = g_uuid_string_random ();
+
+  if (g_task_return_error_if_cancelled (task))
+    {
+      g_free (data);
+      return;
+    }
+  data->self = self;
+  data->start = g_get_monotonic_time ();
+  data->session = g_strdup_printf ("libsandbox-%s", random);
+  data->session_url = toolbox_url (self, "/process/session/%s", data->session);
+  data->script = build_script (self, command);
+  data->out = sandbox_command_get_stdout_stream (command) ? g_object_ref (sandbox_command_get_stdout_stream (command)) : NULL;
+  data->err = sandbox_command_get_stderr_stream (command) ? g_object_ref (sandbox_command_get_stderr_stream (command)) : NULL;
+  data->captured[1] = g_byte_array_new ();
+  data->captured[2] = g_byte_array_new ();
+  data->kind = 1;
+  g_task_set_task_data (task, data, (GDestroyNotify) exec_data_free);
+  g_object_ref (task);   /* held by the running command, dropped by exec_finish */
+
+  if (sandbox_command_get_timeout_ms (command) > 0)
+    {
+      data->timeout = g_timeout_source_new (sandbox_command_get_timeout_ms (command));
+      g_source_set_callback (data->timeout, exec_timed_out, task, NULL);
+      g_source_set_static_name (data->timeout, "[libsandbox] daytona exec timeout");
+      g_source_attach (data->timeout, g_task_get_context (task));
+    }
+  if (cancellable != NULL)
+    {
+      data->cancellable = cancellable;
+      data->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (exec_cancelled), task, NULL);
+    }
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "sessionId");
+  json_builder_add_string_value (b, data->session);
+  json_builder_end_object (b);
+  body = json_builder_get_root (b);
+  url = toolbox_url (self, "/process/session");
+  _sandbox_rest_client_call_async (self->client, "POST", url, body, SANDBOX_REST_NONE, NULL,
+                                   session_created, g_object_ref (task));
+}
+
+/* ------------------------------------------------------------------ */
+/* Upload: a multipart body streamed from the local files              */
+
+/* A GInputStream over a list of segments: literal bytes, or a local file
+ * opened when the reader gets to it. Reads run in GIO's worker threads. */
+#define DAYTONA_TYPE_MULTIPART_BODY (daytona_multipart_body_get_type ())
+G_DECLARE_FINAL_TYPE (DaytonaMultipartBody, daytona_multipart_body, DAYTONA, MULTIPART_BODY, GInputStream)
+
+typedef struct
+{
+  GBytes *bytes;   /* or: */
+  GFile  *file;
+} Segment;
+
+struct _DaytonaMultipartBody
+{
+  GInputStream  parent_instance;
+  GArray       *segments;   /* Segment */
+  guint         current;
+  gsize         offset;     /* in the current bytes segment */
+  GInputStream *open;       /* the current file */
+};
+
+G_DEFINE_FINAL_TYPE (DaytonaMultipartBody, daytona_multipart_body, G_TYPE_INPUT_STREAM)
+
+static void
+segment_clear (Segment *segment)
+{
+  g_clear_pointer (&segment->bytes, g_bytes_unref);
+  g_clear_object (&segment->file);
+}
+
+static gssize
+daytona_multipart_body_read (GInputStream  *stream,
+                             void          *buffer,
+                             gsize          count,
+                             GCancellable  *cancellable,
+                             GError       **error)
+{
+  DaytonaMultipartBody *self = DAYTONA_MULTIPART_BODY (stream);
+
+  while (self->current < self->segments->len)
+    {
+      Segment *segment = &g_array_index (self->segments, Segment, self->current);
+
+      if (segment->bytes != NULL)
+        {
+          gsize size;
+          const guint8 *data = g_bytes_get_data (segment->bytes, &size);
+          gsize n = MIN (count, size - self->offset);
+
+          if (n > 0)
+            {
+              memcpy (buffer, data + self->offset, n);
+              self->offset += n;
+              return n;
+            }
+        }
+      else
+        {
+          gssize n;
+
+          if (self->open == NULL)
+            {
+              self->open = G_INPUT_STREAM (g_file_read (segment->file, cancellable, error));
+              if (self->open == NULL)
+                return -1;
+            }
+          n = g_input_stream_read (self->open, buffer, count, cancellable, error);
+          if (n != 0)
+            return n;
+          g_input_stream_close (self->open, NULL, NULL);
+          g_clear_object (&self->open);
+        }
+      self->current++;
+      self->offset = 0;
+    }
+  return 0;
+}
+
+static gboolean
+daytona_multipart_body_close (GInputStream  *stream,
+                              GCancellable  *cancellable,
+                              GError       **error)
+{
+  DaytonaMultipartBody *self = DAYTONA_MULTIPART_BODY (stream);
+
+  if (self->open != NULL)
+    g_input_stream_close (self->open, NULL, NULL);
+  g_clear_object (&self->open);
+  return TRUE;
+}
+
+static void
+daytona_multipart_body_finalize (GObject *object)
+{
+  DaytonaMultipartBody *self = DAYTONA_MULTIPART_BODY (object);
+
+  g_clear_object (&self->open);
+  g_array_unref (self->segments);
+  G_OBJECT_CLASS (daytona_multipart_body_parent_class)->finalize (object);
+}
+
+static void
+daytona_multipart_body_class_init (DaytonaMultipartBodyClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = daytona_multipart_body_finalize;
+  G_INPUT_STREAM_CLASS (klass)->read_fn = daytona_multipart_body_read;
+  G_INPUT_STREAM_CLASS (klass)->close_fn = daytona_multipart_body_close;
+}
+
+static void
+daytona_multipart_body_init (DaytonaMultipartBody *self)
+{
+  self->segments = g_array_new (FALSE, TRUE, sizeof (Segment));
+  g_array_set_clear_func (self->segments, (GDestroyNotify) segment_clear);
+}
+
+static void
+body_add_text (DaytonaMultipartBody *self,
+               GString              *text,
+               goffset              *length)
+{
+  Segment segment = { g_bytes_new (text->str, text->len), NULL };
+
+  *length += text->len;
+  g_array_append_val (self->segments, segment);
+  g_string_truncate (text, 0);
+}
+
+typedef struct
+{
+  GFile *local;
+  char  *remote;
+  goffset size;
+} FileItem;
+
+static void
+file_item_free (FileItem *item)
+{
+  g_clear_object (&item->local);
+  g_free (item->remote);
+  g_free (item);
+}
+
+typedef struct
+{
+  GFile     *source;
+  char      *destination;
+  GPtrArray *dirs;    /* remote directories to create, parents first */
+  GPtrArray *files;   /* FileItem */
+  guint      index;
+} UploadData;
+
+static void
+upload_data_free (UploadData *data)
+{
+  g_clear_object (&data->source);
+  g_free (data->destination);
+  g_clear_pointer (&data->dirs, g_ptr_array_unref);
+  g_clear_pointer (&data->files, g_ptr_array_unref);
+  g_free (data);
+}
+
+static gboolean
+walk (GFile         *local,
+      const char    *remote,
+      UploadData    *data,
+      GCancellable  *cancellable,
+      GError       **error)
+{
+  g_autoptr(GFileInfo) info = g_file_query_info (local, G_FILE_ATTRIBUTE_STANDARD_TYPE ","
+                                                 G_FILE_ATTRIBUTE_STANDARD_SIZE ","
+                                                 G_FILE_ATTRIBUTE_STANDARD_NAME,
+                                                 G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, cancellable, error);
+  GFileType type;
+
+  if (info == NULL)
+    return FALSE;
+  type = g_file_info_get_file_type (info);
+  if (type == G_FILE_TYPE_DIRECTORY)
+    {
+      g_autoptr(GFileEnumerator) children = NULL;
+
+      g_ptr_array_add (data->dirs, g_strdup (remote));
+      children = g_file_enumerate_children (local, G_FILE_ATTRIBUTE_STANDARD_NAME,
+                                            G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, cancellable, error);
+      if (children == NULL)
+        return FALSE;
+      while (TRUE)
+        {
+          GFileInfo *child_info;
+          GFile *child;
+          g_autofree char *child_remote = NULL;
+
+          if (!g_file_enumerator_iterate (children, &child_info, &child, cancellable, error))
+            return FALSE;
+          if (child_info == NULL)
+            break;
+          child_remote = g_build_path ("/", remote, g_file_info_get_name (child_info), NULL);
+          if (!walk (child, child_remote, data, cancellable, error))
+            return FALSE;
+        }
+    }
+  else if (type == G_FILE_TYPE_REGULAR)
+    {
+      FileItem *item = g_new0 (FileItem, 1);
+
+      item->local = g_object_ref (local);
+      item->remote = g_strdup (remote);
+      item->size = g_file_info_get_size (info);
+      g_ptr_array_add (data->files, item);
+    }
+  else
+    g_debug ("Not uploading %s: only regular files and directories are copied",
+             g_file_peek_path (local));
+  return TRUE;
+}
+
+static void
+upload_walk_thread (GTask        *task,
+                    gpointer      source_object,
+                    gpointer      task_data,
+                    GCancellable *cancellable)
+{
+  UploadData *data = task_data;
+  GError *error = NULL;
+
+  if (!g_file_query_exists (data->source, cancellable))
+    {
+      g_autofree char *name = g_file_get_parse_name (data->source);
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                               _("Cannot upload %s: it does not exist."), name);
+      return;
+    }
+  if (!walk (data->source, data->destination, data, cancellable, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void upload_next_dir (GTask *task);
+
+static void
+upload_sent (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  SandboxDaytonaInstance *self = g_task_get_source_object (task);
+  SoupMessage *msg = g_object_get_data (G_OBJECT (task), "upload-msg");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+  guint status;
+
+  if (body == NULL)
+    {
+      g_task_return_error (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, "POST",
+                                                                    "files/bulk-upload", error));
+      return;
+    }
+  status = soup_message_get_status (msg);
+  if (!SOUP_STATUS_IS_SUCCESSFUL (status))
+    {
+      g_task_return_error (task, _sandbox_rest_error_new (DAYTONA_PROVIDER, "POST", "files/bulk-upload",
+                                                          status, body, NULL));
+      return;
+    }
+  (void) self;
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+upload_files (GTask *task)
+{
+  SandboxDaytonaInstance *self = g_task_get_source_object (task);
+  UploadData *data = g_task_get_task_data (task);
+  g_autoptr(DaytonaMultipartBody) stream = g_object_new (DAYTONA_TYPE_MULTIPART_BODY, NULL);
+  g_autofree char *boundary = g_uuid_string_random ();
+  g_autofree char *type = g_strdup_printf ("multipart/form-data; boundary=%s", boundary);
+  g_autofree char *url = toolbox_url (self, "/files/bulk-upload");
+  g_autoptr(GString) text = g_string_new (NULL);
+  g_autoptr(SoupMessage) msg = NULL;
+  goffset length = 0;
+
+  if (data->files->len == 0)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  for (guint i = 0; i < data->files->len; i++)
+    {
+      FileItem *item = g_ptr_array_index (data->files, i);
+      g_autoptr(GString) quoted = g_string_new (item->remote);
+      Segment segment = { NULL, g_object_ref (item->local) };
+
+      g_string_replace (quoted, "\"", "%22", 0);
+      /* The .path part must come before its .file part (spec §3.6). */
+      g_string_append_printf (text, "--%s\r\nContent-Disposition: form-data; name=\"files[%u].path\"\r\n\r\n%s\r\n",
+                              boundary, i, item->remote);
+      g_string_append_printf (text, "--%s\r\nContent-Disposition: form-data; name=\"files[%u].file\"; "
+                              "filename=\"%s\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+                              boundary, i, quoted->str);
+      body_add_text (stream, text, &length);
+      g_array_append_val (stream->segments, segment);
+      length += item->size;
+      g_string_append (text, "\r\n");
+    }
+  g_string_append_printf (text, "--%s--\r\n", boundary);
+  body_add_text (stream, text, &length);
+
+  msg = _sandbox_rest_client_new_message (self->client, "POST", url);
+  soup_message_set_request_body (msg, type, G_INPUT_STREAM (stream), length);
+  g_object_set_data_full (G_OBJECT (task), "upload-msg", g_object_ref (msg), g_object_unref);
+  soup_session_send_and_read_async (_sandbox_rest_client_get_session (self->client), msg,
+                                    G_PRIORITY_DEFAULT, g_task_get_cancellable (task), upload_sent,
+                                    g_object_ref (task));
+}
+
+static void
+upload_dir_made (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  UploadData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              NULL, &error);
+
+  if (error != NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  data->index++;
+  upload_next_dir (task);
+}
+
+static void
+upload_next_dir (GTask *task)
+{
+  SandboxDaytonaInstance *self = g_task_get_source_object (task);
+  UploadData *data = g_task_get_task_data (task);
+  g_autofree char *quoted = NULL;
+  g_autofree char *url = NULL;
+
+  if (data->index >= data->dirs->len)
+    {
+      upload_files (task);
+      return;
+    }
+  quoted = _sandbox_daytona_quote_path (g_ptr_array_index (data->dirs, data->index));
+  url = toolbox_url (self, "/files/folder?path=%s&mode=0755", quoted);
+  _sandbox_rest_client_call_async (self->client, "POST", url, NULL, SANDBOX_REST_IDEMPOTENT,
+                                   g_task_get_cancellable (task), upload_dir_made, g_object_ref (task));
+}
+
+static void
+upload_walked (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  GTask *walk_task = G_TASK (result);
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (walk_task, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  upload_next_dir (task);
+}
+
+static void
+sandbox_daytona_instance_upload (SandboxInstance *instance,
+                                 GFile           *source,
+                                 const char      *destination,
+                                 GCancellable    *cancellable,
+                                 GTask           *task)
+{
+  UploadData *data = g_new0 (UploadData, 1);
+  g_autoptr(GTask) walk_task = NULL;
+
+  data->source = g_object_ref (source);
+  data->destination = g_strdup (destination);
+  data->dirs = g_ptr_array_new_with_free_func (g_free);
+  data->files = g_ptr_array_new_with_free_func ((GDestroyNotify) file_item_free);
+  g_task_set_task_data (task, data, (GDestroyNotify) upload_data_free);
+
+  /* Walking the local tree blocks: do it in a thread, into the same data. */
+  walk_task = g_task_new (instance, cancellable, upload_walked, g_object_ref (task));
+  g_task_set_task_data (walk_task, data, NULL);
+  g_task_run_in_thread (walk_task, upload_walk_thread);
+}
+
+/* ------------------------------------------------------------------ */
+/* Download: bulk-download's multipart reply streamed into local files */
+
+typedef struct
+{
+  char                    *source;
+  GFile                   *destination;
+  GHashTable              *targets;   /* remote path -> GFile */
+  GQueue                   dirs;      /* remote directories still to list */
+  SoupMessage             *msg;
+  SoupMultipartInputStream *multipart;
+  char                    *part_path;
+  GError                  *part_error;
+  gboolean                 part_is_error;
+  GByteArray              *error_body;
+  GOutputStream           *out;      /* the local file being written */
+  GInputStream            *body;     /* the response */
+  GError                  *outcome;
+  guint                    received;
+} DownloadData;
+
+static void
+download_data_free (DownloadData *data)
+{
+  g_free (data->source);
+  g_clear_object (&data->destination);
+  g_hash_table_unref (data->targets);
+  g_queue_clear_full (&data->dirs, g_free);
+  g_clear_object (&data->msg);
+  g_clear_object (&data->multipart);
+  g_free (data->part_path);
+  g_clear_error (&data->part_error);
+  g_byte_array_unref (data->error_body);
+  g_clear_object (&data->out);
+  g_clear_object (&data->body);
+  g_clear_error (&data->outcome);
+  g_free (data);
+}
+
+static void download_next_part (GTask *task);
+
+static void
+download_closed (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  DownloadData *data = g_task_get_task_data (task);
+
+  g_input_stream_close_finish (G_INPUT_STREAM (source), result, NULL);
+  if (data->outcome != NULL)
+    g_task_return_error (task, g_steal_pointer (&data->outcome));
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+/* Completes the download with @error (or success), after closing the
+ * response, so that libsoup finishes the message in this main context. */
+static void
+download_return (GTask  *task,
+                 GError *error)
+{
+  DownloadData *data = g_task_get_task_data (task);
+  /* The response itself: SoupMultipartInputStream would close it in a
+   * worker thread, and libsoup must finish the message in this context. */
+  GInputStream *stream = data->body;
+
+  data->outcome = error;
+  if (stream != NULL && !g_input_stream_is_closed (stream))
+    {
+      g_input_stream_close_async (stream, G_PRIORITY_DEFAULT, NULL, download_closed, g_object_ref (task));
+      return;
+    }
+  if (data->outcome != NULL)
+    g_task_return_error (task, g_steal_pointer (&data->outcome));
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+/* Parts are read with read_bytes_async, never spliced: a splice of a
+ * non-pollable stream reads in a worker thread, and libsoup must see its
+ * streams read in the context that sent the message. */
+static void part_read (GObject *source, GAsyncResult *result, gpointer user_data);
+
+static void
+part_read_more (GTask        *task,
+                GInputStream *part)
+{
+  g_input_stream_read_bytes_async (part, 65536, G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
+                                   part_read, g_object_ref (task));
+}
+
+static void
+part_done (GTask *task)
+{
+  DownloadData *data = g_task_get_task_data (task);
+
+  if (data->part_is_error)
+    {
+      g_autoptr(JsonParser) parser = json_parser_new ();
+      const char *message = NULL, *code = NULL;
+
+      if (json_parser_load_from_data (parser, (const char *) data->error_body->data,
+                                      data->error_body->len, NULL) &&
+          JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+        {
+          message = dto_string (json_node_get_object (json_parser_get_root (parser)), "message");
+          code = dto_string (json_node_get_object (json_parser_get_root (parser)), "code");
+        }
+      if (data->part_error == NULL)
+        data->part_error = g_error_new (SANDBOX_ERROR,
+                                        g_strcmp0 (code, "FILE_NOT_FOUND") == 0 ? SANDBOX_ERROR_NOT_FOUND
+                                                                                : SANDBOX_ERROR_FAILED,
+                                        _("Daytona could not send %s: %s. Check the path in the sandbox."),
+                                        data->part_path ? data->part_path : data->source,
+                                        message ? message : _("no reason given"));
+      g_byte_array_set_size (data->error_body, 0);
+    }
+  else if (data->out != NULL)
+    {
+      GError *error = NULL;
+
+      if (!g_output_stream_close (data->out, NULL, &error))
+        {
+          download_return (task, error);
+          return;
+        }
+      g_clear_object (&data->out);
+    }
+  download_next_part (task);
+}
+
+static void
+part_read (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  DownloadData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
+  gsize len;
+  const guint8 *buf;
+
+  if (bytes == NULL)
+    {
+      download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, "POST",
+                                                                    "files/bulk-download", error));
+      g_error_free (error);
+      return;
+    }
+  buf = g_bytes_get_data (bytes, &len);
+  if (len == 0)
+    {
+      part_done (task);
+      return;
+    }
+  if (data->part_is_error)
+    {
+      if (data->error_body->len < 65536)
+        g_byte_array_append (data->error_body, buf, len);
+    }
+  else if (!g_output_stream_write_all (data->out, buf, len, NULL, g_task_get_cancellable (task), &error))
+    {
+      download_return (task, error);
+      return;
+    }
+  part_read_more (task, G_INPUT_STREAM (source));
+}
+
+static void
+got_part (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  DownloadData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  g_autoptr(GInputStream) part = soup_multipart_input_stream_next_part_finish (data->multipart, result, &error);
+  SoupMessageHeaders *headers;
+  g_autofree char *disposition = NULL;
+  g_autoptr(GHashTable) params = NULL;
+  const char *name = NULL;
+  GFile *target;
+
+  if (error != NULL)
+    {
+      download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, "POST",
+                                                                    "files/bulk-download", error));
+      g_error_free (error);
+      return;
+    }
+  if (part == NULL)
+    {
+      if (data->part_error != NULL)
+        download_return (task, g_steal_pointer (&data->part_error));
+      else if (data->received < g_hash_table_size (data->targets))
+        download_return (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                                 _("Daytona's reply to POST files/bulk-download ended after %u of "
+                                   "%u files. Retry the download."),
+                                 data->received, g_hash_table_size (data->targets)));
+      else
+        download_return (task, NULL);
+      return;
+    }
+
+  headers = soup_multipart_input_stream_get_headers (data->multipart);
+  g_clear_pointer (&data->part_path, g_free);
+  /* Not soup_message_headers_get_content_disposition(): it keeps only the
+   * base name of filename, and the filename here is the full path asked for. */
+  disposition = g_strdup (headers ? soup_message_headers_get_one (headers, "Content-Disposition") : NULL);
+  if (disposition != NULL)
+    {
+      params = soup_header_parse_semi_param_list (disposition);
+      name = g_hash_table_lookup (params, "name");
+      data->part_path = g_strdup (g_hash_table_lookup (params, "filename"));
+    }
+
+  if (g_strcmp0 (name, "error") == 0)
+    {
+      data->part_is_error = TRUE;
+      part_read_more (task, part);
+      return;
+    }
+  data->part_is_error = FALSE;
+  target = data->part_path ? g_hash_table_lookup (data->targets, data->part_path) : NULL;
+  if (g_strcmp0 (name, "file") != 0 || target == NULL)
+    {
+      download_return (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                               _("Daytona's reply to POST files/bulk-download has a part (%s, %s) "
+                                 "that was not asked for."), name ? name : "?",
+                               data->part_path ? data->part_path : "?"));
+      return;
+    }
+  data->out = G_OUTPUT_STREAM (g_file_replace (target, NULL, FALSE, G_FILE_CREATE_NONE,
+                                               g_task_get_cancellable (task), &error));
+  if (data->out == NULL)
+    {
+      download_return (task, error);
+      return;
+    }
+  data->received++;
+  part_read_more (task, part);
+}
+
+static void
+download_next_part (GTask *task)
+{
+  DownloadData *data = g_task_get_task_data (task);
+
+  soup_multipart_input_stream_next_part_async (data->multipart, G_PRIORITY_DEFAULT,
+                                               g_task_get_cancellable (task), got_part, g_object_ref (task));
+}
+
+static void
+bulk_sent (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  DownloadData *data = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  guint status;
+  const char *type;
+
+  if (stream == NULL)
+    {
+      download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, "POST",
+                                                                    "files/bulk-download", error));
+      return;
+    }
+  data->body = stream;
+  status = soup_message_get_status (data->msg);
+  if (!SOUP_STATUS_IS_SUCCESSFUL (status))
+    {
+      g_autoptr(GBytes) body = g_input_stream_read_bytes (stream, 65536, NULL, NULL);
+
+      download_return (task, _sandbox_rest_error_new (DAYTONA_PROVIDER, "POST", "files/bulk-download",
+                                                          status, body, NULL));
+      return;
+    }
+  type = soup_message_headers_get_content_type (soup_message_get_response_headers (data->msg), NULL);
+  if (type == NULL || !g_str_has_prefix (type, "multipart/"))
+    {
+      download_return (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                               _("Daytona answered POST files/bulk-download with %s instead of a "
+                                 "multipart body. Retry; check DAYTONA_API_URL if it persists."),
+                               type ? type : _("no content type")));
+      return;
+    }
+  data->multipart = soup_multipart_input_stream_new (data->msg, stream);
+  download_next_part (task);
+}
+
+static void
+download_files (GTask *task)
+{
+  SandboxDaytonaInstance *self = g_task_get_source_object (task);
+  DownloadData *data = g_task_get_task_data (task);
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *json = NULL;
+  g_autofree char *url = toolbox_url (self, "/files/bulk-download");
+  GHashTableIter iter;
+  gpointer key;
+
+  if (g_hash_table_size (data->targets) == 0)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "paths");
+  json_builder_begin_array (b);
+  g_hash_table_iter_init (&iter, data->targets);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    json_builder_add_string_value (b, key);
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  json = json_to_string (root, FALSE);
+
+  data->msg = _sandbox_rest_client_new_message (self->client, "POST", url);
+  soup_message_set_request_body_from_bytes (data->msg, "application/json",
+                                            g_bytes_new_take (g_steal_pointer (&json), strlen (json ? json : "")));
+  soup_session_send_async (_sandbox_rest_client_get_session (self->client), data->msg, G_PRIORITY_DEFAULT,
+                           g_task_get_cancellable (task), bulk_sent, g_object_ref (task));
+}
+
+static GFile *
+local_for (DownloadData *data,
+           const char   *remote)
+{
+  const char *rest = remote + strlen (data->source);
+
+  while (*rest == '/')
+    rest++;
+  return *rest ? g_file_resolve_relative_path (data->destination, rest) : g_object_ref (data->destination);
+}
+
+static void download_list_next (GTask *task);
+
+static void
+listed (GObject      *source,
+        GAsyncResult *result,
+        gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  DownloadData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              NULL, &error);
+  g_autofree char *dir = g_queue_pop_head (&data->dirs);
+  JsonArray *entries;
+
+  if (error == NULL && (node == NULL || !JSON_NODE_HOLDS_ARRAY (node)))
+    error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                         _("Daytona's reply to GET files?path=%s is not a list of files."), dir);
+  if (error != NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  entries = json_node_get_array (node);
+  for (guint i = 0; i < json_array_get_length (entries); i++)
+    {
+      JsonNode *entry = json_array_get_element (entries, i);
+      JsonObject *o;
+      const char *name;
+      g_autofree char *remote = NULL;
+      g_autoptr(GFile) local = NULL;
+
+      if (!JSON_NODE_HOLDS_OBJECT (entry))
+        continue;
+      o = json_node_get_object (entry);
+      name = dto_string (o, "name");
+      if (name == NULL || strchr (name, '/') != NULL || g_str_equal (name, "..") || g_str_equal (name, "."))
+        continue;
+      remote = g_build_path ("/", dir, name, NULL);
+      local = local_for (data, remote);
+      if (json_object_get_boolean_member_with_default (o, "isDir", FALSE))
+        {
+          if (!g_file_make_directory_with_parents (local, NULL, &error) &&
+              !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+            {
+              g_task_return_error (task, error);
+              return;
+            }
+          g_clear_error (&error);
+          g_queue_push_tail (&data->dirs, g_steal_pointer (&remote));
+        }
+      else
+        g_hash_table_insert (data->targets, g_steal_pointer (&remote), g_steal_pointer (&local));
+    }
+  download_list_next (task);
+}
+
+static void
+download_list_next (GTask *task)
+{
+  SandboxDaytonaInstance *self = g_task_get_source_object (task);
+  DownloadData *data = g_task_get_task_data (task);
+  g_autofree char *quoted = NULL;
+  g_autofree char *url = NULL;
+
+  if (g_queue_is_empty (&data->dirs))
+    {
+      download_files (task);
+      return;
+    }
+  quoted = _sandbox_daytona_quote_path (g_queue_peek_head (&data->dirs));
+  url = toolbox_url (self, "/files?path=%s", quoted);
+  _sandbox_rest_client_call_async (self->client, "GET", url, NULL, SANDBOX_REST_IDEMPOTENT,
+                                   g_task_get_cancellable (task), listed, g_object_ref (task));
+}
+
+static void
+got_info (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  DownloadData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              NULL, &error);
+
+  if (error == NULL && (node == NULL || !JSON_NODE_HOLDS_OBJECT (node)))
+    error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                         _("Daytona's reply to GET files/info?path=%s is not a file's description."),
+                         data->source);
+  if (error != NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (json_object_get_boolean_member_with_default (json_node_get_object (node), "isDir", FALSE))
+    {
+      if (!g_file_make_directory_with_parents (data->destination, NULL, &error) &&
+          !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+      g_clear_error (&error);
+      g_queue_push_tail (&data->dirs, g_strdup (data->source));
+      download_list_next (task);
+      return;
+    }
+  {
+    g_autoptr(GFile) parent = g_file_get_parent (data->destination);
+
+    if (parent != NULL && !g_file_make_directory_with_parents (parent, NULL, &error) &&
+        !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+      {
+        g_task_return_error (task, error);
+        return;
+      }
+    g_clear_error (&error);
+  }
+  g_hash_table_insert (data->targets, g_strdup (data->source), g_object_ref (data->destination));
+  download_files (task);
+}
+
+static void
+sandbox_daytona_instance_download (SandboxInstance *instance,
+                                   const char      *source,
+                                   GFile           *destination,
+                                   GCancellable    *cancellable,
+                                   GTask           *task)
+{
+  SandboxDaytonaInstance *self = SANDBOX_DAYTONA_INSTANCE (instance);
+  DownloadData *data = g_new0 (DownloadData, 1);
+  g_autofree char *quoted = NULL;
+  g_autofree char *url = NULL;
+
+  data->source = g_strdup (source);
+  /* "/a/b/" and "/a/b" are the same directory. */
+  while (strlen (data->source) > 1 && g_str_has_suffix (data->source, "/"))
+    data->source[strlen (data->source) - 1] = '\0';
+  data->destination = g_object_ref (destination);
+  data->targets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  g_queue_init (&data->dirs);
+  data->error_body = g_byte_array_new ();
+  g_task_set_task_data (task, data, (GDestroyNotify) download_data_free);
+
+  quoted = _sandbox_daytona_quote_path (data->source);
+  url = toolbox_url (self, "/files/info?path=%s", quoted);
+  _sandbox_rest_client_call_async (self->client, "GET", url, NULL, SANDBOX_REST_IDEMPOTENT,
+                                   cancellable, got_info, g_object_ref (task));
+}
+
+/* ------------------------------------------------------------------ */
+/* Destroy                                                             */
+
+typedef struct
+{
+  char  *endpoint;
+  guint  attempts;
+} DestroyData;
+
+static void
+destroy_data_free (DestroyData *data)
+{
+  g_free (data->endpoint);
+  g_free (data);
+}
+
+static void destroy_send (GTask *task);
+
+static gboolean
+destroy_again (gpointer user_data)
+{
+  destroy_send (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+destroyed (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  SandboxInstance *instance = g_task_get_source_object (task);
+  DestroyData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  guint status = 0;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              &status, &error);
+
+  if (error != NULL && status == 409 && data->attempts < 40)
+    {
+      /* "Sandbox state change in progress": delete once it settles. */
+      GSource *later = g_timeout_source_new (250);
+
+      g_clear_error (&error);
+      data->attempts++;
+      g_source_set_callback (later, destroy_again, g_object_ref (task), g_object_unref);
+      g_source_attach (later, g_task_get_context (task));
+      g_source_unref (later);
+      return;
+    }
+  if (error != NULL && status != 404)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_clear_error (&error);
+  sandbox_instance_set_state (instance, SANDBOX_INSTANCE_STATE_DESTROYED);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+destroy_send (GTask *task)
+{
+  SandboxDaytonaInstance *self = g_task_get_source_object (task);
+  DestroyData *data = g_task_get_task_data (task);
+
+  _sandbox_rest_client_call_async (self->client, "DELETE", data->endpoint, NULL, SANDBOX_REST_IDEMPOTENT,
+                                   g_task_get_cancellable (task), destroyed, g_object_ref (task));
+}
+
+static void
+sandbox_daytona_instance_destroy (SandboxInstance *instance,
+                                  GCancellable    *cancellable,
+                                  GTask           *task)
+{
+  DestroyData *data = g_new0 (DestroyData, 1);
+  g_autofree char *escaped = g_uri_escape_string (sandbox_instance_get_id (instance), NULL, TRUE);
+
+  data->endpoint = g_strdup_printf ("sandbox/%s", escaped);
+  g_task_set_task_data (task, data, (GDestroyNotify) destroy_data_free);
+  destroy_send (task);
+}
+
+/* ------------------------------------------------------------------ */
+/* GObject                                                             */
+
+static void
+sandbox_daytona_instance_finalize (GObject *object)
+{
+  SandboxDaytonaInstance *self = SANDBOX_DAYTONA_INSTANCE (object);
+
+  g_clear_object (&self->client);
+  g_free (self->toolbox);
+  g_free (self->workdir);
+  G_OBJECT_CLASS (sandbox_daytona_instance_parent_class)->finalize (object);
+}
+
+static void
+sandbox_daytona_instance_class_init (SandboxDaytonaInstanceClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  SandboxInstanceClass *instance_class = SANDBOX_INSTANCE_CLASS (klass);
+
+  object_class->finalize = sandbox_daytona_instance_finalize;
+  instance_class->exec = sandbox_daytona_instance_exec;
+  instance_class->upload = sandbox_daytona_instance_upload;
+  instance_class->download = sandbox_daytona_instance_download;
+  instance_class->destroy = sandbox_daytona_instance_destroy;
+}
+
+static void
+sandbox_daytona_instance_init (SandboxDaytonaInstance *self)
+{
+}

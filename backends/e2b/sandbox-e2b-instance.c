@@ -1,0 +1,1350 @@
+/* libsandbox - one E2B sandbox: its envd
+ *
+ * Commands: process.Process/Start, a Connect server stream (JSON codec,
+ * 5-byte envelopes) read incrementally as bytes arrive; output goes to the
+ * command's streams as it comes, keepalives are ignored, the command's
+ * timeout is sent as Connect-Timeout-Ms (envd kills the process at the
+ * deadline). Cancelling kills the process (SendSignal SIGKILL).
+ * Files: GET/POST /files, streamed; directories are walked file by file
+ * (filesystem.Filesystem/ListDir, MakeDir) in a worker thread.
+ * Facts: /work/shared/specs/e2b-api.md, section 2.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+
+#include "sandbox-e2b-private.h"
+
+/* A stream that says nothing for this long after its deadline is dead. */
+#define DEADLINE_GRACE_MS 10000
+#define READ_CHUNK        16384
+
+struct _SandboxE2bInstance
+{
+  SandboxInstance    parent_instance;
+
+  char              *domain;
+  char              *access_token;   /* NULL until known (listed sandboxes) */
+  char              *envd_url;
+  SandboxRestClient *envd;           /* unary Connect calls */
+};
+
+G_DEFINE_FINAL_TYPE (SandboxE2bInstance, sandbox_e2b_instance, SANDBOX_TYPE_INSTANCE)
+
+static SandboxE2bBackend *
+get_backend (SandboxE2bInstance *self)
+{
+  return SANDBOX_E2B_BACKEND (sandbox_instance_get_backend (SANDBOX_INSTANCE (self)));
+}
+
+static const char *
+get_id (SandboxE2bInstance *self)
+{
+  return sandbox_instance_get_id (SANDBOX_INSTANCE (self));
+}
+
+static const char *
+member_string (JsonObject *object,
+               const char *name)
+{
+  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+static void
+set_envd (SandboxE2bInstance *self)
+{
+  g_clear_object (&self->envd);
+  g_free (self->envd_url);
+  self->envd_url = _sandbox_e2b_backend_envd_url (get_backend (self), get_id (self), self->domain);
+  self->envd = _sandbox_rest_client_new ("E2B envd", self->envd_url);
+  _sandbox_rest_client_set_auth_hint (self->envd, _("The sandbox's access token was refused; "
+                                                    "get the sandbox again with its id."));
+  _sandbox_rest_client_set_header (self->envd, "E2b-Sandbox-Id", get_id (self));
+  _sandbox_rest_client_set_header (self->envd, "E2b-Sandbox-Port", G_STRINGIFY (E2B_ENVD_PORT));
+  _sandbox_rest_client_set_header (self->envd, "X-Access-Token", self->access_token);
+  _sandbox_rest_client_set_header (self->envd, "Connect-Protocol-Version", "1");
+  /* The synchronous API runs each call on a main context of its own; a
+   * kept-alive connection is bound to the context it was made on and
+   * hangs when reused from another. */
+  _sandbox_rest_client_set_header (self->envd, "Connection", "close");
+}
+
+SandboxInstance *
+_sandbox_e2b_instance_new (SandboxE2bBackend *backend,
+                           JsonObject        *object)
+{
+  const char *id = member_string (object, "sandboxID");
+  SandboxE2bInstance *self;
+  JsonNode *metadata;
+  g_autoptr(GHashTable) labels = g_hash_table_new (g_str_hash, g_str_equal);
+
+  if (id == NULL || *id == '\0')
+    return NULL;
+  self = g_object_new (SANDBOX_TYPE_E2B_INSTANCE,
+                       "id", id,
+                       "backend", backend,
+                       "state", SANDBOX_INSTANCE_STATE_RUNNING,
+                       NULL);
+  self->domain = g_strdup (member_string (object, "domain"));
+  self->access_token = g_strdup (member_string (object, "envdAccessToken"));
+  metadata = json_object_get_member (object, "metadata");
+  if (metadata != NULL && JSON_NODE_HOLDS_OBJECT (metadata))
+    {
+      JsonObjectIter iter;
+      const char *key;
+      JsonNode *value;
+
+      json_object_iter_init (&iter, json_node_get_object (metadata));
+      while (json_object_iter_next (&iter, &key, &value))
+        if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
+          g_hash_table_insert (labels, (gpointer) key, (gpointer) json_node_get_string (value));
+      sandbox_instance_set_labels (SANDBOX_INSTANCE (self), labels);
+    }
+  set_envd (self);
+  return SANDBOX_INSTANCE (self);
+}
+
+/* An envd answer that is not a success: 502 from the edge proxy means the
+ * sandbox is gone. */
+static GError *
+envd_error (SandboxE2bInstance *self,
+            const char         *method,
+            const char         *endpoint,
+            guint               status,
+            GBytes             *body)
+{
+  gsize len = 0;
+  const char *data = body ? g_bytes_get_data (body, &len) : NULL;
+
+  if (status == 502 && data != NULL && g_strstr_len (data, len, "sandbox was not found") != NULL)
+    {
+      sandbox_instance_set_state (SANDBOX_INSTANCE (self), SANDBOX_INSTANCE_STATE_DESTROYED);
+      return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                          _("The E2B sandbox %s no longer exists (it was killed or reached its "
+                            "timeout); create a new one, or raise the spec's timeout."), get_id (self));
+    }
+  return _sandbox_rest_error_new ("E2B envd", method, endpoint, status, body,
+                                  _("The sandbox's access token was refused; get the sandbox again "
+                                    "with its id."));
+}
+
+/* ------------------------------------------------------------------ */
+/* The access token of a listed sandbox: GET /sandboxes/{id} once       */
+
+typedef void (*ReadyFunc) (SandboxE2bInstance *self, GTask *task);
+
+static void
+token_got (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  GTask *task = user_data;   /* owned */
+  SandboxE2bInstance *self = g_task_get_source_object (task);
+  ReadyFunc ready = g_object_get_data (G_OBJECT (task), "e2b-ready");
+  g_autoptr(JsonNode) node = NULL;
+  GError *error = NULL;
+
+  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, &error);
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node) ||
+      member_string (json_node_get_object (node), "envdAccessToken") == NULL)
+    {
+      if (error == NULL)
+        error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                             _("E2B did not give the access token of sandbox %s."), get_id (self));
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  g_free (self->access_token);
+  self->access_token = g_strdup (member_string (json_node_get_object (node), "envdAccessToken"));
+  if (member_string (json_node_get_object (node), "domain") != NULL)
+    {
+      g_free (self->domain);
+      self->domain = g_strdup (member_string (json_node_get_object (node), "domain"));
+    }
+  set_envd (self);
+  ready (self, task);
+  g_object_unref (task);
+}
+
+/* Calls @ready once the envd access token is known. */
+static void
+with_envd (SandboxE2bInstance *self,
+           GTask              *task,
+           ReadyFunc           ready)
+{
+  g_autofree char *path = NULL;
+
+  if (self->access_token != NULL)
+    {
+      ready (self, task);
+      return;
+    }
+  path = g_strdup_printf ("sandboxes/%s", get_id (self));
+  g_object_set_data (G_OBJECT (task), "e2b-ready", ready);
+  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), "GET", path, NULL,
+                                   SANDBOX_REST_IDEMPOTENT, g_task_get_cancellable (task),
+                                   token_got, g_object_ref (task));
+}
+
+static JsonNode *
+pid_selector (guint pid)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "pid");
+  json_builder_add_int_value (builder, pid);
+  json_builder_end_object (builder);
+  return json_builder_get_root (builder);
+}
+
+static void
+kill_done (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, NULL);
+}
+
+/* Fire and forget: SendSignal SIGKILL. */
+static void
+kill_process (SandboxE2bInstance *self,
+              guint               pid)
+{
+  g_autoptr(JsonObject) object = json_object_new ();
+  g_autoptr(JsonNode) body = json_node_new (JSON_NODE_OBJECT);
+
+  json_object_set_member (object, "process", pid_selector (pid));
+  json_object_set_string_member (object, "signal", "SIGNAL_SIGKILL");
+  json_node_set_object (body, object);
+  _sandbox_rest_client_call_async (self->envd, "POST", "process.Process/SendSignal", body,
+                                   SANDBOX_REST_NONE, NULL, kill_done, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* exec                                                                */
+
+typedef struct
+{
+  SandboxE2bInstance   *self;
+  SandboxCommand       *command;
+  GCancellable         *op;            /* cancels the HTTP exchange */
+  GCancellable         *user;
+  gulong                user_id;
+  SoupMessage          *msg;
+  GInputStream         *body;
+  SandboxConnectReader *reader;
+  GByteArray           *out;           /* captured, when the command has no stream */
+  GByteArray           *err;
+  GBytes               *pending_write; /* data being written to a command stream */
+  GSource              *guard;
+  gint64                start;
+  guint                 pid;
+  gboolean              got_start;
+  gboolean              got_end;
+  gboolean              got_end_stream;
+  gboolean              cancelled;
+  gboolean              timed_out;
+  gboolean              closing;
+  int                   exit_status;
+  int                   term_signal;
+  GError               *error;
+} ExecData;
+
+static void
+exec_data_free (ExecData *data)
+{
+  if (data->user != NULL)
+    g_cancellable_disconnect (data->user, data->user_id);
+  if (data->guard != NULL)
+    {
+      g_source_destroy (data->guard);
+      g_source_unref (data->guard);
+    }
+  g_clear_object (&data->user);
+  g_clear_object (&data->op);
+  g_clear_object (&data->command);
+  g_clear_object (&data->msg);
+  g_clear_object (&data->body);
+  g_clear_pointer (&data->reader, _sandbox_connect_reader_free);
+  g_clear_pointer (&data->out, g_byte_array_unref);
+  g_clear_pointer (&data->err, g_byte_array_unref);
+  g_clear_pointer (&data->pending_write, g_bytes_unref);
+  g_clear_error (&data->error);
+  g_clear_object (&data->self);
+  g_free (data);
+}
+
+static void
+exec_user_cancelled (GCancellable *cancellable,
+                     gpointer      user_data)
+{
+  ExecData *data = user_data;
+
+  data->cancelled = TRUE;
+  g_cancellable_cancel (data->op);
+}
+
+static gboolean
+exec_guard_hit (gpointer user_data)
+{
+  ExecData *data = user_data;
+
+  /* envd should have ended the stream at the deadline; it did not. */
+  g_clear_pointer (&data->guard, g_source_unref);
+  data->timed_out = TRUE;
+  g_cancellable_cancel (data->op);
+  return G_SOURCE_REMOVE;
+}
+
+static void exec_complete (GTask *task);
+
+static void
+exec_closed (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+
+  g_input_stream_close_finish (G_INPUT_STREAM (source), result, NULL);
+  exec_complete (task);
+}
+
+static void
+exec_complete (GTask *task)
+{
+  ExecData *data = g_task_get_task_data (task);
+  g_autoptr(GBytes) out = NULL;
+  g_autoptr(GBytes) err = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+
+  /* Close the body before answering, on this main context: only then
+   * does libsoup let go of the connection (a synchronous caller's context
+   * is gone afterwards). */
+  if (data->body != NULL && !data->closing)
+    {
+      data->closing = TRUE;
+      g_input_stream_close_async (data->body, G_PRIORITY_DEFAULT, NULL, exec_closed, g_object_ref (task));
+      return;
+    }
+
+  if ((data->cancelled || data->timed_out) && data->pid != 0 && !data->got_end)
+    kill_process (data->self, data->pid);
+
+  if (data->cancelled)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                               _("The command was cancelled and killed"));
+      return;
+    }
+  if (data->error != NULL && !data->timed_out)
+    {
+      g_task_return_error (task, g_steal_pointer (&data->error));
+      return;
+    }
+  if (data->timed_out)
+    {
+      data->exit_status = -1;
+      data->term_signal = SIGKILL;
+    }
+  else if (!data->got_end)
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                               _("The command's stream from E2B sandbox %s ended without an end "
+                                 "event, so how the command ended is unknown; run it again."),
+                               get_id (data->self));
+      return;
+    }
+
+  if (data->out != NULL)
+    out = g_byte_array_free_to_bytes (g_steal_pointer (&data->out));
+  if (data->err != NULL)
+    err = g_byte_array_free_to_bytes (g_steal_pointer (&data->err));
+  result = g_object_new (SANDBOX_TYPE_EXEC_RESULT,
+                         "exit-status", data->exit_status,
+                         "term-signal", data->term_signal,
+                         "timed-out", data->timed_out,
+                         "stdout", out,
+                         "stderr", err,
+                         "elapsed", (g_get_monotonic_time () - data->start) / (double) G_USEC_PER_SEC,
+                         NULL);
+  _sandbox_task_return_object (task, result);
+}
+
+static void
+exec_fail (GTask  *task,
+           GError *error)
+{
+  ExecData *data = g_task_get_task_data (task);
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && (data->cancelled || data->timed_out))
+    g_error_free (error);
+  else if (data->error == NULL)
+    data->error = error;
+  else
+    g_error_free (error);
+  exec_complete (task);
+}
+
+static void exec_read (GTask *task);
+static void exec_pump (GTask *task);
+
+static void
+exec_written (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GTask *task = user_data;  /* owned */
+  ExecData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  g_clear_pointer (&data->pending_write, g_bytes_unref);
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+    {
+      g_prefix_error (&error, _("Cannot write the command's output: "));
+      data->cancelled = FALSE;
+      g_cancellable_cancel (data->op);
+      exec_fail (task, error);
+      g_object_unref (task);
+      return;
+    }
+  exec_pump (task);
+  g_object_unref (task);
+}
+
+static void
+stdin_sent (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  GTask *task = user_data;  /* owned */
+  ExecData *data = g_task_get_task_data (task);
+  g_autoptr(JsonNode) node = NULL;
+  GError *error = NULL;
+
+  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, &error);
+  if (error != NULL && data->error == NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    data->error = error;
+  else
+    g_clear_error (&error);
+
+  if (g_object_get_data (G_OBJECT (task), "e2b-stdin-closing") == NULL && error == NULL)
+    {
+      g_autoptr(JsonObject) object = json_object_new ();
+      g_autoptr(JsonNode) body = json_node_new (JSON_NODE_OBJECT);
+
+      g_object_set_data (G_OBJECT (task), "e2b-stdin-closing", GINT_TO_POINTER (1));
+      json_object_set_member (object, "process", pid_selector (data->pid));
+      json_node_set_object (body, object);
+      _sandbox_rest_client_call_async (data->self->envd, "POST", "process.Process/CloseStdin", body,
+                                       SANDBOX_REST_NONE, data->op, stdin_sent, g_object_ref (task));
+    }
+  g_object_unref (task);
+}
+
+static void
+send_stdin (GTask *task)
+{
+  ExecData *data = g_task_get_task_data (task);
+  GBytes *input = sandbox_command_get_stdin (data->command);
+  g_autofree char *b64 = g_base64_encode (g_bytes_get_data (input, NULL), g_bytes_get_size (input));
+  g_autoptr(JsonObject) object = json_object_new ();
+  g_autoptr(JsonObject) in = json_object_new ();
+  g_autoptr(JsonNode) body = json_node_new (JSON_NODE_OBJECT);
+
+  json_object_set_member (object, "process", pid_selector (data->pid));
+  json_object_set_string_member (in, "stdin", b64);
+  json_object_set_object_member (object, "input", json_object_ref (in));
+  json_node_set_object (body, object);
+  _sandbox_rest_client_call_async (data->self->envd, "POST", "process.Process/SendInput", body,
+                                   SANDBOX_REST_NONE, data->op, stdin_sent, g_object_ref (task));
+}
+
+/* One event; FALSE when it started an asynchronous write (the pump
+ * resumes when it is done). */
+static gboolean
+exec_event (GTask      *task,
+            JsonObject *event,
+            GError    **error)
+{
+  ExecData *data = g_task_get_task_data (task);
+  JsonNode *node;
+
+  if ((node = json_object_get_member (event, "start")) != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    {
+      data->got_start = TRUE;
+      data->pid = (guint) json_object_get_int_member_with_default (json_node_get_object (node), "pid", 0);
+      if (sandbox_command_get_stdin (data->command) != NULL)
+        send_stdin (task);
+    }
+  else if ((node = json_object_get_member (event, "data")) != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObject *output = json_node_get_object (node);
+      gboolean is_err = json_object_has_member (output, "stderr");
+      const char *b64 = json_object_get_string_member_with_default (output, is_err ? "stderr" : "stdout", NULL);
+      GOutputStream *stream = is_err ? sandbox_command_get_stderr_stream (data->command)
+                                     : sandbox_command_get_stdout_stream (data->command);
+      g_autofree guchar *bytes = NULL;
+      gsize len = 0;
+
+      if (b64 == NULL)
+        return TRUE;   /* pty output or unknown: not ours */
+      bytes = g_base64_decode (b64, &len);
+      if (len == 0)
+        return TRUE;
+      if (stream == NULL)
+        {
+          g_byte_array_append (is_err ? data->err : data->out, bytes, (guint) len);
+          return TRUE;
+        }
+      data->pending_write = g_bytes_new_take (g_steal_pointer (&bytes), len);
+      g_output_stream_write_all_async (stream, g_bytes_get_data (data->pending_write, NULL), len,
+                                       G_PRIORITY_DEFAULT, data->op, exec_written, g_object_ref (task));
+      return FALSE;
+    }
+  else if ((node = json_object_get_member (event, "end")) != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObject *end = json_node_get_object (node);
+      gboolean exited = json_object_get_boolean_member_with_default (end, "exited", FALSE);
+      const char *status = json_object_get_string_member_with_default (end, "status", "");
+
+      data->got_end = TRUE;
+      if (exited)
+        data->exit_status = (int) json_object_get_int_member_with_default (end, "exitCode", 0);
+      else
+        {
+          data->exit_status = -1;
+          data->term_signal = g_str_has_suffix (status, "terminated") ? SIGTERM :
+                              g_str_has_suffix (status, "interrupt") ? SIGINT : SIGKILL;
+        }
+    }
+  /* keepalive, and anything newer: ignored. */
+  return TRUE;
+}
+
+static void
+exec_pump (GTask *task)
+{
+  ExecData *data = g_task_get_task_data (task);
+  GBytes *payload;
+  guint8 flags;
+
+  while (_sandbox_connect_reader_next (data->reader, &flags, &payload))
+    {
+      g_autoptr(GBytes) owned = payload;
+      g_autoptr(JsonParser) parser = json_parser_new ();
+      GError *error = NULL;
+      JsonNode *root, *event;
+
+      if (flags & SANDBOX_CONNECT_FLAG_END_STREAM)
+        {
+          g_autofree char *code = NULL;
+
+          data->got_end_stream = TRUE;
+          if (!_sandbox_connect_parse_end_stream (payload, _("The command"), &code, &error))
+            {
+              if (g_strcmp0 (code, "deadline_exceeded") == 0 &&
+                  sandbox_command_get_timeout_ms (data->command) > 0)
+                {
+                  data->timed_out = TRUE;
+                  g_error_free (error);
+                }
+              else if (!data->got_end &&
+                       (g_strcmp0 (code, "internal") == 0 || g_strcmp0 (code, "invalid_argument") == 0 ||
+                        g_strcmp0 (code, "failed_precondition") == 0))
+                {
+                  /* envd could not start the command (not found, bad cwd). */
+                  GError *exec_error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_EXEC,
+                                                    _("The command could not be started in E2B "
+                                                      "sandbox %s: %s"), get_id (data->self),
+                                                    error->message);
+                  g_error_free (error);
+                  exec_fail (task, exec_error);
+                  return;
+                }
+              else
+                {
+                  exec_fail (task, error);
+                  return;
+                }
+            }
+          continue;
+        }
+      if (!json_parser_load_from_data (parser, g_bytes_get_data (payload, NULL),
+                                       (gssize) g_bytes_get_size (payload), NULL) ||
+          (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root) ||
+          (event = json_object_get_member (json_node_get_object (root), "event")) == NULL ||
+          !JSON_NODE_HOLDS_OBJECT (event))
+        {
+          exec_fail (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                                        _("E2B sent a process event that is not a JSON "
+                                          "{\"event\":…} object.")));
+          return;
+        }
+      if (!data->got_start && !json_object_has_member (json_node_get_object (event), "start"))
+        {
+          exec_fail (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                                        _("E2B's process stream did not begin with a start event.")));
+          return;
+        }
+      if (!exec_event (task, json_node_get_object (event), &error))
+        return;
+    }
+  exec_read (task);
+}
+
+static void
+exec_got (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  GTask *task = user_data;  /* owned */
+  ExecData *data = g_task_get_task_data (task);
+  g_autoptr(GBytes) bytes = NULL;
+  GError *error = NULL;
+
+  bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
+  if (bytes == NULL)
+    {
+      exec_fail (task, _sandbox_rest_transport_error_new ("E2B envd", "POST",
+                                                          "/process.Process/Start", error));
+      g_error_free (error);
+      g_object_unref (task);
+      return;
+    }
+  if (g_bytes_get_size (bytes) == 0)
+    {
+      if (!_sandbox_connect_reader_finish (data->reader, &error))
+        exec_fail (task, error);
+      else if (!data->got_end_stream && !data->timed_out)
+        exec_fail (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                                      _("The command's stream from E2B ended without its "
+                                        "end-of-stream frame; the connection was cut. Run the "
+                                        "command again.")));
+      else
+        exec_complete (task);
+      g_object_unref (task);
+      return;
+    }
+  if (!_sandbox_connect_reader_feed (data->reader, g_bytes_get_data (bytes, NULL),
+                                     g_bytes_get_size (bytes), &error))
+    {
+      exec_fail (task, error);
+      g_object_unref (task);
+      return;
+    }
+  exec_pump (task);
+  g_object_unref (task);
+}
+
+static void
+exec_read (GTask *task)
+{
+  ExecData *data = g_task_get_task_data (task);
+
+  g_input_stream_read_bytes_async (data->body, READ_CHUNK, G_PRIORITY_DEFAULT, data->op,
+                                   exec_got, g_object_ref (task));
+}
+
+static void
+exec_error_body (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ExecData *data = g_task_get_task_data (task);
+  GOutputStream *out = G_OUTPUT_STREAM (source);
+  g_autoptr(GBytes) body = NULL;
+
+  g_output_stream_splice_finish (out, result, NULL);
+  body = g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (out));
+  exec_fail (task, envd_error (data->self, "POST", "/process.Process/Start",
+                               soup_message_get_status (data->msg), body));
+}
+
+static void
+exec_sent (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ExecData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  guint status;
+  const char *type;
+
+  data->body = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  if (data->body == NULL)
+    {
+      exec_fail (task, _sandbox_rest_transport_error_new ("E2B envd", "POST",
+                                                          "/process.Process/Start", error));
+      g_error_free (error);
+      return;
+    }
+  status = soup_message_get_status (data->msg);
+  if (status != 200)
+    {
+      g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable ();
+
+      g_output_stream_splice_async (out, data->body, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE |
+                                    G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, G_PRIORITY_DEFAULT,
+                                    NULL, exec_error_body, g_object_ref (task));
+      return;
+    }
+  type = soup_message_headers_get_content_type (soup_message_get_response_headers (data->msg), NULL);
+  if (g_strcmp0 (type, "application/connect+json") != 0)
+    {
+      exec_fail (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                                    _("E2B answered a command with “%s” instead of a Connect "
+                                      "stream; check E2B_SANDBOX_URL."), type ? type : "no content type"));
+      return;
+    }
+  exec_read (task);
+}
+
+static void
+exec_start (SandboxE2bInstance *self,
+            GTask              *task)
+{
+  ExecData *data = g_task_get_task_data (task);
+  SandboxCommand *command = data->command;
+  const char * const *argv = sandbox_command_get_argv (command);
+  guint timeout_ms = sandbox_command_get_timeout_ms (command);
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) request = NULL;
+  g_autoptr(GBytes) envelope = NULL;
+  SoupMessageHeaders *headers;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "process");
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "cmd");
+  json_builder_add_string_value (builder, argv[0]);
+  json_builder_set_member_name (builder, "args");
+  json_builder_begin_array (builder);
+  for (guint i = 1; argv[i] != NULL; i++)
+    json_builder_add_string_value (builder, argv[i]);
+  json_builder_end_array (builder);
+  json_builder_set_member_name (builder, "envs");
+  json_builder_begin_object (builder);
+  g_hash_table_iter_init (&iter, sandbox_command_get_env (command));
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      json_builder_set_member_name (builder, key);
+      json_builder_add_string_value (builder, value);
+    }
+  json_builder_end_object (builder);
+  if (sandbox_command_get_cwd (command) != NULL)
+    {
+      json_builder_set_member_name (builder, "cwd");
+      json_builder_add_string_value (builder, sandbox_command_get_cwd (command));
+    }
+  json_builder_end_object (builder);
+  json_builder_set_member_name (builder, "stdin");
+  json_builder_add_boolean_value (builder, sandbox_command_get_stdin (command) != NULL);
+  json_builder_end_object (builder);
+  request = json_builder_get_root (builder);
+  envelope = _sandbox_connect_envelope_new_json (0, request);
+
+  data->msg = _sandbox_rest_client_new_message (self->envd, "POST", "process.Process/Start");
+  if (data->msg == NULL)
+    {
+      exec_fail (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
+                                    _("“%s” is not a valid envd URL; check E2B_SANDBOX_URL."),
+                                    self->envd_url));
+      return;
+    }
+  headers = soup_message_get_request_headers (data->msg);
+  soup_message_headers_replace (headers, "Keepalive-Ping-Interval", "50");
+  if (timeout_ms > 0)
+    {
+      g_autofree char *ms = g_strdup_printf ("%u", timeout_ms);
+
+      soup_message_headers_replace (headers, "Connect-Timeout-Ms", ms);
+      data->guard = g_timeout_source_new (timeout_ms + DEADLINE_GRACE_MS);
+      g_source_set_callback (data->guard, exec_guard_hit, data, NULL);
+      g_source_attach (data->guard, g_main_context_get_thread_default ());
+    }
+  soup_message_set_request_body_from_bytes (data->msg, "application/connect+json", envelope);
+  data->start = g_get_monotonic_time ();
+  soup_session_send_async (_sandbox_rest_client_get_session (self->envd), data->msg, G_PRIORITY_DEFAULT,
+                           data->op, exec_sent, g_object_ref (task));
+}
+
+static void
+sandbox_e2b_instance_exec (SandboxInstance *instance,
+                           SandboxCommand  *command,
+                           GCancellable    *cancellable,
+                           GTask           *task)
+{
+  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
+  ExecData *data = g_new0 (ExecData, 1);
+
+  data->self = g_object_ref (self);
+  data->command = g_object_ref (command);
+  data->op = g_cancellable_new ();
+  data->reader = _sandbox_connect_reader_new (0);
+  if (sandbox_command_get_stdout_stream (command) == NULL)
+    data->out = g_byte_array_new ();
+  if (sandbox_command_get_stderr_stream (command) == NULL)
+    data->err = g_byte_array_new ();
+  g_task_set_task_data (task, data, (GDestroyNotify) exec_data_free);
+  if (cancellable != NULL)
+    {
+      data->user = g_object_ref (cancellable);
+      data->user_id = g_cancellable_connect (cancellable, G_CALLBACK (exec_user_cancelled), data, NULL);
+    }
+  with_envd (self, task, exec_start);
+}
+
+/* ------------------------------------------------------------------ */
+/* Files: synchronous HTTP in a worker thread, one session per transfer */
+
+typedef struct
+{
+  SoupSession *session;
+  char        *envd_url;
+  char        *sandbox_id;
+  char        *token;
+  GFile       *local;
+  char        *remote;
+} FilesData;
+
+static void
+files_data_free (FilesData *data)
+{
+  g_clear_object (&data->session);
+  g_clear_object (&data->local);
+  g_free (data->envd_url);
+  g_free (data->sandbox_id);
+  g_free (data->token);
+  g_free (data->remote);
+  g_free (data);
+}
+
+static SoupMessage *
+files_message (FilesData  *data,
+               const char *method,
+               const char *path_and_query)
+{
+  g_autofree char *url = g_strconcat (data->envd_url, g_str_has_suffix (data->envd_url, "/") ? "" : "/",
+                                      path_and_query, NULL);
+  SoupMessage *msg = soup_message_new (method, url);
+  SoupMessageHeaders *headers;
+
+  if (msg == NULL)
+    return NULL;
+  headers = soup_message_get_request_headers (msg);
+  soup_message_headers_replace (headers, "E2b-Sandbox-Id", data->sandbox_id);
+  soup_message_headers_replace (headers, "E2b-Sandbox-Port", G_STRINGIFY (E2B_ENVD_PORT));
+  soup_message_headers_replace (headers, "X-Access-Token", data->token);
+  return msg;
+}
+
+static GError *
+files_http_error (FilesData  *data,
+                  SoupMessage *msg,
+                  const char *method,
+                  const char *endpoint,
+                  GInputStream *stream)
+{
+  g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable ();
+  g_autoptr(GBytes) body = NULL;
+  guint status = soup_message_get_status (msg);
+  gsize len;
+  const char *text;
+
+  if (stream != NULL)
+    g_output_stream_splice (out, stream, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, NULL);
+  else
+    g_output_stream_close (out, NULL, NULL);
+  body = g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (out));
+  text = g_bytes_get_data (body, &len);
+  if (status == 502 && text != NULL && g_strstr_len (text, len, "sandbox was not found") != NULL)
+    return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                        _("The E2B sandbox %s no longer exists (it was killed or reached its "
+                          "timeout)."), data->sandbox_id);
+  return _sandbox_rest_error_new ("E2B envd", method, endpoint, status, body, NULL);
+}
+
+/* A unary Connect call; returns the parsed answer. */
+static JsonNode *
+files_rpc (FilesData     *data,
+           const char    *rpc,
+           JsonNode      *request,
+           const char    *accepted_code,
+           gboolean      *accepted,
+           GCancellable  *cancellable,
+           GError       **error)
+{
+  g_autoptr(SoupMessage) msg = files_message (data, "POST", rpc);
+  g_autofree char *json = json_to_string (request, FALSE);
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GBytes) answer = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  guint status;
+
+  if (accepted != NULL)
+    *accepted = FALSE;
+  if (msg == NULL)
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
+                   _("“%s” is not a valid envd URL; check E2B_SANDBOX_URL."), data->envd_url);
+      return NULL;
+    }
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Connect-Protocol-Version", "1");
+  body = g_bytes_new (json, strlen (json));
+  soup_message_set_request_body_from_bytes (msg, "application/json", body);
+  answer = soup_session_send_and_read (data->session, msg, cancellable, error);
+  if (answer == NULL)
+    {
+      GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "POST", rpc, *error);
+      g_clear_error (error);
+      g_propagate_error (error, mapped);
+      return NULL;
+    }
+  status = soup_message_get_status (msg);
+  if (status != 200)
+    {
+      g_autofree char *code = NULL;
+      GError *connect = _sandbox_connect_error_from_body (answer, rpc, &code);
+
+      if (accepted_code != NULL && g_strcmp0 (code, accepted_code) == 0)
+        {
+          g_clear_error (&connect);
+          *accepted = TRUE;
+          return NULL;
+        }
+      g_clear_error (&connect);
+      {
+        g_autoptr(GInputStream) in = g_memory_input_stream_new_from_bytes (answer);
+        g_propagate_error (error, files_http_error (data, msg, "POST", rpc, in));
+      }
+      return NULL;
+    }
+  if (!json_parser_load_from_data (parser, g_bytes_get_data (answer, NULL),
+                                   (gssize) g_bytes_get_size (answer), NULL) ||
+      json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                   _("E2B answered %s with something that is not a JSON object."), rpc);
+      return NULL;
+    }
+  return json_node_copy (json_parser_get_root (parser));
+}
+
+static JsonNode *
+path_request (const char *member,
+              const char *path,
+              gint64      depth)
+{
+  JsonObject *object = json_object_new ();
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+
+  json_object_set_string_member (object, member, path);
+  if (depth > 0)
+    json_object_set_int_member (object, "depth", depth);
+  json_node_take_object (node, object);
+  return node;
+}
+
+static gboolean
+make_dir (FilesData     *data,
+          const char    *path,
+          GCancellable  *cancellable,
+          GError       **error)
+{
+  g_autoptr(JsonNode) request = path_request ("path", path, 0);
+  g_autoptr(JsonNode) answer = NULL;
+  gboolean exists = FALSE;
+
+  answer = files_rpc (data, "filesystem.Filesystem/MakeDir", request, "already_exists", &exists,
+                      cancellable, error);
+  return answer != NULL || exists;
+}
+
+static gboolean
+upload_file (FilesData     *data,
+             GFile         *source,
+             const char    *destination,
+             GCancellable  *cancellable,
+             GError       **error)
+{
+  g_autofree char *escaped = g_uri_escape_string (destination, "/", FALSE);
+  g_autofree char *query = g_strdup_printf ("files?path=%s", escaped);
+  g_autoptr(SoupMessage) msg = files_message (data, "POST", query);
+  g_autoptr(GFileInputStream) in = NULL;
+  g_autoptr(GFileInfo) info = NULL;
+  g_autoptr(GInputStream) answer = NULL;
+
+  if (msg == NULL)
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
+                   _("“%s” is not a valid envd URL; check E2B_SANDBOX_URL."), data->envd_url);
+      return FALSE;
+    }
+  in = g_file_read (source, cancellable, error);
+  if (in == NULL)
+    return FALSE;
+  info = g_file_input_stream_query_info (in, G_FILE_ATTRIBUTE_STANDARD_SIZE, cancellable, error);
+  if (info == NULL)
+    return FALSE;
+  /* Streamed from the file: never whole in memory. */
+  soup_message_set_request_body (msg, "application/octet-stream", G_INPUT_STREAM (in),
+                                 g_file_info_get_size (info));
+  answer = soup_session_send (data->session, msg, cancellable, error);
+  if (answer == NULL)
+    {
+      GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "POST", "/files", *error);
+      g_clear_error (error);
+      g_propagate_error (error, mapped);
+      return FALSE;
+    }
+  if (!SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (msg)))
+    {
+      g_propagate_error (error, files_http_error (data, msg, "POST", "/files", answer));
+      return FALSE;
+    }
+  {
+    g_autoptr(GOutputStream) sink = g_memory_output_stream_new_resizable ();
+    g_output_stream_splice (sink, answer, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE |
+                            G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, cancellable, NULL);
+  }
+  return TRUE;
+}
+
+static gboolean
+upload_tree (FilesData     *data,
+             GFile         *source,
+             const char    *destination,
+             GCancellable  *cancellable,
+             GError       **error)
+{
+  g_autoptr(GFileInfo) info = g_file_query_info (source, G_FILE_ATTRIBUTE_STANDARD_TYPE,
+                                                 G_FILE_QUERY_INFO_NONE, cancellable, error);
+  g_autoptr(GFileEnumerator) children = NULL;
+
+  if (info == NULL)
+    {
+      if (error != NULL && g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+        {
+          g_clear_error (error);
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                       _("%s does not exist."), g_file_peek_path (source));
+        }
+      return FALSE;
+    }
+  if (g_file_info_get_file_type (info) == G_FILE_TYPE_REGULAR)
+    return upload_file (data, source, destination, cancellable, error);
+  if (g_file_info_get_file_type (info) != G_FILE_TYPE_DIRECTORY)
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                   _("%s is not a regular file or directory, and cannot be uploaded."),
+                   g_file_peek_path (source));
+      return FALSE;
+    }
+  if (!make_dir (data, destination, cancellable, error))
+    return FALSE;
+  children = g_file_enumerate_children (source, G_FILE_ATTRIBUTE_STANDARD_NAME, G_FILE_QUERY_INFO_NONE,
+                                        cancellable, error);
+  if (children == NULL)
+    return FALSE;
+  for (;;)
+    {
+      GFileInfo *child_info;
+      GFile *child;
+      g_autofree char *target = NULL;
+
+      if (!g_file_enumerator_iterate (children, &child_info, &child, cancellable, error))
+        return FALSE;
+      if (child_info == NULL)
+        return TRUE;
+      target = g_build_filename (destination, g_file_info_get_name (child_info), NULL);
+      if (!upload_tree (data, child, target, cancellable, error))
+        return FALSE;
+    }
+}
+
+static gboolean
+download_file (FilesData     *data,
+               const char    *source,
+               GFile         *destination,
+               GCancellable  *cancellable,
+               GError       **error)
+{
+  g_autofree char *escaped = g_uri_escape_string (source, "/", FALSE);
+  g_autofree char *query = g_strdup_printf ("files?path=%s", escaped);
+  g_autoptr(SoupMessage) msg = files_message (data, "GET", query);
+  g_autoptr(GInputStream) in = NULL;
+  g_autoptr(GFileOutputStream) out = NULL;
+  g_autoptr(GFile) parent = g_file_get_parent (destination);
+
+  if (msg == NULL)
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
+                   _("“%s” is not a valid envd URL; check E2B_SANDBOX_URL."), data->envd_url);
+      return FALSE;
+    }
+  in = soup_session_send (data->session, msg, cancellable, error);
+  if (in == NULL)
+    {
+      GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "GET", "/files", *error);
+      g_clear_error (error);
+      g_propagate_error (error, mapped);
+      return FALSE;
+    }
+  if (!SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (msg)))
+    {
+      g_propagate_error (error, files_http_error (data, msg, "GET", "/files", in));
+      return FALSE;
+    }
+  if (parent != NULL)
+    g_file_make_directory_with_parents (parent, cancellable, NULL);
+  out = g_file_replace (destination, NULL, FALSE, G_FILE_CREATE_NONE, cancellable, error);
+  if (out == NULL)
+    return FALSE;
+  /* Streamed to the file: never whole in memory. */
+  return g_output_stream_splice (G_OUTPUT_STREAM (out), in,
+                                 G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE | G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
+                                 cancellable, error) >= 0;
+}
+
+static gboolean
+download_tree (FilesData     *data,
+               const char    *source,
+               GFile         *destination,
+               GCancellable  *cancellable,
+               GError       **error)
+{
+  g_autoptr(JsonNode) request = path_request ("path", source, 0);
+  g_autoptr(JsonNode) answer = NULL;
+  gboolean missing = FALSE;
+  JsonObject *entry;
+  const char *type;
+
+  answer = files_rpc (data, "filesystem.Filesystem/Stat", request, "not_found", &missing, cancellable, error);
+  if (missing)
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                   _("%s does not exist in E2B sandbox %s."), source, data->sandbox_id);
+      return FALSE;
+    }
+  if (answer == NULL)
+    return FALSE;
+  entry = json_object_get_object_member (json_node_get_object (answer), "entry");
+  type = entry ? json_object_get_string_member_with_default (entry, "type", "") : "";
+  if (g_strcmp0 (type, "FILE_TYPE_DIRECTORY") != 0)
+    return download_file (data, source, destination, cancellable, error);
+
+  {
+    g_autoptr(JsonNode) list_request = path_request ("path", source, 1);
+    g_autoptr(JsonNode) listing = NULL;
+    JsonArray *entries;
+    GError *local_error = NULL;
+
+    if (!g_file_make_directory_with_parents (destination, cancellable, &local_error) &&
+        !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+      {
+        g_propagate_error (error, local_error);
+        return FALSE;
+      }
+    g_clear_error (&local_error);
+    listing = files_rpc (data, "filesystem.Filesystem/ListDir", list_request, NULL, NULL, cancellable, error);
+    if (listing == NULL)
+      return FALSE;
+    entries = json_object_get_array_member (json_node_get_object (listing), "entries");
+    for (guint i = 0; entries != NULL && i < json_array_get_length (entries); i++)
+      {
+        JsonObject *child = json_array_get_object_element (entries, i);
+        const char *name = child ? json_object_get_string_member_with_default (child, "name", NULL) : NULL;
+        const char *child_type = child ? json_object_get_string_member_with_default (child, "type", "") : "";
+        g_autofree char *child_path = NULL;
+        g_autoptr(GFile) target = NULL;
+
+        if (name == NULL || strchr (name, '/') != NULL || strcmp (name, "..") == 0 || strcmp (name, ".") == 0)
+          continue;
+        if (g_strcmp0 (child_type, "FILE_TYPE_SYMLINK") == 0)
+          continue;
+        child_path = g_build_filename (source, name, NULL);
+        target = g_file_get_child (destination, name);
+        if (!download_tree (data, child_path, target, cancellable, error))
+          return FALSE;
+      }
+  }
+  return TRUE;
+}
+
+static void
+upload_thread (GTask        *task,
+               gpointer      source_object,
+               gpointer      task_data,
+               GCancellable *cancellable)
+{
+  FilesData *data = task_data;
+  GError *error = NULL;
+
+  if (upload_tree (data, data->local, data->remote, cancellable, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+download_thread (GTask        *task,
+                 gpointer      source_object,
+                 gpointer      task_data,
+                 GCancellable *cancellable)
+{
+  FilesData *data = task_data;
+  GError *error = NULL;
+
+  if (download_tree (data, data->remote, data->local, cancellable, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+files_start (SandboxE2bInstance *self,
+             GTask              *task)
+{
+  FilesData *data = g_task_get_task_data (task);
+  gboolean upload = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (task), "e2b-upload"));
+  g_autofree char *user_agent = g_strdup_printf ("libsandbox/%s", SANDBOX_VERSION_S);
+
+  data->envd_url = g_strdup (self->envd_url);
+  data->sandbox_id = g_strdup (get_id (self));
+  data->token = g_strdup (self->access_token);
+  data->session = soup_session_new_with_options ("user-agent", user_agent, "timeout", 120, NULL);
+  g_task_run_in_thread (task, upload ? upload_thread : download_thread);
+}
+
+static gboolean
+check_path (const char  *path,
+            GTask       *task)
+{
+  if (path != NULL && g_path_is_absolute (path))
+    return TRUE;
+  g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                           _("“%s” is not an absolute path; paths in a sandbox start with /, "
+                             "for example /home/user/data."), path ? path : "");
+  return FALSE;
+}
+
+static void
+sandbox_e2b_instance_upload (SandboxInstance *instance,
+                             GFile           *source,
+                             const char      *destination,
+                             GCancellable    *cancellable,
+                             GTask           *task)
+{
+  FilesData *data;
+
+  if (!check_path (destination, task))
+    return;
+  data = g_new0 (FilesData, 1);
+  data->local = g_object_ref (source);
+  data->remote = g_strdup (destination);
+  g_task_set_task_data (task, data, (GDestroyNotify) files_data_free);
+  g_object_set_data (G_OBJECT (task), "e2b-upload", GINT_TO_POINTER (TRUE));
+  with_envd (SANDBOX_E2B_INSTANCE (instance), task, files_start);
+}
+
+static void
+sandbox_e2b_instance_download (SandboxInstance *instance,
+                               const char      *source,
+                               GFile           *destination,
+                               GCancellable    *cancellable,
+                               GTask           *task)
+{
+  FilesData *data;
+
+  if (!check_path (source, task))
+    return;
+  data = g_new0 (FilesData, 1);
+  data->local = g_object_ref (destination);
+  data->remote = g_strdup (source);
+  g_task_set_task_data (task, data, (GDestroyNotify) files_data_free);
+  with_envd (SANDBOX_E2B_INSTANCE (instance), task, files_start);
+}
+
+/* ------------------------------------------------------------------ */
+/* destroy                                                             */
+
+static void
+destroy_done (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  SandboxInstance *self = g_task_get_source_object (task);
+  g_autoptr(JsonNode) node = NULL;
+  GError *error = NULL;
+
+  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, &error);
+  /* 404: already gone, which is what was asked. */
+  if (error != NULL && !g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_clear_error (&error);
+  sandbox_instance_set_state (self, SANDBOX_INSTANCE_STATE_DESTROYED);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+sandbox_e2b_instance_destroy (SandboxInstance *instance,
+                              GCancellable    *cancellable,
+                              GTask           *task)
+{
+  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
+  g_autofree char *path = g_strdup_printf ("sandboxes/%s", get_id (self));
+
+  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), "DELETE", path,
+                                   NULL, SANDBOX_REST_IDEMPOTENT, cancellable, destroy_done,
+                                   g_object_ref (task));
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+sandbox_e2b_instance_finalize (GObject *object)
+{
+  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (object);
+
+  g_clear_object (&self->envd);
+  g_free (self->envd_url);
+  g_free (self->domain);
+  g_free (self->access_token);
+  G_OBJECT_CLASS (sandbox_e2b_instance_parent_class)->finalize (object);
+}
+
+static void
+sandbox_e2b_instance_class_init (SandboxE2bInstanceClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  SandboxInstanceClass *instance_class = SANDBOX_INSTANCE_CLASS (klass);
+
+  object_class->finalize = sandbox_e2b_instance_finalize;
+
+  instance_class->exec = sandbox_e2b_instance_exec;
+  instance_class->upload = sandbox_e2b_instance_upload;
+  instance_class->download = sandbox_e2b_instance_download;
+  instance_class->destroy = sandbox_e2b_instance_destroy;
+}
+
+static void
+sandbox_e2b_instance_init (SandboxE2bInstance *self)
+{
+}

@@ -1,0 +1,20 @@
+"""METAFLOW_SANDBOX_* settings (environment or ~/.metaflowconfig profile).
+
+Every global here is injected into metaflow.metaflow_config.
+"""
+
+from metaflow.metaflow_config_funcs import from_conf
+
+# Backend used by @sandbox when the decorator names none: local (bubblewrap),
+# daytona or e2b (or any backend registered with libsandbox).
+SANDBOX_BACKEND = from_conf("SANDBOX_BACKEND", "local")
+# Image (remote backends) or root file system directory (local backend).
+SANDBOX_IMAGE = from_conf("SANDBOX_IMAGE")
+# Default resources; @resources and the decorator's own values win (max).
+SANDBOX_CPU = from_conf("SANDBOX_CPU", "1")
+SANDBOX_MEMORY = from_conf("SANDBOX_MEMORY", "4096")
+SANDBOX_DISK = from_conf("SANDBOX_DISK", "10240")
+# Network access for the step (off unless asked for).
+SANDBOX_NETWORK = from_conf("SANDBOX_NETWORK", False)
+# Working directory inside the sandbox; the code package goes to <workdir>/metaflow.
+SANDBOX_WORKDIR = from_conf("SANDBOX_WORKDIR", "/workspace")

@@ -1,0 +1,376 @@
+"""The @sandbox step decorator (and its aliases @daytona and @e2b).
+
+The decorator only speaks Metaflow: it validates the step, merges resources
+and rewrites the task command into the ``sandbox step`` trampoline
+(sandbox_cli.py).  Everything that touches a sandbox lives in
+sandbox_executor.py, which imports ``gi`` inside its functions only: this
+module is imported by every Metaflow process, including the task that runs
+inside the sandbox, where PyGObject is usually absent.
+"""
+
+import json
+import os
+import sys
+from typing import Any, Dict, Optional
+
+from metaflow import metaflow_config
+from metaflow.decorators import StepDecorator
+from metaflow.exception import MetaflowException
+from metaflow.metaflow_config import (
+    SANDBOX_BACKEND,
+    SANDBOX_CPU,
+    SANDBOX_DISK,
+    SANDBOX_IMAGE,
+    SANDBOX_MEMORY,
+    SANDBOX_NETWORK,
+)
+from metaflow.plugins.resources_decorator import ResourcesDecorator
+from metaflow.plugins.timeout_decorator import get_run_time_limit_for_task
+
+# Set by the executor in the sandbox's environment, so hooks that run in the
+# task can tell a sandboxed attempt from a local @catch fallback attempt.
+WORKLOAD_ENV = "METAFLOW_SANDBOX_WORKLOAD"
+
+# Other decorators that move a step somewhere else: one per step.
+COMPUTE_DECORATORS = frozenset(
+    {
+        "sandbox",
+        "daytona",
+        "e2b",
+        "batch",
+        "kubernetes",
+        "slurm",
+        "nvidia",
+        "nvct",
+        "snowpark",
+        "skypilot_step",
+    }
+)
+
+REMOTE_DATASTORES = ("s3", "azure", "gs")
+
+
+class SandboxException(MetaflowException):
+    headline = "Sandbox error"
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _as_number(value: Any, what: str, step: str) -> Optional[float]:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SandboxException(
+            "Invalid %s value *%s* for step *%s*: it must be a number." % (what, value, step)
+        ) from None
+    if number <= 0:
+        raise SandboxException(
+            "Invalid %s value *%s* for step *%s*: it must be greater than 0." % (what, value, step)
+        )
+    return number
+
+
+class SandboxDecorator(StepDecorator):
+    """
+    Runs this step in an isolated libsandbox sandbox.
+
+    Parameters
+    ----------
+    backend : str, default METAFLOW_SANDBOX_BACKEND ("local")
+        libsandbox backend: "local" (bubblewrap on this machine), "daytona", "e2b".
+    image : str, optional
+        Image (remote backends) or root file system directory (local backend).
+        Default: the host's own root (local) or the backend's default image.
+    cpu : int, default 1
+        CPUs for the step. With @resources the larger value wins.
+    memory : int, default 4096
+        Memory in MB. With @resources the larger value wins.
+    disk : int, default 10240
+        Disk in MB. With @resources the larger value wins.
+    gpu : int, optional
+        GPUs for the step (backends that offer them).
+    timeout : int, optional
+        Wall-clock limit in seconds for the step in the sandbox; @timeout also counts
+        (the smaller one wins).
+    env : Dict[str, str], optional
+        Extra environment variables for the step (the host environment is NOT
+        inherited; see also @environment).
+    network : bool, default False
+        Give the step network access.
+    """
+
+    name = "sandbox"
+    defaults = {
+        "backend": None,
+        "image": None,
+        "cpu": None,
+        "memory": None,
+        "disk": None,
+        "gpu": None,
+        "timeout": None,
+        "env": None,
+        "network": None,
+    }
+
+    # A backend forced by an alias (@daytona, @e2b).
+    _alias_backend: Optional[str] = None
+
+    package_metadata: Optional[str] = None
+    package_url: Optional[str] = None
+    package_sha: Optional[str] = None
+
+    supports_conda_environment = False
+
+    def init(self) -> None:
+        self._init_attributes()
+
+    def _init_attributes(self) -> None:
+        attrs = self.attributes
+        if self._alias_backend is not None:
+            if attrs["backend"] not in (None, "", self._alias_backend):
+                raise SandboxException(
+                    "@%s always runs on the %s backend; remove backend=%s or use "
+                    "@sandbox(backend=%s) instead."
+                    % (self.name, self._alias_backend, attrs["backend"], attrs["backend"])
+                )
+            attrs["backend"] = self._alias_backend
+        if not attrs["backend"]:
+            attrs["backend"] = SANDBOX_BACKEND or "local"
+        attrs["backend"] = str(attrs["backend"]).strip().lower()
+        if not attrs["image"] and SANDBOX_IMAGE:
+            attrs["image"] = SANDBOX_IMAGE
+        for key, default in (
+            ("cpu", SANDBOX_CPU),
+            ("memory", SANDBOX_MEMORY),
+            ("disk", SANDBOX_DISK),
+        ):
+            if attrs[key] is None or attrs[key] == "":
+                attrs[key] = default
+        if attrs["network"] is None:
+            attrs["network"] = SANDBOX_NETWORK
+        attrs["network"] = _as_bool(attrs["network"])
+        env = attrs["env"]
+        if isinstance(env, str):
+            try:
+                env = json.loads(env) if env else {}
+            except ValueError:
+                raise SandboxException(
+                    "@%s(env=...) must be a dictionary of strings, got *%s*." % (self.name, env)
+                ) from None
+        if env is not None and not isinstance(env, dict):
+            raise SandboxException(
+                "@%s(env=...) must be a dictionary of strings, got *%s*." % (self.name, env)
+            )
+        attrs["env"] = {str(k): str(v) for k, v in env.items()} if env else None
+
+    # -- validation (LAUNCH, TRAMPOLINE and TASK) ---------------------------------
+
+    def step_init(self, flow, graph, step, decos, environment, flow_datastore, logger) -> None:
+        self.step = step
+        self.logger = logger
+        self.environment = environment
+        self.flow_datastore = flow_datastore
+
+        if any(deco.name == "parallel" for deco in decos):
+            raise SandboxException(
+                "Step *%s* uses @parallel, which @%s does not support: remove "
+                "@parallel or run this step without @%s." % (step, self.name, self.name)
+            )
+        others = [
+            deco.name for deco in decos if deco is not self and deco.name in COMPUTE_DECORATORS
+        ]
+        if others:
+            raise SandboxException(
+                "Step *%s* has more than one compute decorator (@%s and @%s). A step "
+                "runs in one place: keep only one of them (check --with options too)."
+                % (step, self.name, " and @".join(others))
+            )
+        if flow_datastore.TYPE != "local" and flow_datastore.TYPE not in REMOTE_DATASTORES:
+            raise SandboxException(
+                "@%s does not support the *%s* datastore; use --datastore=local "
+                "(local backend) or s3, azure, gs." % (self.name, flow_datastore.TYPE)
+            )
+
+        # @resources: the larger value wins (Metaflow issue #467).
+        for deco in decos:
+            if isinstance(deco, ResourcesDecorator):
+                for key in ("cpu", "memory", "disk", "gpu"):
+                    theirs = deco.attributes.get(key)
+                    if theirs is None:
+                        continue
+                    mine = self.attributes.get(key)
+                    self.attributes[key] = str(max(float(mine or 0), float(theirs or 0)))
+        for key in ("cpu", "memory", "disk", "gpu", "timeout"):
+            _as_number(self.attributes[key], key, step)
+        if self.attributes["gpu"] is not None and not float(self.attributes["gpu"]).is_integer():
+            raise SandboxException(
+                "Invalid gpu value *%s* for step *%s*: it must be an integer."
+                % (self.attributes["gpu"], step)
+            )
+
+        # @timeout and timeout=: the smaller one wins.
+        self.run_time_limit = int(get_run_time_limit_for_task(decos))
+        if self.attributes["timeout"]:
+            self.run_time_limit = min(self.run_time_limit, int(float(self.attributes["timeout"])))
+
+    # -- LAUNCH ----------------------------------------------------------------
+
+    def runtime_init(self, flow, graph, package, run_id) -> None:
+        self.flow = flow
+        self.graph = graph
+        self.package = package
+        self.run_id = run_id
+        # Fail before any task runs if PyGObject, the typelib, the backend or its
+        # configuration (bubblewrap, API keys) is missing.
+        from .sandbox_executor import preflight
+
+        preflight(self.attributes["backend"])
+        if self.flow_datastore.TYPE == "local" and self.attributes["backend"] != "local":
+            raise SandboxException(
+                "@%s(backend=%s) on step *%s* needs a datastore the remote "
+                "sandbox can reach: run with --datastore=s3 (or azure, gs). Only "
+                "the local backend can use the local datastore, which it mounts "
+                "at the same path." % (self.name, self.attributes["backend"], self.step)
+            )
+
+    def runtime_task_created(
+        self, task_datastore, task_id, split_index, input_paths, is_cloned, ubf_context
+    ) -> None:
+        if not is_cloned:
+            self._save_package_once(self.flow_datastore, self.package)
+
+    def runtime_step_cli(self, cli_args, retry_count, max_user_code_retries, ubf_context) -> None:
+        if retry_count > max_user_code_retries:
+            # The @catch fallback attempt runs locally, as with @kubernetes.
+            return
+        cli_args.commands = ["sandbox", "step"]
+        options = cli_args.command_options
+        options["code-package-metadata"] = self.package_metadata
+        options["code-package-sha"] = self.package_sha
+        options["code-package-url"] = self.package_url
+        options["decorator"] = self.name
+        for key in ("backend", "image", "cpu", "memory", "disk", "gpu"):
+            options[key] = self.attributes[key]
+        if self.attributes["env"]:
+            options["sandbox-env"] = json.dumps(self.attributes["env"])
+        options["network"] = bool(self.attributes["network"])
+        options["run-time-limit"] = self.run_time_limit
+        cli_args.entrypoint[0] = sys.executable
+
+    @classmethod
+    def _save_package_once(cls, flow_datastore, package) -> None:
+        if SandboxDecorator.package_url is not None:
+            return
+        # FEAT_ALWAYS_UPLOAD_CODE_PACKAGE: Metaflow >= 2.16 only.
+        if getattr(metaflow_config, "FEAT_ALWAYS_UPLOAD_CODE_PACKAGE", False):
+            url, sha = package.package_url(), package.package_sha()
+        else:
+            url, sha = flow_datastore.save_data([package.blob], len_hint=1)[0]
+        SandboxDecorator.package_url = url
+        SandboxDecorator.package_sha = sha
+        SandboxDecorator.package_metadata = getattr(package, "package_metadata", None)
+
+    # -- TASK (inside the sandbox) ----------------------------------------------
+
+    def task_pre_step(
+        self,
+        step_name,
+        task_datastore,
+        metadata,
+        run_id,
+        task_id,
+        flow,
+        graph,
+        retry_count,
+        max_retries,
+        ubf_context,
+        inputs,
+    ) -> None:
+        self.metadata = metadata
+        self.task_datastore = task_datastore
+        if WORKLOAD_ENV not in os.environ:
+            return
+        try:
+            from metaflow.metadata_provider import MetaDatum
+        except ImportError:  # Metaflow < 2.12
+            from metaflow.metadata import MetaDatum
+
+        entries: Dict[str, str] = {
+            "sandbox-id": os.environ.get("METAFLOW_SANDBOX_ID", ""),
+            "sandbox-backend": os.environ.get("METAFLOW_SANDBOX_BACKEND_NAME", ""),
+            "sandbox-spec": os.environ.get("METAFLOW_SANDBOX_SPEC", "{}"),
+        }
+        metadata.register_metadata(
+            run_id,
+            step_name,
+            task_id,
+            [
+                MetaDatum(
+                    field=key,
+                    value=value,
+                    type=key,
+                    tags=["attempt_id:%d" % retry_count],
+                )
+                for key, value in entries.items()
+                if value
+            ],
+        )
+
+    def task_finished(self, step_name, flow, graph, is_task_ok, retry_count, max_retries) -> None:
+        # With a remote datastore and local metadata, hand the metadata back
+        # through the datastore (the trampoline copies it into the local root).
+        if WORKLOAD_ENV not in os.environ:
+            return
+        metadata = getattr(self, "metadata", None)
+        task_datastore = getattr(self, "task_datastore", None)
+        flow_datastore = getattr(self, "flow_datastore", None)
+        if (
+            metadata is not None
+            and metadata.TYPE == "local"
+            and task_datastore is not None
+            and flow_datastore is not None
+            and flow_datastore.TYPE != "local"
+        ):
+            from metaflow.metadata_provider.util import (
+                sync_local_metadata_to_datastore,
+            )
+            from metaflow.metaflow_config import DATASTORE_LOCAL_DIR
+
+            sync_local_metadata_to_datastore(DATASTORE_LOCAL_DIR, task_datastore)
+
+
+class DaytonaDecorator(SandboxDecorator):
+    """
+    Runs this step in a Daytona sandbox: @sandbox(backend="daytona").
+
+    Takes the same parameters as @sandbox. Needs DAYTONA_API_KEY and a remote
+    datastore (--datastore=s3).
+    """
+
+    name = "daytona"
+    _alias_backend = "daytona"
+
+    # Metaflow calls init() only when the class itself defines it.
+    def init(self) -> None:
+        self._init_attributes()
+
+
+class E2BDecorator(SandboxDecorator):
+    """
+    Runs this step in an E2B sandbox: @sandbox(backend="e2b").
+
+    Takes the same parameters as @sandbox. Needs E2B_API_KEY and a remote
+    datastore (--datastore=s3).
+    """
+
+    name = "e2b"
+    _alias_backend = "e2b"
+
+    def init(self) -> None:
+        self._init_attributes()

@@ -1,0 +1,556 @@
+"""Runs one task attempt in a libsandbox instance (the trampoline's work).
+
+Every sandbox operation goes through ``gi.repository.Sandbox``; ``gi`` is
+imported inside the functions below, never at module level.
+
+Data flow for the local backend and the local datastore (zero copy): the
+datastore root is bind-mounted read-write at the same absolute path, so the
+task reads its inputs and writes artifacts, metadata, logs and DONE.lock
+directly where the runtime and the client expect them; the code package blob
+is read from the datastore and extracted in <workdir>/metaflow.
+"""
+
+import json
+import os
+import shlex
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from metaflow import util
+from metaflow.exception import METAFLOW_EXIT_DISALLOW_RETRY, MetaflowException
+
+from .sandbox_decorator import WORKLOAD_ENV
+
+LOG_DIR = ".logs"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+RUNNER_MODULE = "metaflow_extensions.sandbox.plugins.sandbox_runner"
+
+# Host variables the step may need that are not secrets of another system.
+# Everything else must be given with @environment or @sandbox(env=...).
+PASSTHROUGH_PREFIXES = ("METAFLOW_",)
+PASSTHROUGH_NAMES = ("LANG", "LC_ALL", "TZ")
+# Credentials for a remote datastore travel by environment, never on a command line.
+REMOTE_DATASTORE_PREFIXES = {
+    "s3": ("AWS_",),
+    "azure": ("AZURE_",),
+    "gs": ("GOOGLE_", "GCLOUD_", "CLOUDSDK_"),
+}
+# Metaflow variables that describe the launching machine, not the sandbox.
+NOT_PASSED = frozenset(
+    {
+        "METAFLOW_SANDBOX_WORKLOAD",
+        "METAFLOW_SANDBOX_ID",
+        "METAFLOW_SANDBOX_BACKEND_NAME",
+        "METAFLOW_SANDBOX_SPEC",
+    }
+)
+
+
+class SandboxExecutionError(MetaflowException):
+    headline = "Sandbox error"
+
+
+@dataclass
+class SandboxOptions:
+    decorator: str
+    backend: str
+    image: Optional[str]
+    cpu: Optional[str]
+    memory: Optional[str]
+    disk: Optional[str]
+    gpu: Optional[str]
+    env: Optional[str]
+    network: bool
+    run_time_limit: Optional[int]
+    code_package_metadata: Optional[str]
+    code_package_sha: Optional[str]
+    code_package_url: Optional[str]
+
+
+# ---------------------------------------------------------------------------
+# gi / libsandbox access
+
+
+def _load_gi():
+    """Imports PyGObject and the Sandbox-1.0 typelib, or explains what to install."""
+    try:
+        import gi
+    except ImportError:
+        raise SandboxExecutionError(
+            "@sandbox needs PyGObject, which %s cannot import. Install it "
+            "(Debian/Ubuntu: sudo apt-get install python3-gi; Fedora: sudo dnf install "
+            "python3-gobject) and run the flow with that Python; a virtualenv must be "
+            "created with --system-site-packages to see it." % sys.executable
+        ) from None
+    try:
+        gi.require_version("Sandbox", "1.0")
+        from gi.repository import Sandbox  # noqa: F401
+    except (ValueError, ImportError) as ex:
+        raise SandboxExecutionError(
+            "@sandbox needs the libsandbox GObject-Introspection typelib Sandbox-1.0 "
+            "(%s). Install libsandbox with its typelib (Debian/Ubuntu: sudo apt-get "
+            "install gir1.2-sandbox-1.0), or for a build tree export "
+            "GI_TYPELIB_PATH=<build>/introspection and "
+            "LD_LIBRARY_PATH=<build>/libsandbox/.libs." % ex
+        ) from None
+    from gi.repository import Gio, GLib, Sandbox
+
+    return Gio, GLib, Sandbox
+
+
+_PREFLIGHT_DONE: Dict[str, bool] = {}
+
+
+def preflight(backend_name: str) -> None:
+    """Checks, before any task runs, that the backend can be used from here."""
+    if _PREFLIGHT_DONE.get(backend_name):
+        return
+    Gio, GLib, Sandbox = _load_gi()
+    known = list(Sandbox.Backend.list_names())
+    if backend_name not in known:
+        raise SandboxExecutionError(
+            "Unknown sandbox backend *%s*. Known backends: %s. Set it with "
+            "@sandbox(backend=...), --with sandbox:backend=... or "
+            "METAFLOW_SANDBOX_BACKEND." % (backend_name, ", ".join(sorted(known)))
+        )
+    try:
+        backend = Sandbox.Backend.new_for_name(backend_name)
+        backend.check_configured()
+    except GLib.Error as ex:
+        raise SandboxExecutionError(
+            "The sandbox backend *%s* is not ready: %s" % (backend_name, ex.message)
+        ) from None
+    _PREFLIGHT_DONE[backend_name] = True
+
+
+def _output_stream(fd: int):
+    """A GOutputStream writing straight to one of our own file descriptors."""
+    import gi
+
+    try:
+        gi.require_version("GioUnix", "2.0")
+        from gi.repository import GioUnix
+
+        return GioUnix.OutputStream.new(fd, False)
+    except (ValueError, ImportError, AttributeError):
+        from gi.repository import Gio
+
+        return Gio.UnixOutputStream.new(fd, False)
+
+
+# ---------------------------------------------------------------------------
+# Building the command
+
+
+def _echo(prefix: str, msg: str) -> None:
+    sys.stderr.write("%s%s\n" % (prefix, msg))
+    sys.stderr.flush()
+
+
+def _is_under(path: str, root: str) -> bool:
+    path, root = os.path.realpath(path), os.path.realpath(root)
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _post_extract_env(metadata: Optional[str], dest_dir: str) -> Dict[str, str]:
+    if metadata:
+        try:
+            from metaflow.package import MetaflowPackage
+
+            return dict(MetaflowPackage.get_post_extract_env_vars(metadata, dest_dir))
+        except (ImportError, AttributeError):
+            pass
+    return {"PYTHONPATH": dest_dir}
+
+
+def _host_env(datastore_type: str) -> Dict[str, str]:
+    prefixes = PASSTHROUGH_PREFIXES + REMOTE_DATASTORE_PREFIXES.get(datastore_type, ())
+    env = {}
+    for key, value in os.environ.items():
+        if key in NOT_PASSED or key.startswith("METAFLOW_INPUT_PATHS"):
+            continue
+        if key.startswith(prefixes) or key in PASSTHROUGH_NAMES:
+            env[key] = value
+    return env
+
+
+def _build_spec(Sandbox, options: SandboxOptions, labels: Dict[str, str], workdir: str):
+    spec = Sandbox.Spec()
+    if options.image and options.image != "host":
+        spec.set_image(options.image)
+    spec.set_workdir(workdir)
+    if options.cpu:
+        spec.set_cpu(float(options.cpu))
+    if options.memory:
+        spec.set_memory_mb(int(float(options.memory)))
+    if options.disk:
+        spec.set_disk_mb(int(float(options.disk)))
+    if options.gpu:
+        spec.set_gpu(int(float(options.gpu)))
+    if options.run_time_limit:
+        # The instance's TTL: a backstop if this process dies without cleaning up.
+        spec.set_timeout(int(options.run_time_limit) + 600)
+    spec.set_network(bool(options.network))
+    for key, value in labels.items():
+        spec.set_label(key, value)
+    return spec
+
+
+def _spec_summary(options: SandboxOptions) -> str:
+    return json.dumps(
+        {
+            "backend": options.backend,
+            "image": options.image,
+            "cpu": options.cpu,
+            "memory": options.memory,
+            "disk": options.disk,
+            "gpu": options.gpu,
+            "network": bool(options.network),
+            "timeout": options.run_time_limit,
+        },
+        sort_keys=True,
+    )
+
+
+def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any]):
+    """Returns (labels, mounts, env, script) for the attempt; no sandbox needed."""
+    obj = ctx.obj
+    flow_datastore = obj.flow_datastore
+    ds_type = flow_datastore.TYPE
+    node = obj.graph[step_name]
+    run_id, task_id = kwargs["run_id"], kwargs["task_id"]
+    attempt = int(kwargs.get("retry_count") or 0)
+
+    workdir = _workdir()
+    pkg_dir = workdir.rstrip("/") + "/metaflow"
+    log_dir = pkg_dir + "/" + LOG_DIR
+
+    # Environment: explicit only (the sandbox inherits nothing).
+    env = _host_env(ds_type)
+    env_deco = [deco for deco in node.decorators if deco.name == "environment"]
+    if env_deco:
+        env.update({k: str(v) for k, v in env_deco[0].attributes["vars"].items()})
+    if options.env:
+        env.update({str(k): str(v) for k, v in json.loads(options.env).items()})
+
+    input_paths = kwargs.get("input_paths")
+    if input_paths:
+        max_size = 30 * 1024
+        split_vars = {
+            "METAFLOW_INPUT_PATHS_%d" % (i // max_size): input_paths[i : i + max_size]
+            for i in range(0, len(input_paths), max_size)
+        }
+        kwargs["input_paths"] = "".join("${%s}" % s for s in split_vars)
+        env.update(split_vars)
+    kwargs.pop("ubf_context", None)
+
+    local_image = options.backend == "local" and options.image in (None, "", "host")
+    python = sys.executable if local_image else obj.environment.executable(step_name)
+
+    top_args = " ".join(util.dict_to_cli_options(ctx.parent.parent.params))
+    step_args = " ".join(util.dict_to_cli_options(kwargs))
+    flow_file = os.path.basename(sys.argv[0])
+    step_cli = "%s -u %s %s step %s %s" % (
+        shlex.quote(python),
+        shlex.quote(flow_file),
+        top_args,
+        step_name,
+        step_args,
+    )
+
+    mounts: List[str] = []
+    ds_root = flow_datastore.datastore_root
+    if ds_type == "local":
+        ds_root = os.path.realpath(ds_root)
+        mounts.append(ds_root)
+        # Cards find their root by searching for .metaflow from the cwd (the
+        # bootstrap links <pkg>/.metaflow to the datastore root), unless the
+        # user set METAFLOW_CARD_LOCALROOT, which is passed through: mount it.
+        card_root = os.environ.get("METAFLOW_CARD_LOCALROOT")
+        if card_root and not _is_under(card_root, ds_root):
+            card_root = os.path.realpath(card_root)
+            os.makedirs(card_root, exist_ok=True)
+            mounts.append(card_root)
+        if os.path.basename(ds_root) == ".metaflow":
+            env["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = os.path.dirname(ds_root)
+
+    env.update(
+        {
+            "METAFLOW_FLOW_FILENAME": flow_file,
+            "METAFLOW_USER": util.get_username() or env.get("METAFLOW_USER", "unknown"),
+            "METAFLOW_RUN_ID": str(run_id),
+            "METAFLOW_DEFAULT_DATASTORE": ds_type,
+            "METAFLOW_DEFAULT_METADATA": obj.metadata.TYPE,
+            WORKLOAD_ENV: "1",
+            "METAFLOW_SANDBOX_BACKEND_NAME": options.backend,
+            "METAFLOW_SANDBOX_SPEC": _spec_summary(options),
+            "METAFLOW_CODE_SHA": options.code_package_sha or "",
+            "METAFLOW_CODE_URL": options.code_package_url or "",
+            "METAFLOW_CODE_DS": ds_type,
+            "PYTHONUNBUFFERED": "x",
+            "PYTHONIOENCODING": "utf-8",
+            # mflog / save_logs
+            "MF_PATHSPEC": "/".join((obj.flow.name, str(run_id), step_name, str(task_id))),
+            "MF_DATASTORE": ds_type,
+            "MF_ATTEMPT": str(attempt),
+            "MF_DATASTORE_ROOT": ds_root,
+            "MFLOG_STDOUT": log_dir + "/mflog_stdout",
+            "MFLOG_STDERR": log_dir + "/mflog_stderr",
+            # for the runner (kept off every command line)
+            "MF_SANDBOX_STEP_CLI": step_cli,
+            "MF_SANDBOX_PYTHON": python,
+        }
+    )
+    if local_image:
+        # The host's interpreter (and its venv's tools) first on PATH.
+        env["PATH"] = os.path.dirname(python) + ":" + DEFAULT_PATH
+    if options.code_package_metadata:
+        env["METAFLOW_CODE_METADATA"] = options.code_package_metadata
+    env.update(_post_extract_env(options.code_package_metadata, pkg_dir))
+
+    script = _bootstrap_script(ds_type, options, pkg_dir, log_dir, obj.environment, ds_root)
+    labels = {
+        "flow": obj.flow.name,
+        "run_id": str(run_id),
+        "step": step_name,
+        "task_id": str(task_id),
+        "attempt": str(attempt),
+    }
+    return labels, mounts, env, script
+
+
+def _workdir() -> str:
+    from metaflow.metaflow_config import SANDBOX_WORKDIR
+
+    return SANDBOX_WORKDIR or "/workspace"
+
+
+def _bootstrap_script(
+    ds_type, options: SandboxOptions, pkg_dir, log_dir, environment, ds_root
+) -> str:
+    """The shell script run in the sandbox: get the package, then the runner."""
+    q = shlex.quote
+    lines = ["set -e", "mkdir -p %s" % q(log_dir), "cd %s" % q(pkg_dir)]
+    if ds_type == "local":
+        # The blob lies in the mounted datastore: extract it in place.
+        if not options.code_package_url:
+            raise SandboxExecutionError(
+                "No code package location was given to the sandbox trampoline."
+            )
+        lines.append(
+            "tar --warning=no-timestamp --no-same-owner -xzf %s -C ." % q(options.code_package_url)
+        )
+        # What Metaflow finds searching upwards for .metaflow (cards, a bare
+        # local datastore lookup): the mounted datastore root itself.
+        lines.append("ln -sfn %s .metaflow" % q(ds_root))
+    else:
+        # Remote datastore: Metaflow's own download-and-extract commands.
+        cmds = environment.get_package_commands(
+            options.code_package_url, ds_type, options.code_package_metadata
+        )
+        # They create and enter ./metaflow themselves.
+        lines = ["set -e", "cd %s" % q(os.path.dirname(pkg_dir.rstrip("/")))]
+        lines.extend(cmds)
+        lines.append("mkdir -p %s" % q(log_dir))
+    lines.append('exec "$MF_SANDBOX_PYTHON" -m %s' % RUNNER_MODULE)
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Running it
+
+
+class _Attempt:
+    """One sandboxed attempt: create, exec, destroy on every path."""
+
+    def __init__(self, Gio, GLib, Sandbox, backend_name: str) -> None:
+        self.Gio, self.GLib, self.Sandbox = Gio, GLib, Sandbox
+        self.backend = Sandbox.Backend.new_for_name(backend_name)
+        self.loop = GLib.MainLoop()
+        self.cancellable = Gio.Cancellable()
+        self.instance = None
+        self.result = None
+        self.error = None
+        self.signal_received: Optional[int] = None
+        self._sources: List[int] = []
+
+    def install_signal_handlers(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            self._sources.append(
+                self.GLib.unix_signal_add(self.GLib.PRIORITY_HIGH, signum, self._on_signal, signum)
+            )
+
+    def remove_signal_handlers(self) -> None:
+        for source in self._sources:
+            self.GLib.source_remove(source)
+        self._sources = []
+
+    def _on_signal(self, signum) -> bool:
+        if self.signal_received is None:
+            self.signal_received = signum
+        self.cancellable.cancel()
+        if self.instance is None:
+            # Still creating: the create callback destroys and quits.
+            return True
+        return True
+
+    def create(self, spec) -> None:
+        def done(backend, res):
+            try:
+                self.instance = backend.create_finish(res)
+            except self.GLib.Error as ex:
+                self.error = ex
+            self.loop.quit()
+
+        # Not cancellable: a half-created instance could not be destroyed.
+        self.backend.create_async(spec, None, done)
+        self.loop.run()
+        if self.error is not None:
+            raise self.error
+
+    def execute(self, command) -> None:
+        def done(instance, res):
+            try:
+                self.result = instance.exec_finish(res)
+            except self.GLib.Error as ex:
+                self.error = ex
+            self.loop.quit()
+
+        if self.signal_received is not None:
+            return
+        self.instance.exec_async(command, self.cancellable, done)
+        self.loop.run()
+
+    def destroy(self) -> None:
+        if self.instance is None:
+            return
+        try:
+            self.instance.destroy(None)
+        except self.GLib.Error as ex:
+            _echo(
+                "",
+                "Could not destroy sandbox %s: %s -- remove it with "
+                "`sandboxctl rm %s`."
+                % (self.instance.get_id(), ex.message, self.instance.get_id()),
+            )
+
+
+def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any]) -> None:
+    obj = ctx.obj
+    node = obj.graph[step_name]
+    retry_count = int(kwargs.get("retry_count") or 0)
+    run_id, task_id = kwargs["run_id"], kwargs["task_id"]
+
+    if options.run_time_limit is not None and options.run_time_limit <= 0:
+        options.run_time_limit = None
+
+    # @retry's delay happens here, as for @kubernetes (the runtime never waits).
+    retry_deco = [deco for deco in node.decorators if deco.name == "retry"]
+    if retry_count and retry_deco:
+        minutes = float(retry_deco[0].attributes.get("minutes_between_retries", 2) or 0)
+        if minutes > 0:
+            _echo("", "Sleeping %g minutes before the next retry" % minutes)
+            time.sleep(minutes * 60)
+
+    try:
+        Gio, GLib, Sandbox = _load_gi()
+        labels, mounts, env, script = build_task(ctx, step_name, options, kwargs)
+    except MetaflowException as ex:
+        _echo("", "%s: %s" % (ex.headline, ex))
+        sys.exit(METAFLOW_EXIT_DISALLOW_RETRY)
+
+    attempt = _Attempt(Gio, GLib, Sandbox, options.backend)
+    workdir = _workdir()
+    spec = _build_spec(Sandbox, options, labels, workdir)
+    for path in mounts:
+        spec.add_mount(path, None, False)
+
+    attempt.install_signal_handlers()
+    exit_code = METAFLOW_EXIT_DISALLOW_RETRY
+    try:
+        try:
+            attempt.create(spec)
+        except GLib.Error as ex:
+            _echo(
+                "",
+                "Could not create a sandbox on the %s backend: %s" % (options.backend, ex.message),
+            )
+            _sync_metadata(obj, run_id, step_name, task_id)
+            sys.exit(METAFLOW_EXIT_DISALLOW_RETRY)
+        sandbox_id = attempt.instance.get_id()
+        prefix = "[%s] " % sandbox_id
+        _echo(
+            prefix,
+            "Task is starting in sandbox %s (backend %s)." % (sandbox_id, options.backend),
+        )
+        env["METAFLOW_SANDBOX_ID"] = sandbox_id
+        env["MF_SANDBOX_LOG_PREFIX"] = prefix
+
+        command = Sandbox.Command.new(["/bin/bash", "-c", script])
+        command.set_cwd(workdir)
+        for key, value in env.items():
+            command.set_env(key, value)
+        if options.run_time_limit:
+            # A backstop: @timeout itself fires inside the task first.
+            command.set_timeout_ms((int(options.run_time_limit) + 60) * 1000)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        command.set_stdout_stream(_output_stream(1))
+        command.set_stderr_stream(_output_stream(2))
+
+        attempt.execute(command)
+
+        if attempt.signal_received is not None:
+            _echo(
+                prefix,
+                "Interrupted (signal %d): destroying sandbox %s."
+                % (attempt.signal_received, sandbox_id),
+            )
+            exit_code = 128 + attempt.signal_received
+        elif attempt.error is not None:
+            _echo(prefix, "Running the task in the sandbox failed: %s" % attempt.error.message)
+            exit_code = METAFLOW_EXIT_DISALLOW_RETRY
+        else:
+            result = attempt.result
+            if result.get_timed_out():
+                _echo(
+                    prefix,
+                    "The task ran longer than its time limit of %s seconds and was "
+                    "killed." % options.run_time_limit,
+                )
+                exit_code = 1
+            else:
+                exit_code = result.get_exit_code()
+                if result.get_term_signal():
+                    _echo(
+                        prefix,
+                        "The task was killed by signal %d%s."
+                        % (
+                            result.get_term_signal(),
+                            " (out of memory?)" if result.get_term_signal() == 9 else "",
+                        ),
+                    )
+    finally:
+        attempt.destroy()
+        attempt.remove_signal_handlers()
+    _sync_metadata(obj, run_id, step_name, task_id)
+    sys.exit(exit_code)
+
+
+def _sync_metadata(obj, run_id, step_name, task_id) -> None:
+    """Remote datastore + local metadata: copy the task's metadata back."""
+    if obj.metadata.TYPE != "local" or obj.flow_datastore.TYPE == "local":
+        return
+    try:
+        from metaflow.metadata_provider.util import sync_local_metadata_from_datastore
+        from metaflow.metaflow_config import DATASTORE_LOCAL_DIR
+
+        sync_local_metadata_from_datastore(
+            DATASTORE_LOCAL_DIR,
+            obj.flow_datastore.get_task_datastore(run_id, step_name, task_id),
+        )
+    except Exception as ex:  # best effort, as in @kubernetes
+        _echo("", "Could not copy the task's metadata back: %s" % ex)

@@ -1,0 +1,109 @@
+"""Runs inside the sandbox: the step command with mflog-structured logs.
+
+``python -m metaflow_extensions.sandbox.plugins.sandbox_runner`` (from the
+extracted code package).  It starts ``$MF_SANDBOX_STEP_CLI`` and, for each
+line the task prints,
+
+* appends the mflog-structured line to $MFLOG_STDOUT / $MFLOG_STDERR (what
+  ``save_logs`` stores as the task log, i.e. what ``Task.stdout`` shows), and
+* writes the same structured line, its text prefixed with the sandbox id, to
+  its own stdout / stderr, which the trampoline streams live to the runtime.
+  The runtime prints structured lines but does not store them again, so every
+  line ends up in the task's logs exactly once.
+
+When the task has exited and both streams are drained, it stores the logs
+with ``metaflow.mflog.save_logs`` and exits with the task's status.
+
+Only the standard library is imported here (no Metaflow, no gi).
+"""
+
+import datetime
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from typing import BinaryIO
+
+# After the task exits, how long to wait for output from processes it left
+# behind that still hold the pipes open.
+DRAIN_TIMEOUT = 10.0
+
+
+def _timestamp() -> bytes:
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.%f").encode("ascii")
+
+
+def decorate(line: bytes) -> bytes:
+    """Same format as metaflow.mflog.mflog.decorate (source "task")."""
+    return b"".join(
+        (
+            b"[MFLOG|0|",
+            _timestamp(),
+            b"Z|task|",
+            str(uuid.uuid4()).encode("ascii"),
+            b"]",
+            line,
+        )
+    )
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            written = os.write(fd, view)
+        except BrokenPipeError:
+            return
+        view = view[written:]
+
+
+def pump(src: BinaryIO, log_path: str, out_fd: int, prefix: bytes) -> None:
+    with open(log_path, "ab", buffering=0) as log:
+        for line in iter(src.readline, b""):
+            if not line.endswith(b"\n"):
+                line += b"\n"
+            structured = decorate(line)
+            log.write(structured)
+            header, body = structured.split(b"]", 1)
+            _write_all(out_fd, header + b"]" + prefix + body)
+
+
+def main() -> int:
+    step_cli = os.environ.pop("MF_SANDBOX_STEP_CLI")
+    prefix = os.environ.pop("MF_SANDBOX_LOG_PREFIX", "").encode("utf-8")
+    python = os.environ.get("MF_SANDBOX_PYTHON", sys.executable)
+    stdout_log = os.environ["MFLOG_STDOUT"]
+    stderr_log = os.environ["MFLOG_STDERR"]
+
+    proc = subprocess.Popen(
+        ["/bin/bash", "-c", step_cli],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    pumps = [
+        threading.Thread(target=pump, args=(proc.stdout, stdout_log, 1, prefix), daemon=True),
+        threading.Thread(target=pump, args=(proc.stderr, stderr_log, 2, prefix), daemon=True),
+    ]
+    for thread in pumps:
+        thread.start()
+    status = proc.wait()
+    for thread in pumps:
+        thread.join(DRAIN_TIMEOUT)
+
+    # Store the task's logs in the datastore; its diagnostics stay quiet.
+    subprocess.call(
+        [python, "-m", "metaflow.mflog.save_logs"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    if status < 0:
+        return 128 - status
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,604 @@
+/* The daytona backend against the in-process Daytona emulator, and (only
+ * when a key is given) against the real service.
+ *
+ * The real-service case runs when DAYTONA_REAL_API_KEY, or DAYTONA_API_KEY,
+ * is in the environment `make check` gets: both are read in main() before
+ * any test touches the environment (the emulator cases pass their key and
+ * URL as properties and never set these variables). DAYTONA_API_URL and
+ * DAYTONA_TARGET are honoured for it too.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+#include <glib/gstdio.h>
+#include <libsandbox/sandbox.h>
+
+#include "daytona-emulator.h"
+
+static DaytonaEmulator *emulator;
+static char *real_key;
+static char *real_url;
+
+static SandboxBackend *
+backend_for (const char *key,
+             const char *url)
+{
+  g_autoptr(GError) error = NULL;
+  SandboxBackend *backend = sandbox_backend_new_for_name ("daytona", &error);
+
+  g_assert_no_error (error);
+  g_object_set (backend, "api-key", key, "api-url", url, NULL);
+  return backend;
+}
+
+static SandboxBackend *
+emulated (void)
+{
+  return backend_for (daytona_emulator_get_api_key (emulator), daytona_emulator_get_url (emulator));
+}
+
+static SandboxInstance *
+create (SandboxBackend *backend,
+        SandboxSpec    *spec)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxSpec) fallback = spec ? NULL : sandbox_spec_new ();
+  SandboxInstance *instance = sandbox_backend_create (backend, spec ? spec : fallback, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (instance);
+  return instance;
+}
+
+static void
+destroy (SandboxInstance *instance)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static SandboxExecResult *
+run (SandboxInstance *instance,
+     const char      *script,
+     char           **out,
+     char           **err)
+{
+  g_autoptr(SandboxCommand) command = sandbox_command_new_shell (script);
+  g_autoptr(GError) error = NULL;
+  SandboxExecResult *result = sandbox_instance_exec (instance, command, NULL, &error);
+
+  g_assert_no_error (error);
+  if (out)
+    *out = g_strndup (g_bytes_get_data (sandbox_exec_result_get_stdout (result), NULL),
+                      g_bytes_get_size (sandbox_exec_result_get_stdout (result)));
+  if (err)
+    *err = g_strndup (g_bytes_get_data (sandbox_exec_result_get_stderr (result), NULL),
+                      g_bytes_get_size (sandbox_exec_result_get_stderr (result)));
+  return result;
+}
+
+static void
+assert_nothing_left (void)
+{
+  g_assert_cmpuint (daytona_emulator_count_live (emulator), ==, 0);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+test_not_configured (void)
+{
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autofree char *saved = g_strdup (g_getenv ("DAYTONA_API_KEY"));
+
+  g_unsetenv ("DAYTONA_API_KEY");
+  backend = backend_for (NULL, "http://127.0.0.1:1/api");
+  g_assert_false (sandbox_backend_check_configured (backend, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED);
+  g_assert_nonnull (strstr (error->message, "DAYTONA_API_KEY"));
+  g_assert_nonnull (strstr (error->message, "https://app.daytona.io/dashboard/keys"));
+  g_clear_error (&error);
+
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED);
+  if (saved)
+    g_setenv ("DAYTONA_API_KEY", saved, TRUE);
+}
+
+static void
+test_wrong_key (void)
+{
+  g_autoptr(SandboxBackend) backend = backend_for ("not-the-key", daytona_emulator_get_url (emulator));
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxInstance) instance = sandbox_backend_create (backend, spec, NULL, &error);
+  GList *list;
+
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_AUTHENTICATION);
+  g_assert_nonnull (strstr (error->message, "DAYTONA_API_KEY"));
+  g_clear_error (&error);
+  list = sandbox_backend_list (backend, NULL, NULL, &error);
+  g_assert_null (list);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_AUTHENTICATION);
+  assert_nothing_left ();
+}
+
+static void
+test_exec (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(SandboxCommand) command = NULL;
+  g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *err = NULL;
+  const char *argv[] = { "sh", "-c", "echo \"$FOO $BAR\" in $(pwd); echo oops >&2; exit 3", NULL };
+
+  sandbox_spec_set_label (spec, "suite", "test-daytona");
+  sandbox_spec_set_env (spec, "FOO", "from-spec");
+  instance = create (backend, spec);
+  g_assert_cmpint (sandbox_instance_get_state (instance), ==, SANDBOX_INSTANCE_STATE_RUNNING);
+  g_assert_cmpstr (g_hash_table_lookup (sandbox_instance_get_labels (instance), "suite"), ==, "test-daytona");
+
+  command = sandbox_command_new (argv);
+  sandbox_command_set_env (command, "BAR", "from-command");
+  sandbox_command_set_cwd (command, "/tmp");
+  sandbox_command_set_stdout_stream (command, out);
+  result = sandbox_instance_exec (instance, command, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 3);
+  g_assert_false (sandbox_exec_result_get_timed_out (result));
+  g_output_stream_close (out, NULL, NULL);
+  g_assert_cmpmem (g_memory_output_stream_get_data (G_MEMORY_OUTPUT_STREAM (out)),
+                   g_memory_output_stream_get_data_size (G_MEMORY_OUTPUT_STREAM (out)),
+                   "from-spec from-command in /tmp\n", strlen ("from-spec from-command in /tmp\n"));
+  err = g_strndup (g_bytes_get_data (sandbox_exec_result_get_stderr (result), NULL),
+                   g_bytes_get_size (sandbox_exec_result_get_stderr (result)));
+  g_assert_cmpstr (err, ==, "oops\n");
+
+  /* stdin reaches the command */
+  {
+    g_autoptr(SandboxCommand) cat = sandbox_command_new_shell ("tr a-z A-Z");
+    g_autoptr(SandboxExecResult) r = NULL;
+    g_autoptr(GBytes) input = g_bytes_new_static ("it's \"quoted\"\n", 14);
+
+    sandbox_command_set_stdin (cat, input);
+    r = sandbox_instance_exec (instance, cat, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpmem (g_bytes_get_data (sandbox_exec_result_get_stdout (r), NULL),
+                     g_bytes_get_size (sandbox_exec_result_get_stdout (r)), "IT'S \"QUOTED\"\n", 14);
+  }
+  destroy (instance);
+  assert_nothing_left ();
+}
+
+/* A stdout stream that, once it has seen "ready", creates /tmp/go in the
+ * sandbox: the command only ends well if its output arrived while it ran. */
+typedef struct
+{
+  GOutputStream    parent_instance;
+  GString         *seen;
+  SandboxInstance *instance;
+  GFile           *go;
+  gboolean         triggered;
+  gboolean         uploaded;
+} TriggerStream;
+
+typedef GOutputStreamClass TriggerStreamClass;
+GType trigger_stream_get_type (void);
+G_DEFINE_TYPE (TriggerStream, trigger_stream, G_TYPE_OUTPUT_STREAM)
+
+static void
+go_uploaded (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  TriggerStream *self = user_data;
+
+  self->uploaded = sandbox_instance_upload_finish (SANDBOX_INSTANCE (source), result, NULL);
+}
+
+static gssize
+trigger_stream_write (GOutputStream  *stream,
+                      const void     *buffer,
+                      gsize           count,
+                      GCancellable   *cancellable,
+                      GError        **error)
+{
+  TriggerStream *self = (TriggerStream *) stream;
+
+  g_string_append_len (self->seen, buffer, count);
+  if (!self->triggered && strstr (self->seen->str, "ready\n"))
+    {
+      self->triggered = TRUE;
+      sandbox_instance_upload_async (self->instance, self->go, "/tmp/go", NULL, go_uploaded, self);
+    }
+  return count;
+}
+
+static void
+trigger_stream_finalize (GObject *object)
+{
+  TriggerStream *self = (TriggerStream *) object;
+
+  g_string_free (self->seen, TRUE);
+  g_clear_object (&self->go);
+  G_OBJECT_CLASS (trigger_stream_parent_class)->finalize (object);
+}
+
+static void
+trigger_stream_class_init (TriggerStreamClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = trigger_stream_finalize;
+  klass->write_fn = trigger_stream_write;
+}
+
+static void
+trigger_stream_init (TriggerStream *self)
+{
+  self->seen = g_string_new (NULL);
+}
+
+static void
+test_exec_streams (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxInstance) instance = create (backend, NULL);
+  g_autoptr(SandboxCommand) command = sandbox_command_new_shell (
+      "echo ready; i=0; while [ ! -e /tmp/go ]; do i=$((i+1)); [ $i -gt 2400 ] && exit 9; sleep 0.05; done; echo done");
+  TriggerStream *stream = g_object_new (trigger_stream_get_type (), NULL);
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("test-daytona-XXXXXX", NULL);
+  g_autofree char *go = g_build_filename (dir, "go", NULL);
+
+  g_file_set_contents (go, "", 0, NULL);
+  stream->instance = instance;
+  stream->go = g_file_new_for_path (go);
+  sandbox_command_set_stdout_stream (command, G_OUTPUT_STREAM (stream));
+  result = sandbox_instance_exec (instance, command, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (stream->triggered);
+  g_assert_cmpstr (stream->seen->str, ==, "ready\ndone\n");
+  g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 0);
+  g_object_unref (stream);
+  g_unlink (go);
+  g_rmdir (dir);
+  destroy (instance);
+  assert_nothing_left ();
+}
+
+static void
+test_exec_timeout (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxInstance) instance = create (backend, NULL);
+  g_autoptr(SandboxCommand) command = sandbox_command_new_shell ("echo started; sleep 30");
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  sandbox_command_set_timeout_ms (command, 500);
+  result = sandbox_instance_exec (instance, command, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (sandbox_exec_result_get_timed_out (result));
+  g_assert_false (sandbox_exec_result_get_success (result));
+  destroy (instance);
+  assert_nothing_left ();
+}
+
+static gpointer
+cancel_soon (gpointer data)
+{
+  g_usleep (300 * 1000);
+  g_cancellable_cancel (data);
+  return NULL;
+}
+
+static void
+test_exec_cancel (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxInstance) instance = create (backend, NULL);
+  g_autoptr(SandboxCommand) command = sandbox_command_new_shell ("sleep 30");
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GThread *thread = g_thread_new ("cancel", cancel_soon, cancellable);
+
+  result = sandbox_instance_exec (instance, command, cancellable, &error);
+  g_thread_join (thread);
+  g_assert_null (result);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  destroy (instance);
+  assert_nothing_left ();
+}
+
+static char *
+read_all (const char *path)
+{
+  char *contents = NULL;
+
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  return contents;
+}
+
+static void
+test_files (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxInstance) instance = create (backend, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("test-daytona-XXXXXX", NULL);
+  g_autofree char *tree = g_build_filename (dir, "tree", NULL);
+  g_autofree char *sub = g_build_filename (tree, "sub", "deeper", NULL);
+  g_autofree char *a = g_build_filename (tree, "a.txt", NULL);
+  g_autofree char *b = g_build_filename (sub, "b.bin", NULL);
+  g_autofree char *single = g_build_filename (dir, "single.txt", NULL);
+  g_autoptr(GFile) tree_file = g_file_new_for_path (tree);
+  g_autoptr(GFile) single_file = g_file_new_for_path (single);
+  g_autoptr(GByteArray) blob = g_byte_array_new ();
+  g_autoptr(SandboxExecResult) r = NULL;
+  g_autofree char *out = NULL;
+
+  for (guint i = 0; i < 200000; i++)
+    g_byte_array_append (blob, (guint8 *) &i, 1);
+  g_assert_cmpint (g_mkdir_with_parents (sub, 0755), ==, 0);
+  g_file_set_contents (a, "alpha\n", -1, NULL);
+  g_file_set_contents (b, (char *) blob->data, blob->len, NULL);
+  g_file_set_contents (single, "one file\n", -1, NULL);
+
+  g_assert_true (sandbox_instance_upload (instance, single_file, "/workspace/in/single.txt", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (sandbox_instance_upload (instance, tree_file, "/workspace/tree", NULL, &error));
+  g_assert_no_error (error);
+
+  r = run (instance, "cat /workspace/in/single.txt /workspace/tree/a.txt; wc -c < /workspace/tree/sub/deeper/b.bin",
+           &out, NULL);
+  g_assert_cmpint (sandbox_exec_result_get_exit_status (r), ==, 0);
+  g_assert_cmpstr (out, ==, "one file\nalpha\n200000\n");
+
+  {
+    g_autofree char *back = g_build_filename (dir, "back", NULL);
+    g_autofree char *back_a = g_build_filename (back, "a.txt", NULL);
+    g_autofree char *back_b = g_build_filename (back, "sub", "deeper", "b.bin", NULL);
+    g_autofree char *back_single = g_build_filename (dir, "x", "single.txt", NULL);
+    g_autoptr(GFile) back_file = g_file_new_for_path (back);
+    g_autoptr(GFile) back_single_file = g_file_new_for_path (back_single);
+    g_autofree char *got_a = NULL;
+    g_autofree char *got_b = NULL;
+    g_autofree char *got_single = NULL;
+    gsize len;
+
+    sandbox_instance_download (instance, "/workspace/tree", back_file, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_true (sandbox_instance_download (instance, "/workspace/in/single.txt", back_single_file, NULL, &error));
+    g_assert_no_error (error);
+    got_a = read_all (back_a);
+    g_assert_cmpstr (got_a, ==, "alpha\n");
+    g_assert_true (g_file_get_contents (back_b, &got_b, &len, NULL));
+    g_assert_cmpmem (got_b, len, blob->data, blob->len);
+    got_single = read_all (back_single);
+    g_assert_cmpstr (got_single, ==, "one file\n");
+
+    /* missing file */
+    g_assert_false (sandbox_instance_download (instance, "/workspace/nope", back_single_file, NULL, &error));
+    g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+    g_clear_error (&error);
+  }
+  {
+    g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", dir);
+    g_spawn_command_line_sync (cmd, NULL, NULL, NULL, NULL);
+  }
+  destroy (instance);
+  assert_nothing_left ();
+}
+
+static void
+test_list_get_destroy (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxSpec) one = sandbox_spec_new ();
+  g_autoptr(SandboxSpec) two = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) a = NULL;
+  g_autoptr(SandboxInstance) b = NULL;
+  g_autoptr(SandboxInstance) got = NULL;
+  g_autoptr(GHashTable) want = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GError) error = NULL;
+  GList *list;
+
+  sandbox_spec_set_label (one, "group", "g1");
+  sandbox_spec_set_label (one, "role", "a");
+  sandbox_spec_set_label (two, "group", "g1");
+  sandbox_spec_set_label (two, "role", "b");
+  a = create (backend, one);
+  b = create (backend, two);
+
+  g_hash_table_insert (want, (char *) "group", (char *) "g1");
+  list = sandbox_backend_list (backend, want, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_length (list), ==, 2);
+  g_list_free_full (list, g_object_unref);
+
+  g_hash_table_insert (want, (char *) "role", (char *) "b");
+  list = sandbox_backend_list (backend, want, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_length (list), ==, 1);
+  g_assert_cmpstr (sandbox_instance_get_id (list->data), ==, sandbox_instance_get_id (b));
+  g_list_free_full (list, g_object_unref);
+
+  got = sandbox_backend_get_instance (backend, sandbox_instance_get_id (a), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (sandbox_instance_get_id (got), ==, sandbox_instance_get_id (a));
+  g_assert_cmpstr (g_hash_table_lookup (sandbox_instance_get_labels (got), "role"), ==, "a");
+  {
+    g_autoptr(SandboxExecResult) r = NULL;
+    g_autofree char *out = NULL;
+
+    r = run (got, "echo via-get", &out, NULL);
+    g_assert_cmpstr (out, ==, "via-get\n");
+  }
+
+  g_assert_null (sandbox_backend_get_instance (backend, "no-such-sandbox", NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  destroy (a);
+  destroy (a);   /* idempotent */
+  destroy (got); /* the same sandbox, already gone */
+  g_assert_null (sandbox_backend_get_instance (backend, sandbox_instance_get_id (a), NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  destroy (b);
+  assert_nothing_left ();
+}
+
+static void
+test_malformed_json (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxInstance) instance = create (backend, NULL);
+  g_autoptr(SandboxInstance) got = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *endpoint = g_strdup_printf ("sandbox/%s", sandbox_instance_get_id (instance));
+
+  daytona_emulator_break_json_once (emulator, "GET", "/api/sandbox/");
+  got = sandbox_backend_get_instance (backend, sandbox_instance_get_id (instance), NULL, &error);
+  g_assert_null (got);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL);
+  g_assert_nonnull (strstr (error->message, endpoint));
+  destroy (instance);
+  assert_nothing_left ();
+}
+
+static void
+test_never_starts (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_object_set (backend, "start-timeout", 1, NULL);
+  daytona_emulator_set_never_start (emulator, TRUE);
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  daytona_emulator_set_never_start (emulator, FALSE);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT);
+  g_assert_nonnull (strstr (error->message, "has been deleted"));
+  assert_nothing_left ();
+}
+
+static void
+test_fails_to_start (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(GError) error = NULL;
+
+  daytona_emulator_set_fail_start (emulator, "no runner could pull the image");
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  daytona_emulator_set_fail_start (emulator, NULL);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "no runner could pull the image"));
+  assert_nothing_left ();
+}
+
+static void
+test_resources_need_an_image (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxExecResult) r = NULL;
+
+  sandbox_spec_set_cpu (spec, 2);
+  g_assert_null (sandbox_backend_create (backend, spec, NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  /* With an image, the resources go with the build. */
+  sandbox_spec_set_image (spec, "debian:12-slim");
+  sandbox_spec_set_memory_mb (spec, 1500);
+  instance = create (backend, spec);
+  r = run (instance, "true", NULL, NULL);
+  g_assert_cmpint (sandbox_exec_result_get_exit_status (r), ==, 0);
+  destroy (instance);
+  assert_nothing_left ();
+}
+
+static void
+test_real_service (void)
+{
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxExecResult) r = NULL;
+  g_autofree char *out = NULL;
+
+  if (real_key == NULL)
+    {
+      g_test_skip ("no DAYTONA_REAL_API_KEY or DAYTONA_API_KEY in the environment: "
+                   "the real Daytona service was not tried");
+      return;
+    }
+  backend = backend_for (real_key, real_url);
+  sandbox_spec_set_label (spec, "libsandbox-test", "test-daytona");
+  sandbox_spec_set_timeout (spec, 600);
+  instance = create (backend, spec);
+  r = run (instance, "echo real", &out, NULL);
+  g_assert_cmpstr (out, ==, "real\n");
+  destroy (instance);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  /* Before anything changes the environment. */
+  real_key = g_strdup (g_getenv ("DAYTONA_REAL_API_KEY") ? g_getenv ("DAYTONA_REAL_API_KEY")
+                                                          : g_getenv ("DAYTONA_API_KEY"));
+  real_url = g_strdup (g_getenv ("DAYTONA_API_URL"));
+
+  g_test_init (&argc, &argv, NULL);
+  g_setenv ("DAYTONA_EMULATOR_STATE_DELAY_MS", "20", TRUE);
+  emulator = daytona_emulator_new (&error);
+  g_assert_no_error (error);
+
+  g_test_add_func ("/daytona/not-configured", test_not_configured);
+  g_test_add_func ("/daytona/wrong-key", test_wrong_key);
+  g_test_add_func ("/daytona/exec", test_exec);
+  g_test_add_func ("/daytona/exec-streams", test_exec_streams);
+  g_test_add_func ("/daytona/exec-timeout", test_exec_timeout);
+  g_test_add_func ("/daytona/exec-cancel", test_exec_cancel);
+  g_test_add_func ("/daytona/files", test_files);
+  g_test_add_func ("/daytona/list-get-destroy", test_list_get_destroy);
+  g_test_add_func ("/daytona/malformed-json", test_malformed_json);
+  g_test_add_func ("/daytona/never-starts", test_never_starts);
+  g_test_add_func ("/daytona/fails-to-start", test_fails_to_start);
+  g_test_add_func ("/daytona/resources-need-an-image", test_resources_need_an_image);
+  g_test_add_func ("/daytona/real-service", test_real_service);
+  status = g_test_run ();
+
+  g_assert_cmpuint (daytona_emulator_count_live (emulator), ==, 0);
+  daytona_emulator_free (emulator);
+  g_free (real_key);
+  g_free (real_url);
+  return status;
+}

@@ -1,0 +1,434 @@
+/* The e2b backend against the in-process E2B emulator
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+#include <glib/gstdio.h>
+#include <libsandbox/sandbox.h>
+
+#include "e2b-emulator.h"
+
+static E2bEmulator *emulator;
+
+static SandboxBackend *
+new_backend (const char *key)
+{
+  g_autoptr(GError) error = NULL;
+  SandboxBackend *backend = sandbox_backend_new_for_name ("e2b", &error);
+
+  g_assert_no_error (error);
+  g_object_set (backend,
+                "api-key", key ? key : e2b_emulator_get_api_key (emulator),
+                "api-url", e2b_emulator_get_api_url (emulator),
+                "sandbox-url", e2b_emulator_get_sandbox_url (emulator),
+                NULL);
+  return backend;
+}
+
+static SandboxInstance *
+create (SandboxBackend *backend,
+        const char     *label_value)
+{
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(GError) error = NULL;
+  SandboxInstance *instance;
+
+  sandbox_spec_set_label (spec, "suite", "test-e2b");
+  sandbox_spec_set_label (spec, "case", label_value);
+  sandbox_spec_set_env (spec, "GREETING", "hello-env");
+  sandbox_spec_set_timeout (spec, 120);
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (instance);
+  return instance;
+}
+
+static SandboxExecResult *
+run (SandboxInstance  *instance,
+     const char       *script,
+     guint             timeout_ms,
+     GOutputStream    *out,
+     GCancellable     *cancellable,
+     GError          **error)
+{
+  g_autoptr(SandboxCommand) command = sandbox_command_new_shell (script);
+
+  sandbox_command_set_timeout_ms (command, timeout_ms);
+  if (out != NULL)
+    sandbox_command_set_stdout_stream (command, out);
+  return sandbox_instance_exec (instance, command, cancellable, error);
+}
+
+static char *
+stdout_of (SandboxExecResult *result)
+{
+  GBytes *bytes = sandbox_exec_result_get_stdout (result);
+
+  return bytes ? g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes)) : g_strdup ("");
+}
+
+static void
+test_not_configured (void)
+{
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *saved = g_strdup (g_getenv ("E2B_API_KEY"));
+
+  g_unsetenv ("E2B_API_KEY");
+  backend = sandbox_backend_new_for_name ("e2b", &error);
+  g_assert_no_error (error);
+  g_assert_false (sandbox_backend_check_configured (backend, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED);
+  g_assert_nonnull (strstr (error->message, "E2B_API_KEY"));
+  g_assert_nonnull (strstr (error->message, "e2b.dev"));
+  if (saved != NULL)
+    g_setenv ("E2B_API_KEY", saved, TRUE);
+}
+
+static void
+test_env_configuration (void)
+{
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_setenv ("E2B_API_KEY", e2b_emulator_get_api_key (emulator), TRUE);
+  g_setenv ("E2B_API_URL", e2b_emulator_get_api_url (emulator), TRUE);
+  g_setenv ("E2B_SANDBOX_URL", e2b_emulator_get_sandbox_url (emulator), TRUE);
+  backend = sandbox_backend_new_for_name ("e2b", &error);
+  g_assert_no_error (error);
+  g_assert_true (sandbox_backend_check_configured (backend, &error));
+  instance = create (backend, "env");
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+  g_unsetenv ("E2B_API_KEY");
+  g_unsetenv ("E2B_API_URL");
+  g_unsetenv ("E2B_SANDBOX_URL");
+}
+
+static void
+test_wrong_key (void)
+{
+  g_autoptr(SandboxBackend) backend = new_backend ("e2b_0123456789abcdef");
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxInstance) instance = sandbox_backend_create (backend, spec, NULL, &error);
+
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_AUTHENTICATION);
+  g_assert_nonnull (strstr (error->message, "E2B_API_KEY"));
+}
+
+static void
+test_exec (void)
+{
+  g_autoptr(SandboxBackend) backend = new_backend (NULL);
+  g_autoptr(SandboxInstance) instance = create (backend, "exec");
+  g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable ();
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GBytes) streamed = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *captured = NULL;
+
+  /* Streamed into the command's stream, with the spec's environment. */
+  result = run (instance, "echo $GREETING; echo to-stderr >&2; pwd", 0, out, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 0);
+  g_output_stream_close (out, NULL, NULL);
+  streamed = g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (out));
+  g_assert_cmpmem (g_bytes_get_data (streamed, NULL), g_bytes_get_size (streamed),
+                   "hello-env\n/home/user\n", 21);
+  g_assert_cmpmem (g_bytes_get_data (sandbox_exec_result_get_stderr (result), NULL),
+                   g_bytes_get_size (sandbox_exec_result_get_stderr (result)), "to-stderr\n", 10);
+  g_clear_object (&result);
+
+  /* Non-zero exit: a result, not an error. */
+  result = run (instance, "echo partial; exit 3", 0, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 3);
+  g_assert_false (sandbox_exec_result_get_success (result));
+  captured = stdout_of (result);
+  g_assert_cmpstr (captured, ==, "partial\n");
+  g_clear_object (&result);
+
+  /* Standard input. */
+  {
+    g_autoptr(SandboxCommand) command = sandbox_command_new_shell ("tr a-z A-Z");
+    g_autoptr(GBytes) input = g_bytes_new_static ("shout\n", 6);
+    g_autofree char *upper = NULL;
+
+    sandbox_command_set_stdin (command, input);
+    result = sandbox_instance_exec (instance, command, NULL, &error);
+    g_assert_no_error (error);
+    upper = stdout_of (result);
+    g_assert_cmpstr (upper, ==, "SHOUT\n");
+    g_clear_object (&result);
+  }
+
+  /* Keepalives (every 50 ms here) are ignored. */
+  e2b_emulator_set_keepalive_ms (emulator, 50);
+  result = run (instance, "sleep 0.4; echo after", 0, NULL, NULL, &error);
+  e2b_emulator_set_keepalive_ms (emulator, 0);
+  g_assert_no_error (error);
+  g_clear_pointer (&captured, g_free);
+  captured = stdout_of (result);
+  g_assert_cmpstr (captured, ==, "after\n");
+  g_clear_object (&result);
+
+  /* Command timeout: envd kills it at the deadline. */
+  result = run (instance, "echo started; sleep 30; echo never", 800, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (sandbox_exec_result_get_timed_out (result));
+  g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, -1);
+  g_clear_object (&result);
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static gpointer
+cancel_later (gpointer data)
+{
+  g_usleep (600 * 1000);
+  g_cancellable_cancel (data);
+  return NULL;
+}
+
+static void
+test_cancel (void)
+{
+  g_autoptr(SandboxBackend) backend = new_backend (NULL);
+  g_autoptr(SandboxInstance) instance = create (backend, "cancel");
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *listed = NULL;
+  GThread *thread = g_thread_new ("cancel", cancel_later, cancellable);
+
+  result = run (instance, "sleep 30", 0, NULL, cancellable, &error);
+  g_thread_join (thread);
+  g_assert_null (result);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+
+  /* The process was killed: nothing but this check runs. Poll, since the
+   * kill is sent as the exec returns. */
+  for (guint i = 0; i < 100; i++)
+    {
+      g_clear_object (&result);
+      result = run (instance, "ps -eo args 2>/dev/null | grep -c '^sleep 30' || true", 0, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_clear_pointer (&listed, g_free);
+      listed = stdout_of (result);
+      if (g_strcmp0 (listed, "0\n") == 0)
+        break;
+      g_usleep (50 * 1000);
+    }
+  g_assert_cmpstr (listed, ==, "0\n");
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+}
+
+static void
+write_file (const char *path,
+            const char *contents)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (path, contents, -1, &error);
+  g_assert_no_error (error);
+}
+
+static void
+assert_file (const char *path,
+             const char *contents)
+{
+  g_autofree char *text = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_file_get_contents (path, &text, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (text, ==, contents);
+}
+
+static void
+test_files (void)
+{
+  g_autoptr(SandboxBackend) backend = new_backend (NULL);
+  g_autoptr(SandboxInstance) instance = create (backend, "files");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *tmp = g_dir_make_tmp ("test-e2b-XXXXXX", &error);
+  g_autofree char *file = g_build_filename (tmp, "one.txt", NULL);
+  g_autofree char *dir = g_build_filename (tmp, "tree", NULL);
+  g_autofree char *sub = g_build_filename (dir, "sub", NULL);
+  g_autofree char *a = g_build_filename (dir, "a.txt", NULL);
+  g_autofree char *b = g_build_filename (sub, "b.txt", NULL);
+  g_autofree char *back = g_build_filename (tmp, "back", NULL);
+  g_autofree char *back_file = g_build_filename (tmp, "back-one.txt", NULL);
+  g_autoptr(GFile) gfile = g_file_new_for_path (file);
+  g_autoptr(GFile) gdir = g_file_new_for_path (dir);
+  g_autoptr(GFile) gback = g_file_new_for_path (back);
+  g_autoptr(GFile) gback_file = g_file_new_for_path (back_file);
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autofree char *listing = NULL;
+
+  g_assert_no_error (error);
+  g_mkdir_with_parents (sub, 0755);
+  write_file (file, "single file\n");
+  write_file (a, "alpha\n");
+  write_file (b, "beta\n");
+
+  g_assert_true (sandbox_instance_upload (instance, gfile, "/home/user/up/one.txt", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (sandbox_instance_upload (instance, gdir, "/home/user/tree", NULL, &error));
+  g_assert_no_error (error);
+
+  result = run (instance, "cat /home/user/up/one.txt; cd /home/user/tree && find . -type f | sort", 0,
+                NULL, NULL, &error);
+  g_assert_no_error (error);
+  listing = stdout_of (result);
+  g_assert_cmpstr (listing, ==, "single file\n./a.txt\n./sub/b.txt\n");
+
+  g_assert_true (sandbox_instance_download (instance, "/home/user/tree", gback, NULL, &error));
+  g_assert_no_error (error);
+  {
+    g_autofree char *ba = g_build_filename (back, "a.txt", NULL);
+    g_autofree char *bb = g_build_filename (back, "sub", "b.txt", NULL);
+    assert_file (ba, "alpha\n");
+    assert_file (bb, "beta\n");
+  }
+  g_assert_true (sandbox_instance_download (instance, "/home/user/up/one.txt", gback_file, NULL, &error));
+  g_assert_no_error (error);
+  assert_file (back_file, "single file\n");
+
+  g_assert_false (sandbox_instance_download (instance, "/home/user/missing", gback_file, NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_false (sandbox_instance_upload (instance, gfile, "relative/path", NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  {
+    g_autofree char *quoted = g_shell_quote (tmp);
+    g_autofree char *rm = g_strdup_printf ("rm -rf %s", quoted);
+    g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL);
+  }
+}
+
+static void
+test_list_get_destroy (void)
+{
+  g_autoptr(SandboxBackend) backend = new_backend (NULL);
+  g_autoptr(SandboxInstance) mine = create (backend, "list-me");
+  g_autoptr(SandboxInstance) other = create (backend, "other");
+  g_autoptr(GHashTable) filter = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(SandboxInstance) again = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  GList *found;
+
+  g_hash_table_insert (filter, (gpointer) "case", (gpointer) "list-me");
+  found = sandbox_backend_list (backend, filter, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_length (found), ==, 1);
+  g_assert_cmpstr (sandbox_instance_get_id (found->data), ==, sandbox_instance_get_id (mine));
+  g_assert_cmpstr (g_hash_table_lookup (sandbox_instance_get_labels (found->data), "suite"), ==, "test-e2b");
+
+  /* A listed instance works: its access token is fetched on first use. */
+  result = run (found->data, "echo listed", 0, NULL, NULL, &error);
+  g_assert_no_error (error);
+  out = stdout_of (result);
+  g_assert_cmpstr (out, ==, "listed\n");
+  g_clear_object (&result);
+  g_list_free_full (found, g_object_unref);
+
+  again = sandbox_backend_get_instance (backend, sandbox_instance_get_id (mine), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (sandbox_instance_get_id (again), ==, sandbox_instance_get_id (mine));
+  result = run (again, "echo again", 0, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  /* Destroy is idempotent. */
+  g_assert_true (sandbox_instance_destroy (mine, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (sandbox_instance_destroy (again, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (sandbox_instance_get_state (mine), ==, SANDBOX_INSTANCE_STATE_DESTROYED);
+
+  /* Gone: envd answers 502, the API 404. */
+  result = run (again, "true", 0, NULL, NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_clear_object (&again);
+  again = sandbox_backend_get_instance (backend, sandbox_instance_get_id (mine), NULL, &error);
+  g_assert_null (again);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  g_assert_true (sandbox_instance_destroy (other, NULL, &error));
+}
+
+static void
+test_truncated_stream (void)
+{
+  g_autoptr(SandboxBackend) backend = new_backend (NULL);
+  g_autoptr(SandboxInstance) instance = create (backend, "truncated");
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  e2b_emulator_set_truncate_next_stream (emulator, TRUE);
+  result = run (instance, "echo cut", 0, NULL, NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL);
+  g_clear_error (&error);
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+}
+
+static void
+test_nothing_left (void)
+{
+  g_assert_cmpuint (e2b_emulator_count_live (emulator), ==, 0);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  g_unsetenv ("E2B_API_URL");
+  g_unsetenv ("E2B_SANDBOX_URL");
+  g_unsetenv ("E2B_DOMAIN");
+
+  emulator = e2b_emulator_new (&error);
+  if (emulator == NULL)
+    {
+      g_test_message ("cannot start the E2B emulator: %s", error->message);
+      g_test_add_func ("/e2b/not-configured", test_not_configured);
+      return g_test_run ();
+    }
+
+  g_test_add_func ("/e2b/not-configured", test_not_configured);
+  g_test_add_func ("/e2b/env-configuration", test_env_configuration);
+  g_test_add_func ("/e2b/wrong-key", test_wrong_key);
+  g_test_add_func ("/e2b/exec", test_exec);
+  g_test_add_func ("/e2b/cancel", test_cancel);
+  g_test_add_func ("/e2b/files", test_files);
+  g_test_add_func ("/e2b/list-get-destroy", test_list_get_destroy);
+  g_test_add_func ("/e2b/truncated-stream", test_truncated_stream);
+  g_test_add_func ("/e2b/nothing-left", test_nothing_left);
+
+  status = g_test_run ();
+  e2b_emulator_free (emulator);
+  return status;
+}

@@ -1,0 +1,237 @@
+"""The official daytona SDK's own flows against the emulator, unmodified.
+
+Each test fails if the emulator breaks the SDK's expectations: paths,
+fields, status codes, error bodies, the log stream framing, multipart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+from daytona import (
+    CreateSandboxFromImageParams,
+    CreateSandboxFromSnapshotParams,
+    Daytona,
+    DaytonaAuthenticationError,
+    DaytonaConfig,
+    DaytonaError,
+    DaytonaNotFoundError,
+    FileUpload,
+    ListSandboxesQuery,
+    Resources,
+    Sandbox,
+    SessionExecuteRequest,
+)
+
+
+class Emulator(Protocol):
+    """What conftest.py's emulator fixture gives."""
+
+    api_url: str
+
+    def stats(self) -> dict[str, int]: ...
+
+
+@pytest.fixture
+def sandbox(daytona: Daytona) -> Iterator[Sandbox]:
+    sb = daytona.create(
+        CreateSandboxFromSnapshotParams(
+            labels={"suite": "conformance"}, env_vars={"GREETING": "hello"}
+        ),
+        timeout=30,
+    )
+    yield sb
+    daytona.delete(sb)
+
+
+def test_create_from_image_with_labels_env_resources(daytona: Daytona) -> None:
+    sb = daytona.create(
+        CreateSandboxFromImageParams(
+            image="debian:12-slim",
+            env_vars={"FOO": "bar"},
+            labels={"suite": "conformance", "kind": "image"},
+            resources=Resources(cpu=2, memory=2, disk=5),
+        ),
+        timeout=30,
+    )
+    try:
+        assert sb.state == "started"
+        assert sb.labels["kind"] == "image"
+        assert sb.labels["code-toolbox-language"] == "python"
+        assert (sb.cpu, sb.memory, sb.disk) == (2, 2, 5)
+        assert sb.env == {"FOO": "bar"}
+        assert sb.toolbox_proxy_url.endswith("/toolbox")
+        assert sb.process.exec("echo $FOO").result.strip() == "bar"
+    finally:
+        daytona.delete(sb)
+
+
+def test_create_from_snapshot_and_get(daytona: Daytona, sandbox: Sandbox) -> None:
+    assert sandbox.state == "started"
+    again = daytona.get(sandbox.id)
+    assert again.id == sandbox.id
+    assert again.labels["suite"] == "conformance"
+    assert again.get_work_dir() == "/workspace"
+
+
+def test_process_exec(sandbox: Sandbox) -> None:
+    r = sandbox.process.exec("echo $GREETING; echo oops >&2; exit 3")
+    assert r.exit_code == 3
+    assert "hello" in r.result and "oops" in r.result
+    r = sandbox.process.exec("pwd", cwd="/tmp")
+    assert r.result.strip() == "/tmp"
+    r = sandbox.process.exec("echo $A-$B", env={"A": "1", "B": "2"})
+    assert r.result.strip() == "1-2"
+
+
+def test_process_exec_timeout(sandbox: Sandbox) -> None:
+    with pytest.raises(DaytonaError) as info:
+        sandbox.process.exec("sleep 10", timeout=1)
+    assert "timeout" in str(info.value).lower()
+
+
+def test_session_streams_logs_of_a_long_command(sandbox: Sandbox) -> None:
+    sid = f"s-{uuid.uuid4().hex[:8]}"
+    sandbox.process.create_session(sid)
+    cmd = sandbox.process.execute_session_command(
+        sid,
+        SessionExecuteRequest(
+            command="for i in 1 2 3; do echo out$i; echo err$i >&2; sleep 0.3; done; exit 4",
+            run_async=True,
+        ),
+    )
+    assert cmd.exit_code is None
+    running = sandbox.process.get_session_command(sid, cmd.cmd_id)
+    assert running.exit_code is None
+
+    out: list[str] = []
+    err: list[str] = []
+    asyncio.run(
+        sandbox.process.get_session_command_logs_async(
+            sid, cmd.cmd_id, out.append, err.append
+        )
+    )
+    assert "".join(out) == "out1\nout2\nout3\n"
+    assert "".join(err) == "err1\nerr2\nerr3\n"
+    assert len(out) >= 2, "the log came in one piece: it was not streamed"
+
+    done = sandbox.process.get_session_command(sid, cmd.cmd_id)
+    assert done.exit_code == 4
+    logs = sandbox.process.get_session_command_logs(sid, cmd.cmd_id)
+    assert logs.stdout == "out1\nout2\nout3\n"
+    assert logs.stderr == "err1\nerr2\nerr3\n"
+
+    sync = sandbox.process.execute_session_command(
+        sid, SessionExecuteRequest(command="echo sync")
+    )
+    assert sync.exit_code == 0
+    assert sync.stdout == "sync\n"
+    session = sandbox.process.get_session(sid)
+    assert [c.id for c in session.commands] == [cmd.cmd_id, sync.cmd_id]
+    sandbox.process.delete_session(sid)
+    with pytest.raises(DaytonaNotFoundError):
+        sandbox.process.get_session(sid)
+
+
+def test_files(sandbox: Sandbox, tmp_path: Path) -> None:
+    sandbox.fs.create_folder("data/sub", "755")
+    sandbox.fs.upload_file(b"hello file", "data/a.txt")
+    local = tmp_path / "b.bin"
+    local.write_bytes(bytes(range(256)) * 100)
+    sandbox.fs.upload_files(
+        [
+            FileUpload(source=str(local), destination="data/sub/b.bin"),
+            FileUpload(source=b"x", destination="/tmp/c"),
+        ]
+    )
+
+    names = sorted(f.name for f in sandbox.fs.list_files("data"))
+    assert names == ["a.txt", "sub"]
+    info = sandbox.fs.get_file_info("data/sub/b.bin")
+    assert info.size == 25600 and not info.is_dir
+    assert sandbox.fs.get_file_info("data/sub").is_dir
+
+    assert sandbox.fs.download_file("data/a.txt") == b"hello file"
+    target = tmp_path / "out" / "b.bin"
+    sandbox.fs.download_file("data/sub/b.bin", str(target))
+    assert target.read_bytes() == local.read_bytes()
+    assert sandbox.process.exec("cat /tmp/c").result == "x"
+
+    with pytest.raises(DaytonaError):
+        sandbox.fs.download_file("data/missing.txt")
+
+    sandbox.fs.delete_file("data/a.txt")
+    assert [f.name for f in sandbox.fs.list_files("data")] == ["sub"]
+    sandbox.fs.delete_file("data", recursive=True)
+    with pytest.raises(DaytonaError):
+        sandbox.fs.get_file_info("data")
+
+
+def test_list_by_label(daytona: Daytona) -> None:
+    tag = uuid.uuid4().hex[:8]
+    a = daytona.create(
+        CreateSandboxFromSnapshotParams(labels={"tag": tag, "role": "a"}), timeout=30
+    )
+    b = daytona.create(
+        CreateSandboxFromSnapshotParams(labels={"tag": tag, "role": "b"}), timeout=30
+    )
+    try:
+        both = {s.id for s in daytona.list(ListSandboxesQuery(labels={"tag": tag}))}
+        assert both == {a.id, b.id}
+        only_b = [
+            s.id
+            for s in daytona.list(ListSandboxesQuery(labels={"tag": tag, "role": "b"}))
+        ]
+        assert only_b == [b.id]
+        assert (
+            list(daytona.list(ListSandboxesQuery(labels={"tag": "no-such-tag"}))) == []
+        )
+    finally:
+        daytona.delete(a)
+        daytona.delete(b)
+
+
+def test_stop_and_start(sandbox: Sandbox) -> None:
+    sandbox.fs.upload_file(b"kept", "keep.txt")
+    sandbox.stop(timeout=30)
+    assert sandbox.state == "stopped"
+    sandbox.start(timeout=30)
+    assert sandbox.state == "started"
+    assert sandbox.fs.download_file("keep.txt") == b"kept"
+
+
+def test_delete_then_not_found(daytona: Daytona, emulator: Emulator) -> None:
+    sb = daytona.create(CreateSandboxFromSnapshotParams(), timeout=30)
+    live = emulator.stats()["live"]
+    daytona.delete(sb, wait=True)
+    assert emulator.stats()["live"] == live - 1
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            daytona.get(sb.id)
+        except DaytonaNotFoundError:
+            break
+        assert time.monotonic() < deadline, "a deleted sandbox never went away"
+        time.sleep(0.1)
+
+
+def test_missing_sandbox_is_the_sdks_not_found_error(daytona: Daytona) -> None:
+    with pytest.raises(DaytonaNotFoundError) as info:
+        daytona.get("no-such-sandbox")
+    assert "no-such-sandbox" in str(info.value)
+
+
+def test_wrong_key_is_the_sdks_authentication_error(emulator: Emulator) -> None:
+    wrong = Daytona(DaytonaConfig(api_key="not-the-key", api_url=emulator.api_url))
+    with pytest.raises(DaytonaAuthenticationError):
+        list(wrong.list())
+
+
+def test_zz_nothing_left_alive(emulator: Emulator) -> None:
+    assert emulator.stats()["live"] == 0

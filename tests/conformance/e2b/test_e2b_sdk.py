@@ -1,0 +1,225 @@
+"""Conformance: the official e2b Python SDK, unmodified, against the emulator.
+
+Every flow here is one a user of the SDK relies on; if the emulator answers
+anything the SDK does not expect, a test fails.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from e2b import (
+    AuthenticationException,
+    CommandExitException,
+    FileType,
+    NotFoundException,
+    Sandbox,
+    SandboxQuery,
+    TimeoutException,
+)
+
+from conftest import Emulator
+
+
+@pytest.fixture(scope="module")
+def sandbox(emulator: Emulator) -> Iterator[Sandbox]:
+    sbx = Sandbox.create(
+        metadata={"suite": "conformance", "run": uuid.uuid4().hex},
+        envs={"GREETING": "hello from envs"},
+        timeout=120,
+    )
+    yield sbx
+    sbx.kill()
+
+
+def test_create_with_metadata_and_envs(sandbox: Sandbox) -> None:
+    info = sandbox.get_info()
+    assert info.sandbox_id == sandbox.sandbox_id
+    assert info.metadata["suite"] == "conformance"
+    assert info.state.value == "running"
+    result = sandbox.commands.run(
+        "echo $GREETING; echo $HOME; whoami 2>/dev/null || true"
+    )
+    assert result.stdout.splitlines()[:2] == ["hello from envs", "/home/user"]
+    assert sandbox.is_running()
+
+
+def test_run_streams_stdout_and_stderr(sandbox: Sandbox) -> None:
+    out: list[str] = []
+    err: list[str] = []
+    result = sandbox.commands.run(
+        "for i in 1 2 3; do echo out$i; echo err$i >&2; done",
+        on_stdout=out.append,
+        on_stderr=err.append,
+        envs={"EXTRA": "x"},
+        cwd="/tmp",
+    )
+    assert result.exit_code == 0
+    assert "".join(out) == "out1\nout2\nout3\n" == result.stdout
+    assert "".join(err) == "err1\nerr2\nerr3\n" == result.stderr
+
+
+def test_output_is_live(sandbox: Sandbox) -> None:
+    # The first line must arrive while the command still runs: only then
+    # can it be killed (kill() of a finished command returns False).
+    handle = sandbox.commands.run("echo ready; sleep 30", background=True)
+    for stdout, _stderr, _pty in handle:
+        if stdout and "ready" in stdout:
+            break
+    assert handle.kill() is True
+    with pytest.raises(CommandExitException) as excinfo:
+        handle.wait()
+    assert excinfo.value.exit_code == -1
+
+
+def test_nonzero_exit_raises(sandbox: Sandbox) -> None:
+    with pytest.raises(CommandExitException) as excinfo:
+        sandbox.commands.run("echo partial; echo broken >&2; exit 3")
+    assert excinfo.value.exit_code == 3
+    assert excinfo.value.stdout == "partial\n"
+    assert excinfo.value.stderr == "broken\n"
+
+
+def test_command_timeout_kills(sandbox: Sandbox) -> None:
+    with pytest.raises(TimeoutException):
+        sandbox.commands.run("sleep 30; echo done", timeout=1)
+    # The process goes with the deadline (envd kills it, not the client).
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        running = [p for p in sandbox.commands.list() if "sleep 30" in " ".join(p.args)]
+        if not running:
+            break
+        time.sleep(0.1)
+    assert running == []
+
+
+def test_background_command_then_kill(sandbox: Sandbox) -> None:
+    handle = sandbox.commands.run("sleep 60", background=True)
+    assert handle.pid in [p.pid for p in sandbox.commands.list()]
+    assert sandbox.commands.kill(handle.pid) is True
+    with pytest.raises(CommandExitException) as excinfo:
+        handle.wait()
+    assert excinfo.value.exit_code == -1
+    assert sandbox.commands.kill(handle.pid) is False
+
+
+def test_connect_to_running_command(sandbox: Sandbox) -> None:
+    handle = sandbox.commands.run("sleep 1; echo later", background=True)
+    handle.disconnect()
+    again = sandbox.commands.connect(handle.pid)
+    result = again.wait()
+    assert result.stdout == "later\n"
+
+
+def test_stdin(sandbox: Sandbox) -> None:
+    handle = sandbox.commands.run("cat", background=True, stdin=True)
+    sandbox.commands.send_stdin(handle.pid, "line one\n")
+    handle.send_stdin("line two\n")
+    handle.close_stdin()
+    assert handle.wait().stdout == "line one\nline two\n"
+
+
+def test_invalid_cwd(sandbox: Sandbox) -> None:
+    with pytest.raises(Exception) as excinfo:
+        sandbox.commands.run("true", cwd="/home/user/does/not/exist")
+    assert "does not exist" in str(excinfo.value)
+
+
+def test_files(sandbox: Sandbox) -> None:
+    files = sandbox.files
+    info = files.write("/home/user/dir/a.txt", "alpha")
+    assert info.path == "/home/user/dir/a.txt"
+    assert files.read("/home/user/dir/a.txt") == "alpha"
+    assert files.read("dir/a.txt", format="bytes") == b"alpha"
+    files.write_files(
+        [
+            {"path": "/home/user/dir/b.bin", "data": b"\x00\x01\x02"},
+            {"path": "/tmp/c.txt", "data": "gamma"},
+        ]
+    )
+    assert files.read("/home/user/dir/b.bin", format="bytes") == b"\x00\x01\x02"
+    assert sandbox.commands.run("cat /tmp/c.txt").stdout == "gamma"
+
+    assert files.make_dir("/home/user/dir/sub") is True
+    assert files.make_dir("/home/user/dir/sub") is False
+    entries = {e.name: e for e in files.list("/home/user/dir")}
+    assert set(entries) == {"a.txt", "b.bin", "sub"}
+    assert entries["sub"].type == FileType.DIR
+    assert entries["a.txt"].type == FileType.FILE and entries["a.txt"].size == 5
+    deep = files.list("/home/user", depth=2)
+    assert "/home/user/dir/sub" in [e.path for e in deep]
+
+    assert files.exists("/home/user/dir/a.txt")
+    assert files.get_info("/home/user/dir/a.txt").size == 5
+    files.rename("/home/user/dir/a.txt", "/home/user/dir/renamed.txt")
+    assert not files.exists("/home/user/dir/a.txt")
+    files.remove("/home/user/dir")
+    assert not files.exists("/home/user/dir")
+    with pytest.raises(NotFoundException):
+        files.read("/home/user/dir/renamed.txt")
+
+
+def test_written_files_are_seen_by_commands(sandbox: Sandbox) -> None:
+    sandbox.files.write("/home/user/script.sh", "echo from script\n")
+    assert sandbox.commands.run("sh script.sh").stdout == "from script\n"
+    sandbox.commands.run("echo made by a command > /home/user/made.txt")
+    assert sandbox.files.read("/home/user/made.txt") == "made by a command\n"
+
+
+def test_list_by_metadata(emulator: Emulator, sandbox: Sandbox) -> None:
+    tag = uuid.uuid4().hex
+    other = Sandbox.create(
+        metadata={"suite": "conformance-other", "tag": tag}, timeout=60
+    )
+    try:
+        found = Sandbox.list(query=SandboxQuery(metadata={"tag": tag})).next_items()
+        assert [s.sandbox_id for s in found] == [other.sandbox_id]
+        found = Sandbox.list(
+            query=SandboxQuery(metadata={"suite": "conformance"})
+        ).next_items()
+        assert [s.sandbox_id for s in found] == [sandbox.sandbox_id]
+        paginator = Sandbox.list(limit=1)
+        first = paginator.next_items()
+        assert len(first) == 1 and paginator.has_next
+        second = paginator.next_items()
+        assert {first[0].sandbox_id, second[0].sandbox_id} == {
+            sandbox.sandbox_id,
+            other.sandbox_id,
+        }
+    finally:
+        other.kill()
+
+
+def test_set_timeout_expires(emulator: Emulator) -> None:
+    sbx = Sandbox.create(timeout=300)
+    before = sbx.get_info().end_at
+    sbx.set_timeout(1)
+    assert sbx.get_info().end_at < before
+    deadline = time.monotonic() + 30
+    while sbx.is_running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not sbx.is_running()
+    with pytest.raises(NotFoundException):
+        Sandbox.connect(sbx.sandbox_id)
+
+
+def test_kill(emulator: Emulator) -> None:
+    sbx = Sandbox.create()
+    assert Sandbox.kill(sbx.sandbox_id) is True
+    assert sbx.is_running() is False
+    assert sbx.kill() is False
+    with pytest.raises(NotFoundException):
+        Sandbox.get_info(sbx.sandbox_id)
+
+
+def test_wrong_api_key(emulator: Emulator) -> None:
+    with pytest.raises(AuthenticationException):
+        Sandbox.create(api_key="e2b_" + "1" * 40)
+
+
+def test_nothing_left_running(emulator: Emulator, sandbox: Sandbox) -> None:
+    sandbox.kill()
+    assert emulator.live() == 0

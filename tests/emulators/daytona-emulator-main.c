@@ -1,0 +1,70 @@
+/* daytona-emulator: the Daytona API emulator as a program
+ *
+ * Listens on 127.0.0.1 (a free port), prints what a client needs, one
+ * VAR=value per line (DAYTONA_API_URL first), then a line "READY", and
+ * serves until SIGINT or SIGTERM, when it deletes every sandbox it still
+ * has. See docs/testing.md, "Daytona emulator".
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <glib-unix.h>
+
+#include "daytona-emulator.h"
+
+static gboolean
+on_signal (gpointer user_data)
+{
+  g_main_loop_quit (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DaytonaEmulator) emulator = NULL;
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr(GOptionContext) options = NULL;
+  g_autofree char *api_key = NULL;
+  int state_delay_ms = -1;
+  GOptionEntry entries[] = {
+    { "api-key", 0, 0, G_OPTION_ARG_STRING, &api_key,
+      "The API key to accept (default: $DAYTONA_EMULATOR_API_KEY or " DAYTONA_EMULATOR_DEFAULT_API_KEY ")", "KEY" },
+    { "state-delay-ms", 0, 0, G_OPTION_ARG_INT, &state_delay_ms,
+      "How long each sandbox state transition takes (default 100)", "MS" },
+    { NULL }
+  };
+
+  options = g_option_context_new ("- serve the Daytona API on 127.0.0.1");
+  g_option_context_add_main_entries (options, entries, NULL);
+  if (!g_option_context_parse (options, &argc, &argv, &error))
+    {
+      g_printerr ("daytona-emulator: %s\n", error->message);
+      return 2;
+    }
+
+  emulator = daytona_emulator_new (&error);
+  if (emulator == NULL)
+    {
+      g_printerr ("daytona-emulator: %s\n", error->message);
+      return 1;
+    }
+  if (api_key != NULL)
+    daytona_emulator_set_api_key (emulator, api_key);
+  if (state_delay_ms >= 0)
+    daytona_emulator_set_state_delay (emulator, state_delay_ms);
+
+  printf ("DAYTONA_API_URL=%s\n", daytona_emulator_get_url (emulator));
+  printf ("DAYTONA_API_KEY=%s\n", daytona_emulator_get_api_key (emulator));
+  printf ("READY\n");
+  fflush (stdout);
+
+  g_unix_signal_add (SIGINT, on_signal, loop);
+  g_unix_signal_add (SIGTERM, on_signal, loop);
+  g_main_loop_run (loop);
+  return 0;
+}

@@ -1,0 +1,2991 @@
+/* A Daytona API emulator for the tests (not installed)
+ *
+ * Facts: shared/specs/daytona-api.md. What the official SDK offers and this
+ * emulator does not serve is listed in docs/testing.md.
+ *
+ * Layout of this file:
+ *   - logs (EmuLog) and the output stream commands write into
+ *   - sandboxes, sessions, commands (the emulator's state)
+ *   - replies: NestJS errors for the API, Go errors for the toolbox
+ *   - control plane: /api/sandbox...
+ *   - toolbox: /toolbox/{id}/process..., /toolbox/{id}/files...
+ *   - dispatch (with the per-request hook), the thread, the public API
+ *
+ * Everything but the public API runs in the emulator's own thread.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+#include <stdlib.h>
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include <libsandbox/sandbox.h>
+
+#include "daytona-emulator.h"
+
+#define EMU_DAEMON_VERSION "0.190.0"
+#define EMU_ORG_ID "emulator-organization"
+#define STDOUT_MARK "\x01\x01\x01"
+#define STDERR_MARK "\x02\x02\x02"
+
+struct _DaytonaEmulator
+{
+  GThread         *thread;
+  GMainContext    *context;
+  GMainLoop       *loop;
+  SoupServer      *server;
+  SandboxBackend  *local;
+  char            *base;        /* http://127.0.0.1:PORT */
+  char            *url;         /* base + /api */
+  char            *tmpdir;
+  GHashTable      *sandboxes;   /* id -> EmuSandbox */
+  GPtrArray       *order;       /* EmuSandbox, in creation order */
+  guint            pending;     /* local creations and destructions in flight */
+
+  /* Started up: */
+  GMutex           lock;
+  GCond            cond;
+  gboolean         ready;
+  GError          *error;
+
+  /* Knobs, under lock: */
+  char            *api_key;
+  guint            state_delay_ms;
+  gboolean         never_start;
+  char            *fail_reason;
+  char            *break_method;
+  char            *break_prefix;
+  DaytonaEmulatorHook hook;
+  gpointer         hook_data;
+  guint            live;        /* read under lock too */
+};
+
+/* ------------------------------------------------------------------ */
+/* Logs                                                                */
+
+typedef enum { LOG_STDOUT = 1, LOG_STDERR = 2 } LogKind;
+
+typedef enum {
+  LOG_MODE_COMBINED,  /* markers stripped, text/plain */
+  LOG_MODE_RAW,       /* markers kept, text/plain */
+  LOG_MODE_JSON,      /* {output, stdout, stderr}; markers in streams */
+} LogMode;
+
+typedef struct
+{
+  GByteArray *raw;        /* chunks with their 3-byte markers */
+  GByteArray *combined;   /* chunks without markers */
+  GByteArray *out;
+  GByteArray *err;
+  GPtrArray  *followers;  /* Follower */
+  gboolean    done;
+} EmuLog;
+
+typedef struct
+{
+  EmuLog                  *log;
+  SoupWebsocketConnection *conn;
+  gboolean                 split;
+} Follower;
+
+static void
+emu_log_clear (EmuLog *log)
+{
+  g_byte_array_unref (log->raw);
+  g_byte_array_unref (log->combined);
+  g_byte_array_unref (log->out);
+  g_byte_array_unref (log->err);
+  g_ptr_array_unref (log->followers);
+}
+
+static void
+follower_free (Follower *follower)
+{
+  g_signal_handlers_disconnect_by_data (follower->conn, follower);
+  if (soup_websocket_connection_get_state (follower->conn) == SOUP_WEBSOCKET_STATE_OPEN)
+    soup_websocket_connection_close (follower->conn, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, NULL);
+  g_object_unref (follower->conn);
+  g_free (follower);
+}
+
+static EmuLog *
+emu_log_new (void)
+{
+  EmuLog *log = g_atomic_rc_box_new0 (EmuLog);
+
+  log->raw = g_byte_array_new ();
+  log->combined = g_byte_array_new ();
+  log->out = g_byte_array_new ();
+  log->err = g_byte_array_new ();
+  log->followers = g_ptr_array_new_with_free_func ((GDestroyNotify) follower_free);
+  return log;
+}
+
+static EmuLog *
+emu_log_ref (EmuLog *log)
+{
+  return g_atomic_rc_box_acquire (log);
+}
+
+static void
+emu_log_unref (EmuLog *log)
+{
+  g_atomic_rc_box_release_full (log, (GDestroyNotify) emu_log_clear);
+}
+
+static void
+emu_log_append (EmuLog     *log,
+                LogKind     kind,
+                const void *data,
+                gsize       size)
+{
+  const char *mark = kind == LOG_STDOUT ? STDOUT_MARK : STDERR_MARK;
+
+  if (size == 0)
+    return;
+  g_byte_array_append (log->raw, (const guint8 *) mark, 3);
+  g_byte_array_append (log->raw, data, size);
+  g_byte_array_append (log->combined, data, size);
+  g_byte_array_append (kind == LOG_STDOUT ? log->out : log->err, data, size);
+
+  for (guint i = 0; i < log->followers->len; i++)
+    {
+      Follower *follower = g_ptr_array_index (log->followers, i);
+
+      if (follower->split)
+        {
+          g_autofree guint8 *frame = g_malloc (size + 3);
+
+          memcpy (frame, mark, 3);
+          memcpy (frame + 3, data, size);
+          soup_websocket_connection_send_binary (follower->conn, frame, size + 3);
+        }
+      else
+        soup_websocket_connection_send_binary (follower->conn, data, size);
+    }
+}
+
+static void
+emu_log_finish (EmuLog *log)
+{
+  log->done = TRUE;
+  for (guint i = 0; i < log->followers->len; i++)
+    {
+      Follower *follower = g_ptr_array_index (log->followers, i);
+
+      soup_websocket_connection_close (follower->conn, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+    }
+}
+
+/* The GOutputStream a command writes into: completes every write at once,
+ * in the emulator thread, so stdout and stderr keep their order. */
+#define EMU_TYPE_LOG_STREAM (emu_log_stream_get_type ())
+G_DECLARE_FINAL_TYPE (EmuLogStream, emu_log_stream, EMU, LOG_STREAM, GOutputStream)
+
+struct _EmuLogStream
+{
+  GOutputStream parent_instance;
+  EmuLog       *log;
+  LogKind       kind;
+};
+
+G_DEFINE_FINAL_TYPE (EmuLogStream, emu_log_stream, G_TYPE_OUTPUT_STREAM)
+
+static gssize
+emu_log_stream_write (GOutputStream  *stream,
+                      const void     *buffer,
+                      gsize           count,
+                      GCancellable   *cancellable,
+                      GError        **error)
+{
+  EmuLogStream *self = EMU_LOG_STREAM (stream);
+
+  emu_log_append (self->log, self->kind, buffer, count);
+  return count;
+}
+
+static void
+emu_log_stream_write_async (GOutputStream       *stream,
+                            const void          *buffer,
+                            gsize                count,
+                            int                  io_priority,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (stream, cancellable, callback, user_data);
+
+  g_task_return_int (task, emu_log_stream_write (stream, buffer, count, cancellable, NULL));
+}
+
+static gssize
+emu_log_stream_write_finish (GOutputStream  *stream,
+                             GAsyncResult   *result,
+                             GError        **error)
+{
+  return g_task_propagate_int (G_TASK (result), error);
+}
+
+static void
+emu_log_stream_nothing_async (GOutputStream       *stream,
+                              int                  io_priority,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (stream, cancellable, callback, user_data);
+
+  g_task_return_boolean (task, TRUE);
+}
+
+static gboolean
+emu_log_stream_nothing_finish (GOutputStream  *stream,
+                               GAsyncResult   *result,
+                               GError        **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+emu_log_stream_finalize (GObject *object)
+{
+  emu_log_unref (EMU_LOG_STREAM (object)->log);
+  G_OBJECT_CLASS (emu_log_stream_parent_class)->finalize (object);
+}
+
+static void
+emu_log_stream_class_init (EmuLogStreamClass *klass)
+{
+  GOutputStreamClass *stream_class = G_OUTPUT_STREAM_CLASS (klass);
+
+  G_OBJECT_CLASS (klass)->finalize = emu_log_stream_finalize;
+  stream_class->write_fn = emu_log_stream_write;
+  stream_class->write_async = emu_log_stream_write_async;
+  stream_class->write_finish = emu_log_stream_write_finish;
+  stream_class->flush_async = emu_log_stream_nothing_async;
+  stream_class->flush_finish = emu_log_stream_nothing_finish;
+  stream_class->close_async = emu_log_stream_nothing_async;
+  stream_class->close_finish = emu_log_stream_nothing_finish;
+}
+
+static void
+emu_log_stream_init (EmuLogStream *self)
+{
+}
+
+static GOutputStream *
+emu_log_stream_new (EmuLog  *log,
+                    LogKind  kind)
+{
+  EmuLogStream *self = g_object_new (EMU_TYPE_LOG_STREAM, NULL);
+
+  self->log = emu_log_ref (log);
+  self->kind = kind;
+  return G_OUTPUT_STREAM (self);
+}
+
+/* ------------------------------------------------------------------ */
+/* State                                                               */
+
+typedef struct
+{
+  char         *id;
+  char         *command;
+  EmuLog       *log;
+  gboolean      running;
+  int           exit_code;
+  GCancellable *cancellable;
+} EmuCommand;
+
+typedef struct
+{
+  char       *id;
+  GPtrArray  *commands;   /* EmuCommand */
+  gboolean    deleted;
+} EmuSession;
+
+typedef struct
+{
+  DaytonaEmulator *emu;
+  char            *id;
+  char            *name;
+  char            *snapshot;
+  char            *user;
+  char            *target;
+  char            *dockerfile;
+  JsonObject      *env;
+  JsonObject      *labels;
+  gboolean         public;
+  gboolean         network_block_all;
+  char            *network_allow_list;
+  int              cpu, gpu, memory, disk;
+  int              auto_stop, auto_archive, auto_delete;
+  char            *state;
+  char            *desired_state;
+  char            *error_reason;
+  char            *created_at;
+  char            *updated_at;
+  gboolean         deleted;   /* desiredState destroyed: not live any more */
+  gboolean         removed;   /* answers 404 */
+  SandboxInstance *local;
+  GHashTable      *sessions;  /* id -> EmuSession */
+} EmuSandbox;
+
+static void
+emu_command_free (EmuCommand *command)
+{
+  g_free (command->id);
+  g_free (command->command);
+  emu_log_unref (command->log);
+  g_clear_object (&command->cancellable);
+  g_free (command);
+}
+
+static void
+emu_session_free (EmuSession *session)
+{
+  g_free (session->id);
+  g_ptr_array_unref (session->commands);
+  g_free (session);
+}
+
+static void
+emu_sandbox_free (EmuSandbox *sb)
+{
+  g_free (sb->id);
+  g_free (sb->name);
+  g_free (sb->snapshot);
+  g_free (sb->user);
+  g_free (sb->target);
+  g_free (sb->dockerfile);
+  g_clear_pointer (&sb->env, json_object_unref);
+  g_clear_pointer (&sb->labels, json_object_unref);
+  g_free (sb->network_allow_list);
+  g_free (sb->state);
+  g_free (sb->desired_state);
+  g_free (sb->error_reason);
+  g_free (sb->created_at);
+  g_free (sb->updated_at);
+  g_clear_object (&sb->local);
+  g_hash_table_unref (sb->sessions);
+  g_free (sb);
+}
+
+static char *
+now_iso (void)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+
+  return g_date_time_format_iso8601 (now);
+}
+
+static void
+sb_set_state (EmuSandbox *sb,
+              const char *state)
+{
+  g_free (sb->state);
+  sb->state = g_strdup (state);
+  g_free (sb->updated_at);
+  sb->updated_at = now_iso ();
+}
+
+static guint
+emu_state_delay (DaytonaEmulator *emu)
+{
+  guint delay;
+
+  g_mutex_lock (&emu->lock);
+  delay = emu->state_delay_ms;
+  g_mutex_unlock (&emu->lock);
+  return delay;
+}
+
+static void
+emu_later (DaytonaEmulator *emu,
+           guint            delay_ms,
+           GSourceFunc      func,
+           gpointer         data)
+{
+  g_autoptr(GSource) source = g_timeout_source_new (delay_ms);
+
+  g_source_set_callback (source, func, data, NULL);
+  g_source_attach (source, emu->context);
+}
+
+static EmuSandbox *
+emu_find (DaytonaEmulator *emu,
+          const char      *id_or_name)
+{
+  EmuSandbox *sb = g_hash_table_lookup (emu->sandboxes, id_or_name);
+
+  if (sb != NULL && !sb->removed)
+    return sb;
+  for (guint i = 0; i < emu->order->len; i++)
+    {
+      sb = g_ptr_array_index (emu->order, i);
+      if (!sb->removed && g_strcmp0 (sb->name, id_or_name) == 0)
+        return sb;
+    }
+  return NULL;
+}
+
+static void
+emu_mark_deleted (EmuSandbox *sb)
+{
+  DaytonaEmulator *emu = sb->emu;
+
+  if (sb->deleted)
+    return;
+  sb->deleted = TRUE;
+  g_mutex_lock (&emu->lock);
+  emu->live--;
+  g_mutex_unlock (&emu->lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Replies                                                             */
+
+static gboolean
+emu_take_break (DaytonaEmulator   *emu,
+                SoupServerMessage *msg)
+{
+  const char *method = soup_server_message_get_method (msg);
+  const char *path = g_uri_get_path (soup_server_message_get_uri (msg));
+  gboolean hit = FALSE;
+
+  g_mutex_lock (&emu->lock);
+  if (emu->break_prefix != NULL &&
+      g_strcmp0 (emu->break_method, method) == 0 &&
+      g_str_has_prefix (path, emu->break_prefix))
+    {
+      hit = TRUE;
+      g_clear_pointer (&emu->break_method, g_free);
+      g_clear_pointer (&emu->break_prefix, g_free);
+    }
+  g_mutex_unlock (&emu->lock);
+  return hit;
+}
+
+static void
+reply_json (DaytonaEmulator   *emu,
+            SoupServerMessage *msg,
+            guint              status,
+            JsonNode          *node)
+{
+  g_autofree char *text = NULL;
+  gsize len;
+
+  text = json_to_string (node, FALSE);
+  json_node_unref (node);
+  len = strlen (text);
+  if (emu_take_break (emu, msg))
+    len = MIN (len / 2, 7);  /* e.g. {"id":" : not JSON any more */
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, text, len);
+}
+
+static JsonNode *
+node_from_builder (JsonBuilder *builder)
+{
+  return json_builder_get_root (builder);
+}
+
+/* NestJS AllExceptionsFilter body. */
+static void
+api_error (DaytonaEmulator   *emu,
+           SoupServerMessage *msg,
+           guint              status,
+           const char        *message)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autofree char *ts = now_iso ();
+  g_autofree char *path = g_uri_to_string_partial (soup_server_message_get_uri (msg),
+                                                   G_URI_HIDE_PASSWORD);
+  const char *rest = strstr (path, "/api");
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "path");
+  json_builder_add_string_value (b, rest ? rest : path);
+  json_builder_set_member_name (b, "timestamp");
+  json_builder_add_string_value (b, ts);
+  json_builder_set_member_name (b, "statusCode");
+  json_builder_add_int_value (b, status);
+  json_builder_set_member_name (b, "error");
+  json_builder_add_string_value (b, soup_status_get_phrase (status));
+  json_builder_set_member_name (b, "message");
+  json_builder_add_string_value (b, message);
+  json_builder_end_object (b);
+  reply_json (emu, msg, status, node_from_builder (b));
+}
+
+/* Go common_errors middleware body. */
+static void
+tb_error (DaytonaEmulator   *emu,
+          SoupServerMessage *msg,
+          guint              status,
+          const char        *code,
+          const char        *message)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autofree char *ts = now_iso ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "statusCode");
+  json_builder_add_int_value (b, status);
+  json_builder_set_member_name (b, "message");
+  json_builder_add_string_value (b, message);
+  json_builder_set_member_name (b, "code");
+  json_builder_add_string_value (b, code);
+  json_builder_set_member_name (b, "timestamp");
+  json_builder_add_string_value (b, ts);
+  json_builder_set_member_name (b, "path");
+  json_builder_add_string_value (b, g_uri_get_path (soup_server_message_get_uri (msg)));
+  json_builder_set_member_name (b, "method");
+  json_builder_add_string_value (b, soup_server_message_get_method (msg));
+  json_builder_end_object (b);
+  reply_json (emu, msg, status, node_from_builder (b));
+}
+
+static void
+reply_empty (SoupServerMessage *msg,
+             guint              status)
+{
+  soup_server_message_set_status (msg, status, NULL);
+  soup_message_body_complete (soup_server_message_get_response_body (msg));
+}
+
+/* The request body as a JSON object; NULL (and a 400 sent) if it is not one. */
+static JsonObject *
+request_object (DaytonaEmulator   *emu,
+                SoupServerMessage *msg,
+                gboolean           toolbox,
+                gboolean           allow_empty)
+{
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  g_autoptr(GBytes) bytes = soup_message_body_flatten (body);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  JsonNode *root;
+
+  if (g_bytes_get_size (bytes) == 0 && allow_empty)
+    return json_object_new ();
+  if (!json_parser_load_from_data (parser, g_bytes_get_data (bytes, NULL),
+                                   g_bytes_get_size (bytes), &error) ||
+      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_autofree char *message = g_strdup_printf ("%s: the body must be a JSON object%s%s",
+                                                  toolbox ? "invalid request body" : "Bad Request",
+                                                  error ? ": " : "", error ? error->message : "");
+      if (toolbox)
+        tb_error (emu, msg, 400, "INVALID_REQUEST_BODY", message);
+      else
+        api_error (emu, msg, 400, message);
+      return NULL;
+    }
+  return json_object_ref (json_node_get_object (root));
+}
+
+static const char *
+member_string (JsonObject *object,
+               const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+static gboolean
+member_int (JsonObject *object,
+            const char *name,
+            gint64     *value)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
+    return FALSE;
+  if (json_node_get_value_type (node) == G_TYPE_INT64)
+    *value = json_node_get_int (node);
+  else if (json_node_get_value_type (node) == G_TYPE_DOUBLE)
+    *value = (gint64) json_node_get_double (node);
+  else
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+member_bool (JsonObject *object,
+             const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  return node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
+         json_node_get_value_type (node) == G_TYPE_BOOLEAN && json_node_get_boolean (node);
+}
+
+/* ------------------------------------------------------------------ */
+/* The Sandbox DTO                                                     */
+
+static void
+add_string_map (JsonBuilder *b,
+                const char  *name,
+                JsonObject  *map)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_value (b, json_node_init_object (json_node_alloc (), map));
+}
+
+static JsonNode *
+sandbox_dto (EmuSandbox *sb,
+             gboolean    list_item)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autofree char *proxy = g_strdup_printf ("%s/toolbox", sb->emu->base);
+
+#define STR(k, v) G_STMT_START { json_builder_set_member_name (b, k); json_builder_add_string_value (b, v); } G_STMT_END
+#define INT(k, v) G_STMT_START { json_builder_set_member_name (b, k); json_builder_add_int_value (b, v); } G_STMT_END
+#define BOOL(k, v) G_STMT_START { json_builder_set_member_name (b, k); json_builder_add_boolean_value (b, v); } G_STMT_END
+  json_builder_begin_object (b);
+  STR ("id", sb->id);
+  STR ("organizationId", EMU_ORG_ID);
+  STR ("name", sb->name);
+  if (sb->snapshot)
+    STR ("snapshot", sb->snapshot);
+  STR ("user", sb->user);
+  add_string_map (b, "labels", sb->labels);
+  BOOL ("public", sb->public);
+  BOOL ("networkBlockAll", sb->network_block_all);
+  BOOL ("kvm", FALSE);
+  STR ("target", sb->target);
+  INT ("cpu", sb->cpu);
+  INT ("gpu", sb->gpu);
+  INT ("memory", sb->memory);
+  INT ("disk", sb->disk);
+  STR ("state", sb->state);
+  STR ("desiredState", sb->desired_state);
+  if (sb->error_reason)
+    {
+      STR ("errorReason", sb->error_reason);
+      BOOL ("recoverable", FALSE);
+    }
+  STR ("backupState", "None");
+  INT ("autoStopInterval", sb->auto_stop);
+  INT ("autoArchiveInterval", sb->auto_archive);
+  INT ("autoDeleteInterval", sb->auto_delete);
+  STR ("createdAt", sb->created_at);
+  STR ("updatedAt", sb->updated_at);
+  STR ("lastActivityAt", sb->updated_at);
+  STR ("sandboxClass", "container");
+  STR ("daemonVersion", EMU_DAEMON_VERSION);
+  STR ("runnerId", "emulator-runner");
+  STR ("toolboxProxyUrl", proxy);
+  if (!list_item)
+    {
+      add_string_map (b, "env", sb->env);
+      if (sb->network_allow_list)
+        STR ("networkAllowList", sb->network_allow_list);
+      json_builder_set_member_name (b, "volumes");
+      json_builder_begin_array (b);
+      json_builder_end_array (b);
+      if (sb->dockerfile)
+        {
+          json_builder_set_member_name (b, "buildInfo");
+          json_builder_begin_object (b);
+          STR ("dockerfileContent", sb->dockerfile);
+          STR ("createdAt", sb->created_at);
+          STR ("updatedAt", sb->created_at);
+          STR ("snapshotRef", "emulator-build");
+          json_builder_end_object (b);
+        }
+    }
+  json_builder_end_object (b);
+#undef STR
+#undef INT
+#undef BOOL
+  return node_from_builder (b);
+}
+
+/* ------------------------------------------------------------------ */
+/* Life cycle                                                          */
+
+static gboolean
+sb_removed_cb (gpointer data)
+{
+  EmuSandbox *sb = data;
+
+  sb->removed = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+sb_destroyed_cb (gpointer data)
+{
+  EmuSandbox *sb = data;
+
+  sb_set_state (sb, "destroyed");
+  emu_later (sb->emu, 2 * emu_state_delay (sb->emu) + 1, sb_removed_cb, sb);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+local_destroyed (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  EmuSandbox *sb = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!sandbox_instance_destroy_finish (SANDBOX_INSTANCE (source), result, &error))
+    g_warning ("daytona-emulator: could not destroy local sandbox of %s: %s", sb->id, error->message);
+  sb->emu->pending--;
+  emu_later (sb->emu, emu_state_delay (sb->emu), sb_destroyed_cb, sb);
+}
+
+static void
+sb_cancel_commands (EmuSandbox *sb)
+{
+  GHashTableIter iter;
+  EmuSession *session;
+
+  g_hash_table_iter_init (&iter, sb->sessions);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &session))
+    for (guint i = 0; i < session->commands->len; i++)
+      {
+        EmuCommand *command = g_ptr_array_index (session->commands, i);
+
+        if (command->running)
+          g_cancellable_cancel (command->cancellable);
+      }
+}
+
+static void
+sb_destroy (EmuSandbox *sb)
+{
+  emu_mark_deleted (sb);
+  g_free (sb->desired_state);
+  sb->desired_state = g_strdup ("destroyed");
+  sb_set_state (sb, "destroying");
+  sb_cancel_commands (sb);
+  if (sb->local != NULL)
+    {
+      g_autoptr(SandboxInstance) local = g_steal_pointer (&sb->local);
+
+      sb->emu->pending++;
+      sandbox_instance_destroy_async (local, NULL, local_destroyed, sb);
+    }
+  else
+    emu_later (sb->emu, emu_state_delay (sb->emu), sb_destroyed_cb, sb);
+}
+
+static gboolean
+sb_started_cb (gpointer data)
+{
+  EmuSandbox *sb = data;
+  g_autofree char *reason = NULL;
+
+  if (sb->deleted)
+    return G_SOURCE_REMOVE;
+  g_mutex_lock (&sb->emu->lock);
+  reason = g_strdup (sb->emu->fail_reason);
+  g_mutex_unlock (&sb->emu->lock);
+  if (reason != NULL)
+    {
+      g_free (sb->error_reason);
+      sb->error_reason = g_steal_pointer (&reason);
+      sb_set_state (sb, sb->dockerfile ? "build_failed" : "error");
+    }
+  else
+    sb_set_state (sb, "started");
+  return G_SOURCE_REMOVE;
+}
+
+static void
+local_created (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  EmuSandbox *sb = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxInstance) local = NULL;
+
+  sb->emu->pending--;
+  local = sandbox_backend_create_finish (SANDBOX_BACKEND (source), result, &error);
+  if (local == NULL)
+    {
+      g_free (sb->error_reason);
+      sb->error_reason = g_strdup_printf ("the runner could not create the sandbox: %s",
+                                          error->message);
+      sb_set_state (sb, "error");
+      return;
+    }
+  if (sb->deleted)
+    {
+      sb->emu->pending++;
+      sandbox_instance_destroy_async (local, NULL, local_destroyed, sb);
+      return;
+    }
+  sb->local = g_steal_pointer (&local);
+  emu_later (sb->emu, emu_state_delay (sb->emu), sb_started_cb, sb);
+}
+
+static void
+sb_start_local (EmuSandbox *sb)
+{
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  JsonObjectIter iter;
+  const char *key;
+  JsonNode *value;
+
+  json_object_iter_init (&iter, sb->env);
+  while (json_object_iter_next (&iter, &key, &value))
+    if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
+      sandbox_spec_set_env (spec, key, json_node_get_string (value));
+  sandbox_spec_set_label (spec, "daytona-emulator-id", sb->id);
+  sb->emu->pending++;
+  sandbox_backend_create_async (sb->emu->local, spec, NULL, local_created, sb);
+}
+
+static gboolean
+sb_stopped_cb (gpointer data)
+{
+  EmuSandbox *sb = data;
+
+  if (sb->deleted)
+    return G_SOURCE_REMOVE;
+  sb_set_state (sb, "stopped");
+  if (sb->auto_delete == 0)
+    sb_destroy (sb);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+sb_transitioning (EmuSandbox *sb)
+{
+  if (g_strcmp0 (sb->state, "error") == 0 || g_strcmp0 (sb->state, "build_failed") == 0)
+    return FALSE;
+  return g_strcmp0 (sb->state, sb->desired_state) != 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Control plane                                                       */
+
+static gboolean
+has_member (JsonObject *o,
+            const char *name)
+{
+  JsonNode *n = json_object_get_member (o, name);
+
+  return n != NULL && !JSON_NODE_HOLDS_NULL (n);
+}
+
+static JsonObject *
+string_map_copy (JsonObject *from)
+{
+  JsonObject *map = json_object_new ();
+  JsonObjectIter iter;
+  const char *key;
+  JsonNode *value;
+
+  if (from == NULL)
+    return map;
+  json_object_iter_init (&iter, from);
+  while (json_object_iter_next (&iter, &key, &value))
+    if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
+      json_object_set_string_member (map, key, json_node_get_string (value));
+  return map;
+}
+
+static void
+api_create (DaytonaEmulator   *emu,
+            SoupServerMessage *msg)
+{
+  g_autoptr(JsonObject) body = request_object (emu, msg, FALSE, TRUE);
+  gboolean resources, build;
+  EmuSandbox *sb;
+  JsonObject *build_info = NULL;
+  JsonNode *node;
+  gint64 v;
+  const char *name;
+  gboolean never_start;
+
+  if (body == NULL)
+    return;
+  resources = has_member (body, "cpu") || has_member (body, "gpu") ||
+              has_member (body, "memory") || has_member (body, "disk");
+  node = json_object_get_member (body, "buildInfo");
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    build_info = json_node_get_object (node);
+  build = build_info != NULL;
+
+  if (build && has_member (body, "snapshot"))
+    return api_error (emu, msg, 400, "Cannot specify a snapshot when using a build info entry");
+  if (!build && resources)
+    return api_error (emu, msg, 400, "Cannot specify Sandbox resources when using a snapshot");
+  if (build && member_string (build_info, "dockerfileContent") == NULL)
+    return api_error (emu, msg, 400, "buildInfo.dockerfileContent must be a string");
+  if (build && has_member (body, "linkedSandbox"))
+    return api_error (emu, msg, 400, "Cannot link a sandbox when using a build info entry");
+  name = member_string (body, "name");
+  if (name != NULL && emu_find (emu, name) != NULL)
+    {
+      g_autofree char *m = g_strdup_printf ("Sandbox with name %s already exists", name);
+      return api_error (emu, msg, 409, m);
+    }
+
+  sb = g_new0 (EmuSandbox, 1);
+  sb->emu = emu;
+  sb->id = g_uuid_string_random ();
+  sb->name = g_strdup (name ? name : sb->id);
+  if (!build)
+    sb->snapshot = g_strdup (member_string (body, "snapshot") ? member_string (body, "snapshot")
+                                                              : "daytona-small");
+  else
+    sb->dockerfile = g_strdup (member_string (build_info, "dockerfileContent"));
+  sb->user = g_strdup (member_string (body, "user") ? member_string (body, "user") : "daytona");
+  sb->target = g_strdup (member_string (body, "target") ? member_string (body, "target") : "us");
+  node = json_object_get_member (body, "env");
+  sb->env = string_map_copy (node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL);
+  node = json_object_get_member (body, "labels");
+  sb->labels = string_map_copy (node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL);
+  sb->public = member_bool (body, "public");
+  sb->network_block_all = member_bool (body, "networkBlockAll");
+  sb->network_allow_list = g_strdup (member_string (body, "networkAllowList"));
+  sb->cpu = member_int (body, "cpu", &v) ? (int) v : 1;
+  sb->gpu = member_int (body, "gpu", &v) ? (int) v : 0;
+  sb->memory = member_int (body, "memory", &v) ? (int) v : 1;
+  sb->disk = member_int (body, "disk", &v) ? (int) v : 3;
+  sb->auto_stop = member_int (body, "autoStopInterval", &v) ? (int) v : 15;
+  sb->auto_archive = member_int (body, "autoArchiveInterval", &v) ? (int) v : 10080;
+  sb->auto_delete = member_int (body, "autoDeleteInterval", &v) ? (int) v : -1;
+  sb->created_at = now_iso ();
+  sb->updated_at = g_strdup (sb->created_at);
+  sb->desired_state = g_strdup ("started");
+  sb->state = g_strdup (build ? "pending_build" : "creating");
+  sb->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) emu_session_free);
+
+  g_hash_table_insert (emu->sandboxes, sb->id, sb);
+  g_ptr_array_add (emu->order, sb);
+  g_mutex_lock (&emu->lock);
+  emu->live++;
+  never_start = emu->never_start;
+  g_mutex_unlock (&emu->lock);
+
+  /* The real API answers with the DTO captured at creation (issue #2474):
+   * clients poll for started. */
+  if (never_start)
+    sb_set_state (sb, "pending_build");
+  reply_json (emu, msg, 200, sandbox_dto (sb, FALSE));
+  if (!never_start)
+    sb_start_local (sb);
+}
+
+static gboolean
+labels_match (EmuSandbox *sb,
+              JsonObject *want)
+{
+  JsonObjectIter iter;
+  const char *key;
+  JsonNode *value;
+
+  if (want == NULL)
+    return TRUE;
+  json_object_iter_init (&iter, want);
+  while (json_object_iter_next (&iter, &key, &value))
+    {
+      const char *have = member_string (sb->labels, key);
+
+      if (have == NULL || !JSON_NODE_HOLDS_VALUE (value) ||
+          g_strcmp0 (have, json_node_get_string (value)) != 0)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+api_list (DaytonaEmulator   *emu,
+          SoupServerMessage *msg,
+          GHashTable        *query,
+          gboolean           paginated)
+{
+  const char *labels = query ? g_hash_table_lookup (query, "labels") : NULL;
+  const char *cursor = query ? g_hash_table_lookup (query, "cursor") : NULL;
+  const char *limit_s = query ? g_hash_table_lookup (query, "limit") : NULL;
+  const char *page_s = query ? g_hash_table_lookup (query, "page") : NULL;
+  const char *id_prefix = query ? g_hash_table_lookup (query, "id") : NULL;
+  const char *name_prefix = query ? g_hash_table_lookup (query, "name") : NULL;
+  gboolean include_deleted = query && g_strcmp0 (g_hash_table_lookup (query, "includeErroredDeleted"), "true") == 0;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GPtrArray) matches = g_ptr_array_new ();
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  JsonObject *want = NULL;
+  guint limit = limit_s ? (guint) g_ascii_strtoull (limit_s, NULL, 10) : 100;
+  guint start = 0, end;
+
+  if (labels != NULL)
+    {
+      if (!json_parser_load_from_data (parser, labels, -1, NULL) ||
+          !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+        return api_error (emu, msg, 400, "labels must be a JSON-encoded object");
+      want = json_node_get_object (json_parser_get_root (parser));
+    }
+  if (limit < 1 || limit > 200)
+    return api_error (emu, msg, 400, "limit must not be greater than 200, limit must not be less than 1");
+
+  for (guint i = emu->order->len; i > 0; i--)  /* newest first */
+    {
+      EmuSandbox *sb = g_ptr_array_index (emu->order, i - 1);
+
+      if (sb->removed || (!include_deleted && (sb->deleted || g_strcmp0 (sb->state, "error") == 0)))
+        continue;
+      if (id_prefix && !g_str_has_prefix (sb->id, id_prefix))
+        continue;
+      if (name_prefix && !g_str_has_prefix (sb->name, name_prefix))
+        continue;
+      if (labels_match (sb, want))
+        g_ptr_array_add (matches, sb);
+    }
+
+  if (paginated)
+    start = (page_s ? MAX (1, atoi (page_s)) - 1 : 0) * limit;
+  else if (cursor != NULL)
+    start = (guint) g_ascii_strtoull (cursor, NULL, 10);
+  start = MIN (start, matches->len);
+  end = MIN (start + limit, matches->len);
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "items");
+  json_builder_begin_array (b);
+  for (guint i = start; i < end; i++)
+    json_builder_add_value (b, sandbox_dto (g_ptr_array_index (matches, i), !paginated));
+  json_builder_end_array (b);
+  if (paginated)
+    {
+      json_builder_set_member_name (b, "total");
+      json_builder_add_int_value (b, matches->len);
+      json_builder_set_member_name (b, "page");
+      json_builder_add_int_value (b, start / limit + 1);
+      json_builder_set_member_name (b, "totalPages");
+      json_builder_add_int_value (b, (matches->len + limit - 1) / limit);
+    }
+  else
+    {
+      json_builder_set_member_name (b, "nextCursor");
+      if (end < matches->len)
+        {
+          g_autofree char *next = g_strdup_printf ("%u", end);
+          json_builder_add_string_value (b, next);
+        }
+      else
+        json_builder_add_null_value (b);
+    }
+  json_builder_end_object (b);
+  reply_json (emu, msg, 200, node_from_builder (b));
+}
+
+static void
+api_sandbox (DaytonaEmulator   *emu,
+             SoupServerMessage *msg,
+             const char        *rest,      /* after /api/sandbox/ */
+             GHashTable        *query)
+{
+  const char *method = soup_server_message_get_method (msg);
+  g_auto(GStrv) parts = g_strsplit (rest, "/", 3);
+  g_autofree char *id = g_uri_unescape_string (parts[0], NULL);
+  const char *action = parts[1];
+  EmuSandbox *sb;
+
+  sb = emu_find (emu, id ? id : "");
+  if (sb == NULL)
+    {
+      g_autofree char *m = g_strdup_printf ("Sandbox with ID or name %s not found", id ? id : "");
+      return api_error (emu, msg, 404, m);
+    }
+
+  if (action == NULL && strcmp (method, "GET") == 0)
+    return reply_json (emu, msg, 200, sandbox_dto (sb, FALSE));
+
+  if (action == NULL && strcmp (method, "DELETE") == 0)
+    {
+      if (!sb->deleted)
+        {
+          if (sb_transitioning (sb) && g_strcmp0 (sb->state, "pending_build") != 0)
+            return api_error (emu, msg, 409, "Sandbox state change in progress");
+          sb_destroy (sb);
+        }
+      return reply_json (emu, msg, 200, sandbox_dto (sb, FALSE));
+    }
+
+  if (g_strcmp0 (action, "start") == 0 && strcmp (method, "POST") == 0)
+    {
+      if (sb->deleted)
+        return api_error (emu, msg, 400, "Sandbox is being destroyed");
+      if (g_strcmp0 (sb->state, "started") == 0 && g_strcmp0 (sb->desired_state, "started") == 0)
+        return reply_json (emu, msg, 200, sandbox_dto (sb, FALSE));
+      if (sb_transitioning (sb))
+        return api_error (emu, msg, 409, "Sandbox state change in progress");
+      if (g_strcmp0 (sb->state, "stopped") != 0)
+        return api_error (emu, msg, 400, "Sandbox is not in a startable state");
+      g_free (sb->desired_state);
+      sb->desired_state = g_strdup ("started");
+      sb_set_state (sb, "starting");
+      emu_later (emu, emu_state_delay (emu), sb_started_cb, sb);
+      return reply_json (emu, msg, 200, sandbox_dto (sb, FALSE));
+    }
+
+  if (g_strcmp0 (action, "stop") == 0 && strcmp (method, "POST") == 0)
+    {
+      if (sb_transitioning (sb))
+        return api_error (emu, msg, 409, "Sandbox state change in progress");
+      if (g_strcmp0 (sb->state, "started") != 0 && g_strcmp0 (sb->state, "paused") != 0)
+        return api_error (emu, msg, 400, "Sandbox is not in a stoppable state");
+      g_free (sb->desired_state);
+      sb->desired_state = g_strdup ("stopped");
+      sb_set_state (sb, "stopping");
+      sb_cancel_commands (sb);
+      emu_later (emu, emu_state_delay (emu), sb_stopped_cb, sb);
+      return reply_json (emu, msg, 200, sandbox_dto (sb, FALSE));
+    }
+
+  if (g_strcmp0 (action, "toolbox-proxy-url") == 0 && strcmp (method, "GET") == 0)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autofree char *url = g_strdup_printf ("%s/toolbox", emu->base);
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "url");
+      json_builder_add_string_value (b, url);
+      json_builder_end_object (b);
+      return reply_json (emu, msg, 200, node_from_builder (b));
+    }
+
+  if (g_strcmp0 (action, "labels") == 0 && strcmp (method, "PUT") == 0)
+    {
+      g_autoptr(JsonObject) body = request_object (emu, msg, FALSE, FALSE);
+      JsonNode *labels;
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+
+      if (body == NULL)
+        return;
+      labels = json_object_get_member (body, "labels");
+      if (labels == NULL || !JSON_NODE_HOLDS_OBJECT (labels))
+        return api_error (emu, msg, 400, "labels must be an object");
+      json_object_unref (sb->labels);
+      sb->labels = string_map_copy (json_node_get_object (labels));
+      json_builder_begin_object (b);
+      add_string_map (b, "labels", sb->labels);
+      json_builder_end_object (b);
+      return reply_json (emu, msg, 200, node_from_builder (b));
+    }
+
+  if (parts[1] && parts[2] && strcmp (method, "POST") == 0 &&
+      (g_strcmp0 (action, "autostop") == 0 || g_strcmp0 (action, "autoarchive") == 0 ||
+       g_strcmp0 (action, "autodelete") == 0))
+    {
+      int minutes = atoi (parts[2]);
+
+      if (g_strcmp0 (action, "autostop") == 0)
+        sb->auto_stop = minutes;
+      else if (g_strcmp0 (action, "autoarchive") == 0)
+        sb->auto_archive = minutes;
+      else
+        sb->auto_delete = minutes;
+      return reply_json (emu, msg, 200, sandbox_dto (sb, FALSE));
+    }
+
+  {
+    g_autofree char *m = g_strdup_printf ("Cannot %s /api/sandbox/%s (not served by the Daytona emulator)",
+                                          method, rest);
+    api_error (emu, msg, 404, m);
+  }
+}
+
+static void
+handle_api (DaytonaEmulator   *emu,
+            SoupServerMessage *msg,
+            const char        *path,
+            GHashTable        *query)
+{
+  const char *method = soup_server_message_get_method (msg);
+  const char *rest = path + strlen ("/api");
+
+  if (strcmp (rest, "/health") == 0 || strcmp (rest, "/health/ready") == 0)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "status");
+      json_builder_add_string_value (b, "ok");
+      json_builder_end_object (b);
+      return reply_json (emu, msg, 200, node_from_builder (b));
+    }
+
+  if (strcmp (rest, "/sandbox") == 0 || strcmp (rest, "/sandbox/") == 0)
+    {
+      if (strcmp (method, "POST") == 0)
+        return api_create (emu, msg);
+      if (strcmp (method, "GET") == 0)
+        return api_list (emu, msg, query, FALSE);
+    }
+  else if (strcmp (rest, "/sandbox/paginated") == 0 && strcmp (method, "GET") == 0)
+    return api_list (emu, msg, query, TRUE);
+  else if (g_str_has_prefix (rest, "/sandbox/"))
+    return api_sandbox (emu, msg, rest + strlen ("/sandbox/"), query);
+
+  {
+    g_autofree char *m = g_strdup_printf ("Cannot %s %s", method, path);
+    api_error (emu, msg, 404, m);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Running commands in the local sandbox                               */
+
+typedef void (*RunDone) (SandboxExecResult *result,
+                         GError            *error,
+                         gpointer           data);
+
+typedef struct
+{
+  RunDone  done;
+  gpointer data;
+} RunCtx;
+
+static void
+run_finished (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  RunCtx *ctx = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxExecResult) res = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source),
+                                                                    result, &error);
+
+  ctx->done (res, error, ctx->data);
+  g_free (ctx);
+}
+
+static char *
+sb_resolve (EmuSandbox *sb,
+            const char *path)
+{
+  const char *workdir = "/workspace";
+
+  if (path == NULL || *path == '\0')
+    return g_strdup (workdir);
+  if (g_path_is_absolute (path))
+    return g_canonicalize_filename (path, "/");
+  return g_canonicalize_filename (path, workdir);
+}
+
+/* @env: (element-type utf8 utf8) (nullable) */
+static void
+emu_run (EmuSandbox   *sb,
+         const char   *script,
+         const char   *cwd,
+         GHashTable   *env,
+         guint         timeout_s,
+         EmuLog       *log,
+         GCancellable *cancellable,
+         RunDone       done,
+         gpointer      data)
+{
+  g_autoptr(SandboxCommand) command = sandbox_command_new_shell (script);
+  g_autoptr(GOutputStream) out = emu_log_stream_new (log, LOG_STDOUT);
+  g_autoptr(GOutputStream) err = emu_log_stream_new (log, LOG_STDERR);
+  g_autofree char *dir = sb_resolve (sb, cwd);
+  RunCtx *ctx = g_new0 (RunCtx, 1);
+
+  ctx->done = done;
+  ctx->data = data;
+  sandbox_command_set_cwd (command, dir);
+  if (timeout_s > 0)
+    sandbox_command_set_timeout_ms (command, timeout_s * 1000);
+  if (env != NULL)
+    {
+      GHashTableIter iter;
+      const char *k, *v;
+
+      g_hash_table_iter_init (&iter, env);
+      while (g_hash_table_iter_next (&iter, (gpointer *) &k, (gpointer *) &v))
+        sandbox_command_set_env (command, k, v);
+    }
+  sandbox_command_set_stdout_stream (command, out);
+  sandbox_command_set_stderr_stream (command, err);
+  sandbox_instance_exec_async (sb->local, command, cancellable, run_finished, ctx);
+}
+
+static GHashTable *
+env_from_json (JsonObject *object)
+{
+  GHashTable *env = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  JsonObjectIter iter;
+  const char *key;
+  JsonNode *value;
+
+  if (object == NULL)
+    return env;
+  json_object_iter_init (&iter, object);
+  while (json_object_iter_next (&iter, &key, &value))
+    if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
+      g_hash_table_insert (env, g_strdup (key), g_strdup (json_node_get_string (value)));
+  return env;
+}
+
+static char *
+bytes_to_utf8 (GByteArray *array)
+{
+  if (array->len == 0)
+    return g_strdup ("");
+  return g_utf8_make_valid ((const char *) array->data, array->len);
+}
+
+/* ------------------------------------------------------------------ */
+/* Toolbox: process/execute                                            */
+
+typedef struct
+{
+  DaytonaEmulator   *emu;
+  EmuSandbox        *sb;
+  SoupServerMessage *msg;
+  EmuLog            *log;
+  EmuCommand        *command;   /* sessions */
+  gboolean           sync_reply;
+  LogMode            mode;
+  char              *path;      /* file operations */
+  GPtrArray         *items;     /* file operations */
+  guint              index;
+  GPtrArray          *results;
+  GPtrArray          *errors;
+} Job;
+
+static Job *
+job_new (DaytonaEmulator   *emu,
+         EmuSandbox        *sb,
+         SoupServerMessage *msg)
+{
+  Job *job = g_new0 (Job, 1);
+
+  job->emu = emu;
+  job->sb = sb;
+  job->msg = msg ? g_object_ref (msg) : NULL;
+  job->log = emu_log_new ();
+  if (msg != NULL)
+    soup_server_message_pause (msg);
+  return job;
+}
+
+static void
+job_free (Job *job)
+{
+  if (job->msg != NULL)
+    {
+      soup_server_message_unpause (job->msg);
+      g_object_unref (job->msg);
+    }
+  emu_log_unref (job->log);
+  g_free (job->path);
+  g_clear_pointer (&job->items, g_ptr_array_unref);
+  g_clear_pointer (&job->results, g_ptr_array_unref);
+  g_clear_pointer (&job->errors, g_ptr_array_unref);
+  g_free (job);
+}
+
+static void
+execute_done (SandboxExecResult *result,
+              GError            *error,
+              gpointer           data)
+{
+  Job *job = data;
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autofree char *text = NULL;
+  int code;
+
+  if (result != NULL && sandbox_exec_result_get_timed_out (result))
+    {
+      tb_error (job->emu, job->msg, 408, "REQUEST_TIMEOUT", "request timeout: command execution timeout");
+      job_free (job);
+      return;
+    }
+  if (result != NULL)
+    {
+      text = bytes_to_utf8 (job->log->combined);
+      code = sandbox_exec_result_get_exit_code (result);
+    }
+  else
+    {
+      /* The daemon answers 200 with exitCode -1 when the process cannot start. */
+      text = g_strdup (error->message);
+      code = -1;
+    }
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "exitCode");
+  json_builder_add_int_value (b, code);
+  json_builder_set_member_name (b, "result");
+  json_builder_add_string_value (b, text);
+  json_builder_end_object (b);
+  reply_json (job->emu, job->msg, 200, node_from_builder (b));
+  job_free (job);
+}
+
+static void
+tb_execute (DaytonaEmulator   *emu,
+            EmuSandbox        *sb,
+            SoupServerMessage *msg)
+{
+  g_autoptr(JsonObject) body = request_object (emu, msg, TRUE, FALSE);
+  const char *command;
+  JsonNode *envs;
+  g_autoptr(GHashTable) env = NULL;
+  gint64 timeout = 0;
+  Job *job;
+
+  if (body == NULL)
+    return;
+  command = member_string (body, "command");
+  {
+    g_autofree char *copy = g_strstrip (g_strdup (command ? command : ""));
+
+    if (*copy == '\0')
+      return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: command is required");
+  }
+  member_int (body, "timeout", &timeout);
+  envs = json_object_get_member (body, "envs");
+  env = env_from_json (envs && JSON_NODE_HOLDS_OBJECT (envs) ? json_node_get_object (envs) : NULL);
+  job = job_new (emu, sb, msg);
+  emu_run (sb, command, member_string (body, "cwd"), env, (guint) MAX (timeout, 0),
+           job->log, NULL, execute_done, job);
+}
+
+/* ------------------------------------------------------------------ */
+/* Toolbox: sessions                                                   */
+
+static int
+compare_versions (const char *a,
+                  const char *b)
+{
+  g_auto(GStrv) va = g_strsplit (a, ".", 3);
+  g_auto(GStrv) vb = g_strsplit (b, ".", 3);
+
+  for (guint i = 0; i < 3; i++)
+    {
+      gint64 x = va[0] && (i == 0 || va[i - 1]) && va[i] ? g_ascii_strtoll (va[i], NULL, 10) : 0;
+      gint64 y = vb[0] && (i == 0 || vb[i - 1]) && vb[i] ? g_ascii_strtoll (vb[i], NULL, 10) : 0;
+
+      if (x != y)
+        return x < y ? -1 : 1;
+      if (va[i] == NULL || vb[i] == NULL)
+        break;
+    }
+  return 0;
+}
+
+/* §3.2: what the SDK version header asks for. */
+static LogMode
+log_mode (SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *version = soup_message_headers_get_one (headers, "X-Daytona-SDK-Version");
+  const char *protocols = soup_message_headers_get_one (headers, "Sec-WebSocket-Protocol");
+  g_autofree char *from_protocol = NULL;
+  const char *v;
+
+  if (version == NULL && protocols != NULL && (v = strstr (protocols, "X-Daytona-SDK-Version~")) != NULL)
+    {
+      v += strlen ("X-Daytona-SDK-Version~");
+      from_protocol = g_strndup (v, strcspn (v, ", "));
+      version = from_protocol;
+    }
+  if (version == NULL)
+    {
+      const char *split = soup_message_headers_get_one (headers, "X-Daytona-Split-Output");
+      return g_strcmp0 (split, "true") == 0 ? LOG_MODE_RAW : LOG_MODE_COMBINED;
+    }
+  if (strstr (version, "dev") != NULL)
+    return LOG_MODE_JSON;
+  if (version[0] == 'v')
+    version++;
+  if (!g_ascii_isdigit (version[0]))
+    return LOG_MODE_RAW;
+  if (compare_versions (version, "0.27.0") < 0)
+    return LOG_MODE_COMBINED;
+  if (compare_versions (version, "0.167.0") >= 0)
+    return LOG_MODE_JSON;
+  return LOG_MODE_RAW;
+}
+
+static JsonNode *
+command_dto (EmuCommand *command)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "id");
+  json_builder_add_string_value (b, command->id);
+  json_builder_set_member_name (b, "command");
+  json_builder_add_string_value (b, command->command);
+  if (!command->running)
+    {
+      json_builder_set_member_name (b, "exitCode");
+      json_builder_add_int_value (b, command->exit_code);
+    }
+  json_builder_end_object (b);
+  return node_from_builder (b);
+}
+
+static JsonNode *
+session_dto (EmuSession *session)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "sessionId");
+  json_builder_add_string_value (b, session->id);
+  json_builder_set_member_name (b, "commands");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < session->commands->len; i++)
+    json_builder_add_value (b, command_dto (g_ptr_array_index (session->commands, i)));
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  return node_from_builder (b);
+}
+
+static void
+logs_reply (DaytonaEmulator   *emu,
+            SoupServerMessage *msg,
+            EmuLog            *log,
+            LogMode            mode)
+{
+  if (mode == LOG_MODE_JSON)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autofree char *output = bytes_to_utf8 (log->raw);
+      g_autofree char *out = bytes_to_utf8 (log->out);
+      g_autofree char *err = bytes_to_utf8 (log->err);
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "output");
+      json_builder_add_string_value (b, output);
+      json_builder_set_member_name (b, "stdout");
+      json_builder_add_string_value (b, out);
+      json_builder_set_member_name (b, "stderr");
+      json_builder_add_string_value (b, err);
+      json_builder_end_object (b);
+      reply_json (emu, msg, 200, node_from_builder (b));
+      return;
+    }
+  {
+    GByteArray *data = mode == LOG_MODE_RAW ? log->raw : log->combined;
+
+    soup_server_message_set_status (msg, 200, NULL);
+    soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
+                                      (const char *) data->data, data->len);
+  }
+}
+
+static void
+session_command_done (SandboxExecResult *result,
+                      GError            *error,
+                      gpointer           data)
+{
+  Job *job = data;
+  EmuCommand *command = job->command;
+
+  if (result != NULL)
+    command->exit_code = sandbox_exec_result_get_exit_code (result);
+  else
+    {
+      g_autofree char *line = g_strdup_printf ("%s\n", error->message);
+
+      emu_log_append (command->log, LOG_STDERR, line, strlen (line));
+      command->exit_code = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? 137 : 127;
+    }
+  command->running = FALSE;
+  emu_log_finish (command->log);
+
+  if (job->sync_reply)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autofree char *output = bytes_to_utf8 (command->log->raw);
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "cmdId");
+      json_builder_add_string_value (b, command->id);
+      json_builder_set_member_name (b, "output");
+      json_builder_add_string_value (b, output);
+      if (job->mode == LOG_MODE_JSON)
+        {
+          g_autofree char *out = bytes_to_utf8 (command->log->out);
+          g_autofree char *err = bytes_to_utf8 (command->log->err);
+
+          json_builder_set_member_name (b, "stdout");
+          json_builder_add_string_value (b, out);
+          json_builder_set_member_name (b, "stderr");
+          json_builder_add_string_value (b, err);
+        }
+      json_builder_set_member_name (b, "exitCode");
+      json_builder_add_int_value (b, command->exit_code);
+      json_builder_end_object (b);
+      reply_json (job->emu, job->msg, 200, node_from_builder (b));
+    }
+  job_free (job);
+}
+
+typedef struct
+{
+  EmuLog   *log;
+  gboolean  split;
+  GList    *extensions;
+} Upgrade;
+
+static void
+upgrade_free (Upgrade *up)
+{
+  emu_log_unref (up->log);
+  g_list_free_full (up->extensions, g_object_unref);
+  g_free (up);
+}
+
+static void
+follower_closed (SoupWebsocketConnection *conn,
+                 Follower                *follower)
+{
+  g_ptr_array_remove (follower->log->followers, follower);
+}
+
+static void
+ws_upgraded (SoupServerMessage *msg,
+             Upgrade           *up)
+{
+  g_autoptr(GIOStream) stream = NULL;
+  Follower *follower;
+  GByteArray *backlog;
+
+  g_signal_handlers_disconnect_by_func (msg, ws_upgraded, up);
+  stream = soup_server_message_steal_connection (msg);
+  follower = g_new0 (Follower, 1);
+  follower->log = up->log;
+  follower->split = up->split;
+  follower->conn = soup_websocket_connection_new (
+      stream, soup_server_message_get_uri (msg), SOUP_WEBSOCKET_CONNECTION_SERVER,
+      soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Origin"),
+      soup_message_headers_get_one (soup_server_message_get_response_headers (msg), "Sec-WebSocket-Protocol"),
+      g_steal_pointer (&up->extensions));
+  soup_websocket_connection_set_keepalive_interval (follower->conn, 20);
+  g_signal_connect (follower->conn, "closed", G_CALLBACK (follower_closed), follower);
+  g_ptr_array_add (up->log->followers, follower);
+
+  backlog = up->split ? up->log->raw : up->log->combined;
+  if (backlog->len > 0)
+    soup_websocket_connection_send_binary (follower->conn, backlog->data, backlog->len);
+  if (up->log->done)
+    soup_websocket_connection_close (follower->conn, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+  upgrade_free (up);
+}
+
+static gboolean
+is_websocket (SoupServerMessage *msg)
+{
+  const char *upgrade = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                      "Upgrade");
+
+  return upgrade != NULL && g_ascii_strcasecmp (upgrade, "websocket") == 0;
+}
+
+static void
+ws_follow (SoupServerMessage *msg,
+           EmuLog            *log,
+           LogMode            mode)
+{
+  Upgrade *up = g_new0 (Upgrade, 1);
+  g_autoptr(GPtrArray) supported = g_ptr_array_new_with_free_func (g_type_class_unref);
+
+  /* What SoupServer itself offers: clients such as libsoup ask for deflate. */
+  g_ptr_array_add (supported, g_type_class_ref (SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE));
+  if (!soup_websocket_server_process_handshake (msg, NULL, NULL, supported, &up->extensions))
+    {
+      g_free (up);
+      return;  /* it answered 400 */
+    }
+  up->log = emu_log_ref (log);
+  up->split = mode != LOG_MODE_COMBINED;
+  g_signal_connect (msg, "wrote-informational", G_CALLBACK (ws_upgraded), up);
+}
+
+static EmuCommand *
+find_command (EmuSession *session,
+              const char *id)
+{
+  for (guint i = 0; i < session->commands->len; i++)
+    {
+      EmuCommand *command = g_ptr_array_index (session->commands, i);
+
+      if (g_strcmp0 (command->id, id) == 0)
+        return command;
+    }
+  return NULL;
+}
+
+static void
+tb_sessions (DaytonaEmulator   *emu,
+             EmuSandbox        *sb,
+             SoupServerMessage *msg,
+             const char        *rest,   /* after /process/session */
+             GHashTable        *query)
+{
+  const char *method = soup_server_message_get_method (msg);
+  g_auto(GStrv) parts = NULL;
+  EmuSession *session;
+  guint n;
+
+  if (*rest == '\0' || strcmp (rest, "/") == 0)
+    {
+      if (strcmp (method, "POST") == 0)
+        {
+          g_autoptr(JsonObject) body = request_object (emu, msg, TRUE, FALSE);
+          const char *id;
+
+          if (body == NULL)
+            return;
+          id = member_string (body, "sessionId");
+          if (id == NULL || *id == '\0')
+            return tb_error (emu, msg, 400, "INVALID_REQUEST_BODY", "invalid request body: sessionId is required");
+          if (strcmp (id, "entrypoint") == 0)
+            return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: session ID entrypoint is reserved");
+          if (g_hash_table_contains (sb->sessions, id))
+            return tb_error (emu, msg, 409, "CONFLICT", "conflict: session already exists");
+          session = g_new0 (EmuSession, 1);
+          session->id = g_strdup (id);
+          session->commands = g_ptr_array_new_with_free_func ((GDestroyNotify) emu_command_free);
+          g_hash_table_insert (sb->sessions, session->id, session);
+          return reply_empty (msg, 201);
+        }
+      if (strcmp (method, "GET") == 0)
+        {
+          g_autoptr(JsonBuilder) b = json_builder_new ();
+          GHashTableIter iter;
+
+          json_builder_begin_array (b);
+          g_hash_table_iter_init (&iter, sb->sessions);
+          while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &session))
+            json_builder_add_value (b, session_dto (session));
+          json_builder_end_array (b);
+          return reply_json (emu, msg, 200, node_from_builder (b));
+        }
+    }
+
+  parts = g_strsplit (rest + 1, "/", 0);
+  n = g_strv_length (parts);
+
+  if (g_strcmp0 (parts[0], "entrypoint") == 0 && strcmp (method, "GET") == 0)
+    {
+      if (n == 1)
+        {
+          g_autoptr(JsonBuilder) b = json_builder_new ();
+
+          json_builder_begin_object (b);
+          json_builder_set_member_name (b, "sessionId");
+          json_builder_add_string_value (b, "entrypoint");
+          json_builder_set_member_name (b, "commands");
+          json_builder_begin_array (b);
+          json_builder_end_array (b);
+          json_builder_end_object (b);
+          return reply_json (emu, msg, 200, node_from_builder (b));
+        }
+      if (n == 2 && strcmp (parts[1], "logs") == 0)
+        {
+          EmuLog *empty = emu_log_new ();
+
+          empty->done = TRUE;
+          if (is_websocket (msg))
+            ws_follow (msg, empty, log_mode (msg));
+          else
+            logs_reply (emu, msg, empty, log_mode (msg));
+          emu_log_unref (empty);
+          return;
+        }
+    }
+
+  session = n > 0 ? g_hash_table_lookup (sb->sessions, parts[0]) : NULL;
+  if (session == NULL)
+    {
+      g_autofree char *m = g_strdup_printf ("not found: session %s not found", n > 0 ? parts[0] : "");
+      return tb_error (emu, msg, 404, "NOT_FOUND", m);
+    }
+
+  if (n == 1 && strcmp (method, "GET") == 0)
+    return reply_json (emu, msg, 200, session_dto (session));
+
+  if (n == 1 && strcmp (method, "DELETE") == 0)
+    {
+      for (guint i = 0; i < session->commands->len; i++)
+        {
+          EmuCommand *command = g_ptr_array_index (session->commands, i);
+
+          if (command->running)
+            g_cancellable_cancel (command->cancellable);
+        }
+      /* Running commands still point at the session: keep it for later. */
+      g_hash_table_steal (sb->sessions, session->id);
+      g_ptr_array_add (g_object_get_data (G_OBJECT (emu->server), "dead-sessions"), session);
+      return reply_empty (msg, 204);
+    }
+
+  if (n == 2 && strcmp (parts[1], "exec") == 0 && strcmp (method, "POST") == 0)
+    {
+      g_autoptr(JsonObject) body = request_object (emu, msg, TRUE, FALSE);
+      EmuCommand *command;
+      gboolean run_async;
+      Job *job;
+
+      if (body == NULL)
+        return;
+      if (member_string (body, "command") == NULL || *member_string (body, "command") == '\0')
+        return tb_error (emu, msg, 400, "INVALID_REQUEST_BODY", "invalid request body: command is required");
+      run_async = member_bool (body, "runAsync") || member_bool (body, "async");
+
+      command = g_new0 (EmuCommand, 1);
+      command->id = g_uuid_string_random ();
+      command->command = g_strdup (member_string (body, "command"));
+      command->log = emu_log_new ();
+      command->running = TRUE;
+      command->cancellable = g_cancellable_new ();
+      g_ptr_array_add (session->commands, command);
+
+      job = job_new (emu, sb, run_async ? NULL : msg);
+      job->command = command;
+      job->sync_reply = !run_async;
+      job->mode = log_mode (msg);
+      emu_run (sb, command->command, NULL, NULL, 0, command->log, command->cancellable,
+               session_command_done, job);
+      if (run_async)
+        {
+          g_autoptr(JsonBuilder) b = json_builder_new ();
+
+          json_builder_begin_object (b);
+          json_builder_set_member_name (b, "cmdId");
+          json_builder_add_string_value (b, command->id);
+          json_builder_end_object (b);
+          reply_json (emu, msg, 202, node_from_builder (b));
+        }
+      return;
+    }
+
+  if (n >= 3 && strcmp (parts[1], "command") == 0)
+    {
+      EmuCommand *command = find_command (session, parts[2]);
+
+      if (command == NULL)
+        {
+          g_autofree char *m = g_strdup_printf ("not found: command %s not found", parts[2]);
+          return tb_error (emu, msg, 404, "NOT_FOUND", m);
+        }
+      if (n == 3 && strcmp (method, "GET") == 0)
+        return reply_json (emu, msg, 200, command_dto (command));
+      if (n == 4 && strcmp (parts[3], "logs") == 0 && strcmp (method, "GET") == 0)
+        {
+          const char *follow = query ? g_hash_table_lookup (query, "follow") : NULL;
+
+          if (g_strcmp0 (follow, "true") == 0 && is_websocket (msg))
+            return ws_follow (msg, command->log, log_mode (msg));
+          return logs_reply (emu, msg, command->log, log_mode (msg));
+        }
+      if (n == 4 && strcmp (parts[3], "input") == 0 && strcmp (method, "POST") == 0)
+        return tb_error (emu, msg, 422, "UNPROCESSABLE_ENTITY",
+                         "unprocessable entity: the Daytona emulator cannot send input to a running "
+                         "command (see docs/testing.md)");
+    }
+
+  {
+    g_autofree char *m = g_strdup_printf ("not found: %s /process/session%s is not served", method, rest);
+    tb_error (emu, msg, 404, "NOT_FOUND", m);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Toolbox: files                                                      */
+
+#define STAT_FMT "%s|%a|%A|%F|%U|%G|%Y|%n"
+
+static void
+add_file_info (JsonBuilder *b,
+               const char  *line,
+               const char  *dir)
+{
+  g_auto(GStrv) f = g_strsplit (line, "|", 8);
+  g_autoptr(GDateTime) mtime = NULL;
+  g_autofree char *mod_time = NULL;
+  g_autofree char *modified_at = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *perm = NULL;
+
+  if (g_strv_length (f) < 8)
+    return;
+  mtime = g_date_time_new_from_unix_utc (g_ascii_strtoll (f[6], NULL, 10));
+  mod_time = g_date_time_format (mtime, "%Y-%m-%d %H:%M:%S +0000 UTC");
+  modified_at = g_date_time_format_iso8601 (mtime);
+  name = g_path_get_basename (f[7]);
+  path = dir ? g_build_filename (dir, name, NULL) : g_strdup (f[7]);
+  perm = g_strdup_printf ("%04o", (guint) g_ascii_strtoull (f[1], NULL, 8));
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "name");
+  json_builder_add_string_value (b, name);
+  json_builder_set_member_name (b, "path");
+  json_builder_add_string_value (b, path);
+  json_builder_set_member_name (b, "size");
+  json_builder_add_int_value (b, g_ascii_strtoll (f[0], NULL, 10));
+  json_builder_set_member_name (b, "mode");
+  json_builder_add_string_value (b, f[2]);
+  json_builder_set_member_name (b, "permissions");
+  json_builder_add_string_value (b, perm);
+  json_builder_set_member_name (b, "isDir");
+  json_builder_add_boolean_value (b, strcmp (f[3], "directory") == 0);
+  json_builder_set_member_name (b, "owner");
+  json_builder_add_string_value (b, f[4]);
+  json_builder_set_member_name (b, "group");
+  json_builder_add_string_value (b, f[5]);
+  json_builder_set_member_name (b, "modTime");
+  json_builder_add_string_value (b, mod_time);
+  json_builder_set_member_name (b, "modifiedAt");
+  json_builder_add_string_value (b, modified_at);
+  json_builder_end_object (b);
+}
+
+typedef enum { FILE_LIST, FILE_INFO, FILE_DELETE, FILE_FOLDER } FileOp;
+
+static gboolean
+file_script_failed (Job               *job,
+                    SandboxExecResult *result,
+                    GError            *error)
+{
+  int code;
+  g_autofree char *err = NULL;
+  g_autofree char *m = NULL;
+
+  if (result == NULL)
+    {
+      m = g_strdup_printf ("internal server error: %s", error->message);
+      tb_error (job->emu, job->msg, 500, "INTERNAL_SERVER_ERROR", m);
+      return TRUE;
+    }
+  code = sandbox_exec_result_get_exit_code (result);
+  if (code == 0)
+    return FALSE;
+  err = g_strstrip (bytes_to_utf8 (job->log->err));
+  if (code == 44)
+    {
+      m = g_strdup_printf ("not found: %s: no such file or directory", job->path);
+      tb_error (job->emu, job->msg, 404, "NOT_FOUND", m);
+    }
+  else if (code == 45)
+    {
+      m = g_strdup_printf ("bad request: %s: directory not empty (delete it with recursive=true)", job->path);
+      tb_error (job->emu, job->msg, 400, "BAD_REQUEST", m);
+    }
+  else if (code == 46)
+    {
+      m = g_strdup_printf ("bad request: %s is not a directory", job->path);
+      tb_error (job->emu, job->msg, 400, "BAD_REQUEST", m);
+    }
+  else
+    {
+      m = g_strdup_printf ("bad request: %s", *err ? err : "the operation failed");
+      tb_error (job->emu, job->msg, 400, "BAD_REQUEST", m);
+    }
+  return TRUE;
+}
+
+static void
+file_script_done (SandboxExecResult *result,
+                  GError            *error,
+                  gpointer           data)
+{
+  Job *job = data;
+  FileOp op = job->index;
+
+  if (!file_script_failed (job, result, error))
+    {
+      if (op == FILE_LIST || op == FILE_INFO)
+        {
+          g_autoptr(JsonBuilder) b = json_builder_new ();
+          g_autofree char *text = bytes_to_utf8 (job->log->out);
+          g_auto(GStrv) lines = g_strsplit (text, "\n", 0);
+
+          if (op == FILE_LIST)
+            json_builder_begin_array (b);
+          for (guint i = 0; lines[i] != NULL; i++)
+            if (*lines[i] != '\0')
+              {
+                add_file_info (b, lines[i], op == FILE_LIST ? job->path : NULL);
+                if (op == FILE_INFO)
+                  break;
+              }
+          if (op == FILE_LIST)
+            json_builder_end_array (b);
+          reply_json (job->emu, job->msg, 200, node_from_builder (b));
+        }
+      else
+        reply_empty (job->msg, op == FILE_FOLDER ? 201 : 204);
+    }
+  job_free (job);
+}
+
+static void
+file_script (DaytonaEmulator   *emu,
+             EmuSandbox        *sb,
+             SoupServerMessage *msg,
+             FileOp             op,
+             const char        *path,
+             GHashTable        *env)
+{
+  static const char * const scripts[] = {
+    [FILE_LIST] = "[ -e \"$P\" ] || exit 44; [ -d \"$P\" ] || exit 46; "
+                  "find \"$P\" -mindepth 1 -maxdepth 1 -exec stat -c '" STAT_FMT "' {} +",
+    [FILE_INFO] = "[ -e \"$P\" ] || [ -L \"$P\" ] || exit 44; stat -c '" STAT_FMT "' -- \"$P\"",
+    [FILE_DELETE] = "[ -e \"$P\" ] || [ -L \"$P\" ] || exit 44; "
+                    "if [ -d \"$P\" ] && [ ! -L \"$P\" ]; then "
+                    "if [ \"$R\" = true ]; then rm -rf -- \"$P\"; else rmdir -- \"$P\" 2>/dev/null || exit 45; fi; "
+                    "else rm -f -- \"$P\"; fi",
+    [FILE_FOLDER] = "mkdir -p -m \"$M\" -- \"$P\"",
+  };
+  Job *job = job_new (emu, sb, msg);
+
+  job->path = sb_resolve (sb, path);
+  job->index = op;
+  g_hash_table_insert (env, g_strdup ("P"), g_strdup (job->path));
+  emu_run (sb, scripts[op], "/", env, 0, job->log, NULL, file_script_done, job);
+}
+
+/* Uploads: each item is a destination and its content. */
+typedef struct
+{
+  char   *path;
+  GBytes *content;
+} Item;
+
+static void
+item_free (Item *item)
+{
+  g_free (item->path);
+  g_clear_pointer (&item->content, g_bytes_unref);
+  g_free (item);
+}
+
+static char *
+emu_tmp_path (DaytonaEmulator *emu)
+{
+  static gint counter;
+
+  return g_strdup_printf ("%s/t%d", emu->tmpdir, g_atomic_int_add (&counter, 1));
+}
+
+static void upload_next (Job *job);
+
+static void
+upload_done (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  Job *job = user_data;
+  Item *item = g_ptr_array_index (job->items, job->index);
+  g_autoptr(GError) error = NULL;
+
+  if (!sandbox_instance_upload_finish (SANDBOX_INSTANCE (source), result, &error))
+    g_ptr_array_add (job->errors, g_strdup_printf ("%s: %s", item->path, error->message));
+  else
+    g_ptr_array_add (job->results, item);
+  if (job->path != NULL)
+    g_unlink (job->path);
+  g_clear_pointer (&job->path, g_free);
+  job->index++;
+  upload_next (job);
+}
+
+static void
+upload_next (Job *job)
+{
+  Item *item;
+  g_autofree char *tmp_path = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (job->index >= job->items->len)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      gboolean failed = job->errors->len > 0;
+
+      json_builder_begin_object (b);
+      if (failed)
+        {
+          json_builder_set_member_name (b, "errors");
+          json_builder_begin_array (b);
+          for (guint i = 0; i < job->errors->len; i++)
+            json_builder_add_string_value (b, g_ptr_array_index (job->errors, i));
+          json_builder_end_array (b);
+        }
+      json_builder_set_member_name (b, "files");
+      json_builder_begin_array (b);
+      for (guint i = 0; i < job->results->len; i++)
+        {
+          Item *done = g_ptr_array_index (job->results, i);
+
+          json_builder_begin_object (b);
+          json_builder_set_member_name (b, "path");
+          json_builder_add_string_value (b, done->path);
+          json_builder_set_member_name (b, "bytes");
+          json_builder_add_int_value (b, g_bytes_get_size (done->content));
+          json_builder_end_object (b);
+        }
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+      g_ptr_array_set_free_func (job->results, NULL);
+      reply_json (job->emu, job->msg, failed ? 400 : 200, node_from_builder (b));
+      job_free (job);
+      return;
+    }
+
+  item = g_ptr_array_index (job->items, job->index);
+  tmp_path = emu_tmp_path (job->emu);
+  if (!g_file_set_contents (tmp_path, g_bytes_get_data (item->content, NULL),
+                            g_bytes_get_size (item->content), &error))
+    {
+      g_ptr_array_add (job->errors, g_strdup_printf ("%s: %s", item->path, error->message));
+      job->index++;
+      upload_next (job);
+      return;
+    }
+  {
+    g_autoptr(GFile) tmp = g_file_new_for_path (tmp_path);
+    g_autofree char *dest = sb_resolve (job->sb, item->path);
+
+    g_free (job->path);
+    job->path = g_strdup (tmp_path);
+    sandbox_instance_upload_async (job->sb->local, tmp, dest, NULL, upload_done, job);
+  }
+}
+
+static void
+upload_start (DaytonaEmulator   *emu,
+              EmuSandbox        *sb,
+              SoupServerMessage *msg,
+              GPtrArray         *items)
+{
+  Job *job = job_new (emu, sb, msg);
+
+  job->items = g_ptr_array_ref (items);
+  job->results = g_ptr_array_new ();
+  job->errors = g_ptr_array_new_with_free_func (g_free);
+  upload_next (job);
+}
+
+static char *
+part_name (SoupMessageHeaders *headers)
+{
+  g_autofree char *disposition = NULL;
+  g_autoptr(GHashTable) params = NULL;
+
+  if (!soup_message_headers_get_content_disposition (headers, &disposition, &params))
+    return NULL;
+  return g_strdup (g_hash_table_lookup (params, "name"));
+}
+
+static void
+tb_bulk_upload (DaytonaEmulator   *emu,
+                EmuSandbox        *sb,
+                SoupServerMessage *msg)
+{
+  g_autoptr(GBytes) body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  g_autoptr(SoupMultipart) multipart =
+    soup_multipart_new_from_message (soup_server_message_get_request_headers (msg), body);
+  g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func ((GDestroyNotify) item_free);
+  g_autoptr(GHashTable) paths = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+
+  if (multipart == NULL)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "errors");
+      json_builder_begin_array (b);
+      json_builder_add_string_value (b, "invalid multipart form");
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+      return reply_json (emu, msg, 400, node_from_builder (b));
+    }
+
+  for (int i = 0; i < soup_multipart_get_length (multipart); i++)
+    {
+      SoupMessageHeaders *headers;
+      GBytes *part;
+      g_autofree char *name = NULL;
+
+      soup_multipart_get_part (multipart, i, &headers, &part);
+      name = part_name (headers);
+      if (name == NULL || !g_str_has_prefix (name, "files["))
+        continue;
+      if (g_str_has_suffix (name, "].path"))
+        g_hash_table_insert (paths, g_strndup (name, strlen (name) - strlen (".path")),
+                             g_strndup (g_bytes_get_data (part, NULL), g_bytes_get_size (part)));
+      else if (g_str_has_suffix (name, "].file"))
+        {
+          g_autofree char *key = g_strndup (name, strlen (name) - strlen (".file"));
+          const char *path = g_hash_table_lookup (paths, key);
+          Item *item;
+
+          if (path == NULL)
+            continue;  /* the .path part must come first (single-pass reader) */
+          item = g_new0 (Item, 1);
+          item->path = g_strdup (path);
+          item->content = g_bytes_ref (part);
+          g_ptr_array_add (items, item);
+        }
+    }
+  upload_start (emu, sb, msg, items);
+}
+
+static void
+tb_upload_one (DaytonaEmulator   *emu,
+               EmuSandbox        *sb,
+               SoupServerMessage *msg,
+               const char        *path)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  g_autoptr(GBytes) body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func ((GDestroyNotify) item_free);
+  const char *type = soup_message_headers_get_content_type (headers, NULL);
+  Item *item;
+
+  if (path == NULL)
+    return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: path is required");
+  item = g_new0 (Item, 1);
+  item->path = g_strdup (path);
+  if (type != NULL && g_str_has_prefix (type, "multipart/"))
+    {
+      g_autoptr(SoupMultipart) multipart = soup_multipart_new_from_message (headers, body);
+
+      for (int i = 0; multipart && i < soup_multipart_get_length (multipart); i++)
+        {
+          SoupMessageHeaders *part_headers;
+          GBytes *part;
+          g_autofree char *name = NULL;
+
+          soup_multipart_get_part (multipart, i, &part_headers, &part);
+          name = part_name (part_headers);
+          if (g_strcmp0 (name, "file") == 0)
+            item->content = g_bytes_ref (part);
+        }
+      if (item->content == NULL)
+        {
+          item_free (item);
+          return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: no file part in the form");
+        }
+    }
+  else
+    item->content = g_bytes_ref (body);
+  g_ptr_array_add (items, item);
+  upload_start (emu, sb, msg, items);
+}
+
+/* Downloads. */
+typedef struct
+{
+  char   *path;     /* as the client asked */
+  char   *tmp;      /* host copy */
+  guint   status;
+  char   *code;
+  char   *message;
+} DlItem;
+
+static void
+dl_item_free (DlItem *item)
+{
+  if (item->tmp != NULL)
+    {
+      g_autoptr(GFile) tmp = g_file_new_for_path (item->tmp);
+
+      if (g_file_test (item->tmp, G_FILE_TEST_IS_DIR))
+        {
+          g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", item->tmp);
+          g_spawn_command_line_sync (cmd, NULL, NULL, NULL, NULL);
+        }
+      else
+        g_file_delete (tmp, NULL, NULL);
+    }
+  g_free (item->path);
+  g_free (item->tmp);
+  g_free (item->code);
+  g_free (item->message);
+  g_free (item);
+}
+
+static void download_next (Job *job);
+
+static void
+download_done (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Job *job = user_data;
+  DlItem *item = g_ptr_array_index (job->items, job->index);
+  g_autoptr(GError) error = NULL;
+
+  if (!sandbox_instance_download_finish (SANDBOX_INSTANCE (source), result, &error))
+    {
+      if (g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND))
+        item->status = 404, item->code = g_strdup ("FILE_NOT_FOUND");
+      else if (g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT))
+        item->status = 400, item->code = g_strdup ("INVALID_FILE_PATH");
+      else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED))
+        item->status = 403, item->code = g_strdup ("FILE_ACCESS_DENIED");
+      else
+        item->status = 500, item->code = g_strdup ("FILE_READ_FAILED");
+      if (item->status == 404)
+        item->message = g_strdup_printf ("not found: open %s: no such file or directory", item->path);
+      else
+        item->message = g_strdup_printf ("error: %s", error->message);
+    }
+  else if (g_file_test (item->tmp, G_FILE_TEST_IS_DIR))
+    {
+      item->status = 400;
+      item->code = g_strdup ("INVALID_FILE_PATH");
+      item->message = g_strdup_printf ("bad request: path must be a file: %s", item->path);
+    }
+  else
+    item->status = 200;
+  job->index++;
+  download_next (job);
+}
+
+static void
+append_part_header (GString    *out,
+                    const char *boundary,
+                    const char *name,
+                    const char *path,
+                    const char *type)
+{
+  g_autofree char *escaped = g_uri_escape_string (path, "/", FALSE);
+  g_autoptr(GString) quoted = g_string_new (path);
+
+  g_string_replace (quoted, "\\", "\\\\", 0);
+  g_string_replace (quoted, "\"", "\\\"", 0);
+  g_string_append_printf (out,
+                          "--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"; "
+                          "filename*=utf-8''%s\r\nContent-Type: %s\r\n\r\n",
+                          boundary, name, quoted->str, escaped, type);
+}
+
+static void
+download_next (Job *job)
+{
+  DlItem *item;
+
+  if (job->index < job->items->len)
+    {
+      g_autoptr(GFile) tmp = NULL;
+      g_autofree char *src = NULL;
+
+      item = g_ptr_array_index (job->items, job->index);
+      item->tmp = emu_tmp_path (job->emu);
+      tmp = g_file_new_for_path (item->tmp);
+      src = sb_resolve (job->sb, item->path);
+      sandbox_instance_download_async (job->sb->local, src, tmp, NULL, download_done, job);
+      return;
+    }
+
+  if (job->sync_reply)  /* GET /files/download: one file, raw */
+    {
+      item = g_ptr_array_index (job->items, 0);
+      if (item->status != 200)
+        tb_error (job->emu, job->msg, item->status,
+                  item->status == 404 ? "NOT_FOUND" : item->status == 400 ? "BAD_REQUEST" : "INTERNAL_SERVER_ERROR",
+                  item->message);
+      else
+        {
+          g_autoptr(GMappedFile) mapped = g_mapped_file_new (item->tmp, FALSE, NULL);
+          g_autoptr(GBytes) bytes = mapped ? g_mapped_file_get_bytes (mapped) : g_bytes_new (NULL, 0);
+          g_autofree char *base = g_path_get_basename (item->path);
+          g_autofree char *disposition = g_strdup_printf ("attachment; filename=%s", base);
+
+          soup_message_headers_replace (soup_server_message_get_response_headers (job->msg),
+                                        "Content-Disposition", disposition);
+          soup_server_message_set_status (job->msg, 200, NULL);
+          soup_message_headers_set_content_type (soup_server_message_get_response_headers (job->msg),
+                                                 "application/octet-stream", NULL);
+          soup_message_body_append_bytes (soup_server_message_get_response_body (job->msg), bytes);
+          soup_message_body_complete (soup_server_message_get_response_body (job->msg));
+        }
+      job_free (job);
+      return;
+    }
+
+  {
+    g_autofree char *boundary = g_uuid_string_random ();
+    g_autofree char *type = g_strdup_printf ("multipart/form-data; boundary=%s", boundary);
+    SoupMessageBody *body = soup_server_message_get_response_body (job->msg);
+
+    soup_server_message_set_status (job->msg, 200, NULL);
+    soup_message_headers_replace (soup_server_message_get_response_headers (job->msg),
+                                  "Content-Type", type);
+    for (guint i = 0; i < job->items->len; i++)
+      {
+        g_autoptr(GString) head = g_string_new (i == 0 ? "" : "\r\n");
+
+        item = g_ptr_array_index (job->items, i);
+        if (item->status == 200)
+          {
+            g_autoptr(GMappedFile) mapped = g_mapped_file_new (item->tmp, FALSE, NULL);
+            g_autoptr(GBytes) bytes = mapped ? g_mapped_file_get_bytes (mapped) : g_bytes_new (NULL, 0);
+
+            append_part_header (head, boundary, "file", item->path, "application/octet-stream");
+            soup_message_body_append (body, SOUP_MEMORY_COPY, head->str, head->len);
+            soup_message_body_append_bytes (body, bytes);
+          }
+        else
+          {
+            g_autoptr(JsonBuilder) b = json_builder_new ();
+            g_autoptr(JsonGenerator) gen = json_generator_new ();
+            g_autoptr(JsonNode) root = NULL;
+            g_autofree char *text = NULL;
+
+            json_builder_begin_object (b);
+            json_builder_set_member_name (b, "statusCode");
+            json_builder_add_int_value (b, item->status);
+            json_builder_set_member_name (b, "message");
+            json_builder_add_string_value (b, item->message);
+            json_builder_set_member_name (b, "code");
+            json_builder_add_string_value (b, item->code);
+            json_builder_end_object (b);
+            root = json_builder_get_root (b);
+            json_generator_set_root (gen, root);
+            text = json_generator_to_data (gen, NULL);
+            append_part_header (head, boundary, "error", item->path, "application/json");
+            g_string_append (head, text);
+            soup_message_body_append (body, SOUP_MEMORY_COPY, head->str, head->len);
+          }
+      }
+    {
+      g_autofree char *tail = g_strdup_printf ("%s--%s--\r\n", job->items->len ? "\r\n" : "", boundary);
+      soup_message_body_append (body, SOUP_MEMORY_COPY, tail, strlen (tail));
+    }
+    soup_message_body_complete (body);
+  }
+  job_free (job);
+}
+
+static void
+download_start (DaytonaEmulator   *emu,
+                EmuSandbox        *sb,
+                SoupServerMessage *msg,
+                GPtrArray         *items,
+                gboolean           single)
+{
+  Job *job = job_new (emu, sb, msg);
+
+  job->items = g_ptr_array_ref (items);
+  job->sync_reply = single;
+  download_next (job);
+}
+
+static void
+tb_bulk_download (DaytonaEmulator   *emu,
+                  EmuSandbox        *sb,
+                  SoupServerMessage *msg)
+{
+  g_autoptr(JsonObject) body = request_object (emu, msg, TRUE, FALSE);
+  g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func ((GDestroyNotify) dl_item_free);
+  JsonNode *paths;
+
+  if (body == NULL)
+    return;
+  paths = json_object_get_member (body, "paths");
+  if (paths == NULL || !JSON_NODE_HOLDS_ARRAY (paths) || json_array_get_length (json_node_get_array (paths)) == 0)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "error");
+      json_builder_add_string_value (b, "paths must be a non-empty array");
+      json_builder_end_object (b);
+      return reply_json (emu, msg, 400, node_from_builder (b));
+    }
+  for (guint i = 0; i < json_array_get_length (json_node_get_array (paths)); i++)
+    {
+      DlItem *item = g_new0 (DlItem, 1);
+
+      item->path = g_strdup (json_array_get_string_element (json_node_get_array (paths), i));
+      if (item->path == NULL)
+        item->path = g_strdup ("");
+      g_ptr_array_add (items, item);
+    }
+  download_start (emu, sb, msg, items, FALSE);
+}
+
+static void
+tb_files (DaytonaEmulator   *emu,
+          EmuSandbox        *sb,
+          SoupServerMessage *msg,
+          const char        *rest,     /* after /files */
+          GHashTable        *query)
+{
+  const char *method = soup_server_message_get_method (msg);
+  const char *path = query ? g_hash_table_lookup (query, "path") : NULL;
+  g_autoptr(GHashTable) env = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+
+  if ((*rest == '\0' || strcmp (rest, "/") == 0) && strcmp (method, "GET") == 0)
+    return file_script (emu, sb, msg, FILE_LIST, path, env);
+  if ((*rest == '\0' || strcmp (rest, "/") == 0) && strcmp (method, "DELETE") == 0)
+    {
+      if (path == NULL)
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: path is required");
+      g_hash_table_insert (env, g_strdup ("R"),
+                           g_strdup (g_strcmp0 (g_hash_table_lookup (query, "recursive"), "true") == 0 ? "true" : "false"));
+      return file_script (emu, sb, msg, FILE_DELETE, path, env);
+    }
+  if (strcmp (rest, "/info") == 0 && strcmp (method, "GET") == 0)
+    {
+      if (path == NULL)
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: path is required");
+      return file_script (emu, sb, msg, FILE_INFO, path, env);
+    }
+  if (strcmp (rest, "/folder") == 0 && strcmp (method, "POST") == 0)
+    {
+      const char *mode = query ? g_hash_table_lookup (query, "mode") : NULL;
+      char *end = NULL;
+      guint64 bits;
+
+      if (path == NULL)
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: path is required");
+      if (mode == NULL || *mode == '\0')
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: mode is required");
+      bits = g_ascii_strtoull (mode, &end, 8);
+      if (*end != '\0' || bits > 07777)
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: invalid mode format");
+      g_hash_table_insert (env, g_strdup ("M"), g_strdup_printf ("%o", (guint) bits));
+      return file_script (emu, sb, msg, FILE_FOLDER, path, env);
+    }
+  if (strcmp (rest, "/bulk-upload") == 0 && strcmp (method, "POST") == 0)
+    return tb_bulk_upload (emu, sb, msg);
+  if ((strcmp (rest, "/upload") == 0 || strcmp (rest, "/upload-v2") == 0) && strcmp (method, "POST") == 0)
+    return tb_upload_one (emu, sb, msg, path);
+  if (strcmp (rest, "/bulk-download") == 0 && strcmp (method, "POST") == 0)
+    return tb_bulk_download (emu, sb, msg);
+  if (strcmp (rest, "/download") == 0 && strcmp (method, "GET") == 0)
+    {
+      g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func ((GDestroyNotify) dl_item_free);
+      DlItem *item;
+
+      if (path == NULL)
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: path is required");
+      item = g_new0 (DlItem, 1);
+      item->path = g_strdup (path);
+      g_ptr_array_add (items, item);
+      return download_start (emu, sb, msg, items, TRUE);
+    }
+
+  {
+    g_autofree char *m = g_strdup_printf ("not found: %s /files%s is not served by the Daytona emulator",
+                                          method, rest);
+    tb_error (emu, msg, 404, "NOT_FOUND", m);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Toolbox dispatch                                                    */
+
+static void
+reply_dir (DaytonaEmulator   *emu,
+           SoupServerMessage *msg,
+           const char        *key,
+           const char        *value)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, key);
+  json_builder_add_string_value (b, value);
+  json_builder_end_object (b);
+  reply_json (emu, msg, 200, node_from_builder (b));
+}
+
+static void
+handle_toolbox (DaytonaEmulator   *emu,
+                SoupServerMessage *msg,
+                const char        *id,
+                const char        *rest,
+                GHashTable        *query)
+{
+  const char *method = soup_server_message_get_method (msg);
+  EmuSandbox *sb = emu_find (emu, id);
+
+  if (sb == NULL || sb->deleted)
+    {
+      g_autofree char *m = g_strdup_printf ("not found: sandbox %s not found", id);
+      return tb_error (emu, msg, 404, "NOT_FOUND", m);
+    }
+  if (g_strcmp0 (sb->state, "started") != 0 || sb->local == NULL)
+    {
+      g_autofree char *m = g_strdup_printf ("bad request: failed to resolve container IP for sandbox %s "
+                                            "(state %s). Is the Sandbox started?", sb->id, sb->state);
+      return tb_error (emu, msg, 400, "BAD_REQUEST", m);
+    }
+
+  if (strcmp (method, "GET") == 0)
+    {
+      if (strcmp (rest, "/version") == 0)
+        return reply_dir (emu, msg, "version", EMU_DAEMON_VERSION);
+      if (strcmp (rest, "/work-dir") == 0 || strcmp (rest, "/user-home-dir") == 0 ||
+          strcmp (rest, "/project-dir") == 0)
+        return reply_dir (emu, msg, "dir", "/workspace");
+    }
+  if (strcmp (rest, "/process/execute") == 0 && strcmp (method, "POST") == 0)
+    return tb_execute (emu, sb, msg);
+  if (g_str_has_prefix (rest, "/process/session"))
+    return tb_sessions (emu, sb, msg, rest + strlen ("/process/session"), query);
+  if (strcmp (rest, "/files") == 0 || g_str_has_prefix (rest, "/files/"))
+    return tb_files (emu, sb, msg, rest + strlen ("/files"), query);
+
+  {
+    g_autofree char *m = g_strdup_printf ("not found: %s %s is not served by the Daytona emulator "
+                                          "(see docs/testing.md)", method, rest);
+    tb_error (emu, msg, 404, "NOT_FOUND", m);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Dispatch                                                            */
+
+static gboolean
+check_auth (DaytonaEmulator   *emu,
+            SoupServerMessage *msg,
+            gboolean           toolbox)
+{
+  const char *header = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                     "Authorization");
+  gboolean ok;
+
+  g_mutex_lock (&emu->lock);
+  ok = header != NULL && g_str_has_prefix (header, "Bearer ") &&
+       strcmp (header + strlen ("Bearer "), emu->api_key) == 0;
+  g_mutex_unlock (&emu->lock);
+  if (ok)
+    return TRUE;
+  if (toolbox)
+    tb_error (emu, msg, 401, "UNAUTHORIZED", "unauthorized: invalid or missing API key");
+  else
+    api_error (emu, msg, 401, header ? "Invalid API key" : "Unauthorized");
+  return FALSE;
+}
+
+static void
+reply_stats (DaytonaEmulator   *emu,
+             SoupServerMessage *msg)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "live");
+  json_builder_add_int_value (b, daytona_emulator_count_live (emu));
+  json_builder_set_member_name (b, "total");
+  json_builder_add_int_value (b, emu->order->len);
+  json_builder_set_member_name (b, "pending");
+  json_builder_add_int_value (b, emu->pending);
+  json_builder_end_object (b);
+  reply_json (emu, msg, 200, node_from_builder (b));
+}
+
+static void
+server_callback (SoupServer        *server,
+                 SoupServerMessage *msg,
+                 const char        *path,
+                 GHashTable        *query,
+                 gpointer           user_data)
+{
+  DaytonaEmulator *emu = user_data;
+  DaytonaEmulatorHook hook;
+  gpointer hook_data;
+
+  g_mutex_lock (&emu->lock);
+  hook = emu->hook;
+  hook_data = emu->hook_data;
+  g_mutex_unlock (&emu->lock);
+  if (hook != NULL && hook (emu, msg, path, hook_data))
+    return;
+
+  if (strcmp (path, "/_emulator/stats") == 0)
+    return reply_stats (emu, msg);
+
+  if (g_str_has_prefix (path, "/api/socket.io"))
+    {
+      /* No server push: the SDK falls back to polling. */
+      return api_error (emu, msg, 404, "Cannot GET /api/socket.io/ (the Daytona emulator has no "
+                                       "event gateway; clients poll)");
+    }
+
+  if (g_str_has_prefix (path, "/toolbox/") || g_str_has_prefix (path, "/api/toolbox/"))
+    {
+      gboolean legacy = g_str_has_prefix (path, "/api/");
+      const char *start = path + strlen (legacy ? "/api/toolbox/" : "/toolbox/");
+      const char *slash = strchr (start, '/');
+      g_autofree char *id = g_strndup (start, slash ? (gsize) (slash - start) : strlen (start));
+      const char *rest = slash ? slash : "";
+
+      if (legacy)
+        {
+          if (!g_str_has_prefix (rest, "/toolbox"))
+            return api_error (emu, msg, 404, "Cannot find the toolbox route");
+          rest += strlen ("/toolbox");
+        }
+      if (!check_auth (emu, msg, TRUE))
+        return;
+      return handle_toolbox (emu, msg, id, rest, query);
+    }
+
+  if (strcmp (path, "/api") == 0 || g_str_has_prefix (path, "/api/"))
+    {
+      if (!check_auth (emu, msg, FALSE))
+        return;
+      return handle_api (emu, msg, path, query);
+    }
+
+  {
+    g_autofree char *m = g_strdup_printf ("Cannot %s %s", soup_server_message_get_method (msg), path);
+    api_error (emu, msg, 404, m);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* The thread                                                          */
+
+static gpointer
+emulator_thread (gpointer data)
+{
+  DaytonaEmulator *emu = data;
+  GError *error = NULL;
+  GSList *uris;
+
+  g_main_context_push_thread_default (emu->context);
+
+  emu->local = sandbox_backend_new_for_name ("local", &error);
+  if (emu->local != NULL)
+    {
+      emu->server = soup_server_new ("server-header", "daytona-emulator ", NULL);
+      g_object_set_data_full (G_OBJECT (emu->server), "dead-sessions",
+                              g_ptr_array_new_with_free_func ((GDestroyNotify) emu_session_free),
+                              (GDestroyNotify) g_ptr_array_unref);
+      soup_server_add_handler (emu->server, NULL, server_callback, emu, NULL);
+      if (soup_server_listen_local (emu->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error))
+        {
+          uris = soup_server_get_uris (emu->server);
+          emu->base = g_strdup_printf ("http://127.0.0.1:%d", g_uri_get_port (uris->data));
+          emu->url = g_strdup_printf ("%s/api", emu->base);
+          g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+        }
+    }
+
+  g_mutex_lock (&emu->lock);
+  emu->error = error;
+  emu->ready = TRUE;
+  g_cond_signal (&emu->cond);
+  g_mutex_unlock (&emu->lock);
+
+  if (error == NULL)
+    g_main_loop_run (emu->loop);
+
+  /* Shutting down: nothing may be left running. */
+  if (emu->server != NULL)
+    soup_server_disconnect (emu->server);
+  for (guint i = 0; i < emu->order->len; i++)
+    {
+      EmuSandbox *sb = g_ptr_array_index (emu->order, i);
+
+      sb->deleted = TRUE;
+      sb_cancel_commands (sb);
+    }
+  while (emu->pending > 0)
+    g_main_context_iteration (emu->context, TRUE);
+  for (guint i = 0; i < emu->order->len; i++)
+    {
+      EmuSandbox *sb = g_ptr_array_index (emu->order, i);
+
+      if (sb->local != NULL)
+        sandbox_instance_destroy (sb->local, NULL, NULL);
+    }
+  /* Let cancelled commands finish. */
+  while (g_main_context_iteration (emu->context, FALSE))
+    ;
+  g_clear_object (&emu->server);
+  g_main_context_pop_thread_default (emu->context);
+  return NULL;
+}
+
+static gboolean
+quit_cb (gpointer data)
+{
+  DaytonaEmulator *emu = data;
+
+  g_main_loop_quit (emu->loop);
+  return G_SOURCE_REMOVE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public API                                                          */
+
+DaytonaEmulator *
+daytona_emulator_new (GError **error)
+{
+  DaytonaEmulator *emu = g_new0 (DaytonaEmulator, 1);
+  const char *delay = g_getenv ("DAYTONA_EMULATOR_STATE_DELAY_MS");
+  const char *key = g_getenv ("DAYTONA_EMULATOR_API_KEY");
+
+  g_mutex_init (&emu->lock);
+  g_cond_init (&emu->cond);
+  emu->context = g_main_context_new ();
+  emu->loop = g_main_loop_new (emu->context, FALSE);
+  emu->sandboxes = g_hash_table_new (g_str_hash, g_str_equal);
+  emu->order = g_ptr_array_new_with_free_func ((GDestroyNotify) emu_sandbox_free);
+  emu->api_key = g_strdup (key && *key ? key : DAYTONA_EMULATOR_DEFAULT_API_KEY);
+  emu->state_delay_ms = delay ? (guint) g_ascii_strtoull (delay, NULL, 10) : 100;
+  emu->tmpdir = g_dir_make_tmp ("daytona-emulator-XXXXXX", error);
+  if (emu->tmpdir == NULL)
+    {
+      daytona_emulator_free (emu);
+      return NULL;
+    }
+
+  emu->thread = g_thread_new ("daytona-emulator", emulator_thread, emu);
+  g_mutex_lock (&emu->lock);
+  while (!emu->ready)
+    g_cond_wait (&emu->cond, &emu->lock);
+  g_mutex_unlock (&emu->lock);
+
+  if (emu->error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&emu->error));
+      daytona_emulator_free (emu);
+      return NULL;
+    }
+  return emu;
+}
+
+void
+daytona_emulator_free (DaytonaEmulator *self)
+{
+  if (self == NULL)
+    return;
+  if (self->thread != NULL)
+    {
+      g_main_context_invoke (self->context, quit_cb, self);
+      g_thread_join (self->thread);
+    }
+  if (self->tmpdir != NULL)
+    {
+      g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", self->tmpdir);
+      g_spawn_command_line_sync (cmd, NULL, NULL, NULL, NULL);
+    }
+  g_clear_object (&self->local);
+  g_hash_table_unref (self->sandboxes);
+  g_ptr_array_unref (self->order);
+  g_main_loop_unref (self->loop);
+  g_main_context_unref (self->context);
+  g_clear_error (&self->error);
+  g_free (self->base);
+  g_free (self->url);
+  g_free (self->tmpdir);
+  g_free (self->api_key);
+  g_free (self->fail_reason);
+  g_free (self->break_method);
+  g_free (self->break_prefix);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  g_free (self);
+}
+
+const char *
+daytona_emulator_get_url (DaytonaEmulator *self)
+{
+  return self->url;
+}
+
+const char *
+daytona_emulator_get_api_key (DaytonaEmulator *self)
+{
+  return self->api_key;
+}
+
+void
+daytona_emulator_set_api_key (DaytonaEmulator *self,
+                              const char      *api_key)
+{
+  g_mutex_lock (&self->lock);
+  g_free (self->api_key);
+  self->api_key = g_strdup (api_key);
+  g_mutex_unlock (&self->lock);
+}
+
+guint
+daytona_emulator_count_live (DaytonaEmulator *self)
+{
+  guint live;
+
+  g_mutex_lock (&self->lock);
+  live = self->live;
+  g_mutex_unlock (&self->lock);
+  return live;
+}
+
+void
+daytona_emulator_set_state_delay (DaytonaEmulator *self,
+                                  guint            delay_ms)
+{
+  g_mutex_lock (&self->lock);
+  self->state_delay_ms = delay_ms;
+  g_mutex_unlock (&self->lock);
+}
+
+void
+daytona_emulator_set_never_start (DaytonaEmulator *self,
+                                  gboolean         never_start)
+{
+  g_mutex_lock (&self->lock);
+  self->never_start = never_start;
+  g_mutex_unlock (&self->lock);
+}
+
+void
+daytona_emulator_set_fail_start (DaytonaEmulator *self,
+                                 const char      *error_reason)
+{
+  g_mutex_lock (&self->lock);
+  g_free (self->fail_reason);
+  self->fail_reason = g_strdup (error_reason);
+  g_mutex_unlock (&self->lock);
+}
+
+void
+daytona_emulator_break_json_once (DaytonaEmulator *self,
+                                  const char      *method,
+                                  const char      *path_prefix)
+{
+  g_mutex_lock (&self->lock);
+  g_free (self->break_method);
+  g_free (self->break_prefix);
+  self->break_method = g_strdup (method);
+  self->break_prefix = g_strdup (path_prefix);
+  g_mutex_unlock (&self->lock);
+}
+
+void
+daytona_emulator_set_hook (DaytonaEmulator     *self,
+                           DaytonaEmulatorHook  hook,
+                           gpointer             user_data)
+{
+  g_mutex_lock (&self->lock);
+  self->hook = hook;
+  self->hook_data = user_data;
+  g_mutex_unlock (&self->lock);
+}

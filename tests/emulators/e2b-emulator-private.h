@@ -1,0 +1,88 @@
+/* E2B API emulator: internals shared by the control plane and envd parts
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <json-glib/json-glib.h>
+#include "sandbox.h"
+#include "sandbox-connect-private.h"
+
+#include "e2b-emulator.h"
+
+G_BEGIN_DECLS
+
+#define E2B_EMU_ENVD_VERSION "0.6.13"
+#define E2B_EMU_ENVD_PORT    49983
+#define E2B_EMU_CLIENT_ID    "6532622b"
+#define E2B_EMU_DOMAIN       "e2b-emulator.localhost"
+#define E2B_EMU_HOME         "/home/user"
+
+typedef struct _EmuSandbox EmuSandbox;
+typedef struct _EmuProcess EmuProcess;
+
+struct _E2bEmulator
+{
+  GThread               *thread;
+  GMainContext          *context;
+  GMainLoop             *loop;
+  SoupServer            *server;
+  char                  *url;
+  char                  *root;          /* host directory holding every sandbox's files */
+  SandboxBackend        *local;
+  GHashTable            *sandboxes;     /* id -> EmuSandbox */
+  guint                  live;          /* atomic */
+  gint                   truncate_next; /* atomic */
+  guint                  keepalive_ms;  /* atomic */
+  E2bEmulatorRequestHook hook;
+  gpointer               hook_data;
+
+  GMutex                 lock;          /* startup handshake */
+  GCond                  cond;
+  gboolean               ready;
+  GError                *error;
+};
+
+struct _EmuSandbox
+{
+  E2bEmulator     *emu;
+  char            *id;
+  char            *template_id;
+  char            *access_token;
+  GHashTable      *metadata;   /* utf8 -> utf8 */
+  GHashTable      *envs;       /* utf8 -> utf8 */
+  GDateTime       *started;
+  gint64           end_at;     /* real time, µs */
+  GSource         *ttl;
+  SandboxInstance *instance;
+  char            *host_root;  /* <root>/<id>: home/ and tmp/ are mounted at /home and /tmp */
+  GHashTable      *processes;  /* pid -> EmuProcess (running and recently ended) */
+  guint            next_pid;
+};
+
+/* Replies */
+void        _emu_reply_json          (SoupServerMessage *msg,
+                                      guint              status,
+                                      JsonNode          *node);
+void        _emu_reply_error         (SoupServerMessage *msg,
+                                      guint              status,
+                                      const char        *format,
+                                      ...) G_GNUC_PRINTF (3, 4);
+void        _emu_reply_connect_error (SoupServerMessage *msg,
+                                      const char        *code,
+                                      const char        *format,
+                                      ...) G_GNUC_PRINTF (3, 4);
+JsonNode   *_emu_parse_json          (GBytes            *bytes);
+GBytes     *_emu_request_body        (SoupServerMessage *msg);
+char       *_emu_rfc3339             (gint64             unix_usec);
+
+/* envd */
+void        _emu_envd_handle         (E2bEmulator       *emu,
+                                      EmuSandbox        *sandbox,
+                                      SoupServerMessage *msg,
+                                      const char        *path,
+                                      GHashTable        *query);
+/* Kills every process of a sandbox that is going away. */
+void        _emu_envd_sandbox_gone   (EmuSandbox        *sandbox);
+
+G_END_DECLS

@@ -1,0 +1,904 @@
+/* E2B API emulator: the server, its thread, the control plane
+ *
+ * One SoupServer on 127.0.0.1, port chosen by the kernel. A request that
+ * carries E2b-Sandbox-Id (or whose Host is "<port>-<id>.<domain>") is for
+ * envd (e2b-emulator-envd.c); anything else is the control plane.
+ * Facts: /work/shared/specs/e2b-api.md, section 1.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+#include <glib/gstdio.h>
+
+#include "e2b-emulator-private.h"
+
+#define DEFAULT_TIMEOUT_S 15
+
+/* ------------------------------------------------------------------ */
+/* Replies                                                             */
+
+void
+_emu_reply_json (SoupServerMessage *msg,
+                 guint              status,
+                 JsonNode          *node)
+{
+  g_autofree char *text = json_to_string (node, FALSE);
+
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY,
+                                    text, strlen (text));
+  json_node_unref (node);
+}
+
+static JsonNode *
+error_node (JsonNode   *code,
+            const char *message)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "code");
+  json_builder_add_value (builder, code);
+  json_builder_set_member_name (builder, "message");
+  json_builder_add_string_value (builder, message);
+  json_builder_end_object (builder);
+  return json_builder_get_root (builder);
+}
+
+void
+_emu_reply_error (SoupServerMessage *msg,
+                  guint              status,
+                  const char        *format,
+                  ...)
+{
+  g_autofree char *message = NULL;
+  JsonNode *code = json_node_new (JSON_NODE_VALUE);
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  json_node_set_int (code, status);
+  _emu_reply_json (msg, status, error_node (code, message));
+}
+
+void
+_emu_reply_connect_error (SoupServerMessage *msg,
+                          const char        *code,
+                          const char        *format,
+                          ...)
+{
+  g_autofree char *message = NULL;
+  JsonNode *code_node = json_node_new (JSON_NODE_VALUE);
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  json_node_set_string (code_node, code);
+  _emu_reply_json (msg, _sandbox_connect_code_to_status (code), error_node (code_node, message));
+}
+
+JsonNode *
+_emu_parse_json (GBytes *bytes)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  gsize len = 0;
+  const char *data = bytes ? g_bytes_get_data (bytes, &len) : NULL;
+
+  if (data == NULL || len == 0 ||
+      !json_parser_load_from_data (parser, data, (gssize) len, NULL) ||
+      json_parser_get_root (parser) == NULL)
+    return NULL;
+  return json_node_copy (json_parser_get_root (parser));
+}
+
+GBytes *
+_emu_request_body (SoupServerMessage *msg)
+{
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+
+  return soup_message_body_flatten (body);
+}
+
+char *
+_emu_rfc3339 (gint64 unix_usec)
+{
+  g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc (unix_usec / G_USEC_PER_SEC);
+
+  return g_date_time_format (dt, "%Y-%m-%dT%H:%M:%SZ");
+}
+
+/* ------------------------------------------------------------------ */
+/* Sandboxes                                                           */
+
+static void
+sandbox_free (EmuSandbox *sandbox)
+{
+  if (sandbox->ttl != NULL)
+    {
+      g_source_destroy (sandbox->ttl);
+      g_source_unref (sandbox->ttl);
+    }
+  g_clear_pointer (&sandbox->processes, g_hash_table_unref);
+  g_clear_object (&sandbox->instance);
+  g_clear_pointer (&sandbox->metadata, g_hash_table_unref);
+  g_clear_pointer (&sandbox->envs, g_hash_table_unref);
+  g_clear_pointer (&sandbox->started, g_date_time_unref);
+  g_free (sandbox->host_root);
+  g_free (sandbox->id);
+  g_free (sandbox->template_id);
+  g_free (sandbox->access_token);
+  g_free (sandbox);
+}
+
+static gboolean
+remove_tree (const char *path)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  g_autoptr(GFileEnumerator) children = NULL;
+  GFileInfo *info;
+  GFile *child;
+
+  children = g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME "," G_FILE_ATTRIBUTE_STANDARD_TYPE,
+                                        G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+  while (children != NULL &&
+         g_file_enumerator_iterate (children, &info, &child, NULL, NULL) && info != NULL)
+    {
+      if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY)
+        remove_tree (g_file_peek_path (child));
+      else
+        g_file_delete (child, NULL, NULL);
+    }
+  return g_file_delete (file, NULL, NULL);
+}
+
+/* Kills a sandbox: its processes, its local instance, its files. */
+static void
+sandbox_kill (E2bEmulator *emu,
+              const char  *id)
+{
+  EmuSandbox *sandbox = g_hash_table_lookup (emu->sandboxes, id);
+  g_autoptr(GError) error = NULL;
+
+  if (sandbox == NULL)
+    return;
+  g_hash_table_steal (emu->sandboxes, id);
+  g_atomic_int_dec_and_test (&emu->live);
+
+  _emu_envd_sandbox_gone (sandbox);
+  if (!sandbox_instance_destroy (sandbox->instance, NULL, &error))
+    g_warning ("e2b-emulator: destroying the local sandbox of %s: %s", sandbox->id, error->message);
+  remove_tree (sandbox->host_root);
+  sandbox_free (sandbox);
+}
+
+static gboolean
+sandbox_expired (gpointer user_data)
+{
+  EmuSandbox *sandbox = user_data;
+
+  g_debug ("e2b-emulator: sandbox %s reached its timeout", sandbox->id);
+  sandbox_kill (sandbox->emu, sandbox->id);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+sandbox_set_timeout (EmuSandbox *sandbox,
+                     gint64      seconds)
+{
+  if (sandbox->ttl != NULL)
+    {
+      g_source_destroy (sandbox->ttl);
+      g_source_unref (sandbox->ttl);
+    }
+  seconds = MAX (seconds, 0);
+  sandbox->end_at = g_get_real_time () + seconds * G_USEC_PER_SEC;
+  sandbox->ttl = g_timeout_source_new ((guint) MIN (seconds * 1000, G_MAXUINT));
+  g_source_set_callback (sandbox->ttl, sandbox_expired, sandbox, NULL);
+  g_source_set_static_name (sandbox->ttl, "[e2b-emulator] sandbox timeout");
+  g_source_attach (sandbox->ttl, sandbox->emu->context);
+}
+
+static char *
+new_sandbox_id (void)
+{
+  static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  GString *id = g_string_new ("i");
+
+  for (guint i = 0; i < 20; i++)
+    g_string_append_c (id, alphabet[g_random_int_range (0, sizeof alphabet - 1)]);
+  return g_string_free (id, FALSE);
+}
+
+static char *
+new_token (void)
+{
+  GString *token = g_string_new (NULL);
+
+  for (guint i = 0; i < 4; i++)
+    g_string_append_printf (token, "%08x", g_random_int ());
+  return g_string_free (token, FALSE);
+}
+
+static GHashTable *
+string_map (JsonObject *object,
+            const char *member)
+{
+  GHashTable *map = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  JsonNode *node = object ? json_object_get_member (object, member) : NULL;
+
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObjectIter iter;
+      const char *key;
+      JsonNode *value;
+
+      json_object_iter_init (&iter, json_node_get_object (node));
+      while (json_object_iter_next (&iter, &key, &value))
+        if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
+          g_hash_table_insert (map, g_strdup (key), g_strdup (json_node_get_string (value)));
+    }
+  return map;
+}
+
+static void
+add_string_map (JsonBuilder *builder,
+                const char  *member,
+                GHashTable  *map)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  json_builder_set_member_name (builder, member);
+  json_builder_begin_object (builder);
+  g_hash_table_iter_init (&iter, map);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      json_builder_set_member_name (builder, key);
+      json_builder_add_string_value (builder, value);
+    }
+  json_builder_end_object (builder);
+}
+
+#define ADD_STRING(b, k, v) G_STMT_START { json_builder_set_member_name (b, k); json_builder_add_string_value (b, v); } G_STMT_END
+#define ADD_INT(b, k, v) G_STMT_START { json_builder_set_member_name (b, k); json_builder_add_int_value (b, v); } G_STMT_END
+
+/* kind: 0 = Sandbox (create/connect), 1 = SandboxDetail, 2 = ListedSandbox */
+static JsonNode *
+sandbox_to_json (EmuSandbox *sandbox,
+                 int         kind)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  ADD_STRING (builder, "templateID", sandbox->template_id);
+  ADD_STRING (builder, "sandboxID", sandbox->id);
+  ADD_STRING (builder, "clientID", E2B_EMU_CLIENT_ID);
+  ADD_STRING (builder, "envdVersion", E2B_EMU_ENVD_VERSION);
+  if (kind != 2)
+    {
+      ADD_STRING (builder, "envdAccessToken", sandbox->access_token);
+      ADD_STRING (builder, "domain", E2B_EMU_DOMAIN);
+    }
+  if (kind != 0)
+    {
+      g_autofree char *started = _emu_rfc3339 (g_date_time_to_unix (sandbox->started) * G_USEC_PER_SEC);
+      g_autofree char *end = _emu_rfc3339 (sandbox->end_at);
+
+      ADD_STRING (builder, "startedAt", started);
+      ADD_STRING (builder, "endAt", end);
+      ADD_INT (builder, "cpuCount", 2);
+      ADD_INT (builder, "memoryMB", 512);
+      ADD_INT (builder, "diskSizeMB", 1024);
+      ADD_STRING (builder, "state", "running");
+      add_string_map (builder, "metadata", sandbox->metadata);
+    }
+  json_builder_end_object (builder);
+  return json_builder_get_root (builder);
+}
+
+static void
+handle_create (E2bEmulator       *emu,
+               SoupServerMessage *msg)
+{
+  g_autoptr(GBytes) body = _emu_request_body (msg);
+  g_autoptr(JsonNode) root = _emu_parse_json (body);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *home = NULL;
+  g_autofree char *tmp = NULL;
+  JsonObject *object;
+  JsonNode *node;
+  EmuSandbox *sandbox;
+  gint64 timeout = DEFAULT_TIMEOUT_S;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      _emu_reply_error (msg, 400, "request body has an error: value is required but missing");
+      return;
+    }
+  object = json_node_get_object (root);
+  node = json_object_get_member (object, "templateID");
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    {
+      _emu_reply_error (msg, 400, "request body has an error: doesn't match schema: "
+                        "property \"templateID\" is missing");
+      return;
+    }
+  if (json_object_has_member (object, "timeout"))
+    {
+      timeout = json_object_get_int_member (object, "timeout");
+      if (timeout <= 0)
+        {
+          _emu_reply_error (msg, 400, "Timeout must be greater than 0");
+          return;
+        }
+    }
+  if (timeout > 24 * 3600)
+    {
+      _emu_reply_error (msg, 400, "Timeout cannot be greater than 24 hours");
+      return;
+    }
+
+  sandbox = g_new0 (EmuSandbox, 1);
+  sandbox->emu = emu;
+  sandbox->id = new_sandbox_id ();
+  sandbox->template_id = g_strdup (json_node_get_string (node));
+  sandbox->access_token = new_token ();
+  sandbox->metadata = string_map (object, "metadata");
+  sandbox->envs = string_map (object, "envVars");
+  sandbox->started = g_date_time_new_now_utc ();
+  sandbox->processes = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, NULL);
+  sandbox->next_pid = 400 + g_random_int_range (0, 100);
+  sandbox->host_root = g_build_filename (emu->root, sandbox->id, NULL);
+
+  home = g_build_filename (sandbox->host_root, "home", NULL);
+  tmp = g_build_filename (sandbox->host_root, "tmp", NULL);
+  {
+    g_autofree char *user = g_build_filename (home, "user", NULL);
+    g_mkdir_with_parents (user, 0755);
+    g_mkdir_with_parents (tmp, 01777);
+  }
+  sandbox_spec_add_mount (spec, home, "/home", FALSE);
+  sandbox_spec_add_mount (spec, tmp, "/tmp", FALSE);
+  sandbox_spec_set_network (spec, TRUE);
+  g_hash_table_iter_init (&iter, sandbox->envs);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    sandbox_spec_set_env (spec, key, value);
+  sandbox_spec_set_label (spec, "e2b-emulator-id", sandbox->id);
+
+  sandbox->instance = sandbox_backend_create (emu->local, spec, NULL, &error);
+  if (sandbox->instance == NULL)
+    {
+      _emu_reply_error (msg, 500, "failed to create the sandbox: %s", error->message);
+      remove_tree (sandbox->host_root);
+      sandbox_free (sandbox);
+      return;
+    }
+
+  g_hash_table_insert (emu->sandboxes, sandbox->id, sandbox);
+  g_atomic_int_inc (&emu->live);
+  sandbox_set_timeout (sandbox, timeout);
+  _emu_reply_json (msg, 201, sandbox_to_json (sandbox, 0));
+}
+
+static void
+not_found (SoupServerMessage *msg,
+           const char        *id)
+{
+  _emu_reply_error (msg, 404, "Sandbox \"%s\" doesn't exist or you don't have access to it", id);
+}
+
+static gboolean
+metadata_matches (EmuSandbox *sandbox,
+                  const char *filter)
+{
+  g_autoptr(GHashTable) wanted = NULL;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (filter == NULL || *filter == '\0')
+    return TRUE;
+  wanted = soup_form_decode (filter);
+  g_hash_table_iter_init (&iter, wanted);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (g_strcmp0 (g_hash_table_lookup (sandbox->metadata, key), value) != 0)
+      return FALSE;
+  return TRUE;
+}
+
+static gint
+compare_started (gconstpointer a,
+                 gconstpointer b,
+                 gpointer      user_data)
+{
+  EmuSandbox *x = *(EmuSandbox **) a, *y = *(EmuSandbox **) b;
+  gboolean asc = GPOINTER_TO_INT (user_data);
+  gint c = g_date_time_compare (x->started, y->started);
+
+  if (c == 0)
+    c = strcmp (x->id, y->id);
+  return asc ? c : -c;
+}
+
+static void
+handle_list (E2bEmulator       *emu,
+             SoupServerMessage *msg,
+             GHashTable        *query,
+             gboolean           v2)
+{
+  const char *metadata = query ? g_hash_table_lookup (query, "metadata") : NULL;
+  const char *state = query ? g_hash_table_lookup (query, "state") : NULL;
+  const char *order = query ? g_hash_table_lookup (query, "order") : NULL;
+  const char *limit_s = query ? g_hash_table_lookup (query, "limit") : NULL;
+  const char *token = query ? g_hash_table_lookup (query, "nextToken") : NULL;
+  const char *template = query ? g_hash_table_lookup (query, "template") : NULL;
+  g_autoptr(GPtrArray) matching = g_ptr_array_new ();
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+  GHashTableIter iter;
+  gpointer value;
+  guint64 limit = 100, offset = 0;
+  g_autofree char *total = NULL;
+
+  if (limit_s != NULL &&
+      (!g_ascii_string_to_unsigned (limit_s, 10, 1, 100, &limit, NULL)))
+    {
+      _emu_reply_error (msg, 400, "limit must be between 1 and 100");
+      return;
+    }
+  if (token != NULL && !g_ascii_string_to_unsigned (token, 10, 0, G_MAXUINT, &offset, NULL))
+    {
+      _emu_reply_error (msg, 400, "invalid next token");
+      return;
+    }
+  if (order != NULL && strcmp (order, "asc") != 0 && strcmp (order, "desc") != 0)
+    {
+      _emu_reply_error (msg, 400, "order must be asc or desc");
+      return;
+    }
+
+  g_hash_table_iter_init (&iter, emu->sandboxes);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      EmuSandbox *sandbox = value;
+
+      if (!metadata_matches (sandbox, metadata))
+        continue;
+      if (template != NULL && strcmp (template, sandbox->template_id) != 0)
+        continue;
+      if (v2 && state != NULL && strstr (state, "running") == NULL)
+        continue;
+      g_ptr_array_add (matching, sandbox);
+    }
+  g_ptr_array_sort_with_data (matching, compare_started,
+                              GINT_TO_POINTER (g_strcmp0 (order, "asc") == 0));
+
+  if (!v2)
+    {
+      offset = 0;
+      limit = G_MAXUINT;
+    }
+  json_builder_begin_array (builder);
+  for (guint i = (guint) offset; i < matching->len && i < offset + limit; i++)
+    json_builder_add_value (builder, sandbox_to_json (g_ptr_array_index (matching, i), 2));
+  json_builder_end_array (builder);
+
+  if (v2 && offset + limit < matching->len)
+    {
+      g_autofree char *next = g_strdup_printf ("%" G_GUINT64_FORMAT, offset + limit);
+      soup_message_headers_replace (headers, "X-Next-Token", next);
+    }
+  total = g_strdup_printf ("%u", g_hash_table_size (emu->sandboxes));
+  soup_message_headers_replace (headers, "X-Total-Running", total);
+  _emu_reply_json (msg, 200, json_builder_get_root (builder));
+}
+
+static gint64
+body_timeout (SoupServerMessage *msg,
+              const char        *member,
+              gboolean          *present)
+{
+  g_autoptr(GBytes) body = _emu_request_body (msg);
+  g_autoptr(JsonNode) root = _emu_parse_json (body);
+
+  *present = root != NULL && JSON_NODE_HOLDS_OBJECT (root) &&
+             json_object_has_member (json_node_get_object (root), member);
+  return *present ? json_object_get_int_member (json_node_get_object (root), member) : 0;
+}
+
+static void
+handle_sandbox (E2bEmulator       *emu,
+                SoupServerMessage *msg,
+                const char        *method,
+                const char        *id,
+                const char        *action)
+{
+  EmuSandbox *sandbox;
+  gboolean present;
+  gint64 seconds;
+
+  /* Old-style "<id>-<clientID>" ids. */
+  g_autofree char *short_id = g_strdup (id);
+  char *dash = strchr (short_id, '-');
+
+  if (dash != NULL)
+    {
+      if (strchr (dash + 1, '-') != NULL)
+        {
+          _emu_reply_error (msg, 400, "Invalid sandbox ID");
+          return;
+        }
+      *dash = '\0';
+    }
+  sandbox = g_hash_table_lookup (emu->sandboxes, short_id);
+
+  if (action == NULL && strcmp (method, "GET") == 0)
+    {
+      if (sandbox == NULL)
+        { not_found (msg, short_id); return; }
+      _emu_reply_json (msg, 200, sandbox_to_json (sandbox, 1));
+    }
+  else if (action == NULL && strcmp (method, "DELETE") == 0)
+    {
+      if (sandbox == NULL)
+        { not_found (msg, short_id); return; }
+      sandbox_kill (emu, short_id);
+      soup_server_message_set_status (msg, 204, NULL);
+    }
+  else if (g_strcmp0 (action, "timeout") == 0 && strcmp (method, "POST") == 0)
+    {
+      seconds = body_timeout (msg, "timeout", &present);
+      if (!present)
+        { _emu_reply_error (msg, 400, "request body has an error: value is required but missing"); return; }
+      if (sandbox == NULL)
+        { not_found (msg, short_id); return; }
+      sandbox_set_timeout (sandbox, MAX (seconds, 0));
+      soup_server_message_set_status (msg, 204, NULL);
+    }
+  else if (g_strcmp0 (action, "refreshes") == 0 && strcmp (method, "POST") == 0)
+    {
+      seconds = body_timeout (msg, "duration", &present);
+      if (sandbox == NULL)
+        { not_found (msg, short_id); return; }
+      if (!present)
+        seconds = DEFAULT_TIMEOUT_S;
+      if (g_get_real_time () + seconds * G_USEC_PER_SEC > sandbox->end_at)
+        sandbox_set_timeout (sandbox, seconds);
+      soup_server_message_set_status (msg, 204, NULL);
+    }
+  else if (g_strcmp0 (action, "connect") == 0 && strcmp (method, "POST") == 0)
+    {
+      seconds = body_timeout (msg, "timeout", &present);
+      if (sandbox == NULL)
+        { not_found (msg, short_id); return; }
+      /* v2 makes the timeout optional: the default applies. */
+      if (!present)
+        seconds = DEFAULT_TIMEOUT_S;
+      /* Connect only extends the TTL of a running sandbox. */
+      if (g_get_real_time () + seconds * G_USEC_PER_SEC > sandbox->end_at)
+        sandbox_set_timeout (sandbox, seconds);
+      _emu_reply_json (msg, 200, sandbox_to_json (sandbox, 0));
+    }
+  else if (g_strcmp0 (action, "pause") == 0 || g_strcmp0 (action, "resume") == 0 ||
+           g_strcmp0 (action, "snapshots") == 0 || g_strcmp0 (action, "fork") == 0 ||
+           g_strcmp0 (action, "network") == 0)
+    {
+      if (sandbox == NULL)
+        { not_found (msg, short_id); return; }
+      _emu_reply_error (msg, 501, "%s is not served by the E2B emulator (see docs/testing.md)", action);
+    }
+  else if (g_strcmp0 (action, "metrics") == 0 || g_strcmp0 (action, "logs") == 0)
+    {
+      if (sandbox == NULL)
+        { not_found (msg, short_id); return; }
+      _emu_reply_json (msg, 200, json_from_string (g_strcmp0 (action, "logs") == 0 ? "{\"logs\":[]}" : "[]", NULL));
+    }
+  else
+    _emu_reply_error (msg, 404, "no such endpoint: %s %s", method, g_uri_get_path (soup_server_message_get_uri (msg)));
+}
+
+static void
+handle_api (E2bEmulator       *emu,
+            SoupServerMessage *msg,
+            const char        *path,
+            GHashTable        *query)
+{
+  const char *method = soup_server_message_get_method (msg);
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *key = soup_message_headers_get_one (headers, "X-API-Key");
+  g_auto(GStrv) parts = NULL;
+  guint n;
+  gboolean v2 = FALSE;
+
+  if (strcmp (path, "/health") == 0)
+    {
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_STATIC, "Health check successful", 23);
+      return;
+    }
+  if (strcmp (path, "/_emulator/live") == 0)
+    {
+      g_autofree char *text = g_strdup_printf ("{\"live\":%u}", g_atomic_int_get (&emu->live));
+      _emu_reply_json (msg, 200, json_from_string (text, NULL));
+      return;
+    }
+
+  if (key == NULL || strcmp (key, E2B_EMULATOR_API_KEY) != 0)
+    {
+      if (key != NULL && !g_str_has_prefix (key, "e2b_"))
+        _emu_reply_error (msg, 401, "Invalid API key format");
+      else
+        _emu_reply_error (msg, 401, "Invalid API key, please visit https://e2b.dev/docs/api-key "
+                          "for more information.");
+      return;
+    }
+
+  parts = g_strsplit (path + 1, "/", -1);
+  n = g_strv_length (parts);
+  if (n > 0 && strcmp (parts[0], "v2") == 0)
+    {
+      v2 = TRUE;
+      n--;
+    }
+  {
+    char **p = parts + (v2 ? 1 : 0);
+
+    if (n == 1 && strcmp (p[0], "sandboxes") == 0)
+      {
+        if (strcmp (method, "POST") == 0)
+          { handle_create (emu, msg); return; }
+        if (strcmp (method, "GET") == 0)
+          { handle_list (emu, msg, query, v2); return; }
+      }
+    else if ((n == 2 || n == 3) && strcmp (p[0], "sandboxes") == 0 && *p[1] != '\0')
+      { handle_sandbox (emu, msg, method, p[1], n == 3 ? p[2] : NULL); return; }
+  }
+  _emu_reply_error (msg, 404, "no such endpoint: %s %s", method, path);
+}
+
+/* ------------------------------------------------------------------ */
+/* Routing                                                             */
+
+/* "49983-<id>.<domain>" -> "<id>" */
+static char *
+sandbox_from_host (const char *host)
+{
+  const char *dash, *dot;
+
+  if (host == NULL || !g_ascii_isdigit (*host))
+    return NULL;
+  dash = strchr (host, '-');
+  dot = dash ? strchr (dash, '.') : NULL;
+  if (dash == NULL || dot == NULL || dot == dash + 1)
+    return NULL;
+  return g_strndup (dash + 1, dot - dash - 1);
+}
+
+static void
+server_callback (SoupServer        *server,
+                 SoupServerMessage *msg,
+                 const char        *path,
+                 GHashTable        *query,
+                 gpointer           user_data)
+{
+  E2bEmulator *emu = user_data;
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *sandbox_id = soup_message_headers_get_one (headers, "E2b-Sandbox-Id");
+  g_autofree char *from_host = NULL;
+  EmuSandbox *sandbox;
+
+  g_debug ("%s %s%s%s", soup_server_message_get_method (msg), path,
+           sandbox_id ? " for " : "", sandbox_id ? sandbox_id : "");
+  if (emu->hook != NULL && emu->hook (emu, msg, path, emu->hook_data))
+    return;
+
+  if (sandbox_id == NULL)
+    sandbox_id = from_host = sandbox_from_host (soup_message_headers_get_one (headers, "Host"));
+  if (sandbox_id == NULL)
+    {
+      handle_api (emu, msg, path, query);
+      return;
+    }
+
+  sandbox = g_hash_table_lookup (emu->sandboxes, sandbox_id);
+  if (sandbox == NULL)
+    {
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+      json_builder_begin_object (builder);
+      ADD_STRING (builder, "sandboxId", sandbox_id);
+      ADD_STRING (builder, "message", "The sandbox was not found");
+      ADD_INT (builder, "code", 502);
+      json_builder_end_object (builder);
+      _emu_reply_json (msg, 502, json_builder_get_root (builder));
+      return;
+    }
+  _emu_envd_handle (emu, sandbox, msg, path, query);
+}
+
+/* ------------------------------------------------------------------ */
+/* Thread                                                              */
+
+static gboolean
+quit_loop (gpointer user_data)
+{
+  E2bEmulator *emu = user_data;
+
+  g_main_loop_quit (emu->loop);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+start_server (E2bEmulator  *emu,
+              GError      **error)
+{
+  g_autoptr(GSList) uris = NULL;
+  g_autofree char *base = NULL;
+
+  emu->local = sandbox_backend_new_for_name ("local", error);
+  if (emu->local == NULL || !sandbox_backend_check_configured (emu->local, error))
+    return FALSE;
+
+  base = g_build_filename (g_get_tmp_dir (), "e2b-emulator-XXXXXX", NULL);
+  emu->root = g_mkdtemp (g_steal_pointer (&base));
+  if (emu->root == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot create a temporary directory");
+      return FALSE;
+    }
+
+  emu->server = soup_server_new ("server-header", "e2b-emulator ", NULL);
+  soup_server_add_handler (emu->server, NULL, server_callback, emu, NULL);
+  if (!soup_server_listen_local (emu->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, error))
+    return FALSE;
+  uris = soup_server_get_uris (emu->server);
+  if (uris == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "the server has no address");
+      return FALSE;
+    }
+  emu->url = g_strdup_printf ("http://127.0.0.1:%d", g_uri_get_port (uris->data));
+  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+  return TRUE;
+}
+
+static gpointer
+emulator_thread (gpointer user_data)
+{
+  E2bEmulator *emu = user_data;
+  GError *error = NULL;
+  gboolean ok;
+
+  g_main_context_push_thread_default (emu->context);
+  ok = start_server (emu, &error);
+
+  g_mutex_lock (&emu->lock);
+  emu->ready = TRUE;
+  emu->error = error;
+  g_cond_signal (&emu->cond);
+  g_mutex_unlock (&emu->lock);
+
+  if (ok)
+    g_main_loop_run (emu->loop);
+
+  /* Shut down: every sandbox goes. */
+  {
+    GList *ids = g_hash_table_get_keys (emu->sandboxes);
+
+    for (GList *l = ids; l != NULL; l = l->next)
+      l->data = g_strdup (l->data);
+    for (GList *l = ids; l != NULL; l = l->next)
+      sandbox_kill (emu, l->data);
+    g_list_free_full (ids, g_free);
+  }
+  if (emu->server != NULL)
+    soup_server_disconnect (emu->server);
+  g_clear_object (&emu->server);
+  while (g_main_context_pending (emu->context))
+    g_main_context_iteration (emu->context, FALSE);
+  g_clear_object (&emu->local);
+  if (emu->root != NULL)
+    remove_tree (emu->root);
+  g_main_context_pop_thread_default (emu->context);
+  return NULL;
+}
+
+E2bEmulator *
+e2b_emulator_new (GError **error)
+{
+  E2bEmulator *emu = g_new0 (E2bEmulator, 1);
+
+  g_mutex_init (&emu->lock);
+  g_cond_init (&emu->cond);
+  emu->context = g_main_context_new ();
+  emu->loop = g_main_loop_new (emu->context, FALSE);
+  emu->sandboxes = g_hash_table_new (g_str_hash, g_str_equal);
+  emu->thread = g_thread_new ("e2b-emulator", emulator_thread, emu);
+
+  g_mutex_lock (&emu->lock);
+  while (!emu->ready)
+    g_cond_wait (&emu->cond, &emu->lock);
+  g_mutex_unlock (&emu->lock);
+
+  if (emu->error != NULL)
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&emu->error), "Cannot start the E2B emulator: ");
+      e2b_emulator_free (emu);
+      return NULL;
+    }
+  return emu;
+}
+
+const char *
+e2b_emulator_get_api_url (E2bEmulator *self)
+{
+  return self->url;
+}
+
+const char *
+e2b_emulator_get_sandbox_url (E2bEmulator *self)
+{
+  return self->url;
+}
+
+const char *
+e2b_emulator_get_api_key (E2bEmulator *self)
+{
+  return E2B_EMULATOR_API_KEY;
+}
+
+guint
+e2b_emulator_count_live (E2bEmulator *self)
+{
+  return (guint) g_atomic_int_get (&self->live);
+}
+
+void
+e2b_emulator_set_truncate_next_stream (E2bEmulator *self,
+                                       gboolean     truncate)
+{
+  g_atomic_int_set (&self->truncate_next, truncate ? 1 : 0);
+}
+
+void
+e2b_emulator_set_keepalive_ms (E2bEmulator *self,
+                               guint        ms)
+{
+  g_atomic_int_set (&self->keepalive_ms, ms);
+}
+
+void
+e2b_emulator_set_request_hook (E2bEmulator            *self,
+                               E2bEmulatorRequestHook  hook,
+                               gpointer                user_data)
+{
+  self->hook = hook;
+  self->hook_data = user_data;
+}
+
+void
+e2b_emulator_free (E2bEmulator *self)
+{
+  if (self == NULL)
+    return;
+  if (self->thread != NULL)
+    {
+      g_main_context_invoke (self->context, quit_loop, self);
+      g_thread_join (self->thread);
+    }
+  g_clear_error (&self->error);
+  g_hash_table_unref (self->sandboxes);
+  g_main_loop_unref (self->loop);
+  g_main_context_unref (self->context);
+  g_free (self->url);
+  g_free (self->root);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  g_free (self);
+}

@@ -1,0 +1,136 @@
+"""Structural checks of the python/ package: no gi at import time, discovery."""
+
+import ast
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from conftest import EXTENSION_DIR, PYTHON
+
+PACKAGE = EXTENSION_DIR / "metaflow_extensions"
+
+
+def _modules():
+    files = sorted(PACKAGE.rglob("*.py"))
+    assert files, f"no modules under {PACKAGE}"
+    return files
+
+
+def _top_level_imports(tree: ast.Module):
+    """Import statements that run at import time (module body, incl. if/try blocks)."""
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+            continue
+        if isinstance(node, ast.ClassDef):
+            stack.extend(node.body)
+            continue
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.stmt):
+                stack.append(child)
+            elif isinstance(child, ast.excepthandler):
+                stack.extend(child.body)
+
+
+def test_no_gi_import_at_module_level():
+    offenders = []
+    for path in _modules():
+        tree = ast.parse(path.read_text(), str(path))
+        for node in _top_level_imports(tree):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+            )
+            if any(n == "gi" or n.startswith("gi.") for n in names):
+                offenders.append("%s:%d" % (path.relative_to(EXTENSION_DIR), node.lineno))
+    assert offenders == [], f"gi imported at module level: {offenders}"
+
+
+def test_namespace_package_layout():
+    # Metaflow rejects a metaflow_extensions/__init__.py (implicit namespace package).
+    assert not (PACKAGE / "__init__.py").exists()
+    assert (PACKAGE / "sandbox" / "plugins" / "mfextinit_libsandbox.py").exists()
+    assert (PACKAGE / "sandbox" / "config" / "mfextinit_libsandbox.py").exists()
+
+
+def _probe(env, pythonpath: str) -> dict:
+    script = r"""
+import json, sys
+sys.modules['gi'] = None  # PyGObject absent, as inside a sandbox
+import metaflow
+from metaflow import sandbox, daytona, e2b
+from metaflow.plugins import STEP_DECORATORS
+from metaflow import metaflow_config
+import metaflow_extensions.sandbox.plugins.sandbox_cli as cli
+import metaflow_extensions.sandbox.plugins.sandbox_executor
+import metaflow_extensions.sandbox.plugins.sandbox_runner
+import metaflow_extensions.sandbox.plugins.sandbox_decorator as deco
+print(json.dumps({
+    "decorators": sorted(d.name for d in STEP_DECORATORS),
+    "backend": metaflow_config.SANDBOX_BACKEND,
+    "cli": sorted(cli.cli.commands),
+    "step": sorted(cli.cli.commands["sandbox"].commands),
+    "file": deco.__file__,
+    "alias_init": [
+        "init" in c.__dict__
+        for c in (deco.SandboxDecorator, deco.DaytonaDecorator, deco.E2BDecorator)
+    ],
+}))
+"""
+    env = dict(env, PYTHONPATH=pythonpath)
+    env.pop("METAFLOW_SANDBOX_BACKEND", None)
+    out = subprocess.run(
+        [PYTHON, "-c", script],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr.decode()[-3000:]
+    return json.loads(out.stdout.decode().strip().splitlines()[-1])
+
+
+def test_plugins_load_without_gi_from_pythonpath(mf):
+    info = _probe(mf.env, str(EXTENSION_DIR))
+    assert {"sandbox", "daytona", "e2b"} <= set(info["decorators"])
+    assert info["backend"] == "local"
+    assert info["cli"] == ["sandbox"] and info["step"] == ["step"]
+    assert info["alias_init"] == [True, True, True]
+    assert Path(info["file"]).resolve().is_relative_to(EXTENSION_DIR)
+
+
+def test_setuptools_install_is_discovered(mf, tmp_path):
+    # Build from a copy: pip builds in-tree and the source tree may be read-only.
+    src = tmp_path / "src"
+    shutil.copytree(EXTENSION_DIR, src, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    target = tmp_path / "site"
+    out = subprocess.run(
+        [
+            PYTHON,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        env=mf.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout.decode()[-3000:]
+    top_level = list(target.glob("*.dist-info/top_level.txt"))
+    assert top_level and "metaflow_extensions" in top_level[0].read_text().split()
+    info = _probe(mf.env, str(target))
+    assert {"sandbox", "daytona", "e2b"} <= set(info["decorators"])
+    assert Path(info["file"]).resolve().is_relative_to(target.resolve())

@@ -24,6 +24,7 @@ if ! command -v rpmbuild >/dev/null; then
 fi
 
 # The tarball: from a fresh configure of a clean copy, as a release would be made.
+# (`make dist` runs serially: gettext's po/ rules race under -j.)
 if [ $# -ge 1 ]; then
   tarball=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 else
@@ -40,7 +41,7 @@ else
   fi
   log=$work/dist.log
   if (cd "$src" && NOCONFIGURE=1 ./autogen.sh && mkdir _dist && cd _dist &&
-      ../configure --enable-introspection GI_PYTHON=/usr/bin/python3 && make -j"$(nproc)" dist) >"$log" 2>&1; then
+      ../configure --enable-introspection GI_PYTHON=/usr/bin/python3 && make dist) >"$log" 2>&1; then
     tarball=$(ls "$src"/_dist/libsandbox-*.tar.xz | head -n1)
     ok "make dist makes $(basename "$tarball")"
   else

@@ -155,6 +155,34 @@ def _is_under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+# A local sandbox sees the host's root read-only, except these directories,
+# which it gets fresh: a Python environment (or extension) kept under one of
+# them must be mounted to be seen at the same path.
+_LOCAL_PRIVATE_DIRS = ("/tmp", "/run", "/dev", "/proc")
+
+
+def _hidden_python_paths(exclude: List[str]) -> List[str]:
+    """The interpreter's prefixes and import paths that a local sandbox hides.
+
+    sys.path[0] (the flow's own directory) is left out: the step runs from
+    the code package. So is anything holding one of the @exclude mounts.
+    """
+    candidates = [sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))]
+    candidates += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    candidates += [p for p in sys.path[1:] if p and os.path.isabs(p)]
+    found: List[str] = []
+    for path in candidates:
+        path = os.path.realpath(path)
+        if not os.path.isdir(path) or not any(_is_under(path, d) for d in _LOCAL_PRIVATE_DIRS):
+            continue
+        if any(_is_under(m, path) for m in exclude):
+            continue
+        if any(_is_under(path, kept) for kept in found):
+            continue
+        found = [kept for kept in found if not _is_under(kept, path)] + [path]
+    return found
+
+
 def _post_extract_env(metadata: Optional[str], dest_dir: str) -> Dict[str, str]:
     if metadata:
         try:
@@ -465,6 +493,10 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
     attempt = _Attempt(Gio, GLib, Sandbox, options.backend)
     workdir = _workdir()
     spec = _build_spec(Sandbox, options, labels, workdir)
+    if options.backend == "local":
+        # First, so that the read-write mounts below stay on top of these.
+        for path in _hidden_python_paths(exclude=mounts):
+            spec.add_mount(path, None, True)
     for path in mounts:
         spec.add_mount(path, None, False)
 

@@ -50,9 +50,6 @@ if [ ${#reqs[@]} -gt 0 ] && [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/pip" install -q --disable-pip-version-check "${reqs[@]}"
   echo "$want" > "$stamp"
 fi
-if [ -f "$top/python/setup.py" ] || [ -f "$top/python/pyproject.toml" ]; then
-  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$top/python" >/dev/null
-fi
 
 cd "$top"
 if [ ! -x configure ] || [ configure.ac -nt configure ]; then

@@ -51,6 +51,19 @@ if [ ${#reqs[@]} -gt 0 ] && [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# The older supported Metaflow, for the extension's tests: its own venv.
+old_reqs="$top/python/requirements-test-2.15.txt"
+old_venv=${VENV_MF_OLD:-$top/.venv-metaflow-2.15}
+if [ -f "$old_reqs" ]; then
+  [ -x "$old_venv/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$old_venv"
+  want_old=$(sha256sum < "$old_reqs" | cut -d' ' -f1)
+  if [ "$(cat "$old_venv/.requirements-stamp" 2>/dev/null)" != "$want_old" ]; then
+    echo "setup: installing the older Metaflow into $old_venv"
+    "$old_venv/bin/pip" install -q --disable-pip-version-check -r "$old_reqs"
+    echo "$want_old" > "$old_venv/.requirements-stamp"
+  fi
+fi
+
 cd "$top"
 if [ ! -x configure ] || [ configure.ac -nt configure ]; then
   NOCONFIGURE=1 ./autogen.sh >/dev/null 2>&1 || { NOCONFIGURE=1 ./autogen.sh; exit 1; }
@@ -58,7 +71,8 @@ fi
 mkdir -p "$builddir"
 cd "$builddir"
 if [ ! -f Makefile ]; then
-  "$top/configure" --enable-introspection GI_PYTHON=/usr/bin/python3 ${CONFIGURE_FLAGS:-} >/dev/null
+  # --enable-strict: g-ir-scanner warnings are errors.
+  "$top/configure" --enable-introspection --enable-strict GI_PYTHON=/usr/bin/python3 ${CONFIGURE_FLAGS:-} >/dev/null
 fi
 make -j"$(nproc)" >/dev/null
 echo "setup: built in $builddir"

@@ -73,6 +73,10 @@ JsonNode          *_sandbox_rest_client_call_finish    (SandboxRestClient  *self
 /* The raw body of a finished call (after _finish), or NULL. */
 GBytes            *_sandbox_rest_call_get_body         (GAsyncResult       *result);
 
+/* The I/O timeout (s) of every session talking to a provider: 120, or
+ * SANDBOX_HTTP_TIMEOUT (tests use 1 to stay fast). */
+guint              _sandbox_rest_timeout_s             (void);
+
 /* Helpers for requests made by hand. */
 GError            *_sandbox_rest_error_new             (const char         *provider,
                                                          const char         *method,

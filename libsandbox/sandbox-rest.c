@@ -14,6 +14,8 @@
 /* A server may ask for more than our cap; we wait, up to this. */
 #define RETRY_AFTER_LIMIT_MS  30000
 #define MESSAGE_EXCERPT_MAX   300
+/* The I/O timeout of the session (s); SANDBOX_HTTP_TIMEOUT overrides it. */
+#define DEFAULT_TIMEOUT_S     120
 
 struct _SandboxRestClient
 {
@@ -60,6 +62,24 @@ _sandbox_rest_client_init (SandboxRestClient *self)
   self->max_delay_ms = DEFAULT_MAX_DELAY_MS;
 }
 
+static guint64
+env_uint (const char *name,
+          guint64     fallback)
+{
+  const char *value = g_getenv (name);
+  guint64 parsed;
+
+  if (value != NULL && g_ascii_string_to_unsigned (value, 10, 1, G_MAXUINT, &parsed, NULL))
+    return parsed;
+  return fallback;
+}
+
+guint
+_sandbox_rest_timeout_s (void)
+{
+  return (guint) env_uint ("SANDBOX_HTTP_TIMEOUT", DEFAULT_TIMEOUT_S);
+}
+
 SandboxRestClient *
 _sandbox_rest_client_new (const char *provider,
                           const char *base_url)
@@ -72,7 +92,7 @@ _sandbox_rest_client_new (const char *provider,
   self->base_url = g_str_has_suffix (base_url, "/") ? g_strdup (base_url)
                                                     : g_strconcat (base_url, "/", NULL);
   self->session = soup_session_new_with_options ("user-agent", user_agent,
-                                                 "timeout", 120,
+                                                 "timeout", _sandbox_rest_timeout_s (),
                                                  "idle-timeout", 60,
                                                  NULL);
   return self;
@@ -467,15 +487,12 @@ call_retry_later (GTask *task,
 }
 
 static void
-call_done (GObject      *source,
-           GAsyncResult *result,
-           gpointer      user_data)
+call_done (GTask  *task,
+           GBytes *body,
+           GError *error)
 {
-  GTask *task = user_data;   /* owned */
   SandboxRestClient *self = g_task_get_source_object (task);
   CallData *data = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
   JsonNode *node = NULL;
 
   if (body == NULL)
@@ -534,6 +551,18 @@ call_done (GObject      *source,
 }
 
 static void
+call_sent (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  GTask *task = user_data;   /* owned */
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+
+  call_done (task, body, error);
+}
+
+static void
 call_send (GTask *task)
 {
   SandboxRestClient *self = g_task_get_source_object (task);
@@ -561,7 +590,7 @@ call_send (GTask *task)
     soup_message_set_request_body_from_bytes (data->msg, "application/json", data->request);
 
   soup_session_send_and_read_async (self->session, data->msg, G_PRIORITY_DEFAULT,
-                                    g_task_get_cancellable (task), call_done, task);
+                                    g_task_get_cancellable (task), call_sent, task);
 }
 
 void

@@ -15,5 +15,6 @@
 #include "sandbox-exec-result.h"
 #include "sandbox-instance.h"
 #include "sandbox-backend.h"
+#include "sandbox-archive.h"
 
 #undef __SANDBOX_INSIDE__

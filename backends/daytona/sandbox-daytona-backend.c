@@ -13,6 +13,12 @@
 
 #include "sandbox-daytona-private.h"
 
+/* Every create carries a label with a fresh token, so that a sandbox the
+ * provider made although its answer was lost (5xx from a proxy, reset,
+ * timeout, garbled reply) can be found and deleted: no orphan. Hidden from
+ * the instance's labels. */
+#define CREATE_TOKEN_LABEL "libsandbox.create-token"
+
 struct _SandboxDaytonaBackend
 {
   SandboxBackend     parent_instance;
@@ -153,7 +159,7 @@ _sandbox_daytona_labels_from_dto (JsonObject *dto)
     return labels;
   json_object_iter_init (&iter, json_node_get_object (node));
   while (json_object_iter_next (&iter, &key, &value))
-    if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
+    if (strcmp (key, CREATE_TOKEN_LABEL) != 0 && JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
       g_hash_table_insert (labels, g_strdup (key), g_strdup (json_node_get_string (value)));
   return labels;
 }
@@ -200,6 +206,7 @@ typedef struct
   char       *id;
   char       *workdir;
   char       *endpoint;     /* sandbox/{id} */
+  char       *token;        /* the value of CREATE_TOKEN_LABEL */
   JsonObject *dto;
   gint64      begun;        /* monotonic, us */
   gint64      deadline;
@@ -214,6 +221,7 @@ create_data_free (CreateData *data)
   g_free (data->id);
   g_free (data->workdir);
   g_free (data->endpoint);
+  g_free (data->token);
   g_clear_pointer (&data->dto, json_object_unref);
   g_clear_error (&data->failure);
   g_free (data);
@@ -380,6 +388,147 @@ create_poll (GTask *task)
                                    create_polled, task);
 }
 
+static void create_delete_next (GTask *task, GQueue *ids);
+
+static gboolean
+orphan_retry_cb (gpointer user_data)
+{
+  GTask *task = user_data;
+
+  create_delete_next (task, g_object_get_data (G_OBJECT (task), "orphans"));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+orphan_deleted (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  GTask *task = user_data;
+  GQueue *ids = g_object_get_data (G_OBJECT (task), "orphans");
+  g_autoptr(GError) error = NULL;
+  guint status = 0;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              &status, &error);
+
+  CreateData *data = g_task_get_task_data (task);
+  guint tries = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (task), "orphan-tries"));
+
+  if (status == 409 && tries < 120)
+    {
+      /* Still starting ("state change in progress"): ask again shortly. */
+      GSource *later = g_timeout_source_new (250);
+
+      g_object_set_data (G_OBJECT (task), "orphan-tries", GUINT_TO_POINTER (tries + 1));
+      g_queue_push_head (ids, g_strdup (g_object_get_data (G_OBJECT (task), "orphan-id")));
+      g_source_set_callback (later, orphan_retry_cb, task, NULL);
+      g_source_set_static_name (later, "[libsandbox] daytona orphan delete");
+      g_source_attach (later, g_task_get_context (task));
+      g_source_unref (later);
+      return;
+    }
+  if (error != NULL && status != 404)
+    {
+      g_autofree char *message = g_strdup_printf (_("%s The sandbox was created all the same and could "
+                                                    "not be deleted (%s): delete it with “sandboxctl rm "
+                                                    "%s”."),
+                                                  data->failure->message, error->message,
+                                                  (char *) g_object_get_data (G_OBJECT (task), "orphan-id"));
+      g_free (data->failure->message);
+      data->failure->message = g_steal_pointer (&message);
+    }
+  create_delete_next (task, ids);
+}
+
+static void
+create_delete_next (GTask  *task,
+                    GQueue *ids)
+{
+  SandboxDaytonaBackend *self = g_task_get_source_object (task);
+  CreateData *data = g_task_get_task_data (task);
+  g_autofree char *id = g_queue_pop_head (ids);
+
+  if (id == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&data->failure));
+      g_object_unref (task);
+      return;
+    }
+  {
+    g_autofree char *escaped = g_uri_escape_string (id, NULL, TRUE);
+    g_autofree char *endpoint = g_strdup_printf ("sandbox/%s", escaped);
+
+    g_debug ("Deleting Daytona sandbox %s, made by a create whose answer was lost", id);
+    g_object_set_data_full (G_OBJECT (task), "orphan-id", g_strdup (id), g_free);
+    _sandbox_rest_client_call_async (_sandbox_daytona_backend_get_client (self), "DELETE", endpoint,
+                                     NULL, SANDBOX_REST_IDEMPOTENT, NULL, orphan_deleted, task);
+  }
+}
+
+static void
+orphans_listed (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  GTask *task = user_data;
+  CreateData *data = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              NULL, &error);
+  GQueue *ids = g_queue_new ();
+  JsonArray *items = NULL;
+
+  g_object_set_data_full (G_OBJECT (task), "orphans", ids, (GDestroyNotify) g_queue_free);
+  if (node != NULL && JSON_NODE_HOLDS_ARRAY (node))
+    items = json_node_get_array (node);
+  else if (node != NULL && JSON_NODE_HOLDS_OBJECT (node) &&
+           json_object_has_member (json_node_get_object (node), "items") &&
+           JSON_NODE_HOLDS_ARRAY (json_object_get_member (json_node_get_object (node), "items")))
+    items = json_object_get_array_member (json_node_get_object (node), "items");
+  if (error != NULL)
+    {
+      g_autofree char *message = g_strdup_printf (_("%s The sandbox may have been created all the same "
+                                                    "and could not be looked for (%s): list them with "
+                                                    "“sandboxctl ls” and remove it."),
+                                                  data->failure->message, error->message);
+      g_free (data->failure->message);
+      data->failure->message = g_steal_pointer (&message);
+    }
+  for (guint i = 0; items != NULL && i < json_array_get_length (items); i++)
+    {
+      JsonNode *item = json_array_get_element (items, i);
+      JsonObject *dto = JSON_NODE_HOLDS_OBJECT (item) ? json_node_get_object (item) : NULL;
+      const char *id = dto ? dto_string (dto, "id") : NULL;
+      g_autoptr(GHashTable) labels = dto ? _sandbox_daytona_labels_from_dto (dto) : NULL;
+      JsonNode *labels_node = dto ? json_object_get_member (dto, "labels") : NULL;
+      const char *token = NULL;
+
+      if (labels_node != NULL && JSON_NODE_HOLDS_OBJECT (labels_node))
+        token = dto_string (json_node_get_object (labels_node), CREATE_TOKEN_LABEL);
+      /* Filter again for servers that ignore the label query. */
+      if (id != NULL && g_strcmp0 (token, data->token) == 0)
+        g_queue_push_tail (ids, g_strdup (id));
+    }
+  create_delete_next (task, ids);
+}
+
+/* After an ambiguous failure of POST sandbox: delete what it made. */
+static void
+create_find_orphans (GTask  *task,
+                     GError *error)
+{
+  SandboxDaytonaBackend *self = g_task_get_source_object (task);
+  CreateData *data = g_task_get_task_data (task);
+  g_autofree char *filter = g_strdup_printf ("{\"%s\":\"%s\"}", CREATE_TOKEN_LABEL, data->token);
+  g_autofree char *escaped = g_uri_escape_string (filter, NULL, TRUE);
+  g_autofree char *path = g_strdup_printf ("sandbox?limit=200&labels=%s", escaped);
+
+  data->failure = error;
+  /* Not cancellable: the sandbox must not be left behind. */
+  _sandbox_rest_client_call_async (_sandbox_daytona_backend_get_client (self), "GET", path, NULL,
+                                   SANDBOX_REST_IDEMPOTENT, NULL, orphans_listed, task);
+}
+
 static void
 create_posted (GObject      *source,
                GAsyncResult *result,
@@ -395,6 +544,16 @@ create_posted (GObject      *source,
     data->dto = expect_sandbox (node, "POST sandbox", &error);
   if (error != NULL)
     {
+      /* The answer was lost or garbled, not a refusal: the sandbox may
+       * exist all the same. Find it by its token and delete it. */
+      if (g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE) ||
+          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT) ||
+          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL) ||
+          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED))
+        {
+          create_find_orphans (task, error);
+          return;
+        }
       g_task_return_error (task, error);
       g_object_unref (task);
       return;
@@ -450,6 +609,7 @@ sandbox_daytona_backend_create (SandboxBackend *backend,
   gboolean resources = sandbox_spec_get_cpu (spec) > 0 || sandbox_spec_get_memory_mb (spec) > 0 ||
                        sandbox_spec_get_disk_mb (spec) > 0 || sandbox_spec_get_gpu (spec) > 0;
   CreateData *data;
+  char *token = NULL;
 
   if (sandbox_spec_get_mounts (spec) != NULL && sandbox_spec_get_mounts (spec)->len > 0)
     {
@@ -512,7 +672,23 @@ sandbox_daytona_backend_create (SandboxBackend *backend,
         }
     }
   add_string_map (b, "env", sandbox_spec_get_env (spec));
-  add_string_map (b, "labels", sandbox_spec_get_labels (spec));
+  {
+    g_autoptr(GHashTable) labels = g_hash_table_new (g_str_hash, g_str_equal);
+    GHashTable *asked = sandbox_spec_get_labels (spec);
+
+    if (asked != NULL)
+      {
+        GHashTableIter iter;
+        gpointer key, value;
+
+        g_hash_table_iter_init (&iter, asked);
+        while (g_hash_table_iter_next (&iter, &key, &value))
+          g_hash_table_insert (labels, key, value);
+      }
+    token = g_uuid_string_random ();
+    g_hash_table_insert (labels, (char *) CREATE_TOKEN_LABEL, token);
+    add_string_map (b, "labels", labels);
+  }
   json_builder_set_member_name (b, "networkBlockAll");
   json_builder_add_boolean_value (b, !sandbox_spec_get_network (spec));
   if (get_target (self) != NULL)
@@ -533,6 +709,7 @@ sandbox_daytona_backend_create (SandboxBackend *backend,
 
   data = g_new0 (CreateData, 1);
   data->workdir = g_strdup (sandbox_spec_get_workdir (spec));
+  data->token = token;
   data->timeout_s = self->start_timeout ? self->start_timeout : (image ? 900 : 60);
   data->begun = g_get_monotonic_time ();
   data->deadline = data->begun + (gint64) data->timeout_s * G_USEC_PER_SEC;

@@ -1225,7 +1225,8 @@ files_start (SandboxE2bInstance *self,
   data->envd_url = g_strdup (self->envd_url);
   data->sandbox_id = g_strdup (get_id (self));
   data->token = g_strdup (self->access_token);
-  data->session = soup_session_new_with_options ("user-agent", user_agent, "timeout", 120, NULL);
+  data->session = soup_session_new_with_options ("user-agent", user_agent,
+                                                 "timeout", _sandbox_rest_timeout_s (), NULL);
   g_task_run_in_thread (task, upload ? upload_thread : download_thread);
 }
 

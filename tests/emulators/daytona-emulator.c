@@ -61,6 +61,8 @@ struct _DaytonaEmulator
   char            *break_prefix;
   DaytonaEmulatorHook hook;
   gpointer         hook_data;
+  DaytonaEmulatorHook reply_hook;
+  gpointer         reply_hook_data;
   guint            live;        /* read under lock too */
 };
 
@@ -2699,22 +2701,13 @@ reply_stats (DaytonaEmulator   *emu,
 }
 
 static void
-server_callback (SoupServer        *server,
+server_dispatch (SoupServer        *server,
                  SoupServerMessage *msg,
                  const char        *path,
                  GHashTable        *query,
                  gpointer           user_data)
 {
   DaytonaEmulator *emu = user_data;
-  DaytonaEmulatorHook hook;
-  gpointer hook_data;
-
-  g_mutex_lock (&emu->lock);
-  hook = emu->hook;
-  hook_data = emu->hook_data;
-  g_mutex_unlock (&emu->lock);
-  if (hook != NULL && hook (emu, msg, path, hook_data))
-    return;
 
   if (strcmp (path, "/_emulator/stats") == 0)
     return reply_stats (emu, msg);
@@ -2756,6 +2749,31 @@ server_callback (SoupServer        *server,
     g_autofree char *m = g_strdup_printf ("Cannot %s %s", soup_server_message_get_method (msg), path);
     api_error (emu, msg, 404, m);
   }
+}
+
+/* The hooks around the real dispatch (fault injection). */
+static void
+server_callback (SoupServer        *server,
+                 SoupServerMessage *msg,
+                 const char        *path,
+                 GHashTable        *query,
+                 gpointer           user_data)
+{
+  DaytonaEmulator *emu = user_data;
+  DaytonaEmulatorHook hook, reply_hook;
+  gpointer hook_data, reply_hook_data;
+
+  g_mutex_lock (&emu->lock);
+  hook = emu->hook;
+  hook_data = emu->hook_data;
+  reply_hook = emu->reply_hook;
+  reply_hook_data = emu->reply_hook_data;
+  g_mutex_unlock (&emu->lock);
+  if (hook != NULL && hook (emu, msg, path, hook_data))
+    return;
+  server_dispatch (server, msg, path, query, user_data);
+  if (reply_hook != NULL && soup_server_message_get_status (msg) != 0)
+    reply_hook (emu, msg, path, reply_hook_data);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2987,5 +3005,16 @@ daytona_emulator_set_hook (DaytonaEmulator     *self,
   g_mutex_lock (&self->lock);
   self->hook = hook;
   self->hook_data = user_data;
+  g_mutex_unlock (&self->lock);
+}
+
+void
+daytona_emulator_set_reply_hook (DaytonaEmulator     *self,
+                                 DaytonaEmulatorHook  hook,
+                                 gpointer             user_data)
+{
+  g_mutex_lock (&self->lock);
+  self->reply_hook = hook;
+  self->reply_hook_data = user_data;
   g_mutex_unlock (&self->lock);
 }

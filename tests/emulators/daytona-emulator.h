@@ -66,6 +66,14 @@ void             daytona_emulator_set_hook          (DaytonaEmulator  *self,
                                                      DaytonaEmulatorHook hook,
                                                      gpointer          user_data);
 
+/* Called after a request was handled, when it was answered synchronously
+ * (its status is set): the hook may rewrite or withhold the answer, e.g.
+ * a 502 for a sandbox that was really created (fault injection). The
+ * return value is ignored. */
+void             daytona_emulator_set_reply_hook    (DaytonaEmulator  *self,
+                                                     DaytonaEmulatorHook hook,
+                                                     gpointer          user_data);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DaytonaEmulator, daytona_emulator_free)
 
 G_END_DECLS

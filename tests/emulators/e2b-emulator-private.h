@@ -36,6 +36,8 @@ struct _E2bEmulator
   guint                  keepalive_ms;  /* atomic */
   E2bEmulatorRequestHook hook;
   gpointer               hook_data;
+  E2bEmulatorRequestHook reply_hook;
+  gpointer               reply_hook_data;
 
   GMutex                 lock;          /* startup handshake */
   GCond                  cond;

@@ -681,7 +681,7 @@ sandbox_from_host (const char *host)
 }
 
 static void
-server_callback (SoupServer        *server,
+server_dispatch (SoupServer        *server,
                  SoupServerMessage *msg,
                  const char        *path,
                  GHashTable        *query,
@@ -706,6 +706,11 @@ server_callback (SoupServer        *server,
       return;
     }
 
+  /* envd connections are not kept alive: a killed sandbox's streams end
+   * its connections, and a client that reused one got a reset under load
+   * instead of the proxy's 502 (seen in the SDK's test_kill). */
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
+
   sandbox = g_hash_table_lookup (emu->sandboxes, sandbox_id);
   if (sandbox == NULL)
     {
@@ -720,6 +725,21 @@ server_callback (SoupServer        *server,
       return;
     }
   _emu_envd_handle (emu, sandbox, msg, path, query);
+}
+
+/* The reply hook after the real dispatch (fault injection). */
+static void
+server_callback (SoupServer        *server,
+                 SoupServerMessage *msg,
+                 const char        *path,
+                 GHashTable        *query,
+                 gpointer           user_data)
+{
+  E2bEmulator *emu = user_data;
+
+  server_dispatch (server, msg, path, query, user_data);
+  if (emu->reply_hook != NULL && soup_server_message_get_status (msg) != 0)
+    emu->reply_hook (emu, msg, path, emu->reply_hook_data);
 }
 
 /* ------------------------------------------------------------------ */
@@ -901,4 +921,13 @@ e2b_emulator_free (E2bEmulator *self)
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
   g_free (self);
+}
+
+void
+e2b_emulator_set_reply_hook (E2bEmulator            *self,
+                             E2bEmulatorRequestHook  hook,
+                             gpointer                user_data)
+{
+  self->reply_hook = hook;
+  self->reply_hook_data = user_data;
 }

@@ -44,6 +44,13 @@ void         e2b_emulator_set_request_hook        (E2bEmulator            *self,
                                                    E2bEmulatorRequestHook  hook,
                                                    gpointer                user_data);
 
+/* Called after a request was handled, when it was answered synchronously
+ * (its status is set): the hook may rewrite or withhold the answer (fault
+ * injection). The return value is ignored. Set before the first request. */
+void         e2b_emulator_set_reply_hook          (E2bEmulator            *self,
+                                                   E2bEmulatorRequestHook  hook,
+                                                   gpointer                user_data);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (E2bEmulator, e2b_emulator_free)
 
 G_END_DECLS

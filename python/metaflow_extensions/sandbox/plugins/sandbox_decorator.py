@@ -231,13 +231,8 @@ class SandboxDecorator(StepDecorator):
         from .sandbox_executor import preflight
 
         preflight(self.attributes["backend"])
-        if self.flow_datastore.TYPE == "local" and self.attributes["backend"] != "local":
-            raise SandboxException(
-                "@%s(backend=%s) on step *%s* needs a datastore the remote "
-                "sandbox can reach: run with --datastore=s3 (or azure, gs). Only "
-                "the local backend can use the local datastore, which it mounts "
-                "at the same path." % (self.name, self.attributes["backend"], self.step)
-            )
+        # A remote backend with the local datastore: the trampoline copies each
+        # task's inputs in and its outputs back (sandbox_sync.py).
 
     def runtime_task_created(
         self, task_datastore, task_id, split_index, input_paths, is_cloned, ubf_context

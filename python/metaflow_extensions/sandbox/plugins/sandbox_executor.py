@@ -8,6 +8,10 @@ datastore root is bind-mounted read-write at the same absolute path, so the
 task reads its inputs and writes artifacts, metadata, logs and DONE.lock
 directly where the runtime and the client expect them; the code package blob
 is read from the datastore and extracted in <workdir>/metaflow.
+
+A remote backend (daytona, e2b, ...) with the local datastore: the same
+absolute path is filled in the sandbox with the task's inputs before the step
+and its outputs come back afterwards (sandbox_sync.py).
 """
 
 import json
@@ -210,17 +214,24 @@ def _build_spec(Sandbox, options: SandboxOptions, labels: Dict[str, str], workdi
     if options.image and options.image != "host":
         spec.set_image(options.image)
     spec.set_workdir(workdir)
-    if options.cpu:
+    # Daytona sizes a sandbox from its snapshot: resources can only be chosen
+    # together with an image, so without one the defaults are not sent.
+    fixed_size = options.backend == "daytona" and not options.image
+    if options.cpu and not fixed_size:
         spec.set_cpu(float(options.cpu))
-    if options.memory:
+    if options.memory and not fixed_size:
         spec.set_memory_mb(int(float(options.memory)))
-    if options.disk:
+    if options.disk and not fixed_size:
         spec.set_disk_mb(int(float(options.disk)))
     if options.gpu:
         spec.set_gpu(int(float(options.gpu)))
     if options.run_time_limit:
         # The instance's TTL: a backstop if this process dies without cleaning up.
-        spec.set_timeout(int(options.run_time_limit) + 600)
+        ttl = int(options.run_time_limit) + 600
+        if options.backend != "local":
+            # Hosted services cap a sandbox's lifetime (E2B: 24 hours).
+            ttl = min(ttl, 24 * 3600)
+        spec.set_timeout(ttl)
     spec.set_network(bool(options.network))
     for key, value in labels.items():
         spec.set_label(key, value)
@@ -252,7 +263,7 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
     run_id, task_id = kwargs["run_id"], kwargs["task_id"]
     attempt = int(kwargs.get("retry_count") or 0)
 
-    workdir = _workdir()
+    workdir = _workdir(options.backend)
     pkg_dir = workdir.rstrip("/") + "/metaflow"
     log_dir = pkg_dir + "/" + LOG_DIR
 
@@ -276,7 +287,8 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
     kwargs.pop("ubf_context", None)
 
     local_image = options.backend == "local" and options.image in (None, "", "host")
-    python = sys.executable if local_image else obj.environment.executable(step_name)
+    python = sys.executable if local_image else _sandbox_python(step_name, obj.environment)
+    sync = needs_sync(ds_type, options.backend)
 
     top_args = " ".join(util.dict_to_cli_options(ctx.parent.parent.params))
     step_args = " ".join(util.dict_to_cli_options(kwargs))
@@ -291,7 +303,11 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
 
     mounts: List[str] = []
     ds_root = flow_datastore.datastore_root
-    if ds_type == "local":
+    if ds_type == "local" and sync:
+        ds_root = os.path.realpath(ds_root)
+        if os.path.basename(ds_root) == ".metaflow":
+            env["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = os.path.dirname(ds_root)
+    elif ds_type == "local":
         ds_root = os.path.realpath(ds_root)
         mounts.append(ds_root)
         # Cards find their root by searching for .metaflow from the cwd (the
@@ -340,6 +356,14 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
     env.update(_post_extract_env(options.code_package_metadata, pkg_dir))
 
     script = _bootstrap_script(ds_type, options, pkg_dir, log_dir, obj.environment, ds_root)
+    if sync:
+        # What the task writes after this moment comes back (sandbox_sync).
+        from .sandbox_sync import marker_path
+
+        script = "touch %s\n%s" % (shlex.quote(marker_path(workdir)), script)
+    if options.backend != "local":
+        # A hosted image need not have the work directory yet.
+        script = "mkdir -p %s && cd %s\n%s" % (shlex.quote(workdir), shlex.quote(workdir), script)
     labels = {
         "flow": obj.flow.name,
         "run_id": str(run_id),
@@ -350,9 +374,33 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
     return labels, mounts, env, script
 
 
-def _workdir() -> str:
+def needs_sync(ds_type: str, backend: str) -> bool:
+    """Local datastore, but the sandbox cannot mount it: copy in and out."""
+    return ds_type == "local" and backend != "local"
+
+
+def _sandbox_python(step_name: str, environment) -> str:
+    from metaflow.metaflow_config import SANDBOX_PYTHON
+
+    if SANDBOX_PYTHON:
+        return SANDBOX_PYTHON
+    python = environment.executable(step_name)
+    # Metaflow's default is "python", which many images lack; python3 is usual.
+    return "python3" if python == "python" else python
+
+
+def _debug_enabled() -> bool:
+    from metaflow.metaflow_config import SANDBOX_DEBUG
+
+    return bool(SANDBOX_DEBUG) and str(SANDBOX_DEBUG).lower() not in ("0", "false", "no")
+
+
+def _workdir(backend: str = "local") -> str:
     from metaflow.metaflow_config import SANDBOX_WORKDIR
 
+    if not SANDBOX_WORKDIR and backend == "e2b":
+        # E2B runs commands as "user", who can write below /home/user only.
+        return "/home/user/workspace"
     return SANDBOX_WORKDIR or "/workspace"
 
 
@@ -452,6 +500,24 @@ class _Attempt:
         self.instance.exec_async(command, self.cancellable, done)
         self.loop.run()
 
+    def wait(self, instance, name: str, *args):
+        """Runs instance.<name>_async(*args) on the main loop (so signals
+        cancel it) and returns what <name>_finish returns."""
+        box: Dict[str, Any] = {}
+
+        def done(source, res):
+            try:
+                box["result"] = getattr(source, name + "_finish")(res)
+            except self.GLib.Error as ex:
+                box["error"] = ex
+            self.loop.quit()
+
+        getattr(instance, name + "_async")(*args, done)
+        self.loop.run()
+        if "error" in box:
+            raise box["error"]
+        return box.get("result")
+
     def destroy(self) -> None:
         if self.instance is None:
             return
@@ -483,6 +549,7 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
             _echo("", "Sleeping %g minutes before the next retry" % minutes)
             time.sleep(minutes * 60)
 
+    input_paths = kwargs.get("input_paths")
     try:
         Gio, GLib, Sandbox = _load_gi()
         labels, mounts, env, script = build_task(ctx, step_name, options, kwargs)
@@ -491,7 +558,7 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
         sys.exit(METAFLOW_EXIT_DISALLOW_RETRY)
 
     attempt = _Attempt(Gio, GLib, Sandbox, options.backend)
-    workdir = _workdir()
+    workdir = _workdir(options.backend)
     spec = _build_spec(Sandbox, options, labels, workdir)
     if options.backend == "local":
         # First, so that the read-write mounts below stay on top of these.
@@ -521,8 +588,28 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
         env["METAFLOW_SANDBOX_ID"] = sandbox_id
         env["MF_SANDBOX_LOG_PREFIX"] = prefix
 
+        sync = needs_sync(obj.flow_datastore.TYPE, options.backend)
+        stats = None
+        if sync:
+            from .sandbox_sync import SyncStats
+
+            stats = SyncStats()
+            try:
+                sent_blobs = _send_inputs(
+                    Gio, Sandbox, attempt, obj, run_id, step_name, task_id,
+                    input_paths, options, stats, prefix,
+                )
+            except (GLib.Error, OSError, RuntimeError) as ex:
+                if attempt.signal_received is not None:
+                    _echo(prefix, "Interrupted (signal %d): destroying sandbox %s."
+                          % (attempt.signal_received, sandbox_id))
+                    sys.exit(128 + attempt.signal_received)
+                _echo(prefix, "Could not copy the task's inputs into the sandbox: %s"
+                      % getattr(ex, "message", ex))
+                sys.exit(METAFLOW_EXIT_DISALLOW_RETRY)
+
         command = Sandbox.Command.new(["/bin/bash", "-c", script])
-        command.set_cwd(workdir)
+        command.set_cwd(workdir if options.backend == "local" else "/")
         for key, value in env.items():
             command.set_env(key, value)
         if options.run_time_limit:
@@ -556,6 +643,11 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
                 exit_code = 1
             else:
                 exit_code = result.get_exit_code()
+                if sync and not _fetch_outputs(
+                    Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefix
+                ):
+                    # No DONE.lock came back: a failed attempt, retried if allowed.
+                    exit_code = exit_code or 1
                 if result.get_term_signal():
                     _echo(
                         prefix,
@@ -570,6 +662,63 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
         attempt.remove_signal_handlers()
     _sync_metadata(obj, run_id, step_name, task_id)
     sys.exit(exit_code)
+
+
+def _send_inputs(
+    Gio, Sandbox, attempt, obj, run_id, step_name, task_id, input_paths, options, stats, prefix
+):
+    from .sandbox_sync import _count_files, send_inputs, upload_set
+
+    root = os.path.realpath(obj.flow_datastore.datastore_root)
+    paths, blobs, nbytes = upload_set(
+        root,
+        obj.flow.name,
+        str(run_id),
+        step_name,
+        str(task_id),
+        input_paths,
+        options.code_package_url,
+    )
+    stats.up_files = _count_files(root, paths)
+    stats.up_bytes = nbytes
+    stats.blobs_up = len(blobs)
+    send_inputs(
+        Gio, Sandbox, attempt.instance, root, paths, attempt.cancellable, stats, attempt.wait
+    )
+    if _debug_enabled():
+        _echo(
+            prefix,
+            "sent %d files (%d blobs, %d bytes) to %s"
+            % (stats.up_files, stats.blobs_up, stats.up_bytes, root),
+        )
+    return blobs
+
+
+def _fetch_outputs(Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefix) -> bool:
+    from .sandbox_sync import fetch_outputs, list_outputs, marker_path
+
+    root = os.path.realpath(obj.flow_datastore.datastore_root)
+    try:
+        marker = marker_path(_workdir(options.backend))
+        outputs = list_outputs(
+            Sandbox, attempt.instance, root, marker, attempt.cancellable, attempt.wait
+        )
+        fetch_outputs(
+            Gio, Sandbox, attempt.instance, root, obj.flow.name, outputs, sent_blobs,
+            attempt.cancellable, stats, attempt.wait,
+        )
+    except (attempt.GLib.Error, OSError, RuntimeError) as ex:
+        _echo(
+            prefix,
+            "Could not copy the task's results back from the sandbox: %s"
+            % getattr(ex, "message", ex),
+        )
+        return False
+    if _debug_enabled():
+        for line in stats.details:
+            _echo(prefix, line)
+    _echo(prefix, stats.summary())
+    return True
 
 
 def _sync_metadata(obj, run_id, step_name, task_id) -> None:

@@ -1,0 +1,641 @@
+/* bench-sandbox: the C measurements behind bench/run
+ *
+ * Each mode prints raw samples, one per line, "sample LABEL VALUE" (VALUE
+ * in microseconds unless the label says otherwise); bench/run turns them
+ * into medians and ratios. Measurements only: nothing here asserts a speed.
+ *
+ *   bench-sandbox lifecycle N      create → exec true → destroy (libsandbox,
+ *                                  local) vs one raw bwrap call with the
+ *                                  local backend's flags vs fork/exec true,
+ *                                  interleaved per iteration
+ *   bench-sandbox live-exec N      exec true into one live sandbox vs
+ *                                  fork/exec true, interleaved
+ *   bench-sandbox concurrency lib|raw N
+ *                                  N sandboxes created, used (exec echo) and
+ *                                  destroyed concurrently on one main loop
+ *                                  (lib), or N raw bwrap echo processes (raw)
+ *   bench-sandbox loglat lib|raw LINES
+ *                                  per-line latency from `date +%s%N` inside
+ *                                  the command to the caller's output stream
+ *   bench-sandbox transfer BACKEND FILE
+ *                                  upload FILE then download it; times and
+ *                                  client RSS growth (KiB)
+ *   bench-sandbox bwrap-argv DIR   print the raw bwrap command line (one
+ *                                  argument a line) using DIR/tmp, DIR/work
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <libsandbox/sandbox.h>
+
+static gint64
+now_us (void)
+{
+  return g_get_monotonic_time ();
+}
+
+static void
+die (const char *what,
+     GError     *error)
+{
+  g_printerr ("bench-sandbox: %s: %s\n", what, error ? error->message : "failed");
+  exit (1);
+}
+
+static long
+proc_status_kib (const char *field)
+{
+  g_autofree char *contents = NULL;
+  const char *p;
+
+  if (!g_file_get_contents ("/proc/self/status", &contents, NULL, NULL))
+    return -1;
+  p = strstr (contents, field);
+  if (p == NULL)
+    return -1;
+  return strtol (p + strlen (field) + 1, NULL, 10);
+}
+
+static int
+run_argv (char * const *argv)
+{
+  pid_t pid = fork ();
+  int status = 0;
+
+  if (pid == 0)
+    {
+      int null = open ("/dev/null", O_WRONLY);
+
+      if (null >= 0)
+        dup2 (null, 1);
+      execvp (argv[0], argv);
+      _exit (127);
+    }
+  if (pid < 0)
+    return -1;
+  while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* The raw bwrap baseline: the flags of backends/local/sandbox-local-  */
+/* instance.c build_bwrap_argv, minus the exec helper and --info-fd.    */
+
+static void
+add_root (GPtrArray *argv)
+{
+  static const char * const managed[] = { "proc", "dev", "sys", "tmp", "run", NULL };
+  g_autoptr(GDir) dir = g_dir_open ("/", 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *host = g_build_filename ("/", name, NULL);
+
+      if (g_strcmp0 (name, "sys") == 0)
+        {
+          g_ptr_array_add (argv, g_strdup ("--ro-bind"));
+          g_ptr_array_add (argv, g_strdup (host));
+          g_ptr_array_add (argv, g_strdup (host));
+          continue;
+        }
+      if (g_strv_contains (managed, name))
+        continue;
+      if (g_file_test (host, G_FILE_TEST_IS_SYMLINK))
+        {
+          g_autofree char *link = g_file_read_link (host, NULL);
+
+          if (link == NULL)
+            continue;
+          g_ptr_array_add (argv, g_strdup ("--symlink"));
+          g_ptr_array_add (argv, g_steal_pointer (&link));
+        }
+      else
+        {
+          g_ptr_array_add (argv, g_strdup ("--ro-bind"));
+          g_ptr_array_add (argv, g_strdup (host));
+        }
+      g_ptr_array_add (argv, g_strdup (host));
+    }
+}
+
+static GPtrArray *
+raw_bwrap_argv (const char *dir,
+                const char *program,
+                const char *arg)
+{
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+
+#define ADD(s) g_ptr_array_add (argv, g_strdup (s))
+  ADD ("bwrap");
+  ADD ("--die-with-parent"); ADD ("--new-session");
+  ADD ("--unshare-user"); ADD ("--unshare-ipc"); ADD ("--unshare-pid");
+  ADD ("--unshare-uts"); ADD ("--unshare-cgroup-try"); ADD ("--unshare-net");
+  ADD ("--hostname"); ADD ("sbx-benchmark0");
+  ADD ("--cap-drop"); ADD ("ALL");
+  add_root (argv);
+  ADD ("--proc"); ADD ("/proc");
+  ADD ("--dev"); ADD ("/dev");
+  ADD ("--tmpfs"); ADD ("/run");
+  ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (dir, "tmp", NULL)); ADD ("/tmp");
+  ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (dir, "work", NULL)); ADD ("/workspace");
+  ADD ("--chdir"); ADD ("/workspace");
+  ADD ("--");
+  ADD (program);
+  if (arg != NULL)
+    ADD (arg);
+  g_ptr_array_add (argv, NULL);
+#undef ADD
+  return argv;
+}
+
+static char *
+make_raw_dir (void)
+{
+  g_autoptr(GError) error = NULL;
+  char *dir = g_dir_make_tmp ("bench-bwrap-XXXXXX", &error);
+  g_autofree char *tmp = NULL;
+  g_autofree char *work = NULL;
+
+  if (dir == NULL)
+    die ("mkdtemp", error);
+  tmp = g_build_filename (dir, "tmp", NULL);
+  work = g_build_filename (dir, "work", NULL);
+  g_mkdir (tmp, 0700);
+  g_mkdir (work, 0700);
+  return dir;
+}
+
+static void
+remove_raw_dir (const char *dir)
+{
+  g_autofree char *tmp = g_build_filename (dir, "tmp", NULL);
+  g_autofree char *work = g_build_filename (dir, "work", NULL);
+
+  g_rmdir (tmp);
+  g_rmdir (work);
+  g_rmdir (dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* lifecycle, live-exec                                                */
+
+static SandboxBackend *
+get_backend (const char *name)
+{
+  g_autoptr(GError) error = NULL;
+  SandboxBackend *backend = sandbox_backend_new_for_name (name, &error);
+
+  if (backend == NULL || !sandbox_backend_check_configured (backend, &error))
+    die (name, error);
+  return backend;
+}
+
+static void
+exec_or_die (SandboxInstance *instance,
+             SandboxCommand  *command)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxExecResult) result = sandbox_instance_exec (instance, command, NULL, &error);
+
+  if (result == NULL)
+    die ("exec", error);
+  if (!sandbox_exec_result_get_success (result))
+    die ("exec: the command failed", NULL);
+}
+
+static gint64
+lib_cycle (SandboxBackend *backend,
+           SandboxCommand *command)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  gint64 start = now_us ();
+
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  if (instance == NULL)
+    die ("create", error);
+  exec_or_die (instance, command);
+  if (!sandbox_instance_destroy (instance, NULL, &error))
+    die ("destroy", error);
+  return now_us () - start;
+}
+
+static gint64
+time_argv (char * const *argv)
+{
+  gint64 start = now_us ();
+  int status = run_argv (argv);
+
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    die (argv[0], NULL);
+  return now_us () - start;
+}
+
+static int
+mode_lifecycle (int n)
+{
+  g_autoptr(SandboxBackend) backend = get_backend ("local");
+  const char *true_argv[] = { "true", NULL };
+  g_autoptr(SandboxCommand) command = sandbox_command_new (true_argv);
+  g_autofree char *dir = make_raw_dir ();
+  g_autoptr(GPtrArray) bwrap = raw_bwrap_argv (dir, "true", NULL);
+  char *fork_argv[] = { (char *) "/bin/true", NULL };
+
+  /* Warm-up: page cache, lazily initialised state. */
+  lib_cycle (backend, command);
+  time_argv ((char * const *) bwrap->pdata);
+  for (int i = 0; i < n; i++)
+    {
+      /* Rotate the order so no kind always runs first. */
+      for (int k = 0; k < 3; k++)
+        switch ((i + k) % 3)
+          {
+          case 0: printf ("sample lib %" G_GINT64_FORMAT "\n", lib_cycle (backend, command)); break;
+          case 1: printf ("sample bwrap %" G_GINT64_FORMAT "\n", time_argv ((char * const *) bwrap->pdata)); break;
+          default: printf ("sample fork %" G_GINT64_FORMAT "\n", time_argv (fork_argv)); break;
+          }
+    }
+  remove_raw_dir (dir);
+  return 0;
+}
+
+static int
+mode_live_exec (int n)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = get_backend ("local");
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  const char *true_argv[] = { "true", NULL };
+  g_autoptr(SandboxCommand) command = sandbox_command_new (true_argv);
+  char *fork_argv[] = { (char *) "/bin/true", NULL };
+
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  if (instance == NULL)
+    die ("create", error);
+  exec_or_die (instance, command); /* the first exec; the bench is about the next ones */
+  for (int i = 0; i < n; i++)
+    {
+      gint64 start = now_us ();
+
+      if (i % 2 == 0)
+        {
+          exec_or_die (instance, command);
+          printf ("sample exec %" G_GINT64_FORMAT "\n", now_us () - start);
+          printf ("sample fork %" G_GINT64_FORMAT "\n", time_argv (fork_argv));
+        }
+      else
+        {
+          printf ("sample fork %" G_GINT64_FORMAT "\n", time_argv (fork_argv));
+          start = now_us ();
+          exec_or_die (instance, command);
+          printf ("sample exec %" G_GINT64_FORMAT "\n", now_us () - start);
+        }
+    }
+  if (!sandbox_instance_destroy (instance, NULL, &error))
+    die ("destroy", error);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* concurrency                                                         */
+
+typedef struct {
+  GMainLoop       *loop;
+  SandboxBackend  *backend;
+  SandboxCommand  *command;
+  GPtrArray       *instances;
+  int              n;
+  int              pending;
+  long             rss_before;
+  long             rss_live;
+} Conc;
+
+static void conc_destroyed (GObject *source, GAsyncResult *result, gpointer user_data);
+
+static void
+conc_executed (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Conc *c = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxExecResult) r = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), result, &error);
+
+  if (r == NULL || !sandbox_exec_result_get_success (r))
+    die ("exec", error);
+  if (--c->pending == 0)
+    {
+      c->pending = c->n;
+      for (guint i = 0; i < c->instances->len; i++)
+        sandbox_instance_destroy_async (g_ptr_array_index (c->instances, i), NULL, conc_destroyed, c);
+    }
+}
+
+static void
+conc_created (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Conc *c = user_data;
+  g_autoptr(GError) error = NULL;
+  SandboxInstance *instance = sandbox_backend_create_finish (SANDBOX_BACKEND (source), result, &error);
+
+  if (instance == NULL)
+    die ("create", error);
+  g_ptr_array_add (c->instances, instance);
+  if (--c->pending == 0)
+    {
+      /* All N are live: what does the client hold per instance? */
+      c->rss_live = proc_status_kib ("VmRSS:");
+      c->pending = c->n;
+      for (guint i = 0; i < c->instances->len; i++)
+        sandbox_instance_exec_async (g_ptr_array_index (c->instances, i), c->command, NULL, conc_executed, c);
+    }
+}
+
+static void
+conc_destroyed (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Conc *c = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!sandbox_instance_destroy_finish (SANDBOX_INSTANCE (source), result, &error))
+    die ("destroy", error);
+  if (--c->pending == 0)
+    g_main_loop_quit (c->loop);
+}
+
+static void
+raw_waited (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  Conc *c = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_subprocess_wait_check_finish (G_SUBPROCESS (source), result, &error))
+    die ("bwrap", error);
+  if (--c->pending == 0)
+    g_main_loop_quit (c->loop);
+}
+
+static int
+mode_concurrency (const char *kind,
+                  int         n)
+{
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  const char *echo_argv[] = { "echo", "hello", NULL };
+  g_autoptr(SandboxCommand) command = sandbox_command_new (echo_argv);
+  g_autoptr(GPtrArray) instances = g_ptr_array_new_with_free_func (g_object_unref);
+  Conc c = { loop, NULL, command, instances, n, n, 0, 0 };
+  gint64 start;
+
+  if (strcmp (kind, "lib") == 0)
+    {
+      g_autoptr(SandboxBackend) backend = get_backend ("local");
+
+      lib_cycle (backend, command); /* warm-up, not counted */
+      c.backend = backend;
+      c.rss_before = proc_status_kib ("VmRSS:");
+      start = now_us ();
+      for (int i = 0; i < n; i++)
+        {
+          g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+
+          sandbox_backend_create_async (backend, spec, NULL, conc_created, &c);
+        }
+      g_main_loop_run (loop);
+      printf ("sample total %" G_GINT64_FORMAT "\n", now_us () - start);
+      printf ("sample kib_per_instance %.2f\n", (double) (c.rss_live - c.rss_before) / n);
+      return 0;
+    }
+  else
+    {
+      g_autofree char *dir = make_raw_dir ();
+      g_autoptr(GPtrArray) argv = raw_bwrap_argv (dir, "echo", "hello");
+      g_autoptr(GPtrArray) procs = g_ptr_array_new_with_free_func (g_object_unref);
+
+      start = now_us ();
+      for (int i = 0; i < n; i++)
+        {
+          g_autoptr(GError) error = NULL;
+          GSubprocess *p = g_subprocess_newv ((const char * const *) argv->pdata,
+                                              G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error);
+
+          if (p == NULL)
+            die ("bwrap", error);
+          g_ptr_array_add (procs, p);
+          g_subprocess_wait_check_async (p, NULL, raw_waited, &c);
+        }
+      g_main_loop_run (loop);
+      printf ("sample total %" G_GINT64_FORMAT "\n", now_us () - start);
+      remove_raw_dir (dir);
+      return 0;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* loglat: an output stream that timestamps each line as it arrives    */
+
+#define BENCH_TYPE_LATENCY_STREAM (bench_latency_stream_get_type ())
+G_DECLARE_FINAL_TYPE (BenchLatencyStream, bench_latency_stream, BENCH, LATENCY_STREAM, GOutputStream)
+
+struct _BenchLatencyStream {
+  GOutputStream parent_instance;
+  GString      *partial;
+  int           lines;
+};
+
+G_DEFINE_FINAL_TYPE (BenchLatencyStream, bench_latency_stream, G_TYPE_OUTPUT_STREAM)
+
+static gssize
+bench_latency_stream_write (GOutputStream *stream,
+                            const void    *buffer,
+                            gsize          count,
+                            GCancellable  *cancellable,
+                            GError       **error)
+{
+  BenchLatencyStream *self = BENCH_LATENCY_STREAM (stream);
+  struct timespec ts;
+  gint64 arrival;
+  char *nl;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  arrival = (gint64) ts.tv_sec * 1000000000 + ts.tv_nsec;
+  g_string_append_len (self->partial, buffer, count);
+  while ((nl = strchr (self->partial->str, '\n')) != NULL)
+    {
+      gint64 sent = g_ascii_strtoll (self->partial->str, NULL, 10);
+
+      if (sent > 0)
+        {
+          printf ("sample line %.1f\n", (double) (arrival - sent) / 1000.0);
+          self->lines++;
+        }
+      g_string_erase (self->partial, 0, nl - self->partial->str + 1);
+    }
+  return count;
+}
+
+static void
+bench_latency_stream_finalize (GObject *object)
+{
+  g_string_free (BENCH_LATENCY_STREAM (object)->partial, TRUE);
+  G_OBJECT_CLASS (bench_latency_stream_parent_class)->finalize (object);
+}
+
+static void
+bench_latency_stream_class_init (BenchLatencyStreamClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = bench_latency_stream_finalize;
+  G_OUTPUT_STREAM_CLASS (klass)->write_fn = bench_latency_stream_write;
+}
+
+static void
+bench_latency_stream_init (BenchLatencyStream *self)
+{
+  self->partial = g_string_new (NULL);
+}
+
+static void
+spliced (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (g_output_stream_splice_finish (G_OUTPUT_STREAM (source), result, &error) < 0)
+    die ("splice", error);
+  g_main_loop_quit (user_data);
+}
+
+static int
+mode_loglat (const char *kind,
+             int         lines)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BenchLatencyStream) out = g_object_new (BENCH_TYPE_LATENCY_STREAM, NULL);
+  g_autofree char *script = g_strdup_printf ("i=0; while [ $i -lt %d ]; do date +%%s%%N; i=$((i+1)); "
+                                             "sleep 0.01; done", lines);
+  const char *argv[] = { "sh", "-c", script, NULL };
+
+  if (strcmp (kind, "lib") == 0)
+    {
+      g_autoptr(SandboxBackend) backend = get_backend ("local");
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autoptr(SandboxInstance) instance = sandbox_backend_create (backend, spec, NULL, &error);
+      g_autoptr(SandboxCommand) command = sandbox_command_new (argv);
+
+      if (instance == NULL)
+        die ("create", error);
+      sandbox_command_set_stdout_stream (command, G_OUTPUT_STREAM (out));
+      exec_or_die (instance, command);
+      if (!sandbox_instance_destroy (instance, NULL, &error))
+        die ("destroy", error);
+    }
+  else
+    {
+      g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+      g_autoptr(GSubprocess) p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+
+      if (p == NULL)
+        die ("sh", error);
+      g_output_stream_splice_async (G_OUTPUT_STREAM (out), g_subprocess_get_stdout_pipe (p),
+                                    G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE, G_PRIORITY_DEFAULT, NULL,
+                                    spliced, loop);
+      g_main_loop_run (loop);
+      if (!g_subprocess_wait_check (p, NULL, &error))
+        die ("sh", error);
+    }
+  if (out->lines != lines)
+    g_printerr ("bench-sandbox: %d of %d lines arrived\n", out->lines, lines);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* transfer                                                            */
+
+static int
+mode_transfer (const char *name,
+               const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = get_backend (name);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(GFile) source = g_file_new_for_path (path);
+  g_autofree char *back_path = g_strconcat (path, ".back", NULL);
+  g_autoptr(GFile) back = g_file_new_for_path (back_path);
+  long rss_before;
+  gint64 start;
+
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  if (instance == NULL)
+    die ("create", error);
+  rss_before = proc_status_kib ("VmRSS:");
+  start = now_us ();
+  if (!sandbox_instance_upload (instance, source, "/tmp/bench.bin", NULL, &error))
+    die ("upload", error);
+  printf ("sample upload %" G_GINT64_FORMAT "\n", now_us () - start);
+  start = now_us ();
+  if (!sandbox_instance_download (instance, "/tmp/bench.bin", back, NULL, &error))
+    die ("download", error);
+  printf ("sample download %" G_GINT64_FORMAT "\n", now_us () - start);
+  printf ("sample rss_growth_kib %ld\n", proc_status_kib ("VmHWM:") - rss_before);
+  printf ("instance %s\n", sandbox_instance_get_id (instance));
+  g_file_delete (back, NULL, NULL);
+  if (!sandbox_instance_destroy (instance, NULL, &error))
+    die ("destroy", error);
+  return 0;
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  setvbuf (stdout, NULL, _IOLBF, 0);
+  if (argc == 3 && strcmp (argv[1], "lifecycle") == 0)
+    return mode_lifecycle (atoi (argv[2]));
+  if (argc == 3 && strcmp (argv[1], "live-exec") == 0)
+    return mode_live_exec (atoi (argv[2]));
+  if (argc == 4 && strcmp (argv[1], "concurrency") == 0)
+    return mode_concurrency (argv[2], atoi (argv[3]));
+  if (argc == 4 && strcmp (argv[1], "loglat") == 0)
+    return mode_loglat (argv[2], atoi (argv[3]));
+  if (argc == 4 && strcmp (argv[1], "transfer") == 0)
+    return mode_transfer (argv[2], argv[3]);
+  if (argc == 3 && strcmp (argv[1], "bwrap-argv") == 0)
+    {
+      /* The raw bwrap baseline for other languages, one argument a line. */
+      g_autofree char *tmp = g_build_filename (argv[2], "tmp", NULL);
+      g_autofree char *work = g_build_filename (argv[2], "work", NULL);
+      g_autoptr(GPtrArray) bwrap = raw_bwrap_argv (argv[2], "true", NULL);
+
+      g_mkdir (tmp, 0700);
+      g_mkdir (work, 0700);
+      for (guint i = 0; i + 1 < bwrap->len; i++)
+        printf ("%s\n", (char *) g_ptr_array_index (bwrap, i));
+      return 0;
+    }
+  g_printerr ("usage: bench-sandbox lifecycle N | live-exec N | concurrency lib|raw N |\n"
+              "                     loglat lib|raw LINES | transfer BACKEND FILE | bwrap-argv DIR\n");
+  return 2;
+}

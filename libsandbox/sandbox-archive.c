@@ -1,0 +1,1099 @@
+/* libsandbox - directory trees as tar streams
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sandbox-private.h"
+#include "sandbox-archive.h"
+
+#define CHUNK_SIZE (64 * 1024)
+
+/* --------------------------------------------------------------------------
+ * libarchive <-> GIO glue */
+
+typedef struct
+{
+  GInputStream  *in;
+  GOutputStream *out;
+  GCancellable  *cancellable;
+  GError        *error;
+  guint8         buffer[CHUNK_SIZE];  /* what libarchive reads from */
+  guint8         data[CHUNK_SIZE];    /* file contents, in and out */
+} StreamGlue;
+
+static la_ssize_t
+glue_read (struct archive *a,
+           void           *data,
+           const void    **buffer)
+{
+  StreamGlue *glue = data;
+  gssize n;
+
+  n = g_input_stream_read (glue->in, glue->buffer, sizeof glue->buffer, glue->cancellable,
+                           glue->error ? NULL : &glue->error);
+  if (n < 0)
+    {
+      archive_set_error (a, EIO, "read failed");
+      return -1;
+    }
+  *buffer = glue->buffer;
+  return n;
+}
+
+static la_ssize_t
+glue_write (struct archive *a,
+            void           *data,
+            const void     *buffer,
+            size_t          length)
+{
+  StreamGlue *glue = data;
+
+  if (!g_output_stream_write_all (glue->out, buffer, length, NULL, glue->cancellable,
+                                  glue->error ? NULL : &glue->error))
+    {
+      archive_set_error (a, EIO, "write failed");
+      return -1;
+    }
+  return (la_ssize_t) length;
+}
+
+static gboolean
+archive_failed (struct archive  *a,
+                StreamGlue      *glue,
+                GError         **error,
+                gboolean         writing)
+{
+  const char *detail = archive_error_string (a) ? archive_error_string (a) : g_strerror (EIO);
+
+  if (glue->error != NULL)
+    g_propagate_error (error, g_steal_pointer (&glue->error));
+  else if (writing)
+    g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                 _("Could not write the archive: %s"), detail);
+  else
+    g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                 _("Could not read the archive: %s. Check that it is an uncorrupted tar stream."),
+                 detail);
+  return FALSE;
+}
+
+/* A relative path that stays below its base: no "..", not absolute. */
+static gboolean
+path_is_safe (const char *path)
+{
+  g_auto(GStrv) parts = NULL;
+
+  if (path == NULL || *path == '\0' || g_path_is_absolute (path))
+    return FALSE;
+  parts = g_strsplit (path, "/", -1);
+  for (guint i = 0; parts[i] != NULL; i++)
+    if (strcmp (parts[i], "..") == 0)
+      return FALSE;
+  return TRUE;
+}
+
+/* --------------------------------------------------------------------------
+ * Writing */
+
+static int
+compare_names (gconstpointer a,
+               gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+static gboolean
+write_path (struct archive  *a,
+            StreamGlue      *glue,
+            const char      *base,
+            const char      *rel,
+            GError         **error)
+{
+  g_autofree char *full = g_build_filename (base, rel, NULL);
+  g_autoptr(GError) local_error = NULL;
+  struct archive_entry *entry;
+  struct stat st;
+  gboolean ok = TRUE;
+
+  if (g_cancellable_set_error_if_cancelled (glue->cancellable, error))
+    return FALSE;
+  if (lstat (full, &st) != 0)
+    {
+      int errsv = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   _("Cannot archive %s: %s"), full, g_strerror (errsv));
+      return FALSE;
+    }
+  if (!S_ISREG (st.st_mode) && !S_ISDIR (st.st_mode) && !S_ISLNK (st.st_mode))
+    return TRUE; /* devices, sockets, fifos: not part of a tree we copy */
+
+  entry = archive_entry_new ();
+  archive_entry_copy_stat (entry, &st);
+  archive_entry_set_pathname (entry, rel);
+  archive_entry_set_uid (entry, 0);
+  archive_entry_set_gid (entry, 0);
+  archive_entry_set_uname (entry, NULL);
+  archive_entry_set_gname (entry, NULL);
+  if (S_ISLNK (st.st_mode))
+    {
+      g_autofree char *target = g_file_read_link (full, &local_error);
+      if (target == NULL)
+        {
+          archive_entry_free (entry);
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+      archive_entry_set_symlink (entry, target);
+    }
+  if (archive_write_header (a, entry) != ARCHIVE_OK)
+    {
+      archive_entry_free (entry);
+      return archive_failed (a, glue, error, TRUE);
+    }
+  archive_entry_free (entry);
+
+  if (S_ISREG (st.st_mode))
+    {
+      int fd = open (full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      gssize n;
+
+      if (fd < 0)
+        {
+          int errsv = errno;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                       _("Cannot archive %s: %s"), full, g_strerror (errsv));
+          return FALSE;
+        }
+      while ((n = read (fd, glue->data, sizeof glue->data)) > 0)
+        if (archive_write_data (a, glue->data, n) != n)
+          {
+            close (fd);
+            return archive_failed (a, glue, error, TRUE);
+          }
+      close (fd);
+      if (n < 0)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("Cannot archive %s: %s"), full, g_strerror (EIO));
+          return FALSE;
+        }
+    }
+  else if (S_ISDIR (st.st_mode))
+    {
+      g_autoptr(GDir) dir = g_dir_open (full, 0, error);
+      g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+      const char *name;
+
+      if (dir == NULL)
+        return FALSE;
+      while ((name = g_dir_read_name (dir)) != NULL)
+        g_ptr_array_add (names, g_strdup (name));
+      g_ptr_array_sort (names, compare_names);
+      for (guint i = 0; ok && i < names->len; i++)
+        {
+          g_autofree char *child = strcmp (rel, ".") == 0
+            ? g_strdup (g_ptr_array_index (names, i))
+            : g_build_filename (rel, g_ptr_array_index (names, i), NULL);
+          ok = write_path (a, glue, base, child, error);
+        }
+    }
+  return ok;
+}
+
+/**
+ * sandbox_archive_write:
+ * @base_dir: the local directory @paths are relative to
+ * @paths: (array zero-terminated=1) (nullable): relative paths of files or
+ *   directories (taken recursively), in the order they go into the archive;
+ *   %NULL or empty for the whole of @base_dir
+ * @archive: where the tar stream goes; it is not closed
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Writes a tar (POSIX pax) stream of part of a local directory tree to
+ * @archive, one block at a time: nothing is held whole in memory. Symbolic
+ * links are stored as links; owners are not recorded. The entries appear in
+ * the order of @paths, which lets a reader rely on it (for example, a marker
+ * file written last).
+ *
+ * This blocks; run it in a thread to feed a pipe that another call reads,
+ * such as [method@Sandbox.Instance.upload_archive].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.1
+ */
+gboolean
+sandbox_archive_write (GFile               *base_dir,
+                       const char * const  *paths,
+                       GOutputStream       *archive,
+                       GCancellable        *cancellable,
+                       GError             **error)
+{
+  g_autofree char *base = NULL;
+  g_autofree StreamGlue *glue = g_new0 (StreamGlue, 1);
+  struct archive *a;
+  static const char * const whole[] = { ".", NULL };
+  gboolean ok = TRUE;
+
+  g_return_val_if_fail (G_IS_FILE (base_dir), FALSE);
+  g_return_val_if_fail (G_IS_OUTPUT_STREAM (archive), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  base = g_file_get_path (base_dir);
+  if (base == NULL)
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                   _("The archive base must be a local directory."));
+      return FALSE;
+    }
+  if (paths == NULL || paths[0] == NULL)
+    paths = whole;
+  for (guint i = 0; paths[i] != NULL; i++)
+    if (!path_is_safe (paths[i]))
+      {
+        g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                     _("Archive path “%s” must be relative and must not contain “..”."), paths[i]);
+        return FALSE;
+      }
+
+  glue->out = archive;
+  glue->cancellable = cancellable;
+  a = archive_write_new ();
+  archive_write_set_format_pax_restricted (a);
+  archive_write_set_bytes_in_last_block (a, 1);
+  if (archive_write_open2 (a, glue, NULL, glue_write, NULL, NULL) != ARCHIVE_OK)
+    ok = archive_failed (a, glue, error, TRUE);
+  for (guint i = 0; ok && paths[i] != NULL; i++)
+    ok = write_path (a, glue, base, paths[i], error);
+  if (ok && archive_write_close (a) != ARCHIVE_OK)
+    ok = archive_failed (a, glue, error, TRUE);
+  archive_write_free (a);
+  g_clear_error (&glue->error);
+  return ok;
+}
+
+/* --------------------------------------------------------------------------
+ * Extracting */
+
+/* Opens (creating as needed) the directory @rel below @root_fd without
+ * following symbolic links, so that no entry can lead outside the root. */
+static int
+open_dir_below (int          root_fd,
+                const char  *rel,
+                GError     **error)
+{
+  g_auto(GStrv) parts = g_strsplit (rel, "/", -1);
+  int fd = dup (root_fd);
+
+  for (guint i = 0; fd >= 0 && parts[i] != NULL; i++)
+    {
+      int next;
+
+      if (*parts[i] == '\0' || strcmp (parts[i], ".") == 0)
+        continue;
+      if (mkdirat (fd, parts[i], 0755) != 0 && errno != EEXIST)
+        {
+          close (fd);
+          fd = -1;
+          break;
+        }
+      next = openat (fd, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      close (fd);
+      fd = next;
+    }
+  if (fd < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   _("Cannot create directory “%s” from the archive: %s (a symbolic link or a "
+                     "file is in the way?)"), rel, g_strerror (errsv));
+    }
+  return fd;
+}
+
+/* Lexically: does @target, relative to the directory @dir, stay in the root? */
+static gboolean
+link_target_is_safe (const char *dir,
+                     const char *target)
+{
+  g_auto(GStrv) dparts = NULL;
+  g_auto(GStrv) tparts = NULL;
+  int depth = 0;
+
+  if (target == NULL || *target == '\0' || g_path_is_absolute (target))
+    return FALSE;
+  dparts = g_strsplit (dir, "/", -1);
+  for (guint i = 0; dparts[i] != NULL; i++)
+    if (*dparts[i] != '\0' && strcmp (dparts[i], ".") != 0)
+      depth++;
+  tparts = g_strsplit (target, "/", -1);
+  for (guint i = 0; tparts[i] != NULL; i++)
+    {
+      if (strcmp (tparts[i], "..") == 0)
+        depth--;
+      else if (*tparts[i] != '\0' && strcmp (tparts[i], ".") != 0)
+        depth++;
+      if (depth < 0)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+extract_entry (struct archive        *a,
+               StreamGlue            *glue,
+               struct archive_entry  *entry,
+               int                    root_fd,
+               SandboxArchiveFlags    flags,
+               GError               **error)
+{
+  const char *path = archive_entry_pathname (entry);
+  mode_t type = archive_entry_filetype (entry);
+  g_autofree char *dir = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *tmp = NULL;
+  int dir_fd, fd = -1;
+  gboolean ok = FALSE;
+  struct stat st;
+
+  while (path != NULL && g_str_has_prefix (path, "./"))
+    path += 2;
+  if (path == NULL || *path == '\0' || strcmp (path, ".") == 0)
+    return TRUE;
+  if (!path_is_safe (path))
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                   _("The archive entry “%s” would be written outside the destination; "
+                     "nothing after it was extracted."), path);
+      return FALSE;
+    }
+
+  if (type == AE_IFDIR)
+    {
+      dir_fd = open_dir_below (root_fd, path, error);
+      if (dir_fd < 0)
+        return FALSE;
+      close (dir_fd);
+      return TRUE;
+    }
+  if (type != AE_IFREG && type != AE_IFLNK)
+    return TRUE; /* hard links, devices, fifos: skipped */
+
+  {
+    g_autofree char *trimmed = g_strdup (path);
+    g_strchomp (trimmed);
+    while (g_str_has_suffix (trimmed, "/"))
+      trimmed[strlen (trimmed) - 1] = '\0';
+    dir = g_path_get_dirname (trimmed);
+    name = g_path_get_basename (trimmed);
+  }
+  if (type == AE_IFLNK && !link_target_is_safe (dir, archive_entry_symlink (entry)))
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                   _("The archive entry “%s” is a symbolic link leading outside the destination "
+                     "(“%s”); nothing after it was extracted."),
+                   path, archive_entry_symlink (entry));
+      return FALSE;
+    }
+
+  dir_fd = open_dir_below (root_fd, dir, error);
+  if (dir_fd < 0)
+    return FALSE;
+
+  if ((flags & SANDBOX_ARCHIVE_KEEP_EXISTING) &&
+      fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    {
+      close (dir_fd);
+      return archive_read_data_skip (a) == ARCHIVE_OK || archive_failed (a, glue, error, FALSE);
+    }
+
+  /* A temporary name in the same directory, then rename: readers never
+   * see a partly written file, and a failure leaves nothing behind. */
+  for (int attempt = 0; attempt < 100; attempt++)
+    {
+      g_free (tmp);
+      tmp = g_strdup_printf (".%s.sbx-%08x", name, g_random_int ());
+      if (type == AE_IFLNK)
+        {
+          if (symlinkat (archive_entry_symlink (entry), dir_fd, tmp) == 0)
+            break;
+        }
+      else if ((fd = openat (dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                             0600)) >= 0)
+        break;
+      if (errno != EEXIST)
+        break;
+    }
+  if (type == AE_IFREG && fd < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   _("Cannot write “%s” from the archive: %s"), path, g_strerror (errsv));
+      g_clear_pointer (&tmp, g_free);
+      goto out;
+    }
+
+  if (type == AE_IFREG)
+    {
+      struct timespec times[2];
+      la_ssize_t n;
+
+      while ((n = archive_read_data (a, glue->data, sizeof glue->data)) > 0)
+        {
+          const guint8 *p = glue->data;
+          while (n > 0)
+            {
+              ssize_t w = write (fd, p, n);
+              if (w < 0 && errno == EINTR)
+                continue;
+              if (w < 0)
+                {
+                  int errsv = errno;
+                  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                               _("Cannot write “%s” from the archive: %s"), path, g_strerror (errsv));
+                  goto out;
+                }
+              p += w;
+              n -= w;
+            }
+        }
+      if (n < 0)
+        {
+          archive_failed (a, glue, error, FALSE);
+          goto out;
+        }
+      fchmod (fd, archive_entry_perm (entry) & 0777);
+      times[0].tv_sec = times[1].tv_sec = archive_entry_mtime (entry);
+      times[0].tv_nsec = times[1].tv_nsec = archive_entry_mtime_nsec (entry);
+      futimens (fd, times);
+      if (close (fd) != 0)
+        {
+          fd = -1;
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                       _("Cannot write “%s” from the archive: %s"), path, g_strerror (errno));
+          goto out;
+        }
+      fd = -1;
+    }
+  else if (tmp == NULL || fstatat (dir_fd, tmp, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                   _("Cannot create the symbolic link “%s”: %s"), path, g_strerror (errno));
+      g_clear_pointer (&tmp, g_free);
+      goto out;
+    }
+
+  if (renameat (dir_fd, tmp, dir_fd, name) != 0)
+    {
+      int errsv = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   _("Cannot write “%s” from the archive: %s"), path, g_strerror (errsv));
+      goto out;
+    }
+  g_clear_pointer (&tmp, g_free);
+  ok = TRUE;
+
+out:
+  if (fd >= 0)
+    close (fd);
+  if (tmp != NULL)
+    unlinkat (dir_fd, tmp, 0);
+  close (dir_fd);
+  return ok;
+}
+
+/**
+ * sandbox_archive_extract:
+ * @archive: a tar stream (optionally compressed); read to its end, not closed
+ * @dest_dir: the local directory to extract into (created if missing)
+ * @flags: #SandboxArchiveFlags
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Extracts a tar stream into @dest_dir, one block at a time.
+ *
+ * Every file is written under a temporary name in its directory and renamed
+ * into place when complete, in the order of the archive: a reader never sees
+ * a partly written file, and if the stream breaks off, the files after the
+ * break are simply absent (so a marker file stored last appears only when
+ * everything before it is complete). Entries with absolute paths or “..”,
+ * symbolic links pointing outside @dest_dir and paths through symbolic links
+ * are refused. Owners, devices and hard links are not restored.
+ *
+ * This blocks; run it in a thread to consume a pipe that another call writes,
+ * such as [method@Sandbox.Instance.download_archive].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.1
+ */
+gboolean
+sandbox_archive_extract (GInputStream         *archive,
+                         GFile                *dest_dir,
+                         SandboxArchiveFlags   flags,
+                         GCancellable         *cancellable,
+                         GError              **error)
+{
+  g_autofree char *dest = NULL;
+  g_autofree StreamGlue *glue = g_new0 (StreamGlue, 1);
+  struct archive *a;
+  struct archive_entry *entry;
+  gboolean ok = TRUE;
+  int root_fd, r;
+
+  g_return_val_if_fail (G_IS_INPUT_STREAM (archive), FALSE);
+  g_return_val_if_fail (G_IS_FILE (dest_dir), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  dest = g_file_get_path (dest_dir);
+  if (dest == NULL)
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                   _("The extraction destination must be a local directory."));
+      return FALSE;
+    }
+  if (g_mkdir_with_parents (dest, 0755) != 0 ||
+      (root_fd = open (dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   _("Cannot open the directory %s: %s"), dest, g_strerror (errsv));
+      return FALSE;
+    }
+
+  glue->in = archive;
+  glue->cancellable = cancellable;
+  a = archive_read_new ();
+  archive_read_support_format_tar (a);
+  archive_read_support_filter_all (a);
+  if (archive_read_open (a, glue, NULL, glue_read, NULL) != ARCHIVE_OK)
+    ok = archive_failed (a, glue, error, FALSE);
+  while (ok && (r = archive_read_next_header (a, &entry)) != ARCHIVE_EOF)
+    {
+      if (r < ARCHIVE_WARN)
+        ok = archive_failed (a, glue, error, FALSE);
+      else if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        ok = FALSE;
+      else
+        ok = extract_entry (a, glue, entry, root_fd, flags, error);
+    }
+  archive_read_free (a);
+  close (root_fd);
+  g_clear_error (&glue->error);
+
+  /* Read to the end: tar pads its output after the end-of-archive blocks,
+   * and a writer feeding a pipe must not get EPIPE for that padding. */
+  while (ok)
+    {
+      gssize n = g_input_stream_skip (archive, CHUNK_SIZE, cancellable, error);
+      if (n < 0)
+        ok = FALSE;
+      else if (n == 0)
+        break;
+    }
+  return ok;
+}
+
+/* --------------------------------------------------------------------------
+ * Through a sandbox's file API: one temporary tar file on each side */
+
+typedef struct
+{
+  GInputStream  *in;
+  GOutputStream *out;
+  char          *destination;  /* upload: directory in the sandbox */
+  char          *source;       /* download: directory in the sandbox */
+  GStrv          paths;
+  GFile         *local_tmp;
+  GFileIOStream *io;
+  char          *remote_tmp;
+  GError        *error;
+} ArchiveOp;
+
+static void
+archive_op_free (ArchiveOp *op)
+{
+  g_clear_object (&op->in);
+  g_clear_object (&op->out);
+  g_clear_object (&op->io);
+  g_free (op->destination);
+  g_free (op->source);
+  g_strfreev (op->paths);
+  if (op->local_tmp != NULL)
+    g_file_delete (op->local_tmp, NULL, NULL);
+  g_clear_object (&op->local_tmp);
+  g_free (op->remote_tmp);
+  g_clear_error (&op->error);
+  g_free (op);
+}
+
+static char *
+new_remote_tmp (void)
+{
+  return g_strdup_printf ("/tmp/.sandbox-archive-%08x%08x.tar", g_random_int (), g_random_int ());
+}
+
+/* Completes @task from the result of a shell step: exit 0 or an error
+ * quoting the command's stderr. */
+static gboolean
+shell_step_ok (SandboxExecResult  *result,
+               gboolean            packing,
+               GError            **error)
+{
+  GBytes *err;
+  g_autofree char *text = NULL;
+
+  if (sandbox_exec_result_get_success (result))
+    return TRUE;
+  err = sandbox_exec_result_get_stderr (result);
+  if (err != NULL)
+    text = g_strndup (g_bytes_get_data (err, NULL), MIN (g_bytes_get_size (err), 2000));
+  g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_EXEC,
+               packing
+               ? _("Packing the directory failed in the sandbox (exit code %d): %s. The sandbox "
+                   "needs tar, and /tmp must be writable.")
+               : _("Extracting the archive failed in the sandbox (exit code %d): %s. The sandbox "
+                   "needs tar, and /tmp must be writable."),
+               sandbox_exec_result_get_exit_code (result),
+               text != NULL && *text != '\0' ? g_strstrip (text) : "-");
+  return FALSE;
+}
+
+/* upload: splice -> upload -> tar -x -> done */
+
+static void
+upload_extracted (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(SandboxExecResult) res = NULL;
+  GError *error = NULL;
+
+  res = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), result, &error);
+  if (res == NULL || !shell_step_ok (res, FALSE, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+upload_sent (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ArchiveOp *op = g_task_get_task_data (task);
+  g_autoptr(SandboxCommand) command = NULL;
+  GCancellable *cancellable;
+  GError *error = NULL;
+  const char *argv[] = {
+    "/bin/sh", "-c",
+    "mkdir -p -- \"$1\" && tar -x --no-same-owner -f \"$2\" -C \"$1\"; rc=$?; rm -f -- \"$2\"; exit $rc",
+    "sh", op->destination, op->remote_tmp, NULL
+  };
+
+  if (!sandbox_instance_upload_finish (SANDBOX_INSTANCE (source), result, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_file_delete (op->local_tmp, NULL, NULL);
+  g_clear_object (&op->local_tmp);
+  command = sandbox_command_new (argv);
+  cancellable = g_task_get_cancellable (task);
+  sandbox_instance_exec_async (SANDBOX_INSTANCE (source), command, cancellable,
+                               upload_extracted, g_steal_pointer (&task));
+}
+
+static void
+upload_spliced (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ArchiveOp *op = g_task_get_task_data (task);
+  SandboxInstance *self;
+  GCancellable *cancellable;
+  GError *error = NULL;
+
+  if (g_output_stream_splice_finish (G_OUTPUT_STREAM (source), result, &error) < 0)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  op->remote_tmp = new_remote_tmp ();
+  self = g_task_get_source_object (task);
+  cancellable = g_task_get_cancellable (task);
+  sandbox_instance_upload_async (self, op->local_tmp, op->remote_tmp,
+                                 cancellable, upload_sent, g_steal_pointer (&task));
+}
+
+/**
+ * sandbox_instance_upload_archive_async:
+ * @self: a #SandboxInstance
+ * @archive: a tar stream (for example from [func@Sandbox.archive_write]
+ *   through a pipe); read to its end, not closed
+ * @destination: an absolute directory in the sandbox, created if missing
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the tree is in place
+ * @user_data: data for @callback
+ *
+ * Extracts a tar stream into a directory of the sandbox. This works on
+ * every backend: the stream is spooled to a local temporary file (never held
+ * in memory), sent with one [method@Sandbox.Instance.upload_async] and
+ * unpacked with `tar` in the sandbox, which therefore needs `tar` and a
+ * writable `/tmp`. Owners are not restored; modification times are.
+ *
+ * Since: 0.1
+ */
+void
+sandbox_instance_upload_archive_async (SandboxInstance     *self,
+                                       GInputStream        *archive,
+                                       const char          *destination,
+                                       GCancellable        *cancellable,
+                                       GAsyncReadyCallback  callback,
+                                       gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  GError *error = NULL;
+  ArchiveOp *op;
+
+  g_return_if_fail (SANDBOX_IS_INSTANCE (self));
+  g_return_if_fail (G_IS_INPUT_STREAM (archive));
+  g_return_if_fail (destination != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_instance_upload_archive_async);
+  op = g_new0 (ArchiveOp, 1);
+  op->in = g_object_ref (archive);
+  op->destination = g_strdup (destination);
+  g_task_set_task_data (task, op, (GDestroyNotify) archive_op_free);
+
+  if (!g_path_is_absolute (destination))
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                               _("The destination “%s” must be an absolute path in the sandbox."),
+                               destination);
+      return;
+    }
+  op->local_tmp = g_file_new_tmp ("sandbox-archive-XXXXXX.tar", &op->io, &error);
+  if (op->local_tmp == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  /* op keeps the stream alive (finalizing it would close it) */
+  g_output_stream_splice_async (g_io_stream_get_output_stream (G_IO_STREAM (op->io)), archive,
+                                G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, G_PRIORITY_DEFAULT,
+                                cancellable, upload_spliced, g_steal_pointer (&task));
+}
+
+/**
+ * sandbox_instance_upload_archive_finish:
+ * @self: a #SandboxInstance
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Instance.upload_archive_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.1
+ */
+gboolean
+sandbox_instance_upload_archive_finish (SandboxInstance  *self,
+                                        GAsyncResult     *result,
+                                        GError          **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_upload_archive_async,
+                        FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * sandbox_instance_upload_archive:
+ * @self: a #SandboxInstance
+ * @archive: a tar stream; read to its end, not closed
+ * @destination: an absolute directory in the sandbox, created if missing
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Extracts a tar stream into a directory of the sandbox and waits. See
+ * [method@Sandbox.Instance.upload_archive_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.1
+ */
+gboolean
+sandbox_instance_upload_archive (SandboxInstance  *self,
+                                 GInputStream     *archive,
+                                 const char       *destination,
+                                 GCancellable     *cancellable,
+                                 GError          **error)
+{
+  SandboxSyncCall call;
+  gboolean ret;
+
+  g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_instance_upload_archive_async (self, archive, destination, cancellable,
+                                         _sandbox_sync_call_done, &call);
+  ret = sandbox_instance_upload_archive_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}
+
+/* download: tar -c -> download -> rm -> splice -> done */
+
+static void
+download_spliced (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  if (g_output_stream_splice_finish (G_OUTPUT_STREAM (source), result, &error) < 0)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+download_removed (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ArchiveOp *op = g_task_get_task_data (task);
+  g_autoptr(SandboxExecResult) res = NULL;
+  g_autoptr(GFileInputStream) in = NULL;
+  GCancellable *cancellable = g_task_get_cancellable (task);
+  GError *error = NULL;
+
+  /* Best effort: a leftover file in the sandbox's /tmp is harmless. */
+  res = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), result, NULL);
+
+  if (op->error != NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&op->error));
+      return;
+    }
+  in = g_file_read (op->local_tmp, cancellable, &error);
+  if (in == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_output_stream_splice_async (op->out, G_INPUT_STREAM (in), G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE,
+                                G_PRIORITY_DEFAULT, cancellable, download_spliced,
+                                g_steal_pointer (&task));
+}
+
+static void
+download_received (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ArchiveOp *op = g_task_get_task_data (task);
+  g_autoptr(SandboxCommand) rm = NULL;
+  const char *argv[] = { "rm", "-f", "--", op->remote_tmp, NULL };
+
+  sandbox_instance_download_finish (SANDBOX_INSTANCE (source), result, &op->error);
+  /* Wait for it: the task's main context may not be iterated afterwards. */
+  rm = sandbox_command_new (argv);
+  sandbox_instance_exec_async (SANDBOX_INSTANCE (source), rm, NULL, download_removed,
+                               g_steal_pointer (&task));
+}
+
+static void
+download_packed (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ArchiveOp *op = g_task_get_task_data (task);
+  g_autoptr(SandboxExecResult) res = NULL;
+  g_autoptr(GFileIOStream) io = NULL;
+  GCancellable *cancellable;
+  GError *error = NULL;
+
+  res = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), result, &error);
+  if (res == NULL || !shell_step_ok (res, TRUE, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  op->local_tmp = g_file_new_tmp ("sandbox-archive-XXXXXX.tar", &io, &error);
+  if (op->local_tmp == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_io_stream_close (G_IO_STREAM (io), NULL, NULL);
+  cancellable = g_task_get_cancellable (task);
+  sandbox_instance_download_async (SANDBOX_INSTANCE (source), op->remote_tmp, op->local_tmp,
+                                   cancellable, download_received,
+                                   g_steal_pointer (&task));
+}
+
+/**
+ * sandbox_instance_download_archive_async:
+ * @self: a #SandboxInstance
+ * @source: an absolute directory in the sandbox
+ * @paths: (array zero-terminated=1) (nullable): paths relative to @source
+ *   (directories are taken recursively), in the order they go into the
+ *   archive; %NULL or empty for the whole directory
+ * @archive: where the tar stream goes; it is not closed
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the whole stream is written
+ * @user_data: data for @callback
+ *
+ * Writes a tar stream of a directory tree of the sandbox (or of the listed
+ * parts of it, in that order) to @archive; [func@Sandbox.archive_extract]
+ * unpacks it safely. This works on every backend: `tar` packs the tree into
+ * a temporary file in the sandbox's `/tmp`, which comes back with one
+ * [method@Sandbox.Instance.download_async] into a local temporary file
+ * (never held in memory) and is then copied to @archive. Nothing is written
+ * to @archive unless the whole tree arrived.
+ *
+ * Since: 0.1
+ */
+void
+sandbox_instance_download_archive_async (SandboxInstance     *self,
+                                         const char          *source,
+                                         const char * const  *paths,
+                                         GOutputStream       *archive,
+                                         GCancellable        *cancellable,
+                                         GAsyncReadyCallback  callback,
+                                         gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GStrvBuilder) argv = g_strv_builder_new ();
+  g_auto(GStrv) args = NULL;
+  g_autoptr(SandboxCommand) command = NULL;
+  ArchiveOp *op;
+
+  g_return_if_fail (SANDBOX_IS_INSTANCE (self));
+  g_return_if_fail (source != NULL);
+  g_return_if_fail (G_IS_OUTPUT_STREAM (archive));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_instance_download_archive_async);
+  op = g_new0 (ArchiveOp, 1);
+  op->out = g_object_ref (archive);
+  op->source = g_strdup (source);
+  op->paths = g_strdupv ((char **) paths);
+  op->remote_tmp = new_remote_tmp ();
+  g_task_set_task_data (task, op, (GDestroyNotify) archive_op_free);
+
+  if (!g_path_is_absolute (source))
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                               _("The source “%s” must be an absolute path in the sandbox."), source);
+      return;
+    }
+
+  g_strv_builder_add_many (argv, "/bin/sh", "-c",
+                           "src=$1; out=$2; shift 2; cd -- \"$src\" && exec tar -c -f \"$out\" \"$@\"",
+                           "sh", source, op->remote_tmp, NULL);
+  if (paths == NULL || paths[0] == NULL)
+    g_strv_builder_add (argv, ".");
+  for (guint i = 0; paths != NULL && paths[i] != NULL; i++)
+    {
+      g_autofree char *rel = NULL;
+
+      if (!path_is_safe (paths[i]))
+        {
+          g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                                   _("Archive path “%s” must be relative and must not contain “..”."),
+                                   paths[i]);
+          return;
+        }
+      /* "./" so that no name is taken for an option */
+      rel = g_strconcat ("./", paths[i], NULL);
+      g_strv_builder_add (argv, rel);
+    }
+  args = g_strv_builder_end (argv);
+  command = sandbox_command_new ((const char * const *) args);
+  sandbox_instance_exec_async (self, command, cancellable, download_packed, g_steal_pointer (&task));
+}
+
+/**
+ * sandbox_instance_download_archive_finish:
+ * @self: a #SandboxInstance
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Instance.download_archive_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.1
+ */
+gboolean
+sandbox_instance_download_archive_finish (SandboxInstance  *self,
+                                          GAsyncResult     *result,
+                                          GError          **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_download_archive_async,
+                        FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * sandbox_instance_download_archive:
+ * @self: a #SandboxInstance
+ * @source: an absolute directory in the sandbox
+ * @paths: (array zero-terminated=1) (nullable): paths relative to @source, in
+ *   archive order; %NULL or empty for the whole directory
+ * @archive: where the tar stream goes; it is not closed
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Writes a tar stream of a directory tree of the sandbox and waits. See
+ * [method@Sandbox.Instance.download_archive_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.1
+ */
+gboolean
+sandbox_instance_download_archive (SandboxInstance     *self,
+                                   const char          *source,
+                                   const char * const  *paths,
+                                   GOutputStream       *archive,
+                                   GCancellable        *cancellable,
+                                   GError             **error)
+{
+  SandboxSyncCall call;
+  gboolean ret;
+
+  g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_instance_download_archive_async (self, source, paths, archive, cancellable,
+                                           _sandbox_sync_call_done, &call);
+  ret = sandbox_instance_download_archive_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}

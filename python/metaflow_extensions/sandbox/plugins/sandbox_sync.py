@@ -1,0 +1,311 @@
+"""Local datastore + remote backend: move one task's datastore subset in and out.
+
+The sandbox gets the datastore at the *same absolute path* R as on this
+machine (so nothing recorded in metadata needs rewriting), filled with exactly
+what the task reads:
+
+* its own task directory and the run's and step's ``_meta`` (written by the
+  runtime before launch),
+* each input task's files (not its ``_meta``) and every blob its
+  ``*.data.json`` references, each blob once,
+* the code package blob.
+
+After the step, everything the task wrote below R (newer than a marker made
+before the step) comes back through two tar streams (libsandbox
+``download_archive`` + ``archive_extract``): first the new blobs (kept if
+already present: the store is content addressed), then metadata, logs and
+cards, with every ``DONE.lock`` last.  Each file is written under a temporary
+name and renamed, so parallel tasks sharing the store never see half a file
+and a broken download leaves no ``DONE.lock``.
+
+Only ``gi`` objects passed in by the caller are used; no module-level gi import.
+"""
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+
+MARKER_NAME = ".mf_sandbox_sync_marker"
+
+
+@dataclass
+class SyncStats:
+    up_files: int = 0
+    up_bytes: int = 0
+    down_files: int = 0
+    down_bytes: int = 0
+    blobs_up: int = 0
+    blobs_down: int = 0
+    details: List[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return "datastore sync: sent %d files (%s), received %d files (%s)" % (
+            self.up_files,
+            _human(self.up_bytes),
+            self.down_files,
+            _human(self.down_bytes),
+        )
+
+
+def _human(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return ("%d %s" % (value, unit)) if unit == "B" else ("%.1f %s" % (value, unit))
+        value /= 1024
+    return "%d B" % n
+
+
+def _blob_rel(flow: str, sha: str) -> str:
+    return "/".join((flow, "data", sha[:2], sha))
+
+
+def _input_task_dirs(run_id: str, input_paths: Optional[str]) -> List[str]:
+    if not input_paths:
+        return []
+    from metaflow import util
+
+    return [p for p in util.decompress_list(input_paths) if p]
+
+
+def upload_set(
+    root: str,
+    flow: str,
+    run_id: str,
+    step: str,
+    task_id: str,
+    input_paths: Optional[str],
+    package_url: Optional[str],
+) -> Tuple[List[str], Set[str], int]:
+    """Relative paths below root to send (files or directories), the blob
+    paths among them, and the total byte count."""
+    paths: List[str] = []
+    seen: Set[str] = set()
+    blobs: Set[str] = set()
+    total = 0
+
+    def add(rel: str) -> None:
+        nonlocal total
+        if rel in seen:
+            return
+        full = os.path.join(root, rel)
+        if os.path.isdir(full):
+            for dirpath, _dirs, files in os.walk(full):
+                for name in files:
+                    total += os.path.getsize(os.path.join(dirpath, name))
+        elif os.path.isfile(full):
+            total += os.path.getsize(full)
+        else:
+            return
+        seen.add(rel)
+        paths.append(rel)
+
+    # What the runtime wrote for this task, its step and its run.
+    add("/".join((flow, run_id, "_meta")))
+    add("/".join((flow, run_id, step, "_meta")))
+    add("/".join((flow, run_id, step, task_id)))
+    # The inputs: files of each input task and the blobs they reference.
+    for pathspec in _input_task_dirs(run_id, input_paths):
+        task_dir = "/".join((flow, pathspec))
+        full = os.path.join(root, task_dir)
+        if not os.path.isdir(full):
+            continue
+        for name in sorted(os.listdir(full)):
+            if name == "_meta" or not os.path.isfile(os.path.join(full, name)):
+                continue
+            add(task_dir + "/" + name)
+            if name.endswith(".data.json"):
+                try:
+                    with open(os.path.join(full, name), "rb") as f:
+                        objects = json.load(f).get("objects", {})
+                except (OSError, ValueError):
+                    continue
+                for sha in sorted(set(objects.values())):
+                    rel = _blob_rel(flow, sha)
+                    for candidate in (rel, rel + "_meta"):
+                        before = len(paths)
+                        add(candidate)
+                        if len(paths) > before:
+                            blobs.add(candidate)
+    # The code package blob (the bootstrap extracts it at its local path).
+    if package_url and os.path.isabs(package_url):
+        real = os.path.realpath(package_url)
+        if real.startswith(root.rstrip("/") + "/"):
+            rel = os.path.relpath(real, root)
+            for candidate in (rel, rel + "_meta"):
+                before = len(paths)
+                add(candidate)
+                if len(paths) > before:
+                    blobs.add(candidate)
+    return paths, blobs, total
+
+
+def _count_files(root: str, paths: Iterable[str]) -> int:
+    n = 0
+    for rel in paths:
+        full = os.path.join(root, rel)
+        if os.path.isdir(full):
+            n += sum(len(files) for _d, _s, files in os.walk(full))
+        else:
+            n += 1
+    return n
+
+
+def _pipe_transfer(
+    Gio,
+    producer: Callable[[Any], None],
+    consumer: Callable[[Any], None],
+    threaded: str,
+) -> None:
+    """Runs producer(output stream) and consumer(input stream) joined by a
+    pipe, one of them ("producer" or "consumer") in a thread: the tar stream
+    never sits whole anywhere.  The sandbox call must stay in this thread
+    (a backend's HTTP session belongs to the thread that made it)."""
+    rfd, wfd = os.pipe()
+    out = Gio.UnixOutputStream.new(wfd, True)
+    inp = Gio.UnixInputStream.new(rfd, True)
+    errors: List[BaseException] = []
+
+    def run(side: str) -> None:
+        try:
+            if side == "producer":
+                producer(out)
+            else:
+                consumer(inp)
+        except BaseException as ex:  # noqa: BLE001 - re-raised below
+            errors.append(ex)
+        finally:
+            (out if side == "producer" else inp).close(None)
+
+    other = "consumer" if threaded == "producer" else "producer"
+    thread = threading.Thread(target=run, args=(threaded,), daemon=True)
+    thread.start()
+    try:
+        run(other)
+    finally:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def _sync_waiter(instance, name: str, *args):
+    """instance.<name>(*args): the default, blocking way of waiting."""
+    return getattr(instance, name)(*args)
+
+
+def send_inputs(
+    Gio, Sandbox, instance, root: str, paths: List[str], cancellable, stats: SyncStats,
+    wait: Callable[..., Any] = _sync_waiter,
+) -> None:
+    """wait(instance, method, *args) runs a sandbox call; the executor's runs
+    the _async variant on its main loop, so that signals are handled."""
+    base = Gio.File.new_for_path(root)
+    _pipe_transfer(
+        Gio,
+        lambda out: Sandbox.archive_write(base, paths, out, cancellable),
+        lambda inp: wait(instance, "upload_archive", inp, root, cancellable),
+        threaded="producer",
+    )
+
+
+def marker_path(workdir: str) -> str:
+    return workdir.rstrip("/") + "/" + MARKER_NAME
+
+
+def list_outputs(
+    Sandbox, instance, root: str, marker: str, cancellable,
+    wait: Callable[..., Any] = _sync_waiter,
+) -> Dict[str, int]:
+    """Files below root in the sandbox written after the marker: {rel: size}."""
+    command = Sandbox.Command.new(
+        [
+            "find",
+            root,
+            "-newer",
+            marker,
+            "-type",
+            "f",
+            "-printf",
+            "%s\\t%P\\0",
+        ]
+    )
+    result = wait(instance, "exec", command, cancellable)
+    if not result.get_success():
+        err = result.get_stderr()
+        raise RuntimeError(
+            "listing the task's outputs failed: %s"
+            % (bytes(err.get_data()).decode("utf-8", "replace") if err else "exit %d")
+        )
+    out = bytes(result.get_stdout().get_data() or b"")
+    files: Dict[str, int] = {}
+    for item in out.split(b"\0"):
+        if not item:
+            continue
+        size, _, rel = item.decode("utf-8", "surrogateescape").partition("\t")
+        if ".sbx-" in os.path.basename(rel):
+            continue
+        files[rel] = int(size)
+    return files
+
+
+def _is_blob(flow: str, rel: str) -> bool:
+    parts = rel.split("/")
+    return len(parts) == 4 and parts[0] == flow and parts[1] == "data"
+
+
+def fetch_outputs(
+    Gio,
+    Sandbox,
+    instance,
+    root: str,
+    flow: str,
+    outputs: Dict[str, int],
+    sent_blobs: Set[str],
+    cancellable,
+    stats: SyncStats,
+    wait: Callable[..., Any] = _sync_waiter,
+) -> None:
+    """Blobs first (kept if present), then everything else, DONE.lock last."""
+    blobs = sorted(r for r in outputs if _is_blob(flow, r) and r not in sent_blobs)
+    blobs_new = [r for r in blobs if not os.path.exists(os.path.join(root, r))]
+    rest = [r for r in outputs if not _is_blob(flow, r)]
+    rest.sort(key=lambda r: (r.endswith("DONE.lock"), r))
+    dest = Gio.File.new_for_path(root)
+    for group, flags in (
+        (blobs_new, Sandbox.ArchiveFlags.KEEP_EXISTING),
+        (rest, Sandbox.ArchiveFlags.NONE),
+    ):
+        if not group:
+            continue
+        _pipe_transfer(
+            Gio,
+            lambda out, group=group: wait(
+                instance, "download_archive", root, group, out, cancellable
+            ),
+            lambda inp, flags=flags: Sandbox.archive_extract(inp, dest, flags, cancellable),
+            threaded="consumer",
+        )
+        stats.down_files += len(group)
+        stats.down_bytes += sum(outputs[r] for r in group)
+        stats.details.append(
+            "received %d %s (%s)"
+            % (
+                len(group),
+                "blobs" if group is blobs_new else "files",
+                _human(sum(outputs[r] for r in group)),
+            )
+        )
+    stats.blobs_down = len(blobs_new)
+
+
+__all__ = [
+    "SyncStats",
+    "upload_set",
+    "send_inputs",
+    "list_outputs",
+    "fetch_outputs",
+    "marker_path",
+    "_count_files",
+]

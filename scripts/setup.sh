@@ -4,13 +4,13 @@
 # Idempotent: packages already present are not reinstalled, and an existing
 # build is only brought up to date.
 #
-# Environment: BUILDDIR (default _build), VENV (default .venv),
+# Environment: BUILDDIR (default _build), VENV (default .venv, see venv-dirs),
 #              CONFIGURE_FLAGS (extra flags for configure).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 builddir=${BUILDDIR:-$top/_build}
-venv=${VENV:-$top/.venv}
+. "$top/scripts/venv-dirs"
 
 apt_packages=(
   build-essential autoconf automake libtool autoconf-archive pkg-config gettext autopoint
@@ -37,6 +37,7 @@ fi
 # Python packages for the Metaflow extension and the SDK conformance tests:
 # a venv made from Debian's python3 so that it sees python3-gi (notes, B4).
 if [ ! -x "$venv/bin/python" ]; then
+  mkdir -p "$(dirname "$venv")"
   /usr/bin/python3 -m venv --system-site-packages "$venv"
 fi
 reqs=()
@@ -53,7 +54,6 @@ fi
 
 # The older supported Metaflow, for the extension's tests: its own venv.
 old_reqs="$top/python/requirements-test-2.15.txt"
-old_venv=${VENV_MF_OLD:-$top/.venv-metaflow-2.15}
 if [ -f "$old_reqs" ]; then
   [ -x "$old_venv/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$old_venv"
   want_old=$(sha256sum < "$old_reqs" | cut -d' ' -f1)

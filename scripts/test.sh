@@ -7,7 +7,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 builddir=${BUILDDIR:-$top/_build}
 "$top/scripts/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
 
-export METAFLOW_PYTHON="${VENV:-$top/.venv}/bin/python"
+. "$top/scripts/venv-dirs"
+export METAFLOW_PYTHON="$venv/bin/python"
 export SDK_PYTHON="$METAFLOW_PYTHON"
 
 cd "$builddir"
@@ -17,7 +18,6 @@ status=$?
 
 # The Metaflow extension again, with the older supported Metaflow; the
 # first run's results are kept under another name so both are counted.
-old_venv=${VENV_MF_OLD:-$top/.venv-metaflow-2.15}
 if [ -x "$old_venv/bin/python" ] && [ -f tests/metaflow/test-metaflow.trs ]; then
   mv tests/metaflow/test-metaflow.trs tests/metaflow/test-metaflow-latest.trs
   mv tests/metaflow/test-metaflow.log tests/metaflow/test-metaflow-latest.log

@@ -103,9 +103,10 @@ check_header (SandboxConnectReader  *reader,
     {
       reader->failed = TRUE;
       g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
-                   _("The server announced a Connect frame of %u bytes, more than the %"
-                     G_GSIZE_FORMAT " bytes allowed; the stream is corrupt or not a "
-                     "Connect stream."), len, reader->max_message);
+                   /* Not G_GSIZE_FORMAT: a macro inside a msgid cuts it short. */
+                   _("The server announced a Connect frame of %u bytes, more than the %lu "
+                     "bytes allowed; the stream is corrupt or not a Connect stream."),
+                   len, (unsigned long) reader->max_message);
       return FALSE;
     }
   return TRUE;

@@ -159,7 +159,8 @@ class RemoteCase:
         other = Sandbox.Backend.new_for_name(self.backend_name)
         found = other.get_instance(instance.get_id(), None)
         self.assertEqual(found.get_labels().get("team"), team)
-        self.assertEqual([i.get_id() for i in other.list({"team": team}, None)], [instance.get_id()])
+        listed = [i.get_id() for i in other.list({"team": team}, None)]
+        self.assertEqual(listed, [instance.get_id()])
         self.assertEqual(other.list({"team": "nobody"}, None), [])
         self.assertTrue(found.destroy(None))
         with self.assertRaises(GLib.Error) as ctx:

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from conftest import Emulator
 from e2b import (
     AuthenticationException,
     CommandExitException,
@@ -20,8 +21,6 @@ from e2b import (
     SandboxQuery,
     TimeoutException,
 )
-
-from conftest import Emulator
 
 
 @pytest.fixture(scope="module")

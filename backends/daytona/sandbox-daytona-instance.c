@@ -1227,6 +1227,29 @@ part_read_more (GTask        *task,
                                    part_read, g_object_ref (task));
 }
 
+/* The error an "error" part of bulk-download describes (its body: JSON
+ * {"message", "code"}, or anything else). */
+GError *
+_sandbox_daytona_part_error (const char   *path,
+                             const guint8 *body,
+                             gsize         len)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  const char *message = NULL, *code = NULL;
+
+  if (len > 0 && len <= G_MAXSSIZE &&
+      json_parser_load_from_data (parser, (const char *) body, (gssize) len, NULL) &&
+      JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      message = dto_string (json_node_get_object (json_parser_get_root (parser)), "message");
+      code = dto_string (json_node_get_object (json_parser_get_root (parser)), "code");
+    }
+  return g_error_new (SANDBOX_ERROR,
+                      g_strcmp0 (code, "FILE_NOT_FOUND") == 0 ? SANDBOX_ERROR_NOT_FOUND : SANDBOX_ERROR_FAILED,
+                      _("Daytona could not send %s: %s. Check the path in the sandbox."),
+                      path, message ? message : _("no reason given"));
+}
+
 static void
 part_done (GTask *task)
 {
@@ -1234,23 +1257,9 @@ part_done (GTask *task)
 
   if (data->part_is_error)
     {
-      g_autoptr(JsonParser) parser = json_parser_new ();
-      const char *message = NULL, *code = NULL;
-
-      if (json_parser_load_from_data (parser, (const char *) data->error_body->data,
-                                      data->error_body->len, NULL) &&
-          JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-        {
-          message = dto_string (json_node_get_object (json_parser_get_root (parser)), "message");
-          code = dto_string (json_node_get_object (json_parser_get_root (parser)), "code");
-        }
       if (data->part_error == NULL)
-        data->part_error = g_error_new (SANDBOX_ERROR,
-                                        g_strcmp0 (code, "FILE_NOT_FOUND") == 0 ? SANDBOX_ERROR_NOT_FOUND
-                                                                                : SANDBOX_ERROR_FAILED,
-                                        _("Daytona could not send %s: %s. Check the path in the sandbox."),
-                                        data->part_path ? data->part_path : data->source,
-                                        message ? message : _("no reason given"));
+        data->part_error = _sandbox_daytona_part_error (data->part_path ? data->part_path : data->source,
+                                                        data->error_body->data, data->error_body->len);
       g_byte_array_set_size (data->error_body, 0);
     }
   else if (data->out != NULL)

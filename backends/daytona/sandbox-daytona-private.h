@@ -40,6 +40,9 @@ gboolean             _sandbox_daytona_parse_is_dir       (JsonNode              
 void                 _sandbox_daytona_parse_part_headers (SoupMessageHeaders     *headers,
                                                           char                  **name,
                                                           char                  **filename);
+GError              *_sandbox_daytona_part_error         (const char             *path,
+                                                          const guint8           *body,
+                                                          gsize                   len);
 void                 _sandbox_daytona_multipart_file_head (GString               *text,
                                                           const char             *boundary,
                                                           guint                   index,

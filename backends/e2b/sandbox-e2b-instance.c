@@ -549,6 +549,24 @@ _sandbox_e2b_parse_process_event (JsonObject      *event,
   return SANDBOX_E2B_EVENT_OTHER;
 }
 
+/* The event of one frame of a process stream, {"event": {...}}: the
+ * object node, or NULL if the payload is something else (or empty). */
+JsonNode *
+_sandbox_e2b_parse_event_frame (GBytes *payload)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  gsize len = 0;
+  const char *data = payload ? g_bytes_get_data (payload, &len) : NULL;
+  JsonNode *root, *event;
+
+  if (len == 0 || !json_parser_load_from_data (parser, data, (gssize) len, NULL) ||
+      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root) ||
+      (event = json_object_get_member (json_node_get_object (root), "event")) == NULL ||
+      !JSON_NODE_HOLDS_OBJECT (event))
+    return NULL;
+  return json_node_copy (event);
+}
+
 /* One event; FALSE when it started an asynchronous write (the pump
  * resumes when it is done). */
 static gboolean
@@ -607,9 +625,8 @@ exec_pump (GTask *task)
   while (_sandbox_connect_reader_next (data->reader, &flags, &payload))
     {
       g_autoptr(GBytes) owned = payload;
-      g_autoptr(JsonParser) parser = json_parser_new ();
+      g_autoptr(JsonNode) event = NULL;
       GError *error = NULL;
-      JsonNode *root, *event;
 
       if (flags & SANDBOX_CONNECT_FLAG_END_STREAM)
         {
@@ -645,11 +662,7 @@ exec_pump (GTask *task)
             }
           continue;
         }
-      if (!json_parser_load_from_data (parser, g_bytes_get_data (payload, NULL),
-                                       (gssize) g_bytes_get_size (payload), NULL) ||
-          (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root) ||
-          (event = json_object_get_member (json_node_get_object (root), "event")) == NULL ||
-          !JSON_NODE_HOLDS_OBJECT (event))
+      if ((event = _sandbox_e2b_parse_event_frame (payload)) == NULL)
         {
           exec_fail (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                                         _("E2B sent a process event that is not a JSON "
@@ -999,7 +1012,8 @@ files_rpc (FilesData     *data,
       }
       return NULL;
     }
-  if (!json_parser_load_from_data (parser, g_bytes_get_data (answer, NULL),
+  if (g_bytes_get_size (answer) == 0 ||
+      !json_parser_load_from_data (parser, g_bytes_get_data (answer, NULL),
                                    (gssize) g_bytes_get_size (answer), NULL) ||
       json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {

@@ -47,6 +47,7 @@ typedef struct
   int       term_signal;  /* END */
 } SandboxE2bEvent;
 
+JsonNode           *_sandbox_e2b_parse_event_frame   (GBytes          *payload);
 SandboxE2bEventKind _sandbox_e2b_parse_process_event (JsonObject      *event,
                                                       SandboxE2bEvent *out);
 void                _sandbox_e2b_event_clear         (SandboxE2bEvent *event);

@@ -66,11 +66,12 @@ read_parts (const char *boundary,
   g_autoptr(GInputStream) in = g_memory_input_stream_new_from_bytes (body);
   g_autoptr(SoupMultipartInputStream) multipart = NULL;
   g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func ((GDestroyNotify) part_free);
+  gboolean failed = FALSE;
 
   g_hash_table_insert (params, "boundary", (gpointer) boundary);
   soup_message_headers_set_content_type (soup_message_get_response_headers (msg), "multipart/form-data", params);
   multipart = soup_multipart_input_stream_new (msg, in);
-  for (guint i = 0; i < 64; i++)
+  for (guint i = 0; i < 64 && !failed; i++)
     {
       g_autoptr(GError) error = NULL;
       g_autoptr(GInputStream) part_in = soup_multipart_input_stream_next_part (multipart, NULL, &error);
@@ -79,7 +80,10 @@ read_parts (const char *boundary,
       Part *part;
 
       if (part_in == NULL)
-        return error == NULL ? g_steal_pointer (&parts) : NULL;
+        {
+          failed = error != NULL;
+          break;
+        }
       part = g_new0 (Part, 1);
       g_ptr_array_add (parts, part);
       headers = soup_multipart_input_stream_get_headers (multipart);
@@ -91,10 +95,11 @@ read_parts (const char *boundary,
         }
       out = g_memory_output_stream_new_resizable ();
       if (g_output_stream_splice (out, part_in, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, &error) < 0)
-        return NULL;
-      part->body = g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (out));
+        failed = TRUE;
+      else
+        part->body = g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (out));
     }
-  return g_steal_pointer (&parts);
+  return failed ? NULL : g_steal_pointer (&parts);
 }
 
 static void

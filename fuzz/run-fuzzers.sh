@@ -55,10 +55,17 @@ for t in "${targets[@]}"; do
   log=$build/fuzz/fuzz-$t.log
   mkdir -p "$work" "$art"
   dict=()
-  case $t in daytona|e2b) dict=(-dict="$src/fuzz/json.dict") ;; esac
+  asan=$ASAN_OPTIONS
+  case $t in
+    daytona|e2b) dict=(-dict="$src/fuzz/json.dict") ;;
+    # libsoup 3.2 leaks a part's headers when a multipart stream is dropped
+    # before its end (its finalize does not free them), and GLib has no
+    # frame pointers for a suppression to match: no leak check here.
+    multipart) asan=${asan//detect_leaks=1/detect_leaks=0} ;;
+  esac
   start=$(date +%s)
   # New inputs go to $work; the committed seeds are read, never written.
-  "$prog" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+  ASAN_OPTIONS=$asan "$prog" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$art/$t-" "${dict[@]}" ${FUZZ_JOBS:+-jobs=$FUZZ_JOBS -workers=$FUZZ_JOBS} \
     "$work" "$src/fuzz/corpus/$t" >"$log" 2>&1
   rc=$?

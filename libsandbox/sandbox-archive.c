@@ -289,6 +289,7 @@ sandbox_archive_write (GFile               *base_dir,
 static int
 open_dir_below (int          root_fd,
                 const char  *rel,
+                const char  *entry,
                 GError     **error)
 {
   g_auto(GStrv) parts = g_strsplit (rel, "/", -1);
@@ -296,21 +297,30 @@ open_dir_below (int          root_fd,
 
   for (guint i = 0; fd >= 0 && parts[i] != NULL; i++)
     {
-      int next;
+      int next, errsv;
 
       if (*parts[i] == '\0' || strcmp (parts[i], ".") == 0)
         continue;
       if (mkdirat (fd, parts[i], 0755) != 0 && errno != EEXIST)
         {
+          errsv = errno;
           close (fd);
+          errno = errsv;
           fd = -1;
           break;
         }
       next = openat (fd, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      errsv = errno;
       close (fd);
+      errno = errsv;
       fd = next;
     }
-  if (fd < 0)
+  if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+    /* Never through a link (it could lead anywhere), nor a file. */
+    g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                 _("The archive entry “%s” goes through “%s”, which is a symbolic link or a file "
+                   "in the destination; nothing after it was extracted."), entry, rel);
+  else if (fd < 0)
     {
       int errsv = errno;
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
@@ -393,7 +403,7 @@ extract_entry (struct archive        *a,
 
   if (type == AE_IFDIR)
     {
-      dir_fd = open_dir_below (root_fd, path, error);
+      dir_fd = open_dir_below (root_fd, path, path, error);
       if (dir_fd < 0)
         return FALSE;
       close (dir_fd);
@@ -421,7 +431,7 @@ extract_entry (struct archive        *a,
       return FALSE;
     }
 
-  dir_fd = open_dir_below (root_fd, dir, error);
+  dir_fd = open_dir_below (root_fd, dir, path, error);
   if (dir_fd < 0)
     return FALSE;
 

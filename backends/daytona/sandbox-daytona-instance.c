@@ -1239,6 +1239,7 @@ _sandbox_daytona_part_error (const char   *path,
 
   if (len > 0 && len <= G_MAXSSIZE &&
       json_parser_load_from_data (parser, (const char *) body, (gssize) len, NULL) &&
+      json_parser_get_root (parser) != NULL &&   /* NULL for a blank body */
       JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
       message = dto_string (json_node_get_object (json_parser_get_root (parser)), "message");

@@ -16,9 +16,13 @@ import tempfile
 import gi
 
 gi.require_version("Sandbox", "1.0")
-from gi.repository import Gio, Sandbox  # noqa: E402
+from gi.repository import Gio, Sandbox
 
-out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus", "tar")
+out = (
+    sys.argv[1]
+    if len(sys.argv) > 1
+    else os.path.join(os.path.dirname(__file__), "corpus", "tar")
+)
 os.makedirs(out, exist_ok=True)
 
 
@@ -69,6 +73,11 @@ def hostile(name: str, members: list[tuple[str, str, bytes | str]]) -> None:
 hostile("dotdot.tar", [("file", "ok", b"ok"), ("file", "../../escaped", b"x")])
 hostile("absolute.tar", [("file", "/tmp/sandbox-fuzz-absolute", b"x")])
 hostile("symlink-out.tar", [("symlink", "out", "../.."), ("file", "out/escaped", b"x")])
-hostile("symlink-chain.tar", [("dir", "x", b""), ("symlink", "x/y", ".."), ("symlink", "s", "x/y/..")])
+hostile(
+    "symlink-chain.tar",
+    [("dir", "x", b""), ("symlink", "x/y", ".."), ("symlink", "s", "x/y/..")],
+)
 hostile("symlink-dir-file.tar", [("symlink", "d", "."), ("file", "d/f", b"x")])
-hostile("hardlink.tar", [("hardlink", "h", "/etc/passwd"), ("hardlink", "g", "../../x")])
+hostile(
+    "hardlink.tar", [("hardlink", "h", "/etc/passwd"), ("hardlink", "g", "../../x")]
+)

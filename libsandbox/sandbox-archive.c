@@ -289,6 +289,7 @@ sandbox_archive_write (GFile               *base_dir,
 static int
 open_dir_below (int          root_fd,
                 const char  *rel,
+                const char  *entry,
                 GError     **error)
 {
   g_auto(GStrv) parts = g_strsplit (rel, "/", -1);
@@ -296,21 +297,30 @@ open_dir_below (int          root_fd,
 
   for (guint i = 0; fd >= 0 && parts[i] != NULL; i++)
     {
-      int next;
+      int next, errsv;
 
       if (*parts[i] == '\0' || strcmp (parts[i], ".") == 0)
         continue;
       if (mkdirat (fd, parts[i], 0755) != 0 && errno != EEXIST)
         {
+          errsv = errno;
           close (fd);
+          errno = errsv;
           fd = -1;
           break;
         }
       next = openat (fd, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      errsv = errno;
       close (fd);
+      errno = errsv;
       fd = next;
     }
-  if (fd < 0)
+  if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+    /* Never through a link (it could lead anywhere), nor a file. */
+    g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                 _("The archive entry “%s” goes through “%s”, which is a symbolic link or a file "
+                   "in the destination; nothing after it was extracted."), entry, rel);
+  else if (fd < 0)
     {
       int errsv = errno;
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
@@ -320,13 +330,23 @@ open_dir_below (int          root_fd,
   return fd;
 }
 
-/* Lexically: does @target, relative to the directory @dir, stay in the root? */
+/* Does @target, relative to the directory @dir, stay in the root?
+ *
+ * Lexically, and also whatever symbolic links the root holds or will hold:
+ * ".." may only lead the target ("../../a/b"), never follow a name
+ * ("a/../b"), because "a" may be (or later become) a symbolic link and
+ * "a/.." then is not the directory the target was written in. Climbing
+ * goes through real directories only (the link's own parents, which
+ * open_dir_below() opened without following links), and every name after
+ * that only descends: into a real directory, or through a link that obeys
+ * the same rule. So no chain of links leaves the root. */
 static gboolean
 link_target_is_safe (const char *dir,
                      const char *target)
 {
   g_auto(GStrv) dparts = NULL;
   g_auto(GStrv) tparts = NULL;
+  gboolean descending = FALSE;
   int depth = 0;
 
   if (target == NULL || *target == '\0' || g_path_is_absolute (target))
@@ -339,9 +359,13 @@ link_target_is_safe (const char *dir,
   for (guint i = 0; tparts[i] != NULL; i++)
     {
       if (strcmp (tparts[i], "..") == 0)
-        depth--;
+        {
+          if (descending)
+            return FALSE;
+          depth--;
+        }
       else if (*tparts[i] != '\0' && strcmp (tparts[i], ".") != 0)
-        depth++;
+        descending = TRUE;
       if (depth < 0)
         return FALSE;
     }
@@ -379,18 +403,20 @@ extract_entry (struct archive        *a,
 
   if (type == AE_IFDIR)
     {
-      dir_fd = open_dir_below (root_fd, path, error);
+      dir_fd = open_dir_below (root_fd, path, path, error);
       if (dir_fd < 0)
         return FALSE;
       close (dir_fd);
       return TRUE;
     }
-  if (type != AE_IFREG && type != AE_IFLNK)
-    return TRUE; /* hard links, devices, fifos: skipped */
+  /* Hard links (a tar stores them as regular files naming their target),
+   * devices, fifos: skipped. A hard link could name any file the process
+   * can reach, inside the destination or not. */
+  if ((type != AE_IFREG && type != AE_IFLNK) || archive_entry_hardlink (entry) != NULL)
+    return TRUE;
 
   {
     g_autofree char *trimmed = g_strdup (path);
-    g_strchomp (trimmed);
     while (g_str_has_suffix (trimmed, "/"))
       trimmed[strlen (trimmed) - 1] = '\0';
     dir = g_path_get_dirname (trimmed);
@@ -405,7 +431,7 @@ extract_entry (struct archive        *a,
       return FALSE;
     }
 
-  dir_fd = open_dir_below (root_fd, dir, error);
+  dir_fd = open_dir_below (root_fd, dir, path, error);
   if (dir_fd < 0)
     return FALSE;
 
@@ -526,8 +552,10 @@ out:
  * a partly written file, and if the stream breaks off, the files after the
  * break are simply absent (so a marker file stored last appears only when
  * everything before it is complete). Entries with absolute paths or “..”,
- * symbolic links pointing outside @dest_dir and paths through symbolic links
- * are refused. Owners, devices and hard links are not restored.
+ * symbolic links pointing outside @dest_dir (absolute, climbing above it,
+ * or with “..” after a name, which another link could redirect) and paths
+ * through symbolic links are refused with %SANDBOX_ERROR_PROTOCOL. Owners,
+ * devices and hard links are not restored (hard links are skipped).
  *
  * This blocks; run it in a thread to consume a pipe that another call writes,
  * such as [method@Sandbox.Instance.download_archive].

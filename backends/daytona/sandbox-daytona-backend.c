@@ -479,12 +479,7 @@ orphans_listed (GObject      *source,
   JsonArray *items = NULL;
 
   g_object_set_data_full (G_OBJECT (task), "orphans", ids, (GDestroyNotify) g_queue_free);
-  if (node != NULL && JSON_NODE_HOLDS_ARRAY (node))
-    items = json_node_get_array (node);
-  else if (node != NULL && JSON_NODE_HOLDS_OBJECT (node) &&
-           json_object_has_member (json_node_get_object (node), "items") &&
-           JSON_NODE_HOLDS_ARRAY (json_object_get_member (json_node_get_object (node), "items")))
-    items = json_object_get_array_member (json_node_get_object (node), "items");
+  items = _sandbox_daytona_parse_list_page (node, NULL);
   if (error != NULL)
     {
       g_autofree char *message = g_strdup_printf (_("%s The sandbox may have been created all the same "
@@ -724,6 +719,28 @@ sandbox_daytona_backend_create (SandboxBackend *backend,
 /* ------------------------------------------------------------------ */
 /* Get, list                                                           */
 
+/* The sandboxes of a GET sandbox reply: a bare array (before v0.180) or a
+ * page {"items": [...], "nextCursor": "..."}; NULL if it is neither. */
+JsonArray *
+_sandbox_daytona_parse_list_page (JsonNode    *node,
+                                  const char **next_cursor)
+{
+  JsonNode *items;
+
+  if (next_cursor != NULL)
+    *next_cursor = NULL;
+  if (node != NULL && JSON_NODE_HOLDS_ARRAY (node))
+    return json_node_get_array (node);
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    return NULL;
+  items = json_object_get_member (json_node_get_object (node), "items");
+  if (items == NULL || !JSON_NODE_HOLDS_ARRAY (items))
+    return NULL;
+  if (next_cursor != NULL)
+    *next_cursor = dto_string (json_node_get_object (node), "nextCursor");
+  return json_node_get_array (items);
+}
+
 static gboolean
 dto_is_gone (JsonObject *dto)
 {
@@ -782,12 +799,15 @@ typedef struct
   char       *labels;   /* JSON, escaped for the query; NULL for all */
   GListStore *store;
   GHashTable *want;
+  char       *cursor;   /* of the page asked for last */
+  guint       pages;
 } ListData;
 
 static void
 list_data_free (ListData *data)
 {
   g_free (data->labels);
+  g_free (data->cursor);
   g_clear_object (&data->store);
   g_clear_pointer (&data->want, g_hash_table_unref);
   g_free (data);
@@ -811,16 +831,8 @@ list_got (GObject      *source,
 
   if (error == NULL)
     {
-      if (node != NULL && JSON_NODE_HOLDS_ARRAY (node))   /* before v0.180 */
-        items = json_node_get_array (node);
-      else if (node != NULL && JSON_NODE_HOLDS_OBJECT (node) &&
-               json_object_has_member (json_node_get_object (node), "items") &&
-               JSON_NODE_HOLDS_ARRAY (json_object_get_member (json_node_get_object (node), "items")))
-        {
-          items = json_object_get_array_member (json_node_get_object (node), "items");
-          next = dto_string (json_node_get_object (node), "nextCursor");
-        }
-      else
+      items = _sandbox_daytona_parse_list_page (node, &next);
+      if (items == NULL)
         error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                              _("Daytona's reply to GET sandbox is not a list of sandboxes. Check "
                                "that DAYTONA_API_URL points at the Daytona API (ending in /api)."));
@@ -846,9 +858,13 @@ list_got (GObject      *source,
         g_list_store_append (data->store, instance);
     }
 
-  if (next != NULL && *next != '\0')
+  /* A server that keeps answering with a next page (or the same cursor)
+   * must not keep us listing forever. */
+  if (next != NULL && *next != '\0' && ++data->pages < 1000 && g_strcmp0 (next, data->cursor) != 0)
     {
-      list_page (task, next);
+      g_free (data->cursor);
+      data->cursor = g_strdup (next);
+      list_page (task, data->cursor);
       return;
     }
   _sandbox_task_return_object (task, data->store);

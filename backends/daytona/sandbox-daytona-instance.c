@@ -104,9 +104,7 @@ typedef struct
   GOutputStream           *out;
   GOutputStream           *err;
   GByteArray              *captured[3];   /* [1] stdout, [2] stderr */
-  int                      kind;          /* 1 or 2: where bytes go now */
-  guint8                   partial[2];    /* a marker cut by a frame boundary */
-  guint                    npartial;
+  SandboxDaytonaDemux      demux;
   SoupWebsocketConnection *ws;
   GSource                 *timeout;
   GCancellable            *cancellable;
@@ -141,11 +139,12 @@ exec_data_free (ExecData *data)
 }
 
 static void
-emit_output (ExecData     *data,
-             int           kind,
+emit_output (int           kind,
              const guint8 *buf,
-             gsize         len)
+             gsize         len,
+             gpointer      user_data)
 {
+  ExecData *data = user_data;
   GOutputStream *stream = kind == 2 ? data->err : data->out;
 
   if (len == 0)
@@ -162,18 +161,20 @@ emit_output (ExecData     *data,
 
 /* Splits a chunk of the log stream at the 3-byte stdout/stderr markers;
  * a marker cut by the end of a frame is kept for the next one. */
-static void
-demux (ExecData     *data,
-       const guint8 *chunk,
-       gsize         chunk_len)
+void
+_sandbox_daytona_demux (SandboxDaytonaDemux *demux,
+                        const guint8        *chunk,
+                        gsize                chunk_len,
+                        SandboxDaytonaEmit   emit,
+                        gpointer             user_data)
 {
-  g_autoptr(GByteArray) all = g_byte_array_sized_new (data->npartial + chunk_len);
+  g_autoptr(GByteArray) all = g_byte_array_sized_new (demux->npartial + chunk_len);
   const guint8 *buf;
   gsize len, i = 0, start = 0;
 
-  g_byte_array_append (all, data->partial, data->npartial);
+  g_byte_array_append (all, demux->partial, demux->npartial);
   g_byte_array_append (all, chunk, chunk_len);
-  data->npartial = 0;
+  demux->npartial = 0;
   buf = all->data;
   len = all->len;
 
@@ -187,8 +188,8 @@ demux (ExecData     *data,
             {
               if (buf[i + 1] == c && buf[i + 2] == c)
                 {
-                  emit_output (data, data->kind, buf + start, i - start);
-                  data->kind = c;
+                  emit (demux->kind, buf + start, i - start, user_data);
+                  demux->kind = c;
                   i += 3;
                   start = i;
                   continue;
@@ -202,16 +203,27 @@ demux (ExecData     *data,
                 maybe = maybe && buf[j] == c;
               if (maybe)
                 {
-                  emit_output (data, data->kind, buf + start, i - start);
-                  data->npartial = len - i;
-                  memcpy (data->partial, buf + i, data->npartial);
+                  emit (demux->kind, buf + start, i - start, user_data);
+                  demux->npartial = len - i;
+                  memcpy (demux->partial, buf + i, demux->npartial);
                   return;
                 }
             }
         }
       i++;
     }
-  emit_output (data, data->kind, buf + start, len - start);
+  emit (demux->kind, buf + start, len - start, user_data);
+}
+
+/* At the end of the stream: a cut marker was output after all. */
+void
+_sandbox_daytona_demux_flush (SandboxDaytonaDemux *demux,
+                              SandboxDaytonaEmit   emit,
+                              gpointer             user_data)
+{
+  if (demux->npartial > 0)
+    emit (demux->kind, demux->partial, demux->npartial, user_data);
+  demux->npartial = 0;
 }
 
 static void
@@ -270,11 +282,7 @@ exec_finish (GTask  *task,
       if (soup_websocket_connection_get_state (data->ws) == SOUP_WEBSOCKET_STATE_OPEN)
         soup_websocket_connection_close (data->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
     }
-  if (data->npartial > 0)
-    {
-      emit_output (data, data->kind, data->partial, data->npartial);
-      data->npartial = 0;
-    }
+  _sandbox_daytona_demux_flush (&data->demux, emit_output, data);
 
   if (data->cancelled)
     {
@@ -314,6 +322,27 @@ exec_finish (GTask  *task,
 
 static void exec_poll_status (GTask *task);
 
+/* The exit code of a GET .../command/{id} reply; FALSE while the command
+ * runs (no exitCode, or null). A code that is no integer in int's range
+ * reads as 255 rather than being cast. */
+gboolean
+_sandbox_daytona_parse_exit_code (JsonNode *node,
+                                  int      *exit_code)
+{
+  JsonNode *code = NULL;
+
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    code = json_object_get_member (json_node_get_object (node), "exitCode");
+  if (code == NULL || JSON_NODE_HOLDS_NULL (code))
+    return FALSE;
+  if (JSON_NODE_HOLDS_VALUE (code) && json_node_get_value_type (code) == G_TYPE_INT64 &&
+      json_node_get_int (code) >= G_MININT && json_node_get_int (code) <= G_MAXINT)
+    *exit_code = (int) json_node_get_int (code);
+  else
+    *exit_code = 255;
+  return TRUE;
+}
+
 static void
 exec_got_logs (GObject      *source,
                GAsyncResult *result,
@@ -336,9 +365,9 @@ exec_got_logs (GObject      *source,
       const char *err = dto_string (json_node_get_object (node), "stderr");
 
       if (out != NULL)
-        emit_output (data, 1, (const guint8 *) out, strlen (out));
+        emit_output (1, (const guint8 *) out, strlen (out), data);
       if (err != NULL)
-        emit_output (data, 2, (const guint8 *) err, strlen (err));
+        emit_output (2, (const guint8 *) err, strlen (err), data);
     }
   exec_finish (task, data->exit_code, error);
 }
@@ -360,7 +389,6 @@ exec_got_status (GObject      *source,
   GError *error = NULL;
   g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
                                                               NULL, &error);
-  JsonNode *code = NULL;
 
   if (data->finished)
     {
@@ -372,9 +400,7 @@ exec_got_status (GObject      *source,
       exec_finish (task, -1, error);
       return;
     }
-  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
-    code = json_object_get_member (json_node_get_object (node), "exitCode");
-  if (code == NULL || JSON_NODE_HOLDS_NULL (code))
+  if (!_sandbox_daytona_parse_exit_code (node, &data->exit_code))
     {
       /* Still running: the stream closed early, or there was none. */
       GSource *later = g_timeout_source_new (data->streamed ? 100 : 200);
@@ -384,7 +410,6 @@ exec_got_status (GObject      *source,
       g_source_unref (later);
       return;
     }
-  data->exit_code = (int) json_node_get_int (code);
   if (!data->streamed)
     {
       /* No live stream: fetch the whole log now. */
@@ -421,7 +446,7 @@ ws_message (SoupWebsocketConnection *ws,
   const guint8 *buf = g_bytes_get_data (message, &len);
 
   if (!data->finished)
-    demux (data, buf, len);
+    _sandbox_daytona_demux (&data->demux, buf, len, emit_output, data);
 }
 
 static void
@@ -667,7 +692,7 @@ sandbox_daytona_instance_exec (SandboxInstance *instance,
   data->err = sandbox_command_get_stderr_stream (command) ? g_object_ref (sandbox_command_get_stderr_stream (command)) : NULL;
   data->captured[1] = g_byte_array_new ();
   data->captured[2] = g_byte_array_new ();
-  data->kind = 1;
+  data->demux.kind = 1;
   g_task_set_task_data (task, data, (GDestroyNotify) exec_data_free);
   g_object_ref (task);   /* held by the running command, dropped by exec_finish */
 
@@ -966,6 +991,32 @@ upload_sent (GObject      *source,
   g_task_return_boolean (task, TRUE);
 }
 
+/* Appends the .path part of file @index and the head of its .file part
+ * (the file's bytes and "\r\n" follow). The path itself goes in the body
+ * of the .path part, which the server reads; in the filename parameter,
+ * quotes, backslashes and line breaks are percent-encoded so that a file
+ * name cannot end the header or add one. */
+void
+_sandbox_daytona_multipart_file_head (GString    *text,
+                                      const char *boundary,
+                                      guint       index,
+                                      const char *remote)
+{
+  g_autoptr(GString) quoted = g_string_new (remote);
+
+  g_string_replace (quoted, "%", "%25", 0);
+  g_string_replace (quoted, "\"", "%22", 0);
+  g_string_replace (quoted, "\\", "%5C", 0);
+  g_string_replace (quoted, "\r", "%0D", 0);
+  g_string_replace (quoted, "\n", "%0A", 0);
+  /* The .path part must come before its .file part (spec §3.6). */
+  g_string_append_printf (text, "--%s\r\nContent-Disposition: form-data; name=\"files[%u].path\"\r\n\r\n%s\r\n",
+                          boundary, index, remote);
+  g_string_append_printf (text, "--%s\r\nContent-Disposition: form-data; name=\"files[%u].file\"; "
+                          "filename=\"%s\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+                          boundary, index, quoted->str);
+}
+
 static void
 upload_files (GTask *task)
 {
@@ -987,16 +1038,9 @@ upload_files (GTask *task)
   for (guint i = 0; i < data->files->len; i++)
     {
       FileItem *item = g_ptr_array_index (data->files, i);
-      g_autoptr(GString) quoted = g_string_new (item->remote);
       Segment segment = { NULL, g_object_ref (item->local) };
 
-      g_string_replace (quoted, "\"", "%22", 0);
-      /* The .path part must come before its .file part (spec §3.6). */
-      g_string_append_printf (text, "--%s\r\nContent-Disposition: form-data; name=\"files[%u].path\"\r\n\r\n%s\r\n",
-                              boundary, i, item->remote);
-      g_string_append_printf (text, "--%s\r\nContent-Disposition: form-data; name=\"files[%u].file\"; "
-                              "filename=\"%s\"\r\nContent-Type: application/octet-stream\r\n\r\n",
-                              boundary, i, quoted->str);
+      _sandbox_daytona_multipart_file_head (text, boundary, i, item->remote);
       body_add_text (stream, text, &length);
       g_array_append_val (stream->segments, segment);
       length += item->size;
@@ -1183,6 +1227,30 @@ part_read_more (GTask        *task,
                                    part_read, g_object_ref (task));
 }
 
+/* The error an "error" part of bulk-download describes (its body: JSON
+ * {"message", "code"}, or anything else). */
+GError *
+_sandbox_daytona_part_error (const char   *path,
+                             const guint8 *body,
+                             gsize         len)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  const char *message = NULL, *code = NULL;
+
+  if (len > 0 && len <= G_MAXSSIZE &&
+      json_parser_load_from_data (parser, (const char *) body, (gssize) len, NULL) &&
+      json_parser_get_root (parser) != NULL &&   /* NULL for a blank body */
+      JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      message = dto_string (json_node_get_object (json_parser_get_root (parser)), "message");
+      code = dto_string (json_node_get_object (json_parser_get_root (parser)), "code");
+    }
+  return g_error_new (SANDBOX_ERROR,
+                      g_strcmp0 (code, "FILE_NOT_FOUND") == 0 ? SANDBOX_ERROR_NOT_FOUND : SANDBOX_ERROR_FAILED,
+                      _("Daytona could not send %s: %s. Check the path in the sandbox."),
+                      path, message ? message : _("no reason given"));
+}
+
 static void
 part_done (GTask *task)
 {
@@ -1190,23 +1258,9 @@ part_done (GTask *task)
 
   if (data->part_is_error)
     {
-      g_autoptr(JsonParser) parser = json_parser_new ();
-      const char *message = NULL, *code = NULL;
-
-      if (json_parser_load_from_data (parser, (const char *) data->error_body->data,
-                                      data->error_body->len, NULL) &&
-          JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-        {
-          message = dto_string (json_node_get_object (json_parser_get_root (parser)), "message");
-          code = dto_string (json_node_get_object (json_parser_get_root (parser)), "code");
-        }
       if (data->part_error == NULL)
-        data->part_error = g_error_new (SANDBOX_ERROR,
-                                        g_strcmp0 (code, "FILE_NOT_FOUND") == 0 ? SANDBOX_ERROR_NOT_FOUND
-                                                                                : SANDBOX_ERROR_FAILED,
-                                        _("Daytona could not send %s: %s. Check the path in the sandbox."),
-                                        data->part_path ? data->part_path : data->source,
-                                        message ? message : _("no reason given"));
+        data->part_error = _sandbox_daytona_part_error (data->part_path ? data->part_path : data->source,
+                                                        data->error_body->data, data->error_body->len);
       g_byte_array_set_size (data->error_body, 0);
     }
   else if (data->out != NULL)
@@ -1261,6 +1315,27 @@ part_read (GObject      *source,
   part_read_more (task, G_INPUT_STREAM (source));
 }
 
+/* The name and filename parameters of a bulk-download part's
+ * Content-Disposition (either may come back NULL). Not
+ * soup_message_headers_get_content_disposition(): it keeps only the base
+ * name of filename, and the filename here is the full path asked for. */
+void
+_sandbox_daytona_parse_part_headers (SoupMessageHeaders  *headers,
+                                     char               **name,
+                                     char               **filename)
+{
+  const char *disposition = headers ? soup_message_headers_get_one (headers, "Content-Disposition") : NULL;
+  g_autoptr(GHashTable) params = NULL;
+
+  *name = NULL;
+  *filename = NULL;
+  if (disposition == NULL)
+    return;
+  params = soup_header_parse_semi_param_list (disposition);
+  *name = g_strdup (g_hash_table_lookup (params, "name"));
+  *filename = g_strdup (g_hash_table_lookup (params, "filename"));
+}
+
 static void
 got_part (GObject      *source,
           GAsyncResult *result,
@@ -1271,9 +1346,7 @@ got_part (GObject      *source,
   GError *error = NULL;
   g_autoptr(GInputStream) part = soup_multipart_input_stream_next_part_finish (data->multipart, result, &error);
   SoupMessageHeaders *headers;
-  g_autofree char *disposition = NULL;
-  g_autoptr(GHashTable) params = NULL;
-  const char *name = NULL;
+  g_autofree char *name = NULL;
   GFile *target;
 
   if (error != NULL)
@@ -1299,15 +1372,7 @@ got_part (GObject      *source,
 
   headers = soup_multipart_input_stream_get_headers (data->multipart);
   g_clear_pointer (&data->part_path, g_free);
-  /* Not soup_message_headers_get_content_disposition(): it keeps only the
-   * base name of filename, and the filename here is the full path asked for. */
-  disposition = g_strdup (headers ? soup_message_headers_get_one (headers, "Content-Disposition") : NULL);
-  if (disposition != NULL)
-    {
-      params = soup_header_parse_semi_param_list (disposition);
-      name = g_hash_table_lookup (params, "name");
-      data->part_path = g_strdup (g_hash_table_lookup (params, "filename"));
-    }
+  _sandbox_daytona_parse_part_headers (headers, &name, &data->part_path);
 
   if (g_strcmp0 (name, "error") == 0)
     {
@@ -1434,6 +1499,32 @@ local_for (DownloadData *data,
 
 static void download_list_next (GTask *task);
 
+/* One entry of a GET files?path= listing. FALSE for an entry to skip: not
+ * an object, or a name that is not one plain path component (empty, ".",
+ * "..", with a "/"): the name becomes a local path below the destination,
+ * and an empty one would list the same directory forever. */
+gboolean
+_sandbox_daytona_parse_file_entry (JsonNode    *entry,
+                                   const char **name,
+                                   gboolean    *is_dir)
+{
+  JsonObject *o;
+  JsonNode *dir;
+  const char *n;
+
+  if (entry == NULL || !JSON_NODE_HOLDS_OBJECT (entry))
+    return FALSE;
+  o = json_node_get_object (entry);
+  n = dto_string (o, "name");
+  if (n == NULL || *n == '\0' || strchr (n, '/') != NULL || g_str_equal (n, "..") || g_str_equal (n, "."))
+    return FALSE;
+  dir = json_object_get_member (o, "isDir");
+  *name = n;
+  *is_dir = dir != NULL && JSON_NODE_HOLDS_VALUE (dir) && json_node_get_value_type (dir) == G_TYPE_BOOLEAN &&
+            json_node_get_boolean (dir);
+  return TRUE;
+}
+
 static void
 listed (GObject      *source,
         GAsyncResult *result,
@@ -1458,21 +1549,16 @@ listed (GObject      *source,
   entries = json_node_get_array (node);
   for (guint i = 0; i < json_array_get_length (entries); i++)
     {
-      JsonNode *entry = json_array_get_element (entries, i);
-      JsonObject *o;
       const char *name;
+      gboolean is_dir;
       g_autofree char *remote = NULL;
       g_autoptr(GFile) local = NULL;
 
-      if (!JSON_NODE_HOLDS_OBJECT (entry))
-        continue;
-      o = json_node_get_object (entry);
-      name = dto_string (o, "name");
-      if (name == NULL || strchr (name, '/') != NULL || g_str_equal (name, "..") || g_str_equal (name, "."))
+      if (!_sandbox_daytona_parse_file_entry (json_array_get_element (entries, i), &name, &is_dir))
         continue;
       remote = g_build_path ("/", dir, name, NULL);
       local = local_for (data, remote);
-      if (json_object_get_boolean_member_with_default (o, "isDir", FALSE))
+      if (is_dir)
         {
           if (!g_file_make_directory_with_parents (local, NULL, &error) &&
               !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
@@ -1508,6 +1594,18 @@ download_list_next (GTask *task)
                                    g_task_get_cancellable (task), listed, g_object_ref (task));
 }
 
+/* Whether a GET files/info reply describes a directory. */
+gboolean
+_sandbox_daytona_parse_is_dir (JsonNode *node)
+{
+  JsonNode *dir = NULL;
+
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    dir = json_object_get_member (json_node_get_object (node), "isDir");
+  return dir != NULL && JSON_NODE_HOLDS_VALUE (dir) && json_node_get_value_type (dir) == G_TYPE_BOOLEAN &&
+         json_node_get_boolean (dir);
+}
+
 static void
 got_info (GObject      *source,
           GAsyncResult *result,
@@ -1528,7 +1626,7 @@ got_info (GObject      *source,
       g_task_return_error (task, error);
       return;
     }
-  if (json_object_get_boolean_member_with_default (json_node_get_object (node), "isDir", FALSE))
+  if (_sandbox_daytona_parse_is_dir (node))
     {
       if (!g_file_make_directory_with_parents (data->destination, NULL, &error) &&
           !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))

@@ -27,4 +27,47 @@ SandboxInstanceState _sandbox_daytona_state_from_string  (const char            
 GHashTable          *_sandbox_daytona_labels_from_dto    (JsonObject             *dto);
 char                *_sandbox_daytona_quote_path         (const char             *path);
 
+/* Parsers of what the API, the toolbox or a sandbox sends; each is run by
+ * fuzz/fuzz-daytona.c or fuzz/fuzz-multipart.c. */
+JsonArray           *_sandbox_daytona_parse_list_page    (JsonNode               *node,
+                                                          const char            **next_cursor);
+gboolean             _sandbox_daytona_parse_exit_code    (JsonNode               *node,
+                                                          int                    *exit_code);
+gboolean             _sandbox_daytona_parse_file_entry   (JsonNode               *entry,
+                                                          const char            **name,
+                                                          gboolean               *is_dir);
+gboolean             _sandbox_daytona_parse_is_dir       (JsonNode               *node);
+void                 _sandbox_daytona_parse_part_headers (SoupMessageHeaders     *headers,
+                                                          char                  **name,
+                                                          char                  **filename);
+GError              *_sandbox_daytona_part_error         (const char             *path,
+                                                          const guint8           *body,
+                                                          gsize                   len);
+void                 _sandbox_daytona_multipart_file_head (GString               *text,
+                                                          const char             *boundary,
+                                                          guint                   index,
+                                                          const char             *remote);
+
+/* The command log stream: stdout and stderr told apart by 0x01 0x01 0x01
+ * and 0x02 0x02 0x02 markers, which a frame boundary may cut. */
+typedef void (*SandboxDaytonaEmit) (int           kind,
+                                    const guint8 *buf,
+                                    gsize         len,
+                                    gpointer      user_data);
+typedef struct
+{
+  int    kind;          /* 1 or 2: where bytes go now */
+  guint8 partial[2];    /* a marker cut by a frame boundary */
+  guint  npartial;
+} SandboxDaytonaDemux;
+
+void                 _sandbox_daytona_demux              (SandboxDaytonaDemux    *demux,
+                                                          const guint8           *chunk,
+                                                          gsize                   len,
+                                                          SandboxDaytonaEmit      emit,
+                                                          gpointer                user_data);
+void                 _sandbox_daytona_demux_flush        (SandboxDaytonaDemux    *demux,
+                                                          SandboxDaytonaEmit      emit,
+                                                          gpointer                user_data);
+
 G_END_DECLS

@@ -468,6 +468,105 @@ send_stdin (GTask *task)
                                    SANDBOX_REST_NONE, data->op, stdin_sent, g_object_ref (task));
 }
 
+static const char *
+event_string (JsonObject *object,
+              const char *name)
+{
+  return member_string (object, name);
+}
+
+static gint64
+event_int (JsonObject *object,
+           const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
+    return 0;
+  return json_node_get_int (node);
+}
+
+void
+_sandbox_e2b_event_clear (SandboxE2bEvent *event)
+{
+  g_clear_pointer (&event->data, g_bytes_unref);
+}
+
+/* One event of a process stream ({"start": {"pid"}}, {"data": {"stdout" |
+ * "stderr": base64}}, {"end": {"exited", "exitCode", "status"}}), checked
+ * member by member: a member of another type than expected reads as
+ * absent, never as a critical. */
+SandboxE2bEventKind
+_sandbox_e2b_parse_process_event (JsonObject      *event,
+                                  SandboxE2bEvent *out)
+{
+  JsonNode *node;
+
+  memset (out, 0, sizeof *out);
+  if ((node = json_object_get_member (event, "start")) != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    {
+      gint64 pid = event_int (json_node_get_object (node), "pid");
+
+      out->pid = pid > 0 && pid <= G_MAXUINT ? (guint) pid : 0;
+      return SANDBOX_E2B_EVENT_START;
+    }
+  if ((node = json_object_get_member (event, "data")) != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObject *output = json_node_get_object (node);
+      const char *b64;
+
+      out->is_stderr = json_object_has_member (output, "stderr");
+      b64 = event_string (output, out->is_stderr ? "stderr" : "stdout");
+      if (b64 != NULL)
+        {
+          gsize len = 0;
+          guchar *bytes = g_base64_decode (b64, &len);
+
+          out->data = g_bytes_new_take (bytes, len);
+        }
+      return SANDBOX_E2B_EVENT_DATA;
+    }
+  if ((node = json_object_get_member (event, "end")) != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObject *end = json_node_get_object (node);
+      JsonNode *exited = json_object_get_member (end, "exited");
+      const char *status = event_string (end, "status");
+      gint64 code = event_int (end, "exitCode");
+
+      if (exited != NULL && JSON_NODE_HOLDS_VALUE (exited) &&
+          json_node_get_value_type (exited) == G_TYPE_BOOLEAN && json_node_get_boolean (exited))
+        out->exit_status = code >= 0 && code <= 255 ? (int) code : 255;
+      else
+        {
+          out->exit_status = -1;
+          out->term_signal = status == NULL ? SIGKILL :
+                             g_str_has_suffix (status, "terminated") ? SIGTERM :
+                             g_str_has_suffix (status, "interrupt") ? SIGINT : SIGKILL;
+        }
+      return SANDBOX_E2B_EVENT_END;
+    }
+  /* keepalive, and anything newer */
+  return SANDBOX_E2B_EVENT_OTHER;
+}
+
+/* The event of one frame of a process stream, {"event": {...}}: the
+ * object node, or NULL if the payload is something else (or empty). */
+JsonNode *
+_sandbox_e2b_parse_event_frame (GBytes *payload)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  gsize len = 0;
+  const char *data = payload ? g_bytes_get_data (payload, &len) : NULL;
+  JsonNode *root, *event;
+
+  if (len == 0 || !json_parser_load_from_data (parser, data, (gssize) len, NULL) ||
+      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root) ||
+      (event = json_object_get_member (json_node_get_object (root), "event")) == NULL ||
+      !JSON_NODE_HOLDS_OBJECT (event))
+    return NULL;
+  return json_node_copy (event);
+}
+
 /* One event; FALSE when it started an asynchronous write (the pump
  * resumes when it is done). */
 static gboolean
@@ -476,55 +575,41 @@ exec_event (GTask      *task,
             GError    **error)
 {
   ExecData *data = g_task_get_task_data (task);
-  JsonNode *node;
+  g_auto(SandboxE2bEvent) ev = { 0, };
+  GOutputStream *stream;
 
-  if ((node = json_object_get_member (event, "start")) != NULL && JSON_NODE_HOLDS_OBJECT (node))
+  switch (_sandbox_e2b_parse_process_event (event, &ev))
     {
+    case SANDBOX_E2B_EVENT_START:
       data->got_start = TRUE;
-      data->pid = (guint) json_object_get_int_member_with_default (json_node_get_object (node), "pid", 0);
+      data->pid = ev.pid;
       if (sandbox_command_get_stdin (data->command) != NULL)
         send_stdin (task);
-    }
-  else if ((node = json_object_get_member (event, "data")) != NULL && JSON_NODE_HOLDS_OBJECT (node))
-    {
-      JsonObject *output = json_node_get_object (node);
-      gboolean is_err = json_object_has_member (output, "stderr");
-      const char *b64 = json_object_get_string_member_with_default (output, is_err ? "stderr" : "stdout", NULL);
-      GOutputStream *stream = is_err ? sandbox_command_get_stderr_stream (data->command)
-                                     : sandbox_command_get_stdout_stream (data->command);
-      g_autofree guchar *bytes = NULL;
-      gsize len = 0;
-
-      if (b64 == NULL)
-        return TRUE;   /* pty output or unknown: not ours */
-      bytes = g_base64_decode (b64, &len);
-      if (len == 0)
-        return TRUE;
+      break;
+    case SANDBOX_E2B_EVENT_DATA:
+      if (ev.data == NULL || g_bytes_get_size (ev.data) == 0)
+        break;   /* pty output or unknown: not ours */
+      stream = ev.is_stderr ? sandbox_command_get_stderr_stream (data->command)
+                            : sandbox_command_get_stdout_stream (data->command);
       if (stream == NULL)
         {
-          g_byte_array_append (is_err ? data->err : data->out, bytes, (guint) len);
-          return TRUE;
+          g_byte_array_append (ev.is_stderr ? data->err : data->out, g_bytes_get_data (ev.data, NULL),
+                               (guint) g_bytes_get_size (ev.data));
+          break;
         }
-      data->pending_write = g_bytes_new_take (g_steal_pointer (&bytes), len);
-      g_output_stream_write_all_async (stream, g_bytes_get_data (data->pending_write, NULL), len,
+      data->pending_write = g_steal_pointer (&ev.data);
+      g_output_stream_write_all_async (stream, g_bytes_get_data (data->pending_write, NULL),
+                                       g_bytes_get_size (data->pending_write),
                                        G_PRIORITY_DEFAULT, data->op, exec_written, g_object_ref (task));
       return FALSE;
-    }
-  else if ((node = json_object_get_member (event, "end")) != NULL && JSON_NODE_HOLDS_OBJECT (node))
-    {
-      JsonObject *end = json_node_get_object (node);
-      gboolean exited = json_object_get_boolean_member_with_default (end, "exited", FALSE);
-      const char *status = json_object_get_string_member_with_default (end, "status", "");
-
+    case SANDBOX_E2B_EVENT_END:
       data->got_end = TRUE;
-      if (exited)
-        data->exit_status = (int) json_object_get_int_member_with_default (end, "exitCode", 0);
-      else
-        {
-          data->exit_status = -1;
-          data->term_signal = g_str_has_suffix (status, "terminated") ? SIGTERM :
-                              g_str_has_suffix (status, "interrupt") ? SIGINT : SIGKILL;
-        }
+      data->exit_status = ev.exit_status;
+      data->term_signal = ev.term_signal;
+      break;
+    case SANDBOX_E2B_EVENT_OTHER:
+    default:
+      break;
     }
   /* keepalive, and anything newer: ignored. */
   return TRUE;
@@ -540,9 +625,8 @@ exec_pump (GTask *task)
   while (_sandbox_connect_reader_next (data->reader, &flags, &payload))
     {
       g_autoptr(GBytes) owned = payload;
-      g_autoptr(JsonParser) parser = json_parser_new ();
+      g_autoptr(JsonNode) event = NULL;
       GError *error = NULL;
-      JsonNode *root, *event;
 
       if (flags & SANDBOX_CONNECT_FLAG_END_STREAM)
         {
@@ -578,11 +662,7 @@ exec_pump (GTask *task)
             }
           continue;
         }
-      if (!json_parser_load_from_data (parser, g_bytes_get_data (payload, NULL),
-                                       (gssize) g_bytes_get_size (payload), NULL) ||
-          (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root) ||
-          (event = json_object_get_member (json_node_get_object (root), "event")) == NULL ||
-          !JSON_NODE_HOLDS_OBJECT (event))
+      if ((event = _sandbox_e2b_parse_event_frame (payload)) == NULL)
         {
           exec_fail (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                                         _("E2B sent a process event that is not a JSON "
@@ -932,7 +1012,8 @@ files_rpc (FilesData     *data,
       }
       return NULL;
     }
-  if (!json_parser_load_from_data (parser, g_bytes_get_data (answer, NULL),
+  if (g_bytes_get_size (answer) == 0 ||
+      !json_parser_load_from_data (parser, g_bytes_get_data (answer, NULL),
                                    (gssize) g_bytes_get_size (answer), NULL) ||
       json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
@@ -1119,6 +1200,53 @@ download_file (FilesData     *data,
                                  cancellable, error) >= 0;
 }
 
+/* Whether a filesystem.Filesystem/Stat answer describes a directory. */
+gboolean
+_sandbox_e2b_parse_stat_is_dir (JsonNode *answer)
+{
+  JsonNode *entry = NULL;
+
+  if (answer != NULL && JSON_NODE_HOLDS_OBJECT (answer))
+    entry = json_object_get_member (json_node_get_object (answer), "entry");
+  if (entry == NULL || !JSON_NODE_HOLDS_OBJECT (entry))
+    return FALSE;
+  return g_strcmp0 (member_string (json_node_get_object (entry), "type"), "FILE_TYPE_DIRECTORY") == 0;
+}
+
+/* The names to download from a filesystem.Filesystem/ListDir answer: each
+ * one plain path component (not empty, ".", ".." or with a "/"), because
+ * it becomes a local path below the destination (and an empty one would
+ * list the same directory forever); symbolic links are left out. */
+GPtrArray *
+_sandbox_e2b_parse_list_dir (JsonNode *answer)
+{
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  JsonNode *entries = NULL;
+  JsonArray *array;
+
+  if (answer != NULL && JSON_NODE_HOLDS_OBJECT (answer))
+    entries = json_object_get_member (json_node_get_object (answer), "entries");
+  if (entries == NULL || !JSON_NODE_HOLDS_ARRAY (entries))
+    return names;
+  array = json_node_get_array (entries);
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    {
+      JsonNode *child = json_array_get_element (array, i);
+      const char *name;
+
+      if (!JSON_NODE_HOLDS_OBJECT (child))
+        continue;
+      name = member_string (json_node_get_object (child), "name");
+      if (name == NULL || *name == '\0' || strchr (name, '/') != NULL ||
+          strcmp (name, "..") == 0 || strcmp (name, ".") == 0)
+        continue;
+      if (g_strcmp0 (member_string (json_node_get_object (child), "type"), "FILE_TYPE_SYMLINK") == 0)
+        continue;
+      g_ptr_array_add (names, g_strdup (name));
+    }
+  return names;
+}
+
 static gboolean
 download_tree (FilesData     *data,
                const char    *source,
@@ -1129,8 +1257,6 @@ download_tree (FilesData     *data,
   g_autoptr(JsonNode) request = path_request ("path", source, 0);
   g_autoptr(JsonNode) answer = NULL;
   gboolean missing = FALSE;
-  JsonObject *entry;
-  const char *type;
 
   answer = files_rpc (data, "filesystem.Filesystem/Stat", request, "not_found", &missing, cancellable, error);
   if (missing)
@@ -1141,15 +1267,13 @@ download_tree (FilesData     *data,
     }
   if (answer == NULL)
     return FALSE;
-  entry = json_object_get_object_member (json_node_get_object (answer), "entry");
-  type = entry ? json_object_get_string_member_with_default (entry, "type", "") : "";
-  if (g_strcmp0 (type, "FILE_TYPE_DIRECTORY") != 0)
+  if (!_sandbox_e2b_parse_stat_is_dir (answer))
     return download_file (data, source, destination, cancellable, error);
 
   {
     g_autoptr(JsonNode) list_request = path_request ("path", source, 1);
     g_autoptr(JsonNode) listing = NULL;
-    JsonArray *entries;
+    g_autoptr(GPtrArray) names = NULL;
     GError *local_error = NULL;
 
     if (!g_file_make_directory_with_parents (destination, cancellable, &local_error) &&
@@ -1162,19 +1286,13 @@ download_tree (FilesData     *data,
     listing = files_rpc (data, "filesystem.Filesystem/ListDir", list_request, NULL, NULL, cancellable, error);
     if (listing == NULL)
       return FALSE;
-    entries = json_object_get_array_member (json_node_get_object (listing), "entries");
-    for (guint i = 0; entries != NULL && i < json_array_get_length (entries); i++)
+    names = _sandbox_e2b_parse_list_dir (listing);
+    for (guint i = 0; i < names->len; i++)
       {
-        JsonObject *child = json_array_get_object_element (entries, i);
-        const char *name = child ? json_object_get_string_member_with_default (child, "name", NULL) : NULL;
-        const char *child_type = child ? json_object_get_string_member_with_default (child, "type", "") : "";
+        const char *name = g_ptr_array_index (names, i);
         g_autofree char *child_path = NULL;
         g_autoptr(GFile) target = NULL;
 
-        if (name == NULL || strchr (name, '/') != NULL || strcmp (name, "..") == 0 || strcmp (name, ".") == 0)
-          continue;
-        if (g_strcmp0 (child_type, "FILE_TYPE_SYMLINK") == 0)
-          continue;
         child_path = g_build_filename (source, name, NULL);
         target = g_file_get_child (destination, name);
         if (!download_tree (data, child_path, target, cancellable, error))

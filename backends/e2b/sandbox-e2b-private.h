@@ -29,4 +29,30 @@ char              *_sandbox_e2b_backend_envd_url     (SandboxE2bBackend *self,
 SandboxInstance   *_sandbox_e2b_instance_new         (SandboxE2bBackend *backend,
                                                       JsonObject        *object);
 
+/* Parsers of what envd sends; each is run by fuzz/fuzz-e2b.c. */
+typedef enum
+{
+  SANDBOX_E2B_EVENT_OTHER,
+  SANDBOX_E2B_EVENT_START,
+  SANDBOX_E2B_EVENT_DATA,
+  SANDBOX_E2B_EVENT_END,
+} SandboxE2bEventKind;
+
+typedef struct
+{
+  guint     pid;          /* START */
+  gboolean  is_stderr;    /* DATA */
+  GBytes   *data;         /* DATA: decoded, or NULL (not stdout/stderr) */
+  int       exit_status;  /* END: 0-255, or -1 when signalled */
+  int       term_signal;  /* END */
+} SandboxE2bEvent;
+
+JsonNode           *_sandbox_e2b_parse_event_frame   (GBytes          *payload);
+SandboxE2bEventKind _sandbox_e2b_parse_process_event (JsonObject      *event,
+                                                      SandboxE2bEvent *out);
+void                _sandbox_e2b_event_clear         (SandboxE2bEvent *event);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (SandboxE2bEvent, _sandbox_e2b_event_clear)
+gboolean            _sandbox_e2b_parse_stat_is_dir   (JsonNode        *answer);
+GPtrArray          *_sandbox_e2b_parse_list_dir      (JsonNode        *answer);
+
 G_END_DECLS

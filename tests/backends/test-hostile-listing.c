@@ -1,0 +1,312 @@
+/* libsandbox - path safety of directory downloads (issue 8, item 8): the
+ * Daytona and E2B emulators, through their request hooks, answer every
+ * directory listing of the real tree with hostile names added ("../escaped", "", ".",
+ * "..", names with "/", absolute paths, members of the wrong JSON type).
+ * The download must finish (an empty name once made it list the same
+ * directory forever), bring exactly the real tree, and write nothing
+ * outside the destination.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libsandbox/sandbox.h>
+#include <json-glib/json-glib.h>
+
+#include "daytona-emulator.h"
+#include "e2b-emulator.h"
+
+static DaytonaEmulator *daytona;
+static E2bEmulator *e2b;
+static char *skip_reason;
+static gint hostile;      /* atomic: hooks rewrite listings while set */
+static gint rewritten;    /* atomic: how many listings they rewrote */
+
+/* The hostile entries, as each API spells a file. */
+static const char *daytona_extra =
+  "[{\"name\":\"../escaped\",\"isDir\":false},{\"name\":\"\",\"isDir\":true},"
+  "{\"name\":\".\",\"isDir\":true},{\"name\":\"..\",\"isDir\":true},"
+  "{\"name\":\"/etc\",\"isDir\":true},{\"name\":\"a/../../escaped\",\"isDir\":false},"
+  "{\"name\":{},\"isDir\":{}},{\"name\":7},\"not an object\",null]";
+static const char *e2b_extra =
+  "[{\"name\":\"../escaped\",\"type\":\"FILE_TYPE_FILE\"},{\"name\":\"\",\"type\":\"FILE_TYPE_DIRECTORY\"},"
+  "{\"name\":\".\",\"type\":\"FILE_TYPE_DIRECTORY\"},{\"name\":\"..\",\"type\":\"FILE_TYPE_DIRECTORY\"},"
+  "{\"name\":\"/etc\",\"type\":\"FILE_TYPE_DIRECTORY\"},{\"name\":\"a/../../escaped\",\"type\":\"FILE_TYPE_FILE\"},"
+  "{\"name\":{},\"type\":[]},{\"name\":7},\"not an object\",null]";
+
+/* The listing of the tree the test makes in the sandbox (/tmp/t: a file
+ * "ok", a directory "sub" holding "inner"), as a JSON array in the
+ * spelling of @api, with the hostile entries of @extra after it. */
+static char *
+listing (const char *dir,
+         gboolean    daytona_api,
+         const char *extra)
+{
+  g_autoptr(GString) json = g_string_new ("[");
+
+  if (g_strcmp0 (dir, "/tmp/t") == 0)
+    g_string_append (json, daytona_api
+                     ? "{\"name\":\"ok\",\"isDir\":false,\"size\":3},{\"name\":\"sub\",\"isDir\":true},"
+                     : "{\"name\":\"ok\",\"type\":\"FILE_TYPE_FILE\",\"path\":\"/tmp/t/ok\"},"
+                       "{\"name\":\"sub\",\"type\":\"FILE_TYPE_DIRECTORY\",\"path\":\"/tmp/t/sub\"},");
+  else if (g_strcmp0 (dir, "/tmp/t/sub") == 0)
+    g_string_append (json, daytona_api
+                     ? "{\"name\":\"inner\",\"isDir\":false,\"size\":3},"
+                     : "{\"name\":\"inner\",\"type\":\"FILE_TYPE_FILE\",\"path\":\"/tmp/t/sub/inner\"},");
+  /* the hostile entries, without their brackets */
+  g_string_append_len (json, extra + 1, strlen (extra) - 2);
+  g_string_append_c (json, ']');
+  return g_string_free (g_steal_pointer (&json), FALSE);
+}
+
+static void
+answer (SoupServerMessage *msg,
+        const char        *json)
+{
+  soup_server_message_set_status (msg, 200, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, json, strlen (json));
+  g_atomic_int_inc (&rewritten);
+}
+
+/* Daytona: GET .../files?path=DIR */
+static gboolean
+daytona_listing (DaytonaEmulator   *emulator,
+                 SoupServerMessage *msg,
+                 const char        *path,
+                 gpointer           user_data)
+{
+  const char *query = g_uri_get_query (soup_server_message_get_uri (msg));
+  g_autoptr(GHashTable) params = NULL;
+  g_autofree char *json = NULL;
+
+  if (!g_atomic_int_get (&hostile) || strcmp (soup_server_message_get_method (msg), "GET") != 0 ||
+      !g_str_has_suffix (path, "/files") || query == NULL)
+    return FALSE;
+  params = g_uri_parse_params (query, -1, "&", G_URI_PARAMS_NONE, NULL);
+  json = listing (params ? g_hash_table_lookup (params, "path") : NULL, TRUE, daytona_extra);
+  answer (msg, json);
+  return TRUE;
+}
+
+/* E2B: POST .../filesystem.Filesystem/ListDir {"path": DIR} */
+static gboolean
+e2b_listing (E2bEmulator       *emulator,
+             SoupServerMessage *msg,
+             const char        *path,
+             gpointer           user_data)
+{
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  g_autoptr(GBytes) flat = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  const char *dir = NULL;
+  g_autofree char *entries = NULL;
+  g_autofree char *json = NULL;
+
+  if (!g_atomic_int_get (&hostile) || !g_str_has_suffix (path, "/filesystem.Filesystem/ListDir"))
+    return FALSE;
+  flat = soup_message_body_flatten (body);
+  if (g_bytes_get_size (flat) > 0 &&
+      json_parser_load_from_data (parser, g_bytes_get_data (flat, NULL), g_bytes_get_size (flat), NULL) &&
+      JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    dir = json_object_get_string_member_with_default (json_node_get_object (json_parser_get_root (parser)),
+                                                      "path", NULL);
+  entries = listing (dir, FALSE, e2b_extra);
+  json = g_strdup_printf ("{\"entries\":%s}", entries);
+  answer (msg, json);
+  return TRUE;
+}
+
+static int
+compare_strings (gconstpointer a,
+                 gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+static char *
+names_in (const char *dir)
+{
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GString) out = g_string_new (NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, compare_strings);
+  for (guint i = 0; i < names->len; i++)
+    g_string_append_printf (out, "%s%s", i ? " " : "", (char *) g_ptr_array_index (names, i));
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+static void
+remove_tree (const char *path)
+{
+  struct stat st;
+
+  if (lstat (path, &st) != 0)
+    return;
+  if (S_ISDIR (st.st_mode))
+    {
+      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+      const char *name;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *child = g_build_filename (path, name, NULL);
+          remove_tree (child);
+        }
+      rmdir (path);
+    }
+  else
+    unlink (path);
+}
+
+static void
+done_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+static void
+check_download (SandboxBackend *backend)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxCommand) command = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GAsyncResult) downloaded = NULL;
+  g_autofree char *root = g_dir_make_tmp ("test-hostile-XXXXXX", NULL);
+  g_autofree char *dest = g_build_filename (root, "dest", NULL);
+  g_autofree char *sub = g_build_filename (dest, "sub", NULL);
+  g_autofree char *ok = g_build_filename (dest, "ok", NULL);
+  g_autofree char *names = NULL;
+  g_autofree char *contents = NULL;
+  g_autoptr(GFile) dest_file = g_file_new_for_path (dest);
+  gint64 deadline;
+
+  sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_no_error (error);
+  command = sandbox_command_new_shell ("mkdir -p /tmp/t/sub && echo ok > /tmp/t/ok && echo in > /tmp/t/sub/inner");
+  result = sandbox_instance_exec (instance, command, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 0);
+
+  g_atomic_int_set (&rewritten, 0);
+  g_atomic_int_set (&hostile, 1);
+  sandbox_instance_download_async (instance, "/tmp/t", dest_file, NULL, done_cb, &downloaded);
+  /* Never hangs: an empty name once listed the same directory forever. */
+  deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  while (downloaded == NULL && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+  g_atomic_int_set (&hostile, 0);
+  g_assert_nonnull (downloaded);
+  g_assert_true (sandbox_instance_download_finish (instance, downloaded, &error));
+  g_assert_no_error (error);
+
+  /* Both listings were hostile, and only the real tree arrived. */
+  g_assert_cmpint (g_atomic_int_get (&rewritten), ==, 2);
+  names = names_in (root);
+  g_assert_cmpstr (names, ==, "dest");
+  g_free (names);
+  names = names_in (dest);
+  g_assert_cmpstr (names, ==, "ok sub");
+  g_free (names);
+  names = names_in (sub);
+  g_assert_cmpstr (names, ==, "inner");
+  contents = NULL;
+  g_assert_true (g_file_get_contents (ok, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "ok\n");
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+  remove_tree (root);
+}
+
+static void
+test_daytona (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+
+  if (daytona == NULL)
+    {
+      g_test_skip (skip_reason);
+      return;
+    }
+  backend = sandbox_backend_new_for_name ("daytona", &error);
+  g_assert_no_error (error);
+  g_object_set (backend, "api-key", daytona_emulator_get_api_key (daytona),
+                "api-url", daytona_emulator_get_url (daytona), NULL);
+  check_download (backend);
+  g_assert_cmpuint (daytona_emulator_count_live (daytona), ==, 0);
+}
+
+static void
+test_e2b (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+
+  if (e2b == NULL)
+    {
+      g_test_skip (skip_reason);
+      return;
+    }
+  backend = sandbox_backend_new_for_name ("e2b", &error);
+  g_assert_no_error (error);
+  g_object_set (backend, "api-key", e2b_emulator_get_api_key (e2b),
+                "api-url", e2b_emulator_get_api_url (e2b),
+                "sandbox-url", e2b_emulator_get_sandbox_url (e2b), NULL);
+  check_download (backend);
+  g_assert_cmpuint (e2b_emulator_count_live (e2b), ==, 0);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  g_unsetenv ("E2B_API_URL");
+  g_unsetenv ("E2B_SANDBOX_URL");
+  g_unsetenv ("E2B_DOMAIN");
+  g_setenv ("DAYTONA_EMULATOR_STATE_DELAY_MS", "20", TRUE);
+
+  /* Without bwrap (or the exec helper) the emulators cannot run commands:
+   * the tests are skipped, as test-daytona and test-e2b do. */
+  daytona = daytona_emulator_new (&error);
+  if (daytona != NULL)
+    daytona_emulator_set_hook (daytona, daytona_listing, NULL);
+  else
+    {
+      g_free (skip_reason);
+      skip_reason = g_strdup (error->message);
+    }
+  g_clear_error (&error);
+  e2b = e2b_emulator_new (&error);
+  if (e2b != NULL)
+    e2b_emulator_set_request_hook (e2b, e2b_listing, NULL);
+  else
+    {
+      g_free (skip_reason);
+      skip_reason = g_strdup (error->message);
+    }
+
+  g_test_add_func ("/hostile-listing/daytona", test_daytona);
+  g_test_add_func ("/hostile-listing/e2b", test_e2b);
+  status = g_test_run ();
+  g_clear_pointer (&e2b, e2b_emulator_free);
+  g_clear_pointer (&daytona, daytona_emulator_free);
+  return status;
+}

@@ -72,10 +72,16 @@ JsonNode          *_sandbox_rest_client_call_finish    (SandboxRestClient  *self
                                                          GError            **error);
 /* The raw body of a finished call (after _finish), or NULL. */
 GBytes            *_sandbox_rest_call_get_body         (GAsyncResult       *result);
+/* The message of the last attempt of a finished call (its response
+ * headers), or NULL. */
+SoupMessage       *_sandbox_rest_call_get_message      (GAsyncResult       *result);
 
 /* The I/O timeout (s) of every session talking to a provider: 120, or
  * SANDBOX_HTTP_TIMEOUT (tests use 1 to stay fast). */
 guint              _sandbox_rest_timeout_s             (void);
+/* The largest reply (bytes) a JSON call reads into memory: 64 MiB, or
+ * SANDBOX_HTTP_MAX_REPLY; larger replies fail with SANDBOX_ERROR_PROTOCOL. */
+gsize              _sandbox_rest_max_reply             (void);
 
 /* Helpers for requests made by hand. */
 GError            *_sandbox_rest_error_new             (const char         *provider,

@@ -70,10 +70,6 @@ set_envd (SandboxE2bInstance *self)
   _sandbox_rest_client_set_header (self->envd, "E2b-Sandbox-Port", G_STRINGIFY (E2B_ENVD_PORT));
   _sandbox_rest_client_set_header (self->envd, "X-Access-Token", self->access_token);
   _sandbox_rest_client_set_header (self->envd, "Connect-Protocol-Version", "1");
-  /* The synchronous API runs each call on a main context of its own; a
-   * kept-alive connection is bound to the context it was made on and
-   * hangs when reused from another. */
-  _sandbox_rest_client_set_header (self->envd, "Connection", "close");
 }
 
 SandboxInstance *
@@ -103,7 +99,8 @@ _sandbox_e2b_instance_new (SandboxE2bBackend *backend,
 
       json_object_iter_init (&iter, json_node_get_object (metadata));
       while (json_object_iter_next (&iter, &key, &value))
-        if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
+        if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING &&
+            strcmp (key, E2B_CREATE_TOKEN_LABEL) != 0)
           g_hash_table_insert (labels, (gpointer) key, (gpointer) json_node_get_string (value));
       sandbox_instance_set_labels (SANDBOX_INSTANCE (self), labels);
     }
@@ -397,6 +394,20 @@ exec_fail (GTask  *task,
 static void exec_read (GTask *task);
 static void exec_pump (GTask *task);
 
+/* A Connect framing error (sandbox-connect.c knows no provider): says who
+ * sent the stream and what to do. */
+static GError *
+stream_error (GError *error)
+{
+  GError *framed = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                                _("E2B envd sent a broken command stream: %s The command may "
+                                  "or may not have run; check its effects, then run it again."),
+                                error->message);
+
+  g_error_free (error);
+  return framed;
+}
+
 static void
 exec_written (GObject      *source,
               GAsyncResult *result,
@@ -623,7 +634,7 @@ exec_got (GObject      *source,
   if (g_bytes_get_size (bytes) == 0)
     {
       if (!_sandbox_connect_reader_finish (data->reader, &error))
-        exec_fail (task, error);
+        exec_fail (task, stream_error (error));
       else if (!data->got_end_stream && !data->timed_out)
         exec_fail (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                                       _("The command's stream from E2B ended without its "
@@ -637,7 +648,7 @@ exec_got (GObject      *source,
   if (!_sandbox_connect_reader_feed (data->reader, g_bytes_get_data (bytes, NULL),
                                      g_bytes_get_size (bytes), &error))
     {
-      exec_fail (task, error);
+      exec_fail (task, stream_error (error));
       g_object_unref (task);
       return;
     }
@@ -1017,8 +1028,18 @@ upload_file (FilesData     *data,
     }
   {
     g_autoptr(GOutputStream) sink = g_memory_output_stream_new_resizable ();
-    g_output_stream_splice (sink, answer, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE |
-                            G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, cancellable, NULL);
+    g_autoptr(GError) local_error = NULL;
+
+    /* The answer must arrive whole: a connection that drops here means
+     * the upload's outcome is unknown. */
+    if (g_output_stream_splice (sink, answer, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE |
+                                G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, cancellable, &local_error) < 0)
+      {
+        GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "POST", "/files", local_error);
+
+        g_propagate_error (error, mapped);
+        return FALSE;
+      }
   }
   return TRUE;
 }
@@ -1114,9 +1135,25 @@ download_file (FilesData     *data,
   if (out == NULL)
     return FALSE;
   /* Streamed to the file: never whole in memory. */
-  return g_output_stream_splice (G_OUTPUT_STREAM (out), in,
-                                 G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE | G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
-                                 cancellable, error) >= 0;
+  if (g_output_stream_splice (G_OUTPUT_STREAM (out), in,
+                              G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE | G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
+                              cancellable, error) < 0)
+    {
+      /* A dropped connection is the provider's failure, not a local one. */
+      if (!g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
+          ((*error)->domain == G_IO_ERROR && ((*error)->code == G_IO_ERROR_PARTIAL_INPUT ||
+                                              (*error)->code == G_IO_ERROR_TIMED_OUT ||
+                                              (*error)->code == G_IO_ERROR_CONNECTION_CLOSED ||
+                                              (*error)->code == G_IO_ERROR_BROKEN_PIPE)))
+        {
+          GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "GET", "/files", *error);
+
+          g_clear_error (error);
+          g_propagate_error (error, mapped);
+        }
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static gboolean

@@ -646,9 +646,10 @@ main (int argc, char **argv)
       for (guint f = 0; f < G_N_ELEMENTS (common); f++)
         {
           /* Bodies of hand-made file transfers are not JSON. */
+          /* Bodies of file transfers are not JSON, and a DELETE's body is
+           * not read. */
           if ((common[f] == F_BAD_JSON || common[f] == F_OVERSIZE) &&
-              (route->op == OP_UPLOAD || route->op == OP_DOWNLOAD || route->op == OP_DESTROY ||
-               (route->op == OP_EXEC)))
+              (route->op == OP_UPLOAD || route->op == OP_DOWNLOAD || route->op == OP_DESTROY))
             continue;
           add (route, common[f], BEFORE);
         }

@@ -100,6 +100,15 @@ JsonNode          *_sandbox_rest_parse_json            (const char         *prov
                                                          GError            **error);
 gboolean          _sandbox_rest_status_is_retryable    (guint               status,
                                                          SandboxRestFlags    flags);
+/* The client's retry policy for a request made by hand: TRUE when the
+ * attempt number @attempt (0 = first), which failed with the transport
+ * @error or got @msg's status, should be sent again after *@delay_ms. */
+gboolean          _sandbox_rest_client_should_retry    (SandboxRestClient  *self,
+                                                         SandboxRestFlags    flags,
+                                                         guint               attempt,
+                                                         SoupMessage        *msg,
+                                                         const GError       *error,
+                                                         guint              *delay_ms);
 guint             _sandbox_rest_retry_delay_ms         (SoupMessageHeaders *headers,
                                                          guint               attempt,
                                                          guint               base_delay_ms,

@@ -496,6 +496,37 @@ _sandbox_rest_retry_delay_ms (SoupMessageHeaders *headers,
   return (guint) (delay * g_random_double_range (0.8, 1.2));
 }
 
+/* The retry policy of the client, for requests made by hand: should an
+ * attempt that failed with @error (transport) or got @status be sent again,
+ * and after how long? */
+gboolean
+_sandbox_rest_client_should_retry (SandboxRestClient *self,
+                                   SandboxRestFlags   flags,
+                                   guint              attempt,
+                                   SoupMessage       *msg,
+                                   const GError      *error,
+                                   guint             *delay_ms)
+{
+  SoupMessageHeaders *headers = NULL;
+
+  if (attempt >= self->max_retries)
+    return FALSE;
+  if (error != NULL)
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) || !(flags & SANDBOX_REST_IDEMPOTENT))
+        return FALSE;
+    }
+  else if (msg == NULL || !_sandbox_rest_status_is_retryable (soup_message_get_status (msg), flags))
+    return FALSE;
+  else
+    headers = soup_message_get_response_headers (msg);
+  if (delay_ms != NULL)
+    *delay_ms = _sandbox_rest_retry_delay_ms (headers, attempt, self->base_delay_ms, self->max_delay_ms);
+  g_debug ("%s: retrying a request made by hand (attempt %u of %u)", self->provider, attempt + 1,
+           self->max_retries);
+  return TRUE;
+}
+
 /* ------------------------------------------------------------------ */
 /* Calls                                                               */
 

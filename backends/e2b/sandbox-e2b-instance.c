@@ -824,6 +824,7 @@ sandbox_e2b_instance_exec (SandboxInstance *instance,
 typedef struct
 {
   SoupSession *session;
+  SandboxRestClient *policy;   /* whose retry policy transfers follow */
   char        *envd_url;
   char        *sandbox_id;
   char        *token;
@@ -835,6 +836,7 @@ static void
 files_data_free (FilesData *data)
 {
   g_clear_object (&data->session);
+  g_clear_object (&data->policy);
   g_clear_object (&data->local);
   g_free (data->envd_url);
   g_free (data->sandbox_id);
@@ -984,12 +986,16 @@ make_dir (FilesData     *data,
   return answer != NULL || exists;
 }
 
+/* One attempt. A failure that another attempt may cure leaves the answer
+ * in *@failed_msg or the raw transport error in *@failed_error. */
 static gboolean
-upload_file (FilesData     *data,
-             GFile         *source,
-             const char    *destination,
-             GCancellable  *cancellable,
-             GError       **error)
+upload_file_once (FilesData     *data,
+                  GFile         *source,
+                  const char    *destination,
+                  SoupMessage  **failed_msg,
+                  GError       **failed_error,
+                  GCancellable  *cancellable,
+                  GError       **error)
 {
   g_autofree char *escaped = g_uri_escape_string (destination, "/", FALSE);
   g_autofree char *query = g_strdup_printf ("files?path=%s", escaped);
@@ -1017,12 +1023,15 @@ upload_file (FilesData     *data,
   if (answer == NULL)
     {
       GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "POST", "/files", *error);
+
+      *failed_error = g_error_copy (*error);
       g_clear_error (error);
       g_propagate_error (error, mapped);
       return FALSE;
     }
   if (!SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (msg)))
     {
+      *failed_msg = g_object_ref (msg);
       g_propagate_error (error, files_http_error (data, msg, "POST", "/files", answer));
       return FALSE;
     }
@@ -1037,11 +1046,81 @@ upload_file (FilesData     *data,
       {
         GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "POST", "/files", local_error);
 
+        *failed_error = g_steal_pointer (&local_error);
         g_propagate_error (error, mapped);
         return FALSE;
       }
   }
   return TRUE;
+}
+
+static gboolean download_file_once (FilesData *data, const char *source, GFile *destination,
+                                    SoupMessage **failed_msg, GError **failed_error,
+                                    GCancellable *cancellable, GError **error);
+
+typedef gboolean (*TransferOnce) (FilesData *data, gpointer source, gpointer destination,
+                                  SoupMessage **failed_msg, GError **failed_error,
+                                  GCancellable *cancellable, GError **error);
+
+/* A transfer is idempotent (an upload overwrites, a download reads): a
+ * transient failure is tried again, per the REST client's policy. */
+static gboolean
+transfer (FilesData     *data,
+          TransferOnce   once,
+          gpointer       source,
+          gpointer       destination,
+          GCancellable  *cancellable,
+          GError       **error)
+{
+  for (guint attempt = 0;; attempt++)
+    {
+      g_autoptr(SoupMessage) failed_msg = NULL;
+      g_autoptr(GError) failed_error = NULL;
+      GError *local_error = NULL;
+      guint delay_ms = 0;
+      gint64 until;
+
+      if (once (data, source, destination, &failed_msg, &failed_error, cancellable, &local_error))
+        return TRUE;
+      if ((failed_msg == NULL && failed_error == NULL) ||
+          !_sandbox_rest_client_should_retry (data->policy, SANDBOX_REST_IDEMPOTENT, attempt,
+                                              failed_msg, failed_error, &delay_ms))
+        {
+          g_propagate_error (error, local_error);
+          return FALSE;
+        }
+      g_clear_error (&local_error);
+      /* A worker thread: wait, but not past a cancellation. */
+      until = g_get_monotonic_time () + (gint64) delay_ms * 1000;
+      while (g_get_monotonic_time () < until)
+        {
+          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+            return FALSE;
+          g_usleep (MIN (10000, MAX (0, until - g_get_monotonic_time ())));
+        }
+    }
+}
+
+static gboolean
+upload_file (FilesData     *data,
+             GFile         *source,
+             const char    *destination,
+             GCancellable  *cancellable,
+             GError       **error)
+{
+  return transfer (data, (TransferOnce) upload_file_once, source, (gpointer) destination,
+                   cancellable, error);
+}
+
+static gboolean
+download_file (FilesData     *data,
+               const char    *source,
+               GFile         *destination,
+               GCancellable  *cancellable,
+               GError       **error)
+{
+  return transfer (data, (TransferOnce) download_file_once, (gpointer) source, destination,
+                   cancellable, error);
 }
 
 static gboolean
@@ -1097,11 +1176,13 @@ upload_tree (FilesData     *data,
 }
 
 static gboolean
-download_file (FilesData     *data,
-               const char    *source,
-               GFile         *destination,
-               GCancellable  *cancellable,
-               GError       **error)
+download_file_once (FilesData     *data,
+                    const char    *source,
+                    GFile         *destination,
+                    SoupMessage  **failed_msg,
+                    GError       **failed_error,
+                    GCancellable  *cancellable,
+                    GError       **error)
 {
   g_autofree char *escaped = g_uri_escape_string (source, "/", FALSE);
   g_autofree char *query = g_strdup_printf ("files?path=%s", escaped);
@@ -1120,12 +1201,15 @@ download_file (FilesData     *data,
   if (in == NULL)
     {
       GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "GET", "/files", *error);
+
+      *failed_error = g_error_copy (*error);
       g_clear_error (error);
       g_propagate_error (error, mapped);
       return FALSE;
     }
   if (!SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (msg)))
     {
+      *failed_msg = g_object_ref (msg);
       g_propagate_error (error, files_http_error (data, msg, "GET", "/files", in));
       return FALSE;
     }
@@ -1148,6 +1232,7 @@ download_file (FilesData     *data,
         {
           GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "GET", "/files", *error);
 
+          *failed_error = g_error_copy (*error);
           g_clear_error (error);
           g_propagate_error (error, mapped);
         }
@@ -1264,6 +1349,7 @@ files_start (SandboxE2bInstance *self,
   data->token = g_strdup (self->access_token);
   data->session = soup_session_new_with_options ("user-agent", user_agent,
                                                  "timeout", _sandbox_rest_timeout_s (), NULL);
+  data->policy = g_object_ref (self->envd);
   g_task_run_in_thread (task, upload ? upload_thread : download_thread);
 }
 

@@ -239,8 +239,9 @@ exec_session_deleted (GObject      *source,
 
 /* Completes the command (once): deletes its session, which also kills what
  * still runs, then returns and drops the running command's reference. The
- * delete is waited for, so that no request outlives the call (a synchronous
- * call's main context is gone afterwards). */
+ * delete is waited for: the command is really gone when exec returns, and
+ * a synchronous call's main context is not iterated after it returns, so a
+ * request left in flight there would not be sent. */
 static void
 exec_finish (GTask  *task,
              int     exit_status,

@@ -253,6 +253,7 @@ typedef struct
   gboolean              closing;
   int                   exit_status;
   int                   term_signal;
+  guint                 attempt;       /* of Start, retried on 429 only */
   GError               *error;
 } ExecData;
 
@@ -681,6 +682,59 @@ exec_error_body (GObject      *source,
                                soup_message_get_status (data->msg), body));
 }
 
+static void exec_start (SandboxE2bInstance *self, GTask *task);
+
+static gboolean
+exec_start_again_cb (gpointer user_data)
+{
+  GTask *task = user_data;
+  ExecData *data = g_task_get_task_data (task);
+
+  exec_start (data->self, task);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+body_dropped (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_input_stream_close_finish (G_INPUT_STREAM (source), result, NULL);
+  g_object_unref (source);
+}
+
+/* A 429 means the command was not started: start it again later (the
+ * REST client's policy for a non-idempotent call). */
+static gboolean
+exec_retry_start (GTask *task)
+{
+  ExecData *data = g_task_get_task_data (task);
+  guint delay_ms = 0;
+  GSource *source;
+
+  if (data->cancelled ||
+      !_sandbox_rest_client_should_retry (data->self->envd, SANDBOX_REST_NONE, data->attempt,
+                                          data->msg, NULL, &delay_ms))
+    return FALSE;
+  data->attempt++;
+  if (data->guard != NULL)
+    {
+      g_source_destroy (data->guard);
+      g_clear_pointer (&data->guard, g_source_unref);
+    }
+  /* The refused answer's body is dropped; the stream keeps itself alive
+   * until closed. */
+  g_input_stream_close_async (data->body, G_PRIORITY_DEFAULT, NULL, body_dropped, NULL);
+  data->body = NULL;
+  g_clear_object (&data->msg);
+  source = g_timeout_source_new (delay_ms);
+  g_source_set_callback (source, exec_start_again_cb, g_object_ref (task), g_object_unref);
+  g_source_set_static_name (source, "[libsandbox] e2b start retry");
+  g_source_attach (source, g_task_get_context (task));
+  g_source_unref (source);
+  return TRUE;
+}
+
 static void
 exec_sent (GObject      *source,
            GAsyncResult *result,
@@ -701,6 +755,8 @@ exec_sent (GObject      *source,
       return;
     }
   status = soup_message_get_status (data->msg);
+  if (status == 429 && exec_retry_start (task))
+    return;
   if (status != 200)
     {
       g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable ();

@@ -287,7 +287,7 @@ static const Route routes[] = {
   { E2B,     OP_CREATE,   "POST",   "/sandboxes",                        FALSE, TRUE },
   { E2B,     OP_GET,      "GET",    "/sandboxes/*",                      TRUE, TRUE },
   { E2B,     OP_LIST,     "GET",    "/v2/sandboxes",                     TRUE, TRUE },
-  { E2B,     OP_EXEC,     "POST",   "/process.Process/Start",            FALSE, FALSE },
+  { E2B,     OP_EXEC,     "POST",   "/process.Process/Start",            FALSE, TRUE },
   { E2B,     OP_UPLOAD,   "POST",   "/files",                            TRUE, TRUE },
   { E2B,     OP_DOWNLOAD, "GET",    "/files",                            TRUE, TRUE },
   { E2B,     OP_DESTROY,  "DELETE", "/sandboxes/*",                      TRUE, TRUE },

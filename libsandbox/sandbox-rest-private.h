@@ -72,10 +72,16 @@ JsonNode          *_sandbox_rest_client_call_finish    (SandboxRestClient  *self
                                                          GError            **error);
 /* The raw body of a finished call (after _finish), or NULL. */
 GBytes            *_sandbox_rest_call_get_body         (GAsyncResult       *result);
+/* The message of the last attempt of a finished call (its response
+ * headers), or NULL. */
+SoupMessage       *_sandbox_rest_call_get_message      (GAsyncResult       *result);
 
 /* The I/O timeout (s) of every session talking to a provider: 120, or
  * SANDBOX_HTTP_TIMEOUT (tests use 1 to stay fast). */
 guint              _sandbox_rest_timeout_s             (void);
+/* The largest reply (bytes) a JSON call reads into memory: 64 MiB, or
+ * SANDBOX_HTTP_MAX_REPLY; larger replies fail with SANDBOX_ERROR_PROTOCOL. */
+gsize              _sandbox_rest_max_reply             (void);
 
 /* Helpers for requests made by hand. */
 GError            *_sandbox_rest_error_new             (const char         *provider,
@@ -94,6 +100,15 @@ JsonNode          *_sandbox_rest_parse_json            (const char         *prov
                                                          GError            **error);
 gboolean          _sandbox_rest_status_is_retryable    (guint               status,
                                                          SandboxRestFlags    flags);
+/* The client's retry policy for a request made by hand: TRUE when the
+ * attempt number @attempt (0 = first), which failed with the transport
+ * @error or got @msg's status, should be sent again after *@delay_ms. */
+gboolean          _sandbox_rest_client_should_retry    (SandboxRestClient  *self,
+                                                         SandboxRestFlags    flags,
+                                                         guint               attempt,
+                                                         SoupMessage        *msg,
+                                                         const GError       *error,
+                                                         guint              *delay_ms);
 guint             _sandbox_rest_retry_delay_ms         (SoupMessageHeaders *headers,
                                                          guint               attempt,
                                                          guint               base_delay_ms,

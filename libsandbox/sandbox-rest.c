@@ -16,6 +16,9 @@
 #define MESSAGE_EXCERPT_MAX   300
 /* The I/O timeout of the session (s); SANDBOX_HTTP_TIMEOUT overrides it. */
 #define DEFAULT_TIMEOUT_S     120
+/* The largest reply read into memory; SANDBOX_HTTP_MAX_REPLY overrides it. */
+#define DEFAULT_MAX_REPLY     (64u * 1024u * 1024u)
+#define READ_CHUNK            65536
 
 struct _SandboxRestClient
 {
@@ -24,7 +27,15 @@ struct _SandboxRestClient
   char        *provider;
   char        *base_url;
   char        *auth_hint;
-  SoupSession *session;
+  char        *user_agent;
+  /* One SoupSession per thread-default main context (GMainContext ->
+   * SoupSession, both referenced): libsoup runs a message, and keeps its
+   * connection, on the context it was sent from, so a kept-alive
+   * connection must only be reused from the same context. The synchronous
+   * API runs on a small per-thread pool of contexts (sandbox-util.c), so
+   * this table stays small and connections are reused across calls. */
+  GMutex       lock;
+  GHashTable  *sessions;
   GHashTable  *headers;
   guint        max_retries;
   guint        base_delay_ms;
@@ -41,7 +52,9 @@ _sandbox_rest_client_finalize (GObject *object)
   g_clear_pointer (&self->provider, g_free);
   g_clear_pointer (&self->base_url, g_free);
   g_clear_pointer (&self->auth_hint, g_free);
-  g_clear_object (&self->session);
+  g_clear_pointer (&self->user_agent, g_free);
+  g_clear_pointer (&self->sessions, g_hash_table_unref);
+  g_mutex_clear (&self->lock);
   g_clear_pointer (&self->headers, g_hash_table_unref);
 
   G_OBJECT_CLASS (_sandbox_rest_client_parent_class)->finalize (object);
@@ -57,9 +70,24 @@ static void
 _sandbox_rest_client_init (SandboxRestClient *self)
 {
   self->headers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_mutex_init (&self->lock);
+  self->sessions = g_hash_table_new_full (g_direct_hash, g_direct_equal,
+                                          (GDestroyNotify) g_main_context_unref, g_object_unref);
   self->max_retries = DEFAULT_MAX_RETRIES;
   self->base_delay_ms = DEFAULT_BASE_DELAY_MS;
   self->max_delay_ms = DEFAULT_MAX_DELAY_MS;
+}
+
+static guint64 env_uint (const char *name, guint64 fallback);
+
+/* Tests shorten the backoff (SANDBOX_HTTP_RETRY_BASE_MS,
+ * SANDBOX_HTTP_RETRY_MAX_MS) to stay fast; Retry-After is still honoured. */
+static void
+apply_retry_env (SandboxRestClient *self)
+{
+  self->base_delay_ms = (guint) env_uint ("SANDBOX_HTTP_RETRY_BASE_MS", DEFAULT_BASE_DELAY_MS);
+  self->max_delay_ms = MAX (self->base_delay_ms,
+                            (guint) env_uint ("SANDBOX_HTTP_RETRY_MAX_MS", DEFAULT_MAX_DELAY_MS));
 }
 
 static guint64
@@ -80,21 +108,24 @@ _sandbox_rest_timeout_s (void)
   return (guint) env_uint ("SANDBOX_HTTP_TIMEOUT", DEFAULT_TIMEOUT_S);
 }
 
+gsize
+_sandbox_rest_max_reply (void)
+{
+  return (gsize) env_uint ("SANDBOX_HTTP_MAX_REPLY", DEFAULT_MAX_REPLY);
+}
+
 SandboxRestClient *
 _sandbox_rest_client_new (const char *provider,
                           const char *base_url)
 {
   SandboxRestClient *self = g_object_new (SANDBOX_TYPE_REST_CLIENT, NULL);
-  g_autofree char *user_agent = g_strdup_printf ("libsandbox/%s", SANDBOX_VERSION_S);
 
   self->provider = g_strdup (provider);
   /* Without a trailing slash, relative paths would replace the last segment. */
   self->base_url = g_str_has_suffix (base_url, "/") ? g_strdup (base_url)
                                                     : g_strconcat (base_url, "/", NULL);
-  self->session = soup_session_new_with_options ("user-agent", user_agent,
-                                                 "timeout", _sandbox_rest_timeout_s (),
-                                                 "idle-timeout", 60,
-                                                 NULL);
+  self->user_agent = g_strdup_printf ("libsandbox/%s", SANDBOX_VERSION_S);
+  apply_retry_env (self);
   return self;
 }
 
@@ -110,10 +141,43 @@ _sandbox_rest_client_get_base_url (SandboxRestClient *self)
   return self->base_url;
 }
 
+/* The session for the calling thread's thread-default main context,
+ * created there on first use: every message sent through it, and every
+ * connection it keeps alive, belongs to that context. */
+static SoupSession *
+session_for_context (SandboxRestClient *self,
+                     GMainContext      *context)
+{
+  SoupSession *session;
+
+  g_mutex_lock (&self->lock);
+  session = g_hash_table_lookup (self->sessions, context);
+  if (session == NULL)
+    {
+      g_autoptr(GMainContext) current = g_main_context_ref_thread_default ();
+      /* A session binds to the thread-default context it is made in. */
+      gboolean push = current != context;
+
+      if (push)
+        g_main_context_push_thread_default (context);
+      session = soup_session_new_with_options ("user-agent", self->user_agent,
+                                               "timeout", _sandbox_rest_timeout_s (),
+                                               "idle-timeout", 60,
+                                               NULL);
+      if (push)
+        g_main_context_pop_thread_default (context);
+      g_hash_table_insert (self->sessions, g_main_context_ref (context), session);
+    }
+  g_mutex_unlock (&self->lock);
+  return session;
+}
+
 SoupSession *
 _sandbox_rest_client_get_session (SandboxRestClient *self)
 {
-  return self->session;
+  g_autoptr(GMainContext) context = g_main_context_ref_thread_default ();
+
+  return session_for_context (self, context);
 }
 
 void
@@ -432,6 +496,37 @@ _sandbox_rest_retry_delay_ms (SoupMessageHeaders *headers,
   return (guint) (delay * g_random_double_range (0.8, 1.2));
 }
 
+/* The retry policy of the client, for requests made by hand: should an
+ * attempt that failed with @error (transport) or got @status be sent again,
+ * and after how long? */
+gboolean
+_sandbox_rest_client_should_retry (SandboxRestClient *self,
+                                   SandboxRestFlags   flags,
+                                   guint              attempt,
+                                   SoupMessage       *msg,
+                                   const GError      *error,
+                                   guint             *delay_ms)
+{
+  SoupMessageHeaders *headers = NULL;
+
+  if (attempt >= self->max_retries)
+    return FALSE;
+  if (error != NULL)
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) || !(flags & SANDBOX_REST_IDEMPOTENT))
+        return FALSE;
+    }
+  else if (msg == NULL || !_sandbox_rest_status_is_retryable (soup_message_get_status (msg), flags))
+    return FALSE;
+  else
+    headers = soup_message_get_response_headers (msg);
+  if (delay_ms != NULL)
+    *delay_ms = _sandbox_rest_retry_delay_ms (headers, attempt, self->base_delay_ms, self->max_delay_ms);
+  g_debug ("%s: retrying a request made by hand (attempt %u of %u)", self->provider, attempt + 1,
+           self->max_retries);
+  return TRUE;
+}
+
 /* ------------------------------------------------------------------ */
 /* Calls                                                               */
 
@@ -445,6 +540,8 @@ typedef struct
   guint             status;
   GBytes           *response;
   SoupMessage      *msg;
+  GInputStream     *stream;   /* the reply being read */
+  GByteArray       *buffer;   /* what was read of it */
 } CallData;
 
 static void
@@ -455,6 +552,8 @@ call_data_free (CallData *data)
   g_clear_pointer (&data->request, g_bytes_unref);
   g_clear_pointer (&data->response, g_bytes_unref);
   g_clear_object (&data->msg);
+  g_clear_object (&data->stream);
+  g_clear_pointer (&data->buffer, g_byte_array_unref);
   g_free (data);
 }
 
@@ -550,16 +649,94 @@ call_done (GTask  *task,
   g_object_unref (task);
 }
 
+static void call_read (GTask *task);
+
+static void
+call_closed (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  GTask *task = user_data;   /* owned */
+  CallData *data = g_task_get_task_data (task);
+  g_autoptr(GBytes) body = NULL;
+
+  g_input_stream_close_finish (G_INPUT_STREAM (source), result, NULL);
+  g_clear_object (&data->stream);
+  body = g_byte_array_free_to_bytes (g_steal_pointer (&data->buffer));
+  call_done (task, body, NULL);
+}
+
+static void
+call_got (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  GTask *task = user_data;   /* owned */
+  SandboxRestClient *self = g_task_get_source_object (task);
+  CallData *data = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
+  gsize max = _sandbox_rest_max_reply ();
+
+  if (bytes == NULL)
+    {
+      g_clear_object (&data->stream);
+      g_clear_pointer (&data->buffer, g_byte_array_unref);
+      call_done (task, NULL, error);
+      return;
+    }
+  if (g_bytes_get_size (bytes) == 0)
+    {
+      /* Closed here, so that libsoup finishes the message in this context
+       * and may reuse the connection. */
+      g_input_stream_close_async (data->stream, G_PRIORITY_DEFAULT, NULL, call_closed, task);
+      return;
+    }
+  if (data->buffer->len + g_bytes_get_size (bytes) > max)
+    {
+      g_clear_object (&data->stream);
+      g_clear_pointer (&data->buffer, g_byte_array_unref);
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                               _("%s sent a reply to %s %s larger than %" G_GSIZE_FORMAT " bytes, "
+                                 "which is no answer libsandbox expects; retry later, and report it "
+                                 "to %s if it persists (SANDBOX_HTTP_MAX_REPLY raises the limit)."),
+                               self->provider, data->method, data->path, max, self->provider);
+      g_object_unref (task);
+      return;
+    }
+  g_byte_array_append (data->buffer, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  call_read (task);
+}
+
+static void
+call_read (GTask *task)
+{
+  CallData *data = g_task_get_task_data (task);
+
+  g_input_stream_read_bytes_async (data->stream, READ_CHUNK, G_PRIORITY_DEFAULT,
+                                   g_task_get_cancellable (task), call_got, task);
+}
+
 static void
 call_sent (GObject      *source,
            GAsyncResult *result,
            gpointer      user_data)
 {
   GTask *task = user_data;   /* owned */
+  CallData *data = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  goffset length;
 
-  call_done (task, body, error);
+  if (stream == NULL)
+    {
+      call_done (task, NULL, error);
+      return;
+    }
+  data->stream = stream;
+  length = soup_message_headers_get_content_length (soup_message_get_response_headers (data->msg));
+  data->buffer = g_byte_array_sized_new ((guint) CLAMP (length, 0, READ_CHUNK));
+  call_read (task);
 }
 
 static void
@@ -589,8 +766,9 @@ call_send (GTask *task)
   if (data->request != NULL)
     soup_message_set_request_body_from_bytes (data->msg, "application/json", data->request);
 
-  soup_session_send_and_read_async (self->session, data->msg, G_PRIORITY_DEFAULT,
-                                    g_task_get_cancellable (task), call_sent, task);
+  /* The task's context: where the call was made and where retries run. */
+  soup_session_send_async (session_for_context (self, g_task_get_context (task)), data->msg,
+                           G_PRIORITY_DEFAULT, g_task_get_cancellable (task), call_sent, task);
 }
 
 void
@@ -639,6 +817,14 @@ _sandbox_rest_client_call_finish (SandboxRestClient  *self,
   if (status != NULL)
     *status = data->status;
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+SoupMessage *
+_sandbox_rest_call_get_message (GAsyncResult *result)
+{
+  CallData *data = g_task_get_task_data (G_TASK (result));
+
+  return data->msg;
 }
 
 GBytes *

@@ -6,10 +6,31 @@
 
 #include "sandbox-private.h"
 
+/* The private contexts of synchronous calls are pooled per thread, and a
+ * call takes one that no call of this thread is using (calls may nest).
+ * Reusing them keeps the number of contexts small, which lets the REST
+ * client keep one SoupSession, and its kept-alive connections, per
+ * context (sandbox-rest.c). */
+static void
+free_pool (gpointer data)
+{
+  g_slist_free_full (data, (GDestroyNotify) g_main_context_unref);
+}
+
+static GPrivate sync_pool = G_PRIVATE_INIT (free_pool);
+
 void
 _sandbox_sync_call_init (SandboxSyncCall *call)
 {
-  call->context = g_main_context_new ();
+  GSList *pool = g_private_get (&sync_pool);
+
+  if (pool != NULL)
+    {
+      call->context = pool->data;
+      g_private_set (&sync_pool, g_slist_delete_link (pool, pool));
+    }
+  else
+    call->context = g_main_context_new ();
   call->result = NULL;
   g_main_context_push_thread_default (call->context);
 }
@@ -42,7 +63,12 @@ _sandbox_sync_call_clear (SandboxSyncCall *call)
   while (g_main_context_pending (call->context))
     g_main_context_iteration (call->context, FALSE);
   g_clear_object (&call->result);
-  g_clear_pointer (&call->context, g_main_context_unref);
+  /* Back into the pool (g_private_replace would free the old list). */
+  {
+    GSList *pool = g_private_get (&sync_pool);
+
+    g_private_set (&sync_pool, g_slist_prepend (pool, g_steal_pointer (&call->context)));
+  }
 }
 
 void

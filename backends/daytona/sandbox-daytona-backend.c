@@ -292,7 +292,17 @@ create_check (GTask *task)
 
   if (g_strcmp0 (state, "started") == 0)
     {
-      g_autoptr(SandboxInstance) instance = _sandbox_daytona_instance_new (self, data->dto, data->workdir);
+      g_autoptr(SandboxInstance) instance = NULL;
+      GError *cancelled = NULL;
+
+      /* Cancelled at the last moment: GTask would drop the instance and
+       * report the cancellation, leaving the sandbox running. */
+      if (g_cancellable_set_error_if_cancelled (g_task_get_cancellable (task), &cancelled))
+        {
+          create_fail (task, cancelled);
+          return;
+        }
+      instance = _sandbox_daytona_instance_new (self, data->dto, data->workdir);
 
       _sandbox_task_return_object (task, instance);
       g_object_unref (task);
@@ -539,9 +549,11 @@ create_posted (GObject      *source,
     data->dto = expect_sandbox (node, "POST sandbox", &error);
   if (error != NULL)
     {
-      /* The answer was lost or garbled, not a refusal: the sandbox may
-       * exist all the same. Find it by its token and delete it. */
-      if (g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE) ||
+      /* The answer was lost or garbled, not a refusal, or the caller
+       * gave up waiting for it: the sandbox may exist all the same. Find
+       * it by its token and delete it. */
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE) ||
           g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT) ||
           g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL) ||
           g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED))

@@ -251,8 +251,9 @@ exec_session_deleted (GObject      *source,
 
 /* Completes the command (once): deletes its session, which also kills what
  * still runs, then returns and drops the running command's reference. The
- * delete is waited for, so that no request outlives the call (a synchronous
- * call's main context is gone afterwards). */
+ * delete is waited for: the command is really gone when exec returns, and
+ * a synchronous call's main context is not iterated after it returns, so a
+ * request left in flight there would not be sent. */
 static void
 exec_finish (GTask  *task,
              int     exit_status,
@@ -961,6 +962,47 @@ upload_walk_thread (GTask        *task,
 }
 
 static void upload_next_dir (GTask *task);
+static void upload_files (GTask *task);
+
+/* File transfers are idempotent (an upload overwrites, a download reads):
+ * a transient failure sends the request again, per the REST client's
+ * policy (backoff, Retry-After, a capped number of attempts). */
+typedef void (*TransferFunc) (GTask *task);
+
+static gboolean
+transfer_again_cb (gpointer user_data)
+{
+  GTask *task = user_data;
+  TransferFunc func = (TransferFunc) g_object_get_data (G_OBJECT (task), "transfer-func");
+
+  func (task);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+transfer_retry (GTask        *task,
+                TransferFunc  func,
+                SoupMessage  *msg,
+                const GError *error)
+{
+  SandboxDaytonaInstance *self = g_task_get_source_object (task);
+  guint attempt = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (task), "transfer-attempt"));
+  guint delay_ms = 0;
+  GSource *source;
+
+  if (!_sandbox_rest_client_should_retry (self->client, SANDBOX_REST_IDEMPOTENT, attempt, msg, error,
+                                          &delay_ms) ||
+      g_cancellable_is_cancelled (g_task_get_cancellable (task)))
+    return FALSE;
+  g_object_set_data (G_OBJECT (task), "transfer-attempt", GUINT_TO_POINTER (attempt + 1));
+  g_object_set_data (G_OBJECT (task), "transfer-func", (gpointer) func);
+  source = g_timeout_source_new (delay_ms);
+  g_source_set_callback (source, transfer_again_cb, g_object_ref (task), g_object_unref);
+  g_source_set_static_name (source, "[libsandbox] daytona transfer retry");
+  g_source_attach (source, g_task_get_context (task));
+  g_source_unref (source);
+  return TRUE;
+}
 
 static void
 upload_sent (GObject      *source,
@@ -976,6 +1018,8 @@ upload_sent (GObject      *source,
 
   if (body == NULL)
     {
+      if (transfer_retry (task, upload_files, NULL, error))
+        return;
       g_task_return_error (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, "POST",
                                                                     "files/bulk-upload", error));
       return;
@@ -983,6 +1027,8 @@ upload_sent (GObject      *source,
   status = soup_message_get_status (msg);
   if (!SOUP_STATUS_IS_SUCCESSFUL (status))
     {
+      if (transfer_retry (task, upload_files, msg, NULL))
+        return;
       g_task_return_error (task, _sandbox_rest_error_new (DAYTONA_PROVIDER, "POST", "files/bulk-upload",
                                                           status, body, NULL));
       return;
@@ -1410,6 +1456,8 @@ download_next_part (GTask *task)
                                                g_task_get_cancellable (task), got_part, g_object_ref (task));
 }
 
+static void download_files (GTask *task);
+
 static void
 bulk_sent (GObject      *source,
            GAsyncResult *result,
@@ -1424,6 +1472,8 @@ bulk_sent (GObject      *source,
 
   if (stream == NULL)
     {
+      if (transfer_retry (task, download_files, NULL, error))
+        return;
       download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, "POST",
                                                                     "files/bulk-download", error));
       return;
@@ -1433,6 +1483,13 @@ bulk_sent (GObject      *source,
   if (!SOUP_STATUS_IS_SUCCESSFUL (status))
     {
       g_autoptr(GBytes) body = g_input_stream_read_bytes (stream, 65536, NULL, NULL);
+
+      if (transfer_retry (task, download_files, data->msg, NULL))
+        {
+          g_input_stream_close (stream, NULL, NULL);
+          g_clear_object (&data->body);
+          return;
+        }
 
       download_return (task, _sandbox_rest_error_new (DAYTONA_PROVIDER, "POST", "files/bulk-download",
                                                           status, body, NULL));
@@ -1479,6 +1536,7 @@ download_files (GTask *task)
   root = json_builder_get_root (b);
   json = json_to_string (root, FALSE);
 
+  g_clear_object (&data->msg);
   data->msg = _sandbox_rest_client_new_message (self->client, "POST", url);
   soup_message_set_request_body_from_bytes (data->msg, "application/json",
                                             g_bytes_new_take (g_steal_pointer (&json), strlen (json ? json : "")));

@@ -88,9 +88,6 @@ _sandbox_e2b_backend_get_api (SandboxE2bBackend *self)
 
       self->api = _sandbox_rest_client_new ("E2B", url);
       _sandbox_rest_client_set_auth_hint (self->api, E2B_KEY_HINT);
-      /* See set_envd() in sandbox-e2b-instance.c: no connection reuse
-       * across the main contexts of synchronous calls. */
-      _sandbox_rest_client_set_header (self->api, "Connection", "close");
     }
   /* The key may have been set since. */
   _sandbox_rest_client_set_header (self->api, "X-API-Key", get_api_key (self));
@@ -166,6 +163,30 @@ add_map (JsonBuilder *builder,
   json_builder_end_object (builder);
 }
 
+static SandboxInstance *
+instance_from_node (SandboxE2bBackend  *self,
+                    JsonNode           *node,
+                    GError            **error)
+{
+  SandboxInstance *instance;
+
+  if (node == NULL)
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                   _("E2B answered with an empty body where a sandbox was expected; retry later."));
+      return NULL;
+    }
+  if (!JSON_NODE_HOLDS_OBJECT (node) ||
+      (instance = _sandbox_e2b_instance_new (self, json_node_get_object (node))) == NULL)
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                   _("E2B answered with something that is not a sandbox (no sandboxID); retry "
+                     "later, and report it to E2B if it persists."));
+      return NULL;
+    }
+  return instance;
+}
+
 static void
 instance_from_reply (GObject      *source,
                      GAsyncResult *result,
@@ -174,29 +195,208 @@ instance_from_reply (GObject      *source,
   g_autoptr(GTask) task = user_data;
   SandboxE2bBackend *self = g_task_get_source_object (task);
   g_autoptr(JsonNode) node = NULL;
-  g_autoptr(SandboxInstance) instance = NULL;
+  SandboxInstance *instance;
   GError *error = NULL;
 
   node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, &error);
-  if (node == NULL)
+  if (error != NULL)
     {
-      if (error == NULL)
-        error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
-                             _("E2B answered with an empty body where a sandbox was expected."));
       g_task_return_error (task, error);
       return;
     }
-  if (!JSON_NODE_HOLDS_OBJECT (node) ||
-      (instance = _sandbox_e2b_instance_new (self, json_node_get_object (node))) == NULL)
+  instance = instance_from_node (self, node, &error);
+  if (instance == NULL)
     {
-      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
-                               _("E2B answered with something that is not a sandbox (no sandboxID)."));
+      g_task_return_error (task, error);
       return;
     }
-  /* The create answer does not repeat the metadata: the labels asked for. */
-  if (g_task_get_task_data (task) != NULL)
-    sandbox_instance_set_labels (instance, g_task_get_task_data (task));
   _sandbox_task_return_object (task, instance);
+  g_object_unref (instance);
+}
+
+/* create: POST /sandboxes, not retried (it could start two sandboxes).
+ * When its outcome is unknown (the answer was lost, garbled or late, or
+ * the call was cancelled), the sandbox it may have made is found by its
+ * create token and killed before the error is returned. */
+
+typedef struct
+{
+  GHashTable *labels;     /* asked for: the create answer does not repeat them */
+  char       *token;      /* the value of E2B_CREATE_TOKEN_LABEL */
+  GError     *failure;    /* returned once the orphans are gone */
+  GQueue     *orphans;    /* ids still to kill */
+} CreateData;
+
+static void
+create_data_free (CreateData *data)
+{
+  g_clear_pointer (&data->labels, g_hash_table_unref);
+  g_free (data->token);
+  g_clear_error (&data->failure);
+  if (data->orphans != NULL)
+    g_queue_free_full (data->orphans, g_free);
+  g_free (data);
+}
+
+static void
+create_fail (GTask *task)
+{
+  CreateData *data = g_task_get_task_data (task);
+
+  g_task_return_error (task, g_steal_pointer (&data->failure));
+  g_object_unref (task);
+}
+
+static void create_kill_next (GTask *task);
+
+static void
+orphan_killed (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  GTask *task = user_data;
+  CreateData *data = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  guint status = 0;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              &status, &error);
+  const char *id = g_object_get_data (G_OBJECT (task), "orphan-id");
+
+  if (error != NULL && status != 404)
+    {
+      g_autofree char *message = g_strdup_printf (_("%s The sandbox %s was created all the same and "
+                                                    "could not be killed (%s): remove it with "
+                                                    "“sandboxctl rm %s”."),
+                                                  data->failure->message, id, error->message, id);
+      g_free (data->failure->message);
+      data->failure->message = g_steal_pointer (&message);
+    }
+  create_kill_next (task);
+}
+
+static void
+create_kill_next (GTask *task)
+{
+  SandboxE2bBackend *self = g_task_get_source_object (task);
+  CreateData *data = g_task_get_task_data (task);
+  g_autofree char *id = g_queue_pop_head (data->orphans);
+  g_autofree char *escaped = NULL;
+  g_autofree char *path = NULL;
+
+  if (id == NULL)
+    {
+      create_fail (task);
+      return;
+    }
+  g_debug ("Killing E2B sandbox %s, made by a create whose outcome was unknown", id);
+  escaped = g_uri_escape_string (id, NULL, FALSE);
+  path = g_strdup_printf ("sandboxes/%s", escaped);
+  g_object_set_data_full (G_OBJECT (task), "orphan-id", g_steal_pointer (&id), g_free);
+  /* Not cancellable: the sandbox must not be left behind. */
+  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (self), "DELETE", path, NULL,
+                                   SANDBOX_REST_IDEMPOTENT, NULL, orphan_killed, task);
+}
+
+static void
+orphans_listed (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  GTask *task = user_data;
+  CreateData *data = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              NULL, &error);
+  JsonArray *items = node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+
+  data->orphans = g_queue_new ();
+  if (items == NULL)
+    {
+      g_autofree char *message = g_strdup_printf (_("%s The sandbox may have been created all the "
+                                                    "same and could not be looked for (%s): list "
+                                                    "them with “sandboxctl ls” and remove it."),
+                                                  data->failure->message,
+                                                  error ? error->message : _("not a list"));
+      g_free (data->failure->message);
+      data->failure->message = g_steal_pointer (&message);
+    }
+  for (guint i = 0; items != NULL && i < json_array_get_length (items); i++)
+    {
+      JsonNode *item = json_array_get_element (items, i);
+      JsonObject *object = JSON_NODE_HOLDS_OBJECT (item) ? json_node_get_object (item) : NULL;
+      JsonNode *metadata = object ? json_object_get_member (object, "metadata") : NULL;
+      JsonNode *id = object ? json_object_get_member (object, "sandboxID") : NULL;
+      const char *token = NULL;
+
+      if (metadata != NULL && JSON_NODE_HOLDS_OBJECT (metadata) &&
+          json_object_has_member (json_node_get_object (metadata), E2B_CREATE_TOKEN_LABEL))
+        token = json_object_get_string_member_with_default (json_node_get_object (metadata),
+                                                            E2B_CREATE_TOKEN_LABEL, NULL);
+      /* Filter again, for a server that ignores the metadata query. */
+      if (id != NULL && JSON_NODE_HOLDS_VALUE (id) && json_node_get_value_type (id) == G_TYPE_STRING &&
+          g_strcmp0 (token, data->token) == 0)
+        g_queue_push_tail (data->orphans, g_strdup (json_node_get_string (id)));
+    }
+  create_kill_next (task);
+}
+
+static void
+create_find_orphans (GTask  *task,
+                     GError *failure)
+{
+  SandboxE2bBackend *self = g_task_get_source_object (task);
+  CreateData *data = g_task_get_task_data (task);
+  g_autofree char *filter = g_strdup_printf ("%s=%s", E2B_CREATE_TOKEN_LABEL, data->token);
+  g_autofree char *escaped = g_uri_escape_string (filter, NULL, FALSE);
+  g_autofree char *path = g_strdup_printf ("v2/sandboxes?metadata=%s&limit=100", escaped);
+
+  data->failure = failure;
+  /* Not cancellable: the sandbox must not be left behind. */
+  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (self), "GET", path, NULL,
+                                   SANDBOX_REST_IDEMPOTENT, NULL, orphans_listed, task);
+}
+
+static void
+create_posted (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  GTask *task = user_data;   /* owned */
+  SandboxE2bBackend *self = g_task_get_source_object (task);
+  CreateData *data = g_task_get_task_data (task);
+  g_autoptr(JsonNode) node = NULL;
+  SandboxInstance *instance = NULL;
+  GError *error = NULL;
+
+  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, &error);
+  if (error == NULL)
+    instance = instance_from_node (self, node, &error);
+  if (instance != NULL && g_cancellable_is_cancelled (g_task_get_cancellable (task)))
+    {
+      /* Made, but the caller gave up on it: do not leave it running. */
+      g_clear_object (&instance);
+      g_cancellable_set_error_if_cancelled (g_task_get_cancellable (task), &error);
+    }
+  if (error != NULL)
+    {
+      /* A refusal (4xx) made nothing; any other failure may have. */
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE) ||
+          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT) ||
+          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL) ||
+          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED))
+        {
+          create_find_orphans (task, error);
+          return;
+        }
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  sandbox_instance_set_labels (instance, data->labels);
+  _sandbox_task_return_object (task, instance);
+  g_object_unref (instance);
+  g_object_unref (task);
 }
 
 static void
@@ -210,6 +410,9 @@ sandbox_e2b_backend_create (SandboxBackend *backend,
   g_autoptr(JsonNode) body = NULL;
   const char *template_id = sandbox_spec_get_image (spec);
   guint ttl = sandbox_spec_get_timeout (spec);
+  g_autoptr(GHashTable) metadata = NULL;
+  g_autofree char *token = NULL;
+  CreateData *data;
 
   if (!configured_or_fail (self, task))
     return;
@@ -228,7 +431,18 @@ sandbox_e2b_backend_create (SandboxBackend *backend,
   json_builder_add_string_value (builder, template_id ? template_id : E2B_DEFAULT_TEMPLATE);
   json_builder_set_member_name (builder, "timeout");
   json_builder_add_int_value (builder, ttl > 0 ? ttl : E2B_DEFAULT_TTL_S);
-  add_map (builder, "metadata", sandbox_spec_get_labels (spec));
+  token = g_uuid_string_random ();
+  metadata = g_hash_table_new (g_str_hash, g_str_equal);
+  {
+    GHashTableIter iter;
+    gpointer key, value;
+
+    g_hash_table_iter_init (&iter, sandbox_spec_get_labels (spec));
+    while (g_hash_table_iter_next (&iter, &key, &value))
+      g_hash_table_insert (metadata, key, value);
+  }
+  g_hash_table_insert (metadata, (char *) E2B_CREATE_TOKEN_LABEL, token);
+  add_map (builder, "metadata", metadata);
   add_map (builder, "envVars", sandbox_spec_get_env (spec));
   json_builder_set_member_name (builder, "secure");
   json_builder_add_boolean_value (builder, TRUE);
@@ -237,11 +451,13 @@ sandbox_e2b_backend_create (SandboxBackend *backend,
   json_builder_end_object (builder);
   body = json_builder_get_root (builder);
 
-  g_task_set_task_data (task, g_hash_table_ref (sandbox_spec_get_labels (spec)),
-                        (GDestroyNotify) g_hash_table_unref);
+  data = g_new0 (CreateData, 1);
+  data->labels = g_hash_table_ref (sandbox_spec_get_labels (spec));
+  data->token = g_steal_pointer (&token);
+  g_task_set_task_data (task, data, (GDestroyNotify) create_data_free);
   /* Not idempotent: a retried create could start two sandboxes. */
   _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (self), "POST", "sandboxes", body,
-                                   SANDBOX_REST_NONE, cancellable, instance_from_reply,
+                                   SANDBOX_REST_NONE, cancellable, create_posted,
                                    g_object_ref (task));
 }
 
@@ -264,14 +480,13 @@ sandbox_e2b_backend_get_instance (SandboxBackend *backend,
                                    g_object_ref (task));
 }
 
-/* list: GET /v2/sandboxes, page by page. Made by hand: the next page's
- * token is in the X-Next-Token header. */
+/* list: GET /v2/sandboxes, page by page (idempotent: retried); the next
+ * page's token is in the X-Next-Token header. */
 
 typedef struct
 {
   char        *metadata;   /* encoded filter, or NULL */
   GListStore  *store;
-  SoupMessage *msg;
   guint        pages;
 } ListData;
 
@@ -280,7 +495,6 @@ list_data_free (ListData *data)
 {
   g_free (data->metadata);
   g_clear_object (&data->store);
-  g_clear_object (&data->msg);
   g_free (data);
 }
 
@@ -294,34 +508,23 @@ list_got (GObject      *source,
   g_autoptr(GTask) task = user_data;
   SandboxE2bBackend *self = g_task_get_source_object (task);
   ListData *data = g_task_get_task_data (task);
-  g_autoptr(GBytes) body = NULL;
   g_autoptr(JsonNode) node = NULL;
   GError *error = NULL;
-  guint status;
+  SoupMessage *msg;
   const char *token;
   JsonArray *array;
 
-  body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
-  if (body == NULL)
+  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, &error);
+  if (error != NULL)
     {
-      g_task_return_error (task, _sandbox_rest_transport_error_new ("E2B", "GET", "/v2/sandboxes", error));
-      g_error_free (error);
+      g_task_return_error (task, error);
       return;
     }
-  status = soup_message_get_status (data->msg);
-  if (!SOUP_STATUS_IS_SUCCESSFUL (status))
-    {
-      g_task_return_error (task, _sandbox_rest_error_new ("E2B", "GET", "/v2/sandboxes", status, body,
-                                                          E2B_KEY_HINT));
-      return;
-    }
-  node = _sandbox_rest_parse_json ("E2B", "/v2/sandboxes", body, &error);
   if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
     {
-      if (error == NULL)
-        error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
-                             _("E2B answered GET /v2/sandboxes with something that is not a list."));
-      g_task_return_error (task, error);
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                               _("E2B answered GET /v2/sandboxes with something that is not a list; "
+                                 "retry later, and report it to E2B if it persists."));
       return;
     }
   array = json_node_get_array (node);
@@ -335,7 +538,8 @@ list_got (GObject      *source,
         g_list_store_append (data->store, instance);
     }
 
-  token = soup_message_headers_get_one (soup_message_get_response_headers (data->msg), "X-Next-Token");
+  msg = _sandbox_rest_call_get_message (result);
+  token = msg ? soup_message_headers_get_one (soup_message_get_response_headers (msg), "X-Next-Token") : NULL;
   if (token != NULL && *token != '\0' && json_array_get_length (array) > 0 && ++data->pages < 1000)
     {
       g_autofree char *next = g_strdup (token);
@@ -351,7 +555,6 @@ list_page (GTask      *task,
 {
   SandboxE2bBackend *self = g_task_get_source_object (task);
   ListData *data = g_task_get_task_data (task);
-  SandboxRestClient *api = _sandbox_e2b_backend_get_api (self);
   g_autoptr(GString) path = g_string_new ("v2/sandboxes?state=running&limit=100");
 
   if (data->metadata != NULL)
@@ -364,19 +567,9 @@ list_page (GTask      *task,
       g_autofree char *escaped = g_uri_escape_string (token, NULL, FALSE);
       g_string_append_printf (path, "&nextToken=%s", escaped);
     }
-  g_clear_object (&data->msg);
-  data->msg = _sandbox_rest_client_new_message (api, "GET", path->str);
-  if (data->msg == NULL)
-    {
-      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
-                               _("“%s” is not a valid E2B API URL; check E2B_API_URL."),
-                               _sandbox_rest_client_get_base_url (api));
-      g_object_unref (task);
-      return;
-    }
-  soup_session_send_and_read_async (_sandbox_rest_client_get_session (api), data->msg,
-                                    G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
-                                    list_got, task);
+  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (self), "GET", path->str, NULL,
+                                   SANDBOX_REST_IDEMPOTENT, g_task_get_cancellable (task),
+                                   list_got, task);
 }
 
 static void

@@ -70,10 +70,6 @@ set_envd (SandboxE2bInstance *self)
   _sandbox_rest_client_set_header (self->envd, "E2b-Sandbox-Port", G_STRINGIFY (E2B_ENVD_PORT));
   _sandbox_rest_client_set_header (self->envd, "X-Access-Token", self->access_token);
   _sandbox_rest_client_set_header (self->envd, "Connect-Protocol-Version", "1");
-  /* The synchronous API runs each call on a main context of its own; a
-   * kept-alive connection is bound to the context it was made on and
-   * hangs when reused from another. */
-  _sandbox_rest_client_set_header (self->envd, "Connection", "close");
 }
 
 SandboxInstance *
@@ -103,7 +99,8 @@ _sandbox_e2b_instance_new (SandboxE2bBackend *backend,
 
       json_object_iter_init (&iter, json_node_get_object (metadata));
       while (json_object_iter_next (&iter, &key, &value))
-        if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
+        if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING &&
+            strcmp (key, E2B_CREATE_TOKEN_LABEL) != 0)
           g_hash_table_insert (labels, (gpointer) key, (gpointer) json_node_get_string (value));
       sandbox_instance_set_labels (SANDBOX_INSTANCE (self), labels);
     }
@@ -256,6 +253,7 @@ typedef struct
   gboolean              closing;
   int                   exit_status;
   int                   term_signal;
+  guint                 attempt;       /* of Start, retried on 429 only */
   GError               *error;
 } ExecData;
 
@@ -396,6 +394,20 @@ exec_fail (GTask  *task,
 
 static void exec_read (GTask *task);
 static void exec_pump (GTask *task);
+
+/* A Connect framing error (sandbox-connect.c knows no provider): says who
+ * sent the stream and what to do. */
+static GError *
+stream_error (GError *error)
+{
+  GError *framed = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                                _("E2B envd sent a broken command stream: %s The command may "
+                                  "or may not have run; check its effects, then run it again."),
+                                error->message);
+
+  g_error_free (error);
+  return framed;
+}
 
 static void
 exec_written (GObject      *source,
@@ -703,7 +715,7 @@ exec_got (GObject      *source,
   if (g_bytes_get_size (bytes) == 0)
     {
       if (!_sandbox_connect_reader_finish (data->reader, &error))
-        exec_fail (task, error);
+        exec_fail (task, stream_error (error));
       else if (!data->got_end_stream && !data->timed_out)
         exec_fail (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                                       _("The command's stream from E2B ended without its "
@@ -717,7 +729,7 @@ exec_got (GObject      *source,
   if (!_sandbox_connect_reader_feed (data->reader, g_bytes_get_data (bytes, NULL),
                                      g_bytes_get_size (bytes), &error))
     {
-      exec_fail (task, error);
+      exec_fail (task, stream_error (error));
       g_object_unref (task);
       return;
     }
@@ -750,6 +762,59 @@ exec_error_body (GObject      *source,
                                soup_message_get_status (data->msg), body));
 }
 
+static void exec_start (SandboxE2bInstance *self, GTask *task);
+
+static gboolean
+exec_start_again_cb (gpointer user_data)
+{
+  GTask *task = user_data;
+  ExecData *data = g_task_get_task_data (task);
+
+  exec_start (data->self, task);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+body_dropped (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_input_stream_close_finish (G_INPUT_STREAM (source), result, NULL);
+  g_object_unref (source);
+}
+
+/* A 429 means the command was not started: start it again later (the
+ * REST client's policy for a non-idempotent call). */
+static gboolean
+exec_retry_start (GTask *task)
+{
+  ExecData *data = g_task_get_task_data (task);
+  guint delay_ms = 0;
+  GSource *source;
+
+  if (data->cancelled ||
+      !_sandbox_rest_client_should_retry (data->self->envd, SANDBOX_REST_NONE, data->attempt,
+                                          data->msg, NULL, &delay_ms))
+    return FALSE;
+  data->attempt++;
+  if (data->guard != NULL)
+    {
+      g_source_destroy (data->guard);
+      g_clear_pointer (&data->guard, g_source_unref);
+    }
+  /* The refused answer's body is dropped; the stream keeps itself alive
+   * until closed. */
+  g_input_stream_close_async (data->body, G_PRIORITY_DEFAULT, NULL, body_dropped, NULL);
+  data->body = NULL;
+  g_clear_object (&data->msg);
+  source = g_timeout_source_new (delay_ms);
+  g_source_set_callback (source, exec_start_again_cb, g_object_ref (task), g_object_unref);
+  g_source_set_static_name (source, "[libsandbox] e2b start retry");
+  g_source_attach (source, g_task_get_context (task));
+  g_source_unref (source);
+  return TRUE;
+}
+
 static void
 exec_sent (GObject      *source,
            GAsyncResult *result,
@@ -770,6 +835,8 @@ exec_sent (GObject      *source,
       return;
     }
   status = soup_message_get_status (data->msg);
+  if (status == 429 && exec_retry_start (task))
+    return;
   if (status != 200)
     {
       g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable ();
@@ -893,6 +960,7 @@ sandbox_e2b_instance_exec (SandboxInstance *instance,
 typedef struct
 {
   SoupSession *session;
+  SandboxRestClient *policy;   /* whose retry policy transfers follow */
   char        *envd_url;
   char        *sandbox_id;
   char        *token;
@@ -904,6 +972,7 @@ static void
 files_data_free (FilesData *data)
 {
   g_clear_object (&data->session);
+  g_clear_object (&data->policy);
   g_clear_object (&data->local);
   g_free (data->envd_url);
   g_free (data->sandbox_id);
@@ -1054,12 +1123,16 @@ make_dir (FilesData     *data,
   return answer != NULL || exists;
 }
 
+/* One attempt. A failure that another attempt may cure leaves the answer
+ * in *@failed_msg or the raw transport error in *@failed_error. */
 static gboolean
-upload_file (FilesData     *data,
-             GFile         *source,
-             const char    *destination,
-             GCancellable  *cancellable,
-             GError       **error)
+upload_file_once (FilesData     *data,
+                  GFile         *source,
+                  const char    *destination,
+                  SoupMessage  **failed_msg,
+                  GError       **failed_error,
+                  GCancellable  *cancellable,
+                  GError       **error)
 {
   g_autofree char *escaped = g_uri_escape_string (destination, "/", FALSE);
   g_autofree char *query = g_strdup_printf ("files?path=%s", escaped);
@@ -1087,21 +1160,104 @@ upload_file (FilesData     *data,
   if (answer == NULL)
     {
       GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "POST", "/files", *error);
+
+      *failed_error = g_error_copy (*error);
       g_clear_error (error);
       g_propagate_error (error, mapped);
       return FALSE;
     }
   if (!SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (msg)))
     {
+      *failed_msg = g_object_ref (msg);
       g_propagate_error (error, files_http_error (data, msg, "POST", "/files", answer));
       return FALSE;
     }
   {
     g_autoptr(GOutputStream) sink = g_memory_output_stream_new_resizable ();
-    g_output_stream_splice (sink, answer, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE |
-                            G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, cancellable, NULL);
+    g_autoptr(GError) local_error = NULL;
+
+    /* The answer must arrive whole: a connection that drops here means
+     * the upload's outcome is unknown. */
+    if (g_output_stream_splice (sink, answer, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE |
+                                G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, cancellable, &local_error) < 0)
+      {
+        GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "POST", "/files", local_error);
+
+        *failed_error = g_steal_pointer (&local_error);
+        g_propagate_error (error, mapped);
+        return FALSE;
+      }
   }
   return TRUE;
+}
+
+static gboolean download_file_once (FilesData *data, const char *source, GFile *destination,
+                                    SoupMessage **failed_msg, GError **failed_error,
+                                    GCancellable *cancellable, GError **error);
+
+typedef gboolean (*TransferOnce) (FilesData *data, gpointer source, gpointer destination,
+                                  SoupMessage **failed_msg, GError **failed_error,
+                                  GCancellable *cancellable, GError **error);
+
+/* A transfer is idempotent (an upload overwrites, a download reads): a
+ * transient failure is tried again, per the REST client's policy. */
+static gboolean
+transfer (FilesData     *data,
+          TransferOnce   once,
+          gpointer       source,
+          gpointer       destination,
+          GCancellable  *cancellable,
+          GError       **error)
+{
+  for (guint attempt = 0;; attempt++)
+    {
+      g_autoptr(SoupMessage) failed_msg = NULL;
+      g_autoptr(GError) failed_error = NULL;
+      GError *local_error = NULL;
+      guint delay_ms = 0;
+      gint64 until;
+
+      if (once (data, source, destination, &failed_msg, &failed_error, cancellable, &local_error))
+        return TRUE;
+      if ((failed_msg == NULL && failed_error == NULL) ||
+          !_sandbox_rest_client_should_retry (data->policy, SANDBOX_REST_IDEMPOTENT, attempt,
+                                              failed_msg, failed_error, &delay_ms))
+        {
+          g_propagate_error (error, local_error);
+          return FALSE;
+        }
+      g_clear_error (&local_error);
+      /* A worker thread: wait, but not past a cancellation. */
+      until = g_get_monotonic_time () + (gint64) delay_ms * 1000;
+      while (g_get_monotonic_time () < until)
+        {
+          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+            return FALSE;
+          g_usleep (MIN (10000, MAX (0, until - g_get_monotonic_time ())));
+        }
+    }
+}
+
+static gboolean
+upload_file (FilesData     *data,
+             GFile         *source,
+             const char    *destination,
+             GCancellable  *cancellable,
+             GError       **error)
+{
+  return transfer (data, (TransferOnce) upload_file_once, source, (gpointer) destination,
+                   cancellable, error);
+}
+
+static gboolean
+download_file (FilesData     *data,
+               const char    *source,
+               GFile         *destination,
+               GCancellable  *cancellable,
+               GError       **error)
+{
+  return transfer (data, (TransferOnce) download_file_once, (gpointer) source, destination,
+                   cancellable, error);
 }
 
 static gboolean
@@ -1157,11 +1313,13 @@ upload_tree (FilesData     *data,
 }
 
 static gboolean
-download_file (FilesData     *data,
-               const char    *source,
-               GFile         *destination,
-               GCancellable  *cancellable,
-               GError       **error)
+download_file_once (FilesData     *data,
+                    const char    *source,
+                    GFile         *destination,
+                    SoupMessage  **failed_msg,
+                    GError       **failed_error,
+                    GCancellable  *cancellable,
+                    GError       **error)
 {
   g_autofree char *escaped = g_uri_escape_string (source, "/", FALSE);
   g_autofree char *query = g_strdup_printf ("files?path=%s", escaped);
@@ -1180,12 +1338,15 @@ download_file (FilesData     *data,
   if (in == NULL)
     {
       GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "GET", "/files", *error);
+
+      *failed_error = g_error_copy (*error);
       g_clear_error (error);
       g_propagate_error (error, mapped);
       return FALSE;
     }
   if (!SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (msg)))
     {
+      *failed_msg = g_object_ref (msg);
       g_propagate_error (error, files_http_error (data, msg, "GET", "/files", in));
       return FALSE;
     }
@@ -1195,9 +1356,26 @@ download_file (FilesData     *data,
   if (out == NULL)
     return FALSE;
   /* Streamed to the file: never whole in memory. */
-  return g_output_stream_splice (G_OUTPUT_STREAM (out), in,
-                                 G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE | G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
-                                 cancellable, error) >= 0;
+  if (g_output_stream_splice (G_OUTPUT_STREAM (out), in,
+                              G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE | G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
+                              cancellable, error) < 0)
+    {
+      /* A dropped connection is the provider's failure, not a local one. */
+      if (!g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
+          ((*error)->domain == G_IO_ERROR && ((*error)->code == G_IO_ERROR_PARTIAL_INPUT ||
+                                              (*error)->code == G_IO_ERROR_TIMED_OUT ||
+                                              (*error)->code == G_IO_ERROR_CONNECTION_CLOSED ||
+                                              (*error)->code == G_IO_ERROR_BROKEN_PIPE)))
+        {
+          GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "GET", "/files", *error);
+
+          *failed_error = g_error_copy (*error);
+          g_clear_error (error);
+          g_propagate_error (error, mapped);
+        }
+      return FALSE;
+    }
+  return TRUE;
 }
 
 /* Whether a filesystem.Filesystem/Stat answer describes a directory. */
@@ -1345,6 +1523,7 @@ files_start (SandboxE2bInstance *self,
   data->token = g_strdup (self->access_token);
   data->session = soup_session_new_with_options ("user-agent", user_agent,
                                                  "timeout", _sandbox_rest_timeout_s (), NULL);
+  data->policy = g_object_ref (self->envd);
   g_task_run_in_thread (task, upload ? upload_thread : download_thread);
 }
 

@@ -602,6 +602,11 @@ stream_new (E2bEmulator       *emu,
   soup_server_message_set_status (msg, 200, NULL);
   soup_message_headers_set_encoding (response, SOUP_ENCODING_CHUNKED);
   soup_message_headers_replace (response, "Content-Type", "application/connect+json");
+  /* A process stream's connection is not kept alive: the stream ends when
+   * the sandbox is killed, and the SDK's client (pyqwest), reusing such a
+   * connection under load, got a reset on its next Start instead of the
+   * proxy's answer. Unary calls and files keep their connections. */
+  soup_message_headers_replace (response, "Connection", "close");
   g_signal_connect (msg, "finished", G_CALLBACK (stream_msg_finished), stream);
 
   if (keepalive_ms == 0)

@@ -706,11 +706,6 @@ server_dispatch (SoupServer        *server,
       return;
     }
 
-  /* envd connections are not kept alive: a killed sandbox's streams end
-   * its connections, and a client that reused one got a reset under load
-   * instead of the proxy's 502 (seen in the SDK's test_kill). */
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
-
   sandbox = g_hash_table_lookup (emu->sandboxes, sandbox_id);
   if (sandbox == NULL)
     {

@@ -697,10 +697,12 @@ call_got (GObject      *source,
       g_clear_object (&data->stream);
       g_clear_pointer (&data->buffer, g_byte_array_unref);
       g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
-                               _("%s sent a reply to %s %s larger than %" G_GSIZE_FORMAT " bytes, "
+                               /* No G_GSIZE_FORMAT: a macro inside a msgid cuts it short. */
+                               _("%s sent a reply to %s %s larger than %lu bytes, "
                                  "which is no answer libsandbox expects; retry later, and report it "
                                  "to %s if it persists (SANDBOX_HTTP_MAX_REPLY raises the limit)."),
-                               self->provider, data->method, data->path, max, self->provider);
+                               self->provider, data->method, data->path, (unsigned long) max,
+                               self->provider);
       g_object_unref (task);
       return;
     }

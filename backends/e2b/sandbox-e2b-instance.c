@@ -1227,6 +1227,7 @@ files_start (SandboxE2bInstance *self,
   data->token = g_strdup (self->access_token);
   data->session = soup_session_new_with_options ("user-agent", user_agent,
                                                  "timeout", _sandbox_rest_timeout_s (), NULL);
+  _sandbox_rest_session_setup_tls (data->session, NULL);   /* self->envd warned */
   g_task_run_in_thread (task, upload ? upload_thread : download_thread);
 }
 

@@ -601,31 +601,16 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
             stats = SyncStats()
             try:
                 sent_blobs = _send_inputs(
-                    Gio,
-                    Sandbox,
-                    attempt,
-                    obj,
-                    run_id,
-                    step_name,
-                    task_id,
-                    input_paths,
-                    options,
-                    stats,
-                    prefix,
+                    Gio, Sandbox, attempt, obj, run_id, step_name, task_id,
+                    input_paths, options, stats, prefix,
                 )
             except (GLib.Error, OSError, RuntimeError) as ex:
                 if attempt.signal_received is not None:
-                    _echo(
-                        prefix,
-                        "Interrupted (signal %d): destroying sandbox %s."
-                        % (attempt.signal_received, sandbox_id),
-                    )
+                    _echo(prefix, "Interrupted (signal %d): destroying sandbox %s."
+                          % (attempt.signal_received, sandbox_id))
                     sys.exit(128 + attempt.signal_received)
-                _echo(
-                    prefix,
-                    "Could not copy the task's inputs into the sandbox: %s"
-                    % getattr(ex, "message", ex),
-                )
+                _echo(prefix, "Could not copy the task's inputs into the sandbox: %s"
+                      % getattr(ex, "message", ex))
                 sys.exit(METAFLOW_EXIT_DISALLOW_RETRY)
 
         command = Sandbox.Command.new(["/bin/bash", "-c", script])
@@ -724,16 +709,8 @@ def _fetch_outputs(Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefi
             Sandbox, attempt.instance, root, marker, attempt.cancellable, attempt.wait
         )
         fetch_outputs(
-            Gio,
-            Sandbox,
-            attempt.instance,
-            root,
-            obj.flow.name,
-            outputs,
-            sent_blobs,
-            attempt.cancellable,
-            stats,
-            attempt.wait,
+            Gio, Sandbox, attempt.instance, root, obj.flow.name, outputs, sent_blobs,
+            attempt.cancellable, stats, attempt.wait,
         )
     except (attempt.GLib.Error, OSError, RuntimeError) as ex:
         _echo(

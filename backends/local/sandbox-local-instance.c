@@ -313,11 +313,13 @@ is_maskable_home (const char *path)
 }
 
 /* The host's home directories stay private: an empty tmpfs over /root,
- * /home and $HOME (spec mounts and the workdir, bound later, stay visible);
+ * /home and $HOME (spec mounts and the workdir, bound later, stay visible;
+ * the tmpfs mounts, added to @masked, are made read-only after those);
  * and the password hashes, which the sandbox user could otherwise read
  * when the caller is root (its uid maps to the caller's). */
 static void
-add_home_masks (GPtrArray *argv)
+add_home_masks (GPtrArray *argv,
+                GPtrArray *masked)
 {
   static const char * const homes[] = { "/root", "/home", NULL };
   static const char * const secret_files[] = { "/etc/shadow", "/etc/gshadow", NULL };
@@ -328,11 +330,13 @@ add_home_masks (GPtrArray *argv)
       {
         g_ptr_array_add (argv, g_strdup ("--tmpfs"));
         g_ptr_array_add (argv, g_strdup (homes[i]));
+        g_ptr_array_add (masked, g_strdup (homes[i]));
       }
   if (is_maskable_home (home))
     {
       g_ptr_array_add (argv, g_strdup ("--tmpfs"));
-      g_ptr_array_add (argv, g_steal_pointer (&home));
+      g_ptr_array_add (argv, g_strdup (home));
+      g_ptr_array_add (masked, g_steal_pointer (&home));
     }
   for (guint i = 0; secret_files[i] != NULL; i++)
     if (g_file_test (secret_files[i], G_FILE_TEST_IS_REGULAR))
@@ -352,6 +356,7 @@ build_bwrap_argv (SandboxLocalInstance *self,
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
   const char * const *cmd = sandbox_command_get_argv (command);
   const char *cwd = sandbox_command_get_cwd (command);
+  g_autoptr(GPtrArray) masked = g_ptr_array_new_with_free_func (g_free);
 
 #define ADD(s) g_ptr_array_add (argv, g_strdup (s))
   ADD (_sandbox_local_backend_get_bwrap (backend));
@@ -371,7 +376,7 @@ build_bwrap_argv (SandboxLocalInstance *self,
 
   add_root (argv, config->rootfs ? config->rootfs : "/");
   if (config->rootfs == NULL)
-    add_home_masks (argv);
+    add_home_masks (argv, masked);
 
   ADD ("--proc"); ADD ("/proc");
   /* bwrap leaves these writable when the sandbox user maps to the host's
@@ -389,6 +394,10 @@ build_bwrap_argv (SandboxLocalInstance *self,
       ADD (sandbox_mount_get_read_only (mount) ? "--ro-bind" : "--bind");
       ADD (sandbox_mount_get_host_path (mount));
       ADD (sandbox_mount_get_sandbox_path (mount));
+    }
+  for (guint i = 0; i < masked->len; i++)
+    {
+      ADD ("--remount-ro"); ADD (g_ptr_array_index (masked, i));
     }
   ADD ("--ro-bind"); ADD (_sandbox_local_backend_get_helper (backend)); ADD (HELPER_IN_SANDBOX);
   ADD ("--chdir"); ADD ("/");

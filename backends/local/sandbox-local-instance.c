@@ -397,7 +397,16 @@ build_bwrap_argv (SandboxLocalInstance *self,
     }
   for (guint i = 0; i < masked->len; i++)
     {
-      ADD ("--remount-ro"); ADD (g_ptr_array_index (masked, i));
+      const char *path = g_ptr_array_index (masked, i);
+      gboolean covered = is_under (path, config->workdir);
+
+      /* A mount at (or above) it replaced the tmpfs: leave that one alone. */
+      for (guint j = 0; !covered && j < config->mounts->len; j++)
+        covered = is_under (path, sandbox_mount_get_sandbox_path (g_ptr_array_index (config->mounts, j)));
+      if (!covered)
+        {
+          ADD ("--remount-ro"); ADD (path);
+        }
     }
   ADD ("--ro-bind"); ADD (_sandbox_local_backend_get_helper (backend)); ADD (HELPER_IN_SANDBOX);
   ADD ("--chdir"); ADD ("/");

@@ -126,6 +126,11 @@ _sandbox_rest_client_new (const char *provider,
                                                     : g_strconcat (base_url, "/", NULL);
   self->user_agent = g_strdup_printf ("libsandbox/%s", SANDBOX_VERSION_S);
   apply_retry_env (self);
+  /* Warn once per client; each per-context session skips verification below. */
+  if (_sandbox_rest_tls_insecure ())
+    g_warning ("SANDBOX_TLS_INSECURE=1: TLS certificates of %s are NOT verified; "
+               "anyone on the network path can read and change this traffic, API key included. "
+               "Unset SANDBOX_TLS_INSECURE outside tests.", provider);
   return self;
 }
 
@@ -164,6 +169,7 @@ session_for_context (SandboxRestClient *self,
                                                "timeout", _sandbox_rest_timeout_s (),
                                                "idle-timeout", 60,
                                                NULL);
+      _sandbox_rest_session_setup_tls (session, NULL);   /* warned in _new */
       if (push)
         g_main_context_pop_thread_default (context);
       g_hash_table_insert (self->sessions, g_main_context_ref (context), session);
@@ -397,6 +403,13 @@ _sandbox_rest_transport_error_new (const char   *provider,
 {
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return g_error_copy (error);
+  if (error->domain == G_TLS_ERROR)
+    return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE,
+                        _("TLS certificate verification failed for %s (%s %s): %s. "
+                          "Check the API URL; if the server uses a private certificate authority, "
+                          "add it to the system’s trusted certificates. To turn verification off "
+                          "(insecure, for test servers only) set SANDBOX_TLS_INSECURE=1."),
+                        provider, method, endpoint, error->message);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT,
                         _("%s did not answer %s %s in time: %s. Retry later."),
@@ -598,6 +611,7 @@ call_done (GTask  *task,
     {
       gboolean retry = (data->flags & SANDBOX_REST_IDEMPOTENT) &&
                        !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
+                       error->domain != G_TLS_ERROR &&   /* a bad certificate stays bad */
                        data->attempt < self->max_retries;
 
       if (retry)
@@ -835,4 +849,44 @@ _sandbox_rest_call_get_body (GAsyncResult *result)
   CallData *data = g_task_get_task_data (G_TASK (result));
 
   return data->response;
+}
+
+/* ------------------------------------------------------------------ */
+/* TLS: certificates are always verified (libsoup's default, with the  */
+/* system's trust store); only SANDBOX_TLS_INSECURE=1 turns it off.    */
+
+gboolean
+_sandbox_rest_tls_insecure (void)
+{
+  return g_strcmp0 (g_getenv ("SANDBOX_TLS_INSECURE"), "1") == 0;
+}
+
+static gboolean
+accept_any_certificate (SoupMessage          *msg,
+                        GTlsCertificate      *certificate,
+                        GTlsCertificateFlags  errors,
+                        gpointer              user_data)
+{
+  return TRUE;
+}
+
+static void
+insecure_request_queued (SoupSession *session,
+                         SoupMessage *msg,
+                         gpointer     user_data)
+{
+  g_signal_connect (msg, "accept-certificate", G_CALLBACK (accept_any_certificate), NULL);
+}
+
+void
+_sandbox_rest_session_setup_tls (SoupSession *session,
+                                 const char  *provider)
+{
+  if (!_sandbox_rest_tls_insecure ())
+    return;
+  if (provider != NULL)
+    g_warning ("SANDBOX_TLS_INSECURE=1: TLS certificates of %s are NOT verified; "
+               "anyone on the network path can read and change this traffic, API key included. "
+               "Unset SANDBOX_TLS_INSECURE outside tests.", provider);
+  g_signal_connect (session, "request-queued", G_CALLBACK (insecure_request_queued), NULL);
 }

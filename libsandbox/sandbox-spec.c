@@ -161,6 +161,7 @@ struct _SandboxSpec
   guint       pids_max;
   guint       timeout;
   gboolean    network;
+  gboolean    run_as_root;
   GHashTable *env;
   GHashTable *labels;
   GPtrArray  *mounts;
@@ -179,6 +180,7 @@ enum {
   PROP_PIDS_MAX,
   PROP_TIMEOUT,
   PROP_NETWORK,
+  PROP_RUN_AS_ROOT,
   N_PROPS
 };
 
@@ -217,6 +219,7 @@ sandbox_spec_get_property (GObject    *object,
     case PROP_PIDS_MAX: g_value_set_uint (value, self->pids_max); break;
     case PROP_TIMEOUT: g_value_set_uint (value, self->timeout); break;
     case PROP_NETWORK: g_value_set_boolean (value, self->network); break;
+    case PROP_RUN_AS_ROOT: g_value_set_boolean (value, self->run_as_root); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -240,6 +243,7 @@ sandbox_spec_set_property (GObject      *object,
     case PROP_PIDS_MAX: sandbox_spec_set_pids_max (self, g_value_get_uint (value)); break;
     case PROP_TIMEOUT: sandbox_spec_set_timeout (self, g_value_get_uint (value)); break;
     case PROP_NETWORK: sandbox_spec_set_network (self, g_value_get_boolean (value)); break;
+    case PROP_RUN_AS_ROOT: sandbox_spec_set_run_as_root (self, g_value_get_boolean (value)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -339,6 +343,19 @@ sandbox_spec_class_init (SandboxSpecClass *klass)
    * Since: 0.1
    */
   properties[PROP_NETWORK] = g_param_spec_boolean ("network", NULL, NULL, FALSE, flags);
+
+  /**
+   * SandboxSpec:run-as-root:
+   *
+   * Whether commands run as root (uid 0) inside the sandbox. Off by default:
+   * `local` then runs them as uid and gid 1000, and the remote backends as
+   * their provider's unprivileged user (`daytona`, `user`). Root inside a
+   * `local` sandbox is still confined to its user namespace and has no
+   * capabilities on the host.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_RUN_AS_ROOT] = g_param_spec_boolean ("run-as-root", NULL, NULL, FALSE, flags);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -613,6 +630,27 @@ DEFINE_NUMBER_ACCESSORS (guint, timeout, PROP_TIMEOUT)
  * Since: 0.1
  */
 DEFINE_NUMBER_ACCESSORS (gboolean, network, PROP_NETWORK)
+
+/**
+ * sandbox_spec_get_run_as_root:
+ * @self: a #SandboxSpec
+ *
+ * Gets [property@Sandbox.Spec:run-as-root].
+ *
+ * Returns: whether commands run as root inside the sandbox
+ *
+ * Since: 0.1
+ */
+/**
+ * sandbox_spec_set_run_as_root:
+ * @self: a #SandboxSpec
+ * @run_as_root: whether commands run as root inside the sandbox
+ *
+ * Sets [property@Sandbox.Spec:run-as-root].
+ *
+ * Since: 0.1
+ */
+DEFINE_NUMBER_ACCESSORS (gboolean, run_as_root, PROP_RUN_AS_ROOT)
 
 /**
  * sandbox_spec_set_env:

@@ -97,6 +97,11 @@ gboolean       sandbox_spec_get_network    (SandboxSpec *self);
 SANDBOX_AVAILABLE_IN_0_1
 void           sandbox_spec_set_network    (SandboxSpec *self,
                                             gboolean     network);
+SANDBOX_AVAILABLE_IN_0_1
+gboolean       sandbox_spec_get_run_as_root (SandboxSpec *self);
+SANDBOX_AVAILABLE_IN_0_1
+void           sandbox_spec_set_run_as_root (SandboxSpec *self,
+                                             gboolean     run_as_root);
 
 SANDBOX_AVAILABLE_IN_0_1
 void           sandbox_spec_set_env        (SandboxSpec *self,

@@ -59,6 +59,7 @@ static int       opt_gpu;
 static int       opt_pids;
 static int       opt_ttl;
 static gboolean  opt_network;
+static gboolean  opt_run_as_root;
 static char    **opt_labels;
 static char    **opt_mounts;
 
@@ -99,6 +100,8 @@ static const GOptionEntry spec_entries[] = {
     N_("Remove the sandbox after this many seconds, where the backend can"), N_("SECONDS") },
   { "network", 0, 0, G_OPTION_ARG_NONE, &opt_network,
     N_("Give the sandbox network access (off by default)"), NULL },
+  { "run-as-root", 0, 0, G_OPTION_ARG_NONE, &opt_run_as_root,
+    N_("Run commands as root inside the sandbox (off by default)"), NULL },
   { "label", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &opt_labels,
     N_("Label the sandbox (repeatable)"), N_("KEY=VALUE") },
   { "mount", 'm', 0, G_OPTION_ARG_STRING_ARRAY, &opt_mounts,
@@ -452,6 +455,7 @@ spec_from_options (GError **error)
   sandbox_spec_set_pids_max (spec, opt_pids);
   sandbox_spec_set_timeout (spec, opt_ttl);
   sandbox_spec_set_network (spec, opt_network);
+  sandbox_spec_set_run_as_root (spec, opt_run_as_root);
 
   if ((labels = labels_from_options (error)) == NULL)
     return NULL;

@@ -148,6 +148,8 @@ _local_config_save (LocalConfig  *config,
   json_builder_add_string_value (builder, config->workdir);
   json_builder_set_member_name (builder, "network");
   json_builder_add_boolean_value (builder, config->network);
+  json_builder_set_member_name (builder, "run_as_root");
+  json_builder_add_boolean_value (builder, config->run_as_root);
   json_builder_set_member_name (builder, "cpu");
   json_builder_add_double_value (builder, config->cpu);
   json_builder_set_member_name (builder, "memory_mb");
@@ -232,6 +234,7 @@ _local_config_load (const char  *dir,
   config->rootfs = g_strdup (json_object_get_string_member_with_default (object, "rootfs", NULL));
   config->workdir = g_strdup (json_object_get_string_member_with_default (object, "workdir", LOCAL_DEFAULT_WORKDIR));
   config->network = json_object_get_boolean_member_with_default (object, "network", FALSE);
+  config->run_as_root = json_object_get_boolean_member_with_default (object, "run_as_root", FALSE);
   config->cpu = json_object_get_double_member_with_default (object, "cpu", 0);
   config->memory_mb = json_object_get_int_member_with_default (object, "memory_mb", 0);
   config->disk_mb = json_object_get_int_member_with_default (object, "disk_mb", 0);
@@ -596,6 +599,7 @@ sandbox_local_backend_create (SandboxBackend *backend,
   config->workdir = g_strdup (sandbox_spec_get_workdir (spec) ? sandbox_spec_get_workdir (spec)
                                                               : LOCAL_DEFAULT_WORKDIR);
   config->network = sandbox_spec_get_network (spec);
+  config->run_as_root = sandbox_spec_get_run_as_root (spec);
   config->cpu = sandbox_spec_get_cpu (spec);
   config->memory_mb = sandbox_spec_get_memory_mb (spec);
   config->disk_mb = sandbox_spec_get_disk_mb (spec);

@@ -288,6 +288,65 @@ add_root (GPtrArray  *argv,
     }
 }
 
+/* Whether the host directory PATH (the caller's $HOME) can be hidden
+ * behind a tmpfs without hiding the system: not /, not a system directory,
+ * not under what the sandbox already replaces or masks. */
+static gboolean
+is_maskable_home (const char *path)
+{
+  static const char * const system[] = {
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
+    "/var", "/opt", "/nix", "/snap", "/boot", "/srv", NULL
+  };
+  static const char * const covered[] = {
+    "/root", "/home", "/tmp", "/run", "/proc", "/dev", "/sys", NULL
+  };
+
+  if (path == NULL || !g_path_is_absolute (path) || g_strcmp0 (path, "/") == 0 ||
+      g_strv_contains (system, path) || !g_file_test (path, G_FILE_TEST_IS_DIR))
+    return FALSE;
+  for (guint i = 0; covered[i] != NULL; i++)
+    if (g_strcmp0 (path, covered[i]) == 0 ||
+        (g_str_has_prefix (path, covered[i]) && path[strlen (covered[i])] == '/'))
+      return FALSE;
+  return TRUE;
+}
+
+/* The host's home directories stay private: an empty tmpfs over /root,
+ * /home and $HOME (spec mounts and the workdir, bound later, stay visible;
+ * the tmpfs mounts, added to @masked, are made read-only after those);
+ * and the password hashes, which the sandbox user could otherwise read
+ * when the caller is root (its uid maps to the caller's). */
+static void
+add_home_masks (GPtrArray *argv,
+                GPtrArray *masked)
+{
+  static const char * const homes[] = { "/root", "/home", NULL };
+  static const char * const secret_files[] = { "/etc/shadow", "/etc/gshadow", NULL };
+  g_autofree char *home = g_canonicalize_filename (g_get_home_dir (), "/");
+
+  for (guint i = 0; homes[i] != NULL; i++)
+    if (g_file_test (homes[i], G_FILE_TEST_IS_DIR))
+      {
+        g_ptr_array_add (argv, g_strdup ("--tmpfs"));
+        g_ptr_array_add (argv, g_strdup (homes[i]));
+        g_ptr_array_add (masked, g_strdup (homes[i]));
+      }
+  if (is_maskable_home (home))
+    {
+      g_ptr_array_add (argv, g_strdup ("--tmpfs"));
+      g_ptr_array_add (argv, g_strdup (home));
+      g_ptr_array_add (masked, g_steal_pointer (&home));
+    }
+  for (guint i = 0; secret_files[i] != NULL; i++)
+    if (g_file_test (secret_files[i], G_FILE_TEST_IS_REGULAR))
+      {
+        g_ptr_array_add (argv, g_strdup ("--ro-bind"));
+        g_ptr_array_add (argv, g_strdup ("/dev/null"));
+        g_ptr_array_add (argv, g_strdup (secret_files[i]));
+      }
+}
+
 static GPtrArray *
 build_bwrap_argv (SandboxLocalInstance *self,
                   SandboxCommand       *command)
@@ -297,6 +356,7 @@ build_bwrap_argv (SandboxLocalInstance *self,
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
   const char * const *cmd = sandbox_command_get_argv (command);
   const char *cwd = sandbox_command_get_cwd (command);
+  g_autoptr(GPtrArray) masked = g_ptr_array_new_with_free_func (g_free);
 
 #define ADD(s) g_ptr_array_add (argv, g_strdup (s))
   ADD (_sandbox_local_backend_get_bwrap (backend));
@@ -311,10 +371,18 @@ build_bwrap_argv (SandboxLocalInstance *self,
     ADD ("--unshare-net");
   ADD ("--hostname"); ADD (config->id);
   ADD ("--cap-drop"); ADD ("ALL");
+  ADD ("--uid"); ADD (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
+  ADD ("--gid"); ADD (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
 
   add_root (argv, config->rootfs ? config->rootfs : "/");
+  if (config->rootfs == NULL)
+    add_home_masks (argv, masked);
 
   ADD ("--proc"); ADD ("/proc");
+  /* bwrap leaves these writable when the sandbox user maps to the host's
+   * root (the caller is root): global sysctls and the magic SysRq key. */
+  ADD ("--ro-bind-try"); ADD ("/proc/sys"); ADD ("/proc/sys");
+  ADD ("--ro-bind-try"); ADD ("/proc/sysrq-trigger"); ADD ("/proc/sysrq-trigger");
   ADD ("--dev"); ADD ("/dev");
   ADD ("--tmpfs"); ADD ("/run");
   ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (config->dir, "tmp", NULL)); ADD ("/tmp");
@@ -326,6 +394,19 @@ build_bwrap_argv (SandboxLocalInstance *self,
       ADD (sandbox_mount_get_read_only (mount) ? "--ro-bind" : "--bind");
       ADD (sandbox_mount_get_host_path (mount));
       ADD (sandbox_mount_get_sandbox_path (mount));
+    }
+  for (guint i = 0; i < masked->len; i++)
+    {
+      const char *path = g_ptr_array_index (masked, i);
+      gboolean covered = is_under (path, config->workdir);
+
+      /* A mount at (or above) it replaced the tmpfs: leave that one alone. */
+      for (guint j = 0; !covered && j < config->mounts->len; j++)
+        covered = is_under (path, sandbox_mount_get_sandbox_path (g_ptr_array_index (config->mounts, j)));
+      if (!covered)
+        {
+          ADD ("--remount-ro"); ADD (path);
+        }
     }
   ADD ("--ro-bind"); ADD (_sandbox_local_backend_get_helper (backend)); ADD (HELPER_IN_SANDBOX);
   ADD ("--chdir"); ADD ("/");

@@ -11,6 +11,10 @@
 G_BEGIN_DECLS
 
 #define LOCAL_DEFAULT_WORKDIR "/workspace"
+/* The unprivileged user and group commands run as unless the spec sets
+ * run-as-root (the first regular user on most distributions, as `user` on
+ * E2B and `daytona` on Daytona). */
+#define LOCAL_SANDBOX_UID "1000"
 #define LOCAL_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* How resource limits are applied to the processes of an instance. */
@@ -28,6 +32,7 @@ typedef struct
   char       *rootfs;       /* NULL: the host's root */
   char       *workdir;      /* absolute path inside the sandbox */
   gboolean    network;
+  gboolean    run_as_root;  /* else uid/gid LOCAL_SANDBOX_UID inside */
   double      cpu;
   guint       memory_mb;
   guint       disk_mb;

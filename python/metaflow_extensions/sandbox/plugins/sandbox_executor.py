@@ -160,9 +160,14 @@ def _is_under(path: str, root: str) -> bool:
 
 
 # A local sandbox sees the host's root read-only, except these directories,
-# which it gets fresh: a Python environment (or extension) kept under one of
-# them must be mounted to be seen at the same path.
-_LOCAL_PRIVATE_DIRS = ("/tmp", "/run", "/dev", "/proc")
+# which it gets fresh or empty (home directories are hidden): a Python
+# environment (or extension) kept under one of them must be mounted to be
+# seen at the same path.
+_LOCAL_PRIVATE_DIRS = tuple(
+    d
+    for d in ("/tmp", "/run", "/dev", "/proc", "/root", "/home", os.path.expanduser("~"))
+    if d != "/"
+)
 
 
 def _hidden_python_paths(exclude: List[str]) -> List[str]:

@@ -1,0 +1,533 @@
+/* libsandbox - the local backend's isolation, tested as an attacker would
+ * try to break out: each test runs the attack inside a sandbox and asserts
+ * that it fails; where the attack code itself could be wrong, a control
+ * runs the same code where it must succeed (a mounted socket, a process
+ * inside the sandbox, ...), so that a failure can only come from isolation.
+ *
+ * Issue 8 §7; docs/security.md maps each test to the threat it covers.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+#include <gio/gunixsocketaddress.h>
+
+#include <libsandbox/sandbox.h>
+
+static SandboxInstance *
+create (SandboxSpec *spec)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name ("local", &error);
+  g_autoptr(SandboxSpec) empty = NULL;
+  SandboxInstance *instance;
+
+  g_assert_no_error (error);
+  if (spec == NULL)
+    spec = empty = sandbox_spec_new ();
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_no_error (error);
+  return instance;
+}
+
+static SandboxInstance *
+create_as_root (void)
+{
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+
+  sandbox_spec_set_run_as_root (spec, TRUE);
+  return create (spec);
+}
+
+static void
+destroy (SandboxInstance *instance)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+  g_object_unref (instance);
+}
+
+static void
+exec_done (GObject      *source,
+           GAsyncResult *res,
+           gpointer      user_data)
+{
+  SandboxExecResult **result = user_data;
+  g_autoptr(GError) error = NULL;
+
+  *result = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), res, &error);
+  g_assert_no_error (error);
+}
+
+/* Runs a shell script, iterating the default main context meanwhile (so
+ * that a host service in this process can answer); returns its stdout. */
+static char *
+sh (SandboxInstance *instance,
+    const char      *script,
+    int             *status)
+{
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell (script);
+  g_autoptr(SandboxExecResult) result = NULL;
+  GBytes *out;
+
+  sandbox_command_set_timeout_ms (cmd, 30000);   /* never hangs */
+  sandbox_instance_exec_async (instance, cmd, NULL, exec_done, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  if (status != NULL)
+    *status = sandbox_exec_result_get_exit_code (result);
+  out = sandbox_exec_result_get_stdout (result);
+  return g_strndup (g_bytes_get_data (out, NULL), g_bytes_get_size (out));
+}
+
+static gboolean
+have_python (void)
+{
+  /* The sandbox sees the host's /usr, and its PATH has nothing else. */
+  return g_file_test ("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE);
+}
+
+/* ---- identity ---- */
+
+static void
+test_uid (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) other = sandbox_backend_new_for_name ("local", NULL);
+  g_autoptr(SandboxInstance) found = NULL;
+  SandboxInstance *user = create (NULL);
+  SandboxInstance *root = create_as_root ();
+  g_autofree char *u = sh (user, "id -u; id -g", NULL);
+  g_autofree char *r = sh (root, "id -u; id -g", NULL);
+  g_autofree char *again = NULL;
+
+  g_assert_cmpstr (u, ==, "1000\n1000\n");
+  g_assert_cmpstr (r, ==, "0\n0\n");
+  /* Persisted with the instance: another process (object) finds it so. */
+  found = sandbox_backend_get_instance (other, sandbox_instance_get_id (root), NULL, &error);
+  g_assert_no_error (error);
+  again = sh (found, "id -u", NULL);
+  g_assert_cmpstr (again, ==, "0\n");
+  destroy (user);
+  destroy (root);
+}
+
+/* ---- /proc/sys ---- */
+
+static void
+test_proc_sys (void)
+{
+  /* Writes either nothing new (the value already there) or only in the
+   * sandbox's own uts namespace, so that a broken isolation does no harm. */
+  static const char script[] =
+    "for f in /proc/sys/kernel/hostname /proc/sys/kernel/domainname; do "
+    "  (echo pwned > $f) 2>/dev/null && echo \"WROTE $f\"; "
+    "done; "
+    "v=$(cat /proc/sys/vm/swappiness) && (echo $v > /proc/sys/vm/swappiness) 2>/dev/null && echo 'WROTE swappiness'; "
+    "if [ -e /proc/sysrq-trigger ]; then (: >> /proc/sysrq-trigger) 2>/dev/null && echo 'OPENED sysrq-trigger'; fi; "
+    "cat /proc/sys/kernel/hostname";
+
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      SandboxInstance *instance = as_root ? create_as_root () : create (NULL);
+      g_autofree char *out = sh (instance, script, NULL);
+      g_autofree char *expected = g_strdup_printf ("%s\n", sandbox_instance_get_id (instance));
+
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      g_assert_cmpstr (out, ==, expected);
+      destroy (instance);
+    }
+}
+
+/* ---- mounting ---- */
+
+static void
+test_mount (void)
+{
+  static const char attack[] =
+    "mkdir -p /workspace/m; "
+    "mount -t tmpfs none /workspace/m 2>/dev/null && echo MOUNTED; "
+    "mount --bind / /workspace/m 2>/dev/null && echo BOUND; "
+    /* In a nested user namespace a mount may work, but only there. */
+    "unshare -Urm sh -c 'mount -t tmpfs none /workspace/m && touch /workspace/m/inner' 2>/dev/null; "
+    "echo end";
+  static const char check[] =
+    "grep -c ' /workspace/m ' /proc/self/mountinfo; ls -A /workspace/m; echo end";
+
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      SandboxInstance *instance = as_root ? create_as_root () : create (NULL);
+      g_autofree char *out = sh (instance, attack, NULL);
+      g_autofree char *after = sh (instance, check, NULL);
+
+      g_assert_cmpstr (out, ==, "end\n");
+      /* Nothing mounted, nothing left behind in the real directory. */
+      g_assert_cmpstr (after, ==, "0\nend\n");
+      destroy (instance);
+    }
+}
+
+/* ---- ptrace and signals to host processes ---- */
+
+static const char ptrace_py[] =
+  "import ctypes, errno, os, sys\n"
+  "libc = ctypes.CDLL(None, use_errno=True)\n"
+  "pid = int(sys.argv[1])\n"
+  "r = libc.ptrace(16, pid, 0, 0)\n"            /* PTRACE_ATTACH */
+  "e = ctypes.get_errno()\n"
+  "print('ATTACHED' if r == 0 else errno.errorcode.get(e, str(e)))\n"
+  "try:\n"
+  "    os.kill(pid, 0)\n"
+  "    print('SIGNALLED')\n"
+  "except OSError as ex:\n"
+  "    print(errno.errorcode.get(ex.errno, str(ex.errno)))\n";
+
+static void
+test_ptrace_host (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) victim = NULL;
+  SandboxInstance *instance;
+  g_autofree char *attack = NULL;
+  g_autofree char *control = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *out_control = NULL;
+  int pid;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  victim = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+                             &error, "sleep", "3171", NULL);
+  g_assert_no_error (error);
+  pid = atoi (g_subprocess_get_identifier (victim));
+
+  instance = create_as_root ();   /* the strongest attacker */
+  {
+    g_autofree char *quoted = g_shell_quote (ptrace_py);
+
+    attack = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" %d; test -e /proc/%d && echo VISIBLE; echo end",
+                              quoted, pid, pid);
+    out = sh (instance, attack, NULL);
+    /* Control: the same code attaches to a process of the sandbox itself. */
+    control = g_strdup_printf ("P=%s; sleep 1000 & /usr/bin/python3 -c \"$P\" $!; kill -9 $!", quoted);
+    out_control = sh (instance, control, NULL);
+  }
+  g_test_message ("attack: %s control: %s", out, out_control);
+  g_assert_cmpstr (out, ==, "ESRCH\nESRCH\nend\n");
+  g_assert_cmpstr (out_control, ==, "ATTACHED\nSIGNALLED\n");
+  /* The host process never noticed: alive and untraced. */
+  {
+    g_autofree char *status_path = g_strdup_printf ("/proc/%d/status", pid);
+    g_autofree char *status = NULL;
+
+    g_assert_true (g_file_get_contents (status_path, &status, NULL, NULL));
+    g_assert_nonnull (strstr (status, "TracerPid:\t0\n"));
+  }
+  g_subprocess_force_exit (victim);
+  g_subprocess_wait (victim, NULL, NULL);
+  destroy (instance);
+}
+
+/* ---- host UNIX sockets ---- */
+
+static gboolean
+count_accept (GSocketService    *service,
+              GSocketConnection *connection,
+              GObject           *source,
+              gpointer           user_data)
+{
+  (*(guint *) user_data)++;
+  return TRUE;
+}
+
+static GSocketService *
+listen_unix (GSocketAddress *address,
+             guint          *accepted)
+{
+  GSocketService *service = g_socket_service_new ();
+  g_autoptr(GError) error = NULL;
+
+  g_socket_listener_add_address (G_SOCKET_LISTENER (service), address, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_DEFAULT, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_signal_connect (service, "incoming", G_CALLBACK (count_accept), accepted);
+  g_socket_service_start (service);
+  return service;
+}
+
+static const char connect_py[] =
+  "import errno, socket, sys\n"
+  "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+  "try:\n"
+  "    s.connect(sys.argv[1].replace('@', '\\0', 1))\n"
+  "    print('CONNECTED')\n"
+  "except OSError as ex:\n"
+  "    print('REFUSED', errno.errorcode.get(ex.errno, ex.errno))\n";
+
+static char *
+connect_from (SandboxInstance *instance,
+              const char      *where)
+{
+  g_autofree char *quoted = g_shell_quote (connect_py);
+  g_autofree char *target = g_shell_quote (where);
+  g_autofree char *script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" %s", quoted, target);
+
+  return sh (instance, script, NULL);
+}
+
+static void
+test_host_unix_sockets (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *abstract = NULL;
+  g_autoptr(GSocketAddress) path_address = NULL;
+  g_autoptr(GSocketAddress) abstract_address = NULL;
+  g_autoptr(GSocketService) path_service = NULL;
+  g_autoptr(GSocketService) abstract_service = NULL;
+  g_autoptr(SandboxSpec) mounted_spec = sandbox_spec_new ();
+  g_autoptr(SandboxSpec) network_spec = sandbox_spec_new ();
+  SandboxInstance *instance, *mounted, *networked;
+  guint path_accepted = 0, abstract_accepted = 0;
+  g_autofree char *o1 = NULL, *o2 = NULL, *c1 = NULL, *c2 = NULL;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  /* Under /run, where host services keep theirs; else the runtime dir. */
+  dir = g_strdup_printf ("/run/libsandbox-attack-%08x", g_random_int ());
+  if (g_mkdir (dir, 0700) != 0)
+    {
+      g_free (dir);
+      dir = g_strdup_printf ("%s/libsandbox-attack-%08x", g_get_user_runtime_dir (), g_random_int ());
+      g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+    }
+  path = g_build_filename (dir, "sock", NULL);
+  abstract = g_strdup_printf ("libsandbox-attack-%08x", g_random_int ());
+  path_address = g_unix_socket_address_new (path);
+  abstract_address = g_unix_socket_address_new_with_type (abstract, -1, G_UNIX_SOCKET_ADDRESS_ABSTRACT);
+  path_service = listen_unix (path_address, &path_accepted);
+  abstract_service = listen_unix (abstract_address, &abstract_accepted);
+
+  instance = create_as_root ();
+  o1 = connect_from (instance, path);
+  {
+    g_autofree char *at = g_strconcat ("@", abstract, NULL);
+    o2 = connect_from (instance, at);
+    /* Controls: the same code connects when the socket's directory is
+     * mounted, and when the sandbox shares the host's network namespace
+     * (abstract sockets belong to it). */
+    sandbox_spec_add_mount (mounted_spec, dir, NULL, FALSE);
+    mounted = create (mounted_spec);
+    c1 = connect_from (mounted, path);
+    sandbox_spec_set_network (network_spec, TRUE);
+    networked = create (network_spec);
+    c2 = connect_from (networked, at);
+  }
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_test_message ("path: %s abstract: %s controls: %s %s", o1, o2, c1, c2);
+  g_assert_true (g_str_has_prefix (o1, "REFUSED"));
+  g_assert_true (g_str_has_prefix (o2, "REFUSED"));
+  g_assert_cmpstr (c1, ==, "CONNECTED\n");
+  g_assert_cmpstr (c2, ==, "CONNECTED\n");
+  g_assert_cmpuint (path_accepted, ==, 1);       /* the control's only */
+  g_assert_cmpuint (abstract_accepted, ==, 1);
+
+  g_socket_service_stop (path_service);
+  g_socket_service_stop (abstract_service);
+  destroy (instance);
+  destroy (mounted);
+  destroy (networked);
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
+/* ---- the host's home directories ---- */
+
+static void
+test_host_home (void)
+{
+  static const char * const parents[] = { "/root", "/home", NULL };
+  g_autofree char *token = g_strdup_printf ("canary-%08x%08x", g_random_int (), g_random_int ());
+  g_autoptr(GPtrArray) dirs = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(GString) script = g_string_new ("cat /etc/shadow /etc/gshadow 2>/dev/null; ls -A /root /home; ");
+  SandboxInstance *instance, *mounted;
+  g_autofree char *out = NULL;
+  g_autofree char *control = NULL;
+
+  for (guint i = 0; parents[i] != NULL; i++)
+    {
+      g_autofree char *dir = g_strdup_printf ("%s/libsandbox-canary-%08x", parents[i], g_random_int ());
+      g_autofree char *file = g_build_filename (dir, "secret", NULL);
+
+      if (g_mkdir (dir, 0700) != 0)
+        continue;   /* not ours to write: nothing to plant */
+      g_assert_true (g_file_set_contents (file, token, -1, NULL));
+      g_string_append_printf (script, "cat %s 2>/dev/null; ", file);
+      g_ptr_array_add (dirs, g_steal_pointer (&dir));
+    }
+  if (dirs->len == 0)
+    {
+      g_test_skip ("cannot create a directory under /root or /home");
+      return;
+    }
+  g_string_append (script, "echo end");
+
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      instance = as_root ? create_as_root () : create (NULL);
+      g_clear_pointer (&out, g_free);
+      out = sh (instance, script->str, NULL);
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      /* Empty home directories, no password hashes, no canary. */
+      g_assert_cmpstr (out, ==, "/home:\n\n/root:\nend\n");
+      destroy (instance);
+    }
+
+  /* Control: explicitly mounted, the same files are read. */
+  for (guint i = 0; i < dirs->len; i++)
+    sandbox_spec_add_mount (spec, g_ptr_array_index (dirs, i), NULL, TRUE);
+  mounted = create (spec);
+  control = sh (mounted, script->str, NULL);
+  g_assert_nonnull (strstr (control, token));
+  destroy (mounted);
+
+  for (guint i = 0; i < dirs->len; i++)
+    {
+      g_autofree char *file = g_build_filename (g_ptr_array_index (dirs, i), "secret", NULL);
+      g_unlink (file);
+      g_rmdir (g_ptr_array_index (dirs, i));
+    }
+}
+
+/* ---- processes that try to outlive destroy ---- */
+
+static gboolean
+host_has_process (const char *needle)
+{
+  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+
+  while ((name = g_dir_read_name (proc)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc", name, "cmdline", NULL);
+      g_autofree char *cmdline = NULL;
+      gsize len;
+
+      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (path, &cmdline, &len, NULL))
+        continue;
+      for (gsize i = 0; i + 1 < len; i++)
+        if (cmdline[i] == '\0')
+          cmdline[i] = ' ';
+      if (g_str_has_prefix (cmdline, needle))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+exec_ignore (GObject      *source,
+             GAsyncResult *res,
+             gpointer      user_data)
+{
+  g_autoptr(SandboxExecResult) result =
+    sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), res, NULL);
+
+  *(gboolean *) user_data = TRUE;
+}
+
+static void
+test_outlive_destroy (void)
+{
+  static const char * const escapees[] = {
+    "sleep 3181", "sleep 3182", "sleep 3183", "sleep 3184", "sleep 3185", NULL
+  };
+  SandboxInstance *instance = create (NULL);
+  g_autoptr(SandboxCommand) cmd = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *first = NULL;
+  gboolean done = FALSE, all;
+
+  /* Background, new session, double fork, nohup, daemon in a new session;
+   * an earlier exec's leftovers too. */
+  first = sh (instance, "(setsid sleep 3185 </dev/null >/dev/null 2>&1 &); echo ok", NULL);
+  g_assert_cmpstr (first, ==, "ok\n");
+  cmd = sandbox_command_new_shell ("sleep 3181 & setsid sleep 3182 & (sleep 3183 &); "
+                                   "nohup sleep 3184 >/dev/null 2>&1 & sleep 3186");
+  sandbox_instance_exec_async (instance, cmd, NULL, exec_ignore, &done);
+  for (int i = 0; i < 200; i++)
+    {
+      all = TRUE;
+      for (guint j = 0; j < 4; j++)
+        all = all && host_has_process (escapees[j]);
+      if (all && host_has_process ("sleep 3186"))
+        break;
+      g_usleep (50 * G_TIME_SPAN_MILLISECOND);
+    }
+  g_assert_true (host_has_process ("sleep 3186"));
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+  for (int i = 0; i < 50; i++)
+    {
+      gboolean any = host_has_process ("sleep 318");
+
+      if (!any)
+        break;
+      g_usleep (100 * G_TIME_SPAN_MILLISECOND);
+    }
+  for (guint j = 0; escapees[j] != NULL; j++)
+    g_assert_false (host_has_process (escapees[j]));
+  g_assert_false (host_has_process ("sleep 3186"));
+  g_object_unref (instance);
+}
+
+/* ---- network ---- */
+
+static void
+test_no_route (void)
+{
+  SandboxInstance *instance = create_as_root ();
+  g_autofree char *out = sh (instance,
+                             "tail -n +2 /proc/net/route | wc -l; "
+                             "grep -vc ' lo$' /proc/net/if_inet6 2>/dev/null || true; "
+                             "ls /sys/class/net 2>/dev/null | grep -vx lo | wc -l", NULL);
+
+  /* No route, no address but loopback's. (/sys is the host's, read-only,
+   * so it lists host interfaces: not checked.) */
+  g_assert_true (g_str_has_prefix (out, "0\n0\n"));
+  destroy (instance);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  signal (SIGPIPE, SIG_IGN);
+
+  g_test_add_func ("/local/attack/uid", test_uid);
+  g_test_add_func ("/local/attack/proc-sys", test_proc_sys);
+  g_test_add_func ("/local/attack/mount", test_mount);
+  g_test_add_func ("/local/attack/ptrace-host", test_ptrace_host);
+  g_test_add_func ("/local/attack/host-unix-sockets", test_host_unix_sockets);
+  g_test_add_func ("/local/attack/host-home", test_host_home);
+  g_test_add_func ("/local/attack/outlive-destroy", test_outlive_destroy);
+  g_test_add_func ("/local/attack/no-route", test_no_route);
+
+  return g_test_run ();
+}

@@ -548,6 +548,8 @@ stream_msg_finished (SoupServerMessage *msg,
       stream->proc->streams = g_list_remove (stream->proc->streams, stream);
       g_clear_pointer (&stream->proc, process_unref);
     }
+  if (stream->msg != NULL)
+    g_object_remove_weak_pointer (G_OBJECT (stream->msg), (gpointer *) &stream->msg);
   stream->msg = NULL;
   stream->done = TRUE;
   stream_unref (stream);
@@ -608,6 +610,9 @@ stream_new (E2bEmulator       *emu,
    * proxy's answer. Unary calls and files keep their connections. */
   soup_message_headers_replace (response, "Connection", "close");
   g_signal_connect (msg, "finished", G_CALLBACK (stream_msg_finished), stream);
+  /* libsoup 3.2 can drop a message whose client went away while it was
+   * paused without "finished": never write to it then. */
+  g_object_add_weak_pointer (G_OBJECT (msg), (gpointer *) &stream->msg);
 
   if (keepalive_ms == 0)
     keepalive_ms = (interval && g_ascii_string_to_unsigned (interval, 10, 1, 86400, &value, NULL)

@@ -411,6 +411,16 @@ entry_info (const char  *sandbox_path,
   return json_builder_get_root (builder);
 }
 
+/* json_node_init_object() takes its own reference on the object. */
+static JsonNode *
+empty_object_node (void)
+{
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+
+  json_node_take_object (node, json_object_new ());
+  return node;
+}
+
 static JsonNode *
 wrap (const char *member,
       JsonNode   *value)
@@ -559,7 +569,7 @@ stream_keepalive_tick (gpointer user_data)
   EmuStream *stream = user_data;
 
   if (!stream->sent_since_tick)
-    stream_send_event (stream, "keepalive", json_node_init_object (json_node_alloc (), json_object_new ()));
+    stream_send_event (stream, "keepalive", empty_object_node ());
   stream->sent_since_tick = FALSE;
   return G_SOURCE_CONTINUE;
 }
@@ -1096,7 +1106,7 @@ process_start (E2bEmulator       *emu,
   stream = stream_ref (stream_new (emu, msg, TRUE));
   stream_attach (stream, proc);
   {
-    JsonNode *start = json_node_init_object (json_node_alloc (), json_object_new ());
+    JsonNode *start = empty_object_node ();
     json_object_set_int_member (json_node_get_object (start), "pid", proc->pid);
     stream_send_event (stream, "start", start);
   }
@@ -1134,7 +1144,7 @@ process_connect (E2bEmulator       *emu,
       return;
     }
   stream = stream_ref (stream_new (emu, msg, FALSE));
-  start = json_node_init_object (json_node_alloc (), json_object_new ());
+  start = empty_object_node ();
   json_object_set_int_member (json_node_get_object (start), "pid", proc->pid);
   stream_send_event (stream, "start", start);
   if (stream->msg == NULL)

@@ -35,6 +35,8 @@ make -j"$(nproc)" >make.log 2>&1 || { tail -40 make.log; fail "build failed: see
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:fast_unwind_on_malloc=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
 export LSAN_OPTIONS="suppressions=$top/tests/sanitizers/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+# GSlice would hide GObjects and GBytes from LeakSanitizer.
+export G_SLICE=always-malloc
 
 find . -name '*.trs' -delete
 make -k check TESTS="$tests" >check.log 2>&1

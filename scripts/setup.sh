@@ -17,6 +17,7 @@ apt_packages=(
   libglib2.0-dev libsoup-3.0-dev libjson-glib-dev libarchive-dev
   gobject-introspection libgirepository1.0-dev gir1.2-soup-3.0
   python3 python3-gi python3-venv gjs bubblewrap
+  valgrind
 )
 
 as_root() {

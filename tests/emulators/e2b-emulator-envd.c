@@ -551,7 +551,10 @@ stream_msg_finished (SoupServerMessage *msg,
 {
   EmuStream *stream = user_data;
 
-  /* The client went away or the body was written: forget the message. */
+  /* The client went away or the body was written: forget the message.
+   * Only one of "finished" and "disconnected" counts: a message whose
+   * connection closes while it waits for the next chunk may never finish. */
+  g_signal_handlers_disconnect_by_data (msg, stream);
   stream_clear_sources (stream);
   if (stream->proc != NULL)
     {
@@ -613,6 +616,7 @@ stream_new (E2bEmulator       *emu,
   soup_message_headers_set_encoding (response, SOUP_ENCODING_CHUNKED);
   soup_message_headers_replace (response, "Content-Type", "application/connect+json");
   g_signal_connect (msg, "finished", G_CALLBACK (stream_msg_finished), stream);
+  g_signal_connect (msg, "disconnected", G_CALLBACK (stream_msg_finished), stream);
 
   if (keepalive_ms == 0)
     keepalive_ms = (interval && g_ascii_string_to_unsigned (interval, 10, 1, 86400, &value, NULL)

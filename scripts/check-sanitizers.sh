@@ -26,6 +26,10 @@ fi
 
 fail() { echo "$1"; echo "0 passed, 1 failed"; exit 1; }
 
+# The packages (gcc's libasan and libubsan come with build-essential) and
+# the venvs; quick when they are there already.
+"$top/scripts/setup.sh" >"${TMPDIR:-/tmp}/check-sanitizers-setup.log" 2>&1 ||
+  { tail -20 "${TMPDIR:-/tmp}/check-sanitizers-setup.log"; fail "scripts/setup.sh failed"; }
 cd "$top"
 if [ ! -x configure ] || [ configure.ac -nt configure ]; then
   NOCONFIGURE=1 ./autogen.sh >/dev/null 2>&1 || fail "autogen.sh failed"

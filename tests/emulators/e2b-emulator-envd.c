@@ -545,16 +545,12 @@ stream_finish (EmuStream  *stream,
   stream_unref (stream);
 }
 
+/* The stream's first reference belongs to its message: dropped when the
+ * message finishes or, if it never does (the connection closed while it
+ * waited for the next chunk, or the emulator stopped), when it is freed. */
 static void
-stream_msg_finished (SoupServerMessage *msg,
-                     gpointer           user_data)
+stream_release_msg (EmuStream *stream)
 {
-  EmuStream *stream = user_data;
-
-  /* The client went away or the body was written: forget the message.
-   * Only one of "finished" and "disconnected" counts: a message whose
-   * connection closes while it waits for the next chunk may never finish. */
-  g_signal_handlers_disconnect_by_data (msg, stream);
   stream_clear_sources (stream);
   if (stream->proc != NULL)
     {
@@ -564,6 +560,25 @@ stream_msg_finished (SoupServerMessage *msg,
   stream->msg = NULL;
   stream->done = TRUE;
   stream_unref (stream);
+}
+
+static void
+stream_msg_freed (gpointer  user_data,
+                  GObject  *where_the_msg_was)
+{
+  stream_release_msg (user_data);
+}
+
+static void
+stream_msg_finished (SoupServerMessage *msg,
+                     gpointer           user_data)
+{
+  EmuStream *stream = user_data;
+
+  /* The client went away or the body was written: forget the message. */
+  g_signal_handlers_disconnect_by_data (msg, stream);
+  g_object_weak_unref (G_OBJECT (msg), stream_msg_freed, stream);
+  stream_release_msg (stream);
 }
 
 static gboolean
@@ -616,7 +631,7 @@ stream_new (E2bEmulator       *emu,
   soup_message_headers_set_encoding (response, SOUP_ENCODING_CHUNKED);
   soup_message_headers_replace (response, "Content-Type", "application/connect+json");
   g_signal_connect (msg, "finished", G_CALLBACK (stream_msg_finished), stream);
-  g_signal_connect (msg, "disconnected", G_CALLBACK (stream_msg_finished), stream);
+  g_object_weak_ref (G_OBJECT (msg), stream_msg_freed, stream);
 
   if (keepalive_ms == 0)
     keepalive_ms = (interval && g_ascii_string_to_unsigned (interval, 10, 1, 86400, &value, NULL)

@@ -628,6 +628,7 @@ call_done (GTask  *task,
     }
 
   data->status = soup_message_get_status (data->msg);
+  g_clear_pointer (&data->response, g_bytes_unref);   /* a retried call's earlier answer */
   data->response = g_bytes_ref (body);
 
   if (!SOUP_STATUS_IS_SUCCESSFUL (data->status))

@@ -18,6 +18,7 @@ apt_packages=(
   gobject-introspection libgirepository1.0-dev gir1.2-soup-3.0
   python3 python3-gi python3-venv gjs bubblewrap
   clang libclang-rt-14-dev
+  valgrind
 )
 
 as_root() {

@@ -1516,6 +1516,8 @@ download_files (GTask *task)
   g_autoptr(JsonBuilder) b = json_builder_new ();
   g_autoptr(JsonNode) root = NULL;
   g_autofree char *json = NULL;
+  g_autoptr(GBytes) body = NULL;
+  gsize json_len;
   g_autofree char *url = toolbox_url (self, "/files/bulk-download");
   GHashTableIter iter;
   gpointer key;
@@ -1535,11 +1537,12 @@ download_files (GTask *task)
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   json = json_to_string (root, FALSE);
+  json_len = strlen (json);   /* before the steal below: argument order is unspecified */
+  body = g_bytes_new_take (g_steal_pointer (&json), json_len);
 
   g_clear_object (&data->msg);
   data->msg = _sandbox_rest_client_new_message (self->client, "POST", url);
-  soup_message_set_request_body_from_bytes (data->msg, "application/json",
-                                            g_bytes_new_take (g_steal_pointer (&json), strlen (json ? json : "")));
+  soup_message_set_request_body_from_bytes (data->msg, "application/json", body);
   soup_session_send_async (_sandbox_rest_client_get_session (self->client), data->msg, G_PRIORITY_DEFAULT,
                            g_task_get_cancellable (task), bulk_sent, g_object_ref (task));
 }

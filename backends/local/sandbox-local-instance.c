@@ -933,8 +933,8 @@ info_got (GObject      *source,
       if (data->child_pid > 1 && data->pidfile != NULL)
         {
           /* Recorded for destroy from another process. */
-          g_autofree char *pids = g_strdup_printf ("%s %d", g_subprocess_get_identifier (data->process),
-                                                   data->child_pid);
+          g_autofree char *ident = g_path_get_basename (data->pidfile);   /* the process may be gone */
+          g_autofree char *pids = g_strdup_printf ("%s %d", ident, data->child_pid);
           g_file_set_contents (data->pidfile, pids, -1, NULL);
         }
     }
@@ -1078,10 +1078,16 @@ sandbox_local_instance_exec (SandboxInstance *instance,
     goto fail;
 
   {
+    /* NULL once GLib has reaped the process: bwrap may have ended already. */
+    const char *ident = g_subprocess_get_identifier (data->process);
     g_autofree char *pids = g_build_filename (config->dir, "pids", NULL);
-    g_mkdir (pids, 0700);
-    data->pidfile = g_build_filename (pids, g_subprocess_get_identifier (data->process), NULL);
-    g_file_set_contents (data->pidfile, g_subprocess_get_identifier (data->process), -1, NULL);
+
+    if (ident != NULL)
+      {
+        g_mkdir (pids, 0700);
+        data->pidfile = g_build_filename (pids, ident, NULL);
+        g_file_set_contents (data->pidfile, ident, -1, NULL);
+      }
   }
 
   data->pending = 1;  /* released below, once everything is started */

@@ -370,6 +370,7 @@ test_files (Fixture       *f,
   g_autofree char *tree = g_build_filename (dir, "tree", NULL);
   g_autofree char *sub = g_build_filename (tree, "sub", NULL);
   g_autofree char *leaf = g_build_filename (sub, "leaf.bin", NULL);
+  g_autofree char *rm = NULL;
   g_autofree char *back = g_build_filename (dir, "back.txt", NULL);
   g_autofree char *back_tree = g_build_filename (dir, "back-tree", NULL);
   g_autofree char *back_leaf = g_build_filename (back_tree, "sub", "leaf.bin", NULL);
@@ -412,7 +413,8 @@ test_files (Fixture       *f,
   g_assert_false (sandbox_instance_download (f->instance, "/tmp/no-such-file", nowhere, NULL, &error));
   g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
 
-  g_assert_cmpint (system (g_strdup_printf ("rm -rf '%s'", dir)), ==, 0);
+  rm = g_strdup_printf ("rm -rf '%s'", dir);
+  g_assert_cmpint (system (rm), ==, 0);
 }
 
 int

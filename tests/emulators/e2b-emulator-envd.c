@@ -411,6 +411,16 @@ entry_info (const char  *sandbox_path,
   return json_builder_get_root (builder);
 }
 
+/* json_node_init_object() takes its own reference on the object. */
+static JsonNode *
+empty_object_node (void)
+{
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+
+  json_node_take_object (node, json_object_new ());
+  return node;
+}
+
 static JsonNode *
 wrap (const char *member,
       JsonNode   *value)
@@ -535,6 +545,30 @@ stream_finish (EmuStream  *stream,
   stream_unref (stream);
 }
 
+/* The stream's first reference belongs to its message: dropped when the
+ * message finishes or, if it never does (the connection closed while it
+ * waited for the next chunk, or the emulator stopped), when it is freed. */
+static void
+stream_release_msg (EmuStream *stream)
+{
+  stream_clear_sources (stream);
+  if (stream->proc != NULL)
+    {
+      stream->proc->streams = g_list_remove (stream->proc->streams, stream);
+      g_clear_pointer (&stream->proc, process_unref);
+    }
+  stream->msg = NULL;
+  stream->done = TRUE;
+  stream_unref (stream);
+}
+
+static void
+stream_msg_freed (gpointer  user_data,
+                  GObject  *where_the_msg_was)
+{
+  stream_release_msg (user_data);
+}
+
 static void
 stream_msg_finished (SoupServerMessage *msg,
                      gpointer           user_data)
@@ -542,17 +576,9 @@ stream_msg_finished (SoupServerMessage *msg,
   EmuStream *stream = user_data;
 
   /* The client went away or the body was written: forget the message. */
-  stream_clear_sources (stream);
-  if (stream->proc != NULL)
-    {
-      stream->proc->streams = g_list_remove (stream->proc->streams, stream);
-      g_clear_pointer (&stream->proc, process_unref);
-    }
-  if (stream->msg != NULL)
-    g_object_remove_weak_pointer (G_OBJECT (stream->msg), (gpointer *) &stream->msg);
-  stream->msg = NULL;
-  stream->done = TRUE;
-  stream_unref (stream);
+  g_signal_handlers_disconnect_by_data (msg, stream);
+  g_object_weak_unref (G_OBJECT (msg), stream_msg_freed, stream);
+  stream_release_msg (stream);
 }
 
 static gboolean
@@ -561,7 +587,7 @@ stream_keepalive_tick (gpointer user_data)
   EmuStream *stream = user_data;
 
   if (!stream->sent_since_tick)
-    stream_send_event (stream, "keepalive", json_node_init_object (json_node_alloc (), json_object_new ()));
+    stream_send_event (stream, "keepalive", empty_object_node ());
   stream->sent_since_tick = FALSE;
   return G_SOURCE_CONTINUE;
 }
@@ -610,9 +636,7 @@ stream_new (E2bEmulator       *emu,
    * proxy's answer. Unary calls and files keep their connections. */
   soup_message_headers_replace (response, "Connection", "close");
   g_signal_connect (msg, "finished", G_CALLBACK (stream_msg_finished), stream);
-  /* libsoup 3.2 can drop a message whose client went away while it was
-   * paused without "finished": never write to it then. */
-  g_object_add_weak_pointer (G_OBJECT (msg), (gpointer *) &stream->msg);
+  g_object_weak_ref (G_OBJECT (msg), stream_msg_freed, stream);
 
   if (keepalive_ms == 0)
     keepalive_ms = (interval && g_ascii_string_to_unsigned (interval, 10, 1, 86400, &value, NULL)
@@ -1106,7 +1130,7 @@ process_start (E2bEmulator       *emu,
   stream = stream_ref (stream_new (emu, msg, TRUE));
   stream_attach (stream, proc);
   {
-    JsonNode *start = json_node_init_object (json_node_alloc (), json_object_new ());
+    JsonNode *start = empty_object_node ();
     json_object_set_int_member (json_node_get_object (start), "pid", proc->pid);
     stream_send_event (stream, "start", start);
   }
@@ -1144,7 +1168,7 @@ process_connect (E2bEmulator       *emu,
       return;
     }
   stream = stream_ref (stream_new (emu, msg, FALSE));
-  start = json_node_init_object (json_node_alloc (), json_object_new ());
+  start = empty_object_node ();
   json_object_set_int_member (json_node_get_object (start), "pid", proc->pid);
   stream_send_event (stream, "start", start);
   if (stream->msg == NULL)

@@ -16,7 +16,7 @@ import tempfile
 import gi
 
 gi.require_version("Sandbox", "1.0")
-from gi.repository import Gio, Sandbox
+from gi.repository import Gio, Sandbox  # noqa: E402
 
 out = (
     sys.argv[1]

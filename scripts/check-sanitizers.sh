@@ -17,7 +17,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 builddir=${SAN_BUILDDIR:-$top/_build-asan}
 tests=${SAN_TESTS:-"tests/unit/test-core tests/unit/test-rest tests/unit/test-connect \
   tests/backends/test-e2b tests/backends/test-daytona tests/backends/test-contract \
-  tests/backends/test-local tests/tools/test-sandboxctl.sh"}
+  tests/backends/test-local tests/tools/test-sandboxctl.sh \
+  tests/unit/test-archive tests/unit/test-tls tests/backends/test-local-attacks \
+  tests/backends/test-hostile-listing tests/reliability/test-cancel \
+  tests/reliability/test-faults"}
 gi_tests=${SAN_GI_TESTS-"tests/python/test-gi-local.py tests/python/test-gi-subclass.py \
   tests/python/test-gi-remote.py"}
 if command -v gjs >/dev/null && [ -z "${SAN_GI_TESTS+set}" ]; then

@@ -15,6 +15,7 @@ import gzip
 import secrets
 
 import pytest
+
 from conftest import PYTHON
 from test_mf_remote import Emulator
 

@@ -19,7 +19,7 @@ fi
 echo "1..2"
 cd "$TOP_SRCDIR" || exit 1
 # --no-cache: the source tree is read-only under `make distcheck`.
-if out=$("$ruff" check --no-cache --output-format concise python tests examples bench 2>&1); then
+if out=$("$ruff" check --no-cache --output-format concise python tests examples bench fuzz 2>&1); then
   echo "ok 1 - ruff check: no findings"
 else
   echo "not ok 1 - ruff check: findings"

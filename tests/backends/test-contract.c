@@ -415,6 +415,61 @@ test_files (Fixture       *f,
   g_assert_cmpint (system (g_strdup_printf ("rm -rf '%s'", dir)), ==, 0);
 }
 
+/* Whether a bash in @instance can open a TCP connection to @port on the
+ * host's loopback (which a sandbox without network does not share). */
+static gboolean
+reaches_host_port (SandboxInstance *instance,
+                   guint16          port)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *script =
+    g_strdup_printf ("exec 3<>/dev/tcp/127.0.0.1/%u && echo connected", port);
+  const char *argv[] = { "/bin/bash", "-c", script, NULL };
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new (argv);
+  g_autoptr(SandboxExecResult) result = NULL;
+  GBytes *out;
+
+  sandbox_command_set_timeout_ms (cmd, 30000);
+  result = sandbox_instance_exec (instance, cmd, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (sandbox_exec_result_get_timed_out (result));
+  out = sandbox_exec_result_get_stdout (result);
+  return sandbox_exec_result_get_exit_status (result) == 0 && out != NULL &&
+         g_bytes_get_size (out) == strlen ("connected\n");
+}
+
+static void
+test_network (Fixture       *f,
+              gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) online = NULL;
+  guint16 port;
+
+  /* The kernel completes connections into the backlog: no accept needed. */
+  g_assert_true (g_socket_listener_add_address (listener, any_port, G_SOCKET_TYPE_STREAM,
+                                                G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error));
+  g_assert_no_error (error);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+
+  /* The fixture's spec leaves network at its default: off. */
+  g_assert_false (reaches_host_port (f->instance, port));
+
+  sandbox_spec_set_label (spec, "test", f->label);
+  sandbox_spec_set_timeout (spec, 600);
+  sandbox_spec_set_network (spec, TRUE);
+  online = sandbox_backend_create (f->backend, spec, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (reaches_host_port (online, port));
+  g_assert_true (sandbox_instance_destroy (online, NULL, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -429,6 +484,7 @@ main (int argc, char **argv)
     { "exec-cancel", test_exec_cancel },
     { "exec-async", test_exec_async },
     { "files", test_files },
+    { "network", test_network },
   };
   const char *only = g_getenv ("CONTRACT_BACKENDS");
 

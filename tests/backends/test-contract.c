@@ -328,6 +328,63 @@ test_exec_cancel (Fixture       *f,
   g_assert_cmpint (g_get_monotonic_time () - start, <, 30 * G_USEC_PER_SEC);
 }
 
+typedef struct
+{
+  GMainLoop *loop;
+  GError    *error;
+  gboolean   done;
+} CancelInLoop;
+
+static gboolean
+cancel_in_loop (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+cancel_in_loop_done (GObject      *source,
+                     GAsyncResult *res,
+                     gpointer      user_data)
+{
+  CancelInLoop *state = user_data;
+  g_autoptr(SandboxExecResult) result = NULL;
+
+  result = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), res, &state->error);
+  g_assert_null (result);
+  state->done = TRUE;
+  g_main_loop_quit (state->loop);
+}
+
+static gboolean
+cancel_in_loop_give_up (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Cancelled from the thread that runs the loop (a signal handler, a button):
+ * the cancellable's handlers run inside g_cancellable_cancel(). */
+static void
+test_exec_cancel_in_loop (Fixture       *f,
+                          gconstpointer  data)
+{
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("sleep 60");
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  CancelInLoop state = { g_main_loop_new (NULL, FALSE), NULL, FALSE };
+  guint give_up;
+
+  sandbox_instance_exec_async (f->instance, cmd, cancellable, cancel_in_loop_done, &state);
+  g_timeout_add (300, cancel_in_loop, cancellable);
+  give_up = g_timeout_add_seconds (30, cancel_in_loop_give_up, state.loop);
+  g_main_loop_run (state.loop);
+  g_assert_true (state.done);
+  g_source_remove (give_up);
+  g_assert_error (state.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&state.error);
+  g_main_loop_unref (state.loop);
+}
+
 static void
 exec_async_done (GObject      *source,
                  GAsyncResult *res,
@@ -482,6 +539,7 @@ main (int argc, char **argv)
     { "exec-timeout", test_exec_timeout },
     { "exec-stdin", test_exec_stdin },
     { "exec-cancel", test_exec_cancel },
+    { "exec-cancel-in-loop", test_exec_cancel_in_loop },
     { "exec-async", test_exec_async },
     { "files", test_files },
     { "network", test_network },

@@ -548,6 +548,8 @@ stream_msg_finished (SoupServerMessage *msg,
       stream->proc->streams = g_list_remove (stream->proc->streams, stream);
       g_clear_pointer (&stream->proc, process_unref);
     }
+  if (stream->msg != NULL)
+    g_object_remove_weak_pointer (G_OBJECT (stream->msg), (gpointer *) &stream->msg);
   stream->msg = NULL;
   stream->done = TRUE;
   stream_unref (stream);
@@ -603,6 +605,9 @@ stream_new (E2bEmulator       *emu,
   soup_message_headers_set_encoding (response, SOUP_ENCODING_CHUNKED);
   soup_message_headers_replace (response, "Content-Type", "application/connect+json");
   g_signal_connect (msg, "finished", G_CALLBACK (stream_msg_finished), stream);
+  /* A message can also go without "finished" (its connection dropped while
+   * the answer was paused): never write to a freed one. */
+  g_object_add_weak_pointer (G_OBJECT (msg), (gpointer *) &stream->msg);
 
   if (keepalive_ms == 0)
     keepalive_ms = (interval && g_ascii_string_to_unsigned (interval, 10, 1, 86400, &value, NULL)

@@ -609,9 +609,16 @@ static void
 exec_cancelled (GCancellable *cancellable,
                 GTask        *task)
 {
-  /* Any thread: finish in the task's context. */
-  g_main_context_invoke_full (g_task_get_context (task), G_PRIORITY_DEFAULT, exec_cancel_idle,
-                              g_object_ref (task), g_object_unref);
+  g_autoptr(GSource) idle = g_idle_source_new ();
+
+  /* Any thread: finish in the task's context, and always from an idle:
+   * g_main_context_invoke() would run exec_cancel_idle() right here when
+   * this thread owns that context (g_cancellable_cancel() from the loop's
+   * thread, e.g. a signal handler), and exec_finish() then disconnects
+   * from the cancellable inside its own "cancelled" emission: a deadlock. */
+  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
+  g_source_set_callback (idle, exec_cancel_idle, g_object_ref (task), g_object_unref);
+  g_source_attach (idle, g_task_get_context (task));
 }
 
 static char *

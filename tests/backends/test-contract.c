@@ -328,6 +328,63 @@ test_exec_cancel (Fixture       *f,
   g_assert_cmpint (g_get_monotonic_time () - start, <, 30 * G_USEC_PER_SEC);
 }
 
+typedef struct
+{
+  GMainLoop *loop;
+  GError    *error;
+  gboolean   done;
+} CancelInLoop;
+
+static gboolean
+cancel_in_loop (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+cancel_in_loop_done (GObject      *source,
+                     GAsyncResult *res,
+                     gpointer      user_data)
+{
+  CancelInLoop *state = user_data;
+  g_autoptr(SandboxExecResult) result = NULL;
+
+  result = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), res, &state->error);
+  g_assert_null (result);
+  state->done = TRUE;
+  g_main_loop_quit (state->loop);
+}
+
+static gboolean
+cancel_in_loop_give_up (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Cancelled from the thread that runs the loop (a signal handler, a button):
+ * the cancellable's handlers run inside g_cancellable_cancel(). */
+static void
+test_exec_cancel_in_loop (Fixture       *f,
+                          gconstpointer  data)
+{
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("sleep 60");
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  CancelInLoop state = { g_main_loop_new (NULL, FALSE), NULL, FALSE };
+  guint give_up;
+
+  sandbox_instance_exec_async (f->instance, cmd, cancellable, cancel_in_loop_done, &state);
+  g_timeout_add (300, cancel_in_loop, cancellable);
+  give_up = g_timeout_add_seconds (30, cancel_in_loop_give_up, state.loop);
+  g_main_loop_run (state.loop);
+  g_assert_true (state.done);
+  g_source_remove (give_up);
+  g_assert_error (state.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&state.error);
+  g_main_loop_unref (state.loop);
+}
+
 static void
 exec_async_done (GObject      *source,
                  GAsyncResult *res,
@@ -417,6 +474,61 @@ test_files (Fixture       *f,
   g_assert_cmpint (system (rm), ==, 0);
 }
 
+/* Whether a bash in @instance can open a TCP connection to @port on the
+ * host's loopback (which a sandbox without network does not share). */
+static gboolean
+reaches_host_port (SandboxInstance *instance,
+                   guint16          port)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *script =
+    g_strdup_printf ("exec 3<>/dev/tcp/127.0.0.1/%u && echo connected", port);
+  const char *argv[] = { "/bin/bash", "-c", script, NULL };
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new (argv);
+  g_autoptr(SandboxExecResult) result = NULL;
+  GBytes *out;
+
+  sandbox_command_set_timeout_ms (cmd, 30000);
+  result = sandbox_instance_exec (instance, cmd, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (sandbox_exec_result_get_timed_out (result));
+  out = sandbox_exec_result_get_stdout (result);
+  return sandbox_exec_result_get_exit_status (result) == 0 && out != NULL &&
+         g_bytes_get_size (out) == strlen ("connected\n");
+}
+
+static void
+test_network (Fixture       *f,
+              gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) online = NULL;
+  guint16 port;
+
+  /* The kernel completes connections into the backlog: no accept needed. */
+  g_assert_true (g_socket_listener_add_address (listener, any_port, G_SOCKET_TYPE_STREAM,
+                                                G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error));
+  g_assert_no_error (error);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+
+  /* The fixture's spec leaves network at its default: off. */
+  g_assert_false (reaches_host_port (f->instance, port));
+
+  sandbox_spec_set_label (spec, "test", f->label);
+  sandbox_spec_set_timeout (spec, 600);
+  sandbox_spec_set_network (spec, TRUE);
+  online = sandbox_backend_create (f->backend, spec, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (reaches_host_port (online, port));
+  g_assert_true (sandbox_instance_destroy (online, NULL, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -429,8 +541,10 @@ main (int argc, char **argv)
     { "exec-timeout", test_exec_timeout },
     { "exec-stdin", test_exec_stdin },
     { "exec-cancel", test_exec_cancel },
+    { "exec-cancel-in-loop", test_exec_cancel_in_loop },
     { "exec-async", test_exec_async },
     { "files", test_files },
+    { "network", test_network },
   };
   const char *only = g_getenv ("CONTRACT_BACKENDS");
 

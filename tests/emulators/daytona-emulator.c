@@ -848,6 +848,9 @@ sb_start_local (EmuSandbox *sb)
     if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
       sandbox_spec_set_env (spec, key, json_node_get_string (value));
   sandbox_spec_set_label (spec, "daytona-emulator-id", sb->id);
+  /* networkBlockAll: the sandbox gets no network at all; otherwise it has
+   * the host's (the emulator does not enforce networkAllowList). */
+  sandbox_spec_set_network (spec, !sb->network_block_all);
   sb->emu->pending++;
   sandbox_backend_create_async (sb->emu->local, spec, NULL, local_created, sb);
 }

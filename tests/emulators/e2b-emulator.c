@@ -366,7 +366,10 @@ handle_create (E2bEmulator       *emu,
   }
   sandbox_spec_add_mount (spec, home, "/home", FALSE);
   sandbox_spec_add_mount (spec, tmp, "/tmp", FALSE);
-  sandbox_spec_set_network (spec, TRUE);
+  /* allow_internet_access defaults to true, as in E2B's API. */
+  node = json_object_get_member (object, "allow_internet_access");
+  sandbox_spec_set_network (spec, node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+                                  json_node_get_boolean (node));
   g_hash_table_iter_init (&iter, sandbox->envs);
   while (g_hash_table_iter_next (&iter, &key, &value))
     sandbox_spec_set_env (spec, key, value);

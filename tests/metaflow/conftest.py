@@ -9,9 +9,11 @@ flows run as subprocesses, and the client API is read in a subprocess
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,14 +160,17 @@ def mf(tmp_path) -> MfEnv:
     return MfEnv(base=base, cwd=cwd, sbx_root=sbx, env=env)
 
 
-def interrupt_when(proc: subprocess.Popen, marker: str, signum: int) -> str:
-    """Reads the run's output until marker, then signals its process group."""
+def interrupt_when(proc: subprocess.Popen, marker: str, signum: int, after_signal=None) -> str:
+    """Reads the run's output until marker, then signals its process group
+    (and calls after_signal() right away)."""
     seen = []
     for raw in proc.stdout:
         line = raw.decode("utf-8", errors="replace")
         seen.append(line)
         if marker in line:
             os.killpg(proc.pid, signum)
+            if after_signal is not None:
+                after_signal()
             break
     else:
         proc.wait()
@@ -185,4 +190,188 @@ def interrupt_when(proc: subprocess.Popen, marker: str, signum: int) -> str:
     return "".join(seen) + rest
 
 
-__all__ = ["MfEnv", "interrupt_when"]
+BUILDDIR = Path(os.environ.get("TOP_BUILDDIR") or ".").resolve()
+EMULATORS = {
+    "daytona": BUILDDIR / "tests/emulators/daytona-emulator",
+    "e2b": BUILDDIR / "tests/emulators/e2b-emulator",
+}
+
+
+class Emulator:
+    """A Daytona or E2B emulator program; its sandboxes are local-backend
+    instances under @tmp."""
+
+    def __init__(self, name: str, tmp: Path) -> None:
+        program = EMULATORS[name]
+        if not os.access(program, os.X_OK):
+            pytest.skip(f"{program} is not built")
+        self.name = name
+        env = dict(os.environ, SANDBOX_LOCAL_ROOT=str(tmp))
+        args = [str(program)] + (["--state-delay-ms", "20"] if name == "daytona" else [])
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
+        self.env: dict[str, str] = {}
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            line = line.strip()
+            if line == "READY":
+                break
+            key, _, value = line.partition("=")
+            self.env[key] = value
+        else:
+            pytest.fail(f"the {name} emulator exited before it was ready")
+
+    def live(self) -> int:
+        if self.name == "daytona":
+            url = self.env["DAYTONA_API_URL"].removesuffix("/api") + "/_emulator/stats"
+        else:
+            url = self.env["E2B_API_URL"] + "/_emulator/live"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return int(json.load(resp)["live"])
+
+    def wait_live(self, count: int, seconds: float) -> int:
+        """Polls until @count sandboxes are live or @seconds pass; returns the last count."""
+        deadline = time.monotonic() + seconds
+        while True:
+            live = self.live()
+            if live == count or time.monotonic() > deadline:
+                return live
+            time.sleep(0.1)
+
+    def api(self, path: str):
+        """GET on the emulated control plane (sandbox listings, with TTL and labels)."""
+        if self.name == "daytona":
+            url = self.env["DAYTONA_API_URL"] + path
+            headers = {"Authorization": "Bearer " + self.env["DAYTONA_API_KEY"]}
+        else:
+            url = self.env["E2B_API_URL"] + path
+            headers = {"X-API-Key": self.env["E2B_API_KEY"]}
+        req = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.load(resp)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+@pytest.fixture(scope="session")
+def emulators(tmp_path_factory):
+    """emulators(name): the session's Daytona or E2B emulator, started on first use."""
+    started: dict[str, Emulator] = {}
+
+    def get(name: str) -> Emulator:
+        if name not in started:
+            started[name] = Emulator(name, tmp_path_factory.mktemp("emu-" + name))
+        return started[name]
+
+    yield get
+    for emu in started.values():
+        emu.stop()
+
+
+def use_backend(mf: MfEnv, emulators, backend: str):
+    """Points mf's runs at @backend (its emulator for a remote one); returns
+    the emulator or None."""
+    mf.env["METAFLOW_SANDBOX_BACKEND"] = backend
+    if backend == "local":
+        return None
+    emu = emulators(backend)
+    mf.env.update(emu.env)
+    # The emulated sandboxes see this machine's root read-only: this Python.
+    mf.env["METAFLOW_SANDBOX_PYTHON"] = PYTHON
+    return emu
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class S3Server:
+    """moto_server (PyPI moto[server]) on loopback, with one bucket."""
+
+    BUCKET = "mf-sandbox-tests"
+    # Recognisable, so a test can search command lines for it.
+    SECRET = "mf-sandbox-test-secret-6f1d2c"
+
+    def __init__(self, log: Path) -> None:
+        program = Path(sys.executable).parent / "moto_server"
+        if not os.access(program, os.X_OK):
+            pytest.skip(f"moto_server is not installed next to {sys.executable} (moto[server])")
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.log = open(log, "wb")
+        self.proc = subprocess.Popen(
+            [str(program), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("moto_server did not start; see %s" % log)
+                time.sleep(0.2)
+        self.client().create_bucket(Bucket=self.BUCKET)
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="mf-sandbox-test-key-id",
+            aws_secret_access_key=self.SECRET,
+        )
+
+    def env(self, prefix: str) -> dict[str, str]:
+        return {
+            "METAFLOW_S3_ENDPOINT_URL": self.url,
+            "METAFLOW_DATASTORE_SYSROOT_S3": "s3://%s/%s" % (self.BUCKET, prefix),
+            "METAFLOW_DEFAULT_DATASTORE": "s3",
+            "AWS_ACCESS_KEY_ID": "mf-sandbox-test-key-id",
+            "AWS_SECRET_ACCESS_KEY": self.SECRET,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            # The sandboxes run this test's Python, which has boto3.
+            "METAFLOW_SKIP_INSTALL_DEPENDENCIES": "1",
+        }
+
+    def keys(self, prefix: str) -> list[str]:
+        out = self.client().list_objects_v2(Bucket=self.BUCKET, Prefix=prefix + "/")
+        return [o["Key"] for o in out.get("Contents", [])]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+        self.log.close()
+
+
+def main_metaflow() -> bool:
+    """Whether this is the Metaflow version python/requirements-test.txt pins
+    (scripts/test.sh reruns this suite with an older one)."""
+    import metaflow
+
+    pins = (EXTENSION_DIR / "requirements-test.txt").read_text().splitlines()
+    want = [p.split("==", 1)[1].strip() for p in pins if p.startswith("metaflow==")]
+    version = getattr(metaflow, "__version__", None)
+    if version is None:
+        from metaflow.metaflow_version import get_version
+
+        version = get_version()
+    return not want or version.split("+")[0] == want[0]
+
+
+__all__ = [
+    "MfEnv",
+    "interrupt_when",
+    "Emulator",
+    "S3Server",
+    "free_port",
+    "main_metaflow",
+    "use_backend",
+]

@@ -8,11 +8,14 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import threading
+import time
 from collections import Counter
+from datetime import datetime
 
 import pytest
-
-from conftest import interrupt_when
+from conftest import interrupt_when, main_metaflow, use_backend
 
 
 def _tasks(info, step):
@@ -168,17 +171,128 @@ def test_retry_catch_failure_and_resume(mf):
     mf.assert_no_sandboxes("RetrySandboxFlow")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
-def test_interrupt_destroys_sandbox(mf, signum):
+INTERRUPT_CASES = [
+    (backend, signum)
+    for backend in ("local", "daytona", "e2b")
+    for signum in (signal.SIGINT, signal.SIGTERM)
+]
+
+
+@pytest.mark.parametrize(
+    "backend,signum",
+    INTERRUPT_CASES,
+    ids=["%s-%s" % (b, signal.Signals(s).name.lower()) for b, s in INTERRUPT_CASES],
+)
+def test_interrupt_destroys_sandbox(mf, emulators, backend, signum):
+    """Ctrl-C or SIGTERM to `flow.py run` during a sandboxed step: the sandbox
+    is gone within 5 s, the task has no DONE.lock, and resume then works."""
+    if backend != "local" and not main_metaflow():
+        pytest.skip("remote backends are tested on the main Metaflow version only")
+    emu = use_backend(mf, emulators, backend)
     flow = mf.copy_flow("sleep_flow.py")
     proc = mf.popen(flow, "run")
-    output = interrupt_when(proc, "SLOW-STEP-STARTED", signum)
+    gone: dict = {}
+
+    def watch_emulator():
+        """Polls the emulator from the moment of the signal."""
+        signalled = time.monotonic()
+
+        def poll():
+            if emu.wait_live(0, 30) == 0:
+                gone["after"] = time.monotonic() - signalled
+
+        gone["thread"] = threading.Thread(target=poll, daemon=True)
+        gone["thread"].start()
+
+    output = interrupt_when(proc, "SLOW-STEP-STARTED", signum, watch_emulator if emu else None)
     assert proc.returncode != 0
-    if signum == signal.SIGINT:
-        assert "destroying sandbox sbx-" in output
+    if signum == signal.SIGINT and emu is None:
+        # (A remote sandbox's destruction may outlast the runtime's printing.)
+        assert "destroying sandbox " in output
+    if emu is not None:
+        gone["thread"].join(40)
+        assert "after" in gone, "the sandbox was not destroyed:\n" + output[-3000:]
+        assert gone["after"] < 5.0, "the sandbox lived %.1f s after the signal" % gone["after"]
     mf.assert_no_sandboxes("SleepSandboxFlow")
     done = list(mf.datastore_root.glob("SleepSandboxFlow/*/slow/*/*.DONE.lock"))
     assert done == [], f"the interrupted task must not look finished: {done}"
+
+    mf.run(flow, "resume", extra_env={"METAFLOW_TEST_SLEEP": "0"})
+    info = mf.inspect("SleepSandboxFlow")
+    assert info["successful"]
+    assert _task(info, "slow")["metadata"]["sandbox-backend"] == backend
+    if emu is not None:
+        assert emu.wait_live(0, 30) == 0
+
+
+@pytest.mark.parametrize("backend", ["daytona", "e2b"])
+def test_crash_leaves_ttl_and_labels_for_gc(mf, emulators, backend):
+    """SIGKILL to the whole run (nothing can clean up): the sandbox left on the
+    provider has labels naming the task and a TTL, and `sandboxctl gc`
+    removes it."""
+    if not main_metaflow():
+        pytest.skip("remote backends are tested on the main Metaflow version only")
+    tool = os.environ.get("SANDBOXCTL")
+    if not tool or not os.access(tool, os.X_OK):
+        pytest.skip("SANDBOXCTL is not set")
+    emu = use_backend(mf, emulators, backend)
+    flow = mf.copy_flow("sleep_flow.py")
+    proc = mf.popen(flow, "run")
+    interrupt_when(proc, "SLOW-STEP-STARTED", signal.SIGKILL)
+    try:
+        assert emu.live() == 1, "the crash should have left the sandbox behind"
+        if backend == "daytona":
+            boxes = emu.api("/sandbox")
+            boxes = boxes["items"] if isinstance(boxes, dict) else boxes
+            labels = [b["labels"] for b in boxes]
+            # TTL: stopped after 24 h (the cap for hosted sandboxes), then deleted.
+            assert [b["autoStopInterval"] for b in boxes] == [24 * 60]
+            assert boxes[0]["autoDeleteInterval"] >= 0
+        else:
+            boxes = emu.api("/sandboxes")
+            labels = [b["metadata"] for b in boxes]
+            ttl = datetime.fromisoformat(
+                boxes[0]["endAt"].replace("Z", "+00:00")
+            ) - datetime.fromisoformat(boxes[0]["startedAt"].replace("Z", "+00:00"))
+            assert 23 * 3600 < ttl.total_seconds() <= 24 * 3600, ttl
+        assert len(labels) == 1
+        assert {k: labels[0].get(k) for k in ("flow", "step", "attempt")} == {
+            "flow": "SleepSandboxFlow",
+            "step": "slow",
+            "attempt": "0",
+        }
+        assert labels[0].get("run_id") and labels[0].get("task_id")
+    finally:
+        out = subprocess.run(
+            [tool, "gc", "--backend", backend, "--label", "flow=SleepSandboxFlow"],
+            env=dict(mf.env),
+            capture_output=True,
+            timeout=120,
+        )
+    assert out.returncode == 0, out.stderr.decode()
+    assert emu.wait_live(0, 30) == 0
+    assert "DONE.lock" not in " ".join(
+        str(p) for p in mf.datastore_root.glob("SleepSandboxFlow/*/slow/*/*")
+    )
+
+
+def test_timeout_kills_sandboxed_step(mf):
+    """@timeout(seconds=5) on a sandboxed step that sleeps 300 s: the step is
+    killed, the run fails naming the timeout, and no sandbox is left."""
+    flow = mf.copy_flow("timeout_flow.py")
+    started = time.monotonic()
+    proc = mf.run(flow, "run", expect_ok=False)
+    elapsed = time.monotonic() - started
+    assert "TIMEOUT-STEP-STARTED" in proc.output
+    assert "Step slow timed out after 0 hours, 0 minutes, 5 seconds" in proc.output, proc.output[
+        -3000:
+    ]
+    assert elapsed < 240, "the step was not stopped by its timeout"  # never-hangs bound
+    info = mf.inspect("TimeoutSandboxFlow")
+    assert not info["successful"]
+    assert not _task(info, "slow")["successful"]
+    assert '"timeout": 5' in _task(info, "slow")["metadata"]["sandbox-spec"]
+    mf.assert_no_sandboxes("TimeoutSandboxFlow")
 
 
 def _system_typelib():

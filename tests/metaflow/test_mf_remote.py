@@ -9,53 +9,14 @@ inside.
 """
 
 import json
-import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import Emulator
 
 PYTHON = sys.executable
-BUILDDIR = Path(os.environ.get("TOP_BUILDDIR") or ".").resolve()
-EMULATORS = {
-    "daytona": BUILDDIR / "tests/emulators/daytona-emulator",
-    "e2b": BUILDDIR / "tests/emulators/e2b-emulator",
-}
-
-
-class Emulator:
-    def __init__(self, name: str, tmp: Path) -> None:
-        program = EMULATORS[name]
-        if not os.access(program, os.X_OK):
-            pytest.skip(f"{program} is not built")
-        self.name = name
-        env = dict(os.environ, SANDBOX_LOCAL_ROOT=str(tmp))
-        args = [str(program)] + (["--state-delay-ms", "20"] if name == "daytona" else [])
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
-        self.env: dict[str, str] = {}
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            line = line.strip()
-            if line == "READY":
-                break
-            key, _, value = line.partition("=")
-            self.env[key] = value
-        else:
-            pytest.fail(f"the {name} emulator exited before it was ready")
-
-    def live(self) -> int:
-        if self.name == "daytona":
-            url = self.env["DAYTONA_API_URL"].removesuffix("/api") + "/_emulator/stats"
-        else:
-            url = self.env["E2B_API_URL"] + "/_emulator/live"
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            return int(json.load(resp)["live"])
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
 
 
 @pytest.fixture(params=["daytona", "e2b"])

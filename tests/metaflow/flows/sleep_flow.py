@@ -1,5 +1,7 @@
-"""A sandboxed step that runs until it is interrupted."""
+"""A sandboxed step that runs until it is interrupted (METAFLOW_TEST_SLEEP
+seconds, default 120; 0 for the resume afterwards)."""
 
+import os
 import time
 
 from metaflow import FlowSpec, sandbox, step
@@ -14,7 +16,7 @@ class SleepSandboxFlow(FlowSpec):
     @step
     def slow(self):
         print("SLOW-STEP-STARTED", flush=True)
-        time.sleep(120)
+        time.sleep(int(os.environ.get("METAFLOW_TEST_SLEEP", "120")))
         self.next(self.end)
 
     @step

@@ -102,7 +102,8 @@ class SandboxDecorator(StepDecorator):
         Extra environment variables for the step (the host environment is NOT
         inherited; see also @environment).
     network : bool, default False
-        Give the step network access.
+        Give the step network access (always on with a remote datastore,
+        which the step must reach).
     """
 
     name = "sandbox"
@@ -344,8 +345,9 @@ class DaytonaDecorator(SandboxDecorator):
     """
     Runs this step in a Daytona sandbox: @sandbox(backend="daytona").
 
-    Takes the same parameters as @sandbox. Needs DAYTONA_API_KEY and a remote
-    datastore (--datastore=s3).
+    Takes the same parameters as @sandbox. Needs DAYTONA_API_KEY. Works with the
+    local datastore (each task's data is copied in and out) and with s3,
+    azure and gs (the step uses the datastore directly).
     """
 
     name = "daytona"
@@ -360,8 +362,9 @@ class E2BDecorator(SandboxDecorator):
     """
     Runs this step in an E2B sandbox: @sandbox(backend="e2b").
 
-    Takes the same parameters as @sandbox. Needs E2B_API_KEY and a remote
-    datastore (--datastore=s3).
+    Takes the same parameters as @sandbox. Needs E2B_API_KEY. Works with the
+    local datastore (each task's data is copied in and out) and with s3,
+    azure and gs (the step uses the datastore directly).
     """
 
     name = "e2b"

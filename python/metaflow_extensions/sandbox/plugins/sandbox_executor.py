@@ -42,6 +42,27 @@ REMOTE_DATASTORE_PREFIXES = {
     "azure": ("AZURE_",),
     "gs": ("GOOGLE_", "GCLOUD_", "CLOUDSDK_"),
 }
+# Names of secrets among the variables passed to the step. They go into the
+# sandbox's own environment (the spec, sent with the create request), never
+# into the command: some backends (Daytona) can only pass a command's
+# variables on its command line, which every process in the sandbox can read.
+SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "CREDENTIAL", "_KEY")
+
+
+def is_secret(name: str, datastore_type: str) -> bool:
+    """Whether the variable @name carries a credential (or may)."""
+    upper = name.upper()
+    if upper.startswith(REMOTE_DATASTORE_PREFIXES.get(datastore_type, ())):
+        return True
+    return any(word in upper for word in SECRET_WORDS)
+
+
+def needs_network(options: "SandboxOptions", datastore_type: str) -> bool:
+    """A step with a remote datastore reads and writes it over the network
+    itself, so its sandbox gets network even when network= is off."""
+    return bool(options.network) or datastore_type != "local"
+
+
 # Metaflow variables that describe the launching machine, not the sandbox.
 NOT_PASSED = frozenset(
     {
@@ -214,7 +235,14 @@ def _host_env(datastore_type: str) -> Dict[str, str]:
     return env
 
 
-def _build_spec(Sandbox, options: SandboxOptions, labels: Dict[str, str], workdir: str):
+def _build_spec(
+    Sandbox,
+    options: SandboxOptions,
+    labels: Dict[str, str],
+    workdir: str,
+    datastore_type: str = "local",
+    secrets: Optional[Dict[str, str]] = None,
+):
     spec = Sandbox.Spec()
     if options.image and options.image != "host":
         spec.set_image(options.image)
@@ -237,13 +265,15 @@ def _build_spec(Sandbox, options: SandboxOptions, labels: Dict[str, str], workdi
             # Hosted services cap a sandbox's lifetime (E2B: 24 hours).
             ttl = min(ttl, 24 * 3600)
         spec.set_timeout(ttl)
-    spec.set_network(bool(options.network))
+    spec.set_network(needs_network(options, datastore_type))
     for key, value in labels.items():
         spec.set_label(key, value)
+    for key, value in (secrets or {}).items():
+        spec.set_env(key, value)
     return spec
 
 
-def _spec_summary(options: SandboxOptions) -> str:
+def _spec_summary(options: SandboxOptions, datastore_type: str) -> str:
     return json.dumps(
         {
             "backend": options.backend,
@@ -252,7 +282,7 @@ def _spec_summary(options: SandboxOptions) -> str:
             "memory": options.memory,
             "disk": options.disk,
             "gpu": options.gpu,
-            "network": bool(options.network),
+            "network": needs_network(options, datastore_type),
             "timeout": options.run_time_limit,
         },
         sort_keys=True,
@@ -260,7 +290,9 @@ def _spec_summary(options: SandboxOptions) -> str:
 
 
 def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any]):
-    """Returns (labels, mounts, env, script) for the attempt; no sandbox needed."""
+    """Returns (labels, mounts, env, secrets, script) for the attempt; no sandbox
+    needed. @secrets are the variables that belong in the sandbox's own
+    environment (the spec), @env those of the command."""
     obj = ctx.obj
     flow_datastore = obj.flow_datastore
     ds_type = flow_datastore.TYPE
@@ -270,7 +302,11 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
 
     workdir = _workdir(options.backend)
     pkg_dir = workdir.rstrip("/") + "/metaflow"
-    log_dir = pkg_dir + "/" + LOG_DIR
+    if ds_type == "local":
+        log_dir = pkg_dir + "/" + LOG_DIR
+    else:
+        # Metaflow's own bootstrap makes <workdir>/metaflow and logs before that.
+        log_dir = workdir.rstrip("/") + "/" + LOG_DIR
 
     # Environment: explicit only (the sandbox inherits nothing).
     env = _host_env(ds_type)
@@ -308,6 +344,15 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
 
     mounts: List[str] = []
     ds_root = flow_datastore.datastore_root
+    if ds_type != "local":
+        # This machine's local directories mean nothing in the sandbox: local
+        # metadata and cards go to its own .metaflow, then back through the
+        # remote datastore (task_finished, _sync_metadata).
+        for key in ("METAFLOW_DATASTORE_SYSROOT_LOCAL", "METAFLOW_CARD_LOCALROOT"):
+            env.pop(key, None)
+        if obj.metadata.TYPE == "local":
+            seed = _local_metadata_seed(obj.flow.name, str(run_id), step_name, str(task_id))
+            env["MF_SANDBOX_META_SEED"] = json.dumps(seed)
     if ds_type == "local" and sync:
         ds_root = os.path.realpath(ds_root)
         if os.path.basename(ds_root) == ".metaflow":
@@ -335,7 +380,7 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
             "METAFLOW_DEFAULT_METADATA": obj.metadata.TYPE,
             WORKLOAD_ENV: "1",
             "METAFLOW_SANDBOX_BACKEND_NAME": options.backend,
-            "METAFLOW_SANDBOX_SPEC": _spec_summary(options),
+            "METAFLOW_SANDBOX_SPEC": _spec_summary(options, ds_type),
             "METAFLOW_CODE_SHA": options.code_package_sha or "",
             "METAFLOW_CODE_URL": options.code_package_url or "",
             "METAFLOW_CODE_DS": ds_type,
@@ -353,14 +398,21 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
             "MF_SANDBOX_PYTHON": python,
         }
     )
-    if local_image:
-        # The host's interpreter (and its venv's tools) first on PATH.
+    if local_image or os.path.isabs(python):
+        # The chosen interpreter (and its venv's tools) first on PATH: Metaflow's
+        # own commands for a remote datastore run "python".
         env["PATH"] = os.path.dirname(python) + ":" + DEFAULT_PATH
+    if local_image and ds_type != "local":
+        # The host's interpreter already has boto3 & co (it runs this flow);
+        # Metaflow would otherwise pip-install them at every task start.
+        env.setdefault("METAFLOW_SKIP_INSTALL_DEPENDENCIES", "1")
     if options.code_package_metadata:
         env["METAFLOW_CODE_METADATA"] = options.code_package_metadata
     env.update(_post_extract_env(options.code_package_metadata, pkg_dir))
 
-    script = _bootstrap_script(ds_type, options, pkg_dir, log_dir, obj.environment, ds_root)
+    script = _bootstrap_script(
+        ds_type, options, pkg_dir, log_dir, obj.environment, ds_root, step_name
+    )
     if sync:
         # What the task writes after this moment comes back (sandbox_sync).
         from .sandbox_sync import marker_path
@@ -376,7 +428,34 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
         "task_id": str(task_id),
         "attempt": str(attempt),
     }
-    return labels, mounts, env, script
+    secrets = {key: env.pop(key) for key in list(env) if is_secret(key, ds_type)}
+    return labels, mounts, env, secrets, script
+
+
+def _local_metadata_seed(flow: str, run_id: str, step: str, task_id: str) -> Dict[str, str]:
+    """The flow's, run's, step's and task's local-metadata records that the
+    runtime wrote here, for the sandbox's own .metaflow (runner writes them).
+
+    With a remote datastore and local metadata the task records its metadata
+    in the sandbox; code that looks the task up there with the client (cards
+    render that way) needs the objects above it to exist.
+    """
+    from metaflow.metaflow_config import DATASTORE_LOCAL_DIR
+    from metaflow.plugins.datastores.local_storage import LocalStorage
+
+    root = LocalStorage.get_datastore_root_from_config(lambda *a, **k: None, create_on_absent=False)
+    seed: Dict[str, str] = {}
+    if not root:
+        return seed
+    parts = [flow, run_id, step, task_id]
+    for depth in range(1, len(parts) + 1):
+        rel = os.path.join(*parts[:depth], "_meta", "_self.json")
+        try:
+            with open(os.path.join(root, rel), encoding="utf-8") as f:
+                seed[os.path.join(DATASTORE_LOCAL_DIR, rel)] = f.read()
+        except OSError:
+            pass
+    return seed
 
 
 def needs_sync(ds_type: str, backend: str) -> bool:
@@ -410,7 +489,7 @@ def _workdir(backend: str = "local") -> str:
 
 
 def _bootstrap_script(
-    ds_type, options: SandboxOptions, pkg_dir, log_dir, environment, ds_root
+    ds_type, options: SandboxOptions, pkg_dir, log_dir, environment, ds_root, step_name
 ) -> str:
     """The shell script run in the sandbox: get the package, then the runner."""
     q = shlex.quote
@@ -428,14 +507,20 @@ def _bootstrap_script(
         # local datastore lookup): the mounted datastore root itself.
         lines.append("ln -sfn %s .metaflow" % q(ds_root))
     else:
-        # Remote datastore: Metaflow's own download-and-extract commands.
+        # Remote datastore: Metaflow's own download-and-extract commands (as
+        # @kubernetes runs them), which create and enter ./metaflow themselves.
         cmds = environment.get_package_commands(
             options.code_package_url, ds_type, options.code_package_metadata
         )
-        # They create and enter ./metaflow themselves.
-        lines = ["set -e", "cd %s" % q(os.path.dirname(pkg_dir.rstrip("/")))]
-        lines.extend(cmds)
-        lines.append("mkdir -p %s" % q(log_dir))
+        cmds += environment.bootstrap_commands(step_name, ds_type)
+        # Their quoting is written for a `bash -c "..."` that goes through shlex.
+        init = shlex.split('bash -c "%s"' % " && ".join(cmds))[2]
+        lines = [
+            "set -e",
+            "cd %s" % q(os.path.dirname(pkg_dir.rstrip("/"))),
+            "mkdir -p %s" % q(log_dir),
+            "%s || exit 1" % init,
+        ]
     lines.append('exec "$MF_SANDBOX_PYTHON" -m %s' % RUNNER_MODULE)
     return "\n".join(lines) + "\n"
 
@@ -557,14 +642,16 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
     input_paths = kwargs.get("input_paths")
     try:
         Gio, GLib, Sandbox = _load_gi()
-        labels, mounts, env, script = build_task(ctx, step_name, options, kwargs)
+        labels, mounts, env, secrets, script = build_task(ctx, step_name, options, kwargs)
     except MetaflowException as ex:
         _echo("", "%s: %s" % (ex.headline, ex))
         sys.exit(METAFLOW_EXIT_DISALLOW_RETRY)
 
     attempt = _Attempt(Gio, GLib, Sandbox, options.backend)
     workdir = _workdir(options.backend)
-    spec = _build_spec(Sandbox, options, labels, workdir)
+    spec = _build_spec(
+        Sandbox, options, labels, workdir, obj.flow_datastore.TYPE, secrets
+    )
     if options.backend == "local":
         # First, so that the read-write mounts below stay on top of these.
         for path in _hidden_python_paths(exclude=mounts):

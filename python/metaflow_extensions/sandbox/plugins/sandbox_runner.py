@@ -70,7 +70,25 @@ def pump(src: BinaryIO, log_path: str, out_fd: int, prefix: bytes) -> None:
             _write_all(out_fd, header + b"]" + prefix + body)
 
 
+def seed_local_metadata(seed_json: str) -> None:
+    """Writes the local-metadata records the executor sent (relative paths
+    under the current directory), keeping any that exist."""
+    import json
+
+    for rel, text in json.loads(seed_json).items():
+        if os.path.isabs(rel) or ".." in rel.split("/"):
+            continue
+        if os.path.exists(rel):
+            continue
+        os.makedirs(os.path.dirname(rel), exist_ok=True)
+        with open(rel, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
 def main() -> int:
+    seed = os.environ.pop("MF_SANDBOX_META_SEED", None)
+    if seed:
+        seed_local_metadata(seed)
     step_cli = os.environ.pop("MF_SANDBOX_STEP_CLI")
     prefix = os.environ.pop("MF_SANDBOX_LOG_PREFIX", "").encode("utf-8")
     python = os.environ.get("MF_SANDBOX_PYTHON", sys.executable)

@@ -27,6 +27,8 @@ from metaflow.metaflow_config import (
 from metaflow.plugins.resources_decorator import ResourcesDecorator
 from metaflow.plugins.timeout_decorator import get_run_time_limit_for_task
 
+from .sandbox_i18n import _
+
 # Set by the executor in the sandbox's environment, so hooks that run in the
 # task can tell a sandboxed attempt from a local @catch fallback attempt.
 WORKLOAD_ENV = "METAFLOW_SANDBOX_WORKLOAD"
@@ -67,11 +69,12 @@ def _as_number(value: Any, what: str, step: str) -> Optional[float]:
         number = float(value)
     except (TypeError, ValueError):
         raise SandboxException(
-            "Invalid %s value *%s* for step *%s*: it must be a number." % (what, value, step)
+            _("Invalid %s value *%s* for step *%s*: it must be a number.") % (what, value, step)
         ) from None
     if number <= 0:
         raise SandboxException(
-            "Invalid %s value *%s* for step *%s*: it must be greater than 0." % (what, value, step)
+            _("Invalid %s value *%s* for step *%s*: it must be greater than 0.")
+            % (what, value, step)
         )
     return number
 
@@ -136,8 +139,10 @@ class SandboxDecorator(StepDecorator):
         if self._alias_backend is not None:
             if attrs["backend"] not in (None, "", self._alias_backend):
                 raise SandboxException(
-                    "@%s always runs on the %s backend; remove backend=%s or use "
-                    "@sandbox(backend=%s) instead."
+                    _(
+                        "@%s always runs on the %s backend; remove backend=%s or use "
+                        "@sandbox(backend=%s) instead."
+                    )
                     % (self.name, self._alias_backend, attrs["backend"], attrs["backend"])
                 )
             attrs["backend"] = self._alias_backend
@@ -162,11 +167,11 @@ class SandboxDecorator(StepDecorator):
                 env = json.loads(env) if env else {}
             except ValueError:
                 raise SandboxException(
-                    "@%s(env=...) must be a dictionary of strings, got *%s*." % (self.name, env)
+                    _("@%s(env=...) must be a dictionary of strings, got *%s*.") % (self.name, env)
                 ) from None
         if env is not None and not isinstance(env, dict):
             raise SandboxException(
-                "@%s(env=...) must be a dictionary of strings, got *%s*." % (self.name, env)
+                _("@%s(env=...) must be a dictionary of strings, got *%s*.") % (self.name, env)
             )
         attrs["env"] = {str(k): str(v) for k, v in env.items()} if env else None
 
@@ -180,22 +185,30 @@ class SandboxDecorator(StepDecorator):
 
         if any(deco.name == "parallel" for deco in decos):
             raise SandboxException(
-                "Step *%s* uses @parallel, which @%s does not support: remove "
-                "@parallel or run this step without @%s." % (step, self.name, self.name)
+                _(
+                    "Step *%s* uses @parallel, which @%s does not support: remove "
+                    "@parallel or run this step without @%s."
+                )
+                % (step, self.name, self.name)
             )
         others = [
             deco.name for deco in decos if deco is not self and deco.name in COMPUTE_DECORATORS
         ]
         if others:
             raise SandboxException(
-                "Step *%s* has more than one compute decorator (@%s and @%s). A step "
-                "runs in one place: keep only one of them (check --with options too)."
+                _(
+                    "Step *%s* has more than one compute decorator (@%s and @%s). A step "
+                    "runs in one place: keep only one of them (check --with options too)."
+                )
                 % (step, self.name, " and @".join(others))
             )
         if flow_datastore.TYPE != "local" and flow_datastore.TYPE not in REMOTE_DATASTORES:
             raise SandboxException(
-                "@%s does not support the *%s* datastore; use --datastore=local "
-                "(local backend) or s3, azure, gs." % (self.name, flow_datastore.TYPE)
+                _(
+                    "@%s does not support the *%s* datastore; use --datastore=local "
+                    "(local backend) or s3, azure, gs."
+                )
+                % (self.name, flow_datastore.TYPE)
             )
 
         # @resources: the larger value wins (Metaflow issue #467).
@@ -211,7 +224,7 @@ class SandboxDecorator(StepDecorator):
             _as_number(self.attributes[key], key, step)
         if self.attributes["gpu"] is not None and not float(self.attributes["gpu"]).is_integer():
             raise SandboxException(
-                "Invalid gpu value *%s* for step *%s*: it must be an integer."
+                _("Invalid gpu value *%s* for step *%s*: it must be an integer.")
                 % (self.attributes["gpu"], step)
             )
 

@@ -27,6 +27,7 @@ from metaflow import util
 from metaflow.exception import METAFLOW_EXIT_DISALLOW_RETRY, MetaflowException
 
 from .sandbox_decorator import WORKLOAD_ENV
+from .sandbox_i18n import _
 
 LOG_DIR = ".logs"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -105,21 +106,27 @@ def _load_gi():
         import gi
     except ImportError:
         raise SandboxExecutionError(
-            "@sandbox needs PyGObject, which %s cannot import. Install it "
-            "(Debian/Ubuntu: sudo apt-get install python3-gi; Fedora: sudo dnf install "
-            "python3-gobject) and run the flow with that Python; a virtualenv must be "
-            "created with --system-site-packages to see it." % sys.executable
+            _(
+                "@sandbox needs PyGObject, which %s cannot import. Install it "
+                "(Debian/Ubuntu: sudo apt-get install python3-gi; Fedora: sudo dnf install "
+                "python3-gobject) and run the flow with that Python; a virtualenv must be "
+                "created with --system-site-packages to see it."
+            )
+            % sys.executable
         ) from None
     try:
         gi.require_version("Sandbox", "1.0")
         from gi.repository import Sandbox  # noqa: F401
     except (ValueError, ImportError) as ex:
         raise SandboxExecutionError(
-            "@sandbox needs the libsandbox GObject-Introspection typelib Sandbox-1.0 "
-            "(%s). Install libsandbox with its typelib (Debian/Ubuntu: sudo apt-get "
-            "install gir1.2-sandbox-1.0), or for a build tree export "
-            "GI_TYPELIB_PATH=<build>/introspection and "
-            "LD_LIBRARY_PATH=<build>/libsandbox/.libs." % ex
+            _(
+                "@sandbox needs the libsandbox GObject-Introspection typelib Sandbox-1.0 "
+                "(%s). Install libsandbox with its typelib (Debian/Ubuntu: sudo apt-get "
+                "install gir1.2-sandbox-1.0), or for a build tree export "
+                "GI_TYPELIB_PATH=<build>/introspection and "
+                "LD_LIBRARY_PATH=<build>/libsandbox/.libs."
+            )
+            % ex
         ) from None
     from gi.repository import Gio, GLib, Sandbox
 
@@ -137,16 +144,19 @@ def preflight(backend_name: str) -> None:
     known = list(Sandbox.Backend.list_names())
     if backend_name not in known:
         raise SandboxExecutionError(
-            "Unknown sandbox backend *%s*. Known backends: %s. Set it with "
-            "@sandbox(backend=...), --with sandbox:backend=... or "
-            "METAFLOW_SANDBOX_BACKEND." % (backend_name, ", ".join(sorted(known)))
+            _(
+                "Unknown sandbox backend *%s*. Known backends: %s. Set it with "
+                "@sandbox(backend=...), --with sandbox:backend=... or "
+                "METAFLOW_SANDBOX_BACKEND."
+            )
+            % (backend_name, ", ".join(sorted(known)))
         )
     try:
         backend = Sandbox.Backend.new_for_name(backend_name)
         backend.check_configured()
     except GLib.Error as ex:
         raise SandboxExecutionError(
-            "The sandbox backend *%s* is not ready: %s" % (backend_name, ex.message)
+            _("The sandbox backend *%s* is not ready: %s") % (backend_name, ex.message)
         ) from None
     _PREFLIGHT_DONE[backend_name] = True
 
@@ -498,7 +508,7 @@ def _bootstrap_script(
         # The blob lies in the mounted datastore: extract it in place.
         if not options.code_package_url:
             raise SandboxExecutionError(
-                "No code package location was given to the sandbox trampoline."
+                _("No code package location was given to the sandbox trampoline.")
             )
         lines.append(
             "tar --warning=no-timestamp --no-same-owner -xzf %s -C ." % q(options.code_package_url)
@@ -616,8 +626,7 @@ class _Attempt:
         except self.GLib.Error as ex:
             _echo(
                 "",
-                "Could not destroy sandbox %s: %s -- remove it with "
-                "`sandboxctl rm %s`."
+                _("Could not destroy sandbox %s: %s -- remove it with `sandboxctl rm %s`.")
                 % (self.instance.get_id(), ex.message, self.instance.get_id()),
             )
 
@@ -636,7 +645,7 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
     if retry_count and retry_deco:
         minutes = float(retry_deco[0].attributes.get("minutes_between_retries", 2) or 0)
         if minutes > 0:
-            _echo("", "Sleeping %g minutes before the next retry" % minutes)
+            _echo("", _("Sleeping %g minutes before the next retry") % minutes)
             time.sleep(minutes * 60)
 
     input_paths = kwargs.get("input_paths")
@@ -649,9 +658,7 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
 
     attempt = _Attempt(Gio, GLib, Sandbox, options.backend)
     workdir = _workdir(options.backend)
-    spec = _build_spec(
-        Sandbox, options, labels, workdir, obj.flow_datastore.TYPE, secrets
-    )
+    spec = _build_spec(Sandbox, options, labels, workdir, obj.flow_datastore.TYPE, secrets)
     if options.backend == "local":
         # First, so that the read-write mounts below stay on top of these.
         for path in _hidden_python_paths(exclude=mounts):
@@ -667,7 +674,8 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
         except GLib.Error as ex:
             _echo(
                 "",
-                "Could not create a sandbox on the %s backend: %s" % (options.backend, ex.message),
+                _("Could not create a sandbox on the %s backend: %s")
+                % (options.backend, ex.message),
             )
             _sync_metadata(obj, run_id, step_name, task_id)
             sys.exit(METAFLOW_EXIT_DISALLOW_RETRY)
@@ -675,7 +683,7 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
         prefix = "[%s] " % sandbox_id
         _echo(
             prefix,
-            "Task is starting in sandbox %s (backend %s)." % (sandbox_id, options.backend),
+            _("Task is starting in sandbox %s (backend %s).") % (sandbox_id, options.backend),
         )
         env["METAFLOW_SANDBOX_ID"] = sandbox_id
         env["MF_SANDBOX_LOG_PREFIX"] = prefix
@@ -688,16 +696,31 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
             stats = SyncStats()
             try:
                 sent_blobs = _send_inputs(
-                    Gio, Sandbox, attempt, obj, run_id, step_name, task_id,
-                    input_paths, options, stats, prefix,
+                    Gio,
+                    Sandbox,
+                    attempt,
+                    obj,
+                    run_id,
+                    step_name,
+                    task_id,
+                    input_paths,
+                    options,
+                    stats,
+                    prefix,
                 )
             except (GLib.Error, OSError, RuntimeError) as ex:
                 if attempt.signal_received is not None:
-                    _echo(prefix, "Interrupted (signal %d): destroying sandbox %s."
-                          % (attempt.signal_received, sandbox_id))
+                    _echo(
+                        prefix,
+                        _("Interrupted (signal %d): destroying sandbox %s.")
+                        % (attempt.signal_received, sandbox_id),
+                    )
                     sys.exit(128 + attempt.signal_received)
-                _echo(prefix, "Could not copy the task's inputs into the sandbox: %s"
-                      % getattr(ex, "message", ex))
+                _echo(
+                    prefix,
+                    _("Could not copy the task's inputs into the sandbox: %s")
+                    % getattr(ex, "message", ex),
+                )
                 sys.exit(METAFLOW_EXIT_DISALLOW_RETRY)
 
         command = Sandbox.Command.new(["/bin/bash", "-c", script])
@@ -717,20 +740,20 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
         if attempt.signal_received is not None:
             _echo(
                 prefix,
-                "Interrupted (signal %d): destroying sandbox %s."
+                _("Interrupted (signal %d): destroying sandbox %s.")
                 % (attempt.signal_received, sandbox_id),
             )
             exit_code = 128 + attempt.signal_received
         elif attempt.error is not None:
-            _echo(prefix, "Running the task in the sandbox failed: %s" % attempt.error.message)
+            _echo(prefix, _("Running the task in the sandbox failed: %s") % attempt.error.message)
             exit_code = METAFLOW_EXIT_DISALLOW_RETRY
         else:
             result = attempt.result
             if result.get_timed_out():
                 _echo(
                     prefix,
-                    "The task ran longer than its time limit of %s seconds and was "
-                    "killed." % options.run_time_limit,
+                    _("The task ran longer than its time limit of %s seconds and was killed.")
+                    % options.run_time_limit,
                 )
                 exit_code = 1
             else:
@@ -743,7 +766,7 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
                 if result.get_term_signal():
                     _echo(
                         prefix,
-                        "The task was killed by signal %d%s."
+                        _("The task was killed by signal %d%s.")
                         % (
                             result.get_term_signal(),
                             " (out of memory?)" if result.get_term_signal() == 9 else "",
@@ -780,7 +803,7 @@ def _send_inputs(
     if _debug_enabled():
         _echo(
             prefix,
-            "sent %d files (%d blobs, %d bytes) to %s"
+            _("sent %d files (%d blobs, %d bytes) to %s")
             % (stats.up_files, stats.blobs_up, stats.up_bytes, root),
         )
     return blobs
@@ -796,13 +819,21 @@ def _fetch_outputs(Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefi
             Sandbox, attempt.instance, root, marker, attempt.cancellable, attempt.wait
         )
         fetch_outputs(
-            Gio, Sandbox, attempt.instance, root, obj.flow.name, outputs, sent_blobs,
-            attempt.cancellable, stats, attempt.wait,
+            Gio,
+            Sandbox,
+            attempt.instance,
+            root,
+            obj.flow.name,
+            outputs,
+            sent_blobs,
+            attempt.cancellable,
+            stats,
+            attempt.wait,
         )
     except (attempt.GLib.Error, OSError, RuntimeError) as ex:
         _echo(
             prefix,
-            "Could not copy the task's results back from the sandbox: %s"
+            _("Could not copy the task's results back from the sandbox: %s")
             % getattr(ex, "message", ex),
         )
         return False
@@ -826,4 +857,4 @@ def _sync_metadata(obj, run_id, step_name, task_id) -> None:
             obj.flow_datastore.get_task_datastore(run_id, step_name, task_id),
         )
     except Exception as ex:  # best effort, as in @kubernetes
-        _echo("", "Could not copy the task's metadata back: %s" % ex)
+        _echo("", _("Could not copy the task's metadata back: %s") % ex)

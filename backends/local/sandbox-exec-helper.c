@@ -17,10 +17,14 @@
  *   "SBX1" LENGTH (uint32, host order) with SCM_RIGHTS stdin, stdout, stderr
  *   LENGTH bytes: NUL-terminated strings CWD ARGC ARGV... ENVC ENV...
  *
- * and gets back, one line each:
+ * (or just "SBXK" LENGTH 0: end the sandbox) and gets back, one line each:
  *
  *   error chdir|exec|request ERRNO   the command could not be started
  *   status WAIT-STATUS               the command ended (as from waitpid)
+ *
+ * On "SBXK" the server kills every process of the sandbox, reaps them all,
+ * and exits: the connection reaches end-of-file once nothing but the
+ * server's own exit is left.
  *
  * The command runs in a new session (so its own process group). When the
  * client shuts its side of the connection down before the status is sent (a
@@ -61,6 +65,7 @@ typedef struct
 
 static Job *jobs;
 static size_t n_jobs, jobs_size;
+static volatile sig_atomic_t ending;
 
 static void
 write_all (int fd, const char *buf, size_t len)
@@ -155,6 +160,7 @@ run_command (int conn)
   sigprocmask (SIG_SETMASK, &none, NULL);
   signal (SIGPIPE, SIG_DFL);
   signal (SIGCHLD, SIG_DFL);
+  signal (SIGUSR1, SIG_DFL);
   setsid ();
 
   msg.msg_iov = &iov;
@@ -164,6 +170,13 @@ run_command (int conn)
   do
     n = recvmsg (conn, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
   while (n < 0 && errno == EINTR);
+  if (n == (ssize_t) sizeof header && memcmp (header, "SBXK", 4) == 0)
+    {
+      /* pid 1 takes signals from its namespace only where it handles them. */
+      kill (1, SIGUSR1);
+      pause ();
+      _exit (0);
+    }
   if (n != (ssize_t) sizeof header || memcmp (header, "SBX1", 4) != 0)
     {
       report (conn, "error request", EPROTO);
@@ -218,6 +231,32 @@ on_sigchld (int sig)
 }
 
 static void
+on_sigusr1 (int sig)
+{
+  (void) sig;
+  ending = 1;
+}
+
+/* Kills every other process of the pid namespace and reaps them all, then
+ * closes every connection: its end-of-file tells a client that the sandbox
+ * is gone. (Left to exit, the descriptors would close only after the
+ * kernel has torn down the namespaces, milliseconds later.) */
+static int
+end_sandbox (void)
+{
+  kill (-1, SIGKILL);
+  while (waitpid (-1, NULL, __WALL) >= 0 || errno == EINTR)
+    ;
+#ifdef SYS_close_range
+  if (syscall (SYS_close_range, 3u, ~0u, 0) == 0)
+    return 0;
+#endif
+  for (int fd = 3; fd < 1024; fd++)
+    close (fd);
+  return 0;
+}
+
+static void
 reap (void)
 {
   int wstatus;
@@ -238,10 +277,19 @@ static void
 accept_one (int listen_fd)
 {
   int conn = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC);
+  char header[8];
   pid_t pid;
 
   if (conn < 0)
     return;
+  /* An end request that has already arrived is served here, without a
+   * fork (the child would only signal us). */
+  if (recv (conn, header, sizeof header, MSG_PEEK | MSG_DONTWAIT) == (ssize_t) sizeof header &&
+      memcmp (header, "SBXK", 4) == 0)
+    {
+      ending = 1;
+      return;   /* conn stays open until end_sandbox closes everything */
+    }
   if (n_jobs == jobs_size)
     {
       size_t size = jobs_size ? 2 * jobs_size : 16;
@@ -341,9 +389,13 @@ serve (int listen_fd, int ready_fd, int lock_fd, long long expires)
   sa.sa_handler = on_sigchld;
   sa.sa_flags = SA_NOCLDSTOP;
   sigaction (SIGCHLD, &sa, NULL);
+  sa.sa_handler = on_sigusr1;
+  sa.sa_flags = 0;
+  sigaction (SIGUSR1, &sa, NULL);
   signal (SIGPIPE, SIG_IGN);
   sigemptyset (&block);
   sigaddset (&block, SIGCHLD);
+  sigaddset (&block, SIGUSR1);
   sigprocmask (SIG_BLOCK, &block, NULL);
   sigemptyset (&none);
 
@@ -369,7 +421,7 @@ serve (int listen_fd, int ready_fd, int lock_fd, long long expires)
           long long left = expires - (long long) time (NULL);
 
           if (left <= 0)
-            return 0;   /* pid 1 exits: the kernel kills the whole sandbox */
+            return end_sandbox ();
           ts.tv_sec = (time_t) left;
           ts.tv_nsec = 0;
           tsp = &ts;
@@ -392,8 +444,10 @@ serve (int listen_fd, int ready_fd, int lock_fd, long long expires)
       if (ppoll (pfds, n, tsp, &none) < 0 && errno != EINTR)
         return 125;
 
+      if (ending)
+        return end_sandbox ();
       if ((pfds[1].revents & POLLIN) && directory_removed (watch_fd))
-        return 0;
+        return end_sandbox ();
 
       reap ();
 
@@ -415,6 +469,8 @@ serve (int listen_fd, int ready_fd, int lock_fd, long long expires)
 
       if (pfds[0].revents & POLLIN)
         accept_one (listen_fd);
+      if (ending)
+        return end_sandbox ();
     }
 }
 

@@ -1678,7 +1678,8 @@ wait_gone (int   pidfd,
  * process): the sandbox's pid 1, whose death takes down every process in
  * the sandbox, and its bwrap; then waits for them to be gone. */
 static void
-kill_recorded (LocalConfig *config)
+kill_recorded (LocalConfig *config,
+               gboolean     wait)
 {
   gint64 pids[] = { config->init_pid, config->bwrap_pid };
 
@@ -1701,9 +1702,10 @@ kill_recorded (LocalConfig *config)
                           g_str_has_suffix (exe, "sandbox-exec-helper")))
         {
           kill ((pid_t) pid, SIGKILL);
-          wait_gone (pidfd, (pid_t) pid);
+          if (wait)
+            wait_gone (pidfd, (pid_t) pid);
         }
-      else if (exe == NULL && pidfd >= 0)
+      else if (wait && exe == NULL && pidfd >= 0)
         {
           /* Already on its way out (the server leaves when instance.json
            * goes): wait all the same. */
@@ -1714,6 +1716,41 @@ kill_recorded (LocalConfig *config)
     }
 }
 
+/* Asks the server of the sandbox at DIR to end it: it kills and reaps every
+ * other process of the sandbox, then exits. Returns the connection, whose
+ * end-of-file says it is done, or -1. */
+static int
+ask_server_to_end (const char *dir)
+{
+  static const char request[8] = { 'S', 'B', 'X', 'K', 0, 0, 0, 0 };
+  int conn = socket_at (dir, FALSE);
+
+  if (conn >= 0 && send (conn, request, sizeof request, MSG_NOSIGNAL) != sizeof request)
+    clear_fd (&conn);
+  return conn;
+}
+
+/* Whether the server closed CONN (after ending the sandbox) within 5 s. */
+static gboolean
+server_ended (int conn)
+{
+  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  char buf[256];
+
+  for (;;)
+    {
+      struct pollfd pfd = { conn, POLLIN, 0 };
+      gint64 left = (deadline - g_get_monotonic_time ()) / 1000;
+      ssize_t n;
+
+      if (left <= 0 || (poll (&pfd, 1, (int) left) < 0 && errno != EINTR))
+        return FALSE;
+      n = recv (conn, buf, sizeof buf, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+        return TRUE;
+    }
+}
+
 gboolean
 _local_destroy_dir (const char  *dir,
                     GError     **error)
@@ -1721,11 +1758,20 @@ _local_destroy_dir (const char  *dir,
   g_autofree char *state = g_build_filename (dir, "instance.json", NULL);
   g_autoptr(LocalConfig) config = _local_config_load (dir, NULL);
 
+  int conn = config != NULL ? ask_server_to_end (dir) : -1;
+  gboolean ended;
+
   /* Forget the instance first, so that nobody finds it half removed. */
   g_unlink (state);
+  /* When the server is done, nothing of the sandbox runs any more but its
+   * pid 1 and bwrap on their way out: those get killed without waiting for
+   * the kernel to tear down their namespaces. Without the server's word,
+   * kill_recorded waits for that too. */
+  ended = conn >= 0 && server_ended (conn);
+  clear_fd (&conn);
   if (config != NULL)
     {
-      kill_recorded (config);
+      kill_recorded (config, !ended);
       if (config->cgroup != NULL)
         g_rmdir (config->cgroup);
     }

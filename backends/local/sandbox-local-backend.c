@@ -137,7 +137,6 @@ _local_config_save (LocalConfig  *config,
   g_autoptr(JsonGenerator) generator = json_generator_new ();
   g_autoptr(JsonNode) root = NULL;
   g_autofree char *path = g_build_filename (config->dir, "instance.json", NULL);
-  g_autofree char *tmp = g_build_filename (config->dir, ".instance.json.tmp", NULL);
   g_autofree char *data = NULL;
 
   json_builder_begin_object (builder);
@@ -200,19 +199,11 @@ _local_config_save (LocalConfig  *config,
   json_generator_set_pretty (generator, TRUE);
   data = json_generator_to_data (generator, NULL);
 
-  /* Atomic for readers, but not synced: the file describes processes,
-   * which do not survive a crash either. */
-  if (!g_file_set_contents_full (tmp, data, -1, G_FILE_SET_CONTENTS_NONE, 0600, error))
-    return FALSE;
-  if (g_rename (tmp, path) != 0)
-    {
-      int errsv = errno;
-      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
-                   _("Cannot write %s: %s"), path, g_strerror (errsv));
-      g_unlink (tmp);
-      return FALSE;
-    }
-  return TRUE;
+  /* Written once, when the sandbox is up and before anyone knows its id
+   * (list skips a file it cannot parse), so in place and not synced: the
+   * file describes processes, which do not survive a crash either. A
+   * rename would be one more file system operation per create. */
+  return g_file_set_contents_full (path, data, -1, G_FILE_SET_CONTENTS_NONE, 0600, error);
 }
 
 LocalConfig *

@@ -301,6 +301,25 @@ add_root (GPtrArray  *argv,
     }
 }
 
+/* The instances' root holds every sandbox's server socket, through which
+ * commands run in that sandbox: where the host's root shows it, a tmpfs
+ * hides it. (Under /tmp or /run it is hidden already.) */
+static void
+hide_instances (GPtrArray   *argv,
+                LocalConfig *config)
+{
+  g_autofree char *root = g_path_get_dirname (config->dir);
+  g_auto(GStrv) parts = NULL;
+
+  if (config->rootfs != NULL || !g_path_is_absolute (root) || strcmp (root, "/") == 0)
+    return;
+  parts = g_strsplit (root + 1, "/", 2);
+  if (is_managed_top (parts[0]))
+    return;
+  g_ptr_array_add (argv, g_strdup ("--tmpfs"));
+  g_ptr_array_add (argv, g_steal_pointer (&root));
+}
+
 /* The sandbox's one bwrap process, with the server as its pid 1. No
  * --die-with-parent: the sandbox outlives the process that created it. */
 static GPtrArray *
@@ -324,6 +343,7 @@ build_bwrap_argv (SandboxLocalInstance *self)
   ADD ("--cap-drop"); ADD ("ALL");
 
   add_root (argv, config->rootfs ? config->rootfs : "/");
+  hide_instances (argv, config);
 
   ADD ("--proc"); ADD ("/proc");
   ADD ("--dev"); ADD ("/dev");

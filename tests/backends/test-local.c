@@ -691,6 +691,38 @@ test_server_destroy_leaves_nothing (void)
 }
 
 static void
+test_server_sockets_hidden (void)
+{
+  g_autofree char *cwd = g_get_current_dir ();
+  g_autofree char *name = g_strdup_printf ("test-local-root-%d", (int) getpid ());
+  g_autofree char *root = g_build_filename (cwd, name, NULL);
+  g_autofree char *old_root = g_strdup (g_getenv ("SANDBOX_LOCAL_ROOT"));
+  SandboxInstance *one, *two;
+  g_autofree char *script = NULL;
+  g_autofree char *out = NULL;
+  int status;
+
+  /* A root the host's file system shows inside sandboxes (the build tree,
+   * not /tmp):
+   * no sandbox may reach its own or another one's server socket. */
+  g_setenv ("SANDBOX_LOCAL_ROOT", root, TRUE);
+  one = create (NULL);
+  two = create (NULL);
+  script = g_strdup_printf ("test -e '%s/%s/sock' && echo own; test -e '%s/%s/sock' && echo other; "
+                            "ls -A '%s' | wc -l",
+                            root, sandbox_instance_get_id (one), root, sandbox_instance_get_id (two), root);
+  out = sh (one, script, &status);
+  g_assert_cmpstr (out, ==, "0\n");
+  destroy (one);
+  destroy (two);
+  g_rmdir (root);
+  if (old_root != NULL)
+    g_setenv ("SANDBOX_LOCAL_ROOT", old_root, TRUE);
+  else
+    g_unsetenv ("SANDBOX_LOCAL_ROOT");
+}
+
+static void
 test_server_killed (void)
 {
   SandboxInstance *instance = create (NULL);
@@ -813,6 +845,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/server/shared-namespaces", test_server_shared_namespaces);
   g_test_add_func ("/local/server/destroy-leaves-nothing", test_server_destroy_leaves_nothing);
   g_test_add_func ("/local/server/killed", test_server_killed);
+  g_test_add_func ("/local/server/sockets-hidden", test_server_sockets_hidden);
   g_test_add_func ("/local/server/directory-removed", test_server_directory_removed);
 
   return g_test_run ();

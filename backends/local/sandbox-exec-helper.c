@@ -66,6 +66,7 @@ typedef struct
 static Job *jobs;
 static size_t n_jobs, jobs_size;
 static volatile sig_atomic_t ending;
+static int watch_fd = -1;
 
 static void
 write_all (int fd, const char *buf, size_t len)
@@ -237,22 +238,23 @@ on_sigusr1 (int sig)
   ending = 1;
 }
 
+static void close_others (const int *keep,
+                          int        n_keep);
+
 /* Kills every other process of the pid namespace and reaps them all, then
  * closes every connection: its end-of-file tells a client that the sandbox
  * is gone. (Left to exit, the descriptors would close only after the
- * kernel has torn down the namespaces, milliseconds later.) */
+ * kernel has torn down the namespaces, milliseconds later.) The inotify
+ * descriptor is left to exit: closing it waits for an SRCU grace period. */
 static int
 end_sandbox (void)
 {
+  int keep[1] = { watch_fd };
+
   kill (-1, SIGKILL);
   while (waitpid (-1, NULL, __WALL) >= 0 || errno == EINTR)
     ;
-#ifdef SYS_close_range
-  if (syscall (SYS_close_range, 3u, ~0u, 0) == 0)
-    return 0;
-#endif
-  for (int fd = 3; fd < 1024; fd++)
-    close (fd);
+  close_others (keep, watch_fd >= 3 ? 1 : 0);
   return 0;
 }
 
@@ -342,10 +344,10 @@ close_others (const int *keep, int n_keep)
     }
 }
 
-/* Whether the events on WATCH_FD say that the instance is being removed:
+/* Whether the events on watch_fd say that the instance is being removed:
  * its socket or instance.json deleted. */
 static int
-directory_removed (int watch_fd)
+directory_removed (void)
 {
   union { char buf[4096]; struct inotify_event align; } events;
   ssize_t n = read (watch_fd, events.buf, sizeof events.buf);
@@ -371,7 +373,6 @@ serve (int listen_fd, int ready_fd, int lock_fd, long long expires)
   struct pollfd *pfds = NULL;
   size_t pfds_size = 0;
   int keep[3] = { listen_fd, ready_fd, lock_fd };
-  int watch_fd;
   char dir_path[64];
 
   for (int i = 0; i < 3; i++)
@@ -446,7 +447,7 @@ serve (int listen_fd, int ready_fd, int lock_fd, long long expires)
 
       if (ending)
         return end_sandbox ();
-      if ((pfds[1].revents & POLLIN) && directory_removed (watch_fd))
+      if ((pfds[1].revents & POLLIN) && directory_removed ())
         return end_sandbox ();
 
       reap ();

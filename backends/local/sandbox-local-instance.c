@@ -841,7 +841,7 @@ typedef struct
   GInputStream  *in;
   GOutputStream *out;
   gboolean       capture;
-  GCancellable  *wait;      /* cancelled when the command has ended */
+  GSource       *wait;      /* readable-source while waiting for data */
   gboolean       draining;  /* take what is in the pipe, but wait no more */
   gsize          drained;
 } Pump;
@@ -877,7 +877,11 @@ pump_clear (Pump *pump)
 {
   g_clear_object (&pump->in);
   g_clear_object (&pump->out);
-  g_clear_object (&pump->wait);
+  if (pump->wait != NULL)
+    {
+      g_source_destroy (pump->wait);
+      g_clear_pointer (&pump->wait, g_source_unref);
+    }
 }
 
 static void
@@ -1046,8 +1050,14 @@ pumps_drain (ExecData *data)
   for (guint i = 0; i < G_N_ELEMENTS (pumps); i++)
     {
       pumps[i]->draining = TRUE;
+      /* Waiting for data that may never come: read what is there instead.
+       * (A pump that is writing drains when it reads next.) */
       if (pumps[i]->wait != NULL)
-        g_cancellable_cancel (pumps[i]->wait);
+        {
+          g_source_destroy (pumps[i]->wait);
+          g_clear_pointer (&pumps[i]->wait, g_source_unref);
+          pump_read (pumps[i]);
+        }
     }
 }
 
@@ -1085,37 +1095,6 @@ static void pump_write (Pump   *pump,
                         GBytes *bytes);
 
 static void
-pump_got (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  Pump *pump = user_data;
-  GError *error = NULL;
-  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
-
-  if (bytes == NULL && pump->draining &&
-      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    {
-      g_error_free (error);
-      pump_read (pump);
-      return;
-    }
-  if (bytes == NULL)
-    {
-      exec_record_error (pump->exec, error);
-      exec_step_done (pump->exec);
-      return;
-    }
-
-  if (g_bytes_get_size (bytes) == 0)
-    {
-      g_output_stream_flush_async (pump->out, G_PRIORITY_DEFAULT, NULL, pump_flushed, pump);
-      return;
-    }
-  pump_write (pump, g_steal_pointer (&bytes));
-}
-
-static void
 pump_write (Pump   *pump,
             GBytes *bytes)
 {
@@ -1129,6 +1108,19 @@ pump_write (Pump   *pump,
                           bytes, (GDestroyNotify) g_bytes_unref);
 }
 
+static gboolean
+pump_readable (GObject  *stream,
+               gpointer  user_data)
+{
+  Pump *pump = user_data;
+
+  g_clear_pointer (&pump->wait, g_source_unref);
+  pump_read (pump);
+  return G_SOURCE_REMOVE;
+}
+
+/* Reads without blocking; waits for data with a source, which (unlike a
+ * cancelled read) never loses what a read already took. */
 static void
 pump_read (Pump *pump)
 {
@@ -1136,26 +1128,29 @@ pump_read (Pump *pump)
   gssize n;
   GError *error = NULL;
 
-  if (!pump->draining)
-    {
-      g_input_stream_read_bytes_async (pump->in, 65536, G_PRIORITY_DEFAULT, pump->wait,
-                                       pump_got, pump);
-      return;
-    }
-
   buf = g_malloc (65536);
-  n = pump->drained < DRAIN_MAX
+  n = !pump->draining || pump->drained < DRAIN_MAX
       ? g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (pump->in), buf, 65536,
                                                   NULL, &error)
       : 0;
   if (n > 0)
     {
-      pump->drained += (gsize) n;
+      if (pump->draining)
+        pump->drained += (gsize) n;
       pump_write (pump, g_bytes_new_take (g_realloc (buf, n), n));
       return;
     }
   g_free (buf);
-  /* End of file, or nothing more for now: done. */
+  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) && !pump->draining)
+    {
+      g_clear_error (&error);
+      pump->wait = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (pump->in), NULL);
+      g_source_set_callback (pump->wait, (GSourceFunc) (void (*) (void)) pump_readable, pump, NULL);
+      g_source_set_static_name (pump->wait, "[libsandbox] exec output");
+      g_source_attach (pump->wait, g_task_get_context (pump->exec->task));
+      return;
+    }
+  /* End of file, an error, or (draining) nothing more for now: done. */
   if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
     exec_record_error (pump->exec, error);
   else
@@ -1173,7 +1168,6 @@ pump_start (ExecData      *data,
   pump->in = g_unix_input_stream_new (fd, TRUE);
   pump->capture = (out == NULL);
   pump->out = out ? g_object_ref (out) : g_memory_output_stream_new_resizable ();
-  pump->wait = g_cancellable_new ();
   data->pending++;
   pump_read (pump);
 }

@@ -660,6 +660,27 @@ test_server_shared_namespaces (void)
 }
 
 static void
+test_server_output_complete (void)
+{
+  SandboxInstance *instance = create (NULL);
+
+  /* The exec ends when the server reports the status; whatever the command
+   * wrote before it exited must still all be there, every time. */
+  for (int i = 0; i < 100; i++)
+    {
+      g_autofree char *script = g_strdup_printf ("echo out-%d; echo err-%d >&2", i, i);
+      g_autofree char *expected = g_strdup_printf ("out-%d\n", i);
+      g_autofree char *out = NULL;
+      int status;
+
+      out = sh (instance, script, &status);
+      g_assert_cmpint (status, ==, 0);
+      g_assert_cmpstr (out, ==, expected);
+    }
+  destroy (instance);
+}
+
+static void
 test_server_destroy_leaves_nothing (void)
 {
   SandboxInstance *instance = create (NULL);
@@ -844,6 +865,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/ttl", test_ttl);
   g_test_add_func ("/local/server/shared-namespaces", test_server_shared_namespaces);
   g_test_add_func ("/local/server/destroy-leaves-nothing", test_server_destroy_leaves_nothing);
+  g_test_add_func ("/local/server/output-complete", test_server_output_complete);
   g_test_add_func ("/local/server/killed", test_server_killed);
   g_test_add_func ("/local/server/sockets-hidden", test_server_sockets_hidden);
   g_test_add_func ("/local/server/directory-removed", test_server_directory_removed);

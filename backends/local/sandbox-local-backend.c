@@ -2,8 +2,10 @@
  *
  * Each instance is a directory on the host (under $XDG_RUNTIME_DIR, see
  * docs/backends/local.md) holding instance.json and the sandbox's writable
- * directories; each exec is one bwrap process over them. Because the state
- * is on disk, any process can find an instance again by id or label.
+ * directories, and the socket of the server that runs as the sandbox's pid 1
+ * (one bwrap process for the instance's whole life; each exec is a
+ * connection to it). Because the state is on disk, any process can find an
+ * instance again by id or label, and exec in it.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -69,6 +71,7 @@ _local_config_free (LocalConfig *config)
   g_free (config->dir);
   g_free (config->rootfs);
   g_free (config->workdir);
+  g_free (config->cgroup);
   g_clear_pointer (&config->env, g_hash_table_unref);
   g_clear_pointer (&config->labels, g_hash_table_unref);
   g_clear_pointer (&config->mounts, g_ptr_array_unref);
@@ -164,6 +167,15 @@ _local_config_save (LocalConfig  *config,
   json_builder_add_int_value (builder, config->expires);
   json_builder_set_member_name (builder, "limits");
   json_builder_add_string_value (builder, _local_limits_to_string (config->limits));
+  json_builder_set_member_name (builder, "bwrap_pid");
+  json_builder_add_int_value (builder, config->bwrap_pid);
+  json_builder_set_member_name (builder, "init_pid");
+  json_builder_add_int_value (builder, config->init_pid);
+  if (config->cgroup != NULL)
+    {
+      json_builder_set_member_name (builder, "cgroup");
+      json_builder_add_string_value (builder, config->cgroup);
+    }
   add_string_map (builder, "env", config->env);
   add_string_map (builder, "labels", config->labels);
   json_builder_set_member_name (builder, "mounts");
@@ -189,7 +201,11 @@ _local_config_save (LocalConfig  *config,
   json_generator_set_pretty (generator, TRUE);
   data = json_generator_to_data (generator, NULL);
 
-  return g_file_set_contents_full (path, data, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error);
+  /* Written once, when the sandbox is up and before anyone knows its id
+   * (list skips a file it cannot parse), so in place and not synced: the
+   * file describes processes, which do not survive a crash either. A
+   * rename would be one more file system operation per create. */
+  return g_file_set_contents_full (path, data, -1, G_FILE_SET_CONTENTS_NONE, 0600, error);
 }
 
 LocalConfig *
@@ -242,6 +258,9 @@ _local_config_load (const char  *dir,
   config->created = json_object_get_int_member_with_default (object, "created", 0);
   config->expires = json_object_get_int_member_with_default (object, "expires", 0);
   config->limits = limits_from_string (json_object_get_string_member_with_default (object, "limits", NULL));
+  config->bwrap_pid = json_object_get_int_member_with_default (object, "bwrap_pid", 0);
+  config->init_pid = json_object_get_int_member_with_default (object, "init_pid", 0);
+  config->cgroup = g_strdup (json_object_get_string_member_with_default (object, "cgroup", NULL));
   read_string_map (object, "env", config->env);
   read_string_map (object, "labels", config->labels);
 
@@ -622,8 +641,10 @@ sandbox_local_backend_create (SandboxBackend *backend,
 
   work = g_build_filename (config->dir, "work", NULL);
   tmp = g_build_filename (config->dir, "tmp", NULL);
+  /* instance.json is written once the sandbox runs (see
+   * _sandbox_local_instance_start): until then nobody sees the instance. */
   if (g_mkdir (work, 0755) != 0 || g_mkdir (tmp, 01777) != 0 ||
-      g_chmod (tmp, 01777) != 0 || !_local_config_save (config, &error))
+      g_chmod (tmp, 01777) != 0)
     {
       int errsv = errno;
       _local_remove_tree (config->dir, NULL);
@@ -640,7 +661,7 @@ sandbox_local_backend_create (SandboxBackend *backend,
            config->id, config->dir, _local_limits_to_string (config->limits));
 
   instance = _sandbox_local_instance_new (self, g_steal_pointer (&config));
-  _sandbox_task_return_object (task, instance);
+  _sandbox_local_instance_start (SANDBOX_LOCAL_INSTANCE (instance), g_object_ref (task));
 }
 
 static gboolean
@@ -658,6 +679,7 @@ load_instance (SandboxLocalBackend  *self,
 {
   g_autofree char *dir = g_build_filename (self->root_dir, id, NULL);
   g_autoptr(LocalConfig) config = _local_config_load (dir, error);
+  SandboxInstance *instance;
 
   if (config == NULL)
     return NULL;
@@ -669,7 +691,11 @@ load_instance (SandboxLocalBackend  *self,
                    _("The local sandbox %s reached the end of its timeout and was removed."), id);
       return NULL;
     }
-  return _sandbox_local_instance_new (self, g_steal_pointer (&config));
+  instance = _sandbox_local_instance_new (self, g_steal_pointer (&config));
+  /* Its processes were killed, or the machine restarted. */
+  if (!_local_server_alive (dir))
+    sandbox_instance_set_state (instance, SANDBOX_INSTANCE_STATE_STOPPED);
+  return instance;
 }
 
 static void

@@ -1,12 +1,16 @@
 /* libsandbox - a local (bubblewrap) sandbox
  *
- * Every exec is one bwrap process: new user, pid, ipc, uts (and, unless the
- * spec asks for the network, net) namespaces; the host's root (or an image
- * root file system) read-only; the instance's work and tmp directories
- * read-write; no capabilities; an environment made only of what the spec
- * and the command set. Inside, sandbox-exec-helper runs the command and
- * reports on fd 3 how it ended, so that exit status, signal and exec
- * failures are told apart.
+ * An instance is one long-lived bwrap process, started by create: new user,
+ * pid, ipc, uts (and, unless the spec asks for the network, net)
+ * namespaces; the host's root (or an image root file system) read-only; the
+ * instance's work and tmp directories read-write; no capabilities. Its pid 1
+ * is sandbox-exec-helper in server mode, listening on DIR/sock (a socket
+ * made here and inherited through bwrap). An exec connects, passes its
+ * stdin, stdout and stderr, argv, environment (made only of what the spec
+ * and the command set) and cwd; the server forks the command inside the
+ * namespaces and reports how it ended, so that exit status, signal and exec
+ * failures are told apart. Closing the connection kills the command's
+ * process group; killing pid 1 ends the whole sandbox.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -19,20 +23,29 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
 #include <glib-unix.h>
 #include <gio/gunixinputstream.h>
+#include <gio/gunixoutputstream.h>
 
 #include "sandbox-local-private.h"
 
 #define HELPER_IN_SANDBOX "/run/libsandbox/sandbox-exec-helper"
-#define STATUS_FD 3
+/* The descriptors bwrap gets, and passes on to the server. */
+#define LISTEN_FD 3
 #define INFO_FD 4     /* bwrap writes {"child-pid": N} here */
+#define READY_FD 5    /* the server writes one byte once it serves */
+#define LOCK_FD 6     /* flock'ed for as long as the server lives */
 #define TAIL_MAX 4096
 
 struct _SandboxLocalInstance
@@ -347,20 +360,37 @@ add_home_masks (GPtrArray *argv,
       }
 }
 
+/* The instances' root holds every sandbox's server socket, through which
+ * commands run in that sandbox: where the host's root shows it, a tmpfs
+ * hides it. (Under /tmp or /run it is hidden already.) */
+static void
+hide_instances (GPtrArray   *argv,
+                LocalConfig *config)
+{
+  g_autofree char *root = g_path_get_dirname (config->dir);
+  g_auto(GStrv) parts = NULL;
+
+  if (config->rootfs != NULL || !g_path_is_absolute (root) || strcmp (root, "/") == 0)
+    return;
+  parts = g_strsplit (root + 1, "/", 2);
+  if (is_managed_top (parts[0]))
+    return;
+  g_ptr_array_add (argv, g_strdup ("--tmpfs"));
+  g_ptr_array_add (argv, g_steal_pointer (&root));
+}
+
+/* The sandbox's one bwrap process, with the server as its pid 1. No
+ * --die-with-parent: the sandbox outlives the process that created it. */
 static GPtrArray *
-build_bwrap_argv (SandboxLocalInstance *self,
-                  SandboxCommand       *command)
+build_bwrap_argv (SandboxLocalInstance *self)
 {
   LocalConfig *config = self->config;
   SandboxLocalBackend *backend = get_backend (self);
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
-  const char * const *cmd = sandbox_command_get_argv (command);
-  const char *cwd = sandbox_command_get_cwd (command);
   g_autoptr(GPtrArray) masked = g_ptr_array_new_with_free_func (g_free);
 
 #define ADD(s) g_ptr_array_add (argv, g_strdup (s))
   ADD (_sandbox_local_backend_get_bwrap (backend));
-  ADD ("--die-with-parent");
   ADD ("--new-session");
   ADD ("--unshare-user");
   ADD ("--unshare-ipc");
@@ -377,6 +407,7 @@ build_bwrap_argv (SandboxLocalInstance *self,
   add_root (argv, config->rootfs ? config->rootfs : "/");
   if (config->rootfs == NULL)
     add_home_masks (argv, masked);
+  hide_instances (argv, config);
 
   ADD ("--proc"); ADD ("/proc");
   /* bwrap leaves these writable when the sandbox user maps to the host's
@@ -410,14 +441,15 @@ build_bwrap_argv (SandboxLocalInstance *self,
     }
   ADD ("--ro-bind"); ADD (_sandbox_local_backend_get_helper (backend)); ADD (HELPER_IN_SANDBOX);
   ADD ("--chdir"); ADD ("/");
+  ADD ("--as-pid-1");
   ADD ("--info-fd"); g_ptr_array_add (argv, g_strdup_printf ("%d", INFO_FD));
   ADD ("--");
   ADD (HELPER_IN_SANDBOX);
-  g_ptr_array_add (argv, g_strdup_printf ("%d", STATUS_FD));
-  ADD (cwd ? cwd : config->workdir);
-  ADD ("--");
-  for (guint i = 0; cmd[i] != NULL; i++)
-    ADD (cmd[i]);
+  ADD ("--server");
+  g_ptr_array_add (argv, g_strdup_printf ("%d", LISTEN_FD));
+  g_ptr_array_add (argv, g_strdup_printf ("%d", READY_FD));
+  g_ptr_array_add (argv, g_strdup_printf ("%d", LOCK_FD));
+  g_ptr_array_add (argv, g_strdup_printf ("%" G_GINT64_FORMAT, config->expires));
   g_ptr_array_add (argv, NULL);
 #undef ADD
 
@@ -453,7 +485,8 @@ build_environ (LocalConfig    *config,
 }
 
 /* ------------------------------------------------------------------ */
-/* Resource limits, applied in the child between fork and exec          */
+/* Resource limits, applied to the sandbox's bwrap between fork and    */
+/* exec: every process of the sandbox inherits them                    */
 
 typedef struct
 {
@@ -470,6 +503,9 @@ child_setup (gpointer user_data)
 {
   ChildLimits *limits = user_data;
 
+  /* Away from the creator's terminal and process group: the sandbox lives
+   * on after it. */
+  setsid ();
   if (limits->fsize > 0)
     {
       struct rlimit rl = { limits->fsize, limits->fsize };
@@ -522,13 +558,13 @@ write_cgroup_file (const char  *dir,
   return g_file_set_contents_full (path, value, -1, G_FILE_SET_CONTENTS_NONE, 0644, error);
 }
 
-/* Creates a cgroup for one exec under SANDBOX_CGROUP_PARENT. */
+/* Creates the instance's cgroup under SANDBOX_CGROUP_PARENT. */
 static char *
 make_cgroup (LocalConfig  *config,
              GError      **error)
 {
   const char *parent = g_getenv ("SANDBOX_CGROUP_PARENT");
-  g_autofree char *name = g_strdup_printf ("libsandbox-%s-%u", config->id, g_random_int ());
+  g_autofree char *name = g_strdup_printf ("libsandbox-%s", config->id);
   g_autofree char *dir = g_build_filename (parent, name, NULL);
 
   if (g_mkdir (dir, 0755) != 0)
@@ -565,7 +601,318 @@ fail:
 }
 
 /* ------------------------------------------------------------------ */
-/* exec                                                                */
+/* The sandbox's server: started once, by create                       */
+
+static void
+clear_fd (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
+}
+
+/* Fills ADDR with DIR/sock, through /proc/self/fd/DIRFD when the path is
+ * too long for sun_path. */
+static gboolean
+socket_address (const char         *dir,
+                int                 dirfd,
+                struct sockaddr_un *addr)
+{
+  g_autofree char *path = g_build_filename (dir, "sock", NULL);
+
+  memset (addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  if (strlen (path) < sizeof addr->sun_path)
+    {
+      strcpy (addr->sun_path, path);
+      return TRUE;
+    }
+  if (dirfd < 0)
+    return FALSE;
+  g_snprintf (addr->sun_path, sizeof addr->sun_path, "/proc/self/fd/%d/sock", dirfd);
+  return TRUE;
+}
+
+/* -1 with errno set on failure. */
+static int
+socket_at (const char *dir,
+           gboolean    listening)
+{
+  struct sockaddr_un addr;
+  int dirfd = -1, fd, res, errsv;
+
+  if (!socket_address (dir, -1, &addr))
+    {
+      dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (dirfd < 0)
+        return -1;
+      socket_address (dir, dirfd, &addr);
+    }
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    res = -1;
+  else if (listening)
+    res = bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0 ? listen (fd, SOMAXCONN) : -1;
+  else
+    do
+      res = connect (fd, (struct sockaddr *) &addr, sizeof addr);
+    while (res < 0 && errno == EINTR);
+  errsv = errno;
+  if (dirfd >= 0)
+    close (dirfd);
+  if (res < 0 && fd >= 0)
+    {
+      close (fd);
+      fd = -1;
+    }
+  errno = errsv;
+  return fd;
+}
+
+/* Whether the sandbox's server still runs: it holds a lock on DIR for as
+ * long as it lives. */
+gboolean
+_local_server_alive (const char *dir)
+{
+  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  gboolean alive;
+
+  if (fd < 0)
+    return FALSE;
+  alive = flock (fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+  close (fd);
+  return alive;
+}
+
+typedef struct
+{
+  SandboxInstance *instance;
+  GSubprocess     *process;
+  GInputStream    *ready;
+  int              info_fd;
+  int              log_fd;    /* bwrap's stderr, for its errors */
+} StartData;
+
+static void
+start_data_free (StartData *data)
+{
+  g_clear_object (&data->instance);
+  g_clear_object (&data->process);
+  g_clear_object (&data->ready);
+  if (data->info_fd >= 0)
+    close (data->info_fd);
+  if (data->log_fd >= 0)
+    close (data->log_fd);
+  g_free (data);
+}
+
+static void
+start_failed (GTask      *task,
+              StartData  *data,
+              const char *reason)
+{
+  SandboxLocalInstance *self = SANDBOX_LOCAL_INSTANCE (data->instance);
+  char log[TAIL_MAX + 1];
+  gsize len = 0;
+  GError *error = NULL;
+
+  if (data->process != NULL)
+    g_subprocess_force_exit (data->process);
+  /* Everything that had the write end is gone: read to the end. */
+  for (; reason == NULL && data->log_fd >= 0 && len < TAIL_MAX;)
+    {
+      ssize_t n = read (data->log_fd, log + len, TAIL_MAX - len);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      len += (gsize) n;
+    }
+  log[len] = '\0';
+  if (reason == NULL)
+    reason = g_strstrip (log);
+  if (self->config->cgroup != NULL)
+    g_rmdir (self->config->cgroup);
+  _local_destroy_dir (self->config->dir, NULL);
+  g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_EXEC,
+               _("bubblewrap could not set up the sandbox%s%s. On a machine "
+                 "where unprivileged user namespaces are off, enable them "
+                 "(sysctl kernel.unprivileged_userns_clone=1); see "
+                 "docs/backends/local.md."),
+               reason && *reason ? ": " : "", reason ? reason : "");
+  g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
+static void
+server_ready (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GTask *task = user_data;
+  StartData *data = g_task_get_task_data (task);
+  SandboxLocalInstance *self = SANDBOX_LOCAL_INSTANCE (data->instance);
+  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, NULL);
+  g_autoptr(GError) error = NULL;
+  char info[1024];
+  gsize len = 0;
+  const char *key;
+  int child_pid = 0;
+
+  if (bytes == NULL || g_bytes_get_size (bytes) == 0)
+    {
+      start_failed (task, data, NULL);
+      return;
+    }
+
+  /* bwrap wrote {"child-pid": N} and closed its end before the sandbox
+   * started; the server closed the copy it inherited. */
+  for (;;)
+    {
+      ssize_t n = read (data->info_fd, info + len, sizeof info - 1 - len);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      len += (gsize) n;
+    }
+  info[len] = '\0';
+  key = strstr (info, "\"child-pid\"");
+  if (key != NULL && sscanf (key, "\"child-pid\" : %d", &child_pid) != 1)
+    sscanf (key, "\"child-pid\": %d", &child_pid);
+  if (child_pid <= 1)
+    {
+      start_failed (task, data, "no child-pid on --info-fd");
+      return;
+    }
+
+  /* Recorded for destroy, from this or any other process; from now on
+   * the instance can be found. */
+  self->config->bwrap_pid = g_ascii_strtoll (g_subprocess_get_identifier (data->process), NULL, 10);
+  self->config->init_pid = child_pid;
+  if (!_local_config_save (self->config, &error))
+    {
+      start_failed (task, data, error->message);
+      return;
+    }
+
+  g_debug ("Local sandbox %s: server up (bwrap %s, pid 1 = %d)",
+           self->config->id, g_subprocess_get_identifier (data->process), child_pid);
+  _sandbox_task_return_object (task, data->instance);
+  g_object_unref (task);
+}
+
+/* Starts the sandbox's bwrap with its server as pid 1 and returns INSTANCE
+ * on TASK once the server accepts commands. bwrap runs in its own session
+ * and outlives this process; GSubprocess reaps it if it ends first. */
+void
+_sandbox_local_instance_start (SandboxLocalInstance *self,
+                               GTask                *task)
+{
+  LocalConfig *config = self->config;
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GPtrArray) argv = NULL;
+  const char * const no_env[] = { NULL };
+  ChildLimits limits = { 0 };
+  StartData *data;
+  GError *error = NULL;
+  int listen_fd = -1, lock_fd = -1, null_fd = -1;
+  int ready_pipe[2] = { -1, -1 }, info_pipe[2] = { -1, -1 }, log_pipe[2] = { -1, -1 };
+  int errsv;
+
+  data = g_new0 (StartData, 1);
+  data->instance = g_object_ref (SANDBOX_INSTANCE (self));
+  data->info_fd = -1;
+  data->log_fd = -1;
+  g_task_set_task_data (task, data, (GDestroyNotify) start_data_free);
+
+  limits.cgroup_fd = -1;
+  limits.limits = config->limits;
+  if (config->limits == LOCAL_LIMITS_CGROUP2)
+    {
+      g_autofree char *procs = NULL;
+
+      config->cgroup = make_cgroup (config, &error);
+      if (config->cgroup == NULL)
+        goto fail;
+      procs = g_build_filename (config->cgroup, "cgroup.procs", NULL);
+      limits.cgroup_fd = open (procs, O_WRONLY | O_CLOEXEC);
+    }
+  else if (config->limits == LOCAL_LIMITS_RLIMIT)
+    {
+      limits.memory = (rlim_t) config->memory_mb << 20;
+      limits.nproc = config->pids_max;
+      limits.ncpu = config->cpu > 0 ? MAX (1, (int) (config->cpu + 0.999)) : 0;
+    }
+  if (config->disk_mb > 0)
+    limits.fsize = (rlim_t) config->disk_mb << 20;
+
+  listen_fd = socket_at (config->dir, TRUE);
+  lock_fd = open (config->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (listen_fd < 0 || lock_fd < 0 || null_fd < 0 || flock (lock_fd, LOCK_EX) < 0 ||
+      pipe2 (ready_pipe, O_CLOEXEC) < 0 || pipe2 (info_pipe, O_CLOEXEC) < 0 ||
+      pipe2 (log_pipe, O_CLOEXEC) < 0)
+    {
+      errsv = errno;
+      g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                   _("Cannot prepare the sandbox directory %s: %s. Check that it is on a "
+                     "local file system you can write to (see SANDBOX_LOCAL_ROOT)."),
+                   config->dir, g_strerror (errsv));
+      goto fail;
+    }
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_subprocess_launcher_set_environ (launcher, (char **) no_env);
+  g_subprocess_launcher_set_cwd (launcher, "/");
+  g_subprocess_launcher_take_stdin_fd (launcher, null_fd);
+  g_subprocess_launcher_take_stdout_fd (launcher, dup (log_pipe[1]));
+  g_subprocess_launcher_take_stderr_fd (launcher, log_pipe[1]);
+  g_subprocess_launcher_take_fd (launcher, listen_fd, LISTEN_FD);
+  g_subprocess_launcher_take_fd (launcher, info_pipe[1], INFO_FD);
+  g_subprocess_launcher_take_fd (launcher, ready_pipe[1], READY_FD);
+  g_subprocess_launcher_take_fd (launcher, lock_fd, LOCK_FD);
+  null_fd = log_pipe[1] = listen_fd = lock_fd = info_pipe[1] = ready_pipe[1] = -1;
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, &limits, NULL);
+
+  argv = build_bwrap_argv (self);
+  data->process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  /* The launcher holds our copies of the fds until it is finalized. */
+  g_clear_object (&launcher);
+  if (limits.cgroup_fd >= 0)
+    close (limits.cgroup_fd);
+  if (data->process == NULL)
+    goto fail;
+
+  data->info_fd = info_pipe[0];
+  data->log_fd = log_pipe[0];
+  info_pipe[0] = log_pipe[0] = -1;
+  data->ready = g_unix_input_stream_new (ready_pipe[0], TRUE);
+  ready_pipe[0] = -1;
+  g_input_stream_read_bytes_async (data->ready, 1, G_PRIORITY_DEFAULT, NULL, server_ready, task);
+  return;
+
+fail:
+  for (int i = 0; i < 2; i++)
+    {
+      clear_fd (&ready_pipe[i]);
+      clear_fd (&info_pipe[i]);
+      clear_fd (&log_pipe[i]);
+    }
+  clear_fd (&listen_fd);
+  clear_fd (&lock_fd);
+  clear_fd (&null_fd);
+  if (config->cgroup != NULL)
+    g_rmdir (config->cgroup);
+  _local_destroy_dir (config->dir, NULL);
+  g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
+/* ------------------------------------------------------------------ */
+/* exec: one connection to the server                                  */
 
 typedef struct _ExecData ExecData;
 
@@ -575,21 +922,24 @@ typedef struct
   GInputStream  *in;
   GOutputStream *out;
   gboolean       capture;
-  GByteArray    *tail;      /* last bytes of stderr, for bwrap's own errors */
+  GSource       *wait;      /* readable-source while waiting for data */
+  gboolean       draining;  /* take what is in the pipe, but wait no more */
+  gsize          drained;
 } Pump;
+
+/* Once the command has ended, at most this much more is read from each
+ * pipe: everything the command wrote is in the pipe by then (at most its
+ * capacity); more can only come from processes it left running. */
+#define DRAIN_MAX (1 << 20)
 
 struct _ExecData
 {
   GTask        *task;
-  GSubprocess  *process;
+  int           conn;        /* to the server; shut down = kill the command */
   Pump          out;
   Pump          err;
   GInputStream *status_in;
   GByteArray   *status;
-  GInputStream *info_in;
-  GByteArray   *info;
-  int           child_pid;   /* the sandbox's pid 1, in our pid namespace */
-  gboolean      info_done;
   GOutputStream *stdin_pipe;
   guint         pending;
   gboolean      timed_out;
@@ -597,10 +947,6 @@ struct _ExecData
   GSource      *timeout_source;
   GCancellable *cancellable;
   gulong        cancel_id;
-  char         *pidfile;
-  char         *cgroup;
-  int           cgroup_fd;
-  ChildLimits   limits;
   gint64        start;
   GError       *error;
   char         *program;
@@ -612,7 +958,11 @@ pump_clear (Pump *pump)
 {
   g_clear_object (&pump->in);
   g_clear_object (&pump->out);
-  g_clear_pointer (&pump->tail, g_byte_array_unref);
+  if (pump->wait != NULL)
+    {
+      g_source_destroy (pump->wait);
+      g_clear_pointer (&pump->wait, g_source_unref);
+    }
 }
 
 static void
@@ -620,11 +970,8 @@ exec_data_free (ExecData *data)
 {
   pump_clear (&data->out);
   pump_clear (&data->err);
-  g_clear_object (&data->process);
   g_clear_object (&data->status_in);
   g_clear_pointer (&data->status, g_byte_array_unref);
-  g_clear_object (&data->info_in);
-  g_clear_pointer (&data->info, g_byte_array_unref);
   g_clear_object (&data->stdin_pipe);
   if (data->timeout_source != NULL)
     {
@@ -636,38 +983,22 @@ exec_data_free (ExecData *data)
       g_cancellable_disconnect (data->cancellable, data->cancel_id);
       g_object_unref (data->cancellable);
     }
-  if (data->pidfile != NULL)
-    {
-      g_unlink (data->pidfile);
-      g_free (data->pidfile);
-    }
-  if (data->cgroup_fd >= 0)
-    close (data->cgroup_fd);
-  if (data->cgroup != NULL)
-    {
-      g_rmdir (data->cgroup);
-      g_free (data->cgroup);
-    }
+  if (data->conn >= 0)
+    close (data->conn);
   g_clear_error (&data->error);
   g_free (data->program);
   g_free (data->cwd);
   g_free (data);
 }
 
-/* Killing bwrap alone is not enough: if it dies before its child has
- * armed --die-with-parent, the sandbox lives on (holding our pipes open).
- * So the sandbox's pid 1 is killed, which takes down its whole pid
- * namespace; until bwrap has told us that pid (right after it forks),
- * the kill waits for it (info_got). */
+/* The server kills the command's process group when our side of the
+ * connection shuts down, and still reports the status. Safe from any
+ * thread. */
 static void
 kill_process (ExecData *data)
 {
-  if (data->child_pid > 1)
-    kill (data->child_pid, SIGKILL);
-  else if (data->info_in != NULL && !data->info_done)
-    return;
-  if (data->process != NULL)
-    g_subprocess_force_exit (data->process);
+  if (data->conn >= 0)
+    shutdown (data->conn, SHUT_WR);
 }
 
 static GBytes *
@@ -683,6 +1014,7 @@ static void
 exec_complete (ExecData *data)
 {
   GTask *task = data->task;
+  SandboxLocalInstance *self = SANDBOX_LOCAL_INSTANCE (g_task_get_source_object (task));
   g_autofree char *status = NULL;
   g_autoptr(GBytes) out = NULL;
   g_autoptr(GBytes) err = NULL;
@@ -721,19 +1053,15 @@ exec_complete (ExecData *data)
       goto out;
     }
 
-  if (strncmp (status, "status ", 7) == 0 || strstr (status, "\nstatus ") != NULL)
+  if (strncmp (status, "status ", 7) == 0)
     {
-      const char *line = strncmp (status, "status ", 7) == 0 ? status : strstr (status, "\nstatus ") + 1;
-
-      wstatus = atoi (line + 7);
+      wstatus = atoi (status + 7);
       if (WIFEXITED (wstatus))
         exit_status = WEXITSTATUS (wstatus);
       else if (WIFSIGNALED (wstatus))
         term_signal = WTERMSIG (wstatus);
     }
-  else if (data->timed_out)
-    term_signal = SIGKILL;
-  else if (instance_gone (SANDBOX_LOCAL_INSTANCE (g_task_get_source_object (task)), NULL))
+  else if (instance_gone (self, NULL))
     {
       g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
                                _("The sandbox was destroyed while the command “%s” was running."),
@@ -742,17 +1070,14 @@ exec_complete (ExecData *data)
     }
   else
     {
-      /* The helper never reported: bubblewrap itself failed. */
-      g_autofree char *tail = NULL;
-
-      if (data->err.tail != NULL)
-        tail = g_strstrip (g_strndup ((const char *) data->err.tail->data, data->err.tail->len));
-      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_EXEC,
-                               _("bubblewrap could not set up the sandbox%s%s. On a machine "
-                                 "where unprivileged user namespaces are off, enable them "
-                                 "(sysctl kernel.unprivileged_userns_clone=1); see "
-                                 "docs/backends/local.md."),
-                               tail && *tail ? ": " : "", tail ? tail : "");
+      /* The server never reported: the sandbox died under the command. */
+      sandbox_instance_set_state (SANDBOX_INSTANCE (self), SANDBOX_INSTANCE_STATE_STOPPED);
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE,
+                               _("The local sandbox %s stopped while the command “%s” was "
+                                 "running (its processes were killed, or it reached its "
+                                 "timeout). Remove it with “sandboxctl rm %s” and create "
+                                 "a new one."),
+                               self->config->id, data->program, self->config->id);
       goto out;
     }
 
@@ -796,6 +1121,27 @@ exec_record_error (ExecData *data,
 
 static void pump_read (Pump *pump);
 
+/* The command has ended: the pipes may stay open in processes it left
+ * behind, so they are read only as far as they hold data. */
+static void
+pumps_drain (ExecData *data)
+{
+  Pump *pumps[] = { &data->out, &data->err };
+
+  for (guint i = 0; i < G_N_ELEMENTS (pumps); i++)
+    {
+      pumps[i]->draining = TRUE;
+      /* Waiting for data that may never come: read what is there instead.
+       * (A pump that is writing drains when it reads next.) */
+      if (pumps[i]->wait != NULL)
+        {
+          g_source_destroy (pumps[i]->wait);
+          g_clear_pointer (&pumps[i]->wait, g_source_unref);
+          pump_read (pumps[i]);
+        }
+    }
+}
+
 static void
 pump_flushed (GObject      *source,
               GAsyncResult *result,
@@ -826,63 +1172,83 @@ pump_written (GObject      *source,
   pump_read (pump);
 }
 
+static void pump_write (Pump   *pump,
+                        GBytes *bytes);
+
 static void
-pump_got (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
+pump_write (Pump   *pump,
+            GBytes *bytes)
 {
-  Pump *pump = user_data;
-  GError *error = NULL;
-  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
   gsize size;
-  const guint8 *buf;
-
-  if (bytes == NULL)
-    {
-      exec_record_error (pump->exec, error);
-      exec_step_done (pump->exec);
-      return;
-    }
-
-  buf = g_bytes_get_data (bytes, &size);
-  if (size == 0)
-    {
-      g_output_stream_flush_async (pump->out, G_PRIORITY_DEFAULT, NULL, pump_flushed, pump);
-      return;
-    }
-
-  if (pump->tail != NULL)
-    {
-      g_byte_array_append (pump->tail, buf, size);
-      if (pump->tail->len > TAIL_MAX)
-        g_byte_array_remove_range (pump->tail, 0, pump->tail->len - TAIL_MAX);
-    }
+  const guint8 *buf = g_bytes_get_data (bytes, &size);
 
   g_output_stream_write_all_async (pump->out, buf, size, G_PRIORITY_DEFAULT, NULL,
                                    pump_written, pump);
   /* write_all_async copies nothing: keep the bytes alive until it is done. */
   g_object_set_data_full (G_OBJECT (pump->out), "sandbox-pending-bytes",
-                          g_steal_pointer (&bytes), (GDestroyNotify) g_bytes_unref);
+                          bytes, (GDestroyNotify) g_bytes_unref);
 }
 
+static gboolean
+pump_readable (GObject  *stream,
+               gpointer  user_data)
+{
+  Pump *pump = user_data;
+
+  g_clear_pointer (&pump->wait, g_source_unref);
+  pump_read (pump);
+  return G_SOURCE_REMOVE;
+}
+
+/* Reads without blocking; waits for data with a source, which (unlike a
+ * cancelled read) never loses what a read already took. */
 static void
 pump_read (Pump *pump)
 {
-  g_input_stream_read_bytes_async (pump->in, 65536, G_PRIORITY_DEFAULT, NULL, pump_got, pump);
+  guint8 *buf;
+  gssize n;
+  GError *error = NULL;
+
+  buf = g_malloc (65536);
+  n = !pump->draining || pump->drained < DRAIN_MAX
+      ? g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (pump->in), buf, 65536,
+                                                  NULL, &error)
+      : 0;
+  if (n > 0)
+    {
+      if (pump->draining)
+        pump->drained += (gsize) n;
+      pump_write (pump, g_bytes_new_take (g_realloc (buf, n), n));
+      return;
+    }
+  g_free (buf);
+  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) && !pump->draining)
+    {
+      g_clear_error (&error);
+      pump->wait = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (pump->in), NULL);
+      g_source_set_callback (pump->wait, (GSourceFunc) (void (*) (void)) pump_readable, pump, NULL);
+      g_source_set_static_name (pump->wait, "[libsandbox] exec output");
+      g_source_attach (pump->wait, g_task_get_context (pump->exec->task));
+      return;
+    }
+  /* End of file, an error, or (draining) nothing more for now: done. */
+  if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    exec_record_error (pump->exec, error);
+  else
+    g_clear_error (&error);
+  g_output_stream_flush_async (pump->out, G_PRIORITY_DEFAULT, NULL, pump_flushed, pump);
 }
 
 static void
 pump_start (ExecData      *data,
             Pump          *pump,
-            GInputStream  *in,
-            GOutputStream *out,
-            gboolean       keep_tail)
+            int            fd,
+            GOutputStream *out)
 {
   pump->exec = data;
-  pump->in = g_object_ref (in);
+  pump->in = g_unix_input_stream_new (fd, TRUE);
   pump->capture = (out == NULL);
   pump->out = out ? g_object_ref (out) : g_memory_output_stream_new_resizable ();
-  pump->tail = keep_tail ? g_byte_array_new () : NULL;
   data->pending++;
   pump_read (pump);
 }
@@ -905,54 +1271,9 @@ status_got (GObject      *source,
           return;
         }
     }
-  exec_step_done (data);
-}
-
-static void
-info_got (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  ExecData *data = user_data;
-  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, NULL);
-
-  if (bytes != NULL && g_bytes_get_size (bytes) > 0 && data->info->len < 4096)
-    {
-      g_byte_array_append (data->info, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
-      g_input_stream_read_bytes_async (data->info_in, 1024, G_PRIORITY_DEFAULT, NULL, info_got, data);
-      return;
-    }
-
-  if (data->info->len > 0)
-    {
-      g_autofree char *info = g_strndup ((const char *) data->info->data, data->info->len);
-      const char *key = strstr (info, "\"child-pid\"");
-
-      if (key != NULL && sscanf (key, "\"child-pid\" : %d", &data->child_pid) != 1)
-        sscanf (key, "\"child-pid\": %d", &data->child_pid);
-      if (data->child_pid > 1 && data->pidfile != NULL)
-        {
-          /* Recorded for destroy from another process. */
-          g_autofree char *ident = g_path_get_basename (data->pidfile);   /* the process may be gone */
-          g_autofree char *pids = g_strdup_printf ("%s %d", ident, data->child_pid);
-          g_file_set_contents (data->pidfile, pids, -1, NULL);
-        }
-    }
-  data->info_done = TRUE;
-  /* Killed before we knew its pid 1: finish the job now. */
-  if (data->cancelled || data->timed_out)
-    kill_process (data);
-  exec_step_done (data);
-}
-
-static void
-process_waited (GObject      *source,
-                GAsyncResult *result,
-                gpointer      user_data)
-{
-  ExecData *data = user_data;
-
-  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
+  /* The server closes the connection once the command has ended (or it
+   * died itself). */
+  pumps_drain (data);
   exec_step_done (data);
 }
 
@@ -974,7 +1295,7 @@ exec_timed_out (gpointer user_data)
 {
   ExecData *data = user_data;
 
-  g_debug ("Command %s ran out of time; killing its sandbox processes", data->program);
+  g_debug ("Command %s ran out of time; killing its process group", data->program);
   data->timed_out = TRUE;
   kill_process (data);
   return G_SOURCE_REMOVE;
@@ -992,6 +1313,89 @@ exec_cancelled (GCancellable *cancellable,
 }
 
 static void
+add_string (GByteArray *payload,
+            const char *s)
+{
+  g_byte_array_append (payload, (const guint8 *) s, strlen (s) + 1);
+}
+
+static void
+add_vector (GByteArray         *payload,
+            const char * const *v)
+{
+  char count[16];
+
+  g_snprintf (count, sizeof count, "%u", g_strv_length ((char **) v));
+  add_string (payload, count);
+  for (guint i = 0; v[i] != NULL; i++)
+    add_string (payload, v[i]);
+}
+
+/* Sends the command to the server with its stdin, stdout and stderr. */
+static gboolean
+send_request (int                 conn,
+              const char         *cwd,
+              const char * const *argv,
+              const char * const *envp,
+              const int           fds[3])
+{
+  g_autoptr(GByteArray) payload = g_byte_array_new ();
+  union { char buf[CMSG_SPACE (3 * sizeof (int))]; struct cmsghdr align; } control;
+  char header[8] = "SBX1";
+  struct iovec iov[2];
+  struct msghdr msg = { 0 };
+  struct cmsghdr *cmsg;
+  guint32 len;
+  gsize sent = 0, total;
+
+  add_string (payload, cwd);
+  add_vector (payload, argv);
+  add_vector (payload, envp);
+  len = payload->len;
+  memcpy (header + 4, &len, sizeof len);
+  total = sizeof header + len;
+
+  memset (&control, 0, sizeof control);
+  iov[0] = (struct iovec) { header, sizeof header };
+  iov[1] = (struct iovec) { payload->data, payload->len };
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 2;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  cmsg = CMSG_FIRSTHDR (&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN (3 * sizeof (int));
+  memcpy (CMSG_DATA (cmsg), fds, 3 * sizeof (int));
+
+  while (sent < total)
+    {
+      ssize_t n = sendmsg (conn, &msg, MSG_NOSIGNAL);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      sent += (gsize) n;
+      /* The rest goes without the descriptors. */
+      msg.msg_control = NULL;
+      msg.msg_controllen = 0;
+      while (msg.msg_iovlen > 0 && (gsize) n >= msg.msg_iov[0].iov_len)
+        {
+          n -= (ssize_t) msg.msg_iov[0].iov_len;
+          msg.msg_iov++;
+          msg.msg_iovlen--;
+        }
+      if (msg.msg_iovlen > 0)
+        {
+          msg.msg_iov[0].iov_base = (char *) msg.msg_iov[0].iov_base + n;
+          msg.msg_iov[0].iov_len -= (gsize) n;
+        }
+    }
+  return TRUE;
+}
+
+static void
 sandbox_local_instance_exec (SandboxInstance *instance,
                              SandboxCommand  *command,
                              GCancellable    *cancellable,
@@ -999,15 +1403,13 @@ sandbox_local_instance_exec (SandboxInstance *instance,
 {
   SandboxLocalInstance *self = SANDBOX_LOCAL_INSTANCE (instance);
   LocalConfig *config = self->config;
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GPtrArray) argv = NULL;
   g_auto(GStrv) envp = NULL;
   GError *error = NULL;
   ExecData *data;
-  int status_pipe[2], info_pipe[2];
+  int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 }, in_pipe[2] = { -1, -1 };
+  int fds[3];
   GBytes *stdin_bytes = sandbox_command_get_stdin (command);
-  /* Without STDIN_PIPE, GSubprocess gives the command /dev/null, never our stdin. */
-  GSubprocessFlags flags = G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE;
+  gboolean sent;
 
   if (g_task_return_error_if_cancelled (task) || instance_gone (self, &error))
     {
@@ -1018,96 +1420,81 @@ sandbox_local_instance_exec (SandboxInstance *instance,
 
   data = g_new0 (ExecData, 1);
   data->task = g_object_ref (task);
-  data->cgroup_fd = -1;
   data->status = g_byte_array_new ();
   data->program = g_strdup (sandbox_command_get_argv (command)[0]);
   data->cwd = g_strdup (sandbox_command_get_cwd (command) ? sandbox_command_get_cwd (command)
                                                           : config->workdir);
-  data->limits.cgroup_fd = -1;
-  data->limits.limits = config->limits;
+  data->start = g_get_monotonic_time ();
 
-  if (config->limits == LOCAL_LIMITS_CGROUP2)
+  data->conn = socket_at (config->dir, FALSE);
+  if (data->conn < 0)
     {
-      g_autofree char *procs = NULL;
+      int errsv = errno;
 
-      data->cgroup = make_cgroup (config, &error);
-      if (data->cgroup == NULL)
+      if (instance_gone (self, &error))
         goto fail;
-      procs = g_build_filename (data->cgroup, "cgroup.procs", NULL);
-      data->cgroup_fd = open (procs, O_WRONLY | O_CLOEXEC);
-      data->limits.cgroup_fd = data->cgroup_fd;
-    }
-  else if (config->limits == LOCAL_LIMITS_RLIMIT)
-    {
-      data->limits.memory = (rlim_t) config->memory_mb << 20;
-      data->limits.nproc = config->pids_max;
-      data->limits.ncpu = config->cpu > 0 ? MAX (1, (int) (config->cpu + 0.999)) : 0;
-    }
-  if (config->disk_mb > 0)
-    data->limits.fsize = (rlim_t) config->disk_mb << 20;
-
-  if (!g_unix_open_pipe (status_pipe, FD_CLOEXEC, &error))
-    goto fail;
-  data->status_in = g_unix_input_stream_new (status_pipe[0], TRUE);
-  if (!g_unix_open_pipe (info_pipe, FD_CLOEXEC, &error))
-    {
-      close (status_pipe[1]);
+      sandbox_instance_set_state (instance, SANDBOX_INSTANCE_STATE_STOPPED);
+      g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE,
+                   _("The local sandbox %s is not running any more (%s): its processes "
+                     "were killed, the machine restarted, or it reached its timeout. "
+                     "Remove it with “sandboxctl rm %s” and create a new one."),
+                   config->id, g_strerror (errsv), config->id);
       goto fail;
     }
-  data->info_in = g_unix_input_stream_new (info_pipe[0], TRUE);
-  data->info = g_byte_array_new ();
 
-  if (stdin_bytes != NULL)
-    flags |= G_SUBPROCESS_FLAGS_STDIN_PIPE;
-
-  launcher = g_subprocess_launcher_new (flags);
-  envp = build_environ (config, command);
-  g_subprocess_launcher_set_environ (launcher, envp);
-  g_subprocess_launcher_set_cwd (launcher, "/");
-  g_subprocess_launcher_take_fd (launcher, status_pipe[1], STATUS_FD);
-  g_subprocess_launcher_take_fd (launcher, info_pipe[1], INFO_FD);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, &data->limits, NULL);
-
-  argv = build_bwrap_argv (self, command);
-  data->start = g_get_monotonic_time ();
-  data->process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
-  /* The launcher holds the write end until it is finalized; drop it now so
-   * that the status pipe reports EOF when the sandbox ends. */
-  g_clear_object (&launcher);
-  if (data->process == NULL)
+  /* Without stdin bytes, the command reads /dev/null, never our stdin. */
+  if (!g_unix_open_pipe (out_pipe, FD_CLOEXEC, &error) ||
+      !g_unix_open_pipe (err_pipe, FD_CLOEXEC, &error) ||
+      (stdin_bytes != NULL && !g_unix_open_pipe (in_pipe, FD_CLOEXEC, &error)))
     goto fail;
+  if (stdin_bytes == NULL && (in_pipe[0] = open ("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+    {
+      int errsv = errno;
+      g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                   _("Cannot open /dev/null: %s"), g_strerror (errsv));
+      goto fail;
+    }
 
-  {
-    /* NULL once GLib has reaped the process: bwrap may have ended already. */
-    const char *ident = g_subprocess_get_identifier (data->process);
-    g_autofree char *pids = g_build_filename (config->dir, "pids", NULL);
+  envp = build_environ (config, command);
+  fds[0] = in_pipe[0];
+  fds[1] = out_pipe[1];
+  fds[2] = err_pipe[1];
+  sent = send_request (data->conn, data->cwd, sandbox_command_get_argv (command),
+                       (const char * const *) envp, fds);
+  if (!sent)
+    {
+      int errsv = errno;
 
-    if (ident != NULL)
-      {
-        g_mkdir (pids, 0700);
-        data->pidfile = g_build_filename (pids, ident, NULL);
-        g_file_set_contents (data->pidfile, ident, -1, NULL);
-      }
-  }
+      if (instance_gone (self, &error))
+        goto fail;
+      g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE,
+                   _("The local sandbox %s did not take the command (%s). Remove it "
+                     "with “sandboxctl rm %s” and create a new one."),
+                   config->id, g_strerror (errsv), config->id);
+      goto fail;
+    }
+  /* The command holds the other ends now. */
+  clear_fd (&in_pipe[0]);
+  clear_fd (&out_pipe[1]);
+  clear_fd (&err_pipe[1]);
+  g_unix_set_fd_nonblocking (data->conn, TRUE, NULL);
+  g_unix_set_fd_nonblocking (out_pipe[0], TRUE, NULL);
+  g_unix_set_fd_nonblocking (err_pipe[0], TRUE, NULL);
 
   data->pending = 1;  /* released below, once everything is started */
-  pump_start (data, &data->out, g_subprocess_get_stdout_pipe (data->process),
-              sandbox_command_get_stdout_stream (command), FALSE);
-  pump_start (data, &data->err, g_subprocess_get_stderr_pipe (data->process),
-              sandbox_command_get_stderr_stream (command), TRUE);
+  pump_start (data, &data->out, out_pipe[0], sandbox_command_get_stdout_stream (command));
+  pump_start (data, &data->err, err_pipe[0], sandbox_command_get_stderr_stream (command));
+  out_pipe[0] = err_pipe[0] = -1;
 
+  data->status_in = g_unix_input_stream_new (data->conn, FALSE);
   data->pending++;
   g_input_stream_read_bytes_async (data->status_in, 1024, G_PRIORITY_DEFAULT, NULL, status_got, data);
 
-  data->pending++;
-  g_input_stream_read_bytes_async (data->info_in, 1024, G_PRIORITY_DEFAULT, NULL, info_got, data);
-
-  data->pending++;
-  g_subprocess_wait_async (data->process, NULL, process_waited, data);
-
   if (stdin_bytes != NULL)
     {
-      data->stdin_pipe = g_object_ref (g_subprocess_get_stdin_pipe (data->process));
+      g_unix_set_fd_nonblocking (in_pipe[1], TRUE, NULL);
+      data->stdin_pipe = g_unix_output_stream_new (in_pipe[1], TRUE);
+      in_pipe[1] = -1;
       data->pending++;
       g_output_stream_write_all_async (data->stdin_pipe,
                                        g_bytes_get_data (stdin_bytes, NULL),
@@ -1135,6 +1522,12 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   return;
 
 fail:
+  for (int i = 0; i < 2; i++)
+    {
+      clear_fd (&in_pipe[i]);
+      clear_fd (&out_pipe[i]);
+      clear_fd (&err_pipe[i]);
+    }
   g_task_return_error (task, error);
   g_object_unref (data->task);
   data->task = NULL;
@@ -1357,38 +1750,99 @@ _local_remove_tree (const char  *path,
   return TRUE;
 }
 
-/* Kills the bwrap processes recorded in DIR/pids (by this or any other
- * process); killing bwrap takes down every process in the sandbox. */
+/* Waits until PID has ended, at most 10 s. For the sandbox's pid 1 this
+ * means every process of its pid namespace has ended too: the kernel kills
+ * and reaps them before pid 1's exit completes. */
 static void
-kill_recorded (const char *dir)
+wait_gone (int   pidfd,
+           pid_t pid)
 {
-  g_autofree char *pids = g_build_filename (dir, "pids", NULL);
-  g_autoptr(GDir) d = g_dir_open (pids, 0, NULL);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+  if (pidfd >= 0)
     {
-      g_autofree char *path = g_build_filename (pids, name, NULL);
-      g_autofree char *contents = NULL;
-      g_auto(GStrv) numbers = NULL;
+      struct pollfd pfd = { pidfd, POLLIN, 0 };
 
-      /* "BWRAP-PID [SANDBOX-PID-1]", in a file named after bwrap's pid. */
-      if (!g_file_get_contents (path, &contents, NULL, NULL))
-        contents = g_strdup (name);
-      numbers = g_strsplit (contents, " ", 0);
-      for (guint i = 0; numbers[i] != NULL; i++)
+      while (poll (&pfd, 1, 10000) < 0 && errno == EINTR)
+        ;
+      return;
+    }
+  for (int i = 0; i < 10000 && kill (pid, 0) == 0; i++)
+    g_usleep (1000);
+}
+
+/* Kills the processes recorded in instance.json (by this or any other
+ * process): the sandbox's pid 1, whose death takes down every process in
+ * the sandbox, and its bwrap; then waits for them to be gone. */
+static void
+kill_recorded (LocalConfig *config,
+               gboolean     wait)
+{
+  gint64 pids[] = { config->init_pid, config->bwrap_pid };
+
+  for (guint i = 0; i < G_N_ELEMENTS (pids); i++)
+    {
+      gint64 pid = pids[i];
+      g_autofree char *exe_link = NULL;
+      g_autofree char *exe = NULL;
+      int pidfd = -1;
+
+      if (pid <= 1 || pid > G_MAXINT)
+        continue;
+#ifdef SYS_pidfd_open
+      pidfd = (int) syscall (SYS_pidfd_open, (pid_t) pid, 0);
+#endif
+      /* Only if it still is what was recorded, not a reused pid. */
+      exe_link = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/exe", pid);
+      exe = g_file_read_link (exe_link, NULL);
+      if (exe != NULL && (g_str_has_suffix (exe, "bwrap") ||
+                          g_str_has_suffix (exe, "sandbox-exec-helper")))
         {
-          gint64 pid = g_ascii_strtoll (numbers[i], NULL, 10);
-          g_autofree char *exe_link = NULL;
-          g_autofree char *exe = NULL;
-
-          if (pid <= 1)
-            continue;
-          exe_link = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/exe", pid);
-          exe = g_file_read_link (exe_link, NULL);
-          if (exe != NULL && g_str_has_suffix (exe, "bwrap"))
-            kill ((pid_t) pid, SIGKILL);
+          kill ((pid_t) pid, SIGKILL);
+          if (wait)
+            wait_gone (pidfd, (pid_t) pid);
         }
+      else if (wait && exe == NULL && pidfd >= 0)
+        {
+          /* Already on its way out (the server leaves when instance.json
+           * goes): wait all the same. */
+          wait_gone (pidfd, (pid_t) pid);
+        }
+      if (pidfd >= 0)
+        close (pidfd);
+    }
+}
+
+/* Asks the server of the sandbox at DIR to end it: it kills and reaps every
+ * other process of the sandbox, then exits. Returns the connection, whose
+ * end-of-file says it is done, or -1. */
+static int
+ask_server_to_end (const char *dir)
+{
+  static const char request[8] = { 'S', 'B', 'X', 'K', 0, 0, 0, 0 };
+  int conn = socket_at (dir, FALSE);
+
+  if (conn >= 0 && send (conn, request, sizeof request, MSG_NOSIGNAL) != sizeof request)
+    clear_fd (&conn);
+  return conn;
+}
+
+/* Whether the server closed CONN (after ending the sandbox) within 5 s. */
+static gboolean
+server_ended (int conn)
+{
+  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  char buf[256];
+
+  for (;;)
+    {
+      struct pollfd pfd = { conn, POLLIN, 0 };
+      gint64 left = (deadline - g_get_monotonic_time ()) / 1000;
+      ssize_t n;
+
+      if (left <= 0 || (poll (&pfd, 1, (int) left) < 0 && errno != EINTR))
+        return FALSE;
+      n = recv (conn, buf, sizeof buf, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+        return TRUE;
     }
 }
 
@@ -1397,10 +1851,25 @@ _local_destroy_dir (const char  *dir,
                     GError     **error)
 {
   g_autofree char *state = g_build_filename (dir, "instance.json", NULL);
+  g_autoptr(LocalConfig) config = _local_config_load (dir, NULL);
+
+  int conn = config != NULL ? ask_server_to_end (dir) : -1;
+  gboolean ended;
 
   /* Forget the instance first, so that nobody finds it half removed. */
   g_unlink (state);
-  kill_recorded (dir);
+  /* When the server is done, nothing of the sandbox runs any more but its
+   * pid 1 and bwrap on their way out: those get killed without waiting for
+   * the kernel to tear down their namespaces. Without the server's word,
+   * kill_recorded waits for that too. */
+  ended = conn >= 0 && server_ended (conn);
+  clear_fd (&conn);
+  if (config != NULL)
+    {
+      kill_recorded (config, !ended);
+      if (config->cgroup != NULL)
+        g_rmdir (config->cgroup);
+    }
   return _local_remove_tree (dir, error);
 }
 

@@ -43,6 +43,9 @@ typedef struct
   GHashTable *env;          /* utf8 -> utf8 */
   GHashTable *labels;       /* utf8 -> utf8 */
   GPtrArray  *mounts;       /* SandboxMount */
+  gint64      bwrap_pid;    /* the sandbox's bwrap, in the host's pid namespace */
+  gint64      init_pid;     /* the sandbox's pid 1 (its server), likewise */
+  char       *cgroup;       /* the instance's cgroup directory, or NULL */
 } LocalConfig;
 
 void          _local_config_free        (LocalConfig *config);
@@ -59,6 +62,12 @@ const char   *_sandbox_local_backend_get_helper (SandboxLocalBackend *self);
 
 SandboxInstance *_sandbox_local_instance_new (SandboxLocalBackend *backend,
                                               LocalConfig         *config);
+/* Starts the instance's sandbox; returns the instance on TASK, whose
+ * reference it takes. */
+void          _sandbox_local_instance_start (SandboxLocalInstance *self,
+                                             GTask                *task);
+/* Whether the server of the instance at DIR runs. */
+gboolean      _local_server_alive       (const char  *dir);
 LocalConfig  *_sandbox_local_instance_get_config (SandboxLocalInstance *self);
 
 gboolean      _local_remove_tree        (const char  *path,

@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
@@ -588,6 +590,232 @@ test_gone (void)
   g_object_unref (instance);
 }
 
+/* ---- the sandbox's server: one set of namespaces for every exec ---- */
+
+static char *
+instance_dir (SandboxInstance *instance)
+{
+  g_autofree char *root = NULL;
+
+  g_object_get (sandbox_instance_get_backend (instance), "root-dir", &root, NULL);
+  return g_build_filename (root, sandbox_instance_get_id (instance), NULL);
+}
+
+/* Whether any process on the host mentions NEEDLE in its command line:
+ * the sandbox's bwrap carries its id (--hostname), its processes their
+ * arguments. */
+static gboolean
+host_has_process_with (const char *needle)
+{
+  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+
+  while ((name = g_dir_read_name (proc)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc", name, "cmdline", NULL);
+      g_autofree char *cmdline = NULL;
+      gsize len;
+
+      if (!g_ascii_isdigit (name[0]) || atoi (name) == getpid () ||
+          !g_file_get_contents (path, &cmdline, &len, NULL))
+        continue;
+      for (gsize i = 0; i + 1 < len; i++)
+        if (cmdline[i] == '\0')
+          cmdline[i] = ' ';
+      if (strstr (cmdline, needle) != NULL)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+test_server_shared_namespaces (void)
+{
+  SandboxInstance *instance = create (NULL);
+  g_autofree char *marker = g_strdup_printf ("/tmp/marker-%s", sandbox_instance_get_id (instance));
+  g_autofree char *script = g_strdup_printf ("echo one > %s; sleep 4242 >/dev/null 2>&1 & echo $!", marker);
+  g_autofree char *pid = NULL;
+  g_autofree char *seen = NULL;
+  g_autofree char *check = NULL;
+  int status;
+
+  pid = sh (instance, script, &status);
+  g_assert_cmpint (status, ==, 0);
+  g_strstrip (pid);
+  /* The sandbox's /tmp, not the host's. */
+  g_assert_false (g_file_test (marker, G_FILE_TEST_EXISTS));
+
+  /* A second exec: same mount namespace (the file), same pid namespace
+   * (the background process of the first exec, under the same pid), and
+   * the process lives on after the exec that started it. */
+  check = g_strdup_printf ("cat %s; kill -0 %s && echo alive; "
+                           "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done "
+                           "| grep -c '^sleep 4242'", marker, pid);
+  seen = sh (instance, check, &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (seen, ==, "one\nalive\n1\n");
+  g_assert_true (host_has_process ("sleep 4242"));
+  destroy (instance);
+  g_assert_false (host_has_process ("sleep 4242"));
+}
+
+static void
+test_server_output_complete (void)
+{
+  SandboxInstance *instance = create (NULL);
+
+  /* The exec ends when the server reports the status; whatever the command
+   * wrote before it exited must still all be there, every time. */
+  for (int i = 0; i < 100; i++)
+    {
+      g_autofree char *script = g_strdup_printf ("echo out-%d; echo err-%d >&2", i, i);
+      g_autofree char *expected = g_strdup_printf ("out-%d\n", i);
+      g_autofree char *out = NULL;
+      int status;
+
+      out = sh (instance, script, &status);
+      g_assert_cmpint (status, ==, 0);
+      g_assert_cmpstr (out, ==, expected);
+    }
+  destroy (instance);
+}
+
+static void
+test_server_destroy_leaves_nothing (void)
+{
+  SandboxInstance *instance = create (NULL);
+  g_autofree char *id = g_strdup (sandbox_instance_get_id (instance));
+  g_autofree char *dir = instance_dir (instance);
+  g_autofree char *out = NULL;
+  int status;
+
+  /* A daemon in its own session, out of reach of the process group kill. */
+  out = sh (instance, "setsid sleep 4343 </dev/null >/dev/null 2>&1 & "
+                      "(sleep 4344 </dev/null >/dev/null 2>&1 &); echo started", &status);
+  g_assert_cmpstr (out, ==, "started\n");
+  g_assert_true (host_has_process_with (id));
+  for (int i = 0; i < 100 && !host_has_process ("sleep 4344"); i++)
+    g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+  g_assert_true (host_has_process ("sleep 4344"));
+
+  destroy (instance);
+  /* Right away, without waiting: everything the sandbox ran is gone, and so
+   * is the directory. */
+  g_assert_false (host_has_process ("sleep 4343"));
+  g_assert_false (host_has_process ("sleep 4344"));
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+  /* Its bwrap and pid 1 were killed too; the kernel may still be tearing
+   * down their namespaces for a moment. */
+  for (int i = 0; i < 250 && host_has_process_with (id); i++)
+    g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+  g_assert_false (host_has_process_with (id));
+}
+
+static void
+test_server_sockets_hidden (void)
+{
+  g_autofree char *cwd = g_get_current_dir ();
+  g_autofree char *name = g_strdup_printf ("test-local-root-%d", (int) getpid ());
+  g_autofree char *root = g_build_filename (cwd, name, NULL);
+  g_autofree char *old_root = g_strdup (g_getenv ("SANDBOX_LOCAL_ROOT"));
+  SandboxInstance *one, *two;
+  g_autofree char *script = NULL;
+  g_autofree char *out = NULL;
+  int status;
+
+  /* A root the host's file system shows inside sandboxes (the build tree,
+   * not /tmp):
+   * no sandbox may reach its own or another one's server socket. */
+  g_setenv ("SANDBOX_LOCAL_ROOT", root, TRUE);
+  one = create (NULL);
+  two = create (NULL);
+  script = g_strdup_printf ("test -e '%s/%s/sock' && echo own; test -e '%s/%s/sock' && echo other; "
+                            "ls -A '%s' | wc -l",
+                            root, sandbox_instance_get_id (one), root, sandbox_instance_get_id (two), root);
+  out = sh (one, script, &status);
+  g_assert_cmpstr (out, ==, "0\n");
+  destroy (one);
+  destroy (two);
+  g_rmdir (root);
+  if (old_root != NULL)
+    g_setenv ("SANDBOX_LOCAL_ROOT", old_root, TRUE);
+  else
+    g_unsetenv ("SANDBOX_LOCAL_ROOT");
+}
+
+static void
+test_server_killed (void)
+{
+  SandboxInstance *instance = create (NULL);
+  g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name ("local", NULL);
+  g_autoptr(SandboxInstance) found = NULL;
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("echo hi");
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GHashTable) none = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = instance_dir (instance);
+  g_autofree char *json = g_build_filename (dir, "instance.json", NULL);
+  g_autofree char *contents = NULL;
+  const char *key;
+  GList *all;
+  gboolean listed = FALSE;
+  int init_pid;
+
+  /* Kill the sandbox's pid 1 behind the library's back (as a reboot or
+   * an OOM killer would). */
+  g_assert_true (g_file_get_contents (json, &contents, NULL, NULL));
+  key = strstr (contents, "\"init_pid\"");
+  g_assert_nonnull (key);
+  init_pid = atoi (strchr (key, ':') + 1);
+  g_assert_cmpint (init_pid, >, 1);
+  g_assert_cmpint (kill (init_pid, SIGKILL), ==, 0);
+  for (int i = 0; i < 100 && kill (init_pid, 0) == 0; i++)
+    g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+
+  result = sandbox_instance_exec (instance, cmd, NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE);
+  g_assert_nonnull (strstr (error->message, "not running any more"));
+  g_assert_nonnull (strstr (error->message, "sandboxctl rm"));
+  g_assert_cmpint (sandbox_instance_get_state (instance), ==, SANDBOX_INSTANCE_STATE_STOPPED);
+  g_clear_error (&error);
+
+  /* Found again, it says it is stopped; list shows it, so gc removes it. */
+  found = sandbox_backend_get_instance (backend, sandbox_instance_get_id (instance), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sandbox_instance_get_state (found), ==, SANDBOX_INSTANCE_STATE_STOPPED);
+  all = sandbox_backend_list (backend, none, NULL, &error);
+  g_assert_no_error (error);
+  for (GList *l = all; l != NULL; l = l->next)
+    if (g_strcmp0 (sandbox_instance_get_id (l->data), sandbox_instance_get_id (instance)) == 0)
+      {
+        listed = TRUE;
+        g_assert_cmpint (sandbox_instance_get_state (l->data), ==, SANDBOX_INSTANCE_STATE_STOPPED);
+      }
+  g_list_free_full (all, g_object_unref);
+  g_assert_true (listed);
+  destroy (instance);
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_server_directory_removed (void)
+{
+  SandboxInstance *instance = create (NULL);
+  g_autofree char *id = g_strdup (sandbox_instance_get_id (instance));
+  g_autofree char *dir = instance_dir (instance);
+  g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
+
+  /* Whoever removes the directory (rm -rf of the root) ends the sandbox:
+   * nobody could reach it any more. */
+  g_assert_true (host_has_process_with (id));
+  g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  for (int i = 0; i < 250 && host_has_process_with (id); i++)
+    g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+  g_assert_false (host_has_process_with (id));
+  destroy (instance);   /* idempotent */
+}
+
 static void
 test_ttl (void)
 {
@@ -600,6 +828,8 @@ test_ttl (void)
   sandbox_spec_set_timeout (spec, 1);
   instance = create (spec);
   g_usleep (2100 * G_TIME_SPAN_MILLISECOND);
+  /* The sandbox ended at its deadline by itself, before anyone looked. */
+  g_assert_false (host_has_process_with (sandbox_instance_get_id (instance)));
   found = sandbox_backend_get_instance (backend, sandbox_instance_get_id (instance), NULL, &error);
   g_assert_null (found);
   g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
@@ -633,6 +863,12 @@ main (int argc, char **argv)
   g_test_add_func ("/local/errors/bad-mount-target", test_bad_mount_target);
   g_test_add_func ("/local/isolation/stdin-not-inherited", test_stdin_not_inherited);
   g_test_add_func ("/local/ttl", test_ttl);
+  g_test_add_func ("/local/server/shared-namespaces", test_server_shared_namespaces);
+  g_test_add_func ("/local/server/destroy-leaves-nothing", test_server_destroy_leaves_nothing);
+  g_test_add_func ("/local/server/output-complete", test_server_output_complete);
+  g_test_add_func ("/local/server/killed", test_server_killed);
+  g_test_add_func ("/local/server/sockets-hidden", test_server_sockets_hidden);
+  g_test_add_func ("/local/server/directory-removed", test_server_directory_removed);
 
   return g_test_run ();
 }

@@ -117,6 +117,13 @@ ctl exec "$id" -- sh -c 'echo made > /workspace/state'
 ctl exec --env V=2 "$id" -- sh -c 'cat /workspace/state; echo "v$V"'
 check "exec runs in the same sandbox each time" out_is "$(printf 'made\nv2')"
 
+# Each sandboxctl is a new process: it enters the namespaces the sandbox got
+# at create (same /tmp, same pid namespace), not new ones.
+ctl exec "$id" -- sh -c 'echo t > /tmp/ctl-state; sleep 4545 >/dev/null 2>&1 & echo $!'
+bg=$(cat "$WORK/out")
+ctl exec "$id" -- sh -c "cat /tmp/ctl-state; kill -0 $bg && echo alive"
+check "exec from another process enters the same namespaces" out_is "$(printf 't\nalive')"
+
 ctl exec "$id" sh -c 'exit 9'
 check "exec without -- runs the command and exits with its status" rc_is 9
 

@@ -57,8 +57,19 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export G_SLICE=always-malloc
 
 find . -name '*.trs' -delete
-make -k check TESTS="$tests" >check.log 2>&1
+# test-tls: LeakSanitizer's tracer crashes (SIGSEGV) stopping GnuTLS's
+# threads, so that one runs with ASan and UBSan but without leak checks.
+noleak="tests/unit/test-tls"
+leak_tests=""
+for t in $tests; do case " $noleak " in *" $t "*) ;; *) leak_tests="$leak_tests $t" ;; esac; done
+make -k check TESTS="$leak_tests" >check.log 2>&1
 status=$?
+for t in $noleak; do
+  case " $tests " in *" $t "*) ;; *) continue ;; esac
+  ASAN_OPTIONS="${ASAN_OPTIONS/detect_leaks=1/detect_leaks=0}" \
+    make -k check TESTS="$t" >check-noleak.log 2>&1 || status=1
+  cat check-noleak.log >>check.log
+done
 if [ -n "$gi_tests" ]; then
   . "$top/scripts/venv-dirs"
   [ -x "$venv/bin/python" ] && export SDK_PYTHON="$venv/bin/python"

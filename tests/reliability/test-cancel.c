@@ -183,6 +183,15 @@ typedef struct {
   char       *name;
 } Case;
 
+static void
+case_free (gpointer data)
+{
+  Case *c = data;
+
+  g_free (c->name);
+  g_free (c);
+}
+
 static const Case cases[] = {
   { DAYTONA, OP_CREATE,    "POST",   "/api/sandbox",                   TRUE },
   { DAYTONA, OP_GET,       "GET",    "/api/sandbox/*",                 FALSE },
@@ -458,7 +467,7 @@ main (int argc, char **argv)
       Case *c = g_memdup2 (&cases[i], sizeof *c);
 
       c->name = g_strdup_printf ("/cancel/%s/%s", backend_names[c->backend], op_names[c->op]);
-      g_test_add_data_func (c->name, c, run_case);
+      g_test_add_data_func_full (c->name, c, run_case, case_free);
     }
 
   ret = g_test_run ();

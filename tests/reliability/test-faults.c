@@ -302,6 +302,15 @@ typedef struct {
   char        *name;
 } Case;
 
+static void
+case_free (gpointer data)
+{
+  Case *c = data;
+
+  g_free (c->name);
+  g_free (c);
+}
+
 static Expect
 expected (const Route *route,
           Fault        fault,
@@ -616,7 +625,7 @@ add (const Route *route,
   c->expect = expected (route, fault, phase);
   c->name = g_strdup_printf ("/faults/%s/%s/%s%s", route->backend == DAYTONA ? "daytona" : "e2b",
                              op_names[route->op], fault_names[fault], phase == AFTER ? "-after" : "");
-  g_test_add_data_func (c->name, c, run_case);
+  g_test_add_data_func_full (c->name, c, run_case, case_free);
 }
 
 int

@@ -289,6 +289,7 @@ create_check (GTask *task)
   CreateData *data = g_task_get_task_data (task);
   const char *state = dto_string (data->dto, "state");
   GSource *source;
+  guint delay_ms;
 
   if (g_strcmp0 (state, "started") == 0)
     {
@@ -345,10 +346,16 @@ create_check (GTask *task)
       return;
     }
 
-  /* The SDK's schedule: 100 ms, then x1.1 per poll after 5 s, at most 1 s. */
+  /* Ask again right away (a create answer can be stale, see
+   * shared/specs/daytona-api.md 2.5), then after 5 ms doubling up to 250 ms;
+   * after 5 s the SDK's schedule: x1.1 per poll, at most 1 s. A first poll
+   * at the SDK's fixed 100 ms made a create 100 ms slower than the SDK's. */
+  delay_ms = data->interval_ms;
   if (g_get_monotonic_time () - data->begun > 5 * G_USEC_PER_SEC)
     data->interval_ms = MIN ((guint) (data->interval_ms * 1.1) + 1, 1000);
-  source = g_timeout_source_new (MIN (data->interval_ms,
+  else
+    data->interval_ms = CLAMP (data->interval_ms * 2, 5, 250);
+  source = g_timeout_source_new (MIN (delay_ms,
                                       (guint) ((data->deadline - g_get_monotonic_time ()) / 1000) + 1));
   g_source_set_callback (source, create_poll_cb, task, NULL);
   g_source_set_static_name (source, "[libsandbox] daytona start poll");
@@ -720,7 +727,7 @@ sandbox_daytona_backend_create (SandboxBackend *backend,
   data->timeout_s = self->start_timeout ? self->start_timeout : (image ? 900 : 60);
   data->begun = g_get_monotonic_time ();
   data->deadline = data->begun + (gint64) data->timeout_s * G_USEC_PER_SEC;
-  data->interval_ms = 100;
+  data->interval_ms = 0;      /* the next poll: see create_check () */
   g_task_set_task_data (task, data, (GDestroyNotify) create_data_free);
 
   /* Not retried on 5xx: a second POST could make a second sandbox. */

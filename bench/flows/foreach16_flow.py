@@ -1,14 +1,14 @@
-"""bench: a foreach over BENCH_FOREACH_WIDTH items (default 16)."""
+"""bench: a foreach over --width items (default 16)."""
 
-import os
-
-from metaflow import FlowSpec, step
+from metaflow import FlowSpec, Parameter, step
 
 
 class BenchForeachFlow(FlowSpec):
+    width = Parameter("width", default=16, type=int, help="number of foreach tasks")
+
     @step
     def start(self):
-        self.items = list(range(int(os.environ.get("BENCH_FOREACH_WIDTH", "16"))))
+        self.items = list(range(self.width))
         self.next(self.square, foreach="items")
 
     @step

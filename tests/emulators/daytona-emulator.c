@@ -2754,6 +2754,19 @@ server_dispatch (SoupServer        *server,
   }
 }
 
+/* libsoup 3.2 drops the Content-Length of a 204 while writing its headers
+ * and then takes the response for an EOF-terminated one: it closes the
+ * connection without saying "Connection: close". A client that reuses the
+ * connection at once (the e2b SDK's kill then create) gets a reset. The real
+ * APIs keep the connection: say again that a 204 has no body. */
+static void
+no_content_keeps_alive (SoupServerMessage *msg)
+{
+  if (soup_server_message_get_status (msg) == SOUP_STATUS_NO_CONTENT)
+    soup_message_headers_set_encoding (soup_server_message_get_response_headers (msg),
+                                       SOUP_ENCODING_NONE);
+}
+
 /* The hooks around the real dispatch (fault injection). */
 static void
 server_callback (SoupServer        *server,
@@ -2766,6 +2779,7 @@ server_callback (SoupServer        *server,
   DaytonaEmulatorHook hook, reply_hook;
   gpointer hook_data, reply_hook_data;
 
+  g_signal_connect (msg, "wrote-headers", G_CALLBACK (no_content_keeps_alive), NULL);
   g_mutex_lock (&emu->lock);
   hook = emu->hook;
   hook_data = emu->hook_data;

@@ -725,6 +725,19 @@ server_dispatch (SoupServer        *server,
   _emu_envd_handle (emu, sandbox, msg, path, query);
 }
 
+/* libsoup 3.2 drops the Content-Length of a 204 while writing its headers
+ * and then takes the response for an EOF-terminated one: it closes the
+ * connection without saying "Connection: close". A client that reuses the
+ * connection at once (the e2b SDK's kill then create) gets a reset. The real
+ * APIs keep the connection: say again that a 204 has no body. */
+static void
+no_content_keeps_alive (SoupServerMessage *msg)
+{
+  if (soup_server_message_get_status (msg) == SOUP_STATUS_NO_CONTENT)
+    soup_message_headers_set_encoding (soup_server_message_get_response_headers (msg),
+                                       SOUP_ENCODING_NONE);
+}
+
 /* The reply hook after the real dispatch (fault injection). */
 static void
 server_callback (SoupServer        *server,
@@ -735,6 +748,7 @@ server_callback (SoupServer        *server,
 {
   E2bEmulator *emu = user_data;
 
+  g_signal_connect (msg, "wrote-headers", G_CALLBACK (no_content_keeps_alive), NULL);
   server_dispatch (server, msg, path, query, user_data);
   if (emu->reply_hook != NULL && soup_server_message_get_status (msg) != 0)
     emu->reply_hook (emu, msg, path, emu->reply_hook_data);

@@ -15,6 +15,7 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
+
 from conftest import interrupt_when, main_metaflow, use_backend
 
 

@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from conftest import S3Server, main_metaflow, use_backend
 
 pytestmark = pytest.mark.skipif(

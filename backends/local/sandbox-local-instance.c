@@ -798,6 +798,16 @@ server_ready (GObject      *source,
       return;
     }
 
+  if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
+    {
+      /* Cancelled while it started: nobody will get this sandbox, so it
+       * must not keep running. */
+      _local_destroy_dir (self->config->dir, NULL);
+      g_task_return_error_if_cancelled (task);
+      g_object_unref (task);
+      return;
+    }
+
   g_debug ("Local sandbox %s: server up (bwrap %s, pid 1 = %d)",
            self->config->id, g_subprocess_get_identifier (data->process), child_pid);
   _sandbox_task_return_object (task, data->instance);
@@ -1882,6 +1892,9 @@ destroy_thread (GTask        *task,
   SandboxLocalInstance *self = source_object;
   GError *error = NULL;
 
+  /* Cancelled before it began: nothing is destroyed. */
+  if (g_task_return_error_if_cancelled (task))
+    return;
   if (!_local_destroy_dir (self->config->dir, &error))
     g_task_return_error (task, error);
   else

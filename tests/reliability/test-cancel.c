@@ -422,9 +422,10 @@ run_case (gconstpointer user_data)
       g_autoptr(SandboxExecResult) r = NULL;
 
       g_clear_error (&error);
-      /* A cancelled destroy may or may not have happened (the local
-       * backend finishes it); destroying again is idempotent. */
-      if (c->op != OP_DESTROY)
+      /* A remote destroy cancelled mid-flight may or may not have
+       * happened; a local one cancelled before it began did not (the
+       * sandbox still runs). Destroying again is idempotent. */
+      if (c->op != OP_DESTROY || c->backend == LOCAL)
         {
           r = sandbox_instance_exec (instance, check, NULL, &error);
           g_assert_no_error (error);
@@ -437,6 +438,69 @@ run_case (gconstpointer user_data)
     g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", dir);
     g_spawn_command_line_sync (cmd, NULL, NULL, NULL, NULL);
   }
+  alarm (0);
+}
+
+static void
+created_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  GError **error = user_data;
+  g_autoptr(SandboxInstance) instance =
+    sandbox_backend_create_finish (SANDBOX_BACKEND (source), result, error);
+
+  g_assert_null (instance);
+}
+
+/* Processes whose command line names PATH (a local sandbox's bwrap binds
+ * its instance directory, under $SANDBOX_LOCAL_ROOT). */
+static guint
+count_processes_naming (const char *path)
+{
+  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while (proc != NULL && (name = g_dir_read_name (proc)) != NULL)
+    {
+      g_autofree char *file = g_build_filename ("/proc", name, "cmdline", NULL);
+      g_autofree char *cmdline = NULL;
+      gsize len = 0;
+
+      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (file, &cmdline, &len, NULL))
+        continue;
+      for (gsize i = 0; i + 1 < len; i++)
+        if (cmdline[i] == '\0')
+          cmdline[i] = ' ';
+      if (strstr (cmdline, path) != NULL)
+        n++;
+    }
+  return n;
+}
+
+/* A local create cancelled while its sandbox starts (bwrap spawned, the
+ * server not ready yet): CANCELLED, and no sandbox keeps running. */
+static void
+test_local_create_starting (void)
+{
+  g_autoptr(SandboxBackend) backend = backend_new (LOCAL);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  GError *error = NULL;
+
+  alarm (WATCHDOG_S);
+  wait_live (LOCAL, 0);
+  sandbox_backend_create_async (backend, spec, cancellable, created_cb, &error);
+  g_cancellable_cancel (cancellable);
+  while (error == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_cmpuint (count_live (LOCAL), ==, 0);
+  for (guint i = 0; i < 100 && count_processes_naming (g_getenv ("SANDBOX_LOCAL_ROOT")) > 0; i++)
+    g_usleep (20 * 1000);   /* bwrap is SIGKILLed, then reaped by GLib */
+  g_assert_cmpuint (count_processes_naming (g_getenv ("SANDBOX_LOCAL_ROOT")), ==, 0);
   alarm (0);
 }
 
@@ -470,6 +534,7 @@ main (int argc, char **argv)
       g_test_add_data_func_full (c->name, c, run_case, case_free);
     }
 
+  g_test_add_func ("/cancel/local/create-starting", test_local_create_starting);
   ret = g_test_run ();
   release_all ();
   g_clear_pointer (&daytona, daytona_emulator_free);

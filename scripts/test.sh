@@ -24,7 +24,9 @@ if [ -x "$old_venv/bin/python" ] && [ -f tests/metaflow/test-metaflow.trs ]; the
   make check TESTS=tests/metaflow/test-metaflow.sh METAFLOW_PYTHON="$old_venv/bin/python" || status=1
 fi
 if [ "$status" = 0 ] && [ "${DISTCHECK:-0}" = 1 ]; then
-  make distcheck >distcheck.log 2>&1 || { echo "make distcheck failed: see $builddir/distcheck.log"; tail -40 distcheck.log; status=1; }
+  # The tarball's own make check skips the Metaflow suite (it ran twice
+  # above, from the same sources): that keeps CI well inside its budget.
+  env -u METAFLOW_PYTHON make distcheck >distcheck.log 2>&1 || { echo "make distcheck failed: see $builddir/distcheck.log"; tail -40 distcheck.log; status=1; }
 fi
 
 pass=$(cat $(find . -name '*.trs') /dev/null | grep -cE '^:test-result: (PASS|XFAIL)')

@@ -146,12 +146,22 @@ raw_bwrap_argv (const char *dir,
   ADD ("--unshare-uts"); ADD ("--unshare-cgroup-try"); ADD ("--unshare-net");
   ADD ("--hostname"); ADD ("sbx-benchmark0");
   ADD ("--cap-drop"); ADD ("ALL");
+  ADD ("--uid"); ADD ("1000"); ADD ("--gid"); ADD ("1000");
   add_root (argv);
+  /* The library's masks (docs/security.md): homes, password hashes, sysctls. */
+  ADD ("--tmpfs"); ADD ("/root");
+  ADD ("--tmpfs"); ADD ("/home");
+  ADD ("--ro-bind-try"); ADD ("/dev/null"); ADD ("/etc/shadow");
+  ADD ("--ro-bind-try"); ADD ("/dev/null"); ADD ("/etc/gshadow");
   ADD ("--proc"); ADD ("/proc");
+  ADD ("--ro-bind-try"); ADD ("/proc/sys"); ADD ("/proc/sys");
+  ADD ("--ro-bind-try"); ADD ("/proc/sysrq-trigger"); ADD ("/proc/sysrq-trigger");
   ADD ("--dev"); ADD ("/dev");
   ADD ("--tmpfs"); ADD ("/run");
   ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (dir, "tmp", NULL)); ADD ("/tmp");
   ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (dir, "work", NULL)); ADD ("/workspace");
+  ADD ("--remount-ro"); ADD ("/root");
+  ADD ("--remount-ro"); ADD ("/home");
   ADD ("--chdir"); ADD ("/workspace");
   ADD ("--");
   ADD (program);

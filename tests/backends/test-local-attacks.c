@@ -18,6 +18,8 @@
 
 #include <libsandbox/sandbox.h>
 
+#include "../test-proc.h"
+
 static SandboxInstance *
 create (SandboxSpec *spec)
 {
@@ -415,29 +417,6 @@ test_host_home (void)
 
 /* ---- processes that try to outlive destroy ---- */
 
-static gboolean
-host_has_process (const char *needle)
-{
-  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
-  const char *name;
-
-  while ((name = g_dir_read_name (proc)) != NULL)
-    {
-      g_autofree char *path = g_build_filename ("/proc", name, "cmdline", NULL);
-      g_autofree char *cmdline = NULL;
-      gsize len;
-
-      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (path, &cmdline, &len, NULL))
-        continue;
-      for (gsize i = 0; i + 1 < len; i++)
-        if (cmdline[i] == '\0')
-          cmdline[i] = ' ';
-      if (g_str_has_prefix (cmdline, needle))
-        return TRUE;
-    }
-  return FALSE;
-}
-
 static void
 exec_ignore (GObject      *source,
              GAsyncResult *res,
@@ -472,12 +451,12 @@ test_outlive_destroy (void)
     {
       all = TRUE;
       for (guint j = 0; j < 4; j++)
-        all = all && host_has_process (escapees[j]);
-      if (all && host_has_process ("sleep 3186"))
+        all = all && test_host_has_process (escapees[j]);
+      if (all && test_host_has_process ("sleep 3186"))
         break;
       g_usleep (50 * G_TIME_SPAN_MILLISECOND);
     }
-  g_assert_true (host_has_process ("sleep 3186"));
+  g_assert_true (test_host_has_process ("sleep 3186"));
 
   g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
   g_assert_no_error (error);
@@ -485,15 +464,15 @@ test_outlive_destroy (void)
     g_main_context_iteration (NULL, TRUE);
   for (int i = 0; i < 50; i++)
     {
-      gboolean any = host_has_process ("sleep 318");
+      gboolean any = test_host_has_process ("sleep 318");
 
       if (!any)
         break;
       g_usleep (100 * G_TIME_SPAN_MILLISECOND);
     }
   for (guint j = 0; escapees[j] != NULL; j++)
-    g_assert_false (host_has_process (escapees[j]));
-  g_assert_false (host_has_process ("sleep 3186"));
+    g_assert_false (test_host_has_process (escapees[j]));
+  g_assert_false (test_host_has_process ("sleep 3186"));
   g_object_unref (instance);
 }
 

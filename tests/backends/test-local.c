@@ -13,6 +13,8 @@
 
 #include <libsandbox/sandbox.h>
 
+#include "../test-proc.h"
+
 static SandboxInstance *
 create (SandboxSpec *spec)
 {
@@ -287,29 +289,6 @@ test_environment (void)
   destroy (instance);
 }
 
-static gboolean
-host_has_process (const char *needle)
-{
-  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
-  const char *name;
-
-  while ((name = g_dir_read_name (proc)) != NULL)
-    {
-      g_autofree char *path = g_build_filename ("/proc", name, "cmdline", NULL);
-      g_autofree char *cmdline = NULL;
-      gsize len;
-
-      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (path, &cmdline, &len, NULL))
-        continue;
-      for (gsize i = 0; i + 1 < len; i++)
-        if (cmdline[i] == '\0')
-          cmdline[i] = ' ';
-      if (g_str_has_prefix (cmdline, needle))
-        return TRUE;
-    }
-  return FALSE;
-}
-
 static void
 test_timeout_kills_tree (void)
 {
@@ -325,11 +304,11 @@ test_timeout_kills_tree (void)
   g_assert_true (sandbox_exec_result_get_timed_out (result));
   g_assert_cmpint (sandbox_exec_result_get_term_signal (result), ==, 9);
   /* Children, grandchildren and daemonised ones: all gone. */
-  for (int i = 0; i < 50 && host_has_process ("sleep 313"); i++)
+  for (int i = 0; i < 50 && test_host_has_process ("sleep 313"); i++)
     g_usleep (100 * G_TIME_SPAN_MILLISECOND);
-  g_assert_false (host_has_process ("sleep 3131"));
-  g_assert_false (host_has_process ("sleep 3132"));
-  g_assert_false (host_has_process ("sleep 3133"));
+  g_assert_false (test_host_has_process ("sleep 3131"));
+  g_assert_false (test_host_has_process ("sleep 3132"));
+  g_assert_false (test_host_has_process ("sleep 3133"));
   destroy (instance);
 }
 
@@ -358,9 +337,9 @@ test_destroy_kills (void)
   ExecOutcome outcome = { FALSE, NULL };
 
   sandbox_instance_exec_async (instance, cmd, NULL, exec_outcome, &outcome);
-  for (int i = 0; i < 100 && !host_has_process ("sleep 3141"); i++)
+  for (int i = 0; i < 100 && !test_host_has_process ("sleep 3141"); i++)
     g_usleep (50 * G_TIME_SPAN_MILLISECOND);
-  g_assert_true (host_has_process ("sleep 3141"));
+  g_assert_true (test_host_has_process ("sleep 3141"));
 
   /* Destroyed through another object, as another process would. */
   found = sandbox_backend_get_instance (other, sandbox_instance_get_id (instance), NULL, &error);
@@ -373,7 +352,7 @@ test_destroy_kills (void)
   g_assert_error (outcome.error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (outcome.error->message, "destroyed"));
   g_clear_error (&outcome.error);
-  g_assert_false (host_has_process ("sleep 3141"));
+  g_assert_false (test_host_has_process ("sleep 3141"));
   g_object_unref (instance);
 }
 
@@ -395,9 +374,9 @@ test_kill_right_away (void)
       g_assert_no_error (error);
       g_assert_true (sandbox_exec_result_get_timed_out (result));
     }
-  for (int i = 0; i < 50 && host_has_process ("sleep 3151"); i++)
+  for (int i = 0; i < 50 && test_host_has_process ("sleep 3151"); i++)
     g_usleep (100 * G_TIME_SPAN_MILLISECOND);
-  g_assert_false (host_has_process ("sleep 3151"));
+  g_assert_false (test_host_has_process ("sleep 3151"));
   destroy (instance);
 }
 
@@ -654,9 +633,9 @@ test_server_shared_namespaces (void)
   seen = sh (instance, check, &status);
   g_assert_cmpint (status, ==, 0);
   g_assert_cmpstr (seen, ==, "one\nalive\n1\n");
-  g_assert_true (host_has_process ("sleep 4242"));
+  g_assert_true (test_host_has_process ("sleep 4242"));
   destroy (instance);
-  g_assert_false (host_has_process ("sleep 4242"));
+  g_assert_false (test_host_has_process ("sleep 4242"));
 }
 
 static void
@@ -694,15 +673,15 @@ test_server_destroy_leaves_nothing (void)
                       "(sleep 4344 </dev/null >/dev/null 2>&1 &); echo started", &status);
   g_assert_cmpstr (out, ==, "started\n");
   g_assert_true (host_has_process_with (id));
-  for (int i = 0; i < 100 && !host_has_process ("sleep 4344"); i++)
+  for (int i = 0; i < 100 && !test_host_has_process ("sleep 4344"); i++)
     g_usleep (20 * G_TIME_SPAN_MILLISECOND);
-  g_assert_true (host_has_process ("sleep 4344"));
+  g_assert_true (test_host_has_process ("sleep 4344"));
 
   destroy (instance);
   /* Right away, without waiting: everything the sandbox ran is gone, and so
    * is the directory. */
-  g_assert_false (host_has_process ("sleep 4343"));
-  g_assert_false (host_has_process ("sleep 4344"));
+  g_assert_false (test_host_has_process ("sleep 4343"));
+  g_assert_false (test_host_has_process ("sleep 4344"));
   g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
   /* Its bwrap and pid 1 were killed too; the kernel may still be tearing
    * down their namespaces for a moment. */

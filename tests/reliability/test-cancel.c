@@ -22,6 +22,8 @@
 #include <unistd.h>
 #include <libsandbox/sandbox.h>
 
+#include "../test-proc.h"
+
 #include "daytona-emulator.h"
 #include "e2b-emulator.h"
 
@@ -453,32 +455,6 @@ created_cb (GObject      *source,
   g_assert_null (instance);
 }
 
-/* Processes whose command line names PATH (a local sandbox's bwrap binds
- * its instance directory, under $SANDBOX_LOCAL_ROOT). */
-static guint
-count_processes_naming (const char *path)
-{
-  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
-  const char *name;
-  guint n = 0;
-
-  while (proc != NULL && (name = g_dir_read_name (proc)) != NULL)
-    {
-      g_autofree char *file = g_build_filename ("/proc", name, "cmdline", NULL);
-      g_autofree char *cmdline = NULL;
-      gsize len = 0;
-
-      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (file, &cmdline, &len, NULL))
-        continue;
-      for (gsize i = 0; i + 1 < len; i++)
-        if (cmdline[i] == '\0')
-          cmdline[i] = ' ';
-      if (strstr (cmdline, path) != NULL)
-        n++;
-    }
-  return n;
-}
-
 /* A local create cancelled while its sandbox starts (bwrap spawned, the
  * server not ready yet): CANCELLED, and no sandbox keeps running. */
 static void
@@ -498,9 +474,9 @@ test_local_create_starting (void)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&error);
   g_assert_cmpuint (count_live (LOCAL), ==, 0);
-  for (guint i = 0; i < 100 && count_processes_naming (g_getenv ("SANDBOX_LOCAL_ROOT")) > 0; i++)
+  for (guint i = 0; i < 100 && test_count_processes (g_getenv ("SANDBOX_LOCAL_ROOT"), TRUE) > 0; i++)
     g_usleep (20 * 1000);   /* bwrap is SIGKILLed, then reaped by GLib */
-  g_assert_cmpuint (count_processes_naming (g_getenv ("SANDBOX_LOCAL_ROOT")), ==, 0);
+  g_assert_cmpuint (test_count_processes (g_getenv ("SANDBOX_LOCAL_ROOT"), TRUE), ==, 0);
   alarm (0);
 }
 

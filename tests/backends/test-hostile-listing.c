@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <libsandbox/sandbox.h>
+
+#include "../test-util.h"
 #include <json-glib/json-glib.h>
 
 #include "daytona-emulator.h"
@@ -120,29 +122,6 @@ e2b_listing (E2bEmulator       *emulator,
   return TRUE;
 }
 
-static int
-compare_strings (gconstpointer a,
-                 gconstpointer b)
-{
-  return strcmp (*(const char * const *) a, *(const char * const *) b);
-}
-
-static char *
-names_in (const char *dir)
-{
-  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GString) out = g_string_new (NULL);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, compare_strings);
-  for (guint i = 0; i < names->len; i++)
-    g_string_append_printf (out, "%s%s", i ? " " : "", (char *) g_ptr_array_index (names, i));
-  return g_string_free (g_steal_pointer (&out), FALSE);
-}
-
 static void
 remove_tree (const char *path)
 {
@@ -214,13 +193,13 @@ check_download (SandboxBackend *backend)
 
   /* Both listings were hostile, and only the real tree arrived. */
   g_assert_cmpint (g_atomic_int_get (&rewritten), ==, 2);
-  names = names_in (root);
+  names = test_names_in (root);
   g_assert_cmpstr (names, ==, "dest");
   g_free (names);
-  names = names_in (dest);
+  names = test_names_in (dest);
   g_assert_cmpstr (names, ==, "ok sub");
   g_free (names);
-  names = names_in (sub);
+  names = test_names_in (sub);
   g_assert_cmpstr (names, ==, "inner");
   contents = NULL;
   g_assert_true (g_file_get_contents (ok, &contents, NULL, NULL));

@@ -13,7 +13,7 @@
 
 #include <libsandbox/sandbox.h>
 
-#include "../test-proc.h"
+#include "../test-util.h"
 
 static SandboxInstance *
 create (SandboxSpec *spec)

@@ -22,7 +22,7 @@
 #include <unistd.h>
 #include <libsandbox/sandbox.h>
 
-#include "../test-proc.h"
+#include "../test-util.h"
 
 #include "daytona-emulator.h"
 #include "e2b-emulator.h"

@@ -22,6 +22,8 @@
 
 #include <libsandbox/sandbox.h>
 
+#include "../test-util.h"
+
 typedef struct
 {
   char  *root;   /* a fresh temporary directory */
@@ -100,30 +102,6 @@ read_file (const char *path)
   if (!g_file_get_contents (path, &contents, NULL, NULL))
     return NULL;
   return contents;
-}
-
-static int
-compare_strings (gconstpointer a,
-                 gconstpointer b)
-{
-  return strcmp (*(const char * const *) a, *(const char * const *) b);
-}
-
-/* The sorted names in @dir, joined by spaces. */
-static char *
-names_in (const char *dir)
-{
-  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GString) out = g_string_new (NULL);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, compare_strings);
-  for (guint i = 0; i < names->len; i++)
-    g_string_append_printf (out, "%s%s", i ? " " : "", (char *) g_ptr_array_index (names, i));
-  return g_string_free (g_steal_pointer (&out), FALSE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -216,7 +194,7 @@ assert_refused (Fixture    *f,
   g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL);
   g_test_message ("refused: %s", error->message);
   g_assert_nonnull (strstr (error->message, culprit));
-  names = names_in (f->root);
+  names = test_names_in (f->root);
   if (bait != NULL)
     {
       g_autofree char *want = g_strdup_printf ("%s dest", bait);
@@ -399,7 +377,7 @@ test_unsafe_hardlink (Fixture       *f,
   plant_bait (f);
   g_assert_true (extract_bytes (f, tar, SANDBOX_ARCHIVE_NONE, &error));
   g_assert_no_error (error);
-  names = names_in (f->dest);
+  names = test_names_in (f->dest);
   g_assert_cmpstr (names, ==, "ok.txt");
   g_assert_cmpint (stat (bait, &st), ==, 0);
   g_assert_cmpint (st.st_nlink, ==, 1);
@@ -527,7 +505,7 @@ test_paths_in_order (Fixture       *f,
 
   g_assert_true (extract_bytes (f, tar, SANDBOX_ARCHIVE_NONE, &error));
   g_assert_no_error (error);
-  names = names_in (f->dest);
+  names = test_names_in (f->dest);
   g_assert_cmpstr (names, ==, "README bin");
 }
 
@@ -698,7 +676,7 @@ test_corrupt (Fixture       *f,
 
   g_assert_false (extract_bytes (f, cut, SANDBOX_ARCHIVE_NONE, &error));
   g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED);
-  names = names_in (f->dest);
+  names = test_names_in (f->dest);
   g_assert_cmpstr (names, ==, "first");
 }
 
@@ -724,7 +702,7 @@ test_cancelled_before (Fixture       *f,
   g_clear_error (&error);
   g_assert_false (sandbox_archive_extract (in, f->dest_file, SANDBOX_ARCHIVE_NONE, cancellable, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-  names = names_in (f->dest);
+  names = test_names_in (f->dest);
   g_assert_cmpstr (names, ==, "");
 }
 
@@ -835,7 +813,7 @@ test_cancelled_midway (Fixture       *f,
     g_thread_join (thread);
   }
   /* no partial file, no temporary file */
-  names = names_in (f->dest);
+  names = test_names_in (f->dest);
   g_assert_cmpstr (names, ==, "");
 }
 

@@ -1,4 +1,4 @@
-/* Shared by the C tests: the host's processes, read from /proc. */
+/* Helpers shared by the C tests. */
 #pragma once
 
 #include <string.h>
@@ -35,4 +35,28 @@ static inline gboolean
 test_host_has_process (const char *needle)
 {
   return test_count_processes (needle, FALSE) > 0;
+}
+
+static inline int
+test_compare_strings (gconstpointer a,
+                      gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+/* The sorted names in @dir, joined by spaces. */
+static inline char *
+test_names_in (const char *dir)
+{
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GString) out = g_string_new (NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, test_compare_strings);
+  for (guint i = 0; i < names->len; i++)
+    g_string_append_printf (out, "%s%s", i ? " " : "", (char *) g_ptr_array_index (names, i));
+  return g_string_free (g_steal_pointer (&out), FALSE);
 }

@@ -77,12 +77,11 @@ GBytes            *_sandbox_rest_call_get_body         (GAsyncResult       *resu
 SoupMessage       *_sandbox_rest_call_get_message      (GAsyncResult       *result);
 
 /* TLS certificate verification is on unless SANDBOX_TLS_INSECURE=1; then
- * every session set up here accepts any certificate, and says so with a
- * g_warning each time (@provider NULL: no warning, for a session of a
- * client that already warned). Call on every session talking to a provider. */
+ * every session set up here accepts any certificate (each REST client says
+ * so with a g_warning when it is created). Call on every session talking
+ * to a provider. */
 gboolean           _sandbox_rest_tls_insecure          (void);
-void               _sandbox_rest_session_setup_tls     (SoupSession        *session,
-                                                         const char         *provider);
+void               _sandbox_rest_session_setup_tls     (SoupSession        *session);
 
 /* The I/O timeout (s) of every session talking to a provider: 120, or
  * SANDBOX_HTTP_TIMEOUT (tests use 1 to stay fast). */

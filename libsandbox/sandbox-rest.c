@@ -169,7 +169,7 @@ session_for_context (SandboxRestClient *self,
                                                "timeout", _sandbox_rest_timeout_s (),
                                                "idle-timeout", 60,
                                                NULL);
-      _sandbox_rest_session_setup_tls (session, NULL);   /* warned in _new */
+      _sandbox_rest_session_setup_tls (session);   /* warned in _new */
       if (push)
         g_main_context_pop_thread_default (context);
       g_hash_table_insert (self->sessions, g_main_context_ref (context), session);
@@ -880,14 +880,9 @@ insecure_request_queued (SoupSession *session,
 }
 
 void
-_sandbox_rest_session_setup_tls (SoupSession *session,
-                                 const char  *provider)
+_sandbox_rest_session_setup_tls (SoupSession *session)
 {
   if (!_sandbox_rest_tls_insecure ())
     return;
-  if (provider != NULL)
-    g_warning ("SANDBOX_TLS_INSECURE=1: TLS certificates of %s are NOT verified; "
-               "anyone on the network path can read and change this traffic, API key included. "
-               "Unset SANDBOX_TLS_INSECURE outside tests.", provider);
   g_signal_connect (session, "request-queued", G_CALLBACK (insecure_request_queued), NULL);
 }

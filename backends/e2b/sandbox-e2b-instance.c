@@ -1524,7 +1524,7 @@ files_start (SandboxE2bInstance *self,
   data->session = soup_session_new_with_options ("user-agent", user_agent,
                                                  "timeout", _sandbox_rest_timeout_s (), NULL);
   data->policy = g_object_ref (self->envd);
-  _sandbox_rest_session_setup_tls (data->session, NULL);   /* self->envd warned */
+  _sandbox_rest_session_setup_tls (data->session);   /* self->envd warned */
   g_task_run_in_thread (task, upload ? upload_thread : download_thread);
 }
 

@@ -15,3 +15,5 @@
 
 #define SANDBOX_AVAILABLE_IN_ALL _SANDBOX_EXTERN
 #define SANDBOX_AVAILABLE_IN_0_1 _SANDBOX_EXTERN
+/* Symbols added after the 0.1 API (never removed or changed from it). */
+#define SANDBOX_AVAILABLE_IN_0_2 _SANDBOX_EXTERN

@@ -66,6 +66,7 @@ static char    **opt_mounts;
 /* The command: --cwd, --env, --cmd-timeout, --stdin */
 static char     *opt_cwd;
 static char    **opt_env;
+static char     *opt_id_env;
 static double    opt_cmd_timeout;
 static gboolean  opt_stdin;
 
@@ -113,11 +114,20 @@ static const GOptionEntry command_entries[] = {
   { "cwd", 'C', 0, G_OPTION_ARG_STRING, &opt_cwd,
     N_("Run the command in this directory of the sandbox"), N_("PATH") },
   { "env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &opt_env,
-    N_("Set an environment variable for the command (repeatable)"), N_("NAME=VALUE") },
+    N_("Set an environment variable for the command (repeatable); a bare NAME passes "
+       "sandboxctl's own value, if it has one, so that a secret stays off the command line"),
+    N_("NAME[=VALUE]") },
   { "cmd-timeout", 't', 0, G_OPTION_ARG_DOUBLE, &opt_cmd_timeout,
     N_("Kill the command after this many seconds and exit with 124"), N_("SECONDS") },
   { "stdin", 'i', 0, G_OPTION_ARG_NONE, &opt_stdin,
     N_("Read standard input to its end and give it to the command"), NULL },
+  G_OPTION_ENTRY_NULL
+};
+
+/* run only: the sandbox's id is known once it exists */
+static const GOptionEntry run_entries[] = {
+  { "id-env", 0, 0, G_OPTION_ARG_STRING, &opt_id_env,
+    N_("Give the command the sandbox's id in this environment variable"), N_("NAME") },
   G_OPTION_ENTRY_NULL
 };
 
@@ -497,6 +507,15 @@ command_from_options (char   **argv,
       g_autofree char *name = NULL;
       g_autofree char *value = NULL;
 
+      /* A bare NAME: our own value (unset: not set), as docker run -e NAME. */
+      if (strchr (opt_env[i], '=') == NULL && *opt_env[i] != '\0')
+        {
+          const char *own = g_getenv (opt_env[i]);
+
+          if (own != NULL)
+            sandbox_command_set_env (command, opt_env[i], own);
+          continue;
+        }
       if (!parse_key_value (opt_env[i], "--env", &name, &value, error))
         return NULL;
       sandbox_command_set_env (command, name, value);
@@ -1253,6 +1272,7 @@ cmd_run (const Command *self,
   g_option_context_add_main_entries (context, spec_entries, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (context, command_entries, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (context, json_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, run_entries, GETTEXT_PACKAGE);
   if (!parse_options (self, context, &argc, &argv, &command_argv, &error))
     return usage_error (self->name, error->message);
 
@@ -1277,11 +1297,16 @@ cmd_run (const Command *self,
 
   /* From here on the sandbox is removed whatever happens. */
   cleanup_id = g_strdup (sandbox_instance_get_id (instance));
+  if (opt_id_env != NULL && *opt_id_env != '\0')
+    sandbox_command_set_env (command, opt_id_env, cleanup_id);
   if (interrupt_signal != 0)
     status = 128 + interrupt_signal;
   else
     status = exec_in (instance, command);
 
+  if (interrupt_signal != 0)
+    g_printerr (_("%s: interrupted (signal %d): destroying sandbox %s.\n"),
+                PRGNAME, interrupt_signal, cleanup_id);
   if (!destroy_instance (instance, &destroy_error))
     g_printerr (_("%s: could not remove sandbox %s: %s\n"),
                 PRGNAME, cleanup_id, destroy_error->message);

@@ -258,6 +258,10 @@ class SandboxDecorator(StepDecorator):
         if retry_count > max_user_code_retries:
             # The @catch fallback attempt runs locally, as with @kubernetes.
             return
+        from .sandbox_executor import direct_launch
+
+        if direct_launch(self, cli_args, retry_count):
+            return
         cli_args.commands = ["sandbox", "step"]
         options = cli_args.command_options
         options["code-package-metadata"] = self.package_metadata
@@ -271,6 +275,12 @@ class SandboxDecorator(StepDecorator):
         options["network"] = bool(self.attributes["network"])
         options["run-time-limit"] = self.run_time_limit
         cli_args.entrypoint[0] = sys.executable
+
+    def runtime_finished(self, exception) -> None:
+        # The code package extracted for direct launches (once per run).
+        from .sandbox_executor import remove_code_dirs
+
+        remove_code_dirs()
 
     @classmethod
     def _save_package_once(cls, flow_datastore, package) -> None:
@@ -305,6 +315,16 @@ class SandboxDecorator(StepDecorator):
         self.task_datastore = task_datastore
         if WORKLOAD_ENV not in os.environ:
             return
+        if os.environ.pop("MF_SANDBOX_ANNOUNCE", None):
+            # Started directly by sandboxctl (no trampoline to say it).
+            sys.stderr.write(
+                _("Task is starting in sandbox %s (backend %s).")
+                % (
+                    os.environ.get("METAFLOW_SANDBOX_ID", "?"),
+                    os.environ.get("METAFLOW_SANDBOX_BACKEND_NAME", "?"),
+                )
+                + "\n"
+            )
         try:
             from metaflow.metadata_provider import MetaDatum
         except ImportError:  # Metaflow < 2.12

@@ -17,6 +17,7 @@ and its outputs come back afterwards (sandbox_sync.py).
 import json
 import os
 import shlex
+import shutil
 import signal
 import sys
 import time
@@ -533,6 +534,233 @@ def _bootstrap_script(
         ]
     lines.append('exec "$MF_SANDBOX_PYTHON" -m %s' % RUNNER_MODULE)
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Direct launch: local backend, local datastore, the host's root
+
+
+def sandboxctl_tool() -> Optional[str]:
+    """The sandboxctl program: $SANDBOXCTL (a build tree), else on PATH."""
+    tool = os.environ.get("SANDBOXCTL") or shutil.which("sandboxctl")
+    return tool if tool and os.access(tool, os.X_OK) else None
+
+
+# package sha -> the directory it was extracted to, once per run (this process)
+_CODE_DIRS: Dict[str, str] = {}
+
+
+def _safe_member(member) -> bool:
+    name = member.name
+    parts = name.split("/")
+    if os.path.isabs(name) or ".." in parts or not (member.isfile() or member.isdir()):
+        return False
+    # The copy of Metaflow and its extensions: the task imports the host's
+    # own installation (with its bytecode), as an unsandboxed task does.
+    return parts[0] != ".mf_code"
+
+
+def code_dir(package, sha: str, ds_root: str, writable: List[str]) -> Optional[str]:
+    """The code package of this run, extracted once on the host into a
+    private directory that every task's sandbox mounts read-only; None when
+    it cannot be (then the trampoline extracts it in each sandbox)."""
+    if sha in _CODE_DIRS:
+        return _CODE_DIRS[sha]
+    import atexit
+    import io
+    import tarfile
+    import tempfile
+
+    if not _CODE_DIRS:
+        atexit.register(remove_code_dirs)  # also when the run is interrupted
+    path = tempfile.mkdtemp(prefix="metaflow-sandbox-code-")
+    if any(_is_under(path, w) or _is_under(w, path) for w in writable):
+        # A task could reach it through a read-write mount.
+        shutil.rmtree(path, ignore_errors=True)
+        return None
+    try:
+        with tarfile.open(fileobj=io.BytesIO(package.blob), mode="r:gz") as tar:
+            for member in tar:
+                if _safe_member(member):
+                    tar.extract(member, path, set_attrs=False)
+        # What Metaflow finds searching upwards for .metaflow (cards): the
+        # datastore root, mounted at its own path.
+        if not os.path.lexists(os.path.join(path, ".metaflow")):
+            os.symlink(ds_root, os.path.join(path, ".metaflow"))
+    except (OSError, tarfile.TarError):
+        shutil.rmtree(path, ignore_errors=True)
+        return None
+    _CODE_DIRS[sha] = path
+    return path
+
+
+def remove_code_dirs() -> None:
+    while _CODE_DIRS:
+        shutil.rmtree(_CODE_DIRS.popitem()[1], ignore_errors=True)
+
+
+def _runtime_config_file() -> Optional[str]:
+    """The file of flow config values that the runtime is about to pass the
+    task (Worker._config_file_name, set before the decorators' hooks run and
+    added to the command after them); None if it cannot be found."""
+    frame = sys._getframe(1)
+    for _depth in range(6):
+        frame = frame.f_back
+        if frame is None:
+            break
+        worker = frame.f_locals.get("self")
+        name = getattr(worker, "_config_file_name", None)
+        if type(worker).__name__ == "Worker" and name:
+            name = os.path.realpath(name)
+            return name if os.path.isfile(name) and ":" not in name else None
+    return None
+
+
+def direct_launch(deco, cli_args, retry_count: int) -> bool:
+    """Rewrites the task's command into `sandboxctl run ... -- python -u
+    flow.py step ...` when the step can run that way: then the task is what
+    an unsandboxed task is (one interpreter, its output saved as logs by the
+    runtime) plus entering the sandbox, and the code package is extracted
+    once per run and mounted read-only. Returns False (the trampoline runs
+    the task) for anything else: other backends or images, a remote
+    datastore, flow configs (the runtime passes them in a file of the
+    host's /tmp), a delayed @retry, no sandboxctl."""
+    from metaflow.metaflow_config import SANDBOX_DIRECT
+
+    attrs = deco.attributes
+    if str(SANDBOX_DIRECT).strip().lower() in ("0", "false", "no", "off"):
+        return False
+    if attrs["backend"] != "local" or attrs["image"] not in (None, "", "host"):
+        return False
+    if deco.flow_datastore.TYPE != "local" or cli_args.commands != ["step"]:
+        return False
+    config_file = None
+    if cli_args.top_level_options.get("config-value"):
+        config_file = _runtime_config_file()
+        if config_file is None:
+            return False
+    node = deco.graph[deco.step]
+    retry_deco = [d for d in node.decorators if d.name == "retry"]
+    if retry_count and retry_deco:
+        if float(retry_deco[0].attributes.get("minutes_between_retries", 2) or 0) > 0:
+            return False
+    tool = sandboxctl_tool()
+    if tool is None or not deco.package_sha:
+        return False
+    # sandboxctl's --mount takes HOST[:SANDBOX][:ro].
+    paths = _hidden_python_paths(exclude=[]) + [deco.flow_datastore.datastore_root]
+    if any(":" in p for p in paths):
+        return False
+
+    ds_root = os.path.realpath(deco.flow_datastore.datastore_root)
+    writable = [ds_root]
+    card_root = os.environ.get("METAFLOW_CARD_LOCALROOT")
+    if card_root and not _is_under(card_root, ds_root):
+        card_root = os.path.realpath(card_root)
+        os.makedirs(card_root, exist_ok=True)
+        writable.append(card_root)
+    code = code_dir(deco.package, deco.package_sha, ds_root, writable)
+    if code is None:
+        return False
+
+    opts = cli_args.command_options
+    run_id, task_id = str(opts["run-id"]), str(opts["task-id"])
+    options = SandboxOptions(
+        decorator=deco.name,
+        backend="local",
+        image=None,
+        cpu=None if attrs["cpu"] is None else str(attrs["cpu"]),
+        memory=None if attrs["memory"] is None else str(attrs["memory"]),
+        disk=None if attrs["disk"] is None else str(attrs["disk"]),
+        gpu=None if attrs["gpu"] is None else str(attrs["gpu"]),
+        env=None,
+        network=bool(attrs["network"]),
+        run_time_limit=deco.run_time_limit if deco.run_time_limit > 0 else None,
+        code_package_metadata=deco.package_metadata,
+        code_package_sha=deco.package_sha,
+        code_package_url=deco.package_url,
+    )
+    workdir = _workdir("local")
+    pkg_dir = workdir.rstrip("/") + "/metaflow"
+    flow_file = os.path.basename(cli_args.entrypoint[-1])
+
+    env = _host_env("local")
+    env_deco = [d for d in node.decorators if d.name == "environment"]
+    if env_deco:
+        env.update({k: str(v) for k, v in env_deco[0].attributes["vars"].items()})
+    if attrs["env"]:
+        env.update({str(k): str(v) for k, v in attrs["env"].items()})
+    if os.environ.get("PYTHONPATH"):
+        # The host's Metaflow and extensions, as for an unsandboxed task.
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    if os.path.basename(ds_root) == ".metaflow":
+        env["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = os.path.dirname(ds_root)
+    env.update(
+        {
+            "METAFLOW_FLOW_FILENAME": flow_file,
+            "METAFLOW_USER": util.get_username() or env.get("METAFLOW_USER", "unknown"),
+            "METAFLOW_RUN_ID": run_id,
+            "METAFLOW_DEFAULT_DATASTORE": "local",
+            "METAFLOW_DEFAULT_METADATA": str(cli_args.top_level_options.get("metadata")),
+            WORKLOAD_ENV: "1",
+            "METAFLOW_SANDBOX_BACKEND_NAME": "local",
+            "METAFLOW_SANDBOX_SPEC": _spec_summary(options, "local"),
+            "METAFLOW_CODE_SHA": options.code_package_sha or "",
+            "METAFLOW_CODE_URL": options.code_package_url or "",
+            "METAFLOW_CODE_DS": "local",
+            "PYTHONUNBUFFERED": "x",
+            "PYTHONIOENCODING": "utf-8",
+            "PATH": os.path.dirname(sys.executable) + ":" + DEFAULT_PATH,
+            # The step announces its sandbox (task_pre_step).
+            "MF_SANDBOX_ANNOUNCE": "1",
+        }
+    )
+    if options.code_package_metadata:
+        env["METAFLOW_CODE_METADATA"] = options.code_package_metadata
+
+    argv = [tool, "run", "--backend", "local", "--workdir", workdir, "--cwd", pkg_dir]
+    argv += ["--id-env", "METAFLOW_SANDBOX_ID"]
+    labels = {
+        "flow": deco.flow.name,
+        "run_id": run_id,
+        "step": deco.step,
+        "task_id": task_id,
+        "attempt": str(retry_count),
+    }
+    for key, value in labels.items():
+        argv += ["--label", "%s=%s" % (key, value)]
+    if options.cpu:
+        argv += ["--cpu", str(float(options.cpu))]
+    sizes = (("--memory", options.memory), ("--disk", options.disk), ("--gpu", options.gpu))
+    for flag, value in sizes:
+        if value:
+            argv += [flag, str(int(float(value)))]
+    if options.run_time_limit:
+        argv += ["--timeout", str(int(options.run_time_limit) + 600)]
+        # A backstop: @timeout itself fires inside the task first.
+        argv += ["--cmd-timeout", str(int(options.run_time_limit) + 60)]
+    if needs_network(options, "local"):
+        argv.append("--network")
+    # First, so that the read-write mounts below stay on top of these.
+    for path in _hidden_python_paths(exclude=writable):
+        argv += ["--mount", "%s:ro" % path]
+    for path in writable:
+        argv += ["--mount", path]
+    argv += ["--mount", "%s:%s:ro" % (code, pkg_dir)]
+    if config_file:
+        # Flow configs: the runtime passes the step --local-config-file, a
+        # file in the host's /tmp; the sandbox sees it read-only, same path.
+        argv += ["--mount", "%s:ro" % config_file]
+    for key, value in sorted(env.items()):
+        if is_secret(key, "local"):
+            # Off the command line: sandboxctl passes its own value on.
+            cli_args.env[key] = value
+            argv += ["--env", key]
+        else:
+            argv += ["--env", "%s=%s" % (key, value)]
+    argv += ["--", sys.executable, "-u", flow_file]
+    cli_args.entrypoint = argv
+    return True
 
 
 # ---------------------------------------------------------------------------

@@ -371,12 +371,17 @@ def test_code_package_read_only_and_logs(mf, tmp_path, direct):
     extra = {"TMPDIR": str(tmpdir)}
     if not direct:
         extra["METAFLOW_SANDBOX_DIRECT"] = "0"
-    mf.run(flow, "run", extra_env=extra)
+    # The runtime prints every task's command line.
+    proc = mf.run(flow, "run", extra_env=dict(extra, METAFLOW_DEBUG_SUBCOMMAND="1"))
+    assert "step start" in proc.output
     info = mf.inspect("CodeSandboxFlow")
     assert info["successful"]
     start = _task(info, "start")
     _assert_sandboxed(start)
     assert start["data"]["cwd"] == "/workspace/metaflow"
+    # A secret-named variable reaches the step, not a command line.
+    assert start["data"]["token"] == "tok-4711"
+    assert "tok-4711" not in proc.output
     assert start["data"]["home_file"] == "written"
     if direct:
         assert start["data"]["flow_file"] == "OSError"  # EROFS

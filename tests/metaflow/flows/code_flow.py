@@ -1,9 +1,10 @@
-"""A sandboxed step that tries to change its own code package, and prints a
-line that must reach `python flow.py logs`."""
+"""A sandboxed step that tries to change its own code package, prints a
+line that must reach `python flow.py logs`, and gets a secret-named
+variable (which must stay off every command line)."""
 
 import os
 
-from metaflow import FlowSpec, sandbox, step
+from metaflow import FlowSpec, environment, sandbox, step
 
 
 def _try_write(path):
@@ -16,9 +17,11 @@ def _try_write(path):
 
 
 class CodeSandboxFlow(FlowSpec):
+    @environment(vars={"SANDBOX_TEST_TOKEN": "tok-" + "4711"})
     @sandbox
     @step
     def start(self):
+        self.token = os.environ.get("SANDBOX_TEST_TOKEN")
         self.cwd = os.getcwd()
         # The flow file itself, and a new file next to it.
         self.flow_file = _try_write(os.path.abspath(__file__))

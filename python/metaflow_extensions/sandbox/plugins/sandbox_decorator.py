@@ -252,7 +252,12 @@ class SandboxDecorator(StepDecorator):
         self, task_datastore, task_id, split_index, input_paths, is_cloned, ubf_context
     ) -> None:
         if not is_cloned:
-            self._save_package_once(self.flow_datastore, self.package)
+            from .sandbox_executor import direct_capable
+
+            # A task started directly needs no package location (nor waits
+            # for the package, built in the background as without @sandbox).
+            if not direct_capable(self):
+                self._save_package_once(self.flow_datastore, self.package)
 
     def runtime_step_cli(self, cli_args, retry_count, max_user_code_retries, ubf_context) -> None:
         if retry_count > max_user_code_retries:
@@ -262,6 +267,7 @@ class SandboxDecorator(StepDecorator):
 
         if direct_launch(self, cli_args, retry_count):
             return
+        self._save_package_once(self.flow_datastore, self.package)
         cli_args.commands = ["sandbox", "step"]
         options = cli_args.command_options
         options["code-package-metadata"] = self.package_metadata

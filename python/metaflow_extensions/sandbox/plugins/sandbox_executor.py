@@ -546,8 +546,8 @@ def sandboxctl_tool() -> Optional[str]:
     return tool if tool and os.access(tool, os.X_OK) else None
 
 
-# package sha -> the directory it was extracted to, once per run (this process)
-_CODE_DIRS: Dict[str, str] = {}
+# id(package) -> the directory of its code, once per run (this process)
+_CODE_DIRS: Dict[int, str] = {}
 
 
 def _safe_member(member) -> bool:
@@ -560,14 +560,64 @@ def _safe_member(member) -> bool:
     return parts[0] != ".mf_code"
 
 
-def code_dir(package, sha: str, ds_root: str, writable: List[str]) -> Optional[str]:
-    """The code package of this run, extracted once on the host into a
-    private directory that every task's sandbox mounts read-only; None when
-    it cannot be (then the trampoline extracts it in each sandbox)."""
-    if sha in _CODE_DIRS:
-        return _CODE_DIRS[sha]
-    import atexit
+def _user_files(package, flow, environment) -> Optional[List[Any]]:
+    """The (path, name) of the flow's own files that the code package holds,
+    without waiting for the package to be built (it is built in the
+    background, as in an unsandboxed run); None when only the package
+    knows (a decorator, mutator or environment adds files to it, or an
+    older Metaflow)."""
+    from metaflow.decorators import FlowDecorator, StepDecorator
+    from metaflow.metaflow_environment import MetaflowEnvironment
+
+    walk = getattr(package, "_user_code_tuples", None)
+    if walk is None or getattr(flow, "_flow_mutators", None):
+        return None
+    if type(environment).add_to_package is not MetaflowEnvironment.add_to_package:
+        return None
+    for step in flow:
+        if any(type(d).add_to_package is not StepDecorator.add_to_package for d in step.decorators):
+            return None
+    for decos in getattr(flow, "_flow_decorators", {}).values():
+        if any(type(d).add_to_package is not FlowDecorator.add_to_package for d in decos):
+            return None
+    try:
+        return list(walk())
+    except Exception:  # a private method of Metaflow's: any surprise means no
+        return None
+
+
+def _copy_user_files(files, dest: str) -> None:
+    for src, name in files:
+        parts = name.split("/")
+        if os.path.isabs(name) or ".." in parts or not os.path.isfile(src):
+            continue
+        target = os.path.join(dest, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(src, target)
+        if os.stat(src).st_mode & 0o111:
+            os.chmod(target, 0o755)
+
+
+def _extract_user_files(blob, dest: str) -> None:
     import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        for member in tar:
+            if _safe_member(member):
+                tar.extract(member, dest, set_attrs=False)
+                if member.isfile() and member.mode & 0o111:
+                    os.chmod(os.path.join(dest, member.name), 0o755)
+
+
+def code_dir(deco, ds_root: str, writable: List[str]) -> Optional[str]:
+    """The flow's code for this run, put once on the host into a private
+    directory that every task's sandbox mounts read-only; None when it
+    cannot be (then the trampoline extracts the package in each sandbox)."""
+    package = deco.package
+    if id(package) in _CODE_DIRS:
+        return _CODE_DIRS[id(package)]
+    import atexit
     import tarfile
     import tempfile
 
@@ -579,10 +629,11 @@ def code_dir(package, sha: str, ds_root: str, writable: List[str]) -> Optional[s
         shutil.rmtree(path, ignore_errors=True)
         return None
     try:
-        with tarfile.open(fileobj=io.BytesIO(package.blob), mode="r:gz") as tar:
-            for member in tar:
-                if _safe_member(member):
-                    tar.extract(member, path, set_attrs=False)
+        files = _user_files(package, deco.flow, deco.environment)
+        if files is not None:
+            _copy_user_files(files, path)
+        else:
+            _extract_user_files(package.blob, path)
         # What Metaflow finds searching upwards for .metaflow (cards): the
         # datastore root, mounted at its own path.
         if not os.path.lexists(os.path.join(path, ".metaflow")):
@@ -590,7 +641,7 @@ def code_dir(package, sha: str, ds_root: str, writable: List[str]) -> Optional[s
     except (OSError, tarfile.TarError):
         shutil.rmtree(path, ignore_errors=True)
         return None
-    _CODE_DIRS[sha] = path
+    _CODE_DIRS[id(package)] = path
     return path
 
 
@@ -616,6 +667,19 @@ def _runtime_config_file() -> Optional[str]:
     return None
 
 
+def direct_capable(deco) -> bool:
+    """Whether the step's tasks can be started directly (direct_launch),
+    as far as the step alone tells."""
+    from metaflow.metaflow_config import SANDBOX_DIRECT
+
+    attrs = deco.attributes
+    if str(SANDBOX_DIRECT).strip().lower() in ("0", "false", "no", "off"):
+        return False
+    if attrs["backend"] != "local" or attrs["image"] not in (None, "", "host"):
+        return False
+    return deco.flow_datastore.TYPE == "local" and sandboxctl_tool() is not None
+
+
 def direct_launch(deco, cli_args, retry_count: int) -> bool:
     """Rewrites the task's command into `sandboxctl run ... -- python -u
     flow.py step ...` when the step can run that way: then the task is what
@@ -625,14 +689,8 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
     the task) for anything else: other backends or images, a remote
     datastore, flow configs (the runtime passes them in a file of the
     host's /tmp), a delayed @retry, no sandboxctl."""
-    from metaflow.metaflow_config import SANDBOX_DIRECT
-
     attrs = deco.attributes
-    if str(SANDBOX_DIRECT).strip().lower() in ("0", "false", "no", "off"):
-        return False
-    if attrs["backend"] != "local" or attrs["image"] not in (None, "", "host"):
-        return False
-    if deco.flow_datastore.TYPE != "local" or cli_args.commands != ["step"]:
+    if not direct_capable(deco) or cli_args.commands != ["step"]:
         return False
     config_file = None
     if cli_args.top_level_options.get("config-value"):
@@ -645,8 +703,6 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
         if float(retry_deco[0].attributes.get("minutes_between_retries", 2) or 0) > 0:
             return False
     tool = sandboxctl_tool()
-    if tool is None or not deco.package_sha:
-        return False
     # sandboxctl's --mount takes HOST[:SANDBOX][:ro].
     paths = _hidden_python_paths(exclude=[]) + [deco.flow_datastore.datastore_root]
     if any(":" in p for p in paths):
@@ -659,7 +715,7 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
         card_root = os.path.realpath(card_root)
         os.makedirs(card_root, exist_ok=True)
         writable.append(card_root)
-    code = code_dir(deco.package, deco.package_sha, ds_root, writable)
+    code = code_dir(deco, ds_root, writable)
     if code is None:
         return False
 
@@ -691,8 +747,11 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
     if attrs["env"]:
         env.update({str(k): str(v) for k, v in attrs["env"].items()})
     if os.environ.get("PYTHONPATH"):
-        # The host's Metaflow and extensions, as for an unsandboxed task.
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        # The host's Metaflow and extensions, as for an unsandboxed task
+        # (absolute: the task does not start in this directory).
+        env["PYTHONPATH"] = os.pathsep.join(
+            os.path.abspath(p) for p in os.environ["PYTHONPATH"].split(os.pathsep) if p
+        )
     if os.path.basename(ds_root) == ".metaflow":
         env["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = os.path.dirname(ds_root)
     env.update(
@@ -705,9 +764,6 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
             WORKLOAD_ENV: "1",
             "METAFLOW_SANDBOX_BACKEND_NAME": "local",
             "METAFLOW_SANDBOX_SPEC": _spec_summary(options, "local"),
-            "METAFLOW_CODE_SHA": options.code_package_sha or "",
-            "METAFLOW_CODE_URL": options.code_package_url or "",
-            "METAFLOW_CODE_DS": "local",
             "PYTHONUNBUFFERED": "x",
             "PYTHONIOENCODING": "utf-8",
             "PATH": os.path.dirname(sys.executable) + ":" + DEFAULT_PATH,
@@ -715,8 +771,18 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
             "MF_SANDBOX_ANNOUNCE": "1",
         }
     )
-    if options.code_package_metadata:
-        env["METAFLOW_CODE_METADATA"] = options.code_package_metadata
+    # METAFLOW_CODE_*: as for an unsandboxed task, set (above, from this
+    # environment) once the runtime has the package, or from our own upload.
+    if options.code_package_url:
+        env.update(
+            {
+                "METAFLOW_CODE_SHA": options.code_package_sha or "",
+                "METAFLOW_CODE_URL": options.code_package_url,
+                "METAFLOW_CODE_DS": "local",
+            }
+        )
+        if options.code_package_metadata:
+            env["METAFLOW_CODE_METADATA"] = options.code_package_metadata
 
     argv = [tool, "run", "--backend", "local", "--workdir", workdir, "--cwd", pkg_dir]
     argv += ["--id-env", "METAFLOW_SANDBOX_ID"]

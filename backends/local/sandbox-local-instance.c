@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -1792,10 +1791,12 @@ file_request (int          conn,
   return 0;
 }
 
-/* Copies everything from IN to OUT. */
+/* Copies from IN to OUT until end-of-file, or LIMIT bytes if it is not
+ * negative. */
 static int
 copy_data (int           in,
            int           out,
+           goffset       limit,
            GCancellable *cancellable)
 {
   gboolean plain = FALSE;
@@ -1803,13 +1804,16 @@ copy_data (int           in,
 
   for (;;)
     {
+      size_t chunk = limit >= 0 ? (size_t) MIN (limit, 16 << 20) : 16 << 20;
       ssize_t n;
 
       if (g_cancellable_is_cancelled (cancellable))
         return ECANCELED;
+      if (chunk == 0)
+        return 0;
       if (!plain)
         {
-          n = copy_file_range (in, NULL, out, NULL, 16 << 20, 0);
+          n = copy_file_range (in, NULL, out, NULL, chunk, 0);
           if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
                         errno == EOPNOTSUPP || errno == EBADF))
             {
@@ -1821,7 +1825,7 @@ copy_data (int           in,
         {
           if (buf == NULL)
             buf = g_malloc (1 << 20);
-          n = read (in, buf, 1 << 20);
+          n = read (in, buf, MIN (chunk, 1 << 20));
           if (n > 0)
             {
               for (ssize_t done = 0; done < n;)
@@ -1840,6 +1844,8 @@ copy_data (int           in,
         return 0;
       if (n < 0 && errno != EINTR)
         return errno;
+      if (n > 0 && limit >= 0)
+        limit -= n;
     }
 }
 
@@ -1954,7 +1960,9 @@ download_entry (CopyData      *data,
           if (out < 0 && errno == ELOOP && unlinkat (dirfd, name, 0) == 0)
             out = openat (dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                           in_st.st_mode & 0777);
-          err = out < 0 ? errno : copy_data (in, out, cancellable);
+          /* What the file held when it was opened: a command that keeps
+           * writing to it cannot make the copy endless. */
+          err = out < 0 ? errno : copy_data (in, out, in_st.st_size, cancellable);
         }
       if (in >= 0)
         close (in);
@@ -2037,7 +2045,8 @@ upload_entry (CopyData      *data,
   if (S_ISREG (st.st_mode))
     {
       int in = openat (dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = -1;
-      const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW;
+      const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK;
+      struct stat out_st;
 
       if (in < 0)
         return set_copy_error (error, errno, name, data->config);
@@ -2045,8 +2054,15 @@ upload_entry (CopyData      *data,
       /* A link in the way is replaced, as cp would. */
       if (err == ELOOP && file_request (data->conn, SBX_FILE_UNLINK, spath, 0, 0, NULL, NULL) == 0)
         err = file_request (data->conn, SBX_FILE_OPEN, spath, flags | O_EXCL, st.st_mode & 0777, NULL, &out);
+      /* Only into a regular file (opened without blocking: a FIFO the
+       * sandbox put there must not hang the copy). */
+      if (err == 0 && (fstat (out, &out_st) != 0 || !S_ISREG (out_st.st_mode)))
+        err = EINVAL;
       if (err == 0)
-        err = copy_data (in, out, cancellable);
+        {
+          fcntl (out, F_SETFL, fcntl (out, F_GETFL) & ~O_NONBLOCK);
+          err = copy_data (in, out, -1, cancellable);
+        }
       close (in);
       if (out >= 0 && close (out) != 0 && err == 0)
         err = errno;
@@ -2242,39 +2258,70 @@ sandbox_local_instance_download (SandboxInstance *instance,
 /* ------------------------------------------------------------------ */
 /* destroy                                                             */
 
-static int
-make_removable (const char        *path,
-                const struct stat *st,
-                int                type,
-                struct FTW        *ftw)
+/* Removes everything in the directory DIRFD (which it closes), one name
+ * at a time relative to it: what a sandbox left in its directories (links,
+ * unreadable directories) is never followed. Stays on DEV, the instance's
+ * file system. */
+static void
+remove_children (int   dirfd,
+                 dev_t dev)
 {
-  if (type == FTW_D && (st->st_mode & 0700) != 0700)
-    chmod (path, st->st_mode | 0700);
-  return 0;
-}
+  DIR *dir = fdopendir (dirfd);
+  struct dirent *entry;
 
-static int
-remove_entry (const char        *path,
-              const struct stat *st,
-              int                type,
-              struct FTW        *ftw)
-{
-  if (type == FTW_DP)
-    rmdir (path);
-  else
-    unlink (path);
-  return 0;
+  if (dir == NULL)
+    {
+      close (dirfd);
+      return;
+    }
+  while ((entry = readdir (dir)) != NULL)
+    {
+      struct stat st;
+      int child;
+
+      if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
+        continue;
+      if (fstatat (dirfd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        continue;
+      if (!S_ISDIR (st.st_mode))
+        {
+          unlinkat (dirfd, entry->d_name, 0);
+          continue;
+        }
+      if (st.st_dev != dev)
+        continue;   /* a mount point: leave it */
+      child = openat (dirfd, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (child < 0 && errno == EACCES)
+        {
+          /* A directory the sandbox made unreadable: ours to open again. */
+          int path = openat (dirfd, entry->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          g_autofree char *proc = path >= 0 ? g_strdup_printf ("/proc/self/fd/%d", path) : NULL;
+
+          if (path >= 0 && chmod (proc, (st.st_mode & 07777) | 0700) == 0)
+            child = openat (dirfd, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          if (path >= 0)
+            close (path);
+        }
+      if (child >= 0)
+        remove_children (child, dev);
+      unlinkat (dirfd, entry->d_name, AT_REMOVEDIR);
+    }
+  closedir (dir);
 }
 
 gboolean
 _local_remove_tree (const char  *path,
                     GError     **error)
 {
-  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+  struct stat st;
+  int dirfd;
+
+  if (lstat (path, &st) != 0 && errno == ENOENT)
     return TRUE;
-  nftw (path, make_removable, 32, FTW_PHYS | FTW_MOUNT);
-  nftw (path, remove_entry, 32, FTW_PHYS | FTW_MOUNT | FTW_DEPTH);
-  if (g_file_test (path, G_FILE_TEST_EXISTS))
+  dirfd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dirfd >= 0)
+    remove_children (dirfd, st.st_dev);
+  if (rmdir (path) != 0 && errno != ENOENT && unlink (path) != 0)
     {
       g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
                    _("Could not remove everything under %s; remove it by hand."), path);

@@ -9,6 +9,10 @@ task reads its inputs and writes artifacts, metadata, logs and DONE.lock
 directly where the runtime and the client expect them; the code package blob
 is read from the datastore and extracted in <workdir>/metaflow.
 
+With the host's root, the runtime does not even start this trampoline: it
+runs `sandboxctl run ... -- python flow.py step ...` (direct_launch), with
+the flow's files copied once per run and mounted read-only.
+
 A remote backend (daytona, e2b, ...) with the local datastore: the same
 absolute path is filled in the sandbox with the task's inputs before the step
 and its outputs come back afterwards (sandbox_sync.py).

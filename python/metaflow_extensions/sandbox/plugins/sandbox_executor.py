@@ -609,6 +609,8 @@ def _extract_user_files(blob, dest: str) -> None:
     import io
     import tarfile
 
+    if hasattr(blob, "getvalue"):  # a BytesIO in some Metaflow versions
+        blob = blob.getvalue()
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
         for member in tar:
             if _safe_member(member):

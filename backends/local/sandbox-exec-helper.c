@@ -139,6 +139,9 @@ read_vector (char **p, char *end)
   return v;
 }
 
+static void close_others (const int *keep,
+                          int        n_keep);
+
 /* Whether HEADER carries this sandbox's secret (compared in constant time). */
 static int
 token_ok (const char *header)
@@ -271,6 +274,22 @@ run_command (int conn)
     if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
         cmsg->cmsg_len == CMSG_LEN (3 * sizeof (int)))
       memcpy (fds, CMSG_DATA (cmsg), sizeof fds);
+  {
+    /* The server's other descriptors (other clients' connections among
+     * them, whose end-of-file tells those clients their command ended)
+     * are not this child's to keep. */
+    int keep[4] = { conn, fds[0], fds[1], fds[2] };
+
+    for (int i = 0; i < 4; i++)
+      for (int j = i + 1; j < 4; j++)
+        if (keep[j] < keep[i])
+          {
+            int t = keep[i];
+            keep[i] = keep[j];
+            keep[j] = t;
+          }
+    close_others (keep, 4);
+  }
   if (memcmp (header, SBX_MAGIC_END, SBX_MAGIC_LEN) == 0)
     {
       /* pid 1 takes signals from its namespace only where it handles them. */
@@ -335,9 +354,6 @@ on_sigusr1 (int sig)
   (void) sig;
   ending = 1;
 }
-
-static void close_others (const int *keep,
-                          int        n_keep);
 
 /* Kills every other process of the pid namespace and reaps them all, then
  * closes every connection: its end-of-file tells a client that the sandbox

@@ -100,6 +100,8 @@ sandbox_image_init (SandboxImage *self)
  * sandbox_image_get_id:
  * @self: a #SandboxImage
  *
+ * Gets the image's identity.
+ *
  * Returns: the image's identity, the digest of its configuration
  *   (`sha256:` and 64 hexadecimal digits)
  *
@@ -115,6 +117,8 @@ sandbox_image_get_id (SandboxImage *self)
 /**
  * sandbox_image_get_names:
  * @self: a #SandboxImage
+ *
+ * Gets the names of the image.
  *
  * Returns: (array zero-terminated=1) (transfer none): the `NAME:TAG`
  *   references that lead to the image, sorted; possibly empty
@@ -132,6 +136,8 @@ sandbox_image_get_names (SandboxImage *self)
  * sandbox_image_get_layers:
  * @self: a #SandboxImage
  *
+ * Gets the image's layers.
+ *
  * Returns: (array zero-terminated=1) (transfer none): the digests of the
  *   image's layer blobs, lowest first
  *
@@ -147,6 +153,8 @@ sandbox_image_get_layers (SandboxImage *self)
 /**
  * sandbox_image_get_size:
  * @self: a #SandboxImage
+ *
+ * Gets the size of the image's layers.
  *
  * Returns: the total size in bytes of the image's layer blobs as imported
  *   (compressed, if they were)
@@ -164,6 +172,8 @@ sandbox_image_get_size (SandboxImage *self)
  * sandbox_image_get_rootfs:
  * @self: a #SandboxImage
  *
+ * Gets the root file system a local sandbox runs the image from.
+ *
  * Returns: the host directory holding the image's stacked layers, which
  *   the local backend binds read-only as a sandbox's root. Never modify it.
  *
@@ -179,6 +189,8 @@ sandbox_image_get_rootfs (SandboxImage *self)
 /**
  * sandbox_image_get_env:
  * @self: a #SandboxImage
+ *
+ * Gets the environment the image's configuration sets.
  *
  * Returns: (array zero-terminated=1) (transfer none): the configuration's
  *   `Env`, as `KEY=VALUE` strings; possibly empty
@@ -196,6 +208,8 @@ sandbox_image_get_env (SandboxImage *self)
  * sandbox_image_get_workdir:
  * @self: a #SandboxImage
  *
+ * Gets the working directory the image's configuration sets.
+ *
  * Returns: (nullable): the configuration's `WorkingDir`, or %NULL
  *
  * Since: 0.2
@@ -210,6 +224,8 @@ sandbox_image_get_workdir (SandboxImage *self)
 /**
  * sandbox_image_get_user:
  * @self: a #SandboxImage
+ *
+ * Gets the user the image's configuration names.
  *
  * Returns: (nullable): the configuration's `User` (`NAME`, `UID`,
  *   `NAME:GROUP` or `UID:GID`), or %NULL
@@ -227,6 +243,8 @@ sandbox_image_get_user (SandboxImage *self)
  * sandbox_image_get_entrypoint:
  * @self: a #SandboxImage
  *
+ * Gets the image's entry point.
+ *
  * Returns: (array zero-terminated=1) (transfer none): the configuration's
  *   `Entrypoint`; possibly empty
  *
@@ -242,6 +260,8 @@ sandbox_image_get_entrypoint (SandboxImage *self)
 /**
  * sandbox_image_get_cmd:
  * @self: a #SandboxImage
+ *
+ * Gets the image's default command.
  *
  * Returns: (array zero-terminated=1) (transfer none): the configuration's
  *   `Cmd`; possibly empty
@@ -432,6 +452,8 @@ sandbox_image_store_new (const char *path)
 /**
  * sandbox_image_store_get_path:
  * @self: a #SandboxImageStore
+ *
+ * Gets the store's directory.
  *
  * Returns: (type filename): the store's directory
  *

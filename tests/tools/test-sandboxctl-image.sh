@@ -158,4 +158,56 @@ check "rm after the sandbox is gone" rc_is 0
 ctl image ls
 check "the store is empty" [ ! -s "$WORK/out" ] && [ -z "$(ls -A "$SANDBOX_IMAGE_STORE/layers")" ]
 
+# --- concurrent and killed imports ------------------------------------------
+
+pids=()
+for i in 1 2 3 4; do
+  "$CTL" image import "$WORK/oci" --name "c:$i" >"$WORK/c$i.out" 2>&1 &
+  pids+=($!)
+done
+ok=0
+for p in "${pids[@]}"; do wait "$p" || ok=1; done
+check "4 concurrent imports (processes) all succeed" [ "$ok" -eq 0 ]
+ctl image ls --json
+check "... one image with 4 names, its 2 layers stored once, no work left" \
+  json_ok 'len(j) == 1 and j[0]["names"] == ["c:1", "c:2", "c:3", "c:4"]' &&
+  [ "$(ls "$SANDBOX_IMAGE_STORE/layers" | wc -l)" -eq 2 ] && [ -z "$(ls -A "$SANDBOX_IMAGE_STORE/tmp")" ]
+"$CTL" image rm c:1 c:2 c:3 c:4 >/dev/null 2>&1
+
+# A 40 MiB image, its import killed early: either nothing is visible or the
+# whole image is; the next import removes what the killed one left.
+"$PY" - "$WORK" <<'PY'
+import hashlib, io, json, os, sys, tarfile
+work = sys.argv[1]
+big = os.path.join(work, "big")
+blobs = os.path.join(big, "blobs", "sha256")
+os.makedirs(blobs)
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as tar:
+    for i in range(160):
+        info = tarfile.TarInfo("f%03d" % i)
+        info.size = 256 * 1024
+        tar.addfile(info, io.BytesIO(os.urandom(info.size)))
+layer = buf.getvalue()
+def put(data):
+    d = hashlib.sha256(data).hexdigest()
+    open(os.path.join(blobs, d), "wb").write(data)
+    return {"digest": "sha256:" + d, "size": len(data)}
+config = json.dumps({"config": {}, "rootfs": {"type": "layers",
+                     "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}).encode()
+manifest = json.dumps({"schemaVersion": 2, "config": put(config), "layers": [put(layer)]}).encode()
+json.dump({"schemaVersion": 2, "manifests": [put(manifest)]}, open(os.path.join(big, "index.json"), "w"))
+PY
+"$CTL" image import "$WORK/big" --name big:1 >/dev/null 2>&1 &
+pid=$!
+sleep 0.15
+kill -KILL "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+ctl image ls --json
+check "a killed import leaves nothing or the whole image" \
+  json_ok 'j == [] or (j[0]["names"] == ["big:1"] and __import__("os").path.isfile(j[0]["rootfs"] + "/f159"))'
+ctl image import "$WORK/big" --name big:2
+check "the next import succeeds and leaves no work directory" \
+  rc_is 0 && [ -z "$(ls -A "$SANDBOX_IMAGE_STORE/tmp")" ]
+
 echo "1..$n"

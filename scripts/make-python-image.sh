@@ -2,8 +2,9 @@
 # Builds a Debian image with python3 and pip-installed Metaflow, packed as an
 # OCI image layout that `sandboxctl image import` takes (docs/metaflow.md,
 # "Local sandboxes on an image"). Needs mmdebstrap (apt-get install
-# mmdebstrap), network access to a Debian mirror and to PyPI, and root or a
-# working unshare mode for mmdebstrap.
+# mmdebstrap), a Debian mirror, pip on this machine with access to an index
+# (PIP names it, default "python3 -m pip"), and root or a working unshare
+# mode for mmdebstrap.
 #
 # Usage: scripts/make-python-image.sh OUT_DIR [SUITE] [METAFLOW_SPEC]
 #   OUT_DIR        the OCI layout to write (created; must not exist)
@@ -18,21 +19,20 @@ metaflow=${3:-metaflow}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# Behind a TLS-inspecting proxy, pip in the image needs this machine's CA
-# bundle ($PIP_CERT, as pip itself reads it); it is removed afterwards.
-cert_hooks=
-if [ -n "${PIP_CERT:-}" ] && [ -f "$PIP_CERT" ]; then
-  cp "$PIP_CERT" "$tmp/pip-ca.crt"
-  cert_hooks="--customize-hook=copy-in $tmp/pip-ca.crt /etc"
-  pip_cert="--cert /etc/pip-ca.crt"
-fi
+# The wheels are fetched here, by this machine's pip (its index, proxy and
+# certificates), for the image's Python (bookworm: 3.11), and installed in
+# the image without network access.
+${PIP:-python3 -m pip} download --quiet --dest "$tmp/wheels" \
+  --only-binary=:all: --python-version "${PYTHON_VERSION:-3.11}" \
+  --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform any \
+  "$metaflow"
 
 # One layer: the whole root file system as a tar, made by mmdebstrap.
-# shellcheck disable=SC2086
 mmdebstrap --variant=minbase --include=python3,python3-pip,ca-certificates \
-  ${cert_hooks:+"$cert_hooks"} \
-  --customize-hook="chroot \"\$1\" pip install --no-cache-dir --break-system-packages ${pip_cert:-} '$metaflow'" \
-  --customize-hook='rm -rf "$1"/etc/pip-ca.crt "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*' \
+  --customize-hook="mkdir -p \"\$1/tmp/wheels\"" \
+  --customize-hook="sync-in $tmp/wheels /tmp/wheels" \
+  --customize-hook='chroot "$1" sh -c "env -u PIP_FIND_LINKS -u PIP_CERT python3 -m pip install --no-index --find-links /tmp/wheels --break-system-packages --no-cache-dir /tmp/wheels/*.whl"' \
+  --customize-hook='rm -rf "$1"/tmp/wheels "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*' \
   "$suite" "$tmp/layer.tar"
 
 python3 - "$tmp/layer.tar" "$out" <<'PY'

@@ -1828,8 +1828,44 @@ sandbox_using (SandboxImageStore *self,
   return NULL;
 }
 
-/* Drops the layers no image uses, unless an import is under way (it may
- * be about to use one). */
+/* The exclusive lock, waited for (imports and sandboxes being created hold
+ * it shared) for at most 30 s: a caller that itself holds it shared, such
+ * as a sandbox being created on the same main loop, gets an error rather
+ * than a deadlock. */
+static int
+take_lock_exclusive (SandboxImageStore  *self,
+                     GError            **error)
+{
+  for (int i = 0; i < 300; i++)
+    {
+      int fd = take_lock (self, LOCK_EX | LOCK_NB);
+
+      if (fd >= 0)
+        return fd;
+      if (errno != EWOULDBLOCK)
+        {
+          set_errno_error (error, errno, _("lock the image store"));
+          return -1;
+        }
+      g_usleep (100 * G_TIME_SPAN_MILLISECOND);
+    }
+  g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+               _("The image store %s stayed busy for 30 s (an import or the creation of a "
+                 "sandbox is under way); try again."), self->path);
+  return -1;
+}
+
+/* Holds the store's lock shared until the descriptor is closed: while a
+ * local sandbox is being created on an image, until its instance.json
+ * records it, so that remove cannot take the image away meanwhile. */
+int
+_sandbox_image_store_hold (SandboxImageStore *self)
+{
+  return take_lock (self, LOCK_SH);
+}
+
+/* Drops the layers no image uses. The caller holds the lock exclusively:
+ * no import is under way (it may be about to use one). */
 static void
 collect_layers (SandboxImageStore *self)
 {
@@ -1838,11 +1874,8 @@ collect_layers (SandboxImageStore *self)
   g_autoptr(GPtrArray) images = NULL;
   g_autoptr(GDir) dir = NULL;
   const char *name;
-  int lock_fd, layers_fd;
+  int layers_fd;
 
-  lock_fd = take_lock (self, LOCK_EX | LOCK_NB);
-  if (lock_fd < 0)
-    return;
   images = sandbox_image_store_list (self, NULL);
   for (guint i = 0; images != NULL && i < images->len; i++)
     {
@@ -1858,7 +1891,6 @@ collect_layers (SandboxImageStore *self)
       remove_at (layers_fd, name);
   if (layers_fd >= 0)
     close (layers_fd);
-  close (lock_fd);
 }
 
 static gboolean
@@ -1876,6 +1908,7 @@ remove_sync (SandboxImageStore  *self,
   g_autofree char *by_name = NULL;
   const char * const *names;
   gboolean untag_only = FALSE;
+  int lock_fd;
 
   if (hex == NULL)
     return FALSE;
@@ -1904,9 +1937,15 @@ remove_sync (SandboxImageStore  *self,
       return TRUE;
     }
 
+  /* Exclusive from the check to the rename: a sandbox being created on the
+   * image holds the lock shared until it is recorded. */
+  lock_fd = take_lock_exclusive (self, error);
+  if (lock_fd < 0)
+    return FALSE;
   user = sandbox_using (self, sandbox_image_get_rootfs (image));
   if (user != NULL)
     {
+      close (lock_fd);
       g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
                    _("The image %s is the root of the running sandbox %s; destroy it first "
                      "(sandboxctl destroy %s)."), reference, user, user);
@@ -1922,18 +1961,23 @@ remove_sync (SandboxImageStore  *self,
   final = g_build_filename (self->path, "images", hex, NULL);
   trash = make_tmp_dir (self, "rm", error);
   if (trash == NULL)
-    return FALSE;
+    {
+      close (lock_fd);
+      return FALSE;
+    }
   {
     g_autofree char *target = g_build_filename (trash, "image", NULL);
     if (rename (final, target) != 0 && errno != ENOENT)
       {
         int errsv = errno;
+        close (lock_fd);
         remove_path (trash);
         return set_errno_error (error, errsv, _("remove the image"));
       }
   }
-  remove_path (trash);
   collect_layers (self);
+  close (lock_fd);
+  remove_path (trash);
   return TRUE;
 }
 

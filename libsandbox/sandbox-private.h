@@ -53,6 +53,7 @@ gboolean      _sandbox_image_resolve_user (SandboxImage  *image,
                                            gint64        *uid,
                                            gint64        *gid,
                                            GError       **error);
+int           _sandbox_image_store_hold   (SandboxImageStore *self);
 gboolean      _local_server_alive         (const char    *dir);
 
 /* An image layer: see sandbox-archive.c. */

@@ -73,6 +73,8 @@ _local_config_free (LocalConfig *config)
   g_free (config->workdir);
   g_free (config->image);
   g_free (config->cwd);
+  if (config->image_hold >= 0)
+    close (config->image_hold);
   g_free (config->cgroup);
   g_free (config->token);
   g_clear_pointer (&config->env, g_hash_table_unref);
@@ -90,6 +92,7 @@ local_config_new (void)
   config->labels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   config->mounts = g_ptr_array_new_with_free_func ((GDestroyNotify) sandbox_mount_unref);
   config->uid = config->gid = -1;
+  config->image_hold = -1;
   return config;
 }
 
@@ -520,6 +523,7 @@ validate_spec (SandboxSpec    *spec,
                const char     *root_dir,
                char          **rootfs_out,
                SandboxImage  **image_out,
+               int            *hold_out,
                GError        **error)
 {
   const char *image = sandbox_spec_get_image (spec);
@@ -538,6 +542,9 @@ validate_spec (SandboxSpec    *spec,
       *image_out = sandbox_image_store_lookup (store, image, error);
       if (*image_out == NULL)
         return FALSE;
+      /* Held until the sandbox is recorded; checked again under it, as an
+       * image rm may have finished just before. */
+      *hold_out = _sandbox_image_store_hold (store);
       if (!g_file_test (sandbox_image_get_rootfs (*image_out), G_FILE_TEST_IS_DIR))
         {
           g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
@@ -667,7 +674,7 @@ sandbox_local_backend_create (SandboxBackend *backend,
   if (g_task_return_error_if_cancelled (task))
     return;
 
-  if (!validate_spec (spec, self->root_dir, &config->rootfs, &image, &error))
+  if (!validate_spec (spec, self->root_dir, &config->rootfs, &image, &config->image_hold, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;

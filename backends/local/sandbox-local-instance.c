@@ -869,6 +869,12 @@ server_ready (GObject      *source,
       start_failed (task, data, error->message);
       return;
     }
+  /* Recorded: image rm now sees this sandbox by itself. */
+  if (self->config->image_hold >= 0)
+    {
+      close (self->config->image_hold);
+      self->config->image_hold = -1;
+    }
 
   if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
     {

@@ -51,6 +51,9 @@ typedef struct
   char       *image;        /* id of the imported image the root is, or NULL */
   char       *cwd;          /* the image's WorkingDir: commands' default cwd, or NULL */
   gint64      uid, gid;     /* the image's User, mapped; -1 for the default */
+  int         image_hold;   /* not saved: the image store's lock, held shared
+                             * from the image lookup until instance.json is
+                             * written (image rm waits for it), or -1 */
 } LocalConfig;
 
 void          _local_config_free        (LocalConfig *config);

@@ -897,6 +897,74 @@ test_local_run_as_root_and_digest (Fixture       *f,
   g_object_unref (g_steal_pointer (&instance));
 }
 
+typedef struct
+{
+  SandboxImageStore *store;
+  GError            *error;
+  gboolean           removed;
+} RemoveCall;
+
+static gpointer
+remove_in_thread (gpointer data)
+{
+  RemoveCall *call = data;
+
+  call->removed = sandbox_image_store_remove (call->store, "race:1", NULL, &call->error);
+  return NULL;
+}
+
+static void
+created (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+/* An rm that starts while a sandbox is being created on the image waits
+ * until the sandbox is recorded, and is then refused: it never takes the
+ * root away from a starting sandbox. */
+static void
+test_local_rm_during_create (Fixture       *f,
+                             gconstpointer  data)
+{
+  g_autofree char *layout = NULL;
+  g_autoptr(SandboxImage) image = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  RemoveCall call = { f->store, NULL, FALSE };
+  GThread *thread;
+
+  if (!local_ready ())
+    return;
+  layout = make_app_layout (f, "race", "race:1");
+  image = import (f, layout, NULL);
+  backend = sandbox_backend_new_for_name ("local", &error);
+  g_assert_no_error (error);
+  sandbox_spec_set_image (spec, "race:1");
+
+  /* The image is looked up (and held) before create_async returns. */
+  sandbox_backend_create_async (backend, spec, NULL, created, &result);
+  thread = g_thread_new ("rm", remove_in_thread, &call);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  instance = sandbox_backend_create_finish (backend, result, &error);
+  g_assert_no_error (error);
+  g_thread_join (thread);
+  g_assert_false (call.removed);
+  g_assert_error (call.error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED);
+  g_assert_nonnull (strstr (call.error->message, sandbox_instance_get_id (instance)));
+  g_clear_error (&call.error);
+  out = run (instance, "read x < /data/c; echo $x", NULL);
+  g_assert_cmpstr (out, ==, "c\n");
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+}
+
 static void
 test_local_unknown (Fixture       *f,
                     gconstpointer  data)
@@ -932,6 +1000,7 @@ main (int argc, char **argv)
   ADD ("store/killed-import", test_killed_import);
   ADD ("local/config-applied-and-rm-in-use", test_local_config);
   ADD ("local/digest-and-overrides", test_local_run_as_root_and_digest);
+  ADD ("local/rm-during-create", test_local_rm_during_create);
   ADD ("local/unknown-image", test_local_unknown);
 #undef ADD
 

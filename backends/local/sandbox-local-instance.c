@@ -419,6 +419,22 @@ build_bwrap_argv (SandboxLocalInstance *self,
    * root (the caller is root): global sysctls and the magic SysRq key. */
   ADD ("--ro-bind-try"); ADD ("/proc/sys"); ADD ("/proc/sys");
   ADD ("--ro-bind-try"); ADD ("/proc/sysrq-trigger"); ADD ("/proc/sysrq-trigger");
+  /* Keyrings are not namespaced: /proc/keys would list the caller's keys
+   * (their owner is the uid the sandbox user maps to). The others tell
+   * about the kernel and other processes, as Docker masks them too. */
+  {
+    static const char * const masked_proc[] = {
+      "/proc/keys", "/proc/key-users", "/proc/kcore", "/proc/timer_list",
+      "/proc/sched_debug", "/proc/latency_stats", NULL
+    };
+
+    /* Only those this kernel has: bwrap cannot make a file in /proc. */
+    for (guint i = 0; masked_proc[i] != NULL; i++)
+      if (g_file_test (masked_proc[i], G_FILE_TEST_EXISTS))
+        {
+          ADD ("--ro-bind"); ADD ("/dev/null"); ADD (masked_proc[i]);
+        }
+  }
   ADD ("--dev"); ADD ("/dev");
   ADD ("--tmpfs"); ADD ("/run");
   ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (config->dir, "tmp", NULL)); ADD ("/tmp");

@@ -39,18 +39,24 @@ layer_write (struct archive *a,
 }
 
 static Layer *
-layer_new (gboolean gzip)
+layer_new_filtered (int filter)
 {
   Layer *l = g_new0 (Layer, 1);
 
   l->bytes = g_byte_array_new ();
   l->a = archive_write_new ();
   archive_write_set_format_pax_restricted (l->a);
-  if (gzip)
-    archive_write_add_filter_gzip (l->a);
+  if (filter != ARCHIVE_FILTER_NONE)
+    g_assert_cmpint (archive_write_add_filter (l->a, filter), ==, ARCHIVE_OK);
   archive_write_set_bytes_in_last_block (l->a, 1);
   g_assert_cmpint (archive_write_open2 (l->a, l, NULL, layer_write, NULL, NULL), ==, ARCHIVE_OK);
   return l;
+}
+
+static Layer *
+layer_new (gboolean gzip)
+{
+  return layer_new_filtered (gzip ? ARCHIVE_FILTER_GZIP : ARCHIVE_FILTER_NONE);
 }
 
 static void
@@ -564,6 +570,34 @@ test_tar_and_docker (Fixture       *f,
   g_assert_cmpuint (count_entries (f->store_dir, "tmp"), ==, 0);
 }
 
+/* Layers as registries and builders compress them: gzip, zstd, xz. */
+static void
+test_compressed (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autofree char *layout = g_build_filename (f->tmp, "compressed", NULL);
+  g_autofree char *config = NULL;
+  g_autoptr(SandboxImage) image = NULL;
+  const int filters[] = { ARCHIVE_FILTER_GZIP, ARCHIVE_FILTER_ZSTD, ARCHIVE_FILTER_XZ };
+  const char *names[] = { "gz", "zst", "xz" };
+  GBytes *layers[3];
+
+  for (guint i = 0; i < 3; i++)
+    {
+      Layer *l = layer_new_filtered (filters[i]);
+      layer_file (l, names[i], names[i]);
+      layers[i] = layer_end (l);
+    }
+  config = config_json (NULL, NULL, NULL, NULL, 3, layers);
+  make_layout (layout, NULL, config, 3, layers);
+  image = import (f, layout, "compressed:1");
+  for (guint i = 0; i < 3; i++)
+    {
+      g_assert_true (exists (image, names[i]));
+      g_bytes_unref (layers[i]);
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* Hostile layers                                                      */
 
@@ -994,6 +1028,7 @@ main (int argc, char **argv)
   ADD ("store/multi-layer", test_multi_layer);
   ADD ("store/shared-layer-and-rm", test_shared_layer);
   ADD ("store/tar-and-docker", test_tar_and_docker);
+  ADD ("store/compressed-layers", test_compressed);
   ADD ("store/hostile-layers", test_hostile);
   ADD ("store/digest-mismatch", test_digest_mismatch);
   ADD ("store/concurrent", test_concurrent);

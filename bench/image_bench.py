@@ -152,6 +152,8 @@ def bench_lifecycle(n: int) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-image-") as tmp:
         layout = os.path.join(tmp, "layout")
         make_layout(layout, 1)
+        # Its own store (the backend looks there too), removed with TMP.
+        os.environ["SANDBOX_IMAGE_STORE"] = os.path.join(tmp, "store")
         store = Sandbox.ImageStore.new(None)
         image = store.import_(Gio.File.new_for_path(layout), "bench-lifecycle:1", None)
         backend = Sandbox.Backend.new_for_name("local")

@@ -841,10 +841,13 @@ resolve_reference (SandboxImageStore  *self,
  * @self: a #SandboxImageStore
  * @reference: `NAME:TAG` (`NAME` alone means `NAME:latest`), the image's
  *   id (`sha256:HEX`), or at least 12 leading digits of it
+ * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
  * Finds an imported image. Fails with %SANDBOX_ERROR_NOT_FOUND, whose
- * message gives the command that imports it, if there is none.
+ * message gives the command that imports it, if there is none. This reads
+ * a few small files; [method@Sandbox.ImageStore.lookup_async] does it in a
+ * worker thread.
  *
  * Returns: (transfer full): the image, or %NULL on error
  *
@@ -853,6 +856,7 @@ resolve_reference (SandboxImageStore  *self,
 SandboxImage *
 sandbox_image_store_lookup (SandboxImageStore  *self,
                             const char         *reference,
+                            GCancellable       *cancellable,
                             GError            **error)
 {
   g_autofree char *hex = NULL;
@@ -861,6 +865,9 @@ sandbox_image_store_lookup (SandboxImageStore  *self,
   g_return_val_if_fail (SANDBOX_IS_IMAGE_STORE (self), NULL);
   g_return_val_if_fail (reference != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
 
   hex = resolve_reference (self, reference, error);
   if (hex == NULL)
@@ -872,9 +879,11 @@ sandbox_image_store_lookup (SandboxImageStore  *self,
 /**
  * sandbox_image_store_list:
  * @self: a #SandboxImageStore
+ * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Lists the imported images, by id.
+ * Lists the imported images, by id. See also
+ * [method@Sandbox.ImageStore.list_async].
  *
  * Returns: (transfer container) (element-type SandboxImage): the images
  *   (possibly none), or %NULL on error
@@ -883,6 +892,7 @@ sandbox_image_store_lookup (SandboxImageStore  *self,
  */
 GPtrArray *
 sandbox_image_store_list (SandboxImageStore  *self,
+                          GCancellable       *cancellable,
                           GError            **error)
 {
   g_autofree char *images = NULL;
@@ -895,6 +905,11 @@ sandbox_image_store_list (SandboxImageStore  *self,
   g_return_val_if_fail (SANDBOX_IS_IMAGE_STORE (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    {
+      g_ptr_array_unref (result);
+      return NULL;
+    }
   images = g_build_filename (self->path, "images", NULL);
   dir = g_dir_open (images, 0, NULL);
   refs = read_refs (self);
@@ -909,6 +924,144 @@ sandbox_image_store_list (SandboxImageStore  *self,
         g_ptr_array_add (result, image);
     }
   return result;
+}
+
+static void
+list_thread (GTask        *task,
+             gpointer      source_object,
+             gpointer      task_data,
+             GCancellable *cancellable)
+{
+  GError *error = NULL;
+  GPtrArray *images = sandbox_image_store_list (source_object, cancellable, &error);
+
+  if (images == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, images, (GDestroyNotify) g_ptr_array_unref);
+}
+
+/**
+ * sandbox_image_store_list_async:
+ * @self: a #SandboxImageStore
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the list
+ * @user_data: data for @callback
+ *
+ * Lists the imported images in a worker thread. See
+ * [method@Sandbox.ImageStore.list].
+ *
+ * Since: 0.2
+ */
+void
+sandbox_image_store_list_async (SandboxImageStore   *self,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (SANDBOX_IS_IMAGE_STORE (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_image_store_list_async);
+  g_task_run_in_thread (task, list_thread);
+}
+
+/**
+ * sandbox_image_store_list_finish:
+ * @self: a #SandboxImageStore
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.ImageStore.list_async].
+ *
+ * Returns: (transfer container) (element-type SandboxImage): the images
+ *   (possibly none), or %NULL on error
+ *
+ * Since: 0.2
+ */
+GPtrArray *
+sandbox_image_store_list_finish (SandboxImageStore  *self,
+                                 GAsyncResult       *result,
+                                 GError            **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_image_store_list_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+lookup_thread (GTask        *task,
+               gpointer      source_object,
+               gpointer      task_data,
+               GCancellable *cancellable)
+{
+  GError *error = NULL;
+  SandboxImage *image = sandbox_image_store_lookup (source_object, task_data, cancellable, &error);
+
+  if (image == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, image, g_object_unref);
+}
+
+/**
+ * sandbox_image_store_lookup_async:
+ * @self: a #SandboxImageStore
+ * @reference: `NAME:TAG`, an id or a unique id prefix (see
+ *   [method@Sandbox.ImageStore.lookup])
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the image
+ * @user_data: data for @callback
+ *
+ * Finds an imported image in a worker thread. See
+ * [method@Sandbox.ImageStore.lookup].
+ *
+ * Since: 0.2
+ */
+void
+sandbox_image_store_lookup_async (SandboxImageStore   *self,
+                                  const char          *reference,
+                                  GCancellable        *cancellable,
+                                  GAsyncReadyCallback  callback,
+                                  gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (SANDBOX_IS_IMAGE_STORE (self));
+  g_return_if_fail (reference != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_image_store_lookup_async);
+  g_task_set_task_data (task, g_strdup (reference), g_free);
+  g_task_run_in_thread (task, lookup_thread);
+}
+
+/**
+ * sandbox_image_store_lookup_finish:
+ * @self: a #SandboxImageStore
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.ImageStore.lookup_async].
+ *
+ * Returns: (transfer full): the image, or %NULL on error
+ *
+ * Since: 0.2
+ */
+SandboxImage *
+sandbox_image_store_lookup_finish (SandboxImageStore  *self,
+                                   GAsyncResult       *result,
+                                   GError            **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_image_store_lookup_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1876,7 +2029,7 @@ collect_layers (SandboxImageStore *self)
   const char *name;
   int layers_fd;
 
-  images = sandbox_image_store_list (self, NULL);
+  images = sandbox_image_store_list (self, NULL, NULL);
   for (guint i = 0; images != NULL && i < images->len; i++)
     {
       const char * const *l = sandbox_image_get_layers (g_ptr_array_index (images, i));

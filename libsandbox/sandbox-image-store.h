@@ -68,11 +68,33 @@ SandboxImage      *sandbox_image_store_import        (SandboxImageStore   *self,
                                                       GError             **error);
 
 SANDBOX_AVAILABLE_IN_0_2
+void               sandbox_image_store_list_async    (SandboxImageStore   *self,
+                                                      GCancellable        *cancellable,
+                                                      GAsyncReadyCallback  callback,
+                                                      gpointer             user_data);
+SANDBOX_AVAILABLE_IN_0_2
+GPtrArray         *sandbox_image_store_list_finish   (SandboxImageStore   *self,
+                                                      GAsyncResult        *result,
+                                                      GError             **error);
+SANDBOX_AVAILABLE_IN_0_2
 GPtrArray         *sandbox_image_store_list          (SandboxImageStore   *self,
+                                                      GCancellable        *cancellable,
+                                                      GError             **error);
+
+SANDBOX_AVAILABLE_IN_0_2
+void               sandbox_image_store_lookup_async  (SandboxImageStore   *self,
+                                                      const char          *reference,
+                                                      GCancellable        *cancellable,
+                                                      GAsyncReadyCallback  callback,
+                                                      gpointer             user_data);
+SANDBOX_AVAILABLE_IN_0_2
+SandboxImage      *sandbox_image_store_lookup_finish (SandboxImageStore   *self,
+                                                      GAsyncResult        *result,
                                                       GError             **error);
 SANDBOX_AVAILABLE_IN_0_2
 SandboxImage      *sandbox_image_store_lookup        (SandboxImageStore   *self,
                                                       const char          *reference,
+                                                      GCancellable        *cancellable,
                                                       GError             **error);
 
 SANDBOX_AVAILABLE_IN_0_2

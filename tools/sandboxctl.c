@@ -1285,7 +1285,7 @@ cmd_run (const Command *self,
     {
       /* The image's Entrypoint and Cmd, as a container runtime would. */
       g_autoptr(SandboxImageStore) store = sandbox_image_store_new (NULL);
-      g_autoptr(SandboxImage) image = sandbox_image_store_lookup (store, opt_image, &error);
+      g_autoptr(SandboxImage) image = sandbox_image_store_lookup (store, opt_image, NULL, &error);
       g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
 
       if (image == NULL)
@@ -1599,7 +1599,7 @@ cmd_image (const Command *self,
 
       if (argc != 2)
         return usage_error (self->name, _("image ls takes no arguments."));
-      images = sandbox_image_store_list (store, &error);
+      images = sandbox_image_store_list (store, NULL, &error);
       if (images == NULL)
         return report_error (error);
       if (opt_json)
@@ -1653,7 +1653,7 @@ cmd_image (const Command *self,
 
       if (argc != 3)
         return usage_error (self->name, _("image inspect takes one image."));
-      image = sandbox_image_store_lookup (store, argv[2], &error);
+      image = sandbox_image_store_lookup (store, argv[2], NULL, &error);
       if (image == NULL)
         return report_error (error);
       print_image_json (image);

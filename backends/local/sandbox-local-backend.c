@@ -539,7 +539,7 @@ validate_spec (SandboxSpec    *spec,
       g_autoptr(SandboxImageStore) store =
         g_object_new (SANDBOX_TYPE_IMAGE_STORE, "sandboxes-dir", root_dir, NULL);
 
-      *image_out = sandbox_image_store_lookup (store, image, error);
+      *image_out = sandbox_image_store_lookup (store, image, NULL, error);
       if (*image_out == NULL)
         return FALSE;
       /* Held until the sandbox is recorded; checked again under it, as an

@@ -12,6 +12,8 @@ const {TapRunner, assert, assertEqual, assertThrows, removeTree} = imports.tapte
 
 Gio._promisify(Sandbox.ImageStore.prototype, 'import_async', 'import_finish');
 Gio._promisify(Sandbox.ImageStore.prototype, 'remove_async', 'remove_finish');
+Gio._promisify(Sandbox.ImageStore.prototype, 'list_async', 'list_finish');
+Gio._promisify(Sandbox.ImageStore.prototype, 'lookup_async', 'lookup_finish');
 
 let tempDirs = [];
 
@@ -93,14 +95,16 @@ t.test('import_async, list, lookup, remove_async', async () => {
     assert(GLib.file_test(`${root}/etc/motd`, GLib.FileTest.EXISTS), 'the lower layer is there');
     assert(!GLib.file_test(`${root}/gone`, GLib.FileTest.EXISTS), 'the whiteout applied');
 
-    assertEqual(store.list().map(i => i.get_id()), [image.get_id()]);
-    assertEqual(store.lookup('gjs/app:1').get_id(), image.get_id());
-    const error = assertThrows(() => store.lookup('gjs/other'),
+    assertEqual(store.list(null).map(i => i.get_id()), [image.get_id()]);
+    assertEqual(store.lookup('gjs/app:1', null).get_id(), image.get_id());
+    assertEqual((await store.list_async(null)).map(i => i.get_id()), [image.get_id()]);
+    assertEqual((await store.lookup_async('gjs/app:1', null)).get_names(), ['gjs/app:1']);
+    const error = assertThrows(() => store.lookup('gjs/other', null),
         e => e instanceof GLib.Error && e.matches(Sandbox.Error, Sandbox.Error.NOT_FOUND));
     assert(error.message.includes('sandboxctl image import'), 'the message names the import command');
 
     assert(await store.remove_async('gjs/app:1', null), 'removed');
-    assertEqual(store.list().length, 0);
+    assertEqual(store.list(null).length, 0);
 });
 
 t.run();

@@ -170,17 +170,25 @@ class ImageStoreTest(unittest.TestCase):
         store.import_async(Gio.File.new_for_path(self.layout), "gi/test:2", None, done)
         loop.run()
         self.assertEqual(box["image"].get_id(), image.get_id())
-        self.assertEqual([i.get_id() for i in store.list()], [image.get_id()])
-        self.assertEqual(store.lookup("gi/test:2").get_names(), ["gi/test:1", "gi/test:2"])
+        self.assertEqual([i.get_id() for i in store.list(None)], [image.get_id()])
+        self.assertEqual(store.lookup("gi/test:2", None).get_names(), ["gi/test:1", "gi/test:2"])
+
+        def looked_up(source: Sandbox.ImageStore, result: Gio.AsyncResult) -> None:
+            box["found"] = source.lookup_finish(result)
+            loop.quit()
+
+        store.lookup_async(image.get_id(), None, looked_up)
+        loop.run()
+        self.assertEqual(box["found"].get_id(), image.get_id())
 
         with self.assertRaises(GLib.Error) as ctx:
-            store.lookup("not/there:1")
+            store.lookup("not/there:1", None)
         self.assertTrue(ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND))
         self.assertIn("sandboxctl image import", ctx.exception.message)
 
         self.assertTrue(store.remove("gi/test:1", None))
         self.assertTrue(store.remove(image.get_id(), None))
-        self.assertEqual(store.list(), [])
+        self.assertEqual(store.list(None), [])
 
     @unittest.skipIf(shutil.which("bwrap") is None, "bwrap is not installed")
     def test_local_sandbox(self) -> None:

@@ -422,20 +422,20 @@ test_multi_layer (Fixture       *f,
   g_assert_true (exists (image, "app"));   /* WorkingDir made */
 
   /* By name (NAME alone means :latest, so give the tag), id and prefix. */
-  found = sandbox_image_store_lookup (f->store, "example.org/app:1", &error);
+  found = sandbox_image_store_lookup (f->store, "example.org/app:1", NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (sandbox_image_get_id (found), ==, sandbox_image_get_id (image));
   g_clear_object (&found);
-  found = sandbox_image_store_lookup (f->store, sandbox_image_get_id (image), &error);
+  found = sandbox_image_store_lookup (f->store, sandbox_image_get_id (image), NULL, &error);
   g_assert_no_error (error);
   g_clear_object (&found);
   {
     g_autofree char *prefix = g_strndup (sandbox_image_get_id (image) + 7, 12);
-    found = sandbox_image_store_lookup (f->store, prefix, &error);
+    found = sandbox_image_store_lookup (f->store, prefix, NULL, &error);
     g_assert_no_error (error);
     g_clear_object (&found);
   }
-  found = sandbox_image_store_lookup (f->store, "example.org/app", &error);
+  found = sandbox_image_store_lookup (f->store, "example.org/app", NULL, &error);
   g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, "sandboxctl image import"));
   g_assert_cmpuint (count_entries (f->store_dir, "tmp"), ==, 0);
@@ -485,7 +485,7 @@ test_shared_layer (Fixture       *f,
   again = import (f, layout_a, "a:2");
   g_assert_cmpstr (sandbox_image_get_id (again), ==, sandbox_image_get_id (a));
   g_assert_cmpstrv (sandbox_image_get_names (again), ((const char * const[]) { "a:1", "a:2", NULL }));
-  list = sandbox_image_store_list (f->store, &error);
+  list = sandbox_image_store_list (f->store, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (list->len, ==, 2);
 
@@ -777,7 +777,7 @@ test_concurrent (Fixture       *f,
   while (imports.pending > 0)
     g_main_context_iteration (NULL, TRUE);
   g_assert_cmpuint (imports.failed, ==, 0);
-  list = sandbox_image_store_list (f->store, NULL);
+  list = sandbox_image_store_list (f->store, NULL, NULL);
   g_assert_cmpuint (list->len, ==, 1);
   g_assert_cmpuint (g_strv_length ((char **) sandbox_image_get_names (g_ptr_array_index (list, 0))), ==, 6);
   g_assert_cmpuint (count_entries (f->store_dir, "layers"), ==, 2);
@@ -805,7 +805,7 @@ test_killed_import (Fixture       *f,
   /* What a kill at any point leaves: a work directory of a dead pid. */
   stale = g_strdup_printf ("%s/tmp/import-%d-deadbeef/image/rootfs", f->store_dir, (int) pid);
   g_assert_cmpint (g_mkdir_with_parents (stale, 0700), ==, 0);
-  list = sandbox_image_store_list (f->store, NULL);
+  list = sandbox_image_store_list (f->store, NULL, NULL);
   g_assert_cmpuint (list->len, ==, 0);
   image = import (f, layout, "k:2");
   g_assert_cmpuint (count_entries (f->store_dir, "tmp"), ==, 0);

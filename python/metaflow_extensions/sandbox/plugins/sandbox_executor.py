@@ -110,7 +110,7 @@ def local_image_error(image: Optional[str]) -> Optional[str]:
         return None
     Gio, GLib, Sandbox = _load_gi()
     try:
-        Sandbox.ImageStore.new(None).lookup(image)
+        Sandbox.ImageStore.new(None).lookup(image, None)
     except GLib.Error as ex:
         # Its message names the command that imports the image.
         return ex.message

@@ -393,3 +393,9 @@ def test_code_package_read_only_and_logs(mf, tmp_path, direct):
     assert "Task is starting in sandbox %s" % start["sandbox_ids"][0] in logs.output
     mf.assert_no_sandboxes("CodeSandboxFlow")
     assert not list(tmpdir.glob("metaflow-sandbox-code-*")), "the run removes its code copy"
+    if direct:
+        # One left by a killed run (its pid is gone) goes at the next run.
+        stale = tmpdir / "metaflow-sandbox-code-999999999-x"
+        stale.mkdir()
+        mf.run(flow, "run", extra_env=extra)
+        assert not list(tmpdir.glob("metaflow-sandbox-code-*"))

@@ -720,7 +720,8 @@ def code_dir(deco, ds_root: str, writable: List[str]) -> Optional[str]:
 
     if not _CODE_DIRS:
         atexit.register(remove_code_dirs)  # also when the run is interrupted
-    path = tempfile.mkdtemp(prefix="metaflow-sandbox-code-")
+        _remove_stale_code_dirs(tempfile.gettempdir())
+    path = tempfile.mkdtemp(prefix="%s%d-" % (CODE_DIR_PREFIX, os.getpid()))
     if any(_is_under(path, w) or _is_under(w, path) for w in writable):
         # A task could reach it through a read-write mount.
         shutil.rmtree(path, ignore_errors=True)
@@ -740,6 +741,31 @@ def code_dir(deco, ds_root: str, writable: List[str]) -> Optional[str]:
         return None
     _CODE_DIRS[id(package)] = path
     return path
+
+
+CODE_DIR_PREFIX = "metaflow-sandbox-code-"
+
+
+def _remove_stale_code_dirs(tmp: str) -> None:
+    """Removes the code directories of earlier runs that ended without
+    removing them (killed: atexit never ran), named after their pid."""
+    try:
+        names = os.listdir(tmp)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(CODE_DIR_PREFIX) :].split("-", 1)[0]
+        if not name.startswith(CODE_DIR_PREFIX) or not pid.isdigit():
+            continue
+        path = os.path.join(tmp, name)
+        try:
+            if os.lstat(path).st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)  # still running (or the pid was reused): keep it
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def remove_code_dirs() -> None:

@@ -257,14 +257,13 @@ def _build_spec(
     if options.image and options.image != "host":
         spec.set_image(options.image)
     spec.set_workdir(workdir)
-    # Daytona sizes a sandbox from its snapshot: resources can only be chosen
-    # together with an image, so without one the defaults are not sent.
-    fixed_size = options.backend == "daytona" and not options.image
-    if options.cpu and not fixed_size:
+    # What a backend cannot apply is refused or dropped by the decorator
+    # (sandbox_decorator.BACKEND_RESOURCES).
+    if options.cpu:
         spec.set_cpu(float(options.cpu))
-    if options.memory and not fixed_size:
+    if options.memory:
         spec.set_memory_mb(int(float(options.memory)))
-    if options.disk and not fixed_size:
+    if options.disk:
         spec.set_disk_mb(int(float(options.disk)))
     if options.gpu:
         spec.set_gpu(int(float(options.gpu)))
@@ -335,7 +334,6 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
         }
         kwargs["input_paths"] = "".join("${%s}" % s for s in split_vars)
         env.update(split_vars)
-    kwargs.pop("ubf_context", None)
 
     local_image = options.backend == "local" and options.image in (None, "", "host")
     python = sys.executable if local_image else _sandbox_python(step_name, obj.environment)
@@ -631,22 +629,78 @@ class _Attempt:
             )
 
 
+def _no_core_dump() -> None:
+    """The task's core (if any) was the sandbox's business, not a copy here."""
+    import resource
+
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    except (ValueError, OSError):
+        pass
+
+
+# Create errors worth another try (the provider was busy or unreachable);
+# names of SandboxError codes. Other errors (a bad spec, credentials) fail at once.
+RETRYABLE_CREATE_ERRORS = ("FAILED", "RATE_LIMITED", "TIMEOUT", "UNAVAILABLE", "PROTOCOL")
+CREATE_ATTEMPTS = 3
+CREATE_BACKOFF_SECONDS = 2.0
+
+
 def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any]) -> None:
+    try:
+        _run_step(ctx, step_name, options, kwargs)
+    except MetaflowException:
+        raise
+    except Exception as ex:
+        # A library error nobody expected: still a sandbox problem, with its
+        # own headline rather than Metaflow's "Internal error".
+        raise SandboxExecutionError(
+            _("Running the task on the %s backend failed: %s")
+            % (options.backend, getattr(ex, "message", None) or ex)
+        ) from ex
+
+
+def _create_with_retries(attempt, spec, Sandbox, GLib, backend: str) -> None:
+    """Creates the sandbox; transient failures are retried with back-off."""
+    retryable = {int(getattr(Sandbox.Error, name)) for name in RETRYABLE_CREATE_ERRORS}
+    domain = GLib.quark_to_string(Sandbox.error_quark())
+    for n in range(CREATE_ATTEMPTS):
+        try:
+            attempt.create(spec)
+            return
+        except GLib.Error as ex:
+            transient = ex.domain != domain or ex.code in retryable
+            if not transient:
+                error = SandboxExecutionError(
+                    _("Could not create a sandbox on the %s backend: %s") % (backend, ex.message)
+                )
+                error.retryable = False
+                raise error from None
+            if n + 1 == CREATE_ATTEMPTS or attempt.signal_received is not None:
+                # A task failure, which @retry retries.
+                raise SandboxExecutionError(
+                    _("Could not create a sandbox on the %s backend (%d tries): %s")
+                    % (backend, n + 1, ex.message)
+                ) from None
+            delay = CREATE_BACKOFF_SECONDS * (2**n)
+            _echo(
+                "",
+                _("Could not create a sandbox on the %s backend: %s -- trying again in %g s.")
+                % (backend, ex.message, delay),
+            )
+            attempt.error = None
+            time.sleep(delay)
+
+
+def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any]) -> None:
     obj = ctx.obj
-    node = obj.graph[step_name]
-    retry_count = int(kwargs.get("retry_count") or 0)
     run_id, task_id = kwargs["run_id"], kwargs["task_id"]
 
     if options.run_time_limit is not None and options.run_time_limit <= 0:
         options.run_time_limit = None
 
-    # @retry's delay happens here, as for @kubernetes (the runtime never waits).
-    retry_deco = [deco for deco in node.decorators if deco.name == "retry"]
-    if retry_count and retry_deco:
-        minutes = float(retry_deco[0].attributes.get("minutes_between_retries", 2) or 0)
-        if minutes > 0:
-            _echo("", _("Sleeping %g minutes before the next retry") % minutes)
-            time.sleep(minutes * 60)
+    # No sleep between @retry attempts: the local runtime retries at once,
+    # with or without @sandbox.
 
     input_paths = kwargs.get("input_paths")
     try:
@@ -668,16 +722,16 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
 
     attempt.install_signal_handlers()
     exit_code = METAFLOW_EXIT_DISALLOW_RETRY
+    term_signal = 0
     try:
         try:
-            attempt.create(spec)
-        except GLib.Error as ex:
-            _echo(
-                "",
-                _("Could not create a sandbox on the %s backend: %s")
-                % (options.backend, ex.message),
-            )
+            _create_with_retries(attempt, spec, Sandbox, GLib, options.backend)
+        except SandboxExecutionError as ex:
             _sync_metadata(obj, run_id, step_name, task_id)
+            if getattr(ex, "retryable", True):
+                raise
+            # Another attempt would fail the same way.
+            _echo("", "%s: %s" % (ex.headline, ex))
             sys.exit(METAFLOW_EXIT_DISALLOW_RETRY)
         sandbox_id = attempt.instance.get_id()
         prefix = "[%s] " % sandbox_id
@@ -763,7 +817,8 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
                 ):
                     # No DONE.lock came back: a failed attempt, retried if allowed.
                     exit_code = exit_code or 1
-                if result.get_term_signal():
+                term_signal = result.get_term_signal()
+                if term_signal and term_signal != signal.SIGSEGV:
                     _echo(
                         prefix,
                         _("The task was killed by signal %d%s.")
@@ -776,6 +831,14 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
         attempt.destroy()
         attempt.remove_signal_handlers()
     _sync_metadata(obj, run_id, step_name, task_id)
+    if term_signal:
+        # Die of the same signal, so that the runtime reports it as it does
+        # for a local task (-11: "Task failed with a segmentation fault.").
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _no_core_dump()
+        signal.signal(term_signal, signal.SIG_DFL)
+        os.kill(os.getpid(), term_signal)
     sys.exit(exit_code)
 
 

@@ -1,0 +1,181 @@
+"""@sandbox as a Metaflow user expects it (issue 15): timeout= ends the task
+on time, resources are applied or refused before the run, sandbox problems
+have their own headline, and the runtime sees what a local task would give
+it (signals, unbounded foreach, immediate retries).
+
+Timing bounds are loose: the machine running them may be loaded.
+"""
+
+import http.server
+import re
+import threading
+import time
+
+import pytest
+
+from conftest import use_backend
+
+
+def _timed_lines(proc) -> list[tuple[float, str]]:
+    """The run's output lines with the time each arrived."""
+    lines = []
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        lines.append((time.monotonic(), raw.decode("utf-8", errors="replace")))
+    proc.wait(timeout=600)
+    return lines
+
+
+def _first(lines, pattern: str, after: float = 0.0) -> float:
+    for t, line in lines:
+        if t >= after and re.search(pattern, line):
+            return t
+    pytest.fail("no line matches %r:\n%s" % (pattern, "".join(text for _, text in lines[-60:])))
+
+
+def test_sandbox_timeout_ends_task_on_time_with_retry_and_catch(mf):
+    """@sandbox(timeout=5) without @timeout stops a 120 s sleep after about
+    5 s, in every @retry attempt, retried at once (no minutes_between_retries
+    sleep, as local Metaflow), then caught by @catch; a timeout= shorter than
+    @timeout's wins."""
+    flow = mf.copy_flow("sandbox_timeout_flow.py")
+    proc = mf.popen(flow, "run")
+    lines = _timed_lines(proc)
+    out = "".join(line for _, line in lines)
+    assert proc.returncode == 0, out[-4000:]
+
+    msg = r"Step slow timed out after 0 hours, 0 minutes, 5 seconds \(@sandbox\(timeout=5\)\)"
+    start0 = _first(lines, r"SLOW-STARTED attempt 0")
+    end0 = _first(lines, msg, after=start0)
+    start1 = _first(lines, r"SLOW-STARTED attempt 1", after=end0)
+    end1 = _first(lines, msg, after=start1)
+    for start, end in ((start0, end0), (start1, end1)):
+        assert 3.5 < end - start < 20, (end - start, out[-4000:])
+    # Not 2 minutes: the runtime retries at once.
+    assert start1 - end0 < 60, out[-4000:]
+
+    both = _first(lines, r"BOTH-STARTED")
+    both_end = _first(lines, r"Step both timed out after 0 hours, 0 minutes, 4 seconds", both)
+    assert 2.5 < both_end - both < 20, out[-4000:]
+
+    info = mf.inspect("SandboxTimeoutFlow")
+    assert info["successful"]
+    assert "timed out" in info["steps"]["end"][0]["stdout"]
+    mf.assert_no_sandboxes("SandboxTimeoutFlow")
+
+
+def _refused(proc, *needles):
+    assert proc.returncode != 0
+    for needle in needles:
+        assert needle in proc.output, proc.output[-3000:]
+    assert "Task is starting" not in proc.output
+    assert "Internal error" not in proc.output
+    assert "RESOURCES-STEP-RAN" not in proc.output
+
+
+@pytest.mark.parametrize(
+    "withs, needles",
+    [
+        (
+            ["sandbox:backend=e2b,cpu=4"],
+            ["asks for cpu=4", "@sandbox(cpu=...)", "e2b backend cannot apply cpu"],
+        ),
+        (
+            ["sandbox:backend=daytona,memory=8192"],
+            ["asks for memory=8192", "sizes a sandbox from its snapshot", "image="],
+        ),
+        (
+            ["sandbox:backend=local,gpu=1"],
+            ["asks for gpu=1", "local backend cannot apply gpu", "remove @sandbox(gpu=...)"],
+        ),
+        (
+            ["sandbox:backend=e2b", "resources:memory=16000"],
+            ["asks for memory=16000", "@resources(memory=...)"],
+        ),
+        (
+            ["sandbox:image=python:3.12-slim"],
+            ['accepts image="host"', "root file system directory", "not yet on local"],
+        ),
+    ],
+)
+def test_resources_and_images_refused_before_the_run(mf, withs, needles):
+    flow = mf.copy_flow("resources_flow.py")
+    args = []
+    for w in withs:
+        args += ["--with", w]
+    _refused(mf.run(flow, *args, "run", expect_ok=False), *needles)
+
+
+def test_defaults_a_backend_ignores_are_not_sent(mf, emulators):
+    """E2B sizes sandboxes from the template: the configured default cpu and
+    memory are neither refused nor recorded as the task's."""
+    use_backend(mf, emulators, "e2b")
+    flow = mf.copy_flow("resources_flow.py")
+    mf.run(flow, "--with", "sandbox", "run")
+    info = mf.inspect("ResourcesSandboxFlow")
+    spec = info["steps"]["start"][0]["metadata"]["sandbox-spec"]
+    assert '"cpu": null' in spec and '"memory": null' in spec, spec
+
+
+def test_segfault_reported_as_signal(mf):
+    flow = mf.copy_flow("segfault_flow.py")
+    proc = mf.run(flow, "--with", "sandbox", "run", expect_ok=False)
+    assert "SEGFAULT-COMING" in proc.output
+    assert "Task is starting in sandbox" in proc.output
+    assert "Task failed with a segmentation fault." in proc.output, proc.output[-3000:]
+    mf.assert_no_sandboxes("SegfaultSandboxFlow")
+
+
+def test_unbounded_foreach(mf):
+    flow = mf.copy_flow("ubf_flow.py")
+    proc = mf.run(flow, "--with", "sandbox", "run")
+    assert "UBF-GOT [0, 1]" in proc.output, proc.output[-3000:]
+    assert "Task is starting in sandbox" in proc.output
+    mf.assert_no_sandboxes("UbfSandboxFlow")
+
+
+class _Unavailable(http.server.BaseHTTPRequestHandler):
+    def _fail(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        body = b'{"message": "service unavailable"}'
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_DELETE = _fail
+
+    def log_message(self, *args):
+        pass
+
+
+def test_failed_create_retried_then_task_retry(mf):
+    """A provider that cannot create sandboxes: each attempt tries 3 times
+    with back-off, then fails as a task (Sandbox error, not Internal error),
+    which @retry retries."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        mf.env.update(
+            {
+                "METAFLOW_SANDBOX_BACKEND": "e2b",
+                "E2B_API_KEY": "e2b_test",
+                "E2B_API_URL": "http://127.0.0.1:%d" % server.server_address[1],
+                "E2B_DOMAIN": "127.0.0.1",
+            }
+        )
+        flow = mf.copy_flow("fail_flow.py")
+        proc = mf.run(flow, "--with", "sandbox", "run", expect_ok=False)
+    finally:
+        server.shutdown()
+    out = proc.output
+    assert out.count("trying again in 2 s") == 2, out[-4000:]
+    assert out.count("trying again in 4 s") == 2, out[-4000:]
+    assert out.count("(3 tries)") == 2, out[-4000:]
+    assert "Sandbox error" in out
+    assert "Internal error" not in out
+    assert "FAIL-STEP-RAN" not in out

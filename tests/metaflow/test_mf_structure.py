@@ -69,6 +69,7 @@ from metaflow.plugins import STEP_DECORATORS
 from metaflow import metaflow_config
 import metaflow_extensions.sandbox.plugins.sandbox_cli as cli
 import metaflow_extensions.sandbox.plugins.sandbox_executor
+import metaflow_extensions.sandbox.plugins.sandbox_admin
 import metaflow_extensions.sandbox.plugins.sandbox_runner
 import metaflow_extensions.sandbox.plugins.sandbox_decorator as deco
 print(json.dumps({
@@ -99,7 +100,7 @@ def test_plugins_load_without_gi_from_pythonpath(mf):
     info = _probe(mf.env, str(EXTENSION_DIR))
     assert {"sandbox", "daytona", "e2b"} <= set(info["decorators"])
     assert info["backend"] == "local"
-    assert info["cli"] == ["sandbox"] and info["step"] == ["step"]
+    assert info["cli"] == ["sandbox"] and info["step"] == ["kill", "list", "step"]
     assert info["alias_init"] == [True, True, True]
     assert Path(info["file"]).resolve().is_relative_to(EXTENSION_DIR)
 

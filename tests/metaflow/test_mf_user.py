@@ -8,6 +8,7 @@ Timing bounds are loose: the machine running them may be loaded.
 
 import http.server
 import re
+import subprocess
 import threading
 import time
 
@@ -111,7 +112,9 @@ def test_defaults_a_backend_ignores_are_not_sent(mf, emulators):
     memory are neither refused nor recorded as the task's."""
     use_backend(mf, emulators, "e2b")
     flow = mf.copy_flow("resources_flow.py")
-    mf.run(flow, "--with", "sandbox", "run")
+    proc = mf.run(flow, "--with", "sandbox", "run")
+    # The datastore sync is reported only with METAFLOW_SANDBOX_DEBUG.
+    assert "datastore sync" not in proc.output
     info = mf.inspect("ResourcesSandboxFlow")
     spec = info["steps"]["start"][0]["metadata"]["sandbox-spec"]
     assert '"cpu": null' in spec and '"memory": null' in spec, spec
@@ -132,6 +135,46 @@ def test_unbounded_foreach(mf):
     assert "UBF-GOT [0, 1]" in proc.output, proc.output[-3000:]
     assert "Task is starting in sandbox" in proc.output
     mf.assert_no_sandboxes("UbfSandboxFlow")
+
+
+def test_debug_keeps_failed_sandbox_then_list_and_kill(mf):
+    """METAFLOW_SANDBOX_DEBUG=1: a failed task's sandbox stays, with the
+    command that opens a shell in it; `sandbox list` shows it and `sandbox
+    kill` removes it."""
+    flow = mf.copy_flow("fail_flow.py")
+    proc = mf.run(
+        flow, "--with", "sandbox", "run", extra_env={"METAFLOW_SANDBOX_DEBUG": "1"}, expect_ok=False
+    )
+    kept = re.findall(r"sandboxctl exec (sbx-[0-9a-f]{12}) -- sh", proc.output)
+    assert len(kept) == 2, proc.output[-3000:]  # both attempts failed
+    assert sorted(mf.live_sandboxes({"flow": "FailSandboxFlow"})) == sorted(kept)
+    run_id = mf.inspect("FailSandboxFlow")["run_id"]
+
+    shell = subprocess.run(
+        ["sandboxctl", "exec", kept[0], "--", "sh", "-c", "echo inside $(hostname)"],
+        env=mf.env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert shell.returncode == 0, shell.stderr.decode()
+    assert "inside" in shell.stdout.decode()
+
+    listing = mf.run(flow, "sandbox", "list", "--run-id", run_id).output
+    for sandbox_id in kept:
+        assert sandbox_id in listing and "/start/" in listing, listing
+    killed = mf.run(flow, "sandbox", "kill", "--run-id", run_id).output
+    for sandbox_id in kept:
+        assert "Destroyed sandbox %s" % sandbox_id in killed, killed
+    assert "No live sandboxes" in mf.run(flow, "sandbox", "list").output
+    mf.assert_no_sandboxes("FailSandboxFlow")
+
+
+def test_failed_task_sandbox_destroyed_without_debug(mf):
+    flow = mf.copy_flow("fail_flow.py")
+    proc = mf.run(flow, "--with", "sandbox", "run", expect_ok=False)
+    assert proc.output.count("FAIL-STEP-RAN") == 2
+    assert "sandboxctl exec" not in proc.output
+    mf.assert_no_sandboxes("FailSandboxFlow")
 
 
 class _Unavailable(http.server.BaseHTTPRequestHandler):

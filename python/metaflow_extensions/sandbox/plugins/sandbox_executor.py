@@ -639,6 +639,32 @@ def _no_core_dump() -> None:
         pass
 
 
+def _keep_for_debugging(instance, options: SandboxOptions, run_id) -> None:
+    """METAFLOW_SANDBOX_DEBUG: a failed task's sandbox stays (until its time to
+    live runs out) for a look inside."""
+    sandbox_id = instance.get_id()
+    ctl = "sandboxctl" if options.backend == "local" else "sandboxctl --backend " + options.backend
+    ttl = int(options.run_time_limit) + 600 if options.run_time_limit else 0
+    _echo(
+        "",
+        _(
+            "METAFLOW_SANDBOX_DEBUG: sandbox %s of the failed task is kept (time to live: %s). "
+            "Open a shell in it: %s exec %s -- sh. Remove it: %s rm %s, or for the whole "
+            "run: python %s sandbox kill --run-id %s"
+        )
+        % (
+            sandbox_id,
+            (_("%d s") % ttl) if ttl else _("the backend's"),
+            ctl,
+            sandbox_id,
+            ctl,
+            sandbox_id,
+            os.path.basename(sys.argv[0]),
+            run_id,
+        ),
+    )
+
+
 # Create errors worth another try (the provider was busy or unreachable);
 # names of SandboxError codes. Other errors (a bad spec, credentials) fail at once.
 RETRYABLE_CREATE_ERRORS = ("FAILED", "RATE_LIMITED", "TIMEOUT", "UNAVAILABLE", "PROTOCOL")
@@ -828,7 +854,11 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
                         ),
                     )
     finally:
-        attempt.destroy()
+        failed = exit_code != 0 or term_signal
+        if failed and _debug_enabled() and attempt.instance and attempt.signal_received is None:
+            _keep_for_debugging(attempt.instance, options, run_id)
+        else:
+            attempt.destroy()
         attempt.remove_signal_handlers()
     _sync_metadata(obj, run_id, step_name, task_id)
     if term_signal:
@@ -903,7 +933,7 @@ def _fetch_outputs(Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefi
     if _debug_enabled():
         for line in stats.details:
             _echo(prefix, line)
-    _echo(prefix, stats.summary())
+        _echo(prefix, stats.summary())
     return True
 
 

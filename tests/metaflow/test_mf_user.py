@@ -222,3 +222,19 @@ def test_failed_create_retried_then_task_retry(mf):
     assert "Sandbox error" in out
     assert "Internal error" not in out
     assert "FAIL-STEP-RAN" not in out
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--environment=pypi", "--with", "sandbox", "run"], "uses --environment=pypi"),
+        (["--environment=conda", "--with", "sandbox", "run"], "uses --environment=conda"),
+    ],
+)
+def test_pypi_conda_refused_pointing_at_uv(mf, args, needle):
+    flow = mf.copy_flow("pypi_flow.py")
+    proc = mf.run(flow, *args, expect_ok=False)
+    assert needle in proc.output, proc.output[-3000:]
+    assert "--environment=uv" in proc.output
+    assert "PYPI-STEP-RAN" not in proc.output
+    assert "Task is starting" not in proc.output

@@ -229,6 +229,20 @@ class SandboxDecorator(StepDecorator):
                 )
                 % (step, self.name, self.name)
             )
+        env_decos = [deco.name for deco in decos if deco.name in ("conda", "pypi")]
+        if env_decos or getattr(environment, "TYPE", None) in ("conda", "pypi"):
+            if getattr(environment, "TYPE", None) in ("conda", "pypi"):
+                what = "--environment=%s (@pypi, @conda)" % environment.TYPE
+            else:
+                what = "@" + env_decos[0]
+            raise SandboxException(
+                _(
+                    "Step *%s* uses %s, which @%s does not support: give the flow a "
+                    "pyproject.toml and uv.lock and run it with --environment=uv instead "
+                    "(Metaflow's uv environment), or run this step without @%s."
+                )
+                % (step, what, self.name, self.name)
+            )
         others = [
             deco.name for deco in decos if deco is not self and deco.name in COMPUTE_DECORATORS
         ]

@@ -238,3 +238,15 @@ def test_pypi_conda_refused_pointing_at_uv(mf, args, needle):
     assert "--environment=uv" in proc.output
     assert "PYPI-STEP-RAN" not in proc.output
     assert "Task is starting" not in proc.output
+
+
+def test_parallel_gang_in_one_sandbox(mf):
+    """@parallel (num_parallel=3): the control task starts the other nodes in
+    its own sandbox, as local Metaflow starts them on this machine."""
+    flow = mf.copy_flow("parallel_flow.py")
+    proc = mf.run(flow, "run")
+    assert "PARALLEL-GOT [(0, 3), (1, 3), (2, 3)] in 1 sandbox(es)" in proc.output, proc.output[
+        -3000:
+    ]
+    assert "Task is starting in sandbox" in proc.output
+    mf.assert_no_sandboxes("ParallelSandboxFlow")

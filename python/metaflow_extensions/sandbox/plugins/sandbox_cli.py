@@ -62,7 +62,7 @@ def sandbox():
     type=click.Choice([None, "ubf_control", "ubf_task"]),
     help="Unbounded foreach context (not supported in sandboxes).",
 )
-@click.option("--num-parallel", default=None, type=int, help="Not supported.")
+@click.option("--num-parallel", default=None, type=int, help="Passed to the top-level 'step'.")
 @click.pass_context
 def step(
     ctx,
@@ -83,6 +83,10 @@ def step(
     num_parallel=None,
     **kwargs,
 ):
+    if num_parallel is not None:
+        # @parallel's control task: it starts the other nodes itself, in the
+        # same sandbox (Metaflow's local multi-node mode).
+        kwargs["num_parallel"] = num_parallel
     from .sandbox_executor import SandboxOptions, run_step
 
     options = SandboxOptions(

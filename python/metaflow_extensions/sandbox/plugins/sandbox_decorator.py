@@ -221,14 +221,6 @@ class SandboxDecorator(StepDecorator):
         self.environment = environment
         self.flow_datastore = flow_datastore
 
-        if any(deco.name == "parallel" for deco in decos):
-            raise SandboxException(
-                _(
-                    "Step *%s* uses @parallel, which @%s does not support: remove "
-                    "@parallel or run this step without @%s."
-                )
-                % (step, self.name, self.name)
-            )
         env_decos = [deco.name for deco in decos if deco.name in ("conda", "pypi")]
         if env_decos or getattr(environment, "TYPE", None) in ("conda", "pypi"):
             if getattr(environment, "TYPE", None) in ("conda", "pypi"):

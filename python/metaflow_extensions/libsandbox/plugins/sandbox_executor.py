@@ -31,7 +31,7 @@ from .sandbox_i18n import _
 
 LOG_DIR = ".logs"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-RUNNER_MODULE = "metaflow_extensions.sandbox.plugins.sandbox_runner"
+RUNNER_MODULE = "metaflow_extensions.libsandbox.plugins.sandbox_runner"
 
 # Host variables the step may need that are not secrets of another system.
 # Everything else must be given with @environment or @sandbox(env=...).

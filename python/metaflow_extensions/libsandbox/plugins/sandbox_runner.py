@@ -1,6 +1,6 @@
 """Runs inside the sandbox: the step command with mflog-structured logs.
 
-``python -m metaflow_extensions.sandbox.plugins.sandbox_runner`` (from the
+``python -m metaflow_extensions.libsandbox.plugins.sandbox_runner`` (from the
 extracted code package).  It starts ``$MF_SANDBOX_STEP_CLI`` and, for each
 line the task prints,
 

@@ -7,14 +7,18 @@ Timing bounds are loose: the machine running them may be loaded.
 """
 
 import http.server
+import os
 import re
+import shutil
 import subprocess
 import threading
 import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 
-from conftest import use_backend
+from conftest import FLOWS, PYTHON, use_backend
 
 
 def _timed_lines(proc) -> list[tuple[float, str]]:
@@ -250,3 +254,39 @@ def test_parallel_gang_in_one_sandbox(mf):
     ]
     assert "Task is starting in sandbox" in proc.output
     mf.assert_no_sandboxes("ParallelSandboxFlow")
+
+
+def _pypi_reachable() -> bool:
+    try:
+        with urllib.request.urlopen("https://pypi.org/simple/six/", timeout=15) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("host_uv", [True, False], ids=["host-uv", "uv-from-pypi"])
+def test_uv_environment(mf, host_uv):
+    """--environment=uv: the step runs in the project's locked environment,
+    synced in the sandbox (uv from the host, or from PyPI in the sandbox),
+    with one uv cache for the datastore's tasks."""
+    if not _pypi_reachable():
+        pytest.skip("PyPI (pypi.org) is not reachable from here: uv sync cannot run")
+    project = FLOWS / "uv_project"
+    for name in ("uv_flow.py", "pyproject.toml", "uv.lock"):
+        shutil.copy(project / name, mf.cwd / name)
+    path = [
+        p for p in mf.env["PATH"].split(os.pathsep) if not os.access(os.path.join(p, "uv"), os.X_OK)
+    ]
+    if host_uv:
+        uv = shutil.which("uv") or shutil.which("uv", path=str(Path(PYTHON).parent))
+        if not uv:
+            pytest.skip("no uv on this machine (pip install uv)")
+        path.insert(0, os.path.dirname(uv))
+    mf.env["PATH"] = os.pathsep.join(path)
+    proc = mf.run("uv_flow.py", "--environment=uv", "--with", "sandbox", "run")
+    assert "UV-STEP prefix=/workspace/metaflow/.venv six=1.16.0" in proc.output, proc.output[-3000:]
+    assert (mf.datastore_root / ".uv-cache").is_dir()
+    info = mf.inspect("UvSandboxFlow")
+    assert info["steps"]["start"][0]["data"]["six"] == "1.16.0"
+    assert '"network": true' in info["steps"]["start"][0]["metadata"]["sandbox-spec"]
+    mf.assert_no_sandboxes("UvSandboxFlow")

@@ -17,6 +17,7 @@ and its outputs come back afterwards (sandbox_sync.py).
 import json
 import os
 import shlex
+import shutil
 import signal
 import sys
 import time
@@ -62,6 +63,12 @@ def needs_network(options: "SandboxOptions", datastore_type: str) -> bool:
     """A step with a remote datastore reads and writes it over the network
     itself, so its sandbox gets network even when network= is off."""
     return bool(options.network) or datastore_type != "local"
+
+
+# For --environment=uv: the host's proxy settings, and on the local backend
+# (which sees the host's /etc) its certificate settings; UV_* as well.
+UV_PASSTHROUGH = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+UV_LOCAL_PASSTHROUGH = ("SSL_CERT_FILE", "SSL_CERT_DIR", "PIP_CERT", "REQUESTS_CA_BUNDLE")
 
 
 # Metaflow variables that describe the launching machine, not the sandbox.
@@ -210,6 +217,8 @@ def _hidden_python_paths(exclude: List[str]) -> List[str]:
     candidates = [sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))]
     candidates += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     candidates += [p for p in sys.path[1:] if p and os.path.isabs(p)]
+    # Tools the step's environment runs (--environment=uv).
+    candidates += [os.path.dirname(os.path.realpath(p)) for p in (shutil.which("uv"),) if p]
     found: List[str] = []
     for path in candidates:
         path = os.path.realpath(path)
@@ -343,12 +352,22 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
     local_image = options.backend == "local" and options.image in (None, "", "host")
     python = sys.executable if local_image else _sandbox_python(step_name, obj.environment)
     sync = needs_sync(ds_type, options.backend)
+    # --environment=uv: Metaflow's bootstrap syncs the code package's uv.lock
+    # into <pkg>/.venv in the sandbox and the step runs there; the bootstrap
+    # and the runner keep a plain interpreter. uv sync reaches the index.
+    uv_env = getattr(obj.environment, "TYPE", None) == "uv"
+    step_python = shlex.quote(python)
+    if uv_env:
+        if python.startswith("uv "):
+            python = "python3"
+        step_python = "uv run --no-sync python"
+        options.network = True
 
     top_args = " ".join(util.dict_to_cli_options(ctx.parent.parent.params))
     step_args = " ".join(util.dict_to_cli_options(kwargs))
     flow_file = os.path.basename(sys.argv[0])
     step_cli = "%s -u %s %s step %s %s" % (
-        shlex.quote(python),
+        step_python,
         shlex.quote(flow_file),
         top_args,
         step_name,
@@ -415,6 +434,15 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
         # The chosen interpreter (and its venv's tools) first on PATH: Metaflow's
         # own commands for a remote datastore run "python".
         env["PATH"] = os.path.dirname(python) + ":" + DEFAULT_PATH
+    uv = shutil.which("uv") if uv_env and local_image else None
+    if uv:
+        # The host's uv (mounted read-only if hidden, _hidden_python_paths).
+        env["PATH"] = env["PATH"] + ":" + os.path.dirname(os.path.realpath(uv))
+    if uv_env and ds_type == "local" and not sync:
+        # One uv cache for the tasks of this datastore (mounted read-write
+        # with it), not the user's own cache.
+        env["UV_CACHE_DIR"] = os.path.join(ds_root, ".uv-cache")
+        env["UV_LINK_MODE"] = "copy"
     if local_image and ds_type != "local":
         # The host's interpreter already has boto3 & co (it runs this flow);
         # Metaflow would otherwise pip-install them at every task start.
@@ -442,6 +470,13 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
         "attempt": str(attempt),
     }
     secrets = {key: env.pop(key) for key in list(env) if is_secret(key, ds_type)}
+    if uv_env:
+        # What uv needs to reach the index from here (an index URL may carry
+        # credentials: the sandbox's own environment, never a command line).
+        names = UV_PASSTHROUGH + (UV_LOCAL_PASSTHROUGH if options.backend == "local" else ())
+        for key, value in os.environ.items():
+            if (key.startswith("UV_") and key not in env) or key in names:
+                secrets.setdefault(key, value)
     return labels, mounts, env, secrets, script
 
 
@@ -519,6 +554,30 @@ def _bootstrap_script(
         # What Metaflow finds searching upwards for .metaflow (cards, a bare
         # local datastore lookup): the mounted datastore root itself.
         lines.append("ln -sfn %s .metaflow" % q(ds_root))
+        if getattr(environment, "TYPE", None) == "uv":
+            # What Metaflow's uv bootstrap does (uv.lock and pyproject.toml out
+            # of the package, uv sync into ./.venv), without its list of
+            # extension names to skip: a PYTHONPATH extension's name
+            # (_pythonpath_0) is not a valid package name for uv.
+            lines.append(
+                '"$MF_SANDBOX_PYTHON" -c "import shutil; '
+                "from metaflow.packaging_sys import MetaflowCodeContent as C, ContentType as T; "
+                "[shutil.copy(C.get_filename(f, T.OTHER_CONTENT), f) "
+                "for f in ('uv.lock', 'pyproject.toml')]\""
+            )
+            # uv itself: the image's (or the host's, on local), else from PyPI.
+            lines.append(
+                "command -v uv >/dev/null 2>&1 || { "
+                '"$MF_SANDBOX_PYTHON" -m pip install --quiet --disable-pip-version-check '
+                '--target .uv-tool uv && export PATH="$PWD/.uv-tool/bin:$PATH"; }'
+            )
+            lines.append("uv sync --quiet --frozen --no-dev --no-install-package metaflow")
+            # And what Metaflow itself imports (requests; a datastore's client).
+            from metaflow.metaflow_config import get_pinned_conda_libs
+
+            pins = sorted(get_pinned_conda_libs(None, ds_type))
+            if pins:
+                lines.append("uv pip install --quiet %s" % " ".join(q(p) for p in pins))
     else:
         # Remote datastore: Metaflow's own download-and-extract commands (as
         # @kubernetes runs them), which create and enter ./metaflow themselves.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FLOWS, PYTHON, use_backend
+from conftest import FLOWS, PYTHON, main_metaflow, use_backend
 
 
 def _timed_lines(proc) -> list[tuple[float, str]]:
@@ -269,6 +269,8 @@ def test_uv_environment(mf, host_uv):
     """--environment=uv: the step runs in the project's locked environment,
     synced in the sandbox (uv from the host, or from PyPI in the sandbox),
     with one uv cache for the datastore's tasks."""
+    if not main_metaflow():
+        pytest.skip("--environment=uv is tested with the Metaflow requirements-test.txt pins")
     if not _pypi_reachable():
         pytest.skip("PyPI (pypi.org) is not reachable from here: uv sync cannot run")
     project = FLOWS / "uv_project"

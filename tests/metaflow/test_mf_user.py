@@ -98,8 +98,8 @@ def _refused(proc, *needles):
             ["asks for memory=16000", "@resources(memory=...)"],
         ),
         (
-            ["sandbox:image=python:3.12-slim"],
-            ['accepts image="host"', "root file system directory", "not yet on local"],
+            ["sandbox:image=/no/such/rootfs"],
+            ['accepts image="host"', "root file system directory", "sandboxctl image import"],
         ),
     ],
 )

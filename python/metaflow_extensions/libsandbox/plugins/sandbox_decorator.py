@@ -255,6 +255,18 @@ class SandboxDecorator(StepDecorator):
                 % (self.name, flow_datastore.TYPE)
             )
 
+        if self.attributes["backend"] == "local" and WORKLOAD_ENV not in os.environ:
+            # Before the run: an image that is not imported fails here, with
+            # the command that imports it (issue 16). (Not in the task itself:
+            # the image has no libsandbox.)
+            from .sandbox_executor import local_image_error
+
+            problem = local_image_error(self.attributes["image"])
+            if problem:
+                raise SandboxException(
+                    _("Step *%s*: %s") % (step, problem),
+                )
+
         # @resources: the larger value wins (Metaflow issue #467).
         asked_by: Dict[str, str] = {key: "@%s(%s=...)" % (self.name, key) for key in self._asked}
         for deco in decos:
@@ -345,15 +357,16 @@ class SandboxDecorator(StepDecorator):
 
     def _check_image(self, step: str) -> None:
         image = self.attributes["image"]
-        if self.attributes["backend"] != "local" or not image or image == "host":
+        # Names and digests are looked up in the image store (local_image_error).
+        if self.attributes["backend"] != "local" or not image or not os.path.isabs(image):
             return
-        if not os.path.isabs(image) or not os.path.isdir(image):
+        if not os.path.isdir(image):
             raise SandboxException(
                 _(
                     "Step *%s*: @%s(image=%s) is not usable on the local backend, which "
-                    'accepts image="host" (the default: this machine\'s own root) or the '
-                    "absolute path of a root file system directory. Image names (OCI images) "
-                    "work on the remote backends (daytona, e2b), not yet on local."
+                    'accepts image="host" (the default: this machine\'s own root), the '
+                    "absolute path of a root file system directory, or the name of an image "
+                    "imported with `sandboxctl image import`."
                 )
                 % (step, self.name, image)
             )

@@ -13,6 +13,7 @@
 #include <locale.h>
 #include <math.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,7 @@ static char    **opt_mounts;
 static char     *opt_cwd;
 static char    **opt_env;
 static char     *opt_id_env;
+static gboolean  opt_raise_signal;
 static double    opt_cmd_timeout;
 static gboolean  opt_stdin;
 
@@ -128,6 +130,9 @@ static const GOptionEntry command_entries[] = {
 static const GOptionEntry run_entries[] = {
   { "id-env", 0, 0, G_OPTION_ARG_STRING, &opt_id_env,
     N_("Give the command the sandbox's id in this environment variable"), N_("NAME") },
+  { "raise-signal", 0, 0, G_OPTION_ARG_NONE, &opt_raise_signal,
+    N_("When a signal kills the command, end by the same signal (once the sandbox is "
+       "removed) instead of exiting with 128+N"), NULL },
   G_OPTION_ENTRY_NULL
 };
 
@@ -234,6 +239,7 @@ exit_status_help (void)
 /* ------------------------------------------------------------------ */
 /* Waiting on the main context, and signals                            */
 
+static int           exec_term_signal;   /* the signal that killed the command */
 static GCancellable *interrupt_cancellable;
 static int           interrupt_signal;
 static char         *cleanup_id;   /* the sandbox `run` must remove */
@@ -748,6 +754,8 @@ exec_in (SandboxInstance *instance,
     return report_error (error);
 
   status = sandbox_exec_result_get_exit_code (result);
+  if (!sandbox_exec_result_get_timed_out (result))
+    exec_term_signal = sandbox_exec_result_get_term_signal (result);
   if (sandbox_exec_result_get_timed_out (result))
     {
       status = EXIT_TIMED_OUT;
@@ -1355,6 +1363,21 @@ cmd_run (const Command *self,
 
   if (interrupt_signal != 0)
     return 128 + interrupt_signal;
+  if (opt_raise_signal && exec_term_signal > 0)
+    {
+      /* As if we were the command: a parent told "killed by SIGSEGV" can
+       * say so (no core file of ours, though). */
+      struct rlimit no_core = { 0, 0 };
+      sigset_t set;
+
+      fflush (stdout);
+      setrlimit (RLIMIT_CORE, &no_core);
+      signal (exec_term_signal, SIG_DFL);
+      sigemptyset (&set);
+      sigaddset (&set, exec_term_signal);
+      sigprocmask (SIG_UNBLOCK, &set, NULL);
+      raise (exec_term_signal);
+    }
   return status;
 }
 

@@ -105,6 +105,14 @@ id_and_host () {
 }
 check "run --id-env gives the command the sandbox's id (its hostname)" id_and_host
 
+ctl run --raise-signal -- sh -c 'kill -TERM $$'
+check "run --raise-signal ends by the command's signal" rc_is 143
+ctl run --raise-signal -- sh -c 'exit 7'
+check "run --raise-signal keeps an ordinary exit status" rc_is 7
+"$PY" -c 'import subprocess, sys; sys.exit(0 if subprocess.run(sys.argv[1:]).returncode == -11 else 1)' \
+  "$CTL" run --raise-signal -- sh -c 'kill -SEGV $$'
+check "run --raise-signal: the parent sees SIGSEGV" [ $? -eq 0 ]
+
 ctl run --json -- sh -c 'echo hi; echo err >&2; exit 3'
 check "run --json keeps the exit status" rc_is 3
 check "run --json prints the result" json_ok 'j["exit_code"] == 3 and j["stdout"] == "hi\n" and j["stderr"] == "err\n" and j["timed_out"] is False'

@@ -856,6 +856,9 @@ def direct_capable(deco) -> bool:
     attrs = deco.attributes
     if str(SANDBOX_DIRECT).strip().lower() in ("0", "false", "no", "off"):
         return False
+    if _debug_enabled():
+        # METAFLOW_SANDBOX_DEBUG keeps a failed task's sandbox: the trampoline's.
+        return False
     if attrs["backend"] != "local" or attrs["image"] not in (None, "", "host"):
         return False
     return deco.flow_datastore.TYPE == "local" and sandboxctl_tool() is not None
@@ -974,7 +977,8 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
             env["METAFLOW_CODE_METADATA"] = options.code_package_metadata
 
     argv = [tool, "run", "--backend", "local", "--workdir", workdir, "--cwd", pkg_dir]
-    argv += ["--id-env", "METAFLOW_SANDBOX_ID"]
+    # A step killed by a signal looks so to the runtime ("segmentation fault").
+    argv += ["--id-env", "METAFLOW_SANDBOX_ID", "--raise-signal"]
     labels = {
         "flow": deco.flow.name,
         "run_id": run_id,

@@ -848,28 +848,6 @@ def _runtime_config_file() -> Optional[str]:
     return None
 
 
-# Above this many top-level entries the code directory is mounted whole.
-_CODE_MOUNTS_MAX = 64
-
-
-def _code_mounts(code: str, pkg_dir: str) -> List[str]:
-    """sandboxctl --mount options that show the run's code (read-only) in
-    PKG_DIR, the step's working directory: each top-level entry mounted on
-    its own, so that the directory itself stays writable inside the sandbox
-    (a step may write scratch files where it runs, as it can outside), while
-    the code cannot be changed."""
-    try:
-        names = sorted(os.listdir(code))
-    except OSError:
-        names = []
-    if not names or len(names) > _CODE_MOUNTS_MAX:
-        return ["--mount", "%s:%s:ro" % (code, pkg_dir)]
-    argv: List[str] = []
-    for name in names:
-        argv += ["--mount", "%s:%s:ro" % (os.path.join(code, name), pkg_dir + "/" + name)]
-    return argv
-
-
 def direct_capable(deco) -> bool:
     """Whether the step's tasks can be started directly (direct_launch),
     as far as the step alone tells."""
@@ -1027,7 +1005,7 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
         argv += ["--mount", "%s:ro" % path]
     for path in writable:
         argv += ["--mount", path]
-    argv += _code_mounts(code, pkg_dir)
+    argv += ["--mount", "%s:%s:ro" % (code, pkg_dir)]
     if config_file:
         # Flow configs: the runtime passes the step --local-config-file, a
         # file in the host's /tmp; the sandbox sees it read-only, same path.

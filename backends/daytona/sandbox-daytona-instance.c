@@ -28,25 +28,14 @@ struct _SandboxDaytonaInstance
 
 G_DEFINE_FINAL_TYPE (SandboxDaytonaInstance, sandbox_daytona_instance, SANDBOX_TYPE_INSTANCE)
 
-static const char *
-dto_string (JsonObject *dto,
-            const char *name)
-{
-  JsonNode *node = json_object_get_member (dto, name);
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
 SandboxInstance *
 _sandbox_daytona_instance_new (SandboxDaytonaBackend *backend,
                                JsonObject            *dto,
                                const char            *workdir)
 {
   SandboxDaytonaInstance *self;
-  const char *id = dto_string (dto, "id");
-  const char *proxy = dto_string (dto, "toolboxProxyUrl");
+  const char *id = _sandbox_json_get_string (dto, "id");
+  const char *proxy = _sandbox_json_get_string (dto, "toolboxProxyUrl");
   SandboxRestClient *client = _sandbox_daytona_backend_get_client (backend);
 
   self = g_object_new (SANDBOX_TYPE_DAYTONA_INSTANCE, "id", id, "backend", backend, NULL);
@@ -69,7 +58,7 @@ _sandbox_daytona_instance_update (SandboxDaytonaInstance *self,
 
   sandbox_instance_set_labels (SANDBOX_INSTANCE (self), labels);
   sandbox_instance_set_state (SANDBOX_INSTANCE (self),
-                              _sandbox_daytona_state_from_string (dto_string (dto, "state")));
+                              _sandbox_daytona_state_from_string (_sandbox_json_get_string (dto, "state")));
 }
 
 static char *
@@ -362,8 +351,8 @@ exec_got_logs (GObject      *source,
     }
   if (error == NULL && node != NULL && JSON_NODE_HOLDS_OBJECT (node))
     {
-      const char *out = dto_string (json_node_get_object (node), "stdout");
-      const char *err = dto_string (json_node_get_object (node), "stderr");
+      const char *out = _sandbox_json_get_string (json_node_get_object (node), "stdout");
+      const char *err = _sandbox_json_get_string (json_node_get_object (node), "stderr");
 
       if (out != NULL)
         emit_output (1, (const guint8 *) out, strlen (out), data);
@@ -516,7 +505,7 @@ exec_started (GObject      *source,
   if (error == NULL)
     {
       if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
-        cmd_id = dto_string (json_node_get_object (node), "cmdId");
+        cmd_id = _sandbox_json_get_string (json_node_get_object (node), "cmdId");
       if (cmd_id == NULL)
         error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                              _("Daytona's reply to POST %s/exec has no “cmdId”."), data->session_url);
@@ -1295,8 +1284,8 @@ _sandbox_daytona_part_error (const char   *path,
       json_parser_get_root (parser) != NULL &&   /* NULL for a blank body */
       JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
-      message = dto_string (json_node_get_object (json_parser_get_root (parser)), "message");
-      code = dto_string (json_node_get_object (json_parser_get_root (parser)), "code");
+      message = _sandbox_json_get_string (json_node_get_object (json_parser_get_root (parser)), "message");
+      code = _sandbox_json_get_string (json_node_get_object (json_parser_get_root (parser)), "code");
     }
   return g_error_new (SANDBOX_ERROR,
                       g_strcmp0 (code, "FILE_NOT_FOUND") == 0 ? SANDBOX_ERROR_NOT_FOUND : SANDBOX_ERROR_FAILED,
@@ -1583,7 +1572,7 @@ _sandbox_daytona_parse_file_entry (JsonNode    *entry,
   if (entry == NULL || !JSON_NODE_HOLDS_OBJECT (entry))
     return FALSE;
   o = json_node_get_object (entry);
-  n = dto_string (o, "name");
+  n = _sandbox_json_get_string (o, "name");
   if (n == NULL || *n == '\0' || strchr (n, '/') != NULL || g_str_equal (n, "..") || g_str_equal (n, "."))
     return FALSE;
   dir = json_object_get_member (o, "isDir");

@@ -46,17 +46,6 @@ get_id (SandboxE2bInstance *self)
   return sandbox_instance_get_id (SANDBOX_INSTANCE (self));
 }
 
-static const char *
-member_string (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
 static void
 set_envd (SandboxE2bInstance *self)
 {
@@ -76,10 +65,9 @@ SandboxInstance *
 _sandbox_e2b_instance_new (SandboxE2bBackend *backend,
                            JsonObject        *object)
 {
-  const char *id = member_string (object, "sandboxID");
+  const char *id = _sandbox_json_get_string (object, "sandboxID");
   SandboxE2bInstance *self;
-  JsonNode *metadata;
-  g_autoptr(GHashTable) labels = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GHashTable) labels = NULL;
 
   if (id == NULL || *id == '\0')
     return NULL;
@@ -88,22 +76,10 @@ _sandbox_e2b_instance_new (SandboxE2bBackend *backend,
                        "backend", backend,
                        "state", SANDBOX_INSTANCE_STATE_RUNNING,
                        NULL);
-  self->domain = g_strdup (member_string (object, "domain"));
-  self->access_token = g_strdup (member_string (object, "envdAccessToken"));
-  metadata = json_object_get_member (object, "metadata");
-  if (metadata != NULL && JSON_NODE_HOLDS_OBJECT (metadata))
-    {
-      JsonObjectIter iter;
-      const char *key;
-      JsonNode *value;
-
-      json_object_iter_init (&iter, json_node_get_object (metadata));
-      while (json_object_iter_next (&iter, &key, &value))
-        if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING &&
-            strcmp (key, E2B_CREATE_TOKEN_LABEL) != 0)
-          g_hash_table_insert (labels, (gpointer) key, (gpointer) json_node_get_string (value));
-      sandbox_instance_set_labels (SANDBOX_INSTANCE (self), labels);
-    }
+  self->domain = g_strdup (_sandbox_json_get_string (object, "domain"));
+  self->access_token = g_strdup (_sandbox_json_get_string (object, "envdAccessToken"));
+  labels = _sandbox_json_get_string_map (object, "metadata", SANDBOX_CLOUD_CREATE_TOKEN);
+  sandbox_instance_set_labels (SANDBOX_INSTANCE (self), labels);
   set_envd (self);
   return SANDBOX_INSTANCE (self);
 }
@@ -150,7 +126,7 @@ token_got (GObject      *source,
 
   node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, &error);
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node) ||
-      member_string (json_node_get_object (node), "envdAccessToken") == NULL)
+      _sandbox_json_get_string (json_node_get_object (node), "envdAccessToken") == NULL)
     {
       if (error == NULL)
         error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
@@ -160,11 +136,11 @@ token_got (GObject      *source,
       return;
     }
   g_free (self->access_token);
-  self->access_token = g_strdup (member_string (json_node_get_object (node), "envdAccessToken"));
-  if (member_string (json_node_get_object (node), "domain") != NULL)
+  self->access_token = g_strdup (_sandbox_json_get_string (json_node_get_object (node), "envdAccessToken"));
+  if (_sandbox_json_get_string (json_node_get_object (node), "domain") != NULL)
     {
       g_free (self->domain);
-      self->domain = g_strdup (member_string (json_node_get_object (node), "domain"));
+      self->domain = g_strdup (_sandbox_json_get_string (json_node_get_object (node), "domain"));
     }
   set_envd (self);
   ready (self, task);
@@ -484,7 +460,7 @@ static const char *
 event_string (JsonObject *object,
               const char *name)
 {
-  return member_string (object, name);
+  return _sandbox_json_get_string (object, name);
 }
 
 static gint64
@@ -1388,7 +1364,7 @@ _sandbox_e2b_parse_stat_is_dir (JsonNode *answer)
     entry = json_object_get_member (json_node_get_object (answer), "entry");
   if (entry == NULL || !JSON_NODE_HOLDS_OBJECT (entry))
     return FALSE;
-  return g_strcmp0 (member_string (json_node_get_object (entry), "type"), "FILE_TYPE_DIRECTORY") == 0;
+  return g_strcmp0 (_sandbox_json_get_string (json_node_get_object (entry), "type"), "FILE_TYPE_DIRECTORY") == 0;
 }
 
 /* The names to download from a filesystem.Filesystem/ListDir answer: each
@@ -1414,11 +1390,11 @@ _sandbox_e2b_parse_list_dir (JsonNode *answer)
 
       if (!JSON_NODE_HOLDS_OBJECT (child))
         continue;
-      name = member_string (json_node_get_object (child), "name");
+      name = _sandbox_json_get_string (json_node_get_object (child), "name");
       if (name == NULL || *name == '\0' || strchr (name, '/') != NULL ||
           strcmp (name, "..") == 0 || strcmp (name, ".") == 0)
         continue;
-      if (g_strcmp0 (member_string (json_node_get_object (child), "type"), "FILE_TYPE_SYMLINK") == 0)
+      if (g_strcmp0 (_sandbox_json_get_string (json_node_get_object (child), "type"), "FILE_TYPE_SYMLINK") == 0)
         continue;
       g_ptr_array_add (names, g_strdup (name));
     }

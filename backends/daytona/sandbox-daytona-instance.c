@@ -90,9 +90,7 @@ typedef struct
   char                    *session_url;
   char                    *cmd_id;
   char                    *script;
-  GOutputStream           *out;
-  GOutputStream           *err;
-  GByteArray              *captured[3];   /* [1] stdout, [2] stderr */
+  SandboxOutput           *output;
   SandboxDaytonaDemux      demux;
   SoupWebsocketConnection *ws;
   GSource                 *timeout;
@@ -104,7 +102,7 @@ typedef struct
   gboolean                 streamed;      /* output came over the WebSocket */
   gint64                   start;
   int                      exit_code;
-  GError                  *write_error;
+  int                      exit_status;   /* as exec_finish () got it */
   SandboxExecResult       *outcome;
   GError                  *outcome_error;
 } ExecData;
@@ -116,12 +114,8 @@ exec_data_free (ExecData *data)
   g_free (data->session_url);
   g_free (data->cmd_id);
   g_free (data->script);
-  g_clear_object (&data->out);
-  g_clear_object (&data->err);
-  for (guint i = 1; i < 3; i++)
-    g_clear_pointer (&data->captured[i], g_byte_array_unref);
+  g_clear_object (&data->output);
   g_clear_object (&data->ws);   /* handlers went in exec_finish */
-  g_clear_error (&data->write_error);
   g_clear_object (&data->outcome);
   g_clear_error (&data->outcome_error);
   g_free (data);
@@ -134,18 +128,9 @@ emit_output (int           kind,
              gpointer      user_data)
 {
   ExecData *data = user_data;
-  GOutputStream *stream = kind == 2 ? data->err : data->out;
 
-  if (len == 0)
-    return;
-  if (stream == NULL)
-    {
-      g_byte_array_append (data->captured[kind == 2 ? 2 : 1], buf, len);
-      return;
-    }
-  if (data->write_error == NULL &&
-      !g_output_stream_write_all (stream, buf, len, NULL, NULL, &data->write_error))
-    g_debug ("Cannot write the command's output: %s", data->write_error->message);
+  /* Never blocks: a WebSocket cannot be paused, the bytes wait there. */
+  _sandbox_output_write (data->output, kind == 2, buf, len);
 }
 
 /* Splits a chunk of the log stream at the 3-byte stdout/stderr markers;
@@ -227,6 +212,46 @@ exec_return (GTask *task)
   g_object_unref (task);   /* the reference the running command held */
 }
 
+/* Everything the command wrote has been written (or could not be). */
+static void
+exec_output_flushed (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  GTask *task = user_data;
+  ExecData *data = g_task_get_task_data (task);
+  g_autoptr(GBytes) out = _sandbox_output_steal_captured (data->output, FALSE);
+  g_autoptr(GBytes) err = _sandbox_output_steal_captured (data->output, TRUE);
+  GError *error = NULL;
+
+  if (!_sandbox_output_flush_finish (data->output, result, &error) && data->outcome_error == NULL)
+    data->outcome_error = error;
+  else
+    g_clear_error (&error);
+  if (data->outcome_error == NULL)
+    data->outcome = g_object_new (SANDBOX_TYPE_EXEC_RESULT,
+                                  "exit-status", data->timed_out ? -1 : data->exit_status,
+                                  "term-signal", data->timed_out ? SIGKILL : 0,
+                                  "timed-out", data->timed_out,
+                                  "stdout", out,
+                                  "stderr", err,
+                                  "elapsed", (g_get_monotonic_time () - data->start) / (double) G_USEC_PER_SEC,
+                                  NULL);
+  exec_return (task);
+}
+
+/* The command is gone: wait for its output to be written, without
+ * blocking (the caller may read its stream slowly), unless cancelled. */
+static void
+exec_wait_output (GTask *task)
+{
+  ExecData *data = g_task_get_task_data (task);
+
+  if (data->cancelled || data->outcome_error != NULL)
+    _sandbox_output_cancel (data->output);
+  _sandbox_output_flush_async (data->output, data->cancellable, exec_output_flushed, task);
+}
+
 static void
 exec_session_deleted (GObject      *source,
                       GAsyncResult *result,
@@ -235,7 +260,7 @@ exec_session_deleted (GObject      *source,
   g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
                                                               NULL, NULL);
 
-  exec_return (user_data);
+  exec_wait_output (user_data);
 }
 
 /* Completes the command (once): deletes its session, which also kills what
@@ -282,32 +307,13 @@ exec_finish (GTask  *task,
     }
   else if (error != NULL)
     data->outcome_error = error;
-  else if (data->write_error != NULL)
-    data->outcome_error = g_error_copy (data->write_error);
-  else
-    {
-      g_autoptr(GBytes) out = NULL;
-      g_autoptr(GBytes) err = NULL;
-
-      if (data->out == NULL)
-        out = g_byte_array_free_to_bytes (g_steal_pointer (&data->captured[1]));
-      if (data->err == NULL)
-        err = g_byte_array_free_to_bytes (g_steal_pointer (&data->captured[2]));
-      data->outcome = g_object_new (SANDBOX_TYPE_EXEC_RESULT,
-                                    "exit-status", data->timed_out ? -1 : exit_status,
-                                    "term-signal", data->timed_out ? SIGKILL : 0,
-                                    "timed-out", data->timed_out,
-                                    "stdout", out,
-                                    "stderr", err,
-                                    "elapsed", (g_get_monotonic_time () - data->start) / (double) G_USEC_PER_SEC,
-                                    NULL);
-    }
+  data->exit_status = exit_status;
 
   if (data->session_url != NULL)
     _sandbox_rest_client_call_async (data->self->client, "DELETE", data->session_url, NULL,
                                      SANDBOX_REST_IDEMPOTENT, NULL, exec_session_deleted, task);
   else
-    exec_return (task);
+    exec_wait_output (task);
 }
 
 static void exec_poll_status (GTask *task);
@@ -685,10 +691,7 @@ sandbox_daytona_instance_exec (SandboxInstance *instance,
   data->session = g_strdup_printf ("libsandbox-%s", random);
   data->session_url = toolbox_url (self, "/process/session/%s", data->session);
   data->script = build_script (self, command);
-  data->out = sandbox_command_get_stdout_stream (command) ? g_object_ref (sandbox_command_get_stdout_stream (command)) : NULL;
-  data->err = sandbox_command_get_stderr_stream (command) ? g_object_ref (sandbox_command_get_stderr_stream (command)) : NULL;
-  data->captured[1] = g_byte_array_new ();
-  data->captured[2] = g_byte_array_new ();
+  data->output = _sandbox_output_new (command);
   data->demux.kind = 1;
   g_task_set_task_data (task, data, (GDestroyNotify) exec_data_free);
   g_object_ref (task);   /* held by the running command, dropped by exec_finish */

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "sandbox-cloud-private.h"
+#include "sandbox-output-private.h"
 #include "sandbox-daytona-backend.h"
 
 G_BEGIN_DECLS

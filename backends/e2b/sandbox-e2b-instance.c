@@ -215,9 +215,7 @@ typedef struct
   SoupMessage          *msg;
   GInputStream         *body;
   SandboxConnectReader *reader;
-  GByteArray           *out;           /* captured, when the command has no stream */
-  GByteArray           *err;
-  GBytes               *pending_write; /* data being written to a command stream */
+  SandboxOutput        *output;
   GSource              *guard;
   gint64                start;
   guint                 pid;
@@ -227,6 +225,7 @@ typedef struct
   gboolean              cancelled;
   gboolean              timed_out;
   gboolean              closing;
+  gboolean              flushed;
   int                   exit_status;
   int                   term_signal;
   guint                 attempt;       /* of Start, retried on 429 only */
@@ -249,9 +248,7 @@ exec_data_free (ExecData *data)
   g_clear_object (&data->msg);
   g_clear_object (&data->body);
   g_clear_pointer (&data->reader, _sandbox_connect_reader_free);
-  g_clear_pointer (&data->out, g_byte_array_unref);
-  g_clear_pointer (&data->err, g_byte_array_unref);
-  g_clear_pointer (&data->pending_write, g_bytes_unref);
+  g_clear_object (&data->output);
   g_clear_error (&data->error);
   g_clear_object (&data->self);
   g_free (data);
@@ -280,6 +277,28 @@ exec_guard_hit (gpointer user_data)
 }
 
 static void exec_complete (GTask *task);
+static void exec_fail     (GTask *task, GError *error);
+
+/* Everything the command wrote has been written (or could not be). */
+static void
+exec_output_flushed (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ExecData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (_sandbox_output_flush_finish (data->output, result, &error))
+    {
+      exec_complete (task);
+      return;
+    }
+  /* The caller gave up waiting for a slow reader. */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    data->cancelled = TRUE;
+  exec_fail (task, error);
+}
 
 static void
 exec_closed (GObject      *source,
@@ -310,8 +329,19 @@ exec_complete (GTask *task)
       return;
     }
 
-  if ((data->cancelled || data->timed_out) && data->pid != 0 && !data->got_end)
+  if ((data->cancelled || data->timed_out) && data->pid != 0 && !data->got_end && !data->flushed)
     kill_process (data->self, data->pid);
+
+  /* Wait for the output to be written, without blocking (the caller may
+   * read its stream slowly); a cancellation stops waiting. */
+  if (!data->flushed)
+    {
+      data->flushed = TRUE;
+      if (data->cancelled || (data->error != NULL && !data->timed_out))
+        _sandbox_output_cancel (data->output);
+      _sandbox_output_flush_async (data->output, data->user, exec_output_flushed, g_object_ref (task));
+      return;
+    }
 
   if (data->cancelled)
     {
@@ -338,10 +368,8 @@ exec_complete (GTask *task)
       return;
     }
 
-  if (data->out != NULL)
-    out = g_byte_array_free_to_bytes (g_steal_pointer (&data->out));
-  if (data->err != NULL)
-    err = g_byte_array_free_to_bytes (g_steal_pointer (&data->err));
+  out = _sandbox_output_steal_captured (data->output, FALSE);
+  err = _sandbox_output_steal_captured (data->output, TRUE);
   result = g_object_new (SANDBOX_TYPE_EXEC_RESULT,
                          "exit-status", data->exit_status,
                          "term-signal", data->term_signal,
@@ -385,20 +413,20 @@ stream_error (GError *error)
   return framed;
 }
 
+/* Back-pressure: the stream is read again once the output has caught up. */
 static void
-exec_written (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
+exec_caught_up (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
 {
   GTask *task = user_data;  /* owned */
   ExecData *data = g_task_get_task_data (task);
   GError *error = NULL;
 
-  g_clear_pointer (&data->pending_write, g_bytes_unref);
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+  if (!_sandbox_output_flush_finish (data->output, result, &error))
     {
-      g_prefix_error (&error, _("Cannot write the command's output: "));
-      data->cancelled = FALSE;
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        data->cancelled = FALSE;
       g_cancellable_cancel (data->op);
       exec_fail (task, error);
       g_object_unref (task);
@@ -564,7 +592,6 @@ exec_event (GTask      *task,
 {
   ExecData *data = g_task_get_task_data (task);
   g_auto(SandboxE2bEvent) ev = { 0, };
-  GOutputStream *stream;
 
   switch (_sandbox_e2b_parse_process_event (event, &ev))
     {
@@ -577,18 +604,11 @@ exec_event (GTask      *task,
     case SANDBOX_E2B_EVENT_DATA:
       if (ev.data == NULL || g_bytes_get_size (ev.data) == 0)
         break;   /* pty output or unknown: not ours */
-      stream = ev.is_stderr ? sandbox_command_get_stderr_stream (data->command)
-                            : sandbox_command_get_stdout_stream (data->command);
-      if (stream == NULL)
-        {
-          g_byte_array_append (ev.is_stderr ? data->err : data->out, g_bytes_get_data (ev.data, NULL),
-                               (guint) g_bytes_get_size (ev.data));
-          break;
-        }
-      data->pending_write = g_steal_pointer (&ev.data);
-      g_output_stream_write_all_async (stream, g_bytes_get_data (data->pending_write, NULL),
-                                       g_bytes_get_size (data->pending_write),
-                                       G_PRIORITY_DEFAULT, data->op, exec_written, g_object_ref (task));
+      _sandbox_output_write (data->output, ev.is_stderr, g_bytes_get_data (ev.data, NULL),
+                             g_bytes_get_size (ev.data));
+      if (_sandbox_output_get_pending (data->output) <= SANDBOX_OUTPUT_HIGH_WATER)
+        break;
+      _sandbox_output_flush_async (data->output, data->op, exec_caught_up, g_object_ref (task));
       return FALSE;
     case SANDBOX_E2B_EVENT_END:
       data->got_end = TRUE;
@@ -917,10 +937,7 @@ sandbox_e2b_instance_exec (SandboxInstance *instance,
   data->command = g_object_ref (command);
   data->op = g_cancellable_new ();
   data->reader = _sandbox_connect_reader_new (0);
-  if (sandbox_command_get_stdout_stream (command) == NULL)
-    data->out = g_byte_array_new ();
-  if (sandbox_command_get_stderr_stream (command) == NULL)
-    data->err = g_byte_array_new ();
+  data->output = _sandbox_output_new (command);
   g_task_set_task_data (task, data, (GDestroyNotify) exec_data_free);
   if (cancellable != NULL)
     {

@@ -6,6 +6,7 @@
 
 #include "sandbox-cloud-private.h"
 #include "sandbox-connect-private.h"
+#include "sandbox-output-private.h"
 #include "sandbox-e2b-backend.h"
 
 G_BEGIN_DECLS

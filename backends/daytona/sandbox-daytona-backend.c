@@ -702,6 +702,15 @@ sandbox_daytona_backend_set_property (GObject      *object,
     g_clear_object (&self->client);
 }
 
+static SandboxBackendCapabilities
+sandbox_daytona_backend_get_capabilities (SandboxBackend *backend)
+{
+  return SANDBOX_BACKEND_CAPABILITY_CPU_LIMIT | SANDBOX_BACKEND_CAPABILITY_MEMORY_LIMIT |
+         SANDBOX_BACKEND_CAPABILITY_DISK_LIMIT | SANDBOX_BACKEND_CAPABILITY_GPU |
+         SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE | SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY |
+         SANDBOX_BACKEND_CAPABILITY_IMAGES;
+}
+
 static void
 sandbox_daytona_backend_class_init (SandboxDaytonaBackendClass *klass)
 {
@@ -713,6 +722,7 @@ sandbox_daytona_backend_class_init (SandboxDaytonaBackendClass *klass)
   object_class->set_property = sandbox_daytona_backend_set_property;
 
   backend_class->check_configured = sandbox_daytona_backend_check_configured;
+  backend_class->get_capabilities = sandbox_daytona_backend_get_capabilities;
   backend_class->create = sandbox_daytona_backend_create;
   backend_class->get_instance = sandbox_daytona_backend_get_instance;
   backend_class->list = sandbox_daytona_backend_list;

@@ -455,6 +455,12 @@ sandbox_e2b_backend_finalize (GObject *object)
   G_OBJECT_CLASS (sandbox_e2b_backend_parent_class)->finalize (object);
 }
 
+static SandboxBackendCapabilities
+sandbox_e2b_backend_get_capabilities (SandboxBackend *backend)
+{
+  return SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY | SANDBOX_BACKEND_CAPABILITY_IMAGES;
+}
+
 static void
 sandbox_e2b_backend_class_init (SandboxE2bBackendClass *klass)
 {
@@ -466,6 +472,7 @@ sandbox_e2b_backend_class_init (SandboxE2bBackendClass *klass)
   object_class->finalize = sandbox_e2b_backend_finalize;
 
   backend_class->check_configured = sandbox_e2b_backend_check_configured;
+  backend_class->get_capabilities = sandbox_e2b_backend_get_capabilities;
   backend_class->create = sandbox_e2b_backend_create;
   backend_class->get_instance = sandbox_e2b_backend_get_instance;
   backend_class->list = sandbox_e2b_backend_list;

@@ -534,6 +534,78 @@ test_exec_slow_reader (Fixture       *f,
   outcome_clear (&cancelled);
 }
 
+/* What a backend says it can do, it does; what it says it cannot, it
+ * refuses with a clear error rather than ignoring. */
+static void
+test_capabilities (Fixture       *f,
+                   gconstpointer  data)
+{
+  SandboxBackendCapabilities caps = sandbox_backend_get_capabilities (f->backend);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxSpec) sized = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) mounted = NULL;
+  g_autoptr(SandboxInstance) unsized = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("contract-mount-XXXXXX", &error);
+  g_autofree char *file = g_build_filename (dir, "seen", NULL);
+
+  g_assert_no_error (error);
+  g_assert_true (g_file_set_contents (file, "mounted\n", -1, &error));
+  sandbox_spec_set_label (spec, "test", f->label);
+  sandbox_spec_add_mount (spec, dir, NULL, TRUE);
+  mounted = sandbox_backend_create (f->backend, spec, NULL, &error);
+  if (caps & SANDBOX_BACKEND_CAPABILITY_MOUNTS)
+    {
+      g_autofree char *script = g_strdup_printf ("cat '%s'", file);
+      g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell (script);
+      g_autoptr(SandboxExecResult) result = NULL;
+      GBytes *out;
+
+      g_assert_no_error (error);
+      result = sandbox_instance_exec (mounted, cmd, NULL, &error);
+      g_assert_no_error (error);
+      out = sandbox_exec_result_get_stdout (result);
+      g_assert_cmpmem (g_bytes_get_data (out, NULL), g_bytes_get_size (out), "mounted\n", 8);
+      g_assert_true (sandbox_instance_destroy (mounted, NULL, &error));
+      g_assert_no_error (error);
+    }
+  else
+    {
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      g_assert_null (mounted);
+      g_clear_error (&error);
+    }
+
+  if (caps & SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID)
+    {
+      g_autofree char *hostname = run_stdout (f, "cat /proc/sys/kernel/hostname");
+      g_autofree char *want = g_strdup_printf ("%s\n", sandbox_instance_get_id (f->instance));
+
+      g_assert_cmpstr (hostname, ==, want);
+    }
+
+  if (caps & SANDBOX_BACKEND_CAPABILITY_SHARES_HOST_FS)
+    {
+      g_autofree char *seen = run_stdout (f, "cat /etc/os-release");
+      g_autofree char *here = NULL;
+
+      g_assert_true (g_file_get_contents ("/etc/os-release", &here, NULL, &error));
+      g_assert_cmpstr (seen, ==, here);
+    }
+
+  if (caps & SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE)
+    {
+      sandbox_spec_set_label (sized, "test", f->label);
+      sandbox_spec_set_cpu (sized, 1);
+      unsized = sandbox_backend_create (f->backend, sized, NULL, &error);
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+      g_assert_null (unsized);
+    }
+
+  g_unlink (file);
+  g_rmdir (dir);
+}
+
 static void
 test_files (Fixture       *f,
             gconstpointer  data)
@@ -661,6 +733,7 @@ main (int argc, char **argv)
     { "exec-cancel-in-loop", test_exec_cancel_in_loop },
     { "exec-async", test_exec_async },
     { "exec-slow-reader", test_exec_slow_reader },
+    { "capabilities", test_capabilities },
     { "files", test_files },
     { "network", test_network },
   };

@@ -162,6 +162,7 @@ struct _SandboxSpec
   guint       timeout;
   gboolean    network;
   gboolean    run_as_root;
+  gboolean    die_with_owner;
   GHashTable *env;
   GHashTable *labels;
   GPtrArray  *mounts;
@@ -181,6 +182,7 @@ enum {
   PROP_TIMEOUT,
   PROP_NETWORK,
   PROP_RUN_AS_ROOT,
+  PROP_DIE_WITH_OWNER,
   N_PROPS
 };
 
@@ -220,6 +222,7 @@ sandbox_spec_get_property (GObject    *object,
     case PROP_TIMEOUT: g_value_set_uint (value, self->timeout); break;
     case PROP_NETWORK: g_value_set_boolean (value, self->network); break;
     case PROP_RUN_AS_ROOT: g_value_set_boolean (value, self->run_as_root); break;
+    case PROP_DIE_WITH_OWNER: g_value_set_boolean (value, self->die_with_owner); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -244,6 +247,7 @@ sandbox_spec_set_property (GObject      *object,
     case PROP_TIMEOUT: sandbox_spec_set_timeout (self, g_value_get_uint (value)); break;
     case PROP_NETWORK: sandbox_spec_set_network (self, g_value_get_boolean (value)); break;
     case PROP_RUN_AS_ROOT: sandbox_spec_set_run_as_root (self, g_value_get_boolean (value)); break;
+    case PROP_DIE_WITH_OWNER: sandbox_spec_set_die_with_owner (self, g_value_get_boolean (value)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -356,6 +360,25 @@ sandbox_spec_class_init (SandboxSpecClass *klass)
    * Since: 0.1
    */
   properties[PROP_RUN_AS_ROOT] = g_param_spec_boolean ("run-as-root", NULL, NULL, FALSE, flags);
+
+  /**
+   * SandboxSpec:die-with-owner:
+   *
+   * Whether the sandbox ends when the process that created it ends, for
+   * whatever reason (even `SIGKILL`), as `sandboxctl run` and the Metaflow
+   * extension want for the sandboxes they make for one command or task.
+   * Off by default: a sandbox then lives until it is destroyed or reaches
+   * its [property@Sandbox.Spec:timeout], and other processes may find it
+   * again by id.
+   *
+   * `local` ends the sandbox within moments of its owner's death. The
+   * remote backends cannot watch a process of this machine: there the
+   * sandbox's timeout bounds how long it outlives its owner (see
+   * docs/security.md).
+   *
+   * Since: 0.2
+   */
+  properties[PROP_DIE_WITH_OWNER] = g_param_spec_boolean ("die-with-owner", NULL, NULL, FALSE, flags);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -651,6 +674,27 @@ DEFINE_NUMBER_ACCESSORS (gboolean, network, PROP_NETWORK)
  * Since: 0.1
  */
 DEFINE_NUMBER_ACCESSORS (gboolean, run_as_root, PROP_RUN_AS_ROOT)
+
+/**
+ * sandbox_spec_get_die_with_owner:
+ * @self: a #SandboxSpec
+ *
+ * Gets [property@Sandbox.Spec:die-with-owner].
+ *
+ * Returns: whether the sandbox ends with the process that created it
+ *
+ * Since: 0.2
+ */
+/**
+ * sandbox_spec_set_die_with_owner:
+ * @self: a #SandboxSpec
+ * @die_with_owner: whether the sandbox ends with the process that created it
+ *
+ * Sets [property@Sandbox.Spec:die-with-owner].
+ *
+ * Since: 0.2
+ */
+DEFINE_NUMBER_ACCESSORS (gboolean, die_with_owner, PROP_DIE_WITH_OWNER)
 
 /**
  * sandbox_spec_set_env:

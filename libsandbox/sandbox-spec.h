@@ -102,6 +102,11 @@ gboolean       sandbox_spec_get_run_as_root (SandboxSpec *self);
 SANDBOX_AVAILABLE_IN_0_1
 void           sandbox_spec_set_run_as_root (SandboxSpec *self,
                                              gboolean     run_as_root);
+SANDBOX_AVAILABLE_IN_0_2
+gboolean       sandbox_spec_get_die_with_owner (SandboxSpec *self);
+SANDBOX_AVAILABLE_IN_0_2
+void           sandbox_spec_set_die_with_owner (SandboxSpec *self,
+                                                gboolean     die_with_owner);
 
 SANDBOX_AVAILABLE_IN_0_1
 void           sandbox_spec_set_env        (SandboxSpec *self,

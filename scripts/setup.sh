@@ -14,7 +14,7 @@ builddir=${BUILDDIR:-$top/_build}
 
 apt_packages=(
   build-essential autoconf automake libtool autoconf-archive pkg-config gettext autopoint
-  libglib2.0-dev libsoup-3.0-dev libjson-glib-dev libarchive-dev
+  libglib2.0-dev libsoup-3.0-dev libjson-glib-dev libarchive-dev libseccomp-dev
   gobject-introspection libgirepository1.0-dev gir1.2-soup-3.0
   python3 python3-gi python3-venv gjs bubblewrap
   clang libclang-rt-14-dev

@@ -1266,6 +1266,9 @@ cmd_run (const Command *self,
   if ((spec = spec_from_options (&error)) == NULL ||
       (command = command_from_options (command_argv, &error)) == NULL)
     return usage_error (self->name, error->message);
+  /* The sandbox is this command's alone: it ends with it, even when it is
+   * killed before it could destroy the sandbox. */
+  sandbox_spec_set_die_with_owner (spec, TRUE);
   if ((backend = open_backend (&error)) == NULL)
     return report_error (error);
 

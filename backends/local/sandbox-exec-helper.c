@@ -1,37 +1,31 @@
 /* sandbox-exec-helper - the process that runs commands inside a local sandbox
  *
- * Usage: sandbox-exec-helper --server LISTEN-FD READY-FD LOCK-FD EXPIRES
+ * Usage: sandbox-exec-helper --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES
  *
  * bwrap starts it once per sandbox, as the sandbox's pid 1 (--as-pid-1), so
  * that every command of the sandbox runs in the same namespaces. It reaps
- * every process of the sandbox. It writes one byte to READY-FD once it
- * accepts connections on LISTEN-FD (a listening UNIX socket made by the
- * library before bwrap started), and keeps LOCK-FD (the instance directory,
- * flock'ed by the library) open for as long as it lives, so that anyone can
- * tell whether the sandbox still runs. At EXPIRES (unix seconds, 0 for
- * never), or when the instance directory is removed, it exits, which kills
- * everything in the sandbox's pid namespace.
+ * every process of the sandbox. It reads the sandbox's secret from
+ * TOKEN-FD, and writes one byte to READY-FD once it accepts connections on
+ * LISTEN-FD (a listening UNIX socket made by the library before bwrap
+ * started). It ends the sandbox (exits, which kills everything in its pid
+ * namespace) at EXPIRES (unix seconds, 0 for never), when WATCH-FD (an
+ * inotify descriptor watching the instance directory, or -1) reports the
+ * directory removed, or when LEASE-FD (the read end of a pipe whose write
+ * end the sandbox's owner holds, or -1) reaches end-of-file: the owner died.
  *
- * One connection is one command. The client sends
+ * It keeps no descriptor of the host's file systems (the library hands it
+ * only a socket, pipes and the inotify descriptor) and is not dumpable, so
+ * that the commands, which run as the same user, can neither trace it nor
+ * reach its descriptors through /proc/1.
  *
- *   "SBX1" LENGTH (uint32, host order) with SCM_RIGHTS stdin, stdout, stderr
- *   LENGTH bytes: NUL-terminated strings CWD ARGC ARGV... ENVC ENV...
- *
- * (or just "SBXK" LENGTH 0: end the sandbox) and gets back, one line each:
- *
- *   error chdir|exec|request ERRNO   the command could not be started
- *   status WAIT-STATUS               the command ended (as from waitpid)
- *
- * On "SBXK" the server kills every process of the sandbox, reaps them all,
- * and exits: the connection reaches end-of-file once nothing but the
- * server's own exit is left.
- *
- * The command runs in a new session (so its own process group). When the
- * client shuts its side of the connection down before the status is sent (a
- * timeout, a cancellation, or the client exiting), the command's process
- * group is killed, and the status is still sent. Processes the command
- * leaves behind in other process groups keep running until the sandbox
- * ends.
+ * The wire protocol is in sandbox-local-wire.h. Each connection is served
+ * by a forked child: one command, or the file service (file operations
+ * done inside the sandbox for uploads and downloads). The command runs in
+ * a new session (so its own process group). When the client shuts its side
+ * of the connection down before the status is sent (a timeout, a
+ * cancellation, or the client exiting), the command's process group is
+ * killed, and the status is still sent. Processes the command leaves behind
+ * in other process groups keep running until the sandbox ends.
  *
  * It is linked statically so that it runs in any image root file system.
  *
@@ -47,13 +41,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define REQUEST_MAX (64u << 20)
+#include "sandbox-local-wire.h"
 
 
 typedef struct
@@ -67,6 +63,7 @@ static Job *jobs;
 static size_t n_jobs, jobs_size;
 static volatile sig_atomic_t ending;
 static int watch_fd = -1;
+static char token[SBX_TOKEN_HEX];
 
 static void
 write_all (int fd, const char *buf, size_t len)
@@ -142,11 +139,111 @@ read_vector (char **p, char *end)
   return v;
 }
 
+static void close_others (const int *keep,
+                          int        n_keep);
+
+/* Whether HEADER carries this sandbox's secret (compared in constant time). */
+static int
+token_ok (const char *header)
+{
+  unsigned char diff = 0;
+
+  for (size_t i = 0; i < SBX_TOKEN_HEX; i++)
+    diff |= (unsigned char) (header[SBX_MAGIC_LEN + 4 + i] ^ token[i]);
+  return diff == 0;
+}
+
+/* Sends the int32 ERR, with FD attached when it is not -1. */
+static void
+file_reply (int conn,
+            int32_t err,
+            int fd)
+{
+  union { char buf[CMSG_SPACE (sizeof (int))]; struct cmsghdr align; } control;
+  struct iovec iov = { &err, sizeof err };
+  struct msghdr msg = { 0 };
+  ssize_t n;
+
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (fd >= 0)
+    {
+      struct cmsghdr *cmsg;
+
+      memset (&control, 0, sizeof control);
+      msg.msg_control = control.buf;
+      msg.msg_controllen = sizeof control.buf;
+      cmsg = CMSG_FIRSTHDR (&msg);
+      cmsg->cmsg_level = SOL_SOCKET;
+      cmsg->cmsg_type = SCM_RIGHTS;
+      cmsg->cmsg_len = CMSG_LEN (sizeof (int));
+      memcpy (CMSG_DATA (cmsg), &fd, sizeof fd);
+    }
+  do
+    n = sendmsg (conn, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n != (ssize_t) sizeof err)
+    _exit (0);
+}
+
+/* In the forked child: the file service. Every path is resolved here,
+ * inside the sandbox's mount namespace and with the sandbox user's rights,
+ * so a link the sandbox planted leads only where the sandbox itself could
+ * go; the client only reads and writes the descriptors it gets. */
+static void __attribute__((noreturn))
+serve_files (int conn)
+{
+  static char path[SBX_PATH_MAX + 1], target[SBX_PATH_MAX + 1];
+
+  umask (022);
+  for (;;)
+    {
+      SbxFileRequest req;
+      int fd = -1;
+      int32_t err = 0;
+
+      if (read_all (conn, (char *) &req, sizeof req) < 0)
+        _exit (0);
+      if (req.path_len == 0 || req.path_len > SBX_PATH_MAX || req.target_len > SBX_PATH_MAX ||
+          read_all (conn, path, req.path_len) < 0 || read_all (conn, target, req.target_len) < 0)
+        _exit (1);
+      path[req.path_len] = '\0';
+      target[req.target_len] = '\0';
+      if (memchr (path, '\0', req.path_len) != NULL || memchr (target, '\0', req.target_len) != NULL)
+        err = EINVAL;
+      else
+        switch (req.op)
+          {
+          case SBX_FILE_OPEN:
+            fd = open (path, (int) req.flags | O_CLOEXEC | O_NOCTTY, (mode_t) (req.mode & 07777));
+            break;
+          case SBX_FILE_MKDIR:
+            err = mkdir (path, (mode_t) (req.mode & 07777));
+            break;
+          case SBX_FILE_SYMLINK:
+            err = symlink (target, path);
+            break;
+          case SBX_FILE_UNLINK:
+            err = unlink (path);
+            break;
+          default:
+            errno = EINVAL;
+            err = -1;
+            break;
+          }
+      if (err < 0 || (req.op == SBX_FILE_OPEN && fd < 0))
+        err = errno;
+      file_reply (conn, err, fd);
+      if (fd >= 0)
+        close (fd);
+    }
+}
+
 /* In the forked child: read the request, then become the command. */
 static void __attribute__((noreturn))
 run_command (int conn)
 {
-  char header[8];
+  char header[SBX_HEADER_LEN];
   union { char buf[CMSG_SPACE (3 * sizeof (int))]; struct cmsghdr align; } control;
   struct iovec iov = { header, sizeof header };
   struct msghdr msg = { 0 };
@@ -171,27 +268,47 @@ run_command (int conn)
   do
     n = recvmsg (conn, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
   while (n < 0 && errno == EINTR);
-  if (n == (ssize_t) sizeof header && memcmp (header, "SBXK", 4) == 0)
+  if (n != (ssize_t) sizeof header || !token_ok (header))
+    _exit (127);   /* not our client: no answer */
+  for (cmsg = CMSG_FIRSTHDR (&msg); cmsg != NULL; cmsg = CMSG_NXTHDR (&msg, cmsg))
+    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
+        cmsg->cmsg_len == CMSG_LEN (3 * sizeof (int)))
+      memcpy (fds, CMSG_DATA (cmsg), sizeof fds);
+  {
+    /* The server's other descriptors (other clients' connections among
+     * them, whose end-of-file tells those clients their command ended)
+     * are not this child's to keep. */
+    int keep[4] = { conn, fds[0], fds[1], fds[2] };
+
+    for (int i = 0; i < 4; i++)
+      for (int j = i + 1; j < 4; j++)
+        if (keep[j] < keep[i])
+          {
+            int t = keep[i];
+            keep[i] = keep[j];
+            keep[j] = t;
+          }
+    close_others (keep, 4);
+  }
+  if (memcmp (header, SBX_MAGIC_END, SBX_MAGIC_LEN) == 0)
     {
       /* pid 1 takes signals from its namespace only where it handles them. */
       kill (1, SIGUSR1);
       pause ();
       _exit (0);
     }
-  if (n != (ssize_t) sizeof header || memcmp (header, "SBX1", 4) != 0)
+  if (memcmp (header, SBX_MAGIC_FILES, SBX_MAGIC_LEN) == 0)
+    serve_files (conn);
+  if (memcmp (header, SBX_MAGIC_EXEC, SBX_MAGIC_LEN) != 0)
     {
-      report (conn, "error request", EPROTO);
+      report (conn, SBX_REPLY_ERROR " request", EPROTO);
       _exit (127);
     }
-  for (cmsg = CMSG_FIRSTHDR (&msg); cmsg != NULL; cmsg = CMSG_NXTHDR (&msg, cmsg))
-    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
-        cmsg->cmsg_len == CMSG_LEN (3 * sizeof (int)))
-      memcpy (fds, CMSG_DATA (cmsg), sizeof fds);
-  memcpy (&len, header + 4, sizeof len);
-  if (fds[0] < 0 || len > REQUEST_MAX || (payload = malloc ((size_t) len + 1)) == NULL ||
+  memcpy (&len, header + SBX_MAGIC_LEN, sizeof len);
+  if (fds[0] < 0 || len > SBX_REQUEST_MAX || (payload = malloc ((size_t) len + 1)) == NULL ||
       read_all (conn, payload, len) < 0)
     {
-      report (conn, "error request", EPROTO);
+      report (conn, SBX_REPLY_ERROR " request", EPROTO);
       _exit (127);
     }
   payload[len] = '\0';
@@ -201,14 +318,14 @@ run_command (int conn)
   envp = read_vector (&p, payload + len);
   if (cwd == NULL || argv == NULL || argv[0] == NULL || envp == NULL)
     {
-      report (conn, "error request", EPROTO);
+      report (conn, SBX_REPLY_ERROR " request", EPROTO);
       _exit (127);
     }
 
   for (int i = 0; i < 3; i++)
     if (dup2 (fds[i], i) < 0)
       {
-        report (conn, "error request", errno);
+        report (conn, SBX_REPLY_ERROR " request", errno);
         _exit (127);
       }
   for (int i = 0; i < 3; i++)
@@ -216,12 +333,12 @@ run_command (int conn)
 
   if (chdir (cwd) != 0)
     {
-      report (conn, "error chdir", errno);
+      report (conn, SBX_REPLY_ERROR " chdir", errno);
       _exit (127);
     }
   environ = envp;
   execvp (argv[0], argv);
-  report (conn, "error exec", errno);
+  report (conn, SBX_REPLY_ERROR " exec", errno);
   _exit (127);
 }
 
@@ -237,9 +354,6 @@ on_sigusr1 (int sig)
   (void) sig;
   ending = 1;
 }
-
-static void close_others (const int *keep,
-                          int        n_keep);
 
 /* Kills every other process of the pid namespace and reaps them all, then
  * closes every connection: its end-of-file tells a client that the sandbox
@@ -268,7 +382,7 @@ reap (void)
     for (size_t i = 0; i < n_jobs; i++)
       if (jobs[i].pid == pid)
         {
-          report (jobs[i].conn, "status", wstatus);
+          report (jobs[i].conn, SBX_REPLY_STATUS, wstatus);
           close (jobs[i].conn);
           jobs[i] = jobs[--n_jobs];
           break;
@@ -279,15 +393,33 @@ static void
 accept_one (int listen_fd)
 {
   int conn = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC);
-  char header[8];
+  char header[SBX_HEADER_LEN];
+  struct ucred peer;
+  socklen_t peer_len = sizeof peer;
+  ssize_t n;
   pid_t pid;
 
   if (conn < 0)
     return;
+  /* Only the host side may connect: a process of this sandbox has a pid in
+   * its namespace (one outside it has none here), and one of another
+   * sandbox does not know the secret. */
+  if (getsockopt (conn, SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) != 0 || peer.pid != 0)
+    {
+      close (conn);
+      return;
+    }
+  n = recv (conn, header, sizeof header, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0)
+    {
+      /* Closed at once: someone checking that the sandbox runs. */
+      close (conn);
+      return;
+    }
   /* An end request that has already arrived is served here, without a
    * fork (the child would only signal us). */
-  if (recv (conn, header, sizeof header, MSG_PEEK | MSG_DONTWAIT) == (ssize_t) sizeof header &&
-      memcmp (header, "SBXK", 4) == 0)
+  if (n == (ssize_t) sizeof header && memcmp (header, SBX_MAGIC_END, SBX_MAGIC_LEN) == 0 &&
+      token_ok (header))
     {
       ending = 1;
       return;   /* conn stays open until end_sandbox closes everything */
@@ -299,7 +431,7 @@ accept_one (int listen_fd)
 
       if (more == NULL)
         {
-          report (conn, "error request", ENOMEM);
+          report (conn, SBX_REPLY_ERROR " request", ENOMEM);
           close (conn);
           return;
         }
@@ -311,7 +443,7 @@ accept_one (int listen_fd)
     run_command (conn);
   if (pid < 0)
     {
-      report (conn, "error exec", errno);
+      report (conn, SBX_REPLY_ERROR " exec", errno);
       close (conn);
       return;
     }
@@ -365,27 +497,61 @@ directory_removed (void)
   return 0;
 }
 
+/* Reads the sandbox's secret from FD, then closes it. */
 static int
-serve (int listen_fd, int ready_fd, int lock_fd, long long expires)
+read_token (int fd)
+{
+  int ok = read_all (fd, token, sizeof token) == 0;
+
+  close (fd);
+  return ok;
+}
+
+static int
+serve (int       listen_fd,
+       int       ready_fd,
+       int       token_fd,
+       int       watch,
+       int       lease_fd,
+       long long expires)
 {
   struct sigaction sa = { 0 };
   sigset_t block, none;
   struct pollfd *pfds = NULL;
   size_t pfds_size = 0;
-  int keep[3] = { listen_fd, ready_fd, lock_fd };
-  char dir_path[64];
+  int keep[4] = { listen_fd, ready_fd, watch, lease_fd };
+  int n_keep = 0;
 
-  for (int i = 0; i < 3; i++)
-    for (int j = i + 1; j < 3; j++)
+  /* Not dumpable: the commands run as the same user, and must neither
+   * trace this process nor open its descriptors or memory through /proc.
+   * (Kept across fork, so the children that serve a connection inherit
+   * it; a command's exec resets it for the command alone.) */
+  prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (!read_token (token_fd))
+    return 125;
+
+  for (int i = 0; i < 4; i++)
+    if (keep[i] >= 3)
+      keep[n_keep++] = keep[i];
+  for (int i = 0; i < n_keep; i++)
+    for (int j = i + 1; j < n_keep; j++)
       if (keep[j] < keep[i])
         {
           int t = keep[i];
           keep[i] = keep[j];
           keep[j] = t;
         }
-  close_others (keep, 3);
+  /* Whatever else bwrap or the library passed on goes. */
+  close_others (keep, n_keep);
   fcntl (listen_fd, F_SETFD, FD_CLOEXEC);
-  fcntl (lock_fd, F_SETFD, FD_CLOEXEC);
+  if (lease_fd >= 0)
+    fcntl (lease_fd, F_SETFD, FD_CLOEXEC);
+  if (watch >= 0)
+    {
+      fcntl (watch, F_SETFD, FD_CLOEXEC);
+      fcntl (watch, F_SETFL, O_NONBLOCK);
+      watch_fd = watch;
+    }
 
   sa.sa_handler = on_sigchld;
   sa.sa_flags = SA_NOCLDSTOP;
@@ -399,15 +565,6 @@ serve (int listen_fd, int ready_fd, int lock_fd, long long expires)
   sigaddset (&block, SIGUSR1);
   sigprocmask (SIG_BLOCK, &block, NULL);
   sigemptyset (&none);
-
-  /* Nobody could reach the sandbox once its directory is gone. */
-  snprintf (dir_path, sizeof dir_path, "/proc/self/fd/%d", lock_fd);
-  watch_fd = inotify_init1 (IN_CLOEXEC | IN_NONBLOCK);
-  if (watch_fd >= 0 && inotify_add_watch (watch_fd, dir_path, IN_DELETE | IN_DELETE_SELF) < 0)
-    {
-      close (watch_fd);
-      watch_fd = -1;
-    }
 
   write_all (ready_fd, "R", 1);
   close (ready_fd);
@@ -428,16 +585,18 @@ serve (int listen_fd, int ready_fd, int lock_fd, long long expires)
           tsp = &ts;
         }
 
-      if (pfds_size < n_jobs + 2)
+      if (pfds_size < n_jobs + 3)
         {
-          pfds_size = 2 * (n_jobs + 2);
+          pfds_size = 2 * (n_jobs + 3);
           free (pfds);
           pfds = calloc (pfds_size, sizeof (struct pollfd));
           if (pfds == NULL)
             return 125;
         }
+      /* A negative descriptor is skipped by ppoll. */
       pfds[n++] = (struct pollfd) { listen_fd, POLLIN, 0 };
       pfds[n++] = (struct pollfd) { watch_fd, POLLIN, 0 };
+      pfds[n++] = (struct pollfd) { lease_fd, POLLIN, 0 };
       for (size_t i = 0; i < n_jobs; i++)
         if (!jobs[i].killed)
           pfds[n++] = (struct pollfd) { jobs[i].conn, POLLRDHUP, 0 };
@@ -449,10 +608,14 @@ serve (int listen_fd, int ready_fd, int lock_fd, long long expires)
         return end_sandbox ();
       if ((pfds[1].revents & POLLIN) && directory_removed ())
         return end_sandbox ();
+      /* The owner's end of the lease closed (it died, or let go) or wrote:
+       * either way the sandbox ends with it. */
+      if (pfds[2].revents & (POLLIN | POLLHUP | POLLERR))
+        return end_sandbox ();
 
       reap ();
 
-      for (size_t k = 2; k < n; k++)
+      for (size_t k = 3; k < n; k++)
         {
           if ((pfds[k].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0)
             continue;
@@ -478,9 +641,11 @@ serve (int listen_fd, int ready_fd, int lock_fd, long long expires)
 int
 main (int argc, char **argv)
 {
-  if (argc == 6 && strcmp (argv[1], "--server") == 0)
-    return serve (atoi (argv[2]), atoi (argv[3]), atoi (argv[4]), atoll (argv[5]));
+  if (argc == 8 && strcmp (argv[1], "--server") == 0)
+    return serve (atoi (argv[2]), atoi (argv[3]), atoi (argv[4]), atoi (argv[5]),
+                  atoi (argv[6]), atoll (argv[7]));
 
-  fprintf (stderr, "usage: %s --server LISTEN-FD READY-FD LOCK-FD EXPIRES\n", argv[0]);
+  fprintf (stderr, "usage: %s --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES\n",
+           argv[0]);
   return 125;
 }

@@ -72,6 +72,7 @@ _local_config_free (LocalConfig *config)
   g_free (config->rootfs);
   g_free (config->workdir);
   g_free (config->cgroup);
+  g_free (config->token);
   g_clear_pointer (&config->env, g_hash_table_unref);
   g_clear_pointer (&config->labels, g_hash_table_unref);
   g_clear_pointer (&config->mounts, g_ptr_array_unref);
@@ -176,6 +177,10 @@ _local_config_save (LocalConfig  *config,
       json_builder_set_member_name (builder, "cgroup");
       json_builder_add_string_value (builder, config->cgroup);
     }
+  json_builder_set_member_name (builder, "token");
+  json_builder_add_string_value (builder, config->token);
+  json_builder_set_member_name (builder, "die_with_owner");
+  json_builder_add_boolean_value (builder, config->die_with_owner);
   add_string_map (builder, "env", config->env);
   add_string_map (builder, "labels", config->labels);
   json_builder_set_member_name (builder, "mounts");
@@ -261,6 +266,8 @@ _local_config_load (const char  *dir,
   config->bwrap_pid = json_object_get_int_member_with_default (object, "bwrap_pid", 0);
   config->init_pid = json_object_get_int_member_with_default (object, "init_pid", 0);
   config->cgroup = g_strdup (json_object_get_string_member_with_default (object, "cgroup", NULL));
+  config->token = g_strdup (json_object_get_string_member_with_default (object, "token", ""));
+  config->die_with_owner = json_object_get_boolean_member_with_default (object, "die_with_owner", FALSE);
   read_string_map (object, "env", config->env);
   read_string_map (object, "labels", config->labels);
 
@@ -470,8 +477,26 @@ mount_point_ok (const char *root,
          g_file_test (full, G_FILE_TEST_EXISTS);
 }
 
+/* Whether PATH (existing, on the host) is the sandboxes' directory ROOT or
+ * inside it, once both are resolved. */
+static gboolean
+is_in_sandboxes_dir (const char *path,
+                     const char *root)
+{
+  g_autofree char *real_path = realpath (path, NULL);
+  g_autofree char *real_root = realpath (root, NULL);
+  gsize len;
+
+  if (real_path == NULL || real_root == NULL)
+    return FALSE;
+  len = strlen (real_root);
+  return strncmp (real_path, real_root, len) == 0 &&
+         (real_path[len] == '\0' || real_path[len] == '/' || strcmp (real_root, "/") == 0);
+}
+
 static gboolean
 validate_spec (SandboxSpec  *spec,
+               const char   *root_dir,
                char        **rootfs_out,
                GError      **error)
 {
@@ -538,6 +563,17 @@ validate_spec (SandboxSpec  *spec,
           g_clear_pointer (rootfs_out, g_free);
           return FALSE;
         }
+      /* Every sandbox's server socket and secret are in there. (A mount
+       * of a directory above it gets it hidden instead.) */
+      if (is_in_sandboxes_dir (host, root_dir))
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("The mount source “%s” is inside the local sandboxes' directory "
+                         "(%s), which no sandbox may see. Mount another directory."),
+                       host, root_dir);
+          g_clear_pointer (rootfs_out, g_free);
+          return FALSE;
+        }
       if (!g_path_is_absolute (target) || g_strcmp0 (target, "/") == 0)
         {
           g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
@@ -580,7 +616,7 @@ sandbox_local_backend_create (SandboxBackend *backend,
   if (g_task_return_error_if_cancelled (task))
     return;
 
-  if (!validate_spec (spec, &config->rootfs, &error))
+  if (!validate_spec (spec, self->root_dir, &config->rootfs, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;
@@ -626,6 +662,7 @@ sandbox_local_backend_create (SandboxBackend *backend,
   config->created = g_get_real_time () / G_USEC_PER_SEC;
   config->expires = sandbox_spec_get_timeout (spec) ? config->created + sandbox_spec_get_timeout (spec) : 0;
   config->limits = choose_limits (spec);
+  config->die_with_owner = sandbox_spec_get_die_with_owner (spec);
   if (sandbox_spec_get_gpu (spec) > 0)
     g_debug ("The local backend does not assign GPUs; ignoring gpu=%u", sandbox_spec_get_gpu (spec));
 
@@ -680,6 +717,7 @@ load_instance (SandboxLocalBackend  *self,
   g_autofree char *dir = g_build_filename (self->root_dir, id, NULL);
   g_autoptr(LocalConfig) config = _local_config_load (dir, error);
   SandboxInstance *instance;
+  gboolean alive;
 
   if (config == NULL)
     return NULL;
@@ -691,9 +729,20 @@ load_instance (SandboxLocalBackend  *self,
                    _("The local sandbox %s reached the end of its timeout and was removed."), id);
       return NULL;
     }
+  alive = _local_server_alive (dir);
+  if (!alive && config->die_with_owner)
+    {
+      /* It ended with its owner (whose death left nobody to remove the
+       * directory): what is left goes now. */
+      g_debug ("Local sandbox %s ended with its owner; removing it", id);
+      _local_destroy_dir (dir, NULL);
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                   _("The local sandbox %s ended with the process that created it."), id);
+      return NULL;
+    }
   instance = _sandbox_local_instance_new (self, g_steal_pointer (&config));
   /* Its processes were killed, or the machine restarted. */
-  if (!_local_server_alive (dir))
+  if (!alive)
     sandbox_instance_set_state (instance, SANDBOX_INSTANCE_STATE_STOPPED);
   return instance;
 }

@@ -19,12 +19,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <poll.h>
-#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -39,14 +40,20 @@
 #include <gio/gunixoutputstream.h>
 
 #include "sandbox-local-private.h"
+#include "sandbox-local-wire.h"
 #include "sandbox-output-private.h"
 
 #define HELPER_IN_SANDBOX "/run/libsandbox/sandbox-exec-helper"
-/* The descriptors bwrap gets, and passes on to the server. */
+/* The descriptors bwrap gets. It passes them on to the server, which keeps
+ * only the listening socket, the inotify descriptor and the lease: nothing
+ * that leads to the host's file systems. */
 #define LISTEN_FD 3
 #define INFO_FD 4     /* bwrap writes {"child-pid": N} here */
 #define READY_FD 5    /* the server writes one byte once it serves */
-#define LOCK_FD 6     /* flock'ed for as long as the server lives */
+#define TOKEN_FD 6    /* the sandbox's secret, read once by the server */
+#define WATCH_FD 7    /* inotify: the instance directory removed */
+#define LEASE_FD 8    /* end-of-file: the owner died (die-with-owner) */
+#define SECCOMP_FD 9  /* the seccomp program, read by bwrap */
 #define TAIL_MAX 4096
 
 struct _SandboxLocalInstance
@@ -101,21 +108,14 @@ instance_gone (SandboxLocalInstance  *self,
 }
 
 /* ------------------------------------------------------------------ */
-/* Paths: what a path inside the sandbox is on the host                 */
+/* Paths of the sandbox, checked from the spec alone: nothing on the    */
+/* host is looked at (the sandbox resolves its paths itself, see Files) */
 
 typedef struct
 {
   const char *sandbox;
-  char       *host;
   gboolean    writable;
-  gboolean    follow_links;   /* symlinks resolve the same inside and out */
 } Bind;
-
-static void
-bind_clear (Bind *bind)
-{
-  g_free (bind->host);
-}
 
 static gboolean
 is_under (const char *path,
@@ -135,22 +135,18 @@ collect_binds (LocalConfig *config)
   GArray *binds = g_array_new (FALSE, TRUE, sizeof (Bind));
   Bind bind;
 
-  g_array_set_clear_func (binds, (GDestroyNotify) bind_clear);
-
   for (guint i = config->mounts->len; i > 0; i--)
     {
       SandboxMount *mount = g_ptr_array_index (config->mounts, i - 1);
 
-      bind = (Bind) { sandbox_mount_get_sandbox_path (mount),
-                      g_strdup (sandbox_mount_get_host_path (mount)),
-                      !sandbox_mount_get_read_only (mount), FALSE };
+      bind = (Bind) { sandbox_mount_get_sandbox_path (mount), !sandbox_mount_get_read_only (mount) };
       g_array_append_val (binds, bind);
     }
-  bind = (Bind) { config->workdir, g_build_filename (config->dir, "work", NULL), TRUE, FALSE };
+  bind = (Bind) { config->workdir, TRUE };
   g_array_append_val (binds, bind);
-  bind = (Bind) { "/tmp", g_build_filename (config->dir, "tmp", NULL), TRUE, FALSE };
+  bind = (Bind) { "/tmp", TRUE };
   g_array_append_val (binds, bind);
-  bind = (Bind) { "/", g_strdup (config->rootfs ? config->rootfs : "/"), FALSE, config->rootfs == NULL };
+  bind = (Bind) { "/", FALSE };
   g_array_append_val (binds, bind);
 
   /* Longest sandbox path first, so that nested binds win. */
@@ -170,14 +166,15 @@ collect_binds (LocalConfig *config)
   return binds;
 }
 
-/* Maps an absolute sandbox path to the host. Refuses the virtual file
- * systems, and symbolic links in the middle of the path where following
- * them on the host would lead somewhere else than inside the sandbox. */
+/* Checks an absolute sandbox path given for a copy, and returns it in
+ * canonical form. Refuses the virtual file systems and, for writing, what
+ * the spec makes read-only (a link inside the sandbox may still lead a copy
+ * elsewhere inside it, where the sandbox's own rights apply). */
 static char *
-map_path (LocalConfig  *config,
-          const char   *path,
-          gboolean      for_writing,
-          GError      **error)
+check_path (LocalConfig  *config,
+            const char   *path,
+            gboolean      for_writing,
+            GError      **error)
 {
   static const char * const virtual_dirs[] = { "/proc", "/dev", "/sys", "/run", NULL };
   g_autoptr(GArray) binds = NULL;
@@ -191,6 +188,12 @@ map_path (LocalConfig  *config,
       return NULL;
     }
   canonical = g_canonicalize_filename (path, "/");
+  if (strlen (canonical) > SBX_PATH_MAX)
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                   _("The path %s is too long."), canonical);
+      return NULL;
+    }
 
   for (guint i = 0; virtual_dirs[i] != NULL; i++)
     if (is_under (canonical, virtual_dirs[i]))
@@ -202,53 +205,22 @@ map_path (LocalConfig  *config,
       }
 
   binds = collect_binds (config);
-  for (guint i = 0; i < binds->len; i++)
+  for (guint i = 0; for_writing && i < binds->len; i++)
     {
       Bind *bind = &g_array_index (binds, Bind, i);
-      const char *rest;
-      g_autofree char *host = NULL;
 
       if (!is_under (canonical, bind->sandbox))
         continue;
-
-      if (for_writing && !bind->writable)
+      if (!bind->writable)
         {
           g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
                        _("%s is read-only in the sandbox. Copy files under the workdir (%s), "
                          "/tmp, or a read-write mount."), canonical, config->workdir);
           return NULL;
         }
-
-      rest = canonical + (strcmp (bind->sandbox, "/") == 0 ? 0 : strlen (bind->sandbox));
-      while (*rest == '/')
-        rest++;
-      host = g_build_filename (bind->host, rest, NULL);
-
-      if (!bind->follow_links && *rest != '\0')
-        {
-          g_auto(GStrv) parts = g_strsplit (rest, "/", -1);
-          g_autofree char *walk = g_strdup (bind->host);
-
-          for (guint p = 0; parts[p] != NULL && parts[p + 1] != NULL; p++)
-            {
-              g_autofree char *next = g_build_filename (walk, parts[p], NULL);
-
-              if (g_file_test (next, G_FILE_TEST_IS_SYMLINK))
-                {
-                  g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
-                               _("%s goes through a symbolic link (%s); copy the path it "
-                                 "points to instead."), canonical, parts[p]);
-                  return NULL;
-                }
-              g_free (walk);
-              walk = g_steal_pointer (&next);
-            }
-        }
-      return g_steal_pointer (&host);
+      break;
     }
-
-  g_assert_not_reached ();
-  return NULL;
+  return g_steal_pointer (&canonical);
 }
 
 /* ------------------------------------------------------------------ */
@@ -361,29 +333,53 @@ add_home_masks (GPtrArray *argv,
       }
 }
 
-/* The instances' root holds every sandbox's server socket, through which
- * commands run in that sandbox: where the host's root shows it, a tmpfs
- * hides it. (Under /tmp or /run it is hidden already.) */
+/* The sandboxes' directory holds every sandbox's server socket and state:
+ * a read-only empty tmpfs covers it wherever it would show inside, under
+ * the host's root (unless under /tmp or /run, which are replaced) and under
+ * any spec mount of a directory above it. (A mount from inside it is
+ * refused by create.) Comes after the spec mounts. */
 static void
 hide_instances (GPtrArray   *argv,
                 LocalConfig *config)
 {
-  g_autofree char *root = g_path_get_dirname (config->dir);
-  g_auto(GStrv) parts = NULL;
+  g_autofree char *parent = g_path_get_dirname (config->dir);
+  g_autofree char *root = realpath (parent, NULL);
+  g_autoptr(GPtrArray) targets = g_ptr_array_new_with_free_func (g_free);
 
-  if (config->rootfs != NULL || !g_path_is_absolute (root) || strcmp (root, "/") == 0)
+  if (root == NULL || strcmp (root, "/") == 0)
     return;
-  parts = g_strsplit (root + 1, "/", 2);
-  if (is_managed_top (parts[0]))
-    return;
-  g_ptr_array_add (argv, g_strdup ("--tmpfs"));
-  g_ptr_array_add (argv, g_steal_pointer (&root));
+  if (config->rootfs == NULL)
+    {
+      g_auto(GStrv) parts = g_strsplit (root + 1, "/", 2);
+
+      if (!is_managed_top (parts[0]))
+        g_ptr_array_add (targets, g_strdup (root));
+    }
+  for (guint i = 0; i < config->mounts->len; i++)
+    {
+      SandboxMount *mount = g_ptr_array_index (config->mounts, i);
+      g_autofree char *host = realpath (sandbox_mount_get_host_path (mount), NULL);
+      const char *rest;
+
+      if (host == NULL || !is_under (root, host))
+        continue;
+      rest = root + (strcmp (host, "/") == 0 ? 0 : strlen (host));
+      g_ptr_array_add (targets, g_build_filename (sandbox_mount_get_sandbox_path (mount), rest, NULL));
+    }
+  for (guint i = 0; i < targets->len; i++)
+    {
+      g_ptr_array_add (argv, g_strdup ("--tmpfs"));
+      g_ptr_array_add (argv, g_strdup (g_ptr_array_index (targets, i)));
+      g_ptr_array_add (argv, g_strdup ("--remount-ro"));
+      g_ptr_array_add (argv, g_strdup (g_ptr_array_index (targets, i)));
+    }
 }
 
 /* The sandbox's one bwrap process, with the server as its pid 1. No
  * --die-with-parent: the sandbox outlives the process that created it. */
 static GPtrArray *
-build_bwrap_argv (SandboxLocalInstance *self)
+build_bwrap_argv (SandboxLocalInstance *self,
+                  gboolean              watch)
 {
   LocalConfig *config = self->config;
   SandboxLocalBackend *backend = get_backend (self);
@@ -408,7 +404,6 @@ build_bwrap_argv (SandboxLocalInstance *self)
   add_root (argv, config->rootfs ? config->rootfs : "/");
   if (config->rootfs == NULL)
     add_home_masks (argv, masked);
-  hide_instances (argv, config);
 
   ADD ("--proc"); ADD ("/proc");
   /* bwrap leaves these writable when the sandbox user maps to the host's
@@ -427,6 +422,7 @@ build_bwrap_argv (SandboxLocalInstance *self)
       ADD (sandbox_mount_get_host_path (mount));
       ADD (sandbox_mount_get_sandbox_path (mount));
     }
+  hide_instances (argv, config);
   for (guint i = 0; i < masked->len; i++)
     {
       const char *path = g_ptr_array_index (masked, i);
@@ -444,12 +440,15 @@ build_bwrap_argv (SandboxLocalInstance *self)
   ADD ("--chdir"); ADD ("/");
   ADD ("--as-pid-1");
   ADD ("--info-fd"); g_ptr_array_add (argv, g_strdup_printf ("%d", INFO_FD));
+  ADD ("--seccomp"); g_ptr_array_add (argv, g_strdup_printf ("%d", SECCOMP_FD));
   ADD ("--");
   ADD (HELPER_IN_SANDBOX);
   ADD ("--server");
   g_ptr_array_add (argv, g_strdup_printf ("%d", LISTEN_FD));
   g_ptr_array_add (argv, g_strdup_printf ("%d", READY_FD));
-  g_ptr_array_add (argv, g_strdup_printf ("%d", LOCK_FD));
+  g_ptr_array_add (argv, g_strdup_printf ("%d", TOKEN_FD));
+  g_ptr_array_add (argv, g_strdup_printf ("%d", watch ? WATCH_FD : -1));
+  g_ptr_array_add (argv, g_strdup_printf ("%d", config->die_with_owner ? LEASE_FD : -1));
   g_ptr_array_add (argv, g_strdup_printf ("%" G_GINT64_FORMAT, config->expires));
   g_ptr_array_add (argv, NULL);
 #undef ADD
@@ -507,6 +506,10 @@ child_setup (gpointer user_data)
   /* Away from the creator's terminal and process group: the sandbox lives
    * on after it. */
   setsid ();
+  /* A new, empty session keyring: keyrings are not namespaced, and the
+   * caller's would otherwise be the sandbox's (the seccomp filter denies
+   * the keyring calls too). Nothing to hide where keyrings are off. */
+  syscall (SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL);
   if (limits->fsize > 0)
     {
       struct rlimit rl = { limits->fsize, limits->fsize };
@@ -670,19 +673,77 @@ socket_at (const char *dir,
   return fd;
 }
 
-/* Whether the sandbox's server still runs: it holds a lock on DIR for as
- * long as it lives. */
+/* Whether the sandbox's server still runs: only it listens on DIR/sock. */
 gboolean
 _local_server_alive (const char *dir)
 {
-  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct sockaddr_un addr;
+  int dirfd = -1, fd;
   gboolean alive;
 
-  if (fd < 0)
-    return FALSE;
-  alive = flock (fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-  close (fd);
+  if (!socket_address (dir, -1, &addr))
+    {
+      dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (dirfd < 0)
+        return FALSE;
+      socket_address (dir, dirfd, &addr);
+    }
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  /* A full backlog (EAGAIN) still means someone listens. */
+  alive = fd >= 0 && (connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0 ||
+                      errno == EAGAIN || errno == EINPROGRESS);
+  if (fd >= 0)
+    close (fd);
+  if (dirfd >= 0)
+    close (dirfd);
   return alive;
+}
+
+/* Writes the header every connection to the server starts with. */
+static void
+fill_header (char        header[SBX_HEADER_LEN],
+             const char *magic,
+             guint32     len,
+             const char *token)
+{
+  memcpy (header, magic, SBX_MAGIC_LEN);
+  memcpy (header + SBX_MAGIC_LEN, &len, sizeof len);
+  memset (header + SBX_MAGIC_LEN + 4, 0, SBX_TOKEN_HEX);
+  if (token != NULL)
+    memcpy (header + SBX_MAGIC_LEN + 4, token, MIN (strlen (token), SBX_TOKEN_HEX));
+}
+
+/* ------------------------------------------------------------------ */
+/* Leases: the write ends of the pipes whose end-of-file tells the      */
+/* servers of die-with-owner sandboxes that their owner (this process) */
+/* is gone. Held for the process's life, or until destroy.              */
+
+G_LOCK_DEFINE_STATIC (leases);
+static GHashTable *leases;   /* id -> fd + 1 */
+
+static void
+lease_hold (const char *id,
+            int         fd)
+{
+  G_LOCK (leases);
+  if (leases == NULL)
+    leases = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_hash_table_insert (leases, g_strdup (id), GINT_TO_POINTER (fd + 1));
+  G_UNLOCK (leases);
+}
+
+static void
+lease_release (const char *id)
+{
+  gpointer key = NULL, value = NULL;
+
+  G_LOCK (leases);
+  if (leases != NULL)
+    g_hash_table_steal_extended (leases, id, &key, &value);
+  G_UNLOCK (leases);
+  g_free (key);
+  if (value != NULL)
+    close (GPOINTER_TO_INT (value) - 1);
 }
 
 typedef struct
@@ -756,10 +817,10 @@ server_ready (GObject      *source,
   SandboxLocalInstance *self = SANDBOX_LOCAL_INSTANCE (data->instance);
   g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, NULL);
   g_autoptr(GError) error = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
   char info[1024];
   gsize len = 0;
-  const char *key;
-  int child_pid = 0;
+  gint64 child_pid = 0;
 
   if (bytes == NULL || g_bytes_get_size (bytes) == 0)
     {
@@ -780,10 +841,11 @@ server_ready (GObject      *source,
       len += (gsize) n;
     }
   info[len] = '\0';
-  key = strstr (info, "\"child-pid\"");
-  if (key != NULL && sscanf (key, "\"child-pid\" : %d", &child_pid) != 1)
-    sscanf (key, "\"child-pid\": %d", &child_pid);
-  if (child_pid <= 1)
+  if (json_parser_load_from_data (parser, info, (gssize) len, NULL) &&
+      JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    child_pid = json_object_get_int_member_with_default (json_node_get_object (json_parser_get_root (parser)),
+                                                         "child-pid", 0);
+  if (child_pid <= 1 || child_pid > G_MAXINT)
     {
       start_failed (task, data, "no child-pid on --info-fd");
       return;
@@ -809,7 +871,7 @@ server_ready (GObject      *source,
       return;
     }
 
-  g_debug ("Local sandbox %s: server up (bwrap %s, pid 1 = %d)",
+  g_debug ("Local sandbox %s: server up (bwrap %s, pid 1 = %" G_GINT64_FORMAT ")",
            self->config->id, g_subprocess_get_identifier (data->process), child_pid);
   _sandbox_task_return_object (task, data->instance);
   g_object_unref (task);
@@ -829,8 +891,10 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   ChildLimits limits = { 0 };
   StartData *data;
   GError *error = NULL;
-  int listen_fd = -1, lock_fd = -1, null_fd = -1;
+  int listen_fd = -1, null_fd = -1, watch_fd = -1, seccomp_fd = -1;
   int ready_pipe[2] = { -1, -1 }, info_pipe[2] = { -1, -1 }, log_pipe[2] = { -1, -1 };
+  int token_pipe[2] = { -1, -1 }, lease_pipe[2] = { -1, -1 }, stdin_pipe[2] = { -1, -1 };
+  guint8 secret[SBX_TOKEN_HEX / 2];
   int errsv;
 
   data = g_new0 (StartData, 1);
@@ -860,12 +924,41 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   if (config->disk_mb > 0)
     limits.fsize = (rlim_t) config->disk_mb << 20;
 
+  seccomp_fd = _local_seccomp_fd (&error);
+  if (seccomp_fd < 0)
+    goto fail;
+
+  /* The server's secret: only the instance directory, which no sandbox
+   * sees, keeps it. */
+  if (getrandom (secret, sizeof secret, 0) != sizeof secret)
+    {
+      errsv = errno;
+      g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                   _("Cannot make the sandbox's secret: %s"), g_strerror (errsv));
+      goto fail;
+    }
+  g_free (config->token);
+  config->token = g_malloc (SBX_TOKEN_HEX + 1);
+  for (guint i = 0; i < sizeof secret; i++)
+    g_snprintf (config->token + 2 * i, 3, "%02x", secret[i]);
+
   listen_fd = socket_at (config->dir, TRUE);
-  lock_fd = open (config->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (listen_fd < 0 || lock_fd < 0 || null_fd < 0 || flock (lock_fd, LOCK_EX) < 0 ||
+  /* bwrap's stdin, which its pid 1 keeps: an empty pipe, not a host file. */
+  if (pipe2 (stdin_pipe, O_CLOEXEC) == 0)
+    {
+      null_fd = stdin_pipe[0];
+      clear_fd (&stdin_pipe[1]);
+    }
+  /* The server ends the sandbox when its directory is removed: the watch
+   * is set here, so that the server holds no descriptor of the directory. */
+  watch_fd = inotify_init1 (IN_CLOEXEC | IN_NONBLOCK);
+  if (watch_fd >= 0 && inotify_add_watch (watch_fd, config->dir, IN_DELETE | IN_DELETE_SELF) < 0)
+    clear_fd (&watch_fd);
+  if (listen_fd < 0 || null_fd < 0 ||
       pipe2 (ready_pipe, O_CLOEXEC) < 0 || pipe2 (info_pipe, O_CLOEXEC) < 0 ||
-      pipe2 (log_pipe, O_CLOEXEC) < 0)
+      pipe2 (log_pipe, O_CLOEXEC) < 0 || pipe2 (token_pipe, O_CLOEXEC) < 0 ||
+      write (token_pipe[1], config->token, SBX_TOKEN_HEX) != SBX_TOKEN_HEX ||
+      (config->die_with_owner && pipe2 (lease_pipe, O_CLOEXEC) < 0))
     {
       errsv = errno;
       g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
@@ -884,11 +977,18 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   g_subprocess_launcher_take_fd (launcher, listen_fd, LISTEN_FD);
   g_subprocess_launcher_take_fd (launcher, info_pipe[1], INFO_FD);
   g_subprocess_launcher_take_fd (launcher, ready_pipe[1], READY_FD);
-  g_subprocess_launcher_take_fd (launcher, lock_fd, LOCK_FD);
-  null_fd = log_pipe[1] = listen_fd = lock_fd = info_pipe[1] = ready_pipe[1] = -1;
+  g_subprocess_launcher_take_fd (launcher, token_pipe[0], TOKEN_FD);
+  g_subprocess_launcher_take_fd (launcher, seccomp_fd, SECCOMP_FD);
+  if (watch_fd >= 0)
+    g_subprocess_launcher_take_fd (launcher, watch_fd, WATCH_FD);
+  if (lease_pipe[0] >= 0)
+    g_subprocess_launcher_take_fd (launcher, lease_pipe[0], LEASE_FD);
+  argv = build_bwrap_argv (self, watch_fd >= 0);
+  null_fd = log_pipe[1] = listen_fd = info_pipe[1] = ready_pipe[1] = -1;
+  token_pipe[0] = seccomp_fd = watch_fd = lease_pipe[0] = -1;
+  clear_fd (&token_pipe[1]);
   g_subprocess_launcher_set_child_setup (launcher, child_setup, &limits, NULL);
 
-  argv = build_bwrap_argv (self);
   data->process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
   /* The launcher holds our copies of the fds until it is finalized. */
   g_clear_object (&launcher);
@@ -896,6 +996,11 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
     close (limits.cgroup_fd);
   if (data->process == NULL)
     goto fail;
+  if (lease_pipe[1] >= 0)
+    {
+      lease_hold (config->id, lease_pipe[1]);
+      lease_pipe[1] = -1;
+    }
 
   data->info_fd = info_pipe[0];
   data->log_fd = log_pipe[0];
@@ -911,10 +1016,13 @@ fail:
       clear_fd (&ready_pipe[i]);
       clear_fd (&info_pipe[i]);
       clear_fd (&log_pipe[i]);
+      clear_fd (&token_pipe[i]);
+      clear_fd (&lease_pipe[i]);
     }
   clear_fd (&listen_fd);
-  clear_fd (&lock_fd);
   clear_fd (&null_fd);
+  clear_fd (&watch_fd);
+  clear_fd (&seccomp_fd);
   if (config->cgroup != NULL)
     g_rmdir (config->cgroup);
   _local_destroy_dir (config->dir, NULL);
@@ -1328,6 +1436,7 @@ add_vector (GByteArray         *payload,
 /* Sends the command to the server with its stdin, stdout and stderr. */
 static gboolean
 send_request (int                 conn,
+              const char         *token,
               const char         *cwd,
               const char * const *argv,
               const char * const *envp,
@@ -1335,7 +1444,7 @@ send_request (int                 conn,
 {
   g_autoptr(GByteArray) payload = g_byte_array_new ();
   union { char buf[CMSG_SPACE (3 * sizeof (int))]; struct cmsghdr align; } control;
-  char header[8] = "SBX1";
+  char header[SBX_HEADER_LEN];
   struct iovec iov[2];
   struct msghdr msg = { 0 };
   struct cmsghdr *cmsg;
@@ -1346,7 +1455,7 @@ send_request (int                 conn,
   add_vector (payload, argv);
   add_vector (payload, envp);
   len = payload->len;
-  memcpy (header + 4, &len, sizeof len);
+  fill_header (header, SBX_MAGIC_EXEC, len, token);
   total = sizeof header + len;
 
   memset (&control, 0, sizeof control);
@@ -1436,24 +1545,20 @@ sandbox_local_instance_exec (SandboxInstance *instance,
       goto fail;
     }
 
-  /* Without stdin bytes, the command reads /dev/null, never our stdin. */
+  /* Without stdin bytes, the command reads an empty pipe, never our stdin.
+   * (Pipes only: a command gets no descriptor of a host file.) */
   if (!g_unix_open_pipe (out_pipe, FD_CLOEXEC, &error) ||
       !g_unix_open_pipe (err_pipe, FD_CLOEXEC, &error) ||
-      (stdin_bytes != NULL && !g_unix_open_pipe (in_pipe, FD_CLOEXEC, &error)))
+      !g_unix_open_pipe (in_pipe, FD_CLOEXEC, &error))
     goto fail;
-  if (stdin_bytes == NULL && (in_pipe[0] = open ("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
-    {
-      int errsv = errno;
-      g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
-                   _("Cannot open /dev/null: %s"), g_strerror (errsv));
-      goto fail;
-    }
+  if (stdin_bytes == NULL)
+    clear_fd (&in_pipe[1]);
 
   envp = build_environ (config, command);
   fds[0] = in_pipe[0];
   fds[1] = out_pipe[1];
   fds[2] = err_pipe[1];
-  sent = send_request (data->conn, data->cwd, sandbox_command_get_argv (command),
+  sent = send_request (data->conn, config->token, data->cwd, sandbox_command_get_argv (command),
                        (const char * const *) envp, fds);
   if (!sent)
     {
@@ -1530,87 +1635,455 @@ fail:
 }
 
 /* ------------------------------------------------------------------ */
-/* Files                                                               */
-
-static gboolean
-copy_tree (GFile         *source,
-           GFile         *destination,
-           GCancellable  *cancellable,
-           GError       **error)
-{
-  g_autoptr(GFileInfo) info = NULL;
-  g_autoptr(GError) local_error = NULL;
-
-  info = g_file_query_info (source, G_FILE_ATTRIBUTE_STANDARD_TYPE "," G_FILE_ATTRIBUTE_STANDARD_SYMLINK_TARGET,
-                            G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, cancellable, error);
-  if (info == NULL)
-    return FALSE;
-
-  switch (g_file_info_get_file_type (info))
-    {
-    case G_FILE_TYPE_DIRECTORY:
-      {
-        g_autoptr(GFileEnumerator) children = NULL;
-
-        if (!g_file_make_directory (destination, cancellable, &local_error) &&
-            !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_EXISTS))
-          {
-            g_propagate_error (error, g_steal_pointer (&local_error));
-            return FALSE;
-          }
-        children = g_file_enumerate_children (source, G_FILE_ATTRIBUTE_STANDARD_NAME,
-                                              G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS,
-                                              cancellable, error);
-        if (children == NULL)
-          return FALSE;
-        for (;;)
-          {
-            GFileInfo *child_info;
-            GFile *child;
-            g_autoptr(GFile) target = NULL;
-
-            if (!g_file_enumerator_iterate (children, &child_info, &child, cancellable, error))
-              return FALSE;
-            if (child_info == NULL)
-              break;
-            target = g_file_get_child (destination, g_file_info_get_name (child_info));
-            if (!copy_tree (child, target, cancellable, error))
-              return FALSE;
-          }
-        return TRUE;
-      }
-    case G_FILE_TYPE_SYMBOLIC_LINK:
-      g_file_delete (destination, NULL, NULL);
-      return g_file_make_symbolic_link (destination, g_file_info_get_symlink_target (info),
-                                        cancellable, error);
-    case G_FILE_TYPE_REGULAR:
-      return g_file_copy (source, destination,
-                          G_FILE_COPY_OVERWRITE | G_FILE_COPY_NOFOLLOW_SYMLINKS,
-                          cancellable, NULL, NULL, error);
-    case G_FILE_TYPE_UNKNOWN:
-    case G_FILE_TYPE_SPECIAL:
-    case G_FILE_TYPE_SHORTCUT:
-    case G_FILE_TYPE_MOUNTABLE:
-    default:
-      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
-                   _("%s is not a regular file, directory or symbolic link, and cannot be copied."),
-                   g_file_peek_path (source));
-      return FALSE;
-    }
-}
+/* Files. Every path of the sandbox is resolved by the sandbox's own    */
+/* file service (sandbox-local-wire.h): inside its mount namespace and  */
+/* with its user's rights, so a link the sandbox planted, or swapped in */
+/* mid-copy, leads only where the sandbox itself can go. This side only */
+/* reads and writes the descriptors it gets, and makes host files one   */
+/* name at a time relative to directory descriptors, never following a  */
+/* link and never resolving a path twice.                               */
 
 typedef struct
 {
-  GFile *source;
-  GFile *destination;
+  LocalConfig *config;
+  int          conn;
+  char        *source;        /* host path (upload) or sandbox path (download) */
+  char        *destination;   /* sandbox path (upload) or host path (download) */
+  gboolean     upload;
 } CopyData;
 
 static void
 copy_data_free (CopyData *data)
 {
-  g_clear_object (&data->source);
-  g_clear_object (&data->destination);
+  if (data->conn >= 0)
+    close (data->conn);
+  g_free (data->source);
+  g_free (data->destination);
   g_free (data);
+}
+
+/* The error for ERRNUM, which the sandbox (or the host) answered about PATH. */
+static gboolean
+set_copy_error (GError     **error,
+                int          errnum,
+                const char  *path,
+                LocalConfig *config)
+{
+  switch (errnum)
+    {
+    case ENOENT:
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                   _("%s does not exist."), path);
+      break;
+    case EROFS:
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                   _("%s is read-only in the sandbox. Copy files under the workdir (%s), "
+                     "/tmp, or a read-write mount."), path, config->workdir);
+      break;
+    case ELOOP:
+    case ENOTDIR:
+    case EISDIR:
+    case EEXIST:
+    case ENAMETOOLONG:
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                   _("Cannot copy %s: %s"), path, g_strerror (errnum));
+      break;
+    default:
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                   _("Cannot copy %s: %s"), path, g_strerror (errnum));
+      break;
+    }
+  return FALSE;
+}
+
+static gboolean
+send_all (int          conn,
+          const void  *buf,
+          gsize        len)
+{
+  const char *p = buf;
+
+  while (len > 0)
+    {
+      ssize_t n = send (conn, p, len, MSG_NOSIGNAL);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      p += n;
+      len -= (gsize) n;
+    }
+  return TRUE;
+}
+
+/* One request to the file service. Returns the errno it answered (0 for
+ * done), with the descriptor of an open in *FD_OUT; EPIPE when the
+ * service went away (the sandbox ended). */
+static int
+file_request (int          conn,
+              guint32      op,
+              const char  *path,
+              int          flags,
+              guint32      mode,
+              const char  *target,
+              int         *fd_out)
+{
+  SbxFileRequest req = { op, (guint32) flags, mode, (guint32) strlen (path),
+                         target != NULL ? (guint32) strlen (target) : 0 };
+  union { char buf[CMSG_SPACE (sizeof (int))]; struct cmsghdr align; } control;
+  gint32 answer = 0;
+  struct iovec iov = { &answer, sizeof answer };
+  struct msghdr msg = { 0 };
+  struct cmsghdr *cmsg;
+  int fd = -1;
+  ssize_t n;
+
+  if (fd_out != NULL)
+    *fd_out = -1;
+  if (req.path_len > SBX_PATH_MAX || req.target_len > SBX_PATH_MAX)
+    return ENAMETOOLONG;
+  if (!send_all (conn, &req, sizeof req) || !send_all (conn, path, req.path_len) ||
+      (target != NULL && !send_all (conn, target, req.target_len)))
+    return EPIPE;
+
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  do
+    n = recvmsg (conn, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+  while (n < 0 && errno == EINTR);
+  for (cmsg = CMSG_FIRSTHDR (&msg); n > 0 && cmsg != NULL; cmsg = CMSG_NXTHDR (&msg, cmsg))
+    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
+        cmsg->cmsg_len == CMSG_LEN (sizeof (int)))
+      memcpy (&fd, CMSG_DATA (cmsg), sizeof fd);
+  if (n != (ssize_t) sizeof answer)
+    {
+      if (fd >= 0)
+        close (fd);
+      return EPIPE;
+    }
+  if (answer != 0 || fd_out == NULL)
+    {
+      if (fd >= 0)
+        close (fd);
+      return answer != 0 ? answer : 0;
+    }
+  if (fd < 0)
+    return EPROTO;
+  *fd_out = fd;
+  return 0;
+}
+
+/* Copies from IN to OUT until end-of-file, or LIMIT bytes if it is not
+ * negative. */
+static int
+copy_data (int           in,
+           int           out,
+           goffset       limit,
+           GCancellable *cancellable)
+{
+  gboolean plain = FALSE;
+  g_autofree char *buf = NULL;
+
+  for (;;)
+    {
+      size_t chunk = limit >= 0 ? (size_t) MIN (limit, 16 << 20) : 16 << 20;
+      ssize_t n;
+
+      if (g_cancellable_is_cancelled (cancellable))
+        return ECANCELED;
+      if (chunk == 0)
+        return 0;
+      if (!plain)
+        {
+          n = copy_file_range (in, NULL, out, NULL, chunk, 0);
+          if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+                        errno == EOPNOTSUPP || errno == EBADF))
+            {
+              plain = TRUE;
+              continue;
+            }
+        }
+      else
+        {
+          if (buf == NULL)
+            buf = g_malloc (1 << 20);
+          n = read (in, buf, MIN (chunk, 1 << 20));
+          if (n > 0)
+            {
+              for (ssize_t done = 0; done < n;)
+                {
+                  ssize_t w = write (out, buf + done, (size_t) (n - done));
+
+                  if (w < 0 && errno == EINTR)
+                    continue;
+                  if (w < 0)
+                    return errno;
+                  done += w;
+                }
+            }
+        }
+      if (n == 0)
+        return 0;
+      if (n < 0 && errno != EINTR)
+        return errno;
+      if (n > 0 && limit >= 0)
+        limit -= n;
+    }
+}
+
+static char *
+child_path (const char *dir,
+            const char *name)
+{
+  return g_strconcat (dir, strcmp (dir, "/") == 0 ? "" : "/", name, NULL);
+}
+
+static gboolean
+is_entry_name (const char *name)
+{
+  return strcmp (name, ".") != 0 && strcmp (name, "..") != 0 && strchr (name, '/') == NULL;
+}
+
+/* Makes host file NAME in DIRFD (a host directory) from the sandbox's
+ * SPATH, and, for a directory, everything under it. */
+static gboolean
+download_entry (CopyData      *data,
+                const char    *spath,
+                int            dirfd,
+                const char    *name,
+                GCancellable  *cancellable,
+                GError       **error)
+{
+  struct stat st;
+  int pfd = -1, err;
+  gboolean ok = FALSE;
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  err = file_request (data->conn, SBX_FILE_OPEN, spath, O_PATH | O_NOFOLLOW, 0, NULL, &pfd);
+  if (err != 0)
+    return set_copy_error (error, err, spath, data->config);
+  if (fstat (pfd, &st) != 0)
+    {
+      err = errno;
+      close (pfd);
+      return set_copy_error (error, err, spath, data->config);
+    }
+
+  if (S_ISLNK (st.st_mode))
+    {
+      char target[SBX_PATH_MAX + 1];
+      ssize_t n = readlinkat (pfd, "", target, sizeof target - 1);
+
+      if (n < 0)
+        err = errno;
+      else
+        {
+          target[n] = '\0';
+          if (unlinkat (dirfd, name, 0) != 0 && errno != ENOENT)
+            err = errno;
+          else if (symlinkat (target, dirfd, name) != 0)
+            err = errno;
+        }
+      ok = err == 0 || set_copy_error (error, err, spath, data->config);
+    }
+  else if (S_ISDIR (st.st_mode))
+    {
+      int sdir = -1, hdir = -1;
+      DIR *dir = NULL;
+      struct dirent *entry;
+
+      if (mkdirat (dirfd, name, 0755) != 0 && errno != EEXIST)
+        err = errno;
+      else if ((hdir = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        err = errno;
+      else if ((err = file_request (data->conn, SBX_FILE_OPEN, spath,
+                                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, NULL, &sdir)) == 0 &&
+               (dir = fdopendir (sdir)) == NULL)
+        {
+          err = errno;
+          close (sdir);
+        }
+      if (err != 0)
+        set_copy_error (error, err, spath, data->config);
+      else
+        {
+          ok = TRUE;
+          while (ok && (errno = 0, entry = readdir (dir)) != NULL)
+            {
+              g_autofree char *child = NULL;
+
+              if (!is_entry_name (entry->d_name))
+                continue;
+              child = child_path (spath, entry->d_name);
+              ok = download_entry (data, child, hdir, entry->d_name, cancellable, error);
+            }
+        }
+      if (dir != NULL)
+        closedir (dir);
+      if (hdir >= 0)
+        close (hdir);
+    }
+  else if (S_ISREG (st.st_mode))
+    {
+      int in = -1, out = -1;
+      struct stat in_st;
+
+      /* Opened without blocking, in case a swap put a FIFO there. */
+      err = file_request (data->conn, SBX_FILE_OPEN, spath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK,
+                          0, NULL, &in);
+      if (err == 0 && (fstat (in, &in_st) != 0 || !S_ISREG (in_st.st_mode)))
+        err = EINVAL;
+      if (err == 0)
+        {
+          fcntl (in, F_SETFL, fcntl (in, F_GETFL) & ~O_NONBLOCK);
+          out = openat (dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                        in_st.st_mode & 0777);
+          if (out < 0 && errno == ELOOP && unlinkat (dirfd, name, 0) == 0)
+            out = openat (dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                          in_st.st_mode & 0777);
+          /* What the file held when it was opened: a command that keeps
+           * writing to it cannot make the copy endless. */
+          err = out < 0 ? errno : copy_data (in, out, in_st.st_size, cancellable);
+        }
+      if (in >= 0)
+        close (in);
+      if (out >= 0 && close (out) != 0 && err == 0)
+        err = errno;
+      if (err == ECANCELED)
+        g_cancellable_set_error_if_cancelled (cancellable, error);
+      else
+        ok = err == 0 || set_copy_error (error, err, spath, data->config);
+    }
+  else
+    g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                 _("%s is not a regular file, directory or symbolic link, and cannot be copied."),
+                 spath);
+
+  close (pfd);
+  return ok;
+}
+
+/* Makes the sandbox's SPATH from host file NAME in DIRFD, and, for a
+ * directory, everything under it. */
+static gboolean
+upload_entry (CopyData      *data,
+              int            dirfd,
+              const char    *name,
+              const char    *spath,
+              GCancellable  *cancellable,
+              GError       **error)
+{
+  struct stat st;
+  int err = 0;
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return set_copy_error (error, errno, name, data->config);
+
+  if (S_ISDIR (st.st_mode))
+    {
+      int hdir;
+      DIR *dir;
+      struct dirent *entry;
+      gboolean ok = TRUE;
+
+      err = file_request (data->conn, SBX_FILE_MKDIR, spath, 0, (st.st_mode & 0777) | 0700, NULL, NULL);
+      if (err != 0 && err != EEXIST)
+        return set_copy_error (error, err, spath, data->config);
+      hdir = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (hdir < 0 || (dir = fdopendir (hdir)) == NULL)
+        {
+          err = errno;
+          if (hdir >= 0)
+            close (hdir);
+          return set_copy_error (error, err, name, data->config);
+        }
+      while (ok && (entry = readdir (dir)) != NULL)
+        {
+          g_autofree char *child = NULL;
+
+          if (!is_entry_name (entry->d_name))
+            continue;
+          child = child_path (spath, entry->d_name);
+          ok = upload_entry (data, hdir, entry->d_name, child, cancellable, error);
+        }
+      closedir (dir);
+      return ok;
+    }
+  if (S_ISLNK (st.st_mode))
+    {
+      g_autofree char *target = g_malloc (SBX_PATH_MAX + 1);
+      ssize_t n = readlinkat (dirfd, name, target, SBX_PATH_MAX);
+
+      if (n < 0)
+        return set_copy_error (error, errno, name, data->config);
+      target[n] = '\0';
+      file_request (data->conn, SBX_FILE_UNLINK, spath, 0, 0, NULL, NULL);
+      err = file_request (data->conn, SBX_FILE_SYMLINK, spath, 0, 0, target, NULL);
+      return err == 0 || set_copy_error (error, err, spath, data->config);
+    }
+  if (S_ISREG (st.st_mode))
+    {
+      int in = openat (dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = -1;
+      const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK;
+      struct stat out_st;
+
+      if (in < 0)
+        return set_copy_error (error, errno, name, data->config);
+      err = file_request (data->conn, SBX_FILE_OPEN, spath, flags, st.st_mode & 0777, NULL, &out);
+      /* A link in the way is replaced, as cp would. */
+      if (err == ELOOP && file_request (data->conn, SBX_FILE_UNLINK, spath, 0, 0, NULL, NULL) == 0)
+        err = file_request (data->conn, SBX_FILE_OPEN, spath, flags | O_EXCL, st.st_mode & 0777, NULL, &out);
+      /* Only into a regular file (opened without blocking: a FIFO the
+       * sandbox put there must not hang the copy). */
+      if (err == 0 && (fstat (out, &out_st) != 0 || !S_ISREG (out_st.st_mode)))
+        err = EINVAL;
+      if (err == 0)
+        {
+          fcntl (out, F_SETFL, fcntl (out, F_GETFL) & ~O_NONBLOCK);
+          err = copy_data (in, out, -1, cancellable);
+        }
+      close (in);
+      if (out >= 0 && close (out) != 0 && err == 0)
+        err = errno;
+      if (err == ECANCELED)
+        return !g_cancellable_set_error_if_cancelled (cancellable, error);
+      return err == 0 || set_copy_error (error, err, spath, data->config);
+    }
+  g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+               _("%s is not a regular file, directory or symbolic link, and cannot be copied."),
+               data->source);
+  return FALSE;
+}
+
+/* Makes the directories above the sandbox's PATH, as mkdir -p would. */
+static gboolean
+upload_parents (CopyData    *data,
+                const char  *path,
+                GError     **error)
+{
+  g_autofree char *parent = g_path_get_dirname (path);
+  g_auto(GStrv) parts = g_strsplit (parent, "/", -1);
+  g_autoptr(GString) walk = g_string_new ("");
+
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      int err;
+
+      if (*parts[i] == '\0')
+        continue;
+      g_string_append_c (walk, '/');
+      g_string_append (walk, parts[i]);
+      err = file_request (data->conn, SBX_FILE_MKDIR, walk->str, 0, 0755, NULL, NULL);
+      if (err != 0 && err != EEXIST)
+        return set_copy_error (error, err, walk->str, data->config);
+    }
+  return TRUE;
 }
 
 static void
@@ -1620,40 +2093,98 @@ copy_thread (GTask        *task,
              GCancellable *cancellable)
 {
   CopyData *data = task_data;
-  g_autoptr(GFile) parent = g_file_get_parent (data->destination);
   GError *error = NULL;
+  gboolean ok;
 
-  if (!g_file_query_exists (data->source, cancellable))
+  if (data->upload)
     {
-      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
-                               _("%s does not exist."), g_file_peek_path (data->source));
-      return;
-    }
-  if (parent != NULL &&
-      !g_file_make_directory_with_parents (parent, cancellable, &error) &&
-      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  g_clear_error (&error);
+      g_autofree char *dir = g_path_get_dirname (data->source);
+      g_autofree char *name = g_path_get_basename (data->source);
+      int dirfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-  if (!copy_tree (data->source, data->destination, cancellable, &error))
+      if (dirfd < 0 || faccessat (dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) != 0)
+        {
+          if (dirfd >= 0)
+            close (dirfd);
+          g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                                   _("%s does not exist."), data->source);
+          return;
+        }
+      ok = upload_parents (data, data->destination, &error) &&
+           upload_entry (data, dirfd, name, data->destination, cancellable, &error);
+      close (dirfd);
+    }
+  else
+    {
+      g_autoptr(GFile) destination = g_file_new_for_path (data->destination);
+      g_autoptr(GFile) parent = g_file_get_parent (destination);
+      g_autofree char *name = g_file_get_basename (destination);
+      int dirfd = -1;
+
+      if (parent != NULL &&
+          !g_file_make_directory_with_parents (parent, cancellable, &error) &&
+          !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+      g_clear_error (&error);
+      if (parent != NULL && (dirfd = open (g_file_peek_path (parent), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        {
+          int errsv = errno;
+
+          g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                                   _("Cannot write to %s: %s"), g_file_peek_path (parent),
+                                   g_strerror (errsv));
+          return;
+        }
+      ok = download_entry (data, data->source, parent != NULL ? dirfd : AT_FDCWD,
+                           parent != NULL ? name : data->destination, cancellable, &error);
+      if (dirfd >= 0)
+        close (dirfd);
+    }
+
+  if (!ok)
     g_task_return_error (task, error);
   else
     g_task_return_boolean (task, TRUE);
 }
 
+/* Connects to the sandbox's file service, then copies in a thread. */
 static void
-start_copy (GTask *task,
-            GFile *source,
-            GFile *destination)
+start_copy (SandboxLocalInstance *self,
+            GTask                *task,
+            gboolean              upload,
+            char                 *source,
+            char                 *destination)
 {
   CopyData *data = g_new0 (CopyData, 1);
+  char header[SBX_HEADER_LEN];
+  GError *error = NULL;
 
-  data->source = g_object_ref (source);
-  data->destination = g_object_ref (destination);
+  data->config = self->config;
+  data->upload = upload;
+  data->source = source;
+  data->destination = destination;
   g_task_set_task_data (task, data, (GDestroyNotify) copy_data_free);
+
+  data->conn = socket_at (self->config->dir, FALSE);
+  fill_header (header, SBX_MAGIC_FILES, 0, self->config->token);
+  if (data->conn < 0 || !send_all (data->conn, header, sizeof header))
+    {
+      int errsv = errno;
+
+      if (!instance_gone (self, &error))
+        {
+          sandbox_instance_set_state (SANDBOX_INSTANCE (self), SANDBOX_INSTANCE_STATE_STOPPED);
+          g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE,
+                       _("The local sandbox %s is not running any more (%s), so its files "
+                         "cannot be copied. Remove it with “sandboxctl rm %s” and create a "
+                         "new one."), self->config->id, g_strerror (errsv), self->config->id);
+        }
+      g_task_return_error (task, error);
+      return;
+    }
   g_task_run_in_thread (task, copy_thread);
 }
 
@@ -1665,18 +2196,22 @@ sandbox_local_instance_upload (SandboxInstance *instance,
                                GTask           *task)
 {
   SandboxLocalInstance *self = SANDBOX_LOCAL_INSTANCE (instance);
-  g_autofree char *host = NULL;
-  g_autoptr(GFile) target = NULL;
+  g_autofree char *path = NULL;
   GError *error = NULL;
 
   if (instance_gone (self, &error) ||
-      (host = map_path (self->config, destination, TRUE, &error)) == NULL)
+      (path = check_path (self->config, destination, TRUE, &error)) == NULL)
     {
       g_task_return_error (task, error);
       return;
     }
-  target = g_file_new_for_path (host);
-  start_copy (task, source, target);
+  if (g_file_peek_path (source) == NULL)
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                               _("Only local files can be uploaded to a local sandbox."));
+      return;
+    }
+  start_copy (self, task, TRUE, g_strdup (g_file_peek_path (source)), g_steal_pointer (&path));
 }
 
 static void
@@ -1687,56 +2222,91 @@ sandbox_local_instance_download (SandboxInstance *instance,
                                  GTask           *task)
 {
   SandboxLocalInstance *self = SANDBOX_LOCAL_INSTANCE (instance);
-  g_autofree char *host = NULL;
-  g_autoptr(GFile) from = NULL;
+  g_autofree char *path = NULL;
   GError *error = NULL;
 
   if (instance_gone (self, &error) ||
-      (host = map_path (self->config, source, FALSE, &error)) == NULL)
+      (path = check_path (self->config, source, FALSE, &error)) == NULL)
     {
       g_task_return_error (task, error);
       return;
     }
-  from = g_file_new_for_path (host);
-  start_copy (task, from, destination);
+  if (g_file_peek_path (destination) == NULL)
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                               _("Files of a local sandbox can only be downloaded to local paths."));
+      return;
+    }
+  start_copy (self, task, FALSE, g_steal_pointer (&path), g_strdup (g_file_peek_path (destination)));
 }
 
 /* ------------------------------------------------------------------ */
 /* destroy                                                             */
 
-static int
-make_removable (const char        *path,
-                const struct stat *st,
-                int                type,
-                struct FTW        *ftw)
+/* Removes everything in the directory DIRFD (which it closes), one name
+ * at a time relative to it: what a sandbox left in its directories (links,
+ * unreadable directories) is never followed. Stays on DEV, the instance's
+ * file system. */
+static void
+remove_children (int   dirfd,
+                 dev_t dev)
 {
-  if (type == FTW_D && (st->st_mode & 0700) != 0700)
-    chmod (path, st->st_mode | 0700);
-  return 0;
-}
+  DIR *dir = fdopendir (dirfd);
+  struct dirent *entry;
 
-static int
-remove_entry (const char        *path,
-              const struct stat *st,
-              int                type,
-              struct FTW        *ftw)
-{
-  if (type == FTW_DP)
-    rmdir (path);
-  else
-    unlink (path);
-  return 0;
+  if (dir == NULL)
+    {
+      close (dirfd);
+      return;
+    }
+  while ((entry = readdir (dir)) != NULL)
+    {
+      struct stat st;
+      int child;
+
+      if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
+        continue;
+      if (fstatat (dirfd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        continue;
+      if (!S_ISDIR (st.st_mode))
+        {
+          unlinkat (dirfd, entry->d_name, 0);
+          continue;
+        }
+      if (st.st_dev != dev)
+        continue;   /* a mount point: leave it */
+      child = openat (dirfd, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (child < 0 && errno == EACCES)
+        {
+          /* A directory the sandbox made unreadable: ours to open again. */
+          int path = openat (dirfd, entry->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          g_autofree char *proc = path >= 0 ? g_strdup_printf ("/proc/self/fd/%d", path) : NULL;
+
+          if (path >= 0 && chmod (proc, (st.st_mode & 07777) | 0700) == 0)
+            child = openat (dirfd, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          if (path >= 0)
+            close (path);
+        }
+      if (child >= 0)
+        remove_children (child, dev);
+      unlinkat (dirfd, entry->d_name, AT_REMOVEDIR);
+    }
+  closedir (dir);
 }
 
 gboolean
 _local_remove_tree (const char  *path,
                     GError     **error)
 {
-  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+  struct stat st;
+  int dirfd;
+
+  if (lstat (path, &st) != 0 && errno == ENOENT)
     return TRUE;
-  nftw (path, make_removable, 32, FTW_PHYS | FTW_MOUNT);
-  nftw (path, remove_entry, 32, FTW_PHYS | FTW_MOUNT | FTW_DEPTH);
-  if (g_file_test (path, G_FILE_TEST_EXISTS))
+  dirfd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dirfd >= 0)
+    remove_children (dirfd, st.st_dev);
+  if (rmdir (path) != 0 && errno != ENOENT && unlink (path) != 0)
     {
       g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
                    _("Could not remove everything under %s; remove it by hand."), path);
@@ -1810,11 +2380,12 @@ kill_recorded (LocalConfig *config,
  * other process of the sandbox, then exits. Returns the connection, whose
  * end-of-file says it is done, or -1. */
 static int
-ask_server_to_end (const char *dir)
+ask_server_to_end (LocalConfig *config)
 {
-  static const char request[8] = { 'S', 'B', 'X', 'K', 0, 0, 0, 0 };
-  int conn = socket_at (dir, FALSE);
+  char request[SBX_HEADER_LEN];
+  int conn = socket_at (config->dir, FALSE);
 
+  fill_header (request, SBX_MAGIC_END, 0, config->token);
   if (conn >= 0 && send (conn, request, sizeof request, MSG_NOSIGNAL) != sizeof request)
     clear_fd (&conn);
   return conn;
@@ -1848,8 +2419,12 @@ _local_destroy_dir (const char  *dir,
   g_autofree char *state = g_build_filename (dir, "instance.json", NULL);
   g_autoptr(LocalConfig) config = _local_config_load (dir, NULL);
 
-  int conn = config != NULL ? ask_server_to_end (dir) : -1;
+  g_autofree char *id = g_path_get_basename (dir);
+  int conn = config != NULL ? ask_server_to_end (config) : -1;
   gboolean ended;
+
+  /* This process no longer owns it. */
+  lease_release (id);
 
   /* Forget the instance first, so that nobody finds it half removed. */
   g_unlink (state);

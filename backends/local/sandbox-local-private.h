@@ -46,6 +46,8 @@ typedef struct
   gint64      bwrap_pid;    /* the sandbox's bwrap, in the host's pid namespace */
   gint64      init_pid;     /* the sandbox's pid 1 (its server), likewise */
   char       *cgroup;       /* the instance's cgroup directory, or NULL */
+  char       *token;        /* the secret its server asks of every client */
+  gboolean    die_with_owner; /* ends when the creating process does */
 } LocalConfig;
 
 void          _local_config_free        (LocalConfig *config);
@@ -69,6 +71,9 @@ void          _sandbox_local_instance_start (SandboxLocalInstance *self,
 /* Whether the server of the instance at DIR runs. */
 gboolean      _local_server_alive       (const char  *dir);
 LocalConfig  *_sandbox_local_instance_get_config (SandboxLocalInstance *self);
+
+/* A descriptor holding the sandbox's seccomp program, for bwrap. */
+int           _local_seccomp_fd         (GError     **error);
 
 gboolean      _local_remove_tree        (const char  *path,
                                          GError     **error);

@@ -504,17 +504,54 @@ test_upload_read_only (void)
 static void
 test_download_symlink_escape (void)
 {
-  SandboxInstance *instance = create (NULL);
-  g_autoptr(GFile) dest = g_file_new_build_filename (g_get_tmp_dir (), "libsandbox-escape", NULL);
+  g_autofree char *cwd = g_get_current_dir ();
+  g_autofree char *name = g_strdup_printf ("test-local-escape-%d", (int) getpid ());
+  g_autofree char *root = g_build_filename (cwd, name, NULL);
+  g_autofree char *secret = g_build_filename (root, "secret", NULL);
+  g_autofree char *old_root = g_strdup (g_getenv ("SANDBOX_LOCAL_ROOT"));
+  g_autofree char *dest_dir = g_build_filename (g_get_tmp_dir (), name, NULL);
+  g_autofree char *dest_path = g_build_filename (dest_dir, "got", NULL);
+  g_autoptr(GFile) dest = g_file_new_for_path (dest_path);
   g_autoptr(GError) error = NULL;
+  g_autofree char *script = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *inside = NULL;
+  g_autofree char *got = NULL;
+  SandboxInstance *instance;
   int status;
-  g_autofree char *out = sh (instance, "ln -s /etc /workspace/link && echo ok", &status);
 
-  /* A link made inside the sandbox must not lead the host anywhere else. */
+  /* The sandboxes' root, visible from the host's root but hidden inside,
+   * holds a host secret; the sandbox links to it. */
+  g_setenv ("SANDBOX_LOCAL_ROOT", root, TRUE);
+  instance = create (NULL);
+  g_assert_true (g_file_set_contents (secret, "host-only-secret", -1, NULL));
+  script = g_strdup_printf ("ln -s '%s' /workspace/link && ln -s /etc /workspace/etc && echo ok", root);
+  out = sh (instance, script, &status);
   g_assert_cmpstr (out, ==, "ok\n");
-  g_assert_false (sandbox_instance_download (instance, "/workspace/link/hostname", dest, NULL, &error));
-  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+
+  /* A link made inside the sandbox is followed as the sandbox sees it,
+   * never on the host: the secret is not there. */
+  g_assert_false (sandbox_instance_download (instance, "/workspace/link/secret", dest, NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+  g_assert_false (g_file_test (dest_path, G_FILE_TEST_EXISTS));
+  g_clear_error (&error);
+
+  /* And where the sandbox does see something, that is what comes out. */
+  inside = sh (instance, "cat /etc/hostname", &status);
+  g_assert_true (sandbox_instance_download (instance, "/workspace/etc/hostname", dest, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_get_contents (dest_path, &got, NULL, NULL));
+  g_assert_cmpstr (got, ==, inside);
+
   destroy (instance);
+  g_unlink (secret);
+  g_rmdir (root);
+  g_unlink (dest_path);
+  g_rmdir (dest_dir);
+  if (old_root != NULL)
+    g_setenv ("SANDBOX_LOCAL_ROOT", old_root, TRUE);
+  else
+    g_unsetenv ("SANDBOX_LOCAL_ROOT");
 }
 
 static void

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
+import time
 import unittest
 from collections.abc import Callable
 from typing import Any
@@ -287,6 +290,57 @@ class TestLifecycle(LocalTestCase):
         # Destroying what is already gone succeeds, through either object.
         self.assertTrue(found.destroy(None))
         self.assertTrue(instance.destroy(None))
+
+    def test_die_with_owner(self) -> None:
+        """A die-with-owner sandbox ends when its creator is SIGKILLed; one
+        without the property outlives its creator (control)."""
+        child_code = (
+            "import gi, sys, time\n"
+            "gi.require_version('Sandbox', '1.0')\n"
+            "from gi.repository import Sandbox\n"
+            "spec = Sandbox.Spec()\n"
+            "spec.set_die_with_owner(sys.argv[1] == '1')\n"
+            "spec.props.die_with_owner == (sys.argv[1] == '1') or sys.exit(3)\n"
+            "i = Sandbox.Backend.new_for_name('local').create(spec, None)\n"
+            "print(i.get_id(), flush=True)\n"
+            "time.sleep(600)\n"
+        )
+        backend = Sandbox.Backend.new_for_name("local")
+        for owned in (True, False):
+            child = subprocess.Popen(
+                [sys.executable, "-c", child_code, "1" if owned else "0"],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert child.stdout is not None
+            sandbox_id = child.stdout.readline().strip()
+            self.assertTrue(sandbox_id.startswith("sbx-"), sandbox_id)
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            # Allow for a loaded machine; the server reacts to the lease's
+            # end-of-file at once.
+            deadline = time.monotonic() + 20
+            gone = False
+            while time.monotonic() < deadline and not gone:
+                try:
+                    found = backend.get_instance(sandbox_id, None)
+                    gone = found.get_state() != Sandbox.InstanceState.RUNNING
+                except GLib.Error as error:
+                    self.assert_error(error, Sandbox.Error.NOT_FOUND)
+                    gone = True
+                if not gone and not owned:
+                    break
+                time.sleep(0.05)
+            if owned:
+                self.assertTrue(gone, f"{sandbox_id} outlived its owner")
+                with self.assertRaises(GLib.Error) as ctx:
+                    backend.get_instance(sandbox_id, None)
+                self.assert_error(ctx.exception, Sandbox.Error.NOT_FOUND)
+            else:
+                found = backend.get_instance(sandbox_id, None)
+                result = found.exec(Sandbox.Command.new(["true"]), None)
+                self.assertTrue(result.get_success())
+                self.assertTrue(found.destroy(None))
 
 
 if __name__ == "__main__":

@@ -276,6 +276,9 @@ def _build_spec(
             ttl = min(ttl, 24 * 3600)
         spec.set_timeout(ttl)
     spec.set_network(needs_network(options, datastore_type))
+    # The task's sandbox is this process's alone: it ends with it, even if
+    # the process is killed before it can destroy the sandbox.
+    spec.set_die_with_owner(True)
     for key, value in labels.items():
         spec.set_label(key, value)
     for key, value in (secrets or {}).items():

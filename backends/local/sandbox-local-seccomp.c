@@ -1,0 +1,238 @@
+/* libsandbox - the seccomp filter of every local sandbox
+ *
+ * Built with libseccomp and handed to bwrap (--seccomp FD), which loads it
+ * into the sandbox's pid 1 just before it runs: every process of the
+ * sandbox inherits it and none can remove it. Modelled on flatpak's
+ * (flatpak-run.c, setup_seccomp) and Docker's default profile; the table
+ * below is the one docs/security.md documents, call by call, with the
+ * errno each denied call returns.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <glib/gi18n-lib.h>
+
+#include "sandbox-local-private.h"
+
+typedef struct
+{
+  int         nr;
+  int         errnum;
+} Denied;
+
+/* Denied whatever their arguments. */
+static const Denied denied[] = {
+  /* Keyrings are not namespaced: the host's keys would be in reach. */
+  { SCMP_SYS (keyctl), EPERM },
+  { SCMP_SYS (add_key), EPERM },
+  { SCMP_SYS (request_key), EPERM },
+  /* Kernel attack surface no command needs. */
+  { SCMP_SYS (bpf), EPERM },
+  { SCMP_SYS (perf_event_open), EPERM },
+  { SCMP_SYS (userfaultfd), EPERM },
+  { SCMP_SYS (open_by_handle_at), EPERM },
+  { SCMP_SYS (kexec_load), EPERM },
+  { SCMP_SYS (kexec_file_load), EPERM },
+  { SCMP_SYS (init_module), EPERM },
+  { SCMP_SYS (finit_module), EPERM },
+  { SCMP_SYS (delete_module), EPERM },
+  { SCMP_SYS (reboot), EPERM },
+  { SCMP_SYS (swapon), EPERM },
+  { SCMP_SYS (swapoff), EPERM },
+  { SCMP_SYS (acct), EPERM },
+  { SCMP_SYS (syslog), EPERM },
+  { SCMP_SYS (quotactl), EPERM },
+  /* The sandbox's mounts and namespaces are fixed once it runs. */
+  { SCMP_SYS (mount), EPERM },
+  { SCMP_SYS (umount2), EPERM },
+  { SCMP_SYS (pivot_root), EPERM },
+  { SCMP_SYS (setns), EPERM },
+  /* New mount API and io_uring: ENOSYS, so that programs fall back. */
+  { SCMP_SYS (fsopen), ENOSYS },
+  { SCMP_SYS (fsconfig), ENOSYS },
+  { SCMP_SYS (fsmount), ENOSYS },
+  { SCMP_SYS (fspick), ENOSYS },
+  { SCMP_SYS (open_tree), ENOSYS },
+  { SCMP_SYS (move_mount), ENOSYS },
+  { SCMP_SYS (mount_setattr), ENOSYS },
+  { SCMP_SYS (io_uring_setup), ENOSYS },
+  { SCMP_SYS (io_uring_enter), ENOSYS },
+  { SCMP_SYS (io_uring_register), ENOSYS },
+  /* Its flags are behind a pointer, out of a filter's reach: ENOSYS makes
+   * the C library fall back to clone, whose flags are checked below. */
+  { SCMP_SYS (clone3), ENOSYS },
+};
+
+/* The socket families a sandbox may use; socket() and socketpair() with
+ * any other fail with EAFNOSUPPORT. */
+static const int allowed_families[] = { AF_UNIX, AF_INET, AF_INET6, AF_NETLINK };
+
+static int
+add_rules (scmp_filter_ctx ctx)
+{
+  int r = 0;
+
+  for (guint i = 0; r == 0 && i < G_N_ELEMENTS (denied); i++)
+    {
+      r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (denied[i].errnum), denied[i].nr, 0);
+      /* A call this architecture does not have needs no rule. */
+      if (r == -EFAULT || r == -EDOM)
+        r = 0;
+    }
+
+  /* Faking input to a terminal (CVE-2017-5226) or driving the console. */
+  if (r == 0)
+    r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (ioctl), 1,
+                          SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, (scmp_datum_t) TIOCSTI));
+  if (r == 0)
+    r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (ioctl), 1,
+                          SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, (scmp_datum_t) TIOCLINUX));
+
+  /* The sandbox's pid 1 holds its server: nothing traces it or reads its
+   * memory (it is not dumpable either). Other processes stay traceable, for
+   * debuggers run inside. The kernel reads a pid as 32 bits: so do these. */
+  if (r == 0)
+    r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (ptrace), 1,
+                          SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, 1));
+  if (r == 0)
+    r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (process_vm_readv), 1,
+                          SCMP_A0 (SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, 1));
+  if (r == 0)
+    r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (process_vm_writev), 1,
+                          SCMP_A0 (SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, 1));
+
+  /* No new user namespace: the kernel's largest attack surface for an
+   * unprivileged process, and a way around the rules above. */
+  if (r == 0)
+    r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (unshare), 1,
+                          SCMP_A0 (SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
+  if (r == 0)
+    r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (clone), 1,
+#if defined(__s390__) || defined(__s390x__)
+                          SCMP_A1 (SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
+#else
+                          SCMP_A0 (SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
+#endif
+
+  /* Socket families: those between the allowed ones one by one, then every
+   * one above the last (which also catches values with high bits set). */
+  for (guint call = 0; r == 0 && call < 2; call++)
+    {
+      int nr = call == 0 ? SCMP_SYS (socket) : SCMP_SYS (socketpair);
+      int last = -1;
+
+      for (guint i = 0; r == 0 && i < G_N_ELEMENTS (allowed_families); i++)
+        {
+          for (int family = last + 1; r == 0 && family < allowed_families[i]; family++)
+            r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EAFNOSUPPORT), nr, 1,
+                                  SCMP_A0 (SCMP_CMP_EQ, (scmp_datum_t) family));
+          last = allowed_families[i];
+        }
+      if (r == 0)
+        r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EAFNOSUPPORT), nr, 1,
+                              SCMP_A0 (SCMP_CMP_GE, (scmp_datum_t) (last + 1)));
+    }
+  return r;
+}
+
+/* The filter as a BPF program, built once per process. */
+static GBytes *
+build_program (GError **error)
+{
+  static GBytes *program;
+  static GMutex lock;
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&lock);
+  scmp_filter_ctx ctx;
+  g_autoptr(GByteArray) data = g_byte_array_new ();
+  int fd = -1, r;
+
+  if (program != NULL)
+    return g_bytes_ref (program);
+
+  ctx = seccomp_init (SCMP_ACT_ALLOW);
+  if (ctx == NULL)
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                   _("Cannot build the sandbox's seccomp filter: out of memory."));
+      return NULL;
+    }
+  /* A system call of another architecture (a 32-bit one on a 64-bit
+   * machine, say) would slip past rules written for this one: it kills the
+   * process instead. */
+  r = seccomp_attr_set (ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+  if (r == 0)
+    r = add_rules (ctx);
+  if (r == 0 && (fd = memfd_create ("libsandbox-seccomp", MFD_CLOEXEC)) < 0)
+    r = -errno;
+  if (r == 0)
+    r = seccomp_export_bpf (ctx, fd);
+  if (r == 0 && lseek (fd, 0, SEEK_SET) != 0)
+    r = -errno;
+  for (;;)
+    {
+      guint8 buf[4096];
+      ssize_t n;
+
+      if (r != 0 || (n = read (fd, buf, sizeof buf)) == 0)
+        break;
+      if (n < 0)
+        r = -errno;
+      else
+        g_byte_array_append (data, buf, (guint) n);
+    }
+  if (fd >= 0)
+    close (fd);
+  seccomp_release (ctx);
+  if (r != 0 || data->len == 0)
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                   _("Cannot build the sandbox's seccomp filter: %s. Check that "
+                     "libseccomp is installed and up to date."), g_strerror (r ? -r : EINVAL));
+      return NULL;
+    }
+  program = g_byte_array_free_to_bytes (g_steal_pointer (&data));
+  return g_bytes_ref (program);
+}
+
+/**
+ * _local_seccomp_fd:
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): a descriptor, positioned at its start, from
+ *   which bwrap reads the sandbox's seccomp program, or -1 on error.
+ */
+int
+_local_seccomp_fd (GError **error)
+{
+  g_autoptr(GBytes) program = build_program (error);
+  gsize len;
+  const char *data;
+  int fd;
+
+  if (program == NULL)
+    return -1;
+  data = g_bytes_get_data (program, &len);
+  fd = memfd_create ("libsandbox-seccomp", MFD_CLOEXEC);
+  if (fd < 0 || write (fd, data, len) != (ssize_t) len || lseek (fd, 0, SEEK_SET) != 0)
+    {
+      int errsv = errno;
+
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                   _("Cannot hand the seccomp filter to bubblewrap: %s"), g_strerror (errsv));
+      return -1;
+    }
+  return fd;
+}

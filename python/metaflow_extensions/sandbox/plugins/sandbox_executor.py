@@ -58,6 +58,19 @@ def is_secret(name: str, datastore_type: str) -> bool:
     return any(word in upper for word in SECRET_WORDS)
 
 
+_CAPABILITIES: Dict[str, int] = {}
+
+
+def _can(backend: str, capability: str) -> bool:
+    """Whether the backend reports @capability, the name of a
+    Sandbox.BackendCapabilities flag (e.g. "MOUNTS"): what a backend can do
+    is the library's to say, not a list of backend names here."""
+    _Gio, _GLib, Sandbox = _load_gi()
+    if backend not in _CAPABILITIES:
+        _CAPABILITIES[backend] = int(Sandbox.Backend.new_for_name(backend).get_capabilities())
+    return bool(_CAPABILITIES[backend] & int(getattr(Sandbox.BackendCapabilities, capability)))
+
+
 def needs_network(options: "SandboxOptions", datastore_type: str) -> bool:
     """A step with a remote datastore reads and writes it over the network
     itself, so its sandbox gets network even when network= is off."""
@@ -257,9 +270,10 @@ def _build_spec(
     if options.image and options.image != "host":
         spec.set_image(options.image)
     spec.set_workdir(workdir)
-    # Daytona sizes a sandbox from its snapshot: resources can only be chosen
-    # together with an image, so without one the defaults are not sent.
-    fixed_size = options.backend == "daytona" and not options.image
+    # Some backends (Daytona) size a sandbox from its snapshot: resources can
+    # only be chosen together with an image, so without one the defaults are
+    # not sent.
+    fixed_size = _can(options.backend, "LIMITS_NEED_IMAGE") and not options.image
     if options.cpu and not fixed_size:
         spec.set_cpu(float(options.cpu))
     if options.memory and not fixed_size:
@@ -271,7 +285,7 @@ def _build_spec(
     if options.run_time_limit:
         # The instance's TTL: a backstop if this process dies without cleaning up.
         ttl = int(options.run_time_limit) + 600
-        if options.backend != "local":
+        if not _can(options.backend, "SHARES_HOST_FS"):
             # Hosted services cap a sandbox's lifetime (E2B: 24 hours).
             ttl = min(ttl, 24 * 3600)
         spec.set_timeout(ttl)
@@ -340,7 +354,7 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
         env.update(split_vars)
     kwargs.pop("ubf_context", None)
 
-    local_image = options.backend == "local" and options.image in (None, "", "host")
+    local_image = _can(options.backend, "SHARES_HOST_FS") and options.image in (None, "", "host")
     python = sys.executable if local_image else _sandbox_python(step_name, obj.environment)
     sync = needs_sync(ds_type, options.backend)
 
@@ -431,7 +445,7 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
         from .sandbox_sync import marker_path
 
         script = "touch %s\n%s" % (shlex.quote(marker_path(workdir)), script)
-    if options.backend != "local":
+    if not _can(options.backend, "SHARES_HOST_FS"):
         # A hosted image need not have the work directory yet.
         script = "mkdir -p %s && cd %s\n%s" % (shlex.quote(workdir), shlex.quote(workdir), script)
     labels = {
@@ -473,7 +487,7 @@ def _local_metadata_seed(flow: str, run_id: str, step: str, task_id: str) -> Dic
 
 def needs_sync(ds_type: str, backend: str) -> bool:
     """Local datastore, but the sandbox cannot mount it: copy in and out."""
-    return ds_type == "local" and backend != "local"
+    return ds_type == "local" and not _can(backend, "MOUNTS")
 
 
 def _sandbox_python(step_name: str, environment) -> str:
@@ -662,7 +676,7 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
     attempt = _Attempt(Gio, GLib, Sandbox, options.backend)
     workdir = _workdir(options.backend)
     spec = _build_spec(Sandbox, options, labels, workdir, obj.flow_datastore.TYPE, secrets)
-    if options.backend == "local":
+    if _can(options.backend, "SHARES_HOST_FS"):
         # First, so that the read-write mounts below stay on top of these.
         for path in _hidden_python_paths(exclude=mounts):
             spec.add_mount(path, None, True)
@@ -727,7 +741,7 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
                 sys.exit(METAFLOW_EXIT_DISALLOW_RETRY)
 
         command = Sandbox.Command.new(["/bin/bash", "-c", script])
-        command.set_cwd(workdir if options.backend == "local" else "/")
+        command.set_cwd(workdir if _can(options.backend, "SHARES_HOST_FS") else "/")
         for key, value in env.items():
             command.set_env(key, value)
         if options.run_time_limit:

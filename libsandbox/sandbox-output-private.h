@@ -36,7 +36,8 @@ void           _sandbox_output_write          (SandboxOutput       *self,
                                                gboolean             is_stderr,
                                                const guint8        *buf,
                                                gsize                len);
-/* Bytes queued and not written yet. */
+/* Bytes queued and not written yet; 0 once nothing more will be written
+ * (after a write failed, or _sandbox_output_cancel ()). */
 gsize          _sandbox_output_get_pending    (SandboxOutput       *self);
 /* Drops what is queued and stops the write in progress: the command was
  * cancelled. Pending and later flushes succeed. */

@@ -165,6 +165,10 @@ _sandbox_output_write (SandboxOutput *self,
 gsize
 _sandbox_output_get_pending (SandboxOutput *self)
 {
+  /* After a failure or a cancellation nothing more is written: a producer
+   * must not wait (a cancelled write may take a moment to return). */
+  if (self->error != NULL || self->cancelled)
+    return 0;
   return self->pending;
 }
 

@@ -864,13 +864,27 @@ file_item_free (FileItem *item)
   g_free (item);
 }
 
+/* File transfers are idempotent (an upload overwrites, a download reads):
+ * a transient failure sends the request again, per the REST client's
+ * policy (backoff, Retry-After, a capped number of attempts). */
+typedef void (*TransferFunc) (GTask *task);
+
+/* The first member of an upload's and a download's task data. */
 typedef struct
 {
-  GFile     *source;
-  char      *destination;
-  GPtrArray *dirs;    /* remote directories to create, parents first */
-  GPtrArray *files;   /* FileItem */
-  guint      index;
+  TransferFunc again;     /* sends the request again */
+  guint        attempt;   /* of the request, 0 for the first */
+} Transfer;
+
+typedef struct
+{
+  Transfer     transfer;
+  GFile       *source;
+  char        *destination;
+  GPtrArray   *dirs;    /* remote directories to create, parents first */
+  GPtrArray   *files;   /* FileItem */
+  guint        index;
+  SoupMessage *msg;     /* the files request in flight */
 } UploadData;
 
 static void
@@ -880,6 +894,7 @@ upload_data_free (UploadData *data)
   g_free (data->destination);
   g_clear_pointer (&data->dirs, g_ptr_array_unref);
   g_clear_pointer (&data->files, g_ptr_array_unref);
+  g_clear_object (&data->msg);
   g_free (data);
 }
 
@@ -963,18 +978,13 @@ upload_walk_thread (GTask        *task,
 static void upload_next_dir (GTask *task);
 static void upload_files (GTask *task);
 
-/* File transfers are idempotent (an upload overwrites, a download reads):
- * a transient failure sends the request again, per the REST client's
- * policy (backoff, Retry-After, a capped number of attempts). */
-typedef void (*TransferFunc) (GTask *task);
-
 static gboolean
 transfer_again_cb (gpointer user_data)
 {
   GTask *task = user_data;
-  TransferFunc func = (TransferFunc) g_object_get_data (G_OBJECT (task), "transfer-func");
+  Transfer *transfer = g_task_get_task_data (task);
 
-  func (task);
+  transfer->again (task);
   return G_SOURCE_REMOVE;
 }
 
@@ -985,16 +995,16 @@ transfer_retry (GTask        *task,
                 const GError *error)
 {
   SandboxDaytonaInstance *self = g_task_get_source_object (task);
-  guint attempt = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (task), "transfer-attempt"));
+  Transfer *transfer = g_task_get_task_data (task);
   guint delay_ms = 0;
   GSource *source;
 
-  if (!_sandbox_rest_client_should_retry (self->client, SANDBOX_REST_IDEMPOTENT, attempt, msg, error,
+  if (!_sandbox_rest_client_should_retry (self->client, SANDBOX_REST_IDEMPOTENT, transfer->attempt, msg, error,
                                           &delay_ms) ||
       g_cancellable_is_cancelled (g_task_get_cancellable (task)))
     return FALSE;
-  g_object_set_data (G_OBJECT (task), "transfer-attempt", GUINT_TO_POINTER (attempt + 1));
-  g_object_set_data (G_OBJECT (task), "transfer-func", (gpointer) func);
+  transfer->attempt++;
+  transfer->again = func;
   source = g_timeout_source_new (delay_ms);
   g_source_set_callback (source, transfer_again_cb, g_object_ref (task), g_object_unref);
   g_source_set_static_name (source, "[libsandbox] daytona transfer retry");
@@ -1010,7 +1020,8 @@ upload_sent (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   SandboxDaytonaInstance *self = g_task_get_source_object (task);
-  SoupMessage *msg = g_object_get_data (G_OBJECT (task), "upload-msg");
+  UploadData *data = g_task_get_task_data (task);
+  SoupMessage *msg = data->msg;
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
   guint status;
@@ -1096,7 +1107,7 @@ upload_files (GTask *task)
 
   msg = _sandbox_rest_client_new_message (self->client, "POST", url);
   soup_message_set_request_body (msg, type, G_INPUT_STREAM (stream), length);
-  g_object_set_data_full (G_OBJECT (task), "upload-msg", g_object_ref (msg), g_object_unref);
+  g_set_object (&data->msg, msg);
   soup_session_send_and_read_async (_sandbox_rest_client_get_session (self->client), msg,
                                     G_PRIORITY_DEFAULT, g_task_get_cancellable (task), upload_sent,
                                     g_object_ref (task));
@@ -1185,6 +1196,7 @@ sandbox_daytona_instance_upload (SandboxInstance *instance,
 
 typedef struct
 {
+  Transfer                 transfer;
   char                    *source;
   GFile                   *destination;
   GHashTable              *targets;   /* remote path -> GFile */

@@ -113,17 +113,25 @@ envd_error (SandboxE2bInstance *self,
 
 typedef void (*ReadyFunc) (SandboxE2bInstance *self, GTask *task);
 
+typedef struct
+{
+  GTask     *task;    /* owned */
+  ReadyFunc  ready;
+} TokenWait;
+
 static void
 token_got (GObject      *source,
            GAsyncResult *result,
            gpointer      user_data)
 {
-  GTask *task = user_data;   /* owned */
+  TokenWait *wait = user_data;
+  GTask *task = wait->task;   /* owned */
   SandboxE2bInstance *self = g_task_get_source_object (task);
-  ReadyFunc ready = g_object_get_data (G_OBJECT (task), "e2b-ready");
+  ReadyFunc ready = wait->ready;
   g_autoptr(JsonNode) node = NULL;
   GError *error = NULL;
 
+  g_free (wait);
   node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, &error);
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node) ||
       _sandbox_json_get_string (json_node_get_object (node), "envdAccessToken") == NULL)
@@ -154,6 +162,7 @@ with_envd (SandboxE2bInstance *self,
            ReadyFunc           ready)
 {
   g_autofree char *path = NULL;
+  TokenWait *wait;
 
   if (self->access_token != NULL)
     {
@@ -161,10 +170,12 @@ with_envd (SandboxE2bInstance *self,
       return;
     }
   path = g_strdup_printf ("sandboxes/%s", get_id (self));
-  g_object_set_data (G_OBJECT (task), "e2b-ready", ready);
+  wait = g_new0 (TokenWait, 1);
+  wait->task = g_object_ref (task);
+  wait->ready = ready;
   _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), "GET", path, NULL,
                                    SANDBOX_REST_IDEMPOTENT, g_task_get_cancellable (task),
-                                   token_got, g_object_ref (task));
+                                   token_got, wait);
 }
 
 static JsonNode *
@@ -226,6 +237,7 @@ typedef struct
   gboolean              timed_out;
   gboolean              closing;
   gboolean              flushed;
+  gboolean              stdin_closing;  /* CloseStdin sent */
   int                   exit_status;
   int                   term_signal;
   guint                 attempt;       /* of Start, retried on 429 only */
@@ -452,12 +464,12 @@ stdin_sent (GObject      *source,
   else
     g_clear_error (&error);
 
-  if (g_object_get_data (G_OBJECT (task), "e2b-stdin-closing") == NULL && error == NULL)
+  if (!data->stdin_closing && error == NULL)
     {
       g_autoptr(JsonObject) object = json_object_new ();
       g_autoptr(JsonNode) body = json_node_new (JSON_NODE_OBJECT);
 
-      g_object_set_data (G_OBJECT (task), "e2b-stdin-closing", GINT_TO_POINTER (1));
+      data->stdin_closing = TRUE;
       json_object_set_member (object, "process", pid_selector (data->pid));
       json_node_set_object (body, object);
       _sandbox_rest_client_call_async (data->self->envd, "POST", "process.Process/CloseStdin", body,
@@ -959,6 +971,7 @@ typedef struct
   char        *token;
   GFile       *local;
   char        *remote;
+  gboolean     upload;     /* else a download */
 } FilesData;
 
 static void
@@ -1508,7 +1521,7 @@ files_start (SandboxE2bInstance *self,
              GTask              *task)
 {
   FilesData *data = g_task_get_task_data (task);
-  gboolean upload = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (task), "e2b-upload"));
+  gboolean upload = data->upload;
   g_autofree char *user_agent = g_strdup_printf ("libsandbox/%s", SANDBOX_VERSION_S);
 
   data->envd_url = g_strdup (self->envd_url);
@@ -1547,8 +1560,8 @@ sandbox_e2b_instance_upload (SandboxInstance *instance,
   data = g_new0 (FilesData, 1);
   data->local = g_object_ref (source);
   data->remote = g_strdup (destination);
+  data->upload = TRUE;
   g_task_set_task_data (task, data, (GDestroyNotify) files_data_free);
-  g_object_set_data (G_OBJECT (task), "e2b-upload", GINT_TO_POINTER (TRUE));
   with_envd (SANDBOX_E2B_INSTANCE (instance), task, files_start);
 }
 

@@ -8,6 +8,12 @@
  * would, dangling ends included: writing through one would create a file
  * there). Errors are SANDBOX_ERROR or G_IO_ERROR with a message.
  *
+ * Then once more as an image layer (_sandbox_archive_extract_layer, issue
+ * 16), where symbolic links keep any target and hard links are made:
+ * still nothing beside or above the destination, every hard-linked file
+ * has all its links inside it (none reaches a file outside), and when the
+ * stream is accepted its checksum is that of every byte given.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"
@@ -161,6 +167,55 @@ assert_links_inside (const char *dest,
     }
 }
 
+/* Counts, per inode, the links to regular files below @path. */
+static void
+count_links (const char *path,
+             GHashTable *seen,
+             GHashTable *nlinks)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *full = g_build_filename (path, name, NULL);
+      struct stat st;
+      gpointer key;
+
+      if (lstat (full, &st) != 0)
+        continue;
+      if (S_ISDIR (st.st_mode))
+        count_links (full, seen, nlinks);
+      else if (S_ISREG (st.st_mode))
+        {
+          key = GSIZE_TO_POINTER ((gsize) st.st_ino);
+          g_hash_table_insert (seen, key,
+                               GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (seen, key)) + 1));
+          g_hash_table_insert (nlinks, key, GUINT_TO_POINTER ((guint) st.st_nlink));
+        }
+    }
+}
+
+static void
+assert_hard_links_inside (const char *dest)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new (NULL, NULL);
+  g_autoptr(GHashTable) nlinks = g_hash_table_new (NULL, NULL);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  count_links (dest, seen, nlinks);
+  g_hash_table_iter_init (&iter, seen);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      guint n = GPOINTER_TO_UINT (g_hash_table_lookup (nlinks, key));
+      if (GPOINTER_TO_UINT (value) != n)
+        fprintf (stderr, "fuzz-tar: a layer's file has %u links, %u of them in the destination\n",
+                 n, GPOINTER_TO_UINT (value));
+      FUZZ_ASSERT (GPOINTER_TO_UINT (value) == n);
+    }
+}
+
 static void
 remove_root (void)
 {
@@ -217,6 +272,31 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
       assert_only (up, "dest");
       assert_links_inside (dest, NULL);
     }
+
+  /* As an image layer, into an empty destination. */
+  {
+    g_autoptr(GInputStream) in = g_memory_input_stream_new_from_data (data, size, NULL);
+    g_autoptr(GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *whole = NULL;
+    int up_fd = open (up, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    FUZZ_ASSERT (up_fd >= 0);
+    remove_at (up_fd, "dest");
+    close (up_fd);
+    FUZZ_ASSERT (g_mkdir (dest, 0700) == 0);
+    if (_sandbox_archive_extract_layer (in, dest_file, checksum, NULL, &error))
+      {
+        whole = g_compute_checksum_for_data (G_CHECKSUM_SHA256, data, size);
+        FUZZ_ASSERT (strcmp (whole, g_checksum_get_string (checksum)) == 0);
+      }
+    else
+      FUZZ_ASSERT_ERROR (error);
+    assert_only (root, "top");
+    assert_only (top, "up");
+    assert_only (up, "dest");
+    assert_hard_links_inside (dest);
+  }
 
   root_fd = open (root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   FUZZ_ASSERT (root_fd >= 0);

@@ -81,3 +81,23 @@ hostile("symlink-dir-file.tar", [("symlink", "d", "."), ("file", "d/f", b"x")])
 hostile(
     "hardlink.tar", [("hardlink", "h", "/etc/passwd"), ("hardlink", "g", "../../x")]
 )
+# Image layers (issue 16): whiteouts, an opaque directory, hard links inside
+# the layer (to a file, to a symbolic link, to a missing name), absolute
+# symbolic links (kept in a layer), and a file through such a link.
+hostile(
+    "layer-whiteouts.tar",
+    [
+        ("dir", "etc", b""),
+        ("file", "etc/.wh.passwd", b""),
+        ("dir", "opq", b""),
+        ("file", "opq/.wh..wh..opq", b""),
+        ("file", "opq/new", b"new"),
+        ("file", "a", b"a"),
+        ("hardlink", "b", "a"),
+        ("symlink", "abs", "/etc/passwd"),
+        ("hardlink", "c", "abs"),
+        ("hardlink", "d", "missing"),
+        ("hardlink", "e", "./opq/new"),
+    ],
+)
+hostile("layer-through-abs-link.tar", [("symlink", "l", "/tmp"), ("file", "l/escaped", b"x")])

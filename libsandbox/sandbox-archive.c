@@ -26,6 +26,8 @@ typedef struct
   GOutputStream *out;
   GCancellable  *cancellable;
   GError        *error;
+  GChecksum     *checksum;     /* of every byte read, if set (image layers) */
+  gboolean       layer;        /* an image layer: see _sandbox_archive_extract_layer() */
   guint8         buffer[CHUNK_SIZE];  /* what libarchive reads from */
   guint8         data[CHUNK_SIZE];    /* file contents, in and out */
 } StreamGlue;
@@ -45,6 +47,8 @@ glue_read (struct archive *a,
       archive_set_error (a, EIO, "read failed");
       return -1;
     }
+  if (glue->checksum != NULL && n > 0)
+    g_checksum_update (glue->checksum, glue->buffer, n);
   *buffer = glue->buffer;
   return n;
 }
@@ -385,7 +389,8 @@ extract_entry (struct archive        *a,
   g_autofree char *dir = NULL;
   g_autofree char *name = NULL;
   g_autofree char *tmp = NULL;
-  int dir_fd, fd = -1;
+  int dir_fd, fd = -1, hard_fd = -1;
+  g_autofree char *hard_name = NULL;
   gboolean ok = FALSE;
   struct stat st;
 
@@ -412,7 +417,13 @@ extract_entry (struct archive        *a,
   /* Hard links (a tar stores them as regular files naming their target),
    * devices, fifos: skipped. A hard link could name any file the process
    * can reach, inside the destination or not. */
-  if ((type != AE_IFREG && type != AE_IFLNK) || archive_entry_hardlink (entry) != NULL)
+  if (archive_entry_hardlink (entry) != NULL)
+    {
+      if (!glue->layer)
+        return TRUE;
+      type = AE_IFREG;   /* whatever the header's type field said */
+    }
+  if (type != AE_IFREG && type != AE_IFLNK)
     return TRUE;
 
   {
@@ -422,7 +433,10 @@ extract_entry (struct archive        *a,
     dir = g_path_get_dirname (trimmed);
     name = g_path_get_basename (trimmed);
   }
-  if (type == AE_IFLNK && !link_target_is_safe (dir, archive_entry_symlink (entry)))
+  /* In an image layer a symbolic link is data for the sandbox, where the
+   * image is the root: any target is kept (absolute ones are common), and
+   * it is never followed here (every path is opened without following). */
+  if (type == AE_IFLNK && !glue->layer && !link_target_is_safe (dir, archive_entry_symlink (entry)))
     {
       g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                    _("The archive entry “%s” is a symbolic link leading outside the destination "
@@ -442,13 +456,49 @@ extract_entry (struct archive        *a,
       return archive_read_data_skip (a) == ARCHIVE_OK || archive_failed (a, glue, error, FALSE);
     }
 
+  if (archive_entry_hardlink (entry) != NULL)
+    {
+      g_autofree char *target = g_strdup (archive_entry_hardlink (entry));
+      g_autofree char *target_dir = NULL;
+      char *t = target;
+
+      while (g_str_has_prefix (t, "./"))
+        t += 2;
+      while (g_str_has_suffix (t, "/"))
+        t[strlen (t) - 1] = '\0';
+      if (!path_is_safe (t))
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                       _("The archive entry “%s” is a hard link to “%s”, outside the "
+                         "destination; nothing after it was extracted."), path, t);
+          close (dir_fd);
+          return FALSE;
+        }
+      target_dir = g_path_get_dirname (t);
+      hard_name = g_path_get_basename (t);
+      hard_fd = open_dir_below (root_fd, target_dir, path, error);
+      if (hard_fd < 0)
+        {
+          close (dir_fd);
+          return FALSE;
+        }
+      type = AE_IFLNK; /* nothing to read: no data follows a hard link */
+    }
+
   /* A temporary name in the same directory, then rename: readers never
    * see a partly written file, and a failure leaves nothing behind. */
   for (int attempt = 0; attempt < 100; attempt++)
     {
       g_free (tmp);
       tmp = g_strdup_printf (".%s.sbx-%08x", name, g_random_int ());
-      if (type == AE_IFLNK)
+      if (hard_fd >= 0)
+        {
+          /* A hard link within the layer: to what an earlier entry of the
+           * same layer wrote (the link itself if that is a symlink). */
+          if (linkat (hard_fd, hard_name, dir_fd, tmp, 0) == 0)
+            break;
+        }
+      else if (type == AE_IFLNK)
         {
           if (symlinkat (archive_entry_symlink (entry), dir_fd, tmp) == 0)
             break;
@@ -458,6 +508,15 @@ extract_entry (struct archive        *a,
         break;
       if (errno != EEXIST)
         break;
+    }
+  if (hard_fd >= 0 && (tmp == NULL || fstatat (dir_fd, tmp, &st, AT_SYMLINK_NOFOLLOW) != 0))
+    {
+      /* The target is not in this layer (nor anywhere we may look). */
+      g_debug ("Skipping the hard link %s to %s: %s", path, archive_entry_hardlink (entry),
+               g_strerror (errno));
+      g_clear_pointer (&tmp, g_free);
+      ok = TRUE;
+      goto out;
     }
   if (type == AE_IFREG && fd < 0)
     {
@@ -497,7 +556,8 @@ extract_entry (struct archive        *a,
           archive_failed (a, glue, error, FALSE);
           goto out;
         }
-      fchmod (fd, archive_entry_perm (entry) & 0777);
+      /* A layer's files all belong to the sandbox's user: let it read them. */
+      fchmod (fd, (archive_entry_perm (entry) & 0777) | (glue->layer ? 0400 : 0));
       times[0].tv_sec = times[1].tv_sec = archive_entry_mtime (entry);
       times[0].tv_nsec = times[1].tv_nsec = archive_entry_mtime_nsec (entry);
       futimens (fd, times);
@@ -529,6 +589,8 @@ extract_entry (struct archive        *a,
   ok = TRUE;
 
 out:
+  if (hard_fd >= 0)
+    close (hard_fd);
   if (fd >= 0)
     close (fd);
   if (tmp != NULL)
@@ -536,6 +598,83 @@ out:
   close (dir_fd);
   return ok;
 }
+
+static gboolean
+extract_common (GInputStream         *archive,
+                GFile                *dest_dir,
+                SandboxArchiveFlags   flags,
+                gboolean              layer,
+                GChecksum            *checksum,
+                GCancellable         *cancellable,
+                GError              **error)
+{
+  g_autofree char *dest = NULL;
+  g_autofree StreamGlue *glue = g_new0 (StreamGlue, 1);
+  struct archive *a;
+  struct archive_entry *entry;
+  gboolean ok = TRUE;
+  int root_fd, r;
+
+  g_return_val_if_fail (G_IS_INPUT_STREAM (archive), FALSE);
+  g_return_val_if_fail (G_IS_FILE (dest_dir), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  dest = g_file_get_path (dest_dir);
+  if (dest == NULL)
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                   _("The extraction destination must be a local directory."));
+      return FALSE;
+    }
+  if (g_mkdir_with_parents (dest, 0755) != 0 ||
+      (root_fd = open (dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   _("Cannot open the directory %s: %s"), dest, g_strerror (errsv));
+      return FALSE;
+    }
+
+  glue->in = archive;
+  glue->cancellable = cancellable;
+  glue->layer = layer;
+  glue->checksum = checksum;
+  a = archive_read_new ();
+  archive_read_support_format_tar (a);
+  archive_read_support_filter_all (a);
+  if (archive_read_open (a, glue, NULL, glue_read, NULL) != ARCHIVE_OK)
+    ok = archive_failed (a, glue, error, FALSE);
+  while (ok && (r = archive_read_next_header (a, &entry)) != ARCHIVE_EOF)
+    {
+      if (r < ARCHIVE_WARN)
+        ok = archive_failed (a, glue, error, FALSE);
+      else if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        ok = FALSE;
+      else
+        ok = extract_entry (a, glue, entry, root_fd, flags, error);
+    }
+  archive_read_free (a);
+  close (root_fd);
+  g_clear_error (&glue->error);
+
+  /* Read to the end: tar pads its output after the end-of-archive blocks,
+   * and a writer feeding a pipe must not get EPIPE for that padding. */
+  while (ok)
+    {
+      gssize n = checksum != NULL
+        ? g_input_stream_read (archive, glue->buffer, sizeof glue->buffer, cancellable, error)
+        : g_input_stream_skip (archive, CHUNK_SIZE, cancellable, error);
+
+      if (checksum != NULL && n > 0)
+        g_checksum_update (checksum, glue->buffer, n);
+      if (n < 0)
+        ok = FALSE;
+      else if (n == 0)
+        break;
+    }
+  return ok;
+}
+
 
 /**
  * sandbox_archive_extract:
@@ -571,64 +710,27 @@ sandbox_archive_extract (GInputStream         *archive,
                          GCancellable         *cancellable,
                          GError              **error)
 {
-  g_autofree char *dest = NULL;
-  g_autofree StreamGlue *glue = g_new0 (StreamGlue, 1);
-  struct archive *a;
-  struct archive_entry *entry;
-  gboolean ok = TRUE;
-  int root_fd, r;
+  return extract_common (archive, dest_dir, flags, FALSE, NULL, cancellable, error);
+}
 
-  g_return_val_if_fail (G_IS_INPUT_STREAM (archive), FALSE);
-  g_return_val_if_fail (G_IS_FILE (dest_dir), FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  dest = g_file_get_path (dest_dir);
-  if (dest == NULL)
-    {
-      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
-                   _("The extraction destination must be a local directory."));
-      return FALSE;
-    }
-  if (g_mkdir_with_parents (dest, 0755) != 0 ||
-      (root_fd = open (dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-    {
-      int errsv = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                   _("Cannot open the directory %s: %s"), dest, g_strerror (errsv));
-      return FALSE;
-    }
-
-  glue->in = archive;
-  glue->cancellable = cancellable;
-  a = archive_read_new ();
-  archive_read_support_format_tar (a);
-  archive_read_support_filter_all (a);
-  if (archive_read_open (a, glue, NULL, glue_read, NULL) != ARCHIVE_OK)
-    ok = archive_failed (a, glue, error, FALSE);
-  while (ok && (r = archive_read_next_header (a, &entry)) != ARCHIVE_EOF)
-    {
-      if (r < ARCHIVE_WARN)
-        ok = archive_failed (a, glue, error, FALSE);
-      else if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        ok = FALSE;
-      else
-        ok = extract_entry (a, glue, entry, root_fd, flags, error);
-    }
-  archive_read_free (a);
-  close (root_fd);
-  g_clear_error (&glue->error);
-
-  /* Read to the end: tar pads its output after the end-of-archive blocks,
-   * and a writer feeding a pipe must not get EPIPE for that padding. */
-  while (ok)
-    {
-      gssize n = g_input_stream_skip (archive, CHUNK_SIZE, cancellable, error);
-      if (n < 0)
-        ok = FALSE;
-      else if (n == 0)
-        break;
-    }
-  return ok;
+/* Unpacks one image layer (a tar stream, possibly compressed) into
+ * @dest_dir with the same refusals as sandbox_archive_extract() for paths
+ * (absolute, "..", through a symbolic link), except that symbolic links
+ * keep any target (they are only ever resolved inside the sandbox, where
+ * the image is the root; nothing here follows them) and hard links within
+ * the layer are made. Whiteout files (".wh.NAME", ".wh..wh..opq") are
+ * stored as the empty files they are; the image store applies them when
+ * it stacks the layers. Devices, fifos and sockets are skipped; owners are
+ * not restored (every file belongs to the caller, which the sandbox maps to
+ * its user). Every byte of the stream, up to its end, goes into @checksum. */
+gboolean
+_sandbox_archive_extract_layer (GInputStream   *archive,
+                                GFile          *dest_dir,
+                                GChecksum      *checksum,
+                                GCancellable   *cancellable,
+                                GError        **error)
+{
+  return extract_common (archive, dest_dir, SANDBOX_ARCHIVE_NONE, TRUE, checksum, cancellable, error);
 }
 
 /* --------------------------------------------------------------------------

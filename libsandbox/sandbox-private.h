@@ -45,4 +45,22 @@ void          _sandbox_init_i18n          (void);
  * the one file that knows the built-in backends. */
 void          _sandbox_register_builtin_backends (void);
 
+/* Images (sandbox-image-store.c) for the local backend, and the one
+ * local-backend function the store needs. */
+char         *_sandbox_local_default_root (void);
+char         *_sandbox_image_store_default_path (const char *sandboxes_dir);
+gboolean      _sandbox_image_resolve_user (SandboxImage  *image,
+                                           gint64        *uid,
+                                           gint64        *gid,
+                                           GError       **error);
+int           _sandbox_image_store_hold   (SandboxImageStore *self);
+gboolean      _local_server_alive         (const char    *dir);
+
+/* An image layer: see sandbox-archive.c. */
+gboolean      _sandbox_archive_extract_layer (GInputStream  *archive,
+                                              GFile         *dest_dir,
+                                              GChecksum     *checksum,
+                                              GCancellable  *cancellable,
+                                              GError       **error);
+
 G_END_DECLS

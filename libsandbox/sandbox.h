@@ -16,5 +16,6 @@
 #include "sandbox-instance.h"
 #include "sandbox-backend.h"
 #include "sandbox-archive.h"
+#include "sandbox-image-store.h"
 
 #undef __SANDBOX_INSIDE__

@@ -133,6 +133,14 @@ static const GOptionEntry gc_entries[] = {
   G_OPTION_ENTRY_NULL
 };
 
+static char     *opt_name;
+
+static const GOptionEntry image_entries[] = {
+  { "name", 'n', 0, G_OPTION_ARG_STRING, &opt_name,
+    N_("Name the imported image NAME:TAG (default: the names in the archive)"), N_("NAME:TAG") },
+  G_OPTION_ENTRY_NULL
+};
+
 static const GOptionEntry rm_entries[] = {
   { "force", 'f', 0, G_OPTION_ARG_NONE, &opt_force,
     N_("Do not fail for sandboxes that do not exist"), NULL },
@@ -769,6 +777,10 @@ static int
 cmd_gc (const Command *self,
         int            argc,
         char         **argv);
+static int
+cmd_image (const Command *self,
+           int            argc,
+           char         **argv);
 
 static const Command commands[] = {
   { "backends", N_("- list the backends"),
@@ -791,6 +803,14 @@ static const Command commands[] = {
        "Exits with the command's status."), cmd_run },
   { "gc", N_("- remove labelled sandboxes"),
     N_("Remove every sandbox of the backend that carries all the given labels."), cmd_gc },
+  { "image", N_("import FILE|DIR [--name NAME:TAG] | ls | rm REF… | inspect REF"),
+    N_("Manage the OCI images of the local backend.\n\n"
+       "import  import an OCI image layout (directory or tar) or a docker save archive\n"
+       "ls      list the imported images: ID, NAMES and SIZE\n"
+       "rm      remove a name, or an image that no running sandbox uses\n"
+       "inspect print an image's layers and configuration as JSON\n\n"
+       "The store is $SANDBOX_IMAGE_STORE, else “images” beside the local sandboxes'\n"
+       "directory. A sandbox runs an image with --image NAME:TAG."), cmd_image },
 };
 
 static const Command *
@@ -1260,6 +1280,24 @@ cmd_run (const Command *self,
     command_argv = g_strdupv (argv + 1);
   else if (argc > 1)
     return usage_error (self->name, _("run takes no arguments before “--”."));
+  if (command_argv[0] == NULL && opt_image != NULL && *opt_image != '\0' &&
+      g_strcmp0 (opt_image, "host") != 0 && !g_path_is_absolute (opt_image))
+    {
+      /* The image's Entrypoint and Cmd, as a container runtime would. */
+      g_autoptr(SandboxImageStore) store = sandbox_image_store_new (NULL);
+      g_autoptr(SandboxImage) image = sandbox_image_store_lookup (store, opt_image, NULL, &error);
+      g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+
+      if (image == NULL)
+        return report_error (error);
+      g_strv_builder_addv (builder, (const char **) sandbox_image_get_entrypoint (image));
+      g_strv_builder_addv (builder, (const char **) sandbox_image_get_cmd (image));
+      g_strfreev (command_argv);
+      command_argv = g_strv_builder_end (builder);
+      if (command_argv[0] == NULL)
+        return usage_error (self->name, _("The image has neither Entrypoint nor Cmd: give a "
+                                          "command to run, after “--”."));
+    }
   if (command_argv[0] == NULL)
     return usage_error (self->name, _("run needs a command to run, after “--”."));
 
@@ -1471,4 +1509,159 @@ main (int    argc,
 
   fflush (stdout);
   return status;
+}
+
+static void
+add_image_json (JsonBuilder  *builder,
+                SandboxImage *image)
+{
+  struct { const char *name; const char * const *values; } lists[] = {
+    { "names", sandbox_image_get_names (image) },
+    { "layers", sandbox_image_get_layers (image) },
+    { "env", sandbox_image_get_env (image) },
+    { "entrypoint", sandbox_image_get_entrypoint (image) },
+    { "cmd", sandbox_image_get_cmd (image) },
+  };
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "id");
+  json_builder_add_string_value (builder, sandbox_image_get_id (image));
+  json_builder_set_member_name (builder, "size");
+  json_builder_add_int_value (builder, (gint64) sandbox_image_get_size (image));
+  json_builder_set_member_name (builder, "rootfs");
+  json_builder_add_string_value (builder, sandbox_image_get_rootfs (image));
+  json_builder_set_member_name (builder, "workdir");
+  json_builder_add_string_value (builder, sandbox_image_get_workdir (image));
+  json_builder_set_member_name (builder, "user");
+  json_builder_add_string_value (builder, sandbox_image_get_user (image));
+  for (guint i = 0; i < G_N_ELEMENTS (lists); i++)
+    {
+      json_builder_set_member_name (builder, lists[i].name);
+      json_builder_begin_array (builder);
+      for (guint j = 0; lists[i].values[j] != NULL; j++)
+        json_builder_add_string_value (builder, lists[i].values[j]);
+      json_builder_end_array (builder);
+    }
+  json_builder_end_object (builder);
+}
+
+static void
+print_image_json (SandboxImage *image)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  add_image_json (builder, image);
+  root = json_builder_get_root (builder);
+  print_json (root);
+}
+
+static int
+cmd_image (const Command *self,
+           int            argc,
+           char         **argv)
+{
+  g_autoptr(GOptionContext) context = command_context (self);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxImageStore) store = NULL;
+  const char *action;
+
+  g_option_context_add_main_entries (context, image_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, json_entries, GETTEXT_PACKAGE);
+  if (!parse_options (self, context, &argc, &argv, NULL, &error))
+    return usage_error (self->name, error->message);
+  if (argc < 2)
+    return usage_error (self->name, _("image needs an action: import, ls, rm or inspect."));
+  action = argv[1];
+  store = sandbox_image_store_new (NULL);
+
+  if (strcmp (action, "import") == 0)
+    {
+      g_autoptr(GFile) source = NULL;
+      g_autoptr(SandboxImage) image = NULL;
+
+      if (argc != 3)
+        return usage_error (self->name, _("image import takes one FILE or DIR."));
+      source = g_file_new_for_commandline_arg (argv[2]);
+      catch_signals ();
+      image = sandbox_image_store_import (store, source, opt_name, interrupt_cancellable, &error);
+      if (image == NULL)
+        return interrupt_signal != 0 ? 128 + interrupt_signal : report_error (error);
+      if (opt_json)
+        print_image_json (image);
+      else
+        g_print ("%s\n", sandbox_image_get_id (image));
+      return EXIT_OK;
+    }
+  else if (strcmp (action, "ls") == 0)
+    {
+      g_autoptr(GPtrArray) images = NULL;
+
+      if (argc != 2)
+        return usage_error (self->name, _("image ls takes no arguments."));
+      images = sandbox_image_store_list (store, NULL, &error);
+      if (images == NULL)
+        return report_error (error);
+      if (opt_json)
+        {
+          g_autoptr(JsonBuilder) builder = json_builder_new ();
+          g_autoptr(JsonNode) root = NULL;
+
+          json_builder_begin_array (builder);
+          for (guint i = 0; i < images->len; i++)
+            add_image_json (builder, g_ptr_array_index (images, i));
+          json_builder_end_array (builder);
+          root = json_builder_get_root (builder);
+          print_json (root);
+        }
+      else if (images->len > 0)
+        {
+          print_cell (_("ID"), 19, FALSE);
+          print_cell (_("SIZE"), 10, FALSE);
+          print_cell (_("NAMES"), 0, TRUE);
+          for (guint i = 0; i < images->len; i++)
+            {
+              SandboxImage *image = g_ptr_array_index (images, i);
+              g_autofree char *id = g_strndup (sandbox_image_get_id (image), 19);
+              g_autofree char *size = g_format_size (sandbox_image_get_size (image));
+              g_autofree char *names = g_strjoinv (",", (char **) sandbox_image_get_names (image));
+
+              print_cell (id, 19, FALSE);
+              print_cell (size, 10, FALSE);
+              print_cell (names, 0, TRUE);
+            }
+        }
+      return EXIT_OK;
+    }
+  else if (strcmp (action, "rm") == 0)
+    {
+      int status = EXIT_OK;
+
+      if (argc < 3)
+        return usage_error (self->name, _("image rm needs at least one image."));
+      for (int i = 2; i < argc; i++)
+        {
+          g_clear_error (&error);
+          if (!sandbox_image_store_remove (store, argv[i], NULL, &error))
+            status = report_error (error);
+        }
+      return status;
+    }
+  else if (strcmp (action, "inspect") == 0)
+    {
+      g_autoptr(SandboxImage) image = NULL;
+
+      if (argc != 3)
+        return usage_error (self->name, _("image inspect takes one image."));
+      image = sandbox_image_store_lookup (store, argv[2], NULL, &error);
+      if (image == NULL)
+        return report_error (error);
+      print_image_json (image);
+      return EXIT_OK;
+    }
+  {
+    g_autofree char *message = g_strdup_printf (_("Unknown image action “%s”; use import, ls, rm "
+                                                  "or inspect."), action);
+    return usage_error (self->name, message);
+  }
 }

@@ -71,6 +71,10 @@ _local_config_free (LocalConfig *config)
   g_free (config->dir);
   g_free (config->rootfs);
   g_free (config->workdir);
+  g_free (config->image);
+  g_free (config->cwd);
+  if (config->image_hold >= 0)
+    close (config->image_hold);
   g_free (config->cgroup);
   g_free (config->token);
   g_clear_pointer (&config->env, g_hash_table_unref);
@@ -87,6 +91,8 @@ local_config_new (void)
   config->env = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   config->labels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   config->mounts = g_ptr_array_new_with_free_func ((GDestroyNotify) sandbox_mount_unref);
+  config->uid = config->gid = -1;
+  config->image_hold = -1;
   return config;
 }
 
@@ -148,6 +154,20 @@ _local_config_save (LocalConfig  *config,
     json_builder_add_string_value (builder, config->rootfs);
   else
     json_builder_add_null_value (builder);
+  if (config->image != NULL)
+    {
+      json_builder_set_member_name (builder, "image");
+      json_builder_add_string_value (builder, config->image);
+    }
+  if (config->cwd != NULL)
+    {
+      json_builder_set_member_name (builder, "cwd");
+      json_builder_add_string_value (builder, config->cwd);
+    }
+  json_builder_set_member_name (builder, "uid");
+  json_builder_add_int_value (builder, config->uid);
+  json_builder_set_member_name (builder, "gid");
+  json_builder_add_int_value (builder, config->gid);
   json_builder_set_member_name (builder, "workdir");
   json_builder_add_string_value (builder, config->workdir);
   json_builder_set_member_name (builder, "network");
@@ -254,6 +274,10 @@ _local_config_load (const char  *dir,
   config->id = g_strdup (json_object_get_string_member_with_default (object, "id", ""));
   config->rootfs = g_strdup (json_object_get_string_member_with_default (object, "rootfs", NULL));
   config->workdir = g_strdup (json_object_get_string_member_with_default (object, "workdir", LOCAL_DEFAULT_WORKDIR));
+  config->image = g_strdup (json_object_get_string_member_with_default (object, "image", NULL));
+  config->cwd = g_strdup (json_object_get_string_member_with_default (object, "cwd", NULL));
+  config->uid = json_object_get_int_member_with_default (object, "uid", -1);
+  config->gid = json_object_get_int_member_with_default (object, "gid", -1);
   config->network = json_object_get_boolean_member_with_default (object, "network", FALSE);
   config->run_as_root = json_object_get_boolean_member_with_default (object, "run_as_root", FALSE);
   config->cpu = json_object_get_double_member_with_default (object, "cpu", 0);
@@ -495,17 +519,43 @@ is_in_sandboxes_dir (const char *path,
 }
 
 static gboolean
-validate_spec (SandboxSpec  *spec,
-               const char   *root_dir,
-               char        **rootfs_out,
-               GError      **error)
+validate_spec (SandboxSpec    *spec,
+               const char     *root_dir,
+               char          **rootfs_out,
+               SandboxImage  **image_out,
+               int            *hold_out,
+               GError        **error)
 {
   const char *image = sandbox_spec_get_image (spec);
   const char *workdir = sandbox_spec_get_workdir (spec);
   GPtrArray *mounts = sandbox_spec_get_mounts (spec);
 
   *rootfs_out = NULL;
-  if (image != NULL && *image != '\0' && g_strcmp0 (image, "host") != 0)
+  *image_out = NULL;
+  if (image != NULL && *image != '\0' && g_strcmp0 (image, "host") != 0 &&
+      !g_path_is_absolute (image))
+    {
+      /* NAME:TAG or a digest of an imported image. */
+      g_autoptr(SandboxImageStore) store =
+        g_object_new (SANDBOX_TYPE_IMAGE_STORE, "sandboxes-dir", root_dir, NULL);
+
+      *image_out = sandbox_image_store_lookup (store, image, NULL, error);
+      if (*image_out == NULL)
+        return FALSE;
+      /* Held until the sandbox is recorded; checked again under it, as an
+       * image rm may have finished just before. */
+      *hold_out = _sandbox_image_store_hold (store);
+      if (!g_file_test (sandbox_image_get_rootfs (*image_out), G_FILE_TEST_IS_DIR))
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                       _("The image “%s” was removed from the image store; import it again "
+                         "with “sandboxctl image import FILE --name %s”."), image, image);
+          g_clear_object (image_out);
+          return FALSE;
+        }
+      *rootfs_out = g_strdup (sandbox_image_get_rootfs (*image_out));
+    }
+  else if (image != NULL && *image != '\0' && g_strcmp0 (image, "host") != 0)
     {
       g_autofree char *sh = g_build_filename (image, "bin", "sh", NULL);
 
@@ -514,7 +564,8 @@ validate_spec (SandboxSpec  *spec,
           g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
                        _("The local backend's image “%s” is not a root file system directory. "
                          "Give the absolute path of an unpacked root file system "
-                         "(for example one made by debootstrap), or “host” for this "
+                         "(for example one made by debootstrap), NAME:TAG of an image "
+                         "imported with “sandboxctl image import”, or “host” for this "
                          "machine's own root. See docs/backends/local.md."), image);
           return FALSE;
         }
@@ -537,6 +588,7 @@ validate_spec (SandboxSpec  *spec,
                      "of the image. Use a new top-level directory such as /workspace, or a "
                      "directory that exists in the image."), workdir);
       g_clear_pointer (rootfs_out, g_free);
+      g_clear_object (image_out);
       return FALSE;
     }
 
@@ -546,6 +598,7 @@ validate_spec (SandboxSpec  *spec,
                    _("The workdir “%s” must be an absolute path other than /, such as /workspace."),
                    workdir);
       g_clear_pointer (rootfs_out, g_free);
+      g_clear_object (image_out);
       return FALSE;
     }
 
@@ -561,6 +614,7 @@ validate_spec (SandboxSpec  *spec,
                        _("The mount source “%s” does not exist on this machine; "
                          "mount sources must be absolute paths that exist."), host);
           g_clear_pointer (rootfs_out, g_free);
+          g_clear_object (image_out);
           return FALSE;
         }
       /* Every sandbox's server socket and secret are in there. (A mount
@@ -572,6 +626,7 @@ validate_spec (SandboxSpec  *spec,
                          "(%s), which no sandbox may see. Mount another directory."),
                        host, root_dir);
           g_clear_pointer (rootfs_out, g_free);
+          g_clear_object (image_out);
           return FALSE;
         }
       if (!g_path_is_absolute (target) || g_strcmp0 (target, "/") == 0)
@@ -579,6 +634,7 @@ validate_spec (SandboxSpec  *spec,
           g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
                        _("The mount target “%s” must be an absolute path other than /."), target);
           g_clear_pointer (rootfs_out, g_free);
+          g_clear_object (image_out);
           return FALSE;
         }
       if (!mount_point_ok (*rootfs_out ? *rootfs_out : "/", target) &&
@@ -590,6 +646,7 @@ validate_spec (SandboxSpec  *spec,
                          "under the workdir, under /tmp, or at a new top-level directory "
                          "such as /data."), target);
           g_clear_pointer (rootfs_out, g_free);
+          g_clear_object (image_out);
           return FALSE;
         }
     }
@@ -606,6 +663,7 @@ sandbox_local_backend_create (SandboxBackend *backend,
   SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (backend);
   g_autoptr(LocalConfig) config = local_config_new ();
   g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxImage) image = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *work = NULL;
   g_autofree char *tmp = NULL;
@@ -616,10 +674,38 @@ sandbox_local_backend_create (SandboxBackend *backend,
   if (g_task_return_error_if_cancelled (task))
     return;
 
-  if (!validate_spec (spec, self->root_dir, &config->rootfs, &error))
+  if (!validate_spec (spec, self->root_dir, &config->rootfs, &image, &config->image_hold, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;
+    }
+  /* An imported image's config: its user (unless the spec asks for
+   * root), its environment under the spec's, and its working directory
+   * as the commands' default unless the spec names a workdir. */
+  if (image != NULL)
+    {
+      const char * const *image_env = sandbox_image_get_env (image);
+
+      config->image = g_strdup (sandbox_image_get_id (image));
+      if (!sandbox_spec_get_run_as_root (spec) && sandbox_image_get_user (image) != NULL &&
+          !_sandbox_image_resolve_user (image, &config->uid, &config->gid, &error))
+        {
+          if (error != NULL)
+            {
+              g_task_return_error (task, g_steal_pointer (&error));
+              return;
+            }
+          config->uid = config->gid = -1;
+        }
+      for (guint i = 0; image_env[i] != NULL; i++)
+        {
+          const char *eq = strchr (image_env[i], '=');
+          if (eq != NULL && eq != image_env[i])
+            g_hash_table_insert (config->env, g_strndup (image_env[i], eq - image_env[i]),
+                                 g_strdup (eq + 1));
+        }
+      if (sandbox_spec_get_workdir (spec) == NULL && sandbox_image_get_workdir (image) != NULL)
+        config->cwd = g_strdup (sandbox_image_get_workdir (image));
     }
 
   if (g_mkdir_with_parents (self->root_dir, 0700) != 0)

@@ -398,8 +398,18 @@ build_bwrap_argv (SandboxLocalInstance *self,
     ADD ("--unshare-net");
   ADD ("--hostname"); ADD (config->id);
   ADD ("--cap-drop"); ADD ("ALL");
-  ADD ("--uid"); ADD (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
-  ADD ("--gid"); ADD (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
+  if (!config->run_as_root && config->uid >= 0)
+    {
+      /* The image's User: the caller, who owns every file of the image,
+       * is mapped to it. */
+      ADD ("--uid"); g_ptr_array_add (argv, g_strdup_printf ("%" G_GINT64_FORMAT, config->uid));
+      ADD ("--gid"); g_ptr_array_add (argv, g_strdup_printf ("%" G_GINT64_FORMAT, config->gid));
+    }
+  else
+    {
+      ADD ("--uid"); ADD (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
+      ADD ("--gid"); ADD (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
+    }
 
   add_root (argv, config->rootfs ? config->rootfs : "/");
   if (config->rootfs == NULL)
@@ -410,6 +420,22 @@ build_bwrap_argv (SandboxLocalInstance *self,
    * root (the caller is root): global sysctls and the magic SysRq key. */
   ADD ("--ro-bind-try"); ADD ("/proc/sys"); ADD ("/proc/sys");
   ADD ("--ro-bind-try"); ADD ("/proc/sysrq-trigger"); ADD ("/proc/sysrq-trigger");
+  /* Keyrings are not namespaced: /proc/keys would list the caller's keys
+   * (their owner is the uid the sandbox user maps to). The others tell
+   * about the kernel and other processes, as Docker masks them too. */
+  {
+    static const char * const masked_proc[] = {
+      "/proc/keys", "/proc/key-users", "/proc/kcore", "/proc/timer_list",
+      "/proc/sched_debug", "/proc/latency_stats", NULL
+    };
+
+    /* Only those this kernel has: bwrap cannot make a file in /proc. */
+    for (guint i = 0; masked_proc[i] != NULL; i++)
+      if (g_file_test (masked_proc[i], G_FILE_TEST_EXISTS))
+        {
+          ADD ("--ro-bind"); ADD ("/dev/null"); ADD (masked_proc[i]);
+        }
+  }
   ADD ("--dev"); ADD ("/dev");
   ADD ("--tmpfs"); ADD ("/run");
   ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (config->dir, "tmp", NULL)); ADD ("/tmp");
@@ -859,6 +885,12 @@ server_ready (GObject      *source,
     {
       start_failed (task, data, error->message);
       return;
+    }
+  /* Recorded: image rm now sees this sandbox by itself. */
+  if (self->config->image_hold >= 0)
+    {
+      close (self->config->image_hold);
+      self->config->image_hold = -1;
     }
 
   if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
@@ -1526,7 +1558,7 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   data->status = g_byte_array_new ();
   data->program = g_strdup (sandbox_command_get_argv (command)[0]);
   data->cwd = g_strdup (sandbox_command_get_cwd (command) ? sandbox_command_get_cwd (command)
-                                                          : config->workdir);
+                        : config->cwd ? config->cwd : config->workdir);
   data->start = g_get_monotonic_time ();
 
   data->conn = socket_at (config->dir, FALSE);

@@ -48,6 +48,12 @@ typedef struct
   char       *cgroup;       /* the instance's cgroup directory, or NULL */
   char       *token;        /* the secret its server asks of every client */
   gboolean    die_with_owner; /* ends when the creating process does */
+  char       *image;        /* id of the imported image the root is, or NULL */
+  char       *cwd;          /* the image's WorkingDir: commands' default cwd, or NULL */
+  gint64      uid, gid;     /* the image's User, mapped; -1 for the default */
+  int         image_hold;   /* not saved: the image store's lock, held shared
+                             * from the image lookup until instance.json is
+                             * written (image rm waits for it), or -1 */
 } LocalConfig;
 
 void          _local_config_free        (LocalConfig *config);
@@ -68,8 +74,7 @@ SandboxInstance *_sandbox_local_instance_new (SandboxLocalBackend *backend,
  * reference it takes. */
 void          _sandbox_local_instance_start (SandboxLocalInstance *self,
                                              GTask                *task);
-/* Whether the server of the instance at DIR runs. */
-gboolean      _local_server_alive       (const char  *dir);
+/* _local_server_alive (): declared in sandbox-private.h (the image store uses it). */
 LocalConfig  *_sandbox_local_instance_get_config (SandboxLocalInstance *self);
 
 /* A descriptor holding the sandbox's seccomp program, for bwrap. */

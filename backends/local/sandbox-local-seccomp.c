@@ -171,6 +171,11 @@ build_program (GError **error)
    * machine, say) would slip past rules written for this one: it kills the
    * process instead. */
   r = seccomp_attr_set (ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+  /* libseccomp offers that action only once it has seen the kernel's
+   * seccomp() (Linux 4.14); where it could not look (valgrind does not
+   * know the call), killing the thread is the next best. */
+  if (r != 0)
+    r = seccomp_attr_set (ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL);
   if (r == 0)
     r = add_rules (ctx);
   if (r == 0 && (fd = memfd_create ("libsandbox-seccomp", MFD_CLOEXEC)) < 0)

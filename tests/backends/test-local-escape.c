@@ -1544,6 +1544,9 @@ test_die_with_owner (void)
   g_assert_nonnull (id);
   if (id == NULL)
     return;
+  /* The marker was started in the background: it may not run yet. */
+  for (int i = 0; i < 200 && !test_host_has_process ("sleep 614"); i++)
+    g_usleep (50 * G_TIME_SPAN_MILLISECOND);
   g_assert_true (test_host_has_process ("sleep 614"));
   g_subprocess_send_signal (owner, SIGKILL);
   g_subprocess_wait (owner, NULL, NULL);

@@ -211,6 +211,18 @@ class SandboxDecorator(StepDecorator):
                 % (self.name, flow_datastore.TYPE)
             )
 
+        if self.attributes["backend"] == "local" and WORKLOAD_ENV not in os.environ:
+            # Before the run: an image that is not imported fails here, with
+            # the command that imports it (issue 16). (Not in the task itself:
+            # the image has no libsandbox.)
+            from .sandbox_executor import local_image_error
+
+            problem = local_image_error(self.attributes["image"])
+            if problem:
+                raise SandboxException(
+                    _("Step *%s*: %s") % (step, problem),
+                )
+
         # @resources: the larger value wins (Metaflow issue #467).
         for deco in decos:
             if isinstance(deco, ResourcesDecorator):

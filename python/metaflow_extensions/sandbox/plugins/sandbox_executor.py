@@ -113,6 +113,23 @@ class SandboxOptions:
 # gi / libsandbox access
 
 
+def local_image_error(image: Optional[str]) -> Optional[str]:
+    """Why the local backend cannot use IMAGE, or None if it can.
+
+    Accepted: unset, "host", an absolute rootfs directory, or NAME:TAG or a
+    digest of an image imported with `sandboxctl image import` (issue 16).
+    """
+    if not image or image == "host" or os.path.isabs(image):
+        return None
+    Gio, GLib, Sandbox = _load_gi()
+    try:
+        Sandbox.ImageStore.new(None).lookup(image, None)
+    except GLib.Error as ex:
+        # Its message names the command that imports the image.
+        return ex.message
+    return None
+
+
 def _load_gi():
     """Imports PyGObject and the Sandbox-1.0 typelib, or explains what to install."""
     try:
@@ -548,8 +565,79 @@ def _bootstrap_script(
             "mkdir -p %s" % q(log_dir),
             "%s || exit 1" % init,
         ]
+    if _can(options.backend, "SHARES_HOST_FS") and options.image not in (None, "", "host"):
+        # An image root has only what was put in it: say what is missing
+        # rather than fail with "not found" or a traceback.
+        lines[1:1] = _image_checks_before(options.image)
+        lines.extend(_image_checks_after(options.image))
     lines.append('exec "$MF_SANDBOX_PYTHON" -m %s' % RUNNER_MODULE)
     return "\n".join(lines) + "\n"
+
+
+RECIPE = "docs/metaflow.md, Local sandboxes on an image"
+
+
+def _fail(message: str, code: int, *args: str) -> str:
+    """Shell: print MESSAGE (a printf format: %s takes ARGS) on stderr, exit CODE."""
+    fmt = message.replace("\\", "\\\\") + "\\n"
+    return "{ printf -- %s %s >&2; exit %d; }" % (shlex.quote(fmt), " ".join(args), code)
+
+
+def _image_checks_before(image: str) -> List[str]:
+    names = {"image": image.replace("%", "%%"), "recipe": RECIPE}
+    return [
+        "for t in tar gzip mkdir ln; do command -v $t >/dev/null 2>&1 || "
+        + _fail(
+            _(
+                "The image %(image)s has no %(tool)s, which unpacks the code package: add "
+                "tar, gzip and coreutils to it (%(recipe)s)."
+            )
+            % dict(names, tool="%s"),
+            127,
+            '"$t"',
+        )
+        + "; done",
+        'command -v "$MF_SANDBOX_PYTHON" >/dev/null 2>&1 || '
+        + _fail(
+            _(
+                "The image %(image)s has no Python interpreter %(python)s: add python3 to it "
+                "(Debian: apt-get install python3), or set METAFLOW_SANDBOX_PYTHON to the "
+                "interpreter it has (%(recipe)s)."
+            )
+            % dict(names, python="%s"),
+            127,
+            '"$MF_SANDBOX_PYTHON"',
+        ),
+    ]
+
+
+def _image_checks_after(image: str) -> List[str]:
+    return [
+        # Python's own error (on stderr) comes first, then what to do.
+        '"$MF_SANDBOX_PYTHON" -c "import metaflow" || '
+        + _fail(
+            _(
+                "The image %(image)s cannot run Metaflow (the error is above): install "
+                "Metaflow's dependencies in it, for example pip install metaflow==%(version)s "
+                "(%(recipe)s)."
+            )
+            % {
+                "image": image.replace("%", "%%"),
+                "version": _metaflow_version(),
+                "recipe": RECIPE,
+            },
+            1,
+        ),
+    ]
+
+
+def _metaflow_version() -> str:
+    try:
+        from metaflow.metaflow_version import get_version
+
+        return str(get_version()).split("+")[0]
+    except Exception:  # noqa: BLE001 - only for a hint in a message
+        return "<the version you run>"
 
 
 # ---------------------------------------------------------------------------
@@ -740,7 +828,13 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
                 )
                 sys.exit(METAFLOW_EXIT_DISALLOW_RETRY)
 
-        command = Sandbox.Command.new(["/bin/bash", "-c", script])
+        # An imported image need not have bash (the script is POSIX sh).
+        image_root = _can(options.backend, "SHARES_HOST_FS") and options.image not in (
+            None,
+            "",
+            "host",
+        )
+        command = Sandbox.Command.new(["/bin/sh" if image_root else "/bin/bash", "-c", script])
         command.set_cwd(workdir if _can(options.backend, "SHARES_HOST_FS") else "/")
         for key, value in env.items():
             command.set_env(key, value)

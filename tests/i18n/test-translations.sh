@@ -149,7 +149,7 @@ for pair in "de|Ungültiger cpu-Wert *x* für den Schritt *start*: er muss eine 
   if [ -n "$MFPY" ]; then
     err=$(env LANG="$LOCALE" LANGUAGE="$lang" PYTHONPATH="$TOP_SRCDIR/python" "$MFPY" -c '
 import metaflow  # noqa: F401 - loads the extension first (its plugins import metaflow)
-from metaflow_extensions.sandbox.plugins.sandbox_decorator import _as_number
+from metaflow_extensions.libsandbox.plugins.sandbox_decorator import _as_number
 try:
     _as_number("x", "cpu", "start")
 except Exception as ex:
@@ -157,7 +157,7 @@ except Exception as ex:
 ' 2>&1)
   else
     err=$(env LANG="$LOCALE" LANGUAGE="$lang" PYTHONPATH="$TOP_SRCDIR/python" "$PY" -c '
-from metaflow_extensions.sandbox.plugins.sandbox_i18n import _
+from metaflow_extensions.libsandbox.plugins.sandbox_i18n import _
 print(_("Invalid %s value *%s* for step *%s*: it must be a number.") % ("cpu", "x", "start"))
 ' 2>&1)
   fi

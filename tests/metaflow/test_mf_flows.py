@@ -315,10 +315,6 @@ def _assert_rejected(proc, *needles):
 
 def test_bad_input_rejected_before_any_task(mf, tmp_path):
     _assert_rejected(
-        mf.run(mf.copy_flow("parallel_flow.py"), "run", expect_ok=False),
-        "uses @parallel, which @sandbox does not support",
-    )
-    _assert_rejected(
         mf.run(mf.copy_flow("two_compute_flow.py"), "run", expect_ok=False),
         "more than one compute decorator",
     )

@@ -137,7 +137,8 @@ def test_flow_matrix(mf, emulators, s3, request, backend, datastore):
             assert any("/%s/data/" % FLOW in k for k in keys), keys[:20]
             assert not list(mf.datastore_root.glob(FLOW + "/data/*")), "blobs written locally"
         else:
-            assert "datastore sync: sent" in failed.output
+            # Synced, but reported only with METAFLOW_SANDBOX_DEBUG.
+            assert "datastore sync" not in failed.output
 
         first = mf.inspect(FLOW)
         assert not first["successful"]

@@ -87,7 +87,9 @@ def test_foreach_local_datastore_matches_plain_run(mf, remote):
         "3",
         "--max-workers",
         "4",
+        extra_env={"METAFLOW_SANDBOX_DEBUG": "1"},
     )
+    # The one-line summary per task, only with METAFLOW_SANDBOX_DEBUG.
     assert "datastore sync: sent" in boxed.output
     a = _client(mf, SUMMARY.format(run=_run_id(plain.output)))
     b = _client(mf, SUMMARY.format(run=_run_id(boxed.output)))

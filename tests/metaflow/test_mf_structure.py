@@ -55,8 +55,8 @@ def test_no_gi_import_at_module_level():
 def test_namespace_package_layout():
     # Metaflow rejects a metaflow_extensions/__init__.py (implicit namespace package).
     assert not (PACKAGE / "__init__.py").exists()
-    assert (PACKAGE / "sandbox" / "plugins" / "mfextinit_libsandbox.py").exists()
-    assert (PACKAGE / "sandbox" / "config" / "mfextinit_libsandbox.py").exists()
+    assert (PACKAGE / "libsandbox" / "plugins" / "mfextinit_libsandbox.py").exists()
+    assert (PACKAGE / "libsandbox" / "config" / "mfextinit_libsandbox.py").exists()
 
 
 def _probe(env, pythonpath: str) -> dict:
@@ -67,10 +67,11 @@ import metaflow
 from metaflow import sandbox, daytona, e2b
 from metaflow.plugins import STEP_DECORATORS
 from metaflow import metaflow_config
-import metaflow_extensions.sandbox.plugins.sandbox_cli as cli
-import metaflow_extensions.sandbox.plugins.sandbox_executor
-import metaflow_extensions.sandbox.plugins.sandbox_runner
-import metaflow_extensions.sandbox.plugins.sandbox_decorator as deco
+import metaflow_extensions.libsandbox.plugins.sandbox_cli as cli
+import metaflow_extensions.libsandbox.plugins.sandbox_executor
+import metaflow_extensions.libsandbox.plugins.sandbox_admin
+import metaflow_extensions.libsandbox.plugins.sandbox_runner
+import metaflow_extensions.libsandbox.plugins.sandbox_decorator as deco
 print(json.dumps({
     "decorators": sorted(d.name for d in STEP_DECORATORS),
     "backend": metaflow_config.SANDBOX_BACKEND,
@@ -99,7 +100,7 @@ def test_plugins_load_without_gi_from_pythonpath(mf):
     info = _probe(mf.env, str(EXTENSION_DIR))
     assert {"sandbox", "daytona", "e2b"} <= set(info["decorators"])
     assert info["backend"] == "local"
-    assert info["cli"] == ["sandbox"] and info["step"] == ["step"]
+    assert info["cli"] == ["sandbox"] and info["step"] == ["kill", "list", "step"]
     assert info["alias_init"] == [True, True, True]
     assert Path(info["file"]).resolve().is_relative_to(EXTENSION_DIR)
 

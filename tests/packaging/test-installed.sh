@@ -157,13 +157,13 @@ if grep -qF 'Moteur de bac à sable « nosuch » inconnu' <<<"$out"; then ok "LA
 else not_ok "LANGUAGE=fr sandboxctl run --backend nosuch prints French" "$out"; fi
 
 # Metaflow, with the installed extension (python3-metaflow-sandbox).
-ext=$(/usr/bin/python3 -c 'import metaflow_extensions.sandbox, os; print(os.path.dirname(metaflow_extensions.sandbox.__path__[0]))' 2>/dev/null)
+ext=$(/usr/bin/python3 -c 'import metaflow_extensions.libsandbox, os; print(os.path.dirname(metaflow_extensions.libsandbox.__path__[0]))' 2>/dev/null)
 if [ "$ext" = /usr/lib/python3/dist-packages/metaflow_extensions ]; then
   ok "the extension is installed in /usr/lib/python3/dist-packages"
 else
   not_ok "the extension is installed in /usr/lib/python3/dist-packages" "found: ${ext:-nothing}"
 fi
-if [ ! -d "$top/python/metaflow_extensions/sandbox/plugins" ]; then
+if [ ! -d "$top/python/metaflow_extensions/libsandbox/plugins" ]; then
   skip "a Metaflow flow with a sandboxed step" "python/ has no flow support yet"
 else
   venv=${MF_VENV:-/var/tmp/libsandbox-mf-venv}
@@ -218,7 +218,7 @@ fi
 purge
 if [ ! -e "/usr/lib/$ma/libsandbox-1.0.so.0" ] && [ ! -e /usr/bin/sandboxctl ] && \
    [ ! -e "/usr/lib/$ma/girepository-1.0/Sandbox-1.0.typelib" ] && \
-   [ ! -d /usr/lib/python3/dist-packages/metaflow_extensions/sandbox ]; then
+   [ ! -d /usr/lib/python3/dist-packages/metaflow_extensions/libsandbox ]; then
   ok "apt-get purge removes everything"
 else
   not_ok "apt-get purge removes everything"

@@ -83,7 +83,7 @@ q () { rpm -qlp "$(ls "$top_rpm"/RPMS/*/"$1"-0*.rpm | head -n1)" 2>/dev/null; }
 if q libsandbox | grep -q 'libsandbox-1.0.so.0' && q libsandbox | grep -q 'Sandbox-1.0.typelib' && \
    q libsandbox | grep -q 'sandbox-exec-helper' && q libsandbox | grep -q 'de/LC_MESSAGES/libsandbox-1.0.mo' && \
    q libsandbox-devel | grep -q 'sandbox-1.0.pc' && q libsandbox-devel | grep -q 'Sandbox-1.0.gir' && \
-   q sandbox-tools | grep -q 'bin/sandboxctl' && q python3-metaflow-sandbox | grep -q 'metaflow_extensions/sandbox/plugins' && \
+   q sandbox-tools | grep -q 'bin/sandboxctl' && q python3-metaflow-sandbox | grep -q 'metaflow_extensions/libsandbox/plugins' && \
    q libsandbox-doc | grep -q 'reference/index.html'; then
   ok "the packages hold the library, devel files, tool, extension and reference"
 else

@@ -20,7 +20,7 @@ trap 'rm -rf "$work"' EXIT
 
 clean=$work/clean
 mkdir -p "$clean"/{libsandbox,introspection,backends/one,backends/two,tools,tests/structural} \
-         "$clean"/python/metaflow_extensions/sandbox/plugins
+         "$clean"/python/metaflow_extensions/libsandbox/plugins
 
 cat > "$clean/Makefile.am" <<'EOF'
 EXTRA_DIST =
@@ -169,7 +169,7 @@ cat > "$clean/tools/sandboxctl-util.h" <<'EOF'
 #include "sandbox.h"
 EOF
 
-cat > "$clean/python/metaflow_extensions/sandbox/plugins/sandbox_decorator.py" <<'EOF'
+cat > "$clean/python/metaflow_extensions/libsandbox/plugins/sandbox_decorator.py" <<'EOF'
 from __future__ import annotations
 
 import importlib
@@ -321,7 +321,7 @@ expect_violation "a tool including a backend header" 3 'tools/sandboxctl.c:$line
   "append tools/sandboxctl.c '#include \"one/sandbox-one-backend.h\"'"
 
 # Rule 4: no gi at import time
-py=python/metaflow_extensions/sandbox/plugins/sandbox_decorator.py
+py=python/metaflow_extensions/libsandbox/plugins/sandbox_decorator.py
 expect_violation "python importing gi at module level" 4 "$py:\$line" \
   "append $py 'import gi'"
 expect_violation "python importing gi.repository in a class body" 4 "$py:\$line" \

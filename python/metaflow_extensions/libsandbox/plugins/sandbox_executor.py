@@ -17,6 +17,7 @@ and its outputs come back afterwards (sandbox_sync.py).
 import json
 import os
 import shlex
+import shutil
 import signal
 import sys
 import time
@@ -31,7 +32,7 @@ from .sandbox_i18n import _
 
 LOG_DIR = ".logs"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-RUNNER_MODULE = "metaflow_extensions.sandbox.plugins.sandbox_runner"
+RUNNER_MODULE = "metaflow_extensions.libsandbox.plugins.sandbox_runner"
 
 # Host variables the step may need that are not secrets of another system.
 # Everything else must be given with @environment or @sandbox(env=...).
@@ -75,6 +76,12 @@ def needs_network(options: "SandboxOptions", datastore_type: str) -> bool:
     """A step with a remote datastore reads and writes it over the network
     itself, so its sandbox gets network even when network= is off."""
     return bool(options.network) or datastore_type != "local"
+
+
+# For --environment=uv: the host's proxy settings, and on the local backend
+# (which sees the host's /etc) its certificate settings; UV_* as well.
+UV_PASSTHROUGH = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+UV_LOCAL_PASSTHROUGH = ("SSL_CERT_FILE", "SSL_CERT_DIR", "PIP_CERT", "REQUESTS_CA_BUNDLE")
 
 
 # Metaflow variables that describe the launching machine, not the sandbox.
@@ -240,6 +247,8 @@ def _hidden_python_paths(exclude: List[str]) -> List[str]:
     candidates = [sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))]
     candidates += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     candidates += [p for p in sys.path[1:] if p and os.path.isabs(p)]
+    # Tools the step's environment runs (--environment=uv).
+    candidates += [os.path.dirname(os.path.realpath(p)) for p in (shutil.which("uv"),) if p]
     found: List[str] = []
     for path in candidates:
         path = os.path.realpath(path)
@@ -287,15 +296,13 @@ def _build_spec(
     if options.image and options.image != "host":
         spec.set_image(options.image)
     spec.set_workdir(workdir)
-    # Some backends (Daytona) size a sandbox from its snapshot: resources can
-    # only be chosen together with an image, so without one the defaults are
-    # not sent.
-    fixed_size = _can(options.backend, "LIMITS_NEED_IMAGE") and not options.image
-    if options.cpu and not fixed_size:
+    # What a backend cannot apply is refused or dropped by the decorator
+    # (sandbox_decorator.BACKEND_RESOURCES).
+    if options.cpu:
         spec.set_cpu(float(options.cpu))
-    if options.memory and not fixed_size:
+    if options.memory:
         spec.set_memory_mb(int(float(options.memory)))
-    if options.disk and not fixed_size:
+    if options.disk:
         spec.set_disk_mb(int(float(options.disk)))
     if options.gpu:
         spec.set_gpu(int(float(options.gpu)))
@@ -308,8 +315,10 @@ def _build_spec(
         spec.set_timeout(ttl)
     spec.set_network(needs_network(options, datastore_type))
     # The task's sandbox is this process's alone: it ends with it, even if
-    # the process is killed before it can destroy the sandbox.
-    spec.set_die_with_owner(True)
+    # the process is killed before it can destroy the sandbox. Except under
+    # METAFLOW_SANDBOX_DEBUG, which keeps a failed task's sandbox (its time
+    # to live and `sandboxctl gc` still end it).
+    spec.set_die_with_owner(not _debug_enabled())
     for key, value in labels.items():
         spec.set_label(key, value)
     for key, value in (secrets or {}).items():
@@ -369,17 +378,26 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
         }
         kwargs["input_paths"] = "".join("${%s}" % s for s in split_vars)
         env.update(split_vars)
-    kwargs.pop("ubf_context", None)
 
     local_image = _can(options.backend, "SHARES_HOST_FS") and options.image in (None, "", "host")
     python = sys.executable if local_image else _sandbox_python(step_name, obj.environment)
     sync = needs_sync(ds_type, options.backend)
+    # --environment=uv: Metaflow's bootstrap syncs the code package's uv.lock
+    # into <pkg>/.venv in the sandbox and the step runs there; the bootstrap
+    # and the runner keep a plain interpreter. uv sync reaches the index.
+    uv_env = getattr(obj.environment, "TYPE", None) == "uv"
+    step_python = shlex.quote(python)
+    if uv_env:
+        if python.startswith("uv "):
+            python = "python3"
+        step_python = "uv run --no-sync python"
+        options.network = True
 
     top_args = " ".join(util.dict_to_cli_options(ctx.parent.parent.params))
     step_args = " ".join(util.dict_to_cli_options(kwargs))
     flow_file = os.path.basename(sys.argv[0])
     step_cli = "%s -u %s %s step %s %s" % (
-        shlex.quote(python),
+        step_python,
         shlex.quote(flow_file),
         top_args,
         step_name,
@@ -446,6 +464,15 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
         # The chosen interpreter (and its venv's tools) first on PATH: Metaflow's
         # own commands for a remote datastore run "python".
         env["PATH"] = os.path.dirname(python) + ":" + DEFAULT_PATH
+    uv = shutil.which("uv") if uv_env and local_image else None
+    if uv:
+        # The host's uv (mounted read-only if hidden, _hidden_python_paths).
+        env["PATH"] = env["PATH"] + ":" + os.path.dirname(os.path.realpath(uv))
+    if uv_env and ds_type == "local" and not sync:
+        # One uv cache for the tasks of this datastore (mounted read-write
+        # with it), not the user's own cache.
+        env["UV_CACHE_DIR"] = os.path.join(ds_root, ".uv-cache")
+        env["UV_LINK_MODE"] = "copy"
     if local_image and ds_type != "local":
         # The host's interpreter already has boto3 & co (it runs this flow);
         # Metaflow would otherwise pip-install them at every task start.
@@ -473,6 +500,15 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
         "attempt": str(attempt),
     }
     secrets = {key: env.pop(key) for key in list(env) if is_secret(key, ds_type)}
+    if uv_env:
+        # What uv needs to reach the index from here (an index URL may carry
+        # credentials: the sandbox's own environment, never a command line).
+        names = UV_PASSTHROUGH + (
+            UV_LOCAL_PASSTHROUGH if _can(options.backend, "SHARES_HOST_FS") else ()
+        )
+        for key, value in os.environ.items():
+            if (key.startswith("UV_") and key not in env) or key in names:
+                secrets.setdefault(key, value)
     return labels, mounts, env, secrets, script
 
 
@@ -550,6 +586,30 @@ def _bootstrap_script(
         # What Metaflow finds searching upwards for .metaflow (cards, a bare
         # local datastore lookup): the mounted datastore root itself.
         lines.append("ln -sfn %s .metaflow" % q(ds_root))
+        if getattr(environment, "TYPE", None) == "uv":
+            # What Metaflow's uv bootstrap does (uv.lock and pyproject.toml out
+            # of the package, uv sync into ./.venv), without its list of
+            # extension names to skip: a PYTHONPATH extension's name
+            # (_pythonpath_0) is not a valid package name for uv.
+            lines.append(
+                '"$MF_SANDBOX_PYTHON" -c "import shutil; '
+                "from metaflow.packaging_sys import MetaflowCodeContent as C, ContentType as T; "
+                "[shutil.copy(C.get_filename(f, T.OTHER_CONTENT), f) "
+                "for f in ('uv.lock', 'pyproject.toml')]\""
+            )
+            # uv itself: the image's (or the host's, on local), else from PyPI.
+            lines.append(
+                "command -v uv >/dev/null 2>&1 || { "
+                '"$MF_SANDBOX_PYTHON" -m pip install --quiet --disable-pip-version-check '
+                '--target .uv-tool uv && export PATH="$PWD/.uv-tool/bin:$PATH"; }'
+            )
+            lines.append("uv sync --quiet --frozen --no-dev --no-install-package metaflow")
+            # And what Metaflow itself imports (requests; a datastore's client).
+            from metaflow.metaflow_config import get_pinned_conda_libs
+
+            pins = sorted(get_pinned_conda_libs(None, ds_type))
+            if pins:
+                lines.append("uv pip install --quiet %s" % " ".join(q(p) for p in pins))
     else:
         # Remote datastore: Metaflow's own download-and-extract commands (as
         # @kubernetes runs them), which create and enter ./metaflow themselves.
@@ -736,22 +796,104 @@ class _Attempt:
             )
 
 
+def _no_core_dump() -> None:
+    """The task's core (if any) was the sandbox's business, not a copy here."""
+    import resource
+
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    except (ValueError, OSError):
+        pass
+
+
+def _keep_for_debugging(instance, options: SandboxOptions, run_id) -> None:
+    """METAFLOW_SANDBOX_DEBUG: a failed task's sandbox stays (until its time to
+    live runs out) for a look inside."""
+    sandbox_id = instance.get_id()
+    ctl = "sandboxctl" if options.backend == "local" else "sandboxctl --backend " + options.backend
+    ttl = int(options.run_time_limit) + 600 if options.run_time_limit else 0
+    _echo(
+        "",
+        _(
+            "METAFLOW_SANDBOX_DEBUG: sandbox %s of the failed task is kept (time to live: %s). "
+            "Open a shell in it: %s exec %s -- sh. Remove it: %s rm %s, or for the whole "
+            "run: python %s sandbox kill --run-id %s"
+        )
+        % (
+            sandbox_id,
+            (_("%d s") % ttl) if ttl else _("the backend's"),
+            ctl,
+            sandbox_id,
+            ctl,
+            sandbox_id,
+            os.path.basename(sys.argv[0]),
+            run_id,
+        ),
+    )
+
+
+# Create errors worth another try (the provider was busy or unreachable);
+# names of SandboxError codes. Other errors (a bad spec, credentials) fail at once.
+RETRYABLE_CREATE_ERRORS = ("FAILED", "RATE_LIMITED", "TIMEOUT", "UNAVAILABLE", "PROTOCOL")
+CREATE_ATTEMPTS = 3
+CREATE_BACKOFF_SECONDS = 2.0
+
+
 def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any]) -> None:
+    try:
+        _run_step(ctx, step_name, options, kwargs)
+    except MetaflowException:
+        raise
+    except Exception as ex:
+        # A library error nobody expected: still a sandbox problem, with its
+        # own headline rather than Metaflow's "Internal error".
+        raise SandboxExecutionError(
+            _("Running the task on the %s backend failed: %s")
+            % (options.backend, getattr(ex, "message", None) or ex)
+        ) from ex
+
+
+def _create_with_retries(attempt, spec, Sandbox, GLib, backend: str) -> None:
+    """Creates the sandbox; transient failures are retried with back-off."""
+    retryable = {int(getattr(Sandbox.Error, name)) for name in RETRYABLE_CREATE_ERRORS}
+    domain = GLib.quark_to_string(Sandbox.error_quark())
+    for n in range(CREATE_ATTEMPTS):
+        try:
+            attempt.create(spec)
+            return
+        except GLib.Error as ex:
+            transient = ex.domain != domain or ex.code in retryable
+            if not transient:
+                error = SandboxExecutionError(
+                    _("Could not create a sandbox on the %s backend: %s") % (backend, ex.message)
+                )
+                error.retryable = False
+                raise error from None
+            if n + 1 == CREATE_ATTEMPTS or attempt.signal_received is not None:
+                # A task failure, which @retry retries.
+                raise SandboxExecutionError(
+                    _("Could not create a sandbox on the %s backend (%d tries): %s")
+                    % (backend, n + 1, ex.message)
+                ) from None
+            delay = CREATE_BACKOFF_SECONDS * (2**n)
+            _echo(
+                "",
+                _("Could not create a sandbox on the %s backend: %s -- trying again in %g s.")
+                % (backend, ex.message, delay),
+            )
+            attempt.error = None
+            time.sleep(delay)
+
+
+def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any]) -> None:
     obj = ctx.obj
-    node = obj.graph[step_name]
-    retry_count = int(kwargs.get("retry_count") or 0)
     run_id, task_id = kwargs["run_id"], kwargs["task_id"]
 
     if options.run_time_limit is not None and options.run_time_limit <= 0:
         options.run_time_limit = None
 
-    # @retry's delay happens here, as for @kubernetes (the runtime never waits).
-    retry_deco = [deco for deco in node.decorators if deco.name == "retry"]
-    if retry_count and retry_deco:
-        minutes = float(retry_deco[0].attributes.get("minutes_between_retries", 2) or 0)
-        if minutes > 0:
-            _echo("", _("Sleeping %g minutes before the next retry") % minutes)
-            time.sleep(minutes * 60)
+    # No sleep between @retry attempts: the local runtime retries at once,
+    # with or without @sandbox.
 
     input_paths = kwargs.get("input_paths")
     try:
@@ -773,16 +915,16 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
 
     attempt.install_signal_handlers()
     exit_code = METAFLOW_EXIT_DISALLOW_RETRY
+    term_signal = 0
     try:
         try:
-            attempt.create(spec)
-        except GLib.Error as ex:
-            _echo(
-                "",
-                _("Could not create a sandbox on the %s backend: %s")
-                % (options.backend, ex.message),
-            )
+            _create_with_retries(attempt, spec, Sandbox, GLib, options.backend)
+        except SandboxExecutionError as ex:
             _sync_metadata(obj, run_id, step_name, task_id)
+            if getattr(ex, "retryable", True):
+                raise
+            # Another attempt would fail the same way.
+            _echo("", "%s: %s" % (ex.headline, ex))
             sys.exit(METAFLOW_EXIT_DISALLOW_RETRY)
         sandbox_id = attempt.instance.get_id()
         prefix = "[%s] " % sandbox_id
@@ -874,7 +1016,8 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
                 ):
                     # No DONE.lock came back: a failed attempt, retried if allowed.
                     exit_code = exit_code or 1
-                if result.get_term_signal():
+                term_signal = result.get_term_signal()
+                if term_signal and term_signal != signal.SIGSEGV:
                     _echo(
                         prefix,
                         _("The task was killed by signal %d%s.")
@@ -884,9 +1027,21 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
                         ),
                     )
     finally:
-        attempt.destroy()
+        failed = exit_code != 0 or term_signal
+        if failed and _debug_enabled() and attempt.instance and attempt.signal_received is None:
+            _keep_for_debugging(attempt.instance, options, run_id)
+        else:
+            attempt.destroy()
         attempt.remove_signal_handlers()
     _sync_metadata(obj, run_id, step_name, task_id)
+    if term_signal:
+        # Die of the same signal, so that the runtime reports it as it does
+        # for a local task (-11: "Task failed with a segmentation fault.").
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _no_core_dump()
+        signal.signal(term_signal, signal.SIG_DFL)
+        os.kill(os.getpid(), term_signal)
     sys.exit(exit_code)
 
 
@@ -951,7 +1106,7 @@ def _fetch_outputs(Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefi
     if _debug_enabled():
         for line in stats.details:
             _echo(prefix, line)
-    _echo(prefix, stats.summary())
+        _echo(prefix, stats.summary())
     return True
 
 

@@ -10,6 +10,7 @@ inside the sandbox, where PyGObject is usually absent.
 
 import json
 import os
+import signal
 import sys
 from typing import Any, Dict, Optional
 
@@ -25,7 +26,11 @@ from metaflow.metaflow_config import (
     SANDBOX_NETWORK,
 )
 from metaflow.plugins.resources_decorator import ResourcesDecorator
-from metaflow.plugins.timeout_decorator import get_run_time_limit_for_task
+from metaflow.plugins.timeout_decorator import (
+    TimeoutDecorator,
+    TimeoutException,
+    get_run_time_limit_for_task,
+)
 
 from .sandbox_i18n import _
 
@@ -51,9 +56,40 @@ COMPUTE_DECORATORS = frozenset(
 
 REMOTE_DATASTORES = ("s3", "azure", "gs")
 
+# What each backend does with a resource request, in one place (issue 17 will
+# replace this table with capabilities the library reports):
+#   APPLIED     the sandbox gets what is asked for;
+#   WITH_IMAGE  only when the sandbox is built from image= (Daytona sizes a
+#               sandbox from its snapshot otherwise);
+#   (missing)   never: an explicit request is refused before the run, a
+#               default (METAFLOW_SANDBOX_CPU, ...) is dropped.
+# Backends not listed are given every request and decide themselves.
+APPLIED = "applied"
+WITH_IMAGE = "with-image"
+RESOURCES = ("cpu", "memory", "disk", "gpu")
+BACKEND_RESOURCES: Dict[str, Dict[str, str]] = {
+    "local": {"cpu": APPLIED, "memory": APPLIED, "disk": APPLIED},
+    "daytona": {"cpu": WITH_IMAGE, "memory": WITH_IMAGE, "disk": WITH_IMAGE, "gpu": WITH_IMAGE},
+    "e2b": {},
+}
+
 
 class SandboxException(MetaflowException):
     headline = "Sandbox error"
+
+
+class SandboxTimeoutException(TimeoutException):
+    headline = "@sandbox timeout"
+
+
+def _user_set(deco: Any, key: str) -> bool:
+    """Whether the user gave @deco's attribute @key (not its default)."""
+    given = getattr(deco, "_user_defined_attributes", None)
+    if given is not None:
+        return key in given
+    default = deco.defaults.get(key)
+    value = deco.attributes.get(key)
+    return value is not None and str(value) != str(default)
 
 
 def _as_bool(value: Any) -> bool:
@@ -151,6 +187,8 @@ class SandboxDecorator(StepDecorator):
         attrs["backend"] = str(attrs["backend"]).strip().lower()
         if not attrs["image"] and SANDBOX_IMAGE:
             attrs["image"] = SANDBOX_IMAGE
+        # Resources the user asked for, as opposed to the configured defaults.
+        self._asked = {k for k in RESOURCES if attrs[k] is not None and attrs[k] != ""}
         for key, default in (
             ("cpu", SANDBOX_CPU),
             ("memory", SANDBOX_MEMORY),
@@ -183,13 +221,19 @@ class SandboxDecorator(StepDecorator):
         self.environment = environment
         self.flow_datastore = flow_datastore
 
-        if any(deco.name == "parallel" for deco in decos):
+        env_decos = [deco.name for deco in decos if deco.name in ("conda", "pypi")]
+        if env_decos or getattr(environment, "TYPE", None) in ("conda", "pypi"):
+            if getattr(environment, "TYPE", None) in ("conda", "pypi"):
+                what = "--environment=%s (@pypi, @conda)" % environment.TYPE
+            else:
+                what = "@" + env_decos[0]
             raise SandboxException(
                 _(
-                    "Step *%s* uses @parallel, which @%s does not support: remove "
-                    "@parallel or run this step without @%s."
+                    "Step *%s* uses %s, which @%s does not support: give the flow a "
+                    "pyproject.toml and uv.lock and run it with --environment=uv instead "
+                    "(Metaflow's uv environment), or run this step without @%s."
                 )
-                % (step, self.name, self.name)
+                % (step, what, self.name, self.name)
             )
         others = [
             deco.name for deco in decos if deco is not self and deco.name in COMPUTE_DECORATORS
@@ -224,14 +268,17 @@ class SandboxDecorator(StepDecorator):
                 )
 
         # @resources: the larger value wins (Metaflow issue #467).
+        asked_by: Dict[str, str] = {key: "@%s(%s=...)" % (self.name, key) for key in self._asked}
         for deco in decos:
             if isinstance(deco, ResourcesDecorator):
-                for key in ("cpu", "memory", "disk", "gpu"):
+                for key in RESOURCES:
                     theirs = deco.attributes.get(key)
                     if theirs is None:
                         continue
                     mine = self.attributes.get(key)
                     self.attributes[key] = str(max(float(mine or 0), float(theirs or 0)))
+                    if _user_set(deco, key):
+                        asked_by.setdefault(key, "@resources(%s=...)" % key)
         for key in ("cpu", "memory", "disk", "gpu", "timeout"):
             _as_number(self.attributes[key], key, step)
         if self.attributes["gpu"] is not None and not float(self.attributes["gpu"]).is_integer():
@@ -240,10 +287,97 @@ class SandboxDecorator(StepDecorator):
                 % (self.attributes["gpu"], step)
             )
 
+        self._check_resources(step, asked_by)
+        if WORKLOAD_ENV not in os.environ:
+            # Host paths mean nothing inside the sandbox: checked outside only.
+            self._check_image(step)
+
         # @timeout and timeout=: the smaller one wins.
         self.run_time_limit = int(get_run_time_limit_for_task(decos))
+        self._timeout_secs = 0
         if self.attributes["timeout"]:
-            self.run_time_limit = min(self.run_time_limit, int(float(self.attributes["timeout"])))
+            secs = max(1, int(round(float(self.attributes["timeout"]))))
+            if secs < self.run_time_limit:
+                self._timeout_secs = secs
+                # In the task, one SIGALRM: a @timeout with a longer limit is
+                # shortened to ours (its message then names our duration).
+                for deco in decos:
+                    if isinstance(deco, TimeoutDecorator):
+                        deco.secs = secs
+                        deco.attributes.update(
+                            {
+                                "hours": secs // 3600,
+                                "minutes": secs // 60 % 60,
+                                "seconds": secs % 60,
+                            }
+                        )
+                        self._timeout_secs = 0
+            self.run_time_limit = min(self.run_time_limit, secs)
+
+    def _check_resources(self, step: str, asked_by: Dict[str, str]) -> None:
+        """Each backend applies a request or refuses it here, before the run;
+        what a backend ignores is not sent (nor recorded as the task's)."""
+        backend = self.attributes["backend"]
+        table = BACKEND_RESOURCES.get(backend)
+        if table is None:
+            return
+        has_image = bool(self.attributes["image"]) and not str(self.attributes["image"]).startswith(
+            "snapshot:"
+        )
+        for key in RESOURCES:
+            if self.attributes[key] is None or self.attributes[key] == "":
+                continue
+            rule = table.get(key)
+            if rule == APPLIED or (rule == WITH_IMAGE and has_image):
+                continue
+            if key not in asked_by:
+                self.attributes[key] = None
+                continue
+            if rule == WITH_IMAGE:
+                msg = _(
+                    "Step *%s* asks for %s=%s with %s, but the %s backend sizes a sandbox "
+                    "from its snapshot: give @%s an image= (for example "
+                    'image="python:3.12-slim") to choose %s, or remove %s.'
+                ) % (
+                    step,
+                    key,
+                    self.attributes[key],
+                    asked_by[key],
+                    backend,
+                    self.name,
+                    key,
+                    asked_by[key],
+                )
+            else:
+                msg = _(
+                    "Step *%s* asks for %s=%s with %s, but the %s backend cannot apply %s: "
+                    "remove %s, or run the step on a backend that applies it."
+                ) % (step, key, self.attributes[key], asked_by[key], backend, key, asked_by[key])
+            raise SandboxException(msg)
+
+    def _check_image(self, step: str) -> None:
+        image = self.attributes["image"]
+        # Names and digests are looked up in the image store (local_image_error).
+        if self.attributes["backend"] != "local" or not image or not os.path.isabs(image):
+            return
+        if not os.path.isdir(image):
+            raise SandboxException(
+                _(
+                    "Step *%s*: @%s(image=%s) is not usable on the local backend, which "
+                    'accepts image="host" (the default: this machine\'s own root), the '
+                    "absolute path of a root file system directory, or the name of an image "
+                    "imported with `sandboxctl image import`."
+                )
+                % (step, self.name, image)
+            )
+        if not os.path.exists(os.path.join(image, "bin", "sh")):
+            raise SandboxException(
+                _(
+                    "Step *%s*: @%s(image=%s) has no bin/sh, so it is not a root file "
+                    "system the local backend can run a step in."
+                )
+                % (step, self.name, image)
+            )
 
     # -- LAUNCH ----------------------------------------------------------------
 
@@ -317,6 +451,16 @@ class SandboxDecorator(StepDecorator):
         self.task_datastore = task_datastore
         if WORKLOAD_ENV not in os.environ:
             return
+        if (
+            getattr(self, "_timeout_secs", 0)
+            and ubf_context != "ubf_control"
+            and retry_count <= max_retries
+        ):
+            # timeout= as @timeout does it: an exception in the step, which
+            # @retry retries and @catch catches.
+            self._timed_step = step_name
+            signal.signal(signal.SIGALRM, self._on_timeout)
+            signal.alarm(self._timeout_secs)
         try:
             from metaflow.metadata_provider import MetaDatum
         except ImportError:  # Metaflow < 2.12
@@ -342,6 +486,29 @@ class SandboxDecorator(StepDecorator):
                 if value
             ],
         )
+
+    def _on_timeout(self, signum, frame) -> None:
+        secs = self._timeout_secs
+        msg = _("Step %s timed out after %d hours, %d minutes, %d seconds (@%s(timeout=%d)).") % (
+            self._timed_step,
+            secs // 3600,
+            secs // 60 % 60,
+            secs % 60,
+            self.name,
+            secs,
+        )
+        self.logger(msg)
+        raise SandboxTimeoutException(msg)
+
+    def task_post_step(self, step_name, flow, graph, retry_count, max_user_code_retries) -> None:
+        if getattr(self, "_timed_step", None):
+            signal.alarm(0)
+
+    def task_exception(
+        self, exception, step_name, flow, graph, retry_count, max_user_code_retries
+    ) -> None:
+        if getattr(self, "_timed_step", None):
+            signal.alarm(0)
 
     def task_finished(self, step_name, flow, graph, is_task_ok, retry_count, max_retries) -> None:
         # With a remote datastore and local metadata, hand the metadata back

@@ -8,6 +8,8 @@ done by sandbox_executor.run_step, imported when the command runs so that
 
 from metaflow._vendor import click
 
+from .sandbox_i18n import _
+
 
 @click.group()
 def cli():
@@ -60,7 +62,7 @@ def sandbox():
     type=click.Choice([None, "ubf_control", "ubf_task"]),
     help="Unbounded foreach context (not supported in sandboxes).",
 )
-@click.option("--num-parallel", default=None, type=int, help="Not supported.")
+@click.option("--num-parallel", default=None, type=int, help="Passed to the top-level 'step'.")
 @click.pass_context
 def step(
     ctx,
@@ -81,6 +83,10 @@ def step(
     num_parallel=None,
     **kwargs,
 ):
+    if num_parallel is not None:
+        # @parallel's control task: it starts the other nodes itself, in the
+        # same sandbox (Metaflow's local multi-node mode).
+        kwargs["num_parallel"] = num_parallel
     from .sandbox_executor import SandboxOptions, run_step
 
     options = SandboxOptions(
@@ -99,3 +105,68 @@ def step(
         code_package_url=code_package_url,
     )
     run_step(ctx, step_name, options, kwargs)
+
+
+def _selection(ctx, run_id, step_name, task_id, backend):
+    from .sandbox_admin import find, flow_backends
+
+    labels = {"flow": ctx.obj.flow.name}
+    for key, value in (("run_id", run_id), ("step", step_name), ("task_id", task_id)):
+        if value:
+            labels[key] = str(value)
+    return find(flow_backends(ctx.obj.graph, backend), labels)
+
+
+_select_options = [
+    click.option("--step", "step_name", default=None, help="Only the sandboxes of this step."),
+    click.option("--task-id", default=None, help="Only the sandboxes of this task."),
+    click.option("--backend", default=None, help="Also look on this backend."),
+]
+
+
+def _with_select_options(func):
+    for option in reversed(_select_options):
+        func = option(func)
+    return func
+
+
+@sandbox.command("list", help="List the live sandboxes of this flow (of a run, step or task).")
+@click.option("--run-id", default=None, help="Only the sandboxes of this run.")
+@_with_select_options
+@click.pass_context
+def list_sandboxes(ctx, run_id=None, step_name=None, task_id=None, backend=None):
+    found = _selection(ctx, run_id, step_name, task_id, backend)
+    echo = ctx.obj.echo
+    if not found:
+        echo(_("No live sandboxes of flow %s.") % ctx.obj.flow.name)
+        return
+    for name, instance, labels in found:
+        echo(
+            "%s  %s  %s/%s/%s  attempt %s"
+            % (
+                instance.get_id(),
+                name,
+                labels.get("run_id", "?"),
+                labels.get("step", "?"),
+                labels.get("task_id", "?"),
+                labels.get("attempt", "?"),
+            )
+        )
+
+
+@sandbox.command("kill", help="Destroy the live sandboxes of a run (or of a step or task of it).")
+@click.option("--run-id", required=True, help="The run whose sandboxes to destroy.")
+@_with_select_options
+@click.pass_context
+def kill_sandboxes(ctx, run_id=None, step_name=None, task_id=None, backend=None):
+    from .sandbox_admin import kill
+    from .sandbox_executor import SandboxExecutionError
+
+    found = _selection(ctx, run_id, step_name, task_id, backend)
+    destroyed, errors = kill(found)
+    for sandbox_id in destroyed:
+        ctx.obj.echo(_("Destroyed sandbox %s.") % sandbox_id)
+    if not found:
+        ctx.obj.echo(_("No live sandboxes of run %s.") % run_id)
+    if errors:
+        raise SandboxExecutionError("\n".join(errors))

@@ -1,6 +1,6 @@
 """Runs inside the sandbox: the step command with mflog-structured logs.
 
-``python -m metaflow_extensions.sandbox.plugins.sandbox_runner`` (from the
+``python -m metaflow_extensions.libsandbox.plugins.sandbox_runner`` (from the
 extracted code package).  It starts ``$MF_SANDBOX_STEP_CLI`` and, for each
 line the task prints,
 
@@ -19,6 +19,7 @@ Only the standard library is imported here (no Metaflow, no gi).
 
 import datetime
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -28,6 +29,16 @@ from typing import BinaryIO
 # After the task exits, how long to wait for output from processes it left
 # behind that still hold the pipes open.
 DRAIN_TIMEOUT = 10.0
+
+
+def _no_core_dump() -> None:
+    """The task's core (if any) was the sandbox's business, not a copy here."""
+    import resource
+
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    except (ValueError, OSError):
+        pass
 
 
 def _timestamp() -> bytes:
@@ -119,6 +130,12 @@ def main() -> int:
         stderr=subprocess.DEVNULL,
     )
     if status < 0:
+        # Die of the task's signal: the trampoline passes it on to the runtime.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _no_core_dump()
+        signal.signal(-status, signal.SIG_DFL)
+        os.kill(os.getpid(), -status)
         return 128 - status
     return status
 

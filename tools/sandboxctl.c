@@ -13,6 +13,7 @@
 #include <locale.h>
 #include <math.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,8 @@ static char    **opt_mounts;
 /* The command: --cwd, --env, --cmd-timeout, --stdin */
 static char     *opt_cwd;
 static char    **opt_env;
+static char     *opt_id_env;
+static gboolean  opt_raise_signal;
 static double    opt_cmd_timeout;
 static gboolean  opt_stdin;
 
@@ -113,11 +116,23 @@ static const GOptionEntry command_entries[] = {
   { "cwd", 'C', 0, G_OPTION_ARG_STRING, &opt_cwd,
     N_("Run the command in this directory of the sandbox"), N_("PATH") },
   { "env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &opt_env,
-    N_("Set an environment variable for the command (repeatable)"), N_("NAME=VALUE") },
+    N_("Set an environment variable for the command (repeatable); a bare NAME passes "
+       "sandboxctl's own value, if it has one, so that a secret stays off the command line"),
+    N_("NAME[=VALUE]") },
   { "cmd-timeout", 't', 0, G_OPTION_ARG_DOUBLE, &opt_cmd_timeout,
     N_("Kill the command after this many seconds and exit with 124"), N_("SECONDS") },
   { "stdin", 'i', 0, G_OPTION_ARG_NONE, &opt_stdin,
     N_("Read standard input to its end and give it to the command"), NULL },
+  G_OPTION_ENTRY_NULL
+};
+
+/* run only: the sandbox's id is known once it exists */
+static const GOptionEntry run_entries[] = {
+  { "id-env", 0, 0, G_OPTION_ARG_STRING, &opt_id_env,
+    N_("Give the command the sandbox's id in this environment variable"), N_("NAME") },
+  { "raise-signal", 0, 0, G_OPTION_ARG_NONE, &opt_raise_signal,
+    N_("When a signal kills the command, end by the same signal (once the sandbox is "
+       "removed) instead of exiting with 128+N"), NULL },
   G_OPTION_ENTRY_NULL
 };
 
@@ -224,6 +239,7 @@ exit_status_help (void)
 /* ------------------------------------------------------------------ */
 /* Waiting on the main context, and signals                            */
 
+static int           exec_term_signal;   /* the signal that killed the command */
 static GCancellable *interrupt_cancellable;
 static int           interrupt_signal;
 static char         *cleanup_id;   /* the sandbox `run` must remove */
@@ -505,6 +521,15 @@ command_from_options (char   **argv,
       g_autofree char *name = NULL;
       g_autofree char *value = NULL;
 
+      /* A bare NAME: our own value (unset: not set), as docker run -e NAME. */
+      if (strchr (opt_env[i], '=') == NULL && *opt_env[i] != '\0')
+        {
+          const char *own = g_getenv (opt_env[i]);
+
+          if (own != NULL)
+            sandbox_command_set_env (command, opt_env[i], own);
+          continue;
+        }
       if (!parse_key_value (opt_env[i], "--env", &name, &value, error))
         return NULL;
       sandbox_command_set_env (command, name, value);
@@ -729,6 +754,8 @@ exec_in (SandboxInstance *instance,
     return report_error (error);
 
   status = sandbox_exec_result_get_exit_code (result);
+  if (!sandbox_exec_result_get_timed_out (result))
+    exec_term_signal = sandbox_exec_result_get_term_signal (result);
   if (sandbox_exec_result_get_timed_out (result))
     {
       status = EXIT_TIMED_OUT;
@@ -1273,6 +1300,7 @@ cmd_run (const Command *self,
   g_option_context_add_main_entries (context, spec_entries, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (context, command_entries, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (context, json_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, run_entries, GETTEXT_PACKAGE);
   if (!parse_options (self, context, &argc, &argv, &command_argv, &error))
     return usage_error (self->name, error->message);
 
@@ -1318,11 +1346,16 @@ cmd_run (const Command *self,
 
   /* From here on the sandbox is removed whatever happens. */
   cleanup_id = g_strdup (sandbox_instance_get_id (instance));
+  if (opt_id_env != NULL && *opt_id_env != '\0')
+    sandbox_command_set_env (command, opt_id_env, cleanup_id);
   if (interrupt_signal != 0)
     status = 128 + interrupt_signal;
   else
     status = exec_in (instance, command);
 
+  if (interrupt_signal != 0)
+    g_printerr (_("%s: interrupted (signal %d): destroying sandbox %s.\n"),
+                PRGNAME, interrupt_signal, cleanup_id);
   if (!destroy_instance (instance, &destroy_error))
     g_printerr (_("%s: could not remove sandbox %s: %s\n"),
                 PRGNAME, cleanup_id, destroy_error->message);
@@ -1330,6 +1363,21 @@ cmd_run (const Command *self,
 
   if (interrupt_signal != 0)
     return 128 + interrupt_signal;
+  if (opt_raise_signal && exec_term_signal > 0)
+    {
+      /* As if we were the command: a parent told "killed by SIGSEGV" can
+       * say so (no core file of ours, though). */
+      struct rlimit no_core = { 0, 0 };
+      sigset_t set;
+
+      fflush (stdout);
+      setrlimit (RLIMIT_CORE, &no_core);
+      signal (exec_term_signal, SIG_DFL);
+      sigemptyset (&set);
+      sigaddset (&set, exec_term_signal);
+      sigprocmask (SIG_UNBLOCK, &set, NULL);
+      raise (exec_term_signal);
+    }
   return status;
 }
 

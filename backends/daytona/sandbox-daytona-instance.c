@@ -5,7 +5,8 @@
  * its output followed live over the log WebSocket (stdout and stderr told
  * apart by the 0x01/0x02 x3 markers), then the exit code from the command's
  * status. Files: bulk-upload with a multipart body streamed from the local
- * files, bulk-download parsed as a multipart stream straight into them.
+ * files; a single file downloaded raw with GET files/download, several
+ * with bulk-download, parsed as a multipart stream straight into them.
  * Facts: shared/specs/daytona-api.md §3.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -1519,6 +1520,121 @@ bulk_sent (GObject      *source,
   download_next_part (task);
 }
 
+/* One regular file: GET files/download answers with its bytes, read
+ * straight into the local file (no multipart reply to parse: libsoup's
+ * multipart reader scans it a byte at a time). */
+static void
+single_read (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  DownloadData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
+  gsize len;
+  const guint8 *buf;
+
+  if (bytes == NULL)
+    {
+      download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, "GET",
+                                                                    "files/download", error));
+      g_error_free (error);
+      return;
+    }
+  buf = g_bytes_get_data (bytes, &len);
+  if (len == 0)
+    {
+      if (!g_output_stream_close (data->out, NULL, &error))
+        {
+          download_return (task, error);
+          return;
+        }
+      g_clear_object (&data->out);
+      download_return (task, NULL);
+      return;
+    }
+  if (!g_output_stream_write_all (data->out, buf, len, NULL, g_task_get_cancellable (task), &error))
+    {
+      download_return (task, error);
+      return;
+    }
+  g_input_stream_read_bytes_async (G_INPUT_STREAM (source), 65536, G_PRIORITY_DEFAULT,
+                                   g_task_get_cancellable (task), single_read, g_object_ref (task));
+}
+
+static void
+single_sent (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  DownloadData *data = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  guint status;
+  GHashTableIter iter;
+  gpointer target;
+
+  if (stream == NULL)
+    {
+      if (transfer_retry (task, download_files, NULL, error))
+        return;
+      download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, "GET",
+                                                                    "files/download", error));
+      return;
+    }
+  data->body = stream;
+  status = soup_message_get_status (data->msg);
+  if (!SOUP_STATUS_IS_SUCCESSFUL (status))
+    {
+      g_autoptr(GBytes) body = g_input_stream_read_bytes (stream, 65536, NULL, NULL);
+
+      if (transfer_retry (task, download_files, data->msg, NULL))
+        {
+          g_input_stream_close (stream, NULL, NULL);
+          g_clear_object (&data->body);
+          return;
+        }
+      download_return (task, _sandbox_rest_error_new (DAYTONA_PROVIDER, "GET", "files/download",
+                                                          status, body, NULL));
+      return;
+    }
+  g_hash_table_iter_init (&iter, data->targets);
+  g_hash_table_iter_next (&iter, NULL, &target);
+  data->out = G_OUTPUT_STREAM (g_file_replace (target, NULL, FALSE, G_FILE_CREATE_NONE,
+                                               g_task_get_cancellable (task), &error));
+  if (data->out == NULL)
+    {
+      download_return (task, g_steal_pointer (&error));
+      return;
+    }
+  data->received = 1;
+  g_input_stream_read_bytes_async (stream, 65536, G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
+                                   single_read, g_object_ref (task));
+}
+
+static void
+download_single (GTask *task)
+{
+  SandboxDaytonaInstance *self = g_task_get_source_object (task);
+  DownloadData *data = g_task_get_task_data (task);
+  GHashTableIter iter;
+  gpointer remote;
+  g_autofree char *quoted = NULL;
+  g_autofree char *url = NULL;
+
+  g_hash_table_iter_init (&iter, data->targets);
+  g_hash_table_iter_next (&iter, &remote, NULL);
+  quoted = _sandbox_daytona_quote_path (remote);
+  url = toolbox_url (self, "/files/download?path=%s", quoted);
+  g_clear_object (&data->body);
+  g_clear_object (&data->msg);
+  data->msg = _sandbox_rest_client_new_message (self->client, "GET", url);
+  soup_session_send_async (_sandbox_rest_client_get_session (self->client), data->msg, G_PRIORITY_DEFAULT,
+                           g_task_get_cancellable (task), single_sent, g_object_ref (task));
+}
+
 static void
 download_files (GTask *task)
 {
@@ -1536,6 +1652,11 @@ download_files (GTask *task)
   if (g_hash_table_size (data->targets) == 0)
     {
       g_task_return_boolean (task, TRUE);
+      return;
+    }
+  if (g_hash_table_size (data->targets) == 1)
+    {
+      download_single (task);
       return;
     }
   json_builder_begin_object (b);

@@ -93,8 +93,12 @@ def test_linear_flow_options_logs_card_and_isolation(mf):
         (line, lines[line]) for line in expected if lines[line] != 1
     ][:5]
     assert sum(lines.values()) == 10000, sum(lines.values())
-    # ... and streamed live to the console, prefixed with the sandbox id.
-    assert "[{}] line-09999".format(ids["many_lines"]) in proc.output
+    # ... and streamed live to the console, as an unsandboxed task's lines
+    # (started directly by sandboxctl: no trampoline adds a prefix), after
+    # the line that names the sandbox.
+    assert "] line-09999\n" in proc.output
+    announce = "Task is starting in sandbox {} (backend local).".format(ids["many_lines"])
+    assert announce in proc.output
 
     wide = _task(info, "wide")
     expected_cpus = min(2, len(os.sched_getaffinity(0)))
@@ -350,3 +354,46 @@ def test_bad_input_rejected_before_any_task(mf, tmp_path):
         proc = mf.run(flow, "run", extra_env={"GI_TYPELIB_PATH": str(empty)}, expect_ok=False)
         _assert_rejected(proc, "typelib Sandbox-1.0", "gir1.2-sandbox-1.0")
     mf.assert_no_sandboxes("SleepSandboxFlow")
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "trampoline"])
+def test_code_package_read_only_and_logs(mf, tmp_path, direct):
+    """Started directly by sandboxctl, a step runs from the run's code package,
+    mounted read-only: it cannot change it, but may write new files where it
+    runs (inside its sandbox only), as a plain step can; $HOME stays writable.
+    Either way its output reaches `python flow.py logs`."""
+    flow = mf.copy_flow("code_flow.py")
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    extra = {"TMPDIR": str(tmpdir)}
+    if not direct:
+        extra["METAFLOW_SANDBOX_DIRECT"] = "0"
+    # The runtime prints every task's command line.
+    proc = mf.run(flow, "run", extra_env=dict(extra, METAFLOW_DEBUG_SUBCOMMAND="1"))
+    assert "step start" in proc.output
+    info = mf.inspect("CodeSandboxFlow")
+    assert info["successful"]
+    start = _task(info, "start")
+    _assert_sandboxed(start)
+    assert start["data"]["cwd"] == "/workspace/metaflow"
+    # A secret-named variable reaches the step, not a command line.
+    assert start["data"]["token"] == "tok-4711"
+    assert "tok-4711" not in proc.output
+    assert start["data"]["home_file"] == "written"
+    if direct:
+        assert start["data"]["flow_file"] == "OSError"  # EROFS
+    assert start["data"]["new_file"] == "written"
+    assert not (mf.cwd / "new.py").exists()
+    # The host's copy of the flow is untouched either way.
+    assert "CHANGED-BY-THE-STEP" not in (mf.cwd / flow).read_text()
+    logs = mf.run(flow, "logs", "%s/start" % info["run_id"], extra_env=extra)
+    assert "CODE-FLOW-LOG-LINE" in logs.output
+    assert "Task is starting in sandbox %s" % start["sandbox_ids"][0] in logs.output
+    mf.assert_no_sandboxes("CodeSandboxFlow")
+    assert not list(tmpdir.glob("metaflow-sandbox-code-*")), "the run removes its code copy"
+    if direct:
+        # One left by a killed run (its pid is gone) goes at the next run.
+        stale = tmpdir / "metaflow-sandbox-code-999999999-x"
+        stale.mkdir()
+        mf.run(flow, "run", extra_env=extra)
+        assert not list(tmpdir.glob("metaflow-sandbox-code-*"))

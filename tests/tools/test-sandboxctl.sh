@@ -91,6 +91,28 @@ check "run of a missing program names it" err_has "no-such-program-here"
 ctl run --env GREETING=hello --cwd /tmp -- sh -c 'echo "$GREETING $(pwd)"'
 check "run --env and --cwd reach the command" out_is "hello /tmp"
 
+# A bare --env NAME passes sandboxctl's own value (off the command line);
+# an unset NAME is not set.
+FROM_HOST=via-environment ctl run --env FROM_HOST --env NOT_SET_HERE -- \
+  sh -c 'echo "${FROM_HOST}-${NOT_SET_HERE-unset}"'
+check "run --env NAME passes sandboxctl's own value" out_is "via-environment-unset"
+
+ctl run --id-env MY_SANDBOX_ID -- sh -c 'echo "$MY_SANDBOX_ID $(hostname)"'
+id_and_host () {
+  local id host
+  read -r id host <"$WORK/out"
+  rc_is 0 && [[ "$id" == sbx-* ]] && [ "$id" = "$host" ]
+}
+check "run --id-env gives the command the sandbox's id (its hostname)" id_and_host
+
+ctl run --raise-signal -- sh -c 'kill -TERM $$'
+check "run --raise-signal ends by the command's signal" rc_is 143
+ctl run --raise-signal -- sh -c 'exit 7'
+check "run --raise-signal keeps an ordinary exit status" rc_is 7
+"$PY" -c 'import subprocess, sys; sys.exit(0 if subprocess.run(sys.argv[1:]).returncode == -11 else 1)' \
+  "$CTL" run --raise-signal -- sh -c 'kill -SEGV $$'
+check "run --raise-signal: the parent sees SIGSEGV" [ $? -eq 0 ]
+
 ctl run --json -- sh -c 'echo hi; echo err >&2; exit 3'
 check "run --json keeps the exit status" rc_is 3
 check "run --json prints the result" json_ok 'j["exit_code"] == 3 and j["stdout"] == "hi\n" and j["stderr"] == "err\n" and j["timed_out"] is False'
@@ -269,6 +291,7 @@ fi
 wait "$pid"
 rc=$?
 check "SIGINT makes run exit 130" rc_is 130
+check "SIGINT during run says the sandbox is destroyed" grep -q "destroying sandbox" "$WORK/sig-err"
 ctl ls
 check "SIGINT during run leaves no sandbox" out_empty
 

@@ -23,3 +23,7 @@ SANDBOX_WORKDIR = from_conf("SANDBOX_WORKDIR")  # default: /workspace (e2b: /hom
 SANDBOX_PYTHON = from_conf("SANDBOX_PYTHON")
 # Report what each sandboxed task moved, file group by file group.
 SANDBOX_DEBUG = from_conf("SANDBOX_DEBUG", False)
+# Local backend, local datastore: start each task with `sandboxctl run`
+# directly (one interpreter, the code package extracted once per run and
+# mounted read-only) instead of through the `sandbox step` trampoline.
+SANDBOX_DIRECT = from_conf("SANDBOX_DIRECT", True)

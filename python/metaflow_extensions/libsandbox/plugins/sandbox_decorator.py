@@ -398,12 +398,22 @@ class SandboxDecorator(StepDecorator):
         self, task_datastore, task_id, split_index, input_paths, is_cloned, ubf_context
     ) -> None:
         if not is_cloned:
-            self._save_package_once(self.flow_datastore, self.package)
+            from .sandbox_executor import direct_capable
+
+            # A task started directly needs no package location (nor waits
+            # for the package, built in the background as without @sandbox).
+            if not direct_capable(self):
+                self._save_package_once(self.flow_datastore, self.package)
 
     def runtime_step_cli(self, cli_args, retry_count, max_user_code_retries, ubf_context) -> None:
         if retry_count > max_user_code_retries:
             # The @catch fallback attempt runs locally, as with @kubernetes.
             return
+        from .sandbox_executor import direct_launch
+
+        if direct_launch(self, cli_args, retry_count):
+            return
+        self._save_package_once(self.flow_datastore, self.package)
         cli_args.commands = ["sandbox", "step"]
         options = cli_args.command_options
         options["code-package-metadata"] = self.package_metadata
@@ -417,6 +427,12 @@ class SandboxDecorator(StepDecorator):
         options["network"] = bool(self.attributes["network"])
         options["run-time-limit"] = self.run_time_limit
         cli_args.entrypoint[0] = sys.executable
+
+    def runtime_finished(self, exception) -> None:
+        # The code package extracted for direct launches (once per run).
+        from .sandbox_executor import remove_code_dirs
+
+        remove_code_dirs()
 
     @classmethod
     def _save_package_once(cls, flow_datastore, package) -> None:
@@ -451,6 +467,16 @@ class SandboxDecorator(StepDecorator):
         self.task_datastore = task_datastore
         if WORKLOAD_ENV not in os.environ:
             return
+        if os.environ.pop("MF_SANDBOX_ANNOUNCE", None):
+            # Started directly by sandboxctl (no trampoline to say it).
+            sys.stderr.write(
+                _("Task is starting in sandbox %s (backend %s).")
+                % (
+                    os.environ.get("METAFLOW_SANDBOX_ID", "?"),
+                    os.environ.get("METAFLOW_SANDBOX_BACKEND_NAME", "?"),
+                )
+                + "\n"
+            )
         if (
             getattr(self, "_timeout_secs", 0)
             and ubf_context != "ubf_control"

@@ -9,6 +9,10 @@ task reads its inputs and writes artifacts, metadata, logs and DONE.lock
 directly where the runtime and the client expect them; the code package blob
 is read from the datastore and extracted in <workdir>/metaflow.
 
+With the host's root, the runtime does not even start this trampoline: it
+runs `sandboxctl run ... -- python flow.py step ...` (direct_launch), with
+the flow's files copied once per run and mounted read-only.
+
 A remote backend (daytona, e2b, ...) with the local datastore: the same
 absolute path is filled in the sandbox with the task's inputs before the step
 and its outputs come back afterwards (sandbox_sync.py).
@@ -698,6 +702,361 @@ def _metaflow_version() -> str:
         return str(get_version()).split("+")[0]
     except Exception:  # noqa: BLE001 - only for a hint in a message
         return "<the version you run>"
+
+
+# ---------------------------------------------------------------------------
+# Direct launch: local backend, local datastore, the host's root
+
+
+def sandboxctl_tool() -> Optional[str]:
+    """The sandboxctl program: $SANDBOXCTL (a build tree), else on PATH."""
+    tool = os.environ.get("SANDBOXCTL") or shutil.which("sandboxctl")
+    return tool if tool and os.access(tool, os.X_OK) else None
+
+
+# id(package) -> the directory of its code, once per run (this process)
+_CODE_DIRS: Dict[int, str] = {}
+
+
+def _safe_member(member) -> bool:
+    name = member.name
+    parts = name.split("/")
+    if os.path.isabs(name) or ".." in parts or not (member.isfile() or member.isdir()):
+        return False
+    # The copy of Metaflow and its extensions: the task imports the host's
+    # own installation (with its bytecode), as an unsandboxed task does.
+    return parts[0] != ".mf_code"
+
+
+def _user_files(package, flow, environment) -> Optional[List[Any]]:
+    """The (path, name) of the flow's own files that the code package holds,
+    without waiting for the package to be built (it is built in the
+    background, as in an unsandboxed run); None when only the package
+    knows (a decorator, mutator or environment adds files to it, or an
+    older Metaflow)."""
+    from metaflow.decorators import FlowDecorator, StepDecorator
+    from metaflow.metaflow_environment import MetaflowEnvironment
+
+    walk = getattr(package, "_user_code_tuples", None)
+    if walk is None or getattr(flow, "_flow_mutators", None):
+        return None
+    if type(environment).add_to_package is not MetaflowEnvironment.add_to_package:
+        return None
+    for step in flow:
+        if any(type(d).add_to_package is not StepDecorator.add_to_package for d in step.decorators):
+            return None
+    for decos in getattr(flow, "_flow_decorators", {}).values():
+        if any(type(d).add_to_package is not FlowDecorator.add_to_package for d in decos):
+            return None
+    try:
+        return list(walk())
+    except Exception:  # a private method of Metaflow's: any surprise means no
+        return None
+
+
+def _copy_user_files(files, dest: str) -> None:
+    for src, name in files:
+        parts = name.split("/")
+        if os.path.isabs(name) or ".." in parts or not os.path.isfile(src):
+            continue
+        target = os.path.join(dest, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(src, target)
+        if os.stat(src).st_mode & 0o111:
+            os.chmod(target, 0o755)
+
+
+def _extract_user_files(blob, dest: str) -> None:
+    import io
+    import tarfile
+
+    if hasattr(blob, "getvalue"):  # a BytesIO in some Metaflow versions
+        blob = blob.getvalue()
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        for member in tar:
+            if _safe_member(member):
+                tar.extract(member, dest, set_attrs=False)
+                if member.isfile() and member.mode & 0o111:
+                    os.chmod(os.path.join(dest, member.name), 0o755)
+
+
+def code_dir(deco, ds_root: str, writable: List[str]) -> Optional[str]:
+    """The flow's code for this run, put once on the host into a private
+    directory that every task's sandbox mounts read-only; None when it
+    cannot be (then the trampoline extracts the package in each sandbox)."""
+    package = deco.package
+    if id(package) in _CODE_DIRS:
+        return _CODE_DIRS[id(package)]
+    import atexit
+    import tarfile
+    import tempfile
+
+    if not _CODE_DIRS:
+        atexit.register(remove_code_dirs)  # also when the run is interrupted
+        _remove_stale_code_dirs(tempfile.gettempdir())
+    path = tempfile.mkdtemp(prefix="%s%d-" % (CODE_DIR_PREFIX, os.getpid()))
+    if any(_is_under(path, w) or _is_under(w, path) for w in writable):
+        # A task could reach it through a read-write mount.
+        shutil.rmtree(path, ignore_errors=True)
+        return None
+    try:
+        files = _user_files(package, deco.flow, deco.environment)
+        if files is not None:
+            _copy_user_files(files, path)
+        else:
+            _extract_user_files(package.blob, path)
+        # What Metaflow finds searching upwards for .metaflow (cards): the
+        # datastore root, mounted at its own path.
+        if not os.path.lexists(os.path.join(path, ".metaflow")):
+            os.symlink(ds_root, os.path.join(path, ".metaflow"))
+    except (OSError, tarfile.TarError):
+        shutil.rmtree(path, ignore_errors=True)
+        return None
+    _CODE_DIRS[id(package)] = path
+    return path
+
+
+CODE_DIR_PREFIX = "metaflow-sandbox-code-"
+
+
+def _remove_stale_code_dirs(tmp: str) -> None:
+    """Removes the code directories of earlier runs that ended without
+    removing them (killed: atexit never ran), named after their pid."""
+    try:
+        names = os.listdir(tmp)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(CODE_DIR_PREFIX) :].split("-", 1)[0]
+        if not name.startswith(CODE_DIR_PREFIX) or not pid.isdigit():
+            continue
+        path = os.path.join(tmp, name)
+        try:
+            if os.lstat(path).st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)  # still running (or the pid was reused): keep it
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def remove_code_dirs() -> None:
+    while _CODE_DIRS:
+        shutil.rmtree(_CODE_DIRS.popitem()[1], ignore_errors=True)
+
+
+def _runtime_config_file() -> Optional[str]:
+    """The file of flow config values that the runtime is about to pass the
+    task (Worker._config_file_name, set before the decorators' hooks run and
+    added to the command after them); None if it cannot be found."""
+    frame = sys._getframe(1)
+    for _depth in range(6):
+        frame = frame.f_back
+        if frame is None:
+            break
+        worker = frame.f_locals.get("self")
+        name = getattr(worker, "_config_file_name", None)
+        if type(worker).__name__ == "Worker" and name:
+            name = os.path.realpath(name)
+            return name if os.path.isfile(name) and ":" not in name else None
+    return None
+
+
+# Above this many top-level entries the code directory is mounted whole.
+_CODE_MOUNTS_MAX = 64
+
+
+def _code_mounts(code: str, pkg_dir: str) -> List[str]:
+    """sandboxctl --mount options that show the run's code (read-only) in
+    PKG_DIR, the step's working directory: each top-level entry mounted on
+    its own, so that the directory itself stays writable inside the sandbox
+    (a step may write scratch files where it runs, as it can outside), while
+    the code cannot be changed."""
+    try:
+        names = sorted(os.listdir(code))
+    except OSError:
+        names = []
+    if not names or len(names) > _CODE_MOUNTS_MAX:
+        return ["--mount", "%s:%s:ro" % (code, pkg_dir)]
+    argv: List[str] = []
+    for name in names:
+        argv += ["--mount", "%s:%s:ro" % (os.path.join(code, name), pkg_dir + "/" + name)]
+    return argv
+
+
+def direct_capable(deco) -> bool:
+    """Whether the step's tasks can be started directly (direct_launch),
+    as far as the step alone tells."""
+    from metaflow.metaflow_config import SANDBOX_DIRECT
+
+    attrs = deco.attributes
+    if str(SANDBOX_DIRECT).strip().lower() in ("0", "false", "no", "off"):
+        return False
+    if _debug_enabled():
+        # METAFLOW_SANDBOX_DEBUG keeps a failed task's sandbox: the trampoline's.
+        return False
+    if attrs["backend"] != "local" or attrs["image"] not in (None, "", "host"):
+        return False
+    return deco.flow_datastore.TYPE == "local" and sandboxctl_tool() is not None
+
+
+def direct_launch(deco, cli_args, retry_count: int) -> bool:
+    """Rewrites the task's command into `sandboxctl run ... -- python -u
+    flow.py step ...` when the step can run that way: then the task is what
+    an unsandboxed task is (one interpreter, its output saved as logs by the
+    runtime) plus entering the sandbox, and the code package is extracted
+    once per run and mounted read-only. Returns False (the trampoline runs
+    the task) for anything else: other backends or images, a remote
+    datastore, flow configs (the runtime passes them in a file of the
+    host's /tmp), a delayed @retry, no sandboxctl."""
+    attrs = deco.attributes
+    if not direct_capable(deco) or cli_args.commands != ["step"]:
+        return False
+    # A @parallel gang and --environment=uv (synced in the sandbox): the
+    # trampoline's.
+    if cli_args.command_options.get("ubf-context") or cli_args.command_options.get("num-parallel"):
+        return False
+    if cli_args.top_level_options.get("environment") not in (None, "local"):
+        return False
+    if any(d.name == "parallel" for d in deco.graph[deco.step].decorators):
+        return False
+    config_file = None
+    if cli_args.top_level_options.get("config-value"):
+        config_file = _runtime_config_file()
+        if config_file is None:
+            return False
+    node = deco.graph[deco.step]
+    retry_deco = [d for d in node.decorators if d.name == "retry"]
+    if retry_count and retry_deco:
+        if float(retry_deco[0].attributes.get("minutes_between_retries", 2) or 0) > 0:
+            return False
+    tool = sandboxctl_tool()
+    # sandboxctl's --mount takes HOST[:SANDBOX][:ro].
+    paths = _hidden_python_paths(exclude=[]) + [deco.flow_datastore.datastore_root]
+    if any(":" in p for p in paths):
+        return False
+
+    ds_root = os.path.realpath(deco.flow_datastore.datastore_root)
+    writable = [ds_root]
+    card_root = os.environ.get("METAFLOW_CARD_LOCALROOT")
+    if card_root and not _is_under(card_root, ds_root):
+        card_root = os.path.realpath(card_root)
+        os.makedirs(card_root, exist_ok=True)
+        writable.append(card_root)
+    code = code_dir(deco, ds_root, writable)
+    if code is None:
+        return False
+
+    opts = cli_args.command_options
+    run_id, task_id = str(opts["run-id"]), str(opts["task-id"])
+    options = SandboxOptions(
+        decorator=deco.name,
+        backend="local",
+        image=None,
+        cpu=None if attrs["cpu"] is None else str(attrs["cpu"]),
+        memory=None if attrs["memory"] is None else str(attrs["memory"]),
+        disk=None if attrs["disk"] is None else str(attrs["disk"]),
+        gpu=None if attrs["gpu"] is None else str(attrs["gpu"]),
+        env=None,
+        network=bool(attrs["network"]),
+        run_time_limit=deco.run_time_limit if deco.run_time_limit > 0 else None,
+        code_package_metadata=deco.package_metadata,
+        code_package_sha=deco.package_sha,
+        code_package_url=deco.package_url,
+    )
+    workdir = _workdir("local")
+    pkg_dir = workdir.rstrip("/") + "/metaflow"
+    flow_file = os.path.basename(cli_args.entrypoint[-1])
+
+    env = _host_env("local")
+    env_deco = [d for d in node.decorators if d.name == "environment"]
+    if env_deco:
+        env.update({k: str(v) for k, v in env_deco[0].attributes["vars"].items()})
+    if attrs["env"]:
+        env.update({str(k): str(v) for k, v in attrs["env"].items()})
+    if os.environ.get("PYTHONPATH"):
+        # The host's Metaflow and extensions, as for an unsandboxed task
+        # (absolute: the task does not start in this directory).
+        env["PYTHONPATH"] = os.pathsep.join(
+            os.path.abspath(p) for p in os.environ["PYTHONPATH"].split(os.pathsep) if p
+        )
+    if os.path.basename(ds_root) == ".metaflow":
+        env["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = os.path.dirname(ds_root)
+    env.update(
+        {
+            "METAFLOW_FLOW_FILENAME": flow_file,
+            "METAFLOW_USER": util.get_username() or env.get("METAFLOW_USER", "unknown"),
+            "METAFLOW_RUN_ID": run_id,
+            "METAFLOW_DEFAULT_DATASTORE": "local",
+            "METAFLOW_DEFAULT_METADATA": str(cli_args.top_level_options.get("metadata")),
+            WORKLOAD_ENV: "1",
+            "METAFLOW_SANDBOX_BACKEND_NAME": "local",
+            "METAFLOW_SANDBOX_SPEC": _spec_summary(options, "local"),
+            "PYTHONUNBUFFERED": "x",
+            "PYTHONIOENCODING": "utf-8",
+            "PATH": os.path.dirname(sys.executable) + ":" + DEFAULT_PATH,
+            # The step announces its sandbox (task_pre_step).
+            "MF_SANDBOX_ANNOUNCE": "1",
+        }
+    )
+    # METAFLOW_CODE_*: as for an unsandboxed task, set (above, from this
+    # environment) once the runtime has the package, or from our own upload.
+    if options.code_package_url:
+        env.update(
+            {
+                "METAFLOW_CODE_SHA": options.code_package_sha or "",
+                "METAFLOW_CODE_URL": options.code_package_url,
+                "METAFLOW_CODE_DS": "local",
+            }
+        )
+        if options.code_package_metadata:
+            env["METAFLOW_CODE_METADATA"] = options.code_package_metadata
+
+    argv = [tool, "run", "--backend", "local", "--workdir", workdir, "--cwd", pkg_dir]
+    # A step killed by a signal looks so to the runtime ("segmentation fault").
+    argv += ["--id-env", "METAFLOW_SANDBOX_ID", "--raise-signal"]
+    labels = {
+        "flow": deco.flow.name,
+        "run_id": run_id,
+        "step": deco.step,
+        "task_id": task_id,
+        "attempt": str(retry_count),
+    }
+    for key, value in labels.items():
+        argv += ["--label", "%s=%s" % (key, value)]
+    if options.cpu:
+        argv += ["--cpu", str(float(options.cpu))]
+    sizes = (("--memory", options.memory), ("--disk", options.disk), ("--gpu", options.gpu))
+    for flag, value in sizes:
+        if value:
+            argv += [flag, str(int(float(value)))]
+    if options.run_time_limit:
+        argv += ["--timeout", str(int(options.run_time_limit) + 600)]
+        # A backstop: @timeout itself fires inside the task first.
+        argv += ["--cmd-timeout", str(int(options.run_time_limit) + 60)]
+    if needs_network(options, "local"):
+        argv.append("--network")
+    # First, so that the read-write mounts below stay on top of these.
+    for path in _hidden_python_paths(exclude=writable):
+        argv += ["--mount", "%s:ro" % path]
+    for path in writable:
+        argv += ["--mount", path]
+    argv += _code_mounts(code, pkg_dir)
+    if config_file:
+        # Flow configs: the runtime passes the step --local-config-file, a
+        # file in the host's /tmp; the sandbox sees it read-only, same path.
+        argv += ["--mount", "%s:ro" % config_file]
+    for key, value in sorted(env.items()):
+        if is_secret(key, "local"):
+            # Off the command line: sandboxctl passes its own value on.
+            cli_args.env[key] = value
+            argv += ["--env", key]
+        else:
+            argv += ["--env", "%s=%s" % (key, value)]
+    argv += ["--", sys.executable, "-u", flow_file]
+    cli_args.entrypoint = argv
+    return True
 
 
 # ---------------------------------------------------------------------------

@@ -89,6 +89,12 @@ sandbox_backend_real_check_configured (SandboxBackend  *self,
   return TRUE;
 }
 
+static SandboxBackendCapabilities
+sandbox_backend_real_get_capabilities (SandboxBackend *self)
+{
+  return SANDBOX_BACKEND_CAPABILITY_NONE;
+}
+
 static void
 sandbox_backend_class_init (SandboxBackendClass *klass)
 {
@@ -101,6 +107,7 @@ sandbox_backend_class_init (SandboxBackendClass *klass)
   object_class->set_property = sandbox_backend_set_property;
 
   klass->check_configured = sandbox_backend_real_check_configured;
+  klass->get_capabilities = sandbox_backend_real_get_capabilities;
 
   /**
    * SandboxBackend:name:
@@ -287,6 +294,46 @@ sandbox_backend_get_name (SandboxBackend *self)
 {
   g_return_val_if_fail (SANDBOX_IS_BACKEND (self), NULL);
   return GET_PRIVATE (self)->name;
+}
+
+G_DEFINE_FLAGS_TYPE (SandboxBackendCapabilities, sandbox_backend_capabilities,
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_NONE, "none"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_SHARES_HOST_FS, "shares-host-fs"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_MOUNTS, "mounts"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_CPU_LIMIT, "cpu-limit"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_MEMORY_LIMIT, "memory-limit"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_DISK_LIMIT, "disk-limit"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_GPU, "gpu"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY, "network-policy"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_IMAGES, "images"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID, "hostname-is-id"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE, "limits-need-image"))
+
+/**
+ * sandbox_backend_get_capabilities:
+ * @self: a #SandboxBackend
+ *
+ * Says what the backend's sandboxes can do beyond the contract every
+ * backend keeps: whether they share this machine's file system, honour
+ * mounts, resource limits and the network switch, run container images,
+ * and so on. Ask this instead of comparing backend names; a backend
+ * written in Python or JavaScript declares its own.
+ *
+ * Returns: the backend's #SandboxBackendCapabilities
+ *
+ * Since: 0.2
+ */
+SandboxBackendCapabilities
+sandbox_backend_get_capabilities (SandboxBackend *self)
+{
+  SandboxBackendClass *klass;
+
+  g_return_val_if_fail (SANDBOX_IS_BACKEND (self), SANDBOX_BACKEND_CAPABILITY_NONE);
+
+  klass = SANDBOX_BACKEND_GET_CLASS (self);
+  if (klass->get_capabilities == NULL)
+    return SANDBOX_BACKEND_CAPABILITY_NONE;
+  return klass->get_capabilities (self);
 }
 
 /**

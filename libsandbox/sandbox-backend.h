@@ -26,6 +26,58 @@ G_BEGIN_DECLS
  */
 #define SANDBOX_BACKEND_EXTENSION_POINT_NAME "sandbox-backend"
 
+/**
+ * SandboxBackendCapabilities:
+ * @SANDBOX_BACKEND_CAPABILITY_NONE: nothing beyond what every backend does
+ * @SANDBOX_BACKEND_CAPABILITY_SHARES_HOST_FS: sandboxes run on this machine
+ *   and see its file system (read-only, some directories hidden): programs
+ *   and interpreters installed here can run in them, and an image of “host”
+ *   means this machine's root
+ * @SANDBOX_BACKEND_CAPABILITY_MOUNTS: honours
+ *   [method@Sandbox.Spec.add_mount]; without it, files must be uploaded
+ * @SANDBOX_BACKEND_CAPABILITY_CPU_LIMIT: honours [property@Sandbox.Spec:cpu]
+ * @SANDBOX_BACKEND_CAPABILITY_MEMORY_LIMIT: honours
+ *   [property@Sandbox.Spec:memory-mb]
+ * @SANDBOX_BACKEND_CAPABILITY_DISK_LIMIT: honours
+ *   [property@Sandbox.Spec:disk-mb]
+ * @SANDBOX_BACKEND_CAPABILITY_GPU: honours [property@Sandbox.Spec:gpu]
+ * @SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY: honours
+ *   [property@Sandbox.Spec:network] (a sandbox without network has none)
+ * @SANDBOX_BACKEND_CAPABILITY_IMAGES: runs container images named in
+ *   [property@Sandbox.Spec:image] (for example “python:3.12-slim”)
+ * @SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID: a sandbox's host name is its
+ *   [property@Sandbox.Instance:id]
+ * @SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE: the cpu, memory, disk and
+ *   gpu limits can only be chosen together with an image; without one the
+ *   provider's default size applies and asking for limits is an error
+ *
+ * What a backend's sandboxes can do beyond the contract every backend
+ * keeps (run commands, move files, time-outs, cancellation, labels). A
+ * caller asks [method@Sandbox.Backend.get_capabilities] instead of
+ * comparing backend names.
+ *
+ * Since: 0.2
+ */
+typedef enum /*< flags >*/
+{
+  SANDBOX_BACKEND_CAPABILITY_NONE              = 0,
+  SANDBOX_BACKEND_CAPABILITY_SHARES_HOST_FS    = 1 << 0,
+  SANDBOX_BACKEND_CAPABILITY_MOUNTS            = 1 << 1,
+  SANDBOX_BACKEND_CAPABILITY_CPU_LIMIT         = 1 << 2,
+  SANDBOX_BACKEND_CAPABILITY_MEMORY_LIMIT      = 1 << 3,
+  SANDBOX_BACKEND_CAPABILITY_DISK_LIMIT        = 1 << 4,
+  SANDBOX_BACKEND_CAPABILITY_GPU               = 1 << 5,
+  SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY    = 1 << 6,
+  SANDBOX_BACKEND_CAPABILITY_IMAGES            = 1 << 7,
+  SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID    = 1 << 8,
+  SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE = 1 << 9,
+} SandboxBackendCapabilities;
+
+#define SANDBOX_TYPE_BACKEND_CAPABILITIES (sandbox_backend_capabilities_get_type ())
+
+SANDBOX_AVAILABLE_IN_0_2
+GType sandbox_backend_capabilities_get_type (void) G_GNUC_CONST;
+
 #define SANDBOX_TYPE_BACKEND (sandbox_backend_get_type ())
 
 SANDBOX_AVAILABLE_IN_0_1
@@ -71,6 +123,19 @@ G_DECLARE_DERIVABLE_TYPE (SandboxBackend, sandbox_backend, SANDBOX, BACKEND, GOb
  */
 
 /**
+ * SandboxBackendClass::get_capabilities:
+ * @self: a #SandboxBackend
+ *
+ * Says what the backend's sandboxes can do. The default returns
+ * %SANDBOX_BACKEND_CAPABILITY_NONE. Called by
+ * [method@Sandbox.Backend.get_capabilities].
+ *
+ * Returns: the backend's capabilities
+ *
+ * Since: 0.2
+ */
+
+/**
  * SandboxBackendClass:
  * @parent_class: the parent class
  * @check_configured: check, without any network call, that the backend can
@@ -84,6 +149,9 @@ G_DECLARE_DERIVABLE_TYPE (SandboxBackend, sandbox_backend, SANDBOX, BACKEND, GOb
  * @list: list the sandboxes of this backend carrying every label in @labels;
  *   complete @task with a [iface@Gio.ListModel] of [class@Sandbox.Instance]
  *   (for example a [class@Gio.ListStore])
+ * @get_capabilities: say what the backend's sandboxes can do (since 0.2; a
+ *   Python or JavaScript subclass overrides `do_get_capabilities` /
+ *   `vfunc_get_capabilities`)
  *
  * The virtual methods a backend implements. The asynchronous ones take the
  * #GTask that the public `_async` method created (see
@@ -109,9 +177,11 @@ struct _SandboxBackendClass
                                 GHashTable      *labels,
                                 GCancellable    *cancellable,
                                 GTask           *task);
+  SandboxBackendCapabilities
+           (*get_capabilities) (SandboxBackend  *self);
 
   /*< private >*/
-  gpointer padding[12];
+  gpointer padding[11];
 };
 
 SANDBOX_AVAILABLE_IN_0_1
@@ -129,6 +199,9 @@ const char       *sandbox_backend_get_name            (SandboxBackend       *sel
 SANDBOX_AVAILABLE_IN_0_1
 gboolean          sandbox_backend_check_configured    (SandboxBackend       *self,
                                                        GError              **error);
+SANDBOX_AVAILABLE_IN_0_2
+SandboxBackendCapabilities
+                  sandbox_backend_get_capabilities    (SandboxBackend       *self);
 
 SANDBOX_AVAILABLE_IN_0_1
 void              sandbox_backend_create_async        (SandboxBackend       *self,

@@ -13,12 +13,6 @@
 
 #include "sandbox-daytona-private.h"
 
-/* Every create carries a label with a fresh token, so that a sandbox the
- * provider made although its answer was lost (5xx from a proxy, reset,
- * timeout, garbled reply) can be found and deleted: no orphan. Hidden from
- * the instance's labels. */
-#define CREATE_TOKEN_LABEL "libsandbox.create-token"
-
 struct _SandboxDaytonaBackend
 {
   SandboxBackend     parent_instance;
@@ -44,31 +38,23 @@ enum {
 static GParamSpec *properties[N_PROPS];
 
 static const char *
-nonempty (const char *value)
-{
-  return value != NULL && *value != '\0' ? value : NULL;
-}
-
-static const char *
 get_api_key (SandboxDaytonaBackend *self)
 {
-  return nonempty (self->api_key) ? self->api_key : nonempty (g_getenv ("DAYTONA_API_KEY"));
+  return _sandbox_cloud_setting (self->api_key, "DAYTONA_API_KEY");
 }
 
 static const char *
 get_api_url (SandboxDaytonaBackend *self)
 {
-  if (nonempty (self->api_url))
-    return self->api_url;
-  if (nonempty (g_getenv ("DAYTONA_API_URL")))
-    return g_getenv ("DAYTONA_API_URL");
-  return DAYTONA_DEFAULT_API_URL;
+  const char *url = _sandbox_cloud_setting (self->api_url, "DAYTONA_API_URL");
+
+  return url != NULL ? url : DAYTONA_DEFAULT_API_URL;
 }
 
 static const char *
 get_target (SandboxDaytonaBackend *self)
 {
-  return nonempty (self->target) ? self->target : nonempty (g_getenv ("DAYTONA_TARGET"));
+  return _sandbox_cloud_setting (self->target, "DAYTONA_TARGET");
 }
 
 SandboxRestClient *
@@ -149,36 +135,13 @@ _sandbox_daytona_state_from_string (const char *state)
 GHashTable *
 _sandbox_daytona_labels_from_dto (JsonObject *dto)
 {
-  GHashTable *labels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  JsonNode *node = json_object_get_member (dto, "labels");
-  JsonObjectIter iter;
-  const char *key;
-  JsonNode *value;
-
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-    return labels;
-  json_object_iter_init (&iter, json_node_get_object (node));
-  while (json_object_iter_next (&iter, &key, &value))
-    if (strcmp (key, CREATE_TOKEN_LABEL) != 0 && JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
-      g_hash_table_insert (labels, g_strdup (key), g_strdup (json_node_get_string (value)));
-  return labels;
+  return _sandbox_json_get_string_map (dto, "labels", SANDBOX_CLOUD_CREATE_TOKEN);
 }
 
 char *
 _sandbox_daytona_quote_path (const char *path)
 {
   return g_uri_escape_string (path, "/", TRUE);
-}
-
-static const char *
-dto_string (JsonObject *dto,
-            const char *name)
-{
-  JsonNode *node = dto ? json_object_get_member (dto, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
 }
 
 /* The reply must be a sandbox object with an id, else PROTOCOL. */
@@ -188,7 +151,7 @@ expect_sandbox (JsonNode    *node,
                 GError     **error)
 {
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node) ||
-      dto_string (json_node_get_object (node), "id") == NULL)
+      _sandbox_json_get_string (json_node_get_object (node), "id") == NULL)
     {
       g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                    _("Daytona's reply to %s is not a sandbox object (no “id”). Check that "
@@ -198,6 +161,62 @@ expect_sandbox (JsonNode    *node,
   return json_object_ref (json_node_get_object (node));
 }
 
+/* The sandboxes of a GET sandbox reply: a bare array (before v0.180) or a
+ * page {"items": [...], "nextCursor": "..."}; NULL if it is neither. */
+JsonArray *
+_sandbox_daytona_parse_list_page (JsonNode    *node,
+                                  const char **next_cursor)
+{
+  JsonNode *items;
+
+  if (next_cursor != NULL)
+    *next_cursor = NULL;
+  if (node != NULL && JSON_NODE_HOLDS_ARRAY (node))
+    return json_node_get_array (node);
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    return NULL;
+  items = json_object_get_member (json_node_get_object (node), "items");
+  if (items == NULL || !JSON_NODE_HOLDS_ARRAY (items))
+    return NULL;
+  if (next_cursor != NULL)
+    *next_cursor = _sandbox_json_get_string (json_node_get_object (node), "nextCursor");
+  return json_node_get_array (items);
+}
+
+static gboolean
+dto_is_gone (JsonObject *dto)
+{
+  return _sandbox_daytona_state_from_string (_sandbox_json_get_string (dto, "state")) == SANDBOX_INSTANCE_STATE_DESTROYED;
+}
+
+static JsonArray *
+parse_page (JsonNode     *reply,
+            SoupMessage  *msg,
+            const char  **next)
+{
+  return _sandbox_daytona_parse_list_page (reply, next);
+}
+
+static SandboxInstance *
+listed_instance_new (SandboxBackend *backend,
+                     JsonObject     *item)
+{
+  if (_sandbox_json_get_string (item, "id") == NULL || dto_is_gone (item))
+    return NULL;
+  return _sandbox_daytona_instance_new (SANDBOX_DAYTONA_BACKEND (backend), item, NULL);
+}
+
+static const SandboxCloudApi daytona_api = {
+  .provider = DAYTONA_PROVIDER,
+  .id_member = "id",
+  .labels_member = "labels",
+  .item_path = "sandbox/",
+  .page_parameter = "cursor",
+  .busy_retries = 120,   /* 30 s: a sandbox still starting refuses to be deleted */
+  .parse_page = parse_page,
+  .instance_new = listed_instance_new,
+};
+
 /* ------------------------------------------------------------------ */
 /* Create                                                              */
 
@@ -206,13 +225,12 @@ typedef struct
   char       *id;
   char       *workdir;
   char       *endpoint;     /* sandbox/{id} */
-  char       *token;        /* the value of CREATE_TOKEN_LABEL */
+  char       *token;        /* the value of SANDBOX_CLOUD_CREATE_TOKEN */
   JsonObject *dto;
   gint64      begun;        /* monotonic, us */
   gint64      deadline;
   guint       timeout_s;
   guint       interval_ms;
-  GError     *failure;      /* returned once the sandbox is deleted */
 } CreateData;
 
 static void
@@ -223,32 +241,7 @@ create_data_free (CreateData *data)
   g_free (data->endpoint);
   g_free (data->token);
   g_clear_pointer (&data->dto, json_object_unref);
-  g_clear_error (&data->failure);
   g_free (data);
-}
-
-static void
-cleanup_deleted (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  CreateData *data = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
-  guint status = 0;
-  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
-                                                              &status, &error);
-
-  if (error != NULL && status != 404)
-    {
-      g_autofree char *message = g_strdup_printf (_("%s It could not be deleted either (%s): delete "
-                                                    "it with “sandboxctl rm %s” or in the Daytona "
-                                                    "dashboard."),
-                                                  data->failure->message, error->message, data->id);
-      g_free (data->failure->message);
-      data->failure->message = g_steal_pointer (&message);
-    }
-  g_task_return_error (task, g_steal_pointer (&data->failure));
 }
 
 /* Fails the creation with @error after deleting the half-made sandbox. */
@@ -259,17 +252,14 @@ create_fail (GTask  *task,
   SandboxDaytonaBackend *self = g_task_get_source_object (task);
   CreateData *data = g_task_get_task_data (task);
 
-  data->failure = error;
   if (data->id == NULL)
     {
-      g_task_return_error (task, g_steal_pointer (&data->failure));
+      g_task_return_error (task, error);
       g_object_unref (task);
       return;
     }
-  /* Not cancellable: the sandbox must not be left behind. */
-  _sandbox_rest_client_call_async (_sandbox_daytona_backend_get_client (self), "DELETE",
-                                   data->endpoint, NULL, SANDBOX_REST_IDEMPOTENT, NULL,
-                                   cleanup_deleted, task);
+  _sandbox_cloud_delete_and_fail (_sandbox_daytona_backend_get_client (self), &daytona_api, data->id,
+                                  error, task);
 }
 
 static void create_poll (GTask *task);
@@ -287,7 +277,7 @@ create_check (GTask *task)
 {
   SandboxDaytonaBackend *self = g_task_get_source_object (task);
   CreateData *data = g_task_get_task_data (task);
-  const char *state = dto_string (data->dto, "state");
+  const char *state = _sandbox_json_get_string (data->dto, "state");
   GSource *source;
   guint delay_ms;
 
@@ -311,7 +301,7 @@ create_check (GTask *task)
     }
   if (g_strcmp0 (state, "error") == 0 || g_strcmp0 (state, "build_failed") == 0)
     {
-      const char *reason = dto_string (data->dto, "errorReason");
+      const char *reason = _sandbox_json_get_string (data->dto, "errorReason");
 
       create_fail (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
                                       _("Daytona could not start sandbox %s (state %s): %s. It has "
@@ -326,8 +316,8 @@ create_check (GTask *task)
                                       _("Daytona destroyed sandbox %s while it was starting%s%s. "
                                         "Try again; if it persists, check the organisation's "
                                         "quotas in the dashboard."),
-                                      data->id, dto_string (data->dto, "errorReason") ? ": " : "",
-                                      dto_string (data->dto, "errorReason") ? dto_string (data->dto, "errorReason") : ""));
+                                      data->id, _sandbox_json_get_string (data->dto, "errorReason") ? ": " : "",
+                                      _sandbox_json_get_string (data->dto, "errorReason") ? _sandbox_json_get_string (data->dto, "errorReason") : ""));
       return;
     }
   if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
@@ -405,125 +395,6 @@ create_poll (GTask *task)
                                    create_polled, task);
 }
 
-static void create_delete_next (GTask *task, GQueue *ids);
-
-static gboolean
-orphan_retry_cb (gpointer user_data)
-{
-  GTask *task = user_data;
-
-  create_delete_next (task, g_object_get_data (G_OBJECT (task), "orphans"));
-  return G_SOURCE_REMOVE;
-}
-
-static void
-orphan_deleted (GObject      *source,
-                GAsyncResult *result,
-                gpointer      user_data)
-{
-  GTask *task = user_data;
-  GQueue *ids = g_object_get_data (G_OBJECT (task), "orphans");
-  g_autoptr(GError) error = NULL;
-  guint status = 0;
-  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
-                                                              &status, &error);
-
-  CreateData *data = g_task_get_task_data (task);
-  guint tries = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (task), "orphan-tries"));
-
-  if (status == 409 && tries < 120)
-    {
-      /* Still starting ("state change in progress"): ask again shortly. */
-      GSource *later = g_timeout_source_new (250);
-
-      g_object_set_data (G_OBJECT (task), "orphan-tries", GUINT_TO_POINTER (tries + 1));
-      g_queue_push_head (ids, g_strdup (g_object_get_data (G_OBJECT (task), "orphan-id")));
-      g_source_set_callback (later, orphan_retry_cb, task, NULL);
-      g_source_set_static_name (later, "[libsandbox] daytona orphan delete");
-      g_source_attach (later, g_task_get_context (task));
-      g_source_unref (later);
-      return;
-    }
-  if (error != NULL && status != 404)
-    {
-      g_autofree char *message = g_strdup_printf (_("%s The sandbox was created all the same and could "
-                                                    "not be deleted (%s): delete it with “sandboxctl rm "
-                                                    "%s”."),
-                                                  data->failure->message, error->message,
-                                                  (char *) g_object_get_data (G_OBJECT (task), "orphan-id"));
-      g_free (data->failure->message);
-      data->failure->message = g_steal_pointer (&message);
-    }
-  create_delete_next (task, ids);
-}
-
-static void
-create_delete_next (GTask  *task,
-                    GQueue *ids)
-{
-  SandboxDaytonaBackend *self = g_task_get_source_object (task);
-  CreateData *data = g_task_get_task_data (task);
-  g_autofree char *id = g_queue_pop_head (ids);
-
-  if (id == NULL)
-    {
-      g_task_return_error (task, g_steal_pointer (&data->failure));
-      g_object_unref (task);
-      return;
-    }
-  {
-    g_autofree char *escaped = g_uri_escape_string (id, NULL, TRUE);
-    g_autofree char *endpoint = g_strdup_printf ("sandbox/%s", escaped);
-
-    g_debug ("Deleting Daytona sandbox %s, made by a create whose answer was lost", id);
-    g_object_set_data_full (G_OBJECT (task), "orphan-id", g_strdup (id), g_free);
-    _sandbox_rest_client_call_async (_sandbox_daytona_backend_get_client (self), "DELETE", endpoint,
-                                     NULL, SANDBOX_REST_IDEMPOTENT, NULL, orphan_deleted, task);
-  }
-}
-
-static void
-orphans_listed (GObject      *source,
-                GAsyncResult *result,
-                gpointer      user_data)
-{
-  GTask *task = user_data;
-  CreateData *data = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
-                                                              NULL, &error);
-  GQueue *ids = g_queue_new ();
-  JsonArray *items = NULL;
-
-  g_object_set_data_full (G_OBJECT (task), "orphans", ids, (GDestroyNotify) g_queue_free);
-  items = _sandbox_daytona_parse_list_page (node, NULL);
-  if (error != NULL)
-    {
-      g_autofree char *message = g_strdup_printf (_("%s The sandbox may have been created all the same "
-                                                    "and could not be looked for (%s): list them with "
-                                                    "“sandboxctl ls” and remove it."),
-                                                  data->failure->message, error->message);
-      g_free (data->failure->message);
-      data->failure->message = g_steal_pointer (&message);
-    }
-  for (guint i = 0; items != NULL && i < json_array_get_length (items); i++)
-    {
-      JsonNode *item = json_array_get_element (items, i);
-      JsonObject *dto = JSON_NODE_HOLDS_OBJECT (item) ? json_node_get_object (item) : NULL;
-      const char *id = dto ? dto_string (dto, "id") : NULL;
-      g_autoptr(GHashTable) labels = dto ? _sandbox_daytona_labels_from_dto (dto) : NULL;
-      JsonNode *labels_node = dto ? json_object_get_member (dto, "labels") : NULL;
-      const char *token = NULL;
-
-      if (labels_node != NULL && JSON_NODE_HOLDS_OBJECT (labels_node))
-        token = dto_string (json_node_get_object (labels_node), CREATE_TOKEN_LABEL);
-      /* Filter again for servers that ignore the label query. */
-      if (id != NULL && g_strcmp0 (token, data->token) == 0)
-        g_queue_push_tail (ids, g_strdup (id));
-    }
-  create_delete_next (task, ids);
-}
-
 /* After an ambiguous failure of POST sandbox: delete what it made. */
 static void
 create_find_orphans (GTask  *task,
@@ -531,14 +402,12 @@ create_find_orphans (GTask  *task,
 {
   SandboxDaytonaBackend *self = g_task_get_source_object (task);
   CreateData *data = g_task_get_task_data (task);
-  g_autofree char *filter = g_strdup_printf ("{\"%s\":\"%s\"}", CREATE_TOKEN_LABEL, data->token);
+  g_autofree char *filter = g_strdup_printf ("{\"%s\":\"%s\"}", SANDBOX_CLOUD_CREATE_TOKEN, data->token);
   g_autofree char *escaped = g_uri_escape_string (filter, NULL, TRUE);
   g_autofree char *path = g_strdup_printf ("sandbox?limit=200&labels=%s", escaped);
 
-  data->failure = error;
-  /* Not cancellable: the sandbox must not be left behind. */
-  _sandbox_rest_client_call_async (_sandbox_daytona_backend_get_client (self), "GET", path, NULL,
-                                   SANDBOX_REST_IDEMPOTENT, NULL, orphans_listed, task);
+  _sandbox_cloud_reap (_sandbox_daytona_backend_get_client (self), &daytona_api, path, data->token,
+                       error, task);
 }
 
 static void
@@ -559,11 +428,7 @@ create_posted (GObject      *source,
       /* The answer was lost or garbled, not a refusal, or the caller
        * gave up waiting for it: the sandbox may exist all the same. Find
        * it by its token and delete it. */
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
-          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE) ||
-          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT) ||
-          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL) ||
-          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED))
+      if (_sandbox_cloud_outcome_unknown (error))
         {
           create_find_orphans (task, error);
           return;
@@ -572,35 +437,13 @@ create_posted (GObject      *source,
       g_object_unref (task);
       return;
     }
-  data->id = g_strdup (dto_string (data->dto, "id"));
+  data->id = g_strdup (_sandbox_json_get_string (data->dto, "id"));
   {
     g_autofree char *escaped = g_uri_escape_string (data->id, NULL, TRUE);
     data->endpoint = g_strdup_printf ("sandbox/%s", escaped);
   }
-  g_debug ("Daytona sandbox %s created, state %s", data->id, dto_string (data->dto, "state"));
+  g_debug ("Daytona sandbox %s created, state %s", data->id, _sandbox_json_get_string (data->dto, "state"));
   create_check (task);
-}
-
-static void
-add_string_map (JsonBuilder *b,
-                const char  *name,
-                GHashTable  *map)
-{
-  GHashTableIter iter;
-  gpointer key, value;
-
-  json_builder_set_member_name (b, name);
-  json_builder_begin_object (b);
-  if (map != NULL)
-    {
-      g_hash_table_iter_init (&iter, map);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        {
-          json_builder_set_member_name (b, key);
-          json_builder_add_string_value (b, value);
-        }
-    }
-  json_builder_end_object (b);
 }
 
 static guint
@@ -685,7 +528,7 @@ sandbox_daytona_backend_create (SandboxBackend *backend,
           json_builder_add_int_value (b, sandbox_spec_get_gpu (spec));
         }
     }
-  add_string_map (b, "env", sandbox_spec_get_env (spec));
+  _sandbox_json_add_string_map (b, "env", sandbox_spec_get_env (spec));
   {
     g_autoptr(GHashTable) labels = g_hash_table_new (g_str_hash, g_str_equal);
     GHashTable *asked = sandbox_spec_get_labels (spec);
@@ -700,8 +543,8 @@ sandbox_daytona_backend_create (SandboxBackend *backend,
           g_hash_table_insert (labels, key, value);
       }
     token = g_uuid_string_random ();
-    g_hash_table_insert (labels, (char *) CREATE_TOKEN_LABEL, token);
-    add_string_map (b, "labels", labels);
+    g_hash_table_insert (labels, (char *) SANDBOX_CLOUD_CREATE_TOKEN, token);
+    _sandbox_json_add_string_map (b, "labels", labels);
   }
   json_builder_set_member_name (b, "networkBlockAll");
   json_builder_add_boolean_value (b, !sandbox_spec_get_network (spec));
@@ -738,34 +581,6 @@ sandbox_daytona_backend_create (SandboxBackend *backend,
 /* ------------------------------------------------------------------ */
 /* Get, list                                                           */
 
-/* The sandboxes of a GET sandbox reply: a bare array (before v0.180) or a
- * page {"items": [...], "nextCursor": "..."}; NULL if it is neither. */
-JsonArray *
-_sandbox_daytona_parse_list_page (JsonNode    *node,
-                                  const char **next_cursor)
-{
-  JsonNode *items;
-
-  if (next_cursor != NULL)
-    *next_cursor = NULL;
-  if (node != NULL && JSON_NODE_HOLDS_ARRAY (node))
-    return json_node_get_array (node);
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-    return NULL;
-  items = json_object_get_member (json_node_get_object (node), "items");
-  if (items == NULL || !JSON_NODE_HOLDS_ARRAY (items))
-    return NULL;
-  if (next_cursor != NULL)
-    *next_cursor = dto_string (json_node_get_object (node), "nextCursor");
-  return json_node_get_array (items);
-}
-
-static gboolean
-dto_is_gone (JsonObject *dto)
-{
-  return _sandbox_daytona_state_from_string (dto_string (dto, "state")) == SANDBOX_INSTANCE_STATE_DESTROYED;
-}
-
 static void
 got_instance (GObject      *source,
               GAsyncResult *result,
@@ -791,7 +606,7 @@ got_instance (GObject      *source,
     {
       g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
                                _("Daytona sandbox %s has been deleted. List the live ones with "
-                                 "“sandboxctl ls --backend daytona”."), dto_string (dto, "id"));
+                                 "“sandboxctl ls --backend daytona”."), _sandbox_json_get_string (dto, "id"));
       return;
     }
   instance = _sandbox_daytona_instance_new (self, dto, NULL);
@@ -813,134 +628,24 @@ sandbox_daytona_backend_get_instance (SandboxBackend *backend,
                                    SANDBOX_REST_IDEMPOTENT, cancellable, got_instance, g_object_ref (task));
 }
 
-typedef struct
-{
-  char       *labels;   /* JSON, escaped for the query; NULL for all */
-  GListStore *store;
-  GHashTable *want;
-  char       *cursor;   /* of the page asked for last */
-  guint       pages;
-} ListData;
-
-static void
-list_data_free (ListData *data)
-{
-  g_free (data->labels);
-  g_free (data->cursor);
-  g_clear_object (&data->store);
-  g_clear_pointer (&data->want, g_hash_table_unref);
-  g_free (data);
-}
-
-static void list_page (GTask *task, const char *cursor);
-
-static void
-list_got (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  GTask *task = user_data;
-  SandboxDaytonaBackend *self = g_task_get_source_object (task);
-  ListData *data = g_task_get_task_data (task);
-  GError *error = NULL;
-  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
-                                                              NULL, &error);
-  JsonArray *items = NULL;
-  const char *next = NULL;
-
-  if (error == NULL)
-    {
-      items = _sandbox_daytona_parse_list_page (node, &next);
-      if (items == NULL)
-        error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
-                             _("Daytona's reply to GET sandbox is not a list of sandboxes. Check "
-                               "that DAYTONA_API_URL points at the Daytona API (ending in /api)."));
-    }
-  if (error != NULL)
-    {
-      g_task_return_error (task, error);
-      g_object_unref (task);
-      return;
-    }
-
-  for (guint i = 0; i < json_array_get_length (items); i++)
-    {
-      JsonNode *item = json_array_get_element (items, i);
-      g_autoptr(SandboxInstance) instance = NULL;
-
-      if (!JSON_NODE_HOLDS_OBJECT (item) || dto_string (json_node_get_object (item), "id") == NULL ||
-          dto_is_gone (json_node_get_object (item)))
-        continue;
-      instance = _sandbox_daytona_instance_new (self, json_node_get_object (item), NULL);
-      /* The server filters; filter again for servers that ignore labels. */
-      if (data->want == NULL || sandbox_instance_matches_labels (instance, data->want))
-        g_list_store_append (data->store, instance);
-    }
-
-  /* A server that keeps answering with a next page (or the same cursor)
-   * must not keep us listing forever. */
-  if (next != NULL && *next != '\0' && ++data->pages < 1000 && g_strcmp0 (next, data->cursor) != 0)
-    {
-      g_free (data->cursor);
-      data->cursor = g_strdup (next);
-      list_page (task, data->cursor);
-      return;
-    }
-  _sandbox_task_return_object (task, data->store);
-  g_object_unref (task);
-}
-
-static void
-list_page (GTask      *task,
-           const char *cursor)
-{
-  SandboxDaytonaBackend *self = g_task_get_source_object (task);
-  ListData *data = g_task_get_task_data (task);
-  g_autoptr(GString) path = g_string_new ("sandbox?limit=200");
-
-  if (data->labels != NULL)
-    g_string_append_printf (path, "&labels=%s", data->labels);
-  if (cursor != NULL)
-    {
-      g_autofree char *escaped = g_uri_escape_string (cursor, NULL, TRUE);
-      g_string_append_printf (path, "&cursor=%s", escaped);
-    }
-  _sandbox_rest_client_call_async (_sandbox_daytona_backend_get_client (self), "GET", path->str, NULL,
-                                   SANDBOX_REST_IDEMPOTENT, g_task_get_cancellable (task), list_got, task);
-}
-
 static void
 sandbox_daytona_backend_list (SandboxBackend *backend,
                               GHashTable     *labels,
                               GCancellable   *cancellable,
                               GTask          *task)
 {
-  ListData *data = g_new0 (ListData, 1);
+  SandboxDaytonaBackend *self = SANDBOX_DAYTONA_BACKEND (backend);
+  g_autoptr(GString) path = g_string_new ("sandbox?limit=200");
 
-  data->store = g_list_store_new (SANDBOX_TYPE_INSTANCE);
   if (labels != NULL && g_hash_table_size (labels) > 0)
     {
-      g_autoptr(JsonBuilder) b = json_builder_new ();
-      g_autoptr(JsonNode) root = NULL;
-      g_autofree char *json = NULL;
-      GHashTableIter iter;
-      gpointer key, value;
+      g_autoptr(JsonNode) filter = _sandbox_json_new_string_map (labels);
+      g_autofree char *json = json_to_string (filter, FALSE);
+      g_autofree char *escaped = g_uri_escape_string (json, NULL, TRUE);
 
-      json_builder_begin_object (b);
-      g_hash_table_iter_init (&iter, labels);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        {
-          json_builder_set_member_name (b, key);
-          json_builder_add_string_value (b, value);
-        }
-      json_builder_end_object (b);
-      root = json_builder_get_root (b);
-      json = json_to_string (root, FALSE);
-      data->labels = g_uri_escape_string (json, NULL, TRUE);
-      data->want = g_hash_table_ref (labels);
+      g_string_append_printf (path, "&labels=%s", escaped);
     }
-  g_task_set_task_data (task, data, (GDestroyNotify) list_data_free);
-  list_page (g_object_ref (task), NULL);
+  _sandbox_cloud_list (_sandbox_daytona_backend_get_client (self), &daytona_api, path->str, labels, task);
 }
 
 /* ------------------------------------------------------------------ */
@@ -997,6 +702,15 @@ sandbox_daytona_backend_set_property (GObject      *object,
     g_clear_object (&self->client);
 }
 
+static SandboxBackendCapabilities
+sandbox_daytona_backend_get_capabilities (SandboxBackend *backend)
+{
+  return SANDBOX_BACKEND_CAPABILITY_CPU_LIMIT | SANDBOX_BACKEND_CAPABILITY_MEMORY_LIMIT |
+         SANDBOX_BACKEND_CAPABILITY_DISK_LIMIT | SANDBOX_BACKEND_CAPABILITY_GPU |
+         SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE | SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY |
+         SANDBOX_BACKEND_CAPABILITY_IMAGES;
+}
+
 static void
 sandbox_daytona_backend_class_init (SandboxDaytonaBackendClass *klass)
 {
@@ -1008,6 +722,7 @@ sandbox_daytona_backend_class_init (SandboxDaytonaBackendClass *klass)
   object_class->set_property = sandbox_daytona_backend_set_property;
 
   backend_class->check_configured = sandbox_daytona_backend_check_configured;
+  backend_class->get_capabilities = sandbox_daytona_backend_get_capabilities;
   backend_class->create = sandbox_daytona_backend_create;
   backend_class->get_instance = sandbox_daytona_backend_get_instance;
   backend_class->list = sandbox_daytona_backend_list;

@@ -29,25 +29,14 @@ struct _SandboxDaytonaInstance
 
 G_DEFINE_FINAL_TYPE (SandboxDaytonaInstance, sandbox_daytona_instance, SANDBOX_TYPE_INSTANCE)
 
-static const char *
-dto_string (JsonObject *dto,
-            const char *name)
-{
-  JsonNode *node = json_object_get_member (dto, name);
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
 SandboxInstance *
 _sandbox_daytona_instance_new (SandboxDaytonaBackend *backend,
                                JsonObject            *dto,
                                const char            *workdir)
 {
   SandboxDaytonaInstance *self;
-  const char *id = dto_string (dto, "id");
-  const char *proxy = dto_string (dto, "toolboxProxyUrl");
+  const char *id = _sandbox_json_get_string (dto, "id");
+  const char *proxy = _sandbox_json_get_string (dto, "toolboxProxyUrl");
   SandboxRestClient *client = _sandbox_daytona_backend_get_client (backend);
 
   self = g_object_new (SANDBOX_TYPE_DAYTONA_INSTANCE, "id", id, "backend", backend, NULL);
@@ -70,7 +59,7 @@ _sandbox_daytona_instance_update (SandboxDaytonaInstance *self,
 
   sandbox_instance_set_labels (SANDBOX_INSTANCE (self), labels);
   sandbox_instance_set_state (SANDBOX_INSTANCE (self),
-                              _sandbox_daytona_state_from_string (dto_string (dto, "state")));
+                              _sandbox_daytona_state_from_string (_sandbox_json_get_string (dto, "state")));
 }
 
 static char *
@@ -102,9 +91,7 @@ typedef struct
   char                    *session_url;
   char                    *cmd_id;
   char                    *script;
-  GOutputStream           *out;
-  GOutputStream           *err;
-  GByteArray              *captured[3];   /* [1] stdout, [2] stderr */
+  SandboxOutput           *output;
   SandboxDaytonaDemux      demux;
   SoupWebsocketConnection *ws;
   GSource                 *timeout;
@@ -116,7 +103,7 @@ typedef struct
   gboolean                 streamed;      /* output came over the WebSocket */
   gint64                   start;
   int                      exit_code;
-  GError                  *write_error;
+  int                      exit_status;   /* as exec_finish () got it */
   SandboxExecResult       *outcome;
   GError                  *outcome_error;
 } ExecData;
@@ -128,12 +115,8 @@ exec_data_free (ExecData *data)
   g_free (data->session_url);
   g_free (data->cmd_id);
   g_free (data->script);
-  g_clear_object (&data->out);
-  g_clear_object (&data->err);
-  for (guint i = 1; i < 3; i++)
-    g_clear_pointer (&data->captured[i], g_byte_array_unref);
+  g_clear_object (&data->output);
   g_clear_object (&data->ws);   /* handlers went in exec_finish */
-  g_clear_error (&data->write_error);
   g_clear_object (&data->outcome);
   g_clear_error (&data->outcome_error);
   g_free (data);
@@ -146,18 +129,9 @@ emit_output (int           kind,
              gpointer      user_data)
 {
   ExecData *data = user_data;
-  GOutputStream *stream = kind == 2 ? data->err : data->out;
 
-  if (len == 0)
-    return;
-  if (stream == NULL)
-    {
-      g_byte_array_append (data->captured[kind == 2 ? 2 : 1], buf, len);
-      return;
-    }
-  if (data->write_error == NULL &&
-      !g_output_stream_write_all (stream, buf, len, NULL, NULL, &data->write_error))
-    g_debug ("Cannot write the command's output: %s", data->write_error->message);
+  /* Never blocks: a WebSocket cannot be paused, the bytes wait there. */
+  _sandbox_output_write (data->output, kind == 2, buf, len);
 }
 
 /* Splits a chunk of the log stream at the 3-byte stdout/stderr markers;
@@ -239,6 +213,46 @@ exec_return (GTask *task)
   g_object_unref (task);   /* the reference the running command held */
 }
 
+/* Everything the command wrote has been written (or could not be). */
+static void
+exec_output_flushed (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  GTask *task = user_data;
+  ExecData *data = g_task_get_task_data (task);
+  g_autoptr(GBytes) out = _sandbox_output_steal_captured (data->output, FALSE);
+  g_autoptr(GBytes) err = _sandbox_output_steal_captured (data->output, TRUE);
+  GError *error = NULL;
+
+  if (!_sandbox_output_flush_finish (data->output, result, &error) && data->outcome_error == NULL)
+    data->outcome_error = error;
+  else
+    g_clear_error (&error);
+  if (data->outcome_error == NULL)
+    data->outcome = g_object_new (SANDBOX_TYPE_EXEC_RESULT,
+                                  "exit-status", data->timed_out ? -1 : data->exit_status,
+                                  "term-signal", data->timed_out ? SIGKILL : 0,
+                                  "timed-out", data->timed_out,
+                                  "stdout", out,
+                                  "stderr", err,
+                                  "elapsed", (g_get_monotonic_time () - data->start) / (double) G_USEC_PER_SEC,
+                                  NULL);
+  exec_return (task);
+}
+
+/* The command is gone: wait for its output to be written, without
+ * blocking (the caller may read its stream slowly), unless cancelled. */
+static void
+exec_wait_output (GTask *task)
+{
+  ExecData *data = g_task_get_task_data (task);
+
+  if (data->cancelled || data->outcome_error != NULL)
+    _sandbox_output_cancel (data->output);
+  _sandbox_output_flush_async (data->output, data->cancellable, exec_output_flushed, task);
+}
+
 static void
 exec_session_deleted (GObject      *source,
                       GAsyncResult *result,
@@ -247,7 +261,7 @@ exec_session_deleted (GObject      *source,
   g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
                                                               NULL, NULL);
 
-  exec_return (user_data);
+  exec_wait_output (user_data);
 }
 
 /* Completes the command (once): deletes its session, which also kills what
@@ -294,32 +308,13 @@ exec_finish (GTask  *task,
     }
   else if (error != NULL)
     data->outcome_error = error;
-  else if (data->write_error != NULL)
-    data->outcome_error = g_error_copy (data->write_error);
-  else
-    {
-      g_autoptr(GBytes) out = NULL;
-      g_autoptr(GBytes) err = NULL;
-
-      if (data->out == NULL)
-        out = g_byte_array_free_to_bytes (g_steal_pointer (&data->captured[1]));
-      if (data->err == NULL)
-        err = g_byte_array_free_to_bytes (g_steal_pointer (&data->captured[2]));
-      data->outcome = g_object_new (SANDBOX_TYPE_EXEC_RESULT,
-                                    "exit-status", data->timed_out ? -1 : exit_status,
-                                    "term-signal", data->timed_out ? SIGKILL : 0,
-                                    "timed-out", data->timed_out,
-                                    "stdout", out,
-                                    "stderr", err,
-                                    "elapsed", (g_get_monotonic_time () - data->start) / (double) G_USEC_PER_SEC,
-                                    NULL);
-    }
+  data->exit_status = exit_status;
 
   if (data->session_url != NULL)
     _sandbox_rest_client_call_async (data->self->client, "DELETE", data->session_url, NULL,
                                      SANDBOX_REST_IDEMPOTENT, NULL, exec_session_deleted, task);
   else
-    exec_return (task);
+    exec_wait_output (task);
 }
 
 static void exec_poll_status (GTask *task);
@@ -363,8 +358,8 @@ exec_got_logs (GObject      *source,
     }
   if (error == NULL && node != NULL && JSON_NODE_HOLDS_OBJECT (node))
     {
-      const char *out = dto_string (json_node_get_object (node), "stdout");
-      const char *err = dto_string (json_node_get_object (node), "stderr");
+      const char *out = _sandbox_json_get_string (json_node_get_object (node), "stdout");
+      const char *err = _sandbox_json_get_string (json_node_get_object (node), "stderr");
 
       if (out != NULL)
         emit_output (1, (const guint8 *) out, strlen (out), data);
@@ -517,7 +512,7 @@ exec_started (GObject      *source,
   if (error == NULL)
     {
       if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
-        cmd_id = dto_string (json_node_get_object (node), "cmdId");
+        cmd_id = _sandbox_json_get_string (json_node_get_object (node), "cmdId");
       if (cmd_id == NULL)
         error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                              _("Daytona's reply to POST %s/exec has no “cmdId”."), data->session_url);
@@ -697,10 +692,7 @@ sandbox_daytona_instance_exec (SandboxInstance *instance,
   data->session = g_strdup_printf ("libsandbox-%s", random);
   data->session_url = toolbox_url (self, "/process/session/%s", data->session);
   data->script = build_script (self, command);
-  data->out = sandbox_command_get_stdout_stream (command) ? g_object_ref (sandbox_command_get_stdout_stream (command)) : NULL;
-  data->err = sandbox_command_get_stderr_stream (command) ? g_object_ref (sandbox_command_get_stderr_stream (command)) : NULL;
-  data->captured[1] = g_byte_array_new ();
-  data->captured[2] = g_byte_array_new ();
+  data->output = _sandbox_output_new (command);
   data->demux.kind = 1;
   g_task_set_task_data (task, data, (GDestroyNotify) exec_data_free);
   g_object_ref (task);   /* held by the running command, dropped by exec_finish */
@@ -873,13 +865,27 @@ file_item_free (FileItem *item)
   g_free (item);
 }
 
+/* File transfers are idempotent (an upload overwrites, a download reads):
+ * a transient failure sends the request again, per the REST client's
+ * policy (backoff, Retry-After, a capped number of attempts). */
+typedef void (*TransferFunc) (GTask *task);
+
+/* The first member of an upload's and a download's task data. */
 typedef struct
 {
-  GFile     *source;
-  char      *destination;
-  GPtrArray *dirs;    /* remote directories to create, parents first */
-  GPtrArray *files;   /* FileItem */
-  guint      index;
+  TransferFunc again;     /* sends the request again */
+  guint        attempt;   /* of the request, 0 for the first */
+} Transfer;
+
+typedef struct
+{
+  Transfer     transfer;
+  GFile       *source;
+  char        *destination;
+  GPtrArray   *dirs;    /* remote directories to create, parents first */
+  GPtrArray   *files;   /* FileItem */
+  guint        index;
+  SoupMessage *msg;     /* the files request in flight */
 } UploadData;
 
 static void
@@ -889,6 +895,7 @@ upload_data_free (UploadData *data)
   g_free (data->destination);
   g_clear_pointer (&data->dirs, g_ptr_array_unref);
   g_clear_pointer (&data->files, g_ptr_array_unref);
+  g_clear_object (&data->msg);
   g_free (data);
 }
 
@@ -972,18 +979,13 @@ upload_walk_thread (GTask        *task,
 static void upload_next_dir (GTask *task);
 static void upload_files (GTask *task);
 
-/* File transfers are idempotent (an upload overwrites, a download reads):
- * a transient failure sends the request again, per the REST client's
- * policy (backoff, Retry-After, a capped number of attempts). */
-typedef void (*TransferFunc) (GTask *task);
-
 static gboolean
 transfer_again_cb (gpointer user_data)
 {
   GTask *task = user_data;
-  TransferFunc func = (TransferFunc) g_object_get_data (G_OBJECT (task), "transfer-func");
+  Transfer *transfer = g_task_get_task_data (task);
 
-  func (task);
+  transfer->again (task);
   return G_SOURCE_REMOVE;
 }
 
@@ -994,16 +996,16 @@ transfer_retry (GTask        *task,
                 const GError *error)
 {
   SandboxDaytonaInstance *self = g_task_get_source_object (task);
-  guint attempt = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (task), "transfer-attempt"));
+  Transfer *transfer = g_task_get_task_data (task);
   guint delay_ms = 0;
   GSource *source;
 
-  if (!_sandbox_rest_client_should_retry (self->client, SANDBOX_REST_IDEMPOTENT, attempt, msg, error,
+  if (!_sandbox_rest_client_should_retry (self->client, SANDBOX_REST_IDEMPOTENT, transfer->attempt, msg, error,
                                           &delay_ms) ||
       g_cancellable_is_cancelled (g_task_get_cancellable (task)))
     return FALSE;
-  g_object_set_data (G_OBJECT (task), "transfer-attempt", GUINT_TO_POINTER (attempt + 1));
-  g_object_set_data (G_OBJECT (task), "transfer-func", (gpointer) func);
+  transfer->attempt++;
+  transfer->again = func;
   source = g_timeout_source_new (delay_ms);
   g_source_set_callback (source, transfer_again_cb, g_object_ref (task), g_object_unref);
   g_source_set_static_name (source, "[libsandbox] daytona transfer retry");
@@ -1019,7 +1021,8 @@ upload_sent (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   SandboxDaytonaInstance *self = g_task_get_source_object (task);
-  SoupMessage *msg = g_object_get_data (G_OBJECT (task), "upload-msg");
+  UploadData *data = g_task_get_task_data (task);
+  SoupMessage *msg = data->msg;
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
   guint status;
@@ -1105,7 +1108,7 @@ upload_files (GTask *task)
 
   msg = _sandbox_rest_client_new_message (self->client, "POST", url);
   soup_message_set_request_body (msg, type, G_INPUT_STREAM (stream), length);
-  g_object_set_data_full (G_OBJECT (task), "upload-msg", g_object_ref (msg), g_object_unref);
+  g_set_object (&data->msg, msg);
   soup_session_send_and_read_async (_sandbox_rest_client_get_session (self->client), msg,
                                     G_PRIORITY_DEFAULT, g_task_get_cancellable (task), upload_sent,
                                     g_object_ref (task));
@@ -1194,6 +1197,7 @@ sandbox_daytona_instance_upload (SandboxInstance *instance,
 
 typedef struct
 {
+  Transfer                 transfer;
   char                    *source;
   GFile                   *destination;
   GHashTable              *targets;   /* remote path -> GFile */
@@ -1296,8 +1300,8 @@ _sandbox_daytona_part_error (const char   *path,
       json_parser_get_root (parser) != NULL &&   /* NULL for a blank body */
       JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
-      message = dto_string (json_node_get_object (json_parser_get_root (parser)), "message");
-      code = dto_string (json_node_get_object (json_parser_get_root (parser)), "code");
+      message = _sandbox_json_get_string (json_node_get_object (json_parser_get_root (parser)), "message");
+      code = _sandbox_json_get_string (json_node_get_object (json_parser_get_root (parser)), "code");
     }
   return g_error_new (SANDBOX_ERROR,
                       g_strcmp0 (code, "FILE_NOT_FOUND") == 0 ? SANDBOX_ERROR_NOT_FOUND : SANDBOX_ERROR_FAILED,
@@ -1704,7 +1708,7 @@ _sandbox_daytona_parse_file_entry (JsonNode    *entry,
   if (entry == NULL || !JSON_NODE_HOLDS_OBJECT (entry))
     return FALSE;
   o = json_node_get_object (entry);
-  n = dto_string (o, "name");
+  n = _sandbox_json_get_string (o, "name");
   if (n == NULL || *n == '\0' || strchr (n, '/') != NULL || g_str_equal (n, "..") || g_str_equal (n, "."))
     return FALSE;
   dir = json_object_get_member (o, "isDir");

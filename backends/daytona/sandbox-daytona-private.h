@@ -4,7 +4,8 @@
  */
 #pragma once
 
-#include "sandbox-rest-private.h"
+#include "sandbox-cloud-private.h"
+#include "sandbox-output-private.h"
 #include "sandbox-daytona-backend.h"
 
 G_BEGIN_DECLS

@@ -46,27 +46,15 @@ enum {
 static GParamSpec *properties[N_PROPS];
 
 static const char *
-setting (const char *value,
-         const char *variable)
-{
-  const char *env;
-
-  if (value != NULL && *value != '\0')
-    return value;
-  env = g_getenv (variable);
-  return env != NULL && *env != '\0' ? env : NULL;
-}
-
-static const char *
 get_api_key (SandboxE2bBackend *self)
 {
-  return setting (self->api_key, "E2B_API_KEY");
+  return _sandbox_cloud_setting (self->api_key, "E2B_API_KEY");
 }
 
 static const char *
 get_domain (SandboxE2bBackend *self)
 {
-  const char *domain = setting (self->domain, "E2B_DOMAIN");
+  const char *domain = _sandbox_cloud_setting (self->domain, "E2B_DOMAIN");
 
   return domain ? domain : E2B_DEFAULT_DOMAIN;
 }
@@ -74,7 +62,7 @@ get_domain (SandboxE2bBackend *self)
 static char *
 get_api_url (SandboxE2bBackend *self)
 {
-  const char *url = setting (self->api_url, "E2B_API_URL");
+  const char *url = _sandbox_cloud_setting (self->api_url, "E2B_API_URL");
 
   return url ? g_strdup (url) : g_strdup_printf ("https://api.%s", get_domain (self));
 }
@@ -100,7 +88,7 @@ _sandbox_e2b_backend_envd_url (SandboxE2bBackend *self,
                                const char        *domain)
 {
   static const char * const shared[] = { "e2b.app", "e2b.dev", "e2b.pro", "e2b-staging.dev", NULL };
-  const char *url = setting (self->sandbox_url, "E2B_SANDBOX_URL");
+  const char *url = _sandbox_cloud_setting (self->sandbox_url, "E2B_SANDBOX_URL");
 
   if (url != NULL)
     return g_strdup (url);
@@ -139,28 +127,6 @@ configured_or_fail (SandboxE2bBackend *self,
     return TRUE;
   g_task_return_error (task, error);
   return FALSE;
-}
-
-static void
-add_map (JsonBuilder *builder,
-         const char  *member,
-         GHashTable  *map)
-{
-  GHashTableIter iter;
-  gpointer key, value;
-
-  json_builder_set_member_name (builder, member);
-  json_builder_begin_object (builder);
-  if (map != NULL)
-    {
-      g_hash_table_iter_init (&iter, map);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        {
-          json_builder_set_member_name (builder, key);
-          json_builder_add_string_value (builder, value);
-        }
-    }
-  json_builder_end_object (builder);
 }
 
 static SandboxInstance *
@@ -222,9 +188,7 @@ instance_from_reply (GObject      *source,
 typedef struct
 {
   GHashTable *labels;     /* asked for: the create answer does not repeat them */
-  char       *token;      /* the value of E2B_CREATE_TOKEN_LABEL */
-  GError     *failure;    /* returned once the orphans are gone */
-  GQueue     *orphans;    /* ids still to kill */
+  char       *token;      /* the value of SANDBOX_CLOUD_CREATE_TOKEN */
 } CreateData;
 
 static void
@@ -232,128 +196,49 @@ create_data_free (CreateData *data)
 {
   g_clear_pointer (&data->labels, g_hash_table_unref);
   g_free (data->token);
-  g_clear_error (&data->failure);
-  if (data->orphans != NULL)
-    g_queue_free_full (data->orphans, g_free);
   g_free (data);
 }
 
-static void
-create_fail (GTask *task)
+static JsonArray *
+parse_page (JsonNode     *reply,
+            SoupMessage  *msg,
+            const char  **next)
 {
-  CreateData *data = g_task_get_task_data (task);
-
-  g_task_return_error (task, g_steal_pointer (&data->failure));
-  g_object_unref (task);
+  if (next != NULL)
+    *next = msg ? soup_message_headers_get_one (soup_message_get_response_headers (msg), "X-Next-Token") : NULL;
+  return reply != NULL && JSON_NODE_HOLDS_ARRAY (reply) ? json_node_get_array (reply) : NULL;
 }
 
-static void create_kill_next (GTask *task);
-
-static void
-orphan_killed (GObject      *source,
-               GAsyncResult *result,
-               gpointer      user_data)
+static SandboxInstance *
+listed_instance_new (SandboxBackend *backend,
+                     JsonObject     *item)
 {
-  GTask *task = user_data;
-  CreateData *data = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
-  guint status = 0;
-  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
-                                                              &status, &error);
-  const char *id = g_object_get_data (G_OBJECT (task), "orphan-id");
-
-  if (error != NULL && status != 404)
-    {
-      g_autofree char *message = g_strdup_printf (_("%s The sandbox %s was created all the same and "
-                                                    "could not be killed (%s): remove it with "
-                                                    "“sandboxctl rm %s”."),
-                                                  data->failure->message, id, error->message, id);
-      g_free (data->failure->message);
-      data->failure->message = g_steal_pointer (&message);
-    }
-  create_kill_next (task);
+  return _sandbox_e2b_instance_new (SANDBOX_E2B_BACKEND (backend), item);
 }
 
-static void
-create_kill_next (GTask *task)
-{
-  SandboxE2bBackend *self = g_task_get_source_object (task);
-  CreateData *data = g_task_get_task_data (task);
-  g_autofree char *id = g_queue_pop_head (data->orphans);
-  g_autofree char *escaped = NULL;
-  g_autofree char *path = NULL;
+static const SandboxCloudApi e2b_api = {
+  .provider = "E2B",
+  .id_member = "sandboxID",
+  .labels_member = "metadata",
+  .item_path = "sandboxes/",
+  .page_parameter = "nextToken",
+  .busy_retries = 0,
+  .parse_page = parse_page,
+  .instance_new = listed_instance_new,
+};
 
-  if (id == NULL)
-    {
-      create_fail (task);
-      return;
-    }
-  g_debug ("Killing E2B sandbox %s, made by a create whose outcome was unknown", id);
-  escaped = g_uri_escape_string (id, NULL, FALSE);
-  path = g_strdup_printf ("sandboxes/%s", escaped);
-  g_object_set_data_full (G_OBJECT (task), "orphan-id", g_steal_pointer (&id), g_free);
-  /* Not cancellable: the sandbox must not be left behind. */
-  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (self), "DELETE", path, NULL,
-                                   SANDBOX_REST_IDEMPOTENT, NULL, orphan_killed, task);
-}
-
-static void
-orphans_listed (GObject      *source,
-                GAsyncResult *result,
-                gpointer      user_data)
-{
-  GTask *task = user_data;
-  CreateData *data = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
-                                                              NULL, &error);
-  JsonArray *items = node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
-
-  data->orphans = g_queue_new ();
-  if (items == NULL)
-    {
-      g_autofree char *message = g_strdup_printf (_("%s The sandbox may have been created all the "
-                                                    "same and could not be looked for (%s): list "
-                                                    "them with “sandboxctl ls” and remove it."),
-                                                  data->failure->message,
-                                                  error ? error->message : _("not a list"));
-      g_free (data->failure->message);
-      data->failure->message = g_steal_pointer (&message);
-    }
-  for (guint i = 0; items != NULL && i < json_array_get_length (items); i++)
-    {
-      JsonNode *item = json_array_get_element (items, i);
-      JsonObject *object = JSON_NODE_HOLDS_OBJECT (item) ? json_node_get_object (item) : NULL;
-      JsonNode *metadata = object ? json_object_get_member (object, "metadata") : NULL;
-      JsonNode *id = object ? json_object_get_member (object, "sandboxID") : NULL;
-      const char *token = NULL;
-
-      if (metadata != NULL && JSON_NODE_HOLDS_OBJECT (metadata) &&
-          json_object_has_member (json_node_get_object (metadata), E2B_CREATE_TOKEN_LABEL))
-        token = json_object_get_string_member_with_default (json_node_get_object (metadata),
-                                                            E2B_CREATE_TOKEN_LABEL, NULL);
-      /* Filter again, for a server that ignores the metadata query. */
-      if (id != NULL && JSON_NODE_HOLDS_VALUE (id) && json_node_get_value_type (id) == G_TYPE_STRING &&
-          g_strcmp0 (token, data->token) == 0)
-        g_queue_push_tail (data->orphans, g_strdup (json_node_get_string (id)));
-    }
-  create_kill_next (task);
-}
-
+/* After an ambiguous failure of POST /sandboxes: kill what it made. */
 static void
 create_find_orphans (GTask  *task,
                      GError *failure)
 {
   SandboxE2bBackend *self = g_task_get_source_object (task);
   CreateData *data = g_task_get_task_data (task);
-  g_autofree char *filter = g_strdup_printf ("%s=%s", E2B_CREATE_TOKEN_LABEL, data->token);
+  g_autofree char *filter = g_strdup_printf ("%s=%s", SANDBOX_CLOUD_CREATE_TOKEN, data->token);
   g_autofree char *escaped = g_uri_escape_string (filter, NULL, FALSE);
   g_autofree char *path = g_strdup_printf ("v2/sandboxes?metadata=%s&limit=100", escaped);
 
-  data->failure = failure;
-  /* Not cancellable: the sandbox must not be left behind. */
-  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (self), "GET", path, NULL,
-                                   SANDBOX_REST_IDEMPOTENT, NULL, orphans_listed, task);
+  _sandbox_cloud_reap (_sandbox_e2b_backend_get_api (self), &e2b_api, path, data->token, failure, task);
 }
 
 static void
@@ -380,11 +265,7 @@ create_posted (GObject      *source,
   if (error != NULL)
     {
       /* A refusal (4xx) made nothing; any other failure may have. */
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
-          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE) ||
-          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT) ||
-          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL) ||
-          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED))
+      if (_sandbox_cloud_outcome_unknown (error))
         {
           create_find_orphans (task, error);
           return;
@@ -424,7 +305,7 @@ sandbox_e2b_backend_create (SandboxBackend *backend,
       return;
     }
   if (template_id == NULL || *template_id == '\0')
-    template_id = setting (self->template_id, "E2B_TEMPLATE");
+    template_id = _sandbox_cloud_setting (self->template_id, "E2B_TEMPLATE");
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "templateID");
@@ -441,9 +322,9 @@ sandbox_e2b_backend_create (SandboxBackend *backend,
     while (g_hash_table_iter_next (&iter, &key, &value))
       g_hash_table_insert (metadata, key, value);
   }
-  g_hash_table_insert (metadata, (char *) E2B_CREATE_TOKEN_LABEL, token);
-  add_map (builder, "metadata", metadata);
-  add_map (builder, "envVars", sandbox_spec_get_env (spec));
+  g_hash_table_insert (metadata, (char *) SANDBOX_CLOUD_CREATE_TOKEN, token);
+  _sandbox_json_add_string_map (builder, "metadata", metadata);
+  _sandbox_json_add_string_map (builder, "envVars", sandbox_spec_get_env (spec));
   json_builder_set_member_name (builder, "secure");
   json_builder_add_boolean_value (builder, TRUE);
   json_builder_set_member_name (builder, "allow_internet_access");
@@ -482,96 +363,6 @@ sandbox_e2b_backend_get_instance (SandboxBackend *backend,
 
 /* list: GET /v2/sandboxes, page by page (idempotent: retried); the next
  * page's token is in the X-Next-Token header. */
-
-typedef struct
-{
-  char        *metadata;   /* encoded filter, or NULL */
-  GListStore  *store;
-  guint        pages;
-} ListData;
-
-static void
-list_data_free (ListData *data)
-{
-  g_free (data->metadata);
-  g_clear_object (&data->store);
-  g_free (data);
-}
-
-static void list_page (GTask *task, const char *token);
-
-static void
-list_got (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  SandboxE2bBackend *self = g_task_get_source_object (task);
-  ListData *data = g_task_get_task_data (task);
-  g_autoptr(JsonNode) node = NULL;
-  GError *error = NULL;
-  SoupMessage *msg;
-  const char *token;
-  JsonArray *array;
-
-  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, &error);
-  if (error != NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
-    {
-      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
-                               _("E2B answered GET /v2/sandboxes with something that is not a list; "
-                                 "retry later, and report it to E2B if it persists."));
-      return;
-    }
-  array = json_node_get_array (node);
-  for (guint i = 0; i < json_array_get_length (array); i++)
-    {
-      JsonNode *element = json_array_get_element (array, i);
-      g_autoptr(SandboxInstance) instance = NULL;
-
-      if (JSON_NODE_HOLDS_OBJECT (element) &&
-          (instance = _sandbox_e2b_instance_new (self, json_node_get_object (element))) != NULL)
-        g_list_store_append (data->store, instance);
-    }
-
-  msg = _sandbox_rest_call_get_message (result);
-  token = msg ? soup_message_headers_get_one (soup_message_get_response_headers (msg), "X-Next-Token") : NULL;
-  if (token != NULL && *token != '\0' && json_array_get_length (array) > 0 && ++data->pages < 1000)
-    {
-      g_autofree char *next = g_strdup (token);
-      list_page (g_steal_pointer (&task), next);
-      return;
-    }
-  _sandbox_task_return_object (task, data->store);
-}
-
-static void
-list_page (GTask      *task,
-           const char *token)
-{
-  SandboxE2bBackend *self = g_task_get_source_object (task);
-  ListData *data = g_task_get_task_data (task);
-  g_autoptr(GString) path = g_string_new ("v2/sandboxes?state=running&limit=100");
-
-  if (data->metadata != NULL)
-    {
-      g_autofree char *escaped = g_uri_escape_string (data->metadata, NULL, FALSE);
-      g_string_append_printf (path, "&metadata=%s", escaped);
-    }
-  if (token != NULL)
-    {
-      g_autofree char *escaped = g_uri_escape_string (token, NULL, FALSE);
-      g_string_append_printf (path, "&nextToken=%s", escaped);
-    }
-  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (self), "GET", path->str, NULL,
-                                   SANDBOX_REST_IDEMPOTENT, g_task_get_cancellable (task),
-                                   list_got, task);
-}
-
 static void
 sandbox_e2b_backend_list (SandboxBackend *backend,
                           GHashTable     *labels,
@@ -579,16 +370,15 @@ sandbox_e2b_backend_list (SandboxBackend *backend,
                           GTask          *task)
 {
   SandboxE2bBackend *self = SANDBOX_E2B_BACKEND (backend);
-  ListData *data;
+  g_autoptr(GString) path = g_string_new ("v2/sandboxes?state=running&limit=100");
 
   if (!configured_or_fail (self, task))
     return;
-  data = g_new0 (ListData, 1);
-  data->store = g_list_store_new (SANDBOX_TYPE_INSTANCE);
   if (labels != NULL && g_hash_table_size (labels) > 0)
     {
       /* Each key and value encoded, then k=v&k2=v2 (as the SDKs send it). */
       g_autoptr(GString) filter = g_string_new (NULL);
+      g_autofree char *escaped = NULL;
       GHashTableIter iter;
       gpointer key, value;
 
@@ -600,10 +390,10 @@ sandbox_e2b_backend_list (SandboxBackend *backend,
 
           g_string_append_printf (filter, "%s%s=%s", filter->len ? "&" : "", k, v);
         }
-      data->metadata = g_string_free (g_steal_pointer (&filter), FALSE);
+      escaped = g_uri_escape_string (filter->str, NULL, FALSE);
+      g_string_append_printf (path, "&metadata=%s", escaped);
     }
-  g_task_set_task_data (task, data, (GDestroyNotify) list_data_free);
-  list_page (g_object_ref (task), NULL);
+  _sandbox_cloud_list (_sandbox_e2b_backend_get_api (self), &e2b_api, path->str, labels, task);
 }
 
 /* ------------------------------------------------------------------ */
@@ -621,7 +411,7 @@ sandbox_e2b_backend_get_property (GObject    *object,
     case PROP_API_KEY: g_value_set_string (value, self->api_key); break;
     case PROP_API_URL: g_value_take_string (value, get_api_url (self)); break;
     case PROP_DOMAIN: g_value_set_string (value, get_domain (self)); break;
-    case PROP_SANDBOX_URL: g_value_set_string (value, setting (self->sandbox_url, "E2B_SANDBOX_URL")); break;
+    case PROP_SANDBOX_URL: g_value_set_string (value, _sandbox_cloud_setting (self->sandbox_url, "E2B_SANDBOX_URL")); break;
     case PROP_TEMPLATE: g_value_set_string (value, self->template_id); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -665,6 +455,12 @@ sandbox_e2b_backend_finalize (GObject *object)
   G_OBJECT_CLASS (sandbox_e2b_backend_parent_class)->finalize (object);
 }
 
+static SandboxBackendCapabilities
+sandbox_e2b_backend_get_capabilities (SandboxBackend *backend)
+{
+  return SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY | SANDBOX_BACKEND_CAPABILITY_IMAGES;
+}
+
 static void
 sandbox_e2b_backend_class_init (SandboxE2bBackendClass *klass)
 {
@@ -676,6 +472,7 @@ sandbox_e2b_backend_class_init (SandboxE2bBackendClass *klass)
   object_class->finalize = sandbox_e2b_backend_finalize;
 
   backend_class->check_configured = sandbox_e2b_backend_check_configured;
+  backend_class->get_capabilities = sandbox_e2b_backend_get_capabilities;
   backend_class->create = sandbox_e2b_backend_create;
   backend_class->get_instance = sandbox_e2b_backend_get_instance;
   backend_class->list = sandbox_e2b_backend_list;

@@ -46,17 +46,6 @@ get_id (SandboxE2bInstance *self)
   return sandbox_instance_get_id (SANDBOX_INSTANCE (self));
 }
 
-static const char *
-member_string (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
 static void
 set_envd (SandboxE2bInstance *self)
 {
@@ -76,10 +65,9 @@ SandboxInstance *
 _sandbox_e2b_instance_new (SandboxE2bBackend *backend,
                            JsonObject        *object)
 {
-  const char *id = member_string (object, "sandboxID");
+  const char *id = _sandbox_json_get_string (object, "sandboxID");
   SandboxE2bInstance *self;
-  JsonNode *metadata;
-  g_autoptr(GHashTable) labels = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GHashTable) labels = NULL;
 
   if (id == NULL || *id == '\0')
     return NULL;
@@ -88,22 +76,10 @@ _sandbox_e2b_instance_new (SandboxE2bBackend *backend,
                        "backend", backend,
                        "state", SANDBOX_INSTANCE_STATE_RUNNING,
                        NULL);
-  self->domain = g_strdup (member_string (object, "domain"));
-  self->access_token = g_strdup (member_string (object, "envdAccessToken"));
-  metadata = json_object_get_member (object, "metadata");
-  if (metadata != NULL && JSON_NODE_HOLDS_OBJECT (metadata))
-    {
-      JsonObjectIter iter;
-      const char *key;
-      JsonNode *value;
-
-      json_object_iter_init (&iter, json_node_get_object (metadata));
-      while (json_object_iter_next (&iter, &key, &value))
-        if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING &&
-            strcmp (key, E2B_CREATE_TOKEN_LABEL) != 0)
-          g_hash_table_insert (labels, (gpointer) key, (gpointer) json_node_get_string (value));
-      sandbox_instance_set_labels (SANDBOX_INSTANCE (self), labels);
-    }
+  self->domain = g_strdup (_sandbox_json_get_string (object, "domain"));
+  self->access_token = g_strdup (_sandbox_json_get_string (object, "envdAccessToken"));
+  labels = _sandbox_json_get_string_map (object, "metadata", SANDBOX_CLOUD_CREATE_TOKEN);
+  sandbox_instance_set_labels (SANDBOX_INSTANCE (self), labels);
   set_envd (self);
   return SANDBOX_INSTANCE (self);
 }
@@ -137,20 +113,28 @@ envd_error (SandboxE2bInstance *self,
 
 typedef void (*ReadyFunc) (SandboxE2bInstance *self, GTask *task);
 
+typedef struct
+{
+  GTask     *task;    /* owned */
+  ReadyFunc  ready;
+} TokenWait;
+
 static void
 token_got (GObject      *source,
            GAsyncResult *result,
            gpointer      user_data)
 {
-  GTask *task = user_data;   /* owned */
+  TokenWait *wait = user_data;
+  GTask *task = wait->task;   /* owned */
   SandboxE2bInstance *self = g_task_get_source_object (task);
-  ReadyFunc ready = g_object_get_data (G_OBJECT (task), "e2b-ready");
+  ReadyFunc ready = wait->ready;
   g_autoptr(JsonNode) node = NULL;
   GError *error = NULL;
 
+  g_free (wait);
   node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, &error);
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node) ||
-      member_string (json_node_get_object (node), "envdAccessToken") == NULL)
+      _sandbox_json_get_string (json_node_get_object (node), "envdAccessToken") == NULL)
     {
       if (error == NULL)
         error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
@@ -160,11 +144,11 @@ token_got (GObject      *source,
       return;
     }
   g_free (self->access_token);
-  self->access_token = g_strdup (member_string (json_node_get_object (node), "envdAccessToken"));
-  if (member_string (json_node_get_object (node), "domain") != NULL)
+  self->access_token = g_strdup (_sandbox_json_get_string (json_node_get_object (node), "envdAccessToken"));
+  if (_sandbox_json_get_string (json_node_get_object (node), "domain") != NULL)
     {
       g_free (self->domain);
-      self->domain = g_strdup (member_string (json_node_get_object (node), "domain"));
+      self->domain = g_strdup (_sandbox_json_get_string (json_node_get_object (node), "domain"));
     }
   set_envd (self);
   ready (self, task);
@@ -178,6 +162,7 @@ with_envd (SandboxE2bInstance *self,
            ReadyFunc           ready)
 {
   g_autofree char *path = NULL;
+  TokenWait *wait;
 
   if (self->access_token != NULL)
     {
@@ -185,10 +170,12 @@ with_envd (SandboxE2bInstance *self,
       return;
     }
   path = g_strdup_printf ("sandboxes/%s", get_id (self));
-  g_object_set_data (G_OBJECT (task), "e2b-ready", ready);
+  wait = g_new0 (TokenWait, 1);
+  wait->task = g_object_ref (task);
+  wait->ready = ready;
   _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), "GET", path, NULL,
                                    SANDBOX_REST_IDEMPOTENT, g_task_get_cancellable (task),
-                                   token_got, g_object_ref (task));
+                                   token_got, wait);
 }
 
 static JsonNode *
@@ -239,9 +226,7 @@ typedef struct
   SoupMessage          *msg;
   GInputStream         *body;
   SandboxConnectReader *reader;
-  GByteArray           *out;           /* captured, when the command has no stream */
-  GByteArray           *err;
-  GBytes               *pending_write; /* data being written to a command stream */
+  SandboxOutput        *output;
   GSource              *guard;
   gint64                start;
   guint                 pid;
@@ -251,6 +236,8 @@ typedef struct
   gboolean              cancelled;
   gboolean              timed_out;
   gboolean              closing;
+  gboolean              flushed;
+  gboolean              stdin_closing;  /* CloseStdin sent */
   int                   exit_status;
   int                   term_signal;
   guint                 attempt;       /* of Start, retried on 429 only */
@@ -273,9 +260,7 @@ exec_data_free (ExecData *data)
   g_clear_object (&data->msg);
   g_clear_object (&data->body);
   g_clear_pointer (&data->reader, _sandbox_connect_reader_free);
-  g_clear_pointer (&data->out, g_byte_array_unref);
-  g_clear_pointer (&data->err, g_byte_array_unref);
-  g_clear_pointer (&data->pending_write, g_bytes_unref);
+  g_clear_object (&data->output);
   g_clear_error (&data->error);
   g_clear_object (&data->self);
   g_free (data);
@@ -304,6 +289,28 @@ exec_guard_hit (gpointer user_data)
 }
 
 static void exec_complete (GTask *task);
+static void exec_fail     (GTask *task, GError *error);
+
+/* Everything the command wrote has been written (or could not be). */
+static void
+exec_output_flushed (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ExecData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (_sandbox_output_flush_finish (data->output, result, &error))
+    {
+      exec_complete (task);
+      return;
+    }
+  /* The caller gave up waiting for a slow reader. */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    data->cancelled = TRUE;
+  exec_fail (task, error);
+}
 
 static void
 exec_closed (GObject      *source,
@@ -334,8 +341,19 @@ exec_complete (GTask *task)
       return;
     }
 
-  if ((data->cancelled || data->timed_out) && data->pid != 0 && !data->got_end)
+  if ((data->cancelled || data->timed_out) && data->pid != 0 && !data->got_end && !data->flushed)
     kill_process (data->self, data->pid);
+
+  /* Wait for the output to be written, without blocking (the caller may
+   * read its stream slowly); a cancellation stops waiting. */
+  if (!data->flushed)
+    {
+      data->flushed = TRUE;
+      if (data->cancelled || (data->error != NULL && !data->timed_out))
+        _sandbox_output_cancel (data->output);
+      _sandbox_output_flush_async (data->output, data->user, exec_output_flushed, g_object_ref (task));
+      return;
+    }
 
   if (data->cancelled)
     {
@@ -362,10 +380,8 @@ exec_complete (GTask *task)
       return;
     }
 
-  if (data->out != NULL)
-    out = g_byte_array_free_to_bytes (g_steal_pointer (&data->out));
-  if (data->err != NULL)
-    err = g_byte_array_free_to_bytes (g_steal_pointer (&data->err));
+  out = _sandbox_output_steal_captured (data->output, FALSE);
+  err = _sandbox_output_steal_captured (data->output, TRUE);
   result = g_object_new (SANDBOX_TYPE_EXEC_RESULT,
                          "exit-status", data->exit_status,
                          "term-signal", data->term_signal,
@@ -409,20 +425,20 @@ stream_error (GError *error)
   return framed;
 }
 
+/* Back-pressure: the stream is read again once the output has caught up. */
 static void
-exec_written (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
+exec_caught_up (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
 {
   GTask *task = user_data;  /* owned */
   ExecData *data = g_task_get_task_data (task);
   GError *error = NULL;
 
-  g_clear_pointer (&data->pending_write, g_bytes_unref);
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+  if (!_sandbox_output_flush_finish (data->output, result, &error))
     {
-      g_prefix_error (&error, _("Cannot write the command's output: "));
-      data->cancelled = FALSE;
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        data->cancelled = FALSE;
       g_cancellable_cancel (data->op);
       exec_fail (task, error);
       g_object_unref (task);
@@ -448,12 +464,12 @@ stdin_sent (GObject      *source,
   else
     g_clear_error (&error);
 
-  if (g_object_get_data (G_OBJECT (task), "e2b-stdin-closing") == NULL && error == NULL)
+  if (!data->stdin_closing && error == NULL)
     {
       g_autoptr(JsonObject) object = json_object_new ();
       g_autoptr(JsonNode) body = json_node_new (JSON_NODE_OBJECT);
 
-      g_object_set_data (G_OBJECT (task), "e2b-stdin-closing", GINT_TO_POINTER (1));
+      data->stdin_closing = TRUE;
       json_object_set_member (object, "process", pid_selector (data->pid));
       json_node_set_object (body, object);
       _sandbox_rest_client_call_async (data->self->envd, "POST", "process.Process/CloseStdin", body,
@@ -484,7 +500,7 @@ static const char *
 event_string (JsonObject *object,
               const char *name)
 {
-  return member_string (object, name);
+  return _sandbox_json_get_string (object, name);
 }
 
 static gint64
@@ -588,7 +604,6 @@ exec_event (GTask      *task,
 {
   ExecData *data = g_task_get_task_data (task);
   g_auto(SandboxE2bEvent) ev = { 0, };
-  GOutputStream *stream;
 
   switch (_sandbox_e2b_parse_process_event (event, &ev))
     {
@@ -601,18 +616,11 @@ exec_event (GTask      *task,
     case SANDBOX_E2B_EVENT_DATA:
       if (ev.data == NULL || g_bytes_get_size (ev.data) == 0)
         break;   /* pty output or unknown: not ours */
-      stream = ev.is_stderr ? sandbox_command_get_stderr_stream (data->command)
-                            : sandbox_command_get_stdout_stream (data->command);
-      if (stream == NULL)
-        {
-          g_byte_array_append (ev.is_stderr ? data->err : data->out, g_bytes_get_data (ev.data, NULL),
-                               (guint) g_bytes_get_size (ev.data));
-          break;
-        }
-      data->pending_write = g_steal_pointer (&ev.data);
-      g_output_stream_write_all_async (stream, g_bytes_get_data (data->pending_write, NULL),
-                                       g_bytes_get_size (data->pending_write),
-                                       G_PRIORITY_DEFAULT, data->op, exec_written, g_object_ref (task));
+      _sandbox_output_write (data->output, ev.is_stderr, g_bytes_get_data (ev.data, NULL),
+                             g_bytes_get_size (ev.data));
+      if (_sandbox_output_get_pending (data->output) <= SANDBOX_OUTPUT_HIGH_WATER)
+        break;
+      _sandbox_output_flush_async (data->output, data->op, exec_caught_up, g_object_ref (task));
       return FALSE;
     case SANDBOX_E2B_EVENT_END:
       data->got_end = TRUE;
@@ -941,10 +949,7 @@ sandbox_e2b_instance_exec (SandboxInstance *instance,
   data->command = g_object_ref (command);
   data->op = g_cancellable_new ();
   data->reader = _sandbox_connect_reader_new (0);
-  if (sandbox_command_get_stdout_stream (command) == NULL)
-    data->out = g_byte_array_new ();
-  if (sandbox_command_get_stderr_stream (command) == NULL)
-    data->err = g_byte_array_new ();
+  data->output = _sandbox_output_new (command);
   g_task_set_task_data (task, data, (GDestroyNotify) exec_data_free);
   if (cancellable != NULL)
     {
@@ -966,6 +971,7 @@ typedef struct
   char        *token;
   GFile       *local;
   char        *remote;
+  gboolean     upload;     /* else a download */
 } FilesData;
 
 static void
@@ -1388,7 +1394,7 @@ _sandbox_e2b_parse_stat_is_dir (JsonNode *answer)
     entry = json_object_get_member (json_node_get_object (answer), "entry");
   if (entry == NULL || !JSON_NODE_HOLDS_OBJECT (entry))
     return FALSE;
-  return g_strcmp0 (member_string (json_node_get_object (entry), "type"), "FILE_TYPE_DIRECTORY") == 0;
+  return g_strcmp0 (_sandbox_json_get_string (json_node_get_object (entry), "type"), "FILE_TYPE_DIRECTORY") == 0;
 }
 
 /* The names to download from a filesystem.Filesystem/ListDir answer: each
@@ -1414,11 +1420,11 @@ _sandbox_e2b_parse_list_dir (JsonNode *answer)
 
       if (!JSON_NODE_HOLDS_OBJECT (child))
         continue;
-      name = member_string (json_node_get_object (child), "name");
+      name = _sandbox_json_get_string (json_node_get_object (child), "name");
       if (name == NULL || *name == '\0' || strchr (name, '/') != NULL ||
           strcmp (name, "..") == 0 || strcmp (name, ".") == 0)
         continue;
-      if (g_strcmp0 (member_string (json_node_get_object (child), "type"), "FILE_TYPE_SYMLINK") == 0)
+      if (g_strcmp0 (_sandbox_json_get_string (json_node_get_object (child), "type"), "FILE_TYPE_SYMLINK") == 0)
         continue;
       g_ptr_array_add (names, g_strdup (name));
     }
@@ -1515,7 +1521,7 @@ files_start (SandboxE2bInstance *self,
              GTask              *task)
 {
   FilesData *data = g_task_get_task_data (task);
-  gboolean upload = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (task), "e2b-upload"));
+  gboolean upload = data->upload;
   g_autofree char *user_agent = g_strdup_printf ("libsandbox/%s", SANDBOX_VERSION_S);
 
   data->envd_url = g_strdup (self->envd_url);
@@ -1554,8 +1560,8 @@ sandbox_e2b_instance_upload (SandboxInstance *instance,
   data = g_new0 (FilesData, 1);
   data->local = g_object_ref (source);
   data->remote = g_strdup (destination);
+  data->upload = TRUE;
   g_task_set_task_data (task, data, (GDestroyNotify) files_data_free);
-  g_object_set_data (G_OBJECT (task), "e2b-upload", GINT_TO_POINTER (TRUE));
   with_envd (SANDBOX_E2B_INSTANCE (instance), task, files_start);
 }
 

@@ -4,8 +4,9 @@
  */
 #pragma once
 
-#include "sandbox-rest-private.h"
+#include "sandbox-cloud-private.h"
 #include "sandbox-connect-private.h"
+#include "sandbox-output-private.h"
 #include "sandbox-e2b-backend.h"
 
 G_BEGIN_DECLS
@@ -14,11 +15,6 @@ G_BEGIN_DECLS
 #define E2B_DEFAULT_TEMPLATE "base"
 #define E2B_DEFAULT_TTL_S    300
 #define E2B_ENVD_PORT        49983
-/* Every create carries this metadata key with a fresh token, so that a
- * sandbox whose create answer was lost (reset, timeout, garbled reply) or
- * whose create was cancelled can be found and killed: no orphan. Hidden
- * from the instance's labels. */
-#define E2B_CREATE_TOKEN_LABEL "libsandbox.create-token"
 #define E2B_KEY_HINT \
   _("Check E2B_API_KEY (or the backend's api-key property); keys are created at " \
     "https://e2b.dev/dashboard?tab=keys.")

@@ -890,6 +890,15 @@ sandbox_local_backend_list (SandboxBackend *backend,
   _sandbox_task_return_object (task, store);
 }
 
+static SandboxBackendCapabilities
+sandbox_local_backend_get_capabilities (SandboxBackend *backend)
+{
+  return SANDBOX_BACKEND_CAPABILITY_SHARES_HOST_FS | SANDBOX_BACKEND_CAPABILITY_MOUNTS |
+         SANDBOX_BACKEND_CAPABILITY_CPU_LIMIT | SANDBOX_BACKEND_CAPABILITY_MEMORY_LIMIT |
+         SANDBOX_BACKEND_CAPABILITY_DISK_LIMIT | SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY |
+         SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID;
+}
+
 static void
 sandbox_local_backend_class_init (SandboxLocalBackendClass *klass)
 {
@@ -902,6 +911,7 @@ sandbox_local_backend_class_init (SandboxLocalBackendClass *klass)
   object_class->constructed = sandbox_local_backend_constructed;
 
   backend_class->check_configured = sandbox_local_backend_check_configured;
+  backend_class->get_capabilities = sandbox_local_backend_get_capabilities;
   backend_class->create = sandbox_local_backend_create;
   backend_class->get_instance = sandbox_local_backend_get_instance;
   backend_class->list = sandbox_local_backend_list;

@@ -41,6 +41,7 @@
 
 #include "sandbox-local-private.h"
 #include "sandbox-local-wire.h"
+#include "sandbox-output-private.h"
 
 #define HELPER_IN_SANDBOX "/run/libsandbox/sandbox-exec-helper"
 /* The descriptors bwrap gets. It passes them on to the server, which keeps
@@ -1070,8 +1071,7 @@ typedef struct
 {
   ExecData      *exec;
   GInputStream  *in;
-  GOutputStream *out;
-  gboolean       capture;
+  gboolean       is_stderr;
   GSource       *wait;      /* readable-source while waiting for data */
   gboolean       draining;  /* take what is in the pipe, but wait no more */
   gsize          drained;
@@ -1088,6 +1088,7 @@ struct _ExecData
   int           conn;        /* to the server; shut down = kill the command */
   Pump          out;
   Pump          err;
+  SandboxOutput *output;     /* where both pumps write */
   GInputStream *status_in;
   GByteArray   *status;
   GOutputStream *stdin_pipe;
@@ -1107,7 +1108,6 @@ static void
 pump_clear (Pump *pump)
 {
   g_clear_object (&pump->in);
-  g_clear_object (&pump->out);
   if (pump->wait != NULL)
     {
       g_source_destroy (pump->wait);
@@ -1120,6 +1120,7 @@ exec_data_free (ExecData *data)
 {
   pump_clear (&data->out);
   pump_clear (&data->err);
+  g_clear_object (&data->output);
   g_clear_object (&data->status_in);
   g_clear_pointer (&data->status, g_byte_array_unref);
   g_clear_object (&data->stdin_pipe);
@@ -1149,15 +1150,6 @@ kill_process (ExecData *data)
 {
   if (data->conn >= 0)
     shutdown (data->conn, SHUT_WR);
-}
-
-static GBytes *
-captured (Pump *pump)
-{
-  if (!pump->capture)
-    return NULL;
-  g_output_stream_close (pump->out, NULL, NULL);
-  return g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (pump->out));
 }
 
 static void
@@ -1231,8 +1223,8 @@ exec_complete (ExecData *data)
       goto out;
     }
 
-  out = captured (&data->out);
-  err = captured (&data->err);
+  out = _sandbox_output_steal_captured (data->output, FALSE);
+  err = _sandbox_output_steal_captured (data->output, TRUE);
   {
     g_autoptr(SandboxExecResult) result =
       g_object_new (SANDBOX_TYPE_EXEC_RESULT,
@@ -1252,14 +1244,6 @@ out:
 }
 
 static void
-exec_step_done (ExecData *data)
-{
-  g_assert (data->pending > 0);
-  if (--data->pending == 0)
-    exec_complete (data);
-}
-
-static void
 exec_record_error (ExecData *data,
                    GError   *error)
 {
@@ -1267,6 +1251,34 @@ exec_record_error (ExecData *data,
     data->error = error;
   else
     g_error_free (error);
+}
+
+/* Everything the command wrote has been written (or could not be). */
+static void
+exec_output_flushed (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  ExecData *data = user_data;
+  GError *error = NULL;
+
+  if (!_sandbox_output_flush_finish (data->output, result, &error))
+    exec_record_error (data, error);
+  exec_complete (data);
+}
+
+/* Once the command has ended and its pipes are read: wait for its output
+ * to be written, without blocking (the caller may read its stream slowly);
+ * a cancellation stops waiting. */
+static void
+exec_step_done (ExecData *data)
+{
+  g_assert (data->pending > 0);
+  if (--data->pending > 0)
+    return;
+  if (data->cancelled)
+    _sandbox_output_cancel (data->output);
+  _sandbox_output_flush_async (data->output, data->cancellable, exec_output_flushed, data);
 }
 
 static void pump_read (Pump *pump);
@@ -1292,51 +1304,18 @@ pumps_drain (ExecData *data)
     }
 }
 
+/* Back-pressure: the pipe is read again once the output has caught up. */
 static void
-pump_flushed (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
+pump_caught_up (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
 {
   Pump *pump = user_data;
 
-  g_output_stream_flush_finish (G_OUTPUT_STREAM (source), result, NULL);
-  exec_step_done (pump->exec);
-}
-
-static void
-pump_written (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  Pump *pump = user_data;
-  GError *error = NULL;
-
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
-    {
-      /* Keep draining so the command is not blocked on a full pipe. */
-      exec_record_error (pump->exec, error);
-      g_clear_object (&pump->out);
-      pump->out = g_memory_output_stream_new_resizable ();
-      pump->capture = FALSE;
-    }
+  /* A write error or a cancellation is the exec's to report: keep
+   * draining so the command is not blocked on a full pipe. */
+  _sandbox_output_flush_finish (SANDBOX_OUTPUT (source), result, NULL);
   pump_read (pump);
-}
-
-static void pump_write (Pump   *pump,
-                        GBytes *bytes);
-
-static void
-pump_write (Pump   *pump,
-            GBytes *bytes)
-{
-  gsize size;
-  const guint8 *buf = g_bytes_get_data (bytes, &size);
-
-  g_output_stream_write_all_async (pump->out, buf, size, G_PRIORITY_DEFAULT, NULL,
-                                   pump_written, pump);
-  /* write_all_async copies nothing: keep the bytes alive until it is done. */
-  g_object_set_data_full (G_OBJECT (pump->out), "sandbox-pending-bytes",
-                          bytes, (GDestroyNotify) g_bytes_unref);
 }
 
 static gboolean
@@ -1350,28 +1329,34 @@ pump_readable (GObject  *stream,
   return G_SOURCE_REMOVE;
 }
 
-/* Reads without blocking; waits for data with a source, which (unlike a
- * cancelled read) never loses what a read already took. */
+/* Reads without blocking, into the output, until it holds too much (then
+ * waits for it to catch up) or the pipe is empty (then waits for data with
+ * a source, which unlike a cancelled read never loses what a read took). */
 static void
 pump_read (Pump *pump)
 {
-  guint8 *buf;
+  SandboxOutput *output = pump->exec->output;
+  guint8 buf[65536];
   gssize n;
   GError *error = NULL;
 
-  buf = g_malloc (65536);
-  n = !pump->draining || pump->drained < DRAIN_MAX
-      ? g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (pump->in), buf, 65536,
-                                                  NULL, &error)
-      : 0;
-  if (n > 0)
+  for (;;)
     {
+      if (_sandbox_output_get_pending (output) > SANDBOX_OUTPUT_HIGH_WATER)
+        {
+          _sandbox_output_flush_async (output, pump->exec->cancellable, pump_caught_up, pump);
+          return;
+        }
+      n = !pump->draining || pump->drained < DRAIN_MAX
+          ? g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (pump->in), buf, sizeof buf,
+                                                      NULL, &error)
+          : 0;
+      if (n <= 0)
+        break;
       if (pump->draining)
         pump->drained += (gsize) n;
-      pump_write (pump, g_bytes_new_take (g_realloc (buf, n), n));
-      return;
+      _sandbox_output_write (output, pump->is_stderr, buf, (gsize) n);
     }
-  g_free (buf);
   if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) && !pump->draining)
     {
       g_clear_error (&error);
@@ -1386,19 +1371,18 @@ pump_read (Pump *pump)
     exec_record_error (pump->exec, error);
   else
     g_clear_error (&error);
-  g_output_stream_flush_async (pump->out, G_PRIORITY_DEFAULT, NULL, pump_flushed, pump);
+  exec_step_done (pump->exec);
 }
 
 static void
-pump_start (ExecData      *data,
-            Pump          *pump,
-            int            fd,
-            GOutputStream *out)
+pump_start (ExecData *data,
+            Pump     *pump,
+            int       fd,
+            gboolean  is_stderr)
 {
   pump->exec = data;
   pump->in = g_unix_input_stream_new (fd, TRUE);
-  pump->capture = (out == NULL);
-  pump->out = out ? g_object_ref (out) : g_memory_output_stream_new_resizable ();
+  pump->is_stderr = is_stderr;
   data->pending++;
   pump_read (pump);
 }
@@ -1629,8 +1613,9 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   g_unix_set_fd_nonblocking (err_pipe[0], TRUE, NULL);
 
   data->pending = 1;  /* released below, once everything is started */
-  pump_start (data, &data->out, out_pipe[0], sandbox_command_get_stdout_stream (command));
-  pump_start (data, &data->err, err_pipe[0], sandbox_command_get_stderr_stream (command));
+  data->output = _sandbox_output_new (command);
+  pump_start (data, &data->out, out_pipe[0], FALSE);
+  pump_start (data, &data->err, err_pipe[0], TRUE);
   out_pipe[0] = err_pipe[0] = -1;
 
   data->status_in = g_unix_input_stream_new (data->conn, FALSE);

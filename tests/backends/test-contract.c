@@ -8,8 +8,11 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <glib/gstdio.h>
+#include <glib-unix.h>
+#include <gio/gunixoutputstream.h>
 
 #include "contract.h"
 #include "daytona-emulator.h"
@@ -417,6 +420,192 @@ test_exec_async (Fixture       *f,
                    g_bytes_get_size (sandbox_exec_result_get_stdout (rb)), "b\n", 2);
 }
 
+typedef struct
+{
+  SandboxExecResult *result;
+  GError            *error;
+  gboolean           done;
+} Outcome;
+
+static void
+outcome_done (GObject      *source,
+              GAsyncResult *res,
+              gpointer      user_data)
+{
+  Outcome *outcome = user_data;
+
+  outcome->result = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), res, &outcome->error);
+  outcome->done = TRUE;
+}
+
+static void
+outcome_clear (Outcome *outcome)
+{
+  g_clear_object (&outcome->result);
+  g_clear_error (&outcome->error);
+}
+
+static gboolean
+wake_up (gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+/* Runs the default main context until *@a and *@b are TRUE, or @seconds
+ * have passed; TRUE if they both came true. */
+static gboolean
+iterate_until (const gboolean *a,
+               const gboolean *b,
+               guint           seconds)
+{
+  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+  guint tick = g_timeout_add (50, wake_up, NULL);
+
+  while (!(*a && *b) && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (tick);
+  return *a && *b;
+}
+
+static gboolean
+cancel_now (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* A caller whose stdout is a pipe nobody reads (the Metaflow executor
+ * passes fd 1) must not hold up anything else on its main loop: another
+ * sandbox's time-out and a cancellation still happen, and the stuck
+ * command itself can still be cancelled. */
+static void
+test_exec_slow_reader (Fixture       *f,
+                       gconstpointer  data)
+{
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) other = NULL;
+  g_autoptr(SandboxCommand) flood = sandbox_command_new_shell ("head -c 4194304 /dev/zero");
+  g_autoptr(SandboxCommand) slow = sandbox_command_new_shell ("sleep 60");
+  g_autoptr(SandboxCommand) doomed = sandbox_command_new_shell ("sleep 60");
+  g_autoptr(GCancellable) flood_cancel = g_cancellable_new ();
+  g_autoptr(GCancellable) doomed_cancel = g_cancellable_new ();
+  g_autoptr(GOutputStream) pipe_out = NULL;
+  g_autoptr(GError) error = NULL;
+  Outcome flooded = { 0 }, timed = { 0 }, cancelled = { 0 };
+  gboolean never = FALSE;
+  int fds[2];
+
+  sandbox_spec_set_label (spec, "test", f->label);
+  sandbox_spec_set_timeout (spec, 600);
+  other = sandbox_backend_create (f->backend, spec, NULL, &error);
+  g_assert_no_error (error);
+
+  /* 4 MiB into a 64 KiB pipe that is never read. */
+  g_assert_true (g_unix_open_pipe (fds, FD_CLOEXEC, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_unix_set_fd_nonblocking (fds[1], TRUE, &error));
+  pipe_out = g_unix_output_stream_new (fds[1], TRUE);
+  sandbox_command_set_stdout_stream (flood, pipe_out);
+  sandbox_instance_exec_async (f->instance, flood, flood_cancel, outcome_done, &flooded);
+  iterate_until (&flooded.done, &never, 2);
+  g_assert_false (flooded.done);
+
+  /* Meanwhile, on the same main context: a time-out and a cancellation. */
+  sandbox_command_set_timeout_ms (slow, 500);
+  sandbox_instance_exec_async (other, slow, NULL, outcome_done, &timed);
+  sandbox_instance_exec_async (other, doomed, doomed_cancel, outcome_done, &cancelled);
+  g_timeout_add (300, cancel_now, doomed_cancel);
+  g_assert_true (iterate_until (&timed.done, &cancelled.done, 30));
+  g_assert_no_error (timed.error);
+  g_assert_true (sandbox_exec_result_get_timed_out (timed.result));
+  g_assert_error (cancelled.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_false (flooded.done);   /* still stuck on its pipe */
+
+  /* The stuck command itself can be cancelled. */
+  g_cancellable_cancel (flood_cancel);
+  g_assert_true (iterate_until (&flooded.done, &flooded.done, 30));
+  g_assert_error (flooded.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+
+  close (fds[0]);
+  g_assert_true (sandbox_instance_destroy (other, NULL, &error));
+  g_assert_no_error (error);
+  outcome_clear (&flooded);
+  outcome_clear (&timed);
+  outcome_clear (&cancelled);
+}
+
+/* What a backend says it can do, it does; what it says it cannot, it
+ * refuses with a clear error rather than ignoring. */
+static void
+test_capabilities (Fixture       *f,
+                   gconstpointer  data)
+{
+  SandboxBackendCapabilities caps = sandbox_backend_get_capabilities (f->backend);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxSpec) sized = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) mounted = NULL;
+  g_autoptr(SandboxInstance) unsized = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("contract-mount-XXXXXX", &error);
+  g_autofree char *file = g_build_filename (dir, "seen", NULL);
+
+  g_assert_no_error (error);
+  g_assert_true (g_file_set_contents (file, "mounted\n", -1, &error));
+  sandbox_spec_set_label (spec, "test", f->label);
+  sandbox_spec_add_mount (spec, dir, NULL, TRUE);
+  mounted = sandbox_backend_create (f->backend, spec, NULL, &error);
+  if (caps & SANDBOX_BACKEND_CAPABILITY_MOUNTS)
+    {
+      g_autofree char *script = g_strdup_printf ("cat '%s'", file);
+      g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell (script);
+      g_autoptr(SandboxExecResult) result = NULL;
+      GBytes *out;
+
+      g_assert_no_error (error);
+      result = sandbox_instance_exec (mounted, cmd, NULL, &error);
+      g_assert_no_error (error);
+      out = sandbox_exec_result_get_stdout (result);
+      g_assert_cmpmem (g_bytes_get_data (out, NULL), g_bytes_get_size (out), "mounted\n", 8);
+      g_assert_true (sandbox_instance_destroy (mounted, NULL, &error));
+      g_assert_no_error (error);
+    }
+  else
+    {
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      g_assert_null (mounted);
+      g_clear_error (&error);
+    }
+
+  if (caps & SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID)
+    {
+      g_autofree char *hostname = run_stdout (f, "cat /proc/sys/kernel/hostname");
+      g_autofree char *want = g_strdup_printf ("%s\n", sandbox_instance_get_id (f->instance));
+
+      g_assert_cmpstr (hostname, ==, want);
+    }
+
+  if (caps & SANDBOX_BACKEND_CAPABILITY_SHARES_HOST_FS)
+    {
+      g_autofree char *seen = run_stdout (f, "cat /etc/os-release");
+      g_autofree char *here = NULL;
+
+      g_assert_true (g_file_get_contents ("/etc/os-release", &here, NULL, &error));
+      g_assert_cmpstr (seen, ==, here);
+    }
+
+  if (caps & SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE)
+    {
+      sandbox_spec_set_label (sized, "test", f->label);
+      sandbox_spec_set_cpu (sized, 1);
+      unsized = sandbox_backend_create (f->backend, sized, NULL, &error);
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+      g_assert_null (unsized);
+    }
+
+  g_unlink (file);
+  g_rmdir (dir);
+}
+
 static void
 test_files (Fixture       *f,
             gconstpointer  data)
@@ -543,6 +732,8 @@ main (int argc, char **argv)
     { "exec-cancel", test_exec_cancel },
     { "exec-cancel-in-loop", test_exec_cancel_in_loop },
     { "exec-async", test_exec_async },
+    { "exec-slow-reader", test_exec_slow_reader },
+    { "capabilities", test_capabilities },
     { "files", test_files },
     { "network", test_network },
   };

@@ -16,6 +16,7 @@
 #include <libsandbox/sandbox.h>
 
 #include "daytona-emulator.h"
+#include "emu-common.h"
 
 static DaytonaEmulator *emulator;
 static char *real_key;
@@ -184,70 +185,42 @@ test_exec (void)
 }
 
 /* A stdout stream that, once it has seen "ready", creates /tmp/go in the
- * sandbox: the command only ends well if its output arrived while it ran. */
+ * sandbox: the command only ends well if its output arrived while it ran.
+ * An emulator sink: it answers every write at once, in the exec's thread,
+ * so that the upload starts in the exec's main context. */
 typedef struct
 {
-  GOutputStream    parent_instance;
   GString         *seen;
   SandboxInstance *instance;
   GFile           *go;
   gboolean         triggered;
   gboolean         uploaded;
-} TriggerStream;
-
-typedef GOutputStreamClass TriggerStreamClass;
-GType trigger_stream_get_type (void);
-G_DEFINE_TYPE (TriggerStream, trigger_stream, G_TYPE_OUTPUT_STREAM)
+} Trigger;
 
 static void
 go_uploaded (GObject      *source,
              GAsyncResult *result,
              gpointer      user_data)
 {
-  TriggerStream *self = user_data;
+  Trigger *self = user_data;
 
   self->uploaded = sandbox_instance_upload_finish (SANDBOX_INSTANCE (source), result, NULL);
 }
 
-static gssize
-trigger_stream_write (GOutputStream  *stream,
-                      const void     *buffer,
-                      gsize           count,
-                      GCancellable   *cancellable,
-                      GError        **error)
+static void
+trigger_write (gpointer      user_data,
+               gboolean      is_stderr,
+               const guint8 *buf,
+               gsize         len)
 {
-  TriggerStream *self = (TriggerStream *) stream;
+  Trigger *self = user_data;
 
-  g_string_append_len (self->seen, buffer, count);
+  g_string_append_len (self->seen, (const char *) buf, len);
   if (!self->triggered && strstr (self->seen->str, "ready\n"))
     {
       self->triggered = TRUE;
       sandbox_instance_upload_async (self->instance, self->go, "/tmp/go", NULL, go_uploaded, self);
     }
-  return count;
-}
-
-static void
-trigger_stream_finalize (GObject *object)
-{
-  TriggerStream *self = (TriggerStream *) object;
-
-  g_string_free (self->seen, TRUE);
-  g_clear_object (&self->go);
-  G_OBJECT_CLASS (trigger_stream_parent_class)->finalize (object);
-}
-
-static void
-trigger_stream_class_init (TriggerStreamClass *klass)
-{
-  G_OBJECT_CLASS (klass)->finalize = trigger_stream_finalize;
-  klass->write_fn = trigger_stream_write;
-}
-
-static void
-trigger_stream_init (TriggerStream *self)
-{
-  self->seen = g_string_new (NULL);
 }
 
 static void
@@ -257,22 +230,24 @@ test_exec_streams (void)
   g_autoptr(SandboxInstance) instance = create (backend, NULL);
   g_autoptr(SandboxCommand) command = sandbox_command_new_shell (
       "echo ready; i=0; while [ ! -e /tmp/go ]; do i=$((i+1)); [ $i -gt 2400 ] && exit 9; sleep 0.05; done; echo done");
-  TriggerStream *stream = g_object_new (trigger_stream_get_type (), NULL);
+  Trigger trigger = { g_string_new (NULL), instance, NULL, FALSE, FALSE };
+  g_autoptr(GOutputStream) stream = _emu_sink_new (trigger_write, FALSE, &trigger, NULL);
   g_autoptr(SandboxExecResult) result = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp ("test-daytona-XXXXXX", NULL);
   g_autofree char *go = g_build_filename (dir, "go", NULL);
 
   g_file_set_contents (go, "", 0, NULL);
-  stream->instance = instance;
-  stream->go = g_file_new_for_path (go);
-  sandbox_command_set_stdout_stream (command, G_OUTPUT_STREAM (stream));
+  trigger.go = g_file_new_for_path (go);
+  sandbox_command_set_stdout_stream (command, stream);
   result = sandbox_instance_exec (instance, command, NULL, &error);
   g_assert_no_error (error);
-  g_assert_true (stream->triggered);
-  g_assert_cmpstr (stream->seen->str, ==, "ready\ndone\n");
+  g_assert_true (trigger.triggered);
+  g_assert_cmpstr (trigger.seen->str, ==, "ready\ndone\n");
   g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 0);
-  g_object_unref (stream);
+  g_clear_object (&stream);
+  g_string_free (trigger.seen, TRUE);
+  g_object_unref (trigger.go);
   g_unlink (go);
   g_rmdir (dir);
   destroy (instance);

@@ -26,6 +26,7 @@
 #include <libsandbox/sandbox.h>
 
 #include "daytona-emulator.h"
+#include "emu-common.h"
 
 #define EMU_DAEMON_VERSION "0.190.0"
 #define EMU_ORG_ID "emulator-organization"
@@ -46,11 +47,7 @@ struct _DaytonaEmulator
   GPtrArray       *order;       /* EmuSandbox, in creation order */
   guint            pending;     /* local creations and destructions in flight */
 
-  /* Started up: */
-  GMutex           lock;
-  GCond            cond;
-  gboolean         ready;
-  GError          *error;
+  GMutex           lock;        /* of the knobs */
 
   /* Knobs, under lock: */
   char            *api_key;
@@ -183,111 +180,14 @@ emu_log_finish (EmuLog *log)
     }
 }
 
-/* The GOutputStream a command writes into: completes every write at once,
- * in the emulator thread, so stdout and stderr keep their order. */
-#define EMU_TYPE_LOG_STREAM (emu_log_stream_get_type ())
-G_DECLARE_FINAL_TYPE (EmuLogStream, emu_log_stream, EMU, LOG_STREAM, GOutputStream)
-
-struct _EmuLogStream
-{
-  GOutputStream parent_instance;
-  EmuLog       *log;
-  LogKind       kind;
-};
-
-G_DEFINE_FINAL_TYPE (EmuLogStream, emu_log_stream, G_TYPE_OUTPUT_STREAM)
-
-static gssize
-emu_log_stream_write (GOutputStream  *stream,
-                      const void     *buffer,
-                      gsize           count,
-                      GCancellable   *cancellable,
-                      GError        **error)
-{
-  EmuLogStream *self = EMU_LOG_STREAM (stream);
-
-  emu_log_append (self->log, self->kind, buffer, count);
-  return count;
-}
-
+/* Where a command writes (see _emu_sink_new). */
 static void
-emu_log_stream_write_async (GOutputStream       *stream,
-                            const void          *buffer,
-                            gsize                count,
-                            int                  io_priority,
-                            GCancellable        *cancellable,
-                            GAsyncReadyCallback  callback,
-                            gpointer             user_data)
+emu_log_write (gpointer      log,
+               gboolean      is_stderr,
+               const guint8 *buf,
+               gsize         len)
 {
-  g_autoptr(GTask) task = g_task_new (stream, cancellable, callback, user_data);
-
-  g_task_return_int (task, emu_log_stream_write (stream, buffer, count, cancellable, NULL));
-}
-
-static gssize
-emu_log_stream_write_finish (GOutputStream  *stream,
-                             GAsyncResult   *result,
-                             GError        **error)
-{
-  return g_task_propagate_int (G_TASK (result), error);
-}
-
-static void
-emu_log_stream_nothing_async (GOutputStream       *stream,
-                              int                  io_priority,
-                              GCancellable        *cancellable,
-                              GAsyncReadyCallback  callback,
-                              gpointer             user_data)
-{
-  g_autoptr(GTask) task = g_task_new (stream, cancellable, callback, user_data);
-
-  g_task_return_boolean (task, TRUE);
-}
-
-static gboolean
-emu_log_stream_nothing_finish (GOutputStream  *stream,
-                               GAsyncResult   *result,
-                               GError        **error)
-{
-  return g_task_propagate_boolean (G_TASK (result), error);
-}
-
-static void
-emu_log_stream_finalize (GObject *object)
-{
-  emu_log_unref (EMU_LOG_STREAM (object)->log);
-  G_OBJECT_CLASS (emu_log_stream_parent_class)->finalize (object);
-}
-
-static void
-emu_log_stream_class_init (EmuLogStreamClass *klass)
-{
-  GOutputStreamClass *stream_class = G_OUTPUT_STREAM_CLASS (klass);
-
-  G_OBJECT_CLASS (klass)->finalize = emu_log_stream_finalize;
-  stream_class->write_fn = emu_log_stream_write;
-  stream_class->write_async = emu_log_stream_write_async;
-  stream_class->write_finish = emu_log_stream_write_finish;
-  stream_class->flush_async = emu_log_stream_nothing_async;
-  stream_class->flush_finish = emu_log_stream_nothing_finish;
-  stream_class->close_async = emu_log_stream_nothing_async;
-  stream_class->close_finish = emu_log_stream_nothing_finish;
-}
-
-static void
-emu_log_stream_init (EmuLogStream *self)
-{
-}
-
-static GOutputStream *
-emu_log_stream_new (EmuLog  *log,
-                    LogKind  kind)
-{
-  EmuLogStream *self = g_object_new (EMU_TYPE_LOG_STREAM, NULL);
-
-  self->log = emu_log_ref (log);
-  self->kind = kind;
-  return G_OUTPUT_STREAM (self);
+  emu_log_append (log, is_stderr ? LOG_STDERR : LOG_STDOUT, buf, len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -319,8 +219,8 @@ typedef struct
   char            *user;
   char            *target;
   char            *dockerfile;
-  JsonObject      *env;
-  JsonObject      *labels;
+  GHashTable      *env;      /* utf8 -> utf8 */
+  GHashTable      *labels;   /* utf8 -> utf8 */
   gboolean         public;
   gboolean         network_block_all;
   char            *network_allow_list;
@@ -364,8 +264,8 @@ emu_sandbox_free (EmuSandbox *sb)
   g_free (sb->user);
   g_free (sb->target);
   g_free (sb->dockerfile);
-  g_clear_pointer (&sb->env, json_object_unref);
-  g_clear_pointer (&sb->labels, json_object_unref);
+  g_clear_pointer (&sb->env, g_hash_table_unref);
+  g_clear_pointer (&sb->labels, g_hash_table_unref);
   g_free (sb->network_allow_list);
   g_free (sb->state);
   g_free (sb->desired_state);
@@ -591,35 +491,6 @@ request_object (DaytonaEmulator   *emu,
   return json_object_ref (json_node_get_object (root));
 }
 
-static const char *
-member_string (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node = json_object_get_member (object, name);
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
-static gboolean
-member_int (JsonObject *object,
-            const char *name,
-            gint64     *value)
-{
-  JsonNode *node = json_object_get_member (object, name);
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
-    return FALSE;
-  if (json_node_get_value_type (node) == G_TYPE_INT64)
-    *value = json_node_get_int (node);
-  else if (json_node_get_value_type (node) == G_TYPE_DOUBLE)
-    *value = (gint64) json_node_get_double (node);
-  else
-    return FALSE;
-  return TRUE;
-}
-
 static gboolean
 member_bool (JsonObject *object,
              const char *name)
@@ -632,15 +503,6 @@ member_bool (JsonObject *object,
 
 /* ------------------------------------------------------------------ */
 /* The Sandbox DTO                                                     */
-
-static void
-add_string_map (JsonBuilder *b,
-                const char  *name,
-                JsonObject  *map)
-{
-  json_builder_set_member_name (b, name);
-  json_builder_add_value (b, json_node_init_object (json_node_alloc (), map));
-}
 
 static JsonNode *
 sandbox_dto (EmuSandbox *sb,
@@ -659,7 +521,7 @@ sandbox_dto (EmuSandbox *sb,
   if (sb->snapshot)
     STR ("snapshot", sb->snapshot);
   STR ("user", sb->user);
-  add_string_map (b, "labels", sb->labels);
+  _sandbox_json_add_string_map (b, "labels", sb->labels);
   BOOL ("public", sb->public);
   BOOL ("networkBlockAll", sb->network_block_all);
   BOOL ("kvm", FALSE);
@@ -688,7 +550,7 @@ sandbox_dto (EmuSandbox *sb,
   STR ("toolboxProxyUrl", proxy);
   if (!list_item)
     {
-      add_string_map (b, "env", sb->env);
+      _sandbox_json_add_string_map (b, "env", sb->env);
       if (sb->network_allow_list)
         STR ("networkAllowList", sb->network_allow_list);
       json_builder_set_member_name (b, "volumes");
@@ -839,14 +701,12 @@ static void
 sb_start_local (EmuSandbox *sb)
 {
   g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-  JsonObjectIter iter;
-  const char *key;
-  JsonNode *value;
+  GHashTableIter iter;
+  gpointer key, value;
 
-  json_object_iter_init (&iter, sb->env);
-  while (json_object_iter_next (&iter, &key, &value))
-    if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
-      sandbox_spec_set_env (spec, key, json_node_get_string (value));
+  g_hash_table_iter_init (&iter, sb->env);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    sandbox_spec_set_env (spec, key, value);
   sandbox_spec_set_label (spec, "daytona-emulator-id", sb->id);
   /* networkBlockAll: the sandbox gets no network at all; otherwise it has
    * the host's (the emulator does not enforce networkAllowList). */
@@ -888,23 +748,6 @@ has_member (JsonObject *o,
   return n != NULL && !JSON_NODE_HOLDS_NULL (n);
 }
 
-static JsonObject *
-string_map_copy (JsonObject *from)
-{
-  JsonObject *map = json_object_new ();
-  JsonObjectIter iter;
-  const char *key;
-  JsonNode *value;
-
-  if (from == NULL)
-    return map;
-  json_object_iter_init (&iter, from);
-  while (json_object_iter_next (&iter, &key, &value))
-    if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
-      json_object_set_string_member (map, key, json_node_get_string (value));
-  return map;
-}
-
 static void
 api_create (DaytonaEmulator   *emu,
             SoupServerMessage *msg)
@@ -931,11 +774,11 @@ api_create (DaytonaEmulator   *emu,
     return api_error (emu, msg, 400, "Cannot specify a snapshot when using a build info entry");
   if (!build && resources)
     return api_error (emu, msg, 400, "Cannot specify Sandbox resources when using a snapshot");
-  if (build && member_string (build_info, "dockerfileContent") == NULL)
+  if (build && _sandbox_json_get_string (build_info, "dockerfileContent") == NULL)
     return api_error (emu, msg, 400, "buildInfo.dockerfileContent must be a string");
   if (build && has_member (body, "linkedSandbox"))
     return api_error (emu, msg, 400, "Cannot link a sandbox when using a build info entry");
-  name = member_string (body, "name");
+  name = _sandbox_json_get_string (body, "name");
   if (name != NULL && emu_find (emu, name) != NULL)
     {
       g_autofree char *m = g_strdup_printf ("Sandbox with name %s already exists", name);
@@ -947,26 +790,24 @@ api_create (DaytonaEmulator   *emu,
   sb->id = g_uuid_string_random ();
   sb->name = g_strdup (name ? name : sb->id);
   if (!build)
-    sb->snapshot = g_strdup (member_string (body, "snapshot") ? member_string (body, "snapshot")
+    sb->snapshot = g_strdup (_sandbox_json_get_string (body, "snapshot") ? _sandbox_json_get_string (body, "snapshot")
                                                               : "daytona-small");
   else
-    sb->dockerfile = g_strdup (member_string (build_info, "dockerfileContent"));
-  sb->user = g_strdup (member_string (body, "user") ? member_string (body, "user") : "daytona");
-  sb->target = g_strdup (member_string (body, "target") ? member_string (body, "target") : "us");
-  node = json_object_get_member (body, "env");
-  sb->env = string_map_copy (node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL);
-  node = json_object_get_member (body, "labels");
-  sb->labels = string_map_copy (node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL);
+    sb->dockerfile = g_strdup (_sandbox_json_get_string (build_info, "dockerfileContent"));
+  sb->user = g_strdup (_sandbox_json_get_string (body, "user") ? _sandbox_json_get_string (body, "user") : "daytona");
+  sb->target = g_strdup (_sandbox_json_get_string (body, "target") ? _sandbox_json_get_string (body, "target") : "us");
+  sb->env = _sandbox_json_get_string_map (body, "env", NULL);
+  sb->labels = _sandbox_json_get_string_map (body, "labels", NULL);
   sb->public = member_bool (body, "public");
   sb->network_block_all = member_bool (body, "networkBlockAll");
-  sb->network_allow_list = g_strdup (member_string (body, "networkAllowList"));
-  sb->cpu = member_int (body, "cpu", &v) ? (int) v : 1;
-  sb->gpu = member_int (body, "gpu", &v) ? (int) v : 0;
-  sb->memory = member_int (body, "memory", &v) ? (int) v : 1;
-  sb->disk = member_int (body, "disk", &v) ? (int) v : 3;
-  sb->auto_stop = member_int (body, "autoStopInterval", &v) ? (int) v : 15;
-  sb->auto_archive = member_int (body, "autoArchiveInterval", &v) ? (int) v : 10080;
-  sb->auto_delete = member_int (body, "autoDeleteInterval", &v) ? (int) v : -1;
+  sb->network_allow_list = g_strdup (_sandbox_json_get_string (body, "networkAllowList"));
+  sb->cpu = _sandbox_json_get_int (body, "cpu", &v) ? (int) v : 1;
+  sb->gpu = _sandbox_json_get_int (body, "gpu", &v) ? (int) v : 0;
+  sb->memory = _sandbox_json_get_int (body, "memory", &v) ? (int) v : 1;
+  sb->disk = _sandbox_json_get_int (body, "disk", &v) ? (int) v : 3;
+  sb->auto_stop = _sandbox_json_get_int (body, "autoStopInterval", &v) ? (int) v : 15;
+  sb->auto_archive = _sandbox_json_get_int (body, "autoArchiveInterval", &v) ? (int) v : 10080;
+  sb->auto_delete = _sandbox_json_get_int (body, "autoDeleteInterval", &v) ? (int) v : -1;
   sb->created_at = now_iso ();
   sb->updated_at = g_strdup (sb->created_at);
   sb->desired_state = g_strdup ("started");
@@ -1002,7 +843,7 @@ labels_match (EmuSandbox *sb,
   json_object_iter_init (&iter, want);
   while (json_object_iter_next (&iter, &key, &value))
     {
-      const char *have = member_string (sb->labels, key);
+      const char *have = g_hash_table_lookup (sb->labels, key);
 
       if (have == NULL || !JSON_NODE_HOLDS_VALUE (value) ||
           g_strcmp0 (have, json_node_get_string (value)) != 0)
@@ -1171,18 +1012,16 @@ api_sandbox (DaytonaEmulator   *emu,
   if (g_strcmp0 (action, "labels") == 0 && strcmp (method, "PUT") == 0)
     {
       g_autoptr(JsonObject) body = request_object (emu, msg, FALSE, FALSE);
-      JsonNode *labels;
       g_autoptr(JsonBuilder) b = json_builder_new ();
 
       if (body == NULL)
         return;
-      labels = json_object_get_member (body, "labels");
-      if (labels == NULL || !JSON_NODE_HOLDS_OBJECT (labels))
+      if (_sandbox_json_get_object (body, "labels") == NULL)
         return api_error (emu, msg, 400, "labels must be an object");
-      json_object_unref (sb->labels);
-      sb->labels = string_map_copy (json_node_get_object (labels));
+      g_hash_table_unref (sb->labels);
+      sb->labels = _sandbox_json_get_string_map (body, "labels", NULL);
       json_builder_begin_object (b);
-      add_string_map (b, "labels", sb->labels);
+      _sandbox_json_add_string_map (b, "labels", sb->labels);
       json_builder_end_object (b);
       return reply_json (emu, msg, 200, node_from_builder (b));
     }
@@ -1300,8 +1139,10 @@ emu_run (EmuSandbox   *sb,
          gpointer      data)
 {
   g_autoptr(SandboxCommand) command = sandbox_command_new_shell (script);
-  g_autoptr(GOutputStream) out = emu_log_stream_new (log, LOG_STDOUT);
-  g_autoptr(GOutputStream) err = emu_log_stream_new (log, LOG_STDERR);
+  g_autoptr(GOutputStream) out = _emu_sink_new (emu_log_write, FALSE, emu_log_ref (log),
+                                                (GDestroyNotify) emu_log_unref);
+  g_autoptr(GOutputStream) err = _emu_sink_new (emu_log_write, TRUE, emu_log_ref (log),
+                                                (GDestroyNotify) emu_log_unref);
   g_autofree char *dir = sb_resolve (sb, cwd);
   RunCtx *ctx = g_new0 (RunCtx, 1);
 
@@ -1451,18 +1292,18 @@ tb_execute (DaytonaEmulator   *emu,
 
   if (body == NULL)
     return;
-  command = member_string (body, "command");
+  command = _sandbox_json_get_string (body, "command");
   {
     g_autofree char *copy = g_strstrip (g_strdup (command ? command : ""));
 
     if (*copy == '\0')
       return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: command is required");
   }
-  member_int (body, "timeout", &timeout);
+  _sandbox_json_get_int (body, "timeout", &timeout);
   envs = json_object_get_member (body, "envs");
   env = env_from_json (envs && JSON_NODE_HOLDS_OBJECT (envs) ? json_node_get_object (envs) : NULL);
   job = job_new (emu, sb, msg);
-  emu_run (sb, command, member_string (body, "cwd"), env, (guint) MAX (timeout, 0),
+  emu_run (sb, command, _sandbox_json_get_string (body, "cwd"), env, (guint) MAX (timeout, 0),
            job->log, NULL, execute_done, job);
 }
 
@@ -1756,7 +1597,7 @@ tb_sessions (DaytonaEmulator   *emu,
 
           if (body == NULL)
             return;
-          id = member_string (body, "sessionId");
+          id = _sandbox_json_get_string (body, "sessionId");
           if (id == NULL || *id == '\0')
             return tb_error (emu, msg, 400, "INVALID_REQUEST_BODY", "invalid request body: sessionId is required");
           if (strcmp (id, "entrypoint") == 0)
@@ -1849,13 +1690,13 @@ tb_sessions (DaytonaEmulator   *emu,
 
       if (body == NULL)
         return;
-      if (member_string (body, "command") == NULL || *member_string (body, "command") == '\0')
+      if (_sandbox_json_get_string (body, "command") == NULL || *_sandbox_json_get_string (body, "command") == '\0')
         return tb_error (emu, msg, 400, "INVALID_REQUEST_BODY", "invalid request body: command is required");
       run_async = member_bool (body, "runAsync") || member_bool (body, "async");
 
       command = g_new0 (EmuCommand, 1);
       command->id = g_uuid_string_random ();
-      command->command = g_strdup (member_string (body, "command"));
+      command->command = g_strdup (_sandbox_json_get_string (body, "command"));
       command->log = emu_log_new ();
       command->running = TRUE;
       command->cancellable = g_cancellable_new ();
@@ -2754,19 +2595,6 @@ server_dispatch (SoupServer        *server,
   }
 }
 
-/* libsoup 3.2 drops the Content-Length of a 204 while writing its headers
- * and then takes the response for an EOF-terminated one: it closes the
- * connection without saying "Connection: close". A client that reuses the
- * connection at once (the e2b SDK's kill then create) gets a reset. The real
- * APIs keep the connection: say again that a 204 has no body. */
-static void
-no_content_keeps_alive (SoupServerMessage *msg)
-{
-  if (soup_server_message_get_status (msg) == SOUP_STATUS_NO_CONTENT)
-    soup_message_headers_set_encoding (soup_server_message_get_response_headers (msg),
-                                       SOUP_ENCODING_NONE);
-}
-
 /* The hooks around the real dispatch (fault injection). */
 static void
 server_callback (SoupServer        *server,
@@ -2779,7 +2607,7 @@ server_callback (SoupServer        *server,
   DaytonaEmulatorHook hook, reply_hook;
   gpointer hook_data, reply_hook_data;
 
-  g_signal_connect (msg, "wrote-headers", G_CALLBACK (no_content_keeps_alive), NULL);
+  _emu_keep_alive_on_no_content (msg);
   g_mutex_lock (&emu->lock);
   hook = emu->hook;
   hook_data = emu->hook_data;
@@ -2796,42 +2624,36 @@ server_callback (SoupServer        *server,
 /* ------------------------------------------------------------------ */
 /* The thread                                                          */
 
-static gpointer
-emulator_thread (gpointer data)
+static gboolean
+emulator_start (gpointer   data,
+                GError   **error)
 {
   DaytonaEmulator *emu = data;
-  GError *error = NULL;
   GSList *uris;
 
-  g_main_context_push_thread_default (emu->context);
+  emu->local = sandbox_backend_new_for_name ("local", error);
+  if (emu->local == NULL)
+    return FALSE;
+  emu->server = soup_server_new ("server-header", "daytona-emulator ", NULL);
+  g_object_set_data_full (G_OBJECT (emu->server), "dead-sessions",
+                          g_ptr_array_new_with_free_func ((GDestroyNotify) emu_session_free),
+                          (GDestroyNotify) g_ptr_array_unref);
+  soup_server_add_handler (emu->server, NULL, server_callback, emu, NULL);
+  if (!soup_server_listen_local (emu->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, error))
+    return FALSE;
+  uris = soup_server_get_uris (emu->server);
+  emu->base = g_strdup_printf ("http://127.0.0.1:%d", g_uri_get_port (uris->data));
+  emu->url = g_strdup_printf ("%s/api", emu->base);
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  return TRUE;
+}
 
-  emu->local = sandbox_backend_new_for_name ("local", &error);
-  if (emu->local != NULL)
-    {
-      emu->server = soup_server_new ("server-header", "daytona-emulator ", NULL);
-      g_object_set_data_full (G_OBJECT (emu->server), "dead-sessions",
-                              g_ptr_array_new_with_free_func ((GDestroyNotify) emu_session_free),
-                              (GDestroyNotify) g_ptr_array_unref);
-      soup_server_add_handler (emu->server, NULL, server_callback, emu, NULL);
-      if (soup_server_listen_local (emu->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error))
-        {
-          uris = soup_server_get_uris (emu->server);
-          emu->base = g_strdup_printf ("http://127.0.0.1:%d", g_uri_get_port (uris->data));
-          emu->url = g_strdup_printf ("%s/api", emu->base);
-          g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
-        }
-    }
+/* Shutting down: nothing may be left running. */
+static void
+emulator_stop (gpointer data)
+{
+  DaytonaEmulator *emu = data;
 
-  g_mutex_lock (&emu->lock);
-  emu->error = error;
-  emu->ready = TRUE;
-  g_cond_signal (&emu->cond);
-  g_mutex_unlock (&emu->lock);
-
-  if (error == NULL)
-    g_main_loop_run (emu->loop);
-
-  /* Shutting down: nothing may be left running. */
   if (emu->server != NULL)
     soup_server_disconnect (emu->server);
   for (guint i = 0; i < emu->order->len; i++)
@@ -2854,17 +2676,6 @@ emulator_thread (gpointer data)
   while (g_main_context_iteration (emu->context, FALSE))
     ;
   g_clear_object (&emu->server);
-  g_main_context_pop_thread_default (emu->context);
-  return NULL;
-}
-
-static gboolean
-quit_cb (gpointer data)
-{
-  DaytonaEmulator *emu = data;
-
-  g_main_loop_quit (emu->loop);
-  return G_SOURCE_REMOVE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -2878,7 +2689,6 @@ daytona_emulator_new (GError **error)
   const char *key = g_getenv ("DAYTONA_EMULATOR_API_KEY");
 
   g_mutex_init (&emu->lock);
-  g_cond_init (&emu->cond);
   emu->context = g_main_context_new ();
   emu->loop = g_main_loop_new (emu->context, FALSE);
   emu->sandboxes = g_hash_table_new (g_str_hash, g_str_equal);
@@ -2892,15 +2702,10 @@ daytona_emulator_new (GError **error)
       return NULL;
     }
 
-  emu->thread = g_thread_new ("daytona-emulator", emulator_thread, emu);
-  g_mutex_lock (&emu->lock);
-  while (!emu->ready)
-    g_cond_wait (&emu->cond, &emu->lock);
-  g_mutex_unlock (&emu->lock);
-
-  if (emu->error != NULL)
+  emu->thread = _emu_thread_new ("daytona-emulator", emu->context, emu->loop, emulator_start,
+                                 emulator_stop, emu, error);
+  if (emu->thread == NULL)
     {
-      g_propagate_error (error, g_steal_pointer (&emu->error));
       daytona_emulator_free (emu);
       return NULL;
     }
@@ -2913,10 +2718,7 @@ daytona_emulator_free (DaytonaEmulator *self)
   if (self == NULL)
     return;
   if (self->thread != NULL)
-    {
-      g_main_context_invoke (self->context, quit_cb, self);
-      g_thread_join (self->thread);
-    }
+    _emu_thread_quit (self->thread, self->context, self->loop);
   if (self->tmpdir != NULL)
     {
       g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", self->tmpdir);
@@ -2927,7 +2729,6 @@ daytona_emulator_free (DaytonaEmulator *self)
   g_ptr_array_unref (self->order);
   g_main_loop_unref (self->loop);
   g_main_context_unref (self->context);
-  g_clear_error (&self->error);
   g_free (self->base);
   g_free (self->url);
   g_free (self->tmpdir);
@@ -2936,7 +2737,6 @@ daytona_emulator_free (DaytonaEmulator *self)
   g_free (self->break_method);
   g_free (self->break_prefix);
   g_mutex_clear (&self->lock);
-  g_cond_clear (&self->cond);
   g_free (self);
 }
 

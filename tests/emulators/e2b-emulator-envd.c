@@ -218,40 +218,6 @@ process_unref (EmuProcess *proc)
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 
-static JsonObject *
-member_object (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
-
-  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-}
-
-static const char *
-member_string (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
-static gint64
-member_int (JsonObject *object,
-            const char *name,
-            gint64      fallback)
-{
-  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
-    return fallback;
-  if (json_node_get_value_type (node) == G_TYPE_STRING)
-    return g_ascii_strtoll (json_node_get_string (node), NULL, 10);
-  return json_node_get_int (node);
-}
-
 /* The user of a request: HTTP Basic "user:" or envd's default. */
 static char *
 request_user (SoupServerMessage  *msg,
@@ -675,19 +641,7 @@ stream_attach (EmuStream  *stream,
 }
 
 /* ------------------------------------------------------------------ */
-/* Output: a GOutputStream that turns writes into data events           */
-
-#define EMU_TYPE_PIPE (emu_pipe_get_type ())
-G_DECLARE_FINAL_TYPE (EmuPipe, emu_pipe, EMU, PIPE, GOutputStream)
-
-struct _EmuPipe
-{
-  GOutputStream parent_instance;
-  EmuProcess   *proc;
-  gboolean      is_stderr;
-};
-
-G_DEFINE_FINAL_TYPE (EmuPipe, emu_pipe, G_TYPE_OUTPUT_STREAM)
+/* Output: data events                                                 */
 
 static void
 emit_data (EmuProcess   *proc,
@@ -712,110 +666,6 @@ emit_data (EmuProcess   *proc,
       data += n;
       len -= n;
     }
-}
-
-static gssize
-emu_pipe_write (GOutputStream  *stream,
-                const void     *buffer,
-                gsize           count,
-                GCancellable   *cancellable,
-                GError        **error)
-{
-  EmuPipe *self = EMU_PIPE (stream);
-
-  emit_data (self->proc, self->is_stderr, buffer, count);
-  return (gssize) count;
-}
-
-/* The local backend writes asynchronously; answer at once, on this thread. */
-static void
-emu_pipe_write_async (GOutputStream       *stream,
-                      const void          *buffer,
-                      gsize                count,
-                      int                  io_priority,
-                      GCancellable        *cancellable,
-                      GAsyncReadyCallback  callback,
-                      gpointer             user_data)
-{
-  g_autoptr(GTask) task = g_task_new (stream, cancellable, callback, user_data);
-
-  g_task_return_int (task, emu_pipe_write (stream, buffer, count, cancellable, NULL));
-}
-
-static gssize
-emu_pipe_write_finish (GOutputStream  *stream,
-                       GAsyncResult   *result,
-                       GError        **error)
-{
-  return g_task_propagate_int (G_TASK (result), error);
-}
-
-static void
-emu_pipe_flush_async (GOutputStream       *stream,
-                      int                  io_priority,
-                      GCancellable        *cancellable,
-                      GAsyncReadyCallback  callback,
-                      gpointer             user_data)
-{
-  g_autoptr(GTask) task = g_task_new (stream, cancellable, callback, user_data);
-
-  g_task_return_boolean (task, TRUE);
-}
-
-static gboolean
-emu_pipe_flush_finish (GOutputStream  *stream,
-                       GAsyncResult   *result,
-                       GError        **error)
-{
-  return g_task_propagate_boolean (G_TASK (result), error);
-}
-
-static gboolean
-emu_pipe_close (GOutputStream  *stream,
-                GCancellable   *cancellable,
-                GError        **error)
-{
-  return TRUE;
-}
-
-static void
-emu_pipe_finalize (GObject *object)
-{
-  EmuPipe *self = EMU_PIPE (object);
-
-  g_clear_pointer (&self->proc, process_unref);
-  G_OBJECT_CLASS (emu_pipe_parent_class)->finalize (object);
-}
-
-static void
-emu_pipe_class_init (EmuPipeClass *klass)
-{
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
-  GOutputStreamClass *stream_class = G_OUTPUT_STREAM_CLASS (klass);
-
-  object_class->finalize = emu_pipe_finalize;
-  stream_class->write_fn = emu_pipe_write;
-  stream_class->write_async = emu_pipe_write_async;
-  stream_class->write_finish = emu_pipe_write_finish;
-  stream_class->flush_async = emu_pipe_flush_async;
-  stream_class->flush_finish = emu_pipe_flush_finish;
-  stream_class->close_fn = emu_pipe_close;
-}
-
-static void
-emu_pipe_init (EmuPipe *self)
-{
-}
-
-static GOutputStream *
-emu_pipe_new (EmuProcess *proc,
-              gboolean    is_stderr)
-{
-  EmuPipe *self = g_object_new (EMU_TYPE_PIPE, NULL);
-
-  self->proc = process_ref (proc);
-  self->is_stderr = is_stderr;
-  return G_OUTPUT_STREAM (self);
 }
 
 /* ------------------------------------------------------------------ */
@@ -953,8 +803,9 @@ find_process (EmuSandbox *sandbox,
               JsonObject *request,
               char      **description)
 {
-  JsonObject *selector = member_object (request, "process");
-  const char *tag = member_string (selector, "tag");
+  JsonObject *selector = _sandbox_json_get_object (request, "process");
+  const char *tag = _sandbox_json_get_string (selector, "tag");
+  gint64 pid = 0;
   GHashTableIter iter;
   gpointer value;
 
@@ -967,10 +818,9 @@ find_process (EmuSandbox *sandbox,
           return value;
       return NULL;
     }
-  *description = g_strdup_printf ("process with pid %" G_GINT64_FORMAT " not found",
-                                  member_int (selector, "pid", 0));
-  return g_hash_table_lookup (sandbox->processes,
-                              GUINT_TO_POINTER ((guint) member_int (selector, "pid", 0)));
+  _sandbox_json_get_int (selector, "pid", &pid);
+  *description = g_strdup_printf ("process with pid %" G_GINT64_FORMAT " not found", pid);
+  return g_hash_table_lookup (sandbox->processes, GUINT_TO_POINTER ((guint) pid));
 }
 
 /* The single message of a streaming request. */
@@ -1027,19 +877,19 @@ process_start (E2bEmulator       *emu,
       stream_fail (emu, msg, "invalid_argument", problem);
       return;
     }
-  if (member_object (request, "pty") != NULL)
+  if (_sandbox_json_get_object (request, "pty") != NULL)
     {
       stream_fail (emu, msg, "unimplemented", "PTY processes are not supported by the E2B emulator");
       return;
     }
-  config = member_object (request, "process");
-  cmd = member_string (config, "cmd");
+  config = _sandbox_json_get_object (request, "process");
+  cmd = _sandbox_json_get_string (config, "cmd");
   if (cmd == NULL || *cmd == '\0')
     {
       stream_fail (emu, msg, "invalid_argument", "process.cmd is required");
       return;
     }
-  cwd_in = member_string (config, "cwd");
+  cwd_in = _sandbox_json_get_string (config, "cwd");
   cwd = resolve_path (user, cwd_in);
   cwd_host = host_path (sandbox, cwd, NULL);
   if (!g_file_test (cwd_host, G_FILE_TEST_IS_DIR))
@@ -1056,7 +906,7 @@ process_start (E2bEmulator       *emu,
   proc->ref = 1;   /* the sandbox's table */
   proc->sandbox = sandbox;
   proc->pid = sandbox->next_pid++;
-  proc->tag = g_strdup (member_string (request, "tag"));
+  proc->tag = g_strdup (_sandbox_json_get_string (request, "tag"));
   proc->config = json_node_copy (json_object_get_member (request, "process"));
   proc->cancellable = g_cancellable_new ();
   proc->running = TRUE;
@@ -1104,7 +954,7 @@ process_start (E2bEmulator       *emu,
   sandbox_command_set_env (command, "USER", user);
   sandbox_command_set_env (command, "LOGNAME", user);
   {
-    JsonObject *envs = member_object (config, "envs");
+    JsonObject *envs = _sandbox_json_get_object (config, "envs");
     JsonObjectIter iter;
     const char *key;
     JsonNode *value;
@@ -1122,8 +972,8 @@ process_start (E2bEmulator       *emu,
       g_autoptr(GBytes) empty = g_bytes_new (NULL, 0);
       sandbox_command_set_stdin (command, empty);
     }
-  out = emu_pipe_new (proc, FALSE);
-  err = emu_pipe_new (proc, TRUE);
+  out = _emu_sink_new ((EmuSinkWrite) emit_data, FALSE, process_ref (proc), (GDestroyNotify) process_unref);
+  err = _emu_sink_new ((EmuSinkWrite) emit_data, TRUE, process_ref (proc), (GDestroyNotify) process_unref);
   sandbox_command_set_stdout_stream (command, out);
   sandbox_command_set_stderr_stream (command, err);
 
@@ -1265,7 +1115,7 @@ process_unary (EmuSandbox        *sandbox,
     }
   else if (strcmp (method, "SendInput") == 0)
     {
-      const char *data = member_string (member_object (request, "input"), "stdin");
+      const char *data = _sandbox_json_get_string (_sandbox_json_get_object (request, "input"), "stdin");
       g_autofree guchar *bytes = NULL;
       gsize len = 0;
 
@@ -1327,7 +1177,7 @@ filesystem_unary (EmuSandbox        *sandbox,
                   JsonObject        *request,
                   const char        *user)
 {
-  g_autofree char *path = resolve_path (user, member_string (request, "path"));
+  g_autofree char *path = resolve_path (user, _sandbox_json_get_string (request, "path"));
   gboolean writable = FALSE;
   g_autofree char *host = host_path (sandbox, path, &writable);
   g_autoptr(GError) error = NULL;
@@ -1343,10 +1193,11 @@ filesystem_unary (EmuSandbox        *sandbox,
     }
   else if (strcmp (method, "ListDir") == 0)
     {
-      gint64 depth = member_int (request, "depth", 1);
+      gint64 depth = 1;
       g_autoptr(GPtrArray) entries = g_ptr_array_new ();
       g_autoptr(JsonBuilder) builder = json_builder_new ();
 
+      _sandbox_json_get_int (request, "depth", &depth);
       if (!g_file_test (host, G_FILE_TEST_EXISTS))
         {
           _emu_reply_connect_error (msg, "not_found", "directory not found: %s", path);
@@ -1382,8 +1233,8 @@ filesystem_unary (EmuSandbox        *sandbox,
     }
   else if (strcmp (method, "Move") == 0)
     {
-      g_autofree char *source = resolve_path (user, member_string (request, "source"));
-      g_autofree char *destination = resolve_path (user, member_string (request, "destination"));
+      g_autofree char *source = resolve_path (user, _sandbox_json_get_string (request, "source"));
+      g_autofree char *destination = resolve_path (user, _sandbox_json_get_string (request, "destination"));
       gboolean source_writable = FALSE, destination_writable = FALSE;
       g_autofree char *source_host = host_path (sandbox, source, &source_writable);
       g_autofree char *destination_host = host_path (sandbox, destination, &destination_writable);

@@ -9,6 +9,7 @@
 #include "sandbox-connect-private.h"
 
 #include "e2b-emulator.h"
+#include "emu-common.h"
 
 G_BEGIN_DECLS
 
@@ -38,11 +39,6 @@ struct _E2bEmulator
   gpointer               hook_data;
   E2bEmulatorRequestHook reply_hook;
   gpointer               reply_hook_data;
-
-  GMutex                 lock;          /* startup handshake */
-  GCond                  cond;
-  gboolean               ready;
-  GError                *error;
 };
 
 struct _EmuSandbox

@@ -223,46 +223,6 @@ new_token (void)
   return g_string_free (token, FALSE);
 }
 
-static GHashTable *
-string_map (JsonObject *object,
-            const char *member)
-{
-  GHashTable *map = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  JsonNode *node = object ? json_object_get_member (object, member) : NULL;
-
-  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
-    {
-      JsonObjectIter iter;
-      const char *key;
-      JsonNode *value;
-
-      json_object_iter_init (&iter, json_node_get_object (node));
-      while (json_object_iter_next (&iter, &key, &value))
-        if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
-          g_hash_table_insert (map, g_strdup (key), g_strdup (json_node_get_string (value)));
-    }
-  return map;
-}
-
-static void
-add_string_map (JsonBuilder *builder,
-                const char  *member,
-                GHashTable  *map)
-{
-  GHashTableIter iter;
-  gpointer key, value;
-
-  json_builder_set_member_name (builder, member);
-  json_builder_begin_object (builder);
-  g_hash_table_iter_init (&iter, map);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    {
-      json_builder_set_member_name (builder, key);
-      json_builder_add_string_value (builder, value);
-    }
-  json_builder_end_object (builder);
-}
-
 #define ADD_STRING(b, k, v) G_STMT_START { json_builder_set_member_name (b, k); json_builder_add_string_value (b, v); } G_STMT_END
 #define ADD_INT(b, k, v) G_STMT_START { json_builder_set_member_name (b, k); json_builder_add_int_value (b, v); } G_STMT_END
 
@@ -294,7 +254,7 @@ sandbox_to_json (EmuSandbox *sandbox,
       ADD_INT (builder, "memoryMB", 512);
       ADD_INT (builder, "diskSizeMB", 1024);
       ADD_STRING (builder, "state", "running");
-      add_string_map (builder, "metadata", sandbox->metadata);
+      _sandbox_json_add_string_map (builder, "metadata", sandbox->metadata);
     }
   json_builder_end_object (builder);
   return json_builder_get_root (builder);
@@ -350,8 +310,8 @@ handle_create (E2bEmulator       *emu,
   sandbox->id = new_sandbox_id ();
   sandbox->template_id = g_strdup (json_node_get_string (node));
   sandbox->access_token = new_token ();
-  sandbox->metadata = string_map (object, "metadata");
-  sandbox->envs = string_map (object, "envVars");
+  sandbox->metadata = _sandbox_json_get_string_map (object, "metadata", NULL);
+  sandbox->envs = _sandbox_json_get_string_map (object, "envVars", NULL);
   sandbox->started = g_date_time_new_now_utc ();
   sandbox->processes = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, NULL);
   sandbox->next_pid = 400 + g_random_int_range (0, 100);
@@ -725,19 +685,6 @@ server_dispatch (SoupServer        *server,
   _emu_envd_handle (emu, sandbox, msg, path, query);
 }
 
-/* libsoup 3.2 drops the Content-Length of a 204 while writing its headers
- * and then takes the response for an EOF-terminated one: it closes the
- * connection without saying "Connection: close". A client that reuses the
- * connection at once (the e2b SDK's kill then create) gets a reset. The real
- * APIs keep the connection: say again that a 204 has no body. */
-static void
-no_content_keeps_alive (SoupServerMessage *msg)
-{
-  if (soup_server_message_get_status (msg) == SOUP_STATUS_NO_CONTENT)
-    soup_message_headers_set_encoding (soup_server_message_get_response_headers (msg),
-                                       SOUP_ENCODING_NONE);
-}
-
 /* The reply hook after the real dispatch (fault injection). */
 static void
 server_callback (SoupServer        *server,
@@ -748,7 +695,7 @@ server_callback (SoupServer        *server,
 {
   E2bEmulator *emu = user_data;
 
-  g_signal_connect (msg, "wrote-headers", G_CALLBACK (no_content_keeps_alive), NULL);
+  _emu_keep_alive_on_no_content (msg);
   server_dispatch (server, msg, path, query, user_data);
   if (emu->reply_hook != NULL && soup_server_message_get_status (msg) != 0)
     emu->reply_hook (emu, msg, path, emu->reply_hook_data);
@@ -758,18 +705,10 @@ server_callback (SoupServer        *server,
 /* Thread                                                              */
 
 static gboolean
-quit_loop (gpointer user_data)
+start_server (gpointer   data,
+              GError   **error)
 {
-  E2bEmulator *emu = user_data;
-
-  g_main_loop_quit (emu->loop);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-start_server (E2bEmulator  *emu,
-              GError      **error)
-{
+  E2bEmulator *emu = data;
   g_autoptr(GSList) uris = NULL;
   g_autofree char *base = NULL;
 
@@ -800,35 +739,18 @@ start_server (E2bEmulator  *emu,
   return TRUE;
 }
 
-static gpointer
-emulator_thread (gpointer user_data)
+/* Shut down: every sandbox goes. */
+static void
+stop_server (gpointer data)
 {
-  E2bEmulator *emu = user_data;
-  GError *error = NULL;
-  gboolean ok;
+  E2bEmulator *emu = data;
+  GList *ids = g_hash_table_get_keys (emu->sandboxes);
 
-  g_main_context_push_thread_default (emu->context);
-  ok = start_server (emu, &error);
-
-  g_mutex_lock (&emu->lock);
-  emu->ready = TRUE;
-  emu->error = error;
-  g_cond_signal (&emu->cond);
-  g_mutex_unlock (&emu->lock);
-
-  if (ok)
-    g_main_loop_run (emu->loop);
-
-  /* Shut down: every sandbox goes. */
-  {
-    GList *ids = g_hash_table_get_keys (emu->sandboxes);
-
-    for (GList *l = ids; l != NULL; l = l->next)
-      l->data = g_strdup (l->data);
-    for (GList *l = ids; l != NULL; l = l->next)
-      sandbox_kill (emu, l->data);
-    g_list_free_full (ids, g_free);
-  }
+  for (GList *l = ids; l != NULL; l = l->next)
+    l->data = g_strdup (l->data);
+  for (GList *l = ids; l != NULL; l = l->next)
+    sandbox_kill (emu, l->data);
+  g_list_free_full (ids, g_free);
   if (emu->server != NULL)
     soup_server_disconnect (emu->server);
   g_clear_object (&emu->server);
@@ -837,8 +759,6 @@ emulator_thread (gpointer user_data)
   g_clear_object (&emu->local);
   if (emu->root != NULL)
     remove_tree (emu->root);
-  g_main_context_pop_thread_default (emu->context);
-  return NULL;
 }
 
 E2bEmulator *
@@ -846,21 +766,14 @@ e2b_emulator_new (GError **error)
 {
   E2bEmulator *emu = g_new0 (E2bEmulator, 1);
 
-  g_mutex_init (&emu->lock);
-  g_cond_init (&emu->cond);
   emu->context = g_main_context_new ();
   emu->loop = g_main_loop_new (emu->context, FALSE);
   emu->sandboxes = g_hash_table_new (g_str_hash, g_str_equal);
-  emu->thread = g_thread_new ("e2b-emulator", emulator_thread, emu);
-
-  g_mutex_lock (&emu->lock);
-  while (!emu->ready)
-    g_cond_wait (&emu->cond, &emu->lock);
-  g_mutex_unlock (&emu->lock);
-
-  if (emu->error != NULL)
+  emu->thread = _emu_thread_new ("e2b-emulator", emu->context, emu->loop, start_server, stop_server,
+                                 emu, error);
+  if (emu->thread == NULL)
     {
-      g_propagate_prefixed_error (error, g_steal_pointer (&emu->error), "Cannot start the E2B emulator: ");
+      g_prefix_error (error, "Cannot start the E2B emulator: ");
       e2b_emulator_free (emu);
       return NULL;
     }
@@ -923,18 +836,12 @@ e2b_emulator_free (E2bEmulator *self)
   if (self == NULL)
     return;
   if (self->thread != NULL)
-    {
-      g_main_context_invoke (self->context, quit_loop, self);
-      g_thread_join (self->thread);
-    }
-  g_clear_error (&self->error);
+    _emu_thread_quit (self->thread, self->context, self->loop);
   g_hash_table_unref (self->sandboxes);
   g_main_loop_unref (self->loop);
   g_main_context_unref (self->context);
   g_free (self->url);
   g_free (self->root);
-  g_mutex_clear (&self->lock);
-  g_cond_clear (&self->cond);
   g_free (self);
 }
 

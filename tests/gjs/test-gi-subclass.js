@@ -121,6 +121,14 @@ class UnconfiguredBackend extends JsBackend {
 });
 
 Sandbox.Backend.register('jsecho', JsBackend.$gtype, 0);
+
+const CapableBackend = GObject.registerClass(
+class CapableBackend extends JsBackend {
+    vfunc_get_capabilities() {
+        return Sandbox.BackendCapabilities.IMAGES | Sandbox.BackendCapabilities.GPU;
+    }
+});
+Sandbox.Backend.register('jsecho-capable', CapableBackend.$gtype, 0);
 Sandbox.Backend.register('jsecho-unconfigured', UnconfiguredBackend.$gtype, 0);
 
 function createSandbox(backend, labels = {}) {
@@ -231,6 +239,15 @@ t.test('check_configured throwing makes create fail', async () => {
     await assertRejects(backend.create_async(new Sandbox.Spec(), null),
         isSandboxError(Sandbox.Error.NOT_CONFIGURED));
     assertEqual(sandboxes.size, 0, 'vfunc_create never ran');
+});
+
+t.test('capabilities: none by default, declared by vfunc_get_capabilities', () => {
+    assertEqual(Sandbox.Backend.new_for_name('jsecho').get_capabilities(),
+        Sandbox.BackendCapabilities.NONE);
+    assertEqual(Sandbox.Backend.new_for_name('jsecho-capable').get_capabilities(),
+        Sandbox.BackendCapabilities.IMAGES | Sandbox.BackendCapabilities.GPU);
+    const local = Sandbox.Backend.new_for_name('local').get_capabilities();
+    assert(local & Sandbox.BackendCapabilities.SHARES_HOST_FS, 'local shares the host fs');
 });
 
 t.run();

@@ -162,6 +162,16 @@ Sandbox.Backend.register("pyecho", PyBackend.__gtype__, 0)
 Sandbox.Backend.register("pyecho-unconfigured", NotConfiguredBackend.__gtype__, 0)
 
 
+class CapableBackend(PyBackend):
+    """A backend that declares what its sandboxes can do."""
+
+    def do_get_capabilities(self) -> Sandbox.BackendCapabilities:
+        return Sandbox.BackendCapabilities.MOUNTS | Sandbox.BackendCapabilities.NETWORK_POLICY
+
+
+Sandbox.Backend.register("pyecho-capable", CapableBackend.__gtype__, 0)
+
+
 def run_async(
     start: Callable[[Callable[[Any, Gio.AsyncResult], None]], None],
     finish: Callable[[Gio.AsyncResult], Any],
@@ -362,6 +372,29 @@ class TestNotConfigured(SubclassTestCase):
         self.assertTrue(
             ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.NOT_CONFIGURED)
         )
+
+
+class TestCapabilities(SubclassTestCase):
+    def test_default_is_none(self) -> None:
+        self.assertEqual(self.backend.get_capabilities(), Sandbox.BackendCapabilities.NONE)
+
+    def test_declared_by_python(self) -> None:
+        # Through the C wrapper, sandbox_backend_get_capabilities ().
+        caps = Sandbox.Backend.new_for_name("pyecho-capable").get_capabilities()
+        self.assertEqual(
+            caps,
+            Sandbox.BackendCapabilities.MOUNTS | Sandbox.BackendCapabilities.NETWORK_POLICY,
+        )
+        self.assertFalse(caps & Sandbox.BackendCapabilities.SHARES_HOST_FS)
+
+    def test_builtins(self) -> None:
+        caps = Sandbox.Backend.new_for_name("local").get_capabilities()
+        self.assertTrue(caps & Sandbox.BackendCapabilities.SHARES_HOST_FS)
+        self.assertTrue(caps & Sandbox.BackendCapabilities.MOUNTS)
+        for name in ("daytona", "e2b"):
+            caps = Sandbox.Backend.new_for_name(name).get_capabilities()
+            self.assertFalse(caps & Sandbox.BackendCapabilities.MOUNTS, name)
+            self.assertTrue(caps & Sandbox.BackendCapabilities.IMAGES, name)
 
 
 if __name__ == "__main__":

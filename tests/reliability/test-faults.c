@@ -11,9 +11,12 @@
  *     duplicate, even when the provider created the sandbox and then the
  *     answer was lost.
  *
- * The client's I/O timeout is SANDBOX_HTTP_TIMEOUT=1 s and its reply limit
- * SANDBOX_HTTP_MAX_REPLY=1 MiB here, so the stall and oversize faults stay
- * fast.
+ * The client's I/O timeout is SANDBOX_HTTP_TIMEOUT=4 s (FAULTS_HTTP_TIMEOUT_S
+ * overrides it) and its reply limit SANDBOX_HTTP_MAX_REPLY=1 MiB here, so
+ * the stall and oversize faults stay fast. It was 1 s, and an unfaulted
+ * create (the emulator starts a real local sandbox) outlasted it on a busy
+ * machine; the stall and the watchdog are derived from it, so a stall still
+ * outlasts the timeout.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -27,8 +30,9 @@
 #include "daytona-emulator.h"
 #include "e2b-emulator.h"
 
-#define WATCHDOG_S 20
-#define STALL_MS   2500   /* longer than the client's 1 s timeout */
+static guint http_timeout_s = 4;
+#define WATCHDOG_S (20 + 3 * http_timeout_s)
+#define STALL_MS   (http_timeout_s * 1000 + 1500)   /* longer than the client's timeout */
 
 typedef enum { DAYTONA, E2B } Backend;
 typedef enum { OP_CREATE, OP_GET, OP_LIST, OP_EXEC, OP_UPLOAD, OP_DOWNLOAD, OP_DESTROY } Op;
@@ -634,7 +638,13 @@ main (int argc, char **argv)
   g_autoptr(GError) error = NULL;
   g_autofree char *root = NULL;
 
-  g_setenv ("SANDBOX_HTTP_TIMEOUT", "1", TRUE);
+  if (g_getenv ("FAULTS_HTTP_TIMEOUT_S") != NULL)
+    http_timeout_s = MAX (1, (guint) g_ascii_strtoull (g_getenv ("FAULTS_HTTP_TIMEOUT_S"), NULL, 10));
+  {
+    g_autofree char *timeout = g_strdup_printf ("%u", http_timeout_s);
+
+    g_setenv ("SANDBOX_HTTP_TIMEOUT", timeout, TRUE);
+  }
   g_setenv ("SANDBOX_HTTP_MAX_REPLY", "1048576", TRUE);
   g_setenv ("SANDBOX_HTTP_RETRY_BASE_MS", "20", TRUE);
   g_setenv ("SANDBOX_HTTP_RETRY_MAX_MS", "50", TRUE);

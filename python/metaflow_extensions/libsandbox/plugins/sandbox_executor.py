@@ -63,6 +63,19 @@ def is_secret(name: str, datastore_type: str) -> bool:
     return any(word in upper for word in SECRET_WORDS)
 
 
+_CAPABILITIES: Dict[str, int] = {}
+
+
+def _can(backend: str, capability: str) -> bool:
+    """Whether the backend reports @capability, the name of a
+    Sandbox.BackendCapabilities flag (e.g. "MOUNTS"): what a backend can do
+    is the library's to say, not a list of backend names here."""
+    _Gio, _GLib, Sandbox = _load_gi()
+    if backend not in _CAPABILITIES:
+        _CAPABILITIES[backend] = int(Sandbox.Backend.new_for_name(backend).get_capabilities())
+    return bool(_CAPABILITIES[backend] & int(getattr(Sandbox.BackendCapabilities, capability)))
+
+
 def needs_network(options: "SandboxOptions", datastore_type: str) -> bool:
     """A step with a remote datastore reads and writes it over the network
     itself, so its sandbox gets network even when network= is off."""
@@ -300,7 +313,7 @@ def _build_spec(
     if options.run_time_limit:
         # The instance's TTL: a backstop if this process dies without cleaning up.
         ttl = int(options.run_time_limit) + 600
-        if options.backend != "local":
+        if not _can(options.backend, "SHARES_HOST_FS"):
             # Hosted services cap a sandbox's lifetime (E2B: 24 hours).
             ttl = min(ttl, 24 * 3600)
         spec.set_timeout(ttl)
@@ -370,7 +383,7 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
         kwargs["input_paths"] = "".join("${%s}" % s for s in split_vars)
         env.update(split_vars)
 
-    local_image = options.backend == "local" and options.image in (None, "", "host")
+    local_image = _can(options.backend, "SHARES_HOST_FS") and options.image in (None, "", "host")
     python = sys.executable if local_image else _sandbox_python(step_name, obj.environment)
     sync = needs_sync(ds_type, options.backend)
     # --environment=uv: Metaflow's bootstrap syncs the code package's uv.lock
@@ -480,7 +493,7 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
         from .sandbox_sync import marker_path
 
         script = "touch %s\n%s" % (shlex.quote(marker_path(workdir)), script)
-    if options.backend != "local":
+    if not _can(options.backend, "SHARES_HOST_FS"):
         # A hosted image need not have the work directory yet.
         script = "mkdir -p %s && cd %s\n%s" % (shlex.quote(workdir), shlex.quote(workdir), script)
     labels = {
@@ -494,7 +507,9 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
     if uv_env:
         # What uv needs to reach the index from here (an index URL may carry
         # credentials: the sandbox's own environment, never a command line).
-        names = UV_PASSTHROUGH + (UV_LOCAL_PASSTHROUGH if options.backend == "local" else ())
+        names = UV_PASSTHROUGH + (
+            UV_LOCAL_PASSTHROUGH if _can(options.backend, "SHARES_HOST_FS") else ()
+        )
         for key, value in os.environ.items():
             if (key.startswith("UV_") and key not in env) or key in names:
                 secrets.setdefault(key, value)
@@ -529,7 +544,7 @@ def _local_metadata_seed(flow: str, run_id: str, step: str, task_id: str) -> Dic
 
 def needs_sync(ds_type: str, backend: str) -> bool:
     """Local datastore, but the sandbox cannot mount it: copy in and out."""
-    return ds_type == "local" and backend != "local"
+    return ds_type == "local" and not _can(backend, "MOUNTS")
 
 
 def _sandbox_python(step_name: str, environment) -> str:
@@ -614,7 +629,7 @@ def _bootstrap_script(
             "mkdir -p %s" % q(log_dir),
             "%s || exit 1" % init,
         ]
-    if options.backend == "local" and options.image not in (None, "", "host"):
+    if _can(options.backend, "SHARES_HOST_FS") and options.image not in (None, "", "host"):
         # An image root has only what was put in it: say what is missing
         # rather than fail with "not found" or a traceback.
         lines[1:1] = _image_checks_before(options.image)
@@ -1228,7 +1243,7 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
     attempt = _Attempt(Gio, GLib, Sandbox, options.backend)
     workdir = _workdir(options.backend)
     spec = _build_spec(Sandbox, options, labels, workdir, obj.flow_datastore.TYPE, secrets)
-    if options.backend == "local":
+    if _can(options.backend, "SHARES_HOST_FS"):
         # First, so that the read-write mounts below stay on top of these.
         for path in _hidden_python_paths(exclude=mounts):
             spec.add_mount(path, None, True)
@@ -1293,9 +1308,13 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
                 sys.exit(METAFLOW_EXIT_DISALLOW_RETRY)
 
         # An imported image need not have bash (the script is POSIX sh).
-        image_root = options.backend == "local" and options.image not in (None, "", "host")
+        image_root = _can(options.backend, "SHARES_HOST_FS") and options.image not in (
+            None,
+            "",
+            "host",
+        )
         command = Sandbox.Command.new(["/bin/sh" if image_root else "/bin/bash", "-c", script])
-        command.set_cwd(workdir if options.backend == "local" else "/")
+        command.set_cwd(workdir if _can(options.backend, "SHARES_HOST_FS") else "/")
         for key, value in env.items():
             command.set_env(key, value)
         if options.run_time_limit:

@@ -1,0 +1,92 @@
+/* libsandbox - what every cloud backend does the same way
+ *
+ * Beside the REST client (sandbox-rest-private.h), in the spirit of
+ * libjcat's jcat-gnutls-common.c: the pieces a cloud backend would
+ * otherwise copy from another one.
+ *
+ *  - settings: a property, else the environment variable the provider's
+ *    SDKs read;
+ *  - the reaper: every create carries a label with a fresh token
+ *    (SANDBOX_CLOUD_CREATE_TOKEN); when the create's outcome is unknown
+ *    (the answer was lost, garbled or late, or the caller cancelled), the
+ *    sandboxes carrying the token are found and deleted before the error
+ *    is returned: no orphan;
+ *  - paged listing, to the end, with a bound on the number of pages.
+ *
+ * A backend describes its provider's sandbox collection once, in a static
+ * SandboxCloudApi. JSON helpers: sandbox-json-private.h.
+ *
+ * Not installed, not scanned.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "sandbox-json-private.h"
+#include "sandbox-rest-private.h"
+
+G_BEGIN_DECLS
+
+/* The label (Daytona) or metadata key (E2B) holding the create token.
+ * Hidden from an instance's labels. */
+#define SANDBOX_CLOUD_CREATE_TOKEN "libsandbox.create-token"
+
+typedef struct
+{
+  const char *provider;        /* in messages: "Daytona" */
+  const char *id_member;       /* a listed sandbox's id: "id" */
+  const char *labels_member;   /* the object with its labels, and the create token: "labels" */
+  const char *item_path;       /* one sandbox's path is this and its escaped id: "sandbox/" */
+  const char *page_parameter;  /* the query parameter naming the next page: "cursor" */
+  guint       busy_retries;    /* a DELETE answered 409 (a state change in progress) is sent
+                                * again every 250 ms, at most this many times */
+  /* The sandboxes of a list reply (borrowed from @reply), or NULL when it is
+   * not a list; *@next: the next page's token, or NULL on the last page. */
+  JsonArray       *(*parse_page)   (JsonNode       *reply,
+                                    SoupMessage    *msg,
+                                    const char    **next);
+  /* A listed sandbox as an instance, or NULL to leave it out (gone, no id). */
+  SandboxInstance *(*instance_new) (SandboxBackend *backend,
+                                    JsonObject     *item);
+} SandboxCloudApi;
+
+/* @value when it is set and not empty, else the environment variable
+ * @variable when it is set and not empty, else NULL. */
+const char *_sandbox_cloud_setting               (const char            *value,
+                                                  const char            *variable);
+
+/* TRUE when a create that failed with @error may have made a sandbox all
+ * the same (cancelled, unavailable, timed out, garbled or unexplained
+ * answer), FALSE for a refusal (4xx). */
+gboolean    _sandbox_cloud_outcome_unknown       (const GError          *error);
+
+/* Lists @path (its query already started with '?') page by page with
+ * @client, as @api says, and returns a GListStore of SandboxInstance on
+ * @task (whose source object is the backend); instances that do not carry
+ * every label of @want (may be NULL) are left out, for servers that ignore
+ * the filter. Takes a reference on @task. */
+void        _sandbox_cloud_list                  (SandboxRestClient     *client,
+                                                  const SandboxCloudApi *api,
+                                                  const char            *path,
+                                                  GHashTable            *want,
+                                                  GTask                 *task);
+
+/* Fails @task with @failure (taken) once the sandboxes listed by @path
+ * that carry the create token @token are deleted; what could not be looked
+ * for or deleted is added to the message. Not cancellable: nothing must be
+ * left behind. Takes over the caller's reference on @task. */
+void        _sandbox_cloud_reap                  (SandboxRestClient     *client,
+                                                  const SandboxCloudApi *api,
+                                                  const char            *path,
+                                                  const char            *token,
+                                                  GError                *failure,
+                                                  GTask                 *task);
+/* The same for a sandbox whose id is known (it was made, then failed to
+ * start, or the caller gave up on it). */
+void        _sandbox_cloud_delete_and_fail       (SandboxRestClient     *client,
+                                                  const SandboxCloudApi *api,
+                                                  const char            *id,
+                                                  GError                *failure,
+                                                  GTask                 *task);
+
+G_END_DECLS

@@ -1,0 +1,337 @@
+/* libsandbox - what every cloud backend does the same way
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "sandbox-cloud-private.h"
+
+#define MAX_PAGES      1000
+#define BUSY_RETRY_MS  250
+
+const char *
+_sandbox_cloud_setting (const char *value,
+                        const char *variable)
+{
+  const char *env;
+
+  if (value != NULL && *value != '\0')
+    return value;
+  env = g_getenv (variable);
+  return env != NULL && *env != '\0' ? env : NULL;
+}
+
+gboolean
+_sandbox_cloud_outcome_unknown (const GError *error)
+{
+  return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+         g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE) ||
+         g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT) ||
+         g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL) ||
+         g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED);
+}
+
+static char *
+item_path (const SandboxCloudApi *api,
+           const char            *id)
+{
+  g_autofree char *escaped = g_uri_escape_string (id, NULL, TRUE);
+
+  return g_strconcat (api->item_path, escaped, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Listing                                                             */
+
+typedef struct
+{
+  GTask                 *task;
+  SandboxRestClient     *client;
+  const SandboxCloudApi *api;
+  char                  *path;     /* of the first page */
+  GHashTable            *want;
+  GListStore            *store;
+  char                  *cursor;   /* of the page asked for last */
+  guint                  pages;
+} ListData;
+
+static void
+list_data_free (ListData *data)
+{
+  g_object_unref (data->task);
+  g_object_unref (data->client);
+  g_free (data->path);
+  g_clear_pointer (&data->want, g_hash_table_unref);
+  g_object_unref (data->store);
+  g_free (data->cursor);
+  g_free (data);
+}
+
+static void list_page (ListData *data);
+
+static void
+list_got (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  ListData *data = user_data;
+  SandboxBackend *backend = g_task_get_source_object (data->task);
+  GError *error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (data->client, result, NULL, &error);
+  const char *next = NULL;
+  JsonArray *items = NULL;
+
+  if (error == NULL && (items = data->api->parse_page (node, _sandbox_rest_call_get_message (result), &next)) == NULL)
+    error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                         _("%s's reply to GET %s is not a list of sandboxes. Check that the "
+                           "backend's API URL points at the %s API; retry later, and report it "
+                           "to %s if it persists."),
+                         data->api->provider, data->path, data->api->provider, data->api->provider);
+  if (error != NULL)
+    {
+      g_task_return_error (data->task, error);
+      list_data_free (data);
+      return;
+    }
+
+  for (guint i = 0; i < json_array_get_length (items); i++)
+    {
+      JsonNode *item = json_array_get_element (items, i);
+      g_autoptr(SandboxInstance) instance = NULL;
+
+      if (JSON_NODE_HOLDS_OBJECT (item))
+        instance = data->api->instance_new (backend, json_node_get_object (item));
+      if (instance != NULL && (data->want == NULL || sandbox_instance_matches_labels (instance, data->want)))
+        g_list_store_append (data->store, instance);
+    }
+
+  /* A server that keeps answering with a next page (the same one, or
+   * empty pages) must not keep us listing forever. */
+  if (next != NULL && *next != '\0' && json_array_get_length (items) > 0 &&
+      g_strcmp0 (next, data->cursor) != 0 && ++data->pages < MAX_PAGES)
+    {
+      g_free (data->cursor);
+      data->cursor = g_strdup (next);
+      list_page (data);
+      return;
+    }
+  _sandbox_task_return_object (data->task, data->store);
+  list_data_free (data);
+}
+
+static void
+list_page (ListData *data)
+{
+  g_autoptr(GString) path = g_string_new (data->path);
+
+  if (data->cursor != NULL)
+    {
+      g_autofree char *escaped = g_uri_escape_string (data->cursor, NULL, FALSE);
+
+      g_string_append_printf (path, "&%s=%s", data->api->page_parameter, escaped);
+    }
+  _sandbox_rest_client_call_async (data->client, "GET", path->str, NULL, SANDBOX_REST_IDEMPOTENT,
+                                   g_task_get_cancellable (data->task), list_got, data);
+}
+
+void
+_sandbox_cloud_list (SandboxRestClient     *client,
+                     const SandboxCloudApi *api,
+                     const char            *path,
+                     GHashTable            *want,
+                     GTask                 *task)
+{
+  ListData *data = g_new0 (ListData, 1);
+
+  data->task = g_object_ref (task);
+  data->client = g_object_ref (client);
+  data->api = api;
+  data->path = g_strdup (path);
+  data->want = want != NULL && g_hash_table_size (want) > 0 ? g_hash_table_ref (want) : NULL;
+  data->store = g_list_store_new (SANDBOX_TYPE_INSTANCE);
+  list_page (data);
+}
+
+/* ------------------------------------------------------------------ */
+/* The reaper                                                          */
+
+typedef struct
+{
+  GTask                 *task;
+  SandboxRestClient     *client;
+  const SandboxCloudApi *api;
+  char                  *token;
+  GError                *failure;  /* returned once the orphans are gone */
+  GQueue                 ids;      /* still to delete; the head is being deleted */
+  guint                  busy;     /* 409 answers to the head's DELETE */
+} ReapData;
+
+static void
+reap_data_free (ReapData *data)
+{
+  g_object_unref (data->client);
+  g_free (data->token);
+  g_clear_error (&data->failure);
+  g_queue_clear_full (&data->ids, g_free);
+  g_free (data);
+}
+
+/* Appends a sentence to the failure's message. */
+static void
+reap_note (ReapData   *data,
+           const char *format,
+           ...) G_GNUC_PRINTF (2, 3);
+
+static void
+reap_note (ReapData   *data,
+           const char *format,
+           ...)
+{
+  g_autofree char *note = NULL;
+  char *message;
+  va_list args;
+
+  va_start (args, format);
+  note = g_strdup_vprintf (format, args);
+  va_end (args);
+  message = g_strdup_printf ("%s %s", data->failure->message, note);
+  g_free (data->failure->message);
+  data->failure->message = message;
+}
+
+static void reap_next (ReapData *data);
+
+static gboolean
+reap_retry_cb (gpointer user_data)
+{
+  reap_next (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+reap_deleted (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  ReapData *data = user_data;
+  g_autoptr(GError) error = NULL;
+  guint status = 0;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (data->client, result, &status, &error);
+  g_autofree char *id = NULL;
+
+  if (status == 409 && data->busy < data->api->busy_retries)
+    {
+      /* Still starting ("state change in progress"): ask again shortly. */
+      GSource *later = g_timeout_source_new (BUSY_RETRY_MS);
+
+      data->busy++;
+      g_source_set_callback (later, reap_retry_cb, data, NULL);
+      g_source_set_static_name (later, "[libsandbox] cloud orphan delete");
+      g_source_attach (later, g_task_get_context (data->task));
+      g_source_unref (later);
+      return;
+    }
+  id = g_queue_pop_head (&data->ids);
+  data->busy = 0;
+  if (error != NULL && status != 404)
+    reap_note (data, _("Sandbox %s was created all the same and could not be deleted (%s): delete "
+                       "it with “sandboxctl rm %s”."), id, error->message, id);
+  reap_next (data);
+}
+
+static void
+reap_next (ReapData *data)
+{
+  const char *id = g_queue_peek_head (&data->ids);
+  g_autofree char *path = NULL;
+  GTask *task;
+
+  if (id == NULL)
+    {
+      task = data->task;
+      g_task_return_error (task, g_steal_pointer (&data->failure));
+      reap_data_free (data);
+      g_object_unref (task);
+      return;
+    }
+  g_debug ("Deleting %s sandbox %s, left by a create that failed", data->api->provider, id);
+  path = item_path (data->api, id);
+  /* Not cancellable: the sandbox must not be left behind. */
+  _sandbox_rest_client_call_async (data->client, "DELETE", path, NULL, SANDBOX_REST_IDEMPOTENT, NULL,
+                                   reap_deleted, data);
+}
+
+static void
+reap_listed (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  ReapData *data = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (data->client, result, NULL, &error);
+  JsonArray *items = NULL;
+
+  if (error == NULL)
+    items = data->api->parse_page (node, _sandbox_rest_call_get_message (result), NULL);
+  if (items == NULL)
+    reap_note (data, _("The sandbox may have been created all the same and could not be looked "
+                       "for (%s): list them with “sandboxctl ls” and remove it."),
+               error != NULL ? error->message : _("the reply is not a list"));
+  for (guint i = 0; items != NULL && i < json_array_get_length (items); i++)
+    {
+      JsonNode *item = json_array_get_element (items, i);
+      JsonObject *object = JSON_NODE_HOLDS_OBJECT (item) ? json_node_get_object (item) : NULL;
+      const char *id = _sandbox_json_get_string (object, data->api->id_member);
+      JsonObject *labels = _sandbox_json_get_object (object, data->api->labels_member);
+
+      /* Filter again, for a server that ignores the label query. */
+      if (id != NULL && g_strcmp0 (_sandbox_json_get_string (labels, SANDBOX_CLOUD_CREATE_TOKEN), data->token) == 0)
+        g_queue_push_tail (&data->ids, g_strdup (id));
+    }
+  reap_next (data);
+}
+
+static ReapData *
+reap_data_new (SandboxRestClient     *client,
+               const SandboxCloudApi *api,
+               GError                *failure,
+               GTask                 *task)
+{
+  ReapData *data = g_new0 (ReapData, 1);
+
+  data->task = task;
+  data->client = g_object_ref (client);
+  data->api = api;
+  data->failure = failure;
+  g_queue_init (&data->ids);
+  return data;
+}
+
+void
+_sandbox_cloud_reap (SandboxRestClient     *client,
+                     const SandboxCloudApi *api,
+                     const char            *path,
+                     const char            *token,
+                     GError                *failure,
+                     GTask                 *task)
+{
+  ReapData *data = reap_data_new (client, api, failure, task);
+
+  data->token = g_strdup (token);
+  /* Not cancellable: the sandbox must not be left behind. */
+  _sandbox_rest_client_call_async (client, "GET", path, NULL, SANDBOX_REST_IDEMPOTENT, NULL,
+                                   reap_listed, data);
+}
+
+void
+_sandbox_cloud_delete_and_fail (SandboxRestClient     *client,
+                                const SandboxCloudApi *api,
+                                const char            *id,
+                                GError                *failure,
+                                GTask                 *task)
+{
+  ReapData *data = reap_data_new (client, api, failure, task);
+
+  g_queue_push_tail (&data->ids, g_strdup (id));
+  reap_next (data);
+}

@@ -1,0 +1,228 @@
+/* What both API emulators (Daytona, E2B) need the same way
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "emu-common.h"
+
+#define EMU_TYPE_SINK (emu_sink_get_type ())
+G_DECLARE_FINAL_TYPE (EmuSink, emu_sink, EMU, SINK, GOutputStream)
+
+struct _EmuSink
+{
+  GOutputStream  parent_instance;
+  EmuSinkWrite   write;
+  gboolean       is_stderr;
+  gpointer       user_data;
+  GDestroyNotify destroy;
+};
+
+G_DEFINE_FINAL_TYPE (EmuSink, emu_sink, G_TYPE_OUTPUT_STREAM)
+
+static gssize
+emu_sink_write (GOutputStream  *stream,
+                const void     *buffer,
+                gsize           count,
+                GCancellable   *cancellable,
+                GError        **error)
+{
+  EmuSink *self = EMU_SINK (stream);
+
+  self->write (self->user_data, self->is_stderr, buffer, count);
+  return (gssize) count;
+}
+
+/* The local backend writes asynchronously; answer at once, on this thread. */
+static void
+emu_sink_write_async (GOutputStream       *stream,
+                      const void          *buffer,
+                      gsize                count,
+                      int                  io_priority,
+                      GCancellable        *cancellable,
+                      GAsyncReadyCallback  callback,
+                      gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (stream, cancellable, callback, user_data);
+
+  g_task_return_int (task, emu_sink_write (stream, buffer, count, cancellable, NULL));
+}
+
+static gssize
+emu_sink_write_finish (GOutputStream  *stream,
+                       GAsyncResult   *result,
+                       GError        **error)
+{
+  return g_task_propagate_int (G_TASK (result), error);
+}
+
+/* Flush and close: nothing to do, done at once (not in a thread). */
+static void
+emu_sink_nothing_async (GOutputStream       *stream,
+                        int                  io_priority,
+                        GCancellable        *cancellable,
+                        GAsyncReadyCallback  callback,
+                        gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (stream, cancellable, callback, user_data);
+
+  g_task_return_boolean (task, TRUE);
+}
+
+static gboolean
+emu_sink_nothing_finish (GOutputStream  *stream,
+                         GAsyncResult   *result,
+                         GError        **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static gboolean
+emu_sink_close (GOutputStream  *stream,
+                GCancellable   *cancellable,
+                GError        **error)
+{
+  return TRUE;
+}
+
+static void
+emu_sink_finalize (GObject *object)
+{
+  EmuSink *self = EMU_SINK (object);
+
+  if (self->destroy != NULL)
+    self->destroy (self->user_data);
+  G_OBJECT_CLASS (emu_sink_parent_class)->finalize (object);
+}
+
+static void
+emu_sink_class_init (EmuSinkClass *klass)
+{
+  GOutputStreamClass *stream_class = G_OUTPUT_STREAM_CLASS (klass);
+
+  G_OBJECT_CLASS (klass)->finalize = emu_sink_finalize;
+  stream_class->write_fn = emu_sink_write;
+  stream_class->write_async = emu_sink_write_async;
+  stream_class->write_finish = emu_sink_write_finish;
+  stream_class->flush_async = emu_sink_nothing_async;
+  stream_class->flush_finish = emu_sink_nothing_finish;
+  stream_class->close_fn = emu_sink_close;
+  stream_class->close_async = emu_sink_nothing_async;
+  stream_class->close_finish = emu_sink_nothing_finish;
+}
+
+static void
+emu_sink_init (EmuSink *self)
+{
+}
+
+GOutputStream *
+_emu_sink_new (EmuSinkWrite   write,
+               gboolean       is_stderr,
+               gpointer       user_data,
+               GDestroyNotify destroy)
+{
+  EmuSink *self = g_object_new (EMU_TYPE_SINK, NULL);
+
+  self->write = write;
+  self->is_stderr = is_stderr;
+  self->user_data = user_data;
+  self->destroy = destroy;
+  return G_OUTPUT_STREAM (self);
+}
+
+static void
+no_content_keeps_alive (SoupServerMessage *msg)
+{
+  if (soup_server_message_get_status (msg) == SOUP_STATUS_NO_CONTENT)
+    soup_message_headers_set_encoding (soup_server_message_get_response_headers (msg),
+                                       SOUP_ENCODING_NONE);
+}
+
+void
+_emu_keep_alive_on_no_content (SoupServerMessage *msg)
+{
+  g_signal_connect (msg, "wrote-headers", G_CALLBACK (no_content_keeps_alive), NULL);
+}
+
+typedef struct
+{
+  GMainContext *context;
+  GMainLoop    *loop;
+  EmuStartFunc  start;
+  EmuStopFunc   stop;
+  gpointer      emu;
+  /* The start-up handshake, on the stack of _emu_thread_new (). */
+  GMutex        lock;
+  GCond         cond;
+  gboolean      ready;
+  GError       *error;
+} EmuThread;
+
+static gpointer
+emu_thread (gpointer data)
+{
+  EmuThread *thread = data;
+  EmuThread copy = *thread;   /* *thread is gone once ready */
+  GError *error = NULL;
+  gboolean ok;
+
+  g_main_context_push_thread_default (copy.context);
+  ok = copy.start (copy.emu, &error);
+  g_mutex_lock (&thread->lock);
+  thread->error = error;
+  thread->ready = TRUE;
+  g_cond_signal (&thread->cond);
+  g_mutex_unlock (&thread->lock);
+  if (ok)
+    g_main_loop_run (copy.loop);
+  copy.stop (copy.emu);
+  g_main_context_pop_thread_default (copy.context);
+  return NULL;
+}
+
+GThread *
+_emu_thread_new (const char    *name,
+                 GMainContext  *context,
+                 GMainLoop     *loop,
+                 EmuStartFunc   start,
+                 EmuStopFunc    stop,
+                 gpointer       emu,
+                 GError       **error)
+{
+  EmuThread thread = { context, loop, start, stop, emu };
+  GThread *self;
+
+  g_mutex_init (&thread.lock);
+  g_cond_init (&thread.cond);
+  self = g_thread_new (name, emu_thread, &thread);
+  g_mutex_lock (&thread.lock);
+  while (!thread.ready)
+    g_cond_wait (&thread.cond, &thread.lock);
+  g_mutex_unlock (&thread.lock);
+  g_mutex_clear (&thread.lock);
+  g_cond_clear (&thread.cond);
+  if (thread.error != NULL)
+    {
+      g_propagate_error (error, thread.error);
+      g_thread_join (self);
+      return NULL;
+    }
+  return self;
+}
+
+static gboolean
+quit_loop (gpointer loop)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+void
+_emu_thread_quit (GThread      *thread,
+                  GMainContext *context,
+                  GMainLoop    *loop)
+{
+  g_main_context_invoke (context, quit_loop, loop);
+  g_thread_join (thread);
+}

@@ -201,7 +201,7 @@ static const Case cases[] = {
   { DAYTONA, OP_EXEC,      "POST",   "/toolbox/*/process/session",     FALSE },
   { DAYTONA, OP_EXEC_LONG, NULL,     NULL,                             FALSE },
   { DAYTONA, OP_UPLOAD,    "POST",   "/toolbox/*/files/bulk-upload",   FALSE },
-  { DAYTONA, OP_DOWNLOAD,  "POST",   "/toolbox/*/files/bulk-download", FALSE },
+  { DAYTONA, OP_DOWNLOAD,  "GET",    "/toolbox/*/files/download", FALSE },
   { DAYTONA, OP_DESTROY,   "DELETE", "/api/sandbox/*",                 FALSE },
   { E2B,     OP_CREATE,    "POST",   "/sandboxes",                     TRUE },
   { E2B,     OP_GET,       "GET",    "/sandboxes/*",                   FALSE },

@@ -286,7 +286,8 @@ static const Route routes[] = {
   { DAYTONA, OP_LIST,     "GET",    "/api/sandbox",                      TRUE, TRUE },
   { DAYTONA, OP_EXEC,     "POST",   "/toolbox/*/process/session",        FALSE, TRUE },
   { DAYTONA, OP_UPLOAD,   "POST",   "/toolbox/*/files/bulk-upload",      TRUE, TRUE },
-  { DAYTONA, OP_DOWNLOAD, "POST",   "/toolbox/*/files/bulk-download",    TRUE, TRUE },
+  /* One file: GET files/download (a tree goes through bulk-download). */
+  { DAYTONA, OP_DOWNLOAD, "GET",    "/toolbox/*/files/download",         TRUE, TRUE },
   { DAYTONA, OP_DESTROY,  "DELETE", "/api/sandbox/*",                    TRUE, TRUE },
   { E2B,     OP_CREATE,   "POST",   "/sandboxes",                        FALSE, TRUE },
   { E2B,     OP_GET,      "GET",    "/sandboxes/*",                      TRUE, TRUE },

@@ -90,6 +90,7 @@ JsonNode *
 _sandbox_json_new_string_map (GHashTable *map)
 {
   JsonObject *object = json_object_new ();
+  JsonNode *node;
   GHashTableIter iter;
   gpointer key, value;
 
@@ -99,7 +100,10 @@ _sandbox_json_new_string_map (GHashTable *map)
       while (g_hash_table_iter_next (&iter, &key, &value))
         json_object_set_string_member (object, key, value);
     }
-  return json_node_init_object (json_node_alloc (), object);
+  node = json_node_init_object (json_node_alloc (), object);
+  /* The node took its own reference. */
+  json_object_unref (object);
+  return node;
 }
 
 void

@@ -136,6 +136,20 @@ emu_log_unref (EmuLog *log)
   g_atomic_rc_box_release_full (log, (GDestroyNotify) emu_log_clear);
 }
 
+/* Sends DATA in frames of at most 64 KiB: a WebSocket client takes
+ * frames up to its limit only (libsoup's default: 128 KiB), and a log
+ * stream's markers may fall anywhere in a frame. */
+static void
+send_frames (SoupWebsocketConnection *conn,
+             const guint8            *data,
+             gsize                    size)
+{
+  const gsize max = 64 * 1024;
+
+  for (gsize off = 0; off < size; off += max)
+    soup_websocket_connection_send_binary (conn, data + off, MIN (max, size - off));
+}
+
 static void
 emu_log_append (EmuLog     *log,
                 LogKind     kind,
@@ -161,10 +175,10 @@ emu_log_append (EmuLog     *log,
 
           memcpy (frame, mark, 3);
           memcpy (frame + 3, data, size);
-          soup_websocket_connection_send_binary (follower->conn, frame, size + 3);
+          send_frames (follower->conn, frame, size + 3);
         }
       else
-        soup_websocket_connection_send_binary (follower->conn, data, size);
+        send_frames (follower->conn, data, size);
     }
 }
 
@@ -1527,7 +1541,7 @@ ws_upgraded (SoupServerMessage *msg,
 
   backlog = up->split ? up->log->raw : up->log->combined;
   if (backlog->len > 0)
-    soup_websocket_connection_send_binary (follower->conn, backlog->data, backlog->len);
+    send_frames (follower->conn, backlog->data, backlog->len);
   if (up->log->done)
     soup_websocket_connection_close (follower->conn, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
   upgrade_free (up);

@@ -242,6 +242,7 @@ typedef struct
   int                   term_signal;
   guint                 attempt;       /* of Start, retried on 429 only */
   GError               *error;
+  GMainContext         *context;       /* the exec's: where its request runs */
 } ExecData;
 
 static void
@@ -255,6 +256,7 @@ exec_data_free (ExecData *data)
       g_source_unref (data->guard);
     }
   g_clear_object (&data->user);
+  g_clear_pointer (&data->context, g_main_context_unref);
   g_clear_object (&data->op);
   g_clear_object (&data->command);
   g_clear_object (&data->msg);
@@ -266,14 +268,28 @@ exec_data_free (ExecData *data)
   g_free (data);
 }
 
+static gboolean
+exec_cancel_op (gpointer op)
+{
+  g_cancellable_cancel (op);
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs in whatever thread cancelled the caller's cancellable: the request
+ * itself (libsoup, not thread-safe) is cancelled on the exec's own main
+ * context, never from that thread. */
 static void
 exec_user_cancelled (GCancellable *cancellable,
                      gpointer      user_data)
 {
   ExecData *data = user_data;
+  GSource *idle = g_idle_source_new ();
 
   data->cancelled = TRUE;
-  g_cancellable_cancel (data->op);
+  g_source_set_callback (idle, exec_cancel_op, g_object_ref (data->op), g_object_unref);
+  g_source_set_static_name (idle, "[libsandbox] e2b exec cancel");
+  g_source_attach (idle, data->context);
+  g_source_unref (idle);
 }
 
 static gboolean
@@ -948,6 +964,7 @@ sandbox_e2b_instance_exec (SandboxInstance *instance,
   data->self = g_object_ref (self);
   data->command = g_object_ref (command);
   data->op = g_cancellable_new ();
+  data->context = g_main_context_ref_thread_default ();
   data->reader = _sandbox_connect_reader_new (0);
   data->output = _sandbox_output_new (command);
   g_task_set_task_data (task, data, (GDestroyNotify) exec_data_free);

@@ -1370,6 +1370,14 @@ cmd_run (const Command *self,
       struct rlimit no_core = { 0, 0 };
       sigset_t set;
 
+      /* raise() does not return: nothing below runs the autoptr cleanups. */
+      g_clear_object (&instance);
+      g_clear_object (&command);
+      g_clear_object (&spec);
+      g_clear_object (&backend);
+      g_clear_object (&res);
+      g_clear_pointer (&command_argv, g_strfreev);
+      g_clear_pointer (&context, g_option_context_free);
       fflush (stdout);
       setrlimit (RLIMIT_CORE, &no_core);
       signal (exec_term_signal, SIG_DFL);

@@ -45,9 +45,25 @@ static struct {
   const char   *method;
   const char   *pattern;
   gboolean      held_one;   /* a request was held */
-  GPtrArray    *held;       /* SoupServerMessage, paused */
-  GMainContext *context;    /* the emulator's */
+  GPtrArray    *held;       /* Held: paused messages, each with its emulator's context */
 } hold;
+
+/* Each emulator runs in its own thread: a held message is released on
+ * the context of the emulator that holds it, never from another thread. */
+typedef struct {
+  SoupServerMessage *msg;
+  GMainContext      *context;
+} Held;
+
+static void
+held_free (gpointer data)
+{
+  Held *h = data;
+
+  g_object_unref (h->msg);
+  g_main_context_unref (h->context);
+  g_free (h);
+}
 
 static DaytonaEmulator *daytona;
 static E2bEmulator *e2b;
@@ -67,13 +83,15 @@ maybe_hold (SoupServerMessage *msg,
       strcmp (soup_server_message_get_method (msg), hold.method) == 0 &&
       g_pattern_match_simple (hold.pattern, path))
     {
+      Held *h = g_new0 (Held, 1);
+
       hold.armed = FALSE;
       if (soup_server_message_get_status (msg) == 0)
         soup_server_message_set_status (msg, 503, NULL);
       soup_server_message_pause (msg);
-      g_ptr_array_add (hold.held, g_object_ref (msg));
-      if (hold.context == NULL)
-        hold.context = g_main_context_ref_thread_default ();
+      h->msg = g_object_ref (msg);
+      h->context = g_main_context_ref_thread_default ();
+      g_ptr_array_add (hold.held, h);
       hold.held_one = TRUE;
       g_cond_broadcast (&hold.cond);
       held = TRUE;
@@ -111,33 +129,33 @@ e2b_after (E2bEmulator *e, SoupServerMessage *msg, const char *path, gpointer da
 static gboolean
 release_held (gpointer user_data)
 {
-  g_mutex_lock (&hold.lock);
-  for (guint i = 0; i < hold.held->len; i++)
-    {
-      SoupServerMessage *msg = g_ptr_array_index (hold.held, i);
+  Held *h = user_data;
 
-      soup_server_message_set_status (msg, 503, NULL);
-      soup_server_message_unpause (msg);
-    }
-  g_ptr_array_set_size (hold.held, 0);
-  g_mutex_unlock (&hold.lock);
+  soup_server_message_set_status (h->msg, 503, NULL);
+  soup_server_message_unpause (h->msg);
   return G_SOURCE_REMOVE;
 }
 
-/* Answers what is still held (from the test thread). */
 static void
 release_all (void)
 {
-  GMainContext *context;
+  g_autoptr(GPtrArray) held = NULL;
 
   g_mutex_lock (&hold.lock);
   hold.armed = FALSE;
-  context = hold.context ? g_main_context_ref (hold.context) : NULL;
+  held = g_steal_pointer (&hold.held);
+  hold.held = g_ptr_array_new_with_free_func (held_free);
   g_mutex_unlock (&hold.lock);
-  if (context != NULL)
+  /* Each message is released, and its last reference dropped, in its
+   * emulator's thread. */
+  while (held->len > 0)
     {
-      g_main_context_invoke (context, release_held, NULL);
-      g_main_context_unref (context);
+      Held *h = g_ptr_array_steal_index (held, held->len - 1);
+      GSource *source = g_idle_source_new ();
+
+      g_source_set_callback (source, release_held, h, held_free);
+      g_source_attach (source, h->context);
+      g_source_unref (source);
     }
 }
 
@@ -491,7 +509,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   root = g_dir_make_tmp ("test-cancel-root-XXXXXX", NULL);
   g_setenv ("SANDBOX_LOCAL_ROOT", root, TRUE);
-  hold.held = g_ptr_array_new_with_free_func (g_object_unref);
+  hold.held = g_ptr_array_new_with_free_func (held_free);
 
   daytona = daytona_emulator_new (&error);
   g_assert_no_error (error);

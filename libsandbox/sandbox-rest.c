@@ -555,6 +555,9 @@ typedef struct
   SoupMessage      *msg;
   GInputStream     *stream;   /* the reply being read */
   GByteArray       *buffer;   /* what was read of it */
+  GCancellable     *caller;   /* the caller's cancellable, or NULL */
+  gulong            caller_id;
+  GCancellable     *inner;    /* what libsoup sees: cancelled on the call's context */
 } CallData;
 
 static void
@@ -567,7 +570,54 @@ call_data_free (CallData *data)
   g_clear_object (&data->msg);
   g_clear_object (&data->stream);
   g_clear_pointer (&data->buffer, g_byte_array_unref);
+  if (data->caller_id != 0)
+    g_cancellable_disconnect (data->caller, data->caller_id);
+  g_clear_object (&data->caller);
+  g_clear_object (&data->inner);
   g_free (data);
+}
+
+typedef struct
+{
+  GCancellable *inner;
+  GMainContext *context;
+} CancelProxy;
+
+static void
+cancel_proxy_free (gpointer user_data)
+{
+  CancelProxy *proxy = user_data;
+
+  g_object_unref (proxy->inner);
+  g_main_context_unref (proxy->context);
+  g_free (proxy);
+}
+
+static gboolean
+cancel_inner_cb (gpointer user_data)
+{
+  g_cancellable_cancel (G_CANCELLABLE (user_data));
+  return G_SOURCE_REMOVE;
+}
+
+/* The caller may cancel from any thread; libsoup's session and streams
+ * belong to the call's context and must only be touched there. So libsoup
+ * gets a cancellable of our own, cancelled on that context. */
+static void
+caller_cancelled (GCancellable *cancellable,
+                  gpointer      user_data)
+{
+  CancelProxy *proxy = user_data;
+
+  GSource *source = g_idle_source_new ();
+
+  /* Always a source, never g_main_context_invoke(): that may run the
+   * function in this thread when it can acquire the context. */
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, cancel_inner_cb, g_object_ref (proxy->inner), g_object_unref);
+  g_source_set_static_name (source, "[libsandbox] REST cancel");
+  g_source_attach (source, proxy->context);
+  g_source_unref (source);
 }
 
 static void call_send (GTask *task);
@@ -731,7 +781,7 @@ call_read (GTask *task)
   CallData *data = g_task_get_task_data (task);
 
   g_input_stream_read_bytes_async (data->stream, READ_CHUNK, G_PRIORITY_DEFAULT,
-                                   g_task_get_cancellable (task), call_got, task);
+                                   data->inner, call_got, task);
 }
 
 static void
@@ -785,7 +835,7 @@ call_send (GTask *task)
 
   /* The task's context: where the call was made and where retries run. */
   soup_session_send_async (session_for_context (self, g_task_get_context (task)), data->msg,
-                           G_PRIORITY_DEFAULT, g_task_get_cancellable (task), call_sent, task);
+                           G_PRIORITY_DEFAULT, data->inner, call_sent, task);
 }
 
 void
@@ -815,6 +865,18 @@ _sandbox_rest_client_call_async (SandboxRestClient   *self,
       data->request = g_bytes_new_take (json, strlen (json));
     }
   g_task_set_task_data (task, data, (GDestroyNotify) call_data_free);
+  if (cancellable != NULL)
+    {
+      CancelProxy *proxy = g_new0 (CancelProxy, 1);
+
+      data->inner = g_cancellable_new ();
+      proxy->inner = g_object_ref (data->inner);
+      proxy->context = g_main_context_ref (g_task_get_context (task));
+      data->caller = g_object_ref (cancellable);
+      /* Runs at once when already cancelled; call_send then returns. */
+      data->caller_id = g_cancellable_connect (cancellable, G_CALLBACK (caller_cancelled),
+                                               proxy, cancel_proxy_free);
+    }
 
   call_send (task);   /* takes the reference */
 }

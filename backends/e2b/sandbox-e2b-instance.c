@@ -241,6 +241,7 @@ typedef struct
   int                   exit_status;
   int                   term_signal;
   guint                 attempt;       /* of Start, retried on 429 only */
+  gboolean              gone_checked;  /* asked E2B whether the sandbox still exists */
   GError               *error;
   GMainContext         *context;       /* the exec's: where its request runs */
 } ExecData;
@@ -339,6 +340,55 @@ exec_closed (GObject      *source,
   exec_complete (task);
 }
 
+
+static void
+gone_checked (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ExecData *data = g_task_get_task_data (task);
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(GError) error = NULL;
+  guint status = 0;
+
+  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, &status, &error);
+  if (status == 404)
+    {
+      g_autofree char *words = g_strdup (data->error->message);
+
+      sandbox_instance_set_state (SANDBOX_INSTANCE (data->self), SANDBOX_INSTANCE_STATE_DESTROYED);
+      g_clear_error (&data->error);
+      data->error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                                 _("The E2B sandbox %s is gone: it was killed, or reached its "
+                                   "timeout, while the command ran (E2B: sandbox not found; the "
+                                   "stream said: %s). Give the sandbox a longer timeout "
+                                   "(SandboxSpec:timeout, @sandbox(timeout=…) in Metaflow) and run "
+                                   "the command again in a new sandbox."),
+                                 get_id (data->self), words);
+    }
+  exec_complete (task);
+}
+
+/* The command's stream broke after the command started: when E2B says the
+ * sandbox no longer exists, that is what the caller is told. */
+static gboolean
+check_gone (GTask *task)
+{
+  ExecData *data = g_task_get_task_data (task);
+  g_autofree char *path = NULL;
+
+  if (data->gone_checked || data->error == NULL || !data->got_start || data->cancelled ||
+      data->timed_out || g_error_matches (data->error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND))
+    return FALSE;
+  data->gone_checked = TRUE;
+  path = g_strdup_printf ("sandboxes/%s", get_id (data->self));
+  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (data->self)), "GET",
+                                   path, NULL, SANDBOX_REST_IDEMPOTENT, NULL, gone_checked,
+                                   g_object_ref (task));
+  return TRUE;
+}
+
 static void
 exec_complete (GTask *task)
 {
@@ -377,6 +427,13 @@ exec_complete (GTask *task)
                                _("The command was cancelled and killed"));
       return;
     }
+  if (data->error == NULL && !data->timed_out && !data->got_end)
+    data->error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                               _("The command's stream from E2B sandbox %s ended without an end "
+                                 "event, so how the command ended is unknown; run it again."),
+                               get_id (data->self));
+  if (check_gone (task))
+    return;
   if (data->error != NULL && !data->timed_out)
     {
       g_task_return_error (task, g_steal_pointer (&data->error));
@@ -386,14 +443,6 @@ exec_complete (GTask *task)
     {
       data->exit_status = -1;
       data->term_signal = SIGKILL;
-    }
-  else if (!data->got_end)
-    {
-      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
-                               _("The command's stream from E2B sandbox %s ended without an end "
-                                 "event, so how the command ended is unknown; run it again."),
-                               get_id (data->self));
-      return;
     }
 
   out = _sandbox_output_steal_captured (data->output, FALSE);

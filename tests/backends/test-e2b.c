@@ -392,6 +392,34 @@ test_truncated_stream (void)
   g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
 }
 
+/* The sandbox reaches its timeout while a command runs: the service cuts
+ * the command's stream, and the caller is told the sandbox is gone (not a
+ * protocol error), with what to change. */
+static void
+test_sandbox_gone_mid_command (void)
+{
+  g_autoptr(SandboxBackend) backend = new_backend (NULL);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  sandbox_spec_set_label (spec, "suite", "test-e2b");
+  sandbox_spec_set_label (spec, "case", "gone");
+  sandbox_spec_set_timeout (spec, 2);
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_no_error (error);
+
+  result = run (instance, "echo started; sleep 60", 0, NULL, NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "is gone"));
+  g_assert_nonnull (strstr (error->message, "timeout"));
+  g_assert_cmpint (sandbox_instance_get_state (instance), ==, SANDBOX_INSTANCE_STATE_DESTROYED);
+  g_clear_error (&error);
+  g_assert_cmpuint (e2b_emulator_count_live (emulator), ==, 0);
+}
+
 static void
 test_nothing_left (void)
 {
@@ -426,6 +454,7 @@ main (int   argc,
   g_test_add_func ("/e2b/files", test_files);
   g_test_add_func ("/e2b/list-get-destroy", test_list_get_destroy);
   g_test_add_func ("/e2b/truncated-stream", test_truncated_stream);
+  g_test_add_func ("/e2b/sandbox-gone-mid-command", test_sandbox_gone_mid_command);
   g_test_add_func ("/e2b/nothing-left", test_nothing_left);
 
   status = g_test_run ();

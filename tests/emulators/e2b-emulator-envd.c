@@ -511,6 +511,30 @@ stream_finish (EmuStream  *stream,
   stream_unref (stream);
 }
 
+/* Cuts the stream as the service does when its sandbox is killed or
+ * expires mid-command: the connection ends without an end event and without
+ * the end-of-stream frame (nor the last HTTP chunk). */
+static void
+stream_cut (EmuStream *stream)
+{
+  GSocket *socket = stream->msg != NULL ? soup_server_message_get_socket (stream->msg) : NULL;
+
+  stream_clear_sources (stream);
+  if (stream->proc != NULL)
+    {
+      stream->proc->streams = g_list_remove (stream->proc->streams, stream);
+      g_clear_pointer (&stream->proc, process_unref);
+    }
+  if (stream->done || stream->msg == NULL)
+    return;
+  stream->done = TRUE;
+  if (socket != NULL)
+    g_socket_shutdown (socket, TRUE, TRUE, NULL);
+  /* libsoup then fails to write the last chunk and finishes the message. */
+  soup_message_body_complete (soup_server_message_get_response_body (stream->msg));
+  soup_server_message_unpause (stream->msg);
+}
+
 /* The stream's first reference belongs to its message: dropped when the
  * message finishes or, if it never does (the connection closed while it
  * waited for the next chunk, or the emulator stopped), when it is freed. */
@@ -1527,6 +1551,8 @@ _emu_envd_sandbox_gone (EmuSandbox *sandbox)
           g_clear_pointer (&proc->retention, g_source_unref);
         }
       proc->sandbox = NULL;
+      while (proc->streams != NULL)
+        stream_cut (proc->streams->data);
       if (proc->running)
         {
           proc->killed = TRUE;

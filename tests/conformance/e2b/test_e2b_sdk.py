@@ -21,6 +21,7 @@ from e2b import (
     SandboxQuery,
     TimeoutException,
 )
+from e2b.exceptions import SandboxNotRunningException
 
 
 @pytest.fixture(scope="module")
@@ -203,6 +204,17 @@ def test_set_timeout_expires(emulator: Emulator) -> None:
     assert not sbx.is_running()
     with pytest.raises(NotFoundException):
         Sandbox.connect(sbx.sandbox_id)
+
+
+def test_expiry_mid_command_cuts_the_stream(emulator: Emulator) -> None:
+    # The service cuts a running command's stream when its sandbox dies; the
+    # SDK recognises that (an end event with exit -1 would be a result).
+    sbx = Sandbox.create(timeout=2)
+    started = time.monotonic()
+    with pytest.raises(SandboxNotRunningException):
+        sbx.commands.run("echo started; sleep 60")
+    assert time.monotonic() - started < 30
+    assert not sbx.is_running()
 
 
 def test_kill(emulator: Emulator) -> None:

@@ -497,6 +497,9 @@ mount_point_ok (const char *root,
     if (g_str_has_prefix (target, writable[i]) &&
         (target[strlen (writable[i])] == '/' || target[strlen (writable[i])] == '\0'))
       return TRUE;
+  /* The host root's /var/tmp is private and writable too (build_bwrap_argv). */
+  if (strcmp (root, "/") == 0 && g_str_has_prefix (target, "/var/tmp/"))
+    return TRUE;
   return parts[1] == NULL || !g_file_test (top, G_FILE_TEST_EXISTS) ||
          g_file_test (full, G_FILE_TEST_EXISTS);
 }
@@ -667,6 +670,7 @@ sandbox_local_backend_create (SandboxBackend *backend,
   g_autoptr(GError) error = NULL;
   g_autofree char *work = NULL;
   g_autofree char *tmp = NULL;
+  g_autofree char *var_tmp = NULL;
   GHashTableIter iter;
   gpointer key, value;
   GPtrArray *mounts;
@@ -764,10 +768,12 @@ sandbox_local_backend_create (SandboxBackend *backend,
 
   work = g_build_filename (config->dir, "work", NULL);
   tmp = g_build_filename (config->dir, "tmp", NULL);
+  var_tmp = g_build_filename (config->dir, "var-tmp", NULL);
   /* instance.json is written once the sandbox runs (see
    * _sandbox_local_instance_start): until then nobody sees the instance. */
   if (g_mkdir (work, 0755) != 0 || g_mkdir (tmp, 01777) != 0 ||
-      g_chmod (tmp, 01777) != 0)
+      g_chmod (tmp, 01777) != 0 || g_mkdir (var_tmp, 01777) != 0 ||
+      g_chmod (var_tmp, 01777) != 0)
     {
       int errsv = errno;
       _local_remove_tree (config->dir, NULL);

@@ -439,6 +439,14 @@ build_bwrap_argv (SandboxLocalInstance *self,
   ADD ("--dev"); ADD ("/dev");
   ADD ("--tmpfs"); ADD ("/run");
   ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (config->dir, "tmp", NULL)); ADD ("/tmp");
+  /* The host's other world-writable directory: any host user can bind a
+   * socket there, which the sandbox could then connect to (a socket on a
+   * read-only mount still accepts connections). Private, as /tmp is. */
+  if (config->rootfs == NULL && g_file_test ("/var/tmp", G_FILE_TEST_IS_DIR) &&
+      !g_file_test ("/var/tmp", G_FILE_TEST_IS_SYMLINK))
+    {
+      ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (config->dir, "var-tmp", NULL)); ADD ("/var/tmp");
+    }
   ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (config->dir, "work", NULL)); ADD (config->workdir);
   for (guint i = 0; i < config->mounts->len; i++)
     {

@@ -356,6 +356,62 @@ test_host_unix_sockets (void)
   g_rmdir (dir);
 }
 
+/* Any host user may bind a socket in the host's world-writable
+ * directories (/tmp, /var/tmp), and a socket on a read-only mount still
+ * accepts connections: the sandbox must not see those directories. The
+ * sockets are made both before the sandbox and while it runs. */
+static void
+test_host_unix_sockets_world_writable (void)
+{
+  static const char * const parents[] = { "/tmp", "/var/tmp", NULL };
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  for (guint i = 0; parents[i] != NULL; i++)
+    {
+      g_autofree char *dir = NULL;
+      g_autofree char *before = NULL, *during = NULL;
+      g_autoptr(GSocketAddress) before_address = NULL, during_address = NULL;
+      g_autoptr(GSocketService) before_service = NULL, during_service = NULL;
+      g_autofree char *o1 = NULL, *o2 = NULL;
+      guint accepted = 0;
+      SandboxInstance *instance;
+
+      if (!g_file_test (parents[i], G_FILE_TEST_IS_DIR))
+        continue;
+      dir = g_strdup_printf ("%s/libsandbox-attack-%08x", parents[i], g_random_int ());
+      g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+      before = g_build_filename (dir, "before", NULL);
+      during = g_build_filename (dir, "during", NULL);
+      before_address = g_unix_socket_address_new (before);
+      before_service = listen_unix (before_address, &accepted);
+      g_assert_cmpint (g_chmod (before, 0777), ==, 0);
+
+      instance = create_as_root ();
+      during_address = g_unix_socket_address_new (during);
+      during_service = listen_unix (during_address, &accepted);
+      g_assert_cmpint (g_chmod (during, 0777), ==, 0);
+      o1 = connect_from (instance, before);
+      o2 = connect_from (instance, during);
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_test_message ("%s: before: %s during: %s", parents[i], o1, o2);
+      g_assert_true (g_str_has_prefix (o1, "REFUSED"));
+      g_assert_true (g_str_has_prefix (o2, "REFUSED"));
+      g_assert_cmpuint (accepted, ==, 0);
+
+      g_socket_service_stop (before_service);
+      g_socket_service_stop (during_service);
+      destroy (instance);
+      g_unlink (before);
+      g_unlink (during);
+      g_rmdir (dir);
+    }
+}
+
 /* ---- the host's home directories ---- */
 
 static void
@@ -504,6 +560,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/mount", test_mount);
   g_test_add_func ("/local/attack/ptrace-host", test_ptrace_host);
   g_test_add_func ("/local/attack/host-unix-sockets", test_host_unix_sockets);
+  g_test_add_func ("/local/attack/host-unix-sockets-world-writable", test_host_unix_sockets_world_writable);
   g_test_add_func ("/local/attack/host-home", test_host_home);
   g_test_add_func ("/local/attack/outlive-destroy", test_outlive_destroy);
   g_test_add_func ("/local/attack/no-route", test_no_route);

@@ -1186,7 +1186,8 @@ def _keep_for_debugging(instance, options: SandboxOptions, run_id) -> None:
     """METAFLOW_SANDBOX_DEBUG: a failed task's sandbox stays (until its time to
     live runs out) for a look inside."""
     sandbox_id = instance.get_id()
-    ctl = "sandboxctl --backend " + options.backend
+    # "local" is sandboxctl's default --backend, not a property of the backend.
+    ctl = "sandboxctl" if options.backend == "local" else "sandboxctl --backend " + options.backend
     ttl = int(options.run_time_limit) + 600 if options.run_time_limit else 0
     _echo(
         "",

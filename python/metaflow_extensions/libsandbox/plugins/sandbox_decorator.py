@@ -74,12 +74,17 @@ RESOURCE_CAPABILITIES: Dict[str, str] = {
 
 def _capabilities(backend: str) -> Optional[FrozenSet[str]]:
     """The backend's capabilities (names of Sandbox.BackendCapabilities
-    flags), None for an unknown backend. Asks the library through
-    gi.repository.Sandbox, which is imported here and only here: never in
-    the task inside the sandbox, where PyGObject is usually absent."""
-    from .sandbox_executor import backend_capabilities
+    flags), None for an unknown backend or without PyGObject (preflight
+    reports either before a run; commands that run nothing still work).
+    Asks the library through gi.repository.Sandbox, which is imported here
+    and only here: never in the task inside the sandbox, where PyGObject is
+    usually absent."""
+    from .sandbox_executor import SandboxExecutionError, backend_capabilities
 
-    return backend_capabilities(backend)
+    try:
+        return backend_capabilities(backend)
+    except SandboxExecutionError:
+        return None
 
 
 class SandboxException(MetaflowException):

@@ -482,6 +482,30 @@ body_timeout (SoupServerMessage *msg,
   return *present ? json_object_get_int_member (json_node_get_object (root), member) : 0;
 }
 
+/* Refresh and connect: the body's @member (or the default) seconds from
+ * now, when that is later than the sandbox's end (they only extend it).
+ * FALSE once it has replied 404 for a missing sandbox. */
+static gboolean
+extend_timeout (SoupServerMessage *msg,
+                EmuSandbox        *sandbox,
+                const char        *id,
+                const char        *member)
+{
+  gboolean present;
+  gint64 seconds = body_timeout (msg, member, &present);
+
+  if (sandbox == NULL)
+    {
+      not_found (msg, id);
+      return FALSE;
+    }
+  if (!present)
+    seconds = DEFAULT_TIMEOUT_S;
+  if (g_get_real_time () + seconds * G_USEC_PER_SEC > sandbox->end_at)
+    sandbox_set_timeout (sandbox, seconds);
+  return TRUE;
+}
+
 static void
 handle_sandbox (E2bEmulator       *emu,
                 SoupServerMessage *msg,
@@ -533,26 +557,15 @@ handle_sandbox (E2bEmulator       *emu,
     }
   else if (g_strcmp0 (action, "refreshes") == 0 && strcmp (method, "POST") == 0)
     {
-      seconds = body_timeout (msg, "duration", &present);
-      if (sandbox == NULL)
-        { not_found (msg, short_id); return; }
-      if (!present)
-        seconds = DEFAULT_TIMEOUT_S;
-      if (g_get_real_time () + seconds * G_USEC_PER_SEC > sandbox->end_at)
-        sandbox_set_timeout (sandbox, seconds);
+      if (!extend_timeout (msg, sandbox, short_id, "duration"))
+        return;
       soup_server_message_set_status (msg, 204, NULL);
     }
   else if (g_strcmp0 (action, "connect") == 0 && strcmp (method, "POST") == 0)
     {
-      seconds = body_timeout (msg, "timeout", &present);
-      if (sandbox == NULL)
-        { not_found (msg, short_id); return; }
       /* v2 makes the timeout optional: the default applies. */
-      if (!present)
-        seconds = DEFAULT_TIMEOUT_S;
-      /* Connect only extends the TTL of a running sandbox. */
-      if (g_get_real_time () + seconds * G_USEC_PER_SEC > sandbox->end_at)
-        sandbox_set_timeout (sandbox, seconds);
+      if (!extend_timeout (msg, sandbox, short_id, "timeout"))
+        return;
       _emu_reply_json (msg, 200, sandbox_to_json (sandbox, 0));
     }
   else if (g_strcmp0 (action, "pause") == 0 || g_strcmp0 (action, "resume") == 0 ||

@@ -37,6 +37,8 @@ typedef struct
   const char *id_member;       /* a listed sandbox's id: "id" */
   const char *labels_member;   /* the object with its labels, and the create token: "labels" */
   const char *item_path;       /* one sandbox's path is this and its escaped id: "sandbox/" */
+  const char *list_path;       /* lists the live sandboxes, its query started: "sandbox?limit=200" */
+  const char *reap_path;       /* the same in every state, for the reaper */
   const char *page_parameter;  /* the query parameter naming the next page: "cursor" */
   guint       busy_retries;    /* a DELETE answered 409 (a state change in progress) is sent
                                 * again every 250 ms, at most this many times */
@@ -48,6 +50,9 @@ typedef struct
   /* A listed sandbox as an instance, or NULL to leave it out (gone, no id). */
   SandboxInstance *(*instance_new) (SandboxBackend *backend,
                                     JsonObject     *item);
+  /* The query parameter, escaped and newly allocated, that keeps only the
+   * sandboxes carrying every label of @labels (not empty): "labels=..." */
+  char            *(*label_filter) (GHashTable     *labels);
 } SandboxCloudApi;
 
 /* @value when it is set and not empty, else the environment variable
@@ -55,34 +60,34 @@ typedef struct
 const char *_sandbox_cloud_setting               (const char            *value,
                                                   const char            *variable);
 
-/* TRUE when a create that failed with @error may have made a sandbox all
- * the same (cancelled, unavailable, timed out, garbled or unexplained
- * answer), FALSE for a refusal (4xx). */
-gboolean    _sandbox_cloud_outcome_unknown       (const GError          *error);
+/* A property's spec: a read-write string with no nick nor blurb (the
+ * settings of a cloud backend: API key, URL, ...). */
+GParamSpec *_sandbox_cloud_param_string          (const char            *name);
 
-/* Lists @path (its query already started with '?') page by page with
- * @client, as @api says, and returns a GListStore of SandboxInstance on
- * @task (whose source object is the backend); instances that do not carry
- * every label of @want (may be NULL) are left out, for servers that ignore
- * the filter. Takes a reference on @task. */
+/* Lists the live sandboxes that carry every label of @want (may be NULL)
+ * page by page with @client, as @api says, and returns a GListStore of
+ * SandboxInstance on @task (whose source object is the backend); the
+ * labels are checked again here, for servers that ignore the filter.
+ * Takes a reference on @task. */
 void        _sandbox_cloud_list                  (SandboxRestClient     *client,
                                                   const SandboxCloudApi *api,
-                                                  const char            *path,
                                                   GHashTable            *want,
                                                   GTask                 *task);
 
-/* Fails @task with @failure (taken) once the sandboxes listed by @path
- * that carry the create token @token are deleted; what could not be looked
- * for or deleted is added to the message. Not cancellable: nothing must be
- * left behind. Takes over the caller's reference on @task. */
-void        _sandbox_cloud_reap                  (SandboxRestClient     *client,
+/* Fails @task with @failure (taken), the error of a create whose sandbox
+ * was to carry the create token @token. When the create may have made a
+ * sandbox all the same (cancelled, unavailable, timed out, garbled or
+ * unexplained answer; not a refusal, 4xx), the sandboxes that carry the
+ * token (listed from @api->reap_path) are deleted first; what could not be
+ * looked for or deleted is added to the message. Not cancellable: nothing
+ * must be left behind. Takes over the caller's reference on @task. */
+void        _sandbox_cloud_create_failed         (SandboxRestClient     *client,
                                                   const SandboxCloudApi *api,
-                                                  const char            *path,
                                                   const char            *token,
                                                   GError                *failure,
                                                   GTask                 *task);
-/* The same for a sandbox whose id is known (it was made, then failed to
- * start, or the caller gave up on it). */
+/* Fails @task with @failure (taken) once the sandbox @id is deleted (it
+ * was made, then failed to start, or the caller gave up on it). */
 void        _sandbox_cloud_delete_and_fail       (SandboxRestClient     *client,
                                                   const SandboxCloudApi *api,
                                                   const char            *id,

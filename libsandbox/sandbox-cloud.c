@@ -21,8 +21,14 @@ _sandbox_cloud_setting (const char *value,
   return env != NULL && *env != '\0' ? env : NULL;
 }
 
-gboolean
-_sandbox_cloud_outcome_unknown (const GError *error)
+GParamSpec *
+_sandbox_cloud_param_string (const char *name)
+{
+  return g_param_spec_string (name, NULL, NULL, NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+}
+
+static gboolean
+outcome_unknown (const GError *error)
 {
   return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
          g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE) ||
@@ -134,10 +140,23 @@ list_page (ListData *data)
                                    g_task_get_cancellable (data->task), list_got, data);
 }
 
+/* @base, with a filter on @labels when there are any. */
+static char *
+filtered_path (const SandboxCloudApi *api,
+               const char            *base,
+               GHashTable            *labels)
+{
+  g_autofree char *filter = NULL;
+
+  if (labels == NULL || g_hash_table_size (labels) == 0)
+    return g_strdup (base);
+  filter = api->label_filter (labels);
+  return g_strconcat (base, "&", filter, NULL);
+}
+
 void
 _sandbox_cloud_list (SandboxRestClient     *client,
                      const SandboxCloudApi *api,
-                     const char            *path,
                      GHashTable            *want,
                      GTask                 *task)
 {
@@ -146,7 +165,7 @@ _sandbox_cloud_list (SandboxRestClient     *client,
   data->task = g_object_ref (task);
   data->client = g_object_ref (client);
   data->api = api;
-  data->path = g_strdup (path);
+  data->path = filtered_path (api, api->list_path, want);
   data->want = want != NULL && g_hash_table_size (want) > 0 ? g_hash_table_ref (want) : NULL;
   data->store = g_list_store_new (SANDBOX_TYPE_INSTANCE);
   list_page (data);
@@ -308,16 +327,27 @@ reap_data_new (SandboxRestClient     *client,
 }
 
 void
-_sandbox_cloud_reap (SandboxRestClient     *client,
-                     const SandboxCloudApi *api,
-                     const char            *path,
-                     const char            *token,
-                     GError                *failure,
-                     GTask                 *task)
+_sandbox_cloud_create_failed (SandboxRestClient     *client,
+                              const SandboxCloudApi *api,
+                              const char            *token,
+                              GError                *failure,
+                              GTask                 *task)
 {
-  ReapData *data = reap_data_new (client, api, failure, task);
+  ReapData *data;
+  g_autoptr(GHashTable) carrying = NULL;
+  g_autofree char *path = NULL;
 
+  if (!outcome_unknown (failure))
+    {
+      g_task_return_error (task, failure);
+      g_object_unref (task);
+      return;
+    }
+  data = reap_data_new (client, api, failure, task);
   data->token = g_strdup (token);
+  carrying = g_hash_table_new (g_str_hash, g_str_equal);
+  g_hash_table_insert (carrying, (gpointer) SANDBOX_CLOUD_CREATE_TOKEN, (gpointer) token);
+  path = filtered_path (api, api->reap_path, carrying);
   /* Not cancellable: the sandbox must not be left behind. */
   _sandbox_rest_client_call_async (client, "GET", path, NULL, SANDBOX_REST_IDEMPOTENT, NULL,
                                    reap_listed, data);

@@ -206,15 +206,29 @@ listed_instance_new (SandboxBackend *backend,
   return _sandbox_daytona_instance_new (SANDBOX_DAYTONA_BACKEND (backend), item, NULL);
 }
 
+/* Daytona's label filter: the labels as a JSON object. */
+static char *
+label_filter (GHashTable *labels)
+{
+  g_autoptr(JsonNode) filter = _sandbox_json_new_string_map (labels);
+  g_autofree char *json = json_to_string (filter, FALSE);
+  g_autofree char *escaped = g_uri_escape_string (json, NULL, TRUE);
+
+  return g_strconcat ("labels=", escaped, NULL);
+}
+
 static const SandboxCloudApi daytona_api = {
   .provider = DAYTONA_PROVIDER,
   .id_member = "id",
   .labels_member = "labels",
   .item_path = "sandbox/",
+  .list_path = "sandbox?limit=200",
+  .reap_path = "sandbox?limit=200",
   .page_parameter = "cursor",
   .busy_retries = 120,   /* 30 s: a sandbox still starting refuses to be deleted */
   .parse_page = parse_page,
   .instance_new = listed_instance_new,
+  .label_filter = label_filter,
 };
 
 /* ------------------------------------------------------------------ */
@@ -395,21 +409,6 @@ create_poll (GTask *task)
                                    create_polled, task);
 }
 
-/* After an ambiguous failure of POST sandbox: delete what it made. */
-static void
-create_find_orphans (GTask  *task,
-                     GError *error)
-{
-  SandboxDaytonaBackend *self = g_task_get_source_object (task);
-  CreateData *data = g_task_get_task_data (task);
-  g_autofree char *filter = g_strdup_printf ("{\"%s\":\"%s\"}", SANDBOX_CLOUD_CREATE_TOKEN, data->token);
-  g_autofree char *escaped = g_uri_escape_string (filter, NULL, TRUE);
-  g_autofree char *path = g_strdup_printf ("sandbox?limit=200&labels=%s", escaped);
-
-  _sandbox_cloud_reap (_sandbox_daytona_backend_get_client (self), &daytona_api, path, data->token,
-                       error, task);
-}
-
 static void
 create_posted (GObject      *source,
                GAsyncResult *result,
@@ -425,16 +424,10 @@ create_posted (GObject      *source,
     data->dto = expect_sandbox (node, "POST sandbox", &error);
   if (error != NULL)
     {
-      /* The answer was lost or garbled, not a refusal, or the caller
-       * gave up waiting for it: the sandbox may exist all the same. Find
-       * it by its token and delete it. */
-      if (_sandbox_cloud_outcome_unknown (error))
-        {
-          create_find_orphans (task, error);
-          return;
-        }
-      g_task_return_error (task, error);
-      g_object_unref (task);
+      /* If the answer was lost or garbled, or the caller gave up waiting
+       * for it, the sandbox may exist all the same: deleted first. */
+      _sandbox_cloud_create_failed (_sandbox_daytona_backend_get_client (g_task_get_source_object (task)),
+                                    &daytona_api, data->token, error, task);
       return;
     }
   data->id = g_strdup (_sandbox_json_get_string (data->dto, "id"));
@@ -635,17 +628,8 @@ sandbox_daytona_backend_list (SandboxBackend *backend,
                               GTask          *task)
 {
   SandboxDaytonaBackend *self = SANDBOX_DAYTONA_BACKEND (backend);
-  g_autoptr(GString) path = g_string_new ("sandbox?limit=200");
 
-  if (labels != NULL && g_hash_table_size (labels) > 0)
-    {
-      g_autoptr(JsonNode) filter = _sandbox_json_new_string_map (labels);
-      g_autofree char *json = json_to_string (filter, FALSE);
-      g_autofree char *escaped = g_uri_escape_string (json, NULL, TRUE);
-
-      g_string_append_printf (path, "&labels=%s", escaped);
-    }
-  _sandbox_cloud_list (_sandbox_daytona_backend_get_client (self), &daytona_api, path->str, labels, task);
+  _sandbox_cloud_list (_sandbox_daytona_backend_get_client (self), &daytona_api, labels, task);
 }
 
 /* ------------------------------------------------------------------ */
@@ -727,15 +711,9 @@ sandbox_daytona_backend_class_init (SandboxDaytonaBackendClass *klass)
   backend_class->get_instance = sandbox_daytona_backend_get_instance;
   backend_class->list = sandbox_daytona_backend_list;
 
-  properties[PROP_API_KEY] =
-    g_param_spec_string ("api-key", NULL, NULL, NULL,
-                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
-  properties[PROP_API_URL] =
-    g_param_spec_string ("api-url", NULL, NULL, NULL,
-                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
-  properties[PROP_TARGET] =
-    g_param_spec_string ("target", NULL, NULL, NULL,
-                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_API_KEY] = _sandbox_cloud_param_string ("api-key");
+  properties[PROP_API_URL] = _sandbox_cloud_param_string ("api-url");
+  properties[PROP_TARGET] = _sandbox_cloud_param_string ("target");
   properties[PROP_START_TIMEOUT] =
     g_param_spec_uint ("start-timeout", NULL, NULL, 0, G_MAXUINT, 0,
                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);

@@ -216,30 +216,41 @@ listed_instance_new (SandboxBackend *backend,
   return _sandbox_e2b_instance_new (SANDBOX_E2B_BACKEND (backend), item);
 }
 
+/* E2B's metadata filter: each key and value encoded, then k=v&k2=v2 (as
+ * the SDKs send it), encoded again. */
+static char *
+label_filter (GHashTable *labels)
+{
+  g_autoptr(GString) filter = g_string_new (NULL);
+  g_autofree char *escaped = NULL;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_hash_table_iter_init (&iter, labels);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      g_autofree char *k = g_uri_escape_string (key, NULL, FALSE);
+      g_autofree char *v = g_uri_escape_string (value, NULL, FALSE);
+
+      g_string_append_printf (filter, "%s%s=%s", filter->len ? "&" : "", k, v);
+    }
+  escaped = g_uri_escape_string (filter->str, NULL, FALSE);
+  return g_strconcat ("metadata=", escaped, NULL);
+}
+
 static const SandboxCloudApi e2b_api = {
   .provider = "E2B",
   .id_member = "sandboxID",
   .labels_member = "metadata",
   .item_path = "sandboxes/",
+  .list_path = "v2/sandboxes?state=running&limit=100",
+  .reap_path = "v2/sandboxes?limit=100",
   .page_parameter = "nextToken",
   .busy_retries = 0,
   .parse_page = parse_page,
   .instance_new = listed_instance_new,
+  .label_filter = label_filter,
 };
-
-/* After an ambiguous failure of POST /sandboxes: kill what it made. */
-static void
-create_find_orphans (GTask  *task,
-                     GError *failure)
-{
-  SandboxE2bBackend *self = g_task_get_source_object (task);
-  CreateData *data = g_task_get_task_data (task);
-  g_autofree char *filter = g_strdup_printf ("%s=%s", SANDBOX_CLOUD_CREATE_TOKEN, data->token);
-  g_autofree char *escaped = g_uri_escape_string (filter, NULL, FALSE);
-  g_autofree char *path = g_strdup_printf ("v2/sandboxes?metadata=%s&limit=100", escaped);
-
-  _sandbox_cloud_reap (_sandbox_e2b_backend_get_api (self), &e2b_api, path, data->token, failure, task);
-}
 
 static void
 create_posted (GObject      *source,
@@ -265,13 +276,8 @@ create_posted (GObject      *source,
   if (error != NULL)
     {
       /* A refusal (4xx) made nothing; any other failure may have. */
-      if (_sandbox_cloud_outcome_unknown (error))
-        {
-          create_find_orphans (task, error);
-          return;
-        }
-      g_task_return_error (task, error);
-      g_object_unref (task);
+      _sandbox_cloud_create_failed (_sandbox_e2b_backend_get_api (self), &e2b_api, data->token,
+                                    error, task);
       return;
     }
   sandbox_instance_set_labels (instance, data->labels);
@@ -370,30 +376,10 @@ sandbox_e2b_backend_list (SandboxBackend *backend,
                           GTask          *task)
 {
   SandboxE2bBackend *self = SANDBOX_E2B_BACKEND (backend);
-  g_autoptr(GString) path = g_string_new ("v2/sandboxes?state=running&limit=100");
 
   if (!configured_or_fail (self, task))
     return;
-  if (labels != NULL && g_hash_table_size (labels) > 0)
-    {
-      /* Each key and value encoded, then k=v&k2=v2 (as the SDKs send it). */
-      g_autoptr(GString) filter = g_string_new (NULL);
-      g_autofree char *escaped = NULL;
-      GHashTableIter iter;
-      gpointer key, value;
-
-      g_hash_table_iter_init (&iter, labels);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        {
-          g_autofree char *k = g_uri_escape_string (key, NULL, FALSE);
-          g_autofree char *v = g_uri_escape_string (value, NULL, FALSE);
-
-          g_string_append_printf (filter, "%s%s=%s", filter->len ? "&" : "", k, v);
-        }
-      escaped = g_uri_escape_string (filter->str, NULL, FALSE);
-      g_string_append_printf (path, "&metadata=%s", escaped);
-    }
-  _sandbox_cloud_list (_sandbox_e2b_backend_get_api (self), &e2b_api, path->str, labels, task);
+  _sandbox_cloud_list (_sandbox_e2b_backend_get_api (self), &e2b_api, labels, task);
 }
 
 /* ------------------------------------------------------------------ */
@@ -477,21 +463,11 @@ sandbox_e2b_backend_class_init (SandboxE2bBackendClass *klass)
   backend_class->get_instance = sandbox_e2b_backend_get_instance;
   backend_class->list = sandbox_e2b_backend_list;
 
-  properties[PROP_API_KEY] =
-    g_param_spec_string ("api-key", NULL, NULL, NULL,
-                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
-  properties[PROP_API_URL] =
-    g_param_spec_string ("api-url", NULL, NULL, NULL,
-                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
-  properties[PROP_DOMAIN] =
-    g_param_spec_string ("domain", NULL, NULL, NULL,
-                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
-  properties[PROP_SANDBOX_URL] =
-    g_param_spec_string ("sandbox-url", NULL, NULL, NULL,
-                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
-  properties[PROP_TEMPLATE] =
-    g_param_spec_string ("template", NULL, NULL, NULL,
-                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_API_KEY] = _sandbox_cloud_param_string ("api-key");
+  properties[PROP_API_URL] = _sandbox_cloud_param_string ("api-url");
+  properties[PROP_DOMAIN] = _sandbox_cloud_param_string ("domain");
+  properties[PROP_SANDBOX_URL] = _sandbox_cloud_param_string ("sandbox-url");
+  properties[PROP_TEMPLATE] = _sandbox_cloud_param_string ("template");
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 

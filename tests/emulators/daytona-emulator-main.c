@@ -10,16 +10,9 @@
 #include "config.h"
 
 #include <stdio.h>
-#include <glib-unix.h>
 
 #include "daytona-emulator.h"
-
-static gboolean
-on_signal (gpointer user_data)
-{
-  g_main_loop_quit (user_data);
-  return G_SOURCE_REMOVE;
-}
+#include "emu-common.h"
 
 int
 main (int   argc,
@@ -27,7 +20,6 @@ main (int   argc,
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(DaytonaEmulator) emulator = NULL;
-  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   g_autoptr(GOptionContext) options = NULL;
   g_autofree char *api_key = NULL;
   int state_delay_ms = -1;
@@ -60,11 +52,6 @@ main (int   argc,
 
   printf ("DAYTONA_API_URL=%s\n", daytona_emulator_get_url (emulator));
   printf ("DAYTONA_API_KEY=%s\n", daytona_emulator_get_api_key (emulator));
-  printf ("READY\n");
-  fflush (stdout);
-
-  g_unix_signal_add (SIGINT, on_signal, loop);
-  g_unix_signal_add (SIGTERM, on_signal, loop);
-  g_main_loop_run (loop);
+  _emu_main_serve ();
   return 0;
 }

@@ -872,13 +872,13 @@ api_list (DaytonaEmulator   *emu,
           GHashTable        *query,
           gboolean           paginated)
 {
-  const char *labels = query ? g_hash_table_lookup (query, "labels") : NULL;
-  const char *cursor = query ? g_hash_table_lookup (query, "cursor") : NULL;
-  const char *limit_s = query ? g_hash_table_lookup (query, "limit") : NULL;
-  const char *page_s = query ? g_hash_table_lookup (query, "page") : NULL;
-  const char *id_prefix = query ? g_hash_table_lookup (query, "id") : NULL;
-  const char *name_prefix = query ? g_hash_table_lookup (query, "name") : NULL;
-  gboolean include_deleted = query && g_strcmp0 (g_hash_table_lookup (query, "includeErroredDeleted"), "true") == 0;
+  const char *labels = _emu_query (query, "labels");
+  const char *cursor = _emu_query (query, "cursor");
+  const char *limit_s = _emu_query (query, "limit");
+  const char *page_s = _emu_query (query, "page");
+  const char *id_prefix = _emu_query (query, "id");
+  const char *name_prefix = _emu_query (query, "name");
+  gboolean include_deleted = g_strcmp0 (_emu_query (query, "includeErroredDeleted"), "true") == 0;
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GPtrArray) matches = g_ptr_array_new ();
   g_autoptr(JsonBuilder) b = json_builder_new ();
@@ -1748,7 +1748,7 @@ tb_sessions (DaytonaEmulator   *emu,
         return reply_json (emu, msg, 200, command_dto (command));
       if (n == 4 && strcmp (parts[3], "logs") == 0 && strcmp (method, "GET") == 0)
         {
-          const char *follow = query ? g_hash_table_lookup (query, "follow") : NULL;
+          const char *follow = _emu_query (query, "follow");
 
           if (g_strcmp0 (follow, "true") == 0 && is_websocket (msg))
             return ws_follow (msg, command->log, log_mode (msg));
@@ -2393,7 +2393,7 @@ tb_files (DaytonaEmulator   *emu,
           GHashTable        *query)
 {
   const char *method = soup_server_message_get_method (msg);
-  const char *path = query ? g_hash_table_lookup (query, "path") : NULL;
+  const char *path = _emu_query (query, "path");
   g_autoptr(GHashTable) env = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 
   if ((*rest == '\0' || strcmp (rest, "/") == 0) && strcmp (method, "GET") == 0)
@@ -2414,7 +2414,7 @@ tb_files (DaytonaEmulator   *emu,
     }
   if (strcmp (rest, "/folder") == 0 && strcmp (method, "POST") == 0)
     {
-      const char *mode = query ? g_hash_table_lookup (query, "mode") : NULL;
+      const char *mode = _emu_query (query, "mode");
       char *end = NULL;
       guint64 bits;
 

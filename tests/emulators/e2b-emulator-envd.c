@@ -1413,7 +1413,7 @@ files_upload (EmuSandbox        *sandbox,
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
   const char *type = soup_message_headers_get_content_type (headers, NULL);
   const char *encoding = soup_message_headers_get_one (headers, "Content-Encoding");
-  const char *path = query ? g_hash_table_lookup (query, "path") : NULL;
+  const char *path = _emu_query (query, "path");
   g_autoptr(GBytes) body = _emu_request_body (msg);
   g_autoptr(JsonBuilder) builder = json_builder_new ();
 
@@ -1496,7 +1496,7 @@ files_download (EmuSandbox        *sandbox,
                 GHashTable        *query,
                 const char        *user)
 {
-  const char *param = query ? g_hash_table_lookup (query, "path") : NULL;
+  const char *param = _emu_query (query, "path");
   g_autofree char *path = resolve_path (user, param);
   g_autofree char *host = host_path (sandbox, path, NULL);
   g_autofree char *base = g_path_get_basename (path);
@@ -1587,7 +1587,7 @@ _emu_envd_handle (E2bEmulator       *emu,
 
   if (strcmp (path, "/files") == 0)
     {
-      const char *user_param = query ? g_hash_table_lookup (query, "username") : NULL;
+      const char *user_param = _emu_query (query, "username");
       gboolean download = strcmp (method, "GET") == 0;
 
       if (!token_ok && (token != NULL ||

@@ -9,16 +9,9 @@
 #include "config.h"
 
 #include <stdio.h>
-#include <glib-unix.h>
 
 #include "e2b-emulator.h"
-
-static gboolean
-on_signal (gpointer user_data)
-{
-  g_main_loop_quit (user_data);
-  return G_SOURCE_REMOVE;
-}
+#include "emu-common.h"
 
 int
 main (int   argc,
@@ -26,7 +19,6 @@ main (int   argc,
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(E2bEmulator) emulator = NULL;
-  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
 
   emulator = e2b_emulator_new (&error);
   if (emulator == NULL)
@@ -38,11 +30,6 @@ main (int   argc,
   printf ("E2B_API_URL=%s\n", e2b_emulator_get_api_url (emulator));
   printf ("E2B_SANDBOX_URL=%s\n", e2b_emulator_get_sandbox_url (emulator));
   printf ("E2B_API_KEY=%s\n", e2b_emulator_get_api_key (emulator));
-  printf ("READY\n");
-  fflush (stdout);
-
-  g_unix_signal_add (SIGINT, on_signal, loop);
-  g_unix_signal_add (SIGTERM, on_signal, loop);
-  g_main_loop_run (loop);
+  _emu_main_serve ();
   return 0;
 }

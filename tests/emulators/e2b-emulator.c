@@ -32,11 +32,22 @@ _emu_reply_json (SoupServerMessage *msg,
   json_node_unref (node);
 }
 
-static JsonNode *
-error_node (JsonNode   *code,
-            const char *message)
+/* Replies @status with {"code": @code (taken), "message": ...}. */
+static void reply_error_node (SoupServerMessage *msg,
+                              guint              status,
+                              JsonNode          *code,
+                              const char        *format,
+                              va_list            args) G_GNUC_PRINTF (4, 0);
+
+static void
+reply_error_node (SoupServerMessage *msg,
+                  guint              status,
+                  JsonNode          *code,
+                  const char        *format,
+                  va_list            args)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autofree char *message = g_strdup_vprintf (format, args);
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "code");
@@ -44,7 +55,7 @@ error_node (JsonNode   *code,
   json_builder_set_member_name (builder, "message");
   json_builder_add_string_value (builder, message);
   json_builder_end_object (builder);
-  return json_builder_get_root (builder);
+  _emu_reply_json (msg, status, json_builder_get_root (builder));
 }
 
 void
@@ -53,15 +64,13 @@ _emu_reply_error (SoupServerMessage *msg,
                   const char        *format,
                   ...)
 {
-  g_autofree char *message = NULL;
   JsonNode *code = json_node_new (JSON_NODE_VALUE);
   va_list args;
 
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
   json_node_set_int (code, status);
-  _emu_reply_json (msg, status, error_node (code, message));
+  va_start (args, format);
+  reply_error_node (msg, status, code, format, args);
+  va_end (args);
 }
 
 void
@@ -70,15 +79,13 @@ _emu_reply_connect_error (SoupServerMessage *msg,
                           const char        *format,
                           ...)
 {
-  g_autofree char *message = NULL;
   JsonNode *code_node = json_node_new (JSON_NODE_VALUE);
   va_list args;
 
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
   json_node_set_string (code_node, code);
-  _emu_reply_json (msg, _sandbox_connect_code_to_status (code), error_node (code_node, message));
+  va_start (args, format);
+  reply_error_node (msg, _sandbox_connect_code_to_status (code), code_node, format, args);
+  va_end (args);
 }
 
 JsonNode *
@@ -395,12 +402,12 @@ handle_list (E2bEmulator       *emu,
              GHashTable        *query,
              gboolean           v2)
 {
-  const char *metadata = query ? g_hash_table_lookup (query, "metadata") : NULL;
-  const char *state = query ? g_hash_table_lookup (query, "state") : NULL;
-  const char *order = query ? g_hash_table_lookup (query, "order") : NULL;
-  const char *limit_s = query ? g_hash_table_lookup (query, "limit") : NULL;
-  const char *token = query ? g_hash_table_lookup (query, "nextToken") : NULL;
-  const char *template = query ? g_hash_table_lookup (query, "template") : NULL;
+  const char *metadata = _emu_query (query, "metadata");
+  const char *state = _emu_query (query, "state");
+  const char *order = _emu_query (query, "order");
+  const char *limit_s = _emu_query (query, "limit");
+  const char *token = _emu_query (query, "nextToken");
+  const char *template = _emu_query (query, "template");
   g_autoptr(GPtrArray) matching = g_ptr_array_new ();
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
@@ -475,6 +482,30 @@ body_timeout (SoupServerMessage *msg,
   return *present ? json_object_get_int_member (json_node_get_object (root), member) : 0;
 }
 
+/* Refresh and connect: the body's @member (or the default) seconds from
+ * now, when that is later than the sandbox's end (they only extend it).
+ * FALSE once it has replied 404 for a missing sandbox. */
+static gboolean
+extend_timeout (SoupServerMessage *msg,
+                EmuSandbox        *sandbox,
+                const char        *id,
+                const char        *member)
+{
+  gboolean present;
+  gint64 seconds = body_timeout (msg, member, &present);
+
+  if (sandbox == NULL)
+    {
+      not_found (msg, id);
+      return FALSE;
+    }
+  if (!present)
+    seconds = DEFAULT_TIMEOUT_S;
+  if (g_get_real_time () + seconds * G_USEC_PER_SEC > sandbox->end_at)
+    sandbox_set_timeout (sandbox, seconds);
+  return TRUE;
+}
+
 static void
 handle_sandbox (E2bEmulator       *emu,
                 SoupServerMessage *msg,
@@ -526,26 +557,15 @@ handle_sandbox (E2bEmulator       *emu,
     }
   else if (g_strcmp0 (action, "refreshes") == 0 && strcmp (method, "POST") == 0)
     {
-      seconds = body_timeout (msg, "duration", &present);
-      if (sandbox == NULL)
-        { not_found (msg, short_id); return; }
-      if (!present)
-        seconds = DEFAULT_TIMEOUT_S;
-      if (g_get_real_time () + seconds * G_USEC_PER_SEC > sandbox->end_at)
-        sandbox_set_timeout (sandbox, seconds);
+      if (!extend_timeout (msg, sandbox, short_id, "duration"))
+        return;
       soup_server_message_set_status (msg, 204, NULL);
     }
   else if (g_strcmp0 (action, "connect") == 0 && strcmp (method, "POST") == 0)
     {
-      seconds = body_timeout (msg, "timeout", &present);
-      if (sandbox == NULL)
-        { not_found (msg, short_id); return; }
       /* v2 makes the timeout optional: the default applies. */
-      if (!present)
-        seconds = DEFAULT_TIMEOUT_S;
-      /* Connect only extends the TTL of a running sandbox. */
-      if (g_get_real_time () + seconds * G_USEC_PER_SEC > sandbox->end_at)
-        sandbox_set_timeout (sandbox, seconds);
+      if (!extend_timeout (msg, sandbox, short_id, "timeout"))
+        return;
       _emu_reply_json (msg, 200, sandbox_to_json (sandbox, 0));
     }
   else if (g_strcmp0 (action, "pause") == 0 || g_strcmp0 (action, "resume") == 0 ||

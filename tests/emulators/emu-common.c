@@ -4,6 +4,9 @@
  */
 #include "config.h"
 
+#include <stdio.h>
+#include <glib-unix.h>
+
 #include "emu-common.h"
 
 #define EMU_TYPE_SINK (emu_sink_get_type ())
@@ -225,4 +228,30 @@ _emu_thread_quit (GThread      *thread,
 {
   g_main_context_invoke (context, quit_loop, loop);
   g_thread_join (thread);
+}
+
+const char *
+_emu_query (GHashTable *query,
+            const char *name)
+{
+  return query != NULL ? g_hash_table_lookup (query, name) : NULL;
+}
+
+static gboolean
+on_signal (gpointer user_data)
+{
+  g_main_loop_quit (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+void
+_emu_main_serve (void)
+{
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+
+  printf ("READY\n");
+  fflush (stdout);
+  g_unix_signal_add (SIGINT, on_signal, loop);
+  g_unix_signal_add (SIGTERM, on_signal, loop);
+  g_main_loop_run (loop);
 }

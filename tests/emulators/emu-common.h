@@ -31,6 +31,11 @@ GOutputStream *_emu_sink_new                 (EmuSinkWrite       write,
                                               gpointer           user_data,
                                               GDestroyNotify     destroy);
 
+/* The value of the query parameter @name, or NULL; @query (a server
+ * callback's) may be NULL. */
+const char    *_emu_query                    (GHashTable        *query,
+                                              const char        *name);
+
 /* Connect to every request: libsoup 3.2 drops the Content-Length of a 204
  * while writing its headers and then takes the response for an
  * EOF-terminated one: it closes the connection without saying "Connection:
@@ -59,5 +64,9 @@ GThread       *_emu_thread_new               (const char        *name,
 void           _emu_thread_quit              (GThread           *thread,
                                               GMainContext      *context,
                                               GMainLoop         *loop);
+
+/* For an emulator program, once it has printed the VAR=value lines a
+ * client needs: prints "READY" and serves until SIGINT or SIGTERM. */
+void           _emu_main_serve               (void);
 
 G_END_DECLS

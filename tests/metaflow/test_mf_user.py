@@ -7,6 +7,7 @@ Timing bounds are loose: the machine running them may be loaded.
 """
 
 import http.server
+import json
 import os
 import re
 import shutil
@@ -122,6 +123,52 @@ def test_defaults_a_backend_ignores_are_not_sent(mf, emulators):
     info = mf.inspect("ResourcesSandboxFlow")
     spec = info["steps"]["start"][0]["metadata"]["sandbox-spec"]
     assert '"cpu": null' in spec and '"memory": null' in spec, spec
+
+
+@pytest.mark.parametrize(
+    "withs, needles",
+    [
+        (
+            ["sandbox:backend=pycpu,memory=512"],
+            ["asks for memory=512", "@sandbox(memory=...)", "pycpu backend cannot apply memory"],
+        ),
+        (
+            ["sandbox:backend=pycpu", "resources:gpu=1"],
+            ["asks for gpu=1", "@resources(gpu=...)", "pycpu backend cannot apply gpu"],
+        ),
+        (
+            ["sandbox:backend=pysnap,cpu=2"],
+            ["asks for cpu=2", "pysnap backend sizes a sandbox from its snapshot", "image="],
+        ),
+    ],
+)
+def test_python_backend_capabilities_refuse(mf, withs, needles):
+    """A backend written in Python (registered by the flow) is validated by
+    the capabilities it declares, not by its name: a resource it does not
+    declare is refused before the run, naming the argument to remove."""
+    flow = mf.copy_flow("pybackend_flow.py")
+    args = []
+    for w in withs:
+        args += ["--with", w]
+    proc = mf.run(flow, *args, "run", expect_ok=False)
+    _refused(proc, *needles)
+    assert "PYBACKEND-STEP-RAN" not in proc.output
+
+
+def test_python_backend_capabilities_accept(mf):
+    """The cpu the Python backend declares is accepted and sent; the default
+    memory and disk it does not declare are dropped, not refused."""
+    flow = mf.copy_flow("pybackend_flow.py")
+    proc = mf.run(flow, "--with", "sandbox:backend=pycpu,cpu=2", "run")
+    assert "PYBACKEND-STEP-RAN" in proc.output
+    assert "backend pycpu" in proc.output, proc.output[-3000:]
+    info = mf.inspect("PyBackendSandboxFlow")
+    meta = info["steps"]["start"][0]["metadata"]
+    assert meta["sandbox-backend"] == "pycpu"
+    spec = json.loads(meta["sandbox-spec"])
+    assert float(spec["cpu"]) == 2, spec
+    assert spec["memory"] is None and spec["disk"] is None, spec
+    mf.assert_no_sandboxes("PyBackendSandboxFlow")
 
 
 def test_segfault_reported_as_signal(mf):

@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import sys
-from typing import Any, Dict, Optional
+from typing import Any, Dict, FrozenSet, Optional
 
 from metaflow import metaflow_config
 from metaflow.decorators import StepDecorator
@@ -56,22 +56,35 @@ COMPUTE_DECORATORS = frozenset(
 
 REMOTE_DATASTORES = ("s3", "azure", "gs")
 
-# What each backend does with a resource request, in one place (issue 17 will
-# replace this table with capabilities the library reports):
-#   APPLIED     the sandbox gets what is asked for;
-#   WITH_IMAGE  only when the sandbox is built from image= (Daytona sizes a
-#               sandbox from its snapshot otherwise);
-#   (missing)   never: an explicit request is refused before the run, a
-#               default (METAFLOW_SANDBOX_CPU, ...) is dropped.
-# Backends not listed are given every request and decide themselves.
-APPLIED = "applied"
-WITH_IMAGE = "with-image"
+# Each resource and the Sandbox.BackendCapabilities flag of a backend that
+# applies it. The backend reports its capabilities (a backend written in
+# Python declares its own, do_get_capabilities); a request the backend
+# cannot apply is refused before the run when the user asked for it, and a
+# default (METAFLOW_SANDBOX_CPU, ...) is dropped. With LIMITS_NEED_IMAGE
+# (Daytona sizes a sandbox from its snapshot otherwise) a limit is applied
+# only when the sandbox is built from image=.
 RESOURCES = ("cpu", "memory", "disk", "gpu")
-BACKEND_RESOURCES: Dict[str, Dict[str, str]] = {
-    "local": {"cpu": APPLIED, "memory": APPLIED, "disk": APPLIED},
-    "daytona": {"cpu": WITH_IMAGE, "memory": WITH_IMAGE, "disk": WITH_IMAGE, "gpu": WITH_IMAGE},
-    "e2b": {},
+RESOURCE_CAPABILITIES: Dict[str, str] = {
+    "cpu": "CPU_LIMIT",
+    "memory": "MEMORY_LIMIT",
+    "disk": "DISK_LIMIT",
+    "gpu": "GPU",
 }
+
+
+def _capabilities(backend: str) -> Optional[FrozenSet[str]]:
+    """The backend's capabilities (names of Sandbox.BackendCapabilities
+    flags), None for an unknown backend or without PyGObject (preflight
+    reports either before a run; commands that run nothing still work).
+    Asks the library through gi.repository.Sandbox, which is imported here
+    and only here: never in the task inside the sandbox, where PyGObject is
+    usually absent."""
+    from .sandbox_executor import SandboxExecutionError, backend_capabilities
+
+    try:
+        return backend_capabilities(backend)
+    except SandboxExecutionError:
+        return None
 
 
 class SandboxException(MetaflowException):
@@ -255,10 +268,11 @@ class SandboxDecorator(StepDecorator):
                 % (self.name, flow_datastore.TYPE)
             )
 
-        if self.attributes["backend"] == "local" and WORKLOAD_ENV not in os.environ:
+        if WORKLOAD_ENV not in os.environ and self._can("SHARES_HOST_FS"):
             # Before the run: an image that is not imported fails here, with
             # the command that imports it (issue 16). (Not in the task itself:
-            # the image has no libsandbox.)
+            # the image has no libsandbox.) A backend that shares the host's
+            # file system runs the images of this machine's image store.
             from .sandbox_executor import local_image_error
 
             problem = local_image_error(self.attributes["image"])
@@ -287,9 +301,11 @@ class SandboxDecorator(StepDecorator):
                 % (self.attributes["gpu"], step)
             )
 
-        self._check_resources(step, asked_by)
         if WORKLOAD_ENV not in os.environ:
-            # Host paths mean nothing inside the sandbox: checked outside only.
+            # Outside the sandbox only: the task inside it has no PyGObject to
+            # ask the backend (and what it was given was checked already), and
+            # host paths mean nothing there.
+            self._check_resources(step, asked_by)
             self._check_image(step)
 
         # @timeout and timeout=: the smaller one wins.
@@ -314,26 +330,33 @@ class SandboxDecorator(StepDecorator):
                         self._timeout_secs = 0
             self.run_time_limit = min(self.run_time_limit, secs)
 
+    def _can(self, capability: str) -> bool:
+        """Whether the step's backend reports @capability (False for an
+        unknown backend, which preflight reports before the run)."""
+        return capability in (_capabilities(self.attributes["backend"]) or ())
+
     def _check_resources(self, step: str, asked_by: Dict[str, str]) -> None:
-        """Each backend applies a request or refuses it here, before the run;
-        what a backend ignores is not sent (nor recorded as the task's)."""
+        """Each backend applies a request or refuses it here, before the run,
+        as its capabilities say; what a backend ignores is not sent (nor
+        recorded as the task's)."""
         backend = self.attributes["backend"]
-        table = BACKEND_RESOURCES.get(backend)
-        if table is None:
+        capabilities = _capabilities(backend)
+        if capabilities is None:
             return
         has_image = bool(self.attributes["image"]) and not str(self.attributes["image"]).startswith(
             "snapshot:"
         )
+        needs_image = "LIMITS_NEED_IMAGE" in capabilities
         for key in RESOURCES:
             if self.attributes[key] is None or self.attributes[key] == "":
                 continue
-            rule = table.get(key)
-            if rule == APPLIED or (rule == WITH_IMAGE and has_image):
+            applies = RESOURCE_CAPABILITIES[key] in capabilities
+            if applies and (has_image or not needs_image):
                 continue
             if key not in asked_by:
                 self.attributes[key] = None
                 continue
-            if rule == WITH_IMAGE:
+            if applies:
                 msg = _(
                     "Step *%s* asks for %s=%s with %s, but the %s backend sizes a sandbox "
                     "from its snapshot: give @%s an image= (for example "
@@ -358,7 +381,9 @@ class SandboxDecorator(StepDecorator):
     def _check_image(self, step: str) -> None:
         image = self.attributes["image"]
         # Names and digests are looked up in the image store (local_image_error).
-        if self.attributes["backend"] != "local" or not image or not os.path.isabs(image):
+        # A root file system directory: for a backend that shares the host's
+        # file system (local).
+        if not image or not os.path.isabs(image) or not self._can("SHARES_HOST_FS"):
             return
         if not os.path.isdir(image):
             raise SandboxException(

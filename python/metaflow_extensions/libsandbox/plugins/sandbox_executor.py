@@ -26,7 +26,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, FrozenSet, List, Optional
 
 from metaflow import util
 from metaflow.exception import METAFLOW_EXIT_DISALLOW_RETRY, MetaflowException
@@ -63,17 +63,49 @@ def is_secret(name: str, datastore_type: str) -> bool:
     return any(word in upper for word in SECRET_WORDS)
 
 
-_CAPABILITIES: Dict[str, int] = {}
+_CAPABILITIES: Dict[str, FrozenSet[str]] = {}
+
+
+def backend_capabilities(backend: str) -> Optional[FrozenSet[str]]:
+    """The names of the Sandbox.BackendCapabilities flags the backend
+    reports (e.g. "MOUNTS"), or None if no backend has that name (preflight
+    says so, with the names that exist). What a backend can do is the
+    library's to say -- or, for a backend written in Python, its own
+    do_get_capabilities' -- not a list of backend names here."""
+    _Gio, GLib, Sandbox = _load_gi()
+    if backend not in _CAPABILITIES:
+        try:
+            mask = int(Sandbox.Backend.new_for_name(backend).get_capabilities())
+        except GLib.Error as ex:
+            if ex.matches(Sandbox.error_quark(), Sandbox.Error.UNKNOWN_BACKEND):
+                return None
+            raise
+        flags = Sandbox.BackendCapabilities
+        _CAPABILITIES[backend] = frozenset(
+            name
+            for name in dir(flags)
+            if name.isupper() and int(getattr(flags, name)) and mask & int(getattr(flags, name))
+        )
+    return _CAPABILITIES[backend]
 
 
 def _can(backend: str, capability: str) -> bool:
     """Whether the backend reports @capability, the name of a
-    Sandbox.BackendCapabilities flag (e.g. "MOUNTS"): what a backend can do
-    is the library's to say, not a list of backend names here."""
+    Sandbox.BackendCapabilities flag (e.g. "MOUNTS")."""
+    return capability in (backend_capabilities(backend) or ())
+
+
+def _sandboxctl_can_create(backend: str) -> bool:
+    """Whether a sandboxctl process can create @backend: every backend but
+    one that this process defined in Python (Sandbox.Backend.register from
+    a flow or a module), which exists in this process only."""
     _Gio, _GLib, Sandbox = _load_gi()
-    if backend not in _CAPABILITIES:
-        _CAPABILITIES[backend] = int(Sandbox.Backend.new_for_name(backend).get_capabilities())
-    return bool(_CAPABILITIES[backend] & int(getattr(Sandbox.BackendCapabilities, capability)))
+    try:
+        cls = type(Sandbox.Backend.new_for_name(backend))
+    except Exception:
+        return False
+    # Types written in C (built in or a GIO module) are wrapped in __gi__.
+    return cls.__module__ == "__gi__" or cls.__module__.startswith("gi.")
 
 
 def needs_network(options: "SandboxOptions", datastore_type: str) -> bool:
@@ -300,8 +332,8 @@ def _build_spec(
     if options.image and options.image != "host":
         spec.set_image(options.image)
     spec.set_workdir(workdir)
-    # What a backend cannot apply is refused or dropped by the decorator
-    # (sandbox_decorator.BACKEND_RESOURCES).
+    # What a backend cannot apply (its capabilities) is refused or dropped
+    # by the decorator (SandboxDecorator._check_resources).
     if options.cpu:
         spec.set_cpu(float(options.cpu))
     if options.memory:
@@ -705,7 +737,8 @@ def _metaflow_version() -> str:
 
 
 # ---------------------------------------------------------------------------
-# Direct launch: local backend, local datastore, the host's root
+# Direct launch: a backend that shares the host's file system and mounts
+# (local), the local datastore, the host's root
 
 
 def sandboxctl_tool() -> Optional[str]:
@@ -874,9 +907,14 @@ def direct_capable(deco) -> bool:
     if _debug_enabled():
         # METAFLOW_SANDBOX_DEBUG keeps a failed task's sandbox: the trampoline's.
         return False
-    if attrs["backend"] != "local" or attrs["image"] not in (None, "", "host"):
+    if attrs["image"] not in (None, "", "host") or deco.flow_datastore.TYPE != "local":
         return False
-    return deco.flow_datastore.TYPE == "local" and sandboxctl_tool() is not None
+    # The host's root and read-only mounts of the code and the interpreter,
+    # by a sandboxctl process.
+    backend = attrs["backend"]
+    if not (_can(backend, "SHARES_HOST_FS") and _can(backend, "MOUNTS")):
+        return False
+    return _sandboxctl_can_create(backend) and sandboxctl_tool() is not None
 
 
 def direct_launch(deco, cli_args, retry_count: int) -> bool:
@@ -928,9 +966,10 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
 
     opts = cli_args.command_options
     run_id, task_id = str(opts["run-id"]), str(opts["task-id"])
+    backend = attrs["backend"]
     options = SandboxOptions(
         decorator=deco.name,
-        backend="local",
+        backend=backend,
         image=None,
         cpu=None if attrs["cpu"] is None else str(attrs["cpu"]),
         memory=None if attrs["memory"] is None else str(attrs["memory"]),
@@ -943,7 +982,7 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
         code_package_sha=deco.package_sha,
         code_package_url=deco.package_url,
     )
-    workdir = _workdir("local")
+    workdir = _workdir(backend)
     pkg_dir = workdir.rstrip("/") + "/metaflow"
     flow_file = os.path.basename(cli_args.entrypoint[-1])
 
@@ -969,7 +1008,7 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
             "METAFLOW_DEFAULT_DATASTORE": "local",
             "METAFLOW_DEFAULT_METADATA": str(cli_args.top_level_options.get("metadata")),
             WORKLOAD_ENV: "1",
-            "METAFLOW_SANDBOX_BACKEND_NAME": "local",
+            "METAFLOW_SANDBOX_BACKEND_NAME": backend,
             "METAFLOW_SANDBOX_SPEC": _spec_summary(options, "local"),
             "PYTHONUNBUFFERED": "x",
             "PYTHONIOENCODING": "utf-8",
@@ -991,7 +1030,7 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
         if options.code_package_metadata:
             env["METAFLOW_CODE_METADATA"] = options.code_package_metadata
 
-    argv = [tool, "run", "--backend", "local", "--workdir", workdir, "--cwd", pkg_dir]
+    argv = [tool, "run", "--backend", backend, "--workdir", workdir, "--cwd", pkg_dir]
     # A step killed by a signal looks so to the runtime ("segmentation fault").
     argv += ["--id-env", "METAFLOW_SANDBOX_ID", "--raise-signal"]
     labels = {
@@ -1147,6 +1186,7 @@ def _keep_for_debugging(instance, options: SandboxOptions, run_id) -> None:
     """METAFLOW_SANDBOX_DEBUG: a failed task's sandbox stays (until its time to
     live runs out) for a look inside."""
     sandbox_id = instance.get_id()
+    # "local" is sandboxctl's default --backend, not a property of the backend.
     ctl = "sandboxctl" if options.backend == "local" else "sandboxctl --backend " + options.backend
     ttl = int(options.run_time_limit) + 600 if options.run_time_limit else 0
     _echo(

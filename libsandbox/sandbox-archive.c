@@ -6,6 +6,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -16,6 +17,139 @@
 #include "sandbox-archive.h"
 
 #define CHUNK_SIZE (64 * 1024)
+
+/* --------------------------------------------------------------------------
+ * libarchive, loaded at first use
+ *
+ * libarchive pulls in libxml2, ICU, libstdc++ and a dozen compression
+ * libraries: binding them all costs a program that never touches a tar
+ * stream (sandboxctl run, a Metaflow task) most of its start. So libsandbox
+ * does not link it; the first archive call dlopen()s it and looks up the
+ * functions below, and every archive_* call in this file goes through that
+ * table. The soname is fixed at configure time (SANDBOX_LIBARCHIVE_SONAME);
+ * SANDBOX_LIBARCHIVE names another file (tests, unusual installs). */
+
+#define LIBARCHIVE_FUNCTIONS(F) \
+  F (archive_entry_copy_stat) \
+  F (archive_entry_filetype) \
+  F (archive_entry_free) \
+  F (archive_entry_hardlink) \
+  F (archive_entry_mtime) \
+  F (archive_entry_mtime_nsec) \
+  F (archive_entry_new) \
+  F (archive_entry_pathname) \
+  F (archive_entry_perm) \
+  F (archive_entry_set_gid) \
+  F (archive_entry_set_gname) \
+  F (archive_entry_set_pathname) \
+  F (archive_entry_set_symlink) \
+  F (archive_entry_set_uid) \
+  F (archive_entry_set_uname) \
+  F (archive_entry_symlink) \
+  F (archive_error_string) \
+  F (archive_read_data) \
+  F (archive_read_data_skip) \
+  F (archive_read_free) \
+  F (archive_read_new) \
+  F (archive_read_next_header) \
+  F (archive_read_open) \
+  F (archive_read_support_filter_all) \
+  F (archive_read_support_format_tar) \
+  F (archive_set_error) \
+  F (archive_write_close) \
+  F (archive_write_data) \
+  F (archive_write_free) \
+  F (archive_write_header) \
+  F (archive_write_new) \
+  F (archive_write_open2) \
+  F (archive_write_set_bytes_in_last_block) \
+  F (archive_write_set_format_pax_restricted) \
+
+static struct
+{
+#define F(name) __typeof__ (name) *name;
+  LIBARCHIVE_FUNCTIONS (F)
+#undef F
+} libarchive;
+
+static char *libarchive_error;
+
+static gboolean
+ensure_libarchive (GError **error)
+{
+  static gsize state = 0;  /* 1: loaded, 2: failed (libarchive_error says why) */
+
+  if (g_once_init_enter (&state))
+    {
+      const char *file = g_getenv ("SANDBOX_LIBARCHIVE");
+      gsize result = 1;
+      void *handle;
+
+      if (file == NULL || *file == '\0')
+        file = SANDBOX_LIBARCHIVE_SONAME;
+      /* Never closed: the functions stay in use for the life of the process. */
+      handle = dlopen (file, RTLD_NOW | RTLD_LOCAL);
+      if (handle == NULL)
+        {
+          libarchive_error = g_strdup (dlerror ());
+          result = 2;
+        }
+#define F(name) \
+      else if ((libarchive.name = dlsym (handle, #name)) == NULL) \
+        { \
+          libarchive_error = g_strdup_printf ("%s has no %s", file, #name); \
+          result = 2; \
+        }
+      LIBARCHIVE_FUNCTIONS (F)
+#undef F
+      g_once_init_leave (&state, result);
+    }
+
+  if (state == 1)
+    return TRUE;
+  g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED,
+               _("Tar archives need libarchive (%s), which could not be loaded: %s. "
+                 "Install it (Debian and Ubuntu: apt install libarchive13; "
+                 "Fedora: dnf install libarchive)."),
+               SANDBOX_LIBARCHIVE_SONAME, libarchive_error);
+  return FALSE;
+}
+
+/* From here on, archive_foo (...) calls the loaded function. */
+#define archive_entry_copy_stat (*libarchive.archive_entry_copy_stat)
+#define archive_entry_filetype (*libarchive.archive_entry_filetype)
+#define archive_entry_free (*libarchive.archive_entry_free)
+#define archive_entry_hardlink (*libarchive.archive_entry_hardlink)
+#define archive_entry_mtime (*libarchive.archive_entry_mtime)
+#define archive_entry_mtime_nsec (*libarchive.archive_entry_mtime_nsec)
+#define archive_entry_new (*libarchive.archive_entry_new)
+#define archive_entry_pathname (*libarchive.archive_entry_pathname)
+#define archive_entry_perm (*libarchive.archive_entry_perm)
+#define archive_entry_set_gid (*libarchive.archive_entry_set_gid)
+#define archive_entry_set_gname (*libarchive.archive_entry_set_gname)
+#define archive_entry_set_pathname (*libarchive.archive_entry_set_pathname)
+#define archive_entry_set_symlink (*libarchive.archive_entry_set_symlink)
+#define archive_entry_set_uid (*libarchive.archive_entry_set_uid)
+#define archive_entry_set_uname (*libarchive.archive_entry_set_uname)
+#define archive_entry_symlink (*libarchive.archive_entry_symlink)
+#define archive_error_string (*libarchive.archive_error_string)
+#define archive_read_data (*libarchive.archive_read_data)
+#define archive_read_data_skip (*libarchive.archive_read_data_skip)
+#define archive_read_free (*libarchive.archive_read_free)
+#define archive_read_new (*libarchive.archive_read_new)
+#define archive_read_next_header (*libarchive.archive_read_next_header)
+#define archive_read_open (*libarchive.archive_read_open)
+#define archive_read_support_filter_all (*libarchive.archive_read_support_filter_all)
+#define archive_read_support_format_tar (*libarchive.archive_read_support_format_tar)
+#define archive_set_error (*libarchive.archive_set_error)
+#define archive_write_close (*libarchive.archive_write_close)
+#define archive_write_data (*libarchive.archive_write_data)
+#define archive_write_free (*libarchive.archive_write_free)
+#define archive_write_header (*libarchive.archive_write_header)
+#define archive_write_new (*libarchive.archive_write_new)
+#define archive_write_open2 (*libarchive.archive_write_open2)
+#define archive_write_set_bytes_in_last_block (*libarchive.archive_write_set_bytes_in_last_block)
+#define archive_write_set_format_pax_restricted (*libarchive.archive_write_set_format_pax_restricted)
 
 /* --------------------------------------------------------------------------
  * libarchive <-> GIO glue */
@@ -251,6 +385,9 @@ sandbox_archive_write (GFile               *base_dir,
   g_return_val_if_fail (G_IS_FILE (base_dir), FALSE);
   g_return_val_if_fail (G_IS_OUTPUT_STREAM (archive), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!ensure_libarchive (error))
+    return FALSE;
 
   base = g_file_get_path (base_dir);
   if (base == NULL)
@@ -618,6 +755,9 @@ extract_common (GInputStream         *archive,
   g_return_val_if_fail (G_IS_INPUT_STREAM (archive), FALSE);
   g_return_val_if_fail (G_IS_FILE (dest_dir), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!ensure_libarchive (error))
+    return FALSE;
 
   dest = g_file_get_path (dest_dir);
   if (dest == NULL)

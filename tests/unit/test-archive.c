@@ -817,6 +817,37 @@ test_cancelled_midway (Fixture       *f,
   g_assert_cmpstr (names, ==, "");
 }
 
+/* libsandbox loads libarchive at the first tar stream (it is not linked):
+ * without it, both directions fail with an error that says what to
+ * install, and nothing else breaks. Run in a child, since the library
+ * tries the load once per process. */
+static void
+test_libarchive_missing (Fixture       *f,
+                         gconstpointer  data)
+{
+  if (g_test_subprocess ())
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GFile) base = g_file_new_for_path (f->root);
+      g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable ();
+      g_autoptr(GInputStream) in = g_memory_input_stream_new_from_data ("", 0, NULL);
+
+      g_setenv ("SANDBOX_LIBARCHIVE", "libsandbox-test-no-such-libarchive.so.0", TRUE);
+      g_assert_false (sandbox_archive_write (base, NULL, out, NULL, &error));
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      g_assert_nonnull (strstr (error->message, "libarchive13"));
+      g_assert_nonnull (strstr (error->message, "libsandbox-test-no-such-libarchive.so.0"));
+      g_clear_error (&error);
+      g_assert_false (sandbox_archive_extract (in, f->dest_file, SANDBOX_ARCHIVE_NONE, NULL, &error));
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      g_print ("both refused\n");
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stdout ("*both refused*");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -841,6 +872,7 @@ main (int   argc,
   ADD ("unsafe/existing-link", test_unsafe_existing_link);
   ADD ("unsafe/symlink-chain", test_unsafe_symlink_chain);
   ADD ("unsafe/hardlink", test_unsafe_hardlink);
+  ADD ("libarchive-missing", test_libarchive_missing);
 #undef ADD
   return g_test_run ();
 }

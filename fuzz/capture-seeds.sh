@@ -8,6 +8,7 @@ B=$(cd "${1:?usage: capture-seeds.sh BUILDDIR}" && pwd)
 S=$(cd "$(dirname "$0")" && pwd)
 C=$S/corpus
 export SANDBOX_EXEC_HELPER=$B/backends/local/sandbox-exec-helper
+export SANDBOX_REMOTE_MODULE=$B/backends/.libs/libsandbox-remote.so
 export SANDBOX_LOCAL_ROOT=$(mktemp -d)
 tmp=$(mktemp -d)
 pids=()

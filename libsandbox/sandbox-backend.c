@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "sandbox-private.h"
+#include "sandbox-remote-private.h"
 
 /**
  * SandboxBackend:
@@ -222,6 +223,11 @@ sandbox_backend_list_names (void)
   GIOExtensionPoint *point = ensure_extension_point ();
   g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
   g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GError) error = NULL;
+
+  /* daytona and e2b are in a module loaded on demand: load it to list them. */
+  if (!_sandbox_ensure_remote_backends (&error))
+    g_debug ("Listing the backends without daytona and e2b: %s", error->message);
 
   for (GList *l = g_io_extension_point_get_extensions (point); l != NULL; l = l->next)
     {
@@ -260,6 +266,12 @@ sandbox_backend_new_for_name (const char  *name,
     name = g_getenv ("SANDBOX_BACKEND");
   if (name == NULL || *name == '\0')
     name = "local";
+
+  /* daytona and e2b are in a module loaded on demand, before the lookup so
+   * that they win over a lower-priority type of the same name, as if they
+   * had been registered from the start. */
+  if (_sandbox_is_remote_backend_name (name) && !_sandbox_ensure_remote_backends (error))
+    return NULL;
 
   extension = g_io_extension_point_get_extension_by_name (point, name);
   if (extension == NULL)

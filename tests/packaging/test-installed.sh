@@ -19,7 +19,7 @@
 
 set -uo pipefail
 unset GI_TYPELIB_PATH LD_LIBRARY_PATH PYTHONPATH SANDBOX_EXEC_HELPER SANDBOX_BWRAP \
-      SANDBOX_LOCALEDIR SANDBOX_BACKEND SANDBOX_BACKEND_PATH SANDBOX_LOCAL_ROOT
+      SANDBOX_REMOTE_MODULE SANDBOX_LIBARCHIVE SANDBOX_LOCALEDIR SANDBOX_BACKEND SANDBOX_BACKEND_PATH SANDBOX_LOCAL_ROOT
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/tests/packaging
@@ -78,8 +78,8 @@ if [ $st = 0 ]; then ok "apt-get install ./*.deb"; else not_ok "apt-get install 
 
 # Files where the packages put them.
 ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
-check "typelib, helper, .pc, man page, reference and catalogs are installed" test -f "/usr/lib/$ma/girepository-1.0/Sandbox-1.0.typelib" \
-  -a -x "/usr/lib/$ma/libsandbox-1.0/sandbox-exec-helper" -a -f "/usr/lib/$ma/pkgconfig/sandbox-1.0.pc" \
+check "typelib, helper, remote module, .pc, man page, reference and catalogs are installed" test -f "/usr/lib/$ma/girepository-1.0/Sandbox-1.0.typelib" \
+  -a -x "/usr/lib/$ma/libsandbox-1.0/sandbox-exec-helper" -a -f "/usr/lib/$ma/libsandbox-1.0/libsandbox-remote.so" -a -f "/usr/lib/$ma/pkgconfig/sandbox-1.0.pc" \
   -a -f /usr/share/man/man1/sandboxctl.1.gz -a -f /usr/share/doc/libsandbox-1.0/reference/index.html \
   -a -f /usr/share/locale/de/LC_MESSAGES/libsandbox-1.0.mo -a -f /usr/share/locale/fr/LC_MESSAGES/libsandbox-1.0.mo
 
@@ -146,6 +146,34 @@ if [ $st = 0 ] && [ "$out" = hi ]; then ok "sandboxctl run --backend local -- ec
 else not_ok "sandboxctl run --backend local -- echo hi" "status $st: $out"; fi
 out=$(sandboxctl run --backend local -- sh -c 'exit 9' 2>&1); st=$?
 if [ $st = 9 ]; then ok "sandboxctl run exits with the command's status"; else not_ok "sandboxctl run exits with the command's status" "status $st: $out"; fi
+# Only what a command needs is loaded (issue 14): libarchive at the first tar
+# stream, libsoup with the remote backends' module, asked for by name.
+out=$(LD_DEBUG=files sandboxctl run --backend local -- true 2>&1); st=$?
+if [ $st = 0 ] && ! grep -qE 'file=[^ ]*(libsoup|libarchive|libsandbox-remote)' <<<"$out"; then
+  ok "sandboxctl run --backend local loads neither libsoup nor libarchive"
+else not_ok "sandboxctl run --backend local loads neither libsoup nor libarchive" "status $st" \
+  "$(grep -E 'file=[^ ]*(libsoup|libarchive|libsandbox-remote)' <<<"$out" | head -5)"; fi
+out=$(sandboxctl backends --json 2>&1)
+if grep -q '"daytona"' <<<"$out" && grep -q '"e2b"' <<<"$out"; then
+  ok "sandboxctl backends lists daytona and e2b (the installed module)"
+else not_ok "sandboxctl backends lists daytona and e2b (the installed module)" "$out"; fi
+out=$(env -u DAYTONA_API_KEY sandboxctl run --backend daytona -- true 2>&1)
+if grep -q 'DAYTONA_API_KEY' <<<"$out"; then ok "sandboxctl run --backend daytona loads the module and asks for a key"
+else not_ok "sandboxctl run --backend daytona loads the module and asks for a key" "$out"; fi
+mkdir -p tree/sub && echo tar-ok > tree/sub/f
+cat > tar.py <<'PYEOF'
+import gi
+gi.require_version("Sandbox", "1.0")
+from gi.repository import Gio, Sandbox
+
+out = Gio.MemoryOutputStream.new_resizable()
+assert Sandbox.archive_write(Gio.File.new_for_path("tree"), None, out, None)
+out.close(None)
+data = Gio.MemoryInputStream.new_from_bytes(out.steal_as_bytes())
+assert Sandbox.archive_extract(data, Gio.File.new_for_path("untarred"), Sandbox.ArchiveFlags.NONE, None)
+assert open("untarred/sub/f").read() == "tar-ok\n"
+PYEOF
+check "a tar round trip (libarchive loaded at first use)" /usr/bin/python3 tar.py
 check "man sandboxctl is installed" sh -c 'zcat /usr/share/man/man1/sandboxctl.1.gz | grep -q "^.TH SANDBOXCTL 1"'
 
 # Translations from the installed catalogs.

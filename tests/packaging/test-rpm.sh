@@ -8,7 +8,7 @@
 # Usage: tests/packaging/test-rpm.sh [TARBALL]
 #   TARBALL: use this libsandbox-*.tar.xz instead of making one.
 set -uo pipefail
-unset GI_TYPELIB_PATH LD_LIBRARY_PATH PYTHONPATH SANDBOX_EXEC_HELPER METAFLOW_PYTHON SDK_PYTHON
+unset GI_TYPELIB_PATH LD_LIBRARY_PATH PYTHONPATH SANDBOX_EXEC_HELPER SANDBOX_REMOTE_MODULE METAFLOW_PYTHON SDK_PYTHON
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/libsandbox-rpm.XXXXXX")

@@ -295,4 +295,16 @@ check "SIGINT during run says the sandbox is destroyed" grep -q "destroying sand
 ctl ls
 check "SIGINT during run leaves no sandbox" out_empty
 
+# Only what the command needs is loaded (issue 14): the local backend loads
+# neither libsoup (the module of the remote backends) nor libarchive.
+LD_DEBUG=files "$CTL" run --backend local -- true >"$WORK/out" 2>"$WORK/err"
+rc=$?
+check "run --backend local works with LD_DEBUG=files" eval 'rc_is 0 && grep -q "file=[^ ]*libsandbox-1.0.so" "$WORK/err"'
+check "run --backend local loads neither libsoup nor libarchive" \
+  eval '! grep -E "file=[^ ]*(libsoup|libarchive|libsandbox-remote)" "$WORK/err"'
+LD_DEBUG=files "$CTL" backends >"$WORK/out" 2>"$WORK/err"
+rc=$?
+check "backends loads the remote module and lists daytona and e2b" \
+  eval 'rc_is 0 && grep -q "file=[^ ]*libsandbox-remote.so" "$WORK/err" && out_has "^daytona" && out_has "^e2b"'
+
 echo "1..$n"

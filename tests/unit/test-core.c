@@ -261,6 +261,78 @@ test_module (void)
   g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED);
 }
 
+/* daytona and e2b are in a module that the registry loads when one of them
+ * is asked for by name, or when all names are listed (issue 14). */
+static void
+test_remote_module (void)
+{
+  g_auto(GStrv) names = NULL;
+  g_autoptr(SandboxBackend) local = NULL;
+  g_autoptr(SandboxBackend) e2b = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (g_getenv ("SANDBOX_REMOTE_MODULE") == NULL)
+    {
+      g_test_skip ("SANDBOX_REMOTE_MODULE is not set");
+      return;
+    }
+  if (g_test_subprocess ())
+    {
+      /* The local backend alone does not load it. */
+      local = sandbox_backend_new_for_name ("local", &error);
+      g_assert_no_error (error);
+      g_assert_null (g_type_from_name ("SandboxE2bBackend"));
+      g_assert_null (g_type_from_name ("SandboxDaytonaBackend"));
+
+      e2b = sandbox_backend_new_for_name ("e2b", &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (G_OBJECT_TYPE_NAME (e2b), ==, "SandboxE2bBackend");
+      /* Both are registered at once, in the order of the names. */
+      g_assert_true (g_type_from_name ("SandboxDaytonaBackend") != 0);
+      names = sandbox_backend_list_names ();
+      g_assert_cmpstr (names[0], ==, "local");
+      g_assert_true (g_strv_contains ((const char * const *) names, "daytona"));
+      g_assert_true (g_strv_contains ((const char * const *) names, "e2b"));
+      g_print ("loaded on demand\n");
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stdout ("*loaded on demand*");
+}
+
+/* Without the module, daytona and e2b fail with what to do; the rest works. */
+static void
+test_remote_module_missing (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_auto(GStrv) names = NULL;
+      g_autoptr(SandboxBackend) local = NULL;
+      g_autoptr(SandboxBackend) daytona = NULL;
+      g_autoptr(GError) error = NULL;
+
+      g_setenv ("SANDBOX_REMOTE_MODULE", "/nonexistent/libsandbox-remote.so", TRUE);
+      daytona = sandbox_backend_new_for_name ("daytona", &error);
+      g_assert_null (daytona);
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED);
+      g_assert_nonnull (strstr (error->message, "/nonexistent/libsandbox-remote.so"));
+      g_assert_nonnull (strstr (error->message, "Reinstall libsandbox"));
+      g_clear_error (&error);
+
+      names = sandbox_backend_list_names ();
+      g_assert_true (g_strv_contains ((const char * const *) names, "local"));
+      g_assert_false (g_strv_contains ((const char * const *) names, "daytona"));
+      local = sandbox_backend_new_for_name ("local", &error);
+      g_assert_no_error (error);
+      g_print ("refused with a reason\n");
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stdout ("*refused with a reason*");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -275,6 +347,8 @@ main (int argc, char **argv)
   g_test_add_func ("/registry/register", test_register);
   g_test_add_func ("/registry/gio-module", test_module);
   g_test_add_func ("/registry/abstract", test_abstract);
+  g_test_add_func ("/registry/remote-module", test_remote_module);
+  g_test_add_func ("/registry/remote-module-missing", test_remote_module_missing);
 
   return g_test_run ();
 }

@@ -214,8 +214,16 @@ def preflight(backend_name: str) -> None:
     if _PREFLIGHT_DONE.get(backend_name):
         return
     Gio, GLib, Sandbox = _load_gi()
-    known = list(Sandbox.Backend.list_names())
-    if backend_name not in known:
+    # Only an unknown name lists the others: listing loads every backend,
+    # and a task of the local backend should not load the remote ones.
+    try:
+        backend = Sandbox.Backend.new_for_name(backend_name)
+    except GLib.Error as ex:
+        if not ex.matches(Sandbox.error_quark(), Sandbox.Error.UNKNOWN_BACKEND):
+            raise SandboxExecutionError(
+                _("The sandbox backend *%s* is not ready: %s") % (backend_name, ex.message)
+            ) from None
+        known = list(Sandbox.Backend.list_names())
         raise SandboxExecutionError(
             _(
                 "Unknown sandbox backend *%s*. Known backends: %s. Set it with "
@@ -223,9 +231,8 @@ def preflight(backend_name: str) -> None:
                 "METAFLOW_SANDBOX_BACKEND."
             )
             % (backend_name, ", ".join(sorted(known)))
-        )
+        ) from None
     try:
-        backend = Sandbox.Backend.new_for_name(backend_name)
         backend.check_configured()
     except GLib.Error as ex:
         raise SandboxExecutionError(

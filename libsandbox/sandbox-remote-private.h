@@ -14,6 +14,11 @@
  * in the module as calls through that table, so the backends' code is the
  * same in the module and in the tests that link it statically.
  *
+ * A program that links libsandbox-internal.la (the library's code
+ * statically: tests of private helpers, fuzz targets) must not load the
+ * module, which would bring libsandbox-1.0.so and its types a second time:
+ * such programs create the remote types directly, never by name.
+ *
  * Not installed, not scanned.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later

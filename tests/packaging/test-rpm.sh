@@ -79,13 +79,17 @@ done
 srpm=$(ls "$top_rpm"/SRPMS/*.src.rpm 2>/dev/null | head -n1)
 if [ -n "$srpm" ]; then ok "built $(basename "$srpm")"; else not_ok "built the source rpm"; fi
 # The split: files where they belong.
+# (Each listing is read whole before grep: `rpm -qlp | grep -q` under
+# pipefail fails when grep exits before rpm has written a long listing.)
 q () { rpm -qlp "$(ls "$top_rpm"/RPMS/*/"$1"-0*.rpm | head -n1)" 2>/dev/null; }
-if q libsandbox | grep -q 'libsandbox-1.0.so.0' && q libsandbox | grep -q 'Sandbox-1.0.typelib' && \
-   q libsandbox | grep -q 'sandbox-exec-helper' && q libsandbox | grep -q 'de/LC_MESSAGES/libsandbox-1.0.mo' && \
-   q libsandbox-devel | grep -q 'sandbox-1.0.pc' && q libsandbox-devel | grep -q 'Sandbox-1.0.gir' && \
-   q sandbox-tools | grep -q 'bin/sandboxctl' && q python3-metaflow-sandbox | grep -q 'metaflow_extensions/libsandbox/plugins' && \
-   q libsandbox-doc | grep -q 'reference/index.html'; then
-  ok "the packages hold the library, devel files, tool, extension and reference"
+has () { local list; list=$(q "$1"); grep -qF -- "$2" <<<"$list" || { echo "# the $1 package has no $2"; return 1; }; }
+if has libsandbox 'libsandbox-1.0.so.0' && has libsandbox 'Sandbox-1.0.typelib' && \
+   has libsandbox 'sandbox-exec-helper' && has libsandbox 'de/LC_MESSAGES/libsandbox-1.0.mo' && \
+   has libsandbox 'libsandbox-1.0/libsandbox-remote.so' && \
+   has libsandbox-devel 'sandbox-1.0.pc' && has libsandbox-devel 'Sandbox-1.0.gir' && \
+   has sandbox-tools 'bin/sandboxctl' && has python3-metaflow-sandbox 'metaflow_extensions/libsandbox/plugins' && \
+   has libsandbox-doc 'reference/index.html'; then
+  ok "the packages hold the library, remote module, devel files, tool, extension and reference"
 else
-  not_ok "the packages hold the library, devel files, tool, extension and reference"
+  not_ok "the packages hold the library, remote module, devel files, tool, extension and reference"
 fi

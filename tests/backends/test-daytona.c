@@ -539,6 +539,50 @@ test_real_service (void)
   destroy (instance);
 }
 
+/* The library's time-out on Daytona is auto-stop (with auto-delete 0):
+ * toolbox calls keep a sandbox alive, a long command alone does not, and a
+ * command cut by auto-stop ends in NOT_FOUND saying the sandbox is gone.
+ * One emulated "minute" is one second here. */
+static void
+test_auto_stop (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxCommand) command = sandbox_command_new_shell ("echo started; sleep 60");
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 begun;
+
+  daytona_emulator_set_minute_ms (emulator, 1000);
+  sandbox_spec_set_timeout (spec, 1);     /* autoStopInterval 1 */
+  instance = create (backend, spec);
+
+  /* Activity: short commands for twice the interval keep it started. */
+  begun = g_get_monotonic_time ();
+  while (g_get_monotonic_time () - begun < 2 * G_USEC_PER_SEC)
+    {
+      g_autoptr(SandboxExecResult) r = run (instance, "true", NULL, NULL);
+
+      g_assert_cmpint (sandbox_exec_result_get_exit_status (r), ==, 0);
+      g_usleep (200 * 1000);
+    }
+
+  /* A long command: auto-stop cuts it. */
+  result = sandbox_instance_exec (instance, command, NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "is gone"));
+  g_assert_nonnull (strstr (error->message, "timeout"));
+  g_assert_cmpint (sandbox_instance_get_state (instance), ==, SANDBOX_INSTANCE_STATE_DESTROYED);
+  daytona_emulator_set_minute_ms (emulator, 60000);
+
+  /* Auto-delete 0: it is deleted as it stops. */
+  for (guint i = 0; i < 100 && daytona_emulator_count_live (emulator) > 0; i++)
+    g_usleep (50 * 1000);
+  assert_nothing_left ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -568,6 +612,7 @@ main (int   argc,
   g_test_add_func ("/daytona/never-starts", test_never_starts);
   g_test_add_func ("/daytona/fails-to-start", test_fails_to_start);
   g_test_add_func ("/daytona/resources-need-an-image", test_resources_need_an_image);
+  g_test_add_func ("/daytona/auto-stop", test_auto_stop);
   g_test_add_func ("/daytona/real-service", test_real_service);
   status = g_test_run ();
 

@@ -52,6 +52,7 @@ struct _DaytonaEmulator
   /* Knobs, under lock: */
   char            *api_key;
   guint            state_delay_ms;
+  guint            minute_ms;   /* how long a "minute" of the auto-* intervals is */
   gboolean         never_start;
   char            *fail_reason;
   char            *break_method;
@@ -245,6 +246,9 @@ typedef struct
   char            *error_reason;
   char            *created_at;
   char            *updated_at;
+  char            *last_activity_at;
+  gint64           active_at;  /* monotonic: the last call that counts as activity */
+  gint64           stopped_at; /* monotonic: when it last stopped */
   gboolean         deleted;   /* desiredState destroyed: not live any more */
   gboolean         removed;   /* answers 404 */
   SandboxInstance *local;
@@ -286,6 +290,7 @@ emu_sandbox_free (EmuSandbox *sb)
   g_free (sb->error_reason);
   g_free (sb->created_at);
   g_free (sb->updated_at);
+  g_free (sb->last_activity_at);
   g_clear_object (&sb->local);
   g_hash_table_unref (sb->sessions);
   g_free (sb);
@@ -330,6 +335,28 @@ emu_later (DaytonaEmulator *emu,
 
   g_source_set_callback (source, func, data, NULL);
   g_source_attach (source, emu->context);
+}
+
+static guint
+emu_minute_ms (DaytonaEmulator *emu)
+{
+  guint ms;
+
+  g_mutex_lock (&emu->lock);
+  ms = emu->minute_ms;
+  g_mutex_unlock (&emu->lock);
+  return ms;
+}
+
+/* What resets the auto-stop timer: toolbox calls and lifecycle changes
+ * (not a command running in the background), unless the request says
+ * X-Daytona-Skip-Last-Activity-Update. */
+static void
+sb_touch (EmuSandbox *sb)
+{
+  sb->active_at = g_get_monotonic_time ();
+  g_free (sb->last_activity_at);
+  sb->last_activity_at = now_iso ();
 }
 
 static EmuSandbox *
@@ -557,7 +584,7 @@ sandbox_dto (EmuSandbox *sb,
   INT ("autoDeleteInterval", sb->auto_delete);
   STR ("createdAt", sb->created_at);
   STR ("updatedAt", sb->updated_at);
-  STR ("lastActivityAt", sb->updated_at);
+  STR ("lastActivityAt", sb->last_activity_at);
   STR ("sandboxClass", "container");
   STR ("daemonVersion", EMU_DAEMON_VERSION);
   STR ("runnerId", "emulator-runner");
@@ -730,6 +757,20 @@ sb_start_local (EmuSandbox *sb)
 }
 
 static gboolean
+sb_autodelete_cb (gpointer data)
+{
+  EmuSandbox *sb = data;
+  gint64 after = (gint64) sb->auto_delete * emu_minute_ms (sb->emu) * 1000;
+
+  /* Still stopped, for as long as autoDeleteInterval (it may have been
+   * started and stopped again since). */
+  if (!sb->deleted && sb->auto_delete > 0 && g_strcmp0 (sb->state, "stopped") == 0 &&
+      g_get_monotonic_time () - sb->stopped_at >= after - 1000)
+    sb_destroy (sb);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
 sb_stopped_cb (gpointer data)
 {
   EmuSandbox *sb = data;
@@ -737,9 +778,48 @@ sb_stopped_cb (gpointer data)
   if (sb->deleted)
     return G_SOURCE_REMOVE;
   sb_set_state (sb, "stopped");
+  sb->stopped_at = g_get_monotonic_time ();
   if (sb->auto_delete == 0)
     sb_destroy (sb);
+  else if (sb->auto_delete > 0)
+    emu_later (sb->emu, (guint) MIN ((guint64) sb->auto_delete * emu_minute_ms (sb->emu), G_MAXUINT),
+               sb_autodelete_cb, sb);
   return G_SOURCE_REMOVE;
+}
+
+/* Stops a started sandbox: its commands are killed. */
+static void
+sb_stop (EmuSandbox *sb)
+{
+  g_free (sb->desired_state);
+  sb->desired_state = g_strdup ("stopped");
+  sb_set_state (sb, "stopping");
+  sb_cancel_commands (sb);
+  emu_later (sb->emu, emu_state_delay (sb->emu), sb_stopped_cb, sb);
+}
+
+/* autoStopInterval: a started sandbox without activity for that many
+ * minutes stops (and with autoDeleteInterval 0, is deleted). */
+static gboolean
+emu_autostop_tick (gpointer data)
+{
+  DaytonaEmulator *emu = data;
+  gint64 now = g_get_monotonic_time ();
+  gint64 minute = (gint64) emu_minute_ms (emu) * 1000;
+
+  for (guint i = 0; i < emu->order->len; i++)
+    {
+      EmuSandbox *sb = g_ptr_array_index (emu->order, i);
+
+      if (!sb->deleted && sb->auto_stop > 0 && g_strcmp0 (sb->state, "started") == 0 &&
+          g_strcmp0 (sb->desired_state, "started") == 0 &&
+          now - sb->active_at >= (gint64) sb->auto_stop * minute)
+        {
+          g_debug ("daytona-emulator: %s auto-stops (no activity for %d min)", sb->id, sb->auto_stop);
+          sb_stop (sb);
+        }
+    }
+  return G_SOURCE_CONTINUE;
 }
 
 static gboolean
@@ -824,6 +904,7 @@ api_create (DaytonaEmulator   *emu,
   sb->auto_delete = _sandbox_json_get_int (body, "autoDeleteInterval", &v) ? (int) v : -1;
   sb->created_at = now_iso ();
   sb->updated_at = g_strdup (sb->created_at);
+  sb_touch (sb);
   sb->desired_state = g_strdup ("started");
   sb->state = g_strdup (build ? "pending_build" : "creating");
   sb->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) emu_session_free);
@@ -993,6 +1074,7 @@ api_sandbox (DaytonaEmulator   *emu,
       g_free (sb->desired_state);
       sb->desired_state = g_strdup ("started");
       sb_set_state (sb, "starting");
+      sb_touch (sb);
       emu_later (emu, emu_state_delay (emu), sb_started_cb, sb);
       return reply_json (emu, msg, 200, sandbox_dto (sb, FALSE));
     }
@@ -1003,11 +1085,7 @@ api_sandbox (DaytonaEmulator   *emu,
         return api_error (emu, msg, 409, "Sandbox state change in progress");
       if (g_strcmp0 (sb->state, "started") != 0 && g_strcmp0 (sb->state, "paused") != 0)
         return api_error (emu, msg, 400, "Sandbox is not in a stoppable state");
-      g_free (sb->desired_state);
-      sb->desired_state = g_strdup ("stopped");
-      sb_set_state (sb, "stopping");
-      sb_cancel_commands (sb);
-      emu_later (emu, emu_state_delay (emu), sb_stopped_cb, sb);
+      sb_stop (sb);
       return reply_json (emu, msg, 200, sandbox_dto (sb, FALSE));
     }
 
@@ -2493,6 +2571,9 @@ handle_toolbox (DaytonaEmulator   *emu,
                                             "(state %s). Is the Sandbox started?", sb->id, sb->state);
       return tb_error (emu, msg, 400, "BAD_REQUEST", m);
     }
+  if (g_strcmp0 (soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                               "X-Daytona-Skip-Last-Activity-Update"), "true") != 0)
+    sb_touch (sb);
 
   if (strcmp (method, "GET") == 0)
     {
@@ -2659,6 +2740,13 @@ emulator_start (gpointer   data,
   emu->base = g_strdup_printf ("http://127.0.0.1:%d", g_uri_get_port (uris->data));
   emu->url = g_strdup_printf ("%s/api", emu->base);
   g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  {
+    g_autoptr(GSource) tick = g_timeout_source_new (100);
+
+    g_source_set_callback (tick, emu_autostop_tick, emu, NULL);
+    g_source_set_static_name (tick, "[daytona-emulator] auto-stop");
+    g_source_attach (tick, emu->context);
+  }
   return TRUE;
 }
 
@@ -2701,6 +2789,7 @@ daytona_emulator_new (GError **error)
   DaytonaEmulator *emu = g_new0 (DaytonaEmulator, 1);
   const char *delay = g_getenv ("DAYTONA_EMULATOR_STATE_DELAY_MS");
   const char *key = g_getenv ("DAYTONA_EMULATOR_API_KEY");
+  const char *minute = g_getenv ("DAYTONA_EMULATOR_MINUTE_MS");
 
   g_mutex_init (&emu->lock);
   emu->context = g_main_context_new ();
@@ -2709,6 +2798,7 @@ daytona_emulator_new (GError **error)
   emu->order = g_ptr_array_new_with_free_func ((GDestroyNotify) emu_sandbox_free);
   emu->api_key = g_strdup (key && *key ? key : DAYTONA_EMULATOR_DEFAULT_API_KEY);
   emu->state_delay_ms = delay ? (guint) g_ascii_strtoull (delay, NULL, 10) : 100;
+  emu->minute_ms = minute ? (guint) CLAMP (g_ascii_strtoull (minute, NULL, 10), 1, 60000) : 60000;
   emu->tmpdir = g_dir_make_tmp ("daytona-emulator-XXXXXX", error);
   if (emu->tmpdir == NULL)
     {
@@ -2793,6 +2883,15 @@ daytona_emulator_set_state_delay (DaytonaEmulator *self,
 {
   g_mutex_lock (&self->lock);
   self->state_delay_ms = delay_ms;
+  g_mutex_unlock (&self->lock);
+}
+
+void
+daytona_emulator_set_minute_ms (DaytonaEmulator *self,
+                                guint            minute_ms)
+{
+  g_mutex_lock (&self->lock);
+  self->minute_ms = MAX (minute_ms, 1);
   g_mutex_unlock (&self->lock);
 }
 

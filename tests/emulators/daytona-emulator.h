@@ -49,6 +49,10 @@ void             daytona_emulator_set_api_key       (DaytonaEmulator  *self,
 guint            daytona_emulator_count_live        (DaytonaEmulator  *self);
 /* How long each state transition (creating -> started, stopping ->
  * stopped, destroying -> destroyed) takes. Default 100 ms. */
+/* The length of a "minute" of autoStop/autoDeleteInterval (default 60000;
+ * also DAYTONA_EMULATOR_MINUTE_MS), so that tests see auto-stop fire. */
+void             daytona_emulator_set_minute_ms     (DaytonaEmulator  *self,
+                                                      guint             minute_ms);
 void             daytona_emulator_set_state_delay   (DaytonaEmulator  *self,
                                                      guint             delay_ms);
 /* New sandboxes stay in pending_build forever (no runner ever takes them). */

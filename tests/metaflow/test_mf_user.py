@@ -117,8 +117,10 @@ def test_defaults_a_backend_ignores_are_not_sent(mf, emulators):
     use_backend(mf, emulators, "e2b")
     flow = mf.copy_flow("resources_flow.py")
     proc = mf.run(flow, "--with", "sandbox", "run")
-    # The datastore sync is reported only with METAFLOW_SANDBOX_DEBUG.
+    # The datastore sync is reported only with METAFLOW_SANDBOX_DEBUG, and
+    # save_logs' own diagnostics never reach users.
     assert "datastore sync" not in proc.output
+    assert "[save_logs]" not in proc.output and "upload_start" not in proc.output
     info = mf.inspect("ResourcesSandboxFlow")
     spec = info["steps"]["start"][0]["metadata"]["sandbox-spec"]
     assert '"cpu": null' in spec and '"memory": null' in spec, spec

@@ -1441,8 +1441,7 @@ def _fetch_outputs(Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefi
         )
         return False
     if _debug_enabled():
-        for line in stats.details:
-            _echo(prefix, line)
+        # Once per task, on one line; users without the debug switch see none.
         _echo(prefix, stats.summary())
     return True
 

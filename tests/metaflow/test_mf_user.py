@@ -295,3 +295,19 @@ def test_uv_environment(mf, host_uv):
     assert info["steps"]["start"][0]["data"]["six"] == "1.16.0"
     assert '"network": true' in info["steps"]["start"][0]["metadata"]["sandbox-spec"]
     mf.assert_no_sandboxes("UvSandboxFlow")
+
+
+def test_run_id_file_in_the_task_working_directory(mf):
+    """Metaflow's own harness (RunIdFileTest) reads the launcher's
+    --run-id-file in the step's working directory: a sandboxed step started
+    directly finds it there too, and its card still reaches the datastore."""
+    flow = mf.copy_flow("run_id_file_flow.py")
+    proc = mf.run(flow, "--with", "sandbox", "run", "--run-id-file", "run-id")
+    run_id = (mf.cwd / "run-id").read_text()
+    assert "RUN-ID-FILE-SEEN %s" % run_id in proc.output, proc.output[-3000:]
+    assert "Task is starting in sandbox" in proc.output
+    info = mf.inspect("RunIdFileSandboxFlow", run_id)
+    start = info["steps"]["start"][0]
+    assert start["data"]["from_file"] == run_id
+    assert start["cards"] >= 1
+    mf.assert_no_sandboxes("RunIdFileSandboxFlow")

@@ -863,6 +863,49 @@ def _runtime_config_file() -> Optional[str]:
     return None
 
 
+def _launcher_run_id_file() -> Optional[str]:
+    """The --run-id-file of the `run` or `resume` command that launches the
+    tasks (this process, whose command line has it), or None."""
+    argv = sys.argv[1:]
+    if not any(word in ("run", "resume") for word in argv):
+        return None
+    value = None
+    for i, word in enumerate(argv):
+        if word == "--run-id-file" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif word.startswith("--run-id-file="):
+            value = word.split("=", 1)[1]
+    return value or None
+
+
+def _launcher_files(code: str) -> List[str]:
+    """What a step finds in its working directory outside a sandbox and
+    would miss in the code package: the launcher's --run-id-file (written
+    before any task starts; Metaflow's own tests read it there). A relative
+    one is copied into the run's code directory (the task's working
+    directory, whose `.metaflow` link keeps cards where they belong); an
+    absolute one is returned, to be mounted read-only at its own path."""
+    path = _launcher_run_id_file()
+    if not path or not os.path.isfile(path):
+        return []
+    if os.path.isabs(path):
+        return [os.path.realpath(path)] if ":" not in path else []
+    rel = os.path.normpath(path)
+    if rel.startswith(".."):
+        return []
+    target = os.path.join(code, rel)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 16)
+        if not os.path.lexists(target):
+            os.makedirs(os.path.dirname(target) or code, exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(data)
+    except OSError:
+        pass
+    return []
+
+
 def direct_capable(deco) -> bool:
     """Whether the step's tasks can be started directly (direct_launch),
     as far as the step alone tells."""
@@ -925,6 +968,7 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
     code = code_dir(deco, ds_root, writable)
     if code is None:
         return False
+    launcher_files = _launcher_files(code)
 
     opts = cli_args.command_options
     run_id, task_id = str(opts["run-id"]), str(opts["task-id"])
@@ -1021,6 +1065,8 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
     for path in writable:
         argv += ["--mount", path]
     argv += ["--mount", "%s:%s:ro" % (code, pkg_dir)]
+    for path in launcher_files:
+        argv += ["--mount", "%s:ro" % path]
     if config_file:
         # Flow configs: the runtime passes the step --local-config-file, a
         # file in the host's /tmp; the sandbox sees it read-only, same path.

@@ -267,6 +267,28 @@ def _pypi_reachable() -> bool:
         return False
 
 
+@pytest.mark.parametrize("backend", ["daytona", "e2b"])
+def test_uv_environment_remote(mf, emulators, backend):
+    """--environment=uv on a remote backend (its emulator): the sandbox syncs
+    the project's uv.lock itself (uv from PyPI, once per sandbox) and the
+    step runs in that environment."""
+    if not main_metaflow():
+        pytest.skip("--environment=uv is tested with the Metaflow requirements-test.txt pins")
+    if not _pypi_reachable():
+        pytest.skip("PyPI (pypi.org) is not reachable from here: uv sync cannot run")
+    emu = use_backend(mf, emulators, backend)
+    project = FLOWS / "uv_project"
+    for name in ("uv_flow.py", "pyproject.toml", "uv.lock"):
+        shutil.copy(project / name, mf.cwd / name)
+    proc = mf.run("uv_flow.py", "--environment=uv", "--with", "sandbox", "run")
+    assert "six=1.16.0" in proc.output, proc.output[-3000:]
+    assert "Task is starting in sandbox" in proc.output
+    info = mf.inspect("UvSandboxFlow")
+    assert info["steps"]["start"][0]["data"]["six"] == "1.16.0"
+    assert '"network": true' in info["steps"]["start"][0]["metadata"]["sandbox-spec"]
+    assert emu is not None and emu.live() == 0, "sandboxes left behind"
+
+
 @pytest.mark.parametrize("host_uv", [True, False], ids=["host-uv", "uv-from-pypi"])
 def test_uv_environment(mf, host_uv):
     """--environment=uv: the step runs in the project's locked environment,

@@ -86,6 +86,9 @@ def needs_network(options: "SandboxOptions", datastore_type: str) -> bool:
 # (which sees the host's /etc) its certificate settings; UV_* as well.
 UV_PASSTHROUGH = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 UV_LOCAL_PASSTHROUGH = ("SSL_CERT_FILE", "SSL_CERT_DIR", "PIP_CERT", "REQUESTS_CA_BUNDLE")
+# uv's own certificate settings (UV_NATIVE_TLS is the older name): when the
+# user sets none, a remote sandbox's uv uses the sandbox's certificate store.
+UV_TLS_SETTINGS = ("UV_SYSTEM_CERTS", "UV_NATIVE_TLS", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
 # Metaflow variables that describe the launching machine, not the sandbox.
@@ -513,6 +516,13 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
         for key, value in os.environ.items():
             if (key.startswith("UV_") and key not in env) or key in names:
                 secrets.setdefault(key, value)
+        if not _can(options.backend, "SHARES_HOST_FS") and not any(
+            key in secrets or key in env for key in UV_TLS_SETTINGS
+        ):
+            # The host's certificate files are not the sandbox's: uv trusts
+            # the sandbox's own store (its image's CAs), as pip and curl there
+            # do, instead of the bundle compiled into it.
+            secrets.update({"UV_SYSTEM_CERTS": "1", "UV_NATIVE_TLS": "1"})
     return labels, mounts, env, secrets, script
 
 

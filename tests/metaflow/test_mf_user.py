@@ -231,19 +231,31 @@ def test_failed_create_retried_then_task_retry(mf):
     assert "FAIL-STEP-RAN" not in out
 
 
+ENV_PYPI = ["--environment=pypi", "--with", "sandbox", "run"]
+ENV_CONDA = ["--environment=conda", "--with", "sandbox", "run"]
+WITH_SANDBOX = ["--with", "sandbox", "run"]
+
+
 @pytest.mark.parametrize(
-    "args, needle",
+    "flow_file, args, needle",
     [
-        (["--environment=pypi", "--with", "sandbox", "run"], "uses --environment=pypi"),
-        (["--environment=conda", "--with", "sandbox", "run"], "uses --environment=conda"),
+        # A flow without @pypi/@conda, in their environments.
+        ("segfault_flow.py", ENV_PYPI, "uses --environment=pypi"),
+        ("segfault_flow.py", ENV_CONDA, "uses --environment=conda"),
+        # @pypi/@conda, in any environment: refused before Metaflow's own check
+        # (which would send the user to --environment=pypi or conda).
+        ("pypi_flow.py", WITH_SANDBOX, "Step start uses @pypi"),
+        ("conda_flow.py", WITH_SANDBOX, "Step start uses @conda"),
+        ("pypi_flow.py", ENV_PYPI, "Step start uses @pypi"),
     ],
 )
-def test_pypi_conda_refused_pointing_at_uv(mf, args, needle):
-    flow = mf.copy_flow("pypi_flow.py")
+def test_pypi_conda_refused_pointing_at_uv(mf, flow_file, args, needle):
+    flow = mf.copy_flow(flow_file)
     proc = mf.run(flow, *args, expect_ok=False)
     assert needle in proc.output, proc.output[-3000:]
     assert "--environment=uv" in proc.output
-    assert "PYPI-STEP-RAN" not in proc.output
+    assert "requires --environment=conda or --environment=pypi" not in proc.output
+    assert "STEP-RAN" not in proc.output and "SEGFAULT-COMING" not in proc.output
     assert "Task is starting" not in proc.output
 
 

@@ -916,6 +916,37 @@ def _launcher_files(code: str) -> List[str]:
     return []
 
 
+# Above this many top-level entries the code directory is mounted whole.
+_CODE_MOUNTS_MAX = 64
+
+
+def _code_mounts(code: str, pkg_dir: str) -> List[str]:
+    """sandboxctl --mount options that show the run's code (read-only) in
+    PKG_DIR, the step's working directory: each top-level entry mounted on
+    its own, so that the directory itself stays writable inside the sandbox
+    (a step may write scratch files where it runs, as it can outside, and
+    Metaflow's own tests do), while the code cannot be changed.
+
+    The `.metaflow` link to the datastore root (code_dir) is where cards are
+    staged (Metaflow searches upwards from the working directory): a mount
+    would follow the link, so the datastore root itself is mounted there,
+    read-write as at its own path, or cards would be lost."""
+    try:
+        names = sorted(os.listdir(code))
+    except OSError:
+        names = []
+    if not names or len(names) > _CODE_MOUNTS_MAX:
+        return ["--mount", "%s:%s:ro" % (code, pkg_dir)]
+    argv: List[str] = []
+    for name in names:
+        path = os.path.join(code, name)
+        if name == ".metaflow" and os.path.islink(path):
+            argv += ["--mount", "%s:%s" % (os.path.realpath(path), pkg_dir + "/" + name)]
+        else:
+            argv += ["--mount", "%s:%s:ro" % (path, pkg_dir + "/" + name)]
+    return argv
+
+
 def direct_capable(deco) -> bool:
     """Whether the step's tasks can be started directly (direct_launch),
     as far as the step alone tells."""
@@ -1074,7 +1105,7 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
         argv += ["--mount", "%s:ro" % path]
     for path in writable:
         argv += ["--mount", path]
-    argv += ["--mount", "%s:%s:ro" % (code, pkg_dir)]
+    argv += _code_mounts(code, pkg_dir)
     for path in launcher_files:
         argv += ["--mount", "%s:ro" % path]
     if config_file:

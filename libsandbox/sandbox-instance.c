@@ -30,6 +30,10 @@ typedef struct
   SandboxBackend       *backend;
   SandboxInstanceState  state;
   GHashTable           *labels;
+  /* The transfer in progress: any thread may report it. */
+  GMutex                transfer_lock;
+  guint64               transfer_done;
+  gint64                transfer_total;
 } SandboxInstancePrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SandboxInstance, sandbox_instance, G_TYPE_OBJECT)
@@ -54,6 +58,7 @@ sandbox_instance_finalize (GObject *object)
   g_clear_pointer (&priv->id, g_free);
   g_clear_object (&priv->backend);
   g_clear_pointer (&priv->labels, g_hash_table_unref);
+  g_mutex_clear (&priv->transfer_lock);
 
   G_OBJECT_CLASS (sandbox_instance_parent_class)->finalize (object);
 }
@@ -147,6 +152,8 @@ sandbox_instance_init (SandboxInstance *self)
   SandboxInstancePrivate *priv = GET_PRIVATE (self);
 
   priv->labels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_mutex_init (&priv->transfer_lock);
+  priv->transfer_total = -1;
 }
 
 /**
@@ -417,6 +424,103 @@ sandbox_instance_exec (SandboxInstance  *self,
   return ret;
 }
 
+static void
+reset_transfer (SandboxInstance *self)
+{
+  SandboxInstancePrivate *priv = GET_PRIVATE (self);
+
+  g_mutex_lock (&priv->transfer_lock);
+  priv->transfer_done = 0;
+  priv->transfer_total = -1;
+  g_mutex_unlock (&priv->transfer_lock);
+}
+
+/**
+ * sandbox_instance_get_transfer_progress:
+ * @self: a #SandboxInstance
+ * @bytes_done: (out) (optional): return location for the bytes of file data
+ *   copied so far
+ * @bytes_total: (out) (optional): return location for the bytes the copy
+ *   will move in all, or -1 if the backend does not know it
+ *
+ * How far the latest [method@Sandbox.Instance.upload_async] or
+ * [method@Sandbox.Instance.download_async] on @self has come, as far as its
+ * backend reports it (a backend that reports nothing leaves @bytes_done at
+ * 0 until the copy ends). The counters start again with each copy; poll
+ * them from a timeout while the copy runs, from any thread, to show
+ * progress.
+ *
+ * Since: 0.2
+ */
+void
+sandbox_instance_get_transfer_progress (SandboxInstance *self,
+                                        guint64         *bytes_done,
+                                        gint64          *bytes_total)
+{
+  SandboxInstancePrivate *priv;
+
+  g_return_if_fail (SANDBOX_IS_INSTANCE (self));
+
+  priv = GET_PRIVATE (self);
+  g_mutex_lock (&priv->transfer_lock);
+  if (bytes_done != NULL)
+    *bytes_done = priv->transfer_done;
+  if (bytes_total != NULL)
+    *bytes_total = priv->transfer_total;
+  g_mutex_unlock (&priv->transfer_lock);
+}
+
+/**
+ * sandbox_instance_add_transferred:
+ * @self: a #SandboxInstance
+ * @bytes: bytes of file data just copied
+ *
+ * For backends: reports that the copy in progress moved @bytes more bytes
+ * of file data, for [method@Sandbox.Instance.get_transfer_progress]. May
+ * be called from any thread.
+ *
+ * Since: 0.2
+ */
+void
+sandbox_instance_add_transferred (SandboxInstance *self,
+                                  guint64          bytes)
+{
+  SandboxInstancePrivate *priv;
+
+  g_return_if_fail (SANDBOX_IS_INSTANCE (self));
+
+  priv = GET_PRIVATE (self);
+  g_mutex_lock (&priv->transfer_lock);
+  priv->transfer_done += bytes;
+  g_mutex_unlock (&priv->transfer_lock);
+}
+
+/**
+ * sandbox_instance_set_transfer_total:
+ * @self: a #SandboxInstance
+ * @bytes_total: the bytes of file data the copy in progress moves in all,
+ *   or -1 if unknown
+ *
+ * For backends: reports the size of the copy in progress once known, for
+ * [method@Sandbox.Instance.get_transfer_progress]. May be called from any
+ * thread.
+ *
+ * Since: 0.2
+ */
+void
+sandbox_instance_set_transfer_total (SandboxInstance *self,
+                                     gint64           bytes_total)
+{
+  SandboxInstancePrivate *priv;
+
+  g_return_if_fail (SANDBOX_IS_INSTANCE (self));
+
+  priv = GET_PRIVATE (self);
+  g_mutex_lock (&priv->transfer_lock);
+  priv->transfer_total = MAX (bytes_total, -1);
+  g_mutex_unlock (&priv->transfer_lock);
+}
+
 /**
  * sandbox_instance_upload_async:
  * @self: a #SandboxInstance
@@ -449,6 +553,7 @@ sandbox_instance_upload_async (SandboxInstance     *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, sandbox_instance_upload_async);
+  reset_transfer (self);
 
   klass = SANDBOX_INSTANCE_GET_CLASS (self);
   if (check_vfunc (task, klass->upload, _("upload files")))
@@ -548,6 +653,7 @@ sandbox_instance_download_async (SandboxInstance     *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, sandbox_instance_download_async);
+  reset_transfer (self);
 
   klass = SANDBOX_INSTANCE_GET_CLASS (self);
   if (check_vfunc (task, klass->download, _("download files")))

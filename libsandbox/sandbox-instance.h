@@ -212,6 +212,17 @@ gboolean              sandbox_instance_download       (SandboxInstance      *sel
                                                        GCancellable         *cancellable,
                                                        GError              **error);
 
+SANDBOX_AVAILABLE_IN_0_2
+void                  sandbox_instance_get_transfer_progress (SandboxInstance *self,
+                                                              guint64         *bytes_done,
+                                                              gint64          *bytes_total);
+SANDBOX_AVAILABLE_IN_0_2
+void                  sandbox_instance_add_transferred (SandboxInstance    *self,
+                                                        guint64             bytes);
+SANDBOX_AVAILABLE_IN_0_2
+void                  sandbox_instance_set_transfer_total (SandboxInstance *self,
+                                                           gint64           bytes_total);
+
 SANDBOX_AVAILABLE_IN_0_1
 void                  sandbox_instance_destroy_async  (SandboxInstance      *self,
                                                        GCancellable         *cancellable,

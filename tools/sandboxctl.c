@@ -14,6 +14,7 @@
 #include <math.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 
 #include <glib.h>
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <glib-unix.h>
 #include <gio/gio.h>
 #include <gio/gunixinputstream.h>
@@ -153,6 +155,15 @@ static char     *opt_name;
 static const GOptionEntry image_entries[] = {
   { "name", 'n', 0, G_OPTION_ARG_STRING, &opt_name,
     N_("Name the imported image NAME:TAG (default: the names in the archive)"), N_("NAME:TAG") },
+  G_OPTION_ENTRY_NULL
+};
+
+static gboolean  opt_progress;
+
+static const GOptionEntry cp_entries[] = {
+  { "progress", 0, 0, G_OPTION_ARG_NONE, &opt_progress,
+    N_("Show progress from the start, not only for a copy that takes more than "
+       "2 seconds (on a terminal, and not with --json)"), NULL },
   G_OPTION_ENTRY_NULL
 };
 
@@ -1046,6 +1057,140 @@ cmd_exec (const Command *self,
   return exec_in (instance, command);
 }
 
+/* ------------------------------------------------------------------ */
+/* cp: progress on a terminal                                          */
+
+/* A copy that takes longer than this shows its progress. */
+#define PROGRESS_DELAY_US  (2 * G_USEC_PER_SEC)
+#define PROGRESS_PERIOD_MS 250
+
+typedef struct
+{
+  SandboxInstance *instance;
+  gint64           start;       /* monotonic µs */
+  gint64           local_total; /* the upload's size, counted here; -1 if unknown */
+  gboolean         shown;       /* a progress line is on the terminal */
+  gsize            width;       /* of the line last drawn */
+} Progress;
+
+/* The bytes of the regular files at PATH (a file or a tree), as the copy
+ * will move them; symbolic links and special files count nothing. */
+static gint64
+local_size (const char *path)
+{
+  GStatBuf st;
+  gint64 total = 0;
+
+  if (g_lstat (path, &st) != 0)
+    return 0;
+  if (S_ISREG (st.st_mode))
+    return st.st_size;
+  if (S_ISDIR (st.st_mode))
+    {
+      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+      const char *name;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *child = g_build_filename (path, name, NULL);
+
+          total += local_size (child);
+        }
+    }
+  return total;
+}
+
+static void
+progress_draw (Progress *progress,
+               gboolean  last)
+{
+  guint64 done;
+  gint64 total;
+  double seconds = (g_get_monotonic_time () - progress->start) / (double) G_USEC_PER_SEC;
+  g_autofree char *done_str = NULL;
+  g_autofree char *rate_str = NULL;
+  g_autofree char *line = NULL;
+  gsize width;
+
+  sandbox_instance_get_transfer_progress (progress->instance, &done, &total);
+  if (total < 0)
+    total = progress->local_total;
+  if (last && total >= 0 && done < (guint64) total)
+    done = total;  /* a backend that reports nothing (or only part) */
+  done_str = g_format_size (done);
+  rate_str = g_format_size (seconds > 0.05 ? (guint64) (done / seconds) : 0);
+  if (total >= 0)
+    {
+      g_autofree char *total_str = g_format_size (total);
+      int percent = total > 0 ? (int) MIN (done * 100 / (guint64) total, 100) : 100;
+
+      /* TRANSLATORS: cp's progress: bytes copied, of the size of the copy
+       * (percent), and the rate, as in “12.5 MB of 100.0 MB (12%), 4.2 MB/s”. */
+      line = g_strdup_printf (_("%s of %s (%d%%), %s/s"), done_str, total_str, percent, rate_str);
+    }
+  else
+    /* TRANSLATORS: cp's progress when the size of the copy is unknown:
+     * bytes copied and the rate, as in “12.5 MB, 4.2 MB/s”. */
+    line = g_strdup_printf (_("%s, %s/s"), done_str, rate_str);
+
+  /* Over the previous line, padded so that nothing of a longer one stays. */
+  width = g_utf8_strlen (line, -1);
+  g_printerr ("\r%s%*s%s", line, (int) (progress->width > width ? progress->width - width : 0), "",
+              last ? "\n" : "");
+  progress->width = width;
+  progress->shown = !last;
+}
+
+static gboolean
+progress_tick (gpointer user_data)
+{
+  Progress *progress = user_data;
+
+  if (progress->shown || g_get_monotonic_time () - progress->start >= PROGRESS_DELAY_US)
+    progress_draw (progress, FALSE);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Shows the progress of the copy on INSTANCE that is starting (of
+ * LOCAL_SOURCE for an upload) on stderr, updated in place, once it has
+ * taken PROGRESS_DELAY_US (at once with --progress). Returns the timeout
+ * to give progress_end(), or 0 when the copy is quiet: stderr is not a
+ * terminal, or --json. */
+static guint
+progress_begin (Progress        *progress,
+                SandboxInstance *instance,
+                const char      *local_source)
+{
+  progress->instance = instance;
+  progress->start = g_get_monotonic_time ();
+  progress->local_total = local_source != NULL ? local_size (local_source) : -1;
+  progress->shown = FALSE;
+  progress->width = 0;
+  if (opt_json || !isatty (STDERR_FILENO))
+    return 0;
+  if (opt_progress)
+    progress_draw (progress, FALSE);
+  return g_timeout_add (PROGRESS_PERIOD_MS, progress_tick, progress);
+}
+
+/* Ends the line of a copy that showed progress: complete after a
+ * success, as far as it came otherwise. */
+static void
+progress_end (Progress *progress,
+              guint     source_id,
+              gboolean  ok)
+{
+  if (source_id == 0)
+    return;
+  g_source_remove (source_id);
+  if (!progress->shown)
+    return;
+  progress_draw (progress, ok);
+  if (!ok)
+    g_printerr ("\n");
+  progress->shown = FALSE;
+}
+
 /* Splits “ID:/path” into its parts. Anything else is a local path. */
 static gboolean
 parse_remote (const char  *arg,
@@ -1073,14 +1218,20 @@ cmd_cp (const Command *self,
   g_autoptr(GError) error = NULL;
   g_autoptr(SandboxBackend) backend = NULL;
   g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(GAsyncResult) res = NULL;
   g_autofree char *src_id = NULL;
   g_autofree char *dst_id = NULL;
+  g_autofree char *destination_str = NULL;
   const char *src_path = NULL, *dst_path = NULL;
   gboolean src_remote, dst_remote;
   const char *remote_path;
+  Progress progress;
+  guint progress_id;
   gboolean ok;
 
   g_option_context_add_main_entries (context, backend_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, cp_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, json_entries, GETTEXT_PACKAGE);
   if (!parse_options (self, context, &argc, &argv, NULL, &error))
     return usage_error (self->name, error->message);
   if (argc != 3)
@@ -1103,19 +1254,22 @@ cmd_cp (const Command *self,
   if ((instance = find_instance (backend, src_remote ? src_id : dst_id, &error)) == NULL)
     return report_error (error);
 
+  catch_signals ();
   if (dst_remote)
     {
       g_autoptr(GFile) source = g_file_new_for_path (argv[1]);
-      g_autofree char *destination = NULL;
 
       if (g_str_has_suffix (dst_path, "/"))
         {
           g_autofree char *base = g_file_get_basename (source);
-          destination = g_build_filename (dst_path, base, NULL);
+          destination_str = g_build_filename (dst_path, base, NULL);
         }
       else
-        destination = g_strdup (dst_path);
-      ok = sandbox_instance_upload (instance, source, destination, NULL, &error);
+        destination_str = g_strdup (dst_path);
+      progress_id = progress_begin (&progress, instance, argv[1]);
+      sandbox_instance_upload_async (instance, source, destination_str, interrupt_cancellable,
+                                     store_result, &res);
+      ok = sandbox_instance_upload_finish (instance, await_result (&res), &error);
     }
   else
     {
@@ -1124,15 +1278,39 @@ cmd_cp (const Command *self,
       if (g_str_has_suffix (argv[2], "/") || g_file_test (argv[2], G_FILE_TEST_IS_DIR))
         {
           g_autofree char *base = g_path_get_basename (src_path);
-          g_autofree char *path = g_build_filename (argv[2], base, NULL);
-          destination = g_file_new_for_path (path);
+          destination_str = g_build_filename (argv[2], base, NULL);
         }
       else
-        destination = g_file_new_for_path (argv[2]);
-      ok = sandbox_instance_download (instance, src_path, destination, NULL, &error);
+        destination_str = g_strdup (argv[2]);
+      destination = g_file_new_for_path (destination_str);
+      progress_id = progress_begin (&progress, instance, NULL);
+      sandbox_instance_download_async (instance, src_path, destination, interrupt_cancellable,
+                                       store_result, &res);
+      ok = sandbox_instance_download_finish (instance, await_result (&res), &error);
     }
+  progress_end (&progress, progress_id, ok);
 
-  return ok ? EXIT_OK : report_error (error);
+  if (!ok)
+    return interrupt_signal != 0 ? 128 + interrupt_signal : report_error (error);
+  if (opt_json)
+    {
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+      g_autoptr(JsonNode) root = NULL;
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "id");
+      json_builder_add_string_value (builder, sandbox_instance_get_id (instance));
+      json_builder_set_member_name (builder, "direction");
+      json_builder_add_string_value (builder, dst_remote ? "upload" : "download");
+      json_builder_set_member_name (builder, "source");
+      json_builder_add_string_value (builder, src_remote ? src_path : argv[1]);
+      json_builder_set_member_name (builder, "destination");
+      json_builder_add_string_value (builder, destination_str);
+      json_builder_end_object (builder);
+      root = json_builder_get_root (builder);
+      print_json (root);
+    }
+  return EXIT_OK;
 }
 
 static gint

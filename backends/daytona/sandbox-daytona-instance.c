@@ -1133,6 +1133,14 @@ _sandbox_daytona_multipart_file_head (GString    *text,
 }
 
 static void
+on_wrote_body_data (SoupMessage *msg,
+                    guint        chunk_size,
+                    gpointer     user_data)
+{
+  sandbox_instance_add_transferred (SANDBOX_INSTANCE (user_data), chunk_size);
+}
+
+static void
 upload_files (GTask *task)
 {
   SandboxDaytonaInstance *self = g_task_get_source_object (task);
@@ -1166,6 +1174,9 @@ upload_files (GTask *task)
 
   msg = _sandbox_rest_client_new_message (self->client, "POST", url);
   soup_message_set_request_body (msg, type, G_INPUT_STREAM (stream), length);
+  /* Progress in bytes of the body: the files and their small part heads. */
+  sandbox_instance_set_transfer_total (SANDBOX_INSTANCE (self), length);
+  g_signal_connect (msg, "wrote-body-data", G_CALLBACK (on_wrote_body_data), self);
   g_set_object (&data->msg, msg);
   soup_session_send_and_read_async (_sandbox_rest_client_get_session (self->client), msg,
                                     G_PRIORITY_DEFAULT, g_task_get_cancellable (task), upload_sent,
@@ -1428,6 +1439,8 @@ part_read (GObject      *source,
       download_return (task, error);
       return;
     }
+  else
+    sandbox_instance_add_transferred (g_task_get_source_object (task), len);
   part_read_more (task, G_INPUT_STREAM (source));
 }
 
@@ -1617,6 +1630,7 @@ single_read (GObject      *source,
       download_return (task, error);
       return;
     }
+  sandbox_instance_add_transferred (g_task_get_source_object (task), len);
   g_input_stream_read_bytes_async (G_INPUT_STREAM (source), 65536, G_PRIORITY_DEFAULT,
                                    g_task_get_cancellable (task), single_read, g_object_ref (task));
 }
@@ -1668,6 +1682,12 @@ single_sent (GObject      *source,
       return;
     }
   data->received = 1;
+  /* The copy's size, when the answer says it. */
+  if (soup_message_headers_get_encoding (soup_message_get_response_headers (data->msg)) ==
+      SOUP_ENCODING_CONTENT_LENGTH)
+    sandbox_instance_set_transfer_total (g_task_get_source_object (task),
+                                         soup_message_headers_get_content_length (
+                                           soup_message_get_response_headers (data->msg)));
   g_input_stream_read_bytes_async (stream, 65536, G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
                                    single_read, g_object_ref (task));
 }

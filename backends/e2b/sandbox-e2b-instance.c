@@ -1038,6 +1038,7 @@ typedef struct
   GFile       *local;
   char        *remote;
   gboolean     upload;     /* else a download */
+  SandboxInstance *instance;  /* the task's source object: reports progress */
 } FilesData;
 
 static void
@@ -1195,6 +1196,49 @@ make_dir (FilesData     *data,
   return answer != NULL || exists;
 }
 
+static void
+on_wrote_body_data (SoupMessage *msg,
+                    guint        chunk_size,
+                    gpointer     user_data)
+{
+  sandbox_instance_add_transferred (SANDBOX_INSTANCE (user_data), chunk_size);
+}
+
+/* Copies IN to OUT (closing both) as a splice would, adding each chunk to
+ * INSTANCE's transfer progress. */
+static gboolean
+copy_counting (SandboxInstance  *instance,
+               GInputStream     *in,
+               GOutputStream    *out,
+               GCancellable     *cancellable,
+               GError          **error)
+{
+  g_autofree char *buf = g_malloc (64 * 1024);
+  gboolean ok = TRUE;
+
+  for (;;)
+    {
+      gssize n = g_input_stream_read (in, buf, 64 * 1024, cancellable, error);
+
+      if (n < 0)
+        ok = FALSE;
+      if (n <= 0)
+        break;
+      if (!g_output_stream_write_all (out, buf, (gsize) n, NULL, cancellable, error))
+        {
+          ok = FALSE;
+          break;
+        }
+      sandbox_instance_add_transferred (instance, (guint64) n);
+    }
+  /* Closing only reports an error the copy did not already have. */
+  if (!g_input_stream_close (in, NULL, ok ? error : NULL) && ok)
+    ok = FALSE;
+  if (!g_output_stream_close (out, NULL, ok ? error : NULL) && ok)
+    ok = FALSE;
+  return ok;
+}
+
 /* One attempt. A failure that another attempt may cure leaves the answer
  * in *@failed_msg or the raw transport error in *@failed_error. */
 static gboolean
@@ -1228,6 +1272,7 @@ upload_file_once (FilesData     *data,
   /* Streamed from the file: never whole in memory. */
   soup_message_set_request_body (msg, "application/octet-stream", G_INPUT_STREAM (in),
                                  g_file_info_get_size (info));
+  g_signal_connect (msg, "wrote-body-data", G_CALLBACK (on_wrote_body_data), data->instance);
   answer = soup_session_send (data->session, msg, cancellable, error);
   if (answer == NULL)
     {
@@ -1427,10 +1472,15 @@ download_file_once (FilesData     *data,
   out = g_file_replace (destination, NULL, FALSE, G_FILE_CREATE_NONE, cancellable, error);
   if (out == NULL)
     return FALSE;
-  /* Streamed to the file: never whole in memory. */
-  if (g_output_stream_splice (G_OUTPUT_STREAM (out), in,
-                              G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE | G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
-                              cancellable, error) < 0)
+  /* A single file: its size is the copy's, when the answer says it. */
+  if (strcmp (source, data->remote) == 0 &&
+      soup_message_headers_get_encoding (soup_message_get_response_headers (msg)) ==
+        SOUP_ENCODING_CONTENT_LENGTH)
+    sandbox_instance_set_transfer_total (data->instance,
+                                         soup_message_headers_get_content_length (
+                                           soup_message_get_response_headers (msg)));
+  /* Streamed to the file, never whole in memory, counting the progress. */
+  if (!copy_counting (data->instance, in, G_OUTPUT_STREAM (out), cancellable, error))
     {
       /* A dropped connection is the provider's failure, not a local one. */
       if (!g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
@@ -1627,6 +1677,7 @@ sandbox_e2b_instance_upload (SandboxInstance *instance,
   data->local = g_object_ref (source);
   data->remote = g_strdup (destination);
   data->upload = TRUE;
+  data->instance = instance;
   g_task_set_task_data (task, data, (GDestroyNotify) files_data_free);
   with_envd (SANDBOX_E2B_INSTANCE (instance), task, files_start);
 }
@@ -1645,6 +1696,7 @@ sandbox_e2b_instance_download (SandboxInstance *instance,
   data = g_new0 (FilesData, 1);
   data->local = g_object_ref (destination);
   data->remote = g_strdup (source);
+  data->instance = instance;
   g_task_set_task_data (task, data, (GDestroyNotify) files_data_free);
   with_envd (SANDBOX_E2B_INSTANCE (instance), task, files_start);
 }

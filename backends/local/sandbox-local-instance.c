@@ -1690,6 +1690,7 @@ typedef struct
   char        *source;        /* host path (upload) or sandbox path (download) */
   char        *destination;   /* sandbox path (upload) or host path (download) */
   gboolean     upload;
+  SandboxInstance *instance;  /* the task's source object: reports progress */
 } CopyData;
 
 static void
@@ -1817,12 +1818,13 @@ file_request (int          conn,
 }
 
 /* Copies from IN to OUT until end-of-file, or LIMIT bytes if it is not
- * negative. */
+ * negative, reporting each chunk to INSTANCE's transfer progress. */
 static int
-copy_data (int           in,
-           int           out,
-           goffset       limit,
-           GCancellable *cancellable)
+copy_data (SandboxInstance *instance,
+           int              in,
+           int              out,
+           goffset          limit,
+           GCancellable    *cancellable)
 {
   gboolean plain = FALSE;
   g_autofree char *buf = NULL;
@@ -1869,6 +1871,8 @@ copy_data (int           in,
         return 0;
       if (n < 0 && errno != EINTR)
         return errno;
+      if (n > 0)
+        sandbox_instance_add_transferred (instance, (guint64) n);
       if (n > 0 && limit >= 0)
         limit -= n;
     }
@@ -1987,7 +1991,10 @@ download_entry (CopyData      *data,
                           in_st.st_mode & 0777);
           /* What the file held when it was opened: a command that keeps
            * writing to it cannot make the copy endless. */
-          err = out < 0 ? errno : copy_data (in, out, in_st.st_size, cancellable);
+          /* A single file: the copy's size is known. */
+          if (strcmp (spath, data->source) == 0)
+            sandbox_instance_set_transfer_total (data->instance, in_st.st_size);
+          err = out < 0 ? errno : copy_data (data->instance, in, out, in_st.st_size, cancellable);
         }
       if (in >= 0)
         close (in);
@@ -2086,7 +2093,7 @@ upload_entry (CopyData      *data,
       if (err == 0)
         {
           fcntl (out, F_SETFL, fcntl (out, F_GETFL) & ~O_NONBLOCK);
-          err = copy_data (in, out, -1, cancellable);
+          err = copy_data (data->instance, in, out, -1, cancellable);
         }
       close (in);
       if (out >= 0 && close (out) != 0 && err == 0)
@@ -2203,6 +2210,7 @@ start_copy (SandboxLocalInstance *self,
   GError *error = NULL;
 
   data->config = self->config;
+  data->instance = SANDBOX_INSTANCE (self);
   data->upload = upload;
   data->source = source;
   data->destination = destination;

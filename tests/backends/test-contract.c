@@ -629,6 +629,8 @@ test_files (Fixture       *f,
   g_autofree char *contents = NULL;
   guint8 binary[3000];
   gsize len;
+  guint64 done;
+  gint64 total;
 
   g_assert_no_error (error);
   for (guint i = 0; i < sizeof binary; i++)
@@ -639,20 +641,31 @@ test_files (Fixture       *f,
 
   g_assert_true (sandbox_instance_upload (f->instance, file, "/tmp/up/file.txt", NULL, &error));
   g_assert_no_error (error);
+  /* Progress: at least the file's bytes (a multipart body counts its heads). */
+  sandbox_instance_get_transfer_progress (f->instance, &done, &total);
+  g_assert_cmpuint (done, >=, strlen ("hello file\n"));
   g_assert_true (sandbox_instance_upload (f->instance, tree_file, "/tmp/up/tree", NULL, &error));
   g_assert_no_error (error);
+  sandbox_instance_get_transfer_progress (f->instance, &done, &total);
+  g_assert_cmpuint (done, >=, sizeof binary);
 
   seen = run_stdout (f, "cat /tmp/up/file.txt; wc -c < /tmp/up/tree/sub/leaf.bin");
   g_assert_cmpstr (seen, ==, "hello file\n3000\n");
 
   g_assert_true (sandbox_instance_download (f->instance, "/tmp/up/file.txt", back_file, NULL, &error));
   g_assert_no_error (error);
+  /* A download counts the file's bytes again from 0, and knows its size. */
+  sandbox_instance_get_transfer_progress (f->instance, &done, &total);
+  g_assert_cmpuint (done, ==, strlen ("hello file\n"));
+  g_assert_cmpint (total, ==, (gint64) strlen ("hello file\n"));
   g_assert_true (g_file_get_contents (back, &contents, &len, NULL));
   g_assert_cmpstr (contents, ==, "hello file\n");
   g_clear_pointer (&contents, g_free);
 
   g_assert_true (sandbox_instance_download (f->instance, "/tmp/up/tree", back_tree_file, NULL, &error));
   g_assert_no_error (error);
+  sandbox_instance_get_transfer_progress (f->instance, &done, NULL);
+  g_assert_cmpuint (done, >=, sizeof binary);
   g_assert_true (g_file_get_contents (back_leaf, &contents, &len, NULL));
   g_assert_cmpmem (contents, len, binary, sizeof binary);
 

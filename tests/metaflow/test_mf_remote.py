@@ -9,6 +9,7 @@ inside.
 """
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,8 +90,16 @@ def test_foreach_local_datastore_matches_plain_run(mf, remote):
         "4",
         extra_env={"METAFLOW_SANDBOX_DEBUG": "1"},
     )
-    # The one-line summary per task, only with METAFLOW_SANDBOX_DEBUG.
-    assert "datastore sync: sent" in boxed.output
+    # The sync is logged once per task, on one line, only with
+    # METAFLOW_SANDBOX_DEBUG; save_logs' own diagnostics never reach users.
+    sync_lines = [x for x in boxed.output.splitlines() if "datastore sync" in x]
+    assert len(sync_lines) == 11, sync_lines  # 11 tasks
+    assert all("datastore sync: sent" in x for x in sync_lines), sync_lines
+    # (the per-group details are part of that line, not lines of their own)
+    detail = re.compile(r"received \d+ (files|blobs) \(")
+    details = [x for x in boxed.output.splitlines() if detail.search(x)]
+    assert all("datastore sync" in x for x in details), details
+    assert "[save_logs]" not in boxed.output and "upload_start" not in boxed.output
     a = _client(mf, SUMMARY.format(run=_run_id(plain.output)))
     b = _client(mf, SUMMARY.format(run=_run_id(boxed.output)))
     assert a["ok"] and b["ok"]

@@ -118,8 +118,10 @@ def test_defaults_a_backend_ignores_are_not_sent(mf, emulators):
     use_backend(mf, emulators, "e2b")
     flow = mf.copy_flow("resources_flow.py")
     proc = mf.run(flow, "--with", "sandbox", "run")
-    # The datastore sync is reported only with METAFLOW_SANDBOX_DEBUG.
+    # The datastore sync is reported only with METAFLOW_SANDBOX_DEBUG, and
+    # save_logs' own diagnostics never reach users.
     assert "datastore sync" not in proc.output
+    assert "[save_logs]" not in proc.output and "upload_start" not in proc.output
     info = mf.inspect("ResourcesSandboxFlow")
     spec = info["steps"]["start"][0]["metadata"]["sandbox-spec"]
     assert '"cpu": null' in spec and '"memory": null' in spec, spec
@@ -276,19 +278,31 @@ def test_failed_create_retried_then_task_retry(mf):
     assert "FAIL-STEP-RAN" not in out
 
 
+ENV_PYPI = ["--environment=pypi", "--with", "sandbox", "run"]
+ENV_CONDA = ["--environment=conda", "--with", "sandbox", "run"]
+WITH_SANDBOX = ["--with", "sandbox", "run"]
+
+
 @pytest.mark.parametrize(
-    "args, needle",
+    "flow_file, args, needle",
     [
-        (["--environment=pypi", "--with", "sandbox", "run"], "uses --environment=pypi"),
-        (["--environment=conda", "--with", "sandbox", "run"], "uses --environment=conda"),
+        # A flow without @pypi/@conda, in their environments.
+        ("segfault_flow.py", ENV_PYPI, "uses --environment=pypi"),
+        ("segfault_flow.py", ENV_CONDA, "uses --environment=conda"),
+        # @pypi/@conda, in any environment: refused before Metaflow's own check
+        # (which would send the user to --environment=pypi or conda).
+        ("pypi_flow.py", WITH_SANDBOX, "Step start uses @pypi"),
+        ("conda_flow.py", WITH_SANDBOX, "Step start uses @conda"),
+        ("pypi_flow.py", ENV_PYPI, "Step start uses @pypi"),
     ],
 )
-def test_pypi_conda_refused_pointing_at_uv(mf, args, needle):
-    flow = mf.copy_flow("pypi_flow.py")
+def test_pypi_conda_refused_pointing_at_uv(mf, flow_file, args, needle):
+    flow = mf.copy_flow(flow_file)
     proc = mf.run(flow, *args, expect_ok=False)
     assert needle in proc.output, proc.output[-3000:]
     assert "--environment=uv" in proc.output
-    assert "PYPI-STEP-RAN" not in proc.output
+    assert "requires --environment=conda or --environment=pypi" not in proc.output
+    assert "STEP-RAN" not in proc.output and "SEGFAULT-COMING" not in proc.output
     assert "Task is starting" not in proc.output
 
 
@@ -310,6 +324,28 @@ def _pypi_reachable() -> bool:
             return resp.status == 200
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("backend", ["daytona", "e2b"])
+def test_uv_environment_remote(mf, emulators, backend):
+    """--environment=uv on a remote backend (its emulator): the sandbox syncs
+    the project's uv.lock itself (uv from PyPI, once per sandbox) and the
+    step runs in that environment."""
+    if not main_metaflow():
+        pytest.skip("--environment=uv is tested with the Metaflow requirements-test.txt pins")
+    if not _pypi_reachable():
+        pytest.skip("PyPI (pypi.org) is not reachable from here: uv sync cannot run")
+    emu = use_backend(mf, emulators, backend)
+    project = FLOWS / "uv_project"
+    for name in ("uv_flow.py", "pyproject.toml", "uv.lock"):
+        shutil.copy(project / name, mf.cwd / name)
+    proc = mf.run("uv_flow.py", "--environment=uv", "--with", "sandbox", "run")
+    assert "six=1.16.0" in proc.output, proc.output[-3000:]
+    assert "Task is starting in sandbox" in proc.output
+    info = mf.inspect("UvSandboxFlow")
+    assert info["steps"]["start"][0]["data"]["six"] == "1.16.0"
+    assert '"network": true' in info["steps"]["start"][0]["metadata"]["sandbox-spec"]
+    assert emu is not None and emu.live() == 0, "sandboxes left behind"
 
 
 @pytest.mark.parametrize("host_uv", [True, False], ids=["host-uv", "uv-from-pypi"])
@@ -340,3 +376,19 @@ def test_uv_environment(mf, host_uv):
     assert info["steps"]["start"][0]["data"]["six"] == "1.16.0"
     assert '"network": true' in info["steps"]["start"][0]["metadata"]["sandbox-spec"]
     mf.assert_no_sandboxes("UvSandboxFlow")
+
+
+def test_run_id_file_in_the_task_working_directory(mf):
+    """Metaflow's own harness (RunIdFileTest) reads the launcher's
+    --run-id-file in the step's working directory: a sandboxed step started
+    directly finds it there too, and its card still reaches the datastore."""
+    flow = mf.copy_flow("run_id_file_flow.py")
+    proc = mf.run(flow, "--with", "sandbox", "run", "--run-id-file", "run-id")
+    run_id = (mf.cwd / "run-id").read_text()
+    assert "RUN-ID-FILE-SEEN %s" % run_id in proc.output, proc.output[-3000:]
+    assert "Task is starting in sandbox" in proc.output
+    info = mf.inspect("RunIdFileSandboxFlow", run_id)
+    start = info["steps"]["start"][0]
+    assert start["data"]["from_file"] == run_id
+    assert start["cards"] >= 1
+    mf.assert_no_sandboxes("RunIdFileSandboxFlow")

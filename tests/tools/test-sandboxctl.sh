@@ -188,6 +188,65 @@ check "cp of a missing file exits 4" rc_is 4
 ctl cp "$WORK/file.txt" "$WORK/elsewhere"
 check "cp between two local paths is a usage error" rc_is 2
 
+# --- cp progress: on a terminal, for a copy that takes more than 2 s ------
+# The sandbox's file service is stopped (SIGSTOP) while cp runs, so the
+# copy takes as long as the test wants; `script` gives cp a terminal.
+if ! command -v script >/dev/null 2>&1; then
+  n=$((n + 1))
+  echo "ok $n # SKIP cp progress: no script(1) to give cp a terminal"
+else
+  init_pid=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["init_pid"])' \
+    "$SANDBOX_LOCAL_ROOT/$id/instance.json")
+  head -c 3000000 /dev/urandom >"$WORK/big.bin"
+  # cp_stalled OUT WAIT-FOR CP-ARGS...: runs cp on a terminal (its output in
+  # OUT) with the sandbox stopped until OUT matches WAIT-FOR (at most 60 s;
+  # an empty WAIT-FOR waits 3 s, beyond the 2 s after which progress shows).
+  cp_stalled () {
+    local out=$1 wait_for=$2 pid i
+    shift 2
+    kill -STOP "$init_pid"
+    script -qec "$(printf '%q ' "$@")" /dev/null >"$out" 2>&1 </dev/null &
+    pid=$!
+    for i in $(seq 120); do
+      if [ -n "$wait_for" ]; then grep -q -e "$wait_for" "$out" && break; elif [ "$i" -gt 6 ]; then break; fi
+      sleep 0.5
+    done
+    kill -CONT "$init_pid"
+    wait "$pid"
+    rc=$?
+  }
+  cp_stalled "$WORK/pty" '%)' env LC_ALL=C "$CTL" cp "$WORK/big.bin" "$id:/workspace/big.bin"
+  check "cp on a terminal succeeds after a slow copy" rc_is 0
+  check "a slow cp shows progress, with the size" grep -q "0 bytes of 3.0.MB (0%), 0 bytes/s" "$WORK/pty"
+  check "cp's progress ends complete, on its own line" grep -q $'3.0.MB of 3.0.MB (100%), .*/s\r*$' "$WORK/pty"
+  check "cp's progress is updated in place" grep -q $'\r' "$WORK/pty"
+  ctl cp "$id:/workspace/big.bin" "$WORK/big.back"
+  check "the slow copy is complete" cmp -s "$WORK/big.bin" "$WORK/big.back"
+
+  cp_stalled "$WORK/pty" '%)' env LC_ALL=C "$CTL" cp "$id:/workspace/big.bin" "$WORK/big.down"
+  check "a slow download shows progress (the local backend knows the size)" \
+    grep -q '3.0.MB of 3.0.MB (100%)' "$WORK/pty"
+  check "the slow download is complete" cmp -s "$WORK/big.bin" "$WORK/big.down"
+
+  kill -STOP "$init_pid"
+  "$CTL" cp "$WORK/big.bin" "$id:/workspace/big2.bin" >"$WORK/out" 2>"$WORK/err" &
+  pid=$!
+  sleep 3
+  kill -CONT "$init_pid"
+  wait "$pid"
+  rc=$?
+  check "cp without a terminal succeeds after a slow copy" rc_is 0
+  check "cp without a terminal shows no progress" [ ! -s "$WORK/err" ] && out_empty
+
+  cp_stalled "$WORK/pty" '' "$CTL" cp --json "$WORK/big.bin" "$id:/workspace/big3.bin"
+  check "cp --json on a terminal succeeds after a slow copy" rc_is 0
+  check "cp --json shows no progress" bash -c '! grep -q "%)" "$1"' _ "$WORK/pty"
+  check "cp --json describes the copy" grep -q '"direction" : "upload"' "$WORK/pty"
+
+  cp_stalled "$WORK/pty" '' env LC_ALL=C "$CTL" cp --progress "$WORK/file.txt" "$id:/workspace/file2.txt"
+  check "cp --progress shows progress from the start" grep -q '(100%)' "$WORK/pty"
+fi
+
 ctl ls
 check "ls lists the sandbox" out_has "^$id "
 check "ls shows its state and labels" out_has "running.*role=main,suite=ctl"

@@ -184,6 +184,7 @@ class SandboxDecorator(StepDecorator):
         self._init_attributes()
 
     def _init_attributes(self) -> None:
+        _refuse_environment_decorators(self)
         attrs = self.attributes
         if self._alias_backend is not None:
             if attrs["backend"] not in (None, "", self._alias_backend):
@@ -582,6 +583,49 @@ class SandboxDecorator(StepDecorator):
             from metaflow.metaflow_config import DATASTORE_LOCAL_DIR
 
             sync_local_metadata_to_datastore(DATASTORE_LOCAL_DIR, task_datastore)
+
+
+def _decorated_step(deco) -> Any:
+    """The step function DECO is attached to, while Metaflow initialises the
+    decorators of every step (its loop variable, `step` or `flowstep` before
+    2.16, a few frames up), or None where this Metaflow initialises them
+    otherwise."""
+    frame = sys._getframe(1)
+    for _depth in range(8):
+        frame = frame.f_back
+        if frame is None:
+            break
+        for name in ("step", "flowstep"):
+            step = frame.f_locals.get(name)
+            decos = getattr(step, "decorators", None)
+            if isinstance(decos, list) and any(d is deco for d in decos):
+                return step
+    return None
+
+
+def _refuse_environment_decorators(deco) -> None:
+    """@pypi and @conda on a sandboxed step: refused before Metaflow's own
+    check, which would send the user to --environment=pypi or conda (that
+    step_init then refuses too) rather than to --environment=uv."""
+    step = _decorated_step(deco)
+    if step is None:
+        return
+    # Those in the flow's source: --environment=pypi/conda adds its own to
+    # every step, which step_init refuses naming the environment.
+    env_decos = [
+        d.name
+        for d in step.decorators
+        if d.name in ("conda", "pypi") and getattr(d, "statically_defined", False)
+    ]
+    if env_decos:
+        raise SandboxException(
+            _(
+                "Step *%s* uses %s, which @%s does not support: give the flow a "
+                "pyproject.toml and uv.lock and run it with --environment=uv instead "
+                "(Metaflow's uv environment), or run this step without @%s."
+            )
+            % (step.__name__, "@" + env_decos[0], deco.name, deco.name)
+        )
 
 
 class DaytonaDecorator(SandboxDecorator):

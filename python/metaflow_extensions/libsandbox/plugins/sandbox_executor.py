@@ -118,6 +118,9 @@ def needs_network(options: "SandboxOptions", datastore_type: str) -> bool:
 # (which sees the host's /etc) its certificate settings; UV_* as well.
 UV_PASSTHROUGH = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 UV_LOCAL_PASSTHROUGH = ("SSL_CERT_FILE", "SSL_CERT_DIR", "PIP_CERT", "REQUESTS_CA_BUNDLE")
+# uv's own certificate settings (UV_NATIVE_TLS is the older name): when the
+# user sets none, a remote sandbox's uv uses the sandbox's certificate store.
+UV_TLS_SETTINGS = ("UV_SYSTEM_CERTS", "UV_NATIVE_TLS", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
 # Metaflow variables that describe the launching machine, not the sandbox.
@@ -552,6 +555,13 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
         for key, value in os.environ.items():
             if (key.startswith("UV_") and key not in env) or key in names:
                 secrets.setdefault(key, value)
+        if not _can(options.backend, "SHARES_HOST_FS") and not any(
+            key in secrets or key in env for key in UV_TLS_SETTINGS
+        ):
+            # The host's certificate files are not the sandbox's: uv trusts
+            # the sandbox's own store (its image's CAs), as pip and curl there
+            # do, instead of the bundle compiled into it.
+            secrets.update({"UV_SYSTEM_CERTS": "1", "UV_NATIVE_TLS": "1"})
     return labels, mounts, env, secrets, script
 
 
@@ -903,6 +913,80 @@ def _runtime_config_file() -> Optional[str]:
     return None
 
 
+def _launcher_run_id_file() -> Optional[str]:
+    """The --run-id-file of the `run` or `resume` command that launches the
+    tasks (this process, whose command line has it), or None."""
+    argv = sys.argv[1:]
+    if not any(word in ("run", "resume") for word in argv):
+        return None
+    value = None
+    for i, word in enumerate(argv):
+        if word == "--run-id-file" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif word.startswith("--run-id-file="):
+            value = word.split("=", 1)[1]
+    return value or None
+
+
+def _launcher_files(code: str) -> List[str]:
+    """What a step finds in its working directory outside a sandbox and
+    would miss in the code package: the launcher's --run-id-file (written
+    before any task starts; Metaflow's own tests read it there). A relative
+    one is copied into the run's code directory (the task's working
+    directory, whose `.metaflow` link keeps cards where they belong); an
+    absolute one is returned, to be mounted read-only at its own path."""
+    path = _launcher_run_id_file()
+    if not path or not os.path.isfile(path):
+        return []
+    if os.path.isabs(path):
+        return [os.path.realpath(path)] if ":" not in path else []
+    rel = os.path.normpath(path)
+    if rel.startswith(".."):
+        return []
+    target = os.path.join(code, rel)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 16)
+        if not os.path.lexists(target):
+            os.makedirs(os.path.dirname(target) or code, exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(data)
+    except OSError:
+        pass
+    return []
+
+
+# Above this many top-level entries the code directory is mounted whole.
+_CODE_MOUNTS_MAX = 64
+
+
+def _code_mounts(code: str, pkg_dir: str) -> List[str]:
+    """sandboxctl --mount options that show the run's code (read-only) in
+    PKG_DIR, the step's working directory: each top-level entry mounted on
+    its own, so that the directory itself stays writable inside the sandbox
+    (a step may write scratch files where it runs, as it can outside, and
+    Metaflow's own tests do), while the code cannot be changed.
+
+    The `.metaflow` link to the datastore root (code_dir) is where cards are
+    staged (Metaflow searches upwards from the working directory): a mount
+    would follow the link, so the datastore root itself is mounted there,
+    read-write as at its own path, or cards would be lost."""
+    try:
+        names = sorted(os.listdir(code))
+    except OSError:
+        names = []
+    if not names or len(names) > _CODE_MOUNTS_MAX:
+        return ["--mount", "%s:%s:ro" % (code, pkg_dir)]
+    argv: List[str] = []
+    for name in names:
+        path = os.path.join(code, name)
+        if name == ".metaflow" and os.path.islink(path):
+            argv += ["--mount", "%s:%s" % (os.path.realpath(path), pkg_dir + "/" + name)]
+        else:
+            argv += ["--mount", "%s:%s:ro" % (path, pkg_dir + "/" + name)]
+    return argv
+
+
 def direct_capable(deco) -> bool:
     """Whether the step's tasks can be started directly (direct_launch),
     as far as the step alone tells."""
@@ -970,6 +1054,7 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
     code = code_dir(deco, ds_root, writable)
     if code is None:
         return False
+    launcher_files = _launcher_files(code)
 
     opts = cli_args.command_options
     run_id, task_id = str(opts["run-id"]), str(opts["task-id"])
@@ -1066,7 +1151,9 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
         argv += ["--mount", "%s:ro" % path]
     for path in writable:
         argv += ["--mount", path]
-    argv += ["--mount", "%s:%s:ro" % (code, pkg_dir)]
+    argv += _code_mounts(code, pkg_dir)
+    for path in launcher_files:
+        argv += ["--mount", "%s:ro" % path]
     if config_file:
         # Flow configs: the runtime passes the step --local-config-file, a
         # file in the host's /tmp; the sandbox sees it read-only, same path.
@@ -1488,8 +1575,7 @@ def _fetch_outputs(Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefi
         )
         return False
     if _debug_enabled():
-        for line in stats.details:
-            _echo(prefix, line)
+        # Once per task, on one line; users without the debug switch see none.
         _echo(prefix, stats.summary())
     return True
 

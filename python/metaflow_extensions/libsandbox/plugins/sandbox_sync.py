@@ -41,12 +41,17 @@ class SyncStats:
     details: List[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return "datastore sync: sent %d files (%s), received %d files (%s)" % (
+        """The task's whole sync on one line (the executor logs it once per
+        task, under METAFLOW_SANDBOX_DEBUG only)."""
+        line = "datastore sync: sent %d files (%s), received %d files (%s)" % (
             self.up_files,
             _human(self.up_bytes),
             self.down_files,
             _human(self.down_bytes),
         )
+        if self.details:
+            line += " [%s]" % "; ".join(self.details)
+        return line
 
 
 def _human(n: int) -> str:

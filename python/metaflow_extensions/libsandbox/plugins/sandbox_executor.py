@@ -279,7 +279,9 @@ def _is_under(path: str, root: str) -> bool:
 # seen at the same path.
 _LOCAL_PRIVATE_DIRS = tuple(
     d
-    for d in ("/tmp", "/run", "/dev", "/proc", "/root", "/home", os.path.expanduser("~"))
+    for d in (
+        "/tmp", "/var/tmp", "/run", "/dev", "/proc", "/root", "/home", os.path.expanduser("~")
+    )
     if d != "/"
 )
 

@@ -749,6 +749,8 @@ sb_start_local (EmuSandbox *sb)
   while (g_hash_table_iter_next (&iter, &key, &value))
     sandbox_spec_set_env (spec, key, value);
   sandbox_spec_set_label (spec, "daytona-emulator-id", sb->id);
+  /* The emulator's sandboxes end with it, even when it is killed. */
+  sandbox_spec_set_die_with_owner (spec, TRUE);
   /* networkBlockAll: the sandbox gets no network at all; otherwise it has
    * the host's (the emulator does not enforce networkAllowList). */
   sandbox_spec_set_network (spec, !sb->network_block_all);

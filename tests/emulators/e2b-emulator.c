@@ -341,6 +341,8 @@ handle_create (E2bEmulator       *emu,
   while (g_hash_table_iter_next (&iter, &key, &value))
     sandbox_spec_set_env (spec, key, value);
   sandbox_spec_set_label (spec, "e2b-emulator-id", sandbox->id);
+  /* The emulator's sandboxes end with it, even when it is killed. */
+  sandbox_spec_set_die_with_owner (spec, TRUE);
 
   sandbox->instance = sandbox_backend_create (emu->local, spec, NULL, &error);
   if (sandbox->instance == NULL)

@@ -751,6 +751,10 @@ sb_start_local (EmuSandbox *sb)
   sandbox_spec_set_label (spec, "daytona-emulator-id", sb->id);
   /* The emulator's sandboxes end with it, even when it is killed. */
   sandbox_spec_set_die_with_owner (spec, TRUE);
+  /* The rest of the file system is the host's, read-only, /var/tmp too
+   * (a local sandbox makes it private; tests keep Pythons there). */
+  if (g_file_test ("/var/tmp", G_FILE_TEST_IS_DIR) && !g_file_test ("/var/tmp", G_FILE_TEST_IS_SYMLINK))
+    sandbox_spec_add_mount (spec, "/var/tmp", NULL, TRUE);
   /* networkBlockAll: the sandbox gets no network at all; otherwise it has
    * the host's (the emulator does not enforce networkAllowList). */
   sandbox_spec_set_network (spec, !sb->network_block_all);

@@ -343,6 +343,10 @@ handle_create (E2bEmulator       *emu,
   sandbox_spec_set_label (spec, "e2b-emulator-id", sandbox->id);
   /* The emulator's sandboxes end with it, even when it is killed. */
   sandbox_spec_set_die_with_owner (spec, TRUE);
+  /* The rest of the file system is the host's, read-only, /var/tmp too
+   * (a local sandbox makes it private; tests keep Pythons there). */
+  if (g_file_test ("/var/tmp", G_FILE_TEST_IS_DIR) && !g_file_test ("/var/tmp", G_FILE_TEST_IS_SYMLINK))
+    sandbox_spec_add_mount (spec, "/var/tmp", NULL, TRUE);
 
   sandbox->instance = sandbox_backend_create (emu->local, spec, NULL, &error);
   if (sandbox->instance == NULL)

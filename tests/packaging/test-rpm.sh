@@ -70,7 +70,16 @@ fi
 if grep -q '^+ make check' "$log" && grep -qE '^# FAIL: +0$' "$log"; then
   ok "%check ran make check and it passed ($(grep -E '^# TOTAL' "$log" | tail -n1))"
 else
-  not_ok "%check ran make check and it passed"
+  # Which tests, and the end of their logs: the build tree goes with $work.
+  failed=$(grep -E '^(FAIL|ERROR): ' "$log" | head -20)
+  details=""
+  for t in $(printf '%s\n' "$failed" | sed -nE 's/^(FAIL|ERROR): ([^ ]+).*/\2/p' | sort -u | head -5); do
+    tlog=$(find "$top_rpm/BUILD" -path "*/$t.log" 2>/dev/null | head -n1)
+    [ -n "$tlog" ] && details="$details
+--- $t.log (end)
+$(grep -vE 'DEBUG' "$tlog" | tail -30)"
+  done
+  not_ok "%check ran make check and it passed" "$failed$details"
 fi
 for p in libsandbox libsandbox-devel sandbox-tools python3-metaflow-sandbox libsandbox-doc; do
   f=$(ls "$top_rpm"/RPMS/*/"$p"-0*.rpm 2>/dev/null | head -n1)

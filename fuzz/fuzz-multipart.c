@@ -116,6 +116,12 @@ check_reply (const uint8_t *data,
   boundary = g_strndup ((const char *) data, eol - data);
   if (strlen (boundary) != (gsize) (eol - data) || !g_utf8_validate (boundary, -1, NULL))
     return;
+  /* A boundary is printable ASCII (RFC 2046); libsoup encodes any other
+   * parameter value so that it is no "boundary" any more, which the backend
+   * refuses before it makes a multipart stream (see got_part's caller). */
+  for (const char *c = boundary; *c != '\0'; c++)
+    if (*c < 0x20 || *c > 0x7e)
+      return;
   body = g_bytes_new (eol + 1, size - (eol + 1 - data));
   parts = read_parts (boundary, body);
   for (guint i = 0; parts != NULL && i < parts->len; i++)

@@ -1552,6 +1552,7 @@ bulk_sent (GObject      *source,
   GInputStream *stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
   guint status;
   const char *type;
+  g_autoptr(GHashTable) params = NULL;
 
   if (stream == NULL)
     {
@@ -1578,8 +1579,10 @@ bulk_sent (GObject      *source,
                                                           status, body, NULL));
       return;
     }
-  type = soup_message_headers_get_content_type (soup_message_get_response_headers (data->msg), NULL);
-  if (type == NULL || !g_str_has_prefix (type, "multipart/"))
+  type = soup_message_headers_get_content_type (soup_message_get_response_headers (data->msg), &params);
+  /* No boundary: libsoup would only warn and read nothing. */
+  if (type == NULL || !g_str_has_prefix (type, "multipart/") ||
+      params == NULL || g_hash_table_lookup (params, "boundary") == NULL)
     {
       download_return (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                                _("Daytona answered POST files/bulk-download with %s instead of a "

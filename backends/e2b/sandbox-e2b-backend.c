@@ -189,6 +189,7 @@ typedef struct
 {
   GHashTable *labels;     /* asked for: the create answer does not repeat them */
   char       *token;      /* the value of SANDBOX_CLOUD_CREATE_TOKEN */
+  char       *workdir;    /* SandboxSpec:workdir, or NULL */
 } CreateData;
 
 static void
@@ -196,6 +197,7 @@ create_data_free (CreateData *data)
 {
   g_clear_pointer (&data->labels, g_hash_table_unref);
   g_free (data->token);
+  g_free (data->workdir);
   g_free (data);
 }
 
@@ -252,6 +254,40 @@ static const SandboxCloudApi e2b_api = {
   .label_filter = label_filter,
 };
 
+/* The sandbox runs; its workdir is made (as the user its commands run as). */
+static void
+create_made_workdir (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  GTask *task = user_data;   /* owned */
+  SandboxE2bBackend *self = g_task_get_source_object (task);
+  CreateData *data = g_task_get_task_data (task);
+  SandboxInstance *instance = SANDBOX_INSTANCE (source);
+  g_autoptr(SandboxExecResult) made = NULL;
+  GError *error = NULL;
+
+  made = sandbox_instance_exec_finish (instance, result, &error);
+  if (made != NULL && !sandbox_exec_result_get_success (made))
+    {
+      g_autofree char *why = g_strndup (g_bytes_get_data (sandbox_exec_result_get_stderr (made), NULL),
+                                        g_bytes_get_size (sandbox_exec_result_get_stderr (made)));
+
+      error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                           _("The workdir “%s” could not be made in the E2B sandbox (%s); name a "
+                             "directory its user can write, such as one below %s."),
+                           data->workdir, g_strstrip (why), E2B_DEFAULT_WORKDIR);
+    }
+  if (error != NULL)
+    {
+      _sandbox_cloud_delete_and_fail (_sandbox_e2b_backend_get_api (self), &e2b_api,
+                                      sandbox_instance_get_id (instance), error, task);
+      return;
+    }
+  _sandbox_task_return_object (task, instance);
+  g_object_unref (task);
+}
+
 static void
 create_posted (GObject      *source,
                GAsyncResult *result,
@@ -281,6 +317,19 @@ create_posted (GObject      *source,
       return;
     }
   sandbox_instance_set_labels (instance, data->labels);
+  if (data->workdir != NULL)
+    {
+      /* envd runs commands in an existing cwd only: make the workdir first,
+       * in /, and run every later command there. */
+      const char *argv[] = { "mkdir", "-p", "--", data->workdir, NULL };
+      g_autoptr(SandboxCommand) mkdir = sandbox_command_new (argv);
+
+      sandbox_command_set_cwd (mkdir, "/");
+      _sandbox_e2b_instance_set_workdir (instance, data->workdir);
+      sandbox_instance_exec_async (instance, mkdir, g_task_get_cancellable (task), create_made_workdir, task);
+      g_object_unref (instance);
+      return;
+    }
   _sandbox_task_return_object (task, instance);
   g_object_unref (instance);
   g_object_unref (task);
@@ -341,6 +390,7 @@ sandbox_e2b_backend_create (SandboxBackend *backend,
   data = g_new0 (CreateData, 1);
   data->labels = g_hash_table_ref (sandbox_spec_get_labels (spec));
   data->token = g_steal_pointer (&token);
+  data->workdir = g_strdup (sandbox_spec_get_workdir (spec));
   g_task_set_task_data (task, data, (GDestroyNotify) create_data_free);
   /* Not idempotent: a retried create could start two sandboxes. */
   _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (self), "POST", "sandboxes", body,
@@ -447,6 +497,12 @@ sandbox_e2b_backend_get_capabilities (SandboxBackend *backend)
   return SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY | SANDBOX_BACKEND_CAPABILITY_IMAGES;
 }
 
+static char *
+sandbox_e2b_backend_dup_default_workdir (SandboxBackend *backend)
+{
+  return g_strdup (E2B_DEFAULT_WORKDIR);
+}
+
 static void
 sandbox_e2b_backend_class_init (SandboxE2bBackendClass *klass)
 {
@@ -459,6 +515,7 @@ sandbox_e2b_backend_class_init (SandboxE2bBackendClass *klass)
 
   backend_class->check_configured = sandbox_e2b_backend_check_configured;
   backend_class->get_capabilities = sandbox_e2b_backend_get_capabilities;
+  backend_class->dup_default_workdir = sandbox_e2b_backend_dup_default_workdir;
   backend_class->create = sandbox_e2b_backend_create;
   backend_class->get_instance = sandbox_e2b_backend_get_instance;
   backend_class->list = sandbox_e2b_backend_list;

@@ -30,6 +30,7 @@ struct _SandboxE2bInstance
   char              *access_token;   /* NULL until known (listed sandboxes) */
   char              *envd_url;
   SandboxRestClient *envd;           /* unary Connect calls */
+  char              *workdir;        /* default cwd of commands, or NULL */
 };
 
 G_DEFINE_FINAL_TYPE (SandboxE2bInstance, sandbox_e2b_instance, SANDBOX_TYPE_INSTANCE)
@@ -82,6 +83,16 @@ _sandbox_e2b_instance_new (SandboxE2bBackend *backend,
   sandbox_instance_set_labels (SANDBOX_INSTANCE (self), labels);
   set_envd (self);
   return SANDBOX_INSTANCE (self);
+}
+
+void
+_sandbox_e2b_instance_set_workdir (SandboxInstance *instance,
+                                   const char      *workdir)
+{
+  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
+
+  g_free (self->workdir);
+  self->workdir = g_strdup (workdir);
 }
 
 /* An envd answer that is not a success: 502 from the edge proxy means the
@@ -938,6 +949,7 @@ exec_start (SandboxE2bInstance *self,
   SandboxCommand *command = data->command;
   const char * const *argv = sandbox_command_get_argv (command);
   guint timeout_ms = sandbox_command_get_timeout_ms (command);
+  const char *cwd = sandbox_command_get_cwd (command) ? sandbox_command_get_cwd (command) : self->workdir;
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(JsonNode) request = NULL;
   g_autoptr(GBytes) envelope = NULL;
@@ -964,10 +976,10 @@ exec_start (SandboxE2bInstance *self,
       json_builder_add_string_value (builder, value);
     }
   json_builder_end_object (builder);
-  if (sandbox_command_get_cwd (command) != NULL)
+  if (cwd != NULL)
     {
       json_builder_set_member_name (builder, "cwd");
-      json_builder_add_string_value (builder, sandbox_command_get_cwd (command));
+      json_builder_add_string_value (builder, cwd);
     }
   json_builder_end_object (builder);
   json_builder_set_member_name (builder, "stdin");
@@ -1750,6 +1762,7 @@ sandbox_e2b_instance_finalize (GObject *object)
   g_free (self->envd_url);
   g_free (self->domain);
   g_free (self->access_token);
+  g_free (self->workdir);
   G_OBJECT_CLASS (sandbox_e2b_instance_parent_class)->finalize (object);
 }
 

@@ -659,22 +659,6 @@ exec_cancel_idle (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static void
-exec_cancelled (GCancellable *cancellable,
-                GTask        *task)
-{
-  g_autoptr(GSource) idle = g_idle_source_new ();
-
-  /* Any thread: finish in the task's context, and always from an idle:
-   * g_main_context_invoke() would run exec_cancel_idle() right here when
-   * this thread owns that context (g_cancellable_cancel() from the loop's
-   * thread, e.g. a signal handler), and exec_finish() then disconnects
-   * from the cancellable inside its own "cancelled" emission: a deadlock. */
-  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
-  g_source_set_callback (idle, exec_cancel_idle, g_object_ref (task), g_object_unref);
-  g_source_attach (idle, g_task_get_context (task));
-}
-
 static char *
 build_script (SandboxDaytonaInstance *self,
               SandboxCommand         *command)
@@ -770,7 +754,10 @@ sandbox_daytona_instance_exec (SandboxInstance *instance,
   if (cancellable != NULL)
     {
       data->cancellable = cancellable;
-      data->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (exec_cancelled), task, NULL);
+      /* Finished in the task's context; disconnected by exec_finish (). */
+      data->cancel_id = _sandbox_cancellable_connect_in (cancellable, g_task_get_context (task),
+                                                         exec_cancel_idle, g_object_ref (task),
+                                                         g_object_unref);
     }
 
   json_builder_begin_object (b);

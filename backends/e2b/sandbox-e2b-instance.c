@@ -280,28 +280,28 @@ exec_data_free (ExecData *data)
   g_free (data);
 }
 
-static gboolean
-exec_cancel_op (gpointer op)
+static void
+weak_ref_free (gpointer ref)
 {
-  g_cancellable_cancel (op);
-  return G_SOURCE_REMOVE;
+  g_weak_ref_clear (ref);
+  g_free (ref);
 }
 
-/* Runs in whatever thread cancelled the caller's cancellable: the request
- * itself (libsoup, not thread-safe) is cancelled on the exec's own main
- * context, never from that thread. */
-static void
-exec_user_cancelled (GCancellable *cancellable,
-                     gpointer      user_data)
+/* On the exec's own context (see _sandbox_cancellable_connect_in): the
+ * request itself (libsoup, not thread-safe) is cancelled there, never from
+ * the thread that cancelled the caller's cancellable. */
+static gboolean
+exec_user_cancelled (gpointer user_data)
 {
-  ExecData *data = user_data;
-  GSource *idle = g_idle_source_new ();
+  g_autoptr(GTask) task = g_weak_ref_get (user_data);
+  ExecData *data;
 
+  if (task == NULL)
+    return G_SOURCE_REMOVE;
+  data = g_task_get_task_data (task);
   data->cancelled = TRUE;
-  g_source_set_callback (idle, exec_cancel_op, g_object_ref (data->op), g_object_unref);
-  g_source_set_static_name (idle, "[libsandbox] e2b exec cancel");
-  g_source_attach (idle, data->context);
-  g_source_unref (idle);
+  g_cancellable_cancel (data->op);
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -1031,8 +1031,12 @@ sandbox_e2b_instance_exec (SandboxInstance *instance,
   g_task_set_task_data (task, data, (GDestroyNotify) exec_data_free);
   if (cancellable != NULL)
     {
+      GWeakRef *ref = g_new0 (GWeakRef, 1);
+
+      g_weak_ref_init (ref, task);
       data->user = g_object_ref (cancellable);
-      data->user_id = g_cancellable_connect (cancellable, G_CALLBACK (exec_user_cancelled), data, NULL);
+      data->user_id = _sandbox_cancellable_connect_in (cancellable, data->context, exec_user_cancelled,
+                                                       ref, weak_ref_free);
     }
   with_envd (self, task, exec_start);
 }

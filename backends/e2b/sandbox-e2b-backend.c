@@ -240,7 +240,7 @@ label_filter (GHashTable *labels)
   return g_strconcat ("metadata=", escaped, NULL);
 }
 
-static const SandboxCloudApi e2b_api = {
+const SandboxCloudApi _sandbox_e2b_api = {
   .provider = "E2B",
   .id_member = "sandboxID",
   .labels_member = "metadata",
@@ -280,7 +280,7 @@ create_made_workdir (GObject      *source,
     }
   if (error != NULL)
     {
-      _sandbox_cloud_delete_and_fail (_sandbox_e2b_backend_get_api (self), &e2b_api,
+      _sandbox_cloud_delete_and_fail (_sandbox_e2b_backend_get_api (self), &_sandbox_e2b_api,
                                       sandbox_instance_get_id (instance), error, task);
       return;
     }
@@ -312,7 +312,7 @@ create_posted (GObject      *source,
   if (error != NULL)
     {
       /* A refusal (4xx) made nothing; any other failure may have. */
-      _sandbox_cloud_create_failed (_sandbox_e2b_backend_get_api (self), &e2b_api, data->token,
+      _sandbox_cloud_create_failed (_sandbox_e2b_backend_get_api (self), &_sandbox_e2b_api, data->token,
                                     error, task);
       return;
     }
@@ -429,7 +429,7 @@ sandbox_e2b_backend_list (SandboxBackend *backend,
 
   if (!configured_or_fail (self, task))
     return;
-  _sandbox_cloud_list (_sandbox_e2b_backend_get_api (self), &e2b_api, labels, task);
+  _sandbox_cloud_list (_sandbox_e2b_backend_get_api (self), &_sandbox_e2b_api, labels, task);
 }
 
 /* ------------------------------------------------------------------ */

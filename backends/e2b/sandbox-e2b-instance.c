@@ -359,25 +359,8 @@ gone_checked (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   ExecData *data = g_task_get_task_data (task);
-  g_autoptr(JsonNode) node = NULL;
-  g_autoptr(GError) error = NULL;
-  guint status = 0;
 
-  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, &status, &error);
-  if (status == 404)
-    {
-      g_autofree char *words = g_strdup (data->error->message);
-
-      sandbox_instance_set_state (SANDBOX_INSTANCE (data->self), SANDBOX_INSTANCE_STATE_DESTROYED);
-      g_clear_error (&data->error);
-      data->error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
-                                 _("The E2B sandbox %s is gone: it was killed, or reached its "
-                                   "timeout, while the command ran (E2B: sandbox not found; the "
-                                   "stream said: %s). Give the sandbox a longer timeout "
-                                   "(SandboxSpec:timeout, @sandbox(timeout=…) in Metaflow) and run "
-                                   "the command again in a new sandbox."),
-                                 get_id (data->self), words);
-    }
+  data->error = _sandbox_cloud_check_gone_finish (result);
   exec_complete (task);
 }
 
@@ -387,16 +370,14 @@ static gboolean
 check_gone (GTask *task)
 {
   ExecData *data = g_task_get_task_data (task);
-  g_autofree char *path = NULL;
 
   if (data->gone_checked || data->error == NULL || !data->got_start || data->cancelled ||
       data->timed_out || g_error_matches (data->error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND))
     return FALSE;
   data->gone_checked = TRUE;
-  path = g_strdup_printf ("sandboxes/%s", get_id (data->self));
-  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (data->self)), "GET",
-                                   path, NULL, SANDBOX_REST_IDEMPOTENT, NULL, gone_checked,
-                                   g_object_ref (task));
+  _sandbox_cloud_check_gone_async (_sandbox_e2b_backend_get_api (get_backend (data->self)), &_sandbox_e2b_api,
+                                   SANDBOX_INSTANCE (data->self), g_steal_pointer (&data->error),
+                                   gone_checked, g_object_ref (task));
   return TRUE;
 }
 

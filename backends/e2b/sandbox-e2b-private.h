@@ -21,6 +21,9 @@ G_BEGIN_DECLS
   _("Check E2B_API_KEY (or the backend's api-key property); keys are created at " \
     "https://e2b.dev/dashboard?tab=keys.")
 
+/* How the shared cloud code (sandbox-cloud-private.h) talks to E2B. */
+extern const SandboxCloudApi _sandbox_e2b_api;
+
 SandboxRestClient *_sandbox_e2b_backend_get_api      (SandboxE2bBackend *self);
 /* The envd URL of a sandbox: E2B_SANDBOX_URL (sandbox-url) if set, else
  * derived from the sandbox's domain. */

@@ -10,6 +10,7 @@
 
 #include <gio/gio.h>
 #include <libsoup/soup.h>
+#include <libsandbox/sandbox.h>
 
 #include "sandbox-json-private.h"
 
@@ -68,5 +69,14 @@ void           _emu_thread_quit              (GThread           *thread,
 /* For an emulator program, once it has printed the VAR=value lines a
  * client needs: prints "READY" and serves until SIGINT or SIGTERM. */
 void           _emu_main_serve               (void);
+
+/* The spec of the local sandbox that stands for an emulated one: @env (may
+ * be NULL) in its environment, the label @label=@id, ending with the
+ * emulator (even when it is killed), and the host's file system read-only,
+ * /var/tmp too (a local sandbox makes it private; tests keep Pythons
+ * there). */
+SandboxSpec   *_emu_local_spec_new           (const char        *label,
+                                              const char        *id,
+                                              GHashTable        *env);
 
 G_END_DECLS

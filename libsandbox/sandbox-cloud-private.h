@@ -110,4 +110,14 @@ void        _sandbox_cloud_check_gone_async      (SandboxRestClient     *client,
                                                   gpointer               user_data);
 GError     *_sandbox_cloud_check_gone_finish     (GAsyncResult          *result);
 
+/* Completes @task with @instance once its SandboxSpec:workdir @workdir is
+ * made (mkdir -p, in /, as the user its commands run as), at once when
+ * @workdir is NULL. When it cannot be made, deletes the sandbox and fails
+ * @task saying what to do. Takes over the caller's reference on @task. */
+void        _sandbox_cloud_return_with_workdir   (SandboxRestClient     *client,
+                                                  const SandboxCloudApi *api,
+                                                  SandboxInstance       *instance,
+                                                  const char            *workdir,
+                                                  GTask                 *task);
+
 G_END_DECLS

@@ -445,3 +445,80 @@ _sandbox_cloud_check_gone_finish (GAsyncResult *result)
   g_task_propagate_boolean (G_TASK (result), &error);
   return error;
 }
+
+/* ------------------------------------------------------------------ */
+/* The spec's workdir                                                  */
+
+typedef struct
+{
+  SandboxRestClient     *client;
+  const SandboxCloudApi *api;
+  SandboxInstance       *instance;
+  char                  *workdir;
+  GTask                 *task;       /* owned */
+} WorkdirData;
+
+static void
+workdir_made (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  WorkdirData *data = user_data;
+  g_autoptr(SandboxExecResult) made = NULL;
+  GError *error = NULL;
+
+  made = sandbox_instance_exec_finish (data->instance, result, &error);
+  if (made != NULL && !sandbox_exec_result_get_success (made))
+    {
+      GBytes *err = sandbox_exec_result_get_stderr (made);
+      g_autofree char *why = err ? g_strndup (g_bytes_get_data (err, NULL), g_bytes_get_size (err))
+                                 : g_strdup ("");
+
+      error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                           _("The workdir “%s” could not be made in the %s sandbox (%s); name a "
+                             "directory that the sandbox's user can write (SandboxSpec:workdir, "
+                             "METAFLOW_SANDBOX_WORKDIR in Metaflow)."),
+                           data->workdir, data->api->provider, g_strstrip (why));
+    }
+  if (error != NULL)
+    _sandbox_cloud_delete_and_fail (data->client, data->api, sandbox_instance_get_id (data->instance),
+                                    error, data->task);
+  else
+    {
+      _sandbox_task_return_object (data->task, data->instance);
+      g_object_unref (data->task);
+    }
+  g_object_unref (data->client);
+  g_object_unref (data->instance);
+  g_free (data->workdir);
+  g_free (data);
+}
+
+void
+_sandbox_cloud_return_with_workdir (SandboxRestClient     *client,
+                                    const SandboxCloudApi *api,
+                                    SandboxInstance       *instance,
+                                    const char            *workdir,
+                                    GTask                 *task)
+{
+  const char *argv[] = { "mkdir", "-p", "--", workdir, NULL };
+  g_autoptr(SandboxCommand) mkdir = NULL;
+  WorkdirData *data;
+
+  if (workdir == NULL)
+    {
+      _sandbox_task_return_object (task, instance);
+      g_object_unref (task);
+      return;
+    }
+  data = g_new0 (WorkdirData, 1);
+  data->client = g_object_ref (client);
+  data->api = api;
+  data->instance = g_object_ref (instance);
+  data->workdir = g_strdup (workdir);
+  data->task = task;
+  /* In /: the instance's commands run in the workdir, which is not there yet. */
+  mkdir = sandbox_command_new (argv);
+  sandbox_command_set_cwd (mkdir, "/");
+  sandbox_instance_exec_async (instance, mkdir, g_task_get_cancellable (task), workdir_made, data);
+}

@@ -312,9 +312,8 @@ create_check (GTask *task)
           return;
         }
       instance = _sandbox_daytona_instance_new (self, data->dto, data->workdir);
-
-      _sandbox_task_return_object (task, instance);
-      g_object_unref (task);
+      _sandbox_cloud_return_with_workdir (_sandbox_daytona_backend_get_client (self), &_sandbox_daytona_api,
+                                          instance, data->workdir, task);
       return;
     }
   if (g_strcmp0 (state, "error") == 0 || g_strcmp0 (state, "build_failed") == 0)

@@ -636,11 +636,6 @@ build_script (SandboxDaytonaInstance *self,
   if (cwd != NULL)
     {
       g_autofree char *q = g_shell_quote (cwd);
-
-      /* The spec's workdir is the sandbox's writable directory: made on
-       * first use. A command's own cwd must exist. */
-      if (sandbox_command_get_cwd (command) == NULL)
-        g_string_append_printf (script, "mkdir -p -- %s && ", q);
       g_string_append_printf (script, "cd %s && ", q);
     }
   if (env != NULL && g_hash_table_size (env) > 0)

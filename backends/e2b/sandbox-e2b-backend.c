@@ -254,40 +254,6 @@ const SandboxCloudApi _sandbox_e2b_api = {
   .label_filter = label_filter,
 };
 
-/* The sandbox runs; its workdir is made (as the user its commands run as). */
-static void
-create_made_workdir (GObject      *source,
-                     GAsyncResult *result,
-                     gpointer      user_data)
-{
-  GTask *task = user_data;   /* owned */
-  SandboxE2bBackend *self = g_task_get_source_object (task);
-  CreateData *data = g_task_get_task_data (task);
-  SandboxInstance *instance = SANDBOX_INSTANCE (source);
-  g_autoptr(SandboxExecResult) made = NULL;
-  GError *error = NULL;
-
-  made = sandbox_instance_exec_finish (instance, result, &error);
-  if (made != NULL && !sandbox_exec_result_get_success (made))
-    {
-      g_autofree char *why = g_strndup (g_bytes_get_data (sandbox_exec_result_get_stderr (made), NULL),
-                                        g_bytes_get_size (sandbox_exec_result_get_stderr (made)));
-
-      error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
-                           _("The workdir “%s” could not be made in the E2B sandbox (%s); name a "
-                             "directory its user can write, such as one below %s."),
-                           data->workdir, g_strstrip (why), E2B_DEFAULT_WORKDIR);
-    }
-  if (error != NULL)
-    {
-      _sandbox_cloud_delete_and_fail (_sandbox_e2b_backend_get_api (self), &_sandbox_e2b_api,
-                                      sandbox_instance_get_id (instance), error, task);
-      return;
-    }
-  _sandbox_task_return_object (task, instance);
-  g_object_unref (task);
-}
-
 static void
 create_posted (GObject      *source,
                GAsyncResult *result,
@@ -317,22 +283,10 @@ create_posted (GObject      *source,
       return;
     }
   sandbox_instance_set_labels (instance, data->labels);
-  if (data->workdir != NULL)
-    {
-      /* envd runs commands in an existing cwd only: make the workdir first,
-       * in /, and run every later command there. */
-      const char *argv[] = { "mkdir", "-p", "--", data->workdir, NULL };
-      g_autoptr(SandboxCommand) mkdir = sandbox_command_new (argv);
-
-      sandbox_command_set_cwd (mkdir, "/");
-      _sandbox_e2b_instance_set_workdir (instance, data->workdir);
-      sandbox_instance_exec_async (instance, mkdir, g_task_get_cancellable (task), create_made_workdir, task);
-      g_object_unref (instance);
-      return;
-    }
-  _sandbox_task_return_object (task, instance);
+  _sandbox_e2b_instance_set_workdir (instance, data->workdir);
+  _sandbox_cloud_return_with_workdir (_sandbox_e2b_backend_get_api (self), &_sandbox_e2b_api, instance,
+                                      data->workdir, task);
   g_object_unref (instance);
-  g_object_unref (task);
 }
 
 static void

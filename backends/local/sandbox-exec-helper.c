@@ -363,7 +363,8 @@ mediate_connect (int                          nfd,
   remote = (struct iovec) { (void *) (uintptr_t) req->data.args[1], len };
   if (len > 0 && process_vm_readv (req->pid, &local, 1, &remote, 1, 0) != (ssize_t) len)
     return EFAULT;
-  if ((tgid = thread_group_of (req->pid)) < 0 ||
+  /* (pid 1 does not use the filter's connect(), nor do its children.) */
+  if ((tgid = thread_group_of (req->pid)) <= 1 ||
       (pidfd = (int) syscall (SYS_pidfd_open, tgid, 0)) < 0)
     return ESRCH;
   sock = (int) syscall (SYS_pidfd_getfd, pidfd, (int) req->data.args[0], 0);

@@ -1,6 +1,6 @@
 /* sandbox-exec-helper - the process that runs commands inside a local sandbox
  *
- * Usage: sandbox-exec-helper --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES
+ * Usage: sandbox-exec-helper --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES [SOCKET-DIR...]
  *
  * bwrap starts it once per sandbox, as the sandbox's pid 1 (--as-pid-1), so
  * that every command of the sandbox runs in the same namespaces. It reaps
@@ -18,6 +18,11 @@
  * that the commands, which run as the same user, can neither trace it nor
  * reach its descriptors through /proc/1.
  *
+ * Every connect() of a command is made by this process on the command's
+ * behalf, and one to a socket file on the host's mounts is refused (see
+ * "connect() on the commands' behalf" below); SOCKET-DIRs name the mounts
+ * that are the sandbox's own.
+ *
  * The wire protocol is in sandbox-local-wire.h. Each connection is served
  * by a forked child: one command, or the file service (file operations
  * done inside the sandbox for uploads and downloads). The command runs in
@@ -34,6 +39,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -41,10 +50,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -184,6 +196,284 @@ file_reply (int conn,
   while (n < 0 && errno == EINTR);
   if (n != (ssize_t) sizeof err)
     _exit (0);
+}
+
+/* ------------------------------------------------------------------ */
+/* connect() on the commands' behalf                                   */
+/*
+ * A socket file accepts connections even on a read-only mount, and the
+ * host's root is bound into the sandbox: a service's socket anywhere on it
+ * (/var/lib/…, /srv/…) would be in reach of a user its mode lets in. So
+ * every connect() of a command stops in a seccomp user notification that
+ * this process (pid 1) answers. It takes a copy of the socket
+ * (pidfd_getfd) and of the address (process_vm_readv), and for a path
+ * opens the socket file itself (O_PATH) and refuses it (EACCES) unless it
+ * lies on one of the sandbox's own mounts (ALLOWED_MNT, the mounts of the
+ * paths named after --server's arguments: /tmp, the workdir, the spec's
+ * mounts…), not on the host's. It then connects its copy to exactly that
+ * inode (/proc/self/fd/N) and answers with the result. It never lets the
+ * kernel continue the call: the address or the descriptor could change
+ * between the check and the call. Sockets of other families are connected
+ * the same way, with the copied address. A blocking socket is connected by
+ * a forked worker, so that pid 1 never waits on a peer.
+ *
+ * Datagram sockets could send to a path without connect(): the sandbox's
+ * seccomp filter refuses AF_UNIX datagram sockets (sandbox-local-seccomp.c).
+ */
+
+#define MAX_ALLOWED_MNT 64
+static uint64_t allowed_mnt[MAX_ALLOWED_MNT];
+static int n_allowed_mnt = -1;   /* -1: no policy (an image root) */
+
+static void
+allow_sockets_in (char **paths, int n)
+{
+  n_allowed_mnt = 0;
+  for (int i = 0; i < n && n_allowed_mnt < MAX_ALLOWED_MNT; i++)
+    {
+      struct statx stx;
+
+      if (statx (AT_FDCWD, paths[i], AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) == 0 &&
+          (stx.stx_mask & STATX_MNT_ID))
+        allowed_mnt[n_allowed_mnt++] = stx.stx_mnt_id;
+    }
+}
+
+static int
+mnt_allowed (int fd)
+{
+  struct statx stx;
+
+  if (statx (fd, "", AT_EMPTY_PATH | AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) != 0 ||
+      !(stx.stx_mask & STATX_MNT_ID))
+    return 0;
+  for (int i = 0; i < n_allowed_mnt; i++)
+    if (allowed_mnt[i] == stx.stx_mnt_id)
+      return 1;
+  return 0;
+}
+
+static int listener = -1;       /* the seccomp listener, or -1 */
+static uint64_t cookie;         /* pid 1's own connect() calls carry it */
+
+/* Installs, on pid 1 itself, the filter that every process of the sandbox
+ * inherits: connect() stops in a notification to pid 1, unless its fourth
+ * argument (which connect() ignores) is the secret COOKIE, as only pid 1's
+ * own calls have it. Nothing in the sandbox can learn it: pid 1 and the
+ * processes it forks are not dumpable, a command's exec replaces the
+ * memory, and a filter cannot be read back without CAP_SYS_ADMIN. */
+static int
+install_connect_listener (void)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  const unsigned int lo = 0, hi = 4;
+#else
+  const unsigned int lo = 4, hi = 0;
+#endif
+  struct sock_filter filter[] = {
+    BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, arch)),
+#if defined(__x86_64__)
+    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+#elif defined(__aarch64__)
+    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_AARCH64, 1, 0),
+#else
+    BPF_JUMP (BPF_JMP | BPF_JA, 1, 0, 0),
+#endif
+    BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+    BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr)),
+#if defined(__x86_64__)
+    /* x32 calls share the architecture; the sandbox's filter kills them too. */
+    BPF_JUMP (BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1),
+    BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+#endif
+    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_connect, 1, 0),
+    BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[3]) + lo),
+    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 3),    /* k: the cookie's low half */
+    BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[3]) + hi),
+    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),    /* k: its high half */
+    BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+  };
+  struct sock_fprog prog = { sizeof filter / sizeof filter[0], filter };
+  size_t n = sizeof filter / sizeof filter[0];
+
+  if (syscall (SYS_getrandom, &cookie, sizeof cookie, 0) != (long) sizeof cookie)
+    return -1;
+  filter[n - 5].k = (uint32_t) cookie;
+  filter[n - 3].k = (uint32_t) (cookie >> 32);
+  if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    return -1;
+  listener = (int) syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                            SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+  return listener >= 0 ? 0 : -1;
+}
+
+/* pid 1's (and its workers') own connect(). */
+static int
+connect_as_pid1 (int                    fd,
+                 const struct sockaddr *addr,
+                 socklen_t              len)
+{
+  return (int) syscall (SYS_connect, fd, addr, len, cookie, 0, 0);
+}
+
+static pid_t
+thread_group_of (pid_t tid)
+{
+  char path[64], buf[1024];
+  ssize_t n;
+  int fd;
+  char *p;
+
+  snprintf (path, sizeof path, "/proc/%d/status", (int) tid);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  n = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  p = strstr (buf, "\nTgid:");
+  return p != NULL ? (pid_t) strtol (p + 6, NULL, 10) : -1;
+}
+
+/* Works out what connect() the command asked for and connects a copy of
+ * its socket; returns 0 or an errno for the answer. Sets *ANSWERED when a
+ * forked worker answers instead. */
+static int
+mediate_connect (int                          nfd,
+                 const struct seccomp_notif  *req,
+                 int                         *answered)
+{
+  union { struct sockaddr sa; struct sockaddr_un un; struct sockaddr_storage ss; } addr;
+  socklen_t len = (socklen_t) req->data.args[2];
+  struct iovec local, remote;
+  pid_t tgid;
+  int pidfd = -1, sock = -1, file = -1, err = 0, domain = 0;
+  socklen_t domain_len = sizeof domain;
+  uint64_t id = req->id;
+
+  *answered = 0;
+  if ((uint64_t) len != req->data.args[2] || len > sizeof addr.ss)
+    return EINVAL;
+  memset (&addr, 0, sizeof addr);
+  local = (struct iovec) { &addr, len };
+  remote = (struct iovec) { (void *) (uintptr_t) req->data.args[1], len };
+  if (len > 0 && process_vm_readv (req->pid, &local, 1, &remote, 1, 0) != (ssize_t) len)
+    return EFAULT;
+  /* (pid 1 does not use the filter's connect(), nor do its children.) */
+  if ((tgid = thread_group_of (req->pid)) <= 1 ||
+      (pidfd = (int) syscall (SYS_pidfd_open, tgid, 0)) < 0)
+    return ESRCH;
+  sock = (int) syscall (SYS_pidfd_getfd, pidfd, (int) req->data.args[0], 0);
+  err = sock < 0 ? errno : 0;
+  close (pidfd);
+  if (err == 0 && getsockopt (sock, SOL_SOCKET, SO_DOMAIN, &domain, &domain_len) != 0)
+    err = errno;
+
+  if (err == 0 && domain == AF_UNIX && n_allowed_mnt >= 0 &&
+      len > offsetof (struct sockaddr_un, sun_path) && addr.sa.sa_family == AF_UNIX &&
+      addr.un.sun_path[0] != '\0')
+    {
+      /* A path, resolved where the command stands. */
+      size_t path_len = len - offsetof (struct sockaddr_un, sun_path);
+      char path[sizeof addr.un.sun_path + 1], proc[sizeof path + 64];
+      struct stat st;
+
+      memcpy (path, addr.un.sun_path, path_len);
+      path[path_len] = '\0';
+      snprintf (proc, sizeof proc, path[0] == '/' ? "/proc/%d/root%s" : "/proc/%d/cwd/%s",
+                (int) req->pid, path);
+      file = open (proc, O_PATH | O_CLOEXEC);
+      if (file < 0)
+        err = errno;
+      else if (fstat (file, &st) != 0)
+        err = errno;
+      else if (!S_ISSOCK (st.st_mode))
+        err = ECONNREFUSED;
+      else if (!mnt_allowed (file))
+        err = EACCES;
+      else
+        {
+          memset (&addr.un, 0, sizeof addr.un);
+          addr.un.sun_family = AF_UNIX;
+          snprintf (addr.un.sun_path, sizeof addr.un.sun_path, "/proc/self/fd/%d", file);
+          len = (socklen_t) (offsetof (struct sockaddr_un, sun_path) + strlen (addr.un.sun_path) + 1);
+        }
+    }
+
+  /* Everything read about the command is its own only if it is still
+   * waiting in that call (not a recycled pid). */
+  if (ioctl (nfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0)
+    err = ESRCH;
+
+  if (err == 0)
+    {
+      int flags = fcntl (sock, F_GETFL);
+
+      if (flags >= 0 && (flags & O_NONBLOCK))
+        {
+          if (connect_as_pid1 (sock, &addr.sa, len) != 0)
+            err = errno;
+        }
+      else
+        {
+          pid_t worker = fork ();
+
+          if (worker == 0)
+            {
+              struct seccomp_notif_resp resp = { 0 };
+              int keep[3] = { nfd, sock, file };
+
+              for (int i = 0; i < 3; i++)
+                for (int j = i + 1; j < 3; j++)
+                  if (keep[j] < keep[i])
+                    {
+                      int t = keep[i];
+                      keep[i] = keep[j];
+                      keep[j] = t;
+                    }
+              /* file may be -1: sorted first, skipped. */
+              close_others (keep[0] < 0 ? keep + 1 : keep, keep[0] < 0 ? 2 : 3);
+
+              resp.id = id;
+              resp.error = connect_as_pid1 (sock, &addr.sa, len) == 0 ? 0 : -errno;
+              ioctl (nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+              _exit (0);
+            }
+          if (worker > 0)
+            *answered = 1;
+          else
+            err = errno;
+        }
+    }
+  if (file >= 0)
+    close (file);
+  if (sock >= 0)
+    close (sock);
+  return err;
+}
+
+static void
+serve_listener (int nfd)
+{
+  struct seccomp_notif req;
+  struct seccomp_notif_resp resp;
+  int answered = 0;
+
+  memset (&req, 0, sizeof req);
+  if (ioctl (nfd, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0)
+    return;   /* the caller went away (a signal, or it died) */
+  memset (&resp, 0, sizeof resp);
+  resp.id = req.id;
+  if (req.data.nr == __NR_connect)
+    resp.error = -mediate_connect (nfd, &req, &answered);
+  else
+    resp.error = -ENOSYS;
+  if (!answered)
+    ioctl (nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
 }
 
 /* In the forked child: the file service. Every path is resolved here,
@@ -544,6 +834,13 @@ serve (int       listen_fd,
   /* Whatever else bwrap or the library passed on goes. */
   close_others (keep, n_keep);
   fcntl (listen_fd, F_SETFD, FD_CLOEXEC);
+  if (n_allowed_mnt >= 0 && install_connect_listener () != 0)
+    {
+      /* Fail closed: without it, host sockets would be in reach. */
+      fprintf (stderr, "sandbox-exec-helper: cannot filter connect() (seccomp user "
+               "notification): %s; Linux 5.6 or later is needed\n", strerror (errno));
+      return 125;
+    }
   if (lease_fd >= 0)
     fcntl (lease_fd, F_SETFD, FD_CLOEXEC);
   if (watch >= 0)
@@ -572,7 +869,7 @@ serve (int       listen_fd,
   for (;;)
     {
       struct timespec ts, *tsp = NULL;
-      size_t n = 0;
+      size_t n = 0, n_conns;
 
       if (expires > 0)
         {
@@ -585,9 +882,9 @@ serve (int       listen_fd,
           tsp = &ts;
         }
 
-      if (pfds_size < n_jobs + 3)
+      if (pfds_size < n_jobs + 4)
         {
-          pfds_size = 2 * (n_jobs + 3);
+          pfds_size = 2 * (n_jobs + 4);
           free (pfds);
           pfds = calloc (pfds_size, sizeof (struct pollfd));
           if (pfds == NULL)
@@ -600,6 +897,8 @@ serve (int       listen_fd,
       for (size_t i = 0; i < n_jobs; i++)
         if (!jobs[i].killed)
           pfds[n++] = (struct pollfd) { jobs[i].conn, POLLRDHUP, 0 };
+      n_conns = n;
+      pfds[n++] = (struct pollfd) { listener, POLLIN, 0 };
 
       if (ppoll (pfds, n, tsp, &none) < 0 && errno != EINTR)
         return 125;
@@ -613,9 +912,13 @@ serve (int       listen_fd,
       if (pfds[2].revents & (POLLIN | POLLHUP | POLLERR))
         return end_sandbox ();
 
+      /* A command may be waiting in connect(). */
+      if (pfds[n_conns].revents & POLLIN)
+        serve_listener (listener);
+
       reap ();
 
-      for (size_t k = 3; k < n; k++)
+      for (size_t k = 3; k < n_conns; k++)
         {
           if ((pfds[k].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0)
             continue;
@@ -641,11 +944,18 @@ serve (int       listen_fd,
 int
 main (int argc, char **argv)
 {
-  if (argc == 8 && strcmp (argv[1], "--server") == 0)
-    return serve (atoi (argv[2]), atoi (argv[3]), atoi (argv[4]), atoi (argv[5]),
-                  atoi (argv[6]), atoll (argv[7]));
+  if (argc >= 8 && strcmp (argv[1], "--server") == 0)
+    {
+      /* Then the paths on whose mounts a command may connect to a socket
+       * file; none: no restriction (an image root, where no host socket
+       * shows). */
+      if (argc > 8)
+        allow_sockets_in (argv + 8, argc - 8);
+      return serve (atoi (argv[2]), atoi (argv[3]), atoi (argv[4]), atoi (argv[5]),
+                    atoi (argv[6]), atoll (argv[7]));
+    }
 
-  fprintf (stderr, "usage: %s --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES\n",
-           argv[0]);
+  fprintf (stderr, "usage: %s --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES "
+           "[SOCKET-DIR...]\n", argv[0]);
   return 125;
 }

@@ -385,6 +385,8 @@ build_bwrap_argv (SandboxLocalInstance *self,
   SandboxLocalBackend *backend = get_backend (self);
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GPtrArray) masked = g_ptr_array_new_with_free_func (g_free);
+  gboolean var_tmp_private = config->rootfs == NULL && g_file_test ("/var/tmp", G_FILE_TEST_IS_DIR) &&
+                             !g_file_test ("/var/tmp", G_FILE_TEST_IS_SYMLINK);
 
 #define ADD(s) g_ptr_array_add (argv, g_strdup (s))
   ADD (_sandbox_local_backend_get_bwrap (backend));
@@ -442,8 +444,7 @@ build_bwrap_argv (SandboxLocalInstance *self,
   /* The host's other world-writable directory: any host user can bind a
    * socket there, which the sandbox could then connect to (a socket on a
    * read-only mount still accepts connections). Private, as /tmp is. */
-  if (config->rootfs == NULL && g_file_test ("/var/tmp", G_FILE_TEST_IS_DIR) &&
-      !g_file_test ("/var/tmp", G_FILE_TEST_IS_SYMLINK))
+  if (var_tmp_private)
     {
       ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (config->dir, "var-tmp", NULL)); ADD ("/var/tmp");
     }
@@ -484,6 +485,24 @@ build_bwrap_argv (SandboxLocalInstance *self,
   g_ptr_array_add (argv, g_strdup_printf ("%d", watch ? WATCH_FD : -1));
   g_ptr_array_add (argv, g_strdup_printf ("%d", config->die_with_owner ? LEASE_FD : -1));
   g_ptr_array_add (argv, g_strdup_printf ("%" G_GINT64_FORMAT, config->expires));
+  /* The host's root is bound in: pid 1 connects sockets for the commands,
+   * and only to socket files on these mounts, the sandbox's own (the spec's
+   * mounts among them, which the caller chose to show). An image root holds
+   * no host socket: no restriction. (Each path must be a mount of the
+   * sandbox's: /var/tmp only when it is its own, else it would name the
+   * host's /var.) */
+  if (config->rootfs == NULL)
+    {
+      static const char * const own[] = { "/", "/tmp", "/run", "/dev", "/dev/shm", NULL };
+
+      for (guint i = 0; own[i] != NULL; i++)
+        ADD (own[i]);
+      if (var_tmp_private)
+        ADD ("/var/tmp");
+      ADD (config->workdir);
+      for (guint i = 0; i < config->mounts->len; i++)
+        ADD (sandbox_mount_get_sandbox_path (g_ptr_array_index (config->mounts, i)));
+    }
   g_ptr_array_add (argv, NULL);
 #undef ADD
 

@@ -142,6 +142,14 @@ add_rules (scmp_filter_ctx ctx)
       if (r == 0)
         r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EAFNOSUPPORT), nr, 1,
                               SCMP_A0 (SCMP_CMP_GE, (scmp_datum_t) (last + 1)));
+      /* A UNIX datagram socket sends to a path without connect(), which is
+       * where pid 1 keeps the host's sockets out of reach
+       * (sandbox-exec-helper.c): none. Stream and seqpacket sockets ignore
+       * a send's address. */
+      if (r == 0)
+        r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EACCES), nr, 2,
+                              SCMP_A0 (SCMP_CMP_EQ, (scmp_datum_t) AF_UNIX),
+                              SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xF, (scmp_datum_t) SOCK_DGRAM));
     }
   return r;
 }

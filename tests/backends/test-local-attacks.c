@@ -360,6 +360,200 @@ test_host_unix_sockets (void)
  * directories (/tmp, /var/tmp), and a socket on a read-only mount still
  * accepts connections: the sandbox must not see those directories. The
  * sockets are made both before the sandbox and while it runs. */
+/* Sockets the sandbox's own processes bind (in /tmp, in the workdir) and
+ * loopback TCP: connect() still works, whichever way it is called, now that
+ * pid 1 makes every connect() on the command's behalf. And no UNIX datagram
+ * socket, which could send to a host socket's path without connect(). */
+static const char own_sockets_py[] =
+  "import errno, os, socket, threading\n"
+  "def tryc(fn):\n"
+  "    try:\n"
+  "        fn()\n"
+  "        return 'OK'\n"
+  "    except OSError as ex:\n"
+  "        return 'ERR-' + errno.errorcode.get(ex.errno, str(ex.errno))\n"
+  "out = []\n"
+  "for d in ('/tmp', os.getcwd()):\n"
+  "    p = os.path.join(d, 'own.sock')\n"
+  "    srv = socket.socket(socket.AF_UNIX)\n"
+  "    srv.bind(p)\n"
+  "    srv.listen(8)\n"
+  "    c = socket.socket(socket.AF_UNIX)\n"
+  "    out.append(tryc(lambda: c.connect(p)))\n"
+  "    os.chdir(d)\n"
+  "    out.append(tryc(lambda: socket.socket(socket.AF_UNIX).connect('own.sock')))\n"
+  "    nb = socket.socket(socket.AF_UNIX)\n"
+  "    nb.setblocking(False)\n"
+  "    out.append(tryc(lambda: nb.connect(p)))\n"
+  "    r = []\n"
+  "    t = threading.Thread(target=lambda: r.append(tryc(lambda: socket.socket(socket.AF_UNIX).connect(p))))\n"
+  "    t.start()\n"
+  "    t.join()\n"
+  "    out += r\n"
+  "    a, _ = srv.accept()\n"
+  "    c.sendall(b'hi')\n"
+  "    out.append(a.recv(2).decode())\n"
+  "    srv.close()\n"
+  "    os.unlink(p)\n"
+  "ts = socket.socket()\n"
+  "ts.bind(('127.0.0.1', 0))\n"
+  "ts.listen(8)\n"
+  "port = ts.getsockname()[1]\n"
+  "tc = socket.socket()\n"
+  "out.append(tryc(lambda: tc.connect(('127.0.0.1', port))))\n"
+  "tn = socket.socket()\n"
+  "tn.setblocking(False)\n"
+  "rc = tn.connect_ex(('127.0.0.1', port))\n"
+  "out.append('NB-' + (errno.errorcode.get(rc, str(rc)) if rc else 'OK'))\n"
+  "out.append(tryc(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)))\n"
+  "out.append(tryc(lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)))\n"
+  "out.append(tryc(lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)))\n"
+  "print(' '.join(out))\n";
+
+static const char forged_connect_py[] =
+  "import ctypes, errno, os, random, socket, sys\n"
+  "libc = ctypes.CDLL(None, use_errno=True)\n"
+  "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+  "path = sys.argv[1].encode()\n"
+  "addr = (ctypes.c_ushort(socket.AF_UNIX).value.to_bytes(2, sys.byteorder) + path + bytes(108 - len(path)))\n"
+  "buf = ctypes.create_string_buffer(addr, len(addr))\n"
+  "nr = {'x86_64': 42, 'aarch64': 203}[os.uname().machine]\n"
+  "libc.syscall.restype = ctypes.c_long\n"
+  "for _ in range(64):\n"
+  "    rc = libc.syscall(ctypes.c_long(nr), ctypes.c_long(s.fileno()), buf, ctypes.c_long(len(addr)),\n"
+  "                      ctypes.c_ulong(random.getrandbits(64)), ctypes.c_long(0), ctypes.c_long(0))\n"
+  "    if rc == 0:\n"
+  "        print('CONNECTED')\n"
+  "        break\n"
+  "else:\n"
+  "    print('REFUSED', errno.errorcode.get(ctypes.get_errno()))\n";
+
+/* A host service's socket anywhere on the host's root, not only where
+ * services usually keep them: in new directories under /var/lib, /srv,
+ * /opt and the test's own directory (each where this user may create one
+ * and the sandbox sees the host's). Mode 0777 sockets, made before the
+ * sandbox and while it runs, reached by absolute and relative paths and
+ * through symbolic links the sandbox makes: all refused, and the host
+ * accepts nothing. Controls: the directory mounted by the spec connects;
+ * the sandbox's own sockets and loopback TCP connect. */
+static void
+test_host_unix_sockets_anywhere (void)
+{
+  g_autofree char *cwd = g_get_current_dir ();
+  const char *parents[] = { "/var/lib", "/srv", "/opt", cwd, NULL };
+  guint tried = 0;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  for (guint i = 0; parents[i] != NULL; i++)
+    {
+      g_autofree char *dir = NULL, *before = NULL, *during = NULL;
+      g_autoptr(GSocketAddress) before_address = NULL, during_address = NULL;
+      g_autoptr(GSocketService) before_service = NULL, during_service = NULL;
+      g_autoptr(SandboxSpec) mounted_spec = sandbox_spec_new ();
+      g_autofree char *quoted = g_shell_quote (connect_py);
+      g_autofree char *o1 = NULL, *o2 = NULL, *o3 = NULL, *o4 = NULL, *o5 = NULL, *c1 = NULL;
+      g_autofree char *relative = NULL, *linked = NULL, *linked_dir = NULL;
+      g_autofree char *quoted_forged = g_shell_quote (forged_connect_py);
+      g_autofree char *forged = NULL, *o6 = NULL;
+      SandboxInstance *instance, *mounted;
+      guint accepted = 0;
+
+      /* Only where the sandbox shows the host's directory. */
+      if (!g_file_test (parents[i], G_FILE_TEST_IS_DIR) ||
+          g_str_has_prefix (parents[i], "/tmp") || g_str_has_prefix (parents[i], "/var/tmp") ||
+          g_str_has_prefix (parents[i], "/home") || g_str_has_prefix (parents[i], "/root") ||
+          g_str_has_prefix (parents[i], "/run"))
+        continue;
+      dir = g_strdup_printf ("%s/libsandbox-attack-%08x", parents[i], g_random_int ());
+      if (g_mkdir (dir, 0755) != 0)
+        continue;
+      tried++;
+      before = g_build_filename (dir, "before", NULL);
+      during = g_build_filename (dir, "during", NULL);
+      before_address = g_unix_socket_address_new (before);
+      before_service = listen_unix (before_address, &accepted);
+      g_assert_cmpint (g_chmod (before, 0777), ==, 0);
+
+      instance = create_as_root ();
+      during_address = g_unix_socket_address_new (during);
+      during_service = listen_unix (during_address, &accepted);
+      g_assert_cmpint (g_chmod (during, 0777), ==, 0);
+      o1 = connect_from (instance, before);
+      o2 = connect_from (instance, during);
+      relative = g_strdup_printf ("cd '%s' && P=%s; /usr/bin/python3 -c \"$P\" during", dir, quoted);
+      o3 = sh (instance, relative, NULL);
+      linked = g_strdup_printf ("ln -sf '%s' /tmp/l && P=%s; /usr/bin/python3 -c \"$P\" /tmp/l",
+                                before, quoted);
+      o4 = sh (instance, linked, NULL);
+      linked_dir = g_strdup_printf ("ln -sfn '%s' /tmp/d && cd /tmp/d && P=%s; /usr/bin/python3 -c \"$P\" before",
+                                    dir, quoted);
+      o5 = sh (instance, linked_dir, NULL);
+
+      /* connect() with a made-up fourth argument (pid 1's own calls carry
+       * a secret one there) is mediated all the same. */
+      forged = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" '%s'", quoted_forged, before);
+      o6 = sh (instance, forged, NULL);
+
+      sandbox_spec_add_mount (mounted_spec, dir, NULL, FALSE);
+      mounted = create (mounted_spec);
+      c1 = connect_from (mounted, during);
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_test_message ("%s: %s | %s | %s | %s | %s | %s; control: %s", dir, o1, o2, o3, o4, o5, o6, c1);
+      g_assert_cmpstr (o1, ==, "REFUSED EACCES\n");
+      g_assert_cmpstr (o2, ==, "REFUSED EACCES\n");
+      g_assert_cmpstr (o3, ==, "REFUSED EACCES\n");
+      g_assert_cmpstr (o4, ==, "REFUSED EACCES\n");
+      g_assert_cmpstr (o5, ==, "REFUSED EACCES\n");
+      g_assert_cmpstr (o6, ==, "REFUSED EACCES\n");
+      g_assert_cmpstr (c1, ==, "CONNECTED\n");
+      g_assert_cmpuint (accepted, ==, 1);   /* the control's only */
+
+      g_socket_service_stop (before_service);
+      g_socket_service_stop (during_service);
+      destroy (instance);
+      destroy (mounted);
+      g_unlink (before);
+      g_unlink (during);
+      g_rmdir (dir);
+    }
+  if (tried == 0)
+    g_test_skip ("no directory of the host's root where this user may make one");
+}
+
+static void
+test_own_sockets (void)
+{
+  g_autofree char *quoted = g_shell_quote (own_sockets_py);
+  g_autofree char *script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\"", quoted);
+  g_autofree char *out = NULL;
+  g_auto(GStrv) words = NULL;
+  SandboxInstance *instance;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  instance = create (NULL);
+  out = sh (instance, script, NULL);
+  g_test_message ("%s", out);
+  words = g_strsplit (g_strstrip (out), " ", -1);
+  g_assert_cmpuint (g_strv_length (words), ==, 15);
+  for (guint i = 0; i < 10; i++)
+    g_assert_cmpstr (words[i], ==, (i % 5 == 4) ? "hi" : "OK");
+  g_assert_cmpstr (words[10], ==, "OK");            /* blocking TCP */
+  g_assert_true (g_str_equal (words[11], "NB-OK") || g_str_equal (words[11], "NB-EINPROGRESS"));
+  g_assert_cmpstr (words[12], ==, "ERR-EACCES");    /* UNIX datagram */
+  g_assert_cmpstr (words[13], ==, "ERR-EACCES");
+  g_assert_cmpstr (words[14], ==, "OK");            /* stream socketpair */
+  destroy (instance);
+}
+
 static void
 test_host_unix_sockets_world_writable (void)
 {
@@ -561,6 +755,8 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/ptrace-host", test_ptrace_host);
   g_test_add_func ("/local/attack/host-unix-sockets", test_host_unix_sockets);
   g_test_add_func ("/local/attack/host-unix-sockets-world-writable", test_host_unix_sockets_world_writable);
+  g_test_add_func ("/local/attack/host-unix-sockets-anywhere", test_host_unix_sockets_anywhere);
+  g_test_add_func ("/local/attack/own-sockets", test_own_sockets);
   g_test_add_func ("/local/attack/host-home", test_host_home);
   g_test_add_func ("/local/attack/outlive-destroy", test_outlive_destroy);
   g_test_add_func ("/local/attack/no-route", test_no_route);

@@ -9,7 +9,7 @@ from setuptools import find_namespace_packages, setup
 
 setup(
     name="metaflow-libsandbox",
-    version="0.1.0",
+    version="0.2.0",
     description="Metaflow @sandbox step decorator backed by libsandbox (GObject)",
     license="LGPL-2.1-or-later",
     packages=find_namespace_packages(include=["metaflow_extensions.*"]),

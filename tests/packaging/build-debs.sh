@@ -11,7 +11,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$(mktemp -d "${TMPDIR:-/tmp}/libsandbox-debs.XXXXXX")}
 mkdir -p "$out"
-src=$out/libsandbox-0.1.0
+src=$out/libsandbox-$(sed -n "1s/.*(\([^-)]*\).*/\1/p" "$top/debian/changelog")
 
 as_root () { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -1581,7 +1581,10 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
             lease is not None
             and not failed
             and attempt.signal_received is None
+            # (The run may have ended without this task: no pool to go back to.)
+            and os.path.exists(lease.path)
             and _clean_for_next_task(attempt, Sandbox, obj, options, workdir)
+            and os.path.exists(lease.path)
         ):
             # Back to the pool, for the run's next task with the same sandbox.
             code = [options.code_package_sha] if options.code_package_sha else []

@@ -46,6 +46,7 @@ struct _DaytonaEmulator
   GHashTable      *sandboxes;   /* id -> EmuSandbox */
   GPtrArray       *order;       /* EmuSandbox, in creation order */
   guint            pending;     /* local creations and destructions in flight */
+  guint64          upload_bytes; /* file bytes received by the toolbox's uploads */
 
   GMutex           lock;        /* of the knobs */
 
@@ -2101,6 +2102,12 @@ upload_start (DaytonaEmulator   *emu,
 {
   Job *job = job_new (emu, sb, msg);
 
+  for (guint i = 0; i < items->len; i++)
+    {
+      Item *item = g_ptr_array_index (items, i);
+
+      emu->upload_bytes += g_bytes_get_size (item->content);
+    }
   job->items = g_ptr_array_ref (items);
   job->results = g_ptr_array_new ();
   job->errors = g_ptr_array_new_with_free_func (g_free);
@@ -2621,6 +2628,8 @@ reply_stats (DaytonaEmulator   *emu,
   json_builder_add_int_value (b, emu->order->len);
   json_builder_set_member_name (b, "pending");
   json_builder_add_int_value (b, emu->pending);
+  json_builder_set_member_name (b, "upload_bytes");
+  json_builder_add_int_value (b, (gint64) emu->upload_bytes);
   json_builder_end_object (b);
   reply_json (emu, msg, 200, node_from_builder (b));
 }

@@ -10,13 +10,15 @@ inside.
 
 import json
 import re
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import Emulator
+from conftest import Emulator, interrupt_when
 
 PYTHON = sys.executable
 
@@ -107,8 +109,9 @@ def test_foreach_local_datastore_matches_plain_run(mf, remote):
     assert len(b["steps"]["square"]) == 8
 
     ids = [t["sandbox"] for tasks in b["steps"].values() for t in tasks]
-    assert all(len(i) == 1 for i in ids), ids
-    assert len({i[0] for i in ids}) == 11, "one sandbox per task"
+    assert all(len(i) == 1 and i[0] for i in ids), ids
+    # The run's tasks take turns with its sandboxes (at most 4 at once).
+    assert len({i[0] for i in ids}) <= 4, ids
     for task in b["steps"]["square"]:
         assert task["data"]["same"] == a["steps"]["square"][0]["data"]["same"]
         lines = [x for x in task["stdout"].splitlines() if "square line" in x]
@@ -201,3 +204,159 @@ def test_archive_extract_is_safe_and_ordered(tmp_path):
     assert not Path("/tmp/abs-escape.txt").exists()
     assert not (dest / "after").exists(), "nothing after a refused entry"
     assert not [p for p in dest.rglob("*") if ".sbx-" in p.name], "no temporary files left"
+
+
+POOL_SUMMARY = """
+run = Flow("PoolFlow")[{run!r}]
+tasks = [t for s in run for t in s]
+print(json.dumps({{"ok": run.successful,
+    "ids": [[m.value for m in t.metadata if m.name == "sandbox-id"] for t in tasks],
+    "work": [[t.id, t["seen"].data] for t in run["work"]]}}))
+"""
+
+
+def _pool_dirs(tmp: Path) -> list:
+    return [p.name for p in tmp.iterdir() if p.name.startswith("mf-sandbox-pool-")]
+
+
+def _stats(emu) -> dict:
+    url = emu.env["DAYTONA_API_URL"].removesuffix("/api") + "/_emulator/stats"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.load(resp)
+
+
+def test_pool_one_task_at_a_time(mf, remote, tmp_path):
+    """9 tasks, at most 3 at once: fewer sandboxes than tasks (the run's
+    pool), never two tasks in one sandbox at the same time (each holds a
+    file in the sandbox's /tmp, which another would find), a task finds no
+    files of the task before it in the sandbox's datastore copy, and neither
+    a sandbox (the fixture) nor the pool's directory outlives the run."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    flow = mf.copy_flow("pool_flow.py")
+    proc = mf.run(
+        flow,
+        "--with",
+        f"sandbox:backend={remote.name}",
+        "run",
+        "--width",
+        "6",
+        "--max-workers",
+        "3",
+        extra_env={"TMPDIR": str(tmp)},
+    )
+    res = _client(mf, POOL_SUMMARY.format(run=_run_id(proc.output)))
+    assert res["ok"]
+    ids = [i[0] for i in res["ids"]]
+    assert len(ids) == 9 and all(ids), res["ids"]
+    assert len(set(ids)) <= 3, ids
+    if remote.name == "daytona":
+        assert _stats(remote)["total"] == len(set(ids))
+    for task_id, seen in res["work"]:
+        assert seen == [task_id], (task_id, seen)
+    assert _pool_dirs(tmp) == []
+
+
+def test_pool_off(mf, remote):
+    """METAFLOW_SANDBOX_REUSE=0: one new sandbox per task, as before."""
+    if remote.name != "daytona":
+        pytest.skip("one backend is enough (CI time)")
+    flow = mf.copy_flow("pool_flow.py")
+    proc = mf.run(
+        flow,
+        "--with",
+        "sandbox:backend=daytona",
+        "run",
+        "--width",
+        "2",
+        "--max-workers",
+        "1",
+        extra_env={"METAFLOW_SANDBOX_REUSE": "0"},
+    )
+    res = _client(mf, POOL_SUMMARY.format(run=_run_id(proc.output)))
+    ids = [i[0] for i in res["ids"]]
+    assert len(set(ids)) == len(ids) == 5, ids
+    assert _stats(remote)["total"] == 5
+
+
+def test_code_package_sent_once_per_sandbox(mf, remote):
+    """5 tasks one after the other in one pooled sandbox: the emulator
+    receives the code package once, not once per task."""
+    if remote.name != "daytona":
+        pytest.skip("the Daytona emulator counts the bytes uploaded")
+    flow = mf.copy_flow("pool_flow.py")
+    proc = mf.run(
+        flow,
+        "--with",
+        "sandbox:backend=daytona",
+        "run",
+        "--width",
+        "2",
+        "--max-workers",
+        "1",
+    )
+    res = _client(mf, POOL_SUMMARY.format(run=_run_id(proc.output)))
+    assert res["ok"] and len({i[0] for i in res["ids"]}) == 1, res["ids"]
+    # The code package is the largest blob of the run.
+    blobs = [p for p in mf.datastore_root.glob("PoolFlow/data/*/*") if p.is_file()]
+    package = max(p.stat().st_size for p in blobs)
+    assert package > 50_000, package
+    sent = _stats(remote)["upload_bytes"]
+    assert package <= sent < 2 * package, (sent, package)
+
+
+def test_pool_emptied_after_failed_run(mf, remote, tmp_path):
+    """A task fails: the run fails, and no sandbox nor pool is left."""
+    if remote.name != "daytona":
+        pytest.skip("one backend is enough (CI time)")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    flow = mf.copy_flow("pool_flow.py")
+    proc = mf.run(
+        flow,
+        "--with",
+        "sandbox:backend=daytona",
+        "run",
+        "--width",
+        "4",
+        "--max-workers",
+        "2",
+        "--fail",
+        "2",
+        # (METAFLOW_SANDBOX_DEBUG would keep the failed task's sandbox.)
+        extra_env={"TMPDIR": str(tmp), "METAFLOW_SANDBOX_DEBUG": "0"},
+        expect_ok=False,
+    )
+    assert "fails on purpose" in proc.output
+    assert remote.wait_live(0, 30) == 0
+    assert _pool_dirs(tmp) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_pool_emptied_after_interrupt(mf, remote, tmp_path, signum):
+    """Ctrl-C (or SIGTERM) while one task sleeps in its sandbox and another
+    sandbox waits in the pool: both are destroyed, the pool is removed."""
+    if remote.name != "daytona" and signum != signal.SIGINT:
+        pytest.skip("SIGTERM on one backend is enough (CI time)")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    mf.env["TMPDIR"] = str(tmp)
+    flow = mf.copy_flow("pool_flow.py")
+    # Two workers: work[0] and work[1] run in start's sandbox and a new
+    # one; work[2], which sleeps, takes one of them and the other waits.
+    proc = mf.popen(
+        flow,
+        "--with",
+        f"sandbox:backend={remote.name}",
+        "run",
+        "--width",
+        "3",
+        "--max-workers",
+        "2",
+        "--sleep-at",
+        "2",
+    )
+    output = interrupt_when(proc, "POOL-SLEEPING", signum)
+    assert proc.returncode != 0
+    assert remote.wait_live(0, 30) == 0, output[-3000:]
+    assert _pool_dirs(tmp) == []

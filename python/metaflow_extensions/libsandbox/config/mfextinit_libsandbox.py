@@ -28,3 +28,7 @@ SANDBOX_DEBUG = from_conf("SANDBOX_DEBUG", False)
 # directly (one interpreter, the code package extracted once per run and
 # mounted read-only) instead of through the `sandbox step` trampoline.
 SANDBOX_DIRECT = from_conf("SANDBOX_DIRECT", True)
+# Remote backends: a sandbox that ran a task well serves the run's next task
+# with the same sandbox settings (never two at once; all are destroyed at the
+# end of the run). 0: a new sandbox for every task.
+SANDBOX_REUSE = from_conf("SANDBOX_REUSE", True)

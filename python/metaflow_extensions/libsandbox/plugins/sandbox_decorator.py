@@ -177,6 +177,9 @@ class SandboxDecorator(StepDecorator):
     package_metadata: Optional[str] = None
     package_url: Optional[str] = None
     package_sha: Optional[str] = None
+    # The run's pool of remote sandboxes (sandbox_pool.py), made by the
+    # runtime for its trampolines and emptied when the run ends.
+    pool_dir: Optional[str] = None
 
     supports_conda_environment = False
 
@@ -419,6 +422,29 @@ class SandboxDecorator(StepDecorator):
         preflight(self.attributes["backend"])
         # A remote backend with the local datastore: the trampoline copies each
         # task's inputs in and its outputs back (sandbox_sync.py).
+        caps = _capabilities(self.attributes["backend"]) or frozenset()
+        reuse = str(getattr(metaflow_config, "SANDBOX_REUSE", True)).strip().lower()
+        if (
+            "SHARES_HOST_FS" not in caps
+            and SandboxDecorator.pool_dir is None
+            and reuse not in ("0", "false", "no", "off")
+        ):
+            # Hosted sandboxes are slow to create and to fill with the code
+            # package: the run's tasks take turns with them (sandbox_pool.py).
+            import atexit
+
+            from .sandbox_pool import new_pool_dir
+
+            SandboxDecorator.pool_dir = new_pool_dir()
+            atexit.register(SandboxDecorator._drain_pool)
+            # The runtime ends its run on Ctrl-C (runtime_finished); SIGTERM
+            # and SIGHUP would end this process without it.
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                if signal.getsignal(signum) == signal.SIG_DFL:
+                    try:
+                        signal.signal(signum, SandboxDecorator._drain_and_die)
+                    except ValueError:  # not the main thread
+                        pass
 
     def runtime_task_created(
         self, task_datastore, task_id, split_index, input_paths, is_cloned, ubf_context
@@ -453,12 +479,35 @@ class SandboxDecorator(StepDecorator):
         options["network"] = bool(self.attributes["network"])
         options["run-time-limit"] = self.run_time_limit
         cli_args.entrypoint[0] = sys.executable
+        if SandboxDecorator.pool_dir is not None:
+            from .sandbox_pool import POOL_ENV
+
+            cli_args.env[POOL_ENV] = SandboxDecorator.pool_dir
 
     def runtime_finished(self, exception) -> None:
         # The code package extracted for direct launches (once per run).
         from .sandbox_executor import remove_code_dirs
 
         remove_code_dirs()
+        # Every sandbox of the run's pool, also after a failure or Ctrl-C
+        # (the runtime has stopped its tasks by now).
+        SandboxDecorator._drain_pool()
+
+    @staticmethod
+    def _drain_and_die(signum, frame) -> None:
+        SandboxDecorator._drain_pool()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    @staticmethod
+    def _drain_pool() -> None:
+        pool_dir = SandboxDecorator.pool_dir
+        if pool_dir is None:
+            return
+        SandboxDecorator.pool_dir = None
+        from .sandbox_executor import destroy_pooled
+
+        destroy_pooled(pool_dir)
 
     @classmethod
     def _save_package_once(cls, flow_datastore, package) -> None:

@@ -130,6 +130,7 @@ NOT_PASSED = frozenset(
         "METAFLOW_SANDBOX_ID",
         "METAFLOW_SANDBOX_BACKEND_NAME",
         "METAFLOW_SANDBOX_SPEC",
+        "METAFLOW_SANDBOX_POOL",
     }
 )
 
@@ -390,10 +391,14 @@ def _spec_summary(options: SandboxOptions, datastore_type: str) -> str:
     )
 
 
-def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any]):
+def build_task(
+    ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any], pooled: bool = False
+):
     """Returns (labels, mounts, env, secrets, script) for the attempt; no sandbox
     needed. @secrets are the variables that belong in the sandbox's own
-    environment (the spec), @env those of the command."""
+    environment (the spec), @env those of the command. @pooled: the sandbox
+    may be one of the run's pool (sandbox_pool.py), which keeps the code
+    package unpacked for the run's next tasks."""
     obj = ctx.obj
     flow_datastore = obj.flow_datastore
     ds_type = flow_datastore.TYPE
@@ -530,7 +535,7 @@ def build_task(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, A
     env.update(_post_extract_env(options.code_package_metadata, pkg_dir))
 
     script = _bootstrap_script(
-        ds_type, options, pkg_dir, log_dir, obj.environment, ds_root, step_name
+        ds_type, options, pkg_dir, log_dir, obj.environment, ds_root, step_name, pooled
     )
     if sync:
         # What the task writes after this moment comes back (sandbox_sync).
@@ -641,8 +646,21 @@ def _workdir(backend: str = "local") -> str:
     return SANDBOX_WORKDIR or backend_default_workdir(backend) or "/workspace"
 
 
+def code_marker(pkg_dir: str) -> str:
+    """The file of a pooled sandbox that names the code package unpacked
+    in <pkg_dir>."""
+    return os.path.dirname(pkg_dir.rstrip("/")) + "/.mf-code-sha"
+
+
 def _bootstrap_script(
-    ds_type, options: SandboxOptions, pkg_dir, log_dir, environment, ds_root, step_name
+    ds_type,
+    options: SandboxOptions,
+    pkg_dir,
+    log_dir,
+    environment,
+    ds_root,
+    step_name,
+    pooled: bool = False,
 ) -> str:
     """The shell script run in the sandbox: get the package, then the runner."""
     q = shlex.quote
@@ -653,9 +671,22 @@ def _bootstrap_script(
             raise SandboxExecutionError(
                 _("No code package location was given to the sandbox trampoline.")
             )
-        lines.append(
-            "tar --warning=no-timestamp --no-same-owner -xzf %s -C ." % q(options.code_package_url)
+        untar = "tar --warning=no-timestamp --no-same-owner -xzf %s -C" % q(
+            options.code_package_url
         )
+        if pooled and options.code_package_sha:
+            # Unpacked once per sandbox (the blob is sent only then, see
+            # _send_inputs); the run's tasks then share the directory one
+            # after the other, with its bytecode, as plain local tasks share
+            # the flow's directory.
+            marker, sha = q(code_marker(pkg_dir)), q(options.code_package_sha)
+            lines[1:1] = [
+                'if [ "$(cat %s 2>/dev/null)" != %s ]; then rm -rf %s %s && mkdir -p %s && '
+                "%s %s && echo %s > %s; fi"
+                % (marker, sha, marker, q(pkg_dir), q(pkg_dir), untar, q(pkg_dir), sha, marker)
+            ]
+        else:
+            lines.append(untar + " .")
         # What Metaflow finds searching upwards for .metaflow (cards, a bare
         # local datastore lookup): the mounted datastore root itself.
         lines.append("ln -sfn %s .metaflow" % q(ds_root))
@@ -1387,15 +1418,43 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
     # with or without @sandbox.
 
     input_paths = kwargs.get("input_paths")
+    from .sandbox_pool import POOL_ENV
+
+    pool_dir = os.environ.get(POOL_ENV)
     try:
         Gio, GLib, Sandbox = _load_gi()
-        labels, mounts, env, secrets, script = build_task(ctx, step_name, options, kwargs)
+        # The run's pool (sandbox_pool.py): remote backends only, and not
+        # @parallel (its control task starts the others in its sandbox).
+        pooled = bool(pool_dir) and not _can(options.backend, "SHARES_HOST_FS")
+        pooled = pooled and kwargs.get("num_parallel") is None
+        labels, mounts, env, secrets, script = build_task(ctx, step_name, options, kwargs, pooled)
     except MetaflowException as ex:
         _echo("", "%s: %s" % (ex.headline, ex))
         sys.exit(METAFLOW_EXIT_DISALLOW_RETRY)
 
     attempt = _Attempt(Gio, GLib, Sandbox, options.backend)
     workdir = _workdir(options.backend)
+    pool_key = None
+    if pooled:
+        from .sandbox_pool import pool_key as make_pool_key
+
+        # A pooled sandbox may serve later tasks of the run: its labels name
+        # the task that created it, and "pool" says that it may serve others
+        # (`sandbox list/kill --run-id` finds it).
+        labels["pool"] = "1"
+        pool_key = make_pool_key(
+            backend=options.backend,
+            image=options.image,
+            cpu=options.cpu,
+            memory=options.memory,
+            disk=options.disk,
+            gpu=options.gpu,
+            network=needs_network(options, obj.flow_datastore.TYPE),
+            run_time_limit=options.run_time_limit,
+            secrets=secrets,
+            workdir=workdir,
+            debug=_debug_enabled(),
+        )
     spec = _build_spec(Sandbox, options, labels, workdir, obj.flow_datastore.TYPE, secrets)
     if _can(options.backend, "SHARES_HOST_FS"):
         # First, so that the read-write mounts below stay on top of these.
@@ -1407,9 +1466,19 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
     attempt.install_signal_handlers()
     exit_code = METAFLOW_EXIT_DISALLOW_RETRY
     term_signal = 0
+    lease = None
     try:
         try:
-            _create_with_retries(attempt, spec, Sandbox, GLib, options.backend)
+            if pool_dir and pool_key:
+                lease = _pooled_instance(attempt, pool_dir, pool_key, options.backend)
+            if attempt.instance is None:
+                if pool_dir and pool_key:
+                    from .sandbox_pool import create_lease
+
+                    lease = create_lease(pool_dir, pool_key, options.backend)
+                _create_with_retries(attempt, spec, Sandbox, GLib, options.backend)
+                if lease is not None:
+                    lease.write(id=attempt.instance.get_id())
         except SandboxExecutionError as ex:
             _sync_metadata(obj, run_id, step_name, task_id)
             if getattr(ex, "retryable", True):
@@ -1432,6 +1501,9 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
             from .sandbox_sync import SyncStats
 
             stats = SyncStats()
+            # A pooled sandbox that has the code package unpacked does not
+            # get it again.
+            has_code = lease is not None and options.code_package_sha in lease.info.get("code", [])
             try:
                 sent_blobs = _send_inputs(
                     Gio,
@@ -1445,6 +1517,7 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
                     options,
                     stats,
                     prefix,
+                    send_code=not has_code,
                 )
             except (GLib.Error, OSError, RuntimeError) as ex:
                 if attempt.signal_received is not None:
@@ -1519,10 +1592,29 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
                     )
     finally:
         failed = exit_code != 0 or term_signal
+        kept = False
         if failed and _debug_enabled() and attempt.instance and attempt.signal_received is None:
             _keep_for_debugging(attempt.instance, options, run_id)
+        elif (
+            lease is not None
+            and not failed
+            and attempt.signal_received is None
+            # (The run may have ended without this task: no pool to go back to.)
+            and os.path.exists(lease.path)
+            and _clean_for_next_task(attempt, Sandbox, obj, options, workdir)
+            and os.path.exists(lease.path)
+        ):
+            # Back to the pool, for the run's next task with the same sandbox.
+            code = [options.code_package_sha] if options.code_package_sha else []
+            lease.write(code=code)
+            kept = True
         else:
             attempt.destroy()
+        if lease is not None:
+            if kept:
+                lease.release()
+            else:
+                lease.drop()
         attempt.remove_signal_handlers()
     _sync_metadata(obj, run_id, step_name, task_id)
     if term_signal:
@@ -1536,8 +1628,92 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
     sys.exit(exit_code)
 
 
+def _pooled_instance(attempt, pool_dir: str, key: str, backend: str):
+    """Takes a free sandbox of the run's pool for this task (its lease, with
+    attempt.instance set), or returns None. Sandboxes found too old or gone
+    are destroyed and dropped on the way."""
+    from .sandbox_pool import acquire
+
+    stale, lease = acquire(pool_dir, key)
+    for old in stale:
+        _destroy_by_id(attempt.Sandbox, attempt.GLib, backend, old.sandbox_id or "")
+        old.drop()
+    if lease is None:
+        return None
+    try:
+        attempt.instance = attempt.backend.get_instance(lease.sandbox_id, None)
+    except attempt.GLib.Error:
+        # Ended on its own (its time to live, the provider): make another.
+        lease.drop()
+        return None
+    return lease
+
+
+def _clean_for_next_task(attempt, Sandbox, obj, options: SandboxOptions, workdir: str) -> bool:
+    """Removes what this task left in its pooled sandbox for itself (its
+    logs, the datastore files sent and written); the unpacked code package
+    stays for the next task. False if that failed."""
+    pkg_dir = workdir.rstrip("/") + "/metaflow"
+    paths = [pkg_dir + "/" + LOG_DIR, pkg_dir + "/.metaflow", workdir.rstrip("/") + "/" + LOG_DIR]
+    if obj.flow_datastore.TYPE == "local":
+        from .sandbox_sync import marker_path
+
+        paths += [os.path.realpath(obj.flow_datastore.datastore_root), marker_path(workdir)]
+    else:
+        # Metaflow's own bootstrap downloads the package into a new directory.
+        paths.append(pkg_dir)
+    command = Sandbox.Command.new(["rm", "-rf", "--"] + paths)
+    command.set_cwd("/")
+    attempt.result = None
+    attempt.error = None
+    attempt.execute(command)
+    return (
+        attempt.signal_received is None
+        and attempt.error is None
+        and attempt.result is not None
+        and attempt.result.get_exit_code() == 0
+    )
+
+
+def _destroy_by_id(Sandbox, GLib, backend: str, sandbox_id: str) -> None:
+    """Destroys a sandbox of the run's pool; one already gone is fine."""
+    try:
+        Sandbox.Backend.new_for_name(backend).get_instance(sandbox_id, None).destroy(None)
+    except GLib.Error as ex:
+        if ex.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND):
+            return
+        _echo(
+            "",
+            _("Could not destroy sandbox %s: %s -- remove it with `sandboxctl rm %s`.")
+            % (sandbox_id, ex.message, sandbox_id),
+        )
+
+
+def destroy_pooled(pool_dir: str) -> None:
+    """The end of a run: destroys every sandbox of its pool and the pool."""
+    from .sandbox_pool import drain
+
+    try:
+        _Gio, GLib, Sandbox = _load_gi()
+    except SandboxExecutionError:
+        shutil.rmtree(pool_dir, ignore_errors=True)
+        return
+    drain(pool_dir, lambda backend, sandbox_id: _destroy_by_id(Sandbox, GLib, backend, sandbox_id))
+
+
 def _send_inputs(
-    Gio, Sandbox, attempt, obj, run_id, step_name, task_id, input_paths, options, stats, prefix
+    Gio,
+    Sandbox,
+    attempt,
+    obj,
+    run_id,
+    step_name,
+    task_id,
+    input_paths,
+    options,
+    stats,
+    prefix,
+    send_code: bool = True,
 ):
     from .sandbox_sync import _count_files, send_inputs, upload_set
 
@@ -1549,7 +1725,7 @@ def _send_inputs(
         step_name,
         str(task_id),
         input_paths,
-        options.code_package_url,
+        options.code_package_url if send_code else None,
     )
     stats.up_files = _count_files(root, paths)
     stats.up_bytes = nbytes

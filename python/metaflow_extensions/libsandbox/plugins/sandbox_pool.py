@@ -1,0 +1,172 @@
+"""The sandboxes of one run on a remote backend, kept for its next tasks.
+
+Creating a hosted sandbox and sending it the code package is most of what a
+short task costs there. The runtime makes one private directory per run
+(mode 0700, ``METAFLOW_SANDBOX_POOL`` for its trampolines); every sandbox a
+task creates is recorded in it as one file, ``<key>-<random>.json``, where
+the key is a digest of everything that makes two sandboxes differ (backend,
+image, resources, network, time to live, the secrets in the sandbox's own
+environment, work directory). The file says which sandbox it is, when it was
+made and which code package is unpacked in it.
+
+A task holds an exclusive ``flock`` on its sandbox's file from the moment it
+takes or creates it until it exits, so two tasks never use one sandbox at
+the same time (the kernel drops the lock when the process dies, however it
+dies). A task that ends well empties its work directory and the datastore
+copy in the sandbox and leaves the file for the run's next task with the
+same key; a task that fails, times out or is interrupted destroys its
+sandbox and removes the file. At the end of the run (also a failed or
+interrupted one) the runtime destroys every sandbox still listed and
+removes the directory: a sandbox never outlives its run, and no other run
+or flow can find it.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+POOL_ENV = "METAFLOW_SANDBOX_POOL"
+# A sandbox older than this is not given to another task: its time to live
+# (the step's run-time limit + 600 s, _build_spec) must still cover the task.
+MAX_AGE_S = 540.0
+
+
+def pool_key(**fields: Any) -> str:
+    """A digest of what the sandbox was created with (never stored in clear:
+    the secrets are part of it)."""
+    blob = json.dumps(fields, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def new_pool_dir() -> str:
+    """A new private directory for one run's pool."""
+    return tempfile.mkdtemp(prefix="mf-sandbox-pool-")
+
+
+class Lease:
+    """One sandbox of the pool, held by this process (an exclusive flock)."""
+
+    def __init__(self, fd: int, path: str, info: Dict[str, Any]) -> None:
+        self.fd = fd
+        self.path = path
+        self.info = info
+
+    @property
+    def sandbox_id(self) -> Optional[str]:
+        return self.info.get("id")
+
+    def write(self, **info: Any) -> None:
+        """Records @info (the sandbox id first of all) in the pool file."""
+        self.info.update(info)
+        data = json.dumps(self.info).encode()
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, data, 0)
+        if self.path.endswith(".tmp"):
+            # Visible to other tasks only now that it names a sandbox (they
+            # skip *.tmp; drain() does not).
+            final = self.path[: -len(".tmp")] + ".json"
+            os.rename(self.path, final)
+            self.path = final
+
+    def release(self) -> None:
+        """Leaves the sandbox in the pool for the run's next task."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def drop(self) -> None:
+        """The sandbox is gone (or kept for debugging): out of the pool."""
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        self.release()
+
+
+def _open_locked(path: str) -> Optional[int]:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _read(fd: int) -> Dict[str, Any]:
+    try:
+        data = os.pread(fd, 65536, 0)
+        info = json.loads(data.decode()) if data else {}
+        return info if isinstance(info, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def acquire(pool_dir: str, key: str) -> Tuple[List[Lease], Optional[Lease]]:
+    """Takes a free sandbox of the pool made with @key: (leases of sandboxes
+    too old to give to a task, which the caller destroys and drops; the
+    sandbox to use, or None: create one with create_lease())."""
+    stale: List[Lease] = []
+    try:
+        names = sorted(os.listdir(pool_dir))
+    except OSError:
+        return stale, None
+    for name in names:
+        if not (name.startswith(key + "-") and name.endswith(".json")):
+            continue
+        path = os.path.join(pool_dir, name)
+        fd = _open_locked(path)
+        if fd is None:
+            continue  # in use by another task (or gone)
+        if not os.path.exists(path):
+            # Dropped between listdir and the lock.
+            os.close(fd)
+            continue
+        lease = Lease(fd, path, _read(fd))
+        if not lease.sandbox_id:
+            lease.drop()
+        elif time.time() - float(lease.info.get("created", 0)) < MAX_AGE_S:
+            return stale, lease
+        else:
+            stale.append(lease)
+    return stale, None
+
+
+def create_lease(pool_dir: str, key: str, backend: str) -> Lease:
+    """A new entry (locked, not yet visible to others) for a sandbox this
+    task is about to create."""
+    path = os.path.join(pool_dir, "%s-%s.tmp" % (key, secrets.token_hex(8)))
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return Lease(fd, path, {"backend": backend, "created": time.time()})
+
+
+def drain(pool_dir: str, destroy: Callable[[str, str], None]) -> None:
+    """The end of the run: destroy(backend, id) for every sandbox listed,
+    free or not (the tasks have ended), and remove the directory."""
+    try:
+        names = os.listdir(pool_dir)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(pool_dir, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            info = _read(fd)
+        finally:
+            os.close(fd)
+        if info.get("id") and info.get("backend"):
+            destroy(str(info["backend"]), str(info["id"]))
+    shutil.rmtree(pool_dir, ignore_errors=True)

@@ -313,8 +313,63 @@ permissions_string (mode_t mode)
   return g_strdup (s);
 }
 
+/* Where PATH (absolute) leads once every symlink in it is followed, in the
+ * sandbox's view, as envd's filepath.EvalSymlinks: an absolute path, with
+ * *exists FALSE when it ends in nothing or loops. */
+static char *
+follow_symlinks (EmuSandbox *sandbox,
+                 const char *path,
+                 gboolean   *exists)
+{
+  g_autofree char *current = g_canonicalize_filename (path, "/");
+  guint links = 0;
+
+  *exists = FALSE;
+  while (links < 40)
+    {
+      g_auto(GStrv) parts = g_strsplit (current + 1, "/", -1);
+      g_autofree char *prefix = g_strdup ("/");
+      gboolean expanded = FALSE;
+
+      for (guint i = 0; parts[i] != NULL && !expanded; i++)
+        {
+          g_autofree char *candidate = g_build_filename (prefix, parts[i], NULL);
+          g_autofree char *host = host_path (sandbox, candidate, NULL);
+          g_autofree char *target = g_file_read_link (host, NULL);
+
+          if (target != NULL)
+            {
+              g_autofree char *rest = g_strjoinv ("/", parts + i + 1);
+              g_autofree char *joined = g_build_filename (target, rest, NULL);
+
+              g_free (current);
+              current = g_canonicalize_filename (joined, prefix);
+              expanded = TRUE;
+              links++;
+            }
+          else
+            {
+              g_free (prefix);
+              prefix = g_steal_pointer (&candidate);
+            }
+        }
+      if (!expanded)
+        {
+          g_autofree char *host = host_path (sandbox, current, NULL);
+
+          *exists = g_file_test (host, G_FILE_TEST_EXISTS);
+          break;
+        }
+    }
+  return g_steal_pointer (&current);
+}
+
+/* An entry as envd reports it: a symlink has the type and mode of what it
+ * leads to (FILE_TYPE_UNSPECIFIED when that is missing), its own size and
+ * permissions, and symlinkTarget, the absolute path it leads to. */
 static JsonNode *
-entry_info (const char  *sandbox_path,
+entry_info (EmuSandbox  *sandbox,
+            const char  *sandbox_path,
             const char  *host,
             gboolean     writable,
             GError     **error)
@@ -327,6 +382,8 @@ entry_info (const char  *sandbox_path,
   g_autoptr(GDateTime) mtime = NULL;
   g_autofree char *mtime_s = NULL;
   const char *type;
+  guint mode;
+  g_autofree char *link_target = NULL;
   struct passwd *pw;
   struct group *gr;
 
@@ -337,8 +394,31 @@ entry_info (const char  *sandbox_path,
                    "no such file or directory: %s", sandbox_path);
       return NULL;
     }
-  type = S_ISDIR (st.st_mode) ? "FILE_TYPE_DIRECTORY" :
-         S_ISLNK (st.st_mode) ? "FILE_TYPE_SYMLINK" : "FILE_TYPE_FILE";
+  type = S_ISDIR (st.st_mode) ? "FILE_TYPE_DIRECTORY" : "FILE_TYPE_FILE";
+  mode = st.st_mode & 07777;
+  if (S_ISLNK (st.st_mode))
+    {
+      gboolean exists;
+      struct stat target_st;
+
+      link_target = follow_symlinks (sandbox, sandbox_path, &exists);
+      if (exists)
+        {
+          g_autofree char *target_host = host_path (sandbox, link_target, NULL);
+
+          exists = stat (target_host, &target_st) == 0;
+        }
+      if (exists)
+        {
+          type = S_ISDIR (target_st.st_mode) ? "FILE_TYPE_DIRECTORY" : "FILE_TYPE_FILE";
+          mode = target_st.st_mode & 07777;
+        }
+      else
+        {
+          type = "FILE_TYPE_UNSPECIFIED";
+          mode = 0;
+        }
+    }
   size = g_strdup_printf ("%" G_GINT64_FORMAT, (gint64) st.st_size);
   perms = permissions_string (st.st_mode);
   mtime = g_date_time_new_from_unix_utc (st.st_mtim.tv_sec);
@@ -354,7 +434,7 @@ entry_info (const char  *sandbox_path,
   json_builder_set_member_name (builder, "size");
   json_builder_add_string_value (builder, size);
   json_builder_set_member_name (builder, "mode");
-  json_builder_add_int_value (builder, st.st_mode & 07777);
+  json_builder_add_int_value (builder, mode);
   json_builder_set_member_name (builder, "permissions");
   json_builder_add_string_value (builder, perms);
   /* Files in the sandbox's writable areas belong to its user. */
@@ -366,12 +446,10 @@ entry_info (const char  *sandbox_path,
   json_builder_add_string_value (builder, writable ? "user" : gr ? gr->gr_name : "root");
   json_builder_set_member_name (builder, "modifiedTime");
   json_builder_add_string_value (builder, mtime_s);
-  if (S_ISLNK (st.st_mode))
+  if (link_target != NULL)
     {
-      g_autofree char *target = g_file_read_link (host, NULL);
-
       json_builder_set_member_name (builder, "symlinkTarget");
-      json_builder_add_string_value (builder, target ? target : "");
+      json_builder_add_string_value (builder, link_target);
     }
   json_builder_end_object (builder);
   return json_builder_get_root (builder);
@@ -1169,28 +1247,42 @@ process_unary (EmuSandbox        *sandbox,
 /* ------------------------------------------------------------------ */
 /* filesystem.Filesystem                                               */
 
+static int
+compare_names (gconstpointer a,
+               gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+/* As envd's walk: each directory's entries sorted by name (bytes), a
+ * directory followed by what is in it (symlinks are not walked into). */
 static void
-list_dir (GPtrArray  *entries,
+list_dir (EmuSandbox *sandbox,
+          GPtrArray  *entries,
           const char *sandbox_dir,
           const char *host_dir,
           gboolean    writable,
           guint       depth)
 {
   g_autoptr(GDir) dir = g_dir_open (host_dir, 0, NULL);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
   const char *name;
 
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, compare_names);
+  for (guint i = 0; i < names->len; i++)
     {
-      g_autofree char *child = g_build_filename (sandbox_dir, name, NULL);
-      g_autofree char *child_host = g_build_filename (host_dir, name, NULL);
-      JsonNode *entry = entry_info (child, child_host, writable, NULL);
+      g_autofree char *child = g_build_filename (sandbox_dir, g_ptr_array_index (names, i), NULL);
+      g_autofree char *child_host = g_build_filename (host_dir, g_ptr_array_index (names, i), NULL);
+      JsonNode *entry = entry_info (sandbox, child, child_host, writable, NULL);
 
       if (entry == NULL)
         continue;
       g_ptr_array_add (entries, entry);
       if (depth > 1 && g_file_test (child_host, G_FILE_TEST_IS_DIR) &&
           !g_file_test (child_host, G_FILE_TEST_IS_SYMLINK))
-        list_dir (entries, child, child_host, writable, depth - 1);
+        list_dir (sandbox, entries, child, child_host, writable, depth - 1);
     }
 }
 
@@ -1209,7 +1301,7 @@ filesystem_unary (EmuSandbox        *sandbox,
 
   if (strcmp (method, "Stat") == 0)
     {
-      entry = entry_info (path, host, writable, &error);
+      entry = entry_info (sandbox, path, host, writable, &error);
       if (entry == NULL)
         _emu_reply_connect_error (msg, "not_found", "file not found: %s", path);
       else
@@ -1232,7 +1324,7 @@ filesystem_unary (EmuSandbox        *sandbox,
           _emu_reply_connect_error (msg, "invalid_argument", "path is not a directory: %s", path);
           return;
         }
-      list_dir (entries, path, host, writable, (guint) CLAMP (depth, 1, 64));
+      list_dir (sandbox, entries, path, host, writable, (guint) CLAMP (depth, 1, 64));
       json_builder_begin_object (builder);
       json_builder_set_member_name (builder, "entries");
       json_builder_begin_array (builder);
@@ -1253,7 +1345,7 @@ filesystem_unary (EmuSandbox        *sandbox,
       else if (g_mkdir_with_parents (host, 0755) != 0)
         _emu_reply_connect_error (msg, "internal", "error creating directory %s: %s", path, g_strerror (errno));
       else
-        _emu_reply_json (msg, 200, wrap ("entry", entry_info (path, host, writable, NULL)));
+        _emu_reply_json (msg, 200, wrap ("entry", entry_info (sandbox, path, host, writable, NULL)));
     }
   else if (strcmp (method, "Move") == 0)
     {
@@ -1271,7 +1363,7 @@ filesystem_unary (EmuSandbox        *sandbox,
       else if (g_mkdir_with_parents (parent, 0755) != 0 || g_rename (source_host, destination_host) != 0)
         _emu_reply_connect_error (msg, "internal", "error renaming %s: %s", source, g_strerror (errno));
       else
-        _emu_reply_json (msg, 200, wrap ("entry", entry_info (destination, destination_host, TRUE, NULL)));
+        _emu_reply_json (msg, 200, wrap ("entry", entry_info (sandbox, destination, destination_host, TRUE, NULL)));
     }
   else if (strcmp (method, "Remove") == 0)
     {

@@ -40,9 +40,7 @@ def test_create_with_metadata_and_envs(sandbox: Sandbox) -> None:
     assert info.sandbox_id == sandbox.sandbox_id
     assert info.metadata["suite"] == "conformance"
     assert info.state.value == "running"
-    result = sandbox.commands.run(
-        "echo $GREETING; echo $HOME; whoami 2>/dev/null || true"
-    )
+    result = sandbox.commands.run("echo $GREETING; echo $HOME; whoami 2>/dev/null || true")
     assert result.stdout.splitlines()[:2] == ["hello from envs", "/home/user"]
     assert sandbox.is_running()
 
@@ -162,6 +160,74 @@ def test_files(sandbox: Sandbox) -> None:
         files.read("/home/user/dir/renamed.txt")
 
 
+def test_list_order_is_the_services(sandbox: Sandbox) -> None:
+    """ListDir walks as envd does: each directory sorted by name, a
+    directory followed by what is in it."""
+    files = sandbox.files
+    base = f"/home/user/order-{uuid.uuid4().hex[:6]}"
+    for path in ("zeta", "beta/b2", "beta/b1", "alpha"):
+        files.make_dir(f"{base}/{path}")
+    files.write(f"{base}/Upper.txt", "u")
+    files.write(f"{base}/gamma.txt", "g")
+    assert [e.name for e in files.list(base)] == [
+        "Upper.txt",
+        "alpha",
+        "beta",
+        "gamma.txt",
+        "zeta",
+    ]
+    assert [e.path.removeprefix(base + "/") for e in files.list(base, depth=2)] == [
+        "Upper.txt",
+        "alpha",
+        "beta",
+        "beta/b1",
+        "beta/b2",
+        "gamma.txt",
+        "zeta",
+    ]
+    files.remove(base)
+
+
+def test_symlinks_are_what_they_lead_to(sandbox: Sandbox) -> None:
+    """get_info and list type a symlink as its target and give the absolute
+    path it leads to; a plain entry has no symlink_target."""
+    files = sandbox.files
+    base = f"/home/user/links-{uuid.uuid4().hex[:6]}"
+    files.write(f"{base}/data/file.txt", "content")
+    sandbox.commands.run(
+        "ln -s file.txt data/to-file && ln -s data to-dir && ln -s to-dir/to-file chain",
+        cwd=base,
+    )
+    to_file = files.get_info(f"{base}/data/to-file")
+    assert to_file.type == FileType.FILE
+    assert to_file.name == "to-file"
+    assert to_file.path == f"{base}/data/to-file"
+    assert to_file.symlink_target == f"{base}/data/file.txt"
+    to_dir = files.get_info(f"{base}/to-dir")
+    assert to_dir.type == FileType.DIR
+    assert to_dir.symlink_target == f"{base}/data"
+    assert files.get_info(f"{base}/chain").symlink_target == f"{base}/data/file.txt"
+    plain = files.get_info(f"{base}/data/file.txt")
+    assert plain.type == FileType.FILE and plain.symlink_target is None
+    listed = {e.name: e for e in files.list(base, depth=3)}
+    # A symlinked directory is not walked into.
+    assert set(listed) == {"chain", "data", "file.txt", "to-dir", "to-file"}
+    assert listed["to-dir"].type == FileType.DIR
+    assert listed["to-file"].symlink_target == f"{base}/data/file.txt"
+    files.remove(base)
+
+
+def test_users_and_home_directories(sandbox: Sandbox) -> None:
+    """The default user is `user` in /home/user; `root` is there too."""
+    default = sandbox.commands.run('echo "$USER $HOME $(pwd)"')
+    assert default.stdout == "user /home/user /home/user\n"
+    root = sandbox.commands.run('echo "$USER $HOME"', user="root")
+    assert root.stdout == "root /root\n"
+    sandbox.files.write("relative.txt", "in the home directory")
+    assert sandbox.files.read("/home/user/relative.txt") == "in the home directory"
+    sandbox.files.remove("relative.txt")
+
+
 def test_written_files_are_seen_by_commands(sandbox: Sandbox) -> None:
     sandbox.files.write("/home/user/script.sh", "echo from script\n")
     assert sandbox.commands.run("sh script.sh").stdout == "from script\n"
@@ -171,15 +237,11 @@ def test_written_files_are_seen_by_commands(sandbox: Sandbox) -> None:
 
 def test_list_by_metadata(emulator: Emulator, sandbox: Sandbox) -> None:
     tag = uuid.uuid4().hex
-    other = Sandbox.create(
-        metadata={"suite": "conformance-other", "tag": tag}, timeout=60
-    )
+    other = Sandbox.create(metadata={"suite": "conformance-other", "tag": tag}, timeout=60)
     try:
         found = Sandbox.list(query=SandboxQuery(metadata={"tag": tag})).next_items()
         assert [s.sandbox_id for s in found] == [other.sandbox_id]
-        found = Sandbox.list(
-            query=SandboxQuery(metadata={"suite": "conformance"})
-        ).next_items()
+        found = Sandbox.list(query=SandboxQuery(metadata={"suite": "conformance"})).next_items()
         assert [s.sandbox_id for s in found] == [sandbox.sandbox_id]
         paginator = Sandbox.list(limit=1)
         first = paginator.next_items()

@@ -19,9 +19,11 @@
 #include <grp.h>
 #include <pwd.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
+#include <glib-unix.h>
 
 #include "e2b-emulator-private.h"
 
@@ -1286,6 +1288,228 @@ list_dir (EmuSandbox *sandbox,
     }
 }
 
+/* Directory watchers (CreateWatcher, GetWatcherEvents, RemoveWatcher):
+ * inotify on the host directory, its events named and typed as envd's
+ * fsnotify does; with recursive, every directory below is watched too,
+ * including those made later. */
+typedef struct
+{
+  EmuSandbox *sandbox;
+  char       *id;
+  char       *path;       /* the watched directory, in the sandbox */
+  char       *host;       /* the same on the host */
+  gboolean    recursive;
+  gboolean    include_entry;
+  int         fd;
+  GSource    *source;
+  GHashTable *dirs;       /* watch descriptor -> directory relative to path ("" for itself) */
+  GPtrArray  *events;     /* JsonNode: FilesystemEvent */
+} EmuWatcher;
+
+#define WATCH_MASK (IN_CREATE | IN_MODIFY | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB | \
+                    IN_DELETE_SELF | IN_MOVE_SELF)
+
+static void
+watcher_free (EmuWatcher *watcher)
+{
+  if (watcher->source != NULL)
+    {
+      g_source_destroy (watcher->source);
+      g_source_unref (watcher->source);
+    }
+  if (watcher->fd >= 0)
+    close (watcher->fd);
+  g_hash_table_unref (watcher->dirs);
+  g_ptr_array_unref (watcher->events);
+  g_free (watcher->id);
+  g_free (watcher->path);
+  g_free (watcher->host);
+  g_free (watcher);
+}
+
+static void
+watcher_add (EmuWatcher *watcher,
+             const char *relative,
+             gboolean    below)
+{
+  g_autofree char *host = g_build_filename (watcher->host, relative, NULL);
+  int wd = inotify_add_watch (watcher->fd, host, WATCH_MASK | IN_ONLYDIR | IN_DONT_FOLLOW);
+
+  if (wd < 0)
+    return;
+  g_hash_table_insert (watcher->dirs, GINT_TO_POINTER (wd), g_strdup (relative));
+  if (below)
+    {
+      g_autoptr(GDir) dir = g_dir_open (host, 0, NULL);
+      const char *name;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *child = *relative ? g_build_filename (relative, name, NULL) : g_strdup (name);
+          g_autofree char *child_host = g_build_filename (watcher->host, child, NULL);
+
+          if (g_file_test (child_host, G_FILE_TEST_IS_DIR) && !g_file_test (child_host, G_FILE_TEST_IS_SYMLINK))
+            watcher_add (watcher, child, TRUE);
+        }
+    }
+}
+
+/* fsnotify's names for inotify's events. */
+static const char *
+watch_event_type (guint32 mask)
+{
+  if (mask & (IN_CREATE | IN_MOVED_TO))
+    return "EVENT_TYPE_CREATE";
+  if (mask & (IN_DELETE | IN_DELETE_SELF))
+    return "EVENT_TYPE_REMOVE";
+  if (mask & IN_MODIFY)
+    return "EVENT_TYPE_WRITE";
+  if (mask & (IN_MOVED_FROM | IN_MOVE_SELF))
+    return "EVENT_TYPE_RENAME";
+  if (mask & IN_ATTRIB)
+    return "EVENT_TYPE_CHMOD";
+  return NULL;
+}
+
+static gboolean
+watcher_read (int          fd,
+              GIOCondition condition,
+              gpointer     data)
+{
+  EmuWatcher *watcher = data;
+  char buf[8192] __attribute__ ((aligned (__alignof__ (struct inotify_event))));
+  gssize n;
+
+  while ((n = read (fd, buf, sizeof buf)) > 0)
+    for (char *p = buf; p < buf + n; p += sizeof (struct inotify_event) + ((struct inotify_event *) p)->len)
+      {
+        const struct inotify_event *event = (const struct inotify_event *) p;
+        const char *dir = g_hash_table_lookup (watcher->dirs, GINT_TO_POINTER (event->wd));
+        const char *type = watch_event_type (event->mask);
+        g_autofree char *name = NULL;
+        g_autoptr(JsonBuilder) builder = NULL;
+
+        if (event->mask & IN_IGNORED)
+          {
+            g_hash_table_remove (watcher->dirs, GINT_TO_POINTER (event->wd));
+            continue;
+          }
+        if (dir == NULL || type == NULL)
+          continue;
+        /* The watched directory's own events name it; the others, the
+         * entry relative to it. */
+        if (event->len > 0 && event->name[0] != '\0')
+          name = *dir ? g_build_filename (dir, event->name, NULL) : g_strdup (event->name);
+        else if (*dir)
+          name = g_strdup (dir);
+        else
+          name = g_path_get_basename (watcher->path);
+        /* Below the watched directory only when recursive (fsnotify
+         * watches one directory). */
+        if (watcher->recursive && (event->mask & (IN_CREATE | IN_MOVED_TO)) && (event->mask & IN_ISDIR))
+          watcher_add (watcher, name, TRUE);
+        if (*dir && !(event->len > 0 && event->name[0] != '\0'))
+          continue;  /* a subdirectory's own events come from its parent's watch */
+
+        builder = json_builder_new ();
+        json_builder_begin_object (builder);
+        json_builder_set_member_name (builder, "name");
+        json_builder_add_string_value (builder, name);
+        json_builder_set_member_name (builder, "type");
+        json_builder_add_string_value (builder, type);
+        if (watcher->include_entry)
+          {
+            g_autofree char *path = g_build_filename (watcher->path, name, NULL);
+            g_autofree char *host = g_build_filename (watcher->host, name, NULL);
+            JsonNode *entry = entry_info (watcher->sandbox, path, host, TRUE, NULL);
+
+            if (entry != NULL)
+              {
+                json_builder_set_member_name (builder, "entry");
+                json_builder_add_value (builder, entry);
+              }
+          }
+        json_builder_end_object (builder);
+        g_ptr_array_add (watcher->events, json_builder_get_root (builder));
+      }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+watcher_rpc (EmuSandbox        *sandbox,
+             SoupServerMessage *msg,
+             const char        *method,
+             JsonObject        *request,
+             const char        *path,
+             const char        *host)
+{
+  const char *id = _sandbox_json_get_string (request, "watcherId");
+  EmuWatcher *watcher = NULL;
+
+  if (sandbox->watchers == NULL)
+    sandbox->watchers = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) watcher_free);
+  if (strcmp (method, "CreateWatcher") == 0)
+    {
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+      if (!g_file_test (host, G_FILE_TEST_EXISTS))
+        return _emu_reply_connect_error (msg, "not_found", "path %s not found", path);
+      if (!g_file_test (host, G_FILE_TEST_IS_DIR))
+        return _emu_reply_connect_error (msg, "invalid_argument", "path %s not a directory", path);
+      watcher = g_new0 (EmuWatcher, 1);
+      watcher->sandbox = sandbox;
+      watcher->id = g_uuid_string_random ();
+      watcher->path = g_strdup (path);
+      watcher->host = g_strdup (host);
+      watcher->recursive = json_object_get_boolean_member_with_default (request, "recursive", FALSE);
+      watcher->include_entry = json_object_get_boolean_member_with_default (request, "includeEntry", FALSE);
+      watcher->dirs = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+      watcher->events = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
+      watcher->fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
+      if (watcher->fd < 0)
+        {
+          int errsv = errno;
+
+          watcher_free (watcher);
+          return _emu_reply_connect_error (msg, "internal", "error creating watcher: %s", g_strerror (errsv));
+        }
+      watcher_add (watcher, "", watcher->recursive);
+      /* Ahead of the requests: a directory made by one request is watched
+       * before the next one writes into it. */
+      watcher->source = g_unix_fd_source_new (watcher->fd, G_IO_IN);
+      g_source_set_priority (watcher->source, G_PRIORITY_HIGH);
+      g_source_set_callback (watcher->source, G_SOURCE_FUNC (watcher_read), watcher, NULL);
+      g_source_attach (watcher->source, sandbox->emu->context);
+      g_hash_table_insert (sandbox->watchers, watcher->id, watcher);
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "watcherId");
+      json_builder_add_string_value (builder, watcher->id);
+      json_builder_end_object (builder);
+      return _emu_reply_json (msg, 200, json_builder_get_root (builder));
+    }
+  if (id != NULL)
+    watcher = g_hash_table_lookup (sandbox->watchers, id);
+  if (watcher == NULL)
+    return _emu_reply_connect_error (msg, "not_found", "watcher with id %s not found", id ? id : "");
+  if (strcmp (method, "GetWatcherEvents") == 0)
+    {
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+      watcher_read (watcher->fd, G_IO_IN, watcher);
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "events");
+      json_builder_begin_array (builder);
+      for (guint i = 0; i < watcher->events->len; i++)
+        json_builder_add_value (builder, json_node_ref (g_ptr_array_index (watcher->events, i)));
+      json_builder_end_array (builder);
+      json_builder_end_object (builder);
+      g_ptr_array_set_size (watcher->events, 0);
+      return _emu_reply_json (msg, 200, json_builder_get_root (builder));
+    }
+  g_hash_table_remove (sandbox->watchers, watcher->id);
+  _emu_reply_json (msg, 200, json_from_string ("{}", NULL));
+}
+
 static void
 filesystem_unary (EmuSandbox        *sandbox,
                   SoupServerMessage *msg,
@@ -1299,7 +1523,10 @@ filesystem_unary (EmuSandbox        *sandbox,
   g_autoptr(GError) error = NULL;
   JsonNode *entry;
 
-  if (strcmp (method, "Stat") == 0)
+  if (strcmp (method, "CreateWatcher") == 0 || strcmp (method, "GetWatcherEvents") == 0 ||
+      strcmp (method, "RemoveWatcher") == 0)
+    watcher_rpc (sandbox, msg, method, request, path, host);
+  else if (strcmp (method, "Stat") == 0)
     {
       entry = entry_info (sandbox, path, host, writable, &error);
       if (entry == NULL)
@@ -1391,6 +1618,51 @@ filesystem_unary (EmuSandbox        *sandbox,
 
 /* ------------------------------------------------------------------ */
 /* /files                                                              */
+
+static gboolean
+write_in_place (const char  *host,
+                GBytes      *contents,
+                GError     **error)
+{
+  gsize len;
+  const guint8 *data = g_bytes_get_data (contents, &len);
+  gsize done = 0;
+  int fd = open (host, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+  if (fd < 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "%s", g_strerror (errsv));
+      return FALSE;
+    }
+  if (fchown (fd, getuid (), getgid ()) != 0)
+    g_debug ("e2b-emulator: fchown %s: %s", host, g_strerror (errno));
+  while (done < len)
+    {
+      gssize n = write (fd, data + done, len - done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int errsv = errno;
+
+          close (fd);
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "%s", g_strerror (errsv));
+          return FALSE;
+        }
+      done += (gsize) n;
+    }
+  if (close (fd) != 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "%s", g_strerror (errsv));
+      return FALSE;
+    }
+  return TRUE;
+}
 
 static gboolean
 signature_valid (EmuSandbox *sandbox,
@@ -1485,8 +1757,23 @@ store_file (EmuSandbox        *sandbox,
       _emu_reply_error (msg, 401, "error opening file '%s': permission denied", path);
       return FALSE;
     }
+  /* In place, as envd writes: open (create, truncate), chown to the
+   * user, then the data (a watcher sees CREATE, CHMOD, WRITE). */
+  /* Through the sandbox's symlinks, never out of its writable areas. */
+  {
+    gboolean exists, inside = FALSE;
+    g_autofree char *resolved = follow_symlinks (sandbox, path, &exists);
+
+    g_free (host);
+    host = host_path (sandbox, resolved, &inside);
+    if (!inside)
+      {
+        _emu_reply_error (msg, 401, "error opening file '%s': permission denied", path);
+        return FALSE;
+      }
+  }
   if (g_mkdir_with_parents (parent, 0755) != 0 ||
-      !g_file_set_contents (host, g_bytes_get_data (contents, NULL), (gssize) g_bytes_get_size (contents), &error))
+      !write_in_place (host, contents, &error))
     {
       _emu_reply_error (msg, 500, "error writing file '%s': %s", path,
                         error ? error->message : g_strerror (errno));
@@ -1632,6 +1919,8 @@ _emu_envd_sandbox_gone (EmuSandbox *sandbox)
   GHashTableIter iter;
   gpointer value;
 
+  if (sandbox->watchers != NULL)
+    g_hash_table_remove_all (sandbox->watchers);
   g_hash_table_iter_init (&iter, sandbox->processes);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {

@@ -130,6 +130,7 @@ sandbox_free (EmuSandbox *sandbox)
       g_source_unref (sandbox->ttl);
     }
   g_clear_pointer (&sandbox->processes, g_hash_table_unref);
+  g_clear_pointer (&sandbox->watchers, g_hash_table_unref);
   g_clear_object (&sandbox->instance);
   g_clear_pointer (&sandbox->metadata, g_hash_table_unref);
   g_clear_pointer (&sandbox->envs, g_hash_table_unref);

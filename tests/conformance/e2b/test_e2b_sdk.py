@@ -15,9 +15,12 @@ from conftest import Emulator
 from e2b import (
     AuthenticationException,
     CommandExitException,
+    FileNotFoundException,
+    FilesystemEventType,
     FileType,
     NotFoundException,
     Sandbox,
+    SandboxException,
     SandboxQuery,
     TimeoutException,
 )
@@ -214,6 +217,51 @@ def test_symlinks_are_what_they_lead_to(sandbox: Sandbox) -> None:
     assert set(listed) == {"chain", "data", "file.txt", "to-dir", "to-file"}
     assert listed["to-dir"].type == FileType.DIR
     assert listed["to-file"].symlink_target == f"{base}/data/file.txt"
+    files.remove(base)
+
+
+def test_watch_dir(sandbox: Sandbox) -> None:
+    """watch_dir reports what happens in the directory, whether the file API
+    or a command in the sandbox did it, named relative to the directory."""
+    files = sandbox.files
+    base = f"/home/user/watched-{uuid.uuid4().hex[:6]}"
+    files.make_dir(f"{base}/old")
+    handle = files.watch_dir(base, include_entry=True)
+    files.write(f"{base}/new.txt", "first")
+    events = handle.get_new_events()
+    assert len(events) == 3, events
+    assert (events[0].type, events[0].name) == (FilesystemEventType.CREATE, "new.txt")
+    write = [e for e in events if e.type == FilesystemEventType.WRITE]
+    assert [e.name for e in write] == ["new.txt"]
+    assert write[0].entry is not None and write[0].entry.path == f"{base}/new.txt"
+
+    sandbox.commands.run("mv new.txt moved.txt && rm -r old && echo x >> moved.txt", cwd=base)
+    seen = [(e.type, e.name) for e in handle.get_new_events()]
+    assert (FilesystemEventType.RENAME, "new.txt") in seen
+    assert (FilesystemEventType.CREATE, "moved.txt") in seen
+    assert (FilesystemEventType.REMOVE, "old") in seen
+    assert (FilesystemEventType.WRITE, "moved.txt") in seen
+    assert handle.get_new_events() == []
+    handle.stop()
+    with pytest.raises(SandboxException):
+        handle.get_new_events()
+
+    # Recursive: directories made later are watched too.
+    deep = files.watch_dir(base, recursive=True)
+    files.make_dir(f"{base}/sub")
+    files.write(f"{base}/sub/inner.txt", "inner")
+    seen = [(e.type, e.name) for e in deep.get_new_events()]
+    assert (FilesystemEventType.CREATE, "sub") in seen
+    assert (FilesystemEventType.WRITE, "sub/inner.txt") in seen
+    deep.stop()
+    # Without recursive, what happens below is not reported.
+    flat = files.watch_dir(base)
+    files.write(f"{base}/sub/inner.txt", "again")
+    assert flat.get_new_events() == []
+    flat.stop()
+
+    with pytest.raises(FileNotFoundException):
+        files.watch_dir(f"{base}/missing")
     files.remove(base)
 
 

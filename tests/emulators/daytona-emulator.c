@@ -2879,7 +2879,8 @@ download_next (Job *job)
           soup_server_message_set_status (job->msg, 200, NULL);
           soup_message_headers_set_content_type (soup_server_message_get_response_headers (job->msg),
                                                  "application/octet-stream", NULL);
-          soup_message_body_append_bytes (soup_server_message_get_response_body (job->msg), bytes);
+          if (g_bytes_get_size (bytes) > 0)  /* libsoup takes no empty chunk */
+            soup_message_body_append_bytes (soup_server_message_get_response_body (job->msg), bytes);
           soup_message_body_complete (soup_server_message_get_response_body (job->msg));
         }
       job_free (job);
@@ -2906,7 +2907,8 @@ download_next (Job *job)
 
             append_part_header (head, boundary, "file", item->path, "application/octet-stream");
             soup_message_body_append (body, SOUP_MEMORY_COPY, head->str, head->len);
-            soup_message_body_append_bytes (body, bytes);
+            if (g_bytes_get_size (bytes) > 0)
+              soup_message_body_append_bytes (body, bytes);
           }
         else
           {

@@ -35,6 +35,9 @@
 /* Types                                                               */
 
 typedef struct _EmuStream EmuStream;
+typedef struct _EmuWatcher EmuWatcher;
+
+static void watcher_stream_gone (EmuWatcher *watcher);
 
 struct _EmuProcess
 {
@@ -70,6 +73,8 @@ struct _EmuStream
   gboolean           done;
   gboolean           truncate;
   guint              ref;          /* the message's, and callers' in flight */
+  EmuWatcher        *watcher;      /* a WatchDir stream's watcher */
+  gboolean           bare;         /* events not in an "event" member (WatchDirResponse's oneof) */
 };
 
 /* A write can finish the message at once (the client has gone), which
@@ -522,7 +527,7 @@ stream_send_event (EmuStream  *stream,
       json_node_unref (value);
       return;
     }
-  event = wrap ("event", wrap (kind, value));
+  event = stream->bare ? wrap (kind, value) : wrap ("event", wrap (kind, value));
   envelope = _sandbox_connect_envelope_new_json (0, event);
   stream->sent_since_tick = TRUE;
   stream_ref (stream);
@@ -533,6 +538,13 @@ stream_send_event (EmuStream  *stream,
 static void
 stream_clear_sources (EmuStream *stream)
 {
+  if (stream->watcher != NULL)
+    {
+      EmuWatcher *watcher = stream->watcher;
+
+      stream->watcher = NULL;
+      watcher_stream_gone (watcher);
+    }
   if (stream->keepalive != NULL)
     {
       g_source_destroy (stream->keepalive);
@@ -1292,9 +1304,10 @@ list_dir (EmuSandbox *sandbox,
  * inotify on the host directory, its events named and typed as envd's
  * fsnotify does; with recursive, every directory below is watched too,
  * including those made later. */
-typedef struct
+struct _EmuWatcher
 {
   EmuSandbox *sandbox;
+  EmuStream  *stream;     /* WatchDir: where events go, or NULL (polled) */
   char       *id;
   char       *path;       /* the watched directory, in the sandbox */
   char       *host;       /* the same on the host */
@@ -1304,7 +1317,7 @@ typedef struct
   GSource    *source;
   GHashTable *dirs;       /* watch descriptor -> directory relative to path ("" for itself) */
   GPtrArray  *events;     /* JsonNode: FilesystemEvent */
-} EmuWatcher;
+};
 
 #define WATCH_MASK (IN_CREATE | IN_MODIFY | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB | \
                     IN_DELETE_SELF | IN_MOVE_SELF)
@@ -1312,6 +1325,16 @@ typedef struct
 static void
 watcher_free (EmuWatcher *watcher)
 {
+  if (watcher->stream != NULL)
+    {
+      EmuStream *stream = watcher->stream;
+
+      /* The sandbox is gone: its streams are cut. */
+      watcher->stream = NULL;
+      stream->watcher = NULL;
+      stream_cut (stream);
+      stream_unref (stream);
+    }
   if (watcher->source != NULL)
     {
       g_source_destroy (watcher->source);
@@ -1430,9 +1453,116 @@ watcher_read (int          fd,
               }
           }
         json_builder_end_object (builder);
-        g_ptr_array_add (watcher->events, json_builder_get_root (builder));
+        if (watcher->stream != NULL)
+          stream_send_event (watcher->stream, "filesystem", json_builder_get_root (builder));
+        else
+          g_ptr_array_add (watcher->events, json_builder_get_root (builder));
       }
   return G_SOURCE_CONTINUE;
+}
+
+/* The client of a WatchDir stream went away (or it ended): so does the
+ * watcher. */
+static void
+watcher_stream_gone (EmuWatcher *watcher)
+{
+  EmuStream *stream = watcher->stream;
+
+  watcher->stream = NULL;
+  if (watcher->sandbox->watchers != NULL)
+    g_hash_table_remove (watcher->sandbox->watchers, watcher->id);
+  if (stream != NULL)
+    stream_unref (stream);
+}
+
+static EmuWatcher *
+watcher_new (EmuSandbox   *sandbox,
+             JsonObject   *request,
+             const char   *path,
+             const char   *host,
+             const char  **code,
+             char        **problem)
+{
+  EmuWatcher *watcher;
+
+  if (sandbox->watchers == NULL)
+    sandbox->watchers = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) watcher_free);
+  if (!g_file_test (host, G_FILE_TEST_EXISTS))
+    {
+      *code = "not_found";
+      *problem = g_strdup_printf ("path %s not found", path);
+      return NULL;
+    }
+  if (!g_file_test (host, G_FILE_TEST_IS_DIR))
+    {
+      *code = "invalid_argument";
+      *problem = g_strdup_printf ("path %s not a directory", path);
+      return NULL;
+    }
+  watcher = g_new0 (EmuWatcher, 1);
+  watcher->sandbox = sandbox;
+  watcher->id = g_uuid_string_random ();
+  watcher->path = g_strdup (path);
+  watcher->host = g_strdup (host);
+  watcher->recursive = json_object_get_boolean_member_with_default (request, "recursive", FALSE);
+  watcher->include_entry = json_object_get_boolean_member_with_default (request, "includeEntry", FALSE);
+  watcher->dirs = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+  watcher->events = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
+  watcher->fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
+  if (watcher->fd < 0)
+    {
+      int errsv = errno;
+
+      watcher_free (watcher);
+      *code = "internal";
+      *problem = g_strdup_printf ("error creating watcher: %s", g_strerror (errsv));
+      return NULL;
+    }
+  watcher_add (watcher, "", watcher->recursive);
+  /* Ahead of the requests: a directory made by one request is watched
+   * before the next one writes into it. */
+  watcher->source = g_unix_fd_source_new (watcher->fd, G_IO_IN);
+  g_source_set_priority (watcher->source, G_PRIORITY_HIGH);
+  g_source_set_callback (watcher->source, G_SOURCE_FUNC (watcher_read), watcher, NULL);
+  g_source_attach (watcher->source, sandbox->emu->context);
+  g_hash_table_insert (sandbox->watchers, watcher->id, watcher);
+  return watcher;
+}
+
+/* WatchDir: the events as a stream, after a start event. */
+static void
+watch_dir (E2bEmulator       *emu,
+           EmuSandbox        *sandbox,
+           SoupServerMessage *msg,
+           const char        *user)
+{
+  g_autoptr(JsonNode) holder = NULL;
+  g_autofree char *problem = NULL;
+  JsonObject *request = stream_request (msg, &holder, &problem);
+  g_autofree char *path = NULL;
+  g_autofree char *host = NULL;
+  const char *code = NULL;
+  EmuWatcher *watcher;
+  EmuStream *stream;
+
+  if (request == NULL)
+    return stream_fail (emu, msg, "invalid_argument", problem);
+  path = resolve_path (user, _sandbox_json_get_string (request, "path"));
+  host = host_path (sandbox, path, NULL);
+  watcher = watcher_new (sandbox, request, path, host, &code, &problem);
+  if (watcher == NULL)
+    return stream_fail (emu, msg, code, problem);
+  stream = stream_ref (stream_new (emu, msg, FALSE));
+  stream->bare = TRUE;
+  stream_send_event (stream, "start", empty_object_node ());
+  if (stream->msg == NULL)
+    g_hash_table_remove (sandbox->watchers, watcher->id);  /* the client has gone already */
+  else
+    {
+      watcher->stream = stream_ref (stream);
+      stream->watcher = watcher;
+    }
+  stream_unref (stream);
 }
 
 static void
@@ -1451,36 +1581,12 @@ watcher_rpc (EmuSandbox        *sandbox,
   if (strcmp (method, "CreateWatcher") == 0)
     {
       g_autoptr(JsonBuilder) builder = json_builder_new ();
+      g_autofree char *problem = NULL;
+      const char *code = NULL;
 
-      if (!g_file_test (host, G_FILE_TEST_EXISTS))
-        return _emu_reply_connect_error (msg, "not_found", "path %s not found", path);
-      if (!g_file_test (host, G_FILE_TEST_IS_DIR))
-        return _emu_reply_connect_error (msg, "invalid_argument", "path %s not a directory", path);
-      watcher = g_new0 (EmuWatcher, 1);
-      watcher->sandbox = sandbox;
-      watcher->id = g_uuid_string_random ();
-      watcher->path = g_strdup (path);
-      watcher->host = g_strdup (host);
-      watcher->recursive = json_object_get_boolean_member_with_default (request, "recursive", FALSE);
-      watcher->include_entry = json_object_get_boolean_member_with_default (request, "includeEntry", FALSE);
-      watcher->dirs = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
-      watcher->events = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
-      watcher->fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
-      if (watcher->fd < 0)
-        {
-          int errsv = errno;
-
-          watcher_free (watcher);
-          return _emu_reply_connect_error (msg, "internal", "error creating watcher: %s", g_strerror (errsv));
-        }
-      watcher_add (watcher, "", watcher->recursive);
-      /* Ahead of the requests: a directory made by one request is watched
-       * before the next one writes into it. */
-      watcher->source = g_unix_fd_source_new (watcher->fd, G_IO_IN);
-      g_source_set_priority (watcher->source, G_PRIORITY_HIGH);
-      g_source_set_callback (watcher->source, G_SOURCE_FUNC (watcher_read), watcher, NULL);
-      g_source_attach (watcher->source, sandbox->emu->context);
-      g_hash_table_insert (sandbox->watchers, watcher->id, watcher);
+      watcher = watcher_new (sandbox, request, path, host, &code, &problem);
+      if (watcher == NULL)
+        return _emu_reply_connect_error (msg, code, "%s", problem);
       json_builder_begin_object (builder);
       json_builder_set_member_name (builder, "watcherId");
       json_builder_add_string_value (builder, watcher->id);
@@ -1489,7 +1595,7 @@ watcher_rpc (EmuSandbox        *sandbox,
     }
   if (id != NULL)
     watcher = g_hash_table_lookup (sandbox->watchers, id);
-  if (watcher == NULL)
+  if (watcher == NULL || watcher->stream != NULL)
     return _emu_reply_connect_error (msg, "not_found", "watcher with id %s not found", id ? id : "");
   if (strcmp (method, "GetWatcherEvents") == 0)
     {
@@ -1907,7 +2013,9 @@ files_download (EmuSandbox        *sandbox,
   soup_server_message_set_status (msg, 200, NULL);
   soup_message_headers_set_content_type (soup_server_message_get_response_headers (msg),
                                          "application/octet-stream", NULL);
-  soup_message_body_append_bytes (soup_server_message_get_response_body (msg), bytes);
+  /* An empty file: libsoup takes no empty chunk. */
+  if (g_bytes_get_size (bytes) > 0)
+    soup_message_body_append_bytes (soup_server_message_get_response_body (msg), bytes);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2022,7 +2130,8 @@ _emu_envd_handle (E2bEmulator       *emu,
     {
       const char *rpc = strchr (path + 1, '/') + 1;
       gboolean is_process = g_str_has_prefix (path, "/process.");
-      gboolean streaming = is_process && (strcmp (rpc, "Start") == 0 || strcmp (rpc, "Connect") == 0);
+      gboolean streaming = is_process ? (strcmp (rpc, "Start") == 0 || strcmp (rpc, "Connect") == 0)
+                                      : strcmp (rpc, "WatchDir") == 0;
 
       if (strcmp (method, "POST") != 0)
         {
@@ -2039,6 +2148,8 @@ _emu_envd_handle (E2bEmulator       *emu,
             }
           if (user == NULL)
             stream_fail (emu, msg, "unauthenticated", error->message);
+          else if (!is_process)
+            watch_dir (emu, sandbox, msg, user);
           else if (strcmp (rpc, "Start") == 0)
             process_start (emu, sandbox, msg, user);
           else

@@ -6,6 +6,7 @@ anything the SDK does not expect, a test fails.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,9 +14,11 @@ from collections.abc import Iterator
 import pytest
 from conftest import Emulator
 from e2b import (
+    AsyncSandbox,
     AuthenticationException,
     CommandExitException,
     FileNotFoundException,
+    FilesystemEvent,
     FilesystemEventType,
     FileType,
     NotFoundException,
@@ -263,6 +266,37 @@ def test_watch_dir(sandbox: Sandbox) -> None:
     with pytest.raises(FileNotFoundException):
         files.watch_dir(f"{base}/missing")
     files.remove(base)
+
+
+def test_watch_dir_stream(emulator: Emulator) -> None:
+    """The async SDK's watch_dir: events pushed over a WatchDir stream to
+    on_event, until stop."""
+
+    async def flow() -> list[tuple[FilesystemEventType, str]]:
+        sbx = await AsyncSandbox.create(timeout=60)
+        try:
+            seen: list[tuple[FilesystemEventType, str]] = []
+            wrote = asyncio.Event()
+
+            def on_event(event: FilesystemEvent) -> None:
+                seen.append((event.type, event.name))
+                if event.type == FilesystemEventType.WRITE:
+                    wrote.set()
+
+            await sbx.files.make_dir("streamed")
+            handle = await sbx.files.watch_dir("streamed", on_event=on_event, recursive=True)
+            await sbx.files.make_dir("streamed/sub")
+            await sbx.files.write("streamed/sub/f.txt", "data")
+            await asyncio.wait_for(wrote.wait(), 30)
+            await handle.stop()
+            return seen
+        finally:
+            await sbx.kill()
+
+    seen = asyncio.run(flow())
+    assert (FilesystemEventType.CREATE, "sub") in seen
+    assert (FilesystemEventType.CREATE, "sub/f.txt") in seen
+    assert (FilesystemEventType.WRITE, "sub/f.txt") in seen
 
 
 def test_users_and_home_directories(sandbox: Sandbox) -> None:

@@ -2829,7 +2829,8 @@ append_part_header (GString    *out,
                     const char *boundary,
                     const char *name,
                     const char *path,
-                    const char *type)
+                    const char *type,
+                    gssize      length)  /* a file part's Content-Length, or -1 */
 {
   g_autofree char *escaped = g_uri_escape_string (path, "/", FALSE);
   g_autoptr(GString) quoted = g_string_new (path);
@@ -2838,8 +2839,13 @@ append_part_header (GString    *out,
   g_string_replace (quoted, "\"", "\\\"", 0);
   g_string_append_printf (out,
                           "--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"; "
-                          "filename*=utf-8''%s\r\nContent-Type: %s\r\n\r\n",
+                          "filename*=utf-8''%s\r\nContent-Type: %s\r\n",
                           boundary, name, quoted->str, escaped, type);
+  /* As the daemon: file parts say their size (the SDK's download progress
+   * reports it as total_bytes), error parts do not. */
+  if (length >= 0)
+    g_string_append_printf (out, "Content-Length: %" G_GSSIZE_FORMAT "\r\n", length);
+  g_string_append (out, "\r\n");
 }
 
 static void
@@ -2905,7 +2911,8 @@ download_next (Job *job)
             g_autoptr(GMappedFile) mapped = g_mapped_file_new (item->tmp, FALSE, NULL);
             g_autoptr(GBytes) bytes = mapped ? g_mapped_file_get_bytes (mapped) : g_bytes_new (NULL, 0);
 
-            append_part_header (head, boundary, "file", item->path, "application/octet-stream");
+            append_part_header (head, boundary, "file", item->path, "application/octet-stream",
+                                (gssize) g_bytes_get_size (bytes));
             soup_message_body_append (body, SOUP_MEMORY_COPY, head->str, head->len);
             if (g_bytes_get_size (bytes) > 0)
               soup_message_body_append_bytes (body, bytes);
@@ -2928,7 +2935,7 @@ download_next (Job *job)
             root = json_builder_get_root (b);
             json_generator_set_root (gen, root);
             text = json_generator_to_data (gen, NULL);
-            append_part_header (head, boundary, "error", item->path, "application/json");
+            append_part_header (head, boundary, "error", item->path, "application/json", -1);
             g_string_append (head, text);
             soup_message_body_append (body, SOUP_MEMORY_COPY, head->str, head->len);
           }

@@ -24,6 +24,7 @@ from daytona import (
     DaytonaConfig,
     DaytonaError,
     DaytonaNotFoundError,
+    DownloadProgress,
     FileUpload,
     Image,
     ListSandboxesQuery,
@@ -329,6 +330,18 @@ def test_files(sandbox: Sandbox, tmp_path: Path) -> None:
     sandbox.fs.delete_file("data", recursive=True)
     with pytest.raises(DaytonaError):
         sandbox.fs.get_file_info("data")
+
+
+def test_download_progress_knows_the_size(sandbox: Sandbox) -> None:
+    """download_file_stream's progress reports each file's size (the part's
+    Content-Length), and bytes received up to it."""
+    data = bytes(range(256)) * 300
+    sandbox.fs.upload_file(data, "progress.bin")
+    progress: list[DownloadProgress] = []
+    got = b"".join(sandbox.fs.download_file_stream("progress.bin", on_progress=progress.append))
+    assert got == data
+    assert progress and all(p.total_bytes == len(data) for p in progress)
+    assert progress[-1].bytes_received == len(data)
 
 
 def test_list_by_label(daytona: Daytona) -> None:

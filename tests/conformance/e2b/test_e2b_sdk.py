@@ -10,6 +10,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from conftest import Emulator
@@ -335,6 +336,17 @@ def test_list_by_metadata(emulator: Emulator, sandbox: Sandbox) -> None:
         }
     finally:
         other.kill()
+
+
+def test_list_started_after(sandbox: Sandbox) -> None:
+    """started_after keeps the sandboxes started at or after that time."""
+    started = sandbox.get_info().started_at
+    run = {"suite": "conformance"}
+    found = Sandbox.list(query=SandboxQuery(metadata=run, started_after=started)).next_items()
+    assert sandbox.sandbox_id in [s.sandbox_id for s in found]
+    later = started + timedelta(seconds=1)
+    found = Sandbox.list(query=SandboxQuery(metadata=run, started_after=later)).next_items()
+    assert sandbox.sandbox_id not in [s.sandbox_id for s in found]
 
 
 def test_set_timeout_expires(emulator: Emulator) -> None:

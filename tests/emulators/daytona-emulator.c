@@ -944,6 +944,15 @@ sb_start_local (EmuSandbox *sb)
 
       sandbox_spec_add_mount (spec, host_homes, "/home", FALSE);
     }
+  /* `whoami` and `ls -l` name the user as in the service's images. */
+  if (strcmp (home, "/root") != 0)
+    {
+      g_autofree char *etc = sb_host_path (sb, "etc");
+      g_autoptr(GError) error = NULL;
+
+      if (!_emu_add_user_files (spec, etc, sb_user (sb), home, &error))
+        g_warning ("daytona-emulator: %s", error->message);
+    }
   sandbox_spec_set_env (spec, "HOME", home);
   sandbox_spec_set_env (spec, "USER", sb_user (sb));
   sandbox_spec_set_env (spec, "LOGNAME", sb_user (sb));

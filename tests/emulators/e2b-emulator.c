@@ -334,6 +334,16 @@ handle_create (E2bEmulator       *emu,
   }
   sandbox_spec_add_mount (spec, home, "/home", FALSE);
   sandbox_spec_add_mount (spec, tmp, "/tmp", FALSE);
+  /* `whoami` and `ls -l` name the default user as in E2B's templates. */
+  {
+    g_autofree char *etc = g_build_filename (sandbox->host_root, "etc", NULL);
+
+    if (!_emu_add_user_files (spec, etc, "user", E2B_EMU_HOME, &error))
+      {
+        g_warning ("e2b-emulator: %s", error->message);
+        g_clear_error (&error);
+      }
+  }
   /* allow_internet_access defaults to true, as in E2B's API. */
   node = json_object_get_member (object, "allow_internet_access");
   sandbox_spec_set_network (spec, node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||

@@ -12,6 +12,7 @@
 #include <libsoup/soup.h>
 
 #include "sandbox-json-private.h"
+#include "sandbox.h"
 
 G_BEGIN_DECLS
 
@@ -68,5 +69,19 @@ void           _emu_thread_quit              (GThread           *thread,
 /* For an emulator program, once it has printed the VAR=value lines a
  * client needs: prints "READY" and serves until SIGINT or SIGTERM. */
 void           _emu_main_serve               (void);
+
+/* The id a local sandbox's processes run with (the local backend's
+ * LOCAL_SANDBOX_UID): the uid and gid that _emu_add_user_files names. */
+#define EMU_SANDBOX_ID "1000"
+
+/* Makes @user (home directory @home) the name of the sandbox's uid and gid,
+ * as the provider's images do: copies of the host's /etc/passwd and
+ * /etc/group with that entry, written in @dir, mounted read-only over
+ * them in @spec. */
+gboolean       _emu_add_user_files           (SandboxSpec       *spec,
+                                              const char        *dir,
+                                              const char        *user,
+                                              const char        *home,
+                                              GError           **error);
 
 G_END_DECLS

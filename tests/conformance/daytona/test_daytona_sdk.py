@@ -284,12 +284,13 @@ def test_user_and_home_directory(sandbox: Sandbox) -> None:
     assert sandbox.user == "daytona"
     assert sandbox.get_user_home_dir() == "/home/daytona"
     assert sandbox.get_work_dir() == "/home/daytona"
-    r = sandbox.process.exec('echo "$(pwd) $HOME $USER"')
-    assert r.result.strip() == "/home/daytona /home/daytona daytona"
+    r = sandbox.process.exec('echo "$(pwd) $HOME $USER $(whoami) $(id -gn)"')
+    assert r.result.strip() == "/home/daytona /home/daytona daytona daytona daytona"
     assert sandbox.process.exec("pwd", cwd="/home/daytona").result.strip() == "/home/daytona"
     sandbox.fs.upload_file(b"at home", "rel.txt")
     assert sandbox.process.exec("cat /home/daytona/rel.txt").result == "at home"
     assert sandbox.fs.download_file("/home/daytona/rel.txt") == b"at home"
+    assert sandbox.fs.get_file_info("rel.txt").owner == "daytona"
     sandbox.process.create_session("home")
     where = sandbox.process.execute_session_command(
         "home", SessionExecuteRequest(command="pwd; cd; pwd")

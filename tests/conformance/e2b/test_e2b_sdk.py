@@ -302,8 +302,8 @@ def test_watch_dir_stream(emulator: Emulator) -> None:
 
 def test_users_and_home_directories(sandbox: Sandbox) -> None:
     """The default user is `user` in /home/user; `root` is there too."""
-    default = sandbox.commands.run('echo "$USER $HOME $(pwd)"')
-    assert default.stdout == "user /home/user /home/user\n"
+    default = sandbox.commands.run('echo "$USER $HOME $(pwd) $(whoami) $(stat -c %U .)"')
+    assert default.stdout == "user /home/user /home/user user user\n"
     root = sandbox.commands.run('echo "$USER $HOME"', user="root")
     assert root.stdout == "root /root\n"
     sandbox.files.write("relative.txt", "in the home directory")

@@ -2429,7 +2429,10 @@ add_file_info (JsonBuilder *b,
   json_builder_end_object (b);
 }
 
-typedef enum { FILE_LIST, FILE_INFO, FILE_DELETE, FILE_FOLDER } FileOp;
+typedef enum {
+  FILE_LIST, FILE_INFO, FILE_DELETE, FILE_FOLDER,
+  FILE_MOVE, FILE_PERMISSIONS, FILE_FIND, FILE_SEARCH, FILE_REPLACE
+} FileOp;
 
 static gboolean
 file_script_failed (Job               *job,
@@ -2473,6 +2476,81 @@ file_script_failed (Job               *job,
   return TRUE;
 }
 
+/* The replies of find ([{file, line, content}]), search ({files}) and
+ * replace ([{file, success, error?}]) from their scripts' output. */
+static JsonNode *
+walk_reply (FileOp      op,
+            GByteArray *out)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autofree char *text = bytes_to_utf8 (out);
+  g_auto(GStrv) lines = NULL;
+
+  /* bytes_to_utf8 keeps the NULs grep puts after file names. */
+  text = g_realloc (text, out->len + 1);
+  if (out->len > 0)
+    memcpy (text, out->data, out->len);
+  text[out->len] = '\0';
+  for (gsize i = 0; i < out->len; i++)
+    if (text[i] == '\0')
+      text[i] = '\001';
+  lines = g_strsplit (text, "\n", 0);
+  if (op == FILE_SEARCH)
+    {
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "files");
+    }
+  json_builder_begin_array (b);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) f = g_strsplit (lines[i], "\001", 3);
+      g_autofree char *valid = NULL;
+
+      if (*lines[i] == '\0')
+        continue;
+      if (op == FILE_SEARCH)
+        {
+          valid = g_utf8_make_valid (lines[i], -1);
+          json_builder_add_string_value (b, valid);
+          continue;
+        }
+      if (f[0] == NULL || f[1] == NULL)
+        continue;
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "file");
+      if (op == FILE_FIND)
+        {
+          char *colon = strchr (f[1], ':');
+
+          valid = g_utf8_make_valid (f[0], -1);
+          json_builder_add_string_value (b, valid);
+          json_builder_set_member_name (b, "line");
+          json_builder_add_int_value (b, g_ascii_strtoll (f[1], NULL, 10));
+          json_builder_set_member_name (b, "content");
+          g_free (valid);
+          valid = g_utf8_make_valid (colon ? colon + 1 : "", -1);
+          json_builder_add_string_value (b, valid);
+        }
+      else
+        {
+          valid = g_utf8_make_valid (f[1], -1);
+          json_builder_add_string_value (b, valid);
+          json_builder_set_member_name (b, "success");
+          json_builder_add_boolean_value (b, strcmp (f[0], "ok") == 0);
+          if (strcmp (f[0], "ok") != 0)
+            {
+              json_builder_set_member_name (b, "error");
+              json_builder_add_string_value (b, f[2] ? f[2] : "");
+            }
+        }
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  if (op == FILE_SEARCH)
+    json_builder_end_object (b);
+  return node_from_builder (b);
+}
+
 static void
 file_script_done (SandboxExecResult *result,
                   GError            *error,
@@ -2502,8 +2580,10 @@ file_script_done (SandboxExecResult *result,
             json_builder_end_array (b);
           reply_json (job->emu, job->msg, 200, node_from_builder (b));
         }
+      else if (op == FILE_FIND || op == FILE_SEARCH || op == FILE_REPLACE)
+        reply_json (job->emu, job->msg, 200, walk_reply (op, job->log->out));
       else
-        reply_empty (job->msg, op == FILE_FOLDER ? 201 : 204);
+        reply_empty (job->msg, op == FILE_FOLDER ? 201 : op == FILE_DELETE ? 204 : 200);
     }
   job_free (job);
 }
@@ -2525,12 +2605,45 @@ file_script (DaytonaEmulator   *emu,
                     "if [ \"$R\" = true ]; then rm -rf -- \"$P\"; else rmdir -- \"$P\" 2>/dev/null || exit 45; fi; "
                     "else rm -f -- \"$P\"; fi",
     [FILE_FOLDER] = "mkdir -p -m \"$M\" -- \"$P\"",
+    [FILE_MOVE] = "[ -e \"$S\" ] || [ -L \"$S\" ] || exit 44; mv -f -- \"$S\" \"$P\"",
+    [FILE_PERMISSIONS] = "[ -e \"$P\" ] || exit 44; "
+                         "if [ -n \"$M\" ]; then chmod \"$M\" -- \"$P\" || exit 1; fi; "
+                         "if [ -n \"$O\" ]; then chown -- \"$O\" \"$P\" || exit 1; fi; "
+                         "if [ -n \"$G\" ]; then chgrp -- \"$G\" \"$P\" || exit 1; fi",
+    /* The daemon's walks: regular text files (no NUL in their first 512
+     * bytes), lines containing the text; names matching the glob. Paths
+     * as the walk gives them: under PATH as the request wrote it. */
+    [FILE_FIND] = "[ -e \"$P\" ] || exit 44; find \"$P\" -type f -print0 | sort -z | "
+                  "xargs -0 -r grep -nIHF --null -e \"$T\" --; exit 0",
+    [FILE_SEARCH] = "[ -e \"$P\" ] || exit 44; find \"$P\" -name \"$T\" -print | sort",
+    /* strings.ReplaceAll on each whole file, as the daemon. */
+    [FILE_REPLACE] = "printf '%s\\n' \"$FILES\" | while IFS= read -r f; do "
+                     "[ -n \"$f\" ] || continue; "
+                     "if [ ! -f \"$f\" ]; then printf 'err\\001%s\\001open %s: no such file or directory\\n' \"$f\" \"$f\"; "
+                     "elif e=$(perl -0777 -i -pe 's/\\Q$ENV{O}\\E/$ENV{N}/g' -- \"$f\" 2>&1) && [ -z \"$e\" ]; then "
+                     "printf 'ok\\001%s\\n' \"$f\"; "
+                     "else printf 'err\\001%s\\001%s\\n' \"$f\" \"$e\"; fi; done",
   };
   Job *job = job_new (emu, sb, msg);
 
-  job->path = sb_resolve (sb, path);
   job->index = op;
+  if (op == FILE_FIND || op == FILE_SEARCH || op == FILE_REPLACE)
+    {
+      /* Relative paths stay relative: the walk names what it finds that
+       * way, from the home directory (the daemon's working directory). */
+      job->path = g_strdup (path ? path : "");
+      g_hash_table_insert (env, g_strdup ("P"), g_strdup (job->path));
+      emu_run (sb, scripts[op], NULL, env, 0, job->log, NULL, file_script_done, job);
+      return;
+    }
+  job->path = sb_resolve (sb, path);
   g_hash_table_insert (env, g_strdup ("P"), g_strdup (job->path));
+  if (op == FILE_MOVE)
+    {
+      /* What can be missing is the source. */
+      g_free (job->path);
+      job->path = g_strdup (g_hash_table_lookup (env, "S"));
+    }
   emu_run (sb, scripts[op], "/", env, 0, job->log, NULL, file_script_done, job);
 }
 
@@ -3048,6 +3161,69 @@ tb_files (DaytonaEmulator   *emu,
         return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: invalid mode format");
       g_hash_table_insert (env, g_strdup ("M"), g_strdup_printf ("%o", (guint) bits));
       return file_script (emu, sb, msg, FILE_FOLDER, path, env);
+    }
+  if (strcmp (rest, "/move") == 0 && strcmp (method, "POST") == 0)
+    {
+      const char *source = _emu_query (query, "source");
+      const char *destination = _emu_query (query, "destination");
+
+      if (source == NULL || *source == '\0' || destination == NULL || *destination == '\0')
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: source and destination paths are required");
+      g_hash_table_insert (env, g_strdup ("S"), sb_resolve (sb, source));
+      return file_script (emu, sb, msg, FILE_MOVE, destination, env);
+    }
+  if (strcmp (rest, "/permissions") == 0 && strcmp (method, "POST") == 0)
+    {
+      const char *mode = _emu_query (query, "mode");
+
+      if (path == NULL || *path == '\0')
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: path is required");
+      if (mode != NULL && *mode != '\0')
+        {
+          char *end = NULL;
+          guint64 bits = g_ascii_strtoull (mode, &end, 8);
+
+          if (*end != '\0' || bits > 07777)
+            return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: invalid mode format");
+          g_hash_table_insert (env, g_strdup ("M"), g_strdup_printf ("%o", (guint) bits));
+        }
+      g_hash_table_insert (env, g_strdup ("O"), g_strdup (_emu_query (query, "owner") ? _emu_query (query, "owner") : ""));
+      g_hash_table_insert (env, g_strdup ("G"), g_strdup (_emu_query (query, "group") ? _emu_query (query, "group") : ""));
+      return file_script (emu, sb, msg, FILE_PERMISSIONS, path, env);
+    }
+  if ((strcmp (rest, "/find") == 0 || strcmp (rest, "/search") == 0) && strcmp (method, "GET") == 0)
+    {
+      const char *pattern = _emu_query (query, "pattern");
+
+      if (path == NULL || *path == '\0' || pattern == NULL)
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: path and pattern are required");
+      g_hash_table_insert (env, g_strdup ("T"), g_strdup (pattern));
+      return file_script (emu, sb, msg, strcmp (rest, "/find") == 0 ? FILE_FIND : FILE_SEARCH, path, env);
+    }
+  if (strcmp (rest, "/replace") == 0 && strcmp (method, "POST") == 0)
+    {
+      g_autoptr(JsonObject) body = request_object (emu, msg, TRUE, FALSE);
+      JsonArray *files;
+      g_autoptr(GString) list = g_string_new (NULL);
+
+      if (body == NULL)
+        return;
+      files = json_object_has_member (body, "files") && JSON_NODE_HOLDS_ARRAY (json_object_get_member (body, "files"))
+              ? json_object_get_array_member (body, "files") : NULL;
+      if (files == NULL || _sandbox_json_get_string (body, "pattern") == NULL)
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "invalid request body: files and pattern are required");
+      for (guint i = 0; i < json_array_get_length (files); i++)
+        {
+          JsonNode *file = json_array_get_element (files, i);
+
+          if (JSON_NODE_HOLDS_VALUE (file) && json_node_get_value_type (file) == G_TYPE_STRING)
+            g_string_append_printf (list, "%s\n", json_node_get_string (file));
+        }
+      g_hash_table_insert (env, g_strdup ("FILES"), g_strdup (list->str));
+      g_hash_table_insert (env, g_strdup ("O"), g_strdup (_sandbox_json_get_string (body, "pattern")));
+      g_hash_table_insert (env, g_strdup ("N"), g_strdup (_sandbox_json_get_string (body, "newValue")
+                                                          ? _sandbox_json_get_string (body, "newValue") : ""));
+      return file_script (emu, sb, msg, FILE_REPLACE, NULL, env);
     }
   if (strcmp (rest, "/bulk-upload") == 0 && strcmp (method, "POST") == 0)
     return tb_bulk_upload (emu, sb, msg);

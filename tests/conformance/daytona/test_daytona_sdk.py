@@ -345,6 +345,39 @@ def test_download_progress_knows_the_size(sandbox: Sandbox) -> None:
     assert progress[-1].bytes_received == len(data)
 
 
+def test_find_search_replace_move_permissions(sandbox: Sandbox) -> None:
+    """The file API's walks and edits, as the daemon does them: find (text
+    lines, binary files skipped), search (glob on names), replace (literal,
+    per file), move and permissions."""
+    fs = sandbox.fs
+    fs.create_folder("walk/sub", "755")
+    fs.upload_file(b"hello world\nbye\nhello again\n", "walk/a.txt")
+    fs.upload_file(b"\x00hello", "walk/bin.dat")
+    fs.upload_file(b"say hello\n", "walk/sub/b.txt")
+    found = [(m.file, m.line, m.content) for m in fs.find_files("walk", "hello")]
+    assert found == [
+        ("walk/a.txt", 1, "hello world"),
+        ("walk/a.txt", 3, "hello again"),
+        ("walk/sub/b.txt", 1, "say hello"),
+    ]
+    assert fs.search_files("walk", "*.txt").files == ["walk/a.txt", "walk/sub/b.txt"]
+    results = fs.replace_in_files(["walk/a.txt", "walk/none.txt"], "hello", "$1 & \\1")
+    assert [(r.file, r.success) for r in results] == [
+        ("walk/a.txt", True),
+        ("walk/none.txt", False),
+    ]
+    assert fs.download_file("walk/a.txt") == b"$1 & \\1 world\nbye\n$1 & \\1 again\n"
+    fs.move_files("walk/a.txt", "walk/sub/moved.txt")
+    assert fs.get_file_info("walk/sub/moved.txt").size == 32
+    with pytest.raises(DaytonaNotFoundError):
+        fs.get_file_info("walk/a.txt")
+    with pytest.raises(DaytonaNotFoundError):
+        fs.move_files("walk/a.txt", "walk/again.txt")
+    fs.set_file_permissions("walk/sub/moved.txt", mode="600")
+    assert fs.get_file_info("walk/sub/moved.txt").permissions == "0600"
+    fs.delete_file("walk", recursive=True)
+
+
 def test_list_by_label(daytona: Daytona) -> None:
     tag = uuid.uuid4().hex[:8]
     a = daytona.create(

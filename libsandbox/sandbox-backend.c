@@ -96,6 +96,12 @@ sandbox_backend_real_get_capabilities (SandboxBackend *self)
   return SANDBOX_BACKEND_CAPABILITY_NONE;
 }
 
+static char *
+sandbox_backend_real_dup_default_workdir (SandboxBackend *self)
+{
+  return NULL;
+}
+
 static void
 sandbox_backend_class_init (SandboxBackendClass *klass)
 {
@@ -109,6 +115,7 @@ sandbox_backend_class_init (SandboxBackendClass *klass)
 
   klass->check_configured = sandbox_backend_real_check_configured;
   klass->get_capabilities = sandbox_backend_real_get_capabilities;
+  klass->dup_default_workdir = sandbox_backend_real_dup_default_workdir;
 
   /**
    * SandboxBackend:name:
@@ -346,6 +353,37 @@ sandbox_backend_get_capabilities (SandboxBackend *self)
   if (klass->get_capabilities == NULL)
     return SANDBOX_BACKEND_CAPABILITY_NONE;
   return klass->get_capabilities (self);
+}
+
+/**
+ * sandbox_backend_dup_default_workdir:
+ * @self: a #SandboxBackend
+ *
+ * Gets the working directory the backend gives a sandbox whose
+ * [property@Sandbox.Spec:workdir] is %NULL: a directory its commands can
+ * write, where they run unless the command or the image names another.
+ * For example `/workspace` for `local` and the user's home, `/home/user`,
+ * for `e2b`. A caller that lays out files in a sandbox before creating it
+ * asks this instead of comparing backend names; a backend written in
+ * Python or JavaScript declares its own.
+ *
+ * Returns: (nullable) (transfer full): the absolute path, or %NULL when the
+ *   backend cannot tell before a sandbox exists (the provider's image
+ *   decides); then name a workdir in the spec
+ *
+ * Since: 0.2
+ */
+char *
+sandbox_backend_dup_default_workdir (SandboxBackend *self)
+{
+  SandboxBackendClass *klass;
+
+  g_return_val_if_fail (SANDBOX_IS_BACKEND (self), NULL);
+
+  klass = SANDBOX_BACKEND_GET_CLASS (self);
+  if (klass->dup_default_workdir == NULL)
+    return NULL;
+  return klass->dup_default_workdir (self);
 }
 
 /**

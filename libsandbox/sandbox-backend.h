@@ -136,6 +136,19 @@ G_DECLARE_DERIVABLE_TYPE (SandboxBackend, sandbox_backend, SANDBOX, BACKEND, GOb
  */
 
 /**
+ * SandboxBackendClass::dup_default_workdir:
+ * @self: a #SandboxBackend
+ *
+ * Says where the backend's sandboxes work when their spec names no
+ * workdir. The default returns %NULL. Called by
+ * [method@Sandbox.Backend.dup_default_workdir].
+ *
+ * Returns: (nullable) (transfer full): an absolute path, or %NULL
+ *
+ * Since: 0.2
+ */
+
+/**
  * SandboxBackendClass:
  * @parent_class: the parent class
  * @check_configured: check, without any network call, that the backend can
@@ -152,6 +165,9 @@ G_DECLARE_DERIVABLE_TYPE (SandboxBackend, sandbox_backend, SANDBOX, BACKEND, GOb
  * @get_capabilities: say what the backend's sandboxes can do (since 0.2; a
  *   Python or JavaScript subclass overrides `do_get_capabilities` /
  *   `vfunc_get_capabilities`)
+ * @dup_default_workdir: say where the backend's sandboxes work when their
+ *   spec names no workdir, or %NULL when only the provider's image can tell
+ *   (since 0.2; `do_dup_default_workdir` / `vfunc_dup_default_workdir`)
  *
  * The virtual methods a backend implements. The asynchronous ones take the
  * #GTask that the public `_async` method created (see
@@ -179,9 +195,10 @@ struct _SandboxBackendClass
                                 GTask           *task);
   SandboxBackendCapabilities
            (*get_capabilities) (SandboxBackend  *self);
+  char    *(*dup_default_workdir) (SandboxBackend *self);
 
   /*< private >*/
-  gpointer padding[11];
+  gpointer padding[10];
 };
 
 SANDBOX_AVAILABLE_IN_0_1
@@ -202,6 +219,8 @@ gboolean          sandbox_backend_check_configured    (SandboxBackend       *sel
 SANDBOX_AVAILABLE_IN_0_2
 SandboxBackendCapabilities
                   sandbox_backend_get_capabilities    (SandboxBackend       *self);
+SANDBOX_AVAILABLE_IN_0_2
+char             *sandbox_backend_dup_default_workdir (SandboxBackend       *self);
 
 SANDBOX_AVAILABLE_IN_0_1
 void              sandbox_backend_create_async        (SandboxBackend       *self,

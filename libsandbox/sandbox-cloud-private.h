@@ -42,6 +42,8 @@ typedef struct
   const char *page_parameter;  /* the query parameter naming the next page: "cursor" */
   guint       busy_retries;    /* a DELETE answered 409 (a state change in progress) is sent
                                 * again every 250 ms, at most this many times */
+  const char * const *gone_states; /* values of a sandbox's "state" that mean it stopped or
+                                    * is going: NULL when only 404 says so */
   /* The sandboxes of a list reply (borrowed from @reply), or NULL when it is
    * not a list; *@next: the next page's token, or NULL on the last page. */
   JsonArray       *(*parse_page)   (JsonNode       *reply,
@@ -92,6 +94,30 @@ void        _sandbox_cloud_delete_and_fail       (SandboxRestClient     *client,
                                                   const SandboxCloudApi *api,
                                                   const char            *id,
                                                   GError                *failure,
+                                                  GTask                 *task);
+
+/* After a command's stream or status poll failed with @failure (taken):
+ * asks the API (GET @api->item_path and the id) whether @instance still
+ * runs. When it does not (404, or a state in @api->gone_states), @instance
+ * is marked destroyed and _finish () returns SANDBOX_ERROR_NOT_FOUND saying
+ * the sandbox is gone and what to do; else it returns @failure. Not
+ * cancellable (it explains an error the caller is about to get). */
+void        _sandbox_cloud_check_gone_async      (SandboxRestClient     *client,
+                                                  const SandboxCloudApi *api,
+                                                  SandboxInstance       *instance,
+                                                  GError                *failure,
+                                                  GAsyncReadyCallback    callback,
+                                                  gpointer               user_data);
+GError     *_sandbox_cloud_check_gone_finish     (GAsyncResult          *result);
+
+/* Completes @task with @instance once its SandboxSpec:workdir @workdir is
+ * made (mkdir -p, in /, as the user its commands run as), at once when
+ * @workdir is NULL. When it cannot be made, deletes the sandbox and fails
+ * @task saying what to do. Takes over the caller's reference on @task. */
+void        _sandbox_cloud_return_with_workdir   (SandboxRestClient     *client,
+                                                  const SandboxCloudApi *api,
+                                                  SandboxInstance       *instance,
+                                                  const char            *workdir,
                                                   GTask                 *task);
 
 G_END_DECLS

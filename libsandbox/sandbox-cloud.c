@@ -365,3 +365,160 @@ _sandbox_cloud_delete_and_fail (SandboxRestClient     *client,
   g_queue_push_tail (&data->ids, g_strdup (id));
   reap_next (data);
 }
+
+/* ------------------------------------------------------------------ */
+/* Is the sandbox gone?                                                */
+
+typedef struct
+{
+  const SandboxCloudApi *api;
+  SandboxInstance       *instance;
+  GError                *failure;
+} GoneData;
+
+static void
+gone_data_free (GoneData *data)
+{
+  g_object_unref (data->instance);
+  g_clear_error (&data->failure);
+  g_free (data);
+}
+
+static void
+gone_answered (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GoneData *data = g_task_get_task_data (task);
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *state = NULL;
+  guint status = 0;
+
+  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, &status, &error);
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    state = _sandbox_json_get_string (json_node_get_object (node), "state");
+  if (status == 404 ||
+      (state != NULL && data->api->gone_states != NULL && g_strv_contains (data->api->gone_states, state)))
+    {
+      sandbox_instance_set_state (data->instance, SANDBOX_INSTANCE_STATE_DESTROYED);
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                               _("The %s sandbox %s is gone (%s) while the command ran: it was "
+                                 "stopped or deleted, or reached its time-out (the command's "
+                                 "connection said: %s). Give the sandbox a longer timeout "
+                                 "(SandboxSpec:timeout, @sandbox(timeout=…) in Metaflow) and "
+                                 "run the command again in a new sandbox."),
+                               data->api->provider, sandbox_instance_get_id (data->instance),
+                               state != NULL ? state : "not found", data->failure->message);
+      return;
+    }
+  g_task_return_error (task, g_steal_pointer (&data->failure));
+}
+
+void
+_sandbox_cloud_check_gone_async (SandboxRestClient     *client,
+                                 const SandboxCloudApi *api,
+                                 SandboxInstance       *instance,
+                                 GError                *failure,
+                                 GAsyncReadyCallback    callback,
+                                 gpointer               user_data)
+{
+  GTask *task = g_task_new (NULL, NULL, callback, user_data);
+  GoneData *data = g_new0 (GoneData, 1);
+  g_autofree char *path = item_path (api, sandbox_instance_get_id (instance));
+
+  g_task_set_source_tag (task, _sandbox_cloud_check_gone_async);
+  data->api = api;
+  data->instance = g_object_ref (instance);
+  data->failure = failure;
+  g_task_set_task_data (task, data, (GDestroyNotify) gone_data_free);
+  _sandbox_rest_client_call_async (client, "GET", path, NULL, SANDBOX_REST_IDEMPOTENT, NULL,
+                                   gone_answered, task);
+}
+
+GError *
+_sandbox_cloud_check_gone_finish (GAsyncResult *result)
+{
+  GError *error = NULL;
+
+  g_task_propagate_boolean (G_TASK (result), &error);
+  return error;
+}
+
+/* ------------------------------------------------------------------ */
+/* The spec's workdir                                                  */
+
+typedef struct
+{
+  SandboxRestClient     *client;
+  const SandboxCloudApi *api;
+  SandboxInstance       *instance;
+  char                  *workdir;
+  GTask                 *task;       /* owned */
+} WorkdirData;
+
+static void
+workdir_made (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  WorkdirData *data = user_data;
+  g_autoptr(SandboxExecResult) made = NULL;
+  GError *error = NULL;
+
+  made = sandbox_instance_exec_finish (data->instance, result, &error);
+  if (made != NULL && !sandbox_exec_result_get_success (made))
+    {
+      GBytes *err = sandbox_exec_result_get_stderr (made);
+      g_autofree char *why = err ? g_strndup (g_bytes_get_data (err, NULL), g_bytes_get_size (err))
+                                 : g_strdup ("");
+
+      error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                           _("The workdir “%s” could not be made in the %s sandbox (%s); name a "
+                             "directory that the sandbox's user can write (SandboxSpec:workdir, "
+                             "METAFLOW_SANDBOX_WORKDIR in Metaflow)."),
+                           data->workdir, data->api->provider, g_strstrip (why));
+    }
+  if (error != NULL)
+    _sandbox_cloud_delete_and_fail (data->client, data->api, sandbox_instance_get_id (data->instance),
+                                    error, data->task);
+  else
+    {
+      _sandbox_task_return_object (data->task, data->instance);
+      g_object_unref (data->task);
+    }
+  g_object_unref (data->client);
+  g_object_unref (data->instance);
+  g_free (data->workdir);
+  g_free (data);
+}
+
+void
+_sandbox_cloud_return_with_workdir (SandboxRestClient     *client,
+                                    const SandboxCloudApi *api,
+                                    SandboxInstance       *instance,
+                                    const char            *workdir,
+                                    GTask                 *task)
+{
+  const char *argv[] = { "mkdir", "-p", "--", workdir, NULL };
+  g_autoptr(SandboxCommand) mkdir = NULL;
+  WorkdirData *data;
+
+  if (workdir == NULL)
+    {
+      _sandbox_task_return_object (task, instance);
+      g_object_unref (task);
+      return;
+    }
+  data = g_new0 (WorkdirData, 1);
+  data->client = g_object_ref (client);
+  data->api = api;
+  data->instance = g_object_ref (instance);
+  data->workdir = g_strdup (workdir);
+  data->task = task;
+  /* In /: the instance's commands run in the workdir, which is not there yet. */
+  mkdir = sandbox_command_new (argv);
+  sandbox_command_set_cwd (mkdir, "/");
+  sandbox_instance_exec_async (instance, mkdir, g_task_get_cancellable (task), workdir_made, data);
+}

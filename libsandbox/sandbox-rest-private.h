@@ -121,4 +121,15 @@ guint             _sandbox_rest_retry_delay_ms         (SoupMessageHeaders *head
                                                          guint               base_delay_ms,
                                                          guint               max_delay_ms);
 
+/* Runs @func (@data) on @context, from an idle source, whenever @caller is
+ * cancelled, in whatever thread: for work (libsoup objects, a task's end)
+ * that belongs to @context, and never inside the "cancelled" emission
+ * itself. Returns the handler id; disconnect with g_cancellable_disconnect
+ * (@caller, id), which frees @data with @notify once no idle holds it. */
+gulong             _sandbox_cancellable_connect_in (GCancellable   *caller,
+                                                    GMainContext   *context,
+                                                    GSourceFunc     func,
+                                                    gpointer        data,
+                                                    GDestroyNotify  notify);
+
 G_END_DECLS

@@ -579,18 +579,68 @@ call_data_free (CallData *data)
 
 typedef struct
 {
-  GCancellable *inner;
-  GMainContext *context;
+  GMainContext   *context;
+  GSourceFunc     func;
+  gpointer        data;
+  GDestroyNotify  notify;
 } CancelProxy;
 
 static void
-cancel_proxy_free (gpointer user_data)
+cancel_proxy_clear (gpointer mem)
+{
+  CancelProxy *proxy = mem;
+
+  g_main_context_unref (proxy->context);
+  if (proxy->notify != NULL)
+    proxy->notify (proxy->data);
+}
+
+static void
+cancel_proxy_unref (gpointer proxy)
+{
+  g_atomic_rc_box_release_full (proxy, cancel_proxy_clear);
+}
+
+static gboolean
+cancel_proxy_run (gpointer user_data)
 {
   CancelProxy *proxy = user_data;
 
-  g_object_unref (proxy->inner);
-  g_main_context_unref (proxy->context);
-  g_free (proxy);
+  return proxy->func (proxy->data);
+}
+
+static void
+cancel_proxy_cancelled (GCancellable *caller,
+                        gpointer      user_data)
+{
+  CancelProxy *proxy = user_data;
+  g_autoptr(GSource) idle = g_idle_source_new ();
+
+  /* Always a source, never g_main_context_invoke(): that would run @func
+   * right here when this thread owns the context (g_cancellable_cancel()
+   * from the loop's own thread), inside the "cancelled" emission, where
+   * disconnecting from @caller deadlocks. */
+  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
+  g_source_set_callback (idle, cancel_proxy_run, g_atomic_rc_box_acquire (proxy), cancel_proxy_unref);
+  g_source_set_static_name (idle, "[libsandbox] cancel");
+  g_source_attach (idle, proxy->context);
+}
+
+gulong
+_sandbox_cancellable_connect_in (GCancellable   *caller,
+                                 GMainContext   *context,
+                                 GSourceFunc     func,
+                                 gpointer        data,
+                                 GDestroyNotify  notify)
+{
+  CancelProxy *proxy = g_atomic_rc_box_new0 (CancelProxy);
+
+  proxy->context = g_main_context_ref (context ? context : g_main_context_default ());
+  proxy->func = func;
+  proxy->data = data;
+  proxy->notify = notify;
+  /* Runs at once when @caller is already cancelled. */
+  return g_cancellable_connect (caller, G_CALLBACK (cancel_proxy_cancelled), proxy, cancel_proxy_unref);
 }
 
 static gboolean
@@ -598,26 +648,6 @@ cancel_inner_cb (gpointer user_data)
 {
   g_cancellable_cancel (G_CANCELLABLE (user_data));
   return G_SOURCE_REMOVE;
-}
-
-/* The caller may cancel from any thread; libsoup's session and streams
- * belong to the call's context and must only be touched there. So libsoup
- * gets a cancellable of our own, cancelled on that context. */
-static void
-caller_cancelled (GCancellable *cancellable,
-                  gpointer      user_data)
-{
-  CancelProxy *proxy = user_data;
-
-  GSource *source = g_idle_source_new ();
-
-  /* Always a source, never g_main_context_invoke(): that may run the
-   * function in this thread when it can acquire the context. */
-  g_source_set_priority (source, G_PRIORITY_DEFAULT);
-  g_source_set_callback (source, cancel_inner_cb, g_object_ref (proxy->inner), g_object_unref);
-  g_source_set_static_name (source, "[libsandbox] REST cancel");
-  g_source_attach (source, proxy->context);
-  g_source_unref (source);
 }
 
 static void call_send (GTask *task);
@@ -867,15 +897,15 @@ _sandbox_rest_client_call_async (SandboxRestClient   *self,
   g_task_set_task_data (task, data, (GDestroyNotify) call_data_free);
   if (cancellable != NULL)
     {
-      CancelProxy *proxy = g_new0 (CancelProxy, 1);
-
+      /* The caller may cancel from any thread; libsoup's session and
+       * streams belong to the call's context and must only be touched
+       * there. So libsoup gets a cancellable of our own, cancelled on that
+       * context (at once when already cancelled; call_send then returns). */
       data->inner = g_cancellable_new ();
-      proxy->inner = g_object_ref (data->inner);
-      proxy->context = g_main_context_ref (g_task_get_context (task));
       data->caller = g_object_ref (cancellable);
-      /* Runs at once when already cancelled; call_send then returns. */
-      data->caller_id = g_cancellable_connect (cancellable, G_CALLBACK (caller_cancelled),
-                                               proxy, cancel_proxy_free);
+      data->caller_id = _sandbox_cancellable_connect_in (cancellable, g_task_get_context (task),
+                                                         cancel_inner_cb, g_object_ref (data->inner),
+                                                         g_object_unref);
     }
 
   call_send (task);   /* takes the reference */

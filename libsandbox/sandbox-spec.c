@@ -278,7 +278,8 @@ sandbox_spec_class_init (SandboxSpecClass *klass)
    *
    * The writable working directory inside the sandbox, and the default
    * working directory of commands. %NULL picks the backend's default
-   * (`/workspace` for `local`).
+   * ([method@Sandbox.Backend.dup_default_workdir]: `/workspace` for
+   * `local`).
    *
    * Since: 0.1
    */

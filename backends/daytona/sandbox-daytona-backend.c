@@ -217,7 +217,7 @@ label_filter (GHashTable *labels)
   return g_strconcat ("labels=", escaped, NULL);
 }
 
-static const SandboxCloudApi daytona_api = {
+const SandboxCloudApi _sandbox_daytona_api = {
   .provider = DAYTONA_PROVIDER,
   .id_member = "id",
   .labels_member = "labels",
@@ -226,6 +226,10 @@ static const SandboxCloudApi daytona_api = {
   .reap_path = "sandbox?limit=200",
   .page_parameter = "cursor",
   .busy_retries = 120,   /* 30 s: a sandbox still starting refuses to be deleted */
+  /* auto-stop carries the spec's timeout, with auto-delete 0 */
+  .gone_states = (const char * const[]) {
+    "stopping", "stopped", "destroying", "destroyed", "archiving", "archived", NULL
+  },
   .parse_page = parse_page,
   .instance_new = listed_instance_new,
   .label_filter = label_filter,
@@ -272,7 +276,7 @@ create_fail (GTask  *task,
       g_object_unref (task);
       return;
     }
-  _sandbox_cloud_delete_and_fail (_sandbox_daytona_backend_get_client (self), &daytona_api, data->id,
+  _sandbox_cloud_delete_and_fail (_sandbox_daytona_backend_get_client (self), &_sandbox_daytona_api, data->id,
                                   error, task);
 }
 
@@ -308,9 +312,8 @@ create_check (GTask *task)
           return;
         }
       instance = _sandbox_daytona_instance_new (self, data->dto, data->workdir);
-
-      _sandbox_task_return_object (task, instance);
-      g_object_unref (task);
+      _sandbox_cloud_return_with_workdir (_sandbox_daytona_backend_get_client (self), &_sandbox_daytona_api,
+                                          instance, data->workdir, task);
       return;
     }
   if (g_strcmp0 (state, "error") == 0 || g_strcmp0 (state, "build_failed") == 0)
@@ -427,7 +430,7 @@ create_posted (GObject      *source,
       /* If the answer was lost or garbled, or the caller gave up waiting
        * for it, the sandbox may exist all the same: deleted first. */
       _sandbox_cloud_create_failed (_sandbox_daytona_backend_get_client (g_task_get_source_object (task)),
-                                    &daytona_api, data->token, error, task);
+                                    &_sandbox_daytona_api, data->token, error, task);
       return;
     }
   data->id = g_strdup (_sandbox_json_get_string (data->dto, "id"));
@@ -629,7 +632,7 @@ sandbox_daytona_backend_list (SandboxBackend *backend,
 {
   SandboxDaytonaBackend *self = SANDBOX_DAYTONA_BACKEND (backend);
 
-  _sandbox_cloud_list (_sandbox_daytona_backend_get_client (self), &daytona_api, labels, task);
+  _sandbox_cloud_list (_sandbox_daytona_backend_get_client (self), &_sandbox_daytona_api, labels, task);
 }
 
 /* ------------------------------------------------------------------ */

@@ -102,7 +102,6 @@ typedef struct
   gboolean                 finished;
   gboolean                 streamed;      /* output came over the WebSocket */
   gboolean                 gone_checked;  /* asked whether the sandbox still runs */
-  GError                  *poll_error;    /* the poll that made us ask */
   gint64                   start;
   int                      exit_code;
   int                      exit_status;   /* as exec_finish () got it */
@@ -121,7 +120,6 @@ exec_data_free (ExecData *data)
   g_clear_object (&data->ws);   /* handlers went in exec_finish */
   g_clear_object (&data->outcome);
   g_clear_error (&data->outcome_error);
-  g_clear_error (&data->poll_error);
   g_free (data);
 }
 
@@ -379,44 +377,15 @@ exec_poll_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* The answer to GET sandbox/{id} after a status poll failed: a sandbox
- * that stopped (auto-stop carries the spec's timeout, with auto-delete 0)
- * or is gone explains the failure. */
+/* After a status poll failed: a sandbox that stopped or is gone explains it. */
 static void
 exec_gone_checked (GObject      *source,
                    GAsyncResult *result,
                    gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
-  ExecData *data = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
-  guint status = 0;
-  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
-                                                              &status, &error);
-  static const char * const gone[] = {
-    "stopping", "stopped", "destroying", "destroyed", "archiving", "archived", NULL
-  };
-  const char *state = NULL;
 
-  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
-    state = _sandbox_json_get_string (json_node_get_object (node), "state");
-  if (status == 404 || (state != NULL && g_strv_contains (gone, state)))
-    {
-      g_autofree char *words = g_strdup (data->poll_error->message);
-
-      sandbox_instance_set_state (SANDBOX_INSTANCE (data->self), SANDBOX_INSTANCE_STATE_DESTROYED);
-      exec_finish (task, -1,
-                   g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
-                                _("The Daytona sandbox %s is gone (%s) while the command ran: it "
-                                  "was stopped, or auto-stopped after its time-out without "
-                                  "activity (the toolbox said: %s). Give the sandbox a longer "
-                                  "timeout (SandboxSpec:timeout, @sandbox(timeout=…) in Metaflow) "
-                                  "and run the command again in a new sandbox."),
-                                sandbox_instance_get_id (SANDBOX_INSTANCE (data->self)),
-                                state != NULL ? state : "deleted", words));
-      return;
-    }
-  exec_finish (task, -1, g_steal_pointer (&data->poll_error));
+  exec_finish (task, -1, _sandbox_cloud_check_gone_finish (result));
 }
 
 static void
@@ -440,14 +409,9 @@ exec_got_status (GObject      *source,
       (status == 400 || status == 404 || status == 409 || status >= 500))
     {
       /* The toolbox refuses while a sandbox stops; ask the API why. */
-      g_autofree char *escaped = g_uri_escape_string (sandbox_instance_get_id (SANDBOX_INSTANCE (data->self)),
-                                                      NULL, TRUE);
-      g_autofree char *path = g_strdup_printf ("sandbox/%s", escaped);
-
       data->gone_checked = TRUE;
-      data->poll_error = error;
-      _sandbox_rest_client_call_async (data->self->client, "GET", path, NULL, SANDBOX_REST_IDEMPOTENT,
-                                       NULL, exec_gone_checked, g_object_ref (task));
+      _sandbox_cloud_check_gone_async (data->self->client, &_sandbox_daytona_api, SANDBOX_INSTANCE (data->self),
+                                       error, exec_gone_checked, g_object_ref (task));
       return;
     }
   if (error != NULL)
@@ -659,22 +623,6 @@ exec_cancel_idle (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static void
-exec_cancelled (GCancellable *cancellable,
-                GTask        *task)
-{
-  g_autoptr(GSource) idle = g_idle_source_new ();
-
-  /* Any thread: finish in the task's context, and always from an idle:
-   * g_main_context_invoke() would run exec_cancel_idle() right here when
-   * this thread owns that context (g_cancellable_cancel() from the loop's
-   * thread, e.g. a signal handler), and exec_finish() then disconnects
-   * from the cancellable inside its own "cancelled" emission: a deadlock. */
-  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
-  g_source_set_callback (idle, exec_cancel_idle, g_object_ref (task), g_object_unref);
-  g_source_attach (idle, g_task_get_context (task));
-}
-
 static char *
 build_script (SandboxDaytonaInstance *self,
               SandboxCommand         *command)
@@ -765,7 +713,10 @@ sandbox_daytona_instance_exec (SandboxInstance *instance,
   if (cancellable != NULL)
     {
       data->cancellable = cancellable;
-      data->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (exec_cancelled), task, NULL);
+      /* Finished in the task's context; disconnected by exec_finish (). */
+      data->cancel_id = _sandbox_cancellable_connect_in (cancellable, g_task_get_context (task),
+                                                         exec_cancel_idle, g_object_ref (task),
+                                                         g_object_unref);
     }
 
   json_builder_begin_object (b);

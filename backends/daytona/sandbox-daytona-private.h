@@ -17,6 +17,9 @@ G_BEGIN_DECLS
  * stdout/stderr markers in the log stream). */
 #define DAYTONA_PROTOCOL_VERSION "0.190.0"
 
+/* How the shared cloud code (sandbox-cloud-private.h) talks to Daytona. */
+extern const SandboxCloudApi _sandbox_daytona_api;
+
 SandboxRestClient   *_sandbox_daytona_backend_get_client (SandboxDaytonaBackend *self);
 
 SandboxInstance     *_sandbox_daytona_instance_new       (SandboxDaytonaBackend *backend,

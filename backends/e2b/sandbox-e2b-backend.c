@@ -189,6 +189,7 @@ typedef struct
 {
   GHashTable *labels;     /* asked for: the create answer does not repeat them */
   char       *token;      /* the value of SANDBOX_CLOUD_CREATE_TOKEN */
+  char       *workdir;    /* SandboxSpec:workdir, or NULL */
 } CreateData;
 
 static void
@@ -196,6 +197,7 @@ create_data_free (CreateData *data)
 {
   g_clear_pointer (&data->labels, g_hash_table_unref);
   g_free (data->token);
+  g_free (data->workdir);
   g_free (data);
 }
 
@@ -238,7 +240,7 @@ label_filter (GHashTable *labels)
   return g_strconcat ("metadata=", escaped, NULL);
 }
 
-static const SandboxCloudApi e2b_api = {
+const SandboxCloudApi _sandbox_e2b_api = {
   .provider = "E2B",
   .id_member = "sandboxID",
   .labels_member = "metadata",
@@ -276,14 +278,15 @@ create_posted (GObject      *source,
   if (error != NULL)
     {
       /* A refusal (4xx) made nothing; any other failure may have. */
-      _sandbox_cloud_create_failed (_sandbox_e2b_backend_get_api (self), &e2b_api, data->token,
+      _sandbox_cloud_create_failed (_sandbox_e2b_backend_get_api (self), &_sandbox_e2b_api, data->token,
                                     error, task);
       return;
     }
   sandbox_instance_set_labels (instance, data->labels);
-  _sandbox_task_return_object (task, instance);
+  _sandbox_e2b_instance_set_workdir (instance, data->workdir);
+  _sandbox_cloud_return_with_workdir (_sandbox_e2b_backend_get_api (self), &_sandbox_e2b_api, instance,
+                                      data->workdir, task);
   g_object_unref (instance);
-  g_object_unref (task);
 }
 
 static void
@@ -341,6 +344,7 @@ sandbox_e2b_backend_create (SandboxBackend *backend,
   data = g_new0 (CreateData, 1);
   data->labels = g_hash_table_ref (sandbox_spec_get_labels (spec));
   data->token = g_steal_pointer (&token);
+  data->workdir = g_strdup (sandbox_spec_get_workdir (spec));
   g_task_set_task_data (task, data, (GDestroyNotify) create_data_free);
   /* Not idempotent: a retried create could start two sandboxes. */
   _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (self), "POST", "sandboxes", body,
@@ -379,7 +383,7 @@ sandbox_e2b_backend_list (SandboxBackend *backend,
 
   if (!configured_or_fail (self, task))
     return;
-  _sandbox_cloud_list (_sandbox_e2b_backend_get_api (self), &e2b_api, labels, task);
+  _sandbox_cloud_list (_sandbox_e2b_backend_get_api (self), &_sandbox_e2b_api, labels, task);
 }
 
 /* ------------------------------------------------------------------ */
@@ -447,6 +451,12 @@ sandbox_e2b_backend_get_capabilities (SandboxBackend *backend)
   return SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY | SANDBOX_BACKEND_CAPABILITY_IMAGES;
 }
 
+static char *
+sandbox_e2b_backend_dup_default_workdir (SandboxBackend *backend)
+{
+  return g_strdup (E2B_DEFAULT_WORKDIR);
+}
+
 static void
 sandbox_e2b_backend_class_init (SandboxE2bBackendClass *klass)
 {
@@ -459,6 +469,7 @@ sandbox_e2b_backend_class_init (SandboxE2bBackendClass *klass)
 
   backend_class->check_configured = sandbox_e2b_backend_check_configured;
   backend_class->get_capabilities = sandbox_e2b_backend_get_capabilities;
+  backend_class->dup_default_workdir = sandbox_e2b_backend_dup_default_workdir;
   backend_class->create = sandbox_e2b_backend_create;
   backend_class->get_instance = sandbox_e2b_backend_get_instance;
   backend_class->list = sandbox_e2b_backend_list;

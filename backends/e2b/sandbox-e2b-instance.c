@@ -30,6 +30,7 @@ struct _SandboxE2bInstance
   char              *access_token;   /* NULL until known (listed sandboxes) */
   char              *envd_url;
   SandboxRestClient *envd;           /* unary Connect calls */
+  char              *workdir;        /* default cwd of commands, or NULL */
 };
 
 G_DEFINE_FINAL_TYPE (SandboxE2bInstance, sandbox_e2b_instance, SANDBOX_TYPE_INSTANCE)
@@ -82,6 +83,16 @@ _sandbox_e2b_instance_new (SandboxE2bBackend *backend,
   sandbox_instance_set_labels (SANDBOX_INSTANCE (self), labels);
   set_envd (self);
   return SANDBOX_INSTANCE (self);
+}
+
+void
+_sandbox_e2b_instance_set_workdir (SandboxInstance *instance,
+                                   const char      *workdir)
+{
+  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
+
+  g_free (self->workdir);
+  self->workdir = g_strdup (workdir);
 }
 
 /* An envd answer that is not a success: 502 from the edge proxy means the
@@ -269,28 +280,28 @@ exec_data_free (ExecData *data)
   g_free (data);
 }
 
-static gboolean
-exec_cancel_op (gpointer op)
+static void
+weak_ref_free (gpointer ref)
 {
-  g_cancellable_cancel (op);
-  return G_SOURCE_REMOVE;
+  g_weak_ref_clear (ref);
+  g_free (ref);
 }
 
-/* Runs in whatever thread cancelled the caller's cancellable: the request
- * itself (libsoup, not thread-safe) is cancelled on the exec's own main
- * context, never from that thread. */
-static void
-exec_user_cancelled (GCancellable *cancellable,
-                     gpointer      user_data)
+/* On the exec's own context (see _sandbox_cancellable_connect_in): the
+ * request itself (libsoup, not thread-safe) is cancelled there, never from
+ * the thread that cancelled the caller's cancellable. */
+static gboolean
+exec_user_cancelled (gpointer user_data)
 {
-  ExecData *data = user_data;
-  GSource *idle = g_idle_source_new ();
+  g_autoptr(GTask) task = g_weak_ref_get (user_data);
+  ExecData *data;
 
+  if (task == NULL)
+    return G_SOURCE_REMOVE;
+  data = g_task_get_task_data (task);
   data->cancelled = TRUE;
-  g_source_set_callback (idle, exec_cancel_op, g_object_ref (data->op), g_object_unref);
-  g_source_set_static_name (idle, "[libsandbox] e2b exec cancel");
-  g_source_attach (idle, data->context);
-  g_source_unref (idle);
+  g_cancellable_cancel (data->op);
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -348,25 +359,8 @@ gone_checked (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   ExecData *data = g_task_get_task_data (task);
-  g_autoptr(JsonNode) node = NULL;
-  g_autoptr(GError) error = NULL;
-  guint status = 0;
 
-  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, &status, &error);
-  if (status == 404)
-    {
-      g_autofree char *words = g_strdup (data->error->message);
-
-      sandbox_instance_set_state (SANDBOX_INSTANCE (data->self), SANDBOX_INSTANCE_STATE_DESTROYED);
-      g_clear_error (&data->error);
-      data->error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
-                                 _("The E2B sandbox %s is gone: it was killed, or reached its "
-                                   "timeout, while the command ran (E2B: sandbox not found; the "
-                                   "stream said: %s). Give the sandbox a longer timeout "
-                                   "(SandboxSpec:timeout, @sandbox(timeout=…) in Metaflow) and run "
-                                   "the command again in a new sandbox."),
-                                 get_id (data->self), words);
-    }
+  data->error = _sandbox_cloud_check_gone_finish (result);
   exec_complete (task);
 }
 
@@ -376,16 +370,14 @@ static gboolean
 check_gone (GTask *task)
 {
   ExecData *data = g_task_get_task_data (task);
-  g_autofree char *path = NULL;
 
   if (data->gone_checked || data->error == NULL || !data->got_start || data->cancelled ||
       data->timed_out || g_error_matches (data->error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND))
     return FALSE;
   data->gone_checked = TRUE;
-  path = g_strdup_printf ("sandboxes/%s", get_id (data->self));
-  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (data->self)), "GET",
-                                   path, NULL, SANDBOX_REST_IDEMPOTENT, NULL, gone_checked,
-                                   g_object_ref (task));
+  _sandbox_cloud_check_gone_async (_sandbox_e2b_backend_get_api (get_backend (data->self)), &_sandbox_e2b_api,
+                                   SANDBOX_INSTANCE (data->self), g_steal_pointer (&data->error),
+                                   gone_checked, g_object_ref (task));
   return TRUE;
 }
 
@@ -938,6 +930,7 @@ exec_start (SandboxE2bInstance *self,
   SandboxCommand *command = data->command;
   const char * const *argv = sandbox_command_get_argv (command);
   guint timeout_ms = sandbox_command_get_timeout_ms (command);
+  const char *cwd = sandbox_command_get_cwd (command) ? sandbox_command_get_cwd (command) : self->workdir;
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(JsonNode) request = NULL;
   g_autoptr(GBytes) envelope = NULL;
@@ -964,10 +957,10 @@ exec_start (SandboxE2bInstance *self,
       json_builder_add_string_value (builder, value);
     }
   json_builder_end_object (builder);
-  if (sandbox_command_get_cwd (command) != NULL)
+  if (cwd != NULL)
     {
       json_builder_set_member_name (builder, "cwd");
-      json_builder_add_string_value (builder, sandbox_command_get_cwd (command));
+      json_builder_add_string_value (builder, cwd);
     }
   json_builder_end_object (builder);
   json_builder_set_member_name (builder, "stdin");
@@ -1019,8 +1012,12 @@ sandbox_e2b_instance_exec (SandboxInstance *instance,
   g_task_set_task_data (task, data, (GDestroyNotify) exec_data_free);
   if (cancellable != NULL)
     {
+      GWeakRef *ref = g_new0 (GWeakRef, 1);
+
+      g_weak_ref_init (ref, task);
       data->user = g_object_ref (cancellable);
-      data->user_id = g_cancellable_connect (cancellable, G_CALLBACK (exec_user_cancelled), data, NULL);
+      data->user_id = _sandbox_cancellable_connect_in (cancellable, data->context, exec_user_cancelled,
+                                                       ref, weak_ref_free);
     }
   with_envd (self, task, exec_start);
 }
@@ -1754,6 +1751,7 @@ sandbox_e2b_instance_finalize (GObject *object)
   g_free (self->envd_url);
   g_free (self->domain);
   g_free (self->access_token);
+  g_free (self->workdir);
   G_OBJECT_CLASS (sandbox_e2b_instance_parent_class)->finalize (object);
 }
 

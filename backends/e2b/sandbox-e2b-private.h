@@ -14,10 +14,15 @@ G_BEGIN_DECLS
 #define E2B_DEFAULT_DOMAIN   "e2b.app"
 #define E2B_DEFAULT_TEMPLATE "base"
 #define E2B_DEFAULT_TTL_S    300
+/* Where commands run without a cwd: the home of envd's default user. */
+#define E2B_DEFAULT_WORKDIR  "/home/user"
 #define E2B_ENVD_PORT        49983
 #define E2B_KEY_HINT \
   _("Check E2B_API_KEY (or the backend's api-key property); keys are created at " \
     "https://e2b.dev/dashboard?tab=keys.")
+
+/* How the shared cloud code (sandbox-cloud-private.h) talks to E2B. */
+extern const SandboxCloudApi _sandbox_e2b_api;
 
 SandboxRestClient *_sandbox_e2b_backend_get_api      (SandboxE2bBackend *self);
 /* The envd URL of a sandbox: E2B_SANDBOX_URL (sandbox-url) if set, else
@@ -29,6 +34,9 @@ char              *_sandbox_e2b_backend_envd_url     (SandboxE2bBackend *self,
 /* From a Sandbox / SandboxDetail / ListedSandbox JSON object. */
 SandboxInstance   *_sandbox_e2b_instance_new         (SandboxE2bBackend *backend,
                                                       JsonObject        *object);
+/* The default cwd of its commands (SandboxSpec:workdir), or NULL for envd's. */
+void               _sandbox_e2b_instance_set_workdir (SandboxInstance   *instance,
+                                                      const char        *workdir);
 
 /* Parsers of what envd sends; each is run by fuzz/fuzz-e2b.c. */
 typedef enum

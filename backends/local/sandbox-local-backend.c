@@ -905,6 +905,12 @@ sandbox_local_backend_get_capabilities (SandboxBackend *backend)
          SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID;
 }
 
+static char *
+sandbox_local_backend_dup_default_workdir (SandboxBackend *backend)
+{
+  return g_strdup (LOCAL_DEFAULT_WORKDIR);
+}
+
 static void
 sandbox_local_backend_class_init (SandboxLocalBackendClass *klass)
 {
@@ -918,6 +924,7 @@ sandbox_local_backend_class_init (SandboxLocalBackendClass *klass)
 
   backend_class->check_configured = sandbox_local_backend_check_configured;
   backend_class->get_capabilities = sandbox_local_backend_get_capabilities;
+  backend_class->dup_default_workdir = sandbox_local_backend_dup_default_workdir;
   backend_class->create = sandbox_local_backend_create;
   backend_class->get_instance = sandbox_local_backend_get_instance;
   backend_class->list = sandbox_local_backend_list;

@@ -606,6 +606,54 @@ test_capabilities (Fixture       *f,
   g_rmdir (dir);
 }
 
+static char *
+instance_stdout (SandboxInstance *instance,
+                 const char      *script)
+{
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell (script);
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GBytes *out;
+
+  result = sandbox_instance_exec (instance, cmd, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 0);
+  out = sandbox_exec_result_get_stdout (result);
+  return g_strndup (g_bytes_get_data (out, NULL), g_bytes_get_size (out));
+}
+
+/* Commands run in the workdir the backend reports for a spec without one,
+ * and can write there; a spec's workdir is made and used instead. */
+static void
+test_workdir (Fixture       *f,
+              gconstpointer  data)
+{
+  g_autofree char *fallback = sandbox_backend_dup_default_workdir (f->backend);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) named = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *seen = NULL;
+
+  if (fallback != NULL)
+    {
+      g_autofree char *want = g_strdup_printf ("%s\n%s/probe\n", fallback, fallback);
+
+      g_assert_true (g_path_is_absolute (fallback));
+      seen = run_stdout (f, "pwd; touch probe && readlink -f probe");
+      g_assert_cmpstr (seen, ==, want);
+      g_clear_pointer (&seen, g_free);
+    }
+
+  sandbox_spec_set_label (spec, "test", f->label);
+  sandbox_spec_set_workdir (spec, "/tmp/contract-workdir/deep");
+  named = sandbox_backend_create (f->backend, spec, NULL, &error);
+  g_assert_no_error (error);
+  seen = instance_stdout (named, "pwd; touch probe && readlink -f probe");
+  g_assert_cmpstr (seen, ==, "/tmp/contract-workdir/deep\n/tmp/contract-workdir/deep/probe\n");
+  g_assert_true (sandbox_instance_destroy (named, NULL, &error));
+  g_assert_no_error (error);
+}
+
 static void
 test_files (Fixture       *f,
             gconstpointer  data)
@@ -747,6 +795,7 @@ main (int argc, char **argv)
     { "exec-async", test_exec_async },
     { "exec-slow-reader", test_exec_slow_reader },
     { "capabilities", test_capabilities },
+    { "workdir", test_workdir },
     { "files", test_files },
     { "network", test_network },
   };

@@ -433,6 +433,41 @@ test_sandbox_gone_mid_command (void)
   g_assert_cmpuint (e2b_emulator_count_live (emulator), ==, 0);
 }
 
+/* SandboxSpec:workdir is honoured: made as the sandbox's user, commands
+ * run there; one the user cannot make refuses the create and leaves no
+ * sandbox behind. */
+static void
+test_workdir (void)
+{
+  g_autoptr(SandboxBackend) backend = new_backend (NULL);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+
+  sandbox_spec_set_label (spec, "suite", "test-e2b");
+  sandbox_spec_set_label (spec, "case", "workdir");
+  sandbox_spec_set_workdir (spec, "/home/user/work/here");
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_no_error (error);
+  result = run (instance, "pwd; echo x > made; readlink -f made", 0, NULL, NULL, &error);
+  g_assert_no_error (error);
+  out = stdout_of (result);
+  g_assert_cmpstr (out, ==, "/home/user/work/here\n/home/user/work/here/made\n");
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+  g_clear_object (&instance);
+
+  sandbox_spec_set_workdir (spec, "/proc/no-such-workdir");
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "/proc/no-such-workdir"));
+  g_assert_nonnull (strstr (error->message, "SandboxSpec:workdir"));
+  g_assert_cmpuint (e2b_emulator_count_live (emulator), ==, 0);
+}
+
 static void
 test_nothing_left (void)
 {
@@ -468,6 +503,7 @@ main (int   argc,
   g_test_add_func ("/e2b/list-get-destroy", test_list_get_destroy);
   g_test_add_func ("/e2b/truncated-stream", test_truncated_stream);
   g_test_add_func ("/e2b/sandbox-gone-mid-command", test_sandbox_gone_mid_command);
+  g_test_add_func ("/e2b/workdir", test_workdir);
   g_test_add_func ("/e2b/nothing-left", test_nothing_left);
 
   status = g_test_run ();

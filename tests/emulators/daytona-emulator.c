@@ -380,15 +380,18 @@ sb_set_state (EmuSandbox *sb,
   sb->updated_at = now_iso ();
 }
 
+/* A setting (state_delay_ms, minute_ms) that the test's thread may change
+ * while the server's reads it. */
 static guint
-emu_state_delay (DaytonaEmulator *emu)
+emu_setting (DaytonaEmulator *emu,
+             const guint     *field)
 {
-  guint delay;
+  guint value;
 
   g_mutex_lock (&emu->lock);
-  delay = emu->state_delay_ms;
+  value = *field;
   g_mutex_unlock (&emu->lock);
-  return delay;
+  return value;
 }
 
 static void
@@ -401,17 +404,6 @@ emu_later (DaytonaEmulator *emu,
 
   g_source_set_callback (source, func, data, NULL);
   g_source_attach (source, emu->context);
-}
-
-static guint
-emu_minute_ms (DaytonaEmulator *emu)
-{
-  guint ms;
-
-  g_mutex_lock (&emu->lock);
-  ms = emu->minute_ms;
-  g_mutex_unlock (&emu->lock);
-  return ms;
 }
 
 /* What resets the auto-stop timer: toolbox calls and lifecycle changes
@@ -705,7 +697,7 @@ sb_destroyed_cb (gpointer data)
 
       g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
     }
-  emu_later (sb->emu, 2 * emu_state_delay (sb->emu) + 1, sb_removed_cb, sb);
+  emu_later (sb->emu, 2 * emu_setting (sb->emu, &sb->emu->state_delay_ms) + 1, sb_removed_cb, sb);
   return G_SOURCE_REMOVE;
 }
 
@@ -720,7 +712,7 @@ local_destroyed (GObject      *source,
   if (!sandbox_instance_destroy_finish (SANDBOX_INSTANCE (source), result, &error))
     g_warning ("daytona-emulator: could not destroy local sandbox of %s: %s", sb->id, error->message);
   sb->emu->pending--;
-  emu_later (sb->emu, emu_state_delay (sb->emu), sb_destroyed_cb, sb);
+  emu_later (sb->emu, emu_setting (sb->emu, &sb->emu->state_delay_ms), sb_destroyed_cb, sb);
 }
 
 /* Kills the sessions' shells, and so their commands. */
@@ -755,7 +747,7 @@ sb_destroy (EmuSandbox *sb)
       sandbox_instance_destroy_async (local, NULL, local_destroyed, sb);
     }
   else
-    emu_later (sb->emu, emu_state_delay (sb->emu), sb_destroyed_cb, sb);
+    emu_later (sb->emu, emu_setting (sb->emu, &sb->emu->state_delay_ms), sb_destroyed_cb, sb);
 }
 
 /* Build logs: an image's build, step by step, as GET build-logs streams
@@ -819,7 +811,7 @@ build_step_cb (gpointer data)
     {
       build_log_append (sb, g_ptr_array_index (sb->build_steps, sb->build_step), FALSE);
       sb->build_step++;
-      emu_later (sb->emu, emu_state_delay (sb->emu), build_step_cb, sb);
+      emu_later (sb->emu, emu_setting (sb->emu, &sb->emu->state_delay_ms), build_step_cb, sb);
     }
   else
     sb_start_local (sb);
@@ -892,7 +884,7 @@ local_created (GObject      *source,
       return;
     }
   sb->local = g_steal_pointer (&local);
-  emu_later (sb->emu, emu_state_delay (sb->emu), sb_started_cb, sb);
+  emu_later (sb->emu, emu_setting (sb->emu, &sb->emu->state_delay_ms), sb_started_cb, sb);
 }
 
 /* The sandbox's user and home directory, as the service's: "daytona" in
@@ -925,7 +917,8 @@ sb_host_path (EmuSandbox *sb,
 static void
 sb_start_local (EmuSandbox *sb)
 {
-  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  /* The user's env comes last (below): it may set HOME or USER too. */
+  g_autoptr(SandboxSpec) spec = _emu_local_spec_new ("daytona-emulator-id", sb->id, NULL);
   g_autofree char *home = sb_home (sb);
   g_autofree char *host_home = sb_host_path (sb, home);
   GHashTableIter iter;
@@ -959,13 +952,6 @@ sb_start_local (EmuSandbox *sb)
   g_hash_table_iter_init (&iter, sb->env);
   while (g_hash_table_iter_next (&iter, &key, &value))
     sandbox_spec_set_env (spec, key, value);
-  sandbox_spec_set_label (spec, "daytona-emulator-id", sb->id);
-  /* The emulator's sandboxes end with it, even when it is killed. */
-  sandbox_spec_set_die_with_owner (spec, TRUE);
-  /* The rest of the file system is the host's, read-only, /var/tmp too
-   * (a local sandbox makes it private; tests keep Pythons there). */
-  if (g_file_test ("/var/tmp", G_FILE_TEST_IS_DIR) && !g_file_test ("/var/tmp", G_FILE_TEST_IS_SYMLINK))
-    sandbox_spec_add_mount (spec, "/var/tmp", NULL, TRUE);
   /* networkBlockAll: the sandbox gets no network at all; otherwise it has
    * the host's (the emulator does not enforce networkAllowList). */
   sandbox_spec_set_network (spec, !sb->network_block_all);
@@ -977,7 +963,7 @@ static gboolean
 sb_autodelete_cb (gpointer data)
 {
   EmuSandbox *sb = data;
-  gint64 after = (gint64) sb->auto_delete * emu_minute_ms (sb->emu) * 1000;
+  gint64 after = (gint64) sb->auto_delete * emu_setting (sb->emu, &sb->emu->minute_ms) * 1000;
 
   /* Still stopped, for as long as autoDeleteInterval (it may have been
    * started and stopped again since). */
@@ -999,7 +985,7 @@ sb_stopped_cb (gpointer data)
   if (sb->auto_delete == 0)
     sb_destroy (sb);
   else if (sb->auto_delete > 0)
-    emu_later (sb->emu, (guint) MIN ((guint64) sb->auto_delete * emu_minute_ms (sb->emu), G_MAXUINT),
+    emu_later (sb->emu, (guint) MIN ((guint64) sb->auto_delete * emu_setting (sb->emu, &sb->emu->minute_ms), G_MAXUINT),
                sb_autodelete_cb, sb);
   return G_SOURCE_REMOVE;
 }
@@ -1012,7 +998,7 @@ sb_stop (EmuSandbox *sb)
   sb->desired_state = g_strdup ("stopped");
   sb_set_state (sb, "stopping");
   sb_cancel_commands (sb);
-  emu_later (sb->emu, emu_state_delay (sb->emu), sb_stopped_cb, sb);
+  emu_later (sb->emu, emu_setting (sb->emu, &sb->emu->state_delay_ms), sb_stopped_cb, sb);
 }
 
 /* autoStopInterval: a started sandbox without activity for that many
@@ -1022,7 +1008,7 @@ emu_autostop_tick (gpointer data)
 {
   DaytonaEmulator *emu = data;
   gint64 now = g_get_monotonic_time ();
-  gint64 minute = (gint64) emu_minute_ms (emu) * 1000;
+  gint64 minute = (gint64) emu_setting (emu, &emu->minute_ms) * 1000;
 
   for (guint i = 0; i < emu->order->len; i++)
     {
@@ -1143,7 +1129,7 @@ api_create (DaytonaEmulator   *emu,
     sb_set_state (sb, "pending_build");
   reply_json (emu, msg, 200, sandbox_dto (sb, FALSE));
   if (!never_start && sb->build_steps != NULL)
-    emu_later (emu, emu_state_delay (emu), build_step_cb, sb);
+    emu_later (emu, emu_setting (emu, &emu->state_delay_ms), build_step_cb, sb);
   else if (!never_start)
     sb_start_local (sb);
 }
@@ -1298,7 +1284,7 @@ api_sandbox (DaytonaEmulator   *emu,
       sb->desired_state = g_strdup ("started");
       sb_set_state (sb, "starting");
       sb_touch (sb);
-      emu_later (emu, emu_state_delay (emu), sb_started_cb, sb);
+      emu_later (emu, emu_setting (emu, &emu->state_delay_ms), sb_started_cb, sb);
       return reply_json (emu, msg, 200, sandbox_dto (sb, FALSE));
     }
 

@@ -274,7 +274,7 @@ handle_create (E2bEmulator       *emu,
 {
   g_autoptr(GBytes) body = _emu_request_body (msg);
   g_autoptr(JsonNode) root = _emu_parse_json (body);
-  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxSpec) spec = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *home = NULL;
   g_autofree char *tmp = NULL;
@@ -282,8 +282,6 @@ handle_create (E2bEmulator       *emu,
   JsonNode *node;
   EmuSandbox *sandbox;
   gint64 timeout = DEFAULT_TIMEOUT_S;
-  GHashTableIter iter;
-  gpointer key, value;
 
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
@@ -332,6 +330,7 @@ handle_create (E2bEmulator       *emu,
     g_mkdir_with_parents (user, 0755);
     g_mkdir_with_parents (tmp, 01777);
   }
+  spec = _emu_local_spec_new ("e2b-emulator-id", sandbox->id, sandbox->envs);
   sandbox_spec_add_mount (spec, home, "/home", FALSE);
   sandbox_spec_add_mount (spec, tmp, "/tmp", FALSE);
   /* `whoami` and `ls -l` name the default user as in E2B's templates. */
@@ -348,16 +347,6 @@ handle_create (E2bEmulator       *emu,
   node = json_object_get_member (object, "allow_internet_access");
   sandbox_spec_set_network (spec, node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
                                   json_node_get_boolean (node));
-  g_hash_table_iter_init (&iter, sandbox->envs);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    sandbox_spec_set_env (spec, key, value);
-  sandbox_spec_set_label (spec, "e2b-emulator-id", sandbox->id);
-  /* The emulator's sandboxes end with it, even when it is killed. */
-  sandbox_spec_set_die_with_owner (spec, TRUE);
-  /* The rest of the file system is the host's, read-only, /var/tmp too
-   * (a local sandbox makes it private; tests keep Pythons there). */
-  if (g_file_test ("/var/tmp", G_FILE_TEST_IS_DIR) && !g_file_test ("/var/tmp", G_FILE_TEST_IS_SYMLINK))
-    sandbox_spec_add_mount (spec, "/var/tmp", NULL, TRUE);
 
   sandbox->instance = sandbox_backend_create (emu->local, spec, NULL, &error);
   if (sandbox->instance == NULL)

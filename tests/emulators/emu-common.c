@@ -317,4 +317,26 @@ _emu_add_user_files (SandboxSpec  *spec,
   sandbox_spec_add_mount (spec, passwd, "/etc/passwd", TRUE);
   sandbox_spec_add_mount (spec, group, "/etc/group", TRUE);
   return TRUE;
+
+SandboxSpec *
+_emu_local_spec_new (const char *label,
+                     const char *id,
+                     GHashTable *env)
+{
+  SandboxSpec *spec = sandbox_spec_new ();
+
+  if (env != NULL)
+    {
+      GHashTableIter iter;
+      gpointer key, value;
+
+      g_hash_table_iter_init (&iter, env);
+      while (g_hash_table_iter_next (&iter, &key, &value))
+        sandbox_spec_set_env (spec, key, value);
+    }
+  sandbox_spec_set_label (spec, label, id);
+  sandbox_spec_set_die_with_owner (spec, TRUE);
+  if (g_file_test ("/var/tmp", G_FILE_TEST_IS_DIR) && !g_file_test ("/var/tmp", G_FILE_TEST_IS_SYMLINK))
+    sandbox_spec_add_mount (spec, "/var/tmp", NULL, TRUE);
+  return spec;
 }

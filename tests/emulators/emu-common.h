@@ -10,9 +10,9 @@
 
 #include <gio/gio.h>
 #include <libsoup/soup.h>
+#include <libsandbox/sandbox.h>
 
 #include "sandbox-json-private.h"
-#include "sandbox.h"
 
 G_BEGIN_DECLS
 
@@ -83,5 +83,14 @@ gboolean       _emu_add_user_files           (SandboxSpec       *spec,
                                               const char        *user,
                                               const char        *home,
                                               GError           **error);
+
+/* The spec of the local sandbox that stands for an emulated one: @env (may
+ * be NULL) in its environment, the label @label=@id, ending with the
+ * emulator (even when it is killed), and the host's file system read-only,
+ * /var/tmp too (a local sandbox makes it private; tests keep Pythons
+ * there). */
+SandboxSpec   *_emu_local_spec_new           (const char        *label,
+                                              const char        *id,
+                                              GHashTable        *env);
 
 G_END_DECLS

@@ -127,6 +127,10 @@ class CapableBackend extends JsBackend {
     vfunc_get_capabilities() {
         return Sandbox.BackendCapabilities.IMAGES | Sandbox.BackendCapabilities.GPU;
     }
+
+    vfunc_dup_default_workdir() {
+        return '/srv/js';
+    }
 });
 Sandbox.Backend.register('jsecho-capable', CapableBackend.$gtype, 0);
 Sandbox.Backend.register('jsecho-unconfigured', UnconfiguredBackend.$gtype, 0);
@@ -248,6 +252,12 @@ t.test('capabilities: none by default, declared by vfunc_get_capabilities', () =
         Sandbox.BackendCapabilities.IMAGES | Sandbox.BackendCapabilities.GPU);
     const local = Sandbox.Backend.new_for_name('local').get_capabilities();
     assert(local & Sandbox.BackendCapabilities.SHARES_HOST_FS, 'local shares the host fs');
+});
+
+t.test('default workdir: none by default, declared by vfunc_dup_default_workdir', () => {
+    assertEqual(Sandbox.Backend.new_for_name('jsecho').dup_default_workdir(), null);
+    assertEqual(Sandbox.Backend.new_for_name('jsecho-capable').dup_default_workdir(), '/srv/js');
+    assertEqual(Sandbox.Backend.new_for_name('local').dup_default_workdir(), '/workspace');
 });
 
 t.run();

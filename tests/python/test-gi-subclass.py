@@ -168,6 +168,9 @@ class CapableBackend(PyBackend):
     def do_get_capabilities(self) -> Sandbox.BackendCapabilities:
         return Sandbox.BackendCapabilities.MOUNTS | Sandbox.BackendCapabilities.NETWORK_POLICY
 
+    def do_dup_default_workdir(self) -> str:
+        return "/srv/py"
+
 
 Sandbox.Backend.register("pyecho-capable", CapableBackend.__gtype__, 0)
 
@@ -386,6 +389,16 @@ class TestCapabilities(SubclassTestCase):
             Sandbox.BackendCapabilities.MOUNTS | Sandbox.BackendCapabilities.NETWORK_POLICY,
         )
         self.assertFalse(caps & Sandbox.BackendCapabilities.SHARES_HOST_FS)
+
+    def test_default_workdir(self) -> None:
+        # None unless declared; a Python backend's own answer comes back
+        # through the C wrapper, sandbox_backend_dup_default_workdir ().
+        self.assertIsNone(self.backend.dup_default_workdir())
+        self.assertEqual(
+            Sandbox.Backend.new_for_name("pyecho-capable").dup_default_workdir(), "/srv/py"
+        )
+        self.assertEqual(Sandbox.Backend.new_for_name("local").dup_default_workdir(), "/workspace")
+        self.assertEqual(Sandbox.Backend.new_for_name("e2b").dup_default_workdir(), "/home/user")
 
     def test_builtins(self) -> None:
         caps = Sandbox.Backend.new_for_name("local").get_capabilities()

@@ -17,7 +17,8 @@ SANDBOX_DISK = from_conf("SANDBOX_DISK", "10240")
 # Network access for the step (off unless asked for).
 SANDBOX_NETWORK = from_conf("SANDBOX_NETWORK", False)
 # Working directory inside the sandbox; the code package goes to <workdir>/metaflow.
-SANDBOX_WORKDIR = from_conf("SANDBOX_WORKDIR")  # default: /workspace (e2b: /home/user/workspace)
+# Default: the backend's (local: /workspace, e2b: /home/user).
+SANDBOX_WORKDIR = from_conf("SANDBOX_WORKDIR")
 # Interpreter that runs the step in a remote sandbox (default: the
 # environment's, i.e. `python` on the image's PATH).
 SANDBOX_PYTHON = from_conf("SANDBOX_PYTHON")

@@ -614,13 +614,31 @@ def _debug_enabled() -> bool:
     return bool(SANDBOX_DEBUG) and str(SANDBOX_DEBUG).lower() not in ("0", "false", "no")
 
 
+_DEFAULT_WORKDIRS: Dict[str, Optional[str]] = {}
+
+
+def backend_default_workdir(backend: str) -> Optional[str]:
+    """Where the backend's sandboxes work when the spec names no workdir
+    (Sandbox.Backend.dup_default_workdir: local /workspace, E2B the user's
+    home), or None when it cannot tell before a sandbox exists or no
+    backend has that name."""
+    _Gio, GLib, Sandbox = _load_gi()
+    if backend not in _DEFAULT_WORKDIRS:
+        try:
+            _DEFAULT_WORKDIRS[backend] = Sandbox.Backend.new_for_name(backend).dup_default_workdir()
+        except GLib.Error as ex:
+            if ex.matches(Sandbox.error_quark(), Sandbox.Error.UNKNOWN_BACKEND):
+                return None
+            raise
+    return _DEFAULT_WORKDIRS[backend]
+
+
 def _workdir(backend: str = "local") -> str:
+    """METAFLOW_SANDBOX_WORKDIR, else the backend's own default workdir (one
+    its commands can write), else /workspace, which the backend makes."""
     from metaflow.metaflow_config import SANDBOX_WORKDIR
 
-    if not SANDBOX_WORKDIR and backend == "e2b":
-        # E2B runs commands as "user", who can write below /home/user only.
-        return "/home/user/workspace"
-    return SANDBOX_WORKDIR or "/workspace"
+    return SANDBOX_WORKDIR or backend_default_workdir(backend) or "/workspace"
 
 
 def _bootstrap_script(

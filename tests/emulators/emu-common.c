@@ -317,6 +317,7 @@ _emu_add_user_files (SandboxSpec  *spec,
   sandbox_spec_add_mount (spec, passwd, "/etc/passwd", TRUE);
   sandbox_spec_add_mount (spec, group, "/etc/group", TRUE);
   return TRUE;
+}
 
 SandboxSpec *
 _emu_local_spec_new (const char *label,

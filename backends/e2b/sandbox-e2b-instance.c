@@ -1513,7 +1513,8 @@ _sandbox_e2b_parse_stat_is_dir (JsonNode *answer)
 /* The names to download from a filesystem.Filesystem/ListDir answer: each
  * one plain path component (not empty, ".", ".." or with a "/"), because
  * it becomes a local path below the destination (and an empty one would
- * list the same directory forever); symbolic links are left out. */
+ * list the same directory forever); symbolic links (FILE_TYPE_SYMLINK, or
+ * any type with a symlinkTarget) are left out. */
 GPtrArray *
 _sandbox_e2b_parse_list_dir (JsonNode *answer)
 {
@@ -1537,7 +1538,10 @@ _sandbox_e2b_parse_list_dir (JsonNode *answer)
       if (name == NULL || *name == '\0' || strchr (name, '/') != NULL ||
           strcmp (name, "..") == 0 || strcmp (name, ".") == 0)
         continue;
-      if (g_strcmp0 (_sandbox_json_get_string (json_node_get_object (child), "type"), "FILE_TYPE_SYMLINK") == 0)
+      /* envd types a symlink as what it leads to and names that in
+       * symlinkTarget: following it could leave the tree or loop. */
+      if (g_strcmp0 (_sandbox_json_get_string (json_node_get_object (child), "type"), "FILE_TYPE_SYMLINK") == 0 ||
+          json_object_has_member (json_node_get_object (child), "symlinkTarget"))
         continue;
       g_ptr_array_add (names, g_strdup (name));
     }

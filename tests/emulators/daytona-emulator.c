@@ -17,8 +17,12 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -209,6 +213,14 @@ emu_log_write (gpointer      log,
 /* ------------------------------------------------------------------ */
 /* State                                                               */
 
+typedef struct _EmuSession EmuSession;
+typedef struct _EmuSandbox EmuSandbox;
+
+/* A session command. As in the daemon, the session's shell runs it: its
+ * directory (.daytona/sessions/SESSION/CMD in the home directory) holds
+ * cmd.sh, which the shell sources, out and err, where the shell sends its
+ * output (the emulator reads them as they grow), in, a FIFO for its input
+ * (runAsync only), and exit, written once it has finished. */
 typedef struct
 {
   char         *id;
@@ -216,17 +228,33 @@ typedef struct
   EmuLog       *log;
   gboolean      running;
   int           exit_code;
-  GCancellable *cancellable;
+  EmuSession   *session;
+  char         *dir;        /* host path of its directory */
+  int           in_fd;      /* the emulator's end of its stdin FIFO, or -1 */
+  int           out_fd;
+  int           err_fd;
+  GSource      *poll;
+  gpointer      job;        /* the Job of a synchronous request, or NULL */
+  gboolean      echo_input;
 } EmuCommand;
 
-typedef struct
+/* A session: one shell (bash, or sh without it) in the sandbox that reads
+ * the numbers of the commands to run from the FIFO ctl, so that `cd`,
+ * `export` and shell variables last from one command to the next. */
+struct _EmuSession
 {
-  char       *id;
-  GPtrArray  *commands;   /* EmuCommand */
-  gboolean    deleted;
-} EmuSession;
+  char         *id;
+  GPtrArray    *commands;   /* EmuCommand */
+  gboolean      deleted;
+  EmuSandbox   *sb;
+  char         *dir;        /* host path of the session's directory */
+  char         *inner_dir;  /* the same in the sandbox */
+  int           ctl_fd;     /* the emulator's end of ctl (read-write), or -1 */
+  GCancellable *shell_cancel;
+  gboolean      shell_running;
+};
 
-typedef struct
+struct _EmuSandbox
 {
   DaytonaEmulator *emu;
   char            *id;
@@ -254,15 +282,43 @@ typedef struct
   gboolean         removed;   /* answers 404 */
   SandboxInstance *local;
   GHashTable      *sessions;  /* id -> EmuSession */
-} EmuSandbox;
+  char            *host_dir;  /* the sandbox's directories on the host: home/, root/ */
+  GString         *build_log; /* an image's build log, or NULL */
+  gboolean         build_done;
+  GPtrArray       *build_steps;     /* utf8: the log lines of steps still to come */
+  guint            build_step;
+  GPtrArray       *build_followers; /* SoupServerMessage: build-logs?follow=true */
+};
+
+static void
+close_fd (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
+}
+
+static void
+emu_command_close (EmuCommand *command)
+{
+  if (command->poll != NULL)
+    {
+      g_source_destroy (command->poll);
+      g_clear_pointer (&command->poll, g_source_unref);
+    }
+  close_fd (&command->in_fd);
+  close_fd (&command->out_fd);
+  close_fd (&command->err_fd);
+}
 
 static void
 emu_command_free (EmuCommand *command)
 {
+  emu_command_close (command);
   g_free (command->id);
   g_free (command->command);
+  g_free (command->dir);
   emu_log_unref (command->log);
-  g_clear_object (&command->cancellable);
   g_free (command);
 }
 
@@ -271,6 +327,11 @@ emu_session_free (EmuSession *session)
 {
   g_free (session->id);
   g_ptr_array_unref (session->commands);
+  g_free (session->dir);
+  g_free (session->inner_dir);
+  if (session->ctl_fd >= 0)
+    close (session->ctl_fd);
+  g_clear_object (&session->shell_cancel);
   g_free (session);
 }
 
@@ -294,6 +355,11 @@ emu_sandbox_free (EmuSandbox *sb)
   g_free (sb->last_activity_at);
   g_clear_object (&sb->local);
   g_hash_table_unref (sb->sessions);
+  g_free (sb->host_dir);
+  if (sb->build_log != NULL)
+    g_string_free (sb->build_log, TRUE);
+  g_clear_pointer (&sb->build_followers, g_ptr_array_unref);
+  g_clear_pointer (&sb->build_steps, g_ptr_array_unref);
   g_free (sb);
 }
 
@@ -626,6 +692,12 @@ sb_destroyed_cb (gpointer data)
   EmuSandbox *sb = data;
 
   sb_set_state (sb, "destroyed");
+  if (g_file_test (sb->host_dir, G_FILE_TEST_EXISTS))
+    {
+      const char *argv[] = { "rm", "-rf", "--", sb->host_dir, NULL };
+
+      g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+    }
   emu_later (sb->emu, 2 * emu_setting (sb->emu, &sb->emu->state_delay_ms) + 1, sb_removed_cb, sb);
   return G_SOURCE_REMOVE;
 }
@@ -644,6 +716,7 @@ local_destroyed (GObject      *source,
   emu_later (sb->emu, emu_setting (sb->emu, &sb->emu->state_delay_ms), sb_destroyed_cb, sb);
 }
 
+/* Kills the sessions' shells, and so their commands. */
 static void
 sb_cancel_commands (EmuSandbox *sb)
 {
@@ -652,18 +725,16 @@ sb_cancel_commands (EmuSandbox *sb)
 
   g_hash_table_iter_init (&iter, sb->sessions);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &session))
-    for (guint i = 0; i < session->commands->len; i++)
-      {
-        EmuCommand *command = g_ptr_array_index (session->commands, i);
-
-        if (command->running)
-          g_cancellable_cancel (command->cancellable);
-      }
+    if (session->shell_cancel != NULL)
+      g_cancellable_cancel (session->shell_cancel);
 }
+
+static void build_log_append (EmuSandbox *sb, const char *text, gboolean done);
 
 static void
 sb_destroy (EmuSandbox *sb)
 {
+  build_log_append (sb, "ERROR: the sandbox was deleted during its build\n", TRUE);
   emu_mark_deleted (sb);
   g_free (sb->desired_state);
   sb->desired_state = g_strdup ("destroyed");
@@ -678,6 +749,83 @@ sb_destroy (EmuSandbox *sb)
     }
   else
     emu_later (sb->emu, emu_setting (sb->emu, &sb->emu->state_delay_ms), sb_destroyed_cb, sb);
+}
+
+/* Build logs: an image's build, step by step, as GET build-logs streams
+ * it; the steps are not run (every image is the local backend's root file
+ * system, see docs/testing.md). */
+static void
+build_log_append (EmuSandbox *sb,
+                  const char *text,
+                  gboolean    done)
+{
+  if (sb->build_log == NULL || sb->build_done)
+    return;
+  g_string_append (sb->build_log, text);
+  sb->build_done = done;
+  for (guint i = 0; i < sb->build_followers->len; i++)
+    {
+      SoupServerMessage *msg = g_ptr_array_index (sb->build_followers, i);
+      SoupMessageBody *body = soup_server_message_get_response_body (msg);
+
+      soup_message_body_append (body, SOUP_MEMORY_COPY, text, strlen (text));
+      if (done)
+        soup_message_body_complete (body);
+      soup_server_message_unpause (msg);
+    }
+  if (done)
+    g_ptr_array_set_size (sb->build_followers, 0);
+}
+
+static void
+build_log_start (EmuSandbox *sb)
+{
+  g_auto(GStrv) lines = g_strsplit (sb->dockerfile ? sb->dockerfile : "", "\n", -1);
+  g_autoptr(GPtrArray) steps = g_ptr_array_new ();
+
+  sb->build_log = g_string_new (NULL);
+  sb->build_followers = g_ptr_array_new_with_free_func (g_object_unref);
+  sb->build_steps = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      char *line = g_strstrip (lines[i]);
+
+      if (*line != '\0' && *line != '#')
+        g_ptr_array_add (steps, line);
+    }
+  for (guint i = 0; i < steps->len; i++)
+    g_ptr_array_add (sb->build_steps, g_strdup_printf ("Step %u/%u : %s\n", i + 1, steps->len,
+                                                       (char *) g_ptr_array_index (steps, i)));
+}
+
+static void sb_start_local (EmuSandbox *sb);
+
+/* One build step per state delay, then the sandbox starts. */
+static gboolean
+build_step_cb (gpointer data)
+{
+  EmuSandbox *sb = data;
+
+  if (sb->deleted)
+    return G_SOURCE_REMOVE;
+  if (sb->build_step < sb->build_steps->len)
+    {
+      build_log_append (sb, g_ptr_array_index (sb->build_steps, sb->build_step), FALSE);
+      sb->build_step++;
+      emu_later (sb->emu, emu_setting (sb->emu, &sb->emu->state_delay_ms), build_step_cb, sb);
+    }
+  else
+    sb_start_local (sb);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+build_follower_finished (SoupServerMessage *msg,
+                         EmuSandbox        *sb)
+{
+  g_signal_handlers_disconnect_by_func (msg, build_follower_finished, sb);
+  if (sb->build_followers != NULL)
+    g_ptr_array_remove (sb->build_followers, msg);
 }
 
 static gboolean
@@ -696,9 +844,18 @@ sb_started_cb (gpointer data)
       g_free (sb->error_reason);
       sb->error_reason = g_steal_pointer (&reason);
       sb_set_state (sb, sb->dockerfile ? "build_failed" : "error");
+      {
+        g_autofree char *line = g_strdup_printf ("ERROR: %s\n", sb->error_reason);
+
+        build_log_append (sb, line, TRUE);
+      }
     }
   else
-    sb_set_state (sb, "started");
+    {
+      sb_set_state (sb, "started");
+      build_log_append (sb, "Successfully built: the Daytona emulator runs every image on the local "
+                            "backend's root file system\n", TRUE);
+    }
   return G_SOURCE_REMOVE;
 }
 
@@ -731,11 +888,71 @@ local_created (GObject      *source,
   emu_later (sb->emu, emu_setting (sb->emu, &sb->emu->state_delay_ms), sb_started_cb, sb);
 }
 
+/* The sandbox's user and home directory, as the service's: "daytona" in
+ * /home/daytona unless the request named another (root: /root). */
+static const char *
+sb_user (EmuSandbox *sb)
+{
+  if (sb->user == NULL || *sb->user == '\0' || strchr (sb->user, '/') != NULL ||
+      strcmp (sb->user, ".") == 0 || strcmp (sb->user, "..") == 0)
+    return "daytona";
+  return sb->user;
+}
+
+static char *
+sb_home (EmuSandbox *sb)
+{
+  if (strcmp (sb_user (sb), "root") == 0)
+    return g_strdup ("/root");
+  return g_strdup_printf ("/home/%s", sb_user (sb));
+}
+
+/* Where the sandbox's PATH (under /home or /root) is on the host. */
+static char *
+sb_host_path (EmuSandbox *sb,
+              const char *path)
+{
+  return g_build_filename (sb->host_dir, path, NULL);
+}
+
 static void
 sb_start_local (EmuSandbox *sb)
 {
-  g_autoptr(SandboxSpec) spec = _emu_local_spec_new ("daytona-emulator-id", sb->id, sb->env);
+  /* The user's env comes last (below): it may set HOME or USER too. */
+  g_autoptr(SandboxSpec) spec = _emu_local_spec_new ("daytona-emulator-id", sb->id, NULL);
+  g_autofree char *home = sb_home (sb);
+  g_autofree char *host_home = sb_host_path (sb, home);
+  GHashTableIter iter;
+  gpointer key, value;
 
+  /* The home directory is the emulator's (kept across stop and start),
+   * mounted at /home (or /root), and the work directory, as in the
+   * service's images. */
+  if (g_mkdir_with_parents (host_home, 0755) != 0)
+    g_warning ("daytona-emulator: cannot make %s: %s", host_home, g_strerror (errno));
+  if (strcmp (home, "/root") == 0)
+    sandbox_spec_add_mount (spec, host_home, "/root", FALSE);
+  else
+    {
+      g_autofree char *host_homes = sb_host_path (sb, "home");
+
+      sandbox_spec_add_mount (spec, host_homes, "/home", FALSE);
+    }
+  /* `whoami` and `ls -l` name the user as in the service's images. */
+  if (strcmp (home, "/root") != 0)
+    {
+      g_autofree char *etc = sb_host_path (sb, "etc");
+      g_autoptr(GError) error = NULL;
+
+      if (!_emu_add_user_files (spec, etc, sb_user (sb), home, &error))
+        g_warning ("daytona-emulator: %s", error->message);
+    }
+  sandbox_spec_set_env (spec, "HOME", home);
+  sandbox_spec_set_env (spec, "USER", sb_user (sb));
+  sandbox_spec_set_env (spec, "LOGNAME", sb_user (sb));
+  g_hash_table_iter_init (&iter, sb->env);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    sandbox_spec_set_env (spec, key, value);
   /* networkBlockAll: the sandbox gets no network at all; otherwise it has
    * the host's (the emulator does not enforce networkAllowList). */
   sandbox_spec_set_network (spec, !sb->network_block_all);
@@ -874,7 +1091,10 @@ api_create (DaytonaEmulator   *emu,
     sb->snapshot = g_strdup (_sandbox_json_get_string (body, "snapshot") ? _sandbox_json_get_string (body, "snapshot")
                                                               : "daytona-small");
   else
-    sb->dockerfile = g_strdup (_sandbox_json_get_string (build_info, "dockerfileContent"));
+    {
+      sb->dockerfile = g_strdup (_sandbox_json_get_string (build_info, "dockerfileContent"));
+      build_log_start (sb);
+    }
   sb->user = g_strdup (_sandbox_json_get_string (body, "user") ? _sandbox_json_get_string (body, "user") : "daytona");
   sb->target = g_strdup (_sandbox_json_get_string (body, "target") ? _sandbox_json_get_string (body, "target") : "us");
   sb->env = _sandbox_json_get_string_map (body, "env", NULL);
@@ -895,6 +1115,7 @@ api_create (DaytonaEmulator   *emu,
   sb->desired_state = g_strdup ("started");
   sb->state = g_strdup (build ? "pending_build" : "creating");
   sb->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) emu_session_free);
+  sb->host_dir = g_strdup_printf ("%s/sb-%s", emu->tmpdir, sb->id);
 
   g_hash_table_insert (emu->sandboxes, sb->id, sb);
   g_ptr_array_add (emu->order, sb);
@@ -908,7 +1129,9 @@ api_create (DaytonaEmulator   *emu,
   if (never_start)
     sb_set_state (sb, "pending_build");
   reply_json (emu, msg, 200, sandbox_dto (sb, FALSE));
-  if (!never_start)
+  if (!never_start && sb->build_steps != NULL)
+    emu_later (emu, emu_setting (emu, &emu->state_delay_ms), build_step_cb, sb);
+  else if (!never_start)
     sb_start_local (sb);
 }
 
@@ -1076,6 +1299,48 @@ api_sandbox (DaytonaEmulator   *emu,
       return reply_json (emu, msg, 200, sandbox_dto (sb, FALSE));
     }
 
+  if (g_strcmp0 (action, "build-logs-url") == 0 && strcmp (method, "GET") == 0)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autofree char *url = g_strdup_printf ("%s/api/sandbox/%s/build-logs", emu->base, sb->id);
+
+      if (sb->build_log == NULL)
+        return api_error (emu, msg, 400, "Sandbox has no build info");
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "url");
+      json_builder_add_string_value (b, url);
+      json_builder_end_object (b);
+      return reply_json (emu, msg, 200, node_from_builder (b));
+    }
+
+  /* The log so far; with follow=true, streamed until the build ends. */
+  if (g_strcmp0 (action, "build-logs") == 0 && strcmp (method, "GET") == 0)
+    {
+      SoupMessageBody *body = soup_server_message_get_response_body (msg);
+      gboolean follow = g_strcmp0 (_emu_query (query, "follow"), "true") == 0;
+
+      if (sb->build_log == NULL)
+        return api_error (emu, msg, 400, "Sandbox has no build info");
+      if (!follow || sb->build_done)
+        {
+          soup_server_message_set_status (msg, 200, NULL);
+          soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
+                                            sb->build_log->str, sb->build_log->len);
+          return;
+        }
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_message_headers_set_encoding (soup_server_message_get_response_headers (msg),
+                                         SOUP_ENCODING_CHUNKED);
+      soup_message_headers_set_content_type (soup_server_message_get_response_headers (msg),
+                                             "text/plain; charset=utf-8", NULL);
+      if (sb->build_log->len > 0)
+        soup_message_body_append (body, SOUP_MEMORY_COPY, sb->build_log->str, sb->build_log->len);
+      g_ptr_array_add (sb->build_followers, g_object_ref (msg));
+      g_signal_connect (msg, "finished", G_CALLBACK (build_follower_finished), sb);
+      soup_server_message_pause (msg);
+      return;
+    }
+
   if (g_strcmp0 (action, "toolbox-proxy-url") == 0 && strcmp (method, "GET") == 0)
     {
       g_autoptr(JsonBuilder) b = json_builder_new ();
@@ -1196,7 +1461,7 @@ static char *
 sb_resolve (EmuSandbox *sb,
             const char *path)
 {
-  const char *workdir = "/workspace";
+  g_autofree char *workdir = sb_home (sb);
 
   if (path == NULL || *path == '\0')
     return g_strdup (workdir);
@@ -1512,52 +1777,245 @@ logs_reply (DaytonaEmulator   *emu,
   }
 }
 
+/* Answers the synchronous request of a session command that has finished. */
 static void
-session_command_done (SandboxExecResult *result,
-                      GError            *error,
-                      gpointer           data)
+session_command_reply (Job *job)
 {
-  Job *job = data;
   EmuCommand *command = job->command;
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autofree char *output = bytes_to_utf8 (command->log->raw);
 
-  if (result != NULL)
-    command->exit_code = sandbox_exec_result_get_exit_code (result);
-  else
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "cmdId");
+  json_builder_add_string_value (b, command->id);
+  json_builder_set_member_name (b, "output");
+  json_builder_add_string_value (b, output);
+  if (job->mode == LOG_MODE_JSON)
     {
-      g_autofree char *line = g_strdup_printf ("%s\n", error->message);
+      g_autofree char *out = bytes_to_utf8 (command->log->out);
+      g_autofree char *err = bytes_to_utf8 (command->log->err);
 
-      emu_log_append (command->log, LOG_STDERR, line, strlen (line));
-      command->exit_code = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? 137 : 127;
+      json_builder_set_member_name (b, "stdout");
+      json_builder_add_string_value (b, out);
+      json_builder_set_member_name (b, "stderr");
+      json_builder_add_string_value (b, err);
     }
+  json_builder_set_member_name (b, "exitCode");
+  json_builder_add_int_value (b, command->exit_code);
+  json_builder_end_object (b);
+  reply_json (job->emu, job->msg, 200, node_from_builder (b));
+}
+
+/* Appends what the command wrote to FILE (out or err) since last time. */
+static void
+session_command_read (EmuCommand *command,
+                      int        *fd,
+                      const char *file,
+                      LogKind     kind)
+{
+  guint8 buf[65536];
+  gssize n;
+
+  if (*fd < 0)
+    {
+      g_autofree char *path = g_build_filename (command->dir, file, NULL);
+
+      *fd = open (path, O_RDONLY | O_CLOEXEC);
+      if (*fd < 0)
+        return;
+    }
+  while ((n = read (*fd, buf, sizeof buf)) > 0)
+    emu_log_append (command->log, kind, buf, (gsize) n);
+}
+
+static void
+session_command_finish (EmuCommand *command,
+                        int         exit_code)
+{
+  Job *job = command->job;
+
+  if (!command->running)
+    return;
+  session_command_read (command, &command->out_fd, "out", LOG_STDOUT);
+  session_command_read (command, &command->err_fd, "err", LOG_STDERR);
+  emu_command_close (command);
+  command->exit_code = exit_code;
   command->running = FALSE;
   emu_log_finish (command->log);
-
-  if (job->sync_reply)
+  command->job = NULL;
+  if (job != NULL)
     {
-      g_autoptr(JsonBuilder) b = json_builder_new ();
-      g_autofree char *output = bytes_to_utf8 (command->log->raw);
-
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "cmdId");
-      json_builder_add_string_value (b, command->id);
-      json_builder_set_member_name (b, "output");
-      json_builder_add_string_value (b, output);
-      if (job->mode == LOG_MODE_JSON)
-        {
-          g_autofree char *out = bytes_to_utf8 (command->log->out);
-          g_autofree char *err = bytes_to_utf8 (command->log->err);
-
-          json_builder_set_member_name (b, "stdout");
-          json_builder_add_string_value (b, out);
-          json_builder_set_member_name (b, "stderr");
-          json_builder_add_string_value (b, err);
-        }
-      json_builder_set_member_name (b, "exitCode");
-      json_builder_add_int_value (b, command->exit_code);
-      json_builder_end_object (b);
-      reply_json (job->emu, job->msg, 200, node_from_builder (b));
+      session_command_reply (job);
+      job_free (job);
     }
-  job_free (job);
+}
+
+/* Every 20 ms while a session command runs: its new output, and whether
+ * the shell has written its exit status. */
+static gboolean
+session_command_poll (gpointer data)
+{
+  EmuCommand *command = data;
+  g_autofree char *exit_path = g_build_filename (command->dir, "exit", NULL);
+  g_autofree char *text = NULL;
+
+  session_command_read (command, &command->out_fd, "out", LOG_STDOUT);
+  session_command_read (command, &command->err_fd, "err", LOG_STDERR);
+  if (g_file_get_contents (exit_path, &text, NULL, NULL))
+    {
+      g_clear_pointer (&command->poll, g_source_unref);
+      session_command_finish (command, (int) g_ascii_strtoll (text, NULL, 10));
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* The session's shell ended: killed (the session deleted, the sandbox
+ * stopped) or it ran `exit`. What it was running ends with it: with the
+ * shell's status, or 137 (SIGKILL) when killed. */
+static void
+session_shell_done (SandboxExecResult *result,
+                    GError            *error,
+                    gpointer           data)
+{
+  EmuSession *session = data;
+  int code = 137;
+
+  if (result != NULL && !sandbox_exec_result_get_timed_out (result))
+    code = sandbox_exec_result_get_exit_code (result);
+  else if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    g_debug ("daytona-emulator: the shell of session %s failed: %s", session->id, error->message);
+  session->shell_running = FALSE;
+  close_fd (&session->ctl_fd);
+  for (guint i = 0; i < session->commands->len; i++)
+    {
+      EmuCommand *command = g_ptr_array_index (session->commands, i);
+      g_autofree char *exit_path = g_build_filename (command->dir, "exit", NULL);
+      g_autofree char *text = NULL;
+
+      if (!command->running)
+        continue;
+      if (g_file_get_contents (exit_path, &text, NULL, NULL))
+        session_command_finish (command, (int) g_ascii_strtoll (text, NULL, 10));
+      else
+        session_command_finish (command, code);
+    }
+}
+
+/* The session's shell: it runs, one after the other, the commands whose
+ * names come on ctl, each sourced (as the daemon does) with its input from
+ * its FIFO, or /dev/null for a synchronous one. */
+#define SESSION_LOOP \
+  "exec 9<>\"$__daytona_session/ctl\"\n" \
+  "while IFS= read -r __daytona_cmd <&9; do\n" \
+  "  __daytona_dir=\"$__daytona_session/$__daytona_cmd\"\n" \
+  "  if [ -p \"$__daytona_dir/in\" ]; then __daytona_in=\"$__daytona_dir/in\"; else __daytona_in=/dev/null; fi\n" \
+  "  { . \"$__daytona_dir/cmd.sh\"; } < \"$__daytona_in\" > \"$__daytona_dir/out\" 2> \"$__daytona_dir/err\"\n" \
+  "  echo $? > \"$__daytona_dir/exit.tmp\" && mv \"$__daytona_dir/exit.tmp\" \"$__daytona_dir/exit\"\n" \
+  "done\n"
+
+/* Starts the session's shell (again, after `exit` ended it). */
+static gboolean
+session_start_shell (EmuSession  *session,
+                     GError     **error)
+{
+  EmuSandbox *sb = session->sb;
+  g_autofree char *ctl = g_build_filename (session->dir, "ctl", NULL);
+  g_autofree char *loop = g_build_filename (session->dir, "loop.sh", NULL);
+  g_autofree char *inner_loop = g_build_filename (session->inner_dir, "loop.sh", NULL);
+  g_autofree char *q_session = g_shell_quote (session->inner_dir);
+  g_autofree char *q_loop = g_shell_quote (inner_loop);
+  g_autofree char *script = g_strdup_printf ("__daytona_session=%s\n" SESSION_LOOP, q_session);
+  g_autofree char *start = NULL;
+  EmuLog *log;
+
+  if (g_mkdir_with_parents (session->dir, 0755) != 0 ||
+      (g_unlink (ctl) != 0 && errno != ENOENT) || mkfifo (ctl, 0600) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "failed to create the session directory: %s", g_strerror (errno));
+      return FALSE;
+    }
+  if (!g_file_set_contents (loop, script, -1, error))
+    return FALSE;
+  /* Read-write: it never blocks, and what is written before the shell
+   * opens its end waits in the FIFO. */
+  session->ctl_fd = open (ctl, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (session->ctl_fd < 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "failed to open the session's pipe: %s", g_strerror (errno));
+      return FALSE;
+    }
+  /* The daemon's shell: bash where there is one, sh otherwise. */
+  start = g_strdup_printf ("if command -v bash >/dev/null 2>&1; then exec bash %s; else exec sh %s; fi",
+                           q_loop, q_loop);
+  g_clear_object (&session->shell_cancel);
+  session->shell_cancel = g_cancellable_new ();
+  session->shell_running = TRUE;
+  log = emu_log_new ();
+  emu_run (sb, start, NULL, NULL, 0, log, session->shell_cancel, session_shell_done, session);
+  emu_log_unref (log);
+  return TRUE;
+}
+
+static EmuSession *
+session_new (EmuSandbox *sb,
+             const char *id)
+{
+  EmuSession *session = g_new0 (EmuSession, 1);
+  g_autofree char *home = sb_home (sb);
+  g_autofree char *escaped = g_uri_escape_string (id, NULL, FALSE);
+
+  session->id = g_strdup (id);
+  session->sb = sb;
+  session->ctl_fd = -1;
+  session->commands = g_ptr_array_new_with_free_func ((GDestroyNotify) emu_command_free);
+  session->inner_dir = g_build_filename (home, ".daytona", "sessions", escaped, NULL);
+  session->dir = sb_host_path (sb, session->inner_dir);
+  return session;
+}
+
+/* Hands COMMAND to the session's shell. */
+static gboolean
+session_run (EmuSession  *session,
+             EmuCommand  *command,
+             gboolean     with_input,
+             GError     **error)
+{
+  g_autofree char *cmd = NULL;
+  g_autofree char *line = NULL;
+
+  if (!session->shell_running && !session_start_shell (session, error))
+    return FALSE;
+  command->dir = g_build_filename (session->dir, command->id, NULL);
+  cmd = g_build_filename (command->dir, "cmd.sh", NULL);
+  if (g_mkdir_with_parents (command->dir, 0755) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "failed to create log directory: %s", g_strerror (errno));
+      return FALSE;
+    }
+  if (!g_file_set_contents (cmd, command->command, -1, error))
+    return FALSE;
+  if (with_input)
+    {
+      g_autofree char *in = g_build_filename (command->dir, "in", NULL);
+
+      if (mkfifo (in, 0600) == 0)
+        command->in_fd = open (in, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    }
+  line = g_strdup_printf ("%s\n", command->id);
+  if (write (session->ctl_fd, line, strlen (line)) != (gssize) strlen (line))
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "failed to write command: %s", g_strerror (errno));
+      return FALSE;
+    }
+  command->poll = g_timeout_source_new (20);
+  g_source_set_callback (command->poll, session_command_poll, command, NULL);
+  g_source_attach (command->poll, session->sb->emu->context);
+  return TRUE;
 }
 
 typedef struct
@@ -1655,6 +2113,61 @@ find_command (EmuSession *session,
   return NULL;
 }
 
+/* POST .../command/{id}/input: DATA (with a newline added) goes to the
+ * command's stdin, and into its log as stdout unless it asked for no echo. */
+static void
+tb_session_input (DaytonaEmulator   *emu,
+                  EmuSession        *session,
+                  EmuCommand        *command,
+                  SoupServerMessage *msg)
+{
+  g_autoptr(JsonObject) body = request_object (emu, msg, TRUE, FALSE);
+  g_autofree char *data = NULL;
+  gsize len, done = 0;
+
+  if (body == NULL)
+    return;
+  if (_sandbox_json_get_string (body, "data") == NULL)
+    return tb_error (emu, msg, 400, "INVALID_REQUEST_BODY", "invalid request body: data is required");
+  if (!session->shell_running)
+    return tb_error (emu, msg, 410, "GONE", "gone: session process has exited");
+  if (!command->running)
+    {
+      g_autofree char *m = g_strdup_printf ("gone: command has already completed with exit code %d",
+                                            command->exit_code);
+      return tb_error (emu, msg, 410, "GONE", m);
+    }
+  if (command->in_fd < 0)
+    return tb_error (emu, msg, 500, "INTERNAL_SERVER_ERROR",
+                     "internal server error: failed to open input pipe: the command was not started with runAsync");
+  data = g_strdup (_sandbox_json_get_string (body, "data"));
+  if (!g_str_has_suffix (data, "\n"))
+    {
+      char *with = g_strconcat (data, "\n", NULL);
+
+      g_free (data);
+      data = with;
+    }
+  len = strlen (data);
+  while (done < len)
+    {
+      gssize n = write (command->in_fd, data + done, len - done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          g_autofree char *m = g_strdup_printf ("internal server error: failed to write to input pipe: %s",
+                                                g_strerror (errno));
+          return tb_error (emu, msg, 500, "INTERNAL_SERVER_ERROR", m);
+        }
+      done += (gsize) n;
+    }
+  if (command->echo_input)
+    emu_log_append (command->log, LOG_STDOUT, data, len);
+  reply_empty (msg, 204);
+}
+
 static void
 tb_sessions (DaytonaEmulator   *emu,
              EmuSandbox        *sb,
@@ -1683,9 +2196,18 @@ tb_sessions (DaytonaEmulator   *emu,
             return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: session ID entrypoint is reserved");
           if (g_hash_table_contains (sb->sessions, id))
             return tb_error (emu, msg, 409, "CONFLICT", "conflict: session already exists");
-          session = g_new0 (EmuSession, 1);
-          session->id = g_strdup (id);
-          session->commands = g_ptr_array_new_with_free_func ((GDestroyNotify) emu_command_free);
+          {
+            g_autoptr(GError) error = NULL;
+
+            session = session_new (sb, id);
+            if (!session_start_shell (session, &error))
+              {
+                g_autofree char *m = g_strdup_printf ("bad request: %s", error->message);
+
+                emu_session_free (session);
+                return tb_error (emu, msg, 400, "BAD_REQUEST", m);
+              }
+          }
           g_hash_table_insert (sb->sessions, session->id, session);
           return reply_empty (msg, 201);
         }
@@ -1747,13 +2269,9 @@ tb_sessions (DaytonaEmulator   *emu,
 
   if (n == 1 && strcmp (method, "DELETE") == 0)
     {
-      for (guint i = 0; i < session->commands->len; i++)
-        {
-          EmuCommand *command = g_ptr_array_index (session->commands, i);
-
-          if (command->running)
-            g_cancellable_cancel (command->cancellable);
-        }
+      /* Its shell goes, and what runs in it. */
+      if (session->shell_cancel != NULL)
+        g_cancellable_cancel (session->shell_cancel);
       /* Running commands still point at the session: keep it for later. */
       g_hash_table_steal (sb->sessions, session->id);
       g_ptr_array_add (g_object_get_data (G_OBJECT (emu->server), "dead-sessions"), session);
@@ -1778,15 +2296,33 @@ tb_sessions (DaytonaEmulator   *emu,
       command->command = g_strdup (_sandbox_json_get_string (body, "command"));
       command->log = emu_log_new ();
       command->running = TRUE;
-      command->cancellable = g_cancellable_new ();
+      command->session = session;
+      command->in_fd = command->out_fd = command->err_fd = -1;
+      command->echo_input = !member_bool (body, "suppressInputEcho");
       g_ptr_array_add (session->commands, command);
 
-      job = job_new (emu, sb, run_async ? NULL : msg);
-      job->command = command;
-      job->sync_reply = !run_async;
-      job->mode = log_mode (msg);
-      emu_run (sb, command->command, NULL, NULL, 0, command->log, command->cancellable,
-               session_command_done, job);
+      {
+        g_autoptr(GError) error = NULL;
+
+        if (!session_run (session, command, run_async, &error))
+          {
+            g_autofree char *m = g_strdup_printf ("bad request: %s", error->message);
+
+            command->running = FALSE;
+            command->exit_code = -1;
+            emu_command_close (command);
+            emu_log_finish (command->log);
+            return tb_error (emu, msg, 400, "BAD_REQUEST", m);
+          }
+      }
+      if (!run_async)
+        {
+          job = job_new (emu, sb, msg);
+          job->command = command;
+          job->sync_reply = TRUE;
+          job->mode = log_mode (msg);
+          command->job = job;
+        }
       if (run_async)
         {
           g_autoptr(JsonBuilder) b = json_builder_new ();
@@ -1820,9 +2356,7 @@ tb_sessions (DaytonaEmulator   *emu,
           return logs_reply (emu, msg, command->log, log_mode (msg));
         }
       if (n == 4 && strcmp (parts[3], "input") == 0 && strcmp (method, "POST") == 0)
-        return tb_error (emu, msg, 422, "UNPROCESSABLE_ENTITY",
-                         "unprocessable entity: the Daytona emulator cannot send input to a running "
-                         "command (see docs/testing.md)");
+        return tb_session_input (emu, session, command, msg);
     }
 
   {
@@ -1882,7 +2416,10 @@ add_file_info (JsonBuilder *b,
   json_builder_end_object (b);
 }
 
-typedef enum { FILE_LIST, FILE_INFO, FILE_DELETE, FILE_FOLDER } FileOp;
+typedef enum {
+  FILE_LIST, FILE_INFO, FILE_DELETE, FILE_FOLDER,
+  FILE_MOVE, FILE_PERMISSIONS, FILE_FIND, FILE_SEARCH, FILE_REPLACE
+} FileOp;
 
 static gboolean
 file_script_failed (Job               *job,
@@ -1926,6 +2463,81 @@ file_script_failed (Job               *job,
   return TRUE;
 }
 
+/* The replies of find ([{file, line, content}]), search ({files}) and
+ * replace ([{file, success, error?}]) from their scripts' output. */
+static JsonNode *
+walk_reply (FileOp      op,
+            GByteArray *out)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autofree char *text = bytes_to_utf8 (out);
+  g_auto(GStrv) lines = NULL;
+
+  /* bytes_to_utf8 keeps the NULs grep puts after file names. */
+  text = g_realloc (text, out->len + 1);
+  if (out->len > 0)
+    memcpy (text, out->data, out->len);
+  text[out->len] = '\0';
+  for (gsize i = 0; i < out->len; i++)
+    if (text[i] == '\0')
+      text[i] = '\001';
+  lines = g_strsplit (text, "\n", 0);
+  if (op == FILE_SEARCH)
+    {
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "files");
+    }
+  json_builder_begin_array (b);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) f = g_strsplit (lines[i], "\001", 3);
+      g_autofree char *valid = NULL;
+
+      if (*lines[i] == '\0')
+        continue;
+      if (op == FILE_SEARCH)
+        {
+          valid = g_utf8_make_valid (lines[i], -1);
+          json_builder_add_string_value (b, valid);
+          continue;
+        }
+      if (f[0] == NULL || f[1] == NULL)
+        continue;
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "file");
+      if (op == FILE_FIND)
+        {
+          char *colon = strchr (f[1], ':');
+
+          valid = g_utf8_make_valid (f[0], -1);
+          json_builder_add_string_value (b, valid);
+          json_builder_set_member_name (b, "line");
+          json_builder_add_int_value (b, g_ascii_strtoll (f[1], NULL, 10));
+          json_builder_set_member_name (b, "content");
+          g_free (valid);
+          valid = g_utf8_make_valid (colon ? colon + 1 : "", -1);
+          json_builder_add_string_value (b, valid);
+        }
+      else
+        {
+          valid = g_utf8_make_valid (f[1], -1);
+          json_builder_add_string_value (b, valid);
+          json_builder_set_member_name (b, "success");
+          json_builder_add_boolean_value (b, strcmp (f[0], "ok") == 0);
+          if (strcmp (f[0], "ok") != 0)
+            {
+              json_builder_set_member_name (b, "error");
+              json_builder_add_string_value (b, f[2] ? f[2] : "");
+            }
+        }
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  if (op == FILE_SEARCH)
+    json_builder_end_object (b);
+  return node_from_builder (b);
+}
+
 static void
 file_script_done (SandboxExecResult *result,
                   GError            *error,
@@ -1955,8 +2567,10 @@ file_script_done (SandboxExecResult *result,
             json_builder_end_array (b);
           reply_json (job->emu, job->msg, 200, node_from_builder (b));
         }
+      else if (op == FILE_FIND || op == FILE_SEARCH || op == FILE_REPLACE)
+        reply_json (job->emu, job->msg, 200, walk_reply (op, job->log->out));
       else
-        reply_empty (job->msg, op == FILE_FOLDER ? 201 : 204);
+        reply_empty (job->msg, op == FILE_FOLDER ? 201 : op == FILE_DELETE ? 204 : 200);
     }
   job_free (job);
 }
@@ -1978,12 +2592,45 @@ file_script (DaytonaEmulator   *emu,
                     "if [ \"$R\" = true ]; then rm -rf -- \"$P\"; else rmdir -- \"$P\" 2>/dev/null || exit 45; fi; "
                     "else rm -f -- \"$P\"; fi",
     [FILE_FOLDER] = "mkdir -p -m \"$M\" -- \"$P\"",
+    [FILE_MOVE] = "[ -e \"$S\" ] || [ -L \"$S\" ] || exit 44; mv -f -- \"$S\" \"$P\"",
+    [FILE_PERMISSIONS] = "[ -e \"$P\" ] || exit 44; "
+                         "if [ -n \"$M\" ]; then chmod \"$M\" -- \"$P\" || exit 1; fi; "
+                         "if [ -n \"$O\" ]; then chown -- \"$O\" \"$P\" || exit 1; fi; "
+                         "if [ -n \"$G\" ]; then chgrp -- \"$G\" \"$P\" || exit 1; fi",
+    /* The daemon's walks: regular text files (no NUL in their first 512
+     * bytes), lines containing the text; names matching the glob. Paths
+     * as the walk gives them: under PATH as the request wrote it. */
+    [FILE_FIND] = "[ -e \"$P\" ] || exit 44; find \"$P\" -type f -print0 | sort -z | "
+                  "xargs -0 -r grep -nIHF --null -e \"$T\" --; exit 0",
+    [FILE_SEARCH] = "[ -e \"$P\" ] || exit 44; find \"$P\" -name \"$T\" -print | sort",
+    /* strings.ReplaceAll on each whole file, as the daemon. */
+    [FILE_REPLACE] = "printf '%s\\n' \"$FILES\" | while IFS= read -r f; do "
+                     "[ -n \"$f\" ] || continue; "
+                     "if [ ! -f \"$f\" ]; then printf 'err\\001%s\\001open %s: no such file or directory\\n' \"$f\" \"$f\"; "
+                     "elif e=$(perl -0777 -i -pe 's/\\Q$ENV{O}\\E/$ENV{N}/g' -- \"$f\" 2>&1) && [ -z \"$e\" ]; then "
+                     "printf 'ok\\001%s\\n' \"$f\"; "
+                     "else printf 'err\\001%s\\001%s\\n' \"$f\" \"$e\"; fi; done",
   };
   Job *job = job_new (emu, sb, msg);
 
-  job->path = sb_resolve (sb, path);
   job->index = op;
+  if (op == FILE_FIND || op == FILE_SEARCH || op == FILE_REPLACE)
+    {
+      /* Relative paths stay relative: the walk names what it finds that
+       * way, from the home directory (the daemon's working directory). */
+      job->path = g_strdup (path ? path : "");
+      g_hash_table_insert (env, g_strdup ("P"), g_strdup (job->path));
+      emu_run (sb, scripts[op], NULL, env, 0, job->log, NULL, file_script_done, job);
+      return;
+    }
+  job->path = sb_resolve (sb, path);
   g_hash_table_insert (env, g_strdup ("P"), g_strdup (job->path));
+  if (op == FILE_MOVE)
+    {
+      /* What can be missing is the source. */
+      g_free (job->path);
+      job->path = g_strdup (g_hash_table_lookup (env, "S"));
+    }
   emu_run (sb, scripts[op], "/", env, 0, job->log, NULL, file_script_done, job);
 }
 
@@ -2297,7 +2944,8 @@ append_part_header (GString    *out,
                     const char *boundary,
                     const char *name,
                     const char *path,
-                    const char *type)
+                    const char *type,
+                    gssize      length)  /* a file part's Content-Length, or -1 */
 {
   g_autofree char *escaped = g_uri_escape_string (path, "/", FALSE);
   g_autoptr(GString) quoted = g_string_new (path);
@@ -2306,8 +2954,13 @@ append_part_header (GString    *out,
   g_string_replace (quoted, "\"", "\\\"", 0);
   g_string_append_printf (out,
                           "--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"; "
-                          "filename*=utf-8''%s\r\nContent-Type: %s\r\n\r\n",
+                          "filename*=utf-8''%s\r\nContent-Type: %s\r\n",
                           boundary, name, quoted->str, escaped, type);
+  /* As the daemon: file parts say their size (the SDK's download progress
+   * reports it as total_bytes), error parts do not. */
+  if (length >= 0)
+    g_string_append_printf (out, "Content-Length: %" G_GSSIZE_FORMAT "\r\n", length);
+  g_string_append (out, "\r\n");
 }
 
 static void
@@ -2347,7 +3000,8 @@ download_next (Job *job)
           soup_server_message_set_status (job->msg, 200, NULL);
           soup_message_headers_set_content_type (soup_server_message_get_response_headers (job->msg),
                                                  "application/octet-stream", NULL);
-          soup_message_body_append_bytes (soup_server_message_get_response_body (job->msg), bytes);
+          if (g_bytes_get_size (bytes) > 0)  /* libsoup takes no empty chunk */
+            soup_message_body_append_bytes (soup_server_message_get_response_body (job->msg), bytes);
           soup_message_body_complete (soup_server_message_get_response_body (job->msg));
         }
       job_free (job);
@@ -2372,9 +3026,11 @@ download_next (Job *job)
             g_autoptr(GMappedFile) mapped = g_mapped_file_new (item->tmp, FALSE, NULL);
             g_autoptr(GBytes) bytes = mapped ? g_mapped_file_get_bytes (mapped) : g_bytes_new (NULL, 0);
 
-            append_part_header (head, boundary, "file", item->path, "application/octet-stream");
+            append_part_header (head, boundary, "file", item->path, "application/octet-stream",
+                                (gssize) g_bytes_get_size (bytes));
             soup_message_body_append (body, SOUP_MEMORY_COPY, head->str, head->len);
-            soup_message_body_append_bytes (body, bytes);
+            if (g_bytes_get_size (bytes) > 0)
+              soup_message_body_append_bytes (body, bytes);
           }
         else
           {
@@ -2394,7 +3050,7 @@ download_next (Job *job)
             root = json_builder_get_root (b);
             json_generator_set_root (gen, root);
             text = json_generator_to_data (gen, NULL);
-            append_part_header (head, boundary, "error", item->path, "application/json");
+            append_part_header (head, boundary, "error", item->path, "application/json", -1);
             g_string_append (head, text);
             soup_message_body_append (body, SOUP_MEMORY_COPY, head->str, head->len);
           }
@@ -2499,6 +3155,69 @@ tb_files (DaytonaEmulator   *emu,
       g_hash_table_insert (env, g_strdup ("M"), g_strdup_printf ("%o", (guint) bits));
       return file_script (emu, sb, msg, FILE_FOLDER, path, env);
     }
+  if (strcmp (rest, "/move") == 0 && strcmp (method, "POST") == 0)
+    {
+      const char *source = _emu_query (query, "source");
+      const char *destination = _emu_query (query, "destination");
+
+      if (source == NULL || *source == '\0' || destination == NULL || *destination == '\0')
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: source and destination paths are required");
+      g_hash_table_insert (env, g_strdup ("S"), sb_resolve (sb, source));
+      return file_script (emu, sb, msg, FILE_MOVE, destination, env);
+    }
+  if (strcmp (rest, "/permissions") == 0 && strcmp (method, "POST") == 0)
+    {
+      const char *mode = _emu_query (query, "mode");
+
+      if (path == NULL || *path == '\0')
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: path is required");
+      if (mode != NULL && *mode != '\0')
+        {
+          char *end = NULL;
+          guint64 bits = g_ascii_strtoull (mode, &end, 8);
+
+          if (*end != '\0' || bits > 07777)
+            return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: invalid mode format");
+          g_hash_table_insert (env, g_strdup ("M"), g_strdup_printf ("%o", (guint) bits));
+        }
+      g_hash_table_insert (env, g_strdup ("O"), g_strdup (_emu_query (query, "owner") ? _emu_query (query, "owner") : ""));
+      g_hash_table_insert (env, g_strdup ("G"), g_strdup (_emu_query (query, "group") ? _emu_query (query, "group") : ""));
+      return file_script (emu, sb, msg, FILE_PERMISSIONS, path, env);
+    }
+  if ((strcmp (rest, "/find") == 0 || strcmp (rest, "/search") == 0) && strcmp (method, "GET") == 0)
+    {
+      const char *pattern = _emu_query (query, "pattern");
+
+      if (path == NULL || *path == '\0' || pattern == NULL)
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: path and pattern are required");
+      g_hash_table_insert (env, g_strdup ("T"), g_strdup (pattern));
+      return file_script (emu, sb, msg, strcmp (rest, "/find") == 0 ? FILE_FIND : FILE_SEARCH, path, env);
+    }
+  if (strcmp (rest, "/replace") == 0 && strcmp (method, "POST") == 0)
+    {
+      g_autoptr(JsonObject) body = request_object (emu, msg, TRUE, FALSE);
+      JsonArray *files;
+      g_autoptr(GString) list = g_string_new (NULL);
+
+      if (body == NULL)
+        return;
+      files = json_object_has_member (body, "files") && JSON_NODE_HOLDS_ARRAY (json_object_get_member (body, "files"))
+              ? json_object_get_array_member (body, "files") : NULL;
+      if (files == NULL || _sandbox_json_get_string (body, "pattern") == NULL)
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "invalid request body: files and pattern are required");
+      for (guint i = 0; i < json_array_get_length (files); i++)
+        {
+          JsonNode *file = json_array_get_element (files, i);
+
+          if (JSON_NODE_HOLDS_VALUE (file) && json_node_get_value_type (file) == G_TYPE_STRING)
+            g_string_append_printf (list, "%s\n", json_node_get_string (file));
+        }
+      g_hash_table_insert (env, g_strdup ("FILES"), g_strdup (list->str));
+      g_hash_table_insert (env, g_strdup ("O"), g_strdup (_sandbox_json_get_string (body, "pattern")));
+      g_hash_table_insert (env, g_strdup ("N"), g_strdup (_sandbox_json_get_string (body, "newValue")
+                                                          ? _sandbox_json_get_string (body, "newValue") : ""));
+      return file_script (emu, sb, msg, FILE_REPLACE, NULL, env);
+    }
   if (strcmp (rest, "/bulk-upload") == 0 && strcmp (method, "POST") == 0)
     return tb_bulk_upload (emu, sb, msg);
   if ((strcmp (rest, "/upload") == 0 || strcmp (rest, "/upload-v2") == 0) && strcmp (method, "POST") == 0)
@@ -2574,7 +3293,11 @@ handle_toolbox (DaytonaEmulator   *emu,
         return reply_dir (emu, msg, "version", EMU_DAEMON_VERSION);
       if (strcmp (rest, "/work-dir") == 0 || strcmp (rest, "/user-home-dir") == 0 ||
           strcmp (rest, "/project-dir") == 0)
-        return reply_dir (emu, msg, "dir", "/workspace");
+        {
+          g_autofree char *home = sb_home (sb);
+
+          return reply_dir (emu, msg, "dir", home);
+        }
     }
   if (strcmp (rest, "/process/execute") == 0 && strcmp (method, "POST") == 0)
     return tb_execute (emu, sb, msg);

@@ -19,9 +19,11 @@
 #include <grp.h>
 #include <pwd.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
+#include <glib-unix.h>
 
 #include "e2b-emulator-private.h"
 
@@ -33,6 +35,9 @@
 /* Types                                                               */
 
 typedef struct _EmuStream EmuStream;
+typedef struct _EmuWatcher EmuWatcher;
+
+static void watcher_stream_gone (EmuWatcher *watcher);
 
 struct _EmuProcess
 {
@@ -68,6 +73,8 @@ struct _EmuStream
   gboolean           done;
   gboolean           truncate;
   guint              ref;          /* the message's, and callers' in flight */
+  EmuWatcher        *watcher;      /* a WatchDir stream's watcher */
+  gboolean           bare;         /* events not in an "event" member (WatchDirResponse's oneof) */
 };
 
 /* A write can finish the message at once (the client has gone), which
@@ -313,8 +320,63 @@ permissions_string (mode_t mode)
   return g_strdup (s);
 }
 
+/* Where PATH (absolute) leads once every symlink in it is followed, in the
+ * sandbox's view, as envd's filepath.EvalSymlinks: an absolute path, with
+ * *exists FALSE when it ends in nothing or loops. */
+static char *
+follow_symlinks (EmuSandbox *sandbox,
+                 const char *path,
+                 gboolean   *exists)
+{
+  g_autofree char *current = g_canonicalize_filename (path, "/");
+  guint links = 0;
+
+  *exists = FALSE;
+  while (links < 40)
+    {
+      g_auto(GStrv) parts = g_strsplit (current + 1, "/", -1);
+      g_autofree char *prefix = g_strdup ("/");
+      gboolean expanded = FALSE;
+
+      for (guint i = 0; parts[i] != NULL && !expanded; i++)
+        {
+          g_autofree char *candidate = g_build_filename (prefix, parts[i], NULL);
+          g_autofree char *host = host_path (sandbox, candidate, NULL);
+          g_autofree char *target = g_file_read_link (host, NULL);
+
+          if (target != NULL)
+            {
+              g_autofree char *rest = g_strjoinv ("/", parts + i + 1);
+              g_autofree char *joined = g_build_filename (target, rest, NULL);
+
+              g_free (current);
+              current = g_canonicalize_filename (joined, prefix);
+              expanded = TRUE;
+              links++;
+            }
+          else
+            {
+              g_free (prefix);
+              prefix = g_steal_pointer (&candidate);
+            }
+        }
+      if (!expanded)
+        {
+          g_autofree char *host = host_path (sandbox, current, NULL);
+
+          *exists = g_file_test (host, G_FILE_TEST_EXISTS);
+          break;
+        }
+    }
+  return g_steal_pointer (&current);
+}
+
+/* An entry as envd reports it: a symlink has the type and mode of what it
+ * leads to (FILE_TYPE_UNSPECIFIED when that is missing), its own size and
+ * permissions, and symlinkTarget, the absolute path it leads to. */
 static JsonNode *
-entry_info (const char  *sandbox_path,
+entry_info (EmuSandbox  *sandbox,
+            const char  *sandbox_path,
             const char  *host,
             gboolean     writable,
             GError     **error)
@@ -327,6 +389,8 @@ entry_info (const char  *sandbox_path,
   g_autoptr(GDateTime) mtime = NULL;
   g_autofree char *mtime_s = NULL;
   const char *type;
+  guint mode;
+  g_autofree char *link_target = NULL;
   struct passwd *pw;
   struct group *gr;
 
@@ -337,8 +401,31 @@ entry_info (const char  *sandbox_path,
                    "no such file or directory: %s", sandbox_path);
       return NULL;
     }
-  type = S_ISDIR (st.st_mode) ? "FILE_TYPE_DIRECTORY" :
-         S_ISLNK (st.st_mode) ? "FILE_TYPE_SYMLINK" : "FILE_TYPE_FILE";
+  type = S_ISDIR (st.st_mode) ? "FILE_TYPE_DIRECTORY" : "FILE_TYPE_FILE";
+  mode = st.st_mode & 07777;
+  if (S_ISLNK (st.st_mode))
+    {
+      gboolean exists;
+      struct stat target_st;
+
+      link_target = follow_symlinks (sandbox, sandbox_path, &exists);
+      if (exists)
+        {
+          g_autofree char *target_host = host_path (sandbox, link_target, NULL);
+
+          exists = stat (target_host, &target_st) == 0;
+        }
+      if (exists)
+        {
+          type = S_ISDIR (target_st.st_mode) ? "FILE_TYPE_DIRECTORY" : "FILE_TYPE_FILE";
+          mode = target_st.st_mode & 07777;
+        }
+      else
+        {
+          type = "FILE_TYPE_UNSPECIFIED";
+          mode = 0;
+        }
+    }
   size = g_strdup_printf ("%" G_GINT64_FORMAT, (gint64) st.st_size);
   perms = permissions_string (st.st_mode);
   mtime = g_date_time_new_from_unix_utc (st.st_mtim.tv_sec);
@@ -354,7 +441,7 @@ entry_info (const char  *sandbox_path,
   json_builder_set_member_name (builder, "size");
   json_builder_add_string_value (builder, size);
   json_builder_set_member_name (builder, "mode");
-  json_builder_add_int_value (builder, st.st_mode & 07777);
+  json_builder_add_int_value (builder, mode);
   json_builder_set_member_name (builder, "permissions");
   json_builder_add_string_value (builder, perms);
   /* Files in the sandbox's writable areas belong to its user. */
@@ -366,12 +453,10 @@ entry_info (const char  *sandbox_path,
   json_builder_add_string_value (builder, writable ? "user" : gr ? gr->gr_name : "root");
   json_builder_set_member_name (builder, "modifiedTime");
   json_builder_add_string_value (builder, mtime_s);
-  if (S_ISLNK (st.st_mode))
+  if (link_target != NULL)
     {
-      g_autofree char *target = g_file_read_link (host, NULL);
-
       json_builder_set_member_name (builder, "symlinkTarget");
-      json_builder_add_string_value (builder, target ? target : "");
+      json_builder_add_string_value (builder, link_target);
     }
   json_builder_end_object (builder);
   return json_builder_get_root (builder);
@@ -442,7 +527,7 @@ stream_send_event (EmuStream  *stream,
       json_node_unref (value);
       return;
     }
-  event = wrap ("event", wrap (kind, value));
+  event = stream->bare ? wrap (kind, value) : wrap ("event", wrap (kind, value));
   envelope = _sandbox_connect_envelope_new_json (0, event);
   stream->sent_since_tick = TRUE;
   stream_ref (stream);
@@ -453,6 +538,13 @@ stream_send_event (EmuStream  *stream,
 static void
 stream_clear_sources (EmuStream *stream)
 {
+  if (stream->watcher != NULL)
+    {
+      EmuWatcher *watcher = stream->watcher;
+
+      stream->watcher = NULL;
+      watcher_stream_gone (watcher);
+    }
   if (stream->keepalive != NULL)
     {
       g_source_destroy (stream->keepalive);
@@ -1169,29 +1261,359 @@ process_unary (EmuSandbox        *sandbox,
 /* ------------------------------------------------------------------ */
 /* filesystem.Filesystem                                               */
 
+static int
+compare_names (gconstpointer a,
+               gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+/* As envd's walk: each directory's entries sorted by name (bytes), a
+ * directory followed by what is in it (symlinks are not walked into). */
 static void
-list_dir (GPtrArray  *entries,
+list_dir (EmuSandbox *sandbox,
+          GPtrArray  *entries,
           const char *sandbox_dir,
           const char *host_dir,
           gboolean    writable,
           guint       depth)
 {
   g_autoptr(GDir) dir = g_dir_open (host_dir, 0, NULL);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
   const char *name;
 
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, compare_names);
+  for (guint i = 0; i < names->len; i++)
     {
-      g_autofree char *child = g_build_filename (sandbox_dir, name, NULL);
-      g_autofree char *child_host = g_build_filename (host_dir, name, NULL);
-      JsonNode *entry = entry_info (child, child_host, writable, NULL);
+      g_autofree char *child = g_build_filename (sandbox_dir, g_ptr_array_index (names, i), NULL);
+      g_autofree char *child_host = g_build_filename (host_dir, g_ptr_array_index (names, i), NULL);
+      JsonNode *entry = entry_info (sandbox, child, child_host, writable, NULL);
 
       if (entry == NULL)
         continue;
       g_ptr_array_add (entries, entry);
       if (depth > 1 && g_file_test (child_host, G_FILE_TEST_IS_DIR) &&
           !g_file_test (child_host, G_FILE_TEST_IS_SYMLINK))
-        list_dir (entries, child, child_host, writable, depth - 1);
+        list_dir (sandbox, entries, child, child_host, writable, depth - 1);
     }
+}
+
+/* Directory watchers (CreateWatcher, GetWatcherEvents, RemoveWatcher):
+ * inotify on the host directory, its events named and typed as envd's
+ * fsnotify does; with recursive, every directory below is watched too,
+ * including those made later. */
+struct _EmuWatcher
+{
+  EmuSandbox *sandbox;
+  EmuStream  *stream;     /* WatchDir: where events go, or NULL (polled) */
+  char       *id;
+  char       *path;       /* the watched directory, in the sandbox */
+  char       *host;       /* the same on the host */
+  gboolean    recursive;
+  gboolean    include_entry;
+  int         fd;
+  GSource    *source;
+  GHashTable *dirs;       /* watch descriptor -> directory relative to path ("" for itself) */
+  GPtrArray  *events;     /* JsonNode: FilesystemEvent */
+};
+
+#define WATCH_MASK (IN_CREATE | IN_MODIFY | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB | \
+                    IN_DELETE_SELF | IN_MOVE_SELF)
+
+static void
+watcher_free (EmuWatcher *watcher)
+{
+  if (watcher->stream != NULL)
+    {
+      EmuStream *stream = watcher->stream;
+
+      /* The sandbox is gone: its streams are cut. */
+      watcher->stream = NULL;
+      stream->watcher = NULL;
+      stream_cut (stream);
+      stream_unref (stream);
+    }
+  if (watcher->source != NULL)
+    {
+      g_source_destroy (watcher->source);
+      g_source_unref (watcher->source);
+    }
+  if (watcher->fd >= 0)
+    close (watcher->fd);
+  g_hash_table_unref (watcher->dirs);
+  g_ptr_array_unref (watcher->events);
+  g_free (watcher->id);
+  g_free (watcher->path);
+  g_free (watcher->host);
+  g_free (watcher);
+}
+
+static void
+watcher_add (EmuWatcher *watcher,
+             const char *relative,
+             gboolean    below)
+{
+  g_autofree char *host = g_build_filename (watcher->host, relative, NULL);
+  int wd = inotify_add_watch (watcher->fd, host, WATCH_MASK | IN_ONLYDIR | IN_DONT_FOLLOW);
+
+  if (wd < 0)
+    return;
+  g_hash_table_insert (watcher->dirs, GINT_TO_POINTER (wd), g_strdup (relative));
+  if (below)
+    {
+      g_autoptr(GDir) dir = g_dir_open (host, 0, NULL);
+      const char *name;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *child = *relative ? g_build_filename (relative, name, NULL) : g_strdup (name);
+          g_autofree char *child_host = g_build_filename (watcher->host, child, NULL);
+
+          if (g_file_test (child_host, G_FILE_TEST_IS_DIR) && !g_file_test (child_host, G_FILE_TEST_IS_SYMLINK))
+            watcher_add (watcher, child, TRUE);
+        }
+    }
+}
+
+/* fsnotify's names for inotify's events. */
+static const char *
+watch_event_type (guint32 mask)
+{
+  if (mask & (IN_CREATE | IN_MOVED_TO))
+    return "EVENT_TYPE_CREATE";
+  if (mask & (IN_DELETE | IN_DELETE_SELF))
+    return "EVENT_TYPE_REMOVE";
+  if (mask & IN_MODIFY)
+    return "EVENT_TYPE_WRITE";
+  if (mask & (IN_MOVED_FROM | IN_MOVE_SELF))
+    return "EVENT_TYPE_RENAME";
+  if (mask & IN_ATTRIB)
+    return "EVENT_TYPE_CHMOD";
+  return NULL;
+}
+
+static gboolean
+watcher_read (int          fd,
+              GIOCondition condition,
+              gpointer     data)
+{
+  EmuWatcher *watcher = data;
+  char buf[8192] __attribute__ ((aligned (__alignof__ (struct inotify_event))));
+  gssize n;
+
+  while ((n = read (fd, buf, sizeof buf)) > 0)
+    for (char *p = buf; p < buf + n; p += sizeof (struct inotify_event) + ((struct inotify_event *) p)->len)
+      {
+        const struct inotify_event *event = (const struct inotify_event *) p;
+        const char *dir = g_hash_table_lookup (watcher->dirs, GINT_TO_POINTER (event->wd));
+        const char *type = watch_event_type (event->mask);
+        g_autofree char *name = NULL;
+        g_autoptr(JsonBuilder) builder = NULL;
+
+        if (event->mask & IN_IGNORED)
+          {
+            g_hash_table_remove (watcher->dirs, GINT_TO_POINTER (event->wd));
+            continue;
+          }
+        if (dir == NULL || type == NULL)
+          continue;
+        /* The watched directory's own events name it; the others, the
+         * entry relative to it. */
+        if (event->len > 0 && event->name[0] != '\0')
+          name = *dir ? g_build_filename (dir, event->name, NULL) : g_strdup (event->name);
+        else if (*dir)
+          name = g_strdup (dir);
+        else
+          name = g_path_get_basename (watcher->path);
+        /* Below the watched directory only when recursive (fsnotify
+         * watches one directory). */
+        if (watcher->recursive && (event->mask & (IN_CREATE | IN_MOVED_TO)) && (event->mask & IN_ISDIR))
+          watcher_add (watcher, name, TRUE);
+        if (*dir && !(event->len > 0 && event->name[0] != '\0'))
+          continue;  /* a subdirectory's own events come from its parent's watch */
+
+        builder = json_builder_new ();
+        json_builder_begin_object (builder);
+        json_builder_set_member_name (builder, "name");
+        json_builder_add_string_value (builder, name);
+        json_builder_set_member_name (builder, "type");
+        json_builder_add_string_value (builder, type);
+        if (watcher->include_entry)
+          {
+            g_autofree char *path = g_build_filename (watcher->path, name, NULL);
+            g_autofree char *host = g_build_filename (watcher->host, name, NULL);
+            JsonNode *entry = entry_info (watcher->sandbox, path, host, TRUE, NULL);
+
+            if (entry != NULL)
+              {
+                json_builder_set_member_name (builder, "entry");
+                json_builder_add_value (builder, entry);
+              }
+          }
+        json_builder_end_object (builder);
+        if (watcher->stream != NULL)
+          stream_send_event (watcher->stream, "filesystem", json_builder_get_root (builder));
+        else
+          g_ptr_array_add (watcher->events, json_builder_get_root (builder));
+      }
+  return G_SOURCE_CONTINUE;
+}
+
+/* The client of a WatchDir stream went away (or it ended): so does the
+ * watcher. */
+static void
+watcher_stream_gone (EmuWatcher *watcher)
+{
+  EmuStream *stream = watcher->stream;
+
+  watcher->stream = NULL;
+  if (watcher->sandbox->watchers != NULL)
+    g_hash_table_remove (watcher->sandbox->watchers, watcher->id);
+  if (stream != NULL)
+    stream_unref (stream);
+}
+
+static EmuWatcher *
+watcher_new (EmuSandbox   *sandbox,
+             JsonObject   *request,
+             const char   *path,
+             const char   *host,
+             const char  **code,
+             char        **problem)
+{
+  EmuWatcher *watcher;
+
+  if (sandbox->watchers == NULL)
+    sandbox->watchers = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) watcher_free);
+  if (!g_file_test (host, G_FILE_TEST_EXISTS))
+    {
+      *code = "not_found";
+      *problem = g_strdup_printf ("path %s not found", path);
+      return NULL;
+    }
+  if (!g_file_test (host, G_FILE_TEST_IS_DIR))
+    {
+      *code = "invalid_argument";
+      *problem = g_strdup_printf ("path %s not a directory", path);
+      return NULL;
+    }
+  watcher = g_new0 (EmuWatcher, 1);
+  watcher->sandbox = sandbox;
+  watcher->id = g_uuid_string_random ();
+  watcher->path = g_strdup (path);
+  watcher->host = g_strdup (host);
+  watcher->recursive = json_object_get_boolean_member_with_default (request, "recursive", FALSE);
+  watcher->include_entry = json_object_get_boolean_member_with_default (request, "includeEntry", FALSE);
+  watcher->dirs = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+  watcher->events = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
+  watcher->fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
+  if (watcher->fd < 0)
+    {
+      int errsv = errno;
+
+      watcher_free (watcher);
+      *code = "internal";
+      *problem = g_strdup_printf ("error creating watcher: %s", g_strerror (errsv));
+      return NULL;
+    }
+  watcher_add (watcher, "", watcher->recursive);
+  /* Ahead of the requests: a directory made by one request is watched
+   * before the next one writes into it. */
+  watcher->source = g_unix_fd_source_new (watcher->fd, G_IO_IN);
+  g_source_set_priority (watcher->source, G_PRIORITY_HIGH);
+  g_source_set_callback (watcher->source, G_SOURCE_FUNC (watcher_read), watcher, NULL);
+  g_source_attach (watcher->source, sandbox->emu->context);
+  g_hash_table_insert (sandbox->watchers, watcher->id, watcher);
+  return watcher;
+}
+
+/* WatchDir: the events as a stream, after a start event. */
+static void
+watch_dir (E2bEmulator       *emu,
+           EmuSandbox        *sandbox,
+           SoupServerMessage *msg,
+           const char        *user)
+{
+  g_autoptr(JsonNode) holder = NULL;
+  g_autofree char *problem = NULL;
+  JsonObject *request = stream_request (msg, &holder, &problem);
+  g_autofree char *path = NULL;
+  g_autofree char *host = NULL;
+  const char *code = NULL;
+  EmuWatcher *watcher;
+  EmuStream *stream;
+
+  if (request == NULL)
+    return stream_fail (emu, msg, "invalid_argument", problem);
+  path = resolve_path (user, _sandbox_json_get_string (request, "path"));
+  host = host_path (sandbox, path, NULL);
+  watcher = watcher_new (sandbox, request, path, host, &code, &problem);
+  if (watcher == NULL)
+    return stream_fail (emu, msg, code, problem);
+  stream = stream_ref (stream_new (emu, msg, FALSE));
+  stream->bare = TRUE;
+  stream_send_event (stream, "start", empty_object_node ());
+  if (stream->msg == NULL)
+    g_hash_table_remove (sandbox->watchers, watcher->id);  /* the client has gone already */
+  else
+    {
+      watcher->stream = stream_ref (stream);
+      stream->watcher = watcher;
+    }
+  stream_unref (stream);
+}
+
+static void
+watcher_rpc (EmuSandbox        *sandbox,
+             SoupServerMessage *msg,
+             const char        *method,
+             JsonObject        *request,
+             const char        *path,
+             const char        *host)
+{
+  const char *id = _sandbox_json_get_string (request, "watcherId");
+  EmuWatcher *watcher = NULL;
+
+  if (sandbox->watchers == NULL)
+    sandbox->watchers = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) watcher_free);
+  if (strcmp (method, "CreateWatcher") == 0)
+    {
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+      g_autofree char *problem = NULL;
+      const char *code = NULL;
+
+      watcher = watcher_new (sandbox, request, path, host, &code, &problem);
+      if (watcher == NULL)
+        return _emu_reply_connect_error (msg, code, "%s", problem);
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "watcherId");
+      json_builder_add_string_value (builder, watcher->id);
+      json_builder_end_object (builder);
+      return _emu_reply_json (msg, 200, json_builder_get_root (builder));
+    }
+  if (id != NULL)
+    watcher = g_hash_table_lookup (sandbox->watchers, id);
+  if (watcher == NULL || watcher->stream != NULL)
+    return _emu_reply_connect_error (msg, "not_found", "watcher with id %s not found", id ? id : "");
+  if (strcmp (method, "GetWatcherEvents") == 0)
+    {
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+      watcher_read (watcher->fd, G_IO_IN, watcher);
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "events");
+      json_builder_begin_array (builder);
+      for (guint i = 0; i < watcher->events->len; i++)
+        json_builder_add_value (builder, json_node_ref (g_ptr_array_index (watcher->events, i)));
+      json_builder_end_array (builder);
+      json_builder_end_object (builder);
+      g_ptr_array_set_size (watcher->events, 0);
+      return _emu_reply_json (msg, 200, json_builder_get_root (builder));
+    }
+  g_hash_table_remove (sandbox->watchers, watcher->id);
+  _emu_reply_json (msg, 200, json_from_string ("{}", NULL));
 }
 
 static void
@@ -1207,9 +1629,12 @@ filesystem_unary (EmuSandbox        *sandbox,
   g_autoptr(GError) error = NULL;
   JsonNode *entry;
 
-  if (strcmp (method, "Stat") == 0)
+  if (strcmp (method, "CreateWatcher") == 0 || strcmp (method, "GetWatcherEvents") == 0 ||
+      strcmp (method, "RemoveWatcher") == 0)
+    watcher_rpc (sandbox, msg, method, request, path, host);
+  else if (strcmp (method, "Stat") == 0)
     {
-      entry = entry_info (path, host, writable, &error);
+      entry = entry_info (sandbox, path, host, writable, &error);
       if (entry == NULL)
         _emu_reply_connect_error (msg, "not_found", "file not found: %s", path);
       else
@@ -1232,7 +1657,7 @@ filesystem_unary (EmuSandbox        *sandbox,
           _emu_reply_connect_error (msg, "invalid_argument", "path is not a directory: %s", path);
           return;
         }
-      list_dir (entries, path, host, writable, (guint) CLAMP (depth, 1, 64));
+      list_dir (sandbox, entries, path, host, writable, (guint) CLAMP (depth, 1, 64));
       json_builder_begin_object (builder);
       json_builder_set_member_name (builder, "entries");
       json_builder_begin_array (builder);
@@ -1253,7 +1678,7 @@ filesystem_unary (EmuSandbox        *sandbox,
       else if (g_mkdir_with_parents (host, 0755) != 0)
         _emu_reply_connect_error (msg, "internal", "error creating directory %s: %s", path, g_strerror (errno));
       else
-        _emu_reply_json (msg, 200, wrap ("entry", entry_info (path, host, writable, NULL)));
+        _emu_reply_json (msg, 200, wrap ("entry", entry_info (sandbox, path, host, writable, NULL)));
     }
   else if (strcmp (method, "Move") == 0)
     {
@@ -1271,7 +1696,7 @@ filesystem_unary (EmuSandbox        *sandbox,
       else if (g_mkdir_with_parents (parent, 0755) != 0 || g_rename (source_host, destination_host) != 0)
         _emu_reply_connect_error (msg, "internal", "error renaming %s: %s", source, g_strerror (errno));
       else
-        _emu_reply_json (msg, 200, wrap ("entry", entry_info (destination, destination_host, TRUE, NULL)));
+        _emu_reply_json (msg, 200, wrap ("entry", entry_info (sandbox, destination, destination_host, TRUE, NULL)));
     }
   else if (strcmp (method, "Remove") == 0)
     {
@@ -1299,6 +1724,51 @@ filesystem_unary (EmuSandbox        *sandbox,
 
 /* ------------------------------------------------------------------ */
 /* /files                                                              */
+
+static gboolean
+write_in_place (const char  *host,
+                GBytes      *contents,
+                GError     **error)
+{
+  gsize len;
+  const guint8 *data = g_bytes_get_data (contents, &len);
+  gsize done = 0;
+  int fd = open (host, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+  if (fd < 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "%s", g_strerror (errsv));
+      return FALSE;
+    }
+  if (fchown (fd, getuid (), getgid ()) != 0)
+    g_debug ("e2b-emulator: fchown %s: %s", host, g_strerror (errno));
+  while (done < len)
+    {
+      gssize n = write (fd, data + done, len - done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int errsv = errno;
+
+          close (fd);
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "%s", g_strerror (errsv));
+          return FALSE;
+        }
+      done += (gsize) n;
+    }
+  if (close (fd) != 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "%s", g_strerror (errsv));
+      return FALSE;
+    }
+  return TRUE;
+}
 
 static gboolean
 signature_valid (EmuSandbox *sandbox,
@@ -1393,8 +1863,23 @@ store_file (EmuSandbox        *sandbox,
       _emu_reply_error (msg, 401, "error opening file '%s': permission denied", path);
       return FALSE;
     }
+  /* In place, as envd writes: open (create, truncate), chown to the
+   * user, then the data (a watcher sees CREATE, CHMOD, WRITE). */
+  /* Through the sandbox's symlinks, never out of its writable areas. */
+  {
+    gboolean exists, inside = FALSE;
+    g_autofree char *resolved = follow_symlinks (sandbox, path, &exists);
+
+    g_free (host);
+    host = host_path (sandbox, resolved, &inside);
+    if (!inside)
+      {
+        _emu_reply_error (msg, 401, "error opening file '%s': permission denied", path);
+        return FALSE;
+      }
+  }
   if (g_mkdir_with_parents (parent, 0755) != 0 ||
-      !g_file_set_contents (host, g_bytes_get_data (contents, NULL), (gssize) g_bytes_get_size (contents), &error))
+      !write_in_place (host, contents, &error))
     {
       _emu_reply_error (msg, 500, "error writing file '%s': %s", path,
                         error ? error->message : g_strerror (errno));
@@ -1528,7 +2013,9 @@ files_download (EmuSandbox        *sandbox,
   soup_server_message_set_status (msg, 200, NULL);
   soup_message_headers_set_content_type (soup_server_message_get_response_headers (msg),
                                          "application/octet-stream", NULL);
-  soup_message_body_append_bytes (soup_server_message_get_response_body (msg), bytes);
+  /* An empty file: libsoup takes no empty chunk. */
+  if (g_bytes_get_size (bytes) > 0)
+    soup_message_body_append_bytes (soup_server_message_get_response_body (msg), bytes);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1540,6 +2027,8 @@ _emu_envd_sandbox_gone (EmuSandbox *sandbox)
   GHashTableIter iter;
   gpointer value;
 
+  if (sandbox->watchers != NULL)
+    g_hash_table_remove_all (sandbox->watchers);
   g_hash_table_iter_init (&iter, sandbox->processes);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
@@ -1641,7 +2130,8 @@ _emu_envd_handle (E2bEmulator       *emu,
     {
       const char *rpc = strchr (path + 1, '/') + 1;
       gboolean is_process = g_str_has_prefix (path, "/process.");
-      gboolean streaming = is_process && (strcmp (rpc, "Start") == 0 || strcmp (rpc, "Connect") == 0);
+      gboolean streaming = is_process ? (strcmp (rpc, "Start") == 0 || strcmp (rpc, "Connect") == 0)
+                                      : strcmp (rpc, "WatchDir") == 0;
 
       if (strcmp (method, "POST") != 0)
         {
@@ -1658,6 +2148,8 @@ _emu_envd_handle (E2bEmulator       *emu,
             }
           if (user == NULL)
             stream_fail (emu, msg, "unauthenticated", error->message);
+          else if (!is_process)
+            watch_dir (emu, sandbox, msg, user);
           else if (strcmp (rpc, "Start") == 0)
             process_start (emu, sandbox, msg, user);
           else

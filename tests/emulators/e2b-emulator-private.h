@@ -56,6 +56,7 @@ struct _EmuSandbox
   char            *host_root;  /* <root>/<id>: home/ and tmp/ are mounted at /home and /tmp */
   GHashTable      *processes;  /* pid -> EmuProcess (running and recently ended) */
   guint            next_pid;
+  GHashTable      *watchers;   /* id -> directory watcher (envd code), or NULL */
 };
 
 /* Replies */

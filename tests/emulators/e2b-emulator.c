@@ -130,6 +130,7 @@ sandbox_free (EmuSandbox *sandbox)
       g_source_unref (sandbox->ttl);
     }
   g_clear_pointer (&sandbox->processes, g_hash_table_unref);
+  g_clear_pointer (&sandbox->watchers, g_hash_table_unref);
   g_clear_object (&sandbox->instance);
   g_clear_pointer (&sandbox->metadata, g_hash_table_unref);
   g_clear_pointer (&sandbox->envs, g_hash_table_unref);
@@ -332,6 +333,16 @@ handle_create (E2bEmulator       *emu,
   spec = _emu_local_spec_new ("e2b-emulator-id", sandbox->id, sandbox->envs);
   sandbox_spec_add_mount (spec, home, "/home", FALSE);
   sandbox_spec_add_mount (spec, tmp, "/tmp", FALSE);
+  /* `whoami` and `ls -l` name the default user as in E2B's templates. */
+  {
+    g_autofree char *etc = g_build_filename (sandbox->host_root, "etc", NULL);
+
+    if (!_emu_add_user_files (spec, etc, "user", E2B_EMU_HOME, &error))
+      {
+        g_warning ("e2b-emulator: %s", error->message);
+        g_clear_error (&error);
+      }
+  }
   /* allow_internet_access defaults to true, as in E2B's API. */
   node = json_object_get_member (object, "allow_internet_access");
   sandbox_spec_set_network (spec, node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
@@ -403,6 +414,8 @@ handle_list (E2bEmulator       *emu,
   const char *limit_s = _emu_query (query, "limit");
   const char *token = _emu_query (query, "nextToken");
   const char *template = _emu_query (query, "template");
+  const char *started_after = _emu_query (query, "startedAfter");
+  g_autoptr(GDateTime) after = NULL;
   g_autoptr(GPtrArray) matching = g_ptr_array_new ();
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
@@ -428,6 +441,20 @@ handle_list (E2bEmulator       *emu,
       return;
     }
 
+  if (v2 && started_after != NULL)
+    {
+      /* A form-decoded "+00:00" arrives as " 00:00". */
+      g_autoptr(GString) text = g_string_new (started_after);
+
+      g_string_replace (text, " ", "+", 0);
+      after = g_date_time_new_from_iso8601 (text->str, NULL);
+      if (after == NULL)
+        {
+          _emu_reply_error (msg, 400, "invalid startedAfter: %s", started_after);
+          return;
+        }
+    }
+
   g_hash_table_iter_init (&iter, emu->sandboxes);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
@@ -435,6 +462,15 @@ handle_list (E2bEmulator       *emu,
 
       if (!metadata_matches (sandbox, metadata))
         continue;
+      /* startedAfter: started at or after it, to the second the API
+       * reports startedAt with. */
+      if (after != NULL)
+        {
+          g_autoptr(GDateTime) started = g_date_time_new_from_unix_utc (g_date_time_to_unix (sandbox->started));
+
+          if (g_date_time_compare (started, after) < 0)
+            continue;
+        }
       if (template != NULL && strcmp (template, sandbox->template_id) != 0)
         continue;
       if (v2 && state != NULL && strstr (state, "running") == NULL)

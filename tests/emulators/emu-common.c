@@ -4,7 +4,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <glib-unix.h>
 
 #include "emu-common.h"
@@ -254,6 +256,67 @@ _emu_main_serve (void)
   g_unix_signal_add (SIGINT, on_signal, loop);
   g_unix_signal_add (SIGTERM, on_signal, loop);
   g_main_loop_run (loop);
+}
+
+/* One database (passwd or group) with the sandbox's id named NAME. */
+static gboolean
+write_account_file (const char  *source,
+                    const char  *target,
+                    const char  *line,
+                    const char  *name,
+                    GError     **error)
+{
+  g_autofree char *contents = NULL;
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  if (g_file_get_contents (source, &contents, NULL, NULL))
+    {
+      g_auto(GStrv) lines = g_strsplit (contents, "\n", -1);
+
+      for (guint i = 0; lines[i] != NULL; i++)
+        {
+          g_auto(GStrv) fields = g_strsplit (lines[i], ":", 4);
+
+          if (*lines[i] == '\0')
+            continue;
+          /* The sandbox's id and the new name are the service's user only. */
+          if (g_strv_length (fields) >= 3 &&
+              (strcmp (fields[2], EMU_SANDBOX_ID) == 0 || strcmp (fields[0], name) == 0))
+            continue;
+          g_string_append_printf (out, "%s\n", lines[i]);
+        }
+    }
+  g_string_append_printf (out, "%s\n", line);
+  return g_file_set_contents (target, out->str, (gssize) out->len, error);
+}
+
+gboolean
+_emu_add_user_files (SandboxSpec  *spec,
+                     const char   *dir,
+                     const char   *user,
+                     const char   *home,
+                     GError      **error)
+{
+  g_autofree char *passwd = g_build_filename (dir, "passwd", NULL);
+  g_autofree char *group = g_build_filename (dir, "group", NULL);
+  g_autofree char *passwd_line = g_strdup_printf ("%s:x:%s:%s::%s:/bin/bash", user, EMU_SANDBOX_ID,
+                                                  EMU_SANDBOX_ID, home);
+  g_autofree char *group_line = g_strdup_printf ("%s:x:%s:", user, EMU_SANDBOX_ID);
+
+  if (g_mkdir_with_parents (dir, 0755) != 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot make %s: %s", dir,
+                   g_strerror (errsv));
+      return FALSE;
+    }
+  if (!write_account_file ("/etc/passwd", passwd, passwd_line, user, error) ||
+      !write_account_file ("/etc/group", group, group_line, user, error))
+    return FALSE;
+  sandbox_spec_add_mount (spec, passwd, "/etc/passwd", TRUE);
+  sandbox_spec_add_mount (spec, group, "/etc/group", TRUE);
+  return TRUE;
 }
 
 SandboxSpec *

@@ -70,6 +70,20 @@ void           _emu_thread_quit              (GThread           *thread,
  * client needs: prints "READY" and serves until SIGINT or SIGTERM. */
 void           _emu_main_serve               (void);
 
+/* The id a local sandbox's processes run with (the local backend's
+ * LOCAL_SANDBOX_UID): the uid and gid that _emu_add_user_files names. */
+#define EMU_SANDBOX_ID "1000"
+
+/* Makes @user (home directory @home) the name of the sandbox's uid and gid,
+ * as the provider's images do: copies of the host's /etc/passwd and
+ * /etc/group with that entry, written in @dir, mounted read-only over
+ * them in @spec. */
+gboolean       _emu_add_user_files           (SandboxSpec       *spec,
+                                              const char        *dir,
+                                              const char        *user,
+                                              const char        *home,
+                                              GError           **error);
+
 /* The spec of the local sandbox that stands for an emulated one: @env (may
  * be NULL) in its environment, the label @label=@id, ending with the
  * emulator (even when it is killed), and the host's file system read-only,

@@ -7,7 +7,9 @@ fields, status codes, error bodies, the log stream framing, multipart.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,9 @@ from daytona import (
     DaytonaConfig,
     DaytonaError,
     DaytonaNotFoundError,
+    DownloadProgress,
     FileUpload,
+    Image,
     ListSandboxesQuery,
     Resources,
     Sandbox,
@@ -34,6 +38,7 @@ class Emulator(Protocol):
     """What conftest.py's emulator fixture gives."""
 
     api_url: str
+    api_key: str
 
     def stats(self) -> dict[str, int]: ...
 
@@ -72,12 +77,70 @@ def test_create_from_image_with_labels_env_resources(daytona: Daytona) -> None:
         daytona.delete(sb)
 
 
+def test_create_from_image_with_build_logs(daytona: Daytona) -> None:
+    """A create that builds an image hands its build log, step by step, to
+    on_snapshot_create_logs (the SDK reads build-logs-url, then follows it)."""
+    image = Image.base("debian:12-slim").run_commands("echo one", "echo two").env({"K": "v"})
+    logs: list[str] = []
+    sb = daytona.create(
+        CreateSandboxFromImageParams(image=image),
+        timeout=60,
+        on_snapshot_create_logs=logs.append,
+    )
+    try:
+        assert sb.state == "started"
+        text = "\n".join(logs)
+        steps = [line for line in text.splitlines() if line.startswith("Step ")]
+        assert steps[0] == "Step 1/4 : FROM debian:12-slim"
+        assert steps[-1].startswith("Step 4/4 : ENV")
+        assert text.splitlines()[-1].startswith("Successfully built")
+    finally:
+        daytona.delete(sb)
+
+
+def test_build_logs_follow_until_the_build_ends(daytona: Daytona, emulator: Emulator) -> None:
+    """build-logs-url?follow=true stays open while the image builds and ends
+    with the build; without follow it gives the log so far."""
+    headers = {
+        "Authorization": f"Bearer {emulator.api_key}",
+        "Content-Type": "application/json",
+    }
+    dockerfile = "FROM debian:12-slim\n" + "".join(f"RUN echo {i}\n" for i in range(8))
+    body = json.dumps({"buildInfo": {"dockerfileContent": dockerfile}}).encode()
+    req = urllib.request.Request(
+        f"{emulator.api_url}/sandbox", data=body, headers=headers, method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        created = json.load(resp)
+    assert created["state"] == "pending_build"
+    try:
+        req = urllib.request.Request(
+            f"{emulator.api_url}/sandbox/{created['id']}/build-logs-url", headers=headers
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            url = json.load(resp)["url"]
+        req = urllib.request.Request(url + "?follow=true", headers=headers)
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            assert resp.headers.get("Transfer-Encoding") == "chunked"
+            lines = resp.read().decode().splitlines()
+        assert lines[:2] == ["Step 1/9 : FROM debian:12-slim", "Step 2/9 : RUN echo 0"]
+        assert lines[8] == "Step 9/9 : RUN echo 7"
+        assert lines[-1].startswith("Successfully built")
+        # The stream ended with the build: the sandbox is past pending_build.
+        assert daytona.get(created["id"]).state != "pending_build"
+        req = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.read().decode().splitlines() == lines
+    finally:
+        daytona.delete(daytona.get(created["id"]))
+
+
 def test_create_from_snapshot_and_get(daytona: Daytona, sandbox: Sandbox) -> None:
     assert sandbox.state == "started"
     again = daytona.get(sandbox.id)
     assert again.id == sandbox.id
     assert again.labels["suite"] == "conformance"
-    assert again.get_work_dir() == "/workspace"
+    assert again.get_work_dir() == "/home/daytona"
 
 
 def test_process_exec(sandbox: Sandbox) -> None:
@@ -113,9 +176,7 @@ def test_session_streams_logs_of_a_long_command(sandbox: Sandbox) -> None:
     out: list[str] = []
     err: list[str] = []
     asyncio.run(
-        sandbox.process.get_session_command_logs_async(
-            sid, cmd.cmd_id, out.append, err.append
-        )
+        sandbox.process.get_session_command_logs_async(sid, cmd.cmd_id, out.append, err.append)
     )
     assert "".join(out) == "out1\nout2\nout3\n"
     assert "".join(err) == "err1\nerr2\nerr3\n"
@@ -127,9 +188,7 @@ def test_session_streams_logs_of_a_long_command(sandbox: Sandbox) -> None:
     assert logs.stdout == "out1\nout2\nout3\n"
     assert logs.stderr == "err1\nerr2\nerr3\n"
 
-    sync = sandbox.process.execute_session_command(
-        sid, SessionExecuteRequest(command="echo sync")
-    )
+    sync = sandbox.process.execute_session_command(sid, SessionExecuteRequest(command="echo sync"))
     assert sync.exit_code == 0
     assert sync.stdout == "sync\n"
     session = sandbox.process.get_session(sid)
@@ -137,6 +196,107 @@ def test_session_streams_logs_of_a_long_command(sandbox: Sandbox) -> None:
     sandbox.process.delete_session(sid)
     with pytest.raises(DaytonaNotFoundError):
         sandbox.process.get_session(sid)
+
+
+def test_session_shell_keeps_its_state(sandbox: Sandbox) -> None:
+    """One shell per session, as the daemon has: the directory, exported and
+    plain shell variables set by a command are there for the next one, in
+    that session only."""
+    sandbox.process.create_session("state")
+    sandbox.process.create_session("other")
+    first = sandbox.process.execute_session_command(
+        "state",
+        SessionExecuteRequest(
+            command="mkdir -p /tmp/there && cd /tmp/there && export KEPT=yes && PLAIN=1"
+        ),
+    )
+    assert first.exit_code == 0
+    later = sandbox.process.execute_session_command(
+        "state", SessionExecuteRequest(command='echo "$(pwd) $KEPT $PLAIN"')
+    )
+    assert later.stdout == "/tmp/there yes 1\n"
+    # An exported variable reaches the commands the shell starts.
+    child = sandbox.process.execute_session_command(
+        "state", SessionExecuteRequest(command="sh -c 'echo $KEPT'")
+    )
+    assert child.stdout == "yes\n"
+    # A background command's state counts too: it ran in the same shell.
+    bg = sandbox.process.execute_session_command(
+        "state", SessionExecuteRequest(command="cd / && export KEPT=again", run_async=True)
+    )
+    deadline = time.monotonic() + 10
+    while sandbox.process.get_session_command("state", bg.cmd_id).exit_code is None:
+        assert time.monotonic() < deadline, "the background command never finished"
+        time.sleep(0.05)
+    again = sandbox.process.execute_session_command(
+        "state", SessionExecuteRequest(command='echo "$(pwd) $KEPT"')
+    )
+    assert again.stdout == "/ again\n"
+    fresh = sandbox.process.execute_session_command(
+        "other", SessionExecuteRequest(command='echo "$(pwd) [$KEPT]"')
+    )
+    assert fresh.stdout == "/home/daytona []\n"
+    sandbox.process.delete_session("state")
+    sandbox.process.delete_session("other")
+
+
+def test_session_command_input(sandbox: Sandbox) -> None:
+    """send_session_command_input feeds a background command's stdin, and
+    the input shows in its log unless echo is suppressed."""
+    sandbox.process.create_session("input")
+    cmd = sandbox.process.execute_session_command(
+        "input",
+        SessionExecuteRequest(
+            command='read first; read second; echo "got $first+$second"', run_async=True
+        ),
+    )
+    sandbox.process.send_session_command_input("input", cmd.cmd_id, "one")
+    sandbox.process.send_session_command_input("input", cmd.cmd_id, "two\n")
+    deadline = time.monotonic() + 10
+    while sandbox.process.get_session_command("input", cmd.cmd_id).exit_code is None:
+        assert time.monotonic() < deadline, "the command never read its input"
+        time.sleep(0.05)
+    logs = sandbox.process.get_session_command_logs("input", cmd.cmd_id)
+    assert logs.stdout == "one\ntwo\ngot one+two\n"
+    assert sandbox.process.get_session_command("input", cmd.cmd_id).exit_code == 0
+
+    quiet = sandbox.process.execute_session_command(
+        "input",
+        SessionExecuteRequest(
+            command="read x; echo len=${#x}", run_async=True, suppress_input_echo=True
+        ),
+    )
+    sandbox.process.send_session_command_input("input", quiet.cmd_id, "secret")
+    deadline = time.monotonic() + 10
+    while sandbox.process.get_session_command("input", quiet.cmd_id).exit_code is None:
+        assert time.monotonic() < deadline, "the command never read its input"
+        time.sleep(0.05)
+    assert sandbox.process.get_session_command_logs("input", quiet.cmd_id).stdout == "len=6\n"
+    # A finished command takes no more input.
+    with pytest.raises(DaytonaError):
+        sandbox.process.send_session_command_input("input", quiet.cmd_id, "late")
+    sandbox.process.delete_session("input")
+
+
+def test_user_and_home_directory(sandbox: Sandbox) -> None:
+    """As in the service's images: user daytona, home and work directory
+    /home/daytona, where relative paths of the file API land."""
+    assert sandbox.user == "daytona"
+    assert sandbox.get_user_home_dir() == "/home/daytona"
+    assert sandbox.get_work_dir() == "/home/daytona"
+    r = sandbox.process.exec('echo "$(pwd) $HOME $USER $(whoami) $(id -gn)"')
+    assert r.result.strip() == "/home/daytona /home/daytona daytona daytona daytona"
+    assert sandbox.process.exec("pwd", cwd="/home/daytona").result.strip() == "/home/daytona"
+    sandbox.fs.upload_file(b"at home", "rel.txt")
+    assert sandbox.process.exec("cat /home/daytona/rel.txt").result == "at home"
+    assert sandbox.fs.download_file("/home/daytona/rel.txt") == b"at home"
+    assert sandbox.fs.get_file_info("rel.txt").owner == "daytona"
+    sandbox.process.create_session("home")
+    where = sandbox.process.execute_session_command(
+        "home", SessionExecuteRequest(command="pwd; cd; pwd")
+    )
+    assert where.stdout == "/home/daytona\n/home/daytona\n"
+    sandbox.process.delete_session("home")
 
 
 def test_files(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -173,6 +333,51 @@ def test_files(sandbox: Sandbox, tmp_path: Path) -> None:
         sandbox.fs.get_file_info("data")
 
 
+def test_download_progress_knows_the_size(sandbox: Sandbox) -> None:
+    """download_file_stream's progress reports each file's size (the part's
+    Content-Length), and bytes received up to it."""
+    data = bytes(range(256)) * 300
+    sandbox.fs.upload_file(data, "progress.bin")
+    progress: list[DownloadProgress] = []
+    got = b"".join(sandbox.fs.download_file_stream("progress.bin", on_progress=progress.append))
+    assert got == data
+    assert progress and all(p.total_bytes == len(data) for p in progress)
+    assert progress[-1].bytes_received == len(data)
+
+
+def test_find_search_replace_move_permissions(sandbox: Sandbox) -> None:
+    """The file API's walks and edits, as the daemon does them: find (text
+    lines, binary files skipped), search (glob on names), replace (literal,
+    per file), move and permissions."""
+    fs = sandbox.fs
+    fs.create_folder("walk/sub", "755")
+    fs.upload_file(b"hello world\nbye\nhello again\n", "walk/a.txt")
+    fs.upload_file(b"\x00hello", "walk/bin.dat")
+    fs.upload_file(b"say hello\n", "walk/sub/b.txt")
+    found = [(m.file, m.line, m.content) for m in fs.find_files("walk", "hello")]
+    assert found == [
+        ("walk/a.txt", 1, "hello world"),
+        ("walk/a.txt", 3, "hello again"),
+        ("walk/sub/b.txt", 1, "say hello"),
+    ]
+    assert fs.search_files("walk", "*.txt").files == ["walk/a.txt", "walk/sub/b.txt"]
+    results = fs.replace_in_files(["walk/a.txt", "walk/none.txt"], "hello", "$1 & \\1")
+    assert [(r.file, r.success) for r in results] == [
+        ("walk/a.txt", True),
+        ("walk/none.txt", False),
+    ]
+    assert fs.download_file("walk/a.txt") == b"$1 & \\1 world\nbye\n$1 & \\1 again\n"
+    fs.move_files("walk/a.txt", "walk/sub/moved.txt")
+    assert fs.get_file_info("walk/sub/moved.txt").size == 32
+    with pytest.raises(DaytonaNotFoundError):
+        fs.get_file_info("walk/a.txt")
+    with pytest.raises(DaytonaNotFoundError):
+        fs.move_files("walk/a.txt", "walk/again.txt")
+    fs.set_file_permissions("walk/sub/moved.txt", mode="600")
+    assert fs.get_file_info("walk/sub/moved.txt").permissions == "0600"
+    fs.delete_file("walk", recursive=True)
+
+
 def test_list_by_label(daytona: Daytona) -> None:
     tag = uuid.uuid4().hex[:8]
     a = daytona.create(
@@ -184,14 +389,9 @@ def test_list_by_label(daytona: Daytona) -> None:
     try:
         both = {s.id for s in daytona.list(ListSandboxesQuery(labels={"tag": tag}))}
         assert both == {a.id, b.id}
-        only_b = [
-            s.id
-            for s in daytona.list(ListSandboxesQuery(labels={"tag": tag, "role": "b"}))
-        ]
+        only_b = [s.id for s in daytona.list(ListSandboxesQuery(labels={"tag": tag, "role": "b"}))]
         assert only_b == [b.id]
-        assert (
-            list(daytona.list(ListSandboxesQuery(labels={"tag": "no-such-tag"}))) == []
-        )
+        assert list(daytona.list(ListSandboxesQuery(labels={"tag": "no-such-tag"}))) == []
     finally:
         daytona.delete(a)
         daytona.delete(b)

@@ -6,18 +6,25 @@ anything the SDK does not expect, a test fails.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from conftest import Emulator
 from e2b import (
+    AsyncSandbox,
     AuthenticationException,
     CommandExitException,
+    FileNotFoundException,
+    FilesystemEvent,
+    FilesystemEventType,
     FileType,
     NotFoundException,
     Sandbox,
+    SandboxException,
     SandboxQuery,
     TimeoutException,
 )
@@ -40,9 +47,7 @@ def test_create_with_metadata_and_envs(sandbox: Sandbox) -> None:
     assert info.sandbox_id == sandbox.sandbox_id
     assert info.metadata["suite"] == "conformance"
     assert info.state.value == "running"
-    result = sandbox.commands.run(
-        "echo $GREETING; echo $HOME; whoami 2>/dev/null || true"
-    )
+    result = sandbox.commands.run("echo $GREETING; echo $HOME; whoami 2>/dev/null || true")
     assert result.stdout.splitlines()[:2] == ["hello from envs", "/home/user"]
     assert sandbox.is_running()
 
@@ -162,6 +167,150 @@ def test_files(sandbox: Sandbox) -> None:
         files.read("/home/user/dir/renamed.txt")
 
 
+def test_list_order_is_the_services(sandbox: Sandbox) -> None:
+    """ListDir walks as envd does: each directory sorted by name, a
+    directory followed by what is in it."""
+    files = sandbox.files
+    base = f"/home/user/order-{uuid.uuid4().hex[:6]}"
+    for path in ("zeta", "beta/b2", "beta/b1", "alpha"):
+        files.make_dir(f"{base}/{path}")
+    files.write(f"{base}/Upper.txt", "u")
+    files.write(f"{base}/gamma.txt", "g")
+    assert [e.name for e in files.list(base)] == [
+        "Upper.txt",
+        "alpha",
+        "beta",
+        "gamma.txt",
+        "zeta",
+    ]
+    assert [e.path.removeprefix(base + "/") for e in files.list(base, depth=2)] == [
+        "Upper.txt",
+        "alpha",
+        "beta",
+        "beta/b1",
+        "beta/b2",
+        "gamma.txt",
+        "zeta",
+    ]
+    files.remove(base)
+
+
+def test_symlinks_are_what_they_lead_to(sandbox: Sandbox) -> None:
+    """get_info and list type a symlink as its target and give the absolute
+    path it leads to; a plain entry has no symlink_target."""
+    files = sandbox.files
+    base = f"/home/user/links-{uuid.uuid4().hex[:6]}"
+    files.write(f"{base}/data/file.txt", "content")
+    sandbox.commands.run(
+        "ln -s file.txt data/to-file && ln -s data to-dir && ln -s to-dir/to-file chain",
+        cwd=base,
+    )
+    to_file = files.get_info(f"{base}/data/to-file")
+    assert to_file.type == FileType.FILE
+    assert to_file.name == "to-file"
+    assert to_file.path == f"{base}/data/to-file"
+    assert to_file.symlink_target == f"{base}/data/file.txt"
+    to_dir = files.get_info(f"{base}/to-dir")
+    assert to_dir.type == FileType.DIR
+    assert to_dir.symlink_target == f"{base}/data"
+    assert files.get_info(f"{base}/chain").symlink_target == f"{base}/data/file.txt"
+    plain = files.get_info(f"{base}/data/file.txt")
+    assert plain.type == FileType.FILE and plain.symlink_target is None
+    listed = {e.name: e for e in files.list(base, depth=3)}
+    # A symlinked directory is not walked into.
+    assert set(listed) == {"chain", "data", "file.txt", "to-dir", "to-file"}
+    assert listed["to-dir"].type == FileType.DIR
+    assert listed["to-file"].symlink_target == f"{base}/data/file.txt"
+    files.remove(base)
+
+
+def test_watch_dir(sandbox: Sandbox) -> None:
+    """watch_dir reports what happens in the directory, whether the file API
+    or a command in the sandbox did it, named relative to the directory."""
+    files = sandbox.files
+    base = f"/home/user/watched-{uuid.uuid4().hex[:6]}"
+    files.make_dir(f"{base}/old")
+    handle = files.watch_dir(base, include_entry=True)
+    files.write(f"{base}/new.txt", "first")
+    events = handle.get_new_events()
+    assert len(events) == 3, events
+    assert (events[0].type, events[0].name) == (FilesystemEventType.CREATE, "new.txt")
+    write = [e for e in events if e.type == FilesystemEventType.WRITE]
+    assert [e.name for e in write] == ["new.txt"]
+    assert write[0].entry is not None and write[0].entry.path == f"{base}/new.txt"
+
+    sandbox.commands.run("mv new.txt moved.txt && rm -r old && echo x >> moved.txt", cwd=base)
+    seen = [(e.type, e.name) for e in handle.get_new_events()]
+    assert (FilesystemEventType.RENAME, "new.txt") in seen
+    assert (FilesystemEventType.CREATE, "moved.txt") in seen
+    assert (FilesystemEventType.REMOVE, "old") in seen
+    assert (FilesystemEventType.WRITE, "moved.txt") in seen
+    assert handle.get_new_events() == []
+    handle.stop()
+    with pytest.raises(SandboxException):
+        handle.get_new_events()
+
+    # Recursive: directories made later are watched too.
+    deep = files.watch_dir(base, recursive=True)
+    files.make_dir(f"{base}/sub")
+    files.write(f"{base}/sub/inner.txt", "inner")
+    seen = [(e.type, e.name) for e in deep.get_new_events()]
+    assert (FilesystemEventType.CREATE, "sub") in seen
+    assert (FilesystemEventType.WRITE, "sub/inner.txt") in seen
+    deep.stop()
+    # Without recursive, what happens below is not reported.
+    flat = files.watch_dir(base)
+    files.write(f"{base}/sub/inner.txt", "again")
+    assert flat.get_new_events() == []
+    flat.stop()
+
+    with pytest.raises(FileNotFoundException):
+        files.watch_dir(f"{base}/missing")
+    files.remove(base)
+
+
+def test_watch_dir_stream(emulator: Emulator) -> None:
+    """The async SDK's watch_dir: events pushed over a WatchDir stream to
+    on_event, until stop."""
+
+    async def flow() -> list[tuple[FilesystemEventType, str]]:
+        sbx = await AsyncSandbox.create(timeout=60)
+        try:
+            seen: list[tuple[FilesystemEventType, str]] = []
+            wrote = asyncio.Event()
+
+            def on_event(event: FilesystemEvent) -> None:
+                seen.append((event.type, event.name))
+                if event.type == FilesystemEventType.WRITE:
+                    wrote.set()
+
+            await sbx.files.make_dir("streamed")
+            handle = await sbx.files.watch_dir("streamed", on_event=on_event, recursive=True)
+            await sbx.files.make_dir("streamed/sub")
+            await sbx.files.write("streamed/sub/f.txt", "data")
+            await asyncio.wait_for(wrote.wait(), 30)
+            await handle.stop()
+            return seen
+        finally:
+            await sbx.kill()
+
+    seen = asyncio.run(flow())
+    assert (FilesystemEventType.CREATE, "sub") in seen
+    assert (FilesystemEventType.CREATE, "sub/f.txt") in seen
+    assert (FilesystemEventType.WRITE, "sub/f.txt") in seen
+
+
+def test_users_and_home_directories(sandbox: Sandbox) -> None:
+    """The default user is `user` in /home/user; `root` is there too."""
+    default = sandbox.commands.run('echo "$USER $HOME $(pwd) $(whoami) $(stat -c %U .)"')
+    assert default.stdout == "user /home/user /home/user user user\n"
+    root = sandbox.commands.run('echo "$USER $HOME"', user="root")
+    assert root.stdout == "root /root\n"
+    sandbox.files.write("relative.txt", "in the home directory")
+    assert sandbox.files.read("/home/user/relative.txt") == "in the home directory"
+    sandbox.files.remove("relative.txt")
+
+
 def test_written_files_are_seen_by_commands(sandbox: Sandbox) -> None:
     sandbox.files.write("/home/user/script.sh", "echo from script\n")
     assert sandbox.commands.run("sh script.sh").stdout == "from script\n"
@@ -171,15 +320,11 @@ def test_written_files_are_seen_by_commands(sandbox: Sandbox) -> None:
 
 def test_list_by_metadata(emulator: Emulator, sandbox: Sandbox) -> None:
     tag = uuid.uuid4().hex
-    other = Sandbox.create(
-        metadata={"suite": "conformance-other", "tag": tag}, timeout=60
-    )
+    other = Sandbox.create(metadata={"suite": "conformance-other", "tag": tag}, timeout=60)
     try:
         found = Sandbox.list(query=SandboxQuery(metadata={"tag": tag})).next_items()
         assert [s.sandbox_id for s in found] == [other.sandbox_id]
-        found = Sandbox.list(
-            query=SandboxQuery(metadata={"suite": "conformance"})
-        ).next_items()
+        found = Sandbox.list(query=SandboxQuery(metadata={"suite": "conformance"})).next_items()
         assert [s.sandbox_id for s in found] == [sandbox.sandbox_id]
         paginator = Sandbox.list(limit=1)
         first = paginator.next_items()
@@ -191,6 +336,17 @@ def test_list_by_metadata(emulator: Emulator, sandbox: Sandbox) -> None:
         }
     finally:
         other.kill()
+
+
+def test_list_started_after(sandbox: Sandbox) -> None:
+    """started_after keeps the sandboxes started at or after that time."""
+    started = sandbox.get_info().started_at
+    run = {"suite": "conformance"}
+    found = Sandbox.list(query=SandboxQuery(metadata=run, started_after=started)).next_items()
+    assert sandbox.sandbox_id in [s.sandbox_id for s in found]
+    later = started + timedelta(seconds=1)
+    found = Sandbox.list(query=SandboxQuery(metadata=run, started_after=later)).next_items()
+    assert sandbox.sandbox_id not in [s.sandbox_id for s in found]
 
 
 def test_set_timeout_expires(emulator: Emulator) -> None:

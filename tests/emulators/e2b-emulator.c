@@ -360,6 +360,11 @@ handle_create (E2bEmulator       *emu,
   g_hash_table_insert (emu->sandboxes, sandbox->id, sandbox);
   g_atomic_int_inc (&emu->live);
   sandbox_set_timeout (sandbox, timeout);
+  /* startedAt and endAt from one clock reading, as the service's: the
+   * sandbox's time to live is exactly endAt - startedAt. */
+  g_date_time_unref (sandbox->started);
+  sandbox->started = g_date_time_new_from_unix_utc ((sandbox->end_at - MAX (timeout, 0) * G_USEC_PER_SEC) /
+                                                    G_USEC_PER_SEC);
   _emu_reply_json (msg, 201, sandbox_to_json (sandbox, 0));
 }
 

@@ -27,6 +27,10 @@ base = next(c for c in data["contexts"] if c["name"] == "python3-all-local")
 plain = dict(base, name="plain", python=python, executors=["cli"], disabled=False)
 sandbox = dict(plain, name="sandbox", top_options=base["top_options"] + ["--with=sandbox"])
 data["contexts"] = [plain, sandbox]
+# The checkers run "python3" from $PATH unless told otherwise: without the
+# venv on $PATH they cannot import metaflow and every pair fails.
+for check in data["checks"].values():
+    check["python"] = python
 json.dump(data, open(path, "w"), indent=1)
 PY
 cd "$work/core"

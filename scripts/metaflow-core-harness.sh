@@ -33,7 +33,14 @@ for check in data["checks"].values():
     check["python"] = python
 json.dump(data, open(path, "w"), indent=1)
 PY
+# CardExtensionsImportTest needs the card extensions of test/extensions,
+# which Metaflow's CI pip-installs; on the path they work the same, without
+# touching the venv.
+ext=""
+for pkg in "$src"/test/extensions/packages/*/; do
+	[ -d "$pkg/metaflow_extensions" ] && ext="$ext:$pkg"
+done
 cd "$work/core"
 export METAFLOW_SANDBOX_BACKEND=local USER=${USER:-$(id -un)}
-exec "$top/scripts/uninstalled-env" env PYTHONPATH="$work/core:$top/python" \
+exec "$top/scripts/uninstalled-env" env PYTHONPATH="$work/core:$top/python$ext" \
 	"$python" run_tests.py --inherit-env "$@"

@@ -42,5 +42,5 @@ for pkg in "$src"/test/extensions/packages/*/; do
 done
 cd "$work/core"
 export METAFLOW_SANDBOX_BACKEND=local USER=${USER:-$(id -un)}
-exec "$top/scripts/uninstalled-env" env PYTHONPATH="$work/core:$top/python$ext" \
+"$top/scripts/uninstalled-env" env PYTHONPATH="$work/core:$top/python$ext" \
 	"$python" run_tests.py --inherit-env "$@"

@@ -363,7 +363,8 @@ mediate_connect (int                          nfd,
   remote = (struct iovec) { (void *) (uintptr_t) req->data.args[1], len };
   if (len > 0 && process_vm_readv (req->pid, &local, 1, &remote, 1, 0) != (ssize_t) len)
     return EFAULT;
-  /* (pid 1 does not use the filter's connect(), nor do its children.) */
+  /* Tgid 1 is pid 1, whose own calls never stop here: never take one of
+   * its descriptors. */
   if ((tgid = thread_group_of (req->pid)) <= 1 ||
       (pidfd = (int) syscall (SYS_pidfd_open, tgid, 0)) < 0)
     return ESRCH;
@@ -425,18 +426,9 @@ mediate_connect (int                          nfd,
           if (worker == 0)
             {
               struct seccomp_notif_resp resp = { 0 };
-              int keep[3] = { nfd, sock, file };
+              int keep[3] = { nfd, sock, file };   /* file may be -1 */
 
-              for (int i = 0; i < 3; i++)
-                for (int j = i + 1; j < 3; j++)
-                  if (keep[j] < keep[i])
-                    {
-                      int t = keep[i];
-                      keep[i] = keep[j];
-                      keep[j] = t;
-                    }
-              /* file may be -1: sorted first, skipped. */
-              close_others (keep[0] < 0 ? keep + 1 : keep, keep[0] < 0 ? 2 : 3);
+              close_others (keep, 3);
 
               resp.id = id;
               resp.error = connect_as_pid1 (sock, &addr.sa, len) == 0 ? 0 : -errno;
@@ -570,14 +562,6 @@ run_command (int conn)
      * are not this child's to keep. */
     int keep[4] = { conn, fds[0], fds[1], fds[2] };
 
-    for (int i = 0; i < 4; i++)
-      for (int j = i + 1; j < 4; j++)
-        if (keep[j] < keep[i])
-          {
-            int t = keep[i];
-            keep[i] = keep[j];
-            keep[j] = t;
-          }
     close_others (keep, 4);
   }
   if (memcmp (header, SBX_MAGIC_END, SBX_MAGIC_LEN) == 0)
@@ -741,11 +725,22 @@ accept_one (int listen_fd)
 }
 
 /* Closes every descriptor from 3 up but the KEEP ones (bwrap's info pipe,
- * for one), which must be sorted. */
+ * for one; at most 8, in any order, -1 for none). */
 static void
-close_others (const int *keep, int n_keep)
+close_others (const int *unsorted, int n_keep)
 {
+  int keep[8];
   unsigned int first = 3;
+
+  n_keep = n_keep < 8 ? n_keep : 8;
+  for (int i = 0; i < n_keep; i++)
+    {
+      int j = i;
+
+      for (; j > 0 && keep[j - 1] > unsorted[i]; j--)
+        keep[j] = keep[j - 1];
+      keep[j] = unsorted[i];
+    }
 
   for (int k = 0; k <= n_keep; k++)
     {
@@ -810,7 +805,6 @@ serve (int       listen_fd,
   struct pollfd *pfds = NULL;
   size_t pfds_size = 0;
   int keep[4] = { listen_fd, ready_fd, watch, lease_fd };
-  int n_keep = 0;
 
   /* Not dumpable: the commands run as the same user, and must neither
    * trace this process nor open its descriptors or memory through /proc.
@@ -820,19 +814,8 @@ serve (int       listen_fd,
   if (!read_token (token_fd))
     return 125;
 
-  for (int i = 0; i < 4; i++)
-    if (keep[i] >= 3)
-      keep[n_keep++] = keep[i];
-  for (int i = 0; i < n_keep; i++)
-    for (int j = i + 1; j < n_keep; j++)
-      if (keep[j] < keep[i])
-        {
-          int t = keep[i];
-          keep[i] = keep[j];
-          keep[j] = t;
-        }
   /* Whatever else bwrap or the library passed on goes. */
-  close_others (keep, n_keep);
+  close_others (keep, 4);
   fcntl (listen_fd, F_SETFD, FD_CLOEXEC);
   if (n_allowed_mnt >= 0 && install_connect_listener () != 0)
     {

@@ -266,6 +266,18 @@ listen_unix (GSocketAddress *address,
   return service;
 }
 
+/* A host user's service: a socket at PATH that anyone may connect to. */
+static GSocketService *
+listen_unix_world (const char *path,
+                   guint      *accepted)
+{
+  g_autoptr(GSocketAddress) address = g_unix_socket_address_new (path);
+  GSocketService *service = listen_unix (address, accepted);
+
+  g_assert_cmpint (g_chmod (path, 0777), ==, 0);
+  return service;
+}
+
 static const char connect_py[] =
   "import errno, socket, sys\n"
   "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
@@ -451,7 +463,6 @@ test_host_unix_sockets_anywhere (void)
   for (guint i = 0; parents[i] != NULL; i++)
     {
       g_autofree char *dir = NULL, *before = NULL, *during = NULL;
-      g_autoptr(GSocketAddress) before_address = NULL, during_address = NULL;
       g_autoptr(GSocketService) before_service = NULL, during_service = NULL;
       g_autoptr(SandboxSpec) mounted_spec = sandbox_spec_new ();
       g_autofree char *quoted = g_shell_quote (connect_py);
@@ -474,14 +485,10 @@ test_host_unix_sockets_anywhere (void)
       tried++;
       before = g_build_filename (dir, "before", NULL);
       during = g_build_filename (dir, "during", NULL);
-      before_address = g_unix_socket_address_new (before);
-      before_service = listen_unix (before_address, &accepted);
-      g_assert_cmpint (g_chmod (before, 0777), ==, 0);
+      before_service = listen_unix_world (before, &accepted);
 
       instance = create_as_root ();
-      during_address = g_unix_socket_address_new (during);
-      during_service = listen_unix (during_address, &accepted);
-      g_assert_cmpint (g_chmod (during, 0777), ==, 0);
+      during_service = listen_unix_world (during, &accepted);
       o1 = connect_from (instance, before);
       o2 = connect_from (instance, during);
       relative = g_strdup_printf ("cd '%s' && P=%s; /usr/bin/python3 -c \"$P\" during", dir, quoted);
@@ -568,7 +575,6 @@ test_host_unix_sockets_world_writable (void)
     {
       g_autofree char *dir = NULL;
       g_autofree char *before = NULL, *during = NULL;
-      g_autoptr(GSocketAddress) before_address = NULL, during_address = NULL;
       g_autoptr(GSocketService) before_service = NULL, during_service = NULL;
       g_autofree char *o1 = NULL, *o2 = NULL;
       guint accepted = 0;
@@ -580,14 +586,10 @@ test_host_unix_sockets_world_writable (void)
       g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
       before = g_build_filename (dir, "before", NULL);
       during = g_build_filename (dir, "during", NULL);
-      before_address = g_unix_socket_address_new (before);
-      before_service = listen_unix (before_address, &accepted);
-      g_assert_cmpint (g_chmod (before, 0777), ==, 0);
+      before_service = listen_unix_world (before, &accepted);
 
       instance = create_as_root ();
-      during_address = g_unix_socket_address_new (during);
-      during_service = listen_unix (during_address, &accepted);
-      g_assert_cmpint (g_chmod (during, 0777), ==, 0);
+      during_service = listen_unix_world (during, &accepted);
       o1 = connect_from (instance, before);
       o2 = connect_from (instance, during);
       while (g_main_context_iteration (NULL, FALSE))

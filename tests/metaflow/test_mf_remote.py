@@ -18,13 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Emulator, interrupt_when
+from conftest import Emulator, interrupt_when, main_metaflow
 
 PYTHON = sys.executable
 
 
 @pytest.fixture(params=["daytona", "e2b"])
 def remote(request, mf, tmp_path):
+    if not main_metaflow():
+        pytest.skip("remote backends are tested on the main Metaflow version only (CI time)")
     emu = Emulator(request.param, tmp_path / "emu")
     mf.env.update(emu.env)
     mf.env["METAFLOW_SANDBOX_PYTHON"] = PYTHON

@@ -43,7 +43,7 @@ def main() -> int:
     lib()
     spawn_wait(bwrap)
     for i in range(n):
-        for kind in (("gi", "bwrap") if i % 2 == 0 else ("bwrap", "gi")):
+        for kind in ("gi", "bwrap") if i % 2 == 0 else ("bwrap", "gi"):
             start = time.monotonic_ns()
             lib() if kind == "gi" else spawn_wait(bwrap)
             print(f"sample {kind} {(time.monotonic_ns() - start) / 1000:.1f}")

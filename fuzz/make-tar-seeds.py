@@ -18,11 +18,7 @@ import gi
 gi.require_version("Sandbox", "1.0")
 from gi.repository import Gio, Sandbox  # noqa: E402
 
-out = (
-    sys.argv[1]
-    if len(sys.argv) > 1
-    else os.path.join(os.path.dirname(__file__), "corpus", "tar")
-)
+out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus", "tar")
 os.makedirs(out, exist_ok=True)
 
 
@@ -78,9 +74,7 @@ hostile(
     [("dir", "x", b""), ("symlink", "x/y", ".."), ("symlink", "s", "x/y/..")],
 )
 hostile("symlink-dir-file.tar", [("symlink", "d", "."), ("file", "d/f", b"x")])
-hostile(
-    "hardlink.tar", [("hardlink", "h", "/etc/passwd"), ("hardlink", "g", "../../x")]
-)
+hostile("hardlink.tar", [("hardlink", "h", "/etc/passwd"), ("hardlink", "g", "../../x")])
 # Image layers (issue 16): whiteouts, an opaque directory, hard links inside
 # the layer (to a file, to a symbolic link, to a missing name), absolute
 # symbolic links (kept in a layer), and a file through such a link.

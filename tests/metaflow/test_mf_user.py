@@ -204,8 +204,15 @@ def test_debug_keeps_failed_sandbox_then_list_and_kill(mf):
     run_id = mf.inspect("FailSandboxFlow")["run_id"]
 
     shell = subprocess.run(
-        [os.environ.get("SANDBOXCTL") or "sandboxctl", "exec", kept[0], "--", "sh", "-c",
-         "echo inside $(hostname)"],
+        [
+            os.environ.get("SANDBOXCTL") or "sandboxctl",
+            "exec",
+            kept[0],
+            "--",
+            "sh",
+            "-c",
+            "echo inside $(hostname)",
+        ],
         env=mf.env,
         capture_output=True,
         timeout=60,

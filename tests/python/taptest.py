@@ -139,9 +139,7 @@ class TapResult(unittest.TestResult):
 
     def addUnexpectedSuccess(self, test: unittest.TestCase) -> None:
         super().addUnexpectedSuccess(test)
-        self._line(
-            True, test, f"TODO {self._todo(test)} (now passes: remove the todo marker)"
-        )
+        self._line(True, test, f"TODO {self._todo(test)} (now passes: remove the todo marker)")
 
 
 def main(module: str = "__main__") -> None:

@@ -29,8 +29,11 @@ import taptest
 
 def start_emulator(program: str, *args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     builddir = os.environ.get("TOP_BUILDDIR", os.getcwd())
-    proc = subprocess.Popen([os.path.join(builddir, "tests", "emulators", program), *args],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [os.path.join(builddir, "tests", "emulators", program), *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     env: dict[str, str] = {}
     assert proc.stdout is not None
     for line in proc.stdout:

@@ -122,9 +122,7 @@ class TestRegistry(LocalTestCase):
         with self.assertRaises(GLib.Error) as ctx:
             Sandbox.Backend.new_for_name("nope")
         self.assert_error(ctx.exception, Sandbox.Error.UNKNOWN_BACKEND)
-        self.assertTrue(
-            ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.UNKNOWN_BACKEND)
-        )
+        self.assertTrue(ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.UNKNOWN_BACKEND))
         self.assertIn("nope", ctx.exception.message)
         self.assertIn("local", ctx.exception.message)
 
@@ -137,18 +135,14 @@ class TestRegistry(LocalTestCase):
 
 class TestExec(LocalTestCase):
     def test_exec_async_live_stdout_captured_stderr(self) -> None:
-        instance = self.create(
-            labels={"suite": "gi-local"}, env={"SPEC_VAR": "spec-value"}
-        )
+        instance = self.create(labels={"suite": "gi-local"}, env={"SPEC_VAR": "spec-value"})
         self.assertTrue(instance.get_id().startswith("sbx-"))
         self.assertEqual(instance.get_labels().get("suite"), "gi-local")
 
         out = Gio.MemoryOutputStream.new_resizable()
         command = Sandbox.Command.new(["sh", "-c", "echo out; echo err >&2; exit 3"])
         command.set_stdout_stream(out)
-        result = run_async(
-            lambda cb: instance.exec_async(command, None, cb), instance.exec_finish
-        )
+        result = run_async(lambda cb: instance.exec_async(command, None, cb), instance.exec_finish)
 
         self.assertIsInstance(result, Sandbox.ExecResult)
         self.assertEqual(result.get_exit_status(), 3)
@@ -162,9 +156,7 @@ class TestExec(LocalTestCase):
 
     def test_env_spec_visible_host_hidden(self) -> None:
         instance = self.create(env={"SPEC_VAR": "spec-value"})
-        command = Sandbox.Command.new_shell(
-            'echo "${SPEC_VAR-unset}:${LIBSANDBOX_SECRET-unset}"'
-        )
+        command = Sandbox.Command.new_shell('echo "${SPEC_VAR-unset}:${LIBSANDBOX_SECRET-unset}"')
         result = instance.exec(command, None)
         self.assertEqual(result.get_exit_status(), 0, captured(result.get_stderr()))
         self.assertEqual(captured(result.get_stdout()), b"spec-value:unset\n")
@@ -213,23 +205,15 @@ class TestFiles(LocalTestCase):
             f.write(b"beta\n")
 
         self.assertTrue(
-            instance.upload(
-                Gio.File.new_for_path(src_file), "/workspace/in/blob.bin", None
-            )
+            instance.upload(Gio.File.new_for_path(src_file), "/workspace/in/blob.bin", None)
         )
-        self.assertTrue(
-            instance.upload(Gio.File.new_for_path(src_dir), "/workspace/tree", None)
-        )
+        self.assertTrue(instance.upload(Gio.File.new_for_path(src_dir), "/workspace/tree", None))
 
-        result = instance.exec(
-            Sandbox.Command.new(["cat", "/workspace/in/blob.bin"]), None
-        )
+        result = instance.exec(Sandbox.Command.new(["cat", "/workspace/in/blob.bin"]), None)
         self.assertEqual(result.get_exit_status(), 0, captured(result.get_stderr()))
         self.assertEqual(captured(result.get_stdout()), blob)
         result = instance.exec(
-            Sandbox.Command.new(
-                ["cat", "/workspace/tree/a.txt", "/workspace/tree/sub/b.txt"]
-            ),
+            Sandbox.Command.new(["cat", "/workspace/tree/a.txt", "/workspace/tree/sub/b.txt"]),
             None,
         )
         self.assertEqual(result.get_exit_status(), 0, captured(result.get_stderr()))
@@ -238,13 +222,9 @@ class TestFiles(LocalTestCase):
         back_file = os.path.join(self.scratch, "blob.back")
         back_dir = os.path.join(self.scratch, "tree.back")
         self.assertTrue(
-            instance.download(
-                "/workspace/in/blob.bin", Gio.File.new_for_path(back_file), None
-            )
+            instance.download("/workspace/in/blob.bin", Gio.File.new_for_path(back_file), None)
         )
-        self.assertTrue(
-            instance.download("/workspace/tree", Gio.File.new_for_path(back_dir), None)
-        )
+        self.assertTrue(instance.download("/workspace/tree", Gio.File.new_for_path(back_dir), None))
         with open(back_file, "rb") as f:
             self.assertEqual(f.read(), blob)
         with open(os.path.join(back_dir, "a.txt"), "rb") as f:

@@ -55,9 +55,7 @@ class PyInstance(Sandbox.Instance):
             stream.write_all(data, cancellable)
             task.return_value(Sandbox.ExecResult(exit_status=status))
         else:
-            task.return_value(
-                Sandbox.ExecResult(exit_status=status, stdout=GLib.Bytes.new(data))
-            )
+            task.return_value(Sandbox.ExecResult(exit_status=status, stdout=GLib.Bytes.new(data)))
 
     def do_upload(
         self,
@@ -136,9 +134,7 @@ class PyBackend(Sandbox.Backend):
         else:
             task.return_value(instance)
 
-    def do_list(
-        self, labels: Any, cancellable: Gio.Cancellable | None, task: Gio.Task
-    ) -> None:
+    def do_list(self, labels: Any, cancellable: Gio.Cancellable | None, task: Gio.Task) -> None:
         PyBackend.last_list_labels = labels
         wanted = label_dict(labels)
         store = Gio.ListStore(item_type=Sandbox.Instance)
@@ -233,12 +229,8 @@ class TestRegistry(SubclassTestCase):
         self.assertTrue(self.backend.check_configured())
 
     def test_python_types_are_gtypes(self) -> None:
-        self.assertTrue(
-            GObject.type_is_a(PyBackend.__gtype__, Sandbox.Backend.__gtype__)
-        )
-        self.assertTrue(
-            GObject.type_is_a(PyInstance.__gtype__, Sandbox.Instance.__gtype__)
-        )
+        self.assertTrue(GObject.type_is_a(PyBackend.__gtype__, Sandbox.Backend.__gtype__))
+        self.assertTrue(GObject.type_is_a(PyInstance.__gtype__, Sandbox.Instance.__gtype__))
 
 
 class TestDispatch(SubclassTestCase):
@@ -276,9 +268,7 @@ class TestDispatch(SubclassTestCase):
         out = Gio.MemoryOutputStream.new_resizable()
         command = Sandbox.Command.new(["hello", "world"])
         command.set_stdout_stream(out)
-        result = run_async(
-            lambda cb: instance.exec_async(command, None, cb), instance.exec_finish
-        )
+        result = run_async(lambda cb: instance.exec_async(command, None, cb), instance.exec_finish)
         self.assertEqual(result.get_exit_status(), 0)
         self.assertTrue(result.get_success())
         self.assertIsNone(result.get_stdout())
@@ -290,22 +280,16 @@ class TestDispatch(SubclassTestCase):
         src = os.path.join(self.scratch, "in.txt")
         with open(src, "wb") as f:
             f.write(b"payload\x00\xff\n")
-        self.assertTrue(
-            instance.upload(Gio.File.new_for_path(src), "/data/in.txt", None)
-        )
+        self.assertTrue(instance.upload(Gio.File.new_for_path(src), "/data/in.txt", None))
         result = instance.exec(Sandbox.Command.new(["cat", "/data/in.txt"]), None)
         self.assertEqual(result.get_stdout().get_data(), b"payload\x00\xff\n")
         dest = os.path.join(self.scratch, "out.txt")
-        self.assertTrue(
-            instance.download("/data/in.txt", Gio.File.new_for_path(dest), None)
-        )
+        self.assertTrue(instance.download("/data/in.txt", Gio.File.new_for_path(dest), None))
         with open(dest, "rb") as f:
             self.assertEqual(f.read(), b"payload\x00\xff\n")
         with self.assertRaises(GLib.Error) as ctx:
             instance.download("/data/missing", Gio.File.new_for_path(dest + ".2"), None)
-        self.assertTrue(
-            ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND)
-        )
+        self.assertTrue(ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND))
         self.assertEqual(instance.calls, ["upload", "exec", "download", "download"])
 
     def test_get_instance_list_destroy(self) -> None:
@@ -326,20 +310,14 @@ class TestDispatch(SubclassTestCase):
         self.assertEqual(first.get_state(), Sandbox.InstanceState.DESTROYED)
         with self.assertRaises(GLib.Error) as ctx:
             other.get_instance(first.get_id(), None)
-        self.assertTrue(
-            ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND)
-        )
-        self.assertEqual(
-            [i.get_id() for i in other.list(None, None)], [second.get_id()]
-        )
+        self.assertTrue(ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND))
+        self.assertEqual([i.get_id() for i in other.list(None, None)], [second.get_id()])
         # Destroying again still succeeds.
         self.assertTrue(first.destroy(None))
 
     def test_destroy_async(self) -> None:
         instance = self.create()
-        ok = run_async(
-            lambda cb: instance.destroy_async(None, cb), instance.destroy_finish
-        )
+        ok = run_async(lambda cb: instance.destroy_async(None, cb), instance.destroy_finish)
         self.assertTrue(ok)
         self.assertNotIn(instance.get_id(), PyBackend.instances)
 
@@ -357,24 +335,16 @@ class TestNotConfigured(SubclassTestCase):
         backend = Sandbox.Backend.new_for_name("pyecho-unconfigured")
         with self.assertRaises(GLib.Error) as ctx:
             backend.check_configured()
-        self.assertTrue(
-            ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.NOT_CONFIGURED)
-        )
+        self.assertTrue(ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.NOT_CONFIGURED))
         with self.assertRaises(GLib.Error) as ctx:
             backend.create(Sandbox.Spec(), None)
-        self.assertTrue(
-            ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.NOT_CONFIGURED)
-        )
+        self.assertTrue(ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.NOT_CONFIGURED))
         self.assertEqual(ctx.exception.message, "Set PYECHO_API_KEY")
         # The C wrapper stopped before the vfunc: nothing was created.
         self.assertEqual(PyBackend.instances, {})
         with self.assertRaises(GLib.Error) as ctx:
-            run_async(
-                lambda cb: backend.list_async(None, None, cb), backend.list_finish
-            )
-        self.assertTrue(
-            ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.NOT_CONFIGURED)
-        )
+            run_async(lambda cb: backend.list_async(None, None, cb), backend.list_finish)
+        self.assertTrue(ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.NOT_CONFIGURED))
 
 
 class TestCapabilities(SubclassTestCase):

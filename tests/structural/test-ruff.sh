@@ -16,7 +16,7 @@ if [ -z "$ruff" ] || [ ! -x "$ruff" ]; then
   exit 0
 fi
 
-echo "1..2"
+echo "1..3"
 cd "$TOP_SRCDIR" || exit 1
 # --no-cache: the source tree is read-only under `make distcheck`.
 if out=$("$ruff" check --no-cache --output-format concise python tests examples bench fuzz 2>&1); then
@@ -26,12 +26,19 @@ else
   sed 's/^/# /' <<<"$out"
 fi
 
+if out=$("$ruff" format --no-cache --check python tests examples bench fuzz 2>&1); then
+  echo "ok 2 - ruff format: every file formatted"
+else
+  echo "not ok 2 - ruff format: files to reformat (run ruff format python tests examples bench fuzz)"
+  sed 's/^/# /' <<<"$out"
+fi
+
 # The check must be able to fail: a file with an unused import is reported.
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test-ruff.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 printf 'import os\n' > "$tmp/bad.py"
 if "$ruff" check --no-cache --config "$TOP_SRCDIR/ruff.toml" "$tmp/bad.py" >/dev/null 2>&1; then
-  echo "not ok 2 - ruff reports an unused import"
+  echo "not ok 3 - ruff reports an unused import"
 else
-  echo "ok 2 - ruff reports an unused import"
+  echo "ok 3 - ruff reports an unused import"
 fi

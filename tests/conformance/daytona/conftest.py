@@ -36,9 +36,7 @@ class Emulator:
 def emulator() -> Iterator[Emulator]:
     program = os.environ.get("DAYTONA_EMULATOR")
     if not program:
-        pytest.fail(
-            "DAYTONA_EMULATOR is not set: run through test-daytona-conformance.sh"
-        )
+        pytest.fail("DAYTONA_EMULATOR is not set: run through test-daytona-conformance.sh")
     proc = subprocess.Popen(
         [program, "--state-delay-ms", "50"],
         stdout=subprocess.PIPE,

@@ -281,7 +281,14 @@ def _is_under(path: str, root: str) -> bool:
 _LOCAL_PRIVATE_DIRS = tuple(
     d
     for d in (
-        "/tmp", "/var/tmp", "/run", "/dev", "/proc", "/root", "/home", os.path.expanduser("~")
+        "/tmp",
+        "/var/tmp",
+        "/run",
+        "/dev",
+        "/proc",
+        "/root",
+        "/home",
+        os.path.expanduser("~"),
     )
     if d != "/"
 )

@@ -201,7 +201,13 @@ def _sync_waiter(instance, name: str, *args):
 
 
 def send_inputs(
-    Gio, Sandbox, instance, root: str, paths: List[str], cancellable, stats: SyncStats,
+    Gio,
+    Sandbox,
+    instance,
+    root: str,
+    paths: List[str],
+    cancellable,
+    stats: SyncStats,
     wait: Callable[..., Any] = _sync_waiter,
 ) -> None:
     """wait(instance, method, *args) runs a sandbox call; the executor's runs
@@ -220,7 +226,11 @@ def marker_path(workdir: str) -> str:
 
 
 def list_outputs(
-    Sandbox, instance, root: str, marker: str, cancellable,
+    Sandbox,
+    instance,
+    root: str,
+    marker: str,
+    cancellable,
     wait: Callable[..., Any] = _sync_waiter,
 ) -> Dict[str, int]:
     """Files below root in the sandbox written after the marker: {rel: size}."""

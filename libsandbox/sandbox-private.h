@@ -35,6 +35,12 @@ gpointer      _sandbox_task_propagate_object (GTask        *task,
                                               GType         type,
                                               GError      **error);
 
+/* A GTask completed with a G_TYPE_STRV value (volumes, port URLs). */
+void          _sandbox_task_return_strv   (GTask           *task,
+                                           char           **strv);
+char        **_sandbox_task_propagate_strv (GTask          *task,
+                                            GError        **error);
+
 /* Call right after a GTask-taking vfunc returns (see sandbox-util.c). */
 void          _sandbox_task_check_pending (GTask           *task,
                                            const char      *vfunc);

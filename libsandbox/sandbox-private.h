@@ -38,6 +38,10 @@ gpointer      _sandbox_task_propagate_object (GTask        *task,
 /* A GTask completed with a G_TYPE_STRV value (volumes, port URLs). */
 void          _sandbox_task_return_strv   (GTask           *task,
                                            char           **strv);
+/* Completes a dup_port_url task: URL, and TOKEN when not NULL. */
+void          _sandbox_task_return_port_url (GTask         *task,
+                                             const char    *url,
+                                             const char    *token);
 char        **_sandbox_task_propagate_strv (GTask          *task,
                                             GError        **error);
 

@@ -120,6 +120,18 @@ _sandbox_task_return_strv (GTask  *task,
   g_value_unset (&value);
 }
 
+void
+_sandbox_task_return_port_url (GTask      *task,
+                               const char *url,
+                               const char *token)
+{
+  char **strv = g_new0 (char *, 3);
+
+  strv[0] = g_strdup (url);
+  strv[1] = g_strdup (token);
+  _sandbox_task_return_strv (task, strv);
+}
+
 char **
 _sandbox_task_propagate_strv (GTask   *task,
                               GError **error)

@@ -108,30 +108,6 @@ _sandbox_task_propagate_object (GTask   *task,
   return object;
 }
 
-void
-_sandbox_task_return_strv (GTask  *task,
-                           char  **strv)
-{
-  GValue value = G_VALUE_INIT;
-
-  g_value_init (&value, G_TYPE_STRV);
-  g_value_take_boxed (&value, strv);
-  g_task_return_value (task, &value);
-  g_value_unset (&value);
-}
-
-void
-_sandbox_task_return_port_url (GTask      *task,
-                               const char *url,
-                               const char *token)
-{
-  char **strv = g_new0 (char *, 3);
-
-  strv[0] = g_strdup (url);
-  strv[1] = g_strdup (token);
-  _sandbox_task_return_strv (task, strv);
-}
-
 char **
 _sandbox_task_propagate_strv (GTask   *task,
                               GError **error)

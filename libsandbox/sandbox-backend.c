@@ -758,6 +758,21 @@ volume_name_cmp (const void *a,
 }
 
 static gboolean
+volumes_supported (GTask    *task,
+                   gpointer  vfunc)
+{
+  SandboxBackend *self = g_task_get_source_object (task);
+
+  if (vfunc != NULL)
+    return TRUE;
+  g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED,
+                           _("The %s backend has no named volumes; use a backend that has "
+                             "them (local, daytona), or upload the files into each sandbox."),
+                           sandbox_backend_get_name (self));
+  return FALSE;
+}
+
+static gboolean
 volume_name_ok (GTask      *task,
                 const char *name)
 {
@@ -832,7 +847,7 @@ sandbox_backend_create_volume_async (SandboxBackend      *self,
   g_task_set_source_tag (task, sandbox_backend_create_volume_async);
 
   klass = SANDBOX_BACKEND_GET_CLASS (self);
-  if (start_task (task, klass->create_volume, _("keep volumes")) && volume_name_ok (task, name))
+  if (volumes_supported (task, klass->create_volume) && start_task (task, klass->create_volume, NULL) && volume_name_ok (task, name))
     {
       klass->create_volume (self, name, cancellable, task);
       _sandbox_task_check_pending (task, "create_volume");
@@ -925,7 +940,7 @@ sandbox_backend_delete_volume_async (SandboxBackend      *self,
   g_task_set_source_tag (task, sandbox_backend_delete_volume_async);
 
   klass = SANDBOX_BACKEND_GET_CLASS (self);
-  if (start_task (task, klass->delete_volume, _("keep volumes")) && volume_name_ok (task, name))
+  if (volumes_supported (task, klass->delete_volume) && start_task (task, klass->delete_volume, NULL) && volume_name_ok (task, name))
     {
       klass->delete_volume (self, name, cancellable, task);
       _sandbox_task_check_pending (task, "delete_volume");
@@ -1014,7 +1029,7 @@ sandbox_backend_list_volumes_async (SandboxBackend      *self,
   g_task_set_source_tag (task, sandbox_backend_list_volumes_async);
 
   klass = SANDBOX_BACKEND_GET_CLASS (self);
-  if (start_task (task, klass->list_volumes, _("keep volumes")))
+  if (volumes_supported (task, klass->list_volumes) && start_task (task, klass->list_volumes, NULL))
     {
       klass->list_volumes (self, cancellable, task);
       _sandbox_task_check_pending (task, "list_volumes");

@@ -521,6 +521,29 @@ is_in_sandboxes_dir (const char *path,
          (real_path[len] == '\0' || real_path[len] == '/' || strcmp (real_root, "/") == 0);
 }
 
+/* Whether @target is strictly under the sandbox path of one of the first
+ * @n mounts that is a writable directory: bwrap makes the mount point in
+ * that mount, after mounting it. */
+static gboolean
+under_writable_mount (GPtrArray  *mounts,
+                      guint       n,
+                      const char *target)
+{
+  for (guint i = 0; i < n && i < mounts->len; i++)
+    {
+      SandboxMount *mount = g_ptr_array_index (mounts, i);
+      const char *path = sandbox_mount_get_sandbox_path (mount);
+      gsize len = strlen (path);
+
+      if (!sandbox_mount_get_read_only (mount) &&
+          g_file_test (sandbox_mount_get_host_path (mount), G_FILE_TEST_IS_DIR) &&
+          strncmp (target, path, len) == 0 && target[len] == '/' &&
+          strstr (target + len, "/..") == NULL)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 /* Volumes (since 0.2): named directories beside the sandboxes' directory
  * (as the image store is), or under SANDBOX_LOCAL_VOLUMES; a volume is
  * bind-mounted read-write, like a mount. */
@@ -577,7 +600,8 @@ validate_volumes (SandboxSpec  *spec,
           return FALSE;
         }
       if (!mount_point_ok (rootfs ? rootfs : "/", target) &&
-          !g_str_has_prefix (target, workdir ? workdir : LOCAL_DEFAULT_WORKDIR))
+          !g_str_has_prefix (target, workdir ? workdir : LOCAL_DEFAULT_WORKDIR) &&
+          !under_writable_mount (sandbox_spec_get_mounts (spec), G_MAXUINT, target))
         {
           g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
                        _("The mount target “%s” does not exist in the image and cannot be "
@@ -800,7 +824,8 @@ validate_spec (SandboxSpec    *spec,
           return FALSE;
         }
       if (!mount_point_ok (*rootfs_out ? *rootfs_out : "/", target) &&
-          !g_str_has_prefix (target, workdir ? workdir : LOCAL_DEFAULT_WORKDIR))
+          !g_str_has_prefix (target, workdir ? workdir : LOCAL_DEFAULT_WORKDIR) &&
+          !under_writable_mount (mounts, i, target))
         {
           g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
                        _("The mount target “%s” does not exist in the image and cannot be "

@@ -1381,7 +1381,19 @@ handle_preview (DaytonaEmulator   *emu,
   if (parts[1] == NULL || !g_ascii_string_to_unsigned (parts[1], 10, 1, 65535, &port, NULL))
     return preview_error (msg, 400, "Invalid port");
   if (!sb->public && g_strcmp0 (token, sb->preview_token) != 0)
-    return preview_error (msg, 401, "Unauthorized: send the x-daytona-preview-token header");
+    {
+      /* The proxy also takes the API key, as Authorization: Bearer KEY. */
+      const char *auth = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                       "Authorization");
+      gboolean ok;
+
+      g_mutex_lock (&emu->lock);
+      ok = auth != NULL && g_str_has_prefix (auth, "Bearer ") &&
+           strcmp (auth + strlen ("Bearer "), emu->api_key) == 0;
+      g_mutex_unlock (&emu->lock);
+      if (!ok)
+        return preview_error (msg, 401, "Unauthorized: send the x-daytona-preview-token header");
+    }
   if (sb->local == NULL || strcmp (sb->state, "started") != 0)
     return preview_error (msg, 502, "The sandbox is not running");
   sb_touch (sb);

@@ -71,7 +71,15 @@ struct _DaytonaEmulator
   /* Volumes and the preview proxy (issue 18): */
   GHashTable      *volumes;     /* id -> EmuVolume */
   SoupSession     *proxy;       /* to the sandboxes' ports, for preview URLs */
+  GHashTable      *signed_urls; /* token -> EmuSigned: signed preview URLs */
 };
+
+typedef struct
+{
+  char   *sandbox_id;
+  guint   port;
+  gint64  expires_at;           /* monotonic */
+} EmuSigned;
 
 typedef struct
 {
@@ -1325,6 +1333,41 @@ preview_dto (EmuSandbox *sb,
 }
 
 static void
+emu_signed_free (EmuSigned *signed_url)
+{
+  g_free (signed_url->sandbox_id);
+  g_free (signed_url);
+}
+
+static JsonNode *
+signed_preview_dto (EmuSandbox *sb,
+                    guint       port,
+                    guint       expires_s)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  EmuSigned *signed_url = g_new0 (EmuSigned, 1);
+  char *token = g_uuid_string_random ();
+  g_autofree char *url = g_strdup_printf ("%s/_signed/%s", sb->emu->base, token);
+
+  signed_url->sandbox_id = g_strdup (sb->id);
+  signed_url->port = port;
+  signed_url->expires_at = g_get_monotonic_time () + (gint64) expires_s * G_USEC_PER_SEC;
+  g_hash_table_insert (sb->emu->signed_urls, token, signed_url);
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "sandboxId");
+  json_builder_add_string_value (b, sb->id);
+  json_builder_set_member_name (b, "port");
+  json_builder_add_int_value (b, port);
+  json_builder_set_member_name (b, "url");
+  json_builder_add_string_value (b, url);
+  json_builder_set_member_name (b, "token");
+  json_builder_add_string_value (b, token);
+  json_builder_end_object (b);
+  return node_from_builder (b);
+}
+
+static void
 preview_error (SoupServerMessage *msg,
                guint              status,
                const char        *message)
@@ -1361,6 +1404,9 @@ preview_forwarded (GObject      *source,
   g_object_unref (msg);
 }
 
+static void preview_forward (DaytonaEmulator *emu, SoupServerMessage *msg, EmuSandbox *sb,
+                             guint port, const char *path);
+
 static void
 handle_preview (DaytonaEmulator   *emu,
                 SoupServerMessage *msg,
@@ -1371,10 +1417,6 @@ handle_preview (DaytonaEmulator   *emu,
   guint64 port = 0;
   const char *token = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
                                                     "x-daytona-preview-token");
-  GUri *uri = soup_server_message_get_uri (msg);
-  g_autofree char *target = NULL;
-  g_autoptr(SoupMessage) out = NULL;
-  SoupMessageBody *in = soup_server_message_get_request_body (msg);
 
   if (sb == NULL || sb->deleted)
     return preview_error (msg, 404, "Sandbox not found");
@@ -1394,10 +1436,43 @@ handle_preview (DaytonaEmulator   *emu,
       if (!ok)
         return preview_error (msg, 401, "Unauthorized: send the x-daytona-preview-token header");
     }
+  preview_forward (emu, msg, sb, (guint) port, parts[2]);
+}
+
+/* /_signed/TOKEN/...: a signed preview URL, the token in the URL itself. */
+static void
+handle_signed (DaytonaEmulator   *emu,
+               SoupServerMessage *msg,
+               const char        *rest)      /* after /_signed/ */
+{
+  g_auto(GStrv) parts = g_strsplit (rest, "/", 2);
+  EmuSigned *signed_url = parts[0] ? g_hash_table_lookup (emu->signed_urls, parts[0]) : NULL;
+  EmuSandbox *sb;
+
+  if (signed_url == NULL || g_get_monotonic_time () >= signed_url->expires_at)
+    return preview_error (msg, 401, "Unauthorized: the signed preview URL is invalid or expired");
+  sb = emu_find (emu, signed_url->sandbox_id);
+  if (sb == NULL || sb->deleted)
+    return preview_error (msg, 404, "Sandbox not found");
+  preview_forward (emu, msg, sb, signed_url->port, parts[1]);
+}
+
+static void
+preview_forward (DaytonaEmulator   *emu,
+                 SoupServerMessage *msg,
+                 EmuSandbox        *sb,
+                 guint              port,
+                 const char        *path)
+{
+  GUri *uri = soup_server_message_get_uri (msg);
+  g_autofree char *target = NULL;
+  g_autoptr(SoupMessage) out = NULL;
+  SoupMessageBody *in = soup_server_message_get_request_body (msg);
+
   if (sb->local == NULL || strcmp (sb->state, "started") != 0)
     return preview_error (msg, 502, "The sandbox is not running");
   sb_touch (sb);
-  target = g_strdup_printf ("http://127.0.0.1:%u/%s%s%s", (guint) port, parts[2] ? parts[2] : "",
+  target = g_strdup_printf ("http://127.0.0.1:%u/%s%s%s", port, path ? path : "",
                             g_uri_get_query (uri) ? "?" : "",
                             g_uri_get_query (uri) ? g_uri_get_query (uri) : "");
   out = soup_message_new (soup_server_message_get_method (msg), target);
@@ -1782,15 +1857,35 @@ api_sandbox (DaytonaEmulator   *emu,
       return reply_json (emu, msg, 200, sandbox_dto (sb, FALSE));
     }
 
-  if (g_strcmp0 (action, "ports") == 0 && parts[2] != NULL && strcmp (method, "GET") == 0 &&
-      (g_str_has_suffix (parts[2], "/preview-url") || g_str_has_suffix (parts[2], "/signed-preview-url")))
+  if (g_strcmp0 (action, "ports") == 0 && parts[2] != NULL)
     {
       guint64 port = 0;
       g_autofree char *number = g_strndup (parts[2], strcspn (parts[2], "/"));
+      const char *what = parts[2] + strlen (number);
 
       if (!g_ascii_string_to_unsigned (number, 10, 1, 65535, &port, NULL))
         return api_error (emu, msg, 400, "Invalid port");
-      return reply_json (emu, msg, 200, preview_dto (sb, (guint) port));
+      if (strcmp (what, "/preview-url") == 0 && strcmp (method, "GET") == 0)
+        return reply_json (emu, msg, 200, preview_dto (sb, (guint) port));
+      if (strcmp (what, "/signed-preview-url") == 0 && strcmp (method, "GET") == 0)
+        {
+          const char *expires = query ? g_hash_table_lookup (query, "expiresInSeconds") : NULL;
+          guint64 seconds = 60;
+
+          if (expires != NULL && !g_ascii_string_to_unsigned (expires, 10, 1, 86400, &seconds, NULL))
+            return api_error (emu, msg, 400, "expiresInSeconds must be from 1 to 86400");
+          return reply_json (emu, msg, 200, signed_preview_dto (sb, (guint) port, (guint) seconds));
+        }
+      if (g_str_has_prefix (what, "/signed-preview-url/") && g_str_has_suffix (what, "/expire") &&
+          strcmp (method, "POST") == 0)
+        {
+          const char *start = what + strlen ("/signed-preview-url/");
+          g_autofree char *token = g_strndup (start, strlen (start) - strlen ("/expire"));
+
+          g_hash_table_remove (emu->signed_urls, token);
+          reply_empty (msg, 200);
+          return;
+        }
     }
 
   {
@@ -3781,6 +3876,8 @@ server_dispatch (SoupServer        *server,
 
   if (g_str_has_prefix (path, "/_preview/"))
     return handle_preview (emu, msg, path + strlen ("/_preview/"));
+  if (g_str_has_prefix (path, "/_signed/"))
+    return handle_signed (emu, msg, path + strlen ("/_signed/"));
 
   if (g_str_has_prefix (path, "/api/socket.io"))
     {
@@ -3929,6 +4026,7 @@ daytona_emulator_new (GError **error)
   emu->sandboxes = g_hash_table_new (g_str_hash, g_str_equal);
   emu->order = g_ptr_array_new_with_free_func ((GDestroyNotify) emu_sandbox_free);
   emu->volumes = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) emu_volume_free);
+  emu->signed_urls = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) emu_signed_free);
   emu->api_key = g_strdup (key && *key ? key : DAYTONA_EMULATOR_DEFAULT_API_KEY);
   emu->state_delay_ms = delay ? (guint) g_ascii_strtoull (delay, NULL, 10) : 100;
   emu->minute_ms = minute ? (guint) CLAMP (g_ascii_strtoull (minute, NULL, 10), 1, 60000) : 60000;
@@ -3965,6 +4063,7 @@ daytona_emulator_free (DaytonaEmulator *self)
   g_hash_table_unref (self->sandboxes);
   g_ptr_array_unref (self->order);
   g_hash_table_unref (self->volumes);
+  g_hash_table_unref (self->signed_urls);
   g_main_loop_unref (self->loop);
   g_main_context_unref (self->context);
   g_free (self->base);

@@ -166,3 +166,14 @@ def test_preview_link_of_a_closed_port(served: tuple[Sandbox, int, str]) -> None
     closed = free_port()
     link = sb.get_preview_link(closed)
     assert get(f"{link.url}/", {"X-Daytona-Preview-Token": link.token})[0] == 502
+
+
+def test_signed_preview_url_needs_no_header(served: tuple[Sandbox, int, str]) -> None:
+    sb, port, marker = served
+    signed = sb.create_signed_preview_url(port, expires_in_seconds=120)
+    assert signed.port == port
+    assert signed.token
+    status, body = get(f"{signed.url}/index.html", {})
+    assert (status, body.strip()) == (200, marker)
+    sb.expire_signed_preview_url(port, signed.token)
+    assert get(f"{signed.url}/index.html", {})[0] == 401

@@ -4,6 +4,9 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "sandbox-private.h"
 #include "sandbox-remote-private.h"
 
@@ -326,7 +329,9 @@ G_DEFINE_FLAGS_TYPE (SandboxBackendCapabilities, sandbox_backend_capabilities,
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY, "network-policy"),
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_IMAGES, "images"),
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID, "hostname-is-id"),
-                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE, "limits-need-image"))
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE, "limits-need-image"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_PORTS, "ports"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_VOLUMES, "volumes"))
 
 /**
  * sandbox_backend_get_capabilities:
@@ -469,6 +474,15 @@ sandbox_backend_create_async (SandboxBackend      *self,
   g_task_set_source_tag (task, sandbox_backend_create_async);
 
   klass = SANDBOX_BACKEND_GET_CLASS (self);
+  if (g_hash_table_size (sandbox_spec_get_volumes (spec)) > 0 &&
+      !(sandbox_backend_get_capabilities (self) & SANDBOX_BACKEND_CAPABILITY_VOLUMES))
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED,
+                               _("The %s backend has no volumes; create the sandbox without "
+                                 "them, or use a backend that has them (local, daytona)."),
+                               sandbox_backend_get_name (self));
+      return;
+    }
   if (start_task (task, klass->create, _("create sandboxes")))
     {
       klass->create (self, spec, cancellable, task);
@@ -730,6 +744,354 @@ sandbox_backend_list (SandboxBackend  *self,
   _sandbox_sync_call_init (&call);
   sandbox_backend_list_async (self, labels, cancellable, _sandbox_sync_call_done, &call);
   ret = sandbox_backend_list_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}
+
+/* Volumes (since 0.2) */
+
+static int
+volume_name_cmp (const void *a,
+                 const void *b)
+{
+  return strcmp (*(char * const *) a, *(char * const *) b);
+}
+
+static gboolean
+volumes_supported (GTask    *task,
+                   gpointer  vfunc)
+{
+  SandboxBackend *self = g_task_get_source_object (task);
+
+  if (vfunc != NULL)
+    return TRUE;
+  g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED,
+                           _("The %s backend has no named volumes; use a backend that has "
+                             "them (local, daytona), or upload the files into each sandbox."),
+                           sandbox_backend_get_name (self));
+  return FALSE;
+}
+
+static gboolean
+volume_name_ok (GTask      *task,
+                const char *name)
+{
+  if (sandbox_volume_name_is_valid (name))
+    return TRUE;
+  g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                           _("“%s” is not a volume name: use 1 to 63 letters, digits, “-”, “_” "
+                             "or “.”, not starting with “.” (no “/”, no “..”)."),
+                           name);
+  return FALSE;
+}
+
+/**
+ * sandbox_volume_name_is_valid:
+ * @name: a volume name
+ *
+ * Checks that @name can name a volume on every backend: 1 to 63 ASCII
+ * letters, digits, `-`, `_` or `.`, not starting with `.` (so never `/`
+ * or `..`).
+ *
+ * Returns: whether @name is a valid volume name
+ *
+ * Since: 0.2
+ */
+gboolean
+sandbox_volume_name_is_valid (const char *name)
+{
+  gsize len;
+
+  if (name == NULL || name[0] == '\0' || name[0] == '.')
+    return FALSE;
+  len = strlen (name);
+  if (len > 63)
+    return FALSE;
+  for (const char *p = name; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_' && *p != '.')
+      return FALSE;
+  return TRUE;
+}
+
+/**
+ * sandbox_backend_create_volume_async:
+ * @self: a #SandboxBackend
+ * @name: the name of the volume (see [func@Sandbox.volume_name_is_valid])
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the volume exists
+ * @user_data: data for @callback
+ *
+ * Creates a named volume: storage that outlives sandboxes and that
+ * [method@Sandbox.Spec.add_volume] mounts into new ones. A volume that
+ * already exists is a success. A backend without
+ * %SANDBOX_BACKEND_CAPABILITY_VOLUMES fails with
+ * %SANDBOX_ERROR_NOT_SUPPORTED.
+ *
+ * Since: 0.2
+ */
+void
+sandbox_backend_create_volume_async (SandboxBackend      *self,
+                                     const char          *name,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SandboxBackendClass *klass;
+
+  g_return_if_fail (SANDBOX_IS_BACKEND (self));
+  g_return_if_fail (name != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_backend_create_volume_async);
+
+  klass = SANDBOX_BACKEND_GET_CLASS (self);
+  if (volumes_supported (task, klass->create_volume) && start_task (task, klass->create_volume, NULL) && volume_name_ok (task, name))
+    {
+      klass->create_volume (self, name, cancellable, task);
+      _sandbox_task_check_pending (task, "create_volume");
+    }
+}
+
+/**
+ * sandbox_backend_create_volume_finish:
+ * @self: a #SandboxBackend
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Backend.create_volume_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.2
+ */
+gboolean
+sandbox_backend_create_volume_finish (SandboxBackend  *self,
+                                      GAsyncResult    *result,
+                                      GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_backend_create_volume_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * sandbox_backend_create_volume:
+ * @self: a #SandboxBackend
+ * @name: the name of the volume
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Creates a named volume and waits. See
+ * [method@Sandbox.Backend.create_volume_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.2
+ */
+gboolean
+sandbox_backend_create_volume (SandboxBackend  *self,
+                               const char      *name,
+                               GCancellable    *cancellable,
+                               GError         **error)
+{
+  SandboxSyncCall call;
+  gboolean ret;
+
+  g_return_val_if_fail (SANDBOX_IS_BACKEND (self), FALSE);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_backend_create_volume_async (self, name, cancellable, _sandbox_sync_call_done, &call);
+  ret = sandbox_backend_create_volume_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}
+
+/**
+ * sandbox_backend_delete_volume_async:
+ * @self: a #SandboxBackend
+ * @name: the name of the volume
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the volume is gone
+ * @user_data: data for @callback
+ *
+ * Deletes a named volume and every file in it. A volume that does not
+ * exist fails with %SANDBOX_ERROR_NOT_FOUND.
+ *
+ * Since: 0.2
+ */
+void
+sandbox_backend_delete_volume_async (SandboxBackend      *self,
+                                     const char          *name,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SandboxBackendClass *klass;
+
+  g_return_if_fail (SANDBOX_IS_BACKEND (self));
+  g_return_if_fail (name != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_backend_delete_volume_async);
+
+  klass = SANDBOX_BACKEND_GET_CLASS (self);
+  if (volumes_supported (task, klass->delete_volume) && start_task (task, klass->delete_volume, NULL) && volume_name_ok (task, name))
+    {
+      klass->delete_volume (self, name, cancellable, task);
+      _sandbox_task_check_pending (task, "delete_volume");
+    }
+}
+
+/**
+ * sandbox_backend_delete_volume_finish:
+ * @self: a #SandboxBackend
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Backend.delete_volume_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.2
+ */
+gboolean
+sandbox_backend_delete_volume_finish (SandboxBackend  *self,
+                                      GAsyncResult    *result,
+                                      GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_backend_delete_volume_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * sandbox_backend_delete_volume:
+ * @self: a #SandboxBackend
+ * @name: the name of the volume
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Deletes a named volume and waits. See
+ * [method@Sandbox.Backend.delete_volume_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.2
+ */
+gboolean
+sandbox_backend_delete_volume (SandboxBackend  *self,
+                               const char      *name,
+                               GCancellable    *cancellable,
+                               GError         **error)
+{
+  SandboxSyncCall call;
+  gboolean ret;
+
+  g_return_val_if_fail (SANDBOX_IS_BACKEND (self), FALSE);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_backend_delete_volume_async (self, name, cancellable, _sandbox_sync_call_done, &call);
+  ret = sandbox_backend_delete_volume_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}
+
+/**
+ * sandbox_backend_list_volumes_async:
+ * @self: a #SandboxBackend
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the list
+ * @user_data: data for @callback
+ *
+ * Lists the names of the backend's volumes.
+ *
+ * Since: 0.2
+ */
+void
+sandbox_backend_list_volumes_async (SandboxBackend      *self,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SandboxBackendClass *klass;
+
+  g_return_if_fail (SANDBOX_IS_BACKEND (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_backend_list_volumes_async);
+
+  klass = SANDBOX_BACKEND_GET_CLASS (self);
+  if (volumes_supported (task, klass->list_volumes) && start_task (task, klass->list_volumes, NULL))
+    {
+      klass->list_volumes (self, cancellable, task);
+      _sandbox_task_check_pending (task, "list_volumes");
+    }
+}
+
+/**
+ * sandbox_backend_list_volumes_finish:
+ * @self: a #SandboxBackend
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Backend.list_volumes_async].
+ *
+ * Returns: (transfer full) (array zero-terminated=1): the volumes' names,
+ *   sorted, or %NULL with @error set
+ *
+ * Since: 0.2
+ */
+char **
+sandbox_backend_list_volumes_finish (SandboxBackend  *self,
+                                     GAsyncResult    *result,
+                                     GError         **error)
+{
+  char **names;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_backend_list_volumes_async, NULL);
+
+  names = _sandbox_task_propagate_strv (G_TASK (result), error);
+  if (names != NULL)
+    qsort (names, g_strv_length (names), sizeof (char *), volume_name_cmp);
+  return names;
+}
+
+/**
+ * sandbox_backend_list_volumes:
+ * @self: a #SandboxBackend
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Lists the names of the backend's volumes and waits. See
+ * [method@Sandbox.Backend.list_volumes_async].
+ *
+ * Returns: (transfer full) (array zero-terminated=1): the volumes' names,
+ *   sorted, or %NULL with @error set
+ *
+ * Since: 0.2
+ */
+char **
+sandbox_backend_list_volumes (SandboxBackend  *self,
+                              GCancellable    *cancellable,
+                              GError         **error)
+{
+  SandboxSyncCall call;
+  char **ret;
+
+  g_return_val_if_fail (SANDBOX_IS_BACKEND (self), NULL);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_backend_list_volumes_async (self, cancellable, _sandbox_sync_call_done, &call);
+  ret = sandbox_backend_list_volumes_finish (self, _sandbox_sync_call_wait (&call), error);
   _sandbox_sync_call_clear (&call);
   return ret;
 }

@@ -50,6 +50,12 @@ G_BEGIN_DECLS
  * @SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE: the cpu, memory, disk and
  *   gpu limits can only be chosen together with an image; without one the
  *   provider's default size applies and asking for limits is an error
+ * @SANDBOX_BACKEND_CAPABILITY_PORTS: a server listening on a port inside a
+ *   sandbox can be reached from outside through the URL
+ *   [method@Sandbox.Instance.dup_port_url_async] gives (since 0.2)
+ * @SANDBOX_BACKEND_CAPABILITY_VOLUMES: named volumes
+ *   ([method@Sandbox.Backend.create_volume_async]) outlive sandboxes and are
+ *   mounted into new ones with [method@Sandbox.Spec.add_volume] (since 0.2)
  *
  * What a backend's sandboxes can do beyond the contract every backend
  * keeps (run commands, move files, time-outs, cancellation, labels). A
@@ -71,6 +77,8 @@ typedef enum /*< flags >*/
   SANDBOX_BACKEND_CAPABILITY_IMAGES            = 1 << 7,
   SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID    = 1 << 8,
   SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE = 1 << 9,
+  SANDBOX_BACKEND_CAPABILITY_PORTS             = 1 << 12,
+  SANDBOX_BACKEND_CAPABILITY_VOLUMES           = 1 << 13,
 } SandboxBackendCapabilities;
 
 #define SANDBOX_TYPE_BACKEND_CAPABILITIES (sandbox_backend_capabilities_get_type ())
@@ -149,6 +157,48 @@ G_DECLARE_DERIVABLE_TYPE (SandboxBackend, sandbox_backend, SANDBOX, BACKEND, GOb
  */
 
 /**
+ * SandboxBackendClass::create_volume:
+ * @self: a #SandboxBackend
+ * @name: the name of the volume to create
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with `g_task_return_boolean()`; a volume
+ *   that already exists is a success
+ *
+ * Creates the named volume. Called by
+ * [method@Sandbox.Backend.create_volume_async].
+ *
+ * Since: 0.2
+ */
+
+/**
+ * SandboxBackendClass::delete_volume:
+ * @self: a #SandboxBackend
+ * @name: the name of the volume to delete
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with `g_task_return_boolean()`, or to fail
+ *   with %SANDBOX_ERROR_NOT_FOUND
+ *
+ * Deletes the named volume and its files. Called by
+ * [method@Sandbox.Backend.delete_volume_async].
+ *
+ * Since: 0.2
+ */
+
+/**
+ * SandboxBackendClass::list_volumes:
+ * @self: a #SandboxBackend
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with the names of the volumes, a
+ *   %NULL-terminated array of strings (`g_task_return_value()` with a
+ *   %G_TYPE_STRV #GValue)
+ *
+ * Lists the backend's volumes. Called by
+ * [method@Sandbox.Backend.list_volumes_async].
+ *
+ * Since: 0.2
+ */
+
+/**
  * SandboxBackendClass:
  * @parent_class: the parent class
  * @check_configured: check, without any network call, that the backend can
@@ -168,6 +218,12 @@ G_DECLARE_DERIVABLE_TYPE (SandboxBackend, sandbox_backend, SANDBOX, BACKEND, GOb
  * @dup_default_workdir: say where the backend's sandboxes work when their
  *   spec names no workdir, or %NULL when only the provider's image can tell
  *   (since 0.2; `do_dup_default_workdir` / `vfunc_dup_default_workdir`)
+ * @create_volume: create a named volume; complete @task with
+ *   `g_task_return_boolean()` (since 0.2)
+ * @delete_volume: delete a named volume; complete @task with
+ *   `g_task_return_boolean()` (since 0.2)
+ * @list_volumes: list the volumes' names; complete @task with a %G_TYPE_STRV
+ *   value (since 0.2)
  *
  * The virtual methods a backend implements. The asynchronous ones take the
  * #GTask that the public `_async` method created (see
@@ -196,9 +252,20 @@ struct _SandboxBackendClass
   SandboxBackendCapabilities
            (*get_capabilities) (SandboxBackend  *self);
   char    *(*dup_default_workdir) (SandboxBackend *self);
+  void     (*create_volume)    (SandboxBackend  *self,
+                                const char      *name,
+                                GCancellable    *cancellable,
+                                GTask           *task);
+  void     (*delete_volume)    (SandboxBackend  *self,
+                                const char      *name,
+                                GCancellable    *cancellable,
+                                GTask           *task);
+  void     (*list_volumes)     (SandboxBackend  *self,
+                                GCancellable    *cancellable,
+                                GTask           *task);
 
   /*< private >*/
-  gpointer padding[10];
+  gpointer padding[7];
 };
 
 SANDBOX_AVAILABLE_IN_0_1
@@ -269,5 +336,51 @@ GList            *sandbox_backend_list                (SandboxBackend       *sel
                                                        GHashTable           *labels,
                                                        GCancellable         *cancellable,
                                                        GError              **error);
+
+SANDBOX_AVAILABLE_IN_0_2
+gboolean          sandbox_volume_name_is_valid         (const char          *name);
+SANDBOX_AVAILABLE_IN_0_2
+void              sandbox_backend_create_volume_async  (SandboxBackend      *self,
+                                                        const char          *name,
+                                                        GCancellable        *cancellable,
+                                                        GAsyncReadyCallback  callback,
+                                                        gpointer             user_data);
+SANDBOX_AVAILABLE_IN_0_2
+gboolean          sandbox_backend_create_volume_finish (SandboxBackend      *self,
+                                                        GAsyncResult        *result,
+                                                        GError             **error);
+SANDBOX_AVAILABLE_IN_0_2
+gboolean          sandbox_backend_create_volume        (SandboxBackend      *self,
+                                                        const char          *name,
+                                                        GCancellable        *cancellable,
+                                                        GError             **error);
+SANDBOX_AVAILABLE_IN_0_2
+void              sandbox_backend_delete_volume_async  (SandboxBackend      *self,
+                                                        const char          *name,
+                                                        GCancellable        *cancellable,
+                                                        GAsyncReadyCallback  callback,
+                                                        gpointer             user_data);
+SANDBOX_AVAILABLE_IN_0_2
+gboolean          sandbox_backend_delete_volume_finish (SandboxBackend      *self,
+                                                        GAsyncResult        *result,
+                                                        GError             **error);
+SANDBOX_AVAILABLE_IN_0_2
+gboolean          sandbox_backend_delete_volume        (SandboxBackend      *self,
+                                                        const char          *name,
+                                                        GCancellable        *cancellable,
+                                                        GError             **error);
+SANDBOX_AVAILABLE_IN_0_2
+void              sandbox_backend_list_volumes_async   (SandboxBackend      *self,
+                                                        GCancellable        *cancellable,
+                                                        GAsyncReadyCallback  callback,
+                                                        gpointer             user_data);
+SANDBOX_AVAILABLE_IN_0_2
+char            **sandbox_backend_list_volumes_finish  (SandboxBackend      *self,
+                                                        GAsyncResult        *result,
+                                                        GError             **error);
+SANDBOX_AVAILABLE_IN_0_2
+char            **sandbox_backend_list_volumes         (SandboxBackend      *self,
+                                                        GCancellable        *cancellable,
+                                                        GError             **error);
 
 G_END_DECLS

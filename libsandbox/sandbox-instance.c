@@ -811,3 +811,129 @@ sandbox_instance_destroy (SandboxInstance  *self,
   _sandbox_sync_call_clear (&call);
   return ret;
 }
+
+/**
+ * sandbox_instance_dup_port_url_async:
+ * @self: a #SandboxInstance
+ * @port: a TCP port, 1 to 65535, that a server in the sandbox listens on
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the URL
+ * @user_data: data for @callback
+ *
+ * Asks where a server listening on @port inside the sandbox is reached
+ * from outside: a URL (for example `https://3000-ID.example.dev`), and on
+ * providers that ask for one, a token to send with every request (see
+ * [method@Sandbox.Instance.dup_port_url_finish]). A backend without
+ * %SANDBOX_BACKEND_CAPABILITY_PORTS, or a sandbox that cannot be reached
+ * (a local one without network), fails with %SANDBOX_ERROR_NOT_SUPPORTED.
+ *
+ * Since: 0.2
+ */
+void
+sandbox_instance_dup_port_url_async (SandboxInstance     *self,
+                                     guint                port,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SandboxInstanceClass *klass;
+
+  g_return_if_fail (SANDBOX_IS_INSTANCE (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_instance_dup_port_url_async);
+
+  if (port == 0 || port > 65535)
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                               _("%u is not a TCP port; give a number from 1 to 65535."), port);
+      return;
+    }
+  klass = SANDBOX_INSTANCE_GET_CLASS (self);
+  if (check_vfunc (task, klass->dup_port_url, _("expose ports")))
+    {
+      klass->dup_port_url (self, port, cancellable, task);
+      _sandbox_task_check_pending (task, "dup_port_url");
+    }
+}
+
+/**
+ * sandbox_instance_dup_port_url_finish:
+ * @self: a #SandboxInstance
+ * @result: the #GAsyncResult passed to the callback
+ * @token: (out) (optional) (nullable) (transfer full): where to store the
+ *   token to send with each request (Daytona's `x-daytona-preview-token`
+ *   header), or %NULL when the URL needs none
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Instance.dup_port_url_async].
+ *
+ * Returns: (transfer full): the URL, or %NULL with @error set
+ *
+ * Since: 0.2
+ */
+char *
+sandbox_instance_dup_port_url_finish (SandboxInstance  *self,
+                                      GAsyncResult     *result,
+                                      char            **token,
+                                      GError          **error)
+{
+  g_auto(GStrv) parts = NULL;
+  char *url;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_dup_port_url_async, NULL);
+
+  if (token != NULL)
+    *token = NULL;
+  parts = _sandbox_task_propagate_strv (G_TASK (result), error);
+  if (parts == NULL)
+    return NULL;
+  if (parts[0] == NULL || parts[0][0] == '\0')
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                   _("The backend gave no URL for the port; this is a bug in the backend"));
+      return NULL;
+    }
+  url = g_strdup (parts[0]);
+  if (token != NULL && parts[1] != NULL && parts[1][0] != '\0')
+    *token = g_strdup (parts[1]);
+  return url;
+}
+
+/**
+ * sandbox_instance_dup_port_url:
+ * @self: a #SandboxInstance
+ * @port: a TCP port that a server in the sandbox listens on
+ * @token: (out) (optional) (nullable) (transfer full): where to store the
+ *   token to send with each request, or %NULL when the URL needs none
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Asks where a server on @port in the sandbox is reached, and waits. See
+ * [method@Sandbox.Instance.dup_port_url_async].
+ *
+ * Returns: (transfer full): the URL, or %NULL with @error set
+ *
+ * Since: 0.2
+ */
+char *
+sandbox_instance_dup_port_url (SandboxInstance  *self,
+                               guint             port,
+                               char            **token,
+                               GCancellable     *cancellable,
+                               GError          **error)
+{
+  SandboxSyncCall call;
+  char *ret;
+
+  g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), NULL);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_instance_dup_port_url_async (self, port, cancellable, _sandbox_sync_call_done, &call);
+  ret = sandbox_instance_dup_port_url_finish (self, _sandbox_sync_call_wait (&call), token, error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}

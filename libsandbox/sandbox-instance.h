@@ -97,6 +97,21 @@ G_DECLARE_DERIVABLE_TYPE (SandboxInstance, sandbox_instance, SANDBOX, INSTANCE, 
  */
 
 /**
+ * SandboxInstanceClass::dup_port_url:
+ * @self: a #SandboxInstance
+ * @port: a TCP port inside the sandbox
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with a %NULL-terminated array of one or two
+ *   strings: the URL, then the token the provider asks for, if any
+ *   (`g_task_return_value()` with a %G_TYPE_STRV #GValue)
+ *
+ * Says where a server listening on @port in the sandbox is reached from
+ * outside. Called by [method@Sandbox.Instance.dup_port_url_async].
+ *
+ * Since: 0.2
+ */
+
+/**
  * SandboxInstanceClass:
  * @parent_class: the parent class
  * @exec: run a command; complete @task with a [class@Sandbox.ExecResult]
@@ -108,6 +123,9 @@ G_DECLARE_DERIVABLE_TYPE (SandboxInstance, sandbox_instance, SANDBOX, INSTANCE, 
  *   @destination; complete @task with `g_task_return_boolean()`
  * @destroy: destroy the sandbox and everything in it; a sandbox that is
  *   already gone is a success; complete @task with `g_task_return_boolean()`
+ * @dup_port_url: say where a server on a port in the sandbox is reached from
+ *   outside; complete @task with a %G_TYPE_STRV value holding the URL and,
+ *   when the provider needs one, the token (since 0.2)
  *
  * The virtual methods a backend implements. Each takes the #GTask that the
  * public `_async` method created, so that subclasses in every language
@@ -137,9 +155,13 @@ struct _SandboxInstanceClass
   void (*destroy)  (SandboxInstance *self,
                     GCancellable    *cancellable,
                     GTask           *task);
+  void (*dup_port_url) (SandboxInstance *self,
+                        guint            port,
+                        GCancellable    *cancellable,
+                        GTask           *task);
 
   /*< private >*/
-  gpointer padding[12];
+  gpointer padding[11];
 };
 
 SANDBOX_AVAILABLE_IN_0_1
@@ -236,5 +258,23 @@ SANDBOX_AVAILABLE_IN_0_1
 gboolean              sandbox_instance_destroy        (SandboxInstance      *self,
                                                        GCancellable         *cancellable,
                                                        GError              **error);
+
+SANDBOX_AVAILABLE_IN_0_2
+void                  sandbox_instance_dup_port_url_async  (SandboxInstance     *self,
+                                                            guint                port,
+                                                            GCancellable        *cancellable,
+                                                            GAsyncReadyCallback  callback,
+                                                            gpointer             user_data);
+SANDBOX_AVAILABLE_IN_0_2
+char                 *sandbox_instance_dup_port_url_finish (SandboxInstance     *self,
+                                                            GAsyncResult        *result,
+                                                            char               **token,
+                                                            GError             **error);
+SANDBOX_AVAILABLE_IN_0_2
+char                 *sandbox_instance_dup_port_url        (SandboxInstance     *self,
+                                                            guint                port,
+                                                            char               **token,
+                                                            GCancellable        *cancellable,
+                                                            GError             **error);
 
 G_END_DECLS

@@ -35,6 +35,37 @@ gpointer      _sandbox_task_propagate_object (GTask        *task,
                                               GType         type,
                                               GError      **error);
 
+/* A GTask completed with a G_TYPE_STRV value (volumes, port URLs).
+ * Inline: the remote backends module completes such tasks too, and
+ * imports nothing for it. */
+static inline void
+_sandbox_task_return_strv (GTask  *task,
+                           char  **strv)
+{
+  GValue value = G_VALUE_INIT;
+
+  g_value_init (&value, G_TYPE_STRV);
+  g_value_take_boxed (&value, strv);
+  g_task_return_value (task, &value);
+  g_value_unset (&value);
+}
+
+/* Completes a dup_port_url task: URL, and TOKEN when not NULL. */
+static inline void
+_sandbox_task_return_port_url (GTask      *task,
+                               const char *url,
+                               const char *token)
+{
+  char **strv = g_new0 (char *, 3);
+
+  strv[0] = g_strdup (url);
+  strv[1] = g_strdup (token);
+  _sandbox_task_return_strv (task, strv);
+}
+
+char        **_sandbox_task_propagate_strv (GTask          *task,
+                                            GError        **error);
+
 /* Call right after a GTask-taking vfunc returns (see sandbox-util.c). */
 void          _sandbox_task_check_pending (GTask           *task,
                                            const char      *vfunc);

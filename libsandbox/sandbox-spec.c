@@ -166,6 +166,7 @@ struct _SandboxSpec
   GHashTable *env;
   GHashTable *labels;
   GPtrArray  *mounts;
+  GHashTable *volumes;     /* volume name -> mount path */
 };
 
 G_DEFINE_FINAL_TYPE (SandboxSpec, sandbox_spec, G_TYPE_OBJECT)
@@ -198,6 +199,7 @@ sandbox_spec_finalize (GObject *object)
   g_clear_pointer (&self->env, g_hash_table_unref);
   g_clear_pointer (&self->labels, g_hash_table_unref);
   g_clear_pointer (&self->mounts, g_ptr_array_unref);
+  g_clear_pointer (&self->volumes, g_hash_table_unref);
 
   G_OBJECT_CLASS (sandbox_spec_parent_class)->finalize (object);
 }
@@ -390,6 +392,7 @@ sandbox_spec_init (SandboxSpec *self)
   self->env = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->labels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->mounts = g_ptr_array_new_with_free_func ((GDestroyNotify) sandbox_mount_unref);
+  self->volumes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 }
 
 /**
@@ -824,4 +827,50 @@ sandbox_spec_get_mounts (SandboxSpec *self)
 {
   g_return_val_if_fail (SANDBOX_IS_SPEC (self), NULL);
   return self->mounts;
+}
+
+/**
+ * sandbox_spec_add_volume:
+ * @self: a #SandboxSpec
+ * @name: the name of a volume made with
+ *   [method@Sandbox.Backend.create_volume_async]
+ * @mount_path: the absolute path in the sandbox where the volume appears
+ *
+ * Mounts the named volume, read-write, into the sandbox at @mount_path.
+ * Files written there outlive the sandbox and are seen by every other
+ * sandbox that mounts the volume. Only backends with
+ * %SANDBOX_BACKEND_CAPABILITY_VOLUMES honour volumes; the others refuse to
+ * create a sandbox whose spec has one. Adding the same name again replaces
+ * its mount path.
+ *
+ * Since: 0.2
+ */
+void
+sandbox_spec_add_volume (SandboxSpec *self,
+                         const char  *name,
+                         const char  *mount_path)
+{
+  g_return_if_fail (SANDBOX_IS_SPEC (self));
+  g_return_if_fail (name != NULL);
+  g_return_if_fail (mount_path != NULL);
+
+  g_hash_table_insert (self->volumes, g_strdup (name), g_strdup (mount_path));
+}
+
+/**
+ * sandbox_spec_get_volumes:
+ * @self: a #SandboxSpec
+ *
+ * Gets the volumes added with [method@Sandbox.Spec.add_volume].
+ *
+ * Returns: (transfer none) (element-type utf8 utf8): volume names mapped to
+ *   their mount paths in the sandbox
+ *
+ * Since: 0.2
+ */
+GHashTable *
+sandbox_spec_get_volumes (SandboxSpec *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_SPEC (self), NULL);
+  return self->volumes;
 }

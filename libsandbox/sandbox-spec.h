@@ -128,4 +128,11 @@ void           sandbox_spec_add_mount      (SandboxSpec *self,
 SANDBOX_AVAILABLE_IN_0_1
 GPtrArray     *sandbox_spec_get_mounts     (SandboxSpec *self);
 
+SANDBOX_AVAILABLE_IN_0_2
+void           sandbox_spec_add_volume     (SandboxSpec *self,
+                                            const char  *name,
+                                            const char  *mount_path);
+SANDBOX_AVAILABLE_IN_0_2
+GHashTable    *sandbox_spec_get_volumes    (SandboxSpec *self);
+
 G_END_DECLS

@@ -108,6 +108,26 @@ _sandbox_task_propagate_object (GTask   *task,
   return object;
 }
 
+char **
+_sandbox_task_propagate_strv (GTask   *task,
+                              GError **error)
+{
+  GValue value = G_VALUE_INIT;
+  char **strv = NULL;
+
+  if (!g_task_propagate_value (task, &value, error))
+    return NULL;
+  if (G_VALUE_HOLDS (&value, G_TYPE_STRV))
+    strv = g_value_dup_boxed (&value);
+  if (strv == NULL)
+    g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                 _("The backend completed the operation with a %s where a list of strings "
+                   "was expected; this is a bug in the backend"),
+                 G_VALUE_TYPE_NAME (&value));
+  g_value_unset (&value);
+  return strv;
+}
+
 void
 _sandbox_task_check_pending (GTask      *task,
                              const char *vfunc)

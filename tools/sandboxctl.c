@@ -65,6 +65,7 @@ static gboolean  opt_network;
 static gboolean  opt_run_as_root;
 static char    **opt_labels;
 static char    **opt_mounts;
+static char    **opt_volumes;
 
 /* The command: --cwd, --env, --cmd-timeout, --stdin */
 static char     *opt_cwd;
@@ -111,6 +112,9 @@ static const GOptionEntry spec_entries[] = {
     N_("Label the sandbox (repeatable)"), N_("KEY=VALUE") },
   { "mount", 'm', 0, G_OPTION_ARG_STRING_ARRAY, &opt_mounts,
     N_("Mount a host path into the sandbox (repeatable)"), N_("HOST[:SANDBOX][:ro]") },
+  { "volume", 'v', 0, G_OPTION_ARG_STRING_ARRAY, &opt_volumes,
+    N_("Mount a named volume (see “volume create”) read-write at PATH (repeatable)"),
+    N_("NAME:PATH") },
   G_OPTION_ENTRY_NULL
 };
 
@@ -502,6 +506,21 @@ spec_from_options (GError **error)
     if (!add_mount (spec, opt_mounts[i], error))
       return NULL;
 
+  for (guint i = 0; opt_volumes != NULL && opt_volumes[i] != NULL; i++)
+    {
+      const char *colon = strchr (opt_volumes[i], ':');
+      g_autofree char *name = colon ? g_strndup (opt_volumes[i], colon - opt_volumes[i]) : NULL;
+
+      if (name == NULL || !sandbox_volume_name_is_valid (name) || !g_path_is_absolute (colon + 1))
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       _("--volume needs NAME:PATH with a volume name and an absolute path, "
+                         "such as data:/data, not “%s”."), opt_volumes[i]);
+          return NULL;
+        }
+      sandbox_spec_add_volume (spec, name, colon + 1);
+    }
+
   return g_steal_pointer (&spec);
 }
 
@@ -819,6 +838,14 @@ static int
 cmd_image (const Command *self,
            int            argc,
            char         **argv);
+static int
+cmd_port_url (const Command *self,
+              int            argc,
+              char         **argv);
+static int
+cmd_volume (const Command *self,
+            int            argc,
+            char         **argv);
 
 static const Command commands[] = {
   { "backends", N_("- list the backends"),
@@ -849,6 +876,16 @@ static const Command commands[] = {
        "inspect print an image's layers and configuration as JSON\n\n"
        "The store is $SANDBOX_IMAGE_STORE, else “images” beside the local sandboxes'\n"
        "directory. A sandbox runs an image with --image NAME:TAG."), cmd_image },
+  { "port-url", N_("ID PORT"),
+    N_("Print the URL at which a server listening on PORT in the sandbox is reached\n"
+       "from outside, and the token to send with each request where the backend\n"
+       "needs one (Daytona: the x-daytona-preview-token header)."), cmd_port_url },
+  { "volume", N_("create NAME… | ls | rm NAME…"),
+    N_("Manage the backend's named volumes: storage that outlives sandboxes.\n\n"
+       "create  create volumes (an existing one is kept)\n"
+       "ls      list the volumes' names\n"
+       "rm      remove volumes and every file in them\n\n"
+       "A sandbox mounts a volume with --volume NAME:PATH."), cmd_volume },
 };
 
 static const Command *
@@ -1897,5 +1934,193 @@ cmd_image (const Command *self,
     g_autofree char *message = g_strdup_printf (_("Unknown image action “%s”; use import, ls, rm "
                                                   "or inspect."), action);
     return usage_error (self->name, message);
+  }
+}
+
+static int
+cmd_port_url (const Command *self,
+              int            argc,
+              char         **argv)
+{
+  g_autoptr(GOptionContext) context = command_context (self);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *token = NULL;
+  guint64 port = 0;
+
+  g_option_context_add_main_entries (context, backend_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, json_entries, GETTEXT_PACKAGE);
+  if (!parse_options (self, context, &argc, &argv, NULL, &error))
+    return usage_error (self->name, error->message);
+  if (argc != 3)
+    return usage_error (self->name, _("port-url needs a sandbox ID and a PORT."));
+  if (!g_ascii_string_to_unsigned (argv[2], 10, 1, 65535, &port, NULL))
+    return usage_error (self->name, _("PORT must be a number from 1 to 65535."));
+  if ((backend = open_backend (&error)) == NULL)
+    return report_error (error);
+
+  catch_signals ();
+  if ((instance = find_instance (backend, argv[1], &error)) == NULL)
+    return interrupt_signal != 0 ? 128 + interrupt_signal : report_error (error);
+  sandbox_instance_dup_port_url_async (instance, (guint) port, interrupt_cancellable, store_result, &res);
+  url = sandbox_instance_dup_port_url_finish (instance, await_result (&res), &token, &error);
+  if (interrupt_signal != 0)
+    return 128 + interrupt_signal;
+  if (url == NULL)
+    return report_error (error);
+
+  if (opt_json)
+    {
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+      g_autoptr(JsonNode) root = NULL;
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "id");
+      json_builder_add_string_value (builder, sandbox_instance_get_id (instance));
+      json_builder_set_member_name (builder, "port");
+      json_builder_add_int_value (builder, (gint64) port);
+      json_builder_set_member_name (builder, "url");
+      json_builder_add_string_value (builder, url);
+      json_builder_set_member_name (builder, "token");
+      if (token != NULL)
+        json_builder_add_string_value (builder, token);
+      else
+        json_builder_add_null_value (builder);
+      json_builder_end_object (builder);
+      root = json_builder_get_root (builder);
+      print_json (root);
+    }
+  else
+    {
+      g_print ("%s\n", url);
+      if (token != NULL)
+        g_print (_("token: %s\n"), token);
+    }
+  return EXIT_OK;
+}
+
+static int
+cmd_volume (const Command *self,
+            int            argc,
+            char         **argv)
+{
+  g_autoptr(GOptionContext) context = command_context (self);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  const char *action;
+
+  g_option_context_add_main_entries (context, backend_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, json_entries, GETTEXT_PACKAGE);
+  if (!parse_options (self, context, &argc, &argv, NULL, &error))
+    return usage_error (self->name, error->message);
+  if (argc < 2)
+    return usage_error (self->name, _("volume needs an action: create, ls or rm."));
+  action = argv[1];
+  if (strcmp (action, "create") != 0 && strcmp (action, "ls") != 0 && strcmp (action, "rm") != 0)
+    {
+      g_autofree char *message = g_strdup_printf (_("Unknown volume action “%s”; use create, ls "
+                                                    "or rm."), action);
+      return usage_error (self->name, message);
+    }
+  if (strcmp (action, "ls") == 0 && argc != 2)
+    return usage_error (self->name, _("volume ls takes no arguments."));
+  if (strcmp (action, "ls") != 0 && argc < 3)
+    return usage_error (self->name, _("volume create and rm need at least one NAME."));
+  for (int i = 2; i < argc; i++)
+    if (!sandbox_volume_name_is_valid (argv[i]))
+      {
+        g_autofree char *message = g_strdup_printf (_("“%s” is not a volume name: use 1 to 63 letters, "
+                                                      "digits, “-”, “_” or “.”, not starting with “.”."),
+                                                    argv[i]);
+        return usage_error (self->name, message);
+      }
+  if ((backend = open_backend (&error)) == NULL)
+    return report_error (error);
+  catch_signals ();
+
+  if (strcmp (action, "ls") == 0)
+    {
+      g_autoptr(GAsyncResult) res = NULL;
+      g_auto(GStrv) names = NULL;
+
+      sandbox_backend_list_volumes_async (backend, interrupt_cancellable, store_result, &res);
+      names = sandbox_backend_list_volumes_finish (backend, await_result (&res), &error);
+      if (interrupt_signal != 0)
+        return 128 + interrupt_signal;
+      if (names == NULL)
+        return report_error (error);
+      if (opt_json)
+        {
+          g_autoptr(JsonBuilder) builder = json_builder_new ();
+          g_autoptr(JsonNode) root = NULL;
+
+          json_builder_begin_array (builder);
+          for (guint i = 0; names[i] != NULL; i++)
+            {
+              json_builder_begin_object (builder);
+              json_builder_set_member_name (builder, "name");
+              json_builder_add_string_value (builder, names[i]);
+              json_builder_end_object (builder);
+            }
+          json_builder_end_array (builder);
+          root = json_builder_get_root (builder);
+          print_json (root);
+        }
+      else if (names[0] != NULL)
+        {
+          print_cell (_("NAME"), 0, TRUE);
+          for (guint i = 0; names[i] != NULL; i++)
+            print_cell (names[i], 0, TRUE);
+        }
+      return EXIT_OK;
+    }
+
+  {
+    gboolean create = strcmp (action, "create") == 0;
+    g_autoptr(JsonBuilder) builder = json_builder_new ();
+    int status = EXIT_OK;
+
+    json_builder_begin_array (builder);
+    for (int i = 2; i < argc && interrupt_signal == 0; i++)
+      {
+        g_autoptr(GAsyncResult) res = NULL;
+        gboolean ok;
+
+        g_clear_error (&error);
+        if (create)
+          {
+            sandbox_backend_create_volume_async (backend, argv[i], interrupt_cancellable, store_result, &res);
+            ok = sandbox_backend_create_volume_finish (backend, await_result (&res), &error);
+          }
+        else
+          {
+            sandbox_backend_delete_volume_async (backend, argv[i], interrupt_cancellable, store_result, &res);
+            ok = sandbox_backend_delete_volume_finish (backend, await_result (&res), &error);
+          }
+        if (!ok)
+          {
+            if (interrupt_signal == 0)
+              status = report_error (error);
+            continue;
+          }
+        json_builder_begin_object (builder);
+        json_builder_set_member_name (builder, "name");
+        json_builder_add_string_value (builder, argv[i]);
+        json_builder_end_object (builder);
+        if (!opt_json)
+          g_print ("%s\n", argv[i]);
+      }
+    json_builder_end_array (builder);
+    if (interrupt_signal != 0)
+      return 128 + interrupt_signal;
+    if (opt_json)
+      {
+        g_autoptr(JsonNode) root = json_builder_get_root (builder);
+        print_json (root);
+      }
+    return status;
   }
 }

@@ -549,6 +549,26 @@ sandbox_daytona_backend_create (SandboxBackend *backend,
       json_builder_set_member_name (b, "target");
       json_builder_add_string_value (b, get_target (self));
     }
+  if (g_hash_table_size (sandbox_spec_get_volumes (spec)) > 0)
+    {
+      GHashTableIter iter;
+      gpointer key, value;
+
+      /* volumeId may be a name (spec §2.2). */
+      json_builder_set_member_name (b, "volumes");
+      json_builder_begin_array (b);
+      g_hash_table_iter_init (&iter, sandbox_spec_get_volumes (spec));
+      while (g_hash_table_iter_next (&iter, &key, &value))
+        {
+          json_builder_begin_object (b);
+          json_builder_set_member_name (b, "volumeId");
+          json_builder_add_string_value (b, key);
+          json_builder_set_member_name (b, "mountPath");
+          json_builder_add_string_value (b, value);
+          json_builder_end_object (b);
+        }
+      json_builder_end_array (b);
+    }
   if (sandbox_spec_get_timeout (spec) > 0)
     {
       /* The TTL: stop after that long without activity, delete when stopped. */
@@ -636,6 +656,288 @@ sandbox_daytona_backend_list (SandboxBackend *backend,
 }
 
 /* ------------------------------------------------------------------ */
+/* Volumes (since 0.2): /volumes, by name                              */
+
+typedef struct
+{
+  char   *name;
+  char   *by_name;      /* volumes/by-name/NAME */
+  guint   polls;
+} VolumeData;
+
+static void
+volume_data_free (VolumeData *data)
+{
+  g_free (data->name);
+  g_free (data->by_name);
+  g_free (data);
+}
+
+static VolumeData *
+volume_data_new (GTask      *task,
+                 const char *name)
+{
+  VolumeData *data = g_new0 (VolumeData, 1);
+  g_autofree char *escaped = g_uri_escape_string (name, NULL, TRUE);
+
+  data->name = g_strdup (name);
+  data->by_name = g_strdup_printf ("volumes/by-name/%s", escaped);
+  g_task_set_task_data (task, data, (GDestroyNotify) volume_data_free);
+  return data;
+}
+
+static SandboxRestClient *
+task_client (GTask *task)
+{
+  return _sandbox_daytona_backend_get_client (g_task_get_source_object (task));
+}
+
+static void volume_poll (GTask *task);
+
+static gboolean
+volume_poll_again (gpointer user_data)
+{
+  volume_poll (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* A new volume is pending_create, then creating, then ready (a sandbox
+ * cannot mount it before). */
+static void
+volume_polled (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  VolumeData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              NULL, &error);
+  JsonObject *dto;
+  const char *state;
+  GSource *later;
+
+  if (error != NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  dto = node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+  state = dto != NULL ? _sandbox_json_get_string (dto, "state") : NULL;
+  if (g_strcmp0 (state, "ready") == 0)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  if (g_strcmp0 (state, "error") == 0 || data->polls >= 240)
+    {
+      const char *reason = dto != NULL ? _sandbox_json_get_string (dto, "errorReason") : NULL;
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                               _("The Daytona volume “%s” did not become ready (state %s%s%s). "
+                                 "Delete it with “sandboxctl volume rm %s” and create it again."),
+                               data->name, state ? state : "?", reason ? ": " : "",
+                               reason ? reason : "", data->name);
+      return;
+    }
+  data->polls++;
+  later = g_timeout_source_new (250);
+  g_source_set_callback (later, volume_poll_again, g_object_ref (task), g_object_unref);
+  g_source_attach (later, g_task_get_context (task));
+  g_source_unref (later);
+}
+
+static void
+volume_poll (GTask *task)
+{
+  VolumeData *data = g_task_get_task_data (task);
+
+  _sandbox_rest_client_call_async (task_client (task), "GET", data->by_name, NULL, SANDBOX_REST_IDEMPOTENT,
+                                   g_task_get_cancellable (task), volume_polled, g_object_ref (task));
+}
+
+static void
+volume_posted (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+  guint status = 0;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              &status, &error);
+
+  /* 409: it exists already, which is a success once it is ready. */
+  if (error != NULL && status != 409)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_clear_error (&error);
+  volume_poll (task);
+}
+
+static void
+volume_looked_up (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  VolumeData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  guint status = 0;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              &status, &error);
+  g_autoptr(JsonBuilder) b = NULL;
+  g_autoptr(JsonNode) body = NULL;
+
+  if (error == NULL)
+    {
+      volume_poll (task);
+      return;
+    }
+  if (status != 404)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_clear_error (&error);
+  b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "name");
+  json_builder_add_string_value (b, data->name);
+  json_builder_end_object (b);
+  body = json_builder_get_root (b);
+  _sandbox_rest_client_call_async (task_client (task), "POST", "volumes", body, SANDBOX_REST_NONE,
+                                   g_task_get_cancellable (task), volume_posted, g_object_ref (task));
+}
+
+static void
+sandbox_daytona_backend_create_volume (SandboxBackend *backend,
+                                       const char     *name,
+                                       GCancellable   *cancellable,
+                                       GTask          *task)
+{
+  VolumeData *data = volume_data_new (task, name);
+
+  _sandbox_rest_client_call_async (task_client (task), "GET", data->by_name, NULL, SANDBOX_REST_IDEMPOTENT,
+                                   cancellable, volume_looked_up, g_object_ref (task));
+}
+
+static void
+volume_deleted (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              NULL, &error);
+
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+volume_found_for_delete (GObject      *source,
+                         GAsyncResult *result,
+                         gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  VolumeData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  guint status = 0;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              &status, &error);
+  JsonObject *dto;
+  const char *id;
+  g_autofree char *escaped = NULL;
+  g_autofree char *endpoint = NULL;
+
+  if (error != NULL)
+    {
+      if (status == 404)
+        {
+          g_clear_error (&error);
+          g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                                   _("There is no Daytona volume “%s”; list them with "
+                                     "“sandboxctl volume ls --backend daytona”."), data->name);
+        }
+      else
+        g_task_return_error (task, error);
+      return;
+    }
+  dto = node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+  id = dto != NULL ? _sandbox_json_get_string (dto, "id") : NULL;
+  if (id == NULL)
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                               _("Daytona described the volume “%s” without an id; check that "
+                                 "the API URL (DAYTONA_API_URL) is a Daytona API."), data->name);
+      return;
+    }
+  escaped = g_uri_escape_string (id, NULL, TRUE);
+  endpoint = g_strdup_printf ("volumes/%s", escaped);
+  _sandbox_rest_client_call_async (task_client (task), "DELETE", endpoint, NULL, SANDBOX_REST_IDEMPOTENT,
+                                   g_task_get_cancellable (task), volume_deleted, g_object_ref (task));
+}
+
+static void
+sandbox_daytona_backend_delete_volume (SandboxBackend *backend,
+                                       const char     *name,
+                                       GCancellable   *cancellable,
+                                       GTask          *task)
+{
+  VolumeData *data = volume_data_new (task, name);
+
+  _sandbox_rest_client_call_async (task_client (task), "GET", data->by_name, NULL, SANDBOX_REST_IDEMPOTENT,
+                                   cancellable, volume_found_for_delete, g_object_ref (task));
+}
+
+static void
+volumes_listed (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              NULL, &error);
+  g_autoptr(GStrvBuilder) names = g_strv_builder_new ();
+  JsonArray *array;
+
+  if (error != NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  array = node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+  for (guint i = 0; array != NULL && i < json_array_get_length (array); i++)
+    {
+      JsonNode *element = json_array_get_element (array, i);
+      JsonObject *dto = JSON_NODE_HOLDS_OBJECT (element) ? json_node_get_object (element) : NULL;
+      const char *name = dto ? _sandbox_json_get_string (dto, "name") : NULL;
+      const char *state = dto ? _sandbox_json_get_string (dto, "state") : NULL;
+
+      if (name == NULL || g_strcmp0 (state, "deleted") == 0 ||
+          g_strcmp0 (state, "deleting") == 0 || g_strcmp0 (state, "pending_delete") == 0)
+        continue;
+      g_strv_builder_add (names, name);
+    }
+  _sandbox_task_return_strv (task, g_strv_builder_end (names));
+}
+
+static void
+sandbox_daytona_backend_list_volumes (SandboxBackend *backend,
+                                      GCancellable   *cancellable,
+                                      GTask          *task)
+{
+  _sandbox_rest_client_call_async (task_client (task), "GET", "volumes", NULL, SANDBOX_REST_IDEMPOTENT,
+                                   cancellable, volumes_listed, g_object_ref (task));
+}
+
+/* ------------------------------------------------------------------ */
 /* GObject                                                             */
 
 static void
@@ -695,7 +997,8 @@ sandbox_daytona_backend_get_capabilities (SandboxBackend *backend)
   return SANDBOX_BACKEND_CAPABILITY_CPU_LIMIT | SANDBOX_BACKEND_CAPABILITY_MEMORY_LIMIT |
          SANDBOX_BACKEND_CAPABILITY_DISK_LIMIT | SANDBOX_BACKEND_CAPABILITY_GPU |
          SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE | SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY |
-         SANDBOX_BACKEND_CAPABILITY_IMAGES;
+         SANDBOX_BACKEND_CAPABILITY_IMAGES | SANDBOX_BACKEND_CAPABILITY_PORTS |
+         SANDBOX_BACKEND_CAPABILITY_VOLUMES;
 }
 
 static void
@@ -713,6 +1016,9 @@ sandbox_daytona_backend_class_init (SandboxDaytonaBackendClass *klass)
   backend_class->create = sandbox_daytona_backend_create;
   backend_class->get_instance = sandbox_daytona_backend_get_instance;
   backend_class->list = sandbox_daytona_backend_list;
+  backend_class->create_volume = sandbox_daytona_backend_create_volume;
+  backend_class->delete_volume = sandbox_daytona_backend_delete_volume;
+  backend_class->list_volumes = sandbox_daytona_backend_list_volumes;
 
   properties[PROP_API_KEY] = _sandbox_cloud_param_string ("api-key");
   properties[PROP_API_URL] = _sandbox_cloud_param_string ("api-url");

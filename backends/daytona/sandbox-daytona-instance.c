@@ -1991,6 +1991,53 @@ sandbox_daytona_instance_destroy (SandboxInstance *instance,
 }
 
 /* ------------------------------------------------------------------ */
+/* Ports (since 0.2): the preview URL and its token                    */
+
+static void
+port_url_done (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+  guint status = 0;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              &status, &error);
+  JsonObject *object;
+  const char *url;
+
+  if (error != NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  object = node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+  url = object != NULL ? _sandbox_json_get_string (object, "url") : NULL;
+  if (url == NULL || *url == '\0')
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                               _("Daytona answered the preview-url request without a URL; "
+                                 "check that the API URL (DAYTONA_API_URL) is a Daytona API."));
+      return;
+    }
+  _sandbox_task_return_port_url (task, url, _sandbox_json_get_string (object, "token"));
+}
+
+static void
+sandbox_daytona_instance_dup_port_url (SandboxInstance *instance,
+                                       guint            port,
+                                       GCancellable    *cancellable,
+                                       GTask           *task)
+{
+  SandboxDaytonaInstance *self = SANDBOX_DAYTONA_INSTANCE (instance);
+  g_autofree char *escaped = g_uri_escape_string (sandbox_instance_get_id (instance), NULL, TRUE);
+  g_autofree char *endpoint = g_strdup_printf ("sandbox/%s/ports/%u/preview-url", escaped, port);
+
+  _sandbox_rest_client_call_async (self->client, "GET", endpoint, NULL, SANDBOX_REST_IDEMPOTENT,
+                                   cancellable, port_url_done, g_object_ref (task));
+}
+
+/* ------------------------------------------------------------------ */
 /* GObject                                                             */
 
 static void
@@ -2015,6 +2062,7 @@ sandbox_daytona_instance_class_init (SandboxDaytonaInstanceClass *klass)
   instance_class->upload = sandbox_daytona_instance_upload;
   instance_class->download = sandbox_daytona_instance_download;
   instance_class->destroy = sandbox_daytona_instance_destroy;
+  instance_class->dup_port_url = sandbox_daytona_instance_dup_port_url;
 }
 
 static void

@@ -99,6 +99,20 @@ _sandbox_e2b_backend_envd_url (SandboxE2bBackend *self,
   return g_strdup_printf ("https://%d-%s.%s", E2B_ENVD_PORT, sandbox_id, domain);
 }
 
+char *
+_sandbox_e2b_backend_port_url (SandboxE2bBackend *self,
+                               const char        *sandbox_id,
+                               const char        *domain,
+                               guint              port)
+{
+  const char *url = _sandbox_cloud_setting (self->sandbox_url, "E2B_SANDBOX_URL");
+  const char *scheme = url != NULL && g_str_has_prefix (url, "http://") ? "http" : "https";
+
+  if (domain == NULL || *domain == '\0')
+    domain = get_domain (self);
+  return g_strdup_printf ("%s://%u-%s.%s", scheme, port, sandbox_id, domain);
+}
+
 /* ------------------------------------------------------------------ */
 
 static gboolean
@@ -448,7 +462,8 @@ sandbox_e2b_backend_finalize (GObject *object)
 static SandboxBackendCapabilities
 sandbox_e2b_backend_get_capabilities (SandboxBackend *backend)
 {
-  return SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY | SANDBOX_BACKEND_CAPABILITY_IMAGES;
+  return SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY | SANDBOX_BACKEND_CAPABILITY_IMAGES |
+         SANDBOX_BACKEND_CAPABILITY_PORTS;
 }
 
 static char *

@@ -1755,6 +1755,20 @@ sandbox_e2b_instance_finalize (GObject *object)
   G_OBJECT_CLASS (sandbox_e2b_instance_parent_class)->finalize (object);
 }
 
+/* Ports (since 0.2): the edge proxy's host for the port; no token, as the
+ * library creates sandboxes with public traffic allowed. */
+static void
+sandbox_e2b_instance_dup_port_url (SandboxInstance *instance,
+                                   guint            port,
+                                   GCancellable    *cancellable,
+                                   GTask           *task)
+{
+  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
+  g_autofree char *url = _sandbox_e2b_backend_port_url (get_backend (self), get_id (self), self->domain, port);
+
+  _sandbox_task_return_port_url (task, url, NULL);
+}
+
 static void
 sandbox_e2b_instance_class_init (SandboxE2bInstanceClass *klass)
 {
@@ -1767,6 +1781,7 @@ sandbox_e2b_instance_class_init (SandboxE2bInstanceClass *klass)
   instance_class->upload = sandbox_e2b_instance_upload;
   instance_class->download = sandbox_e2b_instance_download;
   instance_class->destroy = sandbox_e2b_instance_destroy;
+  instance_class->dup_port_url = sandbox_e2b_instance_dup_port_url;
 }
 
 static void

@@ -30,6 +30,12 @@ SandboxRestClient *_sandbox_e2b_backend_get_api      (SandboxE2bBackend *self);
 char              *_sandbox_e2b_backend_envd_url     (SandboxE2bBackend *self,
                                                       const char        *sandbox_id,
                                                       const char        *domain);
+/* Where a server on PORT in the sandbox is reached: the SDK's get_host,
+ * "PORT-ID.DOMAIN", over https (http when E2B_SANDBOX_URL is http). */
+char *_sandbox_e2b_backend_port_url (SandboxE2bBackend *self,
+                                     const char        *sandbox_id,
+                                     const char        *domain,
+                                     guint              port);
 
 /* From a Sandbox / SandboxDetail / ListedSandbox JSON object. */
 SandboxInstance   *_sandbox_e2b_instance_new         (SandboxE2bBackend *backend,

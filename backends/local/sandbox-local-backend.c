@@ -521,6 +521,189 @@ is_in_sandboxes_dir (const char *path,
          (real_path[len] == '\0' || real_path[len] == '/' || strcmp (real_root, "/") == 0);
 }
 
+/* Whether @target is strictly under the sandbox path of one of the first
+ * @n mounts that is a writable directory: bwrap makes the mount point in
+ * that mount, after mounting it. */
+static gboolean
+under_writable_mount (GPtrArray  *mounts,
+                      guint       n,
+                      const char *target)
+{
+  for (guint i = 0; i < n && i < mounts->len; i++)
+    {
+      SandboxMount *mount = g_ptr_array_index (mounts, i);
+      const char *path = sandbox_mount_get_sandbox_path (mount);
+      gsize len = strlen (path);
+
+      if (!sandbox_mount_get_read_only (mount) &&
+          g_file_test (sandbox_mount_get_host_path (mount), G_FILE_TEST_IS_DIR) &&
+          strncmp (target, path, len) == 0 && target[len] == '/' &&
+          strstr (target + len, "/..") == NULL)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Volumes (since 0.2): named directories beside the sandboxes' directory
+ * (as the image store is), or under SANDBOX_LOCAL_VOLUMES; a volume is
+ * bind-mounted read-write, like a mount. */
+static char *
+volumes_dir (const char *root_dir)
+{
+  const char *env = g_getenv ("SANDBOX_LOCAL_VOLUMES");
+  g_autofree char *parent = NULL;
+
+  if (env != NULL && *env != '\0')
+    return g_strdup (env);
+  parent = g_path_get_dirname (root_dir);
+  return g_build_filename (parent, "volumes", NULL);
+}
+
+static gboolean
+validate_volumes (SandboxSpec  *spec,
+                  const char   *root_dir,
+                  const char   *rootfs,
+                  const char   *workdir,
+                  GError      **error)
+{
+  g_autofree char *dir = volumes_dir (root_dir);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_hash_table_iter_init (&iter, sandbox_spec_get_volumes (spec));
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      g_autofree char *path = NULL;
+      const char *target = value;
+
+      if (!sandbox_volume_name_is_valid (key))
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("“%s” is not a volume name: use 1 to 63 letters, digits, “-”, “_” "
+                         "or “.”, not starting with “.” (no “/”, no “..”)."), (const char *) key);
+          return FALSE;
+        }
+      path = g_build_filename (dir, key, NULL);
+      if (!g_file_test (path, G_FILE_TEST_IS_DIR))
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                       _("There is no local volume “%s”; create it first with "
+                         "“sandboxctl volume create %s”."), (const char *) key, (const char *) key);
+          return FALSE;
+        }
+      if (!g_path_is_absolute (target) || g_strcmp0 (target, "/") == 0 ||
+          strstr (target, "/../") != NULL || g_str_has_suffix (target, "/.."))
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("The mount path “%s” of volume “%s” must be an absolute path "
+                         "other than /, such as /data."), target, (const char *) key);
+          return FALSE;
+        }
+      if (!mount_point_ok (rootfs ? rootfs : "/", target) &&
+          !g_str_has_prefix (target, workdir ? workdir : LOCAL_DEFAULT_WORKDIR) &&
+          !under_writable_mount (sandbox_spec_get_mounts (spec), G_MAXUINT, target))
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("The mount target “%s” does not exist in the image and cannot be "
+                         "created in its read-only directories. Mount at a path that exists, "
+                         "under the workdir, under /tmp, or at a new top-level directory "
+                         "such as /data."), target);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static void
+volume_task_done (GTask    *task,
+                  gboolean  ok,
+                  GError   *error)
+{
+  if (ok)
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+sandbox_local_backend_create_volume (SandboxBackend *backend,
+                                     const char     *name,
+                                     GCancellable   *cancellable,
+                                     GTask          *task)
+{
+  SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (backend);
+  g_autofree char *dir = volumes_dir (self->root_dir);
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  GError *error = NULL;
+
+  if (g_mkdir_with_parents (dir, 0700) != 0 ||
+      (g_mkdir (path, 0755) != 0 && errno != EEXIST))
+    {
+      int errsv = errno;
+      g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                   _("Cannot create the local volume directory %s: %s. "
+                     "Set SANDBOX_LOCAL_VOLUMES to a writable directory."),
+                   path, g_strerror (errsv));
+      volume_task_done (task, FALSE, error);
+      return;
+    }
+  volume_task_done (task, TRUE, NULL);
+}
+
+static void
+delete_volume_thread (GTask        *task,
+                      gpointer      source_object,
+                      gpointer      task_data,
+                      GCancellable *cancellable)
+{
+  const char *path = task_data;
+  GError *error = NULL;
+
+  if (!g_file_test (path, G_FILE_TEST_IS_DIR))
+    {
+      g_autofree char *name = g_path_get_basename (path);
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                               _("There is no local volume “%s”; list them with "
+                                 "“sandboxctl volume ls”."), name);
+      return;
+    }
+  volume_task_done (task, _local_remove_tree (path, &error), error);
+}
+
+static void
+sandbox_local_backend_delete_volume (SandboxBackend *backend,
+                                     const char     *name,
+                                     GCancellable   *cancellable,
+                                     GTask          *task)
+{
+  SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (backend);
+  g_autofree char *dir = volumes_dir (self->root_dir);
+
+  g_task_set_task_data (task, g_build_filename (dir, name, NULL), g_free);
+  g_task_run_in_thread (task, delete_volume_thread);
+}
+
+static void
+sandbox_local_backend_list_volumes (SandboxBackend *backend,
+                                    GCancellable   *cancellable,
+                                    GTask          *task)
+{
+  SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (backend);
+  g_autofree char *dir = volumes_dir (self->root_dir);
+  g_autoptr(GStrvBuilder) names = g_strv_builder_new ();
+  g_autoptr(GDir) gdir = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (gdir != NULL && (name = g_dir_read_name (gdir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+
+      if (sandbox_volume_name_is_valid (name) && g_file_test (path, G_FILE_TEST_IS_DIR))
+        g_strv_builder_add (names, name);
+    }
+  _sandbox_task_return_strv (task, g_strv_builder_end (names));
+}
+
 static gboolean
 validate_spec (SandboxSpec    *spec,
                const char     *root_dir,
@@ -641,7 +824,8 @@ validate_spec (SandboxSpec    *spec,
           return FALSE;
         }
       if (!mount_point_ok (*rootfs_out ? *rootfs_out : "/", target) &&
-          !g_str_has_prefix (target, workdir ? workdir : LOCAL_DEFAULT_WORKDIR))
+          !g_str_has_prefix (target, workdir ? workdir : LOCAL_DEFAULT_WORKDIR) &&
+          !under_writable_mount (mounts, i, target))
         {
           g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
                        _("The mount target “%s” does not exist in the image and cannot be "
@@ -652,6 +836,13 @@ validate_spec (SandboxSpec    *spec,
           g_clear_object (image_out);
           return FALSE;
         }
+    }
+
+  if (!validate_volumes (spec, root_dir, *rootfs_out, workdir, error))
+    {
+      g_clear_pointer (rootfs_out, g_free);
+      g_clear_object (image_out);
+      return FALSE;
     }
 
   return TRUE;
@@ -765,6 +956,16 @@ sandbox_local_backend_create (SandboxBackend *backend,
   mounts = sandbox_spec_get_mounts (spec);
   for (guint i = 0; i < mounts->len; i++)
     g_ptr_array_add (config->mounts, sandbox_mount_ref (g_ptr_array_index (mounts, i)));
+  {
+    g_autofree char *vdir = volumes_dir (self->root_dir);
+
+    g_hash_table_iter_init (&iter, sandbox_spec_get_volumes (spec));
+    while (g_hash_table_iter_next (&iter, &key, &value))
+      {
+        g_autofree char *host = g_build_filename (vdir, key, NULL);
+        g_ptr_array_add (config->mounts, sandbox_mount_new (host, value, FALSE));
+      }
+  }
 
   work = g_build_filename (config->dir, "work", NULL);
   tmp = g_build_filename (config->dir, "tmp", NULL);
@@ -902,7 +1103,8 @@ sandbox_local_backend_get_capabilities (SandboxBackend *backend)
   return SANDBOX_BACKEND_CAPABILITY_SHARES_HOST_FS | SANDBOX_BACKEND_CAPABILITY_MOUNTS |
          SANDBOX_BACKEND_CAPABILITY_CPU_LIMIT | SANDBOX_BACKEND_CAPABILITY_MEMORY_LIMIT |
          SANDBOX_BACKEND_CAPABILITY_DISK_LIMIT | SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY |
-         SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID;
+         SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID |
+         SANDBOX_BACKEND_CAPABILITY_PORTS | SANDBOX_BACKEND_CAPABILITY_VOLUMES;
 }
 
 static char *
@@ -928,6 +1130,9 @@ sandbox_local_backend_class_init (SandboxLocalBackendClass *klass)
   backend_class->create = sandbox_local_backend_create;
   backend_class->get_instance = sandbox_local_backend_get_instance;
   backend_class->list = sandbox_local_backend_list;
+  backend_class->create_volume = sandbox_local_backend_create_volume;
+  backend_class->delete_volume = sandbox_local_backend_delete_volume;
+  backend_class->list_volumes = sandbox_local_backend_list_volumes;
 
   properties[PROP_ROOT_DIR] =
     g_param_spec_string ("root-dir", NULL, NULL, NULL,

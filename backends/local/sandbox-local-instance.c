@@ -2536,6 +2536,33 @@ sandbox_local_instance_destroy (SandboxInstance *instance,
   g_task_run_in_thread (task, destroy_thread);
 }
 
+/* Ports (since 0.2): a sandbox with network shares the host's network
+ * namespace, so its servers are on the host's loopback already; one
+ * without network has its own namespace, which nothing outside reaches. */
+static void
+sandbox_local_instance_dup_port_url (SandboxInstance *instance,
+                                     guint            port,
+                                     GCancellable    *cancellable,
+                                     GTask           *task)
+{
+  SandboxLocalInstance *self = SANDBOX_LOCAL_INSTANCE (instance);
+
+  if (!self->config->network)
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED,
+                               _("The local sandbox %s has no network, so nothing outside it "
+                                 "can reach its port %u. Create it with the network on "
+                                 "(“sandboxctl create --network”, or the spec's network "
+                                 "property); its servers are then on this machine's 127.0.0.1."),
+                               self->config->id, port);
+      return;
+    }
+  {
+    g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u", port);
+    _sandbox_task_return_port_url (task, url, NULL);
+  }
+}
+
 /* ------------------------------------------------------------------ */
 
 static void
@@ -2560,6 +2587,7 @@ sandbox_local_instance_class_init (SandboxLocalInstanceClass *klass)
   instance_class->upload = sandbox_local_instance_upload;
   instance_class->download = sandbox_local_instance_download;
   instance_class->destroy = sandbox_local_instance_destroy;
+  instance_class->dup_port_url = sandbox_local_instance_dup_port_url;
 }
 
 static void

@@ -14,6 +14,8 @@
 #include <glib-unix.h>
 #include <gio/gunixoutputstream.h>
 
+#include <libsoup/soup.h>
+
 #include "contract.h"
 #include "daytona-emulator.h"
 #include "e2b-emulator.h"
@@ -779,6 +781,249 @@ test_network (Fixture       *f,
   g_assert_no_error (error);
 }
 
+/* Ports and volumes (issue 18) */
+
+static guint16
+free_host_port (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                            G_SOCKET_PROTOCOL_TCP, &error);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (socket, any_port, FALSE, &error));
+  g_assert_no_error (error);
+  bound = g_socket_get_local_address (socket, &error);
+  g_assert_no_error (error);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+/* GETs /index.html through URL: directly, or for E2B, whose hosts are
+ * PORT-ID.DOMAIN behind the edge proxy, at E2B_SANDBOX_URL with that Host. */
+static char *
+fetch_through (Fixture    *f,
+               const char *url,
+               const char *token,
+               guint      *status)
+{
+  g_autoptr(SoupSession) session = soup_session_new ();
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = NULL;
+
+  if (strcmp (f->fixture->name, "e2b") == 0)
+    {
+      g_autoptr(GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, &error);
+      g_autofree char *target = g_strdup_printf ("%s/index.html", g_getenv ("E2B_SANDBOX_URL"));
+
+      g_assert_no_error (error);
+      msg = soup_message_new ("GET", target);
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Host", g_uri_get_host (uri));
+    }
+  else
+    {
+      g_autofree char *target = g_strdup_printf ("%s/index.html", url);
+
+      msg = soup_message_new ("GET", target);
+    }
+  g_assert_nonnull (msg);
+  if (token != NULL)
+    soup_message_headers_replace (soup_message_get_request_headers (msg), "x-daytona-preview-token", token);
+  body = soup_session_send_and_read (session, msg, NULL, &error);
+  g_assert_no_error (error);
+  *status = soup_message_get_status (msg);
+  return g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+}
+
+static void
+test_ports (Fixture       *f,
+            gconstpointer  data)
+{
+  SandboxBackendCapabilities caps = sandbox_backend_get_capabilities (f->backend);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) online = NULL;
+  g_autofree char *marker = g_strdup_printf ("served-%u", g_random_int ());
+  g_autofree char *script = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *token = NULL;
+  g_autofree char *body = NULL;
+  guint16 port = free_host_port ();
+  guint status = 0;
+
+  /* Out of range: refused before any backend is asked. */
+  g_assert_null (sandbox_instance_dup_port_url (f->instance, 0, NULL, NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  if (!(caps & SANDBOX_BACKEND_CAPABILITY_PORTS))
+    {
+      g_assert_null (sandbox_instance_dup_port_url (f->instance, port, &token, NULL, &error));
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      g_assert_null (token);
+      return;
+    }
+
+  if (strcmp (f->fixture->name, "local") == 0)
+    {
+      /* Without network a local sandbox has its own loopback: refused, with what to do. */
+      g_assert_null (sandbox_instance_dup_port_url (f->instance, port, &token, NULL, &error));
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      g_assert_nonnull (strstr (error->message, "network"));
+      g_clear_error (&error);
+    }
+
+  sandbox_spec_set_label (spec, "test", f->label);
+  sandbox_spec_set_timeout (spec, 600);
+  sandbox_spec_set_network (spec, TRUE);
+  online = sandbox_backend_create (f->backend, spec, NULL, &error);
+  g_assert_no_error (error);
+
+  /* A server inside, in its own session so that it outlives the command. */
+  script = g_strdup_printf ("mkdir -p /tmp/www && cd /tmp/www && echo %s > index.html && "
+                            "(setsid python3 -m http.server %u --bind 127.0.0.1 >/dev/null 2>&1 &) && "
+                            "for i in $(seq 100); do python3 -c 'import socket; "
+                            "socket.create_connection((\"127.0.0.1\", %u))' 2>/dev/null && echo up && break; "
+                            "sleep 0.1; done", marker, port, port);
+  {
+    g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell (script);
+    g_autoptr(SandboxExecResult) result = sandbox_instance_exec (online, cmd, NULL, &error);
+    GBytes *stdout_bytes;
+
+    g_assert_no_error (error);
+    stdout_bytes = sandbox_exec_result_get_stdout (result);
+    out = g_strndup (g_bytes_get_data (stdout_bytes, NULL), g_bytes_get_size (stdout_bytes));
+    g_assert_cmpstr (out, ==, "up\n");
+  }
+
+  url = sandbox_instance_dup_port_url (online, port, &token, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (url);
+  g_test_message ("port %u of %s: %s%s%s", port, sandbox_instance_get_id (online), url,
+                  token ? " token " : "", token ? token : "");
+  if (strcmp (f->fixture->name, "daytona") == 0)
+    {
+      /* Daytona's preview needs its token; without it the proxy refuses. */
+      g_autofree char *refused = NULL;
+
+      g_assert_nonnull (token);
+      refused = fetch_through (f, url, NULL, &status);
+      g_assert_cmpuint (status, ==, 401);
+    }
+  body = fetch_through (f, url, token, &status);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_nonnull (strstr (body, marker));
+
+  g_assert_true (sandbox_instance_destroy (online, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static gboolean
+strv_has (char       **strv,
+          const char  *name)
+{
+  return strv != NULL && g_strv_contains ((const char * const *) strv, name);
+}
+
+static void
+test_volumes (Fixture       *f,
+              gconstpointer  data)
+{
+  SandboxBackendCapabilities caps = sandbox_backend_get_capabilities (f->backend);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = g_strdup_printf ("contract-%u", g_random_int ());
+  g_autofree char *marker = g_strdup_printf ("kept-%u", g_random_int ());
+  g_autoptr(SandboxSpec) writer_spec = sandbox_spec_new ();
+  g_autoptr(SandboxSpec) reader_spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) writer = NULL;
+  g_autoptr(SandboxInstance) reader = NULL;
+  g_auto(GStrv) names = NULL;
+
+  sandbox_spec_set_label (writer_spec, "test", f->label);
+  sandbox_spec_set_label (reader_spec, "test", f->label);
+  sandbox_spec_add_volume (writer_spec, name, "/data");
+  sandbox_spec_add_volume (reader_spec, name, "/mnt-vol");
+
+  if (!(caps & SANDBOX_BACKEND_CAPABILITY_VOLUMES))
+    {
+      g_assert_false (sandbox_backend_create_volume (f->backend, name, NULL, &error));
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      g_assert_nonnull (strstr (error->message, "volumes"));
+      g_clear_error (&error);
+      g_assert_null (sandbox_backend_list_volumes (f->backend, NULL, &error));
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      g_clear_error (&error);
+      g_assert_null (sandbox_backend_create (f->backend, writer_spec, NULL, &error));
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      return;
+    }
+
+  /* Names that could leave the volumes' directory are refused. */
+  g_assert_false (sandbox_backend_create_volume (f->backend, "../escape", NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (sandbox_backend_create_volume (f->backend, "a/b", NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  /* A volume that does not exist cannot be mounted. */
+  g_assert_null (sandbox_backend_create (f->backend, writer_spec, NULL, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+
+  g_assert_true (sandbox_backend_create_volume (f->backend, name, NULL, &error));
+  g_assert_no_error (error);
+  /* Again: kept, not an error. */
+  g_assert_true (sandbox_backend_create_volume (f->backend, name, NULL, &error));
+  g_assert_no_error (error);
+  names = sandbox_backend_list_volumes (f->backend, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (strv_has (names, name));
+  g_clear_pointer (&names, g_strfreev);
+
+  writer = sandbox_backend_create (f->backend, writer_spec, NULL, &error);
+  g_assert_no_error (error);
+  {
+    g_autofree char *script = g_strdup_printf ("echo %s > /data/file && cat /data/file", marker);
+    g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell (script);
+    g_autoptr(SandboxExecResult) result = sandbox_instance_exec (writer, cmd, NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 0);
+  }
+  g_assert_true (sandbox_instance_destroy (writer, NULL, &error));
+  g_assert_no_error (error);
+
+  /* A second sandbox, made after the first is gone, reads what it wrote. */
+  reader = sandbox_backend_create (f->backend, reader_spec, NULL, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("cat /mnt-vol/file");
+    g_autoptr(SandboxExecResult) result = sandbox_instance_exec (reader, cmd, NULL, &error);
+    GBytes *out;
+    g_autofree char *expected = g_strdup_printf ("%s\n", marker);
+
+    g_assert_no_error (error);
+    g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 0);
+    out = sandbox_exec_result_get_stdout (result);
+    g_assert_cmpmem (g_bytes_get_data (out, NULL), g_bytes_get_size (out), expected, strlen (expected));
+  }
+  g_assert_true (sandbox_instance_destroy (reader, NULL, &error));
+  g_assert_no_error (error);
+
+  g_assert_true (sandbox_backend_delete_volume (f->backend, name, NULL, &error));
+  g_assert_no_error (error);
+  names = sandbox_backend_list_volumes (f->backend, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (strv_has (names, name));
+  g_assert_false (sandbox_backend_delete_volume (f->backend, name, NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -798,6 +1043,8 @@ main (int argc, char **argv)
     { "workdir", test_workdir },
     { "files", test_files },
     { "network", test_network },
+    { "ports", test_ports },
+    { "volumes", test_volumes },
   };
   const char *only = g_getenv ("CONTRACT_BACKENDS");
 

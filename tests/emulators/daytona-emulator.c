@@ -67,7 +67,28 @@ struct _DaytonaEmulator
   DaytonaEmulatorHook reply_hook;
   gpointer         reply_hook_data;
   guint            live;        /* read under lock too */
+
+  /* Volumes and the preview proxy (issue 18): */
+  GHashTable      *volumes;     /* id -> EmuVolume */
+  SoupSession     *proxy;       /* to the sandboxes' ports, for preview URLs */
+  GHashTable      *signed_urls; /* token -> EmuSigned: signed preview URLs */
 };
+
+typedef struct
+{
+  char   *sandbox_id;
+  guint   port;
+  gint64  expires_at;           /* monotonic */
+} EmuSigned;
+
+typedef struct
+{
+  char *id;
+  char *name;
+  gint64 ready_at;              /* monotonic: pending_create until then, then ready */
+  char *created_at;
+  char *host_dir;               /* TMPDIR/volumes/ID: what sandboxes mount */
+} EmuVolume;
 
 /* ------------------------------------------------------------------ */
 /* Logs                                                                */
@@ -288,6 +309,9 @@ struct _EmuSandbox
   GPtrArray       *build_steps;     /* utf8: the log lines of steps still to come */
   guint            build_step;
   GPtrArray       *build_followers; /* SoupServerMessage: build-logs?follow=true */
+  GPtrArray       *volume_ids;      /* utf8: the volumes mounted, by id ... */
+  GPtrArray       *volume_paths;    /* utf8: ... at these paths */
+  char            *preview_token;   /* x-daytona-preview-token of its preview URLs */
 };
 
 static void
@@ -360,6 +384,9 @@ emu_sandbox_free (EmuSandbox *sb)
     g_string_free (sb->build_log, TRUE);
   g_clear_pointer (&sb->build_followers, g_ptr_array_unref);
   g_clear_pointer (&sb->build_steps, g_ptr_array_unref);
+  g_clear_pointer (&sb->volume_ids, g_ptr_array_unref);
+  g_clear_pointer (&sb->volume_paths, g_ptr_array_unref);
+  g_free (sb->preview_token);
   g_free (sb);
 }
 
@@ -655,6 +682,13 @@ sandbox_dto (EmuSandbox *sb,
         STR ("networkAllowList", sb->network_allow_list);
       json_builder_set_member_name (b, "volumes");
       json_builder_begin_array (b);
+      for (guint i = 0; sb->volume_ids != NULL && i < sb->volume_ids->len; i++)
+        {
+          json_builder_begin_object (b);
+          STR ("volumeId", g_ptr_array_index (sb->volume_ids, i));
+          STR ("mountPath", g_ptr_array_index (sb->volume_paths, i));
+          json_builder_end_object (b);
+        }
       json_builder_end_array (b);
       if (sb->dockerfile)
         {
@@ -956,6 +990,13 @@ sb_start_local (EmuSandbox *sb)
   /* networkBlockAll: the sandbox gets no network at all; otherwise it has
    * the host's (the emulator does not enforce networkAllowList). */
   sandbox_spec_set_network (spec, !sb->network_block_all);
+  for (guint i = 0; sb->volume_ids != NULL && i < sb->volume_ids->len; i++)
+    {
+      EmuVolume *volume = g_hash_table_lookup (sb->emu->volumes, g_ptr_array_index (sb->volume_ids, i));
+
+      if (volume != NULL)
+        sandbox_spec_add_mount (spec, volume->host_dir, g_ptr_array_index (sb->volume_paths, i), FALSE);
+    }
   sb->emu->pending++;
   sandbox_backend_create_async (sb->emu->local, spec, NULL, local_created, sb);
 }
@@ -1037,6 +1078,420 @@ sb_transitioning (EmuSandbox *sb)
 /* ------------------------------------------------------------------ */
 /* Control plane                                                       */
 
+/* ------------------------------------------------------------------ */
+/* Volumes: /api/volumes (a directory per volume, mounted read-write    */
+/* into every sandbox that names it)                                    */
+
+static void
+emu_volume_free (EmuVolume *volume)
+{
+  g_free (volume->id);
+  g_free (volume->name);
+  g_free (volume->created_at);
+  g_free (volume->host_dir);
+  g_free (volume);
+}
+
+static EmuVolume *
+emu_volume_find (DaytonaEmulator *emu,
+                 const char      *id_or_name)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  if (g_hash_table_lookup (emu->volumes, id_or_name) != NULL)
+    return g_hash_table_lookup (emu->volumes, id_or_name);
+  g_hash_table_iter_init (&iter, emu->volumes);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (strcmp (((EmuVolume *) value)->name, id_or_name) == 0)
+      return value;
+  return NULL;
+}
+
+/* As the service: pending_create first, ready a moment later. */
+static const char *
+volume_state (EmuVolume *volume)
+{
+  return g_get_monotonic_time () >= volume->ready_at ? "ready" : "pending_create";
+}
+
+static void
+volume_dto_build (JsonBuilder *b,
+                  EmuVolume   *volume)
+{
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "id");
+  json_builder_add_string_value (b, volume->id);
+  json_builder_set_member_name (b, "name");
+  json_builder_add_string_value (b, volume->name);
+  json_builder_set_member_name (b, "organizationId");
+  json_builder_add_string_value (b, EMU_ORG_ID);
+  json_builder_set_member_name (b, "state");
+  json_builder_add_string_value (b, volume_state (volume));
+  json_builder_set_member_name (b, "createdAt");
+  json_builder_add_string_value (b, volume->created_at);
+  json_builder_set_member_name (b, "updatedAt");
+  json_builder_add_string_value (b, volume->created_at);
+  json_builder_set_member_name (b, "lastUsedAt");
+  json_builder_add_string_value (b, volume->created_at);
+  json_builder_set_member_name (b, "errorReason");
+  json_builder_add_null_value (b);
+  json_builder_end_object (b);
+}
+
+static JsonNode *
+volume_dto (EmuVolume *volume)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+
+  volume_dto_build (b, volume);
+  return node_from_builder (b);
+}
+
+
+/* volumes: [{volumeId (an id or a name), mountPath, subpath?}] */
+static gboolean
+volumes_from_request (DaytonaEmulator  *emu,
+                      JsonNode         *node,
+                      GPtrArray        *ids,
+                      GPtrArray        *paths,
+                      char            **message)
+{
+  JsonArray *array;
+
+  if (!JSON_NODE_HOLDS_ARRAY (node))
+    {
+      *message = g_strdup ("volumes must be an array");
+      return FALSE;
+    }
+  array = json_node_get_array (node);
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    {
+      JsonNode *element = json_array_get_element (array, i);
+      JsonObject *mount = JSON_NODE_HOLDS_OBJECT (element) ? json_node_get_object (element) : NULL;
+      const char *id = mount ? _sandbox_json_get_string (mount, "volumeId") : NULL;
+      const char *path = mount ? _sandbox_json_get_string (mount, "mountPath") : NULL;
+      EmuVolume *volume;
+
+      if (id == NULL || path == NULL || path[0] != '/' || strcmp (path, "/") == 0)
+        {
+          *message = g_strdup ("each volume needs a volumeId and an absolute mountPath other than /");
+          return FALSE;
+        }
+      volume = emu_volume_find (emu, id);
+      if (volume == NULL)
+        {
+          *message = g_strdup_printf ("Volume %s not found", id);
+          return FALSE;
+        }
+      if (strcmp (volume_state (volume), "ready") != 0)
+        {
+          *message = g_strdup_printf ("Volume %s is not in a ready state. Current state: %s",
+                                      volume->name, volume_state (volume));
+          return FALSE;
+        }
+      g_ptr_array_add (ids, g_strdup (volume->id));
+      g_ptr_array_add (paths, g_strdup (path));
+    }
+  return TRUE;
+}
+
+static void
+api_volumes (DaytonaEmulator   *emu,
+             SoupServerMessage *msg,
+             const char        *rest)      /* after /api/volumes */
+{
+  const char *method = soup_server_message_get_method (msg);
+
+  if ((*rest == '\0' || strcmp (rest, "/") == 0) && strcmp (method, "GET") == 0)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      GHashTableIter iter;
+      gpointer value;
+
+      json_builder_begin_array (b);
+      g_hash_table_iter_init (&iter, emu->volumes);
+      while (g_hash_table_iter_next (&iter, NULL, &value))
+        volume_dto_build (b, value);
+      json_builder_end_array (b);
+      return reply_json (emu, msg, 200, node_from_builder (b));
+    }
+  if ((*rest == '\0' || strcmp (rest, "/") == 0) && strcmp (method, "POST") == 0)
+    {
+      g_autoptr(JsonObject) body = request_object (emu, msg, FALSE, TRUE);
+      const char *name;
+      EmuVolume *volume;
+
+      if (body == NULL)
+        return;
+      name = _sandbox_json_get_string (body, "name");
+      if (name == NULL || *name == '\0' || strchr (name, '/') != NULL || strcmp (name, "..") == 0)
+        return api_error (emu, msg, 400, "name must be a valid volume name");
+      if (emu_volume_find (emu, name) != NULL)
+        {
+          g_autofree char *m = g_strdup_printf ("Volume with name %s already exists", name);
+          return api_error (emu, msg, 409, m);
+        }
+      volume = g_new0 (EmuVolume, 1);
+      volume->id = g_uuid_string_random ();
+      volume->name = g_strdup (name);
+      volume->ready_at = g_get_monotonic_time () +
+                         (gint64) emu_setting (emu, &emu->state_delay_ms) * 1000;
+      volume->created_at = now_iso ();
+      volume->host_dir = g_strdup_printf ("%s/volumes/%s", emu->tmpdir, volume->id);
+      if (g_mkdir_with_parents (volume->host_dir, 0755) != 0)
+        {
+          g_autofree char *m = g_strdup_printf ("Cannot make the volume's directory: %s", g_strerror (errno));
+          emu_volume_free (volume);
+          return api_error (emu, msg, 500, m);
+        }
+      g_hash_table_insert (emu->volumes, volume->id, volume);
+      return reply_json (emu, msg, 200, volume_dto (volume));
+    }
+  if (g_str_has_prefix (rest, "/by-name/") && strcmp (method, "GET") == 0)
+    {
+      g_autofree char *name = g_uri_unescape_string (rest + strlen ("/by-name/"), NULL);
+      EmuVolume *volume = NULL;
+      GHashTableIter iter;
+      gpointer value;
+
+      g_hash_table_iter_init (&iter, emu->volumes);
+      while (name != NULL && g_hash_table_iter_next (&iter, NULL, &value))
+        if (strcmp (((EmuVolume *) value)->name, name) == 0)
+          volume = value;
+      if (volume == NULL)
+        {
+          g_autofree char *m = g_strdup_printf ("Volume with name %s not found", name ? name : "");
+          return api_error (emu, msg, 404, m);
+        }
+      return reply_json (emu, msg, 200, volume_dto (volume));
+    }
+  if (g_str_has_prefix (rest, "/") && strchr (rest + 1, '/') == NULL)
+    {
+      g_autofree char *id = g_uri_unescape_string (rest + 1, NULL);
+      EmuVolume *volume = id ? g_hash_table_lookup (emu->volumes, id) : NULL;
+
+      if (volume == NULL)
+        {
+          g_autofree char *m = g_strdup_printf ("Volume with ID %s not found", id ? id : "");
+          return api_error (emu, msg, 404, m);
+        }
+      if (strcmp (method, "GET") == 0)
+        return reply_json (emu, msg, 200, volume_dto (volume));
+      if (strcmp (method, "DELETE") == 0)
+        {
+          /* In use by a live sandbox: the service refuses too. */
+          for (guint i = 0; i < emu->order->len; i++)
+            {
+              EmuSandbox *sb = g_ptr_array_index (emu->order, i);
+
+              if (!sb->deleted && sb->volume_ids != NULL &&
+                  g_ptr_array_find_with_equal_func (sb->volume_ids, volume->id, g_str_equal, NULL))
+                {
+                  g_autofree char *m = g_strdup_printf ("Volume %s is in use by sandbox %s",
+                                                        volume->name, sb->id);
+                  return api_error (emu, msg, 409, m);
+                }
+            }
+          {
+            g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", volume->host_dir);
+            g_spawn_command_line_sync (cmd, NULL, NULL, NULL, NULL);
+          }
+          g_hash_table_remove (emu->volumes, id);
+          reply_empty (msg, 200);
+          return;
+        }
+    }
+  {
+    g_autofree char *m = g_strdup_printf ("Cannot %s /api/volumes%s", method, rest);
+    api_error (emu, msg, 404, m);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Preview URLs: BASE/_preview/ID/PORT/... proxies to the port of the   */
+/* local sandbox (which shares the host's loopback when it has network)*/
+
+static JsonNode *
+preview_dto (EmuSandbox *sb,
+             guint       port)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autofree char *url = g_strdup_printf ("%s/_preview/%s/%u", sb->emu->base, sb->id, port);
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "sandboxId");
+  json_builder_add_string_value (b, sb->id);
+  json_builder_set_member_name (b, "port");
+  json_builder_add_int_value (b, port);
+  json_builder_set_member_name (b, "url");
+  json_builder_add_string_value (b, url);
+  json_builder_set_member_name (b, "token");
+  json_builder_add_string_value (b, sb->preview_token);
+  json_builder_end_object (b);
+  return node_from_builder (b);
+}
+
+static void
+emu_signed_free (EmuSigned *signed_url)
+{
+  g_free (signed_url->sandbox_id);
+  g_free (signed_url);
+}
+
+static JsonNode *
+signed_preview_dto (EmuSandbox *sb,
+                    guint       port,
+                    guint       expires_s)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  EmuSigned *signed_url = g_new0 (EmuSigned, 1);
+  char *token = g_uuid_string_random ();
+  g_autofree char *url = g_strdup_printf ("%s/_signed/%s", sb->emu->base, token);
+
+  signed_url->sandbox_id = g_strdup (sb->id);
+  signed_url->port = port;
+  signed_url->expires_at = g_get_monotonic_time () + (gint64) expires_s * G_USEC_PER_SEC;
+  g_hash_table_insert (sb->emu->signed_urls, token, signed_url);
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "sandboxId");
+  json_builder_add_string_value (b, sb->id);
+  json_builder_set_member_name (b, "port");
+  json_builder_add_int_value (b, port);
+  json_builder_set_member_name (b, "url");
+  json_builder_add_string_value (b, url);
+  json_builder_set_member_name (b, "token");
+  json_builder_add_string_value (b, token);
+  json_builder_end_object (b);
+  return node_from_builder (b);
+}
+
+static void
+preview_error (SoupServerMessage *msg,
+               guint              status,
+               const char        *message)
+{
+  g_autofree char *body = g_strdup_printf ("{\"statusCode\":%u,\"message\":\"%s\"}", status, message);
+
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body, strlen (body));
+}
+
+static void
+preview_forwarded (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  SoupServerMessage *msg = user_data;
+  SoupMessage *out = soup_session_get_async_result_message (SOUP_SESSION (source), result);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+
+  if (body == NULL)
+    preview_error (msg, 502, "The sandbox is running but port is not open");
+  else
+    {
+      const char *type = soup_message_headers_get_content_type (soup_message_get_response_headers (out), NULL);
+      gsize len;
+      const char *data = g_bytes_get_data (body, &len);
+
+      soup_server_message_set_status (msg, soup_message_get_status (out), NULL);
+      soup_server_message_set_response (msg, type ? type : "application/octet-stream",
+                                        SOUP_MEMORY_COPY, data, len);
+    }
+  soup_server_message_unpause (msg);
+  g_object_unref (msg);
+}
+
+static void preview_forward (DaytonaEmulator *emu, SoupServerMessage *msg, EmuSandbox *sb,
+                             guint port, const char *path);
+
+static void
+handle_preview (DaytonaEmulator   *emu,
+                SoupServerMessage *msg,
+                const char        *rest)      /* after /_preview/ */
+{
+  g_auto(GStrv) parts = g_strsplit (rest, "/", 3);
+  EmuSandbox *sb = parts[0] ? emu_find (emu, parts[0]) : NULL;
+  guint64 port = 0;
+  const char *token = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                    "x-daytona-preview-token");
+
+  if (sb == NULL || sb->deleted)
+    return preview_error (msg, 404, "Sandbox not found");
+  if (parts[1] == NULL || !g_ascii_string_to_unsigned (parts[1], 10, 1, 65535, &port, NULL))
+    return preview_error (msg, 400, "Invalid port");
+  if (!sb->public && g_strcmp0 (token, sb->preview_token) != 0)
+    {
+      /* The proxy also takes the API key, as Authorization: Bearer KEY. */
+      const char *auth = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                       "Authorization");
+      gboolean ok;
+
+      g_mutex_lock (&emu->lock);
+      ok = auth != NULL && g_str_has_prefix (auth, "Bearer ") &&
+           strcmp (auth + strlen ("Bearer "), emu->api_key) == 0;
+      g_mutex_unlock (&emu->lock);
+      if (!ok)
+        return preview_error (msg, 401, "Unauthorized: send the x-daytona-preview-token header");
+    }
+  preview_forward (emu, msg, sb, (guint) port, parts[2]);
+}
+
+/* /_signed/TOKEN/...: a signed preview URL, the token in the URL itself. */
+static void
+handle_signed (DaytonaEmulator   *emu,
+               SoupServerMessage *msg,
+               const char        *rest)      /* after /_signed/ */
+{
+  g_auto(GStrv) parts = g_strsplit (rest, "/", 2);
+  EmuSigned *signed_url = parts[0] ? g_hash_table_lookup (emu->signed_urls, parts[0]) : NULL;
+  EmuSandbox *sb;
+
+  if (signed_url == NULL || g_get_monotonic_time () >= signed_url->expires_at)
+    return preview_error (msg, 401, "Unauthorized: the signed preview URL is invalid or expired");
+  sb = emu_find (emu, signed_url->sandbox_id);
+  if (sb == NULL || sb->deleted)
+    return preview_error (msg, 404, "Sandbox not found");
+  preview_forward (emu, msg, sb, signed_url->port, parts[1]);
+}
+
+static void
+preview_forward (DaytonaEmulator   *emu,
+                 SoupServerMessage *msg,
+                 EmuSandbox        *sb,
+                 guint              port,
+                 const char        *path)
+{
+  GUri *uri = soup_server_message_get_uri (msg);
+  g_autofree char *target = NULL;
+  g_autoptr(SoupMessage) out = NULL;
+  SoupMessageBody *in = soup_server_message_get_request_body (msg);
+
+  if (sb->local == NULL || strcmp (sb->state, "started") != 0)
+    return preview_error (msg, 502, "The sandbox is not running");
+  sb_touch (sb);
+  target = g_strdup_printf ("http://127.0.0.1:%u/%s%s%s", port, path ? path : "",
+                            g_uri_get_query (uri) ? "?" : "",
+                            g_uri_get_query (uri) ? g_uri_get_query (uri) : "");
+  out = soup_message_new (soup_server_message_get_method (msg), target);
+  if (out == NULL)
+    return preview_error (msg, 400, "Invalid path");
+  if (in->length > 0)
+    {
+      g_autoptr(GBytes) bytes = soup_message_body_flatten (in);
+      const char *type = soup_message_headers_get_content_type (soup_server_message_get_request_headers (msg), NULL);
+
+      soup_message_set_request_body_from_bytes (out, type, bytes);
+    }
+  if (emu->proxy == NULL)
+    emu->proxy = soup_session_new ();
+  soup_server_message_pause (msg);
+  soup_session_send_and_read_async (emu->proxy, out, G_PRIORITY_DEFAULT, NULL,
+                                    preview_forwarded, g_object_ref (msg));
+}
+
 static gboolean
 has_member (JsonObject *o,
             const char *name)
@@ -1058,6 +1513,7 @@ api_create (DaytonaEmulator   *emu,
   gint64 v;
   const char *name;
   gboolean never_start;
+  GPtrArray *volume_ids = NULL, *volume_paths = NULL;
 
   if (body == NULL)
     return;
@@ -1083,9 +1539,25 @@ api_create (DaytonaEmulator   *emu,
       return api_error (emu, msg, 409, m);
     }
 
+  node = json_object_get_member (body, "volumes");
+  if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
+    {
+      g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+      g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+      g_autofree char *m = NULL;
+
+      if (!volumes_from_request (emu, node, ids, paths, &m))
+        return api_error (emu, msg, 400, m);
+      volume_ids = g_steal_pointer (&ids);
+      volume_paths = g_steal_pointer (&paths);
+    }
+
   sb = g_new0 (EmuSandbox, 1);
   sb->emu = emu;
   sb->id = g_uuid_string_random ();
+  sb->volume_ids = volume_ids;
+  sb->volume_paths = volume_paths;
+  sb->preview_token = g_uuid_string_random ();
   sb->name = g_strdup (name ? name : sb->id);
   if (!build)
     sb->snapshot = g_strdup (_sandbox_json_get_string (body, "snapshot") ? _sandbox_json_get_string (body, "snapshot")
@@ -1385,6 +1857,37 @@ api_sandbox (DaytonaEmulator   *emu,
       return reply_json (emu, msg, 200, sandbox_dto (sb, FALSE));
     }
 
+  if (g_strcmp0 (action, "ports") == 0 && parts[2] != NULL)
+    {
+      guint64 port = 0;
+      g_autofree char *number = g_strndup (parts[2], strcspn (parts[2], "/"));
+      const char *what = parts[2] + strlen (number);
+
+      if (!g_ascii_string_to_unsigned (number, 10, 1, 65535, &port, NULL))
+        return api_error (emu, msg, 400, "Invalid port");
+      if (strcmp (what, "/preview-url") == 0 && strcmp (method, "GET") == 0)
+        return reply_json (emu, msg, 200, preview_dto (sb, (guint) port));
+      if (strcmp (what, "/signed-preview-url") == 0 && strcmp (method, "GET") == 0)
+        {
+          const char *expires = query ? g_hash_table_lookup (query, "expiresInSeconds") : NULL;
+          guint64 seconds = 60;
+
+          if (expires != NULL && !g_ascii_string_to_unsigned (expires, 10, 1, 86400, &seconds, NULL))
+            return api_error (emu, msg, 400, "expiresInSeconds must be from 1 to 86400");
+          return reply_json (emu, msg, 200, signed_preview_dto (sb, (guint) port, (guint) seconds));
+        }
+      if (g_str_has_prefix (what, "/signed-preview-url/") && g_str_has_suffix (what, "/expire") &&
+          strcmp (method, "POST") == 0)
+        {
+          const char *start = what + strlen ("/signed-preview-url/");
+          g_autofree char *token = g_strndup (start, strlen (start) - strlen ("/expire"));
+
+          g_hash_table_remove (emu->signed_urls, token);
+          reply_empty (msg, 200);
+          return;
+        }
+    }
+
   {
     g_autofree char *m = g_strdup_printf ("Cannot %s /api/sandbox/%s (not served by the Daytona emulator)",
                                           method, rest);
@@ -1423,6 +1926,8 @@ handle_api (DaytonaEmulator   *emu,
     return api_list (emu, msg, query, TRUE);
   else if (g_str_has_prefix (rest, "/sandbox/"))
     return api_sandbox (emu, msg, rest + strlen ("/sandbox/"), query);
+  else if (strcmp (rest, "/volumes") == 0 || g_str_has_prefix (rest, "/volumes/"))
+    return api_volumes (emu, msg, rest + strlen ("/volumes"));
 
   {
     g_autofree char *m = g_strdup_printf ("Cannot %s %s", method, path);
@@ -3369,6 +3874,11 @@ server_dispatch (SoupServer        *server,
   if (strcmp (path, "/_emulator/stats") == 0)
     return reply_stats (emu, msg);
 
+  if (g_str_has_prefix (path, "/_preview/"))
+    return handle_preview (emu, msg, path + strlen ("/_preview/"));
+  if (g_str_has_prefix (path, "/_signed/"))
+    return handle_signed (emu, msg, path + strlen ("/_signed/"));
+
   if (g_str_has_prefix (path, "/api/socket.io"))
     {
       /* No server push: the SDK falls back to polling. */
@@ -3495,6 +4005,7 @@ emulator_stop (gpointer data)
   /* Let cancelled commands finish. */
   while (g_main_context_iteration (emu->context, FALSE))
     ;
+  g_clear_object (&emu->proxy);
   g_clear_object (&emu->server);
 }
 
@@ -3514,6 +4025,8 @@ daytona_emulator_new (GError **error)
   emu->loop = g_main_loop_new (emu->context, FALSE);
   emu->sandboxes = g_hash_table_new (g_str_hash, g_str_equal);
   emu->order = g_ptr_array_new_with_free_func ((GDestroyNotify) emu_sandbox_free);
+  emu->volumes = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) emu_volume_free);
+  emu->signed_urls = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) emu_signed_free);
   emu->api_key = g_strdup (key && *key ? key : DAYTONA_EMULATOR_DEFAULT_API_KEY);
   emu->state_delay_ms = delay ? (guint) g_ascii_strtoull (delay, NULL, 10) : 100;
   emu->minute_ms = minute ? (guint) CLAMP (g_ascii_strtoull (minute, NULL, 10), 1, 60000) : 60000;
@@ -3549,6 +4062,8 @@ daytona_emulator_free (DaytonaEmulator *self)
   g_clear_object (&self->local);
   g_hash_table_unref (self->sandboxes);
   g_ptr_array_unref (self->order);
+  g_hash_table_unref (self->volumes);
+  g_hash_table_unref (self->signed_urls);
   g_main_loop_unref (self->loop);
   g_main_context_unref (self->context);
   g_free (self->base);

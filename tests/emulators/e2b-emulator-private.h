@@ -39,6 +39,7 @@ struct _E2bEmulator
   gpointer               hook_data;
   E2bEmulatorRequestHook reply_hook;
   gpointer               reply_hook_data;
+  SoupSession           *proxy;         /* to sandboxes' ports other than envd's */
 };
 
 struct _EmuSandbox

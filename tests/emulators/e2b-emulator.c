@@ -15,6 +15,7 @@
 #include "e2b-emulator-private.h"
 
 #define DEFAULT_TIMEOUT_S 15
+#define E2B_ENVD_PORT_EMU 49983
 
 /* ------------------------------------------------------------------ */
 /* Replies                                                             */
@@ -684,6 +685,115 @@ handle_api (E2bEmulator       *emu,
 /* ------------------------------------------------------------------ */
 /* Routing                                                             */
 
+/* The edge proxy for a port other than envd's: what a server listening on
+ * it in the local sandbox answers (the sandbox shares the host's loopback
+ * when it has internet access), or the proxy's 502. */
+static void
+port_error (SoupServerMessage *msg,
+            const char        *sandbox_id,
+            guint              port)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  ADD_STRING (builder, "sandboxId", sandbox_id);
+  ADD_STRING (builder, "message", "The sandbox is running but port is not open");
+  ADD_INT (builder, "port", port);
+  ADD_INT (builder, "code", 502);
+  json_builder_end_object (builder);
+  _emu_reply_json (msg, 502, json_builder_get_root (builder));
+}
+
+typedef struct
+{
+  SoupServerMessage *msg;
+  char              *sandbox_id;
+  guint              port;
+} PortForward;
+
+static void
+port_forwarded (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  PortForward *forward = user_data;
+  SoupMessage *out = soup_session_get_async_result_message (SOUP_SESSION (source), result);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+
+  if (body == NULL)
+    port_error (forward->msg, forward->sandbox_id, forward->port);
+  else
+    {
+      const char *type = soup_message_headers_get_content_type (soup_message_get_response_headers (out), NULL);
+      gsize len;
+      const char *data = g_bytes_get_data (body, &len);
+
+      soup_server_message_set_status (forward->msg, soup_message_get_status (out), NULL);
+      soup_server_message_set_response (forward->msg, type ? type : "application/octet-stream",
+                                        SOUP_MEMORY_COPY, data, len);
+    }
+  soup_server_message_unpause (forward->msg);
+  g_object_unref (forward->msg);
+  g_free (forward->sandbox_id);
+  g_free (forward);
+}
+
+static void
+port_forward (E2bEmulator       *emu,
+              EmuSandbox        *sandbox,
+              SoupServerMessage *msg,
+              const char        *path,
+              guint              port)
+{
+  GUri *uri = soup_server_message_get_uri (msg);
+  const char *query = g_uri_get_query (uri);
+  g_autofree char *target = g_strdup_printf ("http://127.0.0.1:%u%s%s%s", port, path,
+                                             query ? "?" : "", query ? query : "");
+  g_autoptr(SoupMessage) out = soup_message_new (soup_server_message_get_method (msg), target);
+  SoupMessageBody *in = soup_server_message_get_request_body (msg);
+  PortForward *forward;
+
+  if (out == NULL || sandbox->instance == NULL)
+    return port_error (msg, sandbox->id, port);
+  if (in->length > 0)
+    {
+      g_autoptr(GBytes) bytes = soup_message_body_flatten (in);
+      const char *type = soup_message_headers_get_content_type (soup_server_message_get_request_headers (msg), NULL);
+
+      soup_message_set_request_body_from_bytes (out, type, bytes);
+    }
+  if (emu->proxy == NULL)
+    emu->proxy = soup_session_new ();
+  forward = g_new0 (PortForward, 1);
+  forward->msg = g_object_ref (msg);
+  forward->sandbox_id = g_strdup (sandbox->id);
+  forward->port = port;
+  soup_server_message_pause (msg);
+  soup_session_send_and_read_async (emu->proxy, out, G_PRIORITY_DEFAULT, NULL, port_forwarded, forward);
+}
+
+/* The port a request is for: E2b-Sandbox-Port, or the "<port>-" of its Host. */
+static guint
+request_port (SoupMessageHeaders *headers)
+{
+  const char *header = soup_message_headers_get_one (headers, "E2b-Sandbox-Port");
+  const char *host = soup_message_headers_get_one (headers, "Host");
+  guint64 port = 0;
+
+  if (header != NULL && g_ascii_string_to_unsigned (header, 10, 1, 65535, &port, NULL))
+    return (guint) port;
+  if (host != NULL && g_ascii_isdigit (*host))
+    {
+      char *end = NULL;
+
+      port = g_ascii_strtoull (host, &end, 10);
+      if (end == NULL || *end != '-')
+        port = 0;
+    }
+  return port > 0 && port <= 65535 ? (guint) port : E2B_ENVD_PORT_EMU;
+}
+
 /* "49983-<id>.<domain>" -> "<id>" */
 static char *
 sandbox_from_host (const char *host)
@@ -736,6 +846,11 @@ server_dispatch (SoupServer        *server,
       ADD_INT (builder, "code", 502);
       json_builder_end_object (builder);
       _emu_reply_json (msg, 502, json_builder_get_root (builder));
+      return;
+    }
+  if (request_port (headers) != E2B_ENVD_PORT_EMU)
+    {
+      port_forward (emu, sandbox, msg, path, request_port (headers));
       return;
     }
   _emu_envd_handle (emu, sandbox, msg, path, query);
@@ -810,6 +925,7 @@ stop_server (gpointer data)
   if (emu->server != NULL)
     soup_server_disconnect (emu->server);
   g_clear_object (&emu->server);
+  g_clear_object (&emu->proxy);
   while (g_main_context_pending (emu->context))
     g_main_context_iteration (emu->context, FALSE);
   g_clear_object (&emu->local);

@@ -137,4 +137,41 @@ t.test('find by id from another backend, list by label, destroy', async () => {
     assert(instance.destroy(null), 'destroying again succeeds');
 });
 
+t.test('port URL (out parameter) and a volume shared by two sandboxes', () => {
+    const backend = freshBackend();
+    // Volumes live beside the sandboxes' directory unless told: here, in a temporary one.
+    GLib.setenv('SANDBOX_LOCAL_VOLUMES', tempDir('sbx-gjs-volumes'), true);
+    const caps = backend.get_capabilities();
+    assert(caps & Sandbox.BackendCapabilities.PORTS, 'local has ports');
+    assert(caps & Sandbox.BackendCapabilities.VOLUMES, 'local has volumes');
+
+    const online = new Sandbox.Spec();
+    online.set_network(true);
+    const served = backend.create(online, null);
+    const [url, token] = served.dup_port_url(8123, null);
+    assertEqual(url, 'http://127.0.0.1:8123');
+    assertEqual(token, null);
+    assert(served.destroy(null));
+    const offline = backend.create(new Sandbox.Spec(), null);
+    assertThrows(() => offline.dup_port_url(8123, null), isSandboxError(Sandbox.Error.NOT_SUPPORTED));
+    assert(offline.destroy(null));
+
+    assertThrows(() => backend.create_volume('../x', null), isSandboxError(Sandbox.Error.INVALID_ARGUMENT));
+    assert(backend.create_volume('gjs-vol', null));
+    assertEqual(backend.list_volumes(null), ['gjs-vol']);
+    const writer = new Sandbox.Spec();
+    writer.add_volume('gjs-vol', '/data');
+    const first = backend.create(writer, null);
+    assertEqual(first.exec(Sandbox.Command.new(['sh', '-c', 'echo gjs > /data/f']), null).get_exit_status(), 0);
+    assert(first.destroy(null));
+    const reader = new Sandbox.Spec();
+    reader.add_volume('gjs-vol', '/v');
+    const second = backend.create(reader, null);
+    assertEqual(decode(second.exec(Sandbox.Command.new(['cat', '/v/f']), null).get_stdout()), 'gjs\n');
+    assert(second.destroy(null));
+    assert(backend.delete_volume('gjs-vol', null));
+    assertEqual(backend.list_volumes(null), []);
+    GLib.unsetenv('SANDBOX_LOCAL_VOLUMES');
+});
+
 t.run();

@@ -108,6 +108,31 @@ test_spec (void)
 }
 
 static void
+test_spec_volumes (void)
+{
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  GHashTable *volumes = sandbox_spec_get_volumes (spec);
+
+  g_assert_cmpuint (g_hash_table_size (volumes), ==, 0);
+  sandbox_spec_add_volume (spec, "data", "/data");
+  sandbox_spec_add_volume (spec, "cache", "/cache");
+  sandbox_spec_add_volume (spec, "data", "/mnt/data");
+  g_assert_cmpuint (g_hash_table_size (volumes), ==, 2);
+  g_assert_cmpstr (g_hash_table_lookup (volumes, "data"), ==, "/mnt/data");
+  g_assert_cmpstr (g_hash_table_lookup (volumes, "cache"), ==, "/cache");
+
+  g_assert_true (sandbox_volume_name_is_valid ("data"));
+  g_assert_true (sandbox_volume_name_is_valid ("my-vol_1.v2"));
+  g_assert_false (sandbox_volume_name_is_valid (""));
+  g_assert_false (sandbox_volume_name_is_valid (NULL));
+  g_assert_false (sandbox_volume_name_is_valid (".."));
+  g_assert_false (sandbox_volume_name_is_valid (".hidden"));
+  g_assert_false (sandbox_volume_name_is_valid ("a/b"));
+  g_assert_false (sandbox_volume_name_is_valid ("a b"));
+  g_assert_false (sandbox_volume_name_is_valid ("0123456789012345678901234567890123456789012345678901234567890123"));
+}
+
+static void
 test_command (void)
 {
   const char *argv[] = { "echo", "hi", NULL };
@@ -340,6 +365,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/core/error-quark", test_error_quark);
   g_test_add_func ("/core/spec", test_spec);
+  g_test_add_func ("/core/spec-volumes", test_spec_volumes);
   g_test_add_func ("/core/command", test_command);
   g_test_add_func ("/core/exec-result", test_exec_result);
   g_test_add_func ("/registry/unknown-backend", test_unknown_backend);

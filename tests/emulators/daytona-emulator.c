@@ -49,6 +49,7 @@ struct _DaytonaEmulator
   char            *tmpdir;
   GHashTable      *sandboxes;   /* id -> EmuSandbox */
   GPtrArray       *order;       /* EmuSandbox, in creation order */
+  EmuImages       *images;      /* snapshot / image -> image (DAYTONA_EMULATOR_IMAGES) */
   guint            pending;     /* local creations and destructions in flight */
   guint64          upload_bytes; /* file bytes received by the toolbox's uploads */
 
@@ -288,6 +289,8 @@ struct _EmuSandbox
   GPtrArray       *build_steps;     /* utf8: the log lines of steps still to come */
   guint            build_step;
   GPtrArray       *build_followers; /* SoupServerMessage: build-logs?follow=true */
+  EmuImage        *image;           /* what the snapshot or image runs on */
+  char            *image_error;     /* or why the build's base image is unknown */
 };
 
 static void
@@ -344,6 +347,8 @@ emu_sandbox_free (EmuSandbox *sb)
   g_free (sb->user);
   g_free (sb->target);
   g_free (sb->dockerfile);
+  g_clear_pointer (&sb->image, _emu_image_free);
+  g_free (sb->image_error);
   g_clear_pointer (&sb->env, g_hash_table_unref);
   g_clear_pointer (&sb->labels, g_hash_table_unref);
   g_free (sb->network_allow_list);
@@ -814,6 +819,15 @@ build_step_cb (gpointer data)
       sb->build_step++;
       emu_later (sb->emu, emu_setting (sb->emu, &sb->emu->state_delay_ms), build_step_cb, sb);
     }
+  else if (sb->image_error != NULL)
+    {
+      g_autofree char *line = g_strdup_printf ("ERROR: %s\n", sb->image_error);
+
+      g_free (sb->error_reason);
+      sb->error_reason = g_strdup (sb->image_error);
+      sb_set_state (sb, "build_failed");
+      build_log_append (sb, line, TRUE);
+    }
   else
     sb_start_local (sb);
   return G_SOURCE_REMOVE;
@@ -852,9 +866,10 @@ sb_started_cb (gpointer data)
     }
   else
     {
+      g_autofree char *line = g_strdup_printf ("Successfully built: %s\n", sb->image->how);
+
       sb_set_state (sb, "started");
-      build_log_append (sb, "Successfully built: the Daytona emulator runs every image on the local "
-                            "backend's root file system\n", TRUE);
+      build_log_append (sb, line, TRUE);
     }
   return G_SOURCE_REMOVE;
 }
@@ -919,12 +934,18 @@ static void
 sb_start_local (EmuSandbox *sb)
 {
   /* The user's env comes last (below): it may set HOME or USER too. */
-  g_autoptr(SandboxSpec) spec = _emu_local_spec_new ("daytona-emulator-id", sb->id, NULL);
+  g_autoptr(SandboxSpec) spec = _emu_local_spec_new_on ("daytona-emulator-id", sb->id, NULL, sb->image);
   g_autofree char *home = sb_home (sb);
   g_autofree char *host_home = sb_host_path (sb, home);
   GHashTableIter iter;
   gpointer key, value;
 
+  if (sb->image == NULL)
+    {
+      /* A failed build has nothing to run. */
+      sb_set_state (sb, "build_failed");
+      return;
+    }
   /* The home directory is the emulator's (kept across stop and start),
    * mounted at /home (or /root), and the work directory, as in the
    * service's images. */
@@ -944,7 +965,7 @@ sb_start_local (EmuSandbox *sb)
       g_autofree char *etc = sb_host_path (sb, "etc");
       g_autoptr(GError) error = NULL;
 
-      if (!_emu_add_user_files (spec, etc, sb_user (sb), home, &error))
+      if (!_emu_add_user_files_from (spec, sb->image->rootfs, etc, sb_user (sb), home, &error))
         g_warning ("daytona-emulator: %s", error->message);
     }
   sandbox_spec_set_env (spec, "HOME", home);
@@ -954,8 +975,9 @@ sb_start_local (EmuSandbox *sb)
   while (g_hash_table_iter_next (&iter, &key, &value))
     sandbox_spec_set_env (spec, key, value);
   /* networkBlockAll: the sandbox gets no network at all; otherwise it has
-   * the host's (the emulator does not enforce networkAllowList). */
+   * the host's (a networkAllowList was refused at creation). */
   sandbox_spec_set_network (spec, !sb->network_block_all);
+  g_message ("daytona-emulator: sandbox %s: %s", sb->id, sb->image->how);
   sb->emu->pending++;
   sandbox_backend_create_async (sb->emu->local, spec, NULL, local_created, sb);
 }
@@ -1046,6 +1068,62 @@ has_member (JsonObject *o,
   return n != NULL && !JSON_NODE_HOLDS_NULL (n);
 }
 
+/* ------------------------------------------------------------------ */
+/* Snapshots, images and network rules (docs/testing.md, "Images in the
+ * emulators", "Network rules")                                        */
+
+/* The default mapping: Daytona's default snapshots and the usual base
+ * images run on the host's root. */
+static const char default_images[] =
+  "daytona-small = host\n"
+  "daytona-medium = host\n"
+  "daytona-large = host\n"
+  "daytonaio/sandbox:* = host\n"
+  "debian:* = host\n"
+  "python:* = host\n"
+  "ubuntu:* = host\n";
+
+/* The base image of a Dockerfile: the first FROM's, without its flags and
+ * stage name; NULL without one. */
+static char *
+dockerfile_base (const char *dockerfile)
+{
+  g_auto(GStrv) lines = g_strsplit (dockerfile, "\n", -1);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) words = g_strsplit_set (g_strstrip (lines[i]), " \t", -1);
+      guint w = 1;
+
+      if (words[0] == NULL || g_ascii_strcasecmp (words[0], "FROM") != 0)
+        continue;
+      while (words[w] != NULL && (*words[w] == '\0' || g_str_has_prefix (words[w], "--")))
+        w++;
+      return words[w] ? g_strdup (words[w]) : NULL;
+    }
+  return NULL;
+}
+
+/* networkAllowList: the local backend's network is all or nothing. */
+static gboolean
+network_refused (DaytonaEmulator   *emu,
+                 SoupServerMessage *msg,
+                 JsonObject        *body)
+{
+  const char *allow = _sandbox_json_get_string (body, "networkAllowList");
+
+  if (allow == NULL || *allow == '\0' || member_bool (body, "networkBlockAll"))
+    return FALSE;
+  {
+    g_autofree char *m = g_strdup_printf ("networkAllowList (%s) cannot be enforced by the Daytona "
+                                          "emulator: a local sandbox's network is all or nothing; leave "
+                                          "it out, or set networkBlockAll (see docs/testing.md)", allow);
+
+    api_error (emu, msg, 400, m);
+  }
+  return TRUE;
+}
+
 static void
 api_create (DaytonaEmulator   *emu,
             SoupServerMessage *msg)
@@ -1058,6 +1136,8 @@ api_create (DaytonaEmulator   *emu,
   gint64 v;
   const char *name;
   gboolean never_start;
+  g_autoptr(EmuImage) image = NULL;
+  g_autofree char *image_error = NULL;
 
   if (body == NULL)
     return;
@@ -1076,6 +1156,35 @@ api_create (DaytonaEmulator   *emu,
     return api_error (emu, msg, 400, "buildInfo.dockerfileContent must be a string");
   if (build && has_member (body, "linkedSandbox"))
     return api_error (emu, msg, 400, "Cannot link a sandbox when using a build info entry");
+  if (network_refused (emu, msg, body))
+    return;
+  {
+    const char *snapshot = _sandbox_json_get_string (body, "snapshot");
+    g_autoptr(GError) error = NULL;
+
+    if (!build)
+      {
+        image = _emu_images_resolve (emu->images, snapshot ? snapshot : "daytona-small", &error);
+        if (image == NULL)
+          {
+            g_autofree char *m = g_strdup_printf ("Snapshot %s not found. Did you add it through the Daytona "
+                                                  "Dashboard? (emulator: %s)",
+                                                  snapshot ? snapshot : "daytona-small", error->message);
+
+            return api_error (emu, msg, 400, m);
+          }
+      }
+    else
+      {
+        /* An unknown base image fails the build, as a failed pull does. */
+        g_autofree char *base = dockerfile_base (_sandbox_json_get_string (build_info, "dockerfileContent"));
+
+        if (base == NULL)
+          image_error = g_strdup ("the Dockerfile has no FROM instruction");
+        else if ((image = _emu_images_resolve (emu->images, base, &error)) == NULL)
+          image_error = g_strdup_printf ("failed to pull image %s: not found: %s", base, error->message);
+      }
+  }
   name = _sandbox_json_get_string (body, "name");
   if (name != NULL && emu_find (emu, name) != NULL)
     {
@@ -1095,6 +1204,8 @@ api_create (DaytonaEmulator   *emu,
       sb->dockerfile = g_strdup (_sandbox_json_get_string (build_info, "dockerfileContent"));
       build_log_start (sb);
     }
+  sb->image = g_steal_pointer (&image);
+  sb->image_error = g_steal_pointer (&image_error);
   sb->user = g_strdup (_sandbox_json_get_string (body, "user") ? _sandbox_json_get_string (body, "user") : "daytona");
   sb->target = g_strdup (_sandbox_json_get_string (body, "target") ? _sandbox_json_get_string (body, "target") : "us");
   sb->env = _sandbox_json_get_string_map (body, "env", NULL);
@@ -3447,6 +3558,9 @@ emulator_start (gpointer   data,
   emu->local = sandbox_backend_new_for_name ("local", error);
   if (emu->local == NULL)
     return FALSE;
+  emu->images = _emu_images_new ("DAYTONA_EMULATOR_IMAGES", default_images, error);
+  if (emu->images == NULL)
+    return FALSE;
   emu->server = soup_server_new ("server-header", "daytona-emulator ", NULL);
   g_object_set_data_full (G_OBJECT (emu->server), "dead-sessions",
                           g_ptr_array_new_with_free_func ((GDestroyNotify) emu_session_free),
@@ -3496,6 +3610,7 @@ emulator_stop (gpointer data)
   while (g_main_context_iteration (emu->context, FALSE))
     ;
   g_clear_object (&emu->server);
+  g_clear_pointer (&emu->images, _emu_images_free);
 }
 
 /* ------------------------------------------------------------------ */

@@ -301,7 +301,8 @@ host_path (EmuSandbox *sandbox,
       }
   if (writable)
     *writable = FALSE;
-  return g_strdup (path);
+  /* The rest is the template's image (or the host's root). */
+  return sandbox->rootfs ? g_build_filename (sandbox->rootfs, path, NULL) : g_strdup (path);
 }
 
 /* ------------------------------------------------------------------ */

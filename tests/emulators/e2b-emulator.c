@@ -366,8 +366,9 @@ member_tristate (JsonObject *object,
   return json_node_get_boolean (node);
 }
 
-/* PUT /sandboxes/{id}/network: the same rules; a local sandbox's network
- * is set when it is made, so only an update that keeps it is accepted. */
+/* PUT /sandboxes/{id}/network: the same rules, replacing the old ones (an
+ * empty update clears them: all traffic); a local sandbox's network is set
+ * when it is made, so only an update that keeps it is accepted. */
 static void
 handle_update_network (EmuSandbox        *sandbox,
                        SoupServerMessage *msg)
@@ -383,7 +384,7 @@ handle_update_network (EmuSandbox        *sandbox,
       _emu_reply_error (msg, 400, "request body has an error: value is required but missing");
       return;
     }
-  if (!network_wanted (object, member_tristate (object, "allow_internet_access"), sandbox->network,
+  if (!network_wanted (object, member_tristate (object, "allow_internet_access"), TRUE,
                        &network, &refusal))
     {
       _emu_reply_error (msg, 400, "%s", refusal);
@@ -489,6 +490,19 @@ handle_create (E2bEmulator       *emu,
   spec = _emu_local_spec_new_on ("e2b-emulator-id", sandbox->id, sandbox->envs, image);
   sandbox_spec_add_mount (spec, home, "/home", FALSE);
   sandbox_spec_add_mount (spec, tmp, "/tmp", FALSE);
+  /* root's home, which E2B's templates have. */
+  if (image->rootfs != NULL)
+    {
+      g_autofree char *in_image = g_build_filename (image->rootfs, "root", NULL);
+
+      if (!g_file_test (in_image, G_FILE_TEST_IS_DIR))
+        {
+          g_autofree char *root_home = g_build_filename (sandbox->host_root, "root", NULL);
+
+          g_mkdir_with_parents (root_home, 0755);
+          sandbox_spec_add_mount (spec, root_home, "/root", FALSE);
+        }
+    }
   /* `whoami` and `ls -l` name the default user as in E2B's templates (an
    * image without it gets it). */
   {

@@ -164,7 +164,8 @@ def listener() -> Iterator[_Listener]:
 
 def _reaches(sbx: Sandbox, port: int) -> str:
     return sbx.commands.run(
-        f"exec 3<>/dev/tcp/127.0.0.1/{port} && head -1 <&3 || echo unreachable", timeout=30
+        f"(exec 3<>/dev/tcp/127.0.0.1/{port}; head -1 <&3) 2>/dev/null || echo unreachable",
+        timeout=30,
     ).stdout.strip()
 
 

@@ -7,11 +7,13 @@ image name to two small images built here, offline
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from conftest import Emulator
 from daytona import (
     CreateSandboxFromImageParams,
     CreateSandboxFromSnapshotParams,
+    CreateSnapshotParams,
     Daytona,
     DaytonaConfig,
     DaytonaError,
@@ -140,6 +143,56 @@ def test_unknown_snapshot_and_image_are_refused(client: Daytona, image_emulator:
     assert "build_failed" in str(info.value).lower() and "no-such-image:0" in str(info.value)
     for sb in client.list(ListSandboxesQuery(labels={"case": "unknown"})):
         client.delete(sb)
+    assert image_emulator.stats()["live"] == 0
+
+
+def _build_log(emu: Emulator, snapshot_id: str) -> str:
+    headers = {"Authorization": f"Bearer {emu.api_key}"}
+    request = urllib.request.Request(
+        f"{emu.api_url}/snapshots/{snapshot_id}/build-logs-url", headers=headers
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        url = json.load(resp)["url"]
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as resp:
+        return resp.read().decode()
+
+
+def test_snapshots_build_into_images(client: Daytona, image_emulator: Emulator) -> None:
+    """POST /snapshots from an image name and from a Dockerfile: pending,
+    then pulling or building, then active, with a build log; a sandbox made
+    from the snapshot runs on the image its source maps to."""
+    general = {s.name: s for s in client.snapshot.list().items}
+    assert general["daytona-small"].general and general["daytona-small"].state == "active"
+    logs: list[str] = []
+    pulled = client.snapshot.create(
+        CreateSnapshotParams(name="pulled", image="registry.example/team/app:7"),
+        on_logs=logs.append,
+    )
+    built = client.snapshot.create(
+        CreateSnapshotParams(name="built", image=Image.base("my-snapshot").run_commands("true")),
+        on_logs=logs.append,
+    )
+    assert (pulled.state, built.state) == ("active", "active")
+    assert logs[-1] == "Created snapshot built (SnapshotState.ACTIVE)"
+    text = _build_log(image_emulator, built.id)
+    assert text.splitlines()[:2] == ["Step 1/2 : FROM my-snapshot", "Step 2/2 : RUN true"]
+    assert "one:1" in text.splitlines()[-1]
+    assert "two:1" in _build_log(image_emulator, pulled.id)
+    assert client.snapshot.get("built").name == "built"
+    page = client.snapshot.list(page=1, limit=2)
+    assert page.page == 1 and len(page.items) == 2 and page.total == len(general) + 2
+    for name, marker in (("pulled", "two"), ("built", "one")):
+        sb = client.create(CreateSandboxFromSnapshotParams(snapshot=name), timeout=60)
+        try:
+            assert sb.process.exec("cat /marker").result == f"{marker}\n"
+        finally:
+            client.delete(sb)
+    with pytest.raises(DaytonaError) as info:
+        client.snapshot.create(CreateSnapshotParams(name="nothing", image="no-such-image:0"))
+    assert "no-such-image:0" in str(info.value)
+    for name in ("pulled", "built", "nothing"):
+        client.snapshot.delete(client.snapshot.get(name))
+    assert {s.name for s in client.snapshot.list().items} == set(general)
     assert image_emulator.stats()["live"] == 0
 
 

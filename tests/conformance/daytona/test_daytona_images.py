@@ -174,6 +174,9 @@ def test_snapshots_build_into_images(client: Daytona, image_emulator: Emulator) 
     )
     assert (pulled.state, built.state) == ("active", "active")
     assert logs[-1] == "Created snapshot built (SnapshotState.ACTIVE)"
+    # The SDK followed the build's log while it built.
+    followed = "\n".join(logs)
+    assert "Step 2/2 : RUN true" in followed and "Successfully built" in followed
     text = _build_log(image_emulator, built.id)
     assert text.splitlines()[:2] == ["Step 1/2 : FROM my-snapshot", "Step 2/2 : RUN true"]
     assert "one:1" in text.splitlines()[-1]

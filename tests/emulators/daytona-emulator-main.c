@@ -23,11 +23,15 @@ main (int   argc,
   g_autoptr(GOptionContext) options = NULL;
   g_autofree char *api_key = NULL;
   int state_delay_ms = -1;
+  g_autofree char *images = NULL;
   GOptionEntry entries[] = {
     { "api-key", 0, 0, G_OPTION_ARG_STRING, &api_key,
       "The API key to accept (default: $DAYTONA_EMULATOR_API_KEY or " DAYTONA_EMULATOR_DEFAULT_API_KEY ")", "KEY" },
     { "state-delay-ms", 0, 0, G_OPTION_ARG_INT, &state_delay_ms,
       "How long each sandbox state transition takes (default 100)", "MS" },
+    { "images", 0, 0, G_OPTION_ARG_FILENAME, &images,
+      "The image mapping: snapshot and image names to images of the local image store "
+      "(default: $DAYTONA_EMULATOR_IMAGES; see docs/testing.md)", "FILE" },
     { NULL }
   };
 
@@ -39,6 +43,8 @@ main (int   argc,
       return 2;
     }
 
+  if (images != NULL)
+    g_setenv ("DAYTONA_EMULATOR_IMAGES", images, TRUE);
   emulator = daytona_emulator_new (&error);
   if (emulator == NULL)
     {

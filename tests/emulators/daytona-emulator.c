@@ -49,6 +49,7 @@ struct _DaytonaEmulator
   char            *tmpdir;
   GHashTable      *sandboxes;   /* id -> EmuSandbox */
   GPtrArray       *order;       /* EmuSandbox, in creation order */
+  EmuImages       *images;      /* snapshot / image -> image (DAYTONA_EMULATOR_IMAGES) */
   guint            pending;     /* local creations and destructions in flight */
   guint64          upload_bytes; /* file bytes received by the toolbox's uploads */
 
@@ -312,6 +313,8 @@ struct _EmuSandbox
   GPtrArray       *volume_ids;      /* utf8: the volumes mounted, by id ... */
   GPtrArray       *volume_paths;    /* utf8: ... at these paths */
   char            *preview_token;   /* x-daytona-preview-token of its preview URLs */
+  EmuImage        *image;           /* what the snapshot or image runs on */
+  char            *image_error;     /* or why the build's base image is unknown */
 };
 
 static void
@@ -368,6 +371,8 @@ emu_sandbox_free (EmuSandbox *sb)
   g_free (sb->user);
   g_free (sb->target);
   g_free (sb->dockerfile);
+  g_clear_pointer (&sb->image, _emu_image_free);
+  g_free (sb->image_error);
   g_clear_pointer (&sb->env, g_hash_table_unref);
   g_clear_pointer (&sb->labels, g_hash_table_unref);
   g_free (sb->network_allow_list);
@@ -848,6 +853,15 @@ build_step_cb (gpointer data)
       sb->build_step++;
       emu_later (sb->emu, emu_setting (sb->emu, &sb->emu->state_delay_ms), build_step_cb, sb);
     }
+  else if (sb->image_error != NULL)
+    {
+      g_autofree char *line = g_strdup_printf ("ERROR: %s\n", sb->image_error);
+
+      g_free (sb->error_reason);
+      sb->error_reason = g_strdup (sb->image_error);
+      sb_set_state (sb, "build_failed");
+      build_log_append (sb, line, TRUE);
+    }
   else
     sb_start_local (sb);
   return G_SOURCE_REMOVE;
@@ -886,9 +900,10 @@ sb_started_cb (gpointer data)
     }
   else
     {
+      g_autofree char *line = g_strdup_printf ("Successfully built: %s\n", sb->image->how);
+
       sb_set_state (sb, "started");
-      build_log_append (sb, "Successfully built: the Daytona emulator runs every image on the local "
-                            "backend's root file system\n", TRUE);
+      build_log_append (sb, line, TRUE);
     }
   return G_SOURCE_REMOVE;
 }
@@ -953,12 +968,18 @@ static void
 sb_start_local (EmuSandbox *sb)
 {
   /* The user's env comes last (below): it may set HOME or USER too. */
-  g_autoptr(SandboxSpec) spec = _emu_local_spec_new ("daytona-emulator-id", sb->id, NULL);
+  g_autoptr(SandboxSpec) spec = _emu_local_spec_new_on ("daytona-emulator-id", sb->id, NULL, sb->image);
   g_autofree char *home = sb_home (sb);
   g_autofree char *host_home = sb_host_path (sb, home);
   GHashTableIter iter;
   gpointer key, value;
 
+  if (sb->image == NULL)
+    {
+      /* A failed build has nothing to run. */
+      sb_set_state (sb, "build_failed");
+      return;
+    }
   /* The home directory is the emulator's (kept across stop and start),
    * mounted at /home (or /root), and the work directory, as in the
    * service's images. */
@@ -978,7 +999,7 @@ sb_start_local (EmuSandbox *sb)
       g_autofree char *etc = sb_host_path (sb, "etc");
       g_autoptr(GError) error = NULL;
 
-      if (!_emu_add_user_files (spec, etc, sb_user (sb), home, &error))
+      if (!_emu_add_user_files_from (spec, sb->image->rootfs, etc, sb_user (sb), home, &error))
         g_warning ("daytona-emulator: %s", error->message);
     }
   sandbox_spec_set_env (spec, "HOME", home);
@@ -988,7 +1009,7 @@ sb_start_local (EmuSandbox *sb)
   while (g_hash_table_iter_next (&iter, &key, &value))
     sandbox_spec_set_env (spec, key, value);
   /* networkBlockAll: the sandbox gets no network at all; otherwise it has
-   * the host's (the emulator does not enforce networkAllowList). */
+   * the host's (a networkAllowList was refused at creation). */
   sandbox_spec_set_network (spec, !sb->network_block_all);
   for (guint i = 0; sb->volume_ids != NULL && i < sb->volume_ids->len; i++)
     {
@@ -997,6 +1018,7 @@ sb_start_local (EmuSandbox *sb)
       if (volume != NULL)
         sandbox_spec_add_mount (spec, volume->host_dir, g_ptr_array_index (sb->volume_paths, i), FALSE);
     }
+  g_message ("daytona-emulator: sandbox %s: %s", sb->id, sb->image->how);
   sb->emu->pending++;
   sandbox_backend_create_async (sb->emu->local, spec, NULL, local_created, sb);
 }
@@ -1501,6 +1523,466 @@ has_member (JsonObject *o,
   return n != NULL && !JSON_NODE_HOLDS_NULL (n);
 }
 
+/* ------------------------------------------------------------------ */
+/* Snapshots, images and network rules (docs/testing.md, "Images in the
+ * emulators", "Network rules")                                        */
+
+/* The snapshot API (/api/snapshots): a snapshot from an image name or a
+ * Dockerfile "builds" (pending, pulling or building, one state delay per
+ * step, then active) into what the image mapping gives its image or base
+ * image; a build log as the sandboxes' (build-logs-url, build-logs with
+ * follow). A create naming it runs on that image. Snapshots are freed with
+ * the emulator (their timers may outlive a delete). */
+#define SNAPSHOT_BUILD_MIN_MS 1500
+
+typedef struct
+{
+  DaytonaEmulator *emu;
+  char            *id;
+  char            *name;
+  char            *image_name;  /* or NULL: a build */
+  char            *dockerfile;  /* or NULL */
+  char            *state;
+  char            *error_reason;
+  char            *created_at;
+  char            *updated_at;
+  int              cpu, gpu, mem, disk;
+  EmuImage        *image;       /* NULL when the name is unknown */
+  char            *image_error;
+  gboolean         removed;
+  gboolean         general;     /* one of the service's own: resolved by name at each create */
+  GString         *log;
+  gboolean         log_done;
+  GPtrArray       *steps;       /* utf8: log lines still to come */
+  guint            step;
+  gint64           building_since; /* monotonic, µs */
+  GPtrArray       *followers;   /* SoupServerMessage: build-logs?follow=true */
+} EmuSnapshot;
+
+static void
+emu_snapshot_free (EmuSnapshot *snap)
+{
+  g_free (snap->id);
+  g_free (snap->name);
+  g_free (snap->image_name);
+  g_free (snap->dockerfile);
+  g_free (snap->state);
+  g_free (snap->error_reason);
+  g_free (snap->created_at);
+  g_free (snap->updated_at);
+  g_clear_pointer (&snap->image, _emu_image_free);
+  g_free (snap->image_error);
+  g_string_free (snap->log, TRUE);
+  g_ptr_array_unref (snap->steps);
+  g_ptr_array_unref (snap->followers);
+  g_free (snap);
+}
+
+static JsonNode *snapshot_dto (EmuSnapshot *snap);
+
+/* Every snapshot, starting with the service's general ones (the default
+ * snapshot daytona-small, and its bigger siblings). */
+static GPtrArray *
+emu_snapshots (DaytonaEmulator *emu)
+{
+  static const struct { const char *name; int cpu, mem, disk; } general[] = {
+    { "daytona-small", 1, 1, 3 }, { "daytona-medium", 2, 4, 8 }, { "daytona-large", 4, 8, 10 },
+  };
+  GPtrArray *all = g_object_get_data (G_OBJECT (emu->server), "snapshots");
+
+  if (all != NULL)
+    return all;
+  all = g_ptr_array_new_with_free_func ((GDestroyNotify) emu_snapshot_free);
+  g_object_set_data_full (G_OBJECT (emu->server), "snapshots", all, (GDestroyNotify) g_ptr_array_unref);
+  for (guint i = 0; i < G_N_ELEMENTS (general); i++)
+    {
+      EmuSnapshot *snap = g_new0 (EmuSnapshot, 1);
+
+      snap->emu = emu;
+      snap->id = g_uuid_string_random ();
+      snap->name = g_strdup (general[i].name);
+      snap->image_name = g_strdup ("daytonaio/sandbox:0.4.3");
+      snap->general = TRUE;
+      snap->state = g_strdup ("active");
+      snap->cpu = general[i].cpu;
+      snap->mem = general[i].mem;
+      snap->disk = general[i].disk;
+      snap->created_at = now_iso ();
+      snap->updated_at = g_strdup (snap->created_at);
+      snap->log = g_string_new (NULL);
+      snap->log_done = TRUE;
+      snap->steps = g_ptr_array_new_with_free_func (g_free);
+      snap->followers = g_ptr_array_new_with_free_func (g_object_unref);
+      g_ptr_array_add (all, snap);
+    }
+  return all;
+}
+
+static EmuSnapshot *
+snapshot_find (DaytonaEmulator *emu,
+               const char      *id_or_name)
+{
+  GPtrArray *all = emu_snapshots (emu);
+
+  for (guint i = 0; i < all->len; i++)
+    {
+      EmuSnapshot *snap = g_ptr_array_index (all, i);
+
+      if (!snap->removed && (strcmp (snap->id, id_or_name) == 0 || strcmp (snap->name, id_or_name) == 0))
+        return snap;
+    }
+  return NULL;
+}
+
+static void
+snapshot_set_state (EmuSnapshot *snap,
+                    const char  *state)
+{
+  g_free (snap->state);
+  snap->state = g_strdup (state);
+  g_free (snap->updated_at);
+  snap->updated_at = now_iso ();
+}
+
+static void
+snapshot_log (EmuSnapshot *snap,
+              const char  *text,
+              gboolean     done)
+{
+  if (snap->log_done)
+    return;
+  g_string_append (snap->log, text);
+  snap->log_done = done;
+  for (guint i = 0; i < snap->followers->len; i++)
+    {
+      SoupServerMessage *msg = g_ptr_array_index (snap->followers, i);
+      SoupMessageBody *body = soup_server_message_get_response_body (msg);
+
+      soup_message_body_append (body, SOUP_MEMORY_COPY, text, strlen (text));
+      if (done)
+        soup_message_body_complete (body);
+      soup_server_message_unpause (msg);
+    }
+  if (done)
+    g_ptr_array_set_size (snap->followers, 0);
+}
+
+static void
+snapshot_follower_finished (SoupServerMessage *msg,
+                            EmuSnapshot       *snap)
+{
+  g_signal_handlers_disconnect_by_func (msg, snapshot_follower_finished, snap);
+  g_ptr_array_remove (snap->followers, msg);
+}
+
+static gboolean
+snapshot_step_cb (gpointer data)
+{
+  EmuSnapshot *snap = data;
+
+  if (snap->removed)
+    return G_SOURCE_REMOVE;
+  if (g_strcmp0 (snap->state, "pending") == 0)
+    {
+      snapshot_set_state (snap, snap->dockerfile ? "building" : "pulling");
+      snap->building_since = g_get_monotonic_time ();
+    }
+  if (snap->step < snap->steps->len)
+    {
+      snapshot_log (snap, g_ptr_array_index (snap->steps, snap->step), FALSE);
+      snap->step++;
+      emu_later (snap->emu, emu_setting (snap->emu, &snap->emu->state_delay_ms), snapshot_step_cb, snap);
+      return G_SOURCE_REMOVE;
+    }
+  /* A build stays "building" for as long as the SDK's poll (1 s) takes to
+   * see it, since that is when it starts following the build log. */
+  if (snap->dockerfile != NULL && g_get_monotonic_time () - snap->building_since < SNAPSHOT_BUILD_MIN_MS * 1000)
+    {
+      emu_later (snap->emu, SNAPSHOT_BUILD_MIN_MS - (guint) ((g_get_monotonic_time () - snap->building_since) / 1000),
+                 snapshot_step_cb, snap);
+      return G_SOURCE_REMOVE;
+    }
+  if (snap->image == NULL)
+    {
+      g_autofree char *line = g_strdup_printf ("ERROR: %s\n", snap->image_error);
+
+      snap->error_reason = g_strdup (snap->image_error);
+      snapshot_set_state (snap, snap->dockerfile ? "build_failed" : "error");
+      snapshot_log (snap, line, TRUE);
+    }
+  else
+    {
+      g_autofree char *line = g_strdup_printf ("Successfully built: %s\n", snap->image->how);
+
+      snapshot_set_state (snap, "active");
+      snapshot_log (snap, line, TRUE);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static JsonNode *
+snapshot_dto (EmuSnapshot *snap)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+#define SNAP_STR(k, v) do { json_builder_set_member_name (b, k); \
+    if ((v) != NULL) json_builder_add_string_value (b, v); else json_builder_add_null_value (b); } while (0)
+#define SNAP_INT(k, v) do { json_builder_set_member_name (b, k); json_builder_add_int_value (b, v); } while (0)
+  SNAP_STR ("id", snap->id);
+  SNAP_STR ("organizationId", "emulator-organization");
+  json_builder_set_member_name (b, "general");
+  json_builder_add_boolean_value (b, snap->general);
+  SNAP_STR ("name", snap->name);
+  SNAP_STR ("imageName", snap->image_name);
+  SNAP_STR ("state", snap->state);
+  SNAP_STR ("size", NULL);
+  SNAP_STR ("entrypoint", NULL);
+  SNAP_INT ("cpu", snap->cpu);
+  SNAP_INT ("gpu", snap->gpu);
+  SNAP_INT ("mem", snap->mem);
+  SNAP_INT ("disk", snap->disk);
+  SNAP_STR ("errorReason", snap->error_reason);
+  SNAP_STR ("createdAt", snap->created_at);
+  SNAP_STR ("updatedAt", snap->updated_at);
+  SNAP_STR ("lastUsedAt", NULL);
+  SNAP_STR ("sourceSandboxId", NULL);
+#undef SNAP_STR
+#undef SNAP_INT
+  json_builder_end_object (b);
+  return node_from_builder (b);
+}
+
+static char *dockerfile_base (const char *dockerfile);
+
+static void
+snapshot_create (DaytonaEmulator   *emu,
+                 SoupServerMessage *msg)
+{
+  g_autoptr(JsonObject) body = request_object (emu, msg, FALSE, FALSE);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *source = NULL;
+  JsonObject *build_info = NULL;
+  JsonNode *node;
+  const char *name;
+  EmuSnapshot *snap;
+  gint64 v;
+
+  if (body == NULL)
+    return;
+  name = _sandbox_json_get_string (body, "name");
+  node = json_object_get_member (body, "buildInfo");
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    build_info = json_node_get_object (node);
+  if (name == NULL || *name == '\0')
+    return api_error (emu, msg, 400, "name must be a string");
+  if (snapshot_find (emu, name) != NULL)
+    {
+      g_autofree char *m = g_strdup_printf ("Snapshot with name \"%s\" already exists", name);
+
+      return api_error (emu, msg, 409, m);
+    }
+  if ((_sandbox_json_get_string (body, "imageName") == NULL) == (build_info == NULL))
+    return api_error (emu, msg, 400, "Must specify either imageName or buildInfo");
+  if (build_info != NULL && _sandbox_json_get_string (build_info, "dockerfileContent") == NULL)
+    return api_error (emu, msg, 400, "buildInfo.dockerfileContent must be a string");
+
+  snap = g_new0 (EmuSnapshot, 1);
+  snap->emu = emu;
+  snap->id = g_uuid_string_random ();
+  snap->name = g_strdup (name);
+  snap->image_name = g_strdup (_sandbox_json_get_string (body, "imageName"));
+  snap->dockerfile = build_info ? g_strdup (_sandbox_json_get_string (build_info, "dockerfileContent")) : NULL;
+  snap->cpu = _sandbox_json_get_int (body, "cpu", &v) ? (int) v : 1;
+  snap->gpu = _sandbox_json_get_int (body, "gpu", &v) ? (int) v : 0;
+  snap->mem = _sandbox_json_get_int (body, "memory", &v) ? (int) v : 1;
+  snap->disk = _sandbox_json_get_int (body, "disk", &v) ? (int) v : 3;
+  snap->created_at = now_iso ();
+  snap->updated_at = g_strdup (snap->created_at);
+  snap->state = g_strdup ("pending");
+  snap->log = g_string_new (NULL);
+  snap->steps = g_ptr_array_new_with_free_func (g_free);
+  snap->followers = g_ptr_array_new_with_free_func (g_object_unref);
+  if (snap->dockerfile != NULL)
+    {
+      g_auto(GStrv) lines = g_strsplit (snap->dockerfile, "\n", -1);
+      g_autoptr(GPtrArray) steps = g_ptr_array_new ();
+
+      for (guint i = 0; lines[i] != NULL; i++)
+        if (*g_strstrip (lines[i]) != '\0' && *lines[i] != '#')
+          g_ptr_array_add (steps, lines[i]);
+      for (guint i = 0; i < steps->len; i++)
+        g_ptr_array_add (snap->steps, g_strdup_printf ("Step %u/%u : %s\n", i + 1, steps->len,
+                                                       (char *) g_ptr_array_index (steps, i)));
+      source = dockerfile_base (snap->dockerfile);
+    }
+  else
+    {
+      g_ptr_array_add (snap->steps, g_strdup_printf ("Pulling image %s\n", snap->image_name));
+      source = g_strdup (snap->image_name);
+    }
+  if (source == NULL)
+    snap->image_error = g_strdup ("the Dockerfile has no FROM instruction");
+  else if ((snap->image = _emu_images_resolve (emu->images, source, &error)) == NULL)
+    snap->image_error = g_strdup_printf ("failed to pull image %s: not found: %s", source, error->message);
+  g_ptr_array_add (emu_snapshots (emu), snap);
+  reply_json (emu, msg, 200, snapshot_dto (snap));
+  emu_later (emu, emu_setting (emu, &emu->state_delay_ms), snapshot_step_cb, snap);
+}
+
+static void
+snapshot_list (DaytonaEmulator   *emu,
+               SoupServerMessage *msg,
+               GHashTable        *query)
+{
+  GPtrArray *all = emu_snapshots (emu);
+  g_autoptr(GPtrArray) live = g_ptr_array_new ();
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  const char *page_s = _emu_query (query, "page");
+  const char *limit_s = _emu_query (query, "limit");
+  guint page = page_s ? MAX (1, (guint) g_ascii_strtoull (page_s, NULL, 10)) : 1;
+  guint limit = limit_s ? MAX (1, (guint) g_ascii_strtoull (limit_s, NULL, 10)) : 100;
+
+  for (guint i = 0; i < all->len; i++)
+    if (!((EmuSnapshot *) g_ptr_array_index (all, i))->removed)
+      g_ptr_array_add (live, g_ptr_array_index (all, i));
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "items");
+  json_builder_begin_array (b);
+  for (guint i = (page - 1) * limit; i < live->len && i < page * limit; i++)
+    json_builder_add_value (b, snapshot_dto (g_ptr_array_index (live, i)));
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "total");
+  json_builder_add_int_value (b, live->len);
+  json_builder_set_member_name (b, "page");
+  json_builder_add_int_value (b, page);
+  json_builder_set_member_name (b, "totalPages");
+  json_builder_add_int_value (b, (live->len + limit - 1) / limit);
+  json_builder_end_object (b);
+  reply_json (emu, msg, 200, node_from_builder (b));
+}
+
+/* /api/snapshots/{id}[/action] */
+static void
+snapshot_handle (DaytonaEmulator   *emu,
+                 SoupServerMessage *msg,
+                 const char        *rest,
+                 GHashTable        *query)
+{
+  const char *method = soup_server_message_get_method (msg);
+  g_auto(GStrv) parts = g_strsplit (rest, "/", 2);
+  g_autofree char *id = g_uri_unescape_string (parts[0], NULL);
+  const char *action = parts[1];
+  EmuSnapshot *snap = id ? snapshot_find (emu, id) : NULL;
+
+  if (snap == NULL)
+    {
+      g_autofree char *m = g_strdup_printf ("Snapshot %s not found", id ? id : parts[0]);
+
+      return api_error (emu, msg, 404, m);
+    }
+  if (action == NULL && strcmp (method, "GET") == 0)
+    return reply_json (emu, msg, 200, snapshot_dto (snap));
+  if (action == NULL && strcmp (method, "DELETE") == 0 && snap->general)
+    return api_error (emu, msg, 403, "Cannot delete a general snapshot");
+  if (action == NULL && strcmp (method, "DELETE") == 0)
+    {
+      snap->removed = TRUE;
+      snapshot_log (snap, "", TRUE);
+      soup_server_message_set_status (msg, 200, NULL);
+      return;
+    }
+  if (g_strcmp0 (action, "build-logs-url") == 0 && strcmp (method, "GET") == 0)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autofree char *url = g_strdup_printf ("%s/api/snapshots/%s/build-logs", emu->base, snap->id);
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "url");
+      json_builder_add_string_value (b, url);
+      json_builder_end_object (b);
+      return reply_json (emu, msg, 200, node_from_builder (b));
+    }
+  if (g_strcmp0 (action, "build-logs") == 0 && strcmp (method, "GET") == 0)
+    {
+      SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+      soup_server_message_set_status (msg, 200, NULL);
+      if (g_strcmp0 (_emu_query (query, "follow"), "true") != 0 || snap->log_done)
+        {
+          soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
+                                            snap->log->str, snap->log->len);
+          return;
+        }
+      soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
+      soup_message_headers_set_content_type (headers, "text/plain; charset=utf-8", NULL);
+      if (snap->log->len > 0)
+        soup_message_body_append (soup_server_message_get_response_body (msg), SOUP_MEMORY_COPY,
+                                  snap->log->str, snap->log->len);
+      g_ptr_array_add (snap->followers, g_object_ref (msg));
+      g_signal_connect (msg, "finished", G_CALLBACK (snapshot_follower_finished), snap);
+      soup_server_message_pause (msg);
+      return;
+    }
+  {
+    g_autofree char *m = g_strdup_printf ("Cannot %s /api/snapshots/%s", method, rest);
+
+    api_error (emu, msg, 404, m);
+  }
+}
+
+/* The default mapping: Daytona's default snapshots and the usual base
+ * images run on the host's root. */
+static const char default_images[] =
+  "daytona-small = host\n"
+  "daytona-medium = host\n"
+  "daytona-large = host\n"
+  "daytonaio/sandbox:* = host\n"
+  "debian:* = host\n"
+  "python:* = host\n"
+  "ubuntu:* = host\n";
+
+/* The base image of a Dockerfile: the first FROM's, without its flags and
+ * stage name; NULL without one. */
+static char *
+dockerfile_base (const char *dockerfile)
+{
+  g_auto(GStrv) lines = g_strsplit (dockerfile, "\n", -1);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) words = g_strsplit_set (g_strstrip (lines[i]), " \t", -1);
+      guint w = 1;
+
+      if (words[0] == NULL || g_ascii_strcasecmp (words[0], "FROM") != 0)
+        continue;
+      while (words[w] != NULL && (*words[w] == '\0' || g_str_has_prefix (words[w], "--")))
+        w++;
+      return words[w] ? g_strdup (words[w]) : NULL;
+    }
+  return NULL;
+}
+
+/* networkAllowList: the local backend's network is all or nothing. */
+static gboolean
+network_refused (DaytonaEmulator   *emu,
+                 SoupServerMessage *msg,
+                 JsonObject        *body)
+{
+  const char *allow = _sandbox_json_get_string (body, "networkAllowList");
+
+  if (allow == NULL || *allow == '\0' || member_bool (body, "networkBlockAll"))
+    return FALSE;
+  {
+    g_autofree char *m = g_strdup_printf ("networkAllowList (%s) cannot be enforced by the Daytona "
+                                          "emulator: a local sandbox's network is all or nothing; leave "
+                                          "it out, or set networkBlockAll (see docs/testing.md)", allow);
+
+    api_error (emu, msg, 400, m);
+  }
+  return TRUE;
+}
+
 static void
 api_create (DaytonaEmulator   *emu,
             SoupServerMessage *msg)
@@ -1514,6 +1996,8 @@ api_create (DaytonaEmulator   *emu,
   const char *name;
   gboolean never_start;
   GPtrArray *volume_ids = NULL, *volume_paths = NULL;
+  g_autoptr(EmuImage) image = NULL;
+  g_autofree char *image_error = NULL;
 
   if (body == NULL)
     return;
@@ -1532,6 +2016,53 @@ api_create (DaytonaEmulator   *emu,
     return api_error (emu, msg, 400, "buildInfo.dockerfileContent must be a string");
   if (build && has_member (body, "linkedSandbox"))
     return api_error (emu, msg, 400, "Cannot link a sandbox when using a build info entry");
+  if (network_refused (emu, msg, body))
+    return;
+  {
+    const char *snapshot = _sandbox_json_get_string (body, "snapshot");
+    g_autoptr(GError) error = NULL;
+
+    EmuSnapshot *made = snapshot ? snapshot_find (emu, snapshot) : NULL;
+
+    if (made != NULL && g_strcmp0 (made->state, "active") != 0)
+      {
+        g_autofree char *m = g_strdup_printf ("Snapshot %s is %s", snapshot, made->state);
+
+        return api_error (emu, msg, 400, m);
+      }
+    if (made != NULL && !made->general)
+      {
+        /* A snapshot of the API runs on what its image resolved to. */
+        image = g_new0 (EmuImage, 1);
+        image->reference = g_strdup (made->image->reference);
+        image->rootfs = g_strdup (made->image->rootfs);
+        image->image = made->image->image ? g_object_ref (made->image->image) : NULL;
+        image->how = g_strdup_printf ("snapshot %s: %s", made->name, made->image->how);
+      }
+    else if (!build)
+      {
+        /* The service's general snapshots and other names: the mapping. */
+        image = _emu_images_resolve (emu->images, snapshot ? snapshot : "daytona-small", &error);
+        if (image == NULL)
+          {
+            g_autofree char *m = g_strdup_printf ("Snapshot %s not found. Did you add it through the Daytona "
+                                                  "Dashboard? (emulator: %s)",
+                                                  snapshot ? snapshot : "daytona-small", error->message);
+
+            return api_error (emu, msg, 400, m);
+          }
+      }
+    else
+      {
+        /* An unknown base image fails the build, as a failed pull does. */
+        g_autofree char *base = dockerfile_base (_sandbox_json_get_string (build_info, "dockerfileContent"));
+
+        if (base == NULL)
+          image_error = g_strdup ("the Dockerfile has no FROM instruction");
+        else if ((image = _emu_images_resolve (emu->images, base, &error)) == NULL)
+          image_error = g_strdup_printf ("failed to pull image %s: not found: %s", base, error->message);
+      }
+  }
   name = _sandbox_json_get_string (body, "name");
   if (name != NULL && emu_find (emu, name) != NULL)
     {
@@ -1567,6 +2098,8 @@ api_create (DaytonaEmulator   *emu,
       sb->dockerfile = g_strdup (_sandbox_json_get_string (build_info, "dockerfileContent"));
       build_log_start (sb);
     }
+  sb->image = g_steal_pointer (&image);
+  sb->image_error = g_steal_pointer (&image_error);
   sb->user = g_strdup (_sandbox_json_get_string (body, "user") ? _sandbox_json_get_string (body, "user") : "daytona");
   sb->target = g_strdup (_sandbox_json_get_string (body, "target") ? _sandbox_json_get_string (body, "target") : "us");
   sb->env = _sandbox_json_get_string_map (body, "env", NULL);
@@ -1928,6 +2461,12 @@ handle_api (DaytonaEmulator   *emu,
     return api_sandbox (emu, msg, rest + strlen ("/sandbox/"), query);
   else if (strcmp (rest, "/volumes") == 0 || g_str_has_prefix (rest, "/volumes/"))
     return api_volumes (emu, msg, rest + strlen ("/volumes"));
+  else if (strcmp (rest, "/snapshots") == 0 && strcmp (method, "POST") == 0)
+    return snapshot_create (emu, msg);
+  else if (strcmp (rest, "/snapshots") == 0 && strcmp (method, "GET") == 0)
+    return snapshot_list (emu, msg, query);
+  else if (g_str_has_prefix (rest, "/snapshots/") && rest[strlen ("/snapshots/")] != '\0')
+    return snapshot_handle (emu, msg, rest + strlen ("/snapshots/"), query);
 
   {
     g_autofree char *m = g_strdup_printf ("Cannot %s %s", method, path);
@@ -3957,6 +4496,9 @@ emulator_start (gpointer   data,
   emu->local = sandbox_backend_new_for_name ("local", error);
   if (emu->local == NULL)
     return FALSE;
+  emu->images = _emu_images_new ("DAYTONA_EMULATOR_IMAGES", default_images, error);
+  if (emu->images == NULL)
+    return FALSE;
   emu->server = soup_server_new ("server-header", "daytona-emulator ", NULL);
   g_object_set_data_full (G_OBJECT (emu->server), "dead-sessions",
                           g_ptr_array_new_with_free_func ((GDestroyNotify) emu_session_free),
@@ -4007,6 +4549,7 @@ emulator_stop (gpointer data)
     ;
   g_clear_object (&emu->proxy);
   g_clear_object (&emu->server);
+  g_clear_pointer (&emu->images, _emu_images_free);
 }
 
 /* ------------------------------------------------------------------ */

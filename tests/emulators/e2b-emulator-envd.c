@@ -299,9 +299,22 @@ host_path (EmuSandbox *sandbox,
           *writable = TRUE;
         return g_build_filename (sandbox->host_root, path, NULL);
       }
+  /* An image without /root gets the emulator's (e2b-emulator.c). */
+  if (sandbox->rootfs != NULL && is_under (path, "/root"))
+    {
+      g_autofree char *own = g_build_filename (sandbox->host_root, "root", NULL);
+
+      if (g_file_test (own, G_FILE_TEST_IS_DIR))
+        {
+          if (writable)
+            *writable = TRUE;
+          return g_build_filename (sandbox->host_root, path, NULL);
+        }
+    }
   if (writable)
     *writable = FALSE;
-  return g_strdup (path);
+  /* The rest is the template's image (or the host's root). */
+  return sandbox->rootfs ? g_build_filename (sandbox->rootfs, path, NULL) : g_strdup (path);
 }
 
 /* ------------------------------------------------------------------ */

@@ -19,7 +19,24 @@ main (int   argc,
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(E2bEmulator) emulator = NULL;
+  g_autoptr(GOptionContext) options = NULL;
+  g_autofree char *images = NULL;
+  GOptionEntry entries[] = {
+    { "images", 0, 0, G_OPTION_ARG_FILENAME, &images,
+      "The image mapping: template names to images of the local image store "
+      "(default: $E2B_EMULATOR_IMAGES; see docs/testing.md)", "FILE" },
+    { NULL }
+  };
 
+  options = g_option_context_new ("- serve the E2B API on 127.0.0.1");
+  g_option_context_add_main_entries (options, entries, NULL);
+  if (!g_option_context_parse (options, &argc, &argv, &error))
+    {
+      g_printerr ("e2b-emulator: %s\n", error->message);
+      return 2;
+    }
+  if (images != NULL)
+    g_setenv ("E2B_EMULATOR_IMAGES", images, TRUE);
   emulator = e2b_emulator_new (&error);
   if (emulator == NULL)
     {

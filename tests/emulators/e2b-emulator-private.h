@@ -32,6 +32,7 @@ struct _E2bEmulator
   char                  *root;          /* host directory holding every sandbox's files */
   SandboxBackend        *local;
   GHashTable            *sandboxes;     /* id -> EmuSandbox */
+  EmuImages             *images;        /* templateID -> image (E2B_EMULATOR_IMAGES) */
   guint                  live;          /* atomic */
   gint                   truncate_next; /* atomic */
   guint                  keepalive_ms;  /* atomic */
@@ -55,6 +56,10 @@ struct _EmuSandbox
   GSource         *ttl;
   SandboxInstance *instance;
   char            *host_root;  /* <root>/<id>: home/ and tmp/ are mounted at /home and /tmp */
+  char            *rootfs;     /* the template's image root on the host, or NULL: the host's */
+  char            *image_how;  /* what the template runs on, the first line of its logs */
+  gint64           created_us; /* real time */
+  gboolean         network;    /* internet access (all or nothing) */
   GHashTable      *processes;  /* pid -> EmuProcess (running and recently ended) */
   guint            next_pid;
   GHashTable      *watchers;   /* id -> directory watcher (envd code), or NULL */

@@ -137,6 +137,8 @@ sandbox_free (EmuSandbox *sandbox)
   g_clear_pointer (&sandbox->envs, g_hash_table_unref);
   g_clear_pointer (&sandbox->started, g_date_time_unref);
   g_free (sandbox->host_root);
+  g_free (sandbox->rootfs);
+  g_free (sandbox->image_how);
   g_free (sandbox->id);
   g_free (sandbox->template_id);
   g_free (sandbox->access_token);
@@ -269,6 +271,137 @@ sandbox_to_json (EmuSandbox *sandbox,
   return json_builder_get_root (builder);
 }
 
+/* ------------------------------------------------------------------ */
+/* Templates and network rules (docs/testing.md, "Images in the
+ * emulators", "Network rules")                                        */
+
+/* The default mapping: E2B's public templates run on the host's root. */
+static const char default_images[] =
+  "base = host\n"
+  "rki5dems9wqfm4r03t7g = host\n"   /* base's id */
+  "code-interpreter-v1 = host\n"
+  "code-interpreter-beta = host\n"
+  "desktop = host\n";
+
+static gboolean
+string_list_has (JsonObject *object,
+                 const char *member,
+                 const char *value,
+                 guint      *length)
+{
+  JsonNode *node = object ? json_object_get_member (object, member) : NULL;
+  gboolean found = FALSE;
+
+  *length = 0;
+  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
+    return FALSE;
+  *length = json_array_get_length (json_node_get_array (node));
+  for (guint i = 0; i < *length; i++)
+    {
+      JsonNode *item = json_array_get_element (json_node_get_array (node), i);
+
+      if (JSON_NODE_HOLDS_VALUE (item) && json_node_get_value_type (item) == G_TYPE_STRING &&
+          strcmp (json_node_get_string (item), "0.0.0.0/0") == 0)
+        found = TRUE;
+    }
+  return found && value != NULL;
+}
+
+/* Whether the sandbox gets the internet, from allow_internet_access
+ * (@allow: -1 when absent) and the egress rules of @rules (a create's
+ * "network" or an update's body, may be NULL). The local backend's
+ * network is all or nothing: rules that name other destinations are
+ * refused (FALSE, @refusal set) rather than ignored. */
+static gboolean
+network_wanted (JsonObject *rules,
+                int         allow,
+                gboolean    fallback,
+                gboolean   *network,
+                char      **refusal)
+{
+  guint n_allow, n_deny;
+  gboolean allow_all = string_list_has (rules, "allowOut", "0.0.0.0/0", &n_allow);
+  gboolean deny_all = string_list_has (rules, "denyOut", "0.0.0.0/0", &n_deny);
+  static const char * const unsupported[] = { "dnsServers", "rules", "egressProxy", NULL };
+
+  for (guint i = 0; rules != NULL && unsupported[i] != NULL; i++)
+    {
+      JsonNode *node = json_object_get_member (rules, unsupported[i]);
+
+      if (node != NULL && !JSON_NODE_HOLDS_NULL (node) &&
+          !(JSON_NODE_HOLDS_ARRAY (node) && json_array_get_length (json_node_get_array (node)) == 0) &&
+          !(JSON_NODE_HOLDS_OBJECT (node) && json_object_get_size (json_node_get_object (node)) == 0))
+        {
+          *refusal = g_strdup_printf ("network.%s cannot be enforced by the E2B emulator: a local sandbox's "
+                                      "network is all or nothing; use allow_internet_access, or "
+                                      "denyOut [\"0.0.0.0/0\"] alone (see docs/testing.md)", unsupported[i]);
+          return FALSE;
+        }
+    }
+  if ((n_allow > 0 && !(allow_all && n_allow == 1)) || (n_deny > 0 && !(deny_all && n_deny == 1)))
+    {
+      *refusal = g_strdup ("network.allowOut and network.denyOut entries other than \"0.0.0.0/0\" cannot be "
+                           "enforced by the E2B emulator: a local sandbox's network is all or nothing; "
+                           "use allow_internet_access, denyOut [\"0.0.0.0/0\"] (no internet) or allowOut "
+                           "[\"0.0.0.0/0\"] (all of it) (see docs/testing.md)");
+      return FALSE;
+    }
+  /* Allowed entries take precedence over denied ones, as in the service. */
+  if (allow_all)
+    *network = TRUE;
+  else if (deny_all)
+    *network = FALSE;
+  else
+    *network = allow >= 0 ? allow : fallback;
+  return TRUE;
+}
+
+static int
+member_tristate (JsonObject *object,
+                 const char *name)
+{
+  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
+    return -1;
+  return json_node_get_boolean (node);
+}
+
+/* PUT /sandboxes/{id}/network: the same rules, replacing the old ones (an
+ * empty update clears them: all traffic); a local sandbox's network is set
+ * when it is made, so only an update that keeps it is accepted. */
+static void
+handle_update_network (EmuSandbox        *sandbox,
+                       SoupServerMessage *msg)
+{
+  g_autoptr(GBytes) body = _emu_request_body (msg);
+  g_autoptr(JsonNode) root = _emu_parse_json (body);
+  JsonObject *object = root && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+  g_autofree char *refusal = NULL;
+  gboolean network;
+
+  if (object == NULL)
+    {
+      _emu_reply_error (msg, 400, "request body has an error: value is required but missing");
+      return;
+    }
+  if (!network_wanted (object, member_tristate (object, "allow_internet_access"), TRUE,
+                       &network, &refusal))
+    {
+      _emu_reply_error (msg, 400, "%s", refusal);
+      return;
+    }
+  if (network != sandbox->network)
+    {
+      _emu_reply_error (msg, 501, "the E2B emulator cannot turn a running sandbox's internet access %s: a "
+                        "local sandbox's network is set when it is made; create the sandbox with "
+                        "allow_internet_access=%s instead (see docs/testing.md)",
+                        network ? "on" : "off", network ? "true" : "false");
+      return;
+    }
+  soup_server_message_set_status (msg, 204, NULL);
+}
+
 static void
 handle_create (E2bEmulator       *emu,
                SoupServerMessage *msg)
@@ -283,6 +416,8 @@ handle_create (E2bEmulator       *emu,
   JsonNode *node;
   EmuSandbox *sandbox;
   gint64 timeout = DEFAULT_TIMEOUT_S;
+  g_autoptr(EmuImage) image = NULL;
+  gboolean network;
 
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
@@ -311,6 +446,23 @@ handle_create (E2bEmulator       *emu,
       _emu_reply_error (msg, 400, "Timeout cannot be greater than 24 hours");
       return;
     }
+  {
+    JsonNode *rules = json_object_get_member (object, "network");
+    g_autofree char *refusal = NULL;
+
+    if (!network_wanted (rules && JSON_NODE_HOLDS_OBJECT (rules) ? json_node_get_object (rules) : NULL,
+                         member_tristate (object, "allow_internet_access"), TRUE, &network, &refusal))
+      {
+        _emu_reply_error (msg, 400, "%s", refusal);
+        return;
+      }
+  }
+  image = _emu_images_resolve (emu->images, json_node_get_string (node), &error);
+  if (image == NULL)
+    {
+      _emu_reply_error (msg, 404, "template '%s' not found: %s", json_node_get_string (node), error->message);
+      return;
+    }
 
   sandbox = g_new0 (EmuSandbox, 1);
   sandbox->emu = emu;
@@ -331,23 +483,40 @@ handle_create (E2bEmulator       *emu,
     g_mkdir_with_parents (user, 0755);
     g_mkdir_with_parents (tmp, 01777);
   }
-  spec = _emu_local_spec_new ("e2b-emulator-id", sandbox->id, sandbox->envs);
+  sandbox->rootfs = g_strdup (image->rootfs);
+  sandbox->image_how = g_strdup (image->how);
+  sandbox->created_us = g_get_real_time ();
+  sandbox->network = network;
+  g_message ("e2b-emulator: sandbox %s: %s", sandbox->id, image->how);
+  spec = _emu_local_spec_new_on ("e2b-emulator-id", sandbox->id, sandbox->envs, image);
   sandbox_spec_add_mount (spec, home, "/home", FALSE);
   sandbox_spec_add_mount (spec, tmp, "/tmp", FALSE);
-  /* `whoami` and `ls -l` name the default user as in E2B's templates. */
+  /* root's home, which E2B's templates have. */
+  if (image->rootfs != NULL)
+    {
+      g_autofree char *in_image = g_build_filename (image->rootfs, "root", NULL);
+
+      if (!g_file_test (in_image, G_FILE_TEST_IS_DIR))
+        {
+          g_autofree char *root_home = g_build_filename (sandbox->host_root, "root", NULL);
+
+          g_mkdir_with_parents (root_home, 0755);
+          sandbox_spec_add_mount (spec, root_home, "/root", FALSE);
+        }
+    }
+  /* `whoami` and `ls -l` name the default user as in E2B's templates (an
+   * image without it gets it). */
   {
     g_autofree char *etc = g_build_filename (sandbox->host_root, "etc", NULL);
 
-    if (!_emu_add_user_files (spec, etc, "user", E2B_EMU_HOME, &error))
+    if (!_emu_add_user_files_from (spec, image->rootfs, etc, "user", E2B_EMU_HOME, &error))
       {
         g_warning ("e2b-emulator: %s", error->message);
         g_clear_error (&error);
       }
   }
-  /* allow_internet_access defaults to true, as in E2B's API. */
-  node = json_object_get_member (object, "allow_internet_access");
-  sandbox_spec_set_network (spec, node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-                                  json_node_get_boolean (node));
+  /* allow_internet_access defaults to true, as in E2B's API; all or nothing. */
+  sandbox_spec_set_network (spec, network);
 
   sandbox->instance = sandbox_backend_create (emu->local, spec, NULL, &error);
   if (sandbox->instance == NULL)
@@ -367,6 +536,27 @@ handle_create (E2bEmulator       *emu,
   sandbox->started = g_date_time_new_from_unix_utc ((sandbox->end_at - MAX (timeout, 0) * G_USEC_PER_SEC) /
                                                     G_USEC_PER_SEC);
   _emu_reply_json (msg, 201, sandbox_to_json (sandbox, 0));
+}
+
+/* GET /sandboxes/{id}/logs: one line, what the template runs on. */
+static JsonNode *
+sandbox_logs (EmuSandbox *sandbox)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autofree char *when = _emu_rfc3339 (sandbox->created_us);
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "logs");
+  json_builder_begin_array (builder);
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "timestamp");
+  json_builder_add_string_value (builder, when);
+  json_builder_set_member_name (builder, "line");
+  json_builder_add_string_value (builder, sandbox->image_how);
+  json_builder_end_object (builder);
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+  return json_builder_get_root (builder);
 }
 
 static void
@@ -605,6 +795,12 @@ handle_sandbox (E2bEmulator       *emu,
         return;
       _emu_reply_json (msg, 200, sandbox_to_json (sandbox, 0));
     }
+  else if (g_strcmp0 (action, "network") == 0 && strcmp (method, "PUT") == 0)
+    {
+      if (sandbox == NULL)
+        { not_found (msg, short_id); return; }
+      handle_update_network (sandbox, msg);
+    }
   else if (g_strcmp0 (action, "pause") == 0 || g_strcmp0 (action, "resume") == 0 ||
            g_strcmp0 (action, "snapshots") == 0 || g_strcmp0 (action, "fork") == 0 ||
            g_strcmp0 (action, "network") == 0)
@@ -613,11 +809,17 @@ handle_sandbox (E2bEmulator       *emu,
         { not_found (msg, short_id); return; }
       _emu_reply_error (msg, 501, "%s is not served by the E2B emulator (see docs/testing.md)", action);
     }
-  else if (g_strcmp0 (action, "metrics") == 0 || g_strcmp0 (action, "logs") == 0)
+  else if (g_strcmp0 (action, "logs") == 0)
     {
       if (sandbox == NULL)
         { not_found (msg, short_id); return; }
-      _emu_reply_json (msg, 200, json_from_string (g_strcmp0 (action, "logs") == 0 ? "{\"logs\":[]}" : "[]", NULL));
+      _emu_reply_json (msg, 200, sandbox_logs (sandbox));
+    }
+  else if (g_strcmp0 (action, "metrics") == 0)
+    {
+      if (sandbox == NULL)
+        { not_found (msg, short_id); return; }
+      _emu_reply_json (msg, 200, json_from_string ("[]", NULL));
     }
   else
     _emu_reply_error (msg, 404, "no such endpoint: %s %s", method, g_uri_get_path (soup_server_message_get_uri (msg)));
@@ -886,6 +1088,9 @@ start_server (gpointer   data,
   emu->local = sandbox_backend_new_for_name ("local", error);
   if (emu->local == NULL || !sandbox_backend_check_configured (emu->local, error))
     return FALSE;
+  emu->images = _emu_images_new ("E2B_EMULATOR_IMAGES", default_images, error);
+  if (emu->images == NULL)
+    return FALSE;
 
   base = g_build_filename (g_get_tmp_dir (), "e2b-emulator-XXXXXX", NULL);
   emu->root = g_mkdtemp (g_steal_pointer (&base));
@@ -929,6 +1134,7 @@ stop_server (gpointer data)
   while (g_main_context_pending (emu->context))
     g_main_context_iteration (emu->context, FALSE);
   g_clear_object (&emu->local);
+  g_clear_pointer (&emu->images, _emu_images_free);
   if (emu->root != NULL)
     remove_tree (emu->root);
 }

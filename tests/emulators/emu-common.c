@@ -291,17 +291,21 @@ write_account_file (const char  *source,
 }
 
 gboolean
-_emu_add_user_files (SandboxSpec  *spec,
-                     const char   *dir,
-                     const char   *user,
-                     const char   *home,
-                     GError      **error)
+_emu_add_user_files_from (SandboxSpec  *spec,
+                          const char   *rootfs,
+                          const char   *dir,
+                          const char   *user,
+                          const char   *home,
+                          GError      **error)
 {
   g_autofree char *passwd = g_build_filename (dir, "passwd", NULL);
   g_autofree char *group = g_build_filename (dir, "group", NULL);
   g_autofree char *passwd_line = g_strdup_printf ("%s:x:%s:%s::%s:/bin/bash", user, EMU_SANDBOX_ID,
                                                   EMU_SANDBOX_ID, home);
   g_autofree char *group_line = g_strdup_printf ("%s:x:%s:", user, EMU_SANDBOX_ID);
+  g_autofree char *etc = g_build_filename (rootfs ? rootfs : "/", "etc", NULL);
+  g_autofree char *source_passwd = g_build_filename (etc, "passwd", NULL);
+  g_autofree char *source_group = g_build_filename (etc, "group", NULL);
 
   if (g_mkdir_with_parents (dir, 0755) != 0)
     {
@@ -311,18 +315,61 @@ _emu_add_user_files (SandboxSpec  *spec,
                    g_strerror (errsv));
       return FALSE;
     }
-  if (!write_account_file ("/etc/passwd", passwd, passwd_line, user, error) ||
-      !write_account_file ("/etc/group", group, group_line, user, error))
+  if (!write_account_file (source_passwd, passwd, passwd_line, user, error) ||
+      !write_account_file (source_group, group, group_line, user, error))
     return FALSE;
+  /* An image's read-only /etc without those files has no place to mount
+   * them on: a copy of its /etc with them is mounted over it instead. (An
+   * image without /etc gets one.) */
+  if (rootfs != NULL && g_file_test (etc, G_FILE_TEST_IS_DIR) &&
+      (!g_file_test (source_passwd, G_FILE_TEST_EXISTS) || !g_file_test (source_group, G_FILE_TEST_EXISTS)))
+    {
+      g_autofree char *copy = g_build_filename (dir, "etc", NULL);
+      g_autofree char *copy_passwd = g_build_filename (copy, "passwd", NULL);
+      g_autofree char *copy_group = g_build_filename (copy, "group", NULL);
+      g_autofree char *from = g_build_filename (etc, ".", NULL);
+      /* Writable, so that the emulator can remove it with the sandbox. */
+      const char *argv[] = { "cp", "-R", "-P", "--no-preserve=mode", "--", from, copy, NULL };
+      int status = 0;
+
+      if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                         NULL, NULL, NULL, NULL, &status, error) ||
+          !g_spawn_check_wait_status (status, error))
+        return FALSE;
+      if (!write_account_file (passwd, copy_passwd, passwd_line, user, error) ||
+          !write_account_file (group, copy_group, group_line, user, error))
+        return FALSE;
+      sandbox_spec_add_mount (spec, copy, "/etc", TRUE);
+      return TRUE;
+    }
   sandbox_spec_add_mount (spec, passwd, "/etc/passwd", TRUE);
   sandbox_spec_add_mount (spec, group, "/etc/group", TRUE);
   return TRUE;
+}
+
+gboolean
+_emu_add_user_files (SandboxSpec  *spec,
+                     const char   *dir,
+                     const char   *user,
+                     const char   *home,
+                     GError      **error)
+{
+  return _emu_add_user_files_from (spec, NULL, dir, user, home, error);
 }
 
 SandboxSpec *
 _emu_local_spec_new (const char *label,
                      const char *id,
                      GHashTable *env)
+{
+  return _emu_local_spec_new_on (label, id, env, NULL);
+}
+
+SandboxSpec *
+_emu_local_spec_new_on (const char     *label,
+                        const char     *id,
+                        GHashTable     *env,
+                        const EmuImage *image)
 {
   SandboxSpec *spec = sandbox_spec_new ();
 
@@ -337,7 +384,212 @@ _emu_local_spec_new (const char *label,
     }
   sandbox_spec_set_label (spec, label, id);
   sandbox_spec_set_die_with_owner (spec, TRUE);
-  if (g_file_test ("/var/tmp", G_FILE_TEST_IS_DIR) && !g_file_test ("/var/tmp", G_FILE_TEST_IS_SYMLINK))
+  if (image != NULL && image->reference != NULL)
+    sandbox_spec_set_image (spec, image->reference);
+  else if (g_file_test ("/var/tmp", G_FILE_TEST_IS_DIR) && !g_file_test ("/var/tmp", G_FILE_TEST_IS_SYMLINK))
     sandbox_spec_add_mount (spec, "/var/tmp", NULL, TRUE);
   return spec;
+}
+
+/* ------------------------------------------------------------------ */
+/* Images                                                              */
+
+typedef struct
+{
+  char *pattern;
+  char *target;   /* "host", "=", or a store reference */
+  char *origin;   /* "FILE:LINE" or "the default mapping" */
+} EmuImageRule;
+
+struct _EmuImages
+{
+  GPtrArray *rules;      /* EmuImageRule, the file's */
+  GPtrArray *defaults;   /* EmuImageRule, the built-in ones */
+  char      *env_var;
+  char      *file;       /* or NULL */
+};
+
+static void
+emu_image_rule_free (EmuImageRule *rule)
+{
+  g_free (rule->pattern);
+  g_free (rule->target);
+  g_free (rule->origin);
+  g_free (rule);
+}
+
+static gboolean
+parse_image_rules (GPtrArray   *rules,
+                   const char  *text,
+                   const char  *file,
+                   GError     **error)
+{
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      char *line = g_strstrip (lines[i]);
+      char *eq = strchr (line, '=');
+      EmuImageRule *rule;
+
+      if (*line == '\0' || *line == '#')
+        continue;
+      if (eq == NULL || eq == line)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "%s:%u: '%s' is not a rule: write 'NAME = REFERENCE' (REFERENCE an image "
+                       "of the store, '=' for NAME itself, or 'host')",
+                       file ? file : "the default mapping", i + 1, line);
+          return FALSE;
+        }
+      *eq = '\0';
+      rule = g_new0 (EmuImageRule, 1);
+      rule->pattern = g_strstrip (g_strdup (line));
+      rule->target = g_strstrip (g_strdup (eq + 1));
+      rule->origin = file ? g_strdup_printf ("%s:%u", file, i + 1) : g_strdup ("the default mapping");
+      if (*rule->pattern == '\0' || *rule->target == '\0')
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "%s: a rule needs a name and a reference on either side of '='", rule->origin);
+          emu_image_rule_free (rule);
+          return FALSE;
+        }
+      g_ptr_array_add (rules, rule);
+    }
+  return TRUE;
+}
+
+EmuImages *
+_emu_images_new (const char  *env_var,
+                 const char  *defaults,
+                 GError     **error)
+{
+  EmuImages *self = g_new0 (EmuImages, 1);
+  const char *file = g_getenv (env_var);
+
+  self->rules = g_ptr_array_new_with_free_func ((GDestroyNotify) emu_image_rule_free);
+  self->defaults = g_ptr_array_new_with_free_func ((GDestroyNotify) emu_image_rule_free);
+  self->env_var = g_strdup (env_var);
+  if (!parse_image_rules (self->defaults, defaults, NULL, error))
+    {
+      _emu_images_free (self);
+      return NULL;
+    }
+  if (file != NULL && *file != '\0')
+    {
+      g_autofree char *text = NULL;
+      g_autoptr(GError) local_error = NULL;
+
+      self->file = g_strdup (file);
+      if (!g_file_get_contents (file, &text, NULL, &local_error))
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                       "%s=%s: %s; set it to a readable image mapping (docs/testing.md)",
+                       env_var, file, local_error->message);
+          _emu_images_free (self);
+          return NULL;
+        }
+      if (!parse_image_rules (self->rules, text, file, error))
+        {
+          _emu_images_free (self);
+          return NULL;
+        }
+    }
+  return self;
+}
+
+void
+_emu_images_free (EmuImages *self)
+{
+  if (self == NULL)
+    return;
+  g_ptr_array_unref (self->rules);
+  g_ptr_array_unref (self->defaults);
+  g_free (self->env_var);
+  g_free (self->file);
+  g_free (self);
+}
+
+void
+_emu_image_free (EmuImage *image)
+{
+  if (image == NULL)
+    return;
+  g_free (image->reference);
+  g_free (image->rootfs);
+  g_clear_object (&image->image);
+  g_free (image->how);
+  g_free (image);
+}
+
+static EmuImageRule *
+find_rule (GPtrArray  *rules,
+           const char *name)
+{
+  for (guint i = 0; i < rules->len; i++)
+    {
+      EmuImageRule *rule = g_ptr_array_index (rules, i);
+
+      if (g_pattern_match_simple (rule->pattern, name))
+        return rule;
+    }
+  return NULL;
+}
+
+static EmuImage *
+image_from_rule (const char    *name,
+                 EmuImageRule  *rule,
+                 GError       **error)
+{
+  g_autoptr(EmuImage) image = g_new0 (EmuImage, 1);
+  const char *reference = strcmp (rule->target, "=") == 0 ? name : rule->target;
+  g_autoptr(SandboxImageStore) store = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  if (strcmp (rule->target, "host") == 0)
+    {
+      image->how = g_strdup_printf ("'%s' runs on the host's root file system (rule '%s = host' "
+                                    "of %s)", name, rule->pattern, rule->origin);
+      return g_steal_pointer (&image);
+    }
+  store = sandbox_image_store_new (NULL);
+  image->image = sandbox_image_store_lookup (store, reference, NULL, &local_error);
+  if (image->image == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   "'%s' maps to the image '%s' (%s), which is not in the image store %s: "
+                   "import it with 'sandboxctl image import FILE --name %s'",
+                   name, reference, rule->origin, sandbox_image_store_get_path (store), reference);
+      return NULL;
+    }
+  image->reference = g_strdup (sandbox_image_get_id (image->image));
+  image->rootfs = g_strdup (sandbox_image_get_rootfs (image->image));
+  image->how = g_strdup_printf ("'%s' runs on the image '%s' (%s) of the image store (%s)", name,
+                                reference, image->reference, rule->origin);
+  return g_steal_pointer (&image);
+}
+
+EmuImage *
+_emu_images_resolve (EmuImages   *self,
+                     const char  *name,
+                     GError     **error)
+{
+  EmuImageRule *rule = find_rule (self->rules, name);
+  EmuImageRule itself = { (char *) name, (char *) "=", (char *) "the name itself" };
+  g_autoptr(SandboxImageStore) store = NULL;
+  g_autoptr(SandboxImage) found = NULL;
+
+  if (rule != NULL)
+    return image_from_rule (name, rule, error);
+  store = sandbox_image_store_new (NULL);
+  found = sandbox_image_store_lookup (store, name, NULL, NULL);
+  if (found != NULL)
+    return image_from_rule (name, &itself, error);
+  rule = find_rule (self->defaults, name);
+  if (rule != NULL)
+    return image_from_rule (name, rule, error);
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+               "no image is mapped to '%s': import one with 'sandboxctl image import FILE --name %s' "
+               "or add a rule to the file in %s (docs/testing.md)", name, name, self->env_var);
+  return NULL;
 }

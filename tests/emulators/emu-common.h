@@ -16,6 +16,8 @@
 
 G_BEGIN_DECLS
 
+typedef struct _EmuImage EmuImage;
+
 /* Where an emulated command's output goes: @len bytes of stdout, or of
  * stderr when @is_stderr. */
 typedef void (*EmuSinkWrite) (gpointer      user_data,
@@ -92,5 +94,62 @@ gboolean       _emu_add_user_files           (SandboxSpec       *spec,
 SandboxSpec   *_emu_local_spec_new           (const char        *label,
                                               const char        *id,
                                               GHashTable        *env);
+/* The same on @image (NULL: the host root), whose root leaves /var/tmp
+ * alone. */
+SandboxSpec   *_emu_local_spec_new_on        (const char        *label,
+                                              const char        *id,
+                                              GHashTable        *env,
+                                              const EmuImage    *image);
+
+
+/* ------------------------------------------------------------------ */
+/* Images: a provider's template, image or snapshot name -> an image of the
+ * local backend's image store, or the host root (docs/testing.md,
+ * "Images in the emulators"). */
+
+typedef struct _EmuImages EmuImages;
+
+/* What a name resolved to: @reference, for sandbox_spec_set_image (), is
+ * NULL for the host root, else the store image's id; @rootfs the image's
+ * root on the host (NULL for the host root); @image NULL for the host root;
+ * @how one line saying what the name runs on and by which rule, for the
+ * sandbox's logs. */
+struct _EmuImage
+{
+  char         *reference;
+  char         *rootfs;
+  SandboxImage *image;
+  char         *how;
+};
+
+/* The mapping: the rules of the file named by the environment variable
+ * @env_var (unset or empty: none; a file that cannot be read is an error),
+ * then the name itself in the store, then @defaults (rules in the same
+ * format: "PATTERN = REFERENCE" lines, "#" comments, PATTERN a glob,
+ * REFERENCE a store reference, "=" for the name itself, or "host"). */
+EmuImages     *_emu_images_new               (const char        *env_var,
+                                              const char        *defaults,
+                                              GError           **error);
+void           _emu_images_free              (EmuImages         *self);
+/* @name's image, or NULL with G_IO_ERROR_NOT_FOUND when no rule maps it
+ * (the message names the mapping variable), or when its rule names an
+ * image the store lacks (the message says how to import it). */
+EmuImage      *_emu_images_resolve           (EmuImages         *self,
+                                              const char        *name,
+                                              GError           **error);
+void           _emu_image_free               (EmuImage          *image);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EmuImage, _emu_image_free)
+
+/* Makes @user's home @home (under @host_homes, the host directory mounted
+ * at /home, or /root) and the passwd/group entries of
+ * _emu_add_user_files, but from @rootfs's own /etc when @rootfs is not
+ * NULL: an image lacking the provider's user gets it, as the providers'
+ * base images have it. */
+gboolean       _emu_add_user_files_from      (SandboxSpec       *spec,
+                                              const char        *rootfs,
+                                              const char        *dir,
+                                              const char        *user,
+                                              const char        *home,
+                                              GError           **error);
 
 G_END_DECLS

@@ -448,6 +448,61 @@ mediate_connect (int                          nfd,
   return err;
 }
 
+/* ------------------------------------------------------------------ */
+/* Landlock scoping                                                    */
+/*
+ * With `network` the host's network namespace is shared, and with it the
+ * host's abstract UNIX sockets (D-Bus, X11, systemd's and others' private
+ * ones), which no file mode protects. Landlock's scopes (ABI 6, Linux 6.12)
+ * close both that and signals at the cause: once pid 1 restricts itself,
+ * it and every process of the sandbox (each inherits the domain, none can
+ * leave it) may connect only to abstract sockets made inside the sandbox,
+ * and signal only processes of the sandbox. pid 1 does it before it serves,
+ * so its own connect() on a command's behalf is scoped too. On an older
+ * kernel, or one with Landlock off, nothing is restricted (the pid
+ * namespace still keeps signals in; abstract sockets of the host stay
+ * reachable with `network`, as docs/security.md says).
+ *
+ * The kernel headers of the build machine may predate the field: the
+ * layout is ABI-stable, so it is spelled out here. */
+struct sbx_landlock_ruleset_attr
+{
+  uint64_t handled_access_fs;
+  uint64_t handled_access_net;
+  uint64_t scoped;
+};
+
+#define SBX_LANDLOCK_CREATE_RULESET_VERSION     (1U << 0)
+#define SBX_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
+#define SBX_LANDLOCK_SCOPE_SIGNAL               (1ULL << 1)
+
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#endif
+#ifndef SYS_landlock_restrict_self
+#define SYS_landlock_restrict_self 446
+#endif
+
+/* Returns the Landlock ABI whose scopes now hold, or 0 when none could be
+ * applied (the kernel has no scopes or no Landlock). */
+static int
+scope_sandbox (void)
+{
+  struct sbx_landlock_ruleset_attr attr = { 0 };
+  long abi = syscall (SYS_landlock_create_ruleset, NULL, 0, SBX_LANDLOCK_CREATE_RULESET_VERSION);
+  int ruleset, ok;
+
+  if (abi < 6)
+    return 0;
+  attr.scoped = SBX_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | SBX_LANDLOCK_SCOPE_SIGNAL;
+  ruleset = (int) syscall (SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+  if (ruleset < 0)
+    return 0;
+  ok = syscall (SYS_landlock_restrict_self, ruleset, 0) == 0;
+  close (ruleset);
+  return ok ? (int) abi : 0;
+}
+
 static void
 serve_listener (int nfd)
 {
@@ -817,6 +872,11 @@ serve (int       listen_fd,
   /* Whatever else bwrap or the library passed on goes. */
   close_others (keep, 4);
   fcntl (listen_fd, F_SETFD, FD_CLOEXEC);
+  /* Before anything is served or forked: every process inherits it. The
+   * seccomp filter installed next sets no_new_privs, which bwrap has set
+   * already (Landlock needs it). */
+  prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  scope_sandbox ();
   if (n_allowed_mnt >= 0 && install_connect_listener () != 0)
     {
       /* Fail closed: without it, host sockets would be in reach. */

@@ -13,7 +13,9 @@
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <glib/gstdio.h>
+#include <gio/gunixconnection.h>
 #include <gio/gunixsocketaddress.h>
 
 #include <libsandbox/sandbox.h>
@@ -86,6 +88,15 @@ sh (SandboxInstance *instance,
     *status = sandbox_exec_result_get_exit_code (result);
   out = sandbox_exec_result_get_stdout (result);
   return g_strndup (g_bytes_get_data (out, NULL), g_bytes_get_size (out));
+}
+
+/* The Landlock ABI of this kernel (the sandboxes run on it), 0 without. */
+static int
+landlock_abi (void)
+{
+  long abi = syscall (SYS_landlock_create_ruleset, NULL, 0, 1 /* LANDLOCK_CREATE_RULESET_VERSION */);
+
+  return abi > 0 ? (int) abi : 0;
 }
 
 static gboolean
@@ -239,6 +250,99 @@ test_ptrace_host (void)
   destroy (instance);
 }
 
+/* ---- signals out of the sandbox ---- */
+
+/* Hands a pidfd of a host process to whoever connects. */
+static gboolean
+send_pidfd (GSocketService    *service,
+            GSocketConnection *connection,
+            GObject           *source,
+            gpointer           user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_unix_connection_send_fd (G_UNIX_CONNECTION (connection), GPOINTER_TO_INT (user_data), NULL, &error);
+  g_assert_no_error (error);
+  return TRUE;
+}
+
+static const char pidfd_kill_py[] =
+  "import array, errno, os, signal, socket, sys\n"
+  "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+  "s.connect(sys.argv[1])\n"
+  "msg, anc, flags, addr = s.recvmsg(1, socket.CMSG_SPACE(4))\n"
+  "fd = array.array('i', anc[0][2])[0]\n"
+  "try:\n"
+  "    signal.pidfd_send_signal(fd, signal.SIGKILL)\n"
+  "    print('SIGNALLED')\n"
+  "except OSError as ex:\n"
+  "    print(errno.errorcode.get(ex.errno, ex.errno))\n"
+  "pid = os.fork()\n"
+  "if pid == 0:\n"
+  "    signal.pause()\n"
+  "    os._exit(0)\n"
+  "signal.pidfd_send_signal(os.pidfd_open(pid), signal.SIGKILL)\n"
+  "print('OWN', os.waitpid(pid, 0)[1])\n";
+
+/* A host process's pidfd that reaches the sandbox (through a socket of a
+ * mounted directory here) cannot be used to signal it: the kernel refuses a
+ * pidfd of a process outside the caller's pid namespace (EINVAL), and
+ * Landlock's signal scope (ABI 6) would refuse it too (EPERM). */
+static void
+test_signal_host (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) victim = NULL;
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GSocketService) service = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autofree char *dir = NULL, *path = NULL, *quoted = NULL, *script = NULL, *out = NULL;
+  SandboxInstance *instance;
+  int pidfd;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  victim = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+                             &error, "sleep", "3172", NULL);
+  g_assert_no_error (error);
+  pidfd = (int) syscall (SYS_pidfd_open, atoi (g_subprocess_get_identifier (victim)), 0);
+  g_assert_cmpint (pidfd, >=, 0);
+
+  dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_assert_no_error (error);
+  path = g_build_filename (dir, "sock", NULL);
+  address = g_unix_socket_address_new (path);
+  service = g_socket_service_new ();
+  g_socket_listener_add_address (G_SOCKET_LISTENER (service), address, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_DEFAULT, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_signal_connect (service, "incoming", G_CALLBACK (send_pidfd), GINT_TO_POINTER (pidfd));
+  g_socket_service_start (service);
+
+  sandbox_spec_add_mount (spec, dir, "/host", FALSE);
+  sandbox_spec_set_run_as_root (spec, TRUE);   /* the strongest attacker */
+  instance = create (spec);
+  quoted = g_shell_quote (pidfd_kill_py);
+  script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" /host/sock", quoted);
+  out = sh (instance, script, NULL);
+  g_test_message ("%s", out);
+  /* Refused; control: its own child is signalled by the same call. */
+  g_assert_true (g_str_equal (out, "EINVAL\nOWN 9\n") || g_str_equal (out, "EPERM\nOWN 9\n"));
+  /* The host process lives on (not reaped: its pid is still its own). */
+  g_assert_cmpint (kill (atoi (g_subprocess_get_identifier (victim)), 0), ==, 0);
+
+  g_socket_service_stop (service);
+  destroy (instance);
+  close (pidfd);
+  g_subprocess_force_exit (victim);
+  g_subprocess_wait (victim, NULL, NULL);
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
 /* ---- host UNIX sockets ---- */
 
 static gboolean
@@ -312,7 +416,7 @@ test_host_unix_sockets (void)
   g_autoptr(SandboxSpec) network_spec = sandbox_spec_new ();
   SandboxInstance *instance, *mounted, *networked;
   guint path_accepted = 0, abstract_accepted = 0;
-  g_autofree char *o1 = NULL, *o2 = NULL, *c1 = NULL, *c2 = NULL;
+  g_autofree char *o1 = NULL, *o2 = NULL, *c1 = NULL, *c2 = NULL, *c3 = NULL;
 
   if (!have_python ())
     {
@@ -339,25 +443,45 @@ test_host_unix_sockets (void)
   {
     g_autofree char *at = g_strconcat ("@", abstract, NULL);
     o2 = connect_from (instance, at);
-    /* Controls: the same code connects when the socket's directory is
-     * mounted, and when the sandbox shares the host's network namespace
-     * (abstract sockets belong to it). */
+    /* Control: the same code connects when the socket's directory is
+     * mounted. */
     sandbox_spec_add_mount (mounted_spec, dir, NULL, FALSE);
     mounted = create (mounted_spec);
     c1 = connect_from (mounted, path);
+    /* With `network` the sandbox shares the host's network namespace, and
+     * so its abstract sockets: Landlock's scope (ABI 6) keeps them out of
+     * reach; an older kernel cannot (documented), and connects. Root
+     * inside, the strongest attacker. */
     sandbox_spec_set_network (network_spec, TRUE);
+    sandbox_spec_set_run_as_root (network_spec, TRUE);
     networked = create (network_spec);
     c2 = connect_from (networked, at);
+    /* Control: its own abstract sockets still connect. */
+    c3 = sh (networked,
+             "/usr/bin/python3 -c \"import socket\n"
+             "l = socket.socket(socket.AF_UNIX); l.bind('\\0own'); l.listen(1)\n"
+             "c = socket.socket(socket.AF_UNIX); c.connect('\\0own'); print('CONNECTED')\"",
+             NULL);
   }
   while (g_main_context_iteration (NULL, FALSE))
     ;
-  g_test_message ("path: %s abstract: %s controls: %s %s", o1, o2, c1, c2);
+  g_test_message ("path: %s abstract: %s control: %s with network: %s (Landlock ABI %d)",
+                  o1, o2, c1, c2, landlock_abi ());
   g_assert_true (g_str_has_prefix (o1, "REFUSED"));
   g_assert_true (g_str_has_prefix (o2, "REFUSED"));
   g_assert_cmpstr (c1, ==, "CONNECTED\n");
-  g_assert_cmpstr (c2, ==, "CONNECTED\n");
+  g_assert_cmpstr (c3, ==, "CONNECTED\n");
   g_assert_cmpuint (path_accepted, ==, 1);       /* the control's only */
-  g_assert_cmpuint (abstract_accepted, ==, 1);
+  if (landlock_abi () >= 6)
+    {
+      g_assert_cmpstr (c2, ==, "REFUSED EPERM\n");
+      g_assert_cmpuint (abstract_accepted, ==, 0);
+    }
+  else
+    {
+      g_assert_cmpstr (c2, ==, "CONNECTED\n");
+      g_assert_cmpuint (abstract_accepted, ==, 1);
+    }
 
   g_socket_service_stop (path_service);
   g_socket_service_stop (abstract_service);
@@ -755,6 +879,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/proc-sys", test_proc_sys);
   g_test_add_func ("/local/attack/mount", test_mount);
   g_test_add_func ("/local/attack/ptrace-host", test_ptrace_host);
+  g_test_add_func ("/local/attack/signal-host", test_signal_host);
   g_test_add_func ("/local/attack/host-unix-sockets", test_host_unix_sockets);
   g_test_add_func ("/local/attack/host-unix-sockets-world-writable", test_host_unix_sockets_world_writable);
   g_test_add_func ("/local/attack/host-unix-sockets-anywhere", test_host_unix_sockets_anywhere);

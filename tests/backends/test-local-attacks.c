@@ -10,9 +10,11 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <glib/gstdio.h>
 #include <gio/gunixconnection.h>
@@ -248,6 +250,57 @@ test_ptrace_host (void)
   g_subprocess_force_exit (victim);
   g_subprocess_wait (victim, NULL, NULL);
   destroy (instance);
+}
+
+/* ---- file transfers ---- */
+
+/* A file the sandbox makes huge and empty (truncate: no block used, not
+ * even against a disk quota) must not become that many zeros on the
+ * host's disk when downloaded: holes stay holes. */
+static void
+test_sparse_download (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *dest = NULL, *out = NULL;
+  g_autoptr(GFile) file = NULL;
+  SandboxInstance *instance = create (NULL);
+  const goffset size = 256 << 20;
+  struct stat st;
+  char head[4] = { 0 }, tail[4] = { 0 }, middle[4] = { 1, 1, 1, 1 };
+  int status = -1, fd;
+
+  g_assert_no_error (error);
+  out = sh (instance,
+            "cd /workspace && truncate -s 256M big && printf head | dd of=big conv=notrunc 2>/dev/null"
+            " && printf tail | dd of=big bs=1 seek=268435452 conv=notrunc 2>/dev/null"
+            " && stat -c %s big", &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (out, ==, "268435456\n");
+  dest = g_build_filename (dir, "big", NULL);
+  file = g_file_new_for_path (dest);
+  g_assert_true (sandbox_instance_download (instance, "/workspace/big", file, NULL, &error));
+  g_assert_no_error (error);
+
+  g_assert_cmpint (stat (dest, &st), ==, 0);
+  g_test_message ("%" G_GOFFSET_FORMAT " bytes in %" G_GINT64_FORMAT " blocks of 512",
+                  (goffset) st.st_size, (gint64) st.st_blocks);
+  g_assert_cmpint (st.st_size, ==, size);
+  /* The two pages of data (and some metadata), not 256 MiB. */
+  g_assert_cmpint ((gint64) st.st_blocks * 512, <, 4 << 20);
+  fd = open (dest, O_RDONLY);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (pread (fd, head, 4, 0), ==, 4);
+  g_assert_cmpint (pread (fd, middle, 4, size / 2), ==, 4);
+  g_assert_cmpint (pread (fd, tail, 4, size - 4), ==, 4);
+  close (fd);
+  g_assert_cmpmem (head, 4, "head", 4);
+  g_assert_cmpmem (middle, 4, "\0\0\0\0", 4);
+  g_assert_cmpmem (tail, 4, "tail", 4);
+
+  destroy (instance);
+  g_unlink (dest);
+  g_rmdir (dir);
 }
 
 /* ---- signals out of the sandbox ---- */
@@ -880,6 +933,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/mount", test_mount);
   g_test_add_func ("/local/attack/ptrace-host", test_ptrace_host);
   g_test_add_func ("/local/attack/signal-host", test_signal_host);
+  g_test_add_func ("/local/attack/sparse-download", test_sparse_download);
   g_test_add_func ("/local/attack/host-unix-sockets", test_host_unix_sockets);
   g_test_add_func ("/local/attack/host-unix-sockets-world-writable", test_host_unix_sockets_world_writable);
   g_test_add_func ("/local/attack/host-unix-sockets-anywhere", test_host_unix_sockets_anywhere);

@@ -449,22 +449,36 @@ mediate_connect (int                          nfd,
 }
 
 /* ------------------------------------------------------------------ */
-/* Landlock scoping                                                    */
+/* Landlock                                                            */
 /*
- * With `network` the host's network namespace is shared, and with it the
- * host's abstract UNIX sockets (D-Bus, X11, systemd's and others' private
- * ones), which no file mode protects. Landlock's scopes (ABI 6, Linux 6.12)
- * close both that and signals at the cause: once pid 1 restricts itself,
- * it and every process of the sandbox (each inherits the domain, none can
- * leave it) may connect only to abstract sockets made inside the sandbox,
- * and signal only processes of the sandbox. pid 1 does it before it serves,
- * so its own connect() on a command's behalf is scoped too. On an older
- * kernel, or one with Landlock off, nothing is restricted (the pid
- * namespace still keeps signals in; abstract sockets of the host stay
- * reachable with `network`, as docs/security.md says).
+ * Before it serves anything, pid 1 puts itself, and so every process of
+ * the sandbox (each inherits the domain, none can leave it), in a Landlock
+ * domain. Its own connect() on a command's behalf and the file service are
+ * in it too.
  *
- * The kernel headers of the build machine may predate the field: the
- * layout is ABI-stable, so it is spelled out here. */
+ * Scopes (ABI 6, Linux 6.12). With `network` the host's network namespace
+ * is shared, and with it the host's abstract UNIX sockets (D-Bus, X11,
+ * private ones), which no file mode protects: an abstract socket made
+ * outside the sandbox now refuses a connection from inside. Signals reach
+ * only processes of the sandbox (the pid namespace already hides the
+ * others; this holds for a pidfd or F_SETOWN too).
+ *
+ * Writes (ABI 2, Linux 5.19). The host's root is bound read-only, which
+ * stops writing its files but not opening its FIFOs and devices for
+ * writing: a host service's named pipe that the caller's uid may write
+ * would take the sandbox's input. So opening a file for writing is allowed
+ * only beneath the sandbox's own mounts (ALLOWED_DIRS, the same as for
+ * sockets, without the root tmpfs: /tmp, /run, /dev, the workdir, the
+ * spec's mounts...) and /proc: everywhere else the mount is read-only
+ * anyway. REFER is handled (and granted everywhere) because a ruleset that
+ * handles any file access otherwise refuses every rename and link across
+ * directories; an image root (no ALLOWED_DIRS) shows no host file and gets
+ * the scopes only.
+ *
+ * On a kernel without these, or with Landlock off, the sandbox runs
+ * without them (docs/security.md says what is then reachable). The kernel
+ * headers of the build machine may predate the fields: the layouts are
+ * ABI-stable, so they are spelled out here. */
 struct sbx_landlock_ruleset_attr
 {
   uint64_t handled_access_fs;
@@ -472,32 +486,74 @@ struct sbx_landlock_ruleset_attr
   uint64_t scoped;
 };
 
+struct sbx_landlock_path_beneath_attr
+{
+  uint64_t allowed_access;
+  int32_t  parent_fd;
+} __attribute__((packed));
+
 #define SBX_LANDLOCK_CREATE_RULESET_VERSION     (1U << 0)
+#define SBX_LANDLOCK_RULE_PATH_BENEATH          1
+#define SBX_LANDLOCK_ACCESS_FS_WRITE_FILE       (1ULL << 1)
+#define SBX_LANDLOCK_ACCESS_FS_REFER            (1ULL << 13)
 #define SBX_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
 #define SBX_LANDLOCK_SCOPE_SIGNAL               (1ULL << 1)
 
 #ifndef SYS_landlock_create_ruleset
 #define SYS_landlock_create_ruleset 444
 #endif
+#ifndef SYS_landlock_add_rule
+#define SYS_landlock_add_rule 445
+#endif
 #ifndef SYS_landlock_restrict_self
 #define SYS_landlock_restrict_self 446
 #endif
 
-/* Returns the Landlock ABI whose scopes now hold, or 0 when none could be
- * applied (the kernel has no scopes or no Landlock). */
+static char **allowed_dirs;      /* the sandbox's own mounts, or NULL */
+static int n_allowed_dirs;
+
+static void
+landlock_allow (int         ruleset,
+                const char *path,
+                uint64_t    access)
+{
+  struct sbx_landlock_path_beneath_attr rule = { access, -1 };
+
+  rule.parent_fd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rule.parent_fd < 0)
+    return;   /* not there: nothing to allow */
+  syscall (SYS_landlock_add_rule, ruleset, SBX_LANDLOCK_RULE_PATH_BENEATH, &rule, 0);
+  close (rule.parent_fd);
+}
+
+/* Returns the Landlock ABI of the domain now enforced, or 0 when none
+ * could be (no Landlock, or nothing this kernel can restrict). */
 static int
-scope_sandbox (void)
+restrict_sandbox (void)
 {
   struct sbx_landlock_ruleset_attr attr = { 0 };
   long abi = syscall (SYS_landlock_create_ruleset, NULL, 0, SBX_LANDLOCK_CREATE_RULESET_VERSION);
+  const uint64_t write = SBX_LANDLOCK_ACCESS_FS_WRITE_FILE | SBX_LANDLOCK_ACCESS_FS_REFER;
   int ruleset, ok;
 
-  if (abi < 6)
+  if (abi >= 2 && allowed_dirs != NULL)
+    attr.handled_access_fs = write;
+  if (abi >= 6)
+    attr.scoped = SBX_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | SBX_LANDLOCK_SCOPE_SIGNAL;
+  if (attr.handled_access_fs == 0 && attr.scoped == 0)
     return 0;
-  attr.scoped = SBX_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | SBX_LANDLOCK_SCOPE_SIGNAL;
-  ruleset = (int) syscall (SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+  ruleset = (int) syscall (SYS_landlock_create_ruleset, &attr,
+                           abi >= 6 ? sizeof attr : offsetof (struct sbx_landlock_ruleset_attr, scoped), 0);
   if (ruleset < 0)
     return 0;
+  if (attr.handled_access_fs != 0)
+    {
+      landlock_allow (ruleset, "/", SBX_LANDLOCK_ACCESS_FS_REFER);
+      landlock_allow (ruleset, "/proc", write);
+      for (int i = 0; i < n_allowed_dirs; i++)
+        if (strcmp (allowed_dirs[i], "/") != 0)
+          landlock_allow (ruleset, allowed_dirs[i], write);
+    }
   ok = syscall (SYS_landlock_restrict_self, ruleset, 0) == 0;
   close (ruleset);
   return ok ? (int) abi : 0;
@@ -876,7 +932,7 @@ serve (int       listen_fd,
    * seccomp filter installed next sets no_new_privs, which bwrap has set
    * already (Landlock needs it). */
   prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-  scope_sandbox ();
+  restrict_sandbox ();
   if (n_allowed_mnt >= 0 && install_connect_listener () != 0)
     {
       /* Fail closed: without it, host sockets would be in reach. */
@@ -993,7 +1049,11 @@ main (int argc, char **argv)
        * file; none: no restriction (an image root, where no host socket
        * shows). */
       if (argc > 8)
-        allow_sockets_in (argv + 8, argc - 8);
+        {
+          allow_sockets_in (argv + 8, argc - 8);
+          allowed_dirs = argv + 8;
+          n_allowed_dirs = argc - 8;
+        }
       return serve (atoi (argv[2]), atoi (argv[3]), atoi (argv[4]), atoi (argv[5]),
                     atoi (argv[6]), atoll (argv[7]));
     }

@@ -252,6 +252,90 @@ test_ptrace_host (void)
   destroy (instance);
 }
 
+/* ---- host named pipes ---- */
+
+/* Reads what is in the FIFO (opened non-blocking) now. */
+static char *
+drain (int fd)
+{
+  char buf[256];
+  ssize_t n = read (fd, buf, sizeof buf - 1);
+
+  return g_strndup (buf, n > 0 ? (gsize) n : 0);
+}
+
+/* A host service's named pipe that the caller's uid may write, on the
+ * host's root: the read-only mount does not stop opening it for writing,
+ * Landlock does (writes only beneath the sandbox's own mounts). */
+static void
+test_host_fifo (void)
+{
+  g_autofree char *cwd = g_get_current_dir ();
+  const char *parents[] = { "/var/lib", "/srv", "/opt", cwd, NULL };
+  guint tried = 0;
+
+  for (guint i = 0; parents[i] != NULL; i++)
+    {
+      g_autofree char *dir = NULL, *fifo = NULL, *script = NULL, *out = NULL, *control = NULL;
+      g_autofree char *got = NULL, *got_control = NULL, *own = NULL;
+      g_autoptr(SandboxSpec) mounted_spec = sandbox_spec_new ();
+      SandboxInstance *instance, *mounted;
+      int reader;
+
+      if (!g_file_test (parents[i], G_FILE_TEST_IS_DIR) ||
+          g_str_has_prefix (parents[i], "/tmp") || g_str_has_prefix (parents[i], "/var/tmp") ||
+          g_str_has_prefix (parents[i], "/home") || g_str_has_prefix (parents[i], "/root") ||
+          g_str_has_prefix (parents[i], "/run"))
+        continue;
+      dir = g_strdup_printf ("%s/libsandbox-attack-%08x", parents[i], g_random_int ());
+      if (g_mkdir (dir, 0755) != 0)
+        continue;
+      tried++;
+      fifo = g_build_filename (dir, "pipe", NULL);
+      g_assert_cmpint (mkfifo (fifo, 0666), ==, 0);
+      g_assert_cmpint (g_chmod (fifo, 0666), ==, 0);
+      /* The host service, reading (so a writer does not block). */
+      reader = open (fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+      g_assert_cmpint (reader, >=, 0);
+
+      instance = create_as_root ();   /* the strongest attacker */
+      script = g_strdup_printf ("F='%s'; D='%s'\n"
+                                "(printf A > \"$F\") 2>/dev/null && echo WROTE || echo REFUSED\n"
+                                "(printf B > \"/proc/self/root$F\") 2>/dev/null && echo WROTE || echo REFUSED\n"
+                                "ln -s \"$F\" /tmp/l; (printf C > /tmp/l) 2>/dev/null && echo WROTE || echo REFUSED\n"
+                                "cd \"$D\" && (printf D > pipe) 2>/dev/null && echo WROTE || echo REFUSED\n",
+                                fifo, dir);
+      out = sh (instance, script, NULL);
+      got = drain (reader);
+      /* Controls: the sandbox's own FIFO works; the same write reaches the
+       * host's FIFO when the spec mounts its directory. */
+      own = sh (instance, "mkfifo /tmp/own && (cat /tmp/own &) && printf OWN > /tmp/own && wait; sleep 0.2", NULL);
+      sandbox_spec_add_mount (mounted_spec, dir, NULL, FALSE);
+      mounted = create (mounted_spec);
+      control = g_strdup_printf ("(printf M > '%s') && echo WROTE", fifo);
+      g_free (script);
+      script = g_steal_pointer (&control);
+      control = sh (mounted, script, NULL);
+      got_control = drain (reader);
+
+      g_test_message ("%s: %s host read \"%s\"; controls: %s %s, host read \"%s\"",
+                      dir, out, got, own, control, got_control);
+      g_assert_cmpstr (out, ==, "REFUSED\nREFUSED\nREFUSED\nREFUSED\n");
+      g_assert_cmpstr (got, ==, "");
+      g_assert_cmpstr (own, ==, "OWN");
+      g_assert_cmpstr (control, ==, "WROTE\n");
+      g_assert_cmpstr (got_control, ==, "M");
+
+      close (reader);
+      destroy (instance);
+      destroy (mounted);
+      g_unlink (fifo);
+      g_rmdir (dir);
+    }
+  if (tried == 0)
+    g_test_skip ("no host directory outside /tmp, /run and the homes to make a FIFO in");
+}
+
 /* ---- file transfers ---- */
 
 /* A file the sandbox makes huge and empty (truncate: no block used, not
@@ -934,6 +1018,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/ptrace-host", test_ptrace_host);
   g_test_add_func ("/local/attack/signal-host", test_signal_host);
   g_test_add_func ("/local/attack/sparse-download", test_sparse_download);
+  g_test_add_func ("/local/attack/host-fifo", test_host_fifo);
   g_test_add_func ("/local/attack/host-unix-sockets", test_host_unix_sockets);
   g_test_add_func ("/local/attack/host-unix-sockets-world-writable", test_host_unix_sockets_world_writable);
   g_test_add_func ("/local/attack/host-unix-sockets-anywhere", test_host_unix_sockets_anywhere);

@@ -336,6 +336,95 @@ test_host_fifo (void)
     g_test_skip ("no host directory outside /tmp, /run and the homes to make a FIFO in");
 }
 
+/* ---- set-id files on the host ---- */
+
+static const char setid_py[] =
+  "import errno, os, stat, sys\n"
+  "d = sys.argv[1]\n"
+  "def attempt(name, f):\n"
+  "    try:\n"
+  "        f()\n"
+  "        print(name, 'OK')\n"
+  "    except OSError as ex:\n"
+  "        print(name, errno.errorcode.get(ex.errno, ex.errno))\n"
+  "t = d + '/t'\n"
+  "open(t, 'w').close()\n"
+  "attempt('chmod-4755', lambda: os.chmod(t, 0o4755))\n"
+  "attempt('chmod-2755', lambda: os.chmod(t, 0o2755))\n"
+  "attempt('fchmod-6755', lambda: os.fchmod(os.open(t, os.O_RDONLY), 0o6755))\n"
+  "attempt('fchmodat-4755', lambda: os.chmod('t', 0o4755, dir_fd=os.open(d, os.O_RDONLY)))\n"
+  "attempt('open-4755', lambda: os.open(d + '/o', os.O_CREAT | os.O_WRONLY, 0o4755))\n"
+  "attempt('open-2755', lambda: os.open(d + '/g', os.O_CREAT | os.O_WRONLY, 0o2755))\n"
+  "attempt('mknod-4755', lambda: os.mknod(d + '/n', stat.S_IFREG | 0o4755))\n"
+  "def openat2():\n"
+  "    import ctypes\n"
+  "    libc = ctypes.CDLL(None, use_errno=True)\n"
+  "    how = (ctypes.c_uint64 * 3)(os.O_CREAT | os.O_WRONLY, 0o4755, 0)\n"
+  "    if libc.syscall(437, -100, (d + '/h').encode(), how, 24) < 0:\n"
+  "        raise OSError(ctypes.get_errno(), 'openat2')\n"
+  "attempt('openat2-4755', openat2)\n"
+  "attempt('chmod-0755', lambda: os.chmod(t, 0o755))\n";
+
+/* A file the sandbox makes set-user-ID (or set-group-ID) in a directory
+ * the host shares would be one on the host, owned by the caller: any host
+ * user reaching it would run as the caller (root, when the caller is). */
+static void
+test_setid_files (void)
+{
+  const char *expected =
+    "chmod-4755 EPERM\nchmod-2755 EPERM\nfchmod-6755 EPERM\nfchmodat-4755 EPERM\n"
+    "open-4755 EPERM\nopen-2755 EPERM\nmknod-4755 EPERM\nopenat2-4755 ENOSYS\nchmod-0755 OK\n";
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *quoted = g_shell_quote (setid_py);
+      g_autofree char *script = NULL, *out = NULL, *shell = NULL;
+      g_autoptr(GDir) listing = NULL;
+      const char *name;
+      SandboxInstance *instance;
+      guint files = 0;
+
+      g_assert_no_error (error);
+      sandbox_spec_add_mount (spec, dir, "/data", FALSE);
+      sandbox_spec_set_run_as_root (spec, as_root);
+      instance = create (spec);
+      script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" /data", quoted);
+      out = sh (instance, script, NULL);
+      /* And with the shell's tools. */
+      shell = sh (instance, "cp /bin/sh /data/sh && chmod 755 /data/sh && echo COPIED; "
+                  "chmod u+s /data/sh 2>/dev/null || echo REFUSED; "
+                  "chmod g+s /data/sh 2>/dev/null || echo REFUSED", NULL);
+      g_test_message ("run-as-root=%d:\n%s%s", as_root, out, shell);
+      g_assert_cmpstr (out, ==, expected);
+      g_assert_cmpstr (shell, ==, "COPIED\nREFUSED\nREFUSED\n");
+
+      /* What the host sees: no set-id bit on anything. */
+      listing = g_dir_open (dir, 0, &error);
+      g_assert_no_error (error);
+      while ((name = g_dir_read_name (listing)) != NULL)
+        {
+          g_autofree char *path = g_build_filename (dir, name, NULL);
+          struct stat st;
+
+          g_assert_cmpint (lstat (path, &st), ==, 0);
+          g_assert_cmpint (st.st_mode & (S_ISUID | S_ISGID), ==, 0);
+          files++;
+          g_unlink (path);
+        }
+      g_assert_cmpuint (files, >=, 2);   /* t and sh at least */
+      destroy (instance);
+      g_rmdir (dir);
+    }
+}
+
 /* ---- file transfers ---- */
 
 /* A file the sandbox makes huge and empty (truncate: no block used, not
@@ -1019,6 +1108,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/signal-host", test_signal_host);
   g_test_add_func ("/local/attack/sparse-download", test_sparse_download);
   g_test_add_func ("/local/attack/host-fifo", test_host_fifo);
+  g_test_add_func ("/local/attack/setid-files", test_setid_files);
   g_test_add_func ("/local/attack/host-unix-sockets", test_host_unix_sockets);
   g_test_add_func ("/local/attack/host-unix-sockets-world-writable", test_host_unix_sockets_world_writable);
   g_test_add_func ("/local/attack/host-unix-sockets-anywhere", test_host_unix_sockets_anywhere);

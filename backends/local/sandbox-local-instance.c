@@ -1780,6 +1780,23 @@ send_all (int          conn,
 /* One request to the file service. Returns the errno it answered (0 for
  * done), with the descriptor of an open in *FD_OUT; EPIPE when the
  * service went away (the sandbox ended). */
+/* How long the file service may take to answer one request:
+ * SANDBOX_LOCAL_FILE_TIMEOUT_MS, default 60 s (an open or a mkdir). */
+static gint64
+file_reply_timeout_ms (void)
+{
+  static gint64 timeout;
+
+  if (g_once_init_enter (&timeout))
+    {
+      const char *env = g_getenv ("SANDBOX_LOCAL_FILE_TIMEOUT_MS");
+      gint64 value = env != NULL ? g_ascii_strtoll (env, NULL, 10) : 0;
+
+      g_once_init_leave (&timeout, value > 0 ? value : 60000);
+    }
+  return timeout;
+}
+
 static int
 file_request (int          conn,
               guint32      op,
@@ -1807,6 +1824,27 @@ file_request (int          conn,
       (target != NULL && !send_all (conn, target, req.target_len)))
     return EPIPE;
 
+  /* The file service is a process of the sandbox, running as its user:
+   * a command can stop it (SIGSTOP) at any time. The copy must not wait
+   * forever on it: no answer within the limit fails the copy. */
+  {
+    struct pollfd pfd = { conn, POLLIN, 0 };
+    gint64 deadline = g_get_monotonic_time () + file_reply_timeout_ms () * G_TIME_SPAN_MILLISECOND;
+    int r;
+
+    for (;;)
+      {
+        gint64 left = (deadline - g_get_monotonic_time ()) / G_TIME_SPAN_MILLISECOND;
+
+        if (left <= 0)
+          return ETIMEDOUT;
+        r = poll (&pfd, 1, (int) MIN (left, G_MAXINT));
+        if (r > 0)
+          break;
+        if (r < 0 && errno != EINTR)
+          return EPIPE;
+      }
+  }
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = control.buf;

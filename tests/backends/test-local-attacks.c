@@ -493,6 +493,52 @@ test_sparse_download (void)
   g_rmdir (dir);
 }
 
+/* The file service that serves uploads and downloads is a process of the
+ * sandbox, running as its user: a command can stop it (SIGSTOP). The copy
+ * must then fail, not wait forever (SANDBOX_LOCAL_FILE_TIMEOUT_MS, set
+ * short here). Control: the same download succeeds once nothing stops it. */
+static void
+test_stopped_file_service (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *dest = NULL, *dest2 = NULL, *out = NULL;
+  g_autoptr(GFile) file = NULL, file2 = NULL;
+  SandboxInstance *instance = create (NULL);
+  int status = -1;
+
+  g_assert_no_error (error);
+  g_setenv ("SANDBOX_LOCAL_FILE_TIMEOUT_MS", "2000", TRUE);
+  out = sh (instance, "mkdir /workspace/d && cd /workspace/d && for i in $(seq 3000); do echo $i > f$i; done && echo MADE", &status);
+  g_assert_cmpstr (out, ==, "MADE\n");
+  /* Control first: nothing stops it yet. */
+  dest2 = g_build_filename (dir, "control", NULL);
+  file2 = g_file_new_for_path (dest2);
+  g_assert_true (sandbox_instance_download (instance, "/workspace/d", file2, NULL, &error));
+  g_assert_no_error (error);
+  /* Then stop every child of pid 1 still running the helper (a command is
+   * that only until its exec): the file service of the next download. */
+  g_free (out);
+  out = sh (instance,
+            "setsid sh -c 'while :; do for p in /proc/[0-9]*; do n=${p#/proc/}; "
+            "[ \"$n\" = 1 ] && continue; grep -q \"^PPid:.1$\" $p/status 2>/dev/null || continue; "
+            "[ \"$(cat $p/comm 2>/dev/null)\" = sandbox-exec-he ] && kill -STOP $n 2>/dev/null; "
+            "done; done' </dev/null >/dev/null 2>&1 & echo STARTED", NULL);
+  g_assert_cmpstr (out, ==, "STARTED\n");
+  dest = g_build_filename (dir, "d", NULL);
+  file = g_file_new_for_path (dest);
+  g_assert_false (sandbox_instance_download (instance, "/workspace/d", file, NULL, &error));
+  g_test_message ("%s", error->message);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED);
+  g_unsetenv ("SANDBOX_LOCAL_FILE_TIMEOUT_MS");
+
+  destroy (instance);
+  {
+    g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
+    g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  }
+}
+
 /* ---- signals out of the sandbox ---- */
 
 /* Hands a pidfd of a host process to whoever connects. */
@@ -1223,6 +1269,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/ptrace-host", test_ptrace_host);
   g_test_add_func ("/local/attack/signal-host", test_signal_host);
   g_test_add_func ("/local/attack/sparse-download", test_sparse_download);
+  g_test_add_func ("/local/attack/stopped-file-service", test_stopped_file_service);
   g_test_add_func ("/local/attack/host-fifo", test_host_fifo);
   g_test_add_func ("/local/attack/setid-files", test_setid_files);
   g_test_add_func ("/local/attack/connect-worker", test_connect_worker);

@@ -493,6 +493,7 @@ struct sbx_landlock_path_beneath_attr
 } __attribute__((packed));
 
 #define SBX_LANDLOCK_CREATE_RULESET_VERSION     (1U << 0)
+#define SBX_LANDLOCK_RESTRICT_SELF_LOG_SAME_EXEC_OFF (1U << 0)
 #define SBX_LANDLOCK_RULE_PATH_BENEATH          1
 #define SBX_LANDLOCK_ACCESS_FS_WRITE_FILE       (1ULL << 1)
 #define SBX_LANDLOCK_ACCESS_FS_REFER            (1ULL << 13)
@@ -554,7 +555,12 @@ restrict_sandbox (void)
         if (strcmp (allowed_dirs[i], "/") != 0)
           landlock_allow (ruleset, allowed_dirs[i], write);
     }
-  ok = syscall (SYS_landlock_restrict_self, ruleset, 0) == 0;
+  /* ABI 7 logs denials of the restricting program to the audit log: a
+   * command could make pid 1 (its connect() on the command's behalf) log
+   * one per call. Denials of the commands themselves are not logged by
+   * default (another executable). */
+  ok = syscall (SYS_landlock_restrict_self, ruleset,
+                abi >= 7 ? SBX_LANDLOCK_RESTRICT_SELF_LOG_SAME_EXEC_OFF : 0) == 0;
   close (ruleset);
   return ok ? (int) abi : 0;
 }

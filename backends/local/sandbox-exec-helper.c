@@ -448,6 +448,123 @@ mediate_connect (int                          nfd,
   return err;
 }
 
+/* ------------------------------------------------------------------ */
+/* Landlock                                                            */
+/*
+ * Before it serves anything, pid 1 puts itself, and so every process of
+ * the sandbox (each inherits the domain, none can leave it), in a Landlock
+ * domain. Its own connect() on a command's behalf and the file service are
+ * in it too.
+ *
+ * Scopes (ABI 6, Linux 6.12). With `network` the host's network namespace
+ * is shared, and with it the host's abstract UNIX sockets (D-Bus, X11,
+ * private ones), which no file mode protects: an abstract socket made
+ * outside the sandbox now refuses a connection from inside. Signals reach
+ * only processes of the sandbox (the pid namespace already hides the
+ * others; this holds for a pidfd or F_SETOWN too).
+ *
+ * Writes (ABI 2, Linux 5.19). The host's root is bound read-only, which
+ * stops writing its files but not opening its FIFOs and devices for
+ * writing: a host service's named pipe that the caller's uid may write
+ * would take the sandbox's input. So opening a file for writing is allowed
+ * only beneath the sandbox's own mounts (ALLOWED_DIRS, the same as for
+ * sockets, without the root tmpfs: /tmp, /run, /dev, the workdir, the
+ * spec's mounts...) and /proc: everywhere else the mount is read-only
+ * anyway. REFER is handled (and granted everywhere) because a ruleset that
+ * handles any file access otherwise refuses every rename and link across
+ * directories; an image root (no ALLOWED_DIRS) shows no host file and gets
+ * the scopes only.
+ *
+ * On a kernel without these, or with Landlock off, the sandbox runs
+ * without them (docs/security.md says what is then reachable). The kernel
+ * headers of the build machine may predate the fields: the layouts are
+ * ABI-stable, so they are spelled out here. */
+struct sbx_landlock_ruleset_attr
+{
+  uint64_t handled_access_fs;
+  uint64_t handled_access_net;
+  uint64_t scoped;
+};
+
+struct sbx_landlock_path_beneath_attr
+{
+  uint64_t allowed_access;
+  int32_t  parent_fd;
+} __attribute__((packed));
+
+#define SBX_LANDLOCK_CREATE_RULESET_VERSION     (1U << 0)
+#define SBX_LANDLOCK_RESTRICT_SELF_LOG_SAME_EXEC_OFF (1U << 0)
+#define SBX_LANDLOCK_RULE_PATH_BENEATH          1
+#define SBX_LANDLOCK_ACCESS_FS_WRITE_FILE       (1ULL << 1)
+#define SBX_LANDLOCK_ACCESS_FS_REFER            (1ULL << 13)
+#define SBX_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
+#define SBX_LANDLOCK_SCOPE_SIGNAL               (1ULL << 1)
+
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#endif
+#ifndef SYS_landlock_add_rule
+#define SYS_landlock_add_rule 445
+#endif
+#ifndef SYS_landlock_restrict_self
+#define SYS_landlock_restrict_self 446
+#endif
+
+static char **allowed_dirs;      /* the sandbox's own mounts, or NULL */
+static int n_allowed_dirs;
+
+static void
+landlock_allow (int         ruleset,
+                const char *path,
+                uint64_t    access)
+{
+  struct sbx_landlock_path_beneath_attr rule = { access, -1 };
+
+  rule.parent_fd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rule.parent_fd < 0)
+    return;   /* not there: nothing to allow */
+  syscall (SYS_landlock_add_rule, ruleset, SBX_LANDLOCK_RULE_PATH_BENEATH, &rule, 0);
+  close (rule.parent_fd);
+}
+
+/* Returns the Landlock ABI of the domain now enforced, or 0 when none
+ * could be (no Landlock, or nothing this kernel can restrict). */
+static int
+restrict_sandbox (void)
+{
+  struct sbx_landlock_ruleset_attr attr = { 0 };
+  long abi = syscall (SYS_landlock_create_ruleset, NULL, 0, SBX_LANDLOCK_CREATE_RULESET_VERSION);
+  const uint64_t write = SBX_LANDLOCK_ACCESS_FS_WRITE_FILE | SBX_LANDLOCK_ACCESS_FS_REFER;
+  int ruleset, ok;
+
+  if (abi >= 2 && allowed_dirs != NULL)
+    attr.handled_access_fs = write;
+  if (abi >= 6)
+    attr.scoped = SBX_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | SBX_LANDLOCK_SCOPE_SIGNAL;
+  if (attr.handled_access_fs == 0 && attr.scoped == 0)
+    return 0;
+  ruleset = (int) syscall (SYS_landlock_create_ruleset, &attr,
+                           abi >= 6 ? sizeof attr : offsetof (struct sbx_landlock_ruleset_attr, scoped), 0);
+  if (ruleset < 0)
+    return 0;
+  if (attr.handled_access_fs != 0)
+    {
+      landlock_allow (ruleset, "/", SBX_LANDLOCK_ACCESS_FS_REFER);
+      landlock_allow (ruleset, "/proc", write);
+      for (int i = 0; i < n_allowed_dirs; i++)
+        if (strcmp (allowed_dirs[i], "/") != 0)
+          landlock_allow (ruleset, allowed_dirs[i], write);
+    }
+  /* ABI 7 logs denials of the restricting program to the audit log: a
+   * command could make pid 1 (its connect() on the command's behalf) log
+   * one per call. Denials of the commands themselves are not logged by
+   * default (another executable). */
+  ok = syscall (SYS_landlock_restrict_self, ruleset,
+                abi >= 7 ? SBX_LANDLOCK_RESTRICT_SELF_LOG_SAME_EXEC_OFF : 0) == 0;
+  close (ruleset);
+  return ok ? (int) abi : 0;
+}
+
 static void
 serve_listener (int nfd)
 {
@@ -817,6 +934,11 @@ serve (int       listen_fd,
   /* Whatever else bwrap or the library passed on goes. */
   close_others (keep, 4);
   fcntl (listen_fd, F_SETFD, FD_CLOEXEC);
+  /* Before anything is served or forked: every process inherits it. The
+   * seccomp filter installed next sets no_new_privs, which bwrap has set
+   * already (Landlock needs it). */
+  prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  restrict_sandbox ();
   if (n_allowed_mnt >= 0 && install_connect_listener () != 0)
     {
       /* Fail closed: without it, host sockets would be in reach. */
@@ -933,7 +1055,11 @@ main (int argc, char **argv)
        * file; none: no restriction (an image root, where no host socket
        * shows). */
       if (argc > 8)
-        allow_sockets_in (argv + 8, argc - 8);
+        {
+          allow_sockets_in (argv + 8, argc - 8);
+          allowed_dirs = argv + 8;
+          n_allowed_dirs = argc - 8;
+        }
       return serve (atoi (argv[2]), atoi (argv[3]), atoi (argv[4]), atoi (argv[5]),
                     atoi (argv[6]), atoll (argv[7]));
     }

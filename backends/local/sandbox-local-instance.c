@@ -1780,6 +1780,23 @@ send_all (int          conn,
 /* One request to the file service. Returns the errno it answered (0 for
  * done), with the descriptor of an open in *FD_OUT; EPIPE when the
  * service went away (the sandbox ended). */
+/* How long the file service may take to answer one request:
+ * SANDBOX_LOCAL_FILE_TIMEOUT_MS, default 60 s (an open or a mkdir). */
+static gint64
+file_reply_timeout_ms (void)
+{
+  static gint64 timeout;
+
+  if (g_once_init_enter (&timeout))
+    {
+      const char *env = g_getenv ("SANDBOX_LOCAL_FILE_TIMEOUT_MS");
+      gint64 value = env != NULL ? g_ascii_strtoll (env, NULL, 10) : 0;
+
+      g_once_init_leave (&timeout, value > 0 ? value : 60000);
+    }
+  return timeout;
+}
+
 static int
 file_request (int          conn,
               guint32      op,
@@ -1807,6 +1824,27 @@ file_request (int          conn,
       (target != NULL && !send_all (conn, target, req.target_len)))
     return EPIPE;
 
+  /* The file service is a process of the sandbox, running as its user:
+   * a command can stop it (SIGSTOP) at any time. The copy must not wait
+   * forever on it: no answer within the limit fails the copy. */
+  {
+    struct pollfd pfd = { conn, POLLIN, 0 };
+    gint64 deadline = g_get_monotonic_time () + file_reply_timeout_ms () * G_TIME_SPAN_MILLISECOND;
+    int r;
+
+    for (;;)
+      {
+        gint64 left = (deadline - g_get_monotonic_time ()) / G_TIME_SPAN_MILLISECOND;
+
+        if (left <= 0)
+          return ETIMEDOUT;
+        r = poll (&pfd, 1, (int) MIN (left, G_MAXINT));
+        if (r > 0)
+          break;
+        if (r < 0 && errno != EINTR)
+          return EPIPE;
+      }
+  }
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = control.buf;
@@ -1839,11 +1877,11 @@ file_request (int          conn,
 /* Copies from IN to OUT until end-of-file, or LIMIT bytes if it is not
  * negative, reporting each chunk to INSTANCE's transfer progress. */
 static int
-copy_data (SandboxInstance *instance,
-           int              in,
-           int              out,
-           goffset          limit,
-           GCancellable    *cancellable)
+copy_dense (SandboxInstance *instance,
+            int              in,
+            int              out,
+            goffset          limit,
+            GCancellable    *cancellable)
 {
   gboolean plain = FALSE;
   g_autofree char *buf = NULL;
@@ -1895,6 +1933,68 @@ copy_data (SandboxInstance *instance,
       if (n > 0 && limit >= 0)
         limit -= n;
     }
+}
+
+/* Copies SIZE bytes (what a regular file IN held when it was opened) from
+ * IN to OUT, both at offset 0, keeping IN's holes as holes. A file the
+ * sandbox made with truncate (say 100 GiB that take no block) must not
+ * become 100 GiB of zeros written on the host: only its data is copied,
+ * and the size set at the end. Falls back to copying every byte where the
+ * file system cannot tell holes (no SEEK_DATA). */
+static int
+copy_data (SandboxInstance *instance,
+           int              in,
+           int              out,
+           goffset          size,
+           GCancellable    *cancellable)
+{
+  off_t pos = 0;
+
+  if (size <= 0 || lseek (in, 0, SEEK_DATA) < 0)
+    {
+      if (size > 0 && errno != ENXIO)
+        return copy_dense (instance, in, out, size, cancellable);
+      /* Empty, or all hole (ENXIO: no data past 0). */
+      if (size > 0 && ftruncate (out, size) != 0)
+        return errno;
+      if (size > 0)
+        sandbox_instance_add_transferred (instance, (guint64) size);
+      return 0;
+    }
+  while (pos < size)
+    {
+      off_t data = lseek (in, pos, SEEK_DATA), hole, before;
+      int err;
+
+      if (data < 0 && errno != ENXIO)
+        return errno;
+      if (data < 0 || data > size)
+        data = size;   /* the rest is a hole */
+      hole = data < size ? lseek (in, data, SEEK_HOLE) : size;
+      if (hole < 0)
+        return errno;
+      if (hole > size)
+        hole = size;
+      if (data > pos)
+        sandbox_instance_add_transferred (instance, (guint64) (data - pos));
+      if (hole == data)
+        break;
+      if (lseek (in, data, SEEK_SET) != data || lseek (out, data, SEEK_SET) != data)
+        return errno;
+      if ((err = copy_dense (instance, in, out, hole - data, cancellable)) != 0)
+        return err;
+      before = lseek (out, 0, SEEK_CUR);
+      if (before < hole)
+        {
+          /* The file shrank while it was copied: so does the copy. */
+          size = before;
+          break;
+        }
+      pos = hole;
+    }
+  if (ftruncate (out, size) != 0)
+    return errno;
+  return 0;
 }
 
 static char *
@@ -2112,7 +2212,7 @@ upload_entry (CopyData      *data,
       if (err == 0)
         {
           fcntl (out, F_SETFL, fcntl (out, F_GETFL) & ~O_NONBLOCK);
-          err = copy_data (data->instance, in, out, -1, cancellable);
+          err = copy_dense (data->instance, in, out, -1, cancellable);
         }
       close (in);
       if (out >= 0 && close (out) != 0 && err == 0)

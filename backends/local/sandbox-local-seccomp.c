@@ -19,6 +19,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <glib/gi18n-lib.h>
@@ -72,6 +74,37 @@ static const Denied denied[] = {
   /* Its flags are behind a pointer, out of a filter's reach: ENOSYS makes
    * the C library fall back to clone, whose flags are checked below. */
   { SCMP_SYS (clone3), ENOSYS },
+  /* Its mode is behind a pointer too (see set-id bits below); the C
+   * library and programs fall back to openat. */
+  { SCMP_SYS (openat2), ENOSYS },
+};
+
+#ifndef __NR_fchmodat2
+#define __NR_fchmodat2 452   /* Linux 6.6; the same number on every architecture */
+#endif
+
+/* The calls that set a file's mode, and which argument holds it. A file
+ * the sandbox makes with the set-user-ID or set-group-ID bit is one on the
+ * host too, owned by the caller (the sandbox's users map to the caller's
+ * uid): in a spec mount (the Metaflow datastore, say) or the workdir, a
+ * set-user-ID copy of a shell would give any host user who can reach it
+ * the caller's identity, root's when the caller is root. nosuid on the
+ * sandbox's side would not help: the host sees the file through its own
+ * mount. So no call may set either bit (EPERM), as flatpak does. */
+static const struct
+{
+  int nr;
+  unsigned int arg;
+} mode_calls[] = {
+  { SCMP_SYS (chmod), 1 },
+  { SCMP_SYS (fchmod), 1 },
+  { SCMP_SYS (fchmodat), 2 },
+  { __NR_fchmodat2, 2 },
+  { SCMP_SYS (open), 2 },
+  { SCMP_SYS (openat), 3 },
+  { SCMP_SYS (creat), 1 },
+  { SCMP_SYS (mknod), 1 },
+  { SCMP_SYS (mknodat), 2 },
 };
 
 /* The socket families a sandbox may use; socket() and socketpair() with
@@ -89,6 +122,21 @@ add_rules (scmp_filter_ctx ctx)
       /* A call this architecture does not have needs no rule. */
       if (r == -EFAULT || r == -EDOM)
         r = 0;
+    }
+
+  /* No set-user-ID or set-group-ID file (mode_calls above). */
+  for (guint i = 0; r == 0 && i < G_N_ELEMENTS (mode_calls); i++)
+    {
+      static const scmp_datum_t bits[] = { S_ISUID, S_ISGID };
+
+      for (guint b = 0; r == 0 && b < G_N_ELEMENTS (bits); b++)
+        {
+          struct scmp_arg_cmp cmp = { mode_calls[i].arg, SCMP_CMP_MASKED_EQ, bits[b], bits[b] };
+
+          r = seccomp_rule_add_array (ctx, SCMP_ACT_ERRNO (EPERM), mode_calls[i].nr, 1, &cmp);
+          if (r == -EFAULT || r == -EDOM)
+            r = 0;
+        }
     }
 
   /* Faking input to a terminal (CVE-2017-5226) or driving the console. */

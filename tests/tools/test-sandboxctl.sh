@@ -223,10 +223,11 @@ else
   ctl cp "$id:/workspace/big.bin" "$WORK/big.back"
   check "the slow copy is complete" cmp -s "$WORK/big.bin" "$WORK/big.back"
 
-  cp_stalled "$WORK/pty" '%)' env LC_ALL=C "$CTL" cp "$id:/workspace/big.bin" "$WORK/big.down"
+  cp_stalled "$WORK/pty" 'bytes/s' env LC_ALL=C "$CTL" cp "$id:/workspace/big.bin" "$WORK/big.down"
   check "a slow download shows progress (the local backend knows the size)" \
     grep -q '3.0.MB of 3.0.MB (100%)' "$WORK/pty"
   check "the slow download is complete" cmp -s "$WORK/big.bin" "$WORK/big.down"
+  cat -v "$WORK/pty" | tr "\r" "\n" | tail -3 | sed "s/^/# pty: /"
 
   kill -STOP "$init_pid"
   "$CTL" cp "$WORK/big.bin" "$id:/workspace/big2.bin" >"$WORK/out" 2>"$WORK/err" &

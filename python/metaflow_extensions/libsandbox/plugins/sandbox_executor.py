@@ -269,9 +269,13 @@ def _echo(prefix: str, msg: str) -> None:
     sys.stderr.flush()
 
 
-def _is_under(path: str, root: str) -> bool:
-    path, root = os.path.realpath(path), os.path.realpath(root)
+def _real_under(path: str, root: str) -> bool:
+    """_is_under for paths that are resolved already."""
     return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _is_under(path: str, root: str) -> bool:
+    return _real_under(os.path.realpath(path), os.path.realpath(root))
 
 
 # A local sandbox sees the host's root read-only, except these directories,
@@ -298,16 +302,24 @@ def _hidden_python_paths(exclude: List[str]) -> List[str]:
     candidates += [p for p in sys.path[1:] if p and os.path.isabs(p)]
     # Tools the step's environment runs (--environment=uv).
     candidates += [os.path.dirname(os.path.realpath(p)) for p in (shutil.which("uv"),) if p]
+    # Every path resolved once (this runs twice per task in the runtime):
+    # the checks below compare resolved paths only.
+    private = [os.path.realpath(d) for d in _LOCAL_PRIVATE_DIRS]
+    excluded = [os.path.realpath(m) for m in exclude]
     found: List[str] = []
+    seen = set()
     for path in candidates:
         path = os.path.realpath(path)
-        if not os.path.isdir(path) or not any(_is_under(path, d) for d in _LOCAL_PRIVATE_DIRS):
+        if path in seen:
             continue
-        if any(_is_under(m, path) for m in exclude):
+        seen.add(path)
+        if not any(_real_under(path, d) for d in private) or not os.path.isdir(path):
             continue
-        if any(_is_under(path, kept) for kept in found):
+        if any(_real_under(m, path) for m in excluded):
             continue
-        found = [kept for kept in found if not _is_under(kept, path)] + [path]
+        if any(_real_under(path, kept) for kept in found):
+            continue
+        found = [kept for kept in found if not _real_under(kept, path)] + [path]
     return found
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXTENSION_DIR, Emulator, interrupt_when
+from conftest import Emulator, interrupt_when
 
 PYTHON = sys.executable
 
@@ -367,6 +367,8 @@ def test_runner_leaves_logs_to_the_trampoline(tmp_path, where):
     """With a synced datastore the trampoline stores the task's logs (it has
     Metaflow loaded): the runner writes the mflog files and starts no
     save_logs interpreter. Otherwise it still runs save_logs itself."""
+    from conftest import EXTENSION_DIR
+
     calls = tmp_path / "calls"
     fake_python = tmp_path / "python"
     fake_python.write_text('#!/bin/sh\necho "$*" >> %s\n' % calls)

@@ -20,6 +20,9 @@
  *   bench-sandbox transfer BACKEND FILE
  *                                  upload FILE then download it; times and
  *                                  client RSS growth (KiB)
+ *   bench-sandbox phases N         where a lifecycle's time goes: create,
+ *                                  exec true, destroy timed separately,
+ *                                  interleaved with one raw bwrap
  *   bench-sandbox bwrap-argv DIR   print the raw bwrap command line (one
  *                                  argument a line) using DIR/tmp, DIR/work
  *
@@ -279,6 +282,45 @@ mode_lifecycle (int n)
           case 1: printf ("sample bwrap %" G_GINT64_FORMAT "\n", time_argv ((char * const *) bwrap->pdata)); break;
           default: printf ("sample fork %" G_GINT64_FORMAT "\n", time_argv (fork_argv)); break;
           }
+    }
+  remove_raw_dir (dir);
+  return 0;
+}
+
+static int
+mode_phases (int n)
+{
+  g_autoptr(SandboxBackend) backend = get_backend ("local");
+  const char *true_argv[] = { "true", NULL };
+  g_autoptr(SandboxCommand) command = sandbox_command_new (true_argv);
+  g_autofree char *dir = make_raw_dir ();
+  g_autoptr(GPtrArray) bwrap = raw_bwrap_argv (dir, "true", NULL);
+
+  lib_cycle (backend, command);
+  for (int i = 0; i < n; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autoptr(SandboxInstance) instance = NULL;
+      gint64 t0, t1, t2, t3;
+
+      if (i % 2 == 1)
+        printf ("sample bwrap %" G_GINT64_FORMAT "\n", time_argv ((char * const *) bwrap->pdata));
+      t0 = now_us ();
+      instance = sandbox_backend_create (backend, spec, NULL, &error);
+      if (instance == NULL)
+        die ("create", error);
+      t1 = now_us ();
+      exec_or_die (instance, command);
+      t2 = now_us ();
+      if (!sandbox_instance_destroy (instance, NULL, &error))
+        die ("destroy", error);
+      t3 = now_us ();
+      printf ("sample create %" G_GINT64_FORMAT "\nsample exec %" G_GINT64_FORMAT
+              "\nsample destroy %" G_GINT64_FORMAT "\nsample lib %" G_GINT64_FORMAT "\n",
+              t1 - t0, t2 - t1, t3 - t2, t3 - t0);
+      if (i % 2 == 0)
+        printf ("sample bwrap %" G_GINT64_FORMAT "\n", time_argv ((char * const *) bwrap->pdata));
     }
   remove_raw_dir (dir);
   return 0;
@@ -624,6 +666,8 @@ main (int   argc,
   setvbuf (stdout, NULL, _IOLBF, 0);
   if (argc == 3 && strcmp (argv[1], "lifecycle") == 0)
     return mode_lifecycle (atoi (argv[2]));
+  if (argc == 3 && strcmp (argv[1], "phases") == 0)
+    return mode_phases (atoi (argv[2]));
   if (argc == 3 && strcmp (argv[1], "live-exec") == 0)
     return mode_live_exec (atoi (argv[2]));
   if (argc == 4 && strcmp (argv[1], "concurrency") == 0)
@@ -645,7 +689,7 @@ main (int   argc,
         printf ("%s\n", (char *) g_ptr_array_index (bwrap, i));
       return 0;
     }
-  g_printerr ("usage: bench-sandbox lifecycle N | live-exec N | concurrency lib|raw N |\n"
+  g_printerr ("usage: bench-sandbox lifecycle N | phases N | live-exec N | concurrency lib|raw N |\n"
               "                     loglat lib|raw LINES | transfer BACKEND FILE | bwrap-argv DIR\n");
   return 2;
 }

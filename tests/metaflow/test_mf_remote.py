@@ -362,3 +362,37 @@ def test_pool_emptied_after_interrupt(mf, remote, tmp_path, signum):
     assert proc.returncode != 0
     assert remote.wait_live(0, 30) == 0, output[-3000:]
     assert _pool_dirs(tmp) == []
+
+
+@pytest.mark.parametrize("where", ["host", "sandbox"])
+def test_runner_leaves_logs_to_the_trampoline(tmp_path, where):
+    """With a synced datastore the trampoline stores the task's logs (it has
+    Metaflow loaded): the runner writes the mflog files and starts no
+    save_logs interpreter. Otherwise it still runs save_logs itself."""
+    from conftest import EXTENSION_DIR
+
+    calls = tmp_path / "calls"
+    fake_python = tmp_path / "python"
+    fake_python.write_text('#!/bin/sh\necho "$*" >> %s\n' % calls)
+    fake_python.chmod(0o755)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(EXTENSION_DIR),
+        "MF_SANDBOX_STEP_CLI": "echo step line; echo step error >&2",
+        "MF_SANDBOX_PYTHON": str(fake_python),
+        "MFLOG_STDOUT": str(tmp_path / "mflog_stdout"),
+        "MFLOG_STDERR": str(tmp_path / "mflog_stderr"),
+        "MF_SANDBOX_SAVE_LOGS": where,
+    }
+    out = subprocess.run(
+        [PYTHON, "-m", "metaflow_extensions.libsandbox.plugins.sandbox_runner"],
+        env=env, capture_output=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    assert b"step line" in (tmp_path / "mflog_stdout").read_bytes()
+    assert b"step error" in (tmp_path / "mflog_stderr").read_bytes()
+    ran = calls.read_text() if calls.exists() else ""
+    if where == "host":
+        assert ran == ""
+    else:
+        assert "-m metaflow.mflog.save_logs" in ran

@@ -135,3 +135,27 @@ def test_setuptools_install_is_discovered(mf, tmp_path):
     info = _probe(mf.env, str(target))
     assert {"sandbox", "daytona", "e2b"} <= set(info["decorators"])
     assert Path(info["file"]).resolve().is_relative_to(target.resolve())
+
+
+def test_hidden_python_paths(tmp_path, monkeypatch):
+    """The import paths a local sandbox hides are found once each, resolved
+    (a link to one is the same path), nested ones folded into the outer one,
+    and none that holds one of the task's own mounts."""
+    import sys
+
+    from metaflow_extensions.libsandbox.plugins import sandbox_executor as ex
+
+    home = tmp_path / "home"
+    (home / "env" / "lib" / "site").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(home / "env")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.setattr(ex, "_LOCAL_PRIVATE_DIRS", (str(home),))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "link" / "lib"))
+    site = home / "env" / "lib" / "site"
+    monkeypatch.setattr(
+        sys, "path", ["", str(site), str(tmp_path / "link"), str(tmp_path / "elsewhere")]
+    )
+    assert ex._hidden_python_paths(exclude=[]) == [str(home / "env")]
+    # env holds a mount of the task: not env, but what under it does not.
+    mount = str(tmp_path / "link" / "lib" / "x")
+    assert ex._hidden_python_paths(exclude=[mount]) == [str(site)]

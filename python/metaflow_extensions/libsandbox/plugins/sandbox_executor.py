@@ -269,9 +269,13 @@ def _echo(prefix: str, msg: str) -> None:
     sys.stderr.flush()
 
 
-def _is_under(path: str, root: str) -> bool:
-    path, root = os.path.realpath(path), os.path.realpath(root)
+def _real_under(path: str, root: str) -> bool:
+    """_is_under for paths that are resolved already."""
     return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _is_under(path: str, root: str) -> bool:
+    return _real_under(os.path.realpath(path), os.path.realpath(root))
 
 
 # A local sandbox sees the host's root read-only, except these directories,
@@ -305,16 +309,24 @@ def _hidden_python_paths(exclude: List[str]) -> List[str]:
     candidates += [p for p in sys.path[1:] if p and os.path.isabs(p)]
     # Tools the step's environment runs (--environment=uv).
     candidates += [os.path.dirname(os.path.realpath(p)) for p in (shutil.which("uv"),) if p]
+    # Every path resolved once (this runs twice per task in the runtime):
+    # the checks below compare resolved paths only.
+    private = [os.path.realpath(d) for d in _LOCAL_PRIVATE_DIRS]
+    excluded = [os.path.realpath(m) for m in exclude]
     found: List[str] = []
+    seen = set()
     for path in candidates:
         path = os.path.realpath(path)
-        if not os.path.isdir(path) or not any(_is_under(path, d) for d in _LOCAL_PRIVATE_DIRS):
+        if path in seen:
             continue
-        if any(_is_under(m, path) for m in exclude):
+        seen.add(path)
+        if not any(_real_under(path, d) for d in private) or not os.path.isdir(path):
             continue
-        if any(_is_under(path, kept) for kept in found):
+        if any(_real_under(m, path) for m in excluded):
             continue
-        found = [kept for kept in found if not _is_under(kept, path)] + [path]
+        if any(_real_under(path, kept) for kept in found):
+            continue
+        found = [kept for kept in found if not _real_under(kept, path)] + [path]
     return found
 
 
@@ -515,6 +527,9 @@ def build_task(
             "MF_DATASTORE_ROOT": ds_root,
             "MFLOG_STDOUT": log_dir + "/mflog_stdout",
             "MFLOG_STDERR": log_dir + "/mflog_stderr",
+            # Synced datastore: this trampoline stores the logs (it has Metaflow
+            # loaded), not a save_logs interpreter in the sandbox.
+            "MF_SANDBOX_SAVE_LOGS": "host" if sync else "sandbox",
             # for the runner (kept off every command line)
             "MF_SANDBOX_STEP_CLI": step_cli,
             "MF_SANDBOX_PYTHON": python,
@@ -1582,6 +1597,10 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
                 exit_code = 1
             else:
                 exit_code = result.get_exit_code()
+                if sync:
+                    _save_logs_from_sandbox(
+                        Gio, Sandbox, attempt, obj, options, kwargs, step_name, prefix
+                    )
                 if sync and not _fetch_outputs(
                     Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefix
                 ):
@@ -1781,6 +1800,55 @@ def _fetch_outputs(Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefi
         # Once per task, on one line; users without the debug switch see none.
         _echo(prefix, stats.summary())
     return True
+
+
+def _save_logs_from_sandbox(
+    Gio, Sandbox, attempt, obj, options, kwargs, step_name: str, prefix: str
+) -> None:
+    """What `python -m metaflow.mflog.save_logs` did in the sandbox (a third
+    Metaflow import there, 0.7-1.2 s a task), done here: the runner's two
+    mflog files come back in one tar stream and this process, which has
+    Metaflow loaded, stores them as the task's logs. Best effort, as
+    save_logs is: a failure costs the stored logs, not the task."""
+    import tempfile
+
+    from metaflow.mflog import TASK_LOG_SOURCE
+
+    from .sandbox_sync import _pipe_transfer
+
+    log_dir = _workdir(options.backend).rstrip("/") + "/metaflow/" + LOG_DIR
+    names = ["mflog_stdout", "mflog_stderr"]
+    try:
+        with tempfile.TemporaryDirectory(prefix="mf-sandbox-logs-") as tmp:
+            dest = Gio.File.new_for_path(tmp)
+            _pipe_transfer(
+                Gio,
+                lambda out: attempt.wait(
+                    attempt.instance, "download_archive", log_dir, names, out, attempt.cancellable
+                ),
+                lambda inp: Sandbox.archive_extract(
+                    inp, dest, Sandbox.ArchiveFlags.NONE, attempt.cancellable
+                ),
+                threaded="consumer",
+            )
+            data: Dict[str, bytes] = {}
+            for stream, name in zip(("stdout", "stderr"), names):
+                path = os.path.join(tmp, name)
+                if os.path.exists(path):
+                    with open(path, "rb") as f:
+                        data[stream] = f.read()
+        if data:
+            task_ds = obj.flow_datastore.get_task_datastore(
+                kwargs["run_id"],
+                step_name,
+                kwargs["task_id"],
+                int(kwargs.get("retry_count") or 0),
+                mode="w",
+            )
+            task_ds.save_logs(TASK_LOG_SOURCE, data)
+    except Exception as ex:  # noqa: BLE001 - best effort, as save_logs
+        if _debug_enabled():
+            _echo(prefix, "Could not store the task's logs: %s" % getattr(ex, "message", ex))
 
 
 def _sync_metadata(obj, run_id, step_name, task_id) -> None:

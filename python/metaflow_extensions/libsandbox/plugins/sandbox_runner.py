@@ -12,7 +12,8 @@ line the task prints,
   line ends up in the task's logs exactly once.
 
 When the task has exited and both streams are drained, it stores the logs
-with ``metaflow.mflog.save_logs`` and exits with the task's status.
+with ``metaflow.mflog.save_logs`` (unless $MF_SANDBOX_SAVE_LOGS is ``host``:
+then the trampoline stores them) and exits with the task's status.
 
 Only the standard library is imported here (no Metaflow, no gi).
 """
@@ -122,13 +123,16 @@ def main() -> int:
     for thread in pumps:
         thread.join(DRAIN_TIMEOUT)
 
-    # Store the task's logs in the datastore; its diagnostics stay quiet.
-    subprocess.call(
-        [python, "-m", "metaflow.mflog.save_logs"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    if os.environ.pop("MF_SANDBOX_SAVE_LOGS", "") != "host":
+        # Store the task's logs in the datastore; its diagnostics stay quiet.
+        # (With "host", the trampoline, which has Metaflow loaded already,
+        # fetches the two files and stores them: no third Metaflow import.)
+        subprocess.call(
+            [python, "-m", "metaflow.mflog.save_logs"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     if status < 0:
         # Die of the task's signal: the trampoline passes it on to the runtime.
         sys.stdout.flush()

@@ -74,4 +74,7 @@ void                 _sandbox_daytona_demux_flush        (SandboxDaytonaDemux   
                                                           SandboxDaytonaEmit      emit,
                                                           gpointer                user_data);
 
+/* The output of the metrics command (sandbox-daytona-instance.c). */
+SandboxMetrics *_sandbox_daytona_parse_metrics (const char *text);
+
 G_END_DECLS

@@ -135,7 +135,11 @@ _sandbox_daytona_state_from_string (const char *state)
 GHashTable *
 _sandbox_daytona_labels_from_dto (JsonObject *dto)
 {
-  return _sandbox_json_get_string_map (dto, "labels", SANDBOX_CLOUD_CREATE_TOKEN);
+  GHashTable *labels = _sandbox_json_get_string_map (dto, "labels", SANDBOX_CLOUD_CREATE_TOKEN);
+
+  /* pause's own label (sandbox-daytona-instance.c) is not the user's. */
+  g_hash_table_remove (labels, PAUSED_AUTO_DELETE_LABEL);
+  return labels;
 }
 
 char *

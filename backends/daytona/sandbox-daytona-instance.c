@@ -2014,49 +2014,59 @@ sandbox_daytona_instance_destroy (SandboxInstance *instance,
 /* ------------------------------------------------------------------ */
 /* pause = POST /sandbox/{id}/stop, resume = POST .../start, each then  */
 /* polled (GET /sandbox/{id}) on the SDK's schedule until the sandbox   */
-/* is stopped or started; metrics: the API has none for a sandbox, so a */
-/* small command reads /proc, the cgroup and df in it                  */
+/* is stopped or started. A sandbox with a time-out is created with     */
+/* autoDeleteInterval 0, which deletes it as soon as it stops: pause     */
+/* first turns auto-delete off (-1) and keeps the interval in the label  */
+/* PAUSED_AUTO_DELETE_LABEL, which resume puts back. Metrics: the API   */
+/* has none for a sandbox, so a small command reads /proc, the cgroup   */
+/* and df in it.                                                        */
 
 #define TRANSITION_TIMEOUT_US (120 * G_USEC_PER_SEC)
 
+typedef enum
+{
+  STEP_GET,           /* pause: the sandbox's autoDeleteInterval */
+  STEP_SAVE_LABEL,    /* pause: keep it in a label */
+  STEP_NO_DELETE,     /* pause: POST autodelete/-1 */
+  STEP_ACTION,        /* POST stop or start */
+  STEP_WAIT,          /* GET until the wanted state */
+  STEP_RESTORE,       /* resume: POST autodelete/N */
+  STEP_DROP_LABEL,    /* resume: the label goes */
+  STEP_DONE,
+} TransitionStep;
+
 typedef struct
 {
-  char   *action;      /* sandbox/{id}/stop or .../start */
-  char   *endpoint;    /* sandbox/{id} */
-  char   *want;        /* "stopped" or "started" */
-  gint64  start;
-  guint   interval_ms;
+  gboolean        pause;
+  TransitionStep  step;
+  char           *endpoint;    /* sandbox/{id} */
+  char           *want;        /* "stopped" or "started" */
+  JsonObject     *dto;         /* the latest one seen, or NULL */
+  gint64          auto_delete; /* resume: the interval to put back, or -1 */
+  gint64          start;
+  guint           interval_ms;
 } TransitionData;
 
 static void
 transition_data_free (TransitionData *data)
 {
-  g_free (data->action);
   g_free (data->endpoint);
   g_free (data->want);
+  g_clear_pointer (&data->dto, json_object_unref);
   g_free (data);
 }
 
-static void transition_send (GTask *task);
-static void transition_poll (GTask *task);
+static void transition_run (GTask *task);
 
 static gboolean
-transition_send_cb (gpointer user_data)
+transition_run_cb (gpointer user_data)
 {
-  transition_send (user_data);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-transition_poll_cb (gpointer user_data)
-{
-  transition_poll (user_data);
+  transition_run (user_data);
   return G_SOURCE_REMOVE;
 }
 
 static void
-transition_later (GTask       *task,
-                  GSourceFunc  func)
+transition_later (GTask *task)
 {
   TransitionData *data = g_task_get_task_data (task);
   GSource *later;
@@ -2073,89 +2083,57 @@ transition_later (GTask       *task,
   if (g_get_monotonic_time () - data->start > 5 * G_USEC_PER_SEC)
     data->interval_ms = MIN (1000, data->interval_ms * 11 / 10 + 1);
   later = g_timeout_source_new (data->interval_ms);
-  g_source_set_callback (later, func, g_object_ref (task), g_object_unref);
+  g_source_set_callback (later, transition_run_cb, g_object_ref (task), g_object_unref);
   g_source_set_static_name (later, "[libsandbox] daytona stop/start poll");
   g_source_attach (later, g_task_get_context (task));
   g_source_unref (later);
 }
 
-/* Whether DTO says the transition is over; completes TASK then. */
+/* STEP_WAIT: whether the latest DTO ends the wait (or the transition, with
+ * an error). */
 static gboolean
-transition_check (GTask      *task,
-                  JsonObject *dto)
+transition_reached (GTask *task)
 {
   TransitionData *data = g_task_get_task_data (task);
   SandboxDaytonaInstance *self = g_task_get_source_object (task);
-  const char *state = _sandbox_json_get_string (dto, "state");
+  const char *state = data->dto ? _sandbox_json_get_string (data->dto, "state") : NULL;
+  const char *reason;
 
   if (g_strcmp0 (state, data->want) == 0)
     {
-      _sandbox_daytona_instance_update (self, dto);
-      g_task_return_boolean (task, TRUE);
+      _sandbox_daytona_instance_update (self, data->dto);
       return TRUE;
     }
-  if (g_strcmp0 (state, "error") == 0 || g_strcmp0 (state, "build_failed") == 0 ||
-      g_strcmp0 (state, "destroyed") == 0)
-    {
-      const char *reason = _sandbox_json_get_string (dto, "errorReason");
-
-      _sandbox_daytona_instance_update (self, dto);
-      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
-                               _("The Daytona sandbox %s ended up %s instead of %s%s%s; "
-                                 "destroy it and create a new one."),
-                               sandbox_instance_get_id (SANDBOX_INSTANCE (self)), state, data->want,
-                               reason ? ": " : "", reason ? reason : "");
-      return TRUE;
-    }
-  return FALSE;
+  if (g_strcmp0 (state, "error") != 0 && g_strcmp0 (state, "build_failed") != 0 &&
+      g_strcmp0 (state, "destroyed") != 0)
+    return FALSE;
+  reason = _sandbox_json_get_string (data->dto, "errorReason");
+  _sandbox_daytona_instance_update (self, data->dto);
+  g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                           _("The Daytona sandbox %s ended up %s instead of %s%s%s; "
+                             "destroy it and create a new one."),
+                           sandbox_instance_get_id (SANDBOX_INSTANCE (self)), state, data->want,
+                           reason ? ": " : "", reason ? reason : "");
+  return TRUE;
 }
 
 static void
-transition_polled (GObject      *source,
-                   GAsyncResult *result,
-                   gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  g_autoptr(JsonNode) node = NULL;
-  GError *error = NULL;
-
-  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, &error);
-  if (error != NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node) && transition_check (task, json_node_get_object (node)))
-    return;
-  transition_later (task, transition_poll_cb);
-}
-
-static void
-transition_poll (GTask *task)
-{
-  SandboxDaytonaInstance *self = g_task_get_source_object (task);
-  TransitionData *data = g_task_get_task_data (task);
-
-  _sandbox_rest_client_call_async (self->client, "GET", data->endpoint, NULL, SANDBOX_REST_IDEMPOTENT,
-                                   g_task_get_cancellable (task), transition_polled, g_object_ref (task));
-}
-
-static void
-transition_sent (GObject      *source,
+transition_done (GObject      *source,
                  GAsyncResult *result,
                  gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
+  TransitionData *data = g_task_get_task_data (task);
   g_autoptr(JsonNode) node = NULL;
   GError *error = NULL;
   guint status = 0;
 
   node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, &status, &error);
-  if (error != NULL && status == 409)
+  if (error != NULL && status == 409 && data->step == STEP_ACTION)
     {
       /* "Sandbox state change in progress": ask again once it settles. */
       g_clear_error (&error);
-      transition_later (task, transition_send_cb);
+      transition_later (task);
       return;
     }
   if (error != NULL)
@@ -2163,37 +2141,162 @@ transition_sent (GObject      *source,
       g_task_return_error (task, error);
       return;
     }
-  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node) && transition_check (task, json_node_get_object (node)))
-    return;
-  transition_later (task, transition_poll_cb);
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node) &&
+      json_object_has_member (json_node_get_object (node), "state"))
+    {
+      g_clear_pointer (&data->dto, json_object_unref);
+      data->dto = json_object_ref (json_node_get_object (node));
+    }
+
+  switch (data->step)
+    {
+    case STEP_GET:
+      {
+        gint64 interval = -1;
+
+        data->step = data->dto != NULL && _sandbox_json_get_int (data->dto, "autoDeleteInterval", &interval) &&
+                     interval >= 0 ? STEP_SAVE_LABEL : STEP_ACTION;
+      }
+      break;
+    case STEP_SAVE_LABEL:
+      data->step = STEP_NO_DELETE;
+      break;
+    case STEP_NO_DELETE:
+      data->step = STEP_ACTION;
+      break;
+    case STEP_ACTION:
+      data->step = STEP_WAIT;
+      if (!transition_reached (task))
+        {
+          transition_later (task);
+          return;
+        }
+      if (g_task_had_error (task))
+        return;
+      data->step = data->pause ? STEP_DONE : STEP_RESTORE;
+      break;
+    case STEP_WAIT:
+      if (!transition_reached (task))
+        {
+          transition_later (task);
+          return;
+        }
+      if (g_task_had_error (task))
+        return;
+      data->step = data->pause ? STEP_DONE : STEP_RESTORE;
+      break;
+    case STEP_RESTORE:
+      data->step = STEP_DROP_LABEL;
+      break;
+    case STEP_DROP_LABEL:
+    case STEP_DONE:
+    default:
+      data->step = STEP_DONE;
+      break;
+    }
+  transition_run (task);
+}
+
+static JsonNode *
+labels_body (JsonObject *dto,
+             const char *value)
+{
+  g_autoptr(GHashTable) labels = _sandbox_json_get_string_map (dto, "labels", NULL);
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+
+  if (value != NULL)
+    g_hash_table_insert (labels, g_strdup (PAUSED_AUTO_DELETE_LABEL), g_strdup (value));
+  else
+    g_hash_table_remove (labels, PAUSED_AUTO_DELETE_LABEL);
+  json_builder_begin_object (b);
+  _sandbox_json_add_string_map (b, "labels", labels);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
 }
 
 static void
-transition_send (GTask *task)
+transition_run (GTask *task)
 {
   SandboxDaytonaInstance *self = g_task_get_source_object (task);
   TransitionData *data = g_task_get_task_data (task);
+  GCancellable *cancellable = g_task_get_cancellable (task);
+  g_autofree char *path = NULL;
+  g_autoptr(JsonNode) body = NULL;
+  const char *method = "POST";
+  SandboxRestFlags flags = SANDBOX_REST_NONE;
 
-  _sandbox_rest_client_call_async (self->client, "POST", data->action, NULL, SANDBOX_REST_NONE,
-                                   g_task_get_cancellable (task), transition_sent, g_object_ref (task));
+  switch (data->step)
+    {
+    case STEP_GET:
+    case STEP_WAIT:
+      method = "GET";
+      flags = SANDBOX_REST_IDEMPOTENT;
+      path = g_strdup (data->endpoint);
+      break;
+    case STEP_SAVE_LABEL:
+      {
+        gint64 interval = -1;
+        g_autofree char *value = NULL;
+
+        _sandbox_json_get_int (data->dto, "autoDeleteInterval", &interval);
+        value = g_strdup_printf ("%" G_GINT64_FORMAT, interval);
+        method = "PUT";
+        flags = SANDBOX_REST_IDEMPOTENT;
+        path = g_strdup_printf ("%s/labels", data->endpoint);
+        body = labels_body (data->dto, value);
+      }
+      break;
+    case STEP_NO_DELETE:
+      path = g_strdup_printf ("%s/autodelete/-1", data->endpoint);
+      break;
+    case STEP_ACTION:
+      path = g_strdup_printf ("%s/%s", data->endpoint, data->pause ? "stop" : "start");
+      break;
+    case STEP_RESTORE:
+      {
+        g_autoptr(GHashTable) labels = data->dto ? _sandbox_json_get_string_map (data->dto, "labels", NULL) : NULL;
+        const char *saved = labels ? g_hash_table_lookup (labels, PAUSED_AUTO_DELETE_LABEL) : NULL;
+
+        if (saved == NULL)
+          {
+            g_task_return_boolean (task, TRUE);
+            return;
+          }
+        path = g_strdup_printf ("%s/autodelete/%" G_GINT64_FORMAT, data->endpoint,
+                                g_ascii_strtoll (saved, NULL, 10));
+      }
+      break;
+    case STEP_DROP_LABEL:
+      method = "PUT";
+      flags = SANDBOX_REST_IDEMPOTENT;
+      path = g_strdup_printf ("%s/labels", data->endpoint);
+      body = labels_body (data->dto, NULL);
+      break;
+    case STEP_DONE:
+    default:
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  _sandbox_rest_client_call_async (self->client, method, path, body, flags, cancellable,
+                                   transition_done, g_object_ref (task));
 }
 
 static void
 transition_start (SandboxInstance *instance,
                   GTask           *task,
-                  const char      *action,
-                  const char      *want)
+                  gboolean         pause)
 {
   TransitionData *data = g_new0 (TransitionData, 1);
   g_autofree char *escaped = g_uri_escape_string (sandbox_instance_get_id (instance), NULL, TRUE);
 
+  data->pause = pause;
+  data->step = pause ? STEP_GET : STEP_ACTION;
   data->endpoint = g_strdup_printf ("sandbox/%s", escaped);
-  data->action = g_strdup_printf ("sandbox/%s/%s", escaped, action);
-  data->want = g_strdup (want);
+  data->want = g_strdup (pause ? "stopped" : "started");
   data->start = g_get_monotonic_time ();
   data->interval_ms = 100;
   g_task_set_task_data (task, data, (GDestroyNotify) transition_data_free);
-  transition_send (task);
+  transition_run (task);
 }
 
 static void
@@ -2201,7 +2304,7 @@ sandbox_daytona_instance_pause (SandboxInstance *instance,
                                 GCancellable    *cancellable,
                                 GTask           *task)
 {
-  transition_start (instance, task, "stop", "stopped");
+  transition_start (instance, task, TRUE);
 }
 
 static void
@@ -2209,13 +2312,15 @@ sandbox_daytona_instance_resume (SandboxInstance *instance,
                                  GCancellable    *cancellable,
                                  GTask           *task)
 {
-  transition_start (instance, task, "start", "started");
+  transition_start (instance, task, FALSE);
 }
 
 /* Prints "key value" lines; every figure is optional. */
 #define METRICS_SCRIPT \
   "echo cpus $(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null); " \
   "[ -r /sys/fs/cgroup/cpu.stat ] && sed -n 's/^usage_usec /cpu_usec /p' /sys/fs/cgroup/cpu.stat; " \
+  "t=0; for f in /proc/[0-9]*/stat; do read -r l < $f 2>/dev/null || continue; set -- ${l##*) }; " \
+  "t=$((t + $12 + $13)); done; echo cpu_ticks $t $(getconf CLK_TCK 2>/dev/null || echo 100); " \
   "[ -r /sys/fs/cgroup/memory.current ] && echo mem_used $(cat /sys/fs/cgroup/memory.current); " \
   "[ -r /sys/fs/cgroup/memory.max ] && echo mem_max $(cat /sys/fs/cgroup/memory.max); " \
   "sed -n 's/^MemTotal: *\\([0-9]*\\) kB/mem_total_kb \\1/p; s/^MemAvailable: *\\([0-9]*\\) kB/mem_avail_kb \\1/p' /proc/meminfo; " \
@@ -2240,6 +2345,10 @@ _sandbox_daytona_parse_metrics (const char *text)
         cpus = (guint) g_ascii_strtoull (f[1], NULL, 10);
       else if (strcmp (f[0], "cpu_usec") == 0)
         cpu_seconds = g_ascii_strtoull (f[1], NULL, 10) / 1e6;
+      else if (strcmp (f[0], "cpu_ticks") == 0 && n >= 3 && cpu_seconds < 0 &&
+               g_ascii_strtoull (f[2], NULL, 10) > 0)
+        /* Without a cgroup: the processes that run now. */
+        cpu_seconds = (double) g_ascii_strtoull (f[1], NULL, 10) / g_ascii_strtoull (f[2], NULL, 10);
       else if (strcmp (f[0], "mem_used") == 0)
         mem_used = g_ascii_strtoull (f[1], NULL, 10);
       else if (strcmp (f[0], "mem_max") == 0)

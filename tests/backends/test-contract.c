@@ -783,7 +783,7 @@ test_network (Fixture       *f,
 /* pause/resume and metrics (capabilities PAUSE and METRICS)           */
 
 #define COUNTER_SCRIPT \
-  "setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.05; done' " \
+  "setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/counter.new; mv /tmp/counter.new /tmp/counter; sleep 0.05; done' " \
   "</dev/null >/dev/null 2>&1 & echo started"
 
 static guint64

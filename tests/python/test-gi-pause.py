@@ -26,8 +26,8 @@ from gi.repository import Gio, GLib, Sandbox  # noqa: E402
 
 LOOP_GUARD_S = 60
 COUNTER = (
-    "setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/counter.new; mv /tmp/counter.new /tmp/counter; sleep 0.05; done'"
-    " </dev/null >/dev/null 2>&1 &"
+    "setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/counter.new;"
+    " mv /tmp/counter.new /tmp/counter; sleep 0.05; done' </dev/null >/dev/null 2>&1 &"
 )
 
 

@@ -983,15 +983,6 @@ sb_stopped_cb (gpointer data)
     return G_SOURCE_REMOVE;
   sb_set_state (sb, "stopped");
   sb->stopped_at = g_get_monotonic_time ();
-  /* Nothing of a stopped sandbox runs: its local sandbox is frozen (the
-   * service stops its container), its files are kept. */
-  if (sb->local != NULL)
-    {
-      g_autoptr(GError) error = NULL;
-
-      if (!sandbox_instance_pause (sb->local, NULL, &error))
-        g_warning ("daytona-emulator: pausing the local sandbox of %s: %s", sb->id, error->message);
-    }
   if (sb->auto_delete == 0)
     sb_destroy (sb);
   else if (sb->auto_delete > 0)
@@ -1008,6 +999,15 @@ sb_stop (EmuSandbox *sb)
   sb->desired_state = g_strdup ("stopped");
   sb_set_state (sb, "stopping");
   sb_cancel_commands (sb);
+  /* From "stopping" on nothing of it runs: its local sandbox is frozen (the
+   * service stops its container), its files are kept. */
+  if (sb->local != NULL)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (!sandbox_instance_pause (sb->local, NULL, &error))
+        g_warning ("daytona-emulator: pausing the local sandbox of %s: %s", sb->id, error->message);
+    }
   emu_later (sb->emu, emu_setting (sb->emu, &sb->emu->state_delay_ms), sb_stopped_cb, sb);
 }
 

@@ -406,6 +406,47 @@ def test_stop_and_start(sandbox: Sandbox) -> None:
     assert sandbox.fs.download_file("keep.txt") == b"kept"
 
 
+def _counter(sandbox: Sandbox) -> int:
+    out = sandbox.process.exec("cat /tmp/counter 2>/dev/null || echo 0").result
+    return int(out.strip() or 0)
+
+
+def test_stopped_sandbox_runs_nothing_until_started(daytona: Daytona) -> None:
+    sb = daytona.create(CreateSandboxFromSnapshotParams(labels={"suite": "stop"}), timeout=30)
+    try:
+        sb.process.exec(
+            "setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/counter.new;"
+            " mv /tmp/counter.new /tmp/counter; sleep 0.05; done' </dev/null >/dev/null 2>&1 &"
+        )
+        before = 0
+        for _ in range(200):
+            before = _counter(sb)
+            if before > 1:
+                break
+            time.sleep(0.05)
+        assert before > 1
+        sb.stop(timeout=30)
+        listed = daytona.list(ListSandboxesQuery(labels={"suite": "stop"}))
+        assert [s.state for s in listed if s.id == sb.id] == ["stopped"]
+        # The toolbox of a stopped sandbox runs no command.
+        with pytest.raises(DaytonaError):
+            sb.process.exec("true")
+        time.sleep(2)  # 40 ticks, were the counter running
+        sb.start(timeout=30)
+        assert sb.state == "started"
+        assert _counter(sb) < before + 20
+    finally:
+        daytona.delete(sb)
+
+
+def test_stopped_sandbox_can_be_deleted(daytona: Daytona, emulator: Emulator) -> None:
+    sb = daytona.create(CreateSandboxFromSnapshotParams(), timeout=30)
+    live = emulator.stats()["live"]
+    sb.stop(timeout=30)
+    daytona.delete(sb, wait=True)
+    assert emulator.stats()["live"] == live - 1
+
+
 def test_delete_then_not_found(daytona: Daytona, emulator: Emulator) -> None:
     sb = daytona.create(CreateSandboxFromSnapshotParams(), timeout=30)
     live = emulator.stats()["live"]

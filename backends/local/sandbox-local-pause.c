@@ -185,9 +185,14 @@ cgroup_freeze (LocalConfig  *config,
     {
       int errsv = errno;
 
-      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
-                   _("Cannot %s the cgroup %s: %s."), freeze ? "freeze" : "thaw",
-                   config->cgroup, g_strerror (errsv));
+      if (freeze)
+        g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                     _("Cannot freeze the cgroup %s: %s. Unset SANDBOX_CGROUP_PARENT for "
+                       "sandboxes that are paused with signals."), config->cgroup, g_strerror (errsv));
+      else
+        g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                     _("Cannot thaw the cgroup %s: %s. Write 0 to its cgroup.freeze, or "
+                       "destroy the sandbox."), config->cgroup, g_strerror (errsv));
       return FALSE;
     }
   for (int i = 0; i < 5000; i++)
@@ -286,7 +291,8 @@ _local_resume (LocalConfig  *config,
       int errsv = errno;
 
       g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
-                   _("Cannot remove %s: %s."), marker, g_strerror (errsv));
+                   _("Cannot remove %s: %s. Remove it by hand to let the sandbox run commands again."),
+                   marker, g_strerror (errsv));
       return FALSE;
     }
   return TRUE;

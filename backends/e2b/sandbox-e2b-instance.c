@@ -1851,44 +1851,40 @@ sandbox_e2b_instance_resume (SandboxInstance *instance,
                                    g_object_ref (task));
 }
 
+/* The number in the member @a (else @b) of @object, or @fallback. */
+static double
+member_number (JsonObject *object,
+               const char *a,
+               const char *b,
+               double      fallback)
+{
+  const char *names[] = { a, b };
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      JsonNode *node = json_object_get_member (object, names[i]);
+
+      if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
+        continue;
+      if (json_node_get_value_type (node) == G_TYPE_INT64)
+        return (double) json_node_get_int (node);
+      if (json_node_get_value_type (node) == G_TYPE_DOUBLE)
+        return json_node_get_double (node);
+    }
+  return fallback;
+}
+
 static guint64
 member_u64 (JsonObject *object,
             const char *a,
             const char *b)
 {
-  const char *names[] = { a, b };
+  double value = member_number (object, a, b, 0);
 
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
-    {
-      JsonNode *node = json_object_get_member (object, names[i]);
-
-      if (node != NULL && JSON_NODE_HOLDS_VALUE (node))
-        {
-          double value = json_node_get_double (node);
-
-          if (json_node_get_value_type (node) == G_TYPE_INT64)
-            return (guint64) MAX (0, json_node_get_int (node));
-          return value > 0 ? (guint64) value : 0;
-        }
-    }
-  return 0;
-}
-
-static double
-member_double (JsonObject *object,
-               const char *a,
-               const char *b)
-{
-  const char *names[] = { a, b };
-
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
-    {
-      JsonNode *node = json_object_get_member (object, names[i]);
-
-      if (node != NULL && JSON_NODE_HOLDS_VALUE (node))
-        return json_node_get_double (node);
-    }
-  return -1;
+  /* Negative or beyond 2^64 (a cast of those is undefined). */
+  if (!(value > 0))
+    return 0;
+  return value >= 18446744073709551615.0 ? G_MAXUINT64 : (guint64) value;
 }
 
 /* From a SandboxMetric of the API (camelCase) or envd's /metrics
@@ -1897,8 +1893,8 @@ SandboxMetrics *
 _sandbox_e2b_parse_metrics (JsonObject *object)
 {
   return g_object_new (SANDBOX_TYPE_METRICS,
-                       "cpu-percent", CLAMP (member_double (object, "cpuUsedPct", "cpu_used_pct"), -1.0, 100.0),
-                       "cpu-count", (guint) member_u64 (object, "cpuCount", "cpu_count"),
+                       "cpu-percent", CLAMP (member_number (object, "cpuUsedPct", "cpu_used_pct", -1), -1.0, 100.0),
+                       "cpu-count", (guint) MIN (member_u64 (object, "cpuCount", "cpu_count"), G_MAXUINT),
                        "memory-used", member_u64 (object, "memUsed", "mem_used"),
                        "memory-total", member_u64 (object, "memTotal", "mem_total"),
                        "disk-used", member_u64 (object, "diskUsed", "disk_used"),

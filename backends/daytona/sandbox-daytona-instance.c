@@ -2154,6 +2154,13 @@ transition_done (GObject      *source,
       {
         gint64 interval = -1;
 
+        /* Already stopped: nothing to do (and stop would be refused). */
+        if (transition_reached (task))
+          {
+            if (!g_task_had_error (task))
+              g_task_return_boolean (task, TRUE);
+            return;
+          }
         data->step = data->dto != NULL && _sandbox_json_get_int (data->dto, "autoDeleteInterval", &interval) &&
                      interval >= 0 ? STEP_SAVE_LABEL : STEP_ACTION;
       }

@@ -279,6 +279,10 @@ _local_resume (LocalConfig  *config,
 {
   g_autofree char *marker = paused_path (config);
 
+  /* A sandbox that runs is left alone: a process its user stopped stays
+   * stopped. */
+  if (!_local_is_paused (config))
+    return TRUE;
   if (config->cgroup != NULL)
     {
       if (!cgroup_freeze (config, FALSE, error))

@@ -559,6 +559,8 @@ exec_started (GObject      *source,
                                         g_object_ref (task));
 }
 
+static GError *stopped_error (SandboxInstance *instance, GError *error);
+
 static void
 session_created (GObject      *source,
                  GAsyncResult *result,
@@ -581,7 +583,7 @@ session_created (GObject      *source,
   if (error != NULL)
     {
       g_clear_pointer (&data->session_url, g_free);  /* nothing to delete */
-      exec_finish (task, -1, error);
+      exec_finish (task, -1, stopped_error (SANDBOX_INSTANCE (data->self), error));
       return;
     }
   b = json_builder_new ();
@@ -673,6 +675,25 @@ build_script (SandboxDaytonaInstance *self,
   else
     g_string_append (script, " < /dev/null");
   return g_string_free (g_steal_pointer (&script), FALSE);
+}
+
+/* The toolbox proxy's answer for a sandbox that is not started (stopped,
+ * perhaps by another process): "failed to resolve container IP … Is the
+ * Sandbox started?". Takes @error; returns it, or the same remedy as
+ * refuse_if_stopped with the instance marked STOPPED. */
+static GError *
+stopped_error (SandboxInstance *instance,
+               GError          *error)
+{
+  const char *id = sandbox_instance_get_id (instance);
+
+  if (error->domain != SANDBOX_ERROR || strstr (error->message, "Is the Sandbox started") == NULL)
+    return error;
+  g_error_free (error);
+  sandbox_instance_set_state (instance, SANDBOX_INSTANCE_STATE_STOPPED);
+  return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                      _("The Daytona sandbox %s is stopped (paused): start it first "
+                        "(sandboxctl resume %s, or sandbox_instance_resume())."), id, id);
 }
 
 /* A stopped sandbox's toolbox does not answer: say so instead. */

@@ -115,6 +115,15 @@ envd_error (SandboxE2bInstance *self,
                           _("The E2B sandbox %s no longer exists (it was killed or reached its "
                             "timeout); create a new one, or raise the spec's timeout."), get_id (self));
     }
+  if (status == 502 && data != NULL && g_strstr_len (data, len, "paused") != NULL)
+    {
+      /* Paused, perhaps by another process. */
+      sandbox_instance_set_state (SANDBOX_INSTANCE (self), SANDBOX_INSTANCE_STATE_STOPPED);
+      return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                          _("The E2B sandbox %s is paused: resume it first "
+                            "(sandboxctl resume %s, or sandbox_instance_resume())."),
+                          get_id (self), get_id (self));
+    }
   return _sandbox_rest_error_new ("E2B envd", method, endpoint, status, body,
                                   _("The sandbox's access token was refused; get the sandbox again "
                                     "with its id."));

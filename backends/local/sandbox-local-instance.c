@@ -108,6 +108,18 @@ instance_gone (SandboxLocalInstance  *self,
   return TRUE;
 }
 
+/* Refuses while the sandbox is paused (by any process), which the state
+ * then says. */
+static gboolean
+check_not_paused (SandboxLocalInstance  *self,
+                  GError               **error)
+{
+  if (_local_check_not_paused (self->config, error))
+    return TRUE;
+  sandbox_instance_set_state (SANDBOX_INSTANCE (self), SANDBOX_INSTANCE_STATE_STOPPED);
+  return FALSE;
+}
+
 /* ------------------------------------------------------------------ */
 /* Paths of the sandbox, checked from the spec alone: nothing on the    */
 /* host is looked at (the sandbox resolves its paths itself, see Files) */
@@ -1575,7 +1587,7 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   gboolean sent;
 
   if (g_task_return_error_if_cancelled (task) || instance_gone (self, &error) ||
-      !_local_check_not_paused (config, &error))
+      !check_not_paused (self, &error))
     {
       if (error != NULL)
         g_task_return_error (task, error);
@@ -2268,7 +2280,7 @@ sandbox_local_instance_upload (SandboxInstance *instance,
   g_autofree char *path = NULL;
   GError *error = NULL;
 
-  if (instance_gone (self, &error) || !_local_check_not_paused (self->config, &error) ||
+  if (instance_gone (self, &error) || !check_not_paused (self, &error) ||
       (path = check_path (self->config, destination, TRUE, &error)) == NULL)
     {
       g_task_return_error (task, error);
@@ -2294,7 +2306,7 @@ sandbox_local_instance_download (SandboxInstance *instance,
   g_autofree char *path = NULL;
   GError *error = NULL;
 
-  if (instance_gone (self, &error) || !_local_check_not_paused (self->config, &error) ||
+  if (instance_gone (self, &error) || !check_not_paused (self, &error) ||
       (path = check_path (self->config, source, FALSE, &error)) == NULL)
     {
       g_task_return_error (task, error);

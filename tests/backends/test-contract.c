@@ -782,26 +782,33 @@ test_network (Fixture       *f,
 /* ------------------------------------------------------------------ */
 /* pause/resume and metrics (capabilities PAUSE and METRICS)           */
 
-#define COUNTER_SCRIPT \
-  "setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/counter.new; mv /tmp/counter.new /tmp/counter; sleep 0.05; done' " \
+/* A ticker appends the time 20 times a second; while the sandbox is
+ * paused it cannot, so the longest gap between two ticks is at least as
+ * long as the pause (no timing of the test itself is involved). */
+#define TICKER_SCRIPT \
+  "setsid sh -c 'while :; do date +%s.%N >> /tmp/ticks; sleep 0.05; done' " \
   "</dev/null >/dev/null 2>&1 & echo started"
+#define TICKS_SCRIPT "cat /tmp/ticks 2>/dev/null | wc -l"
+#define LONGEST_GAP_MS_SCRIPT \
+  "awk 'NR > 1 && $1 - p > m { m = $1 - p } { p = $1 } END { printf \"%d\\n\", m * 1000 }' /tmp/ticks"
 
 static guint64
-read_counter (Fixture *f)
+run_number (Fixture    *f,
+            const char *script)
 {
-  g_autofree char *text = run_stdout (f, "cat /tmp/counter 2>/dev/null || echo 0");
+  g_autofree char *text = run_stdout (f, script);
 
   return g_ascii_strtoull (text, NULL, 10);
 }
 
-/* Waits until the counter has moved past @than (at most ~10 s). */
+/* Waits until the ticker has ticked more than @than times (at most ~10 s). */
 static guint64
-counter_after (Fixture *f,
-               guint64  than)
+ticks_after (Fixture *f,
+             guint64  than)
 {
   guint64 value = 0;
 
-  for (int i = 0; i < 200 && (value = read_counter (f)) <= than; i++)
+  for (int i = 0; i < 200 && (value = run_number (f, TICKS_SCRIPT)) <= than; i++)
     g_usleep (50000);
   return value;
 }
@@ -813,12 +820,13 @@ test_pause (Fixture       *f,
   SandboxBackendCapabilities caps = sandbox_backend_get_capabilities (f->backend);
   g_autoptr(SandboxBackend) other = sandbox_backend_new_for_name (f->fixture->name, NULL);
   g_autoptr(SandboxInstance) found = NULL;
+  g_autoptr(SandboxInstance) stale = NULL;
   g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("true");
   g_autoptr(SandboxExecResult) refused = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *started = NULL;
   g_autofree char *kept = NULL;
-  guint64 before, after;
+  guint64 after;
   const char *id = sandbox_instance_get_id (f->instance);
 
   if (!(caps & SANDBOX_BACKEND_CAPABILITY_PAUSE))
@@ -832,10 +840,11 @@ test_pause (Fixture       *f,
     }
 
   g_free (run_stdout (f, "echo kept > /tmp/paused-file"));
-  started = run_stdout (f, COUNTER_SCRIPT);
+  started = run_stdout (f, TICKER_SCRIPT);
   g_assert_cmpstr (started, ==, "started\n");
-  before = counter_after (f, 1);
-  g_assert_cmpuint (before, >, 1);
+  g_assert_cmpuint (ticks_after (f, 1), >, 1);
+  stale = sandbox_backend_get_instance (other, id, NULL, &error);
+  g_assert_no_error (error);
 
   sandbox_instance_pause (f->instance, NULL, &error);
   g_assert_no_error (error);
@@ -851,19 +860,28 @@ test_pause (Fixture       *f,
   g_assert_false (g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED));
   g_assert_nonnull (strstr (error->message, "resume"));
   g_clear_error (&error);
+  /* So does one found before the pause (another process's old view). */
+  g_clear_object (&refused);
+  refused = sandbox_instance_exec (stale, cmd, NULL, &error);
+  g_assert_null (refused);
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "resume"));
+  g_assert_cmpint (sandbox_instance_get_state (stale), ==, SANDBOX_INSTANCE_STATE_STOPPED);
+  g_clear_error (&error);
 
-  /* Two seconds paused: a counter of 20 a second would gain 40 running. */
+  /* Two seconds paused: the ticker, running, would leave no gap over 50 ms
+   * (plus scheduling delays). */
   g_usleep (2 * G_USEC_PER_SEC);
   g_assert_true (sandbox_instance_resume (f->instance, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpint (sandbox_instance_get_state (f->instance), ==, SANDBOX_INSTANCE_STATE_RUNNING);
-  after = read_counter (f);
-  g_assert_cmpuint (after, <, before + 20);
+  after = ticks_after (f, 0);
 
   /* Files are kept, and the sandbox runs again. */
   kept = run_stdout (f, "cat /tmp/paused-file");
   g_assert_cmpstr (kept, ==, "kept\n");
-  g_assert_cmpuint (counter_after (f, after), >, after);
+  g_assert_cmpuint (ticks_after (f, after), >, after);
+  g_assert_cmpuint (run_number (f, LONGEST_GAP_MS_SCRIPT), >=, 1900);
 
   /* A paused sandbox can be destroyed, and nothing is left. */
   sandbox_instance_pause (f->instance, NULL, &error);

@@ -25,9 +25,15 @@ gi.require_version("Sandbox", "1.0")
 from gi.repository import Gio, GLib, Sandbox  # noqa: E402
 
 LOOP_GUARD_S = 60
-COUNTER = (
-    "setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/counter.new;"
-    " mv /tmp/counter.new /tmp/counter; sleep 0.05; done' </dev/null >/dev/null 2>&1 &"
+# Appends the time 20 times a second: paused, it cannot, so the longest gap
+# between ticks is at least the pause (no timing of the test itself).
+TICKER = (
+    "setsid sh -c 'while :; do date +%s.%N >> /tmp/ticks; sleep 0.05; done'"
+    " </dev/null >/dev/null 2>&1 &"
+)
+LONGEST_GAP_MS = (
+    "awk 'NR > 1 && $1 - p > m { m = $1 - p } { p = $1 } END { printf \"%d\\n\", m * 1000 }'"
+    " /tmp/ticks"
 )
 
 
@@ -129,8 +135,17 @@ class TestLocal(unittest.TestCase):
         self.assertTrue(result.get_success())
         return bytes(result.get_stdout().get_data() or b"").decode()
 
-    def counter(self) -> int:
-        return int(self.sh("cat /tmp/counter 2>/dev/null || echo 0").strip())
+    def ticks(self) -> int:
+        return int(self.sh("cat /tmp/ticks 2>/dev/null | wc -l").strip())
+
+    def ticks_after(self, than: int) -> int:
+        value = 0
+        for _ in range(200):
+            value = self.ticks()
+            if value > than:
+                break
+            time.sleep(0.05)
+        return value
 
     def test_capabilities(self) -> None:
         caps = self.backend.get_capabilities()
@@ -138,14 +153,8 @@ class TestLocal(unittest.TestCase):
         self.assertTrue(caps & Sandbox.BackendCapabilities.METRICS)
 
     def test_pause_resume_async(self) -> None:
-        self.sh("echo kept > /tmp/file; " + COUNTER)
-        before = 0
-        for _ in range(200):
-            before = self.counter()
-            if before > 1:
-                break
-            time.sleep(0.05)
-        self.assertGreater(before, 1)
+        self.sh("echo kept > /tmp/file; " + TICKER)
+        self.assertGreater(self.ticks_after(1), 1)
 
         self.assertTrue(
             run_async(
@@ -161,7 +170,7 @@ class TestLocal(unittest.TestCase):
         found = Sandbox.Backend.new_for_name("local").get_instance(self.instance.get_id(), None)
         self.assertEqual(found.get_state(), Sandbox.InstanceState.STOPPED)
 
-        time.sleep(2)  # 40 ticks of the counter, were it running
+        time.sleep(2)  # 40 ticks, were the ticker running
         self.assertTrue(
             run_async(
                 lambda cb: self.instance.resume_async(None, cb),
@@ -169,8 +178,10 @@ class TestLocal(unittest.TestCase):
             )
         )
         self.assertEqual(self.instance.get_state(), Sandbox.InstanceState.RUNNING)
-        self.assertLess(self.counter(), before + 20)
         self.assertEqual(self.sh("cat /tmp/file"), "kept\n")
+        after = self.ticks()
+        self.assertGreater(self.ticks_after(after), after)
+        self.assertGreaterEqual(int(self.sh(LONGEST_GAP_MS)), 1900)
 
     def test_metrics_async(self) -> None:
         self.sh("head -c 2097152 /dev/zero > /tmp/big")

@@ -279,13 +279,14 @@ check "rm --force of a gone sandbox succeeds" rc_is 0
 
 ctl create --label suite=pause
 pid_id=$(cat "$WORK/out")
-ctl exec "$pid_id" -- sh -c 'echo kept > /tmp/paused; setsid sh -c "i=0; while :; do i=\$((i+1)); echo \$i > /tmp/c.new; mv /tmp/c.new /tmp/c; sleep 0.05; done" </dev/null >/dev/null 2>&1 &'
-for _ in $(seq 100); do
-  ctl exec "$pid_id" -- sh -c 'cat /tmp/c 2>/dev/null || echo 0'
-  [ "$(cat "$WORK/out")" -gt 1 ] && break
+# A ticker appends the time 20 times a second: paused, it cannot, so the
+# longest gap between ticks is at least the pause (no timing of the test).
+ctl exec "$pid_id" -- sh -c 'echo kept > /tmp/paused; setsid sh -c "while :; do date +%s.%N >> /tmp/ticks; sleep 0.05; done" </dev/null >/dev/null 2>&1 &'
+ticks () { ctl exec "$pid_id" -- sh -c 'cat /tmp/ticks 2>/dev/null | wc -l'; cat "$WORK/out"; }
+for _ in $(seq 200); do
+  [ "$(ticks)" -gt 1 ] && break
   sleep 0.05
 done
-before=$(cat "$WORK/out")
 ctl pause "$pid_id"
 check "pause exits 0" rc_is 0
 check "pause says what it paused" out_has "Paused $pid_id"
@@ -298,8 +299,14 @@ sleep 2
 ctl resume "$pid_id"
 check "resume exits 0" rc_is 0
 check "resume says what it resumed" out_has "Resumed $pid_id"
-ctl exec "$pid_id" -- cat /tmp/c
-check "the counter did not run while paused" [ "$(cat "$WORK/out")" -lt $((before + 20)) ]
+after=$(ticks)
+for _ in $(seq 200); do
+  [ "$(ticks)" -gt "$after" ] && break
+  sleep 0.05
+done
+check "the ticker runs again after resume" [ "$(ticks)" -gt "$after" ]
+ctl exec "$pid_id" -- awk 'NR > 1 && $1 - p > m { m = $1 - p } { p = $1 } END { printf "%d\n", m * 1000 }' /tmp/ticks
+check "nothing ran while paused: the ticks have a gap of the pause (2 s)" [ "$(cat "$WORK/out")" -ge 1900 ]
 ctl exec "$pid_id" -- cat /tmp/paused
 check "files are kept across pause and resume" out_is kept
 ctl metrics "$pid_id"

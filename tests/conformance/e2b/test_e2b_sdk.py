@@ -396,26 +396,31 @@ def test_nothing_left_running(emulator: Emulator, sandbox: Sandbox) -> None:
 # --- pause, resume (connect) and metrics -----------------------------------
 
 
-def _counter(sbx: Sandbox) -> int:
-    return int(sbx.commands.run("cat /tmp/counter 2>/dev/null || echo 0").stdout.strip() or 0)
+# A ticker appends the time 20 times a second; paused it cannot, so the
+# longest gap between its ticks is at least the pause (no timing of the test).
+TICKER = "while :; do date +%s.%N >> /tmp/ticks; sleep 0.05; done"
+LONGEST_GAP_MS = (
+    "awk 'NR > 1 && $1 - p > m { m = $1 - p } { p = $1 } END { printf \"%d\\n\", m * 1000 }'"
+    " /tmp/ticks"
+)
+
+
+def _ticks_after(sbx: Sandbox, than: int) -> int:
+    value = 0
+    for _ in range(200):
+        value = int(sbx.commands.run("cat /tmp/ticks 2>/dev/null | wc -l").stdout.strip())
+        if value > than:
+            break
+        time.sleep(0.05)
+    return value
 
 
 def test_pause_connect_resumes_with_files(emulator: Emulator) -> None:
     sbx = Sandbox.create(metadata={"suite": "conformance-pause"}, timeout=120)
     try:
         sbx.files.write("/home/user/kept.txt", "kept across pause")
-        sbx.commands.run(
-            "i=0; while :; do i=$((i+1)); echo $i > /tmp/counter.new;"
-            " mv /tmp/counter.new /tmp/counter; sleep 0.05; done",
-            background=True,
-        )
-        before = 0
-        for _ in range(200):
-            before = _counter(sbx)
-            if before > 1:
-                break
-            time.sleep(0.05)
-        assert before > 1
+        sbx.commands.run(TICKER, background=True)
+        assert _ticks_after(sbx, 1) > 1
 
         assert sbx.pause() is True
         # Pausing again: the service answers 409, the SDK says False.
@@ -430,18 +435,14 @@ def test_pause_connect_resumes_with_files(emulator: Emulator) -> None:
         with pytest.raises(Exception):  # noqa: B017 - the SDK raises its own per transport
             sbx.commands.run("true", request_timeout=10)
 
-        time.sleep(2)  # 40 ticks, were the counter running
+        time.sleep(2)  # 40 ticks, were the ticker running
         resumed = Sandbox.connect(sbx.sandbox_id, timeout=120)
         assert Sandbox.get_info(sbx.sandbox_id).state.value == "running"
-        assert _counter(resumed) < before + 20
         assert resumed.files.read("/home/user/kept.txt") == "kept across pause"
-        # The counter runs again after the resume.
-        after = _counter(resumed)
-        for _ in range(200):
-            if _counter(resumed) > after:
-                break
-            time.sleep(0.05)
-        assert _counter(resumed) > after
+        # The ticker runs again, and left a gap as long as the pause.
+        after = _ticks_after(resumed, 0)
+        assert _ticks_after(resumed, after) > after
+        assert int(resumed.commands.run(LONGEST_GAP_MS).stdout.strip()) >= 1900
         # connect on a running sandbox is a no-op that returns it.
         assert Sandbox.connect(sbx.sandbox_id).sandbox_id == sbx.sandbox_id
     finally:

@@ -156,6 +156,19 @@ check_log_stream (const uint8_t *data,
     }
 }
 
+/* The output of the metrics command, whatever the sandbox printed. */
+static void
+check_metrics (const uint8_t *data,
+               size_t         size)
+{
+  g_autofree char *text = g_strndup ((const char *) data, size);
+  g_autoptr(SandboxMetrics) metrics = _sandbox_daytona_parse_metrics (text);
+
+  FUZZ_ASSERT (metrics != NULL);
+  FUZZ_ASSERT (sandbox_metrics_get_cpu_seconds (metrics) >= 0 ||
+               sandbox_metrics_get_cpu_seconds (metrics) == -1);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
@@ -164,5 +177,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
     LLVMFuzzerInitialize (NULL, NULL);
   check_json (data, size);
   check_log_stream (data, size);
+  check_metrics (data, size);
   return 0;
 }

@@ -87,6 +87,13 @@ check_json (const uint8_t *data,
       if (event != NULL && JSON_NODE_HOLDS_OBJECT (event))
         check_event (json_node_get_object (event));
     }
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      g_autoptr(SandboxMetrics) metrics = _sandbox_e2b_parse_metrics (json_node_get_object (node));
+      double pct = sandbox_metrics_get_cpu_percent (metrics);
+
+      FUZZ_ASSERT (pct >= -1 && pct <= 100);
+    }
   _sandbox_e2b_parse_stat_is_dir (node);
   names = _sandbox_e2b_parse_list_dir (node);
   for (guint i = 0; i < names->len; i++)

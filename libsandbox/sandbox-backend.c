@@ -331,7 +331,9 @@ G_DEFINE_FLAGS_TYPE (SandboxBackendCapabilities, sandbox_backend_capabilities,
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID, "hostname-is-id"),
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE, "limits-need-image"),
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_PORTS, "ports"),
-                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_VOLUMES, "volumes"))
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_VOLUMES, "volumes"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_PAUSE, "pause"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_METRICS, "metrics"))
 
 /**
  * sandbox_backend_get_capabilities:

@@ -50,6 +50,10 @@ G_BEGIN_DECLS
  * @SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE: the cpu, memory, disk and
  *   gpu limits can only be chosen together with an image; without one the
  *   provider's default size applies and asking for limits is an error
+ * @SANDBOX_BACKEND_CAPABILITY_PAUSE: sandboxes can be paused and resumed
+ *   ([method@Sandbox.Instance.pause_async]) with their files kept. Since: 0.2
+ * @SANDBOX_BACKEND_CAPABILITY_METRICS: reports what a live sandbox uses
+ *   ([method@Sandbox.Instance.get_metrics_async]). Since: 0.2
  * @SANDBOX_BACKEND_CAPABILITY_PORTS: a server listening on a port inside a
  *   sandbox can be reached from outside through the URL
  *   [method@Sandbox.Instance.dup_port_url_async] gives (since 0.2)
@@ -77,6 +81,8 @@ typedef enum /*< flags >*/
   SANDBOX_BACKEND_CAPABILITY_IMAGES            = 1 << 7,
   SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID    = 1 << 8,
   SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE = 1 << 9,
+  SANDBOX_BACKEND_CAPABILITY_PAUSE             = 1 << 10,
+  SANDBOX_BACKEND_CAPABILITY_METRICS           = 1 << 11,
   SANDBOX_BACKEND_CAPABILITY_PORTS             = 1 << 12,
   SANDBOX_BACKEND_CAPABILITY_VOLUMES           = 1 << 13,
 } SandboxBackendCapabilities;

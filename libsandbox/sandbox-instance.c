@@ -937,3 +937,284 @@ sandbox_instance_dup_port_url (SandboxInstance  *self,
   _sandbox_sync_call_clear (&call);
   return ret;
 }
+
+/* Pause, resume and metrics (since 0.2) */
+
+/**
+ * sandbox_instance_pause_async:
+ * @self: a #SandboxInstance
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the sandbox is paused
+ * @user_data: data for @callback
+ *
+ * Pauses the sandbox: every process in it stops running and its files are
+ * kept, until [method@Sandbox.Instance.resume_async]. A paused sandbox's
+ * [property@Sandbox.Instance:state] is %SANDBOX_INSTANCE_STATE_STOPPED and
+ * it refuses commands until it is resumed; it can still be destroyed.
+ * Backends without %SANDBOX_BACKEND_CAPABILITY_PAUSE fail with
+ * %SANDBOX_ERROR_NOT_SUPPORTED.
+ *
+ * Since: 0.2
+ */
+void
+sandbox_instance_pause_async (SandboxInstance     *self,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SandboxInstanceClass *klass;
+
+  g_return_if_fail (SANDBOX_IS_INSTANCE (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_instance_pause_async);
+
+  klass = SANDBOX_INSTANCE_GET_CLASS (self);
+  if (check_vfunc (task, klass->pause, _("pause sandboxes")))
+    {
+      klass->pause (self, cancellable, task);
+      _sandbox_task_check_pending (task, "pause");
+    }
+}
+
+/**
+ * sandbox_instance_pause_finish:
+ * @self: a #SandboxInstance
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Instance.pause_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.2
+ */
+gboolean
+sandbox_instance_pause_finish (SandboxInstance  *self,
+                               GAsyncResult     *result,
+                               GError          **error)
+{
+  gboolean ret;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_pause_async, FALSE);
+
+  ret = g_task_propagate_boolean (G_TASK (result), error);
+  if (ret)
+    sandbox_instance_set_state (self, SANDBOX_INSTANCE_STATE_STOPPED);
+  return ret;
+}
+
+/**
+ * sandbox_instance_pause:
+ * @self: a #SandboxInstance
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Pauses the sandbox and waits. See [method@Sandbox.Instance.pause_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.2
+ */
+gboolean
+sandbox_instance_pause (SandboxInstance  *self,
+                        GCancellable     *cancellable,
+                        GError          **error)
+{
+  SandboxSyncCall call;
+  gboolean ret;
+
+  g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_instance_pause_async (self, cancellable, _sandbox_sync_call_done, &call);
+  ret = sandbox_instance_pause_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}
+
+/**
+ * sandbox_instance_resume_async:
+ * @self: a #SandboxInstance
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the sandbox runs again
+ * @user_data: data for @callback
+ *
+ * Lets a sandbox paused by [method@Sandbox.Instance.pause_async] run again,
+ * with the files it had. Resuming a sandbox that runs succeeds. Backends
+ * without %SANDBOX_BACKEND_CAPABILITY_PAUSE fail with
+ * %SANDBOX_ERROR_NOT_SUPPORTED.
+ *
+ * Since: 0.2
+ */
+void
+sandbox_instance_resume_async (SandboxInstance     *self,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SandboxInstanceClass *klass;
+
+  g_return_if_fail (SANDBOX_IS_INSTANCE (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_instance_resume_async);
+
+  klass = SANDBOX_INSTANCE_GET_CLASS (self);
+  if (check_vfunc (task, klass->resume, _("resume sandboxes")))
+    {
+      klass->resume (self, cancellable, task);
+      _sandbox_task_check_pending (task, "resume");
+    }
+}
+
+/**
+ * sandbox_instance_resume_finish:
+ * @self: a #SandboxInstance
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Instance.resume_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.2
+ */
+gboolean
+sandbox_instance_resume_finish (SandboxInstance  *self,
+                                GAsyncResult     *result,
+                                GError          **error)
+{
+  gboolean ret;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_resume_async, FALSE);
+
+  ret = g_task_propagate_boolean (G_TASK (result), error);
+  if (ret)
+    sandbox_instance_set_state (self, SANDBOX_INSTANCE_STATE_RUNNING);
+  return ret;
+}
+
+/**
+ * sandbox_instance_resume:
+ * @self: a #SandboxInstance
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Resumes the sandbox and waits. See [method@Sandbox.Instance.resume_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.2
+ */
+gboolean
+sandbox_instance_resume (SandboxInstance  *self,
+                         GCancellable     *cancellable,
+                         GError          **error)
+{
+  SandboxSyncCall call;
+  gboolean ret;
+
+  g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_instance_resume_async (self, cancellable, _sandbox_sync_call_done, &call);
+  ret = sandbox_instance_resume_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}
+
+/**
+ * sandbox_instance_get_metrics_async:
+ * @self: a #SandboxInstance
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the measurement
+ * @user_data: data for @callback
+ *
+ * Measures what the live sandbox uses: processor, memory and disk.
+ * Backends without %SANDBOX_BACKEND_CAPABILITY_METRICS fail with
+ * %SANDBOX_ERROR_NOT_SUPPORTED.
+ *
+ * Since: 0.2
+ */
+void
+sandbox_instance_get_metrics_async (SandboxInstance     *self,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SandboxInstanceClass *klass;
+
+  g_return_if_fail (SANDBOX_IS_INSTANCE (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_instance_get_metrics_async);
+
+  klass = SANDBOX_INSTANCE_GET_CLASS (self);
+  if (check_vfunc (task, klass->get_metrics, _("report metrics")))
+    {
+      klass->get_metrics (self, cancellable, task);
+      _sandbox_task_check_pending (task, "get_metrics");
+    }
+}
+
+/**
+ * sandbox_instance_get_metrics_finish:
+ * @self: a #SandboxInstance
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Instance.get_metrics_async].
+ *
+ * Returns: (transfer full): what the sandbox uses, or %NULL with @error set
+ *
+ * Since: 0.2
+ */
+SandboxMetrics *
+sandbox_instance_get_metrics_finish (SandboxInstance  *self,
+                                     GAsyncResult     *result,
+                                     GError          **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_get_metrics_async, NULL);
+
+  return _sandbox_task_propagate_object (G_TASK (result), SANDBOX_TYPE_METRICS, error);
+}
+
+/**
+ * sandbox_instance_get_metrics:
+ * @self: a #SandboxInstance
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Measures the sandbox and waits. See
+ * [method@Sandbox.Instance.get_metrics_async].
+ *
+ * Returns: (transfer full): what the sandbox uses, or %NULL with @error set
+ *
+ * Since: 0.2
+ */
+SandboxMetrics *
+sandbox_instance_get_metrics (SandboxInstance  *self,
+                              GCancellable     *cancellable,
+                              GError          **error)
+{
+  SandboxSyncCall call;
+  SandboxMetrics *ret;
+
+  g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), NULL);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_instance_get_metrics_async (self, cancellable, _sandbox_sync_call_done, &call);
+  ret = sandbox_instance_get_metrics_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}

@@ -12,6 +12,7 @@
 #include "sandbox-version-macros.h"
 #include "sandbox-command.h"
 #include "sandbox-exec-result.h"
+#include "sandbox-metrics.h"
 
 G_BEGIN_DECLS
 
@@ -97,6 +98,42 @@ G_DECLARE_DERIVABLE_TYPE (SandboxInstance, sandbox_instance, SANDBOX, INSTANCE, 
  */
 
 /**
+ * SandboxInstanceClass::pause:
+ * @self: a #SandboxInstance
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with `g_task_return_boolean()`
+ *
+ * Pauses the sandbox: its processes stop running, its files are kept.
+ * Called by [method@Sandbox.Instance.pause_async].
+ *
+ * Since: 0.2
+ */
+
+/**
+ * SandboxInstanceClass::resume:
+ * @self: a #SandboxInstance
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with `g_task_return_boolean()`
+ *
+ * Lets a paused sandbox run again. Called by
+ * [method@Sandbox.Instance.resume_async].
+ *
+ * Since: 0.2
+ */
+
+/**
+ * SandboxInstanceClass::get_metrics:
+ * @self: a #SandboxInstance
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with a [class@Sandbox.Metrics]
+ *
+ * Measures what the sandbox uses. Called by
+ * [method@Sandbox.Instance.get_metrics_async].
+ *
+ * Since: 0.2
+ */
+
+/**
  * SandboxInstanceClass::dup_port_url:
  * @self: a #SandboxInstance
  * @port: a TCP port inside the sandbox
@@ -123,6 +160,12 @@ G_DECLARE_DERIVABLE_TYPE (SandboxInstance, sandbox_instance, SANDBOX, INSTANCE, 
  *   @destination; complete @task with `g_task_return_boolean()`
  * @destroy: destroy the sandbox and everything in it; a sandbox that is
  *   already gone is a success; complete @task with `g_task_return_boolean()`
+ * @pause: stop every process of the sandbox, keeping its files; complete
+ *   @task with `g_task_return_boolean()`. Since: 0.2
+ * @resume: let a paused sandbox run again; complete @task with
+ *   `g_task_return_boolean()`. Since: 0.2
+ * @get_metrics: measure what the sandbox uses; complete @task with a
+ *   [class@Sandbox.Metrics]. Since: 0.2
  * @dup_port_url: say where a server on a port in the sandbox is reached from
  *   outside; complete @task with a %G_TYPE_STRV value holding the URL and,
  *   when the provider needs one, the token (since 0.2)
@@ -155,13 +198,22 @@ struct _SandboxInstanceClass
   void (*destroy)  (SandboxInstance *self,
                     GCancellable    *cancellable,
                     GTask           *task);
+  void (*pause)       (SandboxInstance *self,
+                       GCancellable    *cancellable,
+                       GTask           *task);
+  void (*resume)      (SandboxInstance *self,
+                       GCancellable    *cancellable,
+                       GTask           *task);
+  void (*get_metrics) (SandboxInstance *self,
+                       GCancellable    *cancellable,
+                       GTask           *task);
   void (*dup_port_url) (SandboxInstance *self,
                         guint            port,
                         GCancellable    *cancellable,
                         GTask           *task);
 
   /*< private >*/
-  gpointer padding[11];
+  gpointer padding[8];
 };
 
 SANDBOX_AVAILABLE_IN_0_1
@@ -259,6 +311,45 @@ gboolean              sandbox_instance_destroy        (SandboxInstance      *sel
                                                        GCancellable         *cancellable,
                                                        GError              **error);
 
+SANDBOX_AVAILABLE_IN_0_2
+void                  sandbox_instance_pause_async    (SandboxInstance      *self,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+SANDBOX_AVAILABLE_IN_0_2
+gboolean              sandbox_instance_pause_finish   (SandboxInstance      *self,
+                                                       GAsyncResult         *result,
+                                                       GError              **error);
+SANDBOX_AVAILABLE_IN_0_2
+gboolean              sandbox_instance_pause          (SandboxInstance      *self,
+                                                       GCancellable         *cancellable,
+                                                       GError              **error);
+SANDBOX_AVAILABLE_IN_0_2
+void                  sandbox_instance_resume_async   (SandboxInstance      *self,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+SANDBOX_AVAILABLE_IN_0_2
+gboolean              sandbox_instance_resume_finish  (SandboxInstance      *self,
+                                                       GAsyncResult         *result,
+                                                       GError              **error);
+SANDBOX_AVAILABLE_IN_0_2
+gboolean              sandbox_instance_resume         (SandboxInstance      *self,
+                                                       GCancellable         *cancellable,
+                                                       GError              **error);
+SANDBOX_AVAILABLE_IN_0_2
+void                  sandbox_instance_get_metrics_async  (SandboxInstance    *self,
+                                                           GCancellable       *cancellable,
+                                                           GAsyncReadyCallback callback,
+                                                           gpointer            user_data);
+SANDBOX_AVAILABLE_IN_0_2
+SandboxMetrics       *sandbox_instance_get_metrics_finish (SandboxInstance    *self,
+                                                           GAsyncResult       *result,
+                                                           GError            **error);
+SANDBOX_AVAILABLE_IN_0_2
+SandboxMetrics       *sandbox_instance_get_metrics        (SandboxInstance    *self,
+                                                           GCancellable       *cancellable,
+                                                           GError            **error);
 SANDBOX_AVAILABLE_IN_0_2
 void                  sandbox_instance_dup_port_url_async  (SandboxInstance     *self,
                                                             guint                port,

@@ -13,6 +13,7 @@
 #include "sandbox-spec.h"
 #include "sandbox-command.h"
 #include "sandbox-exec-result.h"
+#include "sandbox-metrics.h"
 #include "sandbox-instance.h"
 #include "sandbox-backend.h"
 #include "sandbox-archive.h"

@@ -846,6 +846,14 @@ static int
 cmd_volume (const Command *self,
             int            argc,
             char         **argv);
+static int
+cmd_pause (const Command *self,
+           int            argc,
+           char         **argv);
+static int
+cmd_metrics (const Command *self,
+             int            argc,
+             char         **argv);
 
 static const Command commands[] = {
   { "backends", N_("- list the backends"),
@@ -886,6 +894,13 @@ static const Command commands[] = {
        "ls      list the volumes' names\n"
        "rm      remove volumes and every file in them\n\n"
        "A sandbox mounts a volume with --volume NAME:PATH."), cmd_volume },
+  { "pause", N_("ID…"),
+    N_("Pause sandboxes: their processes stop, their files are kept, and they run\n"
+       "no commands until resumed (on Daytona: stop)."), cmd_pause },
+  { "resume", N_("ID…"),
+    N_("Let paused sandboxes run again (on Daytona: start)."), cmd_pause },
+  { "metrics", N_("ID"),
+    N_("Print what a sandbox uses: processor, memory and disk."), cmd_metrics },
 };
 
 static const Command *
@@ -1493,6 +1508,159 @@ cmd_rm (const Command *self,
         report_error (rm_error);
     }
   return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* pause, resume, metrics                                              */
+
+static gboolean
+pause_or_resume (SandboxInstance  *instance,
+                 gboolean          pause,
+                 GError          **error)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+
+  if (pause)
+    {
+      sandbox_instance_pause_async (instance, NULL, store_result, &res);
+      return sandbox_instance_pause_finish (instance, await_result (&res), error);
+    }
+  sandbox_instance_resume_async (instance, NULL, store_result, &res);
+  return sandbox_instance_resume_finish (instance, await_result (&res), error);
+}
+
+static int
+cmd_pause (const Command *self,
+           int            argc,
+           char         **argv)
+{
+  g_autoptr(GOptionContext) context = command_context (self);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  gboolean pause = strcmp (self->name, "pause") == 0;
+  int status = EXIT_OK;
+
+  g_option_context_add_main_entries (context, backend_entries, GETTEXT_PACKAGE);
+  if (!parse_options (self, context, &argc, &argv, NULL, &error))
+    return usage_error (self->name, error->message);
+  if (argc < 2)
+    return usage_error (self->name, pause ? _("pause needs the id of at least one sandbox.")
+                                          : _("resume needs the id of at least one sandbox."));
+
+  if ((backend = open_backend (&error)) == NULL)
+    return report_error (error);
+
+  for (int i = 1; i < argc; i++)
+    {
+      g_autoptr(SandboxInstance) instance = NULL;
+      g_autoptr(GError) op_error = NULL;
+
+      instance = find_instance (backend, argv[i], &op_error);
+      if (instance != NULL && pause_or_resume (instance, pause, &op_error))
+        {
+          if (pause)
+            g_print (_("Paused %s\n"), argv[i]);
+          else
+            g_print (_("Resumed %s\n"), argv[i]);
+          continue;
+        }
+      if (status == EXIT_OK)
+        status = report_error (op_error);
+      else
+        report_error (op_error);
+    }
+  return status;
+}
+
+static char *
+format_bytes (guint64 bytes)
+{
+  if (bytes == 0)
+    return g_strdup ("-");
+  return g_format_size_full (bytes, G_FORMAT_SIZE_IEC_UNITS);
+}
+
+static int
+cmd_metrics (const Command *self,
+             int            argc,
+             char         **argv)
+{
+  g_autoptr(GOptionContext) context = command_context (self);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxMetrics) metrics = NULL;
+  g_autoptr(GAsyncResult) res = NULL;
+
+  g_option_context_add_main_entries (context, backend_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, json_entries, GETTEXT_PACKAGE);
+  if (!parse_options (self, context, &argc, &argv, NULL, &error))
+    return usage_error (self->name, error->message);
+  if (argc != 2)
+    return usage_error (self->name, _("metrics needs the id of one sandbox."));
+
+  if ((backend = open_backend (&error)) == NULL)
+    return report_error (error);
+  if ((instance = find_instance (backend, argv[1], &error)) == NULL)
+    return report_error (error);
+  sandbox_instance_get_metrics_async (instance, NULL, store_result, &res);
+  metrics = sandbox_instance_get_metrics_finish (instance, await_result (&res), &error);
+  if (metrics == NULL)
+    return report_error (error);
+
+  if (opt_json)
+    {
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+      g_autoptr(JsonNode) root = NULL;
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "id");
+      json_builder_add_string_value (builder, sandbox_instance_get_id (instance));
+      json_builder_set_member_name (builder, "cpu_percent");
+      if (sandbox_metrics_get_cpu_percent (metrics) >= 0)
+        json_builder_add_double_value (builder, sandbox_metrics_get_cpu_percent (metrics));
+      else
+        json_builder_add_null_value (builder);
+      json_builder_set_member_name (builder, "cpu_seconds");
+      if (sandbox_metrics_get_cpu_seconds (metrics) >= 0)
+        json_builder_add_double_value (builder, sandbox_metrics_get_cpu_seconds (metrics));
+      else
+        json_builder_add_null_value (builder);
+      json_builder_set_member_name (builder, "cpu_count");
+      json_builder_add_int_value (builder, sandbox_metrics_get_cpu_count (metrics));
+      json_builder_set_member_name (builder, "memory_used");
+      json_builder_add_int_value (builder, (gint64) sandbox_metrics_get_memory_used (metrics));
+      json_builder_set_member_name (builder, "memory_total");
+      json_builder_add_int_value (builder, (gint64) sandbox_metrics_get_memory_total (metrics));
+      json_builder_set_member_name (builder, "disk_used");
+      json_builder_add_int_value (builder, (gint64) sandbox_metrics_get_disk_used (metrics));
+      json_builder_set_member_name (builder, "disk_total");
+      json_builder_add_int_value (builder, (gint64) sandbox_metrics_get_disk_total (metrics));
+      json_builder_end_object (builder);
+      root = json_builder_get_root (builder);
+      print_json (root);
+    }
+  else
+    {
+      g_autofree char *mem_used = format_bytes (sandbox_metrics_get_memory_used (metrics));
+      g_autofree char *mem_total = format_bytes (sandbox_metrics_get_memory_total (metrics));
+      g_autofree char *disk_used = format_bytes (sandbox_metrics_get_disk_used (metrics));
+      g_autofree char *disk_total = format_bytes (sandbox_metrics_get_disk_total (metrics));
+      g_autofree char *cpu = NULL;
+
+      if (sandbox_metrics_get_cpu_percent (metrics) >= 0)
+        cpu = g_strdup_printf (_("%.1f%% of %u processors"), sandbox_metrics_get_cpu_percent (metrics),
+                               sandbox_metrics_get_cpu_count (metrics));
+      else if (sandbox_metrics_get_cpu_seconds (metrics) >= 0)
+        cpu = g_strdup_printf (_("%.2f s used, %u processors"), sandbox_metrics_get_cpu_seconds (metrics),
+                               sandbox_metrics_get_cpu_count (metrics));
+      else
+        cpu = g_strdup_printf (_("%u processors"), sandbox_metrics_get_cpu_count (metrics));
+      g_print (_("CPU:    %s\n"), cpu);
+      g_print (_("Memory: %s of %s\n"), mem_used, mem_total);
+      g_print (_("Disk:   %s of %s\n"), disk_used, disk_total);
+    }
+  return EXIT_OK;
 }
 
 static int

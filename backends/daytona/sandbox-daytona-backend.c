@@ -135,7 +135,11 @@ _sandbox_daytona_state_from_string (const char *state)
 GHashTable *
 _sandbox_daytona_labels_from_dto (JsonObject *dto)
 {
-  return _sandbox_json_get_string_map (dto, "labels", SANDBOX_CLOUD_CREATE_TOKEN);
+  GHashTable *labels = _sandbox_json_get_string_map (dto, "labels", SANDBOX_CLOUD_CREATE_TOKEN);
+
+  /* pause's own label (sandbox-daytona-instance.c) is not the user's. */
+  g_hash_table_remove (labels, PAUSED_AUTO_DELETE_LABEL);
+  return labels;
 }
 
 char *
@@ -998,7 +1002,8 @@ sandbox_daytona_backend_get_capabilities (SandboxBackend *backend)
          SANDBOX_BACKEND_CAPABILITY_DISK_LIMIT | SANDBOX_BACKEND_CAPABILITY_GPU |
          SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE | SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY |
          SANDBOX_BACKEND_CAPABILITY_IMAGES | SANDBOX_BACKEND_CAPABILITY_PORTS |
-         SANDBOX_BACKEND_CAPABILITY_VOLUMES;
+         SANDBOX_BACKEND_CAPABILITY_VOLUMES |
+         SANDBOX_BACKEND_CAPABILITY_PAUSE | SANDBOX_BACKEND_CAPABILITY_METRICS;
 }
 
 static void

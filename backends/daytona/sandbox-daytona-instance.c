@@ -559,6 +559,8 @@ exec_started (GObject      *source,
                                         g_object_ref (task));
 }
 
+static GError *stopped_error (SandboxInstance *instance, GError *error);
+
 static void
 session_created (GObject      *source,
                  GAsyncResult *result,
@@ -581,7 +583,7 @@ session_created (GObject      *source,
   if (error != NULL)
     {
       g_clear_pointer (&data->session_url, g_free);  /* nothing to delete */
-      exec_finish (task, -1, error);
+      exec_finish (task, -1, stopped_error (SANDBOX_INSTANCE (data->self), error));
       return;
     }
   b = json_builder_new ();
@@ -675,6 +677,40 @@ build_script (SandboxDaytonaInstance *self,
   return g_string_free (g_steal_pointer (&script), FALSE);
 }
 
+/* The toolbox proxy's answer for a sandbox that is not started (stopped,
+ * perhaps by another process): "failed to resolve container IP … Is the
+ * Sandbox started?". Takes @error; returns it, or the same remedy as
+ * refuse_if_stopped with the instance marked STOPPED. */
+static GError *
+stopped_error (SandboxInstance *instance,
+               GError          *error)
+{
+  const char *id = sandbox_instance_get_id (instance);
+
+  if (error->domain != SANDBOX_ERROR || strstr (error->message, "Is the Sandbox started") == NULL)
+    return error;
+  g_error_free (error);
+  sandbox_instance_set_state (instance, SANDBOX_INSTANCE_STATE_STOPPED);
+  return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                      _("The Daytona sandbox %s is stopped (paused): start it first "
+                        "(sandboxctl resume %s, or sandbox_instance_resume())."), id, id);
+}
+
+/* A stopped sandbox's toolbox does not answer: say so instead. */
+static gboolean
+refuse_if_stopped (SandboxInstance *instance,
+                   GTask           *task)
+{
+  const char *id = sandbox_instance_get_id (instance);
+
+  if (sandbox_instance_get_state (instance) != SANDBOX_INSTANCE_STATE_STOPPED)
+    return FALSE;
+  g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                           _("The Daytona sandbox %s is stopped (paused): start it first "
+                             "(sandboxctl resume %s, or sandbox_instance_resume())."), id, id);
+  return TRUE;
+}
+
 static void
 sandbox_daytona_instance_exec (SandboxInstance *instance,
                                SandboxCommand  *command,
@@ -688,7 +724,7 @@ sandbox_daytona_instance_exec (SandboxInstance *instance,
   g_autofree char *url = NULL;
   g_autofree char *random = g_uuid_string_random ();
 
-  if (g_task_return_error_if_cancelled (task))
+  if (g_task_return_error_if_cancelled (task) || refuse_if_stopped (instance, task))
     {
       g_free (data);
       return;
@@ -1197,9 +1233,12 @@ sandbox_daytona_instance_upload (SandboxInstance *instance,
                                  GCancellable    *cancellable,
                                  GTask           *task)
 {
-  UploadData *data = g_new0 (UploadData, 1);
+  UploadData *data;
   g_autoptr(GTask) walk_task = NULL;
 
+  if (refuse_if_stopped (instance, task))
+    return;
+  data = g_new0 (UploadData, 1);
   data->source = g_object_ref (source);
   data->destination = g_strdup (destination);
   data->dirs = g_ptr_array_new_with_free_func (g_free);
@@ -1887,10 +1926,13 @@ sandbox_daytona_instance_download (SandboxInstance *instance,
                                    GTask           *task)
 {
   SandboxDaytonaInstance *self = SANDBOX_DAYTONA_INSTANCE (instance);
-  DownloadData *data = g_new0 (DownloadData, 1);
+  DownloadData *data;
   g_autofree char *quoted = NULL;
   g_autofree char *url = NULL;
 
+  if (refuse_if_stopped (instance, task))
+    return;
+  data = g_new0 (DownloadData, 1);
   data->source = g_strdup (source);
   /* "/a/b/" and "/a/b" are the same directory. */
   while (strlen (data->source) > 1 && g_str_has_suffix (data->source, "/"))
@@ -2038,6 +2080,420 @@ sandbox_daytona_instance_dup_port_url (SandboxInstance *instance,
 }
 
 /* ------------------------------------------------------------------ */
+/* pause = POST /sandbox/{id}/stop, resume = POST .../start, each then  */
+/* polled (GET /sandbox/{id}) on the SDK's schedule until the sandbox   */
+/* is stopped or started. A sandbox with a time-out is created with     */
+/* autoDeleteInterval 0, which deletes it as soon as it stops: pause     */
+/* first turns auto-delete off (-1) and keeps the interval in the label  */
+/* PAUSED_AUTO_DELETE_LABEL, which resume puts back. Metrics: the API   */
+/* has none for a sandbox, so a small command reads /proc, the cgroup   */
+/* and df in it.                                                        */
+
+#define TRANSITION_TIMEOUT_US (120 * G_USEC_PER_SEC)
+
+typedef enum
+{
+  STEP_GET,           /* pause: the sandbox's autoDeleteInterval */
+  STEP_SAVE_LABEL,    /* pause: keep it in a label */
+  STEP_NO_DELETE,     /* pause: POST autodelete/-1 */
+  STEP_ACTION,        /* POST stop or start */
+  STEP_WAIT,          /* GET until the wanted state */
+  STEP_RESTORE,       /* resume: POST autodelete/N */
+  STEP_DROP_LABEL,    /* resume: the label goes */
+  STEP_DONE,
+} TransitionStep;
+
+typedef struct
+{
+  gboolean        pause;
+  TransitionStep  step;
+  char           *endpoint;    /* sandbox/{id} */
+  char           *want;        /* "stopped" or "started" */
+  JsonObject     *dto;         /* the latest one seen, or NULL */
+  gint64          auto_delete; /* resume: the interval to put back, or -1 */
+  gint64          start;
+  guint           interval_ms;
+} TransitionData;
+
+static void
+transition_data_free (TransitionData *data)
+{
+  g_free (data->endpoint);
+  g_free (data->want);
+  g_clear_pointer (&data->dto, json_object_unref);
+  g_free (data);
+}
+
+static void transition_run (GTask *task);
+
+static gboolean
+transition_run_cb (gpointer user_data)
+{
+  transition_run (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+transition_later (GTask *task)
+{
+  TransitionData *data = g_task_get_task_data (task);
+  GSource *later;
+
+  if (g_get_monotonic_time () - data->start > TRANSITION_TIMEOUT_US)
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT,
+                               _("The Daytona sandbox %s did not become %s within 120 s; "
+                                 "look at its state with “sandboxctl ls” and try again."),
+                               sandbox_instance_get_id (g_task_get_source_object (task)), data->want);
+      return;
+    }
+  /* The SDK's schedule: 100 ms, then x1.1 after 5 s, at most 1 s. */
+  if (g_get_monotonic_time () - data->start > 5 * G_USEC_PER_SEC)
+    data->interval_ms = MIN (1000, data->interval_ms * 11 / 10 + 1);
+  later = g_timeout_source_new (data->interval_ms);
+  g_source_set_callback (later, transition_run_cb, g_object_ref (task), g_object_unref);
+  g_source_set_static_name (later, "[libsandbox] daytona stop/start poll");
+  g_source_attach (later, g_task_get_context (task));
+  g_source_unref (later);
+}
+
+/* STEP_WAIT: whether the latest DTO ends the wait (or the transition, with
+ * an error). */
+static gboolean
+transition_reached (GTask *task)
+{
+  TransitionData *data = g_task_get_task_data (task);
+  SandboxDaytonaInstance *self = g_task_get_source_object (task);
+  const char *state = data->dto ? _sandbox_json_get_string (data->dto, "state") : NULL;
+  const char *reason;
+
+  if (g_strcmp0 (state, data->want) == 0)
+    {
+      _sandbox_daytona_instance_update (self, data->dto);
+      return TRUE;
+    }
+  if (g_strcmp0 (state, "error") != 0 && g_strcmp0 (state, "build_failed") != 0 &&
+      g_strcmp0 (state, "destroyed") != 0)
+    return FALSE;
+  reason = _sandbox_json_get_string (data->dto, "errorReason");
+  _sandbox_daytona_instance_update (self, data->dto);
+  g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                           _("The Daytona sandbox %s ended up %s instead of %s%s%s; "
+                             "destroy it and create a new one."),
+                           sandbox_instance_get_id (SANDBOX_INSTANCE (self)), state, data->want,
+                           reason ? ": " : "", reason ? reason : "");
+  return TRUE;
+}
+
+static void
+transition_done (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  TransitionData *data = g_task_get_task_data (task);
+  g_autoptr(JsonNode) node = NULL;
+  GError *error = NULL;
+  guint status = 0;
+
+  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, &status, &error);
+  if (error != NULL && status == 409 && data->step == STEP_ACTION)
+    {
+      /* "Sandbox state change in progress": ask again once it settles. */
+      g_clear_error (&error);
+      transition_later (task);
+      return;
+    }
+  if (error != NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node) &&
+      json_object_has_member (json_node_get_object (node), "state"))
+    {
+      g_clear_pointer (&data->dto, json_object_unref);
+      data->dto = json_object_ref (json_node_get_object (node));
+    }
+
+  switch (data->step)
+    {
+    case STEP_GET:
+      {
+        gint64 interval = -1;
+
+        /* Already stopped: nothing to do (and stop would be refused). */
+        if (transition_reached (task))
+          {
+            if (!g_task_had_error (task))
+              g_task_return_boolean (task, TRUE);
+            return;
+          }
+        data->step = data->dto != NULL && _sandbox_json_get_int (data->dto, "autoDeleteInterval", &interval) &&
+                     interval >= 0 ? STEP_SAVE_LABEL : STEP_ACTION;
+      }
+      break;
+    case STEP_SAVE_LABEL:
+      data->step = STEP_NO_DELETE;
+      break;
+    case STEP_NO_DELETE:
+      data->step = STEP_ACTION;
+      break;
+    case STEP_ACTION:
+      data->step = STEP_WAIT;
+      if (!transition_reached (task))
+        {
+          transition_later (task);
+          return;
+        }
+      if (g_task_had_error (task))
+        return;
+      data->step = data->pause ? STEP_DONE : STEP_RESTORE;
+      break;
+    case STEP_WAIT:
+      if (!transition_reached (task))
+        {
+          transition_later (task);
+          return;
+        }
+      if (g_task_had_error (task))
+        return;
+      data->step = data->pause ? STEP_DONE : STEP_RESTORE;
+      break;
+    case STEP_RESTORE:
+      data->step = STEP_DROP_LABEL;
+      break;
+    case STEP_DROP_LABEL:
+    case STEP_DONE:
+    default:
+      data->step = STEP_DONE;
+      break;
+    }
+  transition_run (task);
+}
+
+static JsonNode *
+labels_body (JsonObject *dto,
+             const char *value)
+{
+  g_autoptr(GHashTable) labels = _sandbox_json_get_string_map (dto, "labels", NULL);
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+
+  if (value != NULL)
+    g_hash_table_insert (labels, g_strdup (PAUSED_AUTO_DELETE_LABEL), g_strdup (value));
+  else
+    g_hash_table_remove (labels, PAUSED_AUTO_DELETE_LABEL);
+  json_builder_begin_object (b);
+  _sandbox_json_add_string_map (b, "labels", labels);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+static void
+transition_run (GTask *task)
+{
+  SandboxDaytonaInstance *self = g_task_get_source_object (task);
+  TransitionData *data = g_task_get_task_data (task);
+  GCancellable *cancellable = g_task_get_cancellable (task);
+  g_autofree char *path = NULL;
+  g_autoptr(JsonNode) body = NULL;
+  const char *method = "POST";
+  SandboxRestFlags flags = SANDBOX_REST_NONE;
+
+  switch (data->step)
+    {
+    case STEP_GET:
+    case STEP_WAIT:
+      method = "GET";
+      flags = SANDBOX_REST_IDEMPOTENT;
+      path = g_strdup (data->endpoint);
+      break;
+    case STEP_SAVE_LABEL:
+      {
+        gint64 interval = -1;
+        g_autofree char *value = NULL;
+
+        _sandbox_json_get_int (data->dto, "autoDeleteInterval", &interval);
+        value = g_strdup_printf ("%" G_GINT64_FORMAT, interval);
+        method = "PUT";
+        flags = SANDBOX_REST_IDEMPOTENT;
+        path = g_strdup_printf ("%s/labels", data->endpoint);
+        body = labels_body (data->dto, value);
+      }
+      break;
+    case STEP_NO_DELETE:
+      path = g_strdup_printf ("%s/autodelete/-1", data->endpoint);
+      break;
+    case STEP_ACTION:
+      path = g_strdup_printf ("%s/%s", data->endpoint, data->pause ? "stop" : "start");
+      break;
+    case STEP_RESTORE:
+      {
+        g_autoptr(GHashTable) labels = data->dto ? _sandbox_json_get_string_map (data->dto, "labels", NULL) : NULL;
+        const char *saved = labels ? g_hash_table_lookup (labels, PAUSED_AUTO_DELETE_LABEL) : NULL;
+
+        if (saved == NULL)
+          {
+            g_task_return_boolean (task, TRUE);
+            return;
+          }
+        path = g_strdup_printf ("%s/autodelete/%" G_GINT64_FORMAT, data->endpoint,
+                                g_ascii_strtoll (saved, NULL, 10));
+      }
+      break;
+    case STEP_DROP_LABEL:
+      method = "PUT";
+      flags = SANDBOX_REST_IDEMPOTENT;
+      path = g_strdup_printf ("%s/labels", data->endpoint);
+      body = labels_body (data->dto, NULL);
+      break;
+    case STEP_DONE:
+    default:
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  _sandbox_rest_client_call_async (self->client, method, path, body, flags, cancellable,
+                                   transition_done, g_object_ref (task));
+}
+
+static void
+transition_start (SandboxInstance *instance,
+                  GTask           *task,
+                  gboolean         pause)
+{
+  TransitionData *data = g_new0 (TransitionData, 1);
+  g_autofree char *escaped = g_uri_escape_string (sandbox_instance_get_id (instance), NULL, TRUE);
+
+  data->pause = pause;
+  data->step = pause ? STEP_GET : STEP_ACTION;
+  data->endpoint = g_strdup_printf ("sandbox/%s", escaped);
+  data->want = g_strdup (pause ? "stopped" : "started");
+  data->start = g_get_monotonic_time ();
+  data->interval_ms = 100;
+  g_task_set_task_data (task, data, (GDestroyNotify) transition_data_free);
+  transition_run (task);
+}
+
+static void
+sandbox_daytona_instance_pause (SandboxInstance *instance,
+                                GCancellable    *cancellable,
+                                GTask           *task)
+{
+  transition_start (instance, task, TRUE);
+}
+
+static void
+sandbox_daytona_instance_resume (SandboxInstance *instance,
+                                 GCancellable    *cancellable,
+                                 GTask           *task)
+{
+  transition_start (instance, task, FALSE);
+}
+
+/* Prints "key value" lines; every figure is optional. */
+#define METRICS_SCRIPT \
+  "echo cpus $(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null); " \
+  "[ -r /sys/fs/cgroup/cpu.stat ] && sed -n 's/^usage_usec /cpu_usec /p' /sys/fs/cgroup/cpu.stat; " \
+  "t=0; for f in /proc/[0-9]*/stat; do read -r l < $f 2>/dev/null || continue; set -- ${l##*) }; " \
+  "t=$((t + $12 + $13)); done; echo cpu_ticks $t $(getconf CLK_TCK 2>/dev/null || echo 100); " \
+  "[ -r /sys/fs/cgroup/memory.current ] && echo mem_used $(cat /sys/fs/cgroup/memory.current); " \
+  "[ -r /sys/fs/cgroup/memory.max ] && echo mem_max $(cat /sys/fs/cgroup/memory.max); " \
+  "sed -n 's/^MemTotal: *\\([0-9]*\\) kB/mem_total_kb \\1/p; s/^MemAvailable: *\\([0-9]*\\) kB/mem_avail_kb \\1/p' /proc/meminfo; " \
+  "df -Pk / 2>/dev/null | sed -n '2s/^[^ ]* *\\([0-9]*\\) *\\([0-9]*\\).*/disk_kb \\1 \\2/p'; true"
+
+SandboxMetrics *
+_sandbox_daytona_parse_metrics (const char *text)
+{
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+  double cpu_seconds = -1;
+  guint cpus = 0;
+  guint64 mem_used = 0, mem_max = 0, mem_total = 0, mem_avail = 0, disk_total = 0, disk_used = 0;
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) f = g_strsplit (g_strstrip (lines[i]), " ", -1);
+      guint n = g_strv_length (f);
+
+      if (n < 2)
+        continue;
+      if (strcmp (f[0], "cpus") == 0)
+        cpus = (guint) g_ascii_strtoull (f[1], NULL, 10);
+      else if (strcmp (f[0], "cpu_usec") == 0)
+        cpu_seconds = g_ascii_strtoull (f[1], NULL, 10) / 1e6;
+      else if (strcmp (f[0], "cpu_ticks") == 0 && n >= 3 && cpu_seconds < 0 &&
+               g_ascii_strtoull (f[2], NULL, 10) > 0)
+        /* Without a cgroup: the processes that run now. */
+        cpu_seconds = (double) g_ascii_strtoull (f[1], NULL, 10) / g_ascii_strtoull (f[2], NULL, 10);
+      else if (strcmp (f[0], "mem_used") == 0)
+        mem_used = g_ascii_strtoull (f[1], NULL, 10);
+      else if (strcmp (f[0], "mem_max") == 0)
+        mem_max = g_ascii_strtoull (f[1], NULL, 10);   /* "max": 0 */
+      else if (strcmp (f[0], "mem_total_kb") == 0)
+        mem_total = g_ascii_strtoull (f[1], NULL, 10) * 1024;
+      else if (strcmp (f[0], "mem_avail_kb") == 0)
+        mem_avail = g_ascii_strtoull (f[1], NULL, 10) * 1024;
+      else if (strcmp (f[0], "disk_kb") == 0 && n >= 3)
+        {
+          disk_total = g_ascii_strtoull (f[1], NULL, 10) * 1024;
+          disk_used = g_ascii_strtoull (f[2], NULL, 10) * 1024;
+        }
+    }
+  if (mem_max > 0 && (mem_total == 0 || mem_max < mem_total))
+    mem_total = mem_max;
+  if (mem_used == 0 && mem_total >= mem_avail && mem_avail > 0)
+    mem_used = mem_total - mem_avail;
+  return g_object_new (SANDBOX_TYPE_METRICS,
+                       "cpu-seconds", cpu_seconds,
+                       "cpu-count", cpus,
+                       "memory-used", mem_used,
+                       "memory-total", mem_total,
+                       "disk-used", disk_used,
+                       "disk-total", disk_total,
+                       NULL);
+}
+
+static void
+metrics_ran (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(SandboxExecResult) ran = NULL;
+  g_autofree char *text = NULL;
+  GError *error = NULL;
+  GValue value = G_VALUE_INIT;
+  GBytes *out;
+
+  ran = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), result, &error);
+  if (ran == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  out = sandbox_exec_result_get_stdout (ran);
+  text = out ? g_strndup (g_bytes_get_data (out, NULL), g_bytes_get_size (out)) : g_strdup ("");
+  g_value_init (&value, SANDBOX_TYPE_METRICS);
+  g_value_take_object (&value, _sandbox_daytona_parse_metrics (text));
+  g_task_return_value (task, &value);
+  g_value_unset (&value);
+}
+
+static void
+sandbox_daytona_instance_get_metrics (SandboxInstance *instance,
+                                      GCancellable    *cancellable,
+                                      GTask           *task)
+{
+  const char * const argv[] = { "sh", "-c", METRICS_SCRIPT, NULL };
+  g_autoptr(SandboxCommand) command = NULL;
+
+  if (refuse_if_stopped (instance, task))
+    return;
+  command = sandbox_command_new ((const char * const *) argv);
+  sandbox_command_set_timeout_ms (command, 30000);
+  sandbox_instance_exec_async (instance, command, cancellable, metrics_ran, g_object_ref (task));
+}
+
+/* ------------------------------------------------------------------ */
 /* GObject                                                             */
 
 static void
@@ -2062,6 +2518,9 @@ sandbox_daytona_instance_class_init (SandboxDaytonaInstanceClass *klass)
   instance_class->upload = sandbox_daytona_instance_upload;
   instance_class->download = sandbox_daytona_instance_download;
   instance_class->destroy = sandbox_daytona_instance_destroy;
+  instance_class->pause = sandbox_daytona_instance_pause;
+  instance_class->resume = sandbox_daytona_instance_resume;
+  instance_class->get_metrics = sandbox_daytona_instance_get_metrics;
   instance_class->dup_port_url = sandbox_daytona_instance_dup_port_url;
 }
 

@@ -74,4 +74,10 @@ void                 _sandbox_daytona_demux_flush        (SandboxDaytonaDemux   
                                                           SandboxDaytonaEmit      emit,
                                                           gpointer                user_data);
 
+/* Where pause keeps a sandbox's autoDeleteInterval while it is stopped. */
+#define PAUSED_AUTO_DELETE_LABEL "libsandbox.paused-auto-delete"
+
+/* The output of the metrics command (sandbox-daytona-instance.c). */
+SandboxMetrics *_sandbox_daytona_parse_metrics (const char *text);
+
 G_END_DECLS

@@ -259,7 +259,7 @@ const SandboxCloudApi _sandbox_e2b_api = {
   .id_member = "sandboxID",
   .labels_member = "metadata",
   .item_path = "sandboxes/",
-  .list_path = "v2/sandboxes?state=running&limit=100",
+  .list_path = "v2/sandboxes?state=running,paused&limit=100",
   .reap_path = "v2/sandboxes?limit=100",
   .page_parameter = "nextToken",
   .busy_retries = 0,
@@ -463,7 +463,8 @@ static SandboxBackendCapabilities
 sandbox_e2b_backend_get_capabilities (SandboxBackend *backend)
 {
   return SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY | SANDBOX_BACKEND_CAPABILITY_IMAGES |
-         SANDBOX_BACKEND_CAPABILITY_PORTS;
+         SANDBOX_BACKEND_CAPABILITY_PORTS |
+         SANDBOX_BACKEND_CAPABILITY_PAUSE | SANDBOX_BACKEND_CAPABILITY_METRICS;
 }
 
 static char *

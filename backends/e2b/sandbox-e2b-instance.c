@@ -75,7 +75,8 @@ _sandbox_e2b_instance_new (SandboxE2bBackend *backend,
   self = g_object_new (SANDBOX_TYPE_E2B_INSTANCE,
                        "id", id,
                        "backend", backend,
-                       "state", SANDBOX_INSTANCE_STATE_RUNNING,
+                       "state", g_strcmp0 (_sandbox_json_get_string (object, "state"), "paused") == 0
+                                ? SANDBOX_INSTANCE_STATE_STOPPED : SANDBOX_INSTANCE_STATE_RUNNING,
                        NULL);
   self->domain = g_strdup (_sandbox_json_get_string (object, "domain"));
   self->access_token = g_strdup (_sandbox_json_get_string (object, "envdAccessToken"));
@@ -114,9 +115,32 @@ envd_error (SandboxE2bInstance *self,
                           _("The E2B sandbox %s no longer exists (it was killed or reached its "
                             "timeout); create a new one, or raise the spec's timeout."), get_id (self));
     }
+  if (status == 502 && data != NULL && g_strstr_len (data, len, "paused") != NULL)
+    {
+      /* Paused, perhaps by another process. */
+      sandbox_instance_set_state (SANDBOX_INSTANCE (self), SANDBOX_INSTANCE_STATE_STOPPED);
+      return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                          _("The E2B sandbox %s is paused: resume it first "
+                            "(sandboxctl resume %s, or sandbox_instance_resume())."),
+                          get_id (self), get_id (self));
+    }
   return _sandbox_rest_error_new ("E2B envd", method, endpoint, status, body,
                                   _("The sandbox's access token was refused; get the sandbox again "
                                     "with its id."));
+}
+
+/* A paused sandbox's envd does not answer: say so instead of waiting. */
+static gboolean
+refuse_if_paused (SandboxE2bInstance *self,
+                  GTask              *task)
+{
+  if (sandbox_instance_get_state (SANDBOX_INSTANCE (self)) != SANDBOX_INSTANCE_STATE_STOPPED)
+    return FALSE;
+  g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                           _("The E2B sandbox %s is paused: resume it first "
+                             "(sandboxctl resume %s, or sandbox_instance_resume())."),
+                           get_id (self), get_id (self));
+  return TRUE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1001,8 +1025,11 @@ sandbox_e2b_instance_exec (SandboxInstance *instance,
                            GTask           *task)
 {
   SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
-  ExecData *data = g_new0 (ExecData, 1);
+  ExecData *data;
 
+  if (refuse_if_paused (self, task))
+    return;
+  data = g_new0 (ExecData, 1);
   data->self = g_object_ref (self);
   data->command = g_object_ref (command);
   data->op = g_cancellable_new ();
@@ -1672,7 +1699,7 @@ sandbox_e2b_instance_upload (SandboxInstance *instance,
 {
   FilesData *data;
 
-  if (!check_path (destination, task))
+  if (refuse_if_paused (SANDBOX_E2B_INSTANCE (instance), task) || !check_path (destination, task))
     return;
   data = g_new0 (FilesData, 1);
   data->local = g_object_ref (source);
@@ -1692,7 +1719,7 @@ sandbox_e2b_instance_download (SandboxInstance *instance,
 {
   FilesData *data;
 
-  if (!check_path (source, task))
+  if (refuse_if_paused (SANDBOX_E2B_INSTANCE (instance), task) || !check_path (source, task))
     return;
   data = g_new0 (FilesData, 1);
   data->local = g_object_ref (destination);
@@ -1741,6 +1768,250 @@ sandbox_e2b_instance_destroy (SandboxInstance *instance,
 }
 
 /* ------------------------------------------------------------------ */
+/* pause (POST /sandboxes/{id}/pause), resume (POST .../connect, which  */
+/* resumes a paused sandbox: 201, or finds it running: 200), metrics    */
+/* (GET .../metrics, the latest sample; envd's GET /metrics while the   */
+/* service has none yet)                                               */
+
+static void
+pause_done (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(JsonNode) node = NULL;
+  GError *error = NULL;
+  guint status = 0;
+
+  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, &status, &error);
+  /* 409: already paused, which is what was asked. */
+  if (error != NULL && status != 409)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_clear_error (&error);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+sandbox_e2b_instance_pause (SandboxInstance *instance,
+                            GCancellable    *cancellable,
+                            GTask           *task)
+{
+  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
+  g_autofree char *path = g_strdup_printf ("sandboxes/%s/pause", get_id (self));
+  g_autoptr(JsonNode) body = json_from_string ("{}", NULL);
+
+  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), "POST", path,
+                                   body, SANDBOX_REST_NONE, cancellable, pause_done,
+                                   g_object_ref (task));
+}
+
+static void
+resume_done (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  SandboxE2bInstance *self = g_task_get_source_object (task);
+  g_autoptr(JsonNode) node = NULL;
+  GError *error = NULL;
+  JsonObject *object;
+
+  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, &error);
+  if (error != NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    {
+      /* A resumed sandbox may have a new token or domain. */
+      object = json_node_get_object (node);
+      if (_sandbox_json_get_string (object, "envdAccessToken") != NULL)
+        {
+          g_free (self->access_token);
+          self->access_token = g_strdup (_sandbox_json_get_string (object, "envdAccessToken"));
+        }
+      if (_sandbox_json_get_string (object, "domain") != NULL)
+        {
+          g_free (self->domain);
+          self->domain = g_strdup (_sandbox_json_get_string (object, "domain"));
+        }
+      set_envd (self);
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+sandbox_e2b_instance_resume (SandboxInstance *instance,
+                             GCancellable    *cancellable,
+                             GTask           *task)
+{
+  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
+  g_autofree char *path = g_strdup_printf ("sandboxes/%s/connect", get_id (self));
+  g_autofree char *json = g_strdup_printf ("{\"timeout\": %d}", E2B_DEFAULT_TTL_S);
+  g_autoptr(JsonNode) body = json_from_string (json, NULL);
+
+  /* connect only ever extends the sandbox's time-out. */
+  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), "POST", path,
+                                   body, SANDBOX_REST_NONE, cancellable, resume_done,
+                                   g_object_ref (task));
+}
+
+/* The number in the member @a (else @b) of @object, or @fallback. */
+static double
+member_number (JsonObject *object,
+               const char *a,
+               const char *b,
+               double      fallback)
+{
+  const char *names[] = { a, b };
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      JsonNode *node = json_object_get_member (object, names[i]);
+
+      if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
+        continue;
+      if (json_node_get_value_type (node) == G_TYPE_INT64)
+        return (double) json_node_get_int (node);
+      if (json_node_get_value_type (node) == G_TYPE_DOUBLE)
+        return json_node_get_double (node);
+    }
+  return fallback;
+}
+
+static guint64
+member_u64 (JsonObject *object,
+            const char *a,
+            const char *b)
+{
+  double value = member_number (object, a, b, 0);
+
+  /* Negative or beyond 2^64 (a cast of those is undefined). */
+  if (!(value > 0))
+    return 0;
+  return value >= 18446744073709551615.0 ? G_MAXUINT64 : (guint64) value;
+}
+
+/* From a SandboxMetric of the API (camelCase) or envd's /metrics
+ * (snake_case). */
+SandboxMetrics *
+_sandbox_e2b_parse_metrics (JsonObject *object)
+{
+  return g_object_new (SANDBOX_TYPE_METRICS,
+                       "cpu-percent", CLAMP (member_number (object, "cpuUsedPct", "cpu_used_pct", -1), -1.0, 100.0),
+                       "cpu-count", (guint) MIN (member_u64 (object, "cpuCount", "cpu_count"), G_MAXUINT),
+                       "memory-used", member_u64 (object, "memUsed", "mem_used"),
+                       "memory-total", member_u64 (object, "memTotal", "mem_total"),
+                       "disk-used", member_u64 (object, "diskUsed", "disk_used"),
+                       "disk-total", member_u64 (object, "diskTotal", "disk_total"),
+                       NULL);
+}
+
+static void
+return_metrics (GTask      *task,
+                JsonObject *object)
+{
+  GValue value = G_VALUE_INIT;
+
+  g_value_init (&value, SANDBOX_TYPE_METRICS);
+  g_value_take_object (&value, _sandbox_e2b_parse_metrics (object));
+  g_task_return_value (task, &value);
+  g_value_unset (&value);
+}
+
+static void
+envd_metrics_done (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(JsonNode) node = NULL;
+  GError *error = NULL;
+
+  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, &error);
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                             _("E2B answered the metrics of sandbox %s with something that is not "
+                               "an object; try again, or report it."),
+                             sandbox_instance_get_id (g_task_get_source_object (task)));
+  else
+    return_metrics (task, json_node_get_object (node));
+}
+
+static void
+envd_metrics (SandboxE2bInstance *self,
+              GTask              *task)
+{
+  _sandbox_rest_client_call_async (self->envd, "GET", "metrics", NULL, SANDBOX_REST_IDEMPOTENT,
+                                   g_task_get_cancellable (task), envd_metrics_done,
+                                   g_object_ref (task));
+}
+
+static void
+metrics_done (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  SandboxE2bInstance *self = g_task_get_source_object (task);
+  g_autoptr(JsonNode) node = NULL;
+  GError *error = NULL;
+  JsonArray *samples;
+  JsonNode *last;
+
+  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, &error);
+  if (error != NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                               _("E2B answered the metrics of sandbox %s with something that is not "
+                                 "a list; try again, or report it."), get_id (self));
+      return;
+    }
+  samples = json_node_get_array (node);
+  last = json_array_get_length (samples) > 0
+         ? json_array_get_element (samples, json_array_get_length (samples) - 1) : NULL;
+  if (last != NULL && JSON_NODE_HOLDS_OBJECT (last))
+    {
+      return_metrics (task, json_node_get_object (last));
+      return;
+    }
+  /* A sandbox younger than the service's sampling interval has no sample:
+   * ask its envd, unless it is paused. */
+  if (sandbox_instance_get_state (SANDBOX_INSTANCE (self)) == SANDBOX_INSTANCE_STATE_STOPPED)
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                               _("E2B has no metrics of the paused sandbox %s yet; resume it first."),
+                               get_id (self));
+      return;
+    }
+  with_envd (self, task, envd_metrics);
+}
+
+static void
+sandbox_e2b_instance_get_metrics (SandboxInstance *instance,
+                                  GCancellable    *cancellable,
+                                  GTask           *task)
+{
+  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
+  g_autofree char *path = g_strdup_printf ("sandboxes/%s/metrics", get_id (self));
+
+  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), "GET", path,
+                                   NULL, SANDBOX_REST_IDEMPOTENT, cancellable, metrics_done,
+                                   g_object_ref (task));
+}
+
+/* ------------------------------------------------------------------ */
 
 static void
 sandbox_e2b_instance_finalize (GObject *object)
@@ -1781,6 +2052,9 @@ sandbox_e2b_instance_class_init (SandboxE2bInstanceClass *klass)
   instance_class->upload = sandbox_e2b_instance_upload;
   instance_class->download = sandbox_e2b_instance_download;
   instance_class->destroy = sandbox_e2b_instance_destroy;
+  instance_class->pause = sandbox_e2b_instance_pause;
+  instance_class->resume = sandbox_e2b_instance_resume;
+  instance_class->get_metrics = sandbox_e2b_instance_get_metrics;
   instance_class->dup_port_url = sandbox_e2b_instance_dup_port_url;
 }
 

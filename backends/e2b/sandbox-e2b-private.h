@@ -69,5 +69,6 @@ void                _sandbox_e2b_event_clear         (SandboxE2bEvent *event);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (SandboxE2bEvent, _sandbox_e2b_event_clear)
 gboolean            _sandbox_e2b_parse_stat_is_dir   (JsonNode        *answer);
 GPtrArray          *_sandbox_e2b_parse_list_dir      (JsonNode        *answer);
+SandboxMetrics     *_sandbox_e2b_parse_metrics       (JsonObject      *object);
 
 G_END_DECLS

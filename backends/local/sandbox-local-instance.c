@@ -74,7 +74,8 @@ _sandbox_local_instance_new (SandboxLocalBackend *backend,
   self = g_object_new (SANDBOX_TYPE_LOCAL_INSTANCE,
                        "id", config->id,
                        "backend", backend,
-                       "state", SANDBOX_INSTANCE_STATE_RUNNING,
+                       "state", _local_is_paused (config) ? SANDBOX_INSTANCE_STATE_STOPPED
+                                                          : SANDBOX_INSTANCE_STATE_RUNNING,
                        NULL);
   self->config = config;
   sandbox_instance_set_labels (SANDBOX_INSTANCE (self), config->labels);
@@ -105,6 +106,18 @@ instance_gone (SandboxLocalInstance  *self,
   g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
                _("The local sandbox %s has been destroyed."), self->config->id);
   return TRUE;
+}
+
+/* Refuses while the sandbox is paused (by any process), which the state
+ * then says. */
+static gboolean
+check_not_paused (SandboxLocalInstance  *self,
+                  GError               **error)
+{
+  if (_local_check_not_paused (self->config, error))
+    return TRUE;
+  sandbox_instance_set_state (SANDBOX_INSTANCE (self), SANDBOX_INSTANCE_STATE_STOPPED);
+  return FALSE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1573,7 +1586,8 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   GBytes *stdin_bytes = sandbox_command_get_stdin (command);
   gboolean sent;
 
-  if (g_task_return_error_if_cancelled (task) || instance_gone (self, &error))
+  if (g_task_return_error_if_cancelled (task) || instance_gone (self, &error) ||
+      !check_not_paused (self, &error))
     {
       if (error != NULL)
         g_task_return_error (task, error);
@@ -2366,7 +2380,7 @@ sandbox_local_instance_upload (SandboxInstance *instance,
   g_autofree char *path = NULL;
   GError *error = NULL;
 
-  if (instance_gone (self, &error) ||
+  if (instance_gone (self, &error) || !check_not_paused (self, &error) ||
       (path = check_path (self->config, destination, TRUE, &error)) == NULL)
     {
       g_task_return_error (task, error);
@@ -2392,7 +2406,7 @@ sandbox_local_instance_download (SandboxInstance *instance,
   g_autofree char *path = NULL;
   GError *error = NULL;
 
-  if (instance_gone (self, &error) ||
+  if (instance_gone (self, &error) || !check_not_paused (self, &error) ||
       (path = check_path (self->config, source, FALSE, &error)) == NULL)
     {
       g_task_return_error (task, error);
@@ -2587,8 +2601,14 @@ _local_destroy_dir (const char  *dir,
   g_autoptr(LocalConfig) config = _local_config_load (dir, NULL);
 
   g_autofree char *id = g_path_get_basename (dir);
-  int conn = config != NULL ? ask_server_to_end (config) : -1;
+  int conn = -1;
   gboolean ended;
+
+  /* A paused sandbox runs again for its server to end it. */
+  if (config != NULL && _local_is_paused (config))
+    _local_resume (config, NULL);
+  if (config != NULL)
+    conn = ask_server_to_end (config);
 
   /* This process no longer owns it. */
   lease_release (id);
@@ -2664,6 +2684,74 @@ sandbox_local_instance_dup_port_url (SandboxInstance *instance,
 }
 
 /* ------------------------------------------------------------------ */
+/* pause, resume, metrics (sandbox-local-pause.c does the work)        */
+
+static void
+pause_thread (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
+{
+  SandboxLocalInstance *self = source_object;
+  GError *error = NULL;
+  gboolean pause = GPOINTER_TO_INT (task_data);
+
+  if (instance_gone (self, &error) ||
+      !(pause ? _local_pause (self->config, &error) : _local_resume (self->config, &error)))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+sandbox_local_instance_pause (SandboxInstance *instance,
+                              GCancellable    *cancellable,
+                              GTask           *task)
+{
+  g_task_set_task_data (task, GINT_TO_POINTER (TRUE), NULL);
+  g_task_run_in_thread (task, pause_thread);
+}
+
+static void
+sandbox_local_instance_resume (SandboxInstance *instance,
+                               GCancellable    *cancellable,
+                               GTask           *task)
+{
+  g_task_set_task_data (task, GINT_TO_POINTER (FALSE), NULL);
+  g_task_run_in_thread (task, pause_thread);
+}
+
+static void
+metrics_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  SandboxLocalInstance *self = source_object;
+  GError *error = NULL;
+  SandboxMetrics *metrics = NULL;
+  GValue value = G_VALUE_INIT;
+
+  if (instance_gone (self, &error) || (metrics = _local_metrics (self->config, &error)) == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_value_init (&value, SANDBOX_TYPE_METRICS);
+  g_value_take_object (&value, metrics);
+  g_task_return_value (task, &value);
+  g_value_unset (&value);
+}
+
+static void
+sandbox_local_instance_get_metrics (SandboxInstance *instance,
+                                    GCancellable    *cancellable,
+                                    GTask           *task)
+{
+  g_task_run_in_thread (task, metrics_thread);
+}
+
+/* ------------------------------------------------------------------ */
 
 static void
 sandbox_local_instance_finalize (GObject *object)
@@ -2687,6 +2775,9 @@ sandbox_local_instance_class_init (SandboxLocalInstanceClass *klass)
   instance_class->upload = sandbox_local_instance_upload;
   instance_class->download = sandbox_local_instance_download;
   instance_class->destroy = sandbox_local_instance_destroy;
+  instance_class->pause = sandbox_local_instance_pause;
+  instance_class->resume = sandbox_local_instance_resume;
+  instance_class->get_metrics = sandbox_local_instance_get_metrics;
   instance_class->dup_port_url = sandbox_local_instance_dup_port_url;
 }
 

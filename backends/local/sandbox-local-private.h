@@ -86,4 +86,15 @@ gboolean      _local_remove_tree        (const char  *path,
 gboolean      _local_destroy_dir        (const char  *dir,
                                          GError     **error);
 
+/* Pause, resume and metrics (sandbox-local-pause.c). */
+gboolean        _local_is_paused        (LocalConfig  *config);
+gboolean        _local_check_not_paused (LocalConfig  *config,
+                                         GError      **error);
+gboolean        _local_pause            (LocalConfig  *config,
+                                         GError      **error);
+gboolean        _local_resume           (LocalConfig  *config,
+                                         GError      **error);
+SandboxMetrics *_local_metrics          (LocalConfig  *config,
+                                         GError      **error);
+
 G_END_DECLS

@@ -1024,6 +1024,149 @@ test_volumes (Fixture       *f,
   g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
 }
 
+/* ------------------------------------------------------------------ */
+/* pause/resume and metrics (capabilities PAUSE and METRICS)           */
+
+/* A ticker appends the time 20 times a second; while the sandbox is
+ * paused it cannot, so the longest gap between two ticks is at least as
+ * long as the pause (no timing of the test itself is involved). */
+#define TICKER_SCRIPT \
+  "setsid sh -c 'while :; do date +%s.%N >> /tmp/ticks; sleep 0.05; done' " \
+  "</dev/null >/dev/null 2>&1 & echo started"
+#define TICKS_SCRIPT "cat /tmp/ticks 2>/dev/null | wc -l"
+#define LONGEST_GAP_MS_SCRIPT \
+  "awk 'NR > 1 && $1 - p > m { m = $1 - p } { p = $1 } END { printf \"%d\\n\", m * 1000 }' /tmp/ticks"
+
+static guint64
+run_number (Fixture    *f,
+            const char *script)
+{
+  g_autofree char *text = run_stdout (f, script);
+
+  return g_ascii_strtoull (text, NULL, 10);
+}
+
+/* Waits until the ticker has ticked more than @than times (at most ~10 s). */
+static guint64
+ticks_after (Fixture *f,
+             guint64  than)
+{
+  guint64 value = 0;
+
+  for (int i = 0; i < 200 && (value = run_number (f, TICKS_SCRIPT)) <= than; i++)
+    g_usleep (50000);
+  return value;
+}
+
+static void
+test_pause (Fixture       *f,
+            gconstpointer  data)
+{
+  SandboxBackendCapabilities caps = sandbox_backend_get_capabilities (f->backend);
+  g_autoptr(SandboxBackend) other = sandbox_backend_new_for_name (f->fixture->name, NULL);
+  g_autoptr(SandboxInstance) found = NULL;
+  g_autoptr(SandboxInstance) stale = NULL;
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("true");
+  g_autoptr(SandboxExecResult) refused = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *started = NULL;
+  g_autofree char *kept = NULL;
+  guint64 after;
+  const char *id = sandbox_instance_get_id (f->instance);
+
+  if (!(caps & SANDBOX_BACKEND_CAPABILITY_PAUSE))
+    {
+      g_assert_false (sandbox_instance_pause (f->instance, NULL, &error));
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      g_clear_error (&error);
+      g_assert_false (sandbox_instance_resume (f->instance, NULL, &error));
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      return;
+    }
+
+  g_free (run_stdout (f, "echo kept > /tmp/paused-file"));
+  started = run_stdout (f, TICKER_SCRIPT);
+  g_assert_cmpstr (started, ==, "started\n");
+  g_assert_cmpuint (ticks_after (f, 1), >, 1);
+  stale = sandbox_backend_get_instance (other, id, NULL, &error);
+  g_assert_no_error (error);
+
+  sandbox_instance_pause (f->instance, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sandbox_instance_get_state (f->instance), ==, SANDBOX_INSTANCE_STATE_STOPPED);
+
+  /* Another process sees it paused; commands are refused with a remedy. */
+  found = sandbox_backend_get_instance (other, id, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sandbox_instance_get_state (found), ==, SANDBOX_INSTANCE_STATE_STOPPED);
+  refused = sandbox_instance_exec (found, cmd, NULL, &error);
+  g_assert_null (refused);
+  g_assert_nonnull (error);
+  g_assert_false (g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED));
+  g_assert_nonnull (strstr (error->message, "resume"));
+  g_clear_error (&error);
+  /* So does one found before the pause (another process's old view). */
+  g_clear_object (&refused);
+  refused = sandbox_instance_exec (stale, cmd, NULL, &error);
+  g_assert_null (refused);
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "resume"));
+  g_assert_cmpint (sandbox_instance_get_state (stale), ==, SANDBOX_INSTANCE_STATE_STOPPED);
+  g_clear_error (&error);
+
+  /* Two seconds paused: the ticker, running, would leave no gap over 50 ms
+   * (plus scheduling delays). */
+  g_usleep (2 * G_USEC_PER_SEC);
+  g_assert_true (sandbox_instance_resume (f->instance, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (sandbox_instance_get_state (f->instance), ==, SANDBOX_INSTANCE_STATE_RUNNING);
+  after = ticks_after (f, 0);
+
+  /* Files are kept, and the sandbox runs again. */
+  kept = run_stdout (f, "cat /tmp/paused-file");
+  g_assert_cmpstr (kept, ==, "kept\n");
+  g_assert_cmpuint (ticks_after (f, after), >, after);
+  g_assert_cmpuint (run_number (f, LONGEST_GAP_MS_SCRIPT), >=, 1900);
+
+  /* A paused sandbox can be destroyed, and nothing is left. */
+  sandbox_instance_pause (f->instance, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (sandbox_instance_destroy (f->instance, NULL, &error));
+  g_assert_no_error (error);
+  g_clear_object (&found);
+  found = sandbox_backend_get_instance (other, id, NULL, &error);
+  g_assert_null (found);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+}
+
+static void
+test_metrics (Fixture       *f,
+              gconstpointer  data)
+{
+  SandboxBackendCapabilities caps = sandbox_backend_get_capabilities (f->backend);
+  g_autoptr(SandboxMetrics) metrics = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_free (run_stdout (f, "head -c 1048576 /dev/zero > /tmp/metrics-file"));
+  metrics = sandbox_instance_get_metrics (f->instance, NULL, &error);
+  if (!(caps & SANDBOX_BACKEND_CAPABILITY_METRICS))
+    {
+      g_assert_null (metrics);
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      return;
+    }
+  g_assert_no_error (error);
+  g_assert_nonnull (metrics);
+  g_assert_true (sandbox_metrics_get_cpu_percent (metrics) >= 0 ||
+                 sandbox_metrics_get_cpu_seconds (metrics) >= 0);
+  g_assert_cmpfloat (sandbox_metrics_get_cpu_percent (metrics), <=, 100);
+  g_assert_cmpuint (sandbox_metrics_get_cpu_count (metrics), >=, 1);
+  g_assert_cmpuint (sandbox_metrics_get_memory_used (metrics), >, 0);
+  g_assert_cmpuint (sandbox_metrics_get_memory_total (metrics), >=, sandbox_metrics_get_memory_used (metrics));
+  g_assert_cmpuint (sandbox_metrics_get_disk_total (metrics), >, 0);
+  g_assert_cmpuint (sandbox_metrics_get_disk_total (metrics), >=, sandbox_metrics_get_disk_used (metrics));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1043,6 +1186,8 @@ main (int argc, char **argv)
     { "workdir", test_workdir },
     { "files", test_files },
     { "network", test_network },
+    { "pause", test_pause },
+    { "metrics", test_metrics },
     { "ports", test_ports },
     { "volumes", test_volumes },
   };

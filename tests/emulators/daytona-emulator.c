@@ -1062,6 +1062,15 @@ sb_stop (EmuSandbox *sb)
   sb->desired_state = g_strdup ("stopped");
   sb_set_state (sb, "stopping");
   sb_cancel_commands (sb);
+  /* From "stopping" on nothing of it runs: its local sandbox is frozen (the
+   * service stops its container), its files are kept. */
+  if (sb->local != NULL)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (!sandbox_instance_pause (sb->local, NULL, &error))
+        g_warning ("daytona-emulator: pausing the local sandbox of %s: %s", sb->id, error->message);
+    }
   emu_later (sb->emu, emu_setting (sb->emu, &sb->emu->state_delay_ms), sb_stopped_cb, sb);
 }
 
@@ -2286,6 +2295,13 @@ api_sandbox (DaytonaEmulator   *emu,
         return api_error (emu, msg, 409, "Sandbox state change in progress");
       if (g_strcmp0 (sb->state, "stopped") != 0)
         return api_error (emu, msg, 400, "Sandbox is not in a startable state");
+      if (sb->local != NULL && sandbox_instance_get_state (sb->local) == SANDBOX_INSTANCE_STATE_STOPPED)
+        {
+          g_autoptr(GError) error = NULL;
+
+          if (!sandbox_instance_resume (sb->local, NULL, &error))
+            return api_error (emu, msg, 500, error->message);
+        }
       g_free (sb->desired_state);
       sb->desired_state = g_strdup ("started");
       sb_set_state (sb, "starting");

@@ -2198,8 +2198,7 @@ _emu_envd_handle (E2bEmulator       *emu,
 
   if (strcmp (path, "/metrics") == 0)
     {
-      _emu_reply_json (msg, 200, json_from_string ("{\"cpu_count\":2,\"cpu_used_pct\":0,"
-                                                   "\"mem_total\":536870912,\"mem_used\":0}", NULL));
+      _emu_reply_json (msg, 200, _emu_sandbox_metrics (sandbox, FALSE));
       return;
     }
   _emu_reply_error (msg, 404, "no such envd endpoint: %s %s", method, path);

@@ -63,6 +63,7 @@ struct _EmuSandbox
   GHashTable      *processes;  /* pid -> EmuProcess (running and recently ended) */
   guint            next_pid;
   GHashTable      *watchers;   /* id -> directory watcher (envd code), or NULL */
+  gboolean         paused;     /* POST /pause: its local sandbox is frozen */
 };
 
 /* Replies */
@@ -89,5 +90,9 @@ void        _emu_envd_handle         (E2bEmulator       *emu,
                                       GHashTable        *query);
 /* Kills every process of a sandbox that is going away. */
 void        _emu_envd_sandbox_gone   (EmuSandbox        *sandbox);
+/* A metrics sample of SANDBOX measured by the local backend: the API's
+ * SandboxMetric (CAMEL) or envd's /metrics. */
+JsonNode   *_emu_sandbox_metrics     (EmuSandbox        *sandbox,
+                                      gboolean           camel);
 
 G_END_DECLS

@@ -264,7 +264,7 @@ sandbox_to_json (EmuSandbox *sandbox,
       ADD_INT (builder, "cpuCount", 2);
       ADD_INT (builder, "memoryMB", 512);
       ADD_INT (builder, "diskSizeMB", 1024);
-      ADD_STRING (builder, "state", "running");
+      ADD_STRING (builder, "state", sandbox->paused ? "paused" : "running");
       _sandbox_json_add_string_map (builder, "metadata", sandbox->metadata);
     }
   json_builder_end_object (builder);
@@ -669,7 +669,7 @@ handle_list (E2bEmulator       *emu,
         }
       if (template != NULL && strcmp (template, sandbox->template_id) != 0)
         continue;
-      if (v2 && state != NULL && strstr (state, "running") == NULL)
+      if (v2 && state != NULL && strstr (state, sandbox->paused ? "paused" : "running") == NULL)
         continue;
       g_ptr_array_add (matching, sandbox);
     }
@@ -733,6 +733,63 @@ extend_timeout (SoupServerMessage *msg,
   return TRUE;
 }
 
+/* Thaws a paused sandbox; FALSE once it has replied 500. */
+static gboolean
+sandbox_resume (SoupServerMessage *msg,
+                EmuSandbox        *sandbox)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!sandbox_instance_resume (sandbox->instance, NULL, &error))
+    {
+      _emu_reply_error (msg, 500, "cannot resume sandbox %s: %s", sandbox->id, error->message);
+      return FALSE;
+    }
+  sandbox->paused = FALSE;
+  return TRUE;
+}
+
+JsonNode *
+_emu_sandbox_metrics (EmuSandbox *sandbox,
+                      gboolean    camel)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(SandboxMetrics) metrics = sandbox_instance_get_metrics (sandbox->instance, NULL, NULL);
+  double alive = MAX (1.0, (double) (g_get_real_time () / G_USEC_PER_SEC -
+                                     g_date_time_to_unix (sandbox->started)));
+  guint cpus = metrics ? MAX (1, sandbox_metrics_get_cpu_count (metrics)) : 2;
+  double seconds = metrics ? MAX (0.0, sandbox_metrics_get_cpu_seconds (metrics)) : 0;
+  /* The service samples load; the local backend counts processor time:
+   * the mean load since the sandbox started stands in for it. */
+  double pct = MIN (100.0, 100.0 * seconds / alive / cpus);
+
+  json_builder_begin_object (builder);
+  if (camel)
+    {
+      g_autofree char *now = _emu_rfc3339 (g_get_real_time ());
+
+      ADD_STRING (builder, "timestamp", now);
+      ADD_INT (builder, "timestampUnix", g_get_real_time () / G_USEC_PER_SEC);
+    }
+  else
+    ADD_INT (builder, "ts", g_get_real_time () / G_USEC_PER_SEC);
+  ADD_INT (builder, camel ? "cpuCount" : "cpu_count", cpus);
+  json_builder_set_member_name (builder, camel ? "cpuUsedPct" : "cpu_used_pct");
+  json_builder_add_double_value (builder, pct);
+  ADD_INT (builder, camel ? "memUsed" : "mem_used", metrics ? sandbox_metrics_get_memory_used (metrics) : 0);
+  ADD_INT (builder, camel ? "memTotal" : "mem_total", metrics ? sandbox_metrics_get_memory_total (metrics) : 0);
+  ADD_INT (builder, camel ? "memCache" : "mem_cache", 0);
+  if (!camel)
+    {
+      ADD_INT (builder, "mem_used_mib", metrics ? sandbox_metrics_get_memory_used (metrics) >> 20 : 0);
+      ADD_INT (builder, "mem_total_mib", metrics ? sandbox_metrics_get_memory_total (metrics) >> 20 : 0);
+    }
+  ADD_INT (builder, camel ? "diskUsed" : "disk_used", metrics ? sandbox_metrics_get_disk_used (metrics) : 0);
+  ADD_INT (builder, camel ? "diskTotal" : "disk_total", metrics ? sandbox_metrics_get_disk_total (metrics) : 0);
+  json_builder_end_object (builder);
+  return json_builder_get_root (builder);
+}
+
 static void
 handle_sandbox (E2bEmulator       *emu,
                 SoupServerMessage *msg,
@@ -790,10 +847,15 @@ handle_sandbox (E2bEmulator       *emu,
     }
   else if (g_strcmp0 (action, "connect") == 0 && strcmp (method, "POST") == 0)
     {
-      /* v2 makes the timeout optional: the default applies. */
+      /* v2 makes the timeout optional: the default applies. A paused
+       * sandbox is resumed: 201 instead of 200. */
+      gboolean was_paused = sandbox != NULL && sandbox->paused;
+
+      if (was_paused && !sandbox_resume (msg, sandbox))
+        return;
       if (!extend_timeout (msg, sandbox, short_id, "timeout"))
         return;
-      _emu_reply_json (msg, 200, sandbox_to_json (sandbox, 0));
+      _emu_reply_json (msg, was_paused ? 201 : 200, sandbox_to_json (sandbox, 0));
     }
   else if (g_strcmp0 (action, "network") == 0 && strcmp (method, "PUT") == 0)
     {
@@ -801,8 +863,38 @@ handle_sandbox (E2bEmulator       *emu,
         { not_found (msg, short_id); return; }
       handle_update_network (sandbox, msg);
     }
-  else if (g_strcmp0 (action, "pause") == 0 || g_strcmp0 (action, "resume") == 0 ||
-           g_strcmp0 (action, "snapshots") == 0 || g_strcmp0 (action, "fork") == 0 ||
+  else if (g_strcmp0 (action, "pause") == 0 && strcmp (method, "POST") == 0)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (sandbox == NULL)
+        { not_found (msg, short_id); return; }
+      if (sandbox->paused)
+        { _emu_reply_error (msg, 409, "Sandbox %s is already paused", short_id); return; }
+      if (!sandbox_instance_pause (sandbox->instance, NULL, &error))
+        { _emu_reply_error (msg, 500, "cannot pause sandbox %s: %s", short_id, error->message); return; }
+      /* A paused sandbox does not time out. */
+      if (sandbox->ttl != NULL)
+        {
+          g_source_destroy (sandbox->ttl);
+          g_clear_pointer (&sandbox->ttl, g_source_unref);
+        }
+      sandbox->paused = TRUE;
+      soup_server_message_set_status (msg, 204, NULL);
+    }
+  else if (g_strcmp0 (action, "resume") == 0 && strcmp (method, "POST") == 0)
+    {
+      seconds = body_timeout (msg, "timeout", &present);
+      if (sandbox == NULL)
+        { not_found (msg, short_id); return; }
+      if (!sandbox->paused)
+        { _emu_reply_error (msg, 409, "Sandbox %s is already running", short_id); return; }
+      if (!sandbox_resume (msg, sandbox))
+        return;
+      sandbox_set_timeout (sandbox, present ? seconds : DEFAULT_TIMEOUT_S);
+      _emu_reply_json (msg, 201, sandbox_to_json (sandbox, 0));
+    }
+  else if (g_strcmp0 (action, "snapshots") == 0 || g_strcmp0 (action, "fork") == 0 ||
            g_strcmp0 (action, "network") == 0)
     {
       if (sandbox == NULL)
@@ -817,9 +909,16 @@ handle_sandbox (E2bEmulator       *emu,
     }
   else if (g_strcmp0 (action, "metrics") == 0)
     {
+      JsonArray *samples;
+      JsonNode *node;
+
       if (sandbox == NULL)
         { not_found (msg, short_id); return; }
-      _emu_reply_json (msg, 200, json_from_string ("[]", NULL));
+      samples = json_array_new ();
+      node = json_node_new (JSON_NODE_ARRAY);
+      json_array_add_element (samples, _emu_sandbox_metrics (sandbox, TRUE));
+      json_node_take_array (node, samples);
+      _emu_reply_json (msg, 200, node);
     }
   else
     _emu_reply_error (msg, 404, "no such endpoint: %s %s", method, g_uri_get_path (soup_server_message_get_uri (msg)));
@@ -1045,6 +1144,19 @@ server_dispatch (SoupServer        *server,
       json_builder_begin_object (builder);
       ADD_STRING (builder, "sandboxId", sandbox_id);
       ADD_STRING (builder, "message", "The sandbox was not found");
+      ADD_INT (builder, "code", 502);
+      json_builder_end_object (builder);
+      _emu_reply_json (msg, 502, json_builder_get_root (builder));
+      return;
+    }
+  if (sandbox->paused)
+    {
+      /* The edge proxy of a paused sandbox without auto-resume. */
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+      json_builder_begin_object (builder);
+      ADD_STRING (builder, "sandboxId", sandbox_id);
+      ADD_STRING (builder, "message", "The sandbox is paused; resume it with connect");
       ADD_INT (builder, "code", 502);
       json_builder_end_object (builder);
       _emu_reply_json (msg, 502, json_builder_get_root (builder));

@@ -260,4 +260,40 @@ t.test('default workdir: none by default, declared by vfunc_dup_default_workdir'
     assertEqual(Sandbox.Backend.new_for_name('local').dup_default_workdir(), '/workspace');
 });
 
+// Pause, resume and metrics from JavaScript: the optional vfuncs, and the
+// refusal of an instance that has none of them.
+const JsPausable = GObject.registerClass(
+class JsPausable extends Sandbox.Instance {
+    vfunc_pause(cancellable, task) {
+        this.paused = true;
+        task.return_boolean(true);
+    }
+
+    vfunc_resume(cancellable, task) {
+        this.paused = false;
+        task.return_boolean(true);
+    }
+
+    vfunc_get_metrics(cancellable, task) {
+        task.return_value(new Sandbox.Metrics({cpu_percent: 50, cpu_count: 2,
+            memory_used: 1024, memory_total: 4096, disk_used: 10, disk_total: 100}));
+    }
+});
+
+t.test('pause, resume and metrics: JavaScript vfuncs, refusal without them', () => {
+    const pausable = new JsPausable({id: 'js-pausable'});
+    assert(pausable.pause(null), 'pause');
+    assert(pausable.paused, 'vfunc_pause ran');
+    assertEqual(pausable.get_state(), Sandbox.InstanceState.STOPPED);
+    assert(pausable.resume(null), 'resume');
+    assertEqual(pausable.get_state(), Sandbox.InstanceState.RUNNING);
+    const metrics = pausable.get_metrics(null);
+    assertEqual(metrics.get_cpu_percent(), 50);
+    assertEqual(metrics.get_cpu_seconds(), -1);
+    assertEqual(metrics.get_memory_total(), 4096);
+    const bare = new JsInstance({id: 'js-bare'});
+    assertThrows(() => bare.pause(null), isSandboxError(Sandbox.Error.NOT_SUPPORTED));
+    assertThrows(() => bare.get_metrics(null), isSandboxError(Sandbox.Error.NOT_SUPPORTED));
+});
+
 t.run();

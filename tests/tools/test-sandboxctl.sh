@@ -276,6 +276,54 @@ check "rm of a gone sandbox says so" err_has "$id"
 ctl rm --force "$id"
 check "rm --force of a gone sandbox succeeds" rc_is 0
 
+# --- pause, resume, metrics ----------------------------------------------------
+
+ctl create --label suite=pause
+pid_id=$(cat "$WORK/out")
+# A ticker appends the time 20 times a second: paused, it cannot, so the
+# longest gap between ticks is at least the pause (no timing of the test).
+ctl exec "$pid_id" -- sh -c 'echo kept > /tmp/paused; setsid sh -c "while :; do date +%s.%N >> /tmp/ticks; sleep 0.05; done" </dev/null >/dev/null 2>&1 &'
+ticks () { ctl exec "$pid_id" -- sh -c 'cat /tmp/ticks 2>/dev/null | wc -l'; cat "$WORK/out"; }
+for _ in $(seq 200); do
+  [ "$(ticks)" -gt 1 ] && break
+  sleep 0.05
+done
+ctl pause "$pid_id"
+check "pause exits 0" rc_is 0
+check "pause says what it paused" out_has "Paused $pid_id"
+ctl ls --json --label suite=pause
+check "ls shows a paused sandbox as stopped" json_ok 'j[0]["state"] == "stopped"'
+ctl exec "$pid_id" -- true
+check "exec in a paused sandbox fails" rc_is 1
+check "exec in a paused sandbox says to resume it" err_has "resume"
+sleep 2
+ctl resume "$pid_id"
+check "resume exits 0" rc_is 0
+check "resume says what it resumed" out_has "Resumed $pid_id"
+after=$(ticks)
+for _ in $(seq 200); do
+  [ "$(ticks)" -gt "$after" ] && break
+  sleep 0.05
+done
+check "the ticker runs again after resume" [ "$(ticks)" -gt "$after" ]
+ctl exec "$pid_id" -- awk 'NR > 1 && $1 - p > m { m = $1 - p } { p = $1 } END { printf "%d\n", m * 1000 }' /tmp/ticks
+check "nothing ran while paused: the ticks have a gap of the pause (2 s)" [ "$(cat "$WORK/out")" -ge 1900 ]
+ctl exec "$pid_id" -- cat /tmp/paused
+check "files are kept across pause and resume" out_is kept
+ctl metrics "$pid_id"
+check "metrics prints cpu, memory and disk" eval 'rc_is 0 && out_has "^CPU:" && out_has "^Memory:" && out_has "^Disk:"'
+ctl metrics --json "$pid_id"
+check "metrics --json describes the usage" json_ok 'j["id"] == "'"$pid_id"'" and j["cpu_count"] >= 1 and 0 < j["memory_used"] <= j["memory_total"] and j["disk_used"] <= j["disk_total"] and j["cpu_seconds"] >= 0'
+ctl pause "$pid_id"
+ctl rm "$pid_id"
+check "a paused sandbox can be removed" rc_is 0
+ctl ls --label suite=pause
+check "nothing is left of the paused sandbox" out_empty
+ctl pause sbx-doesnotexist
+check "pause of an unknown sandbox exits 4" rc_is 4
+ctl metrics
+check "metrics without an id exits 2" rc_is 2
+
 # --- gc ---------------------------------------------------------------------
 
 ctl create --label batch=1 --label n=a; a=$(cat "$WORK/out")
@@ -318,7 +366,7 @@ ctl --help
 check "sandboxctl --help exits 0" rc_is 0
 check "sandboxctl --help lists the exit statuses" out_has "124"
 
-for cmd in backends create exec cp ls rm run gc; do
+for cmd in backends create exec cp ls rm run gc pause resume metrics; do
   ctl "$cmd" --help
   check "sandboxctl $cmd --help shows its usage" help_ok "$cmd"
 done

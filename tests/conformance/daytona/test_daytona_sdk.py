@@ -406,6 +406,54 @@ def test_stop_and_start(sandbox: Sandbox) -> None:
     assert sandbox.fs.download_file("keep.txt") == b"kept"
 
 
+# A ticker appends the time 20 times a second; stopped it cannot, so the
+# longest gap between its ticks is at least the stop (no timing of the test).
+LONGEST_GAP_MS = (
+    "awk 'NR > 1 && $1 - p > m { m = $1 - p } { p = $1 } END { printf \"%d\\n\", m * 1000 }'"
+    " /tmp/ticks"
+)
+
+
+def _ticks(sandbox: Sandbox) -> int:
+    return int(sandbox.process.exec("cat /tmp/ticks 2>/dev/null | wc -l").result.strip())
+
+
+def test_stopped_sandbox_runs_nothing_until_started(daytona: Daytona) -> None:
+    sb = daytona.create(CreateSandboxFromSnapshotParams(labels={"suite": "stop"}), timeout=30)
+    try:
+        sb.process.exec(
+            "setsid sh -c 'while :; do date +%s.%N >> /tmp/ticks; sleep 0.05; done'"
+            " </dev/null >/dev/null 2>&1 &"
+        )
+        for _ in range(200):
+            if _ticks(sb) > 1:
+                break
+            time.sleep(0.05)
+        assert _ticks(sb) > 1
+        sb.stop(timeout=30)
+        listed = daytona.list(ListSandboxesQuery(labels={"suite": "stop"}))
+        assert [s.state for s in listed if s.id == sb.id] == ["stopped"]
+        # The toolbox of a stopped sandbox runs no command.
+        with pytest.raises(DaytonaError):
+            sb.process.exec("true")
+        time.sleep(2)  # 40 ticks, were the ticker running
+        sb.start(timeout=30)
+        assert sb.state == "started"
+        # Nothing ran while stopped: the ticks have a gap as long as the stop
+        # (the service ends the ticker, the emulator freezes it).
+        assert int(sb.process.exec(LONGEST_GAP_MS).result.strip()) >= 1900
+    finally:
+        daytona.delete(sb)
+
+
+def test_stopped_sandbox_can_be_deleted(daytona: Daytona, emulator: Emulator) -> None:
+    sb = daytona.create(CreateSandboxFromSnapshotParams(), timeout=30)
+    live = emulator.stats()["live"]
+    sb.stop(timeout=30)
+    daytona.delete(sb, wait=True)
+    assert emulator.stats()["live"] == live - 1
+
+
 def test_delete_then_not_found(daytona: Daytona, emulator: Emulator) -> None:
     sb = daytona.create(CreateSandboxFromSnapshotParams(), timeout=30)
     live = emulator.stats()["live"]

@@ -26,6 +26,7 @@ from e2b import (
     Sandbox,
     SandboxException,
     SandboxQuery,
+    SandboxState,
     TimeoutException,
 )
 from e2b.exceptions import SandboxNotRunningException
@@ -390,3 +391,102 @@ def test_wrong_api_key(emulator: Emulator) -> None:
 def test_nothing_left_running(emulator: Emulator, sandbox: Sandbox) -> None:
     sandbox.kill()
     assert emulator.live() == 0
+
+
+# --- pause, resume (connect) and metrics -----------------------------------
+
+
+# A ticker appends the time 20 times a second; paused it cannot, so the
+# longest gap between its ticks is at least the pause (no timing of the test).
+TICKER = "while :; do date +%s.%N >> /tmp/ticks; sleep 0.05; done"
+LONGEST_GAP_MS = (
+    "awk 'NR > 1 && $1 - p > m { m = $1 - p } { p = $1 } END { printf \"%d\\n\", m * 1000 }'"
+    " /tmp/ticks"
+)
+
+
+def _ticks_after(sbx: Sandbox, than: int) -> int:
+    value = 0
+    for _ in range(200):
+        value = int(sbx.commands.run("cat /tmp/ticks 2>/dev/null | wc -l").stdout.strip())
+        if value > than:
+            break
+        time.sleep(0.05)
+    return value
+
+
+def test_pause_connect_resumes_with_files(emulator: Emulator) -> None:
+    sbx = Sandbox.create(metadata={"suite": "conformance-pause"}, timeout=120)
+    try:
+        sbx.files.write("/home/user/kept.txt", "kept across pause")
+        sbx.commands.run(TICKER, background=True)
+        assert _ticks_after(sbx, 1) > 1
+
+        assert sbx.pause() is True
+        # Pausing again: the service answers 409, the SDK says False.
+        assert sbx.pause() is False
+        info = Sandbox.get_info(sbx.sandbox_id)
+        assert info.state.value == "paused"
+        paused = Sandbox.list(query=SandboxQuery(state=[SandboxState.PAUSED])).next_items()
+        assert sbx.sandbox_id in [s.sandbox_id for s in paused]
+        running = Sandbox.list(query=SandboxQuery(state=[SandboxState.RUNNING])).next_items()
+        assert sbx.sandbox_id not in [s.sandbox_id for s in running]
+        # The envd of a paused sandbox does not run commands.
+        with pytest.raises(Exception):  # noqa: B017 - the SDK raises its own per transport
+            sbx.commands.run("true", request_timeout=10)
+
+        time.sleep(2)  # 40 ticks, were the ticker running
+        resumed = Sandbox.connect(sbx.sandbox_id, timeout=120)
+        assert Sandbox.get_info(sbx.sandbox_id).state.value == "running"
+        assert resumed.files.read("/home/user/kept.txt") == "kept across pause"
+        # The ticker runs again, and left a gap as long as the pause.
+        after = _ticks_after(resumed, 0)
+        assert _ticks_after(resumed, after) > after
+        assert int(resumed.commands.run(LONGEST_GAP_MS).stdout.strip()) >= 1900
+        # connect on a running sandbox is a no-op that returns it.
+        assert Sandbox.connect(sbx.sandbox_id).sandbox_id == sbx.sandbox_id
+    finally:
+        sbx.kill()
+
+
+def test_paused_sandbox_can_be_killed(emulator: Emulator) -> None:
+    sbx = Sandbox.create(timeout=120)
+    sbx.pause()
+    assert sbx.kill() is True
+    listed = Sandbox.list(query=SandboxQuery(state=[SandboxState.PAUSED, SandboxState.RUNNING]))
+    assert sbx.sandbox_id not in [s.sandbox_id for s in listed.next_items()]
+    with pytest.raises(NotFoundException):
+        Sandbox.connect(sbx.sandbox_id)
+
+
+def test_async_pause_and_connect(emulator: Emulator) -> None:
+    async def flow() -> None:
+        sbx = await AsyncSandbox.create(timeout=120)
+        try:
+            await sbx.files.write("/home/user/a.txt", "async")
+            assert await sbx.pause() is True
+            resumed = await AsyncSandbox.connect(sbx.sandbox_id)
+            assert await resumed.files.read("/home/user/a.txt") == "async"
+        finally:
+            await sbx.kill()
+
+    asyncio.run(flow())
+
+
+def test_get_metrics(emulator: Emulator) -> None:
+    sandbox = Sandbox.create(timeout=120)
+    try:
+        sandbox.commands.run("head -c 1048576 /dev/zero > /tmp/metrics.bin")
+        metrics = sandbox.get_metrics()
+        assert len(metrics) >= 1
+        last = metrics[-1]
+        assert last.cpu_count >= 1
+        assert 0 <= last.cpu_used_pct <= 100
+        assert 0 < last.mem_used <= last.mem_total
+        assert 0 <= last.disk_used <= last.disk_total
+        assert last.disk_total > 0
+        assert last.timestamp is not None
+        # The class method reaches the same endpoint by id.
+        assert Sandbox.get_metrics(sandbox.sandbox_id)[-1].cpu_count == last.cpu_count
+    finally:
+        sandbox.kill()

@@ -386,7 +386,9 @@ def test_runner_leaves_logs_to_the_trampoline(tmp_path, where):
     }
     out = subprocess.run(
         [PYTHON, "-m", "metaflow_extensions.libsandbox.plugins.sandbox_runner"],
-        env=env, capture_output=True, timeout=60,
+        env=env,
+        capture_output=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr.decode()
     assert b"step line" in (tmp_path / "mflog_stdout").read_bytes()

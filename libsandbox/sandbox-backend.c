@@ -326,7 +326,8 @@ G_DEFINE_FLAGS_TYPE (SandboxBackendCapabilities, sandbox_backend_capabilities,
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY, "network-policy"),
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_IMAGES, "images"),
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID, "hostname-is-id"),
-                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE, "limits-need-image"))
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE, "limits-need-image"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_TTY, "tty"))
 
 /**
  * sandbox_backend_get_capabilities:

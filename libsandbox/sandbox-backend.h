@@ -50,6 +50,9 @@ G_BEGIN_DECLS
  * @SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE: the cpu, memory, disk and
  *   gpu limits can only be chosen together with an image; without one the
  *   provider's default size applies and asking for limits is an error
+ * @SANDBOX_BACKEND_CAPABILITY_TTY: runs commands on a terminal
+ *   ([property@Sandbox.Command:tty]) with a window size, input and signals
+ *   while they run (since 0.2)
  *
  * What a backend's sandboxes can do beyond the contract every backend
  * keeps (run commands, move files, time-outs, cancellation, labels). A
@@ -71,6 +74,7 @@ typedef enum /*< flags >*/
   SANDBOX_BACKEND_CAPABILITY_IMAGES            = 1 << 7,
   SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID    = 1 << 8,
   SANDBOX_BACKEND_CAPABILITY_LIMITS_NEED_IMAGE = 1 << 9,
+  SANDBOX_BACKEND_CAPABILITY_TTY               = 1 << 14,
 } SandboxBackendCapabilities;
 
 #define SANDBOX_TYPE_BACKEND_CAPABILITIES (sandbox_backend_capabilities_get_type ())

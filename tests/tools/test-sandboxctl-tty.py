@@ -166,7 +166,8 @@ def main() -> int:
                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               check=False)
         check(done.returncode == 2 and "terminal" in done.stderr,
-              "exec -t without a terminal: usage error that says why", (done.returncode, done.stderr))
+              "exec -t without a terminal: usage error that says why",
+              (done.returncode, done.stderr))
         subprocess.run([CTL, "rm", "-f", sandbox_id], capture_output=True, check=False)
     finally:
         subprocess.run([CTL, "gc", "--all"], capture_output=True, check=False)

@@ -448,7 +448,8 @@ sandbox_e2b_backend_finalize (GObject *object)
 static SandboxBackendCapabilities
 sandbox_e2b_backend_get_capabilities (SandboxBackend *backend)
 {
-  return SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY | SANDBOX_BACKEND_CAPABILITY_IMAGES;
+  return SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY | SANDBOX_BACKEND_CAPABILITY_IMAGES |
+         SANDBOX_BACKEND_CAPABILITY_TTY;
 }
 
 static char *

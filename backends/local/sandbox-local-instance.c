@@ -1191,9 +1191,24 @@ tty_signal (SandboxCommand *command,
   gboolean ok = FALSE;
 
   g_mutex_lock (&link->lock);
-  /* To the terminal's foreground process group, as a key would. */
+  /* To the terminal's foreground process group, as a key would. A pty
+   * makes only the signals of its keys (SIGINT, SIGQUIT, SIGTSTP); the
+   * others go to that group by its id as this side sees it (the sandbox's
+   * pid namespace is a child of ours), asked twice so that a group that
+   * ended in between is never mistaken for a new one with the same id. */
   if (link->master >= 0)
-    ok = ioctl (link->master, TIOCSIG, signum) == 0;
+    {
+      ok = ioctl (link->master, TIOCSIG, signum) == 0;
+      if (!ok)
+        {
+          pid_t pgrp = -1, again = -1;
+
+          if (ioctl (link->master, TIOCGPGRP, &pgrp) == 0 && pgrp > 1 &&
+              kill (-pgrp, 0) == 0 && ioctl (link->master, TIOCGPGRP, &again) == 0 &&
+              again == pgrp)
+            ok = kill (-pgrp, signum) == 0;
+        }
+    }
   g_mutex_unlock (&link->lock);
   return ok;
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -177,6 +178,12 @@ class TtyTests:
         self.assertTrue(running.command.send_input(GLib.Bytes.new(b"\x03")))
         self.assertEqual(running.result().get_term_signal(), signal.SIGINT)
 
+    def test_sigterm(self) -> None:
+        running = Running(self.instance, tty_command("echo ready; exec sleep 600"))
+        running.wait_output(b"ready")
+        self.assertTrue(running.command.send_signal(signal.SIGTERM))
+        self.assertEqual(running.result().get_term_signal(), signal.SIGTERM)
+
     def test_not_running(self) -> None:
         command = tty_command("true")
         self.assertFalse(command.send_signal(signal.SIGTERM))
@@ -203,6 +210,87 @@ class TestLocalTty(TtyTests, unittest.TestCase):
         running = Running(self.instance, tty_command("tty; ls /dev/pts"))
         running.result()
         self.assertIn(b"/dev/pts/0\r\n", running.output())
+
+
+def start_emulator(program: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    builddir = os.environ.get("TOP_BUILDDIR", os.getcwd())
+    path = os.path.join(builddir, "tests", "emulators", program)
+    proc = subprocess.Popen([path], stdout=subprocess.PIPE, text=True)
+    env: dict[str, str] = {}
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.strip()
+        if line == "READY":
+            return proc, env
+        key, _, value = line.partition("=")
+        env[key] = value
+    raise RuntimeError(f"{program} exited before it was ready")
+
+
+class EmulatorCase(unittest.TestCase):
+    program = ""
+    backend_name = ""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.root = tempfile.mkdtemp(prefix="sbx-tty-emu-")
+        os.environ["SANDBOX_LOCAL_ROOT"] = cls.root
+        cls.emulator, cls.env = start_emulator(cls.program)
+        cls.saved = {k: os.environ.get(k) for k in cls.env}
+        os.environ.update(cls.env)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        for key, value in cls.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        cls.emulator.terminate()
+        cls.emulator.wait(timeout=30)
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    def setUp(self) -> None:
+        self.backend = Sandbox.Backend.new_for_name(self.backend_name)
+        self.instance = self.backend.create(Sandbox.Spec(), None)
+
+    def tearDown(self) -> None:
+        try:
+            self.instance.destroy(None)
+        except GLib.Error:
+            pass
+
+
+class TestE2bTty(TtyTests, EmulatorCase):
+    """envd's PTY (Start with "pty", SendInput "pty", Update), emulated."""
+
+    program = "e2b-emulator"
+    backend_name = "e2b"
+
+    def test_other_signals_refused(self) -> None:
+        running = Running(self.instance, tty_command("echo ready; read x"))
+        running.wait_output(b"ready")
+        # envd delivers only SIGKILL and SIGTERM (and the terminal's keys).
+        self.assertFalse(running.command.send_signal(signal.SIGUSR1))
+        self.assertTrue(running.command.send_input(GLib.Bytes.new(b"x\n")))
+        self.assertEqual(running.result().get_exit_status(), 0)
+
+
+class TestDaytonaRefuses(EmulatorCase):
+    """No TTY capability: a command on a terminal is refused, clearly."""
+
+    program = "daytona-emulator"
+    backend_name = "daytona"
+
+    def test_refused(self) -> None:
+        caps = self.backend.get_capabilities()
+        self.assertFalse(caps & Sandbox.BackendCapabilities.TTY)
+        with self.assertRaises(GLib.Error) as ctx:
+            self.instance.exec(tty_command("true"), None)
+        self.assertTrue(ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.NOT_SUPPORTED))
+        self.assertIn("terminal", ctx.exception.message)
+        # Without a terminal the same command runs.
+        self.assertTrue(self.instance.exec(Sandbox.Command.new(["true"]), None).get_success())
 
 
 if __name__ == "__main__":

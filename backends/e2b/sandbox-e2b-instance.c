@@ -273,6 +273,8 @@ typedef struct _E2bTty
   SandboxCommand     *command;
   guint               pid;       /* 0 until started, and again once ended */
   gulong              handlers[3];
+  GQueue              calls;     /* E2bTtyCall, sent one at a time, in order */
+  gboolean            busy;      /* a call is on its way */
 } E2bTty;
 
 typedef struct
@@ -312,33 +314,52 @@ e2b_tty_call_free (gpointer data)
   g_free (call);
 }
 
+static gboolean e2b_tty_next (gpointer user_data);
+
 static void
 e2b_tty_call_done (GObject      *source,
                    GAsyncResult *result,
                    gpointer      user_data)
 {
+  E2bTtyCall *call = user_data;
+  E2bTty *tty = e2b_tty_ref (call->tty);
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
                                                                NULL, &error);
 
   if (error != NULL)
-    g_debug ("E2B %s: %s", (const char *) user_data, error->message);
+    g_debug ("E2B %s: %s", call->method, error->message);
+  e2b_tty_call_free (call);
+  e2b_tty_next (tty);
+  e2b_tty_unref (tty, NULL);
 }
 
+/* On the exec's context: sends the next queued call. One at a time, so
+ * that keys arrive in the order they were typed (calls made at once could
+ * overtake each other on different connections). */
 static gboolean
-e2b_tty_call_run (gpointer user_data)
+e2b_tty_next (gpointer user_data)
 {
-  E2bTtyCall *call = user_data;
-  g_autofree char *path = g_strconcat ("process.Process/", call->method, NULL);
+  E2bTty *tty = user_data;
+  E2bTtyCall *call;
+  g_autofree char *path = NULL;
 
-  g_main_context_push_thread_default (call->tty->context);
-  _sandbox_rest_client_call_async (call->tty->self->envd, "POST", path, call->body,
-                                   SANDBOX_REST_NONE, NULL, e2b_tty_call_done, (gpointer) call->method);
-  g_main_context_pop_thread_default (call->tty->context);
+  g_mutex_lock (&tty->lock);
+  call = g_queue_pop_head (&tty->calls);
+  if (call == NULL)
+    tty->busy = FALSE;
+  g_mutex_unlock (&tty->lock);
+  if (call == NULL)
+    return G_SOURCE_REMOVE;
+  path = g_strconcat ("process.Process/", call->method, NULL);
+  g_main_context_push_thread_default (tty->context);
+  _sandbox_rest_client_call_async (tty->self->envd, "POST", path, call->body,
+                                   SANDBOX_REST_NONE, NULL, e2b_tty_call_done, call);
+  g_main_context_pop_thread_default (tty->context);
   return G_SOURCE_REMOVE;
 }
 
-/* Queues METHOD on the exec's context; FALSE when the process is not
+/* Queues METHOD for the exec's context; FALSE when the process is not
  * running. Takes MEMBERS (the request without "process"). */
 static gboolean
 e2b_tty_call (E2bTty     *tty,
@@ -353,16 +374,23 @@ e2b_tty_call (E2bTty     *tty,
   if (ok)
     {
       E2bTtyCall *call = g_new0 (E2bTtyCall, 1);
-      g_autoptr(GSource) source = g_idle_source_new ();
 
       json_object_set_member (object, "process", pid_selector (tty->pid));
       call->tty = e2b_tty_ref (tty);
       call->method = method;
       call->body = json_node_new (JSON_NODE_OBJECT);
       json_node_set_object (call->body, object);
-      g_source_set_callback (source, e2b_tty_call_run, call, e2b_tty_call_free);
-      g_source_set_static_name (source, "[libsandbox] e2b pty");
-      g_source_attach (source, tty->context);
+      g_queue_push_tail (&tty->calls, call);
+      if (!tty->busy)
+        {
+          g_autoptr(GSource) source = g_idle_source_new ();
+
+          tty->busy = TRUE;
+          g_source_set_callback (source, e2b_tty_next, e2b_tty_ref (tty),
+                                 (GDestroyNotify) (void (*) (void)) e2b_tty_unref);
+          g_source_set_static_name (source, "[libsandbox] e2b pty");
+          g_source_attach (source, tty->context);
+        }
     }
   g_mutex_unlock (&tty->lock);
   return ok;

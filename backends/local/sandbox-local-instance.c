@@ -1147,6 +1147,9 @@ typedef struct _TtyLink
   int              master;   /* -1 once the command has ended */
   SandboxCommand  *command;
   gulong           handlers[3];
+  GMainContext    *context;  /* the exec's: where queued input is written */
+  GByteArray      *pending;  /* input the terminal could not take yet */
+  GSource         *writer;   /* waits for room, while pending is not empty */
 } TtyLink;
 
 static TtyLink *
@@ -1165,6 +1168,8 @@ tty_link_unref (gpointer data, GClosure *closure)
     return;
   if (link->master >= 0)
     close (link->master);
+  g_byte_array_unref (link->pending);
+  g_main_context_unref (link->context);
   g_mutex_clear (&link->lock);
   g_free (link);
 }
@@ -1213,40 +1218,81 @@ tty_signal (SandboxCommand *command,
   return ok;
 }
 
-/* Types DATA on the terminal. The master is non-blocking (the output pump
- * reads it): a full input queue is waited for. */
+/* Writes what is pending without blocking; with the lock held. */
+static void
+tty_flush_locked (TtyLink *link)
+{
+  while (link->master >= 0 && link->pending->len > 0)
+    {
+      ssize_t n = write (link->master, link->pending->data, link->pending->len);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        return;
+      if (n <= 0)
+        {
+          /* The terminal is gone: nobody will read the rest. */
+          g_byte_array_set_size (link->pending, 0);
+          return;
+        }
+      g_byte_array_remove_range (link->pending, 0, (guint) n);
+    }
+}
+
+static gboolean tty_writable (int fd, GIOCondition condition, gpointer user_data);
+
+/* With the lock held: waits for room on the exec's context while input is
+ * pending. */
+static void
+tty_schedule_locked (TtyLink *link)
+{
+  if (link->pending->len == 0 || link->master < 0 || link->writer != NULL)
+    return;
+  link->writer = g_unix_fd_source_new (link->master, G_IO_OUT);
+  g_source_set_callback (link->writer, (GSourceFunc) (void (*) (void)) tty_writable,
+                         tty_link_ref (link), (GDestroyNotify) (void (*) (void)) tty_link_unref);
+  g_source_set_static_name (link->writer, "[libsandbox] terminal input");
+  g_source_attach (link->writer, link->context);
+}
+
+static gboolean
+tty_writable (int          fd,
+              GIOCondition condition,
+              gpointer     user_data)
+{
+  TtyLink *link = user_data;
+  gboolean more;
+
+  g_mutex_lock (&link->lock);
+  tty_flush_locked (link);
+  more = link->pending->len > 0 && link->master >= 0;
+  if (!more)
+    g_clear_pointer (&link->writer, g_source_unref);
+  g_mutex_unlock (&link->lock);
+  return more ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* Types DATA on the terminal, in order, never blocking: what the terminal
+ * cannot take yet (its input queue is full while the command does not
+ * read) waits, on the exec's context, for room. Blocking here could
+ * deadlock a caller that reads the command's output on the same thread. */
 static gboolean
 tty_input (SandboxCommand *command,
            GBytes         *bytes,
            TtyLink        *link)
 {
   gsize len = 0;
-  const char *p = g_bytes_get_data (bytes, &len);
+  const guint8 *p = g_bytes_get_data (bytes, &len);
   gboolean ok;
 
   g_mutex_lock (&link->lock);
   ok = link->master >= 0;
-  while (ok && len > 0)
+  if (ok)
     {
-      ssize_t n = write (link->master, p, len);
-
-      if (n < 0 && errno == EAGAIN)
-        {
-          struct pollfd pfd = { link->master, POLLOUT, 0 };
-
-          if (poll (&pfd, 1, -1) < 0 && errno != EINTR)
-            ok = FALSE;
-          continue;
-        }
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        ok = FALSE;
-      else
-        {
-          p += n;
-          len -= (gsize) n;
-        }
+      g_byte_array_append (link->pending, p, (guint) len);
+      tty_flush_locked (link);
+      tty_schedule_locked (link);
     }
   g_mutex_unlock (&link->lock);
   return ok;
@@ -1254,11 +1300,14 @@ tty_input (SandboxCommand *command,
 
 static TtyLink *
 tty_link_new (SandboxCommand *command,
-              int             master)
+              int             master,
+              GMainContext   *context)
 {
   TtyLink *link = g_new0 (TtyLink, 1);
 
   g_atomic_ref_count_init (&link->ref);
+  link->context = g_main_context_ref (context);
+  link->pending = g_byte_array_new ();
   g_mutex_init (&link->lock);
   link->master = master;
   link->command = command;
@@ -1279,6 +1328,12 @@ tty_link_close (TtyLink *link)
   if (link->master >= 0)
     close (link->master);
   link->master = -1;
+  g_byte_array_set_size (link->pending, 0);
+  if (link->writer != NULL)
+    {
+      g_source_destroy (link->writer);
+      g_clear_pointer (&link->writer, g_source_unref);
+    }
   g_mutex_unlock (&link->lock);
   for (guint i = 0; i < G_N_ELEMENTS (link->handlers); i++)
     g_signal_handler_disconnect (link->command, link->handlers[i]);
@@ -1853,12 +1908,13 @@ sandbox_local_instance_exec (SandboxInstance *instance,
     {
       /* The output is the terminal's (the pipes are closed unused); the
        * stdin bytes are typed on it. */
-      data->tty = tty_link_new (command, master);
+      g_unix_set_fd_nonblocking (master, TRUE, NULL);
+      data->tty = tty_link_new (command, master, g_task_get_context (task));
       clear_fd (&out_pipe[0]);
       out_pipe[0] = dup (master);
       clear_fd (&in_pipe[1]);
-      if (out_pipe[0] >= 0 && stdin_bytes != NULL)
-        in_pipe[1] = dup (master);
+      if (stdin_bytes != NULL)
+        tty_input (command, stdin_bytes, data->tty);
       if (out_pipe[0] < 0)
         {
           g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (errno),
@@ -1881,7 +1937,7 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   data->pending++;
   g_input_stream_read_bytes_async (data->status_in, 1024, G_PRIORITY_DEFAULT, NULL, status_got, data);
 
-  if (stdin_bytes != NULL)
+  if (stdin_bytes != NULL && in_pipe[1] >= 0)
     {
       g_unix_set_fd_nonblocking (in_pipe[1], TRUE, NULL);
       data->stdin_pipe = g_unix_output_stream_new (in_pipe[1], TRUE);

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 from collections.abc import Callable
 from typing import Any
@@ -36,10 +37,13 @@ class Running:
 
     def __init__(self, instance: Sandbox.Instance, command: Sandbox.Command) -> None:
         self.command = command
-        # A pipe, read here without blocking: what arrives so far.
+        # A pipe, drained by a thread (so that a full pipe never holds up
+        # the main loop that writes to it): what arrived so far.
         self.read_fd, write_fd = os.pipe()
-        os.set_blocking(self.read_fd, False)
         self.seen = b""
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
         command.set_stdout_stream(Gio.UnixOutputStream.new(write_fd, True))
         self.box: dict[str, Any] = {}
         self.context = GLib.MainContext.default()
@@ -52,16 +56,15 @@ class Running:
 
         instance.exec_async(command, None, done)
 
+    def _drain(self) -> None:
+        while chunk := os.read(self.read_fd, 65536):
+            with self.lock:
+                self.seen += chunk
+        os.close(self.read_fd)
+
     def output(self) -> bytes:
-        while True:
-            try:
-                chunk = os.read(self.read_fd, 65536)
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            self.seen += chunk
-        return self.seen
+        with self.lock:
+            return self.seen
 
     def wait_for(self, what: Callable[[], bool], why: str) -> None:
         guard = {"hit": False}
@@ -71,11 +74,16 @@ class Running:
             return GLib.SOURCE_REMOVE
 
         guard_id = GLib.timeout_add_seconds(LOOP_GUARD_S, fire)
+        # The reader thread does not wake the main loop: look again now
+        # and then (a wake-up, not a time limit).
+        tick_id = GLib.timeout_add(50, lambda: GLib.SOURCE_CONTINUE)
         while not what():
             if guard["hit"]:
+                GLib.source_remove(tick_id)
                 raise AssertionError(f"{why}: not after {LOOP_GUARD_S} s; output {self.output()!r}")
             self.context.iteration(True)
         GLib.source_remove(guard_id)
+        GLib.source_remove(tick_id)
 
     def wait_output(self, needle: bytes) -> None:
         self.wait_for(lambda: needle in self.output() or "value" in self.box or "error" in self.box,
@@ -153,6 +161,19 @@ class TtyTests:
         # The terminal echoes what is typed, then the command reads it.
         self.assertIn(b"hello\r\n", out)
         self.assertIn(b"got:hello\r\n", out)
+
+    def test_large_input_while_output_flows(self) -> None:
+        # More than the terminal's input queue holds, to a command that
+        # echoes it back: typing must never block the reading of output.
+        lines = b"".join(b"line-%05d-" % i + b"x" * 50 + b"\n" for i in range(3000))
+        running = Running(self.instance, tty_command("echo ready; cat"))
+        running.wait_output(b"ready")
+        self.assertTrue(running.command.send_input(GLib.Bytes.new(lines)))
+        self.assertTrue(running.command.send_input(GLib.Bytes.new(b"\x04")))
+        result = running.result()
+        self.assertEqual(result.get_exit_status(), 0)
+        # Echoed by the terminal, then written by cat: twice.
+        self.assertEqual(running.output().count(b"line-02999-"), 2)
 
     def test_stdin_bytes_typed_at_start(self) -> None:
         command = tty_command('read x; echo "first:$x"')

@@ -333,7 +333,8 @@ G_DEFINE_FLAGS_TYPE (SandboxBackendCapabilities, sandbox_backend_capabilities,
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_PORTS, "ports"),
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_VOLUMES, "volumes"),
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_PAUSE, "pause"),
-                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_METRICS, "metrics"))
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_METRICS, "metrics"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_TTY, "tty"))
 
 /**
  * sandbox_backend_get_capabilities:

@@ -20,6 +20,13 @@
  * flushed, never closed). Output with no stream set is captured and returned
  * in the [class@Sandbox.ExecResult].
  *
+ * With [property@Sandbox.Command:tty] set (since 0.2, on backends with
+ * %SANDBOX_BACKEND_CAPABILITY_TTY), the command runs on a terminal of the
+ * sandbox: its output, standard error included, arrives on the standard
+ * output stream as a terminal shows it, and while it runs
+ * [method@Sandbox.Command.send_input], [method@Sandbox.Command.resize_tty] and
+ * [method@Sandbox.Command.send_signal] reach it.
+ *
  * Since: 0.1
  */
 struct _SandboxCommand
@@ -33,6 +40,10 @@ struct _SandboxCommand
   GOutputStream *stdout_stream;
   GOutputStream *stderr_stream;
   GBytes        *stdin_bytes;
+  /* interactive terminal */
+  gboolean       tty;
+  guint          tty_rows;
+  guint          tty_cols;
 };
 
 G_DEFINE_FINAL_TYPE (SandboxCommand, sandbox_command, G_TYPE_OBJECT)
@@ -45,10 +56,22 @@ enum {
   PROP_STDOUT_STREAM,
   PROP_STDERR_STREAM,
   PROP_STDIN,
+  PROP_TTY,
+  PROP_TTY_ROWS,
+  PROP_TTY_COLS,
   N_PROPS
 };
 
 static GParamSpec *properties[N_PROPS];
+
+enum {
+  SIGNAL_RESIZE_TTY,
+  SIGNAL_SEND_SIGNAL,
+  SIGNAL_SEND_INPUT,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
 
 static void
 sandbox_command_finalize (GObject *object)
@@ -81,6 +104,9 @@ sandbox_command_get_property (GObject    *object,
     case PROP_STDOUT_STREAM: g_value_set_object (value, self->stdout_stream); break;
     case PROP_STDERR_STREAM: g_value_set_object (value, self->stderr_stream); break;
     case PROP_STDIN: g_value_set_boxed (value, self->stdin_bytes); break;
+    case PROP_TTY: g_value_set_boolean (value, self->tty); break;
+    case PROP_TTY_ROWS: g_value_set_uint (value, self->tty_rows); break;
+    case PROP_TTY_COLS: g_value_set_uint (value, self->tty_cols); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -106,6 +132,9 @@ sandbox_command_set_property (GObject      *object,
     case PROP_STDOUT_STREAM: sandbox_command_set_stdout_stream (self, g_value_get_object (value)); break;
     case PROP_STDERR_STREAM: sandbox_command_set_stderr_stream (self, g_value_get_object (value)); break;
     case PROP_STDIN: sandbox_command_set_stdin (self, g_value_get_boxed (value)); break;
+    case PROP_TTY: sandbox_command_set_tty (self, g_value_get_boolean (value)); break;
+    case PROP_TTY_ROWS: sandbox_command_resize_tty (self, g_value_get_uint (value), self->tty_cols); break;
+    case PROP_TTY_COLS: sandbox_command_resize_tty (self, self->tty_rows, g_value_get_uint (value)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -181,7 +210,93 @@ sandbox_command_class_init (SandboxCommandClass *klass)
    */
   properties[PROP_STDIN] = g_param_spec_boxed ("stdin", NULL, NULL, G_TYPE_BYTES, flags);
 
+  /**
+   * SandboxCommand:tty:
+   *
+   * Whether the command runs on a terminal of the sandbox (a pseudo-terminal
+   * that is its controlling terminal and its standard input, output and
+   * error). Its output, standard error included, goes to
+   * [property@Sandbox.Command:stdout-stream] (or is captured as standard
+   * output); [property@Sandbox.Command:stdin] is typed on the terminal when it
+   * starts, and [method@Sandbox.Command.send_input] types more while it runs.
+   * Only backends with %SANDBOX_BACKEND_CAPABILITY_TTY run such commands;
+   * the others fail with %SANDBOX_ERROR_NOT_SUPPORTED.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_TTY] = g_param_spec_boolean ("tty", NULL, NULL, FALSE, flags);
+
+  /**
+   * SandboxCommand:tty-rows:
+   *
+   * The terminal's height in rows, when [property@Sandbox.Command:tty] is set.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_TTY_ROWS] = g_param_spec_uint ("tty-rows", NULL, NULL, 1, G_MAXUINT16, 24, flags);
+
+  /**
+   * SandboxCommand:tty-cols:
+   *
+   * The terminal's width in columns, when [property@Sandbox.Command:tty] is
+   * set.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_TTY_COLS] = g_param_spec_uint ("tty-cols", NULL, NULL, 1, G_MAXUINT16, 80, flags);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * SandboxCommand::resize-tty:
+   * @self: the command
+   * @rows: the new height
+   * @cols: the new width
+   *
+   * Emitted by [method@Sandbox.Command.resize_tty]. The backend running the
+   * command connects to it and resizes the command's terminal (the command
+   * gets `SIGWINCH`).
+   *
+   * Since: 0.2
+   */
+  signals[SIGNAL_RESIZE_TTY] =
+    g_signal_new ("resize-tty", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_UINT);
+
+  /**
+   * SandboxCommand::send-signal:
+   * @self: the command
+   * @signum: a signal number, as on Linux (`SIGINT` is 2)
+   *
+   * Emitted by [method@Sandbox.Command.send_signal]. The backend running the
+   * command connects to it, delivers the signal and returns %TRUE.
+   *
+   * Returns: %TRUE when a backend took the signal
+   *
+   * Since: 0.2
+   */
+  signals[SIGNAL_SEND_SIGNAL] =
+    g_signal_new ("send-signal", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, g_signal_accumulator_true_handled, NULL, NULL,
+                  G_TYPE_BOOLEAN, 1, G_TYPE_INT);
+
+  /**
+   * SandboxCommand::send-input:
+   * @self: the command
+   * @data: the bytes
+   *
+   * Emitted by [method@Sandbox.Command.send_input]. The backend running the
+   * command connects to it, types @data on the command's terminal and
+   * returns %TRUE.
+   *
+   * Returns: %TRUE when a backend took the bytes
+   *
+   * Since: 0.2
+   */
+  signals[SIGNAL_SEND_INPUT] =
+    g_signal_new ("send-input", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, g_signal_accumulator_true_handled, NULL, NULL,
+                  G_TYPE_BOOLEAN, 1, G_TYPE_BYTES);
 }
 
 static void
@@ -189,6 +304,8 @@ sandbox_command_init (SandboxCommand *self)
 {
   self->env = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->argv = g_new0 (char *, 1);
+  self->tty_rows = 24;
+  self->tty_cols = 80;
 }
 
 /**
@@ -477,4 +594,165 @@ sandbox_command_set_stdin (SandboxCommand *self,
   if (stdin_bytes != NULL)
     self->stdin_bytes = g_bytes_ref (stdin_bytes);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STDIN]);
+}
+
+/* ------------------------------------------------------------------ */
+/* Interactive terminal (since 0.2)                                    */
+
+/**
+ * sandbox_command_get_tty:
+ * @self: a #SandboxCommand
+ *
+ * Gets [property@Sandbox.Command:tty].
+ *
+ * Returns: whether the command runs on a terminal
+ *
+ * Since: 0.2
+ */
+gboolean
+sandbox_command_get_tty (SandboxCommand *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_COMMAND (self), FALSE);
+  return self->tty;
+}
+
+/**
+ * sandbox_command_set_tty:
+ * @self: a #SandboxCommand
+ * @tty: whether the command runs on a terminal
+ *
+ * Sets [property@Sandbox.Command:tty].
+ *
+ * Since: 0.2
+ */
+void
+sandbox_command_set_tty (SandboxCommand *self,
+                         gboolean        tty)
+{
+  g_return_if_fail (SANDBOX_IS_COMMAND (self));
+
+  tty = !!tty;
+  if (self->tty == tty)
+    return;
+  self->tty = tty;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TTY]);
+}
+
+/**
+ * sandbox_command_get_tty_size:
+ * @self: a #SandboxCommand
+ * @rows: (out) (optional): return location for the height
+ * @cols: (out) (optional): return location for the width
+ *
+ * Gets the terminal's size: [property@Sandbox.Command:tty-rows] and
+ * [property@Sandbox.Command:tty-cols].
+ *
+ * Since: 0.2
+ */
+void
+sandbox_command_get_tty_size (SandboxCommand *self,
+                              guint          *rows,
+                              guint          *cols)
+{
+  g_return_if_fail (SANDBOX_IS_COMMAND (self));
+
+  if (rows != NULL)
+    *rows = self->tty_rows;
+  if (cols != NULL)
+    *cols = self->tty_cols;
+}
+
+/**
+ * sandbox_command_resize_tty:
+ * @self: a #SandboxCommand
+ * @rows: the height in rows, at least 1
+ * @cols: the width in columns, at least 1
+ *
+ * Sets the terminal's size. Before the command starts, this is the size it
+ * starts with; while it runs, its terminal is resized (it gets `SIGWINCH`)
+ * through [signal@Sandbox.Command::resize-tty]. May be called from any
+ * thread.
+ *
+ * Since: 0.2
+ */
+void
+sandbox_command_resize_tty (SandboxCommand *self,
+                            guint           rows,
+                            guint           cols)
+{
+  gboolean changed_rows, changed_cols;
+
+  g_return_if_fail (SANDBOX_IS_COMMAND (self));
+  g_return_if_fail (rows >= 1 && rows <= G_MAXUINT16);
+  g_return_if_fail (cols >= 1 && cols <= G_MAXUINT16);
+
+  changed_rows = self->tty_rows != rows;
+  changed_cols = self->tty_cols != cols;
+  self->tty_rows = rows;
+  self->tty_cols = cols;
+  if (changed_rows)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TTY_ROWS]);
+  if (changed_cols)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TTY_COLS]);
+  g_signal_emit (self, signals[SIGNAL_RESIZE_TTY], 0, rows, cols);
+}
+
+/**
+ * sandbox_command_send_signal:
+ * @self: a #SandboxCommand
+ * @signum: a signal number, as on Linux (`SIGINT` is 2, `SIGTERM` 15)
+ *
+ * Sends a signal to the running command, through
+ * [signal@Sandbox.Command::send-signal]. On a terminal
+ * ([property@Sandbox.Command:tty]), the signal goes to the terminal's
+ * foreground process group, as a key such as Ctrl-C would send it. May be
+ * called from any thread.
+ *
+ * Returns: %TRUE when the backend running the command took the signal;
+ *   %FALSE when the command is not running, or its backend cannot deliver
+ *   signals to it
+ *
+ * Since: 0.2
+ */
+gboolean
+sandbox_command_send_signal (SandboxCommand *self,
+                             int             signum)
+{
+  gboolean handled = FALSE;
+
+  g_return_val_if_fail (SANDBOX_IS_COMMAND (self), FALSE);
+  g_return_val_if_fail (signum > 0 && signum < 65, FALSE);
+
+  g_signal_emit (self, signals[SIGNAL_SEND_SIGNAL], 0, signum, &handled);
+  return handled;
+}
+
+/**
+ * sandbox_command_send_input:
+ * @self: a #SandboxCommand
+ * @data: the bytes to type
+ *
+ * Types @data on the running command's terminal
+ * ([property@Sandbox.Command:tty]), through
+ * [signal@Sandbox.Command::send-input]: the terminal echoes it and turns
+ * control characters into signals or end-of-file as a terminal does
+ * (Ctrl-C, `\x03`, interrupts; Ctrl-D, `\x04`, ends a line-mode read). May
+ * be called from any thread.
+ *
+ * Returns: %TRUE when the backend running the command took the bytes;
+ *   %FALSE when the command is not running on a terminal
+ *
+ * Since: 0.2
+ */
+gboolean
+sandbox_command_send_input (SandboxCommand *self,
+                            GBytes         *data)
+{
+  gboolean handled = FALSE;
+
+  g_return_val_if_fail (SANDBOX_IS_COMMAND (self), FALSE);
+  g_return_val_if_fail (data != NULL, FALSE);
+
+  g_signal_emit (self, signals[SIGNAL_SEND_INPUT], 0, data, &handled);
+  return handled;
 }

@@ -56,4 +56,25 @@ SANDBOX_AVAILABLE_IN_0_1
 void                 sandbox_command_set_stdin         (SandboxCommand     *self,
                                                         GBytes             *stdin_bytes);
 
+/* Interactive terminal (since 0.2) */
+SANDBOX_AVAILABLE_IN_0_2
+gboolean             sandbox_command_get_tty           (SandboxCommand     *self);
+SANDBOX_AVAILABLE_IN_0_2
+void                 sandbox_command_set_tty           (SandboxCommand     *self,
+                                                        gboolean            tty);
+SANDBOX_AVAILABLE_IN_0_2
+void                 sandbox_command_get_tty_size      (SandboxCommand     *self,
+                                                        guint              *rows,
+                                                        guint              *cols);
+SANDBOX_AVAILABLE_IN_0_2
+void                 sandbox_command_resize_tty        (SandboxCommand     *self,
+                                                        guint               rows,
+                                                        guint               cols);
+SANDBOX_AVAILABLE_IN_0_2
+gboolean             sandbox_command_send_signal       (SandboxCommand     *self,
+                                                        int                 signum);
+SANDBOX_AVAILABLE_IN_0_2
+gboolean             sandbox_command_send_input        (SandboxCommand     *self,
+                                                        GBytes             *data);
+
 G_END_DECLS

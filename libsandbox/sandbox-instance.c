@@ -330,6 +330,24 @@ check_vfunc (GTask      *task,
   return FALSE;
 }
 
+/* A command on a terminal needs a backend that can make one. */
+static gboolean
+check_tty (GTask *task)
+{
+  SandboxInstance *self = g_task_get_source_object (task);
+  SandboxBackend *backend = sandbox_instance_get_backend (self);
+
+  if (backend != NULL &&
+      (sandbox_backend_get_capabilities (backend) & SANDBOX_BACKEND_CAPABILITY_TTY))
+    return TRUE;
+  g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED,
+                           _("The %s backend cannot run a command on a terminal. Run it "
+                             "without a terminal (no “tty”, no “-t”), or use a backend "
+                             "that can, such as local or e2b."),
+                           backend ? sandbox_backend_get_name (backend) : G_OBJECT_TYPE_NAME (self));
+  return FALSE;
+}
+
 /**
  * sandbox_instance_exec_async:
  * @self: a #SandboxInstance
@@ -341,7 +359,9 @@ check_vfunc (GTask      *task,
  * Runs @command in the sandbox. Its output is written to the streams of
  * @command as it arrives, or captured. A command that cannot be started
  * (not found, missing working directory) is an error, %SANDBOX_ERROR_EXEC;
- * a command that runs and fails is not: look at the result.
+ * a command that runs and fails is not: look at the result. A command with
+ * [property@Sandbox.Command:tty] set fails with %SANDBOX_ERROR_NOT_SUPPORTED
+ * unless the backend has %SANDBOX_BACKEND_CAPABILITY_TTY.
  *
  * Since: 0.1
  */
@@ -363,6 +383,8 @@ sandbox_instance_exec_async (SandboxInstance     *self,
   g_task_set_source_tag (task, sandbox_instance_exec_async);
 
   klass = SANDBOX_INSTANCE_GET_CLASS (self);
+  if (sandbox_command_get_tty (command) && !check_tty (task))
+    return;
   if (check_vfunc (task, klass->exec, _("run commands")))
     {
       klass->exec (self, command, cancellable, task);

@@ -10,11 +10,14 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <locale.h>
 #include <math.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +77,7 @@ static char     *opt_id_env;
 static gboolean  opt_raise_signal;
 static double    opt_cmd_timeout;
 static gboolean  opt_stdin;
+static gboolean  opt_tty;
 
 static const GOptionEntry backend_entries[] = {
   { "backend", 'b', 0, G_OPTION_ARG_STRING, &opt_backend,
@@ -125,7 +129,10 @@ static const GOptionEntry command_entries[] = {
     N_("Set an environment variable for the command (repeatable); a bare NAME passes "
        "sandboxctl's own value, if it has one, so that a secret stays off the command line"),
     N_("NAME[=VALUE]") },
-  { "cmd-timeout", 't', 0, G_OPTION_ARG_DOUBLE, &opt_cmd_timeout,
+  { "tty", 't', 0, G_OPTION_ARG_NONE, &opt_tty,
+    N_("Run the command on a terminal of the sandbox, connected to this one (which must "
+       "be a terminal): keys, window size and Ctrl-C reach the command"), NULL },
+  { "cmd-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &opt_cmd_timeout,
     N_("Kill the command after this many seconds and exit with 124"), N_("SECONDS") },
   { "stdin", 'i', 0, G_OPTION_ARG_NONE, &opt_stdin,
     N_("Read standard input to its end and give it to the command"), NULL },
@@ -279,6 +286,8 @@ await_result (GAsyncResult **slot)
   return *slot;
 }
 
+static void tty_restore (void);
+
 static gboolean
 on_unix_signal (gpointer user_data)
 {
@@ -287,6 +296,7 @@ on_unix_signal (gpointer user_data)
   if (interrupt_signal != 0 && cleanup_id != NULL)
     {
       /* A second signal while removing the sandbox: give up on it. */
+      tty_restore ();
       g_printerr (_("%s: interrupted again; sandbox %s may be left behind. "
                     "Remove it with “%s rm %s”.\n"),
                   PRGNAME, cleanup_id, PRGNAME, cleanup_id);
@@ -309,6 +319,109 @@ catch_signals (void)
     g_unix_signal_add (signals[i], on_unix_signal, GINT_TO_POINTER (signals[i]));
   /* A closed output must not kill us before the sandbox is cleaned up. */
   signal (SIGPIPE, SIG_IGN);
+}
+
+/* ------------------------------------------------------------------ */
+/* --tty: our terminal in raw mode, connected to the command's          */
+/*
+ * Our terminal is put in raw mode while the command runs, so that every key
+ * (Ctrl-C and Ctrl-Z among them) goes to the command's terminal in the
+ * sandbox, which interprets them; it is restored when the command ends, on
+ * every path out (errors, signals, exit). SIGWINCH resizes the command's
+ * terminal.
+ */
+
+static struct termios tty_saved;
+static gboolean       tty_raw;
+
+static void
+tty_restore (void)
+{
+  if (!tty_raw)
+    return;
+  tcsetattr (STDIN_FILENO, TCSADRAIN, &tty_saved);
+  tty_raw = FALSE;
+}
+
+static gboolean
+tty_get_size (guint *rows,
+              guint *cols)
+{
+  struct winsize ws;
+
+  if (ioctl (STDIN_FILENO, TIOCGWINSZ, &ws) != 0 || ws.ws_row == 0 || ws.ws_col == 0)
+    return FALSE;
+  *rows = ws.ws_row;
+  *cols = ws.ws_col;
+  return TRUE;
+}
+
+static gboolean
+on_sigwinch (gpointer user_data)
+{
+  SandboxCommand *command = user_data;
+  guint rows, cols;
+
+  if (tty_get_size (&rows, &cols))
+    sandbox_command_resize_tty (command, rows, cols);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Our keys, as they come, to the command's terminal. */
+static gboolean
+on_tty_input (int          fd,
+              GIOCondition condition,
+              gpointer     user_data)
+{
+  SandboxCommand *command = user_data;
+  char buf[4096];
+  ssize_t n = read (fd, buf, sizeof buf);
+
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return G_SOURCE_CONTINUE;
+  if (n <= 0)
+    return G_SOURCE_REMOVE;
+  {
+    g_autoptr(GBytes) bytes = g_bytes_new (buf, (gsize) n);
+
+    sandbox_command_send_input (command, bytes);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+/* Puts our terminal in raw mode and connects it to @command's; returns the
+ * sources to remove once the command has ended. */
+static void
+tty_connect (SandboxCommand *command,
+             guint           sources[2])
+{
+  struct termios raw;
+
+  if (tcgetattr (STDIN_FILENO, &tty_saved) == 0)
+    {
+      static gboolean registered;
+
+      if (!registered)
+        atexit (tty_restore);
+      registered = TRUE;
+      raw = tty_saved;
+      cfmakeraw (&raw);
+      if (tcsetattr (STDIN_FILENO, TCSADRAIN, &raw) == 0)
+        tty_raw = TRUE;
+    }
+  /* Above the keys: a resize that happened before a key reaches the
+   * command before it. */
+  sources[0] = g_unix_signal_add_full (G_PRIORITY_HIGH, SIGWINCH, on_sigwinch, command, NULL);
+  sources[1] = g_unix_fd_add (STDIN_FILENO, G_IO_IN | G_IO_HUP | G_IO_ERR, on_tty_input, command);
+}
+
+static void
+tty_disconnect (guint sources[2])
+{
+  for (guint i = 0; i < 2; i++)
+    if (sources[i] != 0)
+      g_source_remove (sources[i]);
+  tty_restore ();
 }
 
 /* ------------------------------------------------------------------ */
@@ -575,6 +688,32 @@ command_from_options (char   **argv,
   if (opt_cmd_timeout > 0)
     sandbox_command_set_timeout_ms (command, (guint) MAX (1.0, ceil (opt_cmd_timeout * 1000.0)));
 
+  if (opt_tty)
+    {
+      guint rows, cols;
+
+      /* As docker exec -t without a terminal, but an error, not a warning:
+       * raw mode and window size need one. */
+      if (!isatty (STDIN_FILENO))
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                       _("--tty needs a terminal on standard input, and standard input is "
+                         "not one. Run without -t (and with -i to pass input), or from a "
+                         "terminal."));
+          return NULL;
+        }
+      if (opt_stdin || opt_json)
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                       _("--tty cannot be combined with %s: the terminal is the command's "
+                         "input and output."), opt_stdin ? "--stdin" : "--json");
+          return NULL;
+        }
+      sandbox_command_set_tty (command, TRUE);
+      if (tty_get_size (&rows, &cols))
+        sandbox_command_resize_tty (command, rows, cols);
+    }
+
   if (opt_stdin)
     {
       g_autoptr(GBytes) input = read_stdin (error);
@@ -773,10 +912,16 @@ exec_in (SandboxInstance *instance,
   g_autoptr(SandboxExecResult) result = NULL;
   g_autoptr(GError) error = NULL;
   int status;
+  guint tty_sources[2] = { 0, 0 };
 
   fflush (stdout);
+  if (sandbox_command_get_tty (command))
+    tty_connect (command, tty_sources);
   sandbox_instance_exec_async (instance, command, interrupt_cancellable, store_result, &res);
-  result = sandbox_instance_exec_finish (instance, await_result (&res), &error);
+  await_result (&res);
+  if (sandbox_command_get_tty (command))
+    tty_disconnect (tty_sources);
+  result = sandbox_instance_exec_finish (instance, res, &error);
 
   if (interrupt_signal != 0)
     return 128 + interrupt_signal;

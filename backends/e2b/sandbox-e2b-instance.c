@@ -279,7 +279,254 @@ typedef struct
   gboolean              gone_checked;  /* asked E2B whether the sandbox still exists */
   GError               *error;
   GMainContext         *context;       /* the exec's: where its request runs */
+  struct _E2bTty       *tty;           /* a command on a terminal (PTY), or NULL */
 } ExecData;
+
+/* ------------------------------------------------------------------ */
+/* A command on a terminal: envd's PTY. The command's resize-tty,       */
+/* send-input and send-signal signals (emitted in any thread) become    */
+/* Update, SendInput {"pty"} and SendSignal calls, made on the exec's   */
+/* context once the process has its pid.                                */
+
+typedef struct _E2bTty
+{
+  gatomicrefcount     ref;
+  GMutex              lock;
+  SandboxE2bInstance *self;
+  GMainContext       *context;
+  SandboxCommand     *command;
+  guint               pid;       /* 0 until started, and again once ended */
+  gulong              handlers[3];
+  GQueue              calls;     /* E2bTtyCall, sent one at a time, in order */
+  gboolean            busy;      /* a call is on its way */
+} E2bTty;
+
+typedef struct
+{
+  E2bTty     *tty;
+  const char *method;
+  JsonNode   *body;
+} E2bTtyCall;
+
+static E2bTty *
+e2b_tty_ref (E2bTty *tty)
+{
+  g_atomic_ref_count_inc (&tty->ref);
+  return tty;
+}
+
+static void
+e2b_tty_unref (gpointer data, GClosure *closure)
+{
+  E2bTty *tty = data;
+
+  if (!g_atomic_ref_count_dec (&tty->ref))
+    return;
+  g_mutex_clear (&tty->lock);
+  g_object_unref (tty->self);
+  g_main_context_unref (tty->context);
+  g_free (tty);
+}
+
+static void
+e2b_tty_call_free (gpointer data)
+{
+  E2bTtyCall *call = data;
+
+  e2b_tty_unref (call->tty, NULL);
+  json_node_unref (call->body);
+  g_free (call);
+}
+
+static gboolean e2b_tty_next (gpointer user_data);
+
+static void
+e2b_tty_call_done (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  E2bTtyCall *call = user_data;
+  E2bTty *tty = e2b_tty_ref (call->tty);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                               NULL, &error);
+
+  if (error != NULL)
+    g_debug ("E2B %s: %s", call->method, error->message);
+  e2b_tty_call_free (call);
+  e2b_tty_next (tty);
+  e2b_tty_unref (tty, NULL);
+}
+
+/* On the exec's context: sends the next queued call. One at a time, so
+ * that keys arrive in the order they were typed (calls made at once could
+ * overtake each other on different connections). */
+static gboolean
+e2b_tty_next (gpointer user_data)
+{
+  E2bTty *tty = user_data;
+  E2bTtyCall *call;
+  g_autofree char *path = NULL;
+
+  g_mutex_lock (&tty->lock);
+  call = g_queue_pop_head (&tty->calls);
+  if (call == NULL)
+    tty->busy = FALSE;
+  g_mutex_unlock (&tty->lock);
+  if (call == NULL)
+    return G_SOURCE_REMOVE;
+  path = g_strconcat ("process.Process/", call->method, NULL);
+  g_main_context_push_thread_default (tty->context);
+  _sandbox_rest_client_call_async (tty->self->envd, "POST", path, call->body,
+                                   SANDBOX_REST_NONE, NULL, e2b_tty_call_done, call);
+  g_main_context_pop_thread_default (tty->context);
+  return G_SOURCE_REMOVE;
+}
+
+/* Queues METHOD for the exec's context; FALSE when the process is not
+ * running. Takes MEMBERS (the request without "process"). */
+static gboolean
+e2b_tty_call (E2bTty     *tty,
+              const char *method,
+              JsonObject *members)
+{
+  g_autoptr(JsonObject) object = members;
+  gboolean ok;
+
+  g_mutex_lock (&tty->lock);
+  ok = tty->pid != 0;
+  if (ok)
+    {
+      E2bTtyCall *call = g_new0 (E2bTtyCall, 1);
+
+      json_object_set_member (object, "process", pid_selector (tty->pid));
+      call->tty = e2b_tty_ref (tty);
+      call->method = method;
+      call->body = json_node_new (JSON_NODE_OBJECT);
+      json_node_set_object (call->body, object);
+      g_queue_push_tail (&tty->calls, call);
+      if (!tty->busy)
+        {
+          g_autoptr(GSource) source = g_idle_source_new ();
+
+          tty->busy = TRUE;
+          g_source_set_callback (source, e2b_tty_next, e2b_tty_ref (tty),
+                                 (GDestroyNotify) (void (*) (void)) e2b_tty_unref);
+          g_source_set_static_name (source, "[libsandbox] e2b pty");
+          g_source_attach (source, tty->context);
+        }
+    }
+  g_mutex_unlock (&tty->lock);
+  return ok;
+}
+
+static JsonObject *
+pty_size_request (guint rows,
+                  guint cols)
+{
+  JsonObject *object = json_object_new ();
+  JsonObject *pty = json_object_new ();
+  JsonObject *size = json_object_new ();
+
+  json_object_set_int_member (size, "rows", rows);
+  json_object_set_int_member (size, "cols", cols);
+  json_object_set_object_member (pty, "size", size);
+  json_object_set_object_member (object, "pty", pty);
+  return object;
+}
+
+static void
+e2b_tty_resize (SandboxCommand *command,
+                guint           rows,
+                guint           cols,
+                E2bTty         *tty)
+{
+  e2b_tty_call (tty, "Update", pty_size_request (rows, cols));
+}
+
+static JsonObject *
+pty_input_request (const void *bytes,
+                   gsize       len)
+{
+  JsonObject *object = json_object_new ();
+  JsonObject *input = json_object_new ();
+  g_autofree char *b64 = g_base64_encode (bytes, len);
+
+  json_object_set_string_member (input, "pty", b64);
+  json_object_set_object_member (object, "input", input);
+  return object;
+}
+
+static gboolean
+e2b_tty_input (SandboxCommand *command,
+               GBytes         *bytes,
+               E2bTty         *tty)
+{
+  gsize len = 0;
+  const void *p = g_bytes_get_data (bytes, &len);
+
+  return e2b_tty_call (tty, "SendInput", pty_input_request (p, len));
+}
+
+/* envd signals only SIGKILL and SIGTERM; the keys of a terminal's line
+ * discipline stand for the signals it makes from them. */
+static gboolean
+e2b_tty_signal (SandboxCommand *command,
+                int             signum,
+                E2bTty         *tty)
+{
+  const char *key = signum == SIGINT ? "\x03" : signum == SIGQUIT ? "\x1c" :
+                    signum == SIGTSTP ? "\x1a" : NULL;
+  JsonObject *object;
+
+  if (key != NULL)
+    return e2b_tty_call (tty, "SendInput", pty_input_request (key, 1));
+  if (signum != SIGKILL && signum != SIGTERM)
+    return FALSE;
+  object = json_object_new ();
+  json_object_set_string_member (object, "signal", signum == SIGKILL ? "SIGNAL_SIGKILL"
+                                                                     : "SIGNAL_SIGTERM");
+  return e2b_tty_call (tty, "SendSignal", object);
+}
+
+static E2bTty *
+e2b_tty_new (SandboxE2bInstance *self,
+             SandboxCommand     *command,
+             GMainContext       *context)
+{
+  E2bTty *tty = g_new0 (E2bTty, 1);
+
+  g_atomic_ref_count_init (&tty->ref);
+  g_mutex_init (&tty->lock);
+  tty->self = g_object_ref (self);
+  tty->context = g_main_context_ref (context);
+  tty->command = command;
+  tty->handlers[0] = g_signal_connect_data (command, "resize-tty", G_CALLBACK (e2b_tty_resize),
+                                            e2b_tty_ref (tty), e2b_tty_unref, 0);
+  tty->handlers[1] = g_signal_connect_data (command, "send-input", G_CALLBACK (e2b_tty_input),
+                                            e2b_tty_ref (tty), e2b_tty_unref, 0);
+  tty->handlers[2] = g_signal_connect_data (command, "send-signal", G_CALLBACK (e2b_tty_signal),
+                                            e2b_tty_ref (tty), e2b_tty_unref, 0);
+  return tty;
+}
+
+static void
+e2b_tty_set_pid (E2bTty *tty,
+                 guint   pid)
+{
+  g_mutex_lock (&tty->lock);
+  tty->pid = pid;
+  g_mutex_unlock (&tty->lock);
+}
+
+static void
+e2b_tty_close (E2bTty *tty)
+{
+  e2b_tty_set_pid (tty, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (tty->handlers); i++)
+    g_signal_handler_disconnect (tty->command, tty->handlers[i]);
+  e2b_tty_unref (tty, NULL);
+}
 
 static void
 exec_data_free (ExecData *data)
@@ -292,6 +539,7 @@ exec_data_free (ExecData *data)
       g_source_unref (data->guard);
     }
   g_clear_object (&data->user);
+  g_clear_pointer (&data->tty, e2b_tty_close);
   g_clear_pointer (&data->context, g_main_context_unref);
   g_clear_object (&data->op);
   g_clear_object (&data->command);
@@ -570,7 +818,10 @@ send_stdin (GTask *task)
   g_autoptr(JsonNode) body = json_node_new (JSON_NODE_OBJECT);
 
   json_object_set_member (object, "process", pid_selector (data->pid));
-  json_object_set_string_member (in, "stdin", b64);
+  /* On a terminal: typed on it (a PTY has no stdin to close). */
+  json_object_set_string_member (in, data->tty != NULL ? "pty" : "stdin", b64);
+  if (data->tty != NULL)
+    data->stdin_closing = TRUE;
   json_object_set_object_member (object, "input", json_object_ref (in));
   json_node_set_object (body, object);
   _sandbox_rest_client_call_async (data->self->envd, "POST", "process.Process/SendInput", body,
@@ -625,7 +876,9 @@ _sandbox_e2b_parse_process_event (JsonObject      *event,
       const char *b64;
 
       out->is_stderr = json_object_has_member (output, "stderr");
-      b64 = event_string (output, out->is_stderr ? "stderr" : "stdout");
+      /* A PTY's output is the terminal's: standard output. */
+      b64 = event_string (output, out->is_stderr ? "stderr" :
+                          json_object_has_member (output, "pty") ? "pty" : "stdout");
       if (b64 != NULL)
         {
           gsize len = 0;
@@ -691,6 +944,8 @@ exec_event (GTask      *task,
     case SANDBOX_E2B_EVENT_START:
       data->got_start = TRUE;
       data->pid = ev.pid;
+      if (data->tty != NULL)
+        e2b_tty_set_pid (data->tty, ev.pid);
       if (sandbox_command_get_stdin (data->command) != NULL)
         send_stdin (task);
       break;
@@ -705,6 +960,8 @@ exec_event (GTask      *task,
       return FALSE;
     case SANDBOX_E2B_EVENT_END:
       data->got_end = TRUE;
+      if (data->tty != NULL)
+        e2b_tty_set_pid (data->tty, 0);
       data->exit_status = ev.exit_status;
       data->term_signal = ev.term_signal;
       break;
@@ -988,7 +1245,24 @@ exec_start (SandboxE2bInstance *self,
     }
   json_builder_end_object (builder);
   json_builder_set_member_name (builder, "stdin");
-  json_builder_add_boolean_value (builder, sandbox_command_get_stdin (command) != NULL);
+  json_builder_add_boolean_value (builder, sandbox_command_get_stdin (command) != NULL &&
+                                  !sandbox_command_get_tty (command));
+  if (sandbox_command_get_tty (command))
+    {
+      guint rows, cols;
+
+      sandbox_command_get_tty_size (command, &rows, &cols);
+      json_builder_set_member_name (builder, "pty");
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "size");
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "cols");
+      json_builder_add_int_value (builder, cols);
+      json_builder_set_member_name (builder, "rows");
+      json_builder_add_int_value (builder, rows);
+      json_builder_end_object (builder);
+      json_builder_end_object (builder);
+    }
   json_builder_end_object (builder);
   request = json_builder_get_root (builder);
   envelope = _sandbox_connect_envelope_new_json (0, request);
@@ -1036,6 +1310,8 @@ sandbox_e2b_instance_exec (SandboxInstance *instance,
   data->context = g_main_context_ref_thread_default ();
   data->reader = _sandbox_connect_reader_new (0);
   data->output = _sandbox_output_new (command);
+  if (sandbox_command_get_tty (command))
+    data->tty = e2b_tty_new (self, command, data->context);
   g_task_set_task_data (task, data, (GDestroyNotify) exec_data_free);
   if (cancellable != NULL)
     {

@@ -55,6 +55,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -638,6 +639,118 @@ serve_files (int conn)
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* Commands on a terminal (SBX_MAGIC_TTY)                              */
+/*
+ * The terminal is a new pseudo-terminal of the sandbox's own devpts
+ * instance (bwrap --dev): never one of the host's, whose TIOCSTI would type
+ * commands on the host. The master side goes to the client, which is on
+ * the host; the command gets only the slave side. The slave is taken with
+ * TIOCGPTPEER from the master itself, so no path of the sandbox (which its
+ * processes could swap) decides which terminal it is.
+ */
+
+/* Opens the sandbox's ptmx; returns the master, or -1 with errno set. */
+static int
+open_pty_master (unsigned short rows,
+                 unsigned short cols)
+{
+  struct winsize ws = { rows, cols, 0, 0 };
+  struct stat st;
+  int unlock = 0;
+  int master = open ("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+  if (master < 0)
+    return -1;
+  /* Only a multiplexer (5:2) hands out terminals; anything else planted
+   * at that path is refused. */
+  if (fstat (master, &st) != 0 || !S_ISCHR (st.st_mode) ||
+      major (st.st_rdev) != 5 || minor (st.st_rdev) != 2)
+    {
+      close (master);
+      errno = ENOTTY;
+      return -1;
+    }
+  if (ioctl (master, TIOCSPTLCK, &unlock) != 0 || ioctl (master, TIOCSWINSZ, &ws) != 0)
+    {
+      int errsv = errno;
+
+      close (master);
+      errno = errsv;
+      return -1;
+    }
+  return master;
+}
+
+/* Sends SBX_REPLY_PTY with MASTER attached. */
+static int
+send_pty (int conn,
+          int master)
+{
+  union { char buf[CMSG_SPACE (sizeof (int))]; struct cmsghdr align; } control;
+  char line[] = SBX_REPLY_PTY "\n";
+  struct iovec iov = { line, sizeof line - 1 };
+  struct msghdr msg = { 0 };
+  struct cmsghdr *cmsg;
+  ssize_t n;
+
+  memset (&control, 0, sizeof control);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  cmsg = CMSG_FIRSTHDR (&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN (sizeof (int));
+  memcpy (CMSG_DATA (cmsg), &master, sizeof master);
+  do
+    n = sendmsg (conn, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n == (ssize_t) (sizeof line - 1) ? 0 : -1;
+}
+
+/* In the forked child, a session leader without a terminal: makes the
+ * terminal, hands its master to the client, and makes the slave the
+ * controlling terminal and stdin, stdout and stderr. Exits on failure. */
+static void
+setup_tty (int         conn,
+           const char *rows_s,
+           const char *cols_s)
+{
+  long rows = rows_s ? strtol (rows_s, NULL, 10) : 0;
+  long cols = cols_s ? strtol (cols_s, NULL, 10) : 0;
+  int master, slave;
+
+  if (rows < 1 || rows > 65535 || cols < 1 || cols > 65535)
+    {
+      report (conn, SBX_REPLY_ERROR " request", EPROTO);
+      _exit (127);
+    }
+  master = open_pty_master ((unsigned short) rows, (unsigned short) cols);
+  if (master < 0 ||
+      (slave = ioctl (master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
+    {
+      report (conn, SBX_REPLY_ERROR " pty", errno);
+      _exit (127);
+    }
+  if (send_pty (conn, master) != 0)
+    _exit (127);
+  close (master);
+  if (ioctl (slave, TIOCSCTTY, 0) != 0)
+    {
+      report (conn, SBX_REPLY_ERROR " pty", errno);
+      _exit (127);
+    }
+  for (int i = 0; i < 3; i++)
+    if (dup2 (slave, i) < 0)
+      {
+        report (conn, SBX_REPLY_ERROR " pty", errno);
+        _exit (127);
+      }
+  close (slave);
+}
+
 /* In the forked child: read the request, then become the command. */
 static void __attribute__((noreturn))
 run_command (int conn)
@@ -652,6 +765,7 @@ run_command (int conn)
   char *payload, *p, *cwd, **argv, **envp;
   sigset_t none;
   ssize_t n;
+  int is_tty;
 
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);
@@ -690,7 +804,8 @@ run_command (int conn)
     }
   if (memcmp (header, SBX_MAGIC_FILES, SBX_MAGIC_LEN) == 0)
     serve_files (conn);
-  if (memcmp (header, SBX_MAGIC_EXEC, SBX_MAGIC_LEN) != 0)
+  is_tty = memcmp (header, SBX_MAGIC_TTY, SBX_MAGIC_LEN) == 0;
+  if (!is_tty && memcmp (header, SBX_MAGIC_EXEC, SBX_MAGIC_LEN) != 0)
     {
       report (conn, SBX_REPLY_ERROR " request", EPROTO);
       _exit (127);
@@ -721,6 +836,13 @@ run_command (int conn)
       }
   for (int i = 0; i < 3; i++)
     close (fds[i]);
+  if (is_tty)
+    {
+      char *rows = next_string (&p, payload + len);
+      char *cols = next_string (&p, payload + len);
+
+      setup_tty (conn, rows, cols);
+    }
 
   if (chdir (cwd) != 0)
     {

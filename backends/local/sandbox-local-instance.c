@@ -25,6 +25,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -1115,6 +1116,7 @@ typedef struct
   GSource       *wait;      /* readable-source while waiting for data */
   gboolean       draining;  /* take what is in the pipe, but wait no more */
   gsize          drained;
+  gboolean       is_tty;    /* a terminal's master: EIO is its end-of-file */
 } Pump;
 
 /* Once the command has ended, at most this much more is read from each
@@ -1142,7 +1144,250 @@ struct _ExecData
   GError       *error;
   char         *program;
   char         *cwd;
+  struct _TtyLink *tty;      /* a command on a terminal, or NULL */
 };
+
+/* ------------------------------------------------------------------ */
+/* A command on a terminal: the master side of the sandbox's            */
+/* pseudo-terminal (SBX_MAGIC_TTY in sandbox-local-wire.h), shared with */
+/* the handlers of the command's resize-tty, send-signal and send-input */
+/* signals, which may run in any thread.                               */
+
+typedef struct _TtyLink
+{
+  gatomicrefcount  ref;
+  GMutex           lock;
+  int              master;   /* -1 once the command has ended */
+  SandboxCommand  *command;
+  gulong           handlers[3];
+  GMainContext    *context;  /* the exec's: where queued input is written */
+  GByteArray      *pending;  /* input the terminal could not take yet */
+  GSource         *writer;   /* waits for room, while pending is not empty */
+} TtyLink;
+
+static TtyLink *
+tty_link_ref (TtyLink *link)
+{
+  g_atomic_ref_count_inc (&link->ref);
+  return link;
+}
+
+static void
+tty_link_unref (gpointer data, GClosure *closure)
+{
+  TtyLink *link = data;
+
+  if (!g_atomic_ref_count_dec (&link->ref))
+    return;
+  if (link->master >= 0)
+    close (link->master);
+  g_byte_array_unref (link->pending);
+  g_main_context_unref (link->context);
+  g_mutex_clear (&link->lock);
+  g_free (link);
+}
+
+static void
+tty_resize (SandboxCommand *command,
+            guint           rows,
+            guint           cols,
+            TtyLink        *link)
+{
+  struct winsize ws = { (unsigned short) rows, (unsigned short) cols, 0, 0 };
+
+  g_mutex_lock (&link->lock);
+  if (link->master >= 0)
+    ioctl (link->master, TIOCSWINSZ, &ws);
+  g_mutex_unlock (&link->lock);
+}
+
+static gboolean
+tty_signal (SandboxCommand *command,
+            int             signum,
+            TtyLink        *link)
+{
+  gboolean ok = FALSE;
+
+  g_mutex_lock (&link->lock);
+  /* To the terminal's foreground process group, as a key would. A pty
+   * makes only the signals of its keys (SIGINT, SIGQUIT, SIGTSTP); the
+   * others go to that group by its id as this side sees it (the sandbox's
+   * pid namespace is a child of ours), asked twice so that a group that
+   * ended in between is never mistaken for a new one with the same id. */
+  if (link->master >= 0)
+    {
+      ok = ioctl (link->master, TIOCSIG, signum) == 0;
+      if (!ok)
+        {
+          pid_t pgrp = -1, again = -1;
+
+          if (ioctl (link->master, TIOCGPGRP, &pgrp) == 0 && pgrp > 1 &&
+              kill (-pgrp, 0) == 0 && ioctl (link->master, TIOCGPGRP, &again) == 0 &&
+              again == pgrp)
+            ok = kill (-pgrp, signum) == 0;
+        }
+    }
+  g_mutex_unlock (&link->lock);
+  return ok;
+}
+
+/* Writes what is pending without blocking; with the lock held. */
+static void
+tty_flush_locked (TtyLink *link)
+{
+  while (link->master >= 0 && link->pending->len > 0)
+    {
+      ssize_t n = write (link->master, link->pending->data, link->pending->len);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        return;
+      if (n <= 0)
+        {
+          /* The terminal is gone: nobody will read the rest. */
+          g_byte_array_set_size (link->pending, 0);
+          return;
+        }
+      g_byte_array_remove_range (link->pending, 0, (guint) n);
+    }
+}
+
+static gboolean tty_writable (int fd, GIOCondition condition, gpointer user_data);
+
+/* With the lock held: waits for room on the exec's context while input is
+ * pending. */
+static void
+tty_schedule_locked (TtyLink *link)
+{
+  if (link->pending->len == 0 || link->master < 0 || link->writer != NULL)
+    return;
+  link->writer = g_unix_fd_source_new (link->master, G_IO_OUT);
+  g_source_set_callback (link->writer, (GSourceFunc) (void (*) (void)) tty_writable,
+                         tty_link_ref (link), (GDestroyNotify) (void (*) (void)) tty_link_unref);
+  g_source_set_static_name (link->writer, "[libsandbox] terminal input");
+  g_source_attach (link->writer, link->context);
+}
+
+static gboolean
+tty_writable (int          fd,
+              GIOCondition condition,
+              gpointer     user_data)
+{
+  TtyLink *link = user_data;
+  gboolean more;
+
+  g_mutex_lock (&link->lock);
+  tty_flush_locked (link);
+  more = link->pending->len > 0 && link->master >= 0;
+  if (!more)
+    g_clear_pointer (&link->writer, g_source_unref);
+  g_mutex_unlock (&link->lock);
+  return more ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* Types DATA on the terminal, in order, never blocking: what the terminal
+ * cannot take yet (its input queue is full while the command does not
+ * read) waits, on the exec's context, for room. Blocking here could
+ * deadlock a caller that reads the command's output on the same thread. */
+static gboolean
+tty_input (SandboxCommand *command,
+           GBytes         *bytes,
+           TtyLink        *link)
+{
+  gsize len = 0;
+  const guint8 *p = g_bytes_get_data (bytes, &len);
+  gboolean ok;
+
+  g_mutex_lock (&link->lock);
+  ok = link->master >= 0;
+  if (ok)
+    {
+      g_byte_array_append (link->pending, p, (guint) len);
+      tty_flush_locked (link);
+      tty_schedule_locked (link);
+    }
+  g_mutex_unlock (&link->lock);
+  return ok;
+}
+
+static TtyLink *
+tty_link_new (SandboxCommand *command,
+              int             master,
+              GMainContext   *context)
+{
+  TtyLink *link = g_new0 (TtyLink, 1);
+
+  g_atomic_ref_count_init (&link->ref);
+  link->context = g_main_context_ref (context);
+  link->pending = g_byte_array_new ();
+  g_mutex_init (&link->lock);
+  link->master = master;
+  link->command = command;
+  link->handlers[0] = g_signal_connect_data (command, "resize-tty", G_CALLBACK (tty_resize),
+                                             tty_link_ref (link), tty_link_unref, 0);
+  link->handlers[1] = g_signal_connect_data (command, "send-signal", G_CALLBACK (tty_signal),
+                                             tty_link_ref (link), tty_link_unref, 0);
+  link->handlers[2] = g_signal_connect_data (command, "send-input", G_CALLBACK (tty_input),
+                                             tty_link_ref (link), tty_link_unref, 0);
+  return link;
+}
+
+/* The command has ended: the handlers do nothing more. */
+static void
+tty_link_close (TtyLink *link)
+{
+  g_mutex_lock (&link->lock);
+  if (link->master >= 0)
+    close (link->master);
+  link->master = -1;
+  g_byte_array_set_size (link->pending, 0);
+  if (link->writer != NULL)
+    {
+      g_source_destroy (link->writer);
+      g_clear_pointer (&link->writer, g_source_unref);
+    }
+  g_mutex_unlock (&link->lock);
+  for (guint i = 0; i < G_N_ELEMENTS (link->handlers); i++)
+    g_signal_handler_disconnect (link->command, link->handlers[i]);
+  tty_link_unref (link, NULL);
+}
+
+/* Receives the master side of the command's terminal. Returns it, or -1
+ * with what came instead (an error line) appended to STATUS. */
+static int
+receive_pty (int         conn,
+             GByteArray *status)
+{
+  union { char buf[CMSG_SPACE (sizeof (int))]; struct cmsghdr align; } control;
+  char line[sizeof SBX_REPLY_PTY];
+  struct iovec iov = { line, sizeof line };
+  struct msghdr msg = { 0 };
+  struct cmsghdr *cmsg;
+  int master = -1;
+  ssize_t n;
+
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  do
+    n = recvmsg (conn, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0)
+    return -1;
+  for (cmsg = CMSG_FIRSTHDR (&msg); cmsg != NULL; cmsg = CMSG_NXTHDR (&msg, cmsg))
+    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
+        cmsg->cmsg_len == CMSG_LEN (sizeof (int)))
+      memcpy (&master, CMSG_DATA (cmsg), sizeof master);
+  if (n == (ssize_t) sizeof line && memcmp (line, SBX_REPLY_PTY "\n", sizeof line) == 0 &&
+      master >= 0)
+    return master;
+  if (master >= 0)
+    close (master);
+  g_byte_array_append (status, (const guint8 *) line, (guint) n);
+  return -1;
+}
 
 static void
 pump_clear (Pump *pump)
@@ -1164,6 +1409,7 @@ exec_data_free (ExecData *data)
   g_clear_object (&data->status_in);
   g_clear_pointer (&data->status, g_byte_array_unref);
   g_clear_object (&data->stdin_pipe);
+  g_clear_pointer (&data->tty, tty_link_close);
   if (data->timeout_source != NULL)
     {
       g_source_destroy (data->timeout_source);
@@ -1227,6 +1473,12 @@ exec_complete (ExecData *data)
                                    "Use an existing directory as the working directory, "
                                    "or create it first."),
                                  data->cwd, g_strerror (errnum));
+      else if (strcmp (stage, "pty") == 0)
+        g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_EXEC,
+                                 _("Cannot give the command “%s” a terminal in the sandbox: %s. "
+                                   "Run it without a terminal, or check that the sandbox's "
+                                   "/dev/pts is usable."),
+                                 data->program, g_strerror (errnum));
       else
         g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_EXEC,
                                  _("Cannot run “%s” in the sandbox: %s. Check that it is "
@@ -1406,8 +1658,10 @@ pump_read (Pump *pump)
       g_source_attach (pump->wait, g_task_get_context (pump->exec->task));
       return;
     }
-  /* End of file, an error, or (draining) nothing more for now: done. */
-  if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+  /* End of file, an error, or (draining) nothing more for now: done. A
+   * terminal's master reads EIO once no process has the terminal open. */
+  if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) &&
+      !pump->is_tty)
     exec_record_error (pump->exec, error);
   else
     g_clear_error (&error);
@@ -1512,7 +1766,8 @@ send_request (int                 conn,
               const char         *cwd,
               const char * const *argv,
               const char * const *envp,
-              const int           fds[3])
+              const int           fds[3],
+              SandboxCommand     *command)
 {
   g_autoptr(GByteArray) payload = g_byte_array_new ();
   union { char buf[CMSG_SPACE (3 * sizeof (int))]; struct cmsghdr align; } control;
@@ -1526,8 +1781,20 @@ send_request (int                 conn,
   add_string (payload, cwd);
   add_vector (payload, argv);
   add_vector (payload, envp);
+  if (sandbox_command_get_tty (command))
+    {
+      guint rows, cols;
+      char size[16];
+
+      sandbox_command_get_tty_size (command, &rows, &cols);
+      g_snprintf (size, sizeof size, "%u", rows);
+      add_string (payload, size);
+      g_snprintf (size, sizeof size, "%u", cols);
+      add_string (payload, size);
+    }
   len = payload->len;
-  fill_header (header, SBX_MAGIC_EXEC, len, token);
+  fill_header (header, sandbox_command_get_tty (command) ? SBX_MAGIC_TTY : SBX_MAGIC_EXEC,
+               len, token);
   total = sizeof header + len;
 
   memset (&control, 0, sizeof control);
@@ -1585,6 +1852,7 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   int fds[3];
   GBytes *stdin_bytes = sandbox_command_get_stdin (command);
   gboolean sent;
+  int master = -1;
 
   if (g_task_return_error_if_cancelled (task) || instance_gone (self, &error) ||
       !check_not_paused (self, &error))
@@ -1632,7 +1900,7 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   fds[1] = out_pipe[1];
   fds[2] = err_pipe[1];
   sent = send_request (data->conn, config->token, data->cwd, sandbox_command_get_argv (command),
-                       (const char * const *) envp, fds);
+                       (const char * const *) envp, fds, command);
   if (!sent)
     {
       int errsv = errno;
@@ -1649,6 +1917,26 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   clear_fd (&in_pipe[0]);
   clear_fd (&out_pipe[1]);
   clear_fd (&err_pipe[1]);
+  if (sandbox_command_get_tty (command) &&
+      (master = receive_pty (data->conn, data->status)) >= 0)
+    {
+      /* The output is the terminal's (the pipes are closed unused); the
+       * stdin bytes are typed on it. */
+      g_unix_set_fd_nonblocking (master, TRUE, NULL);
+      data->tty = tty_link_new (command, master, g_task_get_context (task));
+      clear_fd (&out_pipe[0]);
+      out_pipe[0] = dup (master);
+      clear_fd (&in_pipe[1]);
+      if (stdin_bytes != NULL)
+        tty_input (command, stdin_bytes, data->tty);
+      if (out_pipe[0] < 0)
+        {
+          g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (errno),
+                       "%s", g_strerror (errno));
+          goto fail;
+        }
+      data->out.is_tty = TRUE;
+    }
   g_unix_set_fd_nonblocking (data->conn, TRUE, NULL);
   g_unix_set_fd_nonblocking (out_pipe[0], TRUE, NULL);
   g_unix_set_fd_nonblocking (err_pipe[0], TRUE, NULL);
@@ -1663,7 +1951,7 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   data->pending++;
   g_input_stream_read_bytes_async (data->status_in, 1024, G_PRIORITY_DEFAULT, NULL, status_got, data);
 
-  if (stdin_bytes != NULL)
+  if (stdin_bytes != NULL && in_pipe[1] >= 0)
     {
       g_unix_set_fd_nonblocking (in_pipe[1], TRUE, NULL);
       data->stdin_pipe = g_unix_output_stream_new (in_pipe[1], TRUE);

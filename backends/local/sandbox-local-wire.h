@@ -15,6 +15,17 @@
  *                   line: SBX_REPLY_ERROR "chdir|exec|request ERRNO" when
  *                   the command could not be started, else SBX_REPLY_STATUS
  *                   "WAIT-STATUS" (as from waitpid) when it ended.
+ *   SBX_MAGIC_TTY   as SBX_MAGIC_EXEC, with two more strings after ENV...:
+ *                   ROWS COLS. The command runs on a new pseudo-terminal of
+ *                   the sandbox's own devpts (its controlling terminal, and
+ *                   its stdin, stdout and stderr; the three descriptors sent
+ *                   are closed). Before the command starts, the server sends
+ *                   SBX_REPLY_PTY "\n" with the terminal's master side
+ *                   attached (SCM_RIGHTS): the client reads the output from
+ *                   it, writes input, resizes (TIOCSWINSZ) and signals the
+ *                   foreground process group (TIOCSIG). The rest is as for
+ *                   SBX_MAGIC_EXEC (an error line "pty ERRNO" when no
+ *                   terminal could be made).
  *   SBX_MAGIC_END   LENGTH 0: end the sandbox. The connection reaches
  *                   end-of-file once nothing but the server's exit is left.
  *   SBX_MAGIC_FILES LENGTH 0: file service. A process of the sandbox, as the
@@ -35,12 +46,14 @@
 #define SBX_MAGIC_EXEC  "SBX2"
 #define SBX_MAGIC_END   "SBXK"
 #define SBX_MAGIC_FILES "SBXF"
+#define SBX_MAGIC_TTY   "SBXT"
 #define SBX_MAGIC_LEN   4
 #define SBX_TOKEN_HEX   64
 #define SBX_HEADER_LEN  (SBX_MAGIC_LEN + 4 + SBX_TOKEN_HEX)
 
 #define SBX_REPLY_ERROR  "error"
 #define SBX_REPLY_STATUS "status"
+#define SBX_REPLY_PTY    "pty"
 
 /* The largest exec request, and the longest path of a file request. */
 #define SBX_REQUEST_MAX  (64u << 20)

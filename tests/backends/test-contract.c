@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <glib/gstdio.h>
 #include <glib-unix.h>
@@ -1167,6 +1168,91 @@ test_metrics (Fixture       *f,
   g_assert_cmpuint (sandbox_metrics_get_disk_total (metrics), >=, sandbox_metrics_get_disk_used (metrics));
 }
 
+/* ------------------------------------------------------------------ */
+/* Commands on a terminal (SANDBOX_BACKEND_CAPABILITY_TTY)              */
+
+/* Whether NEEDLE has shown in the memory stream OUT. */
+static gboolean
+shown (GOutputStream *out,
+       const char    *needle)
+{
+  GMemoryOutputStream *mem = G_MEMORY_OUTPUT_STREAM (out);
+
+  if (g_memory_output_stream_get_data (mem) == NULL)
+    return FALSE;
+  return g_strstr_len (g_memory_output_stream_get_data (mem),
+                       (gssize) g_memory_output_stream_get_data_size (mem), needle) != NULL;
+}
+
+/* Iterates the default context until NEEDLE shows or the command ends. */
+static void
+await_shown (GOutputStream      *out,
+             const char         *needle,
+             SandboxExecResult **result)
+{
+  while (!shown (out, needle) && *result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (shown (out, needle));
+}
+
+static void
+test_tty (Fixture       *f,
+          gconstpointer  data)
+{
+  SandboxBackendCapabilities caps = sandbox_backend_get_capabilities (f->backend);
+  g_autoptr(SandboxCommand) sized = sandbox_command_new_shell ("stty size; test -t 0 && echo on-a-tty");
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  sandbox_command_set_tty (sized, TRUE);
+  sandbox_command_resize_tty (sized, 30, 90);
+  result = sandbox_instance_exec (f->instance, sized, NULL, &error);
+  if (!(caps & SANDBOX_BACKEND_CAPABILITY_TTY))
+    {
+      /* A clear refusal that says what to do; without a terminal it runs. */
+      g_autoptr(SandboxCommand) plain = sandbox_command_new_shell ("true");
+      g_autoptr(SandboxExecResult) ran = NULL;
+
+      g_assert_null (result);
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      g_assert_nonnull (strstr (error->message, "terminal"));
+      ran = run (f, plain);
+      g_assert_true (sandbox_exec_result_get_success (ran));
+      return;
+    }
+
+  g_assert_no_error (error);
+  g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 0);
+  g_assert_nonnull (sandbox_exec_result_get_stdout (result));
+  g_assert_nonnull (g_strstr_len (g_bytes_get_data (sandbox_exec_result_get_stdout (result), NULL),
+                                  (gssize) g_bytes_get_size (sandbox_exec_result_get_stdout (result)),
+                                  "30 90\r\non-a-tty\r\n"));
+  g_clear_object (&result);
+
+  {
+    /* While it runs: a resize, typed input (echoed), then Ctrl-C's signal. */
+    g_autoptr(SandboxCommand) live =
+      sandbox_command_new_shell ("echo ready; read line; stty size; echo \"got:$line\"; exec sleep 600");
+    g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable ();
+    g_autoptr(GBytes) typed = g_bytes_new_static ("abc\n", 4);
+
+    sandbox_command_set_tty (live, TRUE);
+    sandbox_command_set_stdout_stream (live, out);
+    g_assert_false (sandbox_command_send_signal (live, SIGINT));
+    sandbox_instance_exec_async (f->instance, live, NULL, exec_async_done, &result);
+    await_shown (out, "ready", &result);
+    sandbox_command_resize_tty (live, 41, 123);
+    g_assert_true (sandbox_command_send_input (live, typed));
+    await_shown (out, "got:abc\r\n", &result);
+    g_assert_true (shown (out, "abc\r\n41 123\r\n"));
+    g_assert_true (sandbox_command_send_signal (live, SIGINT));
+    while (result == NULL)
+      g_main_context_iteration (NULL, TRUE);
+    g_assert_cmpint (sandbox_exec_result_get_term_signal (result), ==, SIGINT);
+    g_assert_false (sandbox_command_send_input (live, typed));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1190,6 +1276,7 @@ main (int argc, char **argv)
     { "metrics", test_metrics },
     { "ports", test_ports },
     { "volumes", test_volumes },
+    { "tty", test_tty },
   };
   const char *only = g_getenv ("CONTRACT_BACKENDS");
 

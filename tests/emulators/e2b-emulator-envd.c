@@ -59,6 +59,7 @@ struct _EmuProcess
   GSource      *retention;
   GSource      *kill_later;
   gint64        started;      /* monotonic µs */
+  SandboxCommand *pty_command; /* a PTY process: its command, run on a terminal */
 };
 
 struct _EmuStream
@@ -216,6 +217,7 @@ process_unref (EmuProcess *proc)
       g_source_unref (proc->kill_later);
     }
   g_clear_object (&proc->cancellable);
+  g_clear_object (&proc->pty_command);
   g_clear_pointer (&proc->config, json_node_unref);
   g_clear_pointer (&proc->end, json_node_unref);
   g_free (proc->tag);
@@ -790,7 +792,8 @@ emit_data (EmuProcess   *proc,
 
           l = l->next;
           json_node_set_string (value, b64);
-          stream_send_event (stream, "data", wrap (is_stderr ? "stderr" : "stdout", value));
+          stream_send_event (stream, "data", wrap (proc->pty_command != NULL ? "pty" :
+                                                   is_stderr ? "stderr" : "stdout", value));
         }
       data += n;
       len -= n;
@@ -857,7 +860,8 @@ end_event (EmuProcess        *proc,
     status = g_strdup_printf ("exit status %d", exit_status);
   else
     status = g_strdup_printf ("signal: %s", term_signal == 9 ? "killed" :
-                              term_signal == 15 ? "terminated" : g_strsignal (term_signal));
+                              term_signal == 15 ? "terminated" :
+                              term_signal == 2 ? "interrupt" : g_strsignal (term_signal));
 
   json_builder_begin_object (builder);
   if (exit_status != 0)
@@ -1000,16 +1004,27 @@ process_start (E2bEmulator       *emu,
   gboolean want_stdin;
   EmuProcess *proc;
   EmuStream *stream;
+  JsonObject *pty;
+  gint64 pty_rows = 0, pty_cols = 0;
 
   if (request == NULL)
     {
       stream_fail (emu, msg, "invalid_argument", problem);
       return;
     }
-  if (_sandbox_json_get_object (request, "pty") != NULL)
+  pty = _sandbox_json_get_object (request, "pty");
+  if (pty != NULL)
     {
-      stream_fail (emu, msg, "unimplemented", "PTY processes are not supported by the E2B emulator");
-      return;
+      /* As envd: a PTY of that size (zero values omitted: 0). */
+      JsonObject *size = _sandbox_json_get_object (pty, "size");
+
+      pty_rows = size != NULL ? json_object_get_int_member_with_default (size, "rows", 0) : 0;
+      pty_cols = size != NULL ? json_object_get_int_member_with_default (size, "cols", 0) : 0;
+      if (pty_rows < 1 || pty_rows > G_MAXUINT16 || pty_cols < 1 || pty_cols > G_MAXUINT16)
+        {
+          stream_fail (emu, msg, "invalid_argument", "error starting pty: invalid size");
+          return;
+        }
     }
   config = _sandbox_json_get_object (request, "process");
   cmd = _sandbox_json_get_string (config, "cmd");
@@ -1030,6 +1045,9 @@ process_start (E2bEmulator       *emu,
   stdin_node = json_object_get_member (request, "stdin");
   /* Absent: envd keeps stdin open, for old clients. */
   want_stdin = stdin_node == NULL || json_node_get_boolean (stdin_node);
+  /* A PTY's input is typed on its terminal (SendInput with "pty"). */
+  if (pty != NULL)
+    want_stdin = FALSE;
 
   proc = g_new0 (EmuProcess, 1);
   proc->ref = 1;   /* the sandbox's table */
@@ -1096,7 +1114,13 @@ process_start (E2bEmulator       *emu,
             sandbox_command_set_env (command, key, json_node_get_string (value));
       }
   }
-  if (!proc->stdin_wanted)
+  if (pty != NULL)
+    {
+      sandbox_command_set_tty (command, TRUE);
+      sandbox_command_resize_tty (command, (guint) pty_rows, (guint) pty_cols);
+      proc->pty_command = g_object_ref (command);
+    }
+  else if (!proc->stdin_wanted)
     {
       g_autoptr(GBytes) empty = g_bytes_new (NULL, 0);
       sandbox_command_set_stdin (command, empty);
@@ -1212,7 +1236,7 @@ process_unary (EmuSandbox        *sandbox,
       return;
     }
   if (strcmp (method, "SendSignal") != 0 && strcmp (method, "SendInput") != 0 &&
-      strcmp (method, "CloseStdin") != 0)
+      strcmp (method, "CloseStdin") != 0 && strcmp (method, "Update") != 0)
     {
       _emu_reply_connect_error (msg, "unimplemented", "process.Process/%s is not supported by the E2B emulator", method);
       return;
@@ -1240,7 +1264,50 @@ process_unary (EmuSandbox        *sandbox,
           _emu_reply_connect_error (msg, "unimplemented", "invalid signal: %" G_GINT64_FORMAT, number);
           return;
         }
-      process_kill (proc);
+      /* A PTY's SIGTERM goes to the terminal's foreground process group,
+       * as envd's to its shell; SIGKILL kills everything. */
+      if (number == 15 && proc->pty_command != NULL &&
+          sandbox_command_send_signal (proc->pty_command, SIGTERM))
+        ;
+      else
+        process_kill (proc);
+    }
+  else if (strcmp (method, "Update") == 0)
+    {
+      JsonObject *size = _sandbox_json_get_object (_sandbox_json_get_object (request, "pty"), "size");
+      gint64 rows = size != NULL ? json_object_get_int_member_with_default (size, "rows", 0) : 0;
+      gint64 cols = size != NULL ? json_object_get_int_member_with_default (size, "cols", 0) : 0;
+
+      if (proc->pty_command == NULL)
+        {
+          _emu_reply_connect_error (msg, "failed_precondition", "process is not a pty");
+          return;
+        }
+      if (rows < 1 || rows > G_MAXUINT16 || cols < 1 || cols > G_MAXUINT16)
+        {
+          _emu_reply_connect_error (msg, "invalid_argument", "invalid pty size");
+          return;
+        }
+      sandbox_command_resize_tty (proc->pty_command, (guint) rows, (guint) cols);
+    }
+  else if (strcmp (method, "SendInput") == 0 &&
+           _sandbox_json_get_string (_sandbox_json_get_object (request, "input"), "pty") != NULL)
+    {
+      const char *data = _sandbox_json_get_string (_sandbox_json_get_object (request, "input"), "pty");
+      gsize len = 0;
+      g_autofree guchar *raw = g_base64_decode (data, &len);
+      g_autoptr(GBytes) bytes = g_bytes_new_take (g_steal_pointer (&raw), len);
+
+      if (proc->pty_command == NULL)
+        {
+          _emu_reply_connect_error (msg, "failed_precondition", "process is not a pty");
+          return;
+        }
+      if (!sandbox_command_send_input (proc->pty_command, bytes))
+        {
+          _emu_reply_connect_error (msg, "internal", "error writing to pty");
+          return;
+        }
     }
   else if (strcmp (method, "SendInput") == 0)
     {

@@ -30,6 +30,7 @@ from e2b import (
     TimeoutException,
 )
 from e2b.exceptions import SandboxNotRunningException
+from e2b.sandbox.commands.command_handle import PtySize
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +127,59 @@ def test_stdin(sandbox: Sandbox) -> None:
     handle.send_stdin("line two\n")
     handle.close_stdin()
     assert handle.wait().stdout == "line one\nline two\n"
+
+
+def _pty_read_until(events: Iterator[tuple[object, object, bytes | None]], seen: bytearray,
+                    needle: bytes) -> None:
+    """Reads the PTY's output until NEEDLE has shown."""
+    while needle not in seen:
+        try:
+            _, _, pty = next(events)
+        except Exception as error:
+            raise AssertionError(f"{needle!r} never came: {bytes(seen)!r}") from error
+        if pty is not None:
+            seen.extend(pty)
+
+
+# The terminal echoes what is typed: the markers waited for are computed by
+# the shell ($((…))), so that the echo of the typed line never matches them.
+def test_pty_size_input_resize(sandbox: Sandbox) -> None:
+    handle = sandbox.pty.create(PtySize(rows=33, cols=101), timeout=60)
+    events = iter(handle)
+    seen = bytearray()
+    sandbox.pty.send_stdin(handle.pid, b"stty size; tty; test -t 0 && echo $((40+2))-tty\n")
+    _pty_read_until(events, seen, b"42-tty\r\n")
+    assert b"33 101\r\n" in seen
+    assert b"/dev/pts/" in seen
+    sandbox.pty.resize(handle.pid, PtySize(rows=40, cols=120))
+    sandbox.pty.send_stdin(handle.pid, b"stty size; echo $((40+3))-sized\n")
+    _pty_read_until(events, seen, b"43-sized\r\n")
+    assert b"40 120\r\n" in seen
+    # An interactive read: what is typed is echoed, then read.
+    sandbox.pty.send_stdin(handle.pid, b"read x; echo got-$x\n")
+    sandbox.pty.send_stdin(handle.pid, b"typed\n")
+    _pty_read_until(events, seen, b"got-typed\r\n")
+    sandbox.pty.send_stdin(handle.pid, b"exit\n")
+    for _ in events:
+        pass
+    assert handle.wait().exit_code == 0
+
+
+def test_pty_ctrl_c_then_kill(sandbox: Sandbox) -> None:
+    handle = sandbox.pty.create(PtySize(rows=24, cols=80), timeout=60)
+    events = iter(handle)
+    seen = bytearray()
+    # Ctrl-C ends the foreground command (SIGINT: 130), not the shell.
+    sandbox.pty.send_stdin(handle.pid, b"sh -c 'echo $((40+5))-sleeping; exec sleep 600'\n")
+    _pty_read_until(events, seen, b"45-sleeping\r\n")
+    sandbox.pty.send_stdin(handle.pid, b"\x03")
+    sandbox.pty.send_stdin(handle.pid, b"echo $((40+6))-back-$?\n")
+    _pty_read_until(events, seen, b"46-back-130\r\n")
+    assert sandbox.pty.kill(handle.pid) is True
+    with pytest.raises(CommandExitException) as excinfo:
+        handle.wait()
+    assert excinfo.value.exit_code == -1
+    assert sandbox.pty.kill(handle.pid) is False
 
 
 def test_invalid_cwd(sandbox: Sandbox) -> None:

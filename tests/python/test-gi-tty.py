@@ -86,8 +86,10 @@ class Running:
         GLib.source_remove(tick_id)
 
     def wait_output(self, needle: bytes) -> None:
-        self.wait_for(lambda: needle in self.output() or "value" in self.box or "error" in self.box,
-                      f"waiting for {needle!r}")
+        self.wait_for(
+            lambda: needle in self.output() or "value" in self.box or "error" in self.box,
+            f"waiting for {needle!r}",
+        )
         if needle not in self.output():
             raise AssertionError(f"{needle!r} never came; output {self.output()!r}, {self.box}")
 
@@ -120,8 +122,9 @@ class TtyTests:
         self.assertTrue(caps & Sandbox.BackendCapabilities.TTY)
 
     def test_window_size_and_terminal(self) -> None:
-        command = tty_command("stty size; tty; test -t 0 && test -t 1 && test -t 2 && echo all-tty",
-                              33, 101)
+        command = tty_command(
+            "stty size; tty; test -t 0 && test -t 1 && test -t 2 && echo all-tty", 33, 101
+        )
         self.assertTrue(command.get_tty())
         self.assertEqual(command.get_tty_size(), (33, 101))
         running = Running(self.instance, command)
@@ -141,8 +144,10 @@ class TtyTests:
         self.assertEqual((result.get_stderr() or GLib.Bytes.new(b"")).get_data() or b"", b"")
 
     def test_resize_while_running(self) -> None:
-        running = Running(self.instance, tty_command(
-            "trap 'echo winch' WINCH; echo ready; read line; stty size", 24, 80))
+        running = Running(
+            self.instance,
+            tty_command("trap 'echo winch' WINCH; echo ready; read line; stty size", 24, 80),
+        )
         running.wait_output(b"ready")
         running.command.resize_tty(40, 120)
         self.assertEqual(running.command.get_tty_size(), (40, 120))

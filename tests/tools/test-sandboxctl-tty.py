@@ -50,8 +50,12 @@ class Session:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
         self.proc = subprocess.Popen(
-            [CTL, *args], stdin=slave, stdout=slave, stderr=slave,
-            start_new_session=True, preexec_fn=make_controlling,
+            [CTL, *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            preexec_fn=make_controlling,
         )
         self.slave = slave
         self.seen = b""
@@ -107,8 +111,9 @@ def main() -> int:
     os.environ.pop("SANDBOX_BACKEND", None)
     try:
         # The window size, the terminal, and the modes given back.
-        s = Session(["run", "-t", "--", "sh", "-c", "stty size; tty; test -t 0 && echo IS-TTY"],
-                    33, 101)
+        s = Session(
+            ["run", "-t", "--", "sh", "-c", "stty size; tty; test -t 0 && echo IS-TTY"], 33, 101
+        )
         rc = s.finish()
         check(rc == 0, "run -t exits with the command's status", (rc, s.seen))
         check(b"33 101\r\n" in s.seen, "run -t: the command's terminal has our window size", s.seen)
@@ -128,14 +133,26 @@ def main() -> int:
         # Resizing our window resizes the command's (SIGWINCH).
         # (The command waits for its SIGWINCH: a key typed after the resize
         # could overtake the signal on its way through sandboxctl.)
-        s = Session(["run", "-t", "--", "sh", "-c",
-                     "trap 'stty size; exit 0' WINCH; echo ready; while :; do sleep 0.1; done"],
-                    24, 80)
+        s = Session(
+            [
+                "run",
+                "-t",
+                "--",
+                "sh",
+                "-c",
+                "trap 'stty size; exit 0' WINCH; echo ready; while :; do sleep 0.1; done",
+            ],
+            24,
+            80,
+        )
         check(s.wait_for(b"ready"), "run -t (resize): the command starts", s.seen)
         set_size(s.master, 50, 132)
         rc = s.finish()
-        check(rc == 0 and b"50 132\r\n" in s.seen, "run -t: a resize reaches the command",
-              (rc, s.seen))
+        check(
+            rc == 0 and b"50 132\r\n" in s.seen,
+            "run -t: a resize reaches the command",
+            (rc, s.seen),
+        )
         s.close()
 
         # Ctrl-C interrupts the command in the sandbox, not sandboxctl: the
@@ -154,8 +171,11 @@ def main() -> int:
         check(made.returncode == 0 and sandbox_id != "", "create for exec -t", made.stderr)
         s = Session(["exec", "-t", sandbox_id, "--", "sh", "-c", "tty; exit 7"])
         rc = s.finish()
-        check(rc == 7 and b"/dev/pts/" in s.seen, "exec -t: runs on a terminal, its status",
-              (rc, s.seen))
+        check(
+            rc == 7 and b"/dev/pts/" in s.seen,
+            "exec -t: runs on a terminal, its status",
+            (rc, s.seen),
+        )
         check(s.modes_restored(), "exec -t: modes restored")
         s.close()
         s = Session(["exec", "-t", sandbox_id, "--", "no-such-program-here"])
@@ -165,12 +185,18 @@ def main() -> int:
         s.close()
 
         # Without a terminal, -t fails clearly.
-        done = subprocess.run([CTL, "exec", "-t", sandbox_id, "--", "true"],
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              check=False)
-        check(done.returncode == 2 and "terminal" in done.stderr,
-              "exec -t without a terminal: usage error that says why",
-              (done.returncode, done.stderr))
+        done = subprocess.run(
+            [CTL, "exec", "-t", sandbox_id, "--", "true"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        check(
+            done.returncode == 2 and "terminal" in done.stderr,
+            "exec -t without a terminal: usage error that says why",
+            (done.returncode, done.stderr),
+        )
         subprocess.run([CTL, "rm", "-f", sandbox_id], capture_output=True, check=False)
     finally:
         subprocess.run([CTL, "gc", "--all"], capture_output=True, check=False)

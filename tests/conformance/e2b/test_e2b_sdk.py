@@ -129,8 +129,9 @@ def test_stdin(sandbox: Sandbox) -> None:
     assert handle.wait().stdout == "line one\nline two\n"
 
 
-def _pty_read_until(events: Iterator[tuple[object, object, bytes | None]], seen: bytearray,
-                    needle: bytes) -> None:
+def _pty_read_until(
+    events: Iterator[tuple[object, object, bytes | None]], seen: bytearray, needle: bytes
+) -> None:
     """Reads the PTY's output until NEEDLE has shown."""
     while needle not in seen:
         try:

@@ -52,6 +52,7 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -713,7 +714,7 @@ send_pty (int conn,
 /* In the forked child, a session leader without a terminal: makes the
  * terminal, hands its master to the client, and makes the slave the
  * controlling terminal and stdin, stdout and stderr. Exits on failure. */
-static void
+static int
 setup_tty (int         conn,
            const char *rows_s,
            const char *cols_s)
@@ -736,7 +737,6 @@ setup_tty (int         conn,
     }
   if (send_pty (conn, master) != 0)
     _exit (127);
-  close (master);
   if (ioctl (slave, TIOCSCTTY, 0) != 0)
     {
       report (conn, SBX_REPLY_ERROR " pty", errno);
@@ -749,6 +749,84 @@ setup_tty (int         conn,
         _exit (127);
       }
   close (slave);
+  return master;
+}
+
+/* The signals a terminal sends its foreground process group, which the
+ * holder below shares with the command, and those a caller sends that
+ * group (sandbox_command_send_signal): the command's to handle, not the
+ * holder's, which must live to report how the command ended. */
+static const int tty_signals[] = {
+  SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGHUP, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE,
+};
+
+/* In the forked child, after setup_tty: forks the command, which returns
+ * from here, while this process stays the terminal's session leader until
+ * the command has ended and its output has left the terminal. When a
+ * session leader exits, the kernel hangs its terminal up, and a hang-up
+ * discards what the command wrote that had not yet reached the master's
+ * side: a command that ends right after its last write (`echo hi`) lost
+ * its output when the host was busy. This process keeps MASTER only to
+ * see that the client has read what is there (TIOCINQ), then exits as
+ * the command did. It shares the command's process group, so ending the
+ * exec (a kill of the group) ends both; it ignores the terminal's own
+ * signals (Ctrl-C is for the command). */
+static void
+hold_tty (int conn,
+          int master)
+{
+  struct rlimit no_core = { 0, 0 };
+  sigset_t none;
+  pid_t pid;
+  int status, quiet = 0;
+
+  for (size_t i = 0; i < sizeof tty_signals / sizeof tty_signals[0]; i++)
+    signal (tty_signals[i], SIG_IGN);
+  pid = fork ();
+  if (pid < 0)
+    {
+      report (conn, SBX_REPLY_ERROR " pty", errno);
+      _exit (127);
+    }
+  if (pid == 0)
+    {
+      for (size_t i = 0; i < sizeof tty_signals / sizeof tty_signals[0]; i++)
+        signal (tty_signals[i], SIG_DFL);
+      close (master);
+      return;
+    }
+
+  close (conn);
+  for (int fd = 0; fd < 3; fd++)
+    close (fd);
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      _exit (127);
+  /* Until the master has held nothing unread for 20 ms (the kernel moves
+   * the command's last bytes to it a moment after the write), or 10 s
+   * for a client that does not read. */
+  for (int i = 0; i < 2000 && quiet < 4; i++)
+    {
+      int unread = 0;
+
+      if (ioctl (master, TIOCINQ, &unread) != 0)
+        break;
+      quiet = unread == 0 ? quiet + 1 : 0;
+      usleep (5000);
+    }
+  if (WIFEXITED (status))
+    _exit (WEXITSTATUS (status));
+  if (WIFSIGNALED (status))
+    {
+      /* End as the command did, without a core of this process. */
+      setrlimit (RLIMIT_CORE, &no_core);
+      signal (WTERMSIG (status), SIG_DFL);
+      sigemptyset (&none);
+      sigprocmask (SIG_SETMASK, &none, NULL);
+      raise (WTERMSIG (status));
+      _exit (128 + WTERMSIG (status));
+    }
+  _exit (127);
 }
 
 /* In the forked child: read the request, then become the command. */
@@ -841,7 +919,7 @@ run_command (int conn)
       char *rows = next_string (&p, payload + len);
       char *cols = next_string (&p, payload + len);
 
-      setup_tty (conn, rows, cols);
+      hold_tty (conn, setup_tty (conn, rows, cols));
     }
 
   if (chdir (cwd) != 0)

@@ -1117,6 +1117,7 @@ typedef struct
   gboolean       draining;  /* take what is in the pipe, but wait no more */
   gsize          drained;
   gboolean       is_tty;    /* a terminal's master: EIO is its end-of-file */
+  gboolean       tty_waited; /* draining a terminal: waited once for late output */
 } Pump;
 
 /* Once the command has ended, at most this much more is read from each
@@ -1631,6 +1632,7 @@ pump_read (Pump *pump)
   guint8 buf[65536];
   gssize n;
   GError *error = NULL;
+  gboolean got = FALSE;
 
   for (;;)
     {
@@ -1645,6 +1647,7 @@ pump_read (Pump *pump)
           : 0;
       if (n <= 0)
         break;
+      got = TRUE;
       if (pump->draining)
         pump->drained += (gsize) n;
       _sandbox_output_write (output, pump->is_stderr, buf, (gsize) n);
@@ -1655,6 +1658,23 @@ pump_read (Pump *pump)
       pump->wait = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (pump->in), NULL);
       g_source_set_callback (pump->wait, (GSourceFunc) (void (*) (void)) pump_readable, pump, NULL);
       g_source_set_static_name (pump->wait, "[libsandbox] exec output");
+      g_source_attach (pump->wait, g_task_get_context (pump->exec->task));
+      return;
+    }
+  /* A terminal passes what the command wrote to the master side a little
+   * after the write (the kernel's flip buffer), so the command's last
+   * lines may not be readable yet when its end is known: wait for them,
+   * up to 100 ms at a time for as long as more comes. The master reads EIO
+   * once no process has the terminal open, which ends this at once. */
+  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) &&
+      pump->draining && pump->is_tty && (got || !pump->tty_waited))
+    {
+      g_clear_error (&error);
+      pump->tty_waited = TRUE;
+      pump->wait = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (pump->in), NULL);
+      g_source_set_callback (pump->wait, (GSourceFunc) (void (*) (void)) pump_readable, pump, NULL);
+      g_source_set_static_name (pump->wait, "[libsandbox] terminal's last output");
+      g_source_set_ready_time (pump->wait, g_get_monotonic_time () + 100 * G_TIME_SPAN_MILLISECOND);
       g_source_attach (pump->wait, g_task_get_context (pump->exec->task));
       return;
     }

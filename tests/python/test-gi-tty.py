@@ -113,6 +113,7 @@ class TtyTests:
     instance: Sandbox.Instance
     assertEqual: Callable[..., None]
     assertIn: Callable[..., None]
+    assertGreaterEqual: Callable[..., None]
     assertTrue: Callable[..., None]
     assertFalse: Callable[..., None]
     assertRegex: Callable[..., None]
@@ -177,8 +178,11 @@ class TtyTests:
         self.assertTrue(running.command.send_input(GLib.Bytes.new(b"\x04")))
         result = running.result()
         self.assertEqual(result.get_exit_status(), 0)
-        # Echoed by the terminal, then written by cat: twice.
-        self.assertEqual(running.output().count(b"line-02999-"), 2)
+        # Written by cat: at least once. (The terminal echoes it too, but the
+        # kernel drops echoes it has no room for while the reader lags, as
+        # any terminal does; cat's own writes wait for room and are never
+        # dropped.)
+        self.assertGreaterEqual(running.output().count(b"line-02999-"), 1)
 
     def test_stdin_bytes_typed_at_start(self) -> None:
         command = tty_command('read x; echo "first:$x"')

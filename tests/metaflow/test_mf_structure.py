@@ -143,6 +143,9 @@ def test_hidden_python_paths(tmp_path, monkeypatch):
     and none that holds one of the task's own mounts."""
     import sys
 
+    # The extension from the source tree, as the flows get it (PYTHONPATH):
+    # the test's Python need not have it installed.
+    monkeypatch.syspath_prepend(str(EXTENSION_DIR))
     from metaflow_extensions.libsandbox.plugins import sandbox_executor as ex
 
     home = tmp_path / "home"

@@ -2,6 +2,7 @@
 
 import ast
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -137,28 +138,43 @@ def test_setuptools_install_is_discovered(mf, tmp_path):
     assert Path(info["file"]).resolve().is_relative_to(target.resolve())
 
 
-def test_hidden_python_paths(tmp_path, monkeypatch):
+_HIDDEN_PATHS_CHECK = """
+import os, sys
+from pathlib import Path
+
+tmp = Path(sys.argv[1])
+from metaflow_extensions.libsandbox.plugins import sandbox_executor as ex
+
+home = tmp / "home"
+(home / "env" / "lib" / "site").mkdir(parents=True)
+(tmp / "link").symlink_to(home / "env")
+(tmp / "elsewhere").mkdir()
+ex._LOCAL_PRIVATE_DIRS = (str(home),)
+os.environ["PYTHONPATH"] = str(tmp / "link" / "lib")
+site = home / "env" / "lib" / "site"
+sys.path[:] = ["", str(site), str(tmp / "link"), str(tmp / "elsewhere")]
+found = ex._hidden_python_paths(exclude=[])
+assert found == [str(home / "env")], found
+# env holds a mount of the task: not env, but what under it does not.
+mount = str(tmp / "link" / "lib" / "x")
+assert ex._hidden_python_paths(exclude=[mount]) == [str(site)]
+print("checked")
+"""
+
+
+def test_hidden_python_paths(tmp_path):
     """The import paths a local sandbox hides are found once each, resolved
     (a link to one is the same path), nested ones folded into the outer one,
-    and none that holds one of the task's own mounts."""
-    import sys
-
-    # The extension from the source tree, as the flows get it (PYTHONPATH):
-    # the test's Python need not have it installed.
-    monkeypatch.syspath_prepend(str(EXTENSION_DIR))
-    from metaflow_extensions.libsandbox.plugins import sandbox_executor as ex
-
-    home = tmp_path / "home"
-    (home / "env" / "lib" / "site").mkdir(parents=True)
-    (tmp_path / "link").symlink_to(home / "env")
-    (tmp_path / "elsewhere").mkdir()
-    monkeypatch.setattr(ex, "_LOCAL_PRIVATE_DIRS", (str(home),))
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "link" / "lib"))
-    site = home / "env" / "lib" / "site"
-    monkeypatch.setattr(
-        sys, "path", ["", str(site), str(tmp_path / "link"), str(tmp_path / "elsewhere")]
+    and none that holds one of the task's own mounts. In its own Python, with
+    the extension from the source tree on PYTHONPATH as the flows have it
+    (Metaflow reads its extensions' configuration when first imported)."""
+    env = dict(os.environ, PYTHONPATH=str(EXTENSION_DIR))
+    out = subprocess.run(
+        [PYTHON, "-c", _HIDDEN_PATHS_CHECK, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    assert ex._hidden_python_paths(exclude=[]) == [str(home / "env")]
-    # env holds a mount of the task: not env, but what under it does not.
-    mount = str(tmp_path / "link" / "lib" / "x")
-    assert ex._hidden_python_paths(exclude=[mount]) == [str(site)]
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "checked"

@@ -1622,6 +1622,19 @@ pump_readable (GObject  *stream,
   return G_SOURCE_REMOVE;
 }
 
+/* Waits for PUMP's input to become readable, or (READY_TIME not -1) until
+ * that monotonic time, whichever comes first; then reads again. */
+static void
+pump_wait (Pump   *pump,
+           gint64  ready_time)
+{
+  pump->wait = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (pump->in), NULL);
+  g_source_set_callback (pump->wait, (GSourceFunc) (void (*) (void)) pump_readable, pump, NULL);
+  g_source_set_static_name (pump->wait, "[libsandbox] exec output");
+  g_source_set_ready_time (pump->wait, ready_time);
+  g_source_attach (pump->wait, g_task_get_context (pump->exec->task));
+}
+
 /* Reads without blocking, into the output, until it holds too much (then
  * waits for it to catch up) or the pipe is empty (then waits for data with
  * a source, which unlike a cancelled read never loses what a read took). */
@@ -1655,10 +1668,7 @@ pump_read (Pump *pump)
   if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) && !pump->draining)
     {
       g_clear_error (&error);
-      pump->wait = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (pump->in), NULL);
-      g_source_set_callback (pump->wait, (GSourceFunc) (void (*) (void)) pump_readable, pump, NULL);
-      g_source_set_static_name (pump->wait, "[libsandbox] exec output");
-      g_source_attach (pump->wait, g_task_get_context (pump->exec->task));
+      pump_wait (pump, -1);
       return;
     }
   /* A terminal passes what the command wrote to the master side a little
@@ -1671,11 +1681,7 @@ pump_read (Pump *pump)
     {
       g_clear_error (&error);
       pump->tty_waited = TRUE;
-      pump->wait = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (pump->in), NULL);
-      g_source_set_callback (pump->wait, (GSourceFunc) (void (*) (void)) pump_readable, pump, NULL);
-      g_source_set_static_name (pump->wait, "[libsandbox] terminal's last output");
-      g_source_set_ready_time (pump->wait, g_get_monotonic_time () + 100 * G_TIME_SPAN_MILLISECOND);
-      g_source_attach (pump->wait, g_task_get_context (pump->exec->task));
+      pump_wait (pump, g_get_monotonic_time () + 100 * G_TIME_SPAN_MILLISECOND);
       return;
     }
   /* End of file, an error, or (draining) nothing more for now: done. A

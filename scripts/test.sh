@@ -23,7 +23,7 @@ status=$?
 # sources).
 distcheck_pid=
 if [ "$status" = 0 ] && [ "${DISTCHECK:-0}" = 1 ]; then
-  env -u METAFLOW_PYTHON make distcheck >distcheck.log 2>&1 &
+  env -u METAFLOW_PYTHON make -j"$(nproc)" distcheck >distcheck.log 2>&1 &
   distcheck_pid=$!
 fi
 

@@ -820,6 +820,9 @@ typedef struct
   GInputStream    *ready;
   int              info_fd;
   int              log_fd;    /* bwrap's stderr, for its errors */
+  gint64           bwrap_pid; /* read at spawn: once GLib has reaped bwrap
+                               * (a short-lived sandbox may end before it is
+                               * seen ready), the identifier is NULL */
 } StartData;
 
 static void
@@ -920,7 +923,7 @@ server_ready (GObject      *source,
 
   /* Recorded for destroy, from this or any other process; from now on
    * the instance can be found. */
-  self->config->bwrap_pid = g_ascii_strtoll (g_subprocess_get_identifier (data->process), NULL, 10);
+  self->config->bwrap_pid = data->bwrap_pid;
   self->config->init_pid = child_pid;
   if (!_local_config_save (self->config, &error))
     {
@@ -944,8 +947,8 @@ server_ready (GObject      *source,
       return;
     }
 
-  g_debug ("Local sandbox %s: server up (bwrap %s, pid 1 = %" G_GINT64_FORMAT ")",
-           self->config->id, g_subprocess_get_identifier (data->process), child_pid);
+  g_debug ("Local sandbox %s: server up (bwrap %" G_GINT64_FORMAT ", pid 1 = %" G_GINT64_FORMAT ")",
+           self->config->id, data->bwrap_pid, child_pid);
   _sandbox_task_return_object (task, data->instance);
   g_object_unref (task);
 }
@@ -1069,6 +1072,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
     close (limits.cgroup_fd);
   if (data->process == NULL)
     goto fail;
+  data->bwrap_pid = g_ascii_strtoll (g_subprocess_get_identifier (data->process), NULL, 10);
   if (lease_pipe[1] >= 0)
     {
       lease_hold (config->id, lease_pipe[1]);

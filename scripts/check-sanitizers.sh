@@ -62,7 +62,7 @@ find . -name '*.trs' -delete
 noleak="tests/unit/test-tls"
 leak_tests=""
 for t in $tests; do case " $noleak " in *" $t "*) ;; *) leak_tests="$leak_tests $t" ;; esac; done
-make -k check TESTS="$leak_tests" >check.log 2>&1
+make -k -j"$(nproc)" check TESTS="$leak_tests" >check.log 2>&1
 status=$?
 for t in $noleak; do
   case " $tests " in *" $t "*) ;; *) continue ;; esac
@@ -75,7 +75,7 @@ if [ -n "$gi_tests" ]; then
   [ -x "$venv/bin/python" ] && export SDK_PYTHON="$venv/bin/python"
   # Preloaded for the tests only (TESTS_ENVIRONMENT), not for make.
   asan=$("${CC:-gcc}" -print-file-name=libasan.so)
-  make -k check TESTS="$gi_tests" TESTS_ENVIRONMENT="export LD_PRELOAD=$asan \
+  make -k -j"$(nproc)" check TESTS="$gi_tests" TESTS_ENVIRONMENT="export LD_PRELOAD=$asan \
     ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:verify_asan_link_order=0;" >check-gi.log 2>&1 || status=1
   cat check-gi.log >>check.log
 fi

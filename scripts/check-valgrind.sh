@@ -14,7 +14,7 @@ builddir=${BUILDDIR:-$top/_build}
   tail -20 "${TMPDIR:-/tmp}/check-valgrind-setup.log"; echo "0 passed, 1 failed"; exit 1; }
 cd "$builddir" || { echo "0 passed, 1 failed"; exit 1; }
 
-make check-valgrind >check-valgrind.log 2>&1
+make -j"$(nproc)" check-valgrind >check-valgrind.log 2>&1
 status=$?
 grep -E '^(FAIL|ERROR|XPASS|SKIP)' check-valgrind.log || true
 grep -E '^check-valgrind:' check-valgrind.log || true

@@ -895,13 +895,7 @@ run_command (int conn)
 
     close_others (keep, 4);
   }
-  if (memcmp (header, SBX_MAGIC_END, SBX_MAGIC_LEN) == 0)
-    {
-      /* pid 1 takes signals from its namespace only where it handles them. */
-      kill (1, SIGUSR1);
-      pause ();
-      _exit (0);
-    }
+  /* An end request never comes here: pid 1 serves it (dispatch). */
   if (memcmp (header, SBX_MAGIC_FILES, SBX_MAGIC_LEN) == 0)
     serve_files (conn);
   is_tty = memcmp (header, SBX_MAGIC_TTY, SBX_MAGIC_LEN) == 0;

@@ -572,6 +572,34 @@ test_signal_commands (void)
   destroy (instance);
 }
 
+/* The command spawner is in the commands' domain: a command can stop or
+ * kill it. Neither keeps the sandbox from running the next command: pid 1
+ * continues it while a spawn waits, and makes a new one when it dies. */
+static void
+test_stop_spawner (void)
+{
+  static const char find[] =
+    "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = sandbox-spawner ] && "
+    "grep -q '^PPid:.1$' $p/status && grep -q '^State:.S' $p/status && ";
+  SandboxInstance *instance = create (NULL);
+  g_autofree char *stop = g_strconcat (find, "kill -STOP ${p#/proc/} && echo STOPPED; done", NULL);
+  g_autofree char *kill9 = g_strconcat (find, "kill -KILL ${p#/proc/} && echo KILLED; done", NULL);
+  g_autofree char *out = NULL;
+
+  out = sh (instance, stop, NULL);
+  g_assert_cmpstr (out, ==, "STOPPED\n");
+  g_free (out);
+  out = sh (instance, "echo NEXT", NULL);
+  g_assert_cmpstr (out, ==, "NEXT\n");
+  g_free (out);
+  out = sh (instance, kill9, NULL);
+  g_assert_cmpstr (out, ==, "KILLED\n");
+  g_free (out);
+  out = sh (instance, "echo AGAIN", NULL);
+  g_assert_cmpstr (out, ==, "AGAIN\n");
+  destroy (instance);
+}
+
 /* ---- signals out of the sandbox ---- */
 
 /* Hands a pidfd of a host process to whoever connects. */
@@ -1316,6 +1344,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/sparse-download", test_sparse_download);
   g_test_add_func ("/local/attack/stopped-file-service", test_stopped_file_service);
   g_test_add_func ("/local/attack/signal-commands", test_signal_commands);
+  g_test_add_func ("/local/attack/stop-spawner", test_stop_spawner);
   g_test_add_func ("/local/attack/host-fifo", test_host_fifo);
   g_test_add_func ("/local/attack/setid-files", test_setid_files);
   g_test_add_func ("/local/attack/connect-worker", test_connect_worker);

@@ -24,8 +24,10 @@
  * that are the sandbox's own.
  *
  * The wire protocol is in sandbox-local-wire.h. Each connection is served
- * by a forked child: one command, or the file service (file operations
- * done inside the sandbox for uploads and downloads). The command runs in
+ * by a child of pid 1: one command, made by the command spawner in a
+ * Landlock domain of the commands' own (see "The command spawner"), or the
+ * file service (file operations done inside the sandbox for uploads and
+ * downloads), forked by pid 1 itself. The command runs in
  * a new session (so its own process group). When the client shuts its side
  * of the connection down before the status is sent (a timeout, a
  * cancellation, or the client exiting), the command's process group is

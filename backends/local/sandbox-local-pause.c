@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -305,18 +304,6 @@ _local_resume (LocalConfig  *config,
 /* ------------------------------------------------------------------ */
 /* metrics                                                             */
 
-static guint64 disk_sum;
-
-static int
-add_size (const char        *path,
-          const struct stat *st,
-          int                flag,
-          struct FTW        *ftw)
-{
-  if (flag == FTW_F || flag == FTW_D || flag == FTW_SL || flag == FTW_DP)
-    disk_sum += (guint64) st->st_blocks * 512;
-  return 0;
-}
 
 static guint64
 meminfo_total (void)
@@ -341,8 +328,6 @@ read_u64_file (const char *dir,
     return 0;
   return g_ascii_strtoull (text, NULL, 10);
 }
-
-G_LOCK_DEFINE_STATIC (disk_sum);
 
 SandboxMetrics *
 _local_metrics (LocalConfig  *config,
@@ -382,11 +367,9 @@ _local_metrics (LocalConfig  *config,
         rss = current;
     }
 
-  G_LOCK (disk_sum);
-  disk_sum = 0;
-  nftw (config->dir, add_size, 32, FTW_PHYS | FTW_MOUNT);
-  disk_used = disk_sum;
-  G_UNLOCK (disk_sum);
+  /* Not nftw(): the sandbox's directories may be nested deeper than a
+   * recursive walk survives. */
+  disk_used = _local_tree_size (config->dir);
   if (config->disk_mb > 0)
     disk_total = (guint64) config->disk_mb * 1024 * 1024;
   else if (statvfs (config->dir, &vfs) == 0)

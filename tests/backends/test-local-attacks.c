@@ -600,6 +600,46 @@ test_stop_spawner (void)
   destroy (instance);
 }
 
+/* The host walks the sandbox's directories for its metrics (disk used)
+ * and to remove them at destroy. A tree nested 30,000 levels deep (far
+ * beyond PATH_MAX, a thread's stack for a recursive walk, and the
+ * descriptor limit) crashed the caller in nftw() and was left behind by
+ * destroy: both walks now go one level at a time, holding one directory.
+ * The 64 KiB at the bottom are counted, and nothing is left. */
+static void
+test_deep_tree (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxMetrics) metrics = NULL;
+  SandboxInstance *instance;
+  g_autofree char *out = NULL, *dir = NULL;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  instance = create (NULL);
+  dir = g_build_filename (g_get_user_runtime_dir (), "libsandbox", "local",
+                          sandbox_instance_get_id (instance), NULL);
+  g_assert_true (g_file_test (dir, G_FILE_TEST_IS_DIR));
+  out = sh (instance,
+            "/usr/bin/python3 -c \"import os\n"
+            "os.chdir('/workspace')\n"
+            "for i in range(30000):\n"
+            "    os.mkdir('d'); os.chdir('d')\n"
+            "open('f', 'wb').write(os.urandom(65536))\n"
+            "os.chmod('.', 0o100)\n"
+            "print('DEEP')\"", NULL);
+  g_assert_cmpstr (out, ==, "DEEP\n");
+  metrics = sandbox_instance_get_metrics (instance, NULL, &error);
+  g_assert_no_error (error);
+  g_test_message ("disk used: %" G_GUINT64_FORMAT, sandbox_metrics_get_disk_used (metrics));
+  g_assert_cmpuint (sandbox_metrics_get_disk_used (metrics), >=, 65536);
+  destroy (instance);
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+}
+
 /* ---- signals out of the sandbox ---- */
 
 /* Hands a pidfd of a host process to whoever connects. */
@@ -1345,6 +1385,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/stopped-file-service", test_stopped_file_service);
   g_test_add_func ("/local/attack/signal-commands", test_signal_commands);
   g_test_add_func ("/local/attack/stop-spawner", test_stop_spawner);
+  g_test_add_func ("/local/attack/deep-tree", test_deep_tree);
   g_test_add_func ("/local/attack/host-fifo", test_host_fifo);
   g_test_add_func ("/local/attack/setid-files", test_setid_files);
   g_test_add_func ("/local/attack/connect-worker", test_connect_worker);

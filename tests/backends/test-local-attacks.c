@@ -640,6 +640,45 @@ test_deep_tree (void)
   g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
 }
 
+/* A terminal's line discipline cannot be changed (TIOCSETD), not even to
+ * the default one: another would make the kernel load its module (n_gsm,
+ * n_hdlc, ...) for the sandbox. Control: TIOCGETD on the same terminal. */
+static void
+test_line_discipline (void)
+{
+  static const char ldisc_py[] =
+    "import errno, fcntl, os, struct, termios\n"
+    "m, s = os.openpty()\n"
+    "print('GETD', struct.unpack('i', fcntl.ioctl(s, termios.TIOCGETD, b'0000'))[0])\n"
+    "for fd in (s, m):\n"
+    "    try:\n"
+    "        fcntl.ioctl(fd, termios.TIOCSETD, struct.pack('i', 0))\n"
+    "        print('SETD OK')\n"
+    "    except OSError as ex:\n"
+    "        print('SETD', errno.errorcode[ex.errno])\n";
+  g_autofree char *quoted = g_shell_quote (ldisc_py);
+  g_autofree char *script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\"", quoted);
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *out = NULL;
+      SandboxInstance *instance;
+
+      sandbox_spec_set_run_as_root (spec, as_root);
+      instance = create (spec);
+      out = sh (instance, script, NULL);
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      g_assert_cmpstr (out, ==, "GETD 0\nSETD EPERM\nSETD EPERM\n");
+      destroy (instance);
+    }
+}
+
 /* ---- signals out of the sandbox ---- */
 
 /* Hands a pidfd of a host process to whoever connects. */
@@ -1386,6 +1425,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/signal-commands", test_signal_commands);
   g_test_add_func ("/local/attack/stop-spawner", test_stop_spawner);
   g_test_add_func ("/local/attack/deep-tree", test_deep_tree);
+  g_test_add_func ("/local/attack/line-discipline", test_line_discipline);
   g_test_add_func ("/local/attack/host-fifo", test_host_fifo);
   g_test_add_func ("/local/attack/setid-files", test_setid_files);
   g_test_add_func ("/local/attack/connect-worker", test_connect_worker);

@@ -70,9 +70,8 @@
 
 
 /* A connection: its header not read yet (pid JOB_HEADER), its command
- * asked of the spawner (JOB_SPAWNING, with GO the write end of the pipe
- * that lets the command start, and SEQ the order of the request), or a
- * process of pid 1's own serving it. */
+ * asked of the spawner (JOB_SPAWNING, SEQ the order of the request), or a
+ * process serving it (the command, or pid 1's file service). */
 #define JOB_HEADER    0
 #define JOB_SPAWNING (-1)
 
@@ -81,7 +80,6 @@ typedef struct
   pid_t    pid;
   int      conn;
   int      killed;  /* the client shut its side down: the command was killed */
-  int      go;
   uint64_t seq;
 } Job;
 
@@ -967,10 +965,10 @@ run_command (int conn)
  * its helpers. pid 1 still signals and reaps them all.
  *
  * The spawner makes each command with CLONE_PARENT, so that the command is
- * pid 1's child, reaped by pid 1 as before: pid 1 sends it the
- * connection and the read end of a pipe, it answers the command's pid, and
- * the command waits on that pipe until pid 1 has noted its pid. The
- * spawner is in the commands' domain: a command can stop or kill it, which
+ * pid 1's child, reaped by pid 1 as before: pid 1 sends it the connection,
+ * and it answers the command's pid. A command that ends (or is killed by
+ * a sibling) before its pid comes is reaped all the same: its status is
+ * kept (unclaimed) until the answer comes. The spawner is in the commands' domain: a command can stop or kill it, which
  * only holds up its own sandbox's next commands (pid 1 sends it SIGCONT
  * while a spawn waits, and makes a new one if it dies). */
 
@@ -994,8 +992,8 @@ restrict_commands (void)
   close (ruleset);
 }
 
-/* Receives one byte with up to two descriptors; returns the number of
- * bytes (0 at end-of-file, -1 on error). */
+/* Receives one byte with up to N_FDS (at most 2) descriptors; returns the
+ * number of bytes (0 at end-of-file, -1 on error). */
 static ssize_t
 recv_fds (int  sock,
           int *fds,
@@ -1054,31 +1052,25 @@ run_spawner (int sock)
   restrict_commands ();
   for (;;)
     {
-      int fds[2];   /* the connection, the pipe's read end */
-      ssize_t n = recv_fds (sock, fds, 2);
+      int fds[1];   /* the connection */
+      ssize_t n = recv_fds (sock, fds, 1);
       int32_t answer;
       pid_t pid;
 
       if (n <= 0)
         _exit (0);   /* pid 1 is gone */
-      if (fds[0] < 0 || fds[1] < 0)
+      if (fds[0] < 0)
         answer = -EPROTO;
       else if ((pid = (pid_t) syscall (SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0)) == 0)
         {
-          char go;
-
           close (sock);
-          if (read (fds[1], &go, 1) != 1)
-            _exit (127);   /* pid 1 did not take it */
-          close (fds[1]);
           signal (SIGPIPE, SIG_DFL);
           run_command (fds[0]);
         }
       else
         answer = pid > 0 ? (int32_t) pid : -errno;
-      for (int i = 0; i < 2; i++)
-        if (fds[i] >= 0)
-          close (fds[i]);
+      if (fds[0] >= 0)
+        close (fds[0]);
       if (send (sock, &answer, sizeof answer, MSG_NOSIGNAL) != (ssize_t) sizeof answer)
         _exit (0);
     }
@@ -1115,17 +1107,15 @@ static void
 remove_job (size_t i)
 {
   if (jobs[i].pid == JOB_SPAWNING)
-    {
-      n_spawning--;
-      close (jobs[i].go);
-    }
+    n_spawning--;
   close (jobs[i].conn);
   jobs[i] = jobs[--n_jobs];
 }
 
 /* The spawner is gone (or could not be started): every spawn it did not
- * answer fails (a command it made meanwhile finds the pipe closed and
- * exits), and a new spawner is started for the next commands. */
+ * answer fails (its client gets an error; a command made meanwhile runs on
+ * as a leftover of the sandbox), and a new spawner is started for the next
+ * commands. Only a command of the sandbox can kill the spawner. */
 static void
 lost_spawner (void)
 {
@@ -1146,12 +1136,11 @@ lost_spawner (void)
 static void
 spawn (size_t i)
 {
-  union { char buf[CMSG_SPACE (2 * sizeof (int))]; struct cmsghdr align; } control;
+  union { char buf[CMSG_SPACE (sizeof (int))]; struct cmsghdr align; } control;
   char byte = 'S';
   struct iovec iov = { &byte, 1 };
   struct msghdr msg = { 0 };
   struct cmsghdr *cmsg;
-  int go[2], fds[2];
   ssize_t n;
 
   if (spawner_sock < 0 && start_spawner () != 0)
@@ -1160,14 +1149,6 @@ spawn (size_t i)
       remove_job (i);
       return;
     }
-  if (pipe2 (go, O_CLOEXEC) != 0)
-    {
-      report (jobs[i].conn, SBX_REPLY_ERROR " exec", errno);
-      remove_job (i);
-      return;
-    }
-  fds[0] = jobs[i].conn;
-  fds[1] = go[0];
   memset (&control, 0, sizeof control);
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -1176,17 +1157,15 @@ spawn (size_t i)
   cmsg = CMSG_FIRSTHDR (&msg);
   cmsg->cmsg_level = SOL_SOCKET;
   cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN (sizeof fds);
-  memcpy (CMSG_DATA (cmsg), fds, sizeof fds);
+  cmsg->cmsg_len = CMSG_LEN (sizeof (int));
+  memcpy (CMSG_DATA (cmsg), &jobs[i].conn, sizeof (int));
   do
     n = sendmsg (spawner_sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
-  close (go[0]);
   if (n != 1)
     {
       int errsv = n < 0 ? errno : EIO;
 
-      close (go[1]);
       report (jobs[i].conn, SBX_REPLY_ERROR " exec", errsv);
       remove_job (i);
       if (errsv != EAGAIN)
@@ -1194,7 +1173,6 @@ spawn (size_t i)
       return;
     }
   jobs[i].pid = JOB_SPAWNING;
-  jobs[i].go = go[1];
   jobs[i].seq = spawn_seq++;
   n_spawning++;
 }
@@ -1228,9 +1206,6 @@ spawned (void)
           continue;
         }
       n_spawning--;
-      write_all (jobs[oldest].go, "G", 1);
-      close (jobs[oldest].go);
-      jobs[oldest].go = -1;
       jobs[oldest].pid = (pid_t) answer;
       for (size_t k = 0; k < n_unclaimed; k++)
         if (unclaimed[k].pid == (pid_t) answer)
@@ -1327,7 +1302,7 @@ add_job (int conn)
       jobs = more;
       jobs_size = size;
     }
-  jobs[n_jobs++] = (Job) { JOB_HEADER, conn, 0, -1, 0 };
+  jobs[n_jobs++] = (Job) { JOB_HEADER, conn, 0, 0 };
   return 0;
 }
 

@@ -1485,12 +1485,6 @@ serve (int       listen_fd,
                "notification): %s; Linux 5.6 or later is needed\n", strerror (errno));
       return 125;
     }
-  if (start_spawner () != 0)
-    {
-      fprintf (stderr, "sandbox-exec-helper: cannot start the command spawner: %s\n",
-               strerror (errno));
-      return 125;
-    }
   if (lease_fd >= 0)
     fcntl (lease_fd, F_SETFD, FD_CLOEXEC);
   if (watch >= 0)
@@ -1515,6 +1509,9 @@ serve (int       listen_fd,
 
   write_all (ready_fd, "R", 1);
   close (ready_fd);
+  /* After the ready byte: the sandbox's creation does not wait for it.
+   * Should it fail, the first command tries again (spawn). */
+  start_spawner ();
 
   for (;;)
     {

@@ -24,8 +24,10 @@
  * that are the sandbox's own.
  *
  * The wire protocol is in sandbox-local-wire.h. Each connection is served
- * by a forked child: one command, or the file service (file operations
- * done inside the sandbox for uploads and downloads). The command runs in
+ * by a child of pid 1: one command, made by the command spawner in a
+ * Landlock domain of the commands' own (see "The command spawner"), or the
+ * file service (file operations done inside the sandbox for uploads and
+ * downloads), forked by pid 1 itself. The command runs in
  * a new session (so its own process group). When the client shuts its side
  * of the connection down before the status is sent (a timeout, a
  * cancellation, or the client exiting), the command's process group is
@@ -40,6 +42,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/sched.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
@@ -66,15 +69,34 @@
 #include "sandbox-local-wire.h"
 
 
+/* A connection: its header not read yet (pid JOB_HEADER), its command
+ * asked of the spawner (JOB_SPAWNING, SEQ the order of the request), or a
+ * process serving it (the command, or pid 1's file service). */
+#define JOB_HEADER    0
+#define JOB_SPAWNING (-1)
+
 typedef struct
 {
-  pid_t pid;
-  int   conn;
-  int   killed;  /* the client shut its side down: the command was killed */
+  pid_t    pid;
+  int      conn;
+  int      killed;  /* the client shut its side down: the command was killed */
+  uint64_t seq;
 } Job;
 
 static Job *jobs;
 static size_t n_jobs, jobs_size;
+static uint64_t spawn_seq;      /* the next spawn request's SEQ */
+static size_t n_spawning;       /* jobs in JOB_SPAWNING */
+static int spawner_sock = -1;   /* pid 1's end of the spawner's socket */
+static pid_t spawner = -1;
+
+/* Processes reaped while a spawn was unanswered that were no job's: one
+ * may be a command the spawner made and a sibling killed before its pid
+ * came. Emptied once no spawn is pending (a pid is reused only after the
+ * kernel has gone round every other). */
+#define MAX_UNCLAIMED 64
+static struct { pid_t pid; int status; } unclaimed[MAX_UNCLAIMED];
+static size_t n_unclaimed;
 static volatile sig_atomic_t ending;
 static int watch_fd = -1;
 static char token[SBX_TOKEN_HEX];
@@ -873,13 +895,7 @@ run_command (int conn)
 
     close_others (keep, 4);
   }
-  if (memcmp (header, SBX_MAGIC_END, SBX_MAGIC_LEN) == 0)
-    {
-      /* pid 1 takes signals from its namespace only where it handles them. */
-      kill (1, SIGUSR1);
-      pause ();
-      _exit (0);
-    }
+  /* An end request never comes here: pid 1 serves it (dispatch). */
   if (memcmp (header, SBX_MAGIC_FILES, SBX_MAGIC_LEN) == 0)
     serve_files (conn);
   is_tty = memcmp (header, SBX_MAGIC_TTY, SBX_MAGIC_LEN) == 0;
@@ -933,6 +949,279 @@ run_command (int conn)
   _exit (127);
 }
 
+/* ------------------------------------------------------------------ */
+/* The command spawner                                                 */
+/*
+ * The commands run as the same user as pid 1 and the processes it forks to
+ * serve the host (the file service, the connect workers): in one Landlock
+ * domain with them, a command could stop or kill them (a stopped file
+ * service hangs the host's transfers). So the commands get a domain of
+ * their own, nested in pid 1's: pid 1 forks one spawner at the start,
+ * which restricts itself further (signal and abstract-socket scopes) and
+ * then makes every command. A process may signal, trace, or take the
+ * descriptors of (pidfd_getfd, /proc/PID/fd, mem) only processes of its
+ * own domain or of one nested in it: commands reach each other (one
+ * exec's `kill` of another's process works as before), never pid 1 or
+ * its helpers. pid 1 still signals and reaps them all.
+ *
+ * The spawner makes each command with CLONE_PARENT, so that the command is
+ * pid 1's child, reaped by pid 1 as before: pid 1 sends it the connection,
+ * and it answers the command's pid. A command that ends (or is killed by
+ * a sibling) before its pid comes is reaped all the same: its status is
+ * kept (unclaimed) until the answer comes. The spawner is in the commands' domain: a command can stop or kill it, which
+ * only holds up its own sandbox's next commands (pid 1 sends it SIGCONT
+ * while a spawn waits, and makes a new one if it dies). */
+
+/* Puts the calling process in a nested domain that scopes signals and
+ * abstract UNIX sockets to it (and, as every Landlock domain, ptrace). */
+static void
+restrict_commands (void)
+{
+  struct sbx_landlock_ruleset_attr attr = { 0 };
+  long abi = syscall (SYS_landlock_create_ruleset, NULL, 0, SBX_LANDLOCK_CREATE_RULESET_VERSION);
+  int ruleset;
+
+  if (abi < 6)
+    return;
+  attr.scoped = SBX_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | SBX_LANDLOCK_SCOPE_SIGNAL;
+  ruleset = (int) syscall (SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+  if (ruleset < 0)
+    return;
+  syscall (SYS_landlock_restrict_self, ruleset,
+           abi >= 7 ? SBX_LANDLOCK_RESTRICT_SELF_LOG_SAME_EXEC_OFF : 0);
+  close (ruleset);
+}
+
+/* Receives one byte with up to N_FDS (at most 2) descriptors; returns the
+ * number of bytes (0 at end-of-file, -1 on error). */
+static ssize_t
+recv_fds (int  sock,
+          int *fds,
+          int  n_fds)
+{
+  union { char buf[CMSG_SPACE (2 * sizeof (int))]; struct cmsghdr align; } control;
+  char byte;
+  struct iovec iov = { &byte, 1 };
+  struct msghdr msg = { 0 };
+  struct cmsghdr *cmsg;
+  ssize_t n;
+
+  for (int i = 0; i < n_fds; i++)
+    fds[i] = -1;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  do
+    n = recvmsg (sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  for (cmsg = CMSG_FIRSTHDR (&msg); n > 0 && cmsg != NULL; cmsg = CMSG_NXTHDR (&msg, cmsg))
+    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
+      {
+        int got = (int) ((cmsg->cmsg_len - CMSG_LEN (0)) / sizeof (int));
+
+        for (int i = 0; i < got; i++)
+          {
+            int fd;
+
+            memcpy (&fd, CMSG_DATA (cmsg) + i * sizeof (int), sizeof fd);
+            if (i < n_fds)
+              fds[i] = fd;
+            else
+              close (fd);
+          }
+      }
+  return n;
+}
+
+static void __attribute__((noreturn))
+run_spawner (int sock)
+{
+  int keep[1] = { sock };
+  sigset_t none;
+
+  close_others (keep, 1);
+  /* Told apart from pid 1's helpers in ps (a command is named so until
+   * its exec). */
+  prctl (PR_SET_NAME, "sandbox-spawner", 0, 0, 0);
+  signal (SIGCHLD, SIG_DFL);
+  signal (SIGUSR1, SIG_DFL);
+  signal (SIGPIPE, SIG_IGN);
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
+  restrict_commands ();
+  for (;;)
+    {
+      int fds[1];   /* the connection */
+      ssize_t n = recv_fds (sock, fds, 1);
+      int32_t answer;
+      pid_t pid;
+
+      if (n <= 0)
+        _exit (0);   /* pid 1 is gone */
+      if (fds[0] < 0)
+        answer = -EPROTO;
+      else if ((pid = (pid_t) syscall (SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0)) == 0)
+        {
+          close (sock);
+          signal (SIGPIPE, SIG_DFL);
+          run_command (fds[0]);
+        }
+      else
+        answer = pid > 0 ? (int32_t) pid : -errno;
+      if (fds[0] >= 0)
+        close (fds[0]);
+      if (send (sock, &answer, sizeof answer, MSG_NOSIGNAL) != (ssize_t) sizeof answer)
+        _exit (0);
+    }
+}
+
+/* Forks the spawner; returns 0, or -1 with errno set. */
+static int
+start_spawner (void)
+{
+  int pair[2];
+
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+    return -1;
+  spawner = fork ();
+  if (spawner == 0)
+    {
+      close (pair[0]);
+      run_spawner (pair[1]);
+    }
+  close (pair[1]);
+  if (spawner < 0)
+    {
+      int errsv = errno;
+
+      close (pair[0]);
+      errno = errsv;
+      return -1;
+    }
+  spawner_sock = pair[0];
+  return 0;
+}
+
+static void
+remove_job (size_t i)
+{
+  if (jobs[i].pid == JOB_SPAWNING)
+    n_spawning--;
+  close (jobs[i].conn);
+  jobs[i] = jobs[--n_jobs];
+}
+
+/* The spawner is gone (or could not be started): every spawn it did not
+ * answer fails (its client gets an error; a command made meanwhile runs on
+ * as a leftover of the sandbox), and a new spawner is started for the next
+ * commands. Only a command of the sandbox can kill the spawner. */
+static void
+lost_spawner (void)
+{
+  if (spawner_sock >= 0)
+    close (spawner_sock);
+  spawner_sock = -1;
+  spawner = -1;
+  for (size_t i = n_jobs; i-- > 0;)
+    if (jobs[i].pid == JOB_SPAWNING)
+      {
+        report (jobs[i].conn, SBX_REPLY_ERROR " exec", EAGAIN);
+        remove_job (i);
+      }
+  start_spawner ();
+}
+
+/* Asks the spawner for the command of JOBS[I], whose header has come. */
+static void
+spawn (size_t i)
+{
+  union { char buf[CMSG_SPACE (sizeof (int))]; struct cmsghdr align; } control;
+  char byte = 'S';
+  struct iovec iov = { &byte, 1 };
+  struct msghdr msg = { 0 };
+  struct cmsghdr *cmsg;
+  ssize_t n;
+
+  if (spawner_sock < 0 && start_spawner () != 0)
+    {
+      report (jobs[i].conn, SBX_REPLY_ERROR " exec", errno);
+      remove_job (i);
+      return;
+    }
+  memset (&control, 0, sizeof control);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  cmsg = CMSG_FIRSTHDR (&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN (sizeof (int));
+  memcpy (CMSG_DATA (cmsg), &jobs[i].conn, sizeof (int));
+  do
+    n = sendmsg (spawner_sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n != 1)
+    {
+      int errsv = n < 0 ? errno : EIO;
+
+      report (jobs[i].conn, SBX_REPLY_ERROR " exec", errsv);
+      remove_job (i);
+      if (errsv != EAGAIN)
+        lost_spawner ();
+      return;
+    }
+  jobs[i].pid = JOB_SPAWNING;
+  jobs[i].seq = spawn_seq++;
+  n_spawning++;
+}
+
+/* Takes the spawner's answers: each is for the oldest unanswered spawn. */
+static void
+spawned (void)
+{
+  for (;;)
+    {
+      int32_t answer;
+      ssize_t n = recv (spawner_sock, &answer, sizeof answer, MSG_DONTWAIT);
+      size_t oldest = n_jobs;
+
+      if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+      if (n != (ssize_t) sizeof answer)
+        {
+          lost_spawner ();
+          return;
+        }
+      for (size_t i = 0; i < n_jobs; i++)
+        if (jobs[i].pid == JOB_SPAWNING && (oldest == n_jobs || jobs[i].seq < jobs[oldest].seq))
+          oldest = i;
+      if (oldest == n_jobs)
+        continue;
+      if (answer <= 0)
+        {
+          report (jobs[oldest].conn, SBX_REPLY_ERROR " exec", -answer);
+          remove_job (oldest);
+          continue;
+        }
+      n_spawning--;
+      jobs[oldest].pid = (pid_t) answer;
+      for (size_t k = 0; k < n_unclaimed; k++)
+        if (unclaimed[k].pid == (pid_t) answer)
+          {
+            /* Killed before its pid came. */
+            report (jobs[oldest].conn, SBX_REPLY_STATUS, unclaimed[k].status);
+            close (jobs[oldest].conn);
+            jobs[oldest] = jobs[--n_jobs];
+            unclaimed[k] = unclaimed[--n_unclaimed];
+            break;
+          }
+      if (n_spawning == 0)
+        n_unclaimed = 0;
+    }
+}
+
 static void
 on_sigchld (int sig)
 {
@@ -970,25 +1259,112 @@ reap (void)
   pid_t pid;
 
   while ((pid = waitpid (-1, &wstatus, WNOHANG)) > 0)
-    for (size_t i = 0; i < n_jobs; i++)
-      if (jobs[i].pid == pid)
+    {
+      size_t i;
+
+      if (pid == spawner)
         {
-          report (jobs[i].conn, SBX_REPLY_STATUS, wstatus);
-          close (jobs[i].conn);
-          jobs[i] = jobs[--n_jobs];
-          break;
+          lost_spawner ();
+          continue;
         }
+      for (i = 0; i < n_jobs; i++)
+        if (jobs[i].pid == pid)
+          {
+            report (jobs[i].conn, SBX_REPLY_STATUS, wstatus);
+            close (jobs[i].conn);
+            jobs[i] = jobs[--n_jobs];
+            break;
+          }
+      if (i == n_jobs && n_spawning > 0)
+        {
+          if (n_unclaimed == MAX_UNCLAIMED)
+            memmove (unclaimed, unclaimed + 1, --n_unclaimed * sizeof unclaimed[0]);
+          unclaimed[n_unclaimed].pid = pid;
+          unclaimed[n_unclaimed++].status = wstatus;
+        }
+    }
+}
+
+static int
+add_job (int conn)
+{
+  if (n_jobs == jobs_size)
+    {
+      size_t size = jobs_size ? 2 * jobs_size : 16;
+      Job *more = realloc (jobs, size * sizeof (Job));
+
+      if (more == NULL)
+        {
+          report (conn, SBX_REPLY_ERROR " request", ENOMEM);
+          close (conn);
+          return -1;
+        }
+      jobs = more;
+      jobs_size = size;
+    }
+  jobs[n_jobs++] = (Job) { JOB_HEADER, conn, 0, 0 };
+  return 0;
+}
+
+/* The header of JOBS[I] may have come: an end request is served here, a
+ * command goes to the spawner, and the file service (or anything else, for
+ * run_command to refuse) to a child of pid 1's own. */
+static void
+dispatch (size_t i)
+{
+  char header[SBX_HEADER_LEN];
+  int conn = jobs[i].conn;
+  ssize_t n;
+  pid_t pid;
+
+  do
+    n = recv (conn, header, sizeof header, MSG_PEEK | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EAGAIN)
+    return;
+  if (n != (ssize_t) sizeof header)
+    {
+      /* Closed at once (someone checking that the sandbox runs), or not
+       * our client: the header comes in one message. */
+      remove_job (i);
+      return;
+    }
+  if (!token_ok (header))
+    {
+      remove_job (i);   /* not our client: no answer */
+      return;
+    }
+  if (memcmp (header, SBX_MAGIC_END, SBX_MAGIC_LEN) == 0)
+    {
+      /* conn stays open until end_sandbox closes everything */
+      jobs[i] = jobs[--n_jobs];
+      ending = 1;
+      return;
+    }
+  if (memcmp (header, SBX_MAGIC_EXEC, SBX_MAGIC_LEN) == 0 ||
+      memcmp (header, SBX_MAGIC_TTY, SBX_MAGIC_LEN) == 0)
+    {
+      spawn (i);
+      return;
+    }
+  pid = fork ();
+  if (pid == 0)
+    run_command (conn);
+  if (pid < 0)
+    {
+      report (conn, SBX_REPLY_ERROR " exec", errno);
+      remove_job (i);
+      return;
+    }
+  jobs[i].pid = pid;
 }
 
 static void
 accept_one (int listen_fd)
 {
   int conn = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC);
-  char header[SBX_HEADER_LEN];
   struct ucred peer;
   socklen_t peer_len = sizeof peer;
-  ssize_t n;
-  pid_t pid;
 
   if (conn < 0)
     return;
@@ -1000,45 +1376,8 @@ accept_one (int listen_fd)
       close (conn);
       return;
     }
-  n = recv (conn, header, sizeof header, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0)
-    {
-      /* Closed at once: someone checking that the sandbox runs. */
-      close (conn);
-      return;
-    }
-  /* An end request that has already arrived is served here, without a
-   * fork (the child would only signal us). */
-  if (n == (ssize_t) sizeof header && memcmp (header, SBX_MAGIC_END, SBX_MAGIC_LEN) == 0 &&
-      token_ok (header))
-    {
-      ending = 1;
-      return;   /* conn stays open until end_sandbox closes everything */
-    }
-  if (n_jobs == jobs_size)
-    {
-      size_t size = jobs_size ? 2 * jobs_size : 16;
-      Job *more = realloc (jobs, size * sizeof (Job));
-
-      if (more == NULL)
-        {
-          report (conn, SBX_REPLY_ERROR " request", ENOMEM);
-          close (conn);
-          return;
-        }
-      jobs = more;
-      jobs_size = size;
-    }
-  pid = fork ();
-  if (pid == 0)
-    run_command (conn);
-  if (pid < 0)
-    {
-      report (conn, SBX_REPLY_ERROR " exec", errno);
-      close (conn);
-      return;
-    }
-  jobs[n_jobs++] = (Job) { pid, conn, 0 };
+  if (add_job (conn) == 0)
+    dispatch (n_jobs - 1);
 }
 
 /* Closes every descriptor from 3 up but the KEEP ones (bwrap's info pipe,
@@ -1170,6 +1509,9 @@ serve (int       listen_fd,
 
   write_all (ready_fd, "R", 1);
   close (ready_fd);
+  /* After the ready byte: the sandbox's creation does not wait for it.
+   * Should it fail, the first command tries again (spawn). */
+  start_spawner ();
 
   for (;;)
     {
@@ -1187,9 +1529,21 @@ serve (int       listen_fd,
           tsp = &ts;
         }
 
-      if (pfds_size < n_jobs + 4)
+      if (n_spawning > 0 && spawner > 0)
         {
-          pfds_size = 2 * (n_jobs + 4);
+          /* A command may have stopped the spawner; poll again soon. */
+          kill (spawner, SIGCONT);
+          if (tsp == NULL || ts.tv_sec > 0)
+            {
+              ts.tv_sec = 0;
+              ts.tv_nsec = 100 * 1000 * 1000;
+              tsp = &ts;
+            }
+        }
+
+      if (pfds_size < n_jobs + 5)
+        {
+          pfds_size = 2 * (n_jobs + 5);
           free (pfds);
           pfds = calloc (pfds_size, sizeof (struct pollfd));
           if (pfds == NULL)
@@ -1200,10 +1554,13 @@ serve (int       listen_fd,
       pfds[n++] = (struct pollfd) { watch_fd, POLLIN, 0 };
       pfds[n++] = (struct pollfd) { lease_fd, POLLIN, 0 };
       for (size_t i = 0; i < n_jobs; i++)
-        if (!jobs[i].killed)
+        if (jobs[i].pid == JOB_HEADER)
+          pfds[n++] = (struct pollfd) { jobs[i].conn, POLLIN | POLLRDHUP, 0 };
+        else if (jobs[i].pid > 0 && !jobs[i].killed)
           pfds[n++] = (struct pollfd) { jobs[i].conn, POLLRDHUP, 0 };
       n_conns = n;
       pfds[n++] = (struct pollfd) { listener, POLLIN, 0 };
+      pfds[n++] = (struct pollfd) { spawner_sock, POLLIN, 0 };
 
       if (ppoll (pfds, n, tsp, &none) < 0 && errno != EINTR)
         return 125;
@@ -1221,14 +1578,24 @@ serve (int       listen_fd,
       if (pfds[n_conns].revents & POLLIN)
         serve_listener (listener);
 
+      /* The spawner's answers before reaping: a command killed at once is
+       * then already a job. */
+      if (pfds[n_conns + 1].revents & (POLLIN | POLLHUP | POLLERR))
+        spawned ();
+
       reap ();
 
       for (size_t k = 3; k < n_conns; k++)
         {
-          if ((pfds[k].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0)
+          if ((pfds[k].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0)
             continue;
           for (size_t i = 0; i < n_jobs; i++)
-            if (jobs[i].conn == pfds[k].fd && !jobs[i].killed)
+            if (jobs[i].conn == pfds[k].fd && jobs[i].pid == JOB_HEADER)
+              {
+                dispatch (i);
+                break;
+              }
+            else if (jobs[i].conn == pfds[k].fd && jobs[i].pid > 0 && !jobs[i].killed)
               {
                 /* The client gave up: so does its command. The status
                  * follows once it is reaped. */

@@ -2742,55 +2742,190 @@ sandbox_local_instance_download (SandboxInstance *instance,
 /* ------------------------------------------------------------------ */
 /* destroy                                                             */
 
-/* Removes everything in the directory DIRFD (which it closes), one name
- * at a time relative to it: what a sandbox left in its directories (links,
- * unreadable directories) is never followed. Stays on DEV, the instance's
- * file system. */
-static void
-remove_children (int   dirfd,
-                 dev_t dev)
+/* One directory on the way down from the root of a walk_tree(). */
+typedef struct
 {
-  DIR *dir = fdopendir (dirfd);
+  dev_t      dev;
+  ino_t      ino;
+  char      *name;   /* in its parent; NULL for the root */
+  GPtrArray *todo;   /* its subdirectories not yet walked */
+} WalkFrame;
+
+/* Reads the directory FD (kept open): adds every entry's blocks to
+ * *BLOCKS, removes every entry but directories when REMOVE, and returns
+ * the names of the subdirectories on DEV (mount points are left). */
+static GPtrArray *
+read_level (int       fd,
+            dev_t     dev,
+            gboolean  remove,
+            guint64  *blocks)
+{
+  GPtrArray *subdirs = g_ptr_array_new_with_free_func (g_free);
+  int copy = dup (fd);
+  DIR *dir = copy >= 0 ? fdopendir (copy) : NULL;
   struct dirent *entry;
 
   if (dir == NULL)
     {
-      close (dirfd);
-      return;
+      if (copy >= 0)
+        close (copy);
+      return subdirs;
     }
   while ((entry = readdir (dir)) != NULL)
     {
       struct stat st;
-      int child;
 
       if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
         continue;
-      if (fstatat (dirfd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+      if (fstatat (fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
         continue;
-      if (!S_ISDIR (st.st_mode))
+      if (blocks != NULL)
+        *blocks += (guint64) st.st_blocks * 512;
+      if (S_ISDIR (st.st_mode))
         {
-          unlinkat (dirfd, entry->d_name, 0);
-          continue;
+          if (st.st_dev == dev)
+            g_ptr_array_add (subdirs, g_strdup (entry->d_name));
         }
-      if (st.st_dev != dev)
-        continue;   /* a mount point: leave it */
-      child = openat (dirfd, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (child < 0 && errno == EACCES)
-        {
-          /* A directory the sandbox made unreadable: ours to open again. */
-          int path = openat (dirfd, entry->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-          g_autofree char *proc = path >= 0 ? g_strdup_printf ("/proc/self/fd/%d", path) : NULL;
-
-          if (path >= 0 && chmod (proc, (st.st_mode & 07777) | 0700) == 0)
-            child = openat (dirfd, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-          if (path >= 0)
-            close (path);
-        }
-      if (child >= 0)
-        remove_children (child, dev);
-      unlinkat (dirfd, entry->d_name, AT_REMOVEDIR);
+      else if (remove)
+        unlinkat (fd, entry->d_name, 0);
     }
   closedir (dir);
+  return subdirs;
+}
+
+/* Opens the subdirectory NAME of FD, without following a link; when
+ * REMOVE, one the sandbox made unreadable is made readable first (it is
+ * ours to remove). */
+static int
+open_subdir (int         fd,
+             const char *name,
+             gboolean    remove)
+{
+  int child = openat (fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+  if (child < 0 && errno == EACCES && remove)
+    {
+      int path = openat (fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      g_autofree char *proc = path >= 0 ? g_strdup_printf ("/proc/self/fd/%d", path) : NULL;
+      struct stat st;
+
+      if (path >= 0 && fstat (path, &st) == 0 && chmod (proc, (st.st_mode & 07777) | 0700) == 0)
+        child = openat (fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (path >= 0)
+        close (path);
+    }
+  else if (child >= 0 && remove)
+    {
+      struct stat st;
+
+      /* Readable but not searchable: its entries could not be removed. */
+      if (fstat (child, &st) == 0 && (st.st_mode & 0700) != 0700)
+        fchmod (child, (st.st_mode & 07777) | 0700);
+    }
+  return child;
+}
+
+/* Walks the tree below the directory ROOT_FD (which it closes): adds up
+ * the blocks of everything in it to *BLOCKS (when not NULL), and, when
+ * REMOVE, removes everything in it. One name at a time relative to its
+ * directory: what a sandbox left in its directories (links, unreadable
+ * directories) is never followed; stays on ROOT_FD's file system.
+ *
+ * Without recursion, and holding one directory open at a time: a sandbox
+ * can nest directories far deeper than a thread's stack or the descriptor
+ * limit would allow a recursive walk (nftw() crashed on 60,000 levels). It
+ * goes back up through "..", which must be the directory it came down
+ * from (device and inode): a sandbox that moves a directory meanwhile
+ * stops the walk there, never leads it elsewhere. Returns FALSE then. */
+static gboolean
+walk_tree (int       root_fd,
+           gboolean  remove,
+           guint64  *blocks)
+{
+  g_autoptr(GArray) stack = g_array_new (FALSE, FALSE, sizeof (WalkFrame));
+  WalkFrame frame = { 0 };
+  struct stat st;
+  gboolean ok = TRUE;
+  int cur = root_fd;
+
+  if (fstat (cur, &st) != 0)
+    {
+      close (cur);
+      return FALSE;
+    }
+  if (blocks != NULL)
+    *blocks += (guint64) st.st_blocks * 512;
+  frame.dev = st.st_dev;
+  frame.ino = st.st_ino;
+  frame.todo = read_level (cur, st.st_dev, remove, blocks);
+  g_array_append_val (stack, frame);
+
+  while (stack->len > 0)
+    {
+      WalkFrame *top = &g_array_index (stack, WalkFrame, stack->len - 1);
+
+      if (top->todo->len > 0)
+        {
+          char *name = g_ptr_array_steal_index_fast (top->todo, top->todo->len - 1);
+          int child = open_subdir (cur, name, remove);
+
+          if (child < 0 || fstat (child, &st) != 0 || st.st_dev != top->dev)
+            {
+              if (child >= 0)
+                close (child);
+              g_free (name);
+              continue;
+            }
+          frame.dev = st.st_dev;
+          frame.ino = st.st_ino;
+          frame.name = name;
+          frame.todo = read_level (child, st.st_dev, remove, blocks);
+          g_array_append_val (stack, frame);
+          close (cur);
+          cur = child;
+          continue;
+        }
+
+      if (stack->len > 1)
+        {
+          WalkFrame *parent = &g_array_index (stack, WalkFrame, stack->len - 2);
+          int up = openat (cur, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+          if (up < 0 || fstat (up, &st) != 0 || st.st_dev != parent->dev || st.st_ino != parent->ino)
+            {
+              /* Moved while we were below it. */
+              if (up >= 0)
+                close (up);
+              ok = FALSE;
+              break;
+            }
+          if (remove)
+            unlinkat (up, top->name, AT_REMOVEDIR);
+          close (cur);
+          cur = up;
+        }
+      g_free (top->name);
+      g_ptr_array_unref (top->todo);
+      g_array_set_size (stack, stack->len - 1);
+    }
+  for (guint i = 0; i < stack->len; i++)
+    {
+      g_free (g_array_index (stack, WalkFrame, i).name);
+      g_ptr_array_unref (g_array_index (stack, WalkFrame, i).todo);
+    }
+  close (cur);
+  return ok;
+}
+
+guint64
+_local_tree_size (const char *path)
+{
+  guint64 blocks = 0;
+  int fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+  if (fd >= 0)
+    walk_tree (fd, FALSE, &blocks);
+  return blocks;
 }
 
 gboolean
@@ -2804,7 +2939,7 @@ _local_remove_tree (const char  *path,
     return TRUE;
   dirfd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dirfd >= 0)
-    remove_children (dirfd, st.st_dev);
+    walk_tree (dirfd, TRUE, NULL);
   if (rmdir (path) != 0 && errno != ENOENT && unlink (path) != 0)
     {
       g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,

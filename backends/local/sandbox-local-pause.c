@@ -16,11 +16,11 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -206,10 +206,51 @@ cgroup_freeze (LocalConfig  *config,
   return TRUE;
 }
 
+/* The sandbox's pid namespace, as /proc/PID/ns/pid of its pid 1 shows it;
+ * FALSE when it cannot be read. */
+static gboolean
+sandbox_pid_ns (LocalConfig *config,
+                struct stat *ns)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/ns/pid", config->init_pid);
+
+  return stat (path, ns) == 0;
+}
+
+/* Sends SIG to PID only if it is a process of the sandbox's pid namespace
+ * NS: the pid was found by a scan, and a process of the sandbox that ended
+ * since may have left it to a process of the host. A pidfd pins the
+ * process that is checked; one that has ended is not signalled. */
+static void
+signal_member (gint64             pid,
+               int                sig,
+               const struct stat *ns)
+{
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
+  g_autofree char *path = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/ns/pid", pid);
+  struct stat st;
+  int pidfd = (int) syscall (SYS_pidfd_open, (pid_t) pid, 0);
+
+  if (pidfd < 0 && errno != ENOSYS)
+    return;   /* gone */
+  if (pidfd >= 0)
+    {
+      if (ns != NULL && stat (path, &st) == 0 && st.st_dev == ns->st_dev && st.st_ino == ns->st_ino)
+        syscall (SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+      close (pidfd);
+      return;
+    }
+#endif
+  kill ((pid_t) pid, sig);
+}
+
 /* SIGSTOPs every process until a scan finds none that is not stopped. */
 static void
 stop_all (LocalConfig *config)
 {
+  struct stat ns_st;
+  const struct stat *ns = sandbox_pid_ns (config, &ns_st) ? &ns_st : NULL;
+
   for (int round = 0; round < 1000; round++)
     {
       g_autoptr(GArray) pids = sandbox_pids (config);
@@ -225,7 +266,7 @@ stop_all (LocalConfig *config)
           if (state == 'T' || state == 't' || state == 'Z' || state == 'X')
             continue;
           all_stopped = FALSE;
-          kill ((pid_t) pid, SIGSTOP);
+          signal_member (pid, SIGSTOP, ns);
         }
       if (all_stopped)
         return;
@@ -237,11 +278,13 @@ static void
 continue_all (LocalConfig *config)
 {
   g_autoptr(GArray) pids = sandbox_pids (config);
+  struct stat ns_st;
+  const struct stat *ns = sandbox_pid_ns (config, &ns_st) ? &ns_st : NULL;
 
   /* Children first, pid 1 last: it starts new processes again only when
    * the ones it has run. */
   for (guint i = pids->len; i > 0; i--)
-    kill ((pid_t) g_array_index (pids, gint64, i - 1), SIGCONT);
+    signal_member (g_array_index (pids, gint64, i - 1), SIGCONT, ns);
 }
 
 gboolean
@@ -305,18 +348,6 @@ _local_resume (LocalConfig  *config,
 /* ------------------------------------------------------------------ */
 /* metrics                                                             */
 
-static guint64 disk_sum;
-
-static int
-add_size (const char        *path,
-          const struct stat *st,
-          int                flag,
-          struct FTW        *ftw)
-{
-  if (flag == FTW_F || flag == FTW_D || flag == FTW_SL || flag == FTW_DP)
-    disk_sum += (guint64) st->st_blocks * 512;
-  return 0;
-}
 
 static guint64
 meminfo_total (void)
@@ -341,8 +372,6 @@ read_u64_file (const char *dir,
     return 0;
   return g_ascii_strtoull (text, NULL, 10);
 }
-
-G_LOCK_DEFINE_STATIC (disk_sum);
 
 SandboxMetrics *
 _local_metrics (LocalConfig  *config,
@@ -382,11 +411,9 @@ _local_metrics (LocalConfig  *config,
         rss = current;
     }
 
-  G_LOCK (disk_sum);
-  disk_sum = 0;
-  nftw (config->dir, add_size, 32, FTW_PHYS | FTW_MOUNT);
-  disk_used = disk_sum;
-  G_UNLOCK (disk_sum);
+  /* Not nftw(): the sandbox's directories may be nested deeper than a
+   * recursive walk survives. */
+  disk_used = _local_tree_size (config->dir);
   if (config->disk_mb > 0)
     disk_total = (guint64) config->disk_mb * 1024 * 1024;
   else if (statvfs (config->dir, &vfs) == 0)

@@ -80,6 +80,7 @@ LocalConfig  *_sandbox_local_instance_get_config (SandboxLocalInstance *self);
 /* A descriptor holding the sandbox's seccomp program, for bwrap. */
 int           _local_seccomp_fd         (GError     **error);
 
+guint64       _local_tree_size          (const char  *path);
 gboolean      _local_remove_tree        (const char  *path,
                                          GError     **error);
 /* Kills what runs in the instance at DIR and removes it. */

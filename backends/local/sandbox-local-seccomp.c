@@ -146,6 +146,14 @@ add_rules (scmp_filter_ctx ctx)
   if (r == 0)
     r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (ioctl), 1,
                           SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, (scmp_datum_t) TIOCLINUX));
+  /* Changing a terminal's line discipline: the kernel loads the module of
+   * any discipline asked for (n_gsm, n_hdlc, ...: rarely used code with a
+   * history of privilege escalations) unless dev.tty.ldisc_autoload is 0.
+   * A command needs none but the default (the value is behind a pointer,
+   * which a filter cannot read: every change is refused). */
+  if (r == 0)
+    r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (ioctl), 1,
+                          SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, (scmp_datum_t) TIOCSETD));
 
   /* The sandbox's pid 1 holds its server: nothing traces it or reads its
    * memory (it is not dumpable either). Other processes stay traceable, for

@@ -265,6 +265,7 @@ static int           exec_term_signal;   /* the signal that killed the command *
 static GCancellable *interrupt_cancellable;
 static int           interrupt_signal;
 static char         *cleanup_id;   /* the sandbox `run` must remove */
+static SandboxCommand *run_command; /* `run`'s command, whose sandbox-id is its sandbox */
 
 static void
 store_result (GObject      *source,
@@ -293,6 +294,8 @@ on_unix_signal (gpointer user_data)
 {
   int signum = GPOINTER_TO_INT (user_data);
 
+  if (cleanup_id == NULL && run_command != NULL)
+    cleanup_id = g_strdup (sandbox_command_get_sandbox_id (run_command));
   if (interrupt_signal != 0 && cleanup_id != NULL)
     {
       /* A second signal while removing the sandbox: give up on it. */
@@ -904,6 +907,10 @@ print_cell (const char *text,
 
 /* Runs @command in @instance, cancelled by a signal. Returns the exit
  * status sandboxctl should end with. */
+static int exec_status (SandboxInstance   *instance,
+                        SandboxExecResult *result,
+                        GError            *error);
+
 static int
 exec_in (SandboxInstance *instance,
          SandboxCommand  *command)
@@ -911,7 +918,6 @@ exec_in (SandboxInstance *instance,
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(SandboxExecResult) result = NULL;
   g_autoptr(GError) error = NULL;
-  int status;
   guint tty_sources[2] = { 0, 0 };
 
   fflush (stdout);
@@ -922,6 +928,17 @@ exec_in (SandboxInstance *instance,
   if (sandbox_command_get_tty (command))
     tty_disconnect (tty_sources);
   result = sandbox_instance_exec_finish (instance, res, &error);
+  return exec_status (instance, result, error);
+}
+
+/* The exit status sandboxctl should end with, for a command that ended
+ * with RESULT (or ERROR). INSTANCE: for --json. */
+static int
+exec_status (SandboxInstance   *instance,
+             SandboxExecResult *result,
+             GError            *error)
+{
+  int status;
 
   if (interrupt_signal != 0)
     return 128 + interrupt_signal;
@@ -1867,6 +1884,32 @@ cmd_run (const Command *self,
     return report_error (error);
 
   catch_signals ();
+  if (!opt_json)
+    {
+      /* The sandbox is the command's alone: the backend may start it with
+       * the command (sandbox_backend_run), which saves round trips. (--json
+       * prints the instance, so it takes the long way.) */
+      g_autoptr(SandboxExecResult) result = NULL;
+      guint tty_sources[2] = { 0, 0 };
+
+      sandbox_command_set_id_env (command, opt_id_env);
+      run_command = command;
+      fflush (stdout);
+      if (sandbox_command_get_tty (command))
+        tty_connect (command, tty_sources);
+      sandbox_backend_run_async (backend, spec, command, interrupt_cancellable, store_result, &res);
+      await_result (&res);
+      if (sandbox_command_get_tty (command))
+        tty_disconnect (tty_sources);
+      result = sandbox_backend_run_finish (backend, res, &error);
+      if (interrupt_signal != 0 && sandbox_command_get_sandbox_id (command) != NULL)
+        g_printerr (_("%s: interrupted (signal %d): destroying sandbox %s.\n"),
+                    PRGNAME, interrupt_signal, sandbox_command_get_sandbox_id (command));
+      status = exec_status (NULL, result, error);
+      run_command = NULL;
+      g_clear_pointer (&cleanup_id, g_free);
+      goto done;
+    }
   sandbox_backend_create_async (backend, spec, interrupt_cancellable, store_result, &res);
   instance = sandbox_backend_create_finish (backend, await_result (&res), &error);
   if (instance == NULL)
@@ -1889,6 +1932,7 @@ cmd_run (const Command *self,
                 PRGNAME, cleanup_id, destroy_error->message);
   g_clear_pointer (&cleanup_id, g_free);
 
+done:
   if (interrupt_signal != 0)
     return 128 + interrupt_signal;
   if (opt_raise_signal && exec_term_signal > 0)

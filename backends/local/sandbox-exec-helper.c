@@ -1,6 +1,6 @@
 /* sandbox-exec-helper - the process that runs commands inside a local sandbox
  *
- * Usage: sandbox-exec-helper --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES [SOCKET-DIR...]
+ * Usage: sandbox-exec-helper [--once CONN-FD] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES [SOCKET-DIR...]
  *
  * bwrap starts it once per sandbox, as the sandbox's pid 1 (--as-pid-1), so
  * that every command of the sandbox runs in the same namespaces. It reaps
@@ -78,6 +78,10 @@ static size_t n_jobs, jobs_size;
 static volatile sig_atomic_t ending;
 static int watch_fd = -1;
 static char token[SBX_TOKEN_HEX];
+/* One-shot (--once CONN-FD): the connection, made by the library before
+ * bwrap started, that carries the sandbox's one command; the sandbox ends
+ * with it. -1 otherwise. */
+static int once_conn = -1;
 
 static void
 write_all (int fd, const char *buf, size_t len)
@@ -974,11 +978,15 @@ reap (void)
       if (jobs[i].pid == pid)
         {
           report (jobs[i].conn, SBX_REPLY_STATUS, wstatus);
+          if (jobs[i].conn == once_conn)
+            ending = 1;   /* the sandbox's one command ended: so does it */
           close (jobs[i].conn);
           jobs[i] = jobs[--n_jobs];
           break;
         }
 }
+
+static void start_job (int conn);
 
 static void
 accept_one (int listen_fd)
@@ -988,7 +996,6 @@ accept_one (int listen_fd)
   struct ucred peer;
   socklen_t peer_len = sizeof peer;
   ssize_t n;
-  pid_t pid;
 
   if (conn < 0)
     return;
@@ -1015,6 +1022,16 @@ accept_one (int listen_fd)
       ending = 1;
       return;   /* conn stays open until end_sandbox closes everything */
     }
+  start_job (conn);
+}
+
+/* Serves CONN in a forked child (run_command): a command, the file service
+ * or an end request. Every command, the one-shot one too, starts here. */
+static void
+start_job (int conn)
+{
+  pid_t pid;
+
   if (n_jobs == jobs_size)
     {
       size_t size = jobs_size ? 2 * jobs_size : 16;
@@ -1121,7 +1138,7 @@ serve (int       listen_fd,
   sigset_t block, none;
   struct pollfd *pfds = NULL;
   size_t pfds_size = 0;
-  int keep[4] = { listen_fd, ready_fd, watch, lease_fd };
+  int keep[5] = { listen_fd, ready_fd, watch, lease_fd, once_conn };
 
   /* Not dumpable: the commands run as the same user, and must neither
    * trace this process nor open its descriptors or memory through /proc.
@@ -1132,7 +1149,7 @@ serve (int       listen_fd,
     return 125;
 
   /* Whatever else bwrap or the library passed on goes. */
-  close_others (keep, 4);
+  close_others (keep, 5);
   fcntl (listen_fd, F_SETFD, FD_CLOEXEC);
   /* Before anything is served or forked: every process inherits it. The
    * seccomp filter installed next sets no_new_privs, which bwrap has set
@@ -1170,6 +1187,14 @@ serve (int       listen_fd,
 
   write_all (ready_fd, "R", 1);
   close (ready_fd);
+
+  /* One-shot: the command's request is (or will be) on once_conn; it is
+   * served like any accepted connection, the same fork included. */
+  if (once_conn >= 0)
+    {
+      fcntl (once_conn, F_SETFD, FD_CLOEXEC);
+      start_job (once_conn);
+    }
 
   for (;;)
     {
@@ -1249,6 +1274,13 @@ serve (int       listen_fd,
 int
 main (int argc, char **argv)
 {
+  if (argc >= 3 && strcmp (argv[1], "--once") == 0)
+    {
+      once_conn = atoi (argv[2]);
+      argv += 2;
+      argc -= 2;
+      argv[0] = argv[-2];
+    }
   if (argc >= 8 && strcmp (argv[1], "--server") == 0)
     {
       /* Then the paths on whose mounts a command may connect to a socket
@@ -1264,7 +1296,7 @@ main (int argc, char **argv)
                     atoi (argv[6]), atoll (argv[7]));
     }
 
-  fprintf (stderr, "usage: %s --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES "
+  fprintf (stderr, "usage: %s [--once CONN-FD] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES "
            "[SOCKET-DIR...]\n", argv[0]);
   return 125;
 }

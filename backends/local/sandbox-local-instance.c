@@ -55,6 +55,7 @@
 #define WATCH_FD 7    /* inotify: the instance directory removed */
 #define LEASE_FD 8    /* end-of-file: the owner died (die-with-owner) */
 #define SECCOMP_FD 9  /* the seccomp program, read by bwrap */
+#define ONCE_FD 10    /* one-shot: the connection of the sandbox's one command */
 #define TAIL_MAX 4096
 
 struct _SandboxLocalInstance
@@ -62,6 +63,11 @@ struct _SandboxLocalInstance
   SandboxInstance  parent_instance;
 
   LocalConfig     *config;
+  /* One-shot (a sandbox made for one command, _sandbox_local_instance_start
+   * with ONCE): our end of the connection that pid 1 got at start. The
+   * first exec uses it instead of connecting; the sandbox ends with that
+   * command. -1 otherwise. */
+  int              once_conn;
 };
 
 G_DEFINE_FINAL_TYPE (SandboxLocalInstance, sandbox_local_instance, SANDBOX_TYPE_INSTANCE)
@@ -79,6 +85,7 @@ _sandbox_local_instance_new (SandboxLocalBackend *backend,
                                                           : SANDBOX_INSTANCE_STATE_RUNNING,
                        NULL);
   self->config = config;
+  self->once_conn = -1;
   sandbox_instance_set_labels (SANDBOX_INSTANCE (self), config->labels);
   return SANDBOX_INSTANCE (self);
 }
@@ -393,7 +400,8 @@ hide_instances (GPtrArray   *argv,
  * --die-with-parent: the sandbox outlives the process that created it. */
 static GPtrArray *
 build_bwrap_argv (SandboxLocalInstance *self,
-                  gboolean              watch)
+                  gboolean              watch,
+                  gboolean              once)
 {
   LocalConfig *config = self->config;
   SandboxLocalBackend *backend = get_backend (self);
@@ -492,6 +500,10 @@ build_bwrap_argv (SandboxLocalInstance *self,
   ADD ("--seccomp"); g_ptr_array_add (argv, g_strdup_printf ("%d", SECCOMP_FD));
   ADD ("--");
   ADD (HELPER_IN_SANDBOX);
+  if (once)
+    {
+      ADD ("--once"); g_ptr_array_add (argv, g_strdup_printf ("%d", ONCE_FD));
+    }
   ADD ("--server");
   g_ptr_array_add (argv, g_strdup_printf ("%d", LISTEN_FD));
   g_ptr_array_add (argv, g_strdup_printf ("%d", READY_FD));
@@ -955,6 +967,7 @@ server_ready (GObject      *source,
  * and outlives this process; GSubprocess reaps it if it ends first. */
 void
 _sandbox_local_instance_start (SandboxLocalInstance *self,
+                               gboolean              once,
                                GTask                *task)
 {
   LocalConfig *config = self->config;
@@ -967,6 +980,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   int listen_fd = -1, null_fd = -1, watch_fd = -1, seccomp_fd = -1;
   int ready_pipe[2] = { -1, -1 }, info_pipe[2] = { -1, -1 }, log_pipe[2] = { -1, -1 };
   int token_pipe[2] = { -1, -1 }, lease_pipe[2] = { -1, -1 }, stdin_pipe[2] = { -1, -1 };
+  int once_pair[2] = { -1, -1 };
   guint8 secret[SBX_TOKEN_HEX / 2];
   int errsv;
 
@@ -1031,7 +1045,8 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
       pipe2 (ready_pipe, O_CLOEXEC) < 0 || pipe2 (info_pipe, O_CLOEXEC) < 0 ||
       pipe2 (log_pipe, O_CLOEXEC) < 0 || pipe2 (token_pipe, O_CLOEXEC) < 0 ||
       write (token_pipe[1], config->token, SBX_TOKEN_HEX) != SBX_TOKEN_HEX ||
-      (config->die_with_owner && pipe2 (lease_pipe, O_CLOEXEC) < 0))
+      (config->die_with_owner && pipe2 (lease_pipe, O_CLOEXEC) < 0) ||
+      (once && socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, once_pair) < 0))
     {
       errsv = errno;
       g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
@@ -1056,7 +1071,10 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
     g_subprocess_launcher_take_fd (launcher, watch_fd, WATCH_FD);
   if (lease_pipe[0] >= 0)
     g_subprocess_launcher_take_fd (launcher, lease_pipe[0], LEASE_FD);
-  argv = build_bwrap_argv (self, watch_fd >= 0);
+  if (once_pair[1] >= 0)
+    g_subprocess_launcher_take_fd (launcher, once_pair[1], ONCE_FD);
+  argv = build_bwrap_argv (self, watch_fd >= 0, once_pair[1] >= 0);
+  once_pair[1] = -1;
   null_fd = log_pipe[1] = listen_fd = info_pipe[1] = ready_pipe[1] = -1;
   token_pipe[0] = seccomp_fd = watch_fd = lease_pipe[0] = -1;
   clear_fd (&token_pipe[1]);
@@ -1075,6 +1093,9 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
       lease_pipe[1] = -1;
     }
 
+  clear_fd (&self->once_conn);
+  self->once_conn = once_pair[0];
+  once_pair[0] = -1;
   data->info_fd = info_pipe[0];
   data->log_fd = log_pipe[0];
   info_pipe[0] = log_pipe[0] = -1;
@@ -1091,6 +1112,7 @@ fail:
       clear_fd (&log_pipe[i]);
       clear_fd (&token_pipe[i]);
       clear_fd (&lease_pipe[i]);
+      clear_fd (&once_pair[i]);
     }
   clear_fd (&listen_fd);
   clear_fd (&null_fd);
@@ -1896,7 +1918,15 @@ sandbox_local_instance_exec (SandboxInstance *instance,
                         : config->cwd ? config->cwd : config->workdir);
   data->start = g_get_monotonic_time ();
 
-  data->conn = socket_at (config->dir, FALSE);
+  /* A one-shot sandbox's command goes on the connection its pid 1 got at
+   * start (it is already waiting on it); any later exec connects. */
+  if (self->once_conn >= 0)
+    {
+      data->conn = self->once_conn;
+      self->once_conn = -1;
+    }
+  else
+    data->conn = socket_at (config->dir, FALSE);
   if (data->conn < 0)
     {
       int errsv = errno;
@@ -3073,6 +3103,7 @@ sandbox_local_instance_finalize (GObject *object)
   SandboxLocalInstance *self = SANDBOX_LOCAL_INSTANCE (object);
 
   g_clear_pointer (&self->config, _local_config_free);
+  clear_fd (&self->once_conn);
 
   G_OBJECT_CLASS (sandbox_local_instance_parent_class)->finalize (object);
 }

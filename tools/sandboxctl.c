@@ -1074,6 +1074,25 @@ find_command (const char *name)
   return NULL;
 }
 
+static void
+add_capabilities_json (JsonBuilder                *builder,
+                       SandboxBackendCapabilities  capabilities)
+{
+  GFlagsClass *klass = g_type_class_ref (SANDBOX_TYPE_BACKEND_CAPABILITIES);
+
+  json_builder_begin_array (builder);
+  for (guint i = 0; i < klass->n_values; i++)
+    if (klass->values[i].value != 0 && (capabilities & klass->values[i].value) == klass->values[i].value)
+      {
+        g_autofree char *name = g_ascii_strup (klass->values[i].value_nick, -1);
+
+        g_strdelimit (name, "-", '_');
+        json_builder_add_string_value (builder, name);
+      }
+  json_builder_end_array (builder);
+  g_type_class_unref (klass);
+}
+
 static int
 cmd_backends (const Command *self,
               int            argc,
@@ -1134,6 +1153,25 @@ cmd_backends (const Command *self,
             json_builder_add_null_value (builder);
           else
             json_builder_add_string_value (builder, backend_error->message);
+          /* What it can do, as Sandbox.BackendCapabilities' names (such as
+           * SHARES_HOST_FS): a script (the Metaflow extension) need not load
+           * the library to ask. */
+          json_builder_set_member_name (builder, "capabilities");
+          if (backend == NULL)
+            json_builder_add_null_value (builder);
+          else
+            add_capabilities_json (builder, sandbox_backend_get_capabilities (backend));
+          /* Where its sandboxes work without a workdir in their spec (null:
+           * only a sandbox can tell). */
+          json_builder_set_member_name (builder, "workdir");
+          {
+            g_autofree char *workdir = backend ? sandbox_backend_dup_default_workdir (backend) : NULL;
+
+            if (workdir != NULL)
+              json_builder_add_string_value (builder, workdir);
+            else
+              json_builder_add_null_value (builder);
+          }
           json_builder_end_object (builder);
         }
       else

@@ -978,9 +978,13 @@ reap (void)
       if (jobs[i].pid == pid)
         {
           report (jobs[i].conn, SBX_REPLY_STATUS, wstatus);
+          /* The sandbox's one command ended: so does the sandbox. Its
+           * connection stays open until end_sandbox has reaped everything:
+           * its end-of-file tells the client that nothing runs any more. */
           if (jobs[i].conn == once_conn)
-            ending = 1;   /* the sandbox's one command ended: so does it */
-          close (jobs[i].conn);
+            ending = 1;
+          else
+            close (jobs[i].conn);
           jobs[i] = jobs[--n_jobs];
           break;
         }

@@ -848,13 +848,13 @@ validate_spec (SandboxSpec    *spec,
   return TRUE;
 }
 
-/* Makes the sandbox of SPEC and completes TASK with it once it runs. ONCE:
- * a one-shot sandbox for sandbox_backend_run (see
- * _sandbox_local_instance_start). */
+/* Makes the sandbox of SPEC and completes TASK with it once it runs. ONCE
+ * (or NULL): a one-shot sandbox for this command of sandbox_backend_run
+ * (see _sandbox_local_instance_start). */
 static void
 local_create (SandboxLocalBackend *self,
               SandboxSpec         *spec,
-              gboolean             once,
+              SandboxCommand      *once,
               GTask               *task)
 {
   g_autoptr(LocalConfig) config = local_config_new ();
@@ -992,6 +992,13 @@ local_create (SandboxLocalBackend *self,
   g_debug ("Created local sandbox %s in %s (limits: %s)",
            config->id, config->dir, _local_limits_to_string (config->limits));
 
+  /* The command is sent at start: it gets the id now. */
+  if (once != NULL)
+    {
+      _sandbox_command_set_sandbox_id (once, config->id);
+      if (sandbox_command_get_id_env (once) != NULL)
+        sandbox_command_set_env (once, sandbox_command_get_id_env (once), config->id);
+    }
   instance = _sandbox_local_instance_new (self, g_steal_pointer (&config));
   _sandbox_local_instance_start (SANDBOX_LOCAL_INSTANCE (instance), once, g_object_ref (task));
 }
@@ -1002,7 +1009,7 @@ sandbox_local_backend_create (SandboxBackend *backend,
                               GCancellable   *cancellable,
                               GTask          *task)
 {
-  local_create (SANDBOX_LOCAL_BACKEND (backend), spec, FALSE, task);
+  local_create (SANDBOX_LOCAL_BACKEND (backend), spec, NULL, task);
 }
 
 static void
@@ -1039,7 +1046,7 @@ sandbox_local_backend_run (SandboxBackend *backend,
   GTask *create_task = g_task_new (backend, cancellable, run_created, g_object_ref (task));
 
   g_task_set_source_tag (create_task, sandbox_local_backend_run);
-  local_create (SANDBOX_LOCAL_BACKEND (backend), spec, TRUE, create_task);
+  local_create (SANDBOX_LOCAL_BACKEND (backend), spec, command, create_task);
   g_object_unref (create_task);
 }
 

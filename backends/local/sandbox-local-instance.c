@@ -68,6 +68,12 @@ struct _SandboxLocalInstance
    * first exec uses it instead of connecting; the sandbox ends with that
    * command. -1 otherwise. */
   int              once_conn;
+  /* That command's connection reached end-of-file after its status: pid 1
+   * has killed and reaped everything and is on its way out. */
+  gboolean         once_ended;
+  /* Sent at start (see exec_send): our ends of that command's stdin,
+   * stdout and stderr pipes, or -1 each. */
+  int              once_ends[3];
 };
 
 G_DEFINE_FINAL_TYPE (SandboxLocalInstance, sandbox_local_instance, SANDBOX_TYPE_INSTANCE)
@@ -86,6 +92,8 @@ _sandbox_local_instance_new (SandboxLocalBackend *backend,
                        NULL);
   self->config = config;
   self->once_conn = -1;
+  for (guint i = 0; i < 3; i++)
+    self->once_ends[i] = -1;
   sandbox_instance_set_labels (SANDBOX_INSTANCE (self), config->labels);
   return SANDBOX_INSTANCE (self);
 }
@@ -962,12 +970,18 @@ server_ready (GObject      *source,
   g_object_unref (task);
 }
 
+static gboolean exec_send (SandboxLocalInstance *self,
+                           SandboxCommand       *command,
+                           int                   conn,
+                           int                   ends[3],
+                           GError              **error);
+
 /* Starts the sandbox's bwrap with its server as pid 1 and returns INSTANCE
  * on TASK once the server accepts commands. bwrap runs in its own session
  * and outlives this process; GSubprocess reaps it if it ends first. */
 void
 _sandbox_local_instance_start (SandboxLocalInstance *self,
-                               gboolean              once,
+                               SandboxCommand       *once,
                                GTask                *task)
 {
   LocalConfig *config = self->config;
@@ -1046,7 +1060,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
       pipe2 (log_pipe, O_CLOEXEC) < 0 || pipe2 (token_pipe, O_CLOEXEC) < 0 ||
       write (token_pipe[1], config->token, SBX_TOKEN_HEX) != SBX_TOKEN_HEX ||
       (config->die_with_owner && pipe2 (lease_pipe, O_CLOEXEC) < 0) ||
-      (once && socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, once_pair) < 0))
+      (once != NULL && socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, once_pair) < 0))
     {
       errsv = errno;
       g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
@@ -1096,6 +1110,12 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   clear_fd (&self->once_conn);
   self->once_conn = once_pair[0];
   once_pair[0] = -1;
+  /* The command goes at once: pid 1 runs it as soon as it is up, while we
+   * read its ready byte. (If this fails, the first exec sends it.) */
+  if (self->once_conn >= 0 &&
+      !exec_send (self, once, self->once_conn, self->once_ends, NULL))
+    for (guint i = 0; i < 3; i++)
+      clear_fd (&self->once_ends[i]);
   data->info_fd = info_pipe[0];
   data->log_fd = log_pipe[0];
   info_pipe[0] = log_pipe[0] = -1;
@@ -1168,6 +1188,7 @@ struct _ExecData
   char         *program;
   char         *cwd;
   struct _TtyLink *tty;      /* a command on a terminal, or NULL */
+  gboolean      once;        /* on a one-shot sandbox's connection */
 };
 
 /* ------------------------------------------------------------------ */
@@ -1748,7 +1769,9 @@ status_got (GObject      *source,
         }
     }
   /* The server closes the connection once the command has ended (or it
-   * died itself). */
+   * died itself); a one-shot sandbox's once the sandbox has. */
+  if (data->once && data->status->len > 0)
+    SANDBOX_LOCAL_INSTANCE (g_task_get_source_object (data->task))->once_ended = TRUE;
   pumps_drain (data);
   exec_step_done (data);
 }
@@ -1885,6 +1908,74 @@ send_request (int                 conn,
   return TRUE;
 }
 
+static char *
+command_cwd (LocalConfig    *config,
+             SandboxCommand *command)
+{
+  return g_strdup (sandbox_command_get_cwd (command) ? sandbox_command_get_cwd (command)
+                   : config->cwd ? config->cwd : config->workdir);
+}
+
+/* Makes COMMAND's pipes and sends it on CONN with their other ends.
+ * Returns our ends in ENDS: stdin's write end (-1 without stdin bytes:
+ * the command reads an empty pipe, never our stdin), stdout's and
+ * stderr's read ends. FALSE with ERROR unset: the send failed (errno).
+ * (Pipes only: a command gets no descriptor of a host file.) */
+static gboolean
+exec_send (SandboxLocalInstance *self,
+           SandboxCommand       *command,
+           int                   conn,
+           int                   ends[3],
+           GError              **error)
+{
+  LocalConfig *config = self->config;
+  g_auto(GStrv) envp = NULL;
+  g_autofree char *cwd = command_cwd (config, command);
+  int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 }, in_pipe[2] = { -1, -1 };
+  int fds[3];
+  gboolean sent;
+  int errsv;
+
+  if (!g_unix_open_pipe (out_pipe, FD_CLOEXEC, error) ||
+      !g_unix_open_pipe (err_pipe, FD_CLOEXEC, error) ||
+      !g_unix_open_pipe (in_pipe, FD_CLOEXEC, error))
+    {
+      for (int i = 0; i < 2; i++)
+        {
+          clear_fd (&in_pipe[i]);
+          clear_fd (&out_pipe[i]);
+          clear_fd (&err_pipe[i]);
+        }
+      return FALSE;
+    }
+  if (sandbox_command_get_stdin (command) == NULL)
+    clear_fd (&in_pipe[1]);
+
+  envp = build_environ (config, command);
+  fds[0] = in_pipe[0];
+  fds[1] = out_pipe[1];
+  fds[2] = err_pipe[1];
+  sent = send_request (conn, config->token, cwd, sandbox_command_get_argv (command),
+                       (const char * const *) envp, fds, command);
+  errsv = errno;
+  /* The command holds the other ends now. */
+  clear_fd (&in_pipe[0]);
+  clear_fd (&out_pipe[1]);
+  clear_fd (&err_pipe[1]);
+  if (!sent)
+    {
+      clear_fd (&in_pipe[1]);
+      clear_fd (&out_pipe[0]);
+      clear_fd (&err_pipe[0]);
+      errno = errsv;
+      return FALSE;
+    }
+  ends[0] = in_pipe[1];
+  ends[1] = out_pipe[0];
+  ends[2] = err_pipe[0];
+  return TRUE;
+}
+
 static void
 sandbox_local_instance_exec (SandboxInstance *instance,
                              SandboxCommand  *command,
@@ -1893,13 +1984,12 @@ sandbox_local_instance_exec (SandboxInstance *instance,
 {
   SandboxLocalInstance *self = SANDBOX_LOCAL_INSTANCE (instance);
   LocalConfig *config = self->config;
-  g_auto(GStrv) envp = NULL;
   GError *error = NULL;
   ExecData *data;
   int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 }, in_pipe[2] = { -1, -1 };
-  int fds[3];
+  int ends[3] = { -1, -1, -1 };
   GBytes *stdin_bytes = sandbox_command_get_stdin (command);
-  gboolean sent;
+  gboolean sent = FALSE;
   int master = -1;
 
   if (g_task_return_error_if_cancelled (task) || instance_gone (self, &error) ||
@@ -1914,8 +2004,7 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   data->task = g_object_ref (task);
   data->status = g_byte_array_new ();
   data->program = g_strdup (sandbox_command_get_argv (command)[0]);
-  data->cwd = g_strdup (sandbox_command_get_cwd (command) ? sandbox_command_get_cwd (command)
-                        : config->cwd ? config->cwd : config->workdir);
+  data->cwd = command_cwd (config, command);
   data->start = g_get_monotonic_time ();
 
   /* A one-shot sandbox's command goes on the connection its pid 1 got at
@@ -1923,7 +2012,15 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   if (self->once_conn >= 0)
     {
       data->conn = self->once_conn;
+      data->once = TRUE;
       self->once_conn = -1;
+      /* Sent at start, with this command (sandbox_backend_run's). */
+      sent = self->once_ends[1] >= 0;
+      for (guint i = 0; i < 3; i++)
+        {
+          ends[i] = self->once_ends[i];
+          self->once_ends[i] = -1;
+        }
     }
   else
     data->conn = socket_at (config->dir, FALSE);
@@ -1942,26 +2039,11 @@ sandbox_local_instance_exec (SandboxInstance *instance,
       goto fail;
     }
 
-  /* Without stdin bytes, the command reads an empty pipe, never our stdin.
-   * (Pipes only: a command gets no descriptor of a host file.) */
-  if (!g_unix_open_pipe (out_pipe, FD_CLOEXEC, &error) ||
-      !g_unix_open_pipe (err_pipe, FD_CLOEXEC, &error) ||
-      !g_unix_open_pipe (in_pipe, FD_CLOEXEC, &error))
-    goto fail;
-  if (stdin_bytes == NULL)
-    clear_fd (&in_pipe[1]);
-
-  envp = build_environ (config, command);
-  fds[0] = in_pipe[0];
-  fds[1] = out_pipe[1];
-  fds[2] = err_pipe[1];
-  sent = send_request (data->conn, config->token, data->cwd, sandbox_command_get_argv (command),
-                       (const char * const *) envp, fds, command);
-  if (!sent)
+  if (!sent && !exec_send (self, command, data->conn, ends, &error))
     {
       int errsv = errno;
 
-      if (instance_gone (self, &error))
+      if (error != NULL || instance_gone (self, &error))
         goto fail;
       g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE,
                    _("The local sandbox %s did not take the command (%s). Remove it "
@@ -1969,10 +2051,9 @@ sandbox_local_instance_exec (SandboxInstance *instance,
                    config->id, g_strerror (errsv), config->id);
       goto fail;
     }
-  /* The command holds the other ends now. */
-  clear_fd (&in_pipe[0]);
-  clear_fd (&out_pipe[1]);
-  clear_fd (&err_pipe[1]);
+  in_pipe[1] = ends[0];
+  out_pipe[0] = ends[1];
+  err_pipe[0] = ends[2];
   if (sandbox_command_get_tty (command) &&
       (master = receive_pty (data->conn, data->status)) >= 0)
     {
@@ -2937,21 +3018,35 @@ server_ended (int conn)
     }
 }
 
+static gboolean destroy_dir (const char  *dir,
+                             gboolean     ended,
+                             GError     **error);
+
 gboolean
 _local_destroy_dir (const char  *dir,
                     GError     **error)
+{
+  return destroy_dir (dir, FALSE, error);
+}
+
+/* ENDED: the server is known to have ended the sandbox already (a one-shot
+ * sandbox whose command's connection reached end-of-file), so it is not
+ * asked again, nor waited for. */
+static gboolean
+destroy_dir (const char  *dir,
+             gboolean     ended,
+             GError     **error)
 {
   g_autofree char *state = g_build_filename (dir, "instance.json", NULL);
   g_autoptr(LocalConfig) config = _local_config_load (dir, NULL);
 
   g_autofree char *id = g_path_get_basename (dir);
   int conn = -1;
-  gboolean ended;
 
   /* A paused sandbox runs again for its server to end it. */
   if (config != NULL && _local_is_paused (config))
     _local_resume (config, NULL);
-  if (config != NULL)
+  if (config != NULL && !ended)
     conn = ask_server_to_end (config);
 
   /* This process no longer owns it. */
@@ -2963,7 +3058,7 @@ _local_destroy_dir (const char  *dir,
    * pid 1 and bwrap on their way out: those get killed without waiting for
    * the kernel to tear down their namespaces. Without the server's word,
    * kill_recorded waits for that too. */
-  ended = conn >= 0 && server_ended (conn);
+  ended = ended || (conn >= 0 && server_ended (conn));
   clear_fd (&conn);
   if (config != NULL)
     {
@@ -2986,7 +3081,7 @@ destroy_thread (GTask        *task,
   /* Cancelled before it began: nothing is destroyed. */
   if (g_task_return_error_if_cancelled (task))
     return;
-  if (!_local_destroy_dir (self->config->dir, &error))
+  if (!destroy_dir (self->config->dir, self->once_ended, &error))
     g_task_return_error (task, error);
   else
     g_task_return_boolean (task, TRUE);
@@ -3104,6 +3199,8 @@ sandbox_local_instance_finalize (GObject *object)
 
   g_clear_pointer (&self->config, _local_config_free);
   clear_fd (&self->once_conn);
+  for (guint i = 0; i < 3; i++)
+    clear_fd (&self->once_ends[i]);
 
   G_OBJECT_CLASS (sandbox_local_instance_parent_class)->finalize (object);
 }

@@ -105,16 +105,24 @@ class LocalRunTestCase(unittest.TestCase):
         return [n for n in os.listdir(self.root) if n.startswith("sbx-")]
 
     def hide_socket(self, command: Sandbox.Command) -> list[str]:
-        """Once the sandbox exists, move its pid 1's socket away: an exec that
-        connects fails; the one-shot command, already on its connection, runs."""
+        """As soon as the sandbox's socket exists (well before its pid 1 is
+        up), move it away: a client that connects to pid 1 fails from then on;
+        the one-shot command, sent on its own connection at start, runs."""
         moved: list[str] = []
 
-        def on_id(cmd: Sandbox.Command, _pspec: Any) -> None:
-            sock = os.path.join(self.root, cmd.get_sandbox_id(), "sock")
-            os.rename(sock, sock + ".moved")
+        def poll() -> bool:
+            sandbox_id = command.get_sandbox_id()
+            if sandbox_id is None:
+                return GLib.SOURCE_CONTINUE
+            sock = os.path.join(self.root, sandbox_id, "sock")
+            try:
+                os.rename(sock, sock + ".moved")
+            except FileNotFoundError:
+                return GLib.SOURCE_CONTINUE
             moved.append(sock)
+            return GLib.SOURCE_REMOVE
 
-        command.connect("notify::sandbox-id", on_id)
+        GLib.timeout_add(1, poll)
         return moved
 
 

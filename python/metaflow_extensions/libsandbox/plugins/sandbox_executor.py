@@ -64,6 +64,57 @@ def is_secret(name: str, datastore_type: str) -> bool:
 
 
 _CAPABILITIES: Dict[str, FrozenSet[str]] = {}
+# `sandboxctl backends --json`, once per process: name -> its entry
+# (capabilities, configured, message)
+_SANDBOXCTL_BACKENDS: Optional[Dict[str, Dict[str, Any]]] = None
+
+
+def _gi_loaded() -> bool:
+    """Whether this process has loaded the library through gi: only then
+    can it have a backend of its own (one written in Python and registered
+    here, which no sandboxctl process knows)."""
+    return "gi.repository.Sandbox" in sys.modules
+
+
+def _sandboxctl_backends() -> Optional[Dict[str, Dict[str, Any]]]:
+    """The backends sandboxctl knows: name -> {"capabilities": frozenset,
+    "configured": bool, "message": str or None}, or None when it cannot say
+    (none installed, or one too old to print capabilities).
+    Asking it costs a few milliseconds; importing gi for the same answer
+    costs the run ~80 ms of CPU (issue 14, row 3a)."""
+    global _SANDBOXCTL_BACKENDS
+    if _SANDBOXCTL_BACKENDS is None:
+        import subprocess
+
+        tool = sandboxctl_tool()
+        if tool is None:
+            return None
+        try:
+            proc = subprocess.run(
+                [tool, "backends", "--json"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+                timeout=60,
+                check=True,
+            )
+            entries = json.loads(proc.stdout)
+            if not entries or any("capabilities" not in e for e in entries):
+                return None
+            answer = {
+                str(e["name"]): {
+                    "capabilities": frozenset(str(c) for c in e["capabilities"]),
+                    "configured": bool(e["configured"]),
+                    "message": e.get("message"),
+                    **({"workdir": e["workdir"]} if "workdir" in e else {}),
+                }
+                for e in entries
+                if isinstance(e.get("capabilities"), list)
+            }
+        except (OSError, ValueError, KeyError, TypeError, subprocess.SubprocessError):
+            return None
+        _SANDBOXCTL_BACKENDS = answer
+    return _SANDBOXCTL_BACKENDS
 
 
 def backend_capabilities(backend: str) -> Optional[FrozenSet[str]]:
@@ -71,7 +122,14 @@ def backend_capabilities(backend: str) -> Optional[FrozenSet[str]]:
     reports (e.g. "MOUNTS"), or None if no backend has that name (preflight
     says so, with the names that exist). What a backend can do is the
     library's to say -- or, for a backend written in Python, its own
-    do_get_capabilities' -- not a list of backend names here."""
+    do_get_capabilities' -- not a list of backend names here. Without gi
+    loaded in this process, sandboxctl answers (the same library)."""
+    if backend not in _CAPABILITIES and not _gi_loaded():
+        known = _sandboxctl_backends()
+        if known is not None and backend in known:
+            _CAPABILITIES[backend] = known[backend]["capabilities"]
+    if backend in _CAPABILITIES:
+        return _CAPABILITIES[backend]
     _Gio, GLib, Sandbox = _load_gi()
     if backend not in _CAPABILITIES:
         try:
@@ -99,6 +157,11 @@ def _sandboxctl_can_create(backend: str) -> bool:
     """Whether a sandboxctl process can create @backend: every backend but
     one that this process defined in Python (Sandbox.Backend.register from
     a flow or a module), which exists in this process only."""
+    if not _gi_loaded():
+        # No backend of this process's own: sandboxctl's list is the truth.
+        known = _sandboxctl_backends()
+        if known is not None:
+            return backend in known
     _Gio, _GLib, Sandbox = _load_gi()
     try:
         cls = type(Sandbox.Backend.new_for_name(backend))
@@ -217,6 +280,22 @@ def preflight(backend_name: str) -> None:
     """Checks, before any task runs, that the backend can be used from here."""
     if _PREFLIGHT_DONE.get(backend_name):
         return
+    if not _gi_loaded():
+        # sandboxctl knows it and whether it is configured, in a few ms;
+        # gi itself is then loaded only by what needs it (the trampoline's
+        # tasks), not by a run whose tasks sandboxctl starts. PyGObject's
+        # presence is still checked here, before any task runs.
+        import importlib.util
+
+        entry = (_sandboxctl_backends() or {}).get(backend_name)
+        if entry is not None and importlib.util.find_spec("gi") is not None:
+            if not entry["configured"]:
+                raise SandboxExecutionError(
+                    _("The sandbox backend *%s* is not ready: %s")
+                    % (backend_name, entry["message"])
+                )
+            _PREFLIGHT_DONE[backend_name] = True
+            return
     Gio, GLib, Sandbox = _load_gi()
     # Only an unknown name lists the others: listing loads every backend,
     # and a task of the local backend should not load the remote ones.
@@ -649,6 +728,12 @@ def backend_default_workdir(backend: str) -> Optional[str]:
     (Sandbox.Backend.dup_default_workdir: local /workspace, E2B the user's
     home), or None when it cannot tell before a sandbox exists or no
     backend has that name."""
+    if backend not in _DEFAULT_WORKDIRS and not _gi_loaded():
+        entry = (_sandboxctl_backends() or {}).get(backend)
+        if entry is not None and "workdir" in entry:
+            _DEFAULT_WORKDIRS[backend] = entry["workdir"]
+    if backend in _DEFAULT_WORKDIRS:
+        return _DEFAULT_WORKDIRS[backend]
     _Gio, GLib, Sandbox = _load_gi()
     if backend not in _DEFAULT_WORKDIRS:
         try:

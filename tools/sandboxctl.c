@@ -1109,15 +1109,28 @@ cmd_backends (const Command *self,
   g_option_context_add_main_entries (context, json_entries, GETTEXT_PACKAGE);
   if (!parse_options (self, context, &argc, &argv, NULL, &error))
     return usage_error ("backends", error->message);
-  if (argc > 1)
-    return usage_error ("backends", _("backends takes no arguments."));
-
   if (chosen == NULL || *chosen == '\0')
     chosen = g_getenv ("SANDBOX_BACKEND");
   if (chosen == NULL || *chosen == '\0')
     chosen = "local";
 
-  names = sandbox_backend_list_names ();
+  /* Named backends only: the others are not loaded (listing them all loads
+   * the remote backends' module). */
+  if (argc > 1)
+    {
+      for (int i = 1; i < argc; i++)
+        {
+          g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name (argv[i], &error);
+
+          if (backend == NULL &&
+              g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_UNKNOWN_BACKEND))
+            return report_error (error);
+          g_clear_error (&error);
+        }
+      names = g_strdupv (argv + 1);
+    }
+  else
+    names = sandbox_backend_list_names ();
   for (guint i = 0; names[i] != NULL; i++)
     width = MAX (width, (gsize) g_utf8_strlen (names[i], -1) + 2);
 

@@ -64,9 +64,11 @@ def is_secret(name: str, datastore_type: str) -> bool:
 
 
 _CAPABILITIES: Dict[str, FrozenSet[str]] = {}
-# `sandboxctl backends --json`, once per process: name -> its entry
-# (capabilities, configured, message)
-_SANDBOXCTL_BACKENDS: Optional[Dict[str, Dict[str, Any]]] = None
+# `sandboxctl backends --json NAME`, once per backend and process: its
+# entry (capabilities, configured, message, workdir), or None when no
+# backend has that name
+_SANDBOXCTL_BACKENDS: Dict[str, Optional[Dict[str, Any]]] = {}
+_NO_ANSWER: Dict[str, Any] = {}
 
 
 def _gi_loaded() -> bool:
@@ -76,45 +78,52 @@ def _gi_loaded() -> bool:
     return "gi.repository.Sandbox" in sys.modules
 
 
-def _sandboxctl_backends() -> Optional[Dict[str, Dict[str, Any]]]:
-    """The backends sandboxctl knows: name -> {"capabilities": frozenset,
-    "configured": bool, "message": str or None}, or None when it cannot say
-    (none installed, or one too old to print capabilities).
-    Asking it costs a few milliseconds; importing gi for the same answer
-    costs the run ~80 ms of CPU (issue 14, row 3a)."""
-    global _SANDBOXCTL_BACKENDS
-    if _SANDBOXCTL_BACKENDS is None:
+def _sandboxctl_backend(backend: str) -> Optional[Dict[str, Any]]:
+    """sandboxctl's word on @backend: {"capabilities": frozenset, "configured":
+    bool, "message": str or None, "workdir": str or None}; None when no
+    backend has that name; _NO_ANSWER when sandboxctl cannot say (none
+    installed, or one too old to print capabilities). It loads only that
+    backend: a few milliseconds of CPU, where importing gi for the same
+    answer costs the run tens (issue 14, row 3a)."""
+    if backend not in _SANDBOXCTL_BACKENDS:
         import subprocess
 
         tool = sandboxctl_tool()
         if tool is None:
-            return None
+            return _NO_ANSWER
         try:
             proc = subprocess.run(
-                [tool, "backends", "--json"],
+                [tool, "backends", "--json", backend],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 stdin=subprocess.DEVNULL,
                 timeout=60,
-                check=True,
             )
-            entries = json.loads(proc.stdout)
-            if not entries or any("capabilities" not in e for e in entries):
+            if proc.returncode == 3:
+                _SANDBOXCTL_BACKENDS[backend] = None  # unknown backend
                 return None
-            answer = {
-                str(e["name"]): {
-                    "capabilities": frozenset(str(c) for c in e["capabilities"]),
-                    "configured": bool(e["configured"]),
-                    "message": e.get("message"),
-                    **({"workdir": e["workdir"]} if "workdir" in e else {}),
-                }
-                for e in entries
-                if isinstance(e.get("capabilities"), list)
+            if proc.returncode != 0:
+                return _NO_ANSWER
+            entries = json.loads(proc.stdout)
+            entry = entries[0] if len(entries) == 1 else {}
+            if entry.get("name") != backend or not isinstance(entry.get("capabilities"), list):
+                return _NO_ANSWER
+            _SANDBOXCTL_BACKENDS[backend] = {
+                "capabilities": frozenset(str(c) for c in entry["capabilities"]),
+                "configured": bool(entry["configured"]),
+                "message": entry.get("message"),
+                "workdir": entry.get("workdir"),
             }
-        except (OSError, ValueError, KeyError, TypeError, subprocess.SubprocessError):
-            return None
-        _SANDBOXCTL_BACKENDS = answer
-    return _SANDBOXCTL_BACKENDS
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            subprocess.SubprocessError,
+        ):
+            return _NO_ANSWER
+    return _SANDBOXCTL_BACKENDS[backend]
 
 
 def backend_capabilities(backend: str) -> Optional[FrozenSet[str]]:
@@ -125,9 +134,9 @@ def backend_capabilities(backend: str) -> Optional[FrozenSet[str]]:
     do_get_capabilities' -- not a list of backend names here. Without gi
     loaded in this process, sandboxctl answers (the same library)."""
     if backend not in _CAPABILITIES and not _gi_loaded():
-        known = _sandboxctl_backends()
-        if known is not None and backend in known:
-            _CAPABILITIES[backend] = known[backend]["capabilities"]
+        entry = _sandboxctl_backend(backend)
+        if entry:
+            _CAPABILITIES[backend] = entry["capabilities"]
     if backend in _CAPABILITIES:
         return _CAPABILITIES[backend]
     _Gio, GLib, Sandbox = _load_gi()
@@ -159,9 +168,9 @@ def _sandboxctl_can_create(backend: str) -> bool:
     a flow or a module), which exists in this process only."""
     if not _gi_loaded():
         # No backend of this process's own: sandboxctl's list is the truth.
-        known = _sandboxctl_backends()
-        if known is not None:
-            return backend in known
+        entry = _sandboxctl_backend(backend)
+        if entry is not _NO_ANSWER:
+            return entry is not None
     _Gio, _GLib, Sandbox = _load_gi()
     try:
         cls = type(Sandbox.Backend.new_for_name(backend))
@@ -287,8 +296,8 @@ def preflight(backend_name: str) -> None:
         # presence is still checked here, before any task runs.
         import importlib.util
 
-        entry = (_sandboxctl_backends() or {}).get(backend_name)
-        if entry is not None and importlib.util.find_spec("gi") is not None:
+        entry = _sandboxctl_backend(backend_name)
+        if entry and importlib.util.find_spec("gi") is not None:
             if not entry["configured"]:
                 raise SandboxExecutionError(
                     _("The sandbox backend *%s* is not ready: %s")
@@ -729,8 +738,8 @@ def backend_default_workdir(backend: str) -> Optional[str]:
     home), or None when it cannot tell before a sandbox exists or no
     backend has that name."""
     if backend not in _DEFAULT_WORKDIRS and not _gi_loaded():
-        entry = (_sandboxctl_backends() or {}).get(backend)
-        if entry is not None and "workdir" in entry:
+        entry = _sandboxctl_backend(backend)
+        if entry and "workdir" in entry:
             _DEFAULT_WORKDIRS[backend] = entry["workdir"]
     if backend in _DEFAULT_WORKDIRS:
         return _DEFAULT_WORKDIRS[backend]

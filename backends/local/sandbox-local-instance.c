@@ -940,7 +940,13 @@ server_ready (GObject      *source,
 
   /* Recorded for destroy, from this or any other process; from now on
    * the instance can be found. */
-  self->config->bwrap_pid = g_ascii_strtoll (g_subprocess_get_identifier (data->process), NULL, 10);
+  {
+    /* NULL once bwrap has been reaped: a one-shot sandbox's command, sent
+     * at start, may have run and ended already; nothing is left to kill. */
+    const char *bwrap = g_subprocess_get_identifier (data->process);
+
+    self->config->bwrap_pid = bwrap != NULL ? g_ascii_strtoll (bwrap, NULL, 10) : 0;
+  }
   self->config->init_pid = child_pid;
   if (!_local_config_save (self->config, &error))
     {
@@ -964,8 +970,8 @@ server_ready (GObject      *source,
       return;
     }
 
-  g_debug ("Local sandbox %s: server up (bwrap %s, pid 1 = %" G_GINT64_FORMAT ")",
-           self->config->id, g_subprocess_get_identifier (data->process), child_pid);
+  g_debug ("Local sandbox %s: server up (bwrap %" G_GINT64_FORMAT ", pid 1 = %" G_GINT64_FORMAT ")",
+           self->config->id, self->config->bwrap_pid, child_pid);
   _sandbox_task_return_object (task, data->instance);
   g_object_unref (task);
 }

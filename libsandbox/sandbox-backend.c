@@ -683,8 +683,8 @@ sandbox_backend_real_run (SandboxBackend *self,
  * own. The sandbox exists while the command runs (other processes can find
  * it by its id, and run more commands in it, which end with it).
  *
- * When #SandboxCommand:id-env is set, the command gets the sandbox's id in
- * that environment variable; #SandboxCommand:sandbox-id says it once the
+ * When [property@Sandbox.Command:id-env] is set, the command gets the sandbox's id in
+ * that environment variable; [property@Sandbox.Command:sandbox-id] says it once the
  * sandbox exists.
  *
  * Since: 0.2

@@ -209,6 +209,24 @@ G_DECLARE_DERIVABLE_TYPE (SandboxBackend, sandbox_backend, SANDBOX, BACKEND, GOb
  */
 
 /**
+ * SandboxBackendClass::run:
+ * @self: a #SandboxBackend
+ * @spec: the sandbox to make
+ * @command: the one command to run in it
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with the command's
+ *   [class@Sandbox.ExecResult] once the command has ended and its sandbox
+ *   is gone
+ *
+ * Runs @command in a sandbox made for it alone. Called by
+ * [method@Sandbox.Backend.run_async]. The default creates, execs and
+ * destroys; a backend that can start a sandbox with its command overrides
+ * it, keeping the same isolation.
+ *
+ * Since: 0.2
+ */
+
+/**
  * SandboxBackendClass:
  * @parent_class: the parent class
  * @check_configured: check, without any network call, that the backend can

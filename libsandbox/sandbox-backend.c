@@ -105,6 +105,12 @@ sandbox_backend_real_dup_default_workdir (SandboxBackend *self)
   return NULL;
 }
 
+static void sandbox_backend_real_run (SandboxBackend *self,
+                                      SandboxSpec    *spec,
+                                      SandboxCommand *command,
+                                      GCancellable   *cancellable,
+                                      GTask          *task);
+
 static void
 sandbox_backend_class_init (SandboxBackendClass *klass)
 {
@@ -119,6 +125,7 @@ sandbox_backend_class_init (SandboxBackendClass *klass)
   klass->check_configured = sandbox_backend_real_check_configured;
   klass->get_capabilities = sandbox_backend_real_get_capabilities;
   klass->dup_default_workdir = sandbox_backend_real_dup_default_workdir;
+  klass->run = sandbox_backend_real_run;
 
   /**
    * SandboxBackend:name:
@@ -544,6 +551,231 @@ sandbox_backend_create (SandboxBackend  *self,
   _sandbox_sync_call_init (&call);
   sandbox_backend_create_async (self, spec, cancellable, _sandbox_sync_call_done, &call);
   ret = sandbox_backend_create_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}
+
+/* run: create, exec, destroy ---------------------------------------- */
+
+typedef struct
+{
+  SandboxCommand    *command;
+  SandboxInstance   *instance;
+  SandboxExecResult *result;
+  GError            *error;
+} RunData;
+
+static void
+run_data_free (RunData *data)
+{
+  g_clear_object (&data->command);
+  g_clear_object (&data->instance);
+  g_clear_object (&data->result);
+  g_clear_error (&data->error);
+  g_free (data);
+}
+
+static void
+run_destroyed (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  GTask *task = user_data;
+  RunData *data = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+
+  if (!sandbox_instance_destroy_finish (SANDBOX_INSTANCE (source), result, &error) &&
+      data->error == NULL)
+    {
+      /* The command ran, but its sandbox is left: say so, and how to
+       * remove it, rather than lose the command's result silently. */
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                               _("The command ran, but its sandbox %s could not be removed: %s. "
+                                 "Remove it with “sandboxctl rm %s”."),
+                               sandbox_instance_get_id (data->instance), error->message,
+                               sandbox_instance_get_id (data->instance));
+    }
+  else if (data->error != NULL)
+    g_task_return_error (task, g_steal_pointer (&data->error));
+  else
+    _sandbox_task_return_object (task, data->result);
+  g_object_unref (task);
+}
+
+static void
+run_executed (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GTask *task = user_data;
+  RunData *data = g_task_get_task_data (task);
+
+  data->result = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), result, &data->error);
+  /* Whatever happened, and even when cancelled: the sandbox was the
+   * command's alone. */
+  sandbox_instance_destroy_async (data->instance, NULL, run_destroyed, task);
+}
+
+/* Runs the command of TASK (a run task, whose reference this takes) in
+ * INSTANCE, made for it, then destroys INSTANCE and completes TASK. For
+ * backends that make the sandbox their own way (sandbox-private.h). */
+void
+_sandbox_backend_run_in (GTask           *task,
+                         SandboxInstance *instance)
+{
+  RunData *data = g_task_get_task_data (task);
+  const char *id_env = sandbox_command_get_id_env (data->command);
+
+  data->instance = g_object_ref (instance);
+  _sandbox_command_set_sandbox_id (data->command, sandbox_instance_get_id (instance));
+  if (id_env != NULL)
+    sandbox_command_set_env (data->command, id_env, sandbox_instance_get_id (instance));
+  sandbox_instance_exec_async (instance, data->command, g_task_get_cancellable (task),
+                               run_executed, task);
+}
+
+static void
+run_created (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  GTask *task = user_data;
+  g_autoptr(SandboxInstance) instance = NULL;
+  GError *error = NULL;
+
+  instance = sandbox_backend_create_finish (SANDBOX_BACKEND (source), result, &error);
+  if (instance == NULL)
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  _sandbox_backend_run_in (task, instance);
+}
+
+static void
+sandbox_backend_real_run (SandboxBackend *self,
+                          SandboxSpec    *spec,
+                          SandboxCommand *command,
+                          GCancellable   *cancellable,
+                          GTask          *task)
+{
+  sandbox_backend_create_async (self, spec, cancellable, run_created, g_object_ref (task));
+}
+
+/**
+ * sandbox_backend_run_async:
+ * @self: a #SandboxBackend
+ * @spec: the sandbox to make
+ * @command: the one command to run in it
+ * @cancellable: (nullable): a #GCancellable: kills the command, and the
+ *   sandbox still ends
+ * @callback: (scope async): called once the command has ended and its
+ *   sandbox is gone
+ * @user_data: data for @callback
+ *
+ * Runs @command in a sandbox made for it alone, which ends with it, as
+ * `sandboxctl run` does: the same as [method@Sandbox.Backend.create_async],
+ * [method@Sandbox.Instance.exec_async] and
+ * [method@Sandbox.Instance.destroy_async] one after the other, and the same
+ * isolation, but a backend may do it faster. The local backend starts the
+ * sandbox with its command: no connection, request or end request of its
+ * own. The sandbox exists while the command runs (other processes can find
+ * it by its id, and run more commands in it, which end with it).
+ *
+ * When [property@Sandbox.Command:id-env] is set, the command gets the sandbox's id in
+ * that environment variable; [property@Sandbox.Command:sandbox-id] says it once the
+ * sandbox exists.
+ *
+ * Since: 0.2
+ */
+void
+sandbox_backend_run_async (SandboxBackend      *self,
+                           SandboxSpec         *spec,
+                           SandboxCommand      *command,
+                           GCancellable        *cancellable,
+                           GAsyncReadyCallback  callback,
+                           gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SandboxBackendClass *klass;
+  RunData *data;
+
+  g_return_if_fail (SANDBOX_IS_BACKEND (self));
+  g_return_if_fail (SANDBOX_IS_SPEC (spec));
+  g_return_if_fail (SANDBOX_IS_COMMAND (command));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_backend_run_async);
+  data = g_new0 (RunData, 1);
+  data->command = g_object_ref (command);
+  g_task_set_task_data (task, data, (GDestroyNotify) run_data_free);
+
+  klass = SANDBOX_BACKEND_GET_CLASS (self);
+  if (start_task (task, klass->run, _("run commands")))
+    {
+      klass->run (self, spec, command, cancellable, task);
+      _sandbox_task_check_pending (task, "run");
+    }
+}
+
+/**
+ * sandbox_backend_run_finish:
+ * @self: a #SandboxBackend
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Backend.run_async].
+ *
+ * Returns: (transfer full): how the command ended, or %NULL with @error set
+ *   (the sandbox could not be made, the command could not start, or it was
+ *   cancelled; the sandbox is gone in every case but the one the error
+ *   names)
+ *
+ * Since: 0.2
+ */
+SandboxExecResult *
+sandbox_backend_run_finish (SandboxBackend  *self,
+                            GAsyncResult    *result,
+                            GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_backend_run_async, NULL);
+
+  return _sandbox_task_propagate_object (G_TASK (result), SANDBOX_TYPE_EXEC_RESULT, error);
+}
+
+/**
+ * sandbox_backend_run:
+ * @self: a #SandboxBackend
+ * @spec: the sandbox to make
+ * @command: the one command to run in it
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Runs @command in a sandbox made for it alone and waits until both are
+ * gone. See [method@Sandbox.Backend.run_async].
+ *
+ * Returns: (transfer full): how the command ended, or %NULL with @error set
+ *
+ * Since: 0.2
+ */
+SandboxExecResult *
+sandbox_backend_run (SandboxBackend  *self,
+                     SandboxSpec     *spec,
+                     SandboxCommand  *command,
+                     GCancellable    *cancellable,
+                     GError         **error)
+{
+  SandboxSyncCall call;
+  SandboxExecResult *ret;
+
+  g_return_val_if_fail (SANDBOX_IS_BACKEND (self), NULL);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_backend_run_async (self, spec, command, cancellable, _sandbox_sync_call_done, &call);
+  ret = sandbox_backend_run_finish (self, _sandbox_sync_call_wait (&call), error);
   _sandbox_sync_call_clear (&call);
   return ret;
 }

@@ -209,6 +209,24 @@ G_DECLARE_DERIVABLE_TYPE (SandboxBackend, sandbox_backend, SANDBOX, BACKEND, GOb
  */
 
 /**
+ * SandboxBackendClass::run:
+ * @self: a #SandboxBackend
+ * @spec: the sandbox to make
+ * @command: the one command to run in it
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with the command's
+ *   [class@Sandbox.ExecResult] once the command has ended and its sandbox
+ *   is gone
+ *
+ * Runs @command in a sandbox made for it alone. Called by
+ * [method@Sandbox.Backend.run_async]. The default creates, execs and
+ * destroys; a backend that can start a sandbox with its command overrides
+ * it, keeping the same isolation.
+ *
+ * Since: 0.2
+ */
+
+/**
  * SandboxBackendClass:
  * @parent_class: the parent class
  * @check_configured: check, without any network call, that the backend can
@@ -234,6 +252,10 @@ G_DECLARE_DERIVABLE_TYPE (SandboxBackend, sandbox_backend, SANDBOX, BACKEND, GOb
  *   `g_task_return_boolean()` (since 0.2)
  * @list_volumes: list the volumes' names; complete @task with a %G_TYPE_STRV
  *   value (since 0.2)
+ * @run: make a sandbox from @spec for @command alone, run it, and end the
+ *   sandbox; complete @task with the [class@Sandbox.ExecResult]. The default
+ *   creates, execs and destroys; a backend overrides it when it can start a
+ *   sandbox with its command (since 0.2)
  *
  * The virtual methods a backend implements. The asynchronous ones take the
  * #GTask that the public `_async` method created (see
@@ -273,9 +295,14 @@ struct _SandboxBackendClass
   void     (*list_volumes)     (SandboxBackend  *self,
                                 GCancellable    *cancellable,
                                 GTask           *task);
+  void     (*run)              (SandboxBackend  *self,
+                                SandboxSpec     *spec,
+                                SandboxCommand  *command,
+                                GCancellable    *cancellable,
+                                GTask           *task);
 
   /*< private >*/
-  gpointer padding[7];
+  gpointer padding[6];
 };
 
 SANDBOX_AVAILABLE_IN_0_1
@@ -312,6 +339,24 @@ SandboxInstance  *sandbox_backend_create_finish       (SandboxBackend       *sel
 SANDBOX_AVAILABLE_IN_0_1
 SandboxInstance  *sandbox_backend_create              (SandboxBackend       *self,
                                                        SandboxSpec          *spec,
+                                                       GCancellable         *cancellable,
+                                                       GError              **error);
+
+SANDBOX_AVAILABLE_IN_0_2
+void              sandbox_backend_run_async           (SandboxBackend       *self,
+                                                       SandboxSpec          *spec,
+                                                       SandboxCommand       *command,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+SANDBOX_AVAILABLE_IN_0_2
+SandboxExecResult *sandbox_backend_run_finish         (SandboxBackend       *self,
+                                                       GAsyncResult         *result,
+                                                       GError              **error);
+SANDBOX_AVAILABLE_IN_0_2
+SandboxExecResult *sandbox_backend_run                (SandboxBackend       *self,
+                                                       SandboxSpec          *spec,
+                                                       SandboxCommand       *command,
                                                        GCancellable         *cancellable,
                                                        GError              **error);
 

@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "sandbox-command.h"
+#include "sandbox-private.h"
 
 /**
  * SandboxCommand:
@@ -44,6 +44,9 @@ struct _SandboxCommand
   gboolean       tty;
   guint          tty_rows;
   guint          tty_cols;
+  /* sandbox_backend_run (since 0.2) */
+  char          *id_env;
+  char          *sandbox_id;
 };
 
 G_DEFINE_FINAL_TYPE (SandboxCommand, sandbox_command, G_TYPE_OBJECT)
@@ -59,6 +62,8 @@ enum {
   PROP_TTY,
   PROP_TTY_ROWS,
   PROP_TTY_COLS,
+  PROP_ID_ENV,
+  PROP_SANDBOX_ID,
   N_PROPS
 };
 
@@ -84,6 +89,8 @@ sandbox_command_finalize (GObject *object)
   g_clear_object (&self->stdout_stream);
   g_clear_object (&self->stderr_stream);
   g_clear_pointer (&self->stdin_bytes, g_bytes_unref);
+  g_clear_pointer (&self->id_env, g_free);
+  g_clear_pointer (&self->sandbox_id, g_free);
 
   G_OBJECT_CLASS (sandbox_command_parent_class)->finalize (object);
 }
@@ -107,6 +114,8 @@ sandbox_command_get_property (GObject    *object,
     case PROP_TTY: g_value_set_boolean (value, self->tty); break;
     case PROP_TTY_ROWS: g_value_set_uint (value, self->tty_rows); break;
     case PROP_TTY_COLS: g_value_set_uint (value, self->tty_cols); break;
+    case PROP_ID_ENV: g_value_set_string (value, self->id_env); break;
+    case PROP_SANDBOX_ID: g_value_set_string (value, self->sandbox_id); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -135,6 +144,7 @@ sandbox_command_set_property (GObject      *object,
     case PROP_TTY: sandbox_command_set_tty (self, g_value_get_boolean (value)); break;
     case PROP_TTY_ROWS: sandbox_command_resize_tty (self, g_value_get_uint (value), self->tty_cols); break;
     case PROP_TTY_COLS: sandbox_command_resize_tty (self, self->tty_rows, g_value_get_uint (value)); break;
+    case PROP_ID_ENV: sandbox_command_set_id_env (self, g_value_get_string (value)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -245,6 +255,31 @@ sandbox_command_class_init (SandboxCommandClass *klass)
    */
   properties[PROP_TTY_COLS] = g_param_spec_uint ("tty-cols", NULL, NULL, 1, G_MAXUINT16, 80, flags);
 
+  /**
+   * SandboxCommand:id-env:
+   *
+   * When the command is run by [method@Sandbox.Backend.run_async], the
+   * name of an environment variable that gets the id of the sandbox made
+   * for it (as `sandboxctl run --id-env`); %NULL for none.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_ID_ENV] =
+    g_param_spec_string ("id-env", NULL, NULL, NULL, flags);
+
+  /**
+   * SandboxCommand:sandbox-id:
+   *
+   * The id of the sandbox that [method@Sandbox.Backend.run_async] made for
+   * the command, once it exists (it stays set after the sandbox is gone);
+   * %NULL before.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_SANDBOX_ID] =
+    g_param_spec_string ("sandbox-id", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -259,6 +294,7 @@ sandbox_command_class_init (SandboxCommandClass *klass)
    *
    * Since: 0.2
    */
+
   signals[SIGNAL_RESIZE_TTY] =
     g_signal_new ("resize-tty", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_UINT);
@@ -755,4 +791,77 @@ sandbox_command_send_input (SandboxCommand *self,
 
   g_signal_emit (self, signals[SIGNAL_SEND_INPUT], 0, data, &handled);
   return handled;
+}
+
+/* ------------------------------------------------------------------ */
+/* sandbox_backend_run (since 0.2)                                     */
+
+/**
+ * sandbox_command_get_id_env:
+ * @self: a #SandboxCommand
+ *
+ * Gets [property@Sandbox.Command:id-env].
+ *
+ * Returns: (nullable): the variable's name, or %NULL
+ *
+ * Since: 0.2
+ */
+const char *
+sandbox_command_get_id_env (SandboxCommand *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_COMMAND (self), NULL);
+  return self->id_env;
+}
+
+/**
+ * sandbox_command_set_id_env:
+ * @self: a #SandboxCommand
+ * @name: (nullable): an environment variable's name, or %NULL for none
+ *
+ * Sets [property@Sandbox.Command:id-env].
+ *
+ * Since: 0.2
+ */
+void
+sandbox_command_set_id_env (SandboxCommand *self,
+                            const char     *name)
+{
+  g_return_if_fail (SANDBOX_IS_COMMAND (self));
+
+  if (name != NULL && *name == '\0')
+    name = NULL;
+  if (g_strcmp0 (self->id_env, name) == 0)
+    return;
+  g_free (self->id_env);
+  self->id_env = g_strdup (name);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ID_ENV]);
+}
+
+/**
+ * sandbox_command_get_sandbox_id:
+ * @self: a #SandboxCommand
+ *
+ * Gets [property@Sandbox.Command:sandbox-id].
+ *
+ * Returns: (nullable): the id of the sandbox made for the command by
+ *   [method@Sandbox.Backend.run_async], or %NULL
+ *
+ * Since: 0.2
+ */
+const char *
+sandbox_command_get_sandbox_id (SandboxCommand *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_COMMAND (self), NULL);
+  return self->sandbox_id;
+}
+
+void
+_sandbox_command_set_sandbox_id (SandboxCommand *self,
+                                 const char     *id)
+{
+  if (g_strcmp0 (self->sandbox_id, id) == 0)
+    return;
+  g_free (self->sandbox_id);
+  self->sandbox_id = g_strdup (id);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SANDBOX_ID]);
 }

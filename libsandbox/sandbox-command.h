@@ -77,4 +77,12 @@ SANDBOX_AVAILABLE_IN_0_2
 gboolean             sandbox_command_send_input        (SandboxCommand     *self,
                                                         GBytes             *data);
 
+SANDBOX_AVAILABLE_IN_0_2
+const char          *sandbox_command_get_id_env        (SandboxCommand     *self);
+SANDBOX_AVAILABLE_IN_0_2
+void                 sandbox_command_set_id_env        (SandboxCommand     *self,
+                                                        const char         *name);
+SANDBOX_AVAILABLE_IN_0_2
+const char          *sandbox_command_get_sandbox_id    (SandboxCommand     *self);
+
 G_END_DECLS

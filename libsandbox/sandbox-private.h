@@ -72,6 +72,13 @@ void          _sandbox_task_check_pending (GTask           *task,
 
 void          _sandbox_init_i18n          (void);
 
+/* sandbox_backend_run: run the run TASK's command in INSTANCE, made for
+ * it, then destroy INSTANCE and complete TASK (whose reference it takes). */
+void          _sandbox_backend_run_in     (GTask           *task,
+                                           SandboxInstance *instance);
+void          _sandbox_command_set_sandbox_id (SandboxCommand *command,
+                                               const char     *id);
+
 /* Registers local, daytona, e2b: defined in backends/sandbox-builtins.c,
  * the one file that knows the built-in backends. */
 void          _sandbox_register_builtin_backends (void);

@@ -265,6 +265,7 @@ static int           exec_term_signal;   /* the signal that killed the command *
 static GCancellable *interrupt_cancellable;
 static int           interrupt_signal;
 static char         *cleanup_id;   /* the sandbox `run` must remove */
+static SandboxCommand *run_command; /* `run`'s command, whose sandbox-id is its sandbox */
 
 static void
 store_result (GObject      *source,
@@ -293,6 +294,8 @@ on_unix_signal (gpointer user_data)
 {
   int signum = GPOINTER_TO_INT (user_data);
 
+  if (cleanup_id == NULL && run_command != NULL)
+    cleanup_id = g_strdup (sandbox_command_get_sandbox_id (run_command));
   if (interrupt_signal != 0 && cleanup_id != NULL)
     {
       /* A second signal while removing the sandbox: give up on it. */
@@ -904,6 +907,10 @@ print_cell (const char *text,
 
 /* Runs @command in @instance, cancelled by a signal. Returns the exit
  * status sandboxctl should end with. */
+static int exec_status (SandboxInstance   *instance,
+                        SandboxExecResult *result,
+                        GError            *error);
+
 static int
 exec_in (SandboxInstance *instance,
          SandboxCommand  *command)
@@ -911,7 +918,6 @@ exec_in (SandboxInstance *instance,
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(SandboxExecResult) result = NULL;
   g_autoptr(GError) error = NULL;
-  int status;
   guint tty_sources[2] = { 0, 0 };
 
   fflush (stdout);
@@ -922,6 +928,17 @@ exec_in (SandboxInstance *instance,
   if (sandbox_command_get_tty (command))
     tty_disconnect (tty_sources);
   result = sandbox_instance_exec_finish (instance, res, &error);
+  return exec_status (instance, result, error);
+}
+
+/* The exit status sandboxctl should end with, for a command that ended
+ * with RESULT (or ERROR). INSTANCE: for --json. */
+static int
+exec_status (SandboxInstance   *instance,
+             SandboxExecResult *result,
+             GError            *error)
+{
+  int status;
 
   if (interrupt_signal != 0)
     return 128 + interrupt_signal;
@@ -1057,6 +1074,25 @@ find_command (const char *name)
   return NULL;
 }
 
+static void
+add_capabilities_json (JsonBuilder                *builder,
+                       SandboxBackendCapabilities  capabilities)
+{
+  GFlagsClass *klass = g_type_class_ref (SANDBOX_TYPE_BACKEND_CAPABILITIES);
+
+  json_builder_begin_array (builder);
+  for (guint i = 0; i < klass->n_values; i++)
+    if (klass->values[i].value != 0 && (capabilities & klass->values[i].value) == klass->values[i].value)
+      {
+        g_autofree char *name = g_ascii_strup (klass->values[i].value_nick, -1);
+
+        g_strdelimit (name, "-", '_');
+        json_builder_add_string_value (builder, name);
+      }
+  json_builder_end_array (builder);
+  g_type_class_unref (klass);
+}
+
 static int
 cmd_backends (const Command *self,
               int            argc,
@@ -1073,15 +1109,28 @@ cmd_backends (const Command *self,
   g_option_context_add_main_entries (context, json_entries, GETTEXT_PACKAGE);
   if (!parse_options (self, context, &argc, &argv, NULL, &error))
     return usage_error ("backends", error->message);
-  if (argc > 1)
-    return usage_error ("backends", _("backends takes no arguments."));
-
   if (chosen == NULL || *chosen == '\0')
     chosen = g_getenv ("SANDBOX_BACKEND");
   if (chosen == NULL || *chosen == '\0')
     chosen = "local";
 
-  names = sandbox_backend_list_names ();
+  /* Named backends only: the others are not loaded (listing them all loads
+   * the remote backends' module). */
+  if (argc > 1)
+    {
+      for (int i = 1; i < argc; i++)
+        {
+          g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name (argv[i], &error);
+
+          if (backend == NULL &&
+              g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_UNKNOWN_BACKEND))
+            return report_error (error);
+          g_clear_error (&error);
+        }
+      names = g_strdupv (argv + 1);
+    }
+  else
+    names = sandbox_backend_list_names ();
   for (guint i = 0; names[i] != NULL; i++)
     width = MAX (width, (gsize) g_utf8_strlen (names[i], -1) + 2);
 
@@ -1117,6 +1166,25 @@ cmd_backends (const Command *self,
             json_builder_add_null_value (builder);
           else
             json_builder_add_string_value (builder, backend_error->message);
+          /* What it can do, as Sandbox.BackendCapabilities' names (such as
+           * SHARES_HOST_FS): a script (the Metaflow extension) need not load
+           * the library to ask. */
+          json_builder_set_member_name (builder, "capabilities");
+          if (backend == NULL)
+            json_builder_add_null_value (builder);
+          else
+            add_capabilities_json (builder, sandbox_backend_get_capabilities (backend));
+          /* Where its sandboxes work without a workdir in their spec (null:
+           * only a sandbox can tell). */
+          json_builder_set_member_name (builder, "workdir");
+          {
+            g_autofree char *workdir = backend ? sandbox_backend_dup_default_workdir (backend) : NULL;
+
+            if (workdir != NULL)
+              json_builder_add_string_value (builder, workdir);
+            else
+              json_builder_add_null_value (builder);
+          }
           json_builder_end_object (builder);
         }
       else
@@ -1867,6 +1935,32 @@ cmd_run (const Command *self,
     return report_error (error);
 
   catch_signals ();
+  if (!opt_json)
+    {
+      /* The sandbox is the command's alone: the backend may start it with
+       * the command (sandbox_backend_run), which saves round trips. (--json
+       * prints the instance, so it takes the long way.) */
+      g_autoptr(SandboxExecResult) result = NULL;
+      guint tty_sources[2] = { 0, 0 };
+
+      sandbox_command_set_id_env (command, opt_id_env);
+      run_command = command;
+      fflush (stdout);
+      if (sandbox_command_get_tty (command))
+        tty_connect (command, tty_sources);
+      sandbox_backend_run_async (backend, spec, command, interrupt_cancellable, store_result, &res);
+      await_result (&res);
+      if (sandbox_command_get_tty (command))
+        tty_disconnect (tty_sources);
+      result = sandbox_backend_run_finish (backend, res, &error);
+      if (interrupt_signal != 0 && sandbox_command_get_sandbox_id (command) != NULL)
+        g_printerr (_("%s: interrupted (signal %d): destroying sandbox %s.\n"),
+                    PRGNAME, interrupt_signal, sandbox_command_get_sandbox_id (command));
+      status = exec_status (NULL, result, error);
+      run_command = NULL;
+      g_clear_pointer (&cleanup_id, g_free);
+      goto done;
+    }
   sandbox_backend_create_async (backend, spec, interrupt_cancellable, store_result, &res);
   instance = sandbox_backend_create_finish (backend, await_result (&res), &error);
   if (instance == NULL)
@@ -1889,6 +1983,7 @@ cmd_run (const Command *self,
                 PRGNAME, cleanup_id, destroy_error->message);
   g_clear_pointer (&cleanup_id, g_free);
 
+done:
   if (interrupt_signal != 0)
     return 128 + interrupt_signal;
   if (opt_raise_signal && exec_term_signal > 0)

@@ -1,6 +1,6 @@
 /* sandbox-exec-helper - the process that runs commands inside a local sandbox
  *
- * Usage: sandbox-exec-helper --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES [SOCKET-DIR...]
+ * Usage: sandbox-exec-helper [--once CONN-FD] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES [SOCKET-DIR...]
  *
  * bwrap starts it once per sandbox, as the sandbox's pid 1 (--as-pid-1), so
  * that every command of the sandbox runs in the same namespaces. It reaps
@@ -100,6 +100,10 @@ static size_t n_unclaimed;
 static volatile sig_atomic_t ending;
 static int watch_fd = -1;
 static char token[SBX_TOKEN_HEX];
+/* One-shot (--once CONN-FD): the connection, made by the library before
+ * bwrap started, that carries the sandbox's one command; the sandbox ends
+ * with it. -1 otherwise. */
+static int once_conn = -1;
 
 static void
 write_all (int fd, const char *buf, size_t len)
@@ -1108,7 +1112,12 @@ remove_job (size_t i)
 {
   if (jobs[i].pid == JOB_SPAWNING)
     n_spawning--;
-  close (jobs[i].conn);
+  /* A one-shot sandbox has nothing left to do: it ends, and its
+   * connection stays open until end_sandbox has reaped everything. */
+  if (jobs[i].conn == once_conn)
+    ending = 1;
+  else
+    close (jobs[i].conn);
   jobs[i] = jobs[--n_jobs];
 }
 
@@ -1271,7 +1280,13 @@ reap (void)
         if (jobs[i].pid == pid)
           {
             report (jobs[i].conn, SBX_REPLY_STATUS, wstatus);
-            close (jobs[i].conn);
+            /* The sandbox's one command ended: so does the sandbox. Its
+             * connection stays open until end_sandbox has reaped everything:
+             * its end-of-file tells the client that nothing runs any more. */
+            if (jobs[i].conn == once_conn)
+              ending = 1;
+            else
+              close (jobs[i].conn);
             jobs[i] = jobs[--n_jobs];
             break;
           }
@@ -1460,7 +1475,7 @@ serve (int       listen_fd,
   sigset_t block, none;
   struct pollfd *pfds = NULL;
   size_t pfds_size = 0;
-  int keep[4] = { listen_fd, ready_fd, watch, lease_fd };
+  int keep[5] = { listen_fd, ready_fd, watch, lease_fd, once_conn };
 
   /* Not dumpable: the commands run as the same user, and must neither
    * trace this process nor open its descriptors or memory through /proc.
@@ -1471,7 +1486,7 @@ serve (int       listen_fd,
     return 125;
 
   /* Whatever else bwrap or the library passed on goes. */
-  close_others (keep, 4);
+  close_others (keep, 5);
   fcntl (listen_fd, F_SETFD, FD_CLOEXEC);
   /* Before anything is served or forked: every process inherits it. The
    * seccomp filter installed next sets no_new_privs, which bwrap has set
@@ -1512,6 +1527,15 @@ serve (int       listen_fd,
   /* After the ready byte: the sandbox's creation does not wait for it.
    * Should it fail, the first command tries again (spawn). */
   start_spawner ();
+
+  /* One-shot: the command's request is (or will be) on once_conn; it is
+   * served like any accepted connection (dispatch, then the spawner). */
+  if (once_conn >= 0)
+    {
+      fcntl (once_conn, F_SETFD, FD_CLOEXEC);
+      if (add_job (once_conn) == 0)
+        dispatch (n_jobs - 1);
+    }
 
   for (;;)
     {
@@ -1616,6 +1640,13 @@ serve (int       listen_fd,
 int
 main (int argc, char **argv)
 {
+  if (argc >= 3 && strcmp (argv[1], "--once") == 0)
+    {
+      once_conn = atoi (argv[2]);
+      argv += 2;
+      argc -= 2;
+      argv[0] = argv[-2];
+    }
   if (argc >= 8 && strcmp (argv[1], "--server") == 0)
     {
       /* Then the paths on whose mounts a command may connect to a socket
@@ -1631,7 +1662,7 @@ main (int argc, char **argv)
                     atoi (argv[6]), atoll (argv[7]));
     }
 
-  fprintf (stderr, "usage: %s --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES "
+  fprintf (stderr, "usage: %s [--once CONN-FD] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES "
            "[SOCKET-DIR...]\n", argv[0]);
   return 125;
 }

@@ -848,13 +848,15 @@ validate_spec (SandboxSpec    *spec,
   return TRUE;
 }
 
+/* Makes the sandbox of SPEC and completes TASK with it once it runs. ONCE
+ * (or NULL): a one-shot sandbox for this command of sandbox_backend_run
+ * (see _sandbox_local_instance_start). */
 static void
-sandbox_local_backend_create (SandboxBackend *backend,
-                              SandboxSpec    *spec,
-                              GCancellable   *cancellable,
-                              GTask          *task)
+local_create (SandboxLocalBackend *self,
+              SandboxSpec         *spec,
+              SandboxCommand      *once,
+              GTask               *task)
 {
-  SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (backend);
   g_autoptr(LocalConfig) config = local_config_new ();
   g_autoptr(SandboxInstance) instance = NULL;
   g_autoptr(SandboxImage) image = NULL;
@@ -990,8 +992,62 @@ sandbox_local_backend_create (SandboxBackend *backend,
   g_debug ("Created local sandbox %s in %s (limits: %s)",
            config->id, config->dir, _local_limits_to_string (config->limits));
 
+  /* The command is sent at start: it gets the id now. */
+  if (once != NULL)
+    {
+      _sandbox_command_set_sandbox_id (once, config->id);
+      if (sandbox_command_get_id_env (once) != NULL)
+        sandbox_command_set_env (once, sandbox_command_get_id_env (once), config->id);
+    }
   instance = _sandbox_local_instance_new (self, g_steal_pointer (&config));
-  _sandbox_local_instance_start (SANDBOX_LOCAL_INSTANCE (instance), g_object_ref (task));
+  _sandbox_local_instance_start (SANDBOX_LOCAL_INSTANCE (instance), once, g_object_ref (task));
+}
+
+static void
+sandbox_local_backend_create (SandboxBackend *backend,
+                              SandboxSpec    *spec,
+                              GCancellable   *cancellable,
+                              GTask          *task)
+{
+  local_create (SANDBOX_LOCAL_BACKEND (backend), spec, NULL, task);
+}
+
+static void
+run_created (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  GTask *task = user_data;
+  g_autoptr(SandboxInstance) instance = NULL;
+  GError *error = NULL;
+
+  instance = _sandbox_task_propagate_object (G_TASK (result), SANDBOX_TYPE_INSTANCE, &error);
+  if (instance == NULL)
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  /* The generic exec and destroy: exec takes the connection pid 1 got at
+   * start, and destroy finds pid 1 ending already. */
+  _sandbox_backend_run_in (task, instance);
+}
+
+/* sandbox_backend_run: a one-shot sandbox, whose pid 1 starts with the
+ * command's connection (no connect, and the sandbox ends by itself with
+ * the command); everything else is a normal create. */
+static void
+sandbox_local_backend_run (SandboxBackend *backend,
+                           SandboxSpec    *spec,
+                           SandboxCommand *command,
+                           GCancellable   *cancellable,
+                           GTask          *task)
+{
+  GTask *create_task = g_task_new (backend, cancellable, run_created, g_object_ref (task));
+
+  g_task_set_source_tag (create_task, sandbox_local_backend_run);
+  local_create (SANDBOX_LOCAL_BACKEND (backend), spec, command, create_task);
+  g_object_unref (create_task);
 }
 
 static gboolean
@@ -1130,6 +1186,7 @@ sandbox_local_backend_class_init (SandboxLocalBackendClass *klass)
   backend_class->get_capabilities = sandbox_local_backend_get_capabilities;
   backend_class->dup_default_workdir = sandbox_local_backend_dup_default_workdir;
   backend_class->create = sandbox_local_backend_create;
+  backend_class->run = sandbox_local_backend_run;
   backend_class->get_instance = sandbox_local_backend_get_instance;
   backend_class->list = sandbox_local_backend_list;
   backend_class->create_volume = sandbox_local_backend_create_volume;

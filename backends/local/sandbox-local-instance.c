@@ -55,6 +55,7 @@
 #define WATCH_FD 7    /* inotify: the instance directory removed */
 #define LEASE_FD 8    /* end-of-file: the owner died (die-with-owner) */
 #define SECCOMP_FD 9  /* the seccomp program, read by bwrap */
+#define ONCE_FD 10    /* one-shot: the connection of the sandbox's one command */
 #define TAIL_MAX 4096
 
 struct _SandboxLocalInstance
@@ -62,6 +63,17 @@ struct _SandboxLocalInstance
   SandboxInstance  parent_instance;
 
   LocalConfig     *config;
+  /* One-shot (a sandbox made for one command, _sandbox_local_instance_start
+   * with ONCE): our end of the connection that pid 1 got at start. The
+   * first exec uses it instead of connecting; the sandbox ends with that
+   * command. -1 otherwise. */
+  int              once_conn;
+  /* That command's connection reached end-of-file after its status: pid 1
+   * has killed and reaped everything and is on its way out. */
+  gboolean         once_ended;
+  /* Sent at start (see exec_send): our ends of that command's stdin,
+   * stdout and stderr pipes, or -1 each. */
+  int              once_ends[3];
 };
 
 G_DEFINE_FINAL_TYPE (SandboxLocalInstance, sandbox_local_instance, SANDBOX_TYPE_INSTANCE)
@@ -79,6 +91,9 @@ _sandbox_local_instance_new (SandboxLocalBackend *backend,
                                                           : SANDBOX_INSTANCE_STATE_RUNNING,
                        NULL);
   self->config = config;
+  self->once_conn = -1;
+  for (guint i = 0; i < 3; i++)
+    self->once_ends[i] = -1;
   sandbox_instance_set_labels (SANDBOX_INSTANCE (self), config->labels);
   return SANDBOX_INSTANCE (self);
 }
@@ -393,7 +408,8 @@ hide_instances (GPtrArray   *argv,
  * --die-with-parent: the sandbox outlives the process that created it. */
 static GPtrArray *
 build_bwrap_argv (SandboxLocalInstance *self,
-                  gboolean              watch)
+                  gboolean              watch,
+                  gboolean              once)
 {
   LocalConfig *config = self->config;
   SandboxLocalBackend *backend = get_backend (self);
@@ -492,6 +508,10 @@ build_bwrap_argv (SandboxLocalInstance *self,
   ADD ("--seccomp"); g_ptr_array_add (argv, g_strdup_printf ("%d", SECCOMP_FD));
   ADD ("--");
   ADD (HELPER_IN_SANDBOX);
+  if (once)
+    {
+      ADD ("--once"); g_ptr_array_add (argv, g_strdup_printf ("%d", ONCE_FD));
+    }
   ADD ("--server");
   g_ptr_array_add (argv, g_strdup_printf ("%d", LISTEN_FD));
   g_ptr_array_add (argv, g_strdup_printf ("%d", READY_FD));
@@ -820,9 +840,6 @@ typedef struct
   GInputStream    *ready;
   int              info_fd;
   int              log_fd;    /* bwrap's stderr, for its errors */
-  gint64           bwrap_pid; /* read at spawn: once GLib has reaped bwrap
-                               * (a short-lived sandbox may end before it is
-                               * seen ready), the identifier is NULL */
 } StartData;
 
 static void
@@ -923,7 +940,13 @@ server_ready (GObject      *source,
 
   /* Recorded for destroy, from this or any other process; from now on
    * the instance can be found. */
-  self->config->bwrap_pid = data->bwrap_pid;
+  {
+    /* NULL once bwrap has been reaped: a one-shot sandbox's command, sent
+     * at start, may have run and ended already; nothing is left to kill. */
+    const char *bwrap = g_subprocess_get_identifier (data->process);
+
+    self->config->bwrap_pid = bwrap != NULL ? g_ascii_strtoll (bwrap, NULL, 10) : 0;
+  }
   self->config->init_pid = child_pid;
   if (!_local_config_save (self->config, &error))
     {
@@ -948,16 +971,23 @@ server_ready (GObject      *source,
     }
 
   g_debug ("Local sandbox %s: server up (bwrap %" G_GINT64_FORMAT ", pid 1 = %" G_GINT64_FORMAT ")",
-           self->config->id, data->bwrap_pid, child_pid);
+           self->config->id, self->config->bwrap_pid, child_pid);
   _sandbox_task_return_object (task, data->instance);
   g_object_unref (task);
 }
+
+static gboolean exec_send (SandboxLocalInstance *self,
+                           SandboxCommand       *command,
+                           int                   conn,
+                           int                   ends[3],
+                           GError              **error);
 
 /* Starts the sandbox's bwrap with its server as pid 1 and returns INSTANCE
  * on TASK once the server accepts commands. bwrap runs in its own session
  * and outlives this process; GSubprocess reaps it if it ends first. */
 void
 _sandbox_local_instance_start (SandboxLocalInstance *self,
+                               SandboxCommand       *once,
                                GTask                *task)
 {
   LocalConfig *config = self->config;
@@ -970,6 +1000,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   int listen_fd = -1, null_fd = -1, watch_fd = -1, seccomp_fd = -1;
   int ready_pipe[2] = { -1, -1 }, info_pipe[2] = { -1, -1 }, log_pipe[2] = { -1, -1 };
   int token_pipe[2] = { -1, -1 }, lease_pipe[2] = { -1, -1 }, stdin_pipe[2] = { -1, -1 };
+  int once_pair[2] = { -1, -1 };
   guint8 secret[SBX_TOKEN_HEX / 2];
   int errsv;
 
@@ -1034,7 +1065,8 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
       pipe2 (ready_pipe, O_CLOEXEC) < 0 || pipe2 (info_pipe, O_CLOEXEC) < 0 ||
       pipe2 (log_pipe, O_CLOEXEC) < 0 || pipe2 (token_pipe, O_CLOEXEC) < 0 ||
       write (token_pipe[1], config->token, SBX_TOKEN_HEX) != SBX_TOKEN_HEX ||
-      (config->die_with_owner && pipe2 (lease_pipe, O_CLOEXEC) < 0))
+      (config->die_with_owner && pipe2 (lease_pipe, O_CLOEXEC) < 0) ||
+      (once != NULL && socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, once_pair) < 0))
     {
       errsv = errno;
       g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
@@ -1059,7 +1091,10 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
     g_subprocess_launcher_take_fd (launcher, watch_fd, WATCH_FD);
   if (lease_pipe[0] >= 0)
     g_subprocess_launcher_take_fd (launcher, lease_pipe[0], LEASE_FD);
-  argv = build_bwrap_argv (self, watch_fd >= 0);
+  if (once_pair[1] >= 0)
+    g_subprocess_launcher_take_fd (launcher, once_pair[1], ONCE_FD);
+  argv = build_bwrap_argv (self, watch_fd >= 0, once_pair[1] >= 0);
+  once_pair[1] = -1;
   null_fd = log_pipe[1] = listen_fd = info_pipe[1] = ready_pipe[1] = -1;
   token_pipe[0] = seccomp_fd = watch_fd = lease_pipe[0] = -1;
   clear_fd (&token_pipe[1]);
@@ -1072,13 +1107,21 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
     close (limits.cgroup_fd);
   if (data->process == NULL)
     goto fail;
-  data->bwrap_pid = g_ascii_strtoll (g_subprocess_get_identifier (data->process), NULL, 10);
   if (lease_pipe[1] >= 0)
     {
       lease_hold (config->id, lease_pipe[1]);
       lease_pipe[1] = -1;
     }
 
+  clear_fd (&self->once_conn);
+  self->once_conn = once_pair[0];
+  once_pair[0] = -1;
+  /* The command goes at once: pid 1 runs it as soon as it is up, while we
+   * read its ready byte. (If this fails, the first exec sends it.) */
+  if (self->once_conn >= 0 &&
+      !exec_send (self, once, self->once_conn, self->once_ends, NULL))
+    for (guint i = 0; i < 3; i++)
+      clear_fd (&self->once_ends[i]);
   data->info_fd = info_pipe[0];
   data->log_fd = log_pipe[0];
   info_pipe[0] = log_pipe[0] = -1;
@@ -1095,6 +1138,7 @@ fail:
       clear_fd (&log_pipe[i]);
       clear_fd (&token_pipe[i]);
       clear_fd (&lease_pipe[i]);
+      clear_fd (&once_pair[i]);
     }
   clear_fd (&listen_fd);
   clear_fd (&null_fd);
@@ -1150,6 +1194,7 @@ struct _ExecData
   char         *program;
   char         *cwd;
   struct _TtyLink *tty;      /* a command on a terminal, or NULL */
+  gboolean      once;        /* on a one-shot sandbox's connection */
 };
 
 /* ------------------------------------------------------------------ */
@@ -1730,7 +1775,9 @@ status_got (GObject      *source,
         }
     }
   /* The server closes the connection once the command has ended (or it
-   * died itself). */
+   * died itself); a one-shot sandbox's once the sandbox has. */
+  if (data->once && data->status->len > 0)
+    SANDBOX_LOCAL_INSTANCE (g_task_get_source_object (data->task))->once_ended = TRUE;
   pumps_drain (data);
   exec_step_done (data);
 }
@@ -1867,6 +1914,74 @@ send_request (int                 conn,
   return TRUE;
 }
 
+static char *
+command_cwd (LocalConfig    *config,
+             SandboxCommand *command)
+{
+  return g_strdup (sandbox_command_get_cwd (command) ? sandbox_command_get_cwd (command)
+                   : config->cwd ? config->cwd : config->workdir);
+}
+
+/* Makes COMMAND's pipes and sends it on CONN with their other ends.
+ * Returns our ends in ENDS: stdin's write end (-1 without stdin bytes:
+ * the command reads an empty pipe, never our stdin), stdout's and
+ * stderr's read ends. FALSE with ERROR unset: the send failed (errno).
+ * (Pipes only: a command gets no descriptor of a host file.) */
+static gboolean
+exec_send (SandboxLocalInstance *self,
+           SandboxCommand       *command,
+           int                   conn,
+           int                   ends[3],
+           GError              **error)
+{
+  LocalConfig *config = self->config;
+  g_auto(GStrv) envp = NULL;
+  g_autofree char *cwd = command_cwd (config, command);
+  int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 }, in_pipe[2] = { -1, -1 };
+  int fds[3];
+  gboolean sent;
+  int errsv;
+
+  if (!g_unix_open_pipe (out_pipe, FD_CLOEXEC, error) ||
+      !g_unix_open_pipe (err_pipe, FD_CLOEXEC, error) ||
+      !g_unix_open_pipe (in_pipe, FD_CLOEXEC, error))
+    {
+      for (int i = 0; i < 2; i++)
+        {
+          clear_fd (&in_pipe[i]);
+          clear_fd (&out_pipe[i]);
+          clear_fd (&err_pipe[i]);
+        }
+      return FALSE;
+    }
+  if (sandbox_command_get_stdin (command) == NULL)
+    clear_fd (&in_pipe[1]);
+
+  envp = build_environ (config, command);
+  fds[0] = in_pipe[0];
+  fds[1] = out_pipe[1];
+  fds[2] = err_pipe[1];
+  sent = send_request (conn, config->token, cwd, sandbox_command_get_argv (command),
+                       (const char * const *) envp, fds, command);
+  errsv = errno;
+  /* The command holds the other ends now. */
+  clear_fd (&in_pipe[0]);
+  clear_fd (&out_pipe[1]);
+  clear_fd (&err_pipe[1]);
+  if (!sent)
+    {
+      clear_fd (&in_pipe[1]);
+      clear_fd (&out_pipe[0]);
+      clear_fd (&err_pipe[0]);
+      errno = errsv;
+      return FALSE;
+    }
+  ends[0] = in_pipe[1];
+  ends[1] = out_pipe[0];
+  ends[2] = err_pipe[0];
+  return TRUE;
+}
+
 static void
 sandbox_local_instance_exec (SandboxInstance *instance,
                              SandboxCommand  *command,
@@ -1875,13 +1990,12 @@ sandbox_local_instance_exec (SandboxInstance *instance,
 {
   SandboxLocalInstance *self = SANDBOX_LOCAL_INSTANCE (instance);
   LocalConfig *config = self->config;
-  g_auto(GStrv) envp = NULL;
   GError *error = NULL;
   ExecData *data;
   int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 }, in_pipe[2] = { -1, -1 };
-  int fds[3];
+  int ends[3] = { -1, -1, -1 };
   GBytes *stdin_bytes = sandbox_command_get_stdin (command);
-  gboolean sent;
+  gboolean sent = FALSE;
   int master = -1;
 
   if (g_task_return_error_if_cancelled (task) || instance_gone (self, &error) ||
@@ -1896,11 +2010,26 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   data->task = g_object_ref (task);
   data->status = g_byte_array_new ();
   data->program = g_strdup (sandbox_command_get_argv (command)[0]);
-  data->cwd = g_strdup (sandbox_command_get_cwd (command) ? sandbox_command_get_cwd (command)
-                        : config->cwd ? config->cwd : config->workdir);
+  data->cwd = command_cwd (config, command);
   data->start = g_get_monotonic_time ();
 
-  data->conn = socket_at (config->dir, FALSE);
+  /* A one-shot sandbox's command goes on the connection its pid 1 got at
+   * start (it is already waiting on it); any later exec connects. */
+  if (self->once_conn >= 0)
+    {
+      data->conn = self->once_conn;
+      data->once = TRUE;
+      self->once_conn = -1;
+      /* Sent at start, with this command (sandbox_backend_run's). */
+      sent = self->once_ends[1] >= 0;
+      for (guint i = 0; i < 3; i++)
+        {
+          ends[i] = self->once_ends[i];
+          self->once_ends[i] = -1;
+        }
+    }
+  else
+    data->conn = socket_at (config->dir, FALSE);
   if (data->conn < 0)
     {
       int errsv = errno;
@@ -1916,26 +2045,11 @@ sandbox_local_instance_exec (SandboxInstance *instance,
       goto fail;
     }
 
-  /* Without stdin bytes, the command reads an empty pipe, never our stdin.
-   * (Pipes only: a command gets no descriptor of a host file.) */
-  if (!g_unix_open_pipe (out_pipe, FD_CLOEXEC, &error) ||
-      !g_unix_open_pipe (err_pipe, FD_CLOEXEC, &error) ||
-      !g_unix_open_pipe (in_pipe, FD_CLOEXEC, &error))
-    goto fail;
-  if (stdin_bytes == NULL)
-    clear_fd (&in_pipe[1]);
-
-  envp = build_environ (config, command);
-  fds[0] = in_pipe[0];
-  fds[1] = out_pipe[1];
-  fds[2] = err_pipe[1];
-  sent = send_request (data->conn, config->token, data->cwd, sandbox_command_get_argv (command),
-                       (const char * const *) envp, fds, command);
-  if (!sent)
+  if (!sent && !exec_send (self, command, data->conn, ends, &error))
     {
       int errsv = errno;
 
-      if (instance_gone (self, &error))
+      if (error != NULL || instance_gone (self, &error))
         goto fail;
       g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE,
                    _("The local sandbox %s did not take the command (%s). Remove it "
@@ -1943,10 +2057,9 @@ sandbox_local_instance_exec (SandboxInstance *instance,
                    config->id, g_strerror (errsv), config->id);
       goto fail;
     }
-  /* The command holds the other ends now. */
-  clear_fd (&in_pipe[0]);
-  clear_fd (&out_pipe[1]);
-  clear_fd (&err_pipe[1]);
+  in_pipe[1] = ends[0];
+  out_pipe[0] = ends[1];
+  err_pipe[0] = ends[2];
   if (sandbox_command_get_tty (command) &&
       (master = receive_pty (data->conn, data->status)) >= 0)
     {
@@ -3046,21 +3159,35 @@ server_ended (int conn)
     }
 }
 
+static gboolean destroy_dir (const char  *dir,
+                             gboolean     ended,
+                             GError     **error);
+
 gboolean
 _local_destroy_dir (const char  *dir,
                     GError     **error)
+{
+  return destroy_dir (dir, FALSE, error);
+}
+
+/* ENDED: the server is known to have ended the sandbox already (a one-shot
+ * sandbox whose command's connection reached end-of-file), so it is not
+ * asked again, nor waited for. */
+static gboolean
+destroy_dir (const char  *dir,
+             gboolean     ended,
+             GError     **error)
 {
   g_autofree char *state = g_build_filename (dir, "instance.json", NULL);
   g_autoptr(LocalConfig) config = _local_config_load (dir, NULL);
 
   g_autofree char *id = g_path_get_basename (dir);
   int conn = -1;
-  gboolean ended;
 
   /* A paused sandbox runs again for its server to end it. */
   if (config != NULL && _local_is_paused (config))
     _local_resume (config, NULL);
-  if (config != NULL)
+  if (config != NULL && !ended)
     conn = ask_server_to_end (config);
 
   /* This process no longer owns it. */
@@ -3072,7 +3199,7 @@ _local_destroy_dir (const char  *dir,
    * pid 1 and bwrap on their way out: those get killed without waiting for
    * the kernel to tear down their namespaces. Without the server's word,
    * kill_recorded waits for that too. */
-  ended = conn >= 0 && server_ended (conn);
+  ended = ended || (conn >= 0 && server_ended (conn));
   clear_fd (&conn);
   if (config != NULL)
     {
@@ -3095,7 +3222,7 @@ destroy_thread (GTask        *task,
   /* Cancelled before it began: nothing is destroyed. */
   if (g_task_return_error_if_cancelled (task))
     return;
-  if (!_local_destroy_dir (self->config->dir, &error))
+  if (!destroy_dir (self->config->dir, self->once_ended, &error))
     g_task_return_error (task, error);
   else
     g_task_return_boolean (task, TRUE);
@@ -3212,6 +3339,9 @@ sandbox_local_instance_finalize (GObject *object)
   SandboxLocalInstance *self = SANDBOX_LOCAL_INSTANCE (object);
 
   g_clear_pointer (&self->config, _local_config_free);
+  clear_fd (&self->once_conn);
+  for (guint i = 0; i < 3; i++)
+    clear_fd (&self->once_ends[i]);
 
   G_OBJECT_CLASS (sandbox_local_instance_parent_class)->finalize (object);
 }

@@ -71,8 +71,12 @@ const char   *_sandbox_local_backend_get_helper (SandboxLocalBackend *self);
 SandboxInstance *_sandbox_local_instance_new (SandboxLocalBackend *backend,
                                               LocalConfig         *config);
 /* Starts the instance's sandbox; returns the instance on TASK, whose
- * reference it takes. */
+ * reference it takes. ONCE (or NULL): a one-shot sandbox for this command,
+ * sent to its pid 1 at start on a connection of its own; the instance's
+ * first exec (which must be of ONCE) runs on it, and the sandbox ends when
+ * that command does. */
 void          _sandbox_local_instance_start (SandboxLocalInstance *self,
+                                             SandboxCommand       *once,
                                              GTask                *task);
 /* _local_server_alive (): declared in sandbox-private.h (the image store uses it). */
 LocalConfig  *_sandbox_local_instance_get_config (SandboxLocalInstance *self);

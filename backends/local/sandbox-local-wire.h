@@ -37,6 +37,14 @@
  *                   get an int32 errno (0 for success); a successful
  *                   SBX_FILE_OPEN carries the descriptor (SCM_RIGHTS).
  *
+ * One-shot sandboxes (sandbox_backend_run): the server is started with
+ * --once CONN-FD, one end of a socket pair whose other end the library
+ * keeps. CONN-FD is served as an accepted connection from the start (the
+ * client sends SBX_MAGIC_EXEC or SBX_MAGIC_TTY on it, as above), and the
+ * sandbox ends once that command's status is sent; CONN-FD is closed only
+ * after that, so its end-of-file says that nothing of the sandbox runs any
+ * more. The listening socket serves as usual meanwhile.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once

@@ -727,6 +727,49 @@ test_server_destroy_leaves_nothing (void)
   g_assert_false (host_has_process_with (id));
 }
 
+/* sandbox_backend_run: one command in a one-shot sandbox. Its pid 1 got the
+ * command at start (--once), it isolates as a created sandbox does (no new
+ * privileges, seccomp, no capabilities, read-only host), and when run
+ * returns nothing of it is left: no process, not even one in a session of
+ * its own, and no directory. */
+static void
+test_run_one_shot (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name ("local", &error);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell (
+    "setsid sleep 4345 </dev/null >/dev/null 2>&1 & "
+    "grep -c -- --once /proc/1/cmdline; "
+    "grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status; "
+    "touch /etc/one-shot 2>/dev/null || echo read-only; echo \"$RUN_ID\"; exit 3");
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autofree char *root = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *expected = NULL;
+  GBytes *out;
+
+  g_assert_no_error (error);
+  sandbox_command_set_id_env (cmd, "RUN_ID");
+  result = sandbox_backend_run (backend, spec, cmd, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (sandbox_command_get_sandbox_id (cmd));
+  g_assert_cmpint (sandbox_exec_result_get_exit_code (result), ==, 3);
+  out = sandbox_exec_result_get_stdout (result);
+  expected = g_strdup_printf ("1\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n"
+                              "read-only\n%s\n", sandbox_command_get_sandbox_id (cmd));
+  g_assert_cmpmem (g_bytes_get_data (out, NULL), g_bytes_get_size (out),
+                   expected, strlen (expected));
+
+  g_object_get (backend, "root-dir", &root, NULL);
+  dir = g_build_filename (root, sandbox_command_get_sandbox_id (cmd), NULL);
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+  g_assert_false (test_host_has_process ("sleep 4345"));
+  for (int i = 0; i < 250 && host_has_process_with (sandbox_command_get_sandbox_id (cmd)); i++)
+    g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+  g_assert_false (host_has_process_with (sandbox_command_get_sandbox_id (cmd)));
+}
+
 static void
 test_server_sockets_hidden (void)
 {
@@ -885,6 +928,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/server/killed", test_server_killed);
   g_test_add_func ("/local/server/sockets-hidden", test_server_sockets_hidden);
   g_test_add_func ("/local/server/directory-removed", test_server_directory_removed);
+  g_test_add_func ("/local/run/one-shot", test_run_one_shot);
 
   return g_test_run ();
 }

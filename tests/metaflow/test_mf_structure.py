@@ -178,3 +178,51 @@ def test_hidden_python_paths(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "checked"
+
+
+_NO_GI_CHECK = """
+import json, sys
+from metaflow_extensions.libsandbox.plugins import sandbox_executor as e
+e.preflight("local")
+answer = {
+    "caps": sorted(e.backend_capabilities("local")),
+    "workdir": e.backend_default_workdir("local"),
+    "direct": e._sandboxctl_can_create("local"),
+    "gi": "gi.repository.Sandbox" in sys.modules,
+}
+if sys.argv[1] == "gi":
+    # The library's own answers, through gi.
+    e._CAPABILITIES.clear()
+    e._DEFAULT_WORKDIRS.clear()
+    from gi.repository import Sandbox  # noqa: F401
+    answer["caps"] = sorted(e.backend_capabilities("local"))
+    answer["workdir"] = e.backend_default_workdir("local")
+    answer["direct"] = e._sandboxctl_can_create("local")
+print(json.dumps(answer))
+"""
+
+
+def test_preflight_without_gi():
+    """The runtime of a local run does not load the library through gi
+    (issue 14, row 3a: ~80 ms a run) to check the backend and read its
+    capabilities and default workdir: sandboxctl answers, and its answers
+    are the library's. (PyGObject itself is imported, to check it is there.)"""
+    if not (os.environ.get("SANDBOXCTL") or shutil.which("sandboxctl")):
+        import pytest
+
+        pytest.skip("needs sandboxctl ($SANDBOXCTL or on PATH)")
+    env = dict(os.environ, PYTHONPATH=str(EXTENSION_DIR))
+    answers = []
+    for mode in ("sandboxctl", "gi"):
+        out = subprocess.run(
+            [PYTHON, "-c", _NO_GI_CHECK, mode], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr
+        answers.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    without, with_gi = answers
+    assert without["gi"] is False, "the preflight loaded gi.repository.Sandbox"
+    assert "SHARES_HOST_FS" in without["caps"] and "MOUNTS" in without["caps"], without
+    assert without["workdir"] == "/workspace", without
+    assert without["direct"] is True
+    for key in ("caps", "workdir", "direct"):
+        assert without[key] == with_gi[key], (key, without, with_gi)

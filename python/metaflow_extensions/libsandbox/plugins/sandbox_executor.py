@@ -64,6 +64,66 @@ def is_secret(name: str, datastore_type: str) -> bool:
 
 
 _CAPABILITIES: Dict[str, FrozenSet[str]] = {}
+# `sandboxctl backends --json NAME`, once per backend and process: its
+# entry (capabilities, configured, message, workdir), or None when no
+# backend has that name
+_SANDBOXCTL_BACKENDS: Dict[str, Optional[Dict[str, Any]]] = {}
+_NO_ANSWER: Dict[str, Any] = {}
+
+
+def _gi_loaded() -> bool:
+    """Whether this process has loaded the library through gi: only then
+    can it have a backend of its own (one written in Python and registered
+    here, which no sandboxctl process knows)."""
+    return "gi.repository.Sandbox" in sys.modules
+
+
+def _sandboxctl_backend(backend: str) -> Optional[Dict[str, Any]]:
+    """sandboxctl's word on @backend: {"capabilities": frozenset, "configured":
+    bool, "message": str or None, "workdir": str or None}; None when no
+    backend has that name; _NO_ANSWER when sandboxctl cannot say (none
+    installed, or one too old to print capabilities). It loads only that
+    backend: a few milliseconds of CPU, where importing gi for the same
+    answer costs the run tens (issue 14, row 3a)."""
+    if backend not in _SANDBOXCTL_BACKENDS:
+        import subprocess
+
+        tool = sandboxctl_tool()
+        if tool is None:
+            return _NO_ANSWER
+        try:
+            proc = subprocess.run(
+                [tool, "backends", "--json", backend],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+                timeout=60,
+            )
+            if proc.returncode == 3:
+                _SANDBOXCTL_BACKENDS[backend] = None  # unknown backend
+                return None
+            if proc.returncode != 0:
+                return _NO_ANSWER
+            entries = json.loads(proc.stdout)
+            entry = entries[0] if len(entries) == 1 else {}
+            if entry.get("name") != backend or not isinstance(entry.get("capabilities"), list):
+                return _NO_ANSWER
+            _SANDBOXCTL_BACKENDS[backend] = {
+                "capabilities": frozenset(str(c) for c in entry["capabilities"]),
+                "configured": bool(entry["configured"]),
+                "message": entry.get("message"),
+                "workdir": entry.get("workdir"),
+            }
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            subprocess.SubprocessError,
+        ):
+            return _NO_ANSWER
+    return _SANDBOXCTL_BACKENDS[backend]
 
 
 def backend_capabilities(backend: str) -> Optional[FrozenSet[str]]:
@@ -71,7 +131,14 @@ def backend_capabilities(backend: str) -> Optional[FrozenSet[str]]:
     reports (e.g. "MOUNTS"), or None if no backend has that name (preflight
     says so, with the names that exist). What a backend can do is the
     library's to say -- or, for a backend written in Python, its own
-    do_get_capabilities' -- not a list of backend names here."""
+    do_get_capabilities' -- not a list of backend names here. Without gi
+    loaded in this process, sandboxctl answers (the same library)."""
+    if backend not in _CAPABILITIES and not _gi_loaded():
+        entry = _sandboxctl_backend(backend)
+        if entry:
+            _CAPABILITIES[backend] = entry["capabilities"]
+    if backend in _CAPABILITIES:
+        return _CAPABILITIES[backend]
     _Gio, GLib, Sandbox = _load_gi()
     if backend not in _CAPABILITIES:
         try:
@@ -99,6 +166,11 @@ def _sandboxctl_can_create(backend: str) -> bool:
     """Whether a sandboxctl process can create @backend: every backend but
     one that this process defined in Python (Sandbox.Backend.register from
     a flow or a module), which exists in this process only."""
+    if not _gi_loaded():
+        # No backend of this process's own: sandboxctl's list is the truth.
+        entry = _sandboxctl_backend(backend)
+        if entry is not _NO_ANSWER:
+            return entry is not None
     _Gio, _GLib, Sandbox = _load_gi()
     try:
         cls = type(Sandbox.Backend.new_for_name(backend))
@@ -177,8 +249,11 @@ def local_image_error(image: Optional[str]) -> Optional[str]:
     return None
 
 
-def _load_gi():
-    """Imports PyGObject and the Sandbox-1.0 typelib, or explains what to install."""
+def _load_gi(load: bool = True):
+    """Imports PyGObject and the Sandbox-1.0 typelib, or explains what to
+    install. With @load False, only checks that both are there: PyGObject
+    imported and the typelib found, but neither the typelib nor libsandbox
+    loaded (a few ms instead of ~80)."""
     try:
         import gi
     except ImportError:
@@ -193,6 +268,8 @@ def _load_gi():
         ) from None
     try:
         gi.require_version("Sandbox", "1.0")
+        if not load:
+            return None
         from gi.repository import Sandbox  # noqa: F401
     except (ValueError, ImportError) as ex:
         raise SandboxExecutionError(
@@ -217,6 +294,21 @@ def preflight(backend_name: str) -> None:
     """Checks, before any task runs, that the backend can be used from here."""
     if _PREFLIGHT_DONE.get(backend_name):
         return
+    if not _gi_loaded():
+        # sandboxctl knows it and whether it is configured, in a few ms;
+        # gi itself is then loaded only by what needs it (the trampoline's
+        # tasks), not by a run whose tasks sandboxctl starts. PyGObject and
+        # the typelib are still checked here, before any task runs.
+        entry = _sandboxctl_backend(backend_name)
+        if entry:
+            _load_gi(load=False)
+            if not entry["configured"]:
+                raise SandboxExecutionError(
+                    _("The sandbox backend *%s* is not ready: %s")
+                    % (backend_name, entry["message"])
+                )
+            _PREFLIGHT_DONE[backend_name] = True
+            return
     Gio, GLib, Sandbox = _load_gi()
     # Only an unknown name lists the others: listing loads every backend,
     # and a task of the local backend should not load the remote ones.
@@ -649,6 +741,12 @@ def backend_default_workdir(backend: str) -> Optional[str]:
     (Sandbox.Backend.dup_default_workdir: local /workspace, E2B the user's
     home), or None when it cannot tell before a sandbox exists or no
     backend has that name."""
+    if backend not in _DEFAULT_WORKDIRS and not _gi_loaded():
+        entry = _sandboxctl_backend(backend)
+        if entry and "workdir" in entry:
+            _DEFAULT_WORKDIRS[backend] = entry["workdir"]
+    if backend in _DEFAULT_WORKDIRS:
+        return _DEFAULT_WORKDIRS[backend]
     _Gio, GLib, Sandbox = _load_gi()
     if backend not in _DEFAULT_WORKDIRS:
         try:

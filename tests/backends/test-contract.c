@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 #include <glib/gstdio.h>
 #include <glib-unix.h>
 #include <gio/gunixoutputstream.h>
@@ -657,6 +658,48 @@ test_workdir (Fixture       *f,
   g_assert_no_error (error);
 }
 
+/* A file larger than the transfer paths' buffers (the Daytona upload's
+ * 1 MiB read-ahead, the local copy's chunks), of an odd size, with a hole
+ * in the middle: the bytes of its pattern, zeros in the hole. */
+#define BIG_SIZE (3 * 1024 * 1024 + 4099)
+#define BIG_HOLE_START (1024 * 1024 + 5)
+#define BIG_HOLE_END (2 * 1024 * 1024 + 8192)
+
+static guint8 *
+big_contents (void)
+{
+  guint8 *big = g_malloc0 (BIG_SIZE);
+
+  for (gsize i = 0; i < BIG_SIZE; i++)
+    if (i < BIG_HOLE_START || i >= BIG_HOLE_END)
+      big[i] = (guint8) (i * 31 + (i >> 12));
+  return big;
+}
+
+static void
+write_big (const char   *path,
+           const guint8 *big)
+{
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (pwrite (fd, big, BIG_HOLE_START, 0), ==, BIG_HOLE_START);
+  g_assert_cmpint (pwrite (fd, big + BIG_HOLE_END, BIG_SIZE - BIG_HOLE_END, BIG_HOLE_END),
+                   ==, BIG_SIZE - BIG_HOLE_END);
+  g_assert_cmpint (close (fd), ==, 0);
+}
+
+static void
+assert_big (const char   *path,
+            const guint8 *big)
+{
+  g_autofree char *contents = NULL;
+  gsize len;
+
+  g_assert_true (g_file_get_contents (path, &contents, &len, NULL));
+  g_assert_cmpmem (contents, len, big, BIG_SIZE);
+}
+
 static void
 test_files (Fixture       *f,
             gconstpointer  data)
@@ -671,6 +714,12 @@ test_files (Fixture       *f,
   g_autofree char *back = g_build_filename (dir, "back.txt", NULL);
   g_autofree char *back_tree = g_build_filename (dir, "back-tree", NULL);
   g_autofree char *back_leaf = g_build_filename (back_tree, "sub", "leaf.bin", NULL);
+  g_autofree char *big_path = g_build_filename (tree, "big.bin", NULL);
+  g_autofree char *back_big_tree = g_build_filename (back_tree, "big.bin", NULL);
+  g_autofree char *back_big = g_build_filename (dir, "back-big.bin", NULL);
+  g_autoptr(GFile) big_file = g_file_new_for_path (big_path);
+  g_autoptr(GFile) back_big_file = g_file_new_for_path (back_big);
+  g_autofree guint8 *big = big_contents ();
   g_autoptr(GFile) file = g_file_new_for_path (file_path);
   g_autoptr(GFile) tree_file = g_file_new_for_path (tree);
   g_autoptr(GFile) back_file = g_file_new_for_path (back);
@@ -689,6 +738,7 @@ test_files (Fixture       *f,
   g_assert_true (g_file_set_contents (file_path, "hello file\n", -1, NULL));
   g_assert_cmpint (g_mkdir_with_parents (sub, 0755), ==, 0);
   g_assert_true (g_file_set_contents (leaf, (const char *) binary, sizeof binary, NULL));
+  write_big (big_path, big);
 
   g_assert_true (sandbox_instance_upload (f->instance, file, "/tmp/up/file.txt", NULL, &error));
   g_assert_no_error (error);
@@ -719,6 +769,18 @@ test_files (Fixture       *f,
   g_assert_cmpuint (done, >=, sizeof binary);
   g_assert_true (g_file_get_contents (back_leaf, &contents, &len, NULL));
   g_assert_cmpmem (contents, len, binary, sizeof binary);
+  g_clear_pointer (&contents, g_free);
+  /* Several megabytes next to small files (in one multipart body for
+   * Daytona), and alone: byte-exact both ways. */
+  assert_big (back_big_tree, big);
+  g_assert_true (sandbox_instance_upload (f->instance, big_file, "/tmp/up/big.bin", NULL, &error));
+  g_assert_no_error (error);
+  g_free (seen);
+  seen = run_stdout (f, "wc -c < /tmp/up/big.bin");
+  g_assert_cmpint (g_ascii_strtoll (seen, NULL, 10), ==, BIG_SIZE);
+  g_assert_true (sandbox_instance_download (f->instance, "/tmp/up/big.bin", back_big_file, NULL, &error));
+  g_assert_no_error (error);
+  assert_big (back_big, big);
 
   g_assert_false (sandbox_instance_download (f->instance, "/tmp/no-such-file", nowhere, NULL, &error));
   g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);

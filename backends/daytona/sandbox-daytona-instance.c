@@ -766,6 +766,8 @@ typedef struct
   gboolean                 typed;
   gboolean                 started;    /* the marker was seen */
   gboolean                 calling;    /* an HTTP call of an op is on its way */
+  gboolean                 killed;     /* we deleted the session (SIGKILL/TERM/HUP) */
+  gboolean                 gone_checked;
   gboolean                 have_exit;
   int                      exit_code;
   char                    *exit_reason;
@@ -1105,6 +1107,7 @@ tty_pump (DaytonaTty *tty)
       else
         {
           tty->calling = TRUE;
+          tty->killed = TRUE;
           _sandbox_rest_client_call_async (tty->self->client, "DELETE", tty->url, NULL,
                                            SANDBOX_REST_IDEMPOTENT, NULL, tty_op_done, tty_ref (tty));
         }
@@ -1242,6 +1245,22 @@ tty_ws_message (SoupWebsocketConnection *ws,
   }
 }
 
+/* A killed shell we did not kill, or a cut stream: a sandbox that stopped
+ * (auto-stop: the library's time-out) or is gone explains it. */
+static void
+tty_gone_checked (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  DaytonaTty *tty = user_data;
+  GError *error = _sandbox_cloud_check_gone_finish (result);
+
+  if (tty->have_exit && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+    g_clear_error (&error);   /* still there: the exit stands */
+  tty_finish (tty, error);
+  tty_unref (tty);
+}
+
 static void
 tty_ws_closed (SoupWebsocketConnection *ws,
                DaytonaTty              *tty)
@@ -1269,6 +1288,17 @@ tty_ws_closed (SoupWebsocketConnection *ws,
                            soup_websocket_connection_get_close_data (ws) ? ": " : "",
                            soup_websocket_connection_get_close_data (ws) ?
                              soup_websocket_connection_get_close_data (ws) : "");
+    }
+  else if (tty->exit_code == 128 + SIGKILL && !tty->killed && !tty->timed_out && !tty->cancelled)
+    error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_EXISTS, "killed, the sandbox still runs");
+  if (error != NULL && !tty->gone_checked)
+    {
+      g_signal_handlers_disconnect_by_data (ws, tty);
+      tty->gone_checked = TRUE;
+      _sandbox_cloud_check_gone_async (tty->self->client, &_sandbox_daytona_api,
+                                       SANDBOX_INSTANCE (tty->self), error, tty_gone_checked,
+                                       tty_ref (tty));
+      return;
     }
   tty_finish (tty, error);
 }

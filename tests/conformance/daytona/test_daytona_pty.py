@@ -9,6 +9,7 @@ daemon reports for a killed shell.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -109,3 +110,27 @@ def test_refusals(sandbox: Sandbox) -> None:
         handle.disconnect()
     with pytest.raises(DaytonaError, match="not found"):
         sandbox.process.connect_pty_session("no-such-terminal")
+
+
+def test_async_client(emulator: object) -> None:
+    """The async SDK (aiohttp's WebSocket client) on the same protocol."""
+    from daytona import AsyncDaytona
+
+    async def flow() -> tuple[bytes, int | None]:
+        seen = bytearray()
+        async with AsyncDaytona() as client:
+            box = await client.create(timeout=60)
+            try:
+                handle = await box.process.create_pty_session(
+                    id="async-pty", on_data=seen.extend, pty_size=PtySize(rows=12, cols=34)
+                )
+                await handle.send_input("stty size; exit 5\n")
+                result = await asyncio.wait_for(handle.wait(), 30)
+                await handle.disconnect()
+                return bytes(seen), result.exit_code
+            finally:
+                await client.delete(box, timeout=60)
+
+    seen, code = asyncio.run(flow())
+    assert b"12 34" in seen
+    assert code == 5

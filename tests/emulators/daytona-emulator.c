@@ -2722,6 +2722,163 @@ tb_execute (DaytonaEmulator   *emu,
 }
 
 /* ------------------------------------------------------------------ */
+/* Toolbox: code-run                                                   */
+
+/* POST /process/code-run {code, language, argv?, envs?, timeout?}: the
+ * daemon pipes the code (base64 on the line) to the language's
+ * interpreter — python3 -u -, node -, or ts-node on a temporary file for
+ * typescript — with stdout and stderr in one output, and answers
+ * {exitCode, result, artifacts?}. Lines that start with the artifact
+ * marker are taken out of the result; a chart's JSON becomes
+ * artifacts.charts. (The daemon wraps code that imports matplotlib so that
+ * it prints such lines; the emulator does not.) */
+
+#define CODE_RUN_ARTIFACT_MARKER "dtn_artifact_k39fd2:"
+
+static char *
+code_run_script (const char  *language,
+                 const char  *code,
+                 const char  *argv)
+{
+  if (strcmp (language, "python") == 0)
+    {
+      g_autofree char *b64 = g_base64_encode ((const guchar *) code, strlen (code));
+
+      return g_strdup_printf ("printf '%%s' '%s' | base64 -d | python3 -u - %s", b64, argv);
+    }
+  else
+    {
+      /* node sees the script as argv[1]: taken out, as the daemon does. */
+      g_autofree char *full = g_strconcat ("process.argv.splice(1, 1);\n", code, NULL);
+      g_autofree char *b64 = g_base64_encode ((const guchar *) full, strlen (full));
+
+      if (strcmp (language, "javascript") == 0)
+        return g_strdup_printf ("printf '%%s' '%s' | base64 -d | node - %s", b64, argv);
+      return g_strdup_printf ("_f=/tmp/dtn_$$.ts; printf '%%s' '%s' | base64 -d > \"$_f\"; "
+                              "npm_config_loglevel=error npx ts-node -T --ignore-diagnostics 5107 "
+                              "-O '{\"module\":\"CommonJS\"}' \"$_f\" %s; _dtn_ec=$?; rm -f \"$_f\"; "
+                              "exit $_dtn_ec", b64, argv);
+    }
+}
+
+static void
+code_run_done (SandboxExecResult *result,
+               GError            *error,
+               gpointer           data)
+{
+  Job *job = data;
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+  g_autoptr(GString) kept = g_string_new (NULL);
+  g_autoptr(JsonArray) charts = json_array_new ();
+  guint n_kept = 0;
+  int code;
+
+  if (result != NULL && sandbox_exec_result_get_timed_out (result))
+    {
+      tb_error (job->emu, job->msg, 408, "REQUEST_TIMEOUT", "request timeout: command execution timeout");
+      job_free (job);
+      return;
+    }
+  if (result != NULL)
+    {
+      text = bytes_to_utf8 (job->log->combined);
+      code = sandbox_exec_result_get_exit_code (result);
+    }
+  else
+    {
+      text = g_strdup (error->message);
+      code = -1;
+    }
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_autoptr(JsonParser) parser = NULL;
+      JsonNode *root;
+      JsonObject *artifact;
+
+      if (!g_str_has_prefix (lines[i], CODE_RUN_ARTIFACT_MARKER))
+        {
+          if (n_kept++ > 0)
+            g_string_append_c (kept, '\n');
+          g_string_append (kept, lines[i]);
+          continue;
+        }
+      parser = json_parser_new ();
+      if (json_parser_load_from_data (parser, lines[i] + strlen (CODE_RUN_ARTIFACT_MARKER), -1, NULL) &&
+          (root = json_parser_get_root (parser)) != NULL && JSON_NODE_HOLDS_OBJECT (root) &&
+          g_strcmp0 (_sandbox_json_get_string (artifact = json_node_get_object (root), "type"), "chart") == 0 &&
+          json_object_get_member (artifact, "value") != NULL &&
+          JSON_NODE_HOLDS_OBJECT (json_object_get_member (artifact, "value")))
+        json_array_add_element (charts, json_node_copy (json_object_get_member (artifact, "value")));
+    }
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "exitCode");
+  json_builder_add_int_value (b, code);
+  json_builder_set_member_name (b, "result");
+  json_builder_add_string_value (b, kept->str);
+  if (json_array_get_length (charts) > 0)
+    {
+      JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+
+      json_node_set_array (node, charts);
+      json_builder_set_member_name (b, "artifacts");
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "charts");
+      json_builder_add_value (b, node);
+      json_builder_end_object (b);
+    }
+  json_builder_end_object (b);
+  reply_json (job->emu, job->msg, 200, node_from_builder (b));
+  job_free (job);
+}
+
+static void
+tb_code_run (DaytonaEmulator   *emu,
+             EmuSandbox        *sb,
+             SoupServerMessage *msg)
+{
+  g_autoptr(JsonObject) body = request_object (emu, msg, TRUE, FALSE);
+  const char *code, *language;
+  JsonNode *envs, *argv_node;
+  g_autoptr(GHashTable) env = NULL;
+  g_autoptr(GString) argv = g_string_new (NULL);
+  g_autofree char *script = NULL;
+  gint64 timeout = 0;
+  Job *job;
+
+  if (body == NULL)
+    return;
+  code = _sandbox_json_get_string (body, "code");
+  language = _sandbox_json_get_string (body, "language");
+  if (code == NULL || language == NULL)
+    return tb_error (emu, msg, 400, "INVALID_REQUEST_BODY",
+                     "invalid request body: code and language are required");
+  if (strcmp (language, "python") != 0 && strcmp (language, "javascript") != 0 &&
+      strcmp (language, "typescript") != 0)
+    {
+      g_autofree char *m = g_strdup_printf ("bad request: unsupported language: %s", language);
+      return tb_error (emu, msg, 400, "BAD_REQUEST", m);
+    }
+  /* The daemon joins argv with spaces, unquoted. */
+  argv_node = json_object_get_member (body, "argv");
+  if (argv_node != NULL && JSON_NODE_HOLDS_ARRAY (argv_node))
+    for (guint i = 0; i < json_array_get_length (json_node_get_array (argv_node)); i++)
+      {
+        const char *arg = json_array_get_string_element (json_node_get_array (argv_node), i);
+
+        g_string_append_printf (argv, "%s%s", i ? " " : "", arg ? arg : "");
+      }
+  _sandbox_json_get_int (body, "timeout", &timeout);
+  envs = json_object_get_member (body, "envs");
+  env = env_from_json (envs && JSON_NODE_HOLDS_OBJECT (envs) ? json_node_get_object (envs) : NULL);
+  script = code_run_script (language, code, argv->str);
+  job = job_new (emu, sb, msg);
+  emu_run (sb, script, NULL, env, (guint) MAX (timeout, 0), job->log, NULL, code_run_done, job);
+}
+
+/* ------------------------------------------------------------------ */
 /* Toolbox: sessions                                                   */
 
 static int
@@ -5038,6 +5195,8 @@ handle_toolbox (DaytonaEmulator   *emu,
     }
   if (strcmp (rest, "/process/execute") == 0 && strcmp (method, "POST") == 0)
     return tb_execute (emu, sb, msg);
+  if (strcmp (rest, "/process/code-run") == 0 && strcmp (method, "POST") == 0)
+    return tb_code_run (emu, sb, msg);
   if (g_str_has_prefix (rest, "/process/pty"))
     return tb_pty (emu, sb, msg, rest + strlen ("/process/pty"), query);
   if (g_str_has_prefix (rest, "/process/session"))

@@ -1130,6 +1130,21 @@ server_dispatch (SoupServer        *server,
 
   if (sandbox_id == NULL)
     sandbox_id = from_host = sandbox_from_host (soup_message_headers_get_one (headers, "Host"));
+  if (sandbox_id == NULL && strcmp (path, "/files") == 0 && query != NULL &&
+      g_hash_table_contains (query, "signature"))
+    {
+      /* A signed file URL made against E2B_SANDBOX_URL carries neither a
+       * sandbox header nor a sandbox host: its signature, made with one
+       * sandbox's envd token, says which. */
+      GHashTableIter iter;
+      EmuSandbox *candidate;
+      const char *operation = strcmp (soup_server_message_get_method (msg), "GET") == 0 ? "read" : "write";
+
+      g_hash_table_iter_init (&iter, emu->sandboxes);
+      while (sandbox_id == NULL && g_hash_table_iter_next (&iter, NULL, (gpointer *) &candidate))
+        if (_emu_envd_signed_by (candidate, query, operation, g_hash_table_lookup (query, "username")))
+          sandbox_id = candidate->id;
+    }
   if (sandbox_id == NULL)
     {
       handle_api (emu, msg, path, query);

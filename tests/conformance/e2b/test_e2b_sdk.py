@@ -545,3 +545,45 @@ def test_get_metrics(emulator: Emulator) -> None:
         assert Sandbox.get_metrics(sandbox.sandbox_id)[-1].cpu_count == last.cpu_count
     finally:
         sandbox.kill()
+
+
+def test_signed_file_urls(emulator: Emulator) -> None:
+    """A secured sandbox's download_url/upload_url, signed with its envd token,
+    work without any header (a browser, curl); two sandboxes' URLs reach
+    their own files; an expired signature is refused with the service's words."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    first = Sandbox.create(timeout=60, secure=True)
+    second = Sandbox.create(timeout=60, secure=True)
+    try:
+        first.files.write("signed.txt", "first's")
+        second.files.write("signed.txt", "second's")
+        for sbx, expected in ((first, b"first's"), (second, b"second's")):
+            with urllib.request.urlopen(sbx.download_url("signed.txt", "user")) as resp:
+                assert resp.read() == expected
+
+        upload = urllib.request.Request(
+            first.upload_url("uploaded.txt", "user", 60),
+            data=b'--b\r\nContent-Disposition: form-data; name="file"; filename="uploaded.txt"\r\n'
+            b"\r\nposted\r\n--b--\r\n",
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
+            method="POST",
+        )
+        with urllib.request.urlopen(upload) as resp:
+            assert resp.status == 200
+        assert first.files.read("uploaded.txt") == "posted"
+
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(
+                first.download_url("signed.txt", "user", use_signature_expiration=-60)
+            )
+        assert refused.value.code == 401
+        assert json.loads(refused.value.read()) == {
+            "code": 401,
+            "message": "signature is already expired",
+        }
+    finally:
+        first.kill()
+        second.kill()

@@ -916,7 +916,22 @@ handle_sandbox (E2bEmulator       *emu,
         { not_found (msg, short_id); return; }
       samples = json_array_new ();
       node = json_node_new (JSON_NODE_ARRAY);
-      json_array_add_element (samples, _emu_sandbox_metrics (sandbox, TRUE));
+      {
+        /* ?start=&end= (Unix seconds): the one sample (now) stands for the
+         * sandbox's life; a range that ends before it started, or begins
+         * after now, has none. 5 s of slack: the service's buckets. */
+        const char *text = g_uri_get_query (soup_server_message_get_uri (msg));
+        g_autoptr(GHashTable) params = text != NULL
+          ? g_uri_parse_params (text, -1, "&", G_URI_PARAMS_NONE, NULL) : NULL;
+        const char *start = params ? g_hash_table_lookup (params, "start") : NULL;
+        const char *end = params ? g_hash_table_lookup (params, "end") : NULL;
+        gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+        gint64 born = g_date_time_to_unix (sandbox->started);
+
+        if ((end == NULL || g_ascii_strtoll (end, NULL, 10) + 5 >= born) &&
+            (start == NULL || g_ascii_strtoll (start, NULL, 10) <= now + 5))
+          json_array_add_element (samples, _emu_sandbox_metrics (sandbox, TRUE));
+      }
       json_node_take_array (node, samples);
       _emu_reply_json (msg, 200, node);
     }

@@ -10,7 +10,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from conftest import Emulator
@@ -543,6 +543,13 @@ def test_get_metrics(emulator: Emulator) -> None:
         assert last.timestamp is not None
         # The class method reaches the same endpoint by id.
         assert Sandbox.get_metrics(sandbox.sandbox_id)[-1].cpu_count == last.cpu_count
+
+        # A time range: one that covers the sandbox's life has its sample,
+        # one from before it existed has none.
+        now = datetime.now(timezone.utc)
+        assert len(sandbox.get_metrics(start=now - timedelta(minutes=1), end=now)) >= 1
+        before = sandbox.get_metrics(start=now - timedelta(hours=2), end=now - timedelta(hours=1))
+        assert before == []
     finally:
         sandbox.kill()
 

@@ -593,6 +593,10 @@ compare_started (gconstpointer a,
   gboolean asc = GPOINTER_TO_INT (user_data);
   gint c = g_date_time_compare (x->started, y->started);
 
+  /* The same second (a timeout change keeps whole seconds): the service's
+   * start times are finer, so the one created first started first. */
+  if (c == 0)
+    c = x->created_us < y->created_us ? -1 : x->created_us > y->created_us ? 1 : 0;
   if (c == 0)
     c = strcmp (x->id, y->id);
   return asc ? c : -c;

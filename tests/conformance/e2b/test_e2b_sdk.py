@@ -594,3 +594,21 @@ def test_signed_file_urls(emulator: Emulator) -> None:
     finally:
         first.kill()
         second.kill()
+
+
+def test_list_order_of_sandboxes_made_in_one_second(emulator: Emulator) -> None:
+    """order="asc"/"desc" sorts by start time; sandboxes made back to back
+    (the same second) come in the order they were made, as on the service,
+    whose start times are finer than a second."""
+    tag = uuid.uuid4().hex
+    made = [Sandbox.create(metadata={"order-tag": tag}, timeout=60) for _ in range(4)]
+    try:
+        ids = [s.sandbox_id for s in made]
+        query = SandboxQuery(metadata={"order-tag": tag})
+        asc = [s.sandbox_id for s in Sandbox.list(query=query, order="asc").next_items()]
+        desc = [s.sandbox_id for s in Sandbox.list(query=query, order="desc").next_items()]
+        assert asc == ids
+        assert desc == ids[::-1]
+    finally:
+        for sbx in made:
+            sbx.kill()

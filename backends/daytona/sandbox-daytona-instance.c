@@ -1101,7 +1101,8 @@ tty_pump (DaytonaTty *tty)
           json_builder_end_object (b);
           body = json_builder_get_root (b);
           tty->calling = TRUE;
-          _sandbox_rest_client_call_async (tty->self->client, "POST", url, body, SANDBOX_REST_NONE,
+          /* An absolute size: safe to send again after a dropped connection. */
+          _sandbox_rest_client_call_async (tty->self->client, "POST", url, body, SANDBOX_REST_IDEMPOTENT,
                                            NULL, tty_op_done, tty_ref (tty));
         }
       else

@@ -1084,8 +1084,12 @@ tty_pump (DaytonaTty *tty)
           gsize len;
           const void *p = g_bytes_get_data (op->bytes, &len);
 
-          if (soup_websocket_connection_get_state (tty->ws) == SOUP_WEBSOCKET_STATE_OPEN && len > 0)
-            soup_websocket_connection_send_binary (tty->ws, p, len);
+          /* In frames of at most 32 KiB: the daemon reads messages of up to
+           * 64 KiB only. */
+          for (gsize off = 0; off < len; off += 32 * 1024)
+            if (soup_websocket_connection_get_state (tty->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+              soup_websocket_connection_send_binary (tty->ws, (const guint8 *) p + off,
+                                                     MIN (32 * 1024, len - off));
         }
       else if (op->kind == TTY_OP_RESIZE)
         {
@@ -1441,6 +1445,15 @@ tty_exec (SandboxDaytonaInstance *self,
   tty->head = g_byte_array_new ();
   tty->start = g_get_monotonic_time ();
   tty->accepting = TRUE;
+  if (sandbox_command_get_stdin (command) != NULL)
+    {
+      /* The command's stdin bytes: typed first, once it runs. */
+      TtyOp *op = g_new0 (TtyOp, 1);
+
+      op->kind = TTY_OP_INPUT;
+      op->bytes = g_bytes_ref (sandbox_command_get_stdin (command));
+      g_queue_push_tail (&tty->ops, op);
+    }
   tty->handlers[0] = g_signal_connect_data (command, "resize-tty", G_CALLBACK (tty_on_resize),
                                             tty_ref (tty), tty_unref_closure, 0);
   tty->handlers[1] = g_signal_connect_data (command, "send-input", G_CALLBACK (tty_on_input),

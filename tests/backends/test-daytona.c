@@ -690,6 +690,31 @@ test_tty_errors (void)
   assert_nothing_left ();
 }
 
+/* Auto-stop (the library's time-out) during a command on a terminal: the
+ * daemon kills the session's shell, and the caller is told the sandbox is
+ * gone, not that the command was killed. */
+static void
+test_tty_auto_stop (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  daytona_emulator_set_minute_ms (emulator, 2000);
+  sandbox_spec_set_timeout (spec, 1);     /* autoStopInterval 1 */
+  instance = create (backend, spec);
+  result = run_on_tty (instance, "echo started; sleep 60", 0, &error);
+  daytona_emulator_set_minute_ms (emulator, 60000);
+  g_assert_null (result);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "is gone"));
+  for (guint i = 0; i < 400 && daytona_emulator_count_live (emulator) > 0; i++)
+    g_usleep (50 * 1000);
+  assert_nothing_left ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -721,6 +746,7 @@ main (int   argc,
   g_test_add_func ("/daytona/resources-need-an-image", test_resources_need_an_image);
   g_test_add_func ("/daytona/auto-stop", test_auto_stop);
   g_test_add_func ("/daytona/tty-errors", test_tty_errors);
+  g_test_add_func ("/daytona/tty-auto-stop", test_tty_auto_stop);
   g_test_add_func ("/daytona/real-service", test_real_service);
   status = g_test_run ();
 

@@ -711,6 +711,788 @@ refuse_if_stopped (SandboxInstance *instance,
   return TRUE;
 }
 
+/* ------------------------------------------------------------------ */
+/* A command on a terminal: the toolbox's PTY session                  */
+
+/* Daytona's PTY session is a login shell on a terminal, not a command of
+ * our choosing. So the command is typed into it: a session created with
+ * lazyStart (its shell starts when we connect, so nothing it prints is
+ * lost), its WebSocket (GET …/process/pty/ID/connect), and once the
+ * daemon says "connected", one line: a marker the shell prints, then
+ * `exec` of the command, so that the session's end is the command's. What
+ * the terminal showed before the marker (prompt, the typed line's echo)
+ * is dropped. Input goes over the WebSocket; a resize is POST …/resize,
+ * Ctrl-C (and Ctrl-\, Ctrl-Z) are the keys, SIGKILL/SIGTERM/SIGHUP a
+ * DELETE of the session (the daemon kills its processes). These
+ * operations are queued from any thread and run in order on the exec's
+ * context, one HTTP call at a time, so a resize is applied before the
+ * keys typed after it. */
+
+typedef enum
+{
+  TTY_OP_INPUT,
+  TTY_OP_RESIZE,
+  TTY_OP_KILL,
+} TtyOpKind;
+
+typedef struct
+{
+  TtyOpKind  kind;
+  GBytes    *bytes;
+  guint      rows, cols;
+} TtyOp;
+
+typedef struct
+{
+  gatomicrefcount          ref;
+  GMutex                   lock;
+  GQueue                   ops;        /* TtyOp; under lock */
+  gboolean                 accepting;  /* under lock: the command takes input and signals */
+  gboolean                 scheduled;  /* under lock: a pump is due on the context */
+
+  /* Only used in the exec's context: */
+  GTask                   *task;       /* held while the command runs */
+  SandboxDaytonaInstance  *self;
+  GMainContext            *context;
+  SandboxCommand          *command;
+  gulong                   handlers[3];
+  char                    *id;
+  char                    *url;        /* {toolbox}/process/pty/{id} */
+  char                    *marker;
+  SandboxOutput           *output;
+  SoupWebsocketConnection *ws;
+  GByteArray              *head;       /* what the terminal showed before the marker */
+  gboolean                 created;    /* the session exists: delete it at the end */
+  gboolean                 typed;
+  gboolean                 started;    /* the marker was seen */
+  gboolean                 calling;    /* an HTTP call of an op is on its way */
+  gboolean                 killed;     /* we deleted the session (SIGKILL/TERM/HUP) */
+  gboolean                 gone_checked;
+  gboolean                 have_exit;
+  int                      exit_code;
+  char                    *exit_reason;
+  GSource                 *timeout;
+  GCancellable            *cancellable;
+  gulong                   cancel_id;
+  gboolean                 timed_out;
+  gboolean                 cancelled;
+  gboolean                 finished;
+  gint64                   start;
+  GError                  *error;
+  SandboxExecResult       *outcome;
+} DaytonaTty;
+
+static void
+tty_op_free (TtyOp *op)
+{
+  g_clear_pointer (&op->bytes, g_bytes_unref);
+  g_free (op);
+}
+
+static DaytonaTty *
+tty_ref (DaytonaTty *tty)
+{
+  g_atomic_ref_count_inc (&tty->ref);
+  return tty;
+}
+
+static void
+tty_unref (gpointer data)
+{
+  DaytonaTty *tty = data;
+
+  if (!g_atomic_ref_count_dec (&tty->ref))
+    return;
+  g_queue_clear_full (&tty->ops, (GDestroyNotify) tty_op_free);
+  g_mutex_clear (&tty->lock);
+  g_clear_object (&tty->self);
+  g_clear_pointer (&tty->context, g_main_context_unref);
+  g_clear_object (&tty->command);
+  g_free (tty->id);
+  g_free (tty->url);
+  g_free (tty->marker);
+  g_clear_object (&tty->output);
+  g_clear_object (&tty->ws);
+  g_byte_array_unref (tty->head);
+  g_free (tty->exit_reason);
+  g_clear_error (&tty->error);
+  g_clear_object (&tty->outcome);
+  g_free (tty);
+}
+
+static void
+tty_unref_closure (gpointer data, GClosure *closure)
+{
+  tty_unref (data);
+}
+
+static void tty_pump (DaytonaTty *tty);
+
+static gboolean
+tty_pump_cb (gpointer data)
+{
+  DaytonaTty *tty = data;
+
+  g_mutex_lock (&tty->lock);
+  tty->scheduled = FALSE;
+  g_mutex_unlock (&tty->lock);
+  tty_pump (tty);
+  return G_SOURCE_REMOVE;
+}
+
+/* Any thread: queues OP (taken) for the exec's context; FALSE when the
+ * command does not run (any more). */
+static gboolean
+tty_queue (DaytonaTty *tty,
+           TtyOp      *op)
+{
+  gboolean ok;
+
+  g_mutex_lock (&tty->lock);
+  ok = tty->accepting;
+  if (ok)
+    {
+      g_queue_push_tail (&tty->ops, op);
+      if (!tty->scheduled)
+        {
+          g_autoptr(GSource) source = g_idle_source_new ();
+
+          tty->scheduled = TRUE;
+          g_source_set_callback (source, tty_pump_cb, tty_ref (tty), tty_unref);
+          g_source_set_static_name (source, "[libsandbox] daytona pty");
+          g_source_attach (source, tty->context);
+        }
+    }
+  g_mutex_unlock (&tty->lock);
+  if (!ok)
+    tty_op_free (op);
+  return ok;
+}
+
+static void
+tty_on_resize (SandboxCommand *command,
+               guint           rows,
+               guint           cols,
+               DaytonaTty     *tty)
+{
+  TtyOp *op = g_new0 (TtyOp, 1);
+
+  op->kind = TTY_OP_RESIZE;
+  op->rows = rows;
+  op->cols = cols;
+  tty_queue (tty, op);
+}
+
+static gboolean
+tty_on_input (SandboxCommand *command,
+              GBytes         *bytes,
+              DaytonaTty     *tty)
+{
+  TtyOp *op = g_new0 (TtyOp, 1);
+
+  op->kind = TTY_OP_INPUT;
+  op->bytes = g_bytes_ref (bytes);
+  return tty_queue (tty, op);
+}
+
+/* The daemon has no signal call: the keys of the terminal's line
+ * discipline make SIGINT, SIGQUIT and SIGTSTP; deleting the session
+ * kills (SIGKILL) what runs in it. */
+static gboolean
+tty_on_signal (SandboxCommand *command,
+               int             signum,
+               DaytonaTty     *tty)
+{
+  const char *key = signum == SIGINT ? "\x03" : signum == SIGQUIT ? "\x1c" :
+                    signum == SIGTSTP ? "\x1a" : NULL;
+  TtyOp *op;
+
+  if (key == NULL && signum != SIGKILL && signum != SIGTERM && signum != SIGHUP)
+    return FALSE;
+  op = g_new0 (TtyOp, 1);
+  if (key != NULL)
+    {
+      op->kind = TTY_OP_INPUT;
+      op->bytes = g_bytes_new_static (key, 1);
+    }
+  else
+    op->kind = TTY_OP_KILL;
+  return tty_queue (tty, op);
+}
+
+static void
+tty_return (DaytonaTty *tty)
+{
+  GTask *task = g_steal_pointer (&tty->task);
+
+  if (tty->error != NULL)
+    g_task_return_error (task, g_steal_pointer (&tty->error));
+  else
+    _sandbox_task_return_object (task, tty->outcome);
+  g_object_unref (task);
+  tty_unref (tty);   /* the running command's */
+}
+
+static void
+tty_output_flushed (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  DaytonaTty *tty = user_data;
+  g_autoptr(GBytes) out = _sandbox_output_steal_captured (tty->output, FALSE);
+  g_autoptr(GBytes) err = _sandbox_output_steal_captured (tty->output, TRUE);
+  GError *error = NULL;
+  int exit_status = tty->exit_code, term_signal = 0;
+
+  if (!_sandbox_output_flush_finish (tty->output, result, &error) && tty->error == NULL)
+    tty->error = error;
+  else
+    g_clear_error (&error);
+  /* The daemon reports a shell killed by signal N as 128 + N, with a
+   * reason ("Ctrl+C", "SIGKILL", "signal N"); "non-zero exit" is an exit. */
+  if (tty->exit_code > 128 && tty->exit_reason != NULL &&
+      strcmp (tty->exit_reason, "non-zero exit") != 0)
+    {
+      term_signal = tty->exit_code - 128;
+      exit_status = -1;
+    }
+  if (tty->timed_out)
+    {
+      exit_status = -1;
+      term_signal = SIGKILL;
+    }
+  if (tty->error == NULL)
+    tty->outcome = g_object_new (SANDBOX_TYPE_EXEC_RESULT,
+                                 "exit-status", exit_status,
+                                 "term-signal", term_signal,
+                                 "timed-out", tty->timed_out,
+                                 "stdout", out,
+                                 "stderr", err,
+                                 "elapsed", (g_get_monotonic_time () - tty->start) / (double) G_USEC_PER_SEC,
+                                 NULL);
+  tty_return (tty);
+}
+
+static void
+tty_wait_output (DaytonaTty *tty)
+{
+  if (tty->cancelled || tty->error != NULL)
+    _sandbox_output_cancel (tty->output);
+  _sandbox_output_flush_async (tty->output, tty->cancellable, tty_output_flushed, tty);
+}
+
+static void
+tty_deleted (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              NULL, NULL);
+
+  tty_wait_output (user_data);
+}
+
+/* Ends the command (once): no more input or signals, the WebSocket closed,
+ * the session deleted unless it ended by itself (which also kills what
+ * still runs), then the result once the output has been written. Takes
+ * @error. */
+static void
+tty_finish (DaytonaTty *tty,
+            GError     *error)
+{
+  if (tty->finished)
+    {
+      g_clear_error (&error);
+      return;
+    }
+  tty->finished = TRUE;
+  g_mutex_lock (&tty->lock);
+  tty->accepting = FALSE;
+  g_mutex_unlock (&tty->lock);
+  for (guint i = 0; i < G_N_ELEMENTS (tty->handlers); i++)
+    g_clear_signal_handler (&tty->handlers[i], tty->command);
+  if (tty->timeout != NULL)
+    {
+      g_source_destroy (tty->timeout);
+      g_clear_pointer (&tty->timeout, g_source_unref);
+    }
+  if (tty->cancellable != NULL && tty->cancel_id != 0)
+    {
+      g_cancellable_disconnect (tty->cancellable, tty->cancel_id);
+      tty->cancel_id = 0;
+    }
+  if (tty->ws != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (tty->ws, tty);
+      if (soup_websocket_connection_get_state (tty->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+        soup_websocket_connection_close (tty->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+    }
+  if (!tty->started && tty->head->len > 0 && error == NULL && !tty->cancelled)
+    /* It ended before the marker (the shell could not run the line):
+     * what it showed is all there is. */
+    _sandbox_output_write (tty->output, FALSE, tty->head->data, tty->head->len);
+
+  if (tty->cancelled)
+    {
+      g_clear_error (&error);
+      tty->error = g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                _("The command was cancelled and killed"));
+    }
+  else if (error != NULL)
+    tty->error = error;
+
+  if (tty->created && (!tty->have_exit || tty->timed_out || tty->cancelled))
+    _sandbox_rest_client_call_async (tty->self->client, "DELETE", tty->url, NULL,
+                                     SANDBOX_REST_IDEMPOTENT, NULL, tty_deleted, tty);
+  else
+    tty_wait_output (tty);
+}
+
+static void
+tty_op_done (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  DaytonaTty *tty = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              NULL, &error);
+
+  if (error != NULL)
+    g_debug ("Daytona PTY %s: %s", tty->id, error->message);
+  tty->calling = FALSE;
+  tty_pump (tty);
+  tty_unref (tty);
+}
+
+/* On the exec's context: runs the queued operations, in order, once the
+ * command runs; an HTTP call holds back those after it until it is answered. */
+static void
+tty_pump (DaytonaTty *tty)
+{
+  while (!tty->finished && tty->started && !tty->calling)
+    {
+      TtyOp *op;
+
+      g_mutex_lock (&tty->lock);
+      op = g_queue_pop_head (&tty->ops);
+      g_mutex_unlock (&tty->lock);
+      if (op == NULL)
+        return;
+      if (op->kind == TTY_OP_INPUT)
+        {
+          gsize len;
+          const void *p = g_bytes_get_data (op->bytes, &len);
+
+          /* In frames of at most 32 KiB: the daemon reads messages of up to
+           * 64 KiB only. */
+          for (gsize off = 0; off < len; off += 32 * 1024)
+            if (soup_websocket_connection_get_state (tty->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+              soup_websocket_connection_send_binary (tty->ws, (const guint8 *) p + off,
+                                                     MIN (32 * 1024, len - off));
+        }
+      else if (op->kind == TTY_OP_RESIZE)
+        {
+          g_autoptr(JsonBuilder) b = json_builder_new ();
+          g_autoptr(JsonNode) body = NULL;
+          g_autofree char *url = g_strdup_printf ("%s/resize", tty->url);
+
+          json_builder_begin_object (b);
+          json_builder_set_member_name (b, "cols");
+          json_builder_add_int_value (b, CLAMP (op->cols, 1, 1000));
+          json_builder_set_member_name (b, "rows");
+          json_builder_add_int_value (b, CLAMP (op->rows, 1, 1000));
+          json_builder_end_object (b);
+          body = json_builder_get_root (b);
+          tty->calling = TRUE;
+          /* An absolute size: safe to send again after a dropped connection. */
+          _sandbox_rest_client_call_async (tty->self->client, "POST", url, body, SANDBOX_REST_IDEMPOTENT,
+                                           NULL, tty_op_done, tty_ref (tty));
+        }
+      else
+        {
+          tty->calling = TRUE;
+          tty->killed = TRUE;
+          _sandbox_rest_client_call_async (tty->self->client, "DELETE", tty->url, NULL,
+                                           SANDBOX_REST_IDEMPOTENT, NULL, tty_op_done, tty_ref (tty));
+        }
+      tty_op_free (op);
+    }
+}
+
+/* The exit of the session, from the "exited" control message or the
+ * close frame's reason: {"exitCode": N, "exitReason": "…"}. */
+static gboolean
+tty_take_exit (DaytonaTty *tty,
+               const char *text)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonNode *root;
+  JsonObject *object;
+  JsonNode *code;
+
+  if (text == NULL || !json_parser_load_from_data (parser, text, -1, NULL) ||
+      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return FALSE;
+  object = json_node_get_object (root);
+  code = json_object_get_member (object, "exitCode");
+  if (code == NULL || !JSON_NODE_HOLDS_VALUE (code) || json_node_get_value_type (code) != G_TYPE_INT64)
+    return FALSE;
+  tty->have_exit = TRUE;
+  tty->exit_code = (int) json_node_get_int (code);
+  g_free (tty->exit_reason);
+  tty->exit_reason = g_strdup (_sandbox_json_get_string (object, "exitReason"));
+  return TRUE;
+}
+
+static void
+tty_type_command (DaytonaTty *tty)
+{
+  const char * const *argv = sandbox_command_get_argv (tty->command);
+  const char *cwd = sandbox_command_get_cwd (tty->command) ? sandbox_command_get_cwd (tty->command)
+                                                              : tty->self->workdir;
+  GHashTable *env = sandbox_command_get_env (tty->command);
+  g_autoptr(GString) line = g_string_new (NULL);
+  g_autofree char *half = g_strndup (tty->marker, 12);
+
+  /* The marker in two halves: the echo of the line does not hold it whole. */
+  g_string_append_printf (line, " printf '%%s%%s\\n' %s %s;", half, tty->marker + 12);
+  if (cwd != NULL)
+    {
+      g_autofree char *q = g_shell_quote (cwd);
+      g_string_append_printf (line, " cd %s || exit 1;", q);
+    }
+  g_string_append (line, " exec env");
+  if (env != NULL)
+    {
+      GHashTableIter iter;
+      gpointer key, value;
+
+      g_hash_table_iter_init (&iter, env);
+      while (g_hash_table_iter_next (&iter, &key, &value))
+        {
+          g_autofree char *pair = g_strdup_printf ("%s=%s", (char *) key, (char *) value);
+          g_autofree char *q = g_shell_quote (pair);
+          g_string_append_printf (line, " %s", q);
+        }
+    }
+  g_string_append (line, " --");
+  for (guint i = 0; argv[i] != NULL; i++)
+    {
+      g_autofree char *q = g_shell_quote (argv[i]);
+      g_string_append_printf (line, " %s", q);
+    }
+  /* An interactive shell survives a failed exec. */
+  g_string_append (line, "; exit 127\n");
+  tty->typed = TRUE;
+  soup_websocket_connection_send_binary (tty->ws, line->str, line->len);
+}
+
+static void
+tty_ws_message (SoupWebsocketConnection *ws,
+                SoupWebsocketDataType    type,
+                GBytes                  *message,
+                DaytonaTty              *tty)
+{
+  gsize len;
+  const guint8 *buf = g_bytes_get_data (message, &len);
+
+  if (tty->finished)
+    return;
+  if (type == SOUP_WEBSOCKET_DATA_TEXT && len > 0 && buf[0] == '{')
+    {
+      g_autofree char *text = g_strndup ((const char *) buf, len);
+      g_autoptr(JsonParser) parser = json_parser_new ();
+      JsonNode *root;
+
+      if (json_parser_load_from_data (parser, text, -1, NULL) &&
+          (root = json_parser_get_root (parser)) != NULL && JSON_NODE_HOLDS_OBJECT (root) &&
+          g_strcmp0 (_sandbox_json_get_string (json_node_get_object (root), "type"), "control") == 0)
+        {
+          JsonObject *control = json_node_get_object (root);
+          const char *status = _sandbox_json_get_string (control, "status");
+
+          if (g_strcmp0 (status, "connected") == 0 && !tty->typed)
+            tty_type_command (tty);
+          else if (g_strcmp0 (status, "exited") == 0)
+            tty_take_exit (tty, text);
+          else if (g_strcmp0 (status, "error") == 0)
+            tty_finish (tty, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                                          _("The Daytona sandbox %s refused the terminal: %s. Check that "
+                                            "the sandbox is started, or run the command without a "
+                                            "terminal (no “tty”, no “-t”)."),
+                                          sandbox_instance_get_id (SANDBOX_INSTANCE (tty->self)),
+                                          _sandbox_json_get_string (control, "error")));
+          return;
+        }
+    }
+  if (tty->started)
+    {
+      _sandbox_output_write (tty->output, FALSE, buf, len);
+      return;
+    }
+  g_byte_array_append (tty->head, buf, len);
+  {
+    const char *found = g_strstr_len ((const char *) tty->head->data, tty->head->len, tty->marker);
+    const char *nl;
+
+    if (found == NULL)
+      return;
+    nl = memchr (found, '\n', tty->head->len - (found - (const char *) tty->head->data));
+    if (nl == NULL)
+      return;
+    nl++;
+    tty->started = TRUE;
+    _sandbox_output_write (tty->output, FALSE, (const guint8 *) nl,
+                           tty->head->len - (nl - (const char *) tty->head->data));
+    g_byte_array_set_size (tty->head, 0);
+    tty_pump (tty);
+  }
+}
+
+/* A killed shell we did not kill, or a cut stream: a sandbox that stopped
+ * (auto-stop: the library's time-out) or is gone explains it. */
+static void
+tty_gone_checked (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  DaytonaTty *tty = user_data;
+  GError *error = _sandbox_cloud_check_gone_finish (result);
+
+  if (tty->have_exit && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+    g_clear_error (&error);   /* still there: the exit stands */
+  tty_finish (tty, error);
+  tty_unref (tty);
+}
+
+static void
+tty_ws_closed (SoupWebsocketConnection *ws,
+               DaytonaTty              *tty)
+{
+  GError *error = NULL;
+
+  if (!tty->have_exit)
+    tty_take_exit (tty, soup_websocket_connection_get_close_data (ws));
+  if (!tty->have_exit && soup_websocket_connection_get_close_code (ws) == SOUP_WEBSOCKET_CLOSE_NORMAL &&
+      soup_websocket_connection_get_close_data (ws) == NULL)
+    {
+      /* As the SDK: a normal close without data is a clean exit. */
+      tty->have_exit = TRUE;
+      tty->exit_code = 0;
+    }
+  if (!tty->have_exit)
+    {
+      const char *id = sandbox_instance_get_id (SANDBOX_INSTANCE (tty->self));
+
+      error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                           _("The terminal's connection to the Daytona sandbox %s was cut before the "
+                             "command ended (WebSocket close %u%s%s). The sandbox may have stopped: "
+                             "check it with “sandboxctl list”, then run the command again."),
+                           id, soup_websocket_connection_get_close_code (ws),
+                           soup_websocket_connection_get_close_data (ws) ? ": " : "",
+                           soup_websocket_connection_get_close_data (ws) ?
+                             soup_websocket_connection_get_close_data (ws) : "");
+    }
+  else if (tty->exit_code == 128 + SIGKILL && !tty->killed && !tty->timed_out && !tty->cancelled)
+    error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_EXISTS, "killed, the sandbox still runs");
+  if (error != NULL && !tty->gone_checked)
+    {
+      g_signal_handlers_disconnect_by_data (ws, tty);
+      tty->gone_checked = TRUE;
+      _sandbox_cloud_check_gone_async (tty->self->client, &_sandbox_daytona_api,
+                                       SANDBOX_INSTANCE (tty->self), error, tty_gone_checked,
+                                       tty_ref (tty));
+      return;
+    }
+  tty_finish (tty, error);
+}
+
+static void
+tty_ws_connected (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  DaytonaTty *tty = user_data;
+  g_autoptr(GError) error = NULL;
+  SoupWebsocketConnection *ws = soup_session_websocket_connect_finish (SOUP_SESSION (source), result, &error);
+
+  if (tty->finished)
+    {
+      if (ws != NULL)
+        {
+          soup_websocket_connection_close (ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+          g_object_unref (ws);
+        }
+      tty_unref (tty);
+      return;
+    }
+  if (ws == NULL)
+    {
+      const char *id = sandbox_instance_get_id (SANDBOX_INSTANCE (tty->self));
+
+      tty_finish (tty, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                                    _("The Daytona toolbox of sandbox %s refused the terminal's "
+                                      "WebSocket (%s). Its daemon may predate PTY sessions or a proxy "
+                                      "may block WebSockets: run the command without a terminal (no "
+                                      "“tty”, no “-t”), or recreate the sandbox from a current snapshot."),
+                                    id, error->message));
+      tty_unref (tty);
+      return;
+    }
+  tty->ws = ws;
+  soup_websocket_connection_set_keepalive_interval (ws, 20);
+  soup_websocket_connection_set_max_incoming_payload_size (ws, 0);
+  g_signal_connect (ws, "message", G_CALLBACK (tty_ws_message), tty);
+  g_signal_connect (ws, "closed", G_CALLBACK (tty_ws_closed), tty);
+  tty_unref (tty);
+}
+
+static void
+tty_created (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  DaytonaTty *tty = user_data;
+  GError *error = NULL;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              NULL, &error);
+  static const char *protocols[] = { "X-Daytona-Pty-Exit-Control", NULL };
+  g_autofree char *url = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+
+  if (tty->finished)
+    {
+      g_clear_error (&error);
+      tty_unref (tty);
+      return;
+    }
+  if (error != NULL)
+    {
+      if (error->domain == SANDBOX_ERROR && strstr (error->message, "404") != NULL)
+        g_prefix_error (&error, _("The Daytona toolbox has no PTY sessions (its daemon predates them): "
+                                  "run the command without a terminal (no “tty”, no “-t”). "));
+      tty_finish (tty, stopped_error (SANDBOX_INSTANCE (tty->self), error));
+      tty_unref (tty);
+      return;
+    }
+  tty->created = TRUE;
+  url = g_strdup_printf ("%s/connect", tty->url);
+  msg = _sandbox_rest_client_new_message (tty->self->client, "GET", url);
+  if (msg == NULL)
+    {
+      tty_finish (tty, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                                    _("Cannot make a WebSocket request for %s: check the Daytona "
+                                      "toolbox URL."), url));
+      tty_unref (tty);
+      return;
+    }
+  soup_session_websocket_connect_async (_sandbox_rest_client_get_session (tty->self->client), msg,
+                                        NULL, (char **) protocols, G_PRIORITY_DEFAULT, NULL,
+                                        tty_ws_connected, tty);
+}
+
+static gboolean
+tty_timed_out (gpointer user_data)
+{
+  DaytonaTty *tty = user_data;
+
+  g_debug ("Command on a terminal in Daytona sandbox ran out of time; deleting its PTY session");
+  tty->timed_out = TRUE;
+  tty_finish (tty, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+tty_cancel_idle (gpointer user_data)
+{
+  DaytonaTty *tty = user_data;
+
+  if (!tty->finished)
+    {
+      tty->cancelled = TRUE;
+      tty_finish (tty, NULL);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+tty_exec (SandboxDaytonaInstance *self,
+          SandboxCommand         *command,
+          GCancellable           *cancellable,
+          GTask                  *task)
+{
+  DaytonaTty *tty = g_new0 (DaytonaTty, 1);
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) body = NULL;
+  g_autofree char *random = g_uuid_string_random ();
+  g_autofree char *nonce = g_uuid_string_random ();
+  g_autofree char *url = NULL;
+  guint rows = 0, cols = 0;
+
+  g_atomic_ref_count_init (&tty->ref);   /* the running command's */
+  g_mutex_init (&tty->lock);
+  g_queue_init (&tty->ops);
+  tty->task = g_object_ref (task);
+  tty->self = g_object_ref (self);
+  tty->context = g_main_context_ref (g_task_get_context (task));
+  tty->command = g_object_ref (command);
+  tty->id = g_strdup_printf ("libsandbox-%s", random);
+  tty->url = toolbox_url (self, "/process/pty/%s", tty->id);
+  g_strdelimit (nonce, "-", '_');
+  tty->marker = g_strdup_printf ("__libsandbox_%s__", nonce);
+  tty->output = _sandbox_output_new (command);
+  tty->head = g_byte_array_new ();
+  tty->start = g_get_monotonic_time ();
+  tty->accepting = TRUE;
+  if (sandbox_command_get_stdin (command) != NULL)
+    {
+      /* The command's stdin bytes: typed first, once it runs. */
+      TtyOp *op = g_new0 (TtyOp, 1);
+
+      op->kind = TTY_OP_INPUT;
+      op->bytes = g_bytes_ref (sandbox_command_get_stdin (command));
+      g_queue_push_tail (&tty->ops, op);
+    }
+  tty->handlers[0] = g_signal_connect_data (command, "resize-tty", G_CALLBACK (tty_on_resize),
+                                            tty_ref (tty), tty_unref_closure, 0);
+  tty->handlers[1] = g_signal_connect_data (command, "send-input", G_CALLBACK (tty_on_input),
+                                            tty_ref (tty), tty_unref_closure, 0);
+  tty->handlers[2] = g_signal_connect_data (command, "send-signal", G_CALLBACK (tty_on_signal),
+                                            tty_ref (tty), tty_unref_closure, 0);
+
+  if (sandbox_command_get_timeout_ms (command) > 0)
+    {
+      tty->timeout = g_timeout_source_new (sandbox_command_get_timeout_ms (command));
+      g_source_set_callback (tty->timeout, tty_timed_out, tty, NULL);
+      g_source_set_static_name (tty->timeout, "[libsandbox] daytona pty timeout");
+      g_source_attach (tty->timeout, tty->context);
+    }
+  if (cancellable != NULL)
+    {
+      tty->cancellable = cancellable;
+      tty->cancel_id = _sandbox_cancellable_connect_in (cancellable, tty->context, tty_cancel_idle,
+                                                        tty_ref (tty), tty_unref);
+    }
+
+  sandbox_command_get_tty_size (command, &rows, &cols);
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "id");
+  json_builder_add_string_value (b, tty->id);
+  json_builder_set_member_name (b, "cols");
+  json_builder_add_int_value (b, cols > 0 ? CLAMP (cols, 1, 1000) : 80);
+  json_builder_set_member_name (b, "rows");
+  json_builder_add_int_value (b, rows > 0 ? CLAMP (rows, 1, 1000) : 24);
+  /* Its shell starts when we connect: nothing it shows is lost. */
+  json_builder_set_member_name (b, "lazyStart");
+  json_builder_add_boolean_value (b, TRUE);
+  json_builder_end_object (b);
+  body = json_builder_get_root (b);
+  url = toolbox_url (self, "/process/pty");
+  _sandbox_rest_client_call_async (self->client, "POST", url, body, SANDBOX_REST_NONE, NULL,
+                                   tty_created, tty_ref (tty));
+}
+
 static void
 sandbox_daytona_instance_exec (SandboxInstance *instance,
                                SandboxCommand  *command,
@@ -727,6 +1509,12 @@ sandbox_daytona_instance_exec (SandboxInstance *instance,
   if (g_task_return_error_if_cancelled (task) || refuse_if_stopped (instance, task))
     {
       g_free (data);
+      return;
+    }
+  if (sandbox_command_get_tty (command))
+    {
+      g_free (data);
+      tty_exec (self, command, cancellable, task);
       return;
     }
   data->self = self;

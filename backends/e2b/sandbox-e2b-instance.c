@@ -377,8 +377,14 @@ e2b_tty_next (gpointer user_data)
     return G_SOURCE_REMOVE;
   path = g_strconcat ("process.Process/", call->method, NULL);
   g_main_context_push_thread_default (tty->context);
+  /* A resize (an absolute size) and a kill can be sent again after a
+   * dropped connection or a 502-504; a lost resize would leave the
+   * command's window wrong without a sign. Keys cannot: they would be
+   * typed twice. */
   _sandbox_rest_client_call_async (tty->self->envd, "POST", path, call->body,
-                                   SANDBOX_REST_NONE, NULL, e2b_tty_call_done, call);
+                                   strcmp (call->method, "SendInput") == 0 ? SANDBOX_REST_NONE
+                                                                           : SANDBOX_REST_IDEMPOTENT,
+                                   NULL, e2b_tty_call_done, call);
   g_main_context_pop_thread_default (tty->context);
   return G_SOURCE_REMOVE;
 }

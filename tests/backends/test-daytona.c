@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <signal.h>
 #include <string.h>
 #include <glib/gstdio.h>
 #include <libsandbox/sandbox.h>
@@ -585,6 +586,135 @@ test_auto_stop (void)
   assert_nothing_left ();
 }
 
+/* ------------------------------------------------------------------ */
+/* Commands on a terminal: what goes wrong                             */
+
+static SandboxExecResult *
+run_on_tty (SandboxInstance *instance,
+            const char      *script,
+            guint            timeout_ms,
+            GError         **error)
+{
+  g_autoptr(SandboxCommand) command = sandbox_command_new_shell (script);
+
+  sandbox_command_set_tty (command, TRUE);
+  if (timeout_ms > 0)
+    sandbox_command_set_timeout_ms (command, timeout_ms);
+  return sandbox_instance_exec (instance, command, NULL, error);
+}
+
+static gboolean
+is_pty_connect (const char *path)
+{
+  return strstr (path, "/process/pty/") != NULL && g_str_has_suffix (path, "/connect");
+}
+
+/* A proxy that will not upgrade the terminal's WebSocket. */
+static gboolean
+refuse_pty_websocket (DaytonaEmulator   *emu,
+                      SoupServerMessage *msg,
+                      const char        *path,
+                      gpointer           user_data)
+{
+  if (!is_pty_connect (path))
+    return FALSE;
+  soup_server_message_set_status (msg, 403, NULL);
+  soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_STATIC, "no websockets here", 18);
+  return TRUE;
+}
+
+static void
+cut_after_upgrade (SoupServerMessage *msg,
+                   gpointer           data)
+{
+  g_autoptr(GIOStream) stream = soup_server_message_steal_connection (msg);
+
+  g_signal_handlers_disconnect_by_func (msg, cut_after_upgrade, data);
+  g_io_stream_close (stream, NULL, NULL);
+}
+
+/* The upgrade succeeds, then the connection drops: no close frame, no exit. */
+static gboolean
+cut_pty_websocket (DaytonaEmulator   *emu,
+                   SoupServerMessage *msg,
+                   const char        *path,
+                   gpointer           user_data)
+{
+  if (!is_pty_connect (path))
+    return FALSE;
+  if (soup_websocket_server_process_handshake (msg, NULL, NULL, NULL, NULL))
+    g_signal_connect (msg, "wrote-informational", G_CALLBACK (cut_after_upgrade), NULL);
+  return TRUE;
+}
+
+static void
+test_tty_errors (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxInstance) instance = create (backend, NULL);
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  daytona_emulator_set_hook (emulator, refuse_pty_websocket, NULL);
+  result = run_on_tty (instance, "echo hi", 0, &error);
+  daytona_emulator_set_hook (emulator, NULL, NULL);
+  g_assert_null (result);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "refused the terminal's WebSocket"));
+  g_assert_nonnull (strstr (error->message, "without a terminal"));
+  g_clear_error (&error);
+
+  daytona_emulator_set_hook (emulator, cut_pty_websocket, NULL);
+  result = run_on_tty (instance, "echo hi", 0, &error);
+  daytona_emulator_set_hook (emulator, NULL, NULL);
+  g_assert_null (result);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "was cut"));
+  g_assert_nonnull (strstr (error->message, "run the command again"));
+  g_clear_error (&error);
+
+  /* The sandbox is fine afterwards: a terminal works, and a time-out
+   * kills what runs on it. */
+  result = run_on_tty (instance, "echo fine; exit 3", 0, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 3);
+  g_assert_nonnull (g_strstr_len (g_bytes_get_data (sandbox_exec_result_get_stdout (result), NULL),
+                                  (gssize) g_bytes_get_size (sandbox_exec_result_get_stdout (result)),
+                                  "fine\r\n"));
+  g_clear_object (&result);
+  result = run_on_tty (instance, "echo started; sleep 30", 500, &error);
+  g_assert_no_error (error);
+  g_assert_true (sandbox_exec_result_get_timed_out (result));
+  g_assert_cmpint (sandbox_exec_result_get_term_signal (result), ==, SIGKILL);
+  destroy (instance);
+  assert_nothing_left ();
+}
+
+/* Auto-stop (the library's time-out) during a command on a terminal: the
+ * daemon kills the session's shell, and the caller is told the sandbox is
+ * gone, not that the command was killed. */
+static void
+test_tty_auto_stop (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  daytona_emulator_set_minute_ms (emulator, 2000);
+  sandbox_spec_set_timeout (spec, 1);     /* autoStopInterval 1 */
+  instance = create (backend, spec);
+  result = run_on_tty (instance, "echo started; sleep 60", 0, &error);
+  daytona_emulator_set_minute_ms (emulator, 60000);
+  g_assert_null (result);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "is gone"));
+  for (guint i = 0; i < 400 && daytona_emulator_count_live (emulator) > 0; i++)
+    g_usleep (50 * 1000);
+  assert_nothing_left ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -615,6 +745,8 @@ main (int   argc,
   g_test_add_func ("/daytona/fails-to-start", test_fails_to_start);
   g_test_add_func ("/daytona/resources-need-an-image", test_resources_need_an_image);
   g_test_add_func ("/daytona/auto-stop", test_auto_stop);
+  g_test_add_func ("/daytona/tty-errors", test_tty_errors);
+  g_test_add_func ("/daytona/tty-auto-stop", test_tty_auto_stop);
   g_test_add_func ("/daytona/real-service", test_real_service);
   status = g_test_run ();
 

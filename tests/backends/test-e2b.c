@@ -433,6 +433,72 @@ test_sandbox_gone_mid_command (void)
   g_assert_cmpuint (e2b_emulator_count_live (emulator), ==, 0);
 }
 
+/* The first resize of a terminal meets a 503 (a proxy's hiccup): the
+ * backend sends it again, so the command sees the new size. */
+static gint refused_updates;
+
+static gboolean
+refuse_first_update (E2bEmulator       *emu,
+                     SoupServerMessage *msg,
+                     const char        *path,
+                     gpointer           user_data)
+{
+  if (!g_str_has_suffix (path, "/process.Process/Update") || !g_atomic_int_compare_and_exchange (&refused_updates, 0, 1))
+    return FALSE;
+  soup_server_message_set_status (msg, 503, NULL);
+  soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_STATIC, "busy", 4);
+  return TRUE;
+}
+
+static void
+exec_done (GObject      *source,
+           GAsyncResult *res,
+           gpointer      user_data)
+{
+  SandboxExecResult **result = user_data;
+  g_autoptr(GError) error = NULL;
+
+  *result = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), res, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_tty_resize_retried (void)
+{
+  g_autoptr(SandboxBackend) backend = new_backend (NULL);
+  g_autoptr(SandboxInstance) instance = create (backend, "tty-resize");
+  g_autoptr(SandboxCommand) command =
+    sandbox_command_new_shell ("echo ready; read line; stty size; echo \"got:$line\"");
+  g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable ();
+  g_autoptr(GBytes) typed = g_bytes_new_static ("x\n", 2);
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GMemoryOutputStream *mem = G_MEMORY_OUTPUT_STREAM (out);
+  g_autofree char *text = NULL;
+
+  sandbox_command_set_tty (command, TRUE);
+  sandbox_command_set_stdout_stream (command, out);
+  g_atomic_int_set (&refused_updates, 0);
+  e2b_emulator_set_request_hook (emulator, refuse_first_update, NULL);
+  sandbox_instance_exec_async (instance, command, NULL, exec_done, &result);
+  while (result == NULL && (g_memory_output_stream_get_data (mem) == NULL ||
+                            g_strstr_len (g_memory_output_stream_get_data (mem),
+                                          (gssize) g_memory_output_stream_get_data_size (mem), "ready") == NULL))
+    g_main_context_iteration (NULL, TRUE);
+  sandbox_command_resize_tty (command, 41, 123);
+  g_assert_true (sandbox_command_send_input (command, typed));
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  e2b_emulator_set_request_hook (emulator, NULL, NULL);
+  g_assert_cmpint (g_atomic_int_get (&refused_updates), ==, 1);
+  text = g_strndup (g_memory_output_stream_get_data (mem), g_memory_output_stream_get_data_size (mem));
+  g_test_message ("terminal output: %s", text);
+  g_assert_nonnull (strstr (text, "41 123\r\n"));
+  g_assert_nonnull (strstr (text, "got:x\r\n"));
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+}
+
 /* SandboxSpec:workdir is honoured: made as the sandbox's user, commands
  * run there; one the user cannot make refuses the create and leaves no
  * sandbox behind. */
@@ -504,6 +570,7 @@ main (int   argc,
   g_test_add_func ("/e2b/truncated-stream", test_truncated_stream);
   g_test_add_func ("/e2b/sandbox-gone-mid-command", test_sandbox_gone_mid_command);
   g_test_add_func ("/e2b/workdir", test_workdir);
+  g_test_add_func ("/e2b/tty-resize-retried", test_tty_resize_retried);
   g_test_add_func ("/e2b/nothing-left", test_nothing_left);
 
   status = g_test_run ();

@@ -304,6 +304,7 @@ struct _EmuSandbox
   gboolean         removed;   /* answers 404 */
   SandboxInstance *local;
   GHashTable      *sessions;  /* id -> EmuSession */
+  GHashTable      *ptys;      /* id -> EmuPty */
   char            *host_dir;  /* the sandbox's directories on the host: home/, root/ */
   GString         *build_log; /* an image's build log, or NULL */
   gboolean         build_done;
@@ -316,6 +317,11 @@ struct _EmuSandbox
   EmuImage        *image;           /* what the snapshot or image runs on */
   char            *image_error;     /* or why the build's base image is unknown */
 };
+
+typedef struct _EmuPty EmuPty;
+static void pty_unref (EmuPty *pty);
+static void pty_kill_all (EmuSandbox *sb);
+static void pty_forget_sandbox (EmuSandbox *sb);
 
 static void
 close_fd (int *fd)
@@ -384,6 +390,8 @@ emu_sandbox_free (EmuSandbox *sb)
   g_free (sb->last_activity_at);
   g_clear_object (&sb->local);
   g_hash_table_unref (sb->sessions);
+  pty_forget_sandbox (sb);
+  g_hash_table_unref (sb->ptys);
   g_free (sb->host_dir);
   if (sb->build_log != NULL)
     g_string_free (sb->build_log, TRUE);
@@ -766,6 +774,7 @@ sb_cancel_commands (EmuSandbox *sb)
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &session))
     if (session->shell_cancel != NULL)
       g_cancellable_cancel (session->shell_cancel);
+  pty_kill_all (sb);
 }
 
 static void build_log_append (EmuSandbox *sb, const char *text, gboolean done);
@@ -2129,6 +2138,7 @@ api_create (DaytonaEmulator   *emu,
   sb->desired_state = g_strdup ("started");
   sb->state = g_strdup (build ? "pending_build" : "creating");
   sb->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) emu_session_free);
+  sb->ptys = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) pty_unref);
   sb->host_dir = g_strdup_printf ("%s/sb-%s", emu->tmpdir, sb->id);
 
   g_hash_table_insert (emu->sandboxes, sb->id, sb);
@@ -2709,6 +2719,163 @@ tb_execute (DaytonaEmulator   *emu,
   job = job_new (emu, sb, msg);
   emu_run (sb, command, _sandbox_json_get_string (body, "cwd"), env, (guint) MAX (timeout, 0),
            job->log, NULL, execute_done, job);
+}
+
+/* ------------------------------------------------------------------ */
+/* Toolbox: code-run                                                   */
+
+/* POST /process/code-run {code, language, argv?, envs?, timeout?}: the
+ * daemon pipes the code (base64 on the line) to the language's
+ * interpreter — python3 -u -, node -, or ts-node on a temporary file for
+ * typescript — with stdout and stderr in one output, and answers
+ * {exitCode, result, artifacts?}. Lines that start with the artifact
+ * marker are taken out of the result; a chart's JSON becomes
+ * artifacts.charts. (The daemon wraps code that imports matplotlib so that
+ * it prints such lines; the emulator does not.) */
+
+#define CODE_RUN_ARTIFACT_MARKER "dtn_artifact_k39fd2:"
+
+static char *
+code_run_script (const char  *language,
+                 const char  *code,
+                 const char  *argv)
+{
+  if (strcmp (language, "python") == 0)
+    {
+      g_autofree char *b64 = g_base64_encode ((const guchar *) code, strlen (code));
+
+      return g_strdup_printf ("printf '%%s' '%s' | base64 -d | python3 -u - %s", b64, argv);
+    }
+  else
+    {
+      /* node sees the script as argv[1]: taken out, as the daemon does. */
+      g_autofree char *full = g_strconcat ("process.argv.splice(1, 1);\n", code, NULL);
+      g_autofree char *b64 = g_base64_encode ((const guchar *) full, strlen (full));
+
+      if (strcmp (language, "javascript") == 0)
+        return g_strdup_printf ("printf '%%s' '%s' | base64 -d | node - %s", b64, argv);
+      return g_strdup_printf ("_f=/tmp/dtn_$$.ts; printf '%%s' '%s' | base64 -d > \"$_f\"; "
+                              "npm_config_loglevel=error npx ts-node -T --ignore-diagnostics 5107 "
+                              "-O '{\"module\":\"CommonJS\"}' \"$_f\" %s; _dtn_ec=$?; rm -f \"$_f\"; "
+                              "exit $_dtn_ec", b64, argv);
+    }
+}
+
+static void
+code_run_done (SandboxExecResult *result,
+               GError            *error,
+               gpointer           data)
+{
+  Job *job = data;
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+  g_autoptr(GString) kept = g_string_new (NULL);
+  g_autoptr(JsonArray) charts = json_array_new ();
+  guint n_kept = 0;
+  int code;
+
+  if (result != NULL && sandbox_exec_result_get_timed_out (result))
+    {
+      tb_error (job->emu, job->msg, 408, "REQUEST_TIMEOUT", "request timeout: command execution timeout");
+      job_free (job);
+      return;
+    }
+  if (result != NULL)
+    {
+      text = bytes_to_utf8 (job->log->combined);
+      code = sandbox_exec_result_get_exit_code (result);
+    }
+  else
+    {
+      text = g_strdup (error->message);
+      code = -1;
+    }
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_autoptr(JsonParser) parser = NULL;
+      JsonNode *root;
+      JsonObject *artifact;
+
+      if (!g_str_has_prefix (lines[i], CODE_RUN_ARTIFACT_MARKER))
+        {
+          if (n_kept++ > 0)
+            g_string_append_c (kept, '\n');
+          g_string_append (kept, lines[i]);
+          continue;
+        }
+      parser = json_parser_new ();
+      if (json_parser_load_from_data (parser, lines[i] + strlen (CODE_RUN_ARTIFACT_MARKER), -1, NULL) &&
+          (root = json_parser_get_root (parser)) != NULL && JSON_NODE_HOLDS_OBJECT (root) &&
+          g_strcmp0 (_sandbox_json_get_string (artifact = json_node_get_object (root), "type"), "chart") == 0 &&
+          json_object_get_member (artifact, "value") != NULL &&
+          JSON_NODE_HOLDS_OBJECT (json_object_get_member (artifact, "value")))
+        json_array_add_element (charts, json_node_copy (json_object_get_member (artifact, "value")));
+    }
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "exitCode");
+  json_builder_add_int_value (b, code);
+  json_builder_set_member_name (b, "result");
+  json_builder_add_string_value (b, kept->str);
+  if (json_array_get_length (charts) > 0)
+    {
+      JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+
+      json_node_set_array (node, charts);
+      json_builder_set_member_name (b, "artifacts");
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "charts");
+      json_builder_add_value (b, node);
+      json_builder_end_object (b);
+    }
+  json_builder_end_object (b);
+  reply_json (job->emu, job->msg, 200, node_from_builder (b));
+  job_free (job);
+}
+
+static void
+tb_code_run (DaytonaEmulator   *emu,
+             EmuSandbox        *sb,
+             SoupServerMessage *msg)
+{
+  g_autoptr(JsonObject) body = request_object (emu, msg, TRUE, FALSE);
+  const char *code, *language;
+  JsonNode *envs, *argv_node;
+  g_autoptr(GHashTable) env = NULL;
+  g_autoptr(GString) argv = g_string_new (NULL);
+  g_autofree char *script = NULL;
+  gint64 timeout = 0;
+  Job *job;
+
+  if (body == NULL)
+    return;
+  code = _sandbox_json_get_string (body, "code");
+  language = _sandbox_json_get_string (body, "language");
+  if (code == NULL || language == NULL)
+    return tb_error (emu, msg, 400, "INVALID_REQUEST_BODY",
+                     "invalid request body: code and language are required");
+  if (strcmp (language, "python") != 0 && strcmp (language, "javascript") != 0 &&
+      strcmp (language, "typescript") != 0)
+    {
+      g_autofree char *m = g_strdup_printf ("bad request: unsupported language: %s", language);
+      return tb_error (emu, msg, 400, "BAD_REQUEST", m);
+    }
+  /* The daemon joins argv with spaces, unquoted. */
+  argv_node = json_object_get_member (body, "argv");
+  if (argv_node != NULL && JSON_NODE_HOLDS_ARRAY (argv_node))
+    for (guint i = 0; i < json_array_get_length (json_node_get_array (argv_node)); i++)
+      {
+        const char *arg = json_array_get_string_element (json_node_get_array (argv_node), i);
+
+        g_string_append_printf (argv, "%s%s", i ? " " : "", arg ? arg : "");
+      }
+  _sandbox_json_get_int (body, "timeout", &timeout);
+  envs = json_object_get_member (body, "envs");
+  env = env_from_json (envs && JSON_NODE_HOLDS_OBJECT (envs) ? json_node_get_object (envs) : NULL);
+  script = code_run_script (language, code, argv->str);
+  job = job_new (emu, sb, msg);
+  emu_run (sb, script, NULL, env, (guint) MAX (timeout, 0), job->log, NULL, code_run_done, job);
 }
 
 /* ------------------------------------------------------------------ */
@@ -4307,6 +4474,673 @@ tb_files (DaytonaEmulator   *emu,
 /* ------------------------------------------------------------------ */
 /* Toolbox dispatch                                                    */
 
+/* ------------------------------------------------------------------ */
+/* Toolbox: PTY sessions                                               */
+
+/* A PTY session: a login shell on a real terminal (the local backend's),
+ * whose output goes to every WebSocket attached to it and whose input is
+ * what they send. As in the daemon, it starts at creation (or, with
+ * lazyStart, at the first connection), runs once, and leaves the table
+ * when its shell ends; its clients then get the "exited" control message
+ * (if they asked for it with the X-Daytona-Pty-Exit-Control subprotocol)
+ * and a close frame whose reason is {"exitCode": N, "exitReason": …}. */
+
+#define PTY_EXIT_CONTROL "X-Daytona-Pty-Exit-Control"
+#define PTY_ENVS_PREFIX "X-Daytona-Pty-Envs~"
+
+typedef struct
+{
+  EmuPty                  *pty;
+  SoupWebsocketConnection *conn;
+  gboolean                 exit_control;
+} PtyClient;
+
+struct _EmuPty
+{
+  int             ref;
+  EmuSandbox     *sb;         /* NULL once the sandbox has been freed */
+  char           *id;
+  char           *cwd;
+  GHashTable     *envs;       /* utf8 -> utf8 */
+  char           *created_at;
+  guint           cols, rows;
+  gboolean        lazy;
+  gboolean        active;
+  gboolean        started;    /* it runs once only */
+  SandboxCommand *command;
+  GCancellable   *cancel;
+  GPtrArray      *clients;    /* PtyClient */
+  GByteArray     *backlog;    /* output before its first client came */
+  gboolean        had_client;
+};
+
+static EmuPty *
+pty_ref (EmuPty *pty)
+{
+  pty->ref++;
+  return pty;
+}
+
+static void
+pty_client_free (PtyClient *client)
+{
+  g_signal_handlers_disconnect_by_data (client->conn, client);
+  if (soup_websocket_connection_get_state (client->conn) == SOUP_WEBSOCKET_STATE_OPEN)
+    soup_websocket_connection_close (client->conn, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, NULL);
+  g_object_unref (client->conn);
+  g_free (client);
+}
+
+static void
+pty_unref (EmuPty *pty)
+{
+  if (--pty->ref > 0)
+    return;
+  g_ptr_array_unref (pty->clients);
+  g_byte_array_unref (pty->backlog);
+  g_clear_object (&pty->command);
+  g_clear_object (&pty->cancel);
+  g_hash_table_unref (pty->envs);
+  g_free (pty->id);
+  g_free (pty->cwd);
+  g_free (pty->created_at);
+  g_free (pty);
+}
+
+/* The sandbox stops or goes: its terminals' shells are killed. */
+static void
+pty_kill_all (EmuSandbox *sb)
+{
+  GHashTableIter iter;
+  EmuPty *pty;
+
+  g_hash_table_iter_init (&iter, sb->ptys);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &pty))
+    g_cancellable_cancel (pty->cancel);
+}
+
+static void
+pty_forget_sandbox (EmuSandbox *sb)
+{
+  GHashTableIter iter;
+  EmuPty *pty;
+
+  g_hash_table_iter_init (&iter, sb->ptys);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &pty))
+    pty->sb = NULL;
+}
+
+static JsonNode *
+pty_info (EmuPty *pty)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  GHashTableIter iter;
+  const char *k, *v;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "id");
+  json_builder_add_string_value (b, pty->id);
+  json_builder_set_member_name (b, "cwd");
+  json_builder_add_string_value (b, pty->cwd);
+  json_builder_set_member_name (b, "envs");
+  json_builder_begin_object (b);
+  g_hash_table_iter_init (&iter, pty->envs);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &k, (gpointer *) &v))
+    {
+      json_builder_set_member_name (b, k);
+      json_builder_add_string_value (b, v);
+    }
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "cols");
+  json_builder_add_int_value (b, pty->cols);
+  json_builder_set_member_name (b, "rows");
+  json_builder_add_int_value (b, pty->rows);
+  json_builder_set_member_name (b, "createdAt");
+  json_builder_add_string_value (b, pty->created_at);
+  json_builder_set_member_name (b, "active");
+  json_builder_add_boolean_value (b, pty->active);
+  json_builder_set_member_name (b, "lazyStart");
+  json_builder_add_boolean_value (b, pty->lazy);
+  json_builder_end_object (b);
+  return node_from_builder (b);
+}
+
+static void
+pty_write (gpointer      data,
+           gboolean      is_stderr,
+           const guint8 *buf,
+           gsize         len)
+{
+  EmuPty *pty = data;
+
+  if (!pty->had_client)
+    {
+      g_byte_array_append (pty->backlog, buf, len);
+      return;
+    }
+  for (guint i = 0; i < pty->clients->len; i++)
+    {
+      PtyClient *client = g_ptr_array_index (pty->clients, i);
+
+      if (soup_websocket_connection_get_state (client->conn) == SOUP_WEBSOCKET_STATE_OPEN)
+        send_frames (client->conn, buf, len);
+    }
+}
+
+/* The daemon's words for how a shell ended (128 + N: signal N). */
+static const char *
+pty_exit_reason (int code, char **owned)
+{
+  if (code == 0)
+    return NULL;
+  if (code == 130)
+    return "Ctrl+C";
+  if (code == 137)
+    return "SIGKILL";
+  if (code == 143)
+    return "SIGTERM";
+  if (code > 128)
+    return *owned = g_strdup_printf ("signal %d", code - 128);
+  return "non-zero exit";
+}
+
+static void
+pty_close_clients (EmuPty *pty,
+                   int     code)
+{
+  g_autofree char *owned = NULL;
+  const char *reason = pty_exit_reason (code, &owned);
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) close_node = NULL;
+  g_autofree char *close_text = NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "exitCode");
+  json_builder_add_int_value (b, code);
+  if (reason != NULL)
+    {
+      json_builder_set_member_name (b, "exitReason");
+      json_builder_add_string_value (b, reason);
+    }
+  json_builder_end_object (b);
+  close_node = json_builder_get_root (b);
+  close_text = json_to_string (close_node, FALSE);
+
+  while (pty->clients->len > 0)
+    {
+      PtyClient *client = g_ptr_array_steal_index (pty->clients, 0);
+
+      if (soup_websocket_connection_get_state (client->conn) == SOUP_WEBSOCKET_STATE_OPEN)
+        {
+          if (client->exit_control)
+            {
+              g_autoptr(JsonBuilder) c = json_builder_new ();
+              g_autoptr(JsonNode) node = NULL;
+              g_autofree char *text = NULL;
+
+              json_builder_begin_object (c);
+              json_builder_set_member_name (c, "type");
+              json_builder_add_string_value (c, "control");
+              json_builder_set_member_name (c, "status");
+              json_builder_add_string_value (c, "exited");
+              json_builder_set_member_name (c, "exitCode");
+              json_builder_add_int_value (c, code);
+              if (reason != NULL)
+                {
+                  json_builder_set_member_name (c, "exitReason");
+                  json_builder_add_string_value (c, reason);
+                }
+              json_builder_end_object (c);
+              node = json_builder_get_root (c);
+              text = json_to_string (node, FALSE);
+              soup_websocket_connection_send_text (client->conn, text);
+            }
+          soup_websocket_connection_close (client->conn,
+                                           code == 0 ? SOUP_WEBSOCKET_CLOSE_NORMAL
+                                                     : SOUP_WEBSOCKET_CLOSE_SERVER_ERROR,
+                                           close_text);
+        }
+      pty_client_free (client);
+    }
+}
+
+static void
+pty_ended (EmuPty *pty,
+           int     code)
+{
+  pty->active = FALSE;
+  pty_close_clients (pty, code);
+  /* Gone from the table: it cannot be used again. */
+  if (pty->sb != NULL && g_hash_table_lookup (pty->sb->ptys, pty->id) == pty)
+    g_hash_table_remove (pty->sb->ptys, pty->id);
+}
+
+static void
+pty_exited (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  EmuPty *pty = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxExecResult) res = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source),
+                                                                    result, &error);
+  int code = 137;   /* killed (DELETE, or the sandbox stopped) */
+
+  if (res != NULL && sandbox_exec_result_get_term_signal (res) > 0)
+    code = 128 + sandbox_exec_result_get_term_signal (res);
+  else if (res != NULL)
+    code = sandbox_exec_result_get_exit_status (res);
+  else if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      g_debug ("daytona-emulator: the shell of PTY %s failed: %s", pty->id, error->message);
+      code = 1;
+    }
+  pty_ended (pty, code);
+  pty_unref (pty);
+}
+
+static gboolean
+pty_start (EmuPty  *pty,
+           GError **error)
+{
+  EmuSandbox *sb = pty->sb;
+  g_autoptr(GOutputStream) out = NULL;
+  GHashTableIter iter;
+  const char *k, *v;
+
+  if (pty->started)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                           "PTY session has already been used and cannot be restarted");
+      return FALSE;
+    }
+  if (sb == NULL || sb->local == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "the sandbox is not running");
+      return FALSE;
+    }
+  /* The daemon's shell, interactive and a login shell. */
+  pty->command = sandbox_command_new_shell ("if command -v bash >/dev/null 2>&1; then exec bash -i -l; fi; "
+                                            "exec sh -i -l");
+  sandbox_command_set_tty (pty->command, TRUE);
+  sandbox_command_resize_tty (pty->command, pty->rows, pty->cols);
+  sandbox_command_set_cwd (pty->command, pty->cwd);
+  g_hash_table_iter_init (&iter, pty->envs);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &k, (gpointer *) &v))
+    sandbox_command_set_env (pty->command, k, v);
+  out = _emu_sink_new (pty_write, FALSE, pty_ref (pty), (GDestroyNotify) pty_unref);
+  sandbox_command_set_stdout_stream (pty->command, out);
+  pty->cancel = g_cancellable_new ();
+  pty->started = TRUE;
+  pty->active = TRUE;
+  sandbox_instance_exec_async (sb->local, pty->command, pty->cancel, pty_exited, pty_ref (pty));
+  return TRUE;
+}
+
+/* Validates and adds a PTY session; on failure, answers MSG and returns NULL. */
+static EmuPty *
+pty_create (DaytonaEmulator   *emu,
+            EmuSandbox        *sb,
+            SoupServerMessage *msg,
+            const char        *id,
+            const char        *cwd,
+            GHashTable        *envs,    /* taken */
+            gint64             cols,
+            gint64             rows,
+            gboolean           lazy)
+{
+  EmuPty *pty;
+  g_autoptr(GError) error = NULL;
+
+  if (id == NULL || *id == '\0')
+    {
+      g_hash_table_unref (envs);
+      tb_error (emu, msg, 400, "BAD_REQUEST", "session ID is required");
+      return NULL;
+    }
+  if (g_hash_table_contains (sb->ptys, id))
+    {
+      g_autofree char *m = g_strdup_printf ("PTY session with ID '%s' already exists", id);
+
+      g_hash_table_unref (envs);
+      tb_error (emu, msg, 409, "CONFLICT", m);
+      return NULL;
+    }
+  if (cols < 1 || cols > 1000 || rows < 1 || rows > 1000)
+    {
+      g_hash_table_unref (envs);
+      tb_error (emu, msg, 400, "BAD_REQUEST", cols < 1 || cols > 1000
+                ? "invalid value for cols - must be less than 1000"
+                : "invalid value for rows - must be less than 1000");
+      return NULL;
+    }
+  pty = g_new0 (EmuPty, 1);
+  pty->ref = 1;   /* the table's */
+  pty->sb = sb;
+  pty->id = g_strdup (id);
+  pty->cwd = sb_resolve (sb, cwd);
+  pty->envs = envs;
+  if (!g_hash_table_contains (envs, "TERM"))
+    g_hash_table_insert (envs, g_strdup ("TERM"), g_strdup ("xterm-256color"));
+  pty->created_at = now_iso ();
+  pty->cols = (guint) cols;
+  pty->rows = (guint) rows;
+  pty->lazy = lazy;
+  pty->clients = g_ptr_array_new_with_free_func ((GDestroyNotify) pty_client_free);
+  pty->backlog = g_byte_array_new ();
+  g_hash_table_insert (sb->ptys, pty->id, pty);
+  if (!lazy && !pty_start (pty, &error))
+    {
+      g_hash_table_remove (sb->ptys, id);
+      tb_error (emu, msg, 500, "INTERNAL_SERVER_ERROR", "failed to start PTY session");
+      return NULL;
+    }
+  return pty;
+}
+
+typedef struct
+{
+  EmuPty   *pty;
+  GList    *extensions;
+  gboolean  exit_control;
+  char     *refusal;   /* the "error" control message to send, or NULL */
+} PtyUpgrade;
+
+static void
+pty_upgrade_free (PtyUpgrade *up)
+{
+  g_clear_pointer (&up->pty, pty_unref);
+  g_list_free_full (up->extensions, g_object_unref);
+  g_free (up->refusal);
+  g_free (up);
+}
+
+static void
+pty_client_message (SoupWebsocketConnection *conn,
+                    SoupWebsocketDataType    type,
+                    GBytes                  *message,
+                    PtyClient               *client)
+{
+  if (!client->pty->active || !sandbox_command_send_input (client->pty->command, message))
+    soup_websocket_connection_close (conn, SOUP_WEBSOCKET_CLOSE_SERVER_ERROR, "PTY session unavailable");
+}
+
+static void
+pty_client_closed (SoupWebsocketConnection *conn,
+                   PtyClient               *client)
+{
+  g_ptr_array_remove (client->pty->clients, client);
+}
+
+static void
+pty_ws_upgraded (SoupServerMessage *msg,
+                 PtyUpgrade        *up)
+{
+  g_autoptr(GIOStream) stream = NULL;
+  SoupWebsocketConnection *conn;
+  PtyClient *client;
+
+  g_signal_handlers_disconnect_by_func (msg, pty_ws_upgraded, up);
+  stream = soup_server_message_steal_connection (msg);
+  conn = soup_websocket_connection_new (
+      stream, soup_server_message_get_uri (msg), SOUP_WEBSOCKET_CONNECTION_SERVER,
+      soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Origin"),
+      soup_message_headers_get_one (soup_server_message_get_response_headers (msg), "Sec-WebSocket-Protocol"),
+      g_steal_pointer (&up->extensions));
+  soup_websocket_connection_set_keepalive_interval (conn, 20);
+
+  if (up->refusal != NULL)
+    {
+      /* As the daemon: the upgrade succeeds, then an error control message. */
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autoptr(JsonNode) node = NULL;
+      g_autofree char *text = NULL;
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "type");
+      json_builder_add_string_value (b, "control");
+      json_builder_set_member_name (b, "status");
+      json_builder_add_string_value (b, "error");
+      json_builder_set_member_name (b, "error");
+      json_builder_add_string_value (b, up->refusal);
+      json_builder_end_object (b);
+      node = json_builder_get_root (b);
+      text = json_to_string (node, FALSE);
+      soup_websocket_connection_send_text (conn, text);
+      soup_websocket_connection_close (conn, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+      g_object_unref (conn);
+      pty_upgrade_free (up);
+      return;
+    }
+
+  client = g_new0 (PtyClient, 1);
+  client->pty = up->pty;
+  client->conn = conn;
+  client->exit_control = up->exit_control;
+  g_signal_connect (conn, "message", G_CALLBACK (pty_client_message), client);
+  g_signal_connect (conn, "closed", G_CALLBACK (pty_client_closed), client);
+  g_ptr_array_add (up->pty->clients, client);
+  soup_websocket_connection_send_text (conn, "{\"type\":\"control\",\"status\":\"connected\"}");
+  if (!up->pty->had_client)
+    {
+      up->pty->had_client = TRUE;
+      if (up->pty->backlog->len > 0)
+        send_frames (conn, up->pty->backlog->data, up->pty->backlog->len);
+      g_byte_array_set_size (up->pty->backlog, 0);
+    }
+  pty_upgrade_free (up);
+}
+
+/* Answers the upgrade of MSG and, once it is written, attaches the
+ * connection to PTY (or, with REFUSAL, sends that error and closes). */
+static void
+pty_ws_attach (SoupServerMessage *msg,
+               EmuPty            *pty,
+               const char        *refusal)
+{
+  static const char *protocols[] = { PTY_EXIT_CONTROL, NULL };
+  const char *offered = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                      "Sec-WebSocket-Protocol");
+  PtyUpgrade *up = g_new0 (PtyUpgrade, 1);
+  g_autoptr(GPtrArray) supported = g_ptr_array_new_with_free_func (g_type_class_unref);
+
+  up->exit_control = offered != NULL && strstr (offered, PTY_EXIT_CONTROL) != NULL;
+  g_ptr_array_add (supported, g_type_class_ref (SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE));
+  /* Chooses the exit-control token when offered; other tokens (the envs)
+   * carry data and are not chosen. */
+  if (!soup_websocket_server_process_handshake (msg, NULL, up->exit_control ? (char **) protocols : NULL,
+                                                supported, &up->extensions))
+    {
+      g_free (up);
+      return;  /* it answered 400 */
+    }
+  up->pty = pty != NULL ? pty_ref (pty) : NULL;
+  up->refusal = g_strdup (refusal);
+  g_signal_connect (msg, "wrote-informational", G_CALLBACK (pty_ws_upgraded), up);
+}
+
+/* The envs of create-connect: a subprotocol token holding base64url (no
+ * padding) of a JSON object. */
+static GHashTable *
+pty_envs_from_protocols (const char *offered)
+{
+  const char *start;
+  g_autofree char *token = NULL;
+  g_autofree guchar *json = NULL;
+  gsize len = 0, n;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonNode *root;
+
+  if (offered == NULL || (start = strstr (offered, PTY_ENVS_PREFIX)) == NULL)
+    return env_from_json (NULL);
+  start += strlen (PTY_ENVS_PREFIX);
+  n = strcspn (start, ", ");
+  token = g_malloc0 (n + 4);
+  for (gsize i = 0; i < n; i++)
+    token[i] = start[i] == '-' ? '+' : start[i] == '_' ? '/' : start[i];
+  while (n % 4 != 0)
+    token[n++] = '=';
+  json = g_base64_decode (token, &len);
+  if (json == NULL || !json_parser_load_from_data (parser, (const char *) json, (gssize) len, NULL) ||
+      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return env_from_json (NULL);
+  return env_from_json (json_node_get_object (root));
+}
+
+static gint64
+query_int (GHashTable *query,
+           const char *key,
+           gint64      fallback)
+{
+  const char *text = query != NULL ? g_hash_table_lookup (query, key) : NULL;
+
+  return text != NULL ? g_ascii_strtoll (text, NULL, 10) : fallback;
+}
+
+static void
+tb_pty (DaytonaEmulator   *emu,
+        EmuSandbox        *sb,
+        SoupServerMessage *msg,
+        const char        *rest,
+        GHashTable        *query)
+{
+  const char *method = soup_server_message_get_method (msg);
+  g_auto(GStrv) parts = g_strsplit (*rest == '/' ? rest + 1 : rest, "/", 3);
+  guint n = *rest == '\0' ? 0 : g_strv_length (parts);
+  EmuPty *pty;
+
+  if (n == 0 && strcmp (method, "POST") == 0)
+    {
+      g_autoptr(JsonObject) body = request_object (emu, msg, TRUE, FALSE);
+      JsonNode *envs;
+      gint64 cols = 80, rows = 24;
+
+      if (body == NULL)
+        return;
+      _sandbox_json_get_int (body, "cols", &cols);
+      _sandbox_json_get_int (body, "rows", &rows);
+      envs = json_object_get_member (body, "envs");
+      pty = pty_create (emu, sb, msg, _sandbox_json_get_string (body, "id"),
+                        _sandbox_json_get_string (body, "cwd"),
+                        env_from_json (envs && JSON_NODE_HOLDS_OBJECT (envs) ? json_node_get_object (envs) : NULL),
+                        cols, rows, json_object_get_boolean_member_with_default (body, "lazyStart", FALSE));
+      if (pty != NULL)
+        {
+          g_autoptr(JsonBuilder) b = json_builder_new ();
+
+          json_builder_begin_object (b);
+          json_builder_set_member_name (b, "sessionId");
+          json_builder_add_string_value (b, pty->id);
+          json_builder_end_object (b);
+          reply_json (emu, msg, 201, node_from_builder (b));
+        }
+      return;
+    }
+  if (n == 0 && strcmp (method, "GET") == 0)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      GHashTableIter iter;
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "sessions");
+      json_builder_begin_array (b);
+      g_hash_table_iter_init (&iter, sb->ptys);
+      while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &pty))
+        json_builder_add_value (b, pty_info (pty));
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+      return reply_json (emu, msg, 200, node_from_builder (b));
+    }
+  if (n == 1 && strcmp (parts[0], "create-connect") == 0 && strcmp (method, "GET") == 0)
+    {
+      const char *offered = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                          "Sec-WebSocket-Protocol");
+
+      if (!is_websocket (msg))
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: create-connect is a WebSocket endpoint");
+      pty = pty_create (emu, sb, msg, query ? g_hash_table_lookup (query, "id") : NULL,
+                        query ? g_hash_table_lookup (query, "cwd") : NULL,
+                        pty_envs_from_protocols (offered),
+                        query_int (query, "cols", 80), query_int (query, "rows", 24), FALSE);
+      if (pty != NULL)
+        pty_ws_attach (msg, pty, NULL);
+      return;
+    }
+
+  pty = n > 0 ? g_hash_table_lookup (sb->ptys, parts[0]) : NULL;
+  if (n == 2 && strcmp (parts[1], "connect") == 0 && strcmp (method, "GET") == 0)
+    {
+      g_autofree char *refusal = NULL;
+      g_autoptr(GError) error = NULL;
+
+      if (!is_websocket (msg))
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: connect is a WebSocket endpoint");
+      if (pty == NULL)
+        refusal = g_strdup_printf ("Failed to connect to PTY session: PTY session %s not found", parts[0]);
+      else if (!pty->active && pty->lazy && !pty_start (pty, &error))
+        refusal = g_strdup_printf ("Failed to connect to PTY session: failed to start PTY session: %s",
+                                   error->message);
+      else if (!pty->active && !pty->lazy)
+        refusal = g_strdup_printf ("Failed to connect to PTY session: PTY session '%s' has terminated "
+                                   "and is no longer available", parts[0]);
+      pty_ws_attach (msg, refusal == NULL ? pty : NULL, refusal);
+      return;
+    }
+  if (pty == NULL)
+    return tb_error (emu, msg, 404, "NOT_FOUND", "PTY session not found");
+  if (n == 1 && strcmp (method, "GET") == 0)
+    return reply_json (emu, msg, 200, pty_info (pty));
+  if (n == 1 && strcmp (method, "DELETE") == 0)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+
+      pty_ref (pty);
+      g_hash_table_remove (sb->ptys, pty->id);
+      if (pty->active)
+        {
+          g_cancellable_cancel (pty->cancel);
+          pty_ended (pty, 137);
+        }
+      pty_unref (pty);
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "message");
+      json_builder_add_string_value (b, "PTY session deleted");
+      json_builder_end_object (b);
+      return reply_json (emu, msg, 200, node_from_builder (b));
+    }
+  if (n == 2 && strcmp (parts[1], "resize") == 0 && strcmp (method, "POST") == 0)
+    {
+      g_autoptr(JsonObject) body = request_object (emu, msg, TRUE, FALSE);
+      gint64 cols = 0, rows = 0;
+
+      if (body == NULL)
+        return;
+      if (!_sandbox_json_get_int (body, "cols", &cols) || !_sandbox_json_get_int (body, "rows", &rows) ||
+          cols < 1 || rows < 1)
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "cols and rows are required (1 to 1000)");
+      if (cols > 1000)
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "cols must be less than 1000");
+      if (rows > 1000)
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "rows must be less than 1000");
+      if (!pty->active && !pty->lazy)
+        {
+          g_autofree char *m = g_strdup_printf ("PTY session '%s' has terminated and cannot be resized",
+                                                pty->id);
+          return tb_error (emu, msg, 410, "GONE", m);
+        }
+      if (!pty->active)
+        return tb_error (emu, msg, 500, "INTERNAL_SERVER_ERROR", "cannot resize inactive PTY session");
+      pty->cols = (guint) cols;
+      pty->rows = (guint) rows;
+      sandbox_command_resize_tty (pty->command, pty->rows, pty->cols);
+      return reply_json (emu, msg, 200, pty_info (pty));
+    }
+  {
+    g_autofree char *m = g_strdup_printf ("not found: %s /process/pty%s", method, rest);
+    tb_error (emu, msg, 404, "NOT_FOUND", m);
+  }
+}
+
 static void
 reply_dir (DaytonaEmulator   *emu,
            SoupServerMessage *msg,
@@ -4361,6 +5195,10 @@ handle_toolbox (DaytonaEmulator   *emu,
     }
   if (strcmp (rest, "/process/execute") == 0 && strcmp (method, "POST") == 0)
     return tb_execute (emu, sb, msg);
+  if (strcmp (rest, "/process/code-run") == 0 && strcmp (method, "POST") == 0)
+    return tb_code_run (emu, sb, msg);
+  if (g_str_has_prefix (rest, "/process/pty"))
+    return tb_pty (emu, sb, msg, rest + strlen ("/process/pty"), query);
   if (g_str_has_prefix (rest, "/process/session"))
     return tb_sessions (emu, sb, msg, rest + strlen ("/process/session"), query);
   if (strcmp (rest, "/files") == 0 || g_str_has_prefix (rest, "/files/"))

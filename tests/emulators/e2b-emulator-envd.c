@@ -1850,11 +1850,13 @@ write_in_place (const char  *host,
   return TRUE;
 }
 
-static gboolean
-signature_valid (EmuSandbox *sandbox,
-                 GHashTable *query,
-                 const char *operation,
-                 const char *user_param)
+/* Whether the query's v1 signature is SANDBOX's for OPERATION (expired
+ * or not). */
+gboolean
+_emu_envd_signed_by (EmuSandbox *sandbox,
+                     GHashTable *query,
+                     const char *operation,
+                     const char *user_param)
 {
   const char *signature = g_hash_table_lookup (query, "signature");
   const char *expiration = g_hash_table_lookup (query, "signature_expiration");
@@ -1866,9 +1868,7 @@ signature_valid (EmuSandbox *sandbox,
   g_autofree char *b64 = NULL;
   char *eq;
 
-  if (signature == NULL)
-    return FALSE;
-  if (expiration != NULL && g_ascii_strtoll (expiration, NULL, 10) < g_get_real_time () / G_USEC_PER_SEC)
+  if (signature == NULL || sandbox->access_token == NULL)
     return FALSE;
   raw = expiration
         ? g_strdup_printf ("%s:%s:%s:%s:%s", path ? path : "", operation, user_param ? user_param : "",
@@ -2159,8 +2159,17 @@ _emu_envd_handle (E2bEmulator       *emu,
       const char *user_param = _emu_query (query, "username");
       gboolean download = strcmp (method, "GET") == 0;
 
-      if (!token_ok && (token != NULL ||
-                        !signature_valid (sandbox, query, download ? "read" : "write", user_param)))
+      const char *expiration = _emu_query (query, "signature_expiration");
+      gboolean signed_ok = token == NULL &&
+                           _emu_envd_signed_by (sandbox, query, download ? "read" : "write", user_param);
+
+      if (!token_ok && signed_ok && expiration != NULL &&
+          g_ascii_strtoll (expiration, NULL, 10) < g_get_real_time () / G_USEC_PER_SEC)
+        {
+          _emu_reply_error (msg, 401, "signature is already expired");
+          return;
+        }
+      if (!token_ok && !signed_ok)
         {
           _emu_reply_error (msg, 401, "unauthorized access, please provide a valid access token or "
                             "method signing if supported");

@@ -88,6 +88,11 @@ void        _emu_envd_handle         (E2bEmulator       *emu,
                                       SoupServerMessage *msg,
                                       const char        *path,
                                       GHashTable        *query);
+/* Whether the v1 signature in QUERY (a signed file URL's) is SANDBOX's. */
+gboolean _emu_envd_signed_by (EmuSandbox *sandbox,
+                              GHashTable *query,
+                              const char *operation,
+                              const char *user_param);
 /* Kills every process of a sandbox that is going away. */
 void        _emu_envd_sandbox_gone   (EmuSandbox        *sandbox);
 /* A metrics sample of SANDBOX measured by the local backend: the API's

@@ -593,6 +593,10 @@ compare_started (gconstpointer a,
   gboolean asc = GPOINTER_TO_INT (user_data);
   gint c = g_date_time_compare (x->started, y->started);
 
+  /* The same second (a timeout change keeps whole seconds): the service's
+   * start times are finer, so the one created first started first. */
+  if (c == 0)
+    c = x->created_us < y->created_us ? -1 : x->created_us > y->created_us ? 1 : 0;
   if (c == 0)
     c = strcmp (x->id, y->id);
   return asc ? c : -c;
@@ -916,7 +920,22 @@ handle_sandbox (E2bEmulator       *emu,
         { not_found (msg, short_id); return; }
       samples = json_array_new ();
       node = json_node_new (JSON_NODE_ARRAY);
-      json_array_add_element (samples, _emu_sandbox_metrics (sandbox, TRUE));
+      {
+        /* ?start=&end= (Unix seconds): the one sample (now) stands for the
+         * sandbox's life; a range that ends before it started, or begins
+         * after now, has none. 5 s of slack: the service's buckets. */
+        const char *text = g_uri_get_query (soup_server_message_get_uri (msg));
+        g_autoptr(GHashTable) params = text != NULL
+          ? g_uri_parse_params (text, -1, "&", G_URI_PARAMS_NONE, NULL) : NULL;
+        const char *start = params ? g_hash_table_lookup (params, "start") : NULL;
+        const char *end = params ? g_hash_table_lookup (params, "end") : NULL;
+        gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+        gint64 born = g_date_time_to_unix (sandbox->started);
+
+        if ((end == NULL || g_ascii_strtoll (end, NULL, 10) + 5 >= born) &&
+            (start == NULL || g_ascii_strtoll (start, NULL, 10) <= now + 5))
+          json_array_add_element (samples, _emu_sandbox_metrics (sandbox, TRUE));
+      }
       json_node_take_array (node, samples);
       _emu_reply_json (msg, 200, node);
     }
@@ -1130,6 +1149,21 @@ server_dispatch (SoupServer        *server,
 
   if (sandbox_id == NULL)
     sandbox_id = from_host = sandbox_from_host (soup_message_headers_get_one (headers, "Host"));
+  if (sandbox_id == NULL && strcmp (path, "/files") == 0 && query != NULL &&
+      g_hash_table_contains (query, "signature"))
+    {
+      /* A signed file URL made against E2B_SANDBOX_URL carries neither a
+       * sandbox header nor a sandbox host: its signature, made with one
+       * sandbox's envd token, says which. */
+      GHashTableIter iter;
+      EmuSandbox *candidate;
+      const char *operation = strcmp (soup_server_message_get_method (msg), "GET") == 0 ? "read" : "write";
+
+      g_hash_table_iter_init (&iter, emu->sandboxes);
+      while (sandbox_id == NULL && g_hash_table_iter_next (&iter, NULL, (gpointer *) &candidate))
+        if (_emu_envd_signed_by (candidate, query, operation, g_hash_table_lookup (query, "username")))
+          sandbox_id = candidate->id;
+    }
   if (sandbox_id == NULL)
     {
       handle_api (emu, msg, path, query);

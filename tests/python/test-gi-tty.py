@@ -306,21 +306,33 @@ class TestE2bTty(TtyTests, EmulatorCase):
         self.assertEqual(running.result().get_exit_status(), 0)
 
 
-class TestDaytonaRefuses(EmulatorCase):
-    """No TTY capability: a command on a terminal is refused, clearly."""
+class TestDaytonaTty(TtyTests, EmulatorCase):
+    """The toolbox's PTY sessions (POST /process/pty, its WebSocket, resize), emulated."""
 
     program = "daytona-emulator"
     backend_name = "daytona"
 
-    def test_refused(self) -> None:
-        caps = self.backend.get_capabilities()
-        self.assertFalse(caps & Sandbox.BackendCapabilities.TTY)
-        with self.assertRaises(GLib.Error) as ctx:
-            self.instance.exec(tty_command("true"), None)
-        self.assertTrue(ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.NOT_SUPPORTED))
-        self.assertIn("terminal", ctx.exception.message)
-        # Without a terminal the same command runs.
-        self.assertTrue(self.instance.exec(Sandbox.Command.new(["true"]), None).get_success())
+    def test_sigterm(self) -> None:
+        # The daemon has no signal call: SIGTERM deletes the session, which
+        # kills what runs in it with SIGKILL.
+        running = Running(self.instance, tty_command("echo ready; exec sleep 600"))
+        running.wait_output(b"ready")
+        self.assertTrue(running.command.send_signal(signal.SIGTERM))
+        self.assertEqual(running.result().get_term_signal(), signal.SIGKILL)
+
+    def test_other_signals_refused(self) -> None:
+        running = Running(self.instance, tty_command("echo ready; read x"))
+        running.wait_output(b"ready")
+        self.assertFalse(running.command.send_signal(signal.SIGUSR1))
+        self.assertTrue(running.command.send_input(GLib.Bytes.new(b"x\n")))
+        self.assertEqual(running.result().get_exit_status(), 0)
+
+    def test_no_trace_of_the_typed_line(self) -> None:
+        # The line typed into the session's shell, its prompt and echo are
+        # not the command's output.
+        running = Running(self.instance, tty_command("echo only-this"))
+        self.assertEqual(running.result().get_exit_status(), 0)
+        self.assertEqual(running.output(), b"only-this\r\n")
 
 
 if __name__ == "__main__":

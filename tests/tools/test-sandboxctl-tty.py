@@ -1,5 +1,6 @@
 # libsandbox - `sandboxctl exec -t` and `run -t` driven from a real
-# pseudo-terminal (os.openpty), against the local backend. Prints TAP.
+# pseudo-terminal (os.openpty), against the local backend, then `exec -t`
+# against the Daytona emulator (the toolbox's PTY sessions). Prints TAP.
 #
 # sandboxctl runs with the slave side of a pseudo-terminal as its stdin,
 # stdout, stderr and controlling terminal; this script is the "user" at the
@@ -104,6 +105,104 @@ class Session:
         os.close(self.master)
 
 
+def daytona_cases() -> None:
+    """exec -t --backend daytona, against tests/emulators/daytona-emulator."""
+    program = BUILDDIR / "tests" / "emulators" / "daytona-emulator"
+    if not program.exists():
+        check(False, "daytona: the emulator is built", str(program))
+        return
+    emu = subprocess.Popen(
+        [str(program), "--state-delay-ms", "20"], stdout=subprocess.PIPE, text=True
+    )
+    assert emu.stdout is not None
+    try:
+        for line in emu.stdout:
+            key, _, value = line.strip().partition("=")
+            if key == "READY":
+                break
+            os.environ[key] = value
+        ctl = [CTL, "--backend", "daytona"]
+        made = subprocess.run([*ctl, "create"], capture_output=True, text=True, check=False)
+        sandbox_id = made.stdout.strip()
+        check(made.returncode == 0 and sandbox_id != "", "daytona: create", made.stderr)
+
+        # Our window size, a terminal, typed keys echoed and read, the status.
+        s = Session(
+            [
+                "--backend",
+                "daytona",
+                "exec",
+                "-t",
+                sandbox_id,
+                "--",
+                "sh",
+                "-c",
+                'stty size; test -t 0 && echo IS-TTY; echo ready; read x; echo "got:$x"; exit 4',
+            ],
+            33,
+            101,
+        )
+        check(s.wait_for(b"ready"), "daytona exec -t: the command starts", s.seen)
+        s.type(b"hello\r")
+        rc = s.finish()
+        check(rc == 4, "daytona exec -t: exits with the command's status", (rc, s.seen))
+        check(b"33 101\r\n" in s.seen, "daytona exec -t: our window size", s.seen)
+        check(b"IS-TTY" in s.seen, "daytona exec -t: stdin is a terminal", s.seen)
+        check(
+            b"hello\r\n" in s.seen and b"got:hello" in s.seen, "daytona exec -t: typed keys", s.seen
+        )
+        check(
+            b"__libsandbox_" not in s.seen, "daytona exec -t: no trace of the typed command", s.seen
+        )
+        check(s.modes_restored(), "daytona exec -t: our terminal's modes are restored")
+        s.close()
+
+        # A resize of our window reaches the command's (POST …/resize).
+        s = Session(
+            [
+                "--backend",
+                "daytona",
+                "exec",
+                "-t",
+                sandbox_id,
+                "--",
+                "sh",
+                "-c",
+                "trap 'stty size; exit 0' WINCH; echo ready; while :; do sleep 0.1; done",
+            ]
+        )
+        check(s.wait_for(b"ready"), "daytona exec -t (resize): the command starts", s.seen)
+        set_size(s.master, 50, 132)
+        rc = s.finish()
+        check(rc == 0 and b"50 132\r\n" in s.seen, "daytona exec -t: a resize", (rc, s.seen))
+        s.close()
+
+        # Ctrl-C ends the command by SIGINT (130).
+        s = Session(
+            [
+                "--backend",
+                "daytona",
+                "exec",
+                "-t",
+                sandbox_id,
+                "--",
+                "sh",
+                "-c",
+                "echo ready; exec sleep 600",
+            ]
+        )
+        check(s.wait_for(b"ready"), "daytona exec -t (Ctrl-C): the command starts", s.seen)
+        s.type(b"\x03")
+        rc = s.finish()
+        check(rc == 130, "daytona exec -t: Ctrl-C ends the command by SIGINT (130)", (rc, s.seen))
+        check(s.modes_restored(), "daytona exec -t: modes restored after Ctrl-C")
+        s.close()
+        subprocess.run([*ctl, "rm", "-f", sandbox_id], capture_output=True, check=False)
+    finally:
+        emu.terminate()
+        emu.wait(30)
+
+
 def main() -> int:
     work = tempfile.mkdtemp(prefix="test-sandboxctl-tty.")
     os.environ["SANDBOX_LOCAL_ROOT"] = os.path.join(work, "root")
@@ -198,6 +297,8 @@ def main() -> int:
             (done.returncode, done.stderr),
         )
         subprocess.run([CTL, "rm", "-f", sandbox_id], capture_output=True, check=False)
+
+        daytona_cases()
     finally:
         subprocess.run([CTL, "gc", "--all"], capture_output=True, check=False)
         shutil.rmtree(work, ignore_errors=True)

@@ -49,7 +49,7 @@ cd "$work" || exit 1
 unset DAYTONA_TARGET DAYTONA_JWT_TOKEN DAYTONA_ORGANIZATION_ID DAYTONA_SERVER_URL
 
 PYTHONPATH="$srcdir" "$py" -m pytest -rA -p no:cacheprovider --tb=short "$srcdir/test_daytona_sdk.py" \
-  "$srcdir/test_daytona_ports_volumes.py" \
+  "$srcdir/test_daytona_ports_volumes.py" "$srcdir/test_daytona_pty.py" \
   > "$work/pytest.log" 2>&1
 status=$?
 

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import pytest
 from daytona import (
+    CodeRunParams,
     CreateSandboxFromImageParams,
     CreateSandboxFromSnapshotParams,
     Daytona,
@@ -483,3 +484,31 @@ def test_wrong_key_is_the_sdks_authentication_error(emulator: Emulator) -> None:
 
 def test_zz_nothing_left_alive(emulator: Emulator) -> None:
     assert emulator.stats()["live"] == 0
+
+
+def test_code_run(sandbox: Sandbox) -> None:
+    """process.code_run: the code through python3, stdout and stderr in one
+    result, argv and env, a syntax error's status, and artifact lines (what
+    the daemon's matplotlib wrapper prints) taken out into charts."""
+    done = sandbox.process.code_run(
+        'import os, sys\nprint("args", sys.argv[1:], os.environ["COLOUR"])\n'
+        'print("to-stderr", file=sys.stderr)',
+        params=CodeRunParams(argv=["one", "two"], env={"COLOUR": "teal"}),
+    )
+    assert done.exit_code == 0
+    assert "args ['one', 'two'] teal" in done.result
+    assert "to-stderr" in done.result
+
+    broken = sandbox.process.code_run("def unfinished(")
+    assert broken.exit_code != 0
+    assert "SyntaxError" in broken.result
+
+    chart = {"type": "line", "title": "growth", "elements": []}
+    marked = sandbox.process.code_run(
+        "import json\nprint('before')\n"
+        f"print('dtn_artifact_k39fd2:' + json.dumps({{'type': 'chart', 'value': {chart!r}}}))\n"
+        "print('after')"
+    )
+    assert marked.exit_code == 0
+    assert marked.result.split() == ["before", "after"]
+    assert [c.title for c in marked.artifacts.charts] == ["growth"]

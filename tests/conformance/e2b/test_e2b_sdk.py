@@ -10,7 +10,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from conftest import Emulator
@@ -543,5 +543,72 @@ def test_get_metrics(emulator: Emulator) -> None:
         assert last.timestamp is not None
         # The class method reaches the same endpoint by id.
         assert Sandbox.get_metrics(sandbox.sandbox_id)[-1].cpu_count == last.cpu_count
+
+        # A time range: one that covers the sandbox's life has its sample,
+        # one from before it existed has none.
+        now = datetime.now(timezone.utc)
+        assert len(sandbox.get_metrics(start=now - timedelta(minutes=1), end=now)) >= 1
+        before = sandbox.get_metrics(start=now - timedelta(hours=2), end=now - timedelta(hours=1))
+        assert before == []
     finally:
         sandbox.kill()
+
+
+def test_signed_file_urls(emulator: Emulator) -> None:
+    """A secured sandbox's download_url/upload_url, signed with its envd token,
+    work without any header (a browser, curl); two sandboxes' URLs reach
+    their own files; an expired signature is refused with the service's words."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    first = Sandbox.create(timeout=60, secure=True)
+    second = Sandbox.create(timeout=60, secure=True)
+    try:
+        first.files.write("signed.txt", "first's")
+        second.files.write("signed.txt", "second's")
+        for sbx, expected in ((first, b"first's"), (second, b"second's")):
+            with urllib.request.urlopen(sbx.download_url("signed.txt", "user")) as resp:
+                assert resp.read() == expected
+
+        upload = urllib.request.Request(
+            first.upload_url("uploaded.txt", "user", 60),
+            data=b'--b\r\nContent-Disposition: form-data; name="file"; filename="uploaded.txt"\r\n'
+            b"\r\nposted\r\n--b--\r\n",
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
+            method="POST",
+        )
+        with urllib.request.urlopen(upload) as resp:
+            assert resp.status == 200
+        assert first.files.read("uploaded.txt") == "posted"
+
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(
+                first.download_url("signed.txt", "user", use_signature_expiration=-60)
+            )
+        assert refused.value.code == 401
+        assert json.loads(refused.value.read()) == {
+            "code": 401,
+            "message": "signature is already expired",
+        }
+    finally:
+        first.kill()
+        second.kill()
+
+
+def test_list_order_of_sandboxes_made_in_one_second(emulator: Emulator) -> None:
+    """order="asc"/"desc" sorts by start time; sandboxes made back to back
+    (the same second) come in the order they were made, as on the service,
+    whose start times are finer than a second."""
+    tag = uuid.uuid4().hex
+    made = [Sandbox.create(metadata={"order-tag": tag}, timeout=60) for _ in range(4)]
+    try:
+        ids = [s.sandbox_id for s in made]
+        query = SandboxQuery(metadata={"order-tag": tag})
+        asc = [s.sandbox_id for s in Sandbox.list(query=query, order="asc").next_items()]
+        desc = [s.sandbox_id for s in Sandbox.list(query=query, order="desc").next_items()]
+        assert asc == ids
+        assert desc == ids[::-1]
+    finally:
+        for sbx in made:
+            sbx.kill()

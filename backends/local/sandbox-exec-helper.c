@@ -988,9 +988,14 @@ restrict_commands (void)
   if (abi < 6)
     return;
   attr.scoped = SBX_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | SBX_LANDLOCK_SCOPE_SIGNAL;
+  /* A layer that does not handle REFER refuses every rename and link
+   * across directories (EXDEV, Landlock's ABI-1 rule), also when it
+   * handles no file access at all: handled, and granted everywhere. */
+  attr.handled_access_fs = SBX_LANDLOCK_ACCESS_FS_REFER;
   ruleset = (int) syscall (SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
   if (ruleset < 0)
     return;
+  landlock_allow (ruleset, "/", SBX_LANDLOCK_ACCESS_FS_REFER);
   syscall (SYS_landlock_restrict_self, ruleset,
            abi >= 7 ? SBX_LANDLOCK_RESTRICT_SELF_LOG_SAME_EXEC_OFF : 0);
   close (ruleset);

@@ -77,6 +77,12 @@ check "run has no network by default" [ "$rc" -ne 0 ]
 ctl run -- sh -c 'exit 42'
 check "run propagates exit status 42" rc_is 42
 
+# Renames and hard links across directories (uv's cache renames its
+# downloads into place): a Landlock layer that does not handle REFER
+# refuses them with EXDEV.
+ctl run --backend local -- sh -c 'mkdir /tmp/a /tmp/b && touch /tmp/a/f && ln /tmp/a/f /tmp/b/f && echo linked'
+check "run: a hard link across directories works (no EXDEV)" out_is linked
+
 ctl run -- sh -c 'kill -TERM $$'
 check "run reports a signalled command as 128+signal" rc_is 143
 

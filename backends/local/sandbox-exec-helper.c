@@ -193,14 +193,17 @@ token_ok (const char *header)
   return diff == 0;
 }
 
-/* Sends the int32 ERR, with FD attached when it is not -1. */
-static void
-file_reply (int conn,
-            int32_t err,
-            int fd)
+/* Sends LEN bytes of BUF in one message, with FD attached when it is not
+ * -1 (SCM_RIGHTS); retried on EINTR. Returns what sendmsg() returned. */
+static ssize_t
+send_with_fd (int         sock,
+              const void *buf,
+              size_t      len,
+              int         fd,
+              int         flags)
 {
   union { char buf[CMSG_SPACE (sizeof (int))]; struct cmsghdr align; } control;
-  struct iovec iov = { &err, sizeof err };
+  struct iovec iov = { (void *) buf, len };
   struct msghdr msg = { 0 };
   ssize_t n;
 
@@ -220,9 +223,18 @@ file_reply (int conn,
       memcpy (CMSG_DATA (cmsg), &fd, sizeof fd);
     }
   do
-    n = sendmsg (conn, &msg, MSG_NOSIGNAL);
+    n = sendmsg (sock, &msg, flags);
   while (n < 0 && errno == EINTR);
-  if (n != (ssize_t) sizeof err)
+  return n;
+}
+
+/* Sends the int32 ERR, with FD attached when it is not -1. */
+static void
+file_reply (int conn,
+            int32_t err,
+            int fd)
+{
+  if (send_with_fd (conn, &err, sizeof err, fd, MSG_NOSIGNAL) != (ssize_t) sizeof err)
     _exit (0);
 }
 
@@ -714,27 +726,9 @@ static int
 send_pty (int conn,
           int master)
 {
-  union { char buf[CMSG_SPACE (sizeof (int))]; struct cmsghdr align; } control;
-  char line[] = SBX_REPLY_PTY "\n";
-  struct iovec iov = { line, sizeof line - 1 };
-  struct msghdr msg = { 0 };
-  struct cmsghdr *cmsg;
-  ssize_t n;
+  static const char line[] = SBX_REPLY_PTY "\n";
 
-  memset (&control, 0, sizeof control);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.buf;
-  msg.msg_controllen = sizeof control.buf;
-  cmsg = CMSG_FIRSTHDR (&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN (sizeof (int));
-  memcpy (CMSG_DATA (cmsg), &master, sizeof master);
-  do
-    n = sendmsg (conn, &msg, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  return n == (ssize_t) (sizeof line - 1) ? 0 : -1;
+  return send_with_fd (conn, line, sizeof line - 1, master, MSG_NOSIGNAL) == (ssize_t) (sizeof line - 1) ? 0 : -1;
 }
 
 /* In the forked child, a session leader without a terminal: makes the
@@ -1150,11 +1144,7 @@ lost_spawner (void)
 static void
 spawn (size_t i)
 {
-  union { char buf[CMSG_SPACE (sizeof (int))]; struct cmsghdr align; } control;
-  char byte = 'S';
-  struct iovec iov = { &byte, 1 };
-  struct msghdr msg = { 0 };
-  struct cmsghdr *cmsg;
+  static const char byte = 'S';
   ssize_t n;
 
   if (spawner_sock < 0 && start_spawner () != 0)
@@ -1163,19 +1153,7 @@ spawn (size_t i)
       remove_job (i);
       return;
     }
-  memset (&control, 0, sizeof control);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.buf;
-  msg.msg_controllen = sizeof control.buf;
-  cmsg = CMSG_FIRSTHDR (&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN (sizeof (int));
-  memcpy (CMSG_DATA (cmsg), &jobs[i].conn, sizeof (int));
-  do
-    n = sendmsg (spawner_sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-  while (n < 0 && errno == EINTR);
+  n = send_with_fd (spawner_sock, &byte, 1, jobs[i].conn, MSG_NOSIGNAL | MSG_DONTWAIT);
   if (n != 1)
     {
       int errsv = n < 0 ? errno : EIO;

@@ -265,6 +265,34 @@ exec_session_deleted (GObject      *source,
   exec_wait_output (user_data);
 }
 
+/* An exec or a terminal command ends: its time-out and cancellable stop
+ * firing, and its websocket stops calling back (DATA is what its handlers
+ * were connected with) and is closed if still open. */
+static void
+stop_waiting (GSource                 **timeout,
+              GCancellable             *cancellable,
+              gulong                   *cancel_id,
+              SoupWebsocketConnection  *ws,
+              gpointer                  data)
+{
+  if (*timeout != NULL)
+    {
+      g_source_destroy (*timeout);
+      g_clear_pointer (timeout, g_source_unref);
+    }
+  if (cancellable != NULL && *cancel_id != 0)
+    {
+      g_cancellable_disconnect (cancellable, *cancel_id);
+      *cancel_id = 0;
+    }
+  if (ws != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (ws, data);
+      if (soup_websocket_connection_get_state (ws) == SOUP_WEBSOCKET_STATE_OPEN)
+        soup_websocket_connection_close (ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+    }
+}
+
 /* Completes the command (once): deletes its session, which also kills what
  * still runs, then returns and drops the running command's reference. The
  * delete is waited for: the command is really gone when exec returns, and
@@ -283,22 +311,7 @@ exec_finish (GTask  *task,
       return;
     }
   data->finished = TRUE;
-  if (data->timeout != NULL)
-    {
-      g_source_destroy (data->timeout);
-      g_clear_pointer (&data->timeout, g_source_unref);
-    }
-  if (data->cancellable != NULL && data->cancel_id != 0)
-    {
-      g_cancellable_disconnect (data->cancellable, data->cancel_id);
-      data->cancel_id = 0;
-    }
-  if (data->ws != NULL)
-    {
-      g_signal_handlers_disconnect_by_data (data->ws, task);
-      if (soup_websocket_connection_get_state (data->ws) == SOUP_WEBSOCKET_STATE_OPEN)
-        soup_websocket_connection_close (data->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
-    }
+  stop_waiting (&data->timeout, data->cancellable, &data->cancel_id, data->ws, task);
   _sandbox_daytona_demux_flush (&data->demux, emit_output, data);
 
   if (data->cancelled)
@@ -1011,22 +1024,7 @@ tty_finish (DaytonaTty *tty,
   g_mutex_unlock (&tty->lock);
   for (guint i = 0; i < G_N_ELEMENTS (tty->handlers); i++)
     g_clear_signal_handler (&tty->handlers[i], tty->command);
-  if (tty->timeout != NULL)
-    {
-      g_source_destroy (tty->timeout);
-      g_clear_pointer (&tty->timeout, g_source_unref);
-    }
-  if (tty->cancellable != NULL && tty->cancel_id != 0)
-    {
-      g_cancellable_disconnect (tty->cancellable, tty->cancel_id);
-      tty->cancel_id = 0;
-    }
-  if (tty->ws != NULL)
-    {
-      g_signal_handlers_disconnect_by_data (tty->ws, tty);
-      if (soup_websocket_connection_get_state (tty->ws) == SOUP_WEBSOCKET_STATE_OPEN)
-        soup_websocket_connection_close (tty->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
-    }
+  stop_waiting (&tty->timeout, tty->cancellable, &tty->cancel_id, tty->ws, tty);
   if (!tty->started && tty->head->len > 0 && error == NULL && !tty->cancelled)
     /* It ended before the marker (the shell could not run the line):
      * what it showed is all there is. */

@@ -38,6 +38,14 @@ fi
 if [ -n "$distcheck_pid" ] && ! wait "$distcheck_pid"; then
   echo "make distcheck failed: see $builddir/distcheck.log"
   tail -40 distcheck.log
+  # Name the failing tests and show the end of their logs (the distcheck
+  # tree is left in place when it fails).
+  for trs in $(grep -lE '^:test-result: (FAIL|XPASS|ERROR)' \
+                 $(find libsandbox-*/_build -name '*.trs' 2>/dev/null) /dev/null); do
+    echo "=== distcheck failure: ${trs%.trs}.log"
+    grep -E '^(not ok|ok .*# TODO|# FAIL|Bail out)' "${trs%.trs}.log" | head -20
+    tail -60 "${trs%.trs}.log"
+  done
   status=1
 fi
 
@@ -45,5 +53,10 @@ pass=$(cat $(find . -name '*.trs') /dev/null | grep -cE '^:test-result: (PASS|XF
 fail=$(cat $(find . -name '*.trs') /dev/null | grep -cE '^:test-result: (FAIL|XPASS|ERROR)')
 skip=$(cat $(find . -name '*.trs') /dev/null | grep -cE '^:test-result: SKIP')
 if [ "$status" != 0 ] && [ "$fail" = 0 ]; then fail=1; fi
+# The failing tests by name, just above the summary (CI shows the tail).
+if [ "$fail" != 0 ]; then
+  echo "failed:"
+  grep -hE '^(FAIL|ERROR|XPASS): ' $(find . -name test-suite.log) distcheck.log 2>/dev/null | sort -u | head -20
+fi
 echo "$pass passed, $fail failed, $skip skipped"
 exit "$status"

@@ -211,6 +211,10 @@ else
     local out=$1 wait_for=$2 pid i
     shift 2
     kill -STOP "$init_pid"
+    # Emptied here, not only by the redirection below: that one happens in
+    # the background job, maybe after the first look for WAIT-FOR, which
+    # would then find the previous copy's output.
+    : >"$out"
     script -qec "$(printf '%q ' "$@")" /dev/null >"$out" 2>&1 </dev/null &
     pid=$!
     for i in $(seq 120); do

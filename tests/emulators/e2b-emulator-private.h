@@ -41,6 +41,7 @@ struct _E2bEmulator
   E2bEmulatorRequestHook reply_hook;
   gpointer               reply_hook_data;
   SoupSession           *proxy;         /* to sandboxes' ports other than envd's */
+  GHashTable            *snapshots;     /* snapshotID -> EmuSnapshot */
 };
 
 struct _EmuSandbox

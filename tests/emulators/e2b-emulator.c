@@ -402,19 +402,84 @@ handle_update_network (EmuSandbox        *sandbox,
   soup_server_message_set_status (msg, 204, NULL);
 }
 
+/* ------------------------------------------------------------------ */
+/* Snapshots (POST /sandboxes/{id}/snapshots, GET /snapshots, DELETE
+ * /templates/{id}): the sandbox's own areas copied aside; a sandbox made
+ * from one (its ID or name as the templateID) runs on the image of the
+ * template the snapshotted sandbox ran on, with a copy of those files.
+ * Processes and memory are not kept: docs/testing.md. */
+typedef struct
+{
+  char   *id;
+  char   *name;        /* or NULL */
+  char   *sandbox_id;  /* the sandbox it was taken of */
+  char   *template_id; /* what that sandbox ran on */
+  char   *dir;         /* <root>/snapshots/<id> */
+  gint64  created_us;
+} EmuSnapshot;
+
+static void
+snapshot_free (gpointer data)
+{
+  EmuSnapshot *snapshot = data;
+
+  remove_tree (snapshot->dir);
+  g_free (snapshot->id);
+  g_free (snapshot->name);
+  g_free (snapshot->sandbox_id);
+  g_free (snapshot->template_id);
+  g_free (snapshot->dir);
+  g_free (snapshot);
+}
+
+/* By ID, or by name (the newest of that name). */
+static EmuSnapshot *
+snapshot_lookup (E2bEmulator *emu,
+                 const char  *id_or_name)
+{
+  EmuSnapshot *found = g_hash_table_lookup (emu->snapshots, id_or_name);
+  GHashTableIter iter;
+  gpointer value;
+
+  if (found != NULL)
+    return found;
+  g_hash_table_iter_init (&iter, emu->snapshots);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      EmuSnapshot *snapshot = value;
+
+      if (g_strcmp0 (snapshot->name, id_or_name) == 0 &&
+          (found == NULL || snapshot->created_us > found->created_us))
+        found = snapshot;
+    }
+  return found;
+}
+
+static EmuSandbox *sandbox_start (E2bEmulator  *emu,
+                                  const char   *template_id,
+                                  EmuImage     *image,
+                                  GHashTable   *metadata,
+                                  GHashTable   *envs,
+                                  gboolean      network,
+                                  gint64        timeout,
+                                  const char   *seed,
+                                  GError      **error);
+static gboolean copy_areas (const char  *from,
+                            const char  *to,
+                            GError     **error);
+
 static void
 handle_create (E2bEmulator       *emu,
                SoupServerMessage *msg)
 {
   g_autoptr(GBytes) body = _emu_request_body (msg);
   g_autoptr(JsonNode) root = _emu_parse_json (body);
-  g_autoptr(SandboxSpec) spec = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *home = NULL;
-  g_autofree char *tmp = NULL;
   JsonObject *object;
   JsonNode *node;
   EmuSandbox *sandbox;
+  EmuSnapshot *snapshot;
+  GHashTable *metadata, *envs;
   gint64 timeout = DEFAULT_TIMEOUT_S;
   g_autoptr(EmuImage) image = NULL;
   gboolean network;
@@ -457,20 +522,94 @@ handle_create (E2bEmulator       *emu,
         return;
       }
   }
-  image = _emu_images_resolve (emu->images, json_node_get_string (node), &error);
+  /* A snapshot's ID or name: a sandbox on its template's image, its files
+   * copied from the snapshot. */
+  snapshot = snapshot_lookup (emu, json_node_get_string (node));
+  image = _emu_images_resolve (emu->images, snapshot ? snapshot->template_id : json_node_get_string (node),
+                               &error);
   if (image == NULL)
     {
       _emu_reply_error (msg, 404, "template '%s' not found: %s", json_node_get_string (node), error->message);
       return;
     }
 
+  metadata = _sandbox_json_get_string_map (object, "metadata", NULL);
+  envs = _sandbox_json_get_string_map (object, "envVars", NULL);
+  sandbox = sandbox_start (emu, snapshot ? snapshot->id : json_node_get_string (node), image,
+                           metadata, envs, network, timeout, snapshot ? snapshot->dir : NULL, &error);
+  if (sandbox == NULL)
+    {
+      _emu_reply_error (msg, 500, "failed to create the sandbox: %s", error->message);
+      return;
+    }
+  _emu_reply_json (msg, 201, sandbox_to_json (sandbox, 0));
+}
+
+/* Copies the sandbox's own areas (home/, tmp/, root/) from the host
+ * directory FROM into TO (a sandbox's or a snapshot's). */
+static gboolean
+copy_areas (const char  *from,
+            const char  *to,
+            GError     **error)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  int status = 0;
+  g_autofree char *err = NULL;
+
+  g_ptr_array_add (argv, g_strdup ("cp"));
+  g_ptr_array_add (argv, g_strdup ("-a"));
+  g_ptr_array_add (argv, g_strdup ("--"));
+  for (guint i = 0; i < 3; i++)
+    {
+      static const char * const areas[] = { "home", "tmp", "root" };
+      char *area = g_build_filename (from, areas[i], NULL);
+
+      if (g_file_test (area, G_FILE_TEST_IS_DIR))
+        g_ptr_array_add (argv, area);
+      else
+        g_free (area);
+    }
+  if (argv->len == 3)
+    return TRUE;
+  g_ptr_array_add (argv, g_strdup (to));
+  g_ptr_array_add (argv, NULL);
+  if (g_mkdir_with_parents (to, 0755) != 0 ||
+      !g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                     NULL, NULL, NULL, &err, &status, error))
+    return FALSE;
+  if (!g_spawn_check_wait_status (status, error))
+    {
+      g_prefix_error (error, "copying %s to %s: %s: ", from, to, err ? g_strstrip (err) : "");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Starts a sandbox on IMAGE (its files copied from the host directory SEED
+ * when not NULL), takes METADATA and ENVS. */
+static EmuSandbox *
+sandbox_start (E2bEmulator  *emu,
+               const char   *template_id,
+               EmuImage     *image,
+               GHashTable   *metadata,
+               GHashTable   *envs,
+               gboolean      network,
+               gint64        timeout,
+               const char   *seed,
+               GError      **error)
+{
+  g_autoptr(SandboxSpec) spec = NULL;
+  g_autofree char *home = NULL;
+  g_autofree char *tmp = NULL;
+  EmuSandbox *sandbox;
+
   sandbox = g_new0 (EmuSandbox, 1);
   sandbox->emu = emu;
   sandbox->id = new_sandbox_id ();
-  sandbox->template_id = g_strdup (json_node_get_string (node));
+  sandbox->template_id = g_strdup (template_id);
   sandbox->access_token = new_token ();
-  sandbox->metadata = _sandbox_json_get_string_map (object, "metadata", NULL);
-  sandbox->envs = _sandbox_json_get_string_map (object, "envVars", NULL);
+  sandbox->metadata = metadata;
+  sandbox->envs = envs;
   sandbox->started = g_date_time_new_now_utc ();
   sandbox->processes = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, NULL);
   sandbox->next_pid = 400 + g_random_int_range (0, 100);
@@ -478,6 +617,12 @@ handle_create (E2bEmulator       *emu,
 
   home = g_build_filename (sandbox->host_root, "home", NULL);
   tmp = g_build_filename (sandbox->host_root, "tmp", NULL);
+  if (seed != NULL && !copy_areas (seed, sandbox->host_root, error))
+    {
+      remove_tree (sandbox->host_root);
+      sandbox_free (sandbox);
+      return NULL;
+    }
   {
     g_autofree char *user = g_build_filename (home, "user", NULL);
     g_mkdir_with_parents (user, 0755);
@@ -509,22 +654,20 @@ handle_create (E2bEmulator       *emu,
   {
     g_autofree char *etc = g_build_filename (sandbox->host_root, "etc", NULL);
 
-    if (!_emu_add_user_files_from (spec, image->rootfs, etc, "user", E2B_EMU_HOME, &error))
-      {
-        g_warning ("e2b-emulator: %s", error->message);
-        g_clear_error (&error);
-      }
+    g_autoptr(GError) local_error = NULL;
+
+    if (!_emu_add_user_files_from (spec, image->rootfs, etc, "user", E2B_EMU_HOME, &local_error))
+      g_warning ("e2b-emulator: %s", local_error->message);
   }
   /* allow_internet_access defaults to true, as in E2B's API; all or nothing. */
   sandbox_spec_set_network (spec, network);
 
-  sandbox->instance = sandbox_backend_create (emu->local, spec, NULL, &error);
+  sandbox->instance = sandbox_backend_create (emu->local, spec, NULL, error);
   if (sandbox->instance == NULL)
     {
-      _emu_reply_error (msg, 500, "failed to create the sandbox: %s", error->message);
       remove_tree (sandbox->host_root);
       sandbox_free (sandbox);
-      return;
+      return NULL;
     }
 
   g_hash_table_insert (emu->sandboxes, sandbox->id, sandbox);
@@ -535,7 +678,7 @@ handle_create (E2bEmulator       *emu,
   g_date_time_unref (sandbox->started);
   sandbox->started = g_date_time_new_from_unix_utc ((sandbox->end_at - MAX (timeout, 0) * G_USEC_PER_SEC) /
                                                     G_USEC_PER_SEC);
-  _emu_reply_json (msg, 201, sandbox_to_json (sandbox, 0));
+  return sandbox;
 }
 
 /* GET /sandboxes/{id}/logs: one line, what the template runs on. */
@@ -794,6 +937,227 @@ _emu_sandbox_metrics (EmuSandbox *sandbox,
   return json_builder_get_root (builder);
 }
 
+static char *
+new_snapshot_id (void)
+{
+  static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  GString *id = g_string_new (NULL);
+
+  for (guint i = 0; i < 20; i++)
+    g_string_append_c (id, alphabet[g_random_int_range (0, sizeof alphabet - 1)]);
+  return g_string_free (id, FALSE);
+}
+
+static JsonNode *
+snapshot_to_json (EmuSnapshot *snapshot)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  ADD_STRING (builder, "snapshotID", snapshot->id);
+  json_builder_set_member_name (builder, "names");
+  json_builder_begin_array (builder);
+  if (snapshot->name != NULL)
+    json_builder_add_string_value (builder, snapshot->name);
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+  return json_builder_get_root (builder);
+}
+
+/* POST /sandboxes/{id}/snapshots {"name"?}: 201 SnapshotInfo. The sandbox
+ * keeps running. */
+static void
+handle_snapshot_create (E2bEmulator       *emu,
+                        EmuSandbox        *sandbox,
+                        SoupServerMessage *msg)
+{
+  g_autoptr(GBytes) body = _emu_request_body (msg);
+  g_autoptr(JsonNode) root = _emu_parse_json (body);
+  JsonObject *object = root && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+  const char *name = object ? _sandbox_json_get_string (object, "name") : NULL;
+  g_autoptr(GError) error = NULL;
+  EmuSnapshot *snapshot;
+
+  if (name != NULL && (*name == '\0' || strpbrk (name, " /\t\n") != NULL))
+    {
+      _emu_reply_error (msg, 400, "invalid snapshot name '%s': use letters, digits, '-', '_' and '.'", name);
+      return;
+    }
+  snapshot = g_new0 (EmuSnapshot, 1);
+  snapshot->id = new_snapshot_id ();
+  snapshot->name = g_strdup (name);
+  snapshot->sandbox_id = g_strdup (sandbox->id);
+  /* A snapshot of a sandbox made from a snapshot runs on the same image. */
+  {
+    EmuSnapshot *from = g_hash_table_lookup (emu->snapshots, sandbox->template_id);
+
+    snapshot->template_id = g_strdup (from ? from->template_id : sandbox->template_id);
+  }
+  snapshot->dir = g_build_filename (emu->root, "snapshots", snapshot->id, NULL);
+  snapshot->created_us = g_get_real_time ();
+  if (!copy_areas (sandbox->host_root, snapshot->dir, &error))
+    {
+      _emu_reply_error (msg, 500, "cannot snapshot sandbox %s: %s", sandbox->id, error->message);
+      snapshot_free (snapshot);
+      return;
+    }
+  g_hash_table_insert (emu->snapshots, snapshot->id, snapshot);
+  _emu_reply_json (msg, 201, snapshot_to_json (snapshot));
+}
+
+static gint
+compare_snapshots (gconstpointer a,
+                   gconstpointer b)
+{
+  const EmuSnapshot *x = *(EmuSnapshot **) a, *y = *(EmuSnapshot **) b;
+
+  /* Newest first. */
+  if (x->created_us != y->created_us)
+    return x->created_us > y->created_us ? -1 : 1;
+  return strcmp (x->id, y->id);
+}
+
+/* GET /snapshots?sandboxID=&name=&limit=&nextToken=: [SnapshotInfo],
+ * X-Next-Token when more follow. */
+static void
+handle_snapshot_list (E2bEmulator       *emu,
+                      SoupServerMessage *msg,
+                      GHashTable        *query)
+{
+  const char *sandbox_id = _emu_query (query, "sandboxID");
+  const char *name = _emu_query (query, "name");
+  const char *limit_s = _emu_query (query, "limit");
+  const char *token = _emu_query (query, "nextToken");
+  guint64 limit = 100, offset = 0;
+  g_autoptr(GPtrArray) matching = g_ptr_array_new ();
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  GHashTableIter iter;
+  gpointer value;
+
+  if (limit_s != NULL && !g_ascii_string_to_unsigned (limit_s, 10, 1, 100, &limit, NULL))
+    {
+      _emu_reply_error (msg, 400, "limit must be between 1 and 100");
+      return;
+    }
+  if (token != NULL && !g_ascii_string_to_unsigned (token, 10, 0, G_MAXUINT, &offset, NULL))
+    {
+      _emu_reply_error (msg, 400, "invalid next token");
+      return;
+    }
+  g_hash_table_iter_init (&iter, emu->snapshots);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      EmuSnapshot *snapshot = value;
+
+      if ((sandbox_id == NULL || strcmp (sandbox_id, snapshot->sandbox_id) == 0) &&
+          (name == NULL || g_strcmp0 (name, snapshot->name) == 0))
+        g_ptr_array_add (matching, snapshot);
+    }
+  g_ptr_array_sort (matching, compare_snapshots);
+  json_builder_begin_array (builder);
+  for (guint i = (guint) offset; i < matching->len && i < offset + limit; i++)
+    json_builder_add_value (builder, snapshot_to_json (g_ptr_array_index (matching, i)));
+  json_builder_end_array (builder);
+  if (offset + limit < matching->len)
+    {
+      g_autofree char *next = g_strdup_printf ("%" G_GUINT64_FORMAT, offset + limit);
+
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "X-Next-Token", next);
+    }
+  _emu_reply_json (msg, 200, json_builder_get_root (builder));
+}
+
+/* POST /sandboxes/{id}/fork {"timeout"?, "count"?}: 201, one
+ * {"sandbox": Sandbox} (or {"error": Error}) per fork, each a new sandbox
+ * on the same template with a copy of the source's files, envs, metadata
+ * and network; the source keeps running. */
+static void
+handle_fork (E2bEmulator       *emu,
+             EmuSandbox        *source,
+             SoupServerMessage *msg)
+{
+  g_autoptr(GBytes) body = _emu_request_body (msg);
+  g_autoptr(JsonNode) root = _emu_parse_json (body);
+  JsonObject *object = root && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+  gint64 timeout = DEFAULT_TIMEOUT_S, count = 1;
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EmuImage) image = NULL;
+  EmuSnapshot *from = g_hash_table_lookup (emu->snapshots, source->template_id);
+
+  if (object != NULL)
+    {
+      _sandbox_json_get_int (object, "timeout", &timeout);
+      _sandbox_json_get_int (object, "count", &count);
+    }
+  if (count < 1 || count > 100)
+    {
+      _emu_reply_error (msg, 400, "count must be between 1 and 100");
+      return;
+    }
+  if (timeout <= 0 || timeout > 24 * 3600)
+    {
+      _emu_reply_error (msg, 400, "timeout must be between 1 s and 24 hours");
+      return;
+    }
+  if (source->paused)
+    {
+      _emu_reply_error (msg, 409, "Sandbox %s is paused; resume it with connect before forking", source->id);
+      return;
+    }
+  image = _emu_images_resolve (emu->images, from ? from->template_id : source->template_id, &error);
+  if (image == NULL)
+    {
+      _emu_reply_error (msg, 500, "cannot fork sandbox %s: %s", source->id, error->message);
+      return;
+    }
+  json_builder_begin_array (builder);
+  for (gint64 i = 0; i < count; i++)
+    {
+      EmuSandbox *fork;
+
+      g_clear_error (&error);
+      fork = sandbox_start (emu, source->template_id, image,
+                            g_hash_table_ref (source->metadata), g_hash_table_ref (source->envs),
+                            source->network, timeout, source->host_root, &error);
+      json_builder_begin_object (builder);
+      if (fork != NULL)
+        {
+          json_builder_set_member_name (builder, "sandbox");
+          json_builder_add_value (builder, sandbox_to_json (fork, 0));
+        }
+      else
+        {
+          json_builder_set_member_name (builder, "error");
+          json_builder_begin_object (builder);
+          ADD_INT (builder, "code", 500);
+          ADD_STRING (builder, "message", error->message);
+          json_builder_end_object (builder);
+        }
+      json_builder_end_object (builder);
+    }
+  json_builder_end_array (builder);
+  _emu_reply_json (msg, 201, json_builder_get_root (builder));
+}
+
+/* DELETE /templates/{id}: a snapshot (templates proper are not built by
+ * the emulator). */
+static void
+handle_template_delete (E2bEmulator       *emu,
+                        SoupServerMessage *msg,
+                        const char        *id)
+{
+  EmuSnapshot *snapshot = snapshot_lookup (emu, id);
+
+  if (snapshot == NULL)
+    {
+      _emu_reply_error (msg, 404, "template '%s' not found", id);
+      return;
+    }
+  g_hash_table_remove (emu->snapshots, snapshot->id);
+  soup_server_message_set_status (msg, 204, NULL);
+}
+
 static void
 handle_sandbox (E2bEmulator       *emu,
                 SoupServerMessage *msg,
@@ -898,12 +1262,17 @@ handle_sandbox (E2bEmulator       *emu,
       sandbox_set_timeout (sandbox, present ? seconds : DEFAULT_TIMEOUT_S);
       _emu_reply_json (msg, 201, sandbox_to_json (sandbox, 0));
     }
-  else if (g_strcmp0 (action, "snapshots") == 0 || g_strcmp0 (action, "fork") == 0 ||
-           g_strcmp0 (action, "network") == 0)
+  else if (g_strcmp0 (action, "snapshots") == 0 && strcmp (method, "POST") == 0)
     {
       if (sandbox == NULL)
         { not_found (msg, short_id); return; }
-      _emu_reply_error (msg, 501, "%s is not served by the E2B emulator (see docs/testing.md)", action);
+      handle_snapshot_create (emu, sandbox, msg);
+    }
+  else if (g_strcmp0 (action, "fork") == 0 && strcmp (method, "POST") == 0)
+    {
+      if (sandbox == NULL)
+        { not_found (msg, short_id); return; }
+      handle_fork (emu, sandbox, msg);
     }
   else if (g_strcmp0 (action, "logs") == 0)
     {
@@ -998,6 +1367,10 @@ handle_api (E2bEmulator       *emu,
       }
     else if ((n == 2 || n == 3) && strcmp (p[0], "sandboxes") == 0 && *p[1] != '\0')
       { handle_sandbox (emu, msg, method, p[1], n == 3 ? p[2] : NULL); return; }
+    else if (n == 1 && !v2 && strcmp (p[0], "snapshots") == 0 && strcmp (method, "GET") == 0)
+      { handle_snapshot_list (emu, msg, query); return; }
+    else if (n == 2 && !v2 && strcmp (p[0], "templates") == 0 && strcmp (method, "DELETE") == 0)
+      { handle_template_delete (emu, msg, p[1]); return; }
   }
   _emu_reply_error (msg, 404, "no such endpoint: %s %s", method, path);
 }
@@ -1273,6 +1646,7 @@ stop_server (gpointer data)
   for (GList *l = ids; l != NULL; l = l->next)
     sandbox_kill (emu, l->data);
   g_list_free_full (ids, g_free);
+  g_hash_table_remove_all (emu->snapshots);
   if (emu->server != NULL)
     soup_server_disconnect (emu->server);
   g_clear_object (&emu->server);
@@ -1293,6 +1667,7 @@ e2b_emulator_new (GError **error)
   emu->context = g_main_context_new ();
   emu->loop = g_main_loop_new (emu->context, FALSE);
   emu->sandboxes = g_hash_table_new (g_str_hash, g_str_equal);
+  emu->snapshots = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, snapshot_free);
   emu->thread = _emu_thread_new ("e2b-emulator", emu->context, emu->loop, start_server, stop_server,
                                  emu, error);
   if (emu->thread == NULL)
@@ -1362,6 +1737,7 @@ e2b_emulator_free (E2bEmulator *self)
   if (self->thread != NULL)
     _emu_thread_quit (self->thread, self->context, self->loop);
   g_hash_table_unref (self->sandboxes);
+  g_hash_table_unref (self->snapshots);
   g_main_loop_unref (self->loop);
   g_main_context_unref (self->context);
   g_free (self->url);

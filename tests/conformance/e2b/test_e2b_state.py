@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import Emulator
-from e2b import Sandbox
+from e2b import Sandbox, SandboxException
+from e2b.exceptions import SandboxNotFoundException
 from e2b.sandbox.filesystem.filesystem import WriteEntry
 
 
@@ -90,3 +91,99 @@ def test_metadata_set_by_a_command_is_seen(sandbox: Sandbox, work_dir: str) -> N
     # Attributes outside the user.e2b. namespace are not metadata.
     sandbox.commands.run(f"python3 -c \"import os; os.setxattr('{path}', 'user.other', b'no')\"")
     assert sandbox.files.get_info(path).metadata == {"origin": "shell"}
+
+
+# --- snapshots and forks ------------------------------------------------------
+
+
+def test_snapshot_seeds_new_sandboxes(sandbox: Sandbox, work_dir: str) -> None:
+    sandbox.files.write(f"{work_dir}/seed.txt", "from the original")
+    name = f"conf-{uuid.uuid4().hex[:8]}"
+    snap = sandbox.create_snapshot(name=name)
+    try:
+        assert snap.snapshot_id and name in snap.names
+        # The snapshot is a picture: later changes to the source are not in it.
+        sandbox.files.write(f"{work_dir}/seed.txt", "changed later")
+
+        first = Sandbox.create(snap.snapshot_id, timeout=60)
+        second = Sandbox.create(snap.snapshot_id, timeout=60)
+        try:
+            assert first.files.read(f"{work_dir}/seed.txt") == "from the original"
+            first.files.write(f"{work_dir}/seed.txt", "first's own")
+            # Each sandbox has its own copy.
+            assert second.files.read(f"{work_dir}/seed.txt") == "from the original"
+            assert first.commands.run(f"cat {work_dir}/seed.txt").stdout == "first's own"
+        finally:
+            first.kill()
+            second.kill()
+    finally:
+        assert Sandbox.delete_snapshot(snap.snapshot_id) is True
+    # Gone: a second delete finds nothing, and nothing can start from it.
+    assert Sandbox.delete_snapshot(snap.snapshot_id) is False
+    with pytest.raises(SandboxException):
+        Sandbox.create(snap.snapshot_id, timeout=30)
+
+
+def test_snapshot_listing_filters_and_pages(sandbox: Sandbox) -> None:
+    other = Sandbox.create(timeout=60)
+    tag = uuid.uuid4().hex[:8]
+    made = [
+        sandbox.create_snapshot(name=f"list-{tag}-a"),
+        Sandbox.create_snapshot(sandbox.sandbox_id, name=f"list-{tag}-b"),
+        other.create_snapshot(),
+    ]
+    try:
+        mine = [
+            s.snapshot_id
+            for s in Sandbox.list_snapshots(sandbox_id=sandbox.sandbox_id).next_items()
+        ]
+        assert made[0].snapshot_id in mine and made[1].snapshot_id in mine
+        assert made[2].snapshot_id not in mine
+
+        named = Sandbox.list_snapshots(name=f"list-{tag}-b").next_items()
+        assert [s.snapshot_id for s in named] == [made[1].snapshot_id]
+        assert Sandbox.list_snapshots(name=f"list-{tag}-none").next_items() == []
+
+        # One per page: every snapshot is seen once, then no next page.
+        pages = Sandbox.list_snapshots(limit=1)
+        seen: list[str] = []
+        while pages.has_next:
+            items = pages.next_items()
+            assert len(items) <= 1
+            seen += [s.snapshot_id for s in items]
+        assert len(seen) == len(set(seen))
+        assert {s.snapshot_id for s in made} <= set(seen)
+    finally:
+        for snap in made:
+            Sandbox.delete_snapshot(snap.snapshot_id)
+        other.kill()
+
+
+def test_fork_copies_files_and_runs_on_its_own(sandbox: Sandbox, work_dir: str) -> None:
+    sandbox.files.write(f"{work_dir}/f.txt", "before the fork")
+    forks = sandbox.fork(count=2, timeout=60)
+    assert len(forks) == 2 and all(isinstance(f, Sandbox) for f in forks)
+    try:
+        ids = {f.sandbox_id for f in forks}
+        assert len(ids) == 2 and sandbox.sandbox_id not in ids
+        assert sandbox.is_running()
+        for f in forks:
+            assert f.is_running()
+            assert f.files.read(f"{work_dir}/f.txt") == "before the fork"
+        forks[0].files.write(f"{work_dir}/f.txt", "in the fork")
+        assert sandbox.files.read(f"{work_dir}/f.txt") == "before the fork"
+        assert forks[1].files.read(f"{work_dir}/f.txt") == "before the fork"
+        # The fork keeps the source's metadata.
+        info = Sandbox.get_info(forks[0].sandbox_id)
+        assert info.metadata.get("suite") == "state"
+    finally:
+        for f in forks:
+            if isinstance(f, Sandbox):
+                f.kill()
+
+
+def test_fork_of_a_killed_sandbox_is_not_found(emulator: Emulator) -> None:
+    gone = Sandbox.create(timeout=30)
+    gone.kill()
+    with pytest.raises(SandboxNotFoundException):
+        gone.fork()

@@ -295,6 +295,14 @@ host_path (EmuSandbox *sandbox,
 {
   const char *roots[] = { "/home", "/tmp" };
 
+  /* Each sandbox's own boot id (e2b-emulator.c, sandbox_boot). */
+  if (strcmp (path, "/proc/sys/kernel/random/boot_id") == 0)
+    {
+      if (writable)
+        *writable = FALSE;
+      return g_build_filename (sandbox->host_root, "boot_id", NULL);
+    }
+
   for (guint i = 0; i < G_N_ELEMENTS (roots); i++)
     if (is_under (path, roots[i]))
       {

@@ -15,6 +15,7 @@
 #include "e2b-emulator-private.h"
 
 #define DEFAULT_TIMEOUT_S 15
+#define BOOT_ID_PATH      "/proc/sys/kernel/random/boot_id"
 #define E2B_ENVD_PORT_EMU 49983
 
 /* ------------------------------------------------------------------ */
@@ -139,6 +140,7 @@ sandbox_free (EmuSandbox *sandbox)
   g_free (sandbox->host_root);
   g_free (sandbox->rootfs);
   g_free (sandbox->image_how);
+  g_free (sandbox->image_name);
   g_free (sandbox->id);
   g_free (sandbox->template_id);
   g_free (sandbox->access_token);
@@ -180,18 +182,57 @@ sandbox_kill (E2bEmulator *emu,
   g_atomic_int_dec_and_test (&emu->live);
 
   _emu_envd_sandbox_gone (sandbox);
-  if (!sandbox_instance_destroy (sandbox->instance, NULL, &error))
+  if (sandbox->instance != NULL && !sandbox_instance_destroy (sandbox->instance, NULL, &error))
     g_warning ("e2b-emulator: destroying the local sandbox of %s: %s", sandbox->id, error->message);
   remove_tree (sandbox->host_root);
   sandbox_free (sandbox);
+}
+
+/* Pauses a running sandbox: with MEMORY its local sandbox is frozen (its
+ * processes resume where they were); without, only its files are kept:
+ * its processes end and the local sandbox goes, a resume boots it anew. */
+static gboolean
+sandbox_pause (EmuSandbox  *sandbox,
+               gboolean     memory,
+               GError     **error)
+{
+  if (memory)
+    {
+      if (!sandbox_instance_pause (sandbox->instance, NULL, error))
+        return FALSE;
+    }
+  else
+    {
+      _emu_envd_sandbox_gone (sandbox);
+      if (!sandbox_instance_destroy (sandbox->instance, NULL, error))
+        return FALSE;
+      g_clear_object (&sandbox->instance);
+      sandbox->cold = TRUE;
+    }
+  /* A paused sandbox does not time out. */
+  if (sandbox->ttl != NULL)
+    {
+      g_source_destroy (sandbox->ttl);
+      g_clear_pointer (&sandbox->ttl, g_source_unref);
+    }
+  sandbox->paused = TRUE;
+  return TRUE;
 }
 
 static gboolean
 sandbox_expired (gpointer user_data)
 {
   EmuSandbox *sandbox = user_data;
+  g_autoptr(GError) error = NULL;
 
   g_debug ("e2b-emulator: sandbox %s reached its timeout", sandbox->id);
+  /* lifecycle.onTimeout "pause" (autoPause): paused, not killed. */
+  if (sandbox->auto_pause && !sandbox->paused)
+    {
+      if (sandbox_pause (sandbox, sandbox->auto_pause_memory, &error))
+        return G_SOURCE_REMOVE;
+      g_warning ("e2b-emulator: pausing %s on its timeout: %s; killing it", sandbox->id, error->message);
+    }
   sandbox_kill (sandbox->emu, sandbox->id);
   return G_SOURCE_REMOVE;
 }
@@ -266,6 +307,15 @@ sandbox_to_json (EmuSandbox *sandbox,
       ADD_INT (builder, "diskSizeMB", 1024);
       ADD_STRING (builder, "state", sandbox->paused ? "paused" : "running");
       _sandbox_json_add_string_map (builder, "metadata", sandbox->metadata);
+      if (kind == 1)
+        {
+          json_builder_set_member_name (builder, "lifecycle");
+          json_builder_begin_object (builder);
+          json_builder_set_member_name (builder, "autoResume");
+          json_builder_add_boolean_value (builder, sandbox->auto_resume);
+          ADD_STRING (builder, "onTimeout", sandbox->auto_pause ? "pause" : "kill");
+          json_builder_end_object (builder);
+        }
     }
   json_builder_end_object (builder);
   return json_builder_get_root (builder);
@@ -464,6 +514,9 @@ static EmuSandbox *sandbox_start (E2bEmulator  *emu,
                                   gint64        timeout,
                                   const char   *seed,
                                   GError      **error);
+static gboolean sandbox_boot (EmuSandbox  *sandbox,
+                              EmuImage    *image,
+                              GError     **error);
 static gboolean copy_areas (const char  *from,
                             const char  *to,
                             GError     **error);
@@ -480,6 +533,8 @@ handle_create (E2bEmulator       *emu,
   EmuSandbox *sandbox;
   EmuSnapshot *snapshot;
   GHashTable *metadata, *envs;
+  int auto_pause, auto_pause_memory;
+  gboolean auto_resume;
   gint64 timeout = DEFAULT_TIMEOUT_S;
   g_autoptr(EmuImage) image = NULL;
   gboolean network;
@@ -525,6 +580,21 @@ handle_create (E2bEmulator       *emu,
   /* A snapshot's ID or name: a sandbox on its template's image, its files
    * copied from the snapshot. */
   snapshot = snapshot_lookup (emu, json_node_get_string (node));
+  /* The lifecycle: autoPause, autoPauseMemory (false: filesystem-only,
+   * which cannot auto-resume), autoResume {"enabled"}. */
+  auto_pause = member_tristate (object, "autoPause");
+  auto_pause_memory = member_tristate (object, "autoPauseMemory");
+  {
+    JsonObject *resume = _sandbox_json_get_object (object, "autoResume");
+
+    auto_resume = member_tristate (resume, "enabled") > 0;
+  }
+  if (auto_pause_memory == 0 && auto_resume)
+    {
+      _emu_reply_error (msg, 400, "autoResume cannot be combined with autoPauseMemory false: a "
+                        "filesystem-only pause is resumed with connect");
+      return;
+    }
   image = _emu_images_resolve (emu->images, snapshot ? snapshot->template_id : json_node_get_string (node),
                                &error);
   if (image == NULL)
@@ -542,6 +612,10 @@ handle_create (E2bEmulator       *emu,
       _emu_reply_error (msg, 500, "failed to create the sandbox: %s", error->message);
       return;
     }
+  sandbox->image_name = g_strdup (snapshot ? snapshot->template_id : json_node_get_string (node));
+  sandbox->auto_pause = auto_pause > 0;
+  sandbox->auto_pause_memory = auto_pause_memory != 0;
+  sandbox->auto_resume = auto_resume;
   _emu_reply_json (msg, 201, sandbox_to_json (sandbox, 0));
 }
 
@@ -598,7 +672,6 @@ sandbox_start (E2bEmulator  *emu,
                const char   *seed,
                GError      **error)
 {
-  g_autoptr(SandboxSpec) spec = NULL;
   g_autofree char *home = NULL;
   g_autofree char *tmp = NULL;
   EmuSandbox *sandbox;
@@ -633,9 +706,47 @@ sandbox_start (E2bEmulator  *emu,
   sandbox->created_us = g_get_real_time ();
   sandbox->network = network;
   g_message ("e2b-emulator: sandbox %s: %s", sandbox->id, image->how);
+  if (!sandbox_boot (sandbox, image, error))
+    {
+      remove_tree (sandbox->host_root);
+      sandbox_free (sandbox);
+      return NULL;
+    }
+
+  g_hash_table_insert (emu->sandboxes, sandbox->id, sandbox);
+  g_atomic_int_inc (&emu->live);
+  sandbox_set_timeout (sandbox, timeout);
+  sandbox->timeout_s = timeout;
+  /* startedAt and endAt from one clock reading, as the service's: the
+   * sandbox's time to live is exactly endAt - startedAt. */
+  g_date_time_unref (sandbox->started);
+  sandbox->started = g_date_time_new_from_unix_utc ((sandbox->end_at - MAX (timeout, 0) * G_USEC_PER_SEC) /
+                                                    G_USEC_PER_SEC);
+  return sandbox;
+}
+
+/* Boots SANDBOX's local sandbox on IMAGE, with the sandbox's own areas
+ * mounted and a new boot id: each E2B sandbox is a machine of its own, a
+ * cold boot (the resume of a pause without memory) gets another. */
+static gboolean
+sandbox_boot (EmuSandbox  *sandbox,
+              EmuImage    *image,
+              GError     **error)
+{
+  E2bEmulator *emu = sandbox->emu;
+  g_autoptr(SandboxSpec) spec = NULL;
+  g_autofree char *home = g_build_filename (sandbox->host_root, "home", NULL);
+  g_autofree char *tmp = g_build_filename (sandbox->host_root, "tmp", NULL);
+  g_autofree char *boot_id = g_build_filename (sandbox->host_root, "boot_id", NULL);
+  g_autofree char *uuid = g_uuid_string_random ();
+  g_autofree char *line = g_strconcat (uuid, "\n", NULL);
+
+  if (!g_file_set_contents (boot_id, line, -1, error))
+    return FALSE;
   spec = _emu_local_spec_new_on ("e2b-emulator-id", sandbox->id, sandbox->envs, image);
   sandbox_spec_add_mount (spec, home, "/home", FALSE);
   sandbox_spec_add_mount (spec, tmp, "/tmp", FALSE);
+  sandbox_spec_add_mount (spec, boot_id, BOOT_ID_PATH, TRUE);
   /* root's home, which E2B's templates have. */
   if (image->rootfs != NULL)
     {
@@ -660,25 +771,10 @@ sandbox_start (E2bEmulator  *emu,
       g_warning ("e2b-emulator: %s", local_error->message);
   }
   /* allow_internet_access defaults to true, as in E2B's API; all or nothing. */
-  sandbox_spec_set_network (spec, network);
+  sandbox_spec_set_network (spec, sandbox->network);
 
   sandbox->instance = sandbox_backend_create (emu->local, spec, NULL, error);
-  if (sandbox->instance == NULL)
-    {
-      remove_tree (sandbox->host_root);
-      sandbox_free (sandbox);
-      return NULL;
-    }
-
-  g_hash_table_insert (emu->sandboxes, sandbox->id, sandbox);
-  g_atomic_int_inc (&emu->live);
-  sandbox_set_timeout (sandbox, timeout);
-  /* startedAt and endAt from one clock reading, as the service's: the
-   * sandbox's time to live is exactly endAt - startedAt. */
-  g_date_time_unref (sandbox->started);
-  sandbox->started = g_date_time_new_from_unix_utc ((sandbox->end_at - MAX (timeout, 0) * G_USEC_PER_SEC) /
-                                                    G_USEC_PER_SEC);
-  return sandbox;
+  return sandbox->instance != NULL;
 }
 
 /* GET /sandboxes/{id}/logs: one line, what the template runs on. */
@@ -887,7 +983,19 @@ sandbox_resume (SoupServerMessage *msg,
 {
   g_autoptr(GError) error = NULL;
 
-  if (!sandbox_instance_resume (sandbox->instance, NULL, &error))
+  if (sandbox->cold)
+    {
+      /* Paused without memory: a cold boot from its files. */
+      g_autoptr(EmuImage) image = _emu_images_resolve (sandbox->emu->images, sandbox->image_name, &error);
+
+      if (image == NULL || !sandbox_boot (sandbox, image, &error))
+        {
+          _emu_reply_error (msg, 500, "cannot resume sandbox %s: %s", sandbox->id, error->message);
+          return FALSE;
+        }
+      sandbox->cold = FALSE;
+    }
+  else if (!sandbox_instance_resume (sandbox->instance, NULL, &error))
     {
       _emu_reply_error (msg, 500, "cannot resume sandbox %s: %s", sandbox->id, error->message);
       return FALSE;
@@ -901,7 +1009,8 @@ _emu_sandbox_metrics (EmuSandbox *sandbox,
                       gboolean    camel)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(SandboxMetrics) metrics = sandbox_instance_get_metrics (sandbox->instance, NULL, NULL);
+  g_autoptr(SandboxMetrics) metrics = sandbox->instance != NULL
+    ? sandbox_instance_get_metrics (sandbox->instance, NULL, NULL) : NULL;
   double alive = MAX (1.0, (double) (g_get_real_time () / G_USEC_PER_SEC -
                                      g_date_time_to_unix (sandbox->started)));
   guint cpus = metrics ? MAX (1, sandbox_metrics_get_cpu_count (metrics)) : 2;
@@ -988,11 +1097,7 @@ handle_snapshot_create (E2bEmulator       *emu,
   snapshot->name = g_strdup (name);
   snapshot->sandbox_id = g_strdup (sandbox->id);
   /* A snapshot of a sandbox made from a snapshot runs on the same image. */
-  {
-    EmuSnapshot *from = g_hash_table_lookup (emu->snapshots, sandbox->template_id);
-
-    snapshot->template_id = g_strdup (from ? from->template_id : sandbox->template_id);
-  }
+  snapshot->template_id = g_strdup (sandbox->image_name);
   snapshot->dir = g_build_filename (emu->root, "snapshots", snapshot->id, NULL);
   snapshot->created_us = g_get_real_time ();
   if (!copy_areas (sandbox->host_root, snapshot->dir, &error))
@@ -1083,7 +1188,6 @@ handle_fork (E2bEmulator       *emu,
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(GError) error = NULL;
   g_autoptr(EmuImage) image = NULL;
-  EmuSnapshot *from = g_hash_table_lookup (emu->snapshots, source->template_id);
 
   if (object != NULL)
     {
@@ -1105,7 +1209,7 @@ handle_fork (E2bEmulator       *emu,
       _emu_reply_error (msg, 409, "Sandbox %s is paused; resume it with connect before forking", source->id);
       return;
     }
-  image = _emu_images_resolve (emu->images, from ? from->template_id : source->template_id, &error);
+  image = _emu_images_resolve (emu->images, source->image_name, &error);
   if (image == NULL)
     {
       _emu_reply_error (msg, 500, "cannot fork sandbox %s: %s", source->id, error->message);
@@ -1123,6 +1227,10 @@ handle_fork (E2bEmulator       *emu,
       json_builder_begin_object (builder);
       if (fork != NULL)
         {
+          fork->image_name = g_strdup (source->image_name);
+          fork->auto_pause = source->auto_pause;
+          fork->auto_pause_memory = source->auto_pause_memory;
+          fork->auto_resume = source->auto_resume;
           json_builder_set_member_name (builder, "sandbox");
           json_builder_add_value (builder, sandbox_to_json (fork, 0));
         }
@@ -1234,20 +1342,19 @@ handle_sandbox (E2bEmulator       *emu,
   else if (g_strcmp0 (action, "pause") == 0 && strcmp (method, "POST") == 0)
     {
       g_autoptr(GError) error = NULL;
+      g_autoptr(GBytes) body = _emu_request_body (msg);
+      g_autoptr(JsonNode) root = _emu_parse_json (body);
+      /* {"memory": false}: a filesystem-only pause. */
+      int memory = member_tristate (root && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL,
+                                    "memory");
 
       if (sandbox == NULL)
         { not_found (msg, short_id); return; }
+
       if (sandbox->paused)
         { _emu_reply_error (msg, 409, "Sandbox %s is already paused", short_id); return; }
-      if (!sandbox_instance_pause (sandbox->instance, NULL, &error))
+      if (!sandbox_pause (sandbox, memory != 0, &error))
         { _emu_reply_error (msg, 500, "cannot pause sandbox %s: %s", short_id, error->message); return; }
-      /* A paused sandbox does not time out. */
-      if (sandbox->ttl != NULL)
-        {
-          g_source_destroy (sandbox->ttl);
-          g_clear_pointer (&sandbox->ttl, g_source_unref);
-        }
-      sandbox->paused = TRUE;
       soup_server_message_set_status (msg, 204, NULL);
     }
   else if (g_strcmp0 (action, "resume") == 0 && strcmp (method, "POST") == 0)
@@ -1555,6 +1662,15 @@ server_dispatch (SoupServer        *server,
       json_builder_end_object (builder);
       _emu_reply_json (msg, 502, json_builder_get_root (builder));
       return;
+    }
+  /* lifecycle.autoResume: traffic to a paused sandbox resumes it, for
+   * the time to live it was made with. */
+  if (sandbox->paused && sandbox->auto_resume)
+    {
+      g_debug ("e2b-emulator: traffic resumes sandbox %s", sandbox->id);
+      if (!sandbox_resume (msg, sandbox))
+        return;
+      sandbox_set_timeout (sandbox, sandbox->timeout_s);
     }
   if (sandbox->paused)
     {

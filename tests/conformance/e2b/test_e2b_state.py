@@ -8,12 +8,16 @@ system. Each test fails against an emulator that lacks the feature.
 
 from __future__ import annotations
 
+import json
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from conftest import Emulator
-from e2b import Sandbox, SandboxException
+from e2b import Sandbox, SandboxException, SandboxState
 from e2b.exceptions import SandboxNotFoundException
 from e2b.sandbox.filesystem.filesystem import WriteEntry
 
@@ -176,14 +180,108 @@ def test_fork_copies_files_and_runs_on_its_own(sandbox: Sandbox, work_dir: str) 
         # The fork keeps the source's metadata.
         info = Sandbox.get_info(forks[0].sandbox_id)
         assert info.metadata.get("suite") == "state"
+        # Once a fork is gone, forking it finds nothing.
+        forks[1].kill()
+        with pytest.raises(SandboxNotFoundException):
+            forks[1].fork()
     finally:
         for f in forks:
             if isinstance(f, Sandbox):
                 f.kill()
 
 
-def test_fork_of_a_killed_sandbox_is_not_found(emulator: Emulator) -> None:
-    gone = Sandbox.create(timeout=30)
-    gone.kill()
-    with pytest.raises(SandboxNotFoundException):
-        gone.fork()
+# --- pause without memory, auto-pause, auto-resume ------------------------------
+
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+
+
+def wait_for_state(sbx: Sandbox, state: SandboxState) -> None:
+    for _ in range(300):
+        if Sandbox.get_info(sbx.sandbox_id).state == state:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{sbx.sandbox_id} never reached {state}")
+
+
+def test_each_sandbox_is_a_machine_with_its_own_boot_id(sandbox: Sandbox) -> None:
+    other = Sandbox.create(timeout=60)
+    try:
+        mine = sandbox.files.read(BOOT_ID).strip()
+        assert len(mine) == 36
+        # Commands see the same one as the file service.
+        assert sandbox.commands.run(f"cat {BOOT_ID}").stdout.strip() == mine
+        assert other.files.read(BOOT_ID).strip() != mine
+    finally:
+        other.kill()
+
+
+def test_pause_without_memory_keeps_files_and_boots_anew(emulator: Emulator) -> None:
+    sbx = Sandbox.create(timeout=120)
+    try:
+        sbx.files.write("/home/user/kept.txt", "on disk")
+        sbx.commands.run("sleep 600", background=True)
+        boot = sbx.files.read(BOOT_ID).strip()
+
+        assert sbx.pause(keep_memory=False)
+        assert Sandbox.get_info(sbx.sandbox_id).state == SandboxState.PAUSED
+        resumed = sbx.connect()
+        assert resumed.sandbox_id == sbx.sandbox_id
+        assert resumed.files.read("/home/user/kept.txt") == "on disk"
+        # A cold boot: another boot id, and no process survived it.
+        assert resumed.files.read(BOOT_ID).strip() != boot
+        assert [p.cmd for p in resumed.commands.list() if "sleep" in p.cmd] == []
+        assert resumed.commands.run("echo up").stdout.strip() == "up"
+    finally:
+        Sandbox.kill(sbx.sandbox_id)
+
+
+def test_timeout_pauses_instead_of_killing(emulator: Emulator) -> None:
+    sbx = Sandbox.create(timeout=120, lifecycle={"on_timeout": "pause", "auto_resume": False})
+    try:
+        assert Sandbox.get_info(sbx.sandbox_id).lifecycle == {
+            "on_timeout": "pause",
+            "auto_resume": False,
+        }
+        boot = sbx.files.read(BOOT_ID).strip()
+        sbx.set_timeout(0)
+        wait_for_state(sbx, SandboxState.PAUSED)
+        assert not sbx.is_running()
+        resumed = sbx.connect()
+        assert Sandbox.get_info(sbx.sandbox_id).state == SandboxState.RUNNING
+        # Paused with its memory: the same boot.
+        assert resumed.files.read(BOOT_ID).strip() == boot
+    finally:
+        Sandbox.kill(sbx.sandbox_id)
+
+
+def test_traffic_resumes_an_auto_resume_sandbox(emulator: Emulator) -> None:
+    sbx = Sandbox.create(timeout=120, lifecycle={"on_timeout": "pause", "auto_resume": True})
+    try:
+        sbx.files.write("/home/user/wake.txt", "awake")
+        sbx.set_timeout(0)
+        wait_for_state(sbx, SandboxState.PAUSED)
+        # No connect: the request itself wakes it.
+        assert sbx.files.read("/home/user/wake.txt") == "awake"
+        assert Sandbox.get_info(sbx.sandbox_id).state == SandboxState.RUNNING
+    finally:
+        Sandbox.kill(sbx.sandbox_id)
+
+
+def test_filesystem_only_auto_pause_cannot_auto_resume(emulator: Emulator) -> None:
+    # Refused by the API itself (the SDK checks it too, so ask directly).
+    body = {
+        "templateID": "base",
+        "timeout": 30,
+        "autoPause": True,
+        "autoPauseMemory": False,
+        "autoResume": {"enabled": True},
+    }
+    request = urllib.request.Request(
+        f"{emulator.url}/sandboxes",
+        data=json.dumps(body).encode(),
+        headers={"X-API-Key": emulator.env["E2B_API_KEY"], "Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 400
+    assert "connect" in json.load(refused.value)["message"]

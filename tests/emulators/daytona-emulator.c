@@ -306,6 +306,7 @@ struct _EmuSandbox
   GHashTable      *sessions;  /* id -> EmuSession */
   GHashTable      *ptys;      /* id -> EmuPty */
   GHashTable      *interps;   /* id -> EmuInterp (code interpreter contexts) */
+  GHashTable      *lsp_servers; /* "language\nproject" -> set of open documents */
   char            *host_dir;  /* the sandbox's directories on the host: home/, root/ */
   GString         *build_log; /* an image's build log, or NULL */
   gboolean         build_done;
@@ -399,6 +400,7 @@ emu_sandbox_free (EmuSandbox *sb)
   g_hash_table_unref (sb->ptys);
   interp_forget_sandbox (sb);
   g_hash_table_unref (sb->interps);
+  g_hash_table_unref (sb->lsp_servers);
   g_free (sb->host_dir);
   if (sb->build_log != NULL)
     g_string_free (sb->build_log, TRUE);
@@ -2148,6 +2150,7 @@ api_create (DaytonaEmulator   *emu,
   sb->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) emu_session_free);
   sb->ptys = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) pty_unref);
   sb->interps = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) interp_unref);
+  sb->lsp_servers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_hash_table_unref);
   sb->host_dir = g_strdup_printf ("%s/sb-%s", emu->tmpdir, sb->id);
 
   g_hash_table_insert (emu->sandboxes, sb->id, sb);
@@ -5510,6 +5513,217 @@ tb_interpreter (DaytonaEmulator   *emu,
   tb_error (emu, msg, 404, "NOT_FOUND", "no such interpreter endpoint");
 }
 
+/* ------------------------------------------------------------------ */
+/* Toolbox: LSP                                                        */
+
+/* /lsp/start, /stop, /did-open, /did-close, /document-symbols,
+ * /workspacesymbols for languageId "python". The daemon runs a language
+ * server (pylsp) in the sandbox; the host's root has none, so the
+ * emulator answers the symbol queries with Python's own parser (ast), run
+ * by python3 in the sandbox: classes (kind 5), methods (6), functions
+ * (12) and module or class variables (13), as SymbolInformation
+ * {name, kind, location {uri, range}}; lines from the first one that does
+ * not parse on are left out (a file being edited), and workspace symbols
+ * are those of the project's .py files whose name contains the query
+ * (any case). A server must be started for its project before documents
+ * are opened or queried, as in the daemon. Completions are not served. */
+
+static const char lsp_indexer[] =
+  "import ast, json, os, sys\n"
+  "def parse(path):\n"
+  "    with open(path, encoding='utf-8', errors='replace') as f:\n"
+  "        lines = f.read().split('\\n')\n"
+  "    while lines:\n"
+  "        try:\n"
+  "            return ast.parse('\\n'.join(lines))\n"
+  "        except SyntaxError as error:\n"
+  "            bad = (error.lineno or len(lines)) - 1\n"
+  "            lines = lines[:bad] if 0 <= bad < len(lines) else lines[:-1]\n"
+  "    return ast.parse('')\n"
+  "def symbols(path):\n"
+  "    found = []\n"
+  "    uri = 'file://' + os.path.abspath(path)\n"
+  "    def add(name, kind, node):\n"
+  "        found.append({'name': name, 'kind': kind, 'location': {'uri': uri, 'range': {\n"
+  "            'start': {'line': node.lineno - 1, 'character': node.col_offset},\n"
+  "            'end': {'line': node.end_lineno - 1, 'character': node.end_col_offset}}}})\n"
+  "    def walk(body, in_class):\n"
+  "        for node in body:\n"
+  "            if isinstance(node, ast.ClassDef):\n"
+  "                add(node.name, 5, node)\n"
+  "                walk(node.body, True)\n"
+  "            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):\n"
+  "                add(node.name, 6 if in_class else 12, node)\n"
+  "            elif isinstance(node, (ast.Assign, ast.AnnAssign)):\n"
+  "                targets = node.targets if isinstance(node, ast.Assign) else [node.target]\n"
+  "                for target in targets:\n"
+  "                    if isinstance(target, ast.Name):\n"
+  "                        add(target.id, 13, target)\n"
+  "    walk(parse(path).body, False)\n"
+  "    return found\n"
+  "mode, where, query = sys.argv[1], sys.argv[2], sys.argv[3].lower()\n"
+  "if mode == 'document':\n"
+  "    out = symbols(where)\n"
+  "else:\n"
+  "    out = []\n"
+  "    for root, dirs, files in os.walk(where):\n"
+  "        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))\n"
+  "        for name in sorted(files):\n"
+  "            if name.endswith('.py'):\n"
+  "                try:\n"
+  "                    out += [s for s in symbols(os.path.join(root, name)) if query in s['name'].lower()]\n"
+  "                except OSError:\n"
+  "                    pass\n"
+  "print(json.dumps(out))\n";
+
+static char *
+lsp_key (EmuSandbox *sb,
+         const char *language,
+         const char *project)
+{
+  g_autofree char *resolved = sb_resolve (sb, project);
+
+  return g_strdup_printf ("%s\n%s", language, resolved);
+}
+
+/* A document's path in the sandbox: "file://" then an absolute path, or
+ * one relative to the working directory (the SDK's relative paths). */
+static char *
+lsp_document_path (EmuSandbox *sb,
+                   const char *uri)
+{
+  const char *path = g_str_has_prefix (uri, "file://") ? uri + strlen ("file://") : uri;
+
+  return sb_resolve (sb, path);
+}
+
+static void
+lsp_symbols_done (SandboxExecResult *result,
+                  GError            *error,
+                  gpointer           data)
+{
+  Job *job = data;
+  g_autofree char *text = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonNode *root;
+
+  if (result == NULL || sandbox_exec_result_get_exit_code (result) != 0)
+    {
+      g_autofree char *err = job->log->err->len > 0 ? g_strndup ((const char *) job->log->err->data,
+                                                                  job->log->err->len) : NULL;
+      g_autofree char *m = g_strdup_printf ("failed to get symbols: %s",
+                                            error ? error->message : err ? g_strstrip (err) : "python3 failed");
+
+      tb_error (job->emu, job->msg, 500, "INTERNAL_SERVER_ERROR", m);
+      job_free (job);
+      return;
+    }
+  text = g_strndup ((const char *) job->log->out->data, job->log->out->len);
+  if (!json_parser_load_from_data (parser, text, -1, NULL) || (root = json_parser_get_root (parser)) == NULL ||
+      !JSON_NODE_HOLDS_ARRAY (root))
+    {
+      tb_error (job->emu, job->msg, 500, "INTERNAL_SERVER_ERROR", "failed to get symbols: unreadable answer");
+      job_free (job);
+      return;
+    }
+  reply_json (job->emu, job->msg, 200, json_node_copy (root));
+  job_free (job);
+}
+
+static void
+tb_lsp (DaytonaEmulator   *emu,
+        EmuSandbox        *sb,
+        SoupServerMessage *msg,
+        const char        *rest,
+        GHashTable        *query)
+{
+  const char *method = soup_server_message_get_method (msg);
+  gboolean post = strcmp (method, "POST") == 0;
+  g_autoptr(JsonObject) body = NULL;
+  const char *language, *project, *uri = NULL;
+  g_autofree char *key = NULL;
+  GHashTable *documents;
+
+  if (post && (strcmp (rest, "/start") == 0 || strcmp (rest, "/stop") == 0 ||
+               strcmp (rest, "/did-open") == 0 || strcmp (rest, "/did-close") == 0))
+    {
+      if ((body = request_object (emu, msg, TRUE, FALSE)) == NULL)
+        return;
+      language = _sandbox_json_get_string (body, "languageId");
+      project = _sandbox_json_get_string (body, "pathToProject");
+      uri = _sandbox_json_get_string (body, "uri");
+    }
+  else if (!post && (strcmp (rest, "/document-symbols") == 0 || strcmp (rest, "/workspacesymbols") == 0))
+    {
+      language = query ? g_hash_table_lookup (query, "languageId") : NULL;
+      project = query ? g_hash_table_lookup (query, "pathToProject") : NULL;
+      uri = query ? g_hash_table_lookup (query, "uri") : NULL;
+    }
+  else
+    {
+      g_autofree char *m = g_strdup_printf ("not found: %s /lsp%s is not served by the Daytona emulator "
+                                            "(see docs/testing.md)", method, rest);
+      return tb_error (emu, msg, 404, "NOT_FOUND", m);
+    }
+  if (language == NULL || project == NULL)
+    return tb_error (emu, msg, 400, "BAD_REQUEST", "invalid request: languageId and pathToProject are required");
+  if (strcmp (language, "python") != 0)
+    {
+      g_autofree char *m = g_strdup_printf ("bad request: the Daytona emulator has no %s language server: "
+                                            "only languageId python is served (see docs/testing.md)", language);
+      return tb_error (emu, msg, 400, "BAD_REQUEST", m);
+    }
+  key = lsp_key (sb, language, project);
+  documents = g_hash_table_lookup (sb->lsp_servers, key);
+
+  if (strcmp (rest, "/start") == 0)
+    {
+      if (documents == NULL)
+        g_hash_table_insert (sb->lsp_servers, g_steal_pointer (&key),
+                             g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL));
+      soup_server_message_set_status (msg, 200, NULL);
+      return;
+    }
+  if (documents == NULL)
+    {
+      g_autofree char *m = g_strdup_printf ("bad request: no %s language server was started for %s", language,
+                                            project);
+      return tb_error (emu, msg, 400, "BAD_REQUEST", m);
+    }
+  if (strcmp (rest, "/stop") == 0)
+    {
+      g_hash_table_remove (sb->lsp_servers, key);
+      soup_server_message_set_status (msg, 200, NULL);
+      return;
+    }
+  if (strcmp (rest, "/workspacesymbols") != 0 && uri == NULL)
+    return tb_error (emu, msg, 400, "BAD_REQUEST", "invalid request: uri is required");
+  if (strcmp (rest, "/did-open") == 0 || strcmp (rest, "/did-close") == 0)
+    {
+      g_autofree char *path = lsp_document_path (sb, uri);
+
+      if (strcmp (rest, "/did-open") == 0)
+        g_hash_table_add (documents, g_steal_pointer (&path));
+      else
+        g_hash_table_remove (documents, path);
+      soup_server_message_set_status (msg, 200, NULL);
+      return;
+    }
+  {
+    gboolean document = strcmp (rest, "/document-symbols") == 0;
+    g_autofree char *where = document ? lsp_document_path (sb, uri) : sb_resolve (sb, project);
+    const char *wanted = query ? g_hash_table_lookup (query, "query") : NULL;
+    g_autofree char *q_code = g_shell_quote (lsp_indexer);
+    g_autofree char *q_where = g_shell_quote (where);
+    g_autofree char *q_query = g_shell_quote (wanted ? wanted : "");
+    g_autofree char *script = g_strdup_printf ("exec python3 -c %s %s %s %s", q_code,
+                                               document ? "document" : "workspace", q_where, q_query);
+    Job *job = job_new (emu, sb, msg);
+
+    emu_run (sb, script, NULL, NULL, 60, job->log, NULL, lsp_symbols_done, job);
+  }
+}
+
 static void
 tb_pty (DaytonaEmulator   *emu,
         EmuSandbox        *sb,
@@ -5710,6 +5924,8 @@ handle_toolbox (DaytonaEmulator   *emu,
     return tb_execute (emu, sb, msg);
   if (strcmp (rest, "/process/code-run") == 0 && strcmp (method, "POST") == 0)
     return tb_code_run (emu, sb, msg);
+  if (g_str_has_prefix (rest, "/lsp/"))
+    return tb_lsp (emu, sb, msg, rest + strlen ("/lsp"), query);
   if (g_str_has_prefix (rest, "/process/interpreter/"))
     return tb_interpreter (emu, sb, msg, rest + strlen ("/process/interpreter"));
   if (g_str_has_prefix (rest, "/process/pty"))

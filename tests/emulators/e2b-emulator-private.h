@@ -71,6 +71,7 @@ struct _EmuSandbox
   gboolean         auto_pause_memory;
   gboolean         auto_resume;
   gint64           timeout_s;  /* the time to live it was made with (an auto-resume's) */
+  char            *traffic_token; /* network.allowPublicTraffic false: what its ports want, or NULL */
 };
 
 /* Replies */

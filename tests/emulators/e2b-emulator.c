@@ -141,6 +141,7 @@ sandbox_free (EmuSandbox *sandbox)
   g_free (sandbox->rootfs);
   g_free (sandbox->image_how);
   g_free (sandbox->image_name);
+  g_free (sandbox->traffic_token);
   g_free (sandbox->id);
   g_free (sandbox->template_id);
   g_free (sandbox->access_token);
@@ -294,6 +295,8 @@ sandbox_to_json (EmuSandbox *sandbox,
     {
       ADD_STRING (builder, "envdAccessToken", sandbox->access_token);
       ADD_STRING (builder, "domain", E2B_EMU_DOMAIN);
+      if (sandbox->traffic_token != NULL)
+        ADD_STRING (builder, "trafficAccessToken", sandbox->traffic_token);
     }
   if (kind != 0)
     {
@@ -533,7 +536,7 @@ handle_create (E2bEmulator       *emu,
   EmuSandbox *sandbox;
   EmuSnapshot *snapshot;
   GHashTable *metadata, *envs;
-  int auto_pause, auto_pause_memory;
+  int auto_pause, auto_pause_memory, public_traffic;
   gboolean auto_resume;
   gint64 timeout = DEFAULT_TIMEOUT_S;
   g_autoptr(EmuImage) image = NULL;
@@ -580,6 +583,18 @@ handle_create (E2bEmulator       *emu,
   /* A snapshot's ID or name: a sandbox on its template's image, its files
    * copied from the snapshot. */
   snapshot = snapshot_lookup (emu, json_node_get_string (node));
+  /* network.allowPublicTraffic false: its ports answer only requests
+   * with the traffic access token, which needs a secure sandbox. */
+  {
+    JsonObject *rules = _sandbox_json_get_object (object, "network");
+
+    public_traffic = member_tristate (rules, "allowPublicTraffic");
+    if (public_traffic == 0 && member_tristate (object, "secure") == 0)
+      {
+        _emu_reply_error (msg, 400, "allowPublicTraffic false needs a secure sandbox: create it with secure true");
+        return;
+      }
+  }
   /* The lifecycle: autoPause, autoPauseMemory (false: filesystem-only,
    * which cannot auto-resume), autoResume {"enabled"}. */
   auto_pause = member_tristate (object, "autoPause");
@@ -616,6 +631,8 @@ handle_create (E2bEmulator       *emu,
   sandbox->auto_pause = auto_pause > 0;
   sandbox->auto_pause_memory = auto_pause_memory != 0;
   sandbox->auto_resume = auto_resume;
+  if (public_traffic == 0)
+    sandbox->traffic_token = new_token ();
   _emu_reply_json (msg, 201, sandbox_to_json (sandbox, 0));
 }
 
@@ -1231,6 +1248,8 @@ handle_fork (E2bEmulator       *emu,
           fork->auto_pause = source->auto_pause;
           fork->auto_pause_memory = source->auto_pause_memory;
           fork->auto_resume = source->auto_resume;
+          if (source->traffic_token != NULL)
+            fork->traffic_token = new_token ();
           json_builder_set_member_name (builder, "sandbox");
           json_builder_add_value (builder, sandbox_to_json (fork, 0));
         }
@@ -1687,6 +1706,23 @@ server_dispatch (SoupServer        *server,
     }
   if (request_port (headers) != E2B_ENVD_PORT_EMU)
     {
+      const char *token = soup_message_headers_get_one (headers, "e2b-traffic-access-token");
+
+      if (sandbox->traffic_token != NULL && g_strcmp0 (token, sandbox->traffic_token) != 0)
+        {
+          g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+          json_builder_begin_object (builder);
+          ADD_STRING (builder, "sandboxId", sandbox_id);
+          ADD_STRING (builder, "message", token == NULL
+                      ? "The sandbox does not allow public traffic: send its traffic access token in the "
+                        "e2b-traffic-access-token header"
+                      : "The traffic access token is not this sandbox's");
+          ADD_INT (builder, "code", 403);
+          json_builder_end_object (builder);
+          _emu_reply_json (msg, 403, json_builder_get_root (builder));
+          return;
+        }
       port_forward (emu, sandbox, msg, path, request_port (headers));
       return;
     }

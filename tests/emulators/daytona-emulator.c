@@ -2748,9 +2748,27 @@ tb_execute (DaytonaEmulator   *emu,
 #define CODE_RUN_ARTIFACT_MARKER "dtn_artifact_k39fd2:"
 
 static char *
+code_run_script_for (const char  *language,
+                     const char  *code,
+                     const char  *argv);
+
+/* One pipe for both streams (as the daemon's combined output): what the
+ * code writes arrives in the order it wrote it; two pipes read apart could
+ * put a stderr line inside a print's pieces. */
+static char *
 code_run_script (const char  *language,
                  const char  *code,
                  const char  *argv)
+{
+  g_autofree char *script = code_run_script_for (language, code, argv);
+
+  return g_strconcat ("exec 2>&1; ", script, NULL);
+}
+
+static char *
+code_run_script_for (const char  *language,
+                     const char  *code,
+                     const char  *argv)
 {
   if (strcmp (language, "python") == 0)
     {

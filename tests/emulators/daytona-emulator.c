@@ -305,6 +305,8 @@ struct _EmuSandbox
   SandboxInstance *local;
   GHashTable      *sessions;  /* id -> EmuSession */
   GHashTable      *ptys;      /* id -> EmuPty */
+  GHashTable      *interps;   /* id -> EmuInterp (code interpreter contexts) */
+  GHashTable      *lsp_servers; /* "language\nproject" -> set of open documents */
   char            *host_dir;  /* the sandbox's directories on the host: home/, root/ */
   GString         *build_log; /* an image's build log, or NULL */
   gboolean         build_done;
@@ -322,6 +324,10 @@ typedef struct _EmuPty EmuPty;
 static void pty_unref (EmuPty *pty);
 static void pty_kill_all (EmuSandbox *sb);
 static void pty_forget_sandbox (EmuSandbox *sb);
+typedef struct _EmuInterp EmuInterp;
+static void interp_unref (EmuInterp *interp);
+static void interp_kill_all (EmuSandbox *sb);
+static void interp_forget_sandbox (EmuSandbox *sb);
 
 static void
 close_fd (int *fd)
@@ -392,6 +398,9 @@ emu_sandbox_free (EmuSandbox *sb)
   g_hash_table_unref (sb->sessions);
   pty_forget_sandbox (sb);
   g_hash_table_unref (sb->ptys);
+  interp_forget_sandbox (sb);
+  g_hash_table_unref (sb->interps);
+  g_hash_table_unref (sb->lsp_servers);
   g_free (sb->host_dir);
   if (sb->build_log != NULL)
     g_string_free (sb->build_log, TRUE);
@@ -775,6 +784,7 @@ sb_cancel_commands (EmuSandbox *sb)
     if (session->shell_cancel != NULL)
       g_cancellable_cancel (session->shell_cancel);
   pty_kill_all (sb);
+  interp_kill_all (sb);
 }
 
 static void build_log_append (EmuSandbox *sb, const char *text, gboolean done);
@@ -2139,6 +2149,8 @@ api_create (DaytonaEmulator   *emu,
   sb->state = g_strdup (build ? "pending_build" : "creating");
   sb->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) emu_session_free);
   sb->ptys = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) pty_unref);
+  sb->interps = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) interp_unref);
+  sb->lsp_servers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_hash_table_unref);
   sb->host_dir = g_strdup_printf ("%s/sb-%s", emu->tmpdir, sb->id);
 
   g_hash_table_insert (emu->sandboxes, sb->id, sb);
@@ -2736,9 +2748,27 @@ tb_execute (DaytonaEmulator   *emu,
 #define CODE_RUN_ARTIFACT_MARKER "dtn_artifact_k39fd2:"
 
 static char *
+code_run_script_for (const char  *language,
+                     const char  *code,
+                     const char  *argv);
+
+/* One pipe for both streams (as the daemon's combined output): what the
+ * code writes arrives in the order it wrote it; two pipes read apart could
+ * put a stderr line inside a print's pieces. */
+static char *
 code_run_script (const char  *language,
                  const char  *code,
                  const char  *argv)
+{
+  g_autofree char *script = code_run_script_for (language, code, argv);
+
+  return g_strconcat ("exec 2>&1; ", script, NULL);
+}
+
+static char *
+code_run_script_for (const char  *language,
+                     const char  *code,
+                     const char  *argv)
 {
   if (strcmp (language, "python") == 0)
     {
@@ -4997,6 +5027,721 @@ query_int (GHashTable *query,
   return text != NULL ? g_ascii_strtoll (text, NULL, 10) : fallback;
 }
 
+/* ------------------------------------------------------------------ */
+/* Toolbox: the code interpreter                                       */
+
+/* Stateful Python contexts (/process/interpreter/context, WebSocket
+ * /process/interpreter/execute). A context is one python3 process in the
+ * sandbox, on a terminal of the local backend (the way to write to a
+ * running command), that keeps its globals between runs: the driver
+ * below puts the terminal in raw mode, reads one request a line (base64
+ * of {"code", "envs", "timeout"}), runs it, and writes records
+ * "\x1e<json>\n": {"type": "stdout"|"stderr", "text"}, {"type": "error",
+ * "name", "value", "traceback"}, then "__done__" (or "__timeout__" when
+ * the run's timeout hit). The emulator passes the stdout, stderr and
+ * error records to the run's WebSocket as the daemon's messages and
+ * closes it normally at the end, with 4008 on a timeout. Runs of one
+ * context queue; the default context (no contextId) is made at its first
+ * run and is not listed. */
+
+#define INTERP_RECORD '\x1e'
+#define INTERP_TIMEOUT_CLOSE 4008
+
+static const char interp_driver[] =
+  "import base64, json, os, signal, sys, traceback, tty\n"
+  "out = os.fdopen(1, 'wb', buffering=0)\n"
+  "def emit(**record):\n"
+  "    out.write(b'\\x1e' + json.dumps(record).encode() + b'\\n')\n"
+  "class Stream:\n"
+  "    def __init__(self, kind):\n"
+  "        self.kind = kind\n"
+  "    def write(self, text):\n"
+  "        if text:\n"
+  "            emit(type=self.kind, text=text)\n"
+  "        return len(text)\n"
+  "    def flush(self):\n"
+  "        pass\n"
+  "    def isatty(self):\n"
+  "        return False\n"
+  "class RunTimeout(BaseException):\n"
+  "    pass\n"
+  "def on_alarm(*args):\n"
+  "    raise RunTimeout()\n"
+  "signal.signal(signal.SIGALRM, on_alarm)\n"
+  "tty.setraw(0)\n"
+  "inp = os.fdopen(0, 'rb', buffering=0)\n"
+  "namespace = {'__name__': '__main__', '__builtins__': __builtins__}\n"
+  "pending = b''\n"
+  "emit(type='__ready__')\n"
+  "while True:\n"
+  "    while b'\\n' not in pending:\n"
+  "        chunk = inp.read(65536)\n"
+  "        if not chunk:\n"
+  "            sys.exit(0)\n"
+  "        pending += chunk\n"
+  "    line, pending = pending.split(b'\\n', 1)\n"
+  "    request = json.loads(base64.b64decode(line.strip()))\n"
+  "    saved = dict(os.environ)\n"
+  "    os.environ.update(request.get('envs') or {})\n"
+  "    sys.stdout, sys.stderr = Stream('stdout'), Stream('stderr')\n"
+  "    end = '__done__'\n"
+  "    try:\n"
+  "        signal.alarm(int(request.get('timeout') or 0))\n"
+  "        try:\n"
+  "            exec(compile(request['code'], '<cell>', 'exec'), namespace)\n"
+  "        finally:\n"
+  "            signal.alarm(0)\n"
+  "    except RunTimeout:\n"
+  "        end = '__timeout__'\n"
+  "    except BaseException as error:\n"
+  "        emit(type='error', name=type(error).__name__, value=str(error),\n"
+  "             traceback=traceback.format_exc())\n"
+  "    finally:\n"
+  "        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__\n"
+  "        os.environ.clear()\n"
+  "        os.environ.update(saved)\n"
+  "    emit(type=end)\n";
+
+typedef struct
+{
+  SoupWebsocketConnection *conn;
+  char                    *line;   /* the request for the driver */
+} InterpRun;
+
+struct _EmuInterp
+{
+  int             ref;
+  EmuSandbox     *sb;         /* NULL once the sandbox has been freed */
+  char           *id;
+  char           *cwd;
+  char           *created_at;
+  gboolean        listed;     /* made by POST (not the default context) */
+  gboolean        active;
+  gboolean        ready;      /* the driver said so */
+  gboolean        busy;       /* the head of runs was sent */
+  SandboxCommand *command;
+  GCancellable   *cancel;
+  GByteArray     *output;     /* not yet a whole line */
+  GQueue         *runs;       /* InterpRun */
+};
+
+static void
+interp_run_free (InterpRun *run)
+{
+  g_clear_object (&run->conn);
+  g_free (run->line);
+  g_free (run);
+}
+
+static EmuInterp *
+interp_ref (EmuInterp *interp)
+{
+  interp->ref++;
+  return interp;
+}
+
+static void
+interp_unref (EmuInterp *interp)
+{
+  if (--interp->ref > 0)
+    return;
+  g_queue_free_full (interp->runs, (GDestroyNotify) interp_run_free);
+  g_byte_array_unref (interp->output);
+  g_clear_object (&interp->command);
+  g_clear_object (&interp->cancel);
+  g_free (interp->id);
+  g_free (interp->cwd);
+  g_free (interp->created_at);
+  g_free (interp);
+}
+
+static void
+interp_kill_all (EmuSandbox *sb)
+{
+  GHashTableIter iter;
+  EmuInterp *interp;
+
+  g_hash_table_iter_init (&iter, sb->interps);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &interp))
+    g_cancellable_cancel (interp->cancel);
+}
+
+static void
+interp_forget_sandbox (EmuSandbox *sb)
+{
+  GHashTableIter iter;
+  EmuInterp *interp;
+
+  g_hash_table_iter_init (&iter, sb->interps);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &interp))
+    interp->sb = NULL;
+}
+
+static JsonNode *
+interp_info (EmuInterp *interp)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "id");
+  json_builder_add_string_value (b, interp->id);
+  json_builder_set_member_name (b, "cwd");
+  json_builder_add_string_value (b, interp->cwd);
+  json_builder_set_member_name (b, "language");
+  json_builder_add_string_value (b, "python");
+  json_builder_set_member_name (b, "createdAt");
+  json_builder_add_string_value (b, interp->created_at);
+  json_builder_set_member_name (b, "active");
+  json_builder_add_boolean_value (b, interp->active);
+  json_builder_end_object (b);
+  return node_from_builder (b);
+}
+
+static void
+interp_close (SoupWebsocketConnection *conn,
+              gushort                  code,
+              const char              *reason)
+{
+  if (conn != NULL && soup_websocket_connection_get_state (conn) == SOUP_WEBSOCKET_STATE_OPEN)
+    soup_websocket_connection_close (conn, code, reason);
+}
+
+/* Sends the next queued run to the driver, when it is free. */
+static void
+interp_pump (EmuInterp *interp)
+{
+  InterpRun *run = g_queue_peek_head (interp->runs);
+  g_autoptr(GBytes) line = NULL;
+
+  if (run == NULL || !interp->ready || interp->busy || !interp->active)
+    return;
+  line = g_bytes_new (run->line, strlen (run->line));
+  if (!sandbox_command_send_input (interp->command, line))
+    {
+      interp_close (run->conn, SOUP_WEBSOCKET_CLOSE_SERVER_ERROR, "the interpreter is not running");
+      interp_run_free (g_queue_pop_head (interp->runs));
+      return;
+    }
+  interp->busy = TRUE;
+}
+
+static void
+interp_record (EmuInterp  *interp,
+               const char *text)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  InterpRun *run = g_queue_peek_head (interp->runs);
+  JsonNode *root;
+  const char *type;
+
+  if (!json_parser_load_from_data (parser, text, -1, NULL) ||
+      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return;
+  type = json_object_get_string_member_with_default (json_node_get_object (root), "type", "");
+  if (strcmp (type, "__ready__") == 0)
+    {
+      interp->ready = TRUE;
+      interp_pump (interp);
+    }
+  else if (strcmp (type, "__done__") == 0 || strcmp (type, "__timeout__") == 0)
+    {
+      if (run == NULL)
+        return;
+      if (strcmp (type, "__done__") == 0)
+        interp_close (run->conn, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+      else
+        interp_close (run->conn, INTERP_TIMEOUT_CLOSE, "execution timed out");
+      interp_run_free (g_queue_pop_head (interp->runs));
+      interp->busy = FALSE;
+      interp_pump (interp);
+    }
+  else if (run != NULL && run->conn != NULL &&
+           soup_websocket_connection_get_state (run->conn) == SOUP_WEBSOCKET_STATE_OPEN)
+    soup_websocket_connection_send_text (run->conn, text);
+}
+
+static void
+interp_write (gpointer      data,
+              gboolean      is_stderr,
+              const guint8 *buf,
+              gsize         len)
+{
+  EmuInterp *interp = data;
+  guint8 *nl;
+
+  g_byte_array_append (interp->output, buf, len);
+  while ((nl = memchr (interp->output->data, '\n', interp->output->len)) != NULL)
+    {
+      gsize n = (gsize) (nl - interp->output->data);
+      g_autofree char *line = g_strndup ((const char *) interp->output->data, n);
+
+      g_byte_array_remove_range (interp->output, 0, (guint) n + 1);
+      /* What the code's own subprocesses write straight to the terminal
+       * is not a record: it is ignored. */
+      if (line[0] == INTERP_RECORD)
+        interp_record (interp, line + 1);
+    }
+}
+
+static void
+interp_exited (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  EmuInterp *interp = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxExecResult) res = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), result, &error);
+  InterpRun *run;
+
+  interp->active = FALSE;
+  while ((run = g_queue_pop_head (interp->runs)) != NULL)
+    {
+      interp_close (run->conn, SOUP_WEBSOCKET_CLOSE_SERVER_ERROR, "the interpreter context ended");
+      interp_run_free (run);
+    }
+  /* Gone from the table: a run on the default context starts another. */
+  if (interp->sb != NULL && g_hash_table_lookup (interp->sb->interps, interp->id) == interp)
+    g_hash_table_remove (interp->sb->interps, interp->id);
+  interp_unref (interp);
+}
+
+/* A new context running in SB (added to its table), or NULL with ERROR. */
+static EmuInterp *
+interp_new (EmuSandbox  *sb,
+            const char  *id,
+            const char  *cwd,
+            gboolean     listed,
+            GError     **error)
+{
+  const char *argv[] = { "python3", "-u", "-c", interp_driver, NULL };
+  g_autoptr(GOutputStream) out = NULL;
+  EmuInterp *interp;
+
+  if (sb->local == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "the sandbox is not running");
+      return NULL;
+    }
+  interp = g_new0 (EmuInterp, 1);
+  interp->ref = 1;   /* the table's */
+  interp->sb = sb;
+  interp->id = id ? g_strdup (id) : g_uuid_string_random ();
+  interp->cwd = sb_resolve (sb, cwd);
+  interp->created_at = now_iso ();
+  interp->listed = listed;
+  interp->output = g_byte_array_new ();
+  interp->runs = g_queue_new ();
+  interp->command = sandbox_command_new (argv);
+  sandbox_command_set_tty (interp->command, TRUE);
+  sandbox_command_set_cwd (interp->command, interp->cwd);
+  out = _emu_sink_new (interp_write, FALSE, interp_ref (interp), (GDestroyNotify) interp_unref);
+  sandbox_command_set_stdout_stream (interp->command, out);
+  interp->cancel = g_cancellable_new ();
+  interp->active = TRUE;
+  g_hash_table_insert (sb->interps, interp->id, interp);
+  sandbox_instance_exec_async (sb->local, interp->command, interp->cancel, interp_exited, interp_ref (interp));
+  return interp;
+}
+
+typedef struct
+{
+  EmuSandbox *sb;     /* borrowed: the message is answered while it lives */
+  GList      *extensions;
+} InterpUpgrade;
+
+/* The first message of an execute connection: the request. */
+static void
+interp_ws_message (SoupWebsocketConnection *conn,
+                   SoupWebsocketDataType    type,
+                   GBytes                  *message,
+                   DaytonaEmulator         *emu)
+{
+  EmuSandbox *sb = g_hash_table_lookup (emu->sandboxes,
+                                        g_object_get_data (G_OBJECT (conn), "daytona-emulator-sandbox-id"));
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(GError) error = NULL;
+  gsize len;
+  const char *data = g_bytes_get_data (message, &len);
+  JsonObject *request;
+  JsonNode *root, *node;
+  const char *context_id, *code;
+  EmuInterp *interp;
+  InterpRun *run;
+  g_autofree char *json = NULL;
+  g_autofree char *b64 = NULL;
+
+  g_signal_handlers_disconnect_by_func (conn, interp_ws_message, emu);
+  if (sb == NULL || sb->local == NULL)
+    {
+      interp_close (conn, SOUP_WEBSOCKET_CLOSE_SERVER_ERROR, "the sandbox is not running");
+      return;
+    }
+  if (!json_parser_load_from_data (parser, data, (gssize) len, NULL) ||
+      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root) ||
+      (code = json_object_get_string_member_with_default (json_node_get_object (root), "code", NULL)) == NULL)
+    {
+      interp_close (conn, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, "invalid request: {\"code\": …} expected");
+      return;
+    }
+  request = json_node_get_object (root);
+  context_id = json_object_get_string_member_with_default (request, "contextId", NULL);
+  interp = g_hash_table_lookup (sb->interps, context_id ? context_id : "default");
+  if (interp == NULL && context_id != NULL && strcmp (context_id, "default") != 0)
+    {
+      g_autofree char *reason = g_strdup_printf ("context %s not found", context_id);
+
+      interp_close (conn, SOUP_WEBSOCKET_CLOSE_SERVER_ERROR, reason);
+      return;
+    }
+  if (interp == NULL && (interp = interp_new (sb, "default", NULL, FALSE, &error)) == NULL)
+    {
+      interp_close (conn, SOUP_WEBSOCKET_CLOSE_SERVER_ERROR, error->message);
+      return;
+    }
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "code");
+  json_builder_add_string_value (b, code);
+  if ((node = json_object_get_member (request, "envs")) != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    {
+      json_builder_set_member_name (b, "envs");
+      json_builder_add_value (b, json_node_copy (node));
+    }
+  if ((node = json_object_get_member (request, "timeout")) != NULL && JSON_NODE_HOLDS_VALUE (node))
+    {
+      json_builder_set_member_name (b, "timeout");
+      json_builder_add_int_value (b, json_node_get_int (node));
+    }
+  json_builder_end_object (b);
+  {
+    g_autoptr(JsonNode) built = json_builder_get_root (b);
+
+    json = json_to_string (built, FALSE);
+  }
+  b64 = g_base64_encode ((const guchar *) json, strlen (json));
+
+  run = g_new0 (InterpRun, 1);
+  run->conn = g_object_ref (conn);
+  run->line = g_strconcat (b64, "\n", NULL);
+  g_queue_push_tail (interp->runs, run);
+  interp_pump (interp);
+}
+
+static void
+interp_ws_upgraded (SoupServerMessage *msg,
+                    InterpUpgrade     *up)
+{
+  g_autoptr(GIOStream) stream = NULL;
+  SoupWebsocketConnection *conn;
+
+  g_signal_handlers_disconnect_by_func (msg, interp_ws_upgraded, up);
+  stream = soup_server_message_steal_connection (msg);
+  conn = soup_websocket_connection_new (
+      stream, soup_server_message_get_uri (msg), SOUP_WEBSOCKET_CONNECTION_SERVER,
+      soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Origin"),
+      NULL, g_steal_pointer (&up->extensions));
+  soup_websocket_connection_set_keepalive_interval (conn, 20);
+  /* The connection lives until it closes; the sandbox may not, so the
+   * request looks it up again. */
+  g_object_set_data_full (G_OBJECT (conn), "daytona-emulator-sandbox-id", g_strdup (up->sb->id), g_free);
+  g_signal_connect (conn, "message", G_CALLBACK (interp_ws_message), up->sb->emu);
+  g_signal_connect (conn, "closed", G_CALLBACK (g_object_unref), NULL);
+  g_free (up);
+}
+
+static void
+tb_interpreter (DaytonaEmulator   *emu,
+                EmuSandbox        *sb,
+                SoupServerMessage *msg,
+                const char        *rest)
+{
+  const char *method = soup_server_message_get_method (msg);
+  EmuInterp *interp;
+
+  if (strcmp (rest, "/execute") == 0 && strcmp (method, "GET") == 0)
+    {
+      InterpUpgrade *up;
+      g_autoptr(GPtrArray) supported = g_ptr_array_new_with_free_func (g_type_class_unref);
+
+      if (!is_websocket (msg))
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "bad request: execute is a WebSocket endpoint");
+      up = g_new0 (InterpUpgrade, 1);
+      up->sb = sb;
+      g_ptr_array_add (supported, g_type_class_ref (SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE));
+      if (!soup_websocket_server_process_handshake (msg, NULL, NULL, supported, &up->extensions))
+        {
+          g_free (up);
+          return;  /* it answered 400 */
+        }
+      g_signal_connect (msg, "wrote-informational", G_CALLBACK (interp_ws_upgraded), up);
+      return;
+    }
+  if (strcmp (rest, "/context") == 0 && strcmp (method, "POST") == 0)
+    {
+      g_autoptr(JsonObject) object = request_object (emu, msg, TRUE, TRUE);
+      const char *cwd = object ? json_object_get_string_member_with_default (object, "cwd", NULL) : NULL;
+      const char *language = object ? json_object_get_string_member_with_default (object, "language", NULL) : NULL;
+      g_autoptr(GError) error = NULL;
+
+      if (object == NULL)
+        return;
+      if (language != NULL && *language != '\0' && g_ascii_strcasecmp (language, "python") != 0)
+        return tb_error (emu, msg, 400, "BAD_REQUEST", "unsupported language: only python contexts exist");
+      interp = interp_new (sb, NULL, cwd, TRUE, &error);
+      if (interp == NULL)
+        return tb_error (emu, msg, 500, "INTERNAL_SERVER_ERROR", error->message);
+      return reply_json (emu, msg, 200, interp_info (interp));
+    }
+  if (strcmp (rest, "/context") == 0 && strcmp (method, "GET") == 0)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      GHashTableIter iter;
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "contexts");
+      json_builder_begin_array (b);
+      g_hash_table_iter_init (&iter, sb->interps);
+      while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &interp))
+        if (interp->listed)
+          json_builder_add_value (b, interp_info (interp));
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+      return reply_json (emu, msg, 200, node_from_builder (b));
+    }
+  if (g_str_has_prefix (rest, "/context/") && strcmp (method, "DELETE") == 0)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      const char *id = rest + strlen ("/context/");
+
+      interp = g_hash_table_lookup (sb->interps, id);
+      if (interp == NULL || !interp->listed)
+        return tb_error (emu, msg, interp == NULL ? 404 : 400, interp == NULL ? "NOT_FOUND" : "BAD_REQUEST",
+                         interp == NULL ? "context not found" : "the default context cannot be deleted");
+      interp_ref (interp);
+      g_hash_table_remove (sb->interps, id);
+      g_cancellable_cancel (interp->cancel);
+      interp_unref (interp);
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "message");
+      json_builder_add_string_value (b, "Context deleted");
+      json_builder_end_object (b);
+      return reply_json (emu, msg, 200, node_from_builder (b));
+    }
+  tb_error (emu, msg, 404, "NOT_FOUND", "no such interpreter endpoint");
+}
+
+/* ------------------------------------------------------------------ */
+/* Toolbox: LSP                                                        */
+
+/* /lsp/start, /stop, /did-open, /did-close, /document-symbols,
+ * /workspacesymbols for languageId "python". The daemon runs a language
+ * server (pylsp) in the sandbox; the host's root has none, so the
+ * emulator answers the symbol queries with Python's own parser (ast), run
+ * by python3 in the sandbox: classes (kind 5), methods (6), functions
+ * (12) and module or class variables (13), as SymbolInformation
+ * {name, kind, location {uri, range}}; lines from the first one that does
+ * not parse on are left out (a file being edited), and workspace symbols
+ * are those of the project's .py files whose name contains the query
+ * (any case). A server must be started for its project before documents
+ * are opened or queried, as in the daemon. Completions are not served. */
+
+static const char lsp_indexer[] =
+  "import ast, json, os, sys\n"
+  "def parse(path):\n"
+  "    with open(path, encoding='utf-8', errors='replace') as f:\n"
+  "        lines = f.read().split('\\n')\n"
+  "    while lines:\n"
+  "        try:\n"
+  "            return ast.parse('\\n'.join(lines))\n"
+  "        except SyntaxError as error:\n"
+  "            bad = (error.lineno or len(lines)) - 1\n"
+  "            lines = lines[:bad] if 0 <= bad < len(lines) else lines[:-1]\n"
+  "    return ast.parse('')\n"
+  "def symbols(path):\n"
+  "    found = []\n"
+  "    uri = 'file://' + os.path.abspath(path)\n"
+  "    def add(name, kind, node):\n"
+  "        found.append({'name': name, 'kind': kind, 'location': {'uri': uri, 'range': {\n"
+  "            'start': {'line': node.lineno - 1, 'character': node.col_offset},\n"
+  "            'end': {'line': node.end_lineno - 1, 'character': node.end_col_offset}}}})\n"
+  "    def walk(body, in_class):\n"
+  "        for node in body:\n"
+  "            if isinstance(node, ast.ClassDef):\n"
+  "                add(node.name, 5, node)\n"
+  "                walk(node.body, True)\n"
+  "            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):\n"
+  "                add(node.name, 6 if in_class else 12, node)\n"
+  "            elif isinstance(node, (ast.Assign, ast.AnnAssign)):\n"
+  "                targets = node.targets if isinstance(node, ast.Assign) else [node.target]\n"
+  "                for target in targets:\n"
+  "                    if isinstance(target, ast.Name):\n"
+  "                        add(target.id, 13, target)\n"
+  "    walk(parse(path).body, False)\n"
+  "    return found\n"
+  "mode, where, query = sys.argv[1], sys.argv[2], sys.argv[3].lower()\n"
+  "if mode == 'document':\n"
+  "    out = symbols(where)\n"
+  "else:\n"
+  "    out = []\n"
+  "    for root, dirs, files in os.walk(where):\n"
+  "        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))\n"
+  "        for name in sorted(files):\n"
+  "            if name.endswith('.py'):\n"
+  "                try:\n"
+  "                    out += [s for s in symbols(os.path.join(root, name)) if query in s['name'].lower()]\n"
+  "                except OSError:\n"
+  "                    pass\n"
+  "print(json.dumps(out))\n";
+
+static char *
+lsp_key (EmuSandbox *sb,
+         const char *language,
+         const char *project)
+{
+  g_autofree char *resolved = sb_resolve (sb, project);
+
+  return g_strdup_printf ("%s\n%s", language, resolved);
+}
+
+/* A document's path in the sandbox: "file://" then an absolute path, or
+ * one relative to the working directory (the SDK's relative paths). */
+static char *
+lsp_document_path (EmuSandbox *sb,
+                   const char *uri)
+{
+  const char *path = g_str_has_prefix (uri, "file://") ? uri + strlen ("file://") : uri;
+
+  return sb_resolve (sb, path);
+}
+
+static void
+lsp_symbols_done (SandboxExecResult *result,
+                  GError            *error,
+                  gpointer           data)
+{
+  Job *job = data;
+  g_autofree char *text = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonNode *root;
+
+  if (result == NULL || sandbox_exec_result_get_exit_code (result) != 0)
+    {
+      g_autofree char *err = job->log->err->len > 0 ? g_strndup ((const char *) job->log->err->data,
+                                                                  job->log->err->len) : NULL;
+      g_autofree char *m = g_strdup_printf ("failed to get symbols: %s",
+                                            error ? error->message : err ? g_strstrip (err) : "python3 failed");
+
+      tb_error (job->emu, job->msg, 500, "INTERNAL_SERVER_ERROR", m);
+      job_free (job);
+      return;
+    }
+  text = g_strndup ((const char *) job->log->out->data, job->log->out->len);
+  if (!json_parser_load_from_data (parser, text, -1, NULL) || (root = json_parser_get_root (parser)) == NULL ||
+      !JSON_NODE_HOLDS_ARRAY (root))
+    {
+      tb_error (job->emu, job->msg, 500, "INTERNAL_SERVER_ERROR", "failed to get symbols: unreadable answer");
+      job_free (job);
+      return;
+    }
+  reply_json (job->emu, job->msg, 200, json_node_copy (root));
+  job_free (job);
+}
+
+static void
+tb_lsp (DaytonaEmulator   *emu,
+        EmuSandbox        *sb,
+        SoupServerMessage *msg,
+        const char        *rest,
+        GHashTable        *query)
+{
+  const char *method = soup_server_message_get_method (msg);
+  gboolean post = strcmp (method, "POST") == 0;
+  g_autoptr(JsonObject) body = NULL;
+  const char *language, *project, *uri = NULL;
+  g_autofree char *key = NULL;
+  GHashTable *documents;
+
+  if (post && (strcmp (rest, "/start") == 0 || strcmp (rest, "/stop") == 0 ||
+               strcmp (rest, "/did-open") == 0 || strcmp (rest, "/did-close") == 0))
+    {
+      if ((body = request_object (emu, msg, TRUE, FALSE)) == NULL)
+        return;
+      language = _sandbox_json_get_string (body, "languageId");
+      project = _sandbox_json_get_string (body, "pathToProject");
+      uri = _sandbox_json_get_string (body, "uri");
+    }
+  else if (!post && (strcmp (rest, "/document-symbols") == 0 || strcmp (rest, "/workspacesymbols") == 0))
+    {
+      language = query ? g_hash_table_lookup (query, "languageId") : NULL;
+      project = query ? g_hash_table_lookup (query, "pathToProject") : NULL;
+      uri = query ? g_hash_table_lookup (query, "uri") : NULL;
+    }
+  else
+    {
+      g_autofree char *m = g_strdup_printf ("not found: %s /lsp%s is not served by the Daytona emulator "
+                                            "(see docs/testing.md)", method, rest);
+      return tb_error (emu, msg, 404, "NOT_FOUND", m);
+    }
+  if (language == NULL || project == NULL)
+    return tb_error (emu, msg, 400, "BAD_REQUEST", "invalid request: languageId and pathToProject are required");
+  if (strcmp (language, "python") != 0)
+    {
+      g_autofree char *m = g_strdup_printf ("bad request: the Daytona emulator has no %s language server: "
+                                            "only languageId python is served (see docs/testing.md)", language);
+      return tb_error (emu, msg, 400, "BAD_REQUEST", m);
+    }
+  key = lsp_key (sb, language, project);
+  documents = g_hash_table_lookup (sb->lsp_servers, key);
+
+  if (strcmp (rest, "/start") == 0)
+    {
+      if (documents == NULL)
+        g_hash_table_insert (sb->lsp_servers, g_steal_pointer (&key),
+                             g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL));
+      soup_server_message_set_status (msg, 200, NULL);
+      return;
+    }
+  if (documents == NULL)
+    {
+      g_autofree char *m = g_strdup_printf ("bad request: no %s language server was started for %s", language,
+                                            project);
+      return tb_error (emu, msg, 400, "BAD_REQUEST", m);
+    }
+  if (strcmp (rest, "/stop") == 0)
+    {
+      g_hash_table_remove (sb->lsp_servers, key);
+      soup_server_message_set_status (msg, 200, NULL);
+      return;
+    }
+  if (strcmp (rest, "/workspacesymbols") != 0 && uri == NULL)
+    return tb_error (emu, msg, 400, "BAD_REQUEST", "invalid request: uri is required");
+  if (strcmp (rest, "/did-open") == 0 || strcmp (rest, "/did-close") == 0)
+    {
+      g_autofree char *path = lsp_document_path (sb, uri);
+
+      if (strcmp (rest, "/did-open") == 0)
+        g_hash_table_add (documents, g_steal_pointer (&path));
+      else
+        g_hash_table_remove (documents, path);
+      soup_server_message_set_status (msg, 200, NULL);
+      return;
+    }
+  {
+    gboolean document = strcmp (rest, "/document-symbols") == 0;
+    g_autofree char *where = document ? lsp_document_path (sb, uri) : sb_resolve (sb, project);
+    const char *wanted = query ? g_hash_table_lookup (query, "query") : NULL;
+    g_autofree char *q_code = g_shell_quote (lsp_indexer);
+    g_autofree char *q_where = g_shell_quote (where);
+    g_autofree char *q_query = g_shell_quote (wanted ? wanted : "");
+    g_autofree char *script = g_strdup_printf ("exec python3 -c %s %s %s %s", q_code,
+                                               document ? "document" : "workspace", q_where, q_query);
+    Job *job = job_new (emu, sb, msg);
+
+    emu_run (sb, script, NULL, NULL, 60, job->log, NULL, lsp_symbols_done, job);
+  }
+}
+
 static void
 tb_pty (DaytonaEmulator   *emu,
         EmuSandbox        *sb,
@@ -5197,6 +5942,10 @@ handle_toolbox (DaytonaEmulator   *emu,
     return tb_execute (emu, sb, msg);
   if (strcmp (rest, "/process/code-run") == 0 && strcmp (method, "POST") == 0)
     return tb_code_run (emu, sb, msg);
+  if (g_str_has_prefix (rest, "/lsp/"))
+    return tb_lsp (emu, sb, msg, rest + strlen ("/lsp"), query);
+  if (g_str_has_prefix (rest, "/process/interpreter/"))
+    return tb_interpreter (emu, sb, msg, rest + strlen ("/process/interpreter"));
   if (g_str_has_prefix (rest, "/process/pty"))
     return tb_pty (emu, sb, msg, rest + strlen ("/process/pty"), query);
   if (g_str_has_prefix (rest, "/process/session"))

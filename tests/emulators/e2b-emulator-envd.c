@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
 #include <glib-unix.h>
@@ -294,6 +295,14 @@ host_path (EmuSandbox *sandbox,
 {
   const char *roots[] = { "/home", "/tmp" };
 
+  /* Each sandbox's own boot id (e2b-emulator.c, sandbox_boot). */
+  if (strcmp (path, "/proc/sys/kernel/random/boot_id") == 0)
+    {
+      if (writable)
+        *writable = FALSE;
+      return g_build_filename (sandbox->host_root, "boot_id", NULL);
+    }
+
   for (guint i = 0; i < G_N_ELEMENTS (roots); i++)
     if (is_under (path, roots[i]))
       {
@@ -386,6 +395,92 @@ follow_symlinks (EmuSandbox *sandbox,
   return g_steal_pointer (&current);
 }
 
+/* File metadata: envd keeps each key as the extended attribute
+ * "user.e2b.<key>" of the file (spec 2.3), so that a command that sets one
+ * (setxattr) is seen by the file service too. */
+#define METADATA_XATTR_PREFIX "user.e2b."
+
+/* The file's metadata (following symlinks), or NULL when it has none. */
+static GHashTable *
+metadata_read (const char *host)
+{
+  g_autofree char *names = NULL;
+  ssize_t len = listxattr (host, NULL, 0);
+  GHashTable *metadata = NULL;
+
+  if (len <= 0)
+    return NULL;
+  names = g_malloc0 ((gsize) len + 1);
+  len = listxattr (host, names, (size_t) len);
+  for (ssize_t at = 0; len > 0 && at < len; at += (ssize_t) strlen (names + at) + 1)
+    {
+      const char *name = names + at;
+      char value[4097];
+      ssize_t n;
+
+      if (!g_str_has_prefix (name, METADATA_XATTR_PREFIX) || name[strlen (METADATA_XATTR_PREFIX)] == '\0')
+        continue;
+      n = getxattr (host, name, value, sizeof value - 1);
+      if (n < 0)
+        continue;
+      value[n] = '\0';
+      if (metadata == NULL)
+        metadata = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      g_hash_table_replace (metadata, g_strdup (name + strlen (METADATA_XATTR_PREFIX)), g_strdup (value));
+    }
+  return metadata;
+}
+
+/* Replaces the file's metadata with METADATA (may be NULL: none), as an
+ * upload does. */
+static gboolean
+metadata_write (const char  *host,
+                GHashTable  *metadata,
+                GError     **error)
+{
+  g_autoptr(GHashTable) old = metadata_read (host);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (old != NULL)
+    {
+      g_hash_table_iter_init (&iter, old);
+      while (g_hash_table_iter_next (&iter, &key, NULL))
+        {
+          g_autofree char *name = g_strconcat (METADATA_XATTR_PREFIX, key, NULL);
+
+          removexattr (host, name);
+        }
+    }
+  if (metadata == NULL)
+    return TRUE;
+  g_hash_table_iter_init (&iter, metadata);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      g_autofree char *name = g_strconcat (METADATA_XATTR_PREFIX, key, NULL);
+
+      if (setxattr (host, name, value, strlen (value), 0) != 0)
+        {
+          int errsv = errno;
+
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                       "cannot store the metadata key '%s': %s", (const char *) key, g_strerror (errsv));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* Adds "metadata": {…} to BUILDER when the map has keys (a protobuf map
+ * without entries is left out, and so does envd's upload reply). */
+static void
+metadata_add (JsonBuilder *builder,
+              GHashTable  *metadata)
+{
+  if (metadata != NULL && g_hash_table_size (metadata) > 0)
+    _sandbox_json_add_string_map (builder, "metadata", metadata);
+}
+
 /* An entry as envd reports it: a symlink has the type and mode of what it
  * leads to (FILE_TYPE_UNSPECIFIED when that is missing), its own size and
  * permissions, and symlinkTarget, the absolute path it leads to. */
@@ -473,6 +568,11 @@ entry_info (EmuSandbox  *sandbox,
       json_builder_set_member_name (builder, "symlinkTarget");
       json_builder_add_string_value (builder, link_target);
     }
+  {
+    g_autoptr(GHashTable) metadata = metadata_read (host);
+
+    metadata_add (builder, metadata);
+  }
   json_builder_end_object (builder);
   return json_builder_get_root (builder);
 }
@@ -1884,7 +1984,8 @@ _emu_envd_signed_by (EmuSandbox *sandbox,
 }
 
 static JsonNode *
-write_info (const char *path)
+write_info (const char *path,
+            GHashTable *metadata)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autofree char *base = g_path_get_basename (path);
@@ -1896,6 +1997,7 @@ write_info (const char *path)
   json_builder_add_string_value (builder, base);
   json_builder_set_member_name (builder, "type");
   json_builder_add_string_value (builder, "file");
+  metadata_add (builder, metadata);
   json_builder_end_object (builder);
   return json_builder_get_root (builder);
 }
@@ -1908,6 +2010,7 @@ store_file (EmuSandbox        *sandbox,
             const char        *target,
             GBytes            *data,
             gboolean           gzipped,
+            GHashTable        *metadata,
             JsonBuilder       *builder)
 {
   g_autofree char *path = resolve_path (user, target);
@@ -1965,8 +2068,61 @@ store_file (EmuSandbox        *sandbox,
                         error ? error->message : g_strerror (errno));
       return FALSE;
     }
-  json_builder_add_value (builder, write_info (path));
+  if (!metadata_write (host, metadata, &error))
+    {
+      _emu_reply_error (msg, 500, "error writing the metadata of '%s': %s", path, error->message);
+      return FALSE;
+    }
+  json_builder_add_value (builder, write_info (path, metadata));
   return TRUE;
+}
+
+#define METADATA_HEADER_PREFIX "X-Metadata-"
+
+static gboolean
+printable_ascii (const char *text)
+{
+  for (const char *c = text; *c != '\0'; c++)
+    if (*c < 0x20 || *c > 0x7e)
+      return FALSE;
+  return TRUE;
+}
+
+/* The metadata an upload's headers carry (an empty table for none), or
+ * NULL with *refusal set when envd would answer 400: keys and values of
+ * printable ASCII, a key of at most 246 bytes, 4096 bytes in all. */
+static GHashTable *
+upload_metadata (SoupMessageHeaders  *headers,
+                 char               **refusal)
+{
+  g_autoptr(GHashTable) metadata = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+  gsize total = 0;
+
+  soup_message_headers_iter_init (&iter, headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    {
+      g_autofree char *key = NULL;
+
+      if (g_ascii_strncasecmp (name, METADATA_HEADER_PREFIX, strlen (METADATA_HEADER_PREFIX)) != 0)
+        continue;
+      key = g_ascii_strdown (name + strlen (METADATA_HEADER_PREFIX), -1);
+      if (*key == '\0' || !printable_ascii (key) || !printable_ascii (value) || strlen (key) > 246)
+        {
+          *refusal = g_strdup_printf ("invalid metadata key or value '%s': use printable ASCII, "
+                                      "keys of at most 246 bytes", key);
+          return NULL;
+        }
+      total += strlen (key) + strlen (value);
+      g_hash_table_replace (metadata, g_steal_pointer (&key), g_strdup (value));
+    }
+  if (total > 4096)
+    {
+      *refusal = g_strdup ("the file metadata is too large: 4096 bytes of keys and values at most");
+      return NULL;
+    }
+  return g_steal_pointer (&metadata);
 }
 
 static void
@@ -1981,7 +2137,16 @@ files_upload (EmuSandbox        *sandbox,
   const char *path = _emu_query (query, "path");
   g_autoptr(GBytes) body = _emu_request_body (msg);
   g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(GHashTable) metadata = NULL;
+  g_autofree char *refusal = NULL;
 
+  /* X-Metadata-<key>: <value>, the key lowercased (envd >= 0.6.2). */
+  metadata = upload_metadata (headers, &refusal);
+  if (metadata == NULL)
+    {
+      _emu_reply_error (msg, 400, "%s", refusal);
+      return;
+    }
   json_builder_begin_array (builder);
   if (g_strcmp0 (type, "application/octet-stream") == 0)
     {
@@ -1990,7 +2155,7 @@ files_upload (EmuSandbox        *sandbox,
           _emu_reply_error (msg, 400, "path is required for application/octet-stream uploads");
           return;
         }
-      if (!store_file (sandbox, msg, user, path, body, g_strcmp0 (encoding, "gzip") == 0, builder))
+      if (!store_file (sandbox, msg, user, path, body, g_strcmp0 (encoding, "gzip") == 0, metadata, builder))
         return;
     }
   else if (g_strcmp0 (type, "multipart/form-data") == 0)
@@ -2036,7 +2201,7 @@ files_upload (EmuSandbox        *sandbox,
               return;
             }
           g_hash_table_add (seen, g_strdup (target));
-          if (!store_file (sandbox, msg, user, target, part_body, FALSE, builder))
+          if (!store_file (sandbox, msg, user, target, part_body, FALSE, metadata, builder))
             return;
           stored++;
         }

@@ -41,6 +41,7 @@ struct _E2bEmulator
   E2bEmulatorRequestHook reply_hook;
   gpointer               reply_hook_data;
   SoupSession           *proxy;         /* to sandboxes' ports other than envd's */
+  GHashTable            *snapshots;     /* snapshotID -> EmuSnapshot */
 };
 
 struct _EmuSandbox
@@ -64,6 +65,13 @@ struct _EmuSandbox
   guint            next_pid;
   GHashTable      *watchers;   /* id -> directory watcher (envd code), or NULL */
   gboolean         paused;     /* POST /pause: its local sandbox is frozen */
+  gboolean         cold;       /* paused without memory: its local sandbox is gone, a resume boots anew */
+  char            *image_name; /* what the image is resolved from (a cold boot resolves it again) */
+  gboolean         auto_pause; /* on its timeout it pauses instead of going away */
+  gboolean         auto_pause_memory;
+  gboolean         auto_resume;
+  gint64           timeout_s;  /* the time to live it was made with (an auto-resume's) */
+  char            *traffic_token; /* network.allowPublicTraffic false: what its ports want, or NULL */
 };
 
 /* Replies */

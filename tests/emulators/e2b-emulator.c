@@ -15,6 +15,7 @@
 #include "e2b-emulator-private.h"
 
 #define DEFAULT_TIMEOUT_S 15
+#define BOOT_ID_PATH      "/proc/sys/kernel/random/boot_id"
 #define E2B_ENVD_PORT_EMU 49983
 
 /* ------------------------------------------------------------------ */
@@ -139,6 +140,8 @@ sandbox_free (EmuSandbox *sandbox)
   g_free (sandbox->host_root);
   g_free (sandbox->rootfs);
   g_free (sandbox->image_how);
+  g_free (sandbox->image_name);
+  g_free (sandbox->traffic_token);
   g_free (sandbox->id);
   g_free (sandbox->template_id);
   g_free (sandbox->access_token);
@@ -180,18 +183,57 @@ sandbox_kill (E2bEmulator *emu,
   g_atomic_int_dec_and_test (&emu->live);
 
   _emu_envd_sandbox_gone (sandbox);
-  if (!sandbox_instance_destroy (sandbox->instance, NULL, &error))
+  if (sandbox->instance != NULL && !sandbox_instance_destroy (sandbox->instance, NULL, &error))
     g_warning ("e2b-emulator: destroying the local sandbox of %s: %s", sandbox->id, error->message);
   remove_tree (sandbox->host_root);
   sandbox_free (sandbox);
+}
+
+/* Pauses a running sandbox: with MEMORY its local sandbox is frozen (its
+ * processes resume where they were); without, only its files are kept:
+ * its processes end and the local sandbox goes, a resume boots it anew. */
+static gboolean
+sandbox_pause (EmuSandbox  *sandbox,
+               gboolean     memory,
+               GError     **error)
+{
+  if (memory)
+    {
+      if (!sandbox_instance_pause (sandbox->instance, NULL, error))
+        return FALSE;
+    }
+  else
+    {
+      _emu_envd_sandbox_gone (sandbox);
+      if (!sandbox_instance_destroy (sandbox->instance, NULL, error))
+        return FALSE;
+      g_clear_object (&sandbox->instance);
+      sandbox->cold = TRUE;
+    }
+  /* A paused sandbox does not time out. */
+  if (sandbox->ttl != NULL)
+    {
+      g_source_destroy (sandbox->ttl);
+      g_clear_pointer (&sandbox->ttl, g_source_unref);
+    }
+  sandbox->paused = TRUE;
+  return TRUE;
 }
 
 static gboolean
 sandbox_expired (gpointer user_data)
 {
   EmuSandbox *sandbox = user_data;
+  g_autoptr(GError) error = NULL;
 
   g_debug ("e2b-emulator: sandbox %s reached its timeout", sandbox->id);
+  /* lifecycle.onTimeout "pause" (autoPause): paused, not killed. */
+  if (sandbox->auto_pause && !sandbox->paused)
+    {
+      if (sandbox_pause (sandbox, sandbox->auto_pause_memory, &error))
+        return G_SOURCE_REMOVE;
+      g_warning ("e2b-emulator: pausing %s on its timeout: %s; killing it", sandbox->id, error->message);
+    }
   sandbox_kill (sandbox->emu, sandbox->id);
   return G_SOURCE_REMOVE;
 }
@@ -253,6 +295,8 @@ sandbox_to_json (EmuSandbox *sandbox,
     {
       ADD_STRING (builder, "envdAccessToken", sandbox->access_token);
       ADD_STRING (builder, "domain", E2B_EMU_DOMAIN);
+      if (sandbox->traffic_token != NULL)
+        ADD_STRING (builder, "trafficAccessToken", sandbox->traffic_token);
     }
   if (kind != 0)
     {
@@ -266,6 +310,15 @@ sandbox_to_json (EmuSandbox *sandbox,
       ADD_INT (builder, "diskSizeMB", 1024);
       ADD_STRING (builder, "state", sandbox->paused ? "paused" : "running");
       _sandbox_json_add_string_map (builder, "metadata", sandbox->metadata);
+      if (kind == 1)
+        {
+          json_builder_set_member_name (builder, "lifecycle");
+          json_builder_begin_object (builder);
+          json_builder_set_member_name (builder, "autoResume");
+          json_builder_add_boolean_value (builder, sandbox->auto_resume);
+          ADD_STRING (builder, "onTimeout", sandbox->auto_pause ? "pause" : "kill");
+          json_builder_end_object (builder);
+        }
     }
   json_builder_end_object (builder);
   return json_builder_get_root (builder);
@@ -402,19 +455,89 @@ handle_update_network (EmuSandbox        *sandbox,
   soup_server_message_set_status (msg, 204, NULL);
 }
 
+/* ------------------------------------------------------------------ */
+/* Snapshots (POST /sandboxes/{id}/snapshots, GET /snapshots, DELETE
+ * /templates/{id}): the sandbox's own areas copied aside; a sandbox made
+ * from one (its ID or name as the templateID) runs on the image of the
+ * template the snapshotted sandbox ran on, with a copy of those files.
+ * Processes and memory are not kept: docs/testing.md. */
+typedef struct
+{
+  char   *id;
+  char   *name;        /* or NULL */
+  char   *sandbox_id;  /* the sandbox it was taken of */
+  char   *template_id; /* what that sandbox ran on */
+  char   *dir;         /* <root>/snapshots/<id> */
+  gint64  created_us;
+} EmuSnapshot;
+
+static void
+snapshot_free (gpointer data)
+{
+  EmuSnapshot *snapshot = data;
+
+  remove_tree (snapshot->dir);
+  g_free (snapshot->id);
+  g_free (snapshot->name);
+  g_free (snapshot->sandbox_id);
+  g_free (snapshot->template_id);
+  g_free (snapshot->dir);
+  g_free (snapshot);
+}
+
+/* By ID, or by name (the newest of that name). */
+static EmuSnapshot *
+snapshot_lookup (E2bEmulator *emu,
+                 const char  *id_or_name)
+{
+  EmuSnapshot *found = g_hash_table_lookup (emu->snapshots, id_or_name);
+  GHashTableIter iter;
+  gpointer value;
+
+  if (found != NULL)
+    return found;
+  g_hash_table_iter_init (&iter, emu->snapshots);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      EmuSnapshot *snapshot = value;
+
+      if (g_strcmp0 (snapshot->name, id_or_name) == 0 &&
+          (found == NULL || snapshot->created_us > found->created_us))
+        found = snapshot;
+    }
+  return found;
+}
+
+static EmuSandbox *sandbox_start (E2bEmulator  *emu,
+                                  const char   *template_id,
+                                  EmuImage     *image,
+                                  GHashTable   *metadata,
+                                  GHashTable   *envs,
+                                  gboolean      network,
+                                  gint64        timeout,
+                                  const char   *seed,
+                                  GError      **error);
+static gboolean sandbox_boot (EmuSandbox  *sandbox,
+                              EmuImage    *image,
+                              GError     **error);
+static gboolean copy_areas (const char  *from,
+                            const char  *to,
+                            GError     **error);
+
 static void
 handle_create (E2bEmulator       *emu,
                SoupServerMessage *msg)
 {
   g_autoptr(GBytes) body = _emu_request_body (msg);
   g_autoptr(JsonNode) root = _emu_parse_json (body);
-  g_autoptr(SandboxSpec) spec = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *home = NULL;
-  g_autofree char *tmp = NULL;
   JsonObject *object;
   JsonNode *node;
   EmuSandbox *sandbox;
+  EmuSnapshot *snapshot;
+  GHashTable *metadata, *envs;
+  int auto_pause, auto_pause_memory, public_traffic;
+  gboolean auto_resume;
   gint64 timeout = DEFAULT_TIMEOUT_S;
   g_autoptr(EmuImage) image = NULL;
   gboolean network;
@@ -457,20 +580,126 @@ handle_create (E2bEmulator       *emu,
         return;
       }
   }
-  image = _emu_images_resolve (emu->images, json_node_get_string (node), &error);
+  /* A snapshot's ID or name: a sandbox on its template's image, its files
+   * copied from the snapshot. */
+  snapshot = snapshot_lookup (emu, json_node_get_string (node));
+  /* network.allowPublicTraffic false: its ports answer only requests
+   * with the traffic access token, which needs a secure sandbox. */
+  {
+    JsonObject *rules = _sandbox_json_get_object (object, "network");
+
+    public_traffic = member_tristate (rules, "allowPublicTraffic");
+    if (public_traffic == 0 && member_tristate (object, "secure") == 0)
+      {
+        _emu_reply_error (msg, 400, "allowPublicTraffic false needs a secure sandbox: create it with secure true");
+        return;
+      }
+  }
+  /* The lifecycle: autoPause, autoPauseMemory (false: filesystem-only,
+   * which cannot auto-resume), autoResume {"enabled"}. */
+  auto_pause = member_tristate (object, "autoPause");
+  auto_pause_memory = member_tristate (object, "autoPauseMemory");
+  {
+    JsonObject *resume = _sandbox_json_get_object (object, "autoResume");
+
+    auto_resume = member_tristate (resume, "enabled") > 0;
+  }
+  if (auto_pause_memory == 0 && auto_resume)
+    {
+      _emu_reply_error (msg, 400, "autoResume cannot be combined with autoPauseMemory false: a "
+                        "filesystem-only pause is resumed with connect");
+      return;
+    }
+  image = _emu_images_resolve (emu->images, snapshot ? snapshot->template_id : json_node_get_string (node),
+                               &error);
   if (image == NULL)
     {
       _emu_reply_error (msg, 404, "template '%s' not found: %s", json_node_get_string (node), error->message);
       return;
     }
 
+  metadata = _sandbox_json_get_string_map (object, "metadata", NULL);
+  envs = _sandbox_json_get_string_map (object, "envVars", NULL);
+  sandbox = sandbox_start (emu, snapshot ? snapshot->id : json_node_get_string (node), image,
+                           metadata, envs, network, timeout, snapshot ? snapshot->dir : NULL, &error);
+  if (sandbox == NULL)
+    {
+      _emu_reply_error (msg, 500, "failed to create the sandbox: %s", error->message);
+      return;
+    }
+  sandbox->image_name = g_strdup (snapshot ? snapshot->template_id : json_node_get_string (node));
+  sandbox->auto_pause = auto_pause > 0;
+  sandbox->auto_pause_memory = auto_pause_memory != 0;
+  sandbox->auto_resume = auto_resume;
+  if (public_traffic == 0)
+    sandbox->traffic_token = new_token ();
+  _emu_reply_json (msg, 201, sandbox_to_json (sandbox, 0));
+}
+
+/* Copies the sandbox's own areas (home/, tmp/, root/) from the host
+ * directory FROM into TO (a sandbox's or a snapshot's). */
+static gboolean
+copy_areas (const char  *from,
+            const char  *to,
+            GError     **error)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  int status = 0;
+  g_autofree char *err = NULL;
+
+  g_ptr_array_add (argv, g_strdup ("cp"));
+  g_ptr_array_add (argv, g_strdup ("-a"));
+  g_ptr_array_add (argv, g_strdup ("--"));
+  for (guint i = 0; i < 3; i++)
+    {
+      static const char * const areas[] = { "home", "tmp", "root" };
+      char *area = g_build_filename (from, areas[i], NULL);
+
+      if (g_file_test (area, G_FILE_TEST_IS_DIR))
+        g_ptr_array_add (argv, area);
+      else
+        g_free (area);
+    }
+  if (argv->len == 3)
+    return TRUE;
+  g_ptr_array_add (argv, g_strdup (to));
+  g_ptr_array_add (argv, NULL);
+  if (g_mkdir_with_parents (to, 0755) != 0 ||
+      !g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                     NULL, NULL, NULL, &err, &status, error))
+    return FALSE;
+  if (!g_spawn_check_wait_status (status, error))
+    {
+      g_prefix_error (error, "copying %s to %s: %s: ", from, to, err ? g_strstrip (err) : "");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Starts a sandbox on IMAGE (its files copied from the host directory SEED
+ * when not NULL), takes METADATA and ENVS. */
+static EmuSandbox *
+sandbox_start (E2bEmulator  *emu,
+               const char   *template_id,
+               EmuImage     *image,
+               GHashTable   *metadata,
+               GHashTable   *envs,
+               gboolean      network,
+               gint64        timeout,
+               const char   *seed,
+               GError      **error)
+{
+  g_autofree char *home = NULL;
+  g_autofree char *tmp = NULL;
+  EmuSandbox *sandbox;
+
   sandbox = g_new0 (EmuSandbox, 1);
   sandbox->emu = emu;
   sandbox->id = new_sandbox_id ();
-  sandbox->template_id = g_strdup (json_node_get_string (node));
+  sandbox->template_id = g_strdup (template_id);
   sandbox->access_token = new_token ();
-  sandbox->metadata = _sandbox_json_get_string_map (object, "metadata", NULL);
-  sandbox->envs = _sandbox_json_get_string_map (object, "envVars", NULL);
+  sandbox->metadata = metadata;
+  sandbox->envs = envs;
   sandbox->started = g_date_time_new_now_utc ();
   sandbox->processes = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, NULL);
   sandbox->next_pid = 400 + g_random_int_range (0, 100);
@@ -478,6 +707,12 @@ handle_create (E2bEmulator       *emu,
 
   home = g_build_filename (sandbox->host_root, "home", NULL);
   tmp = g_build_filename (sandbox->host_root, "tmp", NULL);
+  if (seed != NULL && !copy_areas (seed, sandbox->host_root, error))
+    {
+      remove_tree (sandbox->host_root);
+      sandbox_free (sandbox);
+      return NULL;
+    }
   {
     g_autofree char *user = g_build_filename (home, "user", NULL);
     g_mkdir_with_parents (user, 0755);
@@ -488,9 +723,47 @@ handle_create (E2bEmulator       *emu,
   sandbox->created_us = g_get_real_time ();
   sandbox->network = network;
   g_message ("e2b-emulator: sandbox %s: %s", sandbox->id, image->how);
+  if (!sandbox_boot (sandbox, image, error))
+    {
+      remove_tree (sandbox->host_root);
+      sandbox_free (sandbox);
+      return NULL;
+    }
+
+  g_hash_table_insert (emu->sandboxes, sandbox->id, sandbox);
+  g_atomic_int_inc (&emu->live);
+  sandbox_set_timeout (sandbox, timeout);
+  sandbox->timeout_s = timeout;
+  /* startedAt and endAt from one clock reading, as the service's: the
+   * sandbox's time to live is exactly endAt - startedAt. */
+  g_date_time_unref (sandbox->started);
+  sandbox->started = g_date_time_new_from_unix_utc ((sandbox->end_at - MAX (timeout, 0) * G_USEC_PER_SEC) /
+                                                    G_USEC_PER_SEC);
+  return sandbox;
+}
+
+/* Boots SANDBOX's local sandbox on IMAGE, with the sandbox's own areas
+ * mounted and a new boot id: each E2B sandbox is a machine of its own, a
+ * cold boot (the resume of a pause without memory) gets another. */
+static gboolean
+sandbox_boot (EmuSandbox  *sandbox,
+              EmuImage    *image,
+              GError     **error)
+{
+  E2bEmulator *emu = sandbox->emu;
+  g_autoptr(SandboxSpec) spec = NULL;
+  g_autofree char *home = g_build_filename (sandbox->host_root, "home", NULL);
+  g_autofree char *tmp = g_build_filename (sandbox->host_root, "tmp", NULL);
+  g_autofree char *boot_id = g_build_filename (sandbox->host_root, "boot_id", NULL);
+  g_autofree char *uuid = g_uuid_string_random ();
+  g_autofree char *line = g_strconcat (uuid, "\n", NULL);
+
+  if (!g_file_set_contents (boot_id, line, -1, error))
+    return FALSE;
   spec = _emu_local_spec_new_on ("e2b-emulator-id", sandbox->id, sandbox->envs, image);
   sandbox_spec_add_mount (spec, home, "/home", FALSE);
   sandbox_spec_add_mount (spec, tmp, "/tmp", FALSE);
+  sandbox_spec_add_mount (spec, boot_id, BOOT_ID_PATH, TRUE);
   /* root's home, which E2B's templates have. */
   if (image->rootfs != NULL)
     {
@@ -509,33 +782,16 @@ handle_create (E2bEmulator       *emu,
   {
     g_autofree char *etc = g_build_filename (sandbox->host_root, "etc", NULL);
 
-    if (!_emu_add_user_files_from (spec, image->rootfs, etc, "user", E2B_EMU_HOME, &error))
-      {
-        g_warning ("e2b-emulator: %s", error->message);
-        g_clear_error (&error);
-      }
+    g_autoptr(GError) local_error = NULL;
+
+    if (!_emu_add_user_files_from (spec, image->rootfs, etc, "user", E2B_EMU_HOME, &local_error))
+      g_warning ("e2b-emulator: %s", local_error->message);
   }
   /* allow_internet_access defaults to true, as in E2B's API; all or nothing. */
-  sandbox_spec_set_network (spec, network);
+  sandbox_spec_set_network (spec, sandbox->network);
 
-  sandbox->instance = sandbox_backend_create (emu->local, spec, NULL, &error);
-  if (sandbox->instance == NULL)
-    {
-      _emu_reply_error (msg, 500, "failed to create the sandbox: %s", error->message);
-      remove_tree (sandbox->host_root);
-      sandbox_free (sandbox);
-      return;
-    }
-
-  g_hash_table_insert (emu->sandboxes, sandbox->id, sandbox);
-  g_atomic_int_inc (&emu->live);
-  sandbox_set_timeout (sandbox, timeout);
-  /* startedAt and endAt from one clock reading, as the service's: the
-   * sandbox's time to live is exactly endAt - startedAt. */
-  g_date_time_unref (sandbox->started);
-  sandbox->started = g_date_time_new_from_unix_utc ((sandbox->end_at - MAX (timeout, 0) * G_USEC_PER_SEC) /
-                                                    G_USEC_PER_SEC);
-  _emu_reply_json (msg, 201, sandbox_to_json (sandbox, 0));
+  sandbox->instance = sandbox_backend_create (emu->local, spec, NULL, error);
+  return sandbox->instance != NULL;
 }
 
 /* GET /sandboxes/{id}/logs: one line, what the template runs on. */
@@ -744,7 +1000,19 @@ sandbox_resume (SoupServerMessage *msg,
 {
   g_autoptr(GError) error = NULL;
 
-  if (!sandbox_instance_resume (sandbox->instance, NULL, &error))
+  if (sandbox->cold)
+    {
+      /* Paused without memory: a cold boot from its files. */
+      g_autoptr(EmuImage) image = _emu_images_resolve (sandbox->emu->images, sandbox->image_name, &error);
+
+      if (image == NULL || !sandbox_boot (sandbox, image, &error))
+        {
+          _emu_reply_error (msg, 500, "cannot resume sandbox %s: %s", sandbox->id, error->message);
+          return FALSE;
+        }
+      sandbox->cold = FALSE;
+    }
+  else if (!sandbox_instance_resume (sandbox->instance, NULL, &error))
     {
       _emu_reply_error (msg, 500, "cannot resume sandbox %s: %s", sandbox->id, error->message);
       return FALSE;
@@ -758,7 +1026,8 @@ _emu_sandbox_metrics (EmuSandbox *sandbox,
                       gboolean    camel)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(SandboxMetrics) metrics = sandbox_instance_get_metrics (sandbox->instance, NULL, NULL);
+  g_autoptr(SandboxMetrics) metrics = sandbox->instance != NULL
+    ? sandbox_instance_get_metrics (sandbox->instance, NULL, NULL) : NULL;
   double alive = MAX (1.0, (double) (g_get_real_time () / G_USEC_PER_SEC -
                                      g_date_time_to_unix (sandbox->started)));
   guint cpus = metrics ? MAX (1, sandbox_metrics_get_cpu_count (metrics)) : 2;
@@ -792,6 +1061,228 @@ _emu_sandbox_metrics (EmuSandbox *sandbox,
   ADD_INT (builder, camel ? "diskTotal" : "disk_total", metrics ? sandbox_metrics_get_disk_total (metrics) : 0);
   json_builder_end_object (builder);
   return json_builder_get_root (builder);
+}
+
+static char *
+new_snapshot_id (void)
+{
+  static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  GString *id = g_string_new (NULL);
+
+  for (guint i = 0; i < 20; i++)
+    g_string_append_c (id, alphabet[g_random_int_range (0, sizeof alphabet - 1)]);
+  return g_string_free (id, FALSE);
+}
+
+static JsonNode *
+snapshot_to_json (EmuSnapshot *snapshot)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  ADD_STRING (builder, "snapshotID", snapshot->id);
+  json_builder_set_member_name (builder, "names");
+  json_builder_begin_array (builder);
+  if (snapshot->name != NULL)
+    json_builder_add_string_value (builder, snapshot->name);
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+  return json_builder_get_root (builder);
+}
+
+/* POST /sandboxes/{id}/snapshots {"name"?}: 201 SnapshotInfo. The sandbox
+ * keeps running. */
+static void
+handle_snapshot_create (E2bEmulator       *emu,
+                        EmuSandbox        *sandbox,
+                        SoupServerMessage *msg)
+{
+  g_autoptr(GBytes) body = _emu_request_body (msg);
+  g_autoptr(JsonNode) root = _emu_parse_json (body);
+  JsonObject *object = root && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+  const char *name = object ? _sandbox_json_get_string (object, "name") : NULL;
+  g_autoptr(GError) error = NULL;
+  EmuSnapshot *snapshot;
+
+  if (name != NULL && (*name == '\0' || strpbrk (name, " /\t\n") != NULL))
+    {
+      _emu_reply_error (msg, 400, "invalid snapshot name '%s': use letters, digits, '-', '_' and '.'", name);
+      return;
+    }
+  snapshot = g_new0 (EmuSnapshot, 1);
+  snapshot->id = new_snapshot_id ();
+  snapshot->name = g_strdup (name);
+  snapshot->sandbox_id = g_strdup (sandbox->id);
+  /* A snapshot of a sandbox made from a snapshot runs on the same image. */
+  snapshot->template_id = g_strdup (sandbox->image_name);
+  snapshot->dir = g_build_filename (emu->root, "snapshots", snapshot->id, NULL);
+  snapshot->created_us = g_get_real_time ();
+  if (!copy_areas (sandbox->host_root, snapshot->dir, &error))
+    {
+      _emu_reply_error (msg, 500, "cannot snapshot sandbox %s: %s", sandbox->id, error->message);
+      snapshot_free (snapshot);
+      return;
+    }
+  g_hash_table_insert (emu->snapshots, snapshot->id, snapshot);
+  _emu_reply_json (msg, 201, snapshot_to_json (snapshot));
+}
+
+static gint
+compare_snapshots (gconstpointer a,
+                   gconstpointer b)
+{
+  const EmuSnapshot *x = *(EmuSnapshot **) a, *y = *(EmuSnapshot **) b;
+
+  /* Newest first. */
+  if (x->created_us != y->created_us)
+    return x->created_us > y->created_us ? -1 : 1;
+  return strcmp (x->id, y->id);
+}
+
+/* GET /snapshots?sandboxID=&name=&limit=&nextToken=: [SnapshotInfo],
+ * X-Next-Token when more follow. */
+static void
+handle_snapshot_list (E2bEmulator       *emu,
+                      SoupServerMessage *msg,
+                      GHashTable        *query)
+{
+  const char *sandbox_id = _emu_query (query, "sandboxID");
+  const char *name = _emu_query (query, "name");
+  const char *limit_s = _emu_query (query, "limit");
+  const char *token = _emu_query (query, "nextToken");
+  guint64 limit = 100, offset = 0;
+  g_autoptr(GPtrArray) matching = g_ptr_array_new ();
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  GHashTableIter iter;
+  gpointer value;
+
+  if (limit_s != NULL && !g_ascii_string_to_unsigned (limit_s, 10, 1, 100, &limit, NULL))
+    {
+      _emu_reply_error (msg, 400, "limit must be between 1 and 100");
+      return;
+    }
+  if (token != NULL && !g_ascii_string_to_unsigned (token, 10, 0, G_MAXUINT, &offset, NULL))
+    {
+      _emu_reply_error (msg, 400, "invalid next token");
+      return;
+    }
+  g_hash_table_iter_init (&iter, emu->snapshots);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      EmuSnapshot *snapshot = value;
+
+      if ((sandbox_id == NULL || strcmp (sandbox_id, snapshot->sandbox_id) == 0) &&
+          (name == NULL || g_strcmp0 (name, snapshot->name) == 0))
+        g_ptr_array_add (matching, snapshot);
+    }
+  g_ptr_array_sort (matching, compare_snapshots);
+  json_builder_begin_array (builder);
+  for (guint i = (guint) offset; i < matching->len && i < offset + limit; i++)
+    json_builder_add_value (builder, snapshot_to_json (g_ptr_array_index (matching, i)));
+  json_builder_end_array (builder);
+  if (offset + limit < matching->len)
+    {
+      g_autofree char *next = g_strdup_printf ("%" G_GUINT64_FORMAT, offset + limit);
+
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "X-Next-Token", next);
+    }
+  _emu_reply_json (msg, 200, json_builder_get_root (builder));
+}
+
+/* POST /sandboxes/{id}/fork {"timeout"?, "count"?}: 201, one
+ * {"sandbox": Sandbox} (or {"error": Error}) per fork, each a new sandbox
+ * on the same template with a copy of the source's files, envs, metadata
+ * and network; the source keeps running. */
+static void
+handle_fork (E2bEmulator       *emu,
+             EmuSandbox        *source,
+             SoupServerMessage *msg)
+{
+  g_autoptr(GBytes) body = _emu_request_body (msg);
+  g_autoptr(JsonNode) root = _emu_parse_json (body);
+  JsonObject *object = root && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+  gint64 timeout = DEFAULT_TIMEOUT_S, count = 1;
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EmuImage) image = NULL;
+
+  if (object != NULL)
+    {
+      _sandbox_json_get_int (object, "timeout", &timeout);
+      _sandbox_json_get_int (object, "count", &count);
+    }
+  if (count < 1 || count > 100)
+    {
+      _emu_reply_error (msg, 400, "count must be between 1 and 100");
+      return;
+    }
+  if (timeout <= 0 || timeout > 24 * 3600)
+    {
+      _emu_reply_error (msg, 400, "timeout must be between 1 s and 24 hours");
+      return;
+    }
+  if (source->paused)
+    {
+      _emu_reply_error (msg, 409, "Sandbox %s is paused; resume it with connect before forking", source->id);
+      return;
+    }
+  image = _emu_images_resolve (emu->images, source->image_name, &error);
+  if (image == NULL)
+    {
+      _emu_reply_error (msg, 500, "cannot fork sandbox %s: %s", source->id, error->message);
+      return;
+    }
+  json_builder_begin_array (builder);
+  for (gint64 i = 0; i < count; i++)
+    {
+      EmuSandbox *fork;
+
+      g_clear_error (&error);
+      fork = sandbox_start (emu, source->template_id, image,
+                            g_hash_table_ref (source->metadata), g_hash_table_ref (source->envs),
+                            source->network, timeout, source->host_root, &error);
+      json_builder_begin_object (builder);
+      if (fork != NULL)
+        {
+          fork->image_name = g_strdup (source->image_name);
+          fork->auto_pause = source->auto_pause;
+          fork->auto_pause_memory = source->auto_pause_memory;
+          fork->auto_resume = source->auto_resume;
+          if (source->traffic_token != NULL)
+            fork->traffic_token = new_token ();
+          json_builder_set_member_name (builder, "sandbox");
+          json_builder_add_value (builder, sandbox_to_json (fork, 0));
+        }
+      else
+        {
+          json_builder_set_member_name (builder, "error");
+          json_builder_begin_object (builder);
+          ADD_INT (builder, "code", 500);
+          ADD_STRING (builder, "message", error->message);
+          json_builder_end_object (builder);
+        }
+      json_builder_end_object (builder);
+    }
+  json_builder_end_array (builder);
+  _emu_reply_json (msg, 201, json_builder_get_root (builder));
+}
+
+/* DELETE /templates/{id}: a snapshot (templates proper are not built by
+ * the emulator). */
+static void
+handle_template_delete (E2bEmulator       *emu,
+                        SoupServerMessage *msg,
+                        const char        *id)
+{
+  EmuSnapshot *snapshot = snapshot_lookup (emu, id);
+
+  if (snapshot == NULL)
+    {
+      _emu_reply_error (msg, 404, "template '%s' not found", id);
+      return;
+    }
+  g_hash_table_remove (emu->snapshots, snapshot->id);
+  soup_server_message_set_status (msg, 204, NULL);
 }
 
 static void
@@ -870,20 +1361,19 @@ handle_sandbox (E2bEmulator       *emu,
   else if (g_strcmp0 (action, "pause") == 0 && strcmp (method, "POST") == 0)
     {
       g_autoptr(GError) error = NULL;
+      g_autoptr(GBytes) body = _emu_request_body (msg);
+      g_autoptr(JsonNode) root = _emu_parse_json (body);
+      /* {"memory": false}: a filesystem-only pause. */
+      int memory = member_tristate (root && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL,
+                                    "memory");
 
       if (sandbox == NULL)
         { not_found (msg, short_id); return; }
+
       if (sandbox->paused)
         { _emu_reply_error (msg, 409, "Sandbox %s is already paused", short_id); return; }
-      if (!sandbox_instance_pause (sandbox->instance, NULL, &error))
+      if (!sandbox_pause (sandbox, memory != 0, &error))
         { _emu_reply_error (msg, 500, "cannot pause sandbox %s: %s", short_id, error->message); return; }
-      /* A paused sandbox does not time out. */
-      if (sandbox->ttl != NULL)
-        {
-          g_source_destroy (sandbox->ttl);
-          g_clear_pointer (&sandbox->ttl, g_source_unref);
-        }
-      sandbox->paused = TRUE;
       soup_server_message_set_status (msg, 204, NULL);
     }
   else if (g_strcmp0 (action, "resume") == 0 && strcmp (method, "POST") == 0)
@@ -898,12 +1388,17 @@ handle_sandbox (E2bEmulator       *emu,
       sandbox_set_timeout (sandbox, present ? seconds : DEFAULT_TIMEOUT_S);
       _emu_reply_json (msg, 201, sandbox_to_json (sandbox, 0));
     }
-  else if (g_strcmp0 (action, "snapshots") == 0 || g_strcmp0 (action, "fork") == 0 ||
-           g_strcmp0 (action, "network") == 0)
+  else if (g_strcmp0 (action, "snapshots") == 0 && strcmp (method, "POST") == 0)
     {
       if (sandbox == NULL)
         { not_found (msg, short_id); return; }
-      _emu_reply_error (msg, 501, "%s is not served by the E2B emulator (see docs/testing.md)", action);
+      handle_snapshot_create (emu, sandbox, msg);
+    }
+  else if (g_strcmp0 (action, "fork") == 0 && strcmp (method, "POST") == 0)
+    {
+      if (sandbox == NULL)
+        { not_found (msg, short_id); return; }
+      handle_fork (emu, sandbox, msg);
     }
   else if (g_strcmp0 (action, "logs") == 0)
     {
@@ -998,6 +1493,10 @@ handle_api (E2bEmulator       *emu,
       }
     else if ((n == 2 || n == 3) && strcmp (p[0], "sandboxes") == 0 && *p[1] != '\0')
       { handle_sandbox (emu, msg, method, p[1], n == 3 ? p[2] : NULL); return; }
+    else if (n == 1 && !v2 && strcmp (p[0], "snapshots") == 0 && strcmp (method, "GET") == 0)
+      { handle_snapshot_list (emu, msg, query); return; }
+    else if (n == 2 && !v2 && strcmp (p[0], "templates") == 0 && strcmp (method, "DELETE") == 0)
+      { handle_template_delete (emu, msg, p[1]); return; }
   }
   _emu_reply_error (msg, 404, "no such endpoint: %s %s", method, path);
 }
@@ -1183,6 +1682,15 @@ server_dispatch (SoupServer        *server,
       _emu_reply_json (msg, 502, json_builder_get_root (builder));
       return;
     }
+  /* lifecycle.autoResume: traffic to a paused sandbox resumes it, for
+   * the time to live it was made with. */
+  if (sandbox->paused && sandbox->auto_resume)
+    {
+      g_debug ("e2b-emulator: traffic resumes sandbox %s", sandbox->id);
+      if (!sandbox_resume (msg, sandbox))
+        return;
+      sandbox_set_timeout (sandbox, sandbox->timeout_s);
+    }
   if (sandbox->paused)
     {
       /* The edge proxy of a paused sandbox without auto-resume. */
@@ -1198,6 +1706,23 @@ server_dispatch (SoupServer        *server,
     }
   if (request_port (headers) != E2B_ENVD_PORT_EMU)
     {
+      const char *token = soup_message_headers_get_one (headers, "e2b-traffic-access-token");
+
+      if (sandbox->traffic_token != NULL && g_strcmp0 (token, sandbox->traffic_token) != 0)
+        {
+          g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+          json_builder_begin_object (builder);
+          ADD_STRING (builder, "sandboxId", sandbox_id);
+          ADD_STRING (builder, "message", token == NULL
+                      ? "The sandbox does not allow public traffic: send its traffic access token in the "
+                        "e2b-traffic-access-token header"
+                      : "The traffic access token is not this sandbox's");
+          ADD_INT (builder, "code", 403);
+          json_builder_end_object (builder);
+          _emu_reply_json (msg, 403, json_builder_get_root (builder));
+          return;
+        }
       port_forward (emu, sandbox, msg, path, request_port (headers));
       return;
     }
@@ -1273,6 +1798,7 @@ stop_server (gpointer data)
   for (GList *l = ids; l != NULL; l = l->next)
     sandbox_kill (emu, l->data);
   g_list_free_full (ids, g_free);
+  g_hash_table_remove_all (emu->snapshots);
   if (emu->server != NULL)
     soup_server_disconnect (emu->server);
   g_clear_object (&emu->server);
@@ -1293,6 +1819,7 @@ e2b_emulator_new (GError **error)
   emu->context = g_main_context_new ();
   emu->loop = g_main_loop_new (emu->context, FALSE);
   emu->sandboxes = g_hash_table_new (g_str_hash, g_str_equal);
+  emu->snapshots = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, snapshot_free);
   emu->thread = _emu_thread_new ("e2b-emulator", emu->context, emu->loop, start_server, stop_server,
                                  emu, error);
   if (emu->thread == NULL)
@@ -1362,6 +1889,7 @@ e2b_emulator_free (E2bEmulator *self)
   if (self->thread != NULL)
     _emu_thread_quit (self->thread, self->context, self->loop);
   g_hash_table_unref (self->sandboxes);
+  g_hash_table_unref (self->snapshots);
   g_main_loop_unref (self->loop);
   g_main_context_unref (self->context);
   g_free (self->url);

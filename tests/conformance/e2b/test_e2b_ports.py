@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 from conftest import Emulator
 from e2b import Sandbox
+from e2b.sandbox.sandbox_api import SandboxNetworkOpts
 
 
 def free_port() -> int:
@@ -79,3 +80,36 @@ def test_closed_port_is_the_proxys_502(served: tuple[Sandbox, int, str]) -> None
     status, body = get({"Host": sbx.get_host(closed)}, "/")
     assert status == 502
     assert b"port is not open" in body
+
+
+def test_private_traffic_needs_the_token(emulator: Emulator) -> None:
+    # network.allowPublicTraffic false: the sandbox gets a traffic access
+    # token, and its ports answer only requests that carry it.
+    sbx = Sandbox.create(secure=True, network=SandboxNetworkOpts(allow_public_traffic=False))
+    try:
+        token = sbx.traffic_access_token
+        assert token
+        port = free_port()
+        sbx.commands.run("mkdir -p /tmp/priv && echo private > /tmp/priv/index.html")
+        sbx.commands.run(
+            f"cd /tmp/priv && python3 -m http.server {port} --bind 127.0.0.1", background=True
+        )
+        sbx.commands.run(
+            "for i in $(seq 100); do python3 -c 'import socket; "
+            f'socket.create_connection(("127.0.0.1", {port}))\' 2>/dev/null && exit 0; '
+            "sleep 0.1; done; exit 1"
+        )
+        host = sbx.get_host(port)
+        assert get({"Host": host})[0] == 403
+        assert get({"Host": host, "e2b-traffic-access-token": "not-it"})[0] == 403
+        assert get({"Host": host, "e2b-traffic-access-token": token}) == (200, b"private\n")
+        # The sandbox's own API (envd) is not behind it.
+        assert sbx.files.read("/tmp/priv/index.html") == "private\n"
+    finally:
+        sbx.kill()
+    # A sandbox with public traffic has no token.
+    open_sbx = Sandbox.create()
+    try:
+        assert open_sbx.traffic_access_token is None
+    finally:
+        open_sbx.kill()

@@ -978,7 +978,7 @@ server_ready (GObject      *source,
 
 static gboolean exec_send (SandboxLocalInstance *self,
                            SandboxCommand       *command,
-                           int                   conn,
+                           int                  *conn,
                            int                   ends[3],
                            GError              **error);
 
@@ -1119,7 +1119,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   /* The command goes at once: pid 1 runs it as soon as it is up, while we
    * read its ready byte. (If this fails, the first exec sends it.) */
   if (self->once_conn >= 0 &&
-      !exec_send (self, once, self->once_conn, self->once_ends, NULL))
+      !exec_send (self, once, &self->once_conn, self->once_ends, NULL))
     for (guint i = 0; i < 3; i++)
       clear_fd (&self->once_ends[i]);
   data->info_fd = info_pipe[0];
@@ -1837,8 +1837,13 @@ add_vector (GByteArray         *payload,
 }
 
 /* Sends the command to the server with its stdin, stdout and stderr. */
+/* Sends the request on *CONN; when *CONN is -1, connects it to the
+ * server in DIR first, once the request is ready, so that the server,
+ * woken by the connection, finds the header there (one wake-up, not two).
+ * FALSE with errno set; *CONN stays -1 when the connect failed. */
 static gboolean
-send_request (int                 conn,
+send_request (int                *conn,
+              const char         *dir,
               const char         *token,
               const char         *cwd,
               const char * const *argv,
@@ -1887,9 +1892,11 @@ send_request (int                 conn,
   cmsg->cmsg_len = CMSG_LEN (3 * sizeof (int));
   memcpy (CMSG_DATA (cmsg), fds, 3 * sizeof (int));
 
+  if (*conn < 0 && (*conn = socket_at (dir, FALSE)) < 0)
+    return FALSE;
   while (sent < total)
     {
-      ssize_t n = sendmsg (conn, &msg, MSG_NOSIGNAL);
+      ssize_t n = sendmsg (*conn, &msg, MSG_NOSIGNAL);
 
       if (n < 0 && errno == EINTR)
         continue;
@@ -1922,15 +1929,17 @@ command_cwd (LocalConfig    *config,
                    : config->cwd ? config->cwd : config->workdir);
 }
 
-/* Makes COMMAND's pipes and sends it on CONN with their other ends.
+/* Makes COMMAND's pipes and sends it on *CONN with their other ends
+ * (connecting *CONN first when it is -1, see send_request).
  * Returns our ends in ENDS: stdin's write end (-1 without stdin bytes:
  * the command reads an empty pipe, never our stdin), stdout's and
- * stderr's read ends. FALSE with ERROR unset: the send failed (errno).
+ * stderr's read ends. FALSE with ERROR unset: the connect (*CONN still
+ * -1) or the send failed (errno).
  * (Pipes only: a command gets no descriptor of a host file.) */
 static gboolean
 exec_send (SandboxLocalInstance *self,
            SandboxCommand       *command,
-           int                   conn,
+           int                  *conn,
            int                   ends[3],
            GError              **error)
 {
@@ -1961,7 +1970,7 @@ exec_send (SandboxLocalInstance *self,
   fds[0] = in_pipe[0];
   fds[1] = out_pipe[1];
   fds[2] = err_pipe[1];
-  sent = send_request (conn, config->token, cwd, sandbox_command_get_argv (command),
+  sent = send_request (conn, config->dir, config->token, cwd, sandbox_command_get_argv (command),
                        (const char * const *) envp, fds, command);
   errsv = errno;
   /* The command holds the other ends now. */
@@ -2029,28 +2038,24 @@ sandbox_local_instance_exec (SandboxInstance *instance,
         }
     }
   else
-    data->conn = socket_at (config->dir, FALSE);
-  if (data->conn < 0)
-    {
-      int errsv = errno;
+    data->conn = -1;   /* connected by exec_send, once the request is ready */
 
-      if (instance_gone (self, &error))
-        goto fail;
-      sandbox_instance_set_state (instance, SANDBOX_INSTANCE_STATE_STOPPED);
-      g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE,
-                   _("The local sandbox %s is not running any more (%s): its processes "
-                     "were killed, the machine restarted, or it reached its timeout. "
-                     "Remove it with “sandboxctl rm %s” and create a new one."),
-                   config->id, g_strerror (errsv), config->id);
-      goto fail;
-    }
-
-  if (!sent && !exec_send (self, command, data->conn, ends, &error))
+  if (!sent && !exec_send (self, command, &data->conn, ends, &error))
     {
       int errsv = errno;
 
       if (error != NULL || instance_gone (self, &error))
         goto fail;
+      if (data->conn < 0)
+        {
+          sandbox_instance_set_state (instance, SANDBOX_INSTANCE_STATE_STOPPED);
+          g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE,
+                       _("The local sandbox %s is not running any more (%s): its processes "
+                         "were killed, the machine restarted, or it reached its timeout. "
+                         "Remove it with “sandboxctl rm %s” and create a new one."),
+                       config->id, g_strerror (errsv), config->id);
+          goto fail;
+        }
       g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_UNAVAILABLE,
                    _("The local sandbox %s did not take the command (%s). Remove it "
                      "with “sandboxctl rm %s” and create a new one."),

@@ -679,6 +679,83 @@ test_line_discipline (void)
     }
 }
 
+/* No socket() or socketpair() can ask for a protocol the kernel would
+ * load a module for (it runs the host's modprobe as root for anyone):
+ * SCTP, DCCP, L2TP, SMC, and netlink's iSCSI, netfilter, generic, RDMA and
+ * crypto families; also with high bits set in the argument (the kernel
+ * reads an int). Without the filter these reach the kernel, which answers
+ * EPROTONOSUPPORT or ESOCKTNOSUPPORT after trying to load the module (or
+ * makes the socket, when it is built in). Controls: TCP, UDP and the
+ * netlink families programs use (routes, socket diagnostics, uevents). */
+static void
+test_module_autoload (void)
+{
+  static const char autoload_py[] =
+    "import ctypes, errno, os, socket\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "def sys(nr, *args):\n"
+    "    r = libc.syscall(nr, *[ctypes.c_long(a) for a in args])\n"
+    "    if r < 0:\n"
+    "        return errno.errorcode[ctypes.get_errno()]\n"
+    "    os.close(r)\n"
+    "    return 'OK'\n"
+    "def sock(f, t, p):\n"
+    "    try:\n"
+    "        socket.socket(f, t, p).close()\n"
+    "        return 'OK'\n"
+    "    except OSError as ex:\n"
+    "        return errno.errorcode[ex.errno]\n"
+    "I, I6, N = socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK\n"
+    "for f, t, p in ((I, 1, 132), (I, 5, 132), (I6, 1, 132), (I, 6, 33), (I6, 6, 33),\n"
+    "                (I, 2, 115), (I6, 2, 115), (I, 1, 256), (I, 1, 1000), (I, 3, 47),\n"
+    "                (N, 3, 8), (N, 3, 12), (N, 3, 16), (N, 3, 20), (N, 3, 21), (N, 3, 22)):\n"
+    "    print(f, t, p, sock(f, t, p))\n"
+    "print('high', sys(41, I, 1, 132 | 1 << 32))\n"
+    "pair = (ctypes.c_int * 2)()\n"
+    "r = libc.socketpair(N, 3, 21, pair)\n"
+    "print('pair', errno.errorcode[ctypes.get_errno()] if r < 0 else 'OK')\n"
+    "for f, t, p in ((I, 1, 0), (I, 1, 6), (I, 2, 17), (I6, 1, 6), (N, 3, 0), (N, 3, 4), (N, 3, 15)):\n"
+    "    print('control', f, t, p, sock(f, t, p))\n";
+  g_autofree char *quoted = g_shell_quote (autoload_py);
+  g_autofree char *script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\"", quoted);
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_auto(GStrv) lines = NULL;
+      g_autofree char *out = NULL;
+      SandboxInstance *instance;
+      guint denied = 0, controls = 0;
+
+      sandbox_spec_set_run_as_root (spec, as_root);
+      instance = create (spec);
+      out = sh (instance, script, NULL);
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      lines = g_strsplit (out, "\n", -1);
+      for (guint i = 0; lines[i] != NULL && lines[i][0] != '\0'; i++)
+        {
+          if (g_str_has_prefix (lines[i], "control "))
+            {
+              g_assert_true (g_str_has_suffix (lines[i], " OK"));
+              controls++;
+            }
+          else
+            {
+              g_assert_true (g_str_has_suffix (lines[i], " EPERM"));
+              denied++;
+            }
+        }
+      g_assert_cmpuint (denied, ==, 18);
+      g_assert_cmpuint (controls, ==, 7);
+      destroy (instance);
+    }
+}
+
 /* ---- signals out of the sandbox ---- */
 
 /* Hands a pidfd of a host process to whoever connects. */
@@ -1426,6 +1503,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/stop-spawner", test_stop_spawner);
   g_test_add_func ("/local/attack/deep-tree", test_deep_tree);
   g_test_add_func ("/local/attack/line-discipline", test_line_discipline);
+  g_test_add_func ("/local/attack/module-autoload", test_module_autoload);
   g_test_add_func ("/local/attack/host-fifo", test_host_fifo);
   g_test_add_func ("/local/attack/setid-files", test_setid_files);
   g_test_add_func ("/local/attack/connect-worker", test_connect_worker);

@@ -468,8 +468,23 @@ build_bwrap_argv (SandboxLocalInstance *self,
           ADD ("--ro-bind"); ADD ("/dev/null"); ADD (masked_proc[i]);
         }
   }
+  /* /dev and /run are file systems in memory that no limit counts (not
+   * RLIMIT_AS, not the disk): /dev is made read-only (its device nodes and
+   * /dev/pts are mounts of their own and stay usable), and /dev/shm and
+   * /run, the sandbox's to write, hold at most the spec's memory limit
+   * each when there is one. (In cgroup2 mode their pages count against
+   * memory.max too.) */
   ADD ("--dev"); ADD ("/dev");
-  ADD ("--tmpfs"); ADD ("/run");
+  ADD ("--remount-ro"); ADD ("/dev");
+  for (guint i = 0; i < 2; i++)
+    {
+      if (config->memory_mb > 0)
+        {
+          ADD ("--size");
+          g_ptr_array_add (argv, g_strdup_printf ("%" G_GUINT64_FORMAT, (guint64) config->memory_mb << 20));
+        }
+      ADD ("--tmpfs"); ADD (i == 0 ? "/dev/shm" : "/run");
+    }
   ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (config->dir, "tmp", NULL)); ADD ("/tmp");
   /* The host's other world-writable directory: any host user can bind a
    * socket there, which the sandbox could then connect to (a socket on a

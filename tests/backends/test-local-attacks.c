@@ -756,6 +756,45 @@ test_module_autoload (void)
     }
 }
 
+/* The file systems in memory that the sandbox writes (/dev/shm, /run)
+ * hold no more than the spec's memory limit, which their pages escape
+ * (RLIMIT_AS counts a process's address space, not a tmpfs), and /dev
+ * itself is not writable: before, a sandbox limited to 32 MiB left 48 MiB
+ * in each, for as long as it lived. Controls: 1 MiB in /dev/shm and /run,
+ * writing /dev/null, opening a pseudo-terminal. */
+static void
+test_memory_tmpfs (void)
+{
+  static const char script[] =
+    "for f in /dev/shm/big /run/big /dev/big; do "
+    "  head -c 50331648 /dev/zero > $f 2>/dev/null && echo \"WROTE $f\"; "
+    "  rm -f $f 2>/dev/null; "
+    "done; "
+    "head -c 1048576 /dev/zero > /dev/shm/small && head -c 1048576 /dev/zero > /run/small && echo small; "
+    "echo x > /dev/null && echo null; "
+    "/usr/bin/python3 -c 'import os; m, s = os.openpty(); print(os.ttyname(s)[:9])'";
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *out = NULL;
+      SandboxInstance *instance;
+
+      sandbox_spec_set_run_as_root (spec, as_root);
+      sandbox_spec_set_memory_mb (spec, 32);
+      instance = create (spec);
+      out = sh (instance, script, NULL);
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      g_assert_cmpstr (out, ==, "small\nnull\n/dev/pts/\n");
+      destroy (instance);
+    }
+}
+
 /* ---- signals out of the sandbox ---- */
 
 /* Hands a pidfd of a host process to whoever connects. */
@@ -1504,6 +1543,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/deep-tree", test_deep_tree);
   g_test_add_func ("/local/attack/line-discipline", test_line_discipline);
   g_test_add_func ("/local/attack/module-autoload", test_module_autoload);
+  g_test_add_func ("/local/attack/memory-tmpfs", test_memory_tmpfs);
   g_test_add_func ("/local/attack/host-fifo", test_host_fifo);
   g_test_add_func ("/local/attack/setid-files", test_setid_files);
   g_test_add_func ("/local/attack/connect-worker", test_connect_worker);

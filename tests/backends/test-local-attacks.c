@@ -795,6 +795,93 @@ test_memory_tmpfs (void)
     }
 }
 
+/* The spec's pids and memory limits hold for the whole sandbox when the
+ * caller is root and no cgroup v2 is delegated (CI): RLIMIT_NPROC binds no
+ * process of the host's root, and RLIMIT_AS each process alone. A command
+ * forks stopped children until fork fails (pids-max 16: before, all 64
+ * forked), and forks children that each hold 48 MiB and stop (memory-mb
+ * 128: before, all 4 held their 192 MiB together). Deterministic: each
+ * child stops itself once it holds what it made. */
+static void
+test_limits_as_root (void)
+{
+  static const char forks_py[] =
+    "import os, signal\n"
+    "kids = []\n"
+    "for i in range(64):\n"
+    "    try:\n"
+    "        pid = os.fork()\n"
+    "    except OSError:\n"
+    "        break\n"
+    "    if pid == 0:\n"
+    "        os.kill(os.getpid(), signal.SIGSTOP)\n"
+    "        os._exit(0)\n"
+    "    kids.append(pid)\n"
+    "print('forked', len(kids))\n"
+    "for pid in kids:\n"
+    "    os.kill(pid, signal.SIGKILL)\n";
+  static const char memory_py[] =
+    "import os, signal\n"
+    "kids = []\n"
+    "for i in range(4):\n"
+    "    pid = os.fork()\n"
+    "    if pid == 0:\n"
+    "        try:\n"
+    "            held = b'x' * (48 << 20)\n"
+    "        except MemoryError:\n"
+    "            os._exit(1)\n"
+    "        os.kill(os.getpid(), signal.SIGSTOP)\n"
+    "        os._exit(0)\n"
+    "    os.waitpid(pid, os.WUNTRACED)\n"
+    "    kids.append(pid)\n"
+    "holding = 0\n"
+    "for pid in kids:\n"
+    "    try:\n"
+    "        with open('/proc/%d/stat' % pid) as f:\n"
+    "            holding += f.read().rsplit(')', 1)[1].split()[0] == 'T'\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "    os.kill(pid, signal.SIGKILL)\n"
+    "print('holding', holding)\n";
+  g_autofree char *quoted_forks = g_shell_quote (forks_py);
+  g_autofree char *quoted_memory = g_shell_quote (memory_py);
+  g_autofree char *forks = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\"", quoted_forks);
+  g_autofree char *memory = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\"", quoted_memory);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autofree char *out = NULL;
+  SandboxInstance *instance;
+  int n = -1;
+
+  if (geteuid () != 0 || !g_file_test ("/sys/fs/cgroup/pids/cgroup.procs", G_FILE_TEST_EXISTS) ||
+      !g_file_test ("/sys/fs/cgroup/memory/cgroup.procs", G_FILE_TEST_EXISTS) ||
+      g_getenv ("SANDBOX_CGROUP_PARENT") != NULL)
+    {
+      g_test_skip ("for root on a host with cgroup v1 pids and memory hierarchies "
+                   "(an ordinary user's RLIMIT_NPROC holds; cgroup2 mode has its own)");
+      return;
+    }
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  sandbox_spec_set_pids_max (spec, 16);
+  sandbox_spec_set_memory_mb (spec, 128);
+  instance = create (spec);
+  out = sh (instance, forks, NULL);
+  g_test_message ("pids-max 16: %s", out);
+  g_assert_true (sscanf (out, "forked %d", &n) == 1);
+  g_assert_cmpint (n, >=, 1);
+  g_assert_cmpint (n, <, 16);
+  g_free (out);
+  out = sh (instance, memory, NULL);
+  g_test_message ("memory-mb 128: %s", out);
+  g_assert_true (sscanf (out, "holding %d", &n) == 1);
+  g_assert_cmpint (n, >=, 1);
+  g_assert_cmpint (n, <=, 2);
+  destroy (instance);
+}
+
 /* ---- signals out of the sandbox ---- */
 
 /* Hands a pidfd of a host process to whoever connects. */
@@ -1544,6 +1631,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/line-discipline", test_line_discipline);
   g_test_add_func ("/local/attack/module-autoload", test_module_autoload);
   g_test_add_func ("/local/attack/memory-tmpfs", test_memory_tmpfs);
+  g_test_add_func ("/local/attack/limits-as-root", test_limits_as_root);
   g_test_add_func ("/local/attack/host-fifo", test_host_fifo);
   g_test_add_func ("/local/attack/setid-files", test_setid_files);
   g_test_add_func ("/local/attack/connect-worker", test_connect_worker);

@@ -471,9 +471,9 @@ build_bwrap_argv (SandboxLocalInstance *self,
   /* /dev and /run are file systems in memory that no limit counts (not
    * RLIMIT_AS, not the disk): /dev is made read-only (its device nodes and
    * /dev/pts are mounts of their own and stay usable), and /dev/shm and
-   * /run, the sandbox's to write, hold at most the spec's memory limit
-   * each when there is one. (In cgroup2 mode their pages count against
-   * memory.max too.) */
+   * /run, the sandbox's to write, hold at most half the spec's memory
+   * limit each when there is one. (In cgroup modes their pages count
+   * against the memory limit too: half leaves the processes room.) */
   ADD ("--dev"); ADD ("/dev");
   ADD ("--remount-ro"); ADD ("/dev");
   for (guint i = 0; i < 2; i++)
@@ -481,7 +481,7 @@ build_bwrap_argv (SandboxLocalInstance *self,
       if (config->memory_mb > 0)
         {
           ADD ("--size");
-          g_ptr_array_add (argv, g_strdup_printf ("%" G_GUINT64_FORMAT, (guint64) config->memory_mb << 20));
+          g_ptr_array_add (argv, g_strdup_printf ("%" G_GUINT64_FORMAT, (guint64) config->memory_mb << 19));
         }
       ADD ("--tmpfs"); ADD (i == 0 ? "/dev/shm" : "/run");
     }
@@ -2606,8 +2606,9 @@ download_entry (CopyData      *data,
 
   if (S_ISLNK (st.st_mode))
     {
-      char target[SBX_PATH_MAX + 1];
-      ssize_t n = readlinkat (pfd, "", target, sizeof target - 1);
+      /* On the heap: this function recurses once per level of the tree. */
+      g_autofree char *target = g_malloc (SBX_PATH_MAX + 1);
+      ssize_t n = readlinkat (pfd, "", target, SBX_PATH_MAX);
 
       if (n < 0)
         err = errno;

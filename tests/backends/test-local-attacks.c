@@ -636,6 +636,54 @@ test_deep_tree (void)
   g_assert_no_error (error);
   g_test_message ("disk used: %" G_GUINT64_FORMAT, sandbox_metrics_get_disk_used (metrics));
   g_assert_cmpuint (sandbox_metrics_get_disk_used (metrics), >=, 65536);
+
+  /* Downloading it: the copy recursed once per level with a 4 KiB buffer
+   * on the stack and crashed the test process (SIGSEGV) some 2,000 levels
+   * down; it now fails where the path gets longer than the file service
+   * takes (SBX_PATH_MAX). Control: 1,000 levels download whole. */
+  {
+    g_autofree char *host = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+    g_autofree char *too_deep = NULL, *deep = NULL, *bottom = NULL, *contents = NULL;
+    g_autoptr(GFile) too_deep_file = NULL, deep_file = NULL;
+    g_autoptr(GString) path = NULL;
+    const char *rm[] = { "/bin/rm", "-rf", NULL, NULL };
+    int status = -1;
+
+    g_assert_no_error (error);
+    out = (g_free (out), sh (instance,
+                             "cd /workspace && mkdir ok && cd ok && "
+                             "for i in $(seq 1000); do mkdir d && cd d || exit 1; done && "
+                             "echo bottom > f && echo OK", NULL));
+    g_assert_cmpstr (out, ==, "OK\n");
+    too_deep = g_build_filename (host, "too-deep", NULL);
+    too_deep_file = g_file_new_for_path (too_deep);
+    g_assert_false (sandbox_instance_download (instance, "/workspace/d", too_deep_file, NULL, &error));
+    g_assert_nonnull (error);
+    g_assert_true (error->domain == SANDBOX_ERROR);
+    g_clear_error (&error);
+    deep = g_build_filename (host, "ok", NULL);
+    deep_file = g_file_new_for_path (deep);
+    g_assert_true (sandbox_instance_download (instance, "/workspace/ok", deep_file, NULL, &error));
+    g_assert_no_error (error);
+    path = g_string_new (deep);
+    for (int i = 0; i < 1000; i++)
+      g_string_append (path, "/d");
+    /* Longer than PATH_MAX: read through /proc/self/cwd of a shell. */
+    bottom = g_strdup_printf ("cd %s && cat f", path->str + strlen (deep) + 1);
+    {
+      const char *cat[] = { "/bin/sh", "-c", bottom, NULL };
+
+      g_assert_true (g_spawn_sync (deep, (char **) cat, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                                   &contents, NULL, &status, &error));
+      g_assert_no_error (error);
+      g_assert_cmpstr (contents, ==, "bottom\n");
+    }
+    rm[2] = host;
+    g_assert_true (g_spawn_sync (NULL, (char **) rm, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                                 NULL, NULL, &status, &error));
+    g_assert_no_error (error);
+    g_assert_false (g_file_test (host, G_FILE_TEST_EXISTS));
+  }
   destroy (instance);
   g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
 }
@@ -757,9 +805,9 @@ test_module_autoload (void)
 }
 
 /* The file systems in memory that the sandbox writes (/dev/shm, /run)
- * hold no more than the spec's memory limit, which their pages escape
+ * hold no more than half the spec's memory limit, which their pages escape
  * (RLIMIT_AS counts a process's address space, not a tmpfs), and /dev
- * itself is not writable: before, a sandbox limited to 32 MiB left 48 MiB
+ * itself is not writable: before, a sandbox limited to 64 MiB left 48 MiB
  * in each, for as long as it lived. Controls: 1 MiB in /dev/shm and /run,
  * writing /dev/null, opening a pseudo-terminal. */
 static void
@@ -786,7 +834,7 @@ test_memory_tmpfs (void)
       SandboxInstance *instance;
 
       sandbox_spec_set_run_as_root (spec, as_root);
-      sandbox_spec_set_memory_mb (spec, 32);
+      sandbox_spec_set_memory_mb (spec, 64);
       instance = create (spec);
       out = sh (instance, script, NULL);
       g_test_message ("run-as-root=%d: %s", as_root, out);

@@ -177,6 +177,42 @@ test_proc_sys (void)
     }
 }
 
+/* The sandbox user is the host's root when the caller is: the files of
+ * /proc that only root may read, and that many guard by their mode alone,
+ * show nothing (kpageflags, kpagecount: physical page flags and counts;
+ * slabinfo, pagetypeinfo: the allocators' state; vmallocinfo). Before,
+ * each read its host contents. Control: /proc/meminfo. */
+static void
+test_root_only_proc (void)
+{
+  static const char * const files[] = {
+    "/proc/kpageflags", "/proc/kpagecount", "/proc/slabinfo", "/proc/pagetypeinfo",
+    "/proc/vmallocinfo", NULL
+  };
+  g_autoptr(GString) script = g_string_new ("");
+  g_autoptr(GString) expected = g_string_new ("");
+  g_autofree char *out = NULL;
+  SandboxInstance *instance;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("the sandbox user is the host's root only when the caller is");
+      return;
+    }
+  for (guint i = 0; files[i] != NULL; i++)
+    if (g_file_test (files[i], G_FILE_TEST_EXISTS))
+      {
+        g_string_append_printf (script, "echo %s $(head -c 64 %s 2>/dev/null | wc -c); ", files[i], files[i]);
+        g_string_append_printf (expected, "%s 0\n", files[i]);
+      }
+  g_string_append (script, "head -c 9 /proc/meminfo");
+  g_string_append (expected, "MemTotal:");
+  instance = create (NULL);
+  out = sh (instance, script->str, NULL);
+  g_assert_cmpstr (out, ==, expected->str);
+  destroy (instance);
+}
+
 /* ---- mounting ---- */
 
 static void
@@ -1668,6 +1704,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/local/attack/uid", test_uid);
   g_test_add_func ("/local/attack/proc-sys", test_proc_sys);
+  g_test_add_func ("/local/attack/root-only-proc", test_root_only_proc);
   g_test_add_func ("/local/attack/mount", test_mount);
   g_test_add_func ("/local/attack/ptrace-host", test_ptrace_host);
   g_test_add_func ("/local/attack/signal-host", test_signal_host);

@@ -404,13 +404,20 @@ hide_instances (GPtrArray   *argv,
     }
 }
 
-/* The regular files at the top of /proc that only their owner, root, may
- * read, when this process runs as root (none otherwise: the sandbox user
- * cannot read them either). Listed once per process. */
+/* The files of /proc that only root may read and that the kernel guards
+ * by that mode alone (no capability check), when this process runs as
+ * root (none otherwise: the sandbox user cannot read them either), and
+ * that this kernel has. Chosen, not listed from /proc: each is one more
+ * mount for bwrap, some 0.6 ms of every create. */
 static const char * const *
 root_only_proc_files (void)
 {
   static const char * const none[] = { NULL };
+  static const char * const candidates[] = {
+    "/proc/kpageflags", "/proc/kpagecount", "/proc/kpagecgroup",   /* physical pages */
+    "/proc/slabinfo", "/proc/pagetypeinfo",   /* the allocators' state (and zone->lock) */
+    NULL
+  };
   static char **files;
 
   if (geteuid () != 0)
@@ -418,20 +425,10 @@ root_only_proc_files (void)
   if (g_once_init_enter (&files))
     {
       g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
-      GDir *dir = g_dir_open ("/proc", 0, NULL);
-      const char *name;
 
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *path = g_build_filename ("/proc", name, NULL);
-          struct stat st;
-
-          if (!g_ascii_isdigit (name[0]) && lstat (path, &st) == 0 && S_ISREG (st.st_mode) &&
-              st.st_uid == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
-            g_strv_builder_add (builder, path);
-        }
-      if (dir != NULL)
-        g_dir_close (dir);
+      for (guint i = 0; candidates[i] != NULL; i++)
+        if (g_file_test (candidates[i], G_FILE_TEST_EXISTS))
+          g_strv_builder_add (builder, candidates[i]);
       g_once_init_leave (&files, g_strv_builder_end (builder));
     }
   return (const char * const *) files;
@@ -501,11 +498,11 @@ build_bwrap_argv (SandboxLocalInstance *self,
           ADD ("--ro-bind"); ADD ("/dev/null"); ADD (masked_proc[i]);
         }
     /* When the caller is root, so is the sandbox user on the host: the
-     * files of /proc only root may read (mode 0400), which many guard by
-     * that mode alone, would be readable too: physical page flags and
+     * files of /proc only root may read (mode 0400) that the kernel guards
+     * by that mode alone would be readable too: physical page flags and
      * counts (kpageflags, kpagecount, kpagecgroup), the slab and page
-     * allocators' state (slabinfo, pagetypeinfo), kernel mappings
-     * (vmallocinfo): what exploits of the kernel use. */
+     * allocators' state (slabinfo, pagetypeinfo): what exploits of the
+     * kernel use. */
     for (guint i = 0; root_only_proc_files ()[i] != NULL; i++)
       {
         const char *path = root_only_proc_files ()[i];

@@ -180,14 +180,14 @@ test_proc_sys (void)
 /* The sandbox user is the host's root when the caller is: the files of
  * /proc that only root may read, and that many guard by their mode alone,
  * show nothing (kpageflags, kpagecount: physical page flags and counts;
- * slabinfo, pagetypeinfo: the allocators' state; vmallocinfo). Before,
+ * kpagecgroup; slabinfo, pagetypeinfo: the allocators' state). Before,
  * each read its host contents. Control: /proc/meminfo. */
 static void
 test_root_only_proc (void)
 {
   static const char * const files[] = {
-    "/proc/kpageflags", "/proc/kpagecount", "/proc/slabinfo", "/proc/pagetypeinfo",
-    "/proc/vmallocinfo", NULL
+    "/proc/kpageflags", "/proc/kpagecount", "/proc/kpagecgroup", "/proc/slabinfo",
+    "/proc/pagetypeinfo", NULL
   };
   g_autoptr(GString) script = g_string_new ("");
   g_autoptr(GString) expected = g_string_new ("");

@@ -76,6 +76,7 @@ _local_config_free (LocalConfig *config)
   if (config->image_hold >= 0)
     close (config->image_hold);
   g_free (config->cgroup);
+  g_strfreev (config->cgroups_v1);
   g_free (config->token);
   g_clear_pointer (&config->env, g_hash_table_unref);
   g_clear_pointer (&config->labels, g_hash_table_unref);
@@ -197,6 +198,14 @@ _local_config_save (LocalConfig  *config,
       json_builder_set_member_name (builder, "cgroup");
       json_builder_add_string_value (builder, config->cgroup);
     }
+  if (config->cgroups_v1 != NULL)
+    {
+      json_builder_set_member_name (builder, "cgroups_v1");
+      json_builder_begin_array (builder);
+      for (guint i = 0; config->cgroups_v1[i] != NULL; i++)
+        json_builder_add_string_value (builder, config->cgroups_v1[i]);
+      json_builder_end_array (builder);
+    }
   json_builder_set_member_name (builder, "token");
   json_builder_add_string_value (builder, config->token);
   json_builder_set_member_name (builder, "die_with_owner");
@@ -290,6 +299,23 @@ _local_config_load (const char  *dir,
   config->bwrap_pid = json_object_get_int_member_with_default (object, "bwrap_pid", 0);
   config->init_pid = json_object_get_int_member_with_default (object, "init_pid", 0);
   config->cgroup = g_strdup (json_object_get_string_member_with_default (object, "cgroup", NULL));
+  if (json_object_has_member (object, "cgroups_v1") &&
+      JSON_NODE_HOLDS_ARRAY (json_object_get_member (object, "cgroups_v1")))
+    {
+      JsonArray *array = json_object_get_array_member (object, "cgroups_v1");
+      g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        {
+          const char *cg = json_node_get_string (json_array_get_element (array, i));
+
+          /* Only what this library makes: never rmdir another path. */
+          if (cg != NULL && g_str_has_prefix (cg, "/sys/fs/cgroup/") &&
+              g_str_has_suffix (cg, config->id) && strstr (cg, "/..") == NULL)
+            g_strv_builder_add (builder, cg);
+        }
+      config->cgroups_v1 = g_strv_builder_end (builder);
+    }
   config->token = g_strdup (json_object_get_string_member_with_default (object, "token", ""));
   config->die_with_owner = json_object_get_boolean_member_with_default (object, "die_with_owner", FALSE);
   read_string_map (object, "env", config->env);

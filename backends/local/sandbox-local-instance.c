@@ -404,6 +404,36 @@ hide_instances (GPtrArray   *argv,
     }
 }
 
+/* The files of /proc that only root may read and that the kernel guards
+ * by that mode alone (no capability check), when this process runs as
+ * root (none otherwise: the sandbox user cannot read them either), and
+ * that this kernel has. Chosen, not listed from /proc: each is one more
+ * mount for bwrap, some 0.6 ms of every create. */
+static const char * const *
+root_only_proc_files (void)
+{
+  static const char * const none[] = { NULL };
+  static const char * const candidates[] = {
+    "/proc/kpageflags", "/proc/kpagecount", "/proc/kpagecgroup",   /* physical pages */
+    "/proc/slabinfo", "/proc/pagetypeinfo",   /* the allocators' state (and zone->lock) */
+    NULL
+  };
+  static char **files;
+
+  if (geteuid () != 0)
+    return none;
+  if (g_once_init_enter (&files))
+    {
+      g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+
+      for (guint i = 0; candidates[i] != NULL; i++)
+        if (g_file_test (candidates[i], G_FILE_TEST_EXISTS))
+          g_strv_builder_add (builder, candidates[i]);
+      g_once_init_leave (&files, g_strv_builder_end (builder));
+    }
+  return (const char * const *) files;
+}
+
 /* The sandbox's one bwrap process, with the server as its pid 1. No
  * --die-with-parent: the sandbox outlives the process that created it. */
 static GPtrArray *
@@ -467,9 +497,39 @@ build_bwrap_argv (SandboxLocalInstance *self,
         {
           ADD ("--ro-bind"); ADD ("/dev/null"); ADD (masked_proc[i]);
         }
+    /* When the caller is root, so is the sandbox user on the host: the
+     * files of /proc only root may read (mode 0400) that the kernel guards
+     * by that mode alone would be readable too: physical page flags and
+     * counts (kpageflags, kpagecount, kpagecgroup), the slab and page
+     * allocators' state (slabinfo, pagetypeinfo): what exploits of the
+     * kernel use. */
+    for (guint i = 0; root_only_proc_files ()[i] != NULL; i++)
+      {
+        const char *path = root_only_proc_files ()[i];
+
+        if (!g_strv_contains (masked_proc, path))
+          {
+            ADD ("--ro-bind"); ADD ("/dev/null"); ADD (path);
+          }
+      }
   }
+  /* /dev and /run are file systems in memory that no limit counts (not
+   * RLIMIT_AS, not the disk): /dev is made read-only (its device nodes and
+   * /dev/pts are mounts of their own and stay usable), and /dev/shm and
+   * /run, the sandbox's to write, hold at most half the spec's memory
+   * limit each when there is one. (In cgroup modes their pages count
+   * against the memory limit too: half leaves the processes room.) */
   ADD ("--dev"); ADD ("/dev");
-  ADD ("--tmpfs"); ADD ("/run");
+  ADD ("--remount-ro"); ADD ("/dev");
+  for (guint i = 0; i < 2; i++)
+    {
+      if (config->memory_mb > 0)
+        {
+          ADD ("--size");
+          g_ptr_array_add (argv, g_strdup_printf ("%" G_GUINT64_FORMAT, (guint64) config->memory_mb << 19));
+        }
+      ADD ("--tmpfs"); ADD (i == 0 ? "/dev/shm" : "/run");
+    }
   ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (config->dir, "tmp", NULL)); ADD ("/tmp");
   /* The host's other world-writable directory: any host user can bind a
    * socket there, which the sandbox could then connect to (a socket on a
@@ -583,6 +643,7 @@ typedef struct
   rlim_t      fsize;
   int         ncpu;        /* CPUs to keep in the affinity mask, 0 for all */
   int         cgroup_fd;   /* cgroup.procs of the exec's cgroup, or -1 */
+  int         v1_fds[2];   /* cgroup.procs of its cgroup v1 backstops, or -1 */
 } ChildLimits;
 
 static void
@@ -609,6 +670,9 @@ child_setup (gpointer user_data)
         _exit (126);
       return;
     }
+  for (guint i = 0; i < G_N_ELEMENTS (limits->v1_fds); i++)
+    if (limits->v1_fds[i] >= 0 && write (limits->v1_fds[i], "0\n", 2) < 0)
+      _exit (126);
   if (limits->memory > 0)
     {
       struct rlimit rl = { limits->memory, limits->memory };
@@ -638,6 +702,22 @@ child_setup (gpointer user_data)
     }
 }
 
+/* A descriptor for child_setup, moved above the numbers bwrap's
+ * descriptors are given in the child (LISTEN_FD ... ONCE_FD), which the
+ * launcher sets up before child_setup runs and would otherwise replace. */
+static int
+open_for_child (const char *path)
+{
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+  int high;
+
+  if (fd < 0 || fd > ONCE_FD)
+    return fd;
+  high = fcntl (fd, F_DUPFD_CLOEXEC, ONCE_FD + 1);
+  close (fd);
+  return high;
+}
+
 static gboolean
 write_cgroup_file (const char  *dir,
                    const char  *name,
@@ -647,6 +727,90 @@ write_cgroup_file (const char  *dir,
   g_autofree char *path = g_build_filename (dir, name, NULL);
 
   return g_file_set_contents_full (path, value, -1, G_FILE_SET_CONTENTS_NONE, 0644, error);
+}
+
+/* rlimit mode as root. RLIMIT_NPROC binds no process whose user is the
+ * host's root (the kernel exempts it), and RLIMIT_AS bounds each process,
+ * not their sum: a sandbox with pids-max and memory-mb, made by root, could
+ * still fork without end and use any amount of memory. Where the host has
+ * cgroup v1 hierarchies for pids and memory that root can write (machines
+ * without a delegated cgroup v2, as CI's), the sandbox also gets a child
+ * cgroup in each, under the caller's own, with pids.max and
+ * memory.limit_in_bytes; every process of the sandbox is moved there
+ * before bwrap runs. Best effort: a hierarchy that is missing or refuses
+ * leaves the rlimits alone. Returns the cgroup.procs descriptors in FDS. */
+static void
+make_cgroups_v1 (LocalConfig *config,
+                 int          fds[2])
+{
+  static const char * const controllers[] = { "pids", "memory" };
+  g_autofree char *self_cgroups = NULL;
+  g_auto(GStrv) lines = NULL;
+  g_autoptr(GStrvBuilder) made = g_strv_builder_new ();
+
+  fds[0] = fds[1] = -1;
+  if (geteuid () != 0 || config->limits != LOCAL_LIMITS_RLIMIT ||
+      !g_file_get_contents ("/proc/self/cgroup", &self_cgroups, NULL, NULL))
+    return;
+  lines = g_strsplit (self_cgroups, "\n", -1);
+  for (guint c = 0; c < G_N_ELEMENTS (controllers); c++)
+    {
+      guint64 value = c == 0 ? config->pids_max : (guint64) config->memory_mb << 20;
+      const char *file = c == 0 ? "pids.max" : "memory.limit_in_bytes";
+      g_autofree char *dir = NULL, *name = NULL, *limit = NULL, *procs = NULL;
+
+      if (value == 0)
+        continue;
+      /* "ID:CONTROLLERS:PATH", PATH being this process's cgroup there. */
+      for (guint i = 0; dir == NULL && lines[i] != NULL; i++)
+        {
+          g_auto(GStrv) fields = g_strsplit (lines[i], ":", 3);
+          g_auto(GStrv) names = NULL;
+
+          if (g_strv_length (fields) != 3 || fields[2][0] != '/' || strstr (fields[2], "/..") != NULL)
+            continue;
+          names = g_strsplit (fields[1], ",", -1);
+          if (g_strv_contains ((const char * const *) names, controllers[c]))
+            dir = g_strdup_printf ("/sys/fs/cgroup/%s%s", controllers[c],
+                                   strcmp (fields[2], "/") == 0 ? "" : fields[2]);
+        }
+      if (dir == NULL)
+        continue;
+      name = g_strdup_printf ("%s/libsandbox-%s", dir, config->id);
+      limit = g_strdup_printf ("%" G_GUINT64_FORMAT, value);
+      if (g_mkdir (name, 0755) != 0)
+        {
+          g_debug ("No cgroup v1 %s for sandbox %s: %s", controllers[c], config->id, g_strerror (errno));
+          continue;
+        }
+      procs = g_build_filename (name, "cgroup.procs", NULL);
+      if (!write_cgroup_file (name, file, limit, NULL) ||
+          (fds[c] = open_for_child (procs)) < 0)
+        {
+          g_debug ("No cgroup v1 %s for sandbox %s", controllers[c], config->id);
+          g_rmdir (name);
+          continue;
+        }
+      g_strv_builder_add (made, name);
+    }
+  g_strfreev (config->cgroups_v1);
+  config->cgroups_v1 = g_strv_builder_end (made);
+  if (config->cgroups_v1[0] == NULL)
+    g_clear_pointer (&config->cgroups_v1, g_strfreev);
+}
+
+void
+_local_remove_cgroups (LocalConfig *config)
+{
+  if (config->cgroup != NULL)
+    g_rmdir (config->cgroup);
+  for (guint i = 0; config->cgroups_v1 != NULL && config->cgroups_v1[i] != NULL; i++)
+    {
+      /* A cgroup v1 directory stays busy until its last task is reaped,
+       * which may lag the kill by a little. */
+      for (guint tries = 0; g_rmdir (config->cgroups_v1[i]) != 0 && errno == EBUSY && tries < 200; tries++)
+        g_usleep (5000);
+    }
 }
 
 /* Creates the instance's cgroup under SANDBOX_CGROUP_PARENT. */
@@ -881,8 +1045,7 @@ start_failed (GTask      *task,
   log[len] = '\0';
   if (reason == NULL)
     reason = g_strstrip (log);
-  if (self->config->cgroup != NULL)
-    g_rmdir (self->config->cgroup);
+  _local_remove_cgroups (self->config);
   _local_destroy_dir (self->config->dir, NULL);
   g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_EXEC,
                _("bubblewrap could not set up the sandbox%s%s. On a machine "
@@ -1011,6 +1174,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   g_task_set_task_data (task, data, (GDestroyNotify) start_data_free);
 
   limits.cgroup_fd = -1;
+  limits.v1_fds[0] = limits.v1_fds[1] = -1;
   limits.limits = config->limits;
   if (config->limits == LOCAL_LIMITS_CGROUP2)
     {
@@ -1020,10 +1184,11 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
       if (config->cgroup == NULL)
         goto fail;
       procs = g_build_filename (config->cgroup, "cgroup.procs", NULL);
-      limits.cgroup_fd = open (procs, O_WRONLY | O_CLOEXEC);
+      limits.cgroup_fd = open_for_child (procs);
     }
   else if (config->limits == LOCAL_LIMITS_RLIMIT)
     {
+      make_cgroups_v1 (config, limits.v1_fds);
       limits.memory = (rlim_t) config->memory_mb << 20;
       limits.nproc = config->pids_max;
       limits.ncpu = config->cpu > 0 ? MAX (1, (int) (config->cpu + 0.999)) : 0;
@@ -1101,6 +1266,8 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   g_subprocess_launcher_set_child_setup (launcher, child_setup, &limits, NULL);
 
   data->process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  for (guint i = 0; i < G_N_ELEMENTS (limits.v1_fds); i++)
+    clear_fd (&limits.v1_fds[i]);
   /* The launcher holds our copies of the fds until it is finalized. */
   g_clear_object (&launcher);
   if (limits.cgroup_fd >= 0)
@@ -1144,8 +1311,9 @@ fail:
   clear_fd (&null_fd);
   clear_fd (&watch_fd);
   clear_fd (&seccomp_fd);
-  if (config->cgroup != NULL)
-    g_rmdir (config->cgroup);
+  for (guint i = 0; i < G_N_ELEMENTS (limits.v1_fds); i++)
+    clear_fd (&limits.v1_fds[i]);
+  _local_remove_cgroups (config);
   _local_destroy_dir (config->dir, NULL);
   g_task_return_error (task, error);
   g_object_unref (task);
@@ -2488,8 +2656,9 @@ download_entry (CopyData      *data,
 
   if (S_ISLNK (st.st_mode))
     {
-      char target[SBX_PATH_MAX + 1];
-      ssize_t n = readlinkat (pfd, "", target, sizeof target - 1);
+      /* On the heap: this function recurses once per level of the tree. */
+      g_autofree char *target = g_malloc (SBX_PATH_MAX + 1);
+      ssize_t n = readlinkat (pfd, "", target, SBX_PATH_MAX);
 
       if (n < 0)
         err = errno;
@@ -3209,8 +3378,7 @@ destroy_dir (const char  *dir,
   if (config != NULL)
     {
       kill_recorded (config, !ended);
-      if (config->cgroup != NULL)
-        g_rmdir (config->cgroup);
+      _local_remove_cgroups (config);
     }
   return _local_remove_tree (dir, error);
 }

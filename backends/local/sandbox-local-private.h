@@ -46,6 +46,9 @@ typedef struct
   gint64      bwrap_pid;    /* the sandbox's bwrap, in the host's pid namespace */
   gint64      init_pid;     /* the sandbox's pid 1 (its server), likewise */
   char       *cgroup;       /* the instance's cgroup directory, or NULL */
+  char      **cgroups_v1;   /* rlimit mode as root: its cgroup v1 directories
+                             * (pids, memory) that bound what rlimits cannot,
+                             * or NULL */
   char       *token;        /* the secret its server asks of every client */
   gboolean    die_with_owner; /* ends when the creating process does */
   char       *image;        /* id of the imported image the root is, or NULL */
@@ -87,6 +90,8 @@ int           _local_seccomp_fd         (GError     **error);
 guint64       _local_tree_size          (const char  *path);
 gboolean      _local_remove_tree        (const char  *path,
                                          GError     **error);
+/* Removes the instance's cgroup directories (once its processes are gone). */
+void          _local_remove_cgroups     (LocalConfig *config);
 /* Kills what runs in the instance at DIR and removes it. */
 gboolean      _local_destroy_dir        (const char  *dir,
                                          GError     **error);

@@ -19,6 +19,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -110,6 +111,64 @@ static const struct
 /* The socket families a sandbox may use; socket() and socketpair() with
  * any other fail with EAFNOSUPPORT. */
 static const int allowed_families[] = { AF_UNIX, AF_INET, AF_INET6, AF_NETLINK };
+
+/* The protocols a sandbox may ask for in those families, sorted; socket()
+ * and socketpair() with any other fail with EPERM. Asking for a protocol
+ * the kernel has not registered makes it load the module named after it
+ * ("net-pf-2-proto-132" is SCTP), by running the host's modprobe as root,
+ * for any user: SCTP, DCCP, L2TP, SMC, netlink's crypto, RDMA, iSCSI and
+ * generic netlink families (gtp, wireguard, nl80211, ... loaded by name
+ * through a message no filter reads) are rarely used code with a history
+ * of privilege escalations. What remains is built into every kernel. */
+static const scmp_datum_t inet_protocols[] = {
+  0, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6, IPPROTO_UDPLITE,
+  IPPROTO_RAW, 262 /* IPPROTO_MPTCP, built in when there */
+};
+static const scmp_datum_t netlink_protocols[] = {
+  0 /* ROUTE */, 2 /* USERSOCK */, 4 /* SOCK_DIAG */, 6 /* XFRM */, 7 /* SELINUX */,
+  9 /* AUDIT */, 10 /* FIB_LOOKUP */, 11 /* CONNECTOR */, 15 /* KOBJECT_UEVENT */
+};
+
+/* Denies call NR (socket or socketpair) with family FAMILY and a protocol
+ * (the third argument) outside ALLOWED. A rule compares an argument once,
+ * so each gap between two allowed values is cut into aligned blocks, each
+ * one masked comparison of all 64 bits; above the last, one GE (which also
+ * catches values with high bits set: the kernel reads an int). */
+static int
+deny_protocols_but (scmp_filter_ctx     ctx,
+                    int                 nr,
+                    int                 family,
+                    const scmp_datum_t *allowed,
+                    guint               n_allowed)
+{
+  scmp_datum_t next = 0;   /* the lowest value not yet decided */
+  int r = 0;
+
+  for (guint i = 0; r == 0 && i <= n_allowed; i++)
+    {
+      scmp_datum_t end = i < n_allowed ? allowed[i] : next;   /* gap: [next, end) */
+
+      while (r == 0 && next < end)
+        {
+          scmp_datum_t size = 1;
+
+          /* The largest aligned block starting at NEXT that fits the gap. */
+          while ((next & (size * 2 - 1)) == 0 && next + size * 2 <= end)
+            size *= 2;
+          r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), nr, 2,
+                                SCMP_A0 (SCMP_CMP_EQ, (scmp_datum_t) family),
+                                SCMP_A2 (SCMP_CMP_MASKED_EQ, ~(size - 1), next));
+          next += size;
+        }
+      if (i < n_allowed)
+        next = allowed[i] + 1;
+    }
+  if (r == 0)
+    r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), nr, 2,
+                          SCMP_A0 (SCMP_CMP_EQ, (scmp_datum_t) family),
+                          SCMP_A2 (SCMP_CMP_GE, next));
+  return r;
+}
 
 static int
 add_rules (scmp_filter_ctx ctx)
@@ -206,6 +265,13 @@ add_rules (scmp_filter_ctx ctx)
         r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EACCES), nr, 2,
                               SCMP_A0 (SCMP_CMP_EQ, (scmp_datum_t) AF_UNIX),
                               SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xF, (scmp_datum_t) SOCK_DGRAM));
+      /* No protocol the kernel would load a module for (above). */
+      if (r == 0)
+        r = deny_protocols_but (ctx, nr, AF_INET, inet_protocols, G_N_ELEMENTS (inet_protocols));
+      if (r == 0)
+        r = deny_protocols_but (ctx, nr, AF_INET6, inet_protocols, G_N_ELEMENTS (inet_protocols));
+      if (r == 0)
+        r = deny_protocols_but (ctx, nr, AF_NETLINK, netlink_protocols, G_N_ELEMENTS (netlink_protocols));
     }
   return r;
 }

@@ -177,6 +177,42 @@ test_proc_sys (void)
     }
 }
 
+/* The sandbox user is the host's root when the caller is: the files of
+ * /proc that only root may read, and that many guard by their mode alone,
+ * show nothing (kpageflags, kpagecount: physical page flags and counts;
+ * kpagecgroup; slabinfo, pagetypeinfo: the allocators' state). Before,
+ * each read its host contents. Control: /proc/meminfo. */
+static void
+test_root_only_proc (void)
+{
+  static const char * const files[] = {
+    "/proc/kpageflags", "/proc/kpagecount", "/proc/kpagecgroup", "/proc/slabinfo",
+    "/proc/pagetypeinfo", NULL
+  };
+  g_autoptr(GString) script = g_string_new ("");
+  g_autoptr(GString) expected = g_string_new ("");
+  g_autofree char *out = NULL;
+  SandboxInstance *instance;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("the sandbox user is the host's root only when the caller is");
+      return;
+    }
+  for (guint i = 0; files[i] != NULL; i++)
+    if (g_file_test (files[i], G_FILE_TEST_EXISTS))
+      {
+        g_string_append_printf (script, "echo %s $(head -c 64 %s 2>/dev/null | wc -c); ", files[i], files[i]);
+        g_string_append_printf (expected, "%s 0\n", files[i]);
+      }
+  g_string_append (script, "head -c 9 /proc/meminfo");
+  g_string_append (expected, "MemTotal:");
+  instance = create (NULL);
+  out = sh (instance, script->str, NULL);
+  g_assert_cmpstr (out, ==, expected->str);
+  destroy (instance);
+}
+
 /* ---- mounting ---- */
 
 static void
@@ -636,6 +672,54 @@ test_deep_tree (void)
   g_assert_no_error (error);
   g_test_message ("disk used: %" G_GUINT64_FORMAT, sandbox_metrics_get_disk_used (metrics));
   g_assert_cmpuint (sandbox_metrics_get_disk_used (metrics), >=, 65536);
+
+  /* Downloading it: the copy recursed once per level with a 4 KiB buffer
+   * on the stack and crashed the test process (SIGSEGV) some 2,000 levels
+   * down; it now fails where the path gets longer than the file service
+   * takes (SBX_PATH_MAX). Control: 1,000 levels download whole. */
+  {
+    g_autofree char *host = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+    g_autofree char *too_deep = NULL, *deep = NULL, *bottom = NULL, *contents = NULL;
+    g_autoptr(GFile) too_deep_file = NULL, deep_file = NULL;
+    g_autoptr(GString) path = NULL;
+    const char *rm[] = { "/bin/rm", "-rf", NULL, NULL };
+    int status = -1;
+
+    g_assert_no_error (error);
+    out = (g_free (out), sh (instance,
+                             "cd /workspace && mkdir ok && cd ok && "
+                             "for i in $(seq 1000); do mkdir d && cd d || exit 1; done && "
+                             "echo bottom > f && echo OK", NULL));
+    g_assert_cmpstr (out, ==, "OK\n");
+    too_deep = g_build_filename (host, "too-deep", NULL);
+    too_deep_file = g_file_new_for_path (too_deep);
+    g_assert_false (sandbox_instance_download (instance, "/workspace/d", too_deep_file, NULL, &error));
+    g_assert_nonnull (error);
+    g_assert_true (error->domain == SANDBOX_ERROR);
+    g_clear_error (&error);
+    deep = g_build_filename (host, "ok", NULL);
+    deep_file = g_file_new_for_path (deep);
+    g_assert_true (sandbox_instance_download (instance, "/workspace/ok", deep_file, NULL, &error));
+    g_assert_no_error (error);
+    path = g_string_new (deep);
+    for (int i = 0; i < 1000; i++)
+      g_string_append (path, "/d");
+    /* Longer than PATH_MAX: read through /proc/self/cwd of a shell. */
+    bottom = g_strdup_printf ("cd %s && cat f", path->str + strlen (deep) + 1);
+    {
+      const char *cat[] = { "/bin/sh", "-c", bottom, NULL };
+
+      g_assert_true (g_spawn_sync (deep, (char **) cat, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                                   &contents, NULL, &status, &error));
+      g_assert_no_error (error);
+      g_assert_cmpstr (contents, ==, "bottom\n");
+    }
+    rm[2] = host;
+    g_assert_true (g_spawn_sync (NULL, (char **) rm, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                                 NULL, NULL, &status, &error));
+    g_assert_no_error (error);
+    g_assert_false (g_file_test (host, G_FILE_TEST_EXISTS));
+  }
   destroy (instance);
   g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
 }
@@ -677,6 +761,209 @@ test_line_discipline (void)
       g_assert_cmpstr (out, ==, "GETD 0\nSETD EPERM\nSETD EPERM\n");
       destroy (instance);
     }
+}
+
+/* No socket() or socketpair() can ask for a protocol the kernel would
+ * load a module for (it runs the host's modprobe as root for anyone):
+ * SCTP, DCCP, L2TP, SMC, and netlink's iSCSI, netfilter, generic, RDMA and
+ * crypto families; also with high bits set in the argument (the kernel
+ * reads an int). Without the filter these reach the kernel, which answers
+ * EPROTONOSUPPORT or ESOCKTNOSUPPORT after trying to load the module (or
+ * makes the socket, when it is built in). Controls: TCP, UDP and the
+ * netlink families programs use (routes, socket diagnostics, uevents). */
+static void
+test_module_autoload (void)
+{
+  static const char autoload_py[] =
+    "import ctypes, errno, os, socket\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "def sys(nr, *args):\n"
+    "    r = libc.syscall(nr, *[ctypes.c_long(a) for a in args])\n"
+    "    if r < 0:\n"
+    "        return errno.errorcode[ctypes.get_errno()]\n"
+    "    os.close(r)\n"
+    "    return 'OK'\n"
+    "def sock(f, t, p):\n"
+    "    try:\n"
+    "        socket.socket(f, t, p).close()\n"
+    "        return 'OK'\n"
+    "    except OSError as ex:\n"
+    "        return errno.errorcode[ex.errno]\n"
+    "I, I6, N = socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK\n"
+    "for f, t, p in ((I, 1, 132), (I, 5, 132), (I6, 1, 132), (I, 6, 33), (I6, 6, 33),\n"
+    "                (I, 2, 115), (I6, 2, 115), (I, 1, 256), (I, 1, 1000), (I, 3, 47),\n"
+    "                (N, 3, 8), (N, 3, 12), (N, 3, 16), (N, 3, 20), (N, 3, 21), (N, 3, 22)):\n"
+    "    print(f, t, p, sock(f, t, p))\n"
+    "print('high', sys(41, I, 1, 132 | 1 << 32))\n"
+    "pair = (ctypes.c_int * 2)()\n"
+    "r = libc.socketpair(N, 3, 21, pair)\n"
+    "print('pair', errno.errorcode[ctypes.get_errno()] if r < 0 else 'OK')\n"
+    "for f, t, p in ((I, 1, 0), (I, 1, 6), (I, 2, 17), (I6, 1, 6), (N, 3, 0), (N, 3, 4), (N, 3, 15)):\n"
+    "    print('control', f, t, p, sock(f, t, p))\n";
+  g_autofree char *quoted = g_shell_quote (autoload_py);
+  g_autofree char *script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\"", quoted);
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_auto(GStrv) lines = NULL;
+      g_autofree char *out = NULL;
+      SandboxInstance *instance;
+      guint denied = 0, controls = 0;
+
+      sandbox_spec_set_run_as_root (spec, as_root);
+      instance = create (spec);
+      out = sh (instance, script, NULL);
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      lines = g_strsplit (out, "\n", -1);
+      for (guint i = 0; lines[i] != NULL && lines[i][0] != '\0'; i++)
+        {
+          if (g_str_has_prefix (lines[i], "control "))
+            {
+              g_assert_true (g_str_has_suffix (lines[i], " OK"));
+              controls++;
+            }
+          else
+            {
+              g_assert_true (g_str_has_suffix (lines[i], " EPERM"));
+              denied++;
+            }
+        }
+      g_assert_cmpuint (denied, ==, 18);
+      g_assert_cmpuint (controls, ==, 7);
+      destroy (instance);
+    }
+}
+
+/* The file systems in memory that the sandbox writes (/dev/shm, /run)
+ * hold no more than half the spec's memory limit, which their pages escape
+ * (RLIMIT_AS counts a process's address space, not a tmpfs), and /dev
+ * itself is not writable: before, a sandbox limited to 64 MiB left 48 MiB
+ * in each, for as long as it lived. Controls: 1 MiB in /dev/shm and /run,
+ * writing /dev/null, opening a pseudo-terminal. */
+static void
+test_memory_tmpfs (void)
+{
+  static const char script[] =
+    "for f in /dev/shm/big /run/big /dev/big; do "
+    "  head -c 50331648 /dev/zero > $f 2>/dev/null && echo \"WROTE $f\"; "
+    "  rm -f $f 2>/dev/null; "
+    "done; "
+    "head -c 1048576 /dev/zero > /dev/shm/small && head -c 1048576 /dev/zero > /run/small && echo small; "
+    "echo x > /dev/null && echo null; "
+    "/usr/bin/python3 -c 'import os; m, s = os.openpty(); print(os.ttyname(s)[:9])'";
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *out = NULL;
+      SandboxInstance *instance;
+
+      sandbox_spec_set_run_as_root (spec, as_root);
+      sandbox_spec_set_memory_mb (spec, 64);
+      instance = create (spec);
+      out = sh (instance, script, NULL);
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      g_assert_cmpstr (out, ==, "small\nnull\n/dev/pts/\n");
+      destroy (instance);
+    }
+}
+
+/* The spec's pids and memory limits hold for the whole sandbox when the
+ * caller is root and no cgroup v2 is delegated (CI): RLIMIT_NPROC binds no
+ * process of the host's root, and RLIMIT_AS each process alone. A command
+ * forks stopped children until fork fails (pids-max 16: before, all 64
+ * forked), and forks children that each hold 48 MiB and stop (memory-mb
+ * 128: before, all 4 held their 192 MiB together). Deterministic: each
+ * child stops itself once it holds what it made. */
+static void
+test_limits_as_root (void)
+{
+  static const char forks_py[] =
+    "import os, signal\n"
+    "kids = []\n"
+    "for i in range(64):\n"
+    "    try:\n"
+    "        pid = os.fork()\n"
+    "    except OSError:\n"
+    "        break\n"
+    "    if pid == 0:\n"
+    "        os.kill(os.getpid(), signal.SIGSTOP)\n"
+    "        os._exit(0)\n"
+    "    kids.append(pid)\n"
+    "print('forked', len(kids))\n"
+    "for pid in kids:\n"
+    "    os.kill(pid, signal.SIGKILL)\n";
+  static const char memory_py[] =
+    "import os, signal\n"
+    "kids = []\n"
+    "for i in range(4):\n"
+    "    pid = os.fork()\n"
+    "    if pid == 0:\n"
+    "        try:\n"
+    "            held = b'x' * (48 << 20)\n"
+    "        except MemoryError:\n"
+    "            os._exit(1)\n"
+    "        os.kill(os.getpid(), signal.SIGSTOP)\n"
+    "        os._exit(0)\n"
+    "    os.waitpid(pid, os.WUNTRACED)\n"
+    "    kids.append(pid)\n"
+    "holding = 0\n"
+    "for pid in kids:\n"
+    "    try:\n"
+    "        with open('/proc/%d/stat' % pid) as f:\n"
+    "            holding += f.read().rsplit(')', 1)[1].split()[0] == 'T'\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "    os.kill(pid, signal.SIGKILL)\n"
+    "print('holding', holding)\n";
+  g_autofree char *quoted_forks = g_shell_quote (forks_py);
+  g_autofree char *quoted_memory = g_shell_quote (memory_py);
+  g_autofree char *forks = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\"", quoted_forks);
+  g_autofree char *memory = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\"", quoted_memory);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autofree char *out = NULL;
+  SandboxInstance *instance;
+  int n = -1;
+
+  if (geteuid () != 0 || !g_file_test ("/sys/fs/cgroup/pids/cgroup.procs", G_FILE_TEST_EXISTS) ||
+      !g_file_test ("/sys/fs/cgroup/memory/cgroup.procs", G_FILE_TEST_EXISTS) ||
+      g_getenv ("SANDBOX_CGROUP_PARENT") != NULL)
+    {
+      g_test_skip ("for root on a host with cgroup v1 pids and memory hierarchies "
+                   "(an ordinary user's RLIMIT_NPROC holds; cgroup2 mode has its own)");
+      return;
+    }
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  sandbox_spec_set_pids_max (spec, 16);
+  sandbox_spec_set_memory_mb (spec, 128);
+  instance = create (spec);
+  out = sh (instance, forks, NULL);
+  g_test_message ("pids-max 16: %s", out);
+  g_assert_true (sscanf (out, "forked %d", &n) == 1);
+  g_assert_cmpint (n, >=, 1);
+  g_assert_cmpint (n, <, 16);
+  g_free (out);
+  out = sh (instance, memory, NULL);
+  g_test_message ("memory-mb 128: %s", out);
+  g_assert_true (sscanf (out, "holding %d", &n) == 1);
+  g_assert_cmpint (n, >=, 1);
+  g_assert_cmpint (n, <=, 2);
+  destroy (instance);
 }
 
 /* ---- signals out of the sandbox ---- */
@@ -1417,6 +1704,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/local/attack/uid", test_uid);
   g_test_add_func ("/local/attack/proc-sys", test_proc_sys);
+  g_test_add_func ("/local/attack/root-only-proc", test_root_only_proc);
   g_test_add_func ("/local/attack/mount", test_mount);
   g_test_add_func ("/local/attack/ptrace-host", test_ptrace_host);
   g_test_add_func ("/local/attack/signal-host", test_signal_host);
@@ -1426,6 +1714,9 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/stop-spawner", test_stop_spawner);
   g_test_add_func ("/local/attack/deep-tree", test_deep_tree);
   g_test_add_func ("/local/attack/line-discipline", test_line_discipline);
+  g_test_add_func ("/local/attack/module-autoload", test_module_autoload);
+  g_test_add_func ("/local/attack/memory-tmpfs", test_memory_tmpfs);
+  g_test_add_func ("/local/attack/limits-as-root", test_limits_as_root);
   g_test_add_func ("/local/attack/host-fifo", test_host_fifo);
   g_test_add_func ("/local/attack/setid-files", test_setid_files);
   g_test_add_func ("/local/attack/connect-worker", test_connect_worker);

@@ -461,9 +461,11 @@ class SandboxDecorator(StepDecorator):
         if retry_count > max_user_code_retries:
             # The @catch fallback attempt runs locally, as with @kubernetes.
             return
-        from .sandbox_executor import direct_launch
+        from .sandbox_executor import direct_launch, remote_launch
 
         if direct_launch(self, cli_args, retry_count):
+            return
+        if remote_launch(self, cli_args, retry_count):
             return
         self._save_package_once(self.flow_datastore, self.package)
         cli_args.commands = ["sandbox", "step"]

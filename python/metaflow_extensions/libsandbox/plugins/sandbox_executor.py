@@ -433,10 +433,10 @@ def _post_extract_env(metadata: Optional[str], dest_dir: str) -> Dict[str, str]:
     return {"PYTHONPATH": dest_dir}
 
 
-def _host_env(datastore_type: str) -> Dict[str, str]:
+def _host_env(datastore_type: str, source: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     prefixes = PASSTHROUGH_PREFIXES + REMOTE_DATASTORE_PREFIXES.get(datastore_type, ())
     env = {}
-    for key, value in os.environ.items():
+    for key, value in (os.environ if source is None else source).items():
         if key in NOT_PASSED or key.startswith("METAFLOW_INPUT_PATHS"):
             continue
         if key.startswith(prefixes) or key in PASSTHROUGH_NAMES:
@@ -1339,6 +1339,236 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
     argv += ["--", sys.executable, "-u", flow_file]
     cli_args.entrypoint = argv
     return True
+
+
+REMOTE_MODULE = "metaflow_extensions.libsandbox.plugins.sandbox_remote"
+
+
+def remote_launch(deco, cli_args, retry_count: int) -> bool:
+    """Rewrites the task's command into `python -m ...sandbox_remote TASK.json
+    -- python -u flow.py step ...` for a remote backend with the local
+    datastore and the run's sandbox pool: that process loads libsandbox but
+    not Metaflow (the trampoline imports Metaflow and the flow again, a
+    plain task's start on top of the step's), and the sandbox runs the step
+    as its one interpreter, its output streaming to the runtime, which saves
+    it as the task's logs (no runner, no save_logs). Everything the task
+    needs is computed here, in the runtime that has it at hand, and written
+    to a file of the run's private pool directory; the secrets go into that
+    process's environment. Returns False (the trampoline runs the task) for
+    anything else: a remote datastore, --environment=uv, @parallel, flow
+    configs, a delayed @retry, METAFLOW_SANDBOX_DIRECT=0 or no pool."""
+    from metaflow.metaflow_config import SANDBOX_DIRECT
+
+    from .sandbox_decorator import SandboxDecorator
+
+    attrs = deco.attributes
+    backend = attrs["backend"]
+    pool_dir = SandboxDecorator.pool_dir
+    if str(SANDBOX_DIRECT).strip().lower() in ("0", "false", "no", "off") or pool_dir is None:
+        return False
+    if deco.flow_datastore.TYPE != "local" or cli_args.commands != ["step"]:
+        return False
+    if _can(backend, "SHARES_HOST_FS") or not needs_sync("local", backend):
+        return False
+    opts = cli_args.command_options
+    if opts.get("ubf-context") or opts.get("num-parallel"):
+        return False
+    if cli_args.top_level_options.get("environment") not in (None, "local"):
+        return False
+    if cli_args.top_level_options.get("config-value"):
+        return False
+    node = deco.graph[deco.step]
+    if any(d.name == "parallel" for d in node.decorators):
+        return False
+    retry_deco = [d for d in node.decorators if d.name == "retry"]
+    if retry_count and retry_deco:
+        if float(retry_deco[0].attributes.get("minutes_between_retries", 2) or 0) > 0:
+            return False
+    root = os.path.realpath(deco.flow_datastore.datastore_root)
+    workdir = _workdir(backend).rstrip("/") or "/"
+    if root == "/" or _real_under(workdir, root) or _real_under(root, workdir):
+        return False
+
+    SandboxDecorator._save_package_once(deco.flow_datastore, deco.package)
+    run_id, task_id = str(opts["run-id"]), str(opts["task-id"])
+    options = SandboxOptions(
+        decorator=deco.name,
+        backend=backend,
+        image=attrs["image"] or None,
+        cpu=None if attrs["cpu"] is None else str(attrs["cpu"]),
+        memory=None if attrs["memory"] is None else str(attrs["memory"]),
+        disk=None if attrs["disk"] is None else str(attrs["disk"]),
+        gpu=None if attrs["gpu"] is None else str(attrs["gpu"]),
+        env=None,
+        network=bool(attrs["network"]),
+        run_time_limit=deco.run_time_limit if deco.run_time_limit > 0 else None,
+        code_package_metadata=deco.package_metadata,
+        code_package_sha=deco.package_sha,
+        code_package_url=deco.package_url,
+    )
+    if not options.code_package_url:
+        return False
+    pkg_dir = workdir.rstrip("/") + "/metaflow"
+    flow_file = os.path.basename(cli_args.entrypoint[-1])
+    python = _sandbox_python(deco.step, deco.environment)
+
+    # The step's environment: what the trampoline would have passed, from
+    # the environment the runtime gives a task.
+    env = _host_env("local", dict(os.environ, **cli_args.env))
+    env_deco = [d for d in node.decorators if d.name == "environment"]
+    if env_deco:
+        env.update({k: str(v) for k, v in env_deco[0].attributes["vars"].items()})
+    if attrs["env"]:
+        env.update({str(k): str(v) for k, v in attrs["env"].items()})
+    if os.path.basename(root) == ".metaflow":
+        env["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = os.path.dirname(root)
+    env.update(
+        {
+            "METAFLOW_FLOW_FILENAME": flow_file,
+            "METAFLOW_USER": util.get_username() or env.get("METAFLOW_USER", "unknown"),
+            "METAFLOW_RUN_ID": run_id,
+            "METAFLOW_DEFAULT_DATASTORE": "local",
+            "METAFLOW_DEFAULT_METADATA": str(cli_args.top_level_options.get("metadata")),
+            WORKLOAD_ENV: "1",
+            "METAFLOW_SANDBOX_BACKEND_NAME": backend,
+            "METAFLOW_SANDBOX_SPEC": _spec_summary(options, "local"),
+            "METAFLOW_CODE_SHA": options.code_package_sha or "",
+            "METAFLOW_CODE_URL": options.code_package_url,
+            "METAFLOW_CODE_DS": "local",
+            "PYTHONUNBUFFERED": "x",
+            "PYTHONIOENCODING": "utf-8",
+            # The step announces its sandbox (task_pre_step).
+            "MF_SANDBOX_ANNOUNCE": "1",
+        }
+    )
+    if os.path.isabs(python):
+        env["PATH"] = os.path.dirname(python) + ":" + DEFAULT_PATH
+    if options.code_package_metadata:
+        env["METAFLOW_CODE_METADATA"] = options.code_package_metadata
+    env.update(_post_extract_env(options.code_package_metadata, pkg_dir))
+    secrets = {key: env.pop(key) for key in list(env) if is_secret(key, "local")}
+
+    from .sandbox_pool import pool_key as make_pool_key
+    from .sandbox_sync import marker_path
+
+    debug = _debug_enabled()
+    pool_key = make_pool_key(
+        backend=backend,
+        image=options.image,
+        cpu=options.cpu,
+        memory=options.memory,
+        disk=options.disk,
+        gpu=options.gpu,
+        network=needs_network(options, "local"),
+        run_time_limit=options.run_time_limit,
+        secrets=secrets,
+        workdir=workdir,
+        debug=debug,
+    )
+    marker = marker_path(workdir)
+    sha = options.code_package_sha or ""
+    script = remote_script(workdir, root, options.code_package_url, sha)
+    ttl = None
+    if options.run_time_limit:
+        # The instance's TTL: a backstop if the task's process dies without
+        # cleaning up. Hosted services cap a sandbox's lifetime (E2B: 24 hours).
+        ttl = min(int(options.run_time_limit) + 600, 24 * 3600)
+    input_paths = opts.get("input-paths")
+    task = {
+        "backend": backend,
+        "workdir": workdir,
+        "spec": {
+            "image": options.image if options.image != "host" else None,
+            "cpu": options.cpu,
+            "memory": options.memory,
+            "disk": options.disk,
+            "gpu": options.gpu,
+            "ttl": ttl,
+            "network": needs_network(options, "local"),
+        },
+        "labels": {
+            "flow": deco.flow.name,
+            "run_id": run_id,
+            "step": deco.step,
+            "task_id": task_id,
+            "attempt": str(retry_count),
+            # It may serve the run's later tasks (`sandbox list/kill --run-id`).
+            "pool": "1",
+        },
+        "debug": debug,
+        "pool_dir": pool_dir,
+        "pool_key": pool_key,
+        "root": root,
+        "flow": deco.flow.name,
+        "input_tasks": [p for p in util.decompress_list(input_paths) if p] if input_paths else [],
+        "package_url": options.code_package_url,
+        "package_sha": sha,
+        "marker": marker,
+        "script": script,
+        "env": env,
+        "cmd_timeout_ms": (int(options.run_time_limit) + 60) * 1000
+        if options.run_time_limit
+        else None,
+        "run_time_limit": options.run_time_limit,
+        "flow_file": flow_file,
+        "disallow_retry": METAFLOW_EXIT_DISALLOW_RETRY,
+    }
+    import tempfile
+
+    fd, task_file = tempfile.mkstemp(prefix="task-", suffix=".todo", dir=pool_dir)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(task, f)
+    from .sandbox_remote import SECRETS_ENV
+
+    # Off every command line; the task's process puts them in the sandbox's
+    # own environment (the create request), never in the command.
+    cli_args.env[SECRETS_ENV] = json.dumps(secrets)
+    cli_args.entrypoint = [
+        sys.executable,
+        "-m",
+        REMOTE_MODULE,
+        task_file,
+        "--",
+        python,
+        "-u",
+        flow_file,
+    ]
+    return True
+
+
+def remote_script(workdir: str, root: str, package_url: str, sha: str) -> str:
+    """The one command a remote task runs (sandbox_remote.py): the inputs
+    sent to the staging directory become the datastore copy at @root, in
+    place of the previous task's copy (a pooled sandbox), in this command and
+    not in a round trip of its own; the code package is unpacked once per
+    sandbox; then the step ("$@") replaces the shell."""
+    from .sandbox_remote import STAGING_NAME
+    from .sandbox_sync import marker_path
+
+    q = shlex.quote
+    pkg_dir = workdir.rstrip("/") + "/metaflow"
+    staging = workdir.rstrip("/") + "/" + STAGING_NAME
+    code_mark = code_marker(pkg_dir)
+    untar = "tar --warning=no-timestamp --no-same-owner -xzf %s -C %s" % (
+        q(package_url),
+        q(pkg_dir),
+    )
+    lines = [
+        "set -e",
+        "mkdir -p %s && cd %s && mkdir -p %s" % (q(workdir), q(workdir), q(staging)),
+        "rm -rf %s && mkdir -p %s && mv %s %s"
+        % (q(root), q(os.path.dirname(root)), q(staging), q(root)),
+        # What the task writes after this moment comes back (sandbox_sync).
+        "touch %s" % q(marker_path(workdir)),
+        'if [ "$(cat %s 2>/dev/null)" != %s ]; then rm -rf %s %s && mkdir -p %s && '
+        "%s && echo %s > %s; fi"
+        % (q(code_mark), q(sha), q(code_mark), q(pkg_dir), q(pkg_dir), untar, q(sha), q(code_mark)),
+        "cd %s" % q(pkg_dir),
+        # What Metaflow finds searching upwards for .metaflow (cards).
+        "ln -sfn %s .metaflow" % q(root),
+        'exec "$@"',
+    ]
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------

@@ -83,9 +83,12 @@ def upload_set(
     task_id: str,
     input_paths: Optional[str],
     package_url: Optional[str],
+    input_tasks: Optional[List[str]] = None,
 ) -> Tuple[List[str], Set[str], int]:
     """Relative paths below root to send (files or directories), the blob
-    paths among them, and the total byte count."""
+    paths among them, and the total byte count. The input tasks are
+    @input_paths (Metaflow's compressed list) or, without importing
+    Metaflow, @input_tasks (run/step/task pathspecs)."""
     paths: List[str] = []
     seen: Set[str] = set()
     blobs: Set[str] = set()
@@ -112,7 +115,9 @@ def upload_set(
     add("/".join((flow, run_id, step, "_meta")))
     add("/".join((flow, run_id, step, task_id)))
     # The inputs: files of each input task and the blobs they reference.
-    for pathspec in _input_task_dirs(run_id, input_paths):
+    if input_tasks is None:
+        input_tasks = _input_task_dirs(run_id, input_paths)
+    for pathspec in input_tasks:
         task_dir = "/".join((flow, pathspec))
         full = os.path.join(root, task_dir)
         if not os.path.isdir(full):
@@ -209,14 +214,16 @@ def send_inputs(
     cancellable,
     stats: SyncStats,
     wait: Callable[..., Any] = _sync_waiter,
+    dest: Optional[str] = None,
 ) -> None:
     """wait(instance, method, *args) runs a sandbox call; the executor's runs
-    the _async variant on its main loop, so that signals are handled."""
+    the _async variant on its main loop, so that signals are handled. The
+    files land below @dest in the sandbox (default: @root itself)."""
     base = Gio.File.new_for_path(root)
     _pipe_transfer(
         Gio,
         lambda out: Sandbox.archive_write(base, paths, out, cancellable),
-        lambda inp: wait(instance, "upload_archive", inp, root, cancellable),
+        lambda inp: wait(instance, "upload_archive", inp, dest or root, cancellable),
         threaded="producer",
     )
 

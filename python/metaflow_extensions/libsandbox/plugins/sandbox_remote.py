@@ -18,8 +18,10 @@ one interpreter: the step itself. Per task it
   in a round trip of its own), unpacks the code package if this sandbox has
   not yet, and execs the step; its output streams to this process's own,
   which the runtime saves as the task's logs, as for a plain task,
-* brings the task's outputs back (sandbox_sync.py) and hands the sandbox back
-  to the pool, or destroys it when anything went wrong.
+* packs the task's outputs in the sandbox with one exec and brings them
+  back with at most two plain downloads (sandbox_sync.fetch_packed_outputs),
+  and hands the sandbox back to the pool, or destroys it when anything went
+  wrong.
 """
 
 import json
@@ -264,7 +266,7 @@ def _no_core_dump() -> None:
 def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> int:
     """Runs the task; returns the exit status for the runtime (a negative
     number: die of that signal)."""
-    from .sandbox_sync import SyncStats, fetch_outputs, list_outputs, send_inputs, upload_set
+    from .sandbox_sync import SyncStats, fetch_packed_outputs, send_inputs, upload_set
 
     Gio, GLib, Sandbox = _load_gi()
     disallow_retry = int(task["disallow_retry"])
@@ -286,7 +288,7 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
         prefix = "[%s] " % sandbox_id
         stats = SyncStats()
         has_code = bool(task["package_sha"]) and task["package_sha"] in lease.info.get("code", [])
-        paths, sent_blobs, nbytes = upload_set(
+        paths, _sent_blobs, nbytes = upload_set(
             root,
             task["flow"],
             task["labels"]["run_id"],
@@ -369,22 +371,14 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
             exit_code = result.get_exit_code()
             term_signal = result.get_term_signal()
             try:
-                outputs = list_outputs(
-                    Sandbox,
-                    attempt.instance,
-                    root,
-                    task["marker"],
-                    attempt.cancellable,
-                    attempt.wait,
-                )
-                fetch_outputs(
+                fetch_packed_outputs(
                     Gio,
                     Sandbox,
                     attempt.instance,
                     root,
                     task["flow"],
-                    outputs,
-                    sent_blobs,
+                    task["marker"],
+                    workdir,
                     attempt.cancellable,
                     stats,
                     attempt.wait,

@@ -322,12 +322,93 @@ def fetch_outputs(
     stats.blobs_down = len(blobs_new)
 
 
+# Packs what the task wrote into two tar files in the sandbox, in one exec:
+# new blobs (<flow>/data/xx/sha), then everything else with every DONE.lock
+# last; prints the listing as list_outputs' find does (size, tab, path, NUL).
+# Each file is then one plain download, where download_archive costs a tar
+# exec, a download and an rm exec per group, after list_outputs' find.
+_PACK_SCRIPT = r"""set -e
+root=$1; marker=$2; flow=$3; blobs=$4; rest=$5
+rm -f "$blobs" "$rest" "$blobs.lst" "$rest.lst"
+cd "$root"
+find . -path "./$flow/data/*/*" ! -path "./$flow/data/*/*/*" -newer "$marker" -type f \
+  ! -name '*.sbx-*' -printf '%P\0' > "$blobs.lst"
+find . ! \( -path "./$flow/data/*/*" ! -path "./$flow/data/*/*/*" \) -newer "$marker" -type f \
+  ! -name '*.sbx-*' ! -name DONE.lock -printf '%P\0' > "$rest.lst"
+find . -newer "$marker" -type f -name DONE.lock -printf '%P\0' >> "$rest.lst"
+for group in "$blobs" "$rest"; do
+  if [ -s "$group.lst" ]; then tar -c -f "$group" --null --no-recursion -T "$group.lst"; fi
+done
+find . -newer "$marker" -type f ! -name '*.sbx-*' -printf '%s\t%P\0'
+"""
+
+
+def fetch_packed_outputs(
+    Gio,
+    Sandbox,
+    instance,
+    root: str,
+    flow: str,
+    marker: str,
+    pack_dir: str,
+    cancellable,
+    stats: SyncStats,
+    wait: Callable[..., Any] = _sync_waiter,
+) -> None:
+    """What list_outputs + fetch_outputs do, in one exec and at most two
+    plain downloads: the task's new blobs (kept if present: the store is
+    content addressed), then its other files, every DONE.lock last. The tar
+    files stay in @pack_dir in the sandbox until the next task's pack
+    replaces them or the sandbox goes."""
+    import tempfile
+
+    blobs_tar = pack_dir.rstrip("/") + "/.mf-outputs-blobs.tar"
+    rest_tar = pack_dir.rstrip("/") + "/.mf-outputs.tar"
+    command = Sandbox.Command.new(
+        ["/bin/sh", "-c", _PACK_SCRIPT, "sh", root, marker, flow, blobs_tar, rest_tar]
+    )
+    result = wait(instance, "exec", command, cancellable)
+    if not result.get_success():
+        err = result.get_stderr()
+        raise RuntimeError(
+            "packing the task's outputs failed: %s"
+            % (bytes(err.get_data()).decode("utf-8", "replace") if err else "exit %d")
+        )
+    outputs: Dict[str, int] = {}
+    for item in bytes(result.get_stdout().get_data() or b"").split(b"\0"):
+        if item:
+            size, _, rel = item.decode("utf-8", "surrogateescape").partition("\t")
+            outputs[rel] = int(size)
+    blobs = [r for r in outputs if _is_blob(flow, r)]
+    rest = [r for r in outputs if not _is_blob(flow, r)]
+    dest = Gio.File.new_for_path(root)
+    with tempfile.TemporaryDirectory(prefix="mf-sandbox-out-") as tmp:
+        for group, remote, flags in (
+            (blobs, blobs_tar, Sandbox.ArchiveFlags.KEEP_EXISTING),
+            (rest, rest_tar, Sandbox.ArchiveFlags.NONE),
+        ):
+            if not group:
+                continue
+            local = Gio.File.new_for_path(os.path.join(tmp, os.path.basename(remote)))
+            wait(instance, "download", remote, local, cancellable)
+            Sandbox.archive_extract(local.read(cancellable), dest, flags, cancellable)
+            size = sum(outputs[r] for r in group)
+            stats.down_files += len(group)
+            stats.down_bytes += size
+            stats.details.append(
+                "received %d %s (%s)"
+                % (len(group), "blobs" if group is blobs else "files", _human(size))
+            )
+    stats.blobs_down = len(blobs)
+
+
 __all__ = [
     "SyncStats",
     "upload_set",
     "send_inputs",
     "list_outputs",
     "fetch_outputs",
+    "fetch_packed_outputs",
     "marker_path",
     "_count_files",
 ]

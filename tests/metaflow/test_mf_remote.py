@@ -307,6 +307,32 @@ def test_code_package_sent_once_per_sandbox(mf, remote):
     assert package <= sent < 2 * package, (sent, package)
 
 
+def test_bytecode_kept_for_the_next_run(mf, remote):
+    """The end of a run keeps the bytecode its pooled sandbox's Python wrote
+    for the code package; the next run of the same flow sends it to its new
+    sandbox with the package (its first task compiles nothing it imports
+    from the package)."""
+    import tarfile
+
+    if remote.name != "daytona":
+        pytest.skip("the Daytona emulator counts the bytes uploaded")
+    flow = mf.copy_flow("pool_flow.py")
+    args = ("--with", "sandbox:backend=daytona", "run", "--width", "1", "--max-workers", "1")
+    mf.run(flow, *args)
+    cache = Path(mf.env["XDG_CACHE_HOME"]) / "libsandbox" / "metaflow-bytecode"
+    kept = list(cache.glob("*.tgz"))
+    assert len(kept) == 1, kept
+    with tarfile.open(kept[0]) as tar:
+        names = tar.getnames()
+    assert any(n.endswith(".pyc") and "/metaflow/__pycache__/" in n for n in names), names[:20]
+    first = _stats(remote)["upload_bytes"]
+    mf.run(flow, *args)
+    second = _stats(remote)["upload_bytes"] - first
+    # The same package and inputs as the first run, and the bytecode.
+    assert second >= first + kept[0].stat().st_size * 0.9, (first, second)
+    assert list(cache.glob("*.tgz")) == kept
+
+
 def test_pool_emptied_after_failed_run(mf, remote, tmp_path):
     """A task fails: the run fails, and no sandbox nor pool is left."""
     if remote.name != "daytona":

@@ -1512,6 +1512,8 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
         "run_time_limit": options.run_time_limit,
         "flow_file": flow_file,
         "disallow_retry": METAFLOW_EXIT_DISALLOW_RETRY,
+        "pkg_dir": pkg_dir,
+        "bytecode": bytecode_cache_file(sha, python, options.image) if sha else None,
     }
     import tempfile
 
@@ -1542,13 +1544,14 @@ def remote_script(workdir: str, root: str, package_url: str, sha: str) -> str:
     place of the previous task's copy (a pooled sandbox), in this command and
     not in a round trip of its own; the code package is unpacked once per
     sandbox; then the step ("$@") replaces the shell."""
-    from .sandbox_remote import STAGING_NAME
+    from .sandbox_remote import BYTECODE_NAME, STAGING_NAME
     from .sandbox_sync import marker_path
 
     q = shlex.quote
     pkg_dir = workdir.rstrip("/") + "/metaflow"
     staging = workdir.rstrip("/") + "/" + STAGING_NAME
     code_mark = code_marker(pkg_dir)
+    bytecode = workdir.rstrip("/") + "/" + BYTECODE_NAME
     untar = "tar --warning=no-timestamp --no-same-owner -xzf %s -C %s" % (
         q(package_url),
         q(pkg_dir),
@@ -1563,6 +1566,9 @@ def remote_script(workdir: str, root: str, package_url: str, sha: str) -> str:
         'if [ "$(cat %s 2>/dev/null)" != %s ]; then rm -rf %s %s && mkdir -p %s && '
         "%s && echo %s > %s; fi"
         % (q(code_mark), q(sha), q(code_mark), q(pkg_dir), q(pkg_dir), untar, q(sha), q(code_mark)),
+        # The package's bytecode from an earlier run (bytecode_cache_file).
+        "if [ -f %s ]; then tar -xzf %s -C %s || true; rm -f %s; fi"
+        % (q(bytecode), q(bytecode), q(pkg_dir), q(bytecode)),
         "cd %s" % q(pkg_dir),
         # What Metaflow finds searching upwards for .metaflow (cards).
         "ln -sfn %s .metaflow" % q(root),
@@ -2043,16 +2049,93 @@ def _destroy_by_id(Sandbox, GLib, backend: str, sandbox_id: str) -> None:
         )
 
 
-def destroy_pooled(pool_dir: str) -> None:
+def destroy_pooled(pool_dir: str, keep_bytecode: bool = False) -> None:
     """The end of a run: destroys every sandbox of its pool and the pool."""
     from .sandbox_pool import drain
 
     try:
-        _Gio, GLib, Sandbox = _load_gi()
+        Gio, GLib, Sandbox = _load_gi()
     except SandboxExecutionError:
         shutil.rmtree(pool_dir, ignore_errors=True)
         return
-    drain(pool_dir, lambda backend, sandbox_id: _destroy_by_id(Sandbox, GLib, backend, sandbox_id))
+    drain(
+        pool_dir,
+        lambda backend, sandbox_id: _destroy_by_id(Sandbox, GLib, backend, sandbox_id),
+        (lambda info: _save_bytecode(Gio, Sandbox, GLib, info)) if keep_bytecode else None,
+    )
+
+
+# The bytecode a remote sandbox's Python wrote for the code package (its
+# Metaflow, the extensions, the flow's modules), kept per package, sandbox
+# interpreter and image: the first task of the next run in a new sandbox
+# gets it with the package instead of compiling every module it imports
+# (0.3-0.5 s of CPU). The package's files have a fixed mtime, so a .pyc is
+# valid exactly for the same package; the package's sha is in the key.
+BYTECODE_CACHE_KEEP = 16
+
+
+def bytecode_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "libsandbox", "metaflow-bytecode")
+
+
+def bytecode_cache_file(package_sha: str, python: str, image: Optional[str]) -> Optional[str]:
+    """Where the bytecode of this package for this interpreter and image is
+    kept; None when METAFLOW_SANDBOX_BYTECODE_CACHE is 0."""
+    if os.environ.get("METAFLOW_SANDBOX_BYTECODE_CACHE", "1").strip().lower() in (
+        "0",
+        "false",
+        "no",
+        "off",
+    ):
+        return None
+    import hashlib
+
+    key = hashlib.sha256(json.dumps([package_sha, python, image or ""]).encode()).hexdigest()[:40]
+    return os.path.join(bytecode_cache_dir(), key + ".tgz")
+
+
+def _save_bytecode(Gio, Sandbox, GLib, info: Dict[str, Any]) -> None:
+    """Before a pooled sandbox goes: keeps the bytecode its tasks wrote, if
+    the cache has none for its package yet. Best effort (a few tenths of a
+    second, once per package, interpreter and image)."""
+    target = info.get("bytecode")
+    pkg_dir = info.get("pkg_dir")
+    if not target or not pkg_dir or os.path.exists(target):
+        return
+    import tempfile
+
+    remote = "/tmp/.mf-bytecode-%s.tgz" % os.getpid()
+    script = (
+        "cd \"$1\" && find . -path '*/__pycache__/*.pyc' -type f -print0 | "
+        'tar -czf "$2" --null -T -'
+    )
+    try:
+        instance = Sandbox.Backend.new_for_name(info["backend"]).get_instance(info["id"], None)
+        result = instance.exec(
+            Sandbox.Command.new(["/bin/sh", "-c", script, "sh", pkg_dir, remote]), None
+        )
+        if not result.get_success():
+            return
+        cache = os.path.dirname(target)
+        os.makedirs(cache, mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache, suffix=".part")
+        os.close(fd)
+        try:
+            instance.download(remote, Gio.File.new_for_path(tmp), None)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        # The oldest go: one file per package version that ran remotely.
+        kept = sorted(
+            (os.path.join(cache, n) for n in os.listdir(cache) if n.endswith(".tgz")),
+            key=lambda p: os.stat(p).st_mtime,
+        )
+        for old in kept[:-BYTECODE_CACHE_KEEP]:
+            os.unlink(old)
+    except (GLib.Error, OSError, KeyError):
+        pass
 
 
 def _send_inputs(

@@ -40,6 +40,9 @@ RETRYABLE_CREATE_ERRORS = ("FAILED", "RATE_LIMITED", "TIMEOUT", "UNAVAILABLE", "
 CREATE_ATTEMPTS = 3
 CREATE_BACKOFF_SECONDS = 2.0
 STAGING_NAME = ".mf-inputs"
+# Bytecode of the code package from an earlier run (sandbox_executor's
+# bytecode cache), sent to a new sandbox with the package.
+BYTECODE_NAME = ".mf-bytecode.tgz"
 
 
 def _echo(prefix: str, msg: str) -> None:
@@ -328,6 +331,18 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
             )
             return exit_code
 
+        bytecode = task.get("bytecode")
+        if not has_code and bytecode and os.path.isfile(bytecode):
+            try:
+                attempt.wait(
+                    attempt.instance,
+                    "upload",
+                    Gio.File.new_for_path(bytecode),
+                    workdir.rstrip("/") + "/" + BYTECODE_NAME,
+                    attempt.cancellable,
+                )
+            except GLib.Error:
+                pass  # the task compiles what it imports, as without it
         env = dict(task["env"], METAFLOW_SANDBOX_ID=sandbox_id)
         command = Sandbox.Command.new(["/bin/bash", "-c", task["script"], "bash"] + step_argv)
         command.set_cwd("/")
@@ -411,7 +426,12 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
             elif not failed and attempt.signal_received is None and os.path.exists(lease.path):
                 # Back to the pool, with the code package unpacked; the next
                 # task's command replaces this task's datastore copy.
-                lease.write(code=[task["package_sha"]] if task["package_sha"] else [])
+                lease.write(
+                    code=[task["package_sha"]] if task["package_sha"] else [],
+                    # Where the run's end keeps this package's bytecode.
+                    bytecode=task.get("bytecode"),
+                    pkg_dir=task.get("pkg_dir"),
+                )
                 kept = True
             else:
                 attempt.destroy()

@@ -2082,7 +2082,9 @@ def bytecode_cache_dir() -> str:
 def bytecode_cache_file(package_sha: str, python: str, image: Optional[str]) -> Optional[str]:
     """Where the bytecode of this package for this interpreter and image is
     kept; None when METAFLOW_SANDBOX_BYTECODE_CACHE is 0."""
-    if os.environ.get("METAFLOW_SANDBOX_BYTECODE_CACHE", "1").strip().lower() in (
+    from metaflow.metaflow_config import SANDBOX_BYTECODE_CACHE
+
+    if str(SANDBOX_BYTECODE_CACHE).strip().lower() in (
         "0",
         "false",
         "no",

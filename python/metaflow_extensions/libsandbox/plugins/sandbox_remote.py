@@ -29,7 +29,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .sandbox_i18n import _
 
@@ -120,6 +120,33 @@ class Attempt:
         if "error" in box:
             raise box["error"]
         return box.get("result")
+
+    def wait_all(self, calls: List[Tuple[Any, str, tuple]]) -> List[Any]:
+        """Runs each source.<name>_async(*args) of @calls at the same time
+        on the main loop; what their _finish return (the first error is
+        raised once all have ended)."""
+        box: List[Any] = [None] * len(calls)
+        left = [len(calls)]
+
+        def done_for(i: int, name: str):
+            def done(obj, res):
+                try:
+                    box[i] = (True, getattr(obj, name + "_finish")(res))
+                except self.GLib.Error as ex:
+                    box[i] = (False, ex)
+                left[0] -= 1
+                if left[0] == 0:
+                    self.loop.quit()
+
+            return done
+
+        for i, (source, name, args) in enumerate(calls):
+            getattr(source, name + "_async")(*args, done_for(i, name))
+        self.loop.run()
+        for ok, value in box:
+            if not ok:
+                raise value
+        return [value for _ok, value in box]
 
     def destroy(self) -> None:
         if self.instance is None:
@@ -397,6 +424,7 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
                     attempt.cancellable,
                     stats,
                     attempt.wait,
+                    attempt.wait_all,
                 )
                 if task.get("debug"):
                     _echo(prefix, stats.summary())

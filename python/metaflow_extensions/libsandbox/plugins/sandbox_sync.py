@@ -354,12 +354,14 @@ def fetch_packed_outputs(
     cancellable,
     stats: SyncStats,
     wait: Callable[..., Any] = _sync_waiter,
+    wait_all: Optional[Callable[[List[Tuple[Any, str, tuple]]], List[Any]]] = None,
 ) -> None:
     """What list_outputs + fetch_outputs do, in one exec and at most two
-    plain downloads: the task's new blobs (kept if present: the store is
-    content addressed), then its other files, every DONE.lock last. The tar
-    files stay in @pack_dir in the sandbox until the next task's pack
-    replaces them or the sandbox goes."""
+    plain downloads (at the same time with @wait_all, which runs a list of
+    (object, method, args) calls together): the task's new blobs (kept if
+    present: the store is content addressed), then its other files, every
+    DONE.lock last. The tar files stay in @pack_dir in the sandbox until the
+    next task's pack replaces them or the sandbox goes."""
     import tempfile
 
     blobs_tar = pack_dir.rstrip("/") + "/.mf-outputs-blobs.tar"
@@ -382,15 +384,30 @@ def fetch_packed_outputs(
     blobs = [r for r in outputs if _is_blob(flow, r)]
     rest = [r for r in outputs if not _is_blob(flow, r)]
     dest = Gio.File.new_for_path(root)
-    with tempfile.TemporaryDirectory(prefix="mf-sandbox-out-") as tmp:
+    groups = [
+        (group, remote, flags)
         for group, remote, flags in (
             (blobs, blobs_tar, Sandbox.ArchiveFlags.KEEP_EXISTING),
             (rest, rest_tar, Sandbox.ArchiveFlags.NONE),
-        ):
-            if not group:
-                continue
-            local = Gio.File.new_for_path(os.path.join(tmp, os.path.basename(remote)))
-            wait(instance, "download", remote, local, cancellable)
+        )
+        if group
+    ]
+    with tempfile.TemporaryDirectory(prefix="mf-sandbox-out-") as tmp:
+        files = [
+            Gio.File.new_for_path(os.path.join(tmp, os.path.basename(remote)))
+            for _group, remote, _flags in groups
+        ]
+        calls = [
+            (instance, "download", (remote, local, cancellable))
+            for (_group, remote, _flags), local in zip(groups, files)
+        ]
+        if wait_all is not None and len(calls) > 1:
+            wait_all(calls)
+        else:
+            for obj, name, args in calls:
+                wait(obj, name, *args)
+        # Blobs first: a DONE.lock never names data that is not there yet.
+        for (group, _remote, flags), local in zip(groups, files):
             Sandbox.archive_extract(local.read(cancellable), dest, flags, cancellable)
             size = sum(outputs[r] for r in group)
             stats.down_files += len(group)

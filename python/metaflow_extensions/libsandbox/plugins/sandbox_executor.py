@@ -1539,17 +1539,17 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
 
 
 def remote_script(workdir: str, root: str, package_url: str, sha: str) -> str:
-    """The one command a remote task runs (sandbox_remote.py): the inputs
-    sent to the staging directory become the datastore copy at @root, in
-    place of the previous task's copy (a pooled sandbox), in this command and
-    not in a round trip of its own; the code package is unpacked once per
-    sandbox; then the step ("$@") replaces the shell."""
-    from .sandbox_remote import BYTECODE_NAME, STAGING_NAME
+    """The one command a remote task runs (sandbox_remote.py): the tar of
+    the task's inputs, sent as one file, becomes the datastore copy at
+    @root, in place of the previous task's copy (a pooled sandbox), in this
+    command and not in round trips of their own; the code package is
+    unpacked once per sandbox; then the step ("$@") replaces the shell."""
+    from .sandbox_remote import BYTECODE_NAME, INPUTS_NAME
     from .sandbox_sync import marker_path
 
     q = shlex.quote
     pkg_dir = workdir.rstrip("/") + "/metaflow"
-    staging = workdir.rstrip("/") + "/" + STAGING_NAME
+    inputs = workdir.rstrip("/") + "/" + INPUTS_NAME
     code_mark = code_marker(pkg_dir)
     bytecode = workdir.rstrip("/") + "/" + BYTECODE_NAME
     untar = "tar --warning=no-timestamp --no-same-owner -xzf %s -C %s" % (
@@ -1558,9 +1558,10 @@ def remote_script(workdir: str, root: str, package_url: str, sha: str) -> str:
     )
     lines = [
         "set -e",
-        "mkdir -p %s && cd %s && mkdir -p %s" % (q(workdir), q(workdir), q(staging)),
-        "rm -rf %s && mkdir -p %s && mv %s %s"
-        % (q(root), q(os.path.dirname(root)), q(staging), q(root)),
+        "mkdir -p %s && cd %s" % (q(workdir), q(workdir)),
+        "rm -rf %s && mkdir -p %s" % (q(root), q(root)),
+        "if [ -f %s ]; then tar -x --no-same-owner -f %s -C %s && rm -f %s; fi"
+        % (q(inputs), q(inputs), q(root), q(inputs)),
         # What the task writes after this moment comes back (sandbox_sync).
         "touch %s" % q(marker_path(workdir)),
         'if [ "$(cat %s 2>/dev/null)" != %s ]; then rm -rf %s %s && mkdir -p %s && '

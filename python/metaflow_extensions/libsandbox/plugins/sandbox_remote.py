@@ -11,12 +11,12 @@ loads only the standard library and libsandbox (gi), and the sandbox runs
 one interpreter: the step itself. Per task it
 
 * takes a free sandbox of the run's pool (sandbox_pool.py) or creates one,
-* sends the task's inputs (and, to a new sandbox, the code package) in one
-  tar stream to a staging directory of the sandbox's work directory,
-* runs one shell command that swaps the staging directory in as the
-  datastore copy (so the previous task's copy goes in the same command, not
-  in a round trip of its own), unpacks the code package if this sandbox has
-  not yet, and execs the step; its output streams to this process's own,
+* sends the task's inputs (and, to a new sandbox, the code package) as one
+  tar file to the sandbox's work directory (one upload),
+* runs one shell command that unpacks it as the datastore copy in place of
+  the previous task's (no extract or cleanup exec of their own), unpacks the
+  code package if this sandbox has not yet, and execs the step; its output
+  streams to this process's own,
   which the runtime saves as the task's logs, as for a plain task,
 * packs the task's outputs in the sandbox with one exec and brings them
   back with at most two plain downloads (sandbox_sync.fetch_packed_outputs),
@@ -39,7 +39,8 @@ SECRETS_ENV = "MF_SANDBOX_SECRETS"
 RETRYABLE_CREATE_ERRORS = ("FAILED", "RATE_LIMITED", "TIMEOUT", "UNAVAILABLE", "PROTOCOL")
 CREATE_ATTEMPTS = 3
 CREATE_BACKOFF_SECONDS = 2.0
-STAGING_NAME = ".mf-inputs"
+# The tar of the task's inputs, unpacked by the task's command.
+INPUTS_NAME = ".mf-inputs.tar"
 # Bytecode of the code package from an earlier run (sandbox_executor's
 # bytecode cache), sent to a new sandbox with the package.
 BYTECODE_NAME = ".mf-bytecode.tgz"
@@ -260,6 +261,25 @@ def _destroy_by_id(attempt: Attempt, sandbox_id: str) -> None:
         )
 
 
+def _send_inputs(attempt: Attempt, root: str, paths: List[str], remote: str) -> None:
+    """The tar of @paths (relative to @root) as one file at @remote: one
+    upload, where upload_archive adds an extract exec (the task's command
+    unpacks it)."""
+    import tempfile
+
+    Gio, Sandbox = attempt.Gio, attempt.Sandbox
+    if not paths:
+        return
+    with tempfile.TemporaryDirectory(prefix="mf-sandbox-in-") as tmp:
+        local = Gio.File.new_for_path(os.path.join(tmp, "inputs.tar"))
+        out = local.create(Gio.FileCreateFlags.PRIVATE, attempt.cancellable)
+        try:
+            Sandbox.archive_write(Gio.File.new_for_path(root), paths, out, attempt.cancellable)
+        finally:
+            out.close(None)
+        attempt.wait(attempt.instance, "upload", local, remote, attempt.cancellable)
+
+
 def _keep_for_debugging(sandbox_id: str, task: Dict[str, Any]) -> None:
     backend = task["backend"]
     ctl = "sandboxctl --backend " + backend
@@ -296,7 +316,7 @@ def _no_core_dump() -> None:
 def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> int:
     """Runs the task; returns the exit status for the runtime (a negative
     number: die of that signal)."""
-    from .sandbox_sync import SyncStats, fetch_packed_outputs, send_inputs, upload_set
+    from .sandbox_sync import SyncStats, fetch_packed_outputs, upload_set
 
     Gio, GLib, Sandbox = _load_gi()
     disallow_retry = int(task["disallow_retry"])
@@ -329,19 +349,8 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
             input_tasks=task["input_tasks"],
         )
         stats.up_bytes = nbytes
-        staging = workdir.rstrip("/") + "/" + STAGING_NAME
         try:
-            send_inputs(
-                Gio,
-                Sandbox,
-                attempt.instance,
-                root,
-                paths,
-                attempt.cancellable,
-                stats,
-                attempt.wait,
-                dest=staging,
-            )
+            _send_inputs(attempt, root, paths, workdir.rstrip("/") + "/" + INPUTS_NAME)
         except (GLib.Error, OSError, RuntimeError) as ex:
             if attempt.signal_received is not None:
                 _echo(

@@ -214,16 +214,14 @@ def send_inputs(
     cancellable,
     stats: SyncStats,
     wait: Callable[..., Any] = _sync_waiter,
-    dest: Optional[str] = None,
 ) -> None:
     """wait(instance, method, *args) runs a sandbox call; the executor's runs
-    the _async variant on its main loop, so that signals are handled. The
-    files land below @dest in the sandbox (default: @root itself)."""
+    the _async variant on its main loop, so that signals are handled."""
     base = Gio.File.new_for_path(root)
     _pipe_transfer(
         Gio,
         lambda out: Sandbox.archive_write(base, paths, out, cancellable),
-        lambda inp: wait(instance, "upload_archive", inp, dest or root, cancellable),
+        lambda inp: wait(instance, "upload_archive", inp, root, cancellable),
         threaded="producer",
     )
 

@@ -148,6 +148,8 @@ def mf(tmp_path) -> MfEnv:
     env.update(
         {
             "METAFLOW_HOME": str(tmp_path / "home"),
+            # The remote backends' bytecode cache (sandbox_executor): the test's own.
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),
             "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(base),
             "METAFLOW_DEFAULT_DATASTORE": "local",
             "METAFLOW_DEFAULT_METADATA": "local",

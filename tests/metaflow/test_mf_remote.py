@@ -307,6 +307,32 @@ def test_code_package_sent_once_per_sandbox(mf, remote):
     assert package <= sent < 2 * package, (sent, package)
 
 
+def test_bytecode_kept_for_the_next_run(mf, remote):
+    """The end of a run keeps the bytecode its pooled sandbox's Python wrote
+    for the code package; the next run of the same flow sends it to its new
+    sandbox with the package (its first task compiles nothing it imports
+    from the package)."""
+    import tarfile
+
+    if remote.name != "daytona":
+        pytest.skip("the Daytona emulator counts the bytes uploaded")
+    flow = mf.copy_flow("pool_flow.py")
+    args = ("--with", "sandbox:backend=daytona", "run", "--width", "1", "--max-workers", "1")
+    mf.run(flow, *args)
+    cache = Path(mf.env["XDG_CACHE_HOME"]) / "libsandbox" / "metaflow-bytecode"
+    kept = list(cache.glob("*.tgz"))
+    assert len(kept) == 1, kept
+    with tarfile.open(kept[0]) as tar:
+        names = tar.getnames()
+    assert any(n.endswith(".pyc") and "/metaflow/__pycache__/" in n for n in names), names[:20]
+    first = _stats(remote)["upload_bytes"]
+    mf.run(flow, *args)
+    second = _stats(remote)["upload_bytes"] - first
+    # The same package and inputs as the first run, and the bytecode.
+    assert second >= first + kept[0].stat().st_size * 0.9, (first, second)
+    assert list(cache.glob("*.tgz")) == kept
+
+
 def test_pool_emptied_after_failed_run(mf, remote, tmp_path):
     """A task fails: the run fails, and no sandbox nor pool is left."""
     if remote.name != "daytona":
@@ -398,3 +424,114 @@ def test_runner_leaves_logs_to_the_trampoline(tmp_path, where):
         assert ran == ""
     else:
         assert "-m metaflow.mflog.save_logs" in ran
+
+
+def _remote_task(pool: Path, root: Path, task_id: str, sha: str) -> dict:
+    """A task description as sandbox_executor.remote_launch writes it."""
+    from metaflow_extensions.libsandbox.plugins.sandbox_executor import remote_script
+    from metaflow_extensions.libsandbox.plugins.sandbox_sync import marker_path
+
+    workdir = "/tmp/mf-remote-test-work"
+    package_url = f"{root}/F/data/pk/{sha}"
+    script = remote_script(workdir, str(root), package_url, sha)
+    return {
+        "backend": "daytona",
+        "workdir": workdir,
+        "spec": {"ttl": 600, "network": False},
+        "labels": {"flow": "F", "run_id": "1", "step": "s", "task_id": task_id, "attempt": "0"},
+        "debug": False,
+        "pool_dir": str(pool),
+        "pool_key": "k" * 32,
+        "root": str(root),
+        "flow": "F",
+        "input_tasks": ["1/s/1"] if task_id == "20" else [],
+        "package_url": package_url,
+        "package_sha": sha,
+        "marker": marker_path(workdir),
+        "script": script,
+        "env": {"GREETING": "hello"},
+        "cmd_timeout_ms": 120_000,
+        "run_time_limit": 60,
+        "flow_file": "flow.py",
+        "disallow_retry": 202,
+    }
+
+
+def test_remote_task_without_metaflow(tmp_path, remote, monkeypatch):
+    """The runtime's process for a remote task (sandbox_remote, what
+    remote_launch starts instead of the `sandbox step` trampoline) runs
+    without Metaflow: two tasks one after the other in the run's pool get
+    one sandbox and the code package once; each runs its command in it with
+    its output streamed straight through, finds its own inputs and not the
+    previous task's files, and its outputs come back. The pool's drain
+    destroys the sandbox."""
+    import io
+    import os
+    import tarfile
+
+    from conftest import EXTENSION_DIR
+
+    if remote.name != "daytona":
+        pytest.skip("the Daytona emulator counts sandboxes and uploaded bytes")
+    root = tmp_path / "ds" / ".metaflow"
+    pool = tmp_path / "pool"
+    pool.mkdir(mode=0o700)
+    package = io.BytesIO()
+    with tarfile.open(fileobj=package, mode="w:gz") as tar:
+        for name, data in (("code.txt", b"the flow's code\n"), ("noise", os.urandom(65536))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    sha = "ab" * 20
+    (root / "F/data/pk").mkdir(parents=True)
+    (root / "F/data/pk" / sha).write_bytes(package.getvalue())
+    (root / "F/1/s/1").mkdir(parents=True)
+    (root / "F/1/s/1/input.txt").write_text("from the input task\n")
+    env = dict(os.environ, **remote.env, PYTHONPATH=str(EXTENSION_DIR))
+    # The step: what it sees of its datastore copy and its code.
+    step = (
+        'echo "$GREETING from $METAFLOW_SANDBOX_ID"; cat code.txt; '
+        f"echo \"tasks: $(ls {root}/F/1/s 2>/dev/null | tr '\\n' ' ')\"; "
+        f"cat {root}/F/1/s/1/input.txt 2>/dev/null || echo no input; "
+        f"mkdir -p {root}/F/1/s/$TASK && echo out > {root}/F/1/s/$TASK/DONE.lock"
+    )
+    blocker = (
+        "import sys; sys.modules['metaflow'] = None; import runpy; "
+        "runpy.run_module('metaflow_extensions.libsandbox.plugins.sandbox_remote', "
+        "run_name='__main__')"
+    )
+    outputs = []
+    for task_id in ("10", "20"):
+        task_file = pool / f"task-{task_id}.todo"
+        task = _remote_task(pool, root, task_id, sha)
+        task["env"]["TASK"] = task_id
+        task_file.write_text(json.dumps(task))
+        out = subprocess.run(
+            [PYTHON, "-c", blocker, str(task_file), "--", "/bin/sh", "-c", step],
+            env=env,
+            capture_output=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stderr.decode()[-3000:]
+        assert not task_file.exists()
+        outputs.append(out.stdout.decode())
+        assert (root / f"F/1/s/{task_id}/DONE.lock").read_text() == "out\n"
+    first, second = outputs
+    sandbox = re.search(r"hello from (\S+)", first).group(1)
+    assert f"hello from {sandbox}" in second, second
+    assert "the flow's code" in first and "the flow's code" in second
+    assert "tasks: \nno input" in first, first
+    # Its input task's files, not the previous task's outputs (10).
+    assert "tasks: 1 \nfrom the input task" in second, second
+    stats = _stats(remote)
+    assert stats["total"] == 1
+    size = len(package.getvalue())
+    assert size <= stats["upload_bytes"] < 2 * size, (stats, size)
+    assert remote.live() == 1
+    from metaflow_extensions.libsandbox.plugins.sandbox_executor import destroy_pooled
+
+    for key, value in remote.env.items():
+        monkeypatch.setenv(key, value)
+    destroy_pooled(str(pool))
+    assert remote.wait_live(0, 30) == 0
+    assert not pool.exists()

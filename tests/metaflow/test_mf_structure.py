@@ -72,6 +72,7 @@ import metaflow_extensions.libsandbox.plugins.sandbox_cli as cli
 import metaflow_extensions.libsandbox.plugins.sandbox_executor
 import metaflow_extensions.libsandbox.plugins.sandbox_admin
 import metaflow_extensions.libsandbox.plugins.sandbox_runner
+import metaflow_extensions.libsandbox.plugins.sandbox_remote
 import metaflow_extensions.libsandbox.plugins.sandbox_decorator as deco
 print(json.dumps({
     "decorators": sorted(d.name for d in STEP_DECORATORS),

@@ -29,7 +29,11 @@ class PoolFlow(FlowSpec):
         # FileExistsError if another task uses this sandbox right now.
         fd = os.open(busy, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         try:
-            root = os.environ.get("MF_DATASTORE_ROOT", "")
+            # (The trampoline sets MF_DATASTORE_ROOT; a task started by
+            # sandbox_remote has Metaflow's own setting only.)
+            root = os.environ.get("MF_DATASTORE_ROOT") or os.path.join(
+                os.environ.get("METAFLOW_DATASTORE_SYSROOT_LOCAL", ""), ".metaflow"
+            )
             step_dir = os.path.join(root, current.flow_name, current.run_id, "work")
             names = os.listdir(step_dir) if os.path.isdir(step_dir) else []
             self.seen = sorted(n for n in names if not n.startswith("_"))

@@ -461,9 +461,11 @@ class SandboxDecorator(StepDecorator):
         if retry_count > max_user_code_retries:
             # The @catch fallback attempt runs locally, as with @kubernetes.
             return
-        from .sandbox_executor import direct_launch
+        from .sandbox_executor import direct_launch, remote_launch
 
         if direct_launch(self, cli_args, retry_count):
+            return
+        if remote_launch(self, cli_args, retry_count):
             return
         self._save_package_once(self.flow_datastore, self.package)
         cli_args.commands = ["sandbox", "step"]
@@ -490,8 +492,9 @@ class SandboxDecorator(StepDecorator):
 
         remove_code_dirs()
         # Every sandbox of the run's pool, also after a failure or Ctrl-C
-        # (the runtime has stopped its tasks by now).
-        SandboxDecorator._drain_pool()
+        # (the runtime has stopped its tasks by now); after a run that went
+        # well, with its bytecode kept for the next run.
+        SandboxDecorator._drain_pool(keep_bytecode=exception is None)
 
     @staticmethod
     def _drain_and_die(signum, frame) -> None:
@@ -500,14 +503,14 @@ class SandboxDecorator(StepDecorator):
         os.kill(os.getpid(), signum)
 
     @staticmethod
-    def _drain_pool() -> None:
+    def _drain_pool(keep_bytecode: bool = False) -> None:
         pool_dir = SandboxDecorator.pool_dir
         if pool_dir is None:
             return
         SandboxDecorator.pool_dir = None
         from .sandbox_executor import destroy_pooled
 
-        destroy_pooled(pool_dir)
+        destroy_pooled(pool_dir, keep_bytecode)
 
     @classmethod
     def _save_package_once(cls, flow_datastore, package) -> None:

@@ -433,10 +433,10 @@ def _post_extract_env(metadata: Optional[str], dest_dir: str) -> Dict[str, str]:
     return {"PYTHONPATH": dest_dir}
 
 
-def _host_env(datastore_type: str) -> Dict[str, str]:
+def _host_env(datastore_type: str, source: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     prefixes = PASSTHROUGH_PREFIXES + REMOTE_DATASTORE_PREFIXES.get(datastore_type, ())
     env = {}
-    for key, value in os.environ.items():
+    for key, value in (os.environ if source is None else source).items():
         if key in NOT_PASSED or key.startswith("METAFLOW_INPUT_PATHS"):
             continue
         if key.startswith(prefixes) or key in PASSTHROUGH_NAMES:
@@ -1341,6 +1341,243 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
     return True
 
 
+REMOTE_MODULE = "metaflow_extensions.libsandbox.plugins.sandbox_remote"
+
+
+def remote_launch(deco, cli_args, retry_count: int) -> bool:
+    """Rewrites the task's command into `python -m ...sandbox_remote TASK.json
+    -- python -u flow.py step ...` for a remote backend with the local
+    datastore and the run's sandbox pool: that process loads libsandbox but
+    not Metaflow (the trampoline imports Metaflow and the flow again, a
+    plain task's start on top of the step's), and the sandbox runs the step
+    as its one interpreter, its output streaming to the runtime, which saves
+    it as the task's logs (no runner, no save_logs). Everything the task
+    needs is computed here, in the runtime that has it at hand, and written
+    to a file of the run's private pool directory; the secrets go into that
+    process's environment. Returns False (the trampoline runs the task) for
+    anything else: a remote datastore, --environment=uv, @parallel, flow
+    configs, a delayed @retry, METAFLOW_SANDBOX_DIRECT=0 or no pool."""
+    from metaflow.metaflow_config import SANDBOX_DIRECT
+
+    from .sandbox_decorator import SandboxDecorator
+
+    attrs = deco.attributes
+    backend = attrs["backend"]
+    pool_dir = SandboxDecorator.pool_dir
+    if str(SANDBOX_DIRECT).strip().lower() in ("0", "false", "no", "off") or pool_dir is None:
+        return False
+    if deco.flow_datastore.TYPE != "local" or cli_args.commands != ["step"]:
+        return False
+    if _can(backend, "SHARES_HOST_FS") or not needs_sync("local", backend):
+        return False
+    opts = cli_args.command_options
+    if opts.get("ubf-context") or opts.get("num-parallel"):
+        return False
+    if cli_args.top_level_options.get("environment") not in (None, "local"):
+        return False
+    if cli_args.top_level_options.get("config-value"):
+        return False
+    node = deco.graph[deco.step]
+    if any(d.name == "parallel" for d in node.decorators):
+        return False
+    retry_deco = [d for d in node.decorators if d.name == "retry"]
+    if retry_count and retry_deco:
+        if float(retry_deco[0].attributes.get("minutes_between_retries", 2) or 0) > 0:
+            return False
+    root = os.path.realpath(deco.flow_datastore.datastore_root)
+    workdir = _workdir(backend).rstrip("/") or "/"
+    if root == "/" or _real_under(workdir, root) or _real_under(root, workdir):
+        return False
+
+    SandboxDecorator._save_package_once(deco.flow_datastore, deco.package)
+    run_id, task_id = str(opts["run-id"]), str(opts["task-id"])
+    options = SandboxOptions(
+        decorator=deco.name,
+        backend=backend,
+        image=attrs["image"] or None,
+        cpu=None if attrs["cpu"] is None else str(attrs["cpu"]),
+        memory=None if attrs["memory"] is None else str(attrs["memory"]),
+        disk=None if attrs["disk"] is None else str(attrs["disk"]),
+        gpu=None if attrs["gpu"] is None else str(attrs["gpu"]),
+        env=None,
+        network=bool(attrs["network"]),
+        run_time_limit=deco.run_time_limit if deco.run_time_limit > 0 else None,
+        code_package_metadata=deco.package_metadata,
+        code_package_sha=deco.package_sha,
+        code_package_url=deco.package_url,
+    )
+    if not options.code_package_url:
+        return False
+    pkg_dir = workdir.rstrip("/") + "/metaflow"
+    flow_file = os.path.basename(cli_args.entrypoint[-1])
+    python = _sandbox_python(deco.step, deco.environment)
+
+    # The step's environment: what the trampoline would have passed, from
+    # the environment the runtime gives a task.
+    env = _host_env("local", dict(os.environ, **cli_args.env))
+    env_deco = [d for d in node.decorators if d.name == "environment"]
+    if env_deco:
+        env.update({k: str(v) for k, v in env_deco[0].attributes["vars"].items()})
+    if attrs["env"]:
+        env.update({str(k): str(v) for k, v in attrs["env"].items()})
+    if os.path.basename(root) == ".metaflow":
+        env["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = os.path.dirname(root)
+    env.update(
+        {
+            "METAFLOW_FLOW_FILENAME": flow_file,
+            "METAFLOW_USER": util.get_username() or env.get("METAFLOW_USER", "unknown"),
+            "METAFLOW_RUN_ID": run_id,
+            "METAFLOW_DEFAULT_DATASTORE": "local",
+            "METAFLOW_DEFAULT_METADATA": str(cli_args.top_level_options.get("metadata")),
+            WORKLOAD_ENV: "1",
+            "METAFLOW_SANDBOX_BACKEND_NAME": backend,
+            "METAFLOW_SANDBOX_SPEC": _spec_summary(options, "local"),
+            "METAFLOW_CODE_SHA": options.code_package_sha or "",
+            "METAFLOW_CODE_URL": options.code_package_url,
+            "METAFLOW_CODE_DS": "local",
+            "PYTHONUNBUFFERED": "x",
+            "PYTHONIOENCODING": "utf-8",
+            # The step announces its sandbox (task_pre_step).
+            "MF_SANDBOX_ANNOUNCE": "1",
+        }
+    )
+    if os.path.isabs(python):
+        env["PATH"] = os.path.dirname(python) + ":" + DEFAULT_PATH
+    if options.code_package_metadata:
+        env["METAFLOW_CODE_METADATA"] = options.code_package_metadata
+    env.update(_post_extract_env(options.code_package_metadata, pkg_dir))
+    secrets = {key: env.pop(key) for key in list(env) if is_secret(key, "local")}
+
+    from .sandbox_pool import pool_key as make_pool_key
+    from .sandbox_sync import marker_path
+
+    debug = _debug_enabled()
+    pool_key = make_pool_key(
+        backend=backend,
+        image=options.image,
+        cpu=options.cpu,
+        memory=options.memory,
+        disk=options.disk,
+        gpu=options.gpu,
+        network=needs_network(options, "local"),
+        run_time_limit=options.run_time_limit,
+        secrets=secrets,
+        workdir=workdir,
+        debug=debug,
+    )
+    marker = marker_path(workdir)
+    sha = options.code_package_sha or ""
+    script = remote_script(workdir, root, options.code_package_url, sha)
+    ttl = None
+    if options.run_time_limit:
+        # The instance's TTL: a backstop if the task's process dies without
+        # cleaning up. Hosted services cap a sandbox's lifetime (E2B: 24 hours).
+        ttl = min(int(options.run_time_limit) + 600, 24 * 3600)
+    input_paths = opts.get("input-paths")
+    task = {
+        "backend": backend,
+        "workdir": workdir,
+        "spec": {
+            "image": options.image if options.image != "host" else None,
+            "cpu": options.cpu,
+            "memory": options.memory,
+            "disk": options.disk,
+            "gpu": options.gpu,
+            "ttl": ttl,
+            "network": needs_network(options, "local"),
+        },
+        "labels": {
+            "flow": deco.flow.name,
+            "run_id": run_id,
+            "step": deco.step,
+            "task_id": task_id,
+            "attempt": str(retry_count),
+            # It may serve the run's later tasks (`sandbox list/kill --run-id`).
+            "pool": "1",
+        },
+        "debug": debug,
+        "pool_dir": pool_dir,
+        "pool_key": pool_key,
+        "root": root,
+        "flow": deco.flow.name,
+        "input_tasks": [p for p in util.decompress_list(input_paths) if p] if input_paths else [],
+        "package_url": options.code_package_url,
+        "package_sha": sha,
+        "marker": marker,
+        "script": script,
+        "env": env,
+        "cmd_timeout_ms": (int(options.run_time_limit) + 60) * 1000
+        if options.run_time_limit
+        else None,
+        "run_time_limit": options.run_time_limit,
+        "flow_file": flow_file,
+        "disallow_retry": METAFLOW_EXIT_DISALLOW_RETRY,
+        "pkg_dir": pkg_dir,
+        "bytecode": bytecode_cache_file(sha, python, options.image) if sha else None,
+    }
+    import tempfile
+
+    fd, task_file = tempfile.mkstemp(prefix="task-", suffix=".todo", dir=pool_dir)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(task, f)
+    from .sandbox_remote import SECRETS_ENV
+
+    # Off every command line; the task's process puts them in the sandbox's
+    # own environment (the create request), never in the command.
+    cli_args.env[SECRETS_ENV] = json.dumps(secrets)
+    cli_args.entrypoint = [
+        sys.executable,
+        "-m",
+        REMOTE_MODULE,
+        task_file,
+        "--",
+        python,
+        "-u",
+        flow_file,
+    ]
+    return True
+
+
+def remote_script(workdir: str, root: str, package_url: str, sha: str) -> str:
+    """The one command a remote task runs (sandbox_remote.py): the tar of
+    the task's inputs, sent as one file, becomes the datastore copy at
+    @root, in place of the previous task's copy (a pooled sandbox), in this
+    command and not in round trips of their own; the code package is
+    unpacked once per sandbox; then the step ("$@") replaces the shell."""
+    from .sandbox_remote import BYTECODE_NAME, INPUTS_NAME
+    from .sandbox_sync import marker_path
+
+    q = shlex.quote
+    pkg_dir = workdir.rstrip("/") + "/metaflow"
+    inputs = workdir.rstrip("/") + "/" + INPUTS_NAME
+    code_mark = code_marker(pkg_dir)
+    bytecode = workdir.rstrip("/") + "/" + BYTECODE_NAME
+    untar = "tar --warning=no-timestamp --no-same-owner -xzf %s -C %s" % (
+        q(package_url),
+        q(pkg_dir),
+    )
+    lines = [
+        "set -e",
+        "mkdir -p %s && cd %s" % (q(workdir), q(workdir)),
+        "rm -rf %s && mkdir -p %s" % (q(root), q(root)),
+        "if [ -f %s ]; then tar -x --no-same-owner -f %s -C %s && rm -f %s; fi"
+        % (q(inputs), q(inputs), q(root), q(inputs)),
+        # What the task writes after this moment comes back (sandbox_sync).
+        "touch %s" % q(marker_path(workdir)),
+        'if [ "$(cat %s 2>/dev/null)" != %s ]; then rm -rf %s %s && mkdir -p %s && '
+        "%s && echo %s > %s; fi"
+        % (q(code_mark), q(sha), q(code_mark), q(pkg_dir), q(pkg_dir), untar, q(sha), q(code_mark)),
+        # The package's bytecode from an earlier run (bytecode_cache_file).
+        "if [ -f %s ]; then tar -xzf %s -C %s || true; rm -f %s; fi"
+        % (q(bytecode), q(bytecode), q(pkg_dir), q(bytecode)),
+        "cd %s" % q(pkg_dir),
+        # What Metaflow finds searching upwards for .metaflow (cards).
+        "ln -sfn %s .metaflow" % q(root),
+        'exec "$@"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
 # ---------------------------------------------------------------------------
 # Running it
 
@@ -1813,16 +2050,95 @@ def _destroy_by_id(Sandbox, GLib, backend: str, sandbox_id: str) -> None:
         )
 
 
-def destroy_pooled(pool_dir: str) -> None:
+def destroy_pooled(pool_dir: str, keep_bytecode: bool = False) -> None:
     """The end of a run: destroys every sandbox of its pool and the pool."""
     from .sandbox_pool import drain
 
     try:
-        _Gio, GLib, Sandbox = _load_gi()
+        Gio, GLib, Sandbox = _load_gi()
     except SandboxExecutionError:
         shutil.rmtree(pool_dir, ignore_errors=True)
         return
-    drain(pool_dir, lambda backend, sandbox_id: _destroy_by_id(Sandbox, GLib, backend, sandbox_id))
+    drain(
+        pool_dir,
+        lambda backend, sandbox_id: _destroy_by_id(Sandbox, GLib, backend, sandbox_id),
+        (lambda info: _save_bytecode(Gio, Sandbox, GLib, info)) if keep_bytecode else None,
+    )
+
+
+# The bytecode a remote sandbox's Python wrote for the code package (its
+# Metaflow, the extensions, the flow's modules), kept per package, sandbox
+# interpreter and image: the first task of the next run in a new sandbox
+# gets it with the package instead of compiling every module it imports
+# (0.3-0.5 s of CPU). The package's files have a fixed mtime, so a .pyc is
+# valid exactly for the same package; the package's sha is in the key.
+BYTECODE_CACHE_KEEP = 16
+
+
+def bytecode_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "libsandbox", "metaflow-bytecode")
+
+
+def bytecode_cache_file(package_sha: str, python: str, image: Optional[str]) -> Optional[str]:
+    """Where the bytecode of this package for this interpreter and image is
+    kept; None when METAFLOW_SANDBOX_BYTECODE_CACHE is 0."""
+    from metaflow.metaflow_config import SANDBOX_BYTECODE_CACHE
+
+    if str(SANDBOX_BYTECODE_CACHE).strip().lower() in (
+        "0",
+        "false",
+        "no",
+        "off",
+    ):
+        return None
+    import hashlib
+
+    key = hashlib.sha256(json.dumps([package_sha, python, image or ""]).encode()).hexdigest()[:40]
+    return os.path.join(bytecode_cache_dir(), key + ".tgz")
+
+
+def _save_bytecode(Gio, Sandbox, GLib, info: Dict[str, Any]) -> None:
+    """Before a pooled sandbox goes: keeps the bytecode its tasks wrote, if
+    the cache has none for its package yet. Best effort (a few tenths of a
+    second, once per package, interpreter and image)."""
+    target = info.get("bytecode")
+    pkg_dir = info.get("pkg_dir")
+    if not target or not pkg_dir or os.path.exists(target):
+        return
+    import tempfile
+
+    remote = "/tmp/.mf-bytecode-%s.tgz" % os.getpid()
+    script = (
+        "cd \"$1\" && find . -path '*/__pycache__/*.pyc' -type f -print0 | "
+        'tar -czf "$2" --null -T -'
+    )
+    try:
+        instance = Sandbox.Backend.new_for_name(info["backend"]).get_instance(info["id"], None)
+        result = instance.exec(
+            Sandbox.Command.new(["/bin/sh", "-c", script, "sh", pkg_dir, remote]), None
+        )
+        if not result.get_success():
+            return
+        cache = os.path.dirname(target)
+        os.makedirs(cache, mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache, suffix=".part")
+        os.close(fd)
+        try:
+            instance.download(remote, Gio.File.new_for_path(tmp), None)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        # The oldest go: one file per package version that ran remotely.
+        kept = sorted(
+            (os.path.join(cache, n) for n in os.listdir(cache) if n.endswith(".tgz")),
+            key=lambda p: os.stat(p).st_mtime,
+        )
+        for old in kept[:-BYTECODE_CACHE_KEEP]:
+            os.unlink(old)
+    except (GLib.Error, OSError, KeyError):
+        pass
 
 
 def _send_inputs(

@@ -150,9 +150,14 @@ def create_lease(pool_dir: str, key: str, backend: str) -> Lease:
     return Lease(fd, path, {"backend": backend, "created": time.time()})
 
 
-def drain(pool_dir: str, destroy: Callable[[str, str], None]) -> None:
-    """The end of the run: destroy(backend, id) for every sandbox listed,
-    free or not (the tasks have ended), and remove the directory."""
+def drain(
+    pool_dir: str,
+    destroy: Callable[[str, str], None],
+    before: Optional[Callable[[Dict[str, Any]], None]] = None,
+) -> None:
+    """The end of the run: before(info) then destroy(backend, id) for every
+    sandbox listed, free or not (the tasks have ended), and remove the
+    directory."""
     try:
         names = os.listdir(pool_dir)
     except OSError:
@@ -168,5 +173,7 @@ def drain(pool_dir: str, destroy: Callable[[str, str], None]) -> None:
         finally:
             os.close(fd)
         if info.get("id") and info.get("backend"):
+            if before is not None:
+                before(info)
             destroy(str(info["backend"]), str(info["id"]))
     shutil.rmtree(pool_dir, ignore_errors=True)

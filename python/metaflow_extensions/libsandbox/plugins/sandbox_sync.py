@@ -83,9 +83,12 @@ def upload_set(
     task_id: str,
     input_paths: Optional[str],
     package_url: Optional[str],
+    input_tasks: Optional[List[str]] = None,
 ) -> Tuple[List[str], Set[str], int]:
     """Relative paths below root to send (files or directories), the blob
-    paths among them, and the total byte count."""
+    paths among them, and the total byte count. The input tasks are
+    @input_paths (Metaflow's compressed list) or, without importing
+    Metaflow, @input_tasks (run/step/task pathspecs)."""
     paths: List[str] = []
     seen: Set[str] = set()
     blobs: Set[str] = set()
@@ -112,7 +115,9 @@ def upload_set(
     add("/".join((flow, run_id, step, "_meta")))
     add("/".join((flow, run_id, step, task_id)))
     # The inputs: files of each input task and the blobs they reference.
-    for pathspec in _input_task_dirs(run_id, input_paths):
+    if input_tasks is None:
+        input_tasks = _input_task_dirs(run_id, input_paths)
+    for pathspec in input_tasks:
         task_dir = "/".join((flow, pathspec))
         full = os.path.join(root, task_dir)
         if not os.path.isdir(full):
@@ -315,12 +320,110 @@ def fetch_outputs(
     stats.blobs_down = len(blobs_new)
 
 
+# Packs what the task wrote into two tar files in the sandbox, in one exec:
+# new blobs (<flow>/data/xx/sha), then everything else with every DONE.lock
+# last; prints the listing as list_outputs' find does (size, tab, path, NUL).
+# Each file is then one plain download, where download_archive costs a tar
+# exec, a download and an rm exec per group, after list_outputs' find.
+_PACK_SCRIPT = r"""set -e
+root=$1; marker=$2; flow=$3; blobs=$4; rest=$5
+rm -f "$blobs" "$rest" "$blobs.lst" "$rest.lst"
+cd "$root"
+find . -path "./$flow/data/*/*" ! -path "./$flow/data/*/*/*" -newer "$marker" -type f \
+  ! -name '*.sbx-*' -printf '%P\0' > "$blobs.lst"
+find . ! \( -path "./$flow/data/*/*" ! -path "./$flow/data/*/*/*" \) -newer "$marker" -type f \
+  ! -name '*.sbx-*' ! -name DONE.lock -printf '%P\0' > "$rest.lst"
+find . -newer "$marker" -type f -name DONE.lock -printf '%P\0' >> "$rest.lst"
+for group in "$blobs" "$rest"; do
+  if [ -s "$group.lst" ]; then tar -c -f "$group" --null --no-recursion -T "$group.lst"; fi
+done
+find . -newer "$marker" -type f ! -name '*.sbx-*' -printf '%s\t%P\0'
+"""
+
+
+def fetch_packed_outputs(
+    Gio,
+    Sandbox,
+    instance,
+    root: str,
+    flow: str,
+    marker: str,
+    pack_dir: str,
+    cancellable,
+    stats: SyncStats,
+    wait: Callable[..., Any] = _sync_waiter,
+    wait_all: Optional[Callable[[List[Tuple[Any, str, tuple]]], List[Any]]] = None,
+) -> None:
+    """What list_outputs + fetch_outputs do, in one exec and at most two
+    plain downloads (at the same time with @wait_all, which runs a list of
+    (object, method, args) calls together): the task's new blobs (kept if
+    present: the store is content addressed), then its other files, every
+    DONE.lock last. The tar files stay in @pack_dir in the sandbox until the
+    next task's pack replaces them or the sandbox goes."""
+    import tempfile
+
+    blobs_tar = pack_dir.rstrip("/") + "/.mf-outputs-blobs.tar"
+    rest_tar = pack_dir.rstrip("/") + "/.mf-outputs.tar"
+    command = Sandbox.Command.new(
+        ["/bin/sh", "-c", _PACK_SCRIPT, "sh", root, marker, flow, blobs_tar, rest_tar]
+    )
+    result = wait(instance, "exec", command, cancellable)
+    if not result.get_success():
+        err = result.get_stderr()
+        raise RuntimeError(
+            "packing the task's outputs failed: %s"
+            % (bytes(err.get_data()).decode("utf-8", "replace") if err else "exit %d")
+        )
+    outputs: Dict[str, int] = {}
+    for item in bytes(result.get_stdout().get_data() or b"").split(b"\0"):
+        if item:
+            size, _, rel = item.decode("utf-8", "surrogateescape").partition("\t")
+            outputs[rel] = int(size)
+    blobs = [r for r in outputs if _is_blob(flow, r)]
+    rest = [r for r in outputs if not _is_blob(flow, r)]
+    dest = Gio.File.new_for_path(root)
+    groups = [
+        (group, remote, flags)
+        for group, remote, flags in (
+            (blobs, blobs_tar, Sandbox.ArchiveFlags.KEEP_EXISTING),
+            (rest, rest_tar, Sandbox.ArchiveFlags.NONE),
+        )
+        if group
+    ]
+    with tempfile.TemporaryDirectory(prefix="mf-sandbox-out-") as tmp:
+        files = [
+            Gio.File.new_for_path(os.path.join(tmp, os.path.basename(remote)))
+            for _group, remote, _flags in groups
+        ]
+        calls = [
+            (instance, "download", (remote, local, cancellable))
+            for (_group, remote, _flags), local in zip(groups, files)
+        ]
+        if wait_all is not None and len(calls) > 1:
+            wait_all(calls)
+        else:
+            for obj, name, args in calls:
+                wait(obj, name, *args)
+        # Blobs first: a DONE.lock never names data that is not there yet.
+        for (group, _remote, flags), local in zip(groups, files):
+            Sandbox.archive_extract(local.read(cancellable), dest, flags, cancellable)
+            size = sum(outputs[r] for r in group)
+            stats.down_files += len(group)
+            stats.down_bytes += size
+            stats.details.append(
+                "received %d %s (%s)"
+                % (len(group), "blobs" if group is blobs else "files", _human(size))
+            )
+    stats.blobs_down = len(blobs)
+
+
 __all__ = [
     "SyncStats",
     "upload_set",
     "send_inputs",
     "list_outputs",
     "fetch_outputs",
+    "fetch_packed_outputs",
     "marker_path",
     "_count_files",
 ]

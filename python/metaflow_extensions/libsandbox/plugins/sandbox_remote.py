@@ -1,0 +1,510 @@
+"""One task on a remote backend, without importing Metaflow (issue 14, 3c/3d).
+
+``python -m metaflow_extensions.libsandbox.plugins.sandbox_remote TASK.json
+-- PYTHON -u flow.py ... step ...``: the runtime starts this in place of the
+``sandbox step`` trampoline for a remote backend with the local datastore
+(sandbox_executor.remote_launch, which has written TASK.json into the run's
+private pool directory and everything secret into this process's
+environment). Where the trampoline imported Metaflow, parsed the flow and ran
+a log-structuring runner and ``save_logs`` around the step, this process
+loads only the standard library and libsandbox (gi), and the sandbox runs
+one interpreter: the step itself. Per task it
+
+* takes a free sandbox of the run's pool (sandbox_pool.py) or creates one,
+* sends the task's inputs (and, to a new sandbox, the code package) as one
+  tar file to the sandbox's work directory (one upload),
+* runs one shell command that unpacks it as the datastore copy in place of
+  the previous task's (no extract or cleanup exec of their own), unpacks the
+  code package if this sandbox has not yet, and execs the step; its output
+  streams to this process's own,
+  which the runtime saves as the task's logs, as for a plain task,
+* packs the task's outputs in the sandbox with one exec and brings them
+  back with at most two plain downloads (sandbox_sync.fetch_packed_outputs),
+  and hands the sandbox back to the pool, or destroys it when anything went
+  wrong.
+"""
+
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from .sandbox_i18n import _
+
+SECRETS_ENV = "MF_SANDBOX_SECRETS"
+# Create errors worth another try (names of SandboxError codes); the same as
+# the trampoline's (sandbox_executor.RETRYABLE_CREATE_ERRORS).
+RETRYABLE_CREATE_ERRORS = ("FAILED", "RATE_LIMITED", "TIMEOUT", "UNAVAILABLE", "PROTOCOL")
+CREATE_ATTEMPTS = 3
+CREATE_BACKOFF_SECONDS = 2.0
+# The tar of the task's inputs, unpacked by the task's command.
+INPUTS_NAME = ".mf-inputs.tar"
+# Bytecode of the code package from an earlier run (sandbox_executor's
+# bytecode cache), sent to a new sandbox with the package.
+BYTECODE_NAME = ".mf-bytecode.tgz"
+
+
+def _echo(prefix: str, msg: str) -> None:
+    sys.stderr.write("%s%s\n" % (prefix, msg))
+    sys.stderr.flush()
+
+
+def _load_gi():
+    import gi
+
+    gi.require_version("Sandbox", "1.0")
+    from gi.repository import Gio, GLib, Sandbox
+
+    return Gio, GLib, Sandbox
+
+
+def _output_stream(fd: int):
+    import gi
+
+    try:
+        gi.require_version("GioUnix", "2.0")
+        from gi.repository import GioUnix
+
+        return GioUnix.OutputStream.new(fd, False)
+    except (ValueError, ImportError, AttributeError):
+        from gi.repository import Gio
+
+        return Gio.UnixOutputStream.new(fd, False)
+
+
+class Attempt:
+    """The task's sandbox calls, run on one main loop so that SIGINT,
+    SIGTERM and SIGHUP cancel what is under way."""
+
+    def __init__(self, Gio, GLib, Sandbox, backend_name: str) -> None:
+        self.Gio, self.GLib, self.Sandbox = Gio, GLib, Sandbox
+        self.backend = Sandbox.Backend.new_for_name(backend_name)
+        self.loop = GLib.MainLoop()
+        self.cancellable = Gio.Cancellable()
+        self.instance = None
+        self.signal_received: Optional[int] = None
+        self._sources: List[int] = []
+
+    def install_signal_handlers(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            self._sources.append(
+                self.GLib.unix_signal_add(self.GLib.PRIORITY_HIGH, signum, self._on_signal, signum)
+            )
+
+    def remove_signal_handlers(self) -> None:
+        for source in self._sources:
+            self.GLib.source_remove(source)
+        self._sources = []
+
+    def _on_signal(self, signum) -> bool:
+        if self.signal_received is None:
+            self.signal_received = signum
+        self.cancellable.cancel()
+        return True
+
+    def wait(self, source, name: str, *args):
+        """source.<name>_async(*args) on the main loop; what <name>_finish
+        returns (or raises)."""
+        box: Dict[str, Any] = {}
+
+        def done(obj, res):
+            try:
+                box["result"] = getattr(obj, name + "_finish")(res)
+            except self.GLib.Error as ex:
+                box["error"] = ex
+            self.loop.quit()
+
+        getattr(source, name + "_async")(*args, done)
+        self.loop.run()
+        if "error" in box:
+            raise box["error"]
+        return box.get("result")
+
+    def wait_all(self, calls: List[Tuple[Any, str, tuple]]) -> List[Any]:
+        """Runs each source.<name>_async(*args) of @calls at the same time
+        on the main loop; what their _finish return (the first error is
+        raised once all have ended)."""
+        box: List[Any] = [None] * len(calls)
+        left = [len(calls)]
+
+        def done_for(i: int, name: str):
+            def done(obj, res):
+                try:
+                    box[i] = (True, getattr(obj, name + "_finish")(res))
+                except self.GLib.Error as ex:
+                    box[i] = (False, ex)
+                left[0] -= 1
+                if left[0] == 0:
+                    self.loop.quit()
+
+            return done
+
+        for i, (source, name, args) in enumerate(calls):
+            getattr(source, name + "_async")(*args, done_for(i, name))
+        self.loop.run()
+        for ok, value in box:
+            if not ok:
+                raise value
+        return [value for _ok, value in box]
+
+    def destroy(self) -> None:
+        if self.instance is None:
+            return
+        try:
+            self.instance.destroy(None)
+        except self.GLib.Error as ex:
+            sandbox_id = self.instance.get_id()
+            _echo(
+                "",
+                _("Could not destroy sandbox %s: %s -- remove it with `sandboxctl rm %s`.")
+                % (sandbox_id, ex.message, sandbox_id),
+            )
+
+
+def _build_spec(Sandbox, task: Dict[str, Any], secrets: Dict[str, str]):
+    s = task["spec"]
+    spec = Sandbox.Spec()
+    if s.get("image"):
+        spec.set_image(s["image"])
+    spec.set_workdir(task["workdir"])
+    if s.get("cpu"):
+        spec.set_cpu(float(s["cpu"]))
+    if s.get("memory"):
+        spec.set_memory_mb(int(float(s["memory"])))
+    if s.get("disk"):
+        spec.set_disk_mb(int(float(s["disk"])))
+    if s.get("gpu"):
+        spec.set_gpu(int(float(s["gpu"])))
+    if s.get("ttl"):
+        spec.set_timeout(int(s["ttl"]))
+    spec.set_network(bool(s.get("network")))
+    spec.set_die_with_owner(not task.get("debug"))
+    for key, value in task["labels"].items():
+        spec.set_label(key, value)
+    for key, value in secrets.items():
+        spec.set_env(key, value)
+    return spec
+
+
+def _create(attempt: Attempt, spec, task: Dict[str, Any]) -> Optional[str]:
+    """Creates the sandbox (transient failures retried with back-off);
+    None, or the message of a failure that another attempt of the task
+    would repeat (prefixed "!")."""
+    GLib, Sandbox = attempt.GLib, attempt.Sandbox
+    backend = task["backend"]
+    retryable = {int(getattr(Sandbox.Error, name)) for name in RETRYABLE_CREATE_ERRORS}
+    domain = GLib.quark_to_string(Sandbox.error_quark())
+    for n in range(CREATE_ATTEMPTS):
+        try:
+            # Not cancellable: a half-created instance could not be destroyed.
+            attempt.instance = attempt.wait(attempt.backend, "create", spec, None)
+            return None
+        except GLib.Error as ex:
+            if ex.domain == domain and ex.code not in retryable:
+                return "!" + _("Could not create a sandbox on the %s backend: %s") % (
+                    backend,
+                    ex.message,
+                )
+            if n + 1 == CREATE_ATTEMPTS or attempt.signal_received is not None:
+                return _("Could not create a sandbox on the %s backend (%d tries): %s") % (
+                    backend,
+                    n + 1,
+                    ex.message,
+                )
+            delay = CREATE_BACKOFF_SECONDS * (2**n)
+            _echo(
+                "",
+                _("Could not create a sandbox on the %s backend: %s -- trying again in %g s.")
+                % (backend, ex.message, delay),
+            )
+            time.sleep(delay)
+    return None
+
+
+def _take_sandbox(attempt: Attempt, task: Dict[str, Any], spec):
+    """(lease, error message or None): a free sandbox of the run's pool, or
+    a new one, held by this process."""
+    from .sandbox_pool import acquire, create_lease
+
+    pool_dir, key, backend = task["pool_dir"], task["pool_key"], task["backend"]
+    stale, lease = acquire(pool_dir, key)
+    for old in stale:
+        _destroy_by_id(attempt, old.sandbox_id or "")
+        old.drop()
+    if lease is not None:
+        try:
+            attempt.instance = attempt.backend.get_instance(lease.sandbox_id, None)
+            return lease, None
+        except attempt.GLib.Error:
+            # Ended on its own (its time to live, the provider): make another.
+            lease.drop()
+    lease = create_lease(pool_dir, key, backend)
+    error = _create(attempt, spec, task)
+    if error is None:
+        lease.write(id=attempt.instance.get_id())
+    return lease, error
+
+
+def _destroy_by_id(attempt: Attempt, sandbox_id: str) -> None:
+    Sandbox, GLib = attempt.Sandbox, attempt.GLib
+    try:
+        attempt.backend.get_instance(sandbox_id, None).destroy(None)
+    except GLib.Error as ex:
+        if ex.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND):
+            return
+        _echo(
+            "",
+            _("Could not destroy sandbox %s: %s -- remove it with `sandboxctl rm %s`.")
+            % (sandbox_id, ex.message, sandbox_id),
+        )
+
+
+def _send_inputs(attempt: Attempt, root: str, paths: List[str], remote: str) -> None:
+    """The tar of @paths (relative to @root) as one file at @remote: one
+    upload, where upload_archive adds an extract exec (the task's command
+    unpacks it)."""
+    import tempfile
+
+    Gio, Sandbox = attempt.Gio, attempt.Sandbox
+    if not paths:
+        return
+    with tempfile.TemporaryDirectory(prefix="mf-sandbox-in-") as tmp:
+        local = Gio.File.new_for_path(os.path.join(tmp, "inputs.tar"))
+        out = local.create(Gio.FileCreateFlags.PRIVATE, attempt.cancellable)
+        try:
+            Sandbox.archive_write(Gio.File.new_for_path(root), paths, out, attempt.cancellable)
+        finally:
+            out.close(None)
+        attempt.wait(attempt.instance, "upload", local, remote, attempt.cancellable)
+
+
+def _keep_for_debugging(sandbox_id: str, task: Dict[str, Any]) -> None:
+    backend = task["backend"]
+    ctl = "sandboxctl --backend " + backend
+    ttl = int(task["spec"].get("ttl") or 0)
+    _echo(
+        "",
+        _(
+            "METAFLOW_SANDBOX_DEBUG: sandbox %s of the failed task is kept (time to live: %s). "
+            "Open a shell in it: %s exec %s -- sh. Remove it: %s rm %s, or for the whole "
+            "run: python %s sandbox kill --run-id %s"
+        )
+        % (
+            sandbox_id,
+            (_("%d s") % ttl) if ttl else _("the backend's"),
+            ctl,
+            sandbox_id,
+            ctl,
+            sandbox_id,
+            task["flow_file"],
+            task["labels"]["run_id"],
+        ),
+    )
+
+
+def _no_core_dump() -> None:
+    import resource
+
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    except (ValueError, OSError):
+        pass
+
+
+def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> int:
+    """Runs the task; returns the exit status for the runtime (a negative
+    number: die of that signal)."""
+    from .sandbox_sync import SyncStats, fetch_packed_outputs, upload_set
+
+    Gio, GLib, Sandbox = _load_gi()
+    disallow_retry = int(task["disallow_retry"])
+    attempt = Attempt(Gio, GLib, Sandbox, task["backend"])
+    spec = _build_spec(Sandbox, task, secrets)
+    root, workdir = task["root"], task["workdir"].rstrip("/") or "/"
+    attempt.install_signal_handlers()
+    exit_code = disallow_retry
+    term_signal = 0
+    lease = None
+    try:
+        lease, error = _take_sandbox(attempt, task, spec)
+        if error is not None:
+            _echo("", error.lstrip("!"))
+            # A failure that another attempt would repeat is not retried.
+            exit_code = disallow_retry if error.startswith("!") else 1
+            return exit_code
+        sandbox_id = attempt.instance.get_id()
+        prefix = "[%s] " % sandbox_id
+        stats = SyncStats()
+        has_code = bool(task["package_sha"]) and task["package_sha"] in lease.info.get("code", [])
+        paths, _sent_blobs, nbytes = upload_set(
+            root,
+            task["flow"],
+            task["labels"]["run_id"],
+            task["labels"]["step"],
+            task["labels"]["task_id"],
+            None,
+            None if has_code else task["package_url"],
+            input_tasks=task["input_tasks"],
+        )
+        stats.up_bytes = nbytes
+        try:
+            _send_inputs(attempt, root, paths, workdir.rstrip("/") + "/" + INPUTS_NAME)
+        except (GLib.Error, OSError, RuntimeError) as ex:
+            if attempt.signal_received is not None:
+                _echo(
+                    prefix,
+                    _("Interrupted (signal %d): destroying sandbox %s.")
+                    % (attempt.signal_received, sandbox_id),
+                )
+                exit_code = 128 + attempt.signal_received
+                return exit_code
+            _echo(
+                prefix,
+                _("Could not copy the task's inputs into the sandbox: %s")
+                % getattr(ex, "message", ex),
+            )
+            return exit_code
+
+        bytecode = task.get("bytecode")
+        if not has_code and bytecode and os.path.isfile(bytecode):
+            try:
+                attempt.wait(
+                    attempt.instance,
+                    "upload",
+                    Gio.File.new_for_path(bytecode),
+                    workdir.rstrip("/") + "/" + BYTECODE_NAME,
+                    attempt.cancellable,
+                )
+            except GLib.Error:
+                pass  # the task compiles what it imports, as without it
+        env = dict(task["env"], METAFLOW_SANDBOX_ID=sandbox_id)
+        command = Sandbox.Command.new(["/bin/bash", "-c", task["script"], "bash"] + step_argv)
+        command.set_cwd("/")
+        for key, value in env.items():
+            command.set_env(key, value)
+        if task.get("cmd_timeout_ms"):
+            command.set_timeout_ms(int(task["cmd_timeout_ms"]))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        command.set_stdout_stream(_output_stream(1))
+        command.set_stderr_stream(_output_stream(2))
+        result = None
+        exec_error = None
+        if attempt.signal_received is None:
+            try:
+                result = attempt.wait(attempt.instance, "exec", command, attempt.cancellable)
+            except GLib.Error as ex:
+                exec_error = ex
+        if attempt.signal_received is not None:
+            _echo(
+                prefix,
+                _("Interrupted (signal %d): destroying sandbox %s.")
+                % (attempt.signal_received, sandbox_id),
+            )
+            exit_code = 128 + attempt.signal_received
+        elif exec_error is not None or result is None:
+            _echo(
+                prefix,
+                _("Running the task in the sandbox failed: %s")
+                % getattr(exec_error, "message", exec_error),
+            )
+            exit_code = disallow_retry
+        elif result.get_timed_out():
+            _echo(
+                prefix,
+                _("The task ran longer than its time limit of %s seconds and was killed.")
+                % task.get("run_time_limit"),
+            )
+            exit_code = 1
+        else:
+            exit_code = result.get_exit_code()
+            term_signal = result.get_term_signal()
+            try:
+                fetch_packed_outputs(
+                    Gio,
+                    Sandbox,
+                    attempt.instance,
+                    root,
+                    task["flow"],
+                    task["marker"],
+                    workdir,
+                    attempt.cancellable,
+                    stats,
+                    attempt.wait,
+                    attempt.wait_all,
+                )
+                if task.get("debug"):
+                    _echo(prefix, stats.summary())
+            except (GLib.Error, OSError, RuntimeError) as ex:
+                _echo(
+                    prefix,
+                    _("Could not copy the task's results back from the sandbox: %s")
+                    % getattr(ex, "message", ex),
+                )
+                # No DONE.lock came back: a failed attempt, retried if allowed.
+                exit_code = exit_code or 1
+            if term_signal and term_signal != signal.SIGSEGV:
+                _echo(
+                    prefix,
+                    _("The task was killed by signal %d%s.")
+                    % (term_signal, " (out of memory?)" if term_signal == 9 else ""),
+                )
+        return -term_signal if term_signal else exit_code
+    finally:
+        failed = exit_code != 0 or term_signal
+        kept = False
+        if attempt.instance is not None and lease is not None:
+            if failed and task.get("debug") and attempt.signal_received is None:
+                _keep_for_debugging(attempt.instance.get_id(), task)
+                lease.drop()
+                lease = None
+            elif not failed and attempt.signal_received is None and os.path.exists(lease.path):
+                # Back to the pool, with the code package unpacked; the next
+                # task's command replaces this task's datastore copy.
+                lease.write(
+                    code=[task["package_sha"]] if task["package_sha"] else [],
+                    # Where the run's end keeps this package's bytecode.
+                    bytecode=task.get("bytecode"),
+                    pkg_dir=task.get("pkg_dir"),
+                )
+                kept = True
+            else:
+                attempt.destroy()
+        elif attempt.instance is not None:
+            attempt.destroy()
+        if lease is not None:
+            if kept:
+                lease.release()
+            else:
+                lease.drop()
+        attempt.remove_signal_handlers()
+
+
+def main(argv: List[str]) -> int:
+    if len(argv) < 3 or argv[1] != "--":
+        sys.stderr.write("usage: sandbox_remote TASK.json -- STEP-COMMAND...\n")
+        return 2
+    with open(argv[0], encoding="utf-8") as f:
+        task = json.load(f)
+    try:
+        os.unlink(argv[0])
+    except OSError:
+        pass
+    secrets = json.loads(os.environ.pop(SECRETS_ENV, "") or "{}")
+    status = run(task, argv[2:], secrets)
+    if status < 0:
+        # Die of the step's signal, so that the runtime reports it as it does
+        # for a local task (-11: "Task failed with a segmentation fault.").
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _no_core_dump()
+        signal.signal(-status, signal.SIG_DFL)
+        os.kill(os.getpid(), -status)
+        return 128 - status
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -426,14 +426,37 @@ def test_runner_leaves_logs_to_the_trampoline(tmp_path, where):
         assert "-m metaflow.mflog.save_logs" in ran
 
 
+def _extension_call(code: str, env: dict) -> str:
+    """What CODE prints, run with the extension's modules in a process of
+    their own: imported here, after Metaflow was (by other tests), they
+    would not find the extension's configuration in metaflow_config."""
+    from conftest import EXTENSION_DIR
+
+    env = dict(env, PYTHONPATH=str(EXTENSION_DIR))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
 def _remote_task(pool: Path, root: Path, task_id: str, sha: str) -> dict:
     """A task description as sandbox_executor.remote_launch writes it."""
-    from metaflow_extensions.libsandbox.plugins.sandbox_executor import remote_script
-    from metaflow_extensions.libsandbox.plugins.sandbox_sync import marker_path
+    import os
 
     workdir = "/tmp/mf-remote-test-work"
     package_url = f"{root}/F/data/pk/{sha}"
-    script = remote_script(workdir, str(root), package_url, sha)
+    script, marker = json.loads(
+        _extension_call(
+            "import json\n"
+            "from metaflow_extensions.libsandbox.plugins.sandbox_executor import remote_script\n"
+            "from metaflow_extensions.libsandbox.plugins.sandbox_sync import marker_path\n"
+            "w, r, u, s = %r, %r, %r, %r\n"
+            "print(json.dumps([remote_script(w, r, u, s), marker_path(w)]))"
+            % (workdir, str(root), package_url, sha),
+            dict(os.environ),
+        )
+    )
     return {
         "backend": "daytona",
         "workdir": workdir,
@@ -447,7 +470,7 @@ def _remote_task(pool: Path, root: Path, task_id: str, sha: str) -> dict:
         "input_tasks": ["1/s/1"] if task_id == "20" else [],
         "package_url": package_url,
         "package_sha": sha,
-        "marker": marker_path(workdir),
+        "marker": marker,
         "script": script,
         "env": {"GREETING": "hello"},
         "cmd_timeout_ms": 120_000,
@@ -528,10 +551,10 @@ def test_remote_task_without_metaflow(tmp_path, remote, monkeypatch):
     size = len(package.getvalue())
     assert size <= stats["upload_bytes"] < 2 * size, (stats, size)
     assert remote.live() == 1
-    from metaflow_extensions.libsandbox.plugins.sandbox_executor import destroy_pooled
-
-    for key, value in remote.env.items():
-        monkeypatch.setenv(key, value)
-    destroy_pooled(str(pool))
+    _extension_call(
+        "from metaflow_extensions.libsandbox.plugins.sandbox_executor import destroy_pooled\n"
+        "destroy_pooled(%r)" % str(pool),
+        dict(os.environ, **remote.env),
+    )
     assert remote.wait_live(0, 30) == 0
     assert not pool.exists()

@@ -51,6 +51,13 @@ def _echo(prefix: str, msg: str) -> None:
     sys.stderr.flush()
 
 
+def _fail(prefix: str, msg: str) -> None:
+    """A failure that ends the task, under the headline Metaflow prints for
+    the trampoline's SandboxExecutionError (the same words either way)."""
+    _echo(prefix, "Sandbox error:")
+    _echo(prefix, msg)
+
+
 def _load_gi():
     import gi
 
@@ -330,7 +337,7 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
     try:
         lease, error = _take_sandbox(attempt, task, spec)
         if error is not None:
-            _echo("", error.lstrip("!"))
+            _fail("", error.lstrip("!"))
             # A failure that another attempt would repeat is not retried.
             exit_code = disallow_retry if error.startswith("!") else 1
             return exit_code
@@ -405,7 +412,7 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
             )
             exit_code = 128 + attempt.signal_received
         elif exec_error is not None or result is None:
-            _echo(
+            _fail(
                 prefix,
                 _("Running the task in the sandbox failed: %s")
                 % getattr(exec_error, "message", exec_error),

@@ -57,11 +57,11 @@ def test_follower_reaches_the_owner_by_name(daytona: Daytona, owner: Sandbox) ->
     try:
         assert follower.linked_sandbox_id == owner.id
         assert daytona.get(follower.id).linked_sandbox_id == owner.id
+        fetch = (
+            "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"
+        )
         fetched = follower.process.exec(
-            "python3 -c 'import sys, urllib.request; "
-            f'print(urllib.request.urlopen("http://" + sys.argv[1] + ":{port}/").read().decode())\' '
-            f"{owner.name}",
-            timeout=30,
+            f"python3 -c '{fetch}' http://{owner.name}:{port}/", timeout=30
         )
         assert fetched.exit_code == 0, fetched.result
         assert fetched.result.strip() == marker

@@ -20,7 +20,6 @@ import pytest
 from daytona import (
     CreateSandboxFromSnapshotParams,
     Daytona,
-    DaytonaError,
     DaytonaNotFoundError,
     Sandbox,
     VolumeMount,

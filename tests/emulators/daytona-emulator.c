@@ -318,6 +318,7 @@ struct _EmuSandbox
   char            *preview_token;   /* x-daytona-preview-token of its preview URLs */
   EmuImage        *image;           /* what the snapshot or image runs on */
   char            *image_error;     /* or why the build's base image is unknown */
+  char            *linked_id;       /* linkedSandbox: the owner's id, or NULL */
 };
 
 typedef struct _EmuPty EmuPty;
@@ -379,6 +380,7 @@ emu_sandbox_free (EmuSandbox *sb)
 {
   g_free (sb->id);
   g_free (sb->name);
+  g_free (sb->linked_id);
   g_free (sb->snapshot);
   g_free (sb->user);
   g_free (sb->target);
@@ -697,6 +699,8 @@ sandbox_dto (EmuSandbox *sb,
   STR ("daemonVersion", EMU_DAEMON_VERSION);
   STR ("runnerId", "emulator-runner");
   STR ("toolboxProxyUrl", proxy);
+  if (sb->linked_id)
+    STR ("linkedSandboxId", sb->linked_id);
   if (!list_item)
     {
       _sandbox_json_add_string_map (b, "env", sb->env);
@@ -788,12 +792,14 @@ sb_cancel_commands (EmuSandbox *sb)
 }
 
 static void build_log_append (EmuSandbox *sb, const char *text, gboolean done);
+static void sb_update_linked_hosts (EmuSandbox *sb);
 
 static void
 sb_destroy (EmuSandbox *sb)
 {
   build_log_append (sb, "ERROR: the sandbox was deleted during its build\n", TRUE);
   emu_mark_deleted (sb);
+  sb_update_linked_hosts (sb);
   g_free (sb->desired_state);
   sb->desired_state = g_strdup ("destroyed");
   sb_set_state (sb, "destroying");
@@ -953,6 +959,7 @@ local_created (GObject      *source,
       return;
     }
   sb->local = g_steal_pointer (&local);
+  sb_update_linked_hosts (sb);
   emu_later (sb->emu, emu_setting (sb->emu, &sb->emu->state_delay_ms), sb_started_cb, sb);
 }
 
@@ -981,6 +988,66 @@ sb_host_path (EmuSandbox *sb,
               const char *path)
 {
   return g_build_filename (sb->host_dir, path, NULL);
+}
+
+/* The sandboxes linked with @sb: its owner and the owner's followers. */
+static gboolean
+sb_linked_with (EmuSandbox *sb,
+                EmuSandbox *other)
+{
+  const char *group = sb->linked_id ? sb->linked_id : sb->id;
+
+  if (other == sb || other->removed || other->deleted)
+    return FALSE;
+  return strcmp (other->id, group) == 0 || g_strcmp0 (other->linked_id, group) == 0;
+}
+
+/* Writes @sb's hosts file (in place: the sandbox has it mounted): the
+ * image's /etc/hosts, then each linked sandbox's name and id on the
+ * loopback, which linked sandboxes share here (they have the host's
+ * network). An image without /etc/hosts gets none. */
+static void
+sb_write_hosts (EmuSandbox *sb)
+{
+  g_autofree char *path = sb_host_path (sb, "hosts");
+  g_autofree char *source = g_build_filename (sb->image && sb->image->rootfs ? sb->image->rootfs : "/",
+                                              "etc", "hosts", NULL);
+  g_autofree char *base = NULL;
+  g_autoptr(GString) text = g_string_new (NULL);
+  FILE *file;
+
+  if (!g_file_get_contents (source, &base, NULL, NULL))
+    return;
+  g_string_append (text, base);
+  if (text->len > 0 && text->str[text->len - 1] != '\n')
+    g_string_append_c (text, '\n');
+  for (guint i = 0; i < sb->emu->order->len; i++)
+    {
+      EmuSandbox *other = g_ptr_array_index (sb->emu->order, i);
+
+      if (sb_linked_with (sb, other))
+        g_string_append_printf (text, "127.0.0.1\t%s %s\n", other->name, other->id);
+    }
+  if (g_mkdir_with_parents (sb->host_dir, 0755) != 0 || (file = fopen (path, "w")) == NULL)
+    {
+      g_warning ("daytona-emulator: cannot write %s: %s", path, g_strerror (errno));
+      return;
+    }
+  fwrite (text->str, 1, text->len, file);
+  fclose (file);
+}
+
+/* After @sb joined or left its link group: the others' hosts files. */
+static void
+sb_update_linked_hosts (EmuSandbox *sb)
+{
+  for (guint i = 0; i < sb->emu->order->len; i++)
+    {
+      EmuSandbox *other = g_ptr_array_index (sb->emu->order, i);
+
+      if (sb_linked_with (sb, other) && other->local != NULL)
+        sb_write_hosts (other);
+    }
 }
 
 static void
@@ -1021,6 +1088,15 @@ sb_start_local (EmuSandbox *sb)
       if (!_emu_add_user_files_from (spec, sb->image->rootfs, etc, sb_user (sb), home, &error))
         g_warning ("daytona-emulator: %s", error->message);
     }
+  /* /etc/hosts: the image's, plus the names of the sandboxes it is linked
+   * with (rewritten in place as they come and go). */
+  {
+    g_autofree char *hosts = sb_host_path (sb, "hosts");
+
+    sb_write_hosts (sb);
+    if (g_file_test (hosts, G_FILE_TEST_IS_REGULAR))
+      sandbox_spec_add_mount (spec, hosts, "/etc/hosts", TRUE);
+  }
   sandbox_spec_set_env (spec, "HOME", home);
   sandbox_spec_set_env (spec, "USER", sb_user (sb));
   sandbox_spec_set_env (spec, "LOGNAME", sb_user (sb));
@@ -1205,10 +1281,12 @@ volumes_from_request (DaytonaEmulator  *emu,
                       JsonNode         *node,
                       GPtrArray        *ids,
                       GPtrArray        *paths,
+                      guint            *status,
                       char            **message)
 {
   JsonArray *array;
 
+  *status = 400;
   if (!JSON_NODE_HOLDS_ARRAY (node))
     {
       *message = g_strdup ("volumes must be an array");
@@ -1231,12 +1309,13 @@ volumes_from_request (DaytonaEmulator  *emu,
       volume = emu_volume_find (emu, id);
       if (volume == NULL)
         {
-          *message = g_strdup_printf ("Volume %s not found", id);
+          *message = g_strdup_printf ("Volume '%s' not found", id);
+          *status = 404;
           return FALSE;
         }
       if (strcmp (volume_state (volume), "ready") != 0)
         {
-          *message = g_strdup_printf ("Volume %s is not in a ready state. Current state: %s",
+          *message = g_strdup_printf ("Volume '%s' is not in a ready state. Current state: %s",
                                       volume->name, volume_state (volume));
           return FALSE;
         }
@@ -1285,8 +1364,10 @@ api_volumes (DaytonaEmulator   *emu,
       volume = g_new0 (EmuVolume, 1);
       volume->id = g_uuid_string_random ();
       volume->name = g_strdup (name);
-      volume->ready_at = g_get_monotonic_time () +
-                         (gint64) emu_setting (emu, &emu->state_delay_ms) * 1000;
+      /* The service's volume manager makes a volume ready within moments,
+       * and Daytona's own example mounts one in a sandbox right after
+       * creating it: here it is ready at once. */
+      volume->ready_at = g_get_monotonic_time ();
       volume->created_at = now_iso ();
       volume->host_dir = g_strdup_printf ("%s/volumes/%s", emu->tmpdir, volume->id);
       if (g_mkdir_with_parents (volume->host_dir, 0755) != 0)
@@ -2021,7 +2102,8 @@ api_create (DaytonaEmulator   *emu,
   JsonObject *build_info = NULL;
   JsonNode *node;
   gint64 v;
-  const char *name;
+  const char *name, *linked;
+  EmuSandbox *owner = NULL;
   gboolean never_start;
   GPtrArray *volume_ids = NULL, *volume_paths = NULL;
   g_autoptr(EmuImage) image = NULL;
@@ -2097,6 +2179,33 @@ api_create (DaytonaEmulator   *emu,
       g_autofree char *m = g_strdup_printf ("Sandbox with name %s already exists", name);
       return api_error (emu, msg, 409, m);
     }
+  /* linkedSandbox: co-located with an existing sandbox, on a network the
+   * two share, where each resolves the other by name (as the service's
+   * runners do with a link network). */
+  linked = _sandbox_json_get_string (body, "linkedSandbox");
+  if (linked != NULL && *linked != '\0')
+    {
+      if (!_sandbox_json_get_int (body, "autoDeleteInterval", &v) || v != 0)
+        return api_error (emu, msg, 400, "Linked sandboxes must be ephemeral (set autoDeleteInterval to 0)");
+      owner = emu_find (emu, linked);
+      if (owner == NULL || owner->deleted)
+        {
+          g_autofree char *m = g_strdup_printf ("Sandbox with ID or name %s not found", linked);
+          return api_error (emu, msg, 404, m);
+        }
+      if (owner->linked_id != NULL)
+        {
+          g_autofree char *m = g_strdup_printf ("Linked sandbox %s is itself linked to another sandbox; "
+                                                "chained links are not allowed", owner->id);
+          return api_error (emu, msg, 400, m);
+        }
+      if (g_strcmp0 (owner->state, "started") != 0 && g_strcmp0 (owner->state, "stopped") != 0)
+        {
+          g_autofree char *m = g_strdup_printf ("Linked sandbox must be in STARTED or STOPPED state with an "
+                                                "assigned runner (current: %s)", owner->state);
+          return api_error (emu, msg, 400, m);
+        }
+    }
 
   node = json_object_get_member (body, "volumes");
   if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
@@ -2104,9 +2213,10 @@ api_create (DaytonaEmulator   *emu,
       g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
       g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
       g_autofree char *m = NULL;
+      guint status;
 
-      if (!volumes_from_request (emu, node, ids, paths, &m))
-        return api_error (emu, msg, 400, m);
+      if (!volumes_from_request (emu, node, ids, paths, &status, &m))
+        return api_error (emu, msg, status, m);
       volume_ids = g_steal_pointer (&ids);
       volume_paths = g_steal_pointer (&paths);
     }
@@ -2118,6 +2228,7 @@ api_create (DaytonaEmulator   *emu,
   sb->volume_paths = volume_paths;
   sb->preview_token = g_uuid_string_random ();
   sb->name = g_strdup (name ? name : sb->id);
+  sb->linked_id = owner ? g_strdup (owner->id) : NULL;
   if (!build)
     sb->snapshot = g_strdup (_sandbox_json_get_string (body, "snapshot") ? _sandbox_json_get_string (body, "snapshot")
                                                               : "daytona-small");

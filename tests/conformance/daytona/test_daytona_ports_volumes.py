@@ -20,7 +20,6 @@ import pytest
 from daytona import (
     CreateSandboxFromSnapshotParams,
     Daytona,
-    DaytonaError,
     DaytonaNotFoundError,
     Sandbox,
     VolumeMount,
@@ -110,8 +109,25 @@ def test_volume_is_shared_between_sandboxes(daytona: Daytona, volume_name: str) 
         daytona.delete(second)
 
 
+def test_volume_mounted_right_after_its_creation(daytona: Daytona, volume_name: str) -> None:
+    # As Daytona's own volume example does: get(create=True), then a sandbox
+    # with it at once, without waiting for the volume's state.
+    volume = daytona.volume.get(volume_name, create=True)
+    sb = daytona.create(
+        CreateSandboxFromSnapshotParams(
+            volumes=[VolumeMount(volume_id=volume.id, mount_path="/home/daytona/volume")]
+        ),
+        timeout=30,
+    )
+    try:
+        sb.fs.upload_file(b"kept", "/home/daytona/volume/kept.txt")
+        assert sb.process.exec("cat /home/daytona/volume/kept.txt").result == "kept"
+    finally:
+        daytona.delete(sb)
+
+
 def test_missing_volume_refuses_the_sandbox(daytona: Daytona) -> None:
-    with pytest.raises(DaytonaError):
+    with pytest.raises(DaytonaNotFoundError, match="Volume 'no-such-volume' not found"):
         daytona.create(
             CreateSandboxFromSnapshotParams(
                 volumes=[VolumeMount(volume_id="no-such-volume", mount_path="/data")]

@@ -341,7 +341,8 @@ G_DEFINE_FLAGS_TYPE (SandboxBackendCapabilities, sandbox_backend_capabilities,
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_VOLUMES, "volumes"),
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_PAUSE, "pause"),
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_METRICS, "metrics"),
-                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_TTY, "tty"))
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_TTY, "tty"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_PIDS_LIMIT, "pids-limit"))
 
 /**
  * sandbox_backend_get_capabilities:
@@ -452,6 +453,49 @@ start_task (GTask    *task,
   return TRUE;
 }
 
+/* What @spec asks for that the backend's capabilities say it cannot do is
+ * refused here, for every backend (a backend need not look for it), so that
+ * no setting is silently ignored. */
+static gboolean
+spec_supported (GTask       *task,
+                SandboxSpec *spec)
+{
+  SandboxBackend *self = g_task_get_source_object (task);
+  SandboxBackendCapabilities caps = sandbox_backend_get_capabilities (self);
+  const char *name = sandbox_backend_get_name (self);
+  g_autofree char *asked = NULL;
+
+  if (g_hash_table_size (sandbox_spec_get_volumes (spec)) > 0 && !(caps & SANDBOX_BACKEND_CAPABILITY_VOLUMES))
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED,
+                               _("The %s backend has no volumes; create the sandbox without "
+                                 "them, or use a backend that has them (local, daytona)."),
+                               name);
+      return FALSE;
+    }
+  if (sandbox_spec_get_gpu (spec) > 0 && !(caps & SANDBOX_BACKEND_CAPABILITY_GPU))
+    asked = g_strdup_printf ("gpu %u", sandbox_spec_get_gpu (spec));
+  else if (sandbox_spec_get_cpu (spec) > 0 && !(caps & SANDBOX_BACKEND_CAPABILITY_CPU_LIMIT))
+    asked = g_strdup_printf ("cpu %g", sandbox_spec_get_cpu (spec));
+  else if (sandbox_spec_get_memory_mb (spec) > 0 && !(caps & SANDBOX_BACKEND_CAPABILITY_MEMORY_LIMIT))
+    asked = g_strdup_printf ("memory-mb %u", sandbox_spec_get_memory_mb (spec));
+  else if (sandbox_spec_get_disk_mb (spec) > 0 && !(caps & SANDBOX_BACKEND_CAPABILITY_DISK_LIMIT))
+    asked = g_strdup_printf ("disk-mb %u", sandbox_spec_get_disk_mb (spec));
+  else if (sandbox_spec_get_pids_max (spec) > 0 && !(caps & SANDBOX_BACKEND_CAPABILITY_PIDS_LIMIT))
+    asked = g_strdup_printf ("pids-max %u", sandbox_spec_get_pids_max (spec));
+  if (asked != NULL)
+    {
+      /* TRANSLATORS: the second %s is a setting and its value, e.g. "gpu 1" */
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED,
+                               _("The %s backend cannot apply %s to a sandbox (its capabilities "
+                                 "do not include it); leave the setting out, or use a backend "
+                                 "that applies it (sandboxctl backends lists them)."),
+                               name, asked);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /**
  * sandbox_backend_create_async:
  * @self: a #SandboxBackend
@@ -462,7 +506,11 @@ start_task (GTask    *task,
  * @user_data: data for @callback
  *
  * Creates a sandbox. The backend's configuration is checked first
- * ([method@Sandbox.Backend.check_configured]).
+ * ([method@Sandbox.Backend.check_configured]), then @spec against the
+ * backend's capabilities ([method@Sandbox.Backend.get_capabilities]): a
+ * volume, gpu, cpu, memory, disk or pids limit that the backend cannot apply
+ * fails with %SANDBOX_ERROR_NOT_SUPPORTED (since 0.2) instead of being
+ * ignored.
  *
  * Since: 0.1
  */
@@ -484,15 +532,8 @@ sandbox_backend_create_async (SandboxBackend      *self,
   g_task_set_source_tag (task, sandbox_backend_create_async);
 
   klass = SANDBOX_BACKEND_GET_CLASS (self);
-  if (g_hash_table_size (sandbox_spec_get_volumes (spec)) > 0 &&
-      !(sandbox_backend_get_capabilities (self) & SANDBOX_BACKEND_CAPABILITY_VOLUMES))
-    {
-      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED,
-                               _("The %s backend has no volumes; create the sandbox without "
-                                 "them, or use a backend that has them (local, daytona)."),
-                               sandbox_backend_get_name (self));
-      return;
-    }
+  if (!spec_supported (task, spec))
+    return;
   if (start_task (task, klass->create, _("create sandboxes")))
     {
       klass->create (self, spec, cancellable, task);
@@ -713,6 +754,8 @@ sandbox_backend_run_async (SandboxBackend      *self,
   g_task_set_task_data (task, data, (GDestroyNotify) run_data_free);
 
   klass = SANDBOX_BACKEND_GET_CLASS (self);
+  if (!spec_supported (task, spec))
+    return;
   if (start_task (task, klass->run, _("run commands")))
     {
       klass->run (self, spec, command, cancellable, task);

@@ -972,8 +972,6 @@ local_create (SandboxLocalBackend *self,
   config->expires = sandbox_spec_get_timeout (spec) ? config->created + sandbox_spec_get_timeout (spec) : 0;
   config->limits = choose_limits (spec);
   config->die_with_owner = sandbox_spec_get_die_with_owner (spec);
-  if (sandbox_spec_get_gpu (spec) > 0)
-    g_debug ("The local backend does not assign GPUs; ignoring gpu=%u", sandbox_spec_get_gpu (spec));
 
   g_hash_table_iter_init (&iter, sandbox_spec_get_env (spec));
   while (g_hash_table_iter_next (&iter, &key, &value))
@@ -1188,7 +1186,7 @@ sandbox_local_backend_get_capabilities (SandboxBackend *backend)
          SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID |
          SANDBOX_BACKEND_CAPABILITY_PORTS | SANDBOX_BACKEND_CAPABILITY_VOLUMES |
          SANDBOX_BACKEND_CAPABILITY_PAUSE | SANDBOX_BACKEND_CAPABILITY_METRICS |
-         SANDBOX_BACKEND_CAPABILITY_TTY;
+         SANDBOX_BACKEND_CAPABILITY_TTY | SANDBOX_BACKEND_CAPABILITY_PIDS_LIMIT;
 }
 
 static char *

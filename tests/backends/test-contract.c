@@ -628,6 +628,72 @@ instance_stdout (SandboxInstance *instance,
 
 /* Commands run in the workdir the backend reports for a spec without one,
  * and can write there; a spec's workdir is made and used instead. */
+/* A setting the backend's capabilities leave out is refused, before
+ * anything is created, on create and on the one-shot run; one they include
+ * is not refused for being unknown. */
+static void
+test_refused_settings (Fixture       *f,
+                       gconstpointer  data)
+{
+  static const struct {
+    SandboxBackendCapabilities cap;
+    const char *property;
+    const char *word;
+  } settings[] = {
+    { SANDBOX_BACKEND_CAPABILITY_GPU, "gpu", "gpu 1" },
+    { SANDBOX_BACKEND_CAPABILITY_CPU_LIMIT, "cpu", "cpu 1" },
+    { SANDBOX_BACKEND_CAPABILITY_MEMORY_LIMIT, "memory-mb", "memory-mb 1" },
+    { SANDBOX_BACKEND_CAPABILITY_DISK_LIMIT, "disk-mb", "disk-mb 1" },
+    { SANDBOX_BACKEND_CAPABILITY_PIDS_LIMIT, "pids-max", "pids-max 1" },
+  };
+  SandboxBackendCapabilities caps = sandbox_backend_get_capabilities (f->backend);
+  guint refused = 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (settings); i++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("true");
+      g_autoptr(SandboxInstance) made = NULL;
+      g_autoptr(SandboxExecResult) result = NULL;
+      g_autoptr(GError) error = NULL;
+      GValue one = G_VALUE_INIT;
+
+      if (caps & settings[i].cap)
+        continue;
+      refused++;
+      sandbox_spec_set_label (spec, "test", f->label);
+      if (strcmp (settings[i].property, "cpu") == 0)
+        {
+          g_value_init (&one, G_TYPE_DOUBLE);
+          g_value_set_double (&one, 1);
+        }
+      else
+        {
+          g_value_init (&one, G_TYPE_UINT);
+          g_value_set_uint (&one, 1);
+        }
+      g_object_set_property (G_OBJECT (spec), settings[i].property, &one);
+      g_value_unset (&one);
+
+      made = sandbox_backend_create (f->backend, spec, NULL, &error);
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      g_assert_null (made);
+      g_assert_nonnull (strstr (error->message, settings[i].word));
+      g_clear_error (&error);
+      result = sandbox_backend_run (f->backend, spec, cmd, NULL, &error);
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      g_assert_null (result);
+    }
+  /* Only the fixture's own sandbox is alive. */
+  if (f->fixture->count_live != NULL)
+    g_assert_cmpuint (f->fixture->count_live (f->state), ==, 1);
+  /* local applies all of them; the remote backends leave some out. */
+  if (strcmp (f->fixture->name, "local") == 0)
+    g_assert_cmpuint (refused, ==, 1);   /* gpu */
+  else
+    g_assert_cmpuint (refused, >, 0);
+}
+
 static void
 test_workdir (Fixture       *f,
               gconstpointer  data)
@@ -1337,6 +1403,7 @@ main (int argc, char **argv)
     { "exec-async", test_exec_async },
     { "exec-slow-reader", test_exec_slow_reader },
     { "capabilities", test_capabilities },
+    { "refused-settings", test_refused_settings },
     { "workdir", test_workdir },
     { "files", test_files },
     { "network", test_network },

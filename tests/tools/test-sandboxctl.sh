@@ -71,6 +71,11 @@ check "run exits with the command's status" rc_is 3
 check "run passes stdout through" out_is hi
 check "run passes stderr through" [ "$(cat "$WORK/err")" = err ]
 
+# A setting the backend cannot apply is refused, not ignored.
+ctl run --backend local --gpu 1 -- true
+check "run --gpu on local is refused (exit 1)" rc_is 1
+check "run --gpu on local names the setting" err_has "cannot apply gpu 1"
+
 ctl run --backend local -- sh -c 'getent hosts example.com || ping -c1 1.1.1.1'
 check "run has no network by default" [ "$rc" -ne 0 ]
 

@@ -548,6 +548,13 @@ sandbox_daytona_backend_create (SandboxBackend *backend,
   }
   json_builder_set_member_name (b, "networkBlockAll");
   json_builder_add_boolean_value (b, !sandbox_spec_get_network (spec));
+  /* The sandbox's user, whose commands and files they are (the snapshot's,
+   * "daytona", unless run-as-root). */
+  if (sandbox_spec_get_run_as_root (spec))
+    {
+      json_builder_set_member_name (b, "user");
+      json_builder_add_string_value (b, "root");
+    }
   if (get_target (self) != NULL)
     {
       json_builder_set_member_name (b, "target");

@@ -204,6 +204,7 @@ typedef struct
   GHashTable *labels;     /* asked for: the create answer does not repeat them */
   char       *token;      /* the value of SANDBOX_CLOUD_CREATE_TOKEN */
   char       *workdir;    /* SandboxSpec:workdir, or NULL */
+  gboolean    as_root;    /* SandboxSpec:run-as-root */
 } CreateData;
 
 static void
@@ -297,6 +298,8 @@ create_posted (GObject      *source,
       return;
     }
   sandbox_instance_set_labels (instance, data->labels);
+  if (data->as_root)
+    _sandbox_e2b_instance_set_root (instance);
   _sandbox_e2b_instance_set_workdir (instance, data->workdir);
   _sandbox_cloud_return_with_workdir (_sandbox_e2b_backend_get_api (self), &_sandbox_e2b_api, instance,
                                       data->workdir, task);
@@ -346,6 +349,10 @@ sandbox_e2b_backend_create (SandboxBackend *backend,
       g_hash_table_insert (metadata, key, value);
   }
   g_hash_table_insert (metadata, (char *) SANDBOX_CLOUD_CREATE_TOKEN, token);
+  /* Commands and files as root: said in the metadata, so that an instance
+   * got again by id (another process) knows it too. */
+  if (sandbox_spec_get_run_as_root (spec))
+    g_hash_table_insert (metadata, (char *) SANDBOX_E2B_USER_KEY, (char *) "root");
   _sandbox_json_add_string_map (builder, "metadata", metadata);
   _sandbox_json_add_string_map (builder, "envVars", sandbox_spec_get_env (spec));
   json_builder_set_member_name (builder, "secure");
@@ -358,6 +365,7 @@ sandbox_e2b_backend_create (SandboxBackend *backend,
   data = g_new0 (CreateData, 1);
   data->labels = g_hash_table_ref (sandbox_spec_get_labels (spec));
   data->token = g_steal_pointer (&token);
+  data->as_root = sandbox_spec_get_run_as_root (spec);
   data->workdir = g_strdup (sandbox_spec_get_workdir (spec));
   g_task_set_task_data (task, data, (GDestroyNotify) create_data_free);
   /* Not idempotent: a retried create could start two sandboxes. */

@@ -31,6 +31,7 @@ struct _SandboxE2bInstance
   char              *envd_url;
   SandboxRestClient *envd;           /* unary Connect calls */
   char              *workdir;        /* default cwd of commands, or NULL */
+  gboolean           as_root;        /* envd calls as root (run-as-root), not the template's user */
 };
 
 G_DEFINE_FINAL_TYPE (SandboxE2bInstance, sandbox_e2b_instance, SANDBOX_TYPE_INSTANCE)
@@ -47,6 +48,8 @@ get_id (SandboxE2bInstance *self)
   return sandbox_instance_get_id (SANDBOX_INSTANCE (self));
 }
 
+#define E2B_ROOT_AUTH "Basic cm9vdDo="   /* base64 ("root:") */
+
 static void
 set_envd (SandboxE2bInstance *self)
 {
@@ -60,6 +63,9 @@ set_envd (SandboxE2bInstance *self)
   _sandbox_rest_client_set_header (self->envd, "E2b-Sandbox-Port", G_STRINGIFY (E2B_ENVD_PORT));
   _sandbox_rest_client_set_header (self->envd, "X-Access-Token", self->access_token);
   _sandbox_rest_client_set_header (self->envd, "Connect-Protocol-Version", "1");
+  /* envd runs a call as the user of its HTTP Basic credentials. */
+  if (self->as_root)
+    _sandbox_rest_client_set_header (self->envd, "Authorization", E2B_ROOT_AUTH);
 }
 
 SandboxInstance *
@@ -81,9 +87,21 @@ _sandbox_e2b_instance_new (SandboxE2bBackend *backend,
   self->domain = g_strdup (_sandbox_json_get_string (object, "domain"));
   self->access_token = g_strdup (_sandbox_json_get_string (object, "envdAccessToken"));
   labels = _sandbox_json_get_string_map (object, "metadata", SANDBOX_CLOUD_CREATE_TOKEN);
+  self->as_root = g_strcmp0 (g_hash_table_lookup (labels, SANDBOX_E2B_USER_KEY), "root") == 0;
+  g_hash_table_remove (labels, SANDBOX_E2B_USER_KEY);
   sandbox_instance_set_labels (SANDBOX_INSTANCE (self), labels);
   set_envd (self);
   return SANDBOX_INSTANCE (self);
+}
+
+/* Created with run-as-root (the create answer has no metadata to say it). */
+void
+_sandbox_e2b_instance_set_root (SandboxInstance *instance)
+{
+  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
+
+  self->as_root = TRUE;
+  set_envd (self);
 }
 
 void
@@ -1341,6 +1359,7 @@ typedef struct
   char        *envd_url;
   char        *sandbox_id;
   char        *token;
+  gboolean     as_root;    /* as root (HTTP Basic), not the template's user */
   GFile       *local;
   char        *remote;
   gboolean     upload;     /* else a download */
@@ -1376,6 +1395,8 @@ files_message (FilesData  *data,
   soup_message_headers_replace (headers, "E2b-Sandbox-Id", data->sandbox_id);
   soup_message_headers_replace (headers, "E2b-Sandbox-Port", G_STRINGIFY (E2B_ENVD_PORT));
   soup_message_headers_replace (headers, "X-Access-Token", data->token);
+  if (data->as_root)
+    soup_message_headers_replace (headers, "Authorization", E2B_ROOT_AUTH);
   return msg;
 }
 
@@ -1953,6 +1974,7 @@ files_start (SandboxE2bInstance *self,
   data->envd_url = g_strdup (self->envd_url);
   data->sandbox_id = g_strdup (get_id (self));
   data->token = g_strdup (self->access_token);
+  data->as_root = self->as_root;
   data->session = soup_session_new_with_options ("user-agent", user_agent,
                                                  "timeout", _sandbox_rest_timeout_s (), NULL);
   data->policy = g_object_ref (self->envd);

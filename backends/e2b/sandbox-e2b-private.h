@@ -41,6 +41,10 @@ char *_sandbox_e2b_backend_port_url (SandboxE2bBackend *self,
 SandboxInstance   *_sandbox_e2b_instance_new         (SandboxE2bBackend *backend,
                                                       JsonObject        *object);
 /* The default cwd of its commands (SandboxSpec:workdir), or NULL for envd's. */
+/* The metadata key that says a sandbox's commands and files are root's
+ * (SandboxSpec:run-as-root); hidden from its labels. */
+#define SANDBOX_E2B_USER_KEY "libsandbox.user"
+void               _sandbox_e2b_instance_set_root    (SandboxInstance   *instance);
 void               _sandbox_e2b_instance_set_workdir (SandboxInstance   *instance,
                                                       const char        *workdir);
 

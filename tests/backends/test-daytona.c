@@ -715,6 +715,33 @@ test_tty_auto_stop (void)
   assert_nothing_left ();
 }
 
+/* run-as-root: the sandbox's user is root (create's "user"), its home
+ * /root; without it the snapshot's user, daytona. */
+static void
+test_run_as_root (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxInstance) plain = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(SandboxExecResult) plain_result = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *plain_out = NULL;
+
+  sandbox_spec_set_run_as_root (spec, TRUE);
+  instance = create (backend, spec);
+  result = run (instance, "id -u; echo $HOME; whoami", &out, NULL);
+  g_assert_cmpstr (out, ==, "0\n/root\nroot\n");
+  destroy (instance);
+
+  plain = create (backend, NULL);
+  plain_result = run (plain, "echo $HOME; whoami", &plain_out, NULL);
+  g_assert_cmpstr (plain_out, ==, "/home/daytona\ndaytona\n");
+  destroy (plain);
+  assert_nothing_left ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -744,6 +771,7 @@ main (int   argc,
   g_test_add_func ("/daytona/never-starts", test_never_starts);
   g_test_add_func ("/daytona/fails-to-start", test_fails_to_start);
   g_test_add_func ("/daytona/resources-need-an-image", test_resources_need_an_image);
+  g_test_add_func ("/daytona/run-as-root", test_run_as_root);
   g_test_add_func ("/daytona/auto-stop", test_auto_stop);
   g_test_add_func ("/daytona/tty-errors", test_tty_errors);
   g_test_add_func ("/daytona/tty-auto-stop", test_tty_auto_stop);

@@ -534,6 +534,70 @@ test_workdir (void)
   g_assert_cmpuint (e2b_emulator_count_live (emulator), ==, 0);
 }
 
+/* run-as-root: envd runs commands and file calls as root, also for the
+ * instance got again by id; the metadata that says so is no label. */
+static void
+test_run_as_root (void)
+{
+  g_autoptr(SandboxBackend) backend = new_backend (NULL);
+  g_autoptr(SandboxBackend) other = new_backend (NULL);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxInstance) again = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(SandboxExecResult) plain = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("e2b-root-XXXXXX", &error);
+  g_autofree char *path = g_build_filename (dir, "note", NULL);
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  g_autofree char *out = NULL;
+  g_autofree char *out_again = NULL;
+  g_autofree char *out_plain = NULL;
+  gboolean uploaded;
+
+  g_assert_no_error (error);
+  g_assert_true (g_file_set_contents (path, "rooted\n", -1, &error));
+  sandbox_spec_set_label (spec, "suite", "test-e2b");
+  sandbox_spec_set_label (spec, "case", "run-as-root");
+  sandbox_spec_set_run_as_root (spec, TRUE);
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_no_error (error);
+  /* Root may write in /root. */
+  uploaded = sandbox_instance_upload (instance, file, "/root/note", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (uploaded);
+  result = run (instance, "echo $HOME; cat /root/note", 0, NULL, NULL, &error);
+  g_assert_no_error (error);
+  out = stdout_of (result);
+  g_assert_cmpstr (out, ==, "/root\nrooted\n");
+
+  again = sandbox_backend_get_instance (other, sandbox_instance_get_id (instance), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (g_hash_table_lookup (sandbox_instance_get_labels (again), "libsandbox.user"));
+  g_assert_cmpstr (g_hash_table_lookup (sandbox_instance_get_labels (again), "case"), ==, "run-as-root");
+  g_clear_object (&result);
+  result = run (again, "echo $HOME", 0, NULL, NULL, &error);
+  g_assert_no_error (error);
+  out_again = stdout_of (result);
+  g_assert_cmpstr (out_again, ==, "/root\n");
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+  g_clear_object (&instance);
+
+  /* Without it: the template's user. */
+  sandbox_spec_set_run_as_root (spec, FALSE);
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_no_error (error);
+  plain = run (instance, "echo $HOME", 0, NULL, NULL, &error);
+  g_assert_no_error (error);
+  out_plain = stdout_of (plain);
+  g_assert_cmpstr (out_plain, ==, "/home/user\n");
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
 static void
 test_nothing_left (void)
 {
@@ -570,6 +634,7 @@ main (int   argc,
   g_test_add_func ("/e2b/truncated-stream", test_truncated_stream);
   g_test_add_func ("/e2b/sandbox-gone-mid-command", test_sandbox_gone_mid_command);
   g_test_add_func ("/e2b/workdir", test_workdir);
+  g_test_add_func ("/e2b/run-as-root", test_run_as_root);
   g_test_add_func ("/e2b/tty-resize-retried", test_tty_resize_retried);
   g_test_add_func ("/e2b/nothing-left", test_nothing_left);
 

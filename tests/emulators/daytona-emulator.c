@@ -1072,7 +1072,11 @@ sb_start_local (EmuSandbox *sb)
   if (g_mkdir_with_parents (host_home, 0755) != 0)
     g_warning ("daytona-emulator: cannot make %s: %s", host_home, g_strerror (errno));
   if (strcmp (home, "/root") == 0)
-    sandbox_spec_add_mount (spec, host_home, "/root", FALSE);
+    {
+      /* The root user's processes are root inside, as in the service. */
+      sandbox_spec_add_mount (spec, host_home, "/root", FALSE);
+      sandbox_spec_set_run_as_root (spec, TRUE);
+    }
   else
     {
       g_autofree char *host_homes = sb_host_path (sb, "home");

@@ -310,8 +310,9 @@ host_path (EmuSandbox *sandbox,
           *writable = TRUE;
         return g_build_filename (sandbox->host_root, path, NULL);
       }
-  /* An image without /root gets the emulator's (e2b-emulator.c). */
-  if (sandbox->rootfs != NULL && is_under (path, "/root"))
+  /* The host's root, or an image without /root, gets the emulator's
+   * (e2b-emulator.c). */
+  if (is_under (path, "/root"))
     {
       g_autofree char *own = g_build_filename (sandbox->host_root, "root", NULL);
 

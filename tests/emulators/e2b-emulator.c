@@ -764,19 +764,19 @@ sandbox_boot (EmuSandbox  *sandbox,
   sandbox_spec_add_mount (spec, home, "/home", FALSE);
   sandbox_spec_add_mount (spec, tmp, "/tmp", FALSE);
   sandbox_spec_add_mount (spec, boot_id, BOOT_ID_PATH, TRUE);
-  /* root's home, which E2B's templates have. */
-  if (image->rootfs != NULL)
-    {
-      g_autofree char *in_image = g_build_filename (image->rootfs, "root", NULL);
+  /* root's home, which E2B's templates have, writable (the host's own,
+   * on the host's root, is hidden by an empty read-only one). */
+  {
+    g_autofree char *in_image = image->rootfs ? g_build_filename (image->rootfs, "root", NULL) : NULL;
 
-      if (!g_file_test (in_image, G_FILE_TEST_IS_DIR))
-        {
-          g_autofree char *root_home = g_build_filename (sandbox->host_root, "root", NULL);
+    if (in_image == NULL || !g_file_test (in_image, G_FILE_TEST_IS_DIR))
+      {
+        g_autofree char *root_home = g_build_filename (sandbox->host_root, "root", NULL);
 
-          g_mkdir_with_parents (root_home, 0755);
-          sandbox_spec_add_mount (spec, root_home, "/root", FALSE);
-        }
-    }
+        g_mkdir_with_parents (root_home, 0755);
+        sandbox_spec_add_mount (spec, root_home, "/root", FALSE);
+      }
+  }
   /* `whoami` and `ls -l` name the default user as in E2B's templates (an
    * image without it gets it). */
   {

@@ -327,17 +327,66 @@ is_maskable_home (const char *path)
   return TRUE;
 }
 
+/* The host's credentials that the caller may read: the sandbox user maps
+ * to the caller's uid (and keeps its groups), so it may read them too;
+ * when the caller is root, that is every one of them. The password hashes
+ * and their backups (shadow-, gshadow-: the same hashes, one change
+ * older), old passwords (pam_pwhistory), debconf's stored answers, the
+ * SSH host keys; and the directory of TLS private keys. A file the caller
+ * cannot read costs no mount. Looked up once per process. */
+static const char * const secret_files_candidates[] = {
+  "/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-",
+  "/etc/security/opasswd", "/var/cache/debconf/passwords.dat", NULL
+};
+static const char * const secret_dirs_candidates[] = { "/etc/ssl/private", NULL };
+
+static void
+readable_secrets (const char * const **files,
+                  const char * const **dirs)
+{
+  static char **secret_files, **secret_dirs;
+
+  if (g_once_init_enter (&secret_files))
+    {
+      g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+      g_autoptr(GStrvBuilder) dir_builder = g_strv_builder_new ();
+      g_autoptr(GDir) ssh = g_dir_open ("/etc/ssh", 0, NULL);
+      const char *name;
+
+      for (guint i = 0; secret_files_candidates[i] != NULL; i++)
+        if (g_file_test (secret_files_candidates[i], G_FILE_TEST_IS_REGULAR) &&
+            access (secret_files_candidates[i], R_OK) == 0)
+          g_strv_builder_add (builder, secret_files_candidates[i]);
+      while (ssh != NULL && (name = g_dir_read_name (ssh)) != NULL)
+        if (g_str_has_prefix (name, "ssh_host_") && g_str_has_suffix (name, "_key"))
+          {
+            g_autofree char *path = g_build_filename ("/etc/ssh", name, NULL);
+
+            if (g_file_test (path, G_FILE_TEST_IS_REGULAR) && access (path, R_OK) == 0)
+              g_strv_builder_add (builder, path);
+          }
+      for (guint i = 0; secret_dirs_candidates[i] != NULL; i++)
+        if (g_file_test (secret_dirs_candidates[i], G_FILE_TEST_IS_DIR) &&
+            !g_file_test (secret_dirs_candidates[i], G_FILE_TEST_IS_SYMLINK) &&
+            access (secret_dirs_candidates[i], R_OK | X_OK) == 0)
+          g_strv_builder_add (dir_builder, secret_dirs_candidates[i]);
+      secret_dirs = g_strv_builder_end (dir_builder);
+      g_once_init_leave (&secret_files, g_strv_builder_end (builder));
+    }
+  *files = (const char * const *) secret_files;
+  *dirs = (const char * const *) secret_dirs;
+}
+
 /* The host's home directories stay private: an empty tmpfs over /root,
  * /home and $HOME (spec mounts and the workdir, bound later, stay visible;
  * the tmpfs mounts, added to @masked, are made read-only after those);
- * and the password hashes, which the sandbox user could otherwise read
- * when the caller is root (its uid maps to the caller's). */
+ * and the credentials the caller may read (readable_secrets), covered. */
 static void
 add_home_masks (GPtrArray *argv,
                 GPtrArray *masked)
 {
   static const char * const homes[] = { "/root", "/home", NULL };
-  static const char * const secret_files[] = { "/etc/shadow", "/etc/gshadow", NULL };
+  const char * const *secret_files, * const *secret_dirs;
   g_autofree char *home = g_canonicalize_filename (g_get_home_dir (), "/");
 
   for (guint i = 0; homes[i] != NULL; i++)
@@ -353,13 +402,19 @@ add_home_masks (GPtrArray *argv,
       g_ptr_array_add (argv, g_strdup (home));
       g_ptr_array_add (masked, g_steal_pointer (&home));
     }
+  readable_secrets (&secret_files, &secret_dirs);
   for (guint i = 0; secret_files[i] != NULL; i++)
-    if (g_file_test (secret_files[i], G_FILE_TEST_IS_REGULAR))
-      {
-        g_ptr_array_add (argv, g_strdup ("--ro-bind"));
-        g_ptr_array_add (argv, g_strdup ("/dev/null"));
-        g_ptr_array_add (argv, g_strdup (secret_files[i]));
-      }
+    {
+      g_ptr_array_add (argv, g_strdup ("--ro-bind"));
+      g_ptr_array_add (argv, g_strdup ("/dev/null"));
+      g_ptr_array_add (argv, g_strdup (secret_files[i]));
+    }
+  for (guint i = 0; secret_dirs[i] != NULL; i++)
+    {
+      g_ptr_array_add (argv, g_strdup ("--tmpfs"));
+      g_ptr_array_add (argv, g_strdup (secret_dirs[i]));
+      g_ptr_array_add (masked, g_strdup (secret_dirs[i]));
+    }
 }
 
 /* The sandboxes' directory holds every sandbox's server socket and state:
@@ -434,6 +489,45 @@ root_only_proc_files (void)
   return (const char * const *) files;
 }
 
+/* The directories of the host's /sys that only root may read, when this
+ * process runs as root (the sandbox user is then the host's root as far
+ * as file modes go) and the sandbox shows the host's root: the slab
+ * allocator's state per cache (/sys/kernel/slab: what /proc/slabinfo
+ * tells), the kernel's trace buffers (tracefs: reading trace_pipe takes
+ * the host's events from whoever traces, with the names and pids of host
+ * processes), and debugfs and securityfs where they are mounted. Each is
+ * one more mount; looked up once per process. */
+static const char * const *
+root_only_sys_dirs (void)
+{
+  static const char * const none[] = { NULL };
+  static char **dirs;
+
+  if (geteuid () != 0)
+    return none;
+  if (g_once_init_enter (&dirs))
+    {
+      g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+      struct stat kernel, st;
+
+      if (stat ("/sys/kernel", &kernel) == 0)
+        {
+          /* sysfs itself, and tracefs (mounted there on first use) */
+          if (stat ("/sys/kernel/slab", &st) == 0 && S_ISDIR (st.st_mode))
+            g_strv_builder_add (builder, "/sys/kernel/slab");
+          if (stat ("/sys/kernel/tracing", &st) == 0 && S_ISDIR (st.st_mode))
+            g_strv_builder_add (builder, "/sys/kernel/tracing");
+          /* empty directories of sysfs unless mounted */
+          if (stat ("/sys/kernel/debug", &st) == 0 && S_ISDIR (st.st_mode) && st.st_dev != kernel.st_dev)
+            g_strv_builder_add (builder, "/sys/kernel/debug");
+          if (stat ("/sys/kernel/security", &st) == 0 && S_ISDIR (st.st_mode) && st.st_dev != kernel.st_dev)
+            g_strv_builder_add (builder, "/sys/kernel/security");
+        }
+      g_once_init_leave (&dirs, g_strv_builder_end (builder));
+    }
+  return (const char * const *) dirs;
+}
+
 /* The sandbox's one bwrap process, with the server as its pid 1. No
  * --die-with-parent: the sandbox outlives the process that created it. */
 static GPtrArray *
@@ -475,7 +569,14 @@ build_bwrap_argv (SandboxLocalInstance *self,
 
   add_root (argv, config->rootfs ? config->rootfs : "/");
   if (config->rootfs == NULL)
-    add_home_masks (argv, masked);
+    {
+      add_home_masks (argv, masked);
+      for (guint i = 0; root_only_sys_dirs ()[i] != NULL; i++)
+        {
+          ADD ("--tmpfs"); ADD (root_only_sys_dirs ()[i]);
+          g_ptr_array_add (masked, g_strdup (root_only_sys_dirs ()[i]));
+        }
+    }
 
   ADD ("--proc"); ADD ("/proc");
   /* bwrap leaves these writable when the sandbox user maps to the host's

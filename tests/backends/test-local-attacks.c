@@ -213,6 +213,75 @@ test_root_only_proc (void)
   destroy (instance);
 }
 
+/* The same, for the host's credentials beyond /etc/shadow and /etc/gshadow
+ * (their backups shadow- and gshadow-, old passwords, debconf's answers,
+ * the SSH host keys, the TLS private keys' directory) and the directories
+ * of /sys that only root may read (the slab caches, the kernel's trace
+ * buffers; debugfs and securityfs where mounted). Before, each read its
+ * host contents when the caller was root. Controls: /etc/passwd, and the
+ * same files read by this (root) process. */
+static void
+test_root_secrets (void)
+{
+  static const char * const files[] = {
+    "/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/security/opasswd",
+    "/var/cache/debconf/passwords.dat", "/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key",
+    "/etc/ssh/ssh_host_ed25519_key", NULL
+  };
+  static const char * const dirs[] = {
+    "/etc/ssl/private", "/sys/kernel/slab", "/sys/kernel/tracing", "/sys/kernel/debug",
+    "/sys/kernel/security", NULL
+  };
+  g_autoptr(GString) script = g_string_new ("");
+  g_autoptr(GString) expected = g_string_new ("");
+  guint probed = 0;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("the sandbox user is the host's root only when the caller is");
+      return;
+    }
+  for (guint i = 0; files[i] != NULL; i++)
+    {
+      g_autofree char *contents = NULL;
+      gsize len = 0;
+
+      /* Only files with something in them: an empty one reads 0 bytes anyway. */
+      if (!g_file_get_contents (files[i], &contents, &len, NULL) || len == 0)
+        continue;
+      g_string_append_printf (script, "echo %s $(head -c 64 %s 2>/dev/null | wc -c); ", files[i], files[i]);
+      g_string_append_printf (expected, "%s 0\n", files[i]);
+      probed++;
+    }
+  for (guint i = 0; dirs[i] != NULL; i++)
+    {
+      g_autoptr(GDir) dir = g_dir_open (dirs[i], 0, NULL);
+
+      if (dir == NULL || g_dir_read_name (dir) == NULL)
+        continue;   /* absent or empty here (debugfs not mounted) */
+      g_string_append_printf (script, "echo %s $(ls -A %s 2>/dev/null | wc -l); ", dirs[i], dirs[i]);
+      g_string_append_printf (expected, "%s 0\n", dirs[i]);
+      probed++;
+    }
+  if (probed == 0)
+    {
+      g_test_skip ("none of the files or directories has contents here");
+      return;
+    }
+  g_string_append (script, "head -c 5 /etc/passwd");
+  g_string_append (expected, "root:");
+
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      SandboxInstance *instance = as_root ? create_as_root () : create (NULL);
+      g_autofree char *out = sh (instance, script->str, NULL);
+
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      g_assert_cmpstr (out, ==, expected->str);
+      destroy (instance);
+    }
+}
+
 /* ---- mounting ---- */
 
 static void
@@ -1705,6 +1774,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/uid", test_uid);
   g_test_add_func ("/local/attack/proc-sys", test_proc_sys);
   g_test_add_func ("/local/attack/root-only-proc", test_root_only_proc);
+  g_test_add_func ("/local/attack/root-secrets", test_root_secrets);
   g_test_add_func ("/local/attack/mount", test_mount);
   g_test_add_func ("/local/attack/ptrace-host", test_ptrace_host);
   g_test_add_func ("/local/attack/signal-host", test_signal_host);

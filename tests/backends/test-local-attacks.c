@@ -282,6 +282,53 @@ test_root_secrets (void)
     }
 }
 
+/* ---- resource limits of pid 1 and its helpers ---- */
+
+/* A command runs as the same user as pid 1 and its helpers, and prlimit()
+ * asks no more (no Landlock scope covers it): lowering pid 1's
+ * RLIMIT_NOFILE to 4 ended the sandbox, and a hard RLIMIT_CPU of 1 s would
+ * kill pid 1 outright. Now refused for every process but the caller
+ * itself; the sandbox still serves. Controls: a command sets its own
+ * limits (ulimit, prlimit of pid 0) and reads pid 1's. */
+static void
+test_prlimit_pid1 (void)
+{
+  static const char script[] =
+    "python3 - <<'EOF'\n"
+    "import os, resource\n"
+    "for pid in [1] + [int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getpid())]:\n"
+    "    for res, lim in ((resource.RLIMIT_NOFILE, (4, 4)), (resource.RLIMIT_CPU, (1, 1))):\n"
+    "        try:\n"
+    "            resource.prlimit(pid, res, lim)\n"
+    "            print('SET', pid, res)\n"
+    "        except OSError as e:\n"
+    "            pass\n"
+    "print('read', resource.prlimit(1, resource.RLIMIT_NOFILE)[0] > 4)\n"
+    "resource.prlimit(0, resource.RLIMIT_NOFILE, (64, 64))\n"
+    "print('own', resource.getrlimit(resource.RLIMIT_NOFILE))\n"
+    "EOF\n";
+
+  if (!have_python ())
+    {
+      g_test_skip ("no /usr/bin/python3");
+      return;
+    }
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      SandboxInstance *instance = as_root ? create_as_root () : create (NULL);
+      g_autofree char *out = sh (instance, script, NULL);
+      g_autofree char *after = NULL;
+
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      g_assert_cmpstr (out, ==, "read True\nown (64, 64)\n");
+      /* pid 1 still serves, with its limits. */
+      after = sh (instance, "prlimit --pid 1 --noheadings --output SOFT --nofile 2>/dev/null || echo none; echo alive", NULL);
+      g_assert_true (g_str_has_suffix (after, "alive\n"));
+      g_assert_false (g_str_has_prefix (after, "4\n"));
+      destroy (instance);
+    }
+}
+
 /* ---- mounting ---- */
 
 static void
@@ -1775,6 +1822,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/proc-sys", test_proc_sys);
   g_test_add_func ("/local/attack/root-only-proc", test_root_only_proc);
   g_test_add_func ("/local/attack/root-secrets", test_root_secrets);
+  g_test_add_func ("/local/attack/prlimit-pid1", test_prlimit_pid1);
   g_test_add_func ("/local/attack/mount", test_mount);
   g_test_add_func ("/local/attack/ptrace-host", test_ptrace_host);
   g_test_add_func ("/local/attack/signal-host", test_signal_host);

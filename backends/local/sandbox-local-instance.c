@@ -422,16 +422,15 @@ add_home_masks (GPtrArray *argv,
  * the host's root (unless under /tmp or /run, which are replaced) and under
  * any spec mount of a directory above it. (A mount from inside it is
  * refused by create.) Comes after the spec mounts. */
-static void
-hide_instances (GPtrArray   *argv,
-                LocalConfig *config)
+static GPtrArray *
+instances_targets (LocalConfig *config)
 {
   g_autofree char *parent = g_path_get_dirname (config->dir);
   g_autofree char *root = realpath (parent, NULL);
-  g_autoptr(GPtrArray) targets = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *targets = g_ptr_array_new_with_free_func (g_free);
 
   if (root == NULL || strcmp (root, "/") == 0)
-    return;
+    return targets;
   if (config->rootfs == NULL)
     {
       g_auto(GStrv) parts = g_strsplit (root + 1, "/", 2);
@@ -450,6 +449,15 @@ hide_instances (GPtrArray   *argv,
       rest = root + (strcmp (host, "/") == 0 ? 0 : strlen (host));
       g_ptr_array_add (targets, g_build_filename (sandbox_mount_get_sandbox_path (mount), rest, NULL));
     }
+  return targets;
+}
+
+static void
+hide_instances (GPtrArray   *argv,
+                LocalConfig *config)
+{
+  g_autoptr(GPtrArray) targets = instances_targets (config);
+
   for (guint i = 0; i < targets->len; i++)
     {
       g_ptr_array_add (argv, g_strdup ("--tmpfs"));
@@ -457,6 +465,109 @@ hide_instances (GPtrArray   *argv,
       g_ptr_array_add (argv, g_strdup ("--remount-ro"));
       g_ptr_array_add (argv, g_strdup (g_ptr_array_index (targets, i)));
     }
+}
+
+/* bwrap makes and mounts each destination by its path, following links
+ * on the way, and it does so before the sandbox's root is its root: a
+ * link that a sandbox left in a read-write mount (or a volume) that a
+ * later sandbox mounts again, or that an image holds, whose target is
+ * /oldroot/PATH or ../../oldroot/PATH, leads bwrap to the host's PATH,
+ * where it makes the missing directories (or an empty file, for a file
+ * mount) as the caller. So a destination below another mount, or in an
+ * image root, is walked here first in what will be under it, one name at
+ * a time without following links: a link on the way (or at the end) is
+ * refused. The host's own root is trusted (the sandbox cannot write it),
+ * as are the managed /proc, /dev, /tmp, /run, made fresh.
+ * Returns FALSE with @error set for a link. */
+static gboolean
+check_destination (LocalConfig *config,
+                   const char  *target,
+                   guint        n_mounts,
+                   gboolean     after_workdir,
+                   GError     **error)
+{
+  g_autofree char *work = g_build_filename (config->dir, "work", NULL);
+  g_autofree char *tmp = g_build_filename (config->dir, "tmp", NULL);
+  const char *best_target = NULL, *best_host = NULL, *rel;
+  g_auto(GStrv) parts = NULL;
+  int dirfd;
+  gboolean ok = TRUE;
+
+  /* The last mount made before it at a directory above it: bwrap's path
+   * to it goes through that mount's files. */
+  if (is_under (target, "/tmp") && strcmp (target, "/tmp") != 0)
+    best_target = "/tmp", best_host = tmp;
+  if (after_workdir && is_under (target, config->workdir) && strcmp (target, config->workdir) != 0 &&
+      (best_target == NULL || strlen (config->workdir) > strlen (best_target)))
+    best_target = config->workdir, best_host = work;
+  for (guint i = 0; i < n_mounts && i < config->mounts->len; i++)
+    {
+      SandboxMount *mount = g_ptr_array_index (config->mounts, i);
+      const char *path = sandbox_mount_get_sandbox_path (mount);
+
+      if (is_under (target, path) && strcmp (target, path) != 0)
+        best_target = path, best_host = sandbox_mount_get_host_path (mount);
+    }
+  if (best_target == NULL)
+    {
+      g_auto(GStrv) top = g_strsplit (target + 1, "/", 2);
+
+      if (config->rootfs == NULL ||
+          (is_managed_top (top[0]) && strcmp (top[0], "sys") != 0))
+        return TRUE;
+      best_target = "/";
+      best_host = config->rootfs;
+    }
+  rel = target + strlen (best_target);
+  parts = g_strsplit (rel, "/", -1);
+  dirfd = open (best_host, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  for (guint i = 0; ok && dirfd >= 0 && parts[i] != NULL; i++)
+    {
+      struct stat st;
+      int next;
+
+      if (*parts[i] == '\0' || strcmp (parts[i], ".") == 0)
+        continue;
+      if (strcmp (parts[i], "..") == 0 ||
+          (fstatat (dirfd, parts[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK (st.st_mode)))
+        {
+          g_autofree char *where = g_build_filename (best_host, NULL);
+
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("The mount path “%s” goes through “%s”, a link (or “..”) in %s, "
+                         "which the sandbox's set-up would follow outside the sandbox. "
+                         "Remove the link, or mount at another path."),
+                       target, parts[i], where);
+          ok = FALSE;
+          break;
+        }
+      /* Missing (bwrap makes real directories from here on) or not a
+       * directory (bwrap fails): nothing further to walk. */
+      next = openat (dirfd, parts[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      close (dirfd);
+      dirfd = next;
+    }
+  if (dirfd >= 0)
+    close (dirfd);
+  return ok;
+}
+
+static gboolean
+check_destinations (LocalConfig  *config,
+                    GError      **error)
+{
+  g_autoptr(GPtrArray) hidden = instances_targets (config);
+
+  if (!check_destination (config, config->workdir, 0, FALSE, error))
+    return FALSE;
+  for (guint i = 0; i < config->mounts->len; i++)
+    if (!check_destination (config, sandbox_mount_get_sandbox_path (g_ptr_array_index (config->mounts, i)),
+                            i, TRUE, error))
+      return FALSE;
+  for (guint i = 0; i < hidden->len; i++)
+    if (!check_destination (config, g_ptr_array_index (hidden, i), config->mounts->len, TRUE, error))
+      return FALSE;
+  return TRUE;
 }
 
 /* The files of /proc that only root may read and that the kernel guards
@@ -1277,6 +1388,8 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   limits.cgroup_fd = -1;
   limits.v1_fds[0] = limits.v1_fds[1] = -1;
   limits.limits = config->limits;
+  if (!check_destinations (config, &error))
+    goto fail;
   if (config->limits == LOCAL_LIMITS_CGROUP2)
     {
       g_autofree char *procs = NULL;

@@ -282,6 +282,133 @@ test_root_secrets (void)
     }
 }
 
+/* ---- links on the way to a mount point ---- */
+
+/* bwrap makes each mount point by its path before the sandbox's root is
+ * its root, following links: a sandbox that leaves links to
+ * /oldroot/HOSTDIR (absolute) and ../../oldroot/HOSTDIR (relative) in a
+ * directory it mounts read-write, and an image with such a link at its
+ * top, made bwrap create directories (and an empty file, for a file
+ * mount) in the host's HOSTDIR when a later sandbox mounted something
+ * below the link. Now create refuses with SANDBOX_ERROR_INVALID_ARGUMENT
+ * and the host directory stays empty. Control: the same mounts below a
+ * real directory of the shared one work. */
+static gboolean
+dir_is_empty (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+
+  return dir != NULL && g_dir_read_name (dir) == NULL;
+}
+
+static void
+test_mount_path_links (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name ("local", &error);
+  g_autofree char *shared = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *victim = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *source = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *image = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *source_file = g_build_filename (source, "f", NULL);
+  g_autofree char *plant = g_strdup_printf ("ln -s /oldroot%s /data/abs && ln -s ../../oldroot%s /data/rel && "
+                                            "ln -s /oldroot%s/planted /data/file && mkdir /data/ok && echo planted",
+                                            victim, victim, victim);
+  const char *paths[] = { "/data/abs/made", "/data/rel/made", "/data/file", NULL };
+  g_autoptr(SandboxSpec) writer_spec = sandbox_spec_new ();
+  SandboxInstance *writer;
+  g_autofree char *out = NULL;
+
+  g_assert_no_error (error);
+  g_assert_true (g_file_set_contents (source_file, "host file\n", -1, NULL));
+
+  /* An earlier sandbox plants the links in the directory it mounts. */
+  sandbox_spec_add_mount (writer_spec, shared, "/data", FALSE);
+  writer = create (writer_spec);
+  out = sh (writer, plant, NULL);
+  g_assert_cmpstr (out, ==, "planted\n");
+  destroy (writer);
+
+  for (guint i = 0; paths[i] != NULL; i++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autoptr(SandboxInstance) instance = NULL;
+      gboolean file = g_str_has_suffix (paths[i], "/file");
+
+      sandbox_spec_add_mount (spec, shared, "/data", FALSE);
+      sandbox_spec_add_mount (spec, file ? source_file : source, paths[i], TRUE);
+      instance = sandbox_backend_create (backend, spec, NULL, &error);
+      g_test_message ("%s: %s", paths[i], error ? error->message : "created");
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+      g_assert_null (instance);
+      g_clear_error (&error);
+      g_assert_true (dir_is_empty (victim));
+    }
+
+  /* An image whose top-level /data is such a link (create needs only its
+   * /bin/sh to exist: pid 1 is the helper, bound in). */
+  {
+    g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+    g_autoptr(SandboxInstance) instance = NULL;
+    g_autofree char *bin = g_build_filename (image, "bin", NULL);
+    g_autofree char *sh_path = g_build_filename (bin, "sh", NULL);
+    g_autofree char *link = g_build_filename (image, "data", NULL);
+    g_autofree char *target = g_strdup_printf ("/oldroot%s", victim);
+
+    g_assert_cmpint (g_mkdir (bin, 0755), ==, 0);
+    g_assert_true (g_file_set_contents (sh_path, "", -1, NULL));
+    g_assert_cmpint (symlink (target, link), ==, 0);
+    sandbox_spec_set_image (spec, image);
+    sandbox_spec_add_mount (spec, source, "/data/made", TRUE);
+    instance = sandbox_backend_create (backend, spec, NULL, &error);
+    g_test_message ("image: %s", error ? error->message : "created");
+    g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+    g_assert_null (instance);
+    g_clear_error (&error);
+    g_assert_true (dir_is_empty (victim));
+    g_unlink (link);
+    g_unlink (sh_path);
+    g_rmdir (bin);
+    g_rmdir (image);
+  }
+
+  /* Control: below a real directory of the shared one. */
+  {
+    g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+    SandboxInstance *instance;
+    g_autofree char *seen = NULL;
+
+    sandbox_spec_add_mount (spec, shared, "/data", FALSE);
+    sandbox_spec_add_mount (spec, source, "/data/ok/made", TRUE);
+    instance = create (spec);
+    seen = sh (instance, "cat /data/ok/made/f", NULL);
+    g_assert_cmpstr (seen, ==, "host file\n");
+    destroy (instance);
+  }
+
+  g_assert_true (dir_is_empty (victim));
+  g_rmdir (victim);
+  {
+    const char *names[] = { "abs", "rel", "file", NULL };
+
+    for (guint i = 0; names[i] != NULL; i++)
+      {
+        g_autofree char *p = g_build_filename (shared, names[i], NULL);
+        g_unlink (p);
+      }
+  }
+  {
+    g_autofree char *made = g_build_filename (shared, "ok", "made", NULL);
+    g_autofree char *ok = g_build_filename (shared, "ok", NULL);
+
+    g_rmdir (made);
+    g_rmdir (ok);
+  }
+  g_rmdir (shared);
+  g_unlink (source_file);
+  g_rmdir (source);
+}
+
 /* ---- resource limits of pid 1 and its helpers ---- */
 
 /* A command runs as the same user as pid 1 and its helpers, and prlimit()
@@ -1824,6 +1951,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/root-secrets", test_root_secrets);
   g_test_add_func ("/local/attack/prlimit-pid1", test_prlimit_pid1);
   g_test_add_func ("/local/attack/mount", test_mount);
+  g_test_add_func ("/local/attack/mount-path-links", test_mount_path_links);
   g_test_add_func ("/local/attack/ptrace-host", test_ptrace_host);
   g_test_add_func ("/local/attack/signal-host", test_signal_host);
   g_test_add_func ("/local/attack/sparse-download", test_sparse_download);

@@ -277,6 +277,13 @@ add_root (GPtrArray  *argv,
 
       if (g_strcmp0 (name, "sys") == 0)
         {
+          struct stat st;
+
+          /* bwrap resolves a source on the host: an image's /sys that is a
+           * link (to /, /root, ...) would show that host directory. Only
+           * the image's own directory is bound. */
+          if (lstat (host, &st) != 0 || !S_ISDIR (st.st_mode))
+            continue;
           g_ptr_array_add (argv, g_strdup ("--ro-bind"));
           g_ptr_array_add (argv, g_steal_pointer (&host));
           g_ptr_array_add (argv, g_steal_pointer (&target));

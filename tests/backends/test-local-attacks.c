@@ -409,6 +409,73 @@ test_mount_path_links (void)
   g_rmdir (source);
 }
 
+/* An image is hostile content: its top-level /sys, bound by bwrap from
+ * the image's directory, was bound from wherever it pointed when it was a
+ * link, resolved on the host (/etc, /, the sandboxes' directory ...):
+ * here a link to a host directory with a canary file showed the canary at
+ * /sys. Now only a real directory of the image is bound. The image borrows
+ * the host's /usr (a read-only spec mount) for its shell. Control: the
+ * same canary read through an explicit mount. */
+static void
+test_image_sys_link (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *image = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *secret_dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *secret = g_build_filename (secret_dir, "secret", NULL);
+  g_autofree char *sys = g_build_filename (image, "sys", NULL);
+  g_autofree char *token = g_strdup_printf ("canary-%08x", g_random_int ());
+  const char *links[] = { "bin/sh", "/usr/bin/sh", "lib", "usr/lib", "lib64", "usr/lib64", NULL };
+  g_autofree char *bin = g_build_filename (image, "bin", NULL);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxSpec) control_spec = sandbox_spec_new ();
+  SandboxInstance *instance;
+  g_autofree char *out = NULL;
+  g_autofree char *control = NULL;
+
+  g_assert_no_error (error);
+  if (!g_file_test ("/usr/bin/sh", G_FILE_TEST_EXISTS) || !g_file_test ("/usr/lib64", G_FILE_TEST_IS_DIR))
+    {
+      g_test_skip ("needs a merged /usr with /usr/bin/sh and /usr/lib64");
+      return;
+    }
+  g_assert_cmpint (g_mkdir (bin, 0755), ==, 0);
+  for (guint i = 0; links[i] != NULL; i += 2)
+    {
+      g_autofree char *link = g_build_filename (image, links[i], NULL);
+      g_assert_cmpint (symlink (links[i + 1], link), ==, 0);
+    }
+  g_assert_true (g_file_set_contents (secret, token, -1, NULL));
+  g_assert_cmpint (symlink (secret_dir, sys), ==, 0);
+
+  sandbox_spec_set_image (spec, image);
+  sandbox_spec_add_mount (spec, "/usr", "/usr", TRUE);
+  instance = create (spec);
+  out = sh (instance, "cat /sys/secret 2>/dev/null; echo end", NULL);
+  g_test_message ("%s", out);
+  g_assert_cmpstr (out, ==, "end\n");
+  destroy (instance);
+
+  sandbox_spec_set_image (control_spec, image);
+  sandbox_spec_add_mount (control_spec, "/usr", "/usr", TRUE);
+  sandbox_spec_add_mount (control_spec, secret_dir, "/shown", TRUE);
+  instance = create (control_spec);
+  control = sh (instance, "cat /shown/secret; echo; echo end", NULL);
+  g_assert_nonnull (strstr (control, token));
+  destroy (instance);
+
+  g_unlink (sys);
+  for (guint i = 0; links[i] != NULL; i += 2)
+    {
+      g_autofree char *link = g_build_filename (image, links[i], NULL);
+      g_unlink (link);
+    }
+  g_rmdir (bin);
+  g_rmdir (image);
+  g_unlink (secret);
+  g_rmdir (secret_dir);
+}
+
 /* ---- resource limits of pid 1 and its helpers ---- */
 
 /* A command runs as the same user as pid 1 and its helpers, and prlimit()
@@ -1952,6 +2019,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/prlimit-pid1", test_prlimit_pid1);
   g_test_add_func ("/local/attack/mount", test_mount);
   g_test_add_func ("/local/attack/mount-path-links", test_mount_path_links);
+  g_test_add_func ("/local/attack/image-sys-link", test_image_sys_link);
   g_test_add_func ("/local/attack/ptrace-host", test_ptrace_host);
   g_test_add_func ("/local/attack/signal-host", test_signal_host);
   g_test_add_func ("/local/attack/sparse-download", test_sparse_download);

@@ -41,6 +41,7 @@
 #include <gio/gunixoutputstream.h>
 
 #include "sandbox-local-private.h"
+#include "sandbox-private.h"
 #include "sandbox-local-wire.h"
 #include "sandbox-output-private.h"
 
@@ -424,46 +425,74 @@ add_home_masks (GPtrArray *argv,
     }
 }
 
-/* The sandboxes' directory holds every sandbox's server socket and state:
- * a read-only empty tmpfs covers it wherever it would show inside, under
- * the host's root (unless under /tmp or /run, which are replaced) and under
- * any spec mount of a directory above it. (A mount from inside it is
- * refused by create.) Comes after the spec mounts. */
+/* The sandboxes' directory holds every sandbox's server socket and state,
+ * the volumes directory every volume's files, the image store every
+ * imported image: a read-only empty tmpfs covers each wherever it would
+ * show inside, under the host's root (unless under /tmp or /run, which are
+ * replaced, or under a home directory that @masked covers already; NULL:
+ * none) and under any spec mount of a directory above it. (A mount from
+ * inside the sandboxes' directory is refused by create.) Comes after the
+ * spec mounts. */
 static GPtrArray *
-instances_targets (LocalConfig *config)
+instances_targets (LocalConfig *config,
+                   GPtrArray   *masked)
 {
   g_autofree char *parent = g_path_get_dirname (config->dir);
-  g_autofree char *root = realpath (parent, NULL);
+  g_autofree char *volumes = _sandbox_local_volumes_dir (parent);
+  g_autofree char *images = _sandbox_image_store_default_path (parent);
+  const char *dirs[] = { parent, volumes, images };
+  g_autoptr(GPtrArray) roots = g_ptr_array_new_with_free_func (g_free);
   GPtrArray *targets = g_ptr_array_new_with_free_func (g_free);
 
-  if (root == NULL || strcmp (root, "/") == 0)
-    return targets;
-  if (config->rootfs == NULL)
+  for (guint d = 0; d < G_N_ELEMENTS (dirs); d++)
     {
-      g_auto(GStrv) parts = g_strsplit (root + 1, "/", 2);
+      char *root = realpath (dirs[d], NULL);
 
-      if (!is_managed_top (parts[0]))
-        g_ptr_array_add (targets, g_strdup (root));
+      if (root == NULL || strcmp (root, "/") == 0)
+        {
+          free (root);
+          continue;
+        }
+      g_ptr_array_add (roots, g_strdup (root));
+      free (root);
     }
-  for (guint i = 0; i < config->mounts->len; i++)
+  for (guint d = 0; d < roots->len; d++)
     {
-      SandboxMount *mount = g_ptr_array_index (config->mounts, i);
-      g_autofree char *host = realpath (sandbox_mount_get_host_path (mount), NULL);
-      const char *rest;
+      const char *root = g_ptr_array_index (roots, d);
 
-      if (host == NULL || !is_under (root, host))
-        continue;
-      rest = root + (strcmp (host, "/") == 0 ? 0 : strlen (host));
-      g_ptr_array_add (targets, g_build_filename (sandbox_mount_get_sandbox_path (mount), rest, NULL));
+      if (config->rootfs == NULL)
+        {
+          g_auto(GStrv) parts = g_strsplit (root + 1, "/", 2);
+          gboolean covered = is_managed_top (parts[0]);
+
+          for (guint i = 0; !covered && masked != NULL && i < masked->len; i++)
+            covered = is_under (root, g_ptr_array_index (masked, i));
+          for (guint i = 0; !covered && i < targets->len; i++)
+            covered = is_under (root, g_ptr_array_index (targets, i));
+          if (!covered)
+            g_ptr_array_add (targets, g_strdup (root));
+        }
+      for (guint i = 0; i < config->mounts->len; i++)
+        {
+          SandboxMount *mount = g_ptr_array_index (config->mounts, i);
+          g_autofree char *host = realpath (sandbox_mount_get_host_path (mount), NULL);
+          const char *rest;
+
+          if (host == NULL || !is_under (root, host))
+            continue;
+          rest = root + (strcmp (host, "/") == 0 ? 0 : strlen (host));
+          g_ptr_array_add (targets, g_build_filename (sandbox_mount_get_sandbox_path (mount), rest, NULL));
+        }
     }
   return targets;
 }
 
 static void
 hide_instances (GPtrArray   *argv,
-                LocalConfig *config)
+                LocalConfig *config,
+                GPtrArray   *masked)
 {
-  g_autoptr(GPtrArray) targets = instances_targets (config);
+  g_autoptr(GPtrArray) targets = instances_targets (config, masked);
 
   for (guint i = 0; i < targets->len; i++)
     {
@@ -563,7 +592,7 @@ static gboolean
 check_destinations (LocalConfig  *config,
                     GError      **error)
 {
-  g_autoptr(GPtrArray) hidden = instances_targets (config);
+  g_autoptr(GPtrArray) hidden = instances_targets (config, NULL);
 
   if (!check_destination (config, config->workdir, 0, FALSE, error))
     return FALSE;
@@ -766,7 +795,7 @@ build_bwrap_argv (SandboxLocalInstance *self,
       ADD (sandbox_mount_get_host_path (mount));
       ADD (sandbox_mount_get_sandbox_path (mount));
     }
-  hide_instances (argv, config);
+  hide_instances (argv, config, masked);
   for (guint i = 0; i < masked->len; i++)
     {
       const char *path = g_ptr_array_index (masked, i);

@@ -476,6 +476,76 @@ test_image_sys_link (void)
   g_rmdir (secret_dir);
 }
 
+/* The volumes directory (every volume's files) and the image store were
+ * hidden only when they sat under a masked home, /tmp or /run: with
+ * SANDBOX_LOCAL_VOLUMES or SANDBOX_IMAGE_STORE (or SANDBOX_LOCAL_ROOT) in
+ * a directory such as /srv, every sandbox read every volume (here a
+ * canary in another tenant's volume). Now covered like the sandboxes'
+ * directory. Control: the volume mounted by the spec is read. */
+static void
+test_volumes_hidden (void)
+{
+  g_autofree char *base = NULL;
+  g_autofree char *volumes = NULL, *images = NULL, *vol = NULL, *data = NULL, *blob = NULL;
+  g_autofree char *token = g_strdup_printf ("canary-%08x", g_random_int ());
+  g_autofree char *script = NULL;
+  g_autofree char *out = NULL, *control = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  SandboxInstance *instance;
+  const char *parents[] = { "/srv", "/opt", "/var/lib", NULL };
+
+  for (guint i = 0; base == NULL && parents[i] != NULL; i++)
+    {
+      g_autofree char *dir = g_strdup_printf ("%s/libsandbox-attack-%08x", parents[i], g_random_int ());
+
+      if (g_mkdir (dir, 0700) == 0)
+        base = g_steal_pointer (&dir);
+    }
+  if (base == NULL)
+    {
+      g_test_skip ("cannot create a directory under /srv, /opt or /var/lib");
+      return;
+    }
+  volumes = g_build_filename (base, "volumes", NULL);
+  images = g_build_filename (base, "images", NULL);
+  vol = g_build_filename (volumes, "tenant", NULL);
+  data = g_build_filename (vol, "data", NULL);
+  blob = g_build_filename (images, "index.json", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (vol, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (images, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (data, token, -1, NULL));
+  g_assert_true (g_file_set_contents (blob, token, -1, NULL));
+  g_setenv ("SANDBOX_LOCAL_VOLUMES", volumes, TRUE);
+  g_setenv ("SANDBOX_IMAGE_STORE", images, TRUE);
+
+  script = g_strdup_printf ("cat %s %s 2>/dev/null; ls -A %s %s 2>/dev/null; echo end", data, blob, volumes, images);
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      instance = as_root ? create_as_root () : create (NULL);
+      g_clear_pointer (&out, g_free);
+      out = sh (instance, script, NULL);
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      g_assert_null (strstr (out, token));
+      g_assert_null (strstr (out, "tenant"));
+      destroy (instance);
+    }
+
+  sandbox_spec_add_volume (spec, "tenant", "/v");
+  instance = create (spec);
+  control = sh (instance, "cat /v/data", NULL);
+  g_assert_cmpstr (control, ==, token);
+  destroy (instance);
+
+  g_unsetenv ("SANDBOX_LOCAL_VOLUMES");
+  g_unsetenv ("SANDBOX_IMAGE_STORE");
+  g_unlink (data);
+  g_unlink (blob);
+  g_rmdir (vol);
+  g_rmdir (volumes);
+  g_rmdir (images);
+  g_rmdir (base);
+}
+
 /* ---- resource limits of pid 1 and its helpers ---- */
 
 /* A command runs as the same user as pid 1 and its helpers, and prlimit()
@@ -2020,6 +2090,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/mount", test_mount);
   g_test_add_func ("/local/attack/mount-path-links", test_mount_path_links);
   g_test_add_func ("/local/attack/image-sys-link", test_image_sys_link);
+  g_test_add_func ("/local/attack/volumes-hidden", test_volumes_hidden);
   g_test_add_func ("/local/attack/ptrace-host", test_ptrace_host);
   g_test_add_func ("/local/attack/signal-host", test_signal_host);
   g_test_add_func ("/local/attack/sparse-download", test_sparse_download);

@@ -511,24 +511,67 @@ hide_instances (GPtrArray   *argv,
  * where it makes the missing directories (or an empty file, for a file
  * mount) as the caller. So a destination below another mount, or in an
  * image root, is walked here first in what will be under it, one name at
- * a time without following links: a link on the way (or at the end) is
- * refused. The host's own root is trusted (the sandbox cannot write it),
- * as are the managed /proc, /dev, /tmp, /run, made fresh.
- * Returns FALSE with @error set for a link. */
+ * a time without following links. A relative link that stays inside the
+ * sandbox (lib64 -> lib) is followed here as bwrap would, and the walk
+ * starts again from the path it leads to; an absolute link (bwrap reads
+ * it against its own root, not the sandbox's), one that climbs above the
+ * sandbox's root, or more than 40 of them, is refused. The host's own root
+ * is trusted (the sandbox cannot write it), as are the managed /proc,
+ * /dev, /tmp, /run, made fresh.
+ * Returns FALSE with @error set for such a link; *@next set to the path to
+ * walk again after a link inside. */
+
+/* DIR + "/" + LINK + "/" + REST, with "." and ".." taken away; NULL if it
+ * climbs above "/". */
+static char *
+join_inside (const char         *dir,
+             const char         *link,
+             const char * const *rest)
+{
+  g_autoptr(GPtrArray) out = g_ptr_array_new ();
+  g_autoptr(GString) path = g_string_new ("");
+  g_auto(GStrv) a = g_strsplit (dir, "/", -1);
+  g_auto(GStrv) b = g_strsplit (link, "/", -1);
+  GStrv lists[] = { a, b, (GStrv) rest };
+
+  for (guint l = 0; l < G_N_ELEMENTS (lists); l++)
+    for (guint i = 0; lists[l][i] != NULL; i++)
+      {
+        const char *c = lists[l][i];
+
+        if (*c == '\0' || strcmp (c, ".") == 0)
+          continue;
+        if (strcmp (c, "..") == 0)
+          {
+            if (out->len == 0)
+              return NULL;
+            g_ptr_array_remove_index (out, out->len - 1);
+            continue;
+          }
+        g_ptr_array_add (out, (gpointer) c);
+      }
+  for (guint i = 0; i < out->len; i++)
+    g_string_append_printf (path, "/%s", (const char *) g_ptr_array_index (out, i));
+  return path->len > 0 ? g_string_free (g_steal_pointer (&path), FALSE) : g_strdup ("/");
+}
+
 static gboolean
-check_destination (LocalConfig *config,
-                   const char  *target,
-                   guint        n_mounts,
-                   gboolean     after_workdir,
-                   GError     **error)
+walk_destination (LocalConfig  *config,
+                  const char   *target,
+                  guint         n_mounts,
+                  gboolean      after_workdir,
+                  char        **next,
+                  GError      **error)
 {
   g_autofree char *work = g_build_filename (config->dir, "work", NULL);
   g_autofree char *tmp = g_build_filename (config->dir, "tmp", NULL);
   const char *best_target = NULL, *best_host = NULL, *rel;
   g_auto(GStrv) parts = NULL;
+  g_autoptr(GString) walked = NULL;
   int dirfd;
   gboolean ok = TRUE;
 
+  *next = NULL;
   /* The last mount made before it at a directory above it: bwrap's path
    * to it goes through that mount's files. */
   if (is_under (target, "/tmp") && strcmp (target, "/tmp") != 0)
@@ -556,36 +599,88 @@ check_destination (LocalConfig *config,
     }
   rel = target + strlen (best_target);
   parts = g_strsplit (rel, "/", -1);
+  walked = g_string_new (strcmp (best_target, "/") == 0 ? "" : best_target);
   dirfd = open (best_host, O_PATH | O_DIRECTORY | O_CLOEXEC);
   for (guint i = 0; ok && dirfd >= 0 && parts[i] != NULL; i++)
     {
       struct stat st;
-      int next;
+      int next_fd;
 
       if (*parts[i] == '\0' || strcmp (parts[i], ".") == 0)
         continue;
-      if (strcmp (parts[i], "..") == 0 ||
-          (fstatat (dirfd, parts[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK (st.st_mode)))
+      if (strcmp (parts[i], "..") != 0 &&
+          (fstatat (dirfd, parts[i], &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK (st.st_mode)))
         {
-          g_autofree char *where = g_build_filename (best_host, NULL);
-
-          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
-                       _("The mount path “%s” goes through “%s”, a link (or “..”) in %s, "
-                         "which the sandbox's set-up would follow outside the sandbox. "
-                         "Remove the link, or mount at another path."),
-                       target, parts[i], where);
-          ok = FALSE;
-          break;
+          /* Missing (bwrap makes real directories from here on) or not a
+           * directory (bwrap fails): nothing further to walk. */
+          g_string_append_printf (walked, "/%s", parts[i]);
+          next_fd = openat (dirfd, parts[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          close (dirfd);
+          dirfd = next_fd;
+          continue;
         }
-      /* Missing (bwrap makes real directories from here on) or not a
-       * directory (bwrap fails): nothing further to walk. */
-      next = openat (dirfd, parts[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      close (dirfd);
-      dirfd = next;
+      if (strcmp (parts[i], "..") != 0)
+        {
+          g_autofree char *link = NULL;
+          char buf[PATH_MAX];
+          ssize_t len = readlinkat (dirfd, parts[i], buf, sizeof buf - 1);
+
+          if (len > 0)
+            {
+              buf[len] = '\0';
+              link = g_strdup (buf);
+            }
+          if (link != NULL && link[0] != '/')
+            *next = join_inside (walked->len > 0 ? walked->str : "/", link,
+                                 (const char * const *) parts + i + 1);
+          if (*next != NULL)
+            break;
+        }
+      {
+        g_autofree char *where = g_build_filename (best_host, NULL);
+
+        g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                     _("The mount path “%s” goes through “%s”, a link (or “..”) in %s, "
+                       "which the sandbox's set-up would follow outside the sandbox. "
+                       "Remove the link, or mount at another path."),
+                     target, parts[i], where);
+        ok = FALSE;
+      }
     }
   if (dirfd >= 0)
     close (dirfd);
   return ok;
+}
+
+static gboolean
+check_destination (LocalConfig *config,
+                   const char  *target,
+                   guint        n_mounts,
+                   gboolean     after_workdir,
+                   GError     **error)
+{
+  g_autofree char *path = g_strdup (target);
+
+  for (int links = 0; ; links++)
+    {
+      g_autofree char *next = NULL;
+
+      if (!walk_destination (config, path, n_mounts, after_workdir, &next, error))
+        return FALSE;
+      if (next == NULL)
+        return TRUE;
+      if (links == 40)
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("The mount path “%s” goes through “%s”, a link (or “..”) in %s, "
+                         "which the sandbox's set-up would follow outside the sandbox. "
+                         "Remove the link, or mount at another path."),
+                       target, path, "/");
+          return FALSE;
+        }
+      g_free (path);
+      path = g_steal_pointer (&next);
+    }
 }
 
 static gboolean

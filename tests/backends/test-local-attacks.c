@@ -312,7 +312,8 @@ test_mount_path_links (void)
   g_autofree char *image = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
   g_autofree char *source_file = g_build_filename (source, "f", NULL);
   g_autofree char *plant = g_strdup_printf ("ln -s /oldroot%s /data/abs && ln -s ../../oldroot%s /data/rel && "
-                                            "ln -s /oldroot%s/planted /data/file && mkdir /data/ok && echo planted",
+                                            "ln -s /oldroot%s/planted /data/file && mkdir /data/ok && "
+                                            "ln -s ok /data/inside && echo planted",
                                             victim, victim, victim);
   const char *paths[] = { "/data/abs/made", "/data/rel/made", "/data/file", NULL };
   g_autoptr(SandboxSpec) writer_spec = sandbox_spec_new ();
@@ -372,24 +373,26 @@ test_mount_path_links (void)
     g_rmdir (image);
   }
 
-  /* Control: below a real directory of the shared one. */
-  {
-    g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-    SandboxInstance *instance;
-    g_autofree char *seen = NULL;
+  /* Controls: below a real directory of the shared one, and through a
+   * relative link that stays inside it (followed, as bwrap does). */
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      SandboxInstance *instance;
+      g_autofree char *seen = NULL;
 
-    sandbox_spec_add_mount (spec, shared, "/data", FALSE);
-    sandbox_spec_add_mount (spec, source, "/data/ok/made", TRUE);
-    instance = create (spec);
-    seen = sh (instance, "cat /data/ok/made/f", NULL);
-    g_assert_cmpstr (seen, ==, "host file\n");
-    destroy (instance);
-  }
+      sandbox_spec_add_mount (spec, shared, "/data", FALSE);
+      sandbox_spec_add_mount (spec, source, i == 0 ? "/data/ok/made" : "/data/inside/made", TRUE);
+      instance = create (spec);
+      seen = sh (instance, "cat /data/ok/made/f", NULL);
+      g_assert_cmpstr (seen, ==, "host file\n");
+      destroy (instance);
+    }
 
   g_assert_true (dir_is_empty (victim));
   g_rmdir (victim);
   {
-    const char *names[] = { "abs", "rel", "file", NULL };
+    const char *names[] = { "abs", "rel", "file", "inside", NULL };
 
     for (guint i = 0; names[i] != NULL; i++)
       {

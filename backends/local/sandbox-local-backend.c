@@ -573,8 +573,8 @@ under_writable_mount (GPtrArray  *mounts,
 /* Volumes (since 0.2): named directories beside the sandboxes' directory
  * (as the image store is), or under SANDBOX_LOCAL_VOLUMES; a volume is
  * bind-mounted read-write, like a mount. */
-static char *
-volumes_dir (const char *root_dir)
+char *
+_sandbox_local_volumes_dir (const char *root_dir)
 {
   const char *env = g_getenv ("SANDBOX_LOCAL_VOLUMES");
   g_autofree char *parent = NULL;
@@ -592,7 +592,7 @@ validate_volumes (SandboxSpec  *spec,
                   const char   *workdir,
                   GError      **error)
 {
-  g_autofree char *dir = volumes_dir (root_dir);
+  g_autofree char *dir = _sandbox_local_volumes_dir (root_dir);
   GHashTableIter iter;
   gpointer key, value;
 
@@ -658,7 +658,7 @@ sandbox_local_backend_create_volume (SandboxBackend *backend,
                                      GTask          *task)
 {
   SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (backend);
-  g_autofree char *dir = volumes_dir (self->root_dir);
+  g_autofree char *dir = _sandbox_local_volumes_dir (self->root_dir);
   g_autofree char *path = g_build_filename (dir, name, NULL);
   GError *error = NULL;
 
@@ -703,7 +703,7 @@ sandbox_local_backend_delete_volume (SandboxBackend *backend,
                                      GTask          *task)
 {
   SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (backend);
-  g_autofree char *dir = volumes_dir (self->root_dir);
+  g_autofree char *dir = _sandbox_local_volumes_dir (self->root_dir);
 
   g_task_set_task_data (task, g_build_filename (dir, name, NULL), g_free);
   g_task_run_in_thread (task, delete_volume_thread);
@@ -715,7 +715,7 @@ sandbox_local_backend_list_volumes (SandboxBackend *backend,
                                     GTask          *task)
 {
   SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (backend);
-  g_autofree char *dir = volumes_dir (self->root_dir);
+  g_autofree char *dir = _sandbox_local_volumes_dir (self->root_dir);
   g_autoptr(GStrvBuilder) names = g_strv_builder_new ();
   g_autoptr(GDir) gdir = g_dir_open (dir, 0, NULL);
   const char *name;
@@ -983,7 +983,7 @@ local_create (SandboxLocalBackend *self,
   for (guint i = 0; i < mounts->len; i++)
     g_ptr_array_add (config->mounts, sandbox_mount_ref (g_ptr_array_index (mounts, i)));
   {
-    g_autofree char *vdir = volumes_dir (self->root_dir);
+    g_autofree char *vdir = _sandbox_local_volumes_dir (self->root_dir);
 
     g_hash_table_iter_init (&iter, sandbox_spec_get_volumes (spec));
     while (g_hash_table_iter_next (&iter, &key, &value))

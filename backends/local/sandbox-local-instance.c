@@ -41,6 +41,7 @@
 #include <gio/gunixoutputstream.h>
 
 #include "sandbox-local-private.h"
+#include "sandbox-private.h"
 #include "sandbox-local-wire.h"
 #include "sandbox-output-private.h"
 
@@ -277,6 +278,13 @@ add_root (GPtrArray  *argv,
 
       if (g_strcmp0 (name, "sys") == 0)
         {
+          struct stat st;
+
+          /* bwrap resolves a source on the host: an image's /sys that is a
+           * link (to /, /root, ...) would show that host directory. Only
+           * the image's own directory is bound. */
+          if (lstat (host, &st) != 0 || !S_ISDIR (st.st_mode))
+            continue;
           g_ptr_array_add (argv, g_strdup ("--ro-bind"));
           g_ptr_array_add (argv, g_steal_pointer (&host));
           g_ptr_array_add (argv, g_steal_pointer (&target));
@@ -327,17 +335,66 @@ is_maskable_home (const char *path)
   return TRUE;
 }
 
+/* The host's credentials that the caller may read: the sandbox user maps
+ * to the caller's uid (and keeps its groups), so it may read them too;
+ * when the caller is root, that is every one of them. The password hashes
+ * and their backups (shadow-, gshadow-: the same hashes, one change
+ * older), old passwords (pam_pwhistory), debconf's stored answers, the
+ * SSH host keys; and the directory of TLS private keys. A file the caller
+ * cannot read costs no mount. Looked up once per process. */
+static const char * const secret_files_candidates[] = {
+  "/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-",
+  "/etc/security/opasswd", "/var/cache/debconf/passwords.dat", NULL
+};
+static const char * const secret_dirs_candidates[] = { "/etc/ssl/private", NULL };
+
+static void
+readable_secrets (const char * const **files,
+                  const char * const **dirs)
+{
+  static char **secret_files, **secret_dirs;
+
+  if (g_once_init_enter (&secret_files))
+    {
+      g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+      g_autoptr(GStrvBuilder) dir_builder = g_strv_builder_new ();
+      g_autoptr(GDir) ssh = g_dir_open ("/etc/ssh", 0, NULL);
+      const char *name;
+
+      for (guint i = 0; secret_files_candidates[i] != NULL; i++)
+        if (g_file_test (secret_files_candidates[i], G_FILE_TEST_IS_REGULAR) &&
+            access (secret_files_candidates[i], R_OK) == 0)
+          g_strv_builder_add (builder, secret_files_candidates[i]);
+      while (ssh != NULL && (name = g_dir_read_name (ssh)) != NULL)
+        if (g_str_has_prefix (name, "ssh_host_") && g_str_has_suffix (name, "_key"))
+          {
+            g_autofree char *path = g_build_filename ("/etc/ssh", name, NULL);
+
+            if (g_file_test (path, G_FILE_TEST_IS_REGULAR) && access (path, R_OK) == 0)
+              g_strv_builder_add (builder, path);
+          }
+      for (guint i = 0; secret_dirs_candidates[i] != NULL; i++)
+        if (g_file_test (secret_dirs_candidates[i], G_FILE_TEST_IS_DIR) &&
+            !g_file_test (secret_dirs_candidates[i], G_FILE_TEST_IS_SYMLINK) &&
+            access (secret_dirs_candidates[i], R_OK | X_OK) == 0)
+          g_strv_builder_add (dir_builder, secret_dirs_candidates[i]);
+      secret_dirs = g_strv_builder_end (dir_builder);
+      g_once_init_leave (&secret_files, g_strv_builder_end (builder));
+    }
+  *files = (const char * const *) secret_files;
+  *dirs = (const char * const *) secret_dirs;
+}
+
 /* The host's home directories stay private: an empty tmpfs over /root,
  * /home and $HOME (spec mounts and the workdir, bound later, stay visible;
  * the tmpfs mounts, added to @masked, are made read-only after those);
- * and the password hashes, which the sandbox user could otherwise read
- * when the caller is root (its uid maps to the caller's). */
+ * and the credentials the caller may read (readable_secrets), covered. */
 static void
 add_home_masks (GPtrArray *argv,
                 GPtrArray *masked)
 {
   static const char * const homes[] = { "/root", "/home", NULL };
-  static const char * const secret_files[] = { "/etc/shadow", "/etc/gshadow", NULL };
+  const char * const *secret_files, * const *secret_dirs;
   g_autofree char *home = g_canonicalize_filename (g_get_home_dir (), "/");
 
   for (guint i = 0; homes[i] != NULL; i++)
@@ -353,48 +410,90 @@ add_home_masks (GPtrArray *argv,
       g_ptr_array_add (argv, g_strdup (home));
       g_ptr_array_add (masked, g_steal_pointer (&home));
     }
+  readable_secrets (&secret_files, &secret_dirs);
   for (guint i = 0; secret_files[i] != NULL; i++)
-    if (g_file_test (secret_files[i], G_FILE_TEST_IS_REGULAR))
-      {
-        g_ptr_array_add (argv, g_strdup ("--ro-bind"));
-        g_ptr_array_add (argv, g_strdup ("/dev/null"));
-        g_ptr_array_add (argv, g_strdup (secret_files[i]));
-      }
+    {
+      g_ptr_array_add (argv, g_strdup ("--ro-bind"));
+      g_ptr_array_add (argv, g_strdup ("/dev/null"));
+      g_ptr_array_add (argv, g_strdup (secret_files[i]));
+    }
+  for (guint i = 0; secret_dirs[i] != NULL; i++)
+    {
+      g_ptr_array_add (argv, g_strdup ("--tmpfs"));
+      g_ptr_array_add (argv, g_strdup (secret_dirs[i]));
+      g_ptr_array_add (masked, g_strdup (secret_dirs[i]));
+    }
 }
 
-/* The sandboxes' directory holds every sandbox's server socket and state:
- * a read-only empty tmpfs covers it wherever it would show inside, under
- * the host's root (unless under /tmp or /run, which are replaced) and under
- * any spec mount of a directory above it. (A mount from inside it is
- * refused by create.) Comes after the spec mounts. */
-static void
-hide_instances (GPtrArray   *argv,
-                LocalConfig *config)
+/* The sandboxes' directory holds every sandbox's server socket and state,
+ * the volumes directory every volume's files, the image store every
+ * imported image: a read-only empty tmpfs covers each wherever it would
+ * show inside, under the host's root (unless under /tmp or /run, which are
+ * replaced, or under a home directory that @masked covers already; NULL:
+ * none) and under any spec mount of a directory above it. (A mount from
+ * inside the sandboxes' directory is refused by create.) Comes after the
+ * spec mounts. */
+static GPtrArray *
+instances_targets (LocalConfig *config,
+                   GPtrArray   *masked)
 {
   g_autofree char *parent = g_path_get_dirname (config->dir);
-  g_autofree char *root = realpath (parent, NULL);
-  g_autoptr(GPtrArray) targets = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *volumes = _sandbox_local_volumes_dir (parent);
+  g_autofree char *images = _sandbox_image_store_default_path (parent);
+  const char *dirs[] = { parent, volumes, images };
+  g_autoptr(GPtrArray) roots = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *targets = g_ptr_array_new_with_free_func (g_free);
 
-  if (root == NULL || strcmp (root, "/") == 0)
-    return;
-  if (config->rootfs == NULL)
+  for (guint d = 0; d < G_N_ELEMENTS (dirs); d++)
     {
-      g_auto(GStrv) parts = g_strsplit (root + 1, "/", 2);
+      char *root = realpath (dirs[d], NULL);
 
-      if (!is_managed_top (parts[0]))
-        g_ptr_array_add (targets, g_strdup (root));
+      if (root == NULL || strcmp (root, "/") == 0)
+        {
+          free (root);
+          continue;
+        }
+      g_ptr_array_add (roots, g_strdup (root));
+      free (root);
     }
-  for (guint i = 0; i < config->mounts->len; i++)
+  for (guint d = 0; d < roots->len; d++)
     {
-      SandboxMount *mount = g_ptr_array_index (config->mounts, i);
-      g_autofree char *host = realpath (sandbox_mount_get_host_path (mount), NULL);
-      const char *rest;
+      const char *root = g_ptr_array_index (roots, d);
 
-      if (host == NULL || !is_under (root, host))
-        continue;
-      rest = root + (strcmp (host, "/") == 0 ? 0 : strlen (host));
-      g_ptr_array_add (targets, g_build_filename (sandbox_mount_get_sandbox_path (mount), rest, NULL));
+      if (config->rootfs == NULL)
+        {
+          g_auto(GStrv) parts = g_strsplit (root + 1, "/", 2);
+          gboolean covered = is_managed_top (parts[0]);
+
+          for (guint i = 0; !covered && masked != NULL && i < masked->len; i++)
+            covered = is_under (root, g_ptr_array_index (masked, i));
+          for (guint i = 0; !covered && i < targets->len; i++)
+            covered = is_under (root, g_ptr_array_index (targets, i));
+          if (!covered)
+            g_ptr_array_add (targets, g_strdup (root));
+        }
+      for (guint i = 0; i < config->mounts->len; i++)
+        {
+          SandboxMount *mount = g_ptr_array_index (config->mounts, i);
+          g_autofree char *host = realpath (sandbox_mount_get_host_path (mount), NULL);
+          const char *rest;
+
+          if (host == NULL || !is_under (root, host))
+            continue;
+          rest = root + (strcmp (host, "/") == 0 ? 0 : strlen (host));
+          g_ptr_array_add (targets, g_build_filename (sandbox_mount_get_sandbox_path (mount), rest, NULL));
+        }
     }
+  return targets;
+}
+
+static void
+hide_instances (GPtrArray   *argv,
+                LocalConfig *config,
+                GPtrArray   *masked)
+{
+  g_autoptr(GPtrArray) targets = instances_targets (config, masked);
+
   for (guint i = 0; i < targets->len; i++)
     {
       g_ptr_array_add (argv, g_strdup ("--tmpfs"));
@@ -402,6 +501,204 @@ hide_instances (GPtrArray   *argv,
       g_ptr_array_add (argv, g_strdup ("--remount-ro"));
       g_ptr_array_add (argv, g_strdup (g_ptr_array_index (targets, i)));
     }
+}
+
+/* bwrap makes and mounts each destination by its path, following links
+ * on the way, and it does so before the sandbox's root is its root: a
+ * link that a sandbox left in a read-write mount (or a volume) that a
+ * later sandbox mounts again, or that an image holds, whose target is
+ * /oldroot/PATH or ../../oldroot/PATH, leads bwrap to the host's PATH,
+ * where it makes the missing directories (or an empty file, for a file
+ * mount) as the caller. So a destination below another mount, or in an
+ * image root, is walked here first in what will be under it, one name at
+ * a time without following links. A relative link that stays inside the
+ * sandbox (lib64 -> lib) is followed here as bwrap would, and the walk
+ * starts again from the path it leads to; an absolute link (bwrap reads
+ * it against its own root, not the sandbox's), one that climbs above the
+ * sandbox's root, or more than 40 of them, is refused. The host's own root
+ * is trusted (the sandbox cannot write it), as are the managed /proc,
+ * /dev, /tmp, /run, made fresh.
+ * Returns FALSE with @error set for such a link; *@next set to the path to
+ * walk again after a link inside. */
+
+/* DIR + "/" + LINK + "/" + REST, with "." and ".." taken away; NULL if it
+ * climbs above "/". */
+static char *
+join_inside (const char         *dir,
+             const char         *link,
+             const char * const *rest)
+{
+  g_autoptr(GPtrArray) out = g_ptr_array_new ();
+  g_autoptr(GString) path = g_string_new ("");
+  g_auto(GStrv) a = g_strsplit (dir, "/", -1);
+  g_auto(GStrv) b = g_strsplit (link, "/", -1);
+  GStrv lists[] = { a, b, (GStrv) rest };
+
+  for (guint l = 0; l < G_N_ELEMENTS (lists); l++)
+    for (guint i = 0; lists[l][i] != NULL; i++)
+      {
+        const char *c = lists[l][i];
+
+        if (*c == '\0' || strcmp (c, ".") == 0)
+          continue;
+        if (strcmp (c, "..") == 0)
+          {
+            if (out->len == 0)
+              return NULL;
+            g_ptr_array_remove_index (out, out->len - 1);
+            continue;
+          }
+        g_ptr_array_add (out, (gpointer) c);
+      }
+  for (guint i = 0; i < out->len; i++)
+    g_string_append_printf (path, "/%s", (const char *) g_ptr_array_index (out, i));
+  return path->len > 0 ? g_string_free (g_steal_pointer (&path), FALSE) : g_strdup ("/");
+}
+
+static gboolean
+walk_destination (LocalConfig  *config,
+                  const char   *target,
+                  guint         n_mounts,
+                  gboolean      after_workdir,
+                  char        **next,
+                  GError      **error)
+{
+  g_autofree char *work = g_build_filename (config->dir, "work", NULL);
+  g_autofree char *tmp = g_build_filename (config->dir, "tmp", NULL);
+  const char *best_target = NULL, *best_host = NULL, *rel;
+  g_auto(GStrv) parts = NULL;
+  g_autoptr(GString) walked = NULL;
+  int dirfd;
+  gboolean ok = TRUE;
+
+  *next = NULL;
+  /* The last mount made before it at a directory above it: bwrap's path
+   * to it goes through that mount's files. */
+  if (is_under (target, "/tmp") && strcmp (target, "/tmp") != 0)
+    best_target = "/tmp", best_host = tmp;
+  if (after_workdir && is_under (target, config->workdir) && strcmp (target, config->workdir) != 0 &&
+      (best_target == NULL || strlen (config->workdir) > strlen (best_target)))
+    best_target = config->workdir, best_host = work;
+  for (guint i = 0; i < n_mounts && i < config->mounts->len; i++)
+    {
+      SandboxMount *mount = g_ptr_array_index (config->mounts, i);
+      const char *path = sandbox_mount_get_sandbox_path (mount);
+
+      if (is_under (target, path) && strcmp (target, path) != 0)
+        best_target = path, best_host = sandbox_mount_get_host_path (mount);
+    }
+  if (best_target == NULL)
+    {
+      g_auto(GStrv) top = g_strsplit (target + 1, "/", 2);
+
+      if (config->rootfs == NULL ||
+          (is_managed_top (top[0]) && strcmp (top[0], "sys") != 0))
+        return TRUE;
+      best_target = "/";
+      best_host = config->rootfs;
+    }
+  rel = target + strlen (best_target);
+  parts = g_strsplit (rel, "/", -1);
+  walked = g_string_new (strcmp (best_target, "/") == 0 ? "" : best_target);
+  dirfd = open (best_host, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  for (guint i = 0; ok && dirfd >= 0 && parts[i] != NULL; i++)
+    {
+      struct stat st;
+      int next_fd;
+
+      if (*parts[i] == '\0' || strcmp (parts[i], ".") == 0)
+        continue;
+      if (strcmp (parts[i], "..") != 0 &&
+          (fstatat (dirfd, parts[i], &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK (st.st_mode)))
+        {
+          /* Missing (bwrap makes real directories from here on) or not a
+           * directory (bwrap fails): nothing further to walk. */
+          g_string_append_printf (walked, "/%s", parts[i]);
+          next_fd = openat (dirfd, parts[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          close (dirfd);
+          dirfd = next_fd;
+          continue;
+        }
+      if (strcmp (parts[i], "..") != 0)
+        {
+          g_autofree char *link = NULL;
+          char buf[PATH_MAX];
+          ssize_t len = readlinkat (dirfd, parts[i], buf, sizeof buf - 1);
+
+          if (len > 0)
+            {
+              buf[len] = '\0';
+              link = g_strdup (buf);
+            }
+          if (link != NULL && link[0] != '/')
+            *next = join_inside (walked->len > 0 ? walked->str : "/", link,
+                                 (const char * const *) parts + i + 1);
+          if (*next != NULL)
+            break;
+        }
+      {
+        g_autofree char *where = g_build_filename (best_host, NULL);
+
+        g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                     _("The mount path “%s” goes through “%s”, a link (or “..”) in %s, "
+                       "which the sandbox's set-up would follow outside the sandbox. "
+                       "Remove the link, or mount at another path."),
+                     target, parts[i], where);
+        ok = FALSE;
+      }
+    }
+  if (dirfd >= 0)
+    close (dirfd);
+  return ok;
+}
+
+static gboolean
+check_destination (LocalConfig *config,
+                   const char  *target,
+                   guint        n_mounts,
+                   gboolean     after_workdir,
+                   GError     **error)
+{
+  g_autofree char *path = g_strdup (target);
+
+  for (int links = 0; ; links++)
+    {
+      g_autofree char *next = NULL;
+
+      if (!walk_destination (config, path, n_mounts, after_workdir, &next, error))
+        return FALSE;
+      if (next == NULL)
+        return TRUE;
+      if (links == 40)
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("The mount path “%s” goes through “%s”, a link (or “..”) in %s, "
+                         "which the sandbox's set-up would follow outside the sandbox. "
+                         "Remove the link, or mount at another path."),
+                       target, path, "/");
+          return FALSE;
+        }
+      g_free (path);
+      path = g_steal_pointer (&next);
+    }
+}
+
+static gboolean
+check_destinations (LocalConfig  *config,
+                    GError      **error)
+{
+  g_autoptr(GPtrArray) hidden = instances_targets (config, NULL);
+
+  if (!check_destination (config, config->workdir, 0, FALSE, error))
+    return FALSE;
+  for (guint i = 0; i < config->mounts->len; i++)
+    if (!check_destination (config, sandbox_mount_get_sandbox_path (g_ptr_array_index (config->mounts, i)),
+                            i, TRUE, error))
+      return FALSE;
+  for (guint i = 0; i < hidden->len; i++)
+    if (!check_destination (config, g_ptr_array_index (hidden, i), config->mounts->len, TRUE, error))
+      return FALSE;
+  return TRUE;
 }
 
 /* The files of /proc that only root may read and that the kernel guards
@@ -432,6 +729,45 @@ root_only_proc_files (void)
       g_once_init_leave (&files, g_strv_builder_end (builder));
     }
   return (const char * const *) files;
+}
+
+/* The directories of the host's /sys that only root may read, when this
+ * process runs as root (the sandbox user is then the host's root as far
+ * as file modes go) and the sandbox shows the host's root: the slab
+ * allocator's state per cache (/sys/kernel/slab: what /proc/slabinfo
+ * tells), the kernel's trace buffers (tracefs: reading trace_pipe takes
+ * the host's events from whoever traces, with the names and pids of host
+ * processes), and debugfs and securityfs where they are mounted. Each is
+ * one more mount; looked up once per process. */
+static const char * const *
+root_only_sys_dirs (void)
+{
+  static const char * const none[] = { NULL };
+  static char **dirs;
+
+  if (geteuid () != 0)
+    return none;
+  if (g_once_init_enter (&dirs))
+    {
+      g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+      struct stat kernel, st;
+
+      if (stat ("/sys/kernel", &kernel) == 0)
+        {
+          /* sysfs itself, and tracefs (mounted there on first use) */
+          if (stat ("/sys/kernel/slab", &st) == 0 && S_ISDIR (st.st_mode))
+            g_strv_builder_add (builder, "/sys/kernel/slab");
+          if (stat ("/sys/kernel/tracing", &st) == 0 && S_ISDIR (st.st_mode))
+            g_strv_builder_add (builder, "/sys/kernel/tracing");
+          /* empty directories of sysfs unless mounted */
+          if (stat ("/sys/kernel/debug", &st) == 0 && S_ISDIR (st.st_mode) && st.st_dev != kernel.st_dev)
+            g_strv_builder_add (builder, "/sys/kernel/debug");
+          if (stat ("/sys/kernel/security", &st) == 0 && S_ISDIR (st.st_mode) && st.st_dev != kernel.st_dev)
+            g_strv_builder_add (builder, "/sys/kernel/security");
+        }
+      g_once_init_leave (&dirs, g_strv_builder_end (builder));
+    }
+  return (const char * const *) dirs;
 }
 
 /* The sandbox's one bwrap process, with the server as its pid 1. No
@@ -475,7 +811,14 @@ build_bwrap_argv (SandboxLocalInstance *self,
 
   add_root (argv, config->rootfs ? config->rootfs : "/");
   if (config->rootfs == NULL)
-    add_home_masks (argv, masked);
+    {
+      add_home_masks (argv, masked);
+      for (guint i = 0; root_only_sys_dirs ()[i] != NULL; i++)
+        {
+          ADD ("--tmpfs"); ADD (root_only_sys_dirs ()[i]);
+          g_ptr_array_add (masked, g_strdup (root_only_sys_dirs ()[i]));
+        }
+    }
 
   ADD ("--proc"); ADD ("/proc");
   /* bwrap leaves these writable when the sandbox user maps to the host's
@@ -547,7 +890,7 @@ build_bwrap_argv (SandboxLocalInstance *self,
       ADD (sandbox_mount_get_host_path (mount));
       ADD (sandbox_mount_get_sandbox_path (mount));
     }
-  hide_instances (argv, config);
+  hide_instances (argv, config, masked);
   for (guint i = 0; i < masked->len; i++)
     {
       const char *path = g_ptr_array_index (masked, i);
@@ -1176,6 +1519,8 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   limits.cgroup_fd = -1;
   limits.v1_fds[0] = limits.v1_fds[1] = -1;
   limits.limits = config->limits;
+  if (!check_destinations (config, &error))
+    goto fail;
   if (config->limits == LOCAL_LIMITS_CGROUP2)
     {
       g_autofree char *procs = NULL;

@@ -69,6 +69,8 @@ const char   *_local_limits_to_string   (LocalLimits  limits);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LocalConfig, _local_config_free)
 
 const char   *_sandbox_local_backend_get_bwrap (SandboxLocalBackend *self);
+/* Where the volumes of the sandboxes' directory ROOT_DIR are. */
+char         *_sandbox_local_volumes_dir (const char *root_dir);
 const char   *_sandbox_local_backend_get_helper (SandboxLocalBackend *self);
 
 SandboxInstance *_sandbox_local_instance_new (SandboxLocalBackend *backend,

@@ -227,6 +227,17 @@ add_rules (scmp_filter_ctx ctx)
     r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (process_vm_writev), 1,
                           SCMP_A0 (SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, 1));
 
+  /* No process sets another's resource limits: a command runs as the
+   * same user as pid 1 and its helpers, which is all prlimit asks (no
+   * Landlock scope covers it), and a hard RLIMIT_CPU of 1 s killed pid 1,
+   * RLIMIT_NOFILE of 4 left it unable to serve (the sandbox ended). Its
+   * own limits (pid 0: setrlimit, ulimit) and reading any process's stay
+   * allowed. A non-zero pid in the upper 32 bits counts as another. */
+  if (r == 0)
+    r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (prlimit64), 2,
+                          SCMP_A0 (SCMP_CMP_NE, 0),
+                          SCMP_A2 (SCMP_CMP_NE, 0));
+
   /* No new user namespace: the kernel's largest attack surface for an
    * unprivileged process, and a way around the rules above. */
   if (r == 0)

@@ -213,6 +213,389 @@ test_root_only_proc (void)
   destroy (instance);
 }
 
+/* The same, for the host's credentials beyond /etc/shadow and /etc/gshadow
+ * (their backups shadow- and gshadow-, old passwords, debconf's answers,
+ * the SSH host keys, the TLS private keys' directory) and the directories
+ * of /sys that only root may read (the slab caches, the kernel's trace
+ * buffers; debugfs and securityfs where mounted). Before, each read its
+ * host contents when the caller was root. Controls: /etc/passwd, and the
+ * same files read by this (root) process. */
+static void
+test_root_secrets (void)
+{
+  static const char * const files[] = {
+    "/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/security/opasswd",
+    "/var/cache/debconf/passwords.dat", "/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key",
+    "/etc/ssh/ssh_host_ed25519_key", NULL
+  };
+  static const char * const dirs[] = {
+    "/etc/ssl/private", "/sys/kernel/slab", "/sys/kernel/tracing", "/sys/kernel/debug",
+    "/sys/kernel/security", NULL
+  };
+  g_autoptr(GString) script = g_string_new ("");
+  g_autoptr(GString) expected = g_string_new ("");
+  guint probed = 0;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("the sandbox user is the host's root only when the caller is");
+      return;
+    }
+  for (guint i = 0; files[i] != NULL; i++)
+    {
+      g_autofree char *contents = NULL;
+      gsize len = 0;
+
+      /* Only files with something in them: an empty one reads 0 bytes anyway. */
+      if (!g_file_get_contents (files[i], &contents, &len, NULL) || len == 0)
+        continue;
+      g_string_append_printf (script, "echo %s $(head -c 64 %s 2>/dev/null | wc -c); ", files[i], files[i]);
+      g_string_append_printf (expected, "%s 0\n", files[i]);
+      probed++;
+    }
+  for (guint i = 0; dirs[i] != NULL; i++)
+    {
+      g_autoptr(GDir) dir = g_dir_open (dirs[i], 0, NULL);
+
+      if (dir == NULL || g_dir_read_name (dir) == NULL)
+        continue;   /* absent or empty here (debugfs not mounted) */
+      g_string_append_printf (script, "echo %s $(ls -A %s 2>/dev/null | wc -l); ", dirs[i], dirs[i]);
+      g_string_append_printf (expected, "%s 0\n", dirs[i]);
+      probed++;
+    }
+  if (probed == 0)
+    {
+      g_test_skip ("none of the files or directories has contents here");
+      return;
+    }
+  g_string_append (script, "head -c 5 /etc/passwd");
+  g_string_append (expected, "root:");
+
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      SandboxInstance *instance = as_root ? create_as_root () : create (NULL);
+      g_autofree char *out = sh (instance, script->str, NULL);
+
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      g_assert_cmpstr (out, ==, expected->str);
+      destroy (instance);
+    }
+}
+
+/* ---- links on the way to a mount point ---- */
+
+/* bwrap makes each mount point by its path before the sandbox's root is
+ * its root, following links: a sandbox that leaves links to
+ * /oldroot/HOSTDIR (absolute) and ../../oldroot/HOSTDIR (relative) in a
+ * directory it mounts read-write, and an image with such a link at its
+ * top, made bwrap create directories (and an empty file, for a file
+ * mount) in the host's HOSTDIR when a later sandbox mounted something
+ * below the link. Now create refuses with SANDBOX_ERROR_INVALID_ARGUMENT
+ * and the host directory stays empty. Control: the same mounts below a
+ * real directory of the shared one work. */
+static gboolean
+dir_is_empty (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+
+  return dir != NULL && g_dir_read_name (dir) == NULL;
+}
+
+static void
+test_mount_path_links (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name ("local", &error);
+  g_autofree char *shared = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *victim = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *source = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *image = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *source_file = g_build_filename (source, "f", NULL);
+  g_autofree char *plant = g_strdup_printf ("ln -s /oldroot%s /data/abs && ln -s ../../oldroot%s /data/rel && "
+                                            "ln -s /oldroot%s/planted /data/file && mkdir /data/ok && "
+                                            "ln -s ok /data/inside && echo planted",
+                                            victim, victim, victim);
+  const char *paths[] = { "/data/abs/made", "/data/rel/made", "/data/file", NULL };
+  g_autoptr(SandboxSpec) writer_spec = sandbox_spec_new ();
+  SandboxInstance *writer;
+  g_autofree char *out = NULL;
+
+  g_assert_no_error (error);
+  g_assert_true (g_file_set_contents (source_file, "host file\n", -1, NULL));
+
+  /* An earlier sandbox plants the links in the directory it mounts. */
+  sandbox_spec_add_mount (writer_spec, shared, "/data", FALSE);
+  writer = create (writer_spec);
+  out = sh (writer, plant, NULL);
+  g_assert_cmpstr (out, ==, "planted\n");
+  destroy (writer);
+
+  for (guint i = 0; paths[i] != NULL; i++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autoptr(SandboxInstance) instance = NULL;
+      gboolean file = g_str_has_suffix (paths[i], "/file");
+
+      sandbox_spec_add_mount (spec, shared, "/data", FALSE);
+      sandbox_spec_add_mount (spec, file ? source_file : source, paths[i], TRUE);
+      instance = sandbox_backend_create (backend, spec, NULL, &error);
+      g_test_message ("%s: %s", paths[i], error ? error->message : "created");
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+      g_assert_null (instance);
+      g_clear_error (&error);
+      g_assert_true (dir_is_empty (victim));
+    }
+
+  /* An image whose top-level /data is such a link (create needs only its
+   * /bin/sh to exist: pid 1 is the helper, bound in). */
+  {
+    g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+    g_autoptr(SandboxInstance) instance = NULL;
+    g_autofree char *bin = g_build_filename (image, "bin", NULL);
+    g_autofree char *sh_path = g_build_filename (bin, "sh", NULL);
+    g_autofree char *link = g_build_filename (image, "data", NULL);
+    g_autofree char *target = g_strdup_printf ("/oldroot%s", victim);
+
+    g_assert_cmpint (g_mkdir (bin, 0755), ==, 0);
+    g_assert_true (g_file_set_contents (sh_path, "", -1, NULL));
+    g_assert_cmpint (symlink (target, link), ==, 0);
+    sandbox_spec_set_image (spec, image);
+    sandbox_spec_add_mount (spec, source, "/data/made", TRUE);
+    instance = sandbox_backend_create (backend, spec, NULL, &error);
+    g_test_message ("image: %s", error ? error->message : "created");
+    g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+    g_assert_null (instance);
+    g_clear_error (&error);
+    g_assert_true (dir_is_empty (victim));
+    g_unlink (link);
+    g_unlink (sh_path);
+    g_rmdir (bin);
+    g_rmdir (image);
+  }
+
+  /* Controls: below a real directory of the shared one, and through a
+   * relative link that stays inside it (followed, as bwrap does). */
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      SandboxInstance *instance;
+      g_autofree char *seen = NULL;
+
+      sandbox_spec_add_mount (spec, shared, "/data", FALSE);
+      sandbox_spec_add_mount (spec, source, i == 0 ? "/data/ok/made" : "/data/inside/made", TRUE);
+      instance = create (spec);
+      seen = sh (instance, "cat /data/ok/made/f", NULL);
+      g_assert_cmpstr (seen, ==, "host file\n");
+      destroy (instance);
+    }
+
+  g_assert_true (dir_is_empty (victim));
+  g_rmdir (victim);
+  {
+    const char *names[] = { "abs", "rel", "file", "inside", NULL };
+
+    for (guint i = 0; names[i] != NULL; i++)
+      {
+        g_autofree char *p = g_build_filename (shared, names[i], NULL);
+        g_unlink (p);
+      }
+  }
+  {
+    g_autofree char *made = g_build_filename (shared, "ok", "made", NULL);
+    g_autofree char *ok = g_build_filename (shared, "ok", NULL);
+
+    g_rmdir (made);
+    g_rmdir (ok);
+  }
+  g_rmdir (shared);
+  g_unlink (source_file);
+  g_rmdir (source);
+}
+
+/* An image is hostile content: its top-level /sys, bound by bwrap from
+ * the image's directory, was bound from wherever it pointed when it was a
+ * link, resolved on the host (/etc, /, the sandboxes' directory ...):
+ * here a link to a host directory with a canary file showed the canary at
+ * /sys. Now only a real directory of the image is bound. The image borrows
+ * the host's /usr (a read-only spec mount) for its shell. Control: the
+ * same canary read through an explicit mount. */
+static void
+test_image_sys_link (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *image = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *secret_dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *secret = g_build_filename (secret_dir, "secret", NULL);
+  g_autofree char *sys = g_build_filename (image, "sys", NULL);
+  g_autofree char *token = g_strdup_printf ("canary-%08x", g_random_int ());
+  const char *links[] = { "bin/sh", "/usr/bin/sh", "lib", "usr/lib", "lib64", "usr/lib64", NULL };
+  g_autofree char *bin = g_build_filename (image, "bin", NULL);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxSpec) control_spec = sandbox_spec_new ();
+  SandboxInstance *instance;
+  g_autofree char *out = NULL;
+  g_autofree char *control = NULL;
+
+  g_assert_no_error (error);
+  if (!g_file_test ("/usr/bin/sh", G_FILE_TEST_EXISTS) || !g_file_test ("/usr/lib64", G_FILE_TEST_IS_DIR))
+    {
+      g_test_skip ("needs a merged /usr with /usr/bin/sh and /usr/lib64");
+      return;
+    }
+  g_assert_cmpint (g_mkdir (bin, 0755), ==, 0);
+  for (guint i = 0; links[i] != NULL; i += 2)
+    {
+      g_autofree char *link = g_build_filename (image, links[i], NULL);
+      g_assert_cmpint (symlink (links[i + 1], link), ==, 0);
+    }
+  g_assert_true (g_file_set_contents (secret, token, -1, NULL));
+  g_assert_cmpint (symlink (secret_dir, sys), ==, 0);
+
+  sandbox_spec_set_image (spec, image);
+  sandbox_spec_add_mount (spec, "/usr", "/usr", TRUE);
+  instance = create (spec);
+  out = sh (instance, "cat /sys/secret 2>/dev/null; echo end", NULL);
+  g_test_message ("%s", out);
+  g_assert_cmpstr (out, ==, "end\n");
+  destroy (instance);
+
+  sandbox_spec_set_image (control_spec, image);
+  sandbox_spec_add_mount (control_spec, "/usr", "/usr", TRUE);
+  sandbox_spec_add_mount (control_spec, secret_dir, "/shown", TRUE);
+  instance = create (control_spec);
+  control = sh (instance, "cat /shown/secret; echo; echo end", NULL);
+  g_assert_nonnull (strstr (control, token));
+  destroy (instance);
+
+  g_unlink (sys);
+  for (guint i = 0; links[i] != NULL; i += 2)
+    {
+      g_autofree char *link = g_build_filename (image, links[i], NULL);
+      g_unlink (link);
+    }
+  g_rmdir (bin);
+  g_rmdir (image);
+  g_unlink (secret);
+  g_rmdir (secret_dir);
+}
+
+/* The volumes directory (every volume's files) and the image store were
+ * hidden only when they sat under a masked home, /tmp or /run: with
+ * SANDBOX_LOCAL_VOLUMES or SANDBOX_IMAGE_STORE (or SANDBOX_LOCAL_ROOT) in
+ * a directory such as /srv, every sandbox read every volume (here a
+ * canary in another tenant's volume). Now covered like the sandboxes'
+ * directory. Control: the volume mounted by the spec is read. */
+static void
+test_volumes_hidden (void)
+{
+  g_autofree char *base = NULL;
+  g_autofree char *volumes = NULL, *images = NULL, *vol = NULL, *data = NULL, *blob = NULL;
+  g_autofree char *token = g_strdup_printf ("canary-%08x", g_random_int ());
+  g_autofree char *script = NULL;
+  g_autofree char *out = NULL, *control = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  SandboxInstance *instance;
+  const char *parents[] = { "/srv", "/opt", "/var/lib", NULL };
+
+  for (guint i = 0; base == NULL && parents[i] != NULL; i++)
+    {
+      g_autofree char *dir = g_strdup_printf ("%s/libsandbox-attack-%08x", parents[i], g_random_int ());
+
+      if (g_mkdir (dir, 0700) == 0)
+        base = g_steal_pointer (&dir);
+    }
+  if (base == NULL)
+    {
+      g_test_skip ("cannot create a directory under /srv, /opt or /var/lib");
+      return;
+    }
+  volumes = g_build_filename (base, "volumes", NULL);
+  images = g_build_filename (base, "images", NULL);
+  vol = g_build_filename (volumes, "tenant", NULL);
+  data = g_build_filename (vol, "data", NULL);
+  blob = g_build_filename (images, "index.json", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (vol, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (images, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (data, token, -1, NULL));
+  g_assert_true (g_file_set_contents (blob, token, -1, NULL));
+  g_setenv ("SANDBOX_LOCAL_VOLUMES", volumes, TRUE);
+  g_setenv ("SANDBOX_IMAGE_STORE", images, TRUE);
+
+  script = g_strdup_printf ("cat %s %s 2>/dev/null; ls -A %s %s 2>/dev/null; echo end", data, blob, volumes, images);
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      instance = as_root ? create_as_root () : create (NULL);
+      g_clear_pointer (&out, g_free);
+      out = sh (instance, script, NULL);
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      g_assert_null (strstr (out, token));
+      g_assert_null (strstr (out, "tenant"));
+      destroy (instance);
+    }
+
+  sandbox_spec_add_volume (spec, "tenant", "/v");
+  instance = create (spec);
+  control = sh (instance, "cat /v/data", NULL);
+  g_assert_cmpstr (control, ==, token);
+  destroy (instance);
+
+  g_unsetenv ("SANDBOX_LOCAL_VOLUMES");
+  g_unsetenv ("SANDBOX_IMAGE_STORE");
+  g_unlink (data);
+  g_unlink (blob);
+  g_rmdir (vol);
+  g_rmdir (volumes);
+  g_rmdir (images);
+  g_rmdir (base);
+}
+
+/* ---- resource limits of pid 1 and its helpers ---- */
+
+/* A command runs as the same user as pid 1 and its helpers, and prlimit()
+ * asks no more (no Landlock scope covers it): lowering pid 1's
+ * RLIMIT_NOFILE to 4 ended the sandbox, and a hard RLIMIT_CPU of 1 s would
+ * kill pid 1 outright. Now refused for every process but the caller
+ * itself; the sandbox still serves. Controls: a command sets its own
+ * limits (ulimit, prlimit of pid 0) and reads pid 1's. */
+static void
+test_prlimit_pid1 (void)
+{
+  static const char script[] =
+    "python3 - <<'EOF'\n"
+    "import os, resource\n"
+    "for pid in [1] + [int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getpid())]:\n"
+    "    for res, lim in ((resource.RLIMIT_NOFILE, (4, 4)), (resource.RLIMIT_CPU, (1, 1))):\n"
+    "        try:\n"
+    "            resource.prlimit(pid, res, lim)\n"
+    "            print('SET', pid, res)\n"
+    "        except OSError as e:\n"
+    "            pass\n"
+    "print('read', resource.prlimit(1, resource.RLIMIT_NOFILE)[0] > 4)\n"
+    "resource.prlimit(0, resource.RLIMIT_NOFILE, (64, 64))\n"
+    "print('own', resource.getrlimit(resource.RLIMIT_NOFILE))\n"
+    "EOF\n";
+
+  if (!have_python ())
+    {
+      g_test_skip ("no /usr/bin/python3");
+      return;
+    }
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      SandboxInstance *instance = as_root ? create_as_root () : create (NULL);
+      g_autofree char *out = sh (instance, script, NULL);
+      g_autofree char *after = NULL;
+
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      g_assert_cmpstr (out, ==, "read True\nown (64, 64)\n");
+      /* pid 1 still serves, with its limits. */
+      after = sh (instance, "prlimit --pid 1 --noheadings --output SOFT --nofile 2>/dev/null || echo none; echo alive", NULL);
+      g_assert_true (g_str_has_suffix (after, "alive\n"));
+      g_assert_false (g_str_has_prefix (after, "4\n"));
+      destroy (instance);
+    }
+}
+
 /* ---- mounting ---- */
 
 static void
@@ -1705,7 +2088,12 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/uid", test_uid);
   g_test_add_func ("/local/attack/proc-sys", test_proc_sys);
   g_test_add_func ("/local/attack/root-only-proc", test_root_only_proc);
+  g_test_add_func ("/local/attack/root-secrets", test_root_secrets);
+  g_test_add_func ("/local/attack/prlimit-pid1", test_prlimit_pid1);
   g_test_add_func ("/local/attack/mount", test_mount);
+  g_test_add_func ("/local/attack/mount-path-links", test_mount_path_links);
+  g_test_add_func ("/local/attack/image-sys-link", test_image_sys_link);
+  g_test_add_func ("/local/attack/volumes-hidden", test_volumes_hidden);
   g_test_add_func ("/local/attack/ptrace-host", test_ptrace_host);
   g_test_add_func ("/local/attack/signal-host", test_signal_host);
   g_test_add_func ("/local/attack/sparse-download", test_sparse_download);

@@ -5,6 +5,8 @@ that would change nothing is refused rather than ignored.
 The flows are written by the tests themselves, next to the run.
 """
 
+import re
+
 import pytest
 
 from conftest import use_backend
@@ -105,3 +107,55 @@ def test_network_that_is_not_a_boolean_is_refused(mf, how):
     proc = mf.run(flow, *args, extra_env={"SBX_KW": how["SBX_KW"]}, expect_ok=False)
     assert "@sandbox(network=...) must be True or False, got maybe." in proc.output, proc.output
     assert "Task is starting" not in proc.output
+
+
+RETRY_FLOW = """
+from metaflow import FlowSpec, catch, current, retry, step
+
+
+class RetryUxFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.flaky)
+
+    @retry(times=2)
+    @step
+    def flaky(self):
+        print("attempt %d of task %s" % (current.retry_count, current.task_id))
+        if current.retry_count < 2:
+            raise RuntimeError("flaky failure on attempt %d" % current.retry_count)
+        self.attempts = current.retry_count
+        self.next(self.broken)
+
+    @catch(var="err")
+    @step
+    def broken(self):
+        raise ValueError("always broken")
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print("attempts=%d caught=%s" % (self.attempts, "always broken" in str(self.err)))
+
+
+if __name__ == "__main__":
+    RetryUxFlow()
+"""
+
+
+def test_retry_attempts_start_like_the_first(mf):
+    """Every @retry attempt (default minutes_between_retries=2, which the
+    local runtime does not wait for) is started directly with sandboxctl as
+    the first one is, not through the slower `sandbox step` trampoline,
+    whose lines carry a [sbx-...] prefix; current.retry_count and @catch as
+    in a plain run."""
+    flow = _write(mf, "retry_flow.py", RETRY_FLOW)
+    proc = mf.run(flow, "run", "--with", "sandbox")
+    for attempt in range(3):
+        assert re.search(r"\] attempt %d of task \d+" % attempt, proc.output), proc.output
+    assert "attempts=2 caught=True" in proc.output
+    starts = re.findall(r"\] (\[sbx-\w+\] )?Task is starting in sandbox", proc.output)
+    # start, three attempts of flaky, broken's sandboxed attempt, end.
+    assert len(starts) == 6, proc.output
+    assert starts == [""] * 6, "an attempt went through the trampoline:\n" + proc.output
+    mf.assert_no_sandboxes("RetryUxFlow")

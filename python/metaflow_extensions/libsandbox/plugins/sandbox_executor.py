@@ -1249,7 +1249,8 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
     once per run and mounted read-only. Returns False (the trampoline runs
     the task) for anything else: other backends or images, a remote
     datastore, flow configs (the runtime passes them in a file of the
-    host's /tmp), a delayed @retry, no sandboxctl."""
+    host's /tmp), no sandboxctl. A @retry attempt starts the same way
+    (the runtime retries at once, whatever minutes_between_retries says)."""
     attrs = deco.attributes
     if not direct_capable(deco) or cli_args.commands != ["step"]:
         return False
@@ -1267,10 +1268,6 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
         if config_file is None:
             return False
     node = deco.graph[deco.step]
-    retry_deco = [d for d in node.decorators if d.name == "retry"]
-    if retry_count and retry_deco:
-        if float(retry_deco[0].attributes.get("minutes_between_retries", 2) or 0) > 0:
-            return False
     tool = sandboxctl_tool()
     # sandboxctl's --mount takes HOST[:SANDBOX][:ro].
     paths = _hidden_python_paths(exclude=[]) + [deco.flow_datastore.datastore_root]
@@ -1424,7 +1421,7 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
     to a file of the run's private pool directory; the secrets go into that
     process's environment. Returns False (the trampoline runs the task) for
     anything else: a remote datastore, --environment=uv, @parallel, flow
-    configs, a delayed @retry, METAFLOW_SANDBOX_DIRECT=0 or no pool."""
+    configs, METAFLOW_SANDBOX_DIRECT=0 or no pool."""
     from metaflow.metaflow_config import SANDBOX_DIRECT
 
     from .sandbox_decorator import SandboxDecorator
@@ -1448,10 +1445,6 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
     node = deco.graph[deco.step]
     if any(d.name == "parallel" for d in node.decorators):
         return False
-    retry_deco = [d for d in node.decorators if d.name == "retry"]
-    if retry_count and retry_deco:
-        if float(retry_deco[0].attributes.get("minutes_between_retries", 2) or 0) > 0:
-            return False
     root = os.path.realpath(deco.flow_datastore.datastore_root)
     workdir = _workdir(backend).rstrip("/") or "/"
     if root == "/" or _real_under(workdir, root) or _real_under(root, workdir):

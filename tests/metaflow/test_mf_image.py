@@ -176,3 +176,60 @@ def test_flow_on_a_debian_image(mf):
     info = mf.inspect("SleepSandboxFlow")
     assert info["successful"]
     mf.assert_no_sandboxes("SleepSandboxFlow")
+
+
+def _host_python_files():
+    """This machine's python3.11 (standard library with its bytecode,
+    extension modules and the libraries they need) and requests with its
+    dependencies: an image that can run a step, with sh but no bash."""
+    files = _host_tools("tar", "gzip", "mkdir", "ln", "rm", "cat", "touch", "find")
+    files["usr/bin/python3"] = _read("/usr/bin/python3.11")
+    stdlib = "/usr/lib/python3.11"
+    skip = {"test", "idlelib", "tkinter", "ensurepip", "lib2to3", "turtledemo", "pydoc_data"}
+    for dirpath, dirs, names in os.walk(stdlib):
+        dirs[:] = [d for d in dirs if d not in skip and not d.startswith("config-")]
+        for name in names:
+            full = os.path.join(dirpath, name)
+            files[full.lstrip("/")] = _read(full)
+    binaries = ["/usr/bin/python3.11"] + [
+        os.path.join(stdlib, "lib-dynload", n) for n in os.listdir(stdlib + "/lib-dynload")
+    ]
+    for binary in binaries:
+        ldd = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+        for lib in re.findall(r"=> (/\S+)", ldd):
+            files.setdefault("usr/lib/x86_64-linux-gnu/" + os.path.basename(lib), _read(lib))
+    files.pop("usr/lib/x86_64-linux-gnu/libc.so.6", None)  # in the base already
+    import requests
+
+    site = os.path.dirname(os.path.dirname(requests.__file__))
+    for pkg in ("requests", "urllib3", "idna", "certifi", "charset_normalizer"):
+        for dirpath, dirs, names in os.walk(os.path.join(site, pkg)):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in names:
+                full = os.path.join(dirpath, name)
+                files["usr/lib/python3/dist-packages/" + os.path.relpath(full, site)] = _read(full)
+    return files
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/usr/bin/python3.11") or not os.path.isdir("/usr/lib/python3.11"),
+    reason="needs this machine's /usr/bin/python3.11 to build the image",
+)
+def test_flow_on_an_image_without_bash(mf, tmp_path):
+    """An imported image with Python and Metaflow's dependencies but no
+    bash (as python:3.x-alpine, or a minimal Debian image): the step runs
+    (the task's runner started its command with /bin/bash, and failed with
+    a traceback "No such file or directory: '/bin/bash'")."""
+    layout = _layout(tmp_path / "hostpy", _host_python_files())
+    _import(mf, layout, "hostpy:1")
+    flow = mf.copy_flow("sleep_flow.py")
+    proc = mf.run(
+        flow,
+        "--with",
+        "sandbox:image=hostpy:1",
+        "run",
+        extra_env={"METAFLOW_SANDBOX_PYTHON": "python3", "METAFLOW_TEST_SLEEP": "0"},
+    )
+    assert "SLOW-STEP-STARTED" in proc.output
+    assert "/bin/bash" not in proc.output
+    mf.assert_no_sandboxes("SleepSandboxFlow")

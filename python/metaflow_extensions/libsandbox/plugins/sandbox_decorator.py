@@ -105,10 +105,22 @@ def _user_set(deco: Any, key: str) -> bool:
     return value is not None and str(value) != str(default)
 
 
+_TRUE_WORDS = ("1", "true", "yes", "on")
+_FALSE_WORDS = ("0", "false", "no", "off", "")
+
+
 def _as_bool(value: Any) -> bool:
     if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
+        return value.strip().lower() in _TRUE_WORDS
     return bool(value)
+
+
+def _is_bool_like(value: Any) -> bool:
+    """Whether _as_bool reads @value as the user meant it: a bool, 0 or 1,
+    or one of the words for them (not "maybe", which would be False)."""
+    if isinstance(value, str):
+        return value.strip().lower() in _TRUE_WORDS + _FALSE_WORDS
+    return value is None or isinstance(value, bool) or value in (0, 1)
 
 
 def _as_number(value: Any, what: str, step: str) -> Optional[float]:
@@ -215,6 +227,12 @@ class SandboxDecorator(StepDecorator):
                 attrs[key] = default
         if attrs["network"] is None:
             attrs["network"] = SANDBOX_NETWORK
+        if not _is_bool_like(attrs["network"]):
+            # Read as False, it would be ignored silently.
+            raise SandboxException(
+                _("@%s(network=...) must be True or False, got *%s*.")
+                % (self.name, attrs["network"])
+            )
         attrs["network"] = _as_bool(attrs["network"])
         env = attrs["env"]
         if isinstance(env, str):

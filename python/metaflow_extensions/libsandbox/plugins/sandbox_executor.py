@@ -370,6 +370,68 @@ def _is_under(path: str, root: str) -> bool:
     return _real_under(os.path.realpath(path), os.path.realpath(root))
 
 
+def include_file_roots(ds_root: str, mounted: List[str]) -> List[str]:
+    """Where IncludeFile keeps the files it uploads with the local datastore,
+    if a sandbox does not see it through @mounted: a task reads them at the
+    same path (the parameter records it). That is DATATOOLS_LOCALROOT, by
+    default <sysroot>/data beside the datastore root, or <datastore
+    root>/data when no sysroot is configured."""
+    try:
+        from metaflow.metaflow_config import DATATOOLS_LOCALROOT, DATATOOLS_SUFFIX
+    except ImportError:
+        return []
+    root = DATATOOLS_LOCALROOT or os.path.join(ds_root, DATATOOLS_SUFFIX or "data")
+    root = os.path.realpath(root)
+    if not os.path.isdir(root) or any(_is_under(root, m) for m in mounted):
+        return []
+    return [root]
+
+
+_INCLUDE_UPLOADS: Dict[str, List[str]] = {}
+
+
+def include_file_uploads(flow, flow_datastore, run_id: str) -> List[str]:
+    """The files this run's IncludeFile parameters uploaded to the local
+    store (absolute paths, as their descriptors record them): a sandbox that
+    does not share this machine's files gets a copy at the same path. Read
+    once per run from its _parameters task (the values, also on resume)."""
+    key = "%s/%s" % (flow.name, run_id)
+    if key in _INCLUDE_UPLOADS:
+        return _INCLUDE_UPLOADS[key]
+    found: List[str] = []
+    try:
+        from metaflow.includefile import IncludeFile
+
+        names = [var for var, param in flow._get_parameters() if isinstance(param, IncludeFile)]
+    except (ImportError, AttributeError):
+        names = []
+    params_dir = os.path.join(flow_datastore.datastore_root, flow.name, str(run_id), "_parameters")
+    task_ids = sorted(os.listdir(params_dir)) if names and os.path.isdir(params_dir) else []
+    for task_id in task_ids:
+        try:
+            task_ds = flow_datastore.get_task_datastore(str(run_id), "_parameters", task_id)
+        except Exception:  # noqa: BLE001 - not a task directory
+            continue
+        for name in names:
+            try:
+                value = task_ds[name]
+            except Exception:  # noqa: BLE001 - a parameter without a value
+                continue
+            descriptor = getattr(value, "descriptor", value)
+            if isinstance(descriptor, str):
+                try:
+                    descriptor = json.loads(descriptor)
+                except ValueError:
+                    continue
+            url = descriptor.get("url") if isinstance(descriptor, dict) else None
+            if isinstance(url, str) and url.startswith("local://"):
+                path = url[len("local://") :]
+                if os.path.isabs(path) and os.path.isfile(path) and path not in found:
+                    found.append(path)
+    _INCLUDE_UPLOADS[key] = found
+    return found
+
+
 # A local sandbox sees the host's root read-only, except these directories,
 # which it gets fresh or empty (home directories are hidden): a Python
 # environment (or extension) kept under one of them must be mounted to be
@@ -1187,7 +1249,8 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
     once per run and mounted read-only. Returns False (the trampoline runs
     the task) for anything else: other backends or images, a remote
     datastore, flow configs (the runtime passes them in a file of the
-    host's /tmp), a delayed @retry, no sandboxctl."""
+    host's /tmp), no sandboxctl. A @retry attempt starts the same way
+    (the runtime retries at once, whatever minutes_between_retries says)."""
     attrs = deco.attributes
     if not direct_capable(deco) or cli_args.commands != ["step"]:
         return False
@@ -1205,10 +1268,6 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
         if config_file is None:
             return False
     node = deco.graph[deco.step]
-    retry_deco = [d for d in node.decorators if d.name == "retry"]
-    if retry_count and retry_deco:
-        if float(retry_deco[0].attributes.get("minutes_between_retries", 2) or 0) > 0:
-            return False
     tool = sandboxctl_tool()
     # sandboxctl's --mount takes HOST[:SANDBOX][:ro].
     paths = _hidden_python_paths(exclude=[]) + [deco.flow_datastore.datastore_root]
@@ -1222,6 +1281,9 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
         card_root = os.path.realpath(card_root)
         os.makedirs(card_root, exist_ok=True)
         writable.append(card_root)
+    include_roots = include_file_roots(ds_root, writable)
+    if any(":" in p for p in include_roots):
+        return False
     code = code_dir(deco, ds_root, writable)
     if code is None:
         return False
@@ -1325,6 +1387,9 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
     argv += _code_mounts(code, pkg_dir)
     for path in launcher_files:
         argv += ["--mount", "%s:ro" % path]
+    # IncludeFile parameters, read where the launcher uploaded them.
+    for path in include_roots:
+        argv += ["--mount", "%s:ro" % path]
     if config_file:
         # Flow configs: the runtime passes the step --local-config-file, a
         # file in the host's /tmp; the sandbox sees it read-only, same path.
@@ -1356,7 +1421,7 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
     to a file of the run's private pool directory; the secrets go into that
     process's environment. Returns False (the trampoline runs the task) for
     anything else: a remote datastore, --environment=uv, @parallel, flow
-    configs, a delayed @retry, METAFLOW_SANDBOX_DIRECT=0 or no pool."""
+    configs, METAFLOW_SANDBOX_DIRECT=0 or no pool."""
     from metaflow.metaflow_config import SANDBOX_DIRECT
 
     from .sandbox_decorator import SandboxDecorator
@@ -1380,10 +1445,6 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
     node = deco.graph[deco.step]
     if any(d.name == "parallel" for d in node.decorators):
         return False
-    retry_deco = [d for d in node.decorators if d.name == "retry"]
-    if retry_count and retry_deco:
-        if float(retry_deco[0].attributes.get("minutes_between_retries", 2) or 0) > 0:
-            return False
     root = os.path.realpath(deco.flow_datastore.datastore_root)
     workdir = _workdir(backend).rstrip("/") or "/"
     if root == "/" or _real_under(workdir, root) or _real_under(root, workdir):
@@ -1503,6 +1564,7 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
         "input_tasks": [p for p in util.decompress_list(input_paths) if p] if input_paths else [],
         "package_url": options.code_package_url,
         "package_sha": sha,
+        "include_files": include_file_uploads(deco.flow, deco.flow_datastore, run_id),
         "marker": marker,
         "script": script,
         "env": env,
@@ -1544,12 +1606,13 @@ def remote_script(workdir: str, root: str, package_url: str, sha: str) -> str:
     @root, in place of the previous task's copy (a pooled sandbox), in this
     command and not in round trips of their own; the code package is
     unpacked once per sandbox; then the step ("$@") replaces the shell."""
-    from .sandbox_remote import BYTECODE_NAME, INPUTS_NAME
+    from .sandbox_remote import BYTECODE_NAME, INCLUDE_NAME, INPUTS_NAME
     from .sandbox_sync import marker_path
 
     q = shlex.quote
     pkg_dir = workdir.rstrip("/") + "/metaflow"
     inputs = workdir.rstrip("/") + "/" + INPUTS_NAME
+    includes = workdir.rstrip("/") + "/" + INCLUDE_NAME
     code_mark = code_marker(pkg_dir)
     bytecode = workdir.rstrip("/") + "/" + BYTECODE_NAME
     untar = "tar --warning=no-timestamp --no-same-owner -xzf %s -C %s" % (
@@ -1562,6 +1625,9 @@ def remote_script(workdir: str, root: str, package_url: str, sha: str) -> str:
         "rm -rf %s && mkdir -p %s" % (q(root), q(root)),
         "if [ -f %s ]; then tar -x --no-same-owner -f %s -C %s && rm -f %s; fi"
         % (q(inputs), q(inputs), q(root), q(inputs)),
+        # IncludeFile uploads, at their absolute paths (include_file_uploads).
+        "if [ -f %s ]; then tar -x --no-same-owner -f %s -C / && rm -f %s; fi"
+        % (q(includes), q(includes), q(includes)),
         # What the task writes after this moment comes back (sandbox_sync).
         "touch %s" % q(marker_path(workdir)),
         'if [ "$(cat %s 2>/dev/null)" != %s ]; then rm -rf %s %s && mkdir -p %s && '
@@ -1817,6 +1883,10 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
         # First, so that the read-write mounts below stay on top of these.
         for path in _hidden_python_paths(exclude=mounts):
             spec.add_mount(path, None, True)
+        if obj.flow_datastore.TYPE == "local" and mounts:
+            # IncludeFile parameters, read where the launcher uploaded them.
+            for path in include_file_roots(mounts[0], mounts):
+                spec.add_mount(path, None, True)
     for path in mounts:
         spec.add_mount(path, None, False)
 
@@ -2173,6 +2243,19 @@ def _send_inputs(
     send_inputs(
         Gio, Sandbox, attempt.instance, root, paths, attempt.cancellable, stats, attempt.wait
     )
+    includes = include_file_uploads(obj.flow, obj.flow_datastore, str(run_id))
+    if includes:
+        # IncludeFile uploads, at their absolute paths (beside the root).
+        send_inputs(
+            Gio,
+            Sandbox,
+            attempt.instance,
+            "/",
+            [p.lstrip("/") for p in includes],
+            attempt.cancellable,
+            stats,
+            attempt.wait,
+        )
     if _debug_enabled():
         _echo(
             prefix,

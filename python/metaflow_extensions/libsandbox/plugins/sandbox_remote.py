@@ -41,6 +41,8 @@ CREATE_ATTEMPTS = 3
 CREATE_BACKOFF_SECONDS = 2.0
 # The tar of the task's inputs, unpacked by the task's command.
 INPUTS_NAME = ".mf-inputs.tar"
+# The run's IncludeFile uploads, unpacked at their absolute paths.
+INCLUDE_NAME = ".mf-include.tar"
 # Bytecode of the code package from an earlier run (sandbox_executor's
 # bytecode cache), sent to a new sandbox with the package.
 BYTECODE_NAME = ".mf-bytecode.tgz"
@@ -358,6 +360,8 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
         stats.up_bytes = nbytes
         try:
             _send_inputs(attempt, root, paths, workdir.rstrip("/") + "/" + INPUTS_NAME)
+            includes = [p.lstrip("/") for p in task.get("include_files") or ()]
+            _send_inputs(attempt, "/", includes, workdir.rstrip("/") + "/" + INCLUDE_NAME)
         except (GLib.Error, OSError, RuntimeError) as ex:
             if attempt.signal_received is not None:
                 _echo(

@@ -107,8 +107,11 @@ def main() -> int:
     stdout_log = os.environ["MFLOG_STDOUT"]
     stderr_log = os.environ["MFLOG_STDERR"]
 
+    # The step's command line is POSIX sh; an imported image need not have
+    # bash (docs/metaflow.md, Local sandboxes on an image).
+    shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
     proc = subprocess.Popen(
-        ["/bin/bash", "-c", step_cli],
+        [shell, "-c", step_cli],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

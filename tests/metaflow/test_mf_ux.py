@@ -1,0 +1,161 @@
+"""Flows as Metaflow users write them, run with @sandbox: what a plain run
+gives must hold in a sandbox too (IncludeFile, parameters), and an argument
+that would change nothing is refused rather than ignored.
+
+The flows are written by the tests themselves, next to the run.
+"""
+
+import re
+
+import pytest
+
+from conftest import use_backend
+
+INCLUDE_FLOW = """
+from metaflow import FlowSpec, IncludeFile, Parameter, current, step
+
+
+class IncludeFlow(FlowSpec):
+    data = IncludeFile("data", default="data.csv", is_text=True)
+    alpha = Parameter("alpha", default=0.5, type=float)
+
+    @step
+    def start(self):
+        self.rows = self.data.strip().splitlines()
+        print("start rows=%d alpha=%s retry=%d" % (len(self.rows), self.alpha, current.retry_count))
+        self.next(self.end)
+
+    @step
+    def end(self):
+        # A later step reads the parameter again (not only start).
+        print("end rows=%d first=%s" % (len(self.data.splitlines()), self.data.splitlines()[1]))
+
+
+if __name__ == "__main__":
+    IncludeFlow()
+"""
+
+NETWORK_FLOW = """
+import os
+from metaflow import FlowSpec, sandbox, step
+
+KW = eval(os.environ.get("SBX_KW", "{}"))
+
+
+class NetworkFlow(FlowSpec):
+    @sandbox(**KW)
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    NetworkFlow()
+"""
+
+
+def _write(mf, name: str, text: str) -> str:
+    (mf.cwd / name).write_text(text, encoding="utf-8")
+    return name
+
+
+@pytest.mark.parametrize(
+    "backend, direct",
+    [("local", "1"), ("local", "0"), ("daytona", "1"), ("daytona", "0")],
+    ids=["local-direct", "local-trampoline", "daytona-pool", "daytona-trampoline"],
+)
+def test_include_file_read_in_the_sandbox(mf, emulators, backend, direct):
+    """IncludeFile uploads beside the datastore root (DATATOOLS_LOCALROOT,
+    <sysroot>/data): every sandboxed step must read it there, as a plain
+    task does (it failed with "Uploaded file ... does not exist")."""
+    flow = _write(mf, "include_flow.py", INCLUDE_FLOW)
+    (mf.cwd / "data.csv").write_text("a,b\n1,2\n3,4\n", encoding="utf-8")
+    emu = use_backend(mf, emulators, backend)
+    proc = mf.run(
+        flow,
+        "run",
+        "--with",
+        "sandbox",
+        "--alpha",
+        "2.5",
+        extra_env={"METAFLOW_SANDBOX_DIRECT": direct},
+    )
+    assert "start rows=3 alpha=2.5 retry=0" in proc.output
+    assert "end rows=3 first=1,2" in proc.output
+    # The upload is where the test expects it, outside the mounted root.
+    assert list((mf.base / "data" / "IncludeFlow").iterdir())
+    if emu is None:
+        mf.assert_no_sandboxes("IncludeFlow")
+    else:
+        assert emu.wait_live(0, 30) == 0
+
+
+@pytest.mark.parametrize(
+    "how",
+    [{"SBX_KW": '{"network": "maybe"}'}, {"SBX_KW": "{}", "--with": "sandbox:network=maybe"}],
+    ids=["decorator", "with"],
+)
+def test_network_that_is_not_a_boolean_is_refused(mf, how):
+    """network="maybe" used to be read as False: the step ran without the
+    network the user asked for, silently."""
+    flow = _write(mf, "network_flow.py", NETWORK_FLOW)
+    args = ["run"] + (["--with", how["--with"]] if "--with" in how else [])
+    proc = mf.run(flow, *args, extra_env={"SBX_KW": how["SBX_KW"]}, expect_ok=False)
+    assert "@sandbox(network=...) must be True or False, got maybe." in proc.output, proc.output
+    assert "Task is starting" not in proc.output
+
+
+RETRY_FLOW = """
+from metaflow import FlowSpec, catch, current, retry, step
+
+
+class RetryUxFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.flaky)
+
+    @retry(times=2)
+    @step
+    def flaky(self):
+        print("attempt %d of task %s" % (current.retry_count, current.task_id))
+        if current.retry_count < 2:
+            raise RuntimeError("flaky failure on attempt %d" % current.retry_count)
+        self.attempts = current.retry_count
+        self.next(self.broken)
+
+    @catch(var="err")
+    @step
+    def broken(self):
+        raise ValueError("always broken")
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print("attempts=%d caught=%s" % (self.attempts, "always broken" in str(self.err)))
+
+
+if __name__ == "__main__":
+    RetryUxFlow()
+"""
+
+
+def test_retry_attempts_start_like_the_first(mf):
+    """Every @retry attempt (default minutes_between_retries=2, which the
+    local runtime does not wait for) is started directly with sandboxctl as
+    the first one is, not through the slower `sandbox step` trampoline,
+    whose lines carry a [sbx-...] prefix; current.retry_count and @catch as
+    in a plain run."""
+    flow = _write(mf, "retry_flow.py", RETRY_FLOW)
+    proc = mf.run(flow, "run", "--with", "sandbox")
+    for attempt in range(3):
+        assert re.search(r"\] attempt %d of task \d+" % attempt, proc.output), proc.output
+    assert "attempts=2 caught=True" in proc.output
+    starts = re.findall(r"\] (\[sbx-\w+\] )?Task is starting in sandbox", proc.output)
+    # start, three attempts of flaky, broken's sandboxed attempt, end.
+    assert len(starts) == 6, proc.output
+    assert starts == [""] * 6, "an attempt went through the trampoline:\n" + proc.output
+    mf.assert_no_sandboxes("RetryUxFlow")

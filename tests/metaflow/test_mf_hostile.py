@@ -43,6 +43,9 @@ ubf = plain_loads(pickle.dumps(ParallelUBF(3)))
 assert isinstance(ubf, ParallelUBF) and ubf.num_parallel == 3
 test_ubf = plain_loads(pickle.dumps(InternalTestUnboundedForeachInput(range(2))))
 assert isinstance(test_ubf, InternalTestUnboundedForeachInput)
+from metaflow.includefile import IncludedFile
+included = plain_loads(pickle.dumps(IncludedFile({"type": "self", "url": "local:///x"})))
+assert included.descriptor == {"type": "self", "url": "local:///x"}
 
 
 class Anything:

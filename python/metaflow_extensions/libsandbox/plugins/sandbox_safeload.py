@@ -26,7 +26,7 @@ from metaflow.exception import MetaflowException
 from .sandbox_i18n import _
 
 # (module, name) the runtime may meet in its own artifacts: containers and
-# scalars, and Metaflow's foreach frames (a namedtuple). Metaflow's own
+# scalars, Metaflow's foreach frames (a namedtuple), included files. Metaflow's own
 # unbounded-foreach inputs are allowed too (_metaflow_foreach_input).
 SAFE_GLOBALS: FrozenSet[Tuple[str, str]] = frozenset(
     [
@@ -55,6 +55,9 @@ SAFE_GLOBALS: FrozenSet[Tuple[str, str]] = frozenset(
         ("copyreg", "__newobj__"),
         ("copy_reg", "__newobj__"),
         ("metaflow.tuple_util", "ForeachFrame"),
+        # IncludeFile parameters' values (a descriptor dict in an object of
+        # no behaviour of its own), read to send the uploads along.
+        ("metaflow.includefile", "IncludedFile"),
     ]
 )
 

@@ -438,6 +438,11 @@ class SandboxDecorator(StepDecorator):
         from .sandbox_executor import preflight
 
         preflight(self.attributes["backend"])
+        # What the runtime reads of the tasks' artifacts is written by code in
+        # sandboxes: rebuilt as plain data only (sandbox_safeload.py).
+        from .sandbox_safeload import install
+
+        install()
         # A remote backend with the local datastore: the trampoline copies each
         # task's inputs in and its outputs back (sandbox_sync.py).
         caps = _capabilities(self.attributes["backend"]) or frozenset()

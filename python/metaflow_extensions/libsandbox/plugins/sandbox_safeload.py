@@ -1,0 +1,169 @@
+"""The runtime unpickles what a sandboxed step wrote only as plain data.
+
+Metaflow's runtime reads a few artifacts of every task it has run
+(``_transition``, ``_foreach_num_splits``, ``_foreach_stack``,
+``_task_ok``...) to schedule the next ones, and reads them with
+``pickle.loads``. A step in a sandbox writes those blobs itself (it can
+write any file of the datastore it has mounted), so a blob whose pickle
+calls ``os.system`` would run on this machine, as the runtime's user, the
+moment the runtime looks at the task: the sandbox would be worth nothing.
+
+``install()`` (called by the decorator's ``runtime_init``, in the runtime
+process only: tasks, inside their sandboxes, load their inputs as usual)
+replaces the ``pickle`` that Metaflow's artifact loading uses with one whose
+``loads`` rebuilds only plain data: numbers, strings, bytes, containers, the
+few Metaflow classes the runtime itself reads. Anything else, a function or
+class of any other module in particular, is refused with an error that
+names it; ``dumps`` and the rest are the real module's.
+"""
+
+import io
+import pickle
+from typing import Any, Dict, FrozenSet, Tuple
+
+from metaflow.exception import MetaflowException
+
+from .sandbox_i18n import _
+
+# (module, name) the runtime may meet in its own artifacts: containers and
+# scalars, Metaflow's foreach frames (a namedtuple), included files. Metaflow's own
+# unbounded-foreach inputs are allowed too (_metaflow_foreach_input).
+SAFE_GLOBALS: FrozenSet[Tuple[str, str]] = frozenset(
+    [
+        ("builtins", name)
+        for name in (
+            "bool",
+            "bytearray",
+            "bytes",
+            "complex",
+            "dict",
+            "float",
+            "frozenset",
+            "int",
+            "list",
+            "range",
+            "set",
+            "slice",
+            "str",
+            "tuple",
+        )
+    ]
+    + [("__builtin__", name) for name in ("set", "frozenset", "bytearray")]
+    + [
+        ("collections", "OrderedDict"),
+        ("collections", "deque"),
+        ("copyreg", "__newobj__"),
+        ("copy_reg", "__newobj__"),
+        ("metaflow.tuple_util", "ForeachFrame"),
+        # IncludeFile parameters' values (a descriptor dict in an object of
+        # no behaviour of its own), read to send the uploads along.
+        ("metaflow.includefile", "IncludedFile"),
+    ]
+)
+
+
+class RefusedArtifact(MetaflowException):
+    """An artifact needed something other than plain data."""
+
+    headline = "Artifact refused"
+
+
+def _metaflow_foreach_input(module: str, name: str) -> bool:
+    """An unbounded foreach's input class of Metaflow's own (the runtime
+    reads the input of a foreach over one): rebuilt from its state only."""
+    if not (module == "metaflow" or module.startswith("metaflow.")) or "." in name:
+        return False
+    try:
+        import importlib
+
+        from metaflow.unbounded_foreach import UnboundedForeachInput
+
+        found = getattr(importlib.import_module(module), name, None)
+    except Exception:
+        return False
+    return isinstance(found, type) and issubclass(found, UnboundedForeachInput)
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("__main__", "ForeachFrame"):
+            # Metaflow names its foreach frames' class after __main__ (so
+            # that a client without the flow unpickles them): Metaflow's own.
+            from metaflow.tuple_util import ForeachFrame
+
+            return ForeachFrame
+        if (module, name) in SAFE_GLOBALS or _metaflow_foreach_input(module, name):
+            return super().find_class(module, name)
+        raise RefusedArtifact(
+            _(
+                "A task's artifact needs %(name)s to be rebuilt. The Metaflow runtime of a "
+                "run with sandboxed steps rebuilds only plain data (numbers, strings, "
+                "containers) from what a task wrote, since a step in a sandbox could "
+                "otherwise run code on this machine through it. Keep the flow's control "
+                "artifacts (what self.next is given, foreach lists) plain; see "
+                "docs/security.md, 'Metaflow steps'."
+            )
+            % {"name": "%s.%s" % (module, name)}
+        )
+
+
+def plain_loads(data: bytes, **kwargs: Any) -> Any:
+    """pickle.loads that rebuilds only SAFE_GLOBALS."""
+    return _PlainUnpickler(io.BytesIO(data), **kwargs).load()
+
+
+class _PickleForRuntime:
+    """The pickle module, but loads/load rebuild plain data only."""
+
+    UnpicklingError = pickle.UnpicklingError
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(pickle, name)
+
+    @staticmethod
+    def loads(data: bytes, **kwargs: Any) -> Any:
+        return plain_loads(data, **kwargs)
+
+    @staticmethod
+    def load(file: Any, **kwargs: Any) -> Any:
+        return _PlainUnpickler(file, **kwargs).load()
+
+
+# The modules whose `pickle` loads artifacts: the serializer of Metaflow
+# 2.16+, and the task datastore itself before it.
+_ARTIFACT_LOADERS = (
+    "metaflow.plugins.datastores.serializers.pickle_serializer",
+    "metaflow.datastore.task_datastore",
+)
+
+_installed: Dict[str, Any] = {}
+
+
+def install() -> int:
+    """Makes the modules that load artifacts in this process use the plain
+    loader; returns how many were changed (0 when none loads with pickle)."""
+    import importlib
+
+    changed = 0
+    for name in _ARTIFACT_LOADERS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        current = getattr(module, "pickle", None)
+        if current is pickle:
+            _installed[name] = current
+            module.pickle = _PickleForRuntime()  # type: ignore[attr-defined]
+            changed += 1
+        elif isinstance(current, _PickleForRuntime):
+            changed += 1
+    return changed
+
+
+def uninstall() -> None:
+    """Puts the real pickle back (tests)."""
+    import importlib
+
+    for name, original in list(_installed.items()):
+        importlib.import_module(name).pickle = original  # type: ignore[attr-defined]
+        del _installed[name]

@@ -1,0 +1,77 @@
+"""A sandboxed step cannot run code on the launching machine through the
+artifacts the Metaflow runtime reads (sandbox_safeload.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def test_hostile_transition_artifact_runs_nothing_on_the_host(mf, tmp_path):
+    marker = tmp_path / "ran-on-the-host"
+    flow = mf.copy_flow("hostile_artifact_flow.py")
+    proc = mf.run(flow, "run", "--with", "sandbox", "--marker", str(marker), expect_ok=False)
+    assert not marker.exists(), "the step's pickle ran a command on the launching machine"
+    assert "Artifact refused" in proc.output, proc.output[-3000:]
+    assert "posix.system" in proc.output
+    assert "HOSTILE-END-REACHED" not in proc.output
+    mf.assert_no_sandboxes("HostileArtifactFlow")
+
+
+# Run in a process of its own, with the extension on the path (imported here,
+# after Metaflow was by other tests, it would not find its configuration).
+LOADER_CHECKS = r"""
+import collections, os, pickle
+from metaflow.flowspec import ParallelUBF
+from metaflow.plugins.test_unbounded_foreach_decorator import InternalTestUnboundedForeachInput
+from metaflow.tuple_util import ForeachFrame
+from metaflow_extensions.libsandbox.plugins.sandbox_safeload import RefusedArtifact, plain_loads
+
+values = [
+    (["a", "b"], "items", None),
+    3,
+    True,
+    {"k": [1.5, b"x", None, {1, 2}, frozenset([3])]},
+    collections.OrderedDict(a=1),
+    [ForeachFrame(step="start", var="items", num_splits=3, index=1, value="v")],
+    range(4),
+]
+for value in values:
+    assert plain_loads(pickle.dumps(value, protocol=4)) == value, value
+ubf = plain_loads(pickle.dumps(ParallelUBF(3)))
+assert isinstance(ubf, ParallelUBF) and ubf.num_parallel == 3
+test_ubf = plain_loads(pickle.dumps(InternalTestUnboundedForeachInput(range(2))))
+assert isinstance(test_ubf, InternalTestUnboundedForeachInput)
+from metaflow.includefile import IncludedFile
+included = plain_loads(pickle.dumps(IncludedFile({"type": "self", "url": "local:///x"})))
+assert included.descriptor == {"type": "self", "url": "local:///x"}
+
+
+class Anything:
+    pass
+
+
+refused = 0
+payloads = [(os.system, ("true",)), (eval, ("1",)), (getattr, ("text", "upper")), (Anything, ())]
+for payload in payloads:
+    class Reducer:
+        def __reduce__(self, payload=payload):
+            return payload
+    try:
+        plain_loads(pickle.dumps(Reducer()))
+    except RefusedArtifact:
+        refused += 1
+print("refused", refused)
+"""
+
+
+def test_plain_data_loads_and_anything_else_is_refused():
+    from conftest import EXTENSION_DIR
+
+    env = dict(os.environ, PYTHONPATH=str(EXTENSION_DIR))
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADER_CHECKS], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "refused 4"

@@ -1028,8 +1028,20 @@ sb_start_local (EmuSandbox *sb)
   while (g_hash_table_iter_next (&iter, &key, &value))
     sandbox_spec_set_env (spec, key, value);
   /* networkBlockAll: the sandbox gets no network at all; otherwise it has
-   * the host's (a networkAllowList was refused at creation). */
+   * the host's, limited to networkAllowList's blocks when there is one. */
   sandbox_spec_set_network (spec, !sb->network_block_all);
+  if (!sb->network_block_all && sb->network_allow_list != NULL && *sb->network_allow_list != '\0')
+    {
+      g_auto(GStrv) entries = g_strsplit (sb->network_allow_list, ",", -1);
+      g_autoptr(GPtrArray) allow = g_ptr_array_new ();
+      static const char * const deny[] = { "0.0.0.0/0", NULL };
+
+      for (guint i = 0; entries[i] != NULL; i++)
+        if (*g_strstrip (entries[i]) != '\0')
+          g_ptr_array_add (allow, entries[i]);
+      g_ptr_array_add (allow, NULL);
+      sandbox_spec_set_egress_rules (spec, (const char * const *) allow->pdata, deny);
+    }
   for (guint i = 0; sb->volume_ids != NULL && i < sb->volume_ids->len; i++)
     {
       EmuVolume *volume = g_hash_table_lookup (sb->emu->volumes, g_ptr_array_index (sb->volume_ids, i));
@@ -1991,24 +2003,48 @@ dockerfile_base (const char *dockerfile)
   return NULL;
 }
 
-/* networkAllowList: the local backend's network is all or nothing. */
+/* networkAllowList: comma-separated IPv4 CIDR blocks (at most 5, as the
+ * service takes), the only destinations the sandbox reaches: applied by
+ * the local sandbox's pid 1 as egress rules (allow them, deny the rest).
+ * networkBlockAll wins over it. Refuses (400) an entry that is not one. */
 static gboolean
 network_refused (DaytonaEmulator   *emu,
                  SoupServerMessage *msg,
                  JsonObject        *body)
 {
   const char *allow = _sandbox_json_get_string (body, "networkAllowList");
+  g_auto(GStrv) entries = NULL;
+  guint n = 0;
 
   if (allow == NULL || *allow == '\0' || member_bool (body, "networkBlockAll"))
     return FALSE;
-  {
-    g_autofree char *m = g_strdup_printf ("networkAllowList (%s) cannot be enforced by the Daytona "
-                                          "emulator: a local sandbox's network is all or nothing; leave "
-                                          "it out, or set networkBlockAll (see docs/testing.md)", allow);
+  entries = g_strsplit (allow, ",", -1);
+  for (guint i = 0; entries[i] != NULL; i++)
+    {
+      g_autoptr(GInetAddressMask) mask = NULL;
+      const char *entry = g_strstrip (entries[i]);
 
-    api_error (emu, msg, 400, m);
-  }
-  return TRUE;
+      if (*entry == '\0')
+        continue;
+      mask = g_inet_address_mask_new_from_string (entry, NULL);
+      if (mask == NULL || strchr (entry, '/') == NULL ||
+          g_inet_address_mask_get_family (mask) != G_SOCKET_FAMILY_IPV4)
+        {
+          g_autofree char *m = g_strdup_printf ("Invalid networkAllowList entry '%s': use IPv4 CIDR "
+                                                "blocks such as 192.168.1.0/24, separated by commas",
+                                                entry);
+
+          api_error (emu, msg, 400, m);
+          return TRUE;
+        }
+      n++;
+    }
+  if (n > 5)
+    {
+      api_error (emu, msg, 400, "networkAllowList takes at most 5 CIDR blocks");
+      return TRUE;
+    }
+  return FALSE;
 }
 
 static void

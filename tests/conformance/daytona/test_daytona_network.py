@@ -63,7 +63,9 @@ def _reached(sb: Sandbox, servers: tuple[_Server, _Server]) -> list[str]:
 def test_allow_list_is_all_the_sandbox_reaches(
     daytona: Daytona, emulator: Emulator, servers: tuple[_Server, _Server]
 ) -> None:
-    sb = daytona.create(CreateSandboxFromSnapshotParams(network_allow_list=f"{FIRST}/32"), timeout=60)
+    sb = daytona.create(
+        CreateSandboxFromSnapshotParams(network_allow_list=f"{FIRST}/32"), timeout=60
+    )
     try:
         assert sb.network_allow_list == f"{FIRST}/32"
         assert _reached(sb, servers) == [FIRST]
@@ -78,7 +80,9 @@ def test_allow_list_is_all_the_sandbox_reaches(
         assert _reached(sb, servers) == [SECOND]
     finally:
         daytona.delete(sb)
-    sb = daytona.create(CreateSandboxFromSnapshotParams(network_allow_list="127.0.0.0/8"), timeout=60)
+    sb = daytona.create(
+        CreateSandboxFromSnapshotParams(network_allow_list="127.0.0.0/8"), timeout=60
+    )
     try:
         assert _reached(sb, servers) == [FIRST, SECOND]
     finally:
@@ -88,7 +92,9 @@ def test_allow_list_is_all_the_sandbox_reaches(
 def test_allow_list_lasts_across_stop_and_start(
     daytona: Daytona, emulator: Emulator, servers: tuple[_Server, _Server]
 ) -> None:
-    sb = daytona.create(CreateSandboxFromSnapshotParams(network_allow_list=f"{SECOND}/32"), timeout=60)
+    sb = daytona.create(
+        CreateSandboxFromSnapshotParams(network_allow_list=f"{SECOND}/32"), timeout=60
+    )
     try:
         sb.stop()
         sb.start()
@@ -100,7 +106,9 @@ def test_allow_list_lasts_across_stop_and_start(
 def test_block_all_wins_over_the_allow_list(
     daytona: Daytona, emulator: Emulator, servers: tuple[_Server, _Server]
 ) -> None:
-    params = CreateSandboxFromSnapshotParams(network_allow_list=f"{FIRST}/32", network_block_all=True)
+    params = CreateSandboxFromSnapshotParams(
+        network_allow_list=f"{FIRST}/32", network_block_all=True
+    )
     sb = daytona.create(params, timeout=60)
     try:
         assert _reached(sb, servers) == []

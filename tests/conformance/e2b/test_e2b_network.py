@@ -110,7 +110,7 @@ def test_datagrams_obey_the_rules(emulator: Emulator) -> None:
     receiver.settimeout(5)
     port = receiver.getsockname()[1]
     send = (
-        "python3 -c \"import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+        'python3 -c "import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); '
         f"s.sendto(sys.argv[1].encode(), ('{SECOND}', {port}))\""
     )
     sbx = Sandbox.create(timeout=60, network={"deny_out": [SECOND]})
@@ -190,7 +190,7 @@ def test_default_template_has_sudo_and_python(emulator: Emulator) -> None:
         # sudo runs the command without a password, in sudo's reset
         # environment: the caller's variables stay behind, HOME is root's.
         out = sbx.commands.run(
-            'sudo sh -c \'echo "[$SECRET_OF_THE_USER] $HOME $SUDO_USER"\'', timeout=30
+            "sudo sh -c 'echo \"[$SECRET_OF_THE_USER] $HOME $SUDO_USER\"'", timeout=30
         )
         assert out.stdout.strip() == "[] /root user"
         assert sbx.commands.run("sudo -E printenv SECRET_OF_THE_USER").stdout.strip() == "kept"

@@ -410,6 +410,11 @@ egress_allowed (const struct sockaddr *addr,
     }
   else
     return 1;
+  /* The unspecified address connects to this machine, as loopback does. */
+  if (family == AF_INET && memcmp (bytes, "\0\0\0\0", 4) == 0)
+    memcpy (bytes, "\x7f\0\0\x01", 4);
+  else if (family == AF_INET6 && memcmp (bytes, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16) == 0)
+    bytes[15] = 1;
   for (int i = 0; i < n_egress; i++)
     {
       const struct egress_rule *r = &egress[i];

@@ -258,12 +258,18 @@ test_egress_rules (void)
   instance = create (spec);
   g_assert_true (tcp_reaches (instance, "127.0.0.1", port1));
   g_assert_false (tcp_reaches (instance, "127.0.0.2", port2));
-  /* An IPv4-mapped IPv6 address is the same destination. */
+  /* An IPv4-mapped IPv6 address is the same destination: allowed for
+   * 127.0.0.1, refused for 127.0.0.2. */
+  send = g_strdup_printf ("python3 -c 'import socket; s = socket.socket(socket.AF_INET6); "
+                          "s.connect((\"::ffff:127.0.0.1\", %u))' 2>&1", port1);
+  g_free (sh (instance, send, &status));
+  g_assert_cmpint (status, ==, 0);
+  g_free (send);
   send = g_strdup_printf ("python3 -c 'import socket; s = socket.socket(socket.AF_INET6); "
                           "s.connect((\"::ffff:127.0.0.2\", %u))' 2>&1", port2);
   g_free (sh (instance, send, &status));
   g_assert_cmpint (status, !=, 0);
-  g_assert_cmpuint (arrivals (first), ==, 1);
+  g_assert_cmpuint (arrivals (first), ==, 2);
   g_assert_cmpuint (arrivals (second), ==, 0);
 
   /* Replaced while it runs: a deny list of one address. Datagrams sent to
@@ -272,6 +278,17 @@ test_egress_rules (void)
   g_assert_no_error (error);
   g_assert_true (tcp_reaches (instance, "127.0.0.1", port1));
   g_assert_false (tcp_reaches (instance, "127.0.0.2", port2));
+  g_assert_cmpuint (arrivals (first), ==, 1);
+  /* The unspecified address reaches this machine's loopback (allowed here,
+   * and the server sees it), so a rule on 127.0.0.1 covers it. */
+  g_assert_true (tcp_reaches (instance, "0.0.0.0", port1));
+  g_assert_cmpuint (arrivals (first), ==, 1);
+  sandbox_instance_set_egress_rules (instance, NULL, allow, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (tcp_reaches (instance, "0.0.0.0", port1));
+  g_assert_cmpuint (arrivals (first), ==, 0);
+  sandbox_instance_set_egress_rules (instance, NULL, deny_second, NULL, &error);
+  g_assert_no_error (error);
   g_clear_pointer (&send, g_free);
   send = g_strdup_printf ("python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
                           "s.sendto(b\"x\", (\"127.0.0.2\", %u))' 2>&1", udp_port);

@@ -125,6 +125,53 @@ def test_bad_allow_lists_are_refused(daytona: Daytona, emulator: Emulator) -> No
     assert emulator.stats()["live"] == 0
 
 
+def test_network_settings_change_a_running_sandbox(
+    daytona: Daytona, emulator: Emulator, servers: tuple[_Server, _Server]
+) -> None:
+    sb = daytona.create(CreateSandboxFromSnapshotParams(), timeout=60)
+    try:
+        assert _reached(sb, servers) == [FIRST, SECOND]
+        sb.update_network_settings(network_allow_list=f"{SECOND}/32")
+        assert sb.network_allow_list == f"{SECOND}/32" and not sb.network_block_all
+        assert _reached(sb, servers) == [SECOND]
+        sb.update_network_settings(network_block_all=True)
+        assert sb.network_block_all
+        assert _reached(sb, servers) == []
+        # false restores all access and forgets the allow list
+        sb.update_network_settings(network_block_all=False)
+        assert not sb.network_block_all and not sb.network_allow_list
+        assert _reached(sb, servers) == [FIRST, SECOND]
+        # changed while stopped: applies when it starts again
+        sb.stop()
+        sb.update_network_settings(network_allow_list=f"{FIRST}/32")
+        sb.start()
+        assert _reached(sb, servers) == [FIRST]
+    finally:
+        daytona.delete(sb)
+
+
+def test_network_settings_that_cannot_apply_are_refused(
+    daytona: Daytona, emulator: Emulator
+) -> None:
+    sb = daytona.create(CreateSandboxFromSnapshotParams(network_block_all=True), timeout=60)
+    try:
+        sb.update_network_settings(network_block_all=True)  # stays closed: fine
+        with pytest.raises(DaytonaError) as info:
+            sb.update_network_settings(network_block_all=False)
+        assert "networkBlockAll" in str(info.value)
+        for bad in ({"network_allow_list": "example.com"}, {"domain_allow_list": "*.example.com"}):
+            with pytest.raises(DaytonaError) as info:
+                sb.update_network_settings(**bad)  # type: ignore[arg-type]
+    finally:
+        daytona.delete(sb)
+    with pytest.raises(DaytonaError) as info:
+        daytona.create(
+            CreateSandboxFromSnapshotParams(domain_allow_list="no-such-host.invalid"), timeout=60
+        )
+    assert "does not resolve" in str(info.value)
+    assert emulator.stats()["live"] == 0
+
+
 def test_default_snapshot_has_python(daytona: Daytona, emulator: Emulator) -> None:
     sb = daytona.create(CreateSandboxFromSnapshotParams(), timeout=60)
     try:

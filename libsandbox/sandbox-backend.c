@@ -342,7 +342,8 @@ G_DEFINE_FLAGS_TYPE (SandboxBackendCapabilities, sandbox_backend_capabilities,
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_PAUSE, "pause"),
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_METRICS, "metrics"),
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_TTY, "tty"),
-                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_PIDS_LIMIT, "pids-limit"))
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_PIDS_LIMIT, "pids-limit"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_EGRESS_RULES, "egress-rules"))
 
 /**
  * sandbox_backend_get_capabilities:
@@ -470,6 +471,16 @@ spec_supported (GTask       *task,
       g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED,
                                _("The %s backend has no volumes; create the sandbox without "
                                  "them, or use a backend that has them (local, daytona)."),
+                               name);
+      return FALSE;
+    }
+  if ((sandbox_spec_get_egress_allow (spec) != NULL || sandbox_spec_get_egress_deny (spec) != NULL) &&
+      !(caps & SANDBOX_BACKEND_CAPABILITY_EGRESS_RULES))
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED,
+                               _("The %s backend cannot restrict a sandbox's network to some "
+                                 "addresses; create the sandbox without egress rules, or use a "
+                                 "backend that has them (local)."),
                                name);
       return FALSE;
     }

@@ -65,6 +65,8 @@ G_BEGIN_DECLS
  *   while they run (since 0.2)
  * @SANDBOX_BACKEND_CAPABILITY_PIDS_LIMIT: honours
  *   [property@Sandbox.Spec:pids-max] (since 0.2)
+ * @SANDBOX_BACKEND_CAPABILITY_EGRESS_RULES: honours the address rules of
+ *   [method@Sandbox.Spec.set_egress_rules] (since 0.2)
  *
  * What a backend's sandboxes can do beyond the contract every backend
  * keeps (run commands, move files, time-outs, cancellation, labels). A
@@ -92,6 +94,7 @@ typedef enum /*< flags >*/
   SANDBOX_BACKEND_CAPABILITY_VOLUMES           = 1 << 13,
   SANDBOX_BACKEND_CAPABILITY_TTY               = 1 << 14,
   SANDBOX_BACKEND_CAPABILITY_PIDS_LIMIT        = 1 << 15,
+  SANDBOX_BACKEND_CAPABILITY_EGRESS_RULES      = 1 << 16,
 } SandboxBackendCapabilities;
 
 #define SANDBOX_TYPE_BACKEND_CAPABILITIES (sandbox_backend_capabilities_get_type ())

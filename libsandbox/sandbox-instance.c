@@ -960,6 +960,112 @@ sandbox_instance_dup_port_url (SandboxInstance  *self,
   return ret;
 }
 
+/* Egress rules of a running sandbox (since 0.2) */
+
+/**
+ * sandbox_instance_set_egress_rules_async:
+ * @self: a #SandboxInstance
+ * @allow: (nullable) (array zero-terminated=1): destinations the sandbox may
+ *   reach even when @deny names them
+ * @deny: (nullable) (array zero-terminated=1): destinations it may not reach
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the rules apply
+ * @user_data: data for @callback
+ *
+ * Replaces the egress rules of a running sandbox, as
+ * [method@Sandbox.Spec.set_egress_rules] sets them at creation (same
+ * entries, same meaning); both %NULL or empty removes them, so that every
+ * destination is reached. Connections already made stay up. The sandbox
+ * must have been created with [property@Sandbox.Spec:network]. Backends
+ * without %SANDBOX_BACKEND_CAPABILITY_EGRESS_RULES fail with
+ * %SANDBOX_ERROR_NOT_SUPPORTED.
+ *
+ * Since: 0.2
+ */
+void
+sandbox_instance_set_egress_rules_async (SandboxInstance     *self,
+                                         const char * const  *allow,
+                                         const char * const  *deny,
+                                         GCancellable        *cancellable,
+                                         GAsyncReadyCallback  callback,
+                                         gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SandboxInstanceClass *klass;
+
+  g_return_if_fail (SANDBOX_IS_INSTANCE (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sandbox_instance_set_egress_rules_async);
+
+  klass = SANDBOX_INSTANCE_GET_CLASS (self);
+  if (check_vfunc (task, klass->set_egress_rules, _("change a sandbox's egress rules")))
+    {
+      klass->set_egress_rules (self, allow, deny, cancellable, task);
+      _sandbox_task_check_pending (task, "set_egress_rules");
+    }
+}
+
+/**
+ * sandbox_instance_set_egress_rules_finish:
+ * @self: a #SandboxInstance
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for a #GError
+ *
+ * Completes [method@Sandbox.Instance.set_egress_rules_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.2
+ */
+gboolean
+sandbox_instance_set_egress_rules_finish (SandboxInstance  *self,
+                                          GAsyncResult     *result,
+                                          GError          **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_set_egress_rules_async,
+                        FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * sandbox_instance_set_egress_rules:
+ * @self: a #SandboxInstance
+ * @allow: (nullable) (array zero-terminated=1): destinations the sandbox may
+ *   reach even when @deny names them
+ * @deny: (nullable) (array zero-terminated=1): destinations it may not reach
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Replaces the sandbox's egress rules and waits. See
+ * [method@Sandbox.Instance.set_egress_rules_async].
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.2
+ */
+gboolean
+sandbox_instance_set_egress_rules (SandboxInstance     *self,
+                                   const char * const  *allow,
+                                   const char * const  *deny,
+                                   GCancellable        *cancellable,
+                                   GError             **error)
+{
+  SandboxSyncCall call;
+  gboolean ret;
+
+  g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
+
+  _sandbox_sync_call_init (&call);
+  sandbox_instance_set_egress_rules_async (self, allow, deny, cancellable, _sandbox_sync_call_done, &call);
+  ret = sandbox_instance_set_egress_rules_finish (self, _sandbox_sync_call_wait (&call), error);
+  _sandbox_sync_call_clear (&call);
+  return ret;
+}
+
 /* Pause, resume and metrics (since 0.2) */
 
 /**

@@ -211,9 +211,14 @@ struct _SandboxInstanceClass
                         guint            port,
                         GCancellable    *cancellable,
                         GTask           *task);
+  void (*set_egress_rules) (SandboxInstance    *self,
+                            const char * const *allow,
+                            const char * const *deny,
+                            GCancellable       *cancellable,
+                            GTask              *task);
 
   /*< private >*/
-  gpointer padding[8];
+  gpointer padding[7];
 };
 
 SANDBOX_AVAILABLE_IN_0_1
@@ -367,5 +372,22 @@ char                 *sandbox_instance_dup_port_url        (SandboxInstance     
                                                             char               **token,
                                                             GCancellable        *cancellable,
                                                             GError             **error);
+SANDBOX_AVAILABLE_IN_0_2
+void                  sandbox_instance_set_egress_rules_async  (SandboxInstance     *self,
+                                                                const char * const  *allow,
+                                                                const char * const  *deny,
+                                                                GCancellable        *cancellable,
+                                                                GAsyncReadyCallback  callback,
+                                                                gpointer             user_data);
+SANDBOX_AVAILABLE_IN_0_2
+gboolean              sandbox_instance_set_egress_rules_finish (SandboxInstance     *self,
+                                                                GAsyncResult        *result,
+                                                                GError             **error);
+SANDBOX_AVAILABLE_IN_0_2
+gboolean              sandbox_instance_set_egress_rules        (SandboxInstance     *self,
+                                                                const char * const  *allow,
+                                                                const char * const  *deny,
+                                                                GCancellable        *cancellable,
+                                                                GError             **error);
 
 G_END_DECLS

@@ -167,6 +167,8 @@ struct _SandboxSpec
   GHashTable *labels;
   GPtrArray  *mounts;
   GHashTable *volumes;     /* volume name -> mount path */
+  GStrv       egress_allow; /* NULL: none */
+  GStrv       egress_deny;
 };
 
 G_DEFINE_FINAL_TYPE (SandboxSpec, sandbox_spec, G_TYPE_OBJECT)
@@ -200,6 +202,8 @@ sandbox_spec_finalize (GObject *object)
   g_clear_pointer (&self->labels, g_hash_table_unref);
   g_clear_pointer (&self->mounts, g_ptr_array_unref);
   g_clear_pointer (&self->volumes, g_hash_table_unref);
+  g_clear_pointer (&self->egress_allow, g_strfreev);
+  g_clear_pointer (&self->egress_deny, g_strfreev);
 
   G_OBJECT_CLASS (sandbox_spec_parent_class)->finalize (object);
 }
@@ -873,4 +877,79 @@ sandbox_spec_get_volumes (SandboxSpec *self)
 {
   g_return_val_if_fail (SANDBOX_IS_SPEC (self), NULL);
   return self->volumes;
+}
+
+/**
+ * sandbox_spec_set_egress_rules:
+ * @self: a #SandboxSpec
+ * @allow: (nullable) (array zero-terminated=1): destinations the sandbox may
+ *   connect to even when @deny names them
+ * @deny: (nullable) (array zero-terminated=1): destinations the sandbox may
+ *   not connect to
+ *
+ * Restricts where a sandbox with [property@Sandbox.Spec:network] may
+ * connect and send. Each entry is an IPv4 or IPv6 address (“1.1.1.1”) or a
+ * CIDR block (“10.0.0.0/8”, “2001:db8::/32”); “0.0.0.0/0” stands for every
+ * destination, IPv6 ones included. A destination that an @allow entry
+ * matches is reached; one that only a @deny entry matches is refused; any
+ * other is reached. So @deny “0.0.0.0/0” with an @allow list lets the
+ * sandbox reach only what @allow names. Names (domains) are not resolved:
+ * give their addresses.
+ *
+ * Only backends with %SANDBOX_BACKEND_CAPABILITY_EGRESS_RULES honour the
+ * rules; the others refuse to create a sandbox whose spec has some, and
+ * a backend refuses an entry that is not an address or a block. Setting
+ * both to %NULL or empty removes the rules.
+ *
+ * Since: 0.2
+ */
+void
+sandbox_spec_set_egress_rules (SandboxSpec        *self,
+                               const char * const *allow,
+                               const char * const *deny)
+{
+  g_return_if_fail (SANDBOX_IS_SPEC (self));
+
+  g_clear_pointer (&self->egress_allow, g_strfreev);
+  g_clear_pointer (&self->egress_deny, g_strfreev);
+  if (allow != NULL && allow[0] != NULL)
+    self->egress_allow = g_strdupv ((char **) allow);
+  if (deny != NULL && deny[0] != NULL)
+    self->egress_deny = g_strdupv ((char **) deny);
+}
+
+/**
+ * sandbox_spec_get_egress_allow:
+ * @self: a #SandboxSpec
+ *
+ * Gets the @allow list of [method@Sandbox.Spec.set_egress_rules].
+ *
+ * Returns: (transfer none) (nullable) (array zero-terminated=1): the
+ *   entries, or %NULL when there are none
+ *
+ * Since: 0.2
+ */
+const char * const *
+sandbox_spec_get_egress_allow (SandboxSpec *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_SPEC (self), NULL);
+  return (const char * const *) self->egress_allow;
+}
+
+/**
+ * sandbox_spec_get_egress_deny:
+ * @self: a #SandboxSpec
+ *
+ * Gets the @deny list of [method@Sandbox.Spec.set_egress_rules].
+ *
+ * Returns: (transfer none) (nullable) (array zero-terminated=1): the
+ *   entries, or %NULL when there are none
+ *
+ * Since: 0.2
+ */
+const char * const *
+sandbox_spec_get_egress_deny (SandboxSpec *self)
+{
+  g_return_val_if_fail (SANDBOX_IS_SPEC (self), NULL);
+  return (const char * const *) self->egress_deny;
 }

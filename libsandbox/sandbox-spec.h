@@ -135,4 +135,13 @@ void           sandbox_spec_add_volume     (SandboxSpec *self,
 SANDBOX_AVAILABLE_IN_0_2
 GHashTable    *sandbox_spec_get_volumes    (SandboxSpec *self);
 
+SANDBOX_AVAILABLE_IN_0_2
+void           sandbox_spec_set_egress_rules (SandboxSpec        *self,
+                                              const char * const *allow,
+                                              const char * const *deny);
+SANDBOX_AVAILABLE_IN_0_2
+const char * const *sandbox_spec_get_egress_allow (SandboxSpec *self);
+SANDBOX_AVAILABLE_IN_0_2
+const char * const *sandbox_spec_get_egress_deny  (SandboxSpec *self);
+
 G_END_DECLS

@@ -1,6 +1,6 @@
 /* sandbox-exec-helper - the process that runs commands inside a local sandbox
  *
- * Usage: sandbox-exec-helper [--once CONN-FD] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES [SOCKET-DIR...]
+ * Usage: sandbox-exec-helper [--once CONN-FD] [--egress RULES] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES [SOCKET-DIR...]
  *
  * bwrap starts it once per sandbox, as the sandbox's pid 1 (--as-pid-1), so
  * that every command of the sandbox runs in the same namespaces. It reaps
@@ -39,6 +39,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -193,8 +194,13 @@ token_ok (const char *header)
   return diff == 0;
 }
 
+static uint64_t cookie;         /* pid 1's own connect() and sendmsg() calls carry it */
+
 /* Sends LEN bytes of BUF in one message, with FD attached when it is not
- * -1 (SCM_RIGHTS); retried on EINTR. Returns what sendmsg() returned. */
+ * -1 (SCM_RIGHTS); retried on EINTR. Returns what sendmsg() returned.
+ * (With egress rules every sendmsg() of the sandbox stops in pid 1's
+ * seccomp listener unless it carries the cookie, which pid 1's own must:
+ * pid 1 cannot answer itself.) */
 static ssize_t
 send_with_fd (int         sock,
               const void *buf,
@@ -223,7 +229,7 @@ send_with_fd (int         sock,
       memcpy (CMSG_DATA (cmsg), &fd, sizeof fd);
     }
   do
-    n = sendmsg (sock, &msg, flags);
+    n = (ssize_t) syscall (SYS_sendmsg, sock, &msg, flags, cookie, 0, 0);
   while (n < 0 && errno == EINTR);
   return n;
 }
@@ -294,7 +300,188 @@ mnt_allowed (int fd)
 }
 
 static int listener = -1;       /* the seccomp listener, or -1 */
-static uint64_t cookie;         /* pid 1's own connect() calls carry it */
+
+/* ------------------------------------------------------------------ */
+/* Egress rules (--egress, the spec's sandbox_spec_set_egress_rules)   */
+/*
+ * "+ADDR/LEN" entries allow, "-ADDR/LEN" ones deny, comma separated, as
+ * the library wrote them. A destination an allow entry matches is
+ * reached; else one a deny entry matches is refused (EACCES); else it is
+ * reached. 0.0.0.0/0 matches every destination, IPv6 too; an IPv4-mapped
+ * IPv6 address is matched as the IPv4 address it is. They are applied
+ * where pid 1 already stands between a command and the network: connect()
+ * (made by pid 1 on a copy of the socket and of the address, so what is
+ * checked is what is connected: TCP, and datagram sockets that connect, as
+ * the resolver's do), and, with rules, the destination of sendto(),
+ * sendmsg() and sendmmsg() (checked, then sent by the kernel: a program
+ * that rewrites its own message from another thread between the check and
+ * the send can get one datagram past; docs/security.md).
+ */
+#define MAX_EGRESS 256
+struct egress_rule
+{
+  int           allow;
+  int           family;   /* AF_INET or AF_INET6; AF_UNSPEC: every destination */
+  unsigned char addr[16];
+  int           len;      /* prefix length in bits */
+};
+static struct egress_rule egress[MAX_EGRESS];
+static int n_egress;
+static int egress_on;   /* --egress given (a sandbox with the network): rules can be set */
+
+/* Parses SPEC into RULES; returns how many, or -1. */
+static int
+parse_egress (const char         *spec,
+              struct egress_rule *rules)
+{
+  char buf[8192], *save = NULL, *item;
+  int n = 0;
+
+  if (strlen (spec) >= sizeof buf)
+    return -1;
+  strcpy (buf, spec);
+  for (item = strtok_r (buf, ",", &save); item != NULL; item = strtok_r (NULL, ",", &save))
+    {
+      struct egress_rule *r;
+      char *slash;
+
+      if (n >= MAX_EGRESS || (item[0] != '+' && item[0] != '-') ||
+          (slash = strchr (item, '/')) == NULL)
+        return -1;
+      r = &rules[n++];
+      r->allow = item[0] == '+';
+      *slash = '\0';
+      r->len = atoi (slash + 1);
+      if (inet_pton (AF_INET, item + 1, r->addr) == 1)
+        r->family = r->len == 0 ? AF_UNSPEC : AF_INET;
+      else if (inet_pton (AF_INET6, item + 1, r->addr) == 1)
+        r->family = AF_INET6;
+      else
+        return -1;
+      if (r->len < 0 || r->len > (r->family == AF_INET6 ? 128 : 32))
+        return -1;
+    }
+  return n;
+}
+
+static int
+prefix_matches (const unsigned char *a,
+                const unsigned char *b,
+                int                  bits)
+{
+  int whole = bits / 8, rest = bits % 8;
+
+  if (memcmp (a, b, whole) != 0)
+    return 0;
+  return rest == 0 || ((a[whole] ^ b[whole]) & (0xff << (8 - rest))) == 0;
+}
+
+/* Whether the rules let a command reach ADDR (LEN bytes, as copied from
+ * it); addresses of other families are not theirs to judge. */
+static int
+egress_allowed (const struct sockaddr *addr,
+                socklen_t              len)
+{
+  static const unsigned char v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+  unsigned char bytes[16];
+  int family, denied = 0;
+
+  if (n_egress == 0)
+    return 1;
+  if (addr->sa_family == AF_INET && len >= sizeof (struct sockaddr_in))
+    {
+      family = AF_INET;
+      memcpy (bytes, &((const struct sockaddr_in *) addr)->sin_addr, 4);
+    }
+  else if (addr->sa_family == AF_INET6 && len >= sizeof (struct sockaddr_in6))
+    {
+      const unsigned char *a6 = (const unsigned char *) &((const struct sockaddr_in6 *) addr)->sin6_addr;
+
+      if (memcmp (a6, v4_mapped, 12) == 0)
+        {
+          family = AF_INET;
+          memcpy (bytes, a6 + 12, 4);
+        }
+      else
+        {
+          family = AF_INET6;
+          memcpy (bytes, a6, 16);
+        }
+    }
+  else
+    return 1;
+  /* The unspecified address connects to this machine, as loopback does. */
+  if (family == AF_INET && memcmp (bytes, "\0\0\0\0", 4) == 0)
+    memcpy (bytes, "\x7f\0\0\x01", 4);
+  else if (family == AF_INET6 && memcmp (bytes, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16) == 0)
+    bytes[15] = 1;
+  for (int i = 0; i < n_egress; i++)
+    {
+      const struct egress_rule *r = &egress[i];
+
+      if (r->family != AF_UNSPEC && (r->family != family || !prefix_matches (bytes, r->addr, r->len)))
+        continue;
+      if (r->allow)
+        return 1;
+      denied = 1;
+    }
+  return !denied;
+}
+
+/* The destination of a sendto()/sendmsg()/sendmmsg() a command asked
+ * for, checked against the rules: 0 (let the kernel send it) or EACCES. */
+static int
+check_send (const struct seccomp_notif *req)
+{
+  union { struct sockaddr sa; struct sockaddr_storage ss; } addr;
+  uint64_t names[64][2];   /* user address, length */
+  int n = 0;
+
+  if (n_egress == 0)
+    return 0;
+  if (req->data.nr == __NR_sendto)
+    {
+      names[n][0] = req->data.args[4];
+      names[n++][1] = req->data.args[5];
+    }
+  else
+    {
+      unsigned int count = req->data.nr == __NR_sendmmsg ? (unsigned int) req->data.args[2] : 1;
+      size_t stride = req->data.nr == __NR_sendmmsg ? sizeof (struct mmsghdr) : sizeof (struct msghdr);
+
+      if (count > 64)
+        count = 64;   /* the kernel sends at most UIO_MAXIOV; more is refused below */
+      for (unsigned int i = 0; i < count; i++)
+        {
+          struct msghdr m;
+          struct iovec local = { &m, sizeof m };
+          struct iovec remote = { (void *) (uintptr_t) (req->data.args[1] + i * stride), sizeof m };
+
+          if (process_vm_readv (req->pid, &local, 1, &remote, 1, 0) != (ssize_t) sizeof m)
+            return EFAULT;
+          names[n][0] = (uintptr_t) m.msg_name;
+          names[n++][1] = m.msg_namelen;
+        }
+      if (req->data.nr == __NR_sendmmsg && req->data.args[2] > 64)
+        return EACCES;
+    }
+  for (int i = 0; i < n; i++)
+    {
+      struct iovec local = { &addr, names[i][1] };
+      struct iovec remote = { (void *) (uintptr_t) names[i][0], names[i][1] };
+
+      if (names[i][0] == 0 || names[i][1] == 0)
+        continue;
+      if (names[i][1] > sizeof addr.ss)
+        return EINVAL;
+      memset (&addr, 0, sizeof addr);
+      if (process_vm_readv (req->pid, &local, 1, &remote, 1, 0) != (ssize_t) names[i][1])
+        return EFAULT;
+      if (!egress_allowed (&addr.sa, (socklen_t) names[i][1]))
+        return EACCES;
+    }
+  return 0;
+}
 
 /* Installs, on pid 1 itself, the filter that every process of the sandbox
  * inherits: connect() stops in a notification to pid 1, unless its fourth
@@ -326,6 +513,16 @@ install_connect_listener (void)
     BPF_JUMP (BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1),
     BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
 #endif
+    /* With egress rules: sendto() with a destination, and every
+     * sendmsg()/sendmmsg() not carrying the cookie (pid 1's own). Without,
+     * the three numbers compared are set to one no call has. */
+    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_sendto, 0, 4),
+    BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[4]) + lo),
+    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 11),
+    BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[4]) + hi),
+    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, 0, 8, 9),
+    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_sendmmsg, 8, 0),
+    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_sendmsg, 2, 0),
     BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_connect, 1, 0),
     BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[3]) + lo),
@@ -342,6 +539,8 @@ install_connect_listener (void)
     return -1;
   filter[n - 5].k = (uint32_t) cookie;
   filter[n - 3].k = (uint32_t) (cookie >> 32);
+  if (!egress_on)
+    filter[n - 15].k = filter[n - 10].k = filter[n - 9].k = 0xffffffffu;
   if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return -1;
   listener = (int) syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER,
@@ -413,6 +612,9 @@ mediate_connect (int                          nfd,
   close (pidfd);
   if (err == 0 && getsockopt (sock, SOL_SOCKET, SO_DOMAIN, &domain, &domain_len) != 0)
     err = errno;
+
+  if (err == 0 && len >= sizeof addr.sa.sa_family && !egress_allowed (&addr.sa, len))
+    err = EACCES;
 
   if (err == 0 && domain == AF_UNIX && n_allowed_mnt >= 0 &&
       len > offsetof (struct sockaddr_un, sun_path) && addr.sa.sa_family == AF_UNIX &&
@@ -619,6 +821,12 @@ serve_listener (int nfd)
   resp.id = req.id;
   if (req.data.nr == __NR_connect)
     resp.error = -mediate_connect (nfd, &req, &answered);
+  else if (req.data.nr == __NR_sendto || req.data.nr == __NR_sendmsg || req.data.nr == __NR_sendmmsg)
+    {
+      resp.error = -check_send (&req);
+      if (resp.error == 0)
+        resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+    }
   else
     resp.error = -ENOSYS;
   if (!answered)
@@ -1304,6 +1512,50 @@ add_job (int conn)
   return 0;
 }
 
+/* SBX_MAGIC_EGRESS: the new rules follow the header, sent with it in one
+ * message (waited for here until all of it came); answered by pid 1
+ * itself, which alone holds the rules. */
+static void
+set_egress (size_t      i,
+            const char *header)
+{
+  static char request[SBX_HEADER_LEN + 8192];
+  static struct egress_rule rules[MAX_EGRESS];
+  int conn = jobs[i].conn;
+  uint32_t len;
+  ssize_t n;
+  int count;
+
+  memcpy (&len, header + SBX_MAGIC_LEN, sizeof len);
+  if (!egress_on || len >= sizeof request - SBX_HEADER_LEN)
+    {
+      report (conn, SBX_REPLY_ERROR " egress", egress_on ? E2BIG : EPERM);
+      remove_job (i);
+      return;
+    }
+  do
+    n = recv (conn, request, SBX_HEADER_LEN + len, MSG_PEEK | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n >= 0 && n < (ssize_t) (SBX_HEADER_LEN + len))
+    return;   /* the rest is on its way */
+  if (n < 0 || recv (conn, request, SBX_HEADER_LEN + len, MSG_DONTWAIT) != n)
+    {
+      remove_job (i);
+      return;
+    }
+  request[SBX_HEADER_LEN + len] = '\0';
+  count = memchr (request + SBX_HEADER_LEN, '\0', len) != NULL ? -1 : parse_egress (request + SBX_HEADER_LEN, rules);
+  if (count < 0)
+    report (conn, SBX_REPLY_ERROR " egress", EINVAL);
+  else
+    {
+      memcpy (egress, rules, (size_t) count * sizeof rules[0]);
+      n_egress = count;
+      report (conn, SBX_REPLY_STATUS, 0);
+    }
+  remove_job (i);
+}
+
 /* The header of JOBS[I] may have come: an end request is served here, a
  * command goes to the spawner, and the file service (or anything else, for
  * run_command to refuse) to a child of pid 1's own. */
@@ -1337,6 +1589,11 @@ dispatch (size_t i)
       /* conn stays open until end_sandbox closes everything */
       jobs[i] = jobs[--n_jobs];
       ending = 1;
+      return;
+    }
+  if (memcmp (header, SBX_MAGIC_EGRESS, SBX_MAGIC_LEN) == 0)
+    {
+      set_egress (i, header);
       return;
     }
   if (memcmp (header, SBX_MAGIC_EXEC, SBX_MAGIC_LEN) == 0 ||
@@ -1476,7 +1733,7 @@ serve (int       listen_fd,
    * already (Landlock needs it). */
   prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   restrict_sandbox ();
-  if (n_allowed_mnt >= 0 && install_connect_listener () != 0)
+  if ((n_allowed_mnt >= 0 || egress_on) && install_connect_listener () != 0)
     {
       /* Fail closed: without it, host sockets would be in reach. */
       fprintf (stderr, "sandbox-exec-helper: cannot filter connect() (seccomp user "
@@ -1630,6 +1887,18 @@ main (int argc, char **argv)
       argc -= 2;
       argv[0] = argv[-2];
     }
+  if (argc >= 3 && strcmp (argv[1], "--egress") == 0)
+    {
+      egress_on = 1;
+      if ((n_egress = parse_egress (argv[2], egress)) < 0)
+        {
+          fprintf (stderr, "sandbox-exec-helper: bad --egress rules: %s\n", argv[2]);
+          return 125;
+        }
+      argv += 2;
+      argc -= 2;
+      argv[0] = argv[-2];
+    }
   if (argc >= 8 && strcmp (argv[1], "--server") == 0)
     {
       /* Then the paths on whose mounts a command may connect to a socket
@@ -1645,7 +1914,7 @@ main (int argc, char **argv)
                     atoi (argv[6]), atoll (argv[7]));
     }
 
-  fprintf (stderr, "usage: %s [--once CONN-FD] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES "
+  fprintf (stderr, "usage: %s [--once CONN-FD] [--egress RULES] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES "
            "[SOCKET-DIR...]\n", argv[0]);
   return 125;
 }

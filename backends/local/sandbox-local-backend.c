@@ -73,6 +73,7 @@ _local_config_free (LocalConfig *config)
   g_free (config->workdir);
   g_free (config->image);
   g_free (config->cwd);
+  g_free (config->egress);
   if (config->image_hold >= 0)
     close (config->image_hold);
   g_free (config->cgroup);
@@ -164,6 +165,11 @@ _local_config_save (LocalConfig  *config,
     {
       json_builder_set_member_name (builder, "cwd");
       json_builder_add_string_value (builder, config->cwd);
+    }
+  if (config->egress != NULL)
+    {
+      json_builder_set_member_name (builder, "egress");
+      json_builder_add_string_value (builder, config->egress);
     }
   json_builder_set_member_name (builder, "uid");
   json_builder_add_int_value (builder, config->uid);
@@ -285,6 +291,7 @@ _local_config_load (const char  *dir,
   config->workdir = g_strdup (json_object_get_string_member_with_default (object, "workdir", LOCAL_DEFAULT_WORKDIR));
   config->image = g_strdup (json_object_get_string_member_with_default (object, "image", NULL));
   config->cwd = g_strdup (json_object_get_string_member_with_default (object, "cwd", NULL));
+  config->egress = g_strdup (json_object_get_string_member_with_default (object, "egress", NULL));
   config->uid = json_object_get_int_member_with_default (object, "uid", -1);
   config->gid = json_object_get_int_member_with_default (object, "gid", -1);
   config->network = json_object_get_boolean_member_with_default (object, "network", FALSE);
@@ -877,6 +884,56 @@ validate_spec (SandboxSpec    *spec,
 /* Makes the sandbox of SPEC and completes TASK with it once it runs. ONCE
  * (or NULL): a one-shot sandbox for this command of sandbox_backend_run
  * (see _sandbox_local_instance_start). */
+/* Egress rules as pid 1 takes them (sandbox-exec-helper --egress): each
+ * entry "+ADDR/LEN" (allow) or "-ADDR/LEN" (deny), comma separated,
+ * "0.0.0.0/0" kept as it is (every destination); "" for none. */
+gboolean
+_local_encode_egress (const char * const  *allow,
+                      const char * const  *deny,
+                      gboolean             network,
+                      char               **out,
+                      GError             **error)
+{
+  const char * const *lists[2] = { allow, deny };
+  g_autoptr(GString) rules = g_string_new (NULL);
+
+  *out = NULL;
+  if (!network && ((allow != NULL && allow[0] != NULL) || (deny != NULL && deny[0] != NULL)))
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                   _("Egress rules restrict a sandbox's network, and this sandbox has none; "
+                     "create it with the network on (the spec's network property) or drop the "
+                     "rules."));
+      return FALSE;
+    }
+  for (guint l = 0; l < 2; l++)
+    for (guint i = 0; lists[l] != NULL && lists[l][i] != NULL; i++)
+      {
+        g_autoptr(GInetAddressMask) mask = g_inet_address_mask_new_from_string (lists[l][i], NULL);
+        g_autofree char *address = NULL;
+
+        if (mask == NULL)
+          {
+            g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                         _("The egress rule “%s” is not an IPv4 or IPv6 address or CIDR block "
+                           "(such as 10.0.0.0/8); resolve a name to its addresses first."),
+                         lists[l][i]);
+            return FALSE;
+          }
+        address = g_inet_address_to_string (g_inet_address_mask_get_address (mask));
+        g_string_append_printf (rules, "%s%c%s/%u", rules->len > 0 ? "," : "", l == 0 ? '+' : '-',
+                                address, g_inet_address_mask_get_length (mask));
+      }
+  if (rules->len > 8000)
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                   _("Too many egress rules (at most 200); merge addresses into CIDR blocks."));
+      return FALSE;
+    }
+  *out = g_string_free (g_steal_pointer (&rules), FALSE);
+  return TRUE;
+}
+
 static void
 local_create (SandboxLocalBackend *self,
               SandboxSpec         *spec,
@@ -897,7 +954,9 @@ local_create (SandboxLocalBackend *self,
   if (g_task_return_error_if_cancelled (task))
     return;
 
-  if (!validate_spec (spec, self->root_dir, &config->rootfs, &image, &config->image_hold, &error))
+  if (!_local_encode_egress (sandbox_spec_get_egress_allow (spec), sandbox_spec_get_egress_deny (spec),
+                             sandbox_spec_get_network (spec), &config->egress, &error) ||
+      !validate_spec (spec, self->root_dir, &config->rootfs, &image, &config->image_hold, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;
@@ -1185,6 +1244,7 @@ sandbox_local_backend_get_capabilities (SandboxBackend *backend)
          SANDBOX_BACKEND_CAPABILITY_DISK_LIMIT | SANDBOX_BACKEND_CAPABILITY_NETWORK_POLICY |
          SANDBOX_BACKEND_CAPABILITY_HOSTNAME_IS_ID |
          SANDBOX_BACKEND_CAPABILITY_PORTS | SANDBOX_BACKEND_CAPABILITY_VOLUMES |
+         SANDBOX_BACKEND_CAPABILITY_EGRESS_RULES |
          SANDBOX_BACKEND_CAPABILITY_PAUSE | SANDBOX_BACKEND_CAPABILITY_METRICS |
          SANDBOX_BACKEND_CAPABILITY_TTY | SANDBOX_BACKEND_CAPABILITY_PIDS_LIMIT;
 }

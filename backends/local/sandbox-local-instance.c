@@ -915,6 +915,12 @@ build_bwrap_argv (SandboxLocalInstance *self,
     {
       ADD ("--once"); g_ptr_array_add (argv, g_strdup_printf ("%d", ONCE_FD));
     }
+  /* With the network, the rules (maybe none) that
+   * sandbox_instance_set_egress_rules can replace later. */
+  if (config->network)
+    {
+      ADD ("--egress"); ADD (config->egress != NULL ? config->egress : "");
+    }
   ADD ("--server");
   g_ptr_array_add (argv, g_strdup_printf ("%d", LISTEN_FD));
   g_ptr_array_add (argv, g_strdup_printf ("%d", READY_FD));
@@ -3782,6 +3788,103 @@ sandbox_local_instance_dup_port_url (SandboxInstance *instance,
 }
 
 /* ------------------------------------------------------------------ */
+/* Egress rules of a running sandbox: pid 1 holds them                 */
+
+static void
+egress_thread (GTask        *task,
+               gpointer      source_object,
+               gpointer      task_data,
+               GCancellable *cancellable)
+{
+  SandboxLocalInstance *self = source_object;
+  const char *rules = task_data;
+  GError *error = NULL;
+  g_autofree char *request = NULL;
+  size_t len = strlen (rules);
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  char reply[64];
+  size_t got = 0;
+  int conn;
+
+  if (instance_gone (self, &error) || !check_not_paused (self, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  request = g_malloc (SBX_HEADER_LEN + len);
+  fill_header (request, SBX_MAGIC_EGRESS, (guint32) len, self->config->token);
+  memcpy (request + SBX_HEADER_LEN, rules, len);
+  conn = socket_at (self->config->dir, FALSE);
+  if (conn < 0 || send (conn, request, SBX_HEADER_LEN + len, MSG_NOSIGNAL) != (ssize_t) (SBX_HEADER_LEN + len))
+    {
+      int errsv = errno;
+
+      if (conn >= 0)
+        close (conn);
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                               _("Cannot reach the server of the local sandbox %s: %s"),
+                               self->config->id, g_strerror (errsv));
+      return;
+    }
+  while (got < sizeof reply - 1 && memchr (reply, '\n', got) == NULL)
+    {
+      struct pollfd pfd = { conn, POLLIN, 0 };
+      gint64 left = (deadline - g_get_monotonic_time ()) / 1000;
+      ssize_t n;
+
+      if (left <= 0 || (poll (&pfd, 1, (int) left) < 0 && errno != EINTR))
+        break;
+      n = recv (conn, reply + got, sizeof reply - 1 - got, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+        break;
+      if (n > 0)
+        got += (size_t) n;
+    }
+  close (conn);
+  reply[got] = '\0';
+  if (!g_str_has_prefix (reply, SBX_REPLY_STATUS " 0\n"))
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                               _("The local sandbox %s did not take the new egress rules (%s)."),
+                               self->config->id, got > 0 ? g_strchomp (reply) : "no answer");
+      return;
+    }
+  g_free (self->config->egress);
+  self->config->egress = g_strdup (rules);
+  if (!_local_config_save (self->config, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+sandbox_local_instance_set_egress_rules (SandboxInstance    *instance,
+                                         const char * const *allow,
+                                         const char * const *deny,
+                                         GCancellable       *cancellable,
+                                         GTask              *task)
+{
+  SandboxLocalInstance *self = SANDBOX_LOCAL_INSTANCE (instance);
+  GError *error = NULL;
+  char *rules = NULL;
+
+  if (!self->config->network)
+    {
+      g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                               _("The local sandbox %s has no network, so egress rules cannot "
+                                 "apply; create it with the network on."), self->config->id);
+      return;
+    }
+  if (!_local_encode_egress (allow, deny, TRUE, &rules, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_set_task_data (task, rules, g_free);
+  g_task_run_in_thread (task, egress_thread);
+}
+
+/* ------------------------------------------------------------------ */
 /* pause, resume, metrics (sandbox-local-pause.c does the work)        */
 
 static void
@@ -3880,6 +3983,7 @@ sandbox_local_instance_class_init (SandboxLocalInstanceClass *klass)
   instance_class->resume = sandbox_local_instance_resume;
   instance_class->get_metrics = sandbox_local_instance_get_metrics;
   instance_class->dup_port_url = sandbox_local_instance_dup_port_url;
+  instance_class->set_egress_rules = sandbox_local_instance_set_egress_rules;
 }
 
 static void

@@ -53,6 +53,7 @@ typedef struct
   gboolean    die_with_owner; /* ends when the creating process does */
   char       *image;        /* id of the imported image the root is, or NULL */
   char       *cwd;          /* the image's WorkingDir: commands' default cwd, or NULL */
+  char       *egress;       /* egress rules as pid 1 takes them ("+ADDR/LEN,-ADDR/LEN"), or NULL/"" */
   gint64      uid, gid;     /* the image's User, mapped; -1 for the default */
   int         image_hold;   /* not saved: the image store's lock, held shared
                              * from the image lookup until instance.json is
@@ -62,6 +63,11 @@ typedef struct
 void          _local_config_free        (LocalConfig *config);
 LocalConfig  *_local_config_load        (const char  *dir,
                                          GError     **error);
+gboolean      _local_encode_egress      (const char * const  *allow,
+                                         const char * const  *deny,
+                                         gboolean             network,
+                                         char               **out,
+                                         GError             **error);
 gboolean      _local_config_save        (LocalConfig *config,
                                          GError     **error);
 const char   *_local_limits_to_string   (LocalLimits  limits);

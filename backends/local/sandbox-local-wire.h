@@ -26,6 +26,11 @@
  *                   foreground process group (TIOCSIG). The rest is as for
  *                   SBX_MAGIC_EXEC (an error line "pty ERRNO" when no
  *                   terminal could be made).
+ *   SBX_MAGIC_EGRESS LENGTH bytes follow in the same message: the new
+ *                   egress rules, as --egress takes them (no NUL). The
+ *                   server answers SBX_REPLY_STATUS "0" once they apply, or
+ *                   SBX_REPLY_ERROR "egress ERRNO" (EPERM: the sandbox has
+ *                   no network; EINVAL: bad rules).
  *   SBX_MAGIC_END   LENGTH 0: end the sandbox. The connection reaches
  *                   end-of-file once nothing but the server's exit is left.
  *   SBX_MAGIC_FILES LENGTH 0: file service. A process of the sandbox, as the
@@ -55,6 +60,7 @@
 #define SBX_MAGIC_END   "SBXK"
 #define SBX_MAGIC_FILES "SBXF"
 #define SBX_MAGIC_TTY   "SBXT"
+#define SBX_MAGIC_EGRESS "SBXN"
 #define SBX_MAGIC_LEN   4
 #define SBX_TOKEN_HEX   64
 #define SBX_HEADER_LEN  (SBX_MAGIC_LEN + 4 + SBX_TOKEN_HEX)

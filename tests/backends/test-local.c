@@ -167,6 +167,178 @@ test_network_interfaces (void)
   destroy (instance);
 }
 
+/* ---- egress rules (sandbox_spec_set_egress_rules) ---- */
+
+/* A listening or datagram socket on a loopback address (the sandbox with
+ * the network shares the host's); its port in @port. */
+static GSocket *
+socket_on (const char    *host,
+           GSocketType    type,
+           guint         *port)
+{
+  g_autoptr(GInetAddress) address = g_inet_address_new_from_string (host);
+  g_autoptr(GSocketAddress) bind_to = g_inet_socket_address_new (address, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GError) error = NULL;
+  GSocket *socket = g_socket_new (G_SOCKET_FAMILY_IPV4, type, G_SOCKET_PROTOCOL_DEFAULT, &error);
+
+  g_assert_no_error (error);
+  g_socket_bind (socket, bind_to, FALSE, &error);
+  g_assert_no_error (error);
+  if (type == G_SOCKET_TYPE_STREAM)
+    g_socket_listen (socket, &error);
+  g_assert_no_error (error);
+  g_socket_set_blocking (socket, FALSE);
+  bound = g_socket_get_local_address (socket, &error);
+  g_assert_no_error (error);
+  *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  return socket;
+}
+
+/* How many connections (stream) or datagrams reached @socket so far. */
+static guint
+arrivals (GSocket *socket)
+{
+  guint n = 0;
+
+  for (;;)
+    {
+      g_autoptr(GSocket) conn = NULL;
+      char buf[64];
+
+      if (g_socket_get_socket_type (socket) == G_SOCKET_TYPE_STREAM)
+        {
+          conn = g_socket_accept (socket, NULL, NULL);
+          if (conn == NULL)
+            return n;
+        }
+      else if (g_socket_receive (socket, buf, sizeof buf, NULL, NULL) < 0)
+        return n;
+      n++;
+    }
+}
+
+/* Whether a TCP connection from the sandbox to HOST:PORT is made. */
+static gboolean
+tcp_reaches (SandboxInstance *instance,
+             const char      *host,
+             guint            port)
+{
+  g_autofree char *script = g_strdup_printf ("bash -c 'exec 3<>/dev/tcp/%s/%u' && echo connected", host, port);
+  int status;
+  g_autofree char *out = sh (instance, script, &status);
+
+  g_assert_true ((status == 0) == (g_strcmp0 (out, "connected\n") == 0));
+  return status == 0;
+}
+
+static void
+test_egress_rules (void)
+{
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(GSocket) first = NULL, second = NULL, datagrams = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *send = NULL, *out = NULL;
+  const char *allow[] = { "127.0.0.1", NULL };
+  const char *deny_all[] = { "0.0.0.0/0", NULL };
+  const char *deny_second[] = { "127.0.0.2/32", NULL };
+  SandboxInstance *instance;
+  guint port1, port2, udp_port;
+  int status;
+
+  first = socket_on ("127.0.0.1", G_SOCKET_TYPE_STREAM, &port1);
+  second = socket_on ("127.0.0.2", G_SOCKET_TYPE_STREAM, &port2);
+  datagrams = socket_on ("127.0.0.2", G_SOCKET_TYPE_DATAGRAM, &udp_port);
+
+  /* Everything denied but one address: that one is reached, the other
+   * never sees a connection. */
+  sandbox_spec_set_network (spec, TRUE);
+  sandbox_spec_set_egress_rules (spec, allow, deny_all);
+  g_assert_cmpstr (sandbox_spec_get_egress_allow (spec)[0], ==, "127.0.0.1");
+  instance = create (spec);
+  g_assert_true (tcp_reaches (instance, "127.0.0.1", port1));
+  g_assert_false (tcp_reaches (instance, "127.0.0.2", port2));
+  /* An IPv4-mapped IPv6 address is the same destination: allowed for
+   * 127.0.0.1, refused for 127.0.0.2. */
+  send = g_strdup_printf ("python3 -c 'import socket; s = socket.socket(socket.AF_INET6); "
+                          "s.connect((\"::ffff:127.0.0.1\", %u))' 2>&1", port1);
+  g_free (sh (instance, send, &status));
+  g_assert_cmpint (status, ==, 0);
+  g_free (send);
+  send = g_strdup_printf ("python3 -c 'import socket; s = socket.socket(socket.AF_INET6); "
+                          "s.connect((\"::ffff:127.0.0.2\", %u))' 2>&1", port2);
+  g_free (sh (instance, send, &status));
+  g_assert_cmpint (status, !=, 0);
+  g_assert_cmpuint (arrivals (first), ==, 2);
+  g_assert_cmpuint (arrivals (second), ==, 0);
+
+  /* Replaced while it runs: a deny list of one address. Datagrams sent to
+   * it without connect() are refused too. */
+  sandbox_instance_set_egress_rules (instance, NULL, deny_second, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (tcp_reaches (instance, "127.0.0.1", port1));
+  g_assert_false (tcp_reaches (instance, "127.0.0.2", port2));
+  g_assert_cmpuint (arrivals (first), ==, 1);
+  /* The unspecified address reaches this machine's loopback (allowed here,
+   * and the server sees it), so a rule on 127.0.0.1 covers it. */
+  g_assert_true (tcp_reaches (instance, "0.0.0.0", port1));
+  g_assert_cmpuint (arrivals (first), ==, 1);
+  sandbox_instance_set_egress_rules (instance, NULL, allow, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (tcp_reaches (instance, "0.0.0.0", port1));
+  g_assert_cmpuint (arrivals (first), ==, 0);
+  sandbox_instance_set_egress_rules (instance, NULL, deny_second, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&send, g_free);
+  send = g_strdup_printf ("python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                          "s.sendto(b\"x\", (\"127.0.0.2\", %u))' 2>&1", udp_port);
+  out = sh (instance, send, &status);
+  g_assert_cmpint (status, !=, 0);
+  g_assert_nonnull (strstr (out, "Permission denied"));
+  g_assert_cmpuint (arrivals (datagrams), ==, 0);
+
+  /* No rules: every destination again. */
+  sandbox_instance_set_egress_rules (instance, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (tcp_reaches (instance, "127.0.0.2", port2));
+  g_free (sh (instance, send, &status));
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpuint (arrivals (datagrams), ==, 1);
+  destroy (instance);
+}
+
+static void
+test_egress_rules_refused (void)
+{
+  g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name ("local", NULL);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(GError) error = NULL;
+  const char *name[] = { "example.com", NULL };
+  const char *ok[] = { "10.0.0.0/8", NULL };
+  SandboxInstance *instance;
+
+  g_assert_true (sandbox_backend_get_capabilities (backend) & SANDBOX_BACKEND_CAPABILITY_EGRESS_RULES);
+  /* Not an address: the message says what to give instead. */
+  sandbox_spec_set_network (spec, TRUE);
+  sandbox_spec_set_egress_rules (spec, name, NULL);
+  g_assert_null (sandbox_backend_create (backend, spec, NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "resolve a name"));
+  g_clear_error (&error);
+  /* Rules without the network. */
+  sandbox_spec_set_network (spec, FALSE);
+  sandbox_spec_set_egress_rules (spec, NULL, ok);
+  g_assert_null (sandbox_backend_create (backend, spec, NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "network on"));
+  g_clear_error (&error);
+  /* Nor later, on a sandbox without it. */
+  instance = create (NULL);
+  g_assert_false (sandbox_instance_set_egress_rules (instance, NULL, ok, NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+  destroy (instance);
+}
+
 /* ---- file system ---- */
 
 static void
@@ -903,6 +1075,8 @@ main (int argc, char **argv)
   g_test_add_func ("/local/isolation/network-off", test_network_off);
   g_test_add_func ("/local/isolation/network-on", test_network_on);
   g_test_add_func ("/local/isolation/network-interfaces", test_network_interfaces);
+  g_test_add_func ("/local/isolation/egress-rules", test_egress_rules);
+  g_test_add_func ("/local/isolation/egress-rules-refused", test_egress_rules_refused);
   g_test_add_func ("/local/isolation/read-only", test_read_only);
   g_test_add_func ("/local/isolation/private-tmp", test_private_tmp);
   g_test_add_func ("/local/isolation/pid-namespace", test_pid_namespace);

@@ -290,6 +290,9 @@ struct _EmuSandbox
   gboolean         public;
   gboolean         network_block_all;
   char            *network_allow_list;
+  char            *domain_allow_list;
+  GPtrArray       *domain_addresses; /* utf8: what domainAllowList resolved to, or NULL */
+  gboolean         has_network;      /* its local sandbox was made with the network */
   int              cpu, gpu, memory, disk;
   int              auto_stop, auto_archive, auto_delete;
   char            *state;
@@ -321,6 +324,9 @@ struct _EmuSandbox
   char            *linked_id;       /* linkedSandbox: the owner's id, or NULL */
 };
 
+static void egress_rules_of (EmuSandbox  *sb,
+                             GPtrArray  **allow,
+                             GPtrArray  **deny);
 typedef struct _EmuPty EmuPty;
 static void pty_unref (EmuPty *pty);
 static void pty_kill_all (EmuSandbox *sb);
@@ -390,6 +396,8 @@ emu_sandbox_free (EmuSandbox *sb)
   g_clear_pointer (&sb->env, g_hash_table_unref);
   g_clear_pointer (&sb->labels, g_hash_table_unref);
   g_free (sb->network_allow_list);
+  g_free (sb->domain_allow_list);
+  g_clear_pointer (&sb->domain_addresses, g_ptr_array_unref);
   g_free (sb->state);
   g_free (sb->desired_state);
   g_free (sb->error_reason);
@@ -706,6 +714,8 @@ sandbox_dto (EmuSandbox *sb,
       _sandbox_json_add_string_map (b, "env", sb->env);
       if (sb->network_allow_list)
         STR ("networkAllowList", sb->network_allow_list);
+      if (sb->domain_allow_list)
+        STR ("domainAllowList", sb->domain_allow_list);
       json_builder_set_member_name (b, "volumes");
       json_builder_begin_array (b);
       for (guint i = 0; sb->volume_ids != NULL && i < sb->volume_ids->len; i++)
@@ -1108,8 +1118,20 @@ sb_start_local (EmuSandbox *sb)
   while (g_hash_table_iter_next (&iter, &key, &value))
     sandbox_spec_set_env (spec, key, value);
   /* networkBlockAll: the sandbox gets no network at all; otherwise it has
-   * the host's (a networkAllowList was refused at creation). */
-  sandbox_spec_set_network (spec, !sb->network_block_all);
+   * the host's, limited to networkAllowList's blocks and domainAllowList's
+   * addresses when there are some (egress rules, which
+   * network-settings can replace later). */
+  sb->has_network = !sb->network_block_all;
+  sandbox_spec_set_network (spec, sb->has_network);
+  if (sb->has_network)
+    {
+      g_autoptr(GPtrArray) allow = NULL;
+      g_autoptr(GPtrArray) deny = NULL;
+
+      egress_rules_of (sb, &allow, &deny);
+      sandbox_spec_set_egress_rules (spec, allow ? (const char * const *) allow->pdata : NULL,
+                                     deny ? (const char * const *) deny->pdata : NULL);
+    }
   for (guint i = 0; sb->volume_ids != NULL && i < sb->volume_ids->len; i++)
     {
       EmuVolume *volume = g_hash_table_lookup (sb->emu->volumes, g_ptr_array_index (sb->volume_ids, i));
@@ -2076,24 +2098,220 @@ dockerfile_base (const char *dockerfile)
   return NULL;
 }
 
-/* networkAllowList: the local backend's network is all or nothing. */
+/* The egress rules of SB's local sandbox (NULL-terminated, or NULL for
+ * none): everything denied with networkBlockAll; with networkAllowList or
+ * domainAllowList, only their blocks and addresses allowed (and, with
+ * domains, the resolver's nameservers); else none. */
+static void
+egress_rules_of (EmuSandbox  *sb,
+                 GPtrArray  **allow,
+                 GPtrArray  **deny)
+{
+  gboolean domains = sb->domain_addresses != NULL && sb->domain_addresses->len > 0;
+
+  *allow = *deny = NULL;
+  if (!sb->network_block_all && (sb->network_allow_list == NULL || *sb->network_allow_list == '\0') &&
+      !domains)
+    return;
+  *deny = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (*deny, g_strdup ("0.0.0.0/0"));
+  g_ptr_array_add (*deny, NULL);
+  if (sb->network_block_all)
+    return;
+  *allow = g_ptr_array_new_with_free_func (g_free);
+  if (sb->network_allow_list != NULL)
+    {
+      g_auto(GStrv) entries = g_strsplit (sb->network_allow_list, ",", -1);
+
+      for (guint i = 0; entries[i] != NULL; i++)
+        if (*g_strstrip (entries[i]) != '\0')
+          g_ptr_array_add (*allow, g_strdup (entries[i]));
+    }
+  for (guint i = 0; domains && i < sb->domain_addresses->len; i++)
+    g_ptr_array_add (*allow, g_strdup (g_ptr_array_index (sb->domain_addresses, i)));
+  if (domains)
+    {
+      g_autofree char *conf = NULL;
+
+      if (g_file_get_contents ("/etc/resolv.conf", &conf, NULL, NULL))
+        {
+          g_auto(GStrv) lines = g_strsplit (conf, "\n", -1);
+
+          for (guint i = 0; lines[i] != NULL; i++)
+            {
+              g_auto(GStrv) words = g_strsplit_set (g_strstrip (lines[i]), " \t", -1);
+              g_autoptr(GInetAddress) address = NULL;
+
+              if (g_strv_length (words) >= 2 && strcmp (words[0], "nameserver") == 0 &&
+                  (address = g_inet_address_new_from_string (words[1])) != NULL)
+                g_ptr_array_add (*allow, g_inet_address_to_string (address));
+            }
+        }
+    }
+  if ((*allow)->len == 0)
+    g_clear_pointer (allow, g_ptr_array_unref);
+  else
+    g_ptr_array_add (*allow, NULL);
+}
+
+/* domainAllowList (comma-separated names): their addresses, resolved once,
+ * here (the service filters by name at its proxy). NULL and a 400 sent for
+ * a name that is not one or does not resolve. */
+static GPtrArray *
+resolve_domain_list (DaytonaEmulator   *emu,
+                     SoupServerMessage *msg,
+                     const char        *list)
+{
+  g_autoptr(GPtrArray) addresses = g_ptr_array_new_with_free_func (g_free);
+  g_auto(GStrv) names = g_strsplit (list, ",", -1);
+
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      const char *name = g_strstrip (names[i]);
+      GList *found;
+
+      if (*name == '\0')
+        continue;
+      if (strspn (name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") != strlen (name) ||
+          strchr (name, '.') == NULL || g_hostname_is_ip_address (name))
+        {
+          g_autofree char *m = g_strdup_printf ("Invalid domainAllowList entry '%s': the Daytona emulator "
+                                                "takes host names (no wildcards), which it resolves to "
+                                                "their addresses (see docs/testing.md)", name);
+
+          api_error (emu, msg, 400, m);
+          return NULL;
+        }
+      found = g_resolver_lookup_by_name (g_resolver_get_default (), name, NULL, &error);
+      if (found == NULL)
+        {
+          g_autofree char *m = g_strdup_printf ("domainAllowList entry '%s' does not resolve here: %s", name,
+                                                error->message);
+
+          api_error (emu, msg, 400, m);
+          return NULL;
+        }
+      for (GList *l = found; l != NULL; l = l->next)
+        g_ptr_array_add (addresses, g_inet_address_to_string (l->data));
+      g_resolver_free_addresses (found);
+    }
+  return g_steal_pointer (&addresses);
+}
+
+/* networkAllowList: comma-separated IPv4 CIDR blocks (at most 5, as the
+ * service takes), the only destinations the sandbox reaches: applied by
+ * the local sandbox's pid 1 as egress rules (allow them, deny the rest).
+ * networkBlockAll wins over it. Refuses (400) an entry that is not one. */
+static gboolean
+allow_list_refused (DaytonaEmulator   *emu,
+                    SoupServerMessage *msg,
+                    const char        *allow)
+{
+  g_auto(GStrv) entries = NULL;
+  guint n = 0;
+
+  if (allow == NULL || *allow == '\0')
+    return FALSE;
+  entries = g_strsplit (allow, ",", -1);
+  for (guint i = 0; entries[i] != NULL; i++)
+    {
+      g_autoptr(GInetAddressMask) mask = NULL;
+      const char *entry = g_strstrip (entries[i]);
+
+      if (*entry == '\0')
+        continue;
+      mask = g_inet_address_mask_new_from_string (entry, NULL);
+      if (mask == NULL || strchr (entry, '/') == NULL ||
+          g_inet_address_mask_get_family (mask) != G_SOCKET_FAMILY_IPV4)
+        {
+          g_autofree char *m = g_strdup_printf ("Invalid networkAllowList entry '%s': use IPv4 CIDR "
+                                                "blocks such as 192.168.1.0/24, separated by commas",
+                                                entry);
+
+          api_error (emu, msg, 400, m);
+          return TRUE;
+        }
+      n++;
+    }
+  if (n > 5)
+    {
+      api_error (emu, msg, 400, "networkAllowList takes at most 5 CIDR blocks");
+      return TRUE;
+    }
+  return FALSE;
+}
+
 static gboolean
 network_refused (DaytonaEmulator   *emu,
                  SoupServerMessage *msg,
                  JsonObject        *body)
 {
-  const char *allow = _sandbox_json_get_string (body, "networkAllowList");
+  return !member_bool (body, "networkBlockAll") &&
+         allow_list_refused (emu, msg, _sandbox_json_get_string (body, "networkAllowList"));
+}
 
-  if (allow == NULL || *allow == '\0' || member_bool (body, "networkBlockAll"))
-    return FALSE;
-  {
-    g_autofree char *m = g_strdup_printf ("networkAllowList (%s) cannot be enforced by the Daytona "
-                                          "emulator: a local sandbox's network is all or nothing; leave "
-                                          "it out, or set networkBlockAll (see docs/testing.md)", allow);
+/* POST /sandbox/{id}/network-settings: networkBlockAll true blocks
+ * everything; false restores all access and clears the allow lists;
+ * networkAllowList / domainAllowList replace them (and unblock). Applied
+ * to the running local sandbox at once (a stopped one when it starts). A
+ * sandbox made with networkBlockAll has no network to open (501). */
+static void
+update_network_settings (DaytonaEmulator   *emu,
+                         SoupServerMessage *msg,
+                         EmuSandbox        *sb)
+{
+  g_autoptr(JsonObject) body = request_object (emu, msg, FALSE, FALSE);
+  g_autoptr(GPtrArray) addresses = NULL;
+  g_autoptr(GPtrArray) allow = NULL;
+  g_autoptr(GPtrArray) deny = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *allow_list, *domain_list;
+  JsonNode *block;
 
-    api_error (emu, msg, 400, m);
-  }
-  return TRUE;
+  if (body == NULL)
+    return;
+  block = json_object_get_member (body, "networkBlockAll");
+  if (block != NULL && (!JSON_NODE_HOLDS_VALUE (block) || json_node_get_value_type (block) != G_TYPE_BOOLEAN))
+    block = NULL;
+  allow_list = _sandbox_json_get_string (body, "networkAllowList");
+  domain_list = _sandbox_json_get_string (body, "domainAllowList");
+  if (block == NULL && allow_list == NULL && domain_list == NULL)
+    return api_error (emu, msg, 400, "At least one of networkBlockAll, networkAllowList or domainAllowList must be set");
+  if (allow_list_refused (emu, msg, allow_list))
+    return;
+  if (domain_list != NULL && (addresses = resolve_domain_list (emu, msg, domain_list)) == NULL)
+    return;
+  if (!sb->has_network && !(block != NULL && json_node_get_boolean (block)))
+    return api_error (emu, msg, 501, "The Daytona emulator cannot open the network of a sandbox created with "
+                      "networkBlockAll: its local sandbox has no network at all; create it without "
+                      "networkBlockAll (and with an allow list) instead (see docs/testing.md)");
+
+  if (block != NULL && json_node_get_boolean (block))
+    sb->network_block_all = TRUE;
+  else
+    {
+      sb->network_block_all = FALSE;
+      if (allow_list != NULL || (block != NULL && domain_list == NULL))
+        {
+          g_free (sb->network_allow_list);
+          sb->network_allow_list = allow_list && *allow_list ? g_strdup (allow_list) : NULL;
+        }
+      if (domain_list != NULL || (block != NULL && allow_list == NULL))
+        {
+          g_free (sb->domain_allow_list);
+          sb->domain_allow_list = domain_list && *domain_list ? g_strdup (domain_list) : NULL;
+          g_clear_pointer (&sb->domain_addresses, g_ptr_array_unref);
+          sb->domain_addresses = g_steal_pointer (&addresses);
+        }
+    }
+  egress_rules_of (sb, &allow, &deny);
+  if (sb->has_network && sb->local != NULL &&
+      sandbox_instance_get_state (sb->local) != SANDBOX_INSTANCE_STATE_STOPPED &&
+      !sandbox_instance_set_egress_rules (sb->local, allow ? (const char * const *) allow->pdata : NULL,
+                                          deny ? (const char * const *) deny->pdata : NULL, NULL, &error))
+    return api_error (emu, msg, 500, error->message);
+  reply_json (emu, msg, 200, sandbox_dto (sb, FALSE));
 }
 
 static void
@@ -2112,6 +2330,7 @@ api_create (DaytonaEmulator   *emu,
   GPtrArray *volume_ids = NULL, *volume_paths = NULL;
   g_autoptr(EmuImage) image = NULL;
   g_autofree char *image_error = NULL;
+  g_autoptr(GPtrArray) domain_addresses = NULL;
 
   if (body == NULL)
     return;
@@ -2130,6 +2349,9 @@ api_create (DaytonaEmulator   *emu,
     return api_error (emu, msg, 400, "buildInfo.dockerfileContent must be a string");
   if (build && has_member (body, "linkedSandbox"))
     return api_error (emu, msg, 400, "Cannot link a sandbox when using a build info entry");
+  if (!member_bool (body, "networkBlockAll") && _sandbox_json_get_string (body, "domainAllowList") != NULL &&
+      (domain_addresses = resolve_domain_list (emu, msg, _sandbox_json_get_string (body, "domainAllowList"))) == NULL)
+    return;
   if (network_refused (emu, msg, body))
     return;
   {
@@ -2250,6 +2472,8 @@ api_create (DaytonaEmulator   *emu,
   sb->public = member_bool (body, "public");
   sb->network_block_all = member_bool (body, "networkBlockAll");
   sb->network_allow_list = g_strdup (_sandbox_json_get_string (body, "networkAllowList"));
+  sb->domain_allow_list = g_strdup (_sandbox_json_get_string (body, "domainAllowList"));
+  sb->domain_addresses = g_steal_pointer (&domain_addresses);
   sb->cpu = _sandbox_json_get_int (body, "cpu", &v) ? (int) v : 1;
   sb->gpu = _sandbox_json_get_int (body, "gpu", &v) ? (int) v : 0;
   sb->memory = _sandbox_json_get_int (body, "memory", &v) ? (int) v : 1;
@@ -2436,7 +2660,16 @@ api_sandbox (DaytonaEmulator   *emu,
         {
           g_autoptr(GError) error = NULL;
 
-          if (!sandbox_instance_resume (sb->local, NULL, &error))
+          g_autoptr(GPtrArray) allow = NULL;
+          g_autoptr(GPtrArray) deny = NULL;
+
+          egress_rules_of (sb, &allow, &deny);
+          if (!sandbox_instance_resume (sb->local, NULL, &error) ||
+              /* network-settings changed while it was stopped */
+              (sb->has_network &&
+               !sandbox_instance_set_egress_rules (sb->local, allow ? (const char * const *) allow->pdata : NULL,
+                                                   deny ? (const char * const *) deny->pdata : NULL, NULL,
+                                                   &error)))
             return api_error (emu, msg, 500, error->message);
         }
       g_free (sb->desired_state);
@@ -2510,6 +2743,9 @@ api_sandbox (DaytonaEmulator   *emu,
       json_builder_end_object (b);
       return reply_json (emu, msg, 200, node_from_builder (b));
     }
+
+  if (g_strcmp0 (action, "network-settings") == 0 && strcmp (method, "POST") == 0)
+    return update_network_settings (emu, msg, sb);
 
   if (g_strcmp0 (action, "labels") == 0 && strcmp (method, "PUT") == 0)
     {

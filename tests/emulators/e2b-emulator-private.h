@@ -60,7 +60,9 @@ struct _EmuSandbox
   char            *rootfs;     /* the template's image root on the host, or NULL: the host's */
   char            *image_how;  /* what the template runs on, the first line of its logs */
   gint64           created_us; /* real time */
-  gboolean         network;    /* internet access (all or nothing) */
+  gboolean         network;    /* its local sandbox has the network (else none at all) */
+  char           **egress_allow; /* network.allowOut as addresses/CIDRs, or NULL */
+  char           **egress_deny;  /* network.denyOut, likewise */
   GHashTable      *processes;  /* pid -> EmuProcess (running and recently ended) */
   guint            next_pid;
   GHashTable      *watchers;   /* id -> directory watcher (envd code), or NULL */

@@ -142,6 +142,8 @@ sandbox_free (EmuSandbox *sandbox)
   g_free (sandbox->image_how);
   g_free (sandbox->image_name);
   g_free (sandbox->traffic_token);
+  g_strfreev (sandbox->egress_allow);
+  g_strfreev (sandbox->egress_deny);
   g_free (sandbox->id);
   g_free (sandbox->template_id);
   g_free (sandbox->access_token);
@@ -336,47 +338,99 @@ static const char default_images[] =
   "code-interpreter-beta = host\n"
   "desktop = host\n";
 
-static gboolean
-string_list_has (JsonObject *object,
-                 const char *member,
-                 const char *value,
-                 guint      *length)
+/* What a sandbox's network is: the network or none, and the egress rules
+ * (addresses and CIDR blocks) its local sandbox applies. */
+typedef struct
 {
-  JsonNode *node = object ? json_object_get_member (object, member) : NULL;
-  gboolean found = FALSE;
+  gboolean   network;
+  GPtrArray *allow;   /* char *, NULL-terminated when not empty */
+  GPtrArray *deny;
+} EmuNet;
 
-  *length = 0;
-  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
-    return FALSE;
-  *length = json_array_get_length (json_node_get_array (node));
-  for (guint i = 0; i < *length; i++)
-    {
-      JsonNode *item = json_array_get_element (json_node_get_array (node), i);
-
-      if (JSON_NODE_HOLDS_VALUE (item) && json_node_get_value_type (item) == G_TYPE_STRING &&
-          strcmp (json_node_get_string (item), "0.0.0.0/0") == 0)
-        found = TRUE;
-    }
-  return found && value != NULL;
+static void
+emu_net_clear (EmuNet *net)
+{
+  g_clear_pointer (&net->allow, g_ptr_array_unref);
+  g_clear_pointer (&net->deny, g_ptr_array_unref);
 }
 
-/* Whether the sandbox gets the internet, from allow_internet_access
- * (@allow: -1 when absent) and the egress rules of @rules (a create's
- * "network" or an update's body, may be NULL). The local backend's
- * network is all or nothing: rules that name other destinations are
- * refused (FALSE, @refusal set) rather than ignored. */
-static gboolean
-network_wanted (JsonObject *rules,
-                int         allow,
-                gboolean    fallback,
-                gboolean   *network,
-                char      **refusal)
-{
-  guint n_allow, n_deny;
-  gboolean allow_all = string_list_has (rules, "allowOut", "0.0.0.0/0", &n_allow);
-  gboolean deny_all = string_list_has (rules, "denyOut", "0.0.0.0/0", &n_deny);
-  static const char * const unsupported[] = { "dnsServers", "rules", "egressProxy", NULL };
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (EmuNet, emu_net_clear)
 
+static const char * const *
+emu_net_list (GPtrArray *list)
+{
+  return list != NULL && list->len > 1 ? (const char * const *) list->pdata : NULL;
+}
+
+static gboolean
+is_all_traffic (const char *entry)
+{
+  return strcmp (entry, "0.0.0.0/0") == 0;
+}
+
+/* A domain name as E2B's allowOut takes it: labels of letters, digits and
+ * hyphens ("*." in front for its subdomains). */
+static gboolean
+is_domain (const char *entry)
+{
+  const char *p = g_str_has_prefix (entry, "*.") ? entry + 2 : entry;
+
+  if (*p == '\0' || strchr (p, '.') == NULL || strlen (p) > 253)
+    return FALSE;
+  for (; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '.')
+      return FALSE;
+  return TRUE;
+}
+
+/* Adds the nameservers the sandbox's resolver uses (the host's
+ * /etc/resolv.conf) and 8.8.8.8, which the service lets through whenever
+ * a rule names a domain, so that names still resolve. */
+static void
+add_nameservers (GPtrArray *allow)
+{
+  g_autofree char *conf = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  g_ptr_array_add (allow, g_strdup ("8.8.8.8"));
+  if (!g_file_get_contents ("/etc/resolv.conf", &conf, NULL, NULL))
+    return;
+  lines = g_strsplit (conf, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) words = g_strsplit_set (g_strstrip (lines[i]), " \t", -1);
+      g_autoptr(GInetAddress) address = NULL;
+
+      if (g_strv_length (words) >= 2 && strcmp (words[0], "nameserver") == 0 &&
+          (address = g_inet_address_new_from_string (words[1])) != NULL)
+        g_ptr_array_add (allow, g_inet_address_to_string (address));
+    }
+}
+
+/* Reads network.allowOut and network.denyOut (@rules: a create's
+ * "network" or an update's body, may be NULL) and allow_internet_access
+ * (@allow: -1 when absent; false is denyOut ["0.0.0.0/0"], as in the
+ * service) into @net. Entries are IPv4/IPv6 addresses and CIDR blocks,
+ * applied by the local sandbox's pid 1 to every connect() and datagram
+ * (docs/testing.md, "Network rules"); allowOut may name domains, which
+ * are resolved here, once, to their addresses (the service matches the
+ * TLS server name or Host header instead). Allowed entries take precedence
+ * over denied ones. Without entries, or with denyOut ["0.0.0.0/0"] alone,
+ * the local sandbox has the network or none at all. FALSE with @refusal
+ * set for what cannot be applied. */
+static gboolean
+network_rules (JsonObject *rules,
+               int         allow,
+               gboolean    fallback,
+               EmuNet     *net,
+               char      **refusal)
+{
+  static const char * const unsupported[] = { "dnsServers", "rules", "egressProxy", NULL };
+  static const char * const members[] = { "allowOut", "denyOut" };
+  gboolean any_domain = FALSE, deny_all = allow == 0;
+
+  net->allow = g_ptr_array_new_with_free_func (g_free);
+  net->deny = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; rules != NULL && unsupported[i] != NULL; i++)
     {
       JsonNode *node = json_object_get_member (rules, unsupported[i]);
@@ -385,27 +439,116 @@ network_wanted (JsonObject *rules,
           !(JSON_NODE_HOLDS_ARRAY (node) && json_array_get_length (json_node_get_array (node)) == 0) &&
           !(JSON_NODE_HOLDS_OBJECT (node) && json_object_get_size (json_node_get_object (node)) == 0))
         {
-          *refusal = g_strdup_printf ("network.%s cannot be enforced by the E2B emulator: a local sandbox's "
-                                      "network is all or nothing; use allow_internet_access, or "
-                                      "denyOut [\"0.0.0.0/0\"] alone (see docs/testing.md)", unsupported[i]);
+          *refusal = g_strdup_printf ("network.%s cannot be applied by the E2B emulator: its sandboxes "
+                                      "filter connections by address only (allowOut, denyOut; see "
+                                      "docs/testing.md)", unsupported[i]);
           return FALSE;
         }
     }
-  if ((n_allow > 0 && !(allow_all && n_allow == 1)) || (n_deny > 0 && !(deny_all && n_deny == 1)))
+  for (guint m = 0; m < G_N_ELEMENTS (members); m++)
     {
-      *refusal = g_strdup ("network.allowOut and network.denyOut entries other than \"0.0.0.0/0\" cannot be "
-                           "enforced by the E2B emulator: a local sandbox's network is all or nothing; "
-                           "use allow_internet_access, denyOut [\"0.0.0.0/0\"] (no internet) or allowOut "
-                           "[\"0.0.0.0/0\"] (all of it) (see docs/testing.md)");
-      return FALSE;
+      JsonNode *node = rules ? json_object_get_member (rules, members[m]) : NULL;
+      JsonArray *array;
+
+      if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+        continue;
+      if (!JSON_NODE_HOLDS_ARRAY (node))
+        {
+          *refusal = g_strdup_printf ("request body has an error: network.%s must be an array of strings",
+                                      members[m]);
+          return FALSE;
+        }
+      array = json_node_get_array (node);
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        {
+          JsonNode *item = json_array_get_element (array, i);
+          const char *entry;
+          g_autoptr(GInetAddressMask) mask = NULL;
+
+          if (!JSON_NODE_HOLDS_VALUE (item) || json_node_get_value_type (item) != G_TYPE_STRING)
+            {
+              *refusal = g_strdup_printf ("request body has an error: network.%s must be an array of "
+                                          "strings", members[m]);
+              return FALSE;
+            }
+          entry = json_node_get_string (item);
+          if (is_all_traffic (entry))
+            {
+              if (m == 1)
+                deny_all = TRUE;
+              else
+                g_ptr_array_add (net->allow, g_strdup ("0.0.0.0/0"));
+              continue;
+            }
+          if ((mask = g_inet_address_mask_new_from_string (entry, NULL)) != NULL)
+            {
+              g_ptr_array_add (m == 0 ? net->allow : net->deny, g_strdup (entry));
+              continue;
+            }
+          if (m == 1 || !is_domain (entry))
+            {
+              *refusal = g_strdup_printf (m == 1 ? "invalid denyOut entry '%s': only IP addresses and CIDR "
+                                                   "blocks can be denied (domains only in allowOut)"
+                                                 : "invalid allowOut entry '%s': not an IP address, CIDR "
+                                                   "block or domain", entry);
+              return FALSE;
+            }
+          if (g_str_has_prefix (entry, "*."))
+            {
+              *refusal = g_strdup_printf ("allowOut entry '%s': the E2B emulator filters by address and "
+                                          "cannot know every subdomain's; name the hosts (see "
+                                          "docs/testing.md)", entry);
+              return FALSE;
+            }
+          {
+            g_autoptr(GError) error = NULL;
+            GList *addresses = g_resolver_lookup_by_name (g_resolver_get_default (), entry, NULL, &error);
+
+            if (addresses == NULL)
+              {
+                *refusal = g_strdup_printf ("allowOut entry '%s' does not resolve here: %s", entry,
+                                            error->message);
+                return FALSE;
+              }
+            for (GList *l = addresses; l != NULL; l = l->next)
+              g_ptr_array_add (net->allow, g_inet_address_to_string (l->data));
+            g_resolver_free_addresses (addresses);
+            any_domain = TRUE;
+          }
+        }
     }
-  /* Allowed entries take precedence over denied ones, as in the service. */
-  if (allow_all)
-    *network = TRUE;
-  else if (deny_all)
-    *network = FALSE;
+  if (any_domain)
+    {
+      if (!deny_all)
+        {
+          *refusal = g_strdup ("allowOut with domains needs denyOut [\"0.0.0.0/0\"]: domain filtering "
+                               "lets through only what is allowed");
+          return FALSE;
+        }
+      add_nameservers (net->allow);
+    }
+  if (deny_all)
+    g_ptr_array_add (net->deny, g_strdup ("0.0.0.0/0"));
+
+  if (net->allow->len == 0 && net->deny->len == 0)
+    net->network = allow >= 0 ? allow : fallback;           /* no rules: all or nothing */
+  else if (net->allow->len == 0 && net->deny->len == 1 && deny_all)
+    {
+      net->network = FALSE;                                 /* deny everything: no network at all */
+      g_ptr_array_set_size (net->deny, 0);
+    }
+  else if (g_ptr_array_find_with_equal_func (net->allow, "0.0.0.0/0", g_str_equal, NULL))
+    {
+      net->network = TRUE;                                  /* allow everything: no rules */
+      g_ptr_array_set_size (net->allow, 0);
+      g_ptr_array_set_size (net->deny, 0);
+    }
   else
-    *network = allow >= 0 ? allow : fallback;
+    net->network = TRUE;
+  if (net->allow->len > 0)
+    g_ptr_array_add (net->allow, NULL);
+  if (net->deny->len > 0)
+    g_ptr_array_add (net->deny, NULL);
   return TRUE;
 }
 
@@ -421,8 +564,10 @@ member_tristate (JsonObject *object,
 }
 
 /* PUT /sandboxes/{id}/network: the same rules, replacing the old ones (an
- * empty update clears them: all traffic); a local sandbox's network is set
- * when it is made, so only an update that keeps it is accepted. */
+ * empty update clears them: all traffic), applied at once by the running
+ * local sandbox's pid 1. A sandbox made without the network (internet
+ * access off) has no network to open: only an update that keeps it
+ * closed is accepted. */
 static void
 handle_update_network (EmuSandbox        *sandbox,
                        SoupServerMessage *msg)
@@ -431,27 +576,54 @@ handle_update_network (EmuSandbox        *sandbox,
   g_autoptr(JsonNode) root = _emu_parse_json (body);
   JsonObject *object = root && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
   g_autofree char *refusal = NULL;
-  gboolean network;
+  g_autoptr(GError) error = NULL;
+  EmuNet net = { 0 };
 
   if (object == NULL)
     {
       _emu_reply_error (msg, 400, "request body has an error: value is required but missing");
       return;
     }
-  if (!network_wanted (object, member_tristate (object, "allow_internet_access"), TRUE,
-                       &network, &refusal))
+  if (!network_rules (object, member_tristate (object, "allow_internet_access"), TRUE, &net, &refusal))
     {
+      emu_net_clear (&net);
       _emu_reply_error (msg, 400, "%s", refusal);
       return;
     }
-  if (network != sandbox->network)
+  if (!sandbox->network)
     {
-      _emu_reply_error (msg, 501, "the E2B emulator cannot turn a running sandbox's internet access %s: a "
-                        "local sandbox's network is set when it is made; create the sandbox with "
-                        "allow_internet_access=%s instead (see docs/testing.md)",
-                        network ? "on" : "off", network ? "true" : "false");
+      gboolean closed = !net.network;
+
+      emu_net_clear (&net);
+      if (closed)
+        soup_server_message_set_status (msg, 204, NULL);
+      else
+        _emu_reply_error (msg, 501, "the E2B emulator cannot open the network of sandbox %s: it was "
+                          "created with internet access off, so its local sandbox has no network at "
+                          "all; create it with allow_internet_access true (and denyOut rules) instead "
+                          "(see docs/testing.md)", sandbox->id);
       return;
     }
+  /* Denying everything on a sandbox with the network is a rule too. */
+  if (!net.network)
+    {
+      g_ptr_array_add (net.deny, g_strdup ("0.0.0.0/0"));
+      g_ptr_array_add (net.deny, NULL);
+    }
+  if (sandbox->instance != NULL && !sandbox->paused &&
+      !sandbox_instance_set_egress_rules (sandbox->instance, emu_net_list (net.allow),
+                                          emu_net_list (net.deny), NULL, &error))
+    {
+      emu_net_clear (&net);
+      _emu_reply_error (msg, 500, "failed to update the sandbox's network: %s", error->message);
+      return;
+    }
+  /* Kept for the next boot (a resume), and applied then when paused. */
+  g_strfreev (sandbox->egress_allow);
+  g_strfreev (sandbox->egress_deny);
+  sandbox->egress_allow = g_strdupv ((char **) emu_net_list (net.allow));
+  sandbox->egress_deny = g_strdupv ((char **) emu_net_list (net.deny));
+  emu_net_clear (&net);
   soup_server_message_set_status (msg, 204, NULL);
 }
 
@@ -514,6 +686,8 @@ static EmuSandbox *sandbox_start (E2bEmulator  *emu,
                                   GHashTable   *metadata,
                                   GHashTable   *envs,
                                   gboolean      network,
+                                  const char * const *egress_allow,
+                                  const char * const *egress_deny,
                                   gint64        timeout,
                                   const char   *seed,
                                   GError      **error);
@@ -540,7 +714,7 @@ handle_create (E2bEmulator       *emu,
   gboolean auto_resume;
   gint64 timeout = DEFAULT_TIMEOUT_S;
   g_autoptr(EmuImage) image = NULL;
-  gboolean network;
+  g_auto(EmuNet) net = { 0 };
 
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
@@ -573,8 +747,8 @@ handle_create (E2bEmulator       *emu,
     JsonNode *rules = json_object_get_member (object, "network");
     g_autofree char *refusal = NULL;
 
-    if (!network_wanted (rules && JSON_NODE_HOLDS_OBJECT (rules) ? json_node_get_object (rules) : NULL,
-                         member_tristate (object, "allow_internet_access"), TRUE, &network, &refusal))
+    if (!network_rules (rules && JSON_NODE_HOLDS_OBJECT (rules) ? json_node_get_object (rules) : NULL,
+                        member_tristate (object, "allow_internet_access"), TRUE, &net, &refusal))
       {
         _emu_reply_error (msg, 400, "%s", refusal);
         return;
@@ -621,7 +795,8 @@ handle_create (E2bEmulator       *emu,
   metadata = _sandbox_json_get_string_map (object, "metadata", NULL);
   envs = _sandbox_json_get_string_map (object, "envVars", NULL);
   sandbox = sandbox_start (emu, snapshot ? snapshot->id : json_node_get_string (node), image,
-                           metadata, envs, network, timeout, snapshot ? snapshot->dir : NULL, &error);
+                           metadata, envs, net.network, emu_net_list (net.allow), emu_net_list (net.deny),
+                           timeout, snapshot ? snapshot->dir : NULL, &error);
   if (sandbox == NULL)
     {
       _emu_reply_error (msg, 500, "failed to create the sandbox: %s", error->message);
@@ -685,6 +860,8 @@ sandbox_start (E2bEmulator  *emu,
                GHashTable   *metadata,
                GHashTable   *envs,
                gboolean      network,
+               const char * const *egress_allow,
+               const char * const *egress_deny,
                gint64        timeout,
                const char   *seed,
                GError      **error)
@@ -722,6 +899,8 @@ sandbox_start (E2bEmulator  *emu,
   sandbox->image_how = g_strdup (image->how);
   sandbox->created_us = g_get_real_time ();
   sandbox->network = network;
+  sandbox->egress_allow = g_strdupv ((char **) egress_allow);
+  sandbox->egress_deny = g_strdupv ((char **) egress_deny);
   g_message ("e2b-emulator: sandbox %s: %s", sandbox->id, image->how);
   if (!sandbox_boot (sandbox, image, error))
     {
@@ -787,8 +966,11 @@ sandbox_boot (EmuSandbox  *sandbox,
     if (!_emu_add_user_files_from (spec, image->rootfs, etc, "user", E2B_EMU_HOME, &local_error))
       g_warning ("e2b-emulator: %s", local_error->message);
   }
-  /* allow_internet_access defaults to true, as in E2B's API; all or nothing. */
+  /* allow_internet_access defaults to true, as in E2B's API; allowOut and
+   * denyOut as egress rules (network_rules). */
   sandbox_spec_set_network (spec, sandbox->network);
+  sandbox_spec_set_egress_rules (spec, (const char * const *) sandbox->egress_allow,
+                                 (const char * const *) sandbox->egress_deny);
 
   sandbox->instance = sandbox_backend_create (emu->local, spec, NULL, error);
   return sandbox->instance != NULL;
@@ -1012,7 +1194,11 @@ sandbox_resume (SoupServerMessage *msg,
         }
       sandbox->cold = FALSE;
     }
-  else if (!sandbox_instance_resume (sandbox->instance, NULL, &error))
+  else if (!sandbox_instance_resume (sandbox->instance, NULL, &error) ||
+           /* rules updated while it was frozen */
+           (sandbox->network &&
+            !sandbox_instance_set_egress_rules (sandbox->instance, (const char * const *) sandbox->egress_allow,
+                                                (const char * const *) sandbox->egress_deny, NULL, &error)))
     {
       _emu_reply_error (msg, 500, "cannot resume sandbox %s: %s", sandbox->id, error->message);
       return FALSE;
@@ -1240,7 +1426,8 @@ handle_fork (E2bEmulator       *emu,
       g_clear_error (&error);
       fork = sandbox_start (emu, source->template_id, image,
                             g_hash_table_ref (source->metadata), g_hash_table_ref (source->envs),
-                            source->network, timeout, source->host_root, &error);
+                            source->network, (const char * const *) source->egress_allow,
+                            (const char * const *) source->egress_deny, timeout, source->host_root, &error);
       json_builder_begin_object (builder);
       if (fork != NULL)
         {

@@ -365,6 +365,35 @@ _emu_local_spec_new (const char *label,
   return _emu_local_spec_new_on (label, id, env, NULL);
 }
 
+/* On the host's root, what the providers' default images have and a
+ * Debian host lacks: `python` and a `sudo` for the sandbox's user
+ * (tests/emulators/provider-bin, docs/testing.md "Images in the
+ * emulators"). Mounted where the PATHs the sandboxes get look and the
+ * host has an empty directory, so that the mount hides nothing:
+ * /usr/local/sbin (the local backend's PATH, and a root login's) and
+ * /usr/local/games (Debian's /etc/profile PATH for other users, which
+ * E2B's `bash -l` commands get). EMU_PROVIDER_BIN in the environment
+ * names another directory ("" for none). */
+static void
+add_provider_tools (SandboxSpec *spec)
+{
+  static const char * const targets[] = { "/usr/local/sbin", "/usr/local/games", NULL };
+  const char *dir = g_getenv ("EMU_PROVIDER_BIN");
+
+  if (dir == NULL)
+    dir = EMU_PROVIDER_BIN;
+  if (*dir == '\0' || !g_file_test (dir, G_FILE_TEST_IS_DIR))
+    return;
+  for (guint i = 0; targets[i] != NULL; i++)
+    {
+      g_autoptr(GDir) target = NULL;
+
+      if (!g_file_test (targets[i], G_FILE_TEST_IS_SYMLINK) &&
+          (target = g_dir_open (targets[i], 0, NULL)) != NULL && g_dir_read_name (target) == NULL)
+        sandbox_spec_add_mount (spec, dir, targets[i], TRUE);
+    }
+}
+
 SandboxSpec *
 _emu_local_spec_new_on (const char     *label,
                         const char     *id,
@@ -386,8 +415,12 @@ _emu_local_spec_new_on (const char     *label,
   sandbox_spec_set_die_with_owner (spec, TRUE);
   if (image != NULL && image->reference != NULL)
     sandbox_spec_set_image (spec, image->reference);
-  else if (g_file_test ("/var/tmp", G_FILE_TEST_IS_DIR) && !g_file_test ("/var/tmp", G_FILE_TEST_IS_SYMLINK))
-    sandbox_spec_add_mount (spec, "/var/tmp", NULL, TRUE);
+  else
+    {
+      if (g_file_test ("/var/tmp", G_FILE_TEST_IS_DIR) && !g_file_test ("/var/tmp", G_FILE_TEST_IS_SYMLINK))
+        sandbox_spec_add_mount (spec, "/var/tmp", NULL, TRUE);
+      add_provider_tools (spec);
+    }
   return spec;
 }
 

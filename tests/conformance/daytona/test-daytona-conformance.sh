@@ -52,6 +52,7 @@ PYTHONPATH="$srcdir" "$py" -m pytest -rA -p no:cacheprovider --tb=short "$srcdir
   "$srcdir/test_daytona_ports_volumes.py" "$srcdir/test_daytona_pty.py" \
   "$srcdir/test_daytona_interpreter.py" "$srcdir/test_daytona_lsp.py" \
   "$srcdir/test_daytona_images.py" "$srcdir/test_daytona_linked.py" \
+  "$srcdir/test_daytona_network.py" \
   > "$work/pytest.log" 2>&1
 status=$?
 

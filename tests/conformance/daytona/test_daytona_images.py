@@ -248,9 +248,3 @@ def test_network_block_all_cuts_the_host(daytona: Daytona, emulator: Emulator) -
         assert server.accepted == 1
     finally:
         server.sock.close()
-
-
-def test_network_allow_list_is_refused(daytona: Daytona, emulator: Emulator) -> None:
-    with pytest.raises(DaytonaError) as info:
-        daytona.create(CreateSandboxFromSnapshotParams(network_allow_list="10.0.0.0/8"))
-    assert "networkAllowList" in str(info.value) and "all or nothing" in str(info.value)

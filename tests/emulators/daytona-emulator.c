@@ -2102,6 +2102,8 @@ dockerfile_base (const char *dockerfile)
  * none): everything denied with networkBlockAll; with networkAllowList or
  * domainAllowList, only their blocks and addresses allowed (and, with
  * domains, the resolver's nameservers); else none. */
+static char *allow_list_network (const char *entry, char **message);
+
 static void
 egress_rules_of (EmuSandbox  *sb,
                  GPtrArray  **allow,
@@ -2124,8 +2126,13 @@ egress_rules_of (EmuSandbox  *sb,
       g_auto(GStrv) entries = g_strsplit (sb->network_allow_list, ",", -1);
 
       for (guint i = 0; entries[i] != NULL; i++)
-        if (*g_strstrip (entries[i]) != '\0')
-          g_ptr_array_add (*allow, g_strdup (entries[i]));
+        {
+          g_autofree char *m = NULL;
+          char *network = *g_strstrip (entries[i]) != '\0' ? allow_list_network (entries[i], &m) : NULL;
+
+          if (network != NULL)
+            g_ptr_array_add (*allow, network);
+        }
     }
   for (guint i = 0; domains && i < sb->domain_addresses->len; i++)
     g_ptr_array_add (*allow, g_strdup (g_ptr_array_index (sb->domain_addresses, i)));
@@ -2199,10 +2206,49 @@ resolve_domain_list (DaytonaEmulator   *emu,
   return g_steal_pointer (&addresses);
 }
 
-/* networkAllowList: comma-separated IPv4 CIDR blocks (at most 5, as the
+/* networkAllowList: comma-separated IPv4 CIDR blocks (at most 10, as the
  * service takes), the only destinations the sandbox reaches: applied by
  * the local sandbox's pid 1 as egress rules (allow them, deny the rest).
  * networkBlockAll wins over it. Refuses (400) an entry that is not one. */
+/* An entry of networkAllowList as the service takes it (an IPv4 address
+ * and a prefix length, host bits allowed), as the network it names
+ * ("192.168.1.0/16" -> "192.168.0.0/16"); NULL with the service's words
+ * in @message when it is not one. */
+static char *
+allow_list_network (const char  *entry,
+                    char       **message)
+{
+  g_auto(GStrv) parts = g_strsplit (entry, "/", 2);
+  g_autoptr(GInetAddress) address = g_inet_address_new_from_string (parts[0]);
+  const guint8 *bytes;
+  guint64 prefix = 0;
+  guint32 value, mask;
+
+  if (address == NULL || g_inet_address_get_family (address) != G_SOCKET_FAMILY_IPV4)
+    {
+      *message = g_strdup_printf ("Invalid IP address: \"%s\" in network \"%s\". Must be a valid IPv4 "
+                                  "address", parts[0], entry);
+      return NULL;
+    }
+  if (parts[1] == NULL || *parts[1] == '\0')
+    {
+      *message = g_strdup_printf ("Invalid network format: \"%s\". Missing CIDR prefix length (e.g., /24)",
+                                  entry);
+      return NULL;
+    }
+  if (!g_ascii_string_to_unsigned (parts[1], 10, 0, 32, &prefix, NULL))
+    {
+      *message = g_strdup_printf ("Invalid CIDR prefix length: %s. Prefix must be between 0 and 32", entry);
+      return NULL;
+    }
+  bytes = g_inet_address_to_bytes (address);
+  value = ((guint32) bytes[0] << 24) | ((guint32) bytes[1] << 16) | ((guint32) bytes[2] << 8) | bytes[3];
+  mask = prefix == 0 ? 0 : 0xffffffffu << (32 - prefix);
+  value &= mask;
+  return g_strdup_printf ("%u.%u.%u.%u/%u", value >> 24, (value >> 16) & 0xff, (value >> 8) & 0xff,
+                          value & 0xff, (guint) prefix);
+}
+
 static gboolean
 allow_list_refused (DaytonaEmulator   *emu,
                     SoupServerMessage *msg,
@@ -2216,27 +2262,23 @@ allow_list_refused (DaytonaEmulator   *emu,
   entries = g_strsplit (allow, ",", -1);
   for (guint i = 0; entries[i] != NULL; i++)
     {
-      g_autoptr(GInetAddressMask) mask = NULL;
+      g_autofree char *m = NULL;
+      g_autofree char *network = NULL;
       const char *entry = g_strstrip (entries[i]);
 
       if (*entry == '\0')
         continue;
-      mask = g_inet_address_mask_new_from_string (entry, NULL);
-      if (mask == NULL || strchr (entry, '/') == NULL ||
-          g_inet_address_mask_get_family (mask) != G_SOCKET_FAMILY_IPV4)
+      network = allow_list_network (entry, &m);
+      if (network == NULL)
         {
-          g_autofree char *m = g_strdup_printf ("Invalid networkAllowList entry '%s': use IPv4 CIDR "
-                                                "blocks such as 192.168.1.0/24, separated by commas",
-                                                entry);
-
           api_error (emu, msg, 400, m);
           return TRUE;
         }
       n++;
     }
-  if (n > 5)
+  if (n > 10)
     {
-      api_error (emu, msg, 400, "networkAllowList takes at most 5 CIDR blocks");
+      api_error (emu, msg, 400, "Network allow list cannot contain more than 10 networks");
       return TRUE;
     }
   return FALSE;

@@ -80,8 +80,10 @@ def test_allow_list_is_all_the_sandbox_reaches(
         assert _reached(sb, servers) == [SECOND]
     finally:
         daytona.delete(sb)
+    # Host bits are dropped, as the service does (Daytona's own example
+    # allows "192.168.1.0/16").
     sb = daytona.create(
-        CreateSandboxFromSnapshotParams(network_allow_list="127.0.0.0/8"), timeout=60
+        CreateSandboxFromSnapshotParams(network_allow_list="127.0.0.1/8"), timeout=60
     )
     try:
         assert _reached(sb, servers) == [FIRST, SECOND]
@@ -118,10 +120,17 @@ def test_block_all_wins_over_the_allow_list(
 
 
 def test_bad_allow_lists_are_refused(daytona: Daytona, emulator: Emulator) -> None:
-    for allow in ("example.com", "10.0.0.1", "2001:db8::/32", ",".join(["10.0.0.0/8"] * 6)):
+    # In the service's words (its network-validation rules).
+    for allow, words in (
+        ("example.com", "Must be a valid IPv4 address"),
+        ("10.0.0.1", "Missing CIDR prefix length"),
+        ("2001:db8::/32", "Must be a valid IPv4 address"),
+        ("10.0.0.0/33", "Prefix must be between 0 and 32"),
+        (",".join(["10.0.0.0/8"] * 11), "cannot contain more than 10 networks"),
+    ):
         with pytest.raises(DaytonaError) as info:
             daytona.create(CreateSandboxFromSnapshotParams(network_allow_list=allow), timeout=60)
-        assert "networkAllowList" in str(info.value), allow
+        assert words in str(info.value), allow
     assert emulator.stats()["live"] == 0
 
 

@@ -1465,6 +1465,14 @@ serve (int       listen_fd,
    * (Kept across fork, so the children that serve a connection inherit
    * it; a command's exec resets it for the command alone.) */
   prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
+  /* bwrap loaded the sandbox's seccomp filter before starting us; the
+   * library hands it the program while it runs, and an incomplete one is
+   * refused by bwrap. Checked here all the same: no filter, no sandbox. */
+  if (prctl (PR_GET_SECCOMP, 0, 0, 0, 0) != 2)
+    {
+      fprintf (stderr, "sandbox-exec-helper: started without the sandbox's seccomp filter\n");
+      return 125;
+    }
   if (!read_token (token_fd))
     return 125;
 
@@ -1505,19 +1513,27 @@ serve (int       listen_fd,
   sigprocmask (SIG_BLOCK, &block, NULL);
   sigemptyset (&none);
 
-  write_all (ready_fd, "R", 1);
-  close (ready_fd);
+  if (once_conn < 0)
+    {
+      write_all (ready_fd, "R", 1);
+      close (ready_fd);
+    }
   /* After the ready byte: the sandbox's creation does not wait for it.
    * Should it fail, the first command tries again (spawn). */
   start_spawner ();
 
   /* One-shot: the command's request is (or will be) on once_conn; it is
-   * served like any accepted connection (dispatch, then the spawner). */
+   * served like any accepted connection (dispatch, then the spawner). The
+   * command comes first, the ready byte after: it wakes the library, whose
+   * bookkeeping (instance.json) then runs beside the command instead of
+   * before it. */
   if (once_conn >= 0)
     {
       fcntl (once_conn, F_SETFD, FD_CLOEXEC);
       if (add_job (once_conn) == 0)
         dispatch (n_jobs - 1);
+      write_all (ready_fd, "R", 1);
+      close (ready_fd);
     }
 
   for (;;)

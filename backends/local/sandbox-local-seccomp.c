@@ -352,33 +352,46 @@ build_program (GError **error)
 }
 
 /**
- * _local_seccomp_fd:
+ * _local_seccomp_write:
+ * @fd: where bwrap reads the program: our end of the socket pair whose
+ *   other end is its --seccomp descriptor (the caller closes it; a socket,
+ *   not a pipe, so that a bwrap that died early is an error, not SIGPIPE)
  * @error: return location for a #GError
  *
- * Returns: (transfer full): a descriptor, positioned at its start, from
- *   which bwrap reads the sandbox's seccomp program, or -1 on error.
+ * Writes the sandbox's seccomp program to @fd. bwrap reads it only once
+ * the sandbox's mounts are made, so that the program may be built (once
+ * per process) while bwrap is already at work. On error, bwrap must be
+ * killed before @fd is closed: it must never see an end-of-file without
+ * the whole program.
+ *
+ * Returns: whether all of it was written
  */
-int
-_local_seccomp_fd (GError **error)
+gboolean
+_local_seccomp_write (int      fd,
+                      GError **error)
 {
   g_autoptr(GBytes) program = build_program (error);
-  gsize len;
   const char *data;
-  int fd;
+  gsize len, done = 0;
 
   if (program == NULL)
-    return -1;
+    return FALSE;
   data = g_bytes_get_data (program, &len);
-  fd = memfd_create ("libsandbox-seccomp", MFD_CLOEXEC);
-  if (fd < 0 || write (fd, data, len) != (ssize_t) len || lseek (fd, 0, SEEK_SET) != 0)
+  while (done < len)
     {
-      int errsv = errno;
+      ssize_t n = send (fd, data + done, len - done, MSG_NOSIGNAL);
 
-      if (fd >= 0)
-        close (fd);
-      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
-                   _("Cannot hand the seccomp filter to bubblewrap: %s"), g_strerror (errsv));
-      return -1;
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          int errsv = n < 0 ? errno : EIO;
+
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                       _("Cannot hand the seccomp filter to bubblewrap: %s"), g_strerror (errsv));
+          return FALSE;
+        }
+      done += (gsize) n;
     }
-  return fd;
+  return TRUE;
 }

@@ -143,6 +143,8 @@ raw_bwrap_argv (const char *dir,
                 const char *arg)
 {
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) ro_dirs = g_ptr_array_new_with_free_func (g_free);
+  gboolean remount_ro = FALSE;
 
 #define ADD(s) g_ptr_array_add (argv, g_strdup (s))
   ADD ("bwrap");
@@ -158,6 +160,42 @@ raw_bwrap_argv (const char *dir,
   ADD ("--tmpfs"); ADD ("/home");
   ADD ("--ro-bind-try"); ADD ("/dev/null"); ADD ("/etc/shadow");
   ADD ("--ro-bind-try"); ADD ("/dev/null"); ADD ("/etc/gshadow");
+  /* The other credentials the caller may read, and root-only directories
+   * of /sys (build_bwrap_argv: readable_secrets, root_only_sys_dirs). */
+  {
+    static const char * const secrets[] = { "/etc/shadow-", "/etc/gshadow-", "/etc/security/opasswd",
+                                             "/var/cache/debconf/passwords.dat", NULL };
+    static const char * const sys_dirs[] = { "/sys/kernel/slab", "/sys/kernel/tracing", NULL };
+    g_autoptr(GDir) ssh = g_dir_open ("/etc/ssh", 0, NULL);
+    const char *name;
+
+    for (guint i = 0; secrets[i] != NULL; i++)
+      if (g_file_test (secrets[i], G_FILE_TEST_IS_REGULAR) && access (secrets[i], R_OK) == 0)
+        {
+          ADD ("--ro-bind"); ADD ("/dev/null"); ADD (secrets[i]);
+        }
+    while (ssh != NULL && (name = g_dir_read_name (ssh)) != NULL)
+      if (g_str_has_prefix (name, "ssh_host_") && g_str_has_suffix (name, "_key"))
+        {
+          g_autofree char *path = g_build_filename ("/etc/ssh", name, NULL);
+
+          if (g_file_test (path, G_FILE_TEST_IS_REGULAR) && access (path, R_OK) == 0)
+            {
+              ADD ("--ro-bind"); ADD ("/dev/null"); ADD (path);
+            }
+        }
+    if (g_file_test ("/etc/ssl/private", G_FILE_TEST_IS_DIR) && access ("/etc/ssl/private", R_OK | X_OK) == 0)
+      {
+        ADD ("--tmpfs"); ADD ("/etc/ssl/private");
+        remount_ro = TRUE;
+      }
+    for (guint i = 0; geteuid () == 0 && sys_dirs[i] != NULL; i++)
+      if (g_file_test (sys_dirs[i], G_FILE_TEST_IS_DIR))
+        {
+          ADD ("--tmpfs"); ADD (sys_dirs[i]);
+          g_ptr_array_add (ro_dirs, g_strdup (sys_dirs[i]));
+        }
+  }
   ADD ("--proc"); ADD ("/proc");
   ADD ("--ro-bind-try"); ADD ("/proc/sys"); ADD ("/proc/sys");
   ADD ("--ro-bind-try"); ADD ("/proc/sysrq-trigger"); ADD ("/proc/sysrq-trigger");
@@ -189,6 +227,14 @@ raw_bwrap_argv (const char *dir,
   ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (dir, "work", NULL)); ADD ("/workspace");
   ADD ("--remount-ro"); ADD ("/root");
   ADD ("--remount-ro"); ADD ("/home");
+  if (remount_ro)
+    {
+      ADD ("--remount-ro"); ADD ("/etc/ssl/private");
+    }
+  for (guint i = 0; i < ro_dirs->len; i++)
+    {
+      ADD ("--remount-ro"); ADD (g_ptr_array_index (ro_dirs, i));
+    }
   ADD ("--chdir"); ADD ("/workspace");
   ADD ("--");
   ADD (program);

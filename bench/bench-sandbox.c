@@ -24,7 +24,8 @@
  *                                  exec true, destroy timed separately,
  *                                  interleaved with one raw bwrap
  *   bench-sandbox bwrap-argv DIR   print the raw bwrap command line (one
- *                                  argument a line) using DIR/tmp, DIR/work
+ *                                  argument a line) using DIR/tmp,
+ *                                  DIR/var-tmp, DIR/work
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -95,7 +96,8 @@ run_argv (char * const *argv)
 
 /* ------------------------------------------------------------------ */
 /* The raw bwrap baseline: the flags of backends/local/sandbox-local-  */
-/* instance.c build_bwrap_argv, minus the exec helper and --info-fd.    */
+/* instance.c build_bwrap_argv, minus the exec helper (bwrap's own pid  */
+/* 1 instead: no --as-pid-1), --info-fd and the seccomp program.        */
 
 static void
 add_root (GPtrArray *argv)
@@ -141,6 +143,8 @@ raw_bwrap_argv (const char *dir,
                 const char *arg)
 {
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) ro_dirs = g_ptr_array_new_with_free_func (g_free);
+  gboolean remount_ro = FALSE;
 
 #define ADD(s) g_ptr_array_add (argv, g_strdup (s))
   ADD ("bwrap");
@@ -156,15 +160,81 @@ raw_bwrap_argv (const char *dir,
   ADD ("--tmpfs"); ADD ("/home");
   ADD ("--ro-bind-try"); ADD ("/dev/null"); ADD ("/etc/shadow");
   ADD ("--ro-bind-try"); ADD ("/dev/null"); ADD ("/etc/gshadow");
+  /* The other credentials the caller may read, and root-only directories
+   * of /sys (build_bwrap_argv: readable_secrets, root_only_sys_dirs). */
+  {
+    static const char * const secrets[] = { "/etc/shadow-", "/etc/gshadow-", "/etc/security/opasswd",
+                                             "/var/cache/debconf/passwords.dat", NULL };
+    static const char * const sys_dirs[] = { "/sys/kernel/slab", "/sys/kernel/tracing", NULL };
+    g_autoptr(GDir) ssh = g_dir_open ("/etc/ssh", 0, NULL);
+    const char *name;
+
+    for (guint i = 0; secrets[i] != NULL; i++)
+      if (g_file_test (secrets[i], G_FILE_TEST_IS_REGULAR) && access (secrets[i], R_OK) == 0)
+        {
+          ADD ("--ro-bind"); ADD ("/dev/null"); ADD (secrets[i]);
+        }
+    while (ssh != NULL && (name = g_dir_read_name (ssh)) != NULL)
+      if (g_str_has_prefix (name, "ssh_host_") && g_str_has_suffix (name, "_key"))
+        {
+          g_autofree char *path = g_build_filename ("/etc/ssh", name, NULL);
+
+          if (g_file_test (path, G_FILE_TEST_IS_REGULAR) && access (path, R_OK) == 0)
+            {
+              ADD ("--ro-bind"); ADD ("/dev/null"); ADD (path);
+            }
+        }
+    if (g_file_test ("/etc/ssl/private", G_FILE_TEST_IS_DIR) && access ("/etc/ssl/private", R_OK | X_OK) == 0)
+      {
+        ADD ("--tmpfs"); ADD ("/etc/ssl/private");
+        remount_ro = TRUE;
+      }
+    for (guint i = 0; geteuid () == 0 && sys_dirs[i] != NULL; i++)
+      if (g_file_test (sys_dirs[i], G_FILE_TEST_IS_DIR))
+        {
+          ADD ("--tmpfs"); ADD (sys_dirs[i]);
+          g_ptr_array_add (ro_dirs, g_strdup (sys_dirs[i]));
+        }
+  }
   ADD ("--proc"); ADD ("/proc");
   ADD ("--ro-bind-try"); ADD ("/proc/sys"); ADD ("/proc/sys");
   ADD ("--ro-bind-try"); ADD ("/proc/sysrq-trigger"); ADD ("/proc/sysrq-trigger");
+  /* The /proc files the library hides from a sandbox (build_bwrap_argv:
+   * those it masks everywhere, and the root-only ones as root). */
+  {
+    static const char * const everyone[] = { "/proc/keys", "/proc/key-users", "/proc/kcore", "/proc/timer_list",
+                                             "/proc/sched_debug", "/proc/latency_stats", NULL };
+    static const char * const root_only[] = { "/proc/kpageflags", "/proc/kpagecount", "/proc/kpagecgroup",
+                                              "/proc/slabinfo", "/proc/pagetypeinfo", NULL };
+
+    for (guint i = 0; everyone[i] != NULL; i++)
+      if (g_file_test (everyone[i], G_FILE_TEST_EXISTS))
+        {
+          ADD ("--ro-bind"); ADD ("/dev/null"); ADD (everyone[i]);
+        }
+    for (guint i = 0; geteuid () == 0 && root_only[i] != NULL; i++)
+      if (g_file_test (root_only[i], G_FILE_TEST_EXISTS))
+        {
+          ADD ("--ro-bind"); ADD ("/dev/null"); ADD (root_only[i]);
+        }
+  }
   ADD ("--dev"); ADD ("/dev");
+  ADD ("--remount-ro"); ADD ("/dev");
+  ADD ("--tmpfs"); ADD ("/dev/shm");
   ADD ("--tmpfs"); ADD ("/run");
   ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (dir, "tmp", NULL)); ADD ("/tmp");
+  ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (dir, "var-tmp", NULL)); ADD ("/var/tmp");
   ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (dir, "work", NULL)); ADD ("/workspace");
   ADD ("--remount-ro"); ADD ("/root");
   ADD ("--remount-ro"); ADD ("/home");
+  if (remount_ro)
+    {
+      ADD ("--remount-ro"); ADD ("/etc/ssl/private");
+    }
+  for (guint i = 0; i < ro_dirs->len; i++)
+    {
+      ADD ("--remount-ro"); ADD (g_ptr_array_index (ro_dirs, i));
+    }
   ADD ("--chdir"); ADD ("/workspace");
   ADD ("--");
   ADD (program);
@@ -181,13 +251,16 @@ make_raw_dir (void)
   g_autoptr(GError) error = NULL;
   char *dir = g_dir_make_tmp ("bench-bwrap-XXXXXX", &error);
   g_autofree char *tmp = NULL;
+  g_autofree char *var_tmp = NULL;
   g_autofree char *work = NULL;
 
   if (dir == NULL)
     die ("mkdtemp", error);
   tmp = g_build_filename (dir, "tmp", NULL);
+  var_tmp = g_build_filename (dir, "var-tmp", NULL);
   work = g_build_filename (dir, "work", NULL);
   g_mkdir (tmp, 0700);
+  g_mkdir (var_tmp, 0700);
   g_mkdir (work, 0700);
   return dir;
 }
@@ -196,9 +269,11 @@ static void
 remove_raw_dir (const char *dir)
 {
   g_autofree char *tmp = g_build_filename (dir, "tmp", NULL);
+  g_autofree char *var_tmp = g_build_filename (dir, "var-tmp", NULL);
   g_autofree char *work = g_build_filename (dir, "work", NULL);
 
   g_rmdir (tmp);
+  g_rmdir (var_tmp);
   g_rmdir (work);
   g_rmdir (dir);
 }
@@ -680,10 +755,12 @@ main (int   argc,
     {
       /* The raw bwrap baseline for other languages, one argument a line. */
       g_autofree char *tmp = g_build_filename (argv[2], "tmp", NULL);
+      g_autofree char *var_tmp = g_build_filename (argv[2], "var-tmp", NULL);
       g_autofree char *work = g_build_filename (argv[2], "work", NULL);
       g_autoptr(GPtrArray) bwrap = raw_bwrap_argv (argv[2], "true", NULL);
 
       g_mkdir (tmp, 0700);
+      g_mkdir (var_tmp, 0700);
       g_mkdir (work, 0700);
       for (guint i = 0; i + 1 < bwrap->len; i++)
         printf ("%s\n", (char *) g_ptr_array_index (bwrap, i));

@@ -59,6 +59,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <linux/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -279,7 +280,7 @@ allow_sockets_in (char **paths, int n)
     {
       struct statx stx;
 
-      if (statx (AT_FDCWD, paths[i], AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) == 0 &&
+      if (syscall (SYS_statx, AT_FDCWD, paths[i], AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) == 0 &&
           (stx.stx_mask & STATX_MNT_ID))
         allowed_mnt[n_allowed_mnt++] = stx.stx_mnt_id;
     }
@@ -290,7 +291,7 @@ mnt_allowed (int fd)
 {
   struct statx stx;
 
-  if (statx (fd, "", AT_EMPTY_PATH | AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) != 0 ||
+  if (syscall (SYS_statx, fd, "", AT_EMPTY_PATH | AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) != 0 ||
       !(stx.stx_mask & STATX_MNT_ID))
     return 0;
   for (int i = 0; i < n_allowed_mnt; i++)
@@ -1051,10 +1052,74 @@ hold_tty (int conn,
       signal (WTERMSIG (status), SIG_DFL);
       sigemptyset (&none);
       sigprocmask (SIG_SETMASK, &none, NULL);
-      raise (WTERMSIG (status));
+      /* kill (getpid ()), not raise (): this process was made by the
+       * spawner's raw clone, after which musl's raise () would signal the
+       * spawner (the thread id it keeps is the parent's); glibc's asks
+       * the kernel. */
+      kill (getpid (), WTERMSIG (status));
       _exit (128 + WTERMSIG (status));
     }
   _exit (127);
+}
+
+/* execvp, as glibc's: a file found that is not a binary nor has "#!" (ENOEXEC)
+ * runs through /bin/sh, as POSIX asks. musl's execvp does not do that;
+ * the helper is built with either (configure --with-musl), and commands
+ * must behave the same. Returns only on error, with errno set. */
+static void
+exec_command (char **argv)
+{
+  execvp (argv[0], argv);
+#ifndef __GLIBC__
+  if (errno == ENOEXEC)
+    {
+      static char candidate[SBX_PATH_MAX + 1];
+      const char *path = getenv ("PATH");
+      const char *p = path != NULL ? path : "/bin:/usr/bin";
+      size_t argc = 0;
+      char **sh_argv;
+
+      while (argv[argc] != NULL)
+        argc++;
+      if ((sh_argv = calloc (argc + 2, sizeof (char *))) == NULL)
+        {
+          errno = ENOEXEC;
+          return;
+        }
+      sh_argv[0] = (char *) "/bin/sh";
+      for (size_t i = 1; i < argc; i++)
+        sh_argv[i + 1] = argv[i];
+      if (strchr (argv[0], '/') != NULL)
+        {
+          sh_argv[1] = argv[0];
+          execv ("/bin/sh", sh_argv);
+        }
+      else
+        for (;;)
+          {
+            const char *end = strchrnul (p, ':');
+            size_t len = (size_t) (end - p);
+
+            if (len + 1 + strlen (argv[0]) < sizeof candidate)
+              {
+                memcpy (candidate, p, len);
+                candidate[len] = '/';
+                strcpy (candidate + len + 1, argv[0]);
+                if (access (candidate, X_OK) == 0)
+                  {
+                    sh_argv[1] = candidate;
+                    execv ("/bin/sh", sh_argv);
+                    break;
+                  }
+              }
+            if (*end == '\0')
+              break;
+            p = end + 1;
+          }
+      free (sh_argv);
+      errno = ENOEXEC;
+    }
+#endif
 }
 
 /* In the forked child: read the request, then become the command. */
@@ -1150,7 +1215,7 @@ run_command (int conn)
       _exit (127);
     }
   environ = envp;
-  execvp (argv[0], argv);
+  exec_command (argv);
   report (conn, SBX_REPLY_ERROR " exec", errno);
   _exit (127);
 }
@@ -1722,6 +1787,14 @@ serve (int       listen_fd,
    * (Kept across fork, so the children that serve a connection inherit
    * it; a command's exec resets it for the command alone.) */
   prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
+  /* bwrap loaded the sandbox's seccomp filter before starting us; the
+   * library hands it the program while it runs, and an incomplete one is
+   * refused by bwrap. Checked here all the same: no filter, no sandbox. */
+  if (prctl (PR_GET_SECCOMP, 0, 0, 0, 0) != 2)
+    {
+      fprintf (stderr, "sandbox-exec-helper: started without the sandbox's seccomp filter\n");
+      return 125;
+    }
   if (!read_token (token_fd))
     return 125;
 
@@ -1762,19 +1835,27 @@ serve (int       listen_fd,
   sigprocmask (SIG_BLOCK, &block, NULL);
   sigemptyset (&none);
 
-  write_all (ready_fd, "R", 1);
-  close (ready_fd);
+  if (once_conn < 0)
+    {
+      write_all (ready_fd, "R", 1);
+      close (ready_fd);
+    }
   /* After the ready byte: the sandbox's creation does not wait for it.
    * Should it fail, the first command tries again (spawn). */
   start_spawner ();
 
   /* One-shot: the command's request is (or will be) on once_conn; it is
-   * served like any accepted connection (dispatch, then the spawner). */
+   * served like any accepted connection (dispatch, then the spawner). The
+   * command comes first, the ready byte after: it wakes the library, whose
+   * bookkeeping (instance.json) then runs beside the command instead of
+   * before it. */
   if (once_conn >= 0)
     {
       fcntl (once_conn, F_SETFD, FD_CLOEXEC);
       if (add_job (once_conn) == 0)
         dispatch (n_jobs - 1);
+      write_all (ready_fd, "R", 1);
+      close (ready_fd);
     }
 
   for (;;)

@@ -1509,7 +1509,8 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   ChildLimits limits = { 0 };
   StartData *data;
   GError *error = NULL;
-  int listen_fd = -1, null_fd = -1, watch_fd = -1, seccomp_fd = -1;
+  int listen_fd = -1, null_fd = -1, watch_fd = -1;
+  int seccomp_pair[2] = { -1, -1 };
   int ready_pipe[2] = { -1, -1 }, info_pipe[2] = { -1, -1 }, log_pipe[2] = { -1, -1 };
   int token_pipe[2] = { -1, -1 }, lease_pipe[2] = { -1, -1 }, stdin_pipe[2] = { -1, -1 };
   int once_pair[2] = { -1, -1 };
@@ -1547,10 +1548,6 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   if (config->disk_mb > 0)
     limits.fsize = (rlim_t) config->disk_mb << 20;
 
-  seccomp_fd = _local_seccomp_fd (&error);
-  if (seccomp_fd < 0)
-    goto fail;
-
   /* The server's secret: only the instance directory, which no sandbox
    * sees, keeps it. */
   if (getrandom (secret, sizeof secret, 0) != sizeof secret)
@@ -1582,7 +1579,8 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
       pipe2 (log_pipe, O_CLOEXEC) < 0 || pipe2 (token_pipe, O_CLOEXEC) < 0 ||
       write (token_pipe[1], config->token, SBX_TOKEN_HEX) != SBX_TOKEN_HEX ||
       (config->die_with_owner && pipe2 (lease_pipe, O_CLOEXEC) < 0) ||
-      (once != NULL && socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, once_pair) < 0))
+      (once != NULL && socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, once_pair) < 0) ||
+      socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, seccomp_pair) < 0)
     {
       errsv = errno;
       g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
@@ -1602,7 +1600,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   g_subprocess_launcher_take_fd (launcher, info_pipe[1], INFO_FD);
   g_subprocess_launcher_take_fd (launcher, ready_pipe[1], READY_FD);
   g_subprocess_launcher_take_fd (launcher, token_pipe[0], TOKEN_FD);
-  g_subprocess_launcher_take_fd (launcher, seccomp_fd, SECCOMP_FD);
+  g_subprocess_launcher_take_fd (launcher, seccomp_pair[1], SECCOMP_FD);
   if (watch_fd >= 0)
     g_subprocess_launcher_take_fd (launcher, watch_fd, WATCH_FD);
   if (lease_pipe[0] >= 0)
@@ -1612,7 +1610,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   argv = build_bwrap_argv (self, watch_fd >= 0, once_pair[1] >= 0);
   once_pair[1] = -1;
   null_fd = log_pipe[1] = listen_fd = info_pipe[1] = ready_pipe[1] = -1;
-  token_pipe[0] = seccomp_fd = watch_fd = lease_pipe[0] = -1;
+  token_pipe[0] = seccomp_pair[1] = watch_fd = lease_pipe[0] = -1;
   clear_fd (&token_pipe[1]);
   g_subprocess_launcher_set_child_setup (launcher, child_setup, &limits, NULL);
 
@@ -1625,6 +1623,16 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
     close (limits.cgroup_fd);
   if (data->process == NULL)
     goto fail;
+  /* bwrap reads the seccomp program only after the sandbox's mounts, just
+   * before it starts pid 1: it is built (libseccomp, once per process)
+   * while bwrap is at work, not before it starts. Should that fail, bwrap
+   * is killed before it could see the end of an incomplete program. */
+  if (!_local_seccomp_write (seccomp_pair[0], &error))
+    {
+      g_subprocess_force_exit (data->process);
+      goto fail;
+    }
+  clear_fd (&seccomp_pair[0]);
   if (lease_pipe[1] >= 0)
     {
       lease_hold (config->id, lease_pipe[1]);
@@ -1657,11 +1665,11 @@ fail:
       clear_fd (&token_pipe[i]);
       clear_fd (&lease_pipe[i]);
       clear_fd (&once_pair[i]);
+      clear_fd (&seccomp_pair[i]);
     }
   clear_fd (&listen_fd);
   clear_fd (&null_fd);
   clear_fd (&watch_fd);
-  clear_fd (&seccomp_fd);
   for (guint i = 0; i < G_N_ELEMENTS (limits.v1_fds); i++)
     clear_fd (&limits.v1_fds[i]);
   _local_remove_cgroups (config);
@@ -3752,11 +3760,56 @@ destroy_thread (GTask        *task,
     g_task_return_boolean (task, TRUE);
 }
 
+/* A one-shot sandbox that its server has ended (the command's connection
+ * reached end-of-file): nothing of it runs any more, and what is left are
+ * its records and its directories, as made by create when the command
+ * wrote nothing there. Removed here, with the instance's own record (not
+ * read again from instance.json); returns FALSE if something is left (a
+ * paused sandbox, files the command left), which destroy_dir then removes
+ * in a thread as for any sandbox. */
+static gboolean
+destroy_ended_now (LocalConfig *config)
+{
+  static const char * const dirs[] = { "work", "tmp", "var-tmp" };
+  g_autofree char *state = g_build_filename (config->dir, "instance.json", NULL);
+  g_autofree char *sock = g_build_filename (config->dir, "sock", NULL);
+
+  if (_local_is_paused (config))
+    return FALSE;
+  lease_release (config->id);
+  g_unlink (state);
+  kill_recorded (config, FALSE);
+  _local_remove_cgroups (config);
+  for (guint i = 0; i < G_N_ELEMENTS (dirs); i++)
+    {
+      g_autofree char *path = g_build_filename (config->dir, dirs[i], NULL);
+
+      if (rmdir (path) != 0 && errno != ENOENT)
+        return FALSE;
+    }
+  g_unlink (sock);
+  return rmdir (config->dir) == 0 || errno == ENOENT;
+}
+
 static void
 sandbox_local_instance_destroy (SandboxInstance *instance,
                                 GCancellable    *cancellable,
                                 GTask           *task)
 {
+  SandboxLocalInstance *self = SANDBOX_LOCAL_INSTANCE (instance);
+
+  /* The end of every sandbox_backend_run of the local backend: a few
+   * system calls, not worth a thread. */
+  if (self->once_ended)
+    {
+      if (g_task_return_error_if_cancelled (task))
+        return;
+      if (destroy_ended_now (self->config))
+        {
+          g_task_return_boolean (task, TRUE);
+          return;
+        }
+    }
   g_task_run_in_thread (task, destroy_thread);
 }
 

@@ -89,6 +89,25 @@ read_stat (gint64   pid,
   return TRUE;
 }
 
+/* The resident memory of PID in bytes: VmRSS of /proc/PID/status, which
+ * the kernel sums exactly; the rss field of /proc/PID/stat is an estimate
+ * that stays 0 for a small process (a static musl pid 1 and its spawner
+ * fault in fewer pages than its per-CPU counters batch). */
+static gboolean
+read_rss (gint64   pid,
+          guint64 *bytes)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/status", pid);
+  g_autofree char *text = NULL;
+  const char *line;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL) ||
+      (line = strstr (text, "\nVmRSS:")) == NULL)
+    return FALSE;
+  *bytes = g_ascii_strtoull (line + strlen ("\nVmRSS:"), NULL, 10) * 1024;
+  return TRUE;
+}
+
 /* Whether the recorded pid 1 still is the sandbox's server. */
 static gboolean
 init_alive (LocalConfig *config)
@@ -398,11 +417,12 @@ _local_metrics (LocalConfig  *config,
 
       if (read_stat (g_array_index (pids, gint64, i), NULL, NULL, &t, &r))
         {
+          guint64 exact;
+
           ticks += t;
-          rss += r;
+          rss += read_rss (g_array_index (pids, gint64, i), &exact) ? exact : r * (guint64) page;
         }
     }
-  rss *= (guint64) page;
   if (config->cgroup != NULL)
     {
       guint64 current = read_u64_file (config->cgroup, "memory.current");

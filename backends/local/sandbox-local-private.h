@@ -92,8 +92,9 @@ void          _sandbox_local_instance_start (SandboxLocalInstance *self,
 /* _local_server_alive (): declared in sandbox-private.h (the image store uses it). */
 LocalConfig  *_sandbox_local_instance_get_config (SandboxLocalInstance *self);
 
-/* A descriptor holding the sandbox's seccomp program, for bwrap. */
-int           _local_seccomp_fd         (GError     **error);
+/* Writes the sandbox's seccomp program for bwrap into FD (a pipe). */
+gboolean      _local_seccomp_write      (int          fd,
+                                         GError     **error);
 
 guint64       _local_tree_size          (const char  *path);
 gboolean      _local_remove_tree        (const char  *path,

@@ -26,7 +26,15 @@
 
 #include <glib/gi18n-lib.h>
 
+#ifndef SANDBOX_SECCOMP_GENERATOR
 #include "sandbox-local-private.h"
+/* The program as built at build time (gen-seccomp-program, the same rules
+ * below), and the libseccomp, architecture and kernel API it was built
+ * with: used when this process has the same. */
+#include "backends/local/sandbox-local-seccomp-program.h"
+#else
+#include <stdio.h>
+#endif
 
 typedef struct
 {
@@ -287,7 +295,49 @@ add_rules (scmp_filter_ctx ctx)
   return r;
 }
 
-/* The filter as a BPF program, built once per process. */
+/* The whole filter in CTX: its rules and what becomes of a call of
+ * another architecture. */
+static int
+setup_filter (scmp_filter_ctx ctx)
+{
+  /* A system call of another architecture (a 32-bit one on a 64-bit
+   * machine, say) would slip past rules written for this one: it kills the
+   * process instead. */
+  int r = seccomp_attr_set (ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+
+  /* libseccomp offers that action only once it has seen the kernel's
+   * seccomp() (Linux 4.14); where it could not look (valgrind does not
+   * know the call), killing the thread is the next best. */
+  if (r != 0)
+    r = seccomp_attr_set (ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL);
+  if (r == 0)
+    r = add_rules (ctx);
+  return r;
+}
+
+#ifndef SANDBOX_SECCOMP_GENERATOR
+
+/* Whether the program built at build time is the one libseccomp would
+ * build here: the same libseccomp, architecture and kernel API level (the
+ * actions it may use). Under valgrind, say, the API level differs, and
+ * the program is built at run time as before. */
+static gboolean
+prebuilt_usable (void)
+{
+#if SBX_SECCOMP_PREBUILT_LEN > 0
+  const struct scmp_version *v = seccomp_version ();
+
+  return v != NULL && v->major == SBX_SECCOMP_PREBUILT_MAJOR && v->minor == SBX_SECCOMP_PREBUILT_MINOR &&
+         v->micro == SBX_SECCOMP_PREBUILT_MICRO && seccomp_arch_native () == SBX_SECCOMP_PREBUILT_ARCH &&
+         seccomp_api_get () == SBX_SECCOMP_PREBUILT_API;
+#else
+  return FALSE;
+#endif
+}
+
+/* The filter as a BPF program, once per process: the one built at build
+ * time when it fits this machine (libseccomp's compile is ~0.4 ms of CPU,
+ * at every `sandboxctl run`), else built now. */
 static GBytes *
 build_program (GError **error)
 {
@@ -300,6 +350,11 @@ build_program (GError **error)
 
   if (program != NULL)
     return g_bytes_ref (program);
+  if (prebuilt_usable ())
+    {
+      program = g_bytes_new_static (sbx_seccomp_prebuilt, SBX_SECCOMP_PREBUILT_LEN);
+      return g_bytes_ref (program);
+    }
 
   ctx = seccomp_init (SCMP_ACT_ALLOW);
   if (ctx == NULL)
@@ -308,17 +363,7 @@ build_program (GError **error)
                    _("Cannot build the sandbox's seccomp filter: out of memory."));
       return NULL;
     }
-  /* A system call of another architecture (a 32-bit one on a 64-bit
-   * machine, say) would slip past rules written for this one: it kills the
-   * process instead. */
-  r = seccomp_attr_set (ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-  /* libseccomp offers that action only once it has seen the kernel's
-   * seccomp() (Linux 4.14); where it could not look (valgrind does not
-   * know the call), killing the thread is the next best. */
-  if (r != 0)
-    r = seccomp_attr_set (ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL);
-  if (r == 0)
-    r = add_rules (ctx);
+  r = setup_filter (ctx);
   if (r == 0 && (fd = memfd_create ("libsandbox-seccomp", MFD_CLOEXEC)) < 0)
     r = -errno;
   if (r == 0)
@@ -352,33 +397,107 @@ build_program (GError **error)
 }
 
 /**
- * _local_seccomp_fd:
+ * _local_seccomp_write:
+ * @fd: where bwrap reads the program: our end of the socket pair whose
+ *   other end is its --seccomp descriptor (the caller closes it; a socket,
+ *   not a pipe, so that a bwrap that died early is an error, not SIGPIPE)
  * @error: return location for a #GError
  *
- * Returns: (transfer full): a descriptor, positioned at its start, from
- *   which bwrap reads the sandbox's seccomp program, or -1 on error.
+ * Writes the sandbox's seccomp program to @fd. bwrap reads it only once
+ * the sandbox's mounts are made, so that the program may be built (once
+ * per process) while bwrap is already at work. On error, bwrap must be
+ * killed before @fd is closed: it must never see an end-of-file without
+ * the whole program.
+ *
+ * Returns: whether all of it was written
  */
-int
-_local_seccomp_fd (GError **error)
+gboolean
+_local_seccomp_write (int      fd,
+                      GError **error)
 {
   g_autoptr(GBytes) program = build_program (error);
-  gsize len;
   const char *data;
-  int fd;
+  gsize len, done = 0;
 
   if (program == NULL)
-    return -1;
+    return FALSE;
   data = g_bytes_get_data (program, &len);
-  fd = memfd_create ("libsandbox-seccomp", MFD_CLOEXEC);
-  if (fd < 0 || write (fd, data, len) != (ssize_t) len || lseek (fd, 0, SEEK_SET) != 0)
+  while (done < len)
     {
-      int errsv = errno;
+      ssize_t n = send (fd, data + done, len - done, MSG_NOSIGNAL);
 
-      if (fd >= 0)
-        close (fd);
-      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
-                   _("Cannot hand the seccomp filter to bubblewrap: %s"), g_strerror (errsv));
-      return -1;
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          int errsv = n < 0 ? errno : EIO;
+
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                       _("Cannot hand the seccomp filter to bubblewrap: %s"), g_strerror (errsv));
+          return FALSE;
+        }
+      done += (gsize) n;
     }
-  return fd;
+  return TRUE;
 }
+
+#else /* SANDBOX_SECCOMP_GENERATOR */
+
+/* gen-seccomp-program [--empty]: prints the header with the program that
+ * build_program () would build on this machine (none with --empty, when
+ * cross-compiling, or when it cannot be built here). */
+int
+main (int    argc,
+      char **argv)
+{
+  scmp_filter_ctx ctx = NULL;
+  GByteArray *data = g_byte_array_new ();
+  int fd = -1;
+
+  if (argc < 2 || strcmp (argv[1], "--empty") != 0)
+    ctx = seccomp_init (SCMP_ACT_ALLOW);
+  if (ctx != NULL && setup_filter (ctx) == 0 &&
+      (fd = memfd_create ("gen-seccomp-program", MFD_CLOEXEC)) >= 0 &&
+      seccomp_export_bpf (ctx, fd) == 0 && lseek (fd, 0, SEEK_SET) == 0)
+    for (;;)
+      {
+        guint8 buf[4096];
+        ssize_t n = read (fd, buf, sizeof buf);
+
+        if (n <= 0)
+          {
+            if (n < 0)
+              g_byte_array_set_size (data, 0);
+            break;
+          }
+        g_byte_array_append (data, buf, (guint) n);
+      }
+  if (data->len % 8 != 0)
+    g_byte_array_set_size (data, 0);
+
+  printf ("/* Generated by gen-seccomp-program from sandbox-local-seccomp.c: the local\n"
+          " * sandbox's seccomp program, built at build time. Do not edit. */\n");
+  if (data->len > 0)
+    {
+      const struct scmp_version *v = seccomp_version ();
+
+      printf ("#define SBX_SECCOMP_PREBUILT_MAJOR %uu\n", v->major);
+      printf ("#define SBX_SECCOMP_PREBUILT_MINOR %uu\n", v->minor);
+      printf ("#define SBX_SECCOMP_PREBUILT_MICRO %uu\n", v->micro);
+      printf ("#define SBX_SECCOMP_PREBUILT_ARCH %uu\n", seccomp_arch_native ());
+      printf ("#define SBX_SECCOMP_PREBUILT_API %uu\n", seccomp_api_get ());
+    }
+  printf ("#define SBX_SECCOMP_PREBUILT_LEN %u\n", data->len);
+  printf ("static const guint8 sbx_seccomp_prebuilt[%u] = {", MAX (data->len, 1));
+  for (guint i = 0; i < MAX (data->len, 1); i++)
+    printf ("%s%u,", i % 16 == 0 ? "\n  " : " ", data->len > 0 ? data->data[i] : 0);
+  printf ("\n};\n");
+  if (fd >= 0)
+    close (fd);
+  if (ctx != NULL)
+    seccomp_release (ctx);
+  g_byte_array_unref (data);
+  return fflush (stdout) == 0 ? 0 : 1;
+}
+
+#endif /* SANDBOX_SECCOMP_GENERATOR */

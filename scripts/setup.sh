@@ -19,6 +19,7 @@ apt_packages=(
   python3 python3-gi python3-venv gjs bubblewrap
   clang libclang-rt-14-dev
   valgrind
+  musl-tools
 )
 
 as_root() {

@@ -149,6 +149,23 @@ G_DECLARE_DERIVABLE_TYPE (SandboxInstance, sandbox_instance, SANDBOX, INSTANCE, 
  */
 
 /**
+ * SandboxInstanceClass::set_egress_rules:
+ * @self: a #SandboxInstance
+ * @allow: (nullable) (array zero-terminated=1): the addresses and CIDR blocks
+ *   the sandbox may reach, or %NULL
+ * @deny: (nullable) (array zero-terminated=1): the addresses and CIDR blocks
+ *   it may not reach (an allowed match wins), or %NULL
+ * @cancellable: (nullable): a #GCancellable
+ * @task: the #GTask to complete with `g_task_return_boolean()`
+ *
+ * Replaces the egress rules of the running sandbox. Called by
+ * [method@Sandbox.Instance.set_egress_rules_async], for a backend with
+ * %SANDBOX_BACKEND_CAPABILITY_EGRESS_RULES.
+ *
+ * Since: 0.2
+ */
+
+/**
  * SandboxInstanceClass:
  * @parent_class: the parent class
  * @exec: run a command; complete @task with a [class@Sandbox.ExecResult]
@@ -169,6 +186,8 @@ G_DECLARE_DERIVABLE_TYPE (SandboxInstance, sandbox_instance, SANDBOX, INSTANCE, 
  * @dup_port_url: say where a server on a port in the sandbox is reached from
  *   outside; complete @task with a %G_TYPE_STRV value holding the URL and,
  *   when the provider needs one, the token (since 0.2)
+ * @set_egress_rules: replace the addresses the running sandbox may reach;
+ *   complete @task with `g_task_return_boolean()` (since 0.2)
  *
  * The virtual methods a backend implements. Each takes the #GTask that the
  * public `_async` method created, so that subclasses in every language

@@ -78,4 +78,9 @@ if [ ! -f Makefile ]; then
   "$top/configure" --enable-introspection --enable-strict GI_PYTHON=/usr/bin/python3 ${CONFIGURE_FLAGS:-} >/dev/null
 fi
 make -j"$(nproc)" >/dev/null
+# The Metaflow extension runs from python/ (uninstalled-env puts it on
+# PYTHONPATH): its bytecode made now, so that a launcher, each task and each
+# sandboxed step do not compile it again where PYTHONDONTWRITEBYTECODE is set
+# (or python/ is read-only, as inside a sandbox).
+"$venv/bin/python" -m compileall -q "$top/python" >/dev/null || true
 echo "setup: built in $builddir"

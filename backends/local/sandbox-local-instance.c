@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
@@ -991,9 +992,36 @@ typedef struct
   rlim_t      nproc;
   rlim_t      fsize;
   int         ncpu;        /* CPUs to keep in the affinity mask, 0 for all */
+  guint       cpu_start;   /* which of the allowed CPUs comes first (random) */
   int         cgroup_fd;   /* cgroup.procs of the exec's cgroup, or -1 */
   int         v1_fds[2];   /* cgroup.procs of its cgroup v1 backstops, or -1 */
 } ChildLimits;
+
+/* Where a sandbox limited to fewer CPUs than the machine has starts
+ * picking them: the next value of a counter shared by the sandboxes of this
+ * directory (round robin, so that one-CPU sandboxes alternate over the
+ * CPUs), or a random one when the counter cannot be kept. */
+static guint
+next_cpu_start (LocalConfig *config)
+{
+  g_autofree char *root = g_path_get_dirname (config->dir);
+  g_autofree char *path = g_build_filename (root, ".cpu-next", NULL);
+  guint32 value = 0;
+  int fd = open (path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+  if (fd < 0)
+    return g_random_int ();
+  if (flock (fd, LOCK_EX) != 0 || pread (fd, &value, sizeof value, 0) < 0)
+    {
+      close (fd);
+      return g_random_int ();
+    }
+  value++;
+  if (pwrite (fd, &value, sizeof value, 0) != sizeof value)
+    value = g_random_int ();
+  close (fd);
+  return value;
+}
 
 static void
 child_setup (gpointer user_data)
@@ -1035,17 +1063,30 @@ child_setup (gpointer user_data)
   if (limits->ncpu > 0)
     {
       cpu_set_t set, keep;
-      int kept = 0;
+      int allowed = 0, kept = 0, skip;
 
-      if (sched_getaffinity (0, sizeof set, &set) == 0)
+      /* ncpu of the allowed CPUs, from a random one on (cyclically): each
+       * sandbox's own, so that sandboxes limited to one CPU spread over the
+       * machine instead of all sharing its first CPU. */
+      if (sched_getaffinity (0, sizeof set, &set) == 0 && (allowed = CPU_COUNT (&set)) > limits->ncpu)
         {
           CPU_ZERO (&keep);
-          for (int c = 0; c < CPU_SETSIZE && kept < limits->ncpu; c++)
-            if (CPU_ISSET (c, &set))
-              {
-                CPU_SET (c, &keep);
-                kept++;
-              }
+          skip = (int) (limits->cpu_start % (guint) allowed);
+          for (int pass = 0; pass < 2 && kept < limits->ncpu; pass++)
+            for (int c = 0; c < CPU_SETSIZE && kept < limits->ncpu; c++)
+              if (CPU_ISSET (c, &set))
+                {
+                  if (pass == 0 && skip > 0)
+                    {
+                      skip--;
+                      continue;
+                    }
+                  if (!CPU_ISSET (c, &keep))
+                    {
+                      CPU_SET (c, &keep);
+                      kept++;
+                    }
+                }
           sched_setaffinity (0, sizeof keep, &keep);
         }
     }
@@ -1544,6 +1585,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
       limits.memory = (rlim_t) config->memory_mb << 20;
       limits.nproc = config->pids_max;
       limits.ncpu = config->cpu > 0 ? MAX (1, (int) (config->cpu + 0.999)) : 0;
+      limits.cpu_start = next_cpu_start (config);
     }
   if (config->disk_mb > 0)
     limits.fsize = (rlim_t) config->disk_mb << 20;

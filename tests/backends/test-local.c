@@ -3,8 +3,10 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define _GNU_SOURCE
 #include "config.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -577,6 +579,40 @@ test_limits (void)
   destroy (instance);
 }
 
+/* Sandboxes limited to one CPU do not all get the same one (they used to
+ * share the machine's first CPU: a 16-way foreach ran on half of it). */
+static void
+test_limits_cpu_spread (void)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  cpu_set_t here;
+
+  if (sched_getaffinity (0, sizeof here, &here) != 0 || CPU_COUNT (&here) < 2)
+    {
+      g_test_skip ("fewer than two CPUs to spread over");
+      return;
+    }
+  for (guint i = 0; i < 16; i++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      SandboxInstance *instance;
+      g_autofree char *cpus = NULL;
+      int status;
+
+      sandbox_spec_set_cpu (spec, 1);
+      instance = create (spec);
+      cpus = sh (instance, "sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status", &status);
+      g_assert_cmpint (status, ==, 0);
+      /* One CPU each... */
+      g_assert_null (strchr (cpus, ','));
+      g_assert_null (strchr (cpus, '-'));
+      g_hash_table_add (seen, g_steal_pointer (&cpus));
+      destroy (instance);
+    }
+  /* ...but not the same one for all (16 random picks over 2 or more CPUs). */
+  g_assert_cmpuint (g_hash_table_size (seen), >=, 2);
+}
+
 /* ---- errors ---- */
 
 static void
@@ -1086,6 +1122,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/isolation/destroy-kills", test_destroy_kills);
   g_test_add_func ("/local/isolation/kill-right-away", test_kill_right_away);
   g_test_add_func ("/local/limits", test_limits);
+  g_test_add_func ("/local/limits/cpu-spread", test_limits_cpu_spread);
   g_test_add_func ("/local/errors/bwrap-missing", test_bwrap_missing);
   g_test_add_func ("/local/errors/bad-rootfs", test_bad_rootfs);
   g_test_add_func ("/local/errors/missing-cwd", test_missing_cwd);

@@ -998,14 +998,14 @@ typedef struct
 } ChildLimits;
 
 /* Where a sandbox limited to fewer CPUs than the machine has starts
- * picking them: the next value of a counter shared by the sandboxes of this
- * directory (round robin, so that one-CPU sandboxes alternate over the
- * CPUs), or a random one when the counter cannot be kept. */
+ * picking them: the next value of a counter shared by the caller's
+ * sandboxes (round robin, so that one-CPU sandboxes alternate over the
+ * CPUs), kept in the user's runtime directory (not among the sandboxes),
+ * or a random one when the counter cannot be kept. */
 static guint
-next_cpu_start (LocalConfig *config)
+next_cpu_start (void)
 {
-  g_autofree char *root = g_path_get_dirname (config->dir);
-  g_autofree char *path = g_build_filename (root, ".cpu-next", NULL);
+  g_autofree char *path = g_build_filename (g_get_user_runtime_dir (), "libsandbox-cpu-next", NULL);
   guint32 value = 0;
   int fd = open (path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
@@ -1585,7 +1585,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
       limits.memory = (rlim_t) config->memory_mb << 20;
       limits.nproc = config->pids_max;
       limits.ncpu = config->cpu > 0 ? MAX (1, (int) (config->cpu + 0.999)) : 0;
-      limits.cpu_start = next_cpu_start (config);
+      limits.cpu_start = next_cpu_start ();
     }
   if (config->disk_mb > 0)
     limits.fsize = (rlim_t) config->disk_mb << 20;

@@ -112,6 +112,26 @@ get_backend (SandboxLocalInstance *self)
   return SANDBOX_LOCAL_BACKEND (sandbox_instance_get_backend (SANDBOX_INSTANCE (self)));
 }
 
+/* Whether the sandbox's time to live (the spec's timeout) is over: pid 1
+ * ends the sandbox then, under any command still running. */
+static gboolean
+reached_time_limit (LocalConfig *config)
+{
+  return config->expires != 0 && g_get_real_time () / G_USEC_PER_SEC >= config->expires;
+}
+
+static GError *
+time_limit_error (LocalConfig *config,
+                  const char  *program)
+{
+  return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT,
+                      _("The local sandbox %s reached its time limit (%d s, the "
+                        "spec's timeout) while the command “%s” was running: its "
+                        "processes were killed. Give the sandbox a longer timeout (sandboxctl "
+                        "--timeout), or none."),
+                      config->id, (int) (config->expires - config->created), program);
+}
+
 static gboolean
 instance_gone (SandboxLocalInstance  *self,
                GError               **error)
@@ -2121,6 +2141,12 @@ exec_complete (ExecData *data)
                                data->program);
       goto out;
     }
+  else if (reached_time_limit (self->config))
+    {
+      sandbox_instance_set_state (SANDBOX_INSTANCE (self), SANDBOX_INSTANCE_STATE_STOPPED);
+      g_task_return_error (task, time_limit_error (self->config, data->program));
+      goto out;
+    }
   else
     {
       /* The server never reported: the sandbox died under the command. */
@@ -2615,6 +2641,12 @@ sandbox_local_instance_exec (SandboxInstance *instance,
 
       if (error != NULL || instance_gone (self, &error))
         goto fail;
+      if (data->conn < 0 && reached_time_limit (config))
+        {
+          sandbox_instance_set_state (instance, SANDBOX_INSTANCE_STATE_STOPPED);
+          error = time_limit_error (config, sandbox_command_get_argv (command)[0]);
+          goto fail;
+        }
       if (data->conn < 0)
         {
           sandbox_instance_set_state (instance, SANDBOX_INSTANCE_STATE_STOPPED);

@@ -1103,6 +1103,27 @@ test_ttl (void)
   destroy (instance);   /* idempotent */
 }
 
+/* A command still running when the sandbox's time to live ends: the error
+ * says it was the sandbox's time limit, not a crash. */
+static void
+test_ttl_during_exec (void)
+{
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("sleep 30");
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  SandboxInstance *instance;
+
+  sandbox_spec_set_timeout (spec, 1);
+  instance = create (spec);
+  result = sandbox_instance_exec (instance, cmd, NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT);
+  g_assert_nonnull (strstr (error->message, "time limit (1 s"));
+  g_assert_cmpint (sandbox_instance_get_state (instance), ==, SANDBOX_INSTANCE_STATE_STOPPED);
+  destroy (instance);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1132,6 +1153,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/errors/gone", test_gone);
   g_test_add_func ("/local/errors/bad-mount-target", test_bad_mount_target);
   g_test_add_func ("/local/isolation/stdin-not-inherited", test_stdin_not_inherited);
+  g_test_add_func ("/local/ttl-during-exec", test_ttl_during_exec);
   g_test_add_func ("/local/ttl", test_ttl);
   g_test_add_func ("/local/server/shared-namespaces", test_server_shared_namespaces);
   g_test_add_func ("/local/server/destroy-leaves-nothing", test_server_destroy_leaves_nothing);

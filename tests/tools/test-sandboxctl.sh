@@ -95,6 +95,13 @@ ctl run --cmd-timeout 1 -- sleep 30
 check "run --cmd-timeout exits 124" rc_is 124
 check "run --cmd-timeout says so" err_has "timed out"
 
+# The sandbox's own time limit (not the command's): said as such, and the
+# sandbox is gone.
+ctl run --timeout 1 -- sleep 30
+check "run --timeout ends the command and fails" rc_is 1
+check "run --timeout names the sandbox's time limit" err_has "reached its time limit (1 s"
+check "run --timeout leaves no sandbox" [ -z "$(ls -A "$SANDBOX_LOCAL_ROOT" | grep '^sbx-')" ]
+
 ctl run -- no-such-program-here
 check "run of a missing program exits 5" rc_is 5
 check "run of a missing program names it" err_has "no-such-program-here"

@@ -1278,8 +1278,26 @@ find_instance (SandboxBackend  *backend,
 {
   g_autoptr(GAsyncResult) res = NULL;
 
+  g_autoptr(GError) local_error = NULL;
+  SandboxInstance *instance;
+  const char *env_backend = g_getenv ("SANDBOX_BACKEND");
+
   sandbox_backend_get_instance_async (backend, id, interrupt_cancellable, store_result, &res);
-  return sandbox_backend_get_instance_finish (backend, await_result (&res), error);
+  instance = sandbox_backend_get_instance_finish (backend, await_result (&res), &local_error);
+  if (instance != NULL)
+    return instance;
+  /* The id may be another backend's: the user did not choose one. */
+  if (g_error_matches (local_error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND) &&
+      opt_backend == NULL && (env_backend == NULL || *env_backend == '\0'))
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                   _("%s If it is a sandbox of another backend, name it with --backend "
+                     "(or set SANDBOX_BACKEND)."),
+                   local_error->message);
+      return NULL;
+    }
+  g_propagate_error (error, g_steal_pointer (&local_error));
+  return NULL;
 }
 
 static int

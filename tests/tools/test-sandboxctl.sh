@@ -282,6 +282,9 @@ check "ls --label filters" out_empty
 
 ctl exec sbx-doesnotexist -- true
 check "exec in an unknown sandbox exits 4" rc_is 4
+check "exec in an unknown sandbox, no backend chosen: hints at --backend" err_has "another backend, name it with --backend"
+ctl exec --backend local sbx-doesnotexist -- true
+check "exec with --backend chosen: no hint" eval '! err_has "another backend"'
 
 ctl rm "$id"
 check "rm removes the sandbox" rc_is 0

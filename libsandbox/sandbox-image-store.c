@@ -316,10 +316,12 @@ char *
 _sandbox_local_default_root (void)
 {
   const char *env = g_getenv ("SANDBOX_LOCAL_ROOT");
+  g_autofree char *runtime = NULL;
 
   if (env != NULL && *env != '\0')
     return g_strdup (env);
-  return g_build_filename (g_get_user_runtime_dir (), "libsandbox", "local", NULL);
+  runtime = _sandbox_user_runtime_dir ();
+  return g_build_filename (runtime, "libsandbox", "local", NULL);
 }
 
 char *

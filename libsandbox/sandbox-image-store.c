@@ -295,7 +295,9 @@ sandbox_image_get_cmd (SandboxImage *self)
  *
  * The default store is the directory in `SANDBOX_IMAGE_STORE`, else
  * `images` beside the local sandboxes' directory (`SANDBOX_LOCAL_ROOT`,
- * by default `$XDG_RUNTIME_DIR/libsandbox/local`).
+ * by default `$XDG_RUNTIME_DIR/libsandbox/local`; without
+ * `XDG_RUNTIME_DIR`, a private directory on a tmpfs, see the local
+ * backend's documentation).
  *
  * Since: 0.2
  */

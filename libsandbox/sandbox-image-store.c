@@ -336,7 +336,7 @@ _sandbox_image_store_default_path (const char *sandboxes_dir)
   if (env != NULL && *env != '\0')
     return g_strdup (env);
   root = sandboxes_dir ? g_strdup (sandboxes_dir) : _sandbox_local_default_root ();
-  parent = g_path_get_dirname (root);
+  parent = _sandbox_local_data_dir (root);
   return g_build_filename (parent, "images", NULL);
 }
 

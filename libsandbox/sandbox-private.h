@@ -93,6 +93,10 @@ void          _sandbox_register_builtin_backends (void);
 char         *_sandbox_user_runtime_dir   (void);
 char         *_sandbox_runtime_dir_fallback (const char *run_user,
                                              const char *shm);
+/* Where images and volumes are kept by default for the sandboxes'
+ * directory SANDBOXES_DIR: beside it, but for the /dev/shm fallback,
+ * where they stay in the cache directory (on disk), as before it. */
+char         *_sandbox_local_data_dir     (const char *sandboxes_dir);
 
 /* Images (sandbox-image-store.c) for the local backend, and the one
  * local-backend function the store needs. */

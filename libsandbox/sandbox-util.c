@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -210,6 +211,19 @@ _sandbox_runtime_dir_fallback (const char *run_user,
   if ((g_mkdir (ours, 0700) == 0 || errno == EEXIST) && private_tmpfs_dir (ours))
     return g_steal_pointer (&ours);
   return NULL;
+}
+
+char *
+_sandbox_local_data_dir (const char *sandboxes_dir)
+{
+  g_autofree char *parent = g_path_get_dirname (sandboxes_dir);
+  g_autofree char *ours = g_strdup_printf ("/dev/shm/libsandbox-%u/libsandbox", (guint) geteuid ());
+
+  /* Sandboxes in our /dev/shm directory: images and volumes stay where
+   * they were without a runtime directory, on disk, across reboots. */
+  if (strcmp (parent, ours) == 0)
+    return g_build_filename (g_get_user_cache_dir (), "libsandbox", NULL);
+  return g_steal_pointer (&parent);
 }
 
 char *

@@ -583,7 +583,7 @@ _sandbox_local_volumes_dir (const char *root_dir)
 
   if (env != NULL && *env != '\0')
     return g_strdup (env);
-  parent = g_path_get_dirname (root_dir);
+  parent = _sandbox_local_data_dir (root_dir);
   return g_build_filename (parent, "volumes", NULL);
 }
 

@@ -231,7 +231,17 @@ test_backend_default (void)
   expected = g_build_filename (runtime, "libsandbox", "local", NULL);
   g_assert_cmpstr (root, ==, expected);
   if (is_large_tmpfs ("/dev/shm"))
-    g_assert_true (is_large_tmpfs (runtime));
+    {
+      g_autoptr(SandboxImageStore) store = sandbox_image_store_new (NULL);
+      g_autofree char *images = NULL;
+      g_autofree char *cache_images = g_build_filename (g_get_user_cache_dir (), "libsandbox",
+                                                        "images", NULL);
+
+      g_assert_true (is_large_tmpfs (runtime));
+      /* Images (and volumes) stay on disk, where they were. */
+      g_object_get (store, "path", &images, NULL);
+      g_assert_cmpstr (images, ==, cache_images);
+    }
 
   if (!sandbox_backend_check_configured (backend, NULL))
     {
@@ -259,6 +269,21 @@ test_backend_default (void)
   g_setenv ("XDG_RUNTIME_DIR", xdg, TRUE);
 }
 
+/* Images and volumes: beside the sandboxes, but for the /dev/shm
+ * fallback, where they stay in the cache. */
+static void
+test_data_dir (void)
+{
+  g_autofree char *shm_root = g_strdup_printf ("/dev/shm/libsandbox-%u/libsandbox/local",
+                                               (guint) geteuid ());
+  g_autofree char *cache = g_build_filename (g_get_user_cache_dir (), "libsandbox", NULL);
+  g_autofree char *beside = _sandbox_local_data_dir ("/srv/sbx/libsandbox/local");
+  g_autofree char *kept = _sandbox_local_data_dir (shm_root);
+
+  g_assert_cmpstr (beside, ==, "/srv/sbx/libsandbox");
+  g_assert_cmpstr (kept, ==, cache);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -271,6 +296,7 @@ main (int argc, char **argv)
   ADD ("squatted", test_squatted);
   ADD ("other-owner", test_other_owner);
   ADD ("not-tmpfs", test_not_tmpfs);
+  g_test_add_func ("/local/root/data-dir", test_data_dir);
   g_test_add_func ("/local/root/backend-default", test_backend_default);
   return g_test_run ();
 }

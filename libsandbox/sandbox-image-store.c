@@ -295,7 +295,9 @@ sandbox_image_get_cmd (SandboxImage *self)
  *
  * The default store is the directory in `SANDBOX_IMAGE_STORE`, else
  * `images` beside the local sandboxes' directory (`SANDBOX_LOCAL_ROOT`,
- * by default `$XDG_RUNTIME_DIR/libsandbox/local`).
+ * by default `$XDG_RUNTIME_DIR/libsandbox/local`; without
+ * `XDG_RUNTIME_DIR`, a private directory on a tmpfs, see the local
+ * backend's documentation).
  *
  * Since: 0.2
  */
@@ -316,10 +318,12 @@ char *
 _sandbox_local_default_root (void)
 {
   const char *env = g_getenv ("SANDBOX_LOCAL_ROOT");
+  g_autofree char *runtime = NULL;
 
   if (env != NULL && *env != '\0')
     return g_strdup (env);
-  return g_build_filename (g_get_user_runtime_dir (), "libsandbox", "local", NULL);
+  runtime = _sandbox_user_runtime_dir ();
+  return g_build_filename (runtime, "libsandbox", "local", NULL);
 }
 
 char *
@@ -332,7 +336,7 @@ _sandbox_image_store_default_path (const char *sandboxes_dir)
   if (env != NULL && *env != '\0')
     return g_strdup (env);
   root = sandboxes_dir ? g_strdup (sandboxes_dir) : _sandbox_local_default_root ();
-  parent = g_path_get_dirname (root);
+  parent = _sandbox_local_data_dir (root);
   return g_build_filename (parent, "images", NULL);
 }
 

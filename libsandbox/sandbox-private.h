@@ -83,6 +83,21 @@ void          _sandbox_command_set_sandbox_id (SandboxCommand *command,
  * the one file that knows the built-in backends. */
 void          _sandbox_register_builtin_backends (void);
 
+/* The user's runtime directory, where the local sandboxes are by default:
+ * $XDG_RUNTIME_DIR; without it, a private directory on a tmpfs (RUN_USER/UID,
+ * else SHM/libsandbox-UID, made 0700), so that creating and removing a
+ * sandbox stays in memory; else GLib's fallback, the user's cache
+ * directory. The fallback alone takes its places as arguments, for tests;
+ * it returns NULL where neither can be used. */
+#define SANDBOX_RUNTIME_DIR_MIN_SIZE (G_GUINT64_CONSTANT (1) << 30)
+char         *_sandbox_user_runtime_dir   (void);
+char         *_sandbox_runtime_dir_fallback (const char *run_user,
+                                             const char *shm);
+/* Where images and volumes are kept by default for the sandboxes'
+ * directory SANDBOXES_DIR: beside it, but for the /dev/shm fallback,
+ * where they stay in the cache directory (on disk), as before it. */
+char         *_sandbox_local_data_dir     (const char *sandboxes_dir);
+
 /* Images (sandbox-image-store.c) for the local backend, and the one
  * local-backend function the store needs. */
 char         *_sandbox_local_default_root (void);

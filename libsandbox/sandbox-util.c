@@ -4,7 +4,19 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
 #include "sandbox-private.h"
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
 
 /* The private contexts of synchronous calls are pooled per thread, and a
  * call takes one that no call of this thread is using (calls may nest).
@@ -161,4 +173,71 @@ _sandbox_init_i18n (void)
       bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
       g_once_init_leave (&initialized, 1);
     }
+}
+
+/* DIR, if it is a directory of this user's own that nobody else can enter
+ * (not a link: lstat), on a tmpfs large enough for sandboxes' files. */
+static gboolean
+private_tmpfs_dir (const char *dir)
+{
+  struct stat st;
+  struct statfs fs;
+
+  if (lstat (dir, &st) != 0 || !S_ISDIR (st.st_mode) || st.st_uid != geteuid () ||
+      (st.st_mode & 077) != 0)
+    return FALSE;
+  if (statfs (dir, &fs) != 0 || fs.f_type != TMPFS_MAGIC)
+    return FALSE;
+  /* A container's 64 MiB /dev/shm would cap every sandbox's files. */
+  return (guint64) fs.f_blocks * (guint64) fs.f_bsize >= SANDBOX_RUNTIME_DIR_MIN_SIZE;
+}
+
+char *
+_sandbox_runtime_dir_fallback (const char *run_user,
+                               const char *shm)
+{
+  g_autofree char *mine = NULL;
+  g_autofree char *ours = NULL;
+
+  /* systemd's runtime directory, when only the variable was lost (su,
+   * sudo, a service's environment). */
+  mine = g_strdup_printf ("%s/%u", run_user, (guint) geteuid ());
+  if (private_tmpfs_dir (mine))
+    return g_steal_pointer (&mine);
+  /* Else one of ours in SHM (a sticky directory: nobody else can remove
+   * or rename it once it is ours; one that someone else made first, or
+   * with other permissions, is not used). */
+  ours = g_strdup_printf ("%s/libsandbox-%u", shm, (guint) geteuid ());
+  if ((g_mkdir (ours, 0700) == 0 || errno == EEXIST) && private_tmpfs_dir (ours))
+    return g_steal_pointer (&ours);
+  return NULL;
+}
+
+char *
+_sandbox_local_data_dir (const char *sandboxes_dir)
+{
+  g_autofree char *parent = g_path_get_dirname (sandboxes_dir);
+  g_autofree char *ours = g_strdup_printf ("/dev/shm/libsandbox-%u/libsandbox", (guint) geteuid ());
+
+  /* Sandboxes in our /dev/shm directory: images and volumes stay where
+   * they were without a runtime directory, on disk, across reboots. */
+  if (strcmp (parent, ours) == 0)
+    return g_build_filename (g_get_user_cache_dir (), "libsandbox", NULL);
+  return g_steal_pointer (&parent);
+}
+
+char *
+_sandbox_user_runtime_dir (void)
+{
+  const char *env = g_getenv ("XDG_RUNTIME_DIR");
+  char *dir;
+
+  if (env == NULL || *env == '\0')
+    {
+      dir = _sandbox_runtime_dir_fallback ("/run/user", "/dev/shm");
+      if (dir != NULL)
+        return dir;
+    }
+  /* $XDG_RUNTIME_DIR; without a tmpfs, GLib's fallback (the cache). */
+  return g_strdup (g_get_user_runtime_dir ());
 }

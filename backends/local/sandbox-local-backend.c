@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "sandbox-local-private.h"
+#include "sandbox-private.h"
 
 struct _SandboxLocalBackend
 {
@@ -408,13 +409,7 @@ sandbox_local_backend_constructed (GObject *object)
   G_OBJECT_CLASS (sandbox_local_backend_parent_class)->constructed (object);
 
   if (self->root_dir == NULL)
-    {
-      env = g_getenv ("SANDBOX_LOCAL_ROOT");
-      if (env != NULL && *env != '\0')
-        self->root_dir = g_strdup (env);
-      else
-        self->root_dir = g_build_filename (g_get_user_runtime_dir (), "libsandbox", "local", NULL);
-    }
+    self->root_dir = _sandbox_local_default_root ();
 
   env = g_getenv ("SANDBOX_EXEC_HELPER");
   if (env != NULL && *env != '\0')
@@ -588,7 +583,7 @@ _sandbox_local_volumes_dir (const char *root_dir)
 
   if (env != NULL && *env != '\0')
     return g_strdup (env);
-  parent = g_path_get_dirname (root_dir);
+  parent = _sandbox_local_data_dir (root_dir);
   return g_build_filename (parent, "volumes", NULL);
 }
 

@@ -1025,7 +1025,8 @@ typedef struct
 static guint
 next_cpu_start (void)
 {
-  g_autofree char *path = g_build_filename (g_get_user_runtime_dir (), "libsandbox-cpu-next", NULL);
+  g_autofree char *runtime = _sandbox_user_runtime_dir ();
+  g_autofree char *path = g_build_filename (runtime, "libsandbox-cpu-next", NULL);
   guint32 value = 0;
   int fd = open (path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 

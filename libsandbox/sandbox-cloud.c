@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <signal.h>
+
 #include "sandbox-cloud-private.h"
 
 #define MAX_PAGES      1000
@@ -351,6 +353,38 @@ _sandbox_cloud_create_failed (SandboxRestClient     *client,
   /* Not cancellable: the sandbox must not be left behind. */
   _sandbox_rest_client_call_async (client, "GET", path, NULL, SANDBOX_REST_IDEMPOTENT, NULL,
                                    reap_listed, data);
+}
+
+GHashTable *
+_sandbox_cloud_create_labels (GHashTable  *labels,
+                              char       **token)
+{
+  GHashTable *sent = g_hash_table_new (g_str_hash, g_str_equal);
+
+  if (labels != NULL)
+    {
+      GHashTableIter iter;
+      gpointer key, value;
+
+      g_hash_table_iter_init (&iter, labels);
+      while (g_hash_table_iter_next (&iter, &key, &value))
+        g_hash_table_insert (sent, key, value);
+    }
+  *token = g_uuid_string_random ();
+  g_hash_table_insert (sent, (char *) SANDBOX_CLOUD_CREATE_TOKEN, *token);
+  return sent;
+}
+
+const char *
+_sandbox_cloud_tty_signal_key (int signum)
+{
+  switch (signum)
+    {
+    case SIGINT: return "\x03";
+    case SIGQUIT: return "\x1c";
+    case SIGTSTP: return "\x1a";
+    default: return NULL;
+    }
 }
 
 void

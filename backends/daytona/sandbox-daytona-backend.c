@@ -530,20 +530,8 @@ sandbox_daytona_backend_create (SandboxBackend *backend,
     }
   _sandbox_json_add_string_map (b, "env", sandbox_spec_get_env (spec));
   {
-    g_autoptr(GHashTable) labels = g_hash_table_new (g_str_hash, g_str_equal);
-    GHashTable *asked = sandbox_spec_get_labels (spec);
+    g_autoptr(GHashTable) labels = _sandbox_cloud_create_labels (sandbox_spec_get_labels (spec), &token);
 
-    if (asked != NULL)
-      {
-        GHashTableIter iter;
-        gpointer key, value;
-
-        g_hash_table_iter_init (&iter, asked);
-        while (g_hash_table_iter_next (&iter, &key, &value))
-          g_hash_table_insert (labels, key, value);
-      }
-    token = g_uuid_string_random ();
-    g_hash_table_insert (labels, (char *) SANDBOX_CLOUD_CREATE_TOKEN, token);
     _sandbox_json_add_string_map (b, "labels", labels);
   }
   json_builder_set_member_name (b, "networkBlockAll");

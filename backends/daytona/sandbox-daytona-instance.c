@@ -916,8 +916,7 @@ tty_on_signal (SandboxCommand *command,
                int             signum,
                DaytonaTty     *tty)
 {
-  const char *key = signum == SIGINT ? "\x03" : signum == SIGQUIT ? "\x1c" :
-                    signum == SIGTSTP ? "\x1a" : NULL;
+  const char *key = _sandbox_cloud_tty_signal_key (signum);
   TtyOp *op;
 
   if (key == NULL && signum != SIGKILL && signum != SIGTERM && signum != SIGHUP)

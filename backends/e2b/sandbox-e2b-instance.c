@@ -499,8 +499,7 @@ e2b_tty_signal (SandboxCommand *command,
                 int             signum,
                 E2bTty         *tty)
 {
-  const char *key = signum == SIGINT ? "\x03" : signum == SIGQUIT ? "\x1c" :
-                    signum == SIGTSTP ? "\x1a" : NULL;
+  const char *key = _sandbox_cloud_tty_signal_key (signum);
   JsonObject *object;
 
   if (key != NULL)

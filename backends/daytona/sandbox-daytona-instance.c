@@ -2251,6 +2251,23 @@ download_return (GTask  *task,
     g_task_return_boolean (task, TRUE);
 }
 
+/* The next bytes of a download's body, or NULL once the task failed
+ * because the connection of METHOD PATH broke. */
+static GBytes *
+download_read_finish (GTask        *task,
+                      GObject      *stream,
+                      GAsyncResult *result,
+                      const char   *method,
+                      const char   *path)
+{
+  g_autoptr(GError) error = NULL;
+  GBytes *bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (stream), result, &error);
+
+  if (bytes == NULL)
+    download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, method, path, error));
+  return bytes;
+}
+
 /* Parts are read with read_bytes_async, never spliced: a splice of a
  * non-pollable stream reads in a worker thread, and libsoup must see its
  * streams read in the context that sent the message. */
@@ -2322,17 +2339,12 @@ part_read (GObject      *source,
   g_autoptr(GTask) task = user_data;
   DownloadData *data = g_task_get_task_data (task);
   GError *error = NULL;
-  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
+  g_autoptr(GBytes) bytes = download_read_finish (task, source, result, "POST", "files/bulk-download");
   gsize len;
   const guint8 *buf;
 
   if (bytes == NULL)
-    {
-      download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, "POST",
-                                                                    "files/bulk-download", error));
-      g_error_free (error);
-      return;
-    }
+    return;
   buf = g_bytes_get_data (bytes, &len);
   if (len == 0)
     {
@@ -2451,6 +2463,43 @@ download_next_part (GTask *task)
 
 static void download_files (GTask *task);
 
+/* The start of a download's answer to METHOD PATH: TRUE with the body in
+ * data->body when it succeeded; else the request is sent again when that
+ * may help, or the task failed, and FALSE. */
+static gboolean
+download_answered (GTask        *task,
+                   GObject      *session,
+                   GAsyncResult *result,
+                   const char   *method,
+                   const char   *path)
+{
+  DownloadData *data = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (session), result, &error);
+  g_autoptr(GBytes) body = NULL;
+  guint status;
+
+  if (stream == NULL)
+    {
+      if (!transfer_retry (task, download_files, NULL, error))
+        download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, method, path, error));
+      return FALSE;
+    }
+  data->body = stream;
+  status = soup_message_get_status (data->msg);
+  if (SOUP_STATUS_IS_SUCCESSFUL (status))
+    return TRUE;
+  body = g_input_stream_read_bytes (data->body, 65536, NULL, NULL);
+  if (transfer_retry (task, download_files, data->msg, NULL))
+    {
+      g_input_stream_close (data->body, NULL, NULL);
+      g_clear_object (&data->body);
+      return FALSE;
+    }
+  download_return (task, _sandbox_rest_error_new (DAYTONA_PROVIDER, method, path, status, body, NULL));
+  return FALSE;
+}
+
 static void
 bulk_sent (GObject      *source,
            GAsyncResult *result,
@@ -2458,37 +2507,11 @@ bulk_sent (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   DownloadData *data = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
-  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
-  guint status;
   const char *type;
   g_autoptr(GHashTable) params = NULL;
 
-  if (stream == NULL)
-    {
-      if (transfer_retry (task, download_files, NULL, error))
-        return;
-      download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, "POST",
-                                                                    "files/bulk-download", error));
-      return;
-    }
-  data->body = stream;
-  status = soup_message_get_status (data->msg);
-  if (!SOUP_STATUS_IS_SUCCESSFUL (status))
-    {
-      g_autoptr(GBytes) body = g_input_stream_read_bytes (stream, 65536, NULL, NULL);
-
-      if (transfer_retry (task, download_files, data->msg, NULL))
-        {
-          g_input_stream_close (stream, NULL, NULL);
-          g_clear_object (&data->body);
-          return;
-        }
-
-      download_return (task, _sandbox_rest_error_new (DAYTONA_PROVIDER, "POST", "files/bulk-download",
-                                                          status, body, NULL));
-      return;
-    }
+  if (!download_answered (task, source, result, "POST", "files/bulk-download"))
+    return;
   type = soup_message_headers_get_content_type (soup_message_get_response_headers (data->msg), &params);
   /* No boundary: libsoup would only warn and read nothing. */
   if (type == NULL || !g_str_has_prefix (type, "multipart/") ||
@@ -2500,7 +2523,7 @@ bulk_sent (GObject      *source,
                                type ? type : _("no content type")));
       return;
     }
-  data->multipart = soup_multipart_input_stream_new (data->msg, stream);
+  data->multipart = soup_multipart_input_stream_new (data->msg, data->body);
   download_next_part (task);
 }
 
@@ -2515,17 +2538,12 @@ single_read (GObject      *source,
   g_autoptr(GTask) task = user_data;
   DownloadData *data = g_task_get_task_data (task);
   GError *error = NULL;
-  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
+  g_autoptr(GBytes) bytes = download_read_finish (task, source, result, "GET", "files/download");
   gsize len;
   const guint8 *buf;
 
   if (bytes == NULL)
-    {
-      download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, "GET",
-                                                                    "files/download", error));
-      g_error_free (error);
-      return;
-    }
+    return;
   buf = g_bytes_get_data (bytes, &len);
   if (len == 0)
     {
@@ -2556,35 +2574,11 @@ single_sent (GObject      *source,
   g_autoptr(GTask) task = user_data;
   DownloadData *data = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
-  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
-  guint status;
   GHashTableIter iter;
   gpointer target;
 
-  if (stream == NULL)
-    {
-      if (transfer_retry (task, download_files, NULL, error))
-        return;
-      download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, "GET",
-                                                                    "files/download", error));
-      return;
-    }
-  data->body = stream;
-  status = soup_message_get_status (data->msg);
-  if (!SOUP_STATUS_IS_SUCCESSFUL (status))
-    {
-      g_autoptr(GBytes) body = g_input_stream_read_bytes (stream, 65536, NULL, NULL);
-
-      if (transfer_retry (task, download_files, data->msg, NULL))
-        {
-          g_input_stream_close (stream, NULL, NULL);
-          g_clear_object (&data->body);
-          return;
-        }
-      download_return (task, _sandbox_rest_error_new (DAYTONA_PROVIDER, "GET", "files/download",
-                                                          status, body, NULL));
-      return;
-    }
+  if (!download_answered (task, source, result, "GET", "files/download"))
+    return;
   g_hash_table_iter_init (&iter, data->targets);
   g_hash_table_iter_next (&iter, NULL, &target);
   data->out = G_OUTPUT_STREAM (g_file_replace (target, NULL, FALSE, G_FILE_CREATE_NONE,
@@ -2601,7 +2595,7 @@ single_sent (GObject      *source,
     sandbox_instance_set_transfer_total (g_task_get_source_object (task),
                                          soup_message_headers_get_content_length (
                                            soup_message_get_response_headers (data->msg)));
-  g_input_stream_read_bytes_async (stream, 65536, G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
+  g_input_stream_read_bytes_async (data->body, 65536, G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
                                    single_read, g_object_ref (task));
 }
 

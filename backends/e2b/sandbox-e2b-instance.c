@@ -48,6 +48,25 @@ get_id (SandboxE2bInstance *self)
   return sandbox_instance_get_id (SANDBOX_INSTANCE (self));
 }
 
+/* METHOD sandboxes/ID on the E2B API, or sandboxes/ID/WHAT when WHAT is
+ * not NULL, for @task: @done gets the answer and a reference on @task. */
+static void
+call_api (SandboxE2bInstance  *self,
+          const char          *method,
+          const char          *what,
+          JsonNode            *body,
+          SandboxRestFlags     flags,
+          GCancellable        *cancellable,
+          GAsyncReadyCallback  done,
+          GTask               *task)
+{
+  g_autofree char *path = what ? g_strdup_printf ("sandboxes/%s/%s", get_id (self), what)
+                               : g_strdup_printf ("sandboxes/%s", get_id (self));
+
+  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), method, path, body,
+                                   flags, cancellable, done, g_object_ref (task));
+}
+
 #define E2B_ROOT_AUTH "Basic cm9vdDo="   /* base64 ("root:") */
 
 static void
@@ -2062,12 +2081,8 @@ sandbox_e2b_instance_destroy (SandboxInstance *instance,
                               GCancellable    *cancellable,
                               GTask           *task)
 {
-  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
-  g_autofree char *path = g_strdup_printf ("sandboxes/%s", get_id (self));
-
-  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), "DELETE", path,
-                                   NULL, SANDBOX_REST_IDEMPOTENT, cancellable, destroy_done,
-                                   g_object_ref (task));
+  call_api (SANDBOX_E2B_INSTANCE (instance), "DELETE", NULL, NULL, SANDBOX_REST_IDEMPOTENT, cancellable,
+            destroy_done, task);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2102,13 +2117,10 @@ sandbox_e2b_instance_pause (SandboxInstance *instance,
                             GCancellable    *cancellable,
                             GTask           *task)
 {
-  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
-  g_autofree char *path = g_strdup_printf ("sandboxes/%s/pause", get_id (self));
   g_autoptr(JsonNode) body = json_from_string ("{}", NULL);
 
-  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), "POST", path,
-                                   body, SANDBOX_REST_NONE, cancellable, pause_done,
-                                   g_object_ref (task));
+  call_api (SANDBOX_E2B_INSTANCE (instance), "POST", "pause", body, SANDBOX_REST_NONE, cancellable,
+            pause_done, task);
 }
 
 static void
@@ -2152,15 +2164,12 @@ sandbox_e2b_instance_resume (SandboxInstance *instance,
                              GCancellable    *cancellable,
                              GTask           *task)
 {
-  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
-  g_autofree char *path = g_strdup_printf ("sandboxes/%s/connect", get_id (self));
   g_autofree char *json = g_strdup_printf ("{\"timeout\": %d}", E2B_DEFAULT_TTL_S);
   g_autoptr(JsonNode) body = json_from_string (json, NULL);
 
   /* connect only ever extends the sandbox's time-out. */
-  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), "POST", path,
-                                   body, SANDBOX_REST_NONE, cancellable, resume_done,
-                                   g_object_ref (task));
+  call_api (SANDBOX_E2B_INSTANCE (instance), "POST", "connect", body, SANDBOX_REST_NONE, cancellable,
+            resume_done, task);
 }
 
 /* The number in the member @a (else @b) of @object, or @fallback. */
@@ -2306,12 +2315,8 @@ sandbox_e2b_instance_get_metrics (SandboxInstance *instance,
                                   GCancellable    *cancellable,
                                   GTask           *task)
 {
-  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
-  g_autofree char *path = g_strdup_printf ("sandboxes/%s/metrics", get_id (self));
-
-  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), "GET", path,
-                                   NULL, SANDBOX_REST_IDEMPOTENT, cancellable, metrics_done,
-                                   g_object_ref (task));
+  call_api (SANDBOX_E2B_INSTANCE (instance), "GET", "metrics", NULL, SANDBOX_REST_IDEMPOTENT, cancellable,
+            metrics_done, task);
 }
 
 /* ------------------------------------------------------------------ */

@@ -1058,6 +1058,35 @@ volume_name_ok (GTask      *task,
   return FALSE;
 }
 
+/* The vfuncs that take a volume's name: create_volume, delete_volume. */
+typedef void (*VolumeVfunc) (SandboxBackend *self,
+                             const char     *name,
+                             GCancellable   *cancellable,
+                             GTask          *task);
+
+/* The body of their _async wrappers: hands the class slot at VFUNC_OFFSET
+ * (named VFUNC_NAME) a task tagged SOURCE_TAG, once the backend has
+ * volumes, is configured and NAME is a volume name. */
+static void
+call_volume_vfunc (SandboxBackend      *self,
+                   const char          *name,
+                   gsize                vfunc_offset,
+                   const char          *vfunc_name,
+                   GCancellable        *cancellable,
+                   GAsyncReadyCallback  callback,
+                   gpointer             user_data,
+                   gpointer             source_tag)
+{
+  g_autoptr(GTask) task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, source_tag);
+  VolumeVfunc vfunc = G_STRUCT_MEMBER (VolumeVfunc, SANDBOX_BACKEND_GET_CLASS (self), vfunc_offset);
+
+  if (volumes_supported (task, vfunc) && start_task (task, vfunc, NULL) && volume_name_ok (task, name))
+    {
+      vfunc (self, name, cancellable, task);
+      _sandbox_task_check_pending (task, vfunc_name);
+    }
+}
+
 /**
  * sandbox_volume_name_is_valid:
  * @name: a volume name
@@ -1109,21 +1138,12 @@ sandbox_backend_create_volume_async (SandboxBackend      *self,
                                      GAsyncReadyCallback  callback,
                                      gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  SandboxBackendClass *klass;
-
   g_return_if_fail (SANDBOX_IS_BACKEND (self));
   g_return_if_fail (name != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, sandbox_backend_create_volume_async);
-
-  klass = SANDBOX_BACKEND_GET_CLASS (self);
-  if (volumes_supported (task, klass->create_volume) && start_task (task, klass->create_volume, NULL) && volume_name_ok (task, name))
-    {
-      klass->create_volume (self, name, cancellable, task);
-      _sandbox_task_check_pending (task, "create_volume");
-    }
+  call_volume_vfunc (self, name, G_STRUCT_OFFSET (SandboxBackendClass, create_volume), "create_volume",
+                     cancellable, callback, user_data, sandbox_backend_create_volume_async);
 }
 
 /**
@@ -1198,21 +1218,12 @@ sandbox_backend_delete_volume_async (SandboxBackend      *self,
                                      GAsyncReadyCallback  callback,
                                      gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  SandboxBackendClass *klass;
-
   g_return_if_fail (SANDBOX_IS_BACKEND (self));
   g_return_if_fail (name != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, sandbox_backend_delete_volume_async);
-
-  klass = SANDBOX_BACKEND_GET_CLASS (self);
-  if (volumes_supported (task, klass->delete_volume) && start_task (task, klass->delete_volume, NULL) && volume_name_ok (task, name))
-    {
-      klass->delete_volume (self, name, cancellable, task);
-      _sandbox_task_check_pending (task, "delete_volume");
-    }
+  call_volume_vfunc (self, name, G_STRUCT_OFFSET (SandboxBackendClass, delete_volume), "delete_volume",
+                     cancellable, callback, user_data, sandbox_backend_delete_volume_async);
 }
 
 /**

@@ -360,6 +360,20 @@ call_plain_vfunc (SandboxInstance     *self,
     }
 }
 
+/* The end of the _finish of destroy, pause and resume: the task's outcome,
+ * and on success the state the sandbox is in now. */
+static gboolean
+finish_state_change (SandboxInstance       *self,
+                     GAsyncResult          *result,
+                     SandboxInstanceState   state,
+                     GError               **error)
+{
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return FALSE;
+  sandbox_instance_set_state (self, state);
+  return TRUE;
+}
+
 /* A command on a terminal needs a backend that can make one. */
 static gboolean
 check_tty (GTask *task)
@@ -802,15 +816,10 @@ sandbox_instance_destroy_finish (SandboxInstance  *self,
                                  GAsyncResult     *result,
                                  GError          **error)
 {
-  gboolean ret;
-
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_destroy_async, FALSE);
 
-  ret = g_task_propagate_boolean (G_TASK (result), error);
-  if (ret)
-    sandbox_instance_set_state (self, SANDBOX_INSTANCE_STATE_DESTROYED);
-  return ret;
+  return finish_state_change (self, result, SANDBOX_INSTANCE_STATE_DESTROYED, error);
 }
 
 /**
@@ -1111,15 +1120,10 @@ sandbox_instance_pause_finish (SandboxInstance  *self,
                                GAsyncResult     *result,
                                GError          **error)
 {
-  gboolean ret;
-
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_pause_async, FALSE);
 
-  ret = g_task_propagate_boolean (G_TASK (result), error);
-  if (ret)
-    sandbox_instance_set_state (self, SANDBOX_INSTANCE_STATE_STOPPED);
-  return ret;
+  return finish_state_change (self, result, SANDBOX_INSTANCE_STATE_STOPPED, error);
 }
 
 /**
@@ -1192,15 +1196,10 @@ sandbox_instance_resume_finish (SandboxInstance  *self,
                                 GAsyncResult     *result,
                                 GError          **error)
 {
-  gboolean ret;
-
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_resume_async, FALSE);
 
-  ret = g_task_propagate_boolean (G_TASK (result), error);
-  if (ret)
-    sandbox_instance_set_state (self, SANDBOX_INSTANCE_STATE_RUNNING);
-  return ret;
+  return finish_state_change (self, result, SANDBOX_INSTANCE_STATE_RUNNING, error);
 }
 
 /**

@@ -1397,10 +1397,12 @@ files_data_free (FilesData *data)
   g_free (data);
 }
 
+/* A request to envd, or NULL with @error set when its URL is not one. */
 static SoupMessage *
-files_message (FilesData  *data,
-               const char *method,
-               const char *path_and_query)
+files_message (FilesData   *data,
+               const char  *method,
+               const char  *path_and_query,
+               GError     **error)
 {
   g_autofree char *url = g_strconcat (data->envd_url, g_str_has_suffix (data->envd_url, "/") ? "" : "/",
                                       path_and_query, NULL);
@@ -1408,7 +1410,11 @@ files_message (FilesData  *data,
   SoupMessageHeaders *headers;
 
   if (msg == NULL)
-    return NULL;
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
+                   _("“%s” is not a valid envd URL; check E2B_SANDBOX_URL."), data->envd_url);
+      return NULL;
+    }
   headers = soup_message_get_request_headers (msg);
   soup_message_headers_replace (headers, "E2b-Sandbox-Id", data->sandbox_id);
   soup_message_headers_replace (headers, "E2b-Sandbox-Port", G_STRINGIFY (E2B_ENVD_PORT));
@@ -1444,6 +1450,51 @@ files_http_error (FilesData  *data,
   return _sandbox_rest_error_new ("E2B envd", method, endpoint, status, body, NULL);
 }
 
+/* Replaces the transport error in *@error (a dropped or refused
+ * connection to envd during METHOD ENDPOINT) by the library's, keeping the
+ * raw one in *@failed_error (when not NULL) for the retry policy. */
+static void
+files_transport_error (const char  *method,
+                       const char  *endpoint,
+                       GError     **failed_error,
+                       GError     **error)
+{
+  GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", method, endpoint, *error);
+
+  if (failed_error != NULL)
+    *failed_error = g_error_copy (*error);
+  g_clear_error (error);
+  g_propagate_error (error, mapped);
+}
+
+/* Sends @msg (on /files) to envd: the answer's body, or NULL with @error
+ * set. A failure that another attempt may cure leaves the answer in
+ * *@failed_msg or the raw transport error in *@failed_error. */
+static GInputStream *
+files_send (FilesData     *data,
+            SoupMessage   *msg,
+            SoupMessage  **failed_msg,
+            GError       **failed_error,
+            GCancellable  *cancellable,
+            GError       **error)
+{
+  const char *method = soup_message_get_method (msg);
+  g_autoptr(GInputStream) answer = soup_session_send (data->session, msg, cancellable, error);
+
+  if (answer == NULL)
+    {
+      files_transport_error (method, "/files", failed_error, error);
+      return NULL;
+    }
+  if (!SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (msg)))
+    {
+      *failed_msg = g_object_ref (msg);
+      g_propagate_error (error, files_http_error (data, msg, method, "/files", answer));
+      return NULL;
+    }
+  return g_steal_pointer (&answer);
+}
+
 /* A unary Connect call; returns the parsed answer. */
 static JsonNode *
 files_rpc (FilesData     *data,
@@ -1454,7 +1505,7 @@ files_rpc (FilesData     *data,
            GCancellable  *cancellable,
            GError       **error)
 {
-  g_autoptr(SoupMessage) msg = files_message (data, "POST", rpc);
+  g_autoptr(SoupMessage) msg = NULL;
   g_autofree char *json = json_to_string (request, FALSE);
   g_autoptr(GBytes) body = NULL;
   g_autoptr(GBytes) answer = NULL;
@@ -1463,21 +1514,16 @@ files_rpc (FilesData     *data,
 
   if (accepted != NULL)
     *accepted = FALSE;
+  msg = files_message (data, "POST", rpc, error);
   if (msg == NULL)
-    {
-      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
-                   _("“%s” is not a valid envd URL; check E2B_SANDBOX_URL."), data->envd_url);
-      return NULL;
-    }
+    return NULL;
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Connect-Protocol-Version", "1");
   body = g_bytes_new (json, strlen (json));
   soup_message_set_request_body_from_bytes (msg, "application/json", body);
   answer = soup_session_send_and_read (data->session, msg, cancellable, error);
   if (answer == NULL)
     {
-      GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "POST", rpc, *error);
-      g_clear_error (error);
-      g_propagate_error (error, mapped);
+      files_transport_error ("POST", rpc, NULL, error);
       return NULL;
     }
   status = soup_message_get_status (msg);
@@ -1597,17 +1643,13 @@ upload_file_once (FilesData     *data,
 {
   g_autofree char *escaped = g_uri_escape_string (destination, "/", FALSE);
   g_autofree char *query = g_strdup_printf ("files?path=%s", escaped);
-  g_autoptr(SoupMessage) msg = files_message (data, "POST", query);
+  g_autoptr(SoupMessage) msg = files_message (data, "POST", query, error);
   g_autoptr(GFileInputStream) in = NULL;
   g_autoptr(GFileInfo) info = NULL;
   g_autoptr(GInputStream) answer = NULL;
 
   if (msg == NULL)
-    {
-      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
-                   _("“%s” is not a valid envd URL; check E2B_SANDBOX_URL."), data->envd_url);
-      return FALSE;
-    }
+    return FALSE;
   in = g_file_read (source, cancellable, error);
   if (in == NULL)
     return FALSE;
@@ -1618,22 +1660,9 @@ upload_file_once (FilesData     *data,
   soup_message_set_request_body (msg, "application/octet-stream", G_INPUT_STREAM (in),
                                  g_file_info_get_size (info));
   g_signal_connect (msg, "wrote-body-data", G_CALLBACK (on_wrote_body_data), data->instance);
-  answer = soup_session_send (data->session, msg, cancellable, error);
+  answer = files_send (data, msg, failed_msg, failed_error, cancellable, error);
   if (answer == NULL)
-    {
-      GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "POST", "/files", *error);
-
-      *failed_error = g_error_copy (*error);
-      g_clear_error (error);
-      g_propagate_error (error, mapped);
-      return FALSE;
-    }
-  if (!SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (msg)))
-    {
-      *failed_msg = g_object_ref (msg);
-      g_propagate_error (error, files_http_error (data, msg, "POST", "/files", answer));
-      return FALSE;
-    }
+    return FALSE;
   {
     g_autoptr(GOutputStream) sink = g_memory_output_stream_new_resizable ();
     g_autoptr(GError) local_error = NULL;
@@ -1643,10 +1672,8 @@ upload_file_once (FilesData     *data,
     if (g_output_stream_splice (sink, answer, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE |
                                 G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, cancellable, &local_error) < 0)
       {
-        GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "POST", "/files", local_error);
-
-        *failed_error = g_steal_pointer (&local_error);
-        g_propagate_error (error, mapped);
+        g_propagate_error (error, g_steal_pointer (&local_error));
+        files_transport_error ("POST", "/files", failed_error, error);
         return FALSE;
       }
   }
@@ -1785,33 +1812,16 @@ download_file_once (FilesData     *data,
 {
   g_autofree char *escaped = g_uri_escape_string (source, "/", FALSE);
   g_autofree char *query = g_strdup_printf ("files?path=%s", escaped);
-  g_autoptr(SoupMessage) msg = files_message (data, "GET", query);
+  g_autoptr(SoupMessage) msg = files_message (data, "GET", query, error);
   g_autoptr(GInputStream) in = NULL;
   g_autoptr(GFileOutputStream) out = NULL;
   g_autoptr(GFile) parent = g_file_get_parent (destination);
 
   if (msg == NULL)
-    {
-      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
-                   _("“%s” is not a valid envd URL; check E2B_SANDBOX_URL."), data->envd_url);
-      return FALSE;
-    }
-  in = soup_session_send (data->session, msg, cancellable, error);
+    return FALSE;
+  in = files_send (data, msg, failed_msg, failed_error, cancellable, error);
   if (in == NULL)
-    {
-      GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "GET", "/files", *error);
-
-      *failed_error = g_error_copy (*error);
-      g_clear_error (error);
-      g_propagate_error (error, mapped);
-      return FALSE;
-    }
-  if (!SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (msg)))
-    {
-      *failed_msg = g_object_ref (msg);
-      g_propagate_error (error, files_http_error (data, msg, "GET", "/files", in));
-      return FALSE;
-    }
+    return FALSE;
   if (parent != NULL)
     g_file_make_directory_with_parents (parent, cancellable, NULL);
   out = g_file_replace (destination, NULL, FALSE, G_FILE_CREATE_NONE, cancellable, error);
@@ -1833,13 +1843,7 @@ download_file_once (FilesData     *data,
                                               (*error)->code == G_IO_ERROR_TIMED_OUT ||
                                               (*error)->code == G_IO_ERROR_CONNECTION_CLOSED ||
                                               (*error)->code == G_IO_ERROR_BROKEN_PIPE)))
-        {
-          GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "GET", "/files", *error);
-
-          *failed_error = g_error_copy (*error);
-          g_clear_error (error);
-          g_propagate_error (error, mapped);
-        }
+        files_transport_error ("GET", "/files", failed_error, error);
       return FALSE;
     }
   return TRUE;

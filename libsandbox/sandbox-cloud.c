@@ -355,6 +355,47 @@ _sandbox_cloud_create_failed (SandboxRestClient     *client,
                                    reap_listed, data);
 }
 
+typedef struct
+{
+  GTask *task;
+  void (*func) (GTask *task);
+} TaskLater;
+
+static gboolean
+task_later_cb (gpointer user_data)
+{
+  TaskLater *later = user_data;
+
+  later->func (later->task);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+task_later_free (gpointer user_data)
+{
+  TaskLater *later = user_data;
+
+  g_object_unref (later->task);
+  g_free (later);
+}
+
+void
+_sandbox_cloud_task_later (GTask       *task,
+                           guint        delay_ms,
+                           void       (*func) (GTask *task),
+                           const char  *name)
+{
+  TaskLater *later = g_new (TaskLater, 1);
+  GSource *source = g_timeout_source_new (delay_ms);
+
+  later->task = g_object_ref (task);
+  later->func = func;
+  g_source_set_callback (source, task_later_cb, later, task_later_free);
+  g_source_set_static_name (source, name);
+  g_source_attach (source, g_task_get_context (task));
+  g_source_unref (source);
+}
+
 GHashTable *
 _sandbox_cloud_create_labels (GHashTable  *labels,
                               char       **token)

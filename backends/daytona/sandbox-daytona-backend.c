@@ -286,13 +286,6 @@ create_fail (GTask  *task,
 
 static void create_poll (GTask *task);
 
-static gboolean
-create_poll_cb (gpointer user_data)
-{
-  create_poll (user_data);
-  return G_SOURCE_REMOVE;
-}
-
 /* Decides what the sandbox's latest state means. */
 static void
 create_check (GTask *task)
@@ -300,7 +293,6 @@ create_check (GTask *task)
   SandboxDaytonaBackend *self = g_task_get_source_object (task);
   CreateData *data = g_task_get_task_data (task);
   const char *state = _sandbox_json_get_string (data->dto, "state");
-  GSource *source;
   guint delay_ms;
 
   if (g_strcmp0 (state, "started") == 0)
@@ -366,12 +358,8 @@ create_check (GTask *task)
     data->interval_ms = MIN ((guint) (data->interval_ms * 1.1) + 1, 1000);
   else
     data->interval_ms = CLAMP (data->interval_ms * 2, 5, 250);
-  source = g_timeout_source_new (MIN (delay_ms,
-                                      (guint) ((data->deadline - g_get_monotonic_time ()) / 1000) + 1));
-  g_source_set_callback (source, create_poll_cb, task, NULL);
-  g_source_set_static_name (source, "[libsandbox] daytona start poll");
-  g_source_attach (source, g_task_get_context (task));
-  g_source_unref (source);
+  _sandbox_cloud_task_later (task, MIN (delay_ms, (guint) ((data->deadline - g_get_monotonic_time ()) / 1000) + 1),
+                             create_poll, "[libsandbox] daytona start poll");
 }
 
 static void
@@ -693,13 +681,6 @@ task_client (GTask *task)
 
 static void volume_poll (GTask *task);
 
-static gboolean
-volume_poll_again (gpointer user_data)
-{
-  volume_poll (user_data);
-  return G_SOURCE_REMOVE;
-}
-
 /* A new volume is pending_create, then creating, then ready (a sandbox
  * cannot mount it before). */
 static void
@@ -714,7 +695,6 @@ volume_polled (GObject      *source,
                                                               NULL, &error);
   JsonObject *dto;
   const char *state;
-  GSource *later;
 
   if (error != NULL)
     {
@@ -739,10 +719,7 @@ volume_polled (GObject      *source,
       return;
     }
   data->polls++;
-  later = g_timeout_source_new (250);
-  g_source_set_callback (later, volume_poll_again, g_object_ref (task), g_object_unref);
-  g_source_attach (later, g_task_get_context (task));
-  g_source_unref (later);
+  _sandbox_cloud_task_later (task, 250, volume_poll, "[libsandbox] daytona volume poll");
 }
 
 static void

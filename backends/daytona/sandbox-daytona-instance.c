@@ -383,13 +383,6 @@ exec_got_logs (GObject      *source,
   exec_finish (task, data->exit_code, error);
 }
 
-static gboolean
-exec_poll_cb (gpointer user_data)
-{
-  exec_poll_status (user_data);
-  return G_SOURCE_REMOVE;
-}
-
 /* After a status poll failed: a sandbox that stopped or is gone explains it. */
 static void
 exec_gone_checked (GObject      *source,
@@ -435,11 +428,8 @@ exec_got_status (GObject      *source,
   if (!_sandbox_daytona_parse_exit_code (node, &data->exit_code))
     {
       /* Still running: the stream closed early, or there was none. */
-      GSource *later = g_timeout_source_new (data->streamed ? 100 : 200);
-
-      g_source_set_callback (later, exec_poll_cb, g_object_ref (task), g_object_unref);
-      g_source_attach (later, g_task_get_context (task));
-      g_source_unref (later);
+      _sandbox_cloud_task_later (task, data->streamed ? 100 : 200, exec_poll_status,
+                                 "[libsandbox] daytona exec poll");
       return;
     }
   if (!data->streamed)
@@ -1838,7 +1828,6 @@ typedef void (*TransferFunc) (GTask *task);
 /* The first member of an upload's and a download's task data. */
 typedef struct
 {
-  TransferFunc again;     /* sends the request again */
   guint        attempt;   /* of the request, 0 for the first */
 } Transfer;
 
@@ -1945,16 +1934,6 @@ static void upload_next_dir (GTask *task);
 static void upload_files (GTask *task);
 
 static gboolean
-transfer_again_cb (gpointer user_data)
-{
-  GTask *task = user_data;
-  Transfer *transfer = g_task_get_task_data (task);
-
-  transfer->again (task);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
 transfer_retry (GTask        *task,
                 TransferFunc  func,
                 SoupMessage  *msg,
@@ -1963,19 +1942,13 @@ transfer_retry (GTask        *task,
   SandboxDaytonaInstance *self = g_task_get_source_object (task);
   Transfer *transfer = g_task_get_task_data (task);
   guint delay_ms = 0;
-  GSource *source;
 
   if (!_sandbox_rest_client_should_retry (self->client, SANDBOX_REST_IDEMPOTENT, transfer->attempt, msg, error,
                                           &delay_ms) ||
       g_cancellable_is_cancelled (g_task_get_cancellable (task)))
     return FALSE;
   transfer->attempt++;
-  transfer->again = func;
-  source = g_timeout_source_new (delay_ms);
-  g_source_set_callback (source, transfer_again_cb, g_object_ref (task), g_object_unref);
-  g_source_set_static_name (source, "[libsandbox] daytona transfer retry");
-  g_source_attach (source, g_task_get_context (task));
-  g_source_unref (source);
+  _sandbox_cloud_task_later (task, delay_ms, func, "[libsandbox] daytona transfer retry");
   return TRUE;
 }
 
@@ -2881,13 +2854,6 @@ destroy_data_free (DestroyData *data)
 
 static void destroy_send (GTask *task);
 
-static gboolean
-destroy_again (gpointer user_data)
-{
-  destroy_send (user_data);
-  return G_SOURCE_REMOVE;
-}
-
 static void
 destroyed (GObject      *source,
            GAsyncResult *result,
@@ -2904,13 +2870,9 @@ destroyed (GObject      *source,
   if (error != NULL && status == 409 && data->attempts < 40)
     {
       /* "Sandbox state change in progress": delete once it settles. */
-      GSource *later = g_timeout_source_new (250);
-
       g_clear_error (&error);
       data->attempts++;
-      g_source_set_callback (later, destroy_again, g_object_ref (task), g_object_unref);
-      g_source_attach (later, g_task_get_context (task));
-      g_source_unref (later);
+      _sandbox_cloud_task_later (task, 250, destroy_send, "[libsandbox] daytona destroy retry");
       return;
     }
   if (error != NULL && status != 404)
@@ -3040,18 +3002,10 @@ transition_data_free (TransitionData *data)
 
 static void transition_run (GTask *task);
 
-static gboolean
-transition_run_cb (gpointer user_data)
-{
-  transition_run (user_data);
-  return G_SOURCE_REMOVE;
-}
-
 static void
 transition_later (GTask *task)
 {
   TransitionData *data = g_task_get_task_data (task);
-  GSource *later;
 
   if (g_get_monotonic_time () - data->start > TRANSITION_TIMEOUT_US)
     {
@@ -3064,11 +3018,7 @@ transition_later (GTask *task)
   /* The SDK's schedule: 100 ms, then x1.1 after 5 s, at most 1 s. */
   if (g_get_monotonic_time () - data->start > 5 * G_USEC_PER_SEC)
     data->interval_ms = MIN (1000, data->interval_ms * 11 / 10 + 1);
-  later = g_timeout_source_new (data->interval_ms);
-  g_source_set_callback (later, transition_run_cb, g_object_ref (task), g_object_unref);
-  g_source_set_static_name (later, "[libsandbox] daytona stop/start poll");
-  g_source_attach (later, g_task_get_context (task));
-  g_source_unref (later);
+  _sandbox_cloud_task_later (task, data->interval_ms, transition_run, "[libsandbox] daytona stop/start poll");
 }
 
 /* STEP_WAIT: whether the latest DTO ends the wait (or the transition, with

@@ -1152,14 +1152,12 @@ exec_error_body (GObject      *source,
 
 static void exec_start (SandboxE2bInstance *self, GTask *task);
 
-static gboolean
-exec_start_again_cb (gpointer user_data)
+static void
+exec_start_again (GTask *task)
 {
-  GTask *task = user_data;
   ExecData *data = g_task_get_task_data (task);
 
   exec_start (data->self, task);
-  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -1178,7 +1176,6 @@ exec_retry_start (GTask *task)
 {
   ExecData *data = g_task_get_task_data (task);
   guint delay_ms = 0;
-  GSource *source;
 
   if (data->cancelled ||
       !_sandbox_rest_client_should_retry (data->self->envd, SANDBOX_REST_NONE, data->attempt,
@@ -1195,11 +1192,7 @@ exec_retry_start (GTask *task)
   g_input_stream_close_async (data->body, G_PRIORITY_DEFAULT, NULL, body_dropped, NULL);
   data->body = NULL;
   g_clear_object (&data->msg);
-  source = g_timeout_source_new (delay_ms);
-  g_source_set_callback (source, exec_start_again_cb, g_object_ref (task), g_object_unref);
-  g_source_set_static_name (source, "[libsandbox] e2b start retry");
-  g_source_attach (source, g_task_get_context (task));
-  g_source_unref (source);
+  _sandbox_cloud_task_later (task, delay_ms, exec_start_again, "[libsandbox] e2b start retry");
   return TRUE;
 }
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -23,13 +22,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gi
 import taptest
+from gitest import LOOP_GUARD_S, start_emulator
 
 gi.require_version("Sandbox", "1.0")
 from gi.repository import Gio, GLib, Sandbox  # noqa: E402
-
-# A limit for every wait, so that a broken test fails instead of hanging
-# `make check` (not a timing assertion: a working run never comes near it).
-LOOP_GUARD_S = 60
 
 
 class Running:
@@ -240,21 +236,6 @@ class TestLocalTty(TtyTests, unittest.TestCase):
         running = Running(self.instance, tty_command("tty; ls /dev/pts"))
         running.result()
         self.assertIn(b"/dev/pts/0\r\n", running.output())
-
-
-def start_emulator(program: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    builddir = os.environ.get("TOP_BUILDDIR", os.getcwd())
-    path = os.path.join(builddir, "tests", "emulators", program)
-    proc = subprocess.Popen([path], stdout=subprocess.PIPE, text=True)
-    env: dict[str, str] = {}
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.strip()
-        if line == "READY":
-            return proc, env
-        key, _, value = line.partition("=")
-        env[key] = value
-    raise RuntimeError(f"{program} exited before it was ready")
 
 
 class EmulatorCase(unittest.TestCase):

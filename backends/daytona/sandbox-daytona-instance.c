@@ -2241,6 +2241,42 @@ download_read_finish (GTask        *task,
   return bytes;
 }
 
+/* Writes @bytes of a download's body to the local file and counts them;
+ * FALSE once the task failed. */
+static gboolean
+download_write (GTask  *task,
+                GBytes *bytes)
+{
+  DownloadData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  gsize len;
+  const guint8 *buf = g_bytes_get_data (bytes, &len);
+
+  if (!g_output_stream_write_all (data->out, buf, len, NULL, g_task_get_cancellable (task), &error))
+    {
+      download_return (task, error);
+      return FALSE;
+    }
+  sandbox_instance_add_transferred (g_task_get_source_object (task), len);
+  return TRUE;
+}
+
+/* Closes the local file written last, if any; FALSE once the task failed. */
+static gboolean
+download_close_file (GTask *task)
+{
+  DownloadData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (data->out != NULL && !g_output_stream_close (data->out, NULL, &error))
+    {
+      download_return (task, error);
+      return FALSE;
+    }
+  g_clear_object (&data->out);
+  return TRUE;
+}
+
 /* Parts are read with read_bytes_async, never spliced: a splice of a
  * non-pollable stream reads in a worker thread, and libsoup must see its
  * streams read in the context that sent the message. */
@@ -2290,17 +2326,8 @@ part_done (GTask *task)
                                                         data->error_body->data, data->error_body->len);
       g_byte_array_set_size (data->error_body, 0);
     }
-  else if (data->out != NULL)
-    {
-      GError *error = NULL;
-
-      if (!g_output_stream_close (data->out, NULL, &error))
-        {
-          download_return (task, error);
-          return;
-        }
-      g_clear_object (&data->out);
-    }
+  else if (!download_close_file (task))
+    return;
   download_next_part (task);
 }
 
@@ -2311,15 +2338,11 @@ part_read (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   DownloadData *data = g_task_get_task_data (task);
-  GError *error = NULL;
   g_autoptr(GBytes) bytes = download_read_finish (task, source, result, "POST", "files/bulk-download");
-  gsize len;
-  const guint8 *buf;
 
   if (bytes == NULL)
     return;
-  buf = g_bytes_get_data (bytes, &len);
-  if (len == 0)
+  if (g_bytes_get_size (bytes) == 0)
     {
       part_done (task);
       return;
@@ -2327,15 +2350,10 @@ part_read (GObject      *source,
   if (data->part_is_error)
     {
       if (data->error_body->len < 65536)
-        g_byte_array_append (data->error_body, buf, len);
+        g_byte_array_append (data->error_body, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
     }
-  else if (!g_output_stream_write_all (data->out, buf, len, NULL, g_task_get_cancellable (task), &error))
-    {
-      download_return (task, error);
-      return;
-    }
-  else
-    sandbox_instance_add_transferred (g_task_get_source_object (task), len);
+  else if (!download_write (task, bytes))
+    return;
   part_read_more (task, G_INPUT_STREAM (source));
 }
 
@@ -2509,32 +2527,18 @@ single_read (GObject      *source,
              gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
-  DownloadData *data = g_task_get_task_data (task);
-  GError *error = NULL;
   g_autoptr(GBytes) bytes = download_read_finish (task, source, result, "GET", "files/download");
-  gsize len;
-  const guint8 *buf;
 
   if (bytes == NULL)
     return;
-  buf = g_bytes_get_data (bytes, &len);
-  if (len == 0)
+  if (g_bytes_get_size (bytes) == 0)
     {
-      if (!g_output_stream_close (data->out, NULL, &error))
-        {
-          download_return (task, error);
-          return;
-        }
-      g_clear_object (&data->out);
-      download_return (task, NULL);
+      if (download_close_file (task))
+        download_return (task, NULL);
       return;
     }
-  if (!g_output_stream_write_all (data->out, buf, len, NULL, g_task_get_cancellable (task), &error))
-    {
-      download_return (task, error);
-      return;
-    }
-  sandbox_instance_add_transferred (g_task_get_source_object (task), len);
+  if (!download_write (task, bytes))
+    return;
   g_input_stream_read_bytes_async (G_INPUT_STREAM (source), 65536, G_PRIORITY_DEFAULT,
                                    g_task_get_cancellable (task), single_read, g_object_ref (task));
 }

@@ -1948,31 +1948,19 @@ download_tree (FilesData     *data,
   return TRUE;
 }
 
+/* The copy, in a worker thread: envd's file API is called synchronously. */
 static void
-upload_thread (GTask        *task,
-               gpointer      source_object,
-               gpointer      task_data,
-               GCancellable *cancellable)
+files_thread (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
 {
   FilesData *data = task_data;
   GError *error = NULL;
+  gboolean copied = data->upload ? upload_tree (data, data->local, data->remote, cancellable, &error)
+                                 : download_tree (data, data->remote, data->local, cancellable, &error);
 
-  if (upload_tree (data, data->local, data->remote, cancellable, &error))
-    g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_error (task, error);
-}
-
-static void
-download_thread (GTask        *task,
-                 gpointer      source_object,
-                 gpointer      task_data,
-                 GCancellable *cancellable)
-{
-  FilesData *data = task_data;
-  GError *error = NULL;
-
-  if (download_tree (data, data->remote, data->local, cancellable, &error))
+  if (copied)
     g_task_return_boolean (task, TRUE);
   else
     g_task_return_error (task, error);
@@ -1983,7 +1971,6 @@ files_start (SandboxE2bInstance *self,
              GTask              *task)
 {
   FilesData *data = g_task_get_task_data (task);
-  gboolean upload = data->upload;
   g_autofree char *user_agent = g_strdup_printf ("libsandbox/%s", SANDBOX_VERSION_S);
 
   data->envd_url = g_strdup (self->envd_url);
@@ -1994,7 +1981,7 @@ files_start (SandboxE2bInstance *self,
                                                  "timeout", _sandbox_rest_timeout_s (), NULL);
   data->policy = g_object_ref (self->envd);
   _sandbox_rest_session_setup_tls (data->session);   /* self->envd warned */
-  g_task_run_in_thread (task, upload ? upload_thread : download_thread);
+  g_task_run_in_thread (task, files_thread);
 }
 
 static gboolean

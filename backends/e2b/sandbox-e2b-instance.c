@@ -1996,6 +1996,28 @@ check_path (const char  *path,
   return FALSE;
 }
 
+/* The start of an upload (@upload) or a download: @remote checked, the
+ * copy's data set on @task, then run in a worker once envd is known. */
+static void
+files_begin (SandboxInstance *instance,
+             GFile           *local,
+             const char      *remote,
+             gboolean         upload,
+             GTask           *task)
+{
+  FilesData *data;
+
+  if (refuse_if_paused (SANDBOX_E2B_INSTANCE (instance), task) || !check_path (remote, task))
+    return;
+  data = g_new0 (FilesData, 1);
+  data->local = g_object_ref (local);
+  data->remote = g_strdup (remote);
+  data->upload = upload;
+  data->instance = instance;
+  g_task_set_task_data (task, data, (GDestroyNotify) files_data_free);
+  with_envd (SANDBOX_E2B_INSTANCE (instance), task, files_start);
+}
+
 static void
 sandbox_e2b_instance_upload (SandboxInstance *instance,
                              GFile           *source,
@@ -2003,17 +2025,7 @@ sandbox_e2b_instance_upload (SandboxInstance *instance,
                              GCancellable    *cancellable,
                              GTask           *task)
 {
-  FilesData *data;
-
-  if (refuse_if_paused (SANDBOX_E2B_INSTANCE (instance), task) || !check_path (destination, task))
-    return;
-  data = g_new0 (FilesData, 1);
-  data->local = g_object_ref (source);
-  data->remote = g_strdup (destination);
-  data->upload = TRUE;
-  data->instance = instance;
-  g_task_set_task_data (task, data, (GDestroyNotify) files_data_free);
-  with_envd (SANDBOX_E2B_INSTANCE (instance), task, files_start);
+  files_begin (instance, source, destination, TRUE, task);
 }
 
 static void
@@ -2023,16 +2035,7 @@ sandbox_e2b_instance_download (SandboxInstance *instance,
                                GCancellable    *cancellable,
                                GTask           *task)
 {
-  FilesData *data;
-
-  if (refuse_if_paused (SANDBOX_E2B_INSTANCE (instance), task) || !check_path (source, task))
-    return;
-  data = g_new0 (FilesData, 1);
-  data->local = g_object_ref (destination);
-  data->remote = g_strdup (source);
-  data->instance = instance;
-  g_task_set_task_data (task, data, (GDestroyNotify) files_data_free);
-  with_envd (SANDBOX_E2B_INSTANCE (instance), task, files_start);
+  files_begin (instance, destination, source, FALSE, task);
 }
 
 /* ------------------------------------------------------------------ */

@@ -8,7 +8,9 @@ Imported after the test has called gi.require_version("Sandbox", "1.0"):
 - run_async: an _async call and its _finish, on a main loop of its own,
   with a guard that fails the test instead of hanging;
 - start_emulator: a provider emulator of tests/emulators, started and read
-  up to READY (its URLs and API key).
+  up to READY (its URLs and API key);
+- set_environ, restore_environ: its variables in the environment, where
+  the backends read them, for the time of a test class.
 """
 
 from __future__ import annotations
@@ -73,3 +75,19 @@ def start_emulator(program: str, *args: str) -> tuple[subprocess.Popen[str], dic
         key, _, value = line.partition("=")
         env[key] = value
     raise RuntimeError(f"{program} exited before it was ready")
+
+
+def set_environ(values: dict[str, str]) -> dict[str, str | None]:
+    """Set the variables of `values`; return what restore_environ needs."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    return saved
+
+
+def restore_environ(saved: dict[str, str | None]) -> None:
+    """Put back the variables set_environ changed."""
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

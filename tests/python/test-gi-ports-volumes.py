@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gi
 import taptest
-from gitest import run_async, start_emulator
+from gitest import restore_environ, run_async, set_environ, start_emulator
 
 gi.require_version("Sandbox", "1.0")
 from gi.repository import GLib, Sandbox  # noqa: E402
@@ -167,18 +167,13 @@ class TestDaytona(PortsVolumesCase, unittest.TestCase):
         cls.root = tempfile.mkdtemp(prefix="sbx-gi-ports-")
         os.environ["SANDBOX_LOCAL_ROOT"] = os.path.join(cls.root, "local")
         cls.proc, env = start_emulator("daytona-emulator", "--state-delay-ms", "20")
-        cls.saved = {key: os.environ.get(key) for key in env}
-        os.environ.update(env)
+        cls.saved = set_environ(env)
 
     @classmethod
     def tearDownClass(cls) -> None:
         cls.proc.terminate()
         cls.proc.wait(timeout=60)
-        for key, value in cls.saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        restore_environ(cls.saved)
         shutil.rmtree(cls.root, ignore_errors=True)
 
     def setUp(self) -> None:

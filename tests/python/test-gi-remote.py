@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gi
 import taptest
-from gitest import run_async, start_emulator
+from gitest import restore_environ, run_async, set_environ, start_emulator
 
 gi.require_version("Sandbox", "1.0")
 from gi.repository import Gio, GLib, Sandbox  # noqa: E402
@@ -44,16 +44,11 @@ class RemoteCase:
         cls.emulator, cls.env = start_emulator(
             program, *(["--state-delay-ms", "20"] if program == "daytona-emulator" else [])
         )
-        cls.saved = {k: os.environ.get(k) for k in cls.env}
-        os.environ.update(cls.env)
+        cls.saved = set_environ(cls.env)
 
     @classmethod
     def tearDownClass(cls) -> None:
-        for key, value in cls.saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        restore_environ(cls.saved)
         cls.emulator.terminate()
         cls.emulator.wait(timeout=30)
 

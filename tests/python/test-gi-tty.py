@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gi
 import taptest
-from gitest import LOOP_GUARD_S, start_emulator
+from gitest import LOOP_GUARD_S, restore_environ, set_environ, start_emulator
 
 gi.require_version("Sandbox", "1.0")
 from gi.repository import Gio, GLib, Sandbox  # noqa: E402
@@ -247,16 +247,11 @@ class EmulatorCase(unittest.TestCase):
         cls.root = tempfile.mkdtemp(prefix="sbx-tty-emu-")
         os.environ["SANDBOX_LOCAL_ROOT"] = cls.root
         cls.emulator, cls.env = start_emulator(cls.program)
-        cls.saved = {k: os.environ.get(k) for k in cls.env}
-        os.environ.update(cls.env)
+        cls.saved = set_environ(cls.env)
 
     @classmethod
     def tearDownClass(cls) -> None:
-        for key, value in cls.saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        restore_environ(cls.saved)
         cls.emulator.terminate()
         cls.emulator.wait(timeout=30)
         shutil.rmtree(cls.root, ignore_errors=True)

@@ -1043,8 +1043,7 @@ sandbox_instance_upload_archive_async (SandboxInstance     *self,
   g_return_if_fail (destination != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_instance_upload_archive_async);
+  task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, sandbox_instance_upload_archive_async);
   op = g_new0 (ArchiveOp, 1);
   op->in = g_object_ref (archive);
   op->destination = g_strdup (destination);
@@ -1115,17 +1114,14 @@ sandbox_instance_upload_archive (SandboxInstance  *self,
                                  GCancellable     *cancellable,
                                  GError          **error)
 {
-  SandboxSyncCall call;
-  gboolean ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
 
   _sandbox_sync_call_init (&call);
   sandbox_instance_upload_archive_async (self, archive, destination, cancellable,
                                          _sandbox_sync_call_done, &call);
-  ret = sandbox_instance_upload_archive_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_instance_upload_archive_finish (self, _sandbox_sync_call_wait (&call), error);
 }
 
 /* download: tar -c -> download -> rm -> splice -> done */
@@ -1265,8 +1261,7 @@ sandbox_instance_download_archive_async (SandboxInstance     *self,
   g_return_if_fail (G_IS_OUTPUT_STREAM (archive));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_instance_download_archive_async);
+  task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, sandbox_instance_download_archive_async);
   op = g_new0 (ArchiveOp, 1);
   op->out = g_object_ref (archive);
   op->source = g_strdup (source);
@@ -1355,15 +1350,12 @@ sandbox_instance_download_archive (SandboxInstance     *self,
                                    GCancellable        *cancellable,
                                    GError             **error)
 {
-  SandboxSyncCall call;
-  gboolean ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
 
   _sandbox_sync_call_init (&call);
   sandbox_instance_download_archive_async (self, source, paths, archive, cancellable,
                                            _sandbox_sync_call_done, &call);
-  ret = sandbox_instance_download_archive_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_instance_download_archive_finish (self, _sandbox_sync_call_wait (&call), error);
 }

@@ -539,8 +539,7 @@ sandbox_backend_create_async (SandboxBackend      *self,
   g_return_if_fail (SANDBOX_IS_SPEC (spec));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_backend_create_async);
+  task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, sandbox_backend_create_async);
 
   klass = SANDBOX_BACKEND_GET_CLASS (self);
   if (!spec_supported (task, spec))
@@ -595,16 +594,13 @@ sandbox_backend_create (SandboxBackend  *self,
                         GCancellable    *cancellable,
                         GError         **error)
 {
-  SandboxSyncCall call;
-  SandboxInstance *ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_BACKEND (self), NULL);
 
   _sandbox_sync_call_init (&call);
   sandbox_backend_create_async (self, spec, cancellable, _sandbox_sync_call_done, &call);
-  ret = sandbox_backend_create_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_backend_create_finish (self, _sandbox_sync_call_wait (&call), error);
 }
 
 /* run: create, exec, destroy ---------------------------------------- */
@@ -758,8 +754,7 @@ sandbox_backend_run_async (SandboxBackend      *self,
   g_return_if_fail (SANDBOX_IS_COMMAND (command));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_backend_run_async);
+  task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, sandbox_backend_run_async);
   data = g_new0 (RunData, 1);
   data->command = g_object_ref (command);
   g_task_set_task_data (task, data, (GDestroyNotify) run_data_free);
@@ -822,16 +817,13 @@ sandbox_backend_run (SandboxBackend  *self,
                      GCancellable    *cancellable,
                      GError         **error)
 {
-  SandboxSyncCall call;
-  SandboxExecResult *ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_BACKEND (self), NULL);
 
   _sandbox_sync_call_init (&call);
   sandbox_backend_run_async (self, spec, command, cancellable, _sandbox_sync_call_done, &call);
-  ret = sandbox_backend_run_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_backend_run_finish (self, _sandbox_sync_call_wait (&call), error);
 }
 
 /**
@@ -861,8 +853,7 @@ sandbox_backend_get_instance_async (SandboxBackend      *self,
   g_return_if_fail (id != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_backend_get_instance_async);
+  task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, sandbox_backend_get_instance_async);
 
   klass = SANDBOX_BACKEND_GET_CLASS (self);
   if (start_task (task, klass->get_instance, _("look up sandboxes")))
@@ -915,16 +906,13 @@ sandbox_backend_get_instance (SandboxBackend  *self,
                               GCancellable    *cancellable,
                               GError         **error)
 {
-  SandboxSyncCall call;
-  SandboxInstance *ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_BACKEND (self), NULL);
 
   _sandbox_sync_call_init (&call);
   sandbox_backend_get_instance_async (self, id, cancellable, _sandbox_sync_call_done, &call);
-  ret = sandbox_backend_get_instance_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_backend_get_instance_finish (self, _sandbox_sync_call_wait (&call), error);
 }
 
 /**
@@ -953,8 +941,7 @@ sandbox_backend_list_async (SandboxBackend      *self,
   g_return_if_fail (SANDBOX_IS_BACKEND (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_backend_list_async);
+  task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, sandbox_backend_list_async);
 
   klass = SANDBOX_BACKEND_GET_CLASS (self);
   if (start_task (task, klass->list, _("list sandboxes")))
@@ -1025,16 +1012,13 @@ sandbox_backend_list (SandboxBackend  *self,
                       GCancellable    *cancellable,
                       GError         **error)
 {
-  SandboxSyncCall call;
-  GList *ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_BACKEND (self), NULL);
 
   _sandbox_sync_call_init (&call);
   sandbox_backend_list_async (self, labels, cancellable, _sandbox_sync_call_done, &call);
-  ret = sandbox_backend_list_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_backend_list_finish (self, _sandbox_sync_call_wait (&call), error);
 }
 
 /* Volumes (since 0.2) */
@@ -1072,6 +1056,35 @@ volume_name_ok (GTask      *task,
                              "or “.”, not starting with “.” (no “/”, no “..”)."),
                            name);
   return FALSE;
+}
+
+/* The vfuncs that take a volume's name: create_volume, delete_volume. */
+typedef void (*VolumeVfunc) (SandboxBackend *self,
+                             const char     *name,
+                             GCancellable   *cancellable,
+                             GTask          *task);
+
+/* The body of their _async wrappers: hands the class slot at VFUNC_OFFSET
+ * (named VFUNC_NAME) a task tagged SOURCE_TAG, once the backend has
+ * volumes, is configured and NAME is a volume name. */
+static void
+call_volume_vfunc (SandboxBackend      *self,
+                   const char          *name,
+                   gsize                vfunc_offset,
+                   const char          *vfunc_name,
+                   GCancellable        *cancellable,
+                   GAsyncReadyCallback  callback,
+                   gpointer             user_data,
+                   gpointer             source_tag)
+{
+  g_autoptr(GTask) task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, source_tag);
+  VolumeVfunc vfunc = G_STRUCT_MEMBER (VolumeVfunc, SANDBOX_BACKEND_GET_CLASS (self), vfunc_offset);
+
+  if (volumes_supported (task, vfunc) && start_task (task, vfunc, NULL) && volume_name_ok (task, name))
+    {
+      vfunc (self, name, cancellable, task);
+      _sandbox_task_check_pending (task, vfunc_name);
+    }
 }
 
 /**
@@ -1125,22 +1138,12 @@ sandbox_backend_create_volume_async (SandboxBackend      *self,
                                      GAsyncReadyCallback  callback,
                                      gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  SandboxBackendClass *klass;
-
   g_return_if_fail (SANDBOX_IS_BACKEND (self));
   g_return_if_fail (name != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_backend_create_volume_async);
-
-  klass = SANDBOX_BACKEND_GET_CLASS (self);
-  if (volumes_supported (task, klass->create_volume) && start_task (task, klass->create_volume, NULL) && volume_name_ok (task, name))
-    {
-      klass->create_volume (self, name, cancellable, task);
-      _sandbox_task_check_pending (task, "create_volume");
-    }
+  call_volume_vfunc (self, name, G_STRUCT_OFFSET (SandboxBackendClass, create_volume), "create_volume",
+                     cancellable, callback, user_data, sandbox_backend_create_volume_async);
 }
 
 /**
@@ -1186,16 +1189,13 @@ sandbox_backend_create_volume (SandboxBackend  *self,
                                GCancellable    *cancellable,
                                GError         **error)
 {
-  SandboxSyncCall call;
-  gboolean ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_BACKEND (self), FALSE);
 
   _sandbox_sync_call_init (&call);
   sandbox_backend_create_volume_async (self, name, cancellable, _sandbox_sync_call_done, &call);
-  ret = sandbox_backend_create_volume_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_backend_create_volume_finish (self, _sandbox_sync_call_wait (&call), error);
 }
 
 /**
@@ -1218,22 +1218,12 @@ sandbox_backend_delete_volume_async (SandboxBackend      *self,
                                      GAsyncReadyCallback  callback,
                                      gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  SandboxBackendClass *klass;
-
   g_return_if_fail (SANDBOX_IS_BACKEND (self));
   g_return_if_fail (name != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_backend_delete_volume_async);
-
-  klass = SANDBOX_BACKEND_GET_CLASS (self);
-  if (volumes_supported (task, klass->delete_volume) && start_task (task, klass->delete_volume, NULL) && volume_name_ok (task, name))
-    {
-      klass->delete_volume (self, name, cancellable, task);
-      _sandbox_task_check_pending (task, "delete_volume");
-    }
+  call_volume_vfunc (self, name, G_STRUCT_OFFSET (SandboxBackendClass, delete_volume), "delete_volume",
+                     cancellable, callback, user_data, sandbox_backend_delete_volume_async);
 }
 
 /**
@@ -1279,16 +1269,13 @@ sandbox_backend_delete_volume (SandboxBackend  *self,
                                GCancellable    *cancellable,
                                GError         **error)
 {
-  SandboxSyncCall call;
-  gboolean ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_BACKEND (self), FALSE);
 
   _sandbox_sync_call_init (&call);
   sandbox_backend_delete_volume_async (self, name, cancellable, _sandbox_sync_call_done, &call);
-  ret = sandbox_backend_delete_volume_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_backend_delete_volume_finish (self, _sandbox_sync_call_wait (&call), error);
 }
 
 /**
@@ -1314,8 +1301,7 @@ sandbox_backend_list_volumes_async (SandboxBackend      *self,
   g_return_if_fail (SANDBOX_IS_BACKEND (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_backend_list_volumes_async);
+  task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, sandbox_backend_list_volumes_async);
 
   klass = SANDBOX_BACKEND_GET_CLASS (self);
   if (volumes_supported (task, klass->list_volumes) && start_task (task, klass->list_volumes, NULL))
@@ -1373,14 +1359,11 @@ sandbox_backend_list_volumes (SandboxBackend  *self,
                               GCancellable    *cancellable,
                               GError         **error)
 {
-  SandboxSyncCall call;
-  char **ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_BACKEND (self), NULL);
 
   _sandbox_sync_call_init (&call);
   sandbox_backend_list_volumes_async (self, cancellable, _sandbox_sync_call_done, &call);
-  ret = sandbox_backend_list_volumes_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_backend_list_volumes_finish (self, _sandbox_sync_call_wait (&call), error);
 }

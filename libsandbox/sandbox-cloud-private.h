@@ -57,6 +57,27 @@ typedef struct
   char            *(*label_filter) (GHashTable     *labels);
 } SandboxCloudApi;
 
+/* The labels (Daytona) or metadata (E2B) to send with a create: those of
+ * @labels (may be NULL), borrowed, and SANDBOX_CLOUD_CREATE_TOKEN with a
+ * fresh token, which *@token receives (owned by the caller, who frees it
+ * after the table, and hands it to _sandbox_cloud_create_failed ()). */
+GHashTable *_sandbox_cloud_create_labels         (GHashTable            *labels,
+                                                  char                 **token);
+
+/* What a remote terminal is sent for @signum when its API has no signal
+ * call for it: the key of the terminal's line discipline that makes it
+ * (Ctrl-C for SIGINT, Ctrl-\ for SIGQUIT, Ctrl-Z for SIGTSTP), or NULL. */
+const char *_sandbox_cloud_tty_signal_key        (int                    signum);
+
+/* Calls @func (@task) once, @delay_ms from now, on @task's main context,
+ * holding a reference on @task until then: the wait of a poll ("until the
+ * sandbox is started") or of a retry. @name, a static string, names the
+ * source for profilers. */
+void        _sandbox_cloud_task_later            (GTask                 *task,
+                                                  guint                  delay_ms,
+                                                  void                 (*func) (GTask *task),
+                                                  const char            *name);
+
 /* @value when it is set and not empty, else the environment variable
  * @variable when it is set and not empty, else NULL. */
 const char *_sandbox_cloud_setting               (const char            *value,

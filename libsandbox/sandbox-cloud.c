@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <signal.h>
+
 #include "sandbox-cloud-private.h"
 
 #define MAX_PAGES      1000
@@ -351,6 +353,79 @@ _sandbox_cloud_create_failed (SandboxRestClient     *client,
   /* Not cancellable: the sandbox must not be left behind. */
   _sandbox_rest_client_call_async (client, "GET", path, NULL, SANDBOX_REST_IDEMPOTENT, NULL,
                                    reap_listed, data);
+}
+
+typedef struct
+{
+  GTask *task;
+  void (*func) (GTask *task);
+} TaskLater;
+
+static gboolean
+task_later_cb (gpointer user_data)
+{
+  TaskLater *later = user_data;
+
+  later->func (later->task);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+task_later_free (gpointer user_data)
+{
+  TaskLater *later = user_data;
+
+  g_object_unref (later->task);
+  g_free (later);
+}
+
+void
+_sandbox_cloud_task_later (GTask       *task,
+                           guint        delay_ms,
+                           void       (*func) (GTask *task),
+                           const char  *name)
+{
+  TaskLater *later = g_new (TaskLater, 1);
+  GSource *source = g_timeout_source_new (delay_ms);
+
+  later->task = g_object_ref (task);
+  later->func = func;
+  g_source_set_callback (source, task_later_cb, later, task_later_free);
+  g_source_set_static_name (source, name);
+  g_source_attach (source, g_task_get_context (task));
+  g_source_unref (source);
+}
+
+GHashTable *
+_sandbox_cloud_create_labels (GHashTable  *labels,
+                              char       **token)
+{
+  GHashTable *sent = g_hash_table_new (g_str_hash, g_str_equal);
+
+  if (labels != NULL)
+    {
+      GHashTableIter iter;
+      gpointer key, value;
+
+      g_hash_table_iter_init (&iter, labels);
+      while (g_hash_table_iter_next (&iter, &key, &value))
+        g_hash_table_insert (sent, key, value);
+    }
+  *token = g_uuid_string_random ();
+  g_hash_table_insert (sent, (char *) SANDBOX_CLOUD_CREATE_TOKEN, *token);
+  return sent;
+}
+
+const char *
+_sandbox_cloud_tty_signal_key (int signum)
+{
+  switch (signum)
+    {
+    case SIGINT: return "\x03";
+    case SIGQUIT: return "\x1c";
+    case SIGTSTP: return "\x1a";
+    default: return NULL;
+    }
 }
 
 void

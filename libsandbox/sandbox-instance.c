@@ -330,6 +330,50 @@ check_vfunc (GTask      *task,
   return FALSE;
 }
 
+/* The vfuncs that take nothing but the cancellable: destroy, pause,
+ * resume, get_metrics. */
+typedef void (*PlainVfunc) (SandboxInstance *self,
+                            GCancellable    *cancellable,
+                            GTask           *task);
+
+/* The body of their _async wrappers: hands the class slot at
+ * VFUNC_OFFSET (named VFUNC_NAME) a task tagged SOURCE_TAG, or fails the
+ * task with %SANDBOX_ERROR_NOT_SUPPORTED when the slot is empty (the
+ * backend cannot WHAT). */
+static void
+call_plain_vfunc (SandboxInstance     *self,
+                  gsize                vfunc_offset,
+                  const char          *vfunc_name,
+                  const char          *what,
+                  GCancellable        *cancellable,
+                  GAsyncReadyCallback  callback,
+                  gpointer             user_data,
+                  gpointer             source_tag)
+{
+  g_autoptr(GTask) task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, source_tag);
+  PlainVfunc vfunc = G_STRUCT_MEMBER (PlainVfunc, SANDBOX_INSTANCE_GET_CLASS (self), vfunc_offset);
+
+  if (check_vfunc (task, vfunc, what))
+    {
+      vfunc (self, cancellable, task);
+      _sandbox_task_check_pending (task, vfunc_name);
+    }
+}
+
+/* The end of the _finish of destroy, pause and resume: the task's outcome,
+ * and on success the state the sandbox is in now. */
+static gboolean
+finish_state_change (SandboxInstance       *self,
+                     GAsyncResult          *result,
+                     SandboxInstanceState   state,
+                     GError               **error)
+{
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return FALSE;
+  sandbox_instance_set_state (self, state);
+  return TRUE;
+}
+
 /* A command on a terminal needs a backend that can make one. */
 static gboolean
 check_tty (GTask *task)
@@ -379,8 +423,7 @@ sandbox_instance_exec_async (SandboxInstance     *self,
   g_return_if_fail (SANDBOX_IS_COMMAND (command));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_instance_exec_async);
+  task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, sandbox_instance_exec_async);
 
   klass = SANDBOX_INSTANCE_GET_CLASS (self);
   if (sandbox_command_get_tty (command) && !check_tty (task))
@@ -434,16 +477,13 @@ sandbox_instance_exec (SandboxInstance  *self,
                        GCancellable     *cancellable,
                        GError          **error)
 {
-  SandboxSyncCall call;
-  SandboxExecResult *ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), NULL);
 
   _sandbox_sync_call_init (&call);
   sandbox_instance_exec_async (self, command, cancellable, _sandbox_sync_call_done, &call);
-  ret = sandbox_instance_exec_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_instance_exec_finish (self, _sandbox_sync_call_wait (&call), error);
 }
 
 static void
@@ -573,8 +613,7 @@ sandbox_instance_upload_async (SandboxInstance     *self,
   g_return_if_fail (destination != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_instance_upload_async);
+  task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, sandbox_instance_upload_async);
   reset_transfer (self);
 
   klass = SANDBOX_INSTANCE_GET_CLASS (self);
@@ -630,16 +669,13 @@ sandbox_instance_upload (SandboxInstance  *self,
                          GCancellable     *cancellable,
                          GError          **error)
 {
-  SandboxSyncCall call;
-  gboolean ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
 
   _sandbox_sync_call_init (&call);
   sandbox_instance_upload_async (self, source, destination, cancellable, _sandbox_sync_call_done, &call);
-  ret = sandbox_instance_upload_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_instance_upload_finish (self, _sandbox_sync_call_wait (&call), error);
 }
 
 /**
@@ -673,8 +709,7 @@ sandbox_instance_download_async (SandboxInstance     *self,
   g_return_if_fail (G_IS_FILE (destination));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_instance_download_async);
+  task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, sandbox_instance_download_async);
   reset_transfer (self);
 
   klass = SANDBOX_INSTANCE_GET_CLASS (self);
@@ -730,16 +765,13 @@ sandbox_instance_download (SandboxInstance  *self,
                            GCancellable     *cancellable,
                            GError          **error)
 {
-  SandboxSyncCall call;
-  gboolean ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
 
   _sandbox_sync_call_init (&call);
   sandbox_instance_download_async (self, source, destination, cancellable, _sandbox_sync_call_done, &call);
-  ret = sandbox_instance_download_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_instance_download_finish (self, _sandbox_sync_call_wait (&call), error);
 }
 
 /**
@@ -760,21 +792,11 @@ sandbox_instance_destroy_async (SandboxInstance     *self,
                                 GAsyncReadyCallback  callback,
                                 gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  SandboxInstanceClass *klass;
-
   g_return_if_fail (SANDBOX_IS_INSTANCE (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_instance_destroy_async);
-
-  klass = SANDBOX_INSTANCE_GET_CLASS (self);
-  if (check_vfunc (task, klass->destroy, _("destroy sandboxes")))
-    {
-      klass->destroy (self, cancellable, task);
-      _sandbox_task_check_pending (task, "destroy");
-    }
+  call_plain_vfunc (self, G_STRUCT_OFFSET (SandboxInstanceClass, destroy), "destroy", _("destroy sandboxes"),
+                    cancellable, callback, user_data, sandbox_instance_destroy_async);
 }
 
 /**
@@ -794,15 +816,10 @@ sandbox_instance_destroy_finish (SandboxInstance  *self,
                                  GAsyncResult     *result,
                                  GError          **error)
 {
-  gboolean ret;
-
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_destroy_async, FALSE);
 
-  ret = g_task_propagate_boolean (G_TASK (result), error);
-  if (ret)
-    sandbox_instance_set_state (self, SANDBOX_INSTANCE_STATE_DESTROYED);
-  return ret;
+  return finish_state_change (self, result, SANDBOX_INSTANCE_STATE_DESTROYED, error);
 }
 
 /**
@@ -822,16 +839,13 @@ sandbox_instance_destroy (SandboxInstance  *self,
                           GCancellable     *cancellable,
                           GError          **error)
 {
-  SandboxSyncCall call;
-  gboolean ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
 
   _sandbox_sync_call_init (&call);
   sandbox_instance_destroy_async (self, cancellable, _sandbox_sync_call_done, &call);
-  ret = sandbox_instance_destroy_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_instance_destroy_finish (self, _sandbox_sync_call_wait (&call), error);
 }
 
 /**
@@ -864,8 +878,7 @@ sandbox_instance_dup_port_url_async (SandboxInstance     *self,
   g_return_if_fail (SANDBOX_IS_INSTANCE (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_instance_dup_port_url_async);
+  task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, sandbox_instance_dup_port_url_async);
 
   if (port == 0 || port > 65535)
     {
@@ -948,16 +961,13 @@ sandbox_instance_dup_port_url (SandboxInstance  *self,
                                GCancellable     *cancellable,
                                GError          **error)
 {
-  SandboxSyncCall call;
-  char *ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), NULL);
 
   _sandbox_sync_call_init (&call);
   sandbox_instance_dup_port_url_async (self, port, cancellable, _sandbox_sync_call_done, &call);
-  ret = sandbox_instance_dup_port_url_finish (self, _sandbox_sync_call_wait (&call), token, error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_instance_dup_port_url_finish (self, _sandbox_sync_call_wait (&call), token, error);
 }
 
 /* Egress rules of a running sandbox (since 0.2) */
@@ -996,8 +1006,7 @@ sandbox_instance_set_egress_rules_async (SandboxInstance     *self,
   g_return_if_fail (SANDBOX_IS_INSTANCE (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_instance_set_egress_rules_async);
+  task = _sandbox_task_new_tagged (self, cancellable, callback, user_data, sandbox_instance_set_egress_rules_async);
 
   klass = SANDBOX_INSTANCE_GET_CLASS (self);
   if (check_vfunc (task, klass->set_egress_rules, _("change a sandbox's egress rules")))
@@ -1054,16 +1063,13 @@ sandbox_instance_set_egress_rules (SandboxInstance     *self,
                                    GCancellable        *cancellable,
                                    GError             **error)
 {
-  SandboxSyncCall call;
-  gboolean ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
 
   _sandbox_sync_call_init (&call);
   sandbox_instance_set_egress_rules_async (self, allow, deny, cancellable, _sandbox_sync_call_done, &call);
-  ret = sandbox_instance_set_egress_rules_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_instance_set_egress_rules_finish (self, _sandbox_sync_call_wait (&call), error);
 }
 
 /* Pause, resume and metrics (since 0.2) */
@@ -1090,21 +1096,11 @@ sandbox_instance_pause_async (SandboxInstance     *self,
                               GAsyncReadyCallback  callback,
                               gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  SandboxInstanceClass *klass;
-
   g_return_if_fail (SANDBOX_IS_INSTANCE (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_instance_pause_async);
-
-  klass = SANDBOX_INSTANCE_GET_CLASS (self);
-  if (check_vfunc (task, klass->pause, _("pause sandboxes")))
-    {
-      klass->pause (self, cancellable, task);
-      _sandbox_task_check_pending (task, "pause");
-    }
+  call_plain_vfunc (self, G_STRUCT_OFFSET (SandboxInstanceClass, pause), "pause", _("pause sandboxes"),
+                    cancellable, callback, user_data, sandbox_instance_pause_async);
 }
 
 /**
@@ -1124,15 +1120,10 @@ sandbox_instance_pause_finish (SandboxInstance  *self,
                                GAsyncResult     *result,
                                GError          **error)
 {
-  gboolean ret;
-
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_pause_async, FALSE);
 
-  ret = g_task_propagate_boolean (G_TASK (result), error);
-  if (ret)
-    sandbox_instance_set_state (self, SANDBOX_INSTANCE_STATE_STOPPED);
-  return ret;
+  return finish_state_change (self, result, SANDBOX_INSTANCE_STATE_STOPPED, error);
 }
 
 /**
@@ -1152,16 +1143,13 @@ sandbox_instance_pause (SandboxInstance  *self,
                         GCancellable     *cancellable,
                         GError          **error)
 {
-  SandboxSyncCall call;
-  gboolean ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
 
   _sandbox_sync_call_init (&call);
   sandbox_instance_pause_async (self, cancellable, _sandbox_sync_call_done, &call);
-  ret = sandbox_instance_pause_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_instance_pause_finish (self, _sandbox_sync_call_wait (&call), error);
 }
 
 /**
@@ -1184,21 +1172,11 @@ sandbox_instance_resume_async (SandboxInstance     *self,
                                GAsyncReadyCallback  callback,
                                gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  SandboxInstanceClass *klass;
-
   g_return_if_fail (SANDBOX_IS_INSTANCE (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_instance_resume_async);
-
-  klass = SANDBOX_INSTANCE_GET_CLASS (self);
-  if (check_vfunc (task, klass->resume, _("resume sandboxes")))
-    {
-      klass->resume (self, cancellable, task);
-      _sandbox_task_check_pending (task, "resume");
-    }
+  call_plain_vfunc (self, G_STRUCT_OFFSET (SandboxInstanceClass, resume), "resume", _("resume sandboxes"),
+                    cancellable, callback, user_data, sandbox_instance_resume_async);
 }
 
 /**
@@ -1218,15 +1196,10 @@ sandbox_instance_resume_finish (SandboxInstance  *self,
                                 GAsyncResult     *result,
                                 GError          **error)
 {
-  gboolean ret;
-
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sandbox_instance_resume_async, FALSE);
 
-  ret = g_task_propagate_boolean (G_TASK (result), error);
-  if (ret)
-    sandbox_instance_set_state (self, SANDBOX_INSTANCE_STATE_RUNNING);
-  return ret;
+  return finish_state_change (self, result, SANDBOX_INSTANCE_STATE_RUNNING, error);
 }
 
 /**
@@ -1246,16 +1219,13 @@ sandbox_instance_resume (SandboxInstance  *self,
                          GCancellable     *cancellable,
                          GError          **error)
 {
-  SandboxSyncCall call;
-  gboolean ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), FALSE);
 
   _sandbox_sync_call_init (&call);
   sandbox_instance_resume_async (self, cancellable, _sandbox_sync_call_done, &call);
-  ret = sandbox_instance_resume_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_instance_resume_finish (self, _sandbox_sync_call_wait (&call), error);
 }
 
 /**
@@ -1277,21 +1247,11 @@ sandbox_instance_get_metrics_async (SandboxInstance     *self,
                                     GAsyncReadyCallback  callback,
                                     gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  SandboxInstanceClass *klass;
-
   g_return_if_fail (SANDBOX_IS_INSTANCE (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sandbox_instance_get_metrics_async);
-
-  klass = SANDBOX_INSTANCE_GET_CLASS (self);
-  if (check_vfunc (task, klass->get_metrics, _("report metrics")))
-    {
-      klass->get_metrics (self, cancellable, task);
-      _sandbox_task_check_pending (task, "get_metrics");
-    }
+  call_plain_vfunc (self, G_STRUCT_OFFSET (SandboxInstanceClass, get_metrics), "get_metrics", _("report metrics"),
+                    cancellable, callback, user_data, sandbox_instance_get_metrics_async);
 }
 
 /**
@@ -1335,14 +1295,11 @@ sandbox_instance_get_metrics (SandboxInstance  *self,
                               GCancellable     *cancellable,
                               GError          **error)
 {
-  SandboxSyncCall call;
-  SandboxMetrics *ret;
+  g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
 
   g_return_val_if_fail (SANDBOX_IS_INSTANCE (self), NULL);
 
   _sandbox_sync_call_init (&call);
   sandbox_instance_get_metrics_async (self, cancellable, _sandbox_sync_call_done, &call);
-  ret = sandbox_instance_get_metrics_finish (self, _sandbox_sync_call_wait (&call), error);
-  _sandbox_sync_call_clear (&call);
-  return ret;
+  return sandbox_instance_get_metrics_finish (self, _sandbox_sync_call_wait (&call), error);
 }

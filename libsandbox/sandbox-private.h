@@ -14,19 +14,43 @@
 G_BEGIN_DECLS
 
 /* Runs an _async call to completion on a private main context, for the
- * synchronous variants of the API. */
+ * synchronous variants of the API. Every one has this body:
+ *
+ *   g_auto(SandboxSyncCall) call = SANDBOX_SYNC_CALL_INIT;
+ *
+ *   g_return_val_if_fail (SANDBOX_IS_THING (self), NULL);
+ *
+ *   _sandbox_sync_call_init (&call);
+ *   sandbox_thing_do_async (self, ..., cancellable, _sandbox_sync_call_done, &call);
+ *   return sandbox_thing_do_finish (self, _sandbox_sync_call_wait (&call), error);
+ *
+ * (the context is released when `call` goes out of scope, after _finish). */
 typedef struct
 {
   GMainContext *context;
   GAsyncResult *result;
 } SandboxSyncCall;
 
+#define SANDBOX_SYNC_CALL_INIT { NULL, NULL }
+
 void          _sandbox_sync_call_init     (SandboxSyncCall *call);
 void          _sandbox_sync_call_done     (GObject         *source,
                                            GAsyncResult    *result,
                                            gpointer         user_data);
 GAsyncResult *_sandbox_sync_call_wait     (SandboxSyncCall *call);
+/* Does nothing to a call never started (a failed g_return_val_if_fail). */
 void          _sandbox_sync_call_clear    (SandboxSyncCall *call);
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (SandboxSyncCall, _sandbox_sync_call_clear)
+
+/* The start of every public _async wrapper: a task of SOURCE_OBJECT for
+ * the caller's CALLBACK, tagged with SOURCE_TAG (the wrapper itself), for
+ * its _finish to check. */
+GTask        *_sandbox_task_new_tagged    (gpointer             source_object,
+                                           GCancellable        *cancellable,
+                                           GAsyncReadyCallback  callback,
+                                           gpointer             user_data,
+                                           gpointer             source_tag);
 
 /* GTask results that C, Python and gjs subclasses complete the same way. */
 void          _sandbox_task_return_object (GTask           *task,

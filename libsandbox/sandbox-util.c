@@ -69,6 +69,8 @@ _sandbox_sync_call_wait (SandboxSyncCall *call)
 void
 _sandbox_sync_call_clear (SandboxSyncCall *call)
 {
+  if (call->context == NULL)
+    return;
   g_main_context_pop_thread_default (call->context);
   /* Let sources that finish after the result (stream closes, child
    * watches) run down before the context goes away. */
@@ -81,6 +83,19 @@ _sandbox_sync_call_clear (SandboxSyncCall *call)
 
     g_private_set (&sync_pool, g_slist_prepend (pool, g_steal_pointer (&call->context)));
   }
+}
+
+GTask *
+_sandbox_task_new_tagged (gpointer             source_object,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data,
+                          gpointer             source_tag)
+{
+  GTask *task = g_task_new (source_object, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, source_tag);
+  return task;
 }
 
 void

@@ -286,13 +286,6 @@ create_fail (GTask  *task,
 
 static void create_poll (GTask *task);
 
-static gboolean
-create_poll_cb (gpointer user_data)
-{
-  create_poll (user_data);
-  return G_SOURCE_REMOVE;
-}
-
 /* Decides what the sandbox's latest state means. */
 static void
 create_check (GTask *task)
@@ -300,7 +293,6 @@ create_check (GTask *task)
   SandboxDaytonaBackend *self = g_task_get_source_object (task);
   CreateData *data = g_task_get_task_data (task);
   const char *state = _sandbox_json_get_string (data->dto, "state");
-  GSource *source;
   guint delay_ms;
 
   if (g_strcmp0 (state, "started") == 0)
@@ -366,12 +358,8 @@ create_check (GTask *task)
     data->interval_ms = MIN ((guint) (data->interval_ms * 1.1) + 1, 1000);
   else
     data->interval_ms = CLAMP (data->interval_ms * 2, 5, 250);
-  source = g_timeout_source_new (MIN (delay_ms,
-                                      (guint) ((data->deadline - g_get_monotonic_time ()) / 1000) + 1));
-  g_source_set_callback (source, create_poll_cb, task, NULL);
-  g_source_set_static_name (source, "[libsandbox] daytona start poll");
-  g_source_attach (source, g_task_get_context (task));
-  g_source_unref (source);
+  _sandbox_cloud_task_later (task, MIN (delay_ms, (guint) ((data->deadline - g_get_monotonic_time ()) / 1000) + 1),
+                             create_poll, "[libsandbox] daytona start poll");
 }
 
 static void
@@ -530,20 +518,8 @@ sandbox_daytona_backend_create (SandboxBackend *backend,
     }
   _sandbox_json_add_string_map (b, "env", sandbox_spec_get_env (spec));
   {
-    g_autoptr(GHashTable) labels = g_hash_table_new (g_str_hash, g_str_equal);
-    GHashTable *asked = sandbox_spec_get_labels (spec);
+    g_autoptr(GHashTable) labels = _sandbox_cloud_create_labels (sandbox_spec_get_labels (spec), &token);
 
-    if (asked != NULL)
-      {
-        GHashTableIter iter;
-        gpointer key, value;
-
-        g_hash_table_iter_init (&iter, asked);
-        while (g_hash_table_iter_next (&iter, &key, &value))
-          g_hash_table_insert (labels, key, value);
-      }
-    token = g_uuid_string_random ();
-    g_hash_table_insert (labels, (char *) SANDBOX_CLOUD_CREATE_TOKEN, token);
     _sandbox_json_add_string_map (b, "labels", labels);
   }
   json_builder_set_member_name (b, "networkBlockAll");
@@ -705,13 +681,6 @@ task_client (GTask *task)
 
 static void volume_poll (GTask *task);
 
-static gboolean
-volume_poll_again (gpointer user_data)
-{
-  volume_poll (user_data);
-  return G_SOURCE_REMOVE;
-}
-
 /* A new volume is pending_create, then creating, then ready (a sandbox
  * cannot mount it before). */
 static void
@@ -726,7 +695,6 @@ volume_polled (GObject      *source,
                                                               NULL, &error);
   JsonObject *dto;
   const char *state;
-  GSource *later;
 
   if (error != NULL)
     {
@@ -751,10 +719,7 @@ volume_polled (GObject      *source,
       return;
     }
   data->polls++;
-  later = g_timeout_source_new (250);
-  g_source_set_callback (later, volume_poll_again, g_object_ref (task), g_object_unref);
-  g_source_attach (later, g_task_get_context (task));
-  g_source_unref (later);
+  _sandbox_cloud_task_later (task, 250, volume_poll, "[libsandbox] daytona volume poll");
 }
 
 static void

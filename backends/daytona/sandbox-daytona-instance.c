@@ -383,13 +383,6 @@ exec_got_logs (GObject      *source,
   exec_finish (task, data->exit_code, error);
 }
 
-static gboolean
-exec_poll_cb (gpointer user_data)
-{
-  exec_poll_status (user_data);
-  return G_SOURCE_REMOVE;
-}
-
 /* After a status poll failed: a sandbox that stopped or is gone explains it. */
 static void
 exec_gone_checked (GObject      *source,
@@ -435,11 +428,8 @@ exec_got_status (GObject      *source,
   if (!_sandbox_daytona_parse_exit_code (node, &data->exit_code))
     {
       /* Still running: the stream closed early, or there was none. */
-      GSource *later = g_timeout_source_new (data->streamed ? 100 : 200);
-
-      g_source_set_callback (later, exec_poll_cb, g_object_ref (task), g_object_unref);
-      g_source_attach (later, g_task_get_context (task));
-      g_source_unref (later);
+      _sandbox_cloud_task_later (task, data->streamed ? 100 : 200, exec_poll_status,
+                                 "[libsandbox] daytona exec poll");
       return;
     }
   if (!data->streamed)
@@ -916,8 +906,7 @@ tty_on_signal (SandboxCommand *command,
                int             signum,
                DaytonaTty     *tty)
 {
-  const char *key = signum == SIGINT ? "\x03" : signum == SIGQUIT ? "\x1c" :
-                    signum == SIGTSTP ? "\x1a" : NULL;
+  const char *key = _sandbox_cloud_tty_signal_key (signum);
   TtyOp *op;
 
   if (key == NULL && signum != SIGKILL && signum != SIGTERM && signum != SIGHUP)
@@ -1839,7 +1828,6 @@ typedef void (*TransferFunc) (GTask *task);
 /* The first member of an upload's and a download's task data. */
 typedef struct
 {
-  TransferFunc again;     /* sends the request again */
   guint        attempt;   /* of the request, 0 for the first */
 } Transfer;
 
@@ -1946,16 +1934,6 @@ static void upload_next_dir (GTask *task);
 static void upload_files (GTask *task);
 
 static gboolean
-transfer_again_cb (gpointer user_data)
-{
-  GTask *task = user_data;
-  Transfer *transfer = g_task_get_task_data (task);
-
-  transfer->again (task);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
 transfer_retry (GTask        *task,
                 TransferFunc  func,
                 SoupMessage  *msg,
@@ -1964,19 +1942,13 @@ transfer_retry (GTask        *task,
   SandboxDaytonaInstance *self = g_task_get_source_object (task);
   Transfer *transfer = g_task_get_task_data (task);
   guint delay_ms = 0;
-  GSource *source;
 
   if (!_sandbox_rest_client_should_retry (self->client, SANDBOX_REST_IDEMPOTENT, transfer->attempt, msg, error,
                                           &delay_ms) ||
       g_cancellable_is_cancelled (g_task_get_cancellable (task)))
     return FALSE;
   transfer->attempt++;
-  transfer->again = func;
-  source = g_timeout_source_new (delay_ms);
-  g_source_set_callback (source, transfer_again_cb, g_object_ref (task), g_object_unref);
-  g_source_set_static_name (source, "[libsandbox] daytona transfer retry");
-  g_source_attach (source, g_task_get_context (task));
-  g_source_unref (source);
+  _sandbox_cloud_task_later (task, delay_ms, func, "[libsandbox] daytona transfer retry");
   return TRUE;
 }
 
@@ -2252,6 +2224,59 @@ download_return (GTask  *task,
     g_task_return_boolean (task, TRUE);
 }
 
+/* The next bytes of a download's body, or NULL once the task failed
+ * because the connection of METHOD PATH broke. */
+static GBytes *
+download_read_finish (GTask        *task,
+                      GObject      *stream,
+                      GAsyncResult *result,
+                      const char   *method,
+                      const char   *path)
+{
+  g_autoptr(GError) error = NULL;
+  GBytes *bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (stream), result, &error);
+
+  if (bytes == NULL)
+    download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, method, path, error));
+  return bytes;
+}
+
+/* Writes @bytes of a download's body to the local file and counts them;
+ * FALSE once the task failed. */
+static gboolean
+download_write (GTask  *task,
+                GBytes *bytes)
+{
+  DownloadData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  gsize len;
+  const guint8 *buf = g_bytes_get_data (bytes, &len);
+
+  if (!g_output_stream_write_all (data->out, buf, len, NULL, g_task_get_cancellable (task), &error))
+    {
+      download_return (task, error);
+      return FALSE;
+    }
+  sandbox_instance_add_transferred (g_task_get_source_object (task), len);
+  return TRUE;
+}
+
+/* Closes the local file written last, if any; FALSE once the task failed. */
+static gboolean
+download_close_file (GTask *task)
+{
+  DownloadData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (data->out != NULL && !g_output_stream_close (data->out, NULL, &error))
+    {
+      download_return (task, error);
+      return FALSE;
+    }
+  g_clear_object (&data->out);
+  return TRUE;
+}
+
 /* Parts are read with read_bytes_async, never spliced: a splice of a
  * non-pollable stream reads in a worker thread, and libsoup must see its
  * streams read in the context that sent the message. */
@@ -2301,17 +2326,8 @@ part_done (GTask *task)
                                                         data->error_body->data, data->error_body->len);
       g_byte_array_set_size (data->error_body, 0);
     }
-  else if (data->out != NULL)
-    {
-      GError *error = NULL;
-
-      if (!g_output_stream_close (data->out, NULL, &error))
-        {
-          download_return (task, error);
-          return;
-        }
-      g_clear_object (&data->out);
-    }
+  else if (!download_close_file (task))
+    return;
   download_next_part (task);
 }
 
@@ -2322,20 +2338,11 @@ part_read (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   DownloadData *data = g_task_get_task_data (task);
-  GError *error = NULL;
-  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
-  gsize len;
-  const guint8 *buf;
+  g_autoptr(GBytes) bytes = download_read_finish (task, source, result, "POST", "files/bulk-download");
 
   if (bytes == NULL)
-    {
-      download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, "POST",
-                                                                    "files/bulk-download", error));
-      g_error_free (error);
-      return;
-    }
-  buf = g_bytes_get_data (bytes, &len);
-  if (len == 0)
+    return;
+  if (g_bytes_get_size (bytes) == 0)
     {
       part_done (task);
       return;
@@ -2343,15 +2350,10 @@ part_read (GObject      *source,
   if (data->part_is_error)
     {
       if (data->error_body->len < 65536)
-        g_byte_array_append (data->error_body, buf, len);
+        g_byte_array_append (data->error_body, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
     }
-  else if (!g_output_stream_write_all (data->out, buf, len, NULL, g_task_get_cancellable (task), &error))
-    {
-      download_return (task, error);
-      return;
-    }
-  else
-    sandbox_instance_add_transferred (g_task_get_source_object (task), len);
+  else if (!download_write (task, bytes))
+    return;
   part_read_more (task, G_INPUT_STREAM (source));
 }
 
@@ -2452,6 +2454,43 @@ download_next_part (GTask *task)
 
 static void download_files (GTask *task);
 
+/* The start of a download's answer to METHOD PATH: TRUE with the body in
+ * data->body when it succeeded; else the request is sent again when that
+ * may help, or the task failed, and FALSE. */
+static gboolean
+download_answered (GTask        *task,
+                   GObject      *session,
+                   GAsyncResult *result,
+                   const char   *method,
+                   const char   *path)
+{
+  DownloadData *data = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (session), result, &error);
+  g_autoptr(GBytes) body = NULL;
+  guint status;
+
+  if (stream == NULL)
+    {
+      if (!transfer_retry (task, download_files, NULL, error))
+        download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, method, path, error));
+      return FALSE;
+    }
+  data->body = stream;
+  status = soup_message_get_status (data->msg);
+  if (SOUP_STATUS_IS_SUCCESSFUL (status))
+    return TRUE;
+  body = g_input_stream_read_bytes (data->body, 65536, NULL, NULL);
+  if (transfer_retry (task, download_files, data->msg, NULL))
+    {
+      g_input_stream_close (data->body, NULL, NULL);
+      g_clear_object (&data->body);
+      return FALSE;
+    }
+  download_return (task, _sandbox_rest_error_new (DAYTONA_PROVIDER, method, path, status, body, NULL));
+  return FALSE;
+}
+
 static void
 bulk_sent (GObject      *source,
            GAsyncResult *result,
@@ -2459,37 +2498,11 @@ bulk_sent (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   DownloadData *data = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
-  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
-  guint status;
   const char *type;
   g_autoptr(GHashTable) params = NULL;
 
-  if (stream == NULL)
-    {
-      if (transfer_retry (task, download_files, NULL, error))
-        return;
-      download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, "POST",
-                                                                    "files/bulk-download", error));
-      return;
-    }
-  data->body = stream;
-  status = soup_message_get_status (data->msg);
-  if (!SOUP_STATUS_IS_SUCCESSFUL (status))
-    {
-      g_autoptr(GBytes) body = g_input_stream_read_bytes (stream, 65536, NULL, NULL);
-
-      if (transfer_retry (task, download_files, data->msg, NULL))
-        {
-          g_input_stream_close (stream, NULL, NULL);
-          g_clear_object (&data->body);
-          return;
-        }
-
-      download_return (task, _sandbox_rest_error_new (DAYTONA_PROVIDER, "POST", "files/bulk-download",
-                                                          status, body, NULL));
-      return;
-    }
+  if (!download_answered (task, source, result, "POST", "files/bulk-download"))
+    return;
   type = soup_message_headers_get_content_type (soup_message_get_response_headers (data->msg), &params);
   /* No boundary: libsoup would only warn and read nothing. */
   if (type == NULL || !g_str_has_prefix (type, "multipart/") ||
@@ -2501,7 +2514,7 @@ bulk_sent (GObject      *source,
                                type ? type : _("no content type")));
       return;
     }
-  data->multipart = soup_multipart_input_stream_new (data->msg, stream);
+  data->multipart = soup_multipart_input_stream_new (data->msg, data->body);
   download_next_part (task);
 }
 
@@ -2514,37 +2527,18 @@ single_read (GObject      *source,
              gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
-  DownloadData *data = g_task_get_task_data (task);
-  GError *error = NULL;
-  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
-  gsize len;
-  const guint8 *buf;
+  g_autoptr(GBytes) bytes = download_read_finish (task, source, result, "GET", "files/download");
 
   if (bytes == NULL)
+    return;
+  if (g_bytes_get_size (bytes) == 0)
     {
-      download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, "GET",
-                                                                    "files/download", error));
-      g_error_free (error);
+      if (download_close_file (task))
+        download_return (task, NULL);
       return;
     }
-  buf = g_bytes_get_data (bytes, &len);
-  if (len == 0)
-    {
-      if (!g_output_stream_close (data->out, NULL, &error))
-        {
-          download_return (task, error);
-          return;
-        }
-      g_clear_object (&data->out);
-      download_return (task, NULL);
-      return;
-    }
-  if (!g_output_stream_write_all (data->out, buf, len, NULL, g_task_get_cancellable (task), &error))
-    {
-      download_return (task, error);
-      return;
-    }
-  sandbox_instance_add_transferred (g_task_get_source_object (task), len);
+  if (!download_write (task, bytes))
+    return;
   g_input_stream_read_bytes_async (G_INPUT_STREAM (source), 65536, G_PRIORITY_DEFAULT,
                                    g_task_get_cancellable (task), single_read, g_object_ref (task));
 }
@@ -2557,35 +2551,11 @@ single_sent (GObject      *source,
   g_autoptr(GTask) task = user_data;
   DownloadData *data = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
-  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
-  guint status;
   GHashTableIter iter;
   gpointer target;
 
-  if (stream == NULL)
-    {
-      if (transfer_retry (task, download_files, NULL, error))
-        return;
-      download_return (task, _sandbox_rest_transport_error_new (DAYTONA_PROVIDER, "GET",
-                                                                    "files/download", error));
-      return;
-    }
-  data->body = stream;
-  status = soup_message_get_status (data->msg);
-  if (!SOUP_STATUS_IS_SUCCESSFUL (status))
-    {
-      g_autoptr(GBytes) body = g_input_stream_read_bytes (stream, 65536, NULL, NULL);
-
-      if (transfer_retry (task, download_files, data->msg, NULL))
-        {
-          g_input_stream_close (stream, NULL, NULL);
-          g_clear_object (&data->body);
-          return;
-        }
-      download_return (task, _sandbox_rest_error_new (DAYTONA_PROVIDER, "GET", "files/download",
-                                                          status, body, NULL));
-      return;
-    }
+  if (!download_answered (task, source, result, "GET", "files/download"))
+    return;
   g_hash_table_iter_init (&iter, data->targets);
   g_hash_table_iter_next (&iter, NULL, &target);
   data->out = G_OUTPUT_STREAM (g_file_replace (target, NULL, FALSE, G_FILE_CREATE_NONE,
@@ -2602,7 +2572,7 @@ single_sent (GObject      *source,
     sandbox_instance_set_transfer_total (g_task_get_source_object (task),
                                          soup_message_headers_get_content_length (
                                            soup_message_get_response_headers (data->msg)));
-  g_input_stream_read_bytes_async (stream, 65536, G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
+  g_input_stream_read_bytes_async (data->body, 65536, G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
                                    single_read, g_object_ref (task));
 }
 
@@ -2888,13 +2858,6 @@ destroy_data_free (DestroyData *data)
 
 static void destroy_send (GTask *task);
 
-static gboolean
-destroy_again (gpointer user_data)
-{
-  destroy_send (user_data);
-  return G_SOURCE_REMOVE;
-}
-
 static void
 destroyed (GObject      *source,
            GAsyncResult *result,
@@ -2911,13 +2874,9 @@ destroyed (GObject      *source,
   if (error != NULL && status == 409 && data->attempts < 40)
     {
       /* "Sandbox state change in progress": delete once it settles. */
-      GSource *later = g_timeout_source_new (250);
-
       g_clear_error (&error);
       data->attempts++;
-      g_source_set_callback (later, destroy_again, g_object_ref (task), g_object_unref);
-      g_source_attach (later, g_task_get_context (task));
-      g_source_unref (later);
+      _sandbox_cloud_task_later (task, 250, destroy_send, "[libsandbox] daytona destroy retry");
       return;
     }
   if (error != NULL && status != 404)
@@ -3047,18 +3006,10 @@ transition_data_free (TransitionData *data)
 
 static void transition_run (GTask *task);
 
-static gboolean
-transition_run_cb (gpointer user_data)
-{
-  transition_run (user_data);
-  return G_SOURCE_REMOVE;
-}
-
 static void
 transition_later (GTask *task)
 {
   TransitionData *data = g_task_get_task_data (task);
-  GSource *later;
 
   if (g_get_monotonic_time () - data->start > TRANSITION_TIMEOUT_US)
     {
@@ -3071,11 +3022,7 @@ transition_later (GTask *task)
   /* The SDK's schedule: 100 ms, then x1.1 after 5 s, at most 1 s. */
   if (g_get_monotonic_time () - data->start > 5 * G_USEC_PER_SEC)
     data->interval_ms = MIN (1000, data->interval_ms * 11 / 10 + 1);
-  later = g_timeout_source_new (data->interval_ms);
-  g_source_set_callback (later, transition_run_cb, g_object_ref (task), g_object_unref);
-  g_source_set_static_name (later, "[libsandbox] daytona stop/start poll");
-  g_source_attach (later, g_task_get_context (task));
-  g_source_unref (later);
+  _sandbox_cloud_task_later (task, data->interval_ms, transition_run, "[libsandbox] daytona stop/start poll");
 }
 
 /* STEP_WAIT: whether the latest DTO ends the wait (or the transition, with

@@ -338,17 +338,7 @@ sandbox_e2b_backend_create (SandboxBackend *backend,
   json_builder_add_string_value (builder, template_id ? template_id : E2B_DEFAULT_TEMPLATE);
   json_builder_set_member_name (builder, "timeout");
   json_builder_add_int_value (builder, ttl > 0 ? ttl : E2B_DEFAULT_TTL_S);
-  token = g_uuid_string_random ();
-  metadata = g_hash_table_new (g_str_hash, g_str_equal);
-  {
-    GHashTableIter iter;
-    gpointer key, value;
-
-    g_hash_table_iter_init (&iter, sandbox_spec_get_labels (spec));
-    while (g_hash_table_iter_next (&iter, &key, &value))
-      g_hash_table_insert (metadata, key, value);
-  }
-  g_hash_table_insert (metadata, (char *) SANDBOX_CLOUD_CREATE_TOKEN, token);
+  metadata = _sandbox_cloud_create_labels (sandbox_spec_get_labels (spec), &token);
   /* Commands and files as root: said in the metadata, so that an instance
    * got again by id (another process) knows it too. */
   if (sandbox_spec_get_run_as_root (spec))

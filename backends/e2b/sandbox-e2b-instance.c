@@ -48,6 +48,25 @@ get_id (SandboxE2bInstance *self)
   return sandbox_instance_get_id (SANDBOX_INSTANCE (self));
 }
 
+/* METHOD sandboxes/ID on the E2B API, or sandboxes/ID/WHAT when WHAT is
+ * not NULL, for @task: @done gets the answer and a reference on @task. */
+static void
+call_api (SandboxE2bInstance  *self,
+          const char          *method,
+          const char          *what,
+          JsonNode            *body,
+          SandboxRestFlags     flags,
+          GCancellable        *cancellable,
+          GAsyncReadyCallback  done,
+          GTask               *task)
+{
+  g_autofree char *path = what ? g_strdup_printf ("sandboxes/%s/%s", get_id (self), what)
+                               : g_strdup_printf ("sandboxes/%s", get_id (self));
+
+  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), method, path, body,
+                                   flags, cancellable, done, g_object_ref (task));
+}
+
 #define E2B_ROOT_AUTH "Basic cm9vdDo="   /* base64 ("root:") */
 
 static void
@@ -499,8 +518,7 @@ e2b_tty_signal (SandboxCommand *command,
                 int             signum,
                 E2bTty         *tty)
 {
-  const char *key = signum == SIGINT ? "\x03" : signum == SIGQUIT ? "\x1c" :
-                    signum == SIGTSTP ? "\x1a" : NULL;
+  const char *key = _sandbox_cloud_tty_signal_key (signum);
   JsonObject *object;
 
   if (key != NULL)
@@ -1134,14 +1152,12 @@ exec_error_body (GObject      *source,
 
 static void exec_start (SandboxE2bInstance *self, GTask *task);
 
-static gboolean
-exec_start_again_cb (gpointer user_data)
+static void
+exec_start_again (GTask *task)
 {
-  GTask *task = user_data;
   ExecData *data = g_task_get_task_data (task);
 
   exec_start (data->self, task);
-  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -1160,7 +1176,6 @@ exec_retry_start (GTask *task)
 {
   ExecData *data = g_task_get_task_data (task);
   guint delay_ms = 0;
-  GSource *source;
 
   if (data->cancelled ||
       !_sandbox_rest_client_should_retry (data->self->envd, SANDBOX_REST_NONE, data->attempt,
@@ -1177,11 +1192,7 @@ exec_retry_start (GTask *task)
   g_input_stream_close_async (data->body, G_PRIORITY_DEFAULT, NULL, body_dropped, NULL);
   data->body = NULL;
   g_clear_object (&data->msg);
-  source = g_timeout_source_new (delay_ms);
-  g_source_set_callback (source, exec_start_again_cb, g_object_ref (task), g_object_unref);
-  g_source_set_static_name (source, "[libsandbox] e2b start retry");
-  g_source_attach (source, g_task_get_context (task));
-  g_source_unref (source);
+  _sandbox_cloud_task_later (task, delay_ms, exec_start_again, "[libsandbox] e2b start retry");
   return TRUE;
 }
 
@@ -1379,10 +1390,12 @@ files_data_free (FilesData *data)
   g_free (data);
 }
 
+/* A request to envd, or NULL with @error set when its URL is not one. */
 static SoupMessage *
-files_message (FilesData  *data,
-               const char *method,
-               const char *path_and_query)
+files_message (FilesData   *data,
+               const char  *method,
+               const char  *path_and_query,
+               GError     **error)
 {
   g_autofree char *url = g_strconcat (data->envd_url, g_str_has_suffix (data->envd_url, "/") ? "" : "/",
                                       path_and_query, NULL);
@@ -1390,7 +1403,11 @@ files_message (FilesData  *data,
   SoupMessageHeaders *headers;
 
   if (msg == NULL)
-    return NULL;
+    {
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
+                   _("“%s” is not a valid envd URL; check E2B_SANDBOX_URL."), data->envd_url);
+      return NULL;
+    }
   headers = soup_message_get_request_headers (msg);
   soup_message_headers_replace (headers, "E2b-Sandbox-Id", data->sandbox_id);
   soup_message_headers_replace (headers, "E2b-Sandbox-Port", G_STRINGIFY (E2B_ENVD_PORT));
@@ -1426,6 +1443,51 @@ files_http_error (FilesData  *data,
   return _sandbox_rest_error_new ("E2B envd", method, endpoint, status, body, NULL);
 }
 
+/* Replaces the transport error in *@error (a dropped or refused
+ * connection to envd during METHOD ENDPOINT) by the library's, keeping the
+ * raw one in *@failed_error (when not NULL) for the retry policy. */
+static void
+files_transport_error (const char  *method,
+                       const char  *endpoint,
+                       GError     **failed_error,
+                       GError     **error)
+{
+  GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", method, endpoint, *error);
+
+  if (failed_error != NULL)
+    *failed_error = g_error_copy (*error);
+  g_clear_error (error);
+  g_propagate_error (error, mapped);
+}
+
+/* Sends @msg (on /files) to envd: the answer's body, or NULL with @error
+ * set. A failure that another attempt may cure leaves the answer in
+ * *@failed_msg or the raw transport error in *@failed_error. */
+static GInputStream *
+files_send (FilesData     *data,
+            SoupMessage   *msg,
+            SoupMessage  **failed_msg,
+            GError       **failed_error,
+            GCancellable  *cancellable,
+            GError       **error)
+{
+  const char *method = soup_message_get_method (msg);
+  g_autoptr(GInputStream) answer = soup_session_send (data->session, msg, cancellable, error);
+
+  if (answer == NULL)
+    {
+      files_transport_error (method, "/files", failed_error, error);
+      return NULL;
+    }
+  if (!SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (msg)))
+    {
+      *failed_msg = g_object_ref (msg);
+      g_propagate_error (error, files_http_error (data, msg, method, "/files", answer));
+      return NULL;
+    }
+  return g_steal_pointer (&answer);
+}
+
 /* A unary Connect call; returns the parsed answer. */
 static JsonNode *
 files_rpc (FilesData     *data,
@@ -1436,7 +1498,7 @@ files_rpc (FilesData     *data,
            GCancellable  *cancellable,
            GError       **error)
 {
-  g_autoptr(SoupMessage) msg = files_message (data, "POST", rpc);
+  g_autoptr(SoupMessage) msg = NULL;
   g_autofree char *json = json_to_string (request, FALSE);
   g_autoptr(GBytes) body = NULL;
   g_autoptr(GBytes) answer = NULL;
@@ -1445,21 +1507,16 @@ files_rpc (FilesData     *data,
 
   if (accepted != NULL)
     *accepted = FALSE;
+  msg = files_message (data, "POST", rpc, error);
   if (msg == NULL)
-    {
-      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
-                   _("“%s” is not a valid envd URL; check E2B_SANDBOX_URL."), data->envd_url);
-      return NULL;
-    }
+    return NULL;
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Connect-Protocol-Version", "1");
   body = g_bytes_new (json, strlen (json));
   soup_message_set_request_body_from_bytes (msg, "application/json", body);
   answer = soup_session_send_and_read (data->session, msg, cancellable, error);
   if (answer == NULL)
     {
-      GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "POST", rpc, *error);
-      g_clear_error (error);
-      g_propagate_error (error, mapped);
+      files_transport_error ("POST", rpc, NULL, error);
       return NULL;
     }
   status = soup_message_get_status (msg);
@@ -1579,17 +1636,13 @@ upload_file_once (FilesData     *data,
 {
   g_autofree char *escaped = g_uri_escape_string (destination, "/", FALSE);
   g_autofree char *query = g_strdup_printf ("files?path=%s", escaped);
-  g_autoptr(SoupMessage) msg = files_message (data, "POST", query);
+  g_autoptr(SoupMessage) msg = files_message (data, "POST", query, error);
   g_autoptr(GFileInputStream) in = NULL;
   g_autoptr(GFileInfo) info = NULL;
   g_autoptr(GInputStream) answer = NULL;
 
   if (msg == NULL)
-    {
-      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
-                   _("“%s” is not a valid envd URL; check E2B_SANDBOX_URL."), data->envd_url);
-      return FALSE;
-    }
+    return FALSE;
   in = g_file_read (source, cancellable, error);
   if (in == NULL)
     return FALSE;
@@ -1600,22 +1653,9 @@ upload_file_once (FilesData     *data,
   soup_message_set_request_body (msg, "application/octet-stream", G_INPUT_STREAM (in),
                                  g_file_info_get_size (info));
   g_signal_connect (msg, "wrote-body-data", G_CALLBACK (on_wrote_body_data), data->instance);
-  answer = soup_session_send (data->session, msg, cancellable, error);
+  answer = files_send (data, msg, failed_msg, failed_error, cancellable, error);
   if (answer == NULL)
-    {
-      GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "POST", "/files", *error);
-
-      *failed_error = g_error_copy (*error);
-      g_clear_error (error);
-      g_propagate_error (error, mapped);
-      return FALSE;
-    }
-  if (!SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (msg)))
-    {
-      *failed_msg = g_object_ref (msg);
-      g_propagate_error (error, files_http_error (data, msg, "POST", "/files", answer));
-      return FALSE;
-    }
+    return FALSE;
   {
     g_autoptr(GOutputStream) sink = g_memory_output_stream_new_resizable ();
     g_autoptr(GError) local_error = NULL;
@@ -1625,10 +1665,8 @@ upload_file_once (FilesData     *data,
     if (g_output_stream_splice (sink, answer, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE |
                                 G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, cancellable, &local_error) < 0)
       {
-        GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "POST", "/files", local_error);
-
-        *failed_error = g_steal_pointer (&local_error);
-        g_propagate_error (error, mapped);
+        g_propagate_error (error, g_steal_pointer (&local_error));
+        files_transport_error ("POST", "/files", failed_error, error);
         return FALSE;
       }
   }
@@ -1767,33 +1805,16 @@ download_file_once (FilesData     *data,
 {
   g_autofree char *escaped = g_uri_escape_string (source, "/", FALSE);
   g_autofree char *query = g_strdup_printf ("files?path=%s", escaped);
-  g_autoptr(SoupMessage) msg = files_message (data, "GET", query);
+  g_autoptr(SoupMessage) msg = files_message (data, "GET", query, error);
   g_autoptr(GInputStream) in = NULL;
   g_autoptr(GFileOutputStream) out = NULL;
   g_autoptr(GFile) parent = g_file_get_parent (destination);
 
   if (msg == NULL)
-    {
-      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
-                   _("“%s” is not a valid envd URL; check E2B_SANDBOX_URL."), data->envd_url);
-      return FALSE;
-    }
-  in = soup_session_send (data->session, msg, cancellable, error);
+    return FALSE;
+  in = files_send (data, msg, failed_msg, failed_error, cancellable, error);
   if (in == NULL)
-    {
-      GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "GET", "/files", *error);
-
-      *failed_error = g_error_copy (*error);
-      g_clear_error (error);
-      g_propagate_error (error, mapped);
-      return FALSE;
-    }
-  if (!SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (msg)))
-    {
-      *failed_msg = g_object_ref (msg);
-      g_propagate_error (error, files_http_error (data, msg, "GET", "/files", in));
-      return FALSE;
-    }
+    return FALSE;
   if (parent != NULL)
     g_file_make_directory_with_parents (parent, cancellable, NULL);
   out = g_file_replace (destination, NULL, FALSE, G_FILE_CREATE_NONE, cancellable, error);
@@ -1815,13 +1836,7 @@ download_file_once (FilesData     *data,
                                               (*error)->code == G_IO_ERROR_TIMED_OUT ||
                                               (*error)->code == G_IO_ERROR_CONNECTION_CLOSED ||
                                               (*error)->code == G_IO_ERROR_BROKEN_PIPE)))
-        {
-          GError *mapped = _sandbox_rest_transport_error_new ("E2B envd", "GET", "/files", *error);
-
-          *failed_error = g_error_copy (*error);
-          g_clear_error (error);
-          g_propagate_error (error, mapped);
-        }
+        files_transport_error ("GET", "/files", failed_error, error);
       return FALSE;
     }
   return TRUE;
@@ -1933,31 +1948,19 @@ download_tree (FilesData     *data,
   return TRUE;
 }
 
+/* The copy, in a worker thread: envd's file API is called synchronously. */
 static void
-upload_thread (GTask        *task,
-               gpointer      source_object,
-               gpointer      task_data,
-               GCancellable *cancellable)
+files_thread (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
 {
   FilesData *data = task_data;
   GError *error = NULL;
+  gboolean copied = data->upload ? upload_tree (data, data->local, data->remote, cancellable, &error)
+                                 : download_tree (data, data->remote, data->local, cancellable, &error);
 
-  if (upload_tree (data, data->local, data->remote, cancellable, &error))
-    g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_error (task, error);
-}
-
-static void
-download_thread (GTask        *task,
-                 gpointer      source_object,
-                 gpointer      task_data,
-                 GCancellable *cancellable)
-{
-  FilesData *data = task_data;
-  GError *error = NULL;
-
-  if (download_tree (data, data->remote, data->local, cancellable, &error))
+  if (copied)
     g_task_return_boolean (task, TRUE);
   else
     g_task_return_error (task, error);
@@ -1968,7 +1971,6 @@ files_start (SandboxE2bInstance *self,
              GTask              *task)
 {
   FilesData *data = g_task_get_task_data (task);
-  gboolean upload = data->upload;
   g_autofree char *user_agent = g_strdup_printf ("libsandbox/%s", SANDBOX_VERSION_S);
 
   data->envd_url = g_strdup (self->envd_url);
@@ -1979,7 +1981,7 @@ files_start (SandboxE2bInstance *self,
                                                  "timeout", _sandbox_rest_timeout_s (), NULL);
   data->policy = g_object_ref (self->envd);
   _sandbox_rest_session_setup_tls (data->session);   /* self->envd warned */
-  g_task_run_in_thread (task, upload ? upload_thread : download_thread);
+  g_task_run_in_thread (task, files_thread);
 }
 
 static gboolean
@@ -1994,6 +1996,28 @@ check_path (const char  *path,
   return FALSE;
 }
 
+/* The start of an upload (@upload) or a download: @remote checked, the
+ * copy's data set on @task, then run in a worker once envd is known. */
+static void
+files_begin (SandboxInstance *instance,
+             GFile           *local,
+             const char      *remote,
+             gboolean         upload,
+             GTask           *task)
+{
+  FilesData *data;
+
+  if (refuse_if_paused (SANDBOX_E2B_INSTANCE (instance), task) || !check_path (remote, task))
+    return;
+  data = g_new0 (FilesData, 1);
+  data->local = g_object_ref (local);
+  data->remote = g_strdup (remote);
+  data->upload = upload;
+  data->instance = instance;
+  g_task_set_task_data (task, data, (GDestroyNotify) files_data_free);
+  with_envd (SANDBOX_E2B_INSTANCE (instance), task, files_start);
+}
+
 static void
 sandbox_e2b_instance_upload (SandboxInstance *instance,
                              GFile           *source,
@@ -2001,17 +2025,7 @@ sandbox_e2b_instance_upload (SandboxInstance *instance,
                              GCancellable    *cancellable,
                              GTask           *task)
 {
-  FilesData *data;
-
-  if (refuse_if_paused (SANDBOX_E2B_INSTANCE (instance), task) || !check_path (destination, task))
-    return;
-  data = g_new0 (FilesData, 1);
-  data->local = g_object_ref (source);
-  data->remote = g_strdup (destination);
-  data->upload = TRUE;
-  data->instance = instance;
-  g_task_set_task_data (task, data, (GDestroyNotify) files_data_free);
-  with_envd (SANDBOX_E2B_INSTANCE (instance), task, files_start);
+  files_begin (instance, source, destination, TRUE, task);
 }
 
 static void
@@ -2021,16 +2035,7 @@ sandbox_e2b_instance_download (SandboxInstance *instance,
                                GCancellable    *cancellable,
                                GTask           *task)
 {
-  FilesData *data;
-
-  if (refuse_if_paused (SANDBOX_E2B_INSTANCE (instance), task) || !check_path (source, task))
-    return;
-  data = g_new0 (FilesData, 1);
-  data->local = g_object_ref (destination);
-  data->remote = g_strdup (source);
-  data->instance = instance;
-  g_task_set_task_data (task, data, (GDestroyNotify) files_data_free);
-  with_envd (SANDBOX_E2B_INSTANCE (instance), task, files_start);
+  files_begin (instance, destination, source, FALSE, task);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2063,12 +2068,8 @@ sandbox_e2b_instance_destroy (SandboxInstance *instance,
                               GCancellable    *cancellable,
                               GTask           *task)
 {
-  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
-  g_autofree char *path = g_strdup_printf ("sandboxes/%s", get_id (self));
-
-  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), "DELETE", path,
-                                   NULL, SANDBOX_REST_IDEMPOTENT, cancellable, destroy_done,
-                                   g_object_ref (task));
+  call_api (SANDBOX_E2B_INSTANCE (instance), "DELETE", NULL, NULL, SANDBOX_REST_IDEMPOTENT, cancellable,
+            destroy_done, task);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2103,13 +2104,10 @@ sandbox_e2b_instance_pause (SandboxInstance *instance,
                             GCancellable    *cancellable,
                             GTask           *task)
 {
-  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
-  g_autofree char *path = g_strdup_printf ("sandboxes/%s/pause", get_id (self));
   g_autoptr(JsonNode) body = json_from_string ("{}", NULL);
 
-  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), "POST", path,
-                                   body, SANDBOX_REST_NONE, cancellable, pause_done,
-                                   g_object_ref (task));
+  call_api (SANDBOX_E2B_INSTANCE (instance), "POST", "pause", body, SANDBOX_REST_NONE, cancellable,
+            pause_done, task);
 }
 
 static void
@@ -2153,15 +2151,12 @@ sandbox_e2b_instance_resume (SandboxInstance *instance,
                              GCancellable    *cancellable,
                              GTask           *task)
 {
-  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
-  g_autofree char *path = g_strdup_printf ("sandboxes/%s/connect", get_id (self));
   g_autofree char *json = g_strdup_printf ("{\"timeout\": %d}", E2B_DEFAULT_TTL_S);
   g_autoptr(JsonNode) body = json_from_string (json, NULL);
 
   /* connect only ever extends the sandbox's time-out. */
-  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), "POST", path,
-                                   body, SANDBOX_REST_NONE, cancellable, resume_done,
-                                   g_object_ref (task));
+  call_api (SANDBOX_E2B_INSTANCE (instance), "POST", "connect", body, SANDBOX_REST_NONE, cancellable,
+            resume_done, task);
 }
 
 /* The number in the member @a (else @b) of @object, or @fallback. */
@@ -2307,12 +2302,8 @@ sandbox_e2b_instance_get_metrics (SandboxInstance *instance,
                                   GCancellable    *cancellable,
                                   GTask           *task)
 {
-  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
-  g_autofree char *path = g_strdup_printf ("sandboxes/%s/metrics", get_id (self));
-
-  _sandbox_rest_client_call_async (_sandbox_e2b_backend_get_api (get_backend (self)), "GET", path,
-                                   NULL, SANDBOX_REST_IDEMPOTENT, cancellable, metrics_done,
-                                   g_object_ref (task));
+  call_api (SANDBOX_E2B_INSTANCE (instance), "GET", "metrics", NULL, SANDBOX_REST_IDEMPOTENT, cancellable,
+            metrics_done, task);
 }
 
 /* ------------------------------------------------------------------ */

@@ -1536,29 +1536,10 @@ preview_error (SoupServerMessage *msg,
 }
 
 static void
-preview_forwarded (GObject      *source,
-                   GAsyncResult *result,
-                   gpointer      user_data)
+preview_refused (SoupServerMessage *msg,
+                 gpointer           user_data)
 {
-  SoupServerMessage *msg = user_data;
-  SoupMessage *out = soup_session_get_async_result_message (SOUP_SESSION (source), result);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
-
-  if (body == NULL)
-    preview_error (msg, 502, "The sandbox is running but port is not open");
-  else
-    {
-      const char *type = soup_message_headers_get_content_type (soup_message_get_response_headers (out), NULL);
-      gsize len;
-      const char *data = g_bytes_get_data (body, &len);
-
-      soup_server_message_set_status (msg, soup_message_get_status (out), NULL);
-      soup_server_message_set_response (msg, type ? type : "application/octet-stream",
-                                        SOUP_MEMORY_COPY, data, len);
-    }
-  soup_server_message_unpause (msg);
-  g_object_unref (msg);
+  preview_error (msg, 502, "The sandbox is running but port is not open");
 }
 
 static void preview_forward (DaytonaEmulator *emu, SoupServerMessage *msg, EmuSandbox *sb,
@@ -1621,32 +1602,13 @@ preview_forward (DaytonaEmulator   *emu,
                  guint              port,
                  const char        *path)
 {
-  GUri *uri = soup_server_message_get_uri (msg);
-  g_autofree char *target = NULL;
-  g_autoptr(SoupMessage) out = NULL;
-  SoupMessageBody *in = soup_server_message_get_request_body (msg);
+  g_autofree char *absolute = g_strconcat ("/", path ? path : "", NULL);
 
   if (sb->local == NULL || strcmp (sb->state, "started") != 0)
     return preview_error (msg, 502, "The sandbox is not running");
   sb_touch (sb);
-  target = g_strdup_printf ("http://127.0.0.1:%u/%s%s%s", port, path ? path : "",
-                            g_uri_get_query (uri) ? "?" : "",
-                            g_uri_get_query (uri) ? g_uri_get_query (uri) : "");
-  out = soup_message_new (soup_server_message_get_method (msg), target);
-  if (out == NULL)
-    return preview_error (msg, 400, "Invalid path");
-  if (in->length > 0)
-    {
-      g_autoptr(GBytes) bytes = soup_message_body_flatten (in);
-      const char *type = soup_message_headers_get_content_type (soup_server_message_get_request_headers (msg), NULL);
-
-      soup_message_set_request_body_from_bytes (out, type, bytes);
-    }
-  if (emu->proxy == NULL)
-    emu->proxy = soup_session_new ();
-  soup_server_message_pause (msg);
-  soup_session_send_and_read_async (emu->proxy, out, G_PRIORITY_DEFAULT, NULL,
-                                    preview_forwarded, g_object_ref (msg));
+  if (!_emu_forward_to_port (&emu->proxy, msg, port, absolute, preview_refused, NULL, NULL))
+    preview_error (msg, 400, "Invalid path");
 }
 
 static gboolean

@@ -1712,37 +1712,24 @@ port_error (SoupServerMessage *msg,
 
 typedef struct
 {
-  SoupServerMessage *msg;
-  char              *sandbox_id;
-  guint              port;
+  char  *sandbox_id;
+  guint  port;
 } PortForward;
 
 static void
-port_forwarded (GObject      *source,
-                GAsyncResult *result,
-                gpointer      user_data)
+port_forward_free (PortForward *forward)
 {
-  PortForward *forward = user_data;
-  SoupMessage *out = soup_session_get_async_result_message (SOUP_SESSION (source), result);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
-
-  if (body == NULL)
-    port_error (forward->msg, forward->sandbox_id, forward->port);
-  else
-    {
-      const char *type = soup_message_headers_get_content_type (soup_message_get_response_headers (out), NULL);
-      gsize len;
-      const char *data = g_bytes_get_data (body, &len);
-
-      soup_server_message_set_status (forward->msg, soup_message_get_status (out), NULL);
-      soup_server_message_set_response (forward->msg, type ? type : "application/octet-stream",
-                                        SOUP_MEMORY_COPY, data, len);
-    }
-  soup_server_message_unpause (forward->msg);
-  g_object_unref (forward->msg);
   g_free (forward->sandbox_id);
   g_free (forward);
+}
+
+static void
+port_refused (SoupServerMessage *msg,
+              gpointer           user_data)
+{
+  PortForward *forward = user_data;
+
+  port_error (msg, forward->sandbox_id, forward->port);
 }
 
 static void
@@ -1752,31 +1739,16 @@ port_forward (E2bEmulator       *emu,
               const char        *path,
               guint              port)
 {
-  GUri *uri = soup_server_message_get_uri (msg);
-  const char *query = g_uri_get_query (uri);
-  g_autofree char *target = g_strdup_printf ("http://127.0.0.1:%u%s%s%s", port, path,
-                                             query ? "?" : "", query ? query : "");
-  g_autoptr(SoupMessage) out = soup_message_new (soup_server_message_get_method (msg), target);
-  SoupMessageBody *in = soup_server_message_get_request_body (msg);
   PortForward *forward;
 
-  if (out == NULL || sandbox->instance == NULL)
+  if (sandbox->instance == NULL)
     return port_error (msg, sandbox->id, port);
-  if (in->length > 0)
-    {
-      g_autoptr(GBytes) bytes = soup_message_body_flatten (in);
-      const char *type = soup_message_headers_get_content_type (soup_server_message_get_request_headers (msg), NULL);
-
-      soup_message_set_request_body_from_bytes (out, type, bytes);
-    }
-  if (emu->proxy == NULL)
-    emu->proxy = soup_session_new ();
   forward = g_new0 (PortForward, 1);
-  forward->msg = g_object_ref (msg);
   forward->sandbox_id = g_strdup (sandbox->id);
   forward->port = port;
-  soup_server_message_pause (msg);
-  soup_session_send_and_read_async (emu->proxy, out, G_PRIORITY_DEFAULT, NULL, port_forwarded, forward);
+  if (!_emu_forward_to_port (&emu->proxy, msg, port, path, port_refused, forward,
+                             (GDestroyNotify) port_forward_free))
+    port_error (msg, sandbox->id, port);
 }
 
 /* The port a request is for: E2b-Sandbox-Port, or the "<port>-" of its Host. */

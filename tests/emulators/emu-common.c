@@ -626,3 +626,87 @@ _emu_images_resolve (EmuImages   *self,
                "or add a rule to the file in %s (docs/testing.md)", name, name, self->env_var);
   return NULL;
 }
+
+typedef struct
+{
+  SoupServerMessage *msg;
+  EmuRefusedFunc     refused;
+  gpointer           user_data;
+  GDestroyNotify     free_data;
+} Forward;
+
+static void
+forward_free (Forward *forward)
+{
+  g_object_unref (forward->msg);
+  if (forward->free_data != NULL)
+    forward->free_data (forward->user_data);
+  g_free (forward);
+}
+
+static void
+forwarded (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  Forward *forward = user_data;
+  SoupMessage *out = soup_session_get_async_result_message (SOUP_SESSION (source), result);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+
+  if (body == NULL)
+    forward->refused (forward->msg, forward->user_data);
+  else
+    {
+      const char *type = soup_message_headers_get_content_type (soup_message_get_response_headers (out), NULL);
+      gsize len;
+      const char *data = g_bytes_get_data (body, &len);
+
+      soup_server_message_set_status (forward->msg, soup_message_get_status (out), NULL);
+      soup_server_message_set_response (forward->msg, type ? type : "application/octet-stream",
+                                        SOUP_MEMORY_COPY, data, len);
+    }
+  soup_server_message_unpause (forward->msg);
+  forward_free (forward);
+}
+
+gboolean
+_emu_forward_to_port (SoupSession      **proxy,
+                      SoupServerMessage *msg,
+                      guint              port,
+                      const char        *path,
+                      EmuRefusedFunc     refused,
+                      gpointer           user_data,
+                      GDestroyNotify     free_data)
+{
+  const char *query = g_uri_get_query (soup_server_message_get_uri (msg));
+  g_autofree char *target = g_strdup_printf ("http://127.0.0.1:%u%s%s%s", port, path,
+                                             query ? "?" : "", query ? query : "");
+  g_autoptr(SoupMessage) out = soup_message_new (soup_server_message_get_method (msg), target);
+  SoupMessageBody *in = soup_server_message_get_request_body (msg);
+  Forward *forward;
+
+  if (out == NULL)
+    {
+      if (free_data != NULL)
+        free_data (user_data);
+      return FALSE;
+    }
+  if (in->length > 0)
+    {
+      g_autoptr(GBytes) bytes = soup_message_body_flatten (in);
+      const char *type = soup_message_headers_get_content_type (soup_server_message_get_request_headers (msg), NULL);
+
+      soup_message_set_request_body_from_bytes (out, type, bytes);
+    }
+  if (*proxy == NULL)
+    *proxy = soup_session_new ();
+  forward = g_new0 (Forward, 1);
+  forward->msg = g_object_ref (msg);
+  forward->refused = refused;
+  forward->user_data = user_data;
+  forward->free_data = free_data;
+  soup_server_message_pause (msg);
+  soup_session_send_and_read_async (*proxy, out, G_PRIORITY_DEFAULT, NULL, forwarded, forward);
+  return TRUE;
+}

@@ -39,6 +39,24 @@ GOutputStream *_emu_sink_new                 (EmuSinkWrite       write,
 const char    *_emu_query                    (GHashTable        *query,
                                               const char        *name);
 
+/* Answers a request for a sandbox's port that nothing answered. */
+typedef void (*EmuRefusedFunc) (SoupServerMessage *msg,
+                                gpointer           user_data);
+
+/* The preview proxy: sends @msg (its method, query and body) on to
+ * http://127.0.0.1:@port@path on *@proxy (a session made on first use),
+ * pauses it meanwhile, and answers it with what came back, or with
+ * @refused (@msg, @user_data) when the port did not answer; @free_data
+ * frees @user_data after. FALSE, with @user_data freed and @msg left to
+ * the caller, when @path makes no URL. */
+gboolean       _emu_forward_to_port          (SoupSession      **proxy,
+                                              SoupServerMessage *msg,
+                                              guint              port,
+                                              const char        *path,
+                                              EmuRefusedFunc     refused,
+                                              gpointer           user_data,
+                                              GDestroyNotify     free_data);
+
 /* Connect to every request: libsoup 3.2 drops the Content-Length of a 204
  * while writing its headers and then takes the response for an
  * EOF-terminated one: it closes the connection without saying "Connection:

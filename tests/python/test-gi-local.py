@@ -14,55 +14,16 @@ import sys
 import tempfile
 import time
 import unittest
-from collections.abc import Callable
-from typing import Any
 
 # taptest.py lives beside this file.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gi
 import taptest
+from gitest import run_async
 
 gi.require_version("Sandbox", "1.0")
 from gi.repository import Gio, GLib, Sandbox  # noqa: E402
-
-# A limit for every wait on a main loop, so that a broken test fails
-# instead of hanging `make check`.
-LOOP_GUARD_S = 60
-
-
-def run_async(
-    start: Callable[[Callable[[Any, Gio.AsyncResult], None]], None],
-    finish: Callable[[Gio.AsyncResult], Any],
-) -> Any:
-    """Call start(callback) and run a main loop until finish(result) is known.
-
-    Returns what finish returned, or raises the GLib.Error it raised.
-    """
-    loop = GLib.MainLoop()
-    box: dict[str, Any] = {}
-
-    def done(_source: Any, result: Gio.AsyncResult) -> None:
-        try:
-            box["value"] = finish(result)
-        except GLib.Error as error:
-            box["error"] = error
-        loop.quit()
-
-    def guard() -> bool:
-        box["timeout"] = AssertionError(f"no result after {LOOP_GUARD_S} s")
-        loop.quit()
-        return GLib.SOURCE_REMOVE
-
-    guard_id = GLib.timeout_add_seconds(LOOP_GUARD_S, guard)
-    start(done)
-    loop.run()
-    if "timeout" in box:
-        raise box["timeout"]
-    GLib.source_remove(guard_id)
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 def closed_bytes(stream: Gio.MemoryOutputStream) -> bytes:

@@ -12,19 +12,17 @@ import os
 import sys
 import time
 import unittest
-from collections.abc import Callable
-from typing import Any
 
 # taptest.py lives beside this file.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gi
 import taptest
+from gitest import run_async
 
 gi.require_version("Sandbox", "1.0")
 from gi.repository import Gio, GLib, Sandbox  # noqa: E402
 
-LOOP_GUARD_S = 60
 # Appends the time 20 times a second: paused, it cannot, so the longest gap
 # between ticks is at least the pause (no timing of the test itself).
 TICKER = (
@@ -35,36 +33,6 @@ LONGEST_GAP_MS = (
     "awk 'NR > 1 && $1 - p > m { m = $1 - p } { p = $1 } END { printf \"%d\\n\", m * 1000 }'"
     " /tmp/ticks"
 )
-
-
-def run_async(
-    start: Callable[[Callable[[Any, Gio.AsyncResult], None]], None],
-    finish: Callable[[Gio.AsyncResult], Any],
-) -> Any:
-    """Call start(callback), run a main loop until finish(result) is known."""
-    loop = GLib.MainLoop()
-    outcome: dict[str, Any] = {}
-
-    def done(_source: Any, result: Gio.AsyncResult) -> None:
-        try:
-            outcome["value"] = finish(result)
-        except GLib.Error as error:
-            outcome["error"] = error
-        loop.quit()
-
-    def guard() -> bool:
-        outcome["error"] = AssertionError("the async call never completed")
-        loop.quit()
-        return GLib.SOURCE_REMOVE
-
-    source = GLib.timeout_add_seconds(LOOP_GUARD_S, guard)
-    start(done)
-    loop.run()
-    if not isinstance(outcome.get("error"), AssertionError):
-        GLib.source_remove(source)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
 
 
 class MetricsInstance(Sandbox.Instance):

@@ -24,11 +24,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gi
 import taptest
+from gitest import restore_environ, run_async, set_environ, start_emulator
 
 gi.require_version("Sandbox", "1.0")
-from gi.repository import Gio, GLib, Sandbox  # noqa: E402
-
-LOOP_GUARD_S = 60
+from gi.repository import GLib, Sandbox  # noqa: E402
 
 
 def free_port() -> int:
@@ -36,48 +35,6 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-def start_daytona_emulator() -> tuple[subprocess.Popen[str], dict[str, str]]:
-    builddir = os.environ.get("TOP_BUILDDIR", os.getcwd())
-    path = os.path.join(builddir, "tests", "emulators", "daytona-emulator")
-    proc = subprocess.Popen([path, "--state-delay-ms", "20"], stdout=subprocess.PIPE, text=True)
-    env: dict[str, str] = {}
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.strip()
-        if line == "READY":
-            return proc, env
-        key, _, value = line.partition("=")
-        env[key] = value
-    raise RuntimeError("daytona-emulator exited before it was ready")
-
-
-def port_url_async(instance: Sandbox.Instance, port: int) -> tuple[str, str | None]:
-    """dup_port_url_async + _finish on a main loop: (url, token)."""
-    loop = GLib.MainLoop()
-    box: dict[str, Any] = {}
-
-    def done(source: Sandbox.Instance, result: Gio.AsyncResult) -> None:
-        try:
-            box["value"] = source.dup_port_url_finish(result)
-        except GLib.Error as error:
-            box["error"] = error
-        loop.quit()
-
-    def guard() -> bool:
-        box["error"] = AssertionError(f"no result after {LOOP_GUARD_S} s")
-        loop.quit()
-        return GLib.SOURCE_REMOVE
-
-    guard_id = GLib.timeout_add_seconds(LOOP_GUARD_S, guard)
-    instance.dup_port_url_async(port, None, done)
-    loop.run()
-    if "error" in box:
-        raise box["error"]
-    GLib.source_remove(guard_id)
-    url, token = box["value"]
-    return url, token
 
 
 class PortsVolumesCase:
@@ -138,7 +95,10 @@ class PortsVolumesCase:
         )
         case.assertEqual(started, b"up\n")
         url, token = instance.dup_port_url(port, None)
-        case.assertEqual(port_url_async(instance, port), (url, token))
+        got = run_async(
+            lambda cb: instance.dup_port_url_async(port, None, cb), instance.dup_port_url_finish
+        )
+        case.assertEqual(tuple(got), (url, token))
         headers = {"x-daytona-preview-token": token} if token else {}
         request = urllib.request.Request(f"{url}/index.html", headers=headers)
         with urllib.request.urlopen(request, timeout=30) as reply:
@@ -206,19 +166,14 @@ class TestDaytona(PortsVolumesCase, unittest.TestCase):
     def setUpClass(cls) -> None:
         cls.root = tempfile.mkdtemp(prefix="sbx-gi-ports-")
         os.environ["SANDBOX_LOCAL_ROOT"] = os.path.join(cls.root, "local")
-        cls.proc, env = start_daytona_emulator()
-        cls.saved = {key: os.environ.get(key) for key in env}
-        os.environ.update(env)
+        cls.proc, env = start_emulator("daytona-emulator", "--state-delay-ms", "20")
+        cls.saved = set_environ(env)
 
     @classmethod
     def tearDownClass(cls) -> None:
         cls.proc.terminate()
         cls.proc.wait(timeout=60)
-        for key, value in cls.saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        restore_environ(cls.saved)
         shutil.rmtree(cls.root, ignore_errors=True)
 
     def setUp(self) -> None:

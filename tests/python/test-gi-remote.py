@@ -12,69 +12,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import unittest
 import urllib.request
-from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gi
 import taptest
+from gitest import restore_environ, run_async, set_environ, start_emulator
 
 gi.require_version("Sandbox", "1.0")
 from gi.repository import Gio, GLib, Sandbox  # noqa: E402
-
-LOOP_GUARD_S = 60
 
 # backend name -> (emulator program, URL of its live-sandbox count)
 EMULATORS = {
     "daytona": ("daytona-emulator", "{DAYTONA_API_URL}/../_emulator/stats"),
     "e2b": ("e2b-emulator", "{E2B_API_URL}/_emulator/live"),
 }
-
-
-def start_emulator(program: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    builddir = os.environ.get("TOP_BUILDDIR", os.getcwd())
-    path = os.path.join(builddir, "tests", "emulators", program)
-    args = [path, "--state-delay-ms", "20"] if program == "daytona-emulator" else [path]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-    env: dict[str, str] = {}
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.strip()
-        if line == "READY":
-            return proc, env
-        key, _, value = line.partition("=")
-        env[key] = value
-    raise RuntimeError(f"{program} exited before it was ready")
-
-
-def exec_async(instance: Sandbox.Instance, command: Sandbox.Command) -> Sandbox.ExecResult:
-    loop = GLib.MainLoop()
-    box: dict[str, Any] = {}
-
-    def done(source: Sandbox.Instance, result: Gio.AsyncResult) -> None:
-        try:
-            box["value"] = source.exec_finish(result)
-        except GLib.Error as error:
-            box["error"] = error
-        loop.quit()
-
-    def guard() -> bool:
-        box["error"] = AssertionError(f"no result after {LOOP_GUARD_S} s")
-        loop.quit()
-        return GLib.SOURCE_REMOVE
-
-    guard_id = GLib.timeout_add_seconds(LOOP_GUARD_S, guard)
-    instance.exec_async(command, None, done)
-    loop.run()
-    if "error" in box:
-        raise box["error"]
-    GLib.source_remove(guard_id)
-    return box["value"]
 
 
 class RemoteCase:
@@ -85,17 +41,14 @@ class RemoteCase:
     @classmethod
     def setUpClass(cls) -> None:
         program, cls.live_url = EMULATORS[cls.backend_name]
-        cls.emulator, cls.env = start_emulator(program)
-        cls.saved = {k: os.environ.get(k) for k in cls.env}
-        os.environ.update(cls.env)
+        cls.emulator, cls.env = start_emulator(
+            program, *(["--state-delay-ms", "20"] if program == "daytona-emulator" else [])
+        )
+        cls.saved = set_environ(cls.env)
 
     @classmethod
     def tearDownClass(cls) -> None:
-        for key, value in cls.saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        restore_environ(cls.saved)
         cls.emulator.terminate()
         cls.emulator.wait(timeout=30)
 
@@ -125,7 +78,7 @@ class RemoteCase:
             ["sh", "-c", "echo out; echo err >&2; echo $SPEC_VAR; exit 3"]
         )
         command.set_stdout_stream(out)
-        result = exec_async(instance, command)
+        result = run_async(lambda cb: instance.exec_async(command, None, cb), instance.exec_finish)
         out.close(None)
         self.assertEqual(bytes(out.steal_as_bytes().get_data()), b"out\nfrom-spec\n")
         self.assertEqual(result.get_exit_status(), 3)

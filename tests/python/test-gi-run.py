@@ -14,7 +14,6 @@ import shutil
 import sys
 import tempfile
 import unittest
-from collections.abc import Callable
 from typing import Any
 
 # taptest.py lives beside this file.
@@ -22,11 +21,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gi
 import taptest
+from gitest import run_async
 
 gi.require_version("Sandbox", "1.0")
 from gi.repository import Gio, GLib, Sandbox  # noqa: E402
-
-LOOP_GUARD_S = 60
 
 # What a command sees of its own confinement: the same in a sandbox made by
 # create and in one made by run (the id and namespaces aside).
@@ -39,37 +37,6 @@ PROBE = (
     "touch /tmp/t && echo tmp-writable; "
     "ls /proc/1/fd 2>&1 | head -1 | cut -c1-40"
 )
-
-
-def run_async(
-    start: Callable[[Callable[[Any, Gio.AsyncResult], None]], None],
-    finish: Callable[[Gio.AsyncResult], Any],
-) -> Any:
-    """Call start(callback) and run a main loop until finish(result) is known."""
-    loop = GLib.MainLoop()
-    box: dict[str, Any] = {}
-
-    def done(_source: Any, result: Gio.AsyncResult) -> None:
-        try:
-            box["value"] = finish(result)
-        except GLib.Error as error:
-            box["error"] = error
-        loop.quit()
-
-    def guard() -> bool:
-        box["timeout"] = AssertionError(f"no result after {LOOP_GUARD_S} s")
-        loop.quit()
-        return GLib.SOURCE_REMOVE
-
-    guard_id = GLib.timeout_add_seconds(LOOP_GUARD_S, guard)
-    start(done)
-    loop.run()
-    if "timeout" in box:
-        raise box["timeout"]
-    GLib.source_remove(guard_id)
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 def output(data: GLib.Bytes | None) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -23,13 +22,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gi
 import taptest
+from gitest import LOOP_GUARD_S, restore_environ, set_environ, start_emulator
 
 gi.require_version("Sandbox", "1.0")
 from gi.repository import Gio, GLib, Sandbox  # noqa: E402
-
-# A limit for every wait, so that a broken test fails instead of hanging
-# `make check` (not a timing assertion: a working run never comes near it).
-LOOP_GUARD_S = 60
 
 
 class Running:
@@ -242,21 +238,6 @@ class TestLocalTty(TtyTests, unittest.TestCase):
         self.assertIn(b"/dev/pts/0\r\n", running.output())
 
 
-def start_emulator(program: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    builddir = os.environ.get("TOP_BUILDDIR", os.getcwd())
-    path = os.path.join(builddir, "tests", "emulators", program)
-    proc = subprocess.Popen([path], stdout=subprocess.PIPE, text=True)
-    env: dict[str, str] = {}
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.strip()
-        if line == "READY":
-            return proc, env
-        key, _, value = line.partition("=")
-        env[key] = value
-    raise RuntimeError(f"{program} exited before it was ready")
-
-
 class EmulatorCase(unittest.TestCase):
     program = ""
     backend_name = ""
@@ -266,16 +247,11 @@ class EmulatorCase(unittest.TestCase):
         cls.root = tempfile.mkdtemp(prefix="sbx-tty-emu-")
         os.environ["SANDBOX_LOCAL_ROOT"] = cls.root
         cls.emulator, cls.env = start_emulator(cls.program)
-        cls.saved = {k: os.environ.get(k) for k in cls.env}
-        os.environ.update(cls.env)
+        cls.saved = set_environ(cls.env)
 
     @classmethod
     def tearDownClass(cls) -> None:
-        for key, value in cls.saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        restore_environ(cls.saved)
         cls.emulator.terminate()
         cls.emulator.wait(timeout=30)
         shutil.rmtree(cls.root, ignore_errors=True)

@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from conformance_util import start_emulator
 from daytona import Daytona
 
 
@@ -37,22 +38,7 @@ def emulator() -> Iterator[Emulator]:
     program = os.environ.get("DAYTONA_EMULATOR")
     if not program:
         pytest.fail("DAYTONA_EMULATOR is not set: run through test-daytona-conformance.sh")
-    proc = subprocess.Popen(
-        [program, "--state-delay-ms", "50"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    env: dict[str, str] = {}
-    for line in proc.stdout:
-        line = line.strip()
-        if line == "READY":
-            break
-        key, _, value = line.partition("=")
-        env[key] = value
-    else:
-        proc.wait(10)
-        pytest.fail(f"the emulator exited ({proc.returncode}) before it was ready")
+    proc, env = start_emulator([program, "--state-delay-ms", "50"])
     os.environ["DAYTONA_API_URL"] = env["DAYTONA_API_URL"]
     os.environ["DAYTONA_API_KEY"] = env["DAYTONA_API_KEY"]
     os.environ.pop("DAYTONA_TARGET", None)

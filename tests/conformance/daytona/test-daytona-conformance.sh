@@ -48,7 +48,7 @@ trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
 unset DAYTONA_TARGET DAYTONA_JWT_TOKEN DAYTONA_ORGANIZATION_ID DAYTONA_SERVER_URL
 
-PYTHONPATH="$srcdir" "$py" -m pytest -rA -p no:cacheprovider --tb=short "$srcdir/test_daytona_sdk.py" \
+PYTHONPATH="$srcdir:$srcdir/.." "$py" -m pytest -rA -p no:cacheprovider --tb=short "$srcdir/test_daytona_sdk.py" \
   "$srcdir/test_daytona_ports_volumes.py" "$srcdir/test_daytona_pty.py" \
   "$srcdir/test_daytona_interpreter.py" "$srcdir/test_daytona_lsp.py" \
   "$srcdir/test_daytona_images.py" "$srcdir/test_daytona_linked.py" \

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import threading
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
+import emulator_images
 import pytest
+from conformance_util import FIRST, LoopbackServer, reached, start_emulator
 from conftest import Emulator
 from daytona import (
     CreateSandboxFromImageParams,
@@ -31,9 +28,6 @@ from daytona import (
     Sandbox,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import emulator_images  # noqa: E402
-
 
 @pytest.fixture(scope="module")
 def image_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
@@ -44,23 +38,10 @@ def image_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulato
         "# snapshot or image = image of the store\n"
         "my-snapshot = one:1\nregistry.example/team/app:* = two:1\nmy-host = host\n"
     )
-    proc = subprocess.Popen(
+    proc, env = start_emulator(
         [os.environ["DAYTONA_EMULATOR"], "--state-delay-ms", "20", "--images", str(mapping)],
-        stdout=subprocess.PIPE,
-        text=True,
         env=dict(os.environ, SANDBOX_IMAGE_STORE=str(store)),
     )
-    assert proc.stdout is not None
-    env: dict[str, str] = {}
-    for line in proc.stdout:
-        line = line.strip()
-        if line == "READY":
-            break
-        key, _, value = line.partition("=")
-        env[key] = value
-    else:
-        proc.wait(10)
-        pytest.fail(f"the emulator exited ({proc.returncode}) before it was ready")
     yield Emulator(proc, env)
     proc.terminate()
     proc.wait(30)
@@ -202,47 +183,24 @@ def test_snapshots_build_into_images(client: Daytona, image_emulator: Emulator) 
 # --- network rules (the session's emulator) ----------------------------------
 
 
-class _Listener:
-    """A TCP server on the host's loopback that counts its connections."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.sendall(b"hello from the host\n")
-            conn.close()
-
-
-def _reaches(sb: Sandbox, port: int) -> str:
-    connect = f"(exec 3<>/dev/tcp/127.0.0.1/{port}; head -1 <&3) 2>/dev/null"
-    command = f"bash -c '{connect} || echo unreachable'"
-    return sb.process.exec(command, timeout=30).result.strip()
+def _reaches(sb: Sandbox, server: LoopbackServer) -> bool:
+    run = lambda line: sb.process.exec(f"bash -c '{line}'", timeout=30).result  # noqa: E731
+    return reached(run, [server]) == [server.host]
 
 
 def test_network_block_all_cuts_the_host(daytona: Daytona, emulator: Emulator) -> None:
-    server = _Listener()
+    server = LoopbackServer(FIRST)
     try:
         on = daytona.create(CreateSandboxFromSnapshotParams(), timeout=60)
         try:
-            assert _reaches(on, server.port) == "hello from the host"
+            assert _reaches(on, server)
         finally:
             daytona.delete(on)
         assert server.accepted == 1
         off = daytona.create(CreateSandboxFromSnapshotParams(network_block_all=True), timeout=60)
         try:
             assert off.network_block_all
-            assert _reaches(off, server.port) == "unreachable"
+            assert not _reaches(off, server)
         finally:
             daytona.delete(off)
         assert server.accepted == 1

@@ -8,60 +8,27 @@ must leave the other unreachable, and each server counts what reached it.
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
+from conformance_util import FIRST, SECOND, LoopbackServer, loopback_servers, reached
 from conftest import Emulator
 from daytona import CreateSandboxFromSnapshotParams, Daytona, DaytonaError, Sandbox
 
-FIRST, SECOND = "127.0.0.1", "127.0.0.2"
-
-
-class _Server:
-    def __init__(self, host: str) -> None:
-        self.host = host
-        self.sock = socket.socket()
-        self.sock.bind((host, 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.sendall(f"reached {self.host}\n".encode())
-            conn.close()
+Servers = tuple[LoopbackServer, LoopbackServer]
 
 
 @pytest.fixture
-def servers() -> Iterator[tuple[_Server, _Server]]:
-    pair = (_Server(FIRST), _Server(SECOND))
-    yield pair
-    for server in pair:
-        server.sock.close()
+def servers() -> Iterator[Servers]:
+    yield from loopback_servers()
 
 
-def _reached(sb: Sandbox, servers: tuple[_Server, _Server]) -> list[str]:
-    found = []
-    for server in servers:
-        talk = f"(exec 3<>/dev/tcp/{server.host}/{server.port}; head -1 <&3) 2>/dev/null"
-        line = sb.process.exec(f"bash -c '{talk} || echo refused'", timeout=30).result.strip()
-        if line == f"reached {server.host}":
-            found.append(server.host)
-        else:
-            assert line == "refused", line
-    return found
+def _reached(sb: Sandbox, servers: Servers) -> list[str]:
+    return reached(lambda line: sb.process.exec(f"bash -c '{line}'", timeout=30).result, servers)
 
 
 def test_allow_list_is_all_the_sandbox_reaches(
-    daytona: Daytona, emulator: Emulator, servers: tuple[_Server, _Server]
+    daytona: Daytona, emulator: Emulator, servers: Servers
 ) -> None:
     sb = daytona.create(
         CreateSandboxFromSnapshotParams(network_allow_list=f"{FIRST}/32"), timeout=60
@@ -92,7 +59,7 @@ def test_allow_list_is_all_the_sandbox_reaches(
 
 
 def test_allow_list_lasts_across_stop_and_start(
-    daytona: Daytona, emulator: Emulator, servers: tuple[_Server, _Server]
+    daytona: Daytona, emulator: Emulator, servers: Servers
 ) -> None:
     sb = daytona.create(
         CreateSandboxFromSnapshotParams(network_allow_list=f"{SECOND}/32"), timeout=60
@@ -106,7 +73,7 @@ def test_allow_list_lasts_across_stop_and_start(
 
 
 def test_block_all_wins_over_the_allow_list(
-    daytona: Daytona, emulator: Emulator, servers: tuple[_Server, _Server]
+    daytona: Daytona, emulator: Emulator, servers: Servers
 ) -> None:
     params = CreateSandboxFromSnapshotParams(
         network_allow_list=f"{FIRST}/32", network_block_all=True
@@ -135,7 +102,7 @@ def test_bad_allow_lists_are_refused(daytona: Daytona, emulator: Emulator) -> No
 
 
 def test_network_settings_change_a_running_sandbox(
-    daytona: Daytona, emulator: Emulator, servers: tuple[_Server, _Server]
+    daytona: Daytona, emulator: Emulator, servers: Servers
 ) -> None:
     sb = daytona.create(CreateSandboxFromSnapshotParams(), timeout=60)
     try:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conformance_util import environ, start_emulator
 
 
 def _emulator_program() -> str:
@@ -40,30 +41,11 @@ class Emulator:
 
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[Emulator]:
-    process = subprocess.Popen([_emulator_program()], stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    env: dict[str, str] = {}
-    for line in process.stdout:
-        line = line.strip()
-        if line == "READY":
-            break
-        key, _, value = line.partition("=")
-        env[key] = value
-    else:
-        process.wait()
-        pytest.fail("the E2B emulator exited before it was ready")
-    saved = {k: os.environ.get(k) for k in (*env, "E2B_DEBUG", "E2B_DOMAIN")}
-    os.environ.update(env)
-    os.environ.pop("E2B_DEBUG", None)
-    os.environ.pop("E2B_DOMAIN", None)
+    process, env = start_emulator([_emulator_program()])
     try:
-        yield Emulator(env, process)
+        with environ({**env, "E2B_DEBUG": None, "E2B_DOMAIN": None}):
+            yield Emulator(env, process)
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         process.terminate()
         process.wait(timeout=30)
 

@@ -30,7 +30,8 @@ fi
 tap="$(mktemp)"
 trap 'rm -f "$tap"' EXIT
 cd "$here"
-E2B_CONFORMANCE_TAP="$tap" "$python" -m pytest -q -p no:cacheprovider "$here" >&2
+# The modules the conformance tests share (conformance_util, emulator_images).
+E2B_CONFORMANCE_TAP="$tap" PYTHONPATH="$here/..${PYTHONPATH:+:$PYTHONPATH}" "$python" -m pytest -q -p no:cacheprovider "$here" >&2
 if [ -s "$tap" ]; then
     cat "$tap"
 else

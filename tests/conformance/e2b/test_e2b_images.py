@@ -9,20 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import threading
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
+import emulator_images
 import pytest
+from conformance_util import FIRST, LoopbackServer, environ, reached, start_emulator
 from conftest import Emulator, _emulator_program
 from e2b import ALL_TRAFFIC, Sandbox, SandboxException
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import emulator_images  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -36,33 +30,14 @@ def image_emulator(
         "# template = image of the store\n"
         "first-template = one:1\nsecond-template = two:1\nmy-host = host\n"
     )
-    process = subprocess.Popen(
+    process, env = start_emulator(
         [_emulator_program(), "--images", str(mapping)],
-        stdout=subprocess.PIPE,
-        text=True,
         env=dict(os.environ, SANDBOX_IMAGE_STORE=str(store)),
     )
-    assert process.stdout is not None
-    env: dict[str, str] = {}
-    for line in process.stdout:
-        line = line.strip()
-        if line == "READY":
-            break
-        key, _, value = line.partition("=")
-        env[key] = value
-    else:
-        process.wait()
-        pytest.fail("the E2B emulator exited before it was ready")
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
-        yield Emulator(env, process)
+        with environ(env):
+            yield Emulator(env, process)
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         process.terminate()
         process.wait(timeout=30)
 
@@ -129,50 +104,22 @@ def test_unknown_template_is_404(image_emulator: Emulator) -> None:
 # --- network rules (the session's emulator, template base) -------------------
 
 
-class _Listener:
-    """A TCP server on the host's loopback that counts its connections."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.sendall(b"hello from the host\n")
-            conn.close()
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture
-def listener() -> Iterator[_Listener]:
-    server = _Listener()
+def listener() -> Iterator[LoopbackServer]:
+    server = LoopbackServer(FIRST)
     yield server
-    server.close()
+    server.sock.close()
 
 
-def _reaches(sbx: Sandbox, port: int) -> str:
-    return sbx.commands.run(
-        f"(exec 3<>/dev/tcp/127.0.0.1/{port}; head -1 <&3) 2>/dev/null || echo unreachable",
-        timeout=30,
-    ).stdout.strip()
+def _reaches(sbx: Sandbox, server: LoopbackServer) -> bool:
+    run = lambda line: sbx.commands.run(line, timeout=30).stdout  # noqa: E731
+    return reached(run, [server]) == [server.host]
 
 
-def test_internet_access_off_cuts_the_host(emulator: Emulator, listener: _Listener) -> None:
+def test_internet_access_off_cuts_the_host(emulator: Emulator, listener: LoopbackServer) -> None:
     on = Sandbox.create(timeout=60)
     try:
-        assert _reaches(on, listener.port) == "hello from the host"
+        assert _reaches(on, listener)
     finally:
         on.kill()
     seen = listener.accepted
@@ -180,7 +127,7 @@ def test_internet_access_off_cuts_the_host(emulator: Emulator, listener: _Listen
     for kwargs in ({"allow_internet_access": False}, {"network": {"deny_out": [ALL_TRAFFIC]}}):
         off = Sandbox.create(timeout=60, **kwargs)  # type: ignore[arg-type]
         try:
-            assert _reaches(off, listener.port) == "unreachable"
+            assert not _reaches(off, listener)
         finally:
             off.kill()
     assert listener.accepted == seen
@@ -189,6 +136,6 @@ def test_internet_access_off_cuts_the_host(emulator: Emulator, listener: _Listen
         timeout=60, network={"allow_out": [ALL_TRAFFIC], "deny_out": [ALL_TRAFFIC]}
     )
     try:
-        assert _reaches(both, listener.port) == "hello from the host"
+        assert _reaches(both, listener)
     finally:
         both.kill()

@@ -11,66 +11,27 @@ also one that never arrived.
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
+from conformance_util import FIRST, SECOND, LoopbackServer, loopback_servers, reached
 from conftest import Emulator
 from e2b import ALL_TRAFFIC, Sandbox, SandboxException
 
-FIRST, SECOND = "127.0.0.1", "127.0.0.2"
-
-
-class _Server:
-    """A TCP server on one loopback address that counts its connections."""
-
-    def __init__(self, host: str) -> None:
-        self.host = host
-        self.sock = socket.socket()
-        self.sock.bind((host, 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.sendall(f"reached {self.host}\n".encode())
-            conn.close()
+Servers = tuple[LoopbackServer, LoopbackServer]
 
 
 @pytest.fixture
-def servers() -> Iterator[tuple[_Server, _Server]]:
-    pair = (_Server(FIRST), _Server(SECOND))
-    yield pair
-    for server in pair:
-        server.sock.close()
+def servers() -> Iterator[Servers]:
+    yield from loopback_servers()
 
 
-def _reached(sbx: Sandbox, servers: tuple[_Server, _Server]) -> list[str]:
+def _reached(sbx: Sandbox, servers: Servers) -> list[str]:
     """Which of the two servers a command in the sandbox can talk to."""
-    found = []
-    for server in servers:
-        line = sbx.commands.run(
-            f"(exec 3<>/dev/tcp/{server.host}/{server.port}; head -1 <&3) 2>/dev/null"
-            " || echo refused",
-            timeout=30,
-        ).stdout.strip()
-        if line == f"reached {server.host}":
-            found.append(server.host)
-        else:
-            assert line == "refused", line
-    return found
+    return reached(lambda line: sbx.commands.run(line, timeout=30).stdout, servers)
 
 
-def test_deny_all_then_allow_one_address(
-    emulator: Emulator, servers: tuple[_Server, _Server]
-) -> None:
+def test_deny_all_then_allow_one_address(emulator: Emulator, servers: Servers) -> None:
     sbx = Sandbox.create(timeout=60, network={"deny_out": [ALL_TRAFFIC], "allow_out": [FIRST]})
     try:
         assert _reached(sbx, servers) == [FIRST]
@@ -79,9 +40,7 @@ def test_deny_all_then_allow_one_address(
     assert (servers[0].accepted, servers[1].accepted) == (1, 0)
 
 
-def test_deny_list_leaves_the_rest_open(
-    emulator: Emulator, servers: tuple[_Server, _Server]
-) -> None:
+def test_deny_list_leaves_the_rest_open(emulator: Emulator, servers: Servers) -> None:
     # A single address and a CIDR block of one address: both forms count.
     for denied in (SECOND, f"{SECOND}/32"):
         sbx = Sandbox.create(timeout=60, network={"deny_out": [denied]})
@@ -92,9 +51,7 @@ def test_deny_list_leaves_the_rest_open(
     assert servers[1].accepted == 0
 
 
-def test_an_allowed_block_wins_over_a_denial(
-    emulator: Emulator, servers: tuple[_Server, _Server]
-) -> None:
+def test_an_allowed_block_wins_over_a_denial(emulator: Emulator, servers: Servers) -> None:
     sbx = Sandbox.create(
         timeout=60, network={"deny_out": [ALL_TRAFFIC, SECOND], "allow_out": ["127.0.0.0/8"]}
     )
@@ -127,7 +84,7 @@ def test_datagrams_obey_the_rules(emulator: Emulator) -> None:
 
 
 def test_update_network_replaces_the_rules_of_a_running_sandbox(
-    emulator: Emulator, servers: tuple[_Server, _Server]
+    emulator: Emulator, servers: Servers
 ) -> None:
     sbx = Sandbox.create(timeout=60)
     try:
@@ -145,7 +102,7 @@ def test_update_network_replaces_the_rules_of_a_running_sandbox(
         sbx.kill()
 
 
-def test_rules_last_through_a_pause(emulator: Emulator, servers: tuple[_Server, _Server]) -> None:
+def test_rules_last_through_a_pause(emulator: Emulator, servers: Servers) -> None:
     sbx = Sandbox.create(timeout=60, network={"deny_out": [SECOND]})
     try:
         assert sbx.pause() is True

@@ -48,6 +48,14 @@ INCLUDE_NAME = ".mf-include.tar"
 BYTECODE_NAME = ".mf-bytecode.tgz"
 
 
+# How long a task waits for the sandbox the runtime's helper is preparing
+# (sandbox_pool.preparing), and how often it looks.
+PREPARED_WAIT_S = 120.0
+PREPARED_POLL_MS = 5
+# How long the helper waits for the runtime to name the code package.
+PACKAGE_WAIT_S = 600.0
+
+
 def _echo(prefix: str, msg: str) -> None:
     sys.stderr.write("%s%s\n" % (prefix, msg))
     sys.stderr.flush()
@@ -83,6 +91,25 @@ def _output_stream(fd: int):
         return Gio.UnixOutputStream.new(fd, False)
 
 
+class Marks:
+    """Where a task's time went (METAFLOW_SANDBOX_DEBUG): seconds from the
+    runtime's launch (@launched, time.time()) to this process at work, then
+    between each mark."""
+
+    def __init__(self, launched: Optional[float]) -> None:
+        now = time.time()
+        self.items = [("start", now - launched)] if launched else []
+        self.last = time.monotonic()
+
+    def add(self, what: str) -> None:
+        now = time.monotonic()
+        self.items.append((what, now - self.last))
+        self.last = now
+
+    def summary(self) -> str:
+        return "times: " + ", ".join("%s %.3f s" % item for item in self.items)
+
+
 class Attempt:
     """The task's sandbox calls, run on one main loop so that SIGINT,
     SIGTERM and SIGHUP cancel what is under way."""
@@ -112,6 +139,16 @@ class Attempt:
             self.signal_received = signum
         self.cancellable.cancel()
         return True
+
+    def sleep(self, ms: int) -> None:
+        """@ms milliseconds on the main loop (signals are seen)."""
+
+        def done():
+            self.loop.quit()
+            return False
+
+        self.GLib.timeout_add(ms, done)
+        self.loop.run()
 
     def wait(self, source, name: str, *args):
         """source.<name>_async(*args) on the main loop; what <name>_finish
@@ -235,21 +272,37 @@ def _create(attempt: Attempt, spec, task: Dict[str, Any]) -> Optional[str]:
 def _take_sandbox(attempt: Attempt, task: Dict[str, Any], spec):
     """(lease, error message or None): a free sandbox of the run's pool, or
     a new one, held by this process."""
-    from .sandbox_pool import acquire, create_lease
+    from .sandbox_pool import acquire, create_lease, preparing
 
     pool_dir, key, backend = task["pool_dir"], task["pool_key"], task["backend"]
-    stale, lease = acquire(pool_dir, key)
-    for old in stale:
-        _destroy_by_id(attempt, old.sandbox_id or "")
-        old.drop()
-    if lease is not None:
-        try:
-            attempt.instance = attempt.backend.get_instance(lease.sandbox_id, None)
-            return lease, None
-        except attempt.GLib.Error:
-            # Ended on its own (its time to live, the provider): make another.
-            lease.drop()
+    deadline = time.monotonic() + PREPARED_WAIT_S
+    while True:
+        stale, lease = acquire(pool_dir, key)
+        for old in stale:
+            _destroy_by_id(attempt, old.sandbox_id or "")
+            old.drop()
+        if lease is not None:
+            try:
+                attempt.instance = attempt.backend.get_instance(lease.sandbox_id, None)
+                if lease.info.pop("preparing", None) is not None:
+                    lease.how = "prepared"
+                return lease, None
+            except attempt.GLib.Error:
+                # Ended on its own (its time to live, the provider): make another.
+                lease.drop()
+                continue
+        # The runtime's helper is preparing a sandbox for this task (created
+        # while the runtime built the code package, the package unpacked):
+        # wait for it rather than create a second one.
+        if (
+            attempt.signal_received is not None
+            or time.monotonic() > deadline
+            or not preparing(pool_dir, key)
+        ):
+            break
+        attempt.sleep(PREPARED_POLL_MS)
     lease = create_lease(pool_dir, key, backend)
+    lease.how = "created"
     error = _create(attempt, spec, task)
     if error is None:
         lease.write(id=attempt.instance.get_id())
@@ -327,7 +380,9 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
     number: die of that signal)."""
     from .sandbox_sync import SyncStats, fetch_packed_outputs, upload_set
 
+    marks = Marks(task.get("launched"))
     Gio, GLib, Sandbox = _load_gi()
+    marks.add("gi")
     disallow_retry = int(task["disallow_retry"])
     attempt = Attempt(Gio, GLib, Sandbox, task["backend"])
     spec = _build_spec(Sandbox, task, secrets)
@@ -344,6 +399,7 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
             exit_code = disallow_retry if error.startswith("!") else 1
             return exit_code
         sandbox_id = attempt.instance.get_id()
+        marks.add("sandbox (%s)" % lease.how)
         prefix = "[%s] " % sandbox_id
         stats = SyncStats()
         has_code = bool(task["package_sha"]) and task["package_sha"] in lease.info.get("code", [])
@@ -390,6 +446,7 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
                 )
             except GLib.Error:
                 pass  # the task compiles what it imports, as without it
+        marks.add("inputs")
         env = dict(task["env"], METAFLOW_SANDBOX_ID=sandbox_id)
         command = Sandbox.Command.new(["/bin/bash", "-c", task["script"], "bash"] + step_argv)
         command.set_cwd("/")
@@ -408,6 +465,7 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
                 result = attempt.wait(attempt.instance, "exec", command, attempt.cancellable)
             except GLib.Error as ex:
                 exec_error = ex
+        marks.add("step")
         if attempt.signal_received is not None:
             _echo(
                 prefix,
@@ -445,9 +503,12 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
                     stats,
                     attempt.wait,
                     attempt.wait_all,
+                    packed=bool(task.get("packed")),
                 )
+                marks.add("outputs")
                 if task.get("debug"):
                     _echo(prefix, stats.summary())
+                    _echo(prefix, marks.summary())
             except (GLib.Error, OSError, RuntimeError) as ex:
                 _echo(
                     prefix,
@@ -493,7 +554,134 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
         attempt.remove_signal_handlers()
 
 
+def _wait_for_file(attempt: Attempt, path: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path):
+        if attempt.signal_received is not None or time.monotonic() > deadline:
+            return False
+        attempt.sleep(PREPARED_POLL_MS)
+    return True
+
+
+def prepare(job: Dict[str, Any], secrets: Dict[str, str]) -> int:
+    """The runtime's helper (sandbox_executor.prepare_first_sandbox): creates
+    the sandbox that the run's first task will take from the pool while the
+    runtime is still building the code package and starting that task, then,
+    once the runtime has written the package's location to
+    job["package_file"], sends it (and its bytecode) and runs the task
+    command's preamble, which unpacks it. The sandbox is listed in the pool
+    from the moment it exists (drain() destroys it whatever happens to this
+    process); a task with the same pool key waits for it while this process
+    holds it (sandbox_pool.preparing), and gets it once the package is
+    unpacked. Any failure destroys it: the task then creates its own, as
+    without this helper. Returns 0 when the sandbox is ready."""
+    from .sandbox_pool import prepare_lease
+
+    marks = Marks(job.get("launched"))
+    Gio, GLib, Sandbox = _load_gi()
+    marks.add("gi")
+    attempt = Attempt(Gio, GLib, Sandbox, job["backend"])
+    attempt.install_signal_handlers()
+    spec = _build_spec(Sandbox, job, secrets)
+    lease = prepare_lease(job["pool_dir"], job["pool_key"], job["backend"])
+    ready = False
+    debug = bool(job.get("debug"))
+    try:
+        error = _create(attempt, spec, job)
+        if error is not None or attempt.instance is None:
+            if debug:
+                _echo("", error.lstrip("!") if error else "")
+            return 1
+        sandbox_id = attempt.instance.get_id()
+        lease.note(id=sandbox_id)
+        marks.add("create")
+        if not _wait_for_file(attempt, job["package_file"], PACKAGE_WAIT_S):
+            return 1
+        marks.add("package wait")
+        with open(job["package_file"], encoding="utf-8") as f:
+            package = json.load(f)
+        root, workdir = job["root"], job["workdir"].rstrip("/") or "/"
+        url = os.path.realpath(package["package_url"])
+        if not url.startswith(root.rstrip("/") + "/"):
+            return 1
+        rel = os.path.relpath(url, root)
+        paths = [p for p in (rel, rel + "_meta") if os.path.exists(os.path.join(root, p))]
+        bytecode = package.get("bytecode")
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="mf-sandbox-prep-") as tmpdir:
+            local = Gio.File.new_for_path(os.path.join(tmpdir, "inputs.tar"))
+            out = local.create(Gio.FileCreateFlags.PRIVATE, attempt.cancellable)
+            try:
+                Sandbox.archive_write(Gio.File.new_for_path(root), paths, out, attempt.cancellable)
+            finally:
+                out.close(None)
+            # The package and its bytecode at the same time.
+            calls = [
+                (
+                    attempt.instance,
+                    "upload",
+                    (local, workdir + "/" + INPUTS_NAME, attempt.cancellable),
+                )
+            ]
+            if bytecode and os.path.isfile(bytecode):
+                remote = workdir + "/" + BYTECODE_NAME
+                local_bc = Gio.File.new_for_path(bytecode)
+                calls.append((attempt.instance, "upload", (local_bc, remote, attempt.cancellable)))
+            attempt.wait_all(calls)
+        marks.add("upload")
+        # The task's own command with no step: it unpacks the package (and
+        # its bytecode) and marks it unpacked; `exec "$@"` then does nothing.
+        command = Sandbox.Command.new(["/bin/bash", "-c", package["script"], "bash"])
+        command.set_cwd("/")
+        result = attempt.wait(attempt.instance, "exec", command, attempt.cancellable)
+        if attempt.signal_received is not None:
+            return 1
+        if not result.get_success():
+            if debug:
+                err = result.get_stderr()
+                _echo(
+                    "[%s] " % sandbox_id,
+                    (err.get_data() if err is not None else b"").decode(errors="replace")[-2000:],
+                )
+            return 1
+        marks.add("unpack")
+        if debug:
+            _echo("[%s] " % sandbox_id, "prepared: " + marks.summary())
+        lease.write(
+            preparing=False,
+            code=[package["package_sha"]] if package.get("package_sha") else [],
+            bytecode=bytecode,
+            pkg_dir=package.get("pkg_dir"),
+        )
+        ready = True
+        return 0
+    except (GLib.Error, OSError, RuntimeError, ValueError, KeyError) as ex:
+        if debug:
+            _echo(
+                "",
+                _("Could not prepare a sandbox for the run's first task: %s")
+                % getattr(ex, "message", ex),
+            )
+        return 1
+    finally:
+        if ready:
+            lease.release()
+        else:
+            attempt.destroy()
+            lease.drop()
+        attempt.remove_signal_handlers()
+
+
 def main(argv: List[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--prepare":
+        with open(argv[1], encoding="utf-8") as f:
+            job = json.load(f)
+        try:
+            os.unlink(argv[1])
+        except OSError:
+            pass
+        return prepare(job, json.loads(os.environ.pop(SECRETS_ENV, "") or "{}"))
     if len(argv) < 3 or argv[1] != "--":
         sys.stderr.write("usage: sandbox_remote TASK.json -- STEP-COMMAND...\n")
         return 2
@@ -511,7 +699,10 @@ def main(argv: List[str]) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         _no_core_dump()
-        signal.signal(-status, signal.SIG_DFL)
+        try:
+            signal.signal(-status, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # SIGKILL, SIGSTOP: no handler to reset
         os.kill(os.getpid(), -status)
         return 128 - status
     return status

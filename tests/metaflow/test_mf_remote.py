@@ -561,13 +561,15 @@ def test_remote_task_without_metaflow(tmp_path, remote, monkeypatch):
 
 
 def test_first_sandbox_prepared(mf, remote):
-    """The runtime prepares the start step's sandbox (created, the code
-    package unpacked) while it starts the run: the start task takes it from
-    the pool, the later tasks reuse it, and the run makes one sandbox;
-    METAFLOW_SANDBOX_PREPARE=0: the start task creates it itself."""
+    """METAFLOW_SANDBOX_PREPARE=1: the runtime prepares the start step's
+    sandbox (created, the code package sent) while it starts the run: the
+    start task takes it from the pool, the later tasks reuse it, and the
+    run makes one sandbox. Then the default (auto): the emulator's create
+    was quick (the time is kept per backend), so the next run's start task
+    creates its sandbox itself."""
     flow = mf.copy_flow("pool_flow.py")
     args = ("--with", f"sandbox:backend={remote.name}", "run", "--width", "1", "--max-workers", "1")
-    proc = mf.run(flow, *args)
+    proc = mf.run(flow, *args, extra_env={"METAFLOW_SANDBOX_PREPARE": "1"})
     start = [line for line in proc.output.splitlines() if "/start/" in line and "times:" in line]
     assert len(start) == 1 and "sandbox (prepared)" in start[0], proc.output[-3000:]
     assert proc.output.count("sandbox (pooled)") >= 1, proc.output[-3000:]
@@ -575,7 +577,7 @@ def test_first_sandbox_prepared(mf, remote):
     assert len(ids) == 1, ids
     if remote.name == "daytona":
         assert _stats(remote)["total"] == 1
-    proc = mf.run(flow, *args, extra_env={"METAFLOW_SANDBOX_PREPARE": "0"})
+    proc = mf.run(flow, *args)
     start = [line for line in proc.output.splitlines() if "/start/" in line and "times:" in line]
     assert len(start) == 1 and "sandbox (created)" in start[0], proc.output[-3000:]
 
@@ -592,6 +594,22 @@ def slow_daytona(mf, tmp_path):
         yield emu
     finally:
         emu.stop()
+
+
+def test_first_sandbox_prepared_when_create_is_slow(mf, slow_daytona):
+    """The default (auto) prepares the start step's sandbox when the
+    backend's create was slow (3 s here), run after run."""
+    mf.env["METAFLOW_SANDBOX_DEBUG"] = "1"
+    flow = mf.copy_flow("pool_flow.py")
+    args = ("--with", "sandbox:backend=daytona", "run", "--width", "1", "--max-workers", "1")
+    for _run in range(2):
+        proc = mf.run(flow, *args)
+        start = [
+            line for line in proc.output.splitlines() if "/start/" in line and "times:" in line
+        ]
+        assert len(start) == 1 and "sandbox (prepared)" in start[0], proc.output[-3000:]
+    assert _stats(slow_daytona)["total"] == 2
+    assert slow_daytona.wait_live(0, 30) == 0
 
 
 def _wait_for_create(emu, proc, seconds: float = 60) -> None:

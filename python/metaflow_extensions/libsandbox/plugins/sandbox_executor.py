@@ -1515,14 +1515,19 @@ def prepare_first_sandbox(deco, run_id: str) -> None:
     package and starts the task, and then unpacks the package in it
     (_feed_prepared). The task takes it from the pool (waiting for it while
     the helper works); the run's end destroys it whatever happened
-    (stop_prepare, then the pool's drain). METAFLOW_SANDBOX_PREPARE=0 turns
-    it off."""
+    (stop_prepare, then the pool's drain). METAFLOW_SANDBOX_PREPARE: auto
+    (the default: when the backend's last create on this machine took
+    PREPARE_MIN_CREATE_S or more, or was never measured), 1 (always) or 0
+    (never)."""
     from metaflow.metaflow_config import SANDBOX_PREPARE
 
-    if str(SANDBOX_PREPARE).strip().lower() in ("0", "false", "no", "off") or _PREPARED:
+    mode = str(SANDBOX_PREPARE).strip().lower()
+    if mode in ("0", "false", "no", "off") or _PREPARED:
         return
     where = _remote_where(deco)
     if where is None:
+        return
+    if mode == "auto" and not _create_is_slow(deco.attributes["backend"]):
         return
     pool_dir, root, workdir = where
     import subprocess
@@ -1571,6 +1576,22 @@ def prepare_first_sandbox(deco, run_id: str) -> None:
         os.unlink(job_file)
         return
     _PREPARED.update(proc=proc, package_file=package_file, fed=False)
+
+
+# METAFLOW_SANDBOX_PREPARE=auto: prepare when the backend's last create on
+# this machine took at least this long (or was never measured). Below it,
+# a second interpreter's start costs about what the overlap saves.
+PREPARE_MIN_CREATE_S = 0.25
+
+
+def _create_is_slow(backend: str) -> bool:
+    from .sandbox_remote import create_time_file
+
+    try:
+        with open(create_time_file(backend), encoding="utf-8") as f:
+            return float(f.read().strip()) >= PREPARE_MIN_CREATE_S
+    except (OSError, ValueError):
+        return True
 
 
 def _feed_prepared(options: SandboxOptions, script: str, bytecode: Optional[str], pkg_dir: str):
@@ -1804,7 +1825,7 @@ def remote_script(
     own), then ends as the step did (its exit status, or its signal). With
     no step ("$@" empty: the prepared sandbox, sandbox_remote.prepare) it
     ends after the unpacking."""
-    from .sandbox_remote import BYTECODE_NAME, INCLUDE_NAME, INPUTS_NAME
+    from .sandbox_remote import BYTECODE_NAME, INCLUDE_NAME, INPUTS_NAME, PACKAGE_NAME
     from .sandbox_sync import marker_path, pack_files, pack_script
 
     q = shlex.quote
@@ -1813,10 +1834,10 @@ def remote_script(
     includes = workdir.rstrip("/") + "/" + INCLUDE_NAME
     code_mark = code_marker(pkg_dir)
     bytecode = workdir.rstrip("/") + "/" + BYTECODE_NAME
-    untar = "tar --warning=no-timestamp --no-same-owner -xzf %s -C %s" % (
-        q(package_url),
-        q(pkg_dir),
-    )
+    # The package as the runtime's helper sent it (sandbox_remote.prepare),
+    # else the blob in the task's datastore copy.
+    sent = workdir.rstrip("/") + "/" + PACKAGE_NAME
+    untar = 'tar --warning=no-timestamp --no-same-owner -xzf "$pkg" -C %s' % q(pkg_dir)
     lines = [
         "set -e",
         "mkdir -p %s && cd %s" % (q(workdir), q(workdir)),
@@ -1828,9 +1849,11 @@ def remote_script(
         % (q(includes), q(includes), q(includes)),
         # What the task writes after this moment comes back (sandbox_sync).
         "touch %s" % q(marker_path(workdir)),
+        "pkg=%s; if [ -f %s ]; then pkg=%s; fi" % (q(package_url), q(sent), q(sent)),
         'if [ "$(cat %s 2>/dev/null)" != %s ]; then rm -rf %s %s && mkdir -p %s && '
         "%s && echo %s > %s; fi"
         % (q(code_mark), q(sha), q(code_mark), q(pkg_dir), q(pkg_dir), untar, q(sha), q(code_mark)),
+        "rm -f %s" % q(sent),
         # The package's bytecode from an earlier run (bytecode_cache_file).
         "if [ -f %s ]; then tar -xzf %s -C %s || true; rm -f %s; fi"
         % (q(bytecode), q(bytecode), q(pkg_dir), q(bytecode)),

@@ -43,6 +43,9 @@ CREATE_BACKOFF_SECONDS = 2.0
 INPUTS_NAME = ".mf-inputs.tar"
 # The run's IncludeFile uploads, unpacked at their absolute paths.
 INCLUDE_NAME = ".mf-include.tar"
+# The code package as the runtime's helper sends it (prepare), unpacked by
+# the first task's command.
+PACKAGE_NAME = ".mf-package.tgz"
 # Bytecode of the code package from an earlier run (sandbox_executor's
 # bytecode cache), sent to a new sandbox with the package.
 BYTECODE_NAME = ".mf-bytecode.tgz"
@@ -234,6 +237,25 @@ def _build_spec(Sandbox, task: Dict[str, Any], secrets: Dict[str, str]):
     return spec
 
 
+def create_time_file(backend: str) -> str:
+    """Where the time the backend's last create took on this machine is
+    kept (sandbox_executor.prepare_first_sandbox reads it)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "libsandbox", "create-seconds-%s" % backend.replace("/", "_"))
+
+
+def record_create_time(backend: str, seconds: float) -> None:
+    path = create_time_file(backend)
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = "%s.%d" % (path, os.getpid())
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("%.3f\n" % seconds)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def _create(attempt: Attempt, spec, task: Dict[str, Any]) -> Optional[str]:
     """Creates the sandbox (transient failures retried with back-off);
     None, or the message of a failure that another attempt of the task
@@ -245,7 +267,9 @@ def _create(attempt: Attempt, spec, task: Dict[str, Any]) -> Optional[str]:
     for n in range(CREATE_ATTEMPTS):
         try:
             # Not cancellable: a half-created instance could not be destroyed.
+            started = time.monotonic()
             attempt.instance = attempt.wait(attempt.backend, "create", spec, None)
+            record_create_time(backend, time.monotonic() - started)
             return None
         except GLib.Error as ex:
             if ex.domain == domain and ex.code not in retryable:
@@ -402,7 +426,10 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
         marks.add("sandbox (%s)" % lease.how)
         prefix = "[%s] " % sandbox_id
         stats = SyncStats()
-        has_code = bool(task["package_sha"]) and task["package_sha"] in lease.info.get("code", [])
+        # The package unpacked by an earlier task, or sent by the helper.
+        has_code = bool(task["package_sha"]) and task["package_sha"] in (
+            lease.info.get("code", []) + lease.info.get("sent", [])
+        )
         paths, _sent_blobs, nbytes = upload_set(
             root,
             task["flow"],
@@ -568,12 +595,13 @@ def prepare(job: Dict[str, Any], secrets: Dict[str, str]) -> int:
     the sandbox that the run's first task will take from the pool while the
     runtime is still building the code package and starting that task, then,
     once the runtime has written the package's location to
-    job["package_file"], sends it (and its bytecode) and runs the task
-    command's preamble, which unpacks it. The sandbox is listed in the pool
-    from the moment it exists (drain() destroys it whatever happens to this
-    process); a task with the same pool key waits for it while this process
-    holds it (sandbox_pool.preparing), and gets it once the package is
-    unpacked. Any failure destroys it: the task then creates its own, as
+    job["package_file"], sends it (and its bytecode), which the task's
+    command unpacks (no exec here: on a backend whose create is quick, an
+    exec of its own cost more than it saved). The sandbox is listed in the
+    pool from the moment it exists (drain() destroys it whatever happens to
+    this process); a task with the same pool key waits for it while this
+    process holds it (sandbox_pool.preparing), and gets it once the package
+    is there. Any failure destroys it: the task then creates its own, as
     without this helper. Returns 0 when the sandbox is ready."""
     from .sandbox_pool import prepare_lease
 
@@ -600,57 +628,32 @@ def prepare(job: Dict[str, Any], secrets: Dict[str, str]) -> int:
         marks.add("package wait")
         with open(job["package_file"], encoding="utf-8") as f:
             package = json.load(f)
-        root, workdir = job["root"], job["workdir"].rstrip("/") or "/"
-        url = os.path.realpath(package["package_url"])
-        if not url.startswith(root.rstrip("/") + "/"):
-            return 1
-        rel = os.path.relpath(url, root)
-        paths = [p for p in (rel, rel + "_meta") if os.path.exists(os.path.join(root, p))]
+        workdir = job["workdir"].rstrip("/") or "/"
         bytecode = package.get("bytecode")
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="mf-sandbox-prep-") as tmpdir:
-            local = Gio.File.new_for_path(os.path.join(tmpdir, "inputs.tar"))
-            out = local.create(Gio.FileCreateFlags.PRIVATE, attempt.cancellable)
-            try:
-                Sandbox.archive_write(Gio.File.new_for_path(root), paths, out, attempt.cancellable)
-            finally:
-                out.close(None)
-            # The package and its bytecode at the same time.
-            calls = [
+        # The package and its bytecode at the same time, where the first
+        # task's command unpacks them (sandbox_executor.remote_script): no
+        # exec of their own.
+        files = [(package["package_url"], workdir + "/" + PACKAGE_NAME)]
+        if bytecode and os.path.isfile(bytecode):
+            files.append((bytecode, workdir + "/" + BYTECODE_NAME))
+        attempt.wait_all(
+            [
                 (
                     attempt.instance,
                     "upload",
-                    (local, workdir + "/" + INPUTS_NAME, attempt.cancellable),
+                    (Gio.File.new_for_path(local), remote, attempt.cancellable),
                 )
+                for local, remote in files
             ]
-            if bytecode and os.path.isfile(bytecode):
-                remote = workdir + "/" + BYTECODE_NAME
-                local_bc = Gio.File.new_for_path(bytecode)
-                calls.append((attempt.instance, "upload", (local_bc, remote, attempt.cancellable)))
-            attempt.wait_all(calls)
+        )
         marks.add("upload")
-        # The task's own command with no step: it unpacks the package (and
-        # its bytecode) and marks it unpacked; `exec "$@"` then does nothing.
-        command = Sandbox.Command.new(["/bin/bash", "-c", package["script"], "bash"])
-        command.set_cwd("/")
-        result = attempt.wait(attempt.instance, "exec", command, attempt.cancellable)
         if attempt.signal_received is not None:
             return 1
-        if not result.get_success():
-            if debug:
-                err = result.get_stderr()
-                _echo(
-                    "[%s] " % sandbox_id,
-                    (err.get_data() if err is not None else b"").decode(errors="replace")[-2000:],
-                )
-            return 1
-        marks.add("unpack")
         if debug:
             _echo("[%s] " % sandbox_id, "prepared: " + marks.summary())
         lease.write(
             preparing=False,
-            code=[package["package_sha"]] if package.get("package_sha") else [],
+            sent=[package["package_sha"]] if package.get("package_sha") else [],
             bytecode=bytecode,
             pkg_dir=package.get("pkg_dir"),
         )

@@ -203,13 +203,16 @@ class Emulator:
     """A Daytona or E2B emulator program; its sandboxes are local-backend
     instances under @tmp."""
 
-    def __init__(self, name: str, tmp: Path) -> None:
+    def __init__(self, name: str, tmp: Path, state_delay_ms: int = 20) -> None:
         program = EMULATORS[name]
         if not os.access(program, os.X_OK):
             pytest.skip(f"{program} is not built")
         self.name = name
         env = dict(os.environ, SANDBOX_LOCAL_ROOT=str(tmp))
-        args = [str(program)] + (["--state-delay-ms", "20"] if name == "daytona" else [])
+        args = [str(program)]
+        if name == "daytona":
+            # How long a created sandbox stays "creating" (the client polls).
+            args += ["--state-delay-ms", str(state_delay_ms)]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
         self.env: dict[str, str] = {}
         assert self.proc.stdout is not None

@@ -558,3 +558,126 @@ def test_remote_task_without_metaflow(tmp_path, remote, monkeypatch):
     )
     assert remote.wait_live(0, 30) == 0
     assert not pool.exists()
+
+
+def test_first_sandbox_prepared(mf, remote):
+    """METAFLOW_SANDBOX_PREPARE=1: the runtime prepares the start step's
+    sandbox (created, the code package sent) while it starts the run: the
+    start task takes it from the pool, the later tasks reuse it, and the
+    run makes one sandbox. Then the default (auto): the emulator's create
+    was quick (the time is kept per backend), so the next run's start task
+    creates its sandbox itself."""
+    flow = mf.copy_flow("pool_flow.py")
+    args = ("--with", f"sandbox:backend={remote.name}", "run", "--width", "1", "--max-workers", "1")
+    proc = mf.run(flow, *args, extra_env={"METAFLOW_SANDBOX_PREPARE": "1"})
+    start = [line for line in proc.output.splitlines() if "/start/" in line and "times:" in line]
+    assert len(start) == 1 and "sandbox (prepared)" in start[0], proc.output[-3000:]
+    assert proc.output.count("sandbox (pooled)") >= 1, proc.output[-3000:]
+    ids = set(re.findall(r"Task is starting in sandbox (\S+)", proc.output))
+    assert len(ids) == 1, ids
+    if remote.name == "daytona":
+        assert _stats(remote)["total"] == 1
+    proc = mf.run(flow, *args)
+    start = [line for line in proc.output.splitlines() if "/start/" in line and "times:" in line]
+    assert len(start) == 1 and "sandbox (created)" in start[0], proc.output[-3000:]
+
+
+@pytest.fixture
+def slow_daytona(mf, tmp_path):
+    """The Daytona emulator with a slow create (3 s "creating")."""
+    if not main_metaflow():
+        pytest.skip("remote backends are tested on the main Metaflow version only (CI time)")
+    emu = Emulator("daytona", tmp_path / "emu", state_delay_ms=3000)
+    mf.env.update(emu.env)
+    mf.env["METAFLOW_SANDBOX_PYTHON"] = PYTHON
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+def test_first_sandbox_prepared_when_create_is_slow(mf, slow_daytona):
+    """The default (auto) prepares the start step's sandbox when the
+    backend's create was slow (3 s here), run after run."""
+    mf.env["METAFLOW_SANDBOX_DEBUG"] = "1"
+    flow = mf.copy_flow("pool_flow.py")
+    args = ("--with", "sandbox:backend=daytona", "run", "--width", "1", "--max-workers", "1")
+    for _run in range(2):
+        proc = mf.run(flow, *args)
+        start = [
+            line for line in proc.output.splitlines() if "/start/" in line and "times:" in line
+        ]
+        assert len(start) == 1 and "sandbox (prepared)" in start[0], proc.output[-3000:]
+    assert _stats(slow_daytona)["total"] == 2
+    assert slow_daytona.wait_live(0, 30) == 0
+
+
+def _wait_for_create(emu, proc, seconds: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while _stats(emu)["total"] < 1:
+        assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "no sandbox was created"
+        time.sleep(0.02)
+
+
+def test_prepared_sandbox_destroyed_when_run_fails_early(mf, slow_daytona, tmp_path):
+    """The run fails before any task starts (the E2B step's preflight, just
+    after the runtime started to prepare start's Daytona sandbox, whose
+    create takes 3 s): whether the helper got to ask for the sandbox or
+    not, none is left, nor the pool, and the run ends at once (an
+    interrupted create is waited for: test_prepared_sandbox_destroyed_after_interrupt)."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    for key in [key for key in mf.env if key.startswith("E2B_")]:
+        del mf.env[key]
+    flow = mf.copy_flow("two_backends_flow.py")
+    proc = mf.run(flow, "run", extra_env={"TMPDIR": str(tmp)}, expect_ok=False)
+    assert "e2b" in proc.output.lower(), proc.output[-3000:]
+    assert "Task is starting" not in proc.output
+    assert _stats(slow_daytona)["total"] <= 1, proc.output[-3000:]
+    assert slow_daytona.wait_live(0, 30) == 0
+    assert _pool_dirs(tmp) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_prepared_sandbox_destroyed_after_interrupt(mf, slow_daytona, tmp_path, signum):
+    """Ctrl-C (or SIGTERM) while the start step's sandbox is being prepared
+    (its create takes 3 s; the start task waits for it): nothing is left,
+    neither the sandbox nor the pool, nor a process of the run."""
+    import os
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    mf.env["TMPDIR"] = str(tmp)
+    flow = mf.copy_flow("pool_flow.py")
+    proc = mf.popen(flow, "--with", "sandbox:backend=daytona", "run", "--width", "1")
+    _wait_for_create(slow_daytona, proc)
+    os.killpg(proc.pid, signum)
+    output = proc.stdout.read().decode(errors="replace")
+    proc.wait(timeout=120)
+    assert proc.returncode != 0
+    assert slow_daytona.wait_live(0, 30) == 0, output[-3000:]
+    assert _pool_dirs(tmp) == []
+
+
+def test_step_killed_by_signal_on_remote(mf, remote):
+    """The task's command packs the outputs after the step (no exec of its
+    own) and ends as the step did: a step that dies of SIGSEGV fails its
+    task (as the signal where the backend reports one: the E2B emulator
+    says 9), without a traceback of the task's process (which dies of that
+    signal, also of SIGKILL), and no sandbox is left."""
+    flow = mf.copy_flow("segfault_flow.py")
+    proc = mf.run(
+        flow,
+        "--with",
+        f"sandbox:backend={remote.name}",
+        "run",
+        extra_env={"METAFLOW_SANDBOX_DEBUG": "0"},
+        expect_ok=False,
+    )
+    assert "SEGFAULT-COMING" in proc.output
+    assert "Task failed" in proc.output, proc.output[-3000:]
+    assert "Traceback" not in proc.output, proc.output[-3000:]
+    assert remote.wait_live(0, 30) == 0

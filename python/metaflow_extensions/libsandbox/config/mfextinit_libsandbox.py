@@ -32,6 +32,11 @@ SANDBOX_DIRECT = from_conf("SANDBOX_DIRECT", True)
 # with the same sandbox settings (never two at once; all are destroyed at the
 # end of the run). 0: a new sandbox for every task.
 SANDBOX_REUSE = from_conf("SANDBOX_REUSE", True)
+# Remote backends: create the run's first sandbox (and send it the code
+# package) while the runtime is still starting the first task. auto: when
+# the backend's last create on this machine was slow (0.25 s or more) or
+# never measured; 1: always; 0: never.
+SANDBOX_PREPARE = from_conf("SANDBOX_PREPARE", "auto")
 # Remote backends, local datastore: keep the bytecode a run's sandbox wrote
 # for the code package, for the next run's new sandbox (sandbox_executor).
 SANDBOX_BYTECODE_CACHE = from_conf("SANDBOX_BYTECODE_CACHE", True)

@@ -468,6 +468,12 @@ class SandboxDecorator(StepDecorator):
                         signal.signal(signum, SandboxDecorator._drain_and_die)
                     except ValueError:  # not the main thread
                         pass
+        if self.step == "start" and SandboxDecorator.pool_dir is not None:
+            # The run's first task: its sandbox is made while the runtime
+            # builds the code package and starts the task.
+            from .sandbox_executor import prepare_first_sandbox
+
+            prepare_first_sandbox(self, run_id)
 
     def runtime_task_created(
         self, task_datastore, task_id, split_index, input_paths, is_cloned, ubf_context
@@ -490,6 +496,11 @@ class SandboxDecorator(StepDecorator):
             return
         if remote_launch(self, cli_args, retry_count):
             return
+        if self.step == "start":
+            # The trampoline does not take a prepared sandbox.
+            from .sandbox_executor import stop_prepare
+
+            stop_prepare(wait=False)
         self._save_package_once(self.flow_datastore, self.package)
         cli_args.commands = ["sandbox", "step"]
         options = cli_args.command_options
@@ -531,7 +542,9 @@ class SandboxDecorator(StepDecorator):
         if pool_dir is None:
             return
         SandboxDecorator.pool_dir = None
-        from .sandbox_executor import destroy_pooled
+        from .sandbox_executor import destroy_pooled, stop_prepare
+
+        stop_prepare()
 
         destroy_pooled(pool_dir, keep_bytecode)
 

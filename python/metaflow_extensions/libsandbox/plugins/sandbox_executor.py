@@ -1409,6 +1409,239 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
 REMOTE_MODULE = "metaflow_extensions.libsandbox.plugins.sandbox_remote"
 
 
+def _remote_where(deco):
+    """(the run's pool directory, the datastore root, the sandbox's workdir)
+    when the tasks of @deco's step can run without the trampoline on a
+    remote backend (remote_launch), else None."""
+    from metaflow.metaflow_config import SANDBOX_DIRECT
+
+    from .sandbox_decorator import SandboxDecorator
+
+    backend = deco.attributes["backend"]
+    pool_dir = SandboxDecorator.pool_dir
+    if str(SANDBOX_DIRECT).strip().lower() in ("0", "false", "no", "off") or pool_dir is None:
+        return None
+    if deco.flow_datastore.TYPE != "local":
+        return None
+    if _can(backend, "SHARES_HOST_FS") or not needs_sync("local", backend):
+        return None
+    if any(d.name == "parallel" for d in deco.graph[deco.step].decorators):
+        return None
+    root = os.path.realpath(deco.flow_datastore.datastore_root)
+    workdir = _workdir(backend).rstrip("/") or "/"
+    if root == "/" or _real_under(workdir, root) or _real_under(root, workdir):
+        return None
+    return pool_dir, root, workdir
+
+
+def _remote_options(deco) -> SandboxOptions:
+    attrs = deco.attributes
+    return SandboxOptions(
+        decorator=deco.name,
+        backend=attrs["backend"],
+        image=attrs["image"] or None,
+        cpu=None if attrs["cpu"] is None else str(attrs["cpu"]),
+        memory=None if attrs["memory"] is None else str(attrs["memory"]),
+        disk=None if attrs["disk"] is None else str(attrs["disk"]),
+        gpu=None if attrs["gpu"] is None else str(attrs["gpu"]),
+        env=None,
+        network=bool(attrs["network"]),
+        run_time_limit=deco.run_time_limit if deco.run_time_limit > 0 else None,
+        code_package_metadata=deco.package_metadata,
+        code_package_sha=deco.package_sha,
+        code_package_url=deco.package_url,
+    )
+
+
+def _remote_env(deco, source: Dict[str, str]) -> Dict[str, str]:
+    """The step's variables from the host's (@source), @environment and
+    @sandbox(env=...): those among them that are secrets go into the
+    sandbox's own environment and into its pool key."""
+    env = _host_env("local", source)
+    env_deco = [d for d in deco.graph[deco.step].decorators if d.name == "environment"]
+    if env_deco:
+        env.update({k: str(v) for k, v in env_deco[0].attributes["vars"].items()})
+    if deco.attributes["env"]:
+        env.update({str(k): str(v) for k, v in deco.attributes["env"].items()})
+    return env
+
+
+def _remote_pool_key(options: SandboxOptions, secrets: Dict[str, str], workdir: str, debug: bool):
+    from .sandbox_pool import pool_key as make_pool_key
+
+    return make_pool_key(
+        backend=options.backend,
+        image=options.image,
+        cpu=options.cpu,
+        memory=options.memory,
+        disk=options.disk,
+        gpu=options.gpu,
+        network=needs_network(options, "local"),
+        run_time_limit=options.run_time_limit,
+        secrets=secrets,
+        workdir=workdir,
+        debug=debug,
+    )
+
+
+def _remote_spec(options: SandboxOptions) -> Dict[str, Any]:
+    ttl = None
+    if options.run_time_limit:
+        # The instance's TTL: a backstop if the task's process dies without
+        # cleaning up. Hosted services cap a sandbox's lifetime (E2B: 24 hours).
+        ttl = min(int(options.run_time_limit) + 600, 24 * 3600)
+    return {
+        "image": options.image if options.image != "host" else None,
+        "cpu": options.cpu,
+        "memory": options.memory,
+        "disk": options.disk,
+        "gpu": options.gpu,
+        "ttl": ttl,
+        "network": needs_network(options, "local"),
+    }
+
+
+# The runtime's helper that prepares the run's first remote sandbox
+# (prepare_first_sandbox): its process and the file through which the
+# runtime names the code package once it has it.
+_PREPARED: Dict[str, Any] = {}
+
+
+def prepare_first_sandbox(deco, run_id: str) -> None:
+    """Called by the runtime (runtime_init) for the start step: when its
+    task will run on a remote backend without the trampoline, starts a
+    helper (`python -m ...sandbox_remote --prepare JOB`) that creates the
+    task's sandbox in the run's pool now, while the runtime builds the code
+    package and starts the task, and then unpacks the package in it
+    (_feed_prepared). The task takes it from the pool (waiting for it while
+    the helper works); the run's end destroys it whatever happened
+    (stop_prepare, then the pool's drain). METAFLOW_SANDBOX_PREPARE: auto
+    (the default: when the backend's last create on this machine took
+    PREPARE_MIN_CREATE_S or more, or was never measured), 1 (always) or 0
+    (never)."""
+    from metaflow.metaflow_config import SANDBOX_PREPARE
+
+    mode = str(SANDBOX_PREPARE).strip().lower()
+    if mode in ("0", "false", "no", "off") or _PREPARED:
+        return
+    where = _remote_where(deco)
+    if where is None:
+        return
+    if mode == "auto" and not _create_is_slow(deco.attributes["backend"]):
+        return
+    pool_dir, root, workdir = where
+    import subprocess
+    import tempfile
+
+    from .sandbox_remote import SECRETS_ENV
+
+    options = _remote_options(deco)
+    env = _remote_env(deco, dict(os.environ))
+    secrets = {key: value for key, value in env.items() if is_secret(key, "local")}
+    debug = _debug_enabled()
+    package_file = os.path.join(pool_dir, "package.ready")
+    job = {
+        "backend": options.backend,
+        "workdir": workdir,
+        "root": root,
+        "spec": _remote_spec(options),
+        "labels": {
+            "flow": deco.flow.name,
+            "run_id": str(run_id),
+            "step": deco.step,
+            "task_id": "prepared",
+            "attempt": "0",
+            "pool": "1",
+        },
+        "debug": debug,
+        "pool_dir": pool_dir,
+        "pool_key": _remote_pool_key(options, secrets, workdir, debug),
+        "package_file": package_file,
+    }
+    job["launched"] = time.time()
+    fd, job_file = tempfile.mkstemp(prefix="prepare-", suffix=".job", dir=pool_dir)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(job, f)
+    try:
+        env = dict(os.environ, **{SECRETS_ENV: json.dumps(secrets)})
+        proc = subprocess.Popen(
+            _remote_module_argv(env) + ["--prepare", job_file],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=None if debug else subprocess.DEVNULL,
+            close_fds=True,
+        )
+    except OSError:
+        os.unlink(job_file)
+        return
+    _PREPARED.update(proc=proc, package_file=package_file, fed=False)
+
+
+# METAFLOW_SANDBOX_PREPARE=auto: prepare when the backend's last create on
+# this machine took at least this long (or was never measured). Below it,
+# a second interpreter's start costs about what the overlap saves.
+PREPARE_MIN_CREATE_S = 0.25
+
+
+def _create_is_slow(backend: str) -> bool:
+    from .sandbox_remote import create_time_file
+
+    try:
+        with open(create_time_file(backend), encoding="utf-8") as f:
+            return float(f.read().strip()) >= PREPARE_MIN_CREATE_S
+    except (OSError, ValueError):
+        return True
+
+
+def _feed_prepared(options: SandboxOptions, script: str, bytecode: Optional[str], pkg_dir: str):
+    """Names the code package to the helper (once a run), as soon as the
+    runtime has it: the helper unpacks it with the task command's own
+    preamble (@script)."""
+    if not _PREPARED or _PREPARED["fed"]:
+        return
+    _PREPARED["fed"] = True
+    path = _PREPARED["package_file"]
+    package = {
+        "package_url": options.code_package_url,
+        "package_sha": options.code_package_sha or "",
+        "script": script,
+        "bytecode": bytecode,
+        "pkg_dir": pkg_dir,
+    }
+    try:
+        with open(path + ".part", "w", encoding="utf-8") as f:
+            json.dump(package, f)
+        os.rename(path + ".part", path)
+    except OSError:
+        pass
+
+
+def stop_prepare(timeout: float = 60.0, wait: bool = True) -> None:
+    """The end of the run, before the pool's drain: the helper, if it is
+    still at work, stops (SIGTERM: it ends what it is doing and destroys
+    its sandbox) and is waited for, so that the drain sees any sandbox it
+    left. Without @wait (the start task does not run remotely without the
+    trampoline, which does not wait for a prepared sandbox): only the
+    SIGTERM."""
+    proc = _PREPARED.get("proc")
+    if proc is None:
+        return
+    if not wait:
+        if not _PREPARED.get("fed") and proc.poll() is None:
+            _PREPARED["fed"] = True
+            proc.terminate()
+        return
+    _PREPARED["proc"] = None
+    if proc.poll() is None:
+        try:
+            proc.terminate()
+            proc.wait(timeout)
+        except Exception:  # noqa: BLE001 (subprocess.TimeoutExpired, OSError)
+            proc.kill()
+            proc.wait()
+
+
 def remote_launch(deco, cli_args, retry_count: int) -> bool:
     """Rewrites the task's command into `python -m ...sandbox_remote TASK.json
     -- python -u flow.py step ...` for a remote backend with the local
@@ -1422,19 +1655,16 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
     process's environment. Returns False (the trampoline runs the task) for
     anything else: a remote datastore, --environment=uv, @parallel, flow
     configs, METAFLOW_SANDBOX_DIRECT=0 or no pool."""
-    from metaflow.metaflow_config import SANDBOX_DIRECT
-
     from .sandbox_decorator import SandboxDecorator
 
+    if cli_args.commands != ["step"]:
+        return False
+    where = _remote_where(deco)
+    if where is None:
+        return False
+    pool_dir, root, workdir = where
     attrs = deco.attributes
     backend = attrs["backend"]
-    pool_dir = SandboxDecorator.pool_dir
-    if str(SANDBOX_DIRECT).strip().lower() in ("0", "false", "no", "off") or pool_dir is None:
-        return False
-    if deco.flow_datastore.TYPE != "local" or cli_args.commands != ["step"]:
-        return False
-    if _can(backend, "SHARES_HOST_FS") or not needs_sync("local", backend):
-        return False
     opts = cli_args.command_options
     if opts.get("ubf-context") or opts.get("num-parallel"):
         return False
@@ -1442,31 +1672,10 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
         return False
     if cli_args.top_level_options.get("config-value"):
         return False
-    node = deco.graph[deco.step]
-    if any(d.name == "parallel" for d in node.decorators):
-        return False
-    root = os.path.realpath(deco.flow_datastore.datastore_root)
-    workdir = _workdir(backend).rstrip("/") or "/"
-    if root == "/" or _real_under(workdir, root) or _real_under(root, workdir):
-        return False
 
     SandboxDecorator._save_package_once(deco.flow_datastore, deco.package)
     run_id, task_id = str(opts["run-id"]), str(opts["task-id"])
-    options = SandboxOptions(
-        decorator=deco.name,
-        backend=backend,
-        image=attrs["image"] or None,
-        cpu=None if attrs["cpu"] is None else str(attrs["cpu"]),
-        memory=None if attrs["memory"] is None else str(attrs["memory"]),
-        disk=None if attrs["disk"] is None else str(attrs["disk"]),
-        gpu=None if attrs["gpu"] is None else str(attrs["gpu"]),
-        env=None,
-        network=bool(attrs["network"]),
-        run_time_limit=deco.run_time_limit if deco.run_time_limit > 0 else None,
-        code_package_metadata=deco.package_metadata,
-        code_package_sha=deco.package_sha,
-        code_package_url=deco.package_url,
-    )
+    options = _remote_options(deco)
     if not options.code_package_url:
         return False
     pkg_dir = workdir.rstrip("/") + "/metaflow"
@@ -1475,12 +1684,7 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
 
     # The step's environment: what the trampoline would have passed, from
     # the environment the runtime gives a task.
-    env = _host_env("local", dict(os.environ, **cli_args.env))
-    env_deco = [d for d in node.decorators if d.name == "environment"]
-    if env_deco:
-        env.update({k: str(v) for k, v in env_deco[0].attributes["vars"].items()})
-    if attrs["env"]:
-        env.update({str(k): str(v) for k, v in attrs["env"].items()})
+    env = _remote_env(deco, dict(os.environ, **cli_args.env))
     if os.path.basename(root) == ".metaflow":
         env["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = os.path.dirname(root)
     env.update(
@@ -1509,44 +1713,20 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
     env.update(_post_extract_env(options.code_package_metadata, pkg_dir))
     secrets = {key: env.pop(key) for key in list(env) if is_secret(key, "local")}
 
-    from .sandbox_pool import pool_key as make_pool_key
     from .sandbox_sync import marker_path
 
     debug = _debug_enabled()
-    pool_key = make_pool_key(
-        backend=backend,
-        image=options.image,
-        cpu=options.cpu,
-        memory=options.memory,
-        disk=options.disk,
-        gpu=options.gpu,
-        network=needs_network(options, "local"),
-        run_time_limit=options.run_time_limit,
-        secrets=secrets,
-        workdir=workdir,
-        debug=debug,
-    )
+    pool_key = _remote_pool_key(options, secrets, workdir, debug)
     marker = marker_path(workdir)
     sha = options.code_package_sha or ""
-    script = remote_script(workdir, root, options.code_package_url, sha)
-    ttl = None
-    if options.run_time_limit:
-        # The instance's TTL: a backstop if the task's process dies without
-        # cleaning up. Hosted services cap a sandbox's lifetime (E2B: 24 hours).
-        ttl = min(int(options.run_time_limit) + 600, 24 * 3600)
+    script = remote_script(workdir, root, options.code_package_url, sha, deco.flow.name)
+    bytecode = bytecode_cache_file(sha, python, options.image) if sha else None
+    _feed_prepared(options, script, bytecode, pkg_dir)
     input_paths = opts.get("input-paths")
     task = {
         "backend": backend,
         "workdir": workdir,
-        "spec": {
-            "image": options.image if options.image != "host" else None,
-            "cpu": options.cpu,
-            "memory": options.memory,
-            "disk": options.disk,
-            "gpu": options.gpu,
-            "ttl": ttl,
-            "network": needs_network(options, "local"),
-        },
+        "spec": _remote_spec(options),
         "labels": {
             "flow": deco.flow.name,
             "run_id": run_id,
@@ -1567,6 +1747,8 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
         "include_files": include_file_uploads(deco.flow, deco.flow_datastore, run_id),
         "marker": marker,
         "script": script,
+        # The script packs the outputs (remote_script with the flow).
+        "packed": True,
         "env": env,
         "cmd_timeout_ms": (int(options.run_time_limit) + 60) * 1000
         if options.run_time_limit
@@ -1575,11 +1757,13 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
         "flow_file": flow_file,
         "disallow_retry": METAFLOW_EXIT_DISALLOW_RETRY,
         "pkg_dir": pkg_dir,
-        "bytecode": bytecode_cache_file(sha, python, options.image) if sha else None,
+        "bytecode": bytecode,
     }
     import tempfile
 
     fd, task_file = tempfile.mkstemp(prefix="task-", suffix=".todo", dir=pool_dir)
+    # (The task's timeline under METAFLOW_SANDBOX_DEBUG starts here.)
+    task["launched"] = time.time()
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(task, f)
     from .sandbox_remote import SECRETS_ENV
@@ -1587,10 +1771,7 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
     # Off every command line; the task's process puts them in the sandbox's
     # own environment (the create request), never in the command.
     cli_args.env[SECRETS_ENV] = json.dumps(secrets)
-    cli_args.entrypoint = [
-        sys.executable,
-        "-m",
-        REMOTE_MODULE,
+    cli_args.entrypoint = _remote_module_argv(cli_args.env) + [
         task_file,
         "--",
         python,
@@ -1600,14 +1781,52 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
     return True
 
 
-def remote_script(workdir: str, root: str, package_url: str, sha: str) -> str:
+_REMOTE_PATH: List[Optional[str]] = []
+
+
+def _remote_module_argv(env: Dict[str, str]) -> List[str]:
+    """`python -S -m ...sandbox_remote`, with the directories of this
+    extension and of gi on @env's PYTHONPATH: that process needs nothing
+    else, and without `site` it starts ~10 ms sooner (the .pth files of the
+    installation, what they import). Without -S if gi cannot be found."""
+    if not _REMOTE_PATH:
+        import importlib.util
+
+        path = None
+        try:
+            spec = importlib.util.find_spec("gi")
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.origin:
+            ours = os.path.dirname(
+                os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            )
+            gi_dir = os.path.dirname(os.path.dirname(spec.origin))
+            path = os.pathsep.join(dict.fromkeys([ours, gi_dir]))
+        _REMOTE_PATH.append(path)
+    path = _REMOTE_PATH[0]
+    if path is None:
+        return [sys.executable, "-m", REMOTE_MODULE]
+    old = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+    env["PYTHONPATH"] = path + (os.pathsep + old if old else "")
+    return [sys.executable, "-S", "-m", REMOTE_MODULE]
+
+
+def remote_script(
+    workdir: str, root: str, package_url: str, sha: str, flow: Optional[str] = None
+) -> str:
     """The one command a remote task runs (sandbox_remote.py): the tar of
     the task's inputs, sent as one file, becomes the datastore copy at
     @root, in place of the previous task's copy (a pooled sandbox), in this
     command and not in round trips of their own; the code package is
-    unpacked once per sandbox; then the step ("$@") replaces the shell."""
-    from .sandbox_remote import BYTECODE_NAME, INCLUDE_NAME, INPUTS_NAME
-    from .sandbox_sync import marker_path
+    unpacked once per sandbox; then the step ("$@") replaces the shell.
+    With @flow, the shell stays: after the step it packs the step's outputs
+    for sandbox_sync.fetch_packed_outputs(packed=True) (no exec of their
+    own), then ends as the step did (its exit status, or its signal). With
+    no step ("$@" empty: the prepared sandbox, sandbox_remote.prepare) it
+    ends after the unpacking."""
+    from .sandbox_remote import BYTECODE_NAME, INCLUDE_NAME, INPUTS_NAME, PACKAGE_NAME
+    from .sandbox_sync import marker_path, pack_files, pack_script
 
     q = shlex.quote
     pkg_dir = workdir.rstrip("/") + "/metaflow"
@@ -1615,10 +1834,10 @@ def remote_script(workdir: str, root: str, package_url: str, sha: str) -> str:
     includes = workdir.rstrip("/") + "/" + INCLUDE_NAME
     code_mark = code_marker(pkg_dir)
     bytecode = workdir.rstrip("/") + "/" + BYTECODE_NAME
-    untar = "tar --warning=no-timestamp --no-same-owner -xzf %s -C %s" % (
-        q(package_url),
-        q(pkg_dir),
-    )
+    # The package as the runtime's helper sent it (sandbox_remote.prepare),
+    # else the blob in the task's datastore copy.
+    sent = workdir.rstrip("/") + "/" + PACKAGE_NAME
+    untar = 'tar --warning=no-timestamp --no-same-owner -xzf "$pkg" -C %s' % q(pkg_dir)
     lines = [
         "set -e",
         "mkdir -p %s && cd %s" % (q(workdir), q(workdir)),
@@ -1630,16 +1849,42 @@ def remote_script(workdir: str, root: str, package_url: str, sha: str) -> str:
         % (q(includes), q(includes), q(includes)),
         # What the task writes after this moment comes back (sandbox_sync).
         "touch %s" % q(marker_path(workdir)),
+        "pkg=%s; if [ -f %s ]; then pkg=%s; fi" % (q(package_url), q(sent), q(sent)),
         'if [ "$(cat %s 2>/dev/null)" != %s ]; then rm -rf %s %s && mkdir -p %s && '
         "%s && echo %s > %s; fi"
         % (q(code_mark), q(sha), q(code_mark), q(pkg_dir), q(pkg_dir), untar, q(sha), q(code_mark)),
+        "rm -f %s" % q(sent),
         # The package's bytecode from an earlier run (bytecode_cache_file).
         "if [ -f %s ]; then tar -xzf %s -C %s || true; rm -f %s; fi"
         % (q(bytecode), q(bytecode), q(pkg_dir), q(bytecode)),
         "cd %s" % q(pkg_dir),
         # What Metaflow finds searching upwards for .metaflow (cards).
         "ln -sfn %s .metaflow" % q(root),
-        'exec "$@"',
+    ]
+    if flow is None:
+        lines.append('exec "$@"')
+        return "\n".join(lines) + "\n"
+    blobs, rest, listing = pack_files(workdir)
+    lines[2:2] = ["rm -f %s %s %s" % (q(blobs), q(rest), q(listing))]
+    lines += [
+        '[ "$#" -gt 0 ] || exit 0',
+        "rc=0",
+        '"$@" || rc=$?',
+        "/bin/sh -c %s sh %s %s %s %s %s > %s"
+        % (
+            q(pack_script()),
+            q(root),
+            q(marker_path(workdir)),
+            q(flow),
+            q(blobs),
+            q(rest),
+            q(listing),
+        ),
+        # The step's signal, as if it had been exec'd (sandbox_remote
+        # reports it: "killed by signal 9 (out of memory?)").
+        'if [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ]; then ulimit -c 0; '
+        'kill -s "$(kill -l "$rc")" $$; fi',
+        'exit "$rc"',
     ]
     return "\n".join(lines) + "\n"
 

@@ -56,6 +56,9 @@ class Lease:
         self.fd = fd
         self.path = path
         self.info = info
+        # How the task got it: "pooled", "prepared" (by the runtime's
+        # helper) or "created".
+        self.how = "pooled"
 
     @property
     def sandbox_id(self) -> Optional[str]:
@@ -73,6 +76,14 @@ class Lease:
             final = self.path[: -len(".tmp")] + ".json"
             os.rename(self.path, final)
             self.path = final
+
+    def note(self, **info: Any) -> None:
+        """Records @info in the entry without making it visible to other
+        tasks (a sandbox being prepared: drain() still finds its id)."""
+        self.info.update(info)
+        data = json.dumps(self.info).encode()
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, data, 0)
 
     def release(self) -> None:
         """Leaves the sandbox in the pool for the run's next task."""
@@ -148,6 +159,44 @@ def create_lease(pool_dir: str, key: str, backend: str) -> Lease:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     return Lease(fd, path, {"backend": backend, "created": time.time()})
+
+
+def prepare_lease(pool_dir: str, key: str, backend: str) -> Lease:
+    """A new entry for a sandbox that the runtime's helper prepares ahead of
+    the run's first task (sandbox_remote.prepare): like create_lease(), and
+    marked so that a task with the same key waits for it (preparing())
+    instead of creating a sandbox of its own."""
+    lease = create_lease(pool_dir, key, backend)
+    lease.note(preparing=True)
+    return lease
+
+
+def preparing(pool_dir: str, key: str) -> bool:
+    """Whether a sandbox with @key is being prepared for the run: an entry
+    marked by prepare_lease() whose helper still holds it (a helper that
+    died has no lock: nothing to wait for; drain() destroys its sandbox)."""
+    try:
+        names = os.listdir(pool_dir)
+    except OSError:
+        return False
+    for name in names:
+        if not (name.startswith(key + "-") and name.endswith(".tmp")):
+            continue
+        path = os.path.join(pool_dir, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            if not _read(fd).get("preparing"):
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return True  # its helper is at work
+        finally:
+            os.close(fd)
+    return False
 
 
 def drain(

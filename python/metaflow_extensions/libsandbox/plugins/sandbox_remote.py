@@ -43,9 +43,20 @@ CREATE_BACKOFF_SECONDS = 2.0
 INPUTS_NAME = ".mf-inputs.tar"
 # The run's IncludeFile uploads, unpacked at their absolute paths.
 INCLUDE_NAME = ".mf-include.tar"
+# The code package as the runtime's helper sends it (prepare), unpacked by
+# the first task's command.
+PACKAGE_NAME = ".mf-package.tgz"
 # Bytecode of the code package from an earlier run (sandbox_executor's
 # bytecode cache), sent to a new sandbox with the package.
 BYTECODE_NAME = ".mf-bytecode.tgz"
+
+
+# How long a task waits for the sandbox the runtime's helper is preparing
+# (sandbox_pool.preparing), and how often it looks.
+PREPARED_WAIT_S = 120.0
+PREPARED_POLL_MS = 5
+# How long the helper waits for the runtime to name the code package.
+PACKAGE_WAIT_S = 600.0
 
 
 def _echo(prefix: str, msg: str) -> None:
@@ -83,6 +94,25 @@ def _output_stream(fd: int):
         return Gio.UnixOutputStream.new(fd, False)
 
 
+class Marks:
+    """Where a task's time went (METAFLOW_SANDBOX_DEBUG): seconds from the
+    runtime's launch (@launched, time.time()) to this process at work, then
+    between each mark."""
+
+    def __init__(self, launched: Optional[float]) -> None:
+        now = time.time()
+        self.items = [("start", now - launched)] if launched else []
+        self.last = time.monotonic()
+
+    def add(self, what: str) -> None:
+        now = time.monotonic()
+        self.items.append((what, now - self.last))
+        self.last = now
+
+    def summary(self) -> str:
+        return "times: " + ", ".join("%s %.3f s" % item for item in self.items)
+
+
 class Attempt:
     """The task's sandbox calls, run on one main loop so that SIGINT,
     SIGTERM and SIGHUP cancel what is under way."""
@@ -112,6 +142,16 @@ class Attempt:
             self.signal_received = signum
         self.cancellable.cancel()
         return True
+
+    def sleep(self, ms: int) -> None:
+        """@ms milliseconds on the main loop (signals are seen)."""
+
+        def done():
+            self.loop.quit()
+            return False
+
+        self.GLib.timeout_add(ms, done)
+        self.loop.run()
 
     def wait(self, source, name: str, *args):
         """source.<name>_async(*args) on the main loop; what <name>_finish
@@ -197,6 +237,25 @@ def _build_spec(Sandbox, task: Dict[str, Any], secrets: Dict[str, str]):
     return spec
 
 
+def create_time_file(backend: str) -> str:
+    """Where the time the backend's last create took on this machine is
+    kept (sandbox_executor.prepare_first_sandbox reads it)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "libsandbox", "create-seconds-%s" % backend.replace("/", "_"))
+
+
+def record_create_time(backend: str, seconds: float) -> None:
+    path = create_time_file(backend)
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = "%s.%d" % (path, os.getpid())
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("%.3f\n" % seconds)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def _create(attempt: Attempt, spec, task: Dict[str, Any]) -> Optional[str]:
     """Creates the sandbox (transient failures retried with back-off);
     None, or the message of a failure that another attempt of the task
@@ -208,7 +267,9 @@ def _create(attempt: Attempt, spec, task: Dict[str, Any]) -> Optional[str]:
     for n in range(CREATE_ATTEMPTS):
         try:
             # Not cancellable: a half-created instance could not be destroyed.
+            started = time.monotonic()
             attempt.instance = attempt.wait(attempt.backend, "create", spec, None)
+            record_create_time(backend, time.monotonic() - started)
             return None
         except GLib.Error as ex:
             if ex.domain == domain and ex.code not in retryable:
@@ -235,21 +296,37 @@ def _create(attempt: Attempt, spec, task: Dict[str, Any]) -> Optional[str]:
 def _take_sandbox(attempt: Attempt, task: Dict[str, Any], spec):
     """(lease, error message or None): a free sandbox of the run's pool, or
     a new one, held by this process."""
-    from .sandbox_pool import acquire, create_lease
+    from .sandbox_pool import acquire, create_lease, preparing
 
     pool_dir, key, backend = task["pool_dir"], task["pool_key"], task["backend"]
-    stale, lease = acquire(pool_dir, key)
-    for old in stale:
-        _destroy_by_id(attempt, old.sandbox_id or "")
-        old.drop()
-    if lease is not None:
-        try:
-            attempt.instance = attempt.backend.get_instance(lease.sandbox_id, None)
-            return lease, None
-        except attempt.GLib.Error:
-            # Ended on its own (its time to live, the provider): make another.
-            lease.drop()
+    deadline = time.monotonic() + PREPARED_WAIT_S
+    while True:
+        stale, lease = acquire(pool_dir, key)
+        for old in stale:
+            _destroy_by_id(attempt, old.sandbox_id or "")
+            old.drop()
+        if lease is not None:
+            try:
+                attempt.instance = attempt.backend.get_instance(lease.sandbox_id, None)
+                if lease.info.pop("preparing", None) is not None:
+                    lease.how = "prepared"
+                return lease, None
+            except attempt.GLib.Error:
+                # Ended on its own (its time to live, the provider): make another.
+                lease.drop()
+                continue
+        # The runtime's helper is preparing a sandbox for this task (created
+        # while the runtime built the code package, the package unpacked):
+        # wait for it rather than create a second one.
+        if (
+            attempt.signal_received is not None
+            or time.monotonic() > deadline
+            or not preparing(pool_dir, key)
+        ):
+            break
+        attempt.sleep(PREPARED_POLL_MS)
     lease = create_lease(pool_dir, key, backend)
+    lease.how = "created"
     error = _create(attempt, spec, task)
     if error is None:
         lease.write(id=attempt.instance.get_id())
@@ -327,7 +404,9 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
     number: die of that signal)."""
     from .sandbox_sync import SyncStats, fetch_packed_outputs, upload_set
 
+    marks = Marks(task.get("launched"))
     Gio, GLib, Sandbox = _load_gi()
+    marks.add("gi")
     disallow_retry = int(task["disallow_retry"])
     attempt = Attempt(Gio, GLib, Sandbox, task["backend"])
     spec = _build_spec(Sandbox, task, secrets)
@@ -344,9 +423,13 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
             exit_code = disallow_retry if error.startswith("!") else 1
             return exit_code
         sandbox_id = attempt.instance.get_id()
+        marks.add("sandbox (%s)" % lease.how)
         prefix = "[%s] " % sandbox_id
         stats = SyncStats()
-        has_code = bool(task["package_sha"]) and task["package_sha"] in lease.info.get("code", [])
+        # The package unpacked by an earlier task, or sent by the helper.
+        has_code = bool(task["package_sha"]) and task["package_sha"] in (
+            lease.info.get("code", []) + lease.info.get("sent", [])
+        )
         paths, _sent_blobs, nbytes = upload_set(
             root,
             task["flow"],
@@ -390,6 +473,7 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
                 )
             except GLib.Error:
                 pass  # the task compiles what it imports, as without it
+        marks.add("inputs")
         env = dict(task["env"], METAFLOW_SANDBOX_ID=sandbox_id)
         command = Sandbox.Command.new(["/bin/bash", "-c", task["script"], "bash"] + step_argv)
         command.set_cwd("/")
@@ -408,6 +492,7 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
                 result = attempt.wait(attempt.instance, "exec", command, attempt.cancellable)
             except GLib.Error as ex:
                 exec_error = ex
+        marks.add("step")
         if attempt.signal_received is not None:
             _echo(
                 prefix,
@@ -445,9 +530,12 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
                     stats,
                     attempt.wait,
                     attempt.wait_all,
+                    packed=bool(task.get("packed")),
                 )
+                marks.add("outputs")
                 if task.get("debug"):
                     _echo(prefix, stats.summary())
+                    _echo(prefix, marks.summary())
             except (GLib.Error, OSError, RuntimeError) as ex:
                 _echo(
                     prefix,
@@ -493,7 +581,110 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
         attempt.remove_signal_handlers()
 
 
+def _wait_for_file(attempt: Attempt, path: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path):
+        if attempt.signal_received is not None or time.monotonic() > deadline:
+            return False
+        attempt.sleep(PREPARED_POLL_MS)
+    return True
+
+
+def prepare(job: Dict[str, Any], secrets: Dict[str, str]) -> int:
+    """The runtime's helper (sandbox_executor.prepare_first_sandbox): creates
+    the sandbox that the run's first task will take from the pool while the
+    runtime is still building the code package and starting that task, then,
+    once the runtime has written the package's location to
+    job["package_file"], sends it (and its bytecode), which the task's
+    command unpacks (no exec here: on a backend whose create is quick, an
+    exec of its own cost more than it saved). The sandbox is listed in the
+    pool from the moment it exists (drain() destroys it whatever happens to
+    this process); a task with the same pool key waits for it while this
+    process holds it (sandbox_pool.preparing), and gets it once the package
+    is there. Any failure destroys it: the task then creates its own, as
+    without this helper. Returns 0 when the sandbox is ready."""
+    from .sandbox_pool import prepare_lease
+
+    marks = Marks(job.get("launched"))
+    Gio, GLib, Sandbox = _load_gi()
+    marks.add("gi")
+    attempt = Attempt(Gio, GLib, Sandbox, job["backend"])
+    attempt.install_signal_handlers()
+    spec = _build_spec(Sandbox, job, secrets)
+    lease = prepare_lease(job["pool_dir"], job["pool_key"], job["backend"])
+    ready = False
+    debug = bool(job.get("debug"))
+    try:
+        error = _create(attempt, spec, job)
+        if error is not None or attempt.instance is None:
+            if debug:
+                _echo("", error.lstrip("!") if error else "")
+            return 1
+        sandbox_id = attempt.instance.get_id()
+        lease.note(id=sandbox_id)
+        marks.add("create")
+        if not _wait_for_file(attempt, job["package_file"], PACKAGE_WAIT_S):
+            return 1
+        marks.add("package wait")
+        with open(job["package_file"], encoding="utf-8") as f:
+            package = json.load(f)
+        workdir = job["workdir"].rstrip("/") or "/"
+        bytecode = package.get("bytecode")
+        # The package and its bytecode at the same time, where the first
+        # task's command unpacks them (sandbox_executor.remote_script): no
+        # exec of their own.
+        files = [(package["package_url"], workdir + "/" + PACKAGE_NAME)]
+        if bytecode and os.path.isfile(bytecode):
+            files.append((bytecode, workdir + "/" + BYTECODE_NAME))
+        attempt.wait_all(
+            [
+                (
+                    attempt.instance,
+                    "upload",
+                    (Gio.File.new_for_path(local), remote, attempt.cancellable),
+                )
+                for local, remote in files
+            ]
+        )
+        marks.add("upload")
+        if attempt.signal_received is not None:
+            return 1
+        if debug:
+            _echo("[%s] " % sandbox_id, "prepared: " + marks.summary())
+        lease.write(
+            preparing=False,
+            sent=[package["package_sha"]] if package.get("package_sha") else [],
+            bytecode=bytecode,
+            pkg_dir=package.get("pkg_dir"),
+        )
+        ready = True
+        return 0
+    except (GLib.Error, OSError, RuntimeError, ValueError, KeyError) as ex:
+        if debug:
+            _echo(
+                "",
+                _("Could not prepare a sandbox for the run's first task: %s")
+                % getattr(ex, "message", ex),
+            )
+        return 1
+    finally:
+        if ready:
+            lease.release()
+        else:
+            attempt.destroy()
+            lease.drop()
+        attempt.remove_signal_handlers()
+
+
 def main(argv: List[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--prepare":
+        with open(argv[1], encoding="utf-8") as f:
+            job = json.load(f)
+        try:
+            os.unlink(argv[1])
+        except OSError:
+            pass
+        return prepare(job, json.loads(os.environ.pop(SECRETS_ENV, "") or "{}"))
     if len(argv) < 3 or argv[1] != "--":
         sys.stderr.write("usage: sandbox_remote TASK.json -- STEP-COMMAND...\n")
         return 2
@@ -511,7 +702,10 @@ def main(argv: List[str]) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         _no_core_dump()
-        signal.signal(-status, signal.SIG_DFL)
+        try:
+            signal.signal(-status, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # SIGKILL, SIGSTOP: no handler to reset
         os.kill(os.getpid(), -status)
         return 128 - status
     return status

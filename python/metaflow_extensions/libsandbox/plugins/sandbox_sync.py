@@ -335,10 +335,24 @@ find . ! \( -path "./$flow/data/*/*" ! -path "./$flow/data/*/*/*" \) -newer "$ma
   ! -name '*.sbx-*' ! -name DONE.lock -printf '%P\0' > "$rest.lst"
 find . -newer "$marker" -type f -name DONE.lock -printf '%P\0' >> "$rest.lst"
 for group in "$blobs" "$rest"; do
-  if [ -s "$group.lst" ]; then tar -c -f "$group" --null --no-recursion -T "$group.lst"; fi
+  tar -c -f "$group" --null --no-recursion -T "$group.lst"
 done
 find . -newer "$marker" -type f ! -name '*.sbx-*' -printf '%s\t%P\0'
 """
+
+
+def pack_files(pack_dir: str) -> Tuple[str, str, str]:
+    """Where the pack of a task's outputs is left in the sandbox: the tar
+    of its new blobs, the tar of its other files, and their listing."""
+    base = pack_dir.rstrip("/")
+    return base + "/.mf-outputs-blobs.tar", base + "/.mf-outputs.tar", base + "/.mf-outputs.lst"
+
+
+def pack_script() -> str:
+    """The shell script that packs the outputs (arguments: root, marker,
+    flow, blobs tar, rest tar; the listing on its stdout); both tar files
+    exist afterwards, empty or not."""
+    return _PACK_SCRIPT
 
 
 def fetch_packed_outputs(
@@ -353,6 +367,7 @@ def fetch_packed_outputs(
     stats: SyncStats,
     wait: Callable[..., Any] = _sync_waiter,
     wait_all: Optional[Callable[[List[Tuple[Any, str, tuple]]], List[Any]]] = None,
+    packed: bool = False,
 ) -> None:
     """What list_outputs + fetch_outputs do, in one exec and at most two
     plain downloads (at the same time with @wait_all, which runs a list of
@@ -362,8 +377,30 @@ def fetch_packed_outputs(
     next task's pack replaces them or the sandbox goes."""
     import tempfile
 
-    blobs_tar = pack_dir.rstrip("/") + "/.mf-outputs-blobs.tar"
-    rest_tar = pack_dir.rstrip("/") + "/.mf-outputs.tar"
+    blobs_tar, rest_tar, listing_file = pack_files(pack_dir)
+    if packed:
+        # The task's command packed them after the step (remote_script):
+        # the listing and both tar files come down at once, no exec.
+        with tempfile.TemporaryDirectory(prefix="mf-sandbox-out-") as tmp:
+            files = [
+                Gio.File.new_for_path(os.path.join(tmp, os.path.basename(remote)))
+                for remote in (listing_file, blobs_tar, rest_tar)
+            ]
+            calls = [
+                (instance, "download", (remote, local, cancellable))
+                for remote, local in zip((listing_file, blobs_tar, rest_tar), files)
+            ]
+            if wait_all is not None:
+                wait_all(calls)
+            else:
+                for obj, name, args in calls:
+                    wait(obj, name, *args)
+            with open(files[0].get_path(), "rb") as f:
+                listing = f.read()
+            _extract_packed(
+                Gio, Sandbox, root, flow, listing, files[1], files[2], cancellable, stats
+            )
+        return
     command = Sandbox.Command.new(
         ["/bin/sh", "-c", _PACK_SCRIPT, "sh", root, marker, flow, blobs_tar, rest_tar]
     )
@@ -374,11 +411,8 @@ def fetch_packed_outputs(
             "packing the task's outputs failed: %s"
             % (bytes(err.get_data()).decode("utf-8", "replace") if err else "exit %d")
         )
-    outputs: Dict[str, int] = {}
-    for item in bytes(result.get_stdout().get_data() or b"").split(b"\0"):
-        if item:
-            size, _, rel = item.decode("utf-8", "surrogateescape").partition("\t")
-            outputs[rel] = int(size)
+    listing = bytes(result.get_stdout().get_data() or b"")
+    outputs = _parse_listing(listing)
     blobs = [r for r in outputs if _is_blob(flow, r)]
     rest = [r for r in outputs if not _is_blob(flow, r)]
     dest = Gio.File.new_for_path(root)
@@ -414,6 +448,39 @@ def fetch_packed_outputs(
                 "received %d %s (%s)"
                 % (len(group), "blobs" if group is blobs else "files", _human(size))
             )
+    stats.blobs_down = len(blobs)
+
+
+def _parse_listing(listing: bytes) -> Dict[str, int]:
+    outputs: Dict[str, int] = {}
+    for item in listing.split(b"\0"):
+        if item:
+            size, _, rel = item.decode("utf-8", "surrogateescape").partition("\t")
+            outputs[rel] = int(size)
+    return outputs
+
+
+def _extract_packed(Gio, Sandbox, root, flow, listing, blobs_file, rest_file, cancellable, stats):
+    """Unpacks the two downloaded tar files of the outputs in @listing:
+    blobs first (a DONE.lock never names data that is not there yet)."""
+    outputs = _parse_listing(listing)
+    blobs = [r for r in outputs if _is_blob(flow, r)]
+    rest = [r for r in outputs if not _is_blob(flow, r)]
+    dest = Gio.File.new_for_path(root)
+    for group, local, flags in (
+        (blobs, blobs_file, Sandbox.ArchiveFlags.KEEP_EXISTING),
+        (rest, rest_file, Sandbox.ArchiveFlags.NONE),
+    ):
+        if not group:
+            continue
+        Sandbox.archive_extract(local.read(cancellable), dest, flags, cancellable)
+        size = sum(outputs[r] for r in group)
+        stats.down_files += len(group)
+        stats.down_bytes += size
+        stats.details.append(
+            "received %d %s (%s)"
+            % (len(group), "blobs" if group is blobs else "files", _human(size))
+        )
     stats.blobs_down = len(blobs)
 
 

@@ -792,26 +792,29 @@ mediate_connect (int                          nfd,
  * it), so when the sandbox has such a mount, symlink(), symlinkat(),
  * mknod(), mknodat() and bind() stop in a notification to this process,
  * as connect() does. It resolves the parent directory of the new entry as
- * the caller would (/proc/TID/cwd, /proc/TID/root for an absolute path,
- * or a copy of the caller's directory descriptor), opens it (O_PATH), and
- * decides on that descriptor's mount: one of the NO_LINKS mounts (by
- * mount id, NOLINKS_MNT) refuses with EPERM, except a regular file made
- * by mknod; anywhere else this process makes the entry itself, relative
- * to that very descriptor (symlinkat, mknodat with the caller's umask,
- * bind of a copy of the caller's socket with this process's cwd on that
- * directory), and answers with the result. The kernel never resolves the
- * caller's path again, so nothing can be swapped between the check and
- * the call. It acts only for a caller with its own credentials (uid, gid,
- * groups, capabilities), else EPERM: what it makes is owned as the
- * caller's would be. Its own calls carry the cookie (symlinkat's and
- * bind's fourth argument, mknodat's fifth), and a rename() that would
+ * the caller would (from /proc/TID/cwd, from its own root for an absolute
+ * path: the sandbox's processes share it, or from a copy of the caller's
+ * directory descriptor), opens it (O_PATH), and decides on that
+ * descriptor's mount: one of the NO_LINKS mounts (by mount id,
+ * NOLINKS_MNT) refuses with EPERM, except a regular file made by mknod;
+ * anywhere else this process makes the entry itself, relative to that
+ * very descriptor (symlinkat, mknodat with the caller's umask), and
+ * answers with the result. The kernel never resolves the caller's path
+ * again, so nothing can be swapped between the check and the call. It
+ * acts only for a caller with its own credentials (uid, gid, groups,
+ * capabilities), else EPERM: what it makes is owned as the caller's would
+ * be. Its own calls carry the cookie (symlinkat's and bind's fourth
+ * argument, mknodat's fifth), and a rename() that would
  * leave a whiteout (a 0:0 device node) is refused outright (EPERM).
  *
- * A socket bound to a path with a directory part is bound to its last
- * component from that directory: getsockname() then returns that
- * component alone.
+ * bind() is the exception: the kernel keeps the path a socket is bound
+ * to, and programs hand getsockname()'s answer to others (Python's
+ * multiprocessing), so this process binds the caller's own path (see
+ * bind_checked): a program that swaps a directory of that path from
+ * another thread between the check and the bind can leave a socket file
+ * in the mount (the call then fails). A socket file is not followed, and
+ * opening one fails at once (ENXIO).
  */
-
 
 /* Looks up the mount ids of the --no-links paths; -1 if one has none. */
 static int
@@ -1002,6 +1005,61 @@ open_parent (pid_t   tid,
   }
 }
 
+/* Binds SOCK (a copy of the caller TID's socket) to the caller's own
+ * address ADDR (ADDR_LEN bytes; its path PATH, whose entry NAME is to be
+ * made in DIR, checked already), so that getsockname() returns what the
+ * caller asked for (Python's multiprocessing hands that address to the
+ * processes that connect). The kernel resolves the path again: for a bare
+ * name, from DIR itself (this process's cwd for the call), with no gap;
+ * for a path with directories, from the caller's cwd, then DIR must hold
+ * a socket of that name, else EPERM (a directory was swapped meanwhile).
+ * Returns 0, or -1 with errno set. */
+static int
+bind_checked (pid_t                     tid,
+              int                       sock,
+              const struct sockaddr_un *addr,
+              socklen_t                 addr_len,
+              const char               *path,
+              const char               *name,
+              int                       dir)
+{
+  struct stat st;
+  char proc[64];
+  int cwd = -1, r, errsv;
+
+  if (name == path)
+    cwd = dup (dir);
+  else if (path[0] != '/')
+    {
+      snprintf (proc, sizeof proc, "/proc/%d/cwd", (int) tid);
+      cwd = open (proc, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
+  if ((name == path || path[0] != '/') && (cwd < 0 || fchdir (cwd) != 0))
+    {
+      errsv = errno;
+      if (cwd >= 0)
+        close (cwd);
+      errno = errsv;
+      return -1;
+    }
+  r = (int) syscall (SYS_bind, sock, addr, addr_len, cookie, 0, 0);
+  errsv = errno;
+  if (cwd >= 0)
+    {
+      close (cwd);
+      if (chdir ("/") != 0)
+        _exit (125);
+    }
+  if (r == 0 && name != path &&
+      (fstatat (dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISSOCK (st.st_mode)))
+    {
+      r = -1;
+      errsv = EPERM;
+    }
+  errno = errsv;
+  return r;
+}
+
 /* Works out which symlink/mknod/bind the command asked for and makes the
  * entry itself; returns 0 or an errno for the answer. */
 static int
@@ -1123,25 +1181,7 @@ mediate_create (int                          nfd,
       if (nr == __NR_bind && dir < 0)
         r = syscall (SYS_bind, sock, &addr.sa, addr_len, cookie, 0, 0);
       else if (nr == __NR_bind)
-        {
-          size_t name_len = strlen (name);
-
-          memset (&addr.un, 0, sizeof addr.un);
-          addr.un.sun_family = AF_UNIX;
-          memcpy (addr.un.sun_path, name, name_len);
-          if (fchdir (dir) != 0)
-            r = -1;
-          else
-            {
-              r = syscall (SYS_bind, sock, &addr.sa,
-                           (socklen_t) (offsetof (struct sockaddr_un, sun_path) + name_len + 1),
-                           cookie, 0, 0);
-              err = errno;
-              if (chdir ("/") != 0)
-                _exit (125);
-              errno = err;
-            }
-        }
+        r = bind_checked (req->pid, sock, &addr.un, addr_len, path, name, dir);
       else if (nr == __NR_symlinkat
 #ifdef __NR_symlink
                || nr == __NR_symlink

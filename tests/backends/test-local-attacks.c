@@ -1032,6 +1032,15 @@ test_mount_no_links (void)
       g_assert_cmpstr (tmp_listing, ==,
                        "/etc\n/etc\n/etc\n"
                        "prw-r----- fifo\nprw-r----- fifo\nsrwxr-x--- socket\n");
+      /* A socket keeps the path it was bound to (getsockname), which
+       * multiprocessing hands to the processes that connect. */
+      g_free (tmp_listing);
+      tmp_listing = sh (instance,
+                        "cd /tmp/sub && /usr/bin/python3 -c \"import multiprocessing as mp, socket\n"
+                        "for p in ('/tmp/sub/k', 'x/k', 'k2'):\n"
+                        "    s = socket.socket(socket.AF_UNIX); s.bind(p); print(s.getsockname())\n"
+                        "m = mp.Manager(); d = m.dict(); d['a'] = 1; print(dict(d))\"", NULL);
+      g_assert_cmpstr (tmp_listing, ==, "/tmp/sub/k\nx/k\nk2\n{'a': 1}\n");
 
       /* The race: never a link in the mount. */
       script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" /data 3000", race_quoted);
@@ -1075,9 +1084,8 @@ test_mount_no_links (void)
       rm_tree (plain);
     }
 
-  /* Without the flag, the same mount takes links, and nothing is made on
-   * the commands' behalf: a socket keeps the path it was bound to (pid 1
-   * binds the last component from its directory). */
+  /* Without the flag, the same mount takes links, FIFOs and sockets, as
+   * before. */
   {
     g_autoptr(GError) error = NULL;
     g_autofree char *data = g_dir_make_tmp ("libsandbox-nolinks-XXXXXX", &error);

@@ -886,12 +886,13 @@ read_remote_string (pid_t     tid,
 }
 
 /* The lines of /proc/PID/status that make a process's rights over files,
- * and its umask. Returns 0, or -1. */
+ * its umask and its thread group. Returns 0, or -1. */
 static int
 read_creds (const char *status_path,
             char       *creds,
             size_t      size,
-            mode_t     *umask_out)
+            mode_t     *umask_out,
+            pid_t      *tgid_out)
 {
   static const char * const keys[] = { "\nUid:", "\nGid:", "\nGroups:", "\nCapEff:", "\nCapBnd:" };
   char buf[4096];
@@ -921,6 +922,9 @@ read_creds (const char *status_path,
   if ((u = strstr (buf, "\nUmask:")) == NULL)
     return -1;
   *umask_out = (mode_t) (strtol (u + 7, NULL, 8) & 0777);
+  if ((u = strstr (buf, "\nTgid:")) == NULL)
+    return -1;
+  *tgid_out = (pid_t) strtol (u + 6, NULL, 10);
   return 0;
 }
 
@@ -1068,22 +1072,29 @@ mediate_create (int                          nfd,
 {
   static char path[4096 + 1], target[4096 + 1];
   static char own_creds[2048], creds[2048];
+  static mode_t own_umask;
   const __u64 *a = req->data.args;
   int nr = req->data.nr, dirfd = AT_FDCWD, dir = -1, sock = -1, err = 0;
   uint64_t path_addr = 0, id = req->id;
-  mode_t mode = 0, caller_umask = 022, own_umask;
+  mode_t mode = 0, caller_umask = 022;
   dev_t dev = 0;
   char *name = NULL, proc[64];
   union { struct sockaddr sa; struct sockaddr_un un; struct sockaddr_storage ss; } addr;
   socklen_t addr_len = 0;
   pid_t tgid;
 
-  /* Tgid 1 is pid 1, whose own calls never stop here. */
-  if ((tgid = thread_group_of (req->pid)) <= 1)
-    return ESRCH;
+  /* This process's own, read once: they do not change. */
+  if (own_creds[0] == '\0' &&
+      read_creds ("/proc/self/status", own_creds, sizeof own_creds, &own_umask, &tgid) != 0)
+    {
+      own_creds[0] = '\0';
+      return ESRCH;
+    }
   snprintf (proc, sizeof proc, "/proc/%d/status", (int) req->pid);
-  if (read_creds ("/proc/self/status", own_creds, sizeof own_creds, &own_umask) != 0 ||
-      read_creds (proc, creds, sizeof creds, &caller_umask) != 0)
+  if (read_creds (proc, creds, sizeof creds, &caller_umask, &tgid) != 0)
+    return ESRCH;
+  /* Tgid 1 is pid 1, whose own calls never stop here. */
+  if (tgid <= 1)
     return ESRCH;
   if (strcmp (own_creds, creds) != 0)
     return EPERM;   /* not with rights it does not have */

@@ -1050,6 +1050,28 @@ test_mount_no_links (void)
       /* Both ways were taken: the race ran. */
       g_assert_cmpstr (race, ==, "made True refused True\n");
 
+      /* An upload's link (made by pid 1's file service) is refused in the
+       * mount too, and made in /tmp. */
+      if (as_root == 0)
+        {
+          g_autofree char *up = g_dir_make_tmp ("libsandbox-upload-XXXXXX", &error);
+          g_autofree char *up_link = g_build_filename (up, "lnk", NULL);
+          g_autoptr(GFile) source = g_file_new_for_path (up);
+          g_autofree char *uploaded = NULL;
+
+          g_assert_no_error (error);
+          g_assert_cmpint (symlink ("/etc", up_link), ==, 0);
+          g_assert_false (sandbox_instance_upload (instance, source, "/data/up", NULL, &error));
+          g_assert_nonnull (error);
+          g_assert_nonnull (strstr (error->message, "lnk"));
+          g_clear_error (&error);
+          g_assert_true (sandbox_instance_upload (instance, source, "/tmp/up", NULL, &error));
+          g_assert_no_error (error);
+          uploaded = sh (instance, "readlink /tmp/up/lnk", NULL);
+          g_assert_cmpstr (uploaded, ==, "/etc\n");
+          rm_tree (up);
+        }
+
       /* What the host sees: nothing but files and directories in the
        * mount... */
       found = find_special (data);

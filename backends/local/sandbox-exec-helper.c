@@ -624,6 +624,10 @@ install_connect_listener (void)
   filter[n - 3].k = (uint32_t) (cookie >> 32);
   if (!egress_on)
     filter[n - 15].k = filter[n - 10].k = filter[n - 9].k = 0xffffffffu;
+  /* Installed only for the NO_LINKS block (an image root without egress
+   * rules): connect() goes on unmediated, as without the listener. */
+  if (n_allowed_mnt < 0 && !egress_on)
+    filter[n - 8].k = 0xffffffffu;
 
   memcpy (all, filter, head * sizeof filter[0]);
   m = head;

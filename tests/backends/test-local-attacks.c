@@ -1106,6 +1106,41 @@ test_mount_no_links (void)
       rm_tree (plain);
     }
 
+  /* An image root (where pid 1 otherwise mediates nothing): the same
+   * rule. */
+  if (g_file_test ("/usr/bin/sh", G_FILE_TEST_EXISTS) && g_file_test ("/usr/lib64", G_FILE_TEST_IS_DIR))
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *image = g_dir_make_tmp ("libsandbox-image-XXXXXX", &error);
+      g_autofree char *data = g_dir_make_tmp ("libsandbox-nolinks-XXXXXX", &error);
+      g_autofree char *bin = g_build_filename (image, "bin", NULL);
+      const char *links[] = { "bin/sh", "/usr/bin/sh", "lib", "usr/lib", "lib64", "usr/lib64", NULL };
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *out = NULL, *found = NULL;
+      SandboxInstance *instance;
+
+      g_assert_no_error (error);
+      g_assert_cmpint (g_mkdir (bin, 0755), ==, 0);
+      for (guint i = 0; links[i] != NULL; i += 2)
+        {
+          g_autofree char *link = g_build_filename (image, links[i], NULL);
+          g_assert_cmpint (symlink (links[i + 1], link), ==, 0);
+        }
+      sandbox_spec_set_image (spec, image);
+      sandbox_spec_add_mount (spec, "/usr", "/usr", TRUE);
+      sandbox_spec_add_mount_full (spec, data, "/data", SANDBOX_MOUNT_NO_LINKS);
+      instance = create (spec);
+      out = sh (instance,
+                "ln -s /etc /data/l 2>/dev/null || echo NO-LINK; mkfifo /data/f 2>/dev/null || echo NO-FIFO; "
+                "ln -s /etc /tmp/l && mkfifo /tmp/f && echo TMP-OK", NULL);
+      g_assert_cmpstr (out, ==, "NO-LINK\nNO-FIFO\nTMP-OK\n");
+      found = find_special (data);
+      g_assert_cmpstr (found, ==, NULL);
+      destroy (instance);
+      rm_tree (data);
+      rm_tree (image);
+    }
+
   /* Without the flag, the same mount takes links, FIFOs and sockets, as
    * before. */
   {

@@ -21,7 +21,10 @@
  * Every connect() of a command is made by this process on the command's
  * behalf, and one to a socket file on the host's mounts is refused (see
  * "connect() on the commands' behalf" below); SOCKET-DIRs name the mounts
- * that are the sandbox's own.
+ * that are the sandbox's own. With --no-links PATH (repeatable: the spec's
+ * SANDBOX_MOUNT_NO_LINKS mounts), it makes the commands' symbolic links,
+ * FIFOs and sockets on their behalf too, never in those mounts (see
+ * "Links, FIFOs and sockets on the commands' behalf").
  *
  * The wire protocol is in sandbox-local-wire.h. Each connection is served
  * by a child of pid 1: one command, made by the command spawner in a
@@ -309,7 +312,6 @@ static uint64_t nolinks_mnt[MAX_NOLINKS_MNT];
 static int n_nolinks_mnt;
 static char **nolinks_paths;
 static int n_nolinks_paths;
-
 
 /* ------------------------------------------------------------------ */
 /* Egress rules (--egress, the spec's sandbox_spec_set_egress_rules)   */

@@ -1235,9 +1235,14 @@ def direct_capable(deco) -> bool:
     if attrs["image"] not in (None, "", "host") or deco.flow_datastore.TYPE != "local":
         return False
     # The host's root and read-only mounts of the code and the interpreter,
-    # by a sandboxctl process.
+    # by a sandboxctl process; the datastore's without links (an older
+    # sandboxctl, which does not report that capability, cannot).
     backend = attrs["backend"]
-    if not (_can(backend, "SHARES_HOST_FS") and _can(backend, "MOUNTS")):
+    if not (
+        _can(backend, "SHARES_HOST_FS")
+        and _can(backend, "MOUNTS")
+        and _can(backend, "MOUNT_NO_LINKS")
+    ):
         return False
     return _sandboxctl_can_create(backend) and sandboxctl_tool() is not None
 

@@ -343,7 +343,8 @@ G_DEFINE_FLAGS_TYPE (SandboxBackendCapabilities, sandbox_backend_capabilities,
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_METRICS, "metrics"),
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_TTY, "tty"),
                      G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_PIDS_LIMIT, "pids-limit"),
-                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_EGRESS_RULES, "egress-rules"))
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_EGRESS_RULES, "egress-rules"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_BACKEND_CAPABILITY_MOUNT_NO_LINKS, "mount-no-links"))
 
 /**
  * sandbox_backend_get_capabilities:
@@ -494,6 +495,15 @@ spec_supported (GTask       *task,
     asked = g_strdup_printf ("disk-mb %u", sandbox_spec_get_disk_mb (spec));
   else if (sandbox_spec_get_pids_max (spec) > 0 && !(caps & SANDBOX_BACKEND_CAPABILITY_PIDS_LIMIT))
     asked = g_strdup_printf ("pids-max %u", sandbox_spec_get_pids_max (spec));
+  else if (!(caps & SANDBOX_BACKEND_CAPABILITY_MOUNT_NO_LINKS))
+    {
+      GPtrArray *mounts = sandbox_spec_get_mounts (spec);
+
+      for (guint i = 0; asked == NULL && i < mounts->len; i++)
+        if (sandbox_mount_get_flags (g_ptr_array_index (mounts, i)) & SANDBOX_MOUNT_NO_LINKS)
+          asked = g_strdup_printf ("mount %s:nolinks",
+                                   sandbox_mount_get_sandbox_path (g_ptr_array_index (mounts, i)));
+    }
   if (asked != NULL)
     {
       /* TRANSLATORS: the second %s is a setting and its value, e.g. "gpu 1" */
@@ -519,8 +529,8 @@ spec_supported (GTask       *task,
  * Creates a sandbox. The backend's configuration is checked first
  * ([method@Sandbox.Backend.check_configured]), then @spec against the
  * backend's capabilities ([method@Sandbox.Backend.get_capabilities]): a
- * volume, gpu, cpu, memory, disk or pids limit that the backend cannot apply
- * fails with %SANDBOX_ERROR_NOT_SUPPORTED (since 0.2) instead of being
+ * volume, gpu, cpu, memory, disk or pids limit, or a %SANDBOX_MOUNT_NO_LINKS
+ * mount, that the backend cannot apply fails with %SANDBOX_ERROR_NOT_SUPPORTED (since 0.2) instead of being
  * ignored.
  *
  * Since: 0.1

@@ -67,6 +67,10 @@ G_BEGIN_DECLS
  *   [property@Sandbox.Spec:pids-max] (since 0.2)
  * @SANDBOX_BACKEND_CAPABILITY_EGRESS_RULES: honours the address rules of
  *   [method@Sandbox.Spec.set_egress_rules] (since 0.2)
+ * @SANDBOX_BACKEND_CAPABILITY_MOUNT_NO_LINKS: honours
+ *   %SANDBOX_MOUNT_NO_LINKS on mounts ([method@Sandbox.Spec.add_mount_full]):
+ *   the sandbox cannot make symbolic links, FIFOs, sockets or device nodes
+ *   in such a mount (since 0.2)
  *
  * What a backend's sandboxes can do beyond the contract every backend
  * keeps (run commands, move files, time-outs, cancellation, labels). A
@@ -95,6 +99,7 @@ typedef enum /*< flags >*/
   SANDBOX_BACKEND_CAPABILITY_TTY               = 1 << 14,
   SANDBOX_BACKEND_CAPABILITY_PIDS_LIMIT        = 1 << 15,
   SANDBOX_BACKEND_CAPABILITY_EGRESS_RULES      = 1 << 16,
+  SANDBOX_BACKEND_CAPABILITY_MOUNT_NO_LINKS    = 1 << 17,
 } SandboxBackendCapabilities;
 
 #define SANDBOX_TYPE_BACKEND_CAPABILITIES (sandbox_backend_capabilities_get_type ())

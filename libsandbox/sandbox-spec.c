@@ -13,10 +13,15 @@ struct _SandboxMount
   gatomicrefcount  ref_count;
   char            *host_path;
   char            *sandbox_path;
-  gboolean         read_only;
+  SandboxMountFlags flags;
 };
 
 G_DEFINE_BOXED_TYPE (SandboxMount, sandbox_mount, sandbox_mount_ref, sandbox_mount_unref)
+
+G_DEFINE_FLAGS_TYPE (SandboxMountFlags, sandbox_mount_flags,
+                     G_DEFINE_ENUM_VALUE (SANDBOX_MOUNT_NONE, "none"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_MOUNT_READ_ONLY, "read-only"),
+                     G_DEFINE_ENUM_VALUE (SANDBOX_MOUNT_NO_LINKS, "no-links"))
 
 /**
  * sandbox_mount_new:
@@ -35,6 +40,31 @@ sandbox_mount_new (const char *host_path,
                    const char *sandbox_path,
                    gboolean    read_only)
 {
+  g_return_val_if_fail (host_path != NULL, NULL);
+  g_return_val_if_fail (sandbox_path != NULL, NULL);
+
+  return sandbox_mount_new_full (host_path, sandbox_path,
+                                 read_only ? SANDBOX_MOUNT_READ_ONLY : SANDBOX_MOUNT_NONE);
+}
+
+/**
+ * sandbox_mount_new_full:
+ * @host_path: an absolute path on the host
+ * @sandbox_path: the absolute path it appears at inside the sandbox
+ * @flags: how the sandbox may use it
+ *
+ * Creates a mount description with flags, such as
+ * %SANDBOX_MOUNT_NO_LINKS.
+ *
+ * Returns: (transfer full): a new #SandboxMount
+ *
+ * Since: 0.2
+ */
+SandboxMount *
+sandbox_mount_new_full (const char        *host_path,
+                        const char        *sandbox_path,
+                        SandboxMountFlags  flags)
+{
   SandboxMount *self;
 
   g_return_val_if_fail (host_path != NULL, NULL);
@@ -44,7 +74,7 @@ sandbox_mount_new (const char *host_path,
   g_atomic_ref_count_init (&self->ref_count);
   self->host_path = g_strdup (host_path);
   self->sandbox_path = g_strdup (sandbox_path);
-  self->read_only = !!read_only;
+  self->flags = flags;
   return self;
 }
 
@@ -134,7 +164,25 @@ gboolean
 sandbox_mount_get_read_only (SandboxMount *self)
 {
   g_return_val_if_fail (self != NULL, FALSE);
-  return self->read_only;
+  return (self->flags & SANDBOX_MOUNT_READ_ONLY) != 0;
+}
+
+/**
+ * sandbox_mount_get_flags:
+ * @self: a #SandboxMount
+ *
+ * Gets how the sandbox may use the mount.
+ *
+ * Returns: the flags, %SANDBOX_MOUNT_READ_ONLY among them for a read-only
+ *   mount
+ *
+ * Since: 0.2
+ */
+SandboxMountFlags
+sandbox_mount_get_flags (SandboxMount *self)
+{
+  g_return_val_if_fail (self != NULL, SANDBOX_MOUNT_NONE);
+  return self->flags;
 }
 
 /**
@@ -810,10 +858,39 @@ sandbox_spec_add_mount (SandboxSpec *self,
   g_return_if_fail (SANDBOX_IS_SPEC (self));
   g_return_if_fail (host_path != NULL);
 
+  sandbox_spec_add_mount_full (self, host_path, sandbox_path,
+                               read_only ? SANDBOX_MOUNT_READ_ONLY : SANDBOX_MOUNT_NONE);
+}
+
+/**
+ * sandbox_spec_add_mount_full:
+ * @self: a #SandboxSpec
+ * @host_path: an absolute path on the host
+ * @sandbox_path: (nullable): where it appears in the sandbox; %NULL for the same path
+ * @flags: how the sandbox may use it
+ *
+ * Makes a host path visible inside the sandbox, as
+ * [method@Sandbox.Spec.add_mount] does, with flags. A read-write mount
+ * that host processes later use should have %SANDBOX_MOUNT_NO_LINKS, so
+ * that the sandbox cannot plant a symbolic link or a FIFO there for them
+ * to follow; a backend without %SANDBOX_BACKEND_CAPABILITY_MOUNT_NO_LINKS
+ * refuses such a spec.
+ *
+ * Since: 0.2
+ */
+void
+sandbox_spec_add_mount_full (SandboxSpec       *self,
+                             const char        *host_path,
+                             const char        *sandbox_path,
+                             SandboxMountFlags  flags)
+{
+  g_return_if_fail (SANDBOX_IS_SPEC (self));
+  g_return_if_fail (host_path != NULL);
+
   g_ptr_array_add (self->mounts,
-                   sandbox_mount_new (host_path,
-                                      sandbox_path ? sandbox_path : host_path,
-                                      read_only));
+                   sandbox_mount_new_full (host_path,
+                                           sandbox_path ? sandbox_path : host_path,
+                                           flags));
 }
 
 /**

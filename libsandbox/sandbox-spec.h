@@ -13,6 +13,36 @@
 
 G_BEGIN_DECLS
 
+/**
+ * SandboxMountFlags:
+ * @SANDBOX_MOUNT_NONE: a read-write mount with no further rule
+ * @SANDBOX_MOUNT_READ_ONLY: the sandbox may only read the mount
+ * @SANDBOX_MOUNT_NO_LINKS: the sandbox may create only regular files and
+ *   directories in the mount: making a symbolic link, a FIFO, a UNIX socket
+ *   or a device node there fails with `EPERM`. Meant for a read-write host
+ *   directory that host processes later write to (the Metaflow datastore):
+ *   a link planted there would lead them elsewhere on the host. Only
+ *   backends with %SANDBOX_BACKEND_CAPABILITY_MOUNT_NO_LINKS honour it;
+ *   others refuse the spec. Hard links are not refused (they can only join
+ *   files of the same mount), and a mount below this one keeps its own
+ *   flags.
+ *
+ * How a sandbox may use a mount ([method@Sandbox.Spec.add_mount_full]).
+ *
+ * Since: 0.2
+ */
+typedef enum /*< flags >*/
+{
+  SANDBOX_MOUNT_NONE      = 0,
+  SANDBOX_MOUNT_READ_ONLY = 1 << 0,
+  SANDBOX_MOUNT_NO_LINKS  = 1 << 1,
+} SandboxMountFlags;
+
+#define SANDBOX_TYPE_MOUNT_FLAGS (sandbox_mount_flags_get_type ())
+
+SANDBOX_AVAILABLE_IN_0_2
+GType sandbox_mount_flags_get_type (void) G_GNUC_CONST;
+
 #define SANDBOX_TYPE_MOUNT (sandbox_mount_get_type ())
 
 /**
@@ -31,6 +61,10 @@ SANDBOX_AVAILABLE_IN_0_1
 SandboxMount  *sandbox_mount_new              (const char   *host_path,
                                                const char   *sandbox_path,
                                                gboolean      read_only);
+SANDBOX_AVAILABLE_IN_0_2
+SandboxMount  *sandbox_mount_new_full         (const char        *host_path,
+                                               const char        *sandbox_path,
+                                               SandboxMountFlags  flags);
 SANDBOX_AVAILABLE_IN_0_1
 SandboxMount  *sandbox_mount_ref              (SandboxMount *self);
 SANDBOX_AVAILABLE_IN_0_1
@@ -41,6 +75,8 @@ SANDBOX_AVAILABLE_IN_0_1
 const char    *sandbox_mount_get_sandbox_path (SandboxMount *self);
 SANDBOX_AVAILABLE_IN_0_1
 gboolean       sandbox_mount_get_read_only    (SandboxMount *self);
+SANDBOX_AVAILABLE_IN_0_2
+SandboxMountFlags sandbox_mount_get_flags     (SandboxMount *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SandboxMount, sandbox_mount_unref)
 
@@ -125,6 +161,11 @@ void           sandbox_spec_add_mount      (SandboxSpec *self,
                                             const char  *host_path,
                                             const char  *sandbox_path,
                                             gboolean     read_only);
+SANDBOX_AVAILABLE_IN_0_2
+void           sandbox_spec_add_mount_full (SandboxSpec       *self,
+                                            const char        *host_path,
+                                            const char        *sandbox_path,
+                                            SandboxMountFlags  flags);
 SANDBOX_AVAILABLE_IN_0_1
 GPtrArray     *sandbox_spec_get_mounts     (SandboxSpec *self);
 

@@ -115,7 +115,8 @@ static const GOptionEntry spec_entries[] = {
   { "label", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &opt_labels,
     N_("Label the sandbox (repeatable)"), N_("KEY=VALUE") },
   { "mount", 'm', 0, G_OPTION_ARG_STRING_ARRAY, &opt_mounts,
-    N_("Mount a host path into the sandbox (repeatable)"), N_("HOST[:SANDBOX][:ro]") },
+    N_("Mount a host path into the sandbox (repeatable); “nolinks”: the sandbox may make "
+       "no link, FIFO or socket in it"), N_("HOST[:SANDBOX][:ro|:nolinks]") },
   { "volume", 'v', 0, G_OPTION_ARG_STRING_ARRAY, &opt_volumes,
     N_("Mount a named volume (see “volume create”) read-write at PATH (repeatable)"),
     N_("NAME:PATH") },
@@ -549,13 +550,18 @@ add_mount (SandboxSpec  *spec,
 {
   g_auto(GStrv) parts = g_strsplit (arg, ":", 4);
   guint n = g_strv_length (parts);
-  gboolean read_only = FALSE;
+  SandboxMountFlags flags = SANDBOX_MOUNT_NONE;
   const char *sandbox_path = NULL;
   g_autofree char *host = NULL;
 
-  if (n >= 2 && (strcmp (parts[n - 1], "ro") == 0 || strcmp (parts[n - 1], "rw") == 0))
+  /* Any of ro, rw and nolinks, last. */
+  while (n >= 2 && (strcmp (parts[n - 1], "ro") == 0 || strcmp (parts[n - 1], "rw") == 0 ||
+                    strcmp (parts[n - 1], "nolinks") == 0))
     {
-      read_only = strcmp (parts[n - 1], "ro") == 0;
+      if (strcmp (parts[n - 1], "ro") == 0)
+        flags |= SANDBOX_MOUNT_READ_ONLY;
+      else if (strcmp (parts[n - 1], "nolinks") == 0)
+        flags |= SANDBOX_MOUNT_NO_LINKS;
       n--;
     }
   if (n == 2)
@@ -563,7 +569,7 @@ add_mount (SandboxSpec  *spec,
   if (n < 1 || n > 2 || *parts[0] == '\0' || (sandbox_path != NULL && *sandbox_path == '\0'))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   _("--mount needs HOST[:SANDBOX][:ro], not “%s”."), arg);
+                   _("--mount needs HOST[:SANDBOX][:ro|:nolinks], not “%s”."), arg);
       return FALSE;
     }
   if (sandbox_path != NULL && !g_path_is_absolute (sandbox_path))
@@ -574,7 +580,7 @@ add_mount (SandboxSpec  *spec,
     }
 
   host = g_canonicalize_filename (parts[0], NULL);
-  sandbox_spec_add_mount (spec, host, sandbox_path, read_only);
+  sandbox_spec_add_mount_full (spec, host, sandbox_path, flags);
   return TRUE;
 }
 

@@ -1,6 +1,6 @@
 /* sandbox-exec-helper - the process that runs commands inside a local sandbox
  *
- * Usage: sandbox-exec-helper [--once CONN-FD] [--egress RULES] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES [SOCKET-DIR...]
+ * Usage: sandbox-exec-helper [--once CONN-FD] [--egress RULES] [--no-links PATH...] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES [SOCKET-DIR...]
  *
  * bwrap starts it once per sandbox, as the sandbox's pid 1 (--as-pid-1), so
  * that every command of the sandbox runs in the same namespaces. It reaps
@@ -21,7 +21,10 @@
  * Every connect() of a command is made by this process on the command's
  * behalf, and one to a socket file on the host's mounts is refused (see
  * "connect() on the commands' behalf" below); SOCKET-DIRs name the mounts
- * that are the sandbox's own.
+ * that are the sandbox's own. With --no-links PATH (repeatable: the spec's
+ * SANDBOX_MOUNT_NO_LINKS mounts), it makes the commands' symbolic links,
+ * FIFOs and sockets on their behalf too, never in those mounts (see
+ * "Links, FIFOs and sockets on the commands' behalf").
  *
  * The wire protocol is in sandbox-local-wire.h. Each connection is served
  * by a child of pid 1: one command, made by the command spawner in a
@@ -302,6 +305,14 @@ mnt_allowed (int fd)
 
 static int listener = -1;       /* the seccomp listener, or -1 */
 
+/* The spec's NO_LINKS mounts (--no-links; see "Links, FIFOs and sockets
+ * on the commands' behalf"), by mount id. */
+#define MAX_NOLINKS_MNT 64
+static uint64_t nolinks_mnt[MAX_NOLINKS_MNT];
+static int n_nolinks_mnt;
+static char **nolinks_paths;
+static int n_nolinks_paths;
+
 /* ------------------------------------------------------------------ */
 /* Egress rules (--egress, the spec's sandbox_spec_set_egress_rules)   */
 /*
@@ -484,6 +495,70 @@ check_send (const struct seccomp_notif *req)
   return 0;
 }
 
+/* Writes into OUT (at most 32 instructions), for a filter whose
+ * accumulator holds the call's number, the NO_LINKS block: symlinkat()
+ * and bind() stop in a notification unless their fourth argument is the
+ * cookie, mknodat() unless its fifth is, symlink() and mknod() (pid 1
+ * uses the *at forms) always; a renameat2() that would leave a whiteout
+ * fails with EPERM. Any other call goes on to the instruction after the
+ * block with the accumulator unchanged. Returns the number written. */
+static size_t
+nolinks_filter (struct sock_filter *out,
+                unsigned int        lo,
+                unsigned int        hi)
+{
+#ifndef RENAME_WHITEOUT
+#define RENAME_WHITEOUT (1 << 2)
+#endif
+  enum { L_COOKIE3, L_COOKIE4, L_NOTIFY, L_ALLOW, L_EPERM, L_END, N_LABELS };
+  int label[N_LABELS];
+  struct nolinks_jump { size_t at; int jt, jf; } jumps[16];   /* -1: the next instruction */
+  size_t n = 0, n_jumps = 0;
+
+#define JEQ_TO(nr, jt_label, jf_label) \
+  do { jumps[n_jumps++] = (struct nolinks_jump) { n, jt_label, jf_label }; \
+       out[n++] = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 0); } while (0)
+
+  JEQ_TO (__NR_symlinkat, L_COOKIE3, -1);
+  JEQ_TO (__NR_bind, L_COOKIE3, -1);
+  JEQ_TO (__NR_mknodat, L_COOKIE4, -1);
+#ifdef __NR_symlink
+  JEQ_TO (__NR_symlink, L_NOTIFY, -1);
+  JEQ_TO (__NR_mknod, L_NOTIFY, -1);
+#endif
+  JEQ_TO (__NR_renameat2, -1, L_END);
+  out[n++] = (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[4]) + lo);
+  jumps[n_jumps++] = (struct nolinks_jump) { n, L_EPERM, L_ALLOW };
+  out[n++] = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JSET | BPF_K, RENAME_WHITEOUT, 0, 0);
+  for (int arg = 3; arg <= 4; arg++)
+    {
+      label[arg == 3 ? L_COOKIE3 : L_COOKIE4] = (int) n;
+      out[n++] = (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[0]) + 8 * arg + lo);
+      jumps[n_jumps++] = (struct nolinks_jump) { n, -1, L_NOTIFY };
+      out[n++] = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, (uint32_t) cookie, 0, 0);
+      out[n++] = (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[0]) + 8 * arg + hi);
+      jumps[n_jumps++] = (struct nolinks_jump) { n, L_ALLOW, L_NOTIFY };
+      out[n++] = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, (uint32_t) (cookie >> 32), 0, 0);
+    }
+  label[L_NOTIFY] = (int) n;
+  out[n++] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+  label[L_ALLOW] = (int) n;
+  out[n++] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  label[L_EPERM] = (int) n;
+  out[n++] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+  label[L_END] = (int) n;
+#undef JEQ_TO
+
+  for (size_t j = 0; j < n_jumps; j++)
+    {
+      size_t at = jumps[j].at;
+
+      out[at].jt = (unsigned char) (jumps[j].jt < 0 ? 0 : (size_t) label[jumps[j].jt] - at - 1);
+      out[at].jf = (unsigned char) (jumps[j].jf < 0 ? 0 : (size_t) label[jumps[j].jf] - at - 1);
+    }
+  return n;
+}
+
 /* Installs, on pid 1 itself, the filter that every process of the sandbox
  * inherits: connect() stops in a notification to pid 1, unless its fourth
  * argument (which connect() ignores) is the secret COOKIE, as only pid 1's
@@ -533,8 +608,17 @@ install_connect_listener (void)
     BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
   };
-  struct sock_fprog prog = { sizeof filter / sizeof filter[0], filter };
   size_t n = sizeof filter / sizeof filter[0];
+  /* The first instructions (the architecture, x32, the call's number
+   * loaded), then the NO_LINKS block when there is one, then the rest. */
+#if defined(__x86_64__)
+  const size_t head = 6;
+#else
+  const size_t head = 4;
+#endif
+  struct sock_filter all[sizeof filter / sizeof filter[0] + 32];
+  struct sock_fprog prog = { 0, all };
+  size_t m = 0;
 
   if (syscall (SYS_getrandom, &cookie, sizeof cookie, 0) != (long) sizeof cookie)
     return -1;
@@ -542,6 +626,18 @@ install_connect_listener (void)
   filter[n - 3].k = (uint32_t) (cookie >> 32);
   if (!egress_on)
     filter[n - 15].k = filter[n - 10].k = filter[n - 9].k = 0xffffffffu;
+  /* Installed only for the NO_LINKS block (an image root without egress
+   * rules): connect() goes on unmediated, as without the listener. */
+  if (n_allowed_mnt < 0 && !egress_on)
+    filter[n - 8].k = 0xffffffffu;
+
+  memcpy (all, filter, head * sizeof filter[0]);
+  m = head;
+  if (n_nolinks_mnt > 0)
+    m += nolinks_filter (all + m, lo, hi);
+  memcpy (all + m, filter + head, (n - head) * sizeof filter[0]);
+  prog.len = (unsigned short) (m + n - head);
+
   if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return -1;
   listener = (int) syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER,
@@ -692,6 +788,467 @@ mediate_connect (int                          nfd,
 }
 
 /* ------------------------------------------------------------------ */
+/* Links, FIFOs and sockets on the commands' behalf (--no-links)       */
+/*
+ * A spec mount with SANDBOX_MOUNT_NO_LINKS is a read-write host
+ * directory that host processes use after the sandbox (the Metaflow
+ * datastore): a symbolic link planted there would lead them elsewhere on
+ * the host, a FIFO would hang them. Landlock cannot say "not in this
+ * mount, yet in /tmp" (a rule on a directory covers everything beneath
+ * it), so when the sandbox has such a mount, symlink(), symlinkat(),
+ * mknod(), mknodat() and bind() stop in a notification to this process,
+ * as connect() does. It resolves the parent directory of the new entry as
+ * the caller would (from /proc/TID/cwd, from its own root for an absolute
+ * path: the sandbox's processes share it, or from a copy of the caller's
+ * directory descriptor), opens it (O_PATH), and decides on that
+ * descriptor's mount: one of the NO_LINKS mounts (by mount id,
+ * NOLINKS_MNT) refuses with EPERM, except a regular file made by mknod;
+ * anywhere else this process makes the entry itself, relative to that
+ * very descriptor (symlinkat, mknodat with the caller's umask), and
+ * answers with the result. The kernel never resolves the caller's path
+ * again, so nothing can be swapped between the check and the call. It
+ * acts only for a caller with its own credentials (uid, gid, groups,
+ * capabilities), else EPERM: what it makes is owned as the caller's would
+ * be. Its own calls carry the cookie (symlinkat's and bind's fourth
+ * argument, mknodat's fifth), and a rename() that would
+ * leave a whiteout (a 0:0 device node) is refused outright (EPERM).
+ *
+ * bind() is the exception: the kernel keeps the path a socket is bound
+ * to, and programs hand getsockname()'s answer to others (Python's
+ * multiprocessing), so this process binds the caller's own path (see
+ * bind_checked): a program that swaps a directory of that path from
+ * another thread between the check and the bind can leave a socket file
+ * in the mount (the call then fails). A socket file is not followed, and
+ * opening one fails at once (ENXIO).
+ */
+
+/* Looks up the mount ids of the --no-links paths; -1 if one has none. */
+static int
+find_nolinks_mounts (void)
+{
+  for (int i = 0; i < n_nolinks_paths && i < MAX_NOLINKS_MNT; i++)
+    {
+      struct statx stx;
+
+      if (syscall (SYS_statx, AT_FDCWD, nolinks_paths[i], AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) != 0)
+        return -1;
+      if (!(stx.stx_mask & STATX_MNT_ID))
+        {
+          errno = ENOSYS;
+          return -1;
+        }
+      nolinks_mnt[n_nolinks_mnt++] = stx.stx_mnt_id;
+    }
+  return 0;
+}
+
+/* Whether FD (O_PATH) lies on a NO_LINKS mount; an unknown mount counts
+ * as one. */
+static int
+on_nolinks_mount (int fd)
+{
+  struct statx stx;
+
+  if (syscall (SYS_statx, fd, "", AT_EMPTY_PATH | AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) != 0 ||
+      !(stx.stx_mask & STATX_MNT_ID))
+    return 1;
+  for (int i = 0; i < n_nolinks_mnt; i++)
+    if (nolinks_mnt[i] == stx.stx_mnt_id)
+      return 1;
+  return 0;
+}
+
+/* Copies the NUL-terminated string at ADDR in TID's memory into BUF
+ * (SIZE bytes, NUL included); returns 0 or an errno. Read page by page:
+ * a string may end right before an unmapped page. */
+static int
+read_remote_string (pid_t     tid,
+                    uint64_t  addr,
+                    char     *buf,
+                    size_t    size)
+{
+  size_t got = 0;
+
+  if (addr == 0)
+    return EFAULT;
+  while (got < size)
+    {
+      size_t chunk = 4096 - (size_t) ((addr + got) & 4095);
+      struct iovec local, remote;
+      ssize_t n;
+
+      if (chunk > size - got)
+        chunk = size - got;
+      local = (struct iovec) { buf + got, chunk };
+      remote = (struct iovec) { (void *) (uintptr_t) (addr + got), chunk };
+      n = process_vm_readv (tid, &local, 1, &remote, 1, 0);
+      if (n <= 0)
+        return EFAULT;
+      if (memchr (buf + got, '\0', (size_t) n) != NULL)
+        return 0;
+      got += (size_t) n;
+    }
+  return ENAMETOOLONG;
+}
+
+/* The lines of /proc/PID/status that make a process's rights over files,
+ * its umask and its thread group. Returns 0, or -1. */
+static int
+read_creds (const char *status_path,
+            char       *creds,
+            size_t      size,
+            mode_t     *umask_out,
+            pid_t      *tgid_out)
+{
+  static const char * const keys[] = { "\nUid:", "\nGid:", "\nGroups:", "\nCapEff:", "\nCapBnd:" };
+  char buf[4096];
+  size_t used = 0;
+  ssize_t n;
+  int fd = open (status_path, O_RDONLY | O_CLOEXEC);
+  const char *u;
+
+  if (fd < 0)
+    return -1;
+  n = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+    {
+      const char *line = strstr (buf, keys[k]), *end;
+
+      if (line == NULL || (end = strchr (line + 1, '\n')) == NULL ||
+          (size_t) (end - line) >= size - used)
+        return -1;
+      memcpy (creds + used, line, (size_t) (end - line));
+      used += (size_t) (end - line);
+    }
+  creds[used] = '\0';
+  if ((u = strstr (buf, "\nUmask:")) == NULL)
+    return -1;
+  *umask_out = (mode_t) (strtol (u + 7, NULL, 8) & 0777);
+  if ((u = strstr (buf, "\nTgid:")) == NULL)
+    return -1;
+  *tgid_out = (pid_t) strtol (u + 6, NULL, 10);
+  return 0;
+}
+
+/* Opens (O_PATH) the directory in which PATH (from the caller TID of
+ * process TGID, relative to its descriptor DIRFD; TID 0: this process)
+ * would make its entry,
+ * and points *NAME at the entry's last component (trailing slashes kept).
+ * Returns the descriptor, or -errno. */
+static int
+open_parent (pid_t   tid,
+             pid_t   tgid,
+             int     dirfd,
+             char   *path,
+             char  **name)
+{
+  char proc[64];
+  size_t len = strlen (path), end = len, start;
+  int base, dir, err;
+
+  if (len == 0)
+    return -ENOENT;
+  while (end > 0 && path[end - 1] == '/')
+    end--;
+  if (end == 0)
+    return -EEXIST;   /* "/" */
+  start = end;
+  while (start > 0 && path[start - 1] != '/')
+    start--;
+  *name = path + start;
+
+  /* Every process of the sandbox has its root (the sandbox's seccomp
+   * filter refuses chroot's way there, a new mount namespace), so an
+   * absolute path starts from this process's own. */
+  if (path[0] == '/')
+    base = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  else if (dirfd == AT_FDCWD && tid == 0)
+    base = open (".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  else if (dirfd == AT_FDCWD)
+    {
+      snprintf (proc, sizeof proc, "/proc/%d/cwd", (int) tid);
+      base = open (proc, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
+  else if (tid == 0)
+    base = fcntl (dirfd, F_DUPFD_CLOEXEC, 0);
+  else
+    {
+      int pidfd = (int) syscall (SYS_pidfd_open, tgid, 0);
+      struct stat st;
+
+      if (pidfd < 0)
+        return -ESRCH;
+      base = (int) syscall (SYS_pidfd_getfd, pidfd, dirfd, 0);
+      err = errno;
+      close (pidfd);
+      if (base < 0)
+        return err == EBADF ? -EBADF : -err;
+      if (fstat (base, &st) != 0 || !S_ISDIR (st.st_mode))
+        {
+          close (base);
+          return -ENOTDIR;
+        }
+    }
+  if (base < 0)
+    return -errno;
+  if (start == 0)
+    return base;
+
+  /* The directory part, from there; "/a/b/c" keeps "a/b/" (a leading "/"
+   * means the caller's root, which BASE is). */
+  {
+    char saved = path[start];
+    const char *rel = path;
+
+    path[start] = '\0';
+    while (*rel == '/')
+      rel++;
+    dir = *rel == '\0' ? dup (base) : openat (base, rel, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    err = errno;
+    path[start] = saved;
+    close (base);
+    return dir >= 0 ? dir : -err;
+  }
+}
+
+/* Binds SOCK (a copy of the caller TID's socket) to the caller's own
+ * address ADDR (ADDR_LEN bytes; its path PATH, whose entry NAME is to be
+ * made in DIR, checked already), so that getsockname() returns what the
+ * caller asked for (Python's multiprocessing hands that address to the
+ * processes that connect). The kernel resolves the path again: for a bare
+ * name, from DIR itself (this process's cwd for the call), with no gap;
+ * for a path with directories, from the caller's cwd, then DIR must hold
+ * a socket of that name, else EPERM (a directory was swapped meanwhile).
+ * Returns 0, or -1 with errno set. */
+static int
+bind_checked (pid_t                     tid,
+              int                       sock,
+              const struct sockaddr_un *addr,
+              socklen_t                 addr_len,
+              const char               *path,
+              const char               *name,
+              int                       dir)
+{
+  struct stat st;
+  char proc[64];
+  int cwd = -1, r, errsv;
+
+  if (name == path)
+    cwd = dup (dir);
+  else if (path[0] != '/')
+    {
+      snprintf (proc, sizeof proc, "/proc/%d/cwd", (int) tid);
+      cwd = open (proc, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
+  if ((name == path || path[0] != '/') && (cwd < 0 || fchdir (cwd) != 0))
+    {
+      errsv = errno;
+      if (cwd >= 0)
+        close (cwd);
+      errno = errsv;
+      return -1;
+    }
+  r = (int) syscall (SYS_bind, sock, addr, addr_len, cookie, 0, 0);
+  errsv = errno;
+  if (cwd >= 0)
+    {
+      close (cwd);
+      if (chdir ("/") != 0)
+        _exit (125);
+    }
+  if (r == 0 && name != path &&
+      (fstatat (dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISSOCK (st.st_mode)))
+    {
+      r = -1;
+      errsv = EPERM;
+    }
+  errno = errsv;
+  return r;
+}
+
+/* Works out which symlink/mknod/bind the command asked for and makes the
+ * entry itself; returns 0 or an errno for the answer. */
+static int
+mediate_create (int                          nfd,
+                const struct seccomp_notif  *req)
+{
+  static char path[4096 + 1], target[4096 + 1];
+  static char own_creds[2048], creds[2048];
+  static mode_t own_umask;
+  const __u64 *a = req->data.args;
+  int nr = req->data.nr, dirfd = AT_FDCWD, dir = -1, sock = -1, err = 0;
+  uint64_t path_addr = 0, id = req->id;
+  mode_t mode = 0, caller_umask = 022;
+  dev_t dev = 0;
+  char *name = NULL, proc[64];
+  union { struct sockaddr sa; struct sockaddr_un un; struct sockaddr_storage ss; } addr;
+  socklen_t addr_len = 0;
+  pid_t tgid;
+
+  /* This process's own, read once: they do not change. */
+  if (own_creds[0] == '\0' &&
+      read_creds ("/proc/self/status", own_creds, sizeof own_creds, &own_umask, &tgid) != 0)
+    {
+      own_creds[0] = '\0';
+      return ESRCH;
+    }
+  snprintf (proc, sizeof proc, "/proc/%d/status", (int) req->pid);
+  if (read_creds (proc, creds, sizeof creds, &caller_umask, &tgid) != 0)
+    return ESRCH;
+  /* Tgid 1 is pid 1, whose own calls never stop here. */
+  if (tgid <= 1)
+    return ESRCH;
+  if (strcmp (own_creds, creds) != 0)
+    return EPERM;   /* not with rights it does not have */
+
+  switch (nr)
+    {
+#ifdef __NR_symlink
+    case __NR_symlink:
+      err = read_remote_string (req->pid, a[0], target, sizeof target);
+      path_addr = a[1];
+      break;
+#endif
+    case __NR_symlinkat:
+      err = read_remote_string (req->pid, a[0], target, sizeof target);
+      dirfd = (int) a[1];
+      path_addr = a[2];
+      break;
+#ifdef __NR_mknod
+    case __NR_mknod:
+      path_addr = a[0];
+      mode = (mode_t) a[1];
+      dev = (dev_t) (unsigned int) a[2];
+      break;
+#endif
+    case __NR_mknodat:
+      dirfd = (int) a[0];
+      path_addr = a[1];
+      mode = (mode_t) a[2];
+      dev = (dev_t) (unsigned int) a[3];
+      break;
+    case __NR_bind:
+      {
+        int pidfd;
+        int domain = 0;
+        socklen_t domain_len = sizeof domain;
+        struct iovec local, remote;
+
+        addr_len = (socklen_t) a[2];
+        if ((uint64_t) addr_len != a[2] || addr_len > sizeof addr.ss)
+          return EINVAL;
+        memset (&addr, 0, sizeof addr);
+        local = (struct iovec) { &addr, addr_len };
+        remote = (struct iovec) { (void *) (uintptr_t) a[1], addr_len };
+        if (addr_len > 0 && process_vm_readv (req->pid, &local, 1, &remote, 1, 0) != (ssize_t) addr_len)
+          return EFAULT;
+        if ((pidfd = (int) syscall (SYS_pidfd_open, tgid, 0)) < 0)
+          return ESRCH;
+        sock = (int) syscall (SYS_pidfd_getfd, pidfd, (int) a[0], 0);
+        err = sock < 0 ? errno : 0;
+        close (pidfd);
+        if (err == 0 && getsockopt (sock, SOL_SOCKET, SO_DOMAIN, &domain, &domain_len) != 0)
+          err = errno;
+        /* A path: its last component is bound from its directory. */
+        if (err == 0 && domain == AF_UNIX && addr_len > offsetof (struct sockaddr_un, sun_path) &&
+            addr.sa.sa_family == AF_UNIX && addr.un.sun_path[0] != '\0')
+          {
+            size_t path_len = addr_len - offsetof (struct sockaddr_un, sun_path);
+
+            memcpy (path, addr.un.sun_path, path_len);
+            path[path_len] = '\0';
+            path_addr = 1;   /* the path is in PATH already */
+          }
+        break;
+      }
+    default:
+      return ENOSYS;
+    }
+
+  if (err == 0 && path_addr > 1)
+    err = read_remote_string (req->pid, path_addr, path, sizeof path);
+  if (err == 0 && path_addr != 0)
+    {
+      dir = open_parent (req->pid, tgid, dirfd, path, &name);
+      if (dir < 0)
+        err = -dir;
+      else if (on_nolinks_mount (dir) &&
+               !((nr == __NR_mknodat
+#ifdef __NR_mknod
+                  || nr == __NR_mknod
+#endif
+                 ) && ((mode & S_IFMT) == 0 || (mode & S_IFMT) == S_IFREG)))
+        err = EPERM;
+    }
+
+  /* Everything read about the command is its own only if it is still
+   * waiting in that call (not a recycled pid). */
+  if (ioctl (nfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0)
+    err = ESRCH;
+
+  if (err == 0)
+    {
+      long r;
+
+      umask (caller_umask);
+      if (nr == __NR_bind && dir < 0)
+        r = syscall (SYS_bind, sock, &addr.sa, addr_len, cookie, 0, 0);
+      else if (nr == __NR_bind)
+        r = bind_checked (req->pid, sock, &addr.un, addr_len, path, name, dir);
+      else if (nr == __NR_symlinkat
+#ifdef __NR_symlink
+               || nr == __NR_symlink
+#endif
+              )
+        r = syscall (SYS_symlinkat, target, dir, name, cookie, 0, 0);
+      else
+        r = syscall (SYS_mknodat, dir, name, mode, dev, cookie, 0);
+      err = r == 0 ? 0 : errno;
+      umask (own_umask);
+    }
+  if (dir >= 0)
+    close (dir);
+  if (sock >= 0)
+    close (sock);
+  return err;
+}
+
+/* The file service's own symlink(): the same rule, for a link the
+ * sandbox's owner uploads (a path there could lead into a NO_LINKS
+ * mount through a link the sandbox made). Returns 0 or -1 with errno. */
+static int
+symlink_checked (const char *target,
+                 char       *path)
+{
+  char *name = NULL;
+  int dir, r, errsv;
+
+  if (n_nolinks_mnt == 0)
+    return symlink (target, path);
+  dir = open_parent (0, 0, AT_FDCWD, path, &name);
+  if (dir < 0)
+    {
+      errno = -dir;
+      return -1;
+    }
+  if (on_nolinks_mount (dir))
+    {
+      close (dir);
+      errno = EPERM;
+      return -1;
+    }
+  r = (int) syscall (SYS_symlinkat, target, dir, name, cookie, 0, 0);
+  errsv = errno;
+  close (dir);
+  errno = errsv;
+  return r;
+}
+
+/* ------------------------------------------------------------------ */
 /* Landlock                                                            */
 /*
  * Before it serves anything, pid 1 puts itself, and so every process of
@@ -822,6 +1379,12 @@ serve_listener (int nfd)
   resp.id = req.id;
   if (req.data.nr == __NR_connect)
     resp.error = -mediate_connect (nfd, &req, &answered);
+  else if (req.data.nr == __NR_symlinkat || req.data.nr == __NR_mknodat || req.data.nr == __NR_bind
+#ifdef __NR_symlink
+           || req.data.nr == __NR_symlink || req.data.nr == __NR_mknod
+#endif
+          )
+    resp.error = -mediate_create (nfd, &req);
   else if (req.data.nr == __NR_sendto || req.data.nr == __NR_sendmsg || req.data.nr == __NR_sendmmsg)
     {
       resp.error = -check_send (&req);
@@ -869,7 +1432,7 @@ serve_files (int conn)
             err = mkdir (path, (mode_t) (req.mode & 07777));
             break;
           case SBX_FILE_SYMLINK:
-            err = symlink (target, path);
+            err = symlink_checked (target, path);
             break;
           case SBX_FILE_UNLINK:
             err = unlink (path);
@@ -1806,7 +2369,14 @@ serve (int       listen_fd,
    * already (Landlock needs it). */
   prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   restrict_sandbox ();
-  if ((n_allowed_mnt >= 0 || egress_on) && install_connect_listener () != 0)
+  if (n_nolinks_paths > 0 && find_nolinks_mounts () != 0)
+    {
+      /* Fail closed: the caller asked for a mount without links. */
+      fprintf (stderr, "sandbox-exec-helper: cannot find the mount of a --no-links path "
+               "(statx with STATX_MNT_ID): %s; Linux 5.8 or later is needed\n", strerror (errno));
+      return 125;
+    }
+  if ((n_allowed_mnt >= 0 || egress_on || n_nolinks_mnt > 0) && install_connect_listener () != 0)
     {
       /* Fail closed: without it, host sockets would be in reach. */
       fprintf (stderr, "sandbox-exec-helper: cannot filter connect() (seccomp user "
@@ -1980,6 +2550,21 @@ main (int argc, char **argv)
       argc -= 2;
       argv[0] = argv[-2];
     }
+  while (argc >= 3 && strcmp (argv[1], "--no-links") == 0)
+    {
+      char **grown = realloc (nolinks_paths, (size_t) (n_nolinks_paths + 1) * sizeof (char *));
+
+      if (grown == NULL || n_nolinks_paths >= MAX_NOLINKS_MNT)
+        {
+          fprintf (stderr, "sandbox-exec-helper: too many --no-links mounts\n");
+          return 125;
+        }
+      nolinks_paths = grown;
+      nolinks_paths[n_nolinks_paths++] = argv[2];
+      argv += 2;
+      argc -= 2;
+      argv[0] = argv[-2];
+    }
   if (argc >= 8 && strcmp (argv[1], "--server") == 0)
     {
       /* Then the paths on whose mounts a command may connect to a socket
@@ -1995,7 +2580,7 @@ main (int argc, char **argv)
                     atoi (argv[6]), atoll (argv[7]));
     }
 
-  fprintf (stderr, "usage: %s [--once CONN-FD] [--egress RULES] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES "
+  fprintf (stderr, "usage: %s [--once CONN-FD] [--egress RULES] [--no-links PATH...] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES "
            "[SOCKET-DIR...]\n", argv[0]);
   return 125;
 }

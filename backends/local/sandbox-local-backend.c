@@ -232,6 +232,11 @@ _local_config_save (LocalConfig  *config,
       json_builder_add_string_value (builder, sandbox_mount_get_sandbox_path (mount));
       json_builder_set_member_name (builder, "read_only");
       json_builder_add_boolean_value (builder, sandbox_mount_get_read_only (mount));
+      if (sandbox_mount_get_flags (mount) & SANDBOX_MOUNT_NO_LINKS)
+        {
+          json_builder_set_member_name (builder, "no_links");
+          json_builder_add_boolean_value (builder, TRUE);
+        }
       json_builder_end_object (builder);
     }
   json_builder_end_array (builder);
@@ -340,9 +345,15 @@ _local_config_load (const char  *dir,
       host = json_object_get_string_member_with_default (m, "host", NULL);
       sandbox = json_object_get_string_member_with_default (m, "sandbox", NULL);
       if (host != NULL && sandbox != NULL)
-        g_ptr_array_add (config->mounts,
-                         sandbox_mount_new (host, sandbox,
-                                            json_object_get_boolean_member_with_default (m, "read_only", TRUE)));
+        {
+          SandboxMountFlags flags = SANDBOX_MOUNT_NONE;
+
+          if (json_object_get_boolean_member_with_default (m, "read_only", TRUE))
+            flags |= SANDBOX_MOUNT_READ_ONLY;
+          if (json_object_get_boolean_member_with_default (m, "no_links", FALSE))
+            flags |= SANDBOX_MOUNT_NO_LINKS;
+          g_ptr_array_add (config->mounts, sandbox_mount_new_full (host, sandbox, flags));
+        }
     }
 
   return g_steal_pointer (&config);
@@ -1241,7 +1252,8 @@ sandbox_local_backend_get_capabilities (SandboxBackend *backend)
          SANDBOX_BACKEND_CAPABILITY_PORTS | SANDBOX_BACKEND_CAPABILITY_VOLUMES |
          SANDBOX_BACKEND_CAPABILITY_EGRESS_RULES |
          SANDBOX_BACKEND_CAPABILITY_PAUSE | SANDBOX_BACKEND_CAPABILITY_METRICS |
-         SANDBOX_BACKEND_CAPABILITY_TTY | SANDBOX_BACKEND_CAPABILITY_PIDS_LIMIT;
+         SANDBOX_BACKEND_CAPABILITY_TTY | SANDBOX_BACKEND_CAPABILITY_PIDS_LIMIT |
+         SANDBOX_BACKEND_CAPABILITY_MOUNT_NO_LINKS;
 }
 
 static char *

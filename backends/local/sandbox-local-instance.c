@@ -942,6 +942,19 @@ build_bwrap_argv (SandboxLocalInstance *self,
     {
       ADD ("--egress"); ADD (config->egress != NULL ? config->egress : "");
     }
+  /* The spec's mounts in which the sandbox may make no link, FIFO, socket
+   * or device node: pid 1 mediates those calls (sandbox-exec-helper.c,
+   * "Links, FIFOs and sockets on the commands' behalf"). A read-only one
+   * needs nothing. */
+  for (guint i = 0; i < config->mounts->len; i++)
+    {
+      SandboxMount *mount = g_ptr_array_index (config->mounts, i);
+
+      if ((sandbox_mount_get_flags (mount) & SANDBOX_MOUNT_NO_LINKS) && !sandbox_mount_get_read_only (mount))
+        {
+          ADD ("--no-links"); ADD (sandbox_mount_get_sandbox_path (mount));
+        }
+    }
   ADD ("--server");
   g_ptr_array_add (argv, g_strdup_printf ("%d", LISTEN_FD));
   g_ptr_array_add (argv, g_strdup_printf ("%d", READY_FD));

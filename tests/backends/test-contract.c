@@ -684,6 +684,28 @@ test_refused_settings (Fixture       *f,
       g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
       g_assert_null (result);
     }
+  /* A mount without links: a backend that cannot keep them out refuses
+   * the spec, naming the mount, rather than mounting it plainly. */
+  if (!(caps & SANDBOX_BACKEND_CAPABILITY_MOUNT_NO_LINKS))
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("true");
+      g_autoptr(SandboxInstance) made = NULL;
+      g_autoptr(SandboxExecResult) result = NULL;
+      g_autoptr(GError) error = NULL;
+
+      refused++;
+      sandbox_spec_set_label (spec, "test", f->label);
+      sandbox_spec_add_mount_full (spec, g_get_tmp_dir (), "/data", SANDBOX_MOUNT_NO_LINKS);
+      made = sandbox_backend_create (f->backend, spec, NULL, &error);
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      g_assert_null (made);
+      g_assert_nonnull (strstr (error->message, "mount /data:nolinks"));
+      g_clear_error (&error);
+      result = sandbox_backend_run (f->backend, spec, cmd, NULL, &error);
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_SUPPORTED);
+      g_assert_null (result);
+    }
   /* Only the fixture's own sandbox is alive. */
   if (f->fixture->count_live != NULL)
     g_assert_cmpuint (f->fixture->count_live (f->state), ==, 1);

@@ -861,6 +861,310 @@ test_setid_files (void)
     }
 }
 
+/* ---- no links, FIFOs or sockets in a NO_LINKS mount ---- */
+
+static const char no_links_py[] =
+  "import ctypes, errno, os, socket, stat, sys, threading\n"
+  "os.umask(0o027)\n"
+  "def attempt(name, f):\n"
+  "    try:\n"
+  "        f()\n"
+  "        print(name, 'OK')\n"
+  "    except OSError as ex:\n"
+  "        print(name, errno.errorcode.get(ex.errno, ex.errno))\n"
+  "def bind(path):\n"
+  "    s = socket.socket(socket.AF_UNIX)\n"
+  "    s.bind(path)\n"
+  "    s.listen(1)\n"
+  "    keep.append(s)\n"
+  "keep = []\n"
+  "for d in sys.argv[1:]:\n"
+  "    print(d)\n"
+  "    open(d + '/o', 'w').close()\n"
+  "    os.makedirs(d + '/sub/x')\n"
+  "    attempt('abs', lambda: os.symlink('/etc', d + '/l1'))\n"
+  "    os.chdir(d)\n"
+  "    attempt('rel', lambda: os.symlink('/etc', 'l2'))\n"
+  "    attempt('rel-deep', lambda: os.symlink('/etc', 'sub/x/l3'))\n"
+  "    os.chdir('/')\n"
+  "    fd = os.open(d + '/sub', os.O_RDONLY | os.O_DIRECTORY)\n"
+  "    attempt('symlinkat', lambda: os.symlink('/etc', 'l4', dir_fd=fd))\n"
+  "    pfd = os.open(d + '/sub', os.O_PATH | os.O_DIRECTORY)\n"
+  "    attempt('symlinkat-opath', lambda: os.symlink('/etc', 'x/l5', dir_fd=pfd))\n"
+  "    attempt('mkfifo', lambda: os.mkfifo(d + '/f', 0o666))\n"
+  "    attempt('mkfifoat', lambda: os.mkfifo('f2', 0o666, dir_fd=fd))\n"
+  "    attempt('mknod-reg', lambda: os.mknod(d + '/r', stat.S_IFREG | 0o666))\n"
+  "    attempt('bind', lambda: bind(d + '/s'))\n"
+  "    attempt('bind-abstract', lambda: bind('\\0nolinks-' + d))\n"
+  "    attempt('exists', lambda: os.symlink('/etc', d + '/o'))\n"
+  "    os.close(fd)\n"
+  "    os.close(pfd)\n";
+
+/* One thread swaps /tmp/sw between a directory of /tmp and a link into
+ * the mount (renameat2 RENAME_EXCHANGE) while another makes links in
+ * /tmp/sw/: a check of the path followed by the kernel's own resolution
+ * would let some land in the mount. Prints how many were made and
+ * refused. */
+static const char no_links_race_py[] =
+  "import ctypes, os, sys, threading\n"
+  "libc = ctypes.CDLL(None, use_errno=True)\n"
+  "nr = {'x86_64': 316, 'aarch64': 276}[os.uname().machine]\n"
+  "d = sys.argv[1]\n"
+  "os.mkdir(d + '/in')\n"
+  "os.mkdir('/tmp/sw')\n"
+  "os.symlink(d + '/in', '/tmp/other')\n"
+  "stop = False\n"
+  "def swap():\n"
+  "    while not stop:\n"
+  "        libc.syscall(nr, -100, b'/tmp/sw', -100, b'/tmp/other', 2)\n"
+  "t = threading.Thread(target=swap)\n"
+  "t.start()\n"
+  "made = refused = 0\n"
+  "for i in range(int(sys.argv[2])):\n"
+  "    try:\n"
+  "        os.symlink('/etc', '/tmp/sw/l%d' % i)\n"
+  "        made += 1\n"
+  "    except PermissionError:\n"
+  "        refused += 1\n"
+  "    except FileNotFoundError:\n"
+  "        pass\n"
+  "stop = True\n"
+  "t.join()\n"
+  "print('made', made > 0, 'refused', refused > 0)\n";
+
+/* Removes DIR and everything beneath it, links not followed. */
+static void
+rm_tree (const char *dir)
+{
+  g_autoptr(GDir) listing = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      struct stat st;
+
+      if (lstat (path, &st) == 0 && S_ISDIR (st.st_mode))
+        rm_tree (path);
+      else
+        g_unlink (path);
+    }
+  g_rmdir (dir);
+}
+
+/* Whether DIR (recursively) holds anything but regular files and
+ * directories; names it. */
+static char *
+find_special (const char *dir)
+{
+  g_autoptr(GDir) listing = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      struct stat st;
+
+      g_assert_cmpint (lstat (path, &st), ==, 0);
+      if (S_ISDIR (st.st_mode))
+        {
+          char *found = find_special (path);
+
+          if (found != NULL)
+            return found;
+        }
+      else if (!S_ISREG (st.st_mode))
+        return g_steal_pointer (&path);
+    }
+  return NULL;
+}
+
+/* A host directory mounted read-write with SANDBOX_MOUNT_NO_LINKS (the
+ * Metaflow datastore) gets no symbolic link, FIFO or socket from the
+ * sandbox, however the path is spelled, even with a path swapped while
+ * the call is made; elsewhere (/tmp, a plain read-write mount) the same
+ * calls make what they should, owned as the command's files are. */
+static void
+test_mount_no_links (void)
+{
+  const char *refused =
+    "abs EPERM\nrel EPERM\nrel-deep EPERM\nsymlinkat EPERM\nsymlinkat-opath EPERM\n"
+    "mkfifo EPERM\nmkfifoat EPERM\nmknod-reg OK\nbind EPERM\nbind-abstract OK\nexists EPERM\n";
+  const char *made =
+    "abs OK\nrel OK\nrel-deep OK\nsymlinkat OK\nsymlinkat-opath OK\n"
+    "mkfifo OK\nmkfifoat OK\nmknod-reg OK\nbind OK\nbind-abstract OK\nexists EEXIST\n";
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *data = g_dir_make_tmp ("libsandbox-nolinks-XXXXXX", &error);
+      g_autofree char *plain = g_dir_make_tmp ("libsandbox-plain-XXXXXX", &error);
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *quoted = g_shell_quote (no_links_py);
+      g_autofree char *race_quoted = g_shell_quote (no_links_race_py);
+      g_autofree char *script = NULL, *out = NULL, *expected = NULL, *found = NULL;
+      g_autofree char *race = NULL, *tmp_listing = NULL;
+      g_autofree char *link_target = NULL, *o = NULL, *l = NULL, *f = NULL, *s = NULL;
+      struct stat st_o, st;
+      SandboxInstance *instance;
+      int status = -1;
+
+      g_assert_no_error (error);
+      sandbox_spec_add_mount_full (spec, data, "/data", SANDBOX_MOUNT_NO_LINKS);
+      sandbox_spec_add_mount (spec, plain, "/plain", FALSE);
+      sandbox_spec_set_run_as_root (spec, as_root);
+      instance = create (spec);
+
+      script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" /data /plain /tmp", quoted);
+      out = sh (instance, script, &status);
+      g_test_message ("run-as-root=%d:\n%s", as_root, out);
+      expected = g_strconcat ("/data\n", refused, "/plain\n", made, "/tmp\n", made, NULL);
+      g_assert_cmpstr (out, ==, expected);
+      g_assert_cmpint (status, ==, 0);
+
+      /* What the command made in /tmp is there, as it asked. */
+      tmp_listing = sh (instance, "cd /tmp && readlink l1 sub/x/l3 sub/x/l5 && stat -c '%A %F' f sub/f2 s", NULL);
+      g_assert_cmpstr (tmp_listing, ==,
+                       "/etc\n/etc\n/etc\n"
+                       "prw-r----- fifo\nprw-r----- fifo\nsrwxr-x--- socket\n");
+      /* A socket keeps the path it was bound to (getsockname), which
+       * multiprocessing hands to the processes that connect. */
+      g_free (tmp_listing);
+      tmp_listing = sh (instance,
+                        "cd /tmp/sub && /usr/bin/python3 -c \"import multiprocessing as mp, socket\n"
+                        "for p in ('/tmp/sub/k', 'x/k', 'k2'):\n"
+                        "    s = socket.socket(socket.AF_UNIX); s.bind(p); print(s.getsockname())\n"
+                        "m = mp.Manager(); d = m.dict(); d['a'] = 1; print(dict(d))\"", NULL);
+      g_assert_cmpstr (tmp_listing, ==, "/tmp/sub/k\nx/k\nk2\n{'a': 1}\n");
+
+      /* The race: never a link in the mount. */
+      script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" /data 3000", race_quoted);
+      race = sh (instance, script, &status);
+      g_test_message ("race: %s", race);
+      g_assert_cmpint (status, ==, 0);
+      /* Both ways were taken: the race ran. */
+      g_assert_cmpstr (race, ==, "made True refused True\n");
+
+      /* An upload's link (made by pid 1's file service) is refused in the
+       * mount too, and made in /tmp. */
+      if (as_root == 0)
+        {
+          g_autofree char *up = g_dir_make_tmp ("libsandbox-upload-XXXXXX", &error);
+          g_autofree char *up_link = g_build_filename (up, "lnk", NULL);
+          g_autoptr(GFile) source = g_file_new_for_path (up);
+          g_autofree char *uploaded = NULL;
+
+          g_assert_no_error (error);
+          g_assert_cmpint (symlink ("/etc", up_link), ==, 0);
+          g_assert_false (sandbox_instance_upload (instance, source, "/data/up", NULL, &error));
+          g_assert_nonnull (error);
+          g_assert_nonnull (strstr (error->message, "lnk"));
+          g_clear_error (&error);
+          g_assert_true (sandbox_instance_upload (instance, source, "/tmp/up", NULL, &error));
+          g_assert_no_error (error);
+          uploaded = sh (instance, "readlink /tmp/up/lnk", NULL);
+          g_assert_cmpstr (uploaded, ==, "/etc\n");
+          rm_tree (up);
+        }
+
+      /* What the host sees: nothing but files and directories in the
+       * mount... */
+      found = find_special (data);
+      g_assert_cmpstr (found, ==, NULL);
+      /* ...and in the plain mount what was asked for, owned as the file
+       * the command opened (not made on its behalf) is. */
+      o = g_build_filename (plain, "o", NULL);
+      l = g_build_filename (plain, "l1", NULL);
+      f = g_build_filename (plain, "f", NULL);
+      s = g_build_filename (plain, "s", NULL);
+      g_assert_cmpint (lstat (o, &st_o), ==, 0);
+      g_assert_cmpint (lstat (l, &st), ==, 0);
+      g_assert_true (S_ISLNK (st.st_mode));
+      g_assert_cmpint (st.st_uid, ==, st_o.st_uid);
+      g_assert_cmpint (st.st_gid, ==, st_o.st_gid);
+      link_target = g_file_read_link (l, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (link_target, ==, "/etc");
+      g_assert_cmpint (lstat (f, &st), ==, 0);
+      g_assert_true (S_ISFIFO (st.st_mode));
+      g_assert_cmpint (st.st_mode & 07777, ==, 0640);   /* 0666 less the umask 027 */
+      g_assert_cmpint (st.st_uid, ==, st_o.st_uid);
+      g_assert_cmpint (st.st_gid, ==, st_o.st_gid);
+      g_assert_cmpint (lstat (s, &st), ==, 0);
+      g_assert_true (S_ISSOCK (st.st_mode));
+      g_assert_cmpint (st.st_mode & 07777, ==, 0750);
+      g_assert_cmpint (st.st_uid, ==, st_o.st_uid);
+      g_assert_cmpint (st.st_gid, ==, st_o.st_gid);
+
+      destroy (instance);
+      rm_tree (data);
+      rm_tree (plain);
+    }
+
+  /* An image root (where pid 1 otherwise mediates nothing): the same
+   * rule. */
+  if (g_file_test ("/usr/bin/sh", G_FILE_TEST_EXISTS) && g_file_test ("/usr/lib64", G_FILE_TEST_IS_DIR))
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *image = g_dir_make_tmp ("libsandbox-image-XXXXXX", &error);
+      g_autofree char *data = g_dir_make_tmp ("libsandbox-nolinks-XXXXXX", &error);
+      g_autofree char *bin = g_build_filename (image, "bin", NULL);
+      const char *links[] = { "bin/sh", "/usr/bin/sh", "lib", "usr/lib", "lib64", "usr/lib64", NULL };
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *out = NULL, *found = NULL;
+      SandboxInstance *instance;
+
+      g_assert_no_error (error);
+      g_assert_cmpint (g_mkdir (bin, 0755), ==, 0);
+      for (guint i = 0; links[i] != NULL; i += 2)
+        {
+          g_autofree char *link = g_build_filename (image, links[i], NULL);
+          g_assert_cmpint (symlink (links[i + 1], link), ==, 0);
+        }
+      sandbox_spec_set_image (spec, image);
+      sandbox_spec_add_mount (spec, "/usr", "/usr", TRUE);
+      sandbox_spec_add_mount_full (spec, data, "/data", SANDBOX_MOUNT_NO_LINKS);
+      instance = create (spec);
+      out = sh (instance,
+                "ln -s /etc /data/l 2>/dev/null || echo NO-LINK; mkfifo /data/f 2>/dev/null || echo NO-FIFO; "
+                "ln -s /etc /tmp/l && mkfifo /tmp/f && echo TMP-OK", NULL);
+      g_assert_cmpstr (out, ==, "NO-LINK\nNO-FIFO\nTMP-OK\n");
+      found = find_special (data);
+      g_assert_cmpstr (found, ==, NULL);
+      destroy (instance);
+      rm_tree (data);
+      rm_tree (image);
+    }
+
+  /* Without the flag, the same mount takes links, FIFOs and sockets, as
+   * before. */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autofree char *data = g_dir_make_tmp ("libsandbox-nolinks-XXXXXX", &error);
+    g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+    g_autofree char *out = NULL, *found = NULL;
+    SandboxInstance *instance;
+
+    g_assert_no_error (error);
+    sandbox_spec_add_mount (spec, data, "/data", FALSE);
+    instance = create (spec);
+    out = sh (instance,
+              "ln -s /etc /data/l && mkfifo /data/f && echo MADE; "
+              "/usr/bin/python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); "
+              "s.bind('/data/s'); print(s.getsockname())\"", NULL);
+    g_assert_cmpstr (out, ==, "MADE\n/data/s\n");
+    found = find_special (data);
+    g_assert_nonnull (found);
+    destroy (instance);
+    rm_tree (data);
+  }
+}
+
 /* ---- file transfers ---- */
 
 /* A file the sandbox makes huge and empty (truncate: no block used, not
@@ -2107,6 +2411,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/limits-as-root", test_limits_as_root);
   g_test_add_func ("/local/attack/host-fifo", test_host_fifo);
   g_test_add_func ("/local/attack/setid-files", test_setid_files);
+  g_test_add_func ("/local/attack/mount-no-links", test_mount_no_links);
   g_test_add_func ("/local/attack/connect-worker", test_connect_worker);
   g_test_add_func ("/local/attack/host-unix-sockets", test_host_unix_sockets);
   g_test_add_func ("/local/attack/host-unix-sockets-world-writable", test_host_unix_sockets_world_writable);

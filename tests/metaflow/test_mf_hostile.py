@@ -4,6 +4,7 @@ artifacts the Metaflow runtime reads (sandbox_safeload.py)."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 
@@ -75,3 +76,32 @@ def test_plain_data_loads_and_anything_else_is_refused():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "refused 4"
+
+
+def _special_files(root):
+    """Paths under ROOT that are neither regular files nor directories."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            mode = os.lstat(path).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                found.append(path)
+    return found
+
+
+def test_hostile_step_plants_no_link_in_the_datastore(mf, tmp_path):
+    """The datastore is mounted read-write without links (SANDBOX_MOUNT_NO_LINKS):
+    a step cannot replace <Flow>/data/<xx> or a future run's directory by a
+    link to a host directory, which the runtime (and the next run's tasks)
+    would then write into, nor leave a FIFO there to hang a reader."""
+    target = tmp_path / "host-target"
+    target.mkdir()
+    flow = mf.copy_flow("hostile_links_flow.py")
+    for _ in range(2):
+        proc = mf.run(flow, "run", "--with", "sandbox", "--target", str(target))
+        assert "HOSTILE-LINKS-END" in proc.output, proc.output[-3000:]
+        assert "PLANTED 0 REFUSED" in proc.output, proc.output[-3000:]
+        assert list(target.iterdir()) == [], "the runtime wrote through a planted link"
+        assert _special_files(mf.datastore_root) == []
+    mf.assert_no_sandboxes("HostileLinksFlow")

@@ -187,6 +187,30 @@ class TestLocalRun(LocalRunTestCase):
         finally:
             shutil.rmtree(host, ignore_errors=True)
 
+    def test_mount_no_links(self) -> None:
+        host = tempfile.mkdtemp(prefix="sbx-gi-run-nolinks-")
+        try:
+            spec = Sandbox.Spec()
+            spec.add_mount_full(host, "/data", Sandbox.MountFlags.NO_LINKS)
+            (mount,) = spec.get_mounts()
+            self.assertEqual(mount.get_flags(), Sandbox.MountFlags.NO_LINKS)
+            self.assertFalse(mount.get_read_only())
+            caps = self.backend.get_capabilities()
+            self.assertTrue(caps & Sandbox.BackendCapabilities.MOUNT_NO_LINKS)
+            command = Sandbox.Command.new(
+                [
+                    "sh",
+                    "-c",
+                    "echo x > /data/f && echo file; ln -s /etc /data/l || echo no-link; "
+                    "ln -s /etc /tmp/l && echo tmp-link",
+                ]
+            )
+            result = self.backend.run(spec, command, None)
+            self.assertEqual(output(result.get_stdout()), "file\nno-link\ntmp-link\n")
+            self.assertEqual(sorted(os.listdir(host)), ["f"])
+        finally:
+            shutil.rmtree(host, ignore_errors=True)
+
     def test_signal_timeout_and_leftovers(self) -> None:
         marker = f"{os.getpid()}-leftover"
         command = Sandbox.Command.new(

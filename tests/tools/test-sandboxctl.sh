@@ -144,6 +144,21 @@ ctl run --mount "$WORK/share:/workspace/share:ro" -- sh -c 'cat /workspace/share
 check "run --mount shows the host directory" out_has '^shared$'
 check "run --mount :ro is read-only" test "$rc" -ne 0 -a ! -e "$WORK/share/new"
 
+# :nolinks: files and directories, but no link or FIFO, in the mount; both
+# still in /tmp. (Also :ro:nolinks parses.)
+mkdir -p "$WORK/nolinks"
+ctl run --mount "$WORK/nolinks:/data:nolinks" --mount "$WORK/share:/ro:ro:nolinks" -- sh -c \
+  'echo f > /data/file && mkdir /data/dir && echo MADE;
+   ln -s /etc /data/link 2>/dev/null || echo NO-LINK;
+   mkfifo /data/fifo 2>/dev/null || echo NO-FIFO;
+   ln -s /etc /tmp/link && mkfifo /tmp/fifo && echo TMP-OK; cat /ro/file'
+check "run --mount :nolinks refuses links and FIFOs in the mount only" \
+  out_is "$(printf 'MADE\nNO-LINK\nNO-FIFO\nTMP-OK\nshared')"
+check "run --mount :nolinks leaves nothing but a file and a directory" \
+  [ "$(cd "$WORK/nolinks" && find . -mindepth 1 ! -type f ! -type d | wc -l)" -eq 0 -a -f "$WORK/nolinks/file" -a -d "$WORK/nolinks/dir" ]
+ctl run --mount "$WORK/nolinks:/data:nolink" -- true
+check "run --mount with an unknown suffix names the forms" err_has 'HOST\[:SANDBOX\]\[:ro|:nolinks\]'
+
 ctl ls
 check "run leaves no sandbox behind" out_empty
 

@@ -105,6 +105,46 @@ test_spec (void)
   g_assert_true (sandbox_mount_get_read_only (g_ptr_array_index (mounts, 0)));
   g_assert_cmpstr (sandbox_mount_get_sandbox_path (g_ptr_array_index (mounts, 1)), ==, "/out");
   g_assert_false (sandbox_mount_get_read_only (g_ptr_array_index (mounts, 1)));
+  /* The old calls map onto the flags. */
+  g_assert_cmpint (sandbox_mount_get_flags (g_ptr_array_index (mounts, 0)), ==, SANDBOX_MOUNT_READ_ONLY);
+  g_assert_cmpint (sandbox_mount_get_flags (g_ptr_array_index (mounts, 1)), ==, SANDBOX_MOUNT_NONE);
+}
+
+static void
+test_spec_mount_flags (void)
+{
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxMount) mount = NULL;
+  GFlagsClass *klass;
+  GPtrArray *mounts;
+  SandboxMount *m;
+
+  sandbox_spec_add_mount_full (spec, "/srv/ds", NULL, SANDBOX_MOUNT_NO_LINKS);
+  sandbox_spec_add_mount_full (spec, "/srv/ro", "/ro", SANDBOX_MOUNT_READ_ONLY | SANDBOX_MOUNT_NO_LINKS);
+  mounts = sandbox_spec_get_mounts (spec);
+  g_assert_cmpuint (mounts->len, ==, 2);
+  m = g_ptr_array_index (mounts, 0);
+  g_assert_cmpstr (sandbox_mount_get_sandbox_path (m), ==, "/srv/ds");
+  g_assert_cmpint (sandbox_mount_get_flags (m), ==, SANDBOX_MOUNT_NO_LINKS);
+  g_assert_false (sandbox_mount_get_read_only (m));
+  m = g_ptr_array_index (mounts, 1);
+  g_assert_cmpstr (sandbox_mount_get_host_path (m), ==, "/srv/ro");
+  g_assert_cmpstr (sandbox_mount_get_sandbox_path (m), ==, "/ro");
+  g_assert_true (sandbox_mount_get_read_only (m));
+  g_assert_cmpint (sandbox_mount_get_flags (m), ==, SANDBOX_MOUNT_READ_ONLY | SANDBOX_MOUNT_NO_LINKS);
+
+  mount = sandbox_mount_new_full ("/a", "/b", SANDBOX_MOUNT_NO_LINKS);
+  g_assert_cmpint (sandbox_mount_get_flags (mount), ==, SANDBOX_MOUNT_NO_LINKS);
+  g_clear_pointer (&mount, sandbox_mount_unref);
+  mount = sandbox_mount_new ("/a", "/b", TRUE);
+  g_assert_cmpint (sandbox_mount_get_flags (mount), ==, SANDBOX_MOUNT_READ_ONLY);
+
+  /* A GType with the nicks bindings see. */
+  klass = g_type_class_ref (SANDBOX_TYPE_MOUNT_FLAGS);
+  g_assert_true (G_IS_FLAGS_CLASS (klass));
+  g_assert_cmpuint (g_flags_get_value_by_nick (klass, "no-links")->value, ==, SANDBOX_MOUNT_NO_LINKS);
+  g_assert_cmpuint (g_flags_get_value_by_nick (klass, "read-only")->value, ==, SANDBOX_MOUNT_READ_ONLY);
+  g_type_class_unref (klass);
 }
 
 static void
@@ -365,6 +405,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/core/error-quark", test_error_quark);
   g_test_add_func ("/core/spec", test_spec);
+  g_test_add_func ("/core/spec-mount-flags", test_spec_mount_flags);
   g_test_add_func ("/core/spec-volumes", test_spec_volumes);
   g_test_add_func ("/core/command", test_command);
   g_test_add_func ("/core/exec-result", test_exec_result);

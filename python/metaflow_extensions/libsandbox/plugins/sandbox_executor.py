@@ -1203,7 +1203,8 @@ def _code_mounts(code: str, pkg_dir: str) -> List[str]:
     The `.metaflow` link to the datastore root (code_dir) is where cards are
     staged (Metaflow searches upwards from the working directory): a mount
     would follow the link, so the datastore root itself is mounted there,
-    read-write as at its own path, or cards would be lost."""
+    read-write as at its own path (without links either), or cards would be
+    lost."""
     try:
         names = sorted(os.listdir(code))
     except OSError:
@@ -1214,7 +1215,7 @@ def _code_mounts(code: str, pkg_dir: str) -> List[str]:
     for name in names:
         path = os.path.join(code, name)
         if name == ".metaflow" and os.path.islink(path):
-            argv += ["--mount", "%s:%s" % (os.path.realpath(path), pkg_dir + "/" + name)]
+            argv += ["--mount", "%s:%s:nolinks" % (os.path.realpath(path), pkg_dir + "/" + name)]
         else:
             argv += ["--mount", "%s:%s:ro" % (path, pkg_dir + "/" + name)]
     return argv
@@ -1234,9 +1235,14 @@ def direct_capable(deco) -> bool:
     if attrs["image"] not in (None, "", "host") or deco.flow_datastore.TYPE != "local":
         return False
     # The host's root and read-only mounts of the code and the interpreter,
-    # by a sandboxctl process.
+    # by a sandboxctl process; the datastore's without links (an older
+    # sandboxctl, which does not report that capability, cannot).
     backend = attrs["backend"]
-    if not (_can(backend, "SHARES_HOST_FS") and _can(backend, "MOUNTS")):
+    if not (
+        _can(backend, "SHARES_HOST_FS")
+        and _can(backend, "MOUNTS")
+        and _can(backend, "MOUNT_NO_LINKS")
+    ):
         return False
     return _sandboxctl_can_create(backend) and sandboxctl_tool() is not None
 
@@ -1269,7 +1275,7 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
             return False
     node = deco.graph[deco.step]
     tool = sandboxctl_tool()
-    # sandboxctl's --mount takes HOST[:SANDBOX][:ro].
+    # sandboxctl's --mount takes HOST[:SANDBOX][:ro|:nolinks].
     paths = _hidden_python_paths(exclude=[]) + [deco.flow_datastore.datastore_root]
     if any(":" in p for p in paths):
         return False
@@ -1383,7 +1389,8 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
     for path in _hidden_python_paths(exclude=writable):
         argv += ["--mount", "%s:ro" % path]
     for path in writable:
-        argv += ["--mount", path]
+        # No link, FIFO or socket where host processes write (see run()).
+        argv += ["--mount", "%s:nolinks" % path]
     argv += _code_mounts(code, pkg_dir)
     for path in launcher_files:
         argv += ["--mount", "%s:ro" % path]
@@ -2132,8 +2139,25 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
             # IncludeFile parameters, read where the launcher uploaded them.
             for path in include_file_roots(mounts[0], mounts):
                 spec.add_mount(path, None, True)
+    # The datastore (and card) roots are the host's, written to by host
+    # processes after the step (the runtime, other tasks, often as root):
+    # the step may make no link, FIFO or socket there for them to follow
+    # or hang on (docs/security.md). The direct launch does the same
+    # (sandboxctl --mount ...:nolinks).
+    no_links = _can(options.backend, "MOUNT_NO_LINKS")
     for path in mounts:
-        spec.add_mount(path, None, False)
+        if no_links:
+            spec.add_mount_full(path, None, Sandbox.MountFlags.NO_LINKS)
+        else:
+            spec.add_mount(path, None, False)
+    uv_cache = env.get("UV_CACHE_DIR")
+    if no_links and uv_cache and any(_is_under(uv_cache, path) for path in mounts):
+        # uv's cache links its entries to its archives: a mount of its own,
+        # without the rule. Only sandboxes use that cache, and a link made
+        # there cannot be moved into the datastore (a rename between two
+        # mounts fails).
+        os.makedirs(uv_cache, exist_ok=True)
+        spec.add_mount(uv_cache, None, False)
 
     attempt.install_signal_handlers()
     exit_code = METAFLOW_EXIT_DISALLOW_RETRY

@@ -1043,6 +1043,7 @@ test_mount_no_links (void)
       g_assert_cmpstr (tmp_listing, ==, "/tmp/sub/k\nx/k\nk2\n{'a': 1}\n");
 
       /* The race: never a link in the mount. */
+      g_free (script);
       script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" /data 3000", race_quoted);
       race = sh (instance, script, &status);
       g_test_message ("race: %s", race);

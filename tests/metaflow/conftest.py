@@ -9,6 +9,7 @@ flows run as subprocesses, and the client API is read in a subprocess
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +26,11 @@ TOP_SRCDIR = Path(os.environ.get("TOP_SRCDIR") or HERE.parent.parent).resolve()
 EXTENSION_DIR = TOP_SRCDIR / "python"
 PYTHON = sys.executable
 RUN_TIMEOUT = 600
+
+
+def _default_interrupt() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 @dataclass
@@ -75,6 +81,9 @@ class MfEnv:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, like a terminal job
+            # A terminal job's Ctrl-C: not ignored, even when the suite runs
+            # in the background of a non-interactive shell (which ignores it).
+            preexec_fn=_default_interrupt,
         )
 
     def inspect(self, flow_name: str, run_id: str | None = None) -> dict:

@@ -1565,7 +1565,15 @@ def prepare_first_sandbox(deco, run_id: str) -> None:
         "pool_key": _remote_pool_key(options, secrets, workdir, debug),
         "package_file": package_file,
     }
+    from .sandbox_pool import prepare_lease
+
     job["launched"] = time.time()
+    # The pool entry is made and locked here, before the helper starts: a
+    # first task that starts before the helper is up (a busy machine) then
+    # waits for it instead of creating a second sandbox. The helper
+    # inherits the descriptor, and with it the lock.
+    lease = prepare_lease(pool_dir, job["pool_key"], options.backend)
+    job.update(lease_fd=lease.fd, lease_path=lease.path, lease_info=lease.info)
     fd, job_file = tempfile.mkstemp(prefix="prepare-", suffix=".job", dir=pool_dir)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(job, f)
@@ -1578,10 +1586,14 @@ def prepare_first_sandbox(deco, run_id: str) -> None:
             stdout=subprocess.DEVNULL,
             stderr=None if debug else subprocess.DEVNULL,
             close_fds=True,
+            pass_fds=(lease.fd,),
         )
     except OSError:
         os.unlink(job_file)
+        lease.drop()
         return
+    # The lock is the helper's now (it dies with it).
+    lease.release()
     _PREPARED.update(proc=proc, package_file=package_file, fed=False)
 
 

@@ -603,7 +603,7 @@ def prepare(job: Dict[str, Any], secrets: Dict[str, str]) -> int:
     process holds it (sandbox_pool.preparing), and gets it once the package
     is there. Any failure destroys it: the task then creates its own, as
     without this helper. Returns 0 when the sandbox is ready."""
-    from .sandbox_pool import prepare_lease
+    from .sandbox_pool import Lease, prepare_lease
 
     marks = Marks(job.get("launched"))
     Gio, GLib, Sandbox = _load_gi()
@@ -611,7 +611,12 @@ def prepare(job: Dict[str, Any], secrets: Dict[str, str]) -> int:
     attempt = Attempt(Gio, GLib, Sandbox, job["backend"])
     attempt.install_signal_handlers()
     spec = _build_spec(Sandbox, job, secrets)
-    lease = prepare_lease(job["pool_dir"], job["pool_key"], job["backend"])
+    if job.get("lease_fd") is not None:
+        # Made (and locked) by the runtime before it started this process,
+        # so that the first task waits for it however late this one starts.
+        lease = Lease(int(job["lease_fd"]), job["lease_path"], dict(job["lease_info"]))
+    else:
+        lease = prepare_lease(job["pool_dir"], job["pool_key"], job["backend"])
     ready = False
     debug = bool(job.get("debug"))
     try:

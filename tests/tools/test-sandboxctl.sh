@@ -455,4 +455,17 @@ rc=$?
 check "backends loads the remote module and lists daytona and e2b" \
   eval 'rc_is 0 && grep -q "file=[^ ]*libsandbox-remote.so" "$WORK/err" && out_has "^daytona" && out_has "^e2b"'
 
+# scripts/uninstalled-env (the README's way to use the built tree, issue 14):
+# `sandboxctl` on its PATH is the program itself, not libtool's wrapper
+# script (which doubled the time of a run), and it works from any directory.
+if [ -n "${TOP_SRCDIR:-}" ] && [ -x "$TOP_SRCDIR/scripts/uninstalled-env" ] && [ -n "${TOP_BUILDDIR:-}" ]; then
+  (cd "$WORK" && BUILDDIR="$TOP_BUILDDIR" "$TOP_SRCDIR/scripts/uninstalled-env" \
+     sh -c 'command -v sandboxctl; sandboxctl run --backend local -- sh -c "echo via-env; exit 4"; echo "rc=$?"; pwd') \
+    >"$WORK/out" 2>"$WORK/err"
+  check "uninstalled-env finds the sandboxctl program, not a script" \
+    eval '[ "$(head -c 4 "$(head -n1 "$WORK/out")")" = "$(printf "\177ELF")" ]'
+  check "uninstalled-env runs sandboxctl with its exit status, in the caller's directory" \
+    eval '[ "$(sed -n 2,4p "$WORK/out")" = "$(printf "via-env\nrc=4\n%s" "$WORK")" ]'
+fi
+
 echo "1..$n"

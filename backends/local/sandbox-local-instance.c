@@ -33,8 +33,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/magic.h>
 
 #include <glib/gstdio.h>
 #include <glib-unix.h>
@@ -804,6 +806,7 @@ build_bwrap_argv (SandboxLocalInstance *self,
   g_autoptr(GPtrArray) masked = g_ptr_array_new_with_free_func (g_free);
   gboolean var_tmp_private = config->rootfs == NULL && g_file_test ("/var/tmp", G_FILE_TEST_IS_DIR) &&
                              !g_file_test ("/var/tmp", G_FILE_TEST_IS_SYMLINK);
+  guint64 own_size;
 
 #define ADD(s) g_ptr_array_add (argv, g_strdup (s))
   ADD (_sandbox_local_backend_get_bwrap (backend));
@@ -894,15 +897,34 @@ build_bwrap_argv (SandboxLocalInstance *self,
         }
       ADD ("--tmpfs"); ADD (i == 0 ? "/dev/shm" : "/run");
     }
-  ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (config->dir, "tmp", NULL)); ADD ("/tmp");
-  /* The host's other world-writable directory: any host user can bind a
-   * socket there, which the sandbox could then connect to (a socket on a
-   * read-only mount still accepts connections). Private, as /tmp is. */
-  if (var_tmp_private)
+  /* /tmp, /var/tmp and the workdir are the instance directory's, on the
+   * host, unless that is in memory (a tmpfs: $XDG_RUNTIME_DIR, /dev/shm)
+   * and the spec sets a limit: then what the sandbox writes there is
+   * memory no limit counts (not RLIMIT_AS, not the disk), up to half of
+   * the host's; each is a tmpfs of the sandbox's own instead, of the size
+   * _local_own_tmpfs_size says. */
+  own_size = _local_own_tmpfs_size (config);
+  for (guint i = 0; i < 3; i++)
     {
-      ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (config->dir, "var-tmp", NULL)); ADD ("/var/tmp");
+      static const char * const host_name[] = { "tmp", "var-tmp", "work" };
+      const char *target = i == 0 ? "/tmp" : i == 1 ? "/var/tmp" : config->workdir;
+
+      /* The host's other world-writable directory: any host user can bind a
+       * socket there, which the sandbox could then connect to (a socket on a
+       * read-only mount still accepts connections). Private, as /tmp is. */
+      if (i == 1 && !var_tmp_private)
+        continue;
+      if (own_size > 0)
+        {
+          ADD ("--perms"); ADD (i < 2 ? "1777" : "0755");
+          ADD ("--size"); g_ptr_array_add (argv, g_strdup_printf ("%" G_GUINT64_FORMAT, own_size));
+          ADD ("--tmpfs"); ADD (target);
+        }
+      else
+        {
+          ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (config->dir, host_name[i], NULL)); ADD (target);
+        }
     }
-  ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (config->dir, "work", NULL)); ADD (config->workdir);
   for (guint i = 0; i < config->mounts->len; i++)
     {
       SandboxMount *mount = g_ptr_array_index (config->mounts, i);
@@ -3649,6 +3671,73 @@ walk_tree (int       root_fd,
     }
   close (cur);
   return ok;
+}
+
+/* The size in bytes of each of the tmpfs mounts that hold the sandbox's
+ * /tmp, /var/tmp and workdir, or 0 when those are bound from the instance
+ * directory. Only a sandbox whose directory is in memory (tmpfs, ramfs)
+ * and whose spec sets a memory or disk limit gets them: there, its files
+ * are memory of the host that neither limit counts. The smaller of the
+ * disk limit and half the memory limit (as /dev/shm and /run), of those
+ * set. Depends on the configuration and where the directory lies only, so
+ * every process computes the same (metrics, another process's lookup). */
+guint64
+_local_own_tmpfs_size (LocalConfig *config)
+{
+  struct statfs fs;
+  guint64 size = 0;
+
+  if (config->memory_mb == 0 && config->disk_mb == 0)
+    return 0;
+  if (statfs (config->dir, &fs) != 0 || (fs.f_type != TMPFS_MAGIC && fs.f_type != RAMFS_MAGIC))
+    return 0;
+  if (config->disk_mb > 0)
+    size = (guint64) config->disk_mb << 20;
+  if (config->memory_mb > 0 && (size == 0 || ((guint64) config->memory_mb << 19) < size))
+    size = (guint64) config->memory_mb << 19;
+  return size;
+}
+
+/* What the sandbox holds in its own tmpfs mounts (_local_own_tmpfs_size),
+ * in bytes: each is found through its pid 1's root, one name at a time
+ * without following links (the sandbox may have swapped a directory above
+ * a workdir for a link), and counted only if it is a tmpfs. */
+guint64
+_local_own_tmpfs_used (LocalConfig *config)
+{
+  guint64 used = 0;
+
+  if (_local_own_tmpfs_size (config) == 0 || config->init_pid <= 1)
+    return 0;
+  for (guint i = 0; i < 3; i++)
+    {
+      const char *target = i == 0 ? "/tmp" : i == 1 ? "/var/tmp" : config->workdir;
+      g_autofree char *root = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/root", config->init_pid);
+      g_auto(GStrv) parts = g_strsplit (target, "/", -1);
+      int fd = open (root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      struct statfs fs;
+
+      /* A workdir of /tmp is the same mount as it (one below it is a
+       * mount of its own). */
+      if (i == 2 && (strcmp (target, "/tmp") == 0 || strcmp (target, "/var/tmp") == 0))
+        break;
+      for (guint j = 0; fd >= 0 && parts[j] != NULL; j++)
+        {
+          int next;
+
+          if (*parts[j] == '\0' || strcmp (parts[j], ".") == 0)
+            continue;
+          next = strcmp (parts[j], "..") == 0 ? -1
+                 : openat (fd, parts[j], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          close (fd);
+          fd = next;
+        }
+      if (fd >= 0 && fstatfs (fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC)
+        used += (guint64) (fs.f_blocks - fs.f_bfree) * (guint64) fs.f_bsize;
+      if (fd >= 0)
+        close (fd);
+    }
+  return used;
 }
 
 guint64

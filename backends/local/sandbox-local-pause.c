@@ -434,6 +434,9 @@ _local_metrics (LocalConfig  *config,
   /* Not nftw(): the sandbox's directories may be nested deeper than a
    * recursive walk survives. */
   disk_used = _local_tree_size (config->dir);
+  /* And what its own tmpfs mounts hold, where it has them (then the
+   * directories above are empty mount points). */
+  disk_used += _local_own_tmpfs_used (config);
   if (config->disk_mb > 0)
     disk_total = (guint64) config->disk_mb * 1024 * 1024;
   else if (statvfs (config->dir, &vfs) == 0)

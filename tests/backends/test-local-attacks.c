@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <glib/gstdio.h>
 #include <gio/gunixconnection.h>
 #include <gio/gunixsocketaddress.h>
@@ -1567,6 +1569,124 @@ test_memory_tmpfs (void)
     }
 }
 
+/* The sandboxes' directory defaults to a tmpfs ($XDG_RUNTIME_DIR, else
+ * /dev/shm/libsandbox-UID): /tmp, /var/tmp and the workdir, bound from it,
+ * were memory of the host that no limit counted. A sandbox limited to
+ * 64 MiB of memory kept 48 MiB in each (any number of such files, up to
+ * half the host's memory, until destroy), and disk-mb (RLIMIT_FSIZE)
+ * bounded only each file. With the directory on a tmpfs and a limit set,
+ * each is now a tmpfs of the sandbox's own, of at most half the memory
+ * limit (and at most the disk limit). Controls: 1 MiB in each, an upload
+ * and a download through the workdir, the metrics count what the sandbox
+ * holds there, and nothing of it is left in the host's directory. */
+static void
+test_memory_on_tmpfs_root (void)
+{
+  static const char script[] =
+    "for d in /tmp /var/tmp /workspace; do "
+    "  head -c 50331648 /dev/zero > $d/big 2>/dev/null && echo \"WROTE $d\"; "
+    "  rm -f $d/big; "
+    "  head -c 1048576 /dev/zero > $d/small && echo \"small $d\"; "
+    "  rm -f $d/small; "
+    "done; "
+    "head -c 8388608 /dev/zero > /workspace/kept && echo kept";
+  /* Each file under disk-mb (RLIMIT_FSIZE), more than it in all. */
+  static const char files[] =
+    "for d in /tmp /workspace; do for i in 1 2 3 4; do "
+    "  head -c 5242880 /dev/zero > $d/f$i 2>/dev/null && echo \"$d/f$i\"; "
+    "done; done";
+  struct statfs fs;
+  g_autofree char *root = NULL;
+  const char *old_root = g_getenv ("SANDBOX_LOCAL_ROOT");
+  g_autofree char *saved = g_strdup (old_root);
+
+  if (statfs ("/dev/shm", &fs) != 0 || fs.f_type != TMPFS_MAGIC ||
+      (guint64) fs.f_bavail * fs.f_bsize < (guint64) 1 << 30)
+    {
+      g_test_skip ("needs a tmpfs of 1 GiB at /dev/shm");
+      return;
+    }
+  root = g_strdup_printf ("/dev/shm/libsandbox-attack-%08x", g_random_int ());
+  g_assert_cmpint (g_mkdir (root, 0700), ==, 0);
+  g_setenv ("SANDBOX_LOCAL_ROOT", root, TRUE);
+
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autoptr(SandboxMetrics) metrics = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *out = NULL, *up = NULL, *up_file = NULL, *down = NULL, *got = NULL;
+      g_autoptr(GFile) source = NULL, dest = NULL;
+      SandboxInstance *instance;
+      GDir *dir;
+      const char *name;
+
+      sandbox_spec_set_run_as_root (spec, as_root);
+      sandbox_spec_set_memory_mb (spec, 64);
+      instance = create (spec);
+      out = sh (instance, script, NULL);
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      /* 48 MiB fits nowhere (half the limit: 32 MiB). */
+      g_assert_cmpstr (out, ==, "small /tmp\nsmall /var/tmp\nsmall /workspace\nkept\n");
+
+      metrics = sandbox_instance_get_metrics (instance, NULL, &error);
+      g_assert_no_error (error);
+      g_test_message ("disk used: %" G_GUINT64_FORMAT, sandbox_metrics_get_disk_used (metrics));
+      g_assert_cmpuint (sandbox_metrics_get_disk_used (metrics), >=, 8 << 20);
+
+      /* The host's copy of the instance directory holds none of it. */
+      dir = g_dir_open (root, 0, &error);
+      g_assert_no_error (error);
+      while ((name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *work = g_build_filename (root, name, "work", "kept", NULL);
+
+          g_assert_false (g_file_test (work, G_FILE_TEST_EXISTS));
+        }
+      g_dir_close (dir);
+
+      /* Uploads and downloads go through the workdir as before. */
+      up = g_dir_make_tmp ("libsandbox-upload-XXXXXX", &error);
+      g_assert_no_error (error);
+      up_file = g_build_filename (up, "f", NULL);
+      g_assert_true (g_file_set_contents (up_file, "uploaded", -1, NULL));
+      source = g_file_new_for_path (up_file);
+      g_assert_true (sandbox_instance_upload (instance, source, "/workspace/f", NULL, &error));
+      g_assert_no_error (error);
+      down = g_build_filename (up, "back", NULL);
+      dest = g_file_new_for_path (down);
+      g_assert_true (sandbox_instance_download (instance, "/workspace/f", dest, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_true (g_file_get_contents (down, &got, NULL, NULL));
+      g_assert_cmpstr (got, ==, "uploaded");
+      g_unlink (down);
+      g_unlink (up_file);
+      g_rmdir (up);
+      destroy (instance);
+    }
+
+  /* disk-mb 16: the total is bounded, not each file (four of 5 MiB
+   * were written to each before). */
+  {
+    g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+    g_autofree char *out = NULL;
+    SandboxInstance *instance;
+
+    sandbox_spec_set_disk_mb (spec, 16);
+    instance = create (spec);
+    out = sh (instance, files, NULL);
+    g_test_message ("disk-mb 16: %s", out);
+    g_assert_cmpstr (out, ==, "/tmp/f1\n/tmp/f2\n/tmp/f3\n/workspace/f1\n/workspace/f2\n/workspace/f3\n");
+    destroy (instance);
+  }
+
+  if (saved != NULL)
+    g_setenv ("SANDBOX_LOCAL_ROOT", saved, TRUE);
+  else
+    g_unsetenv ("SANDBOX_LOCAL_ROOT");
+  g_assert_cmpint (g_rmdir (root), ==, 0);
+}
+
 /* The spec's pids and memory limits hold for the whole sandbox when the
  * caller is root and no cgroup v2 is delegated (CI): RLIMIT_NPROC binds no
  * process of the host's root, and RLIMIT_AS each process alone. A command
@@ -2409,6 +2529,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/line-discipline", test_line_discipline);
   g_test_add_func ("/local/attack/module-autoload", test_module_autoload);
   g_test_add_func ("/local/attack/memory-tmpfs", test_memory_tmpfs);
+  g_test_add_func ("/local/attack/memory-on-tmpfs-root", test_memory_on_tmpfs_root);
   g_test_add_func ("/local/attack/limits-as-root", test_limits_as_root);
   g_test_add_func ("/local/attack/host-fifo", test_host_fifo);
   g_test_add_func ("/local/attack/setid-files", test_setid_files);

@@ -389,26 +389,39 @@ prefix_matches (const unsigned char *a,
 }
 
 /* Whether the rules let a command reach ADDR (LEN bytes, as copied from
- * it); addresses of other families are not theirs to judge. */
+ * it), read as the kernel reads it: a sockaddr_in6 of 24 bytes (RFC 2133's,
+ * without sin6_scope_id) is a destination as good as one of 28, and the
+ * sendto()/sendmsg() of an IPv4 UDP socket takes an AF_UNSPEC address as
+ * AF_INET (SENDING; for connect() AF_UNSPEC only disconnects). Both were
+ * let through as "another family". An IP address too short to hold its
+ * destination is refused (the kernel refuses it too); addresses of other
+ * families are not the rules' to judge. */
 static int
 egress_allowed (const struct sockaddr *addr,
-                socklen_t              len)
+                socklen_t              len,
+                int                    sending)
 {
   static const unsigned char v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
   unsigned char bytes[16];
   int family, denied = 0;
 
-  if (n_egress == 0)
+  if (n_egress == 0 || len < sizeof addr->sa_family)
     return 1;
-  if (addr->sa_family == AF_INET && len >= sizeof (struct sockaddr_in))
+  if (addr->sa_family == AF_INET || (sending && addr->sa_family == AF_UNSPEC))
     {
+      /* A short AF_UNSPEC names no destination (an IPv6 socket's send
+       * goes to its peer; an IPv4 one's fails with EINVAL). */
+      if (len < sizeof (struct sockaddr_in))
+        return addr->sa_family == AF_UNSPEC;
       family = AF_INET;
       memcpy (bytes, &((const struct sockaddr_in *) addr)->sin_addr, 4);
     }
-  else if (addr->sa_family == AF_INET6 && len >= sizeof (struct sockaddr_in6))
+  else if (addr->sa_family == AF_INET6)
     {
       const unsigned char *a6 = (const unsigned char *) &((const struct sockaddr_in6 *) addr)->sin6_addr;
 
+      if (len < offsetof (struct sockaddr_in6, sin6_scope_id))
+        return 0;
       if (memcmp (a6, v4_mapped, 12) == 0)
         {
           family = AF_INET;
@@ -489,7 +502,7 @@ check_send (const struct seccomp_notif *req)
       memset (&addr, 0, sizeof addr);
       if (process_vm_readv (req->pid, &local, 1, &remote, 1, 0) != (ssize_t) names[i][1])
         return EFAULT;
-      if (!egress_allowed (&addr.sa, (socklen_t) names[i][1]))
+      if (!egress_allowed (&addr.sa, (socklen_t) names[i][1], 1))
         return EACCES;
     }
   return 0;
@@ -710,7 +723,7 @@ mediate_connect (int                          nfd,
   if (err == 0 && getsockopt (sock, SOL_SOCKET, SO_DOMAIN, &domain, &domain_len) != 0)
     err = errno;
 
-  if (err == 0 && len >= sizeof addr.sa.sa_family && !egress_allowed (&addr.sa, len))
+  if (err == 0 && !egress_allowed (&addr.sa, len, 0))
     err = EACCES;
 
   if (err == 0 && domain == AF_UNIX && n_allowed_mnt >= 0 &&

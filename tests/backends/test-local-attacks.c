@@ -17,6 +17,9 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
 #include <glib/gstdio.h>
@@ -2504,6 +2507,114 @@ test_no_route (void)
   destroy (instance);
 }
 
+/* Egress rules: pid 1 read a destination only when it had the full size
+ * of its family's address, and passed anything else as "another family".
+ * The kernel takes a sockaddr_in6 of 24 bytes (RFC 2133's, without
+ * sin6_scope_id) for connect() and sendto(), and the sendto() of an IPv4
+ * UDP socket takes AF_UNSPEC for AF_INET: under "deny everything but
+ * 127.0.0.1", a TCP connection and two datagrams reached 127.0.0.2. Now
+ * read as the kernel reads them. Controls: the same short address and
+ * AF_UNSPEC reach the allowed 127.0.0.1, and AF_UNSPEC still disconnects
+ * a UDP socket. */
+static int
+host_socket (const char *ip, int type, guint *port)
+{
+  struct sockaddr_in sin = { .sin_family = AF_INET };
+  socklen_t len = sizeof sin;
+  int fd = socket (AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (inet_pton (AF_INET, ip, &sin.sin_addr), ==, 1);
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &sin, sizeof sin), ==, 0);
+  if (type == SOCK_STREAM)
+    g_assert_cmpint (listen (fd, 16), ==, 0);
+  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &sin, &len), ==, 0);
+  *port = ntohs (sin.sin_port);
+  return fd;
+}
+
+/* How many connections (TCP) or datagrams (UDP) FD got. */
+static guint
+host_arrivals (int fd, int type)
+{
+  guint n = 0;
+  char buf[64];
+
+  for (;;)
+    {
+      int c = type == SOCK_STREAM ? accept (fd, NULL, NULL) : (int) recv (fd, buf, sizeof buf, 0);
+
+      if (c < 0)
+        return n;
+      if (type == SOCK_STREAM)
+        close (c);
+      n++;
+    }
+}
+
+static void
+test_egress_short_address (void)
+{
+  static const char probe[] =
+    "import ctypes, socket, struct, sys\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "def sin6(ip, port):\n"
+    "    return struct.pack('=H', socket.AF_INET6) + struct.pack('!HI', port, 0) + "
+    "socket.inet_pton(socket.AF_INET6, '::ffff:' + ip)\n"
+    "def unspec(ip, port):\n"
+    "    return struct.pack('=H', 0) + struct.pack('!H', port) + socket.inet_aton(ip) + bytes(8)\n"
+    "def res(r):\n"
+    "    return 'ok' if r >= 0 else 'errno %d' % ctypes.get_errno()\n"
+    "for ip, tcp, udp in ((sys.argv[1], int(sys.argv[2]), int(sys.argv[3])),\n"
+    "                     (sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))):\n"
+    "    s = socket.socket(socket.AF_INET6)\n"
+    "    print(ip, 'tcp6/24', res(libc.connect(s.fileno(), sin6(ip, tcp), 24)))\n"
+    "    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+    "    print(ip, 'udp6/24', res(libc.sendto(s.fileno(), b'x', 1, 0, sin6(ip, udp), 24)))\n"
+    "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "    print(ip, 'unspec', res(libc.sendto(s.fileno(), b'x', 1, 0, unspec(ip, udp), 16)))\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "s.connect((sys.argv[4], int(sys.argv[6])))\n"
+    "print('disconnect', res(libc.connect(s.fileno(), unspec('0.0.0.0', 0), 16)))\n";
+  const char *allow[] = { "127.0.0.1", NULL };
+  const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autofree char *quoted = g_shell_quote (probe);
+  g_autofree char *script = NULL, *out = NULL, *expected = NULL;
+  guint denied_tcp, denied_udp, allowed_tcp, allowed_udp;
+  int fds[4];
+  SandboxInstance *instance;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  fds[0] = host_socket ("127.0.0.2", SOCK_STREAM, &denied_tcp);
+  fds[1] = host_socket ("127.0.0.2", SOCK_DGRAM, &denied_udp);
+  fds[2] = host_socket ("127.0.0.1", SOCK_STREAM, &allowed_tcp);
+  fds[3] = host_socket ("127.0.0.1", SOCK_DGRAM, &allowed_udp);
+  sandbox_spec_set_network (spec, TRUE);
+  sandbox_spec_set_egress_rules (spec, allow, deny_all);
+  instance = create (spec);
+  script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" 127.0.0.2 %u %u 127.0.0.1 %u %u 2>&1",
+                            quoted, denied_tcp, denied_udp, allowed_tcp, allowed_udp);
+  out = sh (instance, script, NULL);
+  g_test_message ("%s", out);
+  expected = g_strdup_printf ("127.0.0.2 tcp6/24 errno %d\n127.0.0.2 udp6/24 errno %d\n"
+                              "127.0.0.2 unspec errno %d\n"
+                              "127.0.0.1 tcp6/24 ok\n127.0.0.1 udp6/24 ok\n127.0.0.1 unspec ok\n"
+                              "disconnect ok\n", EACCES, EACCES, EACCES);
+  g_assert_cmpstr (out, ==, expected);
+  destroy (instance);
+  g_assert_cmpuint (host_arrivals (fds[0], SOCK_STREAM), ==, 0);
+  g_assert_cmpuint (host_arrivals (fds[1], SOCK_DGRAM), ==, 0);
+  g_assert_cmpuint (host_arrivals (fds[2], SOCK_STREAM), ==, 1);
+  g_assert_cmpuint (host_arrivals (fds[3], SOCK_DGRAM), ==, 2);
+  for (int i = 0; i < 4; i++)
+    close (fds[i]);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2542,6 +2653,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/host-home", test_host_home);
   g_test_add_func ("/local/attack/outlive-destroy", test_outlive_destroy);
   g_test_add_func ("/local/attack/no-route", test_no_route);
+  g_test_add_func ("/local/attack/egress-short-address", test_egress_short_address);
 
   return g_test_run ();
 }

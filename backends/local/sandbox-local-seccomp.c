@@ -13,6 +13,7 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <string.h>
@@ -35,6 +36,12 @@
 #else
 #include <stdio.h>
 #endif
+
+#ifndef F_SETLEASE
+#define F_SETLEASE 1024
+#endif
+/* F_SETDELEG (Linux 6.19), refused before any kernel has it. */
+#define SBX_F_SETDELEG (1024 + 16)
 
 typedef struct
 {
@@ -221,6 +228,21 @@ add_rules (scmp_filter_ctx ctx)
   if (r == 0)
     r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (ioctl), 1,
                           SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, (scmp_datum_t) TIOCSETD));
+
+  /* File leases (and their NFS-style twin, delegations, Linux 6.19) are
+   * taken on an inode, not on a mount: a lease on a file of the host's
+   * root, which the sandbox sees read-only, made every host process that
+   * opened that file for writing (a read lease) or at all (a write lease,
+   * which needs only that nobody else has the file open) wait for the
+   * lease-break time, 45 s, again and again. The owner of the file may
+   * take one, and the sandbox user is the caller: as root, any root-owned
+   * file (/etc/passwd). Only file servers (Samba, NFS) use them. */
+  if (r == 0)
+    r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (fcntl), 1,
+                          SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, (scmp_datum_t) F_SETLEASE));
+  if (r == 0)
+    r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (fcntl), 1,
+                          SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, (scmp_datum_t) SBX_F_SETDELEG));
 
   /* The sandbox's pid 1 holds its server: nothing traces it or reads its
    * memory (it is not dumpable either). Other processes stay traceable, for

@@ -2490,6 +2490,84 @@ test_outlive_destroy (void)
   g_object_unref (instance);
 }
 
+/* ---- file leases ---- */
+
+/* A lease is taken on an inode, whatever the mount: a command leased a
+ * host file it sees read-only (here through a read-only mount; the host's
+ * root is one too), and a host process opening that file (for writing
+ * under a read lease, at all under a write lease, which needs only that
+ * nobody else has it open) waited for the sandbox to let go, or for the
+ * lease-break time, 45 s. The owner may take one, and the sandbox user is
+ * the caller: as root, every root-owned file of the host. Now refused
+ * (EPERM). Control: F_GETLEASE still answers (F_UNLCK). */
+static void
+test_file_lease (void)
+{
+  static const char probe[] =
+    "import fcntl, os, signal, sys, time\n"
+    "signal.signal(signal.SIGIO, signal.SIG_IGN)\n"
+    "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+    "for t in (fcntl.F_WRLCK, fcntl.F_RDLCK):\n"
+    "    try:\n"
+    "        fcntl.fcntl(fd, fcntl.F_SETLEASE, t)\n"
+    "        print('leased', flush=True)\n"
+    "        break\n"
+    "    except OSError as e:\n"
+    "        print('errno', e.errno, flush=True)\n"
+    "print('get', fcntl.fcntl(fd, fcntl.F_GETLEASE), flush=True)\n"
+    "time.sleep(4)\n";
+  g_autofree char *quoted = g_shell_quote (probe);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("libsandbox-lease-XXXXXX", &error);
+  g_autofree char *file = NULL, *script = NULL, *expected = NULL;
+
+  g_assert_no_error (error);
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      g_rmdir (dir);
+      return;
+    }
+  file = g_build_filename (dir, "shared", NULL);
+  g_assert_true (g_file_set_contents (file, "host data", -1, NULL));
+  script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" /shared/shared 2>&1", quoted);
+  expected = g_strdup_printf ("errno %d\nerrno %d\nget %d\n", EPERM, EPERM, F_UNLCK);
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell (script);
+      g_autoptr(SandboxExecResult) result = NULL;
+      g_autofree char *out = NULL;
+      SandboxInstance *instance;
+      gint64 start, waited;
+      int fd;
+
+      sandbox_spec_set_run_as_root (spec, as_root);
+      sandbox_spec_add_mount (spec, dir, "/shared", TRUE);
+      instance = create (spec);
+      sandbox_command_set_timeout_ms (cmd, 30000);
+      sandbox_instance_exec_async (instance, cmd, NULL, exec_done, &result);
+      /* While the command holds what it got: the host opens the file. */
+      g_usleep (1500 * G_TIME_SPAN_MILLISECOND);
+      start = g_get_monotonic_time ();
+      fd = open (file, O_RDWR | O_CLOEXEC);
+      waited = g_get_monotonic_time () - start;
+      g_assert_cmpint (fd, >=, 0);
+      close (fd);
+      while (result == NULL)
+        g_main_context_iteration (NULL, TRUE);
+      out = g_strndup (g_bytes_get_data (sandbox_exec_result_get_stdout (result), NULL),
+                       g_bytes_get_size (sandbox_exec_result_get_stdout (result)));
+      g_test_message ("run-as-root=%d: %s(the host's open took %" G_GINT64_FORMAT " ms)",
+                      as_root, out, waited / 1000);
+      g_assert_cmpstr (out, ==, expected);
+      g_assert_cmpint (waited, <, G_USEC_PER_SEC);
+      destroy (instance);
+    }
+  g_unlink (file);
+  g_rmdir (dir);
+}
+
 /* ---- network ---- */
 
 static void
@@ -2654,6 +2732,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/outlive-destroy", test_outlive_destroy);
   g_test_add_func ("/local/attack/no-route", test_no_route);
   g_test_add_func ("/local/attack/egress-short-address", test_egress_short_address);
+  g_test_add_func ("/local/attack/file-lease", test_file_lease);
 
   return g_test_run ();
 }

@@ -105,3 +105,73 @@ def test_hostile_step_plants_no_link_in_the_datastore(mf, tmp_path):
         assert list(target.iterdir()) == [], "the runtime wrote through a planted link"
         assert _special_files(mf.datastore_root) == []
     mf.assert_no_sandboxes("HostileLinksFlow")
+
+
+# include_file_uploads with a flow and datastore of plain objects: the
+# _parameters task's values are what a sandboxed step could have written.
+INCLUDE_CHECKS = r"""
+import os, sys
+from metaflow.includefile import IncludeFile, IncludedFile
+from metaflow_extensions.libsandbox.plugins import sandbox_executor as ex
+
+upload_root, secret = sys.argv[1], sys.argv[2]
+inside = os.path.join(upload_root, "IncludeFlow", "data.csv")
+os.makedirs(os.path.dirname(inside))
+with open(inside, "w") as f:
+    f.write("a,b\n")
+escape = os.path.join(upload_root, "IncludeFlow", "up")
+os.symlink(os.path.dirname(secret), escape)
+
+
+class Flow:
+    name = "IncludeFlow"
+
+    def _get_parameters(self):
+        return [(n, IncludeFile(n, default="x")) for n in ("good", "secret", "dotdot", "link")]
+
+
+name = os.path.basename(secret)
+dotdot = os.path.join(upload_root, "..", os.path.basename(os.path.dirname(secret)), name)
+urls = {"good": inside, "secret": secret, "dotdot": dotdot, "link": os.path.join(escape, name)}
+values = {k: IncludedFile({"type": "self", "url": "local://" + v}) for k, v in urls.items()}
+
+
+class Store:
+    datastore_root = os.path.join(upload_root, "ds")
+
+    def get_task_datastore(self, run_id, step, task_id):
+        return values
+
+
+os.makedirs(os.path.join(Store.datastore_root, "IncludeFlow", "7", "_parameters", "1"))
+print(ex.include_file_uploads(Flow(), Store(), "7") == [inside])
+"""
+
+
+def test_include_file_uploads_name_only_uploaded_files(tmp_path):
+    """The runtime sends a remote sandbox the files its IncludeFile
+    parameters name, read from the run's _parameters values: a step that
+    rewrote them to name any file of this machine had it sent to the
+    sandbox. Only IncludeFile's own upload directory is sent from now."""
+    from conftest import EXTENSION_DIR
+
+    upload_root = tmp_path / "uploads"
+    upload_root.mkdir()
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    secret = secrets / "id_ed25519"
+    secret.write_text("host secret", encoding="utf-8")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(EXTENSION_DIR),
+        METAFLOW_DATATOOLS_LOCALROOT=str(upload_root),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", INCLUDE_CHECKS, str(upload_root), str(secret)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True", proc.stdout

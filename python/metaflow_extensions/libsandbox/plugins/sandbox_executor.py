@@ -390,15 +390,38 @@ def include_file_roots(ds_root: str, mounted: List[str]) -> List[str]:
 _INCLUDE_UPLOADS: Dict[str, List[str]] = {}
 
 
+def _include_upload_root() -> Optional[str]:
+    """Where IncludeFile's local uploader puts what it uploads (resolved),
+    or None when that cannot be told."""
+    try:
+        from metaflow.plugins.datatools.local import Local
+
+        root = Local.get_root_from_config(lambda *args, **kwargs: None, create_on_absent=False)
+    except Exception:  # noqa: BLE001 - another Metaflow: its configuration only
+        try:
+            from metaflow.metaflow_config import DATATOOLS_LOCALROOT as root
+        except ImportError:
+            root = None
+    return os.path.realpath(root) if root else None
+
+
 def include_file_uploads(flow, flow_datastore, run_id: str) -> List[str]:
     """The files this run's IncludeFile parameters uploaded to the local
     store (absolute paths, as their descriptors record them): a sandbox that
     does not share this machine's files gets a copy at the same path. Read
-    once per run from its _parameters task (the values, also on resume)."""
+    once per run from its _parameters task (the values, also on resume).
+
+    Only files of IncludeFile's own upload directory: the values are
+    artifacts of the datastore, which a sandboxed step can rewrite (a local
+    sandbox mounts it, a remote task's outputs are copied back into it), and
+    a descriptor naming local:///root/.ssh/id_ed25519 had this machine send
+    that file to every sandbox of the run (of a resumed run: the values are
+    those of the run it resumes)."""
     key = "%s/%s" % (flow.name, run_id)
     if key in _INCLUDE_UPLOADS:
         return _INCLUDE_UPLOADS[key]
     found: List[str] = []
+    upload_root = _include_upload_root()
     try:
         from metaflow.includefile import IncludeFile
 
@@ -426,7 +449,13 @@ def include_file_uploads(flow, flow_datastore, run_id: str) -> List[str]:
             url = descriptor.get("url") if isinstance(descriptor, dict) else None
             if isinstance(url, str) and url.startswith("local://"):
                 path = url[len("local://") :]
-                if os.path.isabs(path) and os.path.isfile(path) and path not in found:
+                if (
+                    upload_root is not None
+                    and os.path.isabs(path)
+                    and _real_under(os.path.realpath(path), upload_root)
+                    and os.path.isfile(path)
+                    and path not in found
+                ):
                     found.append(path)
     _INCLUDE_UPLOADS[key] = found
     return found

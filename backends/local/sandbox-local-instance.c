@@ -3699,14 +3699,17 @@ _local_own_tmpfs_size (LocalConfig *config)
 }
 
 /* What the sandbox holds in its own tmpfs mounts (_local_own_tmpfs_size),
- * in bytes: each is found through its pid 1's root, one name at a time
- * without following links (the sandbox may have swapped a directory above
- * a workdir for a link), and counted only if it is a tmpfs. */
+ * in bytes, and what they can hold in all (TOTAL): each is found through
+ * its pid 1's root, one name at a time without following links (the
+ * sandbox may have swapped a directory above a workdir for a link), and
+ * counted only if it is a tmpfs. */
 guint64
-_local_own_tmpfs_used (LocalConfig *config)
+_local_own_tmpfs_used (LocalConfig *config,
+                       guint64     *total)
 {
   guint64 used = 0;
 
+  *total = 0;
   if (_local_own_tmpfs_size (config) == 0 || config->init_pid <= 1)
     return 0;
   for (guint i = 0; i < 3; i++)
@@ -3733,7 +3736,10 @@ _local_own_tmpfs_used (LocalConfig *config)
           fd = next;
         }
       if (fd >= 0 && fstatfs (fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC)
-        used += (guint64) (fs.f_blocks - fs.f_bfree) * (guint64) fs.f_bsize;
+        {
+          used += (guint64) (fs.f_blocks - fs.f_bfree) * (guint64) fs.f_bsize;
+          *total += (guint64) fs.f_blocks * (guint64) fs.f_bsize;
+        }
       if (fd >= 0)
         close (fd);
     }

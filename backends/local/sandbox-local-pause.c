@@ -399,7 +399,7 @@ _local_metrics (LocalConfig  *config,
   g_autoptr(GArray) pids = NULL;
   long ticks_per_s = sysconf (_SC_CLK_TCK);
   long page = sysconf (_SC_PAGESIZE);
-  guint64 ticks = 0, rss = 0, disk_used, disk_total = 0, memory_total;
+  guint64 ticks = 0, rss = 0, disk_used, disk_total = 0, memory_total, own_total = 0;
   guint cpus = g_get_num_processors ();
   struct statvfs vfs;
 
@@ -435,9 +435,11 @@ _local_metrics (LocalConfig  *config,
    * recursive walk survives. */
   disk_used = _local_tree_size (config->dir);
   /* And what its own tmpfs mounts hold, where it has them (then the
-   * directories above are empty mount points). */
-  disk_used += _local_own_tmpfs_used (config);
-  if (config->disk_mb > 0)
+   * directories above are empty mount points), of what they can hold. */
+  disk_used += _local_own_tmpfs_used (config, &own_total);
+  if (own_total > 0)
+    disk_total = own_total;
+  else if (config->disk_mb > 0)
     disk_total = (guint64) config->disk_mb * 1024 * 1024;
   else if (statvfs (config->dir, &vfs) == 0)
     disk_total = (guint64) vfs.f_blocks * vfs.f_frsize;

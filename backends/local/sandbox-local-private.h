@@ -98,7 +98,8 @@ gboolean      _local_seccomp_write      (int          fd,
 
 guint64       _local_tree_size          (const char  *path);
 guint64       _local_own_tmpfs_size     (LocalConfig *config);
-guint64       _local_own_tmpfs_used     (LocalConfig *config);
+guint64       _local_own_tmpfs_used     (LocalConfig *config,
+                                         guint64     *total);
 gboolean      _local_remove_tree        (const char  *path,
                                          GError     **error);
 /* Removes the instance's cgroup directories (once its processes are gone). */

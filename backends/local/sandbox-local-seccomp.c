@@ -237,12 +237,20 @@ add_rules (scmp_filter_ctx ctx)
    * lease-break time, 45 s, again and again. The owner of the file may
    * take one, and the sandbox user is the caller: as root, any root-owned
    * file (/etc/passwd). Only file servers (Samba, NFS) use them. */
-  if (r == 0)
-    r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (fcntl), 1,
-                          SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, (scmp_datum_t) F_SETLEASE));
-  if (r == 0)
-    r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (fcntl), 1,
-                          SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, (scmp_datum_t) SBX_F_SETDELEG));
+  {
+    /* fcntl64: 32-bit architectures' second entry point (absent here). */
+    static const int fcntl_calls[] = { SCMP_SYS (fcntl), SCMP_SYS (fcntl64) };
+    static const scmp_datum_t lease_cmds[] = { F_SETLEASE, SBX_F_SETDELEG };
+
+    for (guint i = 0; r == 0 && i < G_N_ELEMENTS (fcntl_calls); i++)
+      for (guint c = 0; r == 0 && c < G_N_ELEMENTS (lease_cmds); c++)
+        {
+          r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), fcntl_calls[i], 1,
+                                SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, lease_cmds[c]));
+          if (r == -EFAULT || r == -EDOM)
+            r = 0;
+        }
+  }
 
   /* The sandbox's pid 1 holds its server: nothing traces it or reads its
    * memory (it is not dumpable either). Other processes stay traceable, for

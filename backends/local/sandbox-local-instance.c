@@ -3715,15 +3715,18 @@ _local_own_tmpfs_used (LocalConfig *config,
   for (guint i = 0; i < 3; i++)
     {
       const char *target = i == 0 ? "/tmp" : i == 1 ? "/var/tmp" : config->workdir;
-      g_autofree char *root = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/root", config->init_pid);
-      g_auto(GStrv) parts = g_strsplit (target, "/", -1);
-      int fd = open (root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      g_autofree char *root = NULL;
+      g_auto(GStrv) parts = NULL;
       struct statfs fs;
+      int fd;
 
       /* A workdir of /tmp is the same mount as it (one below it is a
        * mount of its own). */
       if (i == 2 && (strcmp (target, "/tmp") == 0 || strcmp (target, "/var/tmp") == 0))
         break;
+      root = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/root", config->init_pid);
+      parts = g_strsplit (target, "/", -1);
+      fd = open (root, O_PATH | O_DIRECTORY | O_CLOEXEC);
       for (guint j = 0; fd >= 0 && parts[j] != NULL; j++)
         {
           int next;

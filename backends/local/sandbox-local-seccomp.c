@@ -238,7 +238,8 @@ add_rules (scmp_filter_ctx ctx)
    * take one, and the sandbox user is the caller: as root, any root-owned
    * file (/etc/passwd). Only file servers (Samba, NFS) use them. */
   {
-    /* fcntl64: 32-bit architectures' second entry point (absent here). */
+    /* fcntl64: 32-bit architectures' second entry point (none on 64-bit
+     * ones: skipped). */
     static const int fcntl_calls[] = { SCMP_SYS (fcntl), SCMP_SYS (fcntl64) };
     static const scmp_datum_t lease_cmds[] = { F_SETLEASE, SBX_F_SETDELEG };
 

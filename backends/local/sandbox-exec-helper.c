@@ -94,6 +94,7 @@ static uint64_t spawn_seq;      /* the next spawn request's SEQ */
 static size_t n_spawning;       /* jobs in JOB_SPAWNING */
 static int spawner_sock = -1;   /* pid 1's end of the spawner's socket */
 static pid_t spawner = -1;
+static int in_spawner;          /* this process is the spawner (or a command it made) */
 
 /* Processes reaped while a spawn was unanswered that were no job's: one
  * may be a command the spawner made and a sibling killed before its pid
@@ -1728,7 +1729,9 @@ run_command (int conn)
   do
     n = recvmsg (conn, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
   while (n < 0 && errno == EINTR);
-  if (n != (ssize_t) sizeof header || !token_ok (header))
+  /* pid 1 checked the secret before it passed the connection on; the
+   * spawner does not know it (start_spawner). */
+  if (n != (ssize_t) sizeof header || (!in_spawner && !token_ok (header)))
     _exit (127);   /* not our client: no answer */
   for (cmsg = CMSG_FIRSTHDR (&msg); cmsg != NULL; cmsg = CMSG_NXTHDR (&msg, cmsg))
     if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
@@ -1939,8 +1942,23 @@ start_spawner (void)
   spawner = fork ();
   if (spawner == 0)
     {
+      /* A new image of this program, not a copy of pid 1: the spawner is
+       * in the commands' domain (they may signal it), and pid 1's memory
+       * holds the sandbox's secret and the cookie that lets a connect(),
+       * symlink() or sendmsg() past pid 1's checks. Not dumpable, it could
+       * not be traced, but a command could make it dump core (SIGSEGV),
+       * which a host with fs.suid_dumpable=2 writes for its crash handler
+       * (apport, systemd-coredump) where a root caller's sandbox reads it.
+       * Until the new image makes itself not dumpable it is still in pid
+       * 1's Landlock domain, out of the commands' reach. */
+      char fd_arg[16];
+      char *args[] = { (char *) "sandbox-spawner", (char *) "--spawner", fd_arg, NULL };
+
       close (pair[0]);
-      run_spawner (pair[1]);
+      fcntl (pair[1], F_SETFD, 0);
+      snprintf (fd_arg, sizeof fd_arg, "%d", pair[1]);
+      execv ("/proc/self/exe", args);
+      _exit (127);
     }
   close (pair[1]);
   if (spawner < 0)
@@ -2544,6 +2562,13 @@ serve (int       listen_fd,
 int
 main (int argc, char **argv)
 {
+  if (argc == 3 && strcmp (argv[1], "--spawner") == 0)
+    {
+      /* start_spawner: not dumpable before anything else. */
+      prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
+      in_spawner = 1;
+      run_spawner (atoi (argv[2]));
+    }
   if (argc >= 3 && strcmp (argv[1], "--once") == 0)
     {
       once_conn = atoi (argv[2]);

@@ -2490,6 +2490,107 @@ test_outlive_destroy (void)
   g_object_unref (instance);
 }
 
+/* ---- secrets in the helpers the commands can reach ---- */
+
+/* How many times NEEDLE occurs in the readable private memory of PID
+ * (read through /proc/PID/mem, as the caller may: it owns the sandbox's
+ * user namespace), or -1 if the memory cannot be read. */
+static int
+memory_count (gint64 pid, const char *needle)
+{
+  g_autofree char *maps_path = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/maps", pid);
+  g_autofree char *mem_path = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/mem", pid);
+  g_autofree char *maps = NULL;
+  g_auto(GStrv) lines = NULL;
+  size_t needle_len = strlen (needle);
+  int fd, count = 0;
+
+  if (!g_file_get_contents (maps_path, &maps, NULL, NULL) ||
+      (fd = open (mem_path, O_RDONLY | O_CLOEXEC)) < 0)
+    return -1;
+  lines = g_strsplit (maps, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      guint64 start, end;
+      char perms[8];
+      g_autofree char *buf = NULL;
+
+      if (sscanf (lines[i], "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x %4s", &start, &end, perms) != 3 ||
+          perms[0] != 'r' || strstr (lines[i], "[vvar") != NULL || end - start > (64u << 20))
+        continue;
+      buf = g_malloc (end - start);
+      if (pread (fd, buf, end - start, (off_t) start) != (ssize_t) (end - start))
+        continue;
+      for (const char *p = buf; p + needle_len <= buf + (end - start); p++)
+        if (*p == needle[0] && memcmp (p, needle, needle_len) == 0)
+          count++;
+    }
+  close (fd);
+  return count;
+}
+
+/* The command spawner is in the commands' Landlock domain (a command may
+ * signal it, to make it dump core, say), and was a fork of pid 1: its
+ * memory held the sandbox's secret and the cookie that lets a connect(),
+ * symlink() or sendmsg() past pid 1. With fs.suid_dumpable=2 (Ubuntu,
+ * Debian with systemd-coredump) a non-dumpable process's core still goes
+ * to the crash handler, and a root caller's sandbox reads what it stores.
+ * The spawner is now a new image of the helper: neither is in it. Looked
+ * for here: the secret (instance.json has it; the cookie is pid 1's
+ * alone). Control: pid 1's memory has it. */
+static void
+test_spawner_secrets (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *root = g_dir_make_tmp ("libsandbox-secrets-XXXXXX", &error);
+  const char *old_root = g_getenv ("SANDBOX_LOCAL_ROOT");
+  g_autofree char *saved = g_strdup (old_root);
+  g_autofree char *json_path = NULL, *json = NULL, *out = NULL, *children = NULL, *children_path = NULL;
+  g_autoptr(GRegex) pid_re = g_regex_new ("\"init_pid\" *: *([0-9]+)", 0, 0, NULL);
+  g_autoptr(GRegex) token_re = g_regex_new ("\"token\" *: *\"([0-9a-f]+)\"", 0, 0, NULL);
+  g_autoptr(GMatchInfo) m1 = NULL, m2 = NULL;
+  g_autofree char *pid_s = NULL, *token = NULL;
+  g_auto(GStrv) kids = NULL;
+  SandboxInstance *instance;
+  gint64 init_pid, spawner = 0;
+
+  g_assert_no_error (error);
+  g_setenv ("SANDBOX_LOCAL_ROOT", root, TRUE);
+  instance = create (NULL);
+  out = sh (instance, "echo ok", NULL);   /* the spawner has made a command */
+  g_assert_cmpstr (out, ==, "ok\n");
+  json_path = g_build_filename (root, sandbox_instance_get_id (instance), "instance.json", NULL);
+  g_assert_true (g_file_get_contents (json_path, &json, NULL, NULL));
+  g_assert_true (g_regex_match (pid_re, json, 0, &m1));
+  g_assert_true (g_regex_match (token_re, json, 0, &m2));
+  pid_s = g_match_info_fetch (m1, 1);
+  token = g_match_info_fetch (m2, 1);
+  init_pid = g_ascii_strtoll (pid_s, NULL, 10);
+  children_path = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/task/%" G_GINT64_FORMAT "/children",
+                                   init_pid, init_pid);
+  g_assert_true (g_file_get_contents (children_path, &children, NULL, NULL));
+  kids = g_strsplit (g_strstrip (children), " ", -1);
+  for (guint i = 0; kids[i] != NULL && spawner == 0; i++)
+    {
+      g_autofree char *comm_path = g_strdup_printf ("/proc/%s/comm", kids[i]);
+      g_autofree char *comm = NULL;
+
+      if (g_file_get_contents (comm_path, &comm, NULL, NULL) && strcmp (g_strstrip (comm), "sandbox-spawner") == 0)
+        spawner = g_ascii_strtoll (kids[i], NULL, 10);
+    }
+  g_assert_cmpint (spawner, >, 1);
+  /* Control: the scan finds the secret where it is. */
+  g_assert_cmpint (memory_count (init_pid, token), >=, 1);
+  g_assert_cmpint (memory_count (spawner, token), ==, 0);
+  destroy (instance);
+
+  if (saved != NULL)
+    g_setenv ("SANDBOX_LOCAL_ROOT", saved, TRUE);
+  else
+    g_unsetenv ("SANDBOX_LOCAL_ROOT");
+  g_assert_cmpint (g_rmdir (root), ==, 0);
+}
+
 /* ---- file leases ---- */
 
 /* A lease is taken on an inode, whatever the mount: a command leased a
@@ -2733,6 +2834,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/no-route", test_no_route);
   g_test_add_func ("/local/attack/egress-short-address", test_egress_short_address);
   g_test_add_func ("/local/attack/file-lease", test_file_lease);
+  g_test_add_func ("/local/attack/spawner-secrets", test_spawner_secrets);
 
   return g_test_run ();
 }

@@ -122,8 +122,16 @@ reached_time_limit (LocalConfig *config)
 
 static GError *
 time_limit_error (LocalConfig *config,
-                  const char  *program)
+                  const char  *program,
+                  gboolean     started)
 {
+  if (!started)
+    return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT,
+                        _("The local sandbox %s reached its time limit (%d s, the "
+                          "spec's timeout) before the command “%s” could start: its "
+                          "processes were killed. Give the sandbox a longer timeout (sandboxctl "
+                          "--timeout), or none."),
+                        config->id, (int) (config->expires - config->created), program);
   return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT,
                       _("The local sandbox %s reached its time limit (%d s, the "
                         "spec's timeout) while the command “%s” was running: its "
@@ -2158,7 +2166,7 @@ exec_complete (ExecData *data)
   else if (reached_time_limit (self->config))
     {
       sandbox_instance_set_state (SANDBOX_INSTANCE (self), SANDBOX_INSTANCE_STATE_STOPPED);
-      g_task_return_error (task, time_limit_error (self->config, data->program));
+      g_task_return_error (task, time_limit_error (self->config, data->program, TRUE));
       goto out;
     }
   else
@@ -2655,10 +2663,12 @@ sandbox_local_instance_exec (SandboxInstance *instance,
 
       if (error != NULL || instance_gone (self, &error))
         goto fail;
-      if (data->conn < 0 && reached_time_limit (config))
+      /* Connected or not: a sandbox whose time ran out while the request
+       * was on its way (a slow or loaded caller) closes the connection. */
+      if (reached_time_limit (config))
         {
           sandbox_instance_set_state (instance, SANDBOX_INSTANCE_STATE_STOPPED);
-          error = time_limit_error (config, sandbox_command_get_argv (command)[0]);
+          error = time_limit_error (config, sandbox_command_get_argv (command)[0], FALSE);
           goto fail;
         }
       if (data->conn < 0)

@@ -60,6 +60,16 @@
 #define LEASE_FD 8    /* end-of-file: the owner died (die-with-owner) */
 #define SECCOMP_FD 9  /* the seccomp program, read by bwrap */
 #define ONCE_FD 10    /* one-shot: the connection of the sandbox's one command */
+/* bwrap's own copy of INFO_FD's read end. bwrap writes the child's pid to
+ * INFO_FD before it lets the child go on; were we killed in between, the
+ * write would find no reader and SIGPIPE would kill bwrap, leaving its child
+ * (the sandbox's pid 1 to be) blocked for ever on bwrap's eventfd. With a
+ * reader of its own the write succeeds, the child starts the server, and the
+ * server ends the sandbox (die-with-owner: the lease) or keeps it (a sandbox
+ * that outlives its creator, which `sandboxctl gc` finds). The server closes
+ * it with every descriptor it was not meant to keep. */
+#define INFO_KEEP_FD 11
+#define HIGHEST_CHILD_FD INFO_KEEP_FD
 #define TAIL_MAX 4096
 
 struct _SandboxLocalInstance
@@ -124,8 +134,16 @@ reached_time_limit (LocalConfig *config)
 
 static GError *
 time_limit_error (LocalConfig *config,
-                  const char  *program)
+                  const char  *program,
+                  gboolean     started)
 {
+  if (!started)
+    return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT,
+                        _("The local sandbox %s reached its time limit (%d s, the "
+                          "spec's timeout) before the command “%s” could start: its "
+                          "processes were killed. Give the sandbox a longer timeout (sandboxctl "
+                          "--timeout), or none."),
+                        config->id, (int) (config->expires - config->created), program);
   return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT,
                       _("The local sandbox %s reached its time limit (%d s, the "
                         "spec's timeout) while the command “%s” was running: its "
@@ -1149,7 +1167,7 @@ child_setup (gpointer user_data)
 }
 
 /* A descriptor for child_setup, moved above the numbers bwrap's
- * descriptors are given in the child (LISTEN_FD ... ONCE_FD), which the
+ * descriptors are given in the child (LISTEN_FD ... HIGHEST_CHILD_FD), which the
  * launcher sets up before child_setup runs and would otherwise replace. */
 static int
 open_for_child (const char *path)
@@ -1157,9 +1175,9 @@ open_for_child (const char *path)
   int fd = open (path, O_WRONLY | O_CLOEXEC);
   int high;
 
-  if (fd < 0 || fd > ONCE_FD)
+  if (fd < 0 || fd > HIGHEST_CHILD_FD)
     return fd;
-  high = fcntl (fd, F_DUPFD_CLOEXEC, ONCE_FD + 1);
+  high = fcntl (fd, F_DUPFD_CLOEXEC, HIGHEST_CHILD_FD + 1);
   close (fd);
   return high;
 }
@@ -1609,6 +1627,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   int listen_fd = -1, null_fd = -1, watch_fd = -1;
   int seccomp_pair[2] = { -1, -1 };
   int ready_pipe[2] = { -1, -1 }, info_pipe[2] = { -1, -1 }, log_pipe[2] = { -1, -1 };
+  int info_keep = -1;
   int token_pipe[2] = { -1, -1 }, lease_pipe[2] = { -1, -1 }, stdin_pipe[2] = { -1, -1 };
   int once_pair[2] = { -1, -1 };
   guint8 secret[SBX_TOKEN_HEX / 2];
@@ -1696,6 +1715,8 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   g_subprocess_launcher_take_stderr_fd (launcher, log_pipe[1]);
   g_subprocess_launcher_take_fd (launcher, listen_fd, LISTEN_FD);
   g_subprocess_launcher_take_fd (launcher, info_pipe[1], INFO_FD);
+  if ((info_keep = fcntl (info_pipe[0], F_DUPFD_CLOEXEC, HIGHEST_CHILD_FD + 1)) >= 0)
+    g_subprocess_launcher_take_fd (launcher, info_keep, INFO_KEEP_FD);
   g_subprocess_launcher_take_fd (launcher, ready_pipe[1], READY_FD);
   g_subprocess_launcher_take_fd (launcher, token_pipe[0], TOKEN_FD);
   g_subprocess_launcher_take_fd (launcher, seccomp_pair[1], SECCOMP_FD);
@@ -2180,7 +2201,7 @@ exec_complete (ExecData *data)
   else if (reached_time_limit (self->config))
     {
       sandbox_instance_set_state (SANDBOX_INSTANCE (self), SANDBOX_INSTANCE_STATE_STOPPED);
-      g_task_return_error (task, time_limit_error (self->config, data->program));
+      g_task_return_error (task, time_limit_error (self->config, data->program, TRUE));
       goto out;
     }
   else
@@ -2677,10 +2698,12 @@ sandbox_local_instance_exec (SandboxInstance *instance,
 
       if (error != NULL || instance_gone (self, &error))
         goto fail;
-      if (data->conn < 0 && reached_time_limit (config))
+      /* Connected or not: a sandbox whose time ran out while the request
+       * was on its way (a slow or loaded caller) closes the connection. */
+      if (reached_time_limit (config))
         {
           sandbox_instance_set_state (instance, SANDBOX_INSTANCE_STATE_STOPPED);
-          error = time_limit_error (config, sandbox_command_get_argv (command)[0]);
+          error = time_limit_error (config, sandbox_command_get_argv (command)[0], FALSE);
           goto fail;
         }
       if (data->conn < 0)

@@ -1124,6 +1124,31 @@ test_ttl_during_exec (void)
   destroy (instance);
 }
 
+/* A command sent after the sandbox's time ran out (a caller slower than
+ * the timeout: a loaded machine, valgrind) is told so, not "remove it and
+ * create a new one", and not "while the command was running". */
+static void
+test_ttl_before_exec (void)
+{
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell ("true");
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  SandboxInstance *instance;
+
+  sandbox_spec_set_timeout (spec, 1);
+  instance = create (spec);
+  g_usleep (2200 * G_TIME_SPAN_MILLISECOND);
+  result = sandbox_instance_exec (instance, cmd, NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT);
+  g_assert_nonnull (strstr (error->message, "time limit (1 s"));
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "before the command “/bin/sh” could start"));
+  g_assert_cmpint (sandbox_instance_get_state (instance), ==, SANDBOX_INSTANCE_STATE_STOPPED);
+  destroy (instance);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1154,6 +1179,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/errors/bad-mount-target", test_bad_mount_target);
   g_test_add_func ("/local/isolation/stdin-not-inherited", test_stdin_not_inherited);
   g_test_add_func ("/local/ttl-during-exec", test_ttl_during_exec);
+  g_test_add_func ("/local/ttl-before-exec", test_ttl_before_exec);
   g_test_add_func ("/local/ttl", test_ttl);
   g_test_add_func ("/local/server/shared-namespaces", test_server_shared_namespaces);
   g_test_add_func ("/local/server/destroy-leaves-nothing", test_server_destroy_leaves_nothing);

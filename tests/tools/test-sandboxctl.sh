@@ -455,6 +455,27 @@ rc=$?
 check "backends loads the remote module and lists daytona and e2b" \
   eval 'rc_is 0 && grep -q "file=[^ ]*libsandbox-remote.so" "$WORK/err" && out_has "^daytona" && out_has "^e2b"'
 
+# Killed while bwrap starts: bwrap writes the sandbox's pid to the caller
+# before it lets the sandbox go on; that write found no reader, SIGPIPE
+# killed bwrap, and its child stayed blocked for ever (a bwrap per killed
+# caller, never reaped). A bwrap that starts a second late makes the window
+# certain. The run's sandbox (die-with-owner) must end by itself.
+printf '#!/bin/sh\nsleep 1\nexec %s "$@"\n' "$(command -v bwrap)" >"$WORK/slow-bwrap"
+chmod +x "$WORK/slow-bwrap"
+SANDBOX_BWRAP="$WORK/slow-bwrap" "$CTL" run -- sleep 300 >/dev/null 2>&1 &
+pid=$!
+sleep 0.3
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+left=1
+for _ in $(seq 100); do
+  left=$(pgrep -f -- "--bind $SANDBOX_LOCAL_ROOT/" | wc -l)
+  [ "$left" = 0 ] && break
+  sleep 0.1
+done
+check "run killed while bwrap starts leaves no bwrap running ($left)" [ "$left" = 0 ]
+pkill -KILL -f -- "--bind $SANDBOX_LOCAL_ROOT/" 2>/dev/null
+
 # scripts/uninstalled-env (the README's way to use the built tree, issue 14):
 # `sandboxctl` on its PATH is the program itself, not libtool's wrapper
 # script (which doubled the time of a run), and it works from any directory.

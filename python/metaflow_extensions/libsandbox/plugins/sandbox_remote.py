@@ -361,12 +361,12 @@ def _send_inputs(attempt: Attempt, root: str, paths: List[str], remote: str) -> 
     """The tar of @paths (relative to @root) as one file at @remote: one
     upload, where upload_archive adds an extract exec (the task's command
     unpacks it)."""
-    import tempfile
-
     Gio, Sandbox = attempt.Gio, attempt.Sandbox
     if not paths:
         return
-    with tempfile.TemporaryDirectory(prefix="mf-sandbox-in-") as tmp:
+    from .sandbox_sync import private_dir
+
+    with private_dir("mf-sandbox-in-") as tmp:
         local = Gio.File.new_for_path(os.path.join(tmp, "inputs.tar"))
         out = local.create(Gio.FileCreateFlags.PRIVATE, attempt.cancellable)
         try:

@@ -444,6 +444,63 @@ def test_package_unpacked_on_disk_without_dev_shm(tmp_path):
                 shutil.rmtree(os.path.dirname(os.readlink(mf_dir)))
 
 
+def test_pack_script_sorts_outputs(tmp_path):
+    """The pack after a remote step (one walk of the datastore copy): the
+    new blobs in one tar, the other new files in the other with every
+    DONE.lock last, files older than the marker and the datastore's own
+    temporary files (*.sbx-*) in neither; the listing names each new file
+    with its size."""
+    import os
+    import subprocess
+    import tarfile
+    import time
+
+    script = json.loads(
+        _extension_call(
+            "import json\n"
+            "from metaflow_extensions.libsandbox.plugins.sandbox_sync import pack_script\n"
+            "print(json.dumps(pack_script()))",
+            dict(os.environ),
+        )
+    )
+    root = tmp_path / "root"
+    (root / "F/data/ab").mkdir(parents=True)
+    (root / "F/1/s/2").mkdir(parents=True)
+    (root / "F/1/s/old.txt").write_text("before the task")
+    time.sleep(0.05)
+    marker = tmp_path / "marker"
+    marker.write_text("")
+    time.sleep(0.05)
+    files = {
+        "F/data/ab/abcdef": "blob",
+        "F/1/s/2/DONE.lock": "done",
+        "F/1/s/2/0.data.json": "data",
+        "F/1/s/2/x.sbx-tmp": "temporary",
+        "F/1/s/DONE.lock": "d",
+        "F/1/s/2/zz.txt": "last by name",
+    }
+    for name, text in files.items():
+        (root / name).write_text(text)
+    blobs, rest = tmp_path / "blobs.tar", tmp_path / "rest.tar"
+    proc = subprocess.run(
+        ["/bin/sh", "-c", script, "sh", str(root), str(marker), "F", str(blobs), str(rest)],
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    listing = dict(reversed(entry.split(b"\t", 1)) for entry in proc.stdout.split(b"\0") if entry)
+    expected = {k: v for k, v in files.items() if ".sbx-" not in k}
+    assert {k.decode(): int(v) for k, v in listing.items()} == {
+        k: len(v) for k, v in expected.items()
+    }
+    with tarfile.open(blobs) as tar:
+        assert tar.getnames() == ["F/data/ab/abcdef"]
+    with tarfile.open(rest) as tar:
+        names = tar.getnames()
+    assert sorted(names) == sorted(k for k in expected if "/data/" not in k), names
+    assert {n for n in names[-2:]} == {"F/1/s/2/DONE.lock", "F/1/s/DONE.lock"}, names
+
+
 def test_pool_emptied_after_failed_run(mf, remote, tmp_path):
     """A task fails: the run fails, and no sandbox nor pool is left."""
     if remote.name != "daytona":

@@ -369,19 +369,20 @@ def fetch_outputs(
 # last; prints the listing as list_outputs' find does (size, tab, path, NUL).
 # Each file is then one plain download, where download_archive costs a tar
 # exec, a download and an rm exec per group, after list_outputs' find.
+# One walk of the copy (it was four `find`s): each new file goes to the
+# blobs' list, the DONE.lock list or the rest's, and to the listing on
+# stdout; the rest's tar takes every DONE.lock last. (GNU find creates
+# each -fprintf file even when nothing is written to it.)
 _PACK_SCRIPT = r"""set -e
 root=$1; marker=$2; flow=$3; blobs=$4; rest=$5
-rm -f "$blobs" "$rest" "$blobs.lst" "$rest.lst"
+rm -f "$blobs" "$rest" "$blobs.lst" "$rest.lst" "$rest.done"
 cd "$root"
-find . -path "./$flow/data/*/*" ! -path "./$flow/data/*/*/*" -newer "$marker" -type f \
-  ! -name '*.sbx-*' -printf '%P\0' > "$blobs.lst"
-find . ! \( -path "./$flow/data/*/*" ! -path "./$flow/data/*/*/*" \) -newer "$marker" -type f \
-  ! -name '*.sbx-*' ! -name DONE.lock -printf '%P\0' > "$rest.lst"
-find . -newer "$marker" -type f -name DONE.lock -printf '%P\0' >> "$rest.lst"
-for group in "$blobs" "$rest"; do
-  tar -c -f "$group" --null --no-recursion -T "$group.lst"
-done
-find . -newer "$marker" -type f ! -name '*.sbx-*' -printf '%s\t%P\0'
+find . -newer "$marker" -type f ! -name '*.sbx-*' \( \
+  -path "./$flow/data/*/*" ! -path "./$flow/data/*/*/*" -fprintf "$blobs.lst" '%P\0' \
+  -o -name DONE.lock -fprintf "$rest.done" '%P\0' \
+  -o -fprintf "$rest.lst" '%P\0' \) -printf '%s\t%P\0'
+tar -c -f "$blobs" --null --no-recursion -T "$blobs.lst"
+tar -c -f "$rest" --null --no-recursion -T "$rest.lst" -T "$rest.done"
 """
 
 

@@ -333,6 +333,174 @@ def test_bytecode_kept_for_the_next_run(mf, remote):
     assert list(cache.glob("*.tgz")) == kept
 
 
+def test_first_task_starts_before_the_package_is_built(mf, remote):
+    """The run's first remote task starts while Metaflow still builds the
+    code package (the runtime no longer waits for it): its process makes
+    its sandbox meanwhile and waits for the package's location, which the
+    runtime names once it is saved; the step gets that package and its sha.
+    Its modules are unpacked in the sandbox's memory (/dev/shm, a tmpfs in
+    the emulator's sandboxes), the rest beside the step on the disk."""
+    import base64
+    import os
+
+    if remote.name != "daytona":
+        pytest.skip("one backend is enough (CI time)")
+    flow = mf.copy_flow("package_flow.py")
+    # Ballast that makes the package take a while to build (~8 MB to gzip).
+    (mf.cwd / "ballast.py").write_text("# " + base64.b64encode(os.urandom(6 << 20)).decode() + "\n")
+    # No prepared sandbox: the task's own process waits for the package.
+    proc = mf.run(
+        flow,
+        "--with",
+        "sandbox:backend=daytona",
+        "run",
+        extra_env={"METAFLOW_SANDBOX_PREPARE": "0"},
+    )
+    start_times = [
+        line for line in proc.output.splitlines() if "/start/" in line and "times: " in line
+    ]
+    assert len(start_times) == 1 and "package wait" in start_times[0], proc.output[-3000:]
+    blobs = [p for p in mf.datastore_root.glob("PackageFlow/data/*/*") if p.is_file()]
+    package = max(blobs, key=lambda p: p.stat().st_size)
+    assert package.stat().st_size > 4 << 20, package
+    res = _client(
+        mf,
+        "t = Flow('PackageFlow')[%r]['start'].task\n"
+        "print(json.dumps({k: t[k].data for k in ('code_sha', 'code_url', 'mf_dir', "
+        "'mf_link', 'mf_real', 'cwd_real')}))" % _run_id(proc.output),
+    )
+    assert res["code_sha"] == package.name, res
+    assert res["code_url"] == str(package), res
+    assert res["mf_dir"].endswith("/metaflow/.mf_code/metaflow"), res
+    assert res["mf_link"] and res["mf_real"].startswith("/dev/shm/"), res
+    assert not res["cwd_real"].startswith("/dev/shm/"), res
+
+
+def test_package_unpacked_on_disk_without_dev_shm(tmp_path):
+    """The task's command unpacks the package's modules in /dev/shm when it
+    can, and all of it on the disk when it cannot (here: no mktemp), with
+    the bytecode sent beside it either way."""
+    import io
+    import os
+    import subprocess
+    import tarfile
+
+    def tgz(files):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+
+    pkg = tmp_path / "pkg.tgz"
+    pkg.write_bytes(tgz({".mf_code/metaflow/__init__.py": b"X = 1\n", "flow.py": b"# the flow\n"}))
+    for no_shm in (False, True):
+        work = tmp_path / ("work-%d" % no_shm)
+        work.mkdir()
+        (work / ".mf-bytecode.tgz").write_bytes(
+            tgz({"./.mf_code/metaflow/__pycache__/__init__.cpython-311.pyc": b"pyc"})
+        )
+        script = json.loads(
+            _extension_call(
+                "import json\n"
+                "from metaflow_extensions.libsandbox.plugins.sandbox_executor import "
+                "remote_script\n"
+                "print(json.dumps(remote_script(%r, %r, %r, 'ab' * 20)))"
+                % (str(work), str(tmp_path / ("root-%d" % no_shm)), str(pkg)),
+                dict(os.environ),
+            )
+        )
+        env = dict(os.environ)
+        if no_shm:
+            fake = tmp_path / "bin"
+            fake.mkdir()
+            (fake / "mktemp").write_text("#!/bin/sh\nexit 1\n")
+            (fake / "mktemp").chmod(0o755)
+            env["PATH"] = "%s:%s" % (fake, env["PATH"])
+        proc = subprocess.run(
+            ["/bin/bash", "-c", script, "bash", "/bin/true"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        mf_dir = work / "metaflow" / ".mf_code" / "metaflow"
+        try:
+            assert (mf_dir / "__init__.py").read_text() == "X = 1\n"
+            assert (mf_dir / "__pycache__" / "__init__.cpython-311.pyc").read_bytes() == b"pyc"
+            assert (work / "metaflow" / "flow.py").is_file()
+            assert not (work / "metaflow" / "flow.py").is_symlink()
+            if no_shm:
+                assert not mf_dir.is_symlink()
+            else:
+                assert mf_dir.is_symlink() and os.readlink(mf_dir).startswith("/dev/shm/")
+        finally:
+            if mf_dir.is_symlink():
+                import shutil
+
+                shutil.rmtree(os.path.dirname(os.readlink(mf_dir)))
+
+
+def test_pack_script_sorts_outputs(tmp_path):
+    """The pack after a remote step (one walk of the datastore copy): the
+    new blobs in one tar, the other new files in the other with every
+    DONE.lock last, files older than the marker and the datastore's own
+    temporary files (*.sbx-*) in neither; the listing names each new file
+    with its size."""
+    import os
+    import subprocess
+    import tarfile
+    import time
+
+    script = json.loads(
+        _extension_call(
+            "import json\n"
+            "from metaflow_extensions.libsandbox.plugins.sandbox_sync import pack_script\n"
+            "print(json.dumps(pack_script()))",
+            dict(os.environ),
+        )
+    )
+    root = tmp_path / "root"
+    (root / "F/data/ab").mkdir(parents=True)
+    (root / "F/1/s/2").mkdir(parents=True)
+    (root / "F/1/s/old.txt").write_text("before the task")
+    time.sleep(0.05)
+    marker = tmp_path / "marker"
+    marker.write_text("")
+    time.sleep(0.05)
+    files = {
+        "F/data/ab/abcdef": "blob",
+        "F/1/s/2/DONE.lock": "done",
+        "F/1/s/2/0.data.json": "data",
+        "F/1/s/2/x.sbx-tmp": "temporary",
+        "F/1/s/DONE.lock": "d",
+        "F/1/s/2/zz.txt": "last by name",
+    }
+    for name, text in files.items():
+        (root / name).write_text(text)
+    blobs, rest = tmp_path / "blobs.tar", tmp_path / "rest.tar"
+    proc = subprocess.run(
+        ["/bin/sh", "-c", script, "sh", str(root), str(marker), "F", str(blobs), str(rest)],
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    listing = dict(reversed(entry.split(b"\t", 1)) for entry in proc.stdout.split(b"\0") if entry)
+    expected = {k: v for k, v in files.items() if ".sbx-" not in k}
+    assert {k.decode(): int(v) for k, v in listing.items()} == {
+        k: len(v) for k, v in expected.items()
+    }
+    with tarfile.open(blobs) as tar:
+        assert tar.getnames() == ["F/data/ab/abcdef"]
+    with tarfile.open(rest) as tar:
+        names = tar.getnames()
+    assert sorted(names) == sorted(k for k in expected if "/data/" not in k), names
+    assert {n for n in names[-2:]} == {"F/1/s/2/DONE.lock", "F/1/s/DONE.lock"}, names
+
+
 def test_pool_emptied_after_failed_run(mf, remote, tmp_path):
     """A task fails: the run fails, and no sandbox nor pool is left."""
     if remote.name != "daytona":

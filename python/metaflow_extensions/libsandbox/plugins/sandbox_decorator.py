@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from typing import Any, Dict, FrozenSet, Optional
 
 from metaflow import metaflow_config
@@ -33,6 +34,9 @@ from metaflow.plugins.timeout_decorator import (
 )
 
 from .sandbox_i18n import _
+
+# _save_package_once: the runtime's main thread and its package thread.
+_PACKAGE_LOCK = threading.RLock()
 
 # Set by the executor in the sandbox's environment, so hooks that run in the
 # task can tell a sandboxed attempt from a local @catch fallback attempt.
@@ -479,11 +483,14 @@ class SandboxDecorator(StepDecorator):
         self, task_datastore, task_id, split_index, input_paths, is_cloned, ubf_context
     ) -> None:
         if not is_cloned:
-            from .sandbox_executor import direct_capable
+            from .sandbox_executor import direct_capable, remote_capable
 
             # A task started directly needs no package location (nor waits
-            # for the package, built in the background as without @sandbox).
-            if not direct_capable(self):
+            # for the package, built in the background as without @sandbox);
+            # nor does a remote task without the trampoline, which gets it
+            # once it is there (sandbox_executor.remote_launch); the
+            # trampoline's launch saves it (runtime_step_cli).
+            if not direct_capable(self) and not remote_capable(self):
                 self._save_package_once(self.flow_datastore, self.package)
 
     def runtime_step_cli(self, cli_args, retry_count, max_user_code_retries, ubf_context) -> None:
@@ -550,16 +557,33 @@ class SandboxDecorator(StepDecorator):
 
     @classmethod
     def _save_package_once(cls, flow_datastore, package) -> None:
+        # Also called from the runtime's thread that waits for the package
+        # for a remote task started before it was built (sandbox_executor.
+        # remote_launch): one saves it, the other waits for that.
+        with _PACKAGE_LOCK:
+            if SandboxDecorator.package_url is not None:
+                return
+            # FEAT_ALWAYS_UPLOAD_CODE_PACKAGE: Metaflow >= 2.16 only.
+            if getattr(metaflow_config, "FEAT_ALWAYS_UPLOAD_CODE_PACKAGE", False):
+                url, sha = package.package_url(), package.package_sha()
+            else:
+                url, sha = flow_datastore.save_data([package.blob], len_hint=1)[0]
+            SandboxDecorator.package_metadata = getattr(package, "package_metadata", None)
+            SandboxDecorator.package_sha = sha
+            SandboxDecorator.package_url = url
+
+    @staticmethod
+    def _package_pending(package) -> bool:
+        """True while Metaflow (>= 2.16) is still building the run's code
+        package in its background thread (nothing saved by us yet); never
+        blocks. A packaging failure is raised here, as _save_package_once
+        would."""
         if SandboxDecorator.package_url is not None:
-            return
-        # FEAT_ALWAYS_UPLOAD_CODE_PACKAGE: Metaflow >= 2.16 only.
-        if getattr(metaflow_config, "FEAT_ALWAYS_UPLOAD_CODE_PACKAGE", False):
-            url, sha = package.package_url(), package.package_sha()
-        else:
-            url, sha = flow_datastore.save_data([package.blob], len_hint=1)[0]
-        SandboxDecorator.package_url = url
-        SandboxDecorator.package_sha = sha
-        SandboxDecorator.package_metadata = getattr(package, "package_metadata", None)
+            return False
+        probe = getattr(package, "package_sha", None)
+        if not callable(probe):
+            return False  # built before the runtime started
+        return probe(timeout=0) is None
 
     # -- TASK (inside the sandbox) ----------------------------------------------
 

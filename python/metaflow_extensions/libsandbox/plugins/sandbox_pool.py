@@ -22,12 +22,8 @@ or flow can find it.
 """
 
 import fcntl
-import hashlib
 import json
 import os
-import secrets
-import shutil
-import tempfile
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -40,12 +36,16 @@ MAX_AGE_S = 540.0
 def pool_key(**fields: Any) -> str:
     """A digest of what the sandbox was created with (never stored in clear:
     the secrets are part of it)."""
+    import hashlib
+
     blob = json.dumps(fields, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
 def new_pool_dir() -> str:
     """A new private directory for one run's pool."""
+    import tempfile
+
     return tempfile.mkdtemp(prefix="mf-sandbox-pool-")
 
 
@@ -67,9 +67,7 @@ class Lease:
     def write(self, **info: Any) -> None:
         """Records @info (the sandbox id first of all) in the pool file."""
         self.info.update(info)
-        data = json.dumps(self.info).encode()
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, data, 0)
+        _rewrite(self.fd, self.info)
         if self.path.endswith(".tmp"):
             # Visible to other tasks only now that it names a sandbox (they
             # skip *.tmp; drain() does not).
@@ -81,9 +79,7 @@ class Lease:
         """Records @info in the entry without making it visible to other
         tasks (a sandbox being prepared: drain() still finds its id)."""
         self.info.update(info)
-        data = json.dumps(self.info).encode()
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, data, 0)
+        _rewrite(self.fd, self.info)
 
     def release(self) -> None:
         """Leaves the sandbox in the pool for the run's next task."""
@@ -113,10 +109,22 @@ def _open_locked(path: str) -> Optional[int]:
     return fd
 
 
+def _rewrite(fd: int, info: Dict[str, Any]) -> None:
+    """The entry's new content, never empty on the way: the new text over
+    the old, then the old's longer tail cut (preparing() reads entries that
+    their holder is rewriting; truncating first let it see an empty entry,
+    and a task then created a sandbox of its own beside the prepared one)."""
+    data = json.dumps(info).encode()
+    os.pwrite(fd, data, 0)
+    os.ftruncate(fd, len(data))
+
+
 def _read(fd: int) -> Dict[str, Any]:
+    """The entry's content; what follows its JSON object is ignored (the
+    old tail of one being rewritten, see _rewrite)."""
     try:
         data = os.pread(fd, 65536, 0)
-        info = json.loads(data.decode()) if data else {}
+        info = json.JSONDecoder().raw_decode(data.decode())[0] if data else {}
         return info if isinstance(info, dict) else {}
     except (OSError, ValueError):
         return {}
@@ -155,7 +163,9 @@ def acquire(pool_dir: str, key: str) -> Tuple[List[Lease], Optional[Lease]]:
 def create_lease(pool_dir: str, key: str, backend: str) -> Lease:
     """A new entry (locked, not yet visible to others) for a sandbox this
     task is about to create."""
-    path = os.path.join(pool_dir, "%s-%s.tmp" % (key, secrets.token_hex(8)))
+    # (os.urandom, not the secrets module: a remote task's process imports
+    # this module, and secrets' imports cost its start ~3 ms.)
+    path = os.path.join(pool_dir, "%s-%s.tmp" % (key, os.urandom(8).hex()))
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     return Lease(fd, path, {"backend": backend, "created": time.time()})
@@ -174,13 +184,17 @@ def prepare_lease(pool_dir: str, key: str, backend: str) -> Lease:
 def preparing(pool_dir: str, key: str) -> bool:
     """Whether a sandbox with @key is being prepared for the run: an entry
     marked by prepare_lease() whose helper still holds it (a helper that
-    died has no lock: nothing to wait for; drain() destroys its sandbox)."""
+    died has no lock: nothing to wait for; drain() destroys its sandbox).
+    Also once the helper has made it visible (.json, "preparing": false)
+    and until it lets it go: a task that looked in between would otherwise
+    find neither a free sandbox nor one being prepared. (The task that
+    takes it removes the mark at once, so that others do not wait for it.)"""
     try:
         names = os.listdir(pool_dir)
     except OSError:
         return False
     for name in names:
-        if not (name.startswith(key + "-") and name.endswith(".tmp")):
+        if not (name.startswith(key + "-") and name.endswith((".tmp", ".json"))):
             continue
         path = os.path.join(pool_dir, name)
         try:
@@ -188,7 +202,7 @@ def preparing(pool_dir: str, key: str) -> bool:
         except OSError:
             continue
         try:
-            if not _read(fd).get("preparing"):
+            if "preparing" not in _read(fd):
                 continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -225,4 +239,6 @@ def drain(
             if before is not None:
                 before(info)
             destroy(str(info["backend"]), str(info["id"]))
+    import shutil
+
     shutil.rmtree(pool_dir, ignore_errors=True)

@@ -59,6 +59,14 @@ PREPARED_POLL_MS = 5
 PACKAGE_WAIT_S = 600.0
 
 
+def package_head(url: str, sha: Optional[str]) -> str:
+    """The first lines of a task's command (sandbox_executor.remote_script):
+    the code package's location in the task's datastore copy and its sha."""
+    import shlex
+
+    return "mf_code_url=%s\nmf_code_sha=%s\n" % (shlex.quote(url), shlex.quote(sha or ""))
+
+
 def _echo(prefix: str, msg: str) -> None:
     sys.stderr.write("%s%s\n" % (prefix, msg))
     sys.stderr.flush()
@@ -310,6 +318,8 @@ def _take_sandbox(attempt: Attempt, task: Dict[str, Any], spec):
                 attempt.instance = attempt.backend.get_instance(lease.sandbox_id, None)
                 if lease.info.pop("preparing", None) is not None:
                     lease.how = "prepared"
+                    # Another task no longer waits for it (preparing()).
+                    lease.note()
                 return lease, None
             except attempt.GLib.Error:
                 # Ended on its own (its time to live, the provider): make another.
@@ -351,12 +361,12 @@ def _send_inputs(attempt: Attempt, root: str, paths: List[str], remote: str) -> 
     """The tar of @paths (relative to @root) as one file at @remote: one
     upload, where upload_archive adds an extract exec (the task's command
     unpacks it)."""
-    import tempfile
-
     Gio, Sandbox = attempt.Gio, attempt.Sandbox
     if not paths:
         return
-    with tempfile.TemporaryDirectory(prefix="mf-sandbox-in-") as tmp:
+    from .sandbox_sync import private_dir
+
+    with private_dir("mf-sandbox-in-") as tmp:
         local = Gio.File.new_for_path(os.path.join(tmp, "inputs.tar"))
         out = local.create(Gio.FileCreateFlags.PRIVATE, attempt.cancellable)
         try:
@@ -425,6 +435,22 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
         sandbox_id = attempt.instance.get_id()
         marks.add("sandbox (%s)" % lease.how)
         prefix = "[%s] " % sandbox_id
+        if task.get("package_file"):
+            # Started before the runtime had the code package: its location
+            # comes now (sandbox_executor._package_later).
+            error = _package_arrived(attempt, task)
+            marks.add("package wait")
+            if attempt.signal_received is not None:
+                _echo(
+                    prefix,
+                    _("Interrupted (signal %d): destroying sandbox %s.")
+                    % (attempt.signal_received, sandbox_id),
+                )
+                exit_code = 128 + attempt.signal_received
+                return exit_code
+            if error is not None:
+                _fail(prefix, error)
+                return exit_code
         stats = SyncStats()
         # The package unpacked by an earlier task, or sent by the helper.
         has_code = bool(task["package_sha"]) and task["package_sha"] in (
@@ -579,6 +605,31 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
             else:
                 lease.drop()
         attempt.remove_signal_handlers()
+
+
+def _package_arrived(attempt: Attempt, task: Dict[str, Any]) -> Optional[str]:
+    """Waits (on the main loop: signals end it) for the file in which the
+    runtime names the code package, and completes @task with it: the
+    package's location and sha, in the step's environment and at the head
+    of its command, and its bytecode cache. None, or what went wrong."""
+    path = task["package_file"]
+    if not _wait_for_file(attempt, path, PACKAGE_WAIT_S):
+        if attempt.signal_received is not None:
+            return None
+        return _("The runtime did not name the code package within %d s.") % PACKAGE_WAIT_S
+    try:
+        with open(path, encoding="utf-8") as f:
+            package = json.load(f)
+        os.unlink(path)
+    except (OSError, ValueError) as ex:
+        return _("Could not read the code package's location: %s") % ex
+    if package.get("error"):
+        return _("The code package could not be built: %s") % package["error"]
+    url, sha = package["package_url"], package.get("package_sha") or ""
+    task.update(package_url=url, package_sha=sha, bytecode=package.get("bytecode"))
+    task["env"].update(METAFLOW_CODE_SHA=sha, METAFLOW_CODE_URL=url)
+    task["script"] = package_head(url, sha) + task["script"]
+    return None
 
 
 def _wait_for_file(attempt: Attempt, path: str, seconds: float) -> bool:

@@ -1286,7 +1286,13 @@ remove_cgroups_later (char **paths)
   pid_t child = fork ();
 
   if (child < 0)
-    return;
+    {
+      /* No process for it: wait here, as long as it would have tried. */
+      for (guint i = 0; paths[i] != NULL; i++)
+        for (guint tries = 0; g_rmdir (paths[i]) != 0 && errno == EBUSY && tries < 400; tries++)
+          g_usleep (5000);
+      return;
+    }
   if (child == 0)
     {
       /* The middle process ends at once: the remover is nobody's child

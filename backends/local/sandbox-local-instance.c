@@ -1067,7 +1067,7 @@ typedef struct
   int         ncpu;        /* CPUs to keep in the affinity mask, 0 for all */
   guint       cpu_start;   /* which of the allowed CPUs comes first (random) */
   int         cgroup_fd;   /* cgroup.procs of the exec's cgroup, or -1 */
-  int         v1_fds[2];   /* cgroup.procs of its cgroup v1 backstops, or -1 */
+  int         v1_fds[2];   /* "tasks" of its cgroup v1 backstops, or -1 */
 } ChildLimits;
 
 /* Where a sandbox limited to fewer CPUs than the machine has starts
@@ -1121,6 +1121,9 @@ child_setup (gpointer user_data)
         _exit (126);
       return;
     }
+  /* This thread into the cgroup v1 backstops: the forked child's only
+   * thread, so this whole process (bwrap, and every process of the
+   * sandbox after it), before its exec. */
   for (guint i = 0; i < G_N_ELEMENTS (limits->v1_fds); i++)
     if (limits->v1_fds[i] >= 0 && write (limits->v1_fds[i], "0\n", 2) < 0)
       _exit (126);
@@ -1202,7 +1205,7 @@ write_cgroup_file (const char  *dir,
  * cgroup in each, under the caller's own, with pids.max and
  * memory.limit_in_bytes; every process of the sandbox is moved there
  * before bwrap runs. Best effort: a hierarchy that is missing or refuses
- * leaves the rlimits alone. Returns the cgroup.procs descriptors in FDS. */
+ * leaves the rlimits alone. Returns the "tasks" descriptors in FDS. */
 static void
 make_cgroups_v1 (LocalConfig *config,
                  int          fds[2])
@@ -1247,7 +1250,12 @@ make_cgroups_v1 (LocalConfig *config,
           g_debug ("No cgroup v1 %s for sandbox %s: %s", controllers[c], config->id, g_strerror (errno));
           continue;
         }
-      procs = g_build_filename (name, "cgroup.procs", NULL);
+      /* "tasks", not cgroup.procs: child_setup moves the calling thread
+       * ("0"), the only one of the forked child, which needs no global
+       * lock; moving a whole process through cgroup.procs takes the
+       * cgroup threadgroup lock for writing, i.e. waits for an RCU grace
+       * period (5-15 ms here, every create). */
+      procs = g_build_filename (name, "tasks", NULL);
       if (!write_cgroup_file (name, file, limit, NULL) ||
           (fds[c] = open_for_child (procs)) < 0)
         {
@@ -1263,18 +1271,98 @@ make_cgroups_v1 (LocalConfig *config,
     g_clear_pointer (&config->cgroups_v1, g_strfreev);
 }
 
+/* Removes the cgroup v1 directories PATHS once their last task is gone,
+ * from a process of its own that this one does not wait for: the last
+ * task is the sandbox's pid 1, and its exit (the kernel tearing down the
+ * sandbox's namespaces, waiting for an RCU grace period) takes 5-20 ms
+ * after it was killed, which the destroy (and `sandboxctl run`, and the
+ * task of a Metaflow run) would otherwise wait for. The process tries for
+ * about 2 s, holds no descriptor (not the caller's pipes, whose end of
+ * file must not wait for it) and calls only async-signal-safe functions
+ * (this process may have threads). */
+static void
+remove_cgroups_later (char **paths)
+{
+  pid_t child = fork ();
+
+  if (child < 0)
+    {
+      /* No process for it: wait here, as long as it would have tried. */
+      for (guint i = 0; paths[i] != NULL; i++)
+        for (guint tries = 0; g_rmdir (paths[i]) != 0 && errno == EBUSY && tries < 400; tries++)
+          g_usleep (5000);
+      return;
+    }
+  if (child == 0)
+    {
+      /* The middle process ends at once: the remover is nobody's child
+       * here, so nobody has to reap it. */
+      if (fork () != 0)
+        _exit (0);
+#ifdef SYS_close_range
+      if (syscall (SYS_close_range, 0U, ~0U, 0) != 0)
+#endif
+        for (int fd = 0; fd < 1024; fd++)
+          close (fd);
+      for (int tries = 0; tries < 2000; tries++)
+        {
+          gboolean busy = FALSE;
+
+          for (guint i = 0; paths[i] != NULL; i++)
+            if (paths[i][0] != '\0' && rmdir (paths[i]) != 0)
+              {
+                if (errno == EBUSY)
+                  busy = TRUE;
+                else
+                  paths[i][0] = '\0';
+              }
+            else
+              paths[i][0] = '\0';
+          if (!busy)
+            break;
+          {
+            struct timespec ts = { 0, 1000000 };
+
+            nanosleep (&ts, NULL);
+          }
+        }
+      _exit (0);
+    }
+  while (waitpid (child, NULL, 0) < 0 && errno == EINTR)
+    ;
+}
+
 void
 _local_remove_cgroups (LocalConfig *config)
 {
+  g_auto(GStrv) left = NULL;
+  gulong wait = 100;
+
   if (config->cgroup != NULL)
     g_rmdir (config->cgroup);
-  for (guint i = 0; config->cgroups_v1 != NULL && config->cgroups_v1[i] != NULL; i++)
+  if (config->cgroups_v1 == NULL)
+    return;
+  /* A cgroup v1 directory stays busy until its last task has exited,
+   * which lags the kill (pid 1's namespaces end first): a short wait
+   * (0.1 ms, doubling: 0.7 ms in all), then a process of its own removes
+   * what is still busy. */
+  left = g_strdupv (config->cgroups_v1);
+  for (guint round = 0; left[0] != NULL; round++)
     {
-      /* A cgroup v1 directory stays busy until its last task is reaped,
-       * which may lag the kill by a little. */
-      for (guint tries = 0; g_rmdir (config->cgroups_v1[i]) != 0 && errno == EBUSY && tries < 200; tries++)
-        g_usleep (5000);
+      g_autoptr(GStrvBuilder) again = g_strv_builder_new ();
+
+      for (guint i = 0; left[i] != NULL; i++)
+        if (g_rmdir (left[i]) != 0 && errno == EBUSY)
+          g_strv_builder_add (again, left[i]);
+      g_strfreev (left);
+      left = g_strv_builder_end (again);
+      if (left[0] == NULL || round == 3)
+        break;
+      g_usleep (wait);
+      wait *= 2;
     }
+  if (left[0] != NULL)
+    remove_cgroups_later (left);
 }
 
 /* Creates the instance's cgroup under SANDBOX_CGROUP_PARENT. */

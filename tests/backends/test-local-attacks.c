@@ -1690,6 +1690,18 @@ test_memory_on_tmpfs_root (void)
   g_assert_cmpint (g_rmdir (root), ==, 0);
 }
 
+/* The number of non-empty lines of TEXT. */
+static guint
+count_lines (const char *text)
+{
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+  guint n = 0;
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    n += lines[i][0] != '\0';
+  return n;
+}
+
 /* The spec's pids and memory limits hold for the whole sandbox when the
  * caller is root and no cgroup v2 is delegated (CI): RLIMIT_NPROC binds no
  * process of the host's root, and RLIMIT_AS each process alone. A command
@@ -1743,7 +1755,9 @@ test_limits_as_root (void)
   g_autofree char *forks = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\"", quoted_forks);
   g_autofree char *memory = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\"", quoted_memory);
   g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-  g_autofree char *out = NULL;
+  g_autofree char *out = NULL, *id = NULL, *mine = NULL;
+  g_auto(GStrv) lines = NULL;
+  char *dirs[2] = { NULL, NULL };
   SandboxInstance *instance;
   int n = -1;
 
@@ -1774,7 +1788,46 @@ test_limits_as_root (void)
   g_assert_true (sscanf (out, "holding %d", &n) == 1);
   g_assert_cmpint (n, >=, 1);
   g_assert_cmpint (n, <=, 2);
+  g_free (out);
+
+  /* Every process of the sandbox is in its own cgroups (bwrap joins them
+   * before its exec): bwrap and pid 1 at least are listed there, and the
+   * sandbox's cgroup namespace is rooted there. They are gone soon after
+   * destroy, also when the dying pid 1 still held them then (removed by
+   * a process of their own). */
+  id = g_strdup (sandbox_instance_get_id (instance));
+  out = sh (instance, "grep -E '^[0-9]+:(memory|pids):' /proc/self/cgroup", NULL);
+  g_test_message ("cgroups of a command: %s", out);
+  lines = g_strsplit (g_strstrip (out), "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 2);
+  for (guint i = 0; lines[i] != NULL; i++)
+    g_assert_true (g_str_has_suffix (lines[i], ":/"));
+  g_assert_true (g_file_get_contents ("/proc/self/cgroup", &mine, NULL, NULL));
+  for (guint i = 0; i < 2; i++)
+    {
+      const char *controller = i == 0 ? "memory" : "pids";
+      g_autofree char *key = g_strdup_printf (":%s:", controller);
+      g_autofree char *parent = NULL, *procs = NULL, *listed = NULL;
+      const char *at = strstr (mine, key);
+
+      g_assert_nonnull (at);
+      at += strlen (key);
+      parent = g_strndup (at, strcspn (at, "\n"));
+      dirs[i] = g_strdup_printf ("/sys/fs/cgroup/%s%s/libsandbox-%s", controller,
+                                 strcmp (parent, "/") == 0 ? "" : parent, id);
+      procs = g_build_filename (dirs[i], "cgroup.procs", NULL);
+      g_assert_true (g_file_get_contents (procs, &listed, NULL, NULL));
+      g_test_message ("%s: %s", procs, listed);
+      g_assert_cmpuint (count_lines (listed), >=, 2);
+    }
   destroy (instance);
+  for (guint i = 0; i < 2; i++)
+    {
+      for (int tries = 0; tries < 500 && g_file_test (dirs[i], G_FILE_TEST_EXISTS); tries++)
+        g_usleep (10000);
+      g_assert_false (g_file_test (dirs[i], G_FILE_TEST_EXISTS));
+      g_free (dirs[i]);
+    }
 }
 
 /* ---- signals out of the sandbox ---- */

@@ -637,7 +637,17 @@ extract_entry (struct archive        *a,
         }
       else if (type == AE_IFLNK)
         {
-          if (symlinkat (archive_entry_symlink (entry), dir_fd, tmp) == 0)
+          const char *target = archive_entry_symlink (entry);
+
+          /* A symbolic link without a target: a malformed archive (found
+           * by fuzz-tar; symlinkat (NULL, ...) is undefined). */
+          if (target == NULL || *target == '\0')
+            {
+              g_clear_pointer (&tmp, g_free);
+              errno = EINVAL;
+              break;
+            }
+          if (symlinkat (target, dir_fd, tmp) == 0)
             break;
         }
       else if ((fd = openat (dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,

@@ -79,6 +79,12 @@ def _fail(prefix: str, msg: str) -> None:
     _echo(prefix, msg)
 
 
+def _interrupted(prefix: str, signum: int, sandbox_id: str) -> int:
+    """Says the task was interrupted; the exit status a signal gives."""
+    _echo(prefix, _("Interrupted (signal %d): destroying sandbox %s.") % (signum, sandbox_id))
+    return 128 + signum
+
+
 def _load_gi():
     import gi
 
@@ -441,12 +447,7 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
             error = _package_arrived(attempt, task)
             marks.add("package wait")
             if attempt.signal_received is not None:
-                _echo(
-                    prefix,
-                    _("Interrupted (signal %d): destroying sandbox %s.")
-                    % (attempt.signal_received, sandbox_id),
-                )
-                exit_code = 128 + attempt.signal_received
+                exit_code = _interrupted(prefix, attempt.signal_received, sandbox_id)
                 return exit_code
             if error is not None:
                 _fail(prefix, error)
@@ -473,12 +474,7 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
             _send_inputs(attempt, "/", includes, workdir.rstrip("/") + "/" + INCLUDE_NAME)
         except (GLib.Error, OSError, RuntimeError) as ex:
             if attempt.signal_received is not None:
-                _echo(
-                    prefix,
-                    _("Interrupted (signal %d): destroying sandbox %s.")
-                    % (attempt.signal_received, sandbox_id),
-                )
-                exit_code = 128 + attempt.signal_received
+                exit_code = _interrupted(prefix, attempt.signal_received, sandbox_id)
                 return exit_code
             _echo(
                 prefix,
@@ -520,12 +516,7 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
                 exec_error = ex
         marks.add("step")
         if attempt.signal_received is not None:
-            _echo(
-                prefix,
-                _("Interrupted (signal %d): destroying sandbox %s.")
-                % (attempt.signal_received, sandbox_id),
-            )
-            exit_code = 128 + attempt.signal_received
+            exit_code = _interrupted(prefix, attempt.signal_received, sandbox_id)
         elif exec_error is not None or result is None:
             _fail(
                 prefix,

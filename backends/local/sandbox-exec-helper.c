@@ -1820,7 +1820,15 @@ run_command (int conn)
  * a sibling) before its pid comes is reaped all the same: its status is
  * kept (unclaimed) until the answer comes. The spawner is in the commands' domain: a command can stop or kill it, which
  * only holds up its own sandbox's next commands (pid 1 sends it SIGCONT
- * while a spawn waits, and makes a new one if it dies). */
+ * while a spawn waits, and makes a new one if it dies).
+ *
+ * A one-shot sandbox (sandbox_backend_run, `sandboxctl run`) has one
+ * command, which pid 1 forks itself (dispatch): the spawner's fork and
+ * exec, its round trip and its end would double the time pid 1 takes to
+ * start a short command and to report its end. That command gets a domain
+ * of its own like the spawner's; a spawner is made only if another
+ * command comes (`sandboxctl exec` into it), whose commands then do not
+ * reach the first one's processes. */
 
 /* Puts the calling process in a nested domain that scopes signals and
  * abstract UNIX sockets to it (and, as every Landlock domain, ptrace). */
@@ -2225,6 +2233,7 @@ dispatch (size_t i)
   int conn = jobs[i].conn;
   ssize_t n;
   pid_t pid;
+  int is_exec;
 
   do
     n = recv (conn, header, sizeof header, MSG_PEEK | MSG_DONTWAIT);
@@ -2255,15 +2264,25 @@ dispatch (size_t i)
       set_egress (i, header);
       return;
     }
-  if (memcmp (header, SBX_MAGIC_EXEC, SBX_MAGIC_LEN) == 0 ||
-      memcmp (header, SBX_MAGIC_TTY, SBX_MAGIC_LEN) == 0)
+  is_exec = memcmp (header, SBX_MAGIC_EXEC, SBX_MAGIC_LEN) == 0 ||
+            memcmp (header, SBX_MAGIC_TTY, SBX_MAGIC_LEN) == 0;
+  /* A one-shot sandbox's command is forked here, without the spawner's
+   * fork and exec (see "The command spawner"): until its exec it is a copy
+   * of pid 1, but in a Landlock domain of its own that nothing else is in
+   * (no command ran before it), not dumpable, in its own session: no
+   * process of the sandbox can reach it before it is the command. */
+  if (is_exec && !(conn == once_conn && spawner < 0))
     {
       spawn (i);
       return;
     }
   pid = fork ();
   if (pid == 0)
-    run_command (conn);
+    {
+      if (is_exec)
+        restrict_commands ();
+      run_command (conn);
+    }
   if (pid < 0)
     {
       report (conn, SBX_REPLY_ERROR " exec", errno);
@@ -2442,8 +2461,11 @@ serve (int       listen_fd,
       close (ready_fd);
     }
   /* After the ready byte: the sandbox's creation does not wait for it.
-   * Should it fail, the first command tries again (spawn). */
-  start_spawner ();
+   * Should it fail, the first command tries again (spawn). A one-shot
+   * sandbox's command needs none (dispatch); a spawner is started only if
+   * another command comes. */
+  if (once_conn < 0)
+    start_spawner ();
 
   /* One-shot: the command's request is (or will be) on once_conn; it is
    * served like any accepted connection (dispatch, then the spawner). The

@@ -1552,7 +1552,8 @@ lease_release (const char *id)
 typedef struct
 {
   SandboxInstance *instance;
-  GSubprocess     *process;
+  pid_t            bwrap_pid;
+  int              bwrap_pidfd; /* -1 without pidfds */
   GInputStream    *ready;
   int              info_fd;
   int              log_fd;    /* bwrap's stderr, for its errors */
@@ -1562,8 +1563,9 @@ static void
 start_data_free (StartData *data)
 {
   g_clear_object (&data->instance);
-  g_clear_object (&data->process);
   g_clear_object (&data->ready);
+  if (data->bwrap_pidfd >= 0)
+    close (data->bwrap_pidfd);
   if (data->info_fd >= 0)
     close (data->info_fd);
   if (data->log_fd >= 0)
@@ -1581,8 +1583,8 @@ start_failed (GTask      *task,
   gsize len = 0;
   GError *error = NULL;
 
-  if (data->process != NULL)
-    g_subprocess_force_exit (data->process);
+  if (data->bwrap_pid > 0)
+    _local_spawn_kill (data->bwrap_pidfd, data->bwrap_pid);
   /* Everything that had the write end is gone: read to the end. */
   for (; reason == NULL && data->log_fd >= 0 && len < TAIL_MAX;)
     {
@@ -1655,13 +1657,10 @@ server_ready (GObject      *source,
 
   /* Recorded for destroy, from this or any other process; from now on
    * the instance can be found. */
-  {
-    /* NULL once bwrap has been reaped: a one-shot sandbox's command, sent
-     * at start, may have run and ended already; nothing is left to kill. */
-    const char *bwrap = g_subprocess_get_identifier (data->process);
-
-    self->config->bwrap_pid = bwrap != NULL ? g_ascii_strtoll (bwrap, NULL, 10) : 0;
-  }
+  /* None once bwrap has ended: a one-shot sandbox's command, sent at
+   * start, may have run and ended already; nothing is left to kill (and
+   * its pid may be reused once it is reaped). */
+  self->config->bwrap_pid = _local_spawn_ended (data->bwrap_pidfd) ? 0 : data->bwrap_pid;
   self->config->init_pid = child_pid;
   if (!_local_config_save (self->config, &error))
     {
@@ -1699,16 +1698,15 @@ static gboolean exec_send (SandboxLocalInstance *self,
 
 /* Starts the sandbox's bwrap with its server as pid 1 and returns INSTANCE
  * on TASK once the server accepts commands. bwrap runs in its own session
- * and outlives this process; GSubprocess reaps it if it ends first. */
+ * and outlives this process; it is reaped (_local_spawn) if it ends first. */
 void
 _sandbox_local_instance_start (SandboxLocalInstance *self,
                                SandboxCommand       *once,
                                GTask                *task)
 {
   LocalConfig *config = self->config;
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GPtrArray) argv = NULL;
-  const char * const no_env[] = { NULL };
+  int child_fds[HIGHEST_CHILD_FD + 1];
   ChildLimits limits = { 0 };
   StartData *data;
   GError *error = NULL;
@@ -1725,6 +1723,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   data->instance = g_object_ref (SANDBOX_INSTANCE (self));
   data->info_fd = -1;
   data->log_fd = -1;
+  data->bwrap_pidfd = -1;
   g_task_set_task_data (task, data, (GDestroyNotify) start_data_free);
 
   limits.cgroup_fd = -1;
@@ -1795,40 +1794,42 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
       goto fail;
     }
 
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_subprocess_launcher_set_environ (launcher, (char **) no_env);
-  g_subprocess_launcher_set_cwd (launcher, "/");
-  g_subprocess_launcher_take_stdin_fd (launcher, null_fd);
-  g_subprocess_launcher_take_stdout_fd (launcher, dup (log_pipe[1]));
-  g_subprocess_launcher_take_stderr_fd (launcher, log_pipe[1]);
-  g_subprocess_launcher_take_fd (launcher, listen_fd, LISTEN_FD);
-  g_subprocess_launcher_take_fd (launcher, info_pipe[1], INFO_FD);
-  if ((info_keep = fcntl (info_pipe[0], F_DUPFD_CLOEXEC, HIGHEST_CHILD_FD + 1)) >= 0)
-    g_subprocess_launcher_take_fd (launcher, info_keep, INFO_KEEP_FD);
-  g_subprocess_launcher_take_fd (launcher, ready_pipe[1], READY_FD);
-  g_subprocess_launcher_take_fd (launcher, token_pipe[0], TOKEN_FD);
-  g_subprocess_launcher_take_fd (launcher, seccomp_pair[1], SECCOMP_FD);
-  if (watch_fd >= 0)
-    g_subprocess_launcher_take_fd (launcher, watch_fd, WATCH_FD);
-  if (lease_pipe[0] >= 0)
-    g_subprocess_launcher_take_fd (launcher, lease_pipe[0], LEASE_FD);
-  if (once_pair[1] >= 0)
-    g_subprocess_launcher_take_fd (launcher, once_pair[1], ONCE_FD);
+  /* What bwrap gets as each of its descriptors. */
+  for (guint i = 0; i < G_N_ELEMENTS (child_fds); i++)
+    child_fds[i] = -1;
+  child_fds[STDIN_FILENO] = null_fd;
+  child_fds[STDOUT_FILENO] = child_fds[STDERR_FILENO] = log_pipe[1];
+  child_fds[LISTEN_FD] = listen_fd;
+  child_fds[INFO_FD] = info_pipe[1];
+  child_fds[INFO_KEEP_FD] = info_keep = fcntl (info_pipe[0], F_DUPFD_CLOEXEC, HIGHEST_CHILD_FD + 1);
+  child_fds[READY_FD] = ready_pipe[1];
+  child_fds[TOKEN_FD] = token_pipe[0];
+  child_fds[SECCOMP_FD] = seccomp_pair[1];
+  child_fds[WATCH_FD] = watch_fd;
+  child_fds[LEASE_FD] = lease_pipe[0];
+  child_fds[ONCE_FD] = once_pair[1];
   argv = build_bwrap_argv (self, watch_fd >= 0, once_pair[1] >= 0);
-  once_pair[1] = -1;
-  null_fd = log_pipe[1] = listen_fd = info_pipe[1] = ready_pipe[1] = -1;
-  token_pipe[0] = seccomp_pair[1] = watch_fd = lease_pipe[0] = -1;
   clear_fd (&token_pipe[1]);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, &limits, NULL);
 
-  data->process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  data->bwrap_pid = _local_spawn ((const char * const *) argv->pdata, child_fds, G_N_ELEMENTS (child_fds),
+                                  child_setup, &limits, &data->bwrap_pidfd, &error);
+  /* The child has its copies (or there is none). */
+  clear_fd (&null_fd);
+  clear_fd (&log_pipe[1]);
+  clear_fd (&listen_fd);
+  clear_fd (&info_pipe[1]);
+  clear_fd (&info_keep);
+  clear_fd (&ready_pipe[1]);
+  clear_fd (&token_pipe[0]);
+  clear_fd (&seccomp_pair[1]);
+  clear_fd (&watch_fd);
+  clear_fd (&lease_pipe[0]);
+  clear_fd (&once_pair[1]);
   for (guint i = 0; i < G_N_ELEMENTS (limits.v1_fds); i++)
     clear_fd (&limits.v1_fds[i]);
-  /* The launcher holds our copies of the fds until it is finalized. */
-  g_clear_object (&launcher);
   if (limits.cgroup_fd >= 0)
     close (limits.cgroup_fd);
-  if (data->process == NULL)
+  if (data->bwrap_pid < 0)
     goto fail;
   /* bwrap reads the seccomp program only after the sandbox's mounts, just
    * before it starts pid 1: it is built (libseccomp, once per process)
@@ -1836,7 +1837,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
    * is killed before it could see the end of an incomplete program. */
   if (!_local_seccomp_write (seccomp_pair[0], &error))
     {
-      g_subprocess_force_exit (data->process);
+      _local_spawn_kill (data->bwrap_pidfd, data->bwrap_pid);
       goto fail;
     }
   clear_fd (&seccomp_pair[0]);

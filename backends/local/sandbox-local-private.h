@@ -119,4 +119,19 @@ gboolean        _local_resume           (LocalConfig  *config,
 SandboxMetrics *_local_metrics          (LocalConfig  *config,
                                          GError      **error);
 
+/* Starting bwrap (sandbox-local-spawn.c): posix_spawn()'s way, with a
+ * setup step in the child; the child is reaped when it ends. */
+#define LOCAL_SPAWN_MAX_FDS 16
+typedef void (*LocalSpawnSetup) (gpointer data);
+pid_t           _local_spawn            (const char * const  *argv,
+                                         const int           *fds,
+                                         int                  n_fds,
+                                         LocalSpawnSetup      setup,
+                                         gpointer             setup_data,
+                                         int                 *pidfd,
+                                         GError             **error);
+gboolean        _local_spawn_ended      (int                  pidfd);
+void            _local_spawn_kill       (int                  pidfd,
+                                         pid_t                pid);
+
 G_END_DECLS

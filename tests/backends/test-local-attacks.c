@@ -2644,6 +2644,43 @@ test_spawner_secrets (void)
   g_assert_cmpint (g_rmdir (root), ==, 0);
 }
 
+/* A one-shot sandbox's command is forked by pid 1 itself, not by the
+ * spawner (sandbox-exec-helper.c, "The command spawner"); it must be in a
+ * Landlock domain of its own all the same. pid 1 handles SIGUSR1 (end the
+ * sandbox) and SIGCHLD, which a process of its domain could send it (the
+ * kernel only shields it from signals it does not handle); a signal that
+ * got through would end the sandbox before ALIVE. Like every command, it
+ * reads nothing of pid 1's. */
+static void
+test_one_shot_command_domain (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name ("local", &error);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell (
+    "kill -USR1 1 2>/dev/null && echo SIGNALLED || echo REFUSED; "
+    "kill -CHLD 1 2>/dev/null && echo SIGNALLED || echo REFUSED; "
+    "cat /proc/1/environ >/dev/null 2>&1 && echo READ || echo NOREAD; "
+    "sleep 0.3; echo ALIVE");
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autofree char *out = NULL;
+  GBytes *bytes;
+
+  g_assert_no_error (error);
+  result = sandbox_backend_run (backend, spec, cmd, NULL, &error);
+  g_assert_no_error (error);
+  bytes = sandbox_exec_result_get_stdout (result);
+  out = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  g_test_message ("one-shot command: %s (Landlock ABI %d)", out, landlock_abi ());
+  if (landlock_abi () >= 6)
+    {
+      g_assert_cmpstr (out, ==, "REFUSED\nREFUSED\nNOREAD\nALIVE\n");
+      g_assert_cmpint (sandbox_exec_result_get_exit_code (result), ==, 0);
+    }
+  else
+    g_assert_nonnull (strstr (out, "NOREAD\n"));
+}
+
 /* ---- file leases ---- */
 
 /* A lease is taken on an inode, whatever the mount: a command leased a
@@ -2888,6 +2925,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/egress-short-address", test_egress_short_address);
   g_test_add_func ("/local/attack/file-lease", test_file_lease);
   g_test_add_func ("/local/attack/spawner-secrets", test_spawner_secrets);
+  g_test_add_func ("/local/attack/one-shot-command-domain", test_one_shot_command_domain);
 
   return g_test_run ();
 }

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 
+#include <errno.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -639,6 +640,115 @@ test_bwrap_missing (void)
   g_assert_nonnull (strstr (error->message, "dnf install bubblewrap"));
 }
 
+/* Children of this process, in any state (zombies too). */
+static guint
+count_children (void)
+{
+  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while (proc != NULL && (name = g_dir_read_name (proc)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc", name, "stat", NULL);
+      g_autofree char *stat = NULL;
+      const char *end;
+
+      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (path, &stat, NULL, NULL) ||
+          (end = strrchr (stat, ')')) == NULL)
+        continue;
+      /* ") S PPID ..." */
+      if (strlen (end) > 4 && g_ascii_strtoll (end + 4, NULL, 10) == getpid ())
+        n++;
+    }
+  return n;
+}
+
+static void
+wait_no_children (void)
+{
+  for (guint i = 0; i < 250 && count_children () > 0; i++)
+    g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpuint (count_children (), ==, 0);
+}
+
+/* bwrap is this process's child (sandbox-local-spawn.c): reaped when it
+ * ends, without a main context to run (nothing here runs the default one),
+ * whether the sandbox was destroyed, was a one-shot run, or ended by itself
+ * at its time limit. No zombie is left. */
+static void
+test_bwrap_reaped (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name ("local", &error);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxSpec) short_lived = sandbox_spec_new ();
+  SandboxInstance *ended;
+
+  g_assert_no_error (error);
+  wait_no_children ();
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(SandboxCommand) cmd = sandbox_command_new ((const char * const[]) { "true", NULL });
+      g_autoptr(SandboxExecResult) result = sandbox_backend_run (backend, spec, cmd, NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpint (sandbox_exec_result_get_exit_code (result), ==, 0);
+      destroy (create (NULL));
+    }
+  sandbox_spec_set_timeout (short_lived, 1);
+  ended = create (short_lived);
+  g_assert_cmpuint (count_children (), ==, 1);   /* control: its bwrap */
+  g_usleep (2500 * G_TIME_SPAN_MILLISECOND);
+  wait_no_children ();
+  g_object_unref (ended);
+}
+
+/* A bwrap that is there but cannot be run: a clear error, nothing left. */
+static void
+test_bwrap_not_runnable (void)
+{
+  g_autofree char *bwrap_env = g_strdup (g_getenv ("SANDBOX_BWRAP"));
+  g_autofree char *root_env = g_strdup (g_getenv ("SANDBOX_LOCAL_ROOT"));
+  g_autofree char *dir = g_dir_make_tmp ("local-bwrap-XXXXXX", NULL);
+  g_autofree char *fake = g_build_filename (dir, "bwrap", NULL);
+  g_autofree char *root = g_build_filename (dir, "root", NULL);
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDir) left = NULL;
+
+  /* Executable, but not a program: execve() fails with ENOEXEC. */
+  g_assert_true (g_file_set_contents (fake, "", 0, NULL));
+  g_assert_cmpint (g_chmod (fake, 0755), ==, 0);
+  g_setenv ("SANDBOX_BWRAP", fake, TRUE);
+  g_setenv ("SANDBOX_LOCAL_ROOT", root, TRUE);
+  backend = sandbox_backend_new_for_name ("local", NULL);
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  if (bwrap_env)
+    g_setenv ("SANDBOX_BWRAP", bwrap_env, TRUE);
+  else
+    g_unsetenv ("SANDBOX_BWRAP");
+  if (root_env)
+    g_setenv ("SANDBOX_LOCAL_ROOT", root_env, TRUE);
+  else
+    g_unsetenv ("SANDBOX_LOCAL_ROOT");
+
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED);
+  g_assert_nonnull (strstr (error->message, fake));
+  g_assert_nonnull (strstr (error->message, g_strerror (ENOEXEC)));
+  g_assert_nonnull (strstr (error->message, "SANDBOX_BWRAP"));
+  /* No sandbox directory, no process. */
+  left = g_dir_open (root, 0, NULL);
+  g_assert_null (left != NULL ? g_dir_read_name (left) : NULL);
+  wait_no_children ();
+  g_assert_cmpint (g_unlink (fake), ==, 0);
+  g_assert_cmpint (g_rmdir (root), ==, 0);
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+}
+
 static void
 test_bad_rootfs (void)
 {
@@ -1170,6 +1280,8 @@ main (int argc, char **argv)
   g_test_add_func ("/local/limits", test_limits);
   g_test_add_func ("/local/limits/cpu-spread", test_limits_cpu_spread);
   g_test_add_func ("/local/errors/bwrap-missing", test_bwrap_missing);
+  g_test_add_func ("/local/errors/bwrap-not-runnable", test_bwrap_not_runnable);
+  g_test_add_func ("/local/bwrap-reaped", test_bwrap_reaped);
   g_test_add_func ("/local/errors/bad-rootfs", test_bad_rootfs);
   g_test_add_func ("/local/errors/missing-cwd", test_missing_cwd);
   g_test_add_func ("/local/errors/command-not-found", test_command_not_found);

@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -185,14 +186,20 @@ reaper_thread (gpointer data)
             ;
         }
 
+      /* Only this thread removes children, and new ones are appended: the
+       * first N are still those polled. Walked downwards, an entry moved
+       * into a freed place was either walked already or not polled. */
       g_mutex_lock (&reaper_lock);
-      for (guint i = reaper_children->len; i-- > 0;)
+      for (guint i = n; i-- > 0;)
         {
           Child *child = &g_array_index (reaper_children, Child, i);
-          pid_t got = waitpid (child->pid, NULL, WNOHANG);
+          pid_t got;
 
+          if (pfds[i + 1].revents == 0)
+            continue;
+          got = waitpid (child->pid, NULL, WNOHANG);
           /* Reaped; or reaped by someone else (ECHILD): gone either way. */
-          if (got == child->pid || (got < 0 && errno == ECHILD))
+          if (got == child->pid || (got < 0 && errno == ECHILD) || (pfds[i + 1].revents & POLLNVAL))
             {
               close (child->pidfd);
               g_array_remove_index_fast (reaper_children, i);
@@ -213,6 +220,25 @@ wait_one_thread (gpointer data)
   return NULL;
 }
 
+/* A child of fork() has none of its parent's threads: it starts its own
+ * reaper for the sandboxes it makes. (The lock may have been held by the
+ * parent's reaper at the fork.) */
+static void
+reaper_forked (void)
+{
+  g_mutex_init (&reaper_lock);
+  if (reaper_wake >= 0)
+    close (reaper_wake);
+  reaper_wake = -1;
+  if (reaper_children != NULL)
+    {
+      for (guint i = 0; i < reaper_children->len; i++)
+        close (g_array_index (reaper_children, Child, i).pidfd);
+      g_array_free (reaper_children, TRUE);
+      reaper_children = NULL;
+    }
+}
+
 /* PID, a child of this process, is reaped when it ends. */
 static void
 reap_later (pid_t pid)
@@ -226,6 +252,13 @@ reap_later (pid_t pid)
   g_mutex_lock (&reaper_lock);
   if (pidfd >= 0 && reaper_wake < 0)
     {
+      static gsize at_fork = 0;
+
+      if (g_once_init_enter (&at_fork))
+        {
+          pthread_atfork (NULL, NULL, reaper_forked);
+          g_once_init_leave (&at_fork, 1);
+        }
       reaper_wake = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
       if (reaper_wake >= 0)
         {

@@ -249,6 +249,49 @@ class TestLocalRun(LocalRunTestCase):
         self.assertEqual(self.left(), [])
 
 
+def children(pid: int) -> int:
+    """How many processes (zombies too) have PID as their parent."""
+    count = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    count += 1
+        except (OSError, IndexError, ValueError):
+            pass
+    return count
+
+
+class TestForkedChild(LocalRunTestCase):
+    def test_forked_child_reaps_its_bwraps(self) -> None:
+        """A process forked (without exec) after the library reaped its first
+        bwrap has no reaper thread of its parent's: it starts its own, and
+        leaves no zombie (multiprocessing's fork, say)."""
+        result = self.backend.run(Sandbox.Spec(), Sandbox.Command.new(["true"]), None)
+        self.assertEqual(result.get_exit_status(), 0)
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                backend = Sandbox.Backend.new_for_name("local")
+                for _ in range(3):
+                    command = Sandbox.Command.new(["sh", "-c", "exit 3"])
+                    if backend.run(Sandbox.Spec(), command, None).get_exit_status() != 3:
+                        os._exit(2)
+                for _ in range(200):
+                    if children(os.getpid()) == 0:
+                        status = 0
+                        break
+                    GLib.usleep(20000)
+            finally:
+                os._exit(status)
+        _, wait_status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(wait_status), 0)
+        self.assertEqual(self.left(), [])
+
+
 class CountingInstance(Sandbox.Instance):
     calls: list[str] = []
 

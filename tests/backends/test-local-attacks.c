@@ -1222,6 +1222,81 @@ test_sparse_download (void)
   g_rmdir (dir);
 }
 
+/* A download keeps the tree's hard links: the sandbox pays for a file once,
+ * however many names it has, and so does the host. Before, each name was
+ * copied in full: a 1 MiB file with 200 names in the workdir (1 MiB of the
+ * sandbox's disk, within any disk-mb) wrote 200 MiB to the host, and a
+ * sandbox could fill the host's disk that way as with a sparse file. Also
+ * checked: a name of the group outside the downloaded tree, and a file that
+ * is linked only once, are plain copies. */
+static void
+test_hardlink_download (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *dest = NULL, *out = NULL, *first = NULL, *other = NULL;
+  g_autoptr(GFile) file = NULL;
+  SandboxInstance *instance = create (NULL);
+  struct stat st, st2;
+  guint64 blocks = 0;
+  guint names = 0;
+  int status = -1;
+  GDir *d;
+  const char *name;
+
+  g_assert_no_error (error);
+  out = sh (instance,
+            "mkdir -p /workspace/t/a/b /workspace/t/c && cd /workspace/t && "
+            "head -c 1048576 /dev/urandom > a/b/big && "
+            "i=0; while [ $i -lt 100 ]; do ln a/b/big a/n$i && ln a/b/big c/m$i || exit 1; i=$((i+1)); done; "
+            "ln a/b/big /workspace/outside && echo single > c/single && "
+            "stat -c %h a/b/big", &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (out, ==, "202\n");
+  dest = g_build_filename (dir, "t", NULL);
+  file = g_file_new_for_path (dest);
+  g_assert_true (sandbox_instance_download (instance, "/workspace/t", file, NULL, &error));
+  g_assert_no_error (error);
+
+  /* All 201 names of the tree, one inode on the host, as in the sandbox. */
+  first = g_build_filename (dest, "a", "b", "big", NULL);
+  g_assert_cmpint (stat (first, &st), ==, 0);
+  g_assert_cmpint (st.st_size, ==, 1 << 20);
+  for (int sub = 0; sub < 2; sub++)
+    {
+      g_autofree char *path = g_build_filename (dest, sub == 0 ? "a" : "c", NULL);
+
+      d = g_dir_open (path, 0, &error);
+      g_assert_no_error (error);
+      while ((name = g_dir_read_name (d)) != NULL)
+        {
+          g_autofree char *p = g_build_filename (path, name, NULL);
+
+          g_assert_cmpint (lstat (p, &st2), ==, 0);
+          if (S_ISDIR (st2.st_mode) || strcmp (name, "single") == 0)
+            continue;
+          g_assert_cmpuint (st2.st_ino, ==, st.st_ino);
+          names++;
+          blocks += (guint64) st2.st_blocks;
+        }
+      g_dir_close (d);
+    }
+  g_assert_cmpuint (names, ==, 200);
+  g_test_message ("host inode %" G_GUINT64_FORMAT ": %u links",
+                  (guint64) st.st_ino, (guint) st.st_nlink);
+  g_assert_cmpuint (st.st_nlink, ==, 201);
+  other = g_build_filename (dest, "c", "single", NULL);
+  g_assert_cmpint (stat (other, &st2), ==, 0);
+  g_assert_cmpuint (st2.st_nlink, ==, 1);
+  g_assert_cmpuint (st2.st_ino, !=, st.st_ino);
+
+  destroy (instance);
+  {
+    g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
+    g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  }
+}
+
 /* The file service that serves uploads and downloads is a process of the
  * sandbox, running as its user: a command that tries to stop it (SIGSTOP)
  * is refused by Landlock's signal scope, and the download succeeds. Were
@@ -2865,6 +2940,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/ptrace-host", test_ptrace_host);
   g_test_add_func ("/local/attack/signal-host", test_signal_host);
   g_test_add_func ("/local/attack/sparse-download", test_sparse_download);
+  g_test_add_func ("/local/attack/hardlink-download", test_hardlink_download);
   g_test_add_func ("/local/attack/stopped-file-service", test_stopped_file_service);
   g_test_add_func ("/local/attack/signal-commands", test_signal_commands);
   g_test_add_func ("/local/attack/stop-spawner", test_stop_spawner);

@@ -901,9 +901,11 @@ build_bwrap_argv (SandboxLocalInstance *self,
   /* /dev and /run are file systems in memory that no limit counts (not
    * RLIMIT_AS, not the disk): /dev is made read-only (its device nodes and
    * /dev/pts are mounts of their own and stay usable), and /dev/shm and
-   * /run, the sandbox's to write, hold at most half the spec's memory
-   * limit each when there is one. (In cgroup modes their pages count
-   * against the memory limit too: half leaves the processes room.) */
+   * /run, the sandbox's to write, hold at most a quarter of the spec's
+   * memory limit each when there is one: with /tmp, /var/tmp and the
+   * workdir in memory (below, half of it together), no more than the
+   * limit in all. (In cgroup modes their pages count against the memory
+   * limit too.) */
   ADD ("--dev"); ADD ("/dev");
   ADD ("--remount-ro"); ADD ("/dev");
   for (guint i = 0; i < 2; i++)
@@ -911,7 +913,7 @@ build_bwrap_argv (SandboxLocalInstance *self,
       if (config->memory_mb > 0)
         {
           ADD ("--size");
-          g_ptr_array_add (argv, g_strdup_printf ("%" G_GUINT64_FORMAT, (guint64) config->memory_mb << 19));
+          g_ptr_array_add (argv, g_strdup_printf ("%" G_GUINT64_FORMAT, (guint64) config->memory_mb << 18));
         }
       ADD ("--tmpfs"); ADD (i == 0 ? "/dev/shm" : "/run");
     }
@@ -919,8 +921,9 @@ build_bwrap_argv (SandboxLocalInstance *self,
    * host, unless that is in memory (a tmpfs: $XDG_RUNTIME_DIR, /dev/shm)
    * and the spec sets a limit: then what the sandbox writes there is
    * memory no limit counts (not RLIMIT_AS, not the disk), up to half of
-   * the host's; each is a tmpfs of the sandbox's own instead, of the size
-   * _local_own_tmpfs_size says. */
+   * the host's; each is a tmpfs of the sandbox's own instead, sharing
+   * what _local_own_tmpfs_size says they may hold together: half for the
+   * workdir, a quarter each for /tmp and /var/tmp. */
   own_size = _local_own_tmpfs_size (config);
   for (guint i = 0; i < 3; i++)
     {
@@ -935,7 +938,8 @@ build_bwrap_argv (SandboxLocalInstance *self,
       if (own_size > 0)
         {
           ADD ("--perms"); ADD (i < 2 ? "1777" : "0755");
-          ADD ("--size"); g_ptr_array_add (argv, g_strdup_printf ("%" G_GUINT64_FORMAT, own_size));
+          ADD ("--size");
+          g_ptr_array_add (argv, g_strdup_printf ("%" G_GUINT64_FORMAT, i < 2 ? own_size / 4 : own_size / 2));
           ADD ("--tmpfs"); ADD (target);
         }
       else
@@ -966,6 +970,12 @@ build_bwrap_argv (SandboxLocalInstance *self,
         }
     }
   ADD ("--ro-bind"); ADD (_sandbox_local_backend_get_helper (backend)); ADD (HELPER_IN_SANDBOX);
+  /* The root itself is bwrap's tmpfs, of no size limit, and the sandbox
+   * user's: Landlock kept files out of it, but not directories, links,
+   * FIFOs and empty files, in which a sandbox kept any amount of the
+   * host's memory (a 4 KiB link target takes a page). Read-only, once
+   * every mount point is made; the mounts on it keep their own flags. */
+  ADD ("--remount-ro"); ADD ("/");
   ADD ("--chdir"); ADD ("/");
   ADD ("--as-pid-1");
   ADD ("--info-fd"); g_ptr_array_add (argv, g_strdup_printf ("%d", INFO_FD));
@@ -3886,14 +3896,16 @@ walk_tree (int       root_fd,
   return ok;
 }
 
-/* The size in bytes of each of the tmpfs mounts that hold the sandbox's
- * /tmp, /var/tmp and workdir, or 0 when those are bound from the instance
- * directory. Only a sandbox whose directory is in memory (tmpfs, ramfs)
- * and whose spec sets a memory or disk limit gets them: there, its files
- * are memory of the host that neither limit counts. The smaller of the
- * disk limit and half the memory limit (as /dev/shm and /run), of those
- * set. Depends on the configuration and where the directory lies only, so
- * every process computes the same (metrics, another process's lookup). */
+/* What the tmpfs mounts that hold the sandbox's /tmp, /var/tmp and
+ * workdir may hold together, in bytes (the workdir half of it, the others
+ * a quarter each), or 0 when those are bound from the instance directory.
+ * Only a sandbox whose directory is in memory (tmpfs, ramfs) and whose
+ * spec sets a memory or disk limit gets them: there, its files are memory
+ * of the host that neither limit counts. The smaller of the disk limit and
+ * half the memory limit (/dev/shm and /run have a quarter each), of those
+ * set: the sum, not each mount, so that writing to all three holds no
+ * more. Depends on the configuration and where the directory lies only,
+ * so every process computes the same (metrics, another process's lookup). */
 guint64
 _local_own_tmpfs_size (LocalConfig *config)
 {

@@ -1653,8 +1653,8 @@ test_memory_tmpfs (void)
  * 64 MiB of memory kept 48 MiB in each (any number of such files, up to
  * half the host's memory, until destroy), and disk-mb (RLIMIT_FSIZE)
  * bounded only each file. With the directory on a tmpfs and a limit set,
- * each is now a tmpfs of the sandbox's own, of at most half the memory
- * limit (and at most the disk limit). Controls: 1 MiB in each, an upload
+ * each is now a tmpfs of the sandbox's own, the three holding at most
+ * half the memory limit (and at most the disk limit) together. Controls: 1 MiB in each, an upload
  * and a download through the workdir, the metrics count what the sandbox
  * holds there, and nothing of it is left in the host's directory. */
 static void
@@ -1668,11 +1668,12 @@ test_memory_on_tmpfs_root (void)
     "  rm -f $d/small; "
     "done; "
     "head -c 8388608 /dev/zero > /workspace/kept && echo kept";
-  /* Each file under disk-mb (RLIMIT_FSIZE), more than it in all. */
+  /* Each file under disk-mb (RLIMIT_FSIZE), 24 MiB in all, spread over
+   * the three: what fits, in MiB. */
   static const char files[] =
-    "for d in /tmp /workspace; do for i in 1 2 3 4; do "
-    "  head -c 5242880 /dev/zero > $d/f$i 2>/dev/null && echo \"$d/f$i\"; "
-    "done; done";
+    "n=0; for i in 1 2 3 4 5 6 7 8; do for d in /tmp /var/tmp /workspace; do "
+    "  head -c 1048576 /dev/zero > $d/f$i 2>/dev/null && n=$((n+1)) || rm -f $d/f$i; "
+    "done; done; echo $n";
   struct statfs fs;
   g_autofree char *root = NULL;
   const char *old_root = g_getenv ("SANDBOX_LOCAL_ROOT");
@@ -1704,7 +1705,7 @@ test_memory_on_tmpfs_root (void)
       instance = create (spec);
       out = sh (instance, script, NULL);
       g_test_message ("run-as-root=%d: %s", as_root, out);
-      /* 48 MiB fits nowhere (half the limit: 32 MiB). */
+      /* 48 MiB fits nowhere (together, half the limit: 32 MiB). */
       g_assert_cmpstr (out, ==, "small /tmp\nsmall /var/tmp\nsmall /workspace\nkept\n");
 
       metrics = sandbox_instance_get_metrics (instance, NULL, &error);
@@ -1743,8 +1744,8 @@ test_memory_on_tmpfs_root (void)
       destroy (instance);
     }
 
-  /* disk-mb 16: the total is bounded, not each file (four of 5 MiB
-   * were written to each before). */
+  /* disk-mb 16: the total of the three is bounded, not each file, nor
+   * each mount (before, 16 MiB fitted in each: 24 of these 24 MiB). */
   {
     g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
     g_autofree char *out = NULL;
@@ -1753,11 +1754,127 @@ test_memory_on_tmpfs_root (void)
     sandbox_spec_set_disk_mb (spec, 16);
     instance = create (spec);
     out = sh (instance, files, NULL);
-    g_test_message ("disk-mb 16: %s", out);
-    g_assert_cmpstr (out, ==, "/tmp/f1\n/tmp/f2\n/tmp/f3\n/workspace/f1\n/workspace/f2\n/workspace/f3\n");
+    g_test_message ("disk-mb 16: %s MiB written", out);
+    g_assert_cmpint (atoi (out), <=, 16);
+    g_assert_cmpint (atoi (out), >=, 12);
     destroy (instance);
   }
 
+  if (saved != NULL)
+    g_setenv ("SANDBOX_LOCAL_ROOT", saved, TRUE);
+  else
+    g_unsetenv ("SANDBOX_LOCAL_ROOT");
+  g_assert_cmpint (g_rmdir (root), ==, 0);
+}
+
+/* The root of the sandbox is bwrap's tmpfs, of no size limit, owned by
+ * the sandbox user: Landlock kept files out of it (no write access there),
+ * but a command could make directories, links, FIFOs and empty files in
+ * it, and so keep any amount of the host's memory beyond its limit (a
+ * link of 4,000 bytes takes a page) until destroy. It is read-only now.
+ * Controls: the same in /tmp and the workdir. */
+static void
+test_root_read_only (void)
+{
+  static const char script[] =
+    "mkdir /d 2>/dev/null && echo MKDIR; "
+    "ln -s x /l 2>/dev/null && echo LINK; "
+    "mkfifo /f 2>/dev/null && echo FIFO; "
+    "/usr/bin/python3 -c 'import os; os.mknod(\"/r\")' 2>/dev/null && echo FILE; "
+    "/usr/bin/python3 -c 'import os; os.symlink(\"y\" * 4000, \"/big\")' 2>/dev/null && echo BIGLINK; "
+    "mkdir /tmp/d && ln -s x /tmp/l && mkfifo /tmp/f && mkdir /workspace/d && "
+    "ln -s x /workspace/l && echo controls";
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *out = NULL;
+      SandboxInstance *instance;
+
+      sandbox_spec_set_run_as_root (spec, as_root);
+      instance = create (spec);
+      out = sh (instance, script, NULL);
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      g_assert_cmpstr (out, ==, "controls\n");
+      destroy (instance);
+    }
+}
+
+/* Together, the file systems in memory that a sandbox may write hold no
+ * more than its memory limit: /dev/shm and /run a quarter each, /tmp,
+ * /var/tmp and the workdir (their own tmpfs mounts when the sandboxes'
+ * directory is in memory) half, shared. Before, each of the five held half
+ * of it (a sandbox limited to 64 MiB kept 150 MiB in them, as an
+ * unprivileged caller, where no cgroup counts them), and the root tmpfs
+ * had no limit at all. Measured from inside: the sizes of every writable
+ * tmpfs mount, as the user and as root. */
+static void
+test_memory_tmpfs_total (void)
+{
+  static const char script[] =
+    "import os\n"
+    "total = 0\n"
+    "for line in open('/proc/self/mountinfo'):\n"
+    "    f = line.split()\n"
+    "    fs = f[f.index('-') + 1]\n"
+    "    if fs != 'tmpfs' or 'ro' in f[5].split(','):\n"
+    "        continue\n"
+    "    st = os.statvfs(f[4])\n"
+    "    total += st.f_blocks * st.f_frsize\n"
+    "    print(f[4], st.f_blocks * st.f_frsize >> 20)\n"
+    "print('total', total >> 20)\n";
+  struct statfs fs;
+  g_autofree char *root = NULL;
+  g_autofree char *saved = g_strdup (g_getenv ("SANDBOX_LOCAL_ROOT"));
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  if (statfs ("/dev/shm", &fs) != 0 || fs.f_type != TMPFS_MAGIC)
+    {
+      g_test_skip ("needs a tmpfs at /dev/shm");
+      return;
+    }
+  root = g_strdup_printf ("/dev/shm/libsandbox-attack-%08x", g_random_int ());
+  g_assert_cmpint (g_mkdir (root, 0700), ==, 0);
+  g_setenv ("SANDBOX_LOCAL_ROOT", root, TRUE);
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      const char * const argv[] = { "/usr/bin/python3", "-c", script, NULL };
+      g_autoptr(SandboxCommand) cmd = sandbox_command_new (argv);
+      g_autoptr(SandboxExecResult) result = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *out = NULL;
+      const char *total;
+      GBytes *bytes;
+      SandboxInstance *instance;
+
+      sandbox_spec_set_run_as_root (spec, as_root);
+      sandbox_spec_set_memory_mb (spec, 64);
+      instance = create (spec);
+      result = sandbox_instance_exec (instance, cmd, NULL, &error);
+      g_assert_no_error (error);
+      bytes = sandbox_exec_result_get_stdout (result);
+      out = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+      g_test_message ("run-as-root=%d:\n%s", as_root, out);
+      g_assert_cmpint (sandbox_exec_result_get_exit_code (result), ==, 0);
+      total = strstr (out, "total ");
+      g_assert_nonnull (total);
+      g_assert_cmpint (atoi (total + 6), <=, 64);
+      /* Controls: each is still of some use. */
+      g_assert_nonnull (strstr (out, "/dev/shm 16\n"));
+      g_assert_nonnull (strstr (out, "/workspace 16\n"));
+      g_assert_nonnull (strstr (out, "/tmp 8\n"));
+      destroy (instance);
+    }
   if (saved != NULL)
     g_setenv ("SANDBOX_LOCAL_ROOT", saved, TRUE);
   else
@@ -2949,6 +3066,8 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/module-autoload", test_module_autoload);
   g_test_add_func ("/local/attack/memory-tmpfs", test_memory_tmpfs);
   g_test_add_func ("/local/attack/memory-on-tmpfs-root", test_memory_on_tmpfs_root);
+  g_test_add_func ("/local/attack/memory-tmpfs-total", test_memory_tmpfs_total);
+  g_test_add_func ("/local/attack/root-read-only", test_root_read_only);
   g_test_add_func ("/local/attack/limits-as-root", test_limits_as_root);
   g_test_add_func ("/local/attack/host-fifo", test_host_fifo);
   g_test_add_func ("/local/attack/setid-files", test_setid_files);

@@ -84,8 +84,59 @@ def _metaflow_foreach_input(module: str, name: str) -> bool:
     return isinstance(found, type) and issubclass(found, UnboundedForeachInput)
 
 
+# The most items a range may have, and bytes or a bytearray made from a
+# number of bytes: the plain types that make something large from a small
+# pickle (bytearray(10**10), list(range(10**10)) are a few bytes each). A
+# step could otherwise have the runtime take all of this machine's memory.
+MAX_ITEMS = 1 << 20
+
+
+def _too_large(what: str) -> RefusedArtifact:
+    return RefusedArtifact(
+        _(
+            "A task's artifact asks for a %(what)s of more than %(max)d items. The Metaflow "
+            "runtime of a run with sandboxed steps refuses it, since a step in a sandbox "
+            "could otherwise make this machine run out of memory; see docs/security.md, "
+            "'Metaflow steps'."
+        )
+        % {"what": what, "max": MAX_ITEMS}
+    )
+
+
+def _checked_range(*args: Any) -> range:
+    made = range(*args)
+    try:
+        ok = len(made) <= MAX_ITEMS
+    except OverflowError:
+        ok = False
+    if not ok:
+        raise _too_large("range")
+    return made
+
+
+def _sized(kind: type) -> Any:
+    """KIND (bytes, bytearray), refusing a size over MAX_ITEMS."""
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        if args and isinstance(args[0], int) and args[0] > MAX_ITEMS:
+            raise _too_large(kind.__name__)
+        return kind(*args, **kwargs)
+
+    return make
+
+
+_CHECKED = {
+    ("builtins", "range"): _checked_range,
+    ("builtins", "bytes"): _sized(bytes),
+    ("builtins", "bytearray"): _sized(bytearray),
+    ("__builtin__", "bytearray"): _sized(bytearray),
+}
+
+
 class _PlainUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _CHECKED:
+            return _CHECKED[(module, name)]
         if (module, name) == ("__main__", "ForeachFrame"):
             # Metaflow names its foreach frames' class after __main__ (so
             # that a client without the flow unpickles them): Metaflow's own.

@@ -4052,7 +4052,15 @@ kill_recorded (LocalConfig *config,
       if (exe != NULL && (g_str_has_suffix (exe, "bwrap") ||
                           g_str_has_suffix (exe, "sandbox-exec-helper")))
         {
-          kill ((pid_t) pid, SIGKILL);
+          /* Through the pidfd, opened before the check: should the pid be
+           * reused in between (the process ended), the signal goes to the
+           * process checked or nowhere, never to the newcomer. */
+#ifdef SYS_pidfd_send_signal
+          if (pidfd >= 0)
+            syscall (SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+          else
+#endif
+            kill ((pid_t) pid, SIGKILL);
           if (wait)
             wait_gone (pidfd, (pid_t) pid);
         }

@@ -3253,10 +3253,16 @@ download_link (CopyData       *data,
 {
   g_auto(GStrv) parts = g_strsplit (link->path, "/", -1);
   guint n = g_strv_length (parts);
-  int parent = dup (data->top_fd);
+  int parent;
   gboolean ok = FALSE;
   struct stat st;
 
+  if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      st.st_dev == link->dev && st.st_ino == link->ino)
+    return TRUE;   /* the same name again (a directory listed while it changed) */
+  if (n == 0)
+    return FALSE;
+  parent = dup (data->top_fd);
   for (guint i = 0; parent >= 0 && i + 1 < n; i++)
     {
       int next = openat (parent, parts[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -3264,7 +3270,7 @@ download_link (CopyData       *data,
       close (parent);
       parent = next;
     }
-  if (parent < 0 || n == 0)
+  if (parent < 0)
     return FALSE;
   if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR (st.st_mode))
     unlinkat (dirfd, name, 0);

@@ -1290,6 +1290,13 @@ test_hardlink_download (void)
   g_assert_cmpuint (st2.st_nlink, ==, 1);
   g_assert_cmpuint (st2.st_ino, !=, st.st_ino);
 
+  /* Again, over the first copy: the same links, nothing more. */
+  g_assert_true (sandbox_instance_download (instance, "/workspace/t", file, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (stat (first, &st2), ==, 0);
+  g_assert_cmpuint (st2.st_nlink, ==, 201);
+  g_assert_cmpint (st2.st_size, ==, 1 << 20);
+
   destroy (instance);
   {
     g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);

@@ -1889,6 +1889,79 @@ test_memory_tmpfs_total (void)
   g_assert_cmpint (g_rmdir (root), ==, 0);
 }
 
+/* With `network` the sandbox shares the host's network namespace, and its
+ * sockets belong to the caller's uid (root's here): SO_REUSEPORT let a
+ * command bind the port of a host service of that uid that listens with
+ * it, and take a share of that service's connections. Now refused (EPERM)
+ * in a sandbox with the network, as the user and as root, and the bind
+ * then fails. Controls: SO_REUSEADDR and another port still bind; without
+ * the network (a namespace of its own) SO_REUSEPORT is allowed. */
+static void
+test_reuseport_host (void)
+{
+  static const char script_fmt[] =
+    "import socket\n"
+    "s = socket.socket()\n"
+    "try:\n"
+    "    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n"
+    "    print('set')\n"
+    "except OSError as e:\n"
+    "    print('refused', e.errno)\n"
+    "try:\n"
+    "    s.bind(('127.0.0.1', %d)); s.listen(); print('JOINED')\n"
+    "except OSError as e:\n"
+    "    print('bind failed')\n"
+    "t = socket.socket()\n"
+    "t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "t.bind(('127.0.0.1', 0)); t.listen(); print('other port')\n";
+  struct sockaddr_in addr = { 0 };
+  socklen_t len = sizeof addr;
+  int one = 1, host;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  host = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (host, >=, 0);
+  g_assert_cmpint (setsockopt (host, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), ==, 0);
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  g_assert_cmpint (bind (host, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+  g_assert_cmpint (listen (host, 8), ==, 0);
+  g_assert_cmpint (getsockname (host, (struct sockaddr *) &addr, &len), ==, 0);
+
+  for (int mode = 0; mode < 3; mode++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *script = g_strdup_printf (script_fmt, ntohs (addr.sin_port));
+      const char * const argv[] = { "/usr/bin/python3", "-c", script, NULL };
+      g_autoptr(SandboxCommand) cmd = sandbox_command_new (argv);
+      g_autoptr(SandboxExecResult) result = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *out = NULL;
+      GBytes *bytes;
+      SandboxInstance *instance;
+
+      /* 0, 1: with the network, as the user and as root; 2: without. */
+      sandbox_spec_set_network (spec, mode < 2);
+      sandbox_spec_set_run_as_root (spec, mode == 1);
+      instance = create (spec);
+      result = sandbox_instance_exec (instance, cmd, NULL, &error);
+      g_assert_no_error (error);
+      bytes = sandbox_exec_result_get_stdout (result);
+      out = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+      g_test_message ("mode %d: %s", mode, out);
+      if (mode < 2)
+        g_assert_cmpstr (out, ==, "refused 1\nbind failed\nother port\n");
+      else
+        g_assert_cmpstr (out, ==, "set\nJOINED\nother port\n");
+      destroy (instance);
+    }
+  close (host);
+}
+
 /* The number of non-empty lines of TEXT. */
 static guint
 count_lines (const char *text)
@@ -3088,6 +3161,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/outlive-destroy", test_outlive_destroy);
   g_test_add_func ("/local/attack/no-route", test_no_route);
   g_test_add_func ("/local/attack/egress-short-address", test_egress_short_address);
+  g_test_add_func ("/local/attack/reuseport-host", test_reuseport_host);
   g_test_add_func ("/local/attack/file-lease", test_file_lease);
   g_test_add_func ("/local/attack/spawner-secrets", test_spawner_secrets);
 

@@ -1119,6 +1119,22 @@ child_setup (gpointer user_data)
    * caller's would otherwise be the sandbox's (the seccomp filter denies
    * the keyring calls too). Nothing to hide where keyrings are off. */
   syscall (SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL);
+  /* No core dumps, hard limit: a crash in the sandbox would otherwise be
+   * handed, with the process's memory, to the host's crash handler
+   * (core_pattern "|apport ...", "|systemd-coredump ..."), which runs as
+   * the host's root and keeps the dump on the host's disk after the
+   * sandbox is gone; with a file pattern, a command could still raise its
+   * soft limit and write one. */
+  /* Nor real-time scheduling or a raised priority, which the caller's own
+   * limits may allow without a capability (RLIMIT_RTPRIO, RLIMIT_NICE: an
+   * audio group's 95, a service's LimitRTPRIO=): a SCHED_FIFO loop takes
+   * a CPU from every host process, whatever the spec's cpu limit says. */
+  {
+    struct rlimit zero = { 0, 0 };
+    setrlimit (RLIMIT_CORE, &zero);
+    setrlimit (RLIMIT_RTPRIO, &zero);
+    setrlimit (RLIMIT_NICE, &zero);
+  }
   if (limits->fsize > 0)
     {
       struct rlimit rl = { limits->fsize, limits->fsize };

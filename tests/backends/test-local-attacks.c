@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -1962,6 +1963,76 @@ test_reuseport_host (void)
   close (host);
 }
 
+/* A crash in the sandbox dumps no core: with a pipe in the host's
+ * core_pattern (apport, systemd-coredump) the kernel handed the process's
+ * memory to the host's crash handler, which runs as root and keeps the
+ * dump on the host after the sandbox is gone; the hard RLIMIT_CORE was
+ * unlimited, so a command could raise its own. Now 0, hard, as the user
+ * and as root; with this host's file pattern, no core file appears either
+ * (before: one per crash, when core_pattern names a file). */
+static void
+test_core_dumps (void)
+{
+  static const char script[] =
+    "cd /workspace && ulimit -Hc && ulimit -c unlimited 2>/dev/null; "
+    "sh -c 'kill -SEGV $$'; ls | grep '^core' || echo no-core";
+
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *out = NULL;
+      SandboxInstance *instance;
+
+      sandbox_spec_set_run_as_root (spec, as_root);
+      instance = create (spec);
+      out = sh (instance, script, NULL);
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      g_assert_cmpstr (out, ==, "0\nno-core\n");
+      destroy (instance);
+    }
+}
+
+/* No real-time scheduling and no raised priority in a sandbox, whatever
+ * the caller's own limits allow: with RLIMIT_RTPRIO 10 (an audio group's
+ * limit, a service's LimitRTPRIO=), a command set SCHED_FIFO without any
+ * capability, and a busy loop at that priority takes a CPU from every
+ * host process. The test raises its own limits (it runs as root), as such
+ * a caller has them. Controls: SCHED_BATCH, and a lower priority (nice 5). */
+static void
+test_realtime (void)
+{
+  static const char script[] =
+    "chrt -f 1 true 2>/dev/null && echo FIFO; chrt -r 1 true 2>/dev/null && echo RR; "
+    "nice -n -5 true 2>/dev/null && echo NICE; "
+    "chrt -b 0 true && echo batch; nice -n 5 true && echo lower";
+  struct rlimit saved_rt, saved_nice, ten = { 10, 10 }, twenty = { 20, 20 };
+
+  g_assert_cmpint (getrlimit (RLIMIT_RTPRIO, &saved_rt), ==, 0);
+  g_assert_cmpint (getrlimit (RLIMIT_NICE, &saved_nice), ==, 0);
+  if (setrlimit (RLIMIT_RTPRIO, &ten) != 0 || setrlimit (RLIMIT_NICE, &twenty) != 0)
+    {
+      /* A container without CAP_SYS_RESOURCE: no caller here can have them. */
+      setrlimit (RLIMIT_RTPRIO, &saved_rt);
+      g_test_skip ("needs CAP_SYS_RESOURCE (to raise the test's own RLIMIT_RTPRIO)");
+      return;
+    }
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *out = NULL;
+      SandboxInstance *instance;
+
+      sandbox_spec_set_run_as_root (spec, as_root);
+      instance = create (spec);
+      out = sh (instance, script, NULL);
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      g_assert_cmpstr (out, ==, "batch\nlower\n");
+      destroy (instance);
+    }
+  g_assert_cmpint (setrlimit (RLIMIT_RTPRIO, &saved_rt), ==, 0);
+  g_assert_cmpint (setrlimit (RLIMIT_NICE, &saved_nice), ==, 0);
+}
+
 /* The number of non-empty lines of TEXT. */
 static guint
 count_lines (const char *text)
@@ -3162,6 +3233,8 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/no-route", test_no_route);
   g_test_add_func ("/local/attack/egress-short-address", test_egress_short_address);
   g_test_add_func ("/local/attack/reuseport-host", test_reuseport_host);
+  g_test_add_func ("/local/attack/core-dumps", test_core_dumps);
+  g_test_add_func ("/local/attack/realtime", test_realtime);
   g_test_add_func ("/local/attack/file-lease", test_file_lease);
   g_test_add_func ("/local/attack/spawner-secrets", test_spawner_secrets);
 

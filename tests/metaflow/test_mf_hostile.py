@@ -102,6 +102,31 @@ for small in [(bytes, (16,)), (bytearray, (b"ab",)), (set, (range(3),))]:
             return small
     assert plain_loads(pickle.dumps(Small(), protocol=4)) == small[0](*small[1]), small
 print("too large", too_large)
+
+# A gzip blob of 1 MiB that inflates to 1 GiB, as the content-addressed
+# store reads it: refused past 256 MiB (before, MemoryError or 1 GiB).
+import gzip, io
+from metaflow.datastore import content_addressed_store
+from metaflow_extensions.libsandbox.plugins.sandbox_safeload import install, uninstall
+buf = io.BytesIO()
+with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9) as f:
+    chunk = bytes(1 << 20)
+    for _ in range(1024):
+        f.write(chunk)
+install()
+CAS = content_addressed_store.ContentAddressedStore
+store = CAS.__new__(CAS)
+try:
+    store._unpack_v1(io.BytesIO(buf.getvalue()))
+    print("inflated")
+except RefusedArtifact as e:
+    print("bomb refused" if "inflates" in str(e) else e)
+small = io.BytesIO()
+with gzip.GzipFile(fileobj=small, mode="wb") as f:
+    f.write(b"plain")
+assert store._unpack_v1(io.BytesIO(small.getvalue())) == b"plain"
+uninstall()
+assert content_addressed_store.gzip is gzip
 """
 
 
@@ -113,7 +138,7 @@ def test_plain_data_loads_and_anything_else_is_refused():
         [sys.executable, "-c", LOADER_CHECKS], env=env, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "refused 4\ntoo large 7", proc.stdout
+    assert proc.stdout.strip() == "refused 4\ntoo large 7\nbomb refused", proc.stdout
 
 
 def _special_files(root):

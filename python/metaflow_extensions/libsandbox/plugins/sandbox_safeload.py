@@ -180,6 +180,62 @@ class _PickleForRuntime:
         return _PlainUnpickler(file, **kwargs).load()
 
 
+# The most bytes an artifact of the datastore may inflate to when the
+# runtime reads it: its own control artifacts are tiny, and a step's gzip
+# blob of a few MiB would otherwise inflate a thousandfold in the runtime's
+# memory (a "zip bomb" as _transition).
+MAX_INFLATED = 256 << 20
+
+
+class _BoundedRead:
+    """A GzipFile opened for reading whose whole-file read stops past
+    MAX_INFLATED bytes (with RefusedArtifact)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __enter__(self) -> "_BoundedRead":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._inner.close()
+
+    def read(self, size: int = -1) -> bytes:
+        want = MAX_INFLATED + 1 if size is None or size < 0 else min(size, MAX_INFLATED + 1)
+        data = self._inner.read(want)
+        if len(data) > MAX_INFLATED:
+            raise RefusedArtifact(
+                _(
+                    "A task's artifact inflates to more than %(max)d bytes. The Metaflow runtime "
+                    "of a run with sandboxed steps refuses it, since a step in a sandbox could "
+                    "otherwise make this machine run out of memory; see docs/security.md, "
+                    "'Metaflow steps'."
+                )
+                % {"max": MAX_INFLATED}
+            )
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _GzipForRuntime:
+    """The gzip module, but what GzipFile reads is bounded (_BoundedRead)."""
+
+    def __getattr__(self, name: str) -> Any:
+        import gzip
+
+        return getattr(gzip, name)
+
+    @staticmethod
+    def GzipFile(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 (gzip's name)
+        import gzip
+
+        opened = gzip.GzipFile(*args, **kwargs)
+        mode = kwargs.get("mode", args[1] if len(args) > 1 else "rb")
+        return _BoundedRead(opened) if "r" in (mode or "rb") else opened
+
+
 # The modules whose `pickle` loads artifacts: the serializer of Metaflow
 # 2.16+, and the task datastore itself before it.
 _ARTIFACT_LOADERS = (
@@ -208,7 +264,21 @@ def install() -> int:
             changed += 1
         elif isinstance(current, _PickleForRuntime):
             changed += 1
+    # The content-addressed store inflates each blob whole (gzip) before it
+    # is unpickled: bounded too.
+    try:
+        import gzip
+
+        store = importlib.import_module(_BLOB_STORE)
+    except ImportError:
+        return changed
+    if getattr(store, "gzip", None) is gzip:
+        _installed[_BLOB_STORE + ":gzip"] = gzip
+        store.gzip = _GzipForRuntime()  # type: ignore[attr-defined]
     return changed
+
+
+_BLOB_STORE = "metaflow.datastore.content_addressed_store"
 
 
 def uninstall() -> None:
@@ -216,5 +286,8 @@ def uninstall() -> None:
     import importlib
 
     for name, original in list(_installed.items()):
-        importlib.import_module(name).pickle = original  # type: ignore[attr-defined]
+        if name.endswith(":gzip"):
+            importlib.import_module(name[: -len(":gzip")]).gzip = original  # type: ignore[attr-defined]
+        else:
+            importlib.import_module(name).pickle = original  # type: ignore[attr-defined]
         del _installed[name]

@@ -630,7 +630,7 @@ install_connect_listener (void)
 #else
   const size_t head = 4;
 #endif
-  struct sock_filter all[sizeof filter / sizeof filter[0] + 32];
+  struct sock_filter all[sizeof filter / sizeof filter[0] + 32 + 8];
   struct sock_fprog prog = { 0, all };
   size_t m = 0;
 
@@ -647,6 +647,27 @@ install_connect_listener (void)
 
   memcpy (all, filter, head * sizeof filter[0]);
   m = head;
+  if (egress_on)
+    {
+      /* With the network, the host's namespace: a socket of the sandbox
+       * belongs to the caller's uid (root's, when the caller is root),
+       * and SO_REUSEPORT lets a socket of the same uid bind a port a
+       * host service listens on with it, and take a share of its
+       * connections. Refused (EPERM); level and name are ints, so only
+       * their low halves count. */
+      const struct sock_filter reuseport[] = {
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_setsockopt, 0, 6),
+        BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[1]) + lo),
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, 3),
+        BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[2]) + lo),
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, SO_REUSEPORT, 0, 1),
+        BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr)),
+      };
+
+      memcpy (all + m, reuseport, sizeof reuseport);
+      m += sizeof reuseport / sizeof reuseport[0];
+    }
   if (n_nolinks_mnt > 0)
     m += nolinks_filter (all + m, lo, hi);
   memcpy (all + m, filter + head, (n - head) * sizeof filter[0]);

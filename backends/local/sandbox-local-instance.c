@@ -901,9 +901,11 @@ build_bwrap_argv (SandboxLocalInstance *self,
   /* /dev and /run are file systems in memory that no limit counts (not
    * RLIMIT_AS, not the disk): /dev is made read-only (its device nodes and
    * /dev/pts are mounts of their own and stay usable), and /dev/shm and
-   * /run, the sandbox's to write, hold at most half the spec's memory
-   * limit each when there is one. (In cgroup modes their pages count
-   * against the memory limit too: half leaves the processes room.) */
+   * /run, the sandbox's to write, hold at most a quarter of the spec's
+   * memory limit each when there is one: with /tmp, /var/tmp and the
+   * workdir in memory (below, half of it together), no more than the
+   * limit in all. (In cgroup modes their pages count against the memory
+   * limit too.) */
   ADD ("--dev"); ADD ("/dev");
   ADD ("--remount-ro"); ADD ("/dev");
   for (guint i = 0; i < 2; i++)
@@ -911,7 +913,7 @@ build_bwrap_argv (SandboxLocalInstance *self,
       if (config->memory_mb > 0)
         {
           ADD ("--size");
-          g_ptr_array_add (argv, g_strdup_printf ("%" G_GUINT64_FORMAT, (guint64) config->memory_mb << 19));
+          g_ptr_array_add (argv, g_strdup_printf ("%" G_GUINT64_FORMAT, (guint64) config->memory_mb << 18));
         }
       ADD ("--tmpfs"); ADD (i == 0 ? "/dev/shm" : "/run");
     }
@@ -919,8 +921,9 @@ build_bwrap_argv (SandboxLocalInstance *self,
    * host, unless that is in memory (a tmpfs: $XDG_RUNTIME_DIR, /dev/shm)
    * and the spec sets a limit: then what the sandbox writes there is
    * memory no limit counts (not RLIMIT_AS, not the disk), up to half of
-   * the host's; each is a tmpfs of the sandbox's own instead, of the size
-   * _local_own_tmpfs_size says. */
+   * the host's; each is a tmpfs of the sandbox's own instead, sharing
+   * what _local_own_tmpfs_size says they may hold together: half for the
+   * workdir, a quarter each for /tmp and /var/tmp. */
   own_size = _local_own_tmpfs_size (config);
   for (guint i = 0; i < 3; i++)
     {
@@ -935,7 +938,8 @@ build_bwrap_argv (SandboxLocalInstance *self,
       if (own_size > 0)
         {
           ADD ("--perms"); ADD (i < 2 ? "1777" : "0755");
-          ADD ("--size"); g_ptr_array_add (argv, g_strdup_printf ("%" G_GUINT64_FORMAT, own_size));
+          ADD ("--size");
+          g_ptr_array_add (argv, g_strdup_printf ("%" G_GUINT64_FORMAT, i < 2 ? own_size / 4 : own_size / 2));
           ADD ("--tmpfs"); ADD (target);
         }
       else
@@ -966,6 +970,12 @@ build_bwrap_argv (SandboxLocalInstance *self,
         }
     }
   ADD ("--ro-bind"); ADD (_sandbox_local_backend_get_helper (backend)); ADD (HELPER_IN_SANDBOX);
+  /* The root itself is bwrap's tmpfs, of no size limit, and the sandbox
+   * user's: Landlock kept files out of it, but not directories, links,
+   * FIFOs and empty files, in which a sandbox kept any amount of the
+   * host's memory (a 4 KiB link target takes a page). Read-only, once
+   * every mount point is made; the mounts on it keep their own flags. */
+  ADD ("--remount-ro"); ADD ("/");
   ADD ("--chdir"); ADD ("/");
   ADD ("--as-pid-1");
   ADD ("--info-fd"); g_ptr_array_add (argv, g_strdup_printf ("%d", INFO_FD));
@@ -1109,6 +1119,22 @@ child_setup (gpointer user_data)
    * caller's would otherwise be the sandbox's (the seccomp filter denies
    * the keyring calls too). Nothing to hide where keyrings are off. */
   syscall (SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL);
+  /* No core dumps, hard limit: a crash in the sandbox would otherwise be
+   * handed, with the process's memory, to the host's crash handler
+   * (core_pattern "|apport ...", "|systemd-coredump ..."), which runs as
+   * the host's root and keeps the dump on the host's disk after the
+   * sandbox is gone; with a file pattern, a command could still raise its
+   * soft limit and write one. */
+  /* Nor real-time scheduling or a raised priority, which the caller's own
+   * limits may allow without a capability (RLIMIT_RTPRIO, RLIMIT_NICE: an
+   * audio group's 95, a service's LimitRTPRIO=): a SCHED_FIFO loop takes
+   * a CPU from every host process, whatever the spec's cpu limit says. */
+  {
+    struct rlimit zero = { 0, 0 };
+    setrlimit (RLIMIT_CORE, &zero);
+    setrlimit (RLIMIT_RTPRIO, &zero);
+    setrlimit (RLIMIT_NICE, &zero);
+  }
   if (limits->fsize > 0)
     {
       struct rlimit rl = { limits->fsize, limits->fsize };
@@ -2909,7 +2935,29 @@ typedef struct
   char        *destination;   /* sandbox path (upload) or host path (download) */
   gboolean     upload;
   SandboxInstance *instance;  /* the task's source object: reports progress */
+  /* Download: the host directory the copy is made in (names below it are
+   * relative to it), and the files of the sandbox with more than one name
+   * copied so far ("DEV:INO" -> HostLink), so that their other names
+   * become links to the copy, as in the sandbox. */
+  int          top_fd;
+  GHashTable  *links;
 } CopyData;
+
+typedef struct
+{
+  char  *path;   /* relative to top_fd, made by this copy */
+  dev_t  dev;    /* the host copy's */
+  ino_t  ino;
+} HostLink;
+
+static void
+host_link_free (gpointer data)
+{
+  HostLink *link = data;
+
+  g_free (link->path);
+  g_free (link);
+}
 
 static void
 copy_data_free (CopyData *data)
@@ -2918,6 +2966,7 @@ copy_data_free (CopyData *data)
     close (data->conn);
   g_free (data->source);
   g_free (data->destination);
+  g_clear_pointer (&data->links, g_hash_table_unref);
   g_free (data);
 }
 
@@ -3209,13 +3258,60 @@ is_entry_name (const char *name)
   return strcmp (name, ".") != 0 && strcmp (name, "..") != 0 && strchr (name, '/') == NULL;
 }
 
+/* Makes NAME in DIRFD a hard link to LINK's copy, made earlier by this
+ * download below data->top_fd: reached one name at a time without
+ * following links, and checked to be that very file afterwards. FALSE if
+ * not (the caller copies the file instead). */
+static gboolean
+download_link (CopyData       *data,
+               const HostLink *link,
+               int             dirfd,
+               const char     *name)
+{
+  g_auto(GStrv) parts = g_strsplit (link->path, "/", -1);
+  guint n = g_strv_length (parts);
+  int parent;
+  gboolean ok = FALSE;
+  struct stat st;
+
+  if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      st.st_dev == link->dev && st.st_ino == link->ino)
+    return TRUE;   /* the same name again (a directory listed while it changed) */
+  if (n == 0)
+    return FALSE;
+  parent = dup (data->top_fd);
+  for (guint i = 0; parent >= 0 && i + 1 < n; i++)
+    {
+      int next = openat (parent, parts[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+      close (parent);
+      parent = next;
+    }
+  if (parent < 0)
+    return FALSE;
+  if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR (st.st_mode))
+    unlinkat (dirfd, name, 0);
+  if (linkat (parent, parts[n - 1], dirfd, name, 0) == 0)
+    {
+      if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          st.st_dev == link->dev && st.st_ino == link->ino)
+        ok = TRUE;
+      else
+        unlinkat (dirfd, name, 0);
+    }
+  close (parent);
+  return ok;
+}
+
 /* Makes host file NAME in DIRFD (a host directory) from the sandbox's
- * SPATH, and, for a directory, everything under it. */
+ * SPATH, and, for a directory, everything under it. HPATH is the same
+ * file relative to data->top_fd. */
 static gboolean
 download_entry (CopyData      *data,
                 const char    *spath,
                 int            dirfd,
                 const char    *name,
+                const char    *hpath,
                 GCancellable  *cancellable,
                 GError       **error)
 {
@@ -3277,12 +3373,13 @@ download_entry (CopyData      *data,
           ok = TRUE;
           while (ok && (errno = 0, entry = readdir (dir)) != NULL)
             {
-              g_autofree char *child = NULL;
+              g_autofree char *child = NULL, *hchild = NULL;
 
               if (!is_entry_name (entry->d_name))
                 continue;
               child = child_path (spath, entry->d_name);
-              ok = download_entry (data, child, hdir, entry->d_name, cancellable, error);
+              hchild = g_strconcat (hpath, "/", entry->d_name, NULL);
+              ok = download_entry (data, child, hdir, entry->d_name, hchild, cancellable, error);
             }
         }
       if (dir != NULL)
@@ -3294,12 +3391,31 @@ download_entry (CopyData      *data,
     {
       int in = -1, out = -1;
       struct stat in_st;
+      g_autofree char *key = NULL;
 
       /* Opened without blocking, in case a swap put a FIFO there. */
       err = file_request (data->conn, SBX_FILE_OPEN, spath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK,
                           0, NULL, &in);
       if (err == 0 && (fstat (in, &in_st) != 0 || !S_ISREG (in_st.st_mode)))
         err = EINVAL;
+      /* A file with other names: one that this download copied already
+       * becomes a link to that copy. Else a sandbox would make the host
+       * write a file as many times as it has names, which cost the
+       * sandbox nothing (a 1 MiB file with 100,000 names: 100 GB). */
+      if (err == 0 && in_st.st_nlink > 1 && data->links != NULL)
+        {
+          HostLink *link;
+
+          key = g_strdup_printf ("%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT,
+                                 (guint64) in_st.st_dev, (guint64) in_st.st_ino);
+          link = g_hash_table_lookup (data->links, key);
+          if (link != NULL && download_link (data, link, dirfd, name))
+            {
+              close (in);
+              close (pfd);
+              return TRUE;
+            }
+        }
       if (err == 0)
         {
           fcntl (in, F_SETFL, fcntl (in, F_GETFL) & ~O_NONBLOCK);
@@ -3314,6 +3430,20 @@ download_entry (CopyData      *data,
           if (strcmp (spath, data->source) == 0)
             sandbox_instance_set_transfer_total (data->instance, in_st.st_size);
           err = out < 0 ? errno : copy_data (data->instance, in, out, in_st.st_size, cancellable);
+          if (err == 0 && key != NULL && !g_hash_table_contains (data->links, key))
+            {
+              struct stat out_st;
+
+              if (fstat (out, &out_st) == 0)
+                {
+                  HostLink *link = g_new0 (HostLink, 1);
+
+                  link->path = g_strdup (hpath);
+                  link->dev = out_st.st_dev;
+                  link->ino = out_st.st_ino;
+                  g_hash_table_insert (data->links, g_steal_pointer (&key), link);
+                }
+            }
         }
       if (in >= 0)
         close (in);
@@ -3504,8 +3634,12 @@ copy_thread (GTask        *task,
                                    g_strerror (errsv));
           return;
         }
+      /* Hard links are kept below a destination with a parent. */
+      data->top_fd = dirfd;
+      if (dirfd >= 0)
+        data->links = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, host_link_free);
       ok = download_entry (data, data->source, parent != NULL ? dirfd : AT_FDCWD,
-                           parent != NULL ? name : data->destination, cancellable, &error);
+                           parent != NULL ? name : data->destination, name, cancellable, &error);
       if (dirfd >= 0)
         close (dirfd);
     }
@@ -3785,14 +3919,16 @@ walk_tree (int       root_fd,
   return ok;
 }
 
-/* The size in bytes of each of the tmpfs mounts that hold the sandbox's
- * /tmp, /var/tmp and workdir, or 0 when those are bound from the instance
- * directory. Only a sandbox whose directory is in memory (tmpfs, ramfs)
- * and whose spec sets a memory or disk limit gets them: there, its files
- * are memory of the host that neither limit counts. The smaller of the
- * disk limit and half the memory limit (as /dev/shm and /run), of those
- * set. Depends on the configuration and where the directory lies only, so
- * every process computes the same (metrics, another process's lookup). */
+/* What the tmpfs mounts that hold the sandbox's /tmp, /var/tmp and
+ * workdir may hold together, in bytes (the workdir half of it, the others
+ * a quarter each), or 0 when those are bound from the instance directory.
+ * Only a sandbox whose directory is in memory (tmpfs, ramfs) and whose
+ * spec sets a memory or disk limit gets them: there, its files are memory
+ * of the host that neither limit counts. The smaller of the disk limit and
+ * half the memory limit (/dev/shm and /run have a quarter each), of those
+ * set: the sum, not each mount, so that writing to all three holds no
+ * more. Depends on the configuration and where the directory lies only,
+ * so every process computes the same (metrics, another process's lookup). */
 guint64
 _local_own_tmpfs_size (LocalConfig *config)
 {
@@ -3939,7 +4075,15 @@ kill_recorded (LocalConfig *config,
       if (exe != NULL && (g_str_has_suffix (exe, "bwrap") ||
                           g_str_has_suffix (exe, "sandbox-exec-helper")))
         {
-          kill ((pid_t) pid, SIGKILL);
+          /* Through the pidfd, opened before the check: should the pid be
+           * reused in between (the process ended), the signal goes to the
+           * process checked or nowhere, never to the newcomer. */
+#ifdef SYS_pidfd_send_signal
+          if (pidfd >= 0)
+            syscall (SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+          else
+#endif
+            kill ((pid_t) pid, SIGKILL);
           if (wait)
             wait_gone (pidfd, (pid_t) pid);
         }

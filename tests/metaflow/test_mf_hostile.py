@@ -64,6 +64,69 @@ for payload in payloads:
     except RefusedArtifact:
         refused += 1
 print("refused", refused)
+
+# Memory bombs of a few bytes each: bytes(10**10), bytearray(10**10), and a
+# container filled from range(10**10) (set, frozenset, bytes), each refused
+# before it is made; within the bound they still load. (Under a limit on
+# this process's memory, so that a loader without the bound fails with
+# MemoryError instead of taking the machine's memory.)
+import resource
+with open("/proc/self/status") as status:
+    vm = [int(line.split()[1]) for line in status if line.startswith("VmSize:")][0] << 10
+resource.setrlimit(resource.RLIMIT_AS, (vm + (512 << 20), resource.RLIM_INFINITY))
+bombs = [
+    (bytes, (10**10,)),
+    (bytearray, (10**10,)),
+    (set, (range(10**10),)),
+    (frozenset, (range(1 << 21),)),
+    (bytes, (range(10**12),)),
+    (range, (0, 10**30)),
+]
+payloads = [
+    pickle.dumps(type("Bomb", (), {"__reduce__": lambda self, b=b: b})(), protocol=4)
+    for b in bombs
+]
+# copyreg.__newobj__(bytes, 10**10) (the pickler will not write it).
+payloads.append(b"ccopyreg\n__newobj__\n(cbuiltins\nbytes\nI10000000000\ntR.")
+too_large = 0
+for payload in payloads:
+    try:
+        plain_loads(payload)
+    except RefusedArtifact as e:
+        too_large += "more than" in str(e)
+    except TypeError as e:
+        too_large += "not a type" in str(e)
+for small in [(bytes, (16,)), (bytearray, (b"ab",)), (set, (range(3),))]:
+    class Small:
+        def __reduce__(self, small=small):
+            return small
+    assert plain_loads(pickle.dumps(Small(), protocol=4)) == small[0](*small[1]), small
+print("too large", too_large)
+
+# A gzip blob of 1 MiB that inflates to 1 GiB, as the content-addressed
+# store reads it: refused past 256 MiB (before, MemoryError or 1 GiB).
+import gzip, io
+from metaflow.datastore import content_addressed_store
+from metaflow_extensions.libsandbox.plugins.sandbox_safeload import install, uninstall
+buf = io.BytesIO()
+with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9) as f:
+    chunk = bytes(1 << 20)
+    for _ in range(1024):
+        f.write(chunk)
+install()
+CAS = content_addressed_store.ContentAddressedStore
+store = CAS.__new__(CAS)
+try:
+    store._unpack_v1(io.BytesIO(buf.getvalue()))
+    print("inflated")
+except RefusedArtifact as e:
+    print("bomb refused" if "inflates" in str(e) else e)
+small = io.BytesIO()
+with gzip.GzipFile(fileobj=small, mode="wb") as f:
+    f.write(b"plain")
+assert store._unpack_v1(io.BytesIO(small.getvalue())) == b"plain"
+uninstall()
+assert content_addressed_store.gzip is gzip
 """
 
 
@@ -75,7 +138,7 @@ def test_plain_data_loads_and_anything_else_is_refused():
         [sys.executable, "-c", LOADER_CHECKS], env=env, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "refused 4"
+    assert proc.stdout.strip() == "refused 4\ntoo large 7\nbomb refused", proc.stdout
 
 
 def _special_files(root):

@@ -84,8 +84,59 @@ def _metaflow_foreach_input(module: str, name: str) -> bool:
     return isinstance(found, type) and issubclass(found, UnboundedForeachInput)
 
 
+# The most items a range may have, and bytes or a bytearray made from a
+# number of bytes: the plain types that make something large from a small
+# pickle (bytearray(10**10), list(range(10**10)) are a few bytes each). A
+# step could otherwise have the runtime take all of this machine's memory.
+MAX_ITEMS = 1 << 20
+
+
+def _too_large(what: str) -> RefusedArtifact:
+    return RefusedArtifact(
+        _(
+            "A task's artifact asks for a %(what)s of more than %(max)d items. The Metaflow "
+            "runtime of a run with sandboxed steps refuses it, since a step in a sandbox "
+            "could otherwise make this machine run out of memory; see docs/security.md, "
+            "'Metaflow steps'."
+        )
+        % {"what": what, "max": MAX_ITEMS}
+    )
+
+
+def _checked_range(*args: Any) -> range:
+    made = range(*args)
+    try:
+        ok = len(made) <= MAX_ITEMS
+    except OverflowError:
+        ok = False
+    if not ok:
+        raise _too_large("range")
+    return made
+
+
+def _sized(kind: type) -> Any:
+    """KIND (bytes, bytearray), refusing a size over MAX_ITEMS."""
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        if args and isinstance(args[0], int) and args[0] > MAX_ITEMS:
+            raise _too_large(kind.__name__)
+        return kind(*args, **kwargs)
+
+    return make
+
+
+_CHECKED = {
+    ("builtins", "range"): _checked_range,
+    ("builtins", "bytes"): _sized(bytes),
+    ("builtins", "bytearray"): _sized(bytearray),
+    ("__builtin__", "bytearray"): _sized(bytearray),
+}
+
+
 class _PlainUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _CHECKED:
+            return _CHECKED[(module, name)]
         if (module, name) == ("__main__", "ForeachFrame"):
             # Metaflow names its foreach frames' class after __main__ (so
             # that a client without the flow unpickles them): Metaflow's own.
@@ -129,6 +180,62 @@ class _PickleForRuntime:
         return _PlainUnpickler(file, **kwargs).load()
 
 
+# The most bytes an artifact of the datastore may inflate to when the
+# runtime reads it: its own control artifacts are tiny, and a step's gzip
+# blob of a few MiB would otherwise inflate a thousandfold in the runtime's
+# memory (a "zip bomb" as _transition).
+MAX_INFLATED = 256 << 20
+
+
+class _BoundedRead:
+    """A GzipFile opened for reading whose whole-file read stops past
+    MAX_INFLATED bytes (with RefusedArtifact)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __enter__(self) -> "_BoundedRead":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._inner.close()
+
+    def read(self, size: int = -1) -> bytes:
+        want = MAX_INFLATED + 1 if size is None or size < 0 else min(size, MAX_INFLATED + 1)
+        data = self._inner.read(want)
+        if len(data) > MAX_INFLATED:
+            raise RefusedArtifact(
+                _(
+                    "A task's artifact inflates to more than %(max)d bytes. The Metaflow runtime "
+                    "of a run with sandboxed steps refuses it, since a step in a sandbox could "
+                    "otherwise make this machine run out of memory; see docs/security.md, "
+                    "'Metaflow steps'."
+                )
+                % {"max": MAX_INFLATED}
+            )
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _GzipForRuntime:
+    """The gzip module, but what GzipFile reads is bounded (_BoundedRead)."""
+
+    def __getattr__(self, name: str) -> Any:
+        import gzip
+
+        return getattr(gzip, name)
+
+    @staticmethod
+    def GzipFile(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 (gzip's name)
+        import gzip
+
+        opened = gzip.GzipFile(*args, **kwargs)
+        mode = kwargs.get("mode", args[1] if len(args) > 1 else "rb")
+        return _BoundedRead(opened) if "r" in (mode or "rb") else opened
+
+
 # The modules whose `pickle` loads artifacts: the serializer of Metaflow
 # 2.16+, and the task datastore itself before it.
 _ARTIFACT_LOADERS = (
@@ -157,7 +264,21 @@ def install() -> int:
             changed += 1
         elif isinstance(current, _PickleForRuntime):
             changed += 1
+    # The content-addressed store inflates each blob whole (gzip) before it
+    # is unpickled: bounded too.
+    try:
+        import gzip
+
+        store = importlib.import_module(_BLOB_STORE)
+    except ImportError:
+        return changed
+    if getattr(store, "gzip", None) is gzip:
+        _installed[_BLOB_STORE + ":gzip"] = gzip
+        store.gzip = _GzipForRuntime()  # type: ignore[attr-defined]
     return changed
+
+
+_BLOB_STORE = "metaflow.datastore.content_addressed_store"
 
 
 def uninstall() -> None:
@@ -165,5 +286,8 @@ def uninstall() -> None:
     import importlib
 
     for name, original in list(_installed.items()):
-        importlib.import_module(name).pickle = original  # type: ignore[attr-defined]
+        if name.endswith(":gzip"):
+            importlib.import_module(name[: -len(":gzip")]).gzip = original  # type: ignore[attr-defined]
+        else:
+            importlib.import_module(name).pickle = original  # type: ignore[attr-defined]
         del _installed[name]

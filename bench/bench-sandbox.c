@@ -235,6 +235,8 @@ raw_bwrap_argv (const char *dir,
     {
       ADD ("--remount-ro"); ADD (g_ptr_array_index (ro_dirs, i));
     }
+  /* As the library: the root tmpfs read-only once its mount points exist. */
+  ADD ("--remount-ro"); ADD ("/");
   ADD ("--chdir"); ADD ("/workspace");
   ADD ("--");
   ADD (program);

@@ -159,3 +159,92 @@ def test_retry_attempts_start_like_the_first(mf):
     assert len(starts) == 6, proc.output
     assert starts == [""] * 6, "an attempt went through the trampoline:\n" + proc.output
     mf.assert_no_sandboxes("RetryUxFlow")
+
+
+ARGS_FLOW = """
+import os
+from metaflow import FlowSpec, environment, sandbox, step
+
+KW = eval(os.environ.get("SBX_KW", "{}"))
+VARS = eval(os.environ.get("SBX_VARS", "{}"))
+
+
+class ArgsUxFlow(FlowSpec):
+    @environment(vars=VARS)
+    @sandbox(**KW)
+    @step
+    def start(self):
+        print("ARGS-STEP-RAN", flush=True)
+        print("env SAME=%s N=%s" % (os.environ.get("SAME"), os.environ.get("N")))
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    ArgsUxFlow()
+"""
+
+
+@pytest.mark.parametrize(
+    "kw, extra, needles",
+    [
+        ({"image": 123}, {}, ["@sandbox(image=...) must be a string, got 123"]),
+        ({"memory": True}, {}, ["Invalid memory value True", "memory is in MB"]),
+        ({"timeout": True}, {}, ["Invalid timeout value True", "timeout is in seconds"]),
+        ({"memory": "4GB"}, {}, ["Invalid memory value 4GB", "memory=4096 for 4 GB"]),
+        ({"cpu": "nan"}, {}, ["Invalid cpu value nan", "greater than 0"]),
+        ({"env": {"A=B": "1"}}, {}, ["variable name 'A=B'", "without '='"]),
+        ({"env": {"": "1"}}, {}, ["variable name ''", "non-empty"]),
+        ({"env": {"A": None}}, {}, ["gives A the value None", "give a string"]),
+        (
+            {},
+            {"--with": "resources:memory=4GB"},
+            ["Invalid memory value 4GB", "It comes from @resources(memory=...)", "in MB"],
+        ),
+        (
+            {"env": {"SAME": "mine"}},
+            {"SBX_VARS": '{"SAME": "theirs"}'},
+            ["sets SAME in both @environment(vars=...) and @sandbox(env=...)"],
+        ),
+    ],
+    ids=[
+        "image-int",
+        "memory-bool",
+        "timeout-bool",
+        "memory-unit",
+        "cpu-nan",
+        "env-name-equals",
+        "env-name-empty",
+        "env-none",
+        "resources-unit",
+        "env-clash",
+    ],
+)
+def test_wrong_arguments_refused_before_the_run(mf, kw, extra, needles):
+    """Each of these used to be dropped, misread (True as a 1 s time limit,
+    None as the string "None"), or to fail with a Python traceback in the
+    runtime or the task: refused before any task starts, naming the
+    argument and what it takes."""
+    flow = _write(mf, "args_flow.py", ARGS_FLOW)
+    args = ["run"] + (["--with", extra["--with"]] if "--with" in extra else [])
+    env = {"SBX_KW": repr(kw), "SBX_VARS": extra.get("SBX_VARS", "{}")}
+    proc = mf.run(flow, *args, extra_env=env, expect_ok=False)
+    for needle in needles:
+        assert needle in proc.output, proc.output[-3000:]
+    assert "Sandbox error" in proc.output, proc.output[-3000:]
+    assert "Traceback" not in proc.output, proc.output[-3000:]
+    assert "Task is starting" not in proc.output
+    assert "ARGS-STEP-RAN" not in proc.output
+
+
+def test_environment_and_env_agree(mf):
+    """@environment and env= may both set a variable to the same value;
+    a number in env= reaches the step as its string, as with @environment."""
+    flow = _write(mf, "args_flow.py", ARGS_FLOW)
+    env = {"SBX_KW": repr({"env": {"SAME": "x", "N": 3}}), "SBX_VARS": '{"SAME": "x"}'}
+    proc = mf.run(flow, "run", extra_env=env)
+    assert "env SAME=x N=3" in proc.output, proc.output[-3000:]
+    mf.assert_no_sandboxes("ArgsUxFlow")

@@ -240,6 +240,33 @@ def test_wrong_arguments_refused_before_the_run(mf, kw, extra, needles):
     assert "ARGS-STEP-RAN" not in proc.output
 
 
+@pytest.mark.parametrize(
+    "setting, value, needles",
+    [
+        ("METAFLOW_SANDBOX_NETWORK", "no", ["METAFLOW_SANDBOX_NETWORK=no is not understood"]),
+        ("METAFLOW_SANDBOX_REUSE", "off", ["METAFLOW_SANDBOX_REUSE=off is not understood"]),
+        (
+            "METAFLOW_SANDBOX_MEMORY",
+            "4GB",
+            ["Invalid memory value 4GB", "It comes from METAFLOW_SANDBOX_MEMORY", "in MB"],
+        ),
+    ],
+    ids=["network-no", "reuse-off", "memory-unit"],
+)
+def test_settings_metaflow_would_misread_are_refused(mf, setting, value, needles):
+    """Metaflow reads a boolean setting as true for any word but 0, false
+    and "": METAFLOW_SANDBOX_NETWORK=no gave the step the network. Refused
+    before the run (not a traceback from `import metaflow`), as is a
+    default resource that is not a number, naming the setting."""
+    flow = _write(mf, "args_flow.py", ARGS_FLOW)
+    proc = mf.run(flow, "run", extra_env={setting: value}, expect_ok=False)
+    for needle in needles:
+        assert needle in proc.output, proc.output[-3000:]
+    assert "Sandbox error" in proc.output, proc.output[-3000:]
+    assert "Traceback" not in proc.output, proc.output[-3000:]
+    assert "ARGS-STEP-RAN" not in proc.output
+
+
 def test_environment_and_env_agree(mf):
     """@environment and env= may both set a variable to the same value;
     a number in env= reaches the step as its string, as with @environment."""

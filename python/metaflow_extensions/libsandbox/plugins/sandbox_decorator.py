@@ -322,6 +322,12 @@ class SandboxDecorator(StepDecorator):
         self.environment = environment
         self.flow_datastore = flow_datastore
 
+        problems = getattr(metaflow_config, "SANDBOX_SETTING_PROBLEMS", None) or {}
+        for name, value in sorted(problems.items()):
+            raise SandboxException(
+                "%s=%s is not understood: set it to 1 or 0 (true or false). Metaflow "
+                "reads any other word, even no or off, as true." % (name, value)
+            )
         env_decos = [deco.name for deco in decos if deco.name in ("conda", "pypi")]
         if env_decos or getattr(environment, "TYPE", None) in ("conda", "pypi"):
             if getattr(environment, "TYPE", None) in ("conda", "pypi"):
@@ -373,7 +379,14 @@ class SandboxDecorator(StepDecorator):
         # @resources: the larger value wins (Metaflow issue #467).
         asked_by: Dict[str, str] = {key: "@%s(%s=...)" % (self.name, key) for key in self._asked}
         for key in ("cpu", "memory", "disk", "gpu", "timeout"):
-            _as_number(self.attributes[key], key, step)
+            # cpu, memory and disk not given: the METAFLOW_SANDBOX_* default.
+            setting = key in ("cpu", "memory", "disk") and key not in self._asked
+            _as_number(
+                self.attributes[key],
+                key,
+                step,
+                "METAFLOW_SANDBOX_" + key.upper() if setting else "",
+            )
         for deco in decos:
             if isinstance(deco, ResourcesDecorator):
                 for key in RESOURCES:

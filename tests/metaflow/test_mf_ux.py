@@ -275,3 +275,63 @@ def test_environment_and_env_agree(mf):
     proc = mf.run(flow, "run", extra_env=env)
     assert "env SAME=x N=3" in proc.output, proc.output[-3000:]
     mf.assert_no_sandboxes("ArgsUxFlow")
+
+
+ORDER_FLOW = """
+import sys
+import time
+from metaflow import FlowSpec, step
+
+
+class OrderUxFlow(FlowSpec):
+    @step
+    def start(self):
+        for i in range(1, 4):
+            print("OUT-%d" % i, flush=True)
+        print("ERR-early", file=sys.stderr, flush=True)
+        time.sleep(1.5)
+        print("ERR-late", file=sys.stderr, flush=True)
+        time.sleep(1)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    OrderUxFlow()
+"""
+
+
+@pytest.mark.parametrize(
+    "backend, direct",
+    [("local", "0"), ("daytona", "1"), ("e2b", "1")],
+    ids=["local-trampoline", "daytona-pool", "e2b-pool"],
+)
+def test_stdout_reaches_the_console_as_printed(mf, emulators, backend, direct):
+    """The runtime reads a task's pipes one line per wake-up through a
+    buffered reader: lines that came in one chunk (a remote backend's
+    output, the trampoline's) waited in its buffer, so the step's stdout
+    showed up after the stderr it printed 1.5 s later, or at the step's end.
+    Now every line is on the console (and in `logs`) in the order printed."""
+    flow = _write(mf, "order_flow.py", ORDER_FLOW)
+    emu = use_backend(mf, emulators, backend)
+    proc = mf.run(flow, "run", "--with", "sandbox", extra_env={"METAFLOW_SANDBOX_DIRECT": direct})
+    lines = [line for line in proc.output.splitlines() if "/start/" in line]
+    where = {}
+    for n, line in enumerate(lines):
+        for word in ("OUT-1", "OUT-2", "OUT-3", "ERR-early", "ERR-late"):
+            if line.endswith(word):
+                where.setdefault(word, n)
+    assert len(where) == 5, proc.output[-3000:]
+    assert where["OUT-1"] < where["OUT-2"] < where["OUT-3"] < where["ERR-late"], "\n".join(lines)
+    assert where["ERR-early"] < where["ERR-late"], "\n".join(lines)
+    run_id = re.search(r"\[(\d+)/start/", proc.output).group(1)
+    logs = mf.run(flow, "logs", "%s/start" % run_id).output
+    assert re.search(r"OUT-1\s.*OUT-2\s.*OUT-3\s", logs, re.S), logs[-3000:]
+    assert "ERR-late" in logs, logs[-3000:]
+    if emu is None:
+        mf.assert_no_sandboxes("OrderUxFlow")
+    else:
+        assert emu.wait_live(0, 30) == 0

@@ -33,6 +33,7 @@ from metaflow.exception import METAFLOW_EXIT_DISALLOW_RETRY, MetaflowException
 
 from .sandbox_decorator import WORKLOAD_ENV
 from .sandbox_i18n import _
+from .sandbox_output import LineOutput
 
 LOG_DIR = ".logs"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -335,21 +336,6 @@ def preflight(backend_name: str) -> None:
             _("The sandbox backend *%s* is not ready: %s") % (backend_name, ex.message)
         ) from None
     _PREFLIGHT_DONE[backend_name] = True
-
-
-def _output_stream(fd: int):
-    """A GOutputStream writing straight to one of our own file descriptors."""
-    import gi
-
-    try:
-        gi.require_version("GioUnix", "2.0")
-        from gi.repository import GioUnix
-
-        return GioUnix.OutputStream.new(fd, False)
-    except (ValueError, ImportError, AttributeError):
-        from gi.repository import Gio
-
-        return Gio.UnixOutputStream.new(fd, False)
 
 
 # ---------------------------------------------------------------------------
@@ -2404,10 +2390,14 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
             command.set_timeout_ms((int(options.run_time_limit) + 60) * 1000)
         sys.stdout.flush()
         sys.stderr.flush()
-        command.set_stdout_stream(_output_stream(1))
-        command.set_stderr_stream(_output_stream(2))
+        output = LineOutput()
+        command.set_stdout_stream(output.stream(1))
+        command.set_stderr_stream(output.stream(2))
 
-        attempt.execute(command)
+        try:
+            attempt.execute(command)
+        finally:
+            output.close(1.0 if attempt.signal_received is not None else 30.0)
 
         if attempt.signal_received is not None:
             _echo(

@@ -32,6 +32,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from .sandbox_i18n import _
+from .sandbox_output import LineOutput
 
 SECRETS_ENV = "MF_SANDBOX_SECRETS"
 # Create errors worth another try (names of SandboxError codes); the same as
@@ -92,20 +93,6 @@ def _load_gi():
     from gi.repository import Gio, GLib, Sandbox
 
     return Gio, GLib, Sandbox
-
-
-def _output_stream(fd: int):
-    import gi
-
-    try:
-        gi.require_version("GioUnix", "2.0")
-        from gi.repository import GioUnix
-
-        return GioUnix.OutputStream.new(fd, False)
-    except (ValueError, ImportError, AttributeError):
-        from gi.repository import Gio
-
-        return Gio.UnixOutputStream.new(fd, False)
 
 
 class Marks:
@@ -505,8 +492,9 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
             command.set_timeout_ms(int(task["cmd_timeout_ms"]))
         sys.stdout.flush()
         sys.stderr.flush()
-        command.set_stdout_stream(_output_stream(1))
-        command.set_stderr_stream(_output_stream(2))
+        output = LineOutput()
+        command.set_stdout_stream(output.stream(1))
+        command.set_stderr_stream(output.stream(2))
         result = None
         exec_error = None
         if attempt.signal_received is None:
@@ -514,6 +502,8 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
                 result = attempt.wait(attempt.instance, "exec", command, attempt.cancellable)
             except GLib.Error as ex:
                 exec_error = ex
+        # Interrupted: what the step printed last matters less than ending.
+        output.close(1.0 if attempt.signal_received is not None else 30.0)
         marks.add("step")
         if attempt.signal_received is not None:
             exit_code = _interrupted(prefix, attempt.signal_received, sandbox_id)

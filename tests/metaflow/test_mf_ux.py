@@ -267,6 +267,31 @@ def test_settings_metaflow_would_misread_are_refused(mf, setting, value, needles
     assert "ARGS-STEP-RAN" not in proc.output
 
 
+@pytest.mark.parametrize(
+    "backend, kw, withs, given",
+    [
+        ("e2b", {}, ["timeout:hours=30"], "108000 seconds (@timeout)"),
+        ("daytona", {"timeout": 90000}, [], "90000 seconds (@sandbox(timeout=...))"),
+    ],
+    ids=["e2b-timeout-decorator", "daytona-timeout-argument"],
+)
+def test_time_limit_longer_than_a_hosted_sandbox_lives(mf, emulators, backend, kw, withs, given):
+    """A hosted sandbox lives 24 hours at the most (its time to live is
+    capped there): a longer limit used to be accepted, and the sandbox
+    would have vanished under the step before the limit ended it."""
+    flow = _write(mf, "args_flow.py", ARGS_FLOW)
+    use_backend(mf, emulators, backend)
+    args = [a for w in withs for a in ("--with", w)] + ["run"]
+    proc = mf.run(flow, *args, extra_env={"SBX_KW": repr(kw)}, expect_ok=False)
+    for needle in (
+        "has a time limit of " + given,
+        "%s backend lives 24 hours at the most" % backend,
+        "85800 seconds or less",
+    ):
+        assert needle in proc.output, proc.output[-3000:]
+    assert "Task is starting" not in proc.output
+
+
 def test_environment_and_env_agree(mf):
     """@environment and env= may both set a variable to the same value;
     a number in env= reaches the step as its string, as with @environment."""

@@ -60,6 +60,11 @@ COMPUTE_DECORATORS = frozenset(
 
 REMOTE_DATASTORES = ("s3", "azure", "gs")
 
+# A hosted sandbox's lifetime at the most (E2B: 24 hours), and what its time
+# to live keeps beyond the step's time limit (sandbox_executor).
+REMOTE_LIFETIME_S = 24 * 3600
+REMOTE_TTL_MARGIN_S = 600
+
 # Each resource and the Sandbox.BackendCapabilities flag of a backend that
 # applies it. The backend reports its capabilities (a backend written in
 # Python declares its own, do_get_capabilities); a request the backend
@@ -433,6 +438,37 @@ class SandboxDecorator(StepDecorator):
                         )
                         self._timeout_secs = 0
             self.run_time_limit = min(self.run_time_limit, secs)
+        if WORKLOAD_ENV not in os.environ:
+            self._check_lifetime(step, decos)
+
+    def _check_lifetime(self, step: str, decos) -> None:
+        """A hosted sandbox lives REMOTE_LIFETIME_S at the most (the
+        executor caps its time to live there): a time limit the user gave
+        that it cannot outlast is refused, since the sandbox would vanish
+        under the step before the limit ends it."""
+        if self._can("SHARES_HOST_FS") or _capabilities(self.attributes["backend"]) is None:
+            return
+        given = []
+        if self.attributes["timeout"]:
+            given.append("@%s(timeout=...)" % self.name)
+        given += ["@timeout" for deco in decos if isinstance(deco, TimeoutDecorator)]
+        most = REMOTE_LIFETIME_S - REMOTE_TTL_MARGIN_S
+        if given and self.run_time_limit > most:
+            raise SandboxException(
+                "Step *%s* has a time limit of %d seconds (%s), but a sandbox of the %s "
+                "backend lives %d hours at the most, and %d seconds of that are kept "
+                "for cleaning up: give it a limit of %d seconds or less, or run the step "
+                "on the local backend."
+                % (
+                    step,
+                    self.run_time_limit,
+                    " and ".join(given),
+                    self.attributes["backend"],
+                    REMOTE_LIFETIME_S // 3600,
+                    REMOTE_TTL_MARGIN_S,
+                    most,
+                )
+            )
 
     def _check_environment_vars(self, step: str, decos) -> None:
         """A variable that env= and @environment(vars=...) both set, to

@@ -31,7 +31,7 @@ from typing import Any, Dict, FrozenSet, List, Optional
 from metaflow import util
 from metaflow.exception import METAFLOW_EXIT_DISALLOW_RETRY, MetaflowException
 
-from .sandbox_decorator import WORKLOAD_ENV
+from .sandbox_decorator import REMOTE_LIFETIME_S, REMOTE_TTL_MARGIN_S, WORKLOAD_ENV
 from .sandbox_i18n import _
 from .sandbox_output import LineOutput
 
@@ -545,10 +545,12 @@ def _build_spec(
         spec.set_gpu(int(float(options.gpu)))
     if options.run_time_limit:
         # The instance's TTL: a backstop if this process dies without cleaning up.
-        ttl = int(options.run_time_limit) + 600
+        ttl = int(options.run_time_limit) + REMOTE_TTL_MARGIN_S
         if not _can(options.backend, "SHARES_HOST_FS"):
-            # Hosted services cap a sandbox's lifetime (E2B: 24 hours).
-            ttl = min(ttl, 24 * 3600)
+            # Hosted services cap a sandbox's lifetime (E2B: 24 hours); a
+            # longer limit the user gave is refused before the run
+            # (SandboxDecorator._check_lifetime).
+            ttl = min(ttl, REMOTE_LIFETIME_S)
         spec.set_timeout(ttl)
     spec.set_network(needs_network(options, datastore_type))
     # The task's sandbox is this process's alone: it ends with it, even if
@@ -1517,7 +1519,7 @@ def _remote_spec(options: SandboxOptions) -> Dict[str, Any]:
     if options.run_time_limit:
         # The instance's TTL: a backstop if the task's process dies without
         # cleaning up. Hosted services cap a sandbox's lifetime (E2B: 24 hours).
-        ttl = min(int(options.run_time_limit) + 600, 24 * 3600)
+        ttl = min(int(options.run_time_limit) + REMOTE_TTL_MARGIN_S, REMOTE_LIFETIME_S)
     return {
         "image": options.image if options.image != "host" else None,
         "cpu": options.cpu,

@@ -6,6 +6,7 @@ The flows are written by the tests themselves, next to the run.
 """
 
 import re
+import time
 
 import pytest
 
@@ -360,3 +361,114 @@ def test_stdout_reaches_the_console_as_printed(mf, emulators, backend, direct):
         mf.assert_no_sandboxes("OrderUxFlow")
     else:
         assert emu.wait_live(0, 30) == 0
+
+
+CHILD_FLOW = """
+import subprocess
+import time
+from metaflow import FlowSpec, catch, sandbox, step
+
+
+class ChildUxFlow(FlowSpec):
+    @catch(var="err")
+    @sandbox(timeout=3)
+    @step
+    def start(self):
+        # Ignores the signals that end a step, and holds the task's output.
+        subprocess.Popen(["sh", "-c", "trap '' TERM INT HUP; sleep 120; echo CHILD-OUTLIVED"])
+        print("CHILD-STARTED", flush=True)
+        time.sleep(120)
+        self.next(self.returns)
+
+    @step
+    def returns(self):
+        subprocess.Popen(["sh", "-c", "trap '' TERM INT HUP; sleep 120; echo CHILD-OUTLIVED"])
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print("caught=%s" % ("timed out" in str(self.err)))
+
+
+if __name__ == "__main__":
+    ChildUxFlow()
+"""
+
+
+@pytest.mark.parametrize("backend", ["local", "e2b"])
+def test_processes_a_step_leaves_end_with_it(mf, emulators, backend):
+    """A child that ignores SIGTERM and keeps the task's output open: a plain
+    run waits for it (120 s here) after the step returns or times out. In a
+    sandbox it ends with the attempt: the timeout= holds, @catch sees it,
+    and the run ends well within the child's 120 s."""
+    flow = _write(mf, "child_flow.py", CHILD_FLOW)
+    emu = use_backend(mf, emulators, backend)
+    started = time.monotonic()
+    proc = mf.run(flow, "run", "--with", "sandbox")
+    elapsed = time.monotonic() - started
+    assert "CHILD-STARTED" in proc.output
+    assert "caught=True" in proc.output, proc.output[-3000:]
+    assert "CHILD-OUTLIVED" not in proc.output
+    assert elapsed < 90, elapsed
+    if emu is None:
+        mf.assert_no_sandboxes("ChildUxFlow")
+    else:
+        assert emu.wait_live(0, 30) == 0
+
+
+LINGER_FLOW = """
+import os
+import subprocess
+import time
+from metaflow import FlowSpec, step
+
+LOOP = "trap '' TERM INT HUP; while true; do date +%s.%N >> /tmp/linger-mark; sleep 0.1; done"
+
+
+class LingerUxFlow(FlowSpec):
+    @step
+    def start(self):
+        # A daemon of its own session, as a careless step leaves one.
+        subprocess.Popen(
+            ["sh", "-c", LOOP],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.sandbox = os.environ.get("METAFLOW_SANDBOX_ID")
+        time.sleep(0.5)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        def marks():
+            with open("/tmp/linger-mark") as f:
+                return len(f.read().splitlines())
+
+        before = marks()
+        time.sleep(1)
+        same = self.sandbox == os.environ.get("METAFLOW_SANDBOX_ID")
+        print("same-sandbox=%s grew=%s" % (same, marks() > before))
+
+
+if __name__ == "__main__":
+    LingerUxFlow()
+"""
+
+
+@pytest.mark.parametrize(
+    "backend, direct",
+    [("e2b", "1"), ("daytona", "0")],
+    ids=["e2b-pool", "daytona-trampoline"],
+)
+def test_processes_a_task_leaves_do_not_run_on_in_the_pool(mf, emulators, backend, direct):
+    """On Daytona and E2B a task that went well leaves its sandbox to the
+    run's next task: a process it left running (here in a session of its
+    own) went on running beside the next task. It is killed when its task
+    ends, as on the local backend, where the sandbox ends with the task."""
+    flow = _write(mf, "linger_flow.py", LINGER_FLOW)
+    emu = use_backend(mf, emulators, backend)
+    proc = mf.run(flow, "run", "--with", "sandbox", extra_env={"METAFLOW_SANDBOX_DIRECT": direct})
+    assert "same-sandbox=True" in proc.output, proc.output[-3000:]
+    assert "grew=False" in proc.output, proc.output[-3000:]
+    assert emu.wait_live(0, 30) == 0

@@ -1939,6 +1939,24 @@ def _remote_module_argv(env: Dict[str, str]) -> List[str]:
     return [sys.executable, "-S", "-m", REMOTE_MODULE]
 
 
+# The environment variable that marks the processes of a task in a pooled
+# sandbox (remote_script).
+TASK_MARK_ENV = "MF_SANDBOX_TASK"
+
+
+def kill_marked_processes(mark: str) -> str:
+    """Shell lines (sh or bash, also under set -e) that SIGKILL every
+    process whose environment has TASK_MARK_ENV=@mark (a shell word), twice,
+    for processes that were forking; none of this shell's own processes has
+    it. Needs grep -z (GNU or BusyBox); without it nothing is killed."""
+    loop = (
+        'for mf_p in $(grep -lzxF "%s=%s" /proc/[0-9]*/environ 2>/dev/null); do '
+        'mf_p=${mf_p#/proc/}; kill -9 "${mf_p%%/environ}" 2>/dev/null || true; done'
+        % (TASK_MARK_ENV, mark.strip('"'))
+    )
+    return loop + "\n" + loop
+
+
 def remote_script(
     workdir: str,
     root: str,
@@ -2022,7 +2040,13 @@ def remote_script(
     lines += [
         '[ "$#" -gt 0 ] || { wait; exit 0; }',
         "rc=0",
-        '"$@" || rc=$?',
+        # The step and every process it starts carry a mark of this task;
+        # what still runs after the step (a daemon, a Popen left running)
+        # is killed before the outputs are packed and the sandbox serves the
+        # run's next task, as a local sandbox ends with its task.
+        "mf_mark=$$.$RANDOM$RANDOM",
+        '%s="$mf_mark" "$@" || rc=$?' % TASK_MARK_ENV,
+        kill_marked_processes('"$mf_mark"'),
         "/bin/sh -c %s sh %s %s %s %s %s > %s"
         % (
             q(pack_script()),
@@ -2387,6 +2411,10 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
         command.set_cwd(workdir if _can(options.backend, "SHARES_HOST_FS") else "/")
         for key, value in env.items():
             command.set_env(key, value)
+        # What the task leaves running is killed before its pooled sandbox
+        # serves another task (_clean_for_next_task).
+        task_mark = "%d.%s" % (os.getpid(), os.urandom(6).hex())
+        command.set_env(TASK_MARK_ENV, task_mark)
         if options.run_time_limit:
             # A backstop: @timeout itself fires inside the task first.
             command.set_timeout_ms((int(options.run_time_limit) + 60) * 1000)
@@ -2452,7 +2480,7 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
             and attempt.signal_received is None
             # (The run may have ended without this task: no pool to go back to.)
             and os.path.exists(lease.path)
-            and _clean_for_next_task(attempt, Sandbox, obj, options, workdir)
+            and _clean_for_next_task(attempt, Sandbox, obj, options, workdir, task_mark)
             and os.path.exists(lease.path)
         ):
             # Back to the pool, for the run's next task with the same sandbox.
@@ -2502,10 +2530,13 @@ def _pooled_instance(attempt, pool_dir: str, key: str, backend: str):
     return lease
 
 
-def _clean_for_next_task(attempt, Sandbox, obj, options: SandboxOptions, workdir: str) -> bool:
-    """Removes what this task left in its pooled sandbox for itself (its
-    logs, the datastore files sent and written); the unpacked code package
-    stays for the next task. False if that failed."""
+def _clean_for_next_task(
+    attempt, Sandbox, obj, options: SandboxOptions, workdir: str, task_mark: str
+) -> bool:
+    """Kills what the task left running (its processes carry @task_mark)
+    and removes what it left in its pooled sandbox for itself (its logs, the
+    datastore files sent and written); the unpacked code package stays for
+    the next task. False if that failed."""
     pkg_dir = workdir.rstrip("/") + "/metaflow"
     paths = [pkg_dir + "/" + LOG_DIR, pkg_dir + "/.metaflow", workdir.rstrip("/") + "/" + LOG_DIR]
     if obj.flow_datastore.TYPE == "local":
@@ -2515,7 +2546,8 @@ def _clean_for_next_task(attempt, Sandbox, obj, options: SandboxOptions, workdir
     else:
         # Metaflow's own bootstrap downloads the package into a new directory.
         paths.append(pkg_dir)
-    command = Sandbox.Command.new(["rm", "-rf", "--"] + paths)
+    script = kill_marked_processes(shlex.quote(task_mark)) + '\nexec rm -rf -- "$@"'
+    command = Sandbox.Command.new(["/bin/sh", "-c", script, "sh"] + paths)
     command.set_cwd("/")
     attempt.result = None
     attempt.error = None

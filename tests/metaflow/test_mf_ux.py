@@ -472,3 +472,38 @@ def test_processes_a_task_leaves_do_not_run_on_in_the_pool(mf, emulators, backen
     assert "same-sandbox=True" in proc.output, proc.output[-3000:]
     assert "grew=False" in proc.output, proc.output[-3000:]
     assert emu.wait_live(0, 30) == 0
+
+
+ALIAS_FLOW = """
+import os
+from metaflow import FlowSpec, e2b, step
+
+
+class AliasUxFlow(FlowSpec):
+    @e2b(backend=os.environ["METAFLOW_TEST_ALIAS_BACKEND"])
+    @step
+    def start(self):
+        print("backend=%s" % os.environ.get("METAFLOW_SANDBOX_BACKEND_NAME"))
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    AliasUxFlow()
+"""
+
+
+def test_alias_backend_in_any_case(mf, emulators):
+    """@e2b(backend="E2B") names the alias's own backend (backend= is read
+    in any case elsewhere): it was refused as another backend."""
+    flow = _write(mf, "alias_flow.py", ALIAS_FLOW)
+    use_backend(mf, emulators, "e2b")
+    proc = mf.run(flow, "run", extra_env={"METAFLOW_TEST_ALIAS_BACKEND": "E2B"})
+    assert "backend=e2b" in proc.output, proc.output[-3000:]
+    proc = mf.run(
+        flow, "run", extra_env={"METAFLOW_TEST_ALIAS_BACKEND": "daytona"}, expect_ok=False
+    )
+    assert "@e2b always runs on the e2b backend; remove backend=daytona" in proc.output

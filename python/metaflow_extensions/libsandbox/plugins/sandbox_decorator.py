@@ -278,7 +278,8 @@ class SandboxDecorator(StepDecorator):
         _refuse_environment_decorators(self)
         attrs = self.attributes
         if self._alias_backend is not None:
-            if attrs["backend"] not in (None, "", self._alias_backend):
+            given = str(attrs["backend"] or "").strip().lower()
+            if given not in ("", self._alias_backend):
                 raise SandboxException(
                     _(
                         "@%s always runs on the %s backend; remove backend=%s or use "

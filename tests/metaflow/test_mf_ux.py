@@ -6,11 +6,12 @@ The flows are written by the tests themselves, next to the run.
 """
 
 import re
+import subprocess
 import time
 
 import pytest
 
-from conftest import use_backend
+from conftest import PYTHON, use_backend
 
 INCLUDE_FLOW = """
 from metaflow import FlowSpec, IncludeFile, Parameter, current, step
@@ -328,6 +329,36 @@ class OrderUxFlow(FlowSpec):
 if __name__ == "__main__":
     OrderUxFlow()
 """
+
+
+LINES_SCRIPT = r"""
+import os, threading, time
+from metaflow_extensions.libsandbox.plugins.sandbox_output import _forward_lines
+
+src_r, src_w = os.pipe()
+dst_r, dst_w = os.pipe()
+thread = threading.Thread(target=_forward_lines, args=(src_r, dst_w))
+thread.start()
+os.write(src_w, b"one\ntwo\nthree\npart")
+time.sleep(0.3)
+got = [os.read(dst_r, 100)]  # one line only, however long it waited
+for _ in range(2):
+    got.append(os.read(dst_r, 100))
+os.close(src_w)
+thread.join(10)
+got.append(os.read(dst_r, 100))
+print(got)
+"""
+
+
+def test_output_forwarded_one_line_at_a_time(mf):
+    """sandbox_output passes one line to the runtime's pipe, and the next
+    only once the runtime has read it; a last line without its newline
+    comes at the end."""
+    out = subprocess.run(
+        [PYTHON, "-c", LINES_SCRIPT], env=mf.env, capture_output=True, timeout=60, check=True
+    )
+    assert out.stdout.decode().strip() == "[b'one\\n', b'two\\n', b'three\\n', b'part']"
 
 
 @pytest.mark.parametrize(

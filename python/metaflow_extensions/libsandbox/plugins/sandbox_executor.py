@@ -34,6 +34,14 @@ from metaflow.exception import METAFLOW_EXIT_DISALLOW_RETRY, MetaflowException
 from .sandbox_decorator import REMOTE_LIFETIME_S, REMOTE_TTL_MARGIN_S, WORKLOAD_ENV
 from .sandbox_i18n import _
 from .sandbox_output import LineOutput
+from .sandbox_remote import (
+    CREATE_ATTEMPTS,
+    CREATE_BACKOFF_SECONDS,
+    RETRYABLE_CREATE_ERRORS,
+    Attempt,
+    _no_core_dump,
+    say_kept_for_debugging,
+)
 
 LOG_DIR = ".logs"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -2071,39 +2079,15 @@ def remote_script(
 # Running it
 
 
-class _Attempt:
-    """One sandboxed attempt: create, exec, destroy on every path."""
+class _Attempt(Attempt):
+    """One sandboxed attempt of the trampoline: create, exec, destroy on
+    every path. The main loop, the signals that cancel it, wait() and
+    destroy() are the remote task's (sandbox_remote.Attempt)."""
 
     def __init__(self, Gio, GLib, Sandbox, backend_name: str) -> None:
-        self.Gio, self.GLib, self.Sandbox = Gio, GLib, Sandbox
-        self.backend = Sandbox.Backend.new_for_name(backend_name)
-        self.loop = GLib.MainLoop()
-        self.cancellable = Gio.Cancellable()
-        self.instance = None
+        super().__init__(Gio, GLib, Sandbox, backend_name)
         self.result = None
         self.error = None
-        self.signal_received: Optional[int] = None
-        self._sources: List[int] = []
-
-    def install_signal_handlers(self) -> None:
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            self._sources.append(
-                self.GLib.unix_signal_add(self.GLib.PRIORITY_HIGH, signum, self._on_signal, signum)
-            )
-
-    def remove_signal_handlers(self) -> None:
-        for source in self._sources:
-            self.GLib.source_remove(source)
-        self._sources = []
-
-    def _on_signal(self, signum) -> bool:
-        if self.signal_received is None:
-            self.signal_received = signum
-        self.cancellable.cancel()
-        if self.instance is None:
-            # Still creating: the create callback destroys and quits.
-            return True
-        return True
 
     def create(self, spec) -> None:
         def done(backend, res):
@@ -2132,79 +2116,16 @@ class _Attempt:
         self.instance.exec_async(command, self.cancellable, done)
         self.loop.run()
 
-    def wait(self, instance, name: str, *args):
-        """Runs instance.<name>_async(*args) on the main loop (so signals
-        cancel it) and returns what <name>_finish returns."""
-        box: Dict[str, Any] = {}
-
-        def done(source, res):
-            try:
-                box["result"] = getattr(source, name + "_finish")(res)
-            except self.GLib.Error as ex:
-                box["error"] = ex
-            self.loop.quit()
-
-        getattr(instance, name + "_async")(*args, done)
-        self.loop.run()
-        if "error" in box:
-            raise box["error"]
-        return box.get("result")
-
-    def destroy(self) -> None:
-        if self.instance is None:
-            return
-        try:
-            self.instance.destroy(None)
-        except self.GLib.Error as ex:
-            _echo(
-                "",
-                _("Could not destroy sandbox %s: %s -- remove it with `sandboxctl rm %s`.")
-                % (self.instance.get_id(), ex.message, self.instance.get_id()),
-            )
-
-
-def _no_core_dump() -> None:
-    """The task's core (if any) was the sandbox's business, not a copy here."""
-    import resource
-
-    try:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
-    except (ValueError, OSError):
-        pass
-
 
 def _keep_for_debugging(instance, options: SandboxOptions, run_id) -> None:
     """METAFLOW_SANDBOX_DEBUG: a failed task's sandbox stays (until its time to
     live runs out) for a look inside."""
-    sandbox_id = instance.get_id()
-    # "local" is sandboxctl's default --backend, not a property of the backend.
-    ctl = "sandboxctl" if options.backend == "local" else "sandboxctl --backend " + options.backend
-    ttl = int(options.run_time_limit) + 600 if options.run_time_limit else 0
-    _echo(
-        "",
-        _(
-            "METAFLOW_SANDBOX_DEBUG: sandbox %s of the failed task is kept (time to live: %s). "
-            "Open a shell in it: %s exec %s -- sh. Remove it: %s rm %s, or for the whole "
-            "run: python %s sandbox kill --run-id %s"
-        )
-        % (
-            sandbox_id,
-            (_("%d s") % ttl) if ttl else _("the backend's"),
-            ctl,
-            sandbox_id,
-            ctl,
-            sandbox_id,
-            os.path.basename(sys.argv[0]),
-            run_id,
-        ),
+    ttl = int(options.run_time_limit) + REMOTE_TTL_MARGIN_S if options.run_time_limit else 0
+    if ttl and not _can(options.backend, "SHARES_HOST_FS"):
+        ttl = min(ttl, REMOTE_LIFETIME_S)  # as _build_spec gave it
+    say_kept_for_debugging(
+        instance.get_id(), options.backend, ttl, os.path.basename(sys.argv[0]), str(run_id)
     )
-
-
-# Create errors worth another try (the provider was busy or unreachable);
-# names of SandboxError codes. Other errors (a bad spec, credentials) fail at once.
-RETRYABLE_CREATE_ERRORS = ("FAILED", "RATE_LIMITED", "TIMEOUT", "UNAVAILABLE", "PROTOCOL")
-CREATE_ATTEMPTS = 3
-CREATE_BACKOFF_SECONDS = 2.0
 
 
 def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any]) -> None:
@@ -2471,9 +2392,10 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
                     )
     finally:
         failed = exit_code != 0 or term_signal
-        kept = False
+        kept = debugged = False
         if failed and _debug_enabled() and attempt.instance and attempt.signal_received is None:
             _keep_for_debugging(attempt.instance, options, run_id)
+            debugged = True
         elif (
             lease is not None
             and not failed
@@ -2487,14 +2409,7 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
             code = [options.code_package_sha] if options.code_package_sha else []
             lease.write(code=code)
             kept = True
-        else:
-            attempt.destroy()
-        if lease is not None:
-            if kept:
-                lease.release()
-            else:
-                lease.drop()
-        attempt.remove_signal_handlers()
+        attempt.end(lease, kept, debugged)
     _sync_metadata(obj, run_id, step_name, task_id)
     if term_signal:
         # Die of the same signal, so that the runtime reports it as it does

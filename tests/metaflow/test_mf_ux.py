@@ -248,12 +248,17 @@ def test_wrong_arguments_refused_before_the_run(mf, kw, extra, needles):
         ("METAFLOW_SANDBOX_NETWORK", "no", ["METAFLOW_SANDBOX_NETWORK=no is not understood"]),
         ("METAFLOW_SANDBOX_REUSE", "off", ["METAFLOW_SANDBOX_REUSE=off is not understood"]),
         (
+            "METAFLOW_SANDBOX_PREPARE",
+            "maybe",
+            ["METAFLOW_SANDBOX_PREPARE=maybe is not understood: set it to auto, 1 or 0."],
+        ),
+        (
             "METAFLOW_SANDBOX_MEMORY",
             "4GB",
             ["Invalid memory value 4GB", "It comes from METAFLOW_SANDBOX_MEMORY", "in MB"],
         ),
     ],
-    ids=["network-no", "reuse-off", "memory-unit"],
+    ids=["network-no", "reuse-off", "prepare-maybe", "memory-unit"],
 )
 def test_settings_metaflow_would_misread_are_refused(mf, setting, value, needles):
     """Metaflow reads a boolean setting as true for any word but 0, false

@@ -5,10 +5,11 @@ Every global here is injected into metaflow.metaflow_config.
 
 from metaflow.metaflow_config_funcs import from_conf
 
-# The boolean settings below whose value Metaflow would misread: it reads
-# any word but "0", "false" and "" as true, so "no" or "off" would turn the
-# setting on. @sandbox refuses them before the run (sandbox_decorator);
-# raising here would be a traceback from `import metaflow`.
+# Settings below whose value would be misread: name -> (value, what to
+# give instead). Metaflow reads a boolean setting as true for any word but
+# "0", "false" and "", so "no" or "off" would turn it on. @sandbox refuses
+# them before the run (sandbox_decorator); raising here would be a traceback
+# from `import metaflow`.
 SANDBOX_SETTING_PROBLEMS = {}
 
 
@@ -20,7 +21,16 @@ def _on_or_off(name, value):
         "true",
         "",
     ):
-        SANDBOX_SETTING_PROBLEMS[name] = str(value)
+        SANDBOX_SETTING_PROBLEMS[name] = (
+            str(value),
+            "1 or 0 (true or false). Metaflow reads any other word, even no or off, as true",
+        )
+
+
+def _auto_on_or_off(name, value):
+    words = ("auto", "0", "1", "false", "true", "no", "yes", "off", "on")
+    if str(value).strip().lower() not in words:
+        SANDBOX_SETTING_PROBLEMS[name] = (str(value), "auto, 1 or 0")
 
 
 # Backend used by @sandbox when the decorator names none: local (bubblewrap),
@@ -54,7 +64,7 @@ SANDBOX_REUSE = from_conf("SANDBOX_REUSE", True, _on_or_off)
 # package) while the runtime is still starting the first task. auto: when
 # the backend's last create on this machine was slow (0.25 s or more) or
 # never measured; 1: always; 0: never.
-SANDBOX_PREPARE = from_conf("SANDBOX_PREPARE", "auto")
+SANDBOX_PREPARE = from_conf("SANDBOX_PREPARE", "auto", _auto_on_or_off)
 # Remote backends, local datastore: keep the bytecode a run's sandbox wrote
 # for the code package, for the next run's new sandbox (sandbox_executor).
 SANDBOX_BYTECODE_CACHE = from_conf("SANDBOX_BYTECODE_CACHE", True, _on_or_off)

@@ -329,10 +329,9 @@ class SandboxDecorator(StepDecorator):
         self.flow_datastore = flow_datastore
 
         problems = getattr(metaflow_config, "SANDBOX_SETTING_PROBLEMS", None) or {}
-        for name, value in sorted(problems.items()):
+        for name, (value, instead) in sorted(problems.items()):
             raise SandboxException(
-                "%s=%s is not understood: set it to 1 or 0 (true or false). Metaflow "
-                "reads any other word, even no or off, as true." % (name, value)
+                "%s=%s is not understood: set it to %s." % (name, value, instead)
             )
         env_decos = [deco.name for deco in decos if deco.name in ("conda", "pypi")]
         if env_decos or getattr(environment, "TYPE", None) in ("conda", "pypi"):

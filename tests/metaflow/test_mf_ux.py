@@ -6,10 +6,12 @@ The flows are written by the tests themselves, next to the run.
 """
 
 import re
+import subprocess
+import time
 
 import pytest
 
-from conftest import use_backend
+from conftest import PYTHON, use_backend
 
 INCLUDE_FLOW = """
 from metaflow import FlowSpec, IncludeFile, Parameter, current, step
@@ -159,3 +161,385 @@ def test_retry_attempts_start_like_the_first(mf):
     assert len(starts) == 6, proc.output
     assert starts == [""] * 6, "an attempt went through the trampoline:\n" + proc.output
     mf.assert_no_sandboxes("RetryUxFlow")
+
+
+ARGS_FLOW = """
+import os
+from metaflow import FlowSpec, environment, sandbox, step
+
+KW = eval(os.environ.get("SBX_KW", "{}"))
+VARS = eval(os.environ.get("SBX_VARS", "{}"))
+
+
+class ArgsUxFlow(FlowSpec):
+    @environment(vars=VARS)
+    @sandbox(**KW)
+    @step
+    def start(self):
+        print("ARGS-STEP-RAN", flush=True)
+        print("env SAME=%s N=%s" % (os.environ.get("SAME"), os.environ.get("N")))
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    ArgsUxFlow()
+"""
+
+
+@pytest.mark.parametrize(
+    "kw, extra, needles",
+    [
+        ({"image": 123}, {}, ["@sandbox(image=...) must be a string, got 123"]),
+        ({"memory": True}, {}, ["Invalid memory value True", "memory is in MB"]),
+        ({"timeout": True}, {}, ["Invalid timeout value True", "timeout is in seconds"]),
+        ({"memory": "4GB"}, {}, ["Invalid memory value 4GB", "memory=4096 for 4 GB"]),
+        ({"cpu": "nan"}, {}, ["Invalid cpu value nan", "greater than 0"]),
+        ({"env": {"A=B": "1"}}, {}, ["variable name 'A=B'", "without '='"]),
+        ({"env": {"": "1"}}, {}, ["variable name ''", "non-empty"]),
+        ({"env": {"A": None}}, {}, ["gives A the value None", "give a string"]),
+        (
+            {},
+            {"--with": "resources:memory=4GB"},
+            ["Invalid memory value 4GB", "It comes from @resources(memory=...)", "in MB"],
+        ),
+        (
+            {"env": {"SAME": "mine"}},
+            {"SBX_VARS": '{"SAME": "theirs"}'},
+            ["sets SAME in both @environment(vars=...) and @sandbox(env=...)"],
+        ),
+    ],
+    ids=[
+        "image-int",
+        "memory-bool",
+        "timeout-bool",
+        "memory-unit",
+        "cpu-nan",
+        "env-name-equals",
+        "env-name-empty",
+        "env-none",
+        "resources-unit",
+        "env-clash",
+    ],
+)
+def test_wrong_arguments_refused_before_the_run(mf, kw, extra, needles):
+    """Each of these used to be dropped, misread (True as a 1 s time limit,
+    None as the string "None"), or to fail with a Python traceback in the
+    runtime or the task: refused before any task starts, naming the
+    argument and what it takes."""
+    flow = _write(mf, "args_flow.py", ARGS_FLOW)
+    args = ["run"] + (["--with", extra["--with"]] if "--with" in extra else [])
+    env = {"SBX_KW": repr(kw), "SBX_VARS": extra.get("SBX_VARS", "{}")}
+    proc = mf.run(flow, *args, extra_env=env, expect_ok=False)
+    for needle in needles:
+        assert needle in proc.output, proc.output[-3000:]
+    assert "Sandbox error" in proc.output, proc.output[-3000:]
+    assert "Traceback" not in proc.output, proc.output[-3000:]
+    assert "Task is starting" not in proc.output
+    assert "ARGS-STEP-RAN" not in proc.output
+
+
+@pytest.mark.parametrize(
+    "setting, value, needles",
+    [
+        ("METAFLOW_SANDBOX_NETWORK", "no", ["METAFLOW_SANDBOX_NETWORK=no is not understood"]),
+        ("METAFLOW_SANDBOX_REUSE", "off", ["METAFLOW_SANDBOX_REUSE=off is not understood"]),
+        (
+            "METAFLOW_SANDBOX_PREPARE",
+            "maybe",
+            ["METAFLOW_SANDBOX_PREPARE=maybe is not understood: set it to auto, 1 or 0."],
+        ),
+        (
+            "METAFLOW_SANDBOX_MEMORY",
+            "4GB",
+            ["Invalid memory value 4GB", "It comes from METAFLOW_SANDBOX_MEMORY", "in MB"],
+        ),
+    ],
+    ids=["network-no", "reuse-off", "prepare-maybe", "memory-unit"],
+)
+def test_settings_metaflow_would_misread_are_refused(mf, setting, value, needles):
+    """Metaflow reads a boolean setting as true for any word but 0, false
+    and "": METAFLOW_SANDBOX_NETWORK=no gave the step the network. Refused
+    before the run (not a traceback from `import metaflow`), as is a
+    default resource that is not a number, naming the setting."""
+    flow = _write(mf, "args_flow.py", ARGS_FLOW)
+    proc = mf.run(flow, "run", extra_env={setting: value}, expect_ok=False)
+    for needle in needles:
+        assert needle in proc.output, proc.output[-3000:]
+    assert "Sandbox error" in proc.output, proc.output[-3000:]
+    assert "Traceback" not in proc.output, proc.output[-3000:]
+    assert "ARGS-STEP-RAN" not in proc.output
+
+
+@pytest.mark.parametrize(
+    "backend, kw, withs, given",
+    [
+        ("e2b", {}, ["timeout:hours=30"], "108000 seconds (@timeout)"),
+        ("daytona", {"timeout": 90000}, [], "90000 seconds (@sandbox(timeout=...))"),
+    ],
+    ids=["e2b-timeout-decorator", "daytona-timeout-argument"],
+)
+def test_time_limit_longer_than_a_hosted_sandbox_lives(mf, emulators, backend, kw, withs, given):
+    """A hosted sandbox lives 24 hours at the most (its time to live is
+    capped there): a longer limit used to be accepted, and the sandbox
+    would have vanished under the step before the limit ended it."""
+    flow = _write(mf, "args_flow.py", ARGS_FLOW)
+    use_backend(mf, emulators, backend)
+    args = [a for w in withs for a in ("--with", w)] + ["run"]
+    proc = mf.run(flow, *args, extra_env={"SBX_KW": repr(kw)}, expect_ok=False)
+    for needle in (
+        "has a time limit of " + given,
+        "%s backend lives 24 hours at the most" % backend,
+        "85800 seconds or less",
+    ):
+        assert needle in proc.output, proc.output[-3000:]
+    assert "Task is starting" not in proc.output
+
+
+def test_environment_and_env_agree(mf):
+    """@environment and env= may both set a variable to the same value;
+    a number in env= reaches the step as its string, as with @environment."""
+    flow = _write(mf, "args_flow.py", ARGS_FLOW)
+    env = {"SBX_KW": repr({"env": {"SAME": "x", "N": 3}}), "SBX_VARS": '{"SAME": "x"}'}
+    proc = mf.run(flow, "run", extra_env=env)
+    assert "env SAME=x N=3" in proc.output, proc.output[-3000:]
+    mf.assert_no_sandboxes("ArgsUxFlow")
+
+
+ORDER_FLOW = """
+import sys
+import time
+from metaflow import FlowSpec, step
+
+
+class OrderUxFlow(FlowSpec):
+    @step
+    def start(self):
+        for i in range(1, 4):
+            print("OUT-%d" % i, flush=True)
+        print("ERR-early", file=sys.stderr, flush=True)
+        time.sleep(1.5)
+        print("ERR-late", file=sys.stderr, flush=True)
+        time.sleep(1)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    OrderUxFlow()
+"""
+
+
+LINES_SCRIPT = r"""
+import os, threading, time
+from metaflow_extensions.libsandbox.plugins.sandbox_output import _forward_lines
+
+src_r, src_w = os.pipe()
+dst_r, dst_w = os.pipe()
+thread = threading.Thread(target=_forward_lines, args=(src_r, dst_w))
+thread.start()
+os.write(src_w, b"one\ntwo\nthree\npart")
+time.sleep(0.3)
+got = [os.read(dst_r, 100)]  # one line only, however long it waited
+for _ in range(2):
+    got.append(os.read(dst_r, 100))
+os.close(src_w)
+thread.join(10)
+got.append(os.read(dst_r, 100))
+print(got)
+"""
+
+
+def test_output_forwarded_one_line_at_a_time(mf):
+    """sandbox_output passes one line to the runtime's pipe, and the next
+    only once the runtime has read it; a last line without its newline
+    comes at the end."""
+    out = subprocess.run(
+        [PYTHON, "-c", LINES_SCRIPT], env=mf.env, capture_output=True, timeout=60, check=True
+    )
+    assert out.stdout.decode().strip() == "[b'one\\n', b'two\\n', b'three\\n', b'part']"
+
+
+@pytest.mark.parametrize(
+    "backend, direct",
+    [("local", "0"), ("daytona", "1"), ("e2b", "1")],
+    ids=["local-trampoline", "daytona-pool", "e2b-pool"],
+)
+def test_stdout_reaches_the_console_as_printed(mf, emulators, backend, direct):
+    """The runtime reads a task's pipes one line per wake-up through a
+    buffered reader: lines that came in one chunk (a remote backend's
+    output, the trampoline's) waited in its buffer, so the step's stdout
+    showed up after the stderr it printed 1.5 s later, or at the step's end.
+    Now every line is on the console (and in `logs`) in the order printed."""
+    flow = _write(mf, "order_flow.py", ORDER_FLOW)
+    emu = use_backend(mf, emulators, backend)
+    proc = mf.run(flow, "run", "--with", "sandbox", extra_env={"METAFLOW_SANDBOX_DIRECT": direct})
+    lines = [line for line in proc.output.splitlines() if "/start/" in line]
+    where = {}
+    for n, line in enumerate(lines):
+        for word in ("OUT-1", "OUT-2", "OUT-3", "ERR-early", "ERR-late"):
+            if line.endswith(word):
+                where.setdefault(word, n)
+    assert len(where) == 5, proc.output[-3000:]
+    assert where["OUT-1"] < where["OUT-2"] < where["OUT-3"] < where["ERR-late"], "\n".join(lines)
+    assert where["ERR-early"] < where["ERR-late"], "\n".join(lines)
+    run_id = re.search(r"\[(\d+)/start/", proc.output).group(1)
+    logs = mf.run(flow, "logs", "%s/start" % run_id).output
+    assert re.search(r"OUT-1\s.*OUT-2\s.*OUT-3\s", logs, re.S), logs[-3000:]
+    assert "ERR-late" in logs, logs[-3000:]
+    if emu is None:
+        mf.assert_no_sandboxes("OrderUxFlow")
+    else:
+        assert emu.wait_live(0, 30) == 0
+
+
+CHILD_FLOW = """
+import subprocess
+import time
+from metaflow import FlowSpec, catch, sandbox, step
+
+
+class ChildUxFlow(FlowSpec):
+    @catch(var="err")
+    @sandbox(timeout=3)
+    @step
+    def start(self):
+        # Ignores the signals that end a step, and holds the task's output.
+        subprocess.Popen(["sh", "-c", "trap '' TERM INT HUP; sleep 120; echo CHILD-OUTLIVED"])
+        print("CHILD-STARTED", flush=True)
+        time.sleep(120)
+        self.next(self.returns)
+
+    @step
+    def returns(self):
+        subprocess.Popen(["sh", "-c", "trap '' TERM INT HUP; sleep 120; echo CHILD-OUTLIVED"])
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print("caught=%s" % ("timed out" in str(self.err)))
+
+
+if __name__ == "__main__":
+    ChildUxFlow()
+"""
+
+
+@pytest.mark.parametrize("backend", ["local", "e2b"])
+def test_processes_a_step_leaves_end_with_it(mf, emulators, backend):
+    """A child that ignores SIGTERM and keeps the task's output open: a plain
+    run waits for it (120 s here) after the step returns or times out. In a
+    sandbox it ends with the attempt: the timeout= holds, @catch sees it,
+    and the run ends well within the child's 120 s."""
+    flow = _write(mf, "child_flow.py", CHILD_FLOW)
+    emu = use_backend(mf, emulators, backend)
+    started = time.monotonic()
+    proc = mf.run(flow, "run", "--with", "sandbox")
+    elapsed = time.monotonic() - started
+    assert "CHILD-STARTED" in proc.output
+    assert "caught=True" in proc.output, proc.output[-3000:]
+    assert "CHILD-OUTLIVED" not in proc.output
+    assert elapsed < 90, elapsed
+    if emu is None:
+        mf.assert_no_sandboxes("ChildUxFlow")
+    else:
+        assert emu.wait_live(0, 30) == 0
+
+
+LINGER_FLOW = """
+import os
+import subprocess
+import time
+from metaflow import FlowSpec, step
+
+LOOP = "trap '' TERM INT HUP; while true; do date +%s.%N >> /tmp/linger-mark; sleep 0.1; done"
+
+
+class LingerUxFlow(FlowSpec):
+    @step
+    def start(self):
+        # A daemon of its own session, as a careless step leaves one.
+        subprocess.Popen(
+            ["sh", "-c", LOOP],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.sandbox = os.environ.get("METAFLOW_SANDBOX_ID")
+        time.sleep(0.5)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        def marks():
+            with open("/tmp/linger-mark") as f:
+                return len(f.read().splitlines())
+
+        before = marks()
+        time.sleep(1)
+        same = self.sandbox == os.environ.get("METAFLOW_SANDBOX_ID")
+        print("same-sandbox=%s grew=%s" % (same, marks() > before))
+
+
+if __name__ == "__main__":
+    LingerUxFlow()
+"""
+
+
+@pytest.mark.parametrize(
+    "backend, direct",
+    [("e2b", "1"), ("daytona", "0")],
+    ids=["e2b-pool", "daytona-trampoline"],
+)
+def test_processes_a_task_leaves_do_not_run_on_in_the_pool(mf, emulators, backend, direct):
+    """On Daytona and E2B a task that went well leaves its sandbox to the
+    run's next task: a process it left running (here in a session of its
+    own) went on running beside the next task. It is killed when its task
+    ends, as on the local backend, where the sandbox ends with the task."""
+    flow = _write(mf, "linger_flow.py", LINGER_FLOW)
+    emu = use_backend(mf, emulators, backend)
+    proc = mf.run(flow, "run", "--with", "sandbox", extra_env={"METAFLOW_SANDBOX_DIRECT": direct})
+    assert "same-sandbox=True" in proc.output, proc.output[-3000:]
+    assert "grew=False" in proc.output, proc.output[-3000:]
+    assert emu.wait_live(0, 30) == 0
+
+
+ALIAS_FLOW = """
+import os
+from metaflow import FlowSpec, e2b, step
+
+
+class AliasUxFlow(FlowSpec):
+    @e2b(backend=os.environ["METAFLOW_TEST_ALIAS_BACKEND"])
+    @step
+    def start(self):
+        print("backend=%s" % os.environ.get("METAFLOW_SANDBOX_BACKEND_NAME"))
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    AliasUxFlow()
+"""
+
+
+def test_alias_backend_in_any_case(mf, emulators):
+    """@e2b(backend="E2B") names the alias's own backend (backend= is read
+    in any case elsewhere): it was refused as another backend."""
+    flow = _write(mf, "alias_flow.py", ALIAS_FLOW)
+    use_backend(mf, emulators, "e2b")
+    proc = mf.run(flow, "run", extra_env={"METAFLOW_TEST_ALIAS_BACKEND": "E2B"})
+    assert "backend=e2b" in proc.output, proc.output[-3000:]
+    proc = mf.run(
+        flow, "run", extra_env={"METAFLOW_TEST_ALIAS_BACKEND": "daytona"}, expect_ok=False
+    )
+    assert "@e2b always runs on the e2b backend; remove backend=daytona" in proc.output

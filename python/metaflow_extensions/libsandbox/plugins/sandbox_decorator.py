@@ -60,6 +60,11 @@ COMPUTE_DECORATORS = frozenset(
 
 REMOTE_DATASTORES = ("s3", "azure", "gs")
 
+# A hosted sandbox's lifetime at the most (E2B: 24 hours), and what its time
+# to live keeps beyond the step's time limit (sandbox_executor).
+REMOTE_LIFETIME_S = 24 * 3600
+REMOTE_TTL_MARGIN_S = 600
+
 # Each resource and the Sandbox.BackendCapabilities flag of a backend that
 # applies it. The backend reports its capabilities (a backend written in
 # Python declares its own, do_get_capabilities); a request the backend
@@ -127,21 +132,88 @@ def _is_bool_like(value: Any) -> bool:
     return value is None or isinstance(value, bool) or value in (0, 1)
 
 
-def _as_number(value: Any, what: str, step: str) -> Optional[float]:
+# What each number means, added to the message that refuses a value.
+_UNITS = {
+    "cpu": "cpu is a number of CPUs, for example cpu=2.",
+    "memory": "memory is in MB, for example memory=4096 for 4 GB.",
+    "disk": "disk is in MB, for example disk=10240 for 10 GB.",
+    "gpu": "gpu is a whole number of GPUs, for example gpu=1.",
+    "timeout": "timeout is in seconds, for example timeout=600.",
+}
+
+
+def _as_number(value: Any, what: str, step: str, given_in: str = "") -> Optional[float]:
+    """@value as a number greater than 0, None when not given; anything else
+    is refused naming @what, @given_in (where it was given, when not the
+    decorator itself) and its unit. True and False are not numbers here:
+    float(True) would be a 1 s time limit or a 1 MB memory limit."""
     if value is None or value == "":
         return None
+    hint = " " + _UNITS.get(what, "")
+    if given_in:
+        hint = " It comes from %s." % given_in + hint
     try:
+        if isinstance(value, bool):
+            raise TypeError(value)
         number = float(value)
     except (TypeError, ValueError):
         raise SandboxException(
             _("Invalid %s value *%s* for step *%s*: it must be a number.") % (what, value, step)
+            + hint
         ) from None
-    if number <= 0:
+    if not number > 0 or number == float("inf"):
         raise SandboxException(
             _("Invalid %s value *%s* for step *%s*: it must be greater than 0.")
             % (what, value, step)
+            + hint
         )
     return number
+
+
+def _environment_name_error(name: str) -> Optional[str]:
+    """Why @name cannot be an environment variable's name, or None."""
+    if not name:
+        return "an empty name"
+    if "=" in name or "\0" in name:
+        return "a name with '=' or a NUL byte"
+    return None
+
+
+def _as_env(value: Any, deco_name: str) -> Optional[Dict[str, str]]:
+    """env=: a dictionary of names to strings (numbers are written as
+    strings, as @environment does); anything a process environment cannot
+    hold, or that str() would turn into something the user did not mean
+    (None, a list), is refused."""
+    given = value
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value else {}
+        except ValueError:
+            pass
+    if not isinstance(value, dict):
+        raise SandboxException(
+            _("@%s(env=...) must be a dictionary of strings, got *%s*.") % (deco_name, given)
+        )
+    env: Dict[str, str] = {}
+    for name, val in value.items():
+        problem = _environment_name_error(name) if isinstance(name, str) else "not a string"
+        if problem:
+            raise SandboxException(
+                "@%s(env=...) has the variable name %r, which is %s: an environment "
+                "variable needs a non-empty string name without '='." % (deco_name, name, problem)
+            )
+        if isinstance(val, (dict, list, tuple, set)) or val is None or isinstance(val, bool):
+            raise SandboxException(
+                "@%s(env=...) gives %s the value %r: give a string (for example "
+                'env={%r: "1"}).' % (deco_name, name, val, name)
+            )
+        if "\0" in str(val):
+            raise SandboxException(
+                "@%s(env=...) gives %s a value with a NUL byte, which an environment "
+                "variable cannot hold." % (deco_name, name)
+            )
+        env[name] = str(val)
+    return env or None
 
 
 class SandboxDecorator(StepDecorator):
@@ -206,7 +278,8 @@ class SandboxDecorator(StepDecorator):
         _refuse_environment_decorators(self)
         attrs = self.attributes
         if self._alias_backend is not None:
-            if attrs["backend"] not in (None, "", self._alias_backend):
+            given = str(attrs["backend"] or "").strip().lower()
+            if given not in ("", self._alias_backend):
                 raise SandboxException(
                     _(
                         "@%s always runs on the %s backend; remove backend=%s or use "
@@ -238,19 +311,14 @@ class SandboxDecorator(StepDecorator):
                 % (self.name, attrs["network"])
             )
         attrs["network"] = _as_bool(attrs["network"])
-        env = attrs["env"]
-        if isinstance(env, str):
-            try:
-                env = json.loads(env) if env else {}
-            except ValueError:
-                raise SandboxException(
-                    _("@%s(env=...) must be a dictionary of strings, got *%s*.") % (self.name, env)
-                ) from None
-        if env is not None and not isinstance(env, dict):
+        if attrs["env"] is not None:
+            attrs["env"] = _as_env(attrs["env"], self.name)
+        if attrs["image"] is not None and not isinstance(attrs["image"], str):
             raise SandboxException(
-                _("@%s(env=...) must be a dictionary of strings, got *%s*.") % (self.name, env)
+                "@%s(image=...) must be a string, got *%r*: an image name (on the local "
+                'backend also "host" or the absolute path of a root file system '
+                "directory)." % (self.name, attrs["image"])
             )
-        attrs["env"] = {str(k): str(v) for k, v in env.items()} if env else None
 
     # -- validation (LAUNCH, TRAMPOLINE and TASK) ---------------------------------
 
@@ -260,6 +328,11 @@ class SandboxDecorator(StepDecorator):
         self.environment = environment
         self.flow_datastore = flow_datastore
 
+        problems = getattr(metaflow_config, "SANDBOX_SETTING_PROBLEMS", None) or {}
+        for name, (value, instead) in sorted(problems.items()):
+            raise SandboxException(
+                "%s=%s is not understood: set it to %s." % (name, value, instead)
+            )
         env_decos = [deco.name for deco in decos if deco.name in ("conda", "pypi")]
         if env_decos or getattr(environment, "TYPE", None) in ("conda", "pypi"):
             if getattr(environment, "TYPE", None) in ("conda", "pypi"):
@@ -285,6 +358,7 @@ class SandboxDecorator(StepDecorator):
                 )
                 % (step, self.name, " and @".join(others))
             )
+        self._check_environment_vars(step, decos)
         if flow_datastore.TYPE != "local" and flow_datastore.TYPE not in REMOTE_DATASTORES:
             raise SandboxException(
                 _(
@@ -309,18 +383,27 @@ class SandboxDecorator(StepDecorator):
 
         # @resources: the larger value wins (Metaflow issue #467).
         asked_by: Dict[str, str] = {key: "@%s(%s=...)" % (self.name, key) for key in self._asked}
+        for key in ("cpu", "memory", "disk", "gpu", "timeout"):
+            # cpu, memory and disk not given: the METAFLOW_SANDBOX_* default.
+            setting = key in ("cpu", "memory", "disk") and key not in self._asked
+            _as_number(
+                self.attributes[key],
+                key,
+                step,
+                "METAFLOW_SANDBOX_" + key.upper() if setting else "",
+            )
         for deco in decos:
             if isinstance(deco, ResourcesDecorator):
                 for key in RESOURCES:
                     theirs = deco.attributes.get(key)
-                    if theirs is None:
+                    if theirs is None or theirs == "":
                         continue
+                    # Checked as ours are: "4GB" is not dropped in favour of ours.
+                    theirs = _as_number(theirs, key, step, "@resources(%s=...)" % key)
                     mine = self.attributes.get(key)
-                    self.attributes[key] = str(max(float(mine or 0), float(theirs or 0)))
+                    self.attributes[key] = str(max(float(mine or 0), theirs))
                     if _user_set(deco, key):
                         asked_by.setdefault(key, "@resources(%s=...)" % key)
-        for key in ("cpu", "memory", "disk", "gpu", "timeout"):
-            _as_number(self.attributes[key], key, step)
         if self.attributes["gpu"] is not None and not float(self.attributes["gpu"]).is_integer():
             raise SandboxException(
                 _("Invalid gpu value *%s* for step *%s*: it must be an integer.")
@@ -355,6 +438,56 @@ class SandboxDecorator(StepDecorator):
                         )
                         self._timeout_secs = 0
             self.run_time_limit = min(self.run_time_limit, secs)
+        if WORKLOAD_ENV not in os.environ:
+            self._check_lifetime(step, decos)
+
+    def _check_lifetime(self, step: str, decos) -> None:
+        """A hosted sandbox lives REMOTE_LIFETIME_S at the most (the
+        executor caps its time to live there): a time limit the user gave
+        that it cannot outlast is refused, since the sandbox would vanish
+        under the step before the limit ends it."""
+        if self._can("SHARES_HOST_FS") or _capabilities(self.attributes["backend"]) is None:
+            return
+        given = []
+        if self.attributes["timeout"]:
+            given.append("@%s(timeout=...)" % self.name)
+        given += ["@timeout" for deco in decos if isinstance(deco, TimeoutDecorator)]
+        most = REMOTE_LIFETIME_S - REMOTE_TTL_MARGIN_S
+        if given and self.run_time_limit > most:
+            raise SandboxException(
+                "Step *%s* has a time limit of %d seconds (%s), but a sandbox of the %s "
+                "backend lives %d hours at the most, and %d seconds of that are kept "
+                "for cleaning up: give it a limit of %d seconds or less, or run the step "
+                "on the local backend."
+                % (
+                    step,
+                    self.run_time_limit,
+                    " and ".join(given),
+                    self.attributes["backend"],
+                    REMOTE_LIFETIME_S // 3600,
+                    REMOTE_TTL_MARGIN_S,
+                    most,
+                )
+            )
+
+    def _check_environment_vars(self, step: str, decos) -> None:
+        """A variable that env= and @environment(vars=...) both set, to
+        different values: refused, since one of the two would be dropped
+        without a word (env= is applied last)."""
+        mine = self.attributes["env"] or {}
+        for deco in decos:
+            if deco.name != "environment":
+                continue
+            theirs = deco.attributes.get("vars")
+            if not isinstance(theirs, dict):
+                continue
+            clash = sorted(k for k in mine if k in theirs and str(theirs[k]) != mine[k])
+            if clash:
+                raise SandboxException(
+                    "Step *%s* sets %s in both @environment(vars=...) and @%s(env=...), "
+                    "to different values: set each variable in one of them."
+                    % (step, ", ".join(clash), self.name)
+                )
 
     def _can(self, capability: str) -> bool:
         """Whether the step's backend reports @capability (False for an

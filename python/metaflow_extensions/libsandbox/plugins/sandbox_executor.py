@@ -31,8 +31,17 @@ from typing import Any, Dict, FrozenSet, List, Optional
 from metaflow import util
 from metaflow.exception import METAFLOW_EXIT_DISALLOW_RETRY, MetaflowException
 
-from .sandbox_decorator import WORKLOAD_ENV
+from .sandbox_decorator import REMOTE_LIFETIME_S, REMOTE_TTL_MARGIN_S, WORKLOAD_ENV
 from .sandbox_i18n import _
+from .sandbox_output import LineOutput
+from .sandbox_remote import (
+    CREATE_ATTEMPTS,
+    CREATE_BACKOFF_SECONDS,
+    RETRYABLE_CREATE_ERRORS,
+    Attempt,
+    _no_core_dump,
+    say_kept_for_debugging,
+)
 
 LOG_DIR = ".logs"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -337,21 +346,6 @@ def preflight(backend_name: str) -> None:
     _PREFLIGHT_DONE[backend_name] = True
 
 
-def _output_stream(fd: int):
-    """A GOutputStream writing straight to one of our own file descriptors."""
-    import gi
-
-    try:
-        gi.require_version("GioUnix", "2.0")
-        from gi.repository import GioUnix
-
-        return GioUnix.OutputStream.new(fd, False)
-    except (ValueError, ImportError, AttributeError):
-        from gi.repository import Gio
-
-        return Gio.UnixOutputStream.new(fd, False)
-
-
 # ---------------------------------------------------------------------------
 # Building the command
 
@@ -559,10 +553,12 @@ def _build_spec(
         spec.set_gpu(int(float(options.gpu)))
     if options.run_time_limit:
         # The instance's TTL: a backstop if this process dies without cleaning up.
-        ttl = int(options.run_time_limit) + 600
+        ttl = int(options.run_time_limit) + REMOTE_TTL_MARGIN_S
         if not _can(options.backend, "SHARES_HOST_FS"):
-            # Hosted services cap a sandbox's lifetime (E2B: 24 hours).
-            ttl = min(ttl, 24 * 3600)
+            # Hosted services cap a sandbox's lifetime (E2B: 24 hours); a
+            # longer limit the user gave is refused before the run
+            # (SandboxDecorator._check_lifetime).
+            ttl = min(ttl, REMOTE_LIFETIME_S)
         spec.set_timeout(ttl)
     spec.set_network(needs_network(options, datastore_type))
     # The task's sandbox is this process's alone: it ends with it, even if
@@ -1531,7 +1527,7 @@ def _remote_spec(options: SandboxOptions) -> Dict[str, Any]:
     if options.run_time_limit:
         # The instance's TTL: a backstop if the task's process dies without
         # cleaning up. Hosted services cap a sandbox's lifetime (E2B: 24 hours).
-        ttl = min(int(options.run_time_limit) + 600, 24 * 3600)
+        ttl = min(int(options.run_time_limit) + REMOTE_TTL_MARGIN_S, REMOTE_LIFETIME_S)
     return {
         "image": options.image if options.image != "host" else None,
         "cpu": options.cpu,
@@ -1951,6 +1947,24 @@ def _remote_module_argv(env: Dict[str, str]) -> List[str]:
     return [sys.executable, "-S", "-m", REMOTE_MODULE]
 
 
+# The environment variable that marks the processes of a task in a pooled
+# sandbox (remote_script).
+TASK_MARK_ENV = "MF_SANDBOX_TASK"
+
+
+def kill_marked_processes(mark: str) -> str:
+    """Shell lines (sh or bash, also under set -e) that SIGKILL every
+    process whose environment has TASK_MARK_ENV=@mark (a shell word), twice,
+    for processes that were forking; none of this shell's own processes has
+    it. Needs grep -z (GNU or BusyBox); without it nothing is killed."""
+    loop = (
+        'for mf_p in $(grep -lzxF "%s=%s" /proc/[0-9]*/environ 2>/dev/null); do '
+        'mf_p=${mf_p#/proc/}; kill -9 "${mf_p%%/environ}" 2>/dev/null || true; done'
+        % (TASK_MARK_ENV, mark.strip('"'))
+    )
+    return loop + "\n" + loop
+
+
 def remote_script(
     workdir: str,
     root: str,
@@ -2034,7 +2048,13 @@ def remote_script(
     lines += [
         '[ "$#" -gt 0 ] || { wait; exit 0; }',
         "rc=0",
-        '"$@" || rc=$?',
+        # The step and every process it starts carry a mark of this task;
+        # what still runs after the step (a daemon, a Popen left running)
+        # is killed before the outputs are packed and the sandbox serves the
+        # run's next task, as a local sandbox ends with its task.
+        "mf_mark=$$.$RANDOM$RANDOM",
+        '%s="$mf_mark" "$@" || rc=$?' % TASK_MARK_ENV,
+        kill_marked_processes('"$mf_mark"'),
         "/bin/sh -c %s sh %s %s %s %s %s > %s"
         % (
             q(pack_script()),
@@ -2059,39 +2079,15 @@ def remote_script(
 # Running it
 
 
-class _Attempt:
-    """One sandboxed attempt: create, exec, destroy on every path."""
+class _Attempt(Attempt):
+    """One sandboxed attempt of the trampoline: create, exec, destroy on
+    every path. The main loop, the signals that cancel it, wait() and
+    destroy() are the remote task's (sandbox_remote.Attempt)."""
 
     def __init__(self, Gio, GLib, Sandbox, backend_name: str) -> None:
-        self.Gio, self.GLib, self.Sandbox = Gio, GLib, Sandbox
-        self.backend = Sandbox.Backend.new_for_name(backend_name)
-        self.loop = GLib.MainLoop()
-        self.cancellable = Gio.Cancellable()
-        self.instance = None
+        super().__init__(Gio, GLib, Sandbox, backend_name)
         self.result = None
         self.error = None
-        self.signal_received: Optional[int] = None
-        self._sources: List[int] = []
-
-    def install_signal_handlers(self) -> None:
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            self._sources.append(
-                self.GLib.unix_signal_add(self.GLib.PRIORITY_HIGH, signum, self._on_signal, signum)
-            )
-
-    def remove_signal_handlers(self) -> None:
-        for source in self._sources:
-            self.GLib.source_remove(source)
-        self._sources = []
-
-    def _on_signal(self, signum) -> bool:
-        if self.signal_received is None:
-            self.signal_received = signum
-        self.cancellable.cancel()
-        if self.instance is None:
-            # Still creating: the create callback destroys and quits.
-            return True
-        return True
 
     def create(self, spec) -> None:
         def done(backend, res):
@@ -2120,79 +2116,16 @@ class _Attempt:
         self.instance.exec_async(command, self.cancellable, done)
         self.loop.run()
 
-    def wait(self, instance, name: str, *args):
-        """Runs instance.<name>_async(*args) on the main loop (so signals
-        cancel it) and returns what <name>_finish returns."""
-        box: Dict[str, Any] = {}
-
-        def done(source, res):
-            try:
-                box["result"] = getattr(source, name + "_finish")(res)
-            except self.GLib.Error as ex:
-                box["error"] = ex
-            self.loop.quit()
-
-        getattr(instance, name + "_async")(*args, done)
-        self.loop.run()
-        if "error" in box:
-            raise box["error"]
-        return box.get("result")
-
-    def destroy(self) -> None:
-        if self.instance is None:
-            return
-        try:
-            self.instance.destroy(None)
-        except self.GLib.Error as ex:
-            _echo(
-                "",
-                _("Could not destroy sandbox %s: %s -- remove it with `sandboxctl rm %s`.")
-                % (self.instance.get_id(), ex.message, self.instance.get_id()),
-            )
-
-
-def _no_core_dump() -> None:
-    """The task's core (if any) was the sandbox's business, not a copy here."""
-    import resource
-
-    try:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
-    except (ValueError, OSError):
-        pass
-
 
 def _keep_for_debugging(instance, options: SandboxOptions, run_id) -> None:
     """METAFLOW_SANDBOX_DEBUG: a failed task's sandbox stays (until its time to
     live runs out) for a look inside."""
-    sandbox_id = instance.get_id()
-    # "local" is sandboxctl's default --backend, not a property of the backend.
-    ctl = "sandboxctl" if options.backend == "local" else "sandboxctl --backend " + options.backend
-    ttl = int(options.run_time_limit) + 600 if options.run_time_limit else 0
-    _echo(
-        "",
-        _(
-            "METAFLOW_SANDBOX_DEBUG: sandbox %s of the failed task is kept (time to live: %s). "
-            "Open a shell in it: %s exec %s -- sh. Remove it: %s rm %s, or for the whole "
-            "run: python %s sandbox kill --run-id %s"
-        )
-        % (
-            sandbox_id,
-            (_("%d s") % ttl) if ttl else _("the backend's"),
-            ctl,
-            sandbox_id,
-            ctl,
-            sandbox_id,
-            os.path.basename(sys.argv[0]),
-            run_id,
-        ),
+    ttl = int(options.run_time_limit) + REMOTE_TTL_MARGIN_S if options.run_time_limit else 0
+    if ttl and not _can(options.backend, "SHARES_HOST_FS"):
+        ttl = min(ttl, REMOTE_LIFETIME_S)  # as _build_spec gave it
+    say_kept_for_debugging(
+        instance.get_id(), options.backend, ttl, os.path.basename(sys.argv[0]), str(run_id)
     )
-
-
-# Create errors worth another try (the provider was busy or unreachable);
-# names of SandboxError codes. Other errors (a bad spec, credentials) fail at once.
-RETRYABLE_CREATE_ERRORS = ("FAILED", "RATE_LIMITED", "TIMEOUT", "UNAVAILABLE", "PROTOCOL")
-CREATE_ATTEMPTS = 3
-CREATE_BACKOFF_SECONDS = 2.0
 
 
 def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any]) -> None:
@@ -2399,15 +2332,23 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
         command.set_cwd(workdir if _can(options.backend, "SHARES_HOST_FS") else "/")
         for key, value in env.items():
             command.set_env(key, value)
+        # What the task leaves running is killed before its pooled sandbox
+        # serves another task (_clean_for_next_task).
+        task_mark = "%d.%s" % (os.getpid(), os.urandom(6).hex())
+        command.set_env(TASK_MARK_ENV, task_mark)
         if options.run_time_limit:
             # A backstop: @timeout itself fires inside the task first.
             command.set_timeout_ms((int(options.run_time_limit) + 60) * 1000)
         sys.stdout.flush()
         sys.stderr.flush()
-        command.set_stdout_stream(_output_stream(1))
-        command.set_stderr_stream(_output_stream(2))
+        output = LineOutput()
+        command.set_stdout_stream(output.stream(1))
+        command.set_stderr_stream(output.stream(2))
 
-        attempt.execute(command)
+        try:
+            attempt.execute(command)
+        finally:
+            output.close(1.0 if attempt.signal_received is not None else 30.0)
 
         if attempt.signal_received is not None:
             _echo(
@@ -2451,30 +2392,24 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
                     )
     finally:
         failed = exit_code != 0 or term_signal
-        kept = False
+        kept = debugged = False
         if failed and _debug_enabled() and attempt.instance and attempt.signal_received is None:
             _keep_for_debugging(attempt.instance, options, run_id)
+            debugged = True
         elif (
             lease is not None
             and not failed
             and attempt.signal_received is None
             # (The run may have ended without this task: no pool to go back to.)
             and os.path.exists(lease.path)
-            and _clean_for_next_task(attempt, Sandbox, obj, options, workdir)
+            and _clean_for_next_task(attempt, Sandbox, obj, options, workdir, task_mark)
             and os.path.exists(lease.path)
         ):
             # Back to the pool, for the run's next task with the same sandbox.
             code = [options.code_package_sha] if options.code_package_sha else []
             lease.write(code=code)
             kept = True
-        else:
-            attempt.destroy()
-        if lease is not None:
-            if kept:
-                lease.release()
-            else:
-                lease.drop()
-        attempt.remove_signal_handlers()
+        attempt.end(lease, kept, debugged)
     _sync_metadata(obj, run_id, step_name, task_id)
     if term_signal:
         # Die of the same signal, so that the runtime reports it as it does
@@ -2510,10 +2445,13 @@ def _pooled_instance(attempt, pool_dir: str, key: str, backend: str):
     return lease
 
 
-def _clean_for_next_task(attempt, Sandbox, obj, options: SandboxOptions, workdir: str) -> bool:
-    """Removes what this task left in its pooled sandbox for itself (its
-    logs, the datastore files sent and written); the unpacked code package
-    stays for the next task. False if that failed."""
+def _clean_for_next_task(
+    attempt, Sandbox, obj, options: SandboxOptions, workdir: str, task_mark: str
+) -> bool:
+    """Kills what the task left running (its processes carry @task_mark)
+    and removes what it left in its pooled sandbox for itself (its logs, the
+    datastore files sent and written); the unpacked code package stays for
+    the next task. False if that failed."""
     pkg_dir = workdir.rstrip("/") + "/metaflow"
     paths = [pkg_dir + "/" + LOG_DIR, pkg_dir + "/.metaflow", workdir.rstrip("/") + "/" + LOG_DIR]
     if obj.flow_datastore.TYPE == "local":
@@ -2523,7 +2461,8 @@ def _clean_for_next_task(attempt, Sandbox, obj, options: SandboxOptions, workdir
     else:
         # Metaflow's own bootstrap downloads the package into a new directory.
         paths.append(pkg_dir)
-    command = Sandbox.Command.new(["rm", "-rf", "--"] + paths)
+    script = kill_marked_processes(shlex.quote(task_mark)) + '\nexec rm -rf -- "$@"'
+    command = Sandbox.Command.new(["/bin/sh", "-c", script, "sh"] + paths)
     command.set_cwd("/")
     attempt.result = None
     attempt.error = None

@@ -32,10 +32,12 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from .sandbox_i18n import _
+from .sandbox_output import LineOutput
 
 SECRETS_ENV = "MF_SANDBOX_SECRETS"
-# Create errors worth another try (names of SandboxError codes); the same as
-# the trampoline's (sandbox_executor.RETRYABLE_CREATE_ERRORS).
+# Create errors worth another try (the provider was busy or unreachable;
+# names of SandboxError codes), here and in the trampoline (sandbox_executor).
+# Other errors (a bad spec, credentials) fail at once.
 RETRYABLE_CREATE_ERRORS = ("FAILED", "RATE_LIMITED", "TIMEOUT", "UNAVAILABLE", "PROTOCOL")
 CREATE_ATTEMPTS = 3
 CREATE_BACKOFF_SECONDS = 2.0
@@ -92,20 +94,6 @@ def _load_gi():
     from gi.repository import Gio, GLib, Sandbox
 
     return Gio, GLib, Sandbox
-
-
-def _output_stream(fd: int):
-    import gi
-
-    try:
-        gi.require_version("GioUnix", "2.0")
-        from gi.repository import GioUnix
-
-        return GioUnix.OutputStream.new(fd, False)
-    except (ValueError, ImportError, AttributeError):
-        from gi.repository import Gio
-
-        return Gio.UnixOutputStream.new(fd, False)
 
 
 class Marks:
@@ -211,6 +199,19 @@ class Attempt:
             if not ok:
                 raise value
         return [value for _ok, value in box]
+
+    def end(self, lease, kept: bool, debugged: bool = False) -> None:
+        """A task's last step, on every path: its sandbox goes back to the
+        run's pool (@kept: @lease is released), stays for debugging
+        (@debugged), or is destroyed; the signal handlers are removed."""
+        if not kept and not debugged:
+            self.destroy()
+        if lease is not None:
+            if kept:
+                lease.release()
+            else:
+                lease.drop()
+        self.remove_signal_handlers()
 
     def destroy(self) -> None:
         if self.instance is None:
@@ -382,10 +383,13 @@ def _send_inputs(attempt: Attempt, root: str, paths: List[str], remote: str) -> 
         attempt.wait(attempt.instance, "upload", local, remote, attempt.cancellable)
 
 
-def _keep_for_debugging(sandbox_id: str, task: Dict[str, Any]) -> None:
-    backend = task["backend"]
-    ctl = "sandboxctl --backend " + backend
-    ttl = int(task["spec"].get("ttl") or 0)
+def say_kept_for_debugging(
+    sandbox_id: str, backend: str, ttl: int, flow_file: str, run_id: str
+) -> None:
+    """METAFLOW_SANDBOX_DEBUG: where the failed task's sandbox is and how to
+    get into it (the trampoline's words too)."""
+    # "local" is sandboxctl's default --backend, not a property of the backend.
+    ctl = "sandboxctl" if backend == "local" else "sandboxctl --backend " + backend
     _echo(
         "",
         _(
@@ -400,9 +404,19 @@ def _keep_for_debugging(sandbox_id: str, task: Dict[str, Any]) -> None:
             sandbox_id,
             ctl,
             sandbox_id,
-            task["flow_file"],
-            task["labels"]["run_id"],
+            flow_file,
+            run_id,
         ),
+    )
+
+
+def _keep_for_debugging(sandbox_id: str, task: Dict[str, Any]) -> None:
+    say_kept_for_debugging(
+        sandbox_id,
+        task["backend"],
+        int(task["spec"].get("ttl") or 0),
+        task["flow_file"],
+        task["labels"]["run_id"],
     )
 
 
@@ -505,8 +519,9 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
             command.set_timeout_ms(int(task["cmd_timeout_ms"]))
         sys.stdout.flush()
         sys.stderr.flush()
-        command.set_stdout_stream(_output_stream(1))
-        command.set_stderr_stream(_output_stream(2))
+        output = LineOutput()
+        command.set_stdout_stream(output.stream(1))
+        command.set_stderr_stream(output.stream(2))
         result = None
         exec_error = None
         if attempt.signal_received is None:
@@ -514,6 +529,8 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
                 result = attempt.wait(attempt.instance, "exec", command, attempt.cancellable)
             except GLib.Error as ex:
                 exec_error = ex
+        # Interrupted: what the step printed last matters less than ending.
+        output.close(1.0 if attempt.signal_received is not None else 30.0)
         marks.add("step")
         if attempt.signal_received is not None:
             exit_code = _interrupted(prefix, attempt.signal_received, sandbox_id)
@@ -570,12 +587,11 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
         return -term_signal if term_signal else exit_code
     finally:
         failed = exit_code != 0 or term_signal
-        kept = False
+        kept = debugged = False
         if attempt.instance is not None and lease is not None:
             if failed and task.get("debug") and attempt.signal_received is None:
                 _keep_for_debugging(attempt.instance.get_id(), task)
-                lease.drop()
-                lease = None
+                debugged = True
             elif not failed and attempt.signal_received is None and os.path.exists(lease.path):
                 # Back to the pool, with the code package unpacked; the next
                 # task's command replaces this task's datastore copy.
@@ -586,16 +602,7 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
                     pkg_dir=task.get("pkg_dir"),
                 )
                 kept = True
-            else:
-                attempt.destroy()
-        elif attempt.instance is not None:
-            attempt.destroy()
-        if lease is not None:
-            if kept:
-                lease.release()
-            else:
-                lease.drop()
-        attempt.remove_signal_handlers()
+        attempt.end(lease, kept, debugged)
 
 
 def _package_arrived(attempt: Attempt, task: Dict[str, Any]) -> Optional[str]:

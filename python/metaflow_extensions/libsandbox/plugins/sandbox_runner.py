@@ -27,6 +27,8 @@ import threading
 import uuid
 from typing import BinaryIO
 
+from .sandbox_output import write_all
+
 # After the task exits, how long to wait for output from processes it left
 # behind that still hold the pipes open.
 DRAIN_TIMEOUT = 10.0
@@ -61,16 +63,6 @@ def decorate(line: bytes) -> bytes:
     )
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            written = os.write(fd, view)
-        except BrokenPipeError:
-            return
-        view = view[written:]
-
-
 def pump(src: BinaryIO, log_path: str, out_fd: int, prefix: bytes) -> None:
     with open(log_path, "ab", buffering=0) as log:
         for line in iter(src.readline, b""):
@@ -79,7 +71,7 @@ def pump(src: BinaryIO, log_path: str, out_fd: int, prefix: bytes) -> None:
             structured = decorate(line)
             log.write(structured)
             header, body = structured.split(b"]", 1)
-            _write_all(out_fd, header + b"]" + prefix + body)
+            write_all(out_fd, header + b"]" + prefix + body)
 
 
 def seed_local_metadata(seed_json: str) -> None:

@@ -99,6 +99,31 @@ sh (SandboxInstance *instance,
   return g_strndup (g_bytes_get_data (out, NULL), g_bytes_get_size (out));
 }
 
+/* Runs SCRIPT in a sandbox as its default user, then in one with
+ * run-as-root (with MEMORY_MB, 0 for no limit): the output is EXPECTED in
+ * both. */
+static void
+expect_as_user_and_root (const char *script,
+                         guint       memory_mb,
+                         const char *expected)
+{
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *out = NULL;
+      SandboxInstance *instance;
+
+      sandbox_spec_set_run_as_root (spec, as_root);
+      if (memory_mb > 0)
+        sandbox_spec_set_memory_mb (spec, memory_mb);
+      instance = create (spec);
+      out = sh (instance, script, NULL);
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      g_assert_cmpstr (out, ==, expected);
+      destroy (instance);
+    }
+}
+
 /* The Landlock ABI of this kernel (the sandboxes run on it), 0 without.
  * Asked by a child process: valgrind, which may run this test, does not
  * know the call (and does not trace children). */
@@ -1524,19 +1549,7 @@ test_line_discipline (void)
       g_test_skip ("needs /usr/bin/python3");
       return;
     }
-  for (int as_root = 0; as_root <= 1; as_root++)
-    {
-      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-      g_autofree char *out = NULL;
-      SandboxInstance *instance;
-
-      sandbox_spec_set_run_as_root (spec, as_root);
-      instance = create (spec);
-      out = sh (instance, script, NULL);
-      g_test_message ("run-as-root=%d: %s", as_root, out);
-      g_assert_cmpstr (out, ==, "GETD 0\nSETD EPERM\nSETD EPERM\n");
-      destroy (instance);
-    }
+  expect_as_user_and_root (script, 0, "GETD 0\nSETD EPERM\nSETD EPERM\n");
 }
 
 /* No socket() or socketpair() can ask for a protocol the kernel would
@@ -1639,20 +1652,7 @@ test_memory_tmpfs (void)
       g_test_skip ("needs /usr/bin/python3");
       return;
     }
-  for (int as_root = 0; as_root <= 1; as_root++)
-    {
-      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-      g_autofree char *out = NULL;
-      SandboxInstance *instance;
-
-      sandbox_spec_set_run_as_root (spec, as_root);
-      sandbox_spec_set_memory_mb (spec, 64);
-      instance = create (spec);
-      out = sh (instance, script, NULL);
-      g_test_message ("run-as-root=%d: %s", as_root, out);
-      g_assert_cmpstr (out, ==, "small\nnull\n/dev/pts/\n");
-      destroy (instance);
-    }
+  expect_as_user_and_root (script, 64, "small\nnull\n/dev/pts/\n");
 }
 
 /* The sandboxes' directory defaults to a tmpfs ($XDG_RUNTIME_DIR, else
@@ -1798,19 +1798,7 @@ test_root_read_only (void)
       g_test_skip ("needs /usr/bin/python3");
       return;
     }
-  for (int as_root = 0; as_root <= 1; as_root++)
-    {
-      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-      g_autofree char *out = NULL;
-      SandboxInstance *instance;
-
-      sandbox_spec_set_run_as_root (spec, as_root);
-      instance = create (spec);
-      out = sh (instance, script, NULL);
-      g_test_message ("run-as-root=%d: %s", as_root, out);
-      g_assert_cmpstr (out, ==, "controls\n");
-      destroy (instance);
-    }
+  expect_as_user_and_root (script, 0, "controls\n");
 }
 
 /* Together, the file systems in memory that a sandbox may write hold no
@@ -1977,19 +1965,7 @@ test_core_dumps (void)
     "cd /workspace && ulimit -Hc && ulimit -c unlimited 2>/dev/null; "
     "sh -c 'kill -SEGV $$'; ls | grep '^core' || echo no-core";
 
-  for (int as_root = 0; as_root <= 1; as_root++)
-    {
-      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-      g_autofree char *out = NULL;
-      SandboxInstance *instance;
-
-      sandbox_spec_set_run_as_root (spec, as_root);
-      instance = create (spec);
-      out = sh (instance, script, NULL);
-      g_test_message ("run-as-root=%d: %s", as_root, out);
-      g_assert_cmpstr (out, ==, "0\nno-core\n");
-      destroy (instance);
-    }
+  expect_as_user_and_root (script, 0, "0\nno-core\n");
 }
 
 /* No real-time scheduling and no raised priority in a sandbox, whatever
@@ -2016,19 +1992,7 @@ test_realtime (void)
       g_test_skip ("needs CAP_SYS_RESOURCE (to raise the test's own RLIMIT_RTPRIO)");
       return;
     }
-  for (int as_root = 0; as_root <= 1; as_root++)
-    {
-      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-      g_autofree char *out = NULL;
-      SandboxInstance *instance;
-
-      sandbox_spec_set_run_as_root (spec, as_root);
-      instance = create (spec);
-      out = sh (instance, script, NULL);
-      g_test_message ("run-as-root=%d: %s", as_root, out);
-      g_assert_cmpstr (out, ==, "batch\nlower\n");
-      destroy (instance);
-    }
+  expect_as_user_and_root (script, 0, "batch\nlower\n");
   g_assert_cmpint (setrlimit (RLIMIT_RTPRIO, &saved_rt), ==, 0);
   g_assert_cmpint (setrlimit (RLIMIT_NICE, &saved_nice), ==, 0);
 }

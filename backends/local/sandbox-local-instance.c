@@ -4078,12 +4078,7 @@ kill_recorded (LocalConfig *config,
           /* Through the pidfd, opened before the check: should the pid be
            * reused in between (the process ended), the signal goes to the
            * process checked or nowhere, never to the newcomer. */
-#ifdef SYS_pidfd_send_signal
-          if (pidfd >= 0)
-            syscall (SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-          else
-#endif
-            kill ((pid_t) pid, SIGKILL);
+          _local_spawn_kill (pidfd, (pid_t) pid);
           if (wait)
             wait_gone (pidfd, (pid_t) pid);
         }

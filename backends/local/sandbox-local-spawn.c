@@ -395,7 +395,8 @@ _local_spawn_ended (int pidfd)
   return pidfd >= 0 && poll (&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
 }
 
-/* Sends SIGKILL to the child whose pidfd (or, without one, pid) this is. */
+/* Sends SIGKILL through PIDFD (the signal reaches that process or none,
+ * never one that reused its pid), or to PID when there is no pidfd. */
 void
 _local_spawn_kill (int   pidfd,
                    pid_t pid)

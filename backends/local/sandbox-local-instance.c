@@ -2864,6 +2864,16 @@ sandbox_local_instance_exec (SandboxInstance *instance,
   g_unix_set_fd_nonblocking (out_pipe[0], TRUE, NULL);
   g_unix_set_fd_nonblocking (err_pipe[0], TRUE, NULL);
 
+  /* Before the pumps start: the first read may find the pipe full (a
+   * one-shot command runs before its exec starts, and a slow caller may
+   * start late) and wait at once for the caller's stream to take it; that
+   * wait must end with a cancellation too. */
+  if (cancellable != NULL)
+    {
+      data->cancellable = g_object_ref (cancellable);
+      data->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (exec_cancelled), data, NULL);
+    }
+
   data->pending = 1;  /* released below, once everything is started */
   data->output = _sandbox_output_new (command);
   pump_start (data, &data->out, out_pipe[0], FALSE);
@@ -2894,12 +2904,6 @@ sandbox_local_instance_exec (SandboxInstance *instance,
       g_source_set_callback (data->timeout_source, exec_timed_out, data, NULL);
       g_source_set_static_name (data->timeout_source, "[libsandbox] exec timeout");
       g_source_attach (data->timeout_source, g_main_context_get_thread_default ());
-    }
-
-  if (cancellable != NULL)
-    {
-      data->cancellable = g_object_ref (cancellable);
-      data->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (exec_cancelled), data, NULL);
     }
 
   exec_step_done (data);

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
+#include <glib-unix.h>
+#include <gio/gunixoutputstream.h>
 
 #include <libsandbox/sandbox.h>
 
@@ -1095,6 +1097,98 @@ test_run_one_shot (void)
   g_assert_false (host_has_process_with (sandbox_command_get_sandbox_id (cmd)));
 }
 
+typedef struct
+{
+  SandboxExecResult *result;
+  GError            *error;
+  gboolean           done;
+} RunOutcome;
+
+static void
+run_outcome_done (GObject      *source,
+                  GAsyncResult *res,
+                  gpointer      user_data)
+{
+  RunOutcome *outcome = user_data;
+
+  outcome->result = sandbox_backend_run_finish (SANDBOX_BACKEND (source), res, &outcome->error);
+  outcome->done = TRUE;
+}
+
+static gboolean
+run_tick (gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+/* Runs the default main context for up to SECONDS, or until *DONE. */
+static void
+iterate_for (const gboolean *done,
+             guint           seconds)
+{
+  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+  guint tick = g_timeout_add (50, run_tick, NULL);
+
+  while ((done == NULL || !*done) && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (tick);
+}
+
+/* A one-shot command runs before its output is read: when the caller gets
+ * to it (here: a caller busy for two seconds), its stdout pipe can be full,
+ * and more than the output holds before it waits for the caller's stream,
+ * which takes nothing (a pipe nobody reads). Cancelling the run must end
+ * that wait too: it once waited without the cancellable, for ever (seen as
+ * test-contract's exec-slow-reader stuck under valgrind on a busy machine). */
+static void
+test_run_cancel_full_pipe (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name ("local", &error);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  /* A 1 MiB pipe (F_SETPIPE_SZ), filled, then more. */
+  const char *argv[] = {
+    "python3", "-c",
+    "import fcntl, os\n"
+    "fcntl.fcntl(1, 1031, 1 << 20)\n"
+    "chunk = b'x' * 65536\n"
+    "while True:\n"
+    "    os.write(1, chunk)\n",
+    NULL
+  };
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new (argv);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GOutputStream) stuck = NULL;
+  RunOutcome outcome = { 0 };
+  int fds[2];
+
+  g_assert_no_error (error);
+  g_assert_true (g_unix_open_pipe (fds, FD_CLOEXEC, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_unix_set_fd_nonblocking (fds[1], TRUE, &error));
+  stuck = g_unix_output_stream_new (fds[1], TRUE);
+  sandbox_command_set_stdout_stream (cmd, stuck);
+
+  sandbox_backend_run_async (backend, spec, cmd, cancellable, run_outcome_done, &outcome);
+  /* The sandbox starts and its command fills the pipe meanwhile. */
+  g_usleep (2 * G_USEC_PER_SEC);
+  iterate_for (&outcome.done, 2);
+  g_assert_false (outcome.done);
+
+  g_cancellable_cancel (cancellable);
+  iterate_for (&outcome.done, 30);
+  g_assert_true (outcome.done);
+  g_assert_error (outcome.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_null (outcome.result);
+  /* Nothing of the sandbox is left. */
+  for (int i = 0; i < 250 && host_has_process_with (sandbox_command_get_sandbox_id (cmd)); i++)
+    g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+  g_assert_false (host_has_process_with (sandbox_command_get_sandbox_id (cmd)));
+
+  close (fds[0]);
+  g_clear_error (&outcome.error);
+}
+
 static void
 test_server_sockets_hidden (void)
 {
@@ -1307,6 +1401,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/server/sockets-hidden", test_server_sockets_hidden);
   g_test_add_func ("/local/server/directory-removed", test_server_directory_removed);
   g_test_add_func ("/local/run/one-shot", test_run_one_shot);
+  g_test_add_func ("/local/run/cancel-full-pipe", test_run_cancel_full_pipe);
 
   return g_test_run ();
 }

@@ -27,6 +27,7 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/personality.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -1107,10 +1108,66 @@ next_cpu_start (void)
   return value;
 }
 
+/* In child_setup: none of the caller's own standing goes to the sandbox.
+ * A caller that runs real-time (SCHED_FIFO, SCHED_RR: an audio
+ * application, a service with CPUSchedulingPolicy=), at a negative nice
+ * value or in the real-time I/O class passed it on to every process of
+ * the sandbox, whatever RLIMIT_RTPRIO (child_setup) says: a busy loop in
+ * the sandbox then took a CPU from every host process. A negative
+ * oom_score_adj (a daemon the OOM killer spares, down to -1000) made the
+ * sandbox's processes the last ones killed when memory runs out, host
+ * processes first. A personality flag (ADDR_NO_RANDOMIZE from `setarch
+ * -R`, READ_IMPLIES_EXEC) turned off address randomization or
+ * non-executable memory for pid 1 and the commands. Each only lowers what
+ * the caller had, which needs no privilege. */
+static void
+drop_caller_standing (void)
+{
+  struct sched_param param = { 0 };
+  int policy = sched_getscheduler (0);
+  unsigned long persona;
+  long ioprio;
+  int fd;
+
+  if (policy >= 0 && ((policy & ~SCHED_RESET_ON_FORK) == SCHED_FIFO ||
+                      (policy & ~SCHED_RESET_ON_FORK) == SCHED_RR))
+    sched_setscheduler (0, SCHED_OTHER, &param);
+  errno = 0;
+  if (getpriority (PRIO_PROCESS, 0) < 0 && errno == 0)
+    setpriority (PRIO_PROCESS, 0, 0);
+  /* IOPRIO_WHO_PROCESS, this process; class IOPRIO_CLASS_RT (1) in the
+   * top three of 16 bits, set to IOPRIO_CLASS_NONE (0: from the nice
+   * value). */
+  ioprio = syscall (SYS_ioprio_get, 1, 0);
+  if (ioprio >= 0 && (ioprio >> 13) == 1)
+    syscall (SYS_ioprio_set, 1, 0, 0);
+  fd = open ("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+  if (fd >= 0)
+    {
+      char buf[16];
+      ssize_t n = read (fd, buf, sizeof buf - 1);
+
+      if (n > 0 && buf[0] == '-')
+        {
+          /* Raising it needs no privilege. */
+          if (pwrite (fd, "0", 1, 0) < 0)
+            {
+              /* Nothing to do: it is no lower than it was. */
+            }
+        }
+      close (fd);
+    }
+  persona = (unsigned long) personality (0xffffffff);
+  if (persona != (unsigned long) -1 && (persona & ~(unsigned long) PER_MASK) != 0)
+    personality (persona & PER_MASK);
+}
+
 static void
 child_setup (gpointer user_data)
 {
   ChildLimits *limits = user_data;
+
+  drop_caller_standing ();
 
   /* Away from the creator's terminal and process group: the sandbox lives
    * on after it. */

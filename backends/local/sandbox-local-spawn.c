@@ -93,14 +93,16 @@ spawn_child (void *user_data)
 
   /* The caller's signal handlers are not this child's to run: reset before
    * signals are let in again (an exec resets them too, but a signal could
-   * come before it). */
+   * come before it). Nor are the signals it ignores, which an exec keeps:
+   * a caller ignoring SIGTERM or SIGALRM (`nohup`, a background job of a
+   * shell, Python's SIGXFSZ) passed that on to pid 1 and every command. */
   for (int sig = 1; sig < NSIG; sig++)
     {
       struct sigaction sa;
 
       if (sig == SIGKILL || sig == SIGSTOP || sigaction (sig, NULL, &sa) != 0)
         continue;
-      if (sa.sa_handler != SIG_IGN && sa.sa_handler != SIG_DFL)
+      if (sa.sa_handler != SIG_DFL)
         {
           sa.sa_handler = SIG_DFL;
           sa.sa_flags = 0;

@@ -12,10 +12,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -1997,6 +1999,79 @@ test_realtime (void)
   g_assert_cmpint (setrlimit (RLIMIT_NICE, &saved_nice), ==, 0);
 }
 
+/* What the caller stands at is not the sandbox's: bwrap was started with
+ * the calling thread's scheduling policy and nice value, its I/O class,
+ * its process's oom_score_adj, personality and ignored signals, which
+ * every process of the sandbox then had. A caller running SCHED_FIFO (or
+ * at nice -10, or in the real-time I/O class) gave an untrusted command a
+ * CPU before every host process, whatever RLIMIT_RTPRIO says; a negative
+ * oom_score_adj had the host's processes killed before the sandbox's;
+ * ADDR_NO_RANDOMIZE (`setarch -R`) turned address randomization off in
+ * pid 1; an ignored SIGTERM or SIGXFSZ (`nohup`, Python) stayed ignored in
+ * the commands. Each is set on this process where it may be (only to
+ * create the sandbox), and checked in pid 1 and in a command. */
+static void
+test_caller_standing (void)
+{
+  static const int ignored[] = { SIGTERM, SIGALRM, SIGXFSZ, SIGUSR2, SIGHUP };
+  static const char script[] =
+    "for p in 1 $$; do "
+    "  echo $(grep ^SigIgn /proc/$p/status | cut -f2) $(cut -d' ' -f19,41 /proc/$p/stat) "
+    "    $(cat /proc/$p/oom_score_adj 2>/dev/null || echo 0); "
+    "done; "
+    "cat /proc/self/personality; "
+    "if command -v ionice >/dev/null; then ionice -p $$ | cut -d: -f1; else echo none; fi";
+  struct sigaction saved[G_N_ELEMENTS (ignored)];
+  struct sched_param fifo = { 1 }, other = { 0 };
+  int saved_nice, saved_persona, saved_policy = sched_getscheduler (0);
+  long saved_ioprio = syscall (SYS_ioprio_get, 1, 0);
+  g_autofree char *saved_oom = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *expected = NULL;
+  SandboxInstance *instance;
+  gboolean rt = FALSE, nice_set = FALSE, oom_set = FALSE, io_set = FALSE;
+
+  for (guint i = 0; i < G_N_ELEMENTS (ignored); i++)
+    {
+      struct sigaction ign = { 0 };
+
+      ign.sa_handler = SIG_IGN;
+      g_assert_cmpint (sigaction (ignored[i], &ign, &saved[i]), ==, 0);
+    }
+  saved_persona = personality (0xffffffff);
+  g_assert_cmpint (personality (saved_persona | ADDR_NO_RANDOMIZE), !=, -1);
+  errno = 0;
+  saved_nice = getpriority (PRIO_PROCESS, 0);
+  nice_set = setpriority (PRIO_PROCESS, 0, -5) == 0;
+  rt = sched_setscheduler (0, SCHED_FIFO, &fifo) == 0;
+  io_set = syscall (SYS_ioprio_set, 1, 0, (1 << 13) | 4) == 0;   /* IOPRIO_CLASS_RT, level 4 */
+  if (g_file_get_contents ("/proc/self/oom_score_adj", &saved_oom, NULL, NULL))
+    oom_set = g_file_set_contents ("/proc/self/oom_score_adj", "-100", -1, NULL);
+
+  instance = create (NULL);
+
+  if (rt)
+    g_assert_cmpint (sched_setscheduler (0, saved_policy, &other), ==, 0);
+  if (io_set)
+    g_assert_cmpint (syscall (SYS_ioprio_set, 1, 0, saved_ioprio), ==, 0);
+  if (oom_set)
+    g_assert_true (g_file_set_contents ("/proc/self/oom_score_adj", saved_oom, -1, NULL));
+  if (nice_set)
+    setpriority (PRIO_PROCESS, 0, saved_nice);
+  personality (saved_persona);
+  for (guint i = 0; i < G_N_ELEMENTS (ignored); i++)
+    g_assert_cmpint (sigaction (ignored[i], &saved[i], NULL), ==, 0);
+  g_test_message ("set here: SCHED_FIFO %d, nice -5 %d, I/O class RT %d, oom_score_adj -100 %d",
+                  rt, nice_set, io_set, oom_set);
+
+  out = sh (instance, script, NULL);
+  g_test_message ("pid 1, then the command: SigIgn nice policy oom_score_adj; personality; I/O class:\n%s", out);
+  /* pid 1 ignores SIGPIPE itself (0x1000); nice 0, SCHED_OTHER (0). */
+  expected = g_strdup_printf ("0000000000001000 0 0 0\n0000000000000000 0 0 0\n00000000\n%s\n", "none");
+  g_assert_cmpstr (out, ==, expected);
+  destroy (instance);
+}
+
 /* The number of non-empty lines of TEXT. */
 static guint
 count_lines (const char *text)
@@ -3236,6 +3311,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/reuseport-host", test_reuseport_host);
   g_test_add_func ("/local/attack/core-dumps", test_core_dumps);
   g_test_add_func ("/local/attack/realtime", test_realtime);
+  g_test_add_func ("/local/attack/caller-standing", test_caller_standing);
   g_test_add_func ("/local/attack/file-lease", test_file_lease);
   g_test_add_func ("/local/attack/spawner-secrets", test_spawner_secrets);
   g_test_add_func ("/local/attack/one-shot-command-domain", test_one_shot_command_domain);

@@ -27,6 +27,7 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -1168,6 +1169,17 @@ child_setup (gpointer user_data)
   ChildLimits *limits = user_data;
 
   drop_caller_standing ();
+  /* A mount namespace of bwrap's own whose mounts receive nothing from the
+   * host's: bwrap makes the sandbox's mounts slaves of the caller's, so a
+   * file system that the host mounted later under a shared mount (the
+   * default of systemd: a container's root under /var/lib/docker, a disk
+   * in /media or /mnt) showed up in every running sandbox, read-write,
+   * past its read-only root; with a root caller, written to as the host's
+   * root. Private here, nothing propagates. This needs CAP_SYS_ADMIN: an
+   * unprivileged caller's sandboxes still receive them (docs/security.md,
+   * "What is not promised"). */
+  if (unshare (CLONE_NEWNS) == 0)
+    mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
 
   /* Away from the creator's terminal and process group: the sandbox lives
    * on after it. */

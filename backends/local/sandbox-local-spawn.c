@@ -100,8 +100,18 @@ spawn_child (void *user_data)
     {
       struct sigaction sa;
 
-      if (sig == SIGKILL || sig == SIGSTOP || sigaction (sig, NULL, &sa) != 0)
+      if (sig == SIGKILL || sig == SIGSTOP)
         continue;
+      if (sigaction (sig, NULL, &sa) != 0)
+        {
+          /* The C library's own (32 and 33 with glibc), which its
+           * sigaction() refuses to name: the kernel's call resets them. */
+          struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } dfl = { 0 };
+
+          dfl.handler = (void *) SIG_DFL;
+          syscall (SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+          continue;
+        }
       if (sa.sa_handler != SIG_DFL)
         {
           sa.sa_handler = SIG_DFL;

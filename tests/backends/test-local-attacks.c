@@ -8,6 +8,9 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE   /* unshare */
+#endif
 #include "config.h"
 
 #include <errno.h>
@@ -17,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -24,6 +28,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <linux/magic.h>
 #include <glib/gstdio.h>
 #include <gio/gunixconnection.h>
@@ -2072,6 +2077,69 @@ test_caller_standing (void)
   destroy (instance);
 }
 
+/* A file system the host mounts after a sandbox started: bwrap made the
+ * sandbox's mounts slaves of the caller's, so on a host whose root is a
+ * shared mount (systemd's default; a container's root under
+ * /var/lib/docker, a disk in /media) it appeared in every running sandbox
+ * read-write, past the read-only root, and a root caller's sandbox wrote
+ * to it as the host's root. Run in a mount namespace of its own whose root
+ * is shared, as on such a host. Control: a mount made before the sandbox
+ * starts shows (read-only), so that the path is one the sandbox sees. */
+static void
+test_host_mount_later (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autofree char *cwd = g_get_current_dir ();
+      g_autofree char *before = g_strdup_printf ("%s/test-mount-before-%d", cwd, (int) getpid ());
+      g_autofree char *later = g_strdup_printf ("%s/test-mount-later-%d", cwd, (int) getpid ());
+
+      g_assert_cmpint (unshare (CLONE_NEWNS), ==, 0);
+      g_assert_cmpint (mount (NULL, "/", NULL, MS_REC | MS_SHARED, NULL), ==, 0);
+      g_assert_cmpint (g_mkdir (before, 0755), ==, 0);
+      g_assert_cmpint (g_mkdir (later, 0755), ==, 0);
+      g_assert_cmpint (mount ("before", before, "tmpfs", 0, "size=64k"), ==, 0);
+      for (int as_root = 0; as_root <= 1; as_root++)
+        {
+          SandboxInstance *instance = as_root ? create_as_root () : create (NULL);
+          g_autofree char *planted = g_build_filename (later, "planted", NULL);
+          g_autofree char *script = NULL;
+          g_autofree char *out = NULL;
+
+          g_assert_cmpint (mount ("later", later, "tmpfs", 0, "size=64k,mode=0777"), ==, 0);
+          script = g_strdup_printf ("grep -c ' %s ' /proc/self/mountinfo; grep -c ' %s ' /proc/self/mountinfo; "
+                                    "touch '%s/planted' 2>/dev/null && echo WROTE; true",
+                                    before, later, later);
+          out = sh (instance, script, NULL);
+          g_test_message ("run-as-root=%d: %s", as_root, out);
+          g_assert_cmpstr (out, ==, "1\n0\n");
+          g_assert_false (g_file_test (planted, G_FILE_TEST_EXISTS));
+          g_assert_cmpint (umount (later), ==, 0);
+          destroy (instance);
+        }
+      umount (before);
+      g_rmdir (before);
+      g_rmdir (later);
+      return;
+    }
+  {
+    /* Whether a mount namespace can be made here (root, CAP_SYS_ADMIN). */
+    pid_t pid = fork ();
+    int status = 0;
+
+    if (pid == 0)
+      _exit (unshare (CLONE_NEWNS) == 0 && mount (NULL, "/", NULL, MS_REC | MS_SHARED, NULL) == 0 ? 0 : 1);
+    g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+    if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+      {
+        g_test_skip ("needs CAP_SYS_ADMIN, to mount on the host");
+        return;
+      }
+  }
+  g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 /* The number of non-empty lines of TEXT. */
 static guint
 count_lines (const char *text)
@@ -3312,6 +3380,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/core-dumps", test_core_dumps);
   g_test_add_func ("/local/attack/realtime", test_realtime);
   g_test_add_func ("/local/attack/caller-standing", test_caller_standing);
+  g_test_add_func ("/local/attack/host-mount-later", test_host_mount_later);
   g_test_add_func ("/local/attack/file-lease", test_file_lease);
   g_test_add_func ("/local/attack/spawner-secrets", test_spawner_secrets);
   g_test_add_func ("/local/attack/one-shot-command-domain", test_one_shot_command_domain);

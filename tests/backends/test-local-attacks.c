@@ -3131,6 +3131,52 @@ test_one_shot_command_domain (void)
     g_assert_nonnull (strstr (out, "NOREAD\n"));
 }
 
+/* A one-shot sandbox's command is forked by pid 1 itself, any other by
+ * the spawner (sandbox-exec-helper.c, "The command spawner"): two paths
+ * that must give a command the same process. Compared here field by
+ * field (signals, capabilities, no_new_privs, seccomp filters, umask,
+ * limits, descriptors, session and process group, parent, priority,
+ * oom_score_adj, personality, directory, environment), as the user and as
+ * root: a difference is a difference between the paths. */
+static void
+test_one_shot_same_as_exec (void)
+{
+  static const char script[] =
+    "grep -E '^(Umask|Sig(Blk|Ign|Cgt)|Cap|NoNewPrivs|Seccomp|Speculation)' /proc/self/status; "
+    "cat /proc/self/limits; ls /proc/self/fd; "
+    "set -- $(cut -d' ' -f4,5,6,19,41 /proc/$$/stat); "
+    "echo ppid=$1 pgrp=$(($2 == $$)) session=$(($3 == $$)) nice=$4 policy=$5; "
+    "cat /proc/self/oom_score_adj /proc/self/personality; pwd; env | sort";
+
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name ("local", &error);
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell (script);
+      g_autoptr(SandboxExecResult) result = NULL;
+      g_autofree char *once = NULL, *exec = NULL;
+      SandboxInstance *instance;
+      GBytes *bytes;
+
+      g_assert_no_error (error);
+      sandbox_spec_set_run_as_root (spec, as_root);
+      result = sandbox_backend_run (backend, spec, cmd, NULL, &error);
+      g_assert_no_error (error);
+      bytes = sandbox_exec_result_get_stdout (result);
+      once = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+
+      instance = create (spec);
+      sh (instance, "true", NULL);   /* not the sandbox's first command */
+      exec = sh (instance, script, NULL);
+      destroy (instance);
+
+      g_test_message ("run-as-root=%d, one-shot:\n%s", as_root, once);
+      g_assert_nonnull (strstr (once, "ppid=1 pgrp=1 session=1"));
+      g_assert_cmpstr (once, ==, exec);
+    }
+}
+
 /* ---- file leases ---- */
 
 /* A lease is taken on an inode, whatever the mount: a command leased a
@@ -3384,6 +3430,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/file-lease", test_file_lease);
   g_test_add_func ("/local/attack/spawner-secrets", test_spawner_secrets);
   g_test_add_func ("/local/attack/one-shot-command-domain", test_one_shot_command_domain);
+  g_test_add_func ("/local/attack/one-shot-same-as-exec", test_one_shot_same_as_exec);
 
   return g_test_run ();
 }

@@ -1965,6 +1965,79 @@ test_reuseport_host (void)
  * unlimited, so a command could raise its own. Now 0, hard, as the user
  * and as root; with this host's file pattern, no core file appears either
  * (before: one per crash, when core_pattern names a file). */
+/* The same through SO_REUSEADDR, on UDP: a socket with it may bind a port
+ * that a host service holds with it too (mDNS, SSDP, many UDP services),
+ * whatever either's uid, and the last one bound gets the port's unicast
+ * datagrams: a command of a sandbox with the network took the host
+ * service's. Now refused on anything but a stream socket (EPERM), where
+ * it only lets a server restart within TIME_WAIT. Controls: a TCP socket
+ * gets it (and reads it back), and without the network, in a namespace of
+ * its own, so does a UDP one. */
+static void
+test_reuseaddr_udp_host (void)
+{
+  static const char script_fmt[] =
+    "import socket\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "try:\n"
+    "    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "    print('set')\n"
+    "except OSError as e:\n"
+    "    print('refused', e.errno)\n"
+    "try:\n"
+    "    s.bind(('127.0.0.1', %d)); print('JOINED')\n"
+    "except OSError as e:\n"
+    "    print('bind failed')\n"
+    "t = socket.socket()\n"
+    "t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "print('tcp', t.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR))\n";
+  struct sockaddr_in addr = { 0 };
+  socklen_t len = sizeof addr;
+  int one = 1, host;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  host = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (host, >=, 0);
+  g_assert_cmpint (setsockopt (host, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), ==, 0);
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  g_assert_cmpint (bind (host, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+  g_assert_cmpint (getsockname (host, (struct sockaddr *) &addr, &len), ==, 0);
+
+  for (int mode = 0; mode < 3; mode++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *script = g_strdup_printf (script_fmt, ntohs (addr.sin_port));
+      const char * const argv[] = { "/usr/bin/python3", "-c", script, NULL };
+      g_autoptr(SandboxCommand) cmd = sandbox_command_new (argv);
+      g_autoptr(SandboxExecResult) result = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *out = NULL;
+      GBytes *bytes;
+      SandboxInstance *instance;
+
+      /* 0, 1: with the network, as the user and as root; 2: without. */
+      sandbox_spec_set_network (spec, mode < 2);
+      sandbox_spec_set_run_as_root (spec, mode == 1);
+      instance = create (spec);
+      result = sandbox_instance_exec (instance, cmd, NULL, &error);
+      g_assert_no_error (error);
+      bytes = sandbox_exec_result_get_stdout (result);
+      out = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+      g_test_message ("mode %d: %s", mode, out);
+      if (mode < 2)
+        g_assert_cmpstr (out, ==, "refused 1\nbind failed\ntcp 1\n");
+      else
+        g_assert_cmpstr (out, ==, "set\nJOINED\ntcp 1\n");
+      destroy (instance);
+    }
+  close (host);
+}
+
 static void
 test_core_dumps (void)
 {
@@ -3423,6 +3496,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/no-route", test_no_route);
   g_test_add_func ("/local/attack/egress-short-address", test_egress_short_address);
   g_test_add_func ("/local/attack/reuseport-host", test_reuseport_host);
+  g_test_add_func ("/local/attack/reuseaddr-udp-host", test_reuseaddr_udp_host);
   g_test_add_func ("/local/attack/core-dumps", test_core_dumps);
   g_test_add_func ("/local/attack/realtime", test_realtime);
   g_test_add_func ("/local/attack/caller-standing", test_caller_standing);

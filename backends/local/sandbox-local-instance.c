@@ -2917,7 +2917,7 @@ sandbox_local_instance_exec (SandboxInstance *instance,
       g_unix_set_fd_nonblocking (master, TRUE, NULL);
       data->tty = tty_link_new (command, master, g_task_get_context (task));
       clear_fd (&out_pipe[0]);
-      out_pipe[0] = dup (master);
+      out_pipe[0] = fcntl (master, F_DUPFD_CLOEXEC, 3);
       clear_fd (&in_pipe[1]);
       if (stdin_bytes != NULL)
         tty_input (command, stdin_bytes, data->tty);
@@ -3348,7 +3348,7 @@ download_link (CopyData       *data,
     return TRUE;   /* the same name again (a directory listed while it changed) */
   if (n == 0)
     return FALSE;
-  parent = dup (data->top_fd);
+  parent = fcntl (data->top_fd, F_DUPFD_CLOEXEC, 3);
   for (guint i = 0; parent >= 0 && i + 1 < n; i++)
     {
       int next = openat (parent, parts[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -3832,7 +3832,7 @@ read_level (int       fd,
             guint64  *blocks)
 {
   GPtrArray *subdirs = g_ptr_array_new_with_free_func (g_free);
-  int copy = dup (fd);
+  int copy = fcntl (fd, F_DUPFD_CLOEXEC, 3);
   DIR *dir = copy >= 0 ? fdopendir (copy) : NULL;
   struct dirent *entry;
 

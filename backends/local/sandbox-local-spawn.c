@@ -166,6 +166,25 @@ static GMutex  reaper_lock;
 static GArray *reaper_children;   /* Child */
 static int     reaper_wake = -1;  /* eventfd: the list changed */
 
+/* Reaps CHILD if it has ended: its pid, 0, or -1 with errno set. Through
+ * its pidfd where the kernel can (Linux 5.4): a child that the application
+ * reaped itself (waitpid (-1), a SIGCHLD handler) leaves its pid free, and
+ * waitpid() by that pid could take the status of the application's own
+ * next child, made with it meanwhile. */
+static pid_t
+reap_pidfd (const Child *child)
+{
+  siginfo_t info;
+
+  /* P_PIDFD is 3; an enum, not a macro, in some C libraries' headers. */
+  memset (&info, 0, sizeof info);
+  if (syscall (SYS_waitid, 3, child->pidfd, &info, WEXITED | WNOHANG, NULL) == 0)
+    return info.si_pid == child->pid ? child->pid : 0;
+  if (errno != EINVAL)
+    return -1;
+  return waitpid (child->pid, NULL, WNOHANG);
+}
+
 static gpointer
 reaper_thread (gpointer data)
 {
@@ -209,7 +228,7 @@ reaper_thread (gpointer data)
 
           if (pfds[i + 1].revents == 0)
             continue;
-          got = waitpid (child->pid, NULL, WNOHANG);
+          got = reap_pidfd (child);
           /* Reaped; or reaped by someone else (ECHILD): gone either way. */
           if (got == child->pid || (got < 0 && errno == ECHILD) || (pfds[i + 1].revents & POLLNVAL))
             {

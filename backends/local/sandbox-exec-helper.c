@@ -630,7 +630,7 @@ install_connect_listener (void)
 #else
   const size_t head = 4;
 #endif
-  struct sock_filter all[sizeof filter / sizeof filter[0] + 32 + 8];
+  struct sock_filter all[sizeof filter / sizeof filter[0] + 32 + 16];
   struct sock_fprog prog = { 0, all };
   size_t m = 0;
 
@@ -654,17 +654,30 @@ install_connect_listener (void)
        * and SO_REUSEPORT lets a socket of the same uid bind a port a
        * host service listens on with it, and take a share of its
        * connections. Refused (EPERM); level and name are ints, so only
-       * their low halves count. */
-      const struct sock_filter reuseport[] = {
-        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_setsockopt, 0, 6),
+       * their low halves count. SO_REUSEADDR on a UDP socket lets it
+       * bind a port a host service holds with SO_REUSEADDR, whatever its
+       * uid, and take its datagrams (the last bound gets them): it goes
+       * to pid 1 (mediate_reuseaddr), which sets it on stream sockets
+       * only, with the cookie as the call's unused sixth argument. */
+      struct sock_filter reuseport[] = {
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_setsockopt, 0, 12),
         BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[1]) + lo),
-        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, 3),
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, 10),
         BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[2]) + lo),
         BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, SO_REUSEPORT, 0, 1),
         BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, SO_REUSEADDR, 0, 6),
+        BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[5]) + lo),
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 3),    /* k: the cookie's low half */
+        BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[5]) + hi),
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),    /* k: its high half */
+        BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
         BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr)),
       };
 
+      reuseport[8].k = (uint32_t) cookie;
+      reuseport[10].k = (uint32_t) (cookie >> 32);
       memcpy (all + m, reuseport, sizeof reuseport);
       m += sizeof reuseport / sizeof reuseport[0];
     }
@@ -708,6 +721,47 @@ thread_group_of (pid_t tid)
   buf[n] = '\0';
   p = strstr (buf, "\nTgid:");
   return p != NULL ? (pid_t) strtol (p + 6, NULL, 10) : -1;
+}
+
+/* setsockopt (SOL_SOCKET, SO_REUSEADDR) of a command of a sandbox with the
+ * network (install_connect_listener): set here, on the command's socket,
+ * when it is a stream socket (a TCP server restarting within TIME_WAIT)
+ * or the value is 0; refused (EPERM) on any other, where it would share a
+ * port a host service holds. Set by pid 1 rather than let go on: the
+ * command could swap the descriptor in between. */
+static int
+mediate_reuseaddr (int                          nfd,
+                   const struct seccomp_notif  *req)
+{
+  int value = 0, type = 0, pidfd, sock, err = 0;
+  socklen_t type_len = sizeof type;
+  struct iovec local = { &value, sizeof value };
+  struct iovec remote = { (void *) (uintptr_t) req->data.args[3], sizeof value };
+  uint64_t id = req->id;
+  pid_t tgid;
+
+  if (req->data.args[4] < sizeof value)
+    return EINVAL;
+  if (process_vm_readv (req->pid, &local, 1, &remote, 1, 0) != (ssize_t) sizeof value)
+    return EFAULT;
+  if ((tgid = thread_group_of (req->pid)) <= 1 ||
+      (pidfd = (int) syscall (SYS_pidfd_open, tgid, 0)) < 0)
+    return ESRCH;
+  sock = (int) syscall (SYS_pidfd_getfd, pidfd, (int) req->data.args[0], 0);
+  err = sock < 0 ? errno : 0;
+  close (pidfd);
+  if (err == 0 && getsockopt (sock, SOL_SOCKET, SO_TYPE, &type, &type_len) != 0)
+    err = errno;
+  if (err == 0 && value != 0 && type != SOCK_STREAM)
+    err = EPERM;
+  if (err == 0 && ioctl (nfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0)
+    err = ESRCH;
+  if (err == 0 && syscall (SYS_setsockopt, sock, SOL_SOCKET, SO_REUSEADDR, &value,
+                           (socklen_t) sizeof value, cookie) != 0)
+    err = errno;
+  if (sock >= 0)
+    close (sock);
+  return err;
 }
 
 /* Works out what connect() the command asked for and connects a copy of
@@ -1420,6 +1474,8 @@ serve_listener (int nfd)
 #endif
           )
     resp.error = -mediate_create (nfd, &req);
+  else if (req.data.nr == __NR_setsockopt)
+    resp.error = -mediate_reuseaddr (nfd, &req);
   else if (req.data.nr == __NR_sendto || req.data.nr == __NR_sendmsg || req.data.nr == __NR_sendmmsg)
     {
       resp.error = -check_send (&req);

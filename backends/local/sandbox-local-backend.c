@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "sandbox-local-private.h"
 #include "sandbox-private.h"
@@ -1145,6 +1147,33 @@ expired (LocalConfig *config)
   return config->expires != 0 && config->expires <= g_get_real_time () / G_USEC_PER_SEC;
 }
 
+/* A sandbox's directory is made before its bwrap starts, its instance.json
+ * written once pid 1 is ready: a creator killed in between (SIGKILL, the
+ * machine's end) left a directory that nothing listed, found or removed
+ * (rm said it never existed, gc skipped it), with whatever the sandbox's
+ * workdir held. One without instance.json, without a live server, and
+ * unchanged for a minute (a creation takes milliseconds, and each step
+ * adds to the directory) is such a leftover: removed. Returns whether
+ * DIR was. */
+static gboolean
+remove_if_abandoned (const char *dir)
+{
+  struct stat st;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  g_autoptr(GError) error = NULL;
+
+  if (g_lstat (dir, &st) != 0 || !S_ISDIR (st.st_mode) || st.st_uid != geteuid () ||
+      now - (gint64) st.st_mtime < 60 || _local_server_alive (dir))
+    return FALSE;
+  g_debug ("Local sandbox directory %s has no instance.json and no server; removing it", dir);
+  if (!_local_destroy_dir (dir, &error))
+    {
+      g_debug ("Cannot remove %s: %s", dir, error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Loads an instance; one past its time to live is destroyed, as a remote
  * provider would have done, and reported as not found. */
 static SandboxInstance *
@@ -1158,7 +1187,17 @@ load_instance (SandboxLocalBackend  *self,
   gboolean alive;
 
   if (config == NULL)
-    return NULL;
+    {
+      if (error != NULL && g_error_matches (*error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND) &&
+          remove_if_abandoned (dir))
+        {
+          g_clear_error (error);
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND,
+                       _("The local sandbox %s was left unfinished by a creator that ended before "
+                         "it was ready, and was removed."), id);
+        }
+      return NULL;
+    }
   if (expired (config))
     {
       g_debug ("Local sandbox %s outlived its timeout; removing it", id);

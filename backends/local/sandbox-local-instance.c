@@ -27,6 +27,8 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -1107,10 +1109,77 @@ next_cpu_start (void)
   return value;
 }
 
+/* In child_setup: none of the caller's own standing goes to the sandbox.
+ * A caller that runs real-time (SCHED_FIFO, SCHED_RR: an audio
+ * application, a service with CPUSchedulingPolicy=), at a negative nice
+ * value or in the real-time I/O class passed it on to every process of
+ * the sandbox, whatever RLIMIT_RTPRIO (child_setup) says: a busy loop in
+ * the sandbox then took a CPU from every host process. A negative
+ * oom_score_adj (a daemon the OOM killer spares, down to -1000) made the
+ * sandbox's processes the last ones killed when memory runs out, host
+ * processes first. A personality flag (ADDR_NO_RANDOMIZE from `setarch
+ * -R`, READ_IMPLIES_EXEC) turned off address randomization or
+ * non-executable memory for pid 1 and the commands. Each only lowers what
+ * the caller had, which needs no privilege. */
+static void
+drop_caller_standing (void)
+{
+  struct sched_param param = { 0 };
+  int policy = sched_getscheduler (0);
+  unsigned long persona;
+  long ioprio;
+  int fd;
+
+  if (policy >= 0 && ((policy & ~SCHED_RESET_ON_FORK) == SCHED_FIFO ||
+                      (policy & ~SCHED_RESET_ON_FORK) == SCHED_RR))
+    sched_setscheduler (0, SCHED_OTHER, &param);
+  errno = 0;
+  if (getpriority (PRIO_PROCESS, 0) < 0 && errno == 0)
+    setpriority (PRIO_PROCESS, 0, 0);
+  /* IOPRIO_WHO_PROCESS, this process; class IOPRIO_CLASS_RT (1) in the
+   * top three of 16 bits, set to IOPRIO_CLASS_NONE (0: from the nice
+   * value). */
+  ioprio = syscall (SYS_ioprio_get, 1, 0);
+  if (ioprio >= 0 && (ioprio >> 13) == 1)
+    syscall (SYS_ioprio_set, 1, 0, 0);
+  fd = open ("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+  if (fd >= 0)
+    {
+      char buf[16];
+      ssize_t n = read (fd, buf, sizeof buf - 1);
+
+      if (n > 0 && buf[0] == '-')
+        {
+          /* Raising it needs no privilege. */
+          if (pwrite (fd, "0", 1, 0) < 0)
+            {
+              /* Nothing to do: it is no lower than it was. */
+            }
+        }
+      close (fd);
+    }
+  persona = (unsigned long) personality (0xffffffff);
+  if (persona != (unsigned long) -1 && (persona & ~(unsigned long) PER_MASK) != 0)
+    personality (persona & PER_MASK);
+}
+
 static void
 child_setup (gpointer user_data)
 {
   ChildLimits *limits = user_data;
+
+  drop_caller_standing ();
+  /* A mount namespace of bwrap's own whose mounts receive nothing from the
+   * host's: bwrap makes the sandbox's mounts slaves of the caller's, so a
+   * file system that the host mounted later under a shared mount (the
+   * default of systemd: a container's root under /var/lib/docker, a disk
+   * in /media or /mnt) showed up in every running sandbox, read-write,
+   * past its read-only root; with a root caller, written to as the host's
+   * root. Private here, nothing propagates. This needs CAP_SYS_ADMIN: an
+   * unprivileged caller's sandboxes still receive them (docs/security.md,
+   * "What is not promised"). */
+  if (unshare (CLONE_NEWNS) == 0)
+    mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
 
   /* Away from the creator's terminal and process group: the sandbox lives
    * on after it. */
@@ -2848,7 +2917,7 @@ sandbox_local_instance_exec (SandboxInstance *instance,
       g_unix_set_fd_nonblocking (master, TRUE, NULL);
       data->tty = tty_link_new (command, master, g_task_get_context (task));
       clear_fd (&out_pipe[0]);
-      out_pipe[0] = dup (master);
+      out_pipe[0] = fcntl (master, F_DUPFD_CLOEXEC, 3);
       clear_fd (&in_pipe[1]);
       if (stdin_bytes != NULL)
         tty_input (command, stdin_bytes, data->tty);
@@ -3283,7 +3352,7 @@ download_link (CopyData       *data,
     return TRUE;   /* the same name again (a directory listed while it changed) */
   if (n == 0)
     return FALSE;
-  parent = dup (data->top_fd);
+  parent = fcntl (data->top_fd, F_DUPFD_CLOEXEC, 3);
   for (guint i = 0; parent >= 0 && i + 1 < n; i++)
     {
       int next = openat (parent, parts[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -3767,7 +3836,7 @@ read_level (int       fd,
             guint64  *blocks)
 {
   GPtrArray *subdirs = g_ptr_array_new_with_free_func (g_free);
-  int copy = dup (fd);
+  int copy = fcntl (fd, F_DUPFD_CLOEXEC, 3);
   DIR *dir = copy >= 0 ? fdopendir (copy) : NULL;
   struct dirent *entry;
 

@@ -93,14 +93,26 @@ spawn_child (void *user_data)
 
   /* The caller's signal handlers are not this child's to run: reset before
    * signals are let in again (an exec resets them too, but a signal could
-   * come before it). */
+   * come before it). Nor are the signals it ignores, which an exec keeps:
+   * a caller ignoring SIGTERM or SIGALRM (`nohup`, a background job of a
+   * shell, Python's SIGXFSZ) passed that on to pid 1 and every command. */
   for (int sig = 1; sig < NSIG; sig++)
     {
       struct sigaction sa;
 
-      if (sig == SIGKILL || sig == SIGSTOP || sigaction (sig, NULL, &sa) != 0)
+      if (sig == SIGKILL || sig == SIGSTOP)
         continue;
-      if (sa.sa_handler != SIG_IGN && sa.sa_handler != SIG_DFL)
+      if (sigaction (sig, NULL, &sa) != 0)
+        {
+          /* The C library's own (32 and 33 with glibc), which its
+           * sigaction() refuses to name: the kernel's call resets them. */
+          struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } dfl = { 0 };
+
+          dfl.handler = (void *) SIG_DFL;
+          syscall (SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+          continue;
+        }
+      if (sa.sa_handler != SIG_DFL)
         {
           sa.sa_handler = SIG_DFL;
           sa.sa_flags = 0;
@@ -154,6 +166,25 @@ static GMutex  reaper_lock;
 static GArray *reaper_children;   /* Child */
 static int     reaper_wake = -1;  /* eventfd: the list changed */
 
+/* Reaps CHILD if it has ended: its pid, 0, or -1 with errno set. Through
+ * its pidfd where the kernel can (Linux 5.4): a child that the application
+ * reaped itself (waitpid (-1), a SIGCHLD handler) leaves its pid free, and
+ * waitpid() by that pid could take the status of the application's own
+ * next child, made with it meanwhile. */
+static pid_t
+reap_pidfd (const Child *child)
+{
+  siginfo_t info;
+
+  /* P_PIDFD is 3; an enum, not a macro, in some C libraries' headers. */
+  memset (&info, 0, sizeof info);
+  if (syscall (SYS_waitid, 3, child->pidfd, &info, WEXITED | WNOHANG, NULL) == 0)
+    return info.si_pid == child->pid ? child->pid : 0;
+  if (errno != EINVAL)
+    return -1;
+  return waitpid (child->pid, NULL, WNOHANG);
+}
+
 static gpointer
 reaper_thread (gpointer data)
 {
@@ -197,7 +228,7 @@ reaper_thread (gpointer data)
 
           if (pfds[i + 1].revents == 0)
             continue;
-          got = waitpid (child->pid, NULL, WNOHANG);
+          got = reap_pidfd (child);
           /* Reaped; or reaped by someone else (ECHILD): gone either way. */
           if (got == child->pid || (got < 0 && errno == ECHILD) || (pfds[i + 1].revents & POLLNVAL))
             {

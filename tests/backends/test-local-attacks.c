@@ -8,20 +8,28 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE   /* unshare */
+#endif
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <linux/magic.h>
 #include <glib/gstdio.h>
 #include <gio/gunixconnection.h>
@@ -1958,6 +1966,79 @@ test_reuseport_host (void)
  * unlimited, so a command could raise its own. Now 0, hard, as the user
  * and as root; with this host's file pattern, no core file appears either
  * (before: one per crash, when core_pattern names a file). */
+/* The same through SO_REUSEADDR, on UDP: a socket with it may bind a port
+ * that a host service holds with it too (mDNS, SSDP, many UDP services),
+ * whatever either's uid, and the last one bound gets the port's unicast
+ * datagrams: a command of a sandbox with the network took the host
+ * service's. Now refused on anything but a stream socket (EPERM), where
+ * it only lets a server restart within TIME_WAIT. Controls: a TCP socket
+ * gets it (and reads it back), and without the network, in a namespace of
+ * its own, so does a UDP one. */
+static void
+test_reuseaddr_udp_host (void)
+{
+  static const char script_fmt[] =
+    "import socket\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "try:\n"
+    "    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "    print('set')\n"
+    "except OSError as e:\n"
+    "    print('refused', e.errno)\n"
+    "try:\n"
+    "    s.bind(('127.0.0.1', %d)); print('JOINED')\n"
+    "except OSError as e:\n"
+    "    print('bind failed')\n"
+    "t = socket.socket()\n"
+    "t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "print('tcp', t.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR))\n";
+  struct sockaddr_in addr = { 0 };
+  socklen_t len = sizeof addr;
+  int one = 1, host;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  host = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (host, >=, 0);
+  g_assert_cmpint (setsockopt (host, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), ==, 0);
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  g_assert_cmpint (bind (host, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+  g_assert_cmpint (getsockname (host, (struct sockaddr *) &addr, &len), ==, 0);
+
+  for (int mode = 0; mode < 3; mode++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *script = g_strdup_printf (script_fmt, ntohs (addr.sin_port));
+      const char * const argv[] = { "/usr/bin/python3", "-c", script, NULL };
+      g_autoptr(SandboxCommand) cmd = sandbox_command_new (argv);
+      g_autoptr(SandboxExecResult) result = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *out = NULL;
+      GBytes *bytes;
+      SandboxInstance *instance;
+
+      /* 0, 1: with the network, as the user and as root; 2: without. */
+      sandbox_spec_set_network (spec, mode < 2);
+      sandbox_spec_set_run_as_root (spec, mode == 1);
+      instance = create (spec);
+      result = sandbox_instance_exec (instance, cmd, NULL, &error);
+      g_assert_no_error (error);
+      bytes = sandbox_exec_result_get_stdout (result);
+      out = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+      g_test_message ("mode %d: %s", mode, out);
+      if (mode < 2)
+        g_assert_cmpstr (out, ==, "refused 1\nbind failed\ntcp 1\n");
+      else
+        g_assert_cmpstr (out, ==, "set\nJOINED\ntcp 1\n");
+      destroy (instance);
+    }
+  close (host);
+}
+
 static void
 test_core_dumps (void)
 {
@@ -1995,6 +2076,156 @@ test_realtime (void)
   expect_as_user_and_root (script, 0, "batch\nlower\n");
   g_assert_cmpint (setrlimit (RLIMIT_RTPRIO, &saved_rt), ==, 0);
   g_assert_cmpint (setrlimit (RLIMIT_NICE, &saved_nice), ==, 0);
+}
+
+/* What the caller stands at is not the sandbox's: bwrap was started with
+ * the calling thread's scheduling policy and nice value, its I/O class,
+ * its process's oom_score_adj, personality and ignored signals, which
+ * every process of the sandbox then had. A caller running SCHED_FIFO (or
+ * at nice -10, or in the real-time I/O class) gave an untrusted command a
+ * CPU before every host process, whatever RLIMIT_RTPRIO says; a negative
+ * oom_score_adj had the host's processes killed before the sandbox's;
+ * ADDR_NO_RANDOMIZE (`setarch -R`) turned address randomization off in
+ * pid 1; an ignored SIGTERM or SIGXFSZ (`nohup`, Python) stayed ignored in
+ * the commands. Each is set on this process where it may be (only to
+ * create the sandbox), and checked in pid 1 and in a command. */
+static void
+test_caller_standing (void)
+{
+  static const int ignored[] = { SIGTERM, SIGALRM, SIGXFSZ, SIGUSR2, SIGHUP };
+  static const char script[] =
+    "for p in 1 $$; do "
+    "  echo $(grep ^SigIgn /proc/$p/status | cut -f2) $(cut -d' ' -f19,41 /proc/$p/stat) "
+    "    $(cat /proc/$p/oom_score_adj 2>/dev/null || echo 0); "
+    "done; "
+    "cat /proc/self/personality; "
+    "if command -v ionice >/dev/null; then ionice -p $$ | cut -d: -f1; else echo none; fi";
+  struct sigaction saved[G_N_ELEMENTS (ignored)];
+  struct sched_param fifo = { 1 }, other = { 0 };
+  int saved_nice, saved_persona, saved_policy = sched_getscheduler (0);
+  long saved_ioprio = syscall (SYS_ioprio_get, 1, 0);
+  g_autofree char *saved_oom = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *expected = NULL;
+  SandboxInstance *instance;
+  gboolean rt = FALSE, nice_set = FALSE, oom_set = FALSE, io_set = FALSE;
+
+  for (guint i = 0; i < G_N_ELEMENTS (ignored); i++)
+    {
+      struct sigaction ign = { 0 };
+
+      ign.sa_handler = SIG_IGN;
+      g_assert_cmpint (sigaction (ignored[i], &ign, &saved[i]), ==, 0);
+    }
+  saved_persona = personality (0xffffffff);
+  g_assert_cmpint (personality (saved_persona | ADDR_NO_RANDOMIZE), !=, -1);
+  errno = 0;
+  saved_nice = getpriority (PRIO_PROCESS, 0);
+  nice_set = setpriority (PRIO_PROCESS, 0, -5) == 0;
+  rt = sched_setscheduler (0, SCHED_FIFO, &fifo) == 0;
+  io_set = syscall (SYS_ioprio_set, 1, 0, (1 << 13) | 4) == 0;   /* IOPRIO_CLASS_RT, level 4 */
+  if (g_file_get_contents ("/proc/self/oom_score_adj", &saved_oom, NULL, NULL))
+    oom_set = g_file_set_contents ("/proc/self/oom_score_adj", "-100", -1, NULL);
+
+  instance = create (NULL);
+
+  if (rt)
+    g_assert_cmpint (sched_setscheduler (0, saved_policy, &other), ==, 0);
+  if (io_set)
+    g_assert_cmpint (syscall (SYS_ioprio_set, 1, 0, saved_ioprio), ==, 0);
+  if (oom_set)
+    g_assert_true (g_file_set_contents ("/proc/self/oom_score_adj", saved_oom, -1, NULL));
+  if (nice_set)
+    setpriority (PRIO_PROCESS, 0, saved_nice);
+  personality (saved_persona);
+  for (guint i = 0; i < G_N_ELEMENTS (ignored); i++)
+    g_assert_cmpint (sigaction (ignored[i], &saved[i], NULL), ==, 0);
+  g_test_message ("set here: SCHED_FIFO %d, nice -5 %d, I/O class RT %d, oom_score_adj -100 %d",
+                  rt, nice_set, io_set, oom_set);
+
+  out = sh (instance, script, NULL);
+  g_test_message ("pid 1, then the command: SigIgn nice policy oom_score_adj; personality; I/O class:\n%s", out);
+  /* pid 1 ignores SIGPIPE itself (0x1000). What this process had before
+   * stays where it was no higher than the plain value (a CI runner at nice
+   * 10, in the idle I/O class, SCHED_BATCH); else nice 0, SCHED_OTHER (0),
+   * oom_score_adj 0, I/O class none. */
+  {
+    int base = saved_policy & ~SCHED_RESET_ON_FORK;
+    int policy = rt || base == SCHED_FIFO || base == SCHED_RR ? SCHED_OTHER : base;
+    int oom = !oom_set && saved_oom != NULL ? MAX (atoi (saved_oom), 0) : 0;
+    int nice = nice_set ? 0 : MAX (saved_nice, 0);
+    static const char * const io_class[] = { "none", "realtime", "best-effort", "idle" };
+    long io = !io_set && saved_ioprio >= 0 ? saved_ioprio >> 13 : 0;
+    g_autofree char *line = g_strdup_printf ("%d %d %d", nice, policy, oom);
+
+    expected = g_strdup_printf ("0000000000001000 %s\n0000000000000000 %s\n00000000\n%s\n", line, line,
+                                io == 1 || io > 3 || g_find_program_in_path ("ionice") == NULL ? "none" : io_class[io]);
+  }
+  g_assert_cmpstr (out, ==, expected);
+  destroy (instance);
+}
+
+/* A file system the host mounts after a sandbox started: bwrap made the
+ * sandbox's mounts slaves of the caller's, so on a host whose root is a
+ * shared mount (systemd's default; a container's root under
+ * /var/lib/docker, a disk in /media) it appeared in every running sandbox
+ * read-write, past the read-only root, and a root caller's sandbox wrote
+ * to it as the host's root. Run in a mount namespace of its own whose root
+ * is shared, as on such a host. Control: a mount made before the sandbox
+ * starts shows (read-only), so that the path is one the sandbox sees. */
+static void
+test_host_mount_later (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autofree char *cwd = g_get_current_dir ();
+      g_autofree char *before = g_strdup_printf ("%s/test-mount-before-%d", cwd, (int) getpid ());
+      g_autofree char *later = g_strdup_printf ("%s/test-mount-later-%d", cwd, (int) getpid ());
+
+      g_assert_cmpint (unshare (CLONE_NEWNS), ==, 0);
+      g_assert_cmpint (mount (NULL, "/", NULL, MS_REC | MS_SHARED, NULL), ==, 0);
+      g_assert_cmpint (g_mkdir (before, 0755), ==, 0);
+      g_assert_cmpint (g_mkdir (later, 0755), ==, 0);
+      g_assert_cmpint (mount ("before", before, "tmpfs", 0, "size=64k"), ==, 0);
+      for (int as_root = 0; as_root <= 1; as_root++)
+        {
+          SandboxInstance *instance = as_root ? create_as_root () : create (NULL);
+          g_autofree char *planted = g_build_filename (later, "planted", NULL);
+          g_autofree char *script = NULL;
+          g_autofree char *out = NULL;
+
+          g_assert_cmpint (mount ("later", later, "tmpfs", 0, "size=64k,mode=0777"), ==, 0);
+          script = g_strdup_printf ("grep -c ' %s ' /proc/self/mountinfo; grep -c ' %s ' /proc/self/mountinfo; "
+                                    "touch '%s/planted' 2>/dev/null && echo WROTE; true",
+                                    before, later, later);
+          out = sh (instance, script, NULL);
+          g_test_message ("run-as-root=%d: %s", as_root, out);
+          g_assert_cmpstr (out, ==, "1\n0\n");
+          g_assert_false (g_file_test (planted, G_FILE_TEST_EXISTS));
+          g_assert_cmpint (umount (later), ==, 0);
+          destroy (instance);
+        }
+      umount (before);
+      g_rmdir (before);
+      g_rmdir (later);
+      return;
+    }
+  {
+    /* Whether a mount namespace can be made here (root, CAP_SYS_ADMIN). */
+    pid_t pid = fork ();
+    int status = 0;
+
+    if (pid == 0)
+      _exit (unshare (CLONE_NEWNS) == 0 && mount (NULL, "/", NULL, MS_REC | MS_SHARED, NULL) == 0 ? 0 : 1);
+    g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+    if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+      {
+        g_test_skip ("needs CAP_SYS_ADMIN, to mount on the host");
+        return;
+      }
+  }
+  g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
 }
 
 /* The number of non-empty lines of TEXT. */
@@ -2988,6 +3219,52 @@ test_one_shot_command_domain (void)
     g_assert_nonnull (strstr (out, "NOREAD\n"));
 }
 
+/* A one-shot sandbox's command is forked by pid 1 itself, any other by
+ * the spawner (sandbox-exec-helper.c, "The command spawner"): two paths
+ * that must give a command the same process. Compared here field by
+ * field (signals, capabilities, no_new_privs, seccomp filters, umask,
+ * limits, descriptors, session and process group, parent, priority,
+ * oom_score_adj, personality, directory, environment), as the user and as
+ * root: a difference is a difference between the paths. */
+static void
+test_one_shot_same_as_exec (void)
+{
+  static const char script[] =
+    "grep -E '^(Umask|Sig(Blk|Ign|Cgt)|Cap|NoNewPrivs|Seccomp|Speculation)' /proc/self/status; "
+    "cat /proc/self/limits; ls /proc/self/fd; "
+    "set -- $(cut -d' ' -f4,5,6,19,41 /proc/$$/stat); "
+    "echo ppid=$1 pgrp=$(($2 == $$)) session=$(($3 == $$)) nice=$4 policy=$5; "
+    "cat /proc/self/oom_score_adj /proc/self/personality; pwd; env | sort";
+
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(SandboxBackend) backend = sandbox_backend_new_for_name ("local", &error);
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell (script);
+      g_autoptr(SandboxExecResult) result = NULL;
+      g_autofree char *once = NULL, *exec = NULL;
+      SandboxInstance *instance;
+      GBytes *bytes;
+
+      g_assert_no_error (error);
+      sandbox_spec_set_run_as_root (spec, as_root);
+      result = sandbox_backend_run (backend, spec, cmd, NULL, &error);
+      g_assert_no_error (error);
+      bytes = sandbox_exec_result_get_stdout (result);
+      once = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+
+      instance = create (spec);
+      sh (instance, "true", NULL);   /* not the sandbox's first command */
+      exec = sh (instance, script, NULL);
+      destroy (instance);
+
+      g_test_message ("run-as-root=%d, one-shot:\n%s", as_root, once);
+      g_assert_nonnull (strstr (once, "ppid=1 pgrp=1 session=1"));
+      g_assert_cmpstr (once, ==, exec);
+    }
+}
+
 /* ---- file leases ---- */
 
 /* A lease is taken on an inode, whatever the mount: a command leased a
@@ -3234,11 +3511,15 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/no-route", test_no_route);
   g_test_add_func ("/local/attack/egress-short-address", test_egress_short_address);
   g_test_add_func ("/local/attack/reuseport-host", test_reuseport_host);
+  g_test_add_func ("/local/attack/reuseaddr-udp-host", test_reuseaddr_udp_host);
   g_test_add_func ("/local/attack/core-dumps", test_core_dumps);
   g_test_add_func ("/local/attack/realtime", test_realtime);
+  g_test_add_func ("/local/attack/caller-standing", test_caller_standing);
+  g_test_add_func ("/local/attack/host-mount-later", test_host_mount_later);
   g_test_add_func ("/local/attack/file-lease", test_file_lease);
   g_test_add_func ("/local/attack/spawner-secrets", test_spawner_secrets);
   g_test_add_func ("/local/attack/one-shot-command-domain", test_one_shot_command_domain);
+  g_test_add_func ("/local/attack/one-shot-same-as-exec", test_one_shot_same_as_exec);
 
   return g_test_run ();
 }

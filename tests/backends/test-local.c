@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/time.h>
 #include <glib/gstdio.h>
 #include <glib-unix.h>
 #include <gio/gunixoutputstream.h>
+#include <gio/gunixsocketaddress.h>
 
 #include <libsandbox/sandbox.h>
 
@@ -1221,6 +1223,106 @@ test_server_sockets_hidden (void)
     g_unsetenv ("SANDBOX_LOCAL_ROOT");
 }
 
+/* A leftover of a creator killed between making the sandbox's directory
+ * and writing its instance.json (its work/, tmp/, var-tmp/, a socket of a
+ * server that is gone, what the workdir held): rm said it never existed
+ * and gc skipped it, so it stayed for ever. One older than a minute goes
+ * when found (rm) or listed (ls, gc), with what was in it; one that is
+ * younger (a creation under way) or whose server still answers is left
+ * alone. */
+static void
+make_leftover (const char *root,
+               const char *id,
+               gboolean    old,
+               gboolean    listening,
+               GSocket   **keep)
+{
+  g_autofree char *dir = g_build_filename (root, id, NULL);
+  g_autofree char *work = g_build_filename (dir, "work", NULL);
+  g_autofree char *data = g_build_filename (work, "data", NULL);
+  g_autofree char *tmp = g_build_filename (dir, "tmp", NULL);
+  g_autofree char *sock = g_build_filename (dir, "sock", NULL);
+  g_autoptr(GSocketAddress) address = g_unix_socket_address_new (sock);
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, 0, NULL);
+  g_autoptr(GError) error = NULL;
+  struct timeval times[2];
+
+  g_assert_cmpint (g_mkdir (dir, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir (work, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir (tmp, 01777), ==, 0);
+  g_assert_true (g_file_set_contents (data, "what the command left", -1, NULL));
+  g_assert_true (g_socket_bind (socket, address, FALSE, &error));
+  g_assert_no_error (error);
+  if (listening)
+    {
+      g_assert_true (g_socket_listen (socket, &error));
+      g_assert_no_error (error);
+      *keep = g_steal_pointer (&socket);
+    }
+  gettimeofday (&times[0], NULL);
+  times[0].tv_sec -= old ? 120 : 0;
+  times[1] = times[0];
+  g_assert_cmpint (utimes (dir, times), ==, 0);
+}
+
+static void
+test_abandoned_directory (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *root = g_dir_make_tmp ("test-local-abandoned-XXXXXX", &error);
+  g_autofree char *old_root = g_strdup (g_getenv ("SANDBOX_LOCAL_ROOT"));
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxInstance) found = NULL;
+  g_autolist(SandboxInstance) list = NULL;
+  g_autoptr(GSocket) live = NULL;
+  g_autofree char *old_one = NULL, *old_two = NULL, *young = NULL, *served = NULL;
+
+  g_assert_no_error (error);
+  g_setenv ("SANDBOX_LOCAL_ROOT", root, TRUE);
+  backend = sandbox_backend_new_for_name ("local", &error);
+  g_assert_no_error (error);
+  make_leftover (root, "sbx-00000000a001", TRUE, FALSE, NULL);
+  make_leftover (root, "sbx-00000000a002", TRUE, FALSE, NULL);
+  make_leftover (root, "sbx-00000000a003", FALSE, FALSE, NULL);
+  make_leftover (root, "sbx-00000000a004", TRUE, TRUE, &live);
+  old_one = g_build_filename (root, "sbx-00000000a001", NULL);
+  old_two = g_build_filename (root, "sbx-00000000a002", NULL);
+  young = g_build_filename (root, "sbx-00000000a003", NULL);
+  served = g_build_filename (root, "sbx-00000000a004", NULL);
+
+  /* rm ID: found, removed, and said so. */
+  found = sandbox_backend_get_instance (backend, "sbx-00000000a001", NULL, &error);
+  g_assert_null (found);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "removed"));
+  g_clear_error (&error);
+  g_assert_false (g_file_test (old_one, G_FILE_TEST_EXISTS));
+
+  /* ls, gc: none listed, the old one without a server gone. */
+  list = sandbox_backend_list (backend, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_length (list), ==, 0);
+  g_assert_false (g_file_test (old_two, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (young, G_FILE_TEST_IS_DIR));
+  g_assert_true (g_file_test (served, G_FILE_TEST_IS_DIR));
+  found = sandbox_backend_get_instance (backend, "sbx-00000000a003", NULL, &error);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND);
+  g_assert_null (strstr (error->message, "removed"));
+  g_clear_error (&error);
+
+  g_socket_close (live, NULL);
+  {
+    const char *argv[] = { "rm", "-rf", root, NULL };
+
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                                 NULL, NULL, NULL, NULL));
+  }
+  if (old_root != NULL)
+    g_setenv ("SANDBOX_LOCAL_ROOT", old_root, TRUE);
+  else
+    g_unsetenv ("SANDBOX_LOCAL_ROOT");
+}
+
 static void
 test_server_killed (void)
 {
@@ -1398,6 +1500,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/server/destroy-leaves-nothing", test_server_destroy_leaves_nothing);
   g_test_add_func ("/local/server/output-complete", test_server_output_complete);
   g_test_add_func ("/local/server/killed", test_server_killed);
+  g_test_add_func ("/local/abandoned-directory", test_abandoned_directory);
   g_test_add_func ("/local/server/sockets-hidden", test_server_sockets_hidden);
   g_test_add_func ("/local/server/directory-removed", test_server_directory_removed);
   g_test_add_func ("/local/run/one-shot", test_run_one_shot);

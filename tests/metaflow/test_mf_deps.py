@@ -115,3 +115,19 @@ def test_timeout_with_a_daemon_left_behind(mf, direct):
     left = subprocess.run(["pgrep", "-f", mark], capture_output=True, text=True).stdout
     assert left == "", left
     mf.assert_no_sandboxes("DaemonTimeoutFlow")
+
+
+def test_with_attributes_on_a_step_that_has_the_decorator_are_named(mf):
+    """--with sandbox:memory=2048 on a flow whose step `slow` has @sandbox in
+    its code: Metaflow leaves that step's decorator as it is (the option is
+    attached only to steps without @sandbox), so the run says that the
+    values do not reach `slow` instead of dropping them silently."""
+    flow = mf.copy_flow("sleep_flow.py")
+    env = {"METAFLOW_TEST_SLEEP": "0"}
+    proc = mf.run(flow, "run", "--with", "sandbox:memory=2048", extra_env=env)
+    warning = "--with sandbox:memory=2048 does not change step slow, whose @sandbox"
+    assert proc.output.count(warning) == 1, proc.output[-3000:]
+    assert "does not change step start" not in proc.output
+    # Without attributes there is nothing to lose: no warning.
+    proc = mf.run(flow, "--with", "sandbox", "run", extra_env=env)
+    assert "does not change step" not in proc.output

@@ -1517,6 +1517,30 @@ read_oci (Manifest     *m,
   return TRUE;
 }
 
+static gboolean
+has_docker_manifest (const char *src)
+{
+  g_autofree char *path = g_build_filename (src, "manifest.json", NULL);
+
+  return g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
+/* Whether SRC holds a root file system's files (a shell, or the usual
+ * top-level directories) rather than an image. */
+static gboolean
+looks_like_rootfs (const char *src)
+{
+  static const char * const marks[] = { "bin/sh", "usr/bin", "etc" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (marks); i++)
+    {
+      g_autofree char *path = g_build_filename (src, marks[i], NULL);
+      if (g_file_test (path, G_FILE_TEST_EXISTS))
+        return TRUE;
+    }
+  return FALSE;
+}
+
 /* A docker save archive: manifest.json names the config and the layer
  * tars by path; the layers are checked against the config's diff_ids. */
 static gboolean
@@ -1693,6 +1717,22 @@ import_sync (SandboxImageStore  *self,
               g_ptr_array_add (m.names, g_strdup (g_ptr_array_index (d.names, i)));
           manifest_clear (&d);
         }
+    }
+  else if (!has_docker_manifest (src))
+    {
+      /* A docker export or debootstrap tar: files, but no image around
+       * them. Say how to run it rather than "manifest.json: No such file". */
+      if (looks_like_rootfs (src))
+        g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                     _("%s is a root file system, not an image: it has neither index.json (an OCI "
+                       "image layout) nor manifest.json (a docker save archive). Unpack it into a "
+                       "directory and give that directory's absolute path as the image (sandboxctl "
+                       "run --image /path/to/rootfs), or import the image it came from "
+                       "(docker save IMAGE -o FILE.tar)."),
+                     source_path);
+      else
+        protocol_error (error, source_path, "it has neither index.json nor manifest.json");
+      goto out;
     }
   else if (!read_docker (&m, src, error))
     goto out;

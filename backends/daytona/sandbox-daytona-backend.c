@@ -315,8 +315,13 @@ create_check (GTask *task)
   if (g_strcmp0 (state, "error") == 0 || g_strcmp0 (state, "build_failed") == 0)
     {
       const char *reason = _sandbox_json_get_string (data->dto, "errorReason");
+      /* A build that failed (an image that cannot be pulled, a step of
+       * its Dockerfile) fails again for the same spec: not a transient
+       * failure a caller should retry, as SANDBOX_ERROR_FAILED may be. */
+      SandboxError code = g_strcmp0 (state, "build_failed") == 0 ? SANDBOX_ERROR_INVALID_ARGUMENT
+                                                                 : SANDBOX_ERROR_FAILED;
 
-      create_fail (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+      create_fail (task, g_error_new (SANDBOX_ERROR, code,
                                       _("Daytona could not start sandbox %s (state %s): %s. It has "
                                         "been deleted. Check the image or snapshot, and the "
                                         "resources asked for."),

@@ -647,6 +647,26 @@ cut_pty_websocket (DaytonaEmulator   *emu,
   return TRUE;
 }
 
+/* An image that cannot be built (the emulator maps no image to the name,
+ * as a registry without it fails the pull): INVALID_ARGUMENT, which
+ * callers that retry a failed create do not retry, with the reason. */
+static void
+test_build_failed (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(GError) error = NULL;
+
+  sandbox_spec_set_image (spec, "no-such-image:0");
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "build_failed"));
+  g_assert_nonnull (strstr (error->message, "no-such-image:0"));
+  assert_nothing_left ();
+}
+
 static void
 test_tty_errors (void)
 {
@@ -770,6 +790,7 @@ main (int   argc,
   g_test_add_func ("/daytona/malformed-json", test_malformed_json);
   g_test_add_func ("/daytona/never-starts", test_never_starts);
   g_test_add_func ("/daytona/fails-to-start", test_fails_to_start);
+  g_test_add_func ("/daytona/build-failed", test_build_failed);
   g_test_add_func ("/daytona/resources-need-an-image", test_resources_need_an_image);
   g_test_add_func ("/daytona/run-as-root", test_run_as_root);
   g_test_add_func ("/daytona/auto-stop", test_auto_stop);

@@ -731,6 +731,55 @@ test_digest_mismatch (Fixture       *f,
   g_assert_cmpuint (count_entries (f->store_dir, "tmp"), ==, 0);
 }
 
+/* A root file system (a docker export or debootstrap tar, or its
+ * directory) is not an image: refused with what to do instead, not with
+ * "manifest.json: No such file or directory"; a directory of anything
+ * else with what the store takes. */
+static void
+test_rootfs_refused (Fixture       *f,
+                     gconstpointer  data)
+{
+  g_autofree char *rootfs = g_build_filename (f->tmp, "rootfs", NULL);
+  g_autofree char *bin = g_build_filename (rootfs, "bin", NULL);
+  g_autofree char *sh = g_build_filename (bin, "sh", NULL);
+  g_autofree char *tar = g_build_filename (f->tmp, "rootfs.tar", NULL);
+  g_autofree char *other = g_build_filename (f->tmp, "other", NULL);
+  g_autofree char *other_file = g_build_filename (other, "README", NULL);
+  g_autoptr(GFile) dir = g_file_new_for_path (rootfs);
+  g_autoptr(GFile) tar_file = g_file_new_for_path (tar);
+  g_autoptr(GFile) other_dir = g_file_new_for_path (other);
+  g_autoptr(GFileOutputStream) out = NULL;
+  GFile *sources[] = { dir, tar_file };
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpint (g_mkdir_with_parents (bin, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (sh, "#!/bin/false\n", -1, NULL));
+  out = g_file_replace (tar_file, NULL, FALSE, 0, NULL, NULL);
+  g_assert_true (sandbox_archive_write (dir, NULL, G_OUTPUT_STREAM (out), NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_output_stream_close (G_OUTPUT_STREAM (out), NULL, NULL));
+
+  for (guint i = 0; i < G_N_ELEMENTS (sources); i++)
+    {
+      g_autoptr(SandboxImage) image = sandbox_image_store_import (f->store, sources[i], "r:1", NULL, &error);
+
+      g_assert_null (image);
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+      g_assert_nonnull (strstr (error->message, "is a root file system, not an image"));
+      g_assert_nonnull (strstr (error->message, "--image /path/to/rootfs"));
+      g_assert_null (strstr (error->message, "No such file"));
+      g_clear_error (&error);
+    }
+
+  g_assert_cmpint (g_mkdir_with_parents (other, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (other_file, "not an image\n", -1, NULL));
+  g_assert_null (sandbox_image_store_import (f->store, other_dir, "r:1", NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL);
+  g_assert_nonnull (strstr (error->message, "neither index.json nor manifest.json"));
+  g_assert_cmpuint (count_entries (f->store_dir, "images"), ==, 0);
+  g_assert_cmpuint (count_entries (f->store_dir, "tmp"), ==, 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* Concurrency and atomicity                                           */
 
@@ -1031,6 +1080,7 @@ main (int argc, char **argv)
   ADD ("store/compressed-layers", test_compressed);
   ADD ("store/hostile-layers", test_hostile);
   ADD ("store/digest-mismatch", test_digest_mismatch);
+  ADD ("store/rootfs-refused", test_rootfs_refused);
   ADD ("store/concurrent", test_concurrent);
   ADD ("store/killed-import", test_killed_import);
   ADD ("local/config-applied-and-rm-in-use", test_local_config);

@@ -570,6 +570,19 @@ class SandboxDecorator(StepDecorator):
         self.graph = graph
         self.package = package
         self.run_id = run_id
+        if getattr(self, "statically_defined", False):
+            # Metaflow attaches --with NAME:... only to steps without @NAME:
+            # said here, since the attributes change nothing for this step.
+            for spec in _with_specs(self.name):
+                sys.stderr.write(
+                    _(
+                        "--with %s does not change step %s, whose @%s is in the flow's code "
+                        "(Metaflow applies --with only to steps without that decorator): give "
+                        "those values to its @%s(...)."
+                    )
+                    % (spec, self.step, self.name, self.name)
+                    + "\n"
+                )
         # Fail before any task runs if PyGObject, the typelib, the backend or its
         # configuration (bubblewrap, API keys) is missing.
         from .sandbox_executor import preflight
@@ -828,6 +841,24 @@ class SandboxDecorator(StepDecorator):
             from metaflow.metaflow_config import DATASTORE_LOCAL_DIR
 
             sync_local_metadata_to_datastore(DATASTORE_LOCAL_DIR, task_datastore)
+
+
+def _with_specs(name: str) -> list:
+    """The --with NAME:ATTR=... options of this process's command line
+    (before or after run/resume) that give attributes."""
+    specs = []
+    argv = sys.argv[1:]
+    for i, arg in enumerate(argv):
+        if arg == "--with" and i + 1 < len(argv):
+            spec = argv[i + 1]
+        elif arg.startswith("--with="):
+            spec = arg[len("--with=") :]
+        else:
+            continue
+        head, sep, attrs = spec.partition(":")
+        if head == name and sep and attrs.strip():
+            specs.append(spec)
+    return specs
 
 
 def _decorated_step(deco) -> Any:

@@ -35,11 +35,9 @@ from .sandbox_decorator import REMOTE_LIFETIME_S, REMOTE_TTL_MARGIN_S, WORKLOAD_
 from .sandbox_i18n import _
 from .sandbox_output import LineOutput
 from .sandbox_remote import (
-    CREATE_ATTEMPTS,
-    CREATE_BACKOFF_SECONDS,
-    RETRYABLE_CREATE_ERRORS,
     Attempt,
     _no_core_dump,
+    create_with_retries,
     say_kept_for_debugging,
 )
 
@@ -507,6 +505,42 @@ def _hidden_python_paths(exclude: List[str]) -> List[str]:
     return found
 
 
+def _task_env(
+    env: Dict[str, str],
+    options: "SandboxOptions",
+    flow_file: str,
+    run_id: str,
+    ds_type: str,
+    metadata_type: str,
+) -> None:
+    """Adds to @env what every sandboxed task gets, however it is started
+    (direct_launch, remote_launch, the trampoline's build_task): how
+    Metaflow finds its flow, run, datastore and metadata, and what the
+    extension's hooks read in the task."""
+    env.update(
+        {
+            "METAFLOW_FLOW_FILENAME": flow_file,
+            "METAFLOW_USER": util.get_username() or env.get("METAFLOW_USER", "unknown"),
+            "METAFLOW_RUN_ID": str(run_id),
+            "METAFLOW_DEFAULT_DATASTORE": ds_type,
+            "METAFLOW_DEFAULT_METADATA": str(metadata_type),
+            WORKLOAD_ENV: "1",
+            "METAFLOW_SANDBOX_BACKEND_NAME": options.backend,
+            "METAFLOW_SANDBOX_SPEC": _spec_summary(options, ds_type),
+            "PYTHONUNBUFFERED": "x",
+            "PYTHONIOENCODING": "utf-8",
+        }
+    )
+
+
+def _host_pythonpath() -> str:
+    """The launching process's PYTHONPATH with each entry made absolute
+    (a task does not start in this directory); "" when unset."""
+    return os.pathsep.join(
+        os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p
+    )
+
+
 def _post_extract_env(metadata: Optional[str], dest_dir: str) -> Dict[str, str]:
     if metadata:
         try:
@@ -684,21 +718,12 @@ def build_task(
         if os.path.basename(ds_root) == ".metaflow":
             env["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = os.path.dirname(ds_root)
 
+    _task_env(env, options, flow_file, run_id, ds_type, obj.metadata.TYPE)
     env.update(
         {
-            "METAFLOW_FLOW_FILENAME": flow_file,
-            "METAFLOW_USER": util.get_username() or env.get("METAFLOW_USER", "unknown"),
-            "METAFLOW_RUN_ID": str(run_id),
-            "METAFLOW_DEFAULT_DATASTORE": ds_type,
-            "METAFLOW_DEFAULT_METADATA": obj.metadata.TYPE,
-            WORKLOAD_ENV: "1",
-            "METAFLOW_SANDBOX_BACKEND_NAME": options.backend,
-            "METAFLOW_SANDBOX_SPEC": _spec_summary(options, ds_type),
             "METAFLOW_CODE_SHA": options.code_package_sha or "",
             "METAFLOW_CODE_URL": options.code_package_url or "",
             "METAFLOW_CODE_DS": ds_type,
-            "PYTHONUNBUFFERED": "x",
-            "PYTHONIOENCODING": "utf-8",
             # mflog / save_logs
             "MF_PATHSPEC": "/".join((obj.flow.name, str(run_id), step_name, str(task_id))),
             "MF_DATASTORE": ds_type,
@@ -734,6 +759,14 @@ def build_task(
     if options.code_package_metadata:
         env["METAFLOW_CODE_METADATA"] = options.code_package_metadata
     env.update(_post_extract_env(options.code_package_metadata, pkg_dir))
+    if local_image and _host_pythonpath():
+        # The host's root, so the launching Python's own PYTHONPATH, after the
+        # code package's, as an unsandboxed task (and the direct launch) sees
+        # it: a module found there must not be missing only because the step
+        # went through the trampoline (an image, a remote datastore, configs).
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (env.get("PYTHONPATH"), _host_pythonpath()) if p
+        )
 
     script = _bootstrap_script(
         ds_type, options, pkg_dir, log_dir, obj.environment, ds_root, step_name, pooled
@@ -982,8 +1015,42 @@ def _image_checks_before(image: str) -> List[str]:
     ]
 
 
+# The oldest Python the extension runs on (python/setup.py's
+# python_requires), which is also what the task in an image needs: Metaflow
+# and the extension come with the code package, and run there.
+MIN_PYTHON = (3, 8)
+
+
 def _image_checks_after(image: str) -> List[str]:
+    # An older interpreter fails "import metaflow" with a SyntaxError deep in
+    # Metaflow, which says nothing of the version: compared first, on what
+    # `python -V` prints (Python 2 prints it on stderr).
+    old = "|".join(
+        ['"Python 2."*']
+        + [
+            '"Python %d.%d" | "Python %d.%d."*' % (MIN_PYTHON[0], m, MIN_PYTHON[0], m)
+            for m in range(MIN_PYTHON[1])
+        ]
+    )
     return [
+        'mf_pyv=$("$MF_SANDBOX_PYTHON" -V 2>&1 || true)',
+        'case "$mf_pyv" in %s) ' % old
+        + _fail(
+            _(
+                "The image %(image)s has %(found)s, too old for Metaflow and @sandbox, which "
+                "need Python %(min)s or newer: use an image with a newer python3, or set "
+                "METAFLOW_SANDBOX_PYTHON to a newer interpreter in it (%(recipe)s)."
+            )
+            % {
+                "image": image.replace("%", "%%"),
+                "found": "%s",
+                "min": "%d.%d" % MIN_PYTHON,
+                "recipe": RECIPE,
+            },
+            1,
+            '"$mf_pyv"',
+        )
+        + " ;; esac",
         # Python's own error (on stderr) comes first, then what to do.
         '"$MF_SANDBOX_PYTHON" -c "import metaflow" || '
         + _fail(
@@ -1348,26 +1415,14 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
         env.update({k: str(v) for k, v in env_deco[0].attributes["vars"].items()})
     if attrs["env"]:
         env.update({str(k): str(v) for k, v in attrs["env"].items()})
-    if os.environ.get("PYTHONPATH"):
-        # The host's Metaflow and extensions, as for an unsandboxed task
-        # (absolute: the task does not start in this directory).
-        env["PYTHONPATH"] = os.pathsep.join(
-            os.path.abspath(p) for p in os.environ["PYTHONPATH"].split(os.pathsep) if p
-        )
+    if _host_pythonpath():
+        # The host's Metaflow and extensions, as for an unsandboxed task.
+        env["PYTHONPATH"] = _host_pythonpath()
     if os.path.basename(ds_root) == ".metaflow":
         env["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = os.path.dirname(ds_root)
+    _task_env(env, options, flow_file, run_id, "local", cli_args.top_level_options.get("metadata"))
     env.update(
         {
-            "METAFLOW_FLOW_FILENAME": flow_file,
-            "METAFLOW_USER": util.get_username() or env.get("METAFLOW_USER", "unknown"),
-            "METAFLOW_RUN_ID": run_id,
-            "METAFLOW_DEFAULT_DATASTORE": "local",
-            "METAFLOW_DEFAULT_METADATA": str(cli_args.top_level_options.get("metadata")),
-            WORKLOAD_ENV: "1",
-            "METAFLOW_SANDBOX_BACKEND_NAME": backend,
-            "METAFLOW_SANDBOX_SPEC": _spec_summary(options, "local"),
-            "PYTHONUNBUFFERED": "x",
-            "PYTHONIOENCODING": "utf-8",
             "PATH": os.path.dirname(sys.executable) + ":" + DEFAULT_PATH,
             # The step announces its sandbox (task_pre_step).
             "MF_SANDBOX_ANNOUNCE": "1",
@@ -1745,21 +1800,12 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
     env = _remote_env(deco, dict(os.environ, **cli_args.env))
     if os.path.basename(root) == ".metaflow":
         env["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = os.path.dirname(root)
+    _task_env(env, options, flow_file, run_id, "local", cli_args.top_level_options.get("metadata"))
     env.update(
         {
-            "METAFLOW_FLOW_FILENAME": flow_file,
-            "METAFLOW_USER": util.get_username() or env.get("METAFLOW_USER", "unknown"),
-            "METAFLOW_RUN_ID": run_id,
-            "METAFLOW_DEFAULT_DATASTORE": "local",
-            "METAFLOW_DEFAULT_METADATA": str(cli_args.top_level_options.get("metadata")),
-            WORKLOAD_ENV: "1",
-            "METAFLOW_SANDBOX_BACKEND_NAME": backend,
-            "METAFLOW_SANDBOX_SPEC": _spec_summary(options, "local"),
             "METAFLOW_CODE_SHA": options.code_package_sha or "",
             "METAFLOW_CODE_URL": options.code_package_url or "",
             "METAFLOW_CODE_DS": "local",
-            "PYTHONUNBUFFERED": "x",
-            "PYTHONIOENCODING": "utf-8",
             # The step announces its sandbox (task_pre_step).
             "MF_SANDBOX_ANNOUNCE": "1",
         }
@@ -2143,35 +2189,22 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
 
 
 def _create_with_retries(attempt, spec, Sandbox, GLib, backend: str) -> None:
-    """Creates the sandbox; transient failures are retried with back-off."""
-    retryable = {int(getattr(Sandbox.Error, name)) for name in RETRYABLE_CREATE_ERRORS}
-    domain = GLib.quark_to_string(Sandbox.error_quark())
-    for n in range(CREATE_ATTEMPTS):
-        try:
-            attempt.create(spec)
-            return
-        except GLib.Error as ex:
-            transient = ex.domain != domain or ex.code in retryable
-            if not transient:
-                error = SandboxExecutionError(
-                    _("Could not create a sandbox on the %s backend: %s") % (backend, ex.message)
-                )
-                error.retryable = False
-                raise error from None
-            if n + 1 == CREATE_ATTEMPTS or attempt.signal_received is not None:
-                # A task failure, which @retry retries.
-                raise SandboxExecutionError(
-                    _("Could not create a sandbox on the %s backend (%d tries): %s")
-                    % (backend, n + 1, ex.message)
-                ) from None
-            delay = CREATE_BACKOFF_SECONDS * (2**n)
-            _echo(
-                "",
-                _("Could not create a sandbox on the %s backend: %s -- trying again in %g s.")
-                % (backend, ex.message, delay),
-            )
-            attempt.error = None
-            time.sleep(delay)
+    """Creates the sandbox; transient failures are retried with back-off
+    (sandbox_remote.create_with_retries)."""
+
+    def create() -> None:
+        attempt.error = None
+        attempt.create(spec)
+
+    failure = create_with_retries(
+        create, GLib, Sandbox, backend, lambda: attempt.signal_received is not None
+    )
+    if failure is not None:
+        final, message = failure
+        error = SandboxExecutionError(message)
+        if final:
+            error.retryable = False
+        raise error from None
 
 
 def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any]) -> None:

@@ -29,7 +29,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .sandbox_i18n import _
 from .sandbox_output import LineOutput
@@ -271,29 +271,29 @@ def record_create_time(backend: str, seconds: float) -> None:
         pass
 
 
-def _create(attempt: Attempt, spec, task: Dict[str, Any]) -> Optional[str]:
-    """Creates the sandbox (transient failures retried with back-off);
-    None, or the message of a failure that another attempt of the task
-    would repeat (prefixed "!")."""
-    GLib, Sandbox = attempt.GLib, attempt.Sandbox
-    backend = task["backend"]
+def create_with_retries(
+    create: Callable[[], None], GLib, Sandbox, backend: str, interrupted: Callable[[], bool]
+) -> Optional[Tuple[bool, str]]:
+    """Calls @create, again after 2 and 4 s when it fails in a way that may
+    pass (a busy or unreachable provider; not a refused image or
+    credentials) and the task was not @interrupted. None once it worked,
+    else (final, message): final when another attempt of the task would
+    fail the same way (no @retry then). Shared by the task's process here
+    and the trampoline (sandbox_executor)."""
     retryable = {int(getattr(Sandbox.Error, name)) for name in RETRYABLE_CREATE_ERRORS}
     domain = GLib.quark_to_string(Sandbox.error_quark())
     for n in range(CREATE_ATTEMPTS):
         try:
-            # Not cancellable: a half-created instance could not be destroyed.
-            started = time.monotonic()
-            attempt.instance = attempt.wait(attempt.backend, "create", spec, None)
-            record_create_time(backend, time.monotonic() - started)
+            create()
             return None
         except GLib.Error as ex:
             if ex.domain == domain and ex.code not in retryable:
-                return "!" + _("Could not create a sandbox on the %s backend: %s") % (
+                return True, _("Could not create a sandbox on the %s backend: %s") % (
                     backend,
                     ex.message,
                 )
-            if n + 1 == CREATE_ATTEMPTS or attempt.signal_received is not None:
-                return _("Could not create a sandbox on the %s backend (%d tries): %s") % (
+            if n + 1 == CREATE_ATTEMPTS or interrupted():
+                return False, _("Could not create a sandbox on the %s backend (%d tries): %s") % (
                     backend,
                     n + 1,
                     ex.message,
@@ -306,6 +306,27 @@ def _create(attempt: Attempt, spec, task: Dict[str, Any]) -> Optional[str]:
             )
             time.sleep(delay)
     return None
+
+
+def _create(attempt: Attempt, spec, task: Dict[str, Any]) -> Optional[str]:
+    """Creates the sandbox (create_with_retries); None, or the message of
+    a failure that another attempt of the task would repeat (prefixed
+    "!")."""
+    backend = task["backend"]
+
+    def create() -> None:
+        # Not cancellable: a half-created instance could not be destroyed.
+        started = time.monotonic()
+        attempt.instance = attempt.wait(attempt.backend, "create", spec, None)
+        record_create_time(backend, time.monotonic() - started)
+
+    failure = create_with_retries(
+        create, attempt.GLib, attempt.Sandbox, backend, lambda: attempt.signal_received is not None
+    )
+    if failure is None:
+        return None
+    final, message = failure
+    return ("!" if final else "") + message
 
 
 def _take_sandbox(attempt: Attempt, task: Dict[str, Any], spec):

@@ -1179,7 +1179,7 @@ child_setup (gpointer user_data)
    * unprivileged caller's sandboxes still receive them (docs/security.md,
    * "What is not promised"). */
   if (unshare (CLONE_NEWNS) == 0)
-    mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+    mount ("none", "/", "none", MS_REC | MS_PRIVATE, NULL);
 
   /* Away from the creator's terminal and process group: the sandbox lives
    * on after it. */

@@ -2157,9 +2157,10 @@ test_caller_standing (void)
     static const char * const io_class[] = { "none", "realtime", "best-effort", "idle" };
     long io = !io_set && saved_ioprio >= 0 ? saved_ioprio >> 13 : 0;
     g_autofree char *line = g_strdup_printf ("%d %d %d", nice, policy, oom);
+    g_autofree char *ionice = g_find_program_in_path ("ionice");
 
     expected = g_strdup_printf ("0000000000001000 %s\n0000000000000000 %s\n00000000\n%s\n", line, line,
-                                io == 1 || io > 3 || g_find_program_in_path ("ionice") == NULL ? "none" : io_class[io]);
+                                io == 1 || io > 3 || ionice == NULL ? "none" : io_class[io]);
   }
   g_assert_cmpstr (out, ==, expected);
   destroy (instance);
@@ -2183,7 +2184,7 @@ test_host_mount_later (void)
       g_autofree char *later = g_strdup_printf ("%s/test-mount-later-%d", cwd, (int) getpid ());
 
       g_assert_cmpint (unshare (CLONE_NEWNS), ==, 0);
-      g_assert_cmpint (mount (NULL, "/", NULL, MS_REC | MS_SHARED, NULL), ==, 0);
+      g_assert_cmpint (mount ("none", "/", "none", MS_REC | MS_SHARED, NULL), ==, 0);
       g_assert_cmpint (g_mkdir (before, 0755), ==, 0);
       g_assert_cmpint (g_mkdir (later, 0755), ==, 0);
       g_assert_cmpint (mount ("before", before, "tmpfs", 0, "size=64k"), ==, 0);
@@ -2216,7 +2217,7 @@ test_host_mount_later (void)
     int status = 0;
 
     if (pid == 0)
-      _exit (unshare (CLONE_NEWNS) == 0 && mount (NULL, "/", NULL, MS_REC | MS_SHARED, NULL) == 0 ? 0 : 1);
+      _exit (unshare (CLONE_NEWNS) == 0 && mount ("none", "/", "none", MS_REC | MS_SHARED, NULL) == 0 ? 0 : 1);
     g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
     if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
       {

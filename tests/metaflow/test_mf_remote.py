@@ -8,7 +8,9 @@ interpreter is this test's Python (METAFLOW_SANDBOX_PYTHON), visible read-only
 inside.
 """
 
+import fcntl
 import json
+import os
 import re
 import signal
 import subprocess
@@ -828,6 +830,50 @@ def test_prepared_sandbox_destroyed_after_interrupt(mf, slow_daytona, tmp_path, 
     assert proc.returncode != 0
     assert slow_daytona.wait_live(0, 30) == 0, output[-3000:]
     assert _pool_dirs(tmp) == []
+
+
+def test_pool_of_a_killed_run_drained_by_the_next(mf, remote, tmp_path):
+    """SIGKILL to the whole run while a task sleeps in a pooled sandbox:
+    nothing could drain the pool, so its directory and sandboxes are left.
+    The next run with a pool finds it by its free owner.lock and destroys
+    its sandboxes; a pool whose run is alive (its lock held) is not
+    touched."""
+    if remote.name != "daytona":
+        pytest.skip("one backend is enough (CI time)")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    mf.env["TMPDIR"] = str(tmp)
+    flow = mf.copy_flow("pool_flow.py")
+    # A live run's pool (its owner.lock held by this process).
+    alive = tmp / "mf-sandbox-pool-alive"
+    alive.mkdir(mode=0o700)
+    (alive / "k-1.json").write_text('{"backend": "daytona", "id": "not-a-sandbox"}')
+    holder = os.open(alive / "owner.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        proc = mf.popen(
+            flow,
+            "--with",
+            "sandbox:backend=daytona",
+            "run",
+            "--width",
+            "2",
+            "--max-workers",
+            "1",
+            "--sleep-at",
+            "0",
+        )
+        interrupt_when(proc, "POOL-SLEEPING", signal.SIGKILL)
+        killed = [d for d in _pool_dirs(tmp) if d != alive.name]
+        assert len(killed) == 1, _pool_dirs(tmp)
+        assert remote.live() >= 1, "the killed run should have left its sandbox"
+
+        mf.run(flow, "--with", "sandbox:backend=daytona", "run", "--width", "1")
+        assert remote.wait_live(0, 30) == 0
+        assert sorted(_pool_dirs(tmp)) == [alive.name]
+        assert (alive / "k-1.json").exists()
+    finally:
+        os.close(holder)
 
 
 def test_step_killed_by_signal_on_remote(mf, remote):

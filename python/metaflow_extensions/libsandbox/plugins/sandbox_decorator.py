@@ -606,8 +606,15 @@ class SandboxDecorator(StepDecorator):
             # package: the run's tasks take turns with them (sandbox_pool.py).
             import atexit
 
-            from .sandbox_pool import new_pool_dir
+            from .sandbox_pool import abandoned_pool_dirs, new_pool_dir
 
+            # The pools of runs that were killed before they could drain
+            # theirs: their sandboxes would otherwise live to their time to
+            # live, and the directories for ever.
+            for abandoned in abandoned_pool_dirs():
+                from .sandbox_executor import destroy_pooled
+
+                destroy_pooled(abandoned, abandoned=True)
             SandboxDecorator.pool_dir = new_pool_dir()
             atexit.register(SandboxDecorator._drain_pool)
             # The runtime ends its run on Ctrl-C (runtime_finished); SIGTERM

@@ -2522,19 +2522,23 @@ def _destroy_by_id(Sandbox, GLib, backend: str, sandbox_id: str) -> None:
         )
 
 
-def destroy_pooled(pool_dir: str, keep_bytecode: bool = False) -> None:
-    """The end of a run: destroys every sandbox of its pool and the pool."""
+def destroy_pooled(pool_dir: str, keep_bytecode: bool = False, abandoned: bool = False) -> None:
+    """The end of a run: destroys every sandbox of its pool and the pool.
+    @abandoned: the pool of a run that ended without doing so (only the
+    sandboxes no task still holds)."""
     from .sandbox_pool import drain
 
     try:
         Gio, GLib, Sandbox = _load_gi()
     except SandboxExecutionError:
-        shutil.rmtree(pool_dir, ignore_errors=True)
+        if not abandoned:
+            shutil.rmtree(pool_dir, ignore_errors=True)
         return
     drain(
         pool_dir,
         lambda backend, sandbox_id: _destroy_by_id(Sandbox, GLib, backend, sandbox_id),
         (lambda info: _save_bytecode(Gio, Sandbox, GLib, info)) if keep_bytecode else None,
+        only_free=abandoned,
     )
 
 

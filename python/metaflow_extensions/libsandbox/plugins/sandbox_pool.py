@@ -19,11 +19,19 @@ sandbox and removes the file. At the end of the run (also a failed or
 interrupted one) the runtime destroys every sandbox still listed and
 removes the directory: a sandbox never outlives its run, and no other run
 or flow can find it.
+
+The runtime holds an exclusive ``flock`` on the directory's ``owner.lock``
+for as long as it lives. A run that could not drain its pool (SIGKILL, a
+crash of the machine) leaves the directory, and its sandboxes until their
+time to live; the next run with a pool finds such a directory by its free
+lock (abandoned_pool_dirs) and drains it (sandboxes its orphaned tasks
+still hold are left to their time to live, and the directory with them).
 """
 
 import fcntl
 import json
 import os
+import stat
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -42,11 +50,65 @@ def pool_key(**fields: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
+POOL_PREFIX = "mf-sandbox-pool-"
+OWNER_LOCK = "owner.lock"
+# The runtime's lock on its pool's owner.lock, for the process's life.
+_owner_fd: Optional[int] = None
+
+
 def new_pool_dir() -> str:
-    """A new private directory for one run's pool."""
+    """A new private directory for one run's pool, locked as this process's
+    (its lock goes with the process, however it ends)."""
     import tempfile
 
-    return tempfile.mkdtemp(prefix="mf-sandbox-pool-")
+    global _owner_fd
+    pool_dir = tempfile.mkdtemp(prefix=POOL_PREFIX)
+    fd = os.open(
+        os.path.join(pool_dir, OWNER_LOCK),
+        os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+        0o600,
+    )
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    if _owner_fd is not None:
+        os.close(_owner_fd)
+    _owner_fd = fd
+    return pool_dir
+
+
+def abandoned_pool_dirs() -> List[str]:
+    """This user's pools in the temporary directory whose run ended without
+    draining them: nobody holds their owner.lock. (A pool made before the
+    lock existed has none and is left alone.)"""
+    import tempfile
+
+    base = tempfile.gettempdir()
+    found: List[str] = []
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return found
+    for name in names:
+        if not name.startswith(POOL_PREFIX):
+            continue
+        path = os.path.join(base, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            continue
+        try:
+            fd = os.open(os.path.join(path, OWNER_LOCK), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its run is alive
+        finally:
+            os.close(fd)
+        found.append(path)
+    return found
 
 
 class Lease:
@@ -217,21 +279,32 @@ def drain(
     pool_dir: str,
     destroy: Callable[[str, str], None],
     before: Optional[Callable[[Dict[str, Any]], None]] = None,
+    only_free: bool = False,
 ) -> None:
     """The end of the run: before(info) then destroy(backend, id) for every
     sandbox listed, free or not (the tasks have ended), and remove the
-    directory."""
+    directory. @only_free (an abandoned pool): only the sandboxes no task
+    holds, and the directory only if that was all of them."""
     try:
         names = os.listdir(pool_dir)
     except OSError:
         return
+    held = False
     for name in names:
+        if name == OWNER_LOCK:
+            continue
         path = os.path.join(pool_dir, name)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             continue
         try:
+            if only_free:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    held = True
+                    continue
             info = _read(fd)
         finally:
             os.close(fd)
@@ -239,6 +312,8 @@ def drain(
             if before is not None:
                 before(info)
             destroy(str(info["backend"]), str(info["id"]))
+    if held:
+        return
     import shutil
 
     shutil.rmtree(pool_dir, ignore_errors=True)

@@ -1439,7 +1439,7 @@ test_stop_spawner (void)
   g_free (out);
   out = sh (instance, kill9, NULL);
   g_assert_cmpstr (out, ==, "KILLED\n");
-  g_free (out);
+  g_clear_pointer (&out, g_free);
   /* A command sent while the killed spawner is still on its way out (its
    * socket not yet closed: a slow exit on a busy machine) is refused with
    * EAGAIN: pid 1 cannot tell whether a spawner that died without answering

@@ -165,6 +165,9 @@ typedef struct
 static GMutex  reaper_lock;
 static GArray *reaper_children;   /* Child */
 static int     reaper_wake = -1;  /* eventfd: the list changed */
+/* In a forked child: its parent's list, reachable and not freed (see
+ * reaper_forked). */
+static GArray *reaper_parents_children;
 
 /* Reaps CHILD if it has ended: its pid, 0, or -1 with errno set. Through
  * its pidfd where the kernel can (Linux 5.4): a child that the application
@@ -253,7 +256,11 @@ wait_one_thread (gpointer data)
 
 /* A child of fork() has none of its parent's threads: it starts its own
  * reaper for the sandboxes it makes. (The lock may have been held by the
- * parent's reaper at the fork.) */
+ * parent's reaper at the fork.) System calls only: this runs in every
+ * child the application forks (g_spawn, subprocess), where another
+ * thread may have held an allocator's lock at the fork; freeing the list
+ * deadlocked such a child under AddressSanitizer. Its memory, a copy of
+ * the parent's, is left to the child's exit or exec. */
 static void
 reaper_forked (void)
 {
@@ -265,7 +272,7 @@ reaper_forked (void)
     {
       for (guint i = 0; i < reaper_children->len; i++)
         close (g_array_index (reaper_children, Child, i).pidfd);
-      g_array_free (reaper_children, TRUE);
+      reaper_parents_children = reaper_children;
       reaper_children = NULL;
     }
 }

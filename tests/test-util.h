@@ -60,3 +60,26 @@ test_names_in (const char *dir)
     g_string_append_printf (out, "%s%s", i ? " " : "", (char *) g_ptr_array_index (names, i));
   return g_string_free (g_steal_pointer (&out), FALSE);
 }
+
+static inline gboolean
+test_wake_up (gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+/* Runs the default main context until *A and *B are TRUE, or SECONDS have
+ * passed (a 50 ms tick keeps it from sleeping past the deadline); TRUE if
+ * they both came true. */
+static inline gboolean
+test_iterate_until (const gboolean *a,
+                    const gboolean *b,
+                    guint           seconds)
+{
+  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+  guint tick = g_timeout_add (50, test_wake_up, NULL);
+
+  while (!(*a && *b) && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (tick);
+  return *a && *b;
+}

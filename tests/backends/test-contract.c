@@ -21,6 +21,7 @@
 #include "contract.h"
 #include "daytona-emulator.h"
 #include "e2b-emulator.h"
+#include "../test-util.h"
 
 /* Remote backends run against their emulators, started in this process
  * and found by the backends through their usual environment variables. */
@@ -450,28 +451,6 @@ outcome_clear (Outcome *outcome)
 }
 
 static gboolean
-wake_up (gpointer data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-/* Runs the default main context until *@a and *@b are TRUE, or @seconds
- * have passed; TRUE if they both came true. */
-static gboolean
-iterate_until (const gboolean *a,
-               const gboolean *b,
-               guint           seconds)
-{
-  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
-  guint tick = g_timeout_add (50, wake_up, NULL);
-
-  while (!(*a && *b) && g_get_monotonic_time () < deadline)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (tick);
-  return *a && *b;
-}
-
-static gboolean
 cancel_now (gpointer data)
 {
   g_cancellable_cancel (data);
@@ -511,7 +490,7 @@ test_exec_slow_reader (Fixture       *f,
   pipe_out = g_unix_output_stream_new (fds[1], TRUE);
   sandbox_command_set_stdout_stream (flood, pipe_out);
   sandbox_instance_exec_async (f->instance, flood, flood_cancel, outcome_done, &flooded);
-  iterate_until (&flooded.done, &never, 2);
+  test_iterate_until (&flooded.done, &never, 2);
   g_assert_false (flooded.done);
 
   /* Meanwhile, on the same main context: a time-out and a cancellation. */
@@ -519,7 +498,7 @@ test_exec_slow_reader (Fixture       *f,
   sandbox_instance_exec_async (other, slow, NULL, outcome_done, &timed);
   sandbox_instance_exec_async (other, doomed, doomed_cancel, outcome_done, &cancelled);
   g_timeout_add (300, cancel_now, doomed_cancel);
-  g_assert_true (iterate_until (&timed.done, &cancelled.done, 30));
+  g_assert_true (test_iterate_until (&timed.done, &cancelled.done, 30));
   g_assert_no_error (timed.error);
   g_assert_true (sandbox_exec_result_get_timed_out (timed.result));
   g_assert_error (cancelled.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
@@ -527,7 +506,7 @@ test_exec_slow_reader (Fixture       *f,
 
   /* The stuck command itself can be cancelled. */
   g_cancellable_cancel (flood_cancel);
-  g_assert_true (iterate_until (&flooded.done, &flooded.done, 30));
+  g_assert_true (test_iterate_until (&flooded.done, &flooded.done, 30));
   g_assert_error (flooded.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
 
   close (fds[0]);

@@ -1117,25 +1117,6 @@ run_outcome_done (GObject      *source,
   outcome->done = TRUE;
 }
 
-static gboolean
-run_tick (gpointer data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-/* Runs the default main context for up to SECONDS, or until *DONE. */
-static void
-iterate_for (const gboolean *done,
-             guint           seconds)
-{
-  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
-  guint tick = g_timeout_add (50, run_tick, NULL);
-
-  while ((done == NULL || !*done) && g_get_monotonic_time () < deadline)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (tick);
-}
-
 /* A one-shot command runs before its output is read: when the caller gets
  * to it (here: a caller busy for two seconds), its stdout pipe can be full,
  * and more than the output holds before it waits for the caller's stream,
@@ -1174,11 +1155,11 @@ test_run_cancel_full_pipe (void)
   sandbox_backend_run_async (backend, spec, cmd, cancellable, run_outcome_done, &outcome);
   /* The sandbox starts and its command fills the pipe meanwhile. */
   g_usleep (2 * G_USEC_PER_SEC);
-  iterate_for (&outcome.done, 2);
+  test_iterate_until (&outcome.done, &outcome.done, 2);
   g_assert_false (outcome.done);
 
   g_cancellable_cancel (cancellable);
-  iterate_for (&outcome.done, 30);
+  test_iterate_until (&outcome.done, &outcome.done, 30);
   g_assert_true (outcome.done);
   g_assert_error (outcome.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_null (outcome.result);

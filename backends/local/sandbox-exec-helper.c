@@ -723,6 +723,28 @@ thread_group_of (pid_t tid)
   return p != NULL ? (pid_t) strtol (p + 6, NULL, 10) : -1;
 }
 
+/* A copy of descriptor FD of the process whose thread TID stopped in a
+ * notification; -1 with errno set (ESRCH: it is gone). Tgid 1 is pid 1,
+ * whose own calls never stop here: never take one of its descriptors. */
+static int
+take_commands_fd (pid_t tid,
+                  int   fd)
+{
+  pid_t tgid = thread_group_of (tid);
+  int pidfd, copy, errsv;
+
+  if (tgid <= 1 || (pidfd = (int) syscall (SYS_pidfd_open, tgid, 0)) < 0)
+    {
+      errno = ESRCH;
+      return -1;
+    }
+  copy = (int) syscall (SYS_pidfd_getfd, pidfd, fd, 0);
+  errsv = errno;
+  close (pidfd);
+  errno = errsv;
+  return copy;
+}
+
 /* setsockopt (SOL_SOCKET, SO_REUSEADDR) of a command of a sandbox with the
  * network (install_connect_listener): set here, on the command's socket,
  * when it is a stream socket (a TCP server restarting within TIME_WAIT)
@@ -733,23 +755,18 @@ static int
 mediate_reuseaddr (int                          nfd,
                    const struct seccomp_notif  *req)
 {
-  int value = 0, type = 0, pidfd, sock, err = 0;
+  int value = 0, type = 0, sock, err = 0;
   socklen_t type_len = sizeof type;
   struct iovec local = { &value, sizeof value };
   struct iovec remote = { (void *) (uintptr_t) req->data.args[3], sizeof value };
   uint64_t id = req->id;
-  pid_t tgid;
 
   if (req->data.args[4] < sizeof value)
     return EINVAL;
   if (process_vm_readv (req->pid, &local, 1, &remote, 1, 0) != (ssize_t) sizeof value)
     return EFAULT;
-  if ((tgid = thread_group_of (req->pid)) <= 1 ||
-      (pidfd = (int) syscall (SYS_pidfd_open, tgid, 0)) < 0)
-    return ESRCH;
-  sock = (int) syscall (SYS_pidfd_getfd, pidfd, (int) req->data.args[0], 0);
+  sock = take_commands_fd (req->pid, (int) req->data.args[0]);
   err = sock < 0 ? errno : 0;
-  close (pidfd);
   if (err == 0 && getsockopt (sock, SOL_SOCKET, SO_TYPE, &type, &type_len) != 0)
     err = errno;
   if (err == 0 && value != 0 && type != SOCK_STREAM)
@@ -775,8 +792,7 @@ mediate_connect (int                          nfd,
   union { struct sockaddr sa; struct sockaddr_un un; struct sockaddr_storage ss; } addr;
   socklen_t len = (socklen_t) req->data.args[2];
   struct iovec local, remote;
-  pid_t tgid;
-  int pidfd = -1, sock = -1, file = -1, err = 0, domain = 0;
+  int sock = -1, file = -1, err = 0, domain = 0;
   socklen_t domain_len = sizeof domain;
   uint64_t id = req->id;
 
@@ -788,14 +804,9 @@ mediate_connect (int                          nfd,
   remote = (struct iovec) { (void *) (uintptr_t) req->data.args[1], len };
   if (len > 0 && process_vm_readv (req->pid, &local, 1, &remote, 1, 0) != (ssize_t) len)
     return EFAULT;
-  /* Tgid 1 is pid 1, whose own calls never stop here: never take one of
-   * its descriptors. */
-  if ((tgid = thread_group_of (req->pid)) <= 1 ||
-      (pidfd = (int) syscall (SYS_pidfd_open, tgid, 0)) < 0)
+  if ((sock = take_commands_fd (req->pid, (int) req->data.args[0])) < 0 && errno == ESRCH)
     return ESRCH;
-  sock = (int) syscall (SYS_pidfd_getfd, pidfd, (int) req->data.args[0], 0);
   err = sock < 0 ? errno : 0;
-  close (pidfd);
   if (err == 0 && getsockopt (sock, SOL_SOCKET, SO_DOMAIN, &domain, &domain_len) != 0)
     err = errno;
 

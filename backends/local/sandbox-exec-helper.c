@@ -1,6 +1,6 @@
 /* sandbox-exec-helper - the process that runs commands inside a local sandbox
  *
- * Usage: sandbox-exec-helper [--once CONN-FD] [--egress RULES] [--no-links PATH...] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES [SOCKET-DIR...]
+ * Usage: sandbox-exec-helper [--user UID GID] [--once CONN-FD] [--egress RULES] [--no-links PATH...] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES [SOCKET-DIR...]
  *
  * bwrap starts it once per sandbox, as the sandbox's pid 1 (--as-pid-1), so
  * that every command of the sandbox runs in the same namespaces. It reaps
@@ -46,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/sched.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -58,6 +59,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -573,6 +575,124 @@ nolinks_filter (struct sock_filter *out,
   return n;
 }
 
+/* ------------------------------------------------------------------ */
+/* The sandbox's mounts receive nothing from the host                  */
+/*
+ * bwrap makes the sandbox's mounts slaves of the caller's: on a host whose
+ * root is a shared mount (systemd's default), a file system mounted there
+ * later (a container's root under /var/lib/docker, a disk in /media or
+ * /mnt, a network share) appeared in every running sandbox with its own
+ * flags, read-write, past the read-only root. Only a process with
+ * CAP_SYS_ADMIN in the user namespace that owns the sandbox's mount
+ * namespace can cut that, and no process of the sandbox had one: for a
+ * sandbox user other than root, bwrap makes a second user namespace
+ * inside the first (it maps the caller to root in the first, to mount
+ * /dev/pts), and every process of the sandbox is in that one.
+ *
+ * So bwrap now starts pid 1 as root of the first user namespace, with
+ * CAP_SYS_ADMIN (the mounts), CAP_SETPCAP (to empty its bounding set) and
+ * CAP_SETFCAP (a process may map its new namespace's user to the first
+ * one's root only if it had that one) and nothing else, and pid 1, first
+ * thing, before it reads, serves or forks anything: makes every mount of
+ * its tree private; with --user UID GID, makes the second user namespace
+ * itself, as bwrap did (UID and GID mapped to that root, setgroups
+ * denied), and becomes UID and GID there; then drops every capability,
+ * from every set, for good. The sandbox's seccomp filter lets exactly
+ * those two calls through (sandbox-local-seccomp.c: mount() with
+ * MS_REC | MS_PRIVATE, unshare() with CLONE_NEWUSER alone); pid 1's own
+ * filter refuses both before anything else of the sandbox runs
+ * (deny_setup_filter). A bwrap that left no capability (a setuid one)
+ * starts pid 1 as the sandbox's user: it then does nothing, and the
+ * sandbox receives the host's later mounts (docs/security.md). Returns 0,
+ * or -1 with errno set: the sandbox does not start. */
+static long become_uid = -1, become_gid = -1;   /* --user UID GID */
+
+static int
+write_proc_self (const char *name,
+                 const char *text)
+{
+  char path[64];
+  size_t len = strlen (text);
+  int fd, ok;
+
+  snprintf (path, sizeof path, "/proc/self/%s", name);
+  if ((fd = open (path, O_WRONLY | O_CLOEXEC)) < 0)
+    return -1;
+  ok = write (fd, text, len) == (ssize_t) len;
+  if (!ok && errno == 0)
+    errno = EIO;
+  close (fd);
+  return ok ? 0 : -1;
+}
+
+static int
+set_up_privileges (void)
+{
+  struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+
+  mount ("none", "/", NULL, MS_REC | MS_PRIVATE, NULL);
+  if (become_uid >= 0)
+    {
+      char map[64];
+
+      if (syscall (SYS_unshare, CLONE_NEWUSER) != 0)
+        return -1;
+      /* Denied already when the first namespace was made unprivileged. */
+      write_proc_self ("setgroups", "deny");
+      snprintf (map, sizeof map, "%ld 0 1\n", become_uid);
+      if (write_proc_self ("uid_map", map) != 0)
+        return -1;
+      snprintf (map, sizeof map, "%ld 0 1\n", become_gid);
+      if (write_proc_self ("gid_map", map) != 0)
+        return -1;
+    }
+  /* The bounding set first: emptying it needs CAP_SETPCAP, which a new
+   * user namespace gives in full, and which the change of user below
+   * takes away. */
+  for (int cap = 0; cap < 64; cap++)
+    if (prctl (PR_CAPBSET_READ, cap, 0, 0, 0) == 1 && prctl (PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
+      return -1;
+  if (become_uid >= 0 &&
+      (syscall (SYS_setresgid, (gid_t) become_gid, (gid_t) become_gid, (gid_t) become_gid) != 0 ||
+       syscall (SYS_setresuid, (uid_t) become_uid, (uid_t) become_uid, (uid_t) become_uid) != 0))
+    return -1;
+  prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  memset (caps, 0, sizeof caps);
+  if (syscall (SYS_capset, &header, caps) != 0 || syscall (SYS_capget, &header, caps) != 0)
+    return -1;
+  for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+    if (caps[i].effective != 0 || caps[i].permitted != 0 || caps[i].inheritable != 0)
+      {
+        errno = EPERM;
+        return -1;
+      }
+  return 0;
+}
+
+/* Writes into OUT (6 instructions), for a filter whose accumulator holds
+ * the call's number: mount(), and unshare() with CLONE_NEWUSER, fail with
+ * EPERM (set_up_privileges made the only ones the sandbox may); any other
+ * call goes on with the accumulator holding its number. */
+static size_t
+deny_setup_filter (struct sock_filter *out)
+{
+  size_t n = 0;
+
+  out[n++] = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_mount, 3, 0);
+  out[n++] = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_unshare, 0, 4);
+  /* The flags are an int: their low half. */
+  out[n++] = (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[0])
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+                                            + 4
+#endif
+                                           );
+  out[n++] = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JSET | BPF_K, CLONE_NEWUSER, 0, 1);
+  out[n++] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+  out[n++] = (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr));
+  return n;
+}
+
 /* Installs, on pid 1 itself, the filter that every process of the sandbox
  * inherits: connect() stops in a notification to pid 1, unless its fourth
  * argument (which connect() ignores) is the secret COOKIE, as only pid 1's
@@ -630,7 +750,7 @@ install_connect_listener (void)
 #else
   const size_t head = 4;
 #endif
-  struct sock_filter all[sizeof filter / sizeof filter[0] + 32 + 16];
+  struct sock_filter all[sizeof filter / sizeof filter[0] + 32 + 16 + 6];
   struct sock_fprog prog = { 0, all };
   size_t m = 0;
 
@@ -647,6 +767,7 @@ install_connect_listener (void)
 
   memcpy (all, filter, head * sizeof filter[0]);
   m = head;
+  m += deny_setup_filter (all + m);
   if (egress_on)
     {
       /* With the network, the host's namespace: a socket of the sandbox
@@ -691,6 +812,24 @@ install_connect_listener (void)
   listener = (int) syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                             SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
   return listener >= 0 ? 0 : -1;
+}
+
+/* pid 1's filter when it needs no listener (an image root without the
+ * network): deny_setup_filter's calls refused, nothing else. */
+static int
+install_mount_filter (void)
+{
+  struct sock_filter filter[8];
+  struct sock_fprog prog = { 0, filter };
+  size_t n = 0;
+
+  filter[n++] = (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr));
+  n += deny_setup_filter (filter + n);
+  filter[n++] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  prog.len = (unsigned short) n;
+  if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    return -1;
+  return (int) syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
 
 /* pid 1's (and its workers') own connect(). */
@@ -2488,6 +2627,13 @@ serve (int       listen_fd,
    * (Kept across fork, so the children that serve a connection inherit
    * it; a command's exec resets it for the command alone.) */
   prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
+  /* First: nothing else of the sandbox runs yet. */
+  if (set_up_privileges () != 0)
+    {
+      fprintf (stderr, "sandbox-exec-helper: cannot make the sandbox's user namespace or drop "
+               "the capabilities bwrap left: %s\n", strerror (errno));
+      return 125;
+    }
   /* bwrap loaded the sandbox's seccomp filter before starting us; the
    * library hands it the program while it runs, and an incomplete one is
    * refused by bwrap. Checked here all the same: no filter, no sandbox. */
@@ -2519,6 +2665,11 @@ serve (int       listen_fd,
       /* Fail closed: without it, host sockets would be in reach. */
       fprintf (stderr, "sandbox-exec-helper: cannot filter connect() (seccomp user "
                "notification): %s; Linux 5.6 or later is needed\n", strerror (errno));
+      return 125;
+    }
+  if (!(n_allowed_mnt >= 0 || egress_on || n_nolinks_mnt > 0) && install_mount_filter () != 0)
+    {
+      fprintf (stderr, "sandbox-exec-helper: cannot install a seccomp filter: %s\n", strerror (errno));
       return 125;
     }
   if (lease_fd >= 0)
@@ -2679,6 +2830,19 @@ main (int argc, char **argv)
       in_spawner = 1;
       run_spawner (atoi (argv[2]));
     }
+  if (argc >= 4 && strcmp (argv[1], "--user") == 0)
+    {
+      become_uid = strtol (argv[2], NULL, 10);
+      become_gid = strtol (argv[3], NULL, 10);
+      if (become_uid < 0 || become_gid < 0 || become_uid > 0x7fffffff || become_gid > 0x7fffffff)
+        {
+          fprintf (stderr, "sandbox-exec-helper: bad --user: %s %s\n", argv[2], argv[3]);
+          return 125;
+        }
+      argv += 3;
+      argc -= 3;
+      argv[0] = argv[-3];
+    }
   if (argc >= 3 && strcmp (argv[1], "--once") == 0)
     {
       once_conn = atoi (argv[2]);
@@ -2728,7 +2892,7 @@ main (int argc, char **argv)
                     atoi (argv[6]), atoll (argv[7]));
     }
 
-  fprintf (stderr, "usage: %s [--once CONN-FD] [--egress RULES] [--no-links PATH...] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES "
+  fprintf (stderr, "usage: %s [--user UID GID] [--once CONN-FD] [--egress RULES] [--no-links PATH...] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES "
            "[SOCKET-DIR...]\n", argv[0]);
   return 125;
 }

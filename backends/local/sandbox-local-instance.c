@@ -813,6 +813,15 @@ root_only_sys_dirs (void)
   return (const char * const *) dirs;
 }
 
+/* Whether BWRAP is installed set-user-ID. */
+static gboolean
+bwrap_is_setuid (const char *bwrap)
+{
+  struct stat st;
+
+  return stat (bwrap, &st) == 0 && (st.st_mode & S_ISUID) != 0;
+}
+
 /* The sandbox's one bwrap process, with the server as its pid 1. No
  * --die-with-parent: the sandbox outlives the process that created it. */
 static GPtrArray *
@@ -826,6 +835,8 @@ build_bwrap_argv (SandboxLocalInstance *self,
   g_autoptr(GPtrArray) masked = g_ptr_array_new_with_free_func (g_free);
   gboolean var_tmp_private = config->rootfs == NULL && g_file_test ("/var/tmp", G_FILE_TEST_IS_DIR) &&
                              !g_file_test ("/var/tmp", G_FILE_TEST_IS_SYMLINK);
+  g_autofree char *user_id = NULL, *group_id = NULL;
+  gboolean pid1_becomes_user = FALSE;
   guint64 own_size;
 
 #define ADD(s) g_ptr_array_add (argv, g_strdup (s))
@@ -844,13 +855,35 @@ build_bwrap_argv (SandboxLocalInstance *self,
     {
       /* The image's User: the caller, who owns every file of the image,
        * is mapped to it. */
-      ADD ("--uid"); g_ptr_array_add (argv, g_strdup_printf ("%" G_GINT64_FORMAT, config->uid));
-      ADD ("--gid"); g_ptr_array_add (argv, g_strdup_printf ("%" G_GINT64_FORMAT, config->gid));
+      user_id = g_strdup_printf ("%" G_GINT64_FORMAT, config->uid);
+      group_id = g_strdup_printf ("%" G_GINT64_FORMAT, config->gid);
     }
   else
     {
-      ADD ("--uid"); ADD (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
-      ADD ("--gid"); ADD (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
+      user_id = g_strdup (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
+      group_id = g_strdup (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
+    }
+  if (!bwrap_is_setuid (_sandbox_local_backend_get_bwrap (backend)) || getuid () == 0)
+    {
+      /* pid 1 starts as root of bwrap's user namespace, with these three
+       * capabilities there and nothing else, for the first thing it
+       * does: making the sandbox's mounts private, so that none the host
+       * makes later shows inside, then the sandbox user's namespace in
+       * bwrap's stead (--user below), then dropping every capability
+       * from every set, before anything else of the sandbox runs
+       * (sandbox-exec-helper.c, "The sandbox's mounts receive nothing
+       * from the host"). A setuid bwrap allows them only to root. */
+      ADD ("--cap-add"); ADD ("CAP_SYS_ADMIN");
+      ADD ("--cap-add"); ADD ("CAP_SETPCAP");
+      ADD ("--cap-add"); ADD ("CAP_SETFCAP");
+      ADD ("--uid"); ADD ("0");
+      ADD ("--gid"); ADD ("0");
+      pid1_becomes_user = strcmp (user_id, "0") != 0 || strcmp (group_id, "0") != 0;
+    }
+  else
+    {
+      ADD ("--uid"); ADD (user_id);
+      ADD ("--gid"); ADD (group_id);
     }
 
   add_root (argv, config->rootfs ? config->rootfs : "/");
@@ -984,6 +1017,10 @@ build_bwrap_argv (SandboxLocalInstance *self,
   ADD ("--seccomp"); g_ptr_array_add (argv, g_strdup_printf ("%d", SECCOMP_FD));
   ADD ("--");
   ADD (HELPER_IN_SANDBOX);
+  if (pid1_becomes_user)
+    {
+      ADD ("--user"); ADD (user_id); ADD (group_id);
+    }
   if (once)
     {
       ADD ("--once"); g_ptr_array_add (argv, g_strdup_printf ("%d", ONCE_FD));
@@ -1169,17 +1206,8 @@ child_setup (gpointer user_data)
   ChildLimits *limits = user_data;
 
   drop_caller_standing ();
-  /* A mount namespace of bwrap's own whose mounts receive nothing from the
-   * host's: bwrap makes the sandbox's mounts slaves of the caller's, so a
-   * file system that the host mounted later under a shared mount (the
-   * default of systemd: a container's root under /var/lib/docker, a disk
-   * in /media or /mnt) showed up in every running sandbox, read-write,
-   * past its read-only root; with a root caller, written to as the host's
-   * root. Private here, nothing propagates. This needs CAP_SYS_ADMIN: an
-   * unprivileged caller's sandboxes still receive them (docs/security.md,
-   * "What is not promised"). */
-  if (unshare (CLONE_NEWNS) == 0)
-    mount ("none", "/", "none", MS_REC | MS_PRIVATE, NULL);
+  /* (The sandbox's mounts receive nothing the host mounts later: pid 1
+   * makes them private, sandbox-exec-helper.c.) */
 
   /* Away from the creator's terminal and process group: the sandbox lives
    * on after it. */

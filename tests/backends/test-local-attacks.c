@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -2187,6 +2188,87 @@ test_caller_standing (void)
   destroy (instance);
 }
 
+/* The unprivileged caller of test_host_mount_later (uid and gid 65534,
+ * in a forked child; this process, root, mounts LATER meanwhile).
+ * Skipped, with a message, where such a user cannot make a user
+ * namespace (bwrap needs one). */
+static void
+host_mount_later_unprivileged (const char *before,
+                               const char *later)
+{
+  const uid_t nobody = 65534;
+  /* In /tmp: the test's own directories are root's, mode 0700. */
+  g_autofree char *root = g_strdup ("/tmp/test-local-attacks-XXXXXX");
+  g_autofree char *planted = g_build_filename (later, "planted", NULL);
+  g_autofree char *rm = NULL;
+  int ready[2], go[2], status = 0;
+  char byte = 0;
+  pid_t pid;
+
+  g_assert_nonnull (g_mkdtemp (root));
+  g_assert_cmpint (chown (root, nobody, nobody), ==, 0);
+  rm = g_strdup_printf ("rm -rf %s", root);
+  pid = fork ();
+  if (pid == 0)
+    {
+      int ok = setgroups (0, NULL) == 0 && setresgid (nobody, nobody, nobody) == 0 &&
+               setresuid (nobody, nobody, nobody) == 0 && unshare (CLONE_NEWUSER) == 0;
+
+      _exit (ok ? 0 : 1);
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    {
+      g_test_message ("not tried as an unprivileged caller: uid %u cannot make a user "
+                      "namespace here (kernel.unprivileged_userns_clone, "
+                      "user.max_user_namespaces)", (unsigned) nobody);
+      g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+      return;
+    }
+
+  g_assert_cmpint (pipe (ready), ==, 0);
+  g_assert_cmpint (pipe (go), ==, 0);
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      SandboxInstance *instance;
+      g_autofree char *script = NULL;
+      g_autofree char *out = NULL;
+
+      close (ready[0]);
+      close (go[1]);
+      if (setgroups (0, NULL) != 0 || setresgid (nobody, nobody, nobody) != 0 ||
+          setresuid (nobody, nobody, nobody) != 0)
+        _exit (2);
+      g_setenv ("SANDBOX_LOCAL_ROOT", root, TRUE);
+      g_setenv ("XDG_RUNTIME_DIR", root, TRUE);
+      instance = create (NULL);
+      if (write (ready[1], "c", 1) != 1 || read (go[0], &byte, 1) != 1)
+        _exit (3);
+      script = g_strdup_printf ("grep -c ' %s ' /proc/self/mountinfo; grep -c ' %s ' /proc/self/mountinfo; "
+                                "touch '%s/planted' 2>/dev/null && echo WROTE; true",
+                                before, later, later);
+      out = sh (instance, script, NULL);
+      g_test_message ("unprivileged caller: %s", out);
+      destroy (instance);
+      _exit (g_strcmp0 (out, "1\n0\n") == 0 ? 0 : 4);
+    }
+  close (ready[1]);
+  close (go[0]);
+  g_assert_cmpint (read (ready[0], &byte, 1), ==, 1);
+  g_assert_cmpint (mount ("later", later, "tmpfs", 0, "size=64k,mode=0777"), ==, 0);
+  g_assert_cmpint (write (go[1], "m", 1), ==, 1);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  close (ready[0]);
+  close (go[1]);
+  g_assert_false (g_file_test (planted, G_FILE_TEST_EXISTS));
+  g_assert_cmpint (umount (later), ==, 0);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+}
+
 /* A file system the host mounts after a sandbox started: bwrap made the
  * sandbox's mounts slaves of the caller's, so on a host whose root is a
  * shared mount (systemd's default; a container's root under
@@ -2214,6 +2296,11 @@ test_host_mount_later (void)
       g_assert_cmpint (g_mkdir (before, 0755), ==, 0);
       g_assert_cmpint (g_mkdir (later, 0755), ==, 0);
       g_assert_cmpint (mount ("before", before, "tmpfs", 0, "size=64k"), ==, 0);
+      /* First (no thread of the library runs yet, so a fork may use it):
+       * an unprivileged caller's sandbox, whose processes had no
+       * capability over its mounts at all (pid 1 was already in bwrap's
+       * second user namespace): there, only pid 1 can cut them off now. */
+      host_mount_later_unprivileged (before, later);
       for (int as_root = 0; as_root <= 1; as_root++)
         {
           SandboxInstance *instance = as_root ? create_as_root () : create (NULL);

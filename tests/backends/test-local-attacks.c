@@ -2188,6 +2188,75 @@ test_caller_standing (void)
   destroy (instance);
 }
 
+/* pid 1 starts with CAP_SYS_ADMIN, CAP_SETPCAP and CAP_SETFCAP in bwrap's
+ * user namespace, and the sandbox's seccomp filter lets through the two
+ * calls it makes with them (mount with MS_REC | MS_PRIVATE, unshare with
+ * CLONE_NEWUSER alone): its own filter must close both before any command
+ * runs, and no capability may be left, in any set, in pid 1 or a command.
+ * As the user, as root, and with an image root (where pid 1 needs no
+ * seccomp listener: its filter is then the one refusing these alone). */
+static void
+test_pid1_setup_calls (void)
+{
+  static const char probe_py[] =
+    "import ctypes, os\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "def call(*args):\n"
+    "    r = libc.syscall(*[ctypes.c_ulong(a) if isinstance(a, int) else a for a in args])\n"
+    "    return os.strerror(ctypes.get_errno()) if r < 0 else 'DONE'\n"
+    "print('unshare', call(272, 0x10000000))\n"
+    "print('mount', call(165, b'none', b'/', None, 0x44000, None))\n"
+    "for pid in ('self', '1'):\n"
+    "    caps = [l.split()[1] for l in open('/proc/%s/status' % pid) if l.startswith('Cap')]\n"
+    "    print(pid, ' '.join(sorted(set(caps))))\n";
+  g_autofree char *quoted = g_shell_quote (probe_py);
+  g_autofree char *script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\"", quoted);
+  g_autofree char *expected = g_strdup_printf ("unshare %s\nmount %s\nself 0000000000000000\n1 0000000000000000\n",
+                                               g_strerror (EPERM), g_strerror (EPERM));
+  g_autoptr(GError) error = NULL;
+  g_autofree char *image = NULL;
+  const char *links[] = { "bin/sh", "/usr/bin/sh", "lib", "usr/lib", "lib64", "usr/lib64", NULL };
+  g_autofree char *bin = NULL;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  expect_as_user_and_root (script, 0, expected);
+  if (!g_file_test ("/usr/bin/sh", G_FILE_TEST_EXISTS) || !g_file_test ("/usr/lib64", G_FILE_TEST_IS_DIR))
+    return;   /* no image of links into the host's /usr (test_image_sys_link's) */
+  image = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_assert_no_error (error);
+  bin = g_build_filename (image, "bin", NULL);
+  g_assert_cmpint (g_mkdir (bin, 0755), ==, 0);
+  for (guint i = 0; links[i] != NULL; i += 2)
+    {
+      g_autofree char *link = g_build_filename (image, links[i], NULL);
+      g_assert_cmpint (symlink (links[i + 1], link), ==, 0);
+    }
+  {
+    g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+    g_autofree char *out = NULL;
+    SandboxInstance *instance;
+
+    sandbox_spec_set_image (spec, image);
+    sandbox_spec_add_mount (spec, "/usr", "/usr", TRUE);
+    instance = create (spec);
+    out = sh (instance, script, NULL);
+    g_test_message ("image root: %s", out);
+    g_assert_cmpstr (out, ==, expected);
+    destroy (instance);
+  }
+  for (guint i = 0; links[i] != NULL; i += 2)
+    {
+      g_autofree char *link = g_build_filename (image, links[i], NULL);
+      g_unlink (link);
+    }
+  g_rmdir (bin);
+  g_rmdir (image);
+}
+
 /* The unprivileged caller of test_host_mount_later (uid and gid 65534,
  * in a forked child; this process, root, mounts LATER meanwhile).
  * Skipped, with a message, where such a user cannot make a user
@@ -3633,6 +3702,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/realtime", test_realtime);
   g_test_add_func ("/local/attack/caller-standing", test_caller_standing);
   g_test_add_func ("/local/attack/host-mount-later", test_host_mount_later);
+  g_test_add_func ("/local/attack/pid1-setup-calls", test_pid1_setup_calls);
   g_test_add_func ("/local/attack/file-lease", test_file_lease);
   g_test_add_func ("/local/attack/spawner-secrets", test_spawner_secrets);
   g_test_add_func ("/local/attack/one-shot-command-domain", test_one_shot_command_domain);

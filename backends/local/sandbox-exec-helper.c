@@ -2082,16 +2082,18 @@ restrict_commands (void)
   close (ruleset);
 }
 
-/* Receives one byte with up to N_FDS (at most 2) descriptors; returns the
- * number of bytes (0 at end-of-file, -1 on error). */
+/* Receives one message of at most LEN bytes into BUF with up to N_FDS (at
+ * most 2) descriptors; returns the number of bytes (0 at end-of-file, -1
+ * on error). */
 static ssize_t
-recv_fds (int  sock,
-          int *fds,
-          int  n_fds)
+recv_fds (int     sock,
+          void   *buf,
+          size_t  len,
+          int    *fds,
+          int     n_fds)
 {
   union { char buf[CMSG_SPACE (2 * sizeof (int))]; struct cmsghdr align; } control;
-  char byte;
-  struct iovec iov = { &byte, 1 };
+  struct iovec iov = { buf, len };
   struct msghdr msg = { 0 };
   struct cmsghdr *cmsg;
   ssize_t n;
@@ -2124,6 +2126,19 @@ recv_fds (int  sock,
   return n;
 }
 
+/* What the spawner's socket carries back to pid 1: the pid of the command
+ * made for request SEQ (or -errno: none was made). The spawner sends it
+ * after its clone, and the command itself before it reads its request
+ * (run_spawner): pid 1 takes the first, and knows, once it has shut its
+ * side for reading and taken what is queued, which requests a command may
+ * have read (lost_spawner). */
+typedef struct
+{
+  int32_t  answer;
+  uint32_t unused;
+  uint64_t seq;
+} SpawnAnswer;
+
 static void __attribute__((noreturn))
 run_spawner (int sock)
 {
@@ -2143,22 +2158,32 @@ run_spawner (int sock)
   for (;;)
     {
       int fds[1];   /* the connection */
-      ssize_t n = recv_fds (sock, fds, 1);
-      int32_t answer;
+      uint64_t seq = 0;
+      ssize_t n = recv_fds (sock, &seq, sizeof seq, fds, 1);
+      SpawnAnswer answer = { 0, 0, 0 };
       pid_t pid;
 
       if (n <= 0)
         _exit (0);   /* pid 1 is gone */
-      if (fds[0] < 0)
-        answer = -EPROTO;
+      answer.seq = seq;
+      if (fds[0] < 0 || n != (ssize_t) sizeof seq)
+        answer.answer = -EPROTO;
       else if ((pid = (pid_t) syscall (SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0)) == 0)
         {
+          SpawnAnswer me = { (int32_t) syscall (SYS_getpid), 0, seq };
+
+          /* Told to pid 1 before the request is read, or never read: once
+           * this spawner is gone, pid 1 shuts the socket for reading and
+           * hands every request no command told it of to the next spawner
+           * (lost_spawner); a command that comes too late ends here. */
+          if (send (sock, &me, sizeof me, MSG_NOSIGNAL) != (ssize_t) sizeof me)
+            _exit (127);
           close (sock);
           signal (SIGPIPE, SIG_DFL);
           run_command (fds[0]);
         }
       else
-        answer = pid > 0 ? (int32_t) pid : -errno;
+        answer.answer = pid > 0 ? (int32_t) pid : -errno;
       if (fds[0] >= 0)
         close (fds[0]);
       if (send (sock, &answer, sizeof answer, MSG_NOSIGNAL) != (ssize_t) sizeof answer)
@@ -2222,32 +2247,122 @@ remove_job (size_t i)
   jobs[i] = jobs[--n_jobs];
 }
 
-/* The spawner is gone (or could not be started): every spawn it did not
- * answer fails (its client gets an error; a command made meanwhile runs on
- * as a leftover of the sandbox), and a new spawner is started for the next
- * commands. Only a command of the sandbox can kill the spawner. */
+static void spawn (size_t i,
+                   int    may_restart);
+
+/* Takes the answers waiting on the spawner's socket (SpawnAnswer), each
+ * for the request of its SEQ: a command's pid, or an error. Returns 0, or
+ * -1 at the socket's end (or an error of it). */
+static int
+take_answers (void)
+{
+  for (;;)
+    {
+      SpawnAnswer answer;
+      ssize_t n = recv (spawner_sock, &answer, sizeof answer, MSG_DONTWAIT);
+      size_t k;
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        return 0;
+      if (n != (ssize_t) sizeof answer)
+        return -1;
+      for (k = 0; k < n_jobs; k++)
+        if (jobs[k].pid == JOB_SPAWNING && jobs[k].seq == answer.seq)
+          break;
+      if (k == n_jobs)
+        continue;   /* answered already (the spawner and its command both tell) */
+      if (answer.answer <= 0)
+        {
+          report (jobs[k].conn, SBX_REPLY_ERROR " exec", -answer.answer);
+          remove_job (k);
+          continue;
+        }
+      n_spawning--;
+      jobs[k].pid = (pid_t) answer.answer;
+      for (size_t u = 0; u < n_unclaimed; u++)
+        if (unclaimed[u].pid == (pid_t) answer.answer)
+          {
+            /* Killed before its pid came. */
+            report (jobs[k].conn, SBX_REPLY_STATUS, unclaimed[u].status);
+            close (jobs[k].conn);
+            jobs[k] = jobs[--n_jobs];
+            unclaimed[u] = unclaimed[--n_unclaimed];
+            break;
+          }
+      if (n_spawning == 0)
+        n_unclaimed = 0;
+    }
+}
+
+/* The spawner is gone (or its socket failed). pid 1 shuts its side of the
+ * socket for reading: from then on no command of that spawner can tell it
+ * of itself, and one that cannot ends without reading its request
+ * (run_spawner). Then it takes what is queued: every request still
+ * unanswered was read by no command, and never will be, so a new spawner
+ * gets it, as if it had just come: a command is never made twice, nor
+ * refused because the spawner that had it died (a command may kill it). */
 static void
 lost_spawner (void)
 {
+  int *again = NULL;
+  size_t n_again = 0;
+
   if (spawner_sock >= 0)
-    close (spawner_sock);
+    {
+      shutdown (spawner_sock, SHUT_RD);
+      take_answers ();
+      close (spawner_sock);
+    }
   spawner_sock = -1;
   spawner = -1;
-  for (size_t i = n_jobs; i-- > 0;)
-    if (jobs[i].pid == JOB_SPAWNING)
-      {
-        report (jobs[i].conn, SBX_REPLY_ERROR " exec", EAGAIN);
-        remove_job (i);
-      }
+  if (n_spawning > 0 && (again = calloc (n_spawning, sizeof (int))) != NULL)
+    {
+      /* In the order they came. */
+      while (n_again < n_spawning)
+        {
+          size_t oldest = n_jobs;
+
+          for (size_t i = 0; i < n_jobs; i++)
+            if (jobs[i].pid == JOB_SPAWNING && (oldest == n_jobs || jobs[i].seq < jobs[oldest].seq))
+              oldest = i;
+          jobs[oldest].pid = JOB_HEADER;
+          again[n_again++] = jobs[oldest].conn;
+        }
+      n_spawning = 0;
+    }
+  else if (n_spawning > 0)
+    {
+      /* Out of memory: refused, as a last resort; none was read. */
+      for (size_t i = n_jobs; i-- > 0;)
+        if (jobs[i].pid == JOB_SPAWNING)
+          {
+            report (jobs[i].conn, SBX_REPLY_ERROR " exec", ENOMEM);
+            remove_job (i);
+          }
+    }
   start_spawner ();
+  for (size_t a = 0; a < n_again; a++)
+    for (size_t i = 0; i < n_jobs; i++)
+      if (jobs[i].conn == again[a] && jobs[i].pid == JOB_HEADER)
+        {
+          spawn (i, 0);
+          break;
+        }
+  free (again);
 }
 
-/* Asks the spawner for the command of JOBS[I], whose header has come. */
+/* Asks the spawner for the command of JOBS[I], whose header has come.
+ * MAY_RESTART: when the spawner is gone already (its socket closed), start
+ * a new one and ask that one. */
 static void
-spawn (size_t i)
+spawn (size_t i,
+       int    may_restart)
 {
-  static const char byte = 'S';
-  ssize_t n;
+  uint64_t seq = spawn_seq;
+  ssize_t n = -1;
+  int errsv;
 
   if (spawner_sock < 0 && start_spawner () != 0)
     {
@@ -2255,65 +2370,39 @@ spawn (size_t i)
       remove_job (i);
       return;
     }
-  n = send_with_fd (spawner_sock, &byte, 1, jobs[i].conn, MSG_NOSIGNAL | MSG_DONTWAIT);
-  if (n != 1)
+  n = send_with_fd (spawner_sock, &seq, sizeof seq, jobs[i].conn, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n == (ssize_t) sizeof seq)
     {
-      int errsv = n < 0 ? errno : EIO;
-
-      report (jobs[i].conn, SBX_REPLY_ERROR " exec", errsv);
-      remove_job (i);
-      if (errsv != EAGAIN)
-        lost_spawner ();
+      jobs[i].pid = JOB_SPAWNING;
+      jobs[i].seq = spawn_seq++;
+      n_spawning++;
       return;
     }
-  jobs[i].pid = JOB_SPAWNING;
-  jobs[i].seq = spawn_seq++;
-  n_spawning++;
+  errsv = n < 0 ? errno : EIO;
+  if (errsv != EAGAIN && may_restart)
+    {
+      /* Not delivered: the spawner is gone. */
+      int conn = jobs[i].conn;
+
+      lost_spawner ();
+      for (i = 0; i < n_jobs; i++)
+        if (jobs[i].conn == conn)
+          {
+            spawn (i, 0);
+            break;
+          }
+      return;
+    }
+  report (jobs[i].conn, SBX_REPLY_ERROR " exec", errsv);
+  remove_job (i);
 }
 
-/* Takes the spawner's answers: each is for the oldest unanswered spawn. */
+/* Takes the spawner's answers. */
 static void
 spawned (void)
 {
-  for (;;)
-    {
-      int32_t answer;
-      ssize_t n = recv (spawner_sock, &answer, sizeof answer, MSG_DONTWAIT);
-      size_t oldest = n_jobs;
-
-      if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-      if (n != (ssize_t) sizeof answer)
-        {
-          lost_spawner ();
-          return;
-        }
-      for (size_t i = 0; i < n_jobs; i++)
-        if (jobs[i].pid == JOB_SPAWNING && (oldest == n_jobs || jobs[i].seq < jobs[oldest].seq))
-          oldest = i;
-      if (oldest == n_jobs)
-        continue;
-      if (answer <= 0)
-        {
-          report (jobs[oldest].conn, SBX_REPLY_ERROR " exec", -answer);
-          remove_job (oldest);
-          continue;
-        }
-      n_spawning--;
-      jobs[oldest].pid = (pid_t) answer;
-      for (size_t k = 0; k < n_unclaimed; k++)
-        if (unclaimed[k].pid == (pid_t) answer)
-          {
-            /* Killed before its pid came. */
-            report (jobs[oldest].conn, SBX_REPLY_STATUS, unclaimed[k].status);
-            close (jobs[oldest].conn);
-            jobs[oldest] = jobs[--n_jobs];
-            unclaimed[k] = unclaimed[--n_unclaimed];
-            break;
-          }
-      if (n_spawning == 0)
-        n_unclaimed = 0;
-    }
+  if (take_answers () != 0)
+    lost_spawner ();
 }
 
 static void
@@ -2500,7 +2589,7 @@ dispatch (size_t i)
    * process of the sandbox can reach it before it is the command. */
   if (is_exec && !(conn == once_conn && spawner < 0))
     {
-      spawn (i);
+      spawn (i, 1);
       return;
     }
   pid = fork ();

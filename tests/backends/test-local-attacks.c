@@ -1441,30 +1441,117 @@ test_stop_spawner (void)
   out = sh (instance, kill9, NULL);
   g_assert_cmpstr (out, ==, "KILLED\n");
   g_clear_pointer (&out, g_free);
-  /* A command sent while the killed spawner is still on its way out (its
-   * socket not yet closed: a slow exit on a busy machine) is refused with
-   * EAGAIN: pid 1 cannot tell whether a spawner that died without answering
-   * had forked it already, and never runs a command twice. The next one is
-   * served by the new spawner. */
-  for (int attempt = 0; ; attempt++)
+  /* The next command is served by a new spawner, also when it was sent
+   * while the killed one was still on its way out (its socket not yet
+   * closed): it used to be refused then with EAGAIN (pid 1 could not tell
+   * whether that spawner had made it already); see
+   * test_spawner_killed_with_request. */
+  g_free (out);
+  out = sh (instance, "echo AGAIN", NULL);
+  g_assert_cmpstr (out, ==, "AGAIN\n");
+  destroy (instance);
+}
+
+typedef struct
+{
+  SandboxExecResult *result;
+  GError            *error;
+  gboolean           done;
+} ExecOutcome;
+
+static void
+exec_outcome (GObject      *source,
+              GAsyncResult *res,
+              gpointer      user_data)
+{
+  ExecOutcome *outcome = user_data;
+
+  outcome->result = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), res, &outcome->error);
+  outcome->done = TRUE;
+}
+
+/* A command (A) keeps the spawner stopped, so that the request of the next
+ * command (B) waits on its socket, unread; then A kills the spawner. pid 1
+ * used to refuse B (EAGAIN): it could not tell whether the dead spawner had
+ * made B's command already. Every command now tells pid 1 its pid before it
+ * reads its request, and pid 1 stops listening before it hands what no
+ * command told it of to a new spawner: B runs, once. Three rounds (the
+ * spawner may read B's request in the moment between pid 1's SIGCONT and
+ * A's next SIGSTOP; then B ran before too). */
+static void
+test_spawner_killed_with_request (void)
+{
+  static const char a_script[] =
+    "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = sandbox-spawner ] && "
+    "grep -q '^PPid:.1$' $p/status && P=${p#/proc/}; done; "
+    "[ -n \"$P\" ] || exit 3; "
+    "( while kill -STOP $P 2>/dev/null; do :; done ) & S=$!; "
+    "echo $P > /tmp/stopping; "
+    "while [ ! -e /tmp/go ]; do sleep 0.01; done; "
+    "kill -KILL $P; kill $S; rm -f /tmp/go /tmp/stopping; echo A-DONE";
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *go_path = g_build_filename (dir, "go", NULL);
+  g_autofree char *seen_path = g_build_filename (dir, "seen", NULL);
+  g_autoptr(GFile) go = g_file_new_for_path (go_path);
+  g_autoptr(GFile) seen = g_file_new_for_path (seen_path);
+  SandboxInstance *instance = create (NULL);
+  guint refused = 0;
+
+  g_assert_no_error (error);
+  g_assert_true (g_file_set_contents (go_path, "", 0, NULL));
+  for (int round = 0; round < 3; round++)
     {
-      g_autoptr(SandboxCommand) again = sandbox_command_new_shell ("echo AGAIN");
-      g_autoptr(SandboxExecResult) result = NULL;
-      g_autoptr(GError) error = NULL;
+      g_autoptr(SandboxCommand) a = sandbox_command_new_shell (a_script);
+      g_autoptr(SandboxCommand) b = sandbox_command_new_shell ("echo B");
+      g_autoptr(SandboxExecResult) a_result = NULL;
+      ExecOutcome b_outcome = { NULL, NULL, FALSE };
+      gint64 until;
       GBytes *bytes;
 
-      result = sandbox_instance_exec (instance, again, NULL, &error);
-      if (result == NULL && attempt == 0 && strstr (error->message, g_strerror (EAGAIN)) != NULL)
+      sandbox_command_set_timeout_ms (a, 60000);
+      sandbox_command_set_timeout_ms (b, 60000);
+      sandbox_instance_exec_async (instance, a, NULL, exec_done, &a_result);
+      /* A's stopper runs once /tmp/stopping is there (the file service is
+       * pid 1's, not the spawner's: it works meanwhile). */
+      for (;;)
         {
-          g_test_message ("first command after the spawner's death: %s", error->message);
+          g_autoptr(GError) not_yet = NULL;
+
+          if (sandbox_instance_download (instance, "/tmp/stopping", seen, NULL, &not_yet))
+            break;
+          g_assert_null (a_result);
+          g_usleep (10000);
+        }
+      g_unlink (seen_path);
+      sandbox_instance_exec_async (instance, b, NULL, exec_outcome, &b_outcome);
+      /* B's request reaches the stopped spawner; then A kills it. */
+      until = g_get_monotonic_time () + 300 * 1000;
+      while (g_get_monotonic_time () < until)
+        g_main_context_iteration (NULL, FALSE);
+      g_assert_true (sandbox_instance_upload (instance, go, "/tmp/go", NULL, &error));
+      g_assert_no_error (error);
+      while (a_result == NULL)
+        g_main_context_iteration (NULL, TRUE);
+      bytes = sandbox_exec_result_get_stdout (a_result);
+      g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), "A-DONE\n", 7);
+      while (!b_outcome.done)
+        g_main_context_iteration (NULL, TRUE);
+      if (b_outcome.error != NULL)
+        {
+          g_test_message ("round %d: B refused: %s", round, b_outcome.error->message);
+          refused++;
+          g_clear_error (&b_outcome.error);
           continue;
         }
-      g_assert_no_error (error);
-      bytes = sandbox_exec_result_get_stdout (result);
-      g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), "AGAIN\n", 6);
-      break;
+      bytes = sandbox_exec_result_get_stdout (b_outcome.result);
+      g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), "B\n", 2);
+      g_clear_object (&b_outcome.result);
     }
+  g_assert_cmpuint (refused, ==, 0);
   destroy (instance);
+  g_unlink (go_path);
+  g_rmdir (dir);
 }
 
 /* The host walks the sandbox's directories for its metrics (disk used)
@@ -3676,6 +3763,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/stopped-file-service", test_stopped_file_service);
   g_test_add_func ("/local/attack/signal-commands", test_signal_commands);
   g_test_add_func ("/local/attack/stop-spawner", test_stop_spawner);
+  g_test_add_func ("/local/attack/spawner-killed-with-request", test_spawner_killed_with_request);
   g_test_add_func ("/local/attack/deep-tree", test_deep_tree);
   g_test_add_func ("/local/attack/line-discipline", test_line_discipline);
   g_test_add_func ("/local/attack/module-autoload", test_module_autoload);

@@ -813,13 +813,28 @@ root_only_sys_dirs (void)
   return (const char * const *) dirs;
 }
 
-/* Whether BWRAP is installed set-user-ID. */
+/* Whether bwrap can start pid 1 with the capabilities it needs first
+ * (build_bwrap_argv): not a setuid bwrap (which allows --cap-add to root
+ * only), nor where AppArmor restricts unprivileged user namespaces
+ * (Ubuntu 23.10 and later), whose profiles for bwrap may refuse every
+ * capability to the program it starts. (A security module that refuses
+ * them anyway makes pid 1 fail at start, saying so.) */
 static gboolean
-bwrap_is_setuid (const char *bwrap)
+pid1_sets_up (const char *bwrap)
 {
+  static gsize restricted;   /* 1: no, 2: yes */
   struct stat st;
 
-  return stat (bwrap, &st) == 0 && (st.st_mode & S_ISUID) != 0;
+  if (g_once_init_enter (&restricted))
+    {
+      g_autofree char *value = NULL;
+
+      g_file_get_contents ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", &value, NULL, NULL);
+      g_once_init_leave (&restricted, value != NULL && atoi (value) != 0 ? 2 : 1);
+    }
+  if (restricted == 2)
+    return FALSE;
+  return getuid () == 0 || stat (bwrap, &st) != 0 || (st.st_mode & S_ISUID) == 0;
 }
 
 /* The sandbox's one bwrap process, with the server as its pid 1. No
@@ -863,7 +878,7 @@ build_bwrap_argv (SandboxLocalInstance *self,
       user_id = g_strdup (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
       group_id = g_strdup (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
     }
-  if (!bwrap_is_setuid (_sandbox_local_backend_get_bwrap (backend)) || getuid () == 0)
+  if (pid1_sets_up (_sandbox_local_backend_get_bwrap (backend)))
     {
       /* pid 1 starts as root of bwrap's user namespace, with these three
        * capabilities there and nothing else, for the first thing it
@@ -872,7 +887,7 @@ build_bwrap_argv (SandboxLocalInstance *self,
        * bwrap's stead (--user below), then dropping every capability
        * from every set, before anything else of the sandbox runs
        * (sandbox-exec-helper.c, "The sandbox's mounts receive nothing
-       * from the host"). A setuid bwrap allows them only to root. */
+       * from the host"). */
       ADD ("--cap-add"); ADD ("CAP_SYS_ADMIN");
       ADD ("--cap-add"); ADD ("CAP_SETPCAP");
       ADD ("--cap-add"); ADD ("CAP_SETFCAP");
@@ -1117,6 +1132,7 @@ typedef struct
   guint       cpu_start;   /* which of the allowed CPUs comes first (random) */
   int         cgroup_fd;   /* cgroup.procs of the exec's cgroup, or -1 */
   int         v1_fds[2];   /* "tasks" of its cgroup v1 backstops, or -1 */
+  gboolean    private_ns;  /* pid 1 cannot make the mounts private: try here */
 } ChildLimits;
 
 /* Where a sandbox limited to fewer CPUs than the machine has starts
@@ -1206,8 +1222,14 @@ child_setup (gpointer user_data)
   ChildLimits *limits = user_data;
 
   drop_caller_standing ();
-  /* (The sandbox's mounts receive nothing the host mounts later: pid 1
-   * makes them private, sandbox-exec-helper.c.) */
+  /* The sandbox's mounts receive nothing the host mounts later: pid 1
+   * makes them private (sandbox-exec-helper.c), unless bwrap cannot leave
+   * it the capability for that (pid1_sets_up). Then a mount namespace of
+   * bwrap's own, private, where the caller may (CAP_SYS_ADMIN: root);
+   * an unprivileged caller's sandboxes then still receive them
+   * (docs/security.md, "What is not promised"). */
+  if (limits->private_ns && unshare (CLONE_NEWNS) == 0)
+    mount ("none", "/", "none", MS_REC | MS_PRIVATE, NULL);
 
   /* Away from the creator's terminal and process group: the sandbox lives
    * on after it. */
@@ -1932,6 +1954,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   child_fds[LEASE_FD] = lease_pipe[0];
   child_fds[ONCE_FD] = once_pair[1];
   argv = build_bwrap_argv (self, watch_fd >= 0, once_pair[1] >= 0);
+  limits.private_ns = !pid1_sets_up (_sandbox_local_backend_get_bwrap (get_backend (self)));
   clear_fd (&token_pipe[1]);
 
   data->bwrap_pid = _local_spawn ((const char * const *) argv->pdata, child_fds, G_N_ELEMENTS (child_fds),

@@ -601,8 +601,10 @@ nolinks_filter (struct sock_filter *out,
  * those two calls through (sandbox-local-seccomp.c: mount() with
  * MS_REC | MS_PRIVATE, unshare() with CLONE_NEWUSER alone); pid 1's own
  * filter refuses both before anything else of the sandbox runs
- * (deny_setup_filter). A bwrap that left no capability (a setuid one)
- * starts pid 1 as the sandbox's user: it then does nothing, and the
+ * (deny_setup_filter). Where bwrap cannot leave it those (a setuid
+ * bwrap, AppArmor's user namespace restriction: pid1_sets_up in
+ * sandbox-local-instance.c), bwrap starts pid 1 as the sandbox's user,
+ * without --user: the mount() fails, nothing else is done, and the
  * sandbox receives the host's later mounts (docs/security.md). Returns 0,
  * or -1 with errno set: the sandbox does not start. */
 static long become_uid = -1, become_gid = -1;   /* --user UID GID */
@@ -613,15 +615,16 @@ write_proc_self (const char *name,
 {
   char path[64];
   size_t len = strlen (text);
-  int fd, ok;
+  int fd, ok, errsv;
 
   snprintf (path, sizeof path, "/proc/self/%s", name);
   if ((fd = open (path, O_WRONLY | O_CLOEXEC)) < 0)
     return -1;
+  errno = 0;
   ok = write (fd, text, len) == (ssize_t) len;
-  if (!ok && errno == 0)
-    errno = EIO;
+  errsv = errno != 0 ? errno : EIO;
   close (fd);
+  errno = errsv;
   return ok ? 0 : -1;
 }
 

@@ -1,6 +1,6 @@
 /* sandbox-exec-helper - the process that runs commands inside a local sandbox
  *
- * Usage: sandbox-exec-helper [--once CONN-FD] [--egress RULES] [--no-links PATH...] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES [SOCKET-DIR...]
+ * Usage: sandbox-exec-helper [--user UID GID] [--once CONN-FD] [--egress RULES] [--no-links PATH...] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES [SOCKET-DIR...]
  *
  * bwrap starts it once per sandbox, as the sandbox's pid 1 (--as-pid-1), so
  * that every command of the sandbox runs in the same namespaces. It reaps
@@ -46,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/sched.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -58,6 +59,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -573,6 +575,127 @@ nolinks_filter (struct sock_filter *out,
   return n;
 }
 
+/* ------------------------------------------------------------------ */
+/* The sandbox's mounts receive nothing from the host                  */
+/*
+ * bwrap makes the sandbox's mounts slaves of the caller's: on a host whose
+ * root is a shared mount (systemd's default), a file system mounted there
+ * later (a container's root under /var/lib/docker, a disk in /media or
+ * /mnt, a network share) appeared in every running sandbox with its own
+ * flags, read-write, past the read-only root. Only a process with
+ * CAP_SYS_ADMIN in the user namespace that owns the sandbox's mount
+ * namespace can cut that, and no process of the sandbox had one: for a
+ * sandbox user other than root, bwrap makes a second user namespace
+ * inside the first (it maps the caller to root in the first, to mount
+ * /dev/pts), and every process of the sandbox is in that one.
+ *
+ * So bwrap now starts pid 1 as root of the first user namespace, with
+ * CAP_SYS_ADMIN (the mounts), CAP_SETPCAP (to empty its bounding set) and
+ * CAP_SETFCAP (a process may map its new namespace's user to the first
+ * one's root only if it had that one) and nothing else, and pid 1, first
+ * thing, before it reads, serves or forks anything: makes every mount of
+ * its tree private; with --user UID GID, makes the second user namespace
+ * itself, as bwrap did (UID and GID mapped to that root, setgroups
+ * denied), and becomes UID and GID there; then drops every capability,
+ * from every set, for good. The sandbox's seccomp filter lets exactly
+ * those two calls through (sandbox-local-seccomp.c: mount() with
+ * MS_REC | MS_PRIVATE, unshare() with CLONE_NEWUSER alone); pid 1's own
+ * filter refuses both before anything else of the sandbox runs
+ * (deny_setup_filter). Where bwrap cannot leave it those (a setuid
+ * bwrap, AppArmor's user namespace restriction: pid1_sets_up in
+ * sandbox-local-instance.c), bwrap starts pid 1 as the sandbox's user,
+ * without --user: the mount() fails, nothing else is done, and the
+ * sandbox receives the host's later mounts (docs/security.md). Returns 0,
+ * or -1 with errno set: the sandbox does not start. */
+static long become_uid = -1, become_gid = -1;   /* --user UID GID */
+
+static int
+write_proc_self (const char *name,
+                 const char *text)
+{
+  char path[64];
+  size_t len = strlen (text);
+  int fd, ok, errsv;
+
+  snprintf (path, sizeof path, "/proc/self/%s", name);
+  if ((fd = open (path, O_WRONLY | O_CLOEXEC)) < 0)
+    return -1;
+  errno = 0;
+  ok = write (fd, text, len) == (ssize_t) len;
+  errsv = errno != 0 ? errno : EIO;
+  close (fd);
+  errno = errsv;
+  return ok ? 0 : -1;
+}
+
+static int
+set_up_privileges (void)
+{
+  struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+
+  mount ("none", "/", NULL, MS_REC | MS_PRIVATE, NULL);
+  if (become_uid >= 0)
+    {
+      char map[64];
+
+      if (syscall (SYS_unshare, CLONE_NEWUSER) != 0)
+        return -1;
+      /* Denied already when the first namespace was made unprivileged. */
+      write_proc_self ("setgroups", "deny");
+      snprintf (map, sizeof map, "%ld 0 1\n", become_uid);
+      if (write_proc_self ("uid_map", map) != 0)
+        return -1;
+      snprintf (map, sizeof map, "%ld 0 1\n", become_gid);
+      if (write_proc_self ("gid_map", map) != 0)
+        return -1;
+    }
+  /* The bounding set first: emptying it needs CAP_SETPCAP, which a new
+   * user namespace gives in full, and which the change of user below
+   * takes away. */
+  for (int cap = 0; cap < 64; cap++)
+    if (prctl (PR_CAPBSET_READ, cap, 0, 0, 0) == 1 && prctl (PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
+      return -1;
+  if (become_uid >= 0 &&
+      (syscall (SYS_setresgid, (gid_t) become_gid, (gid_t) become_gid, (gid_t) become_gid) != 0 ||
+       syscall (SYS_setresuid, (uid_t) become_uid, (uid_t) become_uid, (uid_t) become_uid) != 0))
+    return -1;
+  prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  memset (caps, 0, sizeof caps);
+  if (syscall (SYS_capset, &header, caps) != 0 || syscall (SYS_capget, &header, caps) != 0)
+    return -1;
+  for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+    if (caps[i].effective != 0 || caps[i].permitted != 0 || caps[i].inheritable != 0)
+      {
+        errno = EPERM;
+        return -1;
+      }
+  return 0;
+}
+
+/* Writes into OUT (6 instructions), for a filter whose accumulator holds
+ * the call's number: mount(), and unshare() with CLONE_NEWUSER, fail with
+ * EPERM (set_up_privileges made the only ones the sandbox may); any other
+ * call goes on with the accumulator holding its number. */
+static size_t
+deny_setup_filter (struct sock_filter *out)
+{
+  size_t n = 0;
+
+  out[n++] = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_mount, 3, 0);
+  out[n++] = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_unshare, 0, 4);
+  /* The flags are an int: their low half. */
+  out[n++] = (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[0])
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+                                            + 4
+#endif
+                                           );
+  out[n++] = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JSET | BPF_K, CLONE_NEWUSER, 0, 1);
+  out[n++] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+  out[n++] = (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr));
+  return n;
+}
+
 /* Installs, on pid 1 itself, the filter that every process of the sandbox
  * inherits: connect() stops in a notification to pid 1, unless its fourth
  * argument (which connect() ignores) is the secret COOKIE, as only pid 1's
@@ -630,7 +753,7 @@ install_connect_listener (void)
 #else
   const size_t head = 4;
 #endif
-  struct sock_filter all[sizeof filter / sizeof filter[0] + 32 + 16];
+  struct sock_filter all[sizeof filter / sizeof filter[0] + 32 + 16 + 6];
   struct sock_fprog prog = { 0, all };
   size_t m = 0;
 
@@ -647,6 +770,7 @@ install_connect_listener (void)
 
   memcpy (all, filter, head * sizeof filter[0]);
   m = head;
+  m += deny_setup_filter (all + m);
   if (egress_on)
     {
       /* With the network, the host's namespace: a socket of the sandbox
@@ -691,6 +815,24 @@ install_connect_listener (void)
   listener = (int) syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                             SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
   return listener >= 0 ? 0 : -1;
+}
+
+/* pid 1's filter when it needs no listener (an image root without the
+ * network): deny_setup_filter's calls refused, nothing else. */
+static int
+install_mount_filter (void)
+{
+  struct sock_filter filter[8];
+  struct sock_fprog prog = { 0, filter };
+  size_t n = 0;
+
+  filter[n++] = (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr));
+  n += deny_setup_filter (filter + n);
+  filter[n++] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  prog.len = (unsigned short) n;
+  if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    return -1;
+  return (int) syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
 
 /* pid 1's (and its workers') own connect(). */
@@ -1943,16 +2085,18 @@ restrict_commands (void)
   close (ruleset);
 }
 
-/* Receives one byte with up to N_FDS (at most 2) descriptors; returns the
- * number of bytes (0 at end-of-file, -1 on error). */
+/* Receives one message of at most LEN bytes into BUF with up to N_FDS (at
+ * most 2) descriptors; returns the number of bytes (0 at end-of-file, -1
+ * on error). */
 static ssize_t
-recv_fds (int  sock,
-          int *fds,
-          int  n_fds)
+recv_fds (int     sock,
+          void   *buf,
+          size_t  len,
+          int    *fds,
+          int     n_fds)
 {
   union { char buf[CMSG_SPACE (2 * sizeof (int))]; struct cmsghdr align; } control;
-  char byte;
-  struct iovec iov = { &byte, 1 };
+  struct iovec iov = { buf, len };
   struct msghdr msg = { 0 };
   struct cmsghdr *cmsg;
   ssize_t n;
@@ -1985,6 +2129,19 @@ recv_fds (int  sock,
   return n;
 }
 
+/* What the spawner's socket carries back to pid 1: the pid of the command
+ * made for request SEQ (or -errno: none was made). The spawner sends it
+ * after its clone, and the command itself before it reads its request
+ * (run_spawner): pid 1 takes the first, and knows, once it has shut its
+ * side for reading and taken what is queued, which requests a command may
+ * have read (lost_spawner). */
+typedef struct
+{
+  int32_t  answer;
+  uint32_t unused;
+  uint64_t seq;
+} SpawnAnswer;
+
 static void __attribute__((noreturn))
 run_spawner (int sock)
 {
@@ -2004,22 +2161,32 @@ run_spawner (int sock)
   for (;;)
     {
       int fds[1];   /* the connection */
-      ssize_t n = recv_fds (sock, fds, 1);
-      int32_t answer;
+      uint64_t seq = 0;
+      ssize_t n = recv_fds (sock, &seq, sizeof seq, fds, 1);
+      SpawnAnswer answer = { 0, 0, 0 };
       pid_t pid;
 
       if (n <= 0)
         _exit (0);   /* pid 1 is gone */
-      if (fds[0] < 0)
-        answer = -EPROTO;
+      answer.seq = seq;
+      if (fds[0] < 0 || n != (ssize_t) sizeof seq)
+        answer.answer = -EPROTO;
       else if ((pid = (pid_t) syscall (SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0)) == 0)
         {
+          SpawnAnswer me = { (int32_t) syscall (SYS_getpid), 0, seq };
+
+          /* Told to pid 1 before the request is read, or never read: once
+           * this spawner is gone, pid 1 shuts the socket for reading and
+           * hands every request no command told it of to the next spawner
+           * (lost_spawner); a command that comes too late ends here. */
+          if (send (sock, &me, sizeof me, MSG_NOSIGNAL) != (ssize_t) sizeof me)
+            _exit (127);
           close (sock);
           signal (SIGPIPE, SIG_DFL);
           run_command (fds[0]);
         }
       else
-        answer = pid > 0 ? (int32_t) pid : -errno;
+        answer.answer = pid > 0 ? (int32_t) pid : -errno;
       if (fds[0] >= 0)
         close (fds[0]);
       if (send (sock, &answer, sizeof answer, MSG_NOSIGNAL) != (ssize_t) sizeof answer)
@@ -2083,32 +2250,122 @@ remove_job (size_t i)
   jobs[i] = jobs[--n_jobs];
 }
 
-/* The spawner is gone (or could not be started): every spawn it did not
- * answer fails (its client gets an error; a command made meanwhile runs on
- * as a leftover of the sandbox), and a new spawner is started for the next
- * commands. Only a command of the sandbox can kill the spawner. */
+static void spawn (size_t i,
+                   int    may_restart);
+
+/* Takes the answers waiting on the spawner's socket (SpawnAnswer), each
+ * for the request of its SEQ: a command's pid, or an error. Returns 0, or
+ * -1 at the socket's end (or an error of it). */
+static int
+take_answers (void)
+{
+  for (;;)
+    {
+      SpawnAnswer answer;
+      ssize_t n = recv (spawner_sock, &answer, sizeof answer, MSG_DONTWAIT);
+      size_t k;
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        return 0;
+      if (n != (ssize_t) sizeof answer)
+        return -1;
+      for (k = 0; k < n_jobs; k++)
+        if (jobs[k].pid == JOB_SPAWNING && jobs[k].seq == answer.seq)
+          break;
+      if (k == n_jobs)
+        continue;   /* answered already (the spawner and its command both tell) */
+      if (answer.answer <= 0)
+        {
+          report (jobs[k].conn, SBX_REPLY_ERROR " exec", -answer.answer);
+          remove_job (k);
+          continue;
+        }
+      n_spawning--;
+      jobs[k].pid = (pid_t) answer.answer;
+      for (size_t u = 0; u < n_unclaimed; u++)
+        if (unclaimed[u].pid == (pid_t) answer.answer)
+          {
+            /* Killed before its pid came. */
+            report (jobs[k].conn, SBX_REPLY_STATUS, unclaimed[u].status);
+            close (jobs[k].conn);
+            jobs[k] = jobs[--n_jobs];
+            unclaimed[u] = unclaimed[--n_unclaimed];
+            break;
+          }
+      if (n_spawning == 0)
+        n_unclaimed = 0;
+    }
+}
+
+/* The spawner is gone (or its socket failed). pid 1 shuts its side of the
+ * socket for reading: from then on no command of that spawner can tell it
+ * of itself, and one that cannot ends without reading its request
+ * (run_spawner). Then it takes what is queued: every request still
+ * unanswered was read by no command, and never will be, so a new spawner
+ * gets it, as if it had just come: a command is never made twice, nor
+ * refused because the spawner that had it died (a command may kill it). */
 static void
 lost_spawner (void)
 {
+  int *again = NULL;
+  size_t n_again = 0;
+
   if (spawner_sock >= 0)
-    close (spawner_sock);
+    {
+      shutdown (spawner_sock, SHUT_RD);
+      take_answers ();
+      close (spawner_sock);
+    }
   spawner_sock = -1;
   spawner = -1;
-  for (size_t i = n_jobs; i-- > 0;)
-    if (jobs[i].pid == JOB_SPAWNING)
-      {
-        report (jobs[i].conn, SBX_REPLY_ERROR " exec", EAGAIN);
-        remove_job (i);
-      }
+  if (n_spawning > 0 && (again = calloc (n_spawning, sizeof (int))) != NULL)
+    {
+      /* In the order they came. */
+      while (n_again < n_spawning)
+        {
+          size_t oldest = n_jobs;
+
+          for (size_t i = 0; i < n_jobs; i++)
+            if (jobs[i].pid == JOB_SPAWNING && (oldest == n_jobs || jobs[i].seq < jobs[oldest].seq))
+              oldest = i;
+          jobs[oldest].pid = JOB_HEADER;
+          again[n_again++] = jobs[oldest].conn;
+        }
+      n_spawning = 0;
+    }
+  else if (n_spawning > 0)
+    {
+      /* Out of memory: refused, as a last resort; none was read. */
+      for (size_t i = n_jobs; i-- > 0;)
+        if (jobs[i].pid == JOB_SPAWNING)
+          {
+            report (jobs[i].conn, SBX_REPLY_ERROR " exec", ENOMEM);
+            remove_job (i);
+          }
+    }
   start_spawner ();
+  for (size_t a = 0; a < n_again; a++)
+    for (size_t i = 0; i < n_jobs; i++)
+      if (jobs[i].conn == again[a] && jobs[i].pid == JOB_HEADER)
+        {
+          spawn (i, 0);
+          break;
+        }
+  free (again);
 }
 
-/* Asks the spawner for the command of JOBS[I], whose header has come. */
+/* Asks the spawner for the command of JOBS[I], whose header has come.
+ * MAY_RESTART: when the spawner is gone already (its socket closed), start
+ * a new one and ask that one. */
 static void
-spawn (size_t i)
+spawn (size_t i,
+       int    may_restart)
 {
-  static const char byte = 'S';
-  ssize_t n;
+  uint64_t seq = spawn_seq;
+  ssize_t n = -1;
+  int errsv;
 
   if (spawner_sock < 0 && start_spawner () != 0)
     {
@@ -2116,65 +2373,39 @@ spawn (size_t i)
       remove_job (i);
       return;
     }
-  n = send_with_fd (spawner_sock, &byte, 1, jobs[i].conn, MSG_NOSIGNAL | MSG_DONTWAIT);
-  if (n != 1)
+  n = send_with_fd (spawner_sock, &seq, sizeof seq, jobs[i].conn, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n == (ssize_t) sizeof seq)
     {
-      int errsv = n < 0 ? errno : EIO;
-
-      report (jobs[i].conn, SBX_REPLY_ERROR " exec", errsv);
-      remove_job (i);
-      if (errsv != EAGAIN)
-        lost_spawner ();
+      jobs[i].pid = JOB_SPAWNING;
+      jobs[i].seq = spawn_seq++;
+      n_spawning++;
       return;
     }
-  jobs[i].pid = JOB_SPAWNING;
-  jobs[i].seq = spawn_seq++;
-  n_spawning++;
+  errsv = n < 0 ? errno : EIO;
+  if (errsv != EAGAIN && may_restart)
+    {
+      /* Not delivered: the spawner is gone. */
+      int conn = jobs[i].conn;
+
+      lost_spawner ();
+      for (i = 0; i < n_jobs; i++)
+        if (jobs[i].conn == conn)
+          {
+            spawn (i, 0);
+            break;
+          }
+      return;
+    }
+  report (jobs[i].conn, SBX_REPLY_ERROR " exec", errsv);
+  remove_job (i);
 }
 
-/* Takes the spawner's answers: each is for the oldest unanswered spawn. */
+/* Takes the spawner's answers. */
 static void
 spawned (void)
 {
-  for (;;)
-    {
-      int32_t answer;
-      ssize_t n = recv (spawner_sock, &answer, sizeof answer, MSG_DONTWAIT);
-      size_t oldest = n_jobs;
-
-      if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-      if (n != (ssize_t) sizeof answer)
-        {
-          lost_spawner ();
-          return;
-        }
-      for (size_t i = 0; i < n_jobs; i++)
-        if (jobs[i].pid == JOB_SPAWNING && (oldest == n_jobs || jobs[i].seq < jobs[oldest].seq))
-          oldest = i;
-      if (oldest == n_jobs)
-        continue;
-      if (answer <= 0)
-        {
-          report (jobs[oldest].conn, SBX_REPLY_ERROR " exec", -answer);
-          remove_job (oldest);
-          continue;
-        }
-      n_spawning--;
-      jobs[oldest].pid = (pid_t) answer;
-      for (size_t k = 0; k < n_unclaimed; k++)
-        if (unclaimed[k].pid == (pid_t) answer)
-          {
-            /* Killed before its pid came. */
-            report (jobs[oldest].conn, SBX_REPLY_STATUS, unclaimed[k].status);
-            close (jobs[oldest].conn);
-            jobs[oldest] = jobs[--n_jobs];
-            unclaimed[k] = unclaimed[--n_unclaimed];
-            break;
-          }
-      if (n_spawning == 0)
-        n_unclaimed = 0;
-    }
+  if (take_answers () != 0)
+    lost_spawner ();
 }
 
 static void
@@ -2361,7 +2592,7 @@ dispatch (size_t i)
    * process of the sandbox can reach it before it is the command. */
   if (is_exec && !(conn == once_conn && spawner < 0))
     {
-      spawn (i);
+      spawn (i, 1);
       return;
     }
   pid = fork ();
@@ -2488,6 +2719,13 @@ serve (int       listen_fd,
    * (Kept across fork, so the children that serve a connection inherit
    * it; a command's exec resets it for the command alone.) */
   prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
+  /* First: nothing else of the sandbox runs yet. */
+  if (set_up_privileges () != 0)
+    {
+      fprintf (stderr, "sandbox-exec-helper: cannot make the sandbox's user namespace or drop "
+               "the capabilities bwrap left: %s\n", strerror (errno));
+      return 125;
+    }
   /* bwrap loaded the sandbox's seccomp filter before starting us; the
    * library hands it the program while it runs, and an incomplete one is
    * refused by bwrap. Checked here all the same: no filter, no sandbox. */
@@ -2519,6 +2757,11 @@ serve (int       listen_fd,
       /* Fail closed: without it, host sockets would be in reach. */
       fprintf (stderr, "sandbox-exec-helper: cannot filter connect() (seccomp user "
                "notification): %s; Linux 5.6 or later is needed\n", strerror (errno));
+      return 125;
+    }
+  if (!(n_allowed_mnt >= 0 || egress_on || n_nolinks_mnt > 0) && install_mount_filter () != 0)
+    {
+      fprintf (stderr, "sandbox-exec-helper: cannot install a seccomp filter: %s\n", strerror (errno));
       return 125;
     }
   if (lease_fd >= 0)
@@ -2679,6 +2922,19 @@ main (int argc, char **argv)
       in_spawner = 1;
       run_spawner (atoi (argv[2]));
     }
+  if (argc >= 4 && strcmp (argv[1], "--user") == 0)
+    {
+      become_uid = strtol (argv[2], NULL, 10);
+      become_gid = strtol (argv[3], NULL, 10);
+      if (become_uid < 0 || become_gid < 0 || become_uid > 0x7fffffff || become_gid > 0x7fffffff)
+        {
+          fprintf (stderr, "sandbox-exec-helper: bad --user: %s %s\n", argv[2], argv[3]);
+          return 125;
+        }
+      argv += 3;
+      argc -= 3;
+      argv[0] = argv[-3];
+    }
   if (argc >= 3 && strcmp (argv[1], "--once") == 0)
     {
       once_conn = atoi (argv[2]);
@@ -2728,7 +2984,7 @@ main (int argc, char **argv)
                     atoi (argv[6]), atoll (argv[7]));
     }
 
-  fprintf (stderr, "usage: %s [--once CONN-FD] [--egress RULES] [--no-links PATH...] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES "
+  fprintf (stderr, "usage: %s [--user UID GID] [--once CONN-FD] [--egress RULES] [--no-links PATH...] --server LISTEN-FD READY-FD TOKEN-FD WATCH-FD LEASE-FD EXPIRES "
            "[SOCKET-DIR...]\n", argv[0]);
   return 125;
 }

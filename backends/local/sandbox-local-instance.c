@@ -813,6 +813,30 @@ root_only_sys_dirs (void)
   return (const char * const *) dirs;
 }
 
+/* Whether bwrap can start pid 1 with the capabilities it needs first
+ * (build_bwrap_argv): not a setuid bwrap (which allows --cap-add to root
+ * only), nor where AppArmor restricts unprivileged user namespaces
+ * (Ubuntu 23.10 and later), whose profiles for bwrap may refuse every
+ * capability to the program it starts. (A security module that refuses
+ * them anyway makes pid 1 fail at start, saying so.) */
+static gboolean
+pid1_sets_up (const char *bwrap)
+{
+  static gsize restricted;   /* 1: no, 2: yes */
+  struct stat st;
+
+  if (g_once_init_enter (&restricted))
+    {
+      g_autofree char *value = NULL;
+
+      g_file_get_contents ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", &value, NULL, NULL);
+      g_once_init_leave (&restricted, value != NULL && atoi (value) != 0 ? 2 : 1);
+    }
+  if (restricted == 2)
+    return FALSE;
+  return getuid () == 0 || stat (bwrap, &st) != 0 || (st.st_mode & S_ISUID) == 0;
+}
+
 /* The sandbox's one bwrap process, with the server as its pid 1. No
  * --die-with-parent: the sandbox outlives the process that created it. */
 static GPtrArray *
@@ -826,6 +850,8 @@ build_bwrap_argv (SandboxLocalInstance *self,
   g_autoptr(GPtrArray) masked = g_ptr_array_new_with_free_func (g_free);
   gboolean var_tmp_private = config->rootfs == NULL && g_file_test ("/var/tmp", G_FILE_TEST_IS_DIR) &&
                              !g_file_test ("/var/tmp", G_FILE_TEST_IS_SYMLINK);
+  g_autofree char *user_id = NULL, *group_id = NULL;
+  gboolean pid1_becomes_user = FALSE;
   guint64 own_size;
 
 #define ADD(s) g_ptr_array_add (argv, g_strdup (s))
@@ -844,13 +870,35 @@ build_bwrap_argv (SandboxLocalInstance *self,
     {
       /* The image's User: the caller, who owns every file of the image,
        * is mapped to it. */
-      ADD ("--uid"); g_ptr_array_add (argv, g_strdup_printf ("%" G_GINT64_FORMAT, config->uid));
-      ADD ("--gid"); g_ptr_array_add (argv, g_strdup_printf ("%" G_GINT64_FORMAT, config->gid));
+      user_id = g_strdup_printf ("%" G_GINT64_FORMAT, config->uid);
+      group_id = g_strdup_printf ("%" G_GINT64_FORMAT, config->gid);
     }
   else
     {
-      ADD ("--uid"); ADD (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
-      ADD ("--gid"); ADD (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
+      user_id = g_strdup (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
+      group_id = g_strdup (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
+    }
+  if (pid1_sets_up (_sandbox_local_backend_get_bwrap (backend)))
+    {
+      /* pid 1 starts as root of bwrap's user namespace, with these three
+       * capabilities there and nothing else, for the first thing it
+       * does: making the sandbox's mounts private, so that none the host
+       * makes later shows inside, then the sandbox user's namespace in
+       * bwrap's stead (--user below), then dropping every capability
+       * from every set, before anything else of the sandbox runs
+       * (sandbox-exec-helper.c, "The sandbox's mounts receive nothing
+       * from the host"). */
+      ADD ("--cap-add"); ADD ("CAP_SYS_ADMIN");
+      ADD ("--cap-add"); ADD ("CAP_SETPCAP");
+      ADD ("--cap-add"); ADD ("CAP_SETFCAP");
+      ADD ("--uid"); ADD ("0");
+      ADD ("--gid"); ADD ("0");
+      pid1_becomes_user = strcmp (user_id, "0") != 0 || strcmp (group_id, "0") != 0;
+    }
+  else
+    {
+      ADD ("--uid"); ADD (user_id);
+      ADD ("--gid"); ADD (group_id);
     }
 
   add_root (argv, config->rootfs ? config->rootfs : "/");
@@ -984,6 +1032,10 @@ build_bwrap_argv (SandboxLocalInstance *self,
   ADD ("--seccomp"); g_ptr_array_add (argv, g_strdup_printf ("%d", SECCOMP_FD));
   ADD ("--");
   ADD (HELPER_IN_SANDBOX);
+  if (pid1_becomes_user)
+    {
+      ADD ("--user"); ADD (user_id); ADD (group_id);
+    }
   if (once)
     {
       ADD ("--once"); g_ptr_array_add (argv, g_strdup_printf ("%d", ONCE_FD));
@@ -1080,6 +1132,7 @@ typedef struct
   guint       cpu_start;   /* which of the allowed CPUs comes first (random) */
   int         cgroup_fd;   /* cgroup.procs of the exec's cgroup, or -1 */
   int         v1_fds[2];   /* "tasks" of its cgroup v1 backstops, or -1 */
+  gboolean    private_ns;  /* pid 1 cannot make the mounts private: try here */
 } ChildLimits;
 
 /* Where a sandbox limited to fewer CPUs than the machine has starts
@@ -1169,16 +1222,13 @@ child_setup (gpointer user_data)
   ChildLimits *limits = user_data;
 
   drop_caller_standing ();
-  /* A mount namespace of bwrap's own whose mounts receive nothing from the
-   * host's: bwrap makes the sandbox's mounts slaves of the caller's, so a
-   * file system that the host mounted later under a shared mount (the
-   * default of systemd: a container's root under /var/lib/docker, a disk
-   * in /media or /mnt) showed up in every running sandbox, read-write,
-   * past its read-only root; with a root caller, written to as the host's
-   * root. Private here, nothing propagates. This needs CAP_SYS_ADMIN: an
-   * unprivileged caller's sandboxes still receive them (docs/security.md,
-   * "What is not promised"). */
-  if (unshare (CLONE_NEWNS) == 0)
+  /* The sandbox's mounts receive nothing the host mounts later: pid 1
+   * makes them private (sandbox-exec-helper.c), unless bwrap cannot leave
+   * it the capability for that (pid1_sets_up). Then a mount namespace of
+   * bwrap's own, private, where the caller may (CAP_SYS_ADMIN: root);
+   * an unprivileged caller's sandboxes then still receive them
+   * (docs/security.md, "What is not promised"). */
+  if (limits->private_ns && unshare (CLONE_NEWNS) == 0)
     mount ("none", "/", "none", MS_REC | MS_PRIVATE, NULL);
 
   /* Away from the creator's terminal and process group: the sandbox lives
@@ -1904,6 +1954,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   child_fds[LEASE_FD] = lease_pipe[0];
   child_fds[ONCE_FD] = once_pair[1];
   argv = build_bwrap_argv (self, watch_fd >= 0, once_pair[1] >= 0);
+  limits.private_ns = !pid1_sets_up (_sandbox_local_backend_get_bwrap (get_backend (self)));
   clear_fd (&token_pipe[1]);
 
   data->bwrap_pid = _local_spawn ((const char * const *) argv->pdata, child_fds, G_N_ELEMENTS (child_fds),

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
@@ -71,8 +72,8 @@ static const Denied denied[] = {
   { SCMP_SYS (acct), EPERM },
   { SCMP_SYS (syslog), EPERM },
   { SCMP_SYS (quotactl), EPERM },
-  /* The sandbox's mounts and namespaces are fixed once it runs. */
-  { SCMP_SYS (mount), EPERM },
+  /* The sandbox's mounts and namespaces are fixed once it runs. (mount
+   * has a rule of its own below: pid 1 makes the tree private first.) */
   { SCMP_SYS (umount2), EPERM },
   { SCMP_SYS (pivot_root), EPERM },
   { SCMP_SYS (setns), EPERM },
@@ -190,6 +191,16 @@ add_rules (scmp_filter_ctx ctx)
 {
   int r = 0;
 
+  /* mount: refused, but for the one call pid 1 makes first, with the
+   * capability bwrap leaves it for that (sandbox-exec-helper.c, "The
+   * sandbox's mounts receive nothing from the host"): making every mount
+   * of the tree private. No other process has a capability, so the
+   * kernel would refuse that call to them (EPERM) too; and pid 1 adds a
+   * filter of its own that refuses every mount() before anything else of
+   * the sandbox runs. */
+  r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (mount), 1,
+                        SCMP_A3 (SCMP_CMP_NE, (scmp_datum_t) (MS_REC | MS_PRIVATE)));
+
   for (guint i = 0; r == 0 && i < G_N_ELEMENTS (denied); i++)
     {
       r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (denied[i].errnum), denied[i].nr, 0);
@@ -278,10 +289,22 @@ add_rules (scmp_filter_ctx ctx)
                           SCMP_A2 (SCMP_CMP_NE, 0));
 
   /* No new user namespace: the kernel's largest attack surface for an
-   * unprivileged process, and a way around the rules above. */
+   * unprivileged process, and a way around the rules above. But for
+   * unshare (CLONE_NEWUSER) alone, which pid 1 makes first (the sandbox
+   * user's namespace, sandbox-exec-helper.c, "The sandbox's mounts
+   * receive nothing from the host") and then refuses with a filter of
+   * its own, before anything else of the sandbox runs. */
+  /* A rule compares an argument once: refused are CLONE_NEWUSER with any
+   * other of the 32 low bits, one rule per bit, and any flag above them
+   * (none is valid). */
+  for (guint bit = 0; r == 0 && bit < 32; bit++)
+    if ((1u << bit) != CLONE_NEWUSER)
+      r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (unshare), 1,
+                            SCMP_A0 (SCMP_CMP_MASKED_EQ, CLONE_NEWUSER | (1u << bit),
+                                     CLONE_NEWUSER | (1u << bit)));
   if (r == 0)
     r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (unshare), 1,
-                          SCMP_A0 (SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
+                          SCMP_A0 (SCMP_CMP_GE, (scmp_datum_t) 1 << 32));
   if (r == 0)
     r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EPERM), SCMP_SYS (clone), 1,
 #if defined(__s390__) || defined(__s390x__)

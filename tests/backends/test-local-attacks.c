@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -1440,30 +1441,117 @@ test_stop_spawner (void)
   out = sh (instance, kill9, NULL);
   g_assert_cmpstr (out, ==, "KILLED\n");
   g_clear_pointer (&out, g_free);
-  /* A command sent while the killed spawner is still on its way out (its
-   * socket not yet closed: a slow exit on a busy machine) is refused with
-   * EAGAIN: pid 1 cannot tell whether a spawner that died without answering
-   * had forked it already, and never runs a command twice. The next one is
-   * served by the new spawner. */
-  for (int attempt = 0; ; attempt++)
+  /* The next command is served by a new spawner, also when it was sent
+   * while the killed one was still on its way out (its socket not yet
+   * closed): it used to be refused then with EAGAIN (pid 1 could not tell
+   * whether that spawner had made it already); see
+   * test_spawner_killed_with_request. */
+  g_free (out);
+  out = sh (instance, "echo AGAIN", NULL);
+  g_assert_cmpstr (out, ==, "AGAIN\n");
+  destroy (instance);
+}
+
+typedef struct
+{
+  SandboxExecResult *result;
+  GError            *error;
+  gboolean           done;
+} ExecOutcome;
+
+static void
+exec_outcome (GObject      *source,
+              GAsyncResult *res,
+              gpointer      user_data)
+{
+  ExecOutcome *outcome = user_data;
+
+  outcome->result = sandbox_instance_exec_finish (SANDBOX_INSTANCE (source), res, &outcome->error);
+  outcome->done = TRUE;
+}
+
+/* A command (A) keeps the spawner stopped, so that the request of the next
+ * command (B) waits on its socket, unread; then A kills the spawner. pid 1
+ * used to refuse B (EAGAIN): it could not tell whether the dead spawner had
+ * made B's command already. Every command now tells pid 1 its pid before it
+ * reads its request, and pid 1 stops listening before it hands what no
+ * command told it of to a new spawner: B runs, once. Three rounds (the
+ * spawner may read B's request in the moment between pid 1's SIGCONT and
+ * A's next SIGSTOP; then B ran before too). */
+static void
+test_spawner_killed_with_request (void)
+{
+  static const char a_script[] =
+    "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = sandbox-spawner ] && "
+    "grep -q '^PPid:.1$' $p/status && P=${p#/proc/}; done; "
+    "[ -n \"$P\" ] || exit 3; "
+    "( while kill -STOP $P 2>/dev/null; do :; done ) & S=$!; "
+    "echo $P > /tmp/stopping; "
+    "while [ ! -e /tmp/go ]; do sleep 0.01; done; "
+    "kill -KILL $P; kill $S; rm -f /tmp/go /tmp/stopping; echo A-DONE";
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *go_path = g_build_filename (dir, "go", NULL);
+  g_autofree char *seen_path = g_build_filename (dir, "seen", NULL);
+  g_autoptr(GFile) go = g_file_new_for_path (go_path);
+  g_autoptr(GFile) seen = g_file_new_for_path (seen_path);
+  SandboxInstance *instance = create (NULL);
+  guint refused = 0;
+
+  g_assert_no_error (error);
+  g_assert_true (g_file_set_contents (go_path, "", 0, NULL));
+  for (int round = 0; round < 3; round++)
     {
-      g_autoptr(SandboxCommand) again = sandbox_command_new_shell ("echo AGAIN");
-      g_autoptr(SandboxExecResult) result = NULL;
-      g_autoptr(GError) error = NULL;
+      g_autoptr(SandboxCommand) a = sandbox_command_new_shell (a_script);
+      g_autoptr(SandboxCommand) b = sandbox_command_new_shell ("echo B");
+      g_autoptr(SandboxExecResult) a_result = NULL;
+      ExecOutcome b_outcome = { NULL, NULL, FALSE };
+      gint64 until;
       GBytes *bytes;
 
-      result = sandbox_instance_exec (instance, again, NULL, &error);
-      if (result == NULL && attempt == 0 && strstr (error->message, g_strerror (EAGAIN)) != NULL)
+      sandbox_command_set_timeout_ms (a, 60000);
+      sandbox_command_set_timeout_ms (b, 60000);
+      sandbox_instance_exec_async (instance, a, NULL, exec_done, &a_result);
+      /* A's stopper runs once /tmp/stopping is there (the file service is
+       * pid 1's, not the spawner's: it works meanwhile). */
+      for (;;)
         {
-          g_test_message ("first command after the spawner's death: %s", error->message);
+          g_autoptr(GError) not_yet = NULL;
+
+          if (sandbox_instance_download (instance, "/tmp/stopping", seen, NULL, &not_yet))
+            break;
+          g_assert_null (a_result);
+          g_usleep (10000);
+        }
+      g_unlink (seen_path);
+      sandbox_instance_exec_async (instance, b, NULL, exec_outcome, &b_outcome);
+      /* B's request reaches the stopped spawner; then A kills it. */
+      until = g_get_monotonic_time () + 300 * 1000;
+      while (g_get_monotonic_time () < until)
+        g_main_context_iteration (NULL, FALSE);
+      g_assert_true (sandbox_instance_upload (instance, go, "/tmp/go", NULL, &error));
+      g_assert_no_error (error);
+      while (a_result == NULL)
+        g_main_context_iteration (NULL, TRUE);
+      bytes = sandbox_exec_result_get_stdout (a_result);
+      g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), "A-DONE\n", 7);
+      while (!b_outcome.done)
+        g_main_context_iteration (NULL, TRUE);
+      if (b_outcome.error != NULL)
+        {
+          g_test_message ("round %d: B refused: %s", round, b_outcome.error->message);
+          refused++;
+          g_clear_error (&b_outcome.error);
           continue;
         }
-      g_assert_no_error (error);
-      bytes = sandbox_exec_result_get_stdout (result);
-      g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), "AGAIN\n", 6);
-      break;
+      bytes = sandbox_exec_result_get_stdout (b_outcome.result);
+      g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), "B\n", 2);
+      g_clear_object (&b_outcome.result);
     }
+  g_assert_cmpuint (refused, ==, 0);
   destroy (instance);
+  g_unlink (go_path);
+  g_rmdir (dir);
 }
 
 /* The host walks the sandbox's directories for its metrics (disk used)
@@ -2187,6 +2275,168 @@ test_caller_standing (void)
   destroy (instance);
 }
 
+/* pid 1 starts with CAP_SYS_ADMIN, CAP_SETPCAP and CAP_SETFCAP in bwrap's
+ * user namespace, and the sandbox's seccomp filter lets through the two
+ * calls it makes with them (mount with MS_REC | MS_PRIVATE, unshare with
+ * CLONE_NEWUSER alone): its own filter must close both before any command
+ * runs, and no capability may be left, in any set, in pid 1 or a command.
+ * As the user, as root, and with an image root (where pid 1 needs no
+ * seccomp listener: its filter is then the one refusing these alone). */
+static void
+test_pid1_setup_calls (void)
+{
+  static const char probe_py[] =
+    "import ctypes, os\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "def call(*args):\n"
+    "    r = libc.syscall(*[ctypes.c_ulong(a) if isinstance(a, int) else a for a in args])\n"
+    "    return os.strerror(ctypes.get_errno()) if r < 0 else 'DONE'\n"
+    "print('unshare', call(272, 0x10000000))\n"
+    "print('mount', call(165, b'none', b'/', None, 0x44000, None))\n"
+    "for pid in ('self', '1'):\n"
+    "    caps = [l.split()[1] for l in open('/proc/%s/status' % pid) if l.startswith('Cap')]\n"
+    "    print(pid, ' '.join(sorted(set(caps))))\n";
+  g_autofree char *quoted = g_shell_quote (probe_py);
+  g_autofree char *script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\"", quoted);
+  g_autofree char *expected = g_strdup_printf ("unshare %s\nmount %s\nself 0000000000000000\n1 0000000000000000\n",
+                                               g_strerror (EPERM), g_strerror (EPERM));
+  g_autoptr(GError) error = NULL;
+  g_autofree char *image = NULL;
+  const char *links[] = { "bin/sh", "/usr/bin/sh", "lib", "usr/lib", "lib64", "usr/lib64", NULL };
+  g_autofree char *bin = NULL;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  expect_as_user_and_root (script, 0, expected);
+  if (!g_file_test ("/usr/bin/sh", G_FILE_TEST_EXISTS) || !g_file_test ("/usr/lib64", G_FILE_TEST_IS_DIR))
+    return;   /* no image of links into the host's /usr (test_image_sys_link's) */
+  image = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_assert_no_error (error);
+  bin = g_build_filename (image, "bin", NULL);
+  g_assert_cmpint (g_mkdir (bin, 0755), ==, 0);
+  for (guint i = 0; links[i] != NULL; i += 2)
+    {
+      g_autofree char *link = g_build_filename (image, links[i], NULL);
+      g_assert_cmpint (symlink (links[i + 1], link), ==, 0);
+    }
+  {
+    g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+    g_autofree char *out = NULL;
+    SandboxInstance *instance;
+
+    sandbox_spec_set_image (spec, image);
+    sandbox_spec_add_mount (spec, "/usr", "/usr", TRUE);
+    instance = create (spec);
+    out = sh (instance, script, NULL);
+    g_test_message ("image root: %s", out);
+    g_assert_cmpstr (out, ==, expected);
+    destroy (instance);
+  }
+  for (guint i = 0; links[i] != NULL; i += 2)
+    {
+      g_autofree char *link = g_build_filename (image, links[i], NULL);
+      g_unlink (link);
+    }
+  g_rmdir (bin);
+  g_rmdir (image);
+}
+
+/* The unprivileged caller of test_host_mount_later (uid and gid 65534,
+ * in a forked child; this process, root, mounts LATER meanwhile).
+ * Skipped, with a message, where such a user cannot make a user
+ * namespace (bwrap needs one). */
+static void
+host_mount_later_unprivileged (const char *before,
+                               const char *later)
+{
+  const uid_t nobody = 65534;
+  /* In /tmp: the test's own directories are root's, mode 0700. */
+  g_autofree char *root = g_strdup ("/tmp/test-local-attacks-XXXXXX");
+  g_autofree char *planted = g_build_filename (later, "planted", NULL);
+  g_autofree char *rm = NULL;
+  int ready[2], go[2], status = 0;
+  char byte = 0;
+  pid_t pid;
+
+  {
+    /* The library then leaves the mounts as they are (pid1_sets_up). */
+    g_autofree char *restricted = NULL;
+
+    if (g_file_get_contents ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", &restricted, NULL, NULL) &&
+        atoi (restricted) != 0)
+      {
+        g_test_message ("not tried as an unprivileged caller: AppArmor restricts unprivileged user "
+                        "namespaces here (docs/security.md, \"What is not promised\")");
+        return;
+      }
+  }
+  g_assert_nonnull (g_mkdtemp (root));
+  g_assert_cmpint (chown (root, nobody, nobody), ==, 0);
+  rm = g_strdup_printf ("rm -rf %s", root);
+  pid = fork ();
+  if (pid == 0)
+    {
+      int ok = setgroups (0, NULL) == 0 && setresgid (nobody, nobody, nobody) == 0 &&
+               setresuid (nobody, nobody, nobody) == 0 && unshare (CLONE_NEWUSER) == 0;
+
+      _exit (ok ? 0 : 1);
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    {
+      g_test_message ("not tried as an unprivileged caller: uid %u cannot make a user "
+                      "namespace here (kernel.unprivileged_userns_clone, "
+                      "user.max_user_namespaces)", (unsigned) nobody);
+      g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+      return;
+    }
+
+  g_assert_cmpint (pipe (ready), ==, 0);
+  g_assert_cmpint (pipe (go), ==, 0);
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      SandboxInstance *instance;
+      g_autofree char *script = NULL;
+      g_autofree char *out = NULL;
+
+      close (ready[0]);
+      close (go[1]);
+      if (setgroups (0, NULL) != 0 || setresgid (nobody, nobody, nobody) != 0 ||
+          setresuid (nobody, nobody, nobody) != 0)
+        _exit (2);
+      g_setenv ("SANDBOX_LOCAL_ROOT", root, TRUE);
+      g_setenv ("XDG_RUNTIME_DIR", root, TRUE);
+      instance = create (NULL);
+      if (write (ready[1], "c", 1) != 1 || read (go[0], &byte, 1) != 1)
+        _exit (3);
+      script = g_strdup_printf ("grep -c ' %s ' /proc/self/mountinfo; grep -c ' %s ' /proc/self/mountinfo; "
+                                "touch '%s/planted' 2>/dev/null && echo WROTE; true",
+                                before, later, later);
+      out = sh (instance, script, NULL);
+      g_test_message ("unprivileged caller: %s", out);
+      destroy (instance);
+      _exit (g_strcmp0 (out, "1\n0\n") == 0 ? 0 : 4);
+    }
+  close (ready[1]);
+  close (go[0]);
+  g_assert_cmpint (read (ready[0], &byte, 1), ==, 1);
+  g_assert_cmpint (mount ("later", later, "tmpfs", 0, "size=64k,mode=0777"), ==, 0);
+  g_assert_cmpint (write (go[1], "m", 1), ==, 1);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  close (ready[0]);
+  close (go[1]);
+  g_assert_false (g_file_test (planted, G_FILE_TEST_EXISTS));
+  g_assert_cmpint (umount (later), ==, 0);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+}
+
 /* A file system the host mounts after a sandbox started: bwrap made the
  * sandbox's mounts slaves of the caller's, so on a host whose root is a
  * shared mount (systemd's default; a container's root under
@@ -2214,6 +2464,11 @@ test_host_mount_later (void)
       g_assert_cmpint (g_mkdir (before, 0755), ==, 0);
       g_assert_cmpint (g_mkdir (later, 0755), ==, 0);
       g_assert_cmpint (mount ("before", before, "tmpfs", 0, "size=64k"), ==, 0);
+      /* First (no thread of the library runs yet, so a fork may use it):
+       * an unprivileged caller's sandbox, whose processes had no
+       * capability over its mounts at all (pid 1 was already in bwrap's
+       * second user namespace): there, only pid 1 can cut them off now. */
+      host_mount_later_unprivileged (before, later);
       for (int as_root = 0; as_root <= 1; as_root++)
         {
           SandboxInstance *instance = as_root ? create_as_root () : create (NULL);
@@ -3520,6 +3775,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/stopped-file-service", test_stopped_file_service);
   g_test_add_func ("/local/attack/signal-commands", test_signal_commands);
   g_test_add_func ("/local/attack/stop-spawner", test_stop_spawner);
+  g_test_add_func ("/local/attack/spawner-killed-with-request", test_spawner_killed_with_request);
   g_test_add_func ("/local/attack/deep-tree", test_deep_tree);
   g_test_add_func ("/local/attack/line-discipline", test_line_discipline);
   g_test_add_func ("/local/attack/module-autoload", test_module_autoload);
@@ -3546,6 +3802,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/realtime", test_realtime);
   g_test_add_func ("/local/attack/caller-standing", test_caller_standing);
   g_test_add_func ("/local/attack/host-mount-later", test_host_mount_later);
+  g_test_add_func ("/local/attack/pid1-setup-calls", test_pid1_setup_calls);
   g_test_add_func ("/local/attack/file-lease", test_file_lease);
   g_test_add_func ("/local/attack/spawner-secrets", test_spawner_secrets);
   g_test_add_func ("/local/attack/one-shot-command-domain", test_one_shot_command_domain);

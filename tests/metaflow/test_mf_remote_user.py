@@ -58,6 +58,28 @@ def _emulator(name, tmp_path, store):
     return Emulator(name, tmp_path / ("emu-" + name), env={"SANDBOX_IMAGE_STORE": str(store)})
 
 
+def _run_on_image(mf, emu, image, direct, expect_ok=True):
+    """sleep_flow.py with every step (its @sandbox step too: the settings,
+    not --with values) on @emu's backend and @image, whose python3 runs
+    them, launched directly (@direct "1") or through the trampoline ("0")."""
+    mf.env.update(emu.env)
+    flow = mf.copy_flow("sleep_flow.py")
+    return mf.run(
+        flow,
+        "--with",
+        "sandbox",
+        "run",
+        extra_env={
+            "METAFLOW_SANDBOX_BACKEND": emu.name,
+            "METAFLOW_SANDBOX_IMAGE": image,
+            "METAFLOW_SANDBOX_PYTHON": "python3",
+            "METAFLOW_TEST_SLEEP": "0",
+            "METAFLOW_SANDBOX_DIRECT": direct,
+        },
+        expect_ok=expect_ok,
+    )
+
+
 def _stub_python(version, error):
     """An image whose python3 says it is @version and fails anything else
     with @error, with the tools the task's command needs."""
@@ -86,20 +108,7 @@ def test_remote_image_python_checked(mf, tmp_path, python, direct):
         files = _stub_python("3.11.2", "ModuleNotFoundError: No module named requests")
     emu = _emulator("daytona", tmp_path, _store(tmp_path, {"img:1": files}))
     try:
-        mf.env.update(emu.env)
-        flow = mf.copy_flow("sleep_flow.py")
-        proc = mf.run(
-            flow,
-            "--with",
-            "sandbox:backend=daytona,image=img:1",
-            "run",
-            extra_env={
-                "METAFLOW_SANDBOX_PYTHON": "python3",
-                "METAFLOW_TEST_SLEEP": "0",
-                "METAFLOW_SANDBOX_DIRECT": direct,
-            },
-            expect_ok=False,
-        )
+        proc = _run_on_image(mf, emu, "img:1", direct, expect_ok=False)
         out = proc.output
         if python == "old":
             assert "The image img:1 has Python 3.6.9, too old" in out, out[-3000:]
@@ -130,19 +139,7 @@ def test_remote_image_without_bash(mf, tmp_path, backend, direct):
     assert not any(path.endswith("/bash") for path in files)
     emu = _emulator(backend, tmp_path, _store(tmp_path, {"nobash:1": files}))
     try:
-        mf.env.update(emu.env)
-        flow = mf.copy_flow("sleep_flow.py")
-        proc = mf.run(
-            flow,
-            "--with",
-            "sandbox:backend=%s,image=nobash:1" % backend,
-            "run",
-            extra_env={
-                "METAFLOW_SANDBOX_PYTHON": "python3",
-                "METAFLOW_TEST_SLEEP": "0",
-                "METAFLOW_SANDBOX_DIRECT": direct,
-            },
-        )
+        proc = _run_on_image(mf, emu, "nobash:1", direct)
         assert "SLOW-STEP-STARTED" in proc.output, proc.output[-3000:]
         assert "/bin/bash" not in proc.output
         assert emu.wait_live(0, 30) == 0
@@ -233,18 +230,19 @@ def test_stuck_remote_task_ends_on_sigterm(tmp_path, backend, stuck):
         emu.stop()
 
 
-@pytest.mark.parametrize("direct", ["1", "0"])
-def test_run_stuck_in_create_ends_on_sigterm(mf, tmp_path, direct):
+@pytest.mark.parametrize("direct,prepare", [("1", "0"), ("0", "0"), ("1", "1")])
+def test_run_stuck_in_create_ends_on_sigterm(mf, tmp_path, direct, prepare):
     """The same through a whole run, on both remote launch paths (the
     remote task's process, and the trampoline, which had its own create
-    without a cancellable): SIGTERM to the run's process group while the
-    start task's sandbox can never finish starting ends every process of
-    the run, and no sandbox is left."""
+    without a cancellable), and with the start task's sandbox created by
+    the runtime's helper (METAFLOW_SANDBOX_PREPARE): SIGTERM to the run's
+    process group while that sandbox can never finish starting ends every
+    process of the run, and no sandbox is left."""
     tools = _host_tools(*(t for t in TOOLS if t != "mv"))
     emu = _emulator("daytona", tmp_path, _store(tmp_path, {"nomv:1": tools}))
     try:
         mf.env.update(emu.env)
-        mf.env.update({"METAFLOW_SANDBOX_DIRECT": direct, "METAFLOW_SANDBOX_PREPARE": "0"})
+        mf.env.update({"METAFLOW_SANDBOX_DIRECT": direct, "METAFLOW_SANDBOX_PREPARE": prepare})
         flow = mf.copy_flow("sleep_flow.py")
         proc = mf.popen(flow, "--with", "sandbox:backend=daytona,image=nomv:1", "run")
 

@@ -212,12 +212,16 @@ class Emulator:
     """A Daytona or E2B emulator program; its sandboxes are local-backend
     instances under @tmp."""
 
-    def __init__(self, name: str, tmp: Path, state_delay_ms: int = 20) -> None:
+    def __init__(
+        self, name: str, tmp: Path, state_delay_ms: int = 20, env: dict | None = None
+    ) -> None:
         program = EMULATORS[name]
         if not os.access(program, os.X_OK):
             pytest.skip(f"{program} is not built")
         self.name = name
-        env = dict(os.environ, SANDBOX_LOCAL_ROOT=str(tmp))
+        # @env: more of the emulator's environment (SANDBOX_IMAGE_STORE: the
+        # store whose images its sandboxes run on, docs/testing.md).
+        env = dict(os.environ, SANDBOX_LOCAL_ROOT=str(tmp), **(env or {}))
         args = [str(program)]
         if name == "daytona":
             # How long a created sandbox stays "creating" (the client polls).

@@ -142,6 +142,24 @@ def test_defaults_a_backend_ignores_are_not_sent(mf, emulators):
             ["sandbox:backend=pysnap,cpu=2"],
             ["asks for cpu=2", "pysnap backend sizes a sandbox from its snapshot", "image="],
         ),
+        # (mfx18) network= and image= a backend cannot honour: refused,
+        # where they were sent and ignored.
+        (
+            ["sandbox:backend=pyopen,network=true"],
+            ["asks for network=True", "pyopen backend cannot turn a sandbox's network"],
+        ),
+        (
+            ["sandbox:backend=pyopen,network=false"],
+            ["asks for network=False", "remove network= from @sandbox"],
+        ),
+        (
+            ["sandbox:backend=pyown,image=python:3.12"],
+            ["asks for image=python:3.12 with @sandbox(image=...)", "cannot run another"],
+        ),
+        (
+            ["sandbox:backend=pysnap,image=host"],
+            ['asks for image="host"', "only the local backend has", "pysnap backend's default"],
+        ),
     ],
 )
 def test_python_backend_capabilities_refuse(mf, withs, needles):
@@ -170,6 +188,18 @@ def test_python_backend_capabilities_accept(mf):
     spec = json.loads(meta["sandbox-spec"])
     assert float(spec["cpu"]) == 2, spec
     assert spec["memory"] is None and spec["disk"] is None, spec
+    mf.assert_no_sandboxes("PyBackendSandboxFlow")
+
+
+def test_network_default_a_backend_cannot_keep_is_said(mf):
+    """(mfx18) A backend without a network policy runs the step, saying
+    once that "no network" (the default) cannot be promised there, instead
+    of implying it silently."""
+    flow = mf.copy_flow("pybackend_flow.py")
+    proc = mf.run(flow, "--with", "sandbox:backend=pyopen", "run")
+    assert "PYBACKEND-STEP-RAN" in proc.output
+    warning = "Step start runs on the pyopen backend, which cannot turn a sandbox's network off"
+    assert proc.output.count(warning) == 1, proc.output[-3000:]
     mf.assert_no_sandboxes("PyBackendSandboxFlow")
 
 

@@ -5,6 +5,8 @@ the runtime, which validates the decorator, and the trampoline.
 "pycpu" runs its sandboxes on the local backend and declares what they can
 do (the host's file system, mounts, network policy) and, of the resources,
 cpu only. "pysnap" declares cpu limits that need an image, as Daytona does.
+"pyopen" has no network policy, "pyown" neither images nor this machine's
+root.
 Neither is known to sandboxctl, so its tasks go through the trampoline.
 """
 
@@ -64,8 +66,22 @@ if "METAFLOW_SANDBOX_WORKLOAD" not in os.environ:
         def do_get_capabilities(self) -> Sandbox.BackendCapabilities:
             return Caps.NETWORK_POLICY | Caps.IMAGES | Caps.CPU_LIMIT | Caps.LIMITS_NEED_IMAGE
 
+    class NoNetworkPolicyBackend(CpuOnlyBackend):
+        """Cannot turn a sandbox's network on or off."""
+
+        def do_get_capabilities(self) -> Sandbox.BackendCapabilities:
+            return Caps.SHARES_HOST_FS | Caps.MOUNTS | Caps.CPU_LIMIT
+
+    class OwnImageBackend(CpuOnlyBackend):
+        """Runs its own image only, not this machine's: no images, no host root."""
+
+        def do_get_capabilities(self) -> Sandbox.BackendCapabilities:
+            return Caps.NETWORK_POLICY | Caps.CPU_LIMIT
+
     Sandbox.Backend.register("pycpu", CpuOnlyBackend.__gtype__, 0)
     Sandbox.Backend.register("pysnap", SnapshotSizedBackend.__gtype__, 0)
+    Sandbox.Backend.register("pyopen", NoNetworkPolicyBackend.__gtype__, 0)
+    Sandbox.Backend.register("pyown", OwnImageBackend.__gtype__, 0)
 
 
 class PyBackendSandboxFlow(FlowSpec):

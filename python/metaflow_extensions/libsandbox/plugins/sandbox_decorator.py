@@ -415,6 +415,7 @@ class SandboxDecorator(StepDecorator):
             # ask the backend (and what it was given was checked already), and
             # host paths mean nothing there.
             self._check_resources(step, asked_by)
+            self._check_network_and_image(step)
             self._check_image(step)
 
         # @timeout and timeout=: the smaller one wins.
@@ -537,6 +538,55 @@ class SandboxDecorator(StepDecorator):
                 ) % (step, key, self.attributes[key], asked_by[key], backend, key, asked_by[key])
             raise SandboxException(msg)
 
+    def _check_network_and_image(self, step: str) -> None:
+        """network= and image= the backend cannot honour, as its
+        capabilities say, are refused before the run: a backend without
+        NETWORK_POLICY gives its sandboxes whatever network it has (on or
+        off, whatever was asked), one without IMAGES (nor this machine's
+        image store, SHARES_HOST_FS) runs its own image, and only the local
+        backend has this machine's root (image="host"). Without network=,
+        runtime_init warns that "no network" cannot be promised."""
+        backend = self.attributes["backend"]
+        capabilities = _capabilities(backend)
+        if capabilities is None:
+            return
+        if "NETWORK_POLICY" not in capabilities and not _user_set(self, "network"):
+            # Not sent on (the task's --with), where it would read as given.
+            self.attributes["network"] = None
+        elif "NETWORK_POLICY" not in capabilities:
+            raise SandboxException(
+                _(
+                    "Step *%s* asks for network=%s, but the %s backend cannot turn a "
+                    "sandbox's network on or off: remove network= from @%s, or run the "
+                    "step on a backend that can (local, daytona, e2b)."
+                )
+                % (step, self.attributes["network"], backend, self.name)
+            )
+        image = self.attributes["image"]
+        if not image:
+            return
+        given = (
+            "@%s(image=...)" % self.name if _user_set(self, "image") else "METAFLOW_SANDBOX_IMAGE"
+        )
+        if "SHARES_HOST_FS" not in capabilities and image == "host":
+            raise SandboxException(
+                _(
+                    'Step *%s* asks for image="host" with %s, this machine\'s own root, '
+                    "which only the local backend has: remove it to run on the %s "
+                    "backend's default image, or name an image."
+                )
+                % (step, given, backend)
+            )
+        if "SHARES_HOST_FS" not in capabilities and "IMAGES" not in capabilities:
+            raise SandboxException(
+                _(
+                    "Step *%s* asks for image=%s with %s, but the %s backend runs its own "
+                    "image and cannot run another: remove it, or run the step on a backend "
+                    "that runs images (local, daytona, e2b)."
+                )
+                % (step, image, given, backend)
+            )
+
     def _check_image(self, step: str) -> None:
         image = self.attributes["image"]
         # Names and digests are looked up in the image store (local_image_error).
@@ -588,6 +638,18 @@ class SandboxDecorator(StepDecorator):
         from .sandbox_executor import preflight
 
         preflight(self.attributes["backend"])
+        caps = _capabilities(self.attributes["backend"])
+        if caps is not None and "NETWORK_POLICY" not in caps:
+            # network= itself is refused (step_init); its default cannot be
+            # promised either: said, not dropped.
+            sys.stderr.write(
+                _(
+                    "Step %s runs on the %s backend, which cannot turn a sandbox's network "
+                    "off: the step has whatever network that backend gives its sandboxes."
+                )
+                % (self.step, self.attributes["backend"])
+                + "\n"
+            )
         # What the runtime reads of the tasks' artifacts is written by code in
         # sandboxes: rebuilt as plain data only (sandbox_safeload.py).
         from .sandbox_safeload import install

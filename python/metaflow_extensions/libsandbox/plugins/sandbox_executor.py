@@ -22,7 +22,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -36,9 +35,13 @@ from .sandbox_i18n import _
 from .sandbox_output import LineOutput
 from .sandbox_remote import (
     Attempt,
-    _no_core_dump,
     create_with_retries,
+    destroy_by_id,
+    die_of,
+    interrupted,
     say_kept_for_debugging,
+    say_term_signal,
+    step_outcome,
 )
 
 LOG_DIR = ".logs"
@@ -962,32 +965,54 @@ def _bootstrap_script(
         )
         cmds += environment.bootstrap_commands(step_name, ds_type)
         # Their quoting is written for a `bash -c "..."` that goes through shlex.
-        init = shlex.split('bash -c "%s"' % " && ".join(cmds))[2]
+        init = shlex.split('bash -c "%s"' % " && ".join(_posix_commands(cmds)))[2]
         lines = [
             "set -e",
             "cd %s" % q(os.path.dirname(pkg_dir.rstrip("/"))),
             "mkdir -p %s" % q(log_dir),
             "%s || exit 1" % init,
         ]
-    if _can(options.backend, "SHARES_HOST_FS") and options.image not in (None, "", "host"):
-        # An image root has only what was put in it: say what is missing
-        # rather than fail with "not found" or a traceback.
-        lines[1:1] = _image_checks_before(options.image)
-        lines.extend(_image_checks_after(options.image))
+    if not _can(options.backend, "SHARES_HOST_FS") or options.image not in (None, "", "host"):
+        # An image has only what was put in it (a remote backend's default
+        # one too): say what is missing rather than fail with "not found",
+        # a SyntaxError or a traceback.
+        image = image_label(options.image, options.backend)
+        lines[1:1] = _image_checks_before(image)
+        lines.extend(_image_checks_after(image))
     lines.append('exec "$MF_SANDBOX_PYTHON" -m %s' % RUNNER_MODULE)
     return "\n".join(lines) + "\n"
+
+
+def _posix_commands(cmds: List[str]) -> List[str]:
+    """Metaflow's task commands (written for bash, as @kubernetes runs them)
+    for POSIX sh, which is all an image may have: its log function
+    (mflog.BASH_MFLOG) cuts a time stamp with bash's ${T:0:26}, which sh
+    refuses ("Bad substitution"), ending the task before it starts."""
+    return [cmd.replace("${T:0:26}", "$(printf %.26s $T)") for cmd in cmds]
 
 
 RECIPE = "docs/metaflow.md, Local sandboxes on an image"
 
 
-def _fail(message: str, code: int, *args: str) -> str:
-    """Shell: print MESSAGE (a printf format: %s takes ARGS) on stderr, exit CODE."""
+def _fail(message: str, code: Optional[int], *args: str) -> str:
+    """Shell: print MESSAGE (a printf format: %s takes ARGS) on stderr, exit
+    CODE (None: go on)."""
     fmt = message.replace("\\", "\\\\") + "\\n"
-    return "{ printf -- %s %s >&2; exit %d; }" % (shlex.quote(fmt), " ".join(args), code)
+    end = "" if code is None else " exit %d;" % code
+    return "{ printf -- %s %s >&2;%s }" % (shlex.quote(fmt), " ".join(args), end)
 
 
-def _image_checks_before(image: str) -> List[str]:
+def image_label(image: Optional[str], backend: str) -> str:
+    """How the checks' messages name the task's image: its name, or the
+    backend's default image."""
+    if image and image != "host":
+        return image
+    return "(the %s backend's default)" % backend
+
+
+def _image_checks_before(image: str, python: str = '"$MF_SANDBOX_PYTHON"') -> List[str]:
+    """Shell lines: the tools that unpack the code package and the
+    interpreter @python (a shell word) are in the image."""
     names = {"image": image.replace("%", "%%"), "recipe": RECIPE}
     return [
         "for t in tar gzip mkdir ln; do command -v $t >/dev/null 2>&1 || "
@@ -1001,7 +1026,7 @@ def _image_checks_before(image: str) -> List[str]:
             '"$t"',
         )
         + "; done",
-        'command -v "$MF_SANDBOX_PYTHON" >/dev/null 2>&1 || '
+        "command -v %s >/dev/null 2>&1 || " % python
         + _fail(
             _(
                 "The image %(image)s has no Python interpreter %(python)s: add python3 to it "
@@ -1010,7 +1035,7 @@ def _image_checks_before(image: str) -> List[str]:
             )
             % dict(names, python="%s"),
             127,
-            '"$MF_SANDBOX_PYTHON"',
+            python,
         ),
     ]
 
@@ -1021,10 +1046,15 @@ def _image_checks_before(image: str) -> List[str]:
 MIN_PYTHON = (3, 8)
 
 
-def _image_checks_after(image: str) -> List[str]:
-    # An older interpreter fails "import metaflow" with a SyntaxError deep in
-    # Metaflow, which says nothing of the version: compared first, on what
-    # `python -V` prints (Python 2 prints it on stderr).
+def python_version_check(image: str, python: str = '"$MF_SANDBOX_PYTHON"') -> str:
+    """A shell line that stops the task (status 1) when the interpreter
+    @python (a shell word) is older than MIN_PYTHON, naming its version:
+    an older one fails "import metaflow" with a SyntaxError deep in
+    Metaflow, which says nothing of the version. Compared on what
+    `python -V` prints (Python 2 prints it on stderr); it costs no import.
+    Every path that runs a step on an image has it: the trampoline's
+    script (_bootstrap_script) and the remote task's command
+    (remote_script)."""
     old = "|".join(
         ['"Python 2."*']
         + [
@@ -1032,9 +1062,8 @@ def _image_checks_after(image: str) -> List[str]:
             for m in range(MIN_PYTHON[1])
         ]
     )
-    return [
-        'mf_pyv=$("$MF_SANDBOX_PYTHON" -V 2>&1 || true)',
-        'case "$mf_pyv" in %s) ' % old
+    return (
+        'mf_pyv=$(%s -V 2>&1 || true); case "$mf_pyv" in %s) ' % (python, old)
         + _fail(
             _(
                 "The image %(image)s has %(found)s, too old for Metaflow and @sandbox, which "
@@ -1050,23 +1079,34 @@ def _image_checks_after(image: str) -> List[str]:
             1,
             '"$mf_pyv"',
         )
-        + " ;; esac",
-        # Python's own error (on stderr) comes first, then what to do.
-        '"$MF_SANDBOX_PYTHON" -c "import metaflow" || '
-        + _fail(
-            _(
-                "The image %(image)s cannot run Metaflow (the error is above): install "
-                "Metaflow's dependencies in it, for example pip install metaflow==%(version)s "
-                "(%(recipe)s)."
-            )
-            % {
-                "image": image.replace("%", "%%"),
-                "version": _metaflow_version(),
-                "recipe": RECIPE,
-            },
-            1,
-        ),
-    ]
+        + " ;; esac"
+    )
+
+
+def metaflow_import_check(
+    image: str, python: str = '"$MF_SANDBOX_PYTHON"', code: Optional[int] = 1
+) -> str:
+    """A shell command that says what to install, after Python's own error,
+    when @python (a shell word) cannot import Metaflow from the code
+    package, and then exits with @code (None: goes on)."""
+    return '%s -c "import metaflow" || ' % python + _fail(
+        _(
+            "The image %(image)s cannot run Metaflow (the error is above): install "
+            "Metaflow's dependencies in it, for example pip install metaflow==%(version)s "
+            "(%(recipe)s)."
+        )
+        % {
+            "image": image.replace("%", "%%"),
+            "version": _metaflow_version(),
+            "recipe": RECIPE,
+        },
+        code,
+    )
+
+
+def _image_checks_after(image: str) -> List[str]:
+    # Python's own error (on stderr) comes first, then what to do.
+    return [python_version_check(image), metaflow_import_check(image)]
 
 
 def _metaflow_version() -> str:
@@ -1825,11 +1865,20 @@ def remote_launch(deco, cli_args, retry_count: int) -> bool:
     sha = options.code_package_sha or ""
     if pending:
         # The task's process puts the package's location before the script.
-        script = remote_script(workdir, root, None, None, deco.flow.name)
+        script = remote_script(
+            workdir, root, None, None, deco.flow.name, image_label(options.image, backend)
+        )
         bytecode = None
         package_file = _package_later(deco, pool_dir, python, options.image, pkg_dir)
     else:
-        script = remote_script(workdir, root, options.code_package_url, sha, deco.flow.name)
+        script = remote_script(
+            workdir,
+            root,
+            options.code_package_url,
+            sha,
+            deco.flow.name,
+            image_label(options.image, backend),
+        )
         bytecode = bytecode_cache_file(sha, python, options.image) if sha else None
         package_file = None
         _feed_prepared(options.code_package_url, sha, bytecode, pkg_dir)
@@ -2017,6 +2066,7 @@ def remote_script(
     package_url: Optional[str],
     sha: Optional[str],
     flow: Optional[str] = None,
+    image: Optional[str] = None,
 ) -> str:
     """The one command a remote task runs (sandbox_remote.py): the tar of
     the task's inputs, sent as one file, becomes the datastore copy at
@@ -2027,7 +2077,12 @@ def remote_script(
     for sandbox_sync.fetch_packed_outputs(packed=True) (no exec of their
     own), then ends as the step did (its exit status, or its signal). With
     no step ("$@" empty: the prepared sandbox, sandbox_remote.prepare) it
-    ends after the unpacking."""
+    ends after the unpacking. With @image (image_label: how messages name
+    the image), the command that unpacks the code package in a sandbox
+    first checks the step's interpreter ("$1") is recent enough, and, if
+    the step then fails, whether the interpreter can import Metaflow at
+    all, saying what to install (as _bootstrap_script does on local
+    images; it costs a successful task nothing)."""
     from .sandbox_remote import BYTECODE_NAME, INCLUDE_NAME, INPUTS_NAME, PACKAGE_NAME
     from .sandbox_sync import marker_path, pack_files, pack_script
 
@@ -2061,8 +2116,12 @@ def remote_script(
         # What the task writes after this moment comes back (sandbox_sync).
         "touch %s" % q(marker_path(workdir)),
         'pkg="$mf_code_url"; if [ -f %s ]; then pkg=%s; fi' % (q(sent), q(sent)),
-        'if [ "$(cat %s 2>/dev/null)" != "$mf_code_sha" ]; then rm -rf %s %s && mkdir -p %s'
-        % (q(code_mark), q(code_mark), q(pkg_dir), q(pkg_dir)),
+        'mf_new=; if [ "$(cat %s 2>/dev/null)" != "$mf_code_sha" ]; then mf_new=1' % q(code_mark),
+    ]
+    if image is not None:
+        lines.append('if [ "$#" -gt 0 ]; then %s; fi' % python_version_check(image, '"$1"'))
+    lines += [
+        "rm -rf %s %s && mkdir -p %s" % (q(code_mark), q(pkg_dir), q(pkg_dir)),
         # The package's modules (.mf_code: nearly all its files, and their
         # bytecode) in the sandbox's memory when it has a /dev/shm to write:
         # creating ~450 files on a disk costs several times what it costs on
@@ -2098,8 +2157,16 @@ def remote_script(
         # what still runs after the step (a daemon, a Popen left running)
         # is killed before the outputs are packed and the sandbox serves the
         # run's next task, as a local sandbox ends with its task.
-        "mf_mark=$$.$RANDOM$RANDOM",
+        # (No $RANDOM: POSIX sh has none.)
+        "mf_mark=$$.%s" % os.urandom(6).hex(),
         '%s="$mf_mark" "$@" || rc=$?' % TASK_MARK_ENV,
+    ]
+    if image is not None:
+        lines.append(
+            'if [ "$rc" -eq 1 ] && [ -n "$mf_new" ]; then %s; fi'
+            % metaflow_import_check(image, '"$1"', None)
+        )
+    lines += [
         kill_marked_processes('"$mf_mark"'),
         "/bin/sh -c %s sh %s %s %s %s %s > %s"
         % (
@@ -2127,27 +2194,13 @@ def remote_script(
 
 class _Attempt(Attempt):
     """One sandboxed attempt of the trampoline: create, exec, destroy on
-    every path. The main loop, the signals that cancel it, wait() and
-    destroy() are the remote task's (sandbox_remote.Attempt)."""
+    every path. The main loop, the signals that cancel it, create(),
+    wait() and destroy() are the remote task's (sandbox_remote.Attempt)."""
 
     def __init__(self, Gio, GLib, Sandbox, backend_name: str) -> None:
         super().__init__(Gio, GLib, Sandbox, backend_name)
         self.result = None
         self.error = None
-
-    def create(self, spec) -> None:
-        def done(backend, res):
-            try:
-                self.instance = backend.create_finish(res)
-            except self.GLib.Error as ex:
-                self.error = ex
-            self.loop.quit()
-
-        # Not cancellable: a half-created instance could not be destroyed.
-        self.backend.create_async(spec, None, done)
-        self.loop.run()
-        if self.error is not None:
-            raise self.error
 
     def execute(self, command) -> None:
         def done(instance, res):
@@ -2188,17 +2241,25 @@ def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any
         ) from ex
 
 
-def _create_with_retries(attempt, spec, Sandbox, GLib, backend: str) -> None:
+def _create_with_retries(attempt, spec, labels, Sandbox, GLib, backend: str) -> None:
     """Creates the sandbox; transient failures are retried with back-off
-    (sandbox_remote.create_with_retries)."""
+    (sandbox_remote.create_with_retries). A signal ends it: the task ends
+    as interrupted, with no sandbox left (Attempt.create)."""
 
     def create() -> None:
         attempt.error = None
-        attempt.create(spec)
+        attempt.create(spec, labels)
 
     failure = create_with_retries(
-        create, GLib, Sandbox, backend, lambda: attempt.signal_received is not None
+        create,
+        GLib,
+        Sandbox,
+        backend,
+        lambda: attempt.signal_received is not None,
+        attempt.sleep,
     )
+    if failure is not None and attempt.signal_received is not None:
+        sys.exit(interrupted("", attempt.signal_received, None))
     if failure is not None:
         final, message = failure
         error = SandboxExecutionError(message)
@@ -2297,7 +2358,7 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
                     from .sandbox_pool import create_lease
 
                     lease = create_lease(pool_dir, pool_key, options.backend)
-                _create_with_retries(attempt, spec, Sandbox, GLib, options.backend)
+                _create_with_retries(attempt, spec, labels, Sandbox, GLib, options.backend)
                 if lease is not None:
                     lease.write(id=attempt.instance.get_id())
         except SandboxExecutionError as ex:
@@ -2342,12 +2403,7 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
                 )
             except (GLib.Error, OSError, RuntimeError) as ex:
                 if attempt.signal_received is not None:
-                    _echo(
-                        prefix,
-                        _("Interrupted (signal %d): destroying sandbox %s.")
-                        % (attempt.signal_received, sandbox_id),
-                    )
-                    sys.exit(128 + attempt.signal_received)
+                    sys.exit(interrupted(prefix, attempt.signal_received, sandbox_id))
                 _echo(
                     prefix,
                     _("Could not copy the task's inputs into the sandbox: %s")
@@ -2355,13 +2411,9 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
                 )
                 sys.exit(METAFLOW_EXIT_DISALLOW_RETRY)
 
-        # An imported image need not have bash (the script is POSIX sh).
-        image_root = _can(options.backend, "SHARES_HOST_FS") and options.image not in (
-            None,
-            "",
-            "host",
-        )
-        command = Sandbox.Command.new(["/bin/sh" if image_root else "/bin/bash", "-c", script])
+        # An image need not have bash (the script is POSIX sh; Metaflow's
+        # own commands for a remote datastore are made so, _posix_commands).
+        command = Sandbox.Command.new(["/bin/sh", "-c", script])
         command.set_cwd(workdir if _can(options.backend, "SHARES_HOST_FS") else "/")
         for key, value in env.items():
             command.set_env(key, value)
@@ -2383,46 +2435,23 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
         finally:
             output.close(1.0 if attempt.signal_received is not None else 30.0)
 
-        if attempt.signal_received is not None:
-            _echo(
-                prefix,
-                _("Interrupted (signal %d): destroying sandbox %s.")
-                % (attempt.signal_received, sandbox_id),
-            )
-            exit_code = 128 + attempt.signal_received
-        elif attempt.error is not None:
-            _echo(prefix, _("Running the task in the sandbox failed: %s") % attempt.error.message)
-            exit_code = METAFLOW_EXIT_DISALLOW_RETRY
-        else:
-            result = attempt.result
-            if result.get_timed_out():
-                _echo(
-                    prefix,
-                    _("The task ran longer than its time limit of %s seconds and was killed.")
-                    % options.run_time_limit,
-                )
-                exit_code = 1
-            else:
-                exit_code = result.get_exit_code()
-                if sync:
-                    _save_logs_from_sandbox(
-                        Gio, Sandbox, attempt, obj, options, kwargs, step_name, prefix
-                    )
-                if sync and not _fetch_outputs(
-                    Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefix
-                ):
-                    # No DONE.lock came back: a failed attempt, retried if allowed.
-                    exit_code = exit_code or 1
-                term_signal = result.get_term_signal()
-                if term_signal and term_signal != signal.SIGSEGV:
-                    _echo(
-                        prefix,
-                        _("The task was killed by signal %d%s.")
-                        % (
-                            result.get_term_signal(),
-                            " (out of memory?)" if result.get_term_signal() == 9 else "",
-                        ),
-                    )
+        exit_code, term_signal, ran = step_outcome(
+            prefix,
+            attempt.signal_received,
+            attempt.result,
+            attempt.error,
+            options.run_time_limit,
+            METAFLOW_EXIT_DISALLOW_RETRY,
+            sandbox_id,
+        )
+        if ran and sync:
+            _save_logs_from_sandbox(Gio, Sandbox, attempt, obj, options, kwargs, step_name, prefix)
+            if not _fetch_outputs(
+                Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefix, exit_code != 0
+            ):
+                # No DONE.lock came back: a failed attempt, retried if allowed.
+                exit_code = exit_code or 1
+        say_term_signal(prefix, term_signal)
     finally:
         failed = exit_code != 0 or term_signal
         kept = debugged = False
@@ -2445,13 +2474,8 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
         attempt.end(lease, kept, debugged)
     _sync_metadata(obj, run_id, step_name, task_id)
     if term_signal:
-        # Die of the same signal, so that the runtime reports it as it does
-        # for a local task (-11: "Task failed with a segmentation fault.").
-        sys.stdout.flush()
-        sys.stderr.flush()
-        _no_core_dump()
-        signal.signal(term_signal, signal.SIG_DFL)
-        os.kill(os.getpid(), term_signal)
+        # Die of the same signal, as a local task would.
+        die_of(term_signal)
     sys.exit(exit_code)
 
 
@@ -2510,16 +2534,7 @@ def _clean_for_next_task(
 
 def _destroy_by_id(Sandbox, GLib, backend: str, sandbox_id: str) -> None:
     """Destroys a sandbox of the run's pool; one already gone is fine."""
-    try:
-        Sandbox.Backend.new_for_name(backend).get_instance(sandbox_id, None).destroy(None)
-    except GLib.Error as ex:
-        if ex.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND):
-            return
-        _echo(
-            "",
-            _("Could not destroy sandbox %s: %s -- remove it with `sandboxctl rm %s`.")
-            % (sandbox_id, ex.message, sandbox_id),
-        )
+    destroy_by_id(Sandbox.Backend.new_for_name(backend), GLib, Sandbox, sandbox_id)
 
 
 def destroy_pooled(pool_dir: str, keep_bytecode: bool = False, abandoned: bool = False) -> None:
@@ -2674,7 +2689,11 @@ def _send_inputs(
     return blobs
 
 
-def _fetch_outputs(Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefix) -> bool:
+def _fetch_outputs(
+    Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefix, quiet: bool = False
+) -> bool:
+    """Brings the task's outputs back; False when that failed, which is
+    said unless @quiet (after a failed step, what it said is the news)."""
     from .sandbox_sync import fetch_outputs, list_outputs, marker_path
 
     root = os.path.realpath(obj.flow_datastore.datastore_root)
@@ -2696,11 +2715,12 @@ def _fetch_outputs(Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefi
             attempt.wait,
         )
     except (attempt.GLib.Error, OSError, RuntimeError) as ex:
-        _echo(
-            prefix,
-            _("Could not copy the task's results back from the sandbox: %s")
-            % getattr(ex, "message", ex),
-        )
+        if not quiet:
+            _echo(
+                prefix,
+                _("Could not copy the task's results back from the sandbox: %s")
+                % getattr(ex, "message", ex),
+            )
         return False
     if _debug_enabled():
         # Once per task, on one line; users without the debug switch see none.

@@ -81,9 +81,102 @@ def _fail(prefix: str, msg: str) -> None:
     _echo(prefix, msg)
 
 
-def _interrupted(prefix: str, signum: int, sandbox_id: str) -> int:
-    """Says the task was interrupted; the exit status a signal gives."""
-    _echo(prefix, _("Interrupted (signal %d): destroying sandbox %s.") % (signum, sandbox_id))
+def destroy_instance(instance, GLib, Sandbox=None) -> None:
+    """Destroys @instance; an error is said with what to do (one already
+    gone is fine when @Sandbox is given), never raised. Every path that
+    ends a sandbox goes through here: a task's end, a stale or abandoned
+    pooled sandbox, an interrupted create."""
+    try:
+        instance.destroy(None)
+    except GLib.Error as ex:
+        if Sandbox is not None and ex.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND):
+            return
+        sandbox_id = instance.get_id()
+        _echo(
+            "",
+            _("Could not destroy sandbox %s: %s -- remove it with `sandboxctl rm %s`.")
+            % (sandbox_id, ex.message, sandbox_id),
+        )
+
+
+def destroy_by_id(backend, GLib, Sandbox, sandbox_id: str) -> None:
+    """Destroys the sandbox @sandbox_id of @backend (a Sandbox.Backend);
+    one already gone is fine."""
+    try:
+        instance = backend.get_instance(sandbox_id, None)
+    except GLib.Error as ex:
+        if ex.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND):
+            return
+        _echo(
+            "",
+            _("Could not destroy sandbox %s: %s -- remove it with `sandboxctl rm %s`.")
+            % (sandbox_id, ex.message, sandbox_id),
+        )
+        return
+    destroy_instance(instance, GLib, Sandbox)
+
+
+def die_of(signum: int) -> None:
+    """Ends this process by @signum (no core file), so that the runtime
+    reports a task's signal as it does a local task's (-11: "Task failed
+    with a segmentation fault.")."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _no_core_dump()
+    try:
+        signal.signal(signum, signal.SIG_DFL)
+    except (OSError, ValueError):
+        pass  # SIGKILL, SIGSTOP: no handler to reset
+    os.kill(os.getpid(), signum)
+
+
+def step_outcome(
+    prefix: str,
+    signal_received: Optional[int],
+    result,
+    error,
+    time_limit,
+    disallow_retry: int,
+    sandbox_id: str,
+) -> Tuple[int, int, bool]:
+    """What a step's exec came to, said the same way by the remote task's
+    process and the trampoline: (exit status, signal that killed the step,
+    whether it ran to its end, so that its outputs are to be fetched)."""
+    if signal_received is not None:
+        return interrupted(prefix, signal_received, sandbox_id), 0, False
+    if error is not None or result is None:
+        _fail(
+            prefix,
+            _("Running the task in the sandbox failed: %s") % getattr(error, "message", error),
+        )
+        return disallow_retry, 0, False
+    if result.get_timed_out():
+        _echo(
+            prefix,
+            _("The task ran longer than its time limit of %s seconds and was killed.") % time_limit,
+        )
+        return 1, 0, False
+    return result.get_exit_code(), result.get_term_signal(), True
+
+
+def say_term_signal(prefix: str, term_signal: int) -> None:
+    """Names the signal that killed a step (a segmentation fault is said by
+    the runtime itself)."""
+    if term_signal and term_signal != signal.SIGSEGV:
+        _echo(
+            prefix,
+            _("The task was killed by signal %d%s.")
+            % (term_signal, " (out of memory?)" if term_signal == 9 else ""),
+        )
+
+
+def interrupted(prefix: str, signum: int, sandbox_id: Optional[str]) -> int:
+    """Says the task was interrupted (before its sandbox existed: no
+    @sandbox_id); the exit status a signal gives."""
+    if sandbox_id is None:
+        _echo(prefix, _("Interrupted (signal %d) while the sandbox was being created.") % signum)
+    else:
+        _echo(prefix, _("Interrupted (signal %d): destroying sandbox %s.") % (signum, sandbox_id))
     return 128 + signum
 
 
@@ -127,6 +220,8 @@ class Attempt:
         self.instance = None
         self.signal_received: Optional[int] = None
         self._sources: List[int] = []
+        self._sleeping = False
+        self._sleep_source = 0
 
     def install_signal_handlers(self) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -142,18 +237,58 @@ class Attempt:
     def _on_signal(self, signum) -> bool:
         if self.signal_received is None:
             self.signal_received = signum
+        # Every call under way on the main loop ends (a create too: the
+        # backend deletes what it had made), and so does a sleep.
         self.cancellable.cancel()
+        if self._sleeping:
+            self.loop.quit()
         return True
 
-    def sleep(self, ms: int) -> None:
-        """@ms milliseconds on the main loop (signals are seen)."""
+    def sleep(self, ms: float) -> None:
+        """@ms milliseconds on the main loop; a signal ends it at once."""
+        if self.signal_received is not None:
+            return
 
         def done():
+            self._sleep_source = 0
             self.loop.quit()
             return False
 
-        self.GLib.timeout_add(ms, done)
-        self.loop.run()
+        self._sleep_source = self.GLib.timeout_add(max(0, int(ms)), done)
+        self._sleeping = True
+        try:
+            self.loop.run()
+        finally:
+            self._sleeping = False
+            if self._sleep_source:
+                self.GLib.source_remove(self._sleep_source)
+                self._sleep_source = 0
+
+    def create(self, spec, labels: Dict[str, str]) -> None:
+        """Creates the attempt's sandbox (self.instance). Cancellable: a
+        SIGINT, SIGTERM or SIGHUP ends it, and the backend deletes what it
+        had made; what a backend may still have left (a sandbox created at
+        the last moment, a backend that does not delete) is found by the
+        attempt's @labels and destroyed. A create used to be left to run
+        on: a sandbox whose start never ended (its workdir command hung, as
+        on a Daytona image without `mv`) held the task's process through
+        every SIGTERM."""
+        try:
+            self.instance = self.wait(self.backend, "create", spec, self.cancellable)
+        except self.GLib.Error:
+            if self.signal_received is not None:
+                self.destroy_labelled(labels)
+            raise
+
+    def destroy_labelled(self, labels: Dict[str, str]) -> None:
+        """Destroys every sandbox of the backend that has all of @labels
+        (those of one task attempt: its own); errors are said, not raised."""
+        try:
+            found = self.backend.list(labels, None)
+        except self.GLib.Error:
+            return
+        for instance in found or ():
+            destroy_instance(instance, self.GLib, self.Sandbox)
 
     def wait(self, source, name: str, *args):
         """source.<name>_async(*args) on the main loop; what <name>_finish
@@ -214,17 +349,8 @@ class Attempt:
         self.remove_signal_handlers()
 
     def destroy(self) -> None:
-        if self.instance is None:
-            return
-        try:
-            self.instance.destroy(None)
-        except self.GLib.Error as ex:
-            sandbox_id = self.instance.get_id()
-            _echo(
-                "",
-                _("Could not destroy sandbox %s: %s -- remove it with `sandboxctl rm %s`.")
-                % (sandbox_id, ex.message, sandbox_id),
-            )
+        if self.instance is not None:
+            destroy_instance(self.instance, self.GLib)
 
 
 def _build_spec(Sandbox, task: Dict[str, Any], secrets: Dict[str, str]):
@@ -272,14 +398,20 @@ def record_create_time(backend: str, seconds: float) -> None:
 
 
 def create_with_retries(
-    create: Callable[[], None], GLib, Sandbox, backend: str, interrupted: Callable[[], bool]
+    create: Callable[[], None],
+    GLib,
+    Sandbox,
+    backend: str,
+    interrupted: Callable[[], bool],
+    sleep: Callable[[float], None] = lambda ms: time.sleep(ms / 1000.0),
 ) -> Optional[Tuple[bool, str]]:
-    """Calls @create, again after 2 and 4 s when it fails in a way that may
-    pass (a busy or unreachable provider; not a refused image or
-    credentials) and the task was not @interrupted. None once it worked,
-    else (final, message): final when another attempt of the task would
-    fail the same way (no @retry then). Shared by the task's process here
-    and the trampoline (sandbox_executor)."""
+    """Calls @create, again after 2 and 4 s (@sleep, in milliseconds: the
+    attempt's, which a signal ends) when it fails in a way that may pass (a
+    busy or unreachable provider; not a refused image or credentials) and
+    the task was not @interrupted. None once it worked, else (final,
+    message): final when another attempt of the task would fail the same
+    way (no @retry then). Shared by the task's process here and the
+    trampoline (sandbox_executor)."""
     retryable = {int(getattr(Sandbox.Error, name)) for name in RETRYABLE_CREATE_ERRORS}
     domain = GLib.quark_to_string(Sandbox.error_quark())
     for n in range(CREATE_ATTEMPTS):
@@ -304,7 +436,12 @@ def create_with_retries(
                 _("Could not create a sandbox on the %s backend: %s -- trying again in %g s.")
                 % (backend, ex.message, delay),
             )
-            time.sleep(delay)
+            sleep(delay * 1000)
+            if interrupted():
+                return False, _("Could not create a sandbox on the %s backend: %s") % (
+                    backend,
+                    ex.message,
+                )
     return None
 
 
@@ -315,13 +452,17 @@ def _create(attempt: Attempt, spec, task: Dict[str, Any]) -> Optional[str]:
     backend = task["backend"]
 
     def create() -> None:
-        # Not cancellable: a half-created instance could not be destroyed.
         started = time.monotonic()
-        attempt.instance = attempt.wait(attempt.backend, "create", spec, None)
+        attempt.create(spec, task["labels"])
         record_create_time(backend, time.monotonic() - started)
 
     failure = create_with_retries(
-        create, attempt.GLib, attempt.Sandbox, backend, lambda: attempt.signal_received is not None
+        create,
+        attempt.GLib,
+        attempt.Sandbox,
+        backend,
+        lambda: attempt.signal_received is not None,
+        attempt.sleep,
     )
     if failure is None:
         return None
@@ -339,7 +480,7 @@ def _take_sandbox(attempt: Attempt, task: Dict[str, Any], spec):
     while True:
         stale, lease = acquire(pool_dir, key)
         for old in stale:
-            _destroy_by_id(attempt, old.sandbox_id or "")
+            destroy_by_id(attempt.backend, attempt.GLib, attempt.Sandbox, old.sandbox_id or "")
             old.drop()
         if lease is not None:
             try:
@@ -369,20 +510,6 @@ def _take_sandbox(attempt: Attempt, task: Dict[str, Any], spec):
     if error is None:
         lease.write(id=attempt.instance.get_id())
     return lease, error
-
-
-def _destroy_by_id(attempt: Attempt, sandbox_id: str) -> None:
-    Sandbox, GLib = attempt.Sandbox, attempt.GLib
-    try:
-        attempt.backend.get_instance(sandbox_id, None).destroy(None)
-    except GLib.Error as ex:
-        if ex.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND):
-            return
-        _echo(
-            "",
-            _("Could not destroy sandbox %s: %s -- remove it with `sandboxctl rm %s`.")
-            % (sandbox_id, ex.message, sandbox_id),
-        )
 
 
 def _send_inputs(attempt: Attempt, root: str, paths: List[str], remote: str) -> None:
@@ -468,6 +595,10 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
     lease = None
     try:
         lease, error = _take_sandbox(attempt, task, spec)
+        if error is not None and attempt.signal_received is not None:
+            # The create was cancelled (and its sandbox deleted).
+            exit_code = interrupted("", attempt.signal_received, None)
+            return exit_code
         if error is not None:
             _fail("", error.lstrip("!"))
             # A failure that another attempt would repeat is not retried.
@@ -482,7 +613,7 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
             error = _package_arrived(attempt, task)
             marks.add("package wait")
             if attempt.signal_received is not None:
-                exit_code = _interrupted(prefix, attempt.signal_received, sandbox_id)
+                exit_code = interrupted(prefix, attempt.signal_received, sandbox_id)
                 return exit_code
             if error is not None:
                 _fail(prefix, error)
@@ -509,7 +640,7 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
             _send_inputs(attempt, "/", includes, workdir.rstrip("/") + "/" + INCLUDE_NAME)
         except (GLib.Error, OSError, RuntimeError) as ex:
             if attempt.signal_received is not None:
-                exit_code = _interrupted(prefix, attempt.signal_received, sandbox_id)
+                exit_code = interrupted(prefix, attempt.signal_received, sandbox_id)
                 return exit_code
             _echo(
                 prefix,
@@ -532,7 +663,8 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
                 pass  # the task compiles what it imports, as without it
         marks.add("inputs")
         env = dict(task["env"], METAFLOW_SANDBOX_ID=sandbox_id)
-        command = Sandbox.Command.new(["/bin/bash", "-c", task["script"], "bash"] + step_argv)
+        # POSIX sh: an image need not have bash (alpine's has BusyBox sh only).
+        command = Sandbox.Command.new(["/bin/sh", "-c", task["script"], "sh"] + step_argv)
         command.set_cwd("/")
         for key, value in env.items():
             command.set_env(key, value)
@@ -553,25 +685,16 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
         # Interrupted: what the step printed last matters less than ending.
         output.close(1.0 if attempt.signal_received is not None else 30.0)
         marks.add("step")
-        if attempt.signal_received is not None:
-            exit_code = _interrupted(prefix, attempt.signal_received, sandbox_id)
-        elif exec_error is not None or result is None:
-            _fail(
-                prefix,
-                _("Running the task in the sandbox failed: %s")
-                % getattr(exec_error, "message", exec_error),
-            )
-            exit_code = disallow_retry
-        elif result.get_timed_out():
-            _echo(
-                prefix,
-                _("The task ran longer than its time limit of %s seconds and was killed.")
-                % task.get("run_time_limit"),
-            )
-            exit_code = 1
-        else:
-            exit_code = result.get_exit_code()
-            term_signal = result.get_term_signal()
+        exit_code, term_signal, ran = step_outcome(
+            prefix,
+            attempt.signal_received,
+            result,
+            exec_error,
+            task.get("run_time_limit"),
+            disallow_retry,
+            sandbox_id,
+        )
+        if ran:
             try:
                 fetch_packed_outputs(
                     Gio,
@@ -592,19 +715,16 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
                     _echo(prefix, stats.summary())
                     _echo(prefix, marks.summary())
             except (GLib.Error, OSError, RuntimeError) as ex:
-                _echo(
-                    prefix,
-                    _("Could not copy the task's results back from the sandbox: %s")
-                    % getattr(ex, "message", ex),
-                )
+                if not exit_code:
+                    # (After a failed step, what it said is the news.)
+                    _echo(
+                        prefix,
+                        _("Could not copy the task's results back from the sandbox: %s")
+                        % getattr(ex, "message", ex),
+                    )
                 # No DONE.lock came back: a failed attempt, retried if allowed.
                 exit_code = exit_code or 1
-            if term_signal and term_signal != signal.SIGSEGV:
-                _echo(
-                    prefix,
-                    _("The task was killed by signal %d%s.")
-                    % (term_signal, " (out of memory?)" if term_signal == 9 else ""),
-                )
+            say_term_signal(prefix, term_signal)
         return -term_signal if term_signal else exit_code
     finally:
         failed = exit_code != 0 or term_signal
@@ -772,16 +892,8 @@ def main(argv: List[str]) -> int:
     secrets = json.loads(os.environ.pop(SECRETS_ENV, "") or "{}")
     status = run(task, argv[2:], secrets)
     if status < 0:
-        # Die of the step's signal, so that the runtime reports it as it does
-        # for a local task (-11: "Task failed with a segmentation fault.").
-        sys.stdout.flush()
-        sys.stderr.flush()
-        _no_core_dump()
-        try:
-            signal.signal(-status, signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass  # SIGKILL, SIGSTOP: no handler to reset
-        os.kill(os.getpid(), -status)
+        # Die of the step's signal, as a local task would.
+        die_of(-status)
         return 128 - status
     return status
 

@@ -439,9 +439,9 @@ def fetch_packed_outputs(
                 for obj, name, args in calls:
                     wait(obj, name, *args)
             with open(files[0].get_path(), "rb") as f:
-                listing = f.read()
-            _extract_packed(
-                Gio, Sandbox, root, flow, listing, files[1], files[2], cancellable, stats
+                outputs = _parse_listing(f.read())
+            _extract_outputs(
+                Gio, Sandbox, root, flow, outputs, files[1], files[2], cancellable, stats
             )
         return
     command = Sandbox.Command.new(
@@ -454,44 +454,29 @@ def fetch_packed_outputs(
             "packing the task's outputs failed: %s"
             % (bytes(err.get_data()).decode("utf-8", "replace") if err else "exit %d")
         )
-    listing = bytes(result.get_stdout().get_data() or b"")
-    outputs = _parse_listing(listing)
-    blobs = [r for r in outputs if _is_blob(flow, r)]
-    rest = [r for r in outputs if not _is_blob(flow, r)]
-    dest = Gio.File.new_for_path(root)
-    groups = [
-        (group, remote, flags)
-        for group, remote, flags in (
-            (blobs, blobs_tar, Sandbox.ArchiveFlags.KEEP_EXISTING),
-            (rest, rest_tar, Sandbox.ArchiveFlags.NONE),
-        )
-        if group
-    ]
+    outputs = _parse_listing(bytes(result.get_stdout().get_data() or b""))
     with private_dir("mf-sandbox-out-") as tmp:
-        files = [
+        blobs_file, rest_file = (
             Gio.File.new_for_path(os.path.join(tmp, os.path.basename(remote)))
-            for _group, remote, _flags in groups
-        ]
+            for remote in (blobs_tar, rest_tar)
+        )
+        # Only the tar files that hold something were written.
         calls = [
             (instance, "download", (remote, local, cancellable))
-            for (_group, remote, _flags), local in zip(groups, files)
+            for is_blob, remote, local in (
+                (True, blobs_tar, blobs_file),
+                (False, rest_tar, rest_file),
+            )
+            if any(_is_blob(flow, r) == is_blob for r in outputs)
         ]
         if wait_all is not None and len(calls) > 1:
             wait_all(calls)
         else:
             for obj, name, args in calls:
                 wait(obj, name, *args)
-        # Blobs first: a DONE.lock never names data that is not there yet.
-        for (group, _remote, flags), local in zip(groups, files):
-            Sandbox.archive_extract(local.read(cancellable), dest, flags, cancellable)
-            size = sum(outputs[r] for r in group)
-            stats.down_files += len(group)
-            stats.down_bytes += size
-            stats.details.append(
-                "received %d %s (%s)"
-                % (len(group), "blobs" if group is blobs else "files", _human(size))
-            )
-    stats.blobs_down = len(blobs)
+        _extract_outputs(
+            Gio, Sandbox, root, flow, outputs, blobs_file, rest_file, cancellable, stats
+        )
 
 
 def _parse_listing(listing: bytes) -> Dict[str, int]:
@@ -503,10 +488,10 @@ def _parse_listing(listing: bytes) -> Dict[str, int]:
     return outputs
 
 
-def _extract_packed(Gio, Sandbox, root, flow, listing, blobs_file, rest_file, cancellable, stats):
-    """Unpacks the two downloaded tar files of the outputs in @listing:
-    blobs first (a DONE.lock never names data that is not there yet)."""
-    outputs = _parse_listing(listing)
+def _extract_outputs(Gio, Sandbox, root, flow, outputs, blobs_file, rest_file, cancellable, stats):
+    """Unpacks the two downloaded tar files of @outputs (path -> size; a
+    file whose group is empty is not read): blobs first (a DONE.lock never
+    names data that is not there yet)."""
     blobs = [r for r in outputs if _is_blob(flow, r)]
     rest = [r for r in outputs if not _is_blob(flow, r)]
     dest = Gio.File.new_for_path(root)

@@ -959,8 +959,11 @@ static const char no_links_race_py[] =
   "        libc.syscall(nr, -100, b'/tmp/sw', -100, b'/tmp/other', 2)\n"
   "t = threading.Thread(target=swap)\n"
   "t.start()\n"
-  "made = refused = 0\n"
-  "for i in range(int(sys.argv[2])):\n"
+  "made = refused = i = 0\n"
+  "n = int(sys.argv[2])\n"
+  /* At least N calls; on a loaded machine one way may take them all, so
+   * on until both ways were taken, up to 20 N. */
+  "while i < n or (not (made and refused) and i < 20 * n):\n"
   "    try:\n"
   "        os.symlink('/etc', '/tmp/sw/l%d' % i)\n"
   "        made += 1\n"
@@ -968,6 +971,7 @@ static const char no_links_race_py[] =
   "        refused += 1\n"
   "    except FileNotFoundError:\n"
   "        pass\n"
+  "    i += 1\n"
   "stop = True\n"
   "t.join()\n"
   "print('made', made > 0, 'refused', refused > 0)\n";

@@ -289,6 +289,9 @@ def test_code_package_sent_once_per_sandbox(mf, remote):
     if remote.name != "daytona":
         pytest.skip("the Daytona emulator counts the bytes uploaded")
     flow = mf.copy_flow("pool_flow.py")
+    # No sandbox prepared ahead: with METAFLOW_SANDBOX_PREPARE=auto a slow
+    # create on a loaded machine turns it on, and the first task may then
+    # make a second sandbox beside the prepared one (docs/metaflow.md).
     proc = mf.run(
         flow,
         "--with",
@@ -298,6 +301,7 @@ def test_code_package_sent_once_per_sandbox(mf, remote):
         "2",
         "--max-workers",
         "1",
+        extra_env={"METAFLOW_SANDBOX_PREPARE": "0"},
     )
     res = _client(mf, POOL_SUMMARY.format(run=_run_id(proc.output)))
     assert res["ok"] and len({i[0] for i in res["ids"]}) == 1, res["ids"]

@@ -165,6 +165,51 @@ have_python (void)
   return g_file_test ("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE);
 }
 
+/* Removes DIR and everything beneath it, links not followed. */
+static void
+rm_tree (const char *dir)
+{
+  g_autoptr(GDir) listing = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      struct stat st;
+
+      if (lstat (path, &st) == 0 && S_ISDIR (st.st_mode))
+        rm_tree (path);
+      else
+        g_unlink (path);
+    }
+  g_rmdir (dir);
+}
+
+/* An image root made of links into the host's /usr, which the spec then
+ * mounts read-only: /bin/sh, /lib, /lib64. NULL where the host has no
+ * merged /usr with /usr/bin/sh and /usr/lib64. Removed with rm_tree. */
+static char *
+make_usr_image (void)
+{
+  static const char * const links[] = { "bin/sh", "/usr/bin/sh", "lib", "usr/lib", "lib64", "usr/lib64", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *image = NULL;
+  g_autofree char *bin = NULL;
+
+  if (!g_file_test ("/usr/bin/sh", G_FILE_TEST_EXISTS) || !g_file_test ("/usr/lib64", G_FILE_TEST_IS_DIR))
+    return NULL;
+  image = g_dir_make_tmp ("libsandbox-image-XXXXXX", &error);
+  g_assert_no_error (error);
+  bin = g_build_filename (image, "bin", NULL);
+  g_assert_cmpint (g_mkdir (bin, 0755), ==, 0);
+  for (guint i = 0; links[i] != NULL; i += 2)
+    {
+      g_autofree char *link = g_build_filename (image, links[i], NULL);
+      g_assert_cmpint (symlink (links[i + 1], link), ==, 0);
+    }
+  return g_steal_pointer (&image);
+}
+
 /* ---- identity ---- */
 
 static void
@@ -463,31 +508,26 @@ static void
 test_image_sys_link (void)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *image = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
-  g_autofree char *secret_dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
-  g_autofree char *secret = g_build_filename (secret_dir, "secret", NULL);
-  g_autofree char *sys = g_build_filename (image, "sys", NULL);
+  g_autofree char *image = make_usr_image ();
+  g_autofree char *secret_dir = NULL;
+  g_autofree char *secret = NULL;
+  g_autofree char *sys = NULL;
   g_autofree char *token = g_strdup_printf ("canary-%08x", g_random_int ());
-  const char *links[] = { "bin/sh", "/usr/bin/sh", "lib", "usr/lib", "lib64", "usr/lib64", NULL };
-  g_autofree char *bin = g_build_filename (image, "bin", NULL);
   g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
   g_autoptr(SandboxSpec) control_spec = sandbox_spec_new ();
   SandboxInstance *instance;
   g_autofree char *out = NULL;
   g_autofree char *control = NULL;
 
-  g_assert_no_error (error);
-  if (!g_file_test ("/usr/bin/sh", G_FILE_TEST_EXISTS) || !g_file_test ("/usr/lib64", G_FILE_TEST_IS_DIR))
+  if (image == NULL)
     {
       g_test_skip ("needs a merged /usr with /usr/bin/sh and /usr/lib64");
       return;
     }
-  g_assert_cmpint (g_mkdir (bin, 0755), ==, 0);
-  for (guint i = 0; links[i] != NULL; i += 2)
-    {
-      g_autofree char *link = g_build_filename (image, links[i], NULL);
-      g_assert_cmpint (symlink (links[i + 1], link), ==, 0);
-    }
+  secret_dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_assert_no_error (error);
+  secret = g_build_filename (secret_dir, "secret", NULL);
+  sys = g_build_filename (image, "sys", NULL);
   g_assert_true (g_file_set_contents (secret, token, -1, NULL));
   g_assert_cmpint (symlink (secret_dir, sys), ==, 0);
 
@@ -507,16 +547,8 @@ test_image_sys_link (void)
   g_assert_nonnull (strstr (control, token));
   destroy (instance);
 
-  g_unlink (sys);
-  for (guint i = 0; links[i] != NULL; i += 2)
-    {
-      g_autofree char *link = g_build_filename (image, links[i], NULL);
-      g_unlink (link);
-    }
-  g_rmdir (bin);
-  g_rmdir (image);
-  g_unlink (secret);
-  g_rmdir (secret_dir);
+  rm_tree (image);
+  rm_tree (secret_dir);
 }
 
 /* The volumes directory (every volume's files) and the image store were
@@ -976,26 +1008,6 @@ static const char no_links_race_py[] =
   "t.join()\n"
   "print('made', made > 0, 'refused', refused > 0)\n";
 
-/* Removes DIR and everything beneath it, links not followed. */
-static void
-rm_tree (const char *dir)
-{
-  g_autoptr(GDir) listing = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (dir, name, NULL);
-      struct stat st;
-
-      if (lstat (path, &st) == 0 && S_ISDIR (st.st_mode))
-        rm_tree (path);
-      else
-        g_unlink (path);
-    }
-  g_rmdir (dir);
-}
-
 /* Whether DIR (recursively) holds anything but regular files and
  * directories; names it. */
 static char *
@@ -1153,38 +1165,33 @@ test_mount_no_links (void)
 
   /* An image root (where pid 1 otherwise mediates nothing): the same
    * rule. */
-  if (g_file_test ("/usr/bin/sh", G_FILE_TEST_EXISTS) && g_file_test ("/usr/lib64", G_FILE_TEST_IS_DIR))
-    {
-      g_autoptr(GError) error = NULL;
-      g_autofree char *image = g_dir_make_tmp ("libsandbox-image-XXXXXX", &error);
-      g_autofree char *data = g_dir_make_tmp ("libsandbox-nolinks-XXXXXX", &error);
-      g_autofree char *bin = g_build_filename (image, "bin", NULL);
-      const char *links[] = { "bin/sh", "/usr/bin/sh", "lib", "usr/lib", "lib64", "usr/lib64", NULL };
-      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-      g_autofree char *out = NULL, *found = NULL;
-      SandboxInstance *instance;
+  {
+    g_autofree char *image = make_usr_image ();
 
-      g_assert_no_error (error);
-      g_assert_cmpint (g_mkdir (bin, 0755), ==, 0);
-      for (guint i = 0; links[i] != NULL; i += 2)
-        {
-          g_autofree char *link = g_build_filename (image, links[i], NULL);
-          g_assert_cmpint (symlink (links[i + 1], link), ==, 0);
-        }
-      sandbox_spec_set_image (spec, image);
-      sandbox_spec_add_mount (spec, "/usr", "/usr", TRUE);
-      sandbox_spec_add_mount_full (spec, data, "/data", SANDBOX_MOUNT_NO_LINKS);
-      instance = create (spec);
-      out = sh (instance,
-                "ln -s /etc /data/l 2>/dev/null || echo NO-LINK; mkfifo /data/f 2>/dev/null || echo NO-FIFO; "
-                "ln -s /etc /tmp/l && mkfifo /tmp/f && echo TMP-OK", NULL);
-      g_assert_cmpstr (out, ==, "NO-LINK\nNO-FIFO\nTMP-OK\n");
-      found = find_special (data);
-      g_assert_cmpstr (found, ==, NULL);
-      destroy (instance);
-      rm_tree (data);
-      rm_tree (image);
-    }
+    if (image != NULL)
+      {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *data = g_dir_make_tmp ("libsandbox-nolinks-XXXXXX", &error);
+        g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+        g_autofree char *out = NULL, *found = NULL;
+        SandboxInstance *instance;
+
+        g_assert_no_error (error);
+        sandbox_spec_set_image (spec, image);
+        sandbox_spec_add_mount (spec, "/usr", "/usr", TRUE);
+        sandbox_spec_add_mount_full (spec, data, "/data", SANDBOX_MOUNT_NO_LINKS);
+        instance = create (spec);
+        out = sh (instance,
+                  "ln -s /etc /data/l 2>/dev/null || echo NO-LINK; mkfifo /data/f 2>/dev/null || echo NO-FIFO; "
+                  "ln -s /etc /tmp/l && mkfifo /tmp/f && echo TMP-OK", NULL);
+        g_assert_cmpstr (out, ==, "NO-LINK\nNO-FIFO\nTMP-OK\n");
+        found = find_special (data);
+        g_assert_cmpstr (found, ==, NULL);
+        destroy (instance);
+        rm_tree (data);
+        rm_tree (image);
+      }
+  }
 
   /* Without the flag, the same mount takes links, FIFOs and sockets, as
    * before. */
@@ -2304,10 +2311,7 @@ test_pid1_setup_calls (void)
   g_autofree char *script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\"", quoted);
   g_autofree char *expected = g_strdup_printf ("unshare %s\nmount %s\nself 0000000000000000\n1 0000000000000000\n",
                                                g_strerror (EPERM), g_strerror (EPERM));
-  g_autoptr(GError) error = NULL;
   g_autofree char *image = NULL;
-  const char *links[] = { "bin/sh", "/usr/bin/sh", "lib", "usr/lib", "lib64", "usr/lib64", NULL };
-  g_autofree char *bin = NULL;
 
   if (!have_python ())
     {
@@ -2315,17 +2319,8 @@ test_pid1_setup_calls (void)
       return;
     }
   expect_as_user_and_root (script, 0, expected);
-  if (!g_file_test ("/usr/bin/sh", G_FILE_TEST_EXISTS) || !g_file_test ("/usr/lib64", G_FILE_TEST_IS_DIR))
-    return;   /* no image of links into the host's /usr (test_image_sys_link's) */
-  image = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
-  g_assert_no_error (error);
-  bin = g_build_filename (image, "bin", NULL);
-  g_assert_cmpint (g_mkdir (bin, 0755), ==, 0);
-  for (guint i = 0; links[i] != NULL; i += 2)
-    {
-      g_autofree char *link = g_build_filename (image, links[i], NULL);
-      g_assert_cmpint (symlink (links[i + 1], link), ==, 0);
-    }
+  if ((image = make_usr_image ()) == NULL)
+    return;   /* no merged /usr to make an image of */
   {
     g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
     g_autofree char *out = NULL;
@@ -2339,13 +2334,7 @@ test_pid1_setup_calls (void)
     g_assert_cmpstr (out, ==, expected);
     destroy (instance);
   }
-  for (guint i = 0; links[i] != NULL; i += 2)
-    {
-      g_autofree char *link = g_build_filename (image, links[i], NULL);
-      g_unlink (link);
-    }
-  g_rmdir (bin);
-  g_rmdir (image);
+  rm_tree (image);
 }
 
 /* The unprivileged caller of test_host_mount_later (uid and gid 65534,

@@ -838,11 +838,13 @@ pid1_sets_up (const char *bwrap)
 }
 
 /* The sandbox's one bwrap process, with the server as its pid 1. No
- * --die-with-parent: the sandbox outlives the process that created it. */
+ * --die-with-parent: the sandbox outlives the process that created it.
+ * PID1_SETUP: pid1_sets_up()'s answer for the backend's bwrap. */
 static GPtrArray *
 build_bwrap_argv (SandboxLocalInstance *self,
                   gboolean              watch,
-                  gboolean              once)
+                  gboolean              once,
+                  gboolean              pid1_setup)
 {
   LocalConfig *config = self->config;
   SandboxLocalBackend *backend = get_backend (self);
@@ -878,7 +880,7 @@ build_bwrap_argv (SandboxLocalInstance *self,
       user_id = g_strdup (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
       group_id = g_strdup (config->run_as_root ? "0" : LOCAL_SANDBOX_UID);
     }
-  if (pid1_sets_up (_sandbox_local_backend_get_bwrap (backend)))
+  if (pid1_setup)
     {
       /* pid 1 starts as root of bwrap's user namespace, with these three
        * capabilities there and nothing else, for the first thing it
@@ -1853,6 +1855,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   g_autoptr(GPtrArray) argv = NULL;
   int child_fds[HIGHEST_CHILD_FD + 1];
   ChildLimits limits = { 0 };
+  gboolean pid1_setup;
   StartData *data;
   GError *error = NULL;
   int listen_fd = -1, null_fd = -1, watch_fd = -1;
@@ -1953,8 +1956,9 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   child_fds[WATCH_FD] = watch_fd;
   child_fds[LEASE_FD] = lease_pipe[0];
   child_fds[ONCE_FD] = once_pair[1];
-  argv = build_bwrap_argv (self, watch_fd >= 0, once_pair[1] >= 0);
-  limits.private_ns = !pid1_sets_up (_sandbox_local_backend_get_bwrap (get_backend (self)));
+  pid1_setup = pid1_sets_up (_sandbox_local_backend_get_bwrap (get_backend (self)));
+  argv = build_bwrap_argv (self, watch_fd >= 0, once_pair[1] >= 0, pid1_setup);
+  limits.private_ns = !pid1_setup;
   clear_fd (&token_pipe[1]);
 
   data->bwrap_pid = _local_spawn ((const char * const *) argv->pdata, child_fds, G_N_ELEMENTS (child_fds),

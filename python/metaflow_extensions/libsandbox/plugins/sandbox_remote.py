@@ -81,6 +81,14 @@ def _fail(prefix: str, msg: str) -> None:
     _echo(prefix, msg)
 
 
+def _say_not_destroyed(sandbox_id: str, message: str) -> None:
+    _echo(
+        "",
+        _("Could not destroy sandbox %s: %s -- remove it with `sandboxctl rm %s`.")
+        % (sandbox_id, message, sandbox_id),
+    )
+
+
 def destroy_instance(instance, GLib, Sandbox=None) -> None:
     """Destroys @instance; an error is said with what to do (one already
     gone is fine when @Sandbox is given), never raised. Every path that
@@ -91,12 +99,7 @@ def destroy_instance(instance, GLib, Sandbox=None) -> None:
     except GLib.Error as ex:
         if Sandbox is not None and ex.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND):
             return
-        sandbox_id = instance.get_id()
-        _echo(
-            "",
-            _("Could not destroy sandbox %s: %s -- remove it with `sandboxctl rm %s`.")
-            % (sandbox_id, ex.message, sandbox_id),
-        )
+        _say_not_destroyed(instance.get_id(), ex.message)
 
 
 def destroy_by_id(backend, GLib, Sandbox, sandbox_id: str) -> None:
@@ -107,11 +110,7 @@ def destroy_by_id(backend, GLib, Sandbox, sandbox_id: str) -> None:
     except GLib.Error as ex:
         if ex.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND):
             return
-        _echo(
-            "",
-            _("Could not destroy sandbox %s: %s -- remove it with `sandboxctl rm %s`.")
-            % (sandbox_id, ex.message, sandbox_id),
-        )
+        _say_not_destroyed(sandbox_id, ex.message)
         return
     destroy_instance(instance, GLib, Sandbox)
 

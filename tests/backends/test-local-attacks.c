@@ -3521,6 +3521,98 @@ parent_of_comm (gint64      init_pid,
   return 0;
 }
 
+/* ---- the host's state ---- */
+
+/* The sandboxes' directory in a directory another host user owns: root
+ * running `sudo -E sandboxctl ...` keeps the invoking user's
+ * XDG_RUNTIME_DIR (and HOME, for the cache), whose owner may rename,
+ * replace and add entries there. A planted instance.json there named
+ * another sandbox's pid 1 and bwrap, with a timeout in the past: root's
+ * `sandboxctl ls` (list) "removed the expired sandbox" and killed them.
+ * Now the library refuses a sandboxes' directory that anyone but the
+ * caller and root could change: the list fails, naming it, and the other
+ * sandbox lives. Control: the other sandbox answers before, and is listed
+ * in its own directory. Root only (it makes a directory of uid 65534). */
+static void
+test_foreign_sandboxes_dir (void)
+{
+  const uid_t nobody = 65534;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GRegex) expires_re = g_regex_new ("\"expires\" *: *[0-9]+", 0, 0, NULL);
+  g_autoptr(GRegex) id_re = g_regex_new ("\"id\" *: *\"[^\"]*\"", 0, 0, NULL);
+  g_autoptr(SandboxBackend) backend = NULL;
+  GList *listed;
+  g_autofree char *evil = g_strdup ("/tmp/test-local-attacks-XXXXXX");
+  g_autofree char *local = NULL, *planted = NULL, *json_path = NULL, *json = NULL;
+  g_autofree char *forged = NULL, *forged2 = NULL, *forged_path = NULL, *out = NULL, *rm = NULL;
+  const char *old_root = g_getenv ("SANDBOX_LOCAL_ROOT");
+  g_autofree char *saved = g_strdup (old_root);
+  SandboxInstance *victim;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root, to make a directory of another user");
+      return;
+    }
+  victim = create (NULL);
+  out = sh (victim, "echo alive", NULL);
+  g_assert_cmpstr (out, ==, "alive\n");
+  g_clear_pointer (&out, g_free);
+
+  /* What the other user makes: their directory, their sandboxes'
+   * directory in it, and a sandbox's directory whose instance.json is a
+   * copy of the victim's, expired. */
+  g_assert_nonnull (g_mkdtemp (evil));
+  rm = g_strdup_printf ("rm -rf %s", evil);
+  local = g_build_filename (evil, "local", NULL);
+  planted = g_build_filename (local, "sbx-0123456789ab", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (planted, 0755), ==, 0);
+  {
+    g_autoptr(SandboxBackend) plain = sandbox_backend_new_for_name ("local", &error);
+    g_autofree char *root = NULL;
+
+    g_assert_no_error (error);
+    g_object_get (plain, "root-dir", &root, NULL);
+    json_path = g_build_filename (root, sandbox_instance_get_id (victim), "instance.json", NULL);
+  }
+  g_assert_true (g_file_get_contents (json_path, &json, NULL, NULL));
+  forged = g_regex_replace_literal (expires_re, json, -1, 0, "\"expires\": 1", 0, NULL);
+  if (strcmp (forged, json) == 0)
+    {
+      /* No timeout recorded: add one. */
+      g_free (forged);
+      forged = g_strdup_printf ("{\"expires\": 1, %s", json + 1);
+    }
+  forged2 = g_regex_replace_literal (id_re, forged, -1, 0, "\"id\": \"sbx-0123456789ab\"", 0, NULL);
+  forged_path = g_build_filename (planted, "instance.json", NULL);
+  g_assert_true (g_file_set_contents (forged_path, forged2, -1, NULL));
+  g_assert_cmpint (chown (forged_path, nobody, nobody), ==, 0);
+  g_assert_cmpint (chown (planted, nobody, nobody), ==, 0);
+  g_assert_cmpint (chown (local, nobody, nobody), ==, 0);
+  g_assert_cmpint (chown (evil, nobody, nobody), ==, 0);
+
+  g_setenv ("SANDBOX_LOCAL_ROOT", local, TRUE);
+  backend = sandbox_backend_new_for_name ("local", &error);   /* reads it */
+  g_assert_no_error (error);
+  listed = sandbox_backend_list (backend, NULL, NULL, &error);
+  g_test_message ("list in %s: %s", local, error != NULL ? error->message : "listed");
+  g_list_free_full (listed, g_object_unref);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED);
+  g_assert_nonnull (strstr (error->message, evil));
+  g_clear_error (&error);
+
+  /* The victim still runs. */
+  out = sh (victim, "echo alive", NULL);
+  g_assert_cmpstr (out, ==, "alive\n");
+  destroy (victim);
+
+  if (saved != NULL)
+    g_setenv ("SANDBOX_LOCAL_ROOT", saved, TRUE);
+  else
+    g_unsetenv ("SANDBOX_LOCAL_ROOT");
+  g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+}
+
 /* A terminal's holder (hold_tty in the helper) lives beside the command,
  * in its Landlock domain, for as long as the command runs: a command may
  * signal it (SIGSEGV, for a core that fs.suid_dumpable=2 hands the crash
@@ -3964,6 +4056,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/file-lease", test_file_lease);
   g_test_add_func ("/local/attack/spawner-secrets", test_spawner_secrets);
   g_test_add_func ("/local/attack/tty-holder-secrets", test_tty_holder_secrets);
+  g_test_add_func ("/local/attack/foreign-sandboxes-dir", test_foreign_sandboxes_dir);
   g_test_add_func ("/local/attack/one-shot-command-domain", test_one_shot_command_domain);
   g_test_add_func ("/local/attack/one-shot-same-as-exec", test_one_shot_same_as_exec);
 

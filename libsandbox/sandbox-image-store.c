@@ -544,7 +544,9 @@ ensure_dirs (SandboxImageStore  *self,
           return FALSE;
         }
     }
-  return TRUE;
+  /* A store that another user may change would let them swap an image's
+   * root for one of theirs (or a link to the host's). */
+  return _sandbox_check_private_dir (self->path, _("The image store"), error);
 }
 
 /* The store's lock: shared by imports, exclusive to drop unused layers. */
@@ -870,7 +872,8 @@ sandbox_image_store_lookup (SandboxImageStore  *self,
   g_return_val_if_fail (reference != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+  if (g_cancellable_set_error_if_cancelled (cancellable, error) ||
+      !_sandbox_check_private_dir (self->path, _("The image store"), error))
     return NULL;
 
   hex = resolve_reference (self, reference, error);

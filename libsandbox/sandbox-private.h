@@ -121,6 +121,17 @@ char         *_sandbox_runtime_dir_fallback (const char *run_user,
  * directory SANDBOXES_DIR: beside it, but for the /dev/shm fallback,
  * where they stay in the cache directory (on disk), as before it. */
 char         *_sandbox_local_data_dir     (const char *sandboxes_dir);
+/* Whether DIR (a directory that exists, or nothing: TRUE) can be changed
+ * only by root and this user: DIR is this user's and writable by no one
+ * else, and every directory above it is root's or this user's, sticky
+ * where others may write it. A directory that another user may rename
+ * entries of lets that user swap in links and records the library then
+ * follows and trusts (as root under `sudo -E`, XDG_RUNTIME_DIR and HOME
+ * are still the invoking user's). WHAT names DIR at the start of the
+ * error (SANDBOX_ERROR_NOT_CONFIGURED): "The image store". */
+gboolean      _sandbox_check_private_dir  (const char  *dir,
+                                           const char  *what,
+                                           GError     **error);
 
 /* Images (sandbox-image-store.c) for the local backend, and the one
  * local-backend function the store needs. */

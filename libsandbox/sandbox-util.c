@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -226,6 +227,50 @@ _sandbox_runtime_dir_fallback (const char *run_user,
   if ((g_mkdir (ours, 0700) == 0 || errno == EEXIST) && private_tmpfs_dir (ours))
     return g_steal_pointer (&ours);
   return NULL;
+}
+
+gboolean
+_sandbox_check_private_dir (const char  *dir,
+                            const char  *what,
+                            GError     **error)
+{
+  g_autofree char *real = realpath (dir, NULL);
+  uid_t me = geteuid ();
+  size_t len;
+
+  if (real == NULL)
+    return errno == ENOENT || errno == ENOTDIR;
+  len = strlen (real);
+  /* "/", then each longer prefix up to REAL itself. */
+  for (size_t end = 1; end <= len; end++)
+    {
+      struct stat st = { 0 };
+      gboolean last = end == len;
+      char saved = real[end];
+
+      if (end > 1 && !last && real[end] != '/')
+        continue;
+      real[end] = '\0';
+      /* After realpath, a link here was put since: refused too. */
+      if (lstat (real, &st) != 0 || !S_ISDIR (st.st_mode) ||
+          (st.st_uid != 0 && st.st_uid != me) ||
+          ((st.st_mode & 022) != 0 && !(st.st_mode & S_ISVTX)) ||
+          (last && (st.st_uid != me || (st.st_mode & 022) != 0)))
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED,
+                       _("%s %s is not safe to use: %s (owner uid %u, mode %04o) can be "
+                         "changed by another user than you and root, who could plant or swap "
+                         "what the library trusts there. Use a directory of your own, writable "
+                         "only by you, below directories only you or root can change (as root "
+                         "under “sudo -E”, XDG_RUNTIME_DIR and HOME are still the invoking "
+                         "user's): set SANDBOX_LOCAL_ROOT, SANDBOX_LOCAL_VOLUMES or "
+                         "SANDBOX_IMAGE_STORE."),
+                       what, dir, real, (guint) st.st_uid, (guint) (st.st_mode & 07777));
+          return FALSE;
+        }
+      real[end] = saved;
+    }
+  return TRUE;
 }
 
 char *

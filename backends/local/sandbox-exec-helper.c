@@ -1963,6 +1963,10 @@ run_command (int conn)
    * spawner does not know it (start_spawner). */
   if (n != (ssize_t) sizeof header || (!in_spawner && !token_ok (header)))
     _exit (127);   /* not our client: no answer */
+  /* The header carries the sandbox's secret, which nothing here needs
+   * again: a terminal's holder (hold_tty) keeps this memory beside the
+   * command, in its domain, for as long as the command runs. */
+  explicit_bzero (header + SBX_MAGIC_LEN + 4, SBX_TOKEN_HEX);
   for (cmsg = CMSG_FIRSTHDR (&msg); cmsg != NULL; cmsg = CMSG_NXTHDR (&msg, cmsg))
     if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
         cmsg->cmsg_len == CMSG_LEN (3 * sizeof (int)))
@@ -2552,7 +2556,7 @@ dispatch (size_t i)
   int conn = jobs[i].conn;
   ssize_t n;
   pid_t pid;
-  int is_exec;
+  int is_exec, is_tty;
 
   do
     n = recv (conn, header, sizeof header, MSG_PEEK | MSG_DONTWAIT);
@@ -2583,14 +2587,20 @@ dispatch (size_t i)
       set_egress (i, header);
       return;
     }
-  is_exec = memcmp (header, SBX_MAGIC_EXEC, SBX_MAGIC_LEN) == 0 ||
-            memcmp (header, SBX_MAGIC_TTY, SBX_MAGIC_LEN) == 0;
+  is_tty = memcmp (header, SBX_MAGIC_TTY, SBX_MAGIC_LEN) == 0;
+  is_exec = is_tty || memcmp (header, SBX_MAGIC_EXEC, SBX_MAGIC_LEN) == 0;
   /* A one-shot sandbox's command is forked here, without the spawner's
    * fork and exec (see "The command spawner"): until its exec it is a copy
    * of pid 1, but in a Landlock domain of its own that nothing else is in
    * (no command ran before it), not dumpable, in its own session: no
-   * process of the sandbox can reach it before it is the command. */
-  if (is_exec && !(conn == once_conn && spawner < 0))
+   * process of the sandbox can reach it before it is the command. Not one
+   * with a terminal: its holder (hold_tty) lives beside the command, in
+   * its domain, for as long as it runs, and a copy of pid 1 there would
+   * hold the sandbox's secret and the cookie for a command to crash out
+   * of it (a core dump, see start_spawner). The spawner makes it, as any
+   * other command: a terminal is for people, who do not see the spawner's
+   * fork and exec. */
+  if (is_exec && !(conn == once_conn && spawner < 0 && !is_tty))
     {
       spawn (i, 1);
       return;

@@ -611,6 +611,9 @@ validate_volumes (SandboxSpec  *spec,
   GHashTableIter iter;
   gpointer key, value;
 
+  if (g_hash_table_size (sandbox_spec_get_volumes (spec)) > 0 &&
+      !_sandbox_check_private_dir (dir, _("The local volumes' directory"), error))
+    return FALSE;
   g_hash_table_iter_init (&iter, sandbox_spec_get_volumes (spec));
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
@@ -688,6 +691,11 @@ sandbox_local_backend_create_volume (SandboxBackend *backend,
       volume_task_done (task, FALSE, error);
       return;
     }
+  if (!_sandbox_check_private_dir (dir, _("The local volumes' directory"), &error))
+    {
+      volume_task_done (task, FALSE, error);
+      return;
+    }
   volume_task_done (task, TRUE, NULL);
 }
 
@@ -719,7 +727,13 @@ sandbox_local_backend_delete_volume (SandboxBackend *backend,
 {
   SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (backend);
   g_autofree char *dir = _sandbox_local_volumes_dir (self->root_dir);
+  GError *error = NULL;
 
+  if (!_sandbox_check_private_dir (dir, _("The local volumes' directory"), &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
   g_task_set_task_data (task, g_build_filename (dir, name, NULL), g_free);
   g_task_run_in_thread (task, delete_volume_thread);
 }
@@ -732,9 +746,16 @@ sandbox_local_backend_list_volumes (SandboxBackend *backend,
   SandboxLocalBackend *self = SANDBOX_LOCAL_BACKEND (backend);
   g_autofree char *dir = _sandbox_local_volumes_dir (self->root_dir);
   g_autoptr(GStrvBuilder) names = g_strv_builder_new ();
-  g_autoptr(GDir) gdir = g_dir_open (dir, 0, NULL);
+  g_autoptr(GDir) gdir = NULL;
   const char *name;
+  GError *error = NULL;
 
+  if (!_sandbox_check_private_dir (dir, _("The local volumes' directory"), &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  gdir = g_dir_open (dir, 0, NULL);
   while (gdir != NULL && (name = g_dir_read_name (gdir)) != NULL)
     {
       g_autofree char *path = g_build_filename (dir, name, NULL);
@@ -1007,6 +1028,11 @@ local_create (SandboxLocalBackend *self,
                                self->root_dir, g_strerror (errsv));
       return;
     }
+  if (!_sandbox_check_private_dir (self->root_dir, _("The local sandboxes' directory"), &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
 
   /* Pick an id that no other instance has. */
   for (guint tries = 0; ; tries++)
@@ -1242,6 +1268,11 @@ sandbox_local_backend_get_instance (SandboxBackend *backend,
       return;
     }
 
+  if (!_sandbox_check_private_dir (self->root_dir, _("The local sandboxes' directory"), &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
   instance = load_instance (self, id, &error);
   if (instance == NULL)
     g_task_return_error (task, error);
@@ -1259,7 +1290,13 @@ sandbox_local_backend_list (SandboxBackend *backend,
   g_autoptr(GListStore) store = g_list_store_new (SANDBOX_TYPE_INSTANCE);
   g_autoptr(GDir) dir = NULL;
   const char *name;
+  GError *unsafe = NULL;
 
+  if (!_sandbox_check_private_dir (self->root_dir, _("The local sandboxes' directory"), &unsafe))
+    {
+      g_task_return_error (task, unsafe);
+      return;
+    }
   dir = g_dir_open (self->root_dir, 0, NULL);
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
     {

@@ -3474,6 +3474,249 @@ test_spawner_secrets (void)
   g_assert_cmpint (g_rmdir (root), ==, 0);
 }
 
+static void
+run_done (GObject      *source,
+          GAsyncResult *res,
+          gpointer      user_data)
+{
+  SandboxExecResult **result = user_data;
+  g_autoptr(GError) error = NULL;
+
+  *result = sandbox_backend_run_finish (SANDBOX_BACKEND (source), res, &error);
+  g_assert_no_error (error);
+}
+
+/* The host pid of the child of INIT_PID (a host pid) that has a child
+ * named COMM, or 0. */
+static gint64
+parent_of_comm (gint64      init_pid,
+                const char *comm)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/task/%" G_GINT64_FORMAT "/children",
+                                           init_pid, init_pid);
+  g_autofree char *children = NULL;
+  g_auto(GStrv) kids = NULL;
+
+  if (!g_file_get_contents (path, &children, NULL, NULL))
+    return 0;
+  kids = g_strsplit (g_strstrip (children), " ", -1);
+  for (guint i = 0; kids[i] != NULL; i++)
+    {
+      g_autofree char *grand_path = g_strdup_printf ("/proc/%s/task/%s/children", kids[i], kids[i]);
+      g_autofree char *grand = NULL;
+      g_auto(GStrv) grandkids = NULL;
+
+      if (!g_file_get_contents (grand_path, &grand, NULL, NULL))
+        continue;
+      grandkids = g_strsplit (g_strstrip (grand), " ", -1);
+      for (guint j = 0; grandkids[j] != NULL; j++)
+        {
+          g_autofree char *comm_path = g_strdup_printf ("/proc/%s/comm", grandkids[j]);
+          g_autofree char *name = NULL;
+
+          if (g_file_get_contents (comm_path, &name, NULL, NULL) && strcmp (g_strstrip (name), comm) == 0)
+            return g_ascii_strtoll (kids[i], NULL, 10);
+        }
+    }
+  return 0;
+}
+
+/* ---- the host's state ---- */
+
+/* The sandboxes' directory in a directory another host user owns: root
+ * running `sudo -E sandboxctl ...` keeps the invoking user's
+ * XDG_RUNTIME_DIR (and HOME, for the cache), whose owner may rename,
+ * replace and add entries there. A planted instance.json there named
+ * another sandbox's pid 1 and bwrap, with a timeout in the past: root's
+ * `sandboxctl ls` (list) "removed the expired sandbox" and killed them.
+ * Now the library refuses a sandboxes' directory that anyone but the
+ * caller and root could change: the list fails, naming it, and the other
+ * sandbox lives. Control: the other sandbox answers before, and is listed
+ * in its own directory. Root only (it makes a directory of uid 65534). */
+static void
+test_foreign_sandboxes_dir (void)
+{
+  const uid_t nobody = 65534;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GRegex) expires_re = g_regex_new ("\"expires\" *: *[0-9]+", 0, 0, NULL);
+  g_autoptr(GRegex) id_re = g_regex_new ("\"id\" *: *\"[^\"]*\"", 0, 0, NULL);
+  g_autoptr(SandboxBackend) backend = NULL;
+  GList *listed;
+  g_autofree char *evil = g_strdup ("/tmp/test-local-attacks-XXXXXX");
+  g_autofree char *local = NULL, *planted = NULL, *json_path = NULL, *json = NULL;
+  g_autofree char *forged = NULL, *forged2 = NULL, *forged_path = NULL, *out = NULL, *rm = NULL;
+  const char *old_root = g_getenv ("SANDBOX_LOCAL_ROOT");
+  g_autofree char *saved = g_strdup (old_root);
+  SandboxInstance *victim;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root, to make a directory of another user");
+      return;
+    }
+  victim = create (NULL);
+  out = sh (victim, "echo alive", NULL);
+  g_assert_cmpstr (out, ==, "alive\n");
+  g_clear_pointer (&out, g_free);
+
+  /* What the other user makes: their directory, their sandboxes'
+   * directory in it, and a sandbox's directory whose instance.json is a
+   * copy of the victim's, expired. */
+  g_assert_nonnull (g_mkdtemp (evil));
+  rm = g_strdup_printf ("rm -rf %s", evil);
+  local = g_build_filename (evil, "local", NULL);
+  planted = g_build_filename (local, "sbx-0123456789ab", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (planted, 0755), ==, 0);
+  {
+    g_autoptr(SandboxBackend) plain = sandbox_backend_new_for_name ("local", &error);
+    g_autofree char *root = NULL;
+
+    g_assert_no_error (error);
+    g_object_get (plain, "root-dir", &root, NULL);
+    json_path = g_build_filename (root, sandbox_instance_get_id (victim), "instance.json", NULL);
+  }
+  g_assert_true (g_file_get_contents (json_path, &json, NULL, NULL));
+  forged = g_regex_replace_literal (expires_re, json, -1, 0, "\"expires\": 1", 0, NULL);
+  if (strcmp (forged, json) == 0)
+    {
+      /* No timeout recorded: add one. */
+      g_free (forged);
+      forged = g_strdup_printf ("{\"expires\": 1, %s", json + 1);
+    }
+  forged2 = g_regex_replace_literal (id_re, forged, -1, 0, "\"id\": \"sbx-0123456789ab\"", 0, NULL);
+  forged_path = g_build_filename (planted, "instance.json", NULL);
+  g_assert_true (g_file_set_contents (forged_path, forged2, -1, NULL));
+  g_assert_cmpint (chown (forged_path, nobody, nobody), ==, 0);
+  g_assert_cmpint (chown (planted, nobody, nobody), ==, 0);
+  g_assert_cmpint (chown (local, nobody, nobody), ==, 0);
+  g_assert_cmpint (chown (evil, nobody, nobody), ==, 0);
+
+  g_setenv ("SANDBOX_LOCAL_ROOT", local, TRUE);
+  backend = sandbox_backend_new_for_name ("local", &error);   /* reads it */
+  g_assert_no_error (error);
+  listed = sandbox_backend_list (backend, NULL, NULL, &error);
+  g_test_message ("list in %s: %s", local, error != NULL ? error->message : "listed");
+  g_list_free_full (listed, g_object_unref);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED);
+  g_assert_nonnull (strstr (error->message, evil));
+  g_clear_error (&error);
+
+  /* The victim still runs. */
+  out = sh (victim, "echo alive", NULL);
+  g_assert_cmpstr (out, ==, "alive\n");
+  destroy (victim);
+
+  if (saved != NULL)
+    g_setenv ("SANDBOX_LOCAL_ROOT", saved, TRUE);
+  else
+    g_unsetenv ("SANDBOX_LOCAL_ROOT");
+  g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+}
+
+/* A terminal's holder (hold_tty in the helper) lives beside the command,
+ * in its Landlock domain, for as long as the command runs: a command may
+ * signal it (SIGSEGV, for a core that fs.suid_dumpable=2 hands the crash
+ * handler). It must hold no secret of the sandbox. The one-shot command's
+ * (`sandboxctl run -t`) was a fork of pid 1, whose memory holds the
+ * sandbox's secret and the cookie that lets a call past pid 1's checks;
+ * the spawner's (`sandboxctl exec -t`) kept the request's header, which
+ * carries the secret. Looked for (ONCE: the one-shot's, else an exec's):
+ * the secret, in the holder's memory read from the host through
+ * /proc/PID/mem. Control: pid 1's memory has it. */
+static void
+tty_holder_secrets (gboolean once)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *root = g_dir_make_tmp ("libsandbox-secrets-XXXXXX", &error);
+  const char *old_root = g_getenv ("SANDBOX_LOCAL_ROOT");
+  g_autofree char *saved = g_strdup (old_root);
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell (
+    "while [ ! -e /workspace/go ]; do sleep 0.05; done; echo done");
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GRegex) pid_re = g_regex_new ("\"init_pid\" *: *([0-9]+)", 0, 0, NULL);
+  g_autoptr(GRegex) token_re = g_regex_new ("\"token\" *: *\"([0-9a-f]+)\"", 0, 0, NULL);
+  g_autofree char *token = NULL, *dir = NULL, *go = NULL;
+  SandboxInstance *instance = NULL;
+  gint64 init_pid = 0, holder = 0;
+
+  g_assert_no_error (error);
+  g_setenv ("SANDBOX_LOCAL_ROOT", root, TRUE);
+  backend = sandbox_backend_new_for_name ("local", &error);   /* reads it */
+  g_assert_no_error (error);
+  sandbox_command_set_tty (cmd, TRUE);
+  sandbox_command_set_timeout_ms (cmd, 60000);   /* never hangs */
+  if (once)
+    sandbox_backend_run_async (backend, spec, cmd, NULL, run_done, &result);
+  else
+    {
+      instance = sandbox_backend_create (backend, spec, NULL, &error);
+      g_assert_no_error (error);
+      sh (instance, "true", NULL);   /* not the sandbox's first command */
+      sandbox_instance_exec_async (instance, cmd, NULL, exec_done, &result);
+    }
+
+  /* The sandbox's directory, then the command's holder: the child of pid
+   * 1 whose child is the command's shell. */
+  while (holder == 0 && result == NULL)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      if (dir == NULL)
+        {
+          g_autoptr(GDir) listing = g_dir_open (root, 0, NULL);
+          const char *name;
+
+          while (listing != NULL && dir == NULL && (name = g_dir_read_name (listing)) != NULL)
+            {
+              g_autofree char *json_path = g_build_filename (root, name, "instance.json", NULL);
+              g_autofree char *json = NULL;
+              g_autoptr(GMatchInfo) m1 = NULL, m2 = NULL;
+
+              if (g_file_get_contents (json_path, &json, NULL, NULL) &&
+                  g_regex_match (pid_re, json, 0, &m1) && g_regex_match (token_re, json, 0, &m2))
+                {
+                  g_autofree char *pid_s = g_match_info_fetch (m1, 1);
+
+                  token = g_match_info_fetch (m2, 1);
+                  init_pid = g_ascii_strtoll (pid_s, NULL, 10);
+                  dir = g_build_filename (root, name, NULL);
+                }
+            }
+        }
+      if (dir != NULL)
+        holder = parent_of_comm (init_pid, "sh");
+      if (holder == 0)
+        g_usleep (10000);
+    }
+  g_assert_null (result);
+  g_assert_cmpint (holder, >, 1);
+  /* Control: the scan finds the secret where it is. */
+  g_assert_cmpint (memory_count (init_pid, token), >=, 1);
+  g_assert_cmpint (memory_count (holder, token), ==, 0);
+
+  go = g_build_filename (dir, "work", "go", NULL);
+  g_assert_true (g_file_set_contents (go, "", 0, NULL));
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (sandbox_exec_result_get_exit_code (result), ==, 0);
+  if (instance != NULL)
+    destroy (instance);
+
+  if (saved != NULL)
+    g_setenv ("SANDBOX_LOCAL_ROOT", saved, TRUE);
+  else
+    g_unsetenv ("SANDBOX_LOCAL_ROOT");
+  g_assert_cmpint (g_rmdir (root), ==, 0);
+}
+
+static void
+test_tty_holder_secrets (void)
+{
+  tty_holder_secrets (TRUE);
+  tty_holder_secrets (FALSE);
+}
+
 /* A one-shot sandbox's command is forked by pid 1 itself, not by the
  * spawner (sandbox-exec-helper.c, "The command spawner"); it must be in a
  * Landlock domain of its own all the same. pid 1 handles SIGUSR1 (end the
@@ -3812,6 +4055,8 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/pid1-setup-calls", test_pid1_setup_calls);
   g_test_add_func ("/local/attack/file-lease", test_file_lease);
   g_test_add_func ("/local/attack/spawner-secrets", test_spawner_secrets);
+  g_test_add_func ("/local/attack/tty-holder-secrets", test_tty_holder_secrets);
+  g_test_add_func ("/local/attack/foreign-sandboxes-dir", test_foreign_sandboxes_dir);
   g_test_add_func ("/local/attack/one-shot-command-domain", test_one_shot_command_domain);
   g_test_add_func ("/local/attack/one-shot-same-as-exec", test_one_shot_same_as_exec);
 

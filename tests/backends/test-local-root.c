@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -284,6 +285,78 @@ test_data_dir (void)
   g_assert_cmpstr (kept, ==, cache);
 }
 
+/* _sandbox_check_private_dir: a sandboxes' (or volumes') directory is
+ * trusted only where no other user can change it or any directory above
+ * it (the library trusts the records there and follows its paths). */
+static void
+test_private_dir (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *top = g_build_filename (g_get_tmp_dir (), "test-local-root-XXXXXX", NULL);
+  g_autofree char *mine = NULL, *open_dir = NULL, *below_open = NULL, *sticky = NULL;
+  g_autofree char *below_sticky = NULL, *missing = NULL, *link = NULL, *foreign = NULL;
+  g_autofree char *below_foreign = NULL, *rm = NULL;
+
+  g_assert_nonnull (g_mkdtemp (top));   /* 0700, ours, in a sticky /tmp */
+  rm = g_strdup_printf ("rm -rf %s", top);
+  mine = g_build_filename (top, "mine", NULL);
+  g_assert_cmpint (g_mkdir (mine, 0755), ==, 0);
+  g_assert_true (_sandbox_check_private_dir (mine, "test directory", &error));
+  g_assert_no_error (error);
+  /* Not there (yet): nothing to trust. */
+  missing = g_build_filename (top, "missing", "local", NULL);
+  g_assert_true (_sandbox_check_private_dir (missing, "test directory", &error));
+  g_assert_no_error (error);
+
+  /* Writable by others itself, or below a directory others may write
+   * without the sticky bit: refused, naming the directory at fault. */
+  open_dir = g_build_filename (top, "open", NULL);
+  g_assert_cmpint (g_mkdir (open_dir, 0700), ==, 0);
+  g_assert_cmpint (g_chmod (open_dir, 0777), ==, 0);
+  g_assert_false (_sandbox_check_private_dir (open_dir, "test directory", &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED);
+  g_clear_error (&error);
+  below_open = g_build_filename (open_dir, "local", NULL);
+  g_assert_cmpint (g_mkdir (below_open, 0700), ==, 0);
+  g_assert_false (_sandbox_check_private_dir (below_open, "test directory", &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED);
+  g_assert_nonnull (strstr (error->message, open_dir));
+  g_clear_error (&error);
+  /* Control: the same, sticky (as /tmp): others cannot rename our entries. */
+  sticky = g_build_filename (top, "sticky", NULL);
+  g_assert_cmpint (g_mkdir (sticky, 0700), ==, 0);
+  g_assert_cmpint (g_chmod (sticky, 01777), ==, 0);
+  below_sticky = g_build_filename (sticky, "local", NULL);
+  g_assert_cmpint (g_mkdir (below_sticky, 0700), ==, 0);
+  g_assert_true (_sandbox_check_private_dir (below_sticky, "test directory", &error));
+  g_assert_no_error (error);
+  /* A link to our own directory is judged where it leads. */
+  link = g_build_filename (top, "link", NULL);
+  g_assert_cmpint (symlink (mine, link), ==, 0);
+  g_assert_true (_sandbox_check_private_dir (link, "test directory", &error));
+  g_assert_no_error (error);
+
+  /* Another user's directory above ours (root only can make one). */
+  if (geteuid () == 0)
+    {
+      foreign = g_build_filename (top, "foreign", NULL);
+      below_foreign = g_build_filename (foreign, "local", NULL);
+      g_assert_cmpint (g_mkdir_with_parents (below_foreign, 0700), ==, 0);
+      g_assert_cmpint (chown (foreign, 65534, 65534), ==, 0);
+      g_assert_false (_sandbox_check_private_dir (below_foreign, "test directory", &error));
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED);
+      g_assert_nonnull (strstr (error->message, "uid 65534"));
+      g_clear_error (&error);
+      /* Or the directory itself. */
+      g_assert_cmpint (chown (foreign, 0, 0), ==, 0);
+      g_assert_cmpint (chown (below_foreign, 65534, 65534), ==, 0);
+      g_assert_false (_sandbox_check_private_dir (below_foreign, "test directory", &error));
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED);
+      g_clear_error (&error);
+    }
+  g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -298,5 +371,6 @@ main (int argc, char **argv)
   ADD ("not-tmpfs", test_not_tmpfs);
   g_test_add_func ("/local/root/data-dir", test_data_dir);
   g_test_add_func ("/local/root/backend-default", test_backend_default);
+  g_test_add_func ("/local/root/private-dir", test_private_dir);
   return g_test_run ();
 }

@@ -1064,6 +1064,38 @@ test_local_unknown (Fixture       *f,
   g_assert_nonnull (strstr (error->message, "sandboxctl image import FILE --name python:3.11-slim"));
 }
 
+/* A store in a directory that another user owns: that user could swap an
+ * image's root for one of theirs (root under `sudo -E` keeps the invoking
+ * user's HOME, and the store may be in its cache). Refused before any
+ * record there is read: lookup and import fail, naming the directory.
+ * Root only (it makes a directory of uid 65534). */
+static void
+test_foreign_store (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *top = g_build_filename (g_get_tmp_dir (), "test-image-XXXXXX", NULL);
+  g_autofree char *path = NULL, *rm = NULL;
+  g_autoptr(SandboxImageStore) store = NULL;
+  g_autoptr(SandboxImage) image = NULL;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root, to make a directory of another user");
+      return;
+    }
+  g_assert_nonnull (g_mkdtemp (top));
+  rm = g_strdup_printf ("rm -rf %s", top);
+  path = g_build_filename (top, "images", NULL);
+  g_assert_cmpint (g_mkdir (path, 0700), ==, 0);
+  g_assert_cmpint (chown (top, 65534, 65534), ==, 0);
+  store = sandbox_image_store_new (path);
+  image = sandbox_image_store_lookup (store, "planted:latest", NULL, &error);
+  g_assert_null (image);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_CONFIGURED);
+  g_assert_nonnull (strstr (error->message, top));
+  g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1088,6 +1120,7 @@ main (int argc, char **argv)
   ADD ("local/rm-during-create", test_local_rm_during_create);
   ADD ("local/unknown-image", test_local_unknown);
 #undef ADD
+  g_test_add_func ("/image/store/foreign-directory", test_foreign_store);
 
   return g_test_run ();
 }

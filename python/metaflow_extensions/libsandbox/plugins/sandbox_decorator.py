@@ -139,6 +139,7 @@ _UNITS = {
     "disk": "disk is in MB, for example disk=10240 for 10 GB.",
     "gpu": "gpu is a whole number of GPUs, for example gpu=1.",
     "timeout": "timeout is in seconds, for example timeout=600.",
+    "shared_memory": "shared_memory is in MB, for example shared_memory=1024 for 1 GB.",
 }
 
 
@@ -415,6 +416,7 @@ class SandboxDecorator(StepDecorator):
             # ask the backend (and what it was given was checked already), and
             # host paths mean nothing there.
             self._check_resources(step, asked_by)
+            self._check_shared_memory(step, decos)
             self._check_network_and_image(step)
             self._check_image(step)
 
@@ -537,6 +539,50 @@ class SandboxDecorator(StepDecorator):
                     "remove %s, or run the step on a backend that applies it."
                 ) % (step, key, self.attributes[key], asked_by[key], backend, key, asked_by[key])
             raise SandboxException(msg)
+
+    def _check_shared_memory(self, step: str, decos) -> None:
+        """@resources(shared_memory=N), the size of /dev/shm (MB), was
+        dropped without a word. The local backend's /dev/shm holds a
+        quarter of the step's memory limit: N up to that is honoured, more
+        is refused naming the memory that gives it. No other backend sizes
+        /dev/shm: refused there."""
+        for deco in decos:
+            if not isinstance(deco, ResourcesDecorator) or not _user_set(deco, "shared_memory"):
+                continue
+            asked = _as_number(
+                deco.attributes.get("shared_memory"),
+                "shared_memory",
+                step,
+                "@resources(shared_memory=...)",
+            )
+            if asked is None:
+                continue
+            backend = self.attributes["backend"]
+            shown = "%g" % asked
+            if backend != "local":
+                raise SandboxException(
+                    _(
+                        "Step *%s* asks for shared_memory=%s with @resources(shared_memory=...), "
+                        "but the %s backend cannot size /dev/shm: remove shared_memory, or run "
+                        "the step on the local backend, where /dev/shm holds a quarter of the "
+                        "step's memory."
+                    )
+                    % (step, shown, backend)
+                )
+            memory = self.attributes["memory"]
+            if memory is None or memory == "" or asked <= float(memory) / 4:
+                continue
+            import math
+
+            raise SandboxException(
+                _(
+                    "Step *%s* asks for shared_memory=%s with @resources(shared_memory=...), "
+                    "but on the local backend /dev/shm holds a quarter of the step's memory "
+                    "(memory=%g gives %g MB): ask for memory=%d or more (with @resources or "
+                    "@sandbox), or remove shared_memory."
+                )
+                % (step, shown, float(memory), float(memory) / 4, math.ceil(asked * 4))
+            )
 
     def _check_network_and_image(self, step: str) -> None:
         """network= and image= the backend cannot honour, as its

@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Dict, FrozenSet, Optional
+from typing import Any, Dict, FrozenSet, List, Optional
 
 from metaflow import metaflow_config
 from metaflow.decorators import StepDecorator
@@ -215,6 +215,56 @@ def _as_env(value: Any, deco_name: str) -> Optional[Dict[str, str]]:
             )
         env[name] = str(val)
     return env or None
+
+
+# After a step's time limit (@timeout, @sandbox(timeout=...)) Python's
+# handler raises the timeout in the step only once the main thread runs
+# Python again: a step waiting in C for a process it started (os.system)
+# would wait for the backstop a minute later. This long after the limit,
+# the step's processes are killed, so that the wait returns and the
+# timeout's exception ends the step as it should.
+TIMEOUT_KILL_GRACE_S = 2.0
+
+
+def _descendants(pid: int) -> List[int]:
+    """The processes below @pid (its children, theirs, ...), from /proc,
+    but Metaflow's own sidecars (which it restarts and needs for the
+    task's end)."""
+    children: Dict[int, List[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses.
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 1:
+            children.setdefault(int(fields[1]), []).append(int(name))
+    found: List[int] = []
+    todo = list(children.get(pid, ()))
+    while todo:
+        child = todo.pop()
+        try:
+            with open("/proc/%d/cmdline" % child, "rb") as f:
+                if b"sidecar_worker" in f.read():
+                    continue
+        except OSError:
+            continue
+        found.append(child)
+        todo.extend(children.get(child, ()))
+    return found
+
+
+def _kill_descendants(pid: int) -> None:
+    for _round in range(2):  # and what they started meanwhile
+        for child in _descendants(pid):
+            try:
+                os.kill(child, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 class SandboxDecorator(StepDecorator):
@@ -422,6 +472,9 @@ class SandboxDecorator(StepDecorator):
 
         # @timeout and timeout=: the smaller one wins.
         self.run_time_limit = int(get_run_time_limit_for_task(decos))
+        self._limit_given = bool(self.attributes["timeout"]) or any(
+            isinstance(deco, TimeoutDecorator) for deco in decos
+        )
         self._timeout_secs = 0
         if self.attributes["timeout"]:
             secs = max(1, int(round(float(self.attributes["timeout"]))))
@@ -886,6 +939,12 @@ class SandboxDecorator(StepDecorator):
             self._timed_step = step_name
             signal.signal(signal.SIGALRM, self._on_timeout)
             signal.alarm(self._timeout_secs)
+        if (
+            getattr(self, "_limit_given", False)
+            and ubf_context != "ubf_control"
+            and retry_count <= max_retries
+        ):
+            self._arm_timeout_watchdog(self.run_time_limit)
         try:
             from metaflow.metadata_provider import MetaDatum
         except ImportError:  # Metaflow < 2.12
@@ -912,6 +971,26 @@ class SandboxDecorator(StepDecorator):
             ],
         )
 
+    def _arm_timeout_watchdog(self, limit: int) -> None:
+        """TIMEOUT_KILL_GRACE_S after the step's time limit, unless the step
+        has ended by then (task_post_step, task_exception), kills the
+        processes it started: a step waiting for one in C (os.system) then
+        gets the timeout's exception at once, where it waited for the
+        sandbox's backstop a minute later."""
+        done = threading.Event()
+        self._step_ended = done
+
+        def watch() -> None:
+            if not done.wait(limit + TIMEOUT_KILL_GRACE_S):
+                _kill_descendants(os.getpid())
+
+        threading.Thread(target=watch, name="sandbox-timeout-watch", daemon=True).start()
+
+    def _step_over(self) -> None:
+        ended = getattr(self, "_step_ended", None)
+        if ended is not None:
+            ended.set()
+
     def _on_timeout(self, signum, frame) -> None:
         secs = self._timeout_secs
         msg = _("Step %s timed out after %d hours, %d minutes, %d seconds (@%s(timeout=%d)).") % (
@@ -926,12 +1005,14 @@ class SandboxDecorator(StepDecorator):
         raise SandboxTimeoutException(msg)
 
     def task_post_step(self, step_name, flow, graph, retry_count, max_user_code_retries) -> None:
+        self._step_over()
         if getattr(self, "_timed_step", None):
             signal.alarm(0)
 
     def task_exception(
         self, exception, step_name, flow, graph, retry_count, max_user_code_retries
     ) -> None:
+        self._step_over()
         if getattr(self, "_timed_step", None):
             signal.alarm(0)
 

@@ -139,7 +139,8 @@ def test_timeout_of_a_step_waiting_in_os_system(mf, emulators, backend):
     cannot run until that returns): the step's processes are killed just
     after the limit, the wait returns and the step ends with @timeout's own
     exception, which @retry retries and @catch catches. It used to wait for
-    the backstop 60 s later, which killed the task without that exception."""
+    the backstop 60 s later, which killed the task without that exception.
+    A step that caught the exception and goes on is left alone."""
     if backend != "local" and not main_metaflow():
         pytest.skip("remote backends are tested on the main Metaflow version only")
     use_backend(mf, emulators, backend)
@@ -151,6 +152,9 @@ def test_timeout_of_a_step_waiting_in_os_system(mf, emulators, backend):
     assert out.count("Step start timed out after 0 hours, 0 minutes, 3 seconds") >= 2, out[-3000:]
     assert "CAUGHT metaflow.plugins.timeout_decorator.TimeoutException" in out, out[-3000:]
     assert "BLOCKED-WAIT-RETURNED" not in out
+    # A step that caught the timeout keeps what it runs next.
+    assert "SWALLOWED TimeoutException" in out, out[-3000:]
+    assert "SWALLOW-COMMAND-DONE" in out, out[-3000:]
     assert "timed out after 63 seconds" not in out and "longer than its time limit" not in out
     left = subprocess.run(["pgrep", "-f", mark], capture_output=True, text=True).stdout
     assert not left.strip(), left

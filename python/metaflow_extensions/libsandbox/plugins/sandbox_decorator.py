@@ -475,6 +475,12 @@ class SandboxDecorator(StepDecorator):
         self._limit_given = bool(self.attributes["timeout"]) or any(
             isinstance(deco, TimeoutDecorator) for deco in decos
         )
+        if WORKLOAD_ENV in os.environ:
+            # In the task: the watch (_arm_timeout_watchdog) needs to know
+            # whether @timeout's handler has run.
+            for deco in decos:
+                if isinstance(deco, TimeoutDecorator):
+                    self._note_when_run(deco)
         self._timeout_secs = 0
         if self.attributes["timeout"]:
             secs = max(1, int(round(float(self.attributes["timeout"]))))
@@ -971,17 +977,33 @@ class SandboxDecorator(StepDecorator):
             ],
         )
 
+    def _note_when_run(self, deco) -> None:
+        """@deco's (a @timeout's) SIGALRM handler, which its task_pre_step
+        installs, records that it ran before it raises the timeout."""
+        original = deco._sigalrm_handler
+
+        def handler(signum, frame):
+            self._timeout_fired = True
+            return original(signum, frame)
+
+        deco._sigalrm_handler = handler
+
     def _arm_timeout_watchdog(self, limit: int) -> None:
         """TIMEOUT_KILL_GRACE_S after the step's time limit, unless the step
-        has ended by then (task_post_step, task_exception), kills the
-        processes it started: a step waiting for one in C (os.system) then
-        gets the timeout's exception at once, where it waited for the
-        sandbox's backstop a minute later."""
+        has ended by then (task_post_step, task_exception) or the timeout's
+        handler has run (it raised the exception; a step that caught it
+        goes on, with its processes, as without the sandbox), kills the
+        processes the step started: its main thread is waiting for one in
+        C (os.system), where the handler cannot run, and now gets the
+        exception at once, where it waited for the sandbox's backstop a
+        minute later."""
         done = threading.Event()
         self._step_ended = done
 
         def watch() -> None:
-            if not done.wait(limit + TIMEOUT_KILL_GRACE_S):
+            if done.wait(limit + TIMEOUT_KILL_GRACE_S):
+                return
+            if not getattr(self, "_timeout_fired", False):
                 _kill_descendants(os.getpid())
 
         threading.Thread(target=watch, name="sandbox-timeout-watch", daemon=True).start()
@@ -992,6 +1014,7 @@ class SandboxDecorator(StepDecorator):
             ended.set()
 
     def _on_timeout(self, signum, frame) -> None:
+        self._timeout_fired = True
         secs = self._timeout_secs
         msg = _("Step %s timed out after %d hours, %d minutes, %d seconds (@%s(timeout=%d)).") % (
             self._timed_step,

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from conftest import PYTHON, use_backend
+from conftest import PYTHON, main_metaflow, use_backend
 from test_mf_image import CTL, _host_tools, _import, _layout
 
 
@@ -131,3 +131,30 @@ def test_with_attributes_on_a_step_that_has_the_decorator_are_named(mf):
     # Without attributes there is nothing to lose: no warning.
     proc = mf.run(flow, "--with", "sandbox", "run", extra_env=env)
     assert "does not change step" not in proc.output
+
+
+@pytest.mark.parametrize("backend", ["local", "daytona", "e2b"])
+def test_timeout_of_a_step_waiting_in_os_system(mf, emulators, backend):
+    """@timeout on a step that waits in os.system (Python's signal handler
+    cannot run until that returns): the step's processes are killed just
+    after the limit, the wait returns and the step ends with @timeout's own
+    exception, which @retry retries and @catch catches. It used to wait for
+    the backstop 60 s later, which killed the task without that exception.
+    A step that caught the exception and goes on is left alone."""
+    if backend != "local" and not main_metaflow():
+        pytest.skip("remote backends are tested on the main Metaflow version only")
+    use_backend(mf, emulators, backend)
+    mark = "mf-blocked-%s" % uuid.uuid4().hex[:12]
+    flow = mf.copy_flow("blocked_timeout_flow.py")
+    proc = mf.run(flow, "run", extra_env={"METAFLOW_TEST_MARK": mark})
+    out = proc.output
+    assert out.count("BLOCKED-STARTED attempt") == 2, out[-3000:]
+    assert out.count("Step start timed out after 0 hours, 0 minutes, 3 seconds") >= 2, out[-3000:]
+    assert "CAUGHT metaflow.plugins.timeout_decorator.TimeoutException" in out, out[-3000:]
+    assert "BLOCKED-WAIT-RETURNED" not in out
+    # A step that caught the timeout keeps what it runs next.
+    assert "SWALLOWED TimeoutException" in out, out[-3000:]
+    assert "SWALLOW-COMMAND-DONE" in out, out[-3000:]
+    assert "timed out after 63 seconds" not in out and "longer than its time limit" not in out
+    left = subprocess.run(["pgrep", "-f", mark], capture_output=True, text=True).stdout
+    assert not left.strip(), left

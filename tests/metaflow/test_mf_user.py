@@ -98,6 +98,22 @@ def _refused(proc, *needles):
             ["sandbox:backend=e2b", "resources:memory=16000"],
             ["asks for memory=16000", "@resources(memory=...)"],
         ),
+        # (mfx19) @resources(shared_memory=...) was dropped without a word.
+        (
+            ["sandbox:backend=e2b", "resources:shared_memory=1024"],
+            [
+                "asks for shared_memory=1024 with @resources(shared_memory=...)",
+                "e2b backend cannot size /dev/shm",
+            ],
+        ),
+        (
+            ["sandbox:backend=local", "resources:shared_memory=2048"],
+            [
+                "asks for shared_memory=2048",
+                "/dev/shm holds a quarter of the step's memory (memory=4096 gives 1024 MB)",
+                "ask for memory=8192 or more",
+            ],
+        ),
         (
             ["sandbox:image=/no/such/rootfs"],
             ['accepts image="host"', "root file system directory", "sandboxctl image import"],
@@ -110,6 +126,18 @@ def test_resources_and_images_refused_before_the_run(mf, withs, needles):
     for w in withs:
         args += ["--with", w]
     _refused(mf.run(flow, *args, "run", expect_ok=False), *needles)
+
+
+def test_shared_memory_within_the_local_limit_is_honoured(mf):
+    """@resources(shared_memory=N) on the local backend: /dev/shm holds a
+    quarter of the step's memory, so N within it is what the step gets (at
+    least N MB), here with the memory that gives it."""
+    flow = mf.copy_flow("shm_flow.py")
+    proc = mf.run(
+        flow, "--with", "sandbox", "--with", "resources:shared_memory=1536,memory=6144", "run"
+    )
+    shm = [int(line.split("SHM-MB=")[1]) for line in proc.output.splitlines() if "SHM-MB=" in line]
+    assert shm and 1536 <= shm[0] < 4096, proc.output[-3000:]
 
 
 def test_defaults_a_backend_ignores_are_not_sent(mf, emulators):

@@ -504,17 +504,9 @@ def test_processes_a_task_leaves_do_not_run_on_in_the_pool(mf, emulators, backen
     ends, as on the local backend, where the sandbox ends with the task."""
     flow = _write(mf, "linger_flow.py", LINGER_FLOW)
     emu = use_backend(mf, emulators, backend)
-    # No sandbox prepared ahead (METAFLOW_SANDBOX_PREPARE=auto turns it on
-    # when the emulator's last create was slow): the pool then holds one
-    # sandbox, which end gets from start. With a prepared one, start may
-    # make its own and end get the prepared one, and nothing is tested.
-    proc = mf.run(
-        flow,
-        "run",
-        "--with",
-        "sandbox",
-        extra_env={"METAFLOW_SANDBOX_DIRECT": direct, "METAFLOW_SANDBOX_PREPARE": "0"},
-    )
+    # The pool holds one sandbox (on e2b the one prepared ahead, which start
+    # takes), which end gets from start.
+    proc = mf.run(flow, "run", "--with", "sandbox", extra_env={"METAFLOW_SANDBOX_DIRECT": direct})
     assert "same-sandbox=True" in proc.output, proc.output[-3000:]
     assert "grew=False" in proc.output, proc.output[-3000:]
     assert emu.wait_live(0, 30) == 0

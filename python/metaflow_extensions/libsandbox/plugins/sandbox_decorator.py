@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Dict, FrozenSet, Optional
+from typing import Any, Dict, FrozenSet, List, Optional
 
 from metaflow import metaflow_config
 from metaflow.decorators import StepDecorator
@@ -139,6 +139,7 @@ _UNITS = {
     "disk": "disk is in MB, for example disk=10240 for 10 GB.",
     "gpu": "gpu is a whole number of GPUs, for example gpu=1.",
     "timeout": "timeout is in seconds, for example timeout=600.",
+    "shared_memory": "shared_memory is in MB, for example shared_memory=1024 for 1 GB.",
 }
 
 
@@ -214,6 +215,56 @@ def _as_env(value: Any, deco_name: str) -> Optional[Dict[str, str]]:
             )
         env[name] = str(val)
     return env or None
+
+
+# After a step's time limit (@timeout, @sandbox(timeout=...)) Python's
+# handler raises the timeout in the step only once the main thread runs
+# Python again: a step waiting in C for a process it started (os.system)
+# would wait for the backstop a minute later. This long after the limit,
+# the step's processes are killed, so that the wait returns and the
+# timeout's exception ends the step as it should.
+TIMEOUT_KILL_GRACE_S = 2.0
+
+
+def _descendants(pid: int) -> List[int]:
+    """The processes below @pid (its children, theirs, ...), from /proc,
+    but Metaflow's own sidecars (which it restarts and needs for the
+    task's end)."""
+    children: Dict[int, List[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses.
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 1:
+            children.setdefault(int(fields[1]), []).append(int(name))
+    found: List[int] = []
+    todo = list(children.get(pid, ()))
+    while todo:
+        child = todo.pop()
+        try:
+            with open("/proc/%d/cmdline" % child, "rb") as f:
+                if b"sidecar_worker" in f.read():
+                    continue
+        except OSError:
+            continue
+        found.append(child)
+        todo.extend(children.get(child, ()))
+    return found
+
+
+def _kill_descendants(pid: int) -> None:
+    for _round in range(2):  # and what they started meanwhile
+        for child in _descendants(pid):
+            try:
+                os.kill(child, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 class SandboxDecorator(StepDecorator):
@@ -415,11 +466,21 @@ class SandboxDecorator(StepDecorator):
             # ask the backend (and what it was given was checked already), and
             # host paths mean nothing there.
             self._check_resources(step, asked_by)
+            self._check_shared_memory(step, decos)
             self._check_network_and_image(step)
             self._check_image(step)
 
         # @timeout and timeout=: the smaller one wins.
         self.run_time_limit = int(get_run_time_limit_for_task(decos))
+        self._limit_given = bool(self.attributes["timeout"]) or any(
+            isinstance(deco, TimeoutDecorator) for deco in decos
+        )
+        if WORKLOAD_ENV in os.environ:
+            # In the task: the watch (_arm_timeout_watchdog) needs to know
+            # whether @timeout's handler has run.
+            for deco in decos:
+                if isinstance(deco, TimeoutDecorator):
+                    self._note_when_run(deco)
         self._timeout_secs = 0
         if self.attributes["timeout"]:
             secs = max(1, int(round(float(self.attributes["timeout"]))))
@@ -537,6 +598,50 @@ class SandboxDecorator(StepDecorator):
                     "remove %s, or run the step on a backend that applies it."
                 ) % (step, key, self.attributes[key], asked_by[key], backend, key, asked_by[key])
             raise SandboxException(msg)
+
+    def _check_shared_memory(self, step: str, decos) -> None:
+        """@resources(shared_memory=N), the size of /dev/shm (MB), was
+        dropped without a word. The local backend's /dev/shm holds a
+        quarter of the step's memory limit: N up to that is honoured, more
+        is refused naming the memory that gives it. No other backend sizes
+        /dev/shm: refused there."""
+        for deco in decos:
+            if not isinstance(deco, ResourcesDecorator) or not _user_set(deco, "shared_memory"):
+                continue
+            asked = _as_number(
+                deco.attributes.get("shared_memory"),
+                "shared_memory",
+                step,
+                "@resources(shared_memory=...)",
+            )
+            if asked is None:
+                continue
+            backend = self.attributes["backend"]
+            shown = "%g" % asked
+            if backend != "local":
+                raise SandboxException(
+                    _(
+                        "Step *%s* asks for shared_memory=%s with @resources(shared_memory=...), "
+                        "but the %s backend cannot size /dev/shm: remove shared_memory, or run "
+                        "the step on the local backend, where /dev/shm holds a quarter of the "
+                        "step's memory."
+                    )
+                    % (step, shown, backend)
+                )
+            memory = self.attributes["memory"]
+            if memory is None or memory == "" or asked <= float(memory) / 4:
+                continue
+            import math
+
+            raise SandboxException(
+                _(
+                    "Step *%s* asks for shared_memory=%s with @resources(shared_memory=...), "
+                    "but on the local backend /dev/shm holds a quarter of the step's memory "
+                    "(memory=%g gives %g MB): ask for memory=%d or more (with @resources or "
+                    "@sandbox), or remove shared_memory."
+                )
+                % (step, shown, float(memory), float(memory) / 4, math.ceil(asked * 4))
+            )
 
     def _check_network_and_image(self, step: str) -> None:
         """network= and image= the backend cannot honour, as its
@@ -840,6 +945,12 @@ class SandboxDecorator(StepDecorator):
             self._timed_step = step_name
             signal.signal(signal.SIGALRM, self._on_timeout)
             signal.alarm(self._timeout_secs)
+        if (
+            getattr(self, "_limit_given", False)
+            and ubf_context != "ubf_control"
+            and retry_count <= max_retries
+        ):
+            self._arm_timeout_watchdog(self.run_time_limit)
         try:
             from metaflow.metadata_provider import MetaDatum
         except ImportError:  # Metaflow < 2.12
@@ -866,7 +977,44 @@ class SandboxDecorator(StepDecorator):
             ],
         )
 
+    def _note_when_run(self, deco) -> None:
+        """@deco's (a @timeout's) SIGALRM handler, which its task_pre_step
+        installs, records that it ran before it raises the timeout."""
+        original = deco._sigalrm_handler
+
+        def handler(signum, frame):
+            self._timeout_fired = True
+            return original(signum, frame)
+
+        deco._sigalrm_handler = handler
+
+    def _arm_timeout_watchdog(self, limit: int) -> None:
+        """TIMEOUT_KILL_GRACE_S after the step's time limit, unless the step
+        has ended by then (task_post_step, task_exception) or the timeout's
+        handler has run (it raised the exception; a step that caught it
+        goes on, with its processes, as without the sandbox), kills the
+        processes the step started: its main thread is waiting for one in
+        C (os.system), where the handler cannot run, and now gets the
+        exception at once, where it waited for the sandbox's backstop a
+        minute later."""
+        done = threading.Event()
+        self._step_ended = done
+
+        def watch() -> None:
+            if done.wait(limit + TIMEOUT_KILL_GRACE_S):
+                return
+            if not getattr(self, "_timeout_fired", False):
+                _kill_descendants(os.getpid())
+
+        threading.Thread(target=watch, name="sandbox-timeout-watch", daemon=True).start()
+
+    def _step_over(self) -> None:
+        ended = getattr(self, "_step_ended", None)
+        if ended is not None:
+            ended.set()
+
     def _on_timeout(self, signum, frame) -> None:
+        self._timeout_fired = True
         secs = self._timeout_secs
         msg = _("Step %s timed out after %d hours, %d minutes, %d seconds (@%s(timeout=%d)).") % (
             self._timed_step,
@@ -880,12 +1028,14 @@ class SandboxDecorator(StepDecorator):
         raise SandboxTimeoutException(msg)
 
     def task_post_step(self, step_name, flow, graph, retry_count, max_user_code_retries) -> None:
+        self._step_over()
         if getattr(self, "_timed_step", None):
             signal.alarm(0)
 
     def task_exception(
         self, exception, step_name, flow, graph, retry_count, max_user_code_retries
     ) -> None:
+        self._step_over()
         if getattr(self, "_timed_step", None):
             signal.alarm(0)
 

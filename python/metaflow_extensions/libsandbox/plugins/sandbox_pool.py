@@ -143,6 +143,15 @@ class Lease:
         self.info.update(info)
         _rewrite(self.fd, self.info)
 
+    def take_mark(self) -> bool:
+        """A task took this sandbox: removes the mark of a prepared one
+        (prepare_lease), so that other tasks no longer wait for it
+        (preparing()). Returns whether it was one."""
+        if self.info.pop("preparing", None) is None:
+            return False
+        _rewrite(self.fd, self.info)
+        return True
+
     def release(self) -> None:
         """Leaves the sandbox in the pool for the run's next task."""
         if self.fd >= 0:
@@ -244,13 +253,17 @@ def prepare_lease(pool_dir: str, key: str, backend: str) -> Lease:
 
 
 def preparing(pool_dir: str, key: str) -> bool:
-    """Whether a sandbox with @key is being prepared for the run: an entry
-    marked by prepare_lease() whose helper still holds it (a helper that
-    died has no lock: nothing to wait for; drain() destroys its sandbox).
-    Also once the helper has made it visible (.json, "preparing": false)
-    and until it lets it go: a task that looked in between would otherwise
-    find neither a free sandbox nor one being prepared. (The task that
-    takes it removes the mark at once, so that others do not wait for it.)"""
+    """Whether a sandbox with @key is being prepared for the run, or is
+    prepared and not yet taken: an entry marked by prepare_lease() whose
+    helper still holds it (a helper that died before the sandbox was ready
+    has no lock: nothing to wait for; drain() destroys its sandbox), and one
+    the helper has made ready (.json, "preparing": false), held or not,
+    until a task takes it (Lease.take_mark, at once, so that others do not
+    wait for it). A task looks for a free sandbox (acquire) and then here:
+    the helper may make its sandbox ready and let it go between the two
+    looks, and a task that found it neither free nor being prepared created
+    a second sandbox beside it (a loaded machine, session mfx19). It looks
+    again instead."""
     try:
         names = os.listdir(pool_dir)
     except OSError:
@@ -264,8 +277,11 @@ def preparing(pool_dir: str, key: str) -> bool:
         except OSError:
             continue
         try:
-            if "preparing" not in _read(fd):
+            info = _read(fd)
+            if "preparing" not in info:
                 continue
+            if info["preparing"] is False and info.get("id") and name.endswith(".json"):
+                return True  # ready: acquire() takes it (or another task did)
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError:

@@ -484,18 +484,17 @@ def _take_sandbox(attempt: Attempt, task: Dict[str, Any], spec):
         if lease is not None:
             try:
                 attempt.instance = attempt.backend.get_instance(lease.sandbox_id, None)
-                if lease.info.pop("preparing", None) is not None:
+                if lease.take_mark():
                     lease.how = "prepared"
-                    # Another task no longer waits for it (preparing()).
-                    lease.note()
                 return lease, None
             except attempt.GLib.Error:
                 # Ended on its own (its time to live, the provider): make another.
                 lease.drop()
                 continue
         # The runtime's helper is preparing a sandbox for this task (created
-        # while the runtime built the code package, the package unpacked):
-        # wait for it rather than create a second one.
+        # while the runtime built the code package, the package unpacked),
+        # or has just made it ready: wait for it (look again) rather than
+        # create a second one.
         if (
             attempt.signal_received is not None
             or time.monotonic() > deadline

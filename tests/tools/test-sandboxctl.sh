@@ -37,6 +37,10 @@ check () {
   else
     echo "not ok $n - $name"
     echo "# failed: $*"
+    # What the last sandboxctl said, to tell a real failure from noise
+    # (a sanitizer's report, a message from the system).
+    echo "# last sandboxctl: exit status ${rc:-?}; its stderr:"
+    head -c 2000 "$WORK/err" 2>/dev/null | sed 's/^/#   /'
   fi
 }
 

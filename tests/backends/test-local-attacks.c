@@ -165,6 +165,17 @@ have_python (void)
   return g_file_test ("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE);
 }
 
+/* Puts SANDBOX_LOCAL_ROOT back as it was before a test pointed the backend
+ * at a directory of its own: SAVED (a copy of its value), or unset. */
+static void
+restore_local_root (const char *saved)
+{
+  if (saved != NULL)
+    g_setenv ("SANDBOX_LOCAL_ROOT", saved, TRUE);
+  else
+    g_unsetenv ("SANDBOX_LOCAL_ROOT");
+}
+
 /* Removes DIR and everything beneath it, links not followed. */
 static void
 rm_tree (const char *dir)
@@ -1812,8 +1823,7 @@ test_memory_on_tmpfs_root (void)
     "done; done; echo $n";
   struct statfs fs;
   g_autofree char *root = NULL;
-  const char *old_root = g_getenv ("SANDBOX_LOCAL_ROOT");
-  g_autofree char *saved = g_strdup (old_root);
+  g_autofree char *saved = g_strdup (g_getenv ("SANDBOX_LOCAL_ROOT"));
 
   if (statfs ("/dev/shm", &fs) != 0 || fs.f_type != TMPFS_MAGIC ||
       (guint64) fs.f_bavail * fs.f_bsize < (guint64) 1 << 30)
@@ -1896,10 +1906,7 @@ test_memory_on_tmpfs_root (void)
     destroy (instance);
   }
 
-  if (saved != NULL)
-    g_setenv ("SANDBOX_LOCAL_ROOT", saved, TRUE);
-  else
-    g_unsetenv ("SANDBOX_LOCAL_ROOT");
+  restore_local_root (saved);
   g_assert_cmpint (g_rmdir (root), ==, 0);
 }
 
@@ -1999,10 +2006,7 @@ test_memory_tmpfs_total (void)
       g_assert_nonnull (strstr (out, "/tmp 8\n"));
       destroy (instance);
     }
-  if (saved != NULL)
-    g_setenv ("SANDBOX_LOCAL_ROOT", saved, TRUE);
-  else
-    g_unsetenv ("SANDBOX_LOCAL_ROOT");
+  restore_local_root (saved);
   g_assert_cmpint (g_rmdir (root), ==, 0);
 }
 
@@ -3375,6 +3379,24 @@ test_outlive_destroy (void)
 
 /* ---- secrets in the helpers the commands can reach ---- */
 
+/* The sandbox's secret (its "token") in JSON, the text of an instance.json,
+ * and its pid 1 in *INIT_PID; NULL when JSON has not both (yet). */
+static char *
+instance_token (const char *json,
+                gint64     *init_pid)
+{
+  g_autoptr(GRegex) pid_re = g_regex_new ("\"init_pid\" *: *([0-9]+)", 0, 0, NULL);
+  g_autoptr(GRegex) token_re = g_regex_new ("\"token\" *: *\"([0-9a-f]+)\"", 0, 0, NULL);
+  g_autoptr(GMatchInfo) m1 = NULL, m2 = NULL;
+  g_autofree char *pid_s = NULL;
+
+  if (!g_regex_match (pid_re, json, 0, &m1) || !g_regex_match (token_re, json, 0, &m2))
+    return NULL;
+  pid_s = g_match_info_fetch (m1, 1);
+  *init_pid = g_ascii_strtoll (pid_s, NULL, 10);
+  return g_match_info_fetch (m2, 1);
+}
+
 /* How many times NEEDLE occurs in the readable private memory of PID
  * (read through /proc/PID/mem, as the caller may: it owns the sandbox's
  * user namespace), or -1 if the memory cannot be read. */
@@ -3426,13 +3448,9 @@ test_spawner_secrets (void)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *root = g_dir_make_tmp ("libsandbox-secrets-XXXXXX", &error);
-  const char *old_root = g_getenv ("SANDBOX_LOCAL_ROOT");
-  g_autofree char *saved = g_strdup (old_root);
+  g_autofree char *saved = g_strdup (g_getenv ("SANDBOX_LOCAL_ROOT"));
   g_autofree char *json_path = NULL, *json = NULL, *out = NULL, *children = NULL, *children_path = NULL;
-  g_autoptr(GRegex) pid_re = g_regex_new ("\"init_pid\" *: *([0-9]+)", 0, 0, NULL);
-  g_autoptr(GRegex) token_re = g_regex_new ("\"token\" *: *\"([0-9a-f]+)\"", 0, 0, NULL);
-  g_autoptr(GMatchInfo) m1 = NULL, m2 = NULL;
-  g_autofree char *pid_s = NULL, *token = NULL;
+  g_autofree char *token = NULL;
   g_auto(GStrv) kids = NULL;
   SandboxInstance *instance;
   gint64 init_pid, spawner = 0;
@@ -3444,11 +3462,8 @@ test_spawner_secrets (void)
   g_assert_cmpstr (out, ==, "ok\n");
   json_path = g_build_filename (root, sandbox_instance_get_id (instance), "instance.json", NULL);
   g_assert_true (g_file_get_contents (json_path, &json, NULL, NULL));
-  g_assert_true (g_regex_match (pid_re, json, 0, &m1));
-  g_assert_true (g_regex_match (token_re, json, 0, &m2));
-  pid_s = g_match_info_fetch (m1, 1);
-  token = g_match_info_fetch (m2, 1);
-  init_pid = g_ascii_strtoll (pid_s, NULL, 10);
+  token = instance_token (json, &init_pid);
+  g_assert_nonnull (token);
   children_path = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/task/%" G_GINT64_FORMAT "/children",
                                    init_pid, init_pid);
   g_assert_true (g_file_get_contents (children_path, &children, NULL, NULL));
@@ -3467,10 +3482,7 @@ test_spawner_secrets (void)
   g_assert_cmpint (memory_count (spawner, token), ==, 0);
   destroy (instance);
 
-  if (saved != NULL)
-    g_setenv ("SANDBOX_LOCAL_ROOT", saved, TRUE);
-  else
-    g_unsetenv ("SANDBOX_LOCAL_ROOT");
+  restore_local_root (saved);
   g_assert_cmpint (g_rmdir (root), ==, 0);
 }
 
@@ -3545,8 +3557,7 @@ test_foreign_sandboxes_dir (void)
   g_autofree char *evil = g_strdup ("/tmp/test-local-attacks-XXXXXX");
   g_autofree char *local = NULL, *planted = NULL, *json_path = NULL, *json = NULL;
   g_autofree char *forged = NULL, *forged2 = NULL, *forged_path = NULL, *out = NULL, *rm = NULL;
-  const char *old_root = g_getenv ("SANDBOX_LOCAL_ROOT");
-  g_autofree char *saved = g_strdup (old_root);
+  g_autofree char *saved = g_strdup (g_getenv ("SANDBOX_LOCAL_ROOT"));
   SandboxInstance *victim;
 
   if (geteuid () != 0)
@@ -3606,10 +3617,7 @@ test_foreign_sandboxes_dir (void)
   g_assert_cmpstr (out, ==, "alive\n");
   destroy (victim);
 
-  if (saved != NULL)
-    g_setenv ("SANDBOX_LOCAL_ROOT", saved, TRUE);
-  else
-    g_unsetenv ("SANDBOX_LOCAL_ROOT");
+  restore_local_root (saved);
   g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
 }
 
@@ -3628,15 +3636,12 @@ tty_holder_secrets (gboolean once)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *root = g_dir_make_tmp ("libsandbox-secrets-XXXXXX", &error);
-  const char *old_root = g_getenv ("SANDBOX_LOCAL_ROOT");
-  g_autofree char *saved = g_strdup (old_root);
+  g_autofree char *saved = g_strdup (g_getenv ("SANDBOX_LOCAL_ROOT"));
   g_autoptr(SandboxBackend) backend = NULL;
   g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
   g_autoptr(SandboxCommand) cmd = sandbox_command_new_shell (
     "while [ ! -e /workspace/go ]; do sleep 0.05; done; echo done");
   g_autoptr(SandboxExecResult) result = NULL;
-  g_autoptr(GRegex) pid_re = g_regex_new ("\"init_pid\" *: *([0-9]+)", 0, 0, NULL);
-  g_autoptr(GRegex) token_re = g_regex_new ("\"token\" *: *\"([0-9a-f]+)\"", 0, 0, NULL);
   g_autofree char *token = NULL, *dir = NULL, *go = NULL;
   SandboxInstance *instance = NULL;
   gint64 init_pid = 0, holder = 0;
@@ -3671,17 +3676,10 @@ tty_holder_secrets (gboolean once)
             {
               g_autofree char *json_path = g_build_filename (root, name, "instance.json", NULL);
               g_autofree char *json = NULL;
-              g_autoptr(GMatchInfo) m1 = NULL, m2 = NULL;
 
               if (g_file_get_contents (json_path, &json, NULL, NULL) &&
-                  g_regex_match (pid_re, json, 0, &m1) && g_regex_match (token_re, json, 0, &m2))
-                {
-                  g_autofree char *pid_s = g_match_info_fetch (m1, 1);
-
-                  token = g_match_info_fetch (m2, 1);
-                  init_pid = g_ascii_strtoll (pid_s, NULL, 10);
-                  dir = g_build_filename (root, name, NULL);
-                }
+                  (token = instance_token (json, &init_pid)) != NULL)
+                dir = g_build_filename (root, name, NULL);
             }
         }
       if (dir != NULL)
@@ -3703,10 +3701,7 @@ tty_holder_secrets (gboolean once)
   if (instance != NULL)
     destroy (instance);
 
-  if (saved != NULL)
-    g_setenv ("SANDBOX_LOCAL_ROOT", saved, TRUE);
-  else
-    g_unsetenv ("SANDBOX_LOCAL_ROOT");
+  restore_local_root (saved);
   g_assert_cmpint (g_rmdir (root), ==, 0);
 }
 

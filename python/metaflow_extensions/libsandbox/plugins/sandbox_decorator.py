@@ -9,6 +9,7 @@ inside the sandbox, where PyGObject is usually absent.
 """
 
 import json
+import math
 import os
 import signal
 import sys
@@ -631,8 +632,6 @@ class SandboxDecorator(StepDecorator):
             memory = self.attributes["memory"]
             if memory is None or memory == "" or asked <= float(memory) / 4:
                 continue
-            import math
-
             raise SandboxException(
                 _(
                     "Step *%s* asks for shared_memory=%s with @resources(shared_memory=...), "

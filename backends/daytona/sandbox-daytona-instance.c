@@ -2164,6 +2164,7 @@ typedef struct
   GInputStream            *body;     /* the response */
   GError                  *outcome;
   guint                    received;
+  gboolean                 probing;   /* @source fetched as a file before files/info */
 } DownloadData;
 
 static void
@@ -2453,6 +2454,7 @@ download_next_part (GTask *task)
 }
 
 static void download_files (GTask *task);
+static void download_info (GTask *task);
 
 /* The start of a download's answer to METHOD PATH: TRUE with the body in
  * data->body when it succeeded; else the request is sent again when that
@@ -2480,6 +2482,17 @@ download_answered (GTask        *task,
   status = soup_message_get_status (data->msg);
   if (SOUP_STATUS_IS_SUCCESSFUL (status))
     return TRUE;
+  if (data->probing && status == SOUP_STATUS_BAD_REQUEST)
+    {
+      /* "path must be a file": a directory; files/info says so, and its
+       * listing follows (download_info). */
+      data->probing = FALSE;
+      g_input_stream_close (data->body, NULL, NULL);
+      g_clear_object (&data->body);
+      g_hash_table_remove_all (data->targets);
+      download_info (task);
+      return FALSE;
+    }
   body = g_input_stream_read_bytes (data->body, 65536, NULL, NULL);
   if (transfer_retry (task, download_files, data->msg, NULL))
     {
@@ -2816,10 +2829,7 @@ sandbox_daytona_instance_download (SandboxInstance *instance,
                                    GCancellable    *cancellable,
                                    GTask           *task)
 {
-  SandboxDaytonaInstance *self = SANDBOX_DAYTONA_INSTANCE (instance);
   DownloadData *data;
-  g_autofree char *quoted = NULL;
-  g_autofree char *url = NULL;
 
   if (refuse_if_stopped (instance, task))
     return;
@@ -2834,10 +2844,37 @@ sandbox_daytona_instance_download (SandboxInstance *instance,
   data->error_body = g_byte_array_new ();
   g_task_set_task_data (task, data, (GDestroyNotify) download_data_free);
 
-  quoted = _sandbox_daytona_quote_path (data->source);
-  url = toolbox_url (self, "/files/info?path=%s", quoted);
+  /* Most downloads are of one file: GET files/download at once, one round
+   * trip. A directory answers 400 ("path must be a file"), and files/info
+   * then says what @source is (download_answered). */
+  {
+    g_autoptr(GFile) parent = g_file_get_parent (data->destination);
+    GError *error = NULL;
+
+    if (parent != NULL && !g_file_make_directory_with_parents (parent, NULL, &error) &&
+        !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+      {
+        g_task_return_error (task, error);
+        return;
+      }
+    g_clear_error (&error);
+  }
+  data->probing = TRUE;
+  g_hash_table_insert (data->targets, g_strdup (data->source), g_object_ref (data->destination));
+  download_files (task);
+}
+
+/* What @source is (a directory: its listing follows, then bulk-download). */
+static void
+download_info (GTask *task)
+{
+  SandboxDaytonaInstance *self = g_task_get_source_object (task);
+  DownloadData *data = g_task_get_task_data (task);
+  g_autofree char *quoted = _sandbox_daytona_quote_path (data->source);
+  g_autofree char *url = toolbox_url (self, "/files/info?path=%s", quoted);
+
   _sandbox_rest_client_call_async (self->client, "GET", url, NULL, SANDBOX_REST_IDEMPOTENT,
-                                   cancellable, got_info, g_object_ref (task));
+                                   g_task_get_cancellable (task), got_info, g_object_ref (task));
 }
 
 /* ------------------------------------------------------------------ */

@@ -309,6 +309,18 @@ read_all (const char *path)
   return contents;
 }
 
+/* Counts the toolbox's requests (the emulator's thread). */
+static gboolean
+count_toolbox_request (DaytonaEmulator   *emu,
+                       SoupServerMessage *msg,
+                       const char        *path,
+                       gpointer           user_data)
+{
+  if (g_str_has_prefix (path, "/toolbox/"))
+    g_atomic_int_inc ((gint *) user_data);
+  return FALSE;
+}
+
 static void
 test_files (void)
 {
@@ -356,10 +368,20 @@ test_files (void)
     g_autofree char *got_single = NULL;
     gsize len;
 
+    gint requests = 0;
+
+    daytona_emulator_set_hook (emulator, count_toolbox_request, &requests);
     sandbox_instance_download (instance, "/workspace/tree", back_file, NULL, &error);
     g_assert_no_error (error);
+    /* A directory: the GET files/download its 400 says is a directory,
+     * files/info, the listings, bulk-download. */
+    g_assert_cmpint (g_atomic_int_get (&requests), >=, 4);
+    g_atomic_int_set (&requests, 0);
     g_assert_true (sandbox_instance_download (instance, "/workspace/in/single.txt", back_single_file, NULL, &error));
     g_assert_no_error (error);
+    /* One file: one round trip (GET files/download), no files/info first. */
+    g_assert_cmpint (g_atomic_int_get (&requests), ==, 1);
+    daytona_emulator_set_hook (emulator, NULL, NULL);
     got_a = read_all (back_a);
     g_assert_cmpstr (got_a, ==, "alpha\n");
     g_assert_true (g_file_get_contents (back_b, &got_b, &len, NULL));

@@ -2054,10 +2054,12 @@ def kill_marked_processes(mark: str) -> str:
     it. Needs grep -z (GNU or BusyBox); without it nothing is killed."""
     loop = (
         'for mf_p in $(grep -lzxF "%s=%s" /proc/[0-9]*/environ 2>/dev/null); do '
-        'mf_p=${mf_p#/proc/}; kill -9 "${mf_p%%/environ}" 2>/dev/null || true; done'
+        'mf_p=${mf_p#/proc/}; kill -9 "${mf_p%%/environ}" 2>/dev/null || true; mf_k=1; done'
         % (TASK_MARK_ENV, mark.strip('"'))
     )
-    return loop + "\n" + loop
+    # The second look only after the first found one (the usual step leaves
+    # nothing running: one grep).
+    return "mf_k=\n" + loop + '\nif [ -n "$mf_k" ]; then ' + loop + "; fi"
 
 
 def remote_script(
@@ -2100,7 +2102,10 @@ def remote_script(
     untar = 'tar --warning=no-timestamp --no-same-owner -xzf "$pkg" -C %s' % q(pkg_dir)
     lines = [
         "set -e",
-        "mkdir -p %s && cd %s" % (q(workdir), q(workdir)),
+        # (Each command below that is not a builtin costs a process start in
+        # the sandbox, ~1 ms on a provider's VM: a pooled sandbox skips what
+        # the previous task already did.)
+        "cd %s 2>/dev/null || { mkdir -p %s && cd %s; }" % (q(workdir), q(workdir), q(workdir)),
         # The previous task's copy is moved aside and removed in the
         # background while this task runs (removing it took ~40 ms of the
         # command on the emulators' disk); the command waits for it before
@@ -2108,15 +2113,18 @@ def remote_script(
         'old=; if [ -e %s ]; then old=%s.mf-old-$$; mv %s "$old"; fi' % (q(root), q(root), q(root)),
         "mkdir -p %s" % q(root),
         'if [ -n "$old" ]; then rm -rf "$old" </dev/null >/dev/null 2>&1 & fi',
-        "if [ -f %s ]; then tar -x --no-same-owner -f %s -C %s && rm -f %s; fi"
-        % (q(inputs), q(inputs), q(root), q(inputs)),
+        # (The inputs' tar is removed with the package's, below: a command
+        # that fails before then fails its task, whose sandbox is destroyed.)
+        "if [ -f %s ]; then tar -x --no-same-owner -f %s -C %s; fi"
+        % (q(inputs), q(inputs), q(root)),
         # IncludeFile uploads, at their absolute paths (include_file_uploads).
         "if [ -f %s ]; then tar -x --no-same-owner -f %s -C / && rm -f %s; fi"
         % (q(includes), q(includes), q(includes)),
         # What the task writes after this moment comes back (sandbox_sync).
-        "touch %s" % q(marker_path(workdir)),
+        ": > %s" % q(marker_path(workdir)),
         'pkg="$mf_code_url"; if [ -f %s ]; then pkg=%s; fi' % (q(sent), q(sent)),
-        'mf_new=; if [ "$(cat %s 2>/dev/null)" != "$mf_code_sha" ]; then mf_new=1' % q(code_mark),
+        "mf_have=; { read -r mf_have < %s; } 2>/dev/null || true" % q(code_mark),
+        'mf_new=; if [ "$mf_have" != "$mf_code_sha" ]; then mf_new=1',
     ]
     if image is not None:
         lines.append('if [ "$#" -gt 0 ]; then %s; fi' % python_version_check(image, '"$1"'))
@@ -2134,13 +2142,14 @@ def remote_script(
         'if ! %s --keep-directory-symlink; then [ -n "$mem" ]; rm -rf "$mem" %s; '
         "mkdir -p %s; %s; fi" % (untar, q(pkg_dir), q(pkg_dir), untar),
         'echo "$mf_code_sha" > %s; fi' % q(code_mark),
-        "rm -f %s" % q(sent),
+        "rm -f %s %s" % (q(sent), q(inputs)),
         # The package's bytecode from an earlier run (bytecode_cache_file).
         "if [ -f %s ]; then tar --keep-directory-symlink -xzf %s -C %s || true; rm -f %s; fi"
         % (q(bytecode), q(bytecode), q(pkg_dir), q(bytecode)),
         "cd %s" % q(pkg_dir),
-        # What Metaflow finds searching upwards for .metaflow (cards).
-        "ln -sfn %s .metaflow" % q(root),
+        # What Metaflow finds searching upwards for .metaflow (cards); a
+        # pooled sandbox has it from the run's previous task (same root).
+        "[ -L .metaflow ] || ln -sfn %s .metaflow" % q(root),
     ]
     # The package's location first (package_head); without @package_url
     # (not built yet) the task's process puts it there.
@@ -2168,14 +2177,15 @@ def remote_script(
         )
     lines += [
         kill_marked_processes('"$mf_mark"'),
-        "/bin/sh -c %s sh %s %s %s %s %s > %s"
+        # In a subshell (a fork; no shell started again).
+        "( set -- %s %s %s %s %s\n%s) > %s"
         % (
-            q(pack_script()),
             q(root),
             q(marker_path(workdir)),
             q(flow),
             q(blobs),
             q(rest),
+            pack_script(),
             q(listing),
         ),
         "wait",

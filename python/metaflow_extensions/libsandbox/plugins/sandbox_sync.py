@@ -373,9 +373,9 @@ def fetch_outputs(
 # blobs' list, the DONE.lock list or the rest's, and to the listing on
 # stdout; the rest's tar takes every DONE.lock last. (GNU find creates
 # each -fprintf file even when nothing is written to it.)
+# (find's -fprintf and tar -c -f create or truncate the files they write.)
 _PACK_SCRIPT = r"""set -e
 root=$1; marker=$2; flow=$3; blobs=$4; rest=$5
-rm -f "$blobs" "$rest" "$blobs.lst" "$rest.lst" "$rest.done"
 cd "$root"
 find . -newer "$marker" -type f ! -name '*.sbx-*' \( \
   -path "./$flow/data/*/*" ! -path "./$flow/data/*/*/*" -fprintf "$blobs.lst" '%P\0' \

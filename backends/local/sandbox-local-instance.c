@@ -3098,13 +3098,18 @@ copy_data_free (CopyData *data)
   g_free (data);
 }
 
-/* The error for ERRNUM, which the sandbox (or the host) answered about PATH. */
+/* The error for ERRNUM, which the sandbox (or the host) answered about
+ * PATH. The names in PATH below the copy's source are the sandbox's:
+ * shown escaped (_sandbox_display_text), or a name made of escape
+ * sequences would drive the terminal that shows the message. */
 static gboolean
 set_copy_error (GError     **error,
                 int          errnum,
-                const char  *path,
+                const char  *raw_path,
                 LocalConfig *config)
 {
+  g_autofree char *path = _sandbox_display_text (raw_path);
+
   switch (errnum)
     {
     case ENOENT:
@@ -3583,9 +3588,13 @@ download_entry (CopyData      *data,
         ok = err == 0 || set_copy_error (error, err, spath, data->config);
     }
   else
-    g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
-                 _("%s is not a regular file, directory or symbolic link, and cannot be copied."),
-                 spath);
+    {
+      g_autofree char *shown = _sandbox_display_text (spath);
+
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                   _("%s is not a regular file, directory or symbolic link, and cannot be copied."),
+                   shown);
+    }
 
   close (pfd);
   return ok;
@@ -3679,9 +3688,13 @@ upload_entry (CopyData      *data,
         return !g_cancellable_set_error_if_cancelled (cancellable, error);
       return err == 0 || set_copy_error (error, err, spath, data->config);
     }
-  g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
-               _("%s is not a regular file, directory or symbolic link, and cannot be copied."),
-               data->source);
+  {
+    g_autofree char *shown = _sandbox_display_text (data->source);
+
+    g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                 _("%s is not a regular file, directory or symbolic link, and cannot be copied."),
+                 shown);
+  }
   return FALSE;
 }
 

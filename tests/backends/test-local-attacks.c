@@ -1361,6 +1361,70 @@ test_hardlink_download (void)
   }
 }
 
+/* Whether MESSAGE could be shown on a terminal as it is: valid UTF-8,
+ * without a control character (C0, DEL, C1). */
+static gboolean
+is_displayable (const char *message)
+{
+  if (!g_utf8_validate (message, -1, NULL))
+    return FALSE;
+  for (const char *p = message; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (c < 0x20 || (c >= 0x7f && c < 0xa0))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* A file name is any bytes but '/' and NUL, and the sandbox names its
+ * files: a download that fails on one put the name in its error message
+ * as it was, and `sandboxctl cp` printed it on the user's terminal, whose
+ * escape sequences then set the window's title, erased the line and put
+ * a command on the clipboard (OSC 52); bytes that are not UTF-8 made a
+ * GError message that is not UTF-8. Two failing downloads (a FIFO, a file
+ * the sandbox cannot read) under such names: each message is UTF-8
+ * without a control character, and shows the escapes (\x1b). */
+static void
+test_name_escapes (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *out = NULL;
+  SandboxInstance *instance = create (NULL);
+  int status = -1;
+
+  g_assert_no_error (error);
+  out = sh (instance,
+            "mkdir -p /workspace/fifo /workspace/closed && "
+            "mkfifo \"/workspace/fifo/$(printf 'a\\033]0;TITLE\\007\\033[2K\\033]52;c;ZWNobyBwd25lZAo=\\007b')\" && "
+            "f=\"/workspace/closed/$(printf '\\377\\033[31mred\\302\\233')\" && : > \"$f\" && chmod 000 \"$f\" && "
+            "echo made", &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (out, ==, "made\n");
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *dest = g_build_filename (dir, i == 0 ? "fifo" : "closed", NULL);
+      g_autoptr(GFile) file = g_file_new_for_path (dest);
+
+      g_clear_error (&error);
+      g_assert_false (sandbox_instance_download (instance, i == 0 ? "/workspace/fifo" : "/workspace/closed",
+                                                 file, NULL, &error));
+      g_assert_nonnull (error);
+      g_test_message ("%s", error->message);
+      g_assert_true (is_displayable (error->message));
+      g_assert_nonnull (strstr (error->message, "\\x1b"));
+    }
+
+  destroy (instance);
+  {
+    g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
+    g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  }
+}
+
 /* The file service that serves uploads and downloads is a process of the
  * sandbox, running as its user: a command that tries to stop it (SIGSTOP)
  * is refused by Landlock's signal scope, and the download succeeds. Were
@@ -4017,6 +4081,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/signal-host", test_signal_host);
   g_test_add_func ("/local/attack/sparse-download", test_sparse_download);
   g_test_add_func ("/local/attack/hardlink-download", test_hardlink_download);
+  g_test_add_func ("/local/attack/name-escapes", test_name_escapes);
   g_test_add_func ("/local/attack/stopped-file-service", test_stopped_file_service);
   g_test_add_func ("/local/attack/signal-commands", test_signal_commands);
   g_test_add_func ("/local/attack/stop-spawner", test_stop_spawner);

@@ -1425,6 +1425,205 @@ test_name_escapes (void)
   }
 }
 
+static void
+download_done (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  GError **error = user_data;
+
+  if (sandbox_instance_download_finish (SANDBOX_INSTANCE (source), result, error))
+    *error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_EXISTS, "copied");
+}
+
+/* A download into a host directory that the sandbox writes too (a
+ * read-write mount: the user copies a result into the project directory
+ * the sandbox has): the sandbox leaves a FIFO under the name the copy
+ * makes. The library opened it as a file, without O_NONBLOCK, and waited
+ * in open() for a reader for good: `sandboxctl cp` hung, and not even
+ * SIGTERM ended it (its copy thread stays in open()). With a reader the
+ * sandbox holds, the file went into its pipe. Now both downloads fail at
+ * once, naming the destination, and nothing reads the file. Control: the
+ * same download onto a regular file the sandbox left there. */
+static void
+test_fifo_destination (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autofree char *out = NULL;
+  SandboxInstance *instance;
+  int status = -1;
+
+  g_assert_no_error (error);
+  sandbox_spec_add_mount (spec, dir, "/data", FALSE);
+  instance = create (spec);
+  out = sh (instance,
+            "echo secret-result > /workspace/result && mkfifo /data/alone /data/read && "
+            "echo old > /data/plain && echo made", &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (out, ==, "made\n");
+
+  for (guint i = 0; i < 3; i++)
+    {
+      static const char * const names[] = { "alone", "read", "plain" };
+      g_autofree char *dest = g_build_filename (dir, names[i], NULL);
+      g_autoptr(GFile) file = g_file_new_for_path (dest);
+      gint64 deadline = g_get_monotonic_time () + 15 * G_USEC_PER_SEC;
+      GError *result = NULL;
+      /* The FIFO's reader (the sandbox's, as far as the kernel can tell). */
+      int reader = i == 1 ? open (dest, O_RDONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+
+      g_assert_true (i != 1 || reader >= 0);
+      sandbox_instance_download_async (instance, "/workspace/result", file, NULL, download_done, &result);
+      while (result == NULL && g_get_monotonic_time () < deadline)
+        if (!g_main_context_iteration (NULL, FALSE))
+          g_usleep (10000);
+      if (result == NULL)
+        {
+          /* Let the blocked open() go before failing. */
+          int fd = open (dest, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+          while (result == NULL)
+            g_main_context_iteration (NULL, TRUE);
+          if (fd >= 0)
+            close (fd);
+          g_error_free (result);
+          g_assert_not_reached ();   /* the download waited on the FIFO */
+        }
+      g_test_message ("%s: %s", names[i], result->message);
+      if (reader >= 0)
+        {
+          char buf[64];
+
+          /* Nothing went into the pipe. */
+          g_assert_cmpint (read (reader, buf, sizeof buf), <=, 0);
+          close (reader);
+        }
+      if (i < 2)
+        g_assert_error (result, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+      else
+        {
+          g_autofree char *contents = NULL;
+
+          g_assert_error (result, G_IO_ERROR, G_IO_ERROR_EXISTS);   /* "copied" */
+          g_assert_true (g_file_get_contents (dest, &contents, NULL, NULL));
+          g_assert_cmpstr (contents, ==, "secret-result\n");
+        }
+      g_error_free (result);
+    }
+  destroy (instance);
+  {
+    g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
+    g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  }
+}
+
+static void
+upload_done (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  GError **error = user_data;
+
+  if (sandbox_instance_upload_finish (SANDBOX_INSTANCE (source), result, error))
+    *error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_EXISTS, "copied");
+}
+
+/* An upload from a host directory that the sandbox writes too (a
+ * read-write mount): the library looked at the file (fstatat: a regular
+ * file), then opened it without O_NONBLOCK, so a FIFO swapped in between
+ * (renameat2 RENAME_EXCHANGE, in a loop) made the open() wait for a writer
+ * for good. Now each of 400 uploads ends within its time, copied or
+ * refused. */
+static void
+test_fifo_upload_source (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *src = NULL, *out = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(GFile) file = NULL;
+  g_autoptr(SandboxCommand) swapper = NULL;
+  SandboxExecResult *swapped = NULL;
+  SandboxInstance *instance;
+  guint copied = 0, refused = 0;
+  int status = -1;
+
+  g_assert_no_error (error);
+  src = g_build_filename (dir, "f", NULL);
+  file = g_file_new_for_path (src);
+  sandbox_spec_add_mount (spec, dir, "/data", FALSE);
+  instance = create (spec);
+  out = sh (instance, "echo data > /data/f && mkfifo /data/p && echo made", &status);
+  g_assert_cmpstr (out, ==, "made\n");
+  /* Swaps f and p for 20 s, or until /data/stop appears. */
+  swapper = sandbox_command_new ((const char * const[]) {
+      "python3", "-c",
+      "import ctypes, os, time\n"
+      "libc = ctypes.CDLL(None, use_errno=True)\n"
+      "end = time.monotonic() + 20\n"
+      "while time.monotonic() < end and not os.path.exists('/data/stop'):\n"
+      "    for _ in range(200):\n"
+      "        libc.renameat2(-100, b'/data/f', -100, b'/data/p', 2)\n",
+      NULL });
+  sandbox_command_set_timeout_ms (swapper, 30000);
+  sandbox_instance_exec_async (instance, swapper, NULL, exec_done, &swapped);
+
+  for (guint i = 0; i < 400; i++)
+    {
+      g_autofree char *dest = g_strdup_printf ("/workspace/copy-%u", i);
+      gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+      GError *result = NULL;
+
+      sandbox_instance_upload_async (instance, file, dest, NULL, upload_done, &result);
+      while (result == NULL && g_get_monotonic_time () < deadline)
+        if (!g_main_context_iteration (NULL, FALSE))
+          g_usleep (1000);
+      if (result == NULL)
+        {
+          g_autofree char *stop = g_build_filename (dir, "stop", NULL);
+          g_autofree char *other = g_build_filename (dir, "p", NULL);
+          int fds[2];
+
+          /* Stop the swap, let the blocked open() go (the FIFO is f or p
+           * now: a writer for each), then fail. */
+          g_assert_true (g_file_set_contents (stop, "", 0, NULL));
+          g_usleep (G_USEC_PER_SEC);
+          fds[0] = open (src, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+          fds[1] = open (other, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+          g_usleep (G_USEC_PER_SEC / 10);
+          for (guint f = 0; f < 2; f++)
+            if (fds[f] >= 0)
+              close (fds[f]);
+          while (result == NULL)
+            g_main_context_iteration (NULL, TRUE);
+          g_error_free (result);
+          g_assert_not_reached ();   /* the upload waited on the FIFO */
+        }
+      if (g_error_matches (result, G_IO_ERROR, G_IO_ERROR_EXISTS))
+        copied++;
+      else
+        refused++;
+      g_error_free (result);
+    }
+  g_test_message ("400 uploads against the swap: %u copied, %u refused", copied, refused);
+  {
+    g_autofree char *stop = g_build_filename (dir, "stop", NULL);
+
+    g_assert_true (g_file_set_contents (stop, "", 0, NULL));
+  }
+  while (swapped == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_object_unref (swapped);
+
+  destroy (instance);
+  {
+    g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
+    g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  }
+}
+
 /* The file service that serves uploads and downloads is a process of the
  * sandbox, running as its user: a command that tries to stop it (SIGSTOP)
  * is refused by Landlock's signal scope, and the download succeeds. Were
@@ -4082,6 +4281,8 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/sparse-download", test_sparse_download);
   g_test_add_func ("/local/attack/hardlink-download", test_hardlink_download);
   g_test_add_func ("/local/attack/name-escapes", test_name_escapes);
+  g_test_add_func ("/local/attack/fifo-destination", test_fifo_destination);
+  g_test_add_func ("/local/attack/fifo-upload-source", test_fifo_upload_source);
   g_test_add_func ("/local/attack/stopped-file-service", test_stopped_file_service);
   g_test_add_func ("/local/attack/signal-commands", test_signal_commands);
   g_test_add_func ("/local/attack/stop-spawner", test_stop_spawner);

@@ -29,6 +29,9 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <net/if.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <linux/magic.h>
@@ -4261,6 +4264,121 @@ test_egress_short_address (void)
     close (fds[i]);
 }
 
+/* Runs ARGV (a program on PATH) to its end; whether it succeeded. */
+static gboolean
+run_program (const char * const *argv)
+{
+  int status = -1;
+
+  return g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                       NULL, NULL, NULL, NULL, &status, NULL) &&
+         g_spawn_check_wait_status (status, NULL);
+}
+
+/* With egress rules, pid 1 checks each destination a command names; but
+ * an IPv6 routing header on the socket (setsockopt IPV6_RTHDR: a segment
+ * routing header needs no capability) makes the kernel send every packet
+ * to the header's next address first. Under "deny all but ::1", a
+ * datagram and a TCP SYN for ::1 went to the denied fd00:5ec::2 (seen on
+ * lo; a host there gets them whether it routes them on or not). Now the
+ * header is refused (EPERM), and a routing header given to one sendmsg()
+ * (a type 2 one, where the kernel has Mobile IPv6) is refused by pid 1
+ * (EACCES): nothing reaches the denied address. Run in a network
+ * namespace of its own, on whose lo the denied address is made; control:
+ * the datagram for ::1 is sent. */
+static void
+test_egress_routing_header (void)
+{
+  static const char probe[] =
+    "import socket\n"
+    "D = 'fd00:5ec::2'\n"
+    "def r(f):\n"
+    "    try:\n"
+    "        f()\n"
+    "        return 'ok'\n"
+    "    except OSError as e:\n"
+    "        return 'errno %s' % e.errno\n"
+    "srh = bytes([17, 4, 4, 1, 1, 0, 0, 0]) + socket.inet_pton(socket.AF_INET6, '::1') + "
+    "socket.inet_pton(socket.AF_INET6, D)\n"
+    "s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+    "print('direct', r(lambda: s.sendto(b'direct', (D, 9))))\n"
+    "print('srh', r(lambda: s.setsockopt(41, 57, srh)))\n"
+    "print('udp', r(lambda: s.sendto(b'exfil', ('::1', 9))))\n"
+    "t = socket.socket(socket.AF_INET6)\n"
+    "t.settimeout(2)\n"
+    "print('srh-tcp', r(lambda: t.setsockopt(41, 57, srh)))\n"
+    "r(lambda: t.connect(('::1', 9)))\n"
+    "u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+    "rh2 = bytes([17, 2, 2, 1, 0, 0, 0, 0]) + socket.inet_pton(socket.AF_INET6, D)\n"
+    "print('cmsg', r(lambda: u.sendmsg([b'exfil2'], [(41, 57, rh2)], 0, ('::1', 9))))\n";
+
+  if (g_test_subprocess ())
+    {
+      const char *allow[] = { "::1", NULL };
+      const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
+      const char * const up[] = { "ip", "link", "set", "lo", "up", NULL };
+      const char * const add[] = { "ip", "-6", "addr", "add", "fd00:5ec::2/128", "dev", "lo", "nodad", NULL };
+      struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons (ETH_P_ALL) };
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *quoted = g_shell_quote (probe);
+      g_autofree char *script = NULL, *out = NULL;
+      struct in6_addr denied;
+      SandboxInstance *instance;
+      guint to_denied = 0, to_allowed = 0;
+      guint8 buf[2048];
+      ssize_t n;
+      int cap;
+
+      g_assert_cmpint (unshare (CLONE_NEWNET), ==, 0);
+      g_assert_true (run_program (up));
+      g_assert_true (run_program (add));
+      g_assert_cmpint (inet_pton (AF_INET6, "fd00:5ec::2", &denied), ==, 1);
+      cap = socket (AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons (ETH_P_ALL));
+      g_assert_cmpint (cap, >=, 0);
+      ll.sll_ifindex = (int) if_nametoindex ("lo");
+      g_assert_cmpint (bind (cap, (struct sockaddr *) &ll, sizeof ll), ==, 0);
+
+      sandbox_spec_set_network (spec, TRUE);
+      sandbox_spec_set_egress_rules (spec, allow, deny_all);
+      instance = create (spec);
+      script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" 2>&1", quoted);
+      out = sh (instance, script, NULL);
+      g_test_message ("%s", out);
+      destroy (instance);
+      /* Every IPv6 packet lo carried meanwhile (each is seen twice). */
+      while ((n = recv (cap, buf, sizeof buf, 0)) > 0)
+        if (n >= 14 + 40 && (buf[14] >> 4) == 6)
+          {
+            if (memcmp (buf + 14 + 24, &denied, 16) == 0)
+              to_denied++;
+            else if (memcmp (buf + 14 + 24, &in6addr_loopback, 16) == 0)
+              to_allowed++;
+          }
+      close (cap);
+      g_test_message ("packets to the denied address: %u, to ::1: %u", to_denied, to_allowed);
+      g_assert_cmpuint (to_denied, ==, 0);
+      g_assert_cmpuint (to_allowed, >, 0);
+      g_assert_cmpstr (out, ==, "direct errno 13\nsrh errno 1\nudp ok\nsrh-tcp errno 1\ncmsg errno 13\n");
+      return;
+    }
+  if (geteuid () != 0 || !have_python ())
+    {
+      g_test_skip ("needs root (a network namespace, a packet socket) and /usr/bin/python3");
+      return;
+    }
+  {
+    g_autofree char *ip = g_find_program_in_path ("ip");
+
+    if (ip == NULL)
+      {
+        g_test_skip ("needs ip(8)");
+        return;
+      }
+  }
+  g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -4307,6 +4425,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/outlive-destroy", test_outlive_destroy);
   g_test_add_func ("/local/attack/no-route", test_no_route);
   g_test_add_func ("/local/attack/egress-short-address", test_egress_short_address);
+  g_test_add_func ("/local/attack/egress-routing-header", test_egress_routing_header);
   g_test_add_func ("/local/attack/reuseport-host", test_reuseport_host);
   g_test_add_func ("/local/attack/reuseaddr-udp-host", test_reuseaddr_udp_host);
   g_test_add_func ("/local/attack/core-dumps", test_core_dumps);

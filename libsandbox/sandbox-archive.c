@@ -210,7 +210,9 @@ archive_failed (struct archive  *a,
                 GError         **error,
                 gboolean         writing)
 {
-  const char *detail = archive_error_string (a) ? archive_error_string (a) : g_strerror (EIO);
+  /* libarchive's own words may quote a name of the archive. */
+  g_autofree char *detail = _sandbox_display_text (archive_error_string (a) ? archive_error_string (a)
+                                                                         : g_strerror (EIO));
 
   if (glue->error != NULL)
     g_propagate_error (error, g_steal_pointer (&glue->error));
@@ -425,6 +427,17 @@ sandbox_archive_write (GFile               *base_dir,
 /* --------------------------------------------------------------------------
  * Extracting */
 
+/* TEXT as a message shows it (_sandbox_display_text), kept in *SLOT: an
+ * archive's names are the sandbox's or the image's, any bytes. */
+static const char *
+shown (char       **slot,
+       const char  *text)
+{
+  g_free (*slot);
+  *slot = _sandbox_display_text (text);
+  return *slot;
+}
+
 /* Opens (creating as needed) the directory @rel below @root_fd without
  * following symbolic links, so that no entry can lead outside the root. */
 static int
@@ -434,6 +447,7 @@ open_dir_below (int          root_fd,
                 GError     **error)
 {
   g_auto(GStrv) parts = g_strsplit (rel, "/", -1);
+  g_autofree char *shown_entry = NULL, *shown_rel = NULL;
   int fd = dup (root_fd);
 
   for (guint i = 0; fd >= 0 && parts[i] != NULL; i++)
@@ -460,13 +474,14 @@ open_dir_below (int          root_fd,
     /* Never through a link (it could lead anywhere), nor a file. */
     g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                  _("The archive entry “%s” goes through “%s”, which is a symbolic link or a file "
-                   "in the destination; nothing after it was extracted."), entry, rel);
+                   "in the destination; nothing after it was extracted."),
+                 shown (&shown_entry, entry), shown (&shown_rel, rel));
   else if (fd < 0)
     {
       int errsv = errno;
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
                    _("Cannot create directory “%s” from the archive: %s (a symbolic link or a "
-                     "file is in the way?)"), rel, g_strerror (errsv));
+                     "file is in the way?)"), shown (&shown_rel, rel), g_strerror (errsv));
     }
   return fd;
 }
@@ -528,6 +543,7 @@ extract_entry (struct archive        *a,
   g_autofree char *tmp = NULL;
   int dir_fd, fd = -1, hard_fd = -1;
   g_autofree char *hard_name = NULL;
+  g_autofree char *shown_path = NULL, *shown_target = NULL;
   gboolean ok = FALSE;
   struct stat st;
 
@@ -539,7 +555,7 @@ extract_entry (struct archive        *a,
     {
       g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                    _("The archive entry “%s” would be written outside the destination; "
-                     "nothing after it was extracted."), path);
+                     "nothing after it was extracted."), shown (&shown_path, path));
       return FALSE;
     }
 
@@ -578,7 +594,7 @@ extract_entry (struct archive        *a,
       g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                    _("The archive entry “%s” is a symbolic link leading outside the destination "
                      "(“%s”); nothing after it was extracted."),
-                   path, archive_entry_symlink (entry));
+                   shown (&shown_path, path), shown (&shown_target, archive_entry_symlink (entry)));
       return FALSE;
     }
 
@@ -607,7 +623,8 @@ extract_entry (struct archive        *a,
         {
           g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                        _("The archive entry “%s” is a hard link to “%s”, outside the "
-                         "destination; nothing after it was extracted."), path, t);
+                         "destination; nothing after it was extracted."),
+                       shown (&shown_path, path), shown (&shown_target, t));
           close (dir_fd);
           return FALSE;
         }
@@ -669,7 +686,7 @@ extract_entry (struct archive        *a,
     {
       int errsv = errno;
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                   _("Cannot write “%s” from the archive: %s"), path, g_strerror (errsv));
+                   _("Cannot write “%s” from the archive: %s"), shown (&shown_path, path), g_strerror (errsv));
       g_clear_pointer (&tmp, g_free);
       goto out;
     }
@@ -691,7 +708,7 @@ extract_entry (struct archive        *a,
                 {
                   int errsv = errno;
                   g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                               _("Cannot write “%s” from the archive: %s"), path, g_strerror (errsv));
+                               _("Cannot write “%s” from the archive: %s"), shown (&shown_path, path), g_strerror (errsv));
                   goto out;
                 }
               p += w;
@@ -712,7 +729,7 @@ extract_entry (struct archive        *a,
         {
           fd = -1;
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                       _("Cannot write “%s” from the archive: %s"), path, g_strerror (errno));
+                       _("Cannot write “%s” from the archive: %s"), shown (&shown_path, path), g_strerror (errno));
           goto out;
         }
       fd = -1;
@@ -720,7 +737,7 @@ extract_entry (struct archive        *a,
   else if (tmp == NULL || fstatat (dir_fd, tmp, &st, AT_SYMLINK_NOFOLLOW) != 0)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                   _("Cannot create the symbolic link “%s”: %s"), path, g_strerror (errno));
+                   _("Cannot create the symbolic link “%s”: %s"), shown (&shown_path, path), g_strerror (errno));
       g_clear_pointer (&tmp, g_free);
       goto out;
     }
@@ -729,7 +746,7 @@ extract_entry (struct archive        *a,
     {
       int errsv = errno;
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                   _("Cannot write “%s” from the archive: %s"), path, g_strerror (errsv));
+                   _("Cannot write “%s” from the archive: %s"), shown (&shown_path, path), g_strerror (errsv));
       goto out;
     }
   g_clear_pointer (&tmp, g_free);

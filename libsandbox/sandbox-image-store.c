@@ -636,6 +636,25 @@ escape_name (const char *name)
 }
 
 /* NAME -> NAME:latest when it has no tag. */
+/* Whether NAME, which an image archive gives itself (an index's
+ * annotation, a docker save's RepoTags), can be one of the store's names:
+ * a reference as registries write them (letters, digits, "._-/:@+"),
+ * at most 255 bytes. The archive is hostile content: a name of escape
+ * sequences, shown by `sandboxctl image ls`, drove the user's terminal
+ * (its title, the clipboard), and a line feed in it forged a line of
+ * the listing. Others are not taken (the import goes on without them;
+ * the caller can name the image). */
+static gboolean
+is_reference (const char *name)
+{
+  gsize len = 0;
+
+  for (const char *p = name; *p != '\0'; p++, len++)
+    if (!g_ascii_isalnum (*p) && strchr ("._-/:@+", *p) == NULL)
+      return FALSE;
+  return len > 0 && len <= 255;
+}
+
 static char *
 normalize_name (const char *name)
 {
@@ -1467,8 +1486,10 @@ read_oci (Manifest     *m,
           name = string_member (annotations, "io.containerd.image.name");
           if (name == NULL)
             name = string_member (annotations, "org.opencontainers.image.ref.name");
-          if (name != NULL && (strchr (name, ':') || strchr (name, '/')))
+          if (name != NULL && (strchr (name, ':') || strchr (name, '/')) && is_reference (name))
             g_ptr_array_add (m->names, normalize_name (name));
+          else if (name != NULL)
+            g_debug ("Image name “%s” not taken: not a reference", name);
         }
       if (chosen == NULL)
         return protocol_error (error, src, "no manifest for linux/amd64");
@@ -1579,7 +1600,10 @@ read_docker (Manifest     *m,
   {
     g_auto(GStrv) tags = strv_member (entry, "RepoTags");
     for (guint i = 0; tags[i] != NULL; i++)
-      g_ptr_array_add (m->names, normalize_name (tags[i]));
+      if (is_reference (tags[i]))
+        g_ptr_array_add (m->names, normalize_name (tags[i]));
+      else
+        g_debug ("Image name “%s” not taken: not a reference", tags[i]);
   }
   node = json_object_get_member (entry, "Layers");
   rootfs = object_member (json_node_get_object (m->config), "rootfs");

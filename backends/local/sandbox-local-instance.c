@@ -3098,13 +3098,18 @@ copy_data_free (CopyData *data)
   g_free (data);
 }
 
-/* The error for ERRNUM, which the sandbox (or the host) answered about PATH. */
+/* The error for ERRNUM, which the sandbox (or the host) answered about
+ * PATH. The names in PATH below the copy's source are the sandbox's:
+ * shown escaped (_sandbox_display_text), or a name made of escape
+ * sequences would drive the terminal that shows the message. */
 static gboolean
 set_copy_error (GError     **error,
                 int          errnum,
-                const char  *path,
+                const char  *raw_path,
                 LocalConfig *config)
 {
+  g_autofree char *path = _sandbox_display_text (raw_path);
+
   switch (errnum)
     {
     case ENOENT:
@@ -3546,12 +3551,38 @@ download_entry (CopyData      *data,
         }
       if (err == 0)
         {
+          struct stat out_st;
+
           fcntl (in, F_SETFL, fcntl (in, F_GETFL) & ~O_NONBLOCK);
-          out = openat (dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+          /* Without blocking, and only into a file: the destination may be
+           * a directory the sandbox writes too (a read-write mount), where
+           * it can leave a FIFO under the name the copy will make. Opened
+           * as it was, a FIFO stopped this process's copy for good (in
+           * open(), waiting for a reader: not even SIGTERM ended
+           * sandboxctl cp), or took the file for the sandbox's reader. A
+           * device node the caller named (/dev/null) is written as before. */
+          out = openat (dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
                         in_st.st_mode & 0777);
           if (out < 0 && errno == ELOOP && unlinkat (dirfd, name, 0) == 0)
-            out = openat (dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+            out = openat (dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
                           in_st.st_mode & 0777);
+          if ((out < 0 && errno == ENXIO) ||
+              (out >= 0 && (fstat (out, &out_st) != 0 ||
+                            !(S_ISREG (out_st.st_mode) || S_ISCHR (out_st.st_mode) || S_ISBLK (out_st.st_mode)))))
+            {
+              g_autofree char *shown = _sandbox_display_text (hpath);
+
+              if (out >= 0)
+                close (out);
+              close (in);
+              close (pfd);
+              g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                           _("%s is not a regular file, directory or symbolic link, and cannot be copied."),
+                           shown);
+              return FALSE;
+            }
+          if (out >= 0)
+            fcntl (out, F_SETFL, fcntl (out, F_GETFL) & ~O_NONBLOCK);
           /* What the file held when it was opened: a command that keeps
            * writing to it cannot make the copy endless. */
           /* A single file: the copy's size is known. */
@@ -3560,8 +3591,6 @@ download_entry (CopyData      *data,
           err = out < 0 ? errno : copy_data (data->instance, in, out, in_st.st_size, cancellable);
           if (err == 0 && key != NULL && !g_hash_table_contains (data->links, key))
             {
-              struct stat out_st;
-
               if (fstat (out, &out_st) == 0)
                 {
                   HostLink *link = g_new0 (HostLink, 1);
@@ -3583,9 +3612,13 @@ download_entry (CopyData      *data,
         ok = err == 0 || set_copy_error (error, err, spath, data->config);
     }
   else
-    g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
-                 _("%s is not a regular file, directory or symbolic link, and cannot be copied."),
-                 spath);
+    {
+      g_autofree char *shown = _sandbox_display_text (spath);
+
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                   _("%s is not a regular file, directory or symbolic link, and cannot be copied."),
+                   shown);
+    }
 
   close (pfd);
   return ok;
@@ -3653,12 +3686,22 @@ upload_entry (CopyData      *data,
     }
   if (S_ISREG (st.st_mode))
     {
-      int in = openat (dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = -1;
+      /* Without blocking, and checked again once open: a sandbox that
+       * writes this host directory too (a read-write mount) can swap a
+       * FIFO in after the fstatat above, on which a plain open() would
+       * wait for a writer for good. */
+      int in = openat (dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), out = -1;
       const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK;
-      struct stat out_st;
+      struct stat in_st, out_st;
 
       if (in < 0)
         return set_copy_error (error, errno, name, data->config);
+      if (fstat (in, &in_st) != 0 || !S_ISREG (in_st.st_mode))
+        {
+          close (in);
+          return set_copy_error (error, EINVAL, name, data->config);
+        }
+      fcntl (in, F_SETFL, fcntl (in, F_GETFL) & ~O_NONBLOCK);
       err = file_request (data->conn, SBX_FILE_OPEN, spath, flags, st.st_mode & 0777, NULL, &out);
       /* A link in the way is replaced, as cp would. */
       if (err == ELOOP && file_request (data->conn, SBX_FILE_UNLINK, spath, 0, 0, NULL, NULL) == 0)
@@ -3679,9 +3722,13 @@ upload_entry (CopyData      *data,
         return !g_cancellable_set_error_if_cancelled (cancellable, error);
       return err == 0 || set_copy_error (error, err, spath, data->config);
     }
-  g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
-               _("%s is not a regular file, directory or symbolic link, and cannot be copied."),
-               data->source);
+  {
+    g_autofree char *shown = _sandbox_display_text (data->source);
+
+    g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                 _("%s is not a regular file, directory or symbolic link, and cannot be copied."),
+                 shown);
+  }
   return FALSE;
 }
 

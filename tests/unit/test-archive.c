@@ -234,6 +234,39 @@ test_unsafe_dotdot (Fixture       *f,
   g_assert_cmpstr (contents, ==, "ok\n");
 }
 
+/* An archive's names are the sandbox's (a task's outputs) or an image's:
+ * a refused entry named in the message as it was reached the terminal
+ * that showed it with its escape sequences (the window's title set, the
+ * clipboard filled: OSC 52). The message shows each control character
+ * escaped. */
+static void
+test_unsafe_names_shown_escaped (Fixture       *f,
+                                 gconstpointer  data)
+{
+  const Entry entries[][1] = {
+    { { E_FILE, "../\033]0;TITLE\007\033]52;c;ZWNobyBwd25lZAo=\007x", "x\n" } },
+    { { E_SYMLINK, "\033[2Klink", "/etc" } },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (entries); i++)
+    {
+      g_autoptr(GBytes) tar = make_tar (entries[i], 1);
+      g_autoptr(GError) error = NULL;
+
+      g_assert_false (extract_bytes (f, tar, SANDBOX_ARCHIVE_NONE, &error));
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL);
+      g_test_message ("refused: %s", error->message);
+      g_assert_true (g_utf8_validate (error->message, -1, NULL));
+      for (const char *p = error->message; *p != '\0'; p = g_utf8_next_char (p))
+        {
+          gunichar c = g_utf8_get_char (p);
+
+          g_assert_false (c < 0x20 || (c >= 0x7f && c < 0xa0));
+        }
+      g_assert_nonnull (strstr (error->message, "\\x1b"));
+    }
+}
+
 static void
 test_unsafe_dotdot_inner (Fixture       *f,
                           gconstpointer  data)
@@ -872,6 +905,7 @@ main (int   argc,
   ADD ("unsafe/existing-link", test_unsafe_existing_link);
   ADD ("unsafe/symlink-chain", test_unsafe_symlink_chain);
   ADD ("unsafe/hardlink", test_unsafe_hardlink);
+  ADD ("unsafe/names-shown-escaped", test_unsafe_names_shown_escaped);
   ADD ("libarchive-missing", test_libarchive_missing);
 #undef ADD
   return g_test_run ();

@@ -570,6 +570,48 @@ test_tar_and_docker (Fixture       *f,
   g_assert_cmpuint (count_entries (f->store_dir, "tmp"), ==, 0);
 }
 
+/* An image names itself (index.json's annotation, a docker save's
+ * RepoTags), and an image file is hostile content: a name made of escape
+ * sequences and a line feed became one of the store's, which `sandboxctl
+ * image ls` printed on the user's terminal as it was (its title set, the
+ * clipboard filled, a line of the listing forged). Only names that are
+ * references are taken; the import goes on without the others. Control:
+ * a registry's name with a port and a path is taken. */
+static void
+test_hostile_names (Fixture       *f,
+                    gconstpointer  data)
+{
+  static const char * const hostile[] = {
+    "evil\\u001b]0;TITLE\\u0007:1",
+    "evil:1\\nsha256:0000 fake:2",
+    "evil\\u009b31m:3",
+  };
+  Layer *l = layer_new (FALSE);
+  GBytes *layers[1];
+  g_autofree char *config = NULL;
+
+  layer_file (l, "hello", "hi\n");
+  layers[0] = layer_end (l);
+  config = config_json (NULL, NULL, NULL, NULL, 1, layers);
+  for (guint i = 0; i <= G_N_ELEMENTS (hostile); i++)
+    {
+      g_autofree char *dir = g_strdup_printf ("named-%u", i);
+      g_autofree char *layout = g_build_filename (f->tmp, dir, NULL);
+      g_autoptr(SandboxImage) image = NULL;
+      const char * const *names;
+
+      make_layout (layout, i < G_N_ELEMENTS (hostile) ? hostile[i] : "registry.example:5000/team/app:2",
+                   config, 1, layers);
+      image = import (f, layout, NULL);
+      names = sandbox_image_get_names (image);
+      if (i < G_N_ELEMENTS (hostile))
+        g_assert_cmpuint (g_strv_length ((char **) names), ==, 0);
+      else
+        g_assert_cmpstrv (names, ((const char * const[]) { "registry.example:5000/team/app:2", NULL }));
+    }
+  g_bytes_unref (layers[0]);
+}
+
 /* Layers as registries and builders compress them: gzip, zstd, xz. */
 static void
 test_compressed (Fixture       *f,
@@ -1111,6 +1153,7 @@ main (int argc, char **argv)
   ADD ("store/tar-and-docker", test_tar_and_docker);
   ADD ("store/compressed-layers", test_compressed);
   ADD ("store/hostile-layers", test_hostile);
+  ADD ("store/hostile-names", test_hostile_names);
   ADD ("store/digest-mismatch", test_digest_mismatch);
   ADD ("store/rootfs-refused", test_rootfs_refused);
   ADD ("store/concurrent", test_concurrent);

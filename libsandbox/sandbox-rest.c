@@ -19,6 +19,9 @@
 /* The largest reply read into memory; SANDBOX_HTTP_MAX_REPLY overrides it. */
 #define DEFAULT_MAX_REPLY     (64u * 1024u * 1024u)
 #define READ_CHUNK            65536
+/* Connections a session opens at the same time, to one host or in all:
+ * as many as requests are under way (each command's output is one). */
+#define MAX_CONNECTIONS       1024
 
 struct _SandboxRestClient
 {
@@ -165,9 +168,26 @@ session_for_context (SandboxRestClient *self,
 
       if (push)
         g_main_context_push_thread_default (context);
+      /* No idle timeout: libsoup's timer closes a kept-alive connection
+       * from the context's main loop, and a context that was not iterated
+       * for longer than the timeout (the pooled context of synchronous
+       * calls between two calls, a caller's loop that sat still) ran the
+       * expired timer in the same iteration as the next request, which
+       * had taken that connection: the request was neither sent nor
+       * failed, and its call waited for ever (libsoup 3.2). A connection
+       * the server closed in the meantime is seen as closed when the next
+       * request looks for one, and a new one is made.
+       *
+       * No small limit on connections: libsoup's default of two per host
+       * held any further request to the host until one of two open ones
+       * ended, and a command's output streams in for as long as the
+       * command runs: a third command's start, a terminal's input or a
+       * destroy behind two running commands waited for ever. */
       session = soup_session_new_with_options ("user-agent", self->user_agent,
                                                "timeout", _sandbox_rest_timeout_s (),
-                                               "idle-timeout", 60,
+                                               "idle-timeout", 0,
+                                               "max-conns", MAX_CONNECTIONS,
+                                               "max-conns-per-host", MAX_CONNECTIONS,
                                                NULL);
       _sandbox_rest_session_setup_tls (session);   /* warned in _new */
       if (push)

@@ -282,3 +282,106 @@ def test_time_limits_hold_on_remote(mf, emulators, backend):
     # Three sleeps of 120 s cut to 5, 5 and 4 s; far below any backstop.
     assert elapsed < 120, elapsed
     assert emu.wait_live(0, 30) == 0
+
+
+class _HoldingProxy:
+    """An HTTP proxy in front of an emulator's API that holds every DELETE
+    (a provider slow to destroy) until the client gives up on it (closes
+    the connection) or @hold_s pass, then passes it on: a DELETE that
+    reached the provider is carried out, as a provider would."""
+
+    def __init__(self, target: str, hold_s: float) -> None:
+        import http.client
+        import http.server
+        import select
+        import socket
+        import threading
+        import urllib.parse
+
+        upstream = urllib.parse.urlsplit(target)
+        self.deletes = threading.Event()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if self.command == "DELETE":
+                    proxy.deletes.set()
+                    deadline = time.monotonic() + hold_s
+                    while time.monotonic() < deadline:
+                        ready, _, _ = select.select([self.connection], [], [], 0.05)
+                        peek = socket.MSG_PEEK | socket.MSG_DONTWAIT
+                        if ready and not self.connection.recv(1, peek):
+                            break  # the client went away
+                conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
+                }
+                conn.request(self.command, self.path, body=body, headers=headers)
+                reply = conn.getresponse()
+                data = reply.read()
+                try:
+                    self.send_response(reply.status)
+                    for key, value in reply.getheaders():
+                        if key.lower() not in ("connection", "transfer-encoding", "content-length"):
+                            self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client is gone: the request was carried out all the same
+                conn.close()
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("backend", ["e2b", "daytona"])
+def test_sigterm_while_destroying_ends_the_task(tmp_path, backend):
+    """SIGTERM to a remote task's process while the provider is slow to
+    answer the destroy of its sandbox (the step failed): the process ends
+    within seconds, saying the sandbox's destroy got no answer and how to
+    remove it, and the destroy it sent is carried out (no sandbox left).
+    The destroy was a synchronous call, during which GLib's signal handlers
+    do not run: the process went on waiting for the provider, through
+    every SIGTERM."""
+    emu = Emulator(backend, tmp_path / "emu")
+    key = "E2B_API_URL" if backend == "e2b" else "DAYTONA_API_URL"
+    proxy = _HoldingProxy(emu.env[key], hold_s=60)
+    if backend == "daytona":
+        proxy.url += "/api"  # (the emulator's API is under /api)
+    emu.env[key] = proxy.url
+    try:
+        proc = _start_remote_task(tmp_path, emu, None, "echo STEP-FAILS; exit 3")
+        assert proxy.deletes.wait(120), "the task never destroyed its sandbox"
+        assert proc.poll() is None
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, _err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _err = proc.communicate()
+            pytest.fail("the task's process ignored SIGTERM:\n" + out.decode()[-3000:])
+        elapsed = time.monotonic() - started
+        text = out.decode("utf-8", "replace")
+        assert "STEP-FAILS" in text, text[-3000:]
+        assert elapsed < 10, (elapsed, text[-3000:])
+        assert "no answer 5 s after the interrupt (signal 15)" in text, text[-3000:]
+        assert "sandboxctl rm" in text, text[-3000:]
+        assert emu.wait_live(0, 30) == 0
+    finally:
+        proxy.stop()
+        emu.stop()

@@ -89,30 +89,52 @@ def _say_not_destroyed(sandbox_id: str, message: str) -> None:
     )
 
 
-def destroy_instance(instance, GLib, Sandbox=None) -> None:
+# How long a call that must not be cancelled (a destroy) is still waited
+# for once SIGINT, SIGTERM or SIGHUP came (Attempt.wait).
+SIGNAL_GRACE_S = 5.0
+
+
+class Abandoned(Exception):
+    """A call still under way SIGNAL_GRACE_S after a signal (Attempt.wait)."""
+
+
+def destroy_instance(instance, GLib, Sandbox=None, wait=None) -> None:
     """Destroys @instance; an error is said with what to do (one already
     gone is fine when @Sandbox is given), never raised. Every path that
     ends a sandbox goes through here: a task's end, a stale or abandoned
-    pooled sandbox, an interrupted create."""
+    pooled sandbox, an interrupted create. @wait: an attempt's bounded
+    wait (Attempt.bounded), so that signals are seen meanwhile; without it
+    the synchronous call."""
     try:
-        instance.destroy(None)
+        if wait is None:
+            instance.destroy(None)
+        else:
+            wait(instance, "destroy", None)
     except GLib.Error as ex:
         if Sandbox is not None and ex.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND):
             return
         _say_not_destroyed(instance.get_id(), ex.message)
+    except Abandoned as ex:
+        _say_not_destroyed(instance.get_id(), str(ex))
 
 
-def destroy_by_id(backend, GLib, Sandbox, sandbox_id: str) -> None:
+def destroy_by_id(backend, GLib, Sandbox, sandbox_id: str, wait=None) -> None:
     """Destroys the sandbox @sandbox_id of @backend (a Sandbox.Backend);
-    one already gone is fine."""
+    one already gone is fine. @wait: as for destroy_instance."""
     try:
-        instance = backend.get_instance(sandbox_id, None)
+        if wait is None:
+            instance = backend.get_instance(sandbox_id, None)
+        else:
+            instance = wait(backend, "get_instance", sandbox_id, None)
     except GLib.Error as ex:
         if ex.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND):
             return
         _say_not_destroyed(sandbox_id, ex.message)
         return
-    destroy_instance(instance, GLib, Sandbox)
+    except Abandoned as ex:
+        _say_not_destroyed(sandbox_id, str(ex))
+        return
+    destroy_instance(instance, GLib, Sandbox, wait)
 
 
 def die_of(signum: int) -> None:
@@ -209,7 +231,11 @@ class Marks:
 
 class Attempt:
     """The task's sandbox calls, run on one main loop so that SIGINT,
-    SIGTERM and SIGHUP cancel what is under way."""
+    SIGTERM and SIGHUP cancel what is under way. No synchronous call while
+    the signal handlers are installed: GLib runs them only on the main
+    loop, which a synchronous call does not iterate (it runs a context of
+    its own), so a signal that came during one was not seen until it
+    returned, and never when it did not."""
 
     def __init__(self, Gio, GLib, Sandbox, backend_name: str) -> None:
         self.Gio, self.GLib, self.Sandbox = Gio, GLib, Sandbox
@@ -221,6 +247,9 @@ class Attempt:
         self._sources: List[int] = []
         self._sleeping = False
         self._sleep_source = 0
+        # A bounded wait is under way: a signal ends the loop's run, so
+        # that the wait starts counting its grace.
+        self._bounded = False
 
     def install_signal_handlers(self) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -239,7 +268,7 @@ class Attempt:
         # Every call under way on the main loop ends (a create too: the
         # backend deletes what it had made), and so does a sleep.
         self.cancellable.cancel()
-        if self._sleeping:
+        if self._sleeping or self._bounded:
             self.loop.quit()
         return True
 
@@ -283,15 +312,19 @@ class Attempt:
         """Destroys every sandbox of the backend that has all of @labels
         (those of one task attempt: its own); errors are said, not raised."""
         try:
-            found = self.backend.list(labels, None)
-        except self.GLib.Error:
+            found = self.bounded(self.backend, "list", labels, None)
+        except (self.GLib.Error, Abandoned):
             return
         for instance in found or ():
-            destroy_instance(instance, self.GLib, self.Sandbox)
+            destroy_instance(instance, self.GLib, self.Sandbox, self.bounded)
 
-    def wait(self, source, name: str, *args):
+    def wait(self, source, name: str, *args, grace_s: Optional[float] = None):
         """source.<name>_async(*args) on the main loop; what <name>_finish
-        returns (or raises)."""
+        returns (or raises). With @grace_s (for a call that a signal must
+        not cancel: no cancellable in @args), the call is waited for at most
+        @grace_s seconds from the signal (from now when one came already),
+        then Abandoned is raised: the task's process ends within seconds of
+        a signal whatever the provider does."""
         box: Dict[str, Any] = {}
 
         def done(obj, res):
@@ -299,13 +332,42 @@ class Attempt:
                 box["result"] = getattr(obj, name + "_finish")(res)
             except self.GLib.Error as ex:
                 box["error"] = ex
+            box["done"] = True
+            if not box.get("abandoned"):
+                self.loop.quit()
+
+        def expired():
+            box["expired"] = True
             self.loop.quit()
+            return False
 
         getattr(source, name + "_async")(*args, done)
-        self.loop.run()
+        timer = 0
+        self._bounded = grace_s is not None
+        try:
+            while "done" not in box and "expired" not in box:
+                if grace_s is not None and self.signal_received is not None and not timer:
+                    timer = self.GLib.timeout_add(int(grace_s * 1000), expired)
+                self.loop.run()
+        finally:
+            self._bounded = False
+            if timer and "expired" not in box:
+                self.GLib.source_remove(timer)
+        if "done" not in box:
+            # Its callback may still come: it must not end a later wait.
+            box["abandoned"] = True
+            raise Abandoned(
+                _("no answer %g s after the interrupt (signal %d)")
+                % (grace_s, self.signal_received)
+            )
         if "error" in box:
             raise box["error"]
         return box.get("result")
+
+    def bounded(self, source, name: str, *args):
+        """wait() with SIGNAL_GRACE_S: for the calls that end sandboxes (and
+        find them to), which a signal must not cancel."""
+        return self.wait(source, name, *args, grace_s=SIGNAL_GRACE_S)
 
     def wait_all(self, calls: List[Tuple[Any, str, tuple]]) -> List[Any]:
         """Runs each source.<name>_async(*args) of @calls at the same time
@@ -349,7 +411,7 @@ class Attempt:
 
     def destroy(self) -> None:
         if self.instance is not None:
-            destroy_instance(self.instance, self.GLib)
+            destroy_instance(self.instance, self.GLib, wait=self.bounded)
 
 
 def _build_spec(Sandbox, task: Dict[str, Any], secrets: Dict[str, str]):
@@ -479,15 +541,27 @@ def _take_sandbox(attempt: Attempt, task: Dict[str, Any], spec):
     while True:
         stale, lease = acquire(pool_dir, key)
         for old in stale:
-            destroy_by_id(attempt.backend, attempt.GLib, attempt.Sandbox, old.sandbox_id or "")
+            destroy_by_id(
+                attempt.backend,
+                attempt.GLib,
+                attempt.Sandbox,
+                old.sandbox_id or "",
+                attempt.bounded,
+            )
             old.drop()
         if lease is not None:
             try:
-                attempt.instance = attempt.backend.get_instance(lease.sandbox_id, None)
+                attempt.instance = attempt.wait(
+                    attempt.backend, "get_instance", lease.sandbox_id, attempt.cancellable
+                )
                 if lease.take_mark():
                     lease.how = "prepared"
                 return lease, None
-            except attempt.GLib.Error:
+            except attempt.GLib.Error as ex:
+                if attempt.signal_received is not None:
+                    # Still the run's: back to its pool, whose drain destroys it.
+                    lease.release()
+                    return None, ex.message
                 # Ended on its own (its time to live, the provider): make another.
                 lease.drop()
                 continue

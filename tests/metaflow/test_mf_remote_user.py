@@ -385,3 +385,37 @@ def test_sigterm_while_destroying_ends_the_task(tmp_path, backend):
     finally:
         proxy.stop()
         emu.stop()
+
+
+def test_backstop_ends_remote_task(mf, emulators):
+    """A step that caught @timeout's exception and then waits in os.system
+    runs to its sandbox's backstop, 60 s after the limit; the task then says
+    so and ends (@catch takes it), with nothing of the step and no sandbox
+    left. The task hung for ever in the destroy of its sandbox: its first
+    call (the prepared sandbox's get_instance) had left a kept-alive
+    connection on the context of synchronous calls, whose idle timer (60 s)
+    closed it under the DELETE that took it a minute later (libsoup)."""
+    import uuid
+
+    emu = use_backend(mf, emulators, "e2b")
+    mark = "mf-backstop-%s" % uuid.uuid4().hex[:12]
+    mf.env["METAFLOW_TEST_MARK"] = mark
+    # The task takes the sandbox the runtime's helper prepared: its first
+    # call, a synchronous get_instance (a minute before the destroy).
+    mf.env["METAFLOW_SANDBOX_PREPARE"] = "1"
+    flow = mf.copy_flow("swallowed_timeout_flow.py")
+    proc = mf.popen(flow, "run")
+    try:
+        out, _err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _err = proc.communicate()
+        pytest.fail("the run did not end after the backstop:\n" + out.decode()[-3000:])
+    text = out.decode("utf-8", "replace")
+    assert proc.returncode == 0, text[-3000:]
+    assert "SWALLOWED TimeoutException" in text, text[-3000:]
+    assert "The task ran longer than its time limit of 3 seconds and was killed." in text
+    assert "CAUGHT" in text and "CAUGHT None" not in text, text[-3000:]
+    left = subprocess.run(["pgrep", "-f", mark], capture_output=True, text=True).stdout
+    assert not left.strip(), left
+    assert emu.wait_live(0, 30) == 0

@@ -18,6 +18,7 @@ typedef struct
   char       *last_auth;
   char       *last_body;
   GPtrArray  *held;       /* SoupServerMessage*: requests to /held, paused */
+  guint16     last_port;  /* the client's end of the last request's connection */
 } Fixture;
 
 typedef struct
@@ -37,6 +38,10 @@ handler (SoupServer        *server,
   Fixture *f = user_data;
   Reply *reply;
   SoupMessageBody *request = soup_server_message_get_request_body (msg);
+  GSocketAddress *peer = soup_server_message_get_remote_address (msg);
+
+  if (G_IS_INET_SOCKET_ADDRESS (peer))
+    f->last_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (peer));
 
   if (g_str_has_prefix (path, "/held"))
     {
@@ -439,6 +444,54 @@ test_call_after_idle (Fixture       *f,
   g_assert_cmpint (json_object_get_int_member (json_node_get_object (node), "n"), ==, 2);
 }
 
+static guint16
+own_context_get (OwnContext *own,
+                 Reply      *reply)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_queue_push_tail (&own->f->replies, reply);
+  own_context_start (own, "sandbox", &result);
+  g_assert_true (own_context_wait (own, &result, 10));
+  node = _sandbox_rest_client_call_finish (own->client, result, NULL, &error);
+  g_assert_no_error (error);
+  return own->f->last_port;
+}
+
+/* In place of libsoup's idle timer: a connection is reused by the next
+ * request within the idle timeout (SANDBOX_HTTP_IDLE_TIMEOUT, 1 s here),
+ * and replaced by a new one after it (a load balancer may have dropped it
+ * without a word); the call after the idle time completes. */
+static void
+test_idle_connections_renewed (Fixture       *f,
+                               gconstpointer  data)
+{
+  g_autoptr(SandboxRestClient) client = NULL;
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  OwnContext own = { f, NULL, context };
+  Reply ok = { 200, "{}", NULL };
+  guint16 first, again, later;
+
+  g_setenv ("SANDBOX_HTTP_IDLE_TIMEOUT", "1", TRUE);
+  client = _sandbox_rest_client_new ("Provider", f->url);
+  g_unsetenv ("SANDBOX_HTTP_IDLE_TIMEOUT");
+  own.client = client;
+  first = own_context_get (&own, &ok);
+  again = own_context_get (&own, &ok);
+  g_assert_cmpuint (again, ==, first);
+  g_usleep (1500 * G_TIME_SPAN_MILLISECOND);
+  later = own_context_get (&own, &ok);
+  g_assert_cmpuint (later, !=, first);
+  g_assert_cmpuint (own_context_get (&own, &ok), ==, later);
+  /* The closed connection's end runs down on the client's context. */
+  g_main_context_push_thread_default (context);
+  while (g_main_context_iteration (context, FALSE))
+    ;
+  g_main_context_pop_thread_default (context);
+}
+
 /* Requests that stay open (a command's output streaming in) do not hold
  * back a short one to the same host on the same context: libsoup's two
  * connections per host made it wait for one of them to end, so a third
@@ -519,6 +572,7 @@ main (int argc, char **argv)
   ADD ("/rest/retries-run-out", test_retries_run_out);
   ADD ("/rest/cancel", test_cancel);
   ADD ("/rest/call-after-idle", test_call_after_idle);
+  ADD ("/rest/idle-connections-renewed", test_idle_connections_renewed);
   ADD ("/rest/call-beside-streams", test_call_beside_streams);
 #undef ADD
   g_test_add_func ("/rest/retry-delay", test_retry_delay);

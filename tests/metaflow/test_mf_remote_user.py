@@ -419,3 +419,65 @@ def test_backstop_ends_remote_task(mf, emulators):
     left = subprocess.run(["pgrep", "-f", mark], capture_output=True, text=True).stdout
     assert not left.strip(), left
     assert emu.wait_live(0, 30) == 0
+
+
+ATTEMPT_AFTER_SIGNAL = """
+import os, signal, time
+from metaflow_extensions.libsandbox.plugins.sandbox_remote import SIGNAL_GRACE_S, Attempt, _load_gi
+
+Gio, GLib, Sandbox = _load_gi()
+
+
+class Calls:
+    # thing_async never ends; late_async ends one second after it began.
+    def thing_async(self, cancellable, callback):
+        pass
+
+    def late_async(self, cancellable, callback):
+        GLib.timeout_add(1000, lambda: callback(self, None) and False)
+
+    def late_finish(self, result):
+        return "late"
+
+
+attempt = Attempt(Gio, GLib, Sandbox, "local")
+attempt.install_signal_handlers()
+calls = Calls()
+GLib.timeout_add(200, lambda: os.kill(os.getpid(), signal.SIGTERM) and False)
+for what in ("wait", "wait_all"):
+    started = time.monotonic()
+    try:
+        if what == "wait":
+            attempt.wait(calls, "thing", attempt.cancellable)
+        else:
+            attempt.wait_all([(calls, "thing", (None,)), (calls, "late", (None,))])
+    except GLib.Error as ex:
+        print(what, round(time.monotonic() - started), ex.message)
+# Within the grace, a call that ends is waited for.
+print(attempt.wait(calls, "late", None))
+attempt.remove_signal_handlers()
+"""
+
+
+def test_no_wait_outlasts_a_signal_by_more_than_seconds(tmp_path):
+    """Once SIGTERM came, a remote task's process waits for what is under
+    way (a cancelled command's end, a destroy's answer) SIGNAL_GRACE_S
+    (5 s) more at the most, then goes on to its end: a provider that never
+    answers cannot hold the process. A call that the signal had cancelled
+    and that never ended (an E2B command's kill, a Daytona session's
+    delete unanswered) held it for ever."""
+    env = dict(os.environ, PYTHONPATH=str(EXTENSION_DIR))
+    proc = subprocess.run(
+        [sys.executable, "-c", ATTEMPT_AFTER_SIGNAL],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines == [
+        "wait 5 no answer 5 s after the interrupt (signal 15)",
+        "wait_all 5 no answer 5 s after the interrupt (signal 15)",
+        "late",
+    ], proc.stdout + proc.stderr

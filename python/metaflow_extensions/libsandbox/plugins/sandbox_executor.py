@@ -2203,17 +2203,12 @@ class _Attempt(Attempt):
         self.error = None
 
     def execute(self, command) -> None:
-        def done(instance, res):
-            try:
-                self.result = instance.exec_finish(res)
-            except self.GLib.Error as ex:
-                self.error = ex
-            self.loop.quit()
-
         if self.signal_received is not None:
             return
-        self.instance.exec_async(command, self.cancellable, done)
-        self.loop.run()
+        try:
+            self.result = self.wait(self.instance, "exec", command, self.cancellable)
+        except self.GLib.Error as ex:
+            self.error = ex
 
 
 def _keep_for_debugging(instance, options: SandboxOptions, run_id) -> None:
@@ -2490,7 +2485,7 @@ def _pooled_instance(attempt, pool_dir: str, key: str, backend: str):
         # On the attempt's main loop, as every call of the attempt: a
         # signal is seen meanwhile (Attempt).
         destroy_by_id(
-            attempt.backend, attempt.GLib, attempt.Sandbox, old.sandbox_id or "", attempt.bounded
+            attempt.backend, attempt.GLib, attempt.Sandbox, old.sandbox_id or "", attempt.wait
         )
         old.drop()
     if lease is None:

@@ -89,22 +89,19 @@ def _say_not_destroyed(sandbox_id: str, message: str) -> None:
     )
 
 
-# How long a call that must not be cancelled (a destroy) is still waited
-# for once SIGINT, SIGTERM or SIGHUP came (Attempt.wait).
+# How long a call under way is still waited for once SIGINT, SIGTERM or
+# SIGHUP came (Attempt.wait): a cancelled one ending, a destroy (which a
+# signal does not cancel) being answered.
 SIGNAL_GRACE_S = 5.0
-
-
-class Abandoned(Exception):
-    """A call still under way SIGNAL_GRACE_S after a signal (Attempt.wait)."""
 
 
 def destroy_instance(instance, GLib, Sandbox=None, wait=None) -> None:
     """Destroys @instance; an error is said with what to do (one already
     gone is fine when @Sandbox is given), never raised. Every path that
     ends a sandbox goes through here: a task's end, a stale or abandoned
-    pooled sandbox, an interrupted create. @wait: an attempt's bounded
-    wait (Attempt.bounded), so that signals are seen meanwhile; without it
-    the synchronous call."""
+    pooled sandbox, an interrupted create. @wait: an attempt's
+    (Attempt.wait), so that signals are seen meanwhile; without it the
+    synchronous call."""
     try:
         if wait is None:
             instance.destroy(None)
@@ -114,8 +111,6 @@ def destroy_instance(instance, GLib, Sandbox=None, wait=None) -> None:
         if Sandbox is not None and ex.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND):
             return
         _say_not_destroyed(instance.get_id(), ex.message)
-    except Abandoned as ex:
-        _say_not_destroyed(instance.get_id(), str(ex))
 
 
 def destroy_by_id(backend, GLib, Sandbox, sandbox_id: str, wait=None) -> None:
@@ -130,9 +125,6 @@ def destroy_by_id(backend, GLib, Sandbox, sandbox_id: str, wait=None) -> None:
         if ex.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND):
             return
         _say_not_destroyed(sandbox_id, ex.message)
-        return
-    except Abandoned as ex:
-        _say_not_destroyed(sandbox_id, str(ex))
         return
     destroy_instance(instance, GLib, Sandbox, wait)
 
@@ -247,9 +239,9 @@ class Attempt:
         self._sources: List[int] = []
         self._sleeping = False
         self._sleep_source = 0
-        # A bounded wait is under way: a signal ends the loop's run, so
-        # that the wait starts counting its grace.
-        self._bounded = False
+        # A wait is under way: a signal ends the loop's run, so that the
+        # wait starts counting its grace.
+        self._waiting = False
 
     def install_signal_handlers(self) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -268,7 +260,7 @@ class Attempt:
         # Every call under way on the main loop ends (a create too: the
         # backend deletes what it had made), and so does a sleep.
         self.cancellable.cancel()
-        if self._sleeping or self._bounded:
+        if self._sleeping or self._waiting:
             self.loop.quit()
         return True
 
@@ -312,19 +304,53 @@ class Attempt:
         """Destroys every sandbox of the backend that has all of @labels
         (those of one task attempt: its own); errors are said, not raised."""
         try:
-            found = self.bounded(self.backend, "list", labels, None)
-        except (self.GLib.Error, Abandoned):
+            found = self.wait(self.backend, "list", labels, None)
+        except self.GLib.Error:
             return
         for instance in found or ():
-            destroy_instance(instance, self.GLib, self.Sandbox, self.bounded)
+            destroy_instance(instance, self.GLib, self.Sandbox, self.wait)
 
-    def wait(self, source, name: str, *args, grace_s: Optional[float] = None):
+    def _run_until(self, finished: Callable[[], bool]) -> bool:
+        """Runs the main loop until finished(); once a signal came, for
+        SIGNAL_GRACE_S more at the most, so that the task's process ends
+        within seconds of a signal whatever the provider does (a call the
+        signal cancelled that does not end, a destroy that is not
+        answered). Returns finished()."""
+        expired: List[bool] = []
+        timer = 0
+
+        def expire() -> bool:
+            expired.append(True)
+            self.loop.quit()
+            return False
+
+        self._waiting = True
+        try:
+            while not finished() and not expired:
+                if self.signal_received is not None and not timer:
+                    timer = self.GLib.timeout_add(int(SIGNAL_GRACE_S * 1000), expire)
+                self.loop.run()
+        finally:
+            self._waiting = False
+            if timer and not expired:
+                self.GLib.source_remove(timer)
+        return finished()
+
+    def _gave_up(self):
+        """The error of a call given up on SIGNAL_GRACE_S after a signal."""
+        return self.GLib.Error(
+            _("no answer %g s after the interrupt (signal %d)")
+            % (SIGNAL_GRACE_S, self.signal_received),
+            "g-io-error-quark",
+            int(self.Gio.IOErrorEnum.TIMED_OUT),
+        )
+
+    def wait(self, source, name: str, *args):
         """source.<name>_async(*args) on the main loop; what <name>_finish
-        returns (or raises). With @grace_s (for a call that a signal must
-        not cancel: no cancellable in @args), the call is waited for at most
-        @grace_s seconds from the signal (from now when one came already),
-        then Abandoned is raised: the task's process ends within seconds of
-        a signal whatever the provider does."""
+        returns (or raises). Once a signal came, the call is waited for
+        SIGNAL_GRACE_S more at the most (_run_until); the calls that end
+        sandboxes pass no cancellable, so that a signal does not stop
+        them."""
         box: Dict[str, Any] = {}
 
         def done(obj, res):
@@ -336,45 +362,22 @@ class Attempt:
             if not box.get("abandoned"):
                 self.loop.quit()
 
-        def expired():
-            box["expired"] = True
-            self.loop.quit()
-            return False
-
         getattr(source, name + "_async")(*args, done)
-        timer = 0
-        self._bounded = grace_s is not None
-        try:
-            while "done" not in box and "expired" not in box:
-                if grace_s is not None and self.signal_received is not None and not timer:
-                    timer = self.GLib.timeout_add(int(grace_s * 1000), expired)
-                self.loop.run()
-        finally:
-            self._bounded = False
-            if timer and "expired" not in box:
-                self.GLib.source_remove(timer)
-        if "done" not in box:
+        if not self._run_until(lambda: "done" in box):
             # Its callback may still come: it must not end a later wait.
             box["abandoned"] = True
-            raise Abandoned(
-                _("no answer %g s after the interrupt (signal %d)")
-                % (grace_s, self.signal_received)
-            )
+            raise self._gave_up()
         if "error" in box:
             raise box["error"]
         return box.get("result")
 
-    def bounded(self, source, name: str, *args):
-        """wait() with SIGNAL_GRACE_S: for the calls that end sandboxes (and
-        find them to), which a signal must not cancel."""
-        return self.wait(source, name, *args, grace_s=SIGNAL_GRACE_S)
-
     def wait_all(self, calls: List[Tuple[Any, str, tuple]]) -> List[Any]:
         """Runs each source.<name>_async(*args) of @calls at the same time
         on the main loop; what their _finish return (the first error is
-        raised once all have ended)."""
+        raised once all have ended). Bounded after a signal as wait()."""
         box: List[Any] = [None] * len(calls)
         left = [len(calls)]
+        abandoned: List[bool] = []
 
         def done_for(i: int, name: str):
             def done(obj, res):
@@ -383,14 +386,16 @@ class Attempt:
                 except self.GLib.Error as ex:
                     box[i] = (False, ex)
                 left[0] -= 1
-                if left[0] == 0:
+                if left[0] == 0 and not abandoned:
                     self.loop.quit()
 
             return done
 
         for i, (source, name, args) in enumerate(calls):
             getattr(source, name + "_async")(*args, done_for(i, name))
-        self.loop.run()
+        if calls and not self._run_until(lambda: left[0] == 0):
+            abandoned.append(True)
+            raise self._gave_up()
         for ok, value in box:
             if not ok:
                 raise value
@@ -411,7 +416,7 @@ class Attempt:
 
     def destroy(self) -> None:
         if self.instance is not None:
-            destroy_instance(self.instance, self.GLib, wait=self.bounded)
+            destroy_instance(self.instance, self.GLib, wait=self.wait)
 
 
 def _build_spec(Sandbox, task: Dict[str, Any], secrets: Dict[str, str]):
@@ -546,7 +551,7 @@ def _take_sandbox(attempt: Attempt, task: Dict[str, Any], spec):
                 attempt.GLib,
                 attempt.Sandbox,
                 old.sandbox_id or "",
-                attempt.bounded,
+                attempt.wait,
             )
             old.drop()
         if lease is not None:

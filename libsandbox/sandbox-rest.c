@@ -19,6 +19,14 @@
 /* The largest reply read into memory; SANDBOX_HTTP_MAX_REPLY overrides it. */
 #define DEFAULT_MAX_REPLY     (64u * 1024u * 1024u)
 #define READ_CHUNK            65536
+/* Connections a session opens at the same time, to one host or in all:
+ * as many as requests are under way (each command's output is one). */
+#define MAX_CONNECTIONS       1024
+/* How long a session's kept-alive connections may go unused before the
+ * next request closes them and makes a new one (s); a load balancer may
+ * drop an idle connection without a word. SANDBOX_HTTP_IDLE_TIMEOUT
+ * overrides it. */
+#define DEFAULT_IDLE_TIMEOUT_S 60
 
 struct _SandboxRestClient
 {
@@ -40,7 +48,18 @@ struct _SandboxRestClient
   guint        max_retries;
   guint        base_delay_ms;
   guint        max_delay_ms;
+  guint        idle_timeout_s;
 };
+
+/* What a session is used for, kept on it: its requests under way, and
+ * since when none is (0: never used, or one is under way). */
+typedef struct
+{
+  gint   in_flight;
+  gint64 idle_since;
+} SessionUse;
+
+#define SESSION_USE "sandbox-rest-session-use"
 
 G_DEFINE_FINAL_TYPE (SandboxRestClient, _sandbox_rest_client, G_TYPE_OBJECT)
 
@@ -76,18 +95,21 @@ _sandbox_rest_client_init (SandboxRestClient *self)
   self->max_retries = DEFAULT_MAX_RETRIES;
   self->base_delay_ms = DEFAULT_BASE_DELAY_MS;
   self->max_delay_ms = DEFAULT_MAX_DELAY_MS;
+  self->idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S;
 }
 
 static guint64 env_uint (const char *name, guint64 fallback);
 
 /* Tests shorten the backoff (SANDBOX_HTTP_RETRY_BASE_MS,
- * SANDBOX_HTTP_RETRY_MAX_MS) to stay fast; Retry-After is still honoured. */
+ * SANDBOX_HTTP_RETRY_MAX_MS) to stay fast; Retry-After is still honoured.
+ * And the idle timeout of connections (SANDBOX_HTTP_IDLE_TIMEOUT). */
 static void
 apply_retry_env (SandboxRestClient *self)
 {
   self->base_delay_ms = (guint) env_uint ("SANDBOX_HTTP_RETRY_BASE_MS", DEFAULT_BASE_DELAY_MS);
   self->max_delay_ms = MAX (self->base_delay_ms,
                             (guint) env_uint ("SANDBOX_HTTP_RETRY_MAX_MS", DEFAULT_MAX_DELAY_MS));
+  self->idle_timeout_s = (guint) env_uint ("SANDBOX_HTTP_IDLE_TIMEOUT", DEFAULT_IDLE_TIMEOUT_S);
 }
 
 static guint64
@@ -146,9 +168,47 @@ _sandbox_rest_client_get_base_url (SandboxRestClient *self)
   return self->base_url;
 }
 
+static void
+session_request_queued (SoupSession *session,
+                        SoupMessage *msg,
+                        SessionUse  *use)
+{
+  g_atomic_int_inc (&use->in_flight);
+}
+
+static void
+session_request_unqueued (SoupSession *session,
+                          SoupMessage *msg,
+                          SessionUse  *use)
+{
+  if (g_atomic_int_dec_and_test (&use->in_flight))
+    use->idle_since = g_get_monotonic_time ();
+}
+
+/* Before a request on @session (from its context): when nothing has been
+ * under way on it for the idle timeout, its kept-alive connections are
+ * closed, so that the request makes a new one. This stands for libsoup's
+ * idle timer, which is off (see session_for_context): here nothing can
+ * take a connection that is being closed. */
+static void
+close_idle_connections (SandboxRestClient *self,
+                        SoupSession       *session)
+{
+  SessionUse *use = g_object_get_data (G_OBJECT (session), SESSION_USE);
+
+  if (g_atomic_int_get (&use->in_flight) == 0 && use->idle_since != 0 &&
+      g_get_monotonic_time () - use->idle_since >= (gint64) self->idle_timeout_s * G_USEC_PER_SEC)
+    {
+      use->idle_since = 0;
+      /* Nothing is queued: this only closes the idle connections. */
+      soup_session_abort (session);
+    }
+}
+
 /* The session for the calling thread's thread-default main context,
  * created there on first use: every message sent through it, and every
- * connection it keeps alive, belongs to that context. */
+ * connection it keeps alive, belongs to that context. Called before each
+ * request: connections unused for the idle timeout are closed first. */
 static SoupSession *
 session_for_context (SandboxRestClient *self,
                      GMainContext      *context)
@@ -165,16 +225,42 @@ session_for_context (SandboxRestClient *self,
 
       if (push)
         g_main_context_push_thread_default (context);
+      /* No idle timer of libsoup's: it closes a kept-alive connection
+       * from the context's main loop, and a context that was not iterated
+       * for longer than the timeout (the pooled context of synchronous
+       * calls between two calls, a caller's loop that sat still) ran the
+       * expired timer in the same iteration as the next request, which
+       * had taken that connection: the request was neither sent nor
+       * failed, and its call waited for ever (libsoup 3.2). The next
+       * request closes connections idle for that long instead
+       * (close_idle_connections); one the server closed in the meantime
+       * is seen as closed when a request looks for one.
+       *
+       * No small limit on connections: libsoup's default of two per host
+       * held any further request to the host until one of two open ones
+       * ended, and a command's output streams in for as long as the
+       * command runs: a third command's start, a terminal's input or a
+       * destroy behind two running commands waited for ever. */
       session = soup_session_new_with_options ("user-agent", self->user_agent,
                                                "timeout", _sandbox_rest_timeout_s (),
-                                               "idle-timeout", 60,
+                                               "idle-timeout", 0,
+                                               "max-conns", MAX_CONNECTIONS,
+                                               "max-conns-per-host", MAX_CONNECTIONS,
                                                NULL);
       _sandbox_rest_session_setup_tls (session);   /* warned in _new */
+      {
+        SessionUse *use = g_new0 (SessionUse, 1);
+
+        g_object_set_data_full (G_OBJECT (session), SESSION_USE, use, g_free);
+        g_signal_connect (session, "request-queued", G_CALLBACK (session_request_queued), use);
+        g_signal_connect (session, "request-unqueued", G_CALLBACK (session_request_unqueued), use);
+      }
       if (push)
         g_main_context_pop_thread_default (context);
       g_hash_table_insert (self->sessions, g_main_context_ref (context), session);
     }
   g_mutex_unlock (&self->lock);
+  close_idle_connections (self, session);
   return session;
 }
 

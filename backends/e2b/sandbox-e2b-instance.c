@@ -262,18 +262,13 @@ pid_selector (guint pid)
   return json_builder_get_root (builder);
 }
 
+/* SendSignal SIGKILL; @done gets the answer (any error is the caller's to
+ * ignore: the process may have ended meanwhile). */
 static void
-kill_done (GObject      *source,
-           GAsyncResult *result,
-           gpointer      user_data)
-{
-  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, NULL);
-}
-
-/* Fire and forget: SendSignal SIGKILL. */
-static void
-kill_process (SandboxE2bInstance *self,
-              guint               pid)
+kill_process (SandboxE2bInstance  *self,
+              guint                pid,
+              GAsyncReadyCallback  done,
+              gpointer             user_data)
 {
   g_autoptr(JsonObject) object = json_object_new ();
   g_autoptr(JsonNode) body = json_node_new (JSON_NODE_OBJECT);
@@ -282,7 +277,7 @@ kill_process (SandboxE2bInstance *self,
   json_object_set_string_member (object, "signal", "SIGNAL_SIGKILL");
   json_node_set_object (body, object);
   _sandbox_rest_client_call_async (self->envd, "POST", "process.Process/SendSignal", body,
-                                   SANDBOX_REST_NONE, NULL, kill_done, NULL);
+                                   SANDBOX_REST_NONE, NULL, done, user_data);
 }
 
 /* ------------------------------------------------------------------ */
@@ -309,6 +304,7 @@ typedef struct
   gboolean              timed_out;
   gboolean              closing;
   gboolean              flushed;
+  gboolean              kill_sent;     /* SendSignal answered (or failed) */
   gboolean              stdin_closing;  /* CloseStdin sent */
   int                   exit_status;
   int                   term_signal;
@@ -696,6 +692,19 @@ check_gone (GTask *task)
 }
 
 static void
+exec_killed (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ExecData *data = g_task_get_task_data (task);
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, NULL);
+
+  data->kill_sent = TRUE;
+  exec_complete (task);
+}
+
+static void
 exec_complete (GTask *task)
 {
   ExecData *data = g_task_get_task_data (task);
@@ -713,8 +722,15 @@ exec_complete (GTask *task)
       return;
     }
 
-  if ((data->cancelled || data->timed_out) && data->pid != 0 && !data->got_end && !data->flushed)
-    kill_process (data->self, data->pid);
+  /* The kill is waited for, as the body's close: a synchronous caller's
+   * context is not iterated once the call returns, and a request left in
+   * flight there was never sent (a cancelled command ran on). */
+  if ((data->cancelled || data->timed_out) && data->pid != 0 && !data->got_end && !data->flushed &&
+      !data->kill_sent)
+    {
+      kill_process (data->self, data->pid, exec_killed, g_object_ref (task));
+      return;
+    }
 
   /* Wait for the output to be written, without blocking (the caller may
    * read its stream slowly); a cancellation stops waiting. */

@@ -450,6 +450,85 @@ outcome_clear (Outcome *outcome)
   g_clear_error (&outcome->error);
 }
 
+static void
+stash_result (GObject      *source,
+              GAsyncResult *res,
+              gpointer      user_data)
+{
+  GAsyncResult **out = user_data;
+
+  *out = g_object_ref (res);
+}
+
+static gboolean
+give_up_now (gpointer data)
+{
+  gboolean *gave_up = data;
+
+  *gave_up = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Commands that are under way, their output streaming in, do not hold back
+ * what else the caller starts on the same main context: a third command
+ * (here the one the first two wait for) and a destroy (which ends the two
+ * that run on). With two commands running, E2B's third waited for one of
+ * them to end (two connections per host, libsoup's default), so this one
+ * never started. */
+static void
+test_exec_beside_running (Fixture       *f,
+                          gconstpointer  data)
+{
+  const char *waiting =
+    "i=0; while [ ! -e mfx20-go ]; do i=$((i+1)); [ $i -gt 400 ] && exit 9; sleep 0.05; done";
+  g_autoptr(SandboxCommand) first = sandbox_command_new_shell (waiting);
+  g_autoptr(SandboxCommand) second = sandbox_command_new_shell (waiting);
+  g_autoptr(SandboxCommand) go = sandbox_command_new_shell ("touch mfx20-go");
+  g_autoptr(SandboxCommand) long1 = sandbox_command_new_shell ("exec sleep 600");
+  g_autoptr(SandboxCommand) long2 = sandbox_command_new_shell ("exec sleep 600");
+  g_autoptr(GAsyncResult) destroyed = NULL;
+  g_autoptr(GError) error = NULL;
+  Outcome o[5] = { { 0 } };
+  gboolean gave_up = FALSE;
+  gboolean started = FALSE;
+  guint give_up;
+
+  /* Each command waits for the one started after it. */
+  sandbox_instance_exec_async (f->instance, first, NULL, outcome_done, &o[0]);
+  sandbox_instance_exec_async (f->instance, second, NULL, outcome_done, &o[1]);
+  sandbox_instance_exec_async (f->instance, go, NULL, outcome_done, &o[2]);
+  give_up = g_timeout_add_seconds (15, give_up_now, &gave_up);
+  while (!(o[0].done && o[1].done && o[2].done) && !gave_up)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (gave_up);
+  g_source_remove (give_up);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_assert_no_error (o[i].error);
+      g_assert_cmpint (sandbox_exec_result_get_exit_status (o[i].result), ==, 0);
+    }
+
+  /* A destroy behind two commands that would run for ten minutes. */
+  sandbox_instance_exec_async (f->instance, long1, NULL, outcome_done, &o[3]);
+  sandbox_instance_exec_async (f->instance, long2, NULL, outcome_done, &o[4]);
+  /* Under way (a moment for them to start, which the destroy does not
+   * need: it must end them either way). */
+  g_timeout_add (500, give_up_now, &started);
+  while (!started)
+    g_main_context_iteration (NULL, TRUE);
+  sandbox_instance_destroy_async (f->instance, NULL, stash_result, &destroyed);
+  give_up = g_timeout_add_seconds (30, give_up_now, &gave_up);
+  while ((destroyed == NULL || !o[3].done || !o[4].done) && !gave_up)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (gave_up);
+  g_source_remove (give_up);
+  g_assert_true (sandbox_instance_destroy_finish (f->instance, destroyed, &error));
+  g_assert_no_error (error);
+  /* The two commands ended with their sandbox (how is the backend's). */
+  for (guint i = 0; i < G_N_ELEMENTS (o); i++)
+    outcome_clear (&o[i]);
+}
+
 static gboolean
 cancel_now (gpointer data)
 {
@@ -1402,6 +1481,7 @@ main (int argc, char **argv)
     { "exec-cancel", test_exec_cancel },
     { "exec-cancel-in-loop", test_exec_cancel_in_loop },
     { "exec-async", test_exec_async },
+    { "exec-beside-running", test_exec_beside_running },
     { "exec-slow-reader", test_exec_slow_reader },
     { "capabilities", test_capabilities },
     { "refused-settings", test_refused_settings },

@@ -197,6 +197,47 @@ cancel_later (gpointer data)
   return NULL;
 }
 
+static gint kills_answered;
+
+/* Answers a SendSignal late, then counts it (on the emulator's thread). */
+static gboolean
+count_kill_answered (E2bEmulator       *emu,
+                     SoupServerMessage *msg,
+                     const char        *path,
+                     gpointer           user_data)
+{
+  if (g_str_has_suffix (path, "/SendSignal"))
+    {
+      g_usleep (300 * 1000);
+      g_atomic_int_inc (&kills_answered);
+    }
+  return FALSE;
+}
+
+/* In a thread of its own: what `grep -c '^sleep 30'` counts in the
+ * sandbox, once 0 or after 5 s. */
+static gpointer
+count_sleeps (gpointer data)
+{
+  SandboxInstance *instance = data;
+  char *listed = NULL;
+
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(SandboxExecResult) result =
+        run (instance, "ps -eo args 2>/dev/null | grep -c '^sleep 30' || true", 0, NULL, NULL, &error);
+
+      g_assert_no_error (error);
+      g_free (listed);
+      listed = stdout_of (result);
+      if (g_strcmp0 (listed, "0\n") == 0)
+        break;
+      g_usleep (50 * 1000);
+    }
+  return listed;
+}
+
 static void
 test_cancel (void)
 {
@@ -208,25 +249,27 @@ test_cancel (void)
   g_autofree char *listed = NULL;
   GThread *thread = g_thread_new ("cancel", cancel_later, cancellable);
 
+  g_atomic_int_set (&kills_answered, 0);
+  e2b_emulator_set_reply_hook (emulator, count_kill_answered, NULL);
   result = run (instance, "sleep 30", 0, NULL, cancellable, &error);
   g_thread_join (thread);
   g_assert_null (result);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&error);
+  /* The kill was sent and answered before the exec returned: a request
+   * still under way when a synchronous call returns is left on a context
+   * that nothing runs (in a process whose proxy lookup is not immediate,
+   * it was not even sent, and the command ran on). */
+  g_assert_cmpint (g_atomic_int_get (&kills_answered), ==, 1);
+  e2b_emulator_set_reply_hook (emulator, NULL, NULL);
 
-  /* The process was killed: nothing but this check runs. Poll, since the
-   * kill is sent as the exec returns. */
-  for (guint i = 0; i < 100; i++)
-    {
-      g_clear_object (&result);
-      result = run (instance, "ps -eo args 2>/dev/null | grep -c '^sleep 30' || true", 0, NULL, NULL, &error);
-      g_assert_no_error (error);
-      g_clear_pointer (&listed, g_free);
-      listed = stdout_of (result);
-      if (g_strcmp0 (listed, "0\n") == 0)
-        break;
-      g_usleep (50 * 1000);
-    }
+  /* The process was killed: nothing but this check runs. The check runs
+   * in another thread: this one's next synchronous call would run its
+   * context again, where the kill used to be left unsent when the exec
+   * returned (the command ran on). Polled: the emulator gives a process
+   * a moment to start before it kills it. */
+  thread = g_thread_new ("check", count_sleeps, instance);
+  listed = g_thread_join (thread);
   g_assert_cmpstr (listed, ==, "0\n");
 
   g_assert_true (sandbox_instance_destroy (instance, NULL, &error));

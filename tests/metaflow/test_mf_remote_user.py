@@ -282,3 +282,202 @@ def test_time_limits_hold_on_remote(mf, emulators, backend):
     # Three sleeps of 120 s cut to 5, 5 and 4 s; far below any backstop.
     assert elapsed < 120, elapsed
     assert emu.wait_live(0, 30) == 0
+
+
+class _HoldingProxy:
+    """An HTTP proxy in front of an emulator's API that holds every DELETE
+    (a provider slow to destroy) until the client gives up on it (closes
+    the connection) or @hold_s pass, then passes it on: a DELETE that
+    reached the provider is carried out, as a provider would."""
+
+    def __init__(self, target: str, hold_s: float) -> None:
+        import http.client
+        import http.server
+        import select
+        import socket
+        import threading
+        import urllib.parse
+
+        upstream = urllib.parse.urlsplit(target)
+        self.deletes = threading.Event()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if self.command == "DELETE":
+                    proxy.deletes.set()
+                    deadline = time.monotonic() + hold_s
+                    while time.monotonic() < deadline:
+                        ready, _, _ = select.select([self.connection], [], [], 0.05)
+                        peek = socket.MSG_PEEK | socket.MSG_DONTWAIT
+                        if ready and not self.connection.recv(1, peek):
+                            break  # the client went away
+                conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
+                }
+                conn.request(self.command, self.path, body=body, headers=headers)
+                reply = conn.getresponse()
+                data = reply.read()
+                try:
+                    self.send_response(reply.status)
+                    for key, value in reply.getheaders():
+                        if key.lower() not in ("connection", "transfer-encoding", "content-length"):
+                            self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client is gone: the request was carried out all the same
+                conn.close()
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("backend", ["e2b", "daytona"])
+def test_sigterm_while_destroying_ends_the_task(tmp_path, backend):
+    """SIGTERM to a remote task's process while the provider is slow to
+    answer the destroy of its sandbox (the step failed): the process ends
+    within seconds, saying the sandbox's destroy got no answer and how to
+    remove it, and the destroy it sent is carried out (no sandbox left).
+    The destroy was a synchronous call, during which GLib's signal handlers
+    do not run: the process went on waiting for the provider, through
+    every SIGTERM."""
+    emu = Emulator(backend, tmp_path / "emu")
+    key = "E2B_API_URL" if backend == "e2b" else "DAYTONA_API_URL"
+    proxy = _HoldingProxy(emu.env[key], hold_s=60)
+    if backend == "daytona":
+        proxy.url += "/api"  # (the emulator's API is under /api)
+    emu.env[key] = proxy.url
+    try:
+        proc = _start_remote_task(tmp_path, emu, None, "echo STEP-FAILS; exit 3")
+        assert proxy.deletes.wait(120), "the task never destroyed its sandbox"
+        assert proc.poll() is None
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, _err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _err = proc.communicate()
+            pytest.fail("the task's process ignored SIGTERM:\n" + out.decode()[-3000:])
+        elapsed = time.monotonic() - started
+        text = out.decode("utf-8", "replace")
+        assert "STEP-FAILS" in text, text[-3000:]
+        assert elapsed < 10, (elapsed, text[-3000:])
+        assert "no answer 5 s after the interrupt (signal 15)" in text, text[-3000:]
+        assert "sandboxctl rm" in text, text[-3000:]
+        assert emu.wait_live(0, 30) == 0
+    finally:
+        proxy.stop()
+        emu.stop()
+
+
+def test_backstop_ends_remote_task(mf, emulators):
+    """A step that caught @timeout's exception and then waits in os.system
+    runs to its sandbox's backstop, 60 s after the limit; the task then says
+    so and ends (@catch takes it), with nothing of the step and no sandbox
+    left. The task hung for ever in the destroy of its sandbox: its first
+    call (the prepared sandbox's get_instance) had left a kept-alive
+    connection on the context of synchronous calls, whose idle timer (60 s)
+    closed it under the DELETE that took it a minute later (libsoup)."""
+    import uuid
+
+    emu = use_backend(mf, emulators, "e2b")
+    mark = "mf-backstop-%s" % uuid.uuid4().hex[:12]
+    mf.env["METAFLOW_TEST_MARK"] = mark
+    # The task takes the sandbox the runtime's helper prepared: its first
+    # call, a synchronous get_instance (a minute before the destroy).
+    mf.env["METAFLOW_SANDBOX_PREPARE"] = "1"
+    flow = mf.copy_flow("swallowed_timeout_flow.py")
+    proc = mf.popen(flow, "run")
+    try:
+        out, _err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _err = proc.communicate()
+        pytest.fail("the run did not end after the backstop:\n" + out.decode()[-3000:])
+    text = out.decode("utf-8", "replace")
+    assert proc.returncode == 0, text[-3000:]
+    assert "SWALLOWED TimeoutException" in text, text[-3000:]
+    assert "The task ran longer than its time limit of 3 seconds and was killed." in text
+    assert "CAUGHT" in text and "CAUGHT None" not in text, text[-3000:]
+    left = subprocess.run(["pgrep", "-f", mark], capture_output=True, text=True).stdout
+    assert not left.strip(), left
+    assert emu.wait_live(0, 30) == 0
+
+
+ATTEMPT_AFTER_SIGNAL = """
+import os, signal, time
+from metaflow_extensions.libsandbox.plugins.sandbox_remote import SIGNAL_GRACE_S, Attempt, _load_gi
+
+Gio, GLib, Sandbox = _load_gi()
+
+
+class Calls:
+    # thing_async never ends; late_async ends one second after it began.
+    def thing_async(self, cancellable, callback):
+        pass
+
+    def late_async(self, cancellable, callback):
+        GLib.timeout_add(1000, lambda: callback(self, None) and False)
+
+    def late_finish(self, result):
+        return "late"
+
+
+attempt = Attempt(Gio, GLib, Sandbox, "local")
+attempt.install_signal_handlers()
+calls = Calls()
+GLib.timeout_add(200, lambda: os.kill(os.getpid(), signal.SIGTERM) and False)
+for what in ("wait", "wait_all"):
+    started = time.monotonic()
+    try:
+        if what == "wait":
+            attempt.wait(calls, "thing", attempt.cancellable)
+        else:
+            attempt.wait_all([(calls, "thing", (None,)), (calls, "late", (None,))])
+    except GLib.Error as ex:
+        print(what, round(time.monotonic() - started), ex.message)
+# Within the grace, a call that ends is waited for.
+print(attempt.wait(calls, "late", None))
+attempt.remove_signal_handlers()
+"""
+
+
+def test_no_wait_outlasts_a_signal_by_more_than_seconds(tmp_path):
+    """Once SIGTERM came, a remote task's process waits for what is under
+    way (a cancelled command's end, a destroy's answer) SIGNAL_GRACE_S
+    (5 s) more at the most, then goes on to its end: a provider that never
+    answers cannot hold the process. A call that the signal had cancelled
+    and that never ended (an E2B command's kill, a Daytona session's
+    delete unanswered) held it for ever."""
+    env = dict(os.environ, PYTHONPATH=str(EXTENSION_DIR))
+    proc = subprocess.run(
+        [sys.executable, "-c", ATTEMPT_AFTER_SIGNAL],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines == [
+        "wait 5 no answer 5 s after the interrupt (signal 15)",
+        "wait_all 5 no answer 5 s after the interrupt (signal 15)",
+        "late",
+    ], proc.stdout + proc.stderr

@@ -17,6 +17,8 @@ typedef struct
   GQueue      replies;    /* Reply*: what the next requests get */
   char       *last_auth;
   char       *last_body;
+  GPtrArray  *held;       /* SoupServerMessage*: requests to /held, paused */
+  guint16     last_port;  /* the client's end of the last request's connection */
 } Fixture;
 
 typedef struct
@@ -34,8 +36,21 @@ handler (SoupServer        *server,
          gpointer           user_data)
 {
   Fixture *f = user_data;
-  Reply *reply = g_queue_pop_head (&f->replies);
+  Reply *reply;
   SoupMessageBody *request = soup_server_message_get_request_body (msg);
+  GSocketAddress *peer = soup_server_message_get_remote_address (msg);
+
+  if (G_IS_INET_SOCKET_ADDRESS (peer))
+    f->last_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (peer));
+
+  if (g_str_has_prefix (path, "/held"))
+    {
+      /* Answered only when the test says (a stream that stays open). */
+      soup_server_message_pause (msg);
+      g_ptr_array_add (f->held, g_object_ref (msg));
+      return;
+    }
+  reply = g_queue_pop_head (&f->replies);
 
   f->hits++;
   g_free (f->last_auth);
@@ -73,6 +88,7 @@ setup (Fixture       *f,
   f->url = g_uri_to_string (uris->data);
   g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
   g_queue_init (&f->replies);
+  f->held = g_ptr_array_new_with_free_func (g_object_unref);
 }
 
 static void
@@ -80,6 +96,7 @@ teardown (Fixture       *f,
           gconstpointer  data)
 {
   g_queue_clear (&f->replies);
+  g_clear_pointer (&f->held, g_ptr_array_unref);
   /* Let the server see its connections close, so none is left behind
    * (make check-valgrind). */
   while (g_main_context_iteration (NULL, FALSE))
@@ -336,6 +353,206 @@ test_cancel (Fixture       *f,
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
 }
 
+/* A client's calls on a main context of their own, as a synchronous call
+ * makes them (sandbox-util.c): the context is the thread-default one while
+ * each call is started and while it is iterated, in turns with the
+ * server's (the default one), until the call ends or @seconds pass. */
+typedef struct
+{
+  Fixture           *f;
+  SandboxRestClient *client;
+  GMainContext      *context;
+} OwnContext;
+
+static void
+own_context_start (OwnContext    *own,
+                   const char    *path,
+                   GAsyncResult **result)
+{
+  g_main_context_push_thread_default (own->context);
+  _sandbox_rest_client_call_async (own->client, "GET", path, NULL, SANDBOX_REST_IDEMPOTENT,
+                                   NULL, call_done, result);
+  g_main_context_pop_thread_default (own->context);
+}
+
+static gboolean
+own_context_wait (OwnContext    *own,
+                  GAsyncResult **result,
+                  double         seconds)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
+
+  while (*result == NULL && g_get_monotonic_time () < deadline)
+    {
+      gboolean busy;
+
+      /* Thread-default while iterated: libsoup runs a message only on the
+       * context it was sent from. */
+      g_main_context_push_thread_default (own->context);
+      busy = g_main_context_iteration (own->context, FALSE);
+      g_main_context_pop_thread_default (own->context);
+      busy |= g_main_context_iteration (NULL, FALSE);
+      if (!busy)
+        g_usleep (1000);
+    }
+  return *result != NULL;
+}
+
+/* A call made after the context sat unused for longer than the session's
+ * idle timeout (a synchronous call, a minute after the one before, as a
+ * step's sandbox is destroyed after the step ran to its time limit). With
+ * libsoup's idle timer on (it was 60 s), the first iteration then ran both
+ * the timer and the new request: the request took the kept-alive
+ * connection and the timer closed it under the request, which was never
+ * sent nor failed, and the call waited for ever. */
+static void
+test_call_after_idle (Fixture       *f,
+                      gconstpointer  data)
+{
+  g_autoptr(SandboxRestClient) client = _sandbox_rest_client_new ("Provider", f->url);
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  OwnContext own = { f, client, context };
+  Reply first = { 200, "{\"n\": 1}", NULL };
+  Reply second = { 200, "{\"n\": 2}", NULL };
+  g_autoptr(GAsyncResult) result1 = NULL;
+  g_autoptr(GAsyncResult) result2 = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(GError) error = NULL;
+  SoupSession *session;
+  guint idle = 0;
+
+  g_queue_push_tail (&f->replies, &first);
+  g_queue_push_tail (&f->replies, &second);
+  own_context_start (&own, "sandbox", &result1);
+  g_assert_true (own_context_wait (&own, &result1, 30));
+  node = _sandbox_rest_client_call_finish (client, result1, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&node, json_node_unref);
+
+  /* Longer than the idle timeout, with neither context iterated. */
+  g_main_context_push_thread_default (context);
+  session = _sandbox_rest_client_get_session (client);
+  g_main_context_pop_thread_default (context);
+  g_object_get (session, "idle-timeout", &idle, NULL);
+  g_test_message ("idle timeout of the session: %u s", idle);
+  g_usleep ((idle + 1) * G_USEC_PER_SEC);
+
+  own_context_start (&own, "sandbox", &result2);
+  g_assert_true (own_context_wait (&own, &result2, 10));
+  node = _sandbox_rest_client_call_finish (client, result2, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (node), "n"), ==, 2);
+}
+
+static guint16
+own_context_get (OwnContext *own,
+                 Reply      *reply)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_queue_push_tail (&own->f->replies, reply);
+  own_context_start (own, "sandbox", &result);
+  g_assert_true (own_context_wait (own, &result, 10));
+  node = _sandbox_rest_client_call_finish (own->client, result, NULL, &error);
+  g_assert_no_error (error);
+  return own->f->last_port;
+}
+
+/* In place of libsoup's idle timer: a connection is reused by the next
+ * request within the idle timeout (SANDBOX_HTTP_IDLE_TIMEOUT, 1 s here),
+ * and replaced by a new one after it (a load balancer may have dropped it
+ * without a word); the call after the idle time completes. */
+static void
+test_idle_connections_renewed (Fixture       *f,
+                               gconstpointer  data)
+{
+  g_autoptr(SandboxRestClient) client = NULL;
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  OwnContext own = { f, NULL, context };
+  Reply ok = { 200, "{}", NULL };
+  guint16 first, again, later;
+
+  g_setenv ("SANDBOX_HTTP_IDLE_TIMEOUT", "1", TRUE);
+  client = _sandbox_rest_client_new ("Provider", f->url);
+  g_unsetenv ("SANDBOX_HTTP_IDLE_TIMEOUT");
+  own.client = client;
+  first = own_context_get (&own, &ok);
+  again = own_context_get (&own, &ok);
+  g_assert_cmpuint (again, ==, first);
+  g_usleep (1500 * G_TIME_SPAN_MILLISECOND);
+  later = own_context_get (&own, &ok);
+  g_assert_cmpuint (later, !=, first);
+  g_assert_cmpuint (own_context_get (&own, &ok), ==, later);
+  /* The closed connection's end runs down on the client's context. */
+  g_main_context_push_thread_default (context);
+  while (g_main_context_iteration (context, FALSE))
+    ;
+  g_main_context_pop_thread_default (context);
+}
+
+/* Requests that stay open (a command's output streaming in) do not hold
+ * back a short one to the same host on the same context: libsoup's two
+ * connections per host made it wait for one of them to end, so a third
+ * command's start, a terminal's input or a destroy behind two running
+ * commands could wait for ever. */
+static void
+test_call_beside_streams (Fixture       *f,
+                          gconstpointer  data)
+{
+  g_autoptr(SandboxRestClient) client = _sandbox_rest_client_new ("Provider", f->url);
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  OwnContext own = { f, client, context };
+  Reply quick = { 200, "{\"quick\": true}", NULL };
+  GAsyncResult *held[4] = { NULL };
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (held); i++)
+    own_context_start (&own, "held", &held[i]);
+  /* All of them reach the server (and stay open there). */
+  {
+    gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+    while (f->held->len < G_N_ELEMENTS (held) && g_get_monotonic_time () < deadline)
+      own_context_wait (&own, &result, 0.01);
+  }
+  g_assert_cmpuint (f->held->len, ==, G_N_ELEMENTS (held));
+
+  g_queue_push_tail (&f->replies, &quick);
+  own_context_start (&own, "sandbox", &result);
+  g_assert_true (own_context_wait (&own, &result, 10));
+  node = _sandbox_rest_client_call_finish (client, result, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (json_object_get_boolean_member (json_node_get_object (node), "quick"));
+
+  for (guint i = 0; i < f->held->len; i++)
+    {
+      SoupServerMessage *msg = g_ptr_array_index (f->held, i);
+
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC, "{}", 2);
+      soup_server_message_unpause (msg);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (held); i++)
+    {
+      g_autoptr(JsonNode) done = NULL;
+
+      g_assert_true (own_context_wait (&own, &held[i], 10));
+      done = _sandbox_rest_client_call_finish (client, held[i], NULL, &error);
+      g_assert_no_error (error);
+      g_clear_object (&held[i]);
+    }
+  g_ptr_array_set_size (f->held, 0);
+  /* What is left of the exchanges runs down on the client's context. */
+  g_main_context_push_thread_default (context);
+  while (g_main_context_iteration (context, FALSE))
+    ;
+  g_main_context_pop_thread_default (context);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -354,6 +571,9 @@ main (int argc, char **argv)
   ADD ("/rest/retry-after", test_retry_after);
   ADD ("/rest/retries-run-out", test_retries_run_out);
   ADD ("/rest/cancel", test_cancel);
+  ADD ("/rest/call-after-idle", test_call_after_idle);
+  ADD ("/rest/idle-connections-renewed", test_idle_connections_renewed);
+  ADD ("/rest/call-beside-streams", test_call_beside_streams);
 #undef ADD
   g_test_add_func ("/rest/retry-delay", test_retry_delay);
   g_test_add_func ("/rest/unreachable", test_unreachable);

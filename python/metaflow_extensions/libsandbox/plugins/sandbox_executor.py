@@ -2213,17 +2213,12 @@ class _Attempt(Attempt):
         self.error = None
 
     def execute(self, command) -> None:
-        def done(instance, res):
-            try:
-                self.result = instance.exec_finish(res)
-            except self.GLib.Error as ex:
-                self.error = ex
-            self.loop.quit()
-
         if self.signal_received is not None:
             return
-        self.instance.exec_async(command, self.cancellable, done)
-        self.loop.run()
+        try:
+            self.result = self.wait(self.instance, "exec", command, self.cancellable)
+        except self.GLib.Error as ex:
+            self.error = ex
 
 
 def _keep_for_debugging(instance, options: SandboxOptions, run_id) -> None:
@@ -2497,15 +2492,24 @@ def _pooled_instance(attempt, pool_dir: str, key: str, backend: str):
 
     stale, lease = acquire(pool_dir, key)
     for old in stale:
-        _destroy_by_id(attempt.Sandbox, attempt.GLib, backend, old.sandbox_id or "")
+        # On the attempt's main loop, as every call of the attempt: a
+        # signal is seen meanwhile (Attempt).
+        destroy_by_id(
+            attempt.backend, attempt.GLib, attempt.Sandbox, old.sandbox_id or "", attempt.wait
+        )
         old.drop()
     if lease is None:
         return None
     if lease.info.pop("preparing", None) is not None:
         lease.note()  # taken: no task waits for it (sandbox_pool.preparing)
     try:
-        attempt.instance = attempt.backend.get_instance(lease.sandbox_id, None)
+        attempt.instance = attempt.wait(
+            attempt.backend, "get_instance", lease.sandbox_id, attempt.cancellable
+        )
     except attempt.GLib.Error:
+        if attempt.signal_received is not None:
+            lease.release()  # still the run's: its drain destroys it
+            return None
         # Ended on its own (its time to live, the provider): make another.
         lease.drop()
         return None

@@ -89,30 +89,44 @@ def _say_not_destroyed(sandbox_id: str, message: str) -> None:
     )
 
 
-def destroy_instance(instance, GLib, Sandbox=None) -> None:
+# How long a call under way is still waited for once SIGINT, SIGTERM or
+# SIGHUP came (Attempt.wait): a cancelled one ending, a destroy (which a
+# signal does not cancel) being answered.
+SIGNAL_GRACE_S = 5.0
+
+
+def destroy_instance(instance, GLib, Sandbox=None, wait=None) -> None:
     """Destroys @instance; an error is said with what to do (one already
     gone is fine when @Sandbox is given), never raised. Every path that
     ends a sandbox goes through here: a task's end, a stale or abandoned
-    pooled sandbox, an interrupted create."""
+    pooled sandbox, an interrupted create. @wait: an attempt's
+    (Attempt.wait), so that signals are seen meanwhile; without it the
+    synchronous call."""
     try:
-        instance.destroy(None)
+        if wait is None:
+            instance.destroy(None)
+        else:
+            wait(instance, "destroy", None)
     except GLib.Error as ex:
         if Sandbox is not None and ex.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND):
             return
         _say_not_destroyed(instance.get_id(), ex.message)
 
 
-def destroy_by_id(backend, GLib, Sandbox, sandbox_id: str) -> None:
+def destroy_by_id(backend, GLib, Sandbox, sandbox_id: str, wait=None) -> None:
     """Destroys the sandbox @sandbox_id of @backend (a Sandbox.Backend);
-    one already gone is fine."""
+    one already gone is fine. @wait: as for destroy_instance."""
     try:
-        instance = backend.get_instance(sandbox_id, None)
+        if wait is None:
+            instance = backend.get_instance(sandbox_id, None)
+        else:
+            instance = wait(backend, "get_instance", sandbox_id, None)
     except GLib.Error as ex:
         if ex.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND):
             return
         _say_not_destroyed(sandbox_id, ex.message)
         return
-    destroy_instance(instance, GLib, Sandbox)
+    destroy_instance(instance, GLib, Sandbox, wait)
 
 
 def die_of(signum: int) -> None:
@@ -209,7 +223,11 @@ class Marks:
 
 class Attempt:
     """The task's sandbox calls, run on one main loop so that SIGINT,
-    SIGTERM and SIGHUP cancel what is under way."""
+    SIGTERM and SIGHUP cancel what is under way. No synchronous call while
+    the signal handlers are installed: GLib runs them only on the main
+    loop, which a synchronous call does not iterate (it runs a context of
+    its own), so a signal that came during one was not seen until it
+    returned, and never when it did not."""
 
     def __init__(self, Gio, GLib, Sandbox, backend_name: str) -> None:
         self.Gio, self.GLib, self.Sandbox = Gio, GLib, Sandbox
@@ -221,6 +239,9 @@ class Attempt:
         self._sources: List[int] = []
         self._sleeping = False
         self._sleep_source = 0
+        # A wait is under way: a signal ends the loop's run, so that the
+        # wait starts counting its grace.
+        self._waiting = False
 
     def install_signal_handlers(self) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -239,7 +260,7 @@ class Attempt:
         # Every call under way on the main loop ends (a create too: the
         # backend deletes what it had made), and so does a sleep.
         self.cancellable.cancel()
-        if self._sleeping:
+        if self._sleeping or self._waiting:
             self.loop.quit()
         return True
 
@@ -283,15 +304,53 @@ class Attempt:
         """Destroys every sandbox of the backend that has all of @labels
         (those of one task attempt: its own); errors are said, not raised."""
         try:
-            found = self.backend.list(labels, None)
+            found = self.wait(self.backend, "list", labels, None)
         except self.GLib.Error:
             return
         for instance in found or ():
-            destroy_instance(instance, self.GLib, self.Sandbox)
+            destroy_instance(instance, self.GLib, self.Sandbox, self.wait)
+
+    def _run_until(self, finished: Callable[[], bool]) -> bool:
+        """Runs the main loop until finished(); once a signal came, for
+        SIGNAL_GRACE_S more at the most, so that the task's process ends
+        within seconds of a signal whatever the provider does (a call the
+        signal cancelled that does not end, a destroy that is not
+        answered). Returns finished()."""
+        expired: List[bool] = []
+        timer = 0
+
+        def expire() -> bool:
+            expired.append(True)
+            self.loop.quit()
+            return False
+
+        self._waiting = True
+        try:
+            while not finished() and not expired:
+                if self.signal_received is not None and not timer:
+                    timer = self.GLib.timeout_add(int(SIGNAL_GRACE_S * 1000), expire)
+                self.loop.run()
+        finally:
+            self._waiting = False
+            if timer and not expired:
+                self.GLib.source_remove(timer)
+        return finished()
+
+    def _gave_up(self):
+        """The error of a call given up on SIGNAL_GRACE_S after a signal."""
+        return self.GLib.Error(
+            _("no answer %g s after the interrupt (signal %d)")
+            % (SIGNAL_GRACE_S, self.signal_received),
+            "g-io-error-quark",
+            int(self.Gio.IOErrorEnum.TIMED_OUT),
+        )
 
     def wait(self, source, name: str, *args):
         """source.<name>_async(*args) on the main loop; what <name>_finish
-        returns (or raises)."""
+        returns (or raises). Once a signal came, the call is waited for
+        SIGNAL_GRACE_S more at the most (_run_until); the calls that end
+        sandboxes pass no cancellable, so that a signal does not stop
+        them."""
         box: Dict[str, Any] = {}
 
         def done(obj, res):
@@ -299,10 +358,15 @@ class Attempt:
                 box["result"] = getattr(obj, name + "_finish")(res)
             except self.GLib.Error as ex:
                 box["error"] = ex
-            self.loop.quit()
+            box["done"] = True
+            if not box.get("abandoned"):
+                self.loop.quit()
 
         getattr(source, name + "_async")(*args, done)
-        self.loop.run()
+        if not self._run_until(lambda: "done" in box):
+            # Its callback may still come: it must not end a later wait.
+            box["abandoned"] = True
+            raise self._gave_up()
         if "error" in box:
             raise box["error"]
         return box.get("result")
@@ -310,9 +374,10 @@ class Attempt:
     def wait_all(self, calls: List[Tuple[Any, str, tuple]]) -> List[Any]:
         """Runs each source.<name>_async(*args) of @calls at the same time
         on the main loop; what their _finish return (the first error is
-        raised once all have ended)."""
+        raised once all have ended). Bounded after a signal as wait()."""
         box: List[Any] = [None] * len(calls)
         left = [len(calls)]
+        abandoned: List[bool] = []
 
         def done_for(i: int, name: str):
             def done(obj, res):
@@ -321,14 +386,16 @@ class Attempt:
                 except self.GLib.Error as ex:
                     box[i] = (False, ex)
                 left[0] -= 1
-                if left[0] == 0:
+                if left[0] == 0 and not abandoned:
                     self.loop.quit()
 
             return done
 
         for i, (source, name, args) in enumerate(calls):
             getattr(source, name + "_async")(*args, done_for(i, name))
-        self.loop.run()
+        if calls and not self._run_until(lambda: left[0] == 0):
+            abandoned.append(True)
+            raise self._gave_up()
         for ok, value in box:
             if not ok:
                 raise value
@@ -349,7 +416,7 @@ class Attempt:
 
     def destroy(self) -> None:
         if self.instance is not None:
-            destroy_instance(self.instance, self.GLib)
+            destroy_instance(self.instance, self.GLib, wait=self.wait)
 
 
 def _build_spec(Sandbox, task: Dict[str, Any], secrets: Dict[str, str]):
@@ -479,15 +546,27 @@ def _take_sandbox(attempt: Attempt, task: Dict[str, Any], spec):
     while True:
         stale, lease = acquire(pool_dir, key)
         for old in stale:
-            destroy_by_id(attempt.backend, attempt.GLib, attempt.Sandbox, old.sandbox_id or "")
+            destroy_by_id(
+                attempt.backend,
+                attempt.GLib,
+                attempt.Sandbox,
+                old.sandbox_id or "",
+                attempt.wait,
+            )
             old.drop()
         if lease is not None:
             try:
-                attempt.instance = attempt.backend.get_instance(lease.sandbox_id, None)
+                attempt.instance = attempt.wait(
+                    attempt.backend, "get_instance", lease.sandbox_id, attempt.cancellable
+                )
                 if lease.take_mark():
                     lease.how = "prepared"
                 return lease, None
-            except attempt.GLib.Error:
+            except attempt.GLib.Error as ex:
+                if attempt.signal_received is not None:
+                    # Still the run's: back to its pool, whose drain destroys it.
+                    lease.release()
+                    return None, ex.message
                 # Ended on its own (its time to live, the provider): make another.
                 lease.drop()
                 continue

@@ -175,7 +175,10 @@ check "... one image with 4 names, its 2 layers stored once, no work left" \
 "$CTL" image rm c:1 c:2 c:3 c:4 >/dev/null 2>&1
 
 # A 40 MiB image, its import killed early: either nothing is visible or the
-# whole image is; the next import removes what the killed one left.
+# whole image is; the next import removes what the killed one left. (The
+# image is named after it is in place: a kill between the two, during the
+# name's fsync on a slow disk, leaves the whole image without its name,
+# which the next import gives it.)
 "$PY" - "$WORK" <<'PY'
 import hashlib, io, json, os, sys, tarfile
 work = sys.argv[1]
@@ -205,7 +208,7 @@ kill -KILL "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 ctl image ls --json
 check "a killed import leaves nothing or the whole image" \
-  json_ok 'j == [] or (j[0]["names"] == ["big:1"] and __import__("os").path.isfile(j[0]["rootfs"] + "/f159"))'
+  json_ok 'j == [] or (j[0]["names"] in (["big:1"], []) and __import__("os").path.isfile(j[0]["rootfs"] + "/f159"))'
 ctl image import "$WORK/big" --name big:2
 check "the next import succeeds and leaves no work directory" \
   rc_is 0 && [ -z "$(ls -A "$SANDBOX_IMAGE_STORE/tmp")" ]

@@ -2807,17 +2807,7 @@ got_info (GObject      *source,
       download_list_next (task);
       return;
     }
-  {
-    g_autoptr(GFile) parent = g_file_get_parent (data->destination);
-
-    if (parent != NULL && !g_file_make_directory_with_parents (parent, NULL, &error) &&
-        !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
-      {
-        g_task_return_error (task, error);
-        return;
-      }
-    g_clear_error (&error);
-  }
+  /* (The destination's parent was made before the first GET.) */
   g_hash_table_insert (data->targets, g_strdup (data->source), g_object_ref (data->destination));
   download_files (task);
 }

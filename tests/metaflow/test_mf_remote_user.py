@@ -177,6 +177,20 @@ def _start_remote_task(tmp_path, emu, image, step):
     )
 
 
+def _sigterm(proc, timeout: float):
+    """SIGTERM to a remote task's process: (what it printed, seconds until
+    it ended); fails the test if it is still running after @timeout."""
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, _err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _err = proc.communicate()
+        pytest.fail("the task's process ignored SIGTERM:\n" + out.decode()[-3000:])
+    return out.decode("utf-8", "replace"), time.monotonic() - started
+
+
 @pytest.mark.parametrize(
     "backend,stuck", [("daytona", "create"), ("daytona", "step"), ("e2b", "step")]
 )
@@ -212,16 +226,7 @@ def test_stuck_remote_task_ends_on_sigterm(tmp_path, backend, stuck):
                 if b"STEP-HANGS" in line:
                     break
         assert proc.poll() is None
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            out, _err = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _err = proc.communicate()
-            pytest.fail("the task's process ignored SIGTERM:\n" + out.decode()[-3000:])
-        elapsed = time.monotonic() - started
-        text = out.decode("utf-8", "replace")
+        text, elapsed = _sigterm(proc, 20)
         assert proc.returncode == 128 + signal.SIGTERM, text[-3000:]
         assert "Interrupted (signal 15)" in text, text[-3000:]
         assert elapsed < 10, elapsed
@@ -367,16 +372,7 @@ def test_sigterm_while_destroying_ends_the_task(tmp_path, backend):
         proc = _start_remote_task(tmp_path, emu, None, "echo STEP-FAILS; exit 3")
         assert proxy.deletes.wait(120), "the task never destroyed its sandbox"
         assert proc.poll() is None
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            out, _err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _err = proc.communicate()
-            pytest.fail("the task's process ignored SIGTERM:\n" + out.decode()[-3000:])
-        elapsed = time.monotonic() - started
-        text = out.decode("utf-8", "replace")
+        text, elapsed = _sigterm(proc, 30)
         assert "STEP-FAILS" in text, text[-3000:]
         assert elapsed < 10, (elapsed, text[-3000:])
         assert "no answer 5 s after the interrupt (signal 15)" in text, text[-3000:]

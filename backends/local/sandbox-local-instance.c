@@ -3436,6 +3436,35 @@ download_link (CopyData       *data,
   return ok;
 }
 
+/* The download's destination, the name the caller gave (NAME in DIRFD),
+ * when it is a symbolic link to the very file that this process's
+ * standard output or standard error is (/dev/stdout, /dev/stderr,
+ * /dev/fd/1, /proc/self/fd/2 ...): a duplicate of that descriptor, which
+ * the copy writes as a command's output is printed (like cp and cat, and
+ * without truncating or seeking it). -1 for any other name: a link is then
+ * replaced by the file, as before, since a link in a directory that a
+ * sandbox may write (a read-write mount) may be the sandbox's, planted to
+ * lead the copy to a host file, a device, or a descriptor of this process
+ * (its connection to the sandbox's pid 1). Such a link can lead the copy
+ * only to where the caller's own output goes. Whether the link leads there
+ * is decided by what it names (device and inode), so a link changed
+ * meanwhile changes nothing: the copy writes to the descriptor, not
+ * through the link. */
+static int
+standard_stream_destination (int         dirfd,
+                             const char *name)
+{
+  struct stat st, std_st;
+
+  if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK (st.st_mode) ||
+      fstatat (dirfd, name, &st, 0) != 0 || S_ISDIR (st.st_mode))
+    return -1;
+  for (int fd = STDOUT_FILENO; fd <= STDERR_FILENO; fd++)
+    if (fstat (fd, &std_st) == 0 && std_st.st_dev == st.st_dev && std_st.st_ino == st.st_ino)
+      return fcntl (fd, F_DUPFD_CLOEXEC, 3);
+  return -1;
+}
+
 /* Makes host file NAME in DIRFD (a host directory) from the sandbox's
  * SPATH, and, for a directory, everything under it. HPATH is the same
  * file relative to data->top_fd. */
@@ -3552,8 +3581,12 @@ download_entry (CopyData      *data,
       if (err == 0)
         {
           struct stat out_st;
+          gboolean stream = FALSE;
 
           fcntl (in, F_SETFL, fcntl (in, F_GETFL) & ~O_NONBLOCK);
+          if (strcmp (spath, data->source) == 0 &&
+              (out = standard_stream_destination (dirfd, name)) >= 0)
+            stream = TRUE;
           /* Without blocking, and only into a file: the destination may be
            * a directory the sandbox writes too (a read-write mount), where
            * it can leave a FIFO under the name the copy will make. Opened
@@ -3561,14 +3594,17 @@ download_entry (CopyData      *data,
            * open(), waiting for a reader: not even SIGTERM ended
            * sandboxctl cp), or took the file for the sandbox's reader. A
            * device node the caller named (/dev/null) is written as before. */
-          out = openat (dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-                        in_st.st_mode & 0777);
-          if (out < 0 && errno == ELOOP && unlinkat (dirfd, name, 0) == 0)
+          if (!stream)
+            out = openat (dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                          in_st.st_mode & 0777);
+          if (!stream && out < 0 && errno == ELOOP && unlinkat (dirfd, name, 0) == 0)
             out = openat (dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
                           in_st.st_mode & 0777);
-          if ((out < 0 && errno == ENXIO) ||
-              (out >= 0 && (fstat (out, &out_st) != 0 ||
-                            !(S_ISREG (out_st.st_mode) || S_ISCHR (out_st.st_mode) || S_ISBLK (out_st.st_mode)))))
+          if (!stream &&
+              ((out < 0 && errno == ENXIO) ||
+               (out >= 0 && (fstat (out, &out_st) != 0 ||
+                             !(S_ISREG (out_st.st_mode) || S_ISCHR (out_st.st_mode) ||
+                               S_ISBLK (out_st.st_mode))))))
             {
               g_autofree char *shown = _sandbox_display_text (hpath);
 
@@ -3581,15 +3617,25 @@ download_entry (CopyData      *data,
                            shown);
               return FALSE;
             }
-          if (out >= 0)
+          if (out >= 0 && !stream)
             fcntl (out, F_SETFL, fcntl (out, F_GETFL) & ~O_NONBLOCK);
+          /* Only a regular file is written at offsets (its holes kept)
+           * and truncated: a terminal, a pipe or the caller's output is
+           * written in order. */
+          if (out >= 0 && !stream && !S_ISREG (out_st.st_mode))
+            stream = TRUE;
           /* What the file held when it was opened: a command that keeps
            * writing to it cannot make the copy endless. */
           /* A single file: the copy's size is known. */
           if (strcmp (spath, data->source) == 0)
             sandbox_instance_set_transfer_total (data->instance, in_st.st_size);
-          err = out < 0 ? errno : copy_data (data->instance, in, out, in_st.st_size, cancellable);
-          if (err == 0 && key != NULL && !g_hash_table_contains (data->links, key))
+          if (out < 0)
+            err = errno;
+          else if (stream)
+            err = copy_dense (data->instance, in, out, in_st.st_size, cancellable);
+          else
+            err = copy_data (data->instance, in, out, in_st.st_size, cancellable);
+          if (err == 0 && !stream && key != NULL && !g_hash_table_contains (data->links, key))
             {
               if (fstat (out, &out_st) == 0)
                 {

@@ -1522,6 +1522,109 @@ test_fifo_destination (void)
   }
 }
 
+/* Downloads SOURCE to DEST synchronously: NULL when copied, else the error. */
+static GError *
+download_to (SandboxInstance *instance,
+             const char      *source,
+             const char      *dest)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (dest);
+  GError *result = NULL;
+
+  sandbox_instance_download_async (instance, source, file, NULL, download_done, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  if (g_error_matches (result, G_IO_ERROR, G_IO_ERROR_EXISTS))
+    g_clear_error (&result);
+  return result;
+}
+
+/* `sandboxctl cp ID:/f /dev/stdout`: a download replaced the link the
+ * user named with a regular file (as root, /dev/stdout itself), since a
+ * final link is never followed. A link the user names that leads to the
+ * caller's own standard output or error is now written through (here
+ * DIR/out -> /proc/self/fd/1, with fd 1 a pipe: the file comes out of the
+ * pipe, the link stays). Links the sandbox plants in a directory it writes
+ * (a read-write mount) still lead nowhere: to a host file, and to another
+ * descriptor of this process (as its connection to pid 1 would be), each
+ * is replaced by the downloaded file; the host file and the pipe get
+ * nothing. */
+static void
+test_download_stream_destination (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *bait = g_build_filename (dir, "bait", NULL);
+  g_autofree char *out_link = g_build_filename (dir, "out", NULL);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autofree char *out = NULL, *script = NULL, *contents = NULL, *link_target = NULL;
+  SandboxInstance *instance;
+  int status = -1, pipe_fds[2], other[2], saved;
+  char buf[4096];
+  ssize_t n;
+
+  g_assert_no_error (error);
+  g_assert_true (g_file_set_contents (bait, "bait\n", -1, NULL));
+  g_assert_cmpint (pipe2 (pipe_fds, O_CLOEXEC | O_NONBLOCK), ==, 0);
+  g_assert_cmpint (pipe2 (other, O_CLOEXEC | O_NONBLOCK), ==, 0);
+  sandbox_spec_add_mount (spec, dir, "/data", FALSE);
+  instance = create (spec);
+  script = g_strdup_printf ("echo secret-result > /workspace/result && "
+                            "ln -s '%s' /data/to-host-file && ln -s /proc/self/fd/%d /data/to-fd && "
+                            "echo made", bait, other[1]);
+  out = sh (instance, script, &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (out, ==, "made\n");
+
+  /* The user names a link to the standard output. */
+  g_assert_cmpint (symlink ("/proc/self/fd/1", out_link), ==, 0);
+  fflush (stdout);
+  saved = fcntl (STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+  g_assert_cmpint (saved, >=, 0);
+  g_assert_cmpint (dup2 (pipe_fds[1], STDOUT_FILENO), ==, STDOUT_FILENO);
+  error = download_to (instance, "/workspace/result", out_link);
+  g_assert_cmpint (dup2 (saved, STDOUT_FILENO), ==, STDOUT_FILENO);
+  close (saved);
+  g_assert_no_error (error);
+  /* (With the test's own output meanwhile, such as GLib's debug messages.) */
+  n = read (pipe_fds[0], buf, sizeof buf - 1);
+  g_assert_cmpint (n, >, 0);
+  buf[n] = '\0';
+  g_assert_nonnull (strstr (buf, "secret-result\n"));
+  link_target = g_file_read_link (out_link, NULL);
+  g_assert_cmpstr (link_target, ==, "/proc/self/fd/1");
+
+  /* Links the sandbox planted: replaced, never followed. */
+  for (guint i = 0; i < 2; i++)
+    {
+      static const char * const names[] = { "to-host-file", "to-fd" };
+      g_autofree char *dest = g_build_filename (dir, names[i], NULL);
+      g_autofree char *copied = NULL;
+      struct stat st;
+
+      error = download_to (instance, "/workspace/result", dest);
+      g_assert_no_error (error);
+      g_assert_cmpint (lstat (dest, &st), ==, 0);
+      g_assert_true (S_ISREG (st.st_mode));
+      g_assert_true (g_file_get_contents (dest, &copied, NULL, NULL));
+      g_assert_cmpstr (copied, ==, "secret-result\n");
+    }
+  g_assert_true (g_file_get_contents (bait, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "bait\n");
+  g_assert_cmpint (read (other[0], buf, sizeof buf), <, 0);
+  g_assert_cmpint (errno, ==, EAGAIN);
+
+  destroy (instance);
+  close (pipe_fds[0]);
+  close (pipe_fds[1]);
+  close (other[0]);
+  close (other[1]);
+  {
+    g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
+    g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  }
+}
+
 static void
 upload_done (GObject      *source,
              GAsyncResult *result,
@@ -4400,6 +4503,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/hardlink-download", test_hardlink_download);
   g_test_add_func ("/local/attack/name-escapes", test_name_escapes);
   g_test_add_func ("/local/attack/fifo-destination", test_fifo_destination);
+  g_test_add_func ("/local/attack/download-stream-destination", test_download_stream_destination);
   g_test_add_func ("/local/attack/fifo-upload-source", test_fifo_upload_source);
   g_test_add_func ("/local/attack/stopped-file-service", test_stopped_file_service);
   g_test_add_func ("/local/attack/signal-commands", test_signal_commands);

@@ -4482,6 +4482,152 @@ test_egress_routing_header (void)
   g_test_trap_assert_passed ();
 }
 
+typedef struct
+{
+  int           listener;
+  volatile gint stop;
+} MptcpServer;
+
+/* Accepts the host's side of each MPTCP connection, and keeps it. */
+static gpointer
+mptcp_accept_thread (gpointer data)
+{
+  MptcpServer *server = data;
+  GPtrArray *kept = g_ptr_array_new ();
+
+  while (!g_atomic_int_get (&server->stop))
+    {
+      int fd = accept4 (server->listener, NULL, NULL, SOCK_CLOEXEC);
+
+      if (fd >= 0)
+        g_ptr_array_add (kept, GINT_TO_POINTER (fd));
+      else
+        g_usleep (10000);
+    }
+  for (guint i = 0; i < kept->len; i++)
+    close (GPOINTER_TO_INT (g_ptr_array_index (kept, i)));
+  g_ptr_array_free (kept, TRUE);
+  return NULL;
+}
+
+/* With egress rules, pid 1 checks the address each connect() names; but
+ * an MPTCP connection (socket(..., IPPROTO_MPTCP)) adds subflows of its
+ * own, made by the kernel: where the namespace accepts the addresses a
+ * peer announces (ip mptcp limits add_addr_accepted, 0 by default), a
+ * server reached at the allowed 127.0.0.1 that announces 127.0.0.2 had the
+ * sandbox's kernel join it there too (a SYN and data to the denied
+ * address, seen on lo). Now a sandbox with the network cannot make an
+ * MPTCP socket (EPROTONOSUPPORT, as a kernel without MPTCP says, so
+ * programs fall back to TCP). Control: TCP to 127.0.0.1 goes through. */
+static void
+test_egress_mptcp (void)
+{
+  static const char probe[] =
+    "import socket, time\n"
+    "def r(f):\n"
+    "    try:\n"
+    "        f()\n"
+    "        return 'ok'\n"
+    "    except OSError as e:\n"
+    "        return 'errno %s' % e.errno\n"
+    "def mptcp():\n"
+    "    m = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)\n"
+    "    m.connect(('127.0.0.1', 7777))\n"
+    "    m.send(b'x')\n"
+    "    time.sleep(1.5)\n"
+    "    m.send(b'y')\n"
+    "    time.sleep(0.5)\n"
+    "print('mptcp', r(mptcp))\n"
+    "t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+    "print('tcp', r(lambda: t.connect(('127.0.0.1', 7777))))\n";
+
+  if (g_test_subprocess ())
+    {
+      const char *allow[] = { "127.0.0.1", NULL };
+      const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
+      const char * const up[] = { "ip", "link", "set", "lo", "up", NULL };
+      const char * const limits[] = { "ip", "mptcp", "limits", "set", "add_addr_accepted", "2",
+                                      "subflows", "2", NULL };
+      const char * const endpoint[] = { "ip", "mptcp", "endpoint", "add", "127.0.0.2", "signal", NULL };
+      struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons (ETH_P_ALL) };
+      struct sockaddr_in any = { .sin_family = AF_INET, .sin_port = htons (7777) };
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *quoted = g_shell_quote (probe);
+      g_autofree char *script = NULL, *out = NULL;
+      MptcpServer server = { -1, 0 };
+      GThread *thread;
+      SandboxInstance *instance;
+      guint to_denied = 0, to_allowed = 0;
+      guint8 buf[2048];
+      ssize_t n;
+      int cap, one = 1;
+
+      g_assert_cmpint (unshare (CLONE_NEWNET), ==, 0);
+      g_assert_true (run_program (up));
+      g_assert_true (run_program (limits));
+      g_assert_true (run_program (endpoint));
+      server.listener = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 262);
+      g_assert_cmpint (server.listener, >=, 0);
+      g_assert_cmpint (setsockopt (server.listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), ==, 0);
+      g_assert_cmpint (bind (server.listener, (struct sockaddr *) &any, sizeof any), ==, 0);
+      g_assert_cmpint (listen (server.listener, 16), ==, 0);
+      thread = g_thread_new ("mptcp-accept", mptcp_accept_thread, &server);
+      cap = socket (AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons (ETH_P_ALL));
+      g_assert_cmpint (cap, >=, 0);
+      ll.sll_ifindex = (int) if_nametoindex ("lo");
+      g_assert_cmpint (bind (cap, (struct sockaddr *) &ll, sizeof ll), ==, 0);
+
+      sandbox_spec_set_network (spec, TRUE);
+      sandbox_spec_set_egress_rules (spec, allow, deny_all);
+      instance = create (spec);
+      script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" 2>&1", quoted);
+      out = sh (instance, script, NULL);
+      g_test_message ("%s", out);
+      destroy (instance);
+      g_atomic_int_set (&server.stop, 1);
+      g_thread_join (thread);
+      close (server.listener);
+      /* Every IPv4 TCP packet for port 7777 that lo carried meanwhile. */
+      while ((n = recv (cap, buf, sizeof buf, 0)) > 0)
+        if (n >= 14 + 20 + 4 && (buf[14] >> 4) == 4 && buf[14 + 9] == IPPROTO_TCP)
+          {
+            guint ihl = (buf[14] & 15) * 4;
+
+            if (n < 14 + ihl + 4 || buf[14 + ihl + 2] != 7777 >> 8 || buf[14 + ihl + 3] != (7777 & 0xff))
+              continue;
+            if (memcmp (buf + 14 + 16, "\x7f\x00\x00\x02", 4) == 0)
+              to_denied++;
+            else if (memcmp (buf + 14 + 16, "\x7f\x00\x00\x01", 4) == 0)
+              to_allowed++;
+          }
+      close (cap);
+      g_test_message ("packets to the denied address: %u, to 127.0.0.1: %u", to_denied, to_allowed);
+      g_assert_cmpuint (to_denied, ==, 0);
+      g_assert_cmpuint (to_allowed, >, 0);
+      g_assert_cmpstr (out, ==, "mptcp errno 93\ntcp ok\n");
+      return;
+    }
+  if (geteuid () != 0 || !have_python ())
+    {
+      g_test_skip ("needs root (a network namespace, a packet socket) and /usr/bin/python3");
+      return;
+    }
+  {
+    const char * const show[] = { "ip", "mptcp", "limits", "show", NULL };
+    int probe_fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 262);
+
+    if (probe_fd >= 0)
+      close (probe_fd);
+    if (probe_fd < 0 || !run_program (show))
+      {
+        g_test_skip ("needs MPTCP in the kernel (net.mptcp.enabled) and ip(8) that knows it");
+        return;
+      }
+  }
+  g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -4530,6 +4676,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/no-route", test_no_route);
   g_test_add_func ("/local/attack/egress-short-address", test_egress_short_address);
   g_test_add_func ("/local/attack/egress-routing-header", test_egress_routing_header);
+  g_test_add_func ("/local/attack/egress-mptcp", test_egress_mptcp);
   g_test_add_func ("/local/attack/reuseport-host", test_reuseport_host);
   g_test_add_func ("/local/attack/reuseaddr-udp-host", test_reuseaddr_udp_host);
   g_test_add_func ("/local/attack/core-dumps", test_core_dumps);

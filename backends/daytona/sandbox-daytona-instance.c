@@ -1204,12 +1204,15 @@ tty_ws_message (SoupWebsocketConnection *ws,
           else if (g_strcmp0 (status, "exited") == 0)
             tty_take_exit (tty, text);
           else if (g_strcmp0 (status, "error") == 0)
-            tty_finish (tty, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
-                                          _("The Daytona sandbox %s refused the terminal: %s. Check that "
-                                            "the sandbox is started, or run the command without a "
-                                            "terminal (no “tty”, no “-t”)."),
-                                          sandbox_instance_get_id (SANDBOX_INSTANCE (tty->self)),
-                                          _sandbox_json_get_string (control, "error")));
+            {
+              g_autofree char *said = _sandbox_display_text (_sandbox_json_get_string (control, "error"));
+
+              tty_finish (tty, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                                            _("The Daytona sandbox %s refused the terminal: %s. Check that "
+                                              "the sandbox is started, or run the command without a "
+                                              "terminal (no “tty”, no “-t”)."),
+                                            sandbox_instance_get_id (SANDBOX_INSTANCE (tty->self)), said));
+            }
           return;
         }
     }
@@ -3066,7 +3069,7 @@ transition_reached (GTask *task)
   TransitionData *data = g_task_get_task_data (task);
   SandboxDaytonaInstance *self = g_task_get_source_object (task);
   const char *state = data->dto ? _sandbox_json_get_string (data->dto, "state") : NULL;
-  const char *reason;
+  g_autofree char *reason = NULL;
 
   if (g_strcmp0 (state, data->want) == 0)
     {
@@ -3076,7 +3079,8 @@ transition_reached (GTask *task)
   if (g_strcmp0 (state, "error") != 0 && g_strcmp0 (state, "build_failed") != 0 &&
       g_strcmp0 (state, "destroyed") != 0)
     return FALSE;
-  reason = _sandbox_json_get_string (data->dto, "errorReason");
+  if (_sandbox_json_get_string (data->dto, "errorReason") != NULL)
+    reason = _sandbox_display_text (_sandbox_json_get_string (data->dto, "errorReason"));
   _sandbox_daytona_instance_update (self, data->dto);
   g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
                            _("The Daytona sandbox %s ended up %s instead of %s%s%s; "

@@ -3803,6 +3803,124 @@ upload_parents (CopyData    *data,
   return TRUE;
 }
 
+/* Whether directory FD, or a directory above it, is one of the N (device,
+ * inode) pairs in IDS. */
+static gboolean
+dir_is_below (int                fd,
+              const struct stat *ids,
+              guint              n)
+{
+  int cur = fcntl (fd, F_DUPFD_CLOEXEC, 3);
+  gboolean found = FALSE;
+
+  while (cur >= 0 && !found)
+    {
+      struct stat st, up_st;
+      int up;
+
+      if (fstat (cur, &st) != 0)
+        break;
+      for (guint i = 0; i < n && !found; i++)
+        found = st.st_dev == ids[i].st_dev && st.st_ino == ids[i].st_ino;
+      if (found)
+        break;
+      up = openat (cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (up < 0 || fstat (up, &up_st) != 0 || (up_st.st_dev == st.st_dev && up_st.st_ino == st.st_ino))
+        {
+          if (up >= 0)
+            close (up);
+          break;   /* the root */
+        }
+      close (cur);
+      cur = up;
+    }
+  if (cur >= 0)
+    close (cur);
+  return found;
+}
+
+/* Opens the directory a download is made in, PARENT (the caller's path:
+ * relative to the working directory, or absolute), making the directories
+ * that are missing, as g_file_make_directory_with_parents() did. The
+ * caller's path is followed as given (links too, as cp does), but not
+ * below a directory that this sandbox mounts read-write: a sandbox that
+ * writes the directory may have left a link there to lead the copy into a
+ * host directory of its choice (`sandboxctl cp ID:/r ./shared/sub/r`,
+ * where the sandbox made `sub` a link to /root/.ssh), so from such a
+ * directory on, each name is opened without following links and a link
+ * fails the copy. -1 with ERROR set on failure. */
+static int
+open_download_dir (LocalConfig  *config,
+                   const char   *parent,
+                   GError      **error)
+{
+  g_autoptr(GArray) ids = g_array_new (FALSE, FALSE, sizeof (struct stat));
+  g_auto(GStrv) parts = NULL;
+  g_autoptr(GString) walked = NULL;
+  gboolean inside;
+  int fd;
+
+  for (guint i = 0; config->mounts != NULL && i < config->mounts->len; i++)
+    {
+      SandboxMount *mount = g_ptr_array_index (config->mounts, i);
+      struct stat st;
+
+      if (!sandbox_mount_get_read_only (mount) &&
+          stat (sandbox_mount_get_host_path (mount), &st) == 0 && S_ISDIR (st.st_mode))
+        g_array_append_val (ids, st);
+    }
+
+  fd = open (g_path_is_absolute (parent) ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  inside = fd >= 0 && ids->len > 0 && dir_is_below (fd, (struct stat *) ids->data, ids->len);
+  parts = g_strsplit (parent, "/", -1);
+  walked = g_string_new (g_path_is_absolute (parent) ? "/" : "");
+  for (guint i = 0; fd >= 0 && parts[i] != NULL; i++)
+    {
+      const char *name = parts[i];
+      const int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (inside ? O_NOFOLLOW : 0);
+      struct stat st;
+      int next;
+
+      if (*name == '\0' || strcmp (name, ".") == 0)
+        continue;
+      if (walked->len > 0 && walked->str[walked->len - 1] != '/')
+        g_string_append_c (walked, '/');
+      g_string_append (walked, name);
+      next = openat (fd, name, flags);
+      if (next < 0 && errno == ENOENT && (mkdirat (fd, name, 0777) == 0 || errno == EEXIST))
+        next = openat (fd, name, flags);
+      if (next < 0)
+        {
+          int errsv = errno;
+
+          if (inside && fstatat (fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK (st.st_mode))
+            g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                         _("Cannot write to %s: it goes through a symbolic link in a directory "
+                           "that the sandbox writes, which may have been left there to lead the "
+                           "copy elsewhere. Copy into a directory the sandbox does not write, or "
+                           "name the directory the link leads to."), parent);
+          else
+            g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                         _("Cannot write to %s: %s"), walked->str, g_strerror (errsv));
+          close (fd);
+          return -1;
+        }
+      close (fd);
+      fd = next;
+      /* Into a read-write mount (or out of one, through ".."). */
+      if (ids->len > 0 && (!inside || strcmp (name, "..") == 0))
+        inside = dir_is_below (fd, (struct stat *) ids->data, ids->len);
+    }
+  if (fd < 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                   _("Cannot write to %s: %s"), parent, g_strerror (errsv));
+    }
+  return fd;
+}
+
 static void
 copy_thread (GTask        *task,
              gpointer      source_object,
@@ -3839,20 +3957,9 @@ copy_thread (GTask        *task,
       int dirfd = -1;
 
       if (parent != NULL &&
-          !g_file_make_directory_with_parents (parent, cancellable, &error) &&
-          !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+          (dirfd = open_download_dir (data->config, g_file_peek_path (parent), &error)) < 0)
         {
           g_task_return_error (task, error);
-          return;
-        }
-      g_clear_error (&error);
-      if (parent != NULL && (dirfd = open (g_file_peek_path (parent), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-        {
-          int errsv = errno;
-
-          g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
-                                   _("Cannot write to %s: %s"), g_file_peek_path (parent),
-                                   g_strerror (errsv));
           return;
         }
       /* Hard links are kept below a destination with a parent. */

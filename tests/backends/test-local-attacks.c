@@ -1625,6 +1625,77 @@ test_download_stream_destination (void)
   }
 }
 
+/* A download into a directory below a read-write mount of the sandbox:
+ * the library made and opened the destination's directories by path, so
+ * a link the sandbox left on the way (`sub` -> a host directory) led the
+ * file there (`cp ID:/r DIR/sub/r` wrote the host directory's `r`). Below
+ * a directory the sandbox mounts read-write, each name is now opened
+ * without following links: the copy fails, naming the path, and the host
+ * directory stays empty, also when the caller reaches the mount through a
+ * link of its own. Controls: a real directory there, one the download
+ * makes, and the caller's own link outside the mount are followed. */
+static void
+test_download_parent_link (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *host = g_dir_make_tmp ("libsandbox-attack-host-XXXXXX", &error);
+  g_autofree char *alias = g_strconcat (dir, "-alias", NULL);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autofree char *script = NULL, *out = NULL, *names = NULL;
+  SandboxInstance *instance;
+  int status = -1;
+
+  g_assert_no_error (error);
+  g_assert_cmpint (symlink (dir, alias), ==, 0);
+  sandbox_spec_add_mount (spec, dir, "/data", FALSE);
+  instance = create (spec);
+  script = g_strdup_printf ("echo result > /workspace/r && ln -s '%s' /data/sub && mkdir /data/real && "
+                            "echo made", host);
+  out = sh (instance, script, &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (out, ==, "made\n");
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *dest = g_build_filename (i == 0 ? dir : alias, "sub", "r", NULL);
+
+      error = download_to (instance, "/workspace/r", dest);
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+      g_test_message ("%s", error->message);
+      g_assert_nonnull (strstr (error->message, "symbolic link"));
+      g_clear_error (&error);
+    }
+  names = test_names_in (host);
+  g_assert_cmpstr (names, ==, "");
+
+  /* Controls. */
+  {
+    static const char * const rels[] = { "real/r", "new/deeper/r" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (rels); i++)
+      for (guint j = 0; j < 2; j++)
+        {
+          g_autofree char *dest = g_build_filename (j == 0 ? dir : alias, rels[i], NULL);
+          g_autofree char *real = g_build_filename (dir, rels[i], NULL);
+          g_autofree char *contents = NULL;
+
+          g_assert_true (!g_file_test (real, G_FILE_TEST_EXISTS) || g_unlink (real) == 0);
+          error = download_to (instance, "/workspace/r", dest);
+          g_assert_no_error (error);
+          g_assert_true (g_file_get_contents (real, &contents, NULL, NULL));
+          g_assert_cmpstr (contents, ==, "result\n");
+        }
+  }
+
+  destroy (instance);
+  g_assert_cmpint (unlink (alias), ==, 0);
+  {
+    g_autofree char *rm = g_strdup_printf ("rm -rf '%s' '%s'", dir, host);
+    g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  }
+}
+
 static void
 upload_done (GObject      *source,
              GAsyncResult *result,
@@ -4650,6 +4721,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/name-escapes", test_name_escapes);
   g_test_add_func ("/local/attack/fifo-destination", test_fifo_destination);
   g_test_add_func ("/local/attack/download-stream-destination", test_download_stream_destination);
+  g_test_add_func ("/local/attack/download-parent-link", test_download_parent_link);
   g_test_add_func ("/local/attack/fifo-upload-source", test_fifo_upload_source);
   g_test_add_func ("/local/attack/stopped-file-service", test_stopped_file_service);
   g_test_add_func ("/local/attack/signal-commands", test_signal_commands);

@@ -3841,7 +3841,8 @@ dir_is_below (int                fd,
 
 /* Opens the directory a download is made in, PARENT (the caller's path:
  * relative to the working directory, or absolute), making the directories
- * that are missing, as g_file_make_directory_with_parents() did. The
+ * that are missing if MAKE, as g_file_make_directory_with_parents() did
+ * (an upload's source directory is opened the same way, without MAKE). The
  * caller's path is followed as given (links too, as cp does), but not
  * below a directory that this sandbox mounts read-write: a sandbox that
  * writes the directory may have left a link there to lead the copy into a
@@ -3852,6 +3853,7 @@ dir_is_below (int                fd,
 static int
 open_download_dir (LocalConfig  *config,
                    const char   *parent,
+                   gboolean      make,
                    GError      **error)
 {
   g_autoptr(GArray) ids = g_array_new (FALSE, FALSE, sizeof (struct stat));
@@ -3887,7 +3889,7 @@ open_download_dir (LocalConfig  *config,
         g_string_append_c (walked, '/');
       g_string_append (walked, name);
       next = openat (fd, name, flags);
-      if (next < 0 && errno == ENOENT && (mkdirat (fd, name, 0777) == 0 || errno == EEXIST))
+      if (next < 0 && errno == ENOENT && make && (mkdirat (fd, name, 0777) == 0 || errno == EEXIST))
         next = openat (fd, name, flags);
       if (next < 0)
         {
@@ -3895,10 +3897,12 @@ open_download_dir (LocalConfig  *config,
 
           if (inside && fstatat (fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK (st.st_mode))
             g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
-                         _("Cannot write to %s: it goes through a symbolic link in a directory "
-                           "that the sandbox writes, which may have been left there to lead the "
-                           "copy elsewhere. Copy into a directory the sandbox does not write, or "
-                           "name the directory the link leads to."), parent);
+                         _("%s goes through a symbolic link in a directory that the sandbox "
+                           "writes, which may have been left there to lead the copy elsewhere. "
+                           "Copy to or from a directory the sandbox does not write, or name the "
+                           "directory the link leads to."), parent);
+          else if (!make && (errsv == ENOENT || errsv == ENOTDIR))
+            g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND, _("%s does not exist."), parent);
           else
             g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
                          _("Cannot write to %s: %s"), walked->str, g_strerror (errsv));
@@ -3935,8 +3939,17 @@ copy_thread (GTask        *task,
     {
       g_autofree char *dir = g_path_get_dirname (data->source);
       g_autofree char *name = g_path_get_basename (data->source);
-      int dirfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      /* The source's directories: as a download's (open_download_dir),
+       * no link is followed below a read-write mount of the sandbox, where
+       * one could lead the upload to a host file. */
+      int dirfd = open_download_dir (data->config, dir, FALSE, &error);
 
+      if (dirfd < 0 && !g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND))
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+      g_clear_error (&error);
       if (dirfd < 0 || faccessat (dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) != 0)
         {
           if (dirfd >= 0)
@@ -3957,7 +3970,7 @@ copy_thread (GTask        *task,
       int dirfd = -1;
 
       if (parent != NULL &&
-          (dirfd = open_download_dir (data->config, g_file_peek_path (parent), &error)) < 0)
+          (dirfd = open_download_dir (data->config, g_file_peek_path (parent), TRUE, &error)) < 0)
         {
           g_task_return_error (task, error);
           return;

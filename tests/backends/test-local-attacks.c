@@ -1628,14 +1628,15 @@ test_download_stream_destination (void)
 /* A download into a directory below a read-write mount of the sandbox:
  * the library made and opened the destination's directories by path, so
  * a link the sandbox left on the way (`sub` -> a host directory) led the
- * file there (`cp ID:/r DIR/sub/r` wrote the host directory's `r`). Below
+ * file there (`cp ID:/r DIR/sub/r` wrote the host directory's `r`), and
+ * an upload from DIR/sub/secret sent the host directory's file. Below
  * a directory the sandbox mounts read-write, each name is now opened
  * without following links: the copy fails, naming the path, and the host
  * directory stays empty, also when the caller reaches the mount through a
  * link of its own. Controls: a real directory there, one the download
  * makes, and the caller's own link outside the mount are followed. */
 static void
-test_download_parent_link (void)
+test_copy_parent_link (void)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
@@ -1669,6 +1670,24 @@ test_download_parent_link (void)
   names = test_names_in (host);
   g_assert_cmpstr (names, ==, "");
 
+  /* An upload the same way: DIR/sub/secret would have sent the host
+   * directory's secret into the sandbox. */
+  {
+    g_autofree char *secret = g_build_filename (host, "secret", NULL);
+    g_autofree char *source = g_build_filename (dir, "sub", "secret", NULL);
+    g_autofree char *seen = NULL;
+    g_autoptr(GFile) file = g_file_new_for_path (source);
+
+    g_assert_true (g_file_set_contents (secret, "host-secret\n", -1, NULL));
+    g_assert_false (sandbox_instance_upload (instance, file, "/workspace/got", NULL, &error));
+    g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+    g_test_message ("%s", error->message);
+    g_clear_error (&error);
+    seen = sh (instance, "cat /workspace/got 2>/dev/null; echo end", NULL);
+    g_assert_cmpstr (seen, ==, "end\n");
+    g_assert_cmpint (unlink (secret), ==, 0);
+  }
+
   /* Controls. */
   {
     static const char * const rels[] = { "real/r", "new/deeper/r" };
@@ -1686,6 +1705,17 @@ test_download_parent_link (void)
           g_assert_true (g_file_get_contents (real, &contents, NULL, NULL));
           g_assert_cmpstr (contents, ==, "result\n");
         }
+    /* An upload from a real directory of the mount, through the caller's link. */
+    {
+      g_autofree char *source = g_build_filename (alias, "real", "r", NULL);
+      g_autoptr(GFile) file = g_file_new_for_path (source);
+      g_autofree char *seen = NULL;
+
+      g_assert_true (sandbox_instance_upload (instance, file, "/workspace/up", NULL, &error));
+      g_assert_no_error (error);
+      seen = sh (instance, "cat /workspace/up", NULL);
+      g_assert_cmpstr (seen, ==, "result\n");
+    }
   }
 
   destroy (instance);
@@ -4721,7 +4751,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/name-escapes", test_name_escapes);
   g_test_add_func ("/local/attack/fifo-destination", test_fifo_destination);
   g_test_add_func ("/local/attack/download-stream-destination", test_download_stream_destination);
-  g_test_add_func ("/local/attack/download-parent-link", test_download_parent_link);
+  g_test_add_func ("/local/attack/copy-parent-link", test_copy_parent_link);
   g_test_add_func ("/local/attack/fifo-upload-source", test_fifo_upload_source);
   g_test_add_func ("/local/attack/stopped-file-service", test_stopped_file_service);
   g_test_add_func ("/local/attack/signal-commands", test_signal_commands);

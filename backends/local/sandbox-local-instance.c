@@ -3872,14 +3872,16 @@ open_download_dir (LocalConfig  *config,
         g_array_append_val (ids, st);
     }
 
-  fd = open (g_path_is_absolute (parent) ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  /* O_PATH: each directory on the way needs only search permission (a
+   * home directory of mode 0711), as for a path the kernel resolves. */
+  fd = open (g_path_is_absolute (parent) ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   inside = fd >= 0 && ids->len > 0 && dir_is_below (fd, (struct stat *) ids->data, ids->len);
   parts = g_strsplit (parent, "/", -1);
   walked = g_string_new (g_path_is_absolute (parent) ? "/" : "");
   for (guint i = 0; fd >= 0 && parts[i] != NULL; i++)
     {
       const char *name = parts[i];
-      const int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (inside ? O_NOFOLLOW : 0);
+      const int flags = O_PATH | O_DIRECTORY | O_CLOEXEC | (inside ? O_NOFOLLOW : 0);
       struct stat st;
       int next;
 

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#define _GNU_SOURCE   /* O_PATH */
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
@@ -435,7 +436,8 @@ write_top_path (struct archive  *a,
       int next;
 
       g_string_append_printf (walked, "%s%s", i > 0 ? "/" : "", parts[i]);
-      next = openat (dirfd, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      /* O_PATH: a directory on the way needs only search permission. */
+      next = openat (dirfd, parts[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (next < 0)
         {
           int errsv = errno;

@@ -4,9 +4,12 @@
  */
 #include "config.h"
 
+#define _GNU_SOURCE   /* O_PATH */
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <dlfcn.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -251,29 +254,82 @@ compare_names (gconstpointer a,
   return strcmp (*(const char * const *) a, *(const char * const *) b);
 }
 
+/* Fails the archive naming REL, which is beneath the base: a name the
+ * directory's writer chose, so shown escaped. */
+static gboolean
+write_failed (GError     **error,
+              const char  *rel,
+              int          errsv)
+{
+  g_autofree char *shown = _sandbox_display_text (rel);
+
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+               _("Cannot archive %s: %s"), shown, g_strerror (errsv));
+  return FALSE;
+}
+
+/* Adds NAME of directory DIRFD, stored as REL, and for a directory
+ * everything under it. Each name is opened relative to its directory's
+ * descriptor without following links, and what goes into the archive is
+ * what the descriptor shows (fstat), never a path resolved again: the
+ * tree may be one a sandbox writes too (a read-write mount), which could
+ * swap a directory for a link to a host directory, or a file for a FIFO,
+ * between two looks. A FIFO is opened without blocking and refused. */
 static gboolean
 write_path (struct archive  *a,
             StreamGlue      *glue,
-            const char      *base,
+            int              parent_fd,
+            const char      *name,
             const char      *rel,
             GError         **error)
 {
-  g_autofree char *full = g_build_filename (base, rel, NULL);
-  g_autoptr(GError) local_error = NULL;
   struct archive_entry *entry;
   struct stat st;
+  g_autofree char *target = NULL;
+  int fd = -1;
   gboolean ok = TRUE;
 
   if (g_cancellable_set_error_if_cancelled (glue->cancellable, error))
     return FALSE;
-  if (lstat (full, &st) != 0)
+  /* No deeper than a path can name (the old walk by paths stopped there too). */
+  if (strlen (rel) >= PATH_MAX)
+    return write_failed (error, rel, ENAMETOOLONG);
+  if (fstatat (parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return write_failed (error, rel, errno);
+  if (S_ISLNK (st.st_mode))
     {
-      int errsv = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                   _("Cannot archive %s: %s"), full, g_strerror (errsv));
-      return FALSE;
+      ssize_t n;
+
+      target = g_malloc (PATH_MAX + 1);
+      n = readlinkat (parent_fd, name, target, PATH_MAX);
+      if (n < 0)
+        return write_failed (error, rel, errno);
+      target[n] = '\0';
     }
-  if (!S_ISREG (st.st_mode) && !S_ISDIR (st.st_mode) && !S_ISLNK (st.st_mode))
+  else if (S_ISREG (st.st_mode) || S_ISDIR (st.st_mode))
+    {
+      int flags = S_ISDIR (st.st_mode) ? O_RDONLY | O_DIRECTORY : O_RDONLY | O_NONBLOCK | O_NOCTTY;
+
+      fd = openat (parent_fd, name, flags | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0 && errno != ELOOP)
+        return write_failed (error, rel, errno);
+      if (fd < 0 || fstat (fd, &st) != 0 ||
+          (st.st_mode & S_IFMT) != (flags & O_DIRECTORY ? S_IFDIR : S_IFREG))
+        {
+          /* Swapped for a link or another kind of file since the
+           * fstatat() above: refused, as a tree being changed. */
+          g_autofree char *shown = _sandbox_display_text (rel);
+
+          if (fd >= 0)
+            close (fd);
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                       _("Cannot archive %s: it changed while it was read (a link or another "
+                         "kind of file took its place). Archive it again once nothing changes "
+                         "that directory."), shown);
+          return FALSE;
+        }
+    }
+  else
     return TRUE; /* devices, sockets, fifos: not part of a tree we copy */
 
   entry = archive_entry_new ();
@@ -283,68 +339,123 @@ write_path (struct archive  *a,
   archive_entry_set_gid (entry, 0);
   archive_entry_set_uname (entry, NULL);
   archive_entry_set_gname (entry, NULL);
-  if (S_ISLNK (st.st_mode))
-    {
-      g_autofree char *target = g_file_read_link (full, &local_error);
-      if (target == NULL)
-        {
-          archive_entry_free (entry);
-          g_propagate_error (error, g_steal_pointer (&local_error));
-          return FALSE;
-        }
-      archive_entry_set_symlink (entry, target);
-    }
+  if (target != NULL)
+    archive_entry_set_symlink (entry, target);
   if (archive_write_header (a, entry) != ARCHIVE_OK)
     {
       archive_entry_free (entry);
+      if (fd >= 0)
+        close (fd);
       return archive_failed (a, glue, error, TRUE);
     }
   archive_entry_free (entry);
 
   if (S_ISREG (st.st_mode))
     {
-      int fd = open (full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-      gssize n;
+      off_t left = st.st_size;
+      gssize n = 0;
 
-      if (fd < 0)
+      fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK);
+      /* What the header says, no more: libarchive pads a shorter file. */
+      while (left > 0 && (n = read (fd, glue->data, MIN ((off_t) sizeof glue->data, left))) > 0)
         {
-          int errsv = errno;
-          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                       _("Cannot archive %s: %s"), full, g_strerror (errsv));
-          return FALSE;
+          if (archive_write_data (a, glue->data, n) != n)
+            {
+              close (fd);
+              return archive_failed (a, glue, error, TRUE);
+            }
+          left -= n;
         }
-      while ((n = read (fd, glue->data, sizeof glue->data)) > 0)
-        if (archive_write_data (a, glue->data, n) != n)
-          {
-            close (fd);
-            return archive_failed (a, glue, error, TRUE);
-          }
       close (fd);
       if (n < 0)
-        {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("Cannot archive %s: %s"), full, g_strerror (EIO));
-          return FALSE;
-        }
+        return write_failed (error, rel, EIO);
     }
   else if (S_ISDIR (st.st_mode))
     {
-      g_autoptr(GDir) dir = g_dir_open (full, 0, error);
+      DIR *dir = fdopendir (fd);
       g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-      const char *name;
+      struct dirent *d;
 
       if (dir == NULL)
-        return FALSE;
-      while ((name = g_dir_read_name (dir)) != NULL)
-        g_ptr_array_add (names, g_strdup (name));
+        {
+          int errsv = errno;
+
+          close (fd);
+          return write_failed (error, rel, errsv);
+        }
+      while ((d = readdir (dir)) != NULL)
+        if (strcmp (d->d_name, ".") != 0 && strcmp (d->d_name, "..") != 0)
+          g_ptr_array_add (names, g_strdup (d->d_name));
       g_ptr_array_sort (names, compare_names);
       for (guint i = 0; ok && i < names->len; i++)
         {
+          const char *child_name = g_ptr_array_index (names, i);
           g_autofree char *child = strcmp (rel, ".") == 0
-            ? g_strdup (g_ptr_array_index (names, i))
-            : g_build_filename (rel, g_ptr_array_index (names, i), NULL);
-          ok = write_path (a, glue, base, child, error);
+            ? g_strdup (child_name)
+            : g_build_filename (rel, child_name, NULL);
+          ok = write_path (a, glue, dirfd (dir), child_name, child, error);
         }
+      closedir (dir);
     }
+  return ok;
+}
+
+/* Adds PATH (relative, checked by path_is_safe()) below BASE_FD: its
+ * directories are walked one name at a time without following links, as
+ * everything below them is. */
+static gboolean
+write_top_path (struct archive  *a,
+                StreamGlue      *glue,
+                int              base_fd,
+                const char      *path,
+                GError         **error)
+{
+  g_auto(GStrv) parts = g_strsplit (path, "/", -1);
+  g_autofree char *last = NULL;
+  GString *walked = g_string_new (NULL);
+  int dirfd = fcntl (base_fd, F_DUPFD_CLOEXEC, 3);
+  gboolean ok;
+  guint n = 0;
+
+  /* "a//b/./c/" names a/b/c. */
+  for (guint i = 0; parts[i] != NULL; i++)
+    if (*parts[i] != '\0' && strcmp (parts[i], ".") != 0)
+      parts[n++] = parts[i];
+    else
+      g_free (parts[i]);
+  parts[n] = NULL;
+  if (n == 0)
+    {
+      g_string_free (walked, TRUE);
+      ok = write_path (a, glue, dirfd, ".", ".", error);
+      close (dirfd);
+      return ok;
+    }
+  for (guint i = 0; dirfd >= 0 && i + 1 < n; i++)
+    {
+      int next;
+
+      g_string_append_printf (walked, "%s%s", i > 0 ? "/" : "", parts[i]);
+      /* O_PATH: a directory on the way needs only search permission. */
+      next = openat (dirfd, parts[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (next < 0)
+        {
+          int errsv = errno;
+
+          close (dirfd);
+          ok = write_failed (error, walked->str, errsv == ELOOP ? ENOTDIR : errsv);
+          g_string_free (walked, TRUE);
+          return ok;
+        }
+      close (dirfd);
+      dirfd = next;
+    }
+  g_string_free (walked, TRUE);
+  if (dirfd < 0)
+    return write_failed (error, path, errno);
+  last = g_strjoinv ("/", parts);
+  ok = write_path (a, glue, dirfd, parts[n - 1], last, error);
+  close (dirfd);
   return ok;
 }
 
@@ -381,6 +492,7 @@ sandbox_archive_write (GFile               *base_dir,
   g_autofree char *base = NULL;
   g_autofree StreamGlue *glue = g_new0 (StreamGlue, 1);
   struct archive *a;
+  int base_fd;
   static const char * const whole[] = { ".", NULL };
   gboolean ok = TRUE;
 
@@ -408,6 +520,17 @@ sandbox_archive_write (GFile               *base_dir,
         return FALSE;
       }
 
+  /* The base is the caller's to name: opened as given (links followed). */
+  base_fd = open (base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (base_fd < 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   _("Cannot archive %s: %s"), base, g_strerror (errsv));
+      return FALSE;
+    }
+
   glue->out = archive;
   glue->cancellable = cancellable;
   a = archive_write_new ();
@@ -416,10 +539,11 @@ sandbox_archive_write (GFile               *base_dir,
   if (archive_write_open2 (a, glue, NULL, glue_write, NULL, NULL) != ARCHIVE_OK)
     ok = archive_failed (a, glue, error, TRUE);
   for (guint i = 0; ok && paths[i] != NULL; i++)
-    ok = write_path (a, glue, base, paths[i], error);
+    ok = write_top_path (a, glue, base_fd, paths[i], error);
   if (ok && archive_write_close (a) != ARCHIVE_OK)
     ok = archive_failed (a, glue, error, TRUE);
   archive_write_free (a);
+  close (base_fd);
   g_clear_error (&glue->error);
   return ok;
 }

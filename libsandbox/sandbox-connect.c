@@ -243,6 +243,7 @@ error_from_object (JsonObject  *object,
                    char       **code_out)
 {
   const char *code = NULL, *message = NULL;
+  g_autofree char *shown_code = NULL, *shown_message = NULL;
   JsonNode *node;
 
   node = json_object_get_member (object, "code");
@@ -255,9 +256,12 @@ error_from_object (JsonObject  *object,
     return NULL;
   if (code_out != NULL)
     *code_out = g_strdup (code);
+  /* The server's words (a remote sandbox's, E2B's envd): shown escaped. */
+  shown_code = _sandbox_display_text (code);
+  shown_message = message != NULL ? _sandbox_display_text (message) : NULL;
   return g_error_new (SANDBOX_ERROR, _sandbox_connect_code_to_error (code),
                       _("%s failed with Connect error “%s”: %s"),
-                      what, code, message ? message : _("(no message)"));
+                      what, shown_code, shown_message ? shown_message : _("(no message)"));
 }
 
 static JsonNode *

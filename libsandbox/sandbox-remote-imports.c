@@ -93,3 +93,9 @@ _sandbox_task_return_object (GTask    *task,
 {
   imports->task_return_object (task, object);
 }
+
+char *
+_sandbox_display_text (const char *text)
+{
+  return imports->display_text (text);
+}

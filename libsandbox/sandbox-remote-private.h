@@ -61,6 +61,8 @@ typedef struct
                                            gboolean            is_stderr);
   void           (*task_return_object)   (GTask               *task,
                                           gpointer             object);
+  /* A provider's or a remote sandbox's text in a message: shown escaped. */
+  char          *(*display_text)         (const char          *text);
 } SandboxRemoteImports;
 
 /* Registers daytona and e2b; FALSE with @error set if the module is refused

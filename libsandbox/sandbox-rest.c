@@ -336,22 +336,34 @@ _sandbox_rest_client_new_message (SandboxRestClient *self,
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
 
+/* At most MESSAGE_EXCERPT_MAX bytes of a provider's words, for a message
+ * a terminal may show: ASCII controls (newlines, tabs, ESC) become spaces,
+ * and what remains is shown as _sandbox_display_text() shows a name (C1
+ * controls such as U+009B, a one-character CSI, and bidirectional
+ * formatting characters escaped; they reached the terminal as they came). */
 static char *
 excerpt (const char *text,
          gsize       len)
 {
   GString *out = g_string_new (NULL);
+  g_autofree char *plain = NULL;
+  const char *end;
 
   for (gsize i = 0; i < len && out->len < MESSAGE_EXCERPT_MAX; i++)
     g_string_append_c (out, g_ascii_isprint (text[i]) || (guchar) text[i] >= 0x80 ? text[i] : ' ');
-  if (len > MESSAGE_EXCERPT_MAX)
-    g_string_append (out, "…");
-  if (!g_utf8_validate (out->str, -1, NULL))
+  /* Cut at the limit, not within a character. */
+  if (len > MESSAGE_EXCERPT_MAX && !g_utf8_validate (out->str, out->len, &end) &&
+      out->len - (gsize) (end - out->str) < 4)
+    g_string_truncate (out, (gsize) (end - out->str));
+  if (!g_utf8_validate (out->str, out->len, NULL))
     {
       g_string_free (out, TRUE);
       return g_strdup (_("(a body that is not text)"));
     }
-  return g_strstrip (g_string_free (out, FALSE));
+  if (len > MESSAGE_EXCERPT_MAX)
+    g_string_append (out, "…");
+  plain = g_strstrip (g_string_free (out, FALSE));
+  return _sandbox_display_text (plain);
 }
 
 /* The provider's own words: "message" (string or array), else "error",

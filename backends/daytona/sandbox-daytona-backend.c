@@ -314,7 +314,9 @@ create_check (GTask *task)
     }
   if (g_strcmp0 (state, "error") == 0 || g_strcmp0 (state, "build_failed") == 0)
     {
-      const char *reason = _sandbox_json_get_string (data->dto, "errorReason");
+      /* The provider's words: shown escaped (_sandbox_display_text). */
+      g_autofree char *reason = _sandbox_json_get_string (data->dto, "errorReason")
+        ? _sandbox_display_text (_sandbox_json_get_string (data->dto, "errorReason")) : NULL;
       /* A build that failed (an image that cannot be pulled, a step of
        * its Dockerfile) fails again for the same spec: not a transient
        * failure a caller should retry, as SANDBOX_ERROR_FAILED may be. */
@@ -330,12 +332,14 @@ create_check (GTask *task)
     }
   if (g_strcmp0 (state, "destroyed") == 0 || g_strcmp0 (state, "destroying") == 0)
     {
+      g_autofree char *reason = _sandbox_json_get_string (data->dto, "errorReason")
+        ? _sandbox_display_text (_sandbox_json_get_string (data->dto, "errorReason")) : NULL;
+
       create_fail (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
                                       _("Daytona destroyed sandbox %s while it was starting%s%s. "
                                         "Try again; if it persists, check the organisation's "
                                         "quotas in the dashboard."),
-                                      data->id, _sandbox_json_get_string (data->dto, "errorReason") ? ": " : "",
-                                      _sandbox_json_get_string (data->dto, "errorReason") ? _sandbox_json_get_string (data->dto, "errorReason") : ""));
+                                      data->id, reason ? ": " : "", reason ? reason : ""));
       return;
     }
   if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
@@ -715,7 +719,9 @@ volume_polled (GObject      *source,
     }
   if (g_strcmp0 (state, "error") == 0 || data->polls >= 240)
     {
-      const char *reason = dto != NULL ? _sandbox_json_get_string (dto, "errorReason") : NULL;
+      const char *said = dto != NULL ? _sandbox_json_get_string (dto, "errorReason") : NULL;
+      g_autofree char *reason = said != NULL ? _sandbox_display_text (said) : NULL;
+
       g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
                                _("The Daytona volume “%s” did not become ready (state %s%s%s). "
                                  "Delete it with “sandboxctl volume rm %s” and create it again."),

@@ -1204,12 +1204,15 @@ tty_ws_message (SoupWebsocketConnection *ws,
           else if (g_strcmp0 (status, "exited") == 0)
             tty_take_exit (tty, text);
           else if (g_strcmp0 (status, "error") == 0)
-            tty_finish (tty, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
-                                          _("The Daytona sandbox %s refused the terminal: %s. Check that "
-                                            "the sandbox is started, or run the command without a "
-                                            "terminal (no “tty”, no “-t”)."),
-                                          sandbox_instance_get_id (SANDBOX_INSTANCE (tty->self)),
-                                          _sandbox_json_get_string (control, "error")));
+            {
+              g_autofree char *said = _sandbox_display_text (_sandbox_json_get_string (control, "error"));
+
+              tty_finish (tty, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                                            _("The Daytona sandbox %s refused the terminal: %s. Check that "
+                                              "the sandbox is started, or run the command without a "
+                                              "terminal (no “tty”, no “-t”)."),
+                                            sandbox_instance_get_id (SANDBOX_INSTANCE (tty->self)), said));
+            }
           return;
         }
     }
@@ -2300,6 +2303,7 @@ _sandbox_daytona_part_error (const char   *path,
 {
   g_autoptr(JsonParser) parser = json_parser_new ();
   const char *message = NULL, *code = NULL;
+  g_autofree char *shown_path = NULL, *shown_message = NULL;
 
   if (len > 0 && len <= G_MAXSSIZE &&
       json_parser_load_from_data (parser, (const char *) body, (gssize) len, NULL) &&
@@ -2309,10 +2313,13 @@ _sandbox_daytona_part_error (const char   *path,
       message = _sandbox_json_get_string (json_node_get_object (json_parser_get_root (parser)), "message");
       code = _sandbox_json_get_string (json_node_get_object (json_parser_get_root (parser)), "code");
     }
+  /* The provider's words and the sandbox's file name: shown escaped. */
+  shown_path = _sandbox_display_text (path);
+  shown_message = message != NULL ? _sandbox_display_text (message) : NULL;
   return g_error_new (SANDBOX_ERROR,
                       g_strcmp0 (code, "FILE_NOT_FOUND") == 0 ? SANDBOX_ERROR_NOT_FOUND : SANDBOX_ERROR_FAILED,
                       _("Daytona could not send %s: %s. Check the path in the sandbox."),
-                      path, message ? message : _("no reason given"));
+                      shown_path, shown_message ? shown_message : _("no reason given"));
 }
 
 static void
@@ -2427,10 +2434,12 @@ got_part (GObject      *source,
   target = data->part_path ? g_hash_table_lookup (data->targets, data->part_path) : NULL;
   if (g_strcmp0 (name, "file") != 0 || target == NULL)
     {
+      g_autofree char *shown_name = _sandbox_display_text (name ? name : "?");
+      g_autofree char *shown_path = _sandbox_display_text (data->part_path ? data->part_path : "?");
+
       download_return (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                                _("Daytona's reply to POST files/bulk-download has a part (%s, %s) "
-                                 "that was not asked for."), name ? name : "?",
-                               data->part_path ? data->part_path : "?"));
+                                 "that was not asked for."), shown_name, shown_path));
       return;
     }
   data->out = G_OUTPUT_STREAM (g_file_replace (target, NULL, FALSE, G_FILE_CREATE_NONE,
@@ -3060,7 +3069,7 @@ transition_reached (GTask *task)
   TransitionData *data = g_task_get_task_data (task);
   SandboxDaytonaInstance *self = g_task_get_source_object (task);
   const char *state = data->dto ? _sandbox_json_get_string (data->dto, "state") : NULL;
-  const char *reason;
+  g_autofree char *reason = NULL;
 
   if (g_strcmp0 (state, data->want) == 0)
     {
@@ -3070,7 +3079,8 @@ transition_reached (GTask *task)
   if (g_strcmp0 (state, "error") != 0 && g_strcmp0 (state, "build_failed") != 0 &&
       g_strcmp0 (state, "destroyed") != 0)
     return FALSE;
-  reason = _sandbox_json_get_string (data->dto, "errorReason");
+  if (_sandbox_json_get_string (data->dto, "errorReason") != NULL)
+    reason = _sandbox_display_text (_sandbox_json_get_string (data->dto, "errorReason"));
   _sandbox_daytona_instance_update (self, data->dto);
   g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
                            _("The Daytona sandbox %s ended up %s instead of %s%s%s; "

@@ -784,7 +784,7 @@ install_connect_listener (void)
 #else
   const size_t head = 4;
 #endif
-  struct sock_filter all[sizeof filter / sizeof filter[0] + 32 + 20 + 6];
+  struct sock_filter all[sizeof filter / sizeof filter[0] + 32 + 20 + 6 + 5];
   struct sock_fprog prog = { 0, all };
   size_t m = 0;
 
@@ -845,10 +845,29 @@ install_connect_listener (void)
         BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr)),
       };
 
+      /* An MPTCP socket (IPPROTO_MPTCP) makes more connections than the
+       * one connect() names, past pid 1: where the host's namespace
+       * accepts the addresses a peer announces (ip mptcp limits
+       * add_addr_accepted, 0 by default), the kernel joins each with a
+       * subflow of its own, so under "deny all but 127.0.0.1" a
+       * connection to 127.0.0.1 sent its data to a denied 127.0.0.2
+       * too; and "fullmesh" endpoints do the same without being asked.
+       * Refused as a kernel without MPTCP refuses it (EPROTONOSUPPORT),
+       * which programs that try MPTCP answer by using TCP. */
+      const struct sock_filter mptcp[] = {
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 4),
+        BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, args[2]) + lo),
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, 262 /* IPPROTO_MPTCP */, 0, 1),
+        BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPROTONOSUPPORT),
+        BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr)),
+      };
+
       reuseport[14].k = (uint32_t) cookie;
       reuseport[16].k = (uint32_t) (cookie >> 32);
       memcpy (all + m, reuseport, sizeof reuseport);
       m += sizeof reuseport / sizeof reuseport[0];
+      memcpy (all + m, mptcp, sizeof mptcp);
+      m += sizeof mptcp / sizeof mptcp[0];
     }
   if (n_nolinks_mnt > 0)
     m += nolinks_filter (all + m, lo, hi);

@@ -3436,6 +3436,35 @@ download_link (CopyData       *data,
   return ok;
 }
 
+/* The download's destination, the name the caller gave (NAME in DIRFD),
+ * when it is a symbolic link to the very file that this process's
+ * standard output or standard error is (/dev/stdout, /dev/stderr,
+ * /dev/fd/1, /proc/self/fd/2 ...): a duplicate of that descriptor, which
+ * the copy writes as a command's output is printed (like cp and cat, and
+ * without truncating or seeking it). -1 for any other name: a link is then
+ * replaced by the file, as before, since a link in a directory that a
+ * sandbox may write (a read-write mount) may be the sandbox's, planted to
+ * lead the copy to a host file, a device, or a descriptor of this process
+ * (its connection to the sandbox's pid 1). Such a link can lead the copy
+ * only to where the caller's own output goes. Whether the link leads there
+ * is decided by what it names (device and inode), so a link changed
+ * meanwhile changes nothing: the copy writes to the descriptor, not
+ * through the link. */
+static int
+standard_stream_destination (int         dirfd,
+                             const char *name)
+{
+  struct stat st, std_st;
+
+  if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK (st.st_mode) ||
+      fstatat (dirfd, name, &st, 0) != 0 || S_ISDIR (st.st_mode))
+    return -1;
+  for (int fd = STDOUT_FILENO; fd <= STDERR_FILENO; fd++)
+    if (fstat (fd, &std_st) == 0 && std_st.st_dev == st.st_dev && std_st.st_ino == st.st_ino)
+      return fcntl (fd, F_DUPFD_CLOEXEC, 3);
+  return -1;
+}
+
 /* Makes host file NAME in DIRFD (a host directory) from the sandbox's
  * SPATH, and, for a directory, everything under it. HPATH is the same
  * file relative to data->top_fd. */
@@ -3552,8 +3581,12 @@ download_entry (CopyData      *data,
       if (err == 0)
         {
           struct stat out_st;
+          gboolean stream = FALSE;
 
           fcntl (in, F_SETFL, fcntl (in, F_GETFL) & ~O_NONBLOCK);
+          if (strcmp (spath, data->source) == 0 &&
+              (out = standard_stream_destination (dirfd, name)) >= 0)
+            stream = TRUE;
           /* Without blocking, and only into a file: the destination may be
            * a directory the sandbox writes too (a read-write mount), where
            * it can leave a FIFO under the name the copy will make. Opened
@@ -3561,14 +3594,17 @@ download_entry (CopyData      *data,
            * open(), waiting for a reader: not even SIGTERM ended
            * sandboxctl cp), or took the file for the sandbox's reader. A
            * device node the caller named (/dev/null) is written as before. */
-          out = openat (dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-                        in_st.st_mode & 0777);
-          if (out < 0 && errno == ELOOP && unlinkat (dirfd, name, 0) == 0)
+          if (!stream)
+            out = openat (dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                          in_st.st_mode & 0777);
+          if (!stream && out < 0 && errno == ELOOP && unlinkat (dirfd, name, 0) == 0)
             out = openat (dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
                           in_st.st_mode & 0777);
-          if ((out < 0 && errno == ENXIO) ||
-              (out >= 0 && (fstat (out, &out_st) != 0 ||
-                            !(S_ISREG (out_st.st_mode) || S_ISCHR (out_st.st_mode) || S_ISBLK (out_st.st_mode)))))
+          if (!stream &&
+              ((out < 0 && errno == ENXIO) ||
+               (out >= 0 && (fstat (out, &out_st) != 0 ||
+                             !(S_ISREG (out_st.st_mode) || S_ISCHR (out_st.st_mode) ||
+                               S_ISBLK (out_st.st_mode))))))
             {
               g_autofree char *shown = _sandbox_display_text (hpath);
 
@@ -3581,15 +3617,25 @@ download_entry (CopyData      *data,
                            shown);
               return FALSE;
             }
-          if (out >= 0)
+          if (out >= 0 && !stream)
             fcntl (out, F_SETFL, fcntl (out, F_GETFL) & ~O_NONBLOCK);
+          /* Only a regular file is written at offsets (its holes kept)
+           * and truncated: a terminal, a pipe or the caller's output is
+           * written in order. */
+          if (out >= 0 && !stream && !S_ISREG (out_st.st_mode))
+            stream = TRUE;
           /* What the file held when it was opened: a command that keeps
            * writing to it cannot make the copy endless. */
           /* A single file: the copy's size is known. */
           if (strcmp (spath, data->source) == 0)
             sandbox_instance_set_transfer_total (data->instance, in_st.st_size);
-          err = out < 0 ? errno : copy_data (data->instance, in, out, in_st.st_size, cancellable);
-          if (err == 0 && key != NULL && !g_hash_table_contains (data->links, key))
+          if (out < 0)
+            err = errno;
+          else if (stream)
+            err = copy_dense (data->instance, in, out, in_st.st_size, cancellable);
+          else
+            err = copy_data (data->instance, in, out, in_st.st_size, cancellable);
+          if (err == 0 && !stream && key != NULL && !g_hash_table_contains (data->links, key))
             {
               if (fstat (out, &out_st) == 0)
                 {
@@ -3757,6 +3803,130 @@ upload_parents (CopyData    *data,
   return TRUE;
 }
 
+/* Whether directory FD, or a directory above it, is one of the N (device,
+ * inode) pairs in IDS. */
+static gboolean
+dir_is_below (int                fd,
+              const struct stat *ids,
+              guint              n)
+{
+  int cur = fcntl (fd, F_DUPFD_CLOEXEC, 3);
+  gboolean found = FALSE;
+
+  while (cur >= 0 && !found)
+    {
+      struct stat st, up_st;
+      int up;
+
+      if (fstat (cur, &st) != 0)
+        break;
+      for (guint i = 0; i < n && !found; i++)
+        found = st.st_dev == ids[i].st_dev && st.st_ino == ids[i].st_ino;
+      if (found)
+        break;
+      up = openat (cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (up < 0 || fstat (up, &up_st) != 0 || (up_st.st_dev == st.st_dev && up_st.st_ino == st.st_ino))
+        {
+          if (up >= 0)
+            close (up);
+          break;   /* the root */
+        }
+      close (cur);
+      cur = up;
+    }
+  if (cur >= 0)
+    close (cur);
+  return found;
+}
+
+/* Opens the directory a download is made in, PARENT (the caller's path:
+ * relative to the working directory, or absolute), making the directories
+ * that are missing if MAKE, as g_file_make_directory_with_parents() did
+ * (an upload's source directory is opened the same way, without MAKE). The
+ * caller's path is followed as given (links too, as cp does), but not
+ * below a directory that this sandbox mounts read-write: a sandbox that
+ * writes the directory may have left a link there to lead the copy into a
+ * host directory of its choice (`sandboxctl cp ID:/r ./shared/sub/r`,
+ * where the sandbox made `sub` a link to /root/.ssh), so from such a
+ * directory on, each name is opened without following links and a link
+ * fails the copy. -1 with ERROR set on failure. */
+static int
+open_download_dir (LocalConfig  *config,
+                   const char   *parent,
+                   gboolean      make,
+                   GError      **error)
+{
+  g_autoptr(GArray) ids = g_array_new (FALSE, FALSE, sizeof (struct stat));
+  g_auto(GStrv) parts = NULL;
+  g_autoptr(GString) walked = NULL;
+  gboolean inside;
+  int fd;
+
+  for (guint i = 0; config->mounts != NULL && i < config->mounts->len; i++)
+    {
+      SandboxMount *mount = g_ptr_array_index (config->mounts, i);
+      struct stat st;
+
+      if (!sandbox_mount_get_read_only (mount) &&
+          stat (sandbox_mount_get_host_path (mount), &st) == 0 && S_ISDIR (st.st_mode))
+        g_array_append_val (ids, st);
+    }
+
+  /* O_PATH: each directory on the way needs only search permission (a
+   * home directory of mode 0711), as for a path the kernel resolves. */
+  fd = open (g_path_is_absolute (parent) ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  inside = fd >= 0 && ids->len > 0 && dir_is_below (fd, (struct stat *) ids->data, ids->len);
+  parts = g_strsplit (parent, "/", -1);
+  walked = g_string_new (g_path_is_absolute (parent) ? "/" : "");
+  for (guint i = 0; fd >= 0 && parts[i] != NULL; i++)
+    {
+      const char *name = parts[i];
+      const int flags = O_PATH | O_DIRECTORY | O_CLOEXEC | (inside ? O_NOFOLLOW : 0);
+      struct stat st;
+      int next;
+
+      if (*name == '\0' || strcmp (name, ".") == 0)
+        continue;
+      if (walked->len > 0 && walked->str[walked->len - 1] != '/')
+        g_string_append_c (walked, '/');
+      g_string_append (walked, name);
+      next = openat (fd, name, flags);
+      if (next < 0 && errno == ENOENT && make && (mkdirat (fd, name, 0777) == 0 || errno == EEXIST))
+        next = openat (fd, name, flags);
+      if (next < 0)
+        {
+          int errsv = errno;
+
+          if (inside && fstatat (fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK (st.st_mode))
+            g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                         _("%s goes through a symbolic link in a directory that the sandbox "
+                           "writes, which may have been left there to lead the copy elsewhere. "
+                           "Copy to or from a directory the sandbox does not write, or name the "
+                           "directory the link leads to."), parent);
+          else if (!make && (errsv == ENOENT || errsv == ENOTDIR))
+            g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND, _("%s does not exist."), parent);
+          else
+            g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                         _("Cannot write to %s: %s"), walked->str, g_strerror (errsv));
+          close (fd);
+          return -1;
+        }
+      close (fd);
+      fd = next;
+      /* Into a read-write mount (or out of one, through ".."). */
+      if (ids->len > 0 && (!inside || strcmp (name, "..") == 0))
+        inside = dir_is_below (fd, (struct stat *) ids->data, ids->len);
+    }
+  if (fd < 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                   _("Cannot write to %s: %s"), parent, g_strerror (errsv));
+    }
+  return fd;
+}
+
 static void
 copy_thread (GTask        *task,
              gpointer      source_object,
@@ -3771,8 +3941,17 @@ copy_thread (GTask        *task,
     {
       g_autofree char *dir = g_path_get_dirname (data->source);
       g_autofree char *name = g_path_get_basename (data->source);
-      int dirfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      /* The source's directories: as a download's (open_download_dir),
+       * no link is followed below a read-write mount of the sandbox, where
+       * one could lead the upload to a host file. */
+      int dirfd = open_download_dir (data->config, dir, FALSE, &error);
 
+      if (dirfd < 0 && !g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND))
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+      g_clear_error (&error);
       if (dirfd < 0 || faccessat (dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) != 0)
         {
           if (dirfd >= 0)
@@ -3793,20 +3972,9 @@ copy_thread (GTask        *task,
       int dirfd = -1;
 
       if (parent != NULL &&
-          !g_file_make_directory_with_parents (parent, cancellable, &error) &&
-          !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+          (dirfd = open_download_dir (data->config, g_file_peek_path (parent), TRUE, &error)) < 0)
         {
           g_task_return_error (task, error);
-          return;
-        }
-      g_clear_error (&error);
-      if (parent != NULL && (dirfd = open (g_file_peek_path (parent), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-        {
-          int errsv = errno;
-
-          g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
-                                   _("Cannot write to %s: %s"), g_file_peek_path (parent),
-                                   g_strerror (errsv));
           return;
         }
       /* Hard links are kept below a destination with a parent. */

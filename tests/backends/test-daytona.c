@@ -511,6 +511,26 @@ test_fails_to_start (void)
   g_assert_null (instance);
   g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED);
   g_assert_nonnull (strstr (error->message, "no runner could pull the image"));
+  g_clear_error (&error);
+  assert_nothing_left ();
+
+  /* The provider's words reach a terminal: an OSC title, a C1 CSI and a
+   * right-to-left override are shown escaped (they came through as
+   * they were). */
+  daytona_emulator_set_fail_start (emulator, "\x1b]0;TITLE\x07 \xc2\x9b" "2J \xe2\x80\xaegnp.exe");
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  daytona_emulator_set_fail_start (emulator, NULL);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED);
+  g_test_message ("%s", error->message);
+  g_assert_true (g_utf8_validate (error->message, -1, NULL));
+  for (const char *p = error->message; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      g_assert_false (c < 0x20 || (c >= 0x7f && c < 0xa0) || c == 0x202e);
+    }
+  g_assert_nonnull (strstr (error->message, "\\x1b]0;TITLE\\x07 \\x9b2J \\u202egnp.exe"));
   assert_nothing_left ();
 }
 

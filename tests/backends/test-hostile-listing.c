@@ -27,6 +27,12 @@ static E2bEmulator *e2b;
 static char *skip_reason;
 static gint hostile;      /* atomic: hooks rewrite listings while set */
 static gint rewritten;    /* atomic: how many listings they rewrote */
+static gint hostile_errors; /* atomic: the Daytona hook fails downloads with hostile words */
+
+/* What a hostile provider (or a remote sandbox's file name) says: a
+ * window title and clipboard (OSC 0 and 52), a C1 CSI erasing the
+ * screen and a right-to-left override (JSON escapes). */
+#define HOSTILE_WORDS "\\u001b]0;TITLE\\u0007\\u001b]52;c;ZWNobyBwd25lZAo=\\u0007 \\u009b2J \\u202egnp.exe"
 
 /* The hostile entries, as each API spells a file. */
 static const char *daytona_extra =
@@ -74,6 +80,47 @@ answer (SoupServerMessage *msg,
   g_atomic_int_inc (&rewritten);
 }
 
+/* Daytona, with hostile_errors set: the bulk-download of a directory
+ * answers an "error" part whose file name and message hold escape
+ * sequences, and the GET of a single file a 404 whose message does. */
+static gboolean
+daytona_errors (SoupServerMessage *msg,
+                const char        *path)
+{
+  const char *method = soup_server_message_get_method (msg);
+  const char *query;
+  g_autoptr(GHashTable) params = NULL;
+
+  if (strcmp (method, "POST") == 0 && g_str_has_suffix (path, "/files/bulk-download"))
+    {
+      static const char body[] =
+        "--XyZ\r\n"
+        "Content-Disposition: form-data; name=\"error\"; filename=\"/tmp/t/\x1b]0;T\x07ok\xff\"\r\n"
+        "Content-Type: application/json\r\n\r\n"
+        "{\"message\":\"" HOSTILE_WORDS "\",\"code\":\"FILE_NOT_FOUND\"}\r\n"
+        "--XyZ--\r\n";
+
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_server_message_set_response (msg, "multipart/form-data; boundary=XyZ", SOUP_MEMORY_STATIC,
+                                        body, strlen (body));
+      g_atomic_int_inc (&rewritten);
+      return TRUE;
+    }
+  query = g_uri_get_query (soup_server_message_get_uri (msg));
+  params = query ? g_uri_parse_params (query, -1, "&", G_URI_PARAMS_NONE, NULL) : NULL;
+  if (strcmp (method, "GET") == 0 && g_str_has_suffix (path, "/files/download") &&
+      params != NULL && g_strcmp0 (g_hash_table_lookup (params, "path"), "/tmp/t/ok") == 0)
+    {
+      static const char body[] = "{\"message\":\"" HOSTILE_WORDS "\"}";
+
+      soup_server_message_set_status (msg, 404, NULL);
+      soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC, body, strlen (body));
+      g_atomic_int_inc (&rewritten);
+      return TRUE;
+    }
+  return FALSE;
+}
+
 /* Daytona: GET .../files?path=DIR */
 static gboolean
 daytona_listing (DaytonaEmulator   *emulator,
@@ -84,6 +131,9 @@ daytona_listing (DaytonaEmulator   *emulator,
   const char *query = g_uri_get_query (soup_server_message_get_uri (msg));
   g_autoptr(GHashTable) params = NULL;
   g_autofree char *json = NULL;
+
+  if (g_atomic_int_get (&hostile_errors) && daytona_errors (msg, path))
+    return TRUE;
 
   if (!g_atomic_int_get (&hostile) || strcmp (soup_server_message_get_method (msg), "GET") != 0 ||
       !g_str_has_suffix (path, "/files") || query == NULL)
@@ -249,6 +299,85 @@ test_e2b (void)
   g_assert_cmpuint (e2b_emulator_count_live (e2b), ==, 0);
 }
 
+/* A message a user may see on a terminal: UTF-8, no control character
+ * (C0, DEL, C1), no bidirectional formatting character. */
+static void
+assert_displayable (const char *message)
+{
+  const char *p;
+
+  g_test_message ("shown: %s", message);
+  g_assert_true (g_utf8_validate (message, -1, NULL));
+  for (p = message; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      g_assert_false (c < 0x20 || (c >= 0x7f && c < 0xa0));
+      g_assert_false (c == 0x202e || c == 0x200f || (c >= 0x2066 && c <= 0x2069));
+    }
+}
+
+/* Daytona's words in a download's error (an "error" part of
+ * bulk-download, a 404 of a single file's GET) and the file name a part
+ * names went into the GError as they came: escape sequences (the C1 CSI,
+ * the right-to-left override; the REST client turned only C0 controls
+ * into spaces, the bulk-download's message kept them all) reached the
+ * terminal that shows sandboxctl's error. Now each is shown escaped. */
+static void
+test_daytona_error_text (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxCommand) command = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autofree char *root = NULL;
+  g_autofree char *dest = NULL;
+  g_autofree char *single = NULL;
+  g_autoptr(GFile) dest_file = NULL;
+  g_autoptr(GFile) single_file = NULL;
+
+  if (daytona == NULL)
+    {
+      g_test_skip (skip_reason);
+      return;
+    }
+  root = g_dir_make_tmp ("test-hostile-XXXXXX", NULL);
+  dest = g_build_filename (root, "dest", NULL);
+  single = g_build_filename (root, "single", NULL);
+  dest_file = g_file_new_for_path (dest);
+  single_file = g_file_new_for_path (single);
+  backend = sandbox_backend_new_for_name ("daytona", &error);
+  g_assert_no_error (error);
+  g_object_set (backend, "api-key", daytona_emulator_get_api_key (daytona),
+                "api-url", daytona_emulator_get_url (daytona), NULL);
+  sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_no_error (error);
+  command = sandbox_command_new_shell ("mkdir -p /tmp/t/sub && echo ok > /tmp/t/ok && echo in > /tmp/t/sub/inner");
+  result = sandbox_instance_exec (instance, command, NULL, &error);
+  g_assert_no_error (error);
+
+  g_atomic_int_set (&rewritten, 0);
+  g_atomic_int_set (&hostile_errors, 1);
+  g_assert_false (sandbox_instance_download (instance, "/tmp/t", dest_file, NULL, &error));
+  g_assert_nonnull (error);
+  assert_displayable (error->message);
+  g_assert_nonnull (strstr (error->message, "\\x1b"));
+  g_clear_error (&error);
+  g_assert_false (sandbox_instance_download (instance, "/tmp/t/ok", single_file, NULL, &error));
+  g_assert_nonnull (error);
+  assert_displayable (error->message);
+  g_clear_error (&error);
+  g_atomic_int_set (&hostile_errors, 0);
+  g_assert_cmpint (g_atomic_int_get (&rewritten), >=, 2);
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+  remove_tree (root);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -284,6 +413,7 @@ main (int   argc,
 
   g_test_add_func ("/hostile-listing/daytona", test_daytona);
   g_test_add_func ("/hostile-listing/e2b", test_e2b);
+  g_test_add_func ("/hostile-listing/daytona-error-text", test_daytona_error_text);
   status = g_test_run ();
   g_clear_pointer (&e2b, e2b_emulator_free);
   g_clear_pointer (&daytona, daytona_emulator_free);

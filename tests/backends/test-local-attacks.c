@@ -1522,6 +1522,210 @@ test_fifo_destination (void)
   }
 }
 
+/* Downloads SOURCE to DEST synchronously: NULL when copied, else the error. */
+static GError *
+download_to (SandboxInstance *instance,
+             const char      *source,
+             const char      *dest)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (dest);
+  GError *result = NULL;
+
+  sandbox_instance_download_async (instance, source, file, NULL, download_done, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  if (g_error_matches (result, G_IO_ERROR, G_IO_ERROR_EXISTS))
+    g_clear_error (&result);
+  return result;
+}
+
+/* `sandboxctl cp ID:/f /dev/stdout`: a download replaced the link the
+ * user named with a regular file (as root, /dev/stdout itself), since a
+ * final link is never followed. A link the user names that leads to the
+ * caller's own standard output or error is now written through (here
+ * DIR/out -> /proc/self/fd/1, with fd 1 a pipe: the file comes out of the
+ * pipe, the link stays). Links the sandbox plants in a directory it writes
+ * (a read-write mount) still lead nowhere: to a host file, and to another
+ * descriptor of this process (as its connection to pid 1 would be), each
+ * is replaced by the downloaded file; the host file and the pipe get
+ * nothing. */
+static void
+test_download_stream_destination (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *bait = g_build_filename (dir, "bait", NULL);
+  g_autofree char *out_link = g_build_filename (dir, "out", NULL);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autofree char *out = NULL, *script = NULL, *contents = NULL, *link_target = NULL;
+  SandboxInstance *instance;
+  int status = -1, pipe_fds[2], other[2], saved;
+  char buf[4096];
+  ssize_t n;
+
+  g_assert_no_error (error);
+  g_assert_true (g_file_set_contents (bait, "bait\n", -1, NULL));
+  g_assert_cmpint (pipe2 (pipe_fds, O_CLOEXEC | O_NONBLOCK), ==, 0);
+  g_assert_cmpint (pipe2 (other, O_CLOEXEC | O_NONBLOCK), ==, 0);
+  sandbox_spec_add_mount (spec, dir, "/data", FALSE);
+  instance = create (spec);
+  script = g_strdup_printf ("echo secret-result > /workspace/result && "
+                            "ln -s '%s' /data/to-host-file && ln -s /proc/self/fd/%d /data/to-fd && "
+                            "echo made", bait, other[1]);
+  out = sh (instance, script, &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (out, ==, "made\n");
+
+  /* The user names a link to the standard output. */
+  g_assert_cmpint (symlink ("/proc/self/fd/1", out_link), ==, 0);
+  fflush (stdout);
+  saved = fcntl (STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+  g_assert_cmpint (saved, >=, 0);
+  g_assert_cmpint (dup2 (pipe_fds[1], STDOUT_FILENO), ==, STDOUT_FILENO);
+  error = download_to (instance, "/workspace/result", out_link);
+  g_assert_cmpint (dup2 (saved, STDOUT_FILENO), ==, STDOUT_FILENO);
+  close (saved);
+  g_assert_no_error (error);
+  /* (With the test's own output meanwhile, such as GLib's debug messages.) */
+  n = read (pipe_fds[0], buf, sizeof buf - 1);
+  g_assert_cmpint (n, >, 0);
+  buf[n] = '\0';
+  g_assert_nonnull (strstr (buf, "secret-result\n"));
+  link_target = g_file_read_link (out_link, NULL);
+  g_assert_cmpstr (link_target, ==, "/proc/self/fd/1");
+
+  /* Links the sandbox planted: replaced, never followed. */
+  for (guint i = 0; i < 2; i++)
+    {
+      static const char * const names[] = { "to-host-file", "to-fd" };
+      g_autofree char *dest = g_build_filename (dir, names[i], NULL);
+      g_autofree char *copied = NULL;
+      struct stat st;
+
+      error = download_to (instance, "/workspace/result", dest);
+      g_assert_no_error (error);
+      g_assert_cmpint (lstat (dest, &st), ==, 0);
+      g_assert_true (S_ISREG (st.st_mode));
+      g_assert_true (g_file_get_contents (dest, &copied, NULL, NULL));
+      g_assert_cmpstr (copied, ==, "secret-result\n");
+    }
+  g_assert_true (g_file_get_contents (bait, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "bait\n");
+  g_assert_cmpint (read (other[0], buf, sizeof buf), <, 0);
+  g_assert_cmpint (errno, ==, EAGAIN);
+
+  destroy (instance);
+  close (pipe_fds[0]);
+  close (pipe_fds[1]);
+  close (other[0]);
+  close (other[1]);
+  {
+    g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
+    g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  }
+}
+
+/* A download into a directory below a read-write mount of the sandbox:
+ * the library made and opened the destination's directories by path, so
+ * a link the sandbox left on the way (`sub` -> a host directory) led the
+ * file there (`cp ID:/r DIR/sub/r` wrote the host directory's `r`), and
+ * an upload from DIR/sub/secret sent the host directory's file. Below
+ * a directory the sandbox mounts read-write, each name is now opened
+ * without following links: the copy fails, naming the path, and the host
+ * directory stays empty, also when the caller reaches the mount through a
+ * link of its own. Controls: a real directory there, one the download
+ * makes, and the caller's own link outside the mount are followed. */
+static void
+test_copy_parent_link (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("libsandbox-attack-XXXXXX", &error);
+  g_autofree char *host = g_dir_make_tmp ("libsandbox-attack-host-XXXXXX", &error);
+  g_autofree char *alias = g_strconcat (dir, "-alias", NULL);
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autofree char *script = NULL, *out = NULL, *names = NULL;
+  SandboxInstance *instance;
+  int status = -1;
+
+  g_assert_no_error (error);
+  g_assert_cmpint (symlink (dir, alias), ==, 0);
+  sandbox_spec_add_mount (spec, dir, "/data", FALSE);
+  instance = create (spec);
+  script = g_strdup_printf ("echo result > /workspace/r && ln -s '%s' /data/sub && mkdir /data/real && "
+                            "echo made", host);
+  out = sh (instance, script, &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (out, ==, "made\n");
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *dest = g_build_filename (i == 0 ? dir : alias, "sub", "r", NULL);
+
+      error = download_to (instance, "/workspace/r", dest);
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+      g_test_message ("%s", error->message);
+      g_assert_nonnull (strstr (error->message, "symbolic link"));
+      g_clear_error (&error);
+    }
+  names = test_names_in (host);
+  g_assert_cmpstr (names, ==, "");
+
+  /* An upload the same way: DIR/sub/secret would have sent the host
+   * directory's secret into the sandbox. */
+  {
+    g_autofree char *secret = g_build_filename (host, "secret", NULL);
+    g_autofree char *source = g_build_filename (dir, "sub", "secret", NULL);
+    g_autofree char *seen = NULL;
+    g_autoptr(GFile) file = g_file_new_for_path (source);
+
+    g_assert_true (g_file_set_contents (secret, "host-secret\n", -1, NULL));
+    g_assert_false (sandbox_instance_upload (instance, file, "/workspace/got", NULL, &error));
+    g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+    g_test_message ("%s", error->message);
+    g_clear_error (&error);
+    seen = sh (instance, "cat /workspace/got 2>/dev/null; echo end", NULL);
+    g_assert_cmpstr (seen, ==, "end\n");
+    g_assert_cmpint (unlink (secret), ==, 0);
+  }
+
+  /* Controls. */
+  {
+    static const char * const rels[] = { "real/r", "new/deeper/r" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (rels); i++)
+      for (guint j = 0; j < 2; j++)
+        {
+          g_autofree char *dest = g_build_filename (j == 0 ? dir : alias, rels[i], NULL);
+          g_autofree char *real = g_build_filename (dir, rels[i], NULL);
+          g_autofree char *contents = NULL;
+
+          g_assert_true (!g_file_test (real, G_FILE_TEST_EXISTS) || g_unlink (real) == 0);
+          error = download_to (instance, "/workspace/r", dest);
+          g_assert_no_error (error);
+          g_assert_true (g_file_get_contents (real, &contents, NULL, NULL));
+          g_assert_cmpstr (contents, ==, "result\n");
+        }
+    /* An upload from a real directory of the mount, through the caller's link. */
+    {
+      g_autofree char *source = g_build_filename (alias, "real", "r", NULL);
+      g_autoptr(GFile) file = g_file_new_for_path (source);
+      g_autofree char *seen = NULL;
+
+      g_assert_true (sandbox_instance_upload (instance, file, "/workspace/up", NULL, &error));
+      g_assert_no_error (error);
+      seen = sh (instance, "cat /workspace/up", NULL);
+      g_assert_cmpstr (seen, ==, "result\n");
+    }
+  }
+
+  destroy (instance);
+  g_assert_cmpint (unlink (alias), ==, 0);
+  {
+    g_autofree char *rm = g_strdup_printf ("rm -rf '%s' '%s'", dir, host);
+    g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  }
+}
+
 static void
 upload_done (GObject      *source,
              GAsyncResult *result,
@@ -4379,6 +4583,152 @@ test_egress_routing_header (void)
   g_test_trap_assert_passed ();
 }
 
+typedef struct
+{
+  int           listener;
+  volatile gint stop;
+} MptcpServer;
+
+/* Accepts the host's side of each MPTCP connection, and keeps it. */
+static gpointer
+mptcp_accept_thread (gpointer data)
+{
+  MptcpServer *server = data;
+  GPtrArray *kept = g_ptr_array_new ();
+
+  while (!g_atomic_int_get (&server->stop))
+    {
+      int fd = accept4 (server->listener, NULL, NULL, SOCK_CLOEXEC);
+
+      if (fd >= 0)
+        g_ptr_array_add (kept, GINT_TO_POINTER (fd));
+      else
+        g_usleep (10000);
+    }
+  for (guint i = 0; i < kept->len; i++)
+    close (GPOINTER_TO_INT (g_ptr_array_index (kept, i)));
+  g_ptr_array_free (kept, TRUE);
+  return NULL;
+}
+
+/* With egress rules, pid 1 checks the address each connect() names; but
+ * an MPTCP connection (socket(..., IPPROTO_MPTCP)) adds subflows of its
+ * own, made by the kernel: where the namespace accepts the addresses a
+ * peer announces (ip mptcp limits add_addr_accepted, 0 by default), a
+ * server reached at the allowed 127.0.0.1 that announces 127.0.0.2 had the
+ * sandbox's kernel join it there too (a SYN and data to the denied
+ * address, seen on lo). Now a sandbox with the network cannot make an
+ * MPTCP socket (EPROTONOSUPPORT, as a kernel without MPTCP says, so
+ * programs fall back to TCP). Control: TCP to 127.0.0.1 goes through. */
+static void
+test_egress_mptcp (void)
+{
+  static const char probe[] =
+    "import socket, time\n"
+    "def r(f):\n"
+    "    try:\n"
+    "        f()\n"
+    "        return 'ok'\n"
+    "    except OSError as e:\n"
+    "        return 'errno %s' % e.errno\n"
+    "def mptcp():\n"
+    "    m = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)\n"
+    "    m.connect(('127.0.0.1', 7777))\n"
+    "    m.send(b'x')\n"
+    "    time.sleep(1.5)\n"
+    "    m.send(b'y')\n"
+    "    time.sleep(0.5)\n"
+    "print('mptcp', r(mptcp))\n"
+    "t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+    "print('tcp', r(lambda: t.connect(('127.0.0.1', 7777))))\n";
+
+  if (g_test_subprocess ())
+    {
+      const char *allow[] = { "127.0.0.1", NULL };
+      const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
+      const char * const up[] = { "ip", "link", "set", "lo", "up", NULL };
+      const char * const limits[] = { "ip", "mptcp", "limits", "set", "add_addr_accepted", "2",
+                                      "subflows", "2", NULL };
+      const char * const endpoint[] = { "ip", "mptcp", "endpoint", "add", "127.0.0.2", "signal", NULL };
+      struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons (ETH_P_ALL) };
+      struct sockaddr_in any = { .sin_family = AF_INET, .sin_port = htons (7777) };
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *quoted = g_shell_quote (probe);
+      g_autofree char *script = NULL, *out = NULL;
+      MptcpServer server = { -1, 0 };
+      GThread *thread;
+      SandboxInstance *instance;
+      guint to_denied = 0, to_allowed = 0;
+      guint8 buf[2048];
+      ssize_t n;
+      int cap, one = 1;
+
+      g_assert_cmpint (unshare (CLONE_NEWNET), ==, 0);
+      g_assert_true (run_program (up));
+      g_assert_true (run_program (limits));
+      g_assert_true (run_program (endpoint));
+      server.listener = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 262);
+      g_assert_cmpint (server.listener, >=, 0);
+      g_assert_cmpint (setsockopt (server.listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), ==, 0);
+      g_assert_cmpint (bind (server.listener, (struct sockaddr *) &any, sizeof any), ==, 0);
+      g_assert_cmpint (listen (server.listener, 16), ==, 0);
+      thread = g_thread_new ("mptcp-accept", mptcp_accept_thread, &server);
+      cap = socket (AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons (ETH_P_ALL));
+      g_assert_cmpint (cap, >=, 0);
+      ll.sll_ifindex = (int) if_nametoindex ("lo");
+      g_assert_cmpint (bind (cap, (struct sockaddr *) &ll, sizeof ll), ==, 0);
+
+      sandbox_spec_set_network (spec, TRUE);
+      sandbox_spec_set_egress_rules (spec, allow, deny_all);
+      instance = create (spec);
+      script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" 2>&1", quoted);
+      out = sh (instance, script, NULL);
+      g_test_message ("%s", out);
+      destroy (instance);
+      g_atomic_int_set (&server.stop, 1);
+      g_thread_join (thread);
+      close (server.listener);
+      /* Every IPv4 TCP packet for port 7777 that lo carried meanwhile. */
+      while ((n = recv (cap, buf, sizeof buf, 0)) > 0)
+        if (n >= 14 + 20 + 4 && (buf[14] >> 4) == 4 && buf[14 + 9] == IPPROTO_TCP)
+          {
+            guint ihl = (buf[14] & 15) * 4;
+
+            if (n < 14 + ihl + 4 || buf[14 + ihl + 2] != 7777 >> 8 || buf[14 + ihl + 3] != (7777 & 0xff))
+              continue;
+            if (memcmp (buf + 14 + 16, "\x7f\x00\x00\x02", 4) == 0)
+              to_denied++;
+            else if (memcmp (buf + 14 + 16, "\x7f\x00\x00\x01", 4) == 0)
+              to_allowed++;
+          }
+      close (cap);
+      g_test_message ("packets to the denied address: %u, to 127.0.0.1: %u", to_denied, to_allowed);
+      g_assert_cmpuint (to_denied, ==, 0);
+      g_assert_cmpuint (to_allowed, >, 0);
+      g_assert_cmpstr (out, ==, "mptcp errno 93\ntcp ok\n");
+      return;
+    }
+  if (geteuid () != 0 || !have_python ())
+    {
+      g_test_skip ("needs root (a network namespace, a packet socket) and /usr/bin/python3");
+      return;
+    }
+  {
+    const char * const show[] = { "ip", "mptcp", "limits", "show", NULL };
+    int probe_fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 262);
+
+    if (probe_fd >= 0)
+      close (probe_fd);
+    if (probe_fd < 0 || !run_program (show))
+      {
+        g_test_skip ("needs MPTCP in the kernel (net.mptcp.enabled) and ip(8) that knows it");
+        return;
+      }
+  }
+  g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -4400,6 +4750,8 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/hardlink-download", test_hardlink_download);
   g_test_add_func ("/local/attack/name-escapes", test_name_escapes);
   g_test_add_func ("/local/attack/fifo-destination", test_fifo_destination);
+  g_test_add_func ("/local/attack/download-stream-destination", test_download_stream_destination);
+  g_test_add_func ("/local/attack/copy-parent-link", test_copy_parent_link);
   g_test_add_func ("/local/attack/fifo-upload-source", test_fifo_upload_source);
   g_test_add_func ("/local/attack/stopped-file-service", test_stopped_file_service);
   g_test_add_func ("/local/attack/signal-commands", test_signal_commands);
@@ -4426,6 +4778,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/no-route", test_no_route);
   g_test_add_func ("/local/attack/egress-short-address", test_egress_short_address);
   g_test_add_func ("/local/attack/egress-routing-header", test_egress_routing_header);
+  g_test_add_func ("/local/attack/egress-mptcp", test_egress_mptcp);
   g_test_add_func ("/local/attack/reuseport-host", test_reuseport_host);
   g_test_add_func ("/local/attack/reuseaddr-udp-host", test_reuseaddr_udp_host);
   g_test_add_func ("/local/attack/core-dumps", test_core_dumps);

@@ -148,4 +148,17 @@ DAYTONA_API_KEY=$(sed -n 's/^DAYTONA_API_KEY=//p' "$WORK/emu")
 export DAYTONA_API_URL DAYTONA_API_KEY
 backend_tests daytona
 
+# A remote sandbox's labels are whatever was set through the account's API
+# (another user of the organisation, a script): ls printed them as they
+# came, so their escape sequences reached the terminal (here a window
+# title). The table shows control characters escaped; --json keeps them.
+esc=$(printf '\033]0;PWNED\007')
+hostile_id=$("$CTL" create --backend daytona --label "x=${esc}v" 2>"$WORK/err")
+ctl ls --backend daytona
+check "daytona: ls shows a label's escape sequence escaped" \
+  eval 'rc_is 0 && ! grep -q "$(printf "\033")" "$WORK/out" && grep -qF "x=\x1b]0;PWNED\x07v" "$WORK/out"'
+ctl ls --backend daytona --json
+check "daytona: ls --json keeps the label" json_ok 'any(i["labels"].get("x") == "\x1b]0;PWNED\x07v" for i in j)'
+"$CTL" rm --backend daytona "$hostile_id" >/dev/null 2>&1
+
 echo "1..$n"

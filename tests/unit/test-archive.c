@@ -11,6 +11,8 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <stdio.h>
+#include <linux/fs.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -881,6 +883,167 @@ test_libarchive_missing (Fixture       *f,
   g_test_trap_assert_stdout ("*both refused*");
 }
 
+/* ------------------------------------------------------------------ */
+/* Writing a tree that someone else writes too                         */
+
+/* The tree archived may be one a sandbox writes too (a read-write mount:
+ * the Metaflow datastore, a project directory), and the archive goes
+ * elsewhere (a remote sandbox, as a task's inputs). A path through a link,
+ * or a directory swapped for a link mid-walk, led the host to archive
+ * host files; a FIFO swapped in for a file made it wait for good. */
+
+/* A host directory with a secret, outside the tree. */
+static char *
+plant_secret_dir (Fixture *f)
+{
+  g_autofree char *secret = path_in (f->root, "host/secret");
+
+  write_file (secret, "HOST-SECRET\n", 0600);
+  return path_in (f->root, "host");
+}
+
+static gboolean
+bytes_contain (GBytes     *bytes,
+               const char *needle)
+{
+  gsize size = 0;
+  const char *data = bytes != NULL ? g_bytes_get_data (bytes, &size) : NULL;
+
+  return data != NULL && memmem (data, size, needle, strlen (needle)) != NULL;
+}
+
+/* A path whose directory is a link: refused, nothing of the host archived
+ * (before, "sub/secret" archived the host's file). Control: the same path
+ * through a real directory. */
+static void
+test_write_through_link (Fixture       *f,
+                         gconstpointer  data)
+{
+  g_autofree char *host = plant_secret_dir (f);
+  g_autofree char *src = path_in (f->root, "src");
+  g_autofree char *sub = path_in (src, "sub");
+  g_autofree char *real = path_in (src, "real/secret");
+  const char * const through[] = { "sub/secret", NULL };
+  const char * const whole_sub[] = { "sub/", NULL };
+  const char * const control[] = { "real/secret", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) tar = NULL;
+
+  write_file (real, "mine\n", 0644);
+  g_assert_cmpint (symlink (host, sub), ==, 0);
+
+  tar = archive_of (src, through, &error);
+  g_assert_false (bytes_contain (tar, "HOST-SECRET"));
+  g_assert_null (tar);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_DIRECTORY);
+  g_assert_nonnull (strstr (error->message, "sub"));
+  g_clear_error (&error);
+
+  /* "sub/" names the link itself: stored as a link, not followed. */
+  tar = archive_of (src, whole_sub, &error);
+  g_assert_no_error (error);
+  g_assert_false (bytes_contain (tar, "HOST-SECRET"));
+  g_clear_pointer (&tar, g_bytes_unref);
+
+  tar = archive_of (src, control, &error);
+  g_assert_no_error (error);
+  g_assert_true (bytes_contain (tar, "mine\n"));
+}
+
+typedef struct
+{
+  char          *a;
+  char          *b;
+  volatile gint  stop;
+  guint          swaps;
+} Swapper;
+
+static gpointer
+swap_thread (gpointer data)
+{
+  Swapper *s = data;
+
+  while (!g_atomic_int_get (&s->stop))
+    if (renameat2 (AT_FDCWD, s->a, AT_FDCWD, s->b, RENAME_EXCHANGE) == 0)
+      s->swaps++;
+  return NULL;
+}
+
+/* A directory of the tree swapped for a link to a host directory, and
+ * back, while the tree is archived 3,000 times: no archive holds the
+ * host's file (before, the walk listed and read the host directory
+ * through the link 1 to 3 times in 1,000). Each archive either succeeds
+ * or fails naming the change. */
+static void
+test_write_swap_race (Fixture       *f,
+                      gconstpointer  data)
+{
+  g_autofree char *host = plant_secret_dir (f);
+  g_autofree char *src = path_in (f->root, "src");
+  g_autofree char *inner = path_in (src, "d/secret");
+  Swapper s = { 0 };
+  GThread *thread;
+  guint leaks = 0, written = 0;
+
+  write_file (inner, "inside\n", 0644);
+  s.a = path_in (src, "d");
+  s.b = path_in (src, "l");
+  g_assert_cmpint (symlink (host, s.b), ==, 0);
+  thread = g_thread_new ("swap", swap_thread, &s);
+  for (guint i = 0; i < 3000; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GBytes) tar = archive_of (src, NULL, &error);
+
+      if (bytes_contain (tar, "HOST-SECRET"))
+        leaks++;
+      if (tar != NULL)
+        written++;
+      else
+        g_assert_nonnull (error);
+    }
+  g_atomic_int_set (&s.stop, 1);
+  g_thread_join (thread);
+  g_test_message ("%u swaps, %u archives written", s.swaps, written);
+  g_assert_cmpuint (leaks, ==, 0);
+  g_assert_cmpuint (written, >, 0);
+  g_free (s.a);
+  g_free (s.b);
+}
+
+/* A file swapped for a FIFO (no writer) and back while the tree is
+ * archived 2,000 times: each archive ends, with the file or refused. Before,
+ * open() met the FIFO after lstat() saw the file, and waited for good. */
+static void
+test_write_fifo_race (Fixture       *f,
+                      gconstpointer  data)
+{
+  g_autofree char *src = path_in (f->root, "src");
+  Swapper s = { 0 };
+  GThread *thread;
+  guint written = 0;
+
+  s.a = path_in (src, "f");
+  s.b = path_in (src, "p");
+  write_file (s.a, "file\n", 0644);
+  g_assert_cmpint (mkfifo (s.b, 0644), ==, 0);
+  thread = g_thread_new ("swap", swap_thread, &s);
+  for (guint i = 0; i < 2000; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GBytes) tar = archive_of (src, NULL, &error);
+
+      if (tar != NULL)
+        written++;
+    }
+  g_atomic_int_set (&s.stop, 1);
+  g_thread_join (thread);
+  g_test_message ("%u swaps, %u archives written", s.swaps, written);
+  g_assert_cmpuint (written, >, 0);
+  g_free (s.a);
+  g_free (s.b);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -907,6 +1070,9 @@ main (int   argc,
   ADD ("unsafe/hardlink", test_unsafe_hardlink);
   ADD ("unsafe/names-shown-escaped", test_unsafe_names_shown_escaped);
   ADD ("libarchive-missing", test_libarchive_missing);
+  ADD ("write/through-link", test_write_through_link);
+  ADD ("write/swap-race", test_write_swap_race);
+  ADD ("write/fifo-race", test_write_fifo_race);
 #undef ADD
   return g_test_run ();
 }

@@ -180,6 +180,25 @@ test_end_stream_errors (void)
       if (!ok)
         g_assert_error (error, SANDBOX_ERROR, cases[i].code);
     }
+  /* The server's words reach a terminal: shown escaped (an OSC title, a
+   * C1 CSI and a right-to-left override came through as they were). */
+  {
+    static const char json[] =
+      "{\"error\":{\"code\":\"not_found\\u001b[2J\",\"message\":\"\\u001b]0;T\\u0007 \\u009b2J \\u202ex\"}}";
+    g_autoptr(GBytes) payload = g_bytes_new_static (json, strlen (json));
+    g_autoptr(GError) error = NULL;
+
+    g_assert_false (_sandbox_connect_parse_end_stream (payload, "test", NULL, &error));
+    g_assert_nonnull (error);
+    g_test_message ("%s", error->message);
+    for (const char *p = error->message; *p != '\0'; p = g_utf8_next_char (p))
+      {
+        gunichar c = g_utf8_get_char (p);
+
+        g_assert_false (c < 0x20 || (c >= 0x7f && c < 0xa0) || c == 0x202e);
+      }
+    g_assert_nonnull (strstr (error->message, "\\x1b]0;T\\x07 \\x9b2J \\u202ex"));
+  }
   g_assert_cmpuint (_sandbox_connect_code_to_status ("not_found"), ==, 404);
   g_assert_cmpuint (_sandbox_connect_code_to_status ("unauthenticated"), ==, 401);
   g_assert_cmpuint (_sandbox_connect_code_to_status ("bogus"), ==, 500);

@@ -718,7 +718,7 @@ _emu_forward_to_port (SoupSession      **proxy,
  * the machine fills and empties: a provider's sandbox has a disk of its
  * own (E2B: a microVM's root file system; Daytona: a container's), where
  * making a file costs what it costs on a quiet file system. On a busy
- * machine /tmp made a file 5-20x slower than another directory of the same
+ * machine /tmp made a file 2-11x slower than another directory of the same
  * ext4 (docs/benchmarks.md, "Remote backends, eighth look"), which a real
  * sandbox never pays: the emulators keep their sandboxes' files where the
  * local backend keeps its own sandboxes by default, on a tmpfs. */

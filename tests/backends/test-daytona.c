@@ -804,6 +804,30 @@ test_run_as_root (void)
   assert_nothing_left ();
 }
 
+/* sandbox-files: a sandbox's home directory is not a directory of the
+ * host's shared $TMPDIR but, as the local backend's sandboxes, on a tmpfs
+ * when the machine has one of 1 GiB (a provider's sandbox has a disk of its
+ * own; docs/benchmarks.md, "Remote backends, eighth look"). */
+static void
+test_sandbox_files (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autofree char *out = NULL;
+
+  if (!_emu_state_on_tmpfs ())
+    {
+      g_test_skip ("no tmpfs of 1 GiB here ($XDG_RUNTIME_DIR, /dev/shm)");
+      return;
+    }
+  instance = create (backend, NULL);
+  result = run (instance, "stat -f -c %T \"$HOME\" /tmp", &out, NULL);
+  g_assert_cmpstr (out, ==, "tmpfs\ntmpfs\n");
+  destroy (instance);
+  assert_nothing_left ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -834,6 +858,7 @@ main (int   argc,
   g_test_add_func ("/daytona/fails-to-start", test_fails_to_start);
   g_test_add_func ("/daytona/build-failed", test_build_failed);
   g_test_add_func ("/daytona/resources-need-an-image", test_resources_need_an_image);
+  g_test_add_func ("/daytona/sandbox-files", test_sandbox_files);
   g_test_add_func ("/daytona/run-as-root", test_run_as_root);
   g_test_add_func ("/daytona/auto-stop", test_auto_stop);
   g_test_add_func ("/daytona/tty-errors", test_tty_errors);

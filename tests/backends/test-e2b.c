@@ -10,6 +10,7 @@
 #include <libsandbox/sandbox.h>
 
 #include "e2b-emulator.h"
+#include "emu-common.h"
 
 static E2bEmulator *emulator;
 
@@ -641,6 +642,33 @@ test_run_as_root (void)
   g_rmdir (dir);
 }
 
+/* sandbox-files: a sandbox's home and /tmp are not directories of the
+ * host's shared $TMPDIR but, as the local backend's sandboxes, on a tmpfs
+ * when the machine has one of 1 GiB (a provider's sandbox has a disk of its
+ * own; docs/benchmarks.md, "Remote backends, eighth look"). */
+static void
+test_sandbox_files (void)
+{
+  g_autoptr(SandboxBackend) backend = new_backend (NULL);
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+
+  if (!_emu_state_on_tmpfs ())
+    {
+      g_test_skip ("no tmpfs of 1 GiB here ($XDG_RUNTIME_DIR, /dev/shm)");
+      return;
+    }
+  instance = create (backend, "sandbox-files");
+  result = run (instance, "stat -f -c %T /home/user /tmp", 0, NULL, NULL, &error);
+  g_assert_no_error (error);
+  out = stdout_of (result);
+  g_assert_cmpstr (out, ==, "tmpfs\ntmpfs\n");
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+}
+
 static void
 test_nothing_left (void)
 {
@@ -679,6 +707,7 @@ main (int   argc,
   g_test_add_func ("/e2b/workdir", test_workdir);
   g_test_add_func ("/e2b/run-as-root", test_run_as_root);
   g_test_add_func ("/e2b/tty-resize-retried", test_tty_resize_retried);
+  g_test_add_func ("/e2b/sandbox-files", test_sandbox_files);
   g_test_add_func ("/e2b/nothing-left", test_nothing_left);
 
   status = g_test_run ();

@@ -6531,7 +6531,7 @@ daytona_emulator_new (GError **error)
   emu->api_key = g_strdup (key && *key ? key : DAYTONA_EMULATOR_DEFAULT_API_KEY);
   emu->state_delay_ms = delay ? (guint) g_ascii_strtoull (delay, NULL, 10) : 100;
   emu->minute_ms = minute ? (guint) CLAMP (g_ascii_strtoull (minute, NULL, 10), 1, 60000) : 60000;
-  emu->tmpdir = g_dir_make_tmp ("daytona-emulator-XXXXXX", error);
+  emu->tmpdir = _emu_make_state_dir ("daytona-emulator-XXXXXX", error);
   if (emu->tmpdir == NULL)
     {
       daytona_emulator_free (emu);

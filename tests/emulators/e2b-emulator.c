@@ -1913,7 +1913,6 @@ start_server (gpointer   data,
 {
   E2bEmulator *emu = data;
   g_autoptr(GSList) uris = NULL;
-  g_autofree char *base = NULL;
 
   emu->local = sandbox_backend_new_for_name ("local", error);
   if (emu->local == NULL || !sandbox_backend_check_configured (emu->local, error))
@@ -1922,13 +1921,10 @@ start_server (gpointer   data,
   if (emu->images == NULL)
     return FALSE;
 
-  base = g_build_filename (g_get_tmp_dir (), "e2b-emulator-XXXXXX", NULL);
-  emu->root = g_mkdtemp (g_steal_pointer (&base));
+  /* Its sandboxes' home, /tmp and /root (kept across a pause, as E2B's). */
+  emu->root = _emu_make_state_dir ("e2b-emulator-XXXXXX", error);
   if (emu->root == NULL)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot create a temporary directory");
-      return FALSE;
-    }
+    return FALSE;
 
   emu->server = soup_server_new ("server-header", "e2b-emulator ", NULL);
   soup_server_add_handler (emu->server, NULL, server_callback, emu, NULL);

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 
 #include "emu-common.h"
 
@@ -709,4 +712,45 @@ _emu_forward_to_port (SoupSession      **proxy,
   soup_server_message_pause (msg);
   soup_session_send_and_read_async (*proxy, out, G_PRIORITY_DEFAULT, NULL, forwarded, forward);
   return TRUE;
+}
+
+/* The host's /tmp is a directory of a shared disk that every program on
+ * the machine fills and empties: a provider's sandbox has a disk of its
+ * own (E2B: a microVM's root file system; Daytona: a container's), where
+ * making a file costs what it costs on a quiet file system. On a busy
+ * machine /tmp made a file 2-11x slower than another directory of the same
+ * ext4 (docs/benchmarks.md, "Remote backends, eighth look"), which a real
+ * sandbox never pays: the emulators keep their sandboxes' files where the
+ * local backend keeps its own sandboxes by default, on a tmpfs. */
+static gboolean
+big_tmpfs (const char *dir)
+{
+  struct statfs fs;
+
+  return dir != NULL && *dir != '\0' && statfs (dir, &fs) == 0 && fs.f_type == TMPFS_MAGIC &&
+         (guint64) fs.f_blocks * (guint64) fs.f_bsize >= (G_GUINT64_CONSTANT (1) << 30) &&
+         g_access (dir, W_OK | X_OK) == 0;
+}
+
+gboolean
+_emu_state_on_tmpfs (void)
+{
+  return big_tmpfs (g_getenv ("XDG_RUNTIME_DIR")) || big_tmpfs ("/dev/shm");
+}
+
+char *
+_emu_make_state_dir (const char  *tmpl,
+                     GError     **error)
+{
+  const char *candidates[] = { g_getenv ("XDG_RUNTIME_DIR"), "/dev/shm" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (candidates); i++)
+    if (big_tmpfs (candidates[i]))
+      {
+        g_autofree char *path = g_build_filename (candidates[i], tmpl, NULL);
+
+        if (g_mkdtemp (path) != NULL)
+          return g_steal_pointer (&path);
+      }
+  return g_dir_make_tmp (tmpl, error);
 }

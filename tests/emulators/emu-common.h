@@ -34,6 +34,16 @@ GOutputStream *_emu_sink_new                 (EmuSinkWrite       write,
                                               gpointer           user_data,
                                               GDestroyNotify     destroy);
 
+/* A new private directory (mode 0700, from @tmpl, "NAME-XXXXXX") for an
+ * emulator's sandboxes' own files (their home directories, /tmp, volumes):
+ * on a tmpfs of at least 1 GiB when there is one ($XDG_RUNTIME_DIR, else
+ * /dev/shm), as the local backend keeps its sandboxes by default, else in
+ * $TMPDIR. NULL with @error set when it cannot be made. */
+char          *_emu_make_state_dir           (const char        *tmpl,
+                                              GError           **error);
+/* TRUE when _emu_make_state_dir puts the directory on a tmpfs. */
+gboolean       _emu_state_on_tmpfs           (void);
+
 /* The value of the query parameter @name, or NULL; @query (a server
  * callback's) may be NULL. */
 const char    *_emu_query                    (GHashTable        *query,

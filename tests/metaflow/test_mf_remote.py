@@ -356,6 +356,29 @@ def test_code_package_sent_once_per_sandbox(mf, remote):
     assert package <= sent < 2 * package, (sent, package)
 
 
+def test_input_task_logs_not_sent(mf, remote):
+    """The start step prints 4 MB; the end task's sandbox gets start's
+    artifacts, not its logs (a step never reads them; they stay in the
+    host's datastore, where the client finds them): the emulator receives
+    the code package and the small inputs only."""
+    if remote.name != "daytona":
+        pytest.skip("the Daytona emulator counts the bytes uploaded")
+    flow = mf.copy_flow("chatty_flow.py")
+    proc = mf.run(flow, "--with", "sandbox:backend=daytona", "run", "--mb", "4")
+    run_id = _run_id(proc.output)
+    res = _client(
+        mf,
+        'run = Flow("ChattyFlow")[%r]\n'
+        'print(json.dumps([run.successful, run["end"].task["y"].data,'
+        ' len(run["start"].task.stdout)]))' % run_id,
+    )
+    assert res[:2] == [True, 42] and res[2] >= 4 * 1024 * 1024, res
+    blobs = [p for p in mf.datastore_root.glob("ChattyFlow/data/*/*") if p.is_file()]
+    package = max(p.stat().st_size for p in blobs)
+    sent = _stats(remote)["upload_bytes"]
+    assert package <= sent < package + 1024 * 1024, (sent, package)
+
+
 def test_bytecode_kept_for_the_next_run(mf, remote):
     """The end of a run keeps the bytecode its pooled sandbox's Python wrote
     for the code package; the next run of the same flow sends it to its new

@@ -119,6 +119,21 @@ def _input_task_dirs(run_id: str, input_paths: Optional[str]) -> List[str]:
     return [p for p in util.decompress_list(input_paths) if p]
 
 
+# What a step never reads of its input tasks' files (Metaflow only writes
+# them: the task's logs, "<attempt>.<source>_<stream>.log", and its
+# runtime's marks). The logs are as long as what the task printed: sent into
+# the sandbox of every task that follows it, they cost bytes (on the real
+# services, seconds for a chatty step) and a file each for nothing. They
+# stay in the host's datastore, where the client reads them.
+_INPUT_FILES_NOT_READ = (".log", ".runtime", ".task_begin", ".task_end")
+
+
+def _read_by_a_step(name: str) -> bool:
+    """Whether a step may read its input task's file @name (its attempt,
+    DONE.lock and data.json, and anything not known to be write-only)."""
+    return not name.endswith(_INPUT_FILES_NOT_READ)
+
+
 def upload_set(
     root: str,
     flow: str,
@@ -167,7 +182,11 @@ def upload_set(
         if not os.path.isdir(full):
             continue
         for name in sorted(os.listdir(full)):
-            if name == "_meta" or not os.path.isfile(os.path.join(full, name)):
+            if (
+                name == "_meta"
+                or not _read_by_a_step(name)
+                or not os.path.isfile(os.path.join(full, name))
+            ):
                 continue
             add(task_dir + "/" + name)
             if name.endswith(".data.json"):

@@ -990,4 +990,8 @@ def test_step_killed_by_signal_on_remote(mf, remote):
     assert "SEGFAULT-COMING" in proc.output
     assert "Task failed" in proc.output, proc.output[-3000:]
     assert "Traceback" not in proc.output, proc.output[-3000:]
+    # Daytona's session shell reported the signal with the task's whole
+    # command line and environment ("cmd.sh: line 46: 8 Segmentation fault
+    # env 'METAFLOW_…=…' …"), into the task's logs.
+    assert "METAFLOW_SANDBOX_SPEC" not in proc.output, proc.output[-3000:]
     assert remote.wait_live(0, 30) == 0

@@ -466,7 +466,8 @@ class QuietChildUxFlow(FlowSpec):
     def start(self):
         # A child that keeps the task's output open and says nothing for
         # 4 s after the step's time limit.
-        subprocess.Popen(["sh", "-c", "sleep 7; echo LATE-ATTEMPT-%d; sleep 120" % current.retry_count])
+        late = "sleep 7; echo LATE-ATTEMPT-%d; sleep 120" % current.retry_count
+        subprocess.Popen(["sh", "-c", late])
         print("ATTEMPT-%d" % current.retry_count, flush=True)
         time.sleep(60)
         self.next(self.end)

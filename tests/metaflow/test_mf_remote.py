@@ -975,9 +975,12 @@ def test_pool_of_a_killed_run_drained_by_the_next(mf, remote, tmp_path):
 def test_step_killed_by_signal_on_remote(mf, remote):
     """The task's command packs the outputs after the step (no exec of its
     own) and ends as the step did: a step that dies of SIGSEGV fails its
-    task (as the signal where the backend reports one: the E2B emulator
-    says 9), without a traceback of the task's process (which dies of that
-    signal, also of SIGKILL), and no sandbox is left."""
+    task as a local one does ("Task failed with a segmentation fault."),
+    without a traceback of the task's process (which dies of that signal,
+    also of SIGKILL), and no sandbox is left. E2B's status ("signal:
+    segmentation fault") was read as SIGKILL ("killed by signal 9 (out of
+    memory?)"), and Daytona's shell status 139 as an exit status ("Task
+    failed." and nothing more)."""
     flow = mf.copy_flow("segfault_flow.py")
     proc = mf.run(
         flow,
@@ -988,7 +991,8 @@ def test_step_killed_by_signal_on_remote(mf, remote):
         expect_ok=False,
     )
     assert "SEGFAULT-COMING" in proc.output
-    assert "Task failed" in proc.output, proc.output[-3000:]
+    assert "Task failed with a segmentation fault" in proc.output, proc.output[-3000:]
+    assert "out of memory" not in proc.output, proc.output[-3000:]
     assert "Traceback" not in proc.output, proc.output[-3000:]
     # Daytona's session shell reported the signal with the task's whole
     # command line and environment ("cmd.sh: line 46: 8 Segmentation fault

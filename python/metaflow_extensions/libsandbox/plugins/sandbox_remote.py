@@ -169,7 +169,20 @@ def step_outcome(
             _("The task ran longer than its time limit of %s seconds and was killed.") % time_limit,
         )
         return 1, 0, False
-    return result.get_exit_code(), result.get_term_signal(), True
+    return exit_and_signal(result) + (True,)
+
+
+def exit_and_signal(result) -> Tuple[int, int]:
+    """(exit status, signal) of the task's command. The command dies of
+    the step's signal (its script re-raises it, as the runner does); a
+    backend that reports only the status its shell saw gives 128 + the
+    signal (Daytona: its session shell runs the command), which was taken
+    for an exit status: a step that crashed (SIGSEGV) or was killed out of
+    memory failed with no word of it (session mfx21)."""
+    code, signum = result.get_exit_code(), result.get_term_signal()
+    if not signum and 128 < code < 160:
+        return code, code - 128
+    return code, signum
 
 
 def say_term_signal(prefix: str, term_signal: int) -> None:

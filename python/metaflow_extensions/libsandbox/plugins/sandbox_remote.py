@@ -968,7 +968,10 @@ def prepare(job: Dict[str, Any], secrets: Dict[str, str]) -> int:
                 _echo("", error.lstrip("!") if error else "")
             return 1
         sandbox_id = attempt.instance.get_id()
-        lease.note(id=sandbox_id)
+        # Its age (sandbox_pool.MAX_AGE_S) counts from now, not from the
+        # runtime's making of the entry: a slow code package build (the
+        # wait below) made a fresh sandbox look too old to give to a task.
+        lease.note(id=sandbox_id, created=time.time())
         marks.add("create")
         if not _wait_for_file(attempt, job["package_file"], PACKAGE_WAIT_S):
             return 1

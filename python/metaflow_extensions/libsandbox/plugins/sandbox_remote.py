@@ -623,8 +623,8 @@ def _take_sandbox(attempt: Attempt, task: Dict[str, Any], spec):
             if debug and waited:
                 _echo(
                     "",
-                    "pool: waited %.3f s for the prepared sandbox; its helper ended "
-                    "without making it ready" % (time.monotonic() - started),
+                    "pool: waited %.3f s for the prepared sandbox: another task took it, "
+                    "or its helper ended without making it ready" % (time.monotonic() - started),
                 )
             break
         waited = True

@@ -628,6 +628,16 @@ exec_cancel_idle (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* The session's shell runs the script (the daemon sources it). A command
+ * of it that dies of a signal other than SIGINT or SIGPIPE makes that
+ * shell print a job status line on its stderr, which is the command's:
+ * "cmd.sh: line 1: 4 Killed  env 'TOKEN=…' …", the whole command line
+ * with the values of its environment (secrets passed with --env NAME
+ * among them) in the command's output, and in a Metaflow task's logs when
+ * its step was killed (out of memory). The script runs in a group whose
+ * stderr is /dev/null, where the shell's own messages go; the command's
+ * (and cd's) stderr is the group's, through fd 9, which the command does
+ * not keep. */
 static char *
 build_script (SandboxDaytonaInstance *self,
               SandboxCommand         *command)
@@ -641,7 +651,7 @@ build_script (SandboxDaytonaInstance *self,
   if (cwd != NULL)
     {
       g_autofree char *q = g_shell_quote (cwd);
-      g_string_append_printf (script, "cd %s && ", q);
+      g_string_append_printf (script, "cd %s 2>&9 && ", q);
     }
   if (env != NULL && g_hash_table_size (env) > 0)
     {
@@ -663,14 +673,14 @@ build_script (SandboxDaytonaInstance *self,
       g_autofree char *q = g_shell_quote (argv[i]);
       g_string_append_printf (script, "%s%s", i ? " " : "", q);
     }
+  g_string_append (script, " 2>&9 9>&-; } 9>&2 2>/dev/null");
+  g_string_prepend (script, "{ ");
   if (input != NULL)
     {
       gsize len;
       const guint8 *buf = g_bytes_get_data (input, &len);
       g_autofree char *b64 = g_base64_encode (buf, len);
 
-      g_string_prepend (script, "( ");
-      g_string_append (script, " )");
       g_string_prepend (script, " | base64 -d | ");
       g_string_prepend (script, b64);
       g_string_prepend (script, "printf %s ");

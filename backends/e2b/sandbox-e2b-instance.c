@@ -910,6 +910,36 @@ _sandbox_e2b_event_clear (SandboxE2bEvent *event)
   g_clear_pointer (&event->data, g_bytes_unref);
 }
 
+/* envd's status of a process that a signal ended: Go's ProcessState
+ * string, "signal: segmentation fault", with " (core dumped)" after it
+ * when it dumped core. Every such status used to be SIGKILL but for
+ * "terminated" and "interrupt": a Metaflow step that crashed was said to
+ * have been killed, "out of memory?" (session mfx21). Unknown: SIGKILL. */
+static int
+signal_of_status (const char *status)
+{
+  static const struct { const char *name; int signum; } names[] = {
+    { "hangup", SIGHUP }, { "interrupt", SIGINT }, { "quit", SIGQUIT },
+    { "illegal instruction", SIGILL }, { "trace/breakpoint trap", SIGTRAP },
+    { "aborted", SIGABRT }, { "bus error", SIGBUS }, { "floating point exception", SIGFPE },
+    { "killed", SIGKILL }, { "user defined signal 1", SIGUSR1 },
+    { "segmentation fault", SIGSEGV }, { "user defined signal 2", SIGUSR2 },
+    { "broken pipe", SIGPIPE }, { "alarm clock", SIGALRM }, { "terminated", SIGTERM },
+    { "cpu time limit exceeded", SIGXCPU }, { "file size limit exceeded", SIGXFSZ },
+  };
+  g_autofree char *name = NULL;
+
+  if (status == NULL || !g_str_has_prefix (status, "signal: "))
+    return SIGKILL;
+  name = g_ascii_strdown (status + strlen ("signal: "), -1);
+  if (g_str_has_suffix (name, " (core dumped)"))
+    name[strlen (name) - strlen (" (core dumped)")] = '\0';
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    if (strcmp (name, names[i].name) == 0)
+      return names[i].signum;
+  return SIGKILL;
+}
+
 /* One event of a process stream ({"start": {"pid"}}, {"data": {"stdout" |
  * "stderr": base64}}, {"end": {"exited", "exitCode", "status"}}), checked
  * member by member: a member of another type than expected reads as
@@ -959,9 +989,7 @@ _sandbox_e2b_parse_process_event (JsonObject      *event,
       else
         {
           out->exit_status = -1;
-          out->term_signal = status == NULL ? SIGKILL :
-                             g_str_has_suffix (status, "terminated") ? SIGTERM :
-                             g_str_has_suffix (status, "interrupt") ? SIGINT : SIGKILL;
+          out->term_signal = signal_of_status (status);
         }
       return SANDBOX_E2B_EVENT_END;
     }

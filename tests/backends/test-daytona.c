@@ -185,6 +185,61 @@ test_exec (void)
   assert_nothing_left ();
 }
 
+/* A command that dies of a signal: the session's shell said so on the
+ * command's stderr with the whole command line, the values of its
+ * environment in it ("cmd.sh: line 1: 4 Killed  env 'TOKEN=…' …"), in a
+ * Metaflow task's logs when its step ran out of memory. Only what the
+ * command itself wrote is its stderr; its status and a cd's error stay. */
+static void
+test_exec_killed (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxInstance) instance = create (backend, NULL);
+  const char *signals[] = { "KILL", "SEGV", "TERM", NULL };
+
+  for (guint i = 0; signals[i] != NULL; i++)
+    for (guint with_input = 0; with_input < 2; with_input++)
+      {
+        g_autofree char *script = g_strdup_printf ("echo said >&2; kill -%s $$", signals[i]);
+        const char *argv[] = { "sh", "-c", script, NULL };
+        g_autoptr(SandboxCommand) command = sandbox_command_new (argv);
+        g_autoptr(SandboxExecResult) result = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *err = NULL;
+        g_autoptr(GBytes) input = g_bytes_new_static ("in\n", 3);
+
+        sandbox_command_set_env (command, "TOKEN", "s3cr3t-value");
+        sandbox_command_set_cwd (command, "/tmp");
+        if (with_input)
+          sandbox_command_set_stdin (command, input);
+        result = sandbox_instance_exec (instance, command, NULL, &error);
+        g_assert_no_error (error);
+        err = g_strndup (g_bytes_get_data (sandbox_exec_result_get_stderr (result), NULL),
+                         g_bytes_get_size (sandbox_exec_result_get_stderr (result)));
+        g_assert_null (strstr (err, "s3cr3t-value"));
+        g_assert_cmpstr (err, ==, "said\n");
+        g_assert_cmpint (sandbox_exec_result_get_exit_status (result), >, 128);
+      }
+
+  /* A directory that is not there is still said. */
+  {
+    const char *argv[] = { "true", NULL };
+    g_autoptr(SandboxCommand) command = sandbox_command_new (argv);
+    g_autoptr(SandboxExecResult) result = NULL;
+    g_autoptr(GError) error = NULL;
+
+    sandbox_command_set_cwd (command, "/no/such/dir");
+    result = sandbox_instance_exec (instance, command, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (sandbox_exec_result_get_exit_status (result), !=, 0);
+    g_assert_nonnull (g_strstr_len (g_bytes_get_data (sandbox_exec_result_get_stderr (result), NULL),
+                                    g_bytes_get_size (sandbox_exec_result_get_stderr (result)),
+                                    "/no/such/dir"));
+  }
+  destroy (instance);
+  assert_nothing_left ();
+}
+
 /* A stdout stream that, once it has seen "ready", creates /tmp/go in the
  * sandbox: the command only ends well if its output arrived while it ran.
  * An emulator sink: it answers every write at once, in the exec's thread,
@@ -849,6 +904,7 @@ main (int   argc,
   g_test_add_func ("/daytona/wrong-key", test_wrong_key);
   g_test_add_func ("/daytona/exec", test_exec);
   g_test_add_func ("/daytona/exec-streams", test_exec_streams);
+  g_test_add_func ("/daytona/exec-killed", test_exec_killed);
   g_test_add_func ("/daytona/exec-timeout", test_exec_timeout);
   g_test_add_func ("/daytona/exec-cancel", test_exec_cancel);
   g_test_add_func ("/daytona/files", test_files);

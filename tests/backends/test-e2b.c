@@ -155,6 +155,28 @@ test_exec (void)
   g_assert_cmpstr (captured, ==, "partial\n");
   g_clear_object (&result);
 
+  /* A command that a signal ended: that signal, from envd's status
+   * ("signal: segmentation fault"), where every signal but SIGTERM and
+   * SIGINT was SIGKILL (a crashed Metaflow step was "killed, out of
+   * memory?"). */
+  {
+    const struct { const char *name; int signum; } sigs[] = {
+      { "SEGV", SIGSEGV }, { "ABRT", SIGABRT }, { "KILL", SIGKILL }, { "TERM", SIGTERM },
+      { "USR1", SIGUSR1 }, { "HUP", SIGHUP },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS (sigs); i++)
+      {
+        g_autofree char *script = g_strdup_printf ("kill -%s $$", sigs[i].name);
+
+        result = run (instance, script, 0, NULL, NULL, &error);
+        g_assert_no_error (error);
+        g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, -1);
+        g_assert_cmpint (sandbox_exec_result_get_term_signal (result), ==, sigs[i].signum);
+        g_clear_object (&result);
+      }
+  }
+
   /* Standard input. */
   {
     g_autoptr(SandboxCommand) command = sandbox_command_new_shell ("tr a-z A-Z");

@@ -327,6 +327,50 @@ def test_prepared_sandbox_ready_between_two_looks(tmp_path):
     assert _extension_call(code, dict(os.environ)).strip() == "ok"
 
 
+PREPARED_RENAMED_MID_LOOK = """
+import os
+import sys
+from metaflow_extensions.libsandbox.plugins import sandbox_pool as pool
+
+pool_dir = sys.argv[1]
+key = pool.pool_key(backend="daytona")
+helper = pool.prepare_lease(pool_dir, key, "daytona")
+helper.note(id="sbx-prepared")
+listdir = os.listdir
+
+
+def listdir_then_ready(path):
+    # The task lists the pool; before it opens the helper's entry, the
+    # helper makes its sandbox ready (its .tmp becomes .json) and lets it go.
+    names = listdir(path)
+    if helper.fd >= 0:
+        helper.write(preparing=False, sent=["sha"])
+        helper.release()
+    return names
+
+
+os.listdir = listdir_then_ready
+assert pool.preparing(pool_dir, key), "a prepared sandbox renamed mid-look is not waited for"
+os.listdir = listdir
+stale, lease = pool.acquire(pool_dir, key)
+assert stale == [] and lease is not None and lease.sandbox_id == "sbx-prepared"
+print("ok")
+"""
+
+
+def test_prepared_sandbox_ready_while_looking(tmp_path):
+    """The helper made its sandbox ready (renamed its pool entry from .tmp
+    to .json) between the task's listing of the pool and its open of the
+    entry: the task found the entry gone, thought nothing was being
+    prepared and created a second sandbox (CI under full-suite load:
+    "sandbox (created) 6.255 s" in
+    test_first_sandbox_prepared_when_create_is_slow). The pool's own
+    functions on real files and locks; the helper's step is made to fall
+    in that window."""
+    code = PREPARED_RENAMED_MID_LOOK.replace("sys.argv[1]", repr(str(tmp_path)))
+    assert _extension_call(code, dict(os.environ)).strip() == "ok"
+
+
 def test_code_package_sent_once_per_sandbox(mf, remote):
     """5 tasks one after the other in one pooled sandbox: the emulator
     receives the code package once, not once per task."""
@@ -847,7 +891,12 @@ def test_first_sandbox_prepared_when_create_is_slow(mf, slow_daytona):
         start = [
             line for line in proc.output.splitlines() if "/start/" in line and "times:" in line
         ]
-        assert len(start) == 1 and "sandbox (prepared)" in start[0], proc.output[-3000:]
+        # Why the task did not take the prepared sandbox (its "pool:" lines,
+        # the helper's): said under METAFLOW_SANDBOX_DEBUG.
+        why = [line for line in proc.output.splitlines() if "pool:" in line or "prepare" in line]
+        assert len(start) == 1 and "sandbox (prepared)" in start[0], "\n".join(
+            why + [proc.output[-3000:]]
+        )
     assert _stats(slow_daytona)["total"] == 2
     assert slow_daytona.wait_live(0, 30) == 0
 
@@ -949,9 +998,12 @@ def test_pool_of_a_killed_run_drained_by_the_next(mf, remote, tmp_path):
 def test_step_killed_by_signal_on_remote(mf, remote):
     """The task's command packs the outputs after the step (no exec of its
     own) and ends as the step did: a step that dies of SIGSEGV fails its
-    task (as the signal where the backend reports one: the E2B emulator
-    says 9), without a traceback of the task's process (which dies of that
-    signal, also of SIGKILL), and no sandbox is left."""
+    task as a local one does ("Task failed with a segmentation fault."),
+    without a traceback of the task's process (which dies of that signal,
+    also of SIGKILL), and no sandbox is left. E2B's status ("signal:
+    segmentation fault") was read as SIGKILL ("killed by signal 9 (out of
+    memory?)"), and Daytona's shell status 139 as an exit status ("Task
+    failed." and nothing more)."""
     flow = mf.copy_flow("segfault_flow.py")
     proc = mf.run(
         flow,
@@ -962,6 +1014,11 @@ def test_step_killed_by_signal_on_remote(mf, remote):
         expect_ok=False,
     )
     assert "SEGFAULT-COMING" in proc.output
-    assert "Task failed" in proc.output, proc.output[-3000:]
+    assert "Task failed with a segmentation fault" in proc.output, proc.output[-3000:]
+    assert "out of memory" not in proc.output, proc.output[-3000:]
     assert "Traceback" not in proc.output, proc.output[-3000:]
+    # Daytona's session shell reported the signal with the task's whole
+    # command line and environment ("cmd.sh: line 46: 8 Segmentation fault
+    # env 'METAFLOW_…=…' …"), into the task's logs.
+    assert "METAFLOW_SANDBOX_SPEC" not in proc.output, proc.output[-3000:]
     assert remote.wait_live(0, 30) == 0

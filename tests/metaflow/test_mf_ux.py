@@ -452,6 +452,61 @@ def test_processes_a_step_leaves_end_with_it(mf, emulators, backend):
         assert emu.wait_live(0, 30) == 0
 
 
+QUIET_CHILD_FLOW = """
+import subprocess
+import time
+from metaflow import FlowSpec, catch, current, retry, step, timeout
+
+
+class QuietChildUxFlow(FlowSpec):
+    @catch(var="err")
+    @retry(times=1, minutes_between_retries=0)
+    @timeout(seconds=3)
+    @step
+    def start(self):
+        # A child that keeps the task's output open and says nothing for
+        # 4 s after the step's time limit.
+        late = "sleep 7; echo LATE-ATTEMPT-%d; sleep 120" % current.retry_count
+        subprocess.Popen(["sh", "-c", late])
+        print("ATTEMPT-%d" % current.retry_count, flush=True)
+        time.sleep(60)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print("caught=%s" % ("timed out" in str(self.err)))
+
+
+if __name__ == "__main__":
+    QuietChildUxFlow()
+"""
+
+
+@pytest.mark.parametrize(
+    "backend, direct",
+    [("local", "0"), ("e2b", "0"), ("daytona", "0")],
+    ids=["local-trampoline", "e2b-trampoline", "daytona-trampoline"],
+)
+def test_quiet_child_does_not_hold_a_timed_out_step(mf, emulators, backend, direct):
+    """A step times out (@timeout, retried once, then caught), leaving a
+    child that holds its output open without a word. The sandbox's runner
+    waited 10 s for each of the two pipes after the step had exited: each
+    attempt ended 20 s past its limit on Daytona and E2B, and what the
+    child printed in that time (LATE-ATTEMPT-N, 4 s after the limit) was
+    taken as the task's output. The wait now ends once the pipes are quiet
+    for half a second (up to 10 s while output keeps coming)."""
+    flow = _write(mf, "quiet_child_flow.py", QUIET_CHILD_FLOW)
+    emu = use_backend(mf, emulators, backend)
+    proc = mf.run(flow, "run", "--with", "sandbox", extra_env={"METAFLOW_SANDBOX_DIRECT": direct})
+    assert "ATTEMPT-0" in proc.output and "ATTEMPT-1" in proc.output, proc.output[-3000:]
+    assert "caught=True" in proc.output, proc.output[-3000:]
+    assert "LATE-ATTEMPT" not in proc.output, proc.output[-3000:]
+    if emu is None:
+        mf.assert_no_sandboxes("QuietChildUxFlow")
+    else:
+        assert emu.wait_live(0, 30) == 0
+
+
 LINGER_FLOW = """
 import os
 import subprocess

@@ -2506,9 +2506,14 @@ def _pooled_instance(attempt, pool_dir: str, key: str, backend: str):
         attempt.instance = attempt.wait(
             attempt.backend, "get_instance", lease.sandbox_id, attempt.cancellable
         )
-    except attempt.GLib.Error:
-        if attempt.signal_received is not None:
-            lease.release()  # still the run's: its drain destroys it
+    except attempt.GLib.Error as ex:
+        if attempt.signal_received is not None or not ex.matches(
+            attempt.Sandbox.error_quark(), attempt.Sandbox.Error.NOT_FOUND
+        ):
+            # Still the run's (an interrupt, a provider that did not answer
+            # now: not known to be gone): its drain destroys it. Dropped
+            # from the pool, it was left running.
+            lease.release()
             return None
         # Ended on its own (its time to live, the provider): make another.
         lease.drop()

@@ -201,10 +201,13 @@ def _read(fd: int) -> Dict[str, Any]:
         return {}
 
 
-def acquire(pool_dir: str, key: str) -> Tuple[List[Lease], Optional[Lease]]:
+def acquire(
+    pool_dir: str, key: str, skip: Optional[List[str]] = None
+) -> Tuple[List[Lease], Optional[Lease]]:
     """Takes a free sandbox of the pool made with @key: (leases of sandboxes
     too old to give to a task, which the caller destroys and drops; the
-    sandbox to use, or None: create one with create_lease())."""
+    sandbox to use, or None: create one with create_lease()). Entries whose
+    path is in @skip are passed over."""
     stale: List[Lease] = []
     try:
         names = sorted(os.listdir(pool_dir))
@@ -214,6 +217,8 @@ def acquire(pool_dir: str, key: str) -> Tuple[List[Lease], Optional[Lease]]:
         if not (name.startswith(key + "-") and name.endswith(".json")):
             continue
         path = os.path.join(pool_dir, name)
+        if skip and path in skip:
+            continue
         fd = _open_locked(path)
         if fd is None:
             continue  # in use by another task (or gone)
@@ -275,7 +280,19 @@ def preparing(pool_dir: str, key: str) -> bool:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
-            continue
+            if not name.endswith(".tmp"):
+                continue
+            # Made ready (Lease.write renames .tmp to .json) between the
+            # listing and the open: the entry is there under its new name.
+            # Skipping it let a task on a loaded machine create a second
+            # sandbox beside the prepared one (session mfx21).
+            name = name[: -len(".tmp")] + ".json"
+            try:
+                fd = os.open(
+                    os.path.join(pool_dir, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+                )
+            except OSError:
+                continue
         try:
             info = _read(fd)
             if "preparing" not in info:

@@ -169,7 +169,20 @@ def step_outcome(
             _("The task ran longer than its time limit of %s seconds and was killed.") % time_limit,
         )
         return 1, 0, False
-    return result.get_exit_code(), result.get_term_signal(), True
+    return exit_and_signal(result) + (True,)
+
+
+def exit_and_signal(result) -> Tuple[int, int]:
+    """(exit status, signal) of the task's command. The command dies of
+    the step's signal (its script re-raises it, as the runner does); a
+    backend that reports only the status its shell saw gives 128 + the
+    signal (Daytona: its session shell runs the command), which was taken
+    for an exit status: a step that crashed (SIGSEGV) or was killed out of
+    memory failed with no word of it (session mfx21)."""
+    code, signum = result.get_exit_code(), result.get_term_signal()
+    if not signum and 128 < code < 160:
+        return code, code - 128
+    return code, signum
 
 
 def say_term_signal(prefix: str, term_signal: int) -> None:
@@ -538,14 +551,24 @@ def _create(attempt: Attempt, spec, task: Dict[str, Any]) -> Optional[str]:
 
 def _take_sandbox(attempt: Attempt, task: Dict[str, Any], spec):
     """(lease, error message or None): a free sandbox of the run's pool, or
-    a new one, held by this process."""
+    a new one, held by this process. Under METAFLOW_SANDBOX_DEBUG, why a
+    task created its own sandbox though the runtime prepared one (or a
+    pooled one was passed over) is said on its stderr."""
     from .sandbox_pool import acquire, create_lease, preparing
 
     pool_dir, key, backend = task["pool_dir"], task["pool_key"], task["backend"]
-    deadline = time.monotonic() + PREPARED_WAIT_S
+    debug = bool(task.get("debug"))
+    started = time.monotonic()
+    deadline = started + PREPARED_WAIT_S
+    # Sandboxes of the pool the provider would not show now (not gone:
+    # drain() destroys them at the run's end); not taken again.
+    skipped: List[str] = []
+    waited = False
     while True:
-        stale, lease = acquire(pool_dir, key)
+        stale, lease = acquire(pool_dir, key, skip=skipped)
         for old in stale:
+            if debug:
+                _echo("", "pool: sandbox %s is too old for a task: destroyed" % old.sandbox_id)
             destroy_by_id(
                 attempt.backend,
                 attempt.GLib,
@@ -555,31 +578,56 @@ def _take_sandbox(attempt: Attempt, task: Dict[str, Any], spec):
             )
             old.drop()
         if lease is not None:
-            try:
-                attempt.instance = attempt.wait(
-                    attempt.backend, "get_instance", lease.sandbox_id, attempt.cancellable
-                )
+            instance, ex = _get_pooled(attempt, lease.sandbox_id)
+            if ex is None:
+                attempt.instance = instance
                 if lease.take_mark():
                     lease.how = "prepared"
                 return lease, None
-            except attempt.GLib.Error as ex:
-                if attempt.signal_received is not None:
-                    # Still the run's: back to its pool, whose drain destroys it.
-                    lease.release()
-                    return None, ex.message
+            if attempt.signal_received is not None:
+                # Still the run's: back to its pool, whose drain destroys it.
+                lease.release()
+                return None, ex.message
+            if ex.matches(attempt.Sandbox.error_quark(), attempt.Sandbox.Error.NOT_FOUND):
                 # Ended on its own (its time to live, the provider): make another.
+                if debug:
+                    _echo("", "pool: sandbox %s is gone (%s)" % (lease.sandbox_id, ex.message))
+                lease.take_mark()
                 lease.drop()
                 continue
+            # Not known to be gone (a busy provider, a slow machine): it
+            # stays listed, so that the run's end destroys it, and nobody
+            # waits for it any more. It used to be dropped from the pool
+            # and left running.
+            if debug:
+                _echo(
+                    "",
+                    "pool: sandbox %s did not answer (%s): left to the run's end"
+                    % (lease.sandbox_id, ex.message),
+                )
+            lease.take_mark()
+            skipped.append(lease.path)
+            lease.release()
+            continue
         # The runtime's helper is preparing a sandbox for this task (created
         # while the runtime built the code package, the package unpacked),
         # or has just made it ready: wait for it (look again) rather than
         # create a second one.
-        if (
-            attempt.signal_received is not None
-            or time.monotonic() > deadline
-            or not preparing(pool_dir, key)
-        ):
+        if attempt.signal_received is not None:
             break
+        if time.monotonic() > deadline:
+            if debug:
+                _echo("", "pool: the prepared sandbox was not ready within %g s" % PREPARED_WAIT_S)
+            break
+        if not preparing(pool_dir, key):
+            if debug and waited:
+                _echo(
+                    "",
+                    "pool: waited %.3f s for the prepared sandbox: another task took it, "
+                    "or its helper ended without making it ready" % (time.monotonic() - started),
+                )
+            break
+        waited = True
         attempt.sleep(PREPARED_POLL_MS)
     lease = create_lease(pool_dir, key, backend)
     lease.how = "created"
@@ -587,6 +635,33 @@ def _take_sandbox(attempt: Attempt, task: Dict[str, Any], spec):
     if error is None:
         lease.write(id=attempt.instance.get_id())
     return lease, error
+
+
+# How often a pooled sandbox that the provider did not show (an error other
+# than "not found") is asked for again before it is passed over.
+GET_POOLED_ATTEMPTS = 3
+
+
+def _get_pooled(attempt: Attempt, sandbox_id: Optional[str]):
+    """(instance, None) or (None, the last GLib.Error): the pooled sandbox
+    @sandbox_id, asked for again after an error other than "not found"
+    (a slow machine is no reason to give up a live sandbox)."""
+    error = None
+    for n in range(GET_POOLED_ATTEMPTS):
+        try:
+            return (
+                attempt.wait(attempt.backend, "get_instance", sandbox_id, attempt.cancellable),
+                None,
+            )
+        except attempt.GLib.Error as ex:
+            error = ex
+            if attempt.signal_received is not None or ex.matches(
+                attempt.Sandbox.error_quark(), attempt.Sandbox.Error.NOT_FOUND
+            ):
+                break
+            if n + 1 < GET_POOLED_ATTEMPTS:
+                attempt.sleep(500 * (n + 1))
+    return None, error
 
 
 def _send_inputs(attempt: Attempt, root: str, paths: List[str], remote: str) -> None:
@@ -893,7 +968,10 @@ def prepare(job: Dict[str, Any], secrets: Dict[str, str]) -> int:
                 _echo("", error.lstrip("!") if error else "")
             return 1
         sandbox_id = attempt.instance.get_id()
-        lease.note(id=sandbox_id)
+        # Its age (sandbox_pool.MAX_AGE_S) counts from now, not from the
+        # runtime's making of the entry: a slow code package build (the
+        # wait below) made a fresh sandbox look too old to give to a task.
+        lease.note(id=sandbox_id, created=time.time())
         marks.add("create")
         if not _wait_for_file(attempt, job["package_file"], PACKAGE_WAIT_S):
             return 1

@@ -29,9 +29,14 @@ from typing import BinaryIO
 
 from .sandbox_output import write_all
 
-# After the task exits, how long to wait for output from processes it left
-# behind that still hold the pipes open.
+# After the task exits, how long at most to wait for output from processes
+# it left behind that still hold the pipes open (both pipes together), and
+# how long such a process may stay silent before the wait ends. The wait
+# used to be 10 s for each pipe, always: a step that timed out (or
+# returned) leaving a quiet child behind ended 20 s late, its @timeout and
+# @retry with it (session mfx21).
 DRAIN_TIMEOUT = 10.0
+DRAIN_IDLE = 0.5
 
 
 def _no_core_dump() -> None:
@@ -63,15 +68,57 @@ def decorate(line: bytes) -> bytes:
     )
 
 
-def pump(src: BinaryIO, log_path: str, out_fd: int, prefix: bytes) -> None:
-    with open(log_path, "ab", buffering=0) as log:
-        for line in iter(src.readline, b""):
-            if not line.endswith(b"\n"):
-                line += b"\n"
-            structured = decorate(line)
-            log.write(structured)
-            header, body = structured.split(b"]", 1)
-            write_all(out_fd, header + b"]" + prefix + body)
+class Pump(threading.Thread):
+    """Copies the task's lines from @src to the mflog file @log_path and,
+    structured and prefixed, to @out_fd. progress counts the lines done,
+    busy says a line is on its way (read, not yet written out: a slow
+    reader of @out_fd holds it there), for drain()."""
+
+    def __init__(self, src: BinaryIO, log_path: str, out_fd: int, prefix: bytes) -> None:
+        super().__init__(daemon=True)
+        self.args_ = (src, log_path, out_fd, prefix)
+        self.progress = 0
+        self.busy = False
+
+    def run(self) -> None:
+        src, log_path, out_fd, prefix = self.args_
+        with open(log_path, "ab", buffering=0) as log:
+            for line in iter(src.readline, b""):
+                self.busy = True
+                if not line.endswith(b"\n"):
+                    line += b"\n"
+                structured = decorate(line)
+                log.write(structured)
+                header, body = structured.split(b"]", 1)
+                write_all(out_fd, header + b"]" + prefix + body)
+                self.progress += 1
+                self.busy = False
+
+
+def drain(pumps, timeout: float = DRAIN_TIMEOUT, idle: float = DRAIN_IDLE) -> None:
+    """Waits for the @pumps to reach the end of their pipes (the task has
+    exited): while output keeps coming or is being written out, up to
+    @timeout in all; once every pump has waited @idle for a line that does
+    not come, the pipes are held by a process the task left behind that
+    has nothing to say, and the wait ends."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    seen = None
+    quiet_since = time.monotonic()
+    while any(p.is_alive() for p in pumps):
+        now = time.monotonic()
+        if now >= deadline:
+            return
+        state = [(p.progress, p.busy) for p in pumps]
+        if state != seen or any(busy for _n, busy in state):
+            seen, quiet_since = state, now
+        elif now - quiet_since >= idle:
+            return
+        for p in pumps:
+            if p.is_alive():
+                p.join(min(0.05, deadline - now))
+                break
 
 
 def seed_local_metadata(seed_json: str) -> None:
@@ -109,14 +156,13 @@ def main() -> int:
         stderr=subprocess.PIPE,
     )
     pumps = [
-        threading.Thread(target=pump, args=(proc.stdout, stdout_log, 1, prefix), daemon=True),
-        threading.Thread(target=pump, args=(proc.stderr, stderr_log, 2, prefix), daemon=True),
+        Pump(proc.stdout, stdout_log, 1, prefix),
+        Pump(proc.stderr, stderr_log, 2, prefix),
     ]
     for thread in pumps:
         thread.start()
     status = proc.wait()
-    for thread in pumps:
-        thread.join(DRAIN_TIMEOUT)
+    drain(pumps)
 
     if os.environ.pop("MF_SANDBOX_SAVE_LOGS", "") != "host":
         # Store the task's logs in the datastore; its diagnostics stay quiet.

@@ -45,6 +45,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/sched.h>
@@ -454,92 +455,6 @@ egress_allowed (const struct sockaddr *addr,
       denied = 1;
     }
   return !denied;
-}
-
-/* Whether the control messages of M (a command's msghdr, in process PID)
- * leave its destination alone: an IPv6 routing header (IPV6_RTHDR, its
- * RFC 2292 name; a type 2 one where the kernel has Mobile IPv6) or IPv4
- * source route (IP_RETOPTS) sends the datagram to the header's address
- * first, not to the one checked. (The same gap as the destination's: a
- * thread may rewrite them after this check, see check_send.) */
-static int
-control_allowed (pid_t                pid,
-                 const struct msghdr *m)
-{
-  static char buf[8192];
-  struct msghdr local_m = { 0 };
-  struct iovec local = { buf, m->msg_controllen };
-  struct iovec remote = { m->msg_control, m->msg_controllen };
-  struct cmsghdr *c;
-
-  if (m->msg_controllen > sizeof buf ||
-      process_vm_readv (pid, &local, 1, &remote, 1, 0) != (ssize_t) m->msg_controllen)
-    return 0;
-  local_m.msg_control = buf;
-  local_m.msg_controllen = m->msg_controllen;
-  for (c = CMSG_FIRSTHDR (&local_m); c != NULL; c = CMSG_NXTHDR (&local_m, c))
-    if ((c->cmsg_level == IPPROTO_IPV6 && (c->cmsg_type == 57 /* IPV6_RTHDR */ ||
-                                           c->cmsg_type == 24 /* IPV6_2292RTHDR */)) ||
-        (c->cmsg_level == IPPROTO_IP && c->cmsg_type == 7 /* IP_RETOPTS */))
-      return 0;
-  return 1;
-}
-
-/* The destination of a sendto()/sendmsg()/sendmmsg() a command asked
- * for, checked against the rules: 0 (let the kernel send it) or EACCES. */
-static int
-check_send (const struct seccomp_notif *req)
-{
-  union { struct sockaddr sa; struct sockaddr_storage ss; } addr;
-  uint64_t names[64][2];   /* user address, length */
-  int n = 0;
-
-  if (n_egress == 0)
-    return 0;
-  if (req->data.nr == __NR_sendto)
-    {
-      names[n][0] = req->data.args[4];
-      names[n++][1] = req->data.args[5];
-    }
-  else
-    {
-      unsigned int count = req->data.nr == __NR_sendmmsg ? (unsigned int) req->data.args[2] : 1;
-      size_t stride = req->data.nr == __NR_sendmmsg ? sizeof (struct mmsghdr) : sizeof (struct msghdr);
-
-      if (count > 64)
-        count = 64;   /* the kernel sends at most UIO_MAXIOV; more is refused below */
-      for (unsigned int i = 0; i < count; i++)
-        {
-          struct msghdr m;
-          struct iovec local = { &m, sizeof m };
-          struct iovec remote = { (void *) (uintptr_t) (req->data.args[1] + i * stride), sizeof m };
-
-          if (process_vm_readv (req->pid, &local, 1, &remote, 1, 0) != (ssize_t) sizeof m)
-            return EFAULT;
-          names[n][0] = (uintptr_t) m.msg_name;
-          names[n++][1] = m.msg_namelen;
-          if (m.msg_controllen > 0 && !control_allowed (req->pid, &m))
-            return EACCES;
-        }
-      if (req->data.nr == __NR_sendmmsg && req->data.args[2] > 64)
-        return EACCES;
-    }
-  for (int i = 0; i < n; i++)
-    {
-      struct iovec local = { &addr, names[i][1] };
-      struct iovec remote = { (void *) (uintptr_t) names[i][0], names[i][1] };
-
-      if (names[i][0] == 0 || names[i][1] == 0)
-        continue;
-      if (names[i][1] > sizeof addr.ss)
-        return EINVAL;
-      memset (&addr, 0, sizeof addr);
-      if (process_vm_readv (req->pid, &local, 1, &remote, 1, 0) != (ssize_t) names[i][1])
-        return EFAULT;
-      if (!egress_allowed (&addr.sa, (socklen_t) names[i][1], 1))
-        return EACCES;
-    }
-  return 0;
 }
 
 /* Writes into OUT (at most 32 instructions), for a filter whose
@@ -1091,6 +1006,509 @@ mediate_connect (int                          nfd,
   if (sock >= 0)
     close (sock);
   return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sends with a destination, under egress rules                        */
+/*
+ * sendto() with an address and every sendmsg()/sendmmsg() stop in a
+ * notification (install_connect_listener). Letting the kernel go on
+ * after a check (SECCOMP_USER_NOTIF_FLAG_CONTINUE) would have it read
+ * the message again from the command's memory, where another thread may
+ * have rewritten the address, the msg_name pointer or the control data
+ * meanwhile, or swapped another socket in at that descriptor. So, as for
+ * connect(), pid 1 copies everything the send needs (the socket with
+ * pidfd_getfd; the destination, data and control data with
+ * process_vm_readv), checks its copies, sends them itself on its copy of
+ * the socket, and answers with the byte count (message count for
+ * sendmmsg) or the errno. Descriptors passed with SCM_RIGHTS are the
+ * command's, copied the same way. A send that would block a blocking
+ * socket is left to a forked worker, which waits for the socket and sends
+ * only while the command still waits in the call (a signal that
+ * interrupts it makes the call start again: the worker must not have
+ * sent already). Bounds: SEND_MAX_DATA bytes of one message (more on a
+ * stream socket gives a short count, as it may; a larger datagram fails
+ * with EMSGSIZE), SEND_MAX_MSGS messages of one sendmmsg() (a short count
+ * too), SEND_MAX_CONTROL bytes of control data (ENOBUFS, as the kernel's
+ * optmem_max). Not carried over: MSG_ZEROCOPY (pid 1's copy is sent; the
+ * flag is dropped), and a receiver asking for the sender's credentials
+ * (SO_PASSCRED) sees pid 1's pid; explicit SCM_CREDENTIALS naming the
+ * command's pid are refused by the kernel (EPERM) as pid 1's.
+ */
+#define SEND_MAX_DATA    (1u << 20)
+#define SEND_MAX_TOTAL   (4u << 20)
+#define SEND_MAX_MSGS    64
+#define SEND_MAX_CONTROL 65536
+#define SEND_MAX_FDS     253   /* the kernel's SCM_MAX_FD */
+#define SEND_MAX_IOV     1024  /* UIO_MAXIOV */
+
+struct send_msg
+{
+  union { struct sockaddr sa; struct sockaddr_storage ss; } addr;
+  socklen_t     addr_len;
+  int           has_name;
+  char         *data;
+  size_t        len;
+  void         *control;      /* malloc'd (aligned), or NULL */
+  size_t        control_len;
+  int           fds[SEND_MAX_FDS];   /* pid 1's copies of SCM_RIGHTS descriptors */
+  int           n_fds;
+};
+
+static struct send_msg send_msgs[SEND_MAX_MSGS];
+
+static void
+send_msg_clear (struct send_msg *m)
+{
+  for (int i = 0; i < m->n_fds; i++)
+    close (m->fds[i]);
+  free (m->data);
+  free (m->control);
+  memset (m, 0, sizeof *m);
+}
+
+/* The kernel's own walk of control data (for_each_cmsghdr, CMSG_OK), so
+ * that what pid 1 translates is what the kernel reads: the first header,
+ * or the next after C; NULL at the end. */
+static struct cmsghdr *
+cmsg_next (void *control, size_t len, struct cmsghdr *c)
+{
+  char *next;
+
+  if (c == NULL)
+    return len >= sizeof (struct cmsghdr) ? control : NULL;
+  next = (char *) c + CMSG_ALIGN (c->cmsg_len);
+  if ((size_t) (next + sizeof (struct cmsghdr) - (char *) control) > len)
+    return NULL;
+  return (struct cmsghdr *) next;
+}
+
+/* Checks M's control data (copied) and replaces the descriptors of its
+ * SCM_RIGHTS messages by pid 1's copies of the command's (PIDFD). */
+static int
+control_translate (int              pidfd,
+                   struct send_msg *m)
+{
+  for (struct cmsghdr *c = cmsg_next (m->control, m->control_len, NULL); c != NULL;
+       c = cmsg_next (m->control, m->control_len, c))
+    {
+      if (c->cmsg_len < sizeof (struct cmsghdr) ||
+          c->cmsg_len > m->control_len - (size_t) ((char *) c - (char *) m->control))
+        return EINVAL;
+      /* An IPv6 routing header (IPV6_RTHDR, its RFC 2292 name; a type 2
+       * one where the kernel has Mobile IPv6) or IPv4 source route
+       * (IP_RETOPTS) sends the datagram to the header's address first,
+       * not to the one checked. */
+      if ((c->cmsg_level == IPPROTO_IPV6 && (c->cmsg_type == 57 /* IPV6_RTHDR */ ||
+                                             c->cmsg_type == 24 /* IPV6_2292RTHDR */)) ||
+          (c->cmsg_level == IPPROTO_IP && c->cmsg_type == 7 /* IP_RETOPTS */))
+        return EACCES;
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+        {
+          size_t n = (c->cmsg_len - sizeof (struct cmsghdr)) / sizeof (int);
+          unsigned char *p = CMSG_DATA (c);
+
+          if (n + (size_t) m->n_fds > SEND_MAX_FDS)
+            return EINVAL;
+          for (size_t i = 0; i < n; i++)
+            {
+              int theirs, ours;
+
+              memcpy (&theirs, p + i * sizeof (int), sizeof (int));
+              ours = theirs < 0 ? -1 : (int) syscall (SYS_pidfd_getfd, pidfd, theirs, 0);
+              if (ours < 0)
+                return EBADF;
+              m->fds[m->n_fds++] = ours;
+              memcpy (p + i * sizeof (int), &ours, sizeof (int));
+            }
+        }
+    }
+  return 0;
+}
+
+/* Copies message H of the command (process PID; pidfd PIDFD) into M: its
+ * destination checked, at most SEND_MAX_DATA bytes of data (more of a
+ * datagram is EMSGSIZE), its control data checked and translated.
+ * SENDTO: H is made of sendto()'s arguments, its one iovec pid 1's own,
+ * and a longer address is EINVAL rather than cut. Returns 0 or an errno. */
+static int
+send_msg_read (pid_t                pid,
+               int                  pidfd,
+               int                  domain,
+               int                  type,
+               const struct msghdr *h,
+               int                  sendto,
+               struct send_msg     *m)
+{
+  static struct iovec iov[SEND_MAX_IOV];
+  struct iovec local, remote;
+  size_t total = 0;
+
+  memset (m, 0, sizeof *m);
+  /* sendmsg() takes an empty name for none, as the kernel does. */
+  if (h->msg_name != NULL && (sendto || h->msg_namelen > 0))
+    {
+      m->has_name = 1;
+      m->addr_len = h->msg_namelen;
+      if (m->addr_len > sizeof m->addr.ss)
+        {
+          if (sendto)
+            return EINVAL;
+          m->addr_len = sizeof m->addr.ss;
+        }
+      local = (struct iovec) { &m->addr, m->addr_len };
+      remote = (struct iovec) { h->msg_name, m->addr_len };
+      if (m->addr_len > 0 && process_vm_readv (pid, &local, 1, &remote, 1, 0) != (ssize_t) m->addr_len)
+        return EFAULT;
+      if (domain == AF_UNIX && type == SOCK_DGRAM && m->addr_len > sizeof m->addr.sa.sa_family)
+        return EACCES;   /* a path, which pid 1 would resolve as its own (none can be made) */
+      if (!egress_allowed (&m->addr.sa, m->addr_len, 1))
+        return EACCES;
+    }
+
+  if (h->msg_iovlen > SEND_MAX_IOV)
+    return EMSGSIZE;
+  local = (struct iovec) { iov, h->msg_iovlen * sizeof iov[0] };
+  remote = (struct iovec) { h->msg_iov, h->msg_iovlen * sizeof iov[0] };
+  if (sendto)
+    memcpy (iov, h->msg_iov, sizeof iov[0]);
+  else if (h->msg_iovlen > 0 &&
+           process_vm_readv (pid, &local, 1, &remote, 1, 0) != (ssize_t) local.iov_len)
+    return EFAULT;
+  for (size_t i = 0; i < (size_t) h->msg_iovlen; i++)
+    {
+      if ((ssize_t) iov[i].iov_len < 0 || total + iov[i].iov_len < total)
+        return EINVAL;
+      total += iov[i].iov_len;
+    }
+  if (total > SEND_MAX_DATA)
+    {
+      if (type != SOCK_STREAM)
+        return EMSGSIZE;
+      total = SEND_MAX_DATA;
+    }
+  m->len = total;
+  m->data = malloc (total > 0 ? total : 1);
+  if (m->data == NULL)
+    return ENOBUFS;
+  local = (struct iovec) { m->data, total };
+  if (total > 0 &&
+      process_vm_readv (pid, &local, 1, iov, h->msg_iovlen, 0) != (ssize_t) total)
+    return EFAULT;
+
+  if (h->msg_controllen > 0)
+    {
+      if (h->msg_controllen > SEND_MAX_CONTROL)
+        return ENOBUFS;
+      m->control_len = h->msg_controllen;
+      m->control = calloc (1, CMSG_ALIGN (m->control_len));
+      if (m->control == NULL)
+        return ENOBUFS;
+      local = (struct iovec) { m->control, m->control_len };
+      remote = (struct iovec) { h->msg_control, m->control_len };
+      if (process_vm_readv (pid, &local, 1, &remote, 1, 0) != (ssize_t) m->control_len)
+        return EFAULT;
+      return control_translate (pidfd, m);
+    }
+  return 0;
+}
+
+/* Sends M on SOCK (pid 1's copy) with FLAGS; the count or -1 with errno. */
+static ssize_t
+send_msg_send (int              sock,
+               struct send_msg *m,
+               int              flags)
+{
+  struct iovec iov = { m->data, m->len };
+  struct msghdr h = { 0 };
+
+  if (m->has_name)
+    {
+      h.msg_name = &m->addr;
+      h.msg_namelen = m->addr_len;
+    }
+  h.msg_iov = &iov;
+  h.msg_iovlen = 1;
+  h.msg_control = m->control;
+  h.msg_controllen = m->control_len;
+  return (ssize_t) syscall (SYS_sendmsg, sock, &h, flags, cookie, 0, 0);
+}
+
+/* Answers notification ID: VAL, or the error ERR (when not 0). */
+static void
+answer (int      nfd,
+        uint64_t id,
+        int64_t  val,
+        int      err)
+{
+  struct seccomp_notif_resp resp = { 0 };
+
+  resp.id = id;
+  resp.val = err != 0 ? 0 : val;
+  resp.error = -err;
+  ioctl (nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+}
+
+/* After a send's answer: sendmmsg()'s msg_len of the N messages sent
+ * (VEC: the command's array), and SIGPIPE to the calling thread (TID of
+ * TGID) for EPIPE without MSG_NOSIGNAL, as the kernel would have sent it. */
+static void
+after_send (const struct seccomp_notif *req,
+            pid_t                       tgid,
+            unsigned int                n,
+            int                         err,
+            int                         flags)
+{
+  if (req->data.nr == __NR_sendmmsg)
+    for (unsigned int i = 0; i < n; i++)
+      {
+        unsigned int len = (unsigned int) send_msgs[i].len;
+        struct iovec local = { &len, sizeof len };
+        struct iovec remote = { (void *) (uintptr_t) (req->data.args[1] + i * sizeof (struct mmsghdr) +
+                                                      offsetof (struct mmsghdr, msg_len)), sizeof len };
+
+        process_vm_writev (req->pid, &local, 1, &remote, 1, 0);
+      }
+  if (err == EPIPE && !(flags & MSG_NOSIGNAL))
+    syscall (SYS_tgkill, tgid, req->pid, SIGPIPE);
+}
+
+/* In a forked worker: waits until SOCK takes message M of the blocking
+ * send REQ, then sends it, as long as the command still waits in the
+ * call; answers and returns. */
+static void
+send_worker (int                         nfd,
+             const struct seccomp_notif *req,
+             pid_t                       tgid,
+             int                         sock,
+             int                         flags)
+{
+  struct send_msg *m = &send_msgs[0];
+  struct timeval tv = { 0 };
+  socklen_t tv_len = sizeof tv;
+  struct timespec start, now;
+  long long timeout_ms = -1;
+  int backoff = 0;
+  uint64_t id = req->id;
+
+  if (getsockopt (sock, SOL_SOCKET, SO_SNDTIMEO, &tv, &tv_len) == 0 && (tv.tv_sec > 0 || tv.tv_usec > 0))
+    timeout_ms = (long long) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+  if (flags & MSG_FASTOPEN)
+    {
+      /* It connects first, blocking as connect() does (mediate_connect). */
+      ssize_t r = send_msg_send (sock, m, (flags & ~MSG_ZEROCOPY) | MSG_NOSIGNAL);
+      int err = r >= 0 ? 0 : errno;
+
+      answer (nfd, id, r, err);
+      after_send (req, tgid, 0, err, flags);
+      return;
+    }
+  clock_gettime (CLOCK_MONOTONIC, &start);
+  for (;;)
+    {
+      struct pollfd p = { sock, POLLOUT, 0 };
+      ssize_t r;
+      int ready = poll (&p, 1, 50);
+
+      if (ioctl (nfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0)
+        return;   /* interrupted: the call starts again, or the command is gone */
+      if (ready != 0)
+        {
+          r = send_msg_send (sock, m, (flags & ~MSG_ZEROCOPY) | MSG_NOSIGNAL | MSG_DONTWAIT);
+          if (r >= 0 || (errno != EAGAIN))
+            {
+              int err = r >= 0 ? 0 : errno;
+
+              if (r >= 0)
+                m->len = (size_t) r;
+              answer (nfd, id, req->data.nr == __NR_sendmmsg ? 1 : r, err);
+              after_send (req, tgid, r >= 0 ? 1 : 0, err, flags);
+              return;
+            }
+          /* Writable, yet full (a receiver's queue): not in a busy loop. */
+          usleep (backoff);
+          backoff = backoff < 20000 ? backoff + 1000 : backoff;
+        }
+      clock_gettime (CLOCK_MONOTONIC, &now);
+      if (timeout_ms >= 0 &&
+          (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >= timeout_ms)
+        {
+          answer (nfd, id, 0, EAGAIN);
+          return;
+        }
+    }
+}
+
+/* A sendto() with a destination, a sendmsg() or sendmmsg() of a command:
+ * made by pid 1 (see above), which answers it (or a worker does). */
+static void
+mediate_send (int                          nfd,
+              const struct seccomp_notif  *req)
+{
+  const __u64 *a = req->data.args;
+  int nr = req->data.nr, flags, sock = -1, pidfd = -1, domain = 0, type = 0, err = 0, nonblocking;
+  socklen_t opt_len = sizeof domain;
+  unsigned int count, n_read = 0, n_filled = 0, sent = 0;
+  struct msghdr heads[SEND_MAX_MSGS];
+  size_t budget = SEND_MAX_TOTAL;
+  int64_t val = 0;
+  uint64_t id = req->id;
+  pid_t tgid;
+
+  if (n_egress == 0)
+    {
+      /* Nothing to decide: the kernel sends it. */
+      struct seccomp_notif_resp resp = { 0 };
+
+      resp.id = id;
+      resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+      ioctl (nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+      return;
+    }
+
+  flags = (int) (nr == __NR_sendmsg ? a[2] : a[3]);
+  count = nr == __NR_sendmmsg ? (unsigned int) a[2] : 1;
+  if (count > SEND_MAX_MSGS)
+    count = SEND_MAX_MSGS;   /* a short count, as sendmmsg() may give */
+  if (count == 0)
+    {
+      answer (nfd, id, 0, 0);
+      return;
+    }
+
+  tgid = thread_group_of (req->pid);
+  if (tgid <= 1 || (pidfd = (int) syscall (SYS_pidfd_open, tgid, 0)) < 0)
+    {
+      answer (nfd, id, 0, ESRCH);
+      return;
+    }
+  sock = (int) syscall (SYS_pidfd_getfd, pidfd, (int) a[0], 0);
+  if (sock < 0)
+    err = errno;
+  if (err == 0 && getsockopt (sock, SOL_SOCKET, SO_DOMAIN, &domain, &opt_len) != 0)
+    err = errno;
+  opt_len = sizeof type;
+  if (err == 0 && getsockopt (sock, SOL_SOCKET, SO_TYPE, &type, &opt_len) != 0)
+    err = errno;
+
+  if (err == 0 && nr == __NR_sendto)
+    {
+      static struct iovec one;
+
+      memset (heads, 0, sizeof heads[0]);
+      one = (struct iovec) { (void *) (uintptr_t) a[1], (size_t) a[2] };
+      if (one.iov_len > INT_MAX)
+        one.iov_len = INT_MAX;
+      heads[0].msg_name = (void *) (uintptr_t) a[4];
+      if ((int) a[5] < 0)
+        err = EINVAL;
+      heads[0].msg_namelen = (socklen_t) a[5];
+      heads[0].msg_iov = &one;
+      heads[0].msg_iovlen = 1;
+    }
+  else if (err == 0)
+    {
+      size_t stride = nr == __NR_sendmmsg ? sizeof (struct mmsghdr) : sizeof (struct msghdr);
+
+      for (unsigned int i = 0; i < count; i++)
+        {
+          struct iovec local = { &heads[i], sizeof heads[i] };
+          struct iovec remote = { (void *) (uintptr_t) (a[1] + i * stride), sizeof heads[i] };
+
+          if (process_vm_readv (req->pid, &local, 1, &remote, 1, 0) != (ssize_t) sizeof heads[i])
+            {
+              if (i == 0)
+                err = EFAULT;
+              count = i;
+              break;
+            }
+        }
+    }
+
+  for (unsigned int i = 0; err == 0 && i < count; i++)
+    {
+      int e;
+
+      /* A message that may not fit ends the call early (a short count). */
+      if (i > 0 && budget < SEND_MAX_DATA)
+        break;
+      e = send_msg_read (req->pid, pidfd, domain, type, &heads[i], nr == __NR_sendto, &send_msgs[i]);
+      n_filled = i + 1;
+      if (e != 0)
+        {
+          /* A later message's error ends the call early (sendmmsg()
+           * counts what went); the command learns it on its next. */
+          if (i == 0)
+            err = e;
+          break;
+        }
+      n_read = i + 1;
+      budget -= send_msgs[i].len;
+    }
+
+  /* Everything read about the command is its own only if it is still
+   * waiting in that call (not a recycled pid). */
+  if (err == 0 && ioctl (nfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0)
+    err = ESRCH;
+
+  nonblocking = (flags & MSG_DONTWAIT) || (err == 0 && (fcntl (sock, F_GETFL) & O_NONBLOCK));
+  for (unsigned int i = 0; err == 0 && i < n_read; i++)
+    {
+      ssize_t r = -1;
+
+      /* A blocking TCP Fast Open send connects first: in a worker. */
+      if ((flags & MSG_FASTOPEN) && !nonblocking)
+        errno = EAGAIN;
+      else
+        r = send_msg_send (sock, &send_msgs[i], (flags & ~MSG_ZEROCOPY) | MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (r < 0 && errno == EAGAIN && !nonblocking && i == 0)
+        {
+          /* It would block: a worker waits for the socket. */
+          pid_t worker = fork ();
+
+          if (worker == 0)
+            {
+              int keep[2 + SEND_MAX_FDS], n_keep = 0;
+
+              keep[n_keep++] = nfd;
+              keep[n_keep++] = sock;
+              for (int k = 0; k < send_msgs[0].n_fds; k++)
+                keep[n_keep++] = send_msgs[0].fds[k];
+              close_others (keep, n_keep);
+              send_worker (nfd, req, tgid, sock, flags);
+              _exit (0);
+            }
+          if (worker < 0)
+            err = errno;
+          else
+            goto out;   /* the worker answers */
+          break;
+        }
+      if (r < 0)
+        {
+          if (i == 0)
+            err = errno;
+          break;
+        }
+      sent = i + 1;
+      val = nr == __NR_sendmmsg ? (int64_t) sent : (int64_t) r;
+      if ((size_t) r < send_msgs[i].len)
+        {
+          send_msgs[i].len = (size_t) r;
+          break;   /* a stream socket's short count: the rest is the command's to send */
+        }
+    }
+  answer (nfd, id, val, err);
+  if (err == 0 || err == EPIPE)
+    after_send (req, tgid, sent, err, flags);
+
+out:
+  for (unsigned int i = 0; i < n_filled; i++)
+    send_msg_clear (&send_msgs[i]);
+  if (sock >= 0)
+    close (sock);
+  if (pidfd >= 0)
+    close (pidfd);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1695,9 +2113,8 @@ serve_listener (int nfd)
     resp.error = -mediate_reuseaddr (nfd, &req);
   else if (req.data.nr == __NR_sendto || req.data.nr == __NR_sendmsg || req.data.nr == __NR_sendmmsg)
     {
-      resp.error = -check_send (&req);
-      if (resp.error == 0)
-        resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+      mediate_send (nfd, &req);
+      answered = 1;
     }
   else
     resp.error = -ENOSYS;
@@ -2707,14 +3124,14 @@ accept_one (int listen_fd)
 }
 
 /* Closes every descriptor from 3 up but the KEEP ones (bwrap's info pipe,
- * for one; at most 8, in any order, -1 for none). */
+ * for one; at most 8 + 256, in any order, -1 for none). */
 static void
 close_others (const int *unsorted, int n_keep)
 {
-  int keep[8];
+  int keep[8 + 256];
   unsigned int first = 3;
 
-  n_keep = n_keep < 8 ? n_keep : 8;
+  n_keep = n_keep < 8 + 256 ? n_keep : 8 + 256;
   for (int i = 0; i < n_keep; i++)
     {
       int j = i;

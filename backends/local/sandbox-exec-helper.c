@@ -328,10 +328,9 @@ static int n_nolinks_paths;
  * where pid 1 already stands between a command and the network: connect()
  * (made by pid 1 on a copy of the socket and of the address, so what is
  * checked is what is connected: TCP, and datagram sockets that connect, as
- * the resolver's do), and, with rules, the destination of sendto(),
- * sendmsg() and sendmmsg() (checked, then sent by the kernel: a program
- * that rewrites its own message from another thread between the check and
- * the send can get one datagram past; docs/security.md).
+ * the resolver's do), and, with rules, sendto() with a destination,
+ * sendmsg() and sendmmsg(): made by pid 1 on copies of the socket and the
+ * message, so what is checked is what is sent (mediate_send).
  */
 #define MAX_EGRESS 256
 struct egress_rule
@@ -844,21 +843,48 @@ thread_group_of (pid_t tid)
   return p != NULL ? (pid_t) strtol (p + 6, NULL, 10) : -1;
 }
 
-/* A copy of descriptor FD of the process whose thread TID stopped in a
- * notification; -1 with errno set (ESRCH: it is gone). Tgid 1 is pid 1,
- * whose own calls never stop here: never take one of its descriptors. */
-static int
-take_commands_fd (pid_t tid,
-                  int   fd)
-{
-  pid_t tgid = thread_group_of (tid);
-  int pidfd, copy, errsv;
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
 
+/* A pidfd of thread TID, which stopped in a notification: of the thread
+ * itself where the kernel has them (Linux 6.9), whose descriptor table is
+ * the one its call uses (a thread may have unshared its own), else of its
+ * process. -1 with errno ESRCH when it is gone. Pid 1 (single-threaded),
+ * whose own calls never stop here, never gets one. */
+static int
+callers_pidfd (pid_t tid)
+{
+  pid_t tgid;
+  int pidfd;
+
+  if (tid <= 1)
+    {
+      errno = ESRCH;
+      return -1;
+    }
+  pidfd = (int) syscall (SYS_pidfd_open, tid, PIDFD_THREAD);
+  if (pidfd >= 0 || errno != EINVAL)
+    return pidfd >= 0 ? pidfd : (errno = ESRCH, -1);
+  tgid = thread_group_of (tid);
   if (tgid <= 1 || (pidfd = (int) syscall (SYS_pidfd_open, tgid, 0)) < 0)
     {
       errno = ESRCH;
       return -1;
     }
+  return pidfd;
+}
+
+/* A copy of descriptor FD of the thread TID that stopped in a
+ * notification; -1 with errno set (ESRCH: it is gone). */
+static int
+take_commands_fd (pid_t tid,
+                  int   fd)
+{
+  int pidfd, copy, errsv;
+
+  if ((pidfd = callers_pidfd (tid)) < 0)
+    return -1;
   copy = (int) syscall (SYS_pidfd_getfd, pidfd, fd, 0);
   errsv = errno;
   close (pidfd);
@@ -1249,16 +1275,46 @@ answer (int      nfd,
   ioctl (nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
 }
 
-/* After a send's answer: sendmmsg()'s msg_len of the N messages sent
- * (VEC: the command's array), and SIGPIPE to the calling thread (TID of
- * TGID) for EPIPE without MSG_NOSIGNAL, as the kernel would have sent it. */
-static void
-after_send (const struct seccomp_notif *req,
-            pid_t                       tgid,
-            unsigned int                n,
-            int                         err,
-            int                         flags)
+/* Whether thread TID has a handler for SIGPIPE (read from its status). */
+static int
+sigpipe_caught (pid_t tid)
 {
+  char path[64], buf[4096];
+  unsigned long long caught = 0;
+  ssize_t n;
+  char *p;
+  int fd;
+
+  snprintf (path, sizeof path, "/proc/%d/status", (int) tid);
+  if ((fd = open (path, O_RDONLY | O_CLOEXEC)) < 0)
+    return 0;
+  n = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  if ((p = strstr (buf, "\nSigCgt:")) != NULL)
+    caught = strtoull (p + 8, NULL, 16);
+  return (caught >> (SIGPIPE - 1)) & 1;
+}
+
+/* Answers the send REQ with VAL or ERR, as the kernel ends one:
+ * sendmmsg()'s msg_len of the N messages sent written into the command's
+ * array, and SIGPIPE to the calling thread for EPIPE without
+ * MSG_NOSIGNAL. The signal goes first (the thread sees it before it runs
+ * on), unless the thread has a handler: a signal it handles while it
+ * waits in the call would have the kernel start the call again, so then
+ * it comes just after the answer. */
+static void
+finish_send (int                         nfd,
+             const struct seccomp_notif *req,
+             int64_t                     val,
+             int                         err,
+             unsigned int                n,
+             int                         flags)
+{
+  int sigpipe = err == EPIPE && !(flags & MSG_NOSIGNAL), caught = 0;
+
   if (req->data.nr == __NR_sendmmsg)
     for (unsigned int i = 0; i < n; i++)
       {
@@ -1269,8 +1325,11 @@ after_send (const struct seccomp_notif *req,
 
         process_vm_writev (req->pid, &local, 1, &remote, 1, 0);
       }
-  if (err == EPIPE && !(flags & MSG_NOSIGNAL))
-    syscall (SYS_tgkill, tgid, req->pid, SIGPIPE);
+  if (sigpipe && !(caught = sigpipe_caught (req->pid)))
+    syscall (SYS_tgkill, thread_group_of (req->pid), req->pid, SIGPIPE);
+  answer (nfd, req->id, val, err);
+  if (sigpipe && caught)
+    syscall (SYS_tgkill, thread_group_of (req->pid), req->pid, SIGPIPE);
 }
 
 /* In a forked worker: waits until SOCK takes message M of the blocking
@@ -1279,8 +1338,7 @@ after_send (const struct seccomp_notif *req,
 static void
 send_worker (int                         nfd,
              const struct seccomp_notif *req,
-             pid_t                       tgid,
-             int                         sock,
+              int                         sock,
              int                         flags)
 {
   struct send_msg *m = &send_msgs[0];
@@ -1299,8 +1357,7 @@ send_worker (int                         nfd,
       ssize_t r = send_msg_send (sock, m, (flags & ~MSG_ZEROCOPY) | MSG_NOSIGNAL);
       int err = r >= 0 ? 0 : errno;
 
-      answer (nfd, id, r, err);
-      after_send (req, tgid, 0, err, flags);
+      finish_send (nfd, req, r, err, 0, flags);
       return;
     }
   clock_gettime (CLOCK_MONOTONIC, &start);
@@ -1321,8 +1378,7 @@ send_worker (int                         nfd,
 
               if (r >= 0)
                 m->len = (size_t) r;
-              answer (nfd, id, req->data.nr == __NR_sendmmsg ? 1 : r, err);
-              after_send (req, tgid, r >= 0 ? 1 : 0, err, flags);
+              finish_send (nfd, req, req->data.nr == __NR_sendmmsg ? 1 : r, err, r >= 0 ? 1 : 0, flags);
               return;
             }
           /* Writable, yet full (a receiver's queue): not in a busy loop. */
@@ -1353,7 +1409,6 @@ mediate_send (int                          nfd,
   size_t budget = SEND_MAX_TOTAL;
   int64_t val = 0;
   uint64_t id = req->id;
-  pid_t tgid;
 
   if (n_egress == 0)
     {
@@ -1376,8 +1431,7 @@ mediate_send (int                          nfd,
       return;
     }
 
-  tgid = thread_group_of (req->pid);
-  if (tgid <= 1 || (pidfd = (int) syscall (SYS_pidfd_open, tgid, 0)) < 0)
+  if ((pidfd = callers_pidfd (req->pid)) < 0)
     {
       answer (nfd, id, 0, ESRCH);
       return;
@@ -1475,7 +1529,7 @@ mediate_send (int                          nfd,
               for (int k = 0; k < send_msgs[0].n_fds; k++)
                 keep[n_keep++] = send_msgs[0].fds[k];
               close_others (keep, n_keep);
-              send_worker (nfd, req, tgid, sock, flags);
+              send_worker (nfd, req, sock, flags);
               _exit (0);
             }
           if (worker < 0)
@@ -1498,9 +1552,7 @@ mediate_send (int                          nfd,
           break;   /* a stream socket's short count: the rest is the command's to send */
         }
     }
-  answer (nfd, id, val, err);
-  if (err == 0 || err == EPIPE)
-    after_send (req, tgid, sent, err, flags);
+  finish_send (nfd, req, val, err, sent, flags);
 
 out:
   for (unsigned int i = 0; i < n_filled; i++)

@@ -4614,7 +4614,8 @@ test_egress_send_race (void)
  * (with egress rules) keep what the kernel's own do. A 60,000-byte
  * datagram arrives whole; sendmsg() gathers its iovecs; sendmmsg()
  * returns 3 and writes each msg_len; SCM_RIGHTS passes the command's own
- * descriptor (a bad one: EBADF); an 8 MiB sendmsg() loop on a full
+ * descriptor (a bad one: EBADF, and so is every number below 64 the
+ * command has not open, though pid 1 has some: never one of pid 1's); an 8 MiB sendmsg() loop on a full
  * blocking UNIX stream socket, under a SIGALRM every 50 ms, delivers
  * every byte exactly once; a full non-blocking one says EAGAIN; a closed
  * peer gives EPIPE, and SIGPIPE kills a process that asked for it; TCP
@@ -4656,6 +4657,19 @@ static const char egress_send_semantics_py[] =
   "    print('badfd sent')\n"
   "except OSError as e:\n"
   "    print('badfd errno', e.errno)\n"
+  "res = set()\n"
+  "for n in range(3, 64):\n"
+  "    try:\n"
+  "        os.fstat(n)\n"
+  "        continue\n"
+  "    except OSError:\n"
+  "        pass\n"
+  "    try:\n"
+  "        a.sendmsg([b'fd'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [n]))])\n"
+  "        res.add('sent')\n"
+  "    except OSError as e:\n"
+  "        res.add(e.errno)\n"
+  "print('not-mine', sorted(res))\n"
   "# a blocking stream send longer than the buffer, interrupted by signals: every byte once\n"
   "a, b = socket.socketpair()\n"
   "data = os.urandom(8 << 20)\n"
@@ -4731,9 +4745,9 @@ test_egress_send_semantics (void)
   g_test_message ("%s", out);
   destroy (instance);
   expected = g_strdup_printf ("sendto True\nsendmsg b'abcdef'\nsendmmsg 3 [1, 2, 3] [1, 2, 3]\n"
-                              "scm_rights b'fd' b'through'\nbadfd errno %d\nstream True True\n"
+                              "scm_rights b'fd' b'through'\nbadfd errno %d\nnot-mine [%d]\nstream True True\n"
                               "nonblocking EAGAIN\nepipe %d\nsigpipe %d\nfastopen b'hello'\n",
-                              EBADF, EPIPE, -SIGPIPE);
+                              EBADF, EBADF, EPIPE, -SIGPIPE);
   g_assert_cmpstr (out, ==, expected);
 }
 

@@ -60,6 +60,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -853,17 +854,22 @@ thread_group_of (pid_t tid)
  * process. -1 with errno ESRCH when it is gone. Pid 1 (single-threaded),
  * whose own calls never stop here, never gets one. */
 static int
-callers_pidfd (pid_t tid)
+callers_pidfd (pid_t tid,
+               int  *of_thread)
 {
   pid_t tgid;
   int pidfd;
 
+  if (of_thread != NULL)
+    *of_thread = 0;
   if (tid <= 1)
     {
       errno = ESRCH;
       return -1;
     }
   pidfd = (int) syscall (SYS_pidfd_open, tid, PIDFD_THREAD);
+  if (pidfd >= 0 && of_thread != NULL)
+    *of_thread = 1;
   if (pidfd >= 0 || errno != EINVAL)
     return pidfd >= 0 ? pidfd : (errno = ESRCH, -1);
   tgid = thread_group_of (tid);
@@ -883,7 +889,7 @@ take_commands_fd (pid_t tid,
 {
   int pidfd, copy, errsv;
 
-  if ((pidfd = callers_pidfd (tid)) < 0)
+  if ((pidfd = callers_pidfd (tid, NULL)) < 0)
     return -1;
   copy = (int) syscall (SYS_pidfd_getfd, pidfd, fd, 0);
   errsv = errno;
@@ -1152,7 +1158,7 @@ control_translate (int              pidfd,
   return 0;
 }
 
-/* Copies message H of the command (process PID; pidfd PIDFD) into M: its
+/* Copies message H of the command (thread PID; pidfd PIDFD) into M: its
  * destination checked, at most SEND_MAX_DATA bytes of data (more of a
  * datagram is EMSGSIZE), its control data checked and translated.
  * SENDTO: H is made of sendto()'s arguments, its one iovec pid 1's own,
@@ -1160,15 +1166,16 @@ control_translate (int              pidfd,
 static int
 send_msg_read (pid_t                pid,
                int                  pidfd,
-               int                  domain,
                int                  type,
                const struct msghdr *h,
                int                  sendto,
                struct send_msg     *m)
 {
-  static struct iovec iov[SEND_MAX_IOV];
-  struct iovec local, remote;
+  /* The destination first, then the data's iovecs: one read of both. */
+  static struct iovec remote[1 + SEND_MAX_IOV];
+  struct iovec *iov = remote + 1, local[2];
   size_t total = 0;
+  ssize_t want;
 
   memset (m, 0, sizeof *m);
   /* sendmsg() takes an empty name for none, as the kernel does. */
@@ -1182,24 +1189,16 @@ send_msg_read (pid_t                pid,
             return EINVAL;
           m->addr_len = sizeof m->addr.ss;
         }
-      local = (struct iovec) { &m->addr, m->addr_len };
-      remote = (struct iovec) { h->msg_name, m->addr_len };
-      if (m->addr_len > 0 && process_vm_readv (pid, &local, 1, &remote, 1, 0) != (ssize_t) m->addr_len)
-        return EFAULT;
-      if (domain == AF_UNIX && type == SOCK_DGRAM && m->addr_len > sizeof m->addr.sa.sa_family)
-        return EACCES;   /* a path, which pid 1 would resolve as its own (none can be made) */
-      if (!egress_allowed (&m->addr.sa, m->addr_len, 1))
-        return EACCES;
     }
 
   if (h->msg_iovlen > SEND_MAX_IOV)
     return EMSGSIZE;
-  local = (struct iovec) { iov, h->msg_iovlen * sizeof iov[0] };
-  remote = (struct iovec) { h->msg_iov, h->msg_iovlen * sizeof iov[0] };
+  local[0] = (struct iovec) { iov, h->msg_iovlen * sizeof iov[0] };
+  remote[0] = (struct iovec) { h->msg_iov, h->msg_iovlen * sizeof iov[0] };
   if (sendto)
     memcpy (iov, h->msg_iov, sizeof iov[0]);
   else if (h->msg_iovlen > 0 &&
-           process_vm_readv (pid, &local, 1, &remote, 1, 0) != (ssize_t) local.iov_len)
+           process_vm_readv (pid, local, 1, remote, 1, 0) != (ssize_t) local[0].iov_len)
     return EFAULT;
   for (size_t i = 0; i < (size_t) h->msg_iovlen; i++)
     {
@@ -1217,10 +1216,30 @@ send_msg_read (pid_t                pid,
   m->data = malloc (total > 0 ? total : 1);
   if (m->data == NULL)
     return ENOBUFS;
-  local = (struct iovec) { m->data, total };
-  if (total > 0 &&
-      process_vm_readv (pid, &local, 1, iov, h->msg_iovlen, 0) != (ssize_t) total)
-    return EFAULT;
+  local[0] = (struct iovec) { &m->addr, m->has_name ? m->addr_len : 0 };
+  remote[0] = (struct iovec) { h->msg_name, local[0].iov_len };
+  local[1] = (struct iovec) { m->data, total };
+  want = (ssize_t) (local[0].iov_len + total);
+  if (want > 0)
+    {
+      ssize_t got;
+
+      if (h->msg_iovlen < SEND_MAX_IOV)
+        got = process_vm_readv (pid, local, 2, remote, 1 + h->msg_iovlen, 0);
+      else if ((got = process_vm_readv (pid, local, 1, remote, 1, 0)) == (ssize_t) local[0].iov_len)
+        got += process_vm_readv (pid, local + 1, 1, iov, h->msg_iovlen, 0);
+      if (got != want)
+        return EFAULT;
+    }
+  if (m->has_name)
+    {
+      /* A UNIX datagram's path would be resolved as pid 1's (and no such
+       * socket can be made in the sandbox). */
+      if (type == SOCK_DGRAM && m->addr_len > sizeof m->addr.sa.sa_family && m->addr.sa.sa_family == AF_UNIX)
+        return EACCES;
+      if (!egress_allowed (&m->addr.sa, m->addr_len, 1))
+        return EACCES;
+    }
 
   if (h->msg_controllen > 0)
     {
@@ -1230,9 +1249,9 @@ send_msg_read (pid_t                pid,
       m->control = calloc (1, CMSG_ALIGN (m->control_len));
       if (m->control == NULL)
         return ENOBUFS;
-      local = (struct iovec) { m->control, m->control_len };
-      remote = (struct iovec) { h->msg_control, m->control_len };
-      if (process_vm_readv (pid, &local, 1, &remote, 1, 0) != (ssize_t) m->control_len)
+      local[0] = (struct iovec) { m->control, m->control_len };
+      remote[0] = (struct iovec) { h->msg_control, m->control_len };
+      if (process_vm_readv (pid, local, 1, remote, 1, 0) != (ssize_t) m->control_len)
         return EFAULT;
       return control_translate (pidfd, m);
     }
@@ -1261,7 +1280,7 @@ send_msg_send (int              sock,
 }
 
 /* Answers notification ID: VAL, or the error ERR (when not 0). */
-static void
+static int
 answer (int      nfd,
         uint64_t id,
         int64_t  val,
@@ -1272,7 +1291,79 @@ answer (int      nfd,
   resp.id = id;
   resp.val = err != 0 ? 0 : val;
   resp.error = -err;
-  ioctl (nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+  return ioctl (nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+}
+
+/* Sends already made whose answer came too late: a signal interrupted
+ * the call meanwhile, and the kernel starts it again (or the command,
+ * told EINTR, makes it again), with the same arguments. That call is
+ * answered with the first one's result instead of sending the data a
+ * second time. On a page shared with the workers (they answer blocking
+ * sends); one slot per thread id, cleared by the thread's next send,
+ * then as many marks of a worker sending (sending_mark). */
+#define SENT_SLOTS 64
+struct sent_record
+{
+  int      tid;      /* 0: free */
+  int      nr;
+  uint64_t args[6];
+  int64_t  val;
+};
+static struct sent_record *sent_records;
+
+static void
+record_sent (const struct seccomp_notif *req,
+             int64_t                     val)
+{
+  struct sent_record *r;
+
+  if (sent_records == NULL)
+    return;
+  r = &sent_records[(unsigned int) req->pid % SENT_SLOTS];
+  __atomic_store_n (&r->tid, 0, __ATOMIC_SEQ_CST);
+  r->nr = req->data.nr;
+  memcpy (r->args, req->data.args, sizeof r->args);
+  r->val = val;
+  __atomic_store_n (&r->tid, (int) req->pid, __ATOMIC_SEQ_CST);
+}
+
+/* A worker of thread TID's send is between its last look at the call
+ * and its answer (ON), or not any more. */
+static void
+sending_mark (pid_t tid,
+              int   on)
+{
+  if (sent_records != NULL)
+    __atomic_store_n (&sent_records[SENT_SLOTS + (unsigned int) tid % SENT_SLOTS].tid,
+                      on ? (int) tid : 0, __ATOMIC_SEQ_CST);
+}
+
+/* The result of REQ's earlier try, if it was sent already: 1 and *VAL.
+ * A worker still sending it is waited for (a send that does not block:
+ * microseconds; at most 200 ms). */
+static int
+already_sent (const struct seccomp_notif *req,
+              int64_t                    *val)
+{
+  struct sent_record *r;
+
+  if (sent_records == NULL)
+    return 0;
+  for (int i = 0; i < 4000 && __atomic_load_n (&sent_records[SENT_SLOTS + (unsigned int) req->pid % SENT_SLOTS].tid,
+                                               __ATOMIC_SEQ_CST) == (int) req->pid; i++)
+    usleep (50);
+  r = &sent_records[(unsigned int) req->pid % SENT_SLOTS];
+  if (__atomic_load_n (&r->tid, __ATOMIC_SEQ_CST) != (int) req->pid)
+    return 0;
+  __atomic_store_n (&r->tid, 0, __ATOMIC_SEQ_CST);
+  /* Only the arguments the call has: the others are whatever the
+   * registers held, which a call made again need not repeat. */
+  if (r->nr != req->data.nr ||
+      memcmp (r->args, req->data.args,
+              (req->data.nr == __NR_sendto ? 6 : req->data.nr == __NR_sendmmsg ? 4 : 3) * sizeof r->args[0]) != 0)
+    return 0;
+  *val = r->val;
+  return 1;
 }
 
 /* Whether thread TID has a handler for SIGPIPE (read from its status). */
@@ -1327,7 +1418,8 @@ finish_send (int                         nfd,
       }
   if (sigpipe && !(caught = sigpipe_caught (req->pid)))
     syscall (SYS_tgkill, thread_group_of (req->pid), req->pid, SIGPIPE);
-  answer (nfd, req->id, val, err);
+  if (answer (nfd, req->id, val, err) != 0 && errno == ENOENT && err == 0)
+    record_sent (req, val);
   if (sigpipe && caught)
     syscall (SYS_tgkill, thread_group_of (req->pid), req->pid, SIGPIPE);
 }
@@ -1367,8 +1459,14 @@ send_worker (int                         nfd,
       ssize_t r;
       int ready = poll (&p, 1, 50);
 
+      /* Sending from here to the answer (or its record): pid 1 waits
+       * for that before it serves the thread's next call. */
+      sending_mark (req->pid, 1);
       if (ioctl (nfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0)
-        return;   /* interrupted: the call starts again, or the command is gone */
+        {
+          sending_mark (req->pid, 0);
+          return;   /* interrupted: the call starts again, or the command is gone */
+        }
       if (ready != 0)
         {
           r = send_msg_send (sock, m, (flags & ~MSG_ZEROCOPY) | MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -1379,8 +1477,10 @@ send_worker (int                         nfd,
               if (r >= 0)
                 m->len = (size_t) r;
               finish_send (nfd, req, req->data.nr == __NR_sendmmsg ? 1 : r, err, r >= 0 ? 1 : 0, flags);
+              sending_mark (req->pid, 0);
               return;
             }
+          sending_mark (req->pid, 0);
           /* Writable, yet full (a receiver's queue): not in a busy loop. */
           usleep (backoff);
           backoff = backoff < 20000 ? backoff + 1000 : backoff;
@@ -1395,6 +1495,50 @@ send_worker (int                         nfd,
     }
 }
 
+/* Thread pidfds of the latest senders, kept for their next sends (a
+ * pidfd names its one thread for good: once that thread is gone, its
+ * calls fail with ESRCH, and a new one is opened). */
+#define PIDFD_CACHE 16
+static struct { pid_t tid; int fd; } sender_pidfds[PIDFD_CACHE];
+
+/* A copy of descriptor FD of thread TID, and in *PIDFD a pidfd of it
+ * that *OWNED says the caller must close; -1 with errno set. */
+static int
+take_senders_fd (pid_t tid,
+                 int   fd,
+                 int  *pidfd,
+                 int  *owned)
+{
+  unsigned int slot = (unsigned int) tid % PIDFD_CACHE;
+  int of_thread, copy;
+
+  *owned = 0;
+  if (sender_pidfds[slot].tid == tid && tid > 1)
+    {
+      *pidfd = sender_pidfds[slot].fd;
+      copy = (int) syscall (SYS_pidfd_getfd, *pidfd, fd, 0);
+      if (copy >= 0 || errno != ESRCH)
+        return copy;
+    }
+  if (sender_pidfds[slot].tid != 0)
+    {
+      close (sender_pidfds[slot].fd);
+      sender_pidfds[slot].tid = 0;
+    }
+  if ((*pidfd = callers_pidfd (tid, &of_thread)) < 0)
+    return -1;
+  /* A process's pidfd (before Linux 6.9) is not kept: the thread's id
+   * may come back in another process. */
+  if (of_thread)
+    {
+      sender_pidfds[slot].tid = tid;
+      sender_pidfds[slot].fd = *pidfd;
+    }
+  else
+    *owned = 1;
+  return (int) syscall (SYS_pidfd_getfd, *pidfd, fd, 0);
+}
+
 /* A sendto() with a destination, a sendmsg() or sendmmsg() of a command:
  * made by pid 1 (see above), which answers it (or a worker does). */
 static void
@@ -1402,8 +1546,8 @@ mediate_send (int                          nfd,
               const struct seccomp_notif  *req)
 {
   const __u64 *a = req->data.args;
-  int nr = req->data.nr, flags, sock = -1, pidfd = -1, domain = 0, type = 0, err = 0, nonblocking;
-  socklen_t opt_len = sizeof domain;
+  int nr = req->data.nr, flags, sock = -1, pidfd = -1, pidfd_owned = 0, type = 0, err = 0, nonblocking = -1;
+  socklen_t opt_len = sizeof type;
   unsigned int count, n_read = 0, n_filled = 0, sent = 0;
   struct msghdr heads[SEND_MAX_MSGS];
   size_t budget = SEND_MAX_TOTAL;
@@ -1421,6 +1565,11 @@ mediate_send (int                          nfd,
       return;
     }
 
+  if (already_sent (req, &val))
+    {
+      answer (nfd, id, val, 0);
+      return;
+    }
   flags = (int) (nr == __NR_sendmsg ? a[2] : a[3]);
   count = nr == __NR_sendmmsg ? (unsigned int) a[2] : 1;
   if (count > SEND_MAX_MSGS)
@@ -1431,17 +1580,14 @@ mediate_send (int                          nfd,
       return;
     }
 
-  if ((pidfd = callers_pidfd (req->pid)) < 0)
+  sock = take_senders_fd (req->pid, (int) a[0], &pidfd, &pidfd_owned);
+  if (sock < 0 && pidfd < 0)
     {
       answer (nfd, id, 0, ESRCH);
       return;
     }
-  sock = (int) syscall (SYS_pidfd_getfd, pidfd, (int) a[0], 0);
   if (sock < 0)
     err = errno;
-  if (err == 0 && getsockopt (sock, SOL_SOCKET, SO_DOMAIN, &domain, &opt_len) != 0)
-    err = errno;
-  opt_len = sizeof type;
   if (err == 0 && getsockopt (sock, SOL_SOCKET, SO_TYPE, &type, &opt_len) != 0)
     err = errno;
 
@@ -1486,7 +1632,7 @@ mediate_send (int                          nfd,
       /* A message that may not fit ends the call early (a short count). */
       if (i > 0 && budget < SEND_MAX_DATA)
         break;
-      e = send_msg_read (req->pid, pidfd, domain, type, &heads[i], nr == __NR_sendto, &send_msgs[i]);
+      e = send_msg_read (req->pid, pidfd, type, &heads[i], nr == __NR_sendto, &send_msgs[i]);
       n_filled = i + 1;
       if (e != 0)
         {
@@ -1505,7 +1651,11 @@ mediate_send (int                          nfd,
   if (err == 0 && ioctl (nfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0)
     err = ESRCH;
 
-  nonblocking = (flags & MSG_DONTWAIT) || (err == 0 && (fcntl (sock, F_GETFL) & O_NONBLOCK));
+  /* Whether the call may block is asked only when it matters. */
+  if (flags & MSG_DONTWAIT)
+    nonblocking = 1;
+  else if (err == 0 && (flags & MSG_FASTOPEN))
+    nonblocking = (fcntl (sock, F_GETFL) & O_NONBLOCK) != 0;
   for (unsigned int i = 0; err == 0 && i < n_read; i++)
     {
       ssize_t r = -1;
@@ -1515,6 +1665,13 @@ mediate_send (int                          nfd,
         errno = EAGAIN;
       else
         r = send_msg_send (sock, &send_msgs[i], (flags & ~MSG_ZEROCOPY) | MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (r < 0 && errno == EAGAIN && i == 0 && nonblocking < 0)
+        {
+          int errsv = errno;
+
+          nonblocking = (fcntl (sock, F_GETFL) & O_NONBLOCK) != 0;
+          errno = errsv;
+        }
       if (r < 0 && errno == EAGAIN && !nonblocking && i == 0)
         {
           /* It would block: a worker waits for the socket. */
@@ -1559,7 +1716,7 @@ out:
     send_msg_clear (&send_msgs[i]);
   if (sock >= 0)
     close (sock);
-  if (pidfd >= 0)
+  if (pidfd_owned)
     close (pidfd);
 }
 
@@ -3294,6 +3451,14 @@ serve (int       listen_fd,
       fprintf (stderr, "sandbox-exec-helper: cannot find the mount of a --no-links path "
                "(statx with STATX_MNT_ID): %s; Linux 5.8 or later is needed\n", strerror (errno));
       return 125;
+    }
+  if (egress_on)
+    {
+      /* Shared with the send workers pid 1 forks (mediate_send). */
+      void *page = mmap (NULL, 2 * SENT_SLOTS * sizeof (struct sent_record), PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+      sent_records = page != MAP_FAILED ? page : NULL;
     }
   if ((n_allowed_mnt >= 0 || egress_on || n_nolinks_mnt > 0) && install_connect_listener () != 0)
     {

@@ -1163,10 +1163,23 @@ control_translate (int              pidfd,
  * datagram is EMSGSIZE), its control data checked and translated.
  * SENDTO: H is made of sendto()'s arguments, its one iovec pid 1's own,
  * and a longer address is EINVAL rather than cut. Returns 0 or an errno. */
+/* SOCK's type, asked once per call (*TYPE: 0 until then). */
+static int
+socket_type (int  sock,
+             int *type)
+{
+  socklen_t len = sizeof *type;
+
+  if (*type == 0 && getsockopt (sock, SOL_SOCKET, SO_TYPE, type, &len) != 0)
+    *type = -1;
+  return *type;
+}
+
 static int
 send_msg_read (pid_t                pid,
                int                  pidfd,
-               int                  type,
+               int                  sock,
+               int                 *type,
                const struct msghdr *h,
                int                  sendto,
                struct send_msg     *m)
@@ -1208,7 +1221,7 @@ send_msg_read (pid_t                pid,
     }
   if (total > SEND_MAX_DATA)
     {
-      if (type != SOCK_STREAM)
+      if (socket_type (sock, type) != SOCK_STREAM)
         return EMSGSIZE;
       total = SEND_MAX_DATA;
     }
@@ -1235,7 +1248,8 @@ send_msg_read (pid_t                pid,
     {
       /* A UNIX datagram's path would be resolved as pid 1's (and no such
        * socket can be made in the sandbox). */
-      if (type == SOCK_DGRAM && m->addr_len > sizeof m->addr.sa.sa_family && m->addr.sa.sa_family == AF_UNIX)
+      if (m->addr_len > sizeof m->addr.sa.sa_family && m->addr.sa.sa_family == AF_UNIX &&
+          socket_type (sock, type) == SOCK_DGRAM)
         return EACCES;
       if (!egress_allowed (&m->addr.sa, m->addr_len, 1))
         return EACCES;
@@ -1547,7 +1561,6 @@ mediate_send (int                          nfd,
 {
   const __u64 *a = req->data.args;
   int nr = req->data.nr, flags, sock = -1, pidfd = -1, pidfd_owned = 0, type = 0, err = 0, nonblocking = -1;
-  socklen_t opt_len = sizeof type;
   unsigned int count, n_read = 0, n_filled = 0, sent = 0;
   struct msghdr heads[SEND_MAX_MSGS];
   size_t budget = SEND_MAX_TOTAL;
@@ -1587,8 +1600,6 @@ mediate_send (int                          nfd,
       return;
     }
   if (sock < 0)
-    err = errno;
-  if (err == 0 && getsockopt (sock, SOL_SOCKET, SO_TYPE, &type, &opt_len) != 0)
     err = errno;
 
   if (err == 0 && nr == __NR_sendto)
@@ -1632,7 +1643,7 @@ mediate_send (int                          nfd,
       /* A message that may not fit ends the call early (a short count). */
       if (i > 0 && budget < SEND_MAX_DATA)
         break;
-      e = send_msg_read (req->pid, pidfd, type, &heads[i], nr == __NR_sendto, &send_msgs[i]);
+      e = send_msg_read (req->pid, pidfd, sock, &type, &heads[i], nr == __NR_sendto, &send_msgs[i]);
       n_filled = i + 1;
       if (e != 0)
         {

@@ -1056,9 +1056,10 @@ mediate_connect (int                          nfd,
  * sendmmsg) or the errno. Descriptors passed with SCM_RIGHTS are the
  * command's, copied the same way. A send that would block a blocking
  * socket is left to a forked worker, which waits for the socket and sends
- * only while the command still waits in the call (a signal that
- * interrupts it makes the call start again: the worker must not have
- * sent already). Bounds: SEND_MAX_DATA bytes of one message (more on a
+ * only while the command still waits in the call. A signal that
+ * interrupts the call after the send, before the answer, makes it start
+ * again: that call gets the first one's result (record_sent), not a
+ * second send. Bounds: SEND_MAX_DATA bytes of one message (more on a
  * stream socket gives a short count, as it may; a larger datagram fails
  * with EMSGSIZE), SEND_MAX_MSGS messages of one sendmmsg() (a short count
  * too), SEND_MAX_CONTROL bytes of control data (ENOBUFS, as the kernel's

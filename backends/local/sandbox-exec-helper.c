@@ -1761,10 +1761,12 @@ out:
  * bind() is the exception: the kernel keeps the path a socket is bound
  * to, and programs hand getsockname()'s answer to others (Python's
  * multiprocessing), so this process binds the caller's own path (see
- * bind_checked): a program that swaps a directory of that path from
- * another thread between the check and the bind can leave a socket file
- * in the mount (the call then fails). A socket file is not followed, and
- * opening one fails at once (ENXIO).
+ * bind_checked), in a child that Landlock lets make sockets only beneath
+ * the directory it checked (bind_confined): a directory of that path
+ * swapped from another thread between the check and the bind makes the
+ * bind fail, not a socket file in the mount (short of a NO_LINKS mount
+ * below that very directory). A socket file is not followed, and opening
+ * one fails at once (ENXIO).
  */
 
 /* Looks up the mount ids of the --no-links paths; -1 if one has none. */

@@ -45,6 +45,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/sched.h>
@@ -59,6 +60,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -327,10 +329,9 @@ static int n_nolinks_paths;
  * where pid 1 already stands between a command and the network: connect()
  * (made by pid 1 on a copy of the socket and of the address, so what is
  * checked is what is connected: TCP, and datagram sockets that connect, as
- * the resolver's do), and, with rules, the destination of sendto(),
- * sendmsg() and sendmmsg() (checked, then sent by the kernel: a program
- * that rewrites its own message from another thread between the check and
- * the send can get one datagram past; docs/security.md).
+ * the resolver's do), and, with rules, sendto() with a destination,
+ * sendmsg() and sendmmsg(): made by pid 1 on copies of the socket and the
+ * message, so what is checked is what is sent (mediate_send).
  */
 #define MAX_EGRESS 256
 struct egress_rule
@@ -454,92 +455,6 @@ egress_allowed (const struct sockaddr *addr,
       denied = 1;
     }
   return !denied;
-}
-
-/* Whether the control messages of M (a command's msghdr, in process PID)
- * leave its destination alone: an IPv6 routing header (IPV6_RTHDR, its
- * RFC 2292 name; a type 2 one where the kernel has Mobile IPv6) or IPv4
- * source route (IP_RETOPTS) sends the datagram to the header's address
- * first, not to the one checked. (The same gap as the destination's: a
- * thread may rewrite them after this check, see check_send.) */
-static int
-control_allowed (pid_t                pid,
-                 const struct msghdr *m)
-{
-  static char buf[8192];
-  struct msghdr local_m = { 0 };
-  struct iovec local = { buf, m->msg_controllen };
-  struct iovec remote = { m->msg_control, m->msg_controllen };
-  struct cmsghdr *c;
-
-  if (m->msg_controllen > sizeof buf ||
-      process_vm_readv (pid, &local, 1, &remote, 1, 0) != (ssize_t) m->msg_controllen)
-    return 0;
-  local_m.msg_control = buf;
-  local_m.msg_controllen = m->msg_controllen;
-  for (c = CMSG_FIRSTHDR (&local_m); c != NULL; c = CMSG_NXTHDR (&local_m, c))
-    if ((c->cmsg_level == IPPROTO_IPV6 && (c->cmsg_type == 57 /* IPV6_RTHDR */ ||
-                                           c->cmsg_type == 24 /* IPV6_2292RTHDR */)) ||
-        (c->cmsg_level == IPPROTO_IP && c->cmsg_type == 7 /* IP_RETOPTS */))
-      return 0;
-  return 1;
-}
-
-/* The destination of a sendto()/sendmsg()/sendmmsg() a command asked
- * for, checked against the rules: 0 (let the kernel send it) or EACCES. */
-static int
-check_send (const struct seccomp_notif *req)
-{
-  union { struct sockaddr sa; struct sockaddr_storage ss; } addr;
-  uint64_t names[64][2];   /* user address, length */
-  int n = 0;
-
-  if (n_egress == 0)
-    return 0;
-  if (req->data.nr == __NR_sendto)
-    {
-      names[n][0] = req->data.args[4];
-      names[n++][1] = req->data.args[5];
-    }
-  else
-    {
-      unsigned int count = req->data.nr == __NR_sendmmsg ? (unsigned int) req->data.args[2] : 1;
-      size_t stride = req->data.nr == __NR_sendmmsg ? sizeof (struct mmsghdr) : sizeof (struct msghdr);
-
-      if (count > 64)
-        count = 64;   /* the kernel sends at most UIO_MAXIOV; more is refused below */
-      for (unsigned int i = 0; i < count; i++)
-        {
-          struct msghdr m;
-          struct iovec local = { &m, sizeof m };
-          struct iovec remote = { (void *) (uintptr_t) (req->data.args[1] + i * stride), sizeof m };
-
-          if (process_vm_readv (req->pid, &local, 1, &remote, 1, 0) != (ssize_t) sizeof m)
-            return EFAULT;
-          names[n][0] = (uintptr_t) m.msg_name;
-          names[n++][1] = m.msg_namelen;
-          if (m.msg_controllen > 0 && !control_allowed (req->pid, &m))
-            return EACCES;
-        }
-      if (req->data.nr == __NR_sendmmsg && req->data.args[2] > 64)
-        return EACCES;
-    }
-  for (int i = 0; i < n; i++)
-    {
-      struct iovec local = { &addr, names[i][1] };
-      struct iovec remote = { (void *) (uintptr_t) names[i][0], names[i][1] };
-
-      if (names[i][0] == 0 || names[i][1] == 0)
-        continue;
-      if (names[i][1] > sizeof addr.ss)
-        return EINVAL;
-      memset (&addr, 0, sizeof addr);
-      if (process_vm_readv (req->pid, &local, 1, &remote, 1, 0) != (ssize_t) names[i][1])
-        return EFAULT;
-      if (!egress_allowed (&addr.sa, (socklen_t) names[i][1], 1))
-        return EACCES;
-    }
-  return 0;
 }
 
 /* Writes into OUT (at most 32 instructions), for a filter whose
@@ -929,21 +844,53 @@ thread_group_of (pid_t tid)
   return p != NULL ? (pid_t) strtol (p + 6, NULL, 10) : -1;
 }
 
-/* A copy of descriptor FD of the process whose thread TID stopped in a
- * notification; -1 with errno set (ESRCH: it is gone). Tgid 1 is pid 1,
- * whose own calls never stop here: never take one of its descriptors. */
-static int
-take_commands_fd (pid_t tid,
-                  int   fd)
-{
-  pid_t tgid = thread_group_of (tid);
-  int pidfd, copy, errsv;
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
 
+/* A pidfd of thread TID, which stopped in a notification: of the thread
+ * itself where the kernel has them (Linux 6.9), whose descriptor table is
+ * the one its call uses (a thread may have unshared its own), else of its
+ * process. -1 with errno ESRCH when it is gone. Pid 1 (single-threaded),
+ * whose own calls never stop here, never gets one. */
+static int
+callers_pidfd (pid_t tid,
+               int  *of_thread)
+{
+  pid_t tgid;
+  int pidfd;
+
+  if (of_thread != NULL)
+    *of_thread = 0;
+  if (tid <= 1)
+    {
+      errno = ESRCH;
+      return -1;
+    }
+  pidfd = (int) syscall (SYS_pidfd_open, tid, PIDFD_THREAD);
+  if (pidfd >= 0 && of_thread != NULL)
+    *of_thread = 1;
+  if (pidfd >= 0 || errno != EINVAL)
+    return pidfd >= 0 ? pidfd : (errno = ESRCH, -1);
+  tgid = thread_group_of (tid);
   if (tgid <= 1 || (pidfd = (int) syscall (SYS_pidfd_open, tgid, 0)) < 0)
     {
       errno = ESRCH;
       return -1;
     }
+  return pidfd;
+}
+
+/* A copy of descriptor FD of the thread TID that stopped in a
+ * notification; -1 with errno set (ESRCH: it is gone). */
+static int
+take_commands_fd (pid_t tid,
+                  int   fd)
+{
+  int pidfd, copy, errsv;
+
+  if ((pidfd = callers_pidfd (tid, NULL)) < 0)
+    return -1;
   copy = (int) syscall (SYS_pidfd_getfd, pidfd, fd, 0);
   errsv = errno;
   close (pidfd);
@@ -1094,6 +1041,698 @@ mediate_connect (int                          nfd,
 }
 
 /* ------------------------------------------------------------------ */
+/* Sends with a destination, under egress rules                        */
+/*
+ * sendto() with an address and every sendmsg()/sendmmsg() stop in a
+ * notification (install_connect_listener). Letting the kernel go on
+ * after a check (SECCOMP_USER_NOTIF_FLAG_CONTINUE) would have it read
+ * the message again from the command's memory, where another thread may
+ * have rewritten the address, the msg_name pointer or the control data
+ * meanwhile, or swapped another socket in at that descriptor. So, as for
+ * connect(), pid 1 copies everything the send needs (the socket with
+ * pidfd_getfd; the destination, data and control data with
+ * process_vm_readv), checks its copies, sends them itself on its copy of
+ * the socket, and answers with the byte count (message count for
+ * sendmmsg) or the errno. Descriptors passed with SCM_RIGHTS are the
+ * command's, copied the same way. A send that would block a blocking
+ * socket is left to a forked worker, which waits for the socket and sends
+ * only while the command still waits in the call. A signal that
+ * interrupts the call after the send, before the answer, makes it start
+ * again: that call gets the first one's result (record_sent), not a
+ * second send. Bounds: SEND_MAX_DATA bytes of one message (more on a
+ * stream socket gives a short count, as it may; a larger datagram fails
+ * with EMSGSIZE), SEND_MAX_MSGS messages of one sendmmsg() (a short count
+ * too), SEND_MAX_CONTROL bytes of control data (ENOBUFS, as the kernel's
+ * optmem_max). Not carried over: MSG_ZEROCOPY (pid 1's copy is sent; the
+ * flag is dropped), and a receiver asking for the sender's credentials
+ * (SO_PASSCRED) sees pid 1's pid; explicit SCM_CREDENTIALS naming the
+ * command's pid are refused by the kernel (EPERM) as pid 1's.
+ */
+#define SEND_MAX_DATA    (1u << 20)
+#define SEND_MAX_TOTAL   (4u << 20)
+#define SEND_MAX_MSGS    64
+#define SEND_MAX_CONTROL 65536
+#define SEND_MAX_FDS     253   /* the kernel's SCM_MAX_FD */
+#define SEND_MAX_IOV     1024  /* UIO_MAXIOV */
+
+struct send_msg
+{
+  union { struct sockaddr sa; struct sockaddr_storage ss; } addr;
+  socklen_t     addr_len;
+  int           has_name;
+  char         *data;
+  size_t        len;
+  void         *control;      /* malloc'd (aligned), or NULL */
+  size_t        control_len;
+  int           fds[SEND_MAX_FDS];   /* pid 1's copies of SCM_RIGHTS descriptors */
+  int           n_fds;
+};
+
+static struct send_msg send_msgs[SEND_MAX_MSGS];
+
+static void
+send_msg_clear (struct send_msg *m)
+{
+  for (int i = 0; i < m->n_fds; i++)
+    close (m->fds[i]);
+  free (m->data);
+  free (m->control);
+  memset (m, 0, sizeof *m);
+}
+
+/* The kernel's own walk of control data (for_each_cmsghdr, CMSG_OK), so
+ * that what pid 1 translates is what the kernel reads: the first header,
+ * or the next after C; NULL at the end. */
+static struct cmsghdr *
+cmsg_next (void *control, size_t len, struct cmsghdr *c)
+{
+  char *next;
+
+  if (c == NULL)
+    return len >= sizeof (struct cmsghdr) ? control : NULL;
+  next = (char *) c + CMSG_ALIGN (c->cmsg_len);
+  if ((size_t) (next + sizeof (struct cmsghdr) - (char *) control) > len)
+    return NULL;
+  return (struct cmsghdr *) next;
+}
+
+/* Checks M's control data (copied) and replaces the descriptors of its
+ * SCM_RIGHTS messages by pid 1's copies of the command's (PIDFD). */
+static int
+control_translate (int              pidfd,
+                   struct send_msg *m)
+{
+  for (struct cmsghdr *c = cmsg_next (m->control, m->control_len, NULL); c != NULL;
+       c = cmsg_next (m->control, m->control_len, c))
+    {
+      if (c->cmsg_len < sizeof (struct cmsghdr) ||
+          c->cmsg_len > m->control_len - (size_t) ((char *) c - (char *) m->control))
+        return EINVAL;
+      /* An IPv6 routing header (IPV6_RTHDR, its RFC 2292 name; a type 2
+       * one where the kernel has Mobile IPv6) or IPv4 source route
+       * (IP_RETOPTS) sends the datagram to the header's address first,
+       * not to the one checked. */
+      if ((c->cmsg_level == IPPROTO_IPV6 && (c->cmsg_type == 57 /* IPV6_RTHDR */ ||
+                                             c->cmsg_type == 24 /* IPV6_2292RTHDR */)) ||
+          (c->cmsg_level == IPPROTO_IP && c->cmsg_type == 7 /* IP_RETOPTS */))
+        return EACCES;
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+        {
+          size_t n = (c->cmsg_len - sizeof (struct cmsghdr)) / sizeof (int);
+          unsigned char *p = CMSG_DATA (c);
+
+          if (n + (size_t) m->n_fds > SEND_MAX_FDS)
+            return EINVAL;
+          for (size_t i = 0; i < n; i++)
+            {
+              int theirs, ours;
+
+              memcpy (&theirs, p + i * sizeof (int), sizeof (int));
+              ours = theirs < 0 ? -1 : (int) syscall (SYS_pidfd_getfd, pidfd, theirs, 0);
+              if (ours < 0)
+                return EBADF;
+              m->fds[m->n_fds++] = ours;
+              memcpy (p + i * sizeof (int), &ours, sizeof (int));
+            }
+        }
+    }
+  return 0;
+}
+
+/* Copies message H of the command (thread PID; pidfd PIDFD) into M: its
+ * destination checked, at most SEND_MAX_DATA bytes of data (more of a
+ * datagram is EMSGSIZE), its control data checked and translated.
+ * SENDTO: H is made of sendto()'s arguments, its one iovec pid 1's own,
+ * and a longer address is EINVAL rather than cut. Returns 0 or an errno. */
+/* SOCK's type, asked once per call (*TYPE: 0 until then). */
+static int
+socket_type (int  sock,
+             int *type)
+{
+  socklen_t len = sizeof *type;
+
+  if (*type == 0 && getsockopt (sock, SOL_SOCKET, SO_TYPE, type, &len) != 0)
+    *type = -1;
+  return *type;
+}
+
+static int
+send_msg_read (pid_t                pid,
+               int                  pidfd,
+               int                  sock,
+               int                 *type,
+               const struct msghdr *h,
+               int                  sendto,
+               struct send_msg     *m)
+{
+  /* The destination first, then the data's iovecs: one read of both. */
+  static struct iovec remote[1 + SEND_MAX_IOV];
+  struct iovec *iov = remote + 1, local[2];
+  size_t total = 0;
+  ssize_t want;
+
+  memset (m, 0, sizeof *m);
+  /* sendmsg() takes an empty name for none, as the kernel does. */
+  if (h->msg_name != NULL && (sendto || h->msg_namelen > 0))
+    {
+      m->has_name = 1;
+      m->addr_len = h->msg_namelen;
+      if (m->addr_len > sizeof m->addr.ss)
+        {
+          if (sendto)
+            return EINVAL;
+          m->addr_len = sizeof m->addr.ss;
+        }
+    }
+
+  if (h->msg_iovlen > SEND_MAX_IOV)
+    return EMSGSIZE;
+  local[0] = (struct iovec) { iov, h->msg_iovlen * sizeof iov[0] };
+  remote[0] = (struct iovec) { h->msg_iov, h->msg_iovlen * sizeof iov[0] };
+  if (sendto)
+    memcpy (iov, h->msg_iov, sizeof iov[0]);
+  else if (h->msg_iovlen > 0 &&
+           process_vm_readv (pid, local, 1, remote, 1, 0) != (ssize_t) local[0].iov_len)
+    return EFAULT;
+  for (size_t i = 0; i < (size_t) h->msg_iovlen; i++)
+    {
+      if ((ssize_t) iov[i].iov_len < 0 || total + iov[i].iov_len < total)
+        return EINVAL;
+      total += iov[i].iov_len;
+    }
+  if (total > SEND_MAX_DATA)
+    {
+      if (socket_type (sock, type) != SOCK_STREAM)
+        return EMSGSIZE;
+      total = SEND_MAX_DATA;
+    }
+  m->len = total;
+  m->data = malloc (total > 0 ? total : 1);
+  if (m->data == NULL)
+    return ENOBUFS;
+  local[0] = (struct iovec) { &m->addr, m->has_name ? m->addr_len : 0 };
+  remote[0] = (struct iovec) { h->msg_name, local[0].iov_len };
+  local[1] = (struct iovec) { m->data, total };
+  want = (ssize_t) (local[0].iov_len + total);
+  if (want > 0)
+    {
+      ssize_t got;
+
+      if (h->msg_iovlen < SEND_MAX_IOV)
+        got = process_vm_readv (pid, local, 2, remote, 1 + h->msg_iovlen, 0);
+      else if ((got = process_vm_readv (pid, local, 1, remote, 1, 0)) == (ssize_t) local[0].iov_len)
+        got += process_vm_readv (pid, local + 1, 1, iov, h->msg_iovlen, 0);
+      if (got != want)
+        return EFAULT;
+    }
+  if (m->has_name)
+    {
+      /* A UNIX datagram's path would be resolved as pid 1's (and no such
+       * socket can be made in the sandbox). */
+      if (m->addr_len > sizeof m->addr.sa.sa_family && m->addr.sa.sa_family == AF_UNIX &&
+          socket_type (sock, type) == SOCK_DGRAM)
+        return EACCES;
+      if (!egress_allowed (&m->addr.sa, m->addr_len, 1))
+        return EACCES;
+    }
+
+  if (h->msg_controllen > 0)
+    {
+      if (h->msg_controllen > SEND_MAX_CONTROL)
+        return ENOBUFS;
+      m->control_len = h->msg_controllen;
+      m->control = calloc (1, CMSG_ALIGN (m->control_len));
+      if (m->control == NULL)
+        return ENOBUFS;
+      local[0] = (struct iovec) { m->control, m->control_len };
+      remote[0] = (struct iovec) { h->msg_control, m->control_len };
+      if (process_vm_readv (pid, local, 1, remote, 1, 0) != (ssize_t) m->control_len)
+        return EFAULT;
+      return control_translate (pidfd, m);
+    }
+  return 0;
+}
+
+/* Sends M on SOCK (pid 1's copy) with FLAGS; the count or -1 with errno. */
+static ssize_t
+send_msg_send (int              sock,
+               struct send_msg *m,
+               int              flags)
+{
+  struct iovec iov = { m->data, m->len };
+  struct msghdr h = { 0 };
+
+  if (m->has_name)
+    {
+      h.msg_name = &m->addr;
+      h.msg_namelen = m->addr_len;
+    }
+  h.msg_iov = &iov;
+  h.msg_iovlen = 1;
+  h.msg_control = m->control;
+  h.msg_controllen = m->control_len;
+  return (ssize_t) syscall (SYS_sendmsg, sock, &h, flags, cookie, 0, 0);
+}
+
+/* Answers notification ID: VAL, or the error ERR (when not 0). */
+static int
+answer (int      nfd,
+        uint64_t id,
+        int64_t  val,
+        int      err)
+{
+  struct seccomp_notif_resp resp = { 0 };
+
+  resp.id = id;
+  resp.val = err != 0 ? 0 : val;
+  resp.error = -err;
+  return ioctl (nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+}
+
+/* Sends already made whose answer came too late: a signal interrupted
+ * the call meanwhile, and the kernel starts it again (or the command,
+ * told EINTR, makes it again), with the same arguments. That call is
+ * answered with the first one's result instead of sending the data a
+ * second time. On a page shared with the workers (they answer blocking
+ * sends); one slot per thread id, cleared by the thread's next send,
+ * then as many marks of a worker sending (sending_mark). */
+#define SENT_SLOTS 64
+struct sent_record
+{
+  int      tid;      /* 0: free */
+  int      nr;
+  uint64_t args[6];
+  int64_t  val;
+};
+static struct sent_record *sent_records;
+
+static void
+record_sent (const struct seccomp_notif *req,
+             int64_t                     val)
+{
+  struct sent_record *r;
+
+  if (sent_records == NULL)
+    return;
+  r = &sent_records[(unsigned int) req->pid % SENT_SLOTS];
+  __atomic_store_n (&r->tid, 0, __ATOMIC_SEQ_CST);
+  r->nr = req->data.nr;
+  memcpy (r->args, req->data.args, sizeof r->args);
+  r->val = val;
+  __atomic_store_n (&r->tid, (int) req->pid, __ATOMIC_SEQ_CST);
+}
+
+/* A worker of thread TID's send is between its last look at the call
+ * and its answer (ON), or not any more. */
+static void
+sending_mark (pid_t tid,
+              int   on)
+{
+  if (sent_records != NULL)
+    __atomic_store_n (&sent_records[SENT_SLOTS + (unsigned int) tid % SENT_SLOTS].tid,
+                      on ? (int) tid : 0, __ATOMIC_SEQ_CST);
+}
+
+/* The result of REQ's earlier try, if it was sent already: 1 and *VAL.
+ * A worker still sending it is waited for (a send that does not block:
+ * microseconds; at most 200 ms). */
+static int
+already_sent (const struct seccomp_notif *req,
+              int64_t                    *val)
+{
+  struct sent_record *r;
+
+  if (sent_records == NULL)
+    return 0;
+  for (int i = 0; i < 4000 && __atomic_load_n (&sent_records[SENT_SLOTS + (unsigned int) req->pid % SENT_SLOTS].tid,
+                                               __ATOMIC_SEQ_CST) == (int) req->pid; i++)
+    usleep (50);
+  r = &sent_records[(unsigned int) req->pid % SENT_SLOTS];
+  if (__atomic_load_n (&r->tid, __ATOMIC_SEQ_CST) != (int) req->pid)
+    return 0;
+  __atomic_store_n (&r->tid, 0, __ATOMIC_SEQ_CST);
+  /* Only the arguments the call has: the others are whatever the
+   * registers held, which a call made again need not repeat. */
+  if (r->nr != req->data.nr ||
+      memcmp (r->args, req->data.args,
+              (req->data.nr == __NR_sendto ? 6 : req->data.nr == __NR_sendmmsg ? 4 : 3) * sizeof r->args[0]) != 0)
+    return 0;
+  *val = r->val;
+  return 1;
+}
+
+/* Whether thread TID has a handler for SIGPIPE (read from its status). */
+static int
+sigpipe_caught (pid_t tid)
+{
+  char path[64], buf[4096];
+  unsigned long long caught = 0;
+  ssize_t n;
+  char *p;
+  int fd;
+
+  snprintf (path, sizeof path, "/proc/%d/status", (int) tid);
+  if ((fd = open (path, O_RDONLY | O_CLOEXEC)) < 0)
+    return 0;
+  n = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  if ((p = strstr (buf, "\nSigCgt:")) != NULL)
+    caught = strtoull (p + 8, NULL, 16);
+  return (caught >> (SIGPIPE - 1)) & 1;
+}
+
+/* Answers the send REQ with VAL or ERR, as the kernel ends one:
+ * sendmmsg()'s msg_len of the N messages sent written into the command's
+ * array, and SIGPIPE to the calling thread for EPIPE without
+ * MSG_NOSIGNAL. The signal goes first (the thread sees it before it runs
+ * on), unless the thread has a handler: a signal it handles while it
+ * waits in the call would have the kernel start the call again, so then
+ * it comes just after the answer. */
+static void
+finish_send (int                         nfd,
+             const struct seccomp_notif *req,
+             int64_t                     val,
+             int                         err,
+             unsigned int                n,
+             int                         flags)
+{
+  int sigpipe = err == EPIPE && !(flags & MSG_NOSIGNAL), caught = 0;
+
+  if (req->data.nr == __NR_sendmmsg)
+    for (unsigned int i = 0; i < n; i++)
+      {
+        unsigned int len = (unsigned int) send_msgs[i].len;
+        struct iovec local = { &len, sizeof len };
+        struct iovec remote = { (void *) (uintptr_t) (req->data.args[1] + i * sizeof (struct mmsghdr) +
+                                                      offsetof (struct mmsghdr, msg_len)), sizeof len };
+
+        process_vm_writev (req->pid, &local, 1, &remote, 1, 0);
+      }
+  if (sigpipe && !(caught = sigpipe_caught (req->pid)))
+    syscall (SYS_tgkill, thread_group_of (req->pid), req->pid, SIGPIPE);
+  if (answer (nfd, req->id, val, err) != 0 && errno == ENOENT && err == 0)
+    record_sent (req, val);
+  if (sigpipe && caught)
+    syscall (SYS_tgkill, thread_group_of (req->pid), req->pid, SIGPIPE);
+}
+
+/* In a forked worker: waits until SOCK takes message M of the blocking
+ * send REQ, then sends it, as long as the command still waits in the
+ * call; answers and returns. */
+static void
+send_worker (int                         nfd,
+             const struct seccomp_notif *req,
+              int                         sock,
+             int                         flags)
+{
+  struct send_msg *m = &send_msgs[0];
+  struct timeval tv = { 0 };
+  socklen_t tv_len = sizeof tv;
+  struct timespec start, now;
+  long long timeout_ms = -1;
+  int backoff = 0;
+  uint64_t id = req->id;
+
+  if (getsockopt (sock, SOL_SOCKET, SO_SNDTIMEO, &tv, &tv_len) == 0 && (tv.tv_sec > 0 || tv.tv_usec > 0))
+    timeout_ms = (long long) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+  if (flags & MSG_FASTOPEN)
+    {
+      /* It connects first, blocking as connect() does (mediate_connect). */
+      ssize_t r = send_msg_send (sock, m, (flags & ~MSG_ZEROCOPY) | MSG_NOSIGNAL);
+      int err = r >= 0 ? 0 : errno;
+
+      finish_send (nfd, req, r, err, 0, flags);
+      return;
+    }
+  clock_gettime (CLOCK_MONOTONIC, &start);
+  for (;;)
+    {
+      struct pollfd p = { sock, POLLOUT, 0 };
+      ssize_t r;
+      int ready = poll (&p, 1, 50);
+
+      /* Sending from here to the answer (or its record): pid 1 waits
+       * for that before it serves the thread's next call. */
+      sending_mark (req->pid, 1);
+      if (ioctl (nfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0)
+        {
+          sending_mark (req->pid, 0);
+          return;   /* interrupted: the call starts again, or the command is gone */
+        }
+      if (ready != 0)
+        {
+          r = send_msg_send (sock, m, (flags & ~MSG_ZEROCOPY) | MSG_NOSIGNAL | MSG_DONTWAIT);
+          if (r >= 0 || (errno != EAGAIN))
+            {
+              int err = r >= 0 ? 0 : errno;
+
+              if (r >= 0)
+                m->len = (size_t) r;
+              finish_send (nfd, req, req->data.nr == __NR_sendmmsg ? 1 : r, err, r >= 0 ? 1 : 0, flags);
+              sending_mark (req->pid, 0);
+              return;
+            }
+          sending_mark (req->pid, 0);
+          /* Writable, yet full (a receiver's queue): not in a busy loop. */
+          usleep (backoff);
+          backoff = backoff < 20000 ? backoff + 1000 : backoff;
+        }
+      clock_gettime (CLOCK_MONOTONIC, &now);
+      if (timeout_ms >= 0 &&
+          (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >= timeout_ms)
+        {
+          answer (nfd, id, 0, EAGAIN);
+          return;
+        }
+    }
+}
+
+/* Thread pidfds of the latest senders, kept for their next sends (a
+ * pidfd names its one thread for good: once that thread is gone, its
+ * calls fail with ESRCH, and a new one is opened). */
+#define PIDFD_CACHE 16
+static struct { pid_t tid; int fd; } sender_pidfds[PIDFD_CACHE];
+
+/* A copy of descriptor FD of thread TID, and in *PIDFD a pidfd of it
+ * that *OWNED says the caller must close; -1 with errno set. */
+static int
+take_senders_fd (pid_t tid,
+                 int   fd,
+                 int  *pidfd,
+                 int  *owned)
+{
+  unsigned int slot = (unsigned int) tid % PIDFD_CACHE;
+  int of_thread, copy;
+
+  *owned = 0;
+  if (sender_pidfds[slot].tid == tid && tid > 1)
+    {
+      *pidfd = sender_pidfds[slot].fd;
+      copy = (int) syscall (SYS_pidfd_getfd, *pidfd, fd, 0);
+      if (copy >= 0 || errno != ESRCH)
+        return copy;
+    }
+  if (sender_pidfds[slot].tid != 0)
+    {
+      close (sender_pidfds[slot].fd);
+      sender_pidfds[slot].tid = 0;
+    }
+  if ((*pidfd = callers_pidfd (tid, &of_thread)) < 0)
+    return -1;
+  /* A process's pidfd (before Linux 6.9) is not kept: the thread's id
+   * may come back in another process. */
+  if (of_thread)
+    {
+      sender_pidfds[slot].tid = tid;
+      sender_pidfds[slot].fd = *pidfd;
+    }
+  else
+    *owned = 1;
+  return (int) syscall (SYS_pidfd_getfd, *pidfd, fd, 0);
+}
+
+/* A sendto() with a destination, a sendmsg() or sendmmsg() of a command:
+ * made by pid 1 (see above), which answers it (or a worker does). */
+static void
+mediate_send (int                          nfd,
+              const struct seccomp_notif  *req)
+{
+  const __u64 *a = req->data.args;
+  int nr = req->data.nr, flags, sock = -1, pidfd = -1, pidfd_owned = 0, type = 0, err = 0, nonblocking = -1;
+  unsigned int count, n_read = 0, n_filled = 0, sent = 0;
+  struct msghdr heads[SEND_MAX_MSGS];
+  size_t budget = SEND_MAX_TOTAL;
+  int64_t val = 0;
+  uint64_t id = req->id;
+
+  if (n_egress == 0)
+    {
+      /* Nothing to decide: the kernel sends it. */
+      struct seccomp_notif_resp resp = { 0 };
+
+      resp.id = id;
+      resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+      ioctl (nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+      return;
+    }
+
+  if (already_sent (req, &val))
+    {
+      answer (nfd, id, val, 0);
+      return;
+    }
+  flags = (int) (nr == __NR_sendmsg ? a[2] : a[3]);
+  count = nr == __NR_sendmmsg ? (unsigned int) a[2] : 1;
+  if (count > SEND_MAX_MSGS)
+    count = SEND_MAX_MSGS;   /* a short count, as sendmmsg() may give */
+  if (count == 0)
+    {
+      answer (nfd, id, 0, 0);
+      return;
+    }
+
+  sock = take_senders_fd (req->pid, (int) a[0], &pidfd, &pidfd_owned);
+  if (sock < 0 && pidfd < 0)
+    {
+      answer (nfd, id, 0, ESRCH);
+      return;
+    }
+  if (sock < 0)
+    err = errno;
+
+  if (err == 0 && nr == __NR_sendto)
+    {
+      static struct iovec one;
+
+      memset (heads, 0, sizeof heads[0]);
+      one = (struct iovec) { (void *) (uintptr_t) a[1], (size_t) a[2] };
+      if (one.iov_len > INT_MAX)
+        one.iov_len = INT_MAX;
+      heads[0].msg_name = (void *) (uintptr_t) a[4];
+      if ((int) a[5] < 0)
+        err = EINVAL;
+      heads[0].msg_namelen = (socklen_t) a[5];
+      heads[0].msg_iov = &one;
+      heads[0].msg_iovlen = 1;
+    }
+  else if (err == 0)
+    {
+      size_t stride = nr == __NR_sendmmsg ? sizeof (struct mmsghdr) : sizeof (struct msghdr);
+
+      for (unsigned int i = 0; i < count; i++)
+        {
+          struct iovec local = { &heads[i], sizeof heads[i] };
+          struct iovec remote = { (void *) (uintptr_t) (a[1] + i * stride), sizeof heads[i] };
+
+          if (process_vm_readv (req->pid, &local, 1, &remote, 1, 0) != (ssize_t) sizeof heads[i])
+            {
+              if (i == 0)
+                err = EFAULT;
+              count = i;
+              break;
+            }
+        }
+    }
+
+  for (unsigned int i = 0; err == 0 && i < count; i++)
+    {
+      int e;
+
+      /* A message that may not fit ends the call early (a short count). */
+      if (i > 0 && budget < SEND_MAX_DATA)
+        break;
+      e = send_msg_read (req->pid, pidfd, sock, &type, &heads[i], nr == __NR_sendto, &send_msgs[i]);
+      n_filled = i + 1;
+      if (e != 0)
+        {
+          /* A later message's error ends the call early (sendmmsg()
+           * counts what went); the command learns it on its next. */
+          if (i == 0)
+            err = e;
+          break;
+        }
+      n_read = i + 1;
+      budget -= send_msgs[i].len;
+    }
+
+  /* Everything read about the command is its own only if it is still
+   * waiting in that call (not a recycled pid). */
+  if (err == 0 && ioctl (nfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0)
+    err = ESRCH;
+
+  /* Whether the call may block is asked only when it matters. */
+  if (flags & MSG_DONTWAIT)
+    nonblocking = 1;
+  else if (err == 0 && (flags & MSG_FASTOPEN))
+    nonblocking = (fcntl (sock, F_GETFL) & O_NONBLOCK) != 0;
+  for (unsigned int i = 0; err == 0 && i < n_read; i++)
+    {
+      ssize_t r = -1;
+
+      /* A blocking TCP Fast Open send connects first: in a worker. */
+      if ((flags & MSG_FASTOPEN) && !nonblocking)
+        errno = EAGAIN;
+      else
+        r = send_msg_send (sock, &send_msgs[i], (flags & ~MSG_ZEROCOPY) | MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (r < 0 && errno == EAGAIN && i == 0 && nonblocking < 0)
+        {
+          int errsv = errno;
+
+          nonblocking = (fcntl (sock, F_GETFL) & O_NONBLOCK) != 0;
+          errno = errsv;
+        }
+      if (r < 0 && errno == EAGAIN && !nonblocking && i == 0)
+        {
+          /* It would block: a worker waits for the socket. */
+          pid_t worker = fork ();
+
+          if (worker == 0)
+            {
+              int keep[2 + SEND_MAX_FDS], n_keep = 0;
+
+              keep[n_keep++] = nfd;
+              keep[n_keep++] = sock;
+              for (int k = 0; k < send_msgs[0].n_fds; k++)
+                keep[n_keep++] = send_msgs[0].fds[k];
+              close_others (keep, n_keep);
+              send_worker (nfd, req, sock, flags);
+              _exit (0);
+            }
+          if (worker < 0)
+            err = errno;
+          else
+            goto out;   /* the worker answers */
+          break;
+        }
+      if (r < 0)
+        {
+          if (i == 0)
+            err = errno;
+          break;
+        }
+      sent = i + 1;
+      val = nr == __NR_sendmmsg ? (int64_t) sent : (int64_t) r;
+      if ((size_t) r < send_msgs[i].len)
+        {
+          send_msgs[i].len = (size_t) r;
+          break;   /* a stream socket's short count: the rest is the command's to send */
+        }
+    }
+  finish_send (nfd, req, val, err, sent, flags);
+
+out:
+  for (unsigned int i = 0; i < n_filled; i++)
+    send_msg_clear (&send_msgs[i]);
+  if (sock >= 0)
+    close (sock);
+  if (pidfd_owned)
+    close (pidfd);
+}
+
+/* ------------------------------------------------------------------ */
 /* Links, FIFOs and sockets on the commands' behalf (--no-links)       */
 /*
  * A spec mount with SANDBOX_MOUNT_NO_LINKS is a read-write host
@@ -1122,10 +1761,12 @@ mediate_connect (int                          nfd,
  * bind() is the exception: the kernel keeps the path a socket is bound
  * to, and programs hand getsockname()'s answer to others (Python's
  * multiprocessing), so this process binds the caller's own path (see
- * bind_checked): a program that swaps a directory of that path from
- * another thread between the check and the bind can leave a socket file
- * in the mount (the call then fails). A socket file is not followed, and
- * opening one fails at once (ENXIO).
+ * bind_checked), in a child that Landlock lets make sockets only beneath
+ * the directory it checked (bind_confined): a directory of that path
+ * swapped from another thread between the check and the bind makes the
+ * bind fail, not a socket file in the mount (short of a NO_LINKS mount
+ * below that very directory). A socket file is not followed, and opening
+ * one fails at once (ENXIO).
  */
 
 /* Looks up the mount ids of the --no-links paths; -1 if one has none. */
@@ -1337,7 +1978,8 @@ bind_checked (pid_t                     tid,
               socklen_t                 addr_len,
               const char               *path,
               const char               *name,
-              int                       dir)
+              int                       dir,
+              int                       caller_cwd)
 {
   struct stat st;
   char proc[64];
@@ -1345,6 +1987,8 @@ bind_checked (pid_t                     tid,
 
   if (name == path)
     cwd = dup (dir);
+  else if (path[0] != '/' && caller_cwd >= 0)
+    cwd = dup (caller_cwd);
   else if (path[0] != '/')
     {
       snprintf (proc, sizeof proc, "/proc/%d/cwd", (int) tid);
@@ -1375,6 +2019,14 @@ bind_checked (pid_t                     tid,
   errno = errsv;
   return r;
 }
+
+static int bind_confined (pid_t                     tid,
+                          int                       sock,
+                          const struct sockaddr_un *addr,
+                          socklen_t                 addr_len,
+                          const char               *path,
+                          const char               *name,
+                          int                       dir);
 
 /* Works out which symlink/mknod/bind the command asked for and makes the
  * entry itself; returns 0 or an errno for the answer. */
@@ -1504,7 +2156,7 @@ mediate_create (int                          nfd,
       if (nr == __NR_bind && dir < 0)
         r = syscall (SYS_bind, sock, &addr.sa, addr_len, cookie, 0, 0);
       else if (nr == __NR_bind)
-        r = bind_checked (req->pid, sock, &addr.un, addr_len, path, name, dir);
+        r = bind_confined (req->pid, sock, &addr.un, addr_len, path, name, dir);
       else if (nr == __NR_symlinkat
 #ifdef __NR_symlink
                || nr == __NR_symlink
@@ -1616,6 +2268,79 @@ struct sbx_landlock_path_beneath_attr
 #define SYS_landlock_restrict_self 446
 #endif
 
+#define SBX_LANDLOCK_ACCESS_FS_MAKE_SOCK        (1ULL << 9)
+
+/* bind_checked, in a child that Landlock lets make a socket only beneath
+ * DIR, the directory checked (not on a NO_LINKS mount): the kernel
+ * resolves the caller's path again to bind it, and a directory of that
+ * path swapped meanwhile for a link into a NO_LINKS mount (renameat2
+ * RENAME_EXCHANGE from another thread) had the socket file made there
+ * (22 of 3,000 binds); now that bind fails (EACCES) and makes nothing.
+ * Without Landlock, as before. Returns 0, or -1 with errno set. */
+static int
+bind_confined (pid_t                     tid,
+               int                       sock,
+               const struct sockaddr_un *addr,
+               socklen_t                 addr_len,
+               const char               *path,
+               const char               *name,
+               int                       dir)
+{
+  long abi = syscall (SYS_landlock_create_ruleset, NULL, 0, SBX_LANDLOCK_CREATE_RULESET_VERSION);
+  int status = 0;
+  pid_t child;
+
+  if (abi < 1)
+    return bind_checked (tid, sock, addr, addr_len, path, name, dir, -1);
+  child = fork ();
+  if (child == 0)
+    {
+      struct sbx_landlock_ruleset_attr attr = { 0 };
+      struct sbx_landlock_path_beneath_attr rule = { SBX_LANDLOCK_ACCESS_FS_MAKE_SOCK, dir };
+      int ruleset, caller_cwd = -1;
+
+      /* Before the domain, which may not look into the caller's /proc. */
+      if (name != path && path[0] != '/')
+        {
+          char proc[64];
+
+          snprintf (proc, sizeof proc, "/proc/%d/cwd", (int) tid);
+          if ((caller_cwd = open (proc, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+            _exit (errno > 0 && errno < 256 ? errno : EPERM);
+        }
+
+      attr.handled_access_fs = SBX_LANDLOCK_ACCESS_FS_MAKE_SOCK;
+      ruleset = (int) syscall (SYS_landlock_create_ruleset, &attr, sizeof attr.handled_access_fs, 0);
+      if (ruleset < 0 ||
+          syscall (SYS_landlock_add_rule, ruleset, SBX_LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0 ||
+          syscall (SYS_landlock_restrict_self, ruleset,
+                   abi >= 7 ? SBX_LANDLOCK_RESTRICT_SELF_LOG_SAME_EXEC_OFF : 0) != 0)
+        _exit (EPERM);
+      if (bind_checked (tid, sock, addr, addr_len, path, name, dir, caller_cwd) == 0)
+        _exit (0);
+      _exit (errno > 0 && errno < 256 ? errno : EPERM);
+    }
+  if (child < 0)
+    return -1;
+  while (waitpid (child, &status, 0) < 0)
+    if (errno != EINTR)
+      {
+        errno = EPERM;
+        return -1;
+      }
+  if (!WIFEXITED (status))
+    {
+      errno = EPERM;
+      return -1;
+    }
+  if (WEXITSTATUS (status) != 0)
+    {
+      errno = WEXITSTATUS (status);
+      return -1;
+    }
+  return 0;
+}
+
 static char **allowed_dirs;      /* the sandbox's own mounts, or NULL */
 static int n_allowed_dirs;
 
@@ -1695,9 +2420,8 @@ serve_listener (int nfd)
     resp.error = -mediate_reuseaddr (nfd, &req);
   else if (req.data.nr == __NR_sendto || req.data.nr == __NR_sendmsg || req.data.nr == __NR_sendmmsg)
     {
-      resp.error = -check_send (&req);
-      if (resp.error == 0)
-        resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+      mediate_send (nfd, &req);
+      answered = 1;
     }
   else
     resp.error = -ENOSYS;
@@ -2707,14 +3431,14 @@ accept_one (int listen_fd)
 }
 
 /* Closes every descriptor from 3 up but the KEEP ones (bwrap's info pipe,
- * for one; at most 8, in any order, -1 for none). */
+ * for one; at most 8 + 256, in any order, -1 for none). */
 static void
 close_others (const int *unsorted, int n_keep)
 {
-  int keep[8];
+  int keep[8 + 256];
   unsigned int first = 3;
 
-  n_keep = n_keep < 8 ? n_keep : 8;
+  n_keep = n_keep < 8 + 256 ? n_keep : 8 + 256;
   for (int i = 0; i < n_keep; i++)
     {
       int j = i;
@@ -2825,6 +3549,14 @@ serve (int       listen_fd,
       fprintf (stderr, "sandbox-exec-helper: cannot find the mount of a --no-links path "
                "(statx with STATX_MNT_ID): %s; Linux 5.8 or later is needed\n", strerror (errno));
       return 125;
+    }
+  if (egress_on)
+    {
+      /* Shared with the send workers pid 1 forks (mediate_send). */
+      void *page = mmap (NULL, 2 * SENT_SLOTS * sizeof (struct sent_record), PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+      sent_records = page != MAP_FAILED ? page : NULL;
     }
   if ((n_allowed_mnt >= 0 || egress_on || n_nolinks_mnt > 0) && install_connect_listener () != 0)
     {

@@ -396,6 +396,46 @@ _sandbox_cloud_task_later (GTask       *task,
   g_source_unref (source);
 }
 
+/* ------------------------------------------------------------------ */
+/* Shell lines                                                         */
+
+static void
+shell_append_word (GString    *line,
+                   const char *word)
+{
+  g_autofree char *quoted = g_shell_quote (word);
+
+  if (line->len > 0 && line->str[line->len - 1] != ' ')
+    g_string_append_c (line, ' ');
+  g_string_append (line, quoted);
+}
+
+void
+_sandbox_cloud_shell_append_words (GString            *line,
+                                   const char * const *words)
+{
+  for (guint i = 0; words[i] != NULL; i++)
+    shell_append_word (line, words[i]);
+}
+
+void
+_sandbox_cloud_shell_append_env (GString    *line,
+                                 GHashTable *env)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (env == NULL)
+    return;
+  g_hash_table_iter_init (&iter, env);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      g_autofree char *pair = g_strdup_printf ("%s=%s", (char *) key, (char *) value);
+
+      shell_append_word (line, pair);
+    }
+}
+
 GHashTable *
 _sandbox_cloud_create_labels (GHashTable  *labels,
                               char       **token)

@@ -655,24 +655,11 @@ build_script (SandboxDaytonaInstance *self,
     }
   if (env != NULL && g_hash_table_size (env) > 0)
     {
-      GHashTableIter iter;
-      gpointer key, value;
-
       g_string_append (script, "env");
-      g_hash_table_iter_init (&iter, env);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        {
-          g_autofree char *pair = g_strdup_printf ("%s=%s", (char *) key, (char *) value);
-          g_autofree char *q = g_shell_quote (pair);
-          g_string_append_printf (script, " %s", q);
-        }
+      _sandbox_cloud_shell_append_env (script, env);
       g_string_append_c (script, ' ');
     }
-  for (guint i = 0; argv[i] != NULL; i++)
-    {
-      g_autofree char *q = g_shell_quote (argv[i]);
-      g_string_append_printf (script, "%s%s", i ? " " : "", q);
-    }
+  _sandbox_cloud_shell_append_words (script, argv);
   g_string_append (script, " 2>&9 9>&-; } 9>&2 2>/dev/null");
   g_string_prepend (script, "{ ");
   if (input != NULL)
@@ -1160,25 +1147,9 @@ tty_type_command (DaytonaTty *tty)
       g_string_append_printf (line, " cd %s || exit 1;", q);
     }
   g_string_append (line, " exec env");
-  if (env != NULL)
-    {
-      GHashTableIter iter;
-      gpointer key, value;
-
-      g_hash_table_iter_init (&iter, env);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        {
-          g_autofree char *pair = g_strdup_printf ("%s=%s", (char *) key, (char *) value);
-          g_autofree char *q = g_shell_quote (pair);
-          g_string_append_printf (line, " %s", q);
-        }
-    }
+  _sandbox_cloud_shell_append_env (line, env);
   g_string_append (line, " --");
-  for (guint i = 0; argv[i] != NULL; i++)
-    {
-      g_autofree char *q = g_shell_quote (argv[i]);
-      g_string_append_printf (line, " %s", q);
-    }
+  _sandbox_cloud_shell_append_words (line, argv);
   /* An interactive shell survives a failed exec. */
   g_string_append (line, "; exit 127\n");
   tty->typed = TRUE;

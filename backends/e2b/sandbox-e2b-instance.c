@@ -1667,6 +1667,20 @@ copy_counting (SandboxInstance  *instance,
   return ok;
 }
 
+/* envd's request for the file @path of the sandbox: GET reads it, POST
+ * writes it. NULL with @error set as files_message (). */
+static SoupMessage *
+file_message (FilesData   *data,
+              const char  *method,
+              const char  *path,
+              GError     **error)
+{
+  g_autofree char *escaped = g_uri_escape_string (path, "/", FALSE);
+  g_autofree char *query = g_strdup_printf ("files?path=%s", escaped);
+
+  return files_message (data, method, query, error);
+}
+
 /* One attempt. A failure that another attempt may cure leaves the answer
  * in *@failed_msg or the raw transport error in *@failed_error. */
 static gboolean
@@ -1678,9 +1692,7 @@ upload_file_once (FilesData     *data,
                   GCancellable  *cancellable,
                   GError       **error)
 {
-  g_autofree char *escaped = g_uri_escape_string (destination, "/", FALSE);
-  g_autofree char *query = g_strdup_printf ("files?path=%s", escaped);
-  g_autoptr(SoupMessage) msg = files_message (data, "POST", query, error);
+  g_autoptr(SoupMessage) msg = file_message (data, "POST", destination, error);
   g_autoptr(GFileInputStream) in = NULL;
   g_autoptr(GFileInfo) info = NULL;
   g_autoptr(GInputStream) answer = NULL;
@@ -1847,9 +1859,7 @@ download_file_once (FilesData     *data,
                     GCancellable  *cancellable,
                     GError       **error)
 {
-  g_autofree char *escaped = g_uri_escape_string (source, "/", FALSE);
-  g_autofree char *query = g_strdup_printf ("files?path=%s", escaped);
-  g_autoptr(SoupMessage) msg = files_message (data, "GET", query, error);
+  g_autoptr(SoupMessage) msg = file_message (data, "GET", source, error);
   g_autoptr(GInputStream) in = NULL;
   g_autoptr(GFileOutputStream) out = NULL;
   g_autoptr(GFile) parent = g_file_get_parent (destination);

@@ -222,8 +222,6 @@ exec_output_flushed (GObject      *source,
 {
   GTask *task = user_data;
   ExecData *data = g_task_get_task_data (task);
-  g_autoptr(GBytes) out = _sandbox_output_steal_captured (data->output, FALSE);
-  g_autoptr(GBytes) err = _sandbox_output_steal_captured (data->output, TRUE);
   GError *error = NULL;
 
   if (!_sandbox_output_flush_finish (data->output, result, &error) && data->outcome_error == NULL)
@@ -231,14 +229,9 @@ exec_output_flushed (GObject      *source,
   else
     g_clear_error (&error);
   if (data->outcome_error == NULL)
-    data->outcome = g_object_new (SANDBOX_TYPE_EXEC_RESULT,
-                                  "exit-status", data->timed_out ? -1 : data->exit_status,
-                                  "term-signal", data->timed_out ? SIGKILL : 0,
-                                  "timed-out", data->timed_out,
-                                  "stdout", out,
-                                  "stderr", err,
-                                  "elapsed", (g_get_monotonic_time () - data->start) / (double) G_USEC_PER_SEC,
-                                  NULL);
+    data->outcome = _sandbox_output_steal_result (data->output, data->timed_out ? -1 : data->exit_status,
+                                                  data->timed_out ? SIGKILL : 0, data->timed_out,
+                                                  data->start);
   exec_return (task);
 }
 
@@ -938,8 +931,6 @@ tty_output_flushed (GObject      *source,
                     gpointer      user_data)
 {
   DaytonaTty *tty = user_data;
-  g_autoptr(GBytes) out = _sandbox_output_steal_captured (tty->output, FALSE);
-  g_autoptr(GBytes) err = _sandbox_output_steal_captured (tty->output, TRUE);
   GError *error = NULL;
   int exit_status = tty->exit_code, term_signal = 0;
 
@@ -961,14 +952,8 @@ tty_output_flushed (GObject      *source,
       term_signal = SIGKILL;
     }
   if (tty->error == NULL)
-    tty->outcome = g_object_new (SANDBOX_TYPE_EXEC_RESULT,
-                                 "exit-status", exit_status,
-                                 "term-signal", term_signal,
-                                 "timed-out", tty->timed_out,
-                                 "stdout", out,
-                                 "stderr", err,
-                                 "elapsed", (g_get_monotonic_time () - tty->start) / (double) G_USEC_PER_SEC,
-                                 NULL);
+    tty->outcome = _sandbox_output_steal_result (tty->output, exit_status, term_signal, tty->timed_out,
+                                                 tty->start);
   tty_return (tty);
 }
 

@@ -708,8 +708,6 @@ static void
 exec_complete (GTask *task)
 {
   ExecData *data = g_task_get_task_data (task);
-  g_autoptr(GBytes) out = NULL;
-  g_autoptr(GBytes) err = NULL;
   g_autoptr(SandboxExecResult) result = NULL;
 
   /* Close the body before answering, on this main context: only then
@@ -767,16 +765,8 @@ exec_complete (GTask *task)
       data->term_signal = SIGKILL;
     }
 
-  out = _sandbox_output_steal_captured (data->output, FALSE);
-  err = _sandbox_output_steal_captured (data->output, TRUE);
-  result = g_object_new (SANDBOX_TYPE_EXEC_RESULT,
-                         "exit-status", data->exit_status,
-                         "term-signal", data->term_signal,
-                         "timed-out", data->timed_out,
-                         "stdout", out,
-                         "stderr", err,
-                         "elapsed", (g_get_monotonic_time () - data->start) / (double) G_USEC_PER_SEC,
-                         NULL);
+  result = _sandbox_output_steal_result (data->output, data->exit_status, data->term_signal, data->timed_out,
+                                         data->start);
   _sandbox_task_return_object (task, result);
 }
 

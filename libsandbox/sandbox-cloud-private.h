@@ -128,6 +128,16 @@ void        _sandbox_cloud_delete_and_fail       (SandboxRestClient     *client,
                                                   GError                *failure,
                                                   GTask                 *task);
 
+/* The destroy vfunc: deletes the sandbox of @task's source object (DELETE
+ * @api->item_path and its escaped id) with @task's cancellable, then marks
+ * it destroyed and completes @task with TRUE. Already gone (404, 410)
+ * counts as done; a 409 (a state change in progress) is sent again every
+ * 250 ms, at most @busy_retries times. */
+void        _sandbox_cloud_destroy               (SandboxRestClient     *client,
+                                                  const SandboxCloudApi *api,
+                                                  guint                  busy_retries,
+                                                  GTask                 *task);
+
 /* After a command's stream or status poll failed with @failure (taken):
  * asks the API (GET @api->item_path and the id) whether @instance still
  * runs. When it does not (404, or a state in @api->gone_states), @instance

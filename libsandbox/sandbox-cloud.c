@@ -482,6 +482,83 @@ _sandbox_cloud_delete_and_fail (SandboxRestClient     *client,
 }
 
 /* ------------------------------------------------------------------ */
+/* Destroy                                                             */
+
+typedef struct
+{
+  SandboxRestClient     *client;
+  char                  *path;
+  guint                  busy;       /* 409 answers so far */
+  guint                  busy_retries;
+} DestroyData;
+
+static void
+destroy_data_free (DestroyData *data)
+{
+  g_object_unref (data->client);
+  g_free (data->path);
+  g_free (data);
+}
+
+static void destroy_send (GTask *task);
+
+static void
+destroy_answered (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  SandboxInstance *instance = g_task_get_source_object (task);
+  DestroyData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  guint status = 0;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (data->client, result, &status, &error);
+
+  if (error != NULL && status == 409 && data->busy < data->busy_retries)
+    {
+      /* "State change in progress": delete once it settles. */
+      g_clear_error (&error);
+      data->busy++;
+      _sandbox_cloud_task_later (task, BUSY_RETRY_MS, destroy_send, "[libsandbox] cloud destroy retry");
+      return;
+    }
+  /* 404: already gone, which is what was asked. */
+  if (error != NULL && !g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_clear_error (&error);
+  sandbox_instance_set_state (instance, SANDBOX_INSTANCE_STATE_DESTROYED);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+destroy_send (GTask *task)
+{
+  DestroyData *data = g_task_get_task_data (task);
+
+  _sandbox_rest_client_call_async (data->client, "DELETE", data->path, NULL, SANDBOX_REST_IDEMPOTENT,
+                                   g_task_get_cancellable (task), destroy_answered, g_object_ref (task));
+}
+
+void
+_sandbox_cloud_destroy (SandboxRestClient     *client,
+                        const SandboxCloudApi *api,
+                        guint                  busy_retries,
+                        GTask                 *task)
+{
+  SandboxInstance *instance = g_task_get_source_object (task);
+  DestroyData *data = g_new0 (DestroyData, 1);
+
+  data->client = g_object_ref (client);
+  data->path = item_path (api, sandbox_instance_get_id (instance));
+  data->busy_retries = busy_retries;
+  g_task_set_task_data (task, data, (GDestroyNotify) destroy_data_free);
+  destroy_send (task);
+}
+
+/* ------------------------------------------------------------------ */
 /* Is the sandbox gone?                                                */
 
 typedef struct

@@ -2845,73 +2845,14 @@ download_info (GTask *task)
 /* ------------------------------------------------------------------ */
 /* Destroy                                                             */
 
-typedef struct
-{
-  char  *endpoint;
-  guint  attempts;
-} DestroyData;
-
-static void
-destroy_data_free (DestroyData *data)
-{
-  g_free (data->endpoint);
-  g_free (data);
-}
-
-static void destroy_send (GTask *task);
-
-static void
-destroyed (GObject      *source,
-           GAsyncResult *result,
-           gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  SandboxInstance *instance = g_task_get_source_object (task);
-  DestroyData *data = g_task_get_task_data (task);
-  GError *error = NULL;
-  guint status = 0;
-  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
-                                                              &status, &error);
-
-  if (error != NULL && status == 409 && data->attempts < 40)
-    {
-      /* "Sandbox state change in progress": delete once it settles. */
-      g_clear_error (&error);
-      data->attempts++;
-      _sandbox_cloud_task_later (task, 250, destroy_send, "[libsandbox] daytona destroy retry");
-      return;
-    }
-  if (error != NULL && status != 404)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  g_clear_error (&error);
-  sandbox_instance_set_state (instance, SANDBOX_INSTANCE_STATE_DESTROYED);
-  g_task_return_boolean (task, TRUE);
-}
-
-static void
-destroy_send (GTask *task)
-{
-  SandboxDaytonaInstance *self = g_task_get_source_object (task);
-  DestroyData *data = g_task_get_task_data (task);
-
-  _sandbox_rest_client_call_async (self->client, "DELETE", data->endpoint, NULL, SANDBOX_REST_IDEMPOTENT,
-                                   g_task_get_cancellable (task), destroyed, g_object_ref (task));
-}
-
+/* A sandbox still starting refuses to be deleted ("state change in
+ * progress"): asked again for 10 s. */
 static void
 sandbox_daytona_instance_destroy (SandboxInstance *instance,
                                   GCancellable    *cancellable,
                                   GTask           *task)
 {
-  DestroyData *data = g_new0 (DestroyData, 1);
-  g_autofree char *escaped = g_uri_escape_string (sandbox_instance_get_id (instance), NULL, TRUE);
-
-  data->endpoint = g_strdup_printf ("sandbox/%s", escaped);
-  g_task_set_task_data (task, data, (GDestroyNotify) destroy_data_free);
-  destroy_send (task);
+  _sandbox_cloud_destroy (SANDBOX_DAYTONA_INSTANCE (instance)->client, &_sandbox_daytona_api, 40, task);
 }
 
 /* ------------------------------------------------------------------ */

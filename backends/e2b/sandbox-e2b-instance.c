@@ -2086,34 +2086,13 @@ sandbox_e2b_instance_download (SandboxInstance *instance,
 /* destroy                                                             */
 
 static void
-destroy_done (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  SandboxInstance *self = g_task_get_source_object (task);
-  g_autoptr(JsonNode) node = NULL;
-  GError *error = NULL;
-
-  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, &error);
-  /* 404: already gone, which is what was asked. */
-  if (error != NULL && !g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  g_clear_error (&error);
-  sandbox_instance_set_state (self, SANDBOX_INSTANCE_STATE_DESTROYED);
-  g_task_return_boolean (task, TRUE);
-}
-
-static void
 sandbox_e2b_instance_destroy (SandboxInstance *instance,
                               GCancellable    *cancellable,
                               GTask           *task)
 {
-  call_api (SANDBOX_E2B_INSTANCE (instance), "DELETE", NULL, NULL, SANDBOX_REST_IDEMPOTENT, cancellable,
-            destroy_done, task);
+  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
+
+  _sandbox_cloud_destroy (_sandbox_e2b_backend_get_api (get_backend (self)), &_sandbox_e2b_api, 0, task);
 }
 
 /* ------------------------------------------------------------------ */

@@ -47,7 +47,7 @@ static const SandboxRemoteImports remote_imports = {
   _sandbox_output_cancel,
   _sandbox_output_flush_async,
   _sandbox_output_flush_finish,
-  _sandbox_output_steal_captured,
+  _sandbox_output_steal_result,
   _sandbox_task_return_object,
   _sandbox_display_text,
 };

@@ -69,6 +69,17 @@ GHashTable *_sandbox_cloud_create_labels         (GHashTable            *labels,
  * (Ctrl-C for SIGINT, Ctrl-\ for SIGQUIT, Ctrl-Z for SIGTSTP), or NULL. */
 const char *_sandbox_cloud_tty_signal_key        (int                    signum);
 
+/* For a provider whose exec call takes one shell line rather than argv:
+ * appends to @line each of @words (a NULL-terminated vector) quoted for a
+ * POSIX shell, separated by spaces, and after a space unless @line is empty
+ * or already ends with one. */
+void        _sandbox_cloud_shell_append_words    (GString               *line,
+                                                  const char * const    *words);
+/* The same for a command's environment @env (may be NULL): one word
+ * NAME=value per variable, for env(1). */
+void        _sandbox_cloud_shell_append_env      (GString               *line,
+                                                  GHashTable            *env);
+
 /* Calls @func (@task) once, @delay_ms from now, on @task's main context,
  * holding a reference on @task until then: the wait of a poll ("until the
  * sandbox is started") or of a retry. @name, a static string, names the
@@ -115,6 +126,16 @@ void        _sandbox_cloud_delete_and_fail       (SandboxRestClient     *client,
                                                   const SandboxCloudApi *api,
                                                   const char            *id,
                                                   GError                *failure,
+                                                  GTask                 *task);
+
+/* The destroy vfunc: deletes the sandbox of @task's source object (DELETE
+ * @api->item_path and its escaped id) with @task's cancellable, then marks
+ * it destroyed and completes @task with TRUE. Already gone (404, 410)
+ * counts as done; a 409 (a state change in progress) is sent again every
+ * 250 ms, at most @busy_retries times. */
+void        _sandbox_cloud_destroy               (SandboxRestClient     *client,
+                                                  const SandboxCloudApi *api,
+                                                  guint                  busy_retries,
                                                   GTask                 *task);
 
 /* After a command's stream or status poll failed with @failure (taken):

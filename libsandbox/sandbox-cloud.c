@@ -396,6 +396,46 @@ _sandbox_cloud_task_later (GTask       *task,
   g_source_unref (source);
 }
 
+/* ------------------------------------------------------------------ */
+/* Shell lines                                                         */
+
+static void
+shell_append_word (GString    *line,
+                   const char *word)
+{
+  g_autofree char *quoted = g_shell_quote (word);
+
+  if (line->len > 0 && line->str[line->len - 1] != ' ')
+    g_string_append_c (line, ' ');
+  g_string_append (line, quoted);
+}
+
+void
+_sandbox_cloud_shell_append_words (GString            *line,
+                                   const char * const *words)
+{
+  for (guint i = 0; words[i] != NULL; i++)
+    shell_append_word (line, words[i]);
+}
+
+void
+_sandbox_cloud_shell_append_env (GString    *line,
+                                 GHashTable *env)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (env == NULL)
+    return;
+  g_hash_table_iter_init (&iter, env);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      g_autofree char *pair = g_strdup_printf ("%s=%s", (char *) key, (char *) value);
+
+      shell_append_word (line, pair);
+    }
+}
+
 GHashTable *
 _sandbox_cloud_create_labels (GHashTable  *labels,
                               char       **token)
@@ -439,6 +479,83 @@ _sandbox_cloud_delete_and_fail (SandboxRestClient     *client,
 
   g_queue_push_tail (&data->ids, g_strdup (id));
   reap_next (data);
+}
+
+/* ------------------------------------------------------------------ */
+/* Destroy                                                             */
+
+typedef struct
+{
+  SandboxRestClient     *client;
+  char                  *path;
+  guint                  busy;       /* 409 answers so far */
+  guint                  busy_retries;
+} DestroyData;
+
+static void
+destroy_data_free (DestroyData *data)
+{
+  g_object_unref (data->client);
+  g_free (data->path);
+  g_free (data);
+}
+
+static void destroy_send (GTask *task);
+
+static void
+destroy_answered (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  SandboxInstance *instance = g_task_get_source_object (task);
+  DestroyData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  guint status = 0;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (data->client, result, &status, &error);
+
+  if (error != NULL && status == 409 && data->busy < data->busy_retries)
+    {
+      /* "State change in progress": delete once it settles. */
+      g_clear_error (&error);
+      data->busy++;
+      _sandbox_cloud_task_later (task, BUSY_RETRY_MS, destroy_send, "[libsandbox] cloud destroy retry");
+      return;
+    }
+  /* 404: already gone, which is what was asked. */
+  if (error != NULL && !g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_clear_error (&error);
+  sandbox_instance_set_state (instance, SANDBOX_INSTANCE_STATE_DESTROYED);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+destroy_send (GTask *task)
+{
+  DestroyData *data = g_task_get_task_data (task);
+
+  _sandbox_rest_client_call_async (data->client, "DELETE", data->path, NULL, SANDBOX_REST_IDEMPOTENT,
+                                   g_task_get_cancellable (task), destroy_answered, g_object_ref (task));
+}
+
+void
+_sandbox_cloud_destroy (SandboxRestClient     *client,
+                        const SandboxCloudApi *api,
+                        guint                  busy_retries,
+                        GTask                 *task)
+{
+  SandboxInstance *instance = g_task_get_source_object (task);
+  DestroyData *data = g_new0 (DestroyData, 1);
+
+  data->client = g_object_ref (client);
+  data->path = item_path (api, sandbox_instance_get_id (instance));
+  data->busy_retries = busy_retries;
+  g_task_set_task_data (task, data, (GDestroyNotify) destroy_data_free);
+  destroy_send (task);
 }
 
 /* ------------------------------------------------------------------ */

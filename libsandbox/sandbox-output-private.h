@@ -53,8 +53,14 @@ void           _sandbox_output_flush_async    (SandboxOutput       *self,
 gboolean       _sandbox_output_flush_finish   (SandboxOutput       *self,
                                                GAsyncResult        *result,
                                                GError             **error);
-/* The captured stdout (or stderr), or NULL when it went to a stream. */
-GBytes        *_sandbox_output_steal_captured (SandboxOutput       *self,
-                                               gboolean             is_stderr);
+/* The result of the command once it ended and its output was flushed: how
+ * it ended, whether it timed out, the stdout and stderr captured where it
+ * had no stream (stolen from @self; NULL for a stream), and the time since
+ * @start_us, a g_get_monotonic_time () taken when it started. */
+SandboxExecResult *_sandbox_output_steal_result (SandboxOutput   *self,
+                                                 int              exit_status,
+                                                 int              term_signal,
+                                                 gboolean         timed_out,
+                                                 gint64           start_us);
 
 G_END_DECLS

@@ -244,15 +244,35 @@ _sandbox_output_flush_finish (SandboxOutput  *self,
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
-GBytes *
-_sandbox_output_steal_captured (SandboxOutput *self,
-                                gboolean       is_stderr)
+static GBytes *
+steal_captured (SandboxOutput *self,
+                gboolean       is_stderr)
 {
   guint i = is_stderr ? 1 : 0;
 
   if (self->captured[i] == NULL)
     return NULL;
   return g_byte_array_free_to_bytes (g_steal_pointer (&self->captured[i]));
+}
+
+SandboxExecResult *
+_sandbox_output_steal_result (SandboxOutput *self,
+                              int            exit_status,
+                              int            term_signal,
+                              gboolean       timed_out,
+                              gint64         start_us)
+{
+  g_autoptr(GBytes) out = steal_captured (self, FALSE);
+  g_autoptr(GBytes) err = steal_captured (self, TRUE);
+
+  return g_object_new (SANDBOX_TYPE_EXEC_RESULT,
+                       "exit-status", exit_status,
+                       "term-signal", term_signal,
+                       "timed-out", timed_out,
+                       "stdout", out,
+                       "stderr", err,
+                       "elapsed", (g_get_monotonic_time () - start_us) / (double) G_USEC_PER_SEC,
+                       NULL);
 }
 
 static void

@@ -80,11 +80,14 @@ _sandbox_output_flush_finish (SandboxOutput  *self,
   return imports->output_flush_finish (self, result, error);
 }
 
-GBytes *
-_sandbox_output_steal_captured (SandboxOutput *self,
-                                gboolean       is_stderr)
+SandboxExecResult *
+_sandbox_output_steal_result (SandboxOutput *self,
+                              int            exit_status,
+                              int            term_signal,
+                              gboolean       timed_out,
+                              gint64         start_us)
 {
-  return imports->output_steal_captured (self, is_stderr);
+  return imports->output_steal_result (self, exit_status, term_signal, timed_out, start_us);
 }
 
 void

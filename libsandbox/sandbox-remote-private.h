@@ -57,8 +57,11 @@ typedef struct
   gboolean       (*output_flush_finish)  (SandboxOutput       *self,
                                           GAsyncResult        *result,
                                           GError             **error);
-  GBytes        *(*output_steal_captured) (SandboxOutput      *self,
-                                           gboolean            is_stderr);
+  SandboxExecResult *(*output_steal_result) (SandboxOutput  *self,
+                                              int             exit_status,
+                                              int             term_signal,
+                                              gboolean        timed_out,
+                                              gint64          start_us);
   void           (*task_return_object)   (GTask               *task,
                                           gpointer             object);
   /* A provider's or a remote sandbox's text in a message: shown escaped. */

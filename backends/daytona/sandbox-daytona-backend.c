@@ -669,7 +669,7 @@ volume_data_free (VolumeData *data)
   g_free (data);
 }
 
-static VolumeData *
+static void
 volume_data_new (GTask      *task,
                  const char *name)
 {
@@ -679,13 +679,24 @@ volume_data_new (GTask      *task,
   data->name = g_strdup (name);
   data->by_name = g_strdup_printf ("volumes/by-name/%s", escaped);
   g_task_set_task_data (task, data, (GDestroyNotify) volume_data_free);
-  return data;
 }
 
 static SandboxRestClient *
 task_client (GTask *task)
 {
   return _sandbox_daytona_backend_get_client (g_task_get_source_object (task));
+}
+
+/* GETs the volume @task is about (volumes/by-name/NAME, which answers 404
+ * when there is none): the first step of a create, a delete and a poll. */
+static void
+volume_get (GTask               *task,
+            GAsyncReadyCallback  callback)
+{
+  VolumeData *data = g_task_get_task_data (task);
+
+  _sandbox_rest_client_call_async (task_client (task), "GET", data->by_name, NULL, SANDBOX_REST_IDEMPOTENT,
+                                   g_task_get_cancellable (task), callback, g_object_ref (task));
 }
 
 static void volume_poll (GTask *task);
@@ -736,10 +747,7 @@ volume_polled (GObject      *source,
 static void
 volume_poll (GTask *task)
 {
-  VolumeData *data = g_task_get_task_data (task);
-
-  _sandbox_rest_client_call_async (task_client (task), "GET", data->by_name, NULL, SANDBOX_REST_IDEMPOTENT,
-                                   g_task_get_cancellable (task), volume_polled, g_object_ref (task));
+  volume_get (task, volume_polled);
 }
 
 static void
@@ -804,10 +812,8 @@ sandbox_daytona_backend_create_volume (SandboxBackend *backend,
                                        GCancellable   *cancellable,
                                        GTask          *task)
 {
-  VolumeData *data = volume_data_new (task, name);
-
-  _sandbox_rest_client_call_async (task_client (task), "GET", data->by_name, NULL, SANDBOX_REST_IDEMPOTENT,
-                                   cancellable, volume_looked_up, g_object_ref (task));
+  volume_data_new (task, name);
+  volume_get (task, volume_looked_up);
 }
 
 static void
@@ -876,10 +882,8 @@ sandbox_daytona_backend_delete_volume (SandboxBackend *backend,
                                        GCancellable   *cancellable,
                                        GTask          *task)
 {
-  VolumeData *data = volume_data_new (task, name);
-
-  _sandbox_rest_client_call_async (task_client (task), "GET", data->by_name, NULL, SANDBOX_REST_IDEMPOTENT,
-                                   cancellable, volume_found_for_delete, g_object_ref (task));
+  volume_data_new (task, name);
+  volume_get (task, volume_found_for_delete);
 }
 
 static void

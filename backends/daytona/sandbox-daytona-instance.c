@@ -222,8 +222,6 @@ exec_output_flushed (GObject      *source,
 {
   GTask *task = user_data;
   ExecData *data = g_task_get_task_data (task);
-  g_autoptr(GBytes) out = _sandbox_output_steal_captured (data->output, FALSE);
-  g_autoptr(GBytes) err = _sandbox_output_steal_captured (data->output, TRUE);
   GError *error = NULL;
 
   if (!_sandbox_output_flush_finish (data->output, result, &error) && data->outcome_error == NULL)
@@ -231,14 +229,9 @@ exec_output_flushed (GObject      *source,
   else
     g_clear_error (&error);
   if (data->outcome_error == NULL)
-    data->outcome = g_object_new (SANDBOX_TYPE_EXEC_RESULT,
-                                  "exit-status", data->timed_out ? -1 : data->exit_status,
-                                  "term-signal", data->timed_out ? SIGKILL : 0,
-                                  "timed-out", data->timed_out,
-                                  "stdout", out,
-                                  "stderr", err,
-                                  "elapsed", (g_get_monotonic_time () - data->start) / (double) G_USEC_PER_SEC,
-                                  NULL);
+    data->outcome = _sandbox_output_steal_result (data->output, data->timed_out ? -1 : data->exit_status,
+                                                  data->timed_out ? SIGKILL : 0, data->timed_out,
+                                                  data->start);
   exec_return (task);
 }
 
@@ -655,24 +648,11 @@ build_script (SandboxDaytonaInstance *self,
     }
   if (env != NULL && g_hash_table_size (env) > 0)
     {
-      GHashTableIter iter;
-      gpointer key, value;
-
       g_string_append (script, "env");
-      g_hash_table_iter_init (&iter, env);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        {
-          g_autofree char *pair = g_strdup_printf ("%s=%s", (char *) key, (char *) value);
-          g_autofree char *q = g_shell_quote (pair);
-          g_string_append_printf (script, " %s", q);
-        }
+      _sandbox_cloud_shell_append_env (script, env);
       g_string_append_c (script, ' ');
     }
-  for (guint i = 0; argv[i] != NULL; i++)
-    {
-      g_autofree char *q = g_shell_quote (argv[i]);
-      g_string_append_printf (script, "%s%s", i ? " " : "", q);
-    }
+  _sandbox_cloud_shell_append_words (script, argv);
   g_string_append (script, " 2>&9 9>&-; } 9>&2 2>/dev/null");
   g_string_prepend (script, "{ ");
   if (input != NULL)
@@ -951,8 +931,6 @@ tty_output_flushed (GObject      *source,
                     gpointer      user_data)
 {
   DaytonaTty *tty = user_data;
-  g_autoptr(GBytes) out = _sandbox_output_steal_captured (tty->output, FALSE);
-  g_autoptr(GBytes) err = _sandbox_output_steal_captured (tty->output, TRUE);
   GError *error = NULL;
   int exit_status = tty->exit_code, term_signal = 0;
 
@@ -974,14 +952,8 @@ tty_output_flushed (GObject      *source,
       term_signal = SIGKILL;
     }
   if (tty->error == NULL)
-    tty->outcome = g_object_new (SANDBOX_TYPE_EXEC_RESULT,
-                                 "exit-status", exit_status,
-                                 "term-signal", term_signal,
-                                 "timed-out", tty->timed_out,
-                                 "stdout", out,
-                                 "stderr", err,
-                                 "elapsed", (g_get_monotonic_time () - tty->start) / (double) G_USEC_PER_SEC,
-                                 NULL);
+    tty->outcome = _sandbox_output_steal_result (tty->output, exit_status, term_signal, tty->timed_out,
+                                                 tty->start);
   tty_return (tty);
 }
 
@@ -1160,25 +1132,9 @@ tty_type_command (DaytonaTty *tty)
       g_string_append_printf (line, " cd %s || exit 1;", q);
     }
   g_string_append (line, " exec env");
-  if (env != NULL)
-    {
-      GHashTableIter iter;
-      gpointer key, value;
-
-      g_hash_table_iter_init (&iter, env);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        {
-          g_autofree char *pair = g_strdup_printf ("%s=%s", (char *) key, (char *) value);
-          g_autofree char *q = g_shell_quote (pair);
-          g_string_append_printf (line, " %s", q);
-        }
-    }
+  _sandbox_cloud_shell_append_env (line, env);
   g_string_append (line, " --");
-  for (guint i = 0; argv[i] != NULL; i++)
-    {
-      g_autofree char *q = g_shell_quote (argv[i]);
-      g_string_append_printf (line, " %s", q);
-    }
+  _sandbox_cloud_shell_append_words (line, argv);
   /* An interactive shell survives a failed exec. */
   g_string_append (line, "; exit 127\n");
   tty->typed = TRUE;
@@ -2889,73 +2845,14 @@ download_info (GTask *task)
 /* ------------------------------------------------------------------ */
 /* Destroy                                                             */
 
-typedef struct
-{
-  char  *endpoint;
-  guint  attempts;
-} DestroyData;
-
-static void
-destroy_data_free (DestroyData *data)
-{
-  g_free (data->endpoint);
-  g_free (data);
-}
-
-static void destroy_send (GTask *task);
-
-static void
-destroyed (GObject      *source,
-           GAsyncResult *result,
-           gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  SandboxInstance *instance = g_task_get_source_object (task);
-  DestroyData *data = g_task_get_task_data (task);
-  GError *error = NULL;
-  guint status = 0;
-  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
-                                                              &status, &error);
-
-  if (error != NULL && status == 409 && data->attempts < 40)
-    {
-      /* "Sandbox state change in progress": delete once it settles. */
-      g_clear_error (&error);
-      data->attempts++;
-      _sandbox_cloud_task_later (task, 250, destroy_send, "[libsandbox] daytona destroy retry");
-      return;
-    }
-  if (error != NULL && status != 404)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  g_clear_error (&error);
-  sandbox_instance_set_state (instance, SANDBOX_INSTANCE_STATE_DESTROYED);
-  g_task_return_boolean (task, TRUE);
-}
-
-static void
-destroy_send (GTask *task)
-{
-  SandboxDaytonaInstance *self = g_task_get_source_object (task);
-  DestroyData *data = g_task_get_task_data (task);
-
-  _sandbox_rest_client_call_async (self->client, "DELETE", data->endpoint, NULL, SANDBOX_REST_IDEMPOTENT,
-                                   g_task_get_cancellable (task), destroyed, g_object_ref (task));
-}
-
+/* A sandbox still starting refuses to be deleted ("state change in
+ * progress"): asked again for 10 s. */
 static void
 sandbox_daytona_instance_destroy (SandboxInstance *instance,
                                   GCancellable    *cancellable,
                                   GTask           *task)
 {
-  DestroyData *data = g_new0 (DestroyData, 1);
-  g_autofree char *escaped = g_uri_escape_string (sandbox_instance_get_id (instance), NULL, TRUE);
-
-  data->endpoint = g_strdup_printf ("sandbox/%s", escaped);
-  g_task_set_task_data (task, data, (GDestroyNotify) destroy_data_free);
-  destroy_send (task);
+  _sandbox_cloud_destroy (SANDBOX_DAYTONA_INSTANCE (instance)->client, &_sandbox_daytona_api, 40, task);
 }
 
 /* ------------------------------------------------------------------ */

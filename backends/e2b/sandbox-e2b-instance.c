@@ -708,8 +708,6 @@ static void
 exec_complete (GTask *task)
 {
   ExecData *data = g_task_get_task_data (task);
-  g_autoptr(GBytes) out = NULL;
-  g_autoptr(GBytes) err = NULL;
   g_autoptr(SandboxExecResult) result = NULL;
 
   /* Close the body before answering, on this main context: only then
@@ -767,16 +765,8 @@ exec_complete (GTask *task)
       data->term_signal = SIGKILL;
     }
 
-  out = _sandbox_output_steal_captured (data->output, FALSE);
-  err = _sandbox_output_steal_captured (data->output, TRUE);
-  result = g_object_new (SANDBOX_TYPE_EXEC_RESULT,
-                         "exit-status", data->exit_status,
-                         "term-signal", data->term_signal,
-                         "timed-out", data->timed_out,
-                         "stdout", out,
-                         "stderr", err,
-                         "elapsed", (g_get_monotonic_time () - data->start) / (double) G_USEC_PER_SEC,
-                         NULL);
+  result = _sandbox_output_steal_result (data->output, data->exit_status, data->term_signal, data->timed_out,
+                                         data->start);
   _sandbox_task_return_object (task, result);
 }
 
@@ -1667,6 +1657,20 @@ copy_counting (SandboxInstance  *instance,
   return ok;
 }
 
+/* envd's request for the file @path of the sandbox: GET reads it, POST
+ * writes it. NULL with @error set as files_message (). */
+static SoupMessage *
+file_message (FilesData   *data,
+              const char  *method,
+              const char  *path,
+              GError     **error)
+{
+  g_autofree char *escaped = g_uri_escape_string (path, "/", FALSE);
+  g_autofree char *query = g_strdup_printf ("files?path=%s", escaped);
+
+  return files_message (data, method, query, error);
+}
+
 /* One attempt. A failure that another attempt may cure leaves the answer
  * in *@failed_msg or the raw transport error in *@failed_error. */
 static gboolean
@@ -1678,9 +1682,7 @@ upload_file_once (FilesData     *data,
                   GCancellable  *cancellable,
                   GError       **error)
 {
-  g_autofree char *escaped = g_uri_escape_string (destination, "/", FALSE);
-  g_autofree char *query = g_strdup_printf ("files?path=%s", escaped);
-  g_autoptr(SoupMessage) msg = files_message (data, "POST", query, error);
+  g_autoptr(SoupMessage) msg = file_message (data, "POST", destination, error);
   g_autoptr(GFileInputStream) in = NULL;
   g_autoptr(GFileInfo) info = NULL;
   g_autoptr(GInputStream) answer = NULL;
@@ -1847,9 +1849,7 @@ download_file_once (FilesData     *data,
                     GCancellable  *cancellable,
                     GError       **error)
 {
-  g_autofree char *escaped = g_uri_escape_string (source, "/", FALSE);
-  g_autofree char *query = g_strdup_printf ("files?path=%s", escaped);
-  g_autoptr(SoupMessage) msg = files_message (data, "GET", query, error);
+  g_autoptr(SoupMessage) msg = file_message (data, "GET", source, error);
   g_autoptr(GInputStream) in = NULL;
   g_autoptr(GFileOutputStream) out = NULL;
   g_autoptr(GFile) parent = g_file_get_parent (destination);
@@ -2086,34 +2086,13 @@ sandbox_e2b_instance_download (SandboxInstance *instance,
 /* destroy                                                             */
 
 static void
-destroy_done (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  SandboxInstance *self = g_task_get_source_object (task);
-  g_autoptr(JsonNode) node = NULL;
-  GError *error = NULL;
-
-  node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result, NULL, &error);
-  /* 404: already gone, which is what was asked. */
-  if (error != NULL && !g_error_matches (error, SANDBOX_ERROR, SANDBOX_ERROR_NOT_FOUND))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  g_clear_error (&error);
-  sandbox_instance_set_state (self, SANDBOX_INSTANCE_STATE_DESTROYED);
-  g_task_return_boolean (task, TRUE);
-}
-
-static void
 sandbox_e2b_instance_destroy (SandboxInstance *instance,
                               GCancellable    *cancellable,
                               GTask           *task)
 {
-  call_api (SANDBOX_E2B_INSTANCE (instance), "DELETE", NULL, NULL, SANDBOX_REST_IDEMPOTENT, cancellable,
-            destroy_done, task);
+  SandboxE2bInstance *self = SANDBOX_E2B_INSTANCE (instance);
+
+  _sandbox_cloud_destroy (_sandbox_e2b_backend_get_api (get_backend (self)), &_sandbox_e2b_api, 0, task);
 }
 
 /* ------------------------------------------------------------------ */

@@ -2379,8 +2379,6 @@ exec_complete (ExecData *data)
   GTask *task = data->task;
   SandboxLocalInstance *self = SANDBOX_LOCAL_INSTANCE (g_task_get_source_object (task));
   g_autofree char *status = NULL;
-  g_autoptr(GBytes) out = NULL;
-  g_autoptr(GBytes) err = NULL;
   int exit_status = -1, term_signal = 0;
   int wstatus = 0;
   char stage[16] = "";
@@ -2456,18 +2454,10 @@ exec_complete (ExecData *data)
       goto out;
     }
 
-  out = _sandbox_output_steal_captured (data->output, FALSE);
-  err = _sandbox_output_steal_captured (data->output, TRUE);
   {
     g_autoptr(SandboxExecResult) result =
-      g_object_new (SANDBOX_TYPE_EXEC_RESULT,
-                    "exit-status", exit_status,
-                    "term-signal", term_signal,
-                    "timed-out", data->timed_out,
-                    "stdout", out,
-                    "stderr", err,
-                    "elapsed", (g_get_monotonic_time () - data->start) / (double) G_USEC_PER_SEC,
-                    NULL);
+      _sandbox_output_steal_result (data->output, exit_status, term_signal, data->timed_out, data->start);
+
     _sandbox_task_return_object (task, result);
   }
 

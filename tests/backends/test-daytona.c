@@ -516,6 +516,61 @@ test_list_get_destroy (void)
   assert_nothing_left ();
 }
 
+/* DELETEs of a sandbox answered 409 ("state change in progress"), as
+ * Daytona answers while a sandbox is starting or stopping. */
+static gint busy_deletes_left;
+static gint busy_deletes_seen;
+
+static gboolean
+busy_delete_hook (DaytonaEmulator   *e,
+                  SoupServerMessage *msg,
+                  const char        *path,
+                  gpointer           user_data)
+{
+  static const char body[] = "{\"statusCode\":409,\"message\":\"Sandbox state change in progress\"}";
+
+  if (strcmp (soup_server_message_get_method (msg), "DELETE") != 0 ||
+      !g_str_has_prefix (path, "/api/sandbox/"))
+    return FALSE;
+  g_atomic_int_inc (&busy_deletes_seen);
+  if (g_atomic_int_get (&busy_deletes_left) <= 0)
+    return FALSE;
+  g_atomic_int_add (&busy_deletes_left, -1);
+  soup_server_message_set_status (msg, 409, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC, body, sizeof body - 1);
+  return TRUE;
+}
+
+/* A destroy refused as busy is sent again until it goes through, for
+ * 40 retries (10 s), then fails with the provider's answer. */
+static void
+test_destroy_busy (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxInstance) instance = create (backend, NULL);
+  g_autoptr(SandboxInstance) stuck = create (backend, NULL);
+  g_autoptr(GError) error = NULL;
+
+  daytona_emulator_set_hook (emulator, busy_delete_hook, NULL);
+  g_atomic_int_set (&busy_deletes_left, 3);
+  g_atomic_int_set (&busy_deletes_seen, 0);
+  destroy (instance);
+  g_assert_cmpint (g_atomic_int_get (&busy_deletes_seen), ==, 4);
+  g_assert_cmpint (sandbox_instance_get_state (instance), ==, SANDBOX_INSTANCE_STATE_DESTROYED);
+
+  g_atomic_int_set (&busy_deletes_left, 1000);
+  g_atomic_int_set (&busy_deletes_seen, 0);
+  g_assert_false (sandbox_instance_destroy (stuck, NULL, &error));
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "state change in progress"));
+  g_assert_cmpint (g_atomic_int_get (&busy_deletes_seen), ==, 41);
+  g_assert_cmpint (sandbox_instance_get_state (stuck), !=, SANDBOX_INSTANCE_STATE_DESTROYED);
+
+  daytona_emulator_set_hook (emulator, NULL, NULL);
+  destroy (stuck);
+  assert_nothing_left ();
+}
+
 static void
 test_malformed_json (void)
 {
@@ -909,6 +964,7 @@ main (int   argc,
   g_test_add_func ("/daytona/exec-cancel", test_exec_cancel);
   g_test_add_func ("/daytona/files", test_files);
   g_test_add_func ("/daytona/list-get-destroy", test_list_get_destroy);
+  g_test_add_func ("/daytona/destroy-busy", test_destroy_busy);
   g_test_add_func ("/daytona/malformed-json", test_malformed_json);
   g_test_add_func ("/daytona/never-starts", test_never_starts);
   g_test_add_func ("/daytona/fails-to-start", test_fails_to_start);

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "sandbox-cloud-private.h"
 #include "sandbox-rest-private.h"
 
 typedef struct
@@ -553,6 +554,37 @@ test_call_beside_streams (Fixture       *f,
   g_main_context_pop_thread_default (context);
 }
 
+/* The shell line of a provider whose exec call takes one string: a POSIX
+ * shell gives back every word and variable as it was, whatever it holds. */
+static void
+test_cloud_shell_line (void)
+{
+  const char * const words[] = { "printf", "[%s]", "a b", "it's", "$HOME", "`id`", "x\ny", "", "--", NULL };
+  g_autoptr(GHashTable) env = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GString) line = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  int status = 0;
+  const char *argv[] = { "/bin/sh", "-c", NULL, NULL };
+
+  g_hash_table_insert (env, (char *) "V1", (char *) "it's $V2 `x`");
+  /* Nothing is added for no variables, and a first word takes no space. */
+  _sandbox_cloud_shell_append_env (line, NULL);
+  _sandbox_cloud_shell_append_words (line, (const char * const []) { "env", NULL });
+  g_assert_cmpstr (line->str, ==, "'env'");
+  g_string_truncate (line, 0);
+  g_string_append (line, "env -i");
+  _sandbox_cloud_shell_append_env (line, env);
+  g_string_append (line, " sh -c 'printf \"<%s>\" \"$V1\"'; ");
+  _sandbox_cloud_shell_append_words (line, words);
+  argv[2] = line->str;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, NULL,
+                               &status, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_cmpstr (out, ==, "<it's $V2 `x`>[a b][it's][$HOME][`id`][x\ny][][--]");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -577,6 +609,7 @@ main (int argc, char **argv)
 #undef ADD
   g_test_add_func ("/rest/retry-delay", test_retry_delay);
   g_test_add_func ("/rest/unreachable", test_unreachable);
+  g_test_add_func ("/cloud/shell-line", test_cloud_shell_line);
 
   return g_test_run ();
 }

@@ -8,6 +8,8 @@ import stat
 import subprocess
 import sys
 
+import pytest
+
 
 def test_hostile_transition_artifact_runs_nothing_on_the_host(mf, tmp_path):
     marker = tmp_path / "ran-on-the-host"
@@ -238,3 +240,31 @@ def test_include_file_uploads_name_only_uploaded_files(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "True", proc.stdout
+
+
+def test_remote_step_writes_only_its_own_files_back(mf, tmp_path):
+    """A remote sandbox's outputs come back as a listing and tar files that
+    the step's sandbox made: a step that wrote files of another flow or of
+    another task of its run (here a DONE.lock of a task that never ran) had
+    them copied into the host's datastore. Now the copy takes only the
+    task's own files and its flow's blobs, and refuses the task's results
+    if the sandbox names any other."""
+    from conftest import Emulator, main_metaflow
+
+    if not main_metaflow():
+        pytest.skip("remote backends are tested on the main Metaflow version only (CI time)")
+    emu = Emulator("daytona", tmp_path / "emu")
+    try:
+        mf.env.update(emu.env)
+        mf.env["METAFLOW_SANDBOX_PYTHON"] = sys.executable
+        flow = mf.copy_flow("hostile_outputs_flow.py")
+        proc = mf.run(flow, "--with", "sandbox:backend=daytona", "run", expect_ok=False)
+        assert "HOSTILE-OUTPUTS-PLANTED 2" in proc.output, proc.output[-3000:]
+        root = mf.datastore_root
+        assert not (root / "VictimFlow").exists(), "another flow's files were written"
+        assert list(root.glob("HostileOutputsFlow/*/end/99")) == [], "another task's files"
+        assert "not one of the task's files" in proc.output, proc.output[-3000:]
+        assert "HOSTILE-OUTPUTS-END" not in proc.output
+        assert emu.live() == 0, "sandboxes left behind"
+    finally:
+        emu.stop()

@@ -25,7 +25,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, List, Optional
+from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
 from metaflow import util
 from metaflow.exception import METAFLOW_EXIT_DISALLOW_RETRY, MetaflowException
@@ -2452,7 +2452,16 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
         if ran and sync:
             _save_logs_from_sandbox(Gio, Sandbox, attempt, obj, options, kwargs, step_name, prefix)
             if not _fetch_outputs(
-                Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefix, exit_code != 0
+                Gio,
+                Sandbox,
+                attempt,
+                obj,
+                options,
+                sent_blobs,
+                stats,
+                prefix,
+                exit_code != 0,
+                (str(kwargs["run_id"]), step_name, str(kwargs["task_id"])),
             ):
                 # No DONE.lock came back: a failed attempt, retried if allowed.
                 exit_code = exit_code or 1
@@ -2709,11 +2718,21 @@ def _send_inputs(
 
 
 def _fetch_outputs(
-    Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefix, quiet: bool = False
+    Gio,
+    Sandbox,
+    attempt,
+    obj,
+    options,
+    sent_blobs,
+    stats,
+    prefix,
+    quiet: bool = False,
+    task: Tuple[str, str, str] = ("", "", ""),
 ) -> bool:
-    """Brings the task's outputs back; False when that failed, which is
+    """Brings the task's outputs back (only its own files: @task is its
+    run id, step name and task id); False when that failed, which is
     said unless @quiet (after a failed step, what it said is the news)."""
-    from .sandbox_sync import fetch_outputs, list_outputs, marker_path
+    from .sandbox_sync import fetch_outputs, list_outputs, marker_path, task_prefixes
 
     root = os.path.realpath(obj.flow_datastore.datastore_root)
     try:
@@ -2732,6 +2751,7 @@ def _fetch_outputs(
             attempt.cancellable,
             stats,
             attempt.wait,
+            task_prefixes(obj.flow.name, *task),
         )
     except (attempt.GLib.Error, OSError, RuntimeError) as ex:
         if not quiet:

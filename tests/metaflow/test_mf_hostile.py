@@ -268,3 +268,38 @@ def test_remote_step_writes_only_its_own_files_back(mf, tmp_path):
         assert emu.live() == 0, "sandboxes left behind"
     finally:
         emu.stop()
+
+
+def test_trampoline_loads_include_values_as_plain_data(mf, tmp_path):
+    """A remote step's task process on this machine (the `sandbox step`
+    trampoline, METAFLOW_SANDBOX_DIRECT=0 or a run without a pool) reads the
+    run's IncludeFile values, which an earlier step in a local sandbox can
+    rewrite: it loaded them with Metaflow's pickle, so a step's pickle ran
+    on this machine. It loads artifacts as the runtime does now
+    (sandbox_safeload.py)."""
+    from conftest import Emulator, main_metaflow
+
+    if not main_metaflow():
+        pytest.skip("remote backends are tested on the main Metaflow version only (CI time)")
+    marker = tmp_path / "ran-on-the-host"
+    emu = Emulator("daytona", tmp_path / "emu")
+    try:
+        mf.env.update(emu.env)
+        mf.env["METAFLOW_SANDBOX_PYTHON"] = sys.executable
+        flow = mf.copy_flow("hostile_params_flow.py")
+        (mf.cwd / "data.txt").write_text("a,b\n", encoding="utf-8")
+        proc = mf.run(
+            flow,
+            "run",
+            "--marker",
+            str(marker),
+            expect_ok=None,
+            extra_env={"METAFLOW_SANDBOX_DIRECT": "0"},
+        )
+        assert "HOSTILE-PARAMS-REWRITTEN 1" in proc.output, proc.output[-3000:]
+        assert not marker.exists(), "the step's pickle ran a command on the launching machine"
+        # The remote step ran (its task process read the values, refused).
+        assert "HOSTILE-PARAMS-END" in proc.output, proc.output[-3000:]
+        assert emu.live() == 0, "sandboxes left behind"
+    finally:
+        emu.stop()

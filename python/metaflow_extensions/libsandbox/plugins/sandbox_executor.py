@@ -2233,6 +2233,13 @@ def _keep_for_debugging(instance, options: SandboxOptions, run_id) -> None:
 
 
 def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any]) -> None:
+    # This process (the task's, on the launching machine) reads artifacts
+    # that sandboxed steps wrote (the run's IncludeFile values): rebuilt as
+    # plain data only, as in the runtime (sandbox_safeload.py). It runs no
+    # user code of its own; the step runs in the sandbox.
+    from .sandbox_safeload import install
+
+    install()
     try:
         _run_step(ctx, step_name, options, kwargs)
     except MetaflowException:

@@ -2828,12 +2828,74 @@ def _sync_metadata(obj, run_id, step_name, task_id) -> None:
     if obj.metadata.TYPE != "local" or obj.flow_datastore.TYPE == "local":
         return
     try:
-        from metaflow.metadata_provider.util import sync_local_metadata_from_datastore
         from metaflow.metaflow_config import DATASTORE_LOCAL_DIR
+        from metaflow.plugins.datastores.local_storage import LocalStorage
 
-        sync_local_metadata_from_datastore(
+        task_ds = obj.flow_datastore.get_task_datastore(run_id, step_name, task_id)
+        key = task_ds.load_metadata(["local_metadata"])["local_metadata"]
+        _, tarball = next(task_ds.parent_datastore.load_data([key]))
+        copy_task_metadata(
+            tarball,
             DATASTORE_LOCAL_DIR,
-            obj.flow_datastore.get_task_datastore(run_id, step_name, task_id),
+            LocalStorage.get_datastore_root_from_config(lambda *a, **k: None),
+            (obj.flow.name, str(run_id), step_name, str(task_id)),
         )
     except Exception as ex:  # best effort, as in @kubernetes
         _echo("", _("Could not copy the task's metadata back: %s") % ex)
+
+
+# The most bytes one metadata file of a task may have (they are small JSON
+# files): a gzip bomb in the tarball is not inflated past it.
+MAX_METADATA_FILE = 16 << 20
+
+
+def copy_task_metadata(
+    tarball: bytes, local_dir: str, dest_root: str, task: Tuple[str, ...]
+) -> int:
+    """What Metaflow's sync_local_metadata_from_datastore does, for a
+    tarball that the task's sandbox made: only the _meta files of the task,
+    of its step, run and flow (those only if missing here), written as
+    regular files. Metaflow's extracts the whole tarball with its symbolic
+    links (a link then a file through it writes any file of this machine)
+    and copies what the links lead to. Returns how many files were written."""
+    import io
+    import tarfile
+
+    top = os.path.basename(local_dir.rstrip("/"))
+    written = 0
+    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
+        for member in tar:
+            parts = [p for p in member.name.split("/") if p not in ("", ".")]
+            if not member.isreg() or len(parts) < 4 or parts[0] != top:
+                continue
+            rel, name = parts[1:-2], parts[-1]
+            if (
+                parts[-2] != "_meta"
+                or tuple(rel) != task[: len(rel)]
+                or name.startswith(".")
+                or member.size > MAX_METADATA_FILE
+            ):
+                continue
+            dest_dir = os.path.join(dest_root, *rel, "_meta")
+            dest = os.path.join(dest_dir, name)
+            if len(rel) < len(task) and os.path.lexists(dest):
+                continue  # the flow's, run's, step's: this machine's own
+            f = tar.extractfile(member)
+            if f is None:
+                continue
+            data = f.read(MAX_METADATA_FILE + 1)
+            os.makedirs(dest_dir, exist_ok=True)
+            tmp = os.path.join(dest_dir, ".%s.sbx-%d" % (name, os.getpid()))
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data[:MAX_METADATA_FILE])
+                os.replace(tmp, dest)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+            written += 1
+    return written

@@ -165,6 +165,7 @@ typedef struct
   GError        *error;
   GChecksum     *checksum;     /* of every byte read, if set (image layers) */
   gboolean       layer;        /* an image layer: see _sandbox_archive_extract_layer() */
+  GHashTable    *only;         /* if set: the only paths that may be written */
   guint8         buffer[CHUNK_SIZE];  /* what libarchive reads from */
   guint8         data[CHUNK_SIZE];    /* file contents, in and out */
 } StreamGlue;
@@ -683,6 +684,28 @@ extract_entry (struct archive        *a,
       return FALSE;
     }
 
+  /* Only the files asked for: a regular file among @only, nothing else
+   * (no directory, link or hard link of its own; a file's directories are
+   * made below). The archive comes from whoever wrote it, the listing from
+   * the caller. */
+  if (glue->only != NULL)
+    {
+      g_autofree char *trimmed = g_strdup (path);
+
+      while (g_str_has_suffix (trimmed, "/"))
+        trimmed[strlen (trimmed) - 1] = '\0';
+      if (type == AE_IFDIR)
+        return TRUE;
+      if (type != AE_IFREG || archive_entry_hardlink (entry) != NULL ||
+          !g_hash_table_contains (glue->only, trimmed))
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                       _("The archive entry “%s” is not one of the files to extract; "
+                         "nothing after it was extracted."), shown (&shown_path, path));
+          return FALSE;
+        }
+    }
+
   if (type == AE_IFDIR)
     {
       dir_fd = open_dir_below (root_fd, path, path, error);
@@ -892,6 +915,7 @@ extract_common (GInputStream         *archive,
                 GFile                *dest_dir,
                 SandboxArchiveFlags   flags,
                 gboolean              layer,
+                const char * const   *only,
                 GChecksum            *checksum,
                 GCancellable         *cancellable,
                 GError              **error)
@@ -929,6 +953,17 @@ extract_common (GInputStream         *archive,
   glue->in = archive;
   glue->cancellable = cancellable;
   glue->layer = layer;
+  if (only != NULL)
+    {
+      glue->only = g_hash_table_new (g_str_hash, g_str_equal);
+      for (guint i = 0; only[i] != NULL; i++)
+        {
+          const char *p = only[i];
+          while (g_str_has_prefix (p, "./"))
+            p += 2;
+          g_hash_table_add (glue->only, (gpointer) p);
+        }
+    }
   glue->checksum = checksum;
   a = archive_read_new ();
   archive_read_support_format_tar (a);
@@ -947,6 +982,7 @@ extract_common (GInputStream         *archive,
   archive_read_free (a);
   close (root_fd);
   g_clear_error (&glue->error);
+  g_clear_pointer (&glue->only, g_hash_table_unref);
 
   /* Read to the end: tar pads its output after the end-of-archive blocks,
    * and a writer feeding a pipe must not get EPIPE for that padding. */
@@ -1001,7 +1037,42 @@ sandbox_archive_extract (GInputStream         *archive,
                          GCancellable         *cancellable,
                          GError              **error)
 {
-  return extract_common (archive, dest_dir, flags, FALSE, NULL, cancellable, error);
+  return extract_common (archive, dest_dir, flags, FALSE, NULL, NULL, cancellable, error);
+}
+
+/**
+ * sandbox_archive_extract_paths:
+ * @archive: a tar stream (optionally compressed); read to its end, not closed
+ * @dest_dir: the local directory to extract into (created if missing)
+ * @paths: (array zero-terminated=1): the relative paths of the regular files
+ *   that may be extracted
+ * @flags: #SandboxArchiveFlags
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Extracts from a tar stream, as [func@Sandbox.archive_extract] does, only
+ * the regular files named in @paths: for an archive that someone else made
+ * (a sandbox's command, the sandbox's own `tar`) and a listing that the
+ * caller checked. An entry that is neither one of @paths nor a directory
+ * (another file, a symbolic or hard link, even under a listed name) is
+ * refused with %SANDBOX_ERROR_PROTOCOL and nothing after it is extracted;
+ * directory entries make nothing (a file's directories are made for it).
+ * Files of @paths that the archive lacks are not an error.
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.2
+ */
+gboolean
+sandbox_archive_extract_paths (GInputStream         *archive,
+                               GFile                *dest_dir,
+                               const char * const   *paths,
+                               SandboxArchiveFlags   flags,
+                               GCancellable         *cancellable,
+                               GError              **error)
+{
+  g_return_val_if_fail (paths != NULL, FALSE);
+  return extract_common (archive, dest_dir, flags, FALSE, paths, NULL, cancellable, error);
 }
 
 /* Unpacks one image layer (a tar stream, possibly compressed) into
@@ -1021,7 +1092,7 @@ _sandbox_archive_extract_layer (GInputStream   *archive,
                                 GCancellable   *cancellable,
                                 GError        **error)
 {
-  return extract_common (archive, dest_dir, SANDBOX_ARCHIVE_NONE, TRUE, checksum, cancellable, error);
+  return extract_common (archive, dest_dir, SANDBOX_ARCHIVE_NONE, TRUE, NULL, checksum, cancellable, error);
 }
 
 /* --------------------------------------------------------------------------

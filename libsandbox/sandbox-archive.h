@@ -43,6 +43,13 @@ gboolean sandbox_archive_extract                 (GInputStream         *archive,
                                                   SandboxArchiveFlags   flags,
                                                   GCancellable         *cancellable,
                                                   GError              **error);
+SANDBOX_AVAILABLE_IN_0_2
+gboolean sandbox_archive_extract_paths           (GInputStream         *archive,
+                                                  GFile                *dest_dir,
+                                                  const char * const   *paths,
+                                                  SandboxArchiveFlags   flags,
+                                                  GCancellable         *cancellable,
+                                                  GError              **error);
 
 SANDBOX_AVAILABLE_IN_0_1
 void     sandbox_instance_upload_archive_async   (SandboxInstance      *self,

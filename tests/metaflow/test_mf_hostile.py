@@ -8,6 +8,8 @@ import stat
 import subprocess
 import sys
 
+import pytest
+
 
 def test_hostile_transition_artifact_runs_nothing_on_the_host(mf, tmp_path):
     marker = tmp_path / "ran-on-the-host"
@@ -238,3 +240,145 @@ def test_include_file_uploads_name_only_uploaded_files(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "True", proc.stdout
+
+
+def test_remote_step_writes_only_its_own_files_back(mf, tmp_path):
+    """A remote sandbox's outputs come back as a listing and tar files that
+    the step's sandbox made: a step that wrote files of another flow or of
+    another task of its run (here a DONE.lock of a task that never ran) had
+    them copied into the host's datastore. Now the copy takes only the
+    task's own files and its flow's blobs, and refuses the task's results
+    if the sandbox names any other."""
+    from conftest import Emulator, main_metaflow
+
+    if not main_metaflow():
+        pytest.skip("remote backends are tested on the main Metaflow version only (CI time)")
+    emu = Emulator("daytona", tmp_path / "emu")
+    try:
+        mf.env.update(emu.env)
+        mf.env["METAFLOW_SANDBOX_PYTHON"] = sys.executable
+        flow = mf.copy_flow("hostile_outputs_flow.py")
+        proc = mf.run(flow, "--with", "sandbox:backend=daytona", "run", expect_ok=False)
+        assert "HOSTILE-OUTPUTS-PLANTED 2" in proc.output, proc.output[-3000:]
+        root = mf.datastore_root
+        assert not (root / "VictimFlow").exists(), "another flow's files were written"
+        assert list(root.glob("HostileOutputsFlow/*/end/99")) == [], "another task's files"
+        assert "not one of the task's files" in proc.output, proc.output[-3000:]
+        assert "HOSTILE-OUTPUTS-END" not in proc.output
+        assert emu.live() == 0, "sandboxes left behind"
+    finally:
+        emu.stop()
+
+
+def test_trampoline_loads_include_values_as_plain_data(mf, tmp_path):
+    """A remote step's task process on this machine (the `sandbox step`
+    trampoline, METAFLOW_SANDBOX_DIRECT=0 or a run without a pool) reads the
+    run's IncludeFile values, which an earlier step in a local sandbox can
+    rewrite: it loaded them with Metaflow's pickle, so a step's pickle ran
+    on this machine. It loads artifacts as the runtime does now
+    (sandbox_safeload.py)."""
+    from conftest import Emulator, main_metaflow
+
+    if not main_metaflow():
+        pytest.skip("remote backends are tested on the main Metaflow version only (CI time)")
+    marker = tmp_path / "ran-on-the-host"
+    emu = Emulator("daytona", tmp_path / "emu")
+    try:
+        mf.env.update(emu.env)
+        mf.env["METAFLOW_SANDBOX_PYTHON"] = sys.executable
+        flow = mf.copy_flow("hostile_params_flow.py")
+        (mf.cwd / "data.txt").write_text("a,b\n", encoding="utf-8")
+        proc = mf.run(
+            flow,
+            "run",
+            "--marker",
+            str(marker),
+            expect_ok=None,
+            extra_env={"METAFLOW_SANDBOX_DIRECT": "0"},
+        )
+        assert "HOSTILE-PARAMS-REWRITTEN 1" in proc.output, proc.output[-3000:]
+        assert not marker.exists(), "the step's pickle ran a command on the launching machine"
+        # The remote step ran (its task process read the values, refused).
+        assert "HOSTILE-PARAMS-END" in proc.output, proc.output[-3000:]
+        assert emu.live() == 0, "sandboxes left behind"
+    finally:
+        emu.stop()
+
+
+# A task's local metadata as a remote datastore brings it back: a tarball
+# that the task's sandbox made, stored in a real (local) datastore that
+# calls itself remote.
+METADATA_CHECKS = r"""
+import io, os, sys, tarfile, time
+from types import SimpleNamespace
+from metaflow.datastore import FlowDataStore
+from metaflow.plugins.datastores.local_storage import LocalStorage
+from metaflow_extensions.libsandbox.plugins import sandbox_executor as ex
+
+base, outside = sys.argv[1], sys.argv[2]
+meta = ".metaflow/F/1/s/2/_meta/"
+tar_buf = io.BytesIO()
+with tarfile.open(fileobj=tar_buf, mode="w:gz") as tar:
+    def add(name, data=b"", link=None):
+        info = tarfile.TarInfo(name)
+        info.mtime = time.time()
+        if link is not None:
+            info.type, info.linkname = tarfile.SYMTYPE, link
+            tar.addfile(info)
+        else:
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    add(meta + "attempt_0.json", b'{"ok": 1}')
+    add(meta + "up", link=outside)
+    add(meta + "up/authorized_keys", b"ssh-ed25519 planted")
+    add(".metaflow/Other/1/s/2/_meta/x.json", b"{}")
+    add(".metaflow/F/_meta/_self.json", b'{"replaced": 1}')
+fds = FlowDataStore("F", storage_impl=LocalStorage, ds_root=os.path.join(base, "ds"))
+task_ds = fds.get_task_datastore("1", "s", "2", attempt=0, mode="w")
+task_ds.init_task()
+task_ds.done()
+_, key = fds.save_data([tar_buf.getvalue()], len_hint=1)[0]
+task_ds._dangerous_save_metadata_post_done({"local_metadata": key})
+fds.TYPE = "s3"
+local = os.path.join(base, "local", ".metaflow")
+os.makedirs(os.path.join(local, "F", "_meta"))
+with open(os.path.join(local, "F", "_meta", "_self.json"), "w") as f:
+    f.write("mine")
+obj = SimpleNamespace(metadata=SimpleNamespace(TYPE="local"), flow=SimpleNamespace(name="F"),
+                      flow_datastore=fds)
+os.chdir(os.path.join(base, "local"))
+ex._sync_metadata(obj, "1", "s", "2")
+found = sorted(os.path.relpath(os.path.join(d, n), local)
+               for d, _, names in os.walk(local) for n in names)
+print(found)
+print(open(os.path.join(local, "F", "_meta", "_self.json")).read())
+"""
+
+
+def test_task_metadata_copied_back_without_its_links(tmp_path):
+    """Remote datastore + local metadata: the task's process copies the
+    task's metadata back from a tarball that the sandbox stored. Metaflow's
+    sync_local_metadata_from_datastore extracts it whole, symbolic links
+    included: a link to a directory of this machine and a file through it
+    wrote that file here (~/.ssh/authorized_keys). Only the task's _meta
+    files are taken now, as regular files."""
+    from conftest import EXTENSION_DIR
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "local").mkdir()
+    env = dict(os.environ, PYTHONPATH=str(EXTENSION_DIR))
+    env.pop("METAFLOW_DATASTORE_SYSROOT_LOCAL", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", METADATA_CHECKS, str(tmp_path), str(outside)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert list(outside.iterdir()) == [], "a file was written through the tarball's link"
+    assert proc.stdout.splitlines() == [
+        "['F/1/s/2/_meta/attempt_0.json', 'F/_meta/_self.json']",
+        "mine",
+    ], proc.stdout

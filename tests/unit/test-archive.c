@@ -457,6 +457,79 @@ make_tree (const char *src)
   g_assert_cmpint (symlink ("not-there", dangling), ==, 0);
 }
 
+/* sandbox_archive_extract_paths: the archive is a sandbox's, the list the
+ * caller's (a Metaflow task's own files). Before, the whole archive was
+ * extracted: a sandbox whose listing named its own files could ship any
+ * other file of the destination in the tar (another task's DONE.lock). */
+static void
+test_only_listed_paths (Fixture       *f,
+                        gconstpointer  data)
+{
+  const char *paths[] = { "a/mine", "a/also", "a/absent", NULL };
+  const Entry entries[] = {
+    { E_DIR, "a", NULL },
+    { E_FILE, "a/mine", "mine\n" },
+    { E_FILE, "./a/also", "also\n" },
+    { E_FILE, "other/DONE.lock", "planted\n" },
+    { E_FILE, "a/after", "after\n" },
+  };
+  const Entry link_entries[] = { { E_SYMLINK, "a/mine", "also" } };
+  const Entry hard_entries[] = {
+    { E_FILE, "a/also", "also\n" },
+    { E_HARDLINK, "a/mine", "a/also" },
+  };
+  const Entry dir_entries[] = { { E_DIR, "a/mine", NULL }, { E_DIR, "made", NULL } };
+  const Entry *tars[] = { entries, link_entries, hard_entries, dir_entries };
+  const guint sizes[] = { G_N_ELEMENTS (entries), G_N_ELEMENTS (link_entries),
+                          G_N_ELEMENTS (hard_entries), G_N_ELEMENTS (dir_entries) };
+  const char *culprits[] = { "other/DONE.lock", "a/mine", "a/mine", NULL };
+
+  for (guint i = 0; i < G_N_ELEMENTS (tars); i++)
+    {
+      g_autoptr(GBytes) tar = make_tar (tars[i], sizes[i]);
+      g_autoptr(GInputStream) in = g_memory_input_stream_new_from_bytes (tar);
+      g_autoptr(GError) error = NULL;
+      g_autofree char *mine = path_in (f->dest, "a/mine");
+      g_autofree char *also = path_in (f->dest, "a/also");
+      g_autofree char *contents = NULL;
+      struct stat st;
+
+      remove_tree (f->dest);
+      if (culprits[i] == NULL)
+        {
+          /* Directory entries make nothing; no listed file is no error. */
+          g_assert_true (sandbox_archive_extract_paths (in, f->dest_file, paths,
+                                                        SANDBOX_ARCHIVE_NONE, NULL, &error));
+          g_assert_no_error (error);
+          g_assert_false (g_file_test (mine, G_FILE_TEST_EXISTS));
+          g_autofree char *made = path_in (f->dest, "made");
+          g_assert_false (g_file_test (made, G_FILE_TEST_EXISTS));
+          continue;
+        }
+      g_assert_false (sandbox_archive_extract_paths (in, f->dest_file, paths,
+                                                     SANDBOX_ARCHIVE_NONE, NULL, &error));
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL);
+      g_test_message ("refused: %s", error->message);
+      g_assert_nonnull (strstr (error->message, culprits[i]));
+      if (i == 0)
+        {
+          g_autofree char *other = path_in (f->dest, "other");
+          g_autofree char *after = path_in (f->dest, "a/after");
+
+          contents = read_file (mine);
+          g_assert_cmpstr (contents, ==, "mine\n");
+          g_clear_pointer (&contents, g_free);
+          contents = read_file (also);
+          g_assert_cmpstr (contents, ==, "also\n");
+          g_assert_false (g_file_test (other, G_FILE_TEST_EXISTS));
+          g_assert_false (g_file_test (after, G_FILE_TEST_EXISTS));
+        }
+      else
+        /* No link under a listed name (a symbolic one, nor a hard one). */
+        g_assert_true (lstat (mine, &st) != 0);
+    }
+}
+
 static void
 test_round_trip (Fixture       *f,
                  gconstpointer  data)
@@ -1068,6 +1141,7 @@ main (int   argc,
   ADD ("unsafe/existing-link", test_unsafe_existing_link);
   ADD ("unsafe/symlink-chain", test_unsafe_symlink_chain);
   ADD ("unsafe/hardlink", test_unsafe_hardlink);
+  ADD ("unsafe/only-listed-paths", test_only_listed_paths);
   ADD ("unsafe/names-shown-escaped", test_unsafe_names_shown_escaped);
   ADD ("libarchive-missing", test_libarchive_missing);
   ADD ("write/through-link", test_write_through_link);

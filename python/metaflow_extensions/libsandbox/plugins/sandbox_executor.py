@@ -25,7 +25,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, List, Optional
+from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
 from metaflow import util
 from metaflow.exception import METAFLOW_EXIT_DISALLOW_RETRY, MetaflowException
@@ -2233,6 +2233,13 @@ def _keep_for_debugging(instance, options: SandboxOptions, run_id) -> None:
 
 
 def run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any]) -> None:
+    # This process (the task's, on the launching machine) reads artifacts
+    # that sandboxed steps wrote (the run's IncludeFile values): rebuilt as
+    # plain data only, as in the runtime (sandbox_safeload.py). It runs no
+    # user code of its own; the step runs in the sandbox.
+    from .sandbox_safeload import install
+
+    install()
     try:
         _run_step(ctx, step_name, options, kwargs)
     except MetaflowException:
@@ -2452,7 +2459,16 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
         if ran and sync:
             _save_logs_from_sandbox(Gio, Sandbox, attempt, obj, options, kwargs, step_name, prefix)
             if not _fetch_outputs(
-                Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefix, exit_code != 0
+                Gio,
+                Sandbox,
+                attempt,
+                obj,
+                options,
+                sent_blobs,
+                stats,
+                prefix,
+                exit_code != 0,
+                (str(kwargs["run_id"]), step_name, str(kwargs["task_id"])),
             ):
                 # No DONE.lock came back: a failed attempt, retried if allowed.
                 exit_code = exit_code or 1
@@ -2709,11 +2725,21 @@ def _send_inputs(
 
 
 def _fetch_outputs(
-    Gio, Sandbox, attempt, obj, options, sent_blobs, stats, prefix, quiet: bool = False
+    Gio,
+    Sandbox,
+    attempt,
+    obj,
+    options,
+    sent_blobs,
+    stats,
+    prefix,
+    quiet: bool = False,
+    task: Tuple[str, str, str] = ("", "", ""),
 ) -> bool:
-    """Brings the task's outputs back; False when that failed, which is
+    """Brings the task's outputs back (only its own files: @task is its
+    run id, step name and task id); False when that failed, which is
     said unless @quiet (after a failed step, what it said is the news)."""
-    from .sandbox_sync import fetch_outputs, list_outputs, marker_path
+    from .sandbox_sync import fetch_outputs, list_outputs, marker_path, task_prefixes
 
     root = os.path.realpath(obj.flow_datastore.datastore_root)
     try:
@@ -2732,6 +2758,7 @@ def _fetch_outputs(
             attempt.cancellable,
             stats,
             attempt.wait,
+            task_prefixes(obj.flow.name, *task),
         )
     except (attempt.GLib.Error, OSError, RuntimeError) as ex:
         if not quiet:
@@ -2801,12 +2828,74 @@ def _sync_metadata(obj, run_id, step_name, task_id) -> None:
     if obj.metadata.TYPE != "local" or obj.flow_datastore.TYPE == "local":
         return
     try:
-        from metaflow.metadata_provider.util import sync_local_metadata_from_datastore
         from metaflow.metaflow_config import DATASTORE_LOCAL_DIR
+        from metaflow.plugins.datastores.local_storage import LocalStorage
 
-        sync_local_metadata_from_datastore(
+        task_ds = obj.flow_datastore.get_task_datastore(run_id, step_name, task_id)
+        key = task_ds.load_metadata(["local_metadata"])["local_metadata"]
+        _, tarball = next(task_ds.parent_datastore.load_data([key]))
+        copy_task_metadata(
+            tarball,
             DATASTORE_LOCAL_DIR,
-            obj.flow_datastore.get_task_datastore(run_id, step_name, task_id),
+            LocalStorage.get_datastore_root_from_config(lambda *a, **k: None),
+            (obj.flow.name, str(run_id), step_name, str(task_id)),
         )
     except Exception as ex:  # best effort, as in @kubernetes
         _echo("", _("Could not copy the task's metadata back: %s") % ex)
+
+
+# The most bytes one metadata file of a task may have (they are small JSON
+# files): a gzip bomb in the tarball is not inflated past it.
+MAX_METADATA_FILE = 16 << 20
+
+
+def copy_task_metadata(
+    tarball: bytes, local_dir: str, dest_root: str, task: Tuple[str, ...]
+) -> int:
+    """What Metaflow's sync_local_metadata_from_datastore does, for a
+    tarball that the task's sandbox made: only the _meta files of the task,
+    of its step, run and flow (those only if missing here), written as
+    regular files. Metaflow's extracts the whole tarball with its symbolic
+    links (a link then a file through it writes any file of this machine)
+    and copies what the links lead to. Returns how many files were written."""
+    import io
+    import tarfile
+
+    top = os.path.basename(local_dir.rstrip("/"))
+    written = 0
+    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
+        for member in tar:
+            parts = [p for p in member.name.split("/") if p not in ("", ".")]
+            if not member.isreg() or len(parts) < 4 or parts[0] != top:
+                continue
+            rel, name = parts[1:-2], parts[-1]
+            if (
+                parts[-2] != "_meta"
+                or tuple(rel) != task[: len(rel)]
+                or name.startswith(".")
+                or member.size > MAX_METADATA_FILE
+            ):
+                continue
+            dest_dir = os.path.join(dest_root, *rel, "_meta")
+            dest = os.path.join(dest_dir, name)
+            if len(rel) < len(task) and os.path.lexists(dest):
+                continue  # the flow's, run's, step's: this machine's own
+            f = tar.extractfile(member)
+            if f is None:
+                continue
+            data = f.read(MAX_METADATA_FILE + 1)
+            os.makedirs(dest_dir, exist_ok=True)
+            tmp = os.path.join(dest_dir, ".%s.sbx-%d" % (name, os.getpid()))
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data[:MAX_METADATA_FILE])
+                os.replace(tmp, dest)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+            written += 1
+    return written

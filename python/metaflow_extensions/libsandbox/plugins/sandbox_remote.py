@@ -732,7 +732,7 @@ def _no_core_dump() -> None:
 def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> int:
     """Runs the task; returns the exit status for the runtime (a negative
     number: die of that signal)."""
-    from .sandbox_sync import SyncStats, fetch_packed_outputs, upload_set
+    from .sandbox_sync import SyncStats, fetch_packed_outputs, task_prefixes, upload_set
 
     marks = Marks(task.get("launched"))
     Gio, GLib, Sandbox = _load_gi()
@@ -861,6 +861,12 @@ def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> 
                     attempt.wait,
                     attempt.wait_all,
                     packed=bool(task.get("packed")),
+                    prefixes=task_prefixes(
+                        task["flow"],
+                        task["labels"]["run_id"],
+                        task["labels"]["step"],
+                        task["labels"]["task_id"],
+                    ),
                 )
                 marks.add("outputs")
                 if task.get("debug"):

@@ -24,7 +24,7 @@ Only ``gi`` objects passed in by the caller are used; no module-level gi import.
 import json
 import os
 import threading
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 MARKER_NAME = ".mf_sandbox_sync_marker"
 
@@ -338,6 +338,37 @@ def _is_blob(flow: str, rel: str) -> bool:
     return len(parts) == 4 and parts[0] == flow and parts[1] == "data"
 
 
+def task_prefixes(flow: str, run_id: str, step: str, task_id: str) -> Tuple[str, ...]:
+    """The directories below the datastore root where a task's own files go
+    (its datastore, its metadata, its cards); its blobs are <flow>/data/."""
+    return (
+        "%s/%s/%s/%s/" % (flow, run_id, step, task_id),
+        "mf.cards/%s/runs/%s/steps/%s/tasks/%s/" % (flow, run_id, step, task_id),
+    )
+
+
+def check_outputs(outputs: Dict[str, int], flow: str, prefixes: Sequence[str]) -> None:
+    """Refuses a listing of a task's outputs that names a file which is not
+    the task's: the listing and the files come from the sandbox, whose
+    command could otherwise write any file of the datastore on this side
+    (another task's DONE.lock or artifacts, another flow's)."""
+    for rel in outputs:
+        parts = rel.split("/")
+        ok = "" not in parts and "." not in parts and ".." not in parts
+        if ok and not _is_blob(flow, rel):
+            ok = any(rel.startswith(p) for p in prefixes)
+        if not ok:
+            raise RuntimeError(
+                "the sandbox lists %s among the task's outputs, which is not one of "
+                "the task's files (%s or %s/data/): nothing was copied back"
+                % (_shown(rel), " or ".join(prefixes), flow)
+            )
+
+
+def _shown(rel: str) -> str:
+    return repr(rel.encode("utf-8", "surrogateescape"))[1:]
+
+
 def fetch_outputs(
     Gio,
     Sandbox,
@@ -349,8 +380,12 @@ def fetch_outputs(
     cancellable,
     stats: SyncStats,
     wait: Callable[..., Any] = _sync_waiter,
+    prefixes: Sequence[str] = (),
 ) -> None:
-    """Blobs first (kept if present), then everything else, DONE.lock last."""
+    """Blobs first (kept if present), then everything else, DONE.lock last:
+    only the task's files (below @prefixes and its flow's blobs), and of the
+    tar streams only the files listed."""
+    check_outputs(outputs, flow, prefixes)
     blobs = sorted(r for r in outputs if _is_blob(flow, r) and r not in sent_blobs)
     blobs_new = [r for r in blobs if not os.path.exists(os.path.join(root, r))]
     rest = [r for r in outputs if not _is_blob(flow, r)]
@@ -367,7 +402,9 @@ def fetch_outputs(
             lambda out, group=group: wait(
                 instance, "download_archive", root, group, out, cancellable
             ),
-            lambda inp, flags=flags: Sandbox.archive_extract(inp, dest, flags, cancellable),
+            lambda inp, flags=flags, group=group: Sandbox.archive_extract_paths(
+                inp, dest, group, flags, cancellable
+            ),
             threaded="consumer",
         )
         stats.down_files += len(group)
@@ -432,6 +469,7 @@ def fetch_packed_outputs(
     wait: Callable[..., Any] = _sync_waiter,
     wait_all: Optional[Callable[[List[Tuple[Any, str, tuple]]], List[Any]]] = None,
     packed: bool = False,
+    prefixes: Sequence[str] = (),
 ) -> None:
     """What list_outputs + fetch_outputs do, in one exec and at most two
     plain downloads (at the same time with @wait_all, which runs a list of
@@ -460,7 +498,7 @@ def fetch_packed_outputs(
             with open(files[0].get_path(), "rb") as f:
                 outputs = _parse_listing(f.read())
             _extract_outputs(
-                Gio, Sandbox, root, flow, outputs, files[1], files[2], cancellable, stats
+                Gio, Sandbox, root, flow, outputs, files[1], files[2], cancellable, stats, prefixes
             )
         return
     command = Sandbox.Command.new(
@@ -474,6 +512,7 @@ def fetch_packed_outputs(
             % (bytes(err.get_data()).decode("utf-8", "replace") if err else "exit %d")
         )
     outputs = _parse_listing(bytes(result.get_stdout().get_data() or b""))
+    check_outputs(outputs, flow, prefixes)
     with private_dir("mf-sandbox-out-") as tmp:
         blobs_file, rest_file = (
             Gio.File.new_for_path(os.path.join(tmp, os.path.basename(remote)))
@@ -494,7 +533,7 @@ def fetch_packed_outputs(
             for obj, name, args in calls:
                 wait(obj, name, *args)
         _extract_outputs(
-            Gio, Sandbox, root, flow, outputs, blobs_file, rest_file, cancellable, stats
+            Gio, Sandbox, root, flow, outputs, blobs_file, rest_file, cancellable, stats, prefixes
         )
 
 
@@ -507,10 +546,15 @@ def _parse_listing(listing: bytes) -> Dict[str, int]:
     return outputs
 
 
-def _extract_outputs(Gio, Sandbox, root, flow, outputs, blobs_file, rest_file, cancellable, stats):
+def _extract_outputs(
+    Gio, Sandbox, root, flow, outputs, blobs_file, rest_file, cancellable, stats, prefixes
+):
     """Unpacks the two downloaded tar files of @outputs (path -> size; a
     file whose group is empty is not read): blobs first (a DONE.lock never
-    names data that is not there yet)."""
+    names data that is not there yet). The sandbox wrote the listing and
+    the tar files: only the task's own files are taken (@prefixes), and of
+    each tar only the files its group lists."""
+    check_outputs(outputs, flow, prefixes)
     blobs = [r for r in outputs if _is_blob(flow, r)]
     rest = [r for r in outputs if not _is_blob(flow, r)]
     dest = Gio.File.new_for_path(root)
@@ -520,7 +564,11 @@ def _extract_outputs(Gio, Sandbox, root, flow, outputs, blobs_file, rest_file, c
     ):
         if not group:
             continue
-        Sandbox.archive_extract(local.read(cancellable), dest, flags, cancellable)
+        stream = local.read(cancellable)
+        try:
+            Sandbox.archive_extract_paths(stream, dest, group, flags, cancellable)
+        finally:
+            stream.close(None)
         size = sum(outputs[r] for r in group)
         stats.down_files += len(group)
         stats.down_bytes += size

@@ -1,0 +1,55 @@
+"""A hostile step in a local sandbox (which mounts the datastore read-write)
+points the run's IncludeFile parameter at a pickle of its own, which calls
+os.system when it is loaded. The next step runs on a remote backend, whose
+task process on the launching machine reads the run's IncludeFile values
+(to send the uploads along): it must not run the pickle."""
+
+import json
+import os
+import pickle
+
+from metaflow import FlowSpec, IncludeFile, Parameter, current, sandbox, step
+
+
+class Payload:
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+class HostileParamsFlow(FlowSpec):
+    data = IncludeFile("data", default="data.txt")
+    marker = Parameter("marker", default="/nonexistent/marker")
+
+    @sandbox(backend="local")
+    @step
+    def start(self):
+        ds = self._datastore
+        root = ds._storage_impl.datastore_root
+        blob = pickle.dumps(Payload("touch " + self.marker), protocol=4)
+        key = ds._ca_store.save_blobs([blob])[0].key
+        params = os.path.join(root, current.flow_name, current.run_id, "_parameters")
+        rewritten = 0
+        for task_id in os.listdir(params):
+            path = os.path.join(params, task_id, "0.data.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    meta = json.load(f)
+                meta["objects"]["data"] = key
+                with open(path + ".new", "w") as f:
+                    json.dump(meta, f)
+                os.replace(path + ".new", path)
+                rewritten += 1
+        print("HOSTILE-PARAMS-REWRITTEN %d" % rewritten)
+        self.next(self.end)
+
+    @sandbox(backend="daytona")
+    @step
+    def end(self):
+        print("HOSTILE-PARAMS-END")
+
+
+if __name__ == "__main__":
+    HostileParamsFlow()

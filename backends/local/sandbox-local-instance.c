@@ -315,8 +315,8 @@ static const char * const home_dirs[] = { "/root", "/home", NULL };
  * of its own, not a link: then add_home_masks puts a tmpfs on it and
  * add_root binds nothing there. A bind under that tmpfs would show
  * nothing, yet cost bwrap a mount and a pass over the mount table
- * (issue 14, "sandboxctl run, eleventh round"), and leave the host's
- * directory in the sandbox's mount tree, under the tmpfs. */
+ * (docs/benchmarks.md, "A sandboxed task, eleventh round"), and leave
+ * the host's directory in the sandbox's mount tree, under the tmpfs. */
 static gboolean
 is_masked_home (const char *target)
 {
@@ -1514,8 +1514,8 @@ _local_remove_cgroups (LocalConfig *config)
    * try, which succeeds when the caller waited for the sandbox's
    * processes, then a process of its own removes what is still busy.
    * (Waiting here 0.7 ms more, 0.1 ms doubling, removed none of them in
-   * 30 `sandboxctl run`s out of 30: issue 14, "sandboxctl run, eleventh
-   * round".) */
+   * 30 `sandboxctl run`s out of 30: docs/benchmarks.md, "A sandboxed
+   * task, eleventh round".) */
   for (guint i = 0; config->cgroups_v1[i] != NULL; i++)
     if (g_rmdir (config->cgroups_v1[i]) != 0 && errno == EBUSY)
       g_strv_builder_add (busy, config->cgroups_v1[i]);

@@ -119,6 +119,10 @@ add_root (GPtrArray *argv)
         }
       if (g_strv_contains (managed, name))
         continue;
+      /* The homes: only the tmpfs below (instance.c is_masked_home). */
+      if ((g_strcmp0 (name, "root") == 0 || g_strcmp0 (name, "home") == 0) &&
+          g_file_test (host, G_FILE_TEST_IS_DIR) && !g_file_test (host, G_FILE_TEST_IS_SYMLINK))
+        continue;
       if (g_file_test (host, G_FILE_TEST_IS_SYMLINK))
         {
           g_autofree char *link = g_file_read_link (host, NULL);

@@ -307,17 +307,38 @@ is_managed_top (const char *name)
   return g_strv_contains (managed, name);
 }
 
+/* The host's home directories, each hidden behind an empty tmpfs
+ * (add_home_masks). */
+static const char * const home_dirs[] = { "/root", "/home", NULL };
+
+/* Whether the host's root has TARGET (one of home_dirs) as a directory
+ * of its own, not a link: then add_home_masks puts a tmpfs on it and
+ * add_root binds nothing there. A bind under that tmpfs would show
+ * nothing, yet cost bwrap a mount and a pass over the mount table
+ * (docs/benchmarks.md, "A sandboxed task, eleventh round"), and leave
+ * the host's directory in the sandbox's mount tree, under the tmpfs. */
+static gboolean
+is_masked_home (const char *target)
+{
+  return g_strv_contains (home_dirs, target) && g_file_test (target, G_FILE_TEST_IS_DIR) &&
+         !g_file_test (target, G_FILE_TEST_IS_SYMLINK);
+}
+
 static void
 add_root (GPtrArray  *argv,
           const char *root)
 {
   g_autoptr(GDir) dir = g_dir_open (root, 0, NULL);
+  gboolean host_root = strcmp (root, "/") == 0;
   const char *name;
 
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
     {
       g_autofree char *host = g_build_filename (root, name, NULL);
       g_autofree char *target = g_build_filename ("/", name, NULL);
+
+      if (host_root && is_masked_home (target))
+        continue;
 
       if (g_strcmp0 (name, "sys") == 0)
         {
@@ -436,16 +457,15 @@ static void
 add_home_masks (GPtrArray *argv,
                 GPtrArray *masked)
 {
-  static const char * const homes[] = { "/root", "/home", NULL };
   const char * const *secret_files, * const *secret_dirs;
   g_autofree char *home = g_canonicalize_filename (g_get_home_dir (), "/");
 
-  for (guint i = 0; homes[i] != NULL; i++)
-    if (g_file_test (homes[i], G_FILE_TEST_IS_DIR))
+  for (guint i = 0; home_dirs[i] != NULL; i++)
+    if (g_file_test (home_dirs[i], G_FILE_TEST_IS_DIR))
       {
         g_ptr_array_add (argv, g_strdup ("--tmpfs"));
-        g_ptr_array_add (argv, g_strdup (homes[i]));
-        g_ptr_array_add (masked, g_strdup (homes[i]));
+        g_ptr_array_add (argv, g_strdup (home_dirs[i]));
+        g_ptr_array_add (masked, g_strdup (home_dirs[i]));
       }
   if (is_maskable_home (home))
     {
@@ -1482,32 +1502,24 @@ remove_cgroups_later (char **paths)
 void
 _local_remove_cgroups (LocalConfig *config)
 {
+  g_autoptr(GStrvBuilder) busy = g_strv_builder_new ();
   g_auto(GStrv) left = NULL;
-  gulong wait = 100;
 
   if (config->cgroup != NULL)
     g_rmdir (config->cgroup);
   if (config->cgroups_v1 == NULL)
     return;
   /* A cgroup v1 directory stays busy until its last task has exited,
-   * which lags the kill (pid 1's namespaces end first): a short wait
-   * (0.1 ms, doubling: 0.7 ms in all), then a process of its own removes
-   * what is still busy. */
-  left = g_strdupv (config->cgroups_v1);
-  for (guint round = 0; left[0] != NULL; round++)
-    {
-      g_autoptr(GStrvBuilder) again = g_strv_builder_new ();
-
-      for (guint i = 0; left[i] != NULL; i++)
-        if (g_rmdir (left[i]) != 0 && errno == EBUSY)
-          g_strv_builder_add (again, left[i]);
-      g_strfreev (left);
-      left = g_strv_builder_end (again);
-      if (left[0] == NULL || round == 3)
-        break;
-      g_usleep (wait);
-      wait *= 2;
-    }
+   * which lags the kill by 3-17 ms (pid 1's namespaces end first): one
+   * try, which succeeds when the caller waited for the sandbox's
+   * processes, then a process of its own removes what is still busy.
+   * (Waiting here 0.7 ms more, 0.1 ms doubling, removed none of them in
+   * 30 `sandboxctl run`s out of 30: docs/benchmarks.md, "A sandboxed
+   * task, eleventh round".) */
+  for (guint i = 0; config->cgroups_v1[i] != NULL; i++)
+    if (g_rmdir (config->cgroups_v1[i]) != 0 && errno == EBUSY)
+      g_strv_builder_add (busy, config->cgroups_v1[i]);
+  left = g_strv_builder_end (busy);
   if (left[0] != NULL)
     remove_cgroups_later (left);
 }

@@ -3744,6 +3744,60 @@ test_host_unix_sockets_world_writable (void)
 
 /* ---- the host's home directories ---- */
 
+/* /root and /home hold the sandbox's empty tmpfs and nothing beneath it:
+ * the host's directories were bound there first, then covered (a mount
+ * that showed nothing, but cost bwrap a pass over the mount table and
+ * left the host's directories in the sandbox's mount tree, where
+ * /proc/self/mountinfo listed them). Control: a spec mount below /root
+ * still shows on top of the tmpfs. */
+static void
+test_host_home_unmounted (void)
+{
+  static const char * const homes[] = { "/home", "/root", NULL };
+  g_autoptr(GString) expected = g_string_new ("");
+  g_autofree char *dir = NULL;
+
+  for (guint i = 0; homes[i] != NULL; i++)
+    if (g_file_test (homes[i], G_FILE_TEST_IS_DIR) && !g_file_test (homes[i], G_FILE_TEST_IS_SYMLINK))
+      g_string_append_printf (expected, "%s tmpfs\n", homes[i]);
+  if (expected->len == 0)
+    {
+      g_test_skip ("no /root or /home directory on this host");
+      return;
+    }
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      SandboxInstance *instance = as_root ? create_as_root () : create (NULL);
+      g_autofree char *out = sh (instance,
+                                 "awk '$5 == \"/root\" || $5 == \"/home\" { print $5, $9 }' "
+                                 "/proc/self/mountinfo | sort", NULL);
+
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      g_assert_cmpstr (out, ==, expected->str);
+      destroy (instance);
+    }
+
+  /* Control: a host directory mounted below /root by the spec. */
+  dir = g_strdup_printf ("/root/libsandbox-home-%08x", g_random_int ());
+  if (g_mkdir (dir, 0700) == 0)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *file = g_build_filename (dir, "seen", NULL);
+      g_autofree char *script = g_strdup_printf ("cat %s", file);
+      g_autofree char *out = NULL;
+      SandboxInstance *instance;
+
+      g_assert_true (g_file_set_contents (file, "mounted", -1, NULL));
+      sandbox_spec_add_mount (spec, dir, NULL, TRUE);
+      instance = create (spec);
+      out = sh (instance, script, NULL);
+      g_assert_cmpstr (out, ==, "mounted");
+      destroy (instance);
+      g_unlink (file);
+      g_rmdir (dir);
+    }
+}
+
 static void
 test_host_home (void)
 {
@@ -5123,6 +5177,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/host-unix-sockets-anywhere", test_host_unix_sockets_anywhere);
   g_test_add_func ("/local/attack/own-sockets", test_own_sockets);
   g_test_add_func ("/local/attack/host-home", test_host_home);
+  g_test_add_func ("/local/attack/host-home-unmounted", test_host_home_unmounted);
   g_test_add_func ("/local/attack/outlive-destroy", test_outlive_destroy);
   g_test_add_func ("/local/attack/no-route", test_no_route);
   g_test_add_func ("/local/attack/egress-short-address", test_egress_short_address);

@@ -129,6 +129,75 @@ def destroy_by_id(backend, GLib, Sandbox, sandbox_id: str, wait=None) -> None:
     destroy_instance(instance, GLib, Sandbox, wait)
 
 
+def destroy_many(
+    GLib, Sandbox, targets: List[Tuple[str, str]], most: int, backends=None
+) -> List[str]:
+    """Destroys the sandboxes @targets ([(backend name, id)]), at most
+    @most at a time, each as destroy_by_id does (one already gone is fine)
+    but all on one main loop of a context of their own (the library's
+    asynchronous calls: no thread); a failure is said with its id and what
+    to do, and the others go on. Returns the ids not destroyed.
+    @backends: Sandbox.Backend objects by name, made when missing."""
+    if not targets:
+        return []
+    backends = {} if backends is None else backends
+    for name, _sandbox_id in targets:
+        if name not in backends:
+            backends[name] = Sandbox.Backend.new_for_name(name)
+    context = GLib.MainContext.new()
+    loop = GLib.MainLoop.new(context, False)
+    pending = list(reversed(targets))
+    failed: List[str] = []
+    running = [0]
+
+    def finished(sandbox_id: str, error: Optional[str] = None) -> None:
+        if error is not None:
+            failed.append(sandbox_id)
+            _say_not_destroyed(sandbox_id, error)
+        running[0] -= 1
+        start_next()
+
+    def why(ex) -> Optional[str]:
+        """What a failed call says; None for a sandbox already gone."""
+        if isinstance(ex, GLib.Error):
+            if ex.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND):
+                return None
+            return ex.message
+        return "%s: %s" % (type(ex).__name__, ex)
+
+    def destroyed(instance, res, sandbox_id: str) -> None:
+        try:
+            instance.destroy_finish(res)
+        except Exception as ex:
+            finished(sandbox_id, why(ex))
+            return
+        finished(sandbox_id)
+
+    def found(backend, res, sandbox_id: str) -> None:
+        try:
+            instance = backend.get_instance_finish(res)
+            instance.destroy_async(None, destroyed, sandbox_id)
+        except Exception as ex:
+            finished(sandbox_id, why(ex))
+
+    def start_next() -> None:
+        while pending and running[0] < most:
+            name, sandbox_id = pending.pop()
+            running[0] += 1
+            backends[name].get_instance_async(sandbox_id, None, found, sandbox_id)
+        if not pending and running[0] == 0:
+            loop.quit()
+
+    context.push_thread_default()
+    try:
+        start_next()
+        if running[0]:
+            loop.run()
+    finally:
+        context.pop_thread_default()
+    return failed
+
+
 def die_of(signum: int) -> None:
     """Ends this process by @signum (no core file), so that the runtime
     reports a task's signal as it does a local task's (-11: "Task failed

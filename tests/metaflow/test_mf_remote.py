@@ -617,6 +617,46 @@ def test_pack_script_sorts_outputs(tmp_path):
     assert {n for n in names[-2:]} == {"F/1/s/2/DONE.lock", "F/1/s/DONE.lock"}, names
 
 
+OUTPUTS_LISTED = """
+import json
+from metaflow_extensions.libsandbox.plugins.sandbox_remote import _load_gi
+from metaflow_extensions.libsandbox.plugins.sandbox_sync import _check_exec, list_outputs
+
+Gio, GLib, Sandbox = _load_gi()
+instance = Sandbox.Backend.new_for_name("local").create(Sandbox.Spec(), None)
+said = {}
+try:
+    script = ("mkdir -p /tmp/r/a && echo old > /tmp/r/old && touch /tmp/m && sleep 0.05 && "
+              "printf 12345 > /tmp/r/a/new && printf x > /tmp/r/a/y.sbx-tmp")
+    _check_exec(instance.exec(Sandbox.Command.new(["/bin/sh", "-c", script]), None), "setup")
+    said["listed"] = list_outputs(Sandbox, instance, "/tmp/r", "/tmp/m", None)
+    for name, argv in (("no marker", None), ("silent", ["/bin/sh", "-c", "exit 3"])):
+        try:
+            if argv is None:
+                list_outputs(Sandbox, instance, "/tmp/r", "/tmp/no-marker", None)
+            else:
+                _check_exec(instance.exec(Sandbox.Command.new(argv), None), "the step")
+        except RuntimeError as ex:
+            said[name] = str(ex)
+finally:
+    instance.destroy(None)
+print(json.dumps(said))
+"""
+
+
+def test_outputs_listed_and_exec_failures_said(tmp_path):
+    """list_outputs (a task's new files in its sandbox, by find) in a real
+    local sandbox: the new files with their sizes, not the older one nor
+    the datastore's temporary (*.sbx-*) files; a failed exec is said with
+    its stderr, else its exit status (the listing and the pack said
+    "exit %d", unformatted, when there was no stderr)."""
+    said = json.loads(_extension_call(OUTPUTS_LISTED, dict(os.environ)))
+    assert said["listed"] == {"a/new": 5}, said
+    assert said["no marker"].startswith("listing the task's outputs failed: find:"), said
+    assert "no-marker" in said["no marker"], said
+    assert said["silent"] == "the step failed: exit 3", said
+
+
 def test_pool_emptied_after_failed_run(mf, remote, tmp_path):
     """A task fails: the run fails, and no sandbox nor pool is left."""
     if remote.name != "daytona":

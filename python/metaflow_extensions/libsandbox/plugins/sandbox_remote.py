@@ -202,9 +202,11 @@ def die_of(signum: int) -> None:
     """Ends this process by @signum (no core file), so that the runtime
     reports a task's signal as it does a local task's (-11: "Task failed
     with a segmentation fault.")."""
+    from .sandbox_runner import no_core_dump
+
     sys.stdout.flush()
     sys.stderr.flush()
-    _no_core_dump()
+    no_core_dump()
     try:
         signal.signal(signum, signal.SIG_DFL)
     except (OSError, ValueError):
@@ -787,15 +789,6 @@ def _keep_for_debugging(sandbox_id: str, task: Dict[str, Any]) -> None:
         task["flow_file"],
         task["labels"]["run_id"],
     )
-
-
-def _no_core_dump() -> None:
-    import resource
-
-    try:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
-    except (ValueError, OSError):
-        pass
 
 
 def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> int:

@@ -1111,9 +1111,10 @@ destroy_pooled(sys.argv[1], abandoned=sys.argv[2] == "abandoned")
 def test_pool_drain_bounded_and_a_failure_kept(tmp_path):
     """A pool of 10 sandboxes: the drain has at most 8 destroys under way
     at once (DRAIN_CONCURRENCY), and one the provider refuses to destroy
-    stops none of the others. That one is said, with its id and how to
-    remove it, and stays listed in the pool's directory, which stays too:
-    the next run with a pool finds it abandoned and destroys it."""
+    (or one of a backend that cannot be opened) stops none of the others.
+    That one is said, with its id and how to remove it, and stays listed
+    in the pool's directory, which stays too: the next run with a pool
+    finds it abandoned and destroys it."""
     if not main_metaflow():
         pytest.skip("remote backends are tested on the main Metaflow version only (CI time)")
     emu = Emulator("daytona", tmp_path / "emu")
@@ -1134,6 +1135,9 @@ def test_pool_drain_bounded_and_a_failure_kept(tmp_path):
         for n, sandbox_id in enumerate(ids):
             entry = {"backend": "daytona", "id": sandbox_id}
             (pool / ("k-%d.json" % n)).write_text(json.dumps(entry))
+        # A backend that cannot be opened (here: no such backend) fails its
+        # sandboxes alone.
+        (pool / "z-0.json").write_text(json.dumps({"backend": "no-such", "id": "sbx-nowhere"}))
         on_delete, refused = _hold_deletes_until(lambda: 8)
         refused.add(ids[4])
         proxy = ApiProxy(emu, on_delete)
@@ -1155,8 +1159,10 @@ def test_pool_drain_bounded_and_a_failure_kept(tmp_path):
         said = drained.stdout + drained.stderr
         assert "Could not destroy sandbox %s" % ids[4] in said, said
         assert "sandboxctl rm %s" % ids[4] in said, said
+        assert "Could not destroy sandbox sbx-nowhere" in said, said
         assert emu.live() == 1
-        assert sorted(p.name for p in pool.iterdir()) == ["k-4.json", "owner.lock"]
+        assert sorted(p.name for p in pool.iterdir()) == ["k-4.json", "owner.lock", "z-0.json"]
+        (pool / "z-0.json").unlink()
         # The next run's look at abandoned pools.
         again = subprocess.run(
             [PYTHON, "-c", DESTROY_POOLED, str(pool), "abandoned"],

@@ -129,25 +129,30 @@ def destroy_by_id(backend, GLib, Sandbox, sandbox_id: str, wait=None) -> None:
     destroy_instance(instance, GLib, Sandbox, wait)
 
 
-def destroy_many(
-    GLib, Sandbox, targets: List[Tuple[str, str]], most: int, backends=None
-) -> List[str]:
+def destroy_many(GLib, Sandbox, targets: List[Tuple[str, str]], most: int) -> List[str]:
     """Destroys the sandboxes @targets ([(backend name, id)]), at most
     @most at a time, each as destroy_by_id does (one already gone is fine)
     but all on one main loop of a context of their own (the library's
     asynchronous calls: no thread); a failure is said with its id and what
-    to do, and the others go on. Returns the ids not destroyed.
-    @backends: Sandbox.Backend objects by name, made when missing."""
-    if not targets:
-        return []
-    backends = {} if backends is None else backends
-    for name, _sandbox_id in targets:
+    to do, and the others go on. Returns the ids not destroyed."""
+    backends: Dict[str, Any] = {}
+    failed: List[str] = []
+    pending = []
+    for name, sandbox_id in reversed(targets):
         if name not in backends:
-            backends[name] = Sandbox.Backend.new_for_name(name)
+            try:
+                backends[name] = Sandbox.Backend.new_for_name(name)
+            except GLib.Error as ex:
+                backends[name] = ex
+        if isinstance(backends[name], GLib.Error):
+            failed.append(sandbox_id)
+            _say_not_destroyed(sandbox_id, backends[name].message)
+        else:
+            pending.append((name, sandbox_id))
+    if not pending:
+        return failed
     context = GLib.MainContext.new()
     loop = GLib.MainLoop.new(context, False)
-    pending = list(reversed(targets))
-    failed: List[str] = []
     running = [0]
 
     def finished(sandbox_id: str, error: Optional[str] = None) -> None:

@@ -4,7 +4,7 @@
 # that the benchmarks run, never how fast anything is.
 srcdir=${TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 builddir=${TOP_BUILDDIR:-.}
-rows="1a 1b 1c 1d 1e 1f 1g 2a 2b 2c 2d 2e 2f 3a 3b 3c 3cp 3d 3dp 4a 4b 4c 4d 4e 4f 5a 5b 6a 6b"
+rows="1a 1b 1c 1d 1e 1f 1g 2a 2b 2c 2d 2e 2f 3a 3b 3c 3cp 3d 3dp 3e 3f 4a 4b 4c 4d 4e 4f 5a 5b 6a 6b"
 
 out=$(mktemp) || exit 1
 trap 'rm -f "$out"' EXIT

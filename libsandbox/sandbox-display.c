@@ -1,8 +1,9 @@
 /* libsandbox - text that a sandbox, a provider or an archive chose, as a
  * message shows it
  *
- * A file of its own: the E2B emulator compiles it too, with the Connect
- * client whose errors use it (tests/emulators/Makefile.am).
+ * A file of its own, needing only GLib: sandboxctl compiles it in for the
+ * cells of its tables (tools/Makefile.am), the E2B emulator with the
+ * Connect client whose errors use it (tests/emulators/Makefile.am).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -10,7 +11,7 @@
 
 #include <string.h>
 
-#include "sandbox-private.h"
+#include "sandbox-display-private.h"
 
 /* Unicode's explicit bidirectional formatting characters: shown as they
  * are, they reorder the text around them (a name that reads as another). */

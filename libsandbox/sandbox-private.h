@@ -10,6 +10,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "sandbox.h"
+#include "sandbox-display-private.h"
 
 G_BEGIN_DECLS
 
@@ -143,12 +144,6 @@ gboolean      _sandbox_image_resolve_user (SandboxImage  *image,
                                            GError       **error);
 int           _sandbox_image_store_hold   (SandboxImageStore *self);
 gboolean      _local_server_alive         (const char    *dir);
-
-/* TEXT (a file name or link target a sandbox, an image or an archive
- * chose) as an error message may show it to a person: valid UTF-8, its
- * control characters and bytes that are not UTF-8 escaped. See
- * sandbox-util.c. */
-char         *_sandbox_display_text       (const char *text);
 
 /* An image layer: see sandbox-archive.c. */
 gboolean      _sandbox_archive_extract_layer (GInputStream  *archive,

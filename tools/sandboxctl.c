@@ -34,6 +34,8 @@
 
 #include <libsandbox/sandbox.h>
 
+#include "sandbox-display-private.h"
+
 #define PRGNAME "sandboxctl"
 
 /* Exit statuses, as documented in --help and sandboxctl(1). */
@@ -894,50 +896,21 @@ print_result_json (SandboxInstance   *instance,
   print_json (root);
 }
 
-/* Left-aligns @text in @width columns (counting characters, not bytes). */
-/* TEXT as a table shows it. A cell may hold what a provider or another
- * user of the account chose (a remote sandbox's id and labels, a
- * volume's name): printed as it came, its escape sequences reached the
- * terminal (a window title, erased lines, the clipboard through OSC 52).
- * Control characters (C0, DEL, C1) and bytes that are not UTF-8 are shown
- * as \xNN, bidirectional formatting characters as \uNNNN and a backslash
- * as \\, as the library's messages show a sandbox's names (--json keeps
- * the text whole, escaped by JSON). */
-static char *
-shown_text (const char *text)
-{
-  const char *p = text, *end = text + strlen (text);
-  GString *out = g_string_sized_new ((gsize) (end - text));
-
-  while (p < end)
-    {
-      gunichar c = g_utf8_get_char_validated (p, end - p);
-
-      if (c == (gunichar) -1 || c == (gunichar) -2)
-        {
-          g_string_append_printf (out, "\\x%02x", (guchar) *p);
-          p++;
-          continue;
-        }
-      if (c < 0x20 || (c >= 0x7f && c < 0xa0))
-        g_string_append_printf (out, "\\x%02x", (guint) c);
-      else if (c == 0x061c || c == 0x200e || c == 0x200f || (c >= 0x202a && c <= 0x202e) ||
-               (c >= 0x2066 && c <= 0x2069))
-        g_string_append_printf (out, "\\u%04x", (guint) c);
-      else if (c == '\\')
-        g_string_append (out, "\\\\");
-      else
-        g_string_append_unichar (out, c);
-      p = g_utf8_next_char (p);
-    }
-  return g_string_free (out, FALSE);
-}
+/* A table's cells may hold what a provider or another user of the
+ * account chose (a remote sandbox's id and labels, a volume's name):
+ * printed as it came, its escape sequences reached the terminal (a window
+ * title, erased lines, the clipboard through OSC 52). So a cell is shown
+ * as the library's messages show a sandbox's names, by the same function
+ * (_sandbox_display_text(), compiled in: tools/Makefile.am): control
+ * characters and bytes that are not UTF-8 as \xNN, bidirectional
+ * formatting characters as \uNNNN, a backslash as \\ (--json keeps the
+ * text whole, escaped by JSON). */
 
 /* How many columns print_cell() takes for TEXT. */
 static gsize
 cell_width (const char *text)
 {
-  g_autofree char *shown = shown_text (text);
+  g_autofree char *shown = _sandbox_display_text (text);
 
   return g_utf8_strlen (shown, -1);
 }
@@ -947,7 +920,7 @@ print_cell (const char *text,
             gsize       width,
             gboolean    last)
 {
-  g_autofree char *shown = shown_text (text);
+  g_autofree char *shown = _sandbox_display_text (text);
 
   fputs (shown, stdout);
   if (last)

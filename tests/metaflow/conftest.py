@@ -272,6 +272,101 @@ class Emulator:
         self.proc.wait(30)
 
 
+class ApiProxy:
+    """An HTTP proxy in front of an emulator's API (@emu: its env is
+    pointed here until stop()). Every DELETE of a sandbox (its item path:
+    Daytona's /api/sandbox/ID, E2B's /sandboxes/ID) is first given to
+    @on_delete(proxy, handler, sandbox_id), which may hold it and may
+    return a status to answer instead of passing it on (a provider that
+    refuses); one passed on is carried out even when the client went away,
+    as a provider would. deletes_in_flight and most_deletes_in_flight
+    count the DELETEs under way in the proxy."""
+
+    def __init__(self, emu: "Emulator", on_delete) -> None:
+        import http.client
+        import http.server
+        import re
+        import threading
+        import urllib.parse
+
+        key = "E2B_API_URL" if emu.name == "e2b" else "DAYTONA_API_URL"
+        self.emu, self.key, self.target = emu, key, emu.env[key]
+        upstream = urllib.parse.urlsplit(self.target)
+        item = re.compile(r"^(?:/api)?/(?:sandbox|sandboxes)/([^/?]+)(?:\?.*)?$")
+        self.lock = threading.Lock()
+        self.deletes_in_flight = 0
+        self.most_deletes_in_flight = 0
+        self.deletes: list[str] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self, status: int, headers, data: bytes) -> None:
+                try:
+                    self.send_response(status)
+                    hop = ("connection", "transfer-encoding", "content-length")
+                    for name, value in headers:
+                        if name.lower() not in hop:
+                            self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client is gone: the request was carried out all the same
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                m = item.match(self.path) if self.command == "DELETE" else None
+                if m is not None:
+                    with proxy.lock:
+                        proxy.deletes.append(m.group(1))
+                        proxy.deletes_in_flight += 1
+                        proxy.most_deletes_in_flight = max(
+                            proxy.most_deletes_in_flight, proxy.deletes_in_flight
+                        )
+                    try:
+                        refused = on_delete(proxy, self, m.group(1))
+                        if refused is None:
+                            self._pass_on(body)
+                        else:
+                            message = b'{"message": "refused by the test\'s proxy"}'
+                            self._answer(refused, [("Content-Type", "application/json")], message)
+                    finally:
+                        with proxy.lock:
+                            proxy.deletes_in_flight -= 1
+                    return
+                self._pass_on(body)
+
+            def _pass_on(self, body) -> None:
+                conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
+                }
+                conn.request(self.command, self.path, body=body, headers=headers)
+                reply = conn.getresponse()
+                data = reply.read()
+                self._answer(reply.status, reply.getheaders(), data)
+                conn.close()
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        if emu.name == "daytona":
+            self.url += "/api"  # (the emulator's API is under /api)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        emu.env[key] = self.url
+
+    def stop(self) -> None:
+        self.emu.env[self.key] = self.target
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @pytest.fixture(scope="session")
 def emulators(tmp_path_factory):
     """emulators(name): the session's Daytona or E2B emulator, started on first use."""

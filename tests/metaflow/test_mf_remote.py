@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Emulator, interrupt_when, main_metaflow
+from conftest import ApiProxy, Emulator, interrupt_when, main_metaflow
 
 PYTHON = sys.executable
 
@@ -617,6 +617,46 @@ def test_pack_script_sorts_outputs(tmp_path):
     assert {n for n in names[-2:]} == {"F/1/s/2/DONE.lock", "F/1/s/DONE.lock"}, names
 
 
+OUTPUTS_LISTED = """
+import json
+from metaflow_extensions.libsandbox.plugins.sandbox_remote import _load_gi
+from metaflow_extensions.libsandbox.plugins.sandbox_sync import _check_exec, list_outputs
+
+Gio, GLib, Sandbox = _load_gi()
+instance = Sandbox.Backend.new_for_name("local").create(Sandbox.Spec(), None)
+said = {}
+try:
+    script = ("mkdir -p /tmp/r/a && echo old > /tmp/r/old && touch /tmp/m && sleep 0.05 && "
+              "printf 12345 > /tmp/r/a/new && printf x > /tmp/r/a/y.sbx-tmp")
+    _check_exec(instance.exec(Sandbox.Command.new(["/bin/sh", "-c", script]), None), "setup")
+    said["listed"] = list_outputs(Sandbox, instance, "/tmp/r", "/tmp/m", None)
+    for name, argv in (("no marker", None), ("silent", ["/bin/sh", "-c", "exit 3"])):
+        try:
+            if argv is None:
+                list_outputs(Sandbox, instance, "/tmp/r", "/tmp/no-marker", None)
+            else:
+                _check_exec(instance.exec(Sandbox.Command.new(argv), None), "the step")
+        except RuntimeError as ex:
+            said[name] = str(ex)
+finally:
+    instance.destroy(None)
+print(json.dumps(said))
+"""
+
+
+def test_outputs_listed_and_exec_failures_said(tmp_path):
+    """list_outputs (a task's new files in its sandbox, by find) in a real
+    local sandbox: the new files with their sizes, not the older one nor
+    the datastore's temporary (*.sbx-*) files; a failed exec is said with
+    its stderr, else its exit status (the listing and the pack said
+    "exit %d", unformatted, when there was no stderr)."""
+    said = json.loads(_extension_call(OUTPUTS_LISTED, dict(os.environ)))
+    assert said["listed"] == {"a/new": 5}, said
+    assert said["no marker"].startswith("listing the task's outputs failed: find:"), said
+    assert "no-marker" in said["no marker"], said
+    assert said["silent"] == "the step failed: exit 3", said
+
+
 def test_pool_emptied_after_failed_run(mf, remote, tmp_path):
     """A task fails: the run fails, and no sandbox nor pool is left."""
     if remote.name != "daytona":
@@ -993,6 +1033,149 @@ def test_pool_of_a_killed_run_drained_by_the_next(mf, remote, tmp_path):
         assert (alive / "k-1.json").exists()
     finally:
         os.close(holder)
+
+
+def _hold_deletes_until(count, seconds: float = 10.0):
+    """An ApiProxy's on_delete: holds each DELETE of a sandbox until
+    @count() of them were under way at once (or @seconds pass: a client
+    that sends them one at a time waits that long for each, and the test
+    then fails on the count, not on the time), then passes it on; answers
+    403 for the ids in the returned set."""
+    import time
+
+    refused: set = set()
+
+    def on_delete(proxy, _handler, sandbox_id):
+        deadline = time.monotonic() + seconds
+        while proxy.most_deletes_in_flight < count() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return 403 if sandbox_id in refused else None
+
+    return on_delete, refused
+
+
+def test_pool_drained_concurrently(mf, remote, tmp_path):
+    """The run's end destroys all its pooled sandboxes at the same time,
+    not one after another (a destroy is two round trips to the provider: a
+    16-way foreach paid 32 in turn at the end of every run). The proxy in
+    front of the provider holds each DELETE until as many are under way as
+    the run had sandboxes."""
+    import time
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    pooled: list = []
+
+    def count() -> int:
+        if not pooled:
+            pooled.append(remote.live())  # at the first DELETE: the whole pool
+        return pooled[0]
+
+    on_delete, _refused = _hold_deletes_until(count)
+    proxy = ApiProxy(remote, on_delete)
+    mf.env.update(remote.env)
+    try:
+        flow = mf.copy_flow("pool_flow.py")
+        args = ("--with", f"sandbox:backend={remote.name}", "run", "--width", "3")
+        started = time.monotonic()
+        mf.run(flow, *args, "--max-workers", "3", extra_env={"TMPDIR": str(tmp)})
+        ended = time.monotonic() - started
+    finally:
+        proxy.stop()
+        mf.env.update(remote.env)
+    assert pooled and pooled[0] >= 2, (pooled, proxy.deletes)
+    assert sorted(set(proxy.deletes)) == sorted(proxy.deletes), proxy.deletes
+    assert len(proxy.deletes) == pooled[0], (pooled, proxy.deletes)
+    assert proxy.most_deletes_in_flight == pooled[0], (proxy.most_deletes_in_flight, ended)
+    assert remote.wait_live(0, 30) == 0
+    assert _pool_dirs(tmp) == []
+
+
+CREATE_SANDBOXES = """
+import json, sys
+from metaflow_extensions.libsandbox.plugins.sandbox_remote import _load_gi
+
+Gio, GLib, Sandbox = _load_gi()
+backend = Sandbox.Backend.new_for_name(sys.argv[1])
+print(json.dumps([backend.create(Sandbox.Spec(), None).get_id() for _ in range(int(sys.argv[2]))]))
+"""
+
+DESTROY_POOLED = """
+import sys
+from metaflow_extensions.libsandbox.plugins.sandbox_executor import destroy_pooled
+
+destroy_pooled(sys.argv[1], abandoned=sys.argv[2] == "abandoned")
+"""
+
+
+def test_pool_drain_bounded_and_a_failure_kept(tmp_path):
+    """A pool of 10 sandboxes: the drain has at most 8 destroys under way
+    at once (DRAIN_CONCURRENCY), and one the provider refuses to destroy
+    (or one of a backend that cannot be opened) stops none of the others.
+    That one is said, with its id and how to remove it, and stays listed
+    in the pool's directory, which stays too: the next run with a pool
+    finds it abandoned and destroys it."""
+    if not main_metaflow():
+        pytest.skip("remote backends are tested on the main Metaflow version only (CI time)")
+    emu = Emulator("daytona", tmp_path / "emu")
+    env = dict(os.environ, **emu.env, PYTHONPATH=str(Path(__file__).parents[2] / "python"))
+    pool = tmp_path / "pool"
+    pool.mkdir(mode=0o700)
+    (pool / "owner.lock").touch()
+    try:
+        made = subprocess.run(
+            [PYTHON, "-c", CREATE_SANDBOXES, "daytona", "10"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert made.returncode == 0, made.stderr
+        ids = json.loads(made.stdout)
+        for n, sandbox_id in enumerate(ids):
+            entry = {"backend": "daytona", "id": sandbox_id}
+            (pool / ("k-%d.json" % n)).write_text(json.dumps(entry))
+        # A backend that cannot be opened (here: no such backend) fails its
+        # sandboxes alone.
+        (pool / "z-0.json").write_text(json.dumps({"backend": "no-such", "id": "sbx-nowhere"}))
+        on_delete, refused = _hold_deletes_until(lambda: 8)
+        refused.add(ids[4])
+        proxy = ApiProxy(emu, on_delete)
+        env.update(emu.env)
+        try:
+            drained = subprocess.run(
+                [PYTHON, "-c", DESTROY_POOLED, str(pool), "run"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+        finally:
+            proxy.stop()
+            env.update(emu.env)
+        assert drained.returncode == 0, drained.stderr
+        assert sorted(proxy.deletes) == sorted(ids)
+        assert proxy.most_deletes_in_flight == 8, proxy.most_deletes_in_flight
+        said = drained.stdout + drained.stderr
+        assert "Could not destroy sandbox %s" % ids[4] in said, said
+        assert "sandboxctl rm %s" % ids[4] in said, said
+        assert "Could not destroy sandbox sbx-nowhere" in said, said
+        assert emu.live() == 1
+        assert sorted(p.name for p in pool.iterdir()) == ["k-4.json", "owner.lock", "z-0.json"]
+        (pool / "z-0.json").unlink()
+        # The next run's look at abandoned pools.
+        again = subprocess.run(
+            [PYTHON, "-c", DESTROY_POOLED, str(pool), "abandoned"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert again.returncode == 0, again.stderr
+        assert emu.wait_live(0, 30) == 0
+        assert not pool.exists()
+    finally:
+        emu.stop()
 
 
 def test_step_killed_by_signal_on_remote(mf, remote):

@@ -20,7 +20,14 @@ import time
 
 import pytest
 
-from conftest import EXTENSION_DIR, Emulator, interrupt_when, main_metaflow, use_backend
+from conftest import (
+    EXTENSION_DIR,
+    ApiProxy,
+    Emulator,
+    interrupt_when,
+    main_metaflow,
+    use_backend,
+)
 from test_mf_image import CTL, _host_python_files, _host_tools, _layout
 from test_mf_remote import _remote_task
 
@@ -289,68 +296,23 @@ def test_time_limits_hold_on_remote(mf, emulators, backend):
     assert emu.wait_live(0, 30) == 0
 
 
-class _HoldingProxy:
-    """An HTTP proxy in front of an emulator's API that holds every DELETE
-    (a provider slow to destroy) until the client gives up on it (closes
-    the connection) or @hold_s pass, then passes it on: a DELETE that
-    reached the provider is carried out, as a provider would."""
+def _hold_until_the_client_goes(hold_s: float):
+    """An ApiProxy's on_delete: holds every DELETE (a provider slow to
+    destroy) until the client gives up on it (closes the connection) or
+    @hold_s pass, then passes it on."""
+    import select
+    import socket
 
-    def __init__(self, target: str, hold_s: float) -> None:
-        import http.client
-        import http.server
-        import select
-        import socket
-        import threading
-        import urllib.parse
+    def on_delete(_proxy, handler, _sandbox_id):
+        deadline = time.monotonic() + hold_s
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([handler.connection], [], [], 0.05)
+            peek = socket.MSG_PEEK | socket.MSG_DONTWAIT
+            if ready and not handler.connection.recv(1, peek):
+                break  # the client went away
+        return None
 
-        upstream = urllib.parse.urlsplit(target)
-        self.deletes = threading.Event()
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                if self.command == "DELETE":
-                    proxy.deletes.set()
-                    deadline = time.monotonic() + hold_s
-                    while time.monotonic() < deadline:
-                        ready, _, _ = select.select([self.connection], [], [], 0.05)
-                        peek = socket.MSG_PEEK | socket.MSG_DONTWAIT
-                        if ready and not self.connection.recv(1, peek):
-                            break  # the client went away
-                conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
-                headers = {
-                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
-                }
-                conn.request(self.command, self.path, body=body, headers=headers)
-                reply = conn.getresponse()
-                data = reply.read()
-                try:
-                    self.send_response(reply.status)
-                    for key, value in reply.getheaders():
-                        if key.lower() not in ("connection", "transfer-encoding", "content-length"):
-                            self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass  # the client is gone: the request was carried out all the same
-                conn.close()
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    return on_delete
 
 
 @pytest.mark.parametrize("backend", ["e2b", "daytona"])
@@ -363,14 +325,13 @@ def test_sigterm_while_destroying_ends_the_task(tmp_path, backend):
     do not run: the process went on waiting for the provider, through
     every SIGTERM."""
     emu = Emulator(backend, tmp_path / "emu")
-    key = "E2B_API_URL" if backend == "e2b" else "DAYTONA_API_URL"
-    proxy = _HoldingProxy(emu.env[key], hold_s=60)
-    if backend == "daytona":
-        proxy.url += "/api"  # (the emulator's API is under /api)
-    emu.env[key] = proxy.url
+    proxy = ApiProxy(emu, _hold_until_the_client_goes(60))
     try:
         proc = _start_remote_task(tmp_path, emu, None, "echo STEP-FAILS; exit 3")
-        assert proxy.deletes.wait(120), "the task never destroyed its sandbox"
+        deadline = time.monotonic() + 120
+        while not proxy.deletes:
+            assert time.monotonic() < deadline, "the task never destroyed its sandbox"
+            time.sleep(0.05)
         assert proc.poll() is None
         text, elapsed = _sigterm(proc, 30)
         assert "STEP-FAILS" in text, text[-3000:]

@@ -168,6 +168,13 @@ cat > "$clean/tools/sandboxctl-util.h" <<'EOF'
 #pragma once
 #include "sandbox.h"
 EOF
+# A private header that needs only GLib: a tool compiles its one file in
+# (libsandbox/sandbox-display-private.h) and may include it.
+cat > "$clean/libsandbox/sandbox-shown-private.h" <<'EOF'
+#pragma once
+#include <glib.h>
+EOF
+echo '#include "sandbox-shown-private.h"' >> "$clean/tools/sandboxctl-util.h"
 
 cat > "$clean/python/metaflow_extensions/libsandbox/plugins/sandbox_decorator.py" <<'EOF'
 from __future__ import annotations
@@ -261,7 +268,7 @@ expect_violation () {
 
 # ------------------------------------------------------------------ #
 
-echo "1..23"
+echo "1..24"
 
 run "$clean"
 if [ "$rc" -eq 0 ] && [ "$(grep -c '^ok [1-7] ' <<<"$out")" -eq 7 ] && ! grep -q '^not ok' <<<"$out" \
@@ -315,6 +322,8 @@ expect_violation "a backend including a tests/ header" 2 'backends/one/sandbox-o
 # Rule 3: tools use the umbrella only
 expect_violation "a tool including a private header" 3 'tools/sandboxctl.c:$line' \
   "append tools/sandboxctl.c '#include \"sandbox-private.h\"'"
+expect_violation "a tool including a private header that includes more than GLib" 3 'tools/sandboxctl.c:$line' \
+  "append libsandbox/sandbox-shown-private.h '#include \"sandbox-private.h\"'; append tools/sandboxctl.c '#include \"sandbox-shown-private.h\"'"
 expect_violation "a tool including a public header other than the umbrella" 3 'tools/sandboxctl-util.h:$line' \
   "append tools/sandboxctl-util.h '#include <libsandbox/sandbox-foo.h>'"
 expect_violation "a tool including a backend header" 3 'tools/sandboxctl.c:$line' \
@@ -351,5 +360,5 @@ expect_violation "a public function without SANDBOX_AVAILABLE_IN_" 7 'libsandbox
 expect_violation "a G_DECLARE_ type without SANDBOX_AVAILABLE_IN_" 7 'libsandbox/sandbox-foo.h:$line' \
   "append libsandbox/sandbox-foo.h 'G_DECLARE_FINAL_TYPE (SandboxBaz, sandbox_baz, SANDBOX, BAZ, GObject)'"
 
-[ "$n" -eq 23 ] || echo "# planned 23 tests, ran $n"
+[ "$n" -eq 24 ] || echo "# planned 24 tests, ran $n"
 [ "$failures" -eq 0 ]

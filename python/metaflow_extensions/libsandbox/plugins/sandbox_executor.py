@@ -37,6 +37,7 @@ from .sandbox_remote import (
     Attempt,
     create_with_retries,
     destroy_by_id,
+    destroy_many,
     die_of,
     interrupted,
     say_kept_for_debugging,
@@ -2567,16 +2568,12 @@ def _clean_for_next_task(
     )
 
 
-def _destroy_by_id(Sandbox, GLib, backend: str, sandbox_id: str) -> None:
-    """Destroys a sandbox of the run's pool; one already gone is fine."""
-    destroy_by_id(Sandbox.Backend.new_for_name(backend), GLib, Sandbox, sandbox_id)
-
-
 def destroy_pooled(pool_dir: str, keep_bytecode: bool = False, abandoned: bool = False) -> None:
-    """The end of a run: destroys every sandbox of its pool and the pool.
-    @abandoned: the pool of a run that ended without doing so (only the
-    sandboxes no task still holds)."""
-    from .sandbox_pool import drain
+    """The end of a run: destroys every sandbox of its pool, at most
+    DRAIN_CONCURRENCY at a time, and the pool. @abandoned: the pool of a
+    run that ended without doing so (only the sandboxes no task still
+    holds)."""
+    from .sandbox_pool import DRAIN_CONCURRENCY, drain
 
     try:
         Gio, GLib, Sandbox = _load_gi()
@@ -2586,7 +2583,7 @@ def destroy_pooled(pool_dir: str, keep_bytecode: bool = False, abandoned: bool =
         return
     drain(
         pool_dir,
-        lambda backend, sandbox_id: _destroy_by_id(Sandbox, GLib, backend, sandbox_id),
+        lambda targets: destroy_many(GLib, Sandbox, targets, DRAIN_CONCURRENCY),
         (lambda info: _save_bytecode(Gio, Sandbox, GLib, info)) if keep_bytecode else None,
         only_free=abandoned,
     )

@@ -308,21 +308,36 @@ def preparing(pool_dir: str, key: str) -> bool:
     return False
 
 
+# How many sandboxes the drain destroys at the same time: a destroy on a
+# remote backend is two round trips (look the sandbox up, delete it), so a
+# run that ends with N pooled sandboxes waited 2N round trips one after
+# another; at most this many are under way at once (the provider's rate
+# limits, the runtime's sockets).
+DRAIN_CONCURRENCY = 8
+
+
 def drain(
     pool_dir: str,
-    destroy: Callable[[str, str], None],
+    destroy: Callable[[List[Tuple[str, str]]], List[str]],
     before: Optional[Callable[[Dict[str, Any]], None]] = None,
     only_free: bool = False,
 ) -> None:
-    """The end of the run: before(info) then destroy(backend, id) for every
-    sandbox listed, free or not (the tasks have ended), and remove the
-    directory. @only_free (an abandoned pool): only the sandboxes no task
-    holds, and the directory only if that was all of them."""
+    """The end of the run: before(info) for every sandbox listed, free or
+    not (the tasks have ended), then destroy([(backend, id), ...]) once for
+    all of them (concurrently: sandbox_executor.destroy_pooled), which
+    returns the ids it could not destroy; and remove the directory.
+    @only_free (an abandoned pool): only the sandboxes no task holds, and
+    the directory only if that was all of them. A sandbox whose destroy
+    failed (said by destroy, with its id) stays listed and the directory
+    stays: once this run has ended, the next run with a pool finds it
+    abandoned and tries again (abandoned_pool_dirs), so that no sandbox of
+    the run is forgotten while it may still run."""
     try:
         names = os.listdir(pool_dir)
     except OSError:
         return
     held = False
+    listed: List[Tuple[str, str, str]] = []  # (file, backend, id)
     for name in names:
         if name == OWNER_LOCK:
             continue
@@ -344,8 +359,15 @@ def drain(
         if info.get("id") and info.get("backend"):
             if before is not None:
                 before(info)
-            destroy(str(info["backend"]), str(info["id"]))
-    if held:
+            listed.append((path, str(info["backend"]), str(info["id"])))
+    failed = set(destroy([(backend, sandbox_id) for _path, backend, sandbox_id in listed]))
+    if held or failed:
+        for path, _backend, sandbox_id in listed:
+            if sandbox_id not in failed:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
         return
     import shutil
 

@@ -129,13 +129,89 @@ def destroy_by_id(backend, GLib, Sandbox, sandbox_id: str, wait=None) -> None:
     destroy_instance(instance, GLib, Sandbox, wait)
 
 
+def destroy_many(GLib, Sandbox, targets: List[Tuple[str, str]], most: int) -> List[str]:
+    """Destroys the sandboxes @targets ([(backend name, id)]), at most
+    @most at a time, each as destroy_by_id does (one already gone is fine)
+    but all on one main loop of a context of their own (the library's
+    asynchronous calls: no thread); a failure is said with its id and what
+    to do, and the others go on. Returns the ids not destroyed."""
+    backends: Dict[str, Any] = {}
+    failed: List[str] = []
+    pending = []
+    for name, sandbox_id in reversed(targets):
+        if name not in backends:
+            try:
+                backends[name] = Sandbox.Backend.new_for_name(name)
+            except GLib.Error as ex:
+                backends[name] = ex
+        if isinstance(backends[name], GLib.Error):
+            failed.append(sandbox_id)
+            _say_not_destroyed(sandbox_id, backends[name].message)
+        else:
+            pending.append((name, sandbox_id))
+    if not pending:
+        return failed
+    context = GLib.MainContext.new()
+    loop = GLib.MainLoop.new(context, False)
+    running = [0]
+
+    def finished(sandbox_id: str, error: Optional[str] = None) -> None:
+        if error is not None:
+            failed.append(sandbox_id)
+            _say_not_destroyed(sandbox_id, error)
+        running[0] -= 1
+        start_next()
+
+    def why(ex) -> Optional[str]:
+        """What a failed call says; None for a sandbox already gone."""
+        if isinstance(ex, GLib.Error):
+            if ex.matches(Sandbox.error_quark(), Sandbox.Error.NOT_FOUND):
+                return None
+            return ex.message
+        return "%s: %s" % (type(ex).__name__, ex)
+
+    def destroyed(instance, res, sandbox_id: str) -> None:
+        try:
+            instance.destroy_finish(res)
+        except Exception as ex:
+            finished(sandbox_id, why(ex))
+            return
+        finished(sandbox_id)
+
+    def found(backend, res, sandbox_id: str) -> None:
+        try:
+            instance = backend.get_instance_finish(res)
+            instance.destroy_async(None, destroyed, sandbox_id)
+        except Exception as ex:
+            finished(sandbox_id, why(ex))
+
+    def start_next() -> None:
+        while pending and running[0] < most:
+            name, sandbox_id = pending.pop()
+            running[0] += 1
+            backends[name].get_instance_async(sandbox_id, None, found, sandbox_id)
+        if not pending and running[0] == 0:
+            loop.quit()
+
+    context.push_thread_default()
+    try:
+        start_next()
+        if running[0]:
+            loop.run()
+    finally:
+        context.pop_thread_default()
+    return failed
+
+
 def die_of(signum: int) -> None:
     """Ends this process by @signum (no core file), so that the runtime
     reports a task's signal as it does a local task's (-11: "Task failed
     with a segmentation fault.")."""
+    from .sandbox_runner import no_core_dump
+
     sys.stdout.flush()
     sys.stderr.flush()
-    _no_core_dump()
+    no_core_dump()
     try:
         signal.signal(signum, signal.SIG_DFL)
     except (OSError, ValueError):
@@ -718,15 +794,6 @@ def _keep_for_debugging(sandbox_id: str, task: Dict[str, Any]) -> None:
         task["flow_file"],
         task["labels"]["run_id"],
     )
-
-
-def _no_core_dump() -> None:
-    import resource
-
-    try:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
-    except (ValueError, OSError):
-        pass
 
 
 def run(task: Dict[str, Any], step_argv: List[str], secrets: Dict[str, str]) -> int:

@@ -39,8 +39,10 @@ DRAIN_TIMEOUT = 10.0
 DRAIN_IDLE = 0.5
 
 
-def _no_core_dump() -> None:
-    """The task's core (if any) was the sandbox's business, not a copy here."""
+def no_core_dump() -> None:
+    """This process dies of the task's signal without a core file: the
+    task's core (if any) was the sandbox's business, not a copy here (also
+    sandbox_remote.die_of, on the host)."""
     import resource
 
     try:
@@ -178,7 +180,7 @@ def main() -> int:
         # Die of the task's signal: the trampoline passes it on to the runtime.
         sys.stdout.flush()
         sys.stderr.flush()
-        _no_core_dump()
+        no_core_dump()
         signal.signal(-status, signal.SIG_DFL)
         os.kill(os.getpid(), -status)
         return 128 - status

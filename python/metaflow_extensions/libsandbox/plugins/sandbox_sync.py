@@ -315,22 +315,9 @@ def list_outputs(
         ]
     )
     result = wait(instance, "exec", command, cancellable)
-    if not result.get_success():
-        err = result.get_stderr()
-        raise RuntimeError(
-            "listing the task's outputs failed: %s"
-            % (bytes(err.get_data()).decode("utf-8", "replace") if err else "exit %d")
-        )
-    out = bytes(result.get_stdout().get_data() or b"")
-    files: Dict[str, int] = {}
-    for item in out.split(b"\0"):
-        if not item:
-            continue
-        size, _, rel = item.decode("utf-8", "surrogateescape").partition("\t")
-        if ".sbx-" in os.path.basename(rel):
-            continue
-        files[rel] = int(size)
-    return files
+    _check_exec(result, "listing the task's outputs")
+    files = _parse_listing(bytes(result.get_stdout().get_data() or b""))
+    return {rel: size for rel, size in files.items() if ".sbx-" not in os.path.basename(rel)}
 
 
 def _is_blob(flow: str, rel: str) -> bool:
@@ -505,12 +492,7 @@ def fetch_packed_outputs(
         ["/bin/sh", "-c", _PACK_SCRIPT, "sh", root, marker, flow, blobs_tar, rest_tar]
     )
     result = wait(instance, "exec", command, cancellable)
-    if not result.get_success():
-        err = result.get_stderr()
-        raise RuntimeError(
-            "packing the task's outputs failed: %s"
-            % (bytes(err.get_data()).decode("utf-8", "replace") if err else "exit %d")
-        )
+    _check_exec(result, "packing the task's outputs")
     outputs = _parse_listing(bytes(result.get_stdout().get_data() or b""))
     check_outputs(outputs, flow, prefixes)
     with private_dir("mf-sandbox-out-") as tmp:
@@ -537,7 +519,23 @@ def fetch_packed_outputs(
         )
 
 
+def _check_exec(result, what: str) -> None:
+    """Raises RuntimeError("@what failed: ...") unless the exec's @result
+    is a success: with what the command wrote on stderr, else its exit
+    status (or signal)."""
+    if result.get_success():
+        return
+    err = result.get_stderr()
+    said = bytes(err.get_data() or b"").decode("utf-8", "replace").strip() if err else ""
+    if not said:
+        signum = result.get_term_signal()
+        said = "killed by signal %d" % signum if signum else "exit %d" % result.get_exit_code()
+    raise RuntimeError("%s failed: %s" % (what, said))
+
+
 def _parse_listing(listing: bytes) -> Dict[str, int]:
+    """A listing of `find -printf '%s\\t%P\\0'` (size, tab, path, NUL):
+    {path: size}."""
     outputs: Dict[str, int] = {}
     for item in listing.split(b"\0"):
         if item:

@@ -43,6 +43,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -642,6 +643,11 @@ deny_setup_filter (struct sock_filter *out)
   return n;
 }
 
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+static int killable_recv;   /* the listener has it (Linux 5.19) */
+
 /* Installs, on pid 1 itself, the filter that every process of the sandbox
  * inherits: connect() stops in a notification to pid 1, unless its fourth
  * argument (which connect() ignores) is the secret COOKIE, as only pid 1's
@@ -791,8 +797,17 @@ install_connect_listener (void)
 
   if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return -1;
+  /* Once pid 1 has taken a call (SECCOMP_IOCTL_NOTIF_RECV), only a fatal
+   * signal ends the command's wait in it: its answer is never lost to a
+   * signal (see "Sends with a destination"). A blocking call's worker
+   * ends it itself when a signal should (signal_interrupts). */
   listener = (int) syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-                            SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+                            SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+  if (listener >= 0)
+    killable_recv = 1;
+  else if (errno == EINVAL)   /* before Linux 5.19 */
+    listener = (int) syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                              SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
   return listener >= 0 ? 0 : -1;
 }
 
@@ -896,6 +911,204 @@ take_commands_fd (pid_t tid,
   close (pidfd);
   errno = errsv;
   return copy;
+}
+
+/* ------------------------------------------------------------------ */
+/* Signals during a blocking call pid 1 makes                          */
+/*
+ * With SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (install_connect_listener)
+ * a command waiting in a call that pid 1 took leaves it only with pid 1's
+ * answer (or when it is killed): the answer is never lost, so nothing
+ * pid 1 did on its behalf (a send, a connect) is made a second time by
+ * the call started again. Where the kernel's own call would sleep until a
+ * signal ends it (a blocking connect() or send), the worker pid 1 forks
+ * ends it the kernel's way instead: when the thread has a signal pending
+ * that the kernel would have woken that very thread for (one it handles
+ * or one that stops the process, not blocked: signal_interrupts), it
+ * answers -ERESTARTSYS, which the thread, on its way out with that
+ * signal, turns into EINTR or a restart as its handler's SA_RESTART says
+ * (or EINTR when the socket has a send timeout, as sock_intr_errno()
+ * does), provided it has sent nothing: else the count. The send worker
+ * looks before each try; a worker blocked in connect() (or a TCP Fast
+ * Open sendto()) is interrupted by a watching child (watch_signals) and
+ * answers once its own call has ended. The cgroup freezer cannot freeze
+ * a thread in a killable wait: a pause waits for such a call (held all
+ * the same, its worker frozen) until its bound.
+ */
+#define KERNEL_ERESTARTSYS 512
+
+/* SigPnd, ShdPnd, SigBlk, SigCgt of a thread from its status file PATH,
+ * and its state letter in *STATE: 0, or -1 when unknown. */
+static int
+read_sigmasks (const char         *path,
+               unsigned long long  masks[4],
+               char               *state)
+{
+  static const char *const names[4] = { "\nSigPnd:", "\nShdPnd:", "\nSigBlk:", "\nSigCgt:" };
+  char buf[4096], *p;
+  ssize_t n;
+  int fd;
+
+  if ((fd = open (path, O_RDONLY | O_CLOEXEC)) < 0)
+    return -1;
+  n = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  if ((p = strstr (buf, "\nState:")) == NULL)
+    return -1;
+  for (p += 7; *p == ' ' || *p == '\t'; p++)
+    ;
+  *state = *p;
+  for (int i = 0; i < 4; i++)
+    {
+      if ((p = strstr (buf, names[i])) == NULL)
+        return -1;
+      masks[i] = strtoull (p + strlen (names[i]), NULL, 16);
+    }
+  return 0;
+}
+
+#define SIG_BIT(s) (1ull << ((s) - 1))
+
+/* Whether a signal pending now would wake thread TID (of process TGID)
+ * out of an interruptible sleep, as complete_signal() and do_signal_stop()
+ * decide: one it handles or one that stops the process, not blocked, sent
+ * to the thread; or sent to the process and given to this thread (the
+ * main thread when it does not block it; another only when every other
+ * thread, exited ones aside, blocks it); or a stop of the process that
+ * another thread has begun (a thread stopped). */
+static int
+signal_interrupts (pid_t tgid,
+                   pid_t tid)
+{
+  const unsigned long long stops = SIG_BIT (SIGSTOP) | SIG_BIT (SIGTSTP) | SIG_BIT (SIGTTIN) | SIG_BIT (SIGTTOU);
+  unsigned long long m[4], shared, others_block = ~0ull;
+  char path[64], state;
+  DIR *dir;
+  struct dirent *e;
+
+  snprintf (path, sizeof path, "/proc/%d/task/%d/status", (int) tgid, (int) tid);
+  if (read_sigmasks (path, m, &state) != 0)
+    return 0;
+  if (m[0] & ~m[2] & (m[3] | stops))
+    return 1;
+  shared = m[1] & ~m[2] & (m[3] | stops);
+  if (shared != 0 && tid == tgid)
+    return 1;
+  snprintf (path, sizeof path, "/proc/%d/task", (int) tgid);
+  if ((dir = opendir (path)) == NULL)
+    return 0;
+  while ((e = readdir (dir)) != NULL)
+    {
+      char status[320];
+      unsigned long long other[4];
+
+      if (e->d_name[0] == '.' || atoi (e->d_name) == (int) tid)
+        continue;
+      snprintf (status, sizeof status, "/proc/%d/task/%s/status", (int) tgid, e->d_name);
+      if (read_sigmasks (status, other, &state) != 0 || state == 'Z' || state == 'X')
+        continue;
+      if (state == 'T')
+        {
+          closedir (dir);
+          return 1;
+        }
+      others_block &= other[2];
+    }
+  closedir (dir);
+  return (shared & others_block) != 0;
+}
+
+/* Whether SOCK has a send timeout (which makes a signal EINTR, not a
+ * restart). */
+static int
+has_send_timeout (int sock)
+{
+  struct timeval tv = { 0 };
+  socklen_t len = sizeof tv;
+
+  return getsockopt (sock, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) == 0 && (tv.tv_sec > 0 || tv.tv_usec > 0);
+}
+
+static void
+on_watch_signal (int sig)
+{
+  (void) sig;
+}
+
+/* In a worker about to make a blocking call for the command's thread TID
+ * (notification ID): a child that, as long as the call waits for its
+ * answer, interrupts the worker's call (SIGUSR2, whose handler has no
+ * SA_RESTART) whenever a signal should end the command's; the worker's
+ * call then fails with EINTR, and watched_call_ended() says what to
+ * answer.
+ * The worker alone answers, once its call has ended: an answer never
+ * says "interrupted" for a call that went through, and the call made
+ * again finds the socket as the kernel's own interrupted call leaves it.
+ * Its pid (to end_watch), or 0 when nothing is watched. */
+static pid_t
+watch_signals (int      nfd,
+               pid_t    tid,
+               uint64_t id)
+{
+  struct sigaction sa = { 0 };
+  sigset_t usr2;
+  pid_t tgid, watcher, worker = getpid ();
+
+  if (!killable_recv || (tgid = thread_group_of (tid)) <= 0)
+    return 0;
+  sa.sa_handler = on_watch_signal;
+  sigemptyset (&sa.sa_mask);
+  sigaction (SIGUSR2, &sa, NULL);
+  sigemptyset (&usr2);
+  sigaddset (&usr2, SIGUSR2);
+  sigprocmask (SIG_UNBLOCK, &usr2, NULL);
+  watcher = fork ();
+  if (watcher != 0)
+    return watcher > 0 ? watcher : 0;
+  for (;;)
+    {
+      if (ioctl (nfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0)
+        _exit (0);
+      /* Again every time: one that came before the worker's call began
+       * did not end it. */
+      if (signal_interrupts (tgid, tid))
+        kill (worker, SIGUSR2);
+      usleep (5000);
+    }
+}
+
+/* In a watched worker whose call has ended with ERR (0 or an errno) on
+ * SOCK: no more interruptions (SIGUSR2 blocked: the answer's ioctl could
+ * fail with EINTR), and what to answer: a call ended by the watch
+ * (EINTR) ends the command's as the kernel's would (sock_intr_errno). */
+static int
+watched_call_ended (pid_t watcher,
+                    int   sock,
+                    int   err)
+{
+  sigset_t usr2;
+
+  if (watcher <= 0)
+    return err;
+  sigemptyset (&usr2);
+  sigaddset (&usr2, SIGUSR2);
+  sigprocmask (SIG_BLOCK, &usr2, NULL);
+  if (err == EINTR && !has_send_timeout (sock))
+    return KERNEL_ERESTARTSYS;
+  return err;
+}
+
+static void
+end_watch (pid_t watcher)
+{
+  if (watcher > 0)
+    {
+      kill (watcher, SIGKILL);
+      waitpid (watcher, NULL, 0);
+    }
 }
 
 /* setsockopt (SOL_SOCKET, SO_REUSEADDR) of a command of a sandbox with the
@@ -1019,12 +1232,19 @@ mediate_connect (int                          nfd,
             {
               struct seccomp_notif_resp resp = { 0 };
               int keep[3] = { nfd, sock, file };   /* file may be -1 */
+              pid_t watcher;
 
               close_others (keep, 3);
 
+              /* A signal ends the command's wait as it would end the
+               * kernel's own: the connection goes on (a TCP one; the
+               * call made again finds it, as the kernel's would). */
+              watcher = watch_signals (nfd, req->pid, id);
+              err = connect_as_pid1 (sock, &addr.sa, len) == 0 ? 0 : errno;
               resp.id = id;
-              resp.error = connect_as_pid1 (sock, &addr.sa, len) == 0 ? 0 : -errno;
+              resp.error = -watched_call_ended (watcher, sock, err);
               ioctl (nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+              end_watch (watcher);
               _exit (0);
             }
           if (worker > 0)
@@ -1056,10 +1276,18 @@ mediate_connect (int                          nfd,
  * sendmmsg) or the errno. Descriptors passed with SCM_RIGHTS are the
  * command's, copied the same way. A send that would block a blocking
  * socket is left to a forked worker, which waits for the socket and sends
- * only while the command still waits in the call. A signal that
- * interrupts the call after the send, before the answer, makes it start
- * again: that call gets the first one's result (record_sent), not a
- * second send. Bounds: SEND_MAX_DATA bytes of one message (more on a
+ * only while the command still waits in the call. Once pid 1 has taken
+ * the call, a signal no longer ends the command's wait (the listener's
+ * SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV): the answer always reaches the
+ * call that was sent for, so no call started again after a send can send
+ * it twice, and none that was answered can be taken for one. (Before,
+ * the kernel could even accept an answer that the call, interrupted a
+ * moment earlier, dropped.) The worker ends the call for a signal the
+ * kernel's own wait would have been woken by, only before it sends
+ * ("Signals during a blocking call"). Before Linux 5.19, without the
+ * flag, a call started again gets the first one's result when pid 1 saw
+ * its answer refused (record_sent), which does not cover every case.
+ * Bounds: SEND_MAX_DATA bytes of one message (more on a
  * stream socket gives a short count, as it may; a larger datagram fails
  * with EMSGSIZE), SEND_MAX_MSGS messages of one sendmmsg() (a short count
  * too), SEND_MAX_CONTROL bytes of control data (ENOBUFS, as the kernel's
@@ -1309,13 +1537,17 @@ answer (int      nfd,
   return ioctl (nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
 }
 
-/* Sends already made whose answer came too late: a signal interrupted
- * the call meanwhile, and the kernel starts it again (or the command,
- * told EINTR, makes it again), with the same arguments. That call is
- * answered with the first one's result instead of sending the data a
- * second time. On a page shared with the workers (they answer blocking
- * sends); one slot per thread id, cleared by the thread's next send,
- * then as many marks of a worker sending (sending_mark). */
+/* Before Linux 5.19 only (no SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+ * sent_records is NULL otherwise). Sends already made whose answer came
+ * too late: a signal interrupted the call meanwhile, and the kernel starts
+ * it again (or the command, told EINTR, makes it again), with the same
+ * arguments. That call is answered with the first one's result instead of
+ * sending the data a second time. On a page shared with the workers (they
+ * answer blocking sends); one slot per thread id, cleared by the thread's
+ * next send, then as many marks of a worker sending (sending_mark). Not
+ * every case: an answer the kernel accepts just as a signal interrupts
+ * the call is dropped unseen, and a worker slower than already_sent's
+ * bounded wait sends after the call started again. */
 #define SENT_SLOTS 64
 struct sent_record
 {
@@ -1455,16 +1687,19 @@ send_worker (int                         nfd,
   long long timeout_ms = -1;
   int backoff = 0;
   uint64_t id = req->id;
+  pid_t tgid = thread_group_of (req->pid);
 
   if (getsockopt (sock, SOL_SOCKET, SO_SNDTIMEO, &tv, &tv_len) == 0 && (tv.tv_sec > 0 || tv.tv_usec > 0))
     timeout_ms = (long long) tv.tv_sec * 1000 + tv.tv_usec / 1000;
   if (flags & MSG_FASTOPEN)
     {
       /* It connects first, blocking as connect() does (mediate_connect). */
+      pid_t watcher = watch_signals (nfd, req->pid, id);
       ssize_t r = send_msg_send (sock, m, (flags & ~MSG_ZEROCOPY) | MSG_NOSIGNAL);
-      int err = r >= 0 ? 0 : errno;
+      int err = watched_call_ended (watcher, sock, r >= 0 ? 0 : errno);
 
       finish_send (nfd, req, r, err, 0, flags);
+      end_watch (watcher);
       return;
     }
   clock_gettime (CLOCK_MONOTONIC, &start);
@@ -1472,7 +1707,17 @@ send_worker (int                         nfd,
     {
       struct pollfd p = { sock, POLLOUT, 0 };
       ssize_t r;
-      int ready = poll (&p, 1, 50);
+      int ready;
+
+      /* Nothing sent yet: a signal for the thread ends the call as the
+       * kernel's would (sock_intr_errno), checked before each try; one
+       * that comes after the send waits for the answer, as it would. */
+      if (killable_recv && tgid > 0 && signal_interrupts (tgid, req->pid))
+        {
+          answer (nfd, id, 0, timeout_ms >= 0 ? EINTR : KERNEL_ERESTARTSYS);
+          return;
+        }
+      ready = poll (&p, 1, killable_recv ? 5 : 50);
 
       /* Sending from here to the answer (or its record): pid 1 waits
        * for that before it serves the thread's next call. */
@@ -1498,7 +1743,7 @@ send_worker (int                         nfd,
           sending_mark (req->pid, 0);
           /* Writable, yet full (a receiver's queue): not in a busy loop. */
           usleep (backoff);
-          backoff = backoff < 20000 ? backoff + 1000 : backoff;
+          backoff = backoff < (killable_recv ? 5000 : 20000) ? backoff + 1000 : backoff;
         }
       clock_gettime (CLOCK_MONOTONIC, &now);
       if (timeout_ms >= 0 &&
@@ -3550,20 +3795,22 @@ serve (int       listen_fd,
                "(statx with STATX_MNT_ID): %s; Linux 5.8 or later is needed\n", strerror (errno));
       return 125;
     }
-  if (egress_on)
-    {
-      /* Shared with the send workers pid 1 forks (mediate_send). */
-      void *page = mmap (NULL, 2 * SENT_SLOTS * sizeof (struct sent_record), PROT_READ | PROT_WRITE,
-                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-      sent_records = page != MAP_FAILED ? page : NULL;
-    }
   if ((n_allowed_mnt >= 0 || egress_on || n_nolinks_mnt > 0) && install_connect_listener () != 0)
     {
       /* Fail closed: without it, host sockets would be in reach. */
       fprintf (stderr, "sandbox-exec-helper: cannot filter connect() (seccomp user "
                "notification): %s; Linux 5.6 or later is needed\n", strerror (errno));
       return 125;
+    }
+  if (egress_on && !killable_recv)
+    {
+      /* Before Linux 5.19 a signal can make a command's send start again
+       * after pid 1 made it: the send workers pid 1 forks keep its result
+       * here for that call (mediate_send). */
+      void *page = mmap (NULL, 2 * SENT_SLOTS * sizeof (struct sent_record), PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+      sent_records = page != MAP_FAILED ? page : NULL;
     }
   if (!(n_allowed_mnt >= 0 || egress_on || n_nolinks_mnt > 0) && install_mount_filter () != 0)
     {

@@ -263,7 +263,23 @@ signal_member (gint64             pid,
   kill ((pid_t) pid, sig);
 }
 
-/* SIGSTOPs every process until a scan finds none that is not stopped. */
+/* Whether PID waits in a call that the sandbox's pid 1 handles (seccomp
+ * user notification, "Signals during a blocking call" in
+ * sandbox-exec-helper.c): once pid 1 has the call, only its answer or a
+ * kill ends the wait, so a SIGSTOP stays pending until then; with pid 1
+ * and its workers stopped, the process is held there all the same. */
+static gboolean
+waits_on_pid1 (gint64 pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/wchan", pid);
+  g_autofree char *wchan = NULL;
+
+  return g_file_get_contents (path, &wchan, NULL, NULL) &&
+         g_str_has_prefix (wchan, "seccomp_do_user_notification");
+}
+
+/* SIGSTOPs every process until a scan finds none that is not stopped
+ * (or held in a call of pid 1's, the others stopped). */
 static void
 stop_all (LocalConfig *config)
 {
@@ -284,8 +300,10 @@ stop_all (LocalConfig *config)
             continue;
           if (state == 'T' || state == 't' || state == 'Z' || state == 'X')
             continue;
-          all_stopped = FALSE;
           signal_member (pid, SIGSTOP, ns);
+          if (pid != config->init_pid && waits_on_pid1 (pid))
+            continue;
+          all_stopped = FALSE;
         }
       if (all_stopped)
         return;

@@ -298,6 +298,7 @@ create_check (GTask *task)
   if (g_strcmp0 (state, "started") == 0)
     {
       g_autoptr(SandboxInstance) instance = NULL;
+      g_autofree char *folder_url = NULL;
       GError *cancelled = NULL;
 
       /* Cancelled at the last moment: GTask would drop the instance and
@@ -308,8 +309,12 @@ create_check (GTask *task)
           return;
         }
       instance = _sandbox_daytona_instance_new (self, data->dto, data->workdir);
+      /* The toolbox's files/folder does mkdir -p (spec 3.6): one request,
+       * where an exec is five and the daemon's poll for its end. */
+      folder_url = data->workdir ? _sandbox_daytona_instance_folder_url (SANDBOX_DAYTONA_INSTANCE (instance),
+                                                                         data->workdir) : NULL;
       _sandbox_cloud_return_with_workdir (_sandbox_daytona_backend_get_client (self), &_sandbox_daytona_api,
-                                          instance, data->workdir, task);
+                                          instance, data->workdir, folder_url, task);
       return;
     }
   if (g_strcmp0 (state, "error") == 0 || g_strcmp0 (state, "build_failed") == 0)

@@ -81,6 +81,16 @@ toolbox_url (SandboxDaytonaInstance *self,
   return g_strconcat (self->toolbox, rest, NULL);
 }
 
+/* The toolbox's mkdir -p of @path (mode 0755, as mkdir's under umask 022). */
+char *
+_sandbox_daytona_instance_folder_url (SandboxDaytonaInstance *self,
+                                      const char             *path)
+{
+  g_autofree char *quoted = _sandbox_daytona_quote_path (path);
+
+  return toolbox_url (self, "/files/folder?path=%s&mode=0755", quoted);
+}
+
 /* ------------------------------------------------------------------ */
 /* Exec                                                                */
 

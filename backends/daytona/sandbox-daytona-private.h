@@ -30,6 +30,8 @@ void                 _sandbox_daytona_instance_update    (SandboxDaytonaInstance
 SandboxInstanceState _sandbox_daytona_state_from_string  (const char             *state);
 GHashTable          *_sandbox_daytona_labels_from_dto    (JsonObject             *dto);
 char                *_sandbox_daytona_quote_path         (const char             *path);
+char                *_sandbox_daytona_instance_folder_url (SandboxDaytonaInstance *self,
+                                                           const char             *path);
 
 /* Parsers of what the API, the toolbox or a sandbox sends; each is run by
  * fuzz/fuzz-daytona.c or fuzz/fuzz-multipart.c. */

@@ -376,6 +376,63 @@ count_toolbox_request (DaytonaEmulator   *emu,
   return FALSE;
 }
 
+typedef struct
+{
+  gint folders;   /* POST files/folder */
+  gint sessions;  /* process/session... (an exec) */
+} CreateRequests;
+
+static gboolean
+count_create_request (DaytonaEmulator   *emu,
+                      SoupServerMessage *msg,
+                      const char        *path,
+                      gpointer           user_data)
+{
+  CreateRequests *seen = user_data;
+
+  if (g_str_has_prefix (path, "/toolbox/") && g_str_has_suffix (path, "/files/folder"))
+    g_atomic_int_inc (&seen->folders);
+  if (g_str_has_prefix (path, "/toolbox/") && strstr (path, "/process/") != NULL)
+    g_atomic_int_inc (&seen->sessions);
+  return FALSE;
+}
+
+/* A spec's workdir is made with the toolbox's files/folder (mkdir -p), one
+ * request, not an exec (a session, its command, its log stream, its
+ * status, its delete, and the daemon's poll for the command's end); one
+ * that cannot be made fails the create, saying so, and leaves nothing. */
+static void
+test_workdir (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  CreateRequests seen = { 0, 0 };
+
+  sandbox_spec_set_workdir (spec, "/tmp/test-daytona-workdir/deep er");
+  daytona_emulator_set_hook (emulator, count_create_request, &seen);
+  instance = create (backend, spec);
+  daytona_emulator_set_hook (emulator, NULL, NULL);
+  g_assert_cmpint (g_atomic_int_get (&seen.folders), ==, 1);
+  g_assert_cmpint (g_atomic_int_get (&seen.sessions), ==, 0);
+  result = run (instance, "pwd; touch made && ls -ld . | cut -c1-10", &out, NULL);
+  g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 0);
+  g_assert_cmpstr (out, ==, "/tmp/test-daytona-workdir/deep er\ndrwxr-xr-x\n");
+  destroy (instance);
+  g_clear_object (&instance);
+
+  sandbox_spec_set_workdir (spec, "/proc/no-such-workdir");
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "/proc/no-such-workdir"));
+  g_assert_nonnull (strstr (error->message, "SandboxSpec:workdir"));
+  assert_nothing_left ();
+}
+
 static void
 test_files (void)
 {
@@ -963,6 +1020,7 @@ main (int   argc,
   g_test_add_func ("/daytona/exec-timeout", test_exec_timeout);
   g_test_add_func ("/daytona/exec-cancel", test_exec_cancel);
   g_test_add_func ("/daytona/files", test_files);
+  g_test_add_func ("/daytona/workdir", test_workdir);
   g_test_add_func ("/daytona/list-get-destroy", test_list_get_destroy);
   g_test_add_func ("/daytona/destroy-busy", test_destroy_busy);
   g_test_add_func ("/daytona/malformed-json", test_malformed_json);

@@ -156,6 +156,50 @@ check_log_stream (const uint8_t *data,
     }
 }
 
+static void
+collect_stdout (int           kind,
+                const guint8 *buf,
+                gsize         len,
+                gpointer      user_data)
+{
+  FUZZ_ASSERT (kind == 1);
+  g_byte_array_append (user_data, buf, len);
+}
+
+/* The exit status trailer taken out of stdout: fed in pieces, the same
+ * output and status as fed at once; the output never longer than the
+ * input, and the same as it when no trailer was seen. */
+static void
+check_trailer (const uint8_t *data,
+               size_t         size)
+{
+  SandboxDaytonaTrailer pieces, whole;
+  g_autoptr(GByteArray) got = g_byte_array_new ();
+  g_autoptr(GByteArray) want = g_byte_array_new ();
+  gsize fed = 0;
+  guint piece = 0;
+
+  _sandbox_daytona_trailer_init (&pieces, "n");
+  _sandbox_daytona_trailer_init (&whole, "n");
+  while (fed < size)
+    {
+      gsize n = MIN (fuzz_piece (data, size, piece++), size - fed);
+
+      _sandbox_daytona_trailer_feed (&pieces, data + fed, n, collect_stdout, got);
+      fed += n;
+    }
+  _sandbox_daytona_trailer_flush (&pieces, collect_stdout, got);
+  _sandbox_daytona_trailer_feed (&whole, data, size, collect_stdout, want);
+  _sandbox_daytona_trailer_flush (&whole, collect_stdout, want);
+  FUZZ_ASSERT (got->len == want->len && (got->len == 0 || memcmp (got->data, want->data, got->len) == 0));
+  FUZZ_ASSERT (pieces.seen == whole.seen && pieces.status == whole.status);
+  FUZZ_ASSERT (got->len <= size);
+  FUZZ_ASSERT (pieces.seen || got->len == size);
+  FUZZ_ASSERT (!pieces.seen || (pieces.status >= 0 && pieces.status <= 999));
+  _sandbox_daytona_trailer_clear (&pieces);
+  _sandbox_daytona_trailer_clear (&whole);
+}
+
 /* The output of the metrics command, whatever the sandbox printed. */
 static void
 check_metrics (const uint8_t *data,
@@ -177,6 +221,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
     LLVMFuzzerInitialize (NULL, NULL);
   check_json (data, size);
   check_log_stream (data, size);
+  check_trailer (data, size);
   check_metrics (data, size);
   return 0;
 }

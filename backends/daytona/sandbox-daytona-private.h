@@ -76,6 +76,31 @@ void                 _sandbox_daytona_demux_flush        (SandboxDaytonaDemux   
                                                           SandboxDaytonaEmit      emit,
                                                           gpointer                user_data);
 
+/* The exit status an exec's script prints on its stdout after the command,
+ * the last thing it writes: "\036" NONCE ":" STATUS "\036", NONCE a random
+ * word of the exec's own. Seen in the log stream, it spares the status
+ * request. The stdout bytes are fed through it: the trailer is taken out,
+ * what may begin one is held until the next bytes (or the flush) say. */
+typedef struct
+{
+  char       *prefix;   /* "\036" NONCE ":" */
+  GByteArray *held;     /* stdout that may begin a trailer */
+  gboolean    seen;
+  int         status;   /* the latest trailer's, once seen */
+} SandboxDaytonaTrailer;
+
+void                 _sandbox_daytona_trailer_init       (SandboxDaytonaTrailer  *trailer,
+                                                          const char             *nonce);
+void                 _sandbox_daytona_trailer_clear      (SandboxDaytonaTrailer  *trailer);
+void                 _sandbox_daytona_trailer_feed       (SandboxDaytonaTrailer  *trailer,
+                                                          const guint8           *buf,
+                                                          gsize                   len,
+                                                          SandboxDaytonaEmit      emit,
+                                                          gpointer                user_data);
+void                 _sandbox_daytona_trailer_flush      (SandboxDaytonaTrailer  *trailer,
+                                                          SandboxDaytonaEmit      emit,
+                                                          gpointer                user_data);
+
 /* Where pause keeps a sandbox's autoDeleteInterval while it is stopped. */
 #define PAUSED_AUTO_DELETE_LABEL "libsandbox.paused-auto-delete"
 

@@ -309,8 +309,10 @@ create_check (GTask *task)
           return;
         }
       instance = _sandbox_daytona_instance_new (self, data->dto, data->workdir);
-      /* The toolbox's files/folder does mkdir -p (spec 3.6): one request,
-       * where an exec is five and the daemon's poll for its end. */
+      /* The toolbox's files/folder does mkdir -p (spec 3.6) as the daemon's
+       * user, the sandbox's OS user its commands run as (as the
+       * emulator's file API does): one request, where an exec is several
+       * and the daemon's poll for its end. */
       folder_url = data->workdir ? _sandbox_daytona_instance_folder_url (SANDBOX_DAYTONA_INSTANCE (instance),
                                                                          data->workdir) : NULL;
       _sandbox_cloud_return_with_workdir (_sandbox_daytona_backend_get_client (self), &_sandbox_daytona_api,

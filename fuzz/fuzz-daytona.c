@@ -200,6 +200,27 @@ check_trailer (const uint8_t *data,
   _sandbox_daytona_trailer_clear (&whole);
 }
 
+/* The create's state polls (no input): in the first 5 s each wait is at
+ * most half the time waited so far and 5 ms, so a sandbox is seen started
+ * at most half its start time late; never more than 1 s. */
+static void
+check_poll_schedule (void)
+{
+  guint interval = 0;
+  gint64 elapsed_ms = 0;
+
+  for (guint i = 0; i < 200; i++)
+    {
+      guint wait = interval;   /* as create_check () */
+
+      interval = _sandbox_daytona_next_poll_ms (interval, elapsed_ms * 1000);
+      FUZZ_ASSERT (interval >= 1 && interval <= 1000);
+      if (elapsed_ms + wait <= 5000)
+        FUZZ_ASSERT (wait <= elapsed_ms / 2 + 5);
+      elapsed_ms += wait;
+    }
+}
+
 /* The output of the metrics command, whatever the sandbox printed. */
 static void
 check_metrics (const uint8_t *data,
@@ -222,6 +243,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   check_json (data, size);
   check_log_stream (data, size);
   check_trailer (data, size);
+  check_poll_schedule ();
   check_metrics (data, size);
   return 0;
 }

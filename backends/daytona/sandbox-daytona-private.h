@@ -30,6 +30,8 @@ void                 _sandbox_daytona_instance_update    (SandboxDaytonaInstance
 SandboxInstanceState _sandbox_daytona_state_from_string  (const char             *state);
 GHashTable          *_sandbox_daytona_labels_from_dto    (JsonObject             *dto);
 char                *_sandbox_daytona_quote_path         (const char             *path);
+guint                _sandbox_daytona_next_poll_ms       (guint                   interval_ms,
+                                                          gint64                  elapsed_us);
 char                *_sandbox_daytona_instance_folder_url (SandboxDaytonaInstance *self,
                                                            const char             *path);
 

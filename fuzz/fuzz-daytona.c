@@ -156,6 +156,71 @@ check_log_stream (const uint8_t *data,
     }
 }
 
+static void
+collect_stdout (int           kind,
+                const guint8 *buf,
+                gsize         len,
+                gpointer      user_data)
+{
+  FUZZ_ASSERT (kind == 1);
+  g_byte_array_append (user_data, buf, len);
+}
+
+/* The exit status trailer taken out of stdout: fed in pieces, the same
+ * output and status as fed at once; the output never longer than the
+ * input, and the same as it when no trailer was seen. */
+static void
+check_trailer (const uint8_t *data,
+               size_t         size)
+{
+  SandboxDaytonaTrailer pieces, whole;
+  g_autoptr(GByteArray) got = g_byte_array_new ();
+  g_autoptr(GByteArray) want = g_byte_array_new ();
+  gsize fed = 0;
+  guint piece = 0;
+
+  _sandbox_daytona_trailer_init (&pieces, "n");
+  _sandbox_daytona_trailer_init (&whole, "n");
+  while (fed < size)
+    {
+      gsize n = MIN (fuzz_piece (data, size, piece++), size - fed);
+
+      _sandbox_daytona_trailer_feed (&pieces, data + fed, n, collect_stdout, got);
+      fed += n;
+    }
+  _sandbox_daytona_trailer_flush (&pieces, collect_stdout, got);
+  _sandbox_daytona_trailer_feed (&whole, data, size, collect_stdout, want);
+  _sandbox_daytona_trailer_flush (&whole, collect_stdout, want);
+  FUZZ_ASSERT (got->len == want->len && (got->len == 0 || memcmp (got->data, want->data, got->len) == 0));
+  FUZZ_ASSERT (pieces.seen == whole.seen && pieces.status == whole.status);
+  FUZZ_ASSERT (got->len <= size);
+  FUZZ_ASSERT (pieces.seen || got->len == size);
+  FUZZ_ASSERT (!pieces.seen || (pieces.status >= 0 && pieces.status <= 999));
+  _sandbox_daytona_trailer_clear (&pieces);
+  _sandbox_daytona_trailer_clear (&whole);
+}
+
+/* The create's state polls (no input): in the first 5 s each wait is at
+ * most half the time waited so far and 5 ms, so a sandbox is seen started
+ * at most half its start time late; never more than 1 s. */
+static void
+check_poll_schedule (void)
+{
+  guint interval = 0;
+  gint64 elapsed_ms = 0;
+
+  for (guint i = 0; i < 200; i++)
+    {
+      guint wait = interval;   /* as create_check () */
+
+      interval = _sandbox_daytona_next_poll_ms (interval, elapsed_ms * 1000);
+      FUZZ_ASSERT (interval >= 1 && interval <= 1000);
+      if (elapsed_ms + wait <= 5000)
+        FUZZ_ASSERT (wait <= elapsed_ms / 2 + 5);
+      elapsed_ms += wait;
+    }
+}
+
 /* The output of the metrics command, whatever the sandbox printed. */
 static void
 check_metrics (const uint8_t *data,
@@ -177,6 +242,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
     LLVMFuzzerInitialize (NULL, NULL);
   check_json (data, size);
   check_log_stream (data, size);
+  check_trailer (data, size);
+  check_poll_schedule ();
   check_metrics (data, size);
   return 0;
 }

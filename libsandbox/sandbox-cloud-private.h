@@ -154,12 +154,15 @@ GError     *_sandbox_cloud_check_gone_finish     (GAsyncResult          *result)
 
 /* Completes @task with @instance once its SandboxSpec:workdir @workdir is
  * made (mkdir -p, in /, as the user its commands run as), at once when
- * @workdir is NULL. When it cannot be made, deletes the sandbox and fails
- * @task saying what to do. Takes over the caller's reference on @task. */
+ * @workdir is NULL: with a POST of @folder_url, a request of the provider
+ * that does mkdir -p, when there is one, else with an exec. When it cannot
+ * be made, deletes the sandbox and fails @task saying what to do. Takes
+ * over the caller's reference on @task. */
 void        _sandbox_cloud_return_with_workdir   (SandboxRestClient     *client,
                                                   const SandboxCloudApi *api,
                                                   SandboxInstance       *instance,
                                                   const char            *workdir,
+                                                  const char            *folder_url,
                                                   GTask                 *task);
 
 G_END_DECLS

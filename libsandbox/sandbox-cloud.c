@@ -650,6 +650,38 @@ typedef struct
   GTask                 *task;       /* owned */
 } WorkdirData;
 
+/* The failure to make the workdir, with @why (what stopped it). */
+static GError *
+workdir_error (WorkdirData *data,
+               char        *why)
+{
+  return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+                      _("The workdir “%s” could not be made in the %s sandbox (%s); name a "
+                        "directory that the sandbox's user can write (SandboxSpec:workdir, "
+                        "METAFLOW_SANDBOX_WORKDIR in Metaflow)."),
+                      data->workdir, data->api->provider, g_strstrip (why));
+}
+
+/* Completes the create once the workdir is there, or fails it with @error
+ * (taken), deleting the sandbox. */
+static void
+workdir_done (WorkdirData *data,
+              GError      *error)
+{
+  if (error != NULL)
+    _sandbox_cloud_delete_and_fail (data->client, data->api, sandbox_instance_get_id (data->instance),
+                                    error, data->task);
+  else
+    {
+      _sandbox_task_return_object (data->task, data->instance);
+      g_object_unref (data->task);
+    }
+  g_object_unref (data->client);
+  g_object_unref (data->instance);
+  g_free (data->workdir);
+  g_free (data);
+}
+
 static void
 workdir_made (GObject      *source,
               GAsyncResult *result,
@@ -666,24 +698,34 @@ workdir_made (GObject      *source,
       g_autofree char *why = err ? g_strndup (g_bytes_get_data (err, NULL), g_bytes_get_size (err))
                                  : g_strdup ("");
 
-      error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
-                           _("The workdir “%s” could not be made in the %s sandbox (%s); name a "
-                             "directory that the sandbox's user can write (SandboxSpec:workdir, "
-                             "METAFLOW_SANDBOX_WORKDIR in Metaflow)."),
-                           data->workdir, data->api->provider, g_strstrip (why));
+      error = workdir_error (data, why);
     }
-  if (error != NULL)
-    _sandbox_cloud_delete_and_fail (data->client, data->api, sandbox_instance_get_id (data->instance),
-                                    error, data->task);
-  else
+  workdir_done (data, error);
+}
+
+/* The toolbox's mkdir -p answered (@folder_url of
+ * _sandbox_cloud_return_with_workdir): a refusal (a path the user cannot
+ * write) is said as mkdir's failure is; a transport error or a
+ * cancellation as it is. */
+static void
+workdir_folder_made (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  WorkdirData *data = user_data;
+  GError *error = NULL;
+  guint status = 0;
+  g_autoptr(JsonNode) node = _sandbox_rest_client_call_finish (SANDBOX_REST_CLIENT (source), result,
+                                                              &status, &error);
+
+  if (error != NULL && status >= 400)
     {
-      _sandbox_task_return_object (data->task, data->instance);
-      g_object_unref (data->task);
+      g_autofree char *why = g_strdup (error->message);
+
+      g_clear_error (&error);
+      error = workdir_error (data, why);
     }
-  g_object_unref (data->client);
-  g_object_unref (data->instance);
-  g_free (data->workdir);
-  g_free (data);
+  workdir_done (data, error);
 }
 
 void
@@ -691,6 +733,7 @@ _sandbox_cloud_return_with_workdir (SandboxRestClient     *client,
                                     const SandboxCloudApi *api,
                                     SandboxInstance       *instance,
                                     const char            *workdir,
+                                    const char            *folder_url,
                                     GTask                 *task)
 {
   const char *argv[] = { "mkdir", "-p", "--", workdir, NULL };
@@ -709,6 +752,14 @@ _sandbox_cloud_return_with_workdir (SandboxRestClient     *client,
   data->instance = g_object_ref (instance);
   data->workdir = g_strdup (workdir);
   data->task = task;
+  if (folder_url != NULL)
+    {
+      /* One request, where an exec is several and waits for the command's
+       * end to be seen. */
+      _sandbox_rest_client_call_async (client, "POST", folder_url, NULL, SANDBOX_REST_IDEMPOTENT,
+                                       g_task_get_cancellable (task), workdir_folder_made, data);
+      return;
+    }
   /* In /: the instance's commands run in the workdir, which is not there yet. */
   mkdir = sandbox_command_new (argv);
   sandbox_command_set_cwd (mkdir, "/");

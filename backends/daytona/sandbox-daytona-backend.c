@@ -286,6 +286,25 @@ create_fail (GTask  *task,
 
 static void create_poll (GTask *task);
 
+/* The wait before the create's next state poll, after one of @interval_ms,
+ * @elapsed_us into the create: right away first (a create answer can be
+ * stale, see shared/specs/daytona-api.md 2.5), then from 5 ms growing by
+ * half up to 250 ms (polls at 0, 5, 12, 22, 37, 59, 92, 141, 214 ms…), so
+ * that a sandbox is seen started at most half its start time (and 5 ms)
+ * late: a 40 ms start at 59 ms, a 90 ms one at 92 (doubling polled at 35,
+ * 75, 155: 75 and 155), for four polls more in a second's start (13, not 9;
+ * the SDK polls every 100 ms). After 5 s the SDK's schedule: x1.1
+ * per poll, at most 1 s. A first poll at the SDK's fixed 100 ms made a
+ * create 100 ms slower than the SDK's. */
+guint
+_sandbox_daytona_next_poll_ms (guint  interval_ms,
+                               gint64 elapsed_us)
+{
+  if (elapsed_us > 5 * G_USEC_PER_SEC)
+    return MIN ((guint) (interval_ms * 1.1) + 1, 1000);
+  return CLAMP (interval_ms + interval_ms / 2, 5, 250);
+}
+
 /* Decides what the sandbox's latest state means. */
 static void
 create_check (GTask *task)
@@ -298,6 +317,7 @@ create_check (GTask *task)
   if (g_strcmp0 (state, "started") == 0)
     {
       g_autoptr(SandboxInstance) instance = NULL;
+      g_autofree char *folder_url = NULL;
       GError *cancelled = NULL;
 
       /* Cancelled at the last moment: GTask would drop the instance and
@@ -308,8 +328,14 @@ create_check (GTask *task)
           return;
         }
       instance = _sandbox_daytona_instance_new (self, data->dto, data->workdir);
+      /* The toolbox's files/folder does mkdir -p (spec 3.6) as the daemon's
+       * user, the sandbox's OS user its commands run as (as the
+       * emulator's file API does): one request, where an exec is several
+       * and the daemon's poll for its end. */
+      folder_url = data->workdir ? _sandbox_daytona_instance_folder_url (SANDBOX_DAYTONA_INSTANCE (instance),
+                                                                         data->workdir) : NULL;
       _sandbox_cloud_return_with_workdir (_sandbox_daytona_backend_get_client (self), &_sandbox_daytona_api,
-                                          instance, data->workdir, task);
+                                          instance, data->workdir, folder_url, task);
       return;
     }
   if (g_strcmp0 (state, "error") == 0 || g_strcmp0 (state, "build_failed") == 0)
@@ -358,15 +384,9 @@ create_check (GTask *task)
       return;
     }
 
-  /* Ask again right away (a create answer can be stale, see
-   * shared/specs/daytona-api.md 2.5), then after 5 ms doubling up to 250 ms;
-   * after 5 s the SDK's schedule: x1.1 per poll, at most 1 s. A first poll
-   * at the SDK's fixed 100 ms made a create 100 ms slower than the SDK's. */
   delay_ms = data->interval_ms;
-  if (g_get_monotonic_time () - data->begun > 5 * G_USEC_PER_SEC)
-    data->interval_ms = MIN ((guint) (data->interval_ms * 1.1) + 1, 1000);
-  else
-    data->interval_ms = CLAMP (data->interval_ms * 2, 5, 250);
+  data->interval_ms = _sandbox_daytona_next_poll_ms (data->interval_ms,
+                                                     g_get_monotonic_time () - data->begun);
   _sandbox_cloud_task_later (task, MIN (delay_ms, (guint) ((data->deadline - g_get_monotonic_time ()) / 1000) + 1),
                              create_poll, "[libsandbox] daytona start poll");
 }

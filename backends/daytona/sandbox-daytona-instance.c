@@ -81,6 +81,16 @@ toolbox_url (SandboxDaytonaInstance *self,
   return g_strconcat (self->toolbox, rest, NULL);
 }
 
+/* The toolbox's mkdir -p of @path (mode 0755, as mkdir's under umask 022). */
+char *
+_sandbox_daytona_instance_folder_url (SandboxDaytonaInstance *self,
+                                      const char             *path)
+{
+  g_autofree char *quoted = _sandbox_daytona_quote_path (path);
+
+  return toolbox_url (self, "/files/folder?path=%s&mode=0755", quoted);
+}
+
 /* ------------------------------------------------------------------ */
 /* Exec                                                                */
 
@@ -93,6 +103,7 @@ typedef struct
   char                    *script;
   SandboxOutput           *output;
   SandboxDaytonaDemux      demux;
+  SandboxDaytonaTrailer    trailer;
   SoupWebsocketConnection *ws;
   GSource                 *timeout;
   GCancellable            *cancellable;
@@ -116,6 +127,7 @@ exec_data_free (ExecData *data)
   g_free (data->session_url);
   g_free (data->cmd_id);
   g_free (data->script);
+  _sandbox_daytona_trailer_clear (&data->trailer);
   g_clear_object (&data->output);
   g_clear_object (&data->ws);   /* handlers went in exec_finish */
   g_clear_object (&data->outcome);
@@ -124,6 +136,20 @@ exec_data_free (ExecData *data)
 }
 
 static void
+write_output (int           kind,
+              const guint8 *buf,
+              gsize         len,
+              gpointer      user_data)
+{
+  ExecData *data = user_data;
+
+  /* Never blocks: a WebSocket cannot be paused, the bytes wait there. */
+  if (len > 0)
+    _sandbox_output_write (data->output, kind == 2, buf, len);
+}
+
+/* What the log stream carries: stdout without the script's trailer. */
+static void
 emit_output (int           kind,
              const guint8 *buf,
              gsize         len,
@@ -131,8 +157,106 @@ emit_output (int           kind,
 {
   ExecData *data = user_data;
 
-  /* Never blocks: a WebSocket cannot be paused, the bytes wait there. */
-  _sandbox_output_write (data->output, kind == 2, buf, len);
+  if (kind == 2)
+    write_output (kind, buf, len, data);
+  else
+    _sandbox_daytona_trailer_feed (&data->trailer, buf, len, write_output, data);
+}
+
+void
+_sandbox_daytona_trailer_init (SandboxDaytonaTrailer *trailer,
+                               const char            *nonce)
+{
+  trailer->prefix = g_strdup_printf ("\036%s:", nonce);
+  trailer->held = g_byte_array_new ();
+  trailer->seen = FALSE;
+  trailer->status = 0;
+}
+
+void
+_sandbox_daytona_trailer_clear (SandboxDaytonaTrailer *trailer)
+{
+  g_clear_pointer (&trailer->prefix, g_free);
+  g_clear_pointer (&trailer->held, g_byte_array_unref);
+}
+
+/* At most three digits: a shell's $? is 0-255. */
+#define TRAILER_MAX_DIGITS 3
+
+void
+_sandbox_daytona_trailer_feed (SandboxDaytonaTrailer *trailer,
+                               const guint8          *chunk,
+                               gsize                  chunk_len,
+                               SandboxDaytonaEmit     emit,
+                               gpointer               user_data)
+{
+  g_autoptr(GByteArray) all = g_byte_array_sized_new (trailer->held->len + chunk_len);
+  gsize plen = strlen (trailer->prefix);
+  const guint8 *buf;
+  gsize len, i = 0, start = 0;
+
+  g_byte_array_append (all, trailer->held->data, trailer->held->len);
+  g_byte_array_append (all, chunk, chunk_len);
+  g_byte_array_set_size (trailer->held, 0);
+  buf = all->data;
+  len = all->len;
+
+  while (i < len)
+    {
+      const guint8 *mark = memchr (buf + i, '\036', len - i);
+      gsize p, q, avail, digits = 0;
+
+      if (mark == NULL)
+        break;
+      p = mark - buf;
+      avail = len - p;
+      if (avail < plen)
+        {
+          if (memcmp (buf + p, trailer->prefix, avail) == 0)
+            {
+              /* Perhaps the start of the trailer: kept for the next bytes. */
+              emit (1, buf + start, p - start, user_data);
+              g_byte_array_append (trailer->held, buf + p, avail);
+              return;
+            }
+          i = p + 1;
+          continue;
+        }
+      if (memcmp (buf + p, trailer->prefix, plen) != 0)
+        {
+          i = p + 1;
+          continue;
+        }
+      for (q = p + plen; q < len && g_ascii_isdigit (buf[q]) && digits <= TRAILER_MAX_DIGITS; q++)
+        digits++;
+      if (q == len && digits <= TRAILER_MAX_DIGITS)
+        {
+          emit (1, buf + start, p - start, user_data);
+          g_byte_array_append (trailer->held, buf + p, len - p);
+          return;
+        }
+      if (digits >= 1 && digits <= TRAILER_MAX_DIGITS && buf[q] == '\036')
+        {
+          emit (1, buf + start, p - start, user_data);
+          trailer->status = (int) g_ascii_strtoll ((const char *) buf + p + plen, NULL, 10);
+          trailer->seen = TRUE;
+          i = start = q + 1;
+          continue;
+        }
+      i = p + 1;
+    }
+  emit (1, buf + start, len - start, user_data);
+}
+
+/* At the end of the stream: what was held was output after all. */
+void
+_sandbox_daytona_trailer_flush (SandboxDaytonaTrailer *trailer,
+                                SandboxDaytonaEmit     emit,
+                                gpointer               user_data)
+{
+  if (trailer->held->len > 0)
+    emit (1, trailer->held->data, trailer->held->len, user_data);
+  g_byte_array_set_size (trailer->held, 0);
 }
 
 /* Splits a chunk of the log stream at the 3-byte stdout/stderr markers;
@@ -306,6 +430,7 @@ exec_finish (GTask  *task,
   data->finished = TRUE;
   stop_waiting (&data->timeout, data->cancellable, &data->cancel_id, data->ws, task);
   _sandbox_daytona_demux_flush (&data->demux, emit_output, data);
+  _sandbox_daytona_trailer_flush (&data->trailer, write_output, data);
 
   if (data->cancelled)
     {
@@ -471,8 +596,18 @@ ws_closed (SoupWebsocketConnection *ws,
   ExecData *data = g_task_get_task_data (task);
 
   g_signal_handlers_disconnect_by_data (ws, task);
+  if (data->finished)
+    return;
+  /* The script's trailer came: the command has ended with that status,
+   * no need to ask for it. Else (a stream cut early) its status says. */
+  _sandbox_daytona_demux_flush (&data->demux, emit_output, data);
+  if (data->trailer.seen)
+    {
+      data->exit_code = data->trailer.status;
+      exec_finish (task, data->exit_code, NULL);
+      return;
+    }
   exec_poll_status (task);
-  (void) data;
 }
 
 static void
@@ -633,7 +768,8 @@ exec_cancel_idle (gpointer user_data)
  * not keep. */
 static char *
 build_script (SandboxDaytonaInstance *self,
-              SandboxCommand         *command)
+              SandboxCommand         *command,
+              const char             *nonce)
 {
   const char * const *argv = sandbox_command_get_argv (command);
   const char *cwd = sandbox_command_get_cwd (command) ? sandbox_command_get_cwd (command) : self->workdir;
@@ -667,6 +803,9 @@ build_script (SandboxDaytonaInstance *self,
     }
   else
     g_string_append (script, " < /dev/null");
+  /* The status, in the log stream (SandboxDaytonaTrailer) and as the
+   * script's own (what the command's status request answers). */
+  g_string_append_printf (script, "; __lsx=$?; printf '\\036%s:%%d\\036' \"$__lsx\"; (exit \"$__lsx\")", nonce);
   return g_string_free (g_steal_pointer (&script), FALSE);
 }
 
@@ -1477,7 +1616,13 @@ sandbox_daytona_instance_exec (SandboxInstance *instance,
   data->start = g_get_monotonic_time ();
   data->session = g_strdup_printf ("libsandbox-%s", random);
   data->session_url = toolbox_url (self, "/process/session/%s", data->session);
-  data->script = build_script (self, command);
+  {
+    g_autofree char *nonce = g_uuid_string_random ();
+
+    g_strdelimit (nonce, "-", 'x');
+    data->script = build_script (self, command, nonce);
+    _sandbox_daytona_trailer_init (&data->trailer, nonce);
+  }
   data->output = _sandbox_output_new (command);
   data->demux.kind = 1;
   g_task_set_task_data (task, data, (GDestroyNotify) exec_data_free);

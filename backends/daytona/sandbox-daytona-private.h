@@ -30,6 +30,10 @@ void                 _sandbox_daytona_instance_update    (SandboxDaytonaInstance
 SandboxInstanceState _sandbox_daytona_state_from_string  (const char             *state);
 GHashTable          *_sandbox_daytona_labels_from_dto    (JsonObject             *dto);
 char                *_sandbox_daytona_quote_path         (const char             *path);
+guint                _sandbox_daytona_next_poll_ms       (guint                   interval_ms,
+                                                          gint64                  elapsed_us);
+char                *_sandbox_daytona_instance_folder_url (SandboxDaytonaInstance *self,
+                                                           const char             *path);
 
 /* Parsers of what the API, the toolbox or a sandbox sends; each is run by
  * fuzz/fuzz-daytona.c or fuzz/fuzz-multipart.c. */
@@ -71,6 +75,31 @@ void                 _sandbox_daytona_demux              (SandboxDaytonaDemux   
                                                           SandboxDaytonaEmit      emit,
                                                           gpointer                user_data);
 void                 _sandbox_daytona_demux_flush        (SandboxDaytonaDemux    *demux,
+                                                          SandboxDaytonaEmit      emit,
+                                                          gpointer                user_data);
+
+/* The exit status an exec's script prints on its stdout after the command,
+ * the last thing it writes: "\036" NONCE ":" STATUS "\036", NONCE a random
+ * word of the exec's own. Seen in the log stream, it spares the status
+ * request. The stdout bytes are fed through it: the trailer is taken out,
+ * what may begin one is held until the next bytes (or the flush) say. */
+typedef struct
+{
+  char       *prefix;   /* "\036" NONCE ":" */
+  GByteArray *held;     /* stdout that may begin a trailer */
+  gboolean    seen;
+  int         status;   /* the latest trailer's, once seen */
+} SandboxDaytonaTrailer;
+
+void                 _sandbox_daytona_trailer_init       (SandboxDaytonaTrailer  *trailer,
+                                                          const char             *nonce);
+void                 _sandbox_daytona_trailer_clear      (SandboxDaytonaTrailer  *trailer);
+void                 _sandbox_daytona_trailer_feed       (SandboxDaytonaTrailer  *trailer,
+                                                          const guint8           *buf,
+                                                          gsize                   len,
+                                                          SandboxDaytonaEmit      emit,
+                                                          gpointer                user_data);
+void                 _sandbox_daytona_trailer_flush      (SandboxDaytonaTrailer  *trailer,
                                                           SandboxDaytonaEmit      emit,
                                                           gpointer                user_data);
 

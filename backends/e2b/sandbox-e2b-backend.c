@@ -302,7 +302,7 @@ create_posted (GObject      *source,
     _sandbox_e2b_instance_set_root (instance);
   _sandbox_e2b_instance_set_workdir (instance, data->workdir);
   _sandbox_cloud_return_with_workdir (_sandbox_e2b_backend_get_api (self), &_sandbox_e2b_api, instance,
-                                      data->workdir, task);
+                                      data->workdir, NULL, task);
   g_object_unref (instance);
 }
 

@@ -185,6 +185,76 @@ test_exec (void)
   assert_nothing_left ();
 }
 
+/* Counts an exec's requests to the toolbox, and its status requests
+ * (GET .../command/{id}, not its logs). */
+typedef struct
+{
+  gint all;
+  gint status;
+} ExecRequests;
+
+static gboolean
+count_exec_request (DaytonaEmulator   *emu,
+                    SoupServerMessage *msg,
+                    const char        *path,
+                    gpointer           user_data)
+{
+  ExecRequests *seen = user_data;
+  const char *command = strstr (path, "/command/");
+
+  if (!g_str_has_prefix (path, "/toolbox/"))
+    return FALSE;
+  g_atomic_int_inc (&seen->all);
+  if (command != NULL && strchr (command + strlen ("/command/"), '/') == NULL)
+    g_atomic_int_inc (&seen->status);
+  return FALSE;
+}
+
+/* The script prints the command's status after it, in the log stream: an
+ * exec is four requests (session, command, log stream, the session's
+ * delete), not five (no status request), and the status, the output and
+ * bytes that look like that trailer come through as they were. */
+static void
+test_exec_status_in_stream (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxInstance) instance = create (backend, NULL);
+  struct
+  {
+    const char *script;
+    int         status;
+    const char *out;
+    gsize       out_len;
+    const char *err;
+  } cases[] = {
+    { "echo out; echo err >&2; exit 3", 3, "out\n", 4, "err\n" },
+    { "printf 'a\\036x:3\\036b\\036'; exit 0", 0, "a\036x:3\036b\036", 8, "" },
+    { "printf '\\036'", 0, "\036", 1, "" },
+    { "printf 'tail\\036'; printf 'e' >&2; exit 255", 255, "tail\036", 5, "e" },
+    { "kill -9 $$", 137, "", 0, "" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      ExecRequests seen = { 0, 0 };
+      g_autoptr(SandboxExecResult) result = NULL;
+      g_autofree char *out = NULL;
+      g_autofree char *err = NULL;
+
+      daytona_emulator_set_hook (emulator, count_exec_request, &seen);
+      result = run (instance, cases[i].script, &out, &err);
+      daytona_emulator_set_hook (emulator, NULL, NULL);
+      g_assert_cmpint (sandbox_exec_result_get_exit_code (result), ==, cases[i].status);
+      g_assert_cmpmem (out, g_bytes_get_size (sandbox_exec_result_get_stdout (result)),
+                       cases[i].out, cases[i].out_len);
+      g_assert_cmpstr (err ? err : "", ==, cases[i].err);
+      g_assert_cmpint (g_atomic_int_get (&seen.status), ==, 0);
+      g_assert_cmpint (g_atomic_int_get (&seen.all), ==, 4);
+    }
+  destroy (instance);
+  assert_nothing_left ();
+}
+
 /* A command that dies of a signal: the session's shell said so on the
  * command's stderr with the whole command line, the values of its
  * environment in it ("cmd.sh: line 1: 4 Killed  env 'TOKEN=…' …"), in a
@@ -374,6 +444,63 @@ count_toolbox_request (DaytonaEmulator   *emu,
   if (g_str_has_prefix (path, "/toolbox/"))
     g_atomic_int_inc ((gint *) user_data);
   return FALSE;
+}
+
+typedef struct
+{
+  gint folders;   /* POST files/folder */
+  gint sessions;  /* process/session... (an exec) */
+} CreateRequests;
+
+static gboolean
+count_create_request (DaytonaEmulator   *emu,
+                      SoupServerMessage *msg,
+                      const char        *path,
+                      gpointer           user_data)
+{
+  CreateRequests *seen = user_data;
+
+  if (g_str_has_prefix (path, "/toolbox/") && g_str_has_suffix (path, "/files/folder"))
+    g_atomic_int_inc (&seen->folders);
+  if (g_str_has_prefix (path, "/toolbox/") && strstr (path, "/process/") != NULL)
+    g_atomic_int_inc (&seen->sessions);
+  return FALSE;
+}
+
+/* A spec's workdir is made with the toolbox's files/folder (mkdir -p), one
+ * request, not an exec (a session, its command, its log stream, its
+ * status, its delete, and the daemon's poll for the command's end); one
+ * that cannot be made fails the create, saying so, and leaves nothing. */
+static void
+test_workdir (void)
+{
+  g_autoptr(SandboxBackend) backend = emulated ();
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  CreateRequests seen = { 0, 0 };
+
+  sandbox_spec_set_workdir (spec, "/tmp/test-daytona-workdir/deep er");
+  daytona_emulator_set_hook (emulator, count_create_request, &seen);
+  instance = create (backend, spec);
+  daytona_emulator_set_hook (emulator, NULL, NULL);
+  g_assert_cmpint (g_atomic_int_get (&seen.folders), ==, 1);
+  g_assert_cmpint (g_atomic_int_get (&seen.sessions), ==, 0);
+  result = run (instance, "pwd; touch made && ls -ld . | cut -c1-10", &out, NULL);
+  g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 0);
+  g_assert_cmpstr (out, ==, "/tmp/test-daytona-workdir/deep er\ndrwxr-xr-x\n");
+  destroy (instance);
+  g_clear_object (&instance);
+
+  sandbox_spec_set_workdir (spec, "/proc/no-such-workdir");
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "/proc/no-such-workdir"));
+  g_assert_nonnull (strstr (error->message, "SandboxSpec:workdir"));
+  assert_nothing_left ();
 }
 
 static void
@@ -959,10 +1086,12 @@ main (int   argc,
   g_test_add_func ("/daytona/wrong-key", test_wrong_key);
   g_test_add_func ("/daytona/exec", test_exec);
   g_test_add_func ("/daytona/exec-streams", test_exec_streams);
+  g_test_add_func ("/daytona/exec-status-in-stream", test_exec_status_in_stream);
   g_test_add_func ("/daytona/exec-killed", test_exec_killed);
   g_test_add_func ("/daytona/exec-timeout", test_exec_timeout);
   g_test_add_func ("/daytona/exec-cancel", test_exec_cancel);
   g_test_add_func ("/daytona/files", test_files);
+  g_test_add_func ("/daytona/workdir", test_workdir);
   g_test_add_func ("/daytona/list-get-destroy", test_list_get_destroy);
   g_test_add_func ("/daytona/destroy-busy", test_destroy_busy);
   g_test_add_func ("/daytona/malformed-json", test_malformed_json);

@@ -9,10 +9,34 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 #include "daytona-emulator.h"
 #include "emu-common.h"
+
+/* --request-log FILE: one line per request ("METHOD PATH", milliseconds
+ * since the start), to count what a client sends. */
+static gboolean
+log_request (DaytonaEmulator   *emulator,
+             SoupServerMessage *msg,
+             const char        *path,
+             gpointer           user_data)
+{
+  static gint64 start;
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  g_autofree char *text = NULL;
+
+  if (start == 0)
+    start = g_get_monotonic_time ();
+  /* A command's text, its first 120 bytes (what an exec or execute ran). */
+  if (g_str_has_suffix (path, "/exec") || g_str_has_suffix (path, "/execute"))
+    text = g_strndup (body->data, MIN (body->length, 120));
+  fprintf (user_data, "%.1f %s %s%s%s\n", (g_get_monotonic_time () - start) / 1000.0,
+           soup_server_message_get_method (msg), path, text ? " " : "", text ? g_strdelimit (text, "\n", ' ') : "");
+  fflush (user_data);
+  return FALSE;
+}
 
 int
 main (int   argc,
@@ -24,6 +48,7 @@ main (int   argc,
   g_autofree char *api_key = NULL;
   int state_delay_ms = -1;
   g_autofree char *images = NULL;
+  g_autofree char *request_log = NULL;
   GOptionEntry entries[] = {
     { "api-key", 0, 0, G_OPTION_ARG_STRING, &api_key,
       "The API key to accept (default: $DAYTONA_EMULATOR_API_KEY or " DAYTONA_EMULATOR_DEFAULT_API_KEY ")", "KEY" },
@@ -32,6 +57,8 @@ main (int   argc,
     { "images", 0, 0, G_OPTION_ARG_FILENAME, &images,
       "The image mapping: snapshot and image names to images of the local image store "
       "(default: $DAYTONA_EMULATOR_IMAGES; see docs/testing.md)", "FILE" },
+    { "request-log", 0, 0, G_OPTION_ARG_FILENAME, &request_log,
+      "Append one line per request to FILE (its method and path)", "FILE" },
     { NULL }
   };
 
@@ -56,6 +83,17 @@ main (int   argc,
   if (state_delay_ms >= 0)
     daytona_emulator_set_state_delay (emulator, state_delay_ms);
 
+  if (request_log != NULL)
+    {
+      FILE *f = fopen (request_log, "a");
+
+      if (f == NULL)
+        {
+          g_printerr ("daytona-emulator: cannot open %s: %s\n", request_log, g_strerror (errno));
+          return 1;
+        }
+      daytona_emulator_set_hook (emulator, log_request, f);
+    }
   printf ("DAYTONA_API_URL=%s\n", daytona_emulator_get_url (emulator));
   printf ("DAYTONA_API_KEY=%s\n", daytona_emulator_get_api_key (emulator));
   _emu_main_serve ();

@@ -384,7 +384,7 @@ def include_file_roots(ds_root: str, mounted: List[str]) -> List[str]:
 
 def task_write_dirs(
     ds_root: str,
-    card_root: Optional[str],
+    card_roots: List[str],
     flow: str,
     run_id: str,
     step: str,
@@ -398,7 +398,8 @@ def task_write_dirs(
     its flow's content-addressed blobs (<Flow>/data) and, for a step with
     cards, its own card directory. A @parallel gang or an unbounded
     foreach's control task (@gang) makes its sibling tasks itself: the
-    step's directory then. Made here when missing (the runtime made the
+    step's directory then. @card_roots: where the step's cards may go (see
+    _card_roots). Made here when missing (the runtime made the
     task's with local metadata).
 
     The whole datastore was read-write before: a step rewrote other flows'
@@ -409,8 +410,8 @@ def task_write_dirs(
         os.path.join(ds_root, flow, str(run_id), step, *tail),
         os.path.join(ds_root, flow, "data"),
     ]
-    if cards and card_root:
-        tail = [] if gang else ["tasks", str(task_id)]
+    tail = [] if gang else ["tasks", str(task_id)]
+    for card_root in card_roots if cards else []:
         dirs.append(os.path.join(card_root, flow, "runs", str(run_id), "steps", step, *tail))
     for path in dirs:
         os.makedirs(path, exist_ok=True)
@@ -426,6 +427,17 @@ def task_write_dirs(
                 % path
             )
     return dirs
+
+
+def _card_roots(ds_root: str, card_root: str) -> List[str]:
+    """Where a task's cards go in a local datastore: <datastore>/mf.cards
+    (found through the working directory's .metaflow) or the
+    METAFLOW_CARD_LOCALROOT given, and with that variable set, Metaflow
+    (2.19) writes them below the datastore root itself."""
+    roots = [card_root]
+    if os.environ.get("METAFLOW_CARD_LOCALROOT") and card_root != ds_root:
+        roots.append(ds_root)
+    return roots
 
 
 _INCLUDE_UPLOADS: Dict[str, List[str]] = {}
@@ -773,7 +785,14 @@ def build_task(
         gang = bool(kwargs.get("ubf_context") == "ubf_control" or kwargs.get("num_parallel"))
         cards = any(deco.name == "card" for deco in node.decorators)
         mounts += task_write_dirs(
-            ds_root, card_root, obj.flow.name, run_id, step_name, task_id, gang, cards
+            ds_root,
+            _card_roots(ds_root, card_root),
+            obj.flow.name,
+            run_id,
+            step_name,
+            task_id,
+            gang,
+            cards,
         )
         if os.path.basename(ds_root) == ".metaflow":
             env["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = os.path.dirname(ds_root)
@@ -1382,7 +1401,7 @@ def _launcher_files(code: str) -> List[str]:
 _CODE_MOUNTS_MAX = 64
 
 
-def _code_mounts(code: str, pkg_dir: str, writable: List[str]) -> List[str]:
+def _code_mounts(code: str, pkg_dir: str, writable: List[str], cards: bool = True) -> List[str]:
     """sandboxctl --mount options that show the run's code (read-only) in
     PKG_DIR, the step's working directory: each top-level entry mounted on
     its own, so that the directory itself stays writable inside the sandbox
@@ -1394,7 +1413,8 @@ def _code_mounts(code: str, pkg_dir: str, writable: List[str]) -> List[str]:
     would follow the link, so the datastore root itself is mounted there,
     read-only as at its own path, with the task's own directories under it
     (@writable, task_write_dirs) read-write without links, or cards would
-    be lost."""
+    be lost. A step without cards (@cards false) needs no such mount: it
+    finds its datastore through METAFLOW_DATASTORE_SYSROOT_LOCAL."""
     try:
         names = sorted(os.listdir(code))
     except OSError:
@@ -1405,6 +1425,8 @@ def _code_mounts(code: str, pkg_dir: str, writable: List[str]) -> List[str]:
     for name in names:
         path = os.path.join(code, name)
         if name == ".metaflow" and os.path.islink(path):
+            if not cards:
+                continue
             real = os.path.realpath(path)
             argv += ["--mount", "%s:%s:ro" % (real, pkg_dir + "/" + name)]
             for sub in writable:
@@ -1498,7 +1520,14 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
     cards = any(d.name == "card" for d in node.decorators)
     try:
         writable = task_write_dirs(
-            ds_root, card_root, deco.flow.name, run_id, deco.step, task_id, False, cards
+            ds_root,
+            _card_roots(ds_root, card_root),
+            deco.flow.name,
+            run_id,
+            deco.step,
+            task_id,
+            False,
+            cards,
         )
     except (MetaflowException, OSError):
         return False  # the trampoline says why
@@ -1588,7 +1617,8 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
     for path in writable:
         # No link, FIFO or socket where host processes write (see run()).
         argv += ["--mount", "%s:nolinks" % path]
-    argv += _code_mounts(code, pkg_dir, writable)
+    sysroot_set = os.path.basename(ds_root) == ".metaflow"
+    argv += _code_mounts(code, pkg_dir, writable, cards or not sysroot_set)
     for path in launcher_files:
         argv += ["--mount", "%s:ro" % path]
     # IncludeFile parameters, read where the launcher uploaded them.

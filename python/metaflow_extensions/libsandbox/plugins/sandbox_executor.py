@@ -2887,6 +2887,10 @@ def _fetch_outputs(
     return True
 
 
+# The most of a task's log stream that this process stores from a sandbox.
+MAX_LOG_BYTES = 1 << 30
+
+
 def _save_logs_from_sandbox(
     Gio, Sandbox, attempt, obj, options, kwargs, step_name: str, prefix: str
 ) -> None:
@@ -2921,7 +2925,9 @@ def _save_logs_from_sandbox(
                 path = os.path.join(tmp, name)
                 if os.path.exists(path):
                     with open(path, "rb") as f:
-                        data[stream] = f.read()
+                        # The sandbox's file may be sparse (its holes are
+                        # kept): no more of it than this in memory.
+                        data[stream] = f.read(MAX_LOG_BYTES)
         if data:
             task_ds = obj.flow_datastore.get_task_datastore(
                 kwargs["run_id"],

@@ -48,9 +48,12 @@
   F (archive_entry_set_symlink) \
   F (archive_entry_set_uid) \
   F (archive_entry_set_uname) \
+  F (archive_entry_size) \
+  F (archive_entry_size_is_set) \
   F (archive_entry_symlink) \
   F (archive_error_string) \
   F (archive_read_data) \
+  F (archive_read_data_block) \
   F (archive_read_data_skip) \
   F (archive_read_free) \
   F (archive_read_new) \
@@ -134,9 +137,12 @@ ensure_libarchive (GError **error)
 #define archive_entry_set_symlink (*libarchive.archive_entry_set_symlink)
 #define archive_entry_set_uid (*libarchive.archive_entry_set_uid)
 #define archive_entry_set_uname (*libarchive.archive_entry_set_uname)
+#define archive_entry_size (*libarchive.archive_entry_size)
+#define archive_entry_size_is_set (*libarchive.archive_entry_size_is_set)
 #define archive_entry_symlink (*libarchive.archive_entry_symlink)
 #define archive_error_string (*libarchive.archive_error_string)
 #define archive_read_data (*libarchive.archive_read_data)
+#define archive_read_data_block (*libarchive.archive_read_data_block)
 #define archive_read_data_skip (*libarchive.archive_read_data_skip)
 #define archive_read_free (*libarchive.archive_read_free)
 #define archive_read_new (*libarchive.archive_read_new)
@@ -841,14 +847,21 @@ extract_entry (struct archive        *a,
   if (type == AE_IFREG)
     {
       struct timespec times[2];
-      la_ssize_t n;
+      const void *block;
+      size_t size;
+      la_int64_t offset, end = 0;
+      int r;
 
-      while ((n = archive_read_data (a, glue->data, sizeof glue->data)) > 0)
+      /* Block by block at the offsets the archive gives: a sparse entry's
+       * holes stay holes. archive_read_data() filled them with zeros, so a
+       * 10 KiB tar that a sandbox made (its task's logs, its outputs, a
+       * layer) had this machine write 1 GiB of zeros, or fill its disk. */
+      while ((r = archive_read_data_block (a, &block, &size, &offset)) == ARCHIVE_OK)
         {
-          const guint8 *p = glue->data;
-          while (n > 0)
+          const guint8 *p = block;
+          while (size > 0)
             {
-              ssize_t w = write (fd, p, n);
+              ssize_t w = pwrite (fd, p, size, offset);
               if (w < 0 && errno == EINTR)
                 continue;
               if (w < 0)
@@ -859,12 +872,23 @@ extract_entry (struct archive        *a,
                   goto out;
                 }
               p += w;
-              n -= w;
+              size -= w;
+              offset += w;
             }
+          end = MAX (end, offset);
         }
-      if (n < 0)
+      if (r != ARCHIVE_EOF)
         {
           archive_failed (a, glue, error, FALSE);
+          goto out;
+        }
+      /* A hole at the end: the size, with no block. */
+      if (archive_entry_size_is_set (entry) && archive_entry_size (entry) > end &&
+          ftruncate (fd, archive_entry_size (entry)) != 0)
+        {
+          int errsv = errno;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                       _("Cannot write “%s” from the archive: %s"), shown (&shown_path, path), g_strerror (errsv));
           goto out;
         }
       /* A layer's files all belong to the sandbox's user: let it read them. */

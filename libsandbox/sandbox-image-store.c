@@ -23,10 +23,13 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <dirent.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gio/gunixinputstream.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <stdio.h>
@@ -1105,6 +1108,139 @@ protocol_error (GError     **error,
   return FALSE;
 }
 
+/* The most an image's JSON (index.json, manifest.json, a manifest or a
+ * config) may hold: a few KiB in practice. */
+#define SOURCE_JSON_MAX (64 * 1024 * 1024)
+
+/* REL below DIRFD one name at a time, following no link (where the kernel
+ * has no openat2). */
+static int
+open_beneath_no_links (int         dirfd,
+                       const char *rel)
+{
+  g_auto(GStrv) parts = g_strsplit (rel, "/", -1);
+  int fd = dup (dirfd);
+  guint n = g_strv_length (parts);
+
+  for (guint i = 0; fd >= 0 && i < n; i++)
+    {
+      int next;
+
+      if (parts[i][0] == '\0' || strcmp (parts[i], ".") == 0)
+        continue;
+      if (strcmp (parts[i], "..") == 0)
+        {
+          close (fd);
+          errno = EXDEV;
+          return -1;
+        }
+      next = openat (fd, parts[i],
+                     (i + 1 < n ? O_RDONLY | O_DIRECTORY : O_RDONLY | O_NONBLOCK | O_NOCTTY) |
+                     O_NOFOLLOW | O_CLOEXEC);
+      close (fd);
+      fd = next;
+    }
+  return fd;
+}
+
+/* Opens REL beneath SRC, the image source the caller named (a layout
+ * directory, or the tar's unpacked copy), and takes only a regular file.
+ * SRC may be a directory a sandbox wrote (a read-write mount): a file there
+ * that was a FIFO had open() wait for a writer for good (not even SIGTERM
+ * ended sandboxctl), and a link to /dev/zero was read until memory ran out.
+ * Links are followed only while they stay beneath SRC (openat2
+ * RESOLVE_BENEATH: docker save links a repeated layer to the first); where
+ * the kernel has no openat2 (before Linux 5.6), none is. */
+static int
+open_source_file (const char   *src,
+                  const char   *rel,
+                  struct stat  *st,
+                  GError      **error)
+{
+  struct open_how how = { 0 };
+  g_autofree char *shown = _sandbox_display_text (rel);
+  g_autofree char *detail = NULL;
+  int dirfd, fd, errsv;
+
+  dirfd = open (src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0)
+    {
+      set_errno_error (error, errno, _("read the image"));
+      return -1;
+    }
+  how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  fd = syscall (SYS_openat2, dirfd, rel, &how, sizeof how);
+  if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+    fd = open_beneath_no_links (dirfd, rel);
+  errsv = errno;
+  close (dirfd);
+  if (fd < 0)
+    {
+      if (errsv == EXDEV || errsv == ELOOP)
+        detail = g_strdup_printf ("%s leads out of the image (a link)", shown);
+      else
+        detail = g_strdup_printf ("cannot open %s: %s", shown, g_strerror (errsv));
+      protocol_error (error, src, detail);
+      return -1;
+    }
+  if (fstat (fd, st) != 0 || !S_ISREG (st->st_mode))
+    {
+      close (fd);
+      detail = g_strdup_printf ("%s is not a regular file", shown);
+      protocol_error (error, src, detail);
+      return -1;
+    }
+  return fd;
+}
+
+/* The whole of REL beneath SRC (open_source_file), at most
+ * SOURCE_JSON_MAX bytes: for the image's JSON. */
+static gboolean
+read_source_file (const char   *src,
+                  const char   *rel,
+                  char        **contents,
+                  gsize        *len,
+                  GError      **error)
+{
+  struct stat st;
+  g_autofree char *buf = NULL;
+  gsize done = 0;
+  int fd = open_source_file (src, rel, &st, error);
+
+  if (fd < 0)
+    return FALSE;
+  if (st.st_size > SOURCE_JSON_MAX)
+    {
+      g_autofree char *shown = _sandbox_display_text (rel);
+      g_autofree char *detail = g_strdup_printf ("%s is larger than %d MiB", shown,
+                                                 SOURCE_JSON_MAX >> 20);
+      close (fd);
+      return protocol_error (error, src, detail);
+    }
+  buf = g_malloc ((gsize) st.st_size + 1);
+  while (done < (gsize) st.st_size)
+    {
+      ssize_t n = read (fd, buf + done, (gsize) st.st_size - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int errsv = errno;
+          close (fd);
+          return set_errno_error (error, errsv, _("read the image"));
+        }
+      if (n == 0)
+        break;
+      done += n;
+    }
+  close (fd);
+  buf[done] = '\0';
+  *contents = g_steal_pointer (&buf);
+  *len = done;
+  return TRUE;
+}
+
 static char *
 sha256_hex (const char *data,
             gsize       len)
@@ -1129,8 +1265,8 @@ read_blob (const char   *src,
       protocol_error (error, src, digest ? digest : "(no digest)");
       return NULL;
     }
-  path = g_build_filename (src, "blobs", "sha256", hex, NULL);
-  if (!g_file_get_contents (path, &contents, len, error))
+  path = g_build_filename ("blobs", "sha256", hex, NULL);
+  if (!read_source_file (src, path, &contents, len, error))
     return NULL;
   got = sha256_hex (contents, *len);
   if (strcmp (got, hex) != 0)
@@ -1168,23 +1304,21 @@ parse_json_file (const char  *src,
                  JsonNode   **out,
                  GError     **error)
 {
-  g_autofree char *path = g_build_filename (src, rel, NULL);
   g_autofree char *contents = NULL;
   gsize len;
 
-  if (!g_file_get_contents (path, &contents, &len, error))
+  if (!read_source_file (src, rel, &contents, &len, error))
     return FALSE;
   *out = parse_json (src, contents, len, rel, error);
   return *out != NULL;
 }
 
 static char *
-file_sha256 (const char *path)
+file_sha256 (int fd)
 {
   g_autoptr(GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
   guint8 buf[64 * 1024];
   ssize_t n;
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
 
   if (fd < 0)
     return NULL;
@@ -1194,11 +1328,13 @@ file_sha256 (const char *path)
   return n < 0 ? NULL : g_strdup (g_checksum_get_string (checksum));
 }
 
-/* Unpacks the layer FILE into layers/HEX unless it is there, checking that
- * the stream hashes to EXPECTED (a sha256 hex). */
+/* Unpacks the layer REL of the source SRC (open_source_file) into
+ * layers/HEX unless it is there, checking that the stream hashes to
+ * EXPECTED (a sha256 hex). */
 static gboolean
 import_layer (SandboxImageStore  *self,
-              const char         *file,
+              const char         *src,
+              const char         *rel,
               const char         *expected,
               guint64            *size,
               GCancellable       *cancellable,
@@ -1207,30 +1343,31 @@ import_layer (SandboxImageStore  *self,
   g_autofree char *final = g_build_filename (self->path, "layers", expected, NULL);
   g_autofree char *tmp = NULL;
   g_autofree char *tree = NULL;
-  g_autoptr(GFile) in_file = g_file_new_for_path (file);
+  g_autofree char *file = g_build_filename (src, rel, NULL);
   g_autoptr(GFile) tree_file = NULL;
-  g_autoptr(GFileInputStream) in = NULL;
+  g_autoptr(GInputStream) in = NULL;
   g_autoptr(GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
   g_autoptr(GError) local_error = NULL;
   struct stat st;
+  int fd = open_source_file (src, rel, &st, error);
 
-  if (stat (file, &st) != 0)
-    return set_errno_error (error, errno, _("read a layer"));
+  if (fd < 0)
+    return FALSE;
   *size += st.st_size;
   if (g_file_test (final, G_FILE_TEST_IS_DIR))
-    return TRUE;   /* content-addressed: the same digest is the same layer */
-
-  in = g_file_read (in_file, cancellable, error);
-  if (in == NULL)
-    return FALSE;
+    {
+      close (fd);
+      return TRUE;   /* content-addressed: the same digest is the same layer */
+    }
+  in = g_unix_input_stream_new (fd, TRUE);
   tmp = make_tmp_dir (self, "layer", error);
   if (tmp == NULL)
     return FALSE;
   tree = g_build_filename (tmp, "tree", NULL);
   tree_file = g_file_new_for_path (tree);
-  if (!_sandbox_archive_extract_layer (G_INPUT_STREAM (in), tree_file, checksum, cancellable, &local_error))
+  if (!_sandbox_archive_extract_layer (in, tree_file, checksum, cancellable, &local_error))
     {
-      g_autofree char *actual = file_sha256 (file);
+      g_autofree char *actual = file_sha256 (open_source_file (src, rel, &st, NULL));
 
       remove_path (tmp);
       /* A layer that does not unpack may be one that was swapped: say so. */
@@ -1418,7 +1555,7 @@ typedef struct
   char      *src;          /* the unpacked layout */
   char      *config_hex;
   JsonNode  *config;       /* the image configuration */
-  GPtrArray *layer_files;  /* paths */
+  GPtrArray *layer_files;  /* paths relative to the source */
   GPtrArray *layer_hexes;  /* expected digests */
   GPtrArray *names;        /* from the archive */
 } Manifest;
@@ -1535,7 +1672,7 @@ read_oci (Manifest     *m,
 
       if (hex == NULL)
         return protocol_error (error, src, "a layer has no sha256 digest");
-      g_ptr_array_add (m->layer_files, g_build_filename (src, "blobs", "sha256", hex, NULL));
+      g_ptr_array_add (m->layer_files, g_build_filename ("blobs", "sha256", hex, NULL));
       g_ptr_array_add (m->layer_hexes, g_strdup (hex));
     }
   return TRUE;
@@ -1573,7 +1710,6 @@ read_docker (Manifest     *m,
              GError      **error)
 {
   g_autoptr(JsonNode) root = NULL;
-  g_autofree char *config_path = NULL;
   g_autofree char *config_data = NULL;
   JsonObject *entry, *rootfs;
   JsonArray *layers, *diff_ids;
@@ -1590,8 +1726,7 @@ read_docker (Manifest     *m,
   config_rel = string_member (entry, "Config");
   if (config_rel == NULL || g_path_is_absolute (config_rel) || strstr (config_rel, ".."))
     return protocol_error (error, src, "manifest.json has no usable Config");
-  config_path = g_build_filename (src, config_rel, NULL);
-  if (!g_file_get_contents (config_path, &config_data, &len, error))
+  if (!read_source_file (src, config_rel, &config_data, &len, error))
     return FALSE;
   m->config_hex = sha256_hex (config_data, len);
   m->config = parse_json (src, config_data, len, config_rel, error);
@@ -1622,7 +1757,7 @@ read_docker (Manifest     *m,
 
       if (rel == NULL || hex == NULL || g_path_is_absolute (rel) || strstr (rel, ".."))
         return protocol_error (error, src, "a layer path or diff_id is not usable");
-      g_ptr_array_add (m->layer_files, g_build_filename (src, rel, NULL));
+      g_ptr_array_add (m->layer_files, g_strdup (rel));
       g_ptr_array_add (m->layer_hexes, g_strdup (hex));
     }
   return TRUE;
@@ -1771,7 +1906,7 @@ import_sync (SandboxImageStore  *self,
   config = object_member (json_node_get_object (m.config), "config");
 
   for (guint i = 0; i < m.layer_files->len; i++)
-    if (!import_layer (self, g_ptr_array_index (m.layer_files, i), g_ptr_array_index (m.layer_hexes, i),
+    if (!import_layer (self, src, g_ptr_array_index (m.layer_files, i), g_ptr_array_index (m.layer_hexes, i),
                        &size, cancellable, error))
       goto out;
 

@@ -382,3 +382,97 @@ def test_task_metadata_copied_back_without_its_links(tmp_path):
         "['F/1/s/2/_meta/attempt_0.json', 'F/_meta/_self.json']",
         "mine",
     ], proc.stdout
+
+
+# What a step in a local sandbox must not write: (path, exists before the run).
+VICTIMS = [
+    ("VictimFlow/1/start/1/0.data.json", True),
+    ("VictimFlow/1/start/1/_meta/_self.json", True),
+    ("VictimFlow/1/_meta/_self.json", True),
+    ("VictimFlow/data/ab/ab" + "0" * 38, True),
+    ("mf.cards/VictimFlow/runs/1/steps/start/tasks/1/cards/default-x.html", True),
+    ("VictimFlow/2/start/1/DONE.lock", False),
+    ("HostileDatastoreFlow/7/start/1/0.data.json", True),
+    ("HostileDatastoreFlow/7/start/1/DONE.lock", True),
+    ("HostileDatastoreFlow/{run}/_meta/_self.json", None),
+    ("HostileDatastoreFlow/{run}/_meta/planted.json", False),
+    ("HostileDatastoreFlow/{run}/end/99/DONE.lock", False),
+]
+
+
+@pytest.mark.parametrize("direct", ["1", "0"])
+def test_local_step_writes_only_its_own_task_in_the_datastore(mf, tmp_path, direct):
+    """A step in a local sandbox had the whole local datastore read-write:
+    it rewrote another flow's artifacts, metadata, blobs and cards, another
+    run's task data and DONE.lock, and its own run's metadata, and made
+    files for tasks that never ran, which later runs, the client and the
+    runtime read as theirs. Now the datastore is read-only in the sandbox
+    but for the task's own directory, its flow's blobs and its own cards."""
+    root = mf.datastore_root
+    for rel, exists in VICTIMS:
+        if exists:
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("victim\n", encoding="utf-8")
+    flow = mf.copy_flow("hostile_datastore_flow.py")
+    proc = mf.run(
+        flow,
+        "run",
+        "--with",
+        "sandbox",
+        "--victims",
+        ",".join(rel for rel, _ in VICTIMS),
+        extra_env={"METAFLOW_SANDBOX_DIRECT": direct},
+    )
+    assert "HOSTILE-DS-END 4096" in proc.output, proc.output[-3000:]
+    assert "HOSTILE-DS-WRITTEN 0" in proc.output, proc.output[-3000:]
+    runs = [p.name for p in (root / "HostileDatastoreFlow").iterdir() if p.name.isdigit()]
+    (run,) = [r for r in runs if r != "7"]
+    for rel, exists in VICTIMS:
+        path = root / rel.replace("{run}", run)
+        if exists:
+            assert path.read_text(encoding="utf-8") == "victim\n", rel
+        elif exists is False:
+            assert not path.exists(), rel
+        else:
+            assert "poisoned" not in path.read_text(encoding="utf-8"), rel
+    mf.assert_no_sandboxes("HostileDatastoreFlow")
+
+
+def test_rewritten_blob_is_refused_by_a_later_run(mf, tmp_path):
+    """A step in a local sandbox writes its flow's blobs, and the store keeps
+    a blob it finds under an address rather than write it again: a hostile
+    run rewrote the blob of a value an earlier run stored, and the next run
+    storing that value ran the step's pickle on this machine when its
+    unsandboxed step loaded it. Every process of a flow with sandboxed
+    steps now checks a blob against its address (sandbox_safeload)."""
+    marker = tmp_path / "ran-on-the-host"
+    flow = mf.copy_flow("hostile_blob_flow.py")
+    mf.run(flow, "run", "--marker", str(marker))
+    root = mf.datastore_root / "HostileBlobFlow"
+    (first,) = [p.name for p in root.iterdir() if p.name.isdigit()]
+    victim = "HostileBlobFlow/%s/start/1/0.data.json" % first
+    proc = mf.run(flow, "run", "--marker", str(marker), "--victim", victim, expect_ok=None)
+    assert "HOSTILE-BLOB-POISONED" in proc.output, proc.output[-3000:]
+    proc = mf.run(flow, "run", "--marker", str(marker), expect_ok=None)
+    assert not marker.exists(), "the step's pickle ran a command on the launching machine"
+    assert proc.returncode != 0, proc.output[-3000:]
+    assert "does not hold what its content address says" in proc.output, proc.output[-3000:]
+    assert "HOSTILE-BLOB-END" not in proc.output
+    mf.assert_no_sandboxes("HostileBlobFlow")
+
+
+def test_rewritten_code_package_is_put_back(mf):
+    """A step in a local sandbox writes its flow's blobs, the run's code
+    package among them (the trampoline extracts it in each sandbox): a step
+    that rewrote it had every later run with the same code run the step's
+    code in its tasks (the store keeps the blob it finds under the
+    package's address). The runtime now puts its own package back."""
+    flow = mf.copy_flow("hostile_package_flow.py")
+    trampoline = {"METAFLOW_SANDBOX_DIRECT": "0"}
+    proc = mf.run(flow, "run", "--with", "sandbox", "--poison", "1", extra_env=trampoline)
+    assert "HOSTILE-PACKAGE-POISONED" in proc.output, proc.output[-3000:]
+    proc = mf.run(flow, "run", "--with", "sandbox", extra_env=trampoline)
+    assert "HOSTILE-PACKAGE-END" in proc.output, proc.output[-3000:]
+    assert "HOSTILE-CODE-RAN" not in proc.output, "a later run ran the step's code"
+    mf.assert_no_sandboxes("HostilePackageFlow")

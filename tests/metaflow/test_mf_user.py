@@ -457,3 +457,20 @@ def test_run_id_file_in_the_task_working_directory(mf):
     assert start["data"]["from_file"] == run_id
     assert start["cards"] >= 1
     mf.assert_no_sandboxes("RunIdFileSandboxFlow")
+
+
+@pytest.mark.parametrize("direct", ["1", "0"])
+def test_card_with_a_card_root_of_its_own(mf, tmp_path, direct):
+    """With METAFLOW_CARD_LOCALROOT set, a sandboxed step, which sees the
+    datastore read-only but for its own directories, still stores its card
+    where Metaflow puts it (2.19: below the datastore root itself), direct
+    launch and trampoline."""
+    cards = tmp_path / "cards"
+    flow = mf.copy_flow("card_root_flow.py")
+    env = {"METAFLOW_CARD_LOCALROOT": str(cards), "METAFLOW_SANDBOX_DIRECT": direct}
+    proc = mf.run(flow, "--with", "sandbox", "run", extra_env=env)
+    assert "CARD-ROOT-END" in proc.output, proc.output[-3000:]
+    found = sorted(str(p) for p in tmp_path.rglob("*.html"))
+    assert len(found) == 1, found
+    assert re.search(r"/CardRootFlow/runs/\d+/steps/start/tasks/1/cards/[^/]+$", found[0]), found
+    mf.assert_no_sandboxes("CardRootFlow")

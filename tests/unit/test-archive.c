@@ -1117,6 +1117,56 @@ test_write_fifo_race (Fixture       *f,
   g_free (s.b);
 }
 
+/* A sparse entry (GNU tar --sparse: a map of data blocks and the size)
+ * says 256 MiB in a tar of a few KiB. The extraction wrote the holes as
+ * zeros: a sandbox's tar (a task's logs or outputs, an image layer) had
+ * this machine write all of it, or fill its disk. The holes stay holes. */
+static void
+test_unsafe_sparse_entry (Fixture       *f,
+                          gconstpointer  data)
+{
+  g_autofree char *src = path_in (f->root, "src");
+  g_autofree char *tar = path_in (f->root, "sparse.tar");
+  g_autofree char *cmd = NULL;
+  g_autofree char *qsrc = g_shell_quote (src), *qtar = g_shell_quote (tar);
+  g_autofree char *out = NULL;
+  g_autoptr(GFile) tar_file = g_file_new_for_path (tar);
+  g_autoptr(GFileInputStream) in = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *argv[] = { "/bin/sh", "-c", NULL, NULL };
+  char tail[6] = { 0 };
+  struct stat st;
+  int status, fd;
+
+  g_assert_cmpint (g_mkdir_with_parents (src, 0755), ==, 0);
+  cmd = g_strdup_printf ("cd %s && truncate -s 256M big && printf tail >> big && "
+                         "tar --sparse -cf %s big", qsrc, qtar);
+  argv[2] = cmd;
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, NULL) ||
+      !g_spawn_check_wait_status (status, NULL))
+    {
+      g_test_skip ("no GNU tar with --sparse here");
+      return;
+    }
+  g_assert_cmpint (stat (tar, &st), ==, 0);
+  g_assert_cmpint (st.st_size, <, 1 << 20);
+
+  in = g_file_read (tar_file, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (sandbox_archive_extract (G_INPUT_STREAM (in), f->dest_file, SANDBOX_ARCHIVE_NONE, NULL, &error));
+  g_assert_no_error (error);
+  out = path_in (f->dest, "big");
+  g_assert_cmpint (stat (out, &st), ==, 0);
+  g_assert_cmpint (st.st_size, ==, (256 << 20) + 4);
+  /* Its blocks: the tail, not 256 MiB of zeros. */
+  g_assert_cmpint ((gint64) st.st_blocks * 512, <, 1 << 20);
+  fd = open (out, O_RDONLY | O_CLOEXEC);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (pread (fd, tail, 4, 256 << 20), ==, 4);
+  close (fd);
+  g_assert_cmpstr (tail, ==, "tail");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1143,6 +1193,7 @@ main (int   argc,
   ADD ("unsafe/hardlink", test_unsafe_hardlink);
   ADD ("unsafe/only-listed-paths", test_only_listed_paths);
   ADD ("unsafe/names-shown-escaped", test_unsafe_names_shown_escaped);
+  ADD ("unsafe/sparse-entry", test_unsafe_sparse_entry);
   ADD ("libarchive-missing", test_libarchive_missing);
   ADD ("write/through-link", test_write_through_link);
   ADD ("write/swap-race", test_write_swap_race);

@@ -9,6 +9,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -773,6 +774,98 @@ test_digest_mismatch (Fixture       *f,
   g_assert_cmpuint (count_entries (f->store_dir, "tmp"), ==, 0);
 }
 
+static void
+assert_source_refused (Fixture    *f,
+                       const char *layout,
+                       const char *why)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (layout);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxImage) image = sandbox_image_store_import (f->store, file, NULL, NULL, &error);
+
+  g_assert_null (image);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL);
+  g_assert_nonnull (strstr (error->message, why));
+  g_assert_cmpuint (count_entries (f->store_dir, "images"), ==, 0);
+  g_assert_cmpuint (count_entries (f->store_dir, "tmp"), ==, 0);
+}
+
+/* An image directory may be one a sandbox wrote (a read-write mount, a
+ * build's output): its index.json as a FIFO made the import wait in open()
+ * for good (sandboxctl survived SIGTERM), and as a link to /dev/zero read
+ * until memory ran out (here: the 2 GiB the subprocess may have); a link
+ * to a host file was read too. Each is refused now; a link within the
+ * image (docker save links a repeated layer to the first) still works. */
+static void
+test_hostile_source_files (Fixture       *f,
+                           gconstpointer  data)
+{
+  g_autofree char *fifo = NULL, *zero = NULL, *host = NULL, *docker = NULL;
+  g_autofree char *index = NULL, *config = NULL;
+  g_autoptr(SandboxImage) image = NULL;
+  struct rlimit as = { 2UL << 30, 2UL << 30 };
+  GBytes *layers[1];
+  Layer *l;
+
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+      g_test_trap_assert_passed ();
+      return;
+    }
+  g_assert_cmpint (setrlimit (RLIMIT_AS, &as), ==, 0);
+
+  fifo = make_app_layout (f, "fifo", NULL);
+  index = g_build_filename (fifo, "index.json", NULL);
+  g_assert_cmpint (g_unlink (index), ==, 0);
+  g_assert_cmpint (mkfifo (index, 0644), ==, 0);
+  assert_source_refused (f, fifo, "index.json is not a regular file");
+
+  zero = make_app_layout (f, "zero", NULL);
+  g_free (index);
+  index = g_build_filename (zero, "index.json", NULL);
+  g_assert_cmpint (g_unlink (index), ==, 0);
+  g_assert_cmpint (symlink ("/dev/zero", index), ==, 0);
+  assert_source_refused (f, zero, "index.json leads out of the image");
+
+  host = make_app_layout (f, "host", NULL);
+  g_free (index);
+  index = g_build_filename (host, "index.json", NULL);
+  g_assert_cmpint (g_unlink (index), ==, 0);
+  g_assert_cmpint (symlink ("../../../../../../../../etc/passwd", index), ==, 0);
+  assert_source_refused (f, host, "index.json leads out of the image");
+
+  /* Control: a docker save directory whose second layer is a link to the
+   * first, within it. */
+  docker = g_build_filename (f->tmp, "docker", NULL);
+  l = layer_new (FALSE);
+  layer_add_shell (l);
+  layers[0] = layer_end (l);
+  {
+    GBytes *both[2] = { layers[0], layers[0] };
+    g_autofree char *abc = g_build_filename (docker, "abc", NULL);
+    g_autofree char *def = g_build_filename (docker, "def", NULL);
+    g_autofree char *abc_tar = g_build_filename (abc, "layer.tar", NULL);
+    g_autofree char *def_tar = g_build_filename (def, "layer.tar", NULL);
+    g_autofree char *config_path = g_build_filename (docker, "cfg.json", NULL);
+    g_autofree char *manifest = g_build_filename (docker, "manifest.json", NULL);
+
+    config = config_json (NULL, NULL, NULL, NULL, 2, both);
+    g_assert_cmpint (g_mkdir_with_parents (abc, 0755), ==, 0);
+    g_assert_cmpint (g_mkdir_with_parents (def, 0755), ==, 0);
+    g_assert_true (g_file_set_contents (abc_tar, g_bytes_get_data (layers[0], NULL),
+                                        g_bytes_get_size (layers[0]), NULL));
+    g_assert_cmpint (symlink ("../abc/layer.tar", def_tar), ==, 0);
+    g_assert_true (g_file_set_contents (config_path, config, -1, NULL));
+    g_assert_true (g_file_set_contents (manifest,
+                                        "[{\"Config\":\"cfg.json\",\"RepoTags\":[\"linked:1\"],"
+                                        "\"Layers\":[\"abc/layer.tar\",\"def/layer.tar\"]}]", -1, NULL));
+  }
+  g_bytes_unref (layers[0]);
+  image = import (f, docker, NULL);
+  g_assert_cmpstrv (sandbox_image_get_names (image), ((const char * const[]) { "linked:1", NULL }));
+}
+
 /* A root file system (a docker export or debootstrap tar, or its
  * directory) is not an image: refused with what to do instead, not with
  * "manifest.json: No such file or directory"; a directory of anything
@@ -1155,6 +1248,7 @@ main (int argc, char **argv)
   ADD ("store/hostile-layers", test_hostile);
   ADD ("store/hostile-names", test_hostile_names);
   ADD ("store/digest-mismatch", test_digest_mismatch);
+  ADD ("store/hostile-source-files", test_hostile_source_files);
   ADD ("store/rootfs-refused", test_rootfs_refused);
   ADD ("store/concurrent", test_concurrent);
   ADD ("store/killed-import", test_killed_import);

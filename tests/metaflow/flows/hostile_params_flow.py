@@ -1,8 +1,9 @@
-"""A hostile step in a local sandbox (which mounts the datastore read-write)
-points the run's IncludeFile parameter at a pickle of its own, which calls
-os.system when it is loaded. The next step runs on a remote backend, whose
-task process on the launching machine reads the run's IncludeFile values
-(to send the uploads along): it must not run the pickle."""
+"""A hostile step in a local sandbox (which mounts its flow's blobs
+read-write) overwrites the blob of the run's IncludeFile parameter with a
+pickle of its own, which calls os.system when it is loaded. The next step
+runs on a remote backend, whose task process on the launching machine reads
+the run's IncludeFile values (to send the uploads along): it must not run
+the pickle."""
 
 import json
 import os
@@ -28,19 +29,18 @@ class HostileParamsFlow(FlowSpec):
     def start(self):
         ds = self._datastore
         root = ds._storage_impl.datastore_root
-        blob = pickle.dumps(Payload("touch " + self.marker), protocol=4)
-        key = ds._ca_store.save_blobs([blob])[0].key
+        packed = ds._ca_store._pack_v1(pickle.dumps(Payload("touch " + self.marker), protocol=4))
         params = os.path.join(root, current.flow_name, current.run_id, "_parameters")
         rewritten = 0
         for task_id in os.listdir(params):
             path = os.path.join(params, task_id, "0.data.json")
             if os.path.exists(path):
                 with open(path) as f:
-                    meta = json.load(f)
-                meta["objects"]["data"] = key
-                with open(path + ".new", "w") as f:
-                    json.dump(meta, f)
-                os.replace(path + ".new", path)
+                    key = json.load(f)["objects"]["data"]
+                # The blob itself: its content is not checked against its address.
+                blob = os.path.join(root, current.flow_name, "data", key[:2], key)
+                with open(blob, "wb") as f:
+                    f.write(packed.getvalue() if hasattr(packed, "getvalue") else packed)
                 rewritten += 1
         print("HOSTILE-PARAMS-REWRITTEN %d" % rewritten)
         self.next(self.end)

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import signal
+import stat
 import sys
 import threading
 from typing import Any, Dict, FrozenSet, List, Optional
@@ -268,6 +269,50 @@ def _kill_descendants(pid: int) -> None:
                 pass
 
 
+def _restore_package_blob(url: str, sha: str, blob: Any) -> None:
+    """The run's code package in a local datastore, as the tasks' sandboxes
+    read it (the trampoline extracts <Flow>/data/<xx>/<sha> itself): the
+    store keeps a blob it finds under the package's address, and a step of
+    an earlier run, which writes its flow's blobs (sandbox_executor.
+    task_write_dirs), could have put its own code there for every later run
+    with the same code to run. A file that does not hold the package is
+    replaced by the package (a new file renamed over it)."""
+    import hashlib
+
+    if hasattr(blob, "getvalue"):
+        blob = blob.getvalue()
+    if not url or not os.path.isabs(url) or not isinstance(blob, (bytes, bytearray)):
+        return
+    digest = hashlib.sha1()
+    try:
+        fd = os.open(url, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        fd = -1
+    if fd >= 0:
+        with os.fdopen(fd, "rb") as f:
+            if stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+    if fd >= 0 and digest.hexdigest() == sha:
+        return
+    if hashlib.sha1(blob).hexdigest() != sha:
+        return  # not this package's address: Metaflow's own business
+    directory = os.path.dirname(url)
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(url), os.getpid()))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, url)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 class SandboxDecorator(StepDecorator):
     """
     Runs this step in an isolated libsandbox sandbox.
@@ -375,6 +420,12 @@ class SandboxDecorator(StepDecorator):
     # -- validation (LAUNCH, TRAMPOLINE and TASK) ---------------------------------
 
     def step_init(self, flow, graph, step, decos, environment, flow_datastore, logger) -> None:
+        from .sandbox_safeload import verify_blobs
+
+        # Every process of a flow with sandboxed steps (the runtime, the
+        # tasks, sandboxed or not) checks the blobs it loads against their
+        # address: a sandboxed step writes its flow's blobs.
+        verify_blobs()
         self.step = step
         self.logger = logger
         self.environment = environment
@@ -887,6 +938,8 @@ class SandboxDecorator(StepDecorator):
                 url, sha = package.package_url(), package.package_sha()
             else:
                 url, sha = flow_datastore.save_data([package.blob], len_hint=1)[0]
+            if getattr(flow_datastore, "TYPE", None) == "local":
+                _restore_package_blob(url, sha, package.blob)
             SandboxDecorator.package_metadata = getattr(package, "package_metadata", None)
             SandboxDecorator.package_sha = sha
             SandboxDecorator.package_url = url

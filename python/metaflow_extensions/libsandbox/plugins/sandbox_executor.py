@@ -383,6 +383,64 @@ def include_file_roots(ds_root: str, mounted: List[str]) -> List[str]:
     return [root]
 
 
+def task_write_dirs(
+    ds_root: str,
+    card_roots: List[str],
+    flow: str,
+    run_id: str,
+    step: str,
+    task_id: str,
+    gang: bool,
+    cards: bool,
+) -> List[str]:
+    """The directories of the local datastore (resolved) that a task's
+    sandbox may write, on top of the datastore and card roots it sees
+    read-only: the task's own directory (data, metadata, logs, DONE.lock),
+    its flow's content-addressed blobs (<Flow>/data) and, for a step with
+    cards, its own card directory. A @parallel gang or an unbounded
+    foreach's control task (@gang) makes its sibling tasks itself: the
+    step's directory then. @card_roots: where the step's cards may go (see
+    _card_roots). Made here when missing (the runtime made the
+    task's with local metadata).
+
+    The whole datastore was read-write before: a step rewrote other flows'
+    and runs' artifacts, metadata, cards and DONE.lock files, which later
+    runs, the client and the runtime read as theirs (docs/security.md)."""
+    tail = [] if gang else [str(task_id)]
+    dirs = [
+        os.path.join(ds_root, flow, str(run_id), step, *tail),
+        os.path.join(ds_root, flow, "data"),
+    ]
+    tail = [] if gang else ["tasks", str(task_id)]
+    for card_root in card_roots if cards else []:
+        dirs.append(os.path.join(card_root, flow, "runs", str(run_id), "steps", step, *tail))
+    for path in dirs:
+        os.makedirs(path, exist_ok=True)
+        if os.path.realpath(path) != path:
+            # A link on the way (left by an older version's sandbox) or a
+            # name with "..": the mount would show the step another place.
+            raise MetaflowException(
+                _(
+                    "The datastore directory %s is reached through a symbolic link "
+                    "or '..'; a sandboxed task cannot be given it. Remove the link "
+                    "(or rename the flow, run or step) and run again."
+                )
+                % path
+            )
+    return dirs
+
+
+def _card_roots(ds_root: str, card_root: str) -> List[str]:
+    """Where a task's cards go in a local datastore: <datastore>/mf.cards
+    (found through the working directory's .metaflow) or the
+    METAFLOW_CARD_LOCALROOT given, and with that variable set, Metaflow
+    (2.19) writes them below the datastore root itself."""
+    roots = [card_root]
+    if os.environ.get("METAFLOW_CARD_LOCALROOT") and card_root != ds_root:
+        roots.append(ds_root)
+    return roots
+
+
 _INCLUDE_UPLOADS: Dict[str, List[str]] = {}
 
 
@@ -630,8 +688,9 @@ def _spec_summary(options: SandboxOptions, datastore_type: str) -> str:
 def build_task(
     ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, Any], pooled: bool = False
 ):
-    """Returns (labels, mounts, env, secrets, script) for the attempt; no sandbox
-    needed. @secrets are the variables that belong in the sandbox's own
+    """Returns (labels, roots, mounts, env, secrets, script) for the attempt;
+    no sandbox needed. @roots are shown read-only, @mounts read-write on top
+    of them (task_write_dirs). @secrets are the variables that belong in the sandbox's own
     environment (the spec), @env those of the command. @pooled: the sandbox
     may be one of the run's pool (sandbox_pool.py), which keeps the code
     package unpacked for the run's next tasks."""
@@ -693,6 +752,8 @@ def build_task(
         step_args,
     )
 
+    # Read-only roots, then the directories the task writes on top of them.
+    roots: List[str] = []
     mounts: List[str] = []
     ds_root = flow_datastore.datastore_root
     if ds_type != "local":
@@ -710,7 +771,7 @@ def build_task(
             env["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = os.path.dirname(ds_root)
     elif ds_type == "local":
         ds_root = os.path.realpath(ds_root)
-        mounts.append(ds_root)
+        roots.append(ds_root)
         # Cards find their root by searching for .metaflow from the cwd (the
         # bootstrap links <pkg>/.metaflow to the datastore root), unless the
         # user set METAFLOW_CARD_LOCALROOT, which is passed through: mount it.
@@ -718,7 +779,22 @@ def build_task(
         if card_root and not _is_under(card_root, ds_root):
             card_root = os.path.realpath(card_root)
             os.makedirs(card_root, exist_ok=True)
-            mounts.append(card_root)
+            roots.append(card_root)
+        else:
+            card_root = os.path.realpath(card_root or os.path.join(ds_root, "mf.cards"))
+        # Read-only but for the task's own directories (task_write_dirs).
+        gang = bool(kwargs.get("ubf_context") == "ubf_control" or kwargs.get("num_parallel"))
+        cards = any(deco.name == "card" for deco in node.decorators)
+        mounts += task_write_dirs(
+            ds_root,
+            _card_roots(ds_root, card_root),
+            obj.flow.name,
+            run_id,
+            step_name,
+            task_id,
+            gang,
+            cards,
+        )
         if os.path.basename(ds_root) == ".metaflow":
             env["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = os.path.dirname(ds_root)
 
@@ -807,7 +883,7 @@ def build_task(
             # the sandbox's own store (its image's CAs), as pip and curl there
             # do, instead of the bundle compiled into it.
             secrets.update({"UV_SYSTEM_CERTS": "1", "UV_NATIVE_TLS": "1"})
-    return labels, mounts, env, secrets, script
+    return labels, roots, mounts, env, secrets, script
 
 
 def _local_metadata_seed(flow: str, run_id: str, step: str, task_id: str) -> Dict[str, str]:
@@ -1326,7 +1402,7 @@ def _launcher_files(code: str) -> List[str]:
 _CODE_MOUNTS_MAX = 64
 
 
-def _code_mounts(code: str, pkg_dir: str) -> List[str]:
+def _code_mounts(code: str, pkg_dir: str, writable: List[str], cards: bool = True) -> List[str]:
     """sandboxctl --mount options that show the run's code (read-only) in
     PKG_DIR, the step's working directory: each top-level entry mounted on
     its own, so that the directory itself stays writable inside the sandbox
@@ -1336,8 +1412,10 @@ def _code_mounts(code: str, pkg_dir: str) -> List[str]:
     The `.metaflow` link to the datastore root (code_dir) is where cards are
     staged (Metaflow searches upwards from the working directory): a mount
     would follow the link, so the datastore root itself is mounted there,
-    read-write as at its own path (without links either), or cards would be
-    lost."""
+    read-only as at its own path, with the task's own directories under it
+    (@writable, task_write_dirs) read-write without links, or cards would
+    be lost. A step without cards (@cards false) needs no such mount: it
+    finds its datastore through METAFLOW_DATASTORE_SYSROOT_LOCAL."""
     try:
         names = sorted(os.listdir(code))
     except OSError:
@@ -1348,7 +1426,14 @@ def _code_mounts(code: str, pkg_dir: str) -> List[str]:
     for name in names:
         path = os.path.join(code, name)
         if name == ".metaflow" and os.path.islink(path):
-            argv += ["--mount", "%s:%s:nolinks" % (os.path.realpath(path), pkg_dir + "/" + name)]
+            if not cards:
+                continue
+            real = os.path.realpath(path)
+            argv += ["--mount", "%s:%s:ro" % (real, pkg_dir + "/" + name)]
+            for sub in writable:
+                if _real_under(sub, real) and sub != real:
+                    inside = pkg_dir + "/" + name + sub[len(real) :]
+                    argv += ["--mount", "%s:%s:nolinks" % (sub, inside)]
         else:
             argv += ["--mount", "%s:%s:ro" % (path, pkg_dir + "/" + name)]
     return argv
@@ -1414,22 +1499,41 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
         return False
 
     ds_root = os.path.realpath(deco.flow_datastore.datastore_root)
-    writable = [ds_root]
+    # Read-only roots, and the task's own directories on top (task_write_dirs).
+    roots = [ds_root]
     card_root = os.environ.get("METAFLOW_CARD_LOCALROOT")
     if card_root and not _is_under(card_root, ds_root):
         card_root = os.path.realpath(card_root)
         os.makedirs(card_root, exist_ok=True)
-        writable.append(card_root)
-    include_roots = include_file_roots(ds_root, writable)
+        roots.append(card_root)
+    else:
+        card_root = os.path.realpath(card_root or os.path.join(ds_root, "mf.cards"))
+    include_roots = include_file_roots(ds_root, roots)
     if any(":" in p for p in include_roots):
         return False
-    code = code_dir(deco, ds_root, writable)
+    code = code_dir(deco, ds_root, roots)
     if code is None:
         return False
     launcher_files = _launcher_files(code)
 
     opts = cli_args.command_options
     run_id, task_id = str(opts["run-id"]), str(opts["task-id"])
+    cards = any(d.name == "card" for d in node.decorators)
+    try:
+        writable = task_write_dirs(
+            ds_root,
+            _card_roots(ds_root, card_root),
+            deco.flow.name,
+            run_id,
+            deco.step,
+            task_id,
+            False,
+            cards,
+        )
+    except (MetaflowException, OSError):
+        return False  # the trampoline says why
+    if any(":" in p for p in writable):
+        return False
     backend = attrs["backend"]
     options = SandboxOptions(
         decorator=deco.name,
@@ -1507,12 +1611,15 @@ def direct_launch(deco, cli_args, retry_count: int) -> bool:
     if needs_network(options, "local"):
         argv.append("--network")
     # First, so that the read-write mounts below stay on top of these.
-    for path in _hidden_python_paths(exclude=writable):
+    for path in _hidden_python_paths(exclude=roots):
+        argv += ["--mount", "%s:ro" % path]
+    for path in roots:
         argv += ["--mount", "%s:ro" % path]
     for path in writable:
         # No link, FIFO or socket where host processes write (see run()).
         argv += ["--mount", "%s:nolinks" % path]
-    argv += _code_mounts(code, pkg_dir)
+    sysroot_set = os.path.basename(ds_root) == ".metaflow"
+    argv += _code_mounts(code, pkg_dir, writable, cards or not sysroot_set)
     for path in launcher_files:
         argv += ["--mount", "%s:ro" % path]
     # IncludeFile parameters, read where the launcher uploaded them.
@@ -2301,7 +2408,9 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
         # @parallel (its control task starts the others in its sandbox).
         pooled = bool(pool_dir) and not _can(options.backend, "SHARES_HOST_FS")
         pooled = pooled and kwargs.get("num_parallel") is None
-        labels, mounts, env, secrets, script = build_task(ctx, step_name, options, kwargs, pooled)
+        labels, roots, mounts, env, secrets, script = build_task(
+            ctx, step_name, options, kwargs, pooled
+        )
     except MetaflowException as ex:
         _echo("", "%s: %s" % (ex.headline, ex))
         sys.exit(METAFLOW_EXIT_DISALLOW_RETRY)
@@ -2332,12 +2441,16 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
     spec = _build_spec(Sandbox, options, labels, workdir, obj.flow_datastore.TYPE, secrets)
     if _can(options.backend, "SHARES_HOST_FS"):
         # First, so that the read-write mounts below stay on top of these.
-        for path in _hidden_python_paths(exclude=mounts):
+        for path in _hidden_python_paths(exclude=roots):
             spec.add_mount(path, None, True)
-        if obj.flow_datastore.TYPE == "local" and mounts:
+        if obj.flow_datastore.TYPE == "local" and roots:
             # IncludeFile parameters, read where the launcher uploaded them.
-            for path in include_file_roots(mounts[0], mounts):
+            for path in include_file_roots(roots[0], roots):
                 spec.add_mount(path, None, True)
+    # The datastore (and card) roots: read-only, but for the task's own
+    # directories mounted below (task_write_dirs).
+    for path in roots:
+        spec.add_mount(path, None, True)
     # The datastore (and card) roots are the host's, written to by host
     # processes after the step (the runtime, other tasks, often as root):
     # the step may make no link, FIFO or socket there for them to follow
@@ -2350,11 +2463,11 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
         else:
             spec.add_mount(path, None, False)
     uv_cache = env.get("UV_CACHE_DIR")
-    if no_links and uv_cache and any(_is_under(uv_cache, path) for path in mounts):
+    if uv_cache and any(_is_under(uv_cache, path) for path in roots):
         # uv's cache links its entries to its archives: a mount of its own,
-        # without the rule. Only sandboxes use that cache, and a link made
-        # there cannot be moved into the datastore (a rename between two
-        # mounts fails).
+        # read-write (the datastore root is read-only), without the rule.
+        # Only sandboxes use that cache, and a link made there cannot be
+        # moved into the datastore (a rename between two mounts fails).
         os.makedirs(uv_cache, exist_ok=True)
         spec.add_mount(uv_cache, None, False)
 
@@ -2771,6 +2884,10 @@ def _fetch_outputs(
     return True
 
 
+# The most of a task's log stream that this process stores from a sandbox.
+MAX_LOG_BYTES = 1 << 30
+
+
 def _save_logs_from_sandbox(
     Gio, Sandbox, attempt, obj, options, kwargs, step_name: str, prefix: str
 ) -> None:
@@ -2805,7 +2922,9 @@ def _save_logs_from_sandbox(
                 path = os.path.join(tmp, name)
                 if os.path.exists(path):
                     with open(path, "rb") as f:
-                        data[stream] = f.read()
+                        # The sandbox's file may be sparse (its holes are
+                        # kept): no more of it than this in memory.
+                        data[stream] = f.read(MAX_LOG_BYTES)
         if data:
             task_ds = obj.flow_datastore.get_task_datastore(
                 kwargs["run_id"],

@@ -264,6 +264,7 @@ def install() -> int:
             changed += 1
         elif isinstance(current, _PickleForRuntime):
             changed += 1
+    verify_blobs()
     # The content-addressed store inflates each blob whole (gzip) before it
     # is unpickled: bounded too.
     try:
@@ -281,12 +282,68 @@ def install() -> int:
 _BLOB_STORE = "metaflow.datastore.content_addressed_store"
 
 
+# The blobs' addresses: the content-addressed store names each blob by the
+# SHA-1 of its bytes, and keeps a blob it finds under that name rather than
+# write it again. A step in a local sandbox writes its flow's blobs
+# (<Flow>/data, read-write in its sandbox: task_write_dirs) and could put
+# any content under an existing address, which every later task, run or
+# runtime of the flow storing or reading an equal value would then take.
+_BLOBS_VERIFIED = "metaflow.datastore.content_addressed_store:load_blobs"
+
+
+def _blob_mismatch(key: str) -> RefusedArtifact:
+    return RefusedArtifact(
+        _(
+            "The datastore's blob %s does not hold what its content address says: it "
+            "was changed after it was stored (a sandboxed step of this flow may have "
+            "rewritten it), and is refused. Delete that blob file (and the runs that "
+            "stored it) and run again; see docs/security.md, 'Metaflow steps'."
+        )
+        % key
+    )
+
+
+def verify_blobs() -> bool:
+    """Makes the content-addressed store of this process check each blob it
+    loads against its address (the SHA-1 of its bytes): a blob rewritten
+    since it was stored is refused (RefusedArtifact), wherever it is read:
+    the runtime, the trampoline, the tasks of a flow with sandboxed steps
+    (SandboxDecorator.step_init). Returns whether the check is in place."""
+    import hashlib
+    import importlib
+
+    if _BLOBS_VERIFIED in _installed:
+        return True
+    try:
+        store = importlib.import_module(_BLOB_STORE)
+    except ImportError:
+        return False
+    cls = getattr(store, "ContentAddressedStore", None)
+    original = getattr(cls, "load_blobs", None)
+    if original is None:
+        return False
+
+    def load_blobs(self: Any, keys: Any, *args: Any, **kwargs: Any) -> Any:
+        for item in original(self, keys, *args, **kwargs):
+            # A transfer (three items) passes the stored bytes on as they are.
+            if len(item) == 2 and hashlib.sha1(item[1]).hexdigest() != item[0]:
+                raise _blob_mismatch(str(item[0]))
+            yield item
+
+    load_blobs.__wrapped__ = original  # type: ignore[attr-defined]
+    cls.load_blobs = load_blobs
+    _installed[_BLOBS_VERIFIED] = original
+    return True
+
+
 def uninstall() -> None:
     """Puts the real pickle back (tests)."""
     import importlib
 
     for name, original in list(_installed.items()):
-        if name.endswith(":gzip"):
+        if name == _BLOBS_VERIFIED:
+            importlib.import_module(_BLOB_STORE).ContentAddressedStore.load_blobs = original
+        elif name.endswith(":gzip"):
             importlib.import_module(name[: -len(":gzip")]).gzip = original  # type: ignore[attr-defined]
         else:
             importlib.import_module(name).pickle = original  # type: ignore[attr-defined]

@@ -16,7 +16,10 @@
 #include "emu-common.h"
 
 /* --request-log FILE: one line per request ("METHOD PATH", milliseconds
- * since the start), to count what a client sends. */
+ * since the start), to count what a client sends. Before the first, a
+ * line "# 0.0 = DATE TIME.MMM" says when that start was in local time, as
+ * Metaflow stamps its log lines: a run's requests line up with its tasks'
+ * marks (docs/benchmarks.md, "Remote backends, tenth look"). */
 static gboolean
 log_request (DaytonaEmulator   *emulator,
              SoupServerMessage *msg,
@@ -28,7 +31,13 @@ log_request (DaytonaEmulator   *emulator,
   g_autofree char *text = NULL;
 
   if (start == 0)
-    start = g_get_monotonic_time ();
+    {
+      g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+      g_autofree char *stamp = g_date_time_format (now, "%Y-%m-%d %H:%M:%S");
+
+      start = g_get_monotonic_time ();
+      fprintf (user_data, "# 0.0 = %s.%03d\n", stamp, g_date_time_get_microsecond (now) / 1000);
+    }
   /* A command's text, its first 120 bytes (what an exec or execute ran). */
   if (g_str_has_suffix (path, "/exec") || g_str_has_suffix (path, "/execute"))
     text = g_strndup (body->data, MIN (body->length, 120));

@@ -110,13 +110,7 @@ add_root (GPtrArray *argv)
     {
       g_autofree char *host = g_build_filename ("/", name, NULL);
 
-      if (g_strcmp0 (name, "sys") == 0)
-        {
-          g_ptr_array_add (argv, g_strdup ("--ro-bind"));
-          g_ptr_array_add (argv, g_strdup (host));
-          g_ptr_array_add (argv, g_strdup (host));
-          continue;
-        }
+      /* /sys: bound last, as the library does (build_bwrap_argv, add_sys). */
       if (g_strv_contains (managed, name))
         continue;
       /* The homes: only the tmpfs below (instance.c is_masked_home). */
@@ -148,6 +142,7 @@ raw_bwrap_argv (const char *dir,
 {
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GPtrArray) ro_dirs = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) sys_masks = g_ptr_array_new_with_free_func (g_free);
   gboolean remount_ro = FALSE;
 
 #define ADD(s) g_ptr_array_add (argv, g_strdup (s))
@@ -159,9 +154,23 @@ raw_bwrap_argv (const char *dir,
   ADD ("--cap-drop"); ADD ("ALL");
   ADD ("--uid"); ADD ("1000"); ADD ("--gid"); ADD ("1000");
   add_root (argv);
-  /* The library's masks (docs/security.md): homes, password hashes, sysctls. */
-  ADD ("--tmpfs"); ADD ("/root");
-  ADD ("--tmpfs"); ADD ("/home");
+  /* The library's masks (docs/security.md): homes, password hashes, sysctls.
+   * A home that is a directory of the host's root is an empty directory of
+   * the read-only root (add_home_masks), one that is a link a tmpfs. */
+  for (guint i = 0; i < 2; i++)
+    {
+      const char *home = i == 0 ? "/root" : "/home";
+
+      if (g_file_test (home, G_FILE_TEST_IS_DIR) && !g_file_test (home, G_FILE_TEST_IS_SYMLINK))
+        {
+          ADD ("--perms"); ADD ("0755"); ADD ("--dir"); ADD (home);
+        }
+      else if (g_file_test (home, G_FILE_TEST_IS_DIR))
+        {
+          ADD ("--tmpfs"); ADD (home);
+          g_ptr_array_add (ro_dirs, g_strdup (home));
+        }
+    }
   ADD ("--ro-bind-try"); ADD ("/dev/null"); ADD ("/etc/shadow");
   ADD ("--ro-bind-try"); ADD ("/dev/null"); ADD ("/etc/gshadow");
   /* The other credentials the caller may read, and root-only directories
@@ -195,10 +204,7 @@ raw_bwrap_argv (const char *dir,
       }
     for (guint i = 0; geteuid () == 0 && sys_dirs[i] != NULL; i++)
       if (g_file_test (sys_dirs[i], G_FILE_TEST_IS_DIR))
-        {
-          ADD ("--tmpfs"); ADD (sys_dirs[i]);
-          g_ptr_array_add (ro_dirs, g_strdup (sys_dirs[i]));
-        }
+        g_ptr_array_add (sys_masks, g_strdup (sys_dirs[i]));
   }
   ADD ("--proc"); ADD ("/proc");
   ADD ("--ro-bind-try"); ADD ("/proc/sys"); ADD ("/proc/sys");
@@ -229,8 +235,6 @@ raw_bwrap_argv (const char *dir,
   ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (dir, "tmp", NULL)); ADD ("/tmp");
   ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (dir, "var-tmp", NULL)); ADD ("/var/tmp");
   ADD ("--bind"); g_ptr_array_add (argv, g_build_filename (dir, "work", NULL)); ADD ("/workspace");
-  ADD ("--remount-ro"); ADD ("/root");
-  ADD ("--remount-ro"); ADD ("/home");
   if (remount_ro)
     {
       ADD ("--remount-ro"); ADD ("/etc/ssl/private");
@@ -238,6 +242,16 @@ raw_bwrap_argv (const char *dir,
   for (guint i = 0; i < ro_dirs->len; i++)
     {
       ADD ("--remount-ro"); ADD (g_ptr_array_index (ro_dirs, i));
+    }
+  /* The host's /sys last, with its masks (build_bwrap_argv: add_sys). */
+  ADD ("--ro-bind"); ADD ("/sys"); ADD ("/sys");
+  for (guint i = 0; i < sys_masks->len; i++)
+    {
+      ADD ("--tmpfs"); ADD (g_ptr_array_index (sys_masks, i));
+    }
+  for (guint i = 0; i < sys_masks->len; i++)
+    {
+      ADD ("--remount-ro"); ADD (g_ptr_array_index (sys_masks, i));
     }
   /* As the library: the root tmpfs read-only once its mount points exist. */
   ADD ("--remount-ro"); ADD ("/");

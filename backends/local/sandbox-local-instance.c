@@ -340,6 +340,9 @@ add_root (GPtrArray  *argv,
       if (host_root && is_masked_home (target))
         continue;
 
+      /* The host's /sys: add_sys, called by build_bwrap_argv. */
+      if (host_root && g_strcmp0 (name, "sys") == 0)
+        continue;
       if (g_strcmp0 (name, "sys") == 0)
         {
           struct stat st;
@@ -451,26 +454,45 @@ readable_secrets (const char * const **files,
 
 /* The host's home directories stay private: an empty tmpfs over /root,
  * /home and $HOME (spec mounts and the workdir, bound later, stay visible;
- * the tmpfs mounts, added to @masked, are made read-only after those);
- * and the credentials the caller may read (readable_secrets), covered. */
+ * the tmpfs mounts, added to @masked and @ro_tmpfs, are made read-only
+ * after those); and the credentials the caller may read
+ * (readable_secrets), covered. A home that is a directory of the host's
+ * root (is_masked_home: add_root binds nothing there) needs no tmpfs: an
+ * empty directory made on the sandbox's root, itself an empty tmpfs that
+ * is made read-only last, is the same empty read-only directory, without
+ * a mount, and without the --remount-ro that costs bwrap a pass over the
+ * mount table (docs/benchmarks.md, "A sandboxed task, twelfth round").
+ * It is still added to @masked: nothing of the host shows under it. */
 static void
 add_home_masks (GPtrArray *argv,
-                GPtrArray *masked)
+                GPtrArray *masked,
+                GPtrArray *ro_tmpfs)
 {
   const char * const *secret_files, * const *secret_dirs;
   g_autofree char *home = g_canonicalize_filename (g_get_home_dir (), "/");
 
   for (guint i = 0; home_dirs[i] != NULL; i++)
-    if (g_file_test (home_dirs[i], G_FILE_TEST_IS_DIR))
+    if (is_masked_home (home_dirs[i]))
       {
+        g_ptr_array_add (argv, g_strdup ("--perms"));
+        g_ptr_array_add (argv, g_strdup ("0755"));
+        g_ptr_array_add (argv, g_strdup ("--dir"));
+        g_ptr_array_add (argv, g_strdup (home_dirs[i]));
+        g_ptr_array_add (masked, g_strdup (home_dirs[i]));
+      }
+    else if (g_file_test (home_dirs[i], G_FILE_TEST_IS_DIR))
+      {
+        /* A link to a directory: the tmpfs goes where it leads. */
         g_ptr_array_add (argv, g_strdup ("--tmpfs"));
         g_ptr_array_add (argv, g_strdup (home_dirs[i]));
         g_ptr_array_add (masked, g_strdup (home_dirs[i]));
+        g_ptr_array_add (ro_tmpfs, g_strdup (home_dirs[i]));
       }
   if (is_maskable_home (home))
     {
       g_ptr_array_add (argv, g_strdup ("--tmpfs"));
       g_ptr_array_add (argv, g_strdup (home));
+      g_ptr_array_add (ro_tmpfs, g_strdup (home));
       g_ptr_array_add (masked, g_steal_pointer (&home));
     }
   readable_secrets (&secret_files, &secret_dirs);
@@ -485,6 +507,7 @@ add_home_masks (GPtrArray *argv,
       g_ptr_array_add (argv, g_strdup ("--tmpfs"));
       g_ptr_array_add (argv, g_strdup (secret_dirs[i]));
       g_ptr_array_add (masked, g_strdup (secret_dirs[i]));
+      g_ptr_array_add (ro_tmpfs, g_strdup (secret_dirs[i]));
     }
 }
 
@@ -857,6 +880,58 @@ pid1_sets_up (const char *bwrap)
   return getuid () == 0 || stat (bwrap, &st) != 0 || (st.st_mode & S_ISUID) == 0;
 }
 
+/* The host's /sys, read-only, and over the directories of it that only
+ * root may read (root_only_sys_dirs) an empty tmpfs, added to @ro_tmpfs
+ * to be made read-only. */
+static void
+add_sys (GPtrArray *argv,
+         GPtrArray *ro_tmpfs)
+{
+  struct stat st;
+
+  if (lstat ("/sys", &st) != 0 || !S_ISDIR (st.st_mode))
+    return;
+  g_ptr_array_add (argv, g_strdup ("--ro-bind"));
+  g_ptr_array_add (argv, g_strdup ("/sys"));
+  g_ptr_array_add (argv, g_strdup ("/sys"));
+  for (guint i = 0; root_only_sys_dirs ()[i] != NULL; i++)
+    {
+      g_ptr_array_add (argv, g_strdup ("--tmpfs"));
+      g_ptr_array_add (argv, g_strdup (root_only_sys_dirs ()[i]));
+      g_ptr_array_add (ro_tmpfs, g_strdup (root_only_sys_dirs ()[i]));
+    }
+}
+
+/* Whether the host's /sys (add_sys) can be bound last, after every other
+ * mount but the root's remount: nothing else goes below /sys (no spec
+ * mount, workdir or hidden directory there, nor behind a top-level link
+ * of the host, which could lead there). Its order changes nothing the
+ * sandbox sees, but bwrap 0.8 reads and parses the whole of
+ * /proc/self/mountinfo after each bind and --remount-ro, and the host's
+ * /sys brings all its mounts along (cgroups, tracefs, debugfs, ...: 13
+ * lines on the machine of docs/benchmarks.md, "A sandboxed task, twelfth
+ * round"); bound last, the passes before it do not read them. */
+static gboolean
+sys_can_come_last (LocalConfig *config)
+{
+  g_autoptr(GPtrArray) paths = instances_targets (config, NULL);
+
+  g_ptr_array_add (paths, g_strdup (config->workdir));
+  for (guint i = 0; i < config->mounts->len; i++)
+    g_ptr_array_add (paths, g_strdup (sandbox_mount_get_sandbox_path (g_ptr_array_index (config->mounts, i))));
+  for (guint i = 0; i < paths->len; i++)
+    {
+      const char *path = g_ptr_array_index (paths, i);
+      g_auto(GStrv) parts = g_strsplit (path + (*path == '/'), "/", 2);
+      g_autofree char *top = g_build_filename ("/", parts[0] != NULL ? parts[0] : "", NULL);
+
+      if (!g_path_is_absolute (path) || is_under (path, "/sys") || is_under ("/sys", path) ||
+          g_file_test (top, G_FILE_TEST_IS_SYMLINK))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 /* The sandbox's one bwrap process, with the server as its pid 1. No
  * --die-with-parent: the sandbox outlives the process that created it.
  * PID1_SETUP: pid1_sets_up()'s answer for the backend's bwrap. */
@@ -870,6 +945,8 @@ build_bwrap_argv (SandboxLocalInstance *self,
   SandboxLocalBackend *backend = get_backend (self);
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GPtrArray) masked = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) ro_tmpfs = g_ptr_array_new_with_free_func (g_free);
+  gboolean sys_last = FALSE;
   gboolean var_tmp_private = config->rootfs == NULL && g_file_test ("/var/tmp", G_FILE_TEST_IS_DIR) &&
                              !g_file_test ("/var/tmp", G_FILE_TEST_IS_SYMLINK);
   g_autofree char *user_id = NULL, *group_id = NULL;
@@ -926,12 +1003,12 @@ build_bwrap_argv (SandboxLocalInstance *self,
   add_root (argv, config->rootfs ? config->rootfs : "/");
   if (config->rootfs == NULL)
     {
-      add_home_masks (argv, masked);
+      sys_last = sys_can_come_last (config);
+      if (!sys_last)
+        add_sys (argv, ro_tmpfs);
+      add_home_masks (argv, masked, ro_tmpfs);
       for (guint i = 0; root_only_sys_dirs ()[i] != NULL; i++)
-        {
-          ADD ("--tmpfs"); ADD (root_only_sys_dirs ()[i]);
-          g_ptr_array_add (masked, g_strdup (root_only_sys_dirs ()[i]));
-        }
+        g_ptr_array_add (masked, g_strdup (root_only_sys_dirs ()[i]));
     }
 
   ADD ("--proc"); ADD ("/proc");
@@ -1028,9 +1105,9 @@ build_bwrap_argv (SandboxLocalInstance *self,
       ADD (sandbox_mount_get_sandbox_path (mount));
     }
   hide_instances (argv, config, masked);
-  for (guint i = 0; i < masked->len; i++)
+  for (guint i = 0; i < ro_tmpfs->len; i++)
     {
-      const char *path = g_ptr_array_index (masked, i);
+      const char *path = g_ptr_array_index (ro_tmpfs, i);
       gboolean covered = is_under (path, config->workdir);
 
       /* A mount at (or above) it replaced the tmpfs: leave that one alone. */
@@ -1042,6 +1119,16 @@ build_bwrap_argv (SandboxLocalInstance *self,
         }
     }
   ADD ("--ro-bind"); ADD (_sandbox_local_backend_get_helper (backend)); ADD (HELPER_IN_SANDBOX);
+  if (sys_last)
+    {
+      g_autoptr(GPtrArray) sys_tmpfs = g_ptr_array_new_with_free_func (g_free);
+
+      add_sys (argv, sys_tmpfs);
+      for (guint i = 0; i < sys_tmpfs->len; i++)
+        {
+          ADD ("--remount-ro"); ADD (g_ptr_array_index (sys_tmpfs, i));
+        }
+    }
   /* The root itself is bwrap's tmpfs, of no size limit, and the sandbox
    * user's: Landlock kept files out of it, but not directories, links,
    * FIFOs and empty files, in which a sandbox kept any amount of the

@@ -476,3 +476,31 @@ def test_rewritten_code_package_is_put_back(mf):
     assert "HOSTILE-PACKAGE-END" in proc.output, proc.output[-3000:]
     assert "HOSTILE-CODE-RAN" not in proc.output, "a later run ran the step's code"
     mf.assert_no_sandboxes("HostilePackageFlow")
+
+
+def test_uv_cache_of_one_flow_is_not_another_flows(mf):
+    """--environment=uv: a hostile step rewrote the uv cache its sandbox
+    writes (six.py of the cached wheel); a task of another flow of the same
+    datastore then installed six from that cache and ran the step's line in
+    its own sandbox (session sec26: the cache was <datastore>/.uv-cache,
+    shared by every flow). Each flow has a cache of its own now."""
+    from conftest import FLOWS, main_metaflow
+    from test_mf_user import _pypi_reachable
+
+    if not main_metaflow():
+        pytest.skip("--environment=uv is tested with the Metaflow requirements-test.txt pins")
+    if not _pypi_reachable():
+        pytest.skip("PyPI (pypi.org) is not reachable from here: uv sync cannot run")
+    import shutil
+
+    project = FLOWS / "uv_project"
+    for name in ("uv_flow.py", "uv_poison_flow.py", "pyproject.toml", "uv.lock"):
+        shutil.copy(project / name, mf.cwd / name)
+    proc = mf.run("uv_poison_flow.py", "--environment=uv", "--with", "sandbox", "run")
+    assert "UV-POISON cache=" in proc.output, proc.output[-3000:]
+    assert "poisoned=0" not in proc.output, "the step found no six.py to rewrite in its uv cache"
+    proc = mf.run("uv_flow.py", "--environment=uv", "--with", "sandbox", "run")
+    assert "UV-STEP prefix=/workspace/metaflow/.venv six=1.16.0" in proc.output, proc.output[-3000:]
+    assert "UV-CACHE-POISONED" not in proc.output, "another flow changed what this one installed"
+    mf.assert_no_sandboxes("UvSandboxFlow")
+    mf.assert_no_sandboxes("UvPoisonFlow")

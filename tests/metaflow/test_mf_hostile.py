@@ -504,3 +504,26 @@ def test_uv_cache_of_one_flow_is_not_another_flows(mf):
     assert "UV-CACHE-POISONED" not in proc.output, "another flow changed what this one installed"
     mf.assert_no_sandboxes("UvSandboxFlow")
     mf.assert_no_sandboxes("UvPoisonFlow")
+
+
+def test_unsandboxed_task_loads_metaflow_artifacts_as_plain_data(mf, tmp_path):
+    """A foreach body without @sandbox after a sandboxed foreach step: Metaflow's
+    task of the body reads its item of the step's _foreach_values (the
+    items' short strings, which the runtime does not read) before any code
+    of the body runs, on this machine; a step's list of os.system pickles
+    there created the marker file (session sec26). Metaflow's own
+    artifacts now load as plain data in every task of a flow with
+    sandboxed steps. Control: the same flow planting nothing runs, its
+    items (objects of its own class) reach the unsandboxed body."""
+    marker = tmp_path / "ran-on-the-host"
+    flow = mf.copy_flow("hostile_foreach_values_flow.py")
+    proc = mf.run(flow, "run", "--marker", str(marker), expect_ok=False)
+    assert not marker.exists(), "the step's pickle ran a command on the launching machine"
+    assert "Artifact refused" in proc.output, proc.output[-3000:]
+    assert "posix.system" in proc.output
+    assert "FOREACH-BODY-REACHED" not in proc.output
+    proc = mf.run(flow, "run", "--marker", str(marker), "--plant", "no")
+    assert "FOREACH-BODY-REACHED 1" in proc.output, proc.output[-3000:]
+    assert "FOREACH-BODY-REACHED 2" in proc.output
+    assert not marker.exists()
+    mf.assert_no_sandboxes("HostileForeachValuesFlow")

@@ -70,6 +70,7 @@
 #include <linux/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -838,6 +839,39 @@ connect_as_pid1 (int                    fd,
   return (int) syscall (SYS_connect, fd, addr, len, cookie, 0, 0);
 }
 
+static void
+on_pid1_alarm (int sig)
+{
+  (void) sig;
+}
+
+/* pid 1's own connect() of a copy of the command's socket that it found
+ * non-blocking: the file status flags are the command's too, and another
+ * of its threads can clear O_NONBLOCK between pid 1's look and the call
+ * (session sec26: a thread flipping them had pid 1 itself wait in a UNIX
+ * connect() on a full backlog, for as long as the command liked, and with
+ * it every other call of the sandbox, its expiry and its owner's lease).
+ * A timer (SIGALRM, whose handler pid 1 installs without SA_RESTART)
+ * interrupts a call that waits: EINTR then says the socket was made
+ * blocking meanwhile, and a worker makes the call (mediate_connect), as
+ * for a blocking socket. A non-blocking connect() never waits, so no
+ * answer changes otherwise. */
+static int
+connect_nonblocking_as_pid1 (int                    fd,
+                             const struct sockaddr *addr,
+                             socklen_t              len)
+{
+  struct itimerval arm = { { 0, 0 }, { 0, 20 * 1000 } }, off = { { 0, 0 }, { 0, 0 } };
+  int r, errsv;
+
+  setitimer (ITIMER_REAL, &arm, NULL);
+  r = connect_as_pid1 (fd, addr, len);
+  errsv = errno;
+  setitimer (ITIMER_REAL, &off, NULL);
+  errno = errsv;
+  return r;
+}
+
 static pid_t
 thread_group_of (pid_t tid)
 {
@@ -1218,13 +1252,20 @@ mediate_connect (int                          nfd,
   if (err == 0)
     {
       int flags = fcntl (sock, F_GETFL);
+      int blocking = !(flags >= 0 && (flags & O_NONBLOCK));
 
-      if (flags >= 0 && (flags & O_NONBLOCK))
+      if (!blocking && connect_nonblocking_as_pid1 (sock, &addr.sa, len) != 0)
         {
-          if (connect_as_pid1 (sock, &addr.sa, len) != 0)
-            err = errno;
+          /* EINTR: made blocking meanwhile (never the command's signal:
+           * pid 1 is outside its signal scope); a worker waits instead. */
+          err = errno;
+          if (err == EINTR)
+            {
+              blocking = 1;
+              err = 0;
+            }
         }
-      else
+      if (blocking)
         {
           pid_t worker = fork ();
 
@@ -3832,6 +3873,10 @@ serve (int       listen_fd,
   sa.sa_handler = on_sigusr1;
   sa.sa_flags = 0;
   sigaction (SIGUSR1, &sa, NULL);
+  /* Ends a connect() of pid 1's that waits (connect_nonblocking_as_pid1). */
+  sa.sa_handler = on_pid1_alarm;
+  sa.sa_flags = 0;
+  sigaction (SIGALRM, &sa, NULL);
   signal (SIGPIPE, SIG_IGN);
   sigemptyset (&block);
   sigaddset (&block, SIGCHLD);

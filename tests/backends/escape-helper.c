@@ -26,8 +26,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -332,6 +335,109 @@ probe (int argc, char **argv)
   return 0;
 }
 
+/* connect-flip ROUNDS: with egress rules, pid 1 connects a copy of the
+ * command's socket itself when it finds it non-blocking, and a worker
+ * does when it would wait. Processes sharing one UNIX socket keep asking
+ * for a connect() to a listener whose backlog is full, after setting
+ * O_NONBLOCK, while another sets and clears it in a loop: pid 1's look
+ * and its call see different flags. Meanwhile a prober connects to
+ * 127.0.0.1:9 (refused at once) ROUNDS times: "pid1-answers" when each
+ * did within 5 s, "pid1-blocked" when one waited (pid 1 itself in a
+ * connect() that waits for the backlog). */
+static void
+on_flip_alarm (int sig)
+{
+  (void) sig;
+}
+
+static int
+connect_flip (int rounds)
+{
+  struct sockaddr_un ua = { .sun_family = AF_UNIX };
+  pid_t kids[6];
+  int n_kids = 0, listener, s, fl, blocked = 0;
+
+  snprintf (ua.sun_path, sizeof ua.sun_path, "/tmp/connect-flip-%d.sock", (int) getpid ());
+  unlink (ua.sun_path);
+  listener = socket (AF_UNIX, SOCK_STREAM, 0);
+  if (listener < 0 || bind (listener, (struct sockaddr *) &ua, sizeof ua) != 0 || listen (listener, 0) != 0)
+    {
+      perror ("connect-flip: listener");
+      return 1;
+    }
+  for (int i = 0; i < 4; i++)
+    {
+      int c = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+      if (connect (c, (struct sockaddr *) &ua, sizeof ua) != 0 && errno != EAGAIN)
+        perror ("connect-flip: fill");
+    }
+  s = socket (AF_UNIX, SOCK_STREAM, 0);
+  fl = fcntl (s, F_GETFL) & ~O_NONBLOCK;
+  for (int k = 0; k < 5; k++)
+    {
+      pid_t pid = fork ();
+
+      if (pid == 0 && k == 0)
+        for (;;)
+          {
+            fcntl (s, F_SETFL, fl | O_NONBLOCK);
+            fcntl (s, F_SETFL, fl);
+          }
+      if (pid == 0)
+        {
+          /* A call that a worker makes waits for the backlog: a signal
+           * ends it (EINTR) and the next one is asked for. */
+          struct sigaction sa = { .sa_handler = on_flip_alarm };
+          struct itimerval every = { { 0, 10 * 1000 }, { 0, 10 * 1000 } };
+
+          sigaction (SIGALRM, &sa, NULL);
+          setitimer (ITIMER_REAL, &every, NULL);
+          for (;;)
+            {
+              fcntl (s, F_SETFL, fl | O_NONBLOCK);
+              connect (s, (struct sockaddr *) &ua, sizeof ua);
+            }
+        }
+      if (pid > 0)
+        kids[n_kids++] = pid;
+    }
+  for (int r = 0; r < rounds && !blocked; r++)
+    {
+      pid_t prober = fork ();
+      int waited = 0;
+
+      if (prober == 0)
+        {
+          struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons (9) };
+          int c = socket (AF_INET, SOCK_STREAM, 0);
+
+          a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+          connect (c, (struct sockaddr *) &a, sizeof a);
+          _exit (0);
+        }
+      while (prober > 0 && waitpid (prober, NULL, WNOHANG) == 0)
+        {
+          struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+          if (++waited > 500)
+            {
+              blocked = 1;
+              kill (prober, SIGKILL);
+              break;
+            }
+          nanosleep (&ts, NULL);
+        }
+    }
+  for (int k = 0; k < n_kids; k++)
+    kill (kids[k], SIGKILL);
+  while (wait (NULL) > 0)
+    ;
+  unlink (ua.sun_path);
+  printf ("%s\n", blocked ? "pid1-blocked" : "pid1-answers");
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -344,6 +450,9 @@ main (int argc, char **argv)
     }
   if (argc >= 2 && strcmp (argv[1], "syscall") == 0)
     return probe (argc - 2, argv + 2);
-  fprintf (stderr, "usage: %s swap DIR NAME-A NAME-B SECONDS | syscall NAME...\n", argv[0]);
+  if (argc == 3 && strcmp (argv[1], "connect-flip") == 0)
+    return connect_flip (atoi (argv[2]));
+  fprintf (stderr, "usage: %s swap DIR NAME-A NAME-B SECONDS | syscall NAME... | connect-flip ROUNDS\n",
+           argv[0]);
   return 2;
 }

@@ -1556,6 +1556,39 @@ test_die_with_owner (void)
   g_assert_cmpfloat (took, <, 20.0);
 }
 
+/* With egress rules pid 1 connects a copy of the command's socket itself
+ * when it finds it non-blocking; the flags are the command's too, and one
+ * of its processes cleared O_NONBLOCK between pid 1's look and its call:
+ * pid 1 then waited in a UNIX connect() on a full backlog for as long as
+ * the command kept the listener, and with it every other call of the
+ * sandbox, its expiry and its owner's lease (session sec26: the prober's
+ * connect() to 127.0.0.1:9 was not answered; with the helper run without
+ * the flipping process, pid 1 kept answering 160,000 such calls). Now a
+ * timer ends pid 1's call when it waits and a worker makes it. */
+static void
+test_pid1_connect_flags_flipped (void)
+{
+  const char *allow[] = { "127.0.0.1", NULL };
+  const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autofree char *script = NULL, *out = NULL;
+  SandboxInstance *instance;
+
+  sandbox_spec_add_mount (spec, helper_dir, NULL, TRUE);
+  sandbox_spec_set_network (spec, TRUE);
+  sandbox_spec_set_egress_rules (spec, allow, deny_all);
+  instance = create (spec);
+  script = g_strdup_printf ("%s/escape-helper connect-flip 40", helper_dir);
+  out = sh (instance, script, NULL);
+  g_test_message ("%s", out);
+  g_assert_cmpstr (out, ==, "pid1-answers\n");
+  /* pid 1 still serves the sandbox's next command. */
+  g_free (out);
+  out = sh (instance, "echo next", NULL);
+  g_assert_cmpstr (out, ==, "next\n");
+  destroy (instance);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1610,6 +1643,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/escape/seccomp", test_seccomp);
   g_test_add_func ("/local/escape/sigkill-run", test_sigkill_run);
   g_test_add_func ("/local/escape/die-with-owner", test_die_with_owner);
+  g_test_add_func ("/local/escape/pid1-connect-flags-flipped", test_pid1_connect_flags_flipped);
 
   status = g_test_run ();
   rm_rf (above_dir);

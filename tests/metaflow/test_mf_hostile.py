@@ -476,3 +476,54 @@ def test_rewritten_code_package_is_put_back(mf):
     assert "HOSTILE-PACKAGE-END" in proc.output, proc.output[-3000:]
     assert "HOSTILE-CODE-RAN" not in proc.output, "a later run ran the step's code"
     mf.assert_no_sandboxes("HostilePackageFlow")
+
+
+def test_uv_cache_of_one_flow_is_not_another_flows(mf):
+    """--environment=uv: a hostile step rewrote the uv cache its sandbox
+    writes (six.py of the cached wheel); a task of another flow of the same
+    datastore then installed six from that cache and ran the step's line in
+    its own sandbox (session sec26: the cache was <datastore>/.uv-cache,
+    shared by every flow). Each flow has a cache of its own now."""
+    from conftest import FLOWS, main_metaflow
+    from test_mf_user import _pypi_reachable
+
+    if not main_metaflow():
+        pytest.skip("--environment=uv is tested with the Metaflow requirements-test.txt pins")
+    if not _pypi_reachable():
+        pytest.skip("PyPI (pypi.org) is not reachable from here: uv sync cannot run")
+    import shutil
+
+    project = FLOWS / "uv_project"
+    for name in ("uv_flow.py", "uv_poison_flow.py", "pyproject.toml", "uv.lock"):
+        shutil.copy(project / name, mf.cwd / name)
+    proc = mf.run("uv_poison_flow.py", "--environment=uv", "--with", "sandbox", "run")
+    assert "UV-POISON cache=" in proc.output, proc.output[-3000:]
+    assert "poisoned=0" not in proc.output, "the step found no six.py to rewrite in its uv cache"
+    proc = mf.run("uv_flow.py", "--environment=uv", "--with", "sandbox", "run")
+    assert "UV-STEP prefix=/workspace/metaflow/.venv six=1.16.0" in proc.output, proc.output[-3000:]
+    assert "UV-CACHE-POISONED" not in proc.output, "another flow changed what this one installed"
+    mf.assert_no_sandboxes("UvSandboxFlow")
+    mf.assert_no_sandboxes("UvPoisonFlow")
+
+
+def test_unsandboxed_task_loads_metaflow_artifacts_as_plain_data(mf, tmp_path):
+    """A foreach body without @sandbox after a sandboxed foreach step: Metaflow's
+    task of the body reads its item of the step's _foreach_values (the
+    items' short strings, which the runtime does not read) before any code
+    of the body runs, on this machine; a step's list of os.system pickles
+    there created the marker file (session sec26). Metaflow's own
+    artifacts now load as plain data in every task of a flow with
+    sandboxed steps. Control: the same flow planting nothing runs, its
+    items (objects of its own class) reach the unsandboxed body."""
+    marker = tmp_path / "ran-on-the-host"
+    flow = mf.copy_flow("hostile_foreach_values_flow.py")
+    proc = mf.run(flow, "run", "--marker", str(marker), expect_ok=False)
+    assert not marker.exists(), "the step's pickle ran a command on the launching machine"
+    assert "Artifact refused" in proc.output, proc.output[-3000:]
+    assert "posix.system" in proc.output
+    assert "FOREACH-BODY-REACHED" not in proc.output
+    proc = mf.run(flow, "run", "--marker", str(marker), "--plant", "no")
+    assert "FOREACH-BODY-REACHED 1" in proc.output, proc.output[-3000:]
+    assert "FOREACH-BODY-REACHED 2" in proc.output
+    assert not marker.exists()
+    mf.assert_no_sandboxes("HostileForeachValuesFlow")

@@ -436,7 +436,7 @@ def test_uv_environment(mf, host_uv):
     mf.env["PATH"] = os.pathsep.join(path)
     proc = mf.run("uv_flow.py", "--environment=uv", "--with", "sandbox", "run")
     assert "UV-STEP prefix=/workspace/metaflow/.venv six=1.16.0" in proc.output, proc.output[-3000:]
-    assert (mf.datastore_root / ".uv-cache").is_dir()
+    assert (mf.datastore_root / ".uv-caches" / "UvSandboxFlow").is_dir()
     info = mf.inspect("UvSandboxFlow")
     assert info["steps"]["start"][0]["data"]["six"] == "1.16.0"
     assert '"network": true' in info["steps"]["start"][0]["metadata"]["sandbox-spec"]

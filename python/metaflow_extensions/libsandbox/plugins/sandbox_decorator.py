@@ -420,12 +420,16 @@ class SandboxDecorator(StepDecorator):
     # -- validation (LAUNCH, TRAMPOLINE and TASK) ---------------------------------
 
     def step_init(self, flow, graph, step, decos, environment, flow_datastore, logger) -> None:
-        from .sandbox_safeload import verify_blobs
+        from .sandbox_safeload import guard_control_artifacts, verify_blobs
 
         # Every process of a flow with sandboxed steps (the runtime, the
         # tasks, sandboxed or not) checks the blobs it loads against their
-        # address: a sandboxed step writes its flow's blobs.
+        # address: a sandboxed step writes its flow's blobs. And it loads
+        # Metaflow's own artifacts of the tasks before it, which Metaflow
+        # reads before the step's code runs, as plain data: a sandboxed
+        # step writes its own.
         verify_blobs()
+        guard_control_artifacts()
         self.step = step
         self.logger = logger
         self.environment = environment

@@ -430,6 +430,32 @@ def task_write_dirs(
     return dirs
 
 
+def uv_cache_dir(ds_root: str, flow: str) -> str:
+    """The uv cache of FLOW's sandboxed tasks in a local datastore
+    (--environment=uv): <datastore>/.uv-caches/<Flow>, one per flow. A step
+    writes the cache its sandbox is given (uv needs it read-write, with
+    links), and uv installs an unpacked wheel from it as it finds it: a
+    cache shared by the datastore's flows let a step of one flow put its
+    code in what the tasks of every other flow installed (session sec26).
+    A new name: the old shared <datastore>/.uv-cache may hold such code."""
+    return os.path.join(ds_root, ".uv-caches", flow)
+
+
+def _make_uv_cache_dir(path: str) -> None:
+    """Makes a flow's uv cache directory (uv_cache_dir) on the host, and
+    refuses one reached through a link: the mount would give the step the
+    link's target, read-write."""
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    if os.path.realpath(path) != path:
+        raise MetaflowException(
+            _(
+                "The uv cache directory %s is reached through a symbolic link or '..'; "
+                "a sandboxed task cannot be given it. Remove the link and run again."
+            )
+            % path
+        )
+
+
 def _card_roots(ds_root: str, card_root: str) -> List[str]:
     """Where a task's cards go in a local datastore: <datastore>/mf.cards
     (found through the working directory's .metaflow) or the
@@ -828,9 +854,13 @@ def build_task(
         # The host's uv (mounted read-only if hidden, _hidden_python_paths).
         env["PATH"] = env["PATH"] + ":" + os.path.dirname(os.path.realpath(uv))
     if uv_env and ds_type == "local" and not sync:
-        # One uv cache for the tasks of this datastore (mounted read-write
-        # with it), not the user's own cache.
-        env["UV_CACHE_DIR"] = os.path.join(ds_root, ".uv-cache")
+        # One uv cache for the tasks of this flow (a mount of its own,
+        # read-write), not the user's own cache, nor one the datastore's
+        # other flows share: a step rewrites the cache its sandbox writes,
+        # and whatever installs from it later runs what the step put there
+        # (uv does not check an unpacked wheel again). It was
+        # <datastore>/.uv-cache for every flow (session sec26).
+        env["UV_CACHE_DIR"] = uv_cache_dir(ds_root, obj.flow.name)
         env["UV_LINK_MODE"] = "copy"
     if local_image and ds_type != "local":
         # The host's interpreter already has boto3 & co (it runs this flow);
@@ -2466,9 +2496,10 @@ def _run_step(ctx, step_name: str, options: SandboxOptions, kwargs: Dict[str, An
     if uv_cache and any(_is_under(uv_cache, path) for path in roots):
         # uv's cache links its entries to its archives: a mount of its own,
         # read-write (the datastore root is read-only), without the rule.
-        # Only sandboxes use that cache, and a link made there cannot be
-        # moved into the datastore (a rename between two mounts fails).
-        os.makedirs(uv_cache, exist_ok=True)
+        # Only sandboxes of this flow use that cache, and a link made there
+        # cannot be moved into the datastore (a rename between two mounts
+        # fails).
+        _make_uv_cache_dir(uv_cache)
         spec.add_mount(uv_cache, None, False)
 
     attempt.install_signal_handlers()

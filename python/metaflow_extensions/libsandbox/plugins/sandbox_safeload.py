@@ -265,6 +265,7 @@ def install() -> int:
         elif isinstance(current, _PickleForRuntime):
             changed += 1
     verify_blobs()
+    guard_control_artifacts()
     # The content-addressed store inflates each blob whole (gzip) before it
     # is unpickled: bounded too.
     try:
@@ -336,6 +337,89 @@ def verify_blobs() -> bool:
     return True
 
 
+# Metaflow's own artifacts, which Metaflow itself loads in a task from the
+# tasks before it, before any code of the step runs (task.py: _init_foreach,
+# _init_iteration, the parameters' _graph_info), and the runtime reads to
+# schedule: plain data by Metaflow's own making (_foreach_values holds the
+# items' short strings, _foreach_stack ForeachFrames of them). A step in a
+# sandbox writes its own; a task on this machine (a step without @sandbox
+# after a sandboxed one) unpickled them with pickle: a sandboxed foreach
+# step's _foreach_values of os.system pickles ran on this machine in the
+# body's tasks, which the runtime does not read it for (session sec26).
+CONTROL_ARTIFACTS: FrozenSet[str] = frozenset(
+    [
+        "_transition",
+        "_foreach_values",
+        "_foreach_stack",
+        "_foreach_num_splits",
+        "_foreach_var",
+        "_iteration_stack",
+        "_task_ok",
+        "_unbounded_foreach",
+        "_graph_info",
+    ]
+)
+_CONTROL_GUARDED = "metaflow.datastore.task_datastore:load_artifacts"
+# The encodings Metaflow's pickle serializer reads (the blob store inflates
+# the gzip ones): any other names a serializer that is not pickle.
+_PICKLE_ENCODINGS = frozenset(["pickle-v2", "pickle-v4", "gzip+pickle-v2", "gzip+pickle-v4"])
+
+
+def _refused_encoding(name: str, encoding: Any) -> RefusedArtifact:
+    return RefusedArtifact(
+        _(
+            "Metaflow's artifact %(name)s is stored with the encoding %(encoding)s, not as a "
+            "pickle: a task of a flow with sandboxed steps loads Metaflow's own artifacts as "
+            "plain data only, since a step in a sandbox writes them; see docs/security.md, "
+            "'Metaflow steps'."
+        )
+        % {"name": name, "encoding": encoding}
+    )
+
+
+def guard_control_artifacts() -> bool:
+    """Makes the task datastore of this process load Metaflow's own
+    artifacts (CONTROL_ARTIFACTS) as plain data (plain_loads), whatever
+    loads them: the tasks of a flow with sandboxed steps, sandboxed or not
+    (SandboxDecorator.step_init), and the runtime. Any other artifact loads
+    as Metaflow loads it. Returns whether the guard is in place."""
+    import importlib
+
+    if _CONTROL_GUARDED in _installed:
+        return True
+    try:
+        module = importlib.import_module("metaflow.datastore.task_datastore")
+    except ImportError:
+        return False
+    cls = getattr(module, "TaskDataStore", None)
+    original = getattr(cls, "load_artifacts", None)
+    if original is None:
+        return False
+
+    def load_artifacts(self: Any, names: Any) -> Any:
+        names = list(names)
+        control = [n for n in names if n in CONTROL_ARTIFACTS]
+        if not control or not getattr(self, "_info", None):
+            yield from original(self, names)
+            return
+        for name in control:
+            info = self._info.get(name, {})
+            encoding = info.get("encoding", "gzip+pickle-v2")
+            if encoding not in _PICKLE_ENCODINGS:
+                raise _refused_encoding(name, encoding)
+            key = self._objects[name]
+            for _key, blob in self._ca_store.load_blobs([key]):
+                yield name, plain_loads(blob)
+        others = [n for n in names if n not in CONTROL_ARTIFACTS]
+        if others:
+            yield from original(self, others)
+
+    load_artifacts.__wrapped__ = original  # type: ignore[attr-defined]
+    cls.load_artifacts = load_artifacts
+    _installed[_CONTROL_GUARDED] = original
+    return True
+
+
 def uninstall() -> None:
     """Puts the real pickle back (tests)."""
     import importlib
@@ -343,6 +427,9 @@ def uninstall() -> None:
     for name, original in list(_installed.items()):
         if name == _BLOBS_VERIFIED:
             importlib.import_module(_BLOB_STORE).ContentAddressedStore.load_blobs = original
+        elif name == _CONTROL_GUARDED:
+            module = importlib.import_module("metaflow.datastore.task_datastore")
+            module.TaskDataStore.load_artifacts = original
         elif name.endswith(":gzip"):
             importlib.import_module(name[: -len(":gzip")]).gzip = original  # type: ignore[attr-defined]
         else:

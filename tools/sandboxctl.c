@@ -606,6 +606,14 @@ spec_from_options (GError **error)
                    _("%s cannot be negative."), "--cpu");
       return NULL;
     }
+  /* GOption reads “inf”: no backend has that many, and 0 is “no limit”. */
+  if (isinf (opt_cpu))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--cpu needs a number of CPUs, such as 2 or 0.5; leave it out (or give 0) "
+                     "for no limit."));
+      return NULL;
+    }
 
   if (opt_image != NULL)
     sandbox_spec_set_image (spec, opt_image);

@@ -80,6 +80,25 @@ ctl run --backend local --gpu 1 -- true
 check "run --gpu on local is refused (exit 1)" rc_is 1
 check "run --gpu on local names the setting" err_has "cannot apply gpu 1"
 
+# --cpu inf (GOption reads it) is refused, not taken as no limit or cast
+# out of range.
+ctl run --backend local --cpu inf -- true
+check "run --cpu inf is a usage error" eval 'rc_is 2 && err_has "number of CPUs"'
+
+# memory-mb and pids-max are rlimits that hold bubblewrap too: one too small
+# for it to start is named, not blamed on user namespaces or a broken pipe.
+if [ -z "${SANDBOX_CGROUP_PARENT:-}" ]; then
+  ctl run --backend local --memory 1 -- true
+  check "run --memory 1: bubblewrap cannot start, said as the limit" \
+    eval 'rc_is 5 && err_has "memory-mb (1)" && ! err_has "seccomp" && ! err_has "unprivileged"'
+  # pids-max 1: RLIMIT_NPROC (not root) or the cgroup v1 backstop (root)
+  # stops bubblewrap; as root without a v1 pids hierarchy nothing does.
+  ctl run --backend local --pids 1 -- true
+  check "run --pids 1 that cannot start names the limit" \
+    eval 'rc_is 0 || { rc_is 5 && err_has "pids-max (1)" && ! err_has "unprivileged"; }'
+  check "a sandbox that could not start leaves nothing" [ -z "$(ls -A "$SANDBOX_LOCAL_ROOT" | grep '^sbx-')" ]
+fi
+
 ctl run --backend local -- sh -c 'getent hosts example.com || ping -c1 1.1.1.1'
 check "run has no network by default" [ "$rc" -ne 0 ]
 

@@ -145,6 +145,13 @@ id_and_host () {
   rc_is 0 && [[ "$id" == sbx-* ]] && [ "$id" = "$host" ]
 }
 check "run --id-env gives the command the sandbox's id (its hostname)" id_and_host
+# A value that is no variable name was dropped ('') or set nothing after a
+# critical warning (A=B), and the command ran without it.
+for bad in 'A=B' ''; do
+  ctl run --id-env "$bad" -- true
+  check "run --id-env '$bad' is a usage error naming the option" \
+    eval 'rc_is 2 && err_has "id-env needs the name" && ! err_has CRITICAL'
+done
 
 ctl run --raise-signal -- sh -c 'kill -TERM $$'
 check "run --raise-signal ends by the command's signal" rc_is 143

@@ -174,6 +174,18 @@ ctl run --mount "$WORK/share:/workspace/share:ro" -- sh -c 'cat /workspace/share
 check "run --mount shows the host directory" out_has '^shared$'
 check "run --mount :ro is read-only" test "$rc" -ne 0 -a ! -e "$WORK/share/new"
 
+# A target with ".." was bwrap's /etc but not the set-up's (it compares
+# paths as strings): bubblewrap failed (blaming user namespaces) after it
+# made a directory in the host's mounted one.
+mkdir -p "$WORK/dotdot"
+ctl run --mount "$WORK/dotdot:/data/../etc" -- true
+check "run --mount with a .. target is refused, naming it" \
+  eval 'rc_is 2 && err_has "“/data/../etc” has a “.” or “..” component" && [ -z "$(ls -A "$WORK/dotdot")" ]'
+ctl run --mount "$WORK/dotdot:/data/./x" -- true
+check "run --mount with a . target is refused" rc_is 2
+ctl run --workdir /workspace/../etc -- true
+check "run --workdir with .. is refused" rc_is 2
+
 # :nolinks: files and directories, but no link or FIFO, in the mount; both
 # still in /tmp. (Also :ro:nolinks parses.)
 mkdir -p "$WORK/nolinks"

@@ -816,7 +816,7 @@ sandbox_command_get_id_env (SandboxCommand *self)
 /**
  * sandbox_command_set_id_env:
  * @self: a #SandboxCommand
- * @name: (nullable): an environment variable's name, or %NULL for none
+ * @name: (nullable): an environment variable's name (without “=”; empty is none), or %NULL for none
  *
  * Sets [property@Sandbox.Command:id-env].
  *
@@ -827,6 +827,8 @@ sandbox_command_set_id_env (SandboxCommand *self,
                             const char     *name)
 {
   g_return_if_fail (SANDBOX_IS_COMMAND (self));
+  /* As sandbox_command_set_env () takes it, when the id is known. */
+  g_return_if_fail (name == NULL || strchr (name, '=') == NULL);
 
   if (name != NULL && *name == '\0')
     name = NULL;

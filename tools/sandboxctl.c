@@ -606,6 +606,14 @@ spec_from_options (GError **error)
                    _("%s cannot be negative."), "--cpu");
       return NULL;
     }
+  /* GOption reads “inf”: no backend has that many, and 0 is “no limit”. */
+  if (isinf (opt_cpu))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--cpu needs a number of CPUs, such as 2 or 0.5; leave it out (or give 0) "
+                     "for no limit."));
+      return NULL;
+    }
 
   if (opt_image != NULL)
     sandbox_spec_set_image (spec, opt_image);
@@ -1971,6 +1979,16 @@ cmd_run (const Command *self,
     }
   if (command_argv[0] == NULL)
     return usage_error (self->name, _("run needs a command to run, after “--”."));
+  /* Not a name, it would be dropped (empty) or fail the command's
+   * environment (with “=”) after the sandbox was made. */
+  if (opt_id_env != NULL && (*opt_id_env == '\0' || strchr (opt_id_env, '=') != NULL))
+    {
+      g_autofree char *message =
+        g_strdup_printf (_("--id-env needs the name of an environment variable, such as "
+                           "SANDBOX_ID (not empty, without “=”), not “%s”."), opt_id_env);
+
+      return usage_error (self->name, message);
+    }
 
   if ((spec = spec_from_options (&error)) == NULL ||
       (command = command_from_options (command_argv, &error)) == NULL)

@@ -766,6 +766,21 @@ sandbox_local_backend_list_volumes (SandboxBackend *backend,
   _sandbox_task_return_strv (task, g_strv_builder_end (names));
 }
 
+/* Whether PATH has a “.” or “..” component. The sandbox's set-up compares
+ * mount targets and the workdir as strings (which target hides what, what
+ * is under the workdir): /data/../etc would be /etc to bwrap and something
+ * else to those checks. */
+static gboolean
+has_dot_component (const char *path)
+{
+  g_auto(GStrv) parts = g_strsplit (path, "/", -1);
+
+  for (guint i = 0; parts[i] != NULL; i++)
+    if (strcmp (parts[i], ".") == 0 || strcmp (parts[i], "..") == 0)
+      return TRUE;
+  return FALSE;
+}
+
 static gboolean
 validate_spec (SandboxSpec    *spec,
                const char     *root_dir,
@@ -840,7 +855,8 @@ validate_spec (SandboxSpec    *spec,
       return FALSE;
     }
 
-  if (workdir != NULL && (!g_path_is_absolute (workdir) || g_strcmp0 (workdir, "/") == 0))
+  if (workdir != NULL && (!g_path_is_absolute (workdir) || g_strcmp0 (workdir, "/") == 0 ||
+                          has_dot_component (workdir)))
     {
       g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
                    _("The workdir “%s” must be an absolute path other than /, such as /workspace."),
@@ -881,6 +897,15 @@ validate_spec (SandboxSpec    *spec,
         {
           g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
                        _("The mount target “%s” must be an absolute path other than /."), target);
+          g_clear_pointer (rootfs_out, g_free);
+          g_clear_object (image_out);
+          return FALSE;
+        }
+      if (has_dot_component (target))
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("The mount target “%s” has a “.” or “..” component; give the path "
+                         "it means without them, such as /data."), target);
           g_clear_pointer (rootfs_out, g_free);
           g_clear_object (image_out);
           return FALSE;

@@ -1642,7 +1642,11 @@ make_cgroup (LocalConfig  *config,
     }
   if (config->cpu > 0)
     {
-      g_autofree char *v = g_strdup_printf ("%u 100000", (guint) (config->cpu * 100000));
+      /* A quota past what cpu.max takes (an unsigned wrap would make it tiny):
+       * no quota, as many CPUs as there are. */
+      g_autofree char *v = config->cpu * 100000 < G_MAXUINT
+                             ? g_strdup_printf ("%u 100000", (guint) (config->cpu * 100000))
+                             : g_strdup ("max 100000");
       if (!write_cgroup_file (dir, "cpu.max", v, error))
         goto fail;
     }
@@ -1847,12 +1851,28 @@ start_failed (GTask      *task,
     reason = g_strstrip (log);
   _local_remove_cgroups (self->config);
   _local_destroy_dir (self->config->dir, NULL);
-  g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_EXEC,
-               _("bubblewrap could not set up the sandbox%s%s. On a machine "
-                 "where unprivileged user namespaces are off, enable them "
-                 "(sysctl kernel.unprivileged_userns_clone=1); see "
-                 "docs/backends/local.md."),
-               reason && *reason ? ": " : "", reason ? reason : "");
+  if (self->config->limits == LOCAL_LIMITS_RLIMIT &&
+      (self->config->memory_mb > 0 || self->config->pids_max > 0))
+    /* The limits hold bubblewrap itself: a memory-mb too small to load it,
+     * or a pids-max at or below the processes it needs (with RLIMIT_NPROC,
+     * which holds a user that is not root, every process of the user
+     * counts) fails it as a kernel without user namespaces would. Said so,
+     * not blamed on the namespaces. */
+    g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_EXEC,
+                 _("bubblewrap could not set up the sandbox%s%s. The memory-mb (%u) and "
+                   "pids-max (%u) limits hold bubblewrap itself too: memory-mb is the address "
+                   "space of each process, and pids-max counts bubblewrap's processes (and, "
+                   "unless you are root, every process of your user). Raise them, or leave "
+                   "them out (0 is no limit); see Resource limits in docs/backends/local.md."),
+                 reason && *reason ? ": " : "", reason ? reason : "",
+                 self->config->memory_mb, self->config->pids_max);
+  else
+    g_set_error (&error, SANDBOX_ERROR, SANDBOX_ERROR_EXEC,
+                 _("bubblewrap could not set up the sandbox%s%s. On a machine "
+                   "where unprivileged user namespaces are off, enable them "
+                   "(sysctl kernel.unprivileged_userns_clone=1); see "
+                   "docs/backends/local.md."),
+                 reason && *reason ? ": " : "", reason ? reason : "");
   g_task_return_error (task, error);
   g_object_unref (task);
 }
@@ -1993,7 +2013,8 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
       make_cgroups_v1 (config, limits.v1_fds);
       limits.memory = (rlim_t) config->memory_mb << 20;
       limits.nproc = config->pids_max;
-      limits.ncpu = config->cpu > 0 ? MAX (1, (int) (config->cpu + 0.999)) : 0;
+      /* More CPUs than an affinity mask holds: all of them (no overflow). */
+      limits.ncpu = config->cpu > 0 && config->cpu < CPU_SETSIZE ? MAX (1, (int) (config->cpu + 0.999)) : 0;
       limits.cpu_start = next_cpu_start ();
     }
   if (config->disk_mb > 0)
@@ -2086,6 +2107,29 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
    * is killed before it could see the end of an incomplete program. */
   if (!_local_seccomp_write (seccomp_pair[0], &error))
     {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE))
+        {
+          /* bwrap ended before it read the program (a limit it could not
+           * start under, say): what it said is the reason, not the pipe. */
+          g_clear_error (&error);
+          data->log_fd = log_pipe[0];
+          log_pipe[0] = -1;
+          for (int i = 0; i < 2; i++)
+            {
+              clear_fd (&ready_pipe[i]);
+              clear_fd (&info_pipe[i]);
+              clear_fd (&log_pipe[i]);
+              clear_fd (&token_pipe[i]);
+              clear_fd (&lease_pipe[i]);
+              clear_fd (&once_pair[i]);
+              clear_fd (&seccomp_pair[i]);
+            }
+          clear_fd (&listen_fd);
+          clear_fd (&null_fd);
+          clear_fd (&watch_fd);
+          start_failed (task, data, NULL);
+          return;
+        }
       _local_spawn_kill (data->bwrap_pidfd, data->bwrap_pid);
       goto fail;
     }

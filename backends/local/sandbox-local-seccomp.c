@@ -486,7 +486,8 @@ _local_seccomp_write (int      fd,
         {
           int errsv = n < 0 ? errno : EIO;
 
-          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
+          /* G_IO_ERROR_BROKEN_PIPE: bubblewrap ended before it read it. */
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
                        _("Cannot hand the seccomp filter to bubblewrap: %s"), g_strerror (errsv));
           return FALSE;
         }

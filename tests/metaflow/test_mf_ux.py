@@ -201,6 +201,8 @@ if __name__ == "__main__":
         ({"env": {"A=B": "1"}}, {}, ["variable name 'A=B'", "without '='"]),
         ({"env": {"": "1"}}, {}, ["variable name ''", "non-empty"]),
         ({"env": {"A": None}}, {}, ["gives A the value None", "give a string"]),
+        ({"memory": 10**10}, {}, ["Invalid memory value 10000000000", "at most 2147483647"]),
+        ({"disk": "3e9"}, {}, ["Invalid disk value 3e9", "at most 2147483647"]),
         (
             {},
             {"--with": "resources:memory=4GB"},
@@ -221,6 +223,8 @@ if __name__ == "__main__":
         "env-name-equals",
         "env-name-empty",
         "env-none",
+        "memory-huge",
+        "disk-huge",
         "resources-unit",
         "env-clash",
     ],

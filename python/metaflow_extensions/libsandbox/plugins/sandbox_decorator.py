@@ -145,6 +145,12 @@ _UNITS = {
 }
 
 
+# Sent to the task as whole numbers (sandboxctl's --memory, --disk, --gpu;
+# the spec's unsigned properties): at most this.
+_WHOLE_NUMBERS = ("memory", "disk", "gpu", "shared_memory")
+_WHOLE_NUMBER_MAX = 2**31 - 1
+
+
 def _as_number(value: Any, what: str, step: str, given_in: str = "") -> Optional[float]:
     """@value as a number greater than 0, None when not given; anything else
     is refused naming @what, @given_in (where it was given, when not the
@@ -168,6 +174,14 @@ def _as_number(value: Any, what: str, step: str, given_in: str = "") -> Optional
         raise SandboxException(
             _("Invalid %s value *%s* for step *%s*: it must be greater than 0.")
             % (what, value, step)
+            + hint
+        )
+    if what in _WHOLE_NUMBERS and number > _WHOLE_NUMBER_MAX:
+        # The task's sandboxctl (or the spec's unsigned property) would
+        # refuse it once the task had started.
+        raise SandboxException(
+            "Invalid %s value *%s* for step *%s*: it must be at most %d."
+            % (what, value, step, _WHOLE_NUMBER_MAX)
             + hint
         )
     return number

@@ -200,6 +200,8 @@ _sandbox_daytona_trailer_feed (SandboxDaytonaTrailer *trailer,
   g_byte_array_set_size (trailer->held, 0);
   buf = all->data;
   len = all->len;
+  if (len == 0)
+    return; /* nothing held and an empty chunk: all->data may be NULL */
 
   while (i < len)
     {

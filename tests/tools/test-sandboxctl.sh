@@ -176,11 +176,12 @@ check "run --mount :ro is read-only" test "$rc" -ne 0 -a ! -e "$WORK/share/new"
 
 # A target with ".." was bwrap's /etc but not the set-up's (it compares
 # paths as strings): bubblewrap failed (blaming user namespaces) after it
-# made a directory in the host's mounted one.
+# made a directory in the host's mounted one. (The quotes are matched by
+# "." : in a C locale, as in the rpm's %check, GLib prints them as "?".)
 mkdir -p "$WORK/dotdot"
 ctl run --mount "$WORK/dotdot:/data/../etc" -- true
 check "run --mount with a .. target is refused, naming it" \
-  eval 'rc_is 2 && err_has "“/data/../etc” has a “.” or “..” component" && [ -z "$(ls -A "$WORK/dotdot")" ]'
+  eval 'rc_is 2 && err_has "/data/\.\./etc. has a .*component" && [ -z "$(ls -A "$WORK/dotdot")" ]'
 ctl run --mount "$WORK/dotdot:/data/./x" -- true
 check "run --mount with a . target is refused" rc_is 2
 ctl run --workdir /workspace/../etc -- true

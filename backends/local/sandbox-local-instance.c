@@ -1979,6 +1979,7 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
   GError *error = NULL;
   int listen_fd = -1, null_fd = -1, watch_fd = -1;
   int seccomp_pair[2] = { -1, -1 };
+  gboolean bwrap_ended = FALSE;   /* before it read the seccomp program */
   int ready_pipe[2] = { -1, -1 }, info_pipe[2] = { -1, -1 }, log_pipe[2] = { -1, -1 };
   int info_keep = -1;
   int token_pipe[2] = { -1, -1 }, lease_pipe[2] = { -1, -1 }, stdin_pipe[2] = { -1, -1 };
@@ -2114,21 +2115,8 @@ _sandbox_local_instance_start (SandboxLocalInstance *self,
           g_clear_error (&error);
           data->log_fd = log_pipe[0];
           log_pipe[0] = -1;
-          for (int i = 0; i < 2; i++)
-            {
-              clear_fd (&ready_pipe[i]);
-              clear_fd (&info_pipe[i]);
-              clear_fd (&log_pipe[i]);
-              clear_fd (&token_pipe[i]);
-              clear_fd (&lease_pipe[i]);
-              clear_fd (&once_pair[i]);
-              clear_fd (&seccomp_pair[i]);
-            }
-          clear_fd (&listen_fd);
-          clear_fd (&null_fd);
-          clear_fd (&watch_fd);
-          start_failed (task, data, NULL);
-          return;
+          bwrap_ended = TRUE;
+          goto fail;
         }
       _local_spawn_kill (data->bwrap_pidfd, data->bwrap_pid);
       goto fail;
@@ -2171,6 +2159,12 @@ fail:
   clear_fd (&listen_fd);
   clear_fd (&null_fd);
   clear_fd (&watch_fd);
+  if (bwrap_ended)
+    {
+      /* start_failed reads bwrap's log and cleans up as for any start. */
+      start_failed (task, data, NULL);
+      return;
+    }
   for (guint i = 0; i < G_N_ELEMENTS (limits.v1_fds); i++)
     clear_fd (&limits.v1_fds[i]);
   _local_remove_cgroups (config);

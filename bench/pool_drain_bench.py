@@ -27,6 +27,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
+import run_module
+
 CREATE = """
 import json, sys
 from metaflow_extensions.libsandbox.plugins.sandbox_remote import _load_gi
@@ -44,20 +46,6 @@ started = time.monotonic()
 destroy_pooled(sys.argv[1])
 print(time.monotonic() - started)
 """
-
-
-def bench_run_module():
-    """bench/run as a module: its emulator() starts an emulator as the
-    table's rows do."""
-    import importlib.machinery
-    import importlib.util
-
-    loader = importlib.machinery.SourceFileLoader("bench_run", str(Path(__file__).with_name("run")))
-    spec = importlib.util.spec_from_loader("bench_run", loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_run"] = module  # (its dataclasses look themselves up there)
-    loader.exec_module(module)
-    return module
 
 
 def delaying_proxy(target: str, rtt_s: float) -> str:
@@ -125,7 +113,7 @@ def main() -> int:
     key = "E2B_API_URL" if cfg.backend == "e2b" else "DAYTONA_API_URL"
     with tempfile.TemporaryDirectory(prefix="bench-drain-") as tmp:
         env = dict(os.environ, SANDBOX_LOCAL_ROOT=os.path.join(tmp, "sbx"))
-        with bench_run_module().emulator(cfg.builddir.resolve(), cfg.backend, env) as env:
+        with run_module.load().emulator(cfg.builddir.resolve(), cfg.backend, env) as env:
             drain_env = dict(env)
             if cfg.rtt_ms > 0:
                 drain_env[key] = delaying_proxy(env[key], cfg.rtt_ms / 1000.0)

@@ -12,8 +12,6 @@ checks where it landed. It checks where files are, never how fast.
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import json
 import os
 import shutil
@@ -23,17 +21,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-SRCDIR = Path(os.environ.get("TOP_SRCDIR") or Path(__file__).resolve().parent.parent)
+import run_module
+
 BUILDDIR = Path(os.environ.get("TOP_BUILDDIR") or ".").resolve()
-
-
-def bench_run():
-    loader = importlib.machinery.SourceFileLoader("bench_run", str(SRCDIR / "bench" / "run"))
-    spec = importlib.util.spec_from_loader("bench_run", loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_run"] = module
-    loader.exec_module(module)
-    return module
 
 
 def request(url: str, key: str, body: dict | None = None, method: str | None = None) -> dict:
@@ -56,7 +46,7 @@ def found_under(top: str, name: str) -> list[str]:
 def main() -> int:
     print("1..2")
     emulator = BUILDDIR / "tests" / "emulators" / "daytona-emulator"
-    br = bench_run()
+    br = run_module.load()
     tmpfs = br.tmpfs_dir()
     if not os.access(emulator, os.X_OK) or tmpfs is None:
         why = "no daytona-emulator built" if tmpfs else "no tmpfs ($XDG_RUNTIME_DIR, /dev/shm)"

@@ -64,4 +64,13 @@ typedef enum {
 SANDBOX_AVAILABLE_IN_0_1
 GQuark sandbox_error_quark (void);
 
+SANDBOX_AVAILABLE_IN_0_2
+GError *sandbox_error_new_for_http_status (const char *provider,
+                                           const char *method,
+                                           const char *endpoint,
+                                           guint       status,
+                                           const char *reason,
+                                           GBytes     *body,
+                                           const char *auth_hint);
+
 G_END_DECLS

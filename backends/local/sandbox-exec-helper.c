@@ -296,18 +296,29 @@ allow_sockets_in (char **paths, int n)
     }
 }
 
+/* Whether FD (O_PATH or any) lies on one of the N mounts IDS; UNKNOWN
+ * when its mount cannot be told. */
 static int
-mnt_allowed (int fd)
+mnt_in (int             fd,
+        const uint64_t *ids,
+        int             n,
+        int             unknown)
 {
   struct statx stx;
 
   if (syscall (SYS_statx, fd, "", AT_EMPTY_PATH | AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) != 0 ||
       !(stx.stx_mask & STATX_MNT_ID))
-    return 0;
-  for (int i = 0; i < n_allowed_mnt; i++)
-    if (allowed_mnt[i] == stx.stx_mnt_id)
+    return unknown;
+  for (int i = 0; i < n; i++)
+    if (ids[i] == stx.stx_mnt_id)
       return 1;
   return 0;
+}
+
+static int
+mnt_allowed (int fd)
+{
+  return mnt_in (fd, allowed_mnt, n_allowed_mnt, 0);
 }
 
 static int listener = -1;       /* the seccomp listener, or -1 */
@@ -872,25 +883,49 @@ connect_nonblocking_as_pid1 (int                    fd,
   return r;
 }
 
-static pid_t
-thread_group_of (pid_t tid)
+/* A status file of /proc (PATH) read into BUF (SIZE bytes), NUL
+ * terminated: with one read(), as the kernel writes it whole. 0, or -1
+ * when it cannot be read (the thread is gone). */
+static int
+read_status (const char *path,
+             char       *buf,
+             size_t      size)
 {
-  char path[64], buf[1024];
   ssize_t n;
   int fd;
-  char *p;
 
-  snprintf (path, sizeof path, "/proc/%d/status", (int) tid);
-  fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  if ((fd = open (path, O_RDONLY | O_CLOEXEC)) < 0)
     return -1;
-  n = read (fd, buf, sizeof buf - 1);
+  n = read (fd, buf, size - 1);
   close (fd);
   if (n <= 0)
     return -1;
   buf[n] = '\0';
-  p = strstr (buf, "\nTgid:");
-  return p != NULL ? (pid_t) strtol (p + 6, NULL, 10) : -1;
+  return 0;
+}
+
+/* What follows the line KEY ("\nTgid:", newline and colon included) of
+ * a status file read by read_status (), or NULL when it has none. */
+static const char *
+status_field (const char *buf,
+              const char *key)
+{
+  const char *p = strstr (buf, key);
+
+  return p != NULL ? p + strlen (key) : NULL;
+}
+
+static pid_t
+thread_group_of (pid_t tid)
+{
+  char path[64], buf[1024];
+  const char *p;
+
+  snprintf (path, sizeof path, "/proc/%d/status", (int) tid);
+  if (read_status (path, buf, sizeof buf) != 0)
+    return -1;
+  p = status_field (buf, "\nTgid:");
+  return p != NULL ? (pid_t) strtol (p, NULL, 10) : -1;
 }
 
 #ifndef PIDFD_THREAD
@@ -979,27 +1014,21 @@ read_sigmasks (const char         *path,
                char               *state)
 {
   static const char *const names[4] = { "\nSigPnd:", "\nShdPnd:", "\nSigBlk:", "\nSigCgt:" };
-  char buf[4096], *p;
-  ssize_t n;
-  int fd;
+  char buf[4096];
+  const char *p;
 
-  if ((fd = open (path, O_RDONLY | O_CLOEXEC)) < 0)
+  if (read_status (path, buf, sizeof buf) != 0)
     return -1;
-  n = read (fd, buf, sizeof buf - 1);
-  close (fd);
-  if (n <= 0)
+  if ((p = status_field (buf, "\nState:")) == NULL)
     return -1;
-  buf[n] = '\0';
-  if ((p = strstr (buf, "\nState:")) == NULL)
-    return -1;
-  for (p += 7; *p == ' ' || *p == '\t'; p++)
+  for (; *p == ' ' || *p == '\t'; p++)
     ;
   *state = *p;
   for (int i = 0; i < 4; i++)
     {
-      if ((p = strstr (buf, names[i])) == NULL)
+      if ((p = status_field (buf, names[i])) == NULL)
         return -1;
-      masks[i] = strtoull (p + strlen (names[i]), NULL, 16);
+      masks[i] = strtoull (p, NULL, 16);
     }
   return 0;
 }
@@ -1660,20 +1689,13 @@ sigpipe_caught (pid_t tid)
 {
   char path[64], buf[4096];
   unsigned long long caught = 0;
-  ssize_t n;
-  char *p;
-  int fd;
+  const char *p;
 
   snprintf (path, sizeof path, "/proc/%d/status", (int) tid);
-  if ((fd = open (path, O_RDONLY | O_CLOEXEC)) < 0)
+  if (read_status (path, buf, sizeof buf) != 0)
     return 0;
-  n = read (fd, buf, sizeof buf - 1);
-  close (fd);
-  if (n <= 0)
-    return 0;
-  buf[n] = '\0';
-  if ((p = strstr (buf, "\nSigCgt:")) != NULL)
-    caught = strtoull (p + 8, NULL, 16);
+  if ((p = status_field (buf, "\nSigCgt:")) != NULL)
+    caught = strtoull (p, NULL, 16);
   return (caught >> (SIGPIPE - 1)) & 1;
 }
 
@@ -2080,15 +2102,7 @@ find_nolinks_mounts (void)
 static int
 on_nolinks_mount (int fd)
 {
-  struct statx stx;
-
-  if (syscall (SYS_statx, fd, "", AT_EMPTY_PATH | AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) != 0 ||
-      !(stx.stx_mask & STATX_MNT_ID))
-    return 1;
-  for (int i = 0; i < n_nolinks_mnt; i++)
-    if (nolinks_mnt[i] == stx.stx_mnt_id)
-      return 1;
-  return 0;
+  return mnt_in (fd, nolinks_mnt, n_nolinks_mnt, 1);
 }
 
 /* Copies the NUL-terminated string at ADDR in TID's memory into BUF
@@ -2136,17 +2150,10 @@ read_creds (const char *status_path,
   static const char * const keys[] = { "\nUid:", "\nGid:", "\nGroups:", "\nCapEff:", "\nCapBnd:" };
   char buf[4096];
   size_t used = 0;
-  ssize_t n;
-  int fd = open (status_path, O_RDONLY | O_CLOEXEC);
   const char *u;
 
-  if (fd < 0)
+  if (read_status (status_path, buf, sizeof buf) != 0)
     return -1;
-  n = read (fd, buf, sizeof buf - 1);
-  close (fd);
-  if (n <= 0)
-    return -1;
-  buf[n] = '\0';
   for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
     {
       const char *line = strstr (buf, keys[k]), *end;
@@ -2158,12 +2165,12 @@ read_creds (const char *status_path,
       used += (size_t) (end - line);
     }
   creds[used] = '\0';
-  if ((u = strstr (buf, "\nUmask:")) == NULL)
+  if ((u = status_field (buf, "\nUmask:")) == NULL)
     return -1;
-  *umask_out = (mode_t) (strtol (u + 7, NULL, 8) & 0777);
-  if ((u = strstr (buf, "\nTgid:")) == NULL)
+  *umask_out = (mode_t) (strtol (u, NULL, 8) & 0777);
+  if ((u = status_field (buf, "\nTgid:")) == NULL)
     return -1;
-  *tgid_out = (pid_t) strtol (u + 6, NULL, 10);
+  *tgid_out = (pid_t) strtol (u, NULL, 10);
   return 0;
 }
 

@@ -684,8 +684,6 @@ instance_stdout (SandboxInstance *instance,
   return g_strndup (g_bytes_get_data (out, NULL), g_bytes_get_size (out));
 }
 
-/* Commands run in the workdir the backend reports for a spec without one,
- * and can write there; a spec's workdir is made and used instead. */
 /* A setting the backend's capabilities leave out is refused, before
  * anything is created, on create and on the one-shot run; one they include
  * is not refused for being unknown. */
@@ -774,6 +772,8 @@ test_refused_settings (Fixture       *f,
     g_assert_cmpuint (refused, >, 0);
 }
 
+/* Commands run in the workdir the backend reports for a spec without one,
+ * and can write there; a spec's workdir is made and used instead. */
 static void
 test_workdir (Fixture       *f,
               gconstpointer  data)
@@ -802,6 +802,22 @@ test_workdir (Fixture       *f,
   g_assert_cmpstr (seen, ==, "/tmp/contract-workdir/deep\n/tmp/contract-workdir/deep/probe\n");
   g_assert_true (sandbox_instance_destroy (named, NULL, &error));
   g_assert_no_error (error);
+  g_clear_object (&named);
+
+  /* A remote backend makes the workdir after the sandbox (with
+   * _sandbox_cloud_return_with_workdir): one that cannot be made fails the
+   * create, naming it and the property, and leaves no sandbox behind. */
+  if (f->fixture->count_live != NULL)
+    {
+      sandbox_spec_set_workdir (spec, "/proc/no-such-workdir");
+      named = sandbox_backend_create (f->backend, spec, NULL, &error);
+      g_assert_null (named);
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED);
+      g_assert_nonnull (strstr (error->message, "/proc/no-such-workdir"));
+      g_assert_nonnull (strstr (error->message, "SandboxSpec:workdir"));
+      /* Only the fixture's own sandbox is alive. */
+      g_assert_cmpuint (f->fixture->count_live (f->state), ==, 1);
+    }
 }
 
 /* A file larger than the transfer paths' buffers (the Daytona upload's

@@ -2495,6 +2495,40 @@ test_memory_tmpfs_total (void)
   g_assert_cmpint (g_rmdir (root), ==, 0);
 }
 
+/* Runs the Python program SCRIPT in a sandbox with the network, as the
+ * user and as root, where its output must be WITH_NETWORK, and in one
+ * without (a namespace of its own), where it must be WITHOUT. */
+static void
+expect_with_and_without_network (const char *script,
+                                 const char *with_network,
+                                 const char *without)
+{
+  const char * const argv[] = { "/usr/bin/python3", "-c", script, NULL };
+
+  for (int mode = 0; mode < 3; mode++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autoptr(SandboxCommand) cmd = sandbox_command_new (argv);
+      g_autoptr(SandboxExecResult) result = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *out = NULL;
+      GBytes *bytes;
+      SandboxInstance *instance;
+
+      /* 0, 1: with the network, as the user and as root; 2: without. */
+      sandbox_spec_set_network (spec, mode < 2);
+      sandbox_spec_set_run_as_root (spec, mode == 1);
+      instance = create (spec);
+      result = sandbox_instance_exec (instance, cmd, NULL, &error);
+      g_assert_no_error (error);
+      bytes = sandbox_exec_result_get_stdout (result);
+      out = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+      g_test_message ("mode %d: %s", mode, out);
+      g_assert_cmpstr (out, ==, mode < 2 ? with_network : without);
+      destroy (instance);
+    }
+}
+
 /* With `network` the sandbox shares the host's network namespace, and its
  * sockets belong to the caller's uid (root's here): SO_REUSEPORT let a
  * command bind the port of a host service of that uid that listens with
@@ -2520,6 +2554,7 @@ test_reuseport_host (void)
     "t = socket.socket()\n"
     "t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
     "t.bind(('127.0.0.1', 0)); t.listen(); print('other port')\n";
+  g_autofree char *script = NULL;
   struct sockaddr_in addr = { 0 };
   socklen_t len = sizeof addr;
   int one = 1, host;
@@ -2538,43 +2573,11 @@ test_reuseport_host (void)
   g_assert_cmpint (listen (host, 8), ==, 0);
   g_assert_cmpint (getsockname (host, (struct sockaddr *) &addr, &len), ==, 0);
 
-  for (int mode = 0; mode < 3; mode++)
-    {
-      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-      g_autofree char *script = g_strdup_printf (script_fmt, ntohs (addr.sin_port));
-      const char * const argv[] = { "/usr/bin/python3", "-c", script, NULL };
-      g_autoptr(SandboxCommand) cmd = sandbox_command_new (argv);
-      g_autoptr(SandboxExecResult) result = NULL;
-      g_autoptr(GError) error = NULL;
-      g_autofree char *out = NULL;
-      GBytes *bytes;
-      SandboxInstance *instance;
-
-      /* 0, 1: with the network, as the user and as root; 2: without. */
-      sandbox_spec_set_network (spec, mode < 2);
-      sandbox_spec_set_run_as_root (spec, mode == 1);
-      instance = create (spec);
-      result = sandbox_instance_exec (instance, cmd, NULL, &error);
-      g_assert_no_error (error);
-      bytes = sandbox_exec_result_get_stdout (result);
-      out = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
-      g_test_message ("mode %d: %s", mode, out);
-      if (mode < 2)
-        g_assert_cmpstr (out, ==, "refused 1\nbind failed\nother port\n");
-      else
-        g_assert_cmpstr (out, ==, "set\nJOINED\nother port\n");
-      destroy (instance);
-    }
+  script = g_strdup_printf (script_fmt, ntohs (addr.sin_port));
+  expect_with_and_without_network (script, "refused 1\nbind failed\nother port\n", "set\nJOINED\nother port\n");
   close (host);
 }
 
-/* A crash in the sandbox dumps no core: with a pipe in the host's
- * core_pattern (apport, systemd-coredump) the kernel handed the process's
- * memory to the host's crash handler, which runs as root and keeps the
- * dump on the host after the sandbox is gone; the hard RLIMIT_CORE was
- * unlimited, so a command could raise its own. Now 0, hard, as the user
- * and as root; with this host's file pattern, no core file appears either
- * (before: one per crash, when core_pattern names a file). */
 /* The same through SO_REUSEADDR, on UDP: a socket with it may bind a port
  * that a host service holds with it too (mDNS, SSDP, many UDP services),
  * whatever either's uid, and the last one bound gets the port's unicast
@@ -2601,6 +2604,7 @@ test_reuseaddr_udp_host (void)
     "t = socket.socket()\n"
     "t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
     "print('tcp', t.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR))\n";
+  g_autofree char *script = NULL;
   struct sockaddr_in addr = { 0 };
   socklen_t len = sizeof addr;
   int one = 1, host;
@@ -2618,36 +2622,18 @@ test_reuseaddr_udp_host (void)
   g_assert_cmpint (bind (host, (struct sockaddr *) &addr, sizeof addr), ==, 0);
   g_assert_cmpint (getsockname (host, (struct sockaddr *) &addr, &len), ==, 0);
 
-  for (int mode = 0; mode < 3; mode++)
-    {
-      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-      g_autofree char *script = g_strdup_printf (script_fmt, ntohs (addr.sin_port));
-      const char * const argv[] = { "/usr/bin/python3", "-c", script, NULL };
-      g_autoptr(SandboxCommand) cmd = sandbox_command_new (argv);
-      g_autoptr(SandboxExecResult) result = NULL;
-      g_autoptr(GError) error = NULL;
-      g_autofree char *out = NULL;
-      GBytes *bytes;
-      SandboxInstance *instance;
-
-      /* 0, 1: with the network, as the user and as root; 2: without. */
-      sandbox_spec_set_network (spec, mode < 2);
-      sandbox_spec_set_run_as_root (spec, mode == 1);
-      instance = create (spec);
-      result = sandbox_instance_exec (instance, cmd, NULL, &error);
-      g_assert_no_error (error);
-      bytes = sandbox_exec_result_get_stdout (result);
-      out = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
-      g_test_message ("mode %d: %s", mode, out);
-      if (mode < 2)
-        g_assert_cmpstr (out, ==, "refused 1\nbind failed\ntcp 1\n");
-      else
-        g_assert_cmpstr (out, ==, "set\nJOINED\ntcp 1\n");
-      destroy (instance);
-    }
+  script = g_strdup_printf (script_fmt, ntohs (addr.sin_port));
+  expect_with_and_without_network (script, "refused 1\nbind failed\ntcp 1\n", "set\nJOINED\ntcp 1\n");
   close (host);
 }
 
+/* A crash in the sandbox dumps no core: with a pipe in the host's
+ * core_pattern (apport, systemd-coredump) the kernel handed the process's
+ * memory to the host's crash handler, which runs as root and keeps the
+ * dump on the host after the sandbox is gone; the hard RLIMIT_CORE was
+ * unlimited, so a command could raise its own. Now 0, hard, as the user
+ * and as root; with this host's file pattern, no core file appears either
+ * (before: one per crash, when core_pattern names a file). */
 static void
 test_core_dumps (void)
 {
@@ -4485,15 +4471,6 @@ test_no_route (void)
   destroy (instance);
 }
 
-/* Egress rules: pid 1 read a destination only when it had the full size
- * of its family's address, and passed anything else as "another family".
- * The kernel takes a sockaddr_in6 of 24 bytes (RFC 2133's, without
- * sin6_scope_id) for connect() and sendto(), and the sendto() of an IPv4
- * UDP socket takes AF_UNSPEC for AF_INET: under "deny everything but
- * 127.0.0.1", a TCP connection and two datagrams reached 127.0.0.2. Now
- * read as the kernel reads them. Controls: the same short address and
- * AF_UNSPEC reach the allowed 127.0.0.1, and AF_UNSPEC still disconnects
- * a UDP socket. */
 static int
 host_socket (const char *ip, int type, guint *port)
 {
@@ -4530,6 +4507,45 @@ host_arrivals (int fd, int type)
     }
 }
 
+/* Runs the Python program PY through LAUNCHER ("/usr/bin/python3", or
+ * with a timeout and -u), with ARGS (shell words) or none, in a sandbox
+ * with the network whose egress rules allow ALLOW_ADDR and deny every
+ * other destination; returns its output, stderr included, once the
+ * sandbox is destroyed. */
+static char *
+egress_run_py (const char *allow_addr,
+               const char *launcher,
+               const char *py,
+               const char *args)
+{
+  const char *allow[] = { allow_addr, NULL };
+  const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autofree char *quoted = g_shell_quote (py);
+  g_autofree char *script = NULL;
+  SandboxInstance *instance;
+  char *out;
+
+  sandbox_spec_set_network (spec, TRUE);
+  sandbox_spec_set_egress_rules (spec, allow, deny_all);
+  instance = create (spec);
+  script = g_strdup_printf ("P=%s; %s -c \"$P\"%s%s 2>&1", quoted, launcher, args != NULL ? " " : "",
+                            args != NULL ? args : "");
+  out = sh (instance, script, NULL);
+  g_test_message ("%s", out);
+  destroy (instance);
+  return out;
+}
+
+/* Egress rules: pid 1 read a destination only when it had the full size
+ * of its family's address, and passed anything else as "another family".
+ * The kernel takes a sockaddr_in6 of 24 bytes (RFC 2133's, without
+ * sin6_scope_id) for connect() and sendto(), and the sendto() of an IPv4
+ * UDP socket takes AF_UNSPEC for AF_INET: under "deny everything but
+ * 127.0.0.1", a TCP connection and two datagrams reached 127.0.0.2. Now
+ * read as the kernel reads them. Controls: the same short address and
+ * AF_UNSPEC reach the allowed 127.0.0.1, and AF_UNSPEC still disconnects
+ * a UDP socket. */
 static void
 test_egress_short_address (void)
 {
@@ -4554,14 +4570,9 @@ test_egress_short_address (void)
     "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
     "s.connect((sys.argv[4], int(sys.argv[6])))\n"
     "print('disconnect', res(libc.connect(s.fileno(), unspec('0.0.0.0', 0), 16)))\n";
-  const char *allow[] = { "127.0.0.1", NULL };
-  const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
-  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-  g_autofree char *quoted = g_shell_quote (probe);
-  g_autofree char *script = NULL, *out = NULL, *expected = NULL;
+  g_autofree char *args = NULL, *out = NULL, *expected = NULL;
   guint denied_tcp, denied_udp, allowed_tcp, allowed_udp;
   int fds[4];
-  SandboxInstance *instance;
 
   if (!have_python ())
     {
@@ -4572,19 +4583,13 @@ test_egress_short_address (void)
   fds[1] = host_socket ("127.0.0.2", SOCK_DGRAM, &denied_udp);
   fds[2] = host_socket ("127.0.0.1", SOCK_STREAM, &allowed_tcp);
   fds[3] = host_socket ("127.0.0.1", SOCK_DGRAM, &allowed_udp);
-  sandbox_spec_set_network (spec, TRUE);
-  sandbox_spec_set_egress_rules (spec, allow, deny_all);
-  instance = create (spec);
-  script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" 127.0.0.2 %u %u 127.0.0.1 %u %u 2>&1",
-                            quoted, denied_tcp, denied_udp, allowed_tcp, allowed_udp);
-  out = sh (instance, script, NULL);
-  g_test_message ("%s", out);
+  args = g_strdup_printf ("127.0.0.2 %u %u 127.0.0.1 %u %u", denied_tcp, denied_udp, allowed_tcp, allowed_udp);
+  out = egress_run_py ("127.0.0.1", "/usr/bin/python3", probe, args);
   expected = g_strdup_printf ("127.0.0.2 tcp6/24 errno %d\n127.0.0.2 udp6/24 errno %d\n"
                               "127.0.0.2 unspec errno %d\n"
                               "127.0.0.1 tcp6/24 ok\n127.0.0.1 udp6/24 ok\n127.0.0.1 unspec ok\n"
                               "disconnect ok\n", EACCES, EACCES, EACCES);
   g_assert_cmpstr (out, ==, expected);
-  destroy (instance);
   g_assert_cmpuint (host_arrivals (fds[0], SOCK_STREAM), ==, 0);
   g_assert_cmpuint (host_arrivals (fds[1], SOCK_DGRAM), ==, 0);
   g_assert_cmpuint (host_arrivals (fds[2], SOCK_STREAM), ==, 1);
@@ -4693,14 +4698,9 @@ static const char egress_send_race_py[] =
 static void
 test_egress_send_race (void)
 {
-  const char *allow[] = { "127.0.0.1", NULL };
-  const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
-  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-  g_autofree char *quoted = g_shell_quote (egress_send_race_py);
-  g_autofree char *script = NULL, *out = NULL;
+  g_autofree char *args = NULL, *out = NULL;
   guint denied_port, allowed_port, to_denied, to_allowed;
   int denied, allowed, big = 8 << 20;
-  SandboxInstance *instance;
 
   if (!have_python ())
     {
@@ -4712,14 +4712,8 @@ test_egress_send_race (void)
   /* Not every datagram need be kept; one to the denied address is enough. */
   setsockopt (denied, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   setsockopt (allowed, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-  sandbox_spec_set_network (spec, TRUE);
-  sandbox_spec_set_egress_rules (spec, allow, deny_all);
-  instance = create (spec);
-  script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" 127.0.0.2 %u 127.0.0.1 %u 3000 2>&1",
-                            quoted, denied_port, allowed_port);
-  out = sh (instance, script, NULL);
-  g_test_message ("%s", out);
-  destroy (instance);
+  args = g_strdup_printf ("127.0.0.2 %u 127.0.0.1 %u 3000", denied_port, allowed_port);
+  out = egress_run_py ("127.0.0.1", "/usr/bin/python3", egress_send_race_py, args);
   to_denied = host_arrivals (denied, SOCK_DGRAM);
   to_allowed = host_arrivals (allowed, SOCK_DGRAM);
   g_test_message ("datagrams to the denied address: %u, to the allowed one: %u", to_denied, to_allowed);
@@ -4827,25 +4821,14 @@ static const char egress_send_semantics_py[] =
 static void
 test_egress_send_semantics (void)
 {
-  const char *allow[] = { "127.0.0.1", NULL };
-  const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
-  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-  g_autofree char *quoted = g_shell_quote (egress_send_semantics_py);
-  g_autofree char *script = NULL, *out = NULL, *expected = NULL;
-  SandboxInstance *instance;
+  g_autofree char *out = NULL, *expected = NULL;
 
   if (!have_python ())
     {
       g_test_skip ("needs /usr/bin/python3");
       return;
     }
-  sandbox_spec_set_network (spec, TRUE);
-  sandbox_spec_set_egress_rules (spec, allow, deny_all);
-  instance = create (spec);
-  script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" 2>&1", quoted);
-  out = sh (instance, script, NULL);
-  g_test_message ("%s", out);
-  destroy (instance);
+  out = egress_run_py ("127.0.0.1", "/usr/bin/python3", egress_send_semantics_py, NULL);
   expected = g_strdup_printf ("sendto True\nsendmsg b'abcdef'\nsendmmsg 3 [1, 2, 3] [1, 2, 3]\n"
                               "scm_rights b'fd' b'through'\nbadfd errno %d\nnot-mine [%d]\n"
                               "nonblocking EAGAIN\nepipe %d\nsigpipe %d\nfastopen b'hello'\n",
@@ -4905,25 +4888,14 @@ static const char egress_send_restart_py[] =
 static void
 test_egress_send_restart (void)
 {
-  const char *allow[] = { "127.0.0.1", NULL };
-  const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
-  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-  g_autofree char *quoted = g_shell_quote (egress_send_restart_py);
-  g_autofree char *script = NULL, *out = NULL;
-  SandboxInstance *instance;
+  g_autofree char *out = NULL;
 
   if (!have_python ())
     {
       g_test_skip ("needs /usr/bin/python3");
       return;
     }
-  sandbox_spec_set_network (spec, TRUE);
-  sandbox_spec_set_egress_rules (spec, allow, deny_all);
-  instance = create (spec);
-  script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" 2>&1", quoted);
-  out = sh (instance, script, NULL);
-  g_test_message ("%s", out);
-  destroy (instance);
+  out = egress_run_py ("127.0.0.1", "/usr/bin/python3", egress_send_restart_py, NULL);
   g_assert_cmpstr (out, ==, "stream True True\n");
 }
 
@@ -5029,26 +5001,15 @@ static const char egress_signal_interrupts_py[] =
 static void
 test_egress_signal_interrupts (void)
 {
-  const char *allow[] = { "127.0.0.1", NULL };
-  const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
-  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-  g_autofree char *quoted = g_shell_quote (egress_signal_interrupts_py);
-  g_autofree char *script = NULL, *out = NULL;
-  SandboxInstance *instance;
+  g_autofree char *out = NULL;
 
   if (!have_python ())
     {
       g_test_skip ("needs /usr/bin/python3");
       return;
     }
-  sandbox_spec_set_network (spec, TRUE);
-  sandbox_spec_set_egress_rules (spec, allow, deny_all);
-  instance = create (spec);
   /* A call left waiting would hang: the timeout ends the script. */
-  script = g_strdup_printf ("P=%s; timeout 20 /usr/bin/python3 -u -c \"$P\" 2>&1", quoted);
-  out = sh (instance, script, NULL);
-  g_test_message ("%s", out);
-  destroy (instance);
+  out = egress_run_py ("127.0.0.1", "timeout 20 /usr/bin/python3 -u", egress_signal_interrupts_py, NULL);
   g_assert_cmpstr (out, ==, "send interrupted\nconnect interrupted\nconnect again\nslow reader True True\n"
                    "stopped T\nreceived True 0\n");
 }
@@ -5107,8 +5068,6 @@ static const char egress_fastopen_interrupted_py[] =
 static void
 test_egress_fastopen_interrupted (void)
 {
-  const char *allow[] = { "127.0.0.1", NULL };
-  const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
   g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
   g_autofree char *quoted = g_shell_quote (egress_fastopen_interrupted_py);
   g_autofree char *script = NULL, *native = NULL, *out = NULL;
@@ -5129,11 +5088,7 @@ test_egress_fastopen_interrupted (void)
   destroy (instance);
   g_assert_cmpstr (native, ==, "raise interrupted received b''\nreturn sendto 5 received b'hello'\n");
 
-  sandbox_spec_set_egress_rules (spec, allow, deny_all);
-  instance = create (spec);
-  out = sh (instance, script, NULL);
-  g_test_message ("with rules: %s", out);
-  destroy (instance);
+  out = egress_run_py ("127.0.0.1", "timeout 20 /usr/bin/python3 -u", egress_fastopen_interrupted_py, NULL);
   g_assert_cmpstr (out, ==, native);
 }
 
@@ -5187,16 +5142,11 @@ test_egress_routing_header (void)
 
   if (g_test_subprocess ())
     {
-      const char *allow[] = { "::1", NULL };
-      const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
       const char * const up[] = { "ip", "link", "set", "lo", "up", NULL };
       const char * const add[] = { "ip", "-6", "addr", "add", "fd00:5ec::2/128", "dev", "lo", "nodad", NULL };
       struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons (ETH_P_ALL) };
-      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-      g_autofree char *quoted = g_shell_quote (probe);
-      g_autofree char *script = NULL, *out = NULL;
+      g_autofree char *out = NULL;
       struct in6_addr denied;
-      SandboxInstance *instance;
       guint to_denied = 0, to_allowed = 0;
       guint8 buf[2048];
       ssize_t n;
@@ -5211,13 +5161,7 @@ test_egress_routing_header (void)
       ll.sll_ifindex = (int) if_nametoindex ("lo");
       g_assert_cmpint (bind (cap, (struct sockaddr *) &ll, sizeof ll), ==, 0);
 
-      sandbox_spec_set_network (spec, TRUE);
-      sandbox_spec_set_egress_rules (spec, allow, deny_all);
-      instance = create (spec);
-      script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" 2>&1", quoted);
-      out = sh (instance, script, NULL);
-      g_test_message ("%s", out);
-      destroy (instance);
+      out = egress_run_py ("::1", "/usr/bin/python3", probe, NULL);
       /* Every IPv6 packet lo carried meanwhile (each is seen twice). */
       while ((n = recv (cap, buf, sizeof buf, 0)) > 0)
         if (n >= 14 + 40 && (buf[14] >> 4) == 6)
@@ -5313,20 +5257,15 @@ test_egress_mptcp (void)
 
   if (g_test_subprocess ())
     {
-      const char *allow[] = { "127.0.0.1", NULL };
-      const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
       const char * const up[] = { "ip", "link", "set", "lo", "up", NULL };
       const char * const limits[] = { "ip", "mptcp", "limits", "set", "add_addr_accepted", "2",
                                       "subflows", "2", NULL };
       const char * const endpoint[] = { "ip", "mptcp", "endpoint", "add", "127.0.0.2", "signal", NULL };
       struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons (ETH_P_ALL) };
       struct sockaddr_in any = { .sin_family = AF_INET, .sin_port = htons (7777) };
-      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
-      g_autofree char *quoted = g_shell_quote (probe);
-      g_autofree char *script = NULL, *out = NULL;
+      g_autofree char *out = NULL;
       MptcpServer server = { -1, 0 };
       GThread *thread;
-      SandboxInstance *instance;
       guint to_denied = 0, to_allowed = 0;
       guint8 buf[2048];
       ssize_t n;
@@ -5347,13 +5286,7 @@ test_egress_mptcp (void)
       ll.sll_ifindex = (int) if_nametoindex ("lo");
       g_assert_cmpint (bind (cap, (struct sockaddr *) &ll, sizeof ll), ==, 0);
 
-      sandbox_spec_set_network (spec, TRUE);
-      sandbox_spec_set_egress_rules (spec, allow, deny_all);
-      instance = create (spec);
-      script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" 2>&1", quoted);
-      out = sh (instance, script, NULL);
-      g_test_message ("%s", out);
-      destroy (instance);
+      out = egress_run_py ("127.0.0.1", "/usr/bin/python3", probe, NULL);
       g_atomic_int_set (&server.stop, 1);
       g_thread_join (thread);
       close (server.listener);

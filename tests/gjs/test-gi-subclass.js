@@ -133,6 +133,24 @@ class CapableBackend extends JsBackend {
     }
 });
 Sandbox.Backend.register('jsecho-capable', CapableBackend.$gtype, 0);
+
+// A remote backend's provider answered 429: the error the built-in remote
+// backends give for it, made with Sandbox.Error.new_for_http_status.
+const RateLimitedBackend = GObject.registerClass(
+class RateLimitedBackend extends JsBackend {
+    vfunc_get_instance(id, cancellable, task) {
+        let error;
+        try {
+            error = Sandbox.Error.new_for_http_status('JsHttp', 'GET', `sandboxes/${id}`, 429,
+                'Too Many Requests', new GLib.Bytes(encode('{"message": "slow down \u001b[2J"}')),
+                null);
+        } catch (e) {  // a task must be completed, whatever happens
+            error = new GLib.Error(Sandbox.Error, Sandbox.Error.FAILED, String(e));
+        }
+        task.return_error(error);
+    }
+});
+Sandbox.Backend.register('jsecho-rate-limited', RateLimitedBackend.$gtype, 0);
 Sandbox.Backend.register('jsecho-unconfigured', UnconfiguredBackend.$gtype, 0);
 
 function createSandbox(backend, labels = {}) {
@@ -243,6 +261,20 @@ t.test('check_configured throwing makes create fail', async () => {
     await assertRejects(backend.create_async(new Sandbox.Spec(), null),
         isSandboxError(Sandbox.Error.NOT_CONFIGURED));
     assertEqual(sandboxes.size, 0, 'vfunc_create never ran');
+});
+
+t.test('a provider\'s HTTP answer as a SANDBOX_ERROR: Sandbox.Error.new_for_http_status', () => {
+    const backend = Sandbox.Backend.new_for_name('jsecho-rate-limited');
+    const error = assertThrows(() => backend.get_instance('x', null),
+        isSandboxError(Sandbox.Error.RATE_LIMITED));
+    assert(error.message.startsWith('JsHttp answered HTTP 429 to GET sandboxes/x: slow down'),
+        error.message);
+    assert(error.message.includes('retry later'), error.message);
+    assert(!error.message.includes('\u001b'), 'the escape sequence is made harmless');
+    const none = Sandbox.Error.new_for_http_status('JsHttp', 'DELETE', 'sandboxes/y', 503,
+        'Service Unavailable', null, null);
+    assert(none.matches(Sandbox.Error, Sandbox.Error.UNAVAILABLE));
+    assert(none.message.includes('HTTP 503 to DELETE sandboxes/y: Service Unavailable.'), none.message);
 });
 
 t.test('capabilities: none by default, declared by vfunc_get_capabilities', () => {

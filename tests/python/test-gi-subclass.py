@@ -8,11 +8,15 @@ exec, list, destroy), which must dispatch into the Python vfuncs."""
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
 import sys
 import tempfile
+import threading
 import unittest
+import urllib.error
+import urllib.request
 from typing import Any, ClassVar
 
 # taptest.py lives beside this file.
@@ -169,6 +173,62 @@ class CapableBackend(PyBackend):
 Sandbox.Backend.register("pyecho-capable", CapableBackend.__gtype__, 0)
 
 
+class ProviderHandler(http.server.BaseHTTPRequestHandler):
+    """A provider's API on the loopback: GET /sandboxes/ID answers the status
+    the ID names ("429", "404", ...), with a JSON body saying why; "none" is
+    a 503 with no body."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        name = self.path.rsplit("/", 1)[-1]
+        status = 503 if name == "none" else int(name)
+        body = b"" if name == "none" else b'{"message": "said by the provider \x1b[2J"}'
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class HttpBackend(PyBackend):
+    """A remote backend that asks a provider's REST API over HTTP, and reports
+    its failed answers as the built-in remote backends do, with
+    Sandbox.Error.new_for_http_status: the same codes and the same advice."""
+
+    url: ClassVar[str] = ""
+
+    def do_get_instance(
+        self, sandbox_id: str, cancellable: Gio.Cancellable | None, task: Gio.Task
+    ) -> None:
+        endpoint = f"sandboxes/{sandbox_id}"
+        try:
+            with urllib.request.urlopen(f"{HttpBackend.url}/{endpoint}", timeout=30):
+                pass
+        except urllib.error.HTTPError as e:
+            try:
+                error = Sandbox.Error.new_for_http_status(
+                    "PyHttp",
+                    "GET",
+                    endpoint,
+                    e.code,
+                    e.reason,
+                    GLib.Bytes.new(e.read()),
+                    "Check PYHTTP_API_KEY.",
+                )
+            except Exception as bug:  # a task must be completed, whatever happens
+                error = GLib.Error.new_literal(
+                    Sandbox.error_quark(), str(bug), Sandbox.Error.FAILED
+                )
+            task.return_error(error)
+            return
+        task.return_value(PyInstance(id=sandbox_id, backend=self))
+
+
+Sandbox.Backend.register("pyhttp", HttpBackend.__gtype__, 0)
+
+
 class SubclassTestCase(unittest.TestCase):
     def setUp(self) -> None:
         PyBackend.instances.clear()
@@ -312,6 +372,54 @@ class TestNotConfigured(SubclassTestCase):
         with self.assertRaises(GLib.Error) as ctx:
             run_async(lambda cb: backend.list_async(None, None, cb), backend.list_finish)
         self.assertTrue(ctx.exception.matches(Sandbox.error_quark(), Sandbox.Error.NOT_CONFIGURED))
+
+
+class TestHttpErrors(SubclassTestCase):
+    """A Python remote backend turns its provider's failed answers into the
+    library's errors with Sandbox.Error.new_for_http_status."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ProviderHandler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        HttpBackend.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.backend = Sandbox.Backend.new_for_name("pyhttp")
+
+    def tearDown(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+        super().tearDown()
+
+    def failure(self, sandbox_id: str) -> GLib.Error:
+        with self.assertRaises(GLib.Error) as ctx:
+            self.backend.get_instance(sandbox_id, None)
+        return ctx.exception
+
+    def test_codes_and_advice(self) -> None:
+        for status, code, advice in (
+            ("401", Sandbox.Error.AUTHENTICATION, "Check PYHTTP_API_KEY."),
+            ("404", Sandbox.Error.NOT_FOUND, "sandboxctl ls"),
+            ("429", Sandbox.Error.RATE_LIMITED, "retry later"),
+            ("402", Sandbox.Error.QUOTA, "quota"),
+            ("422", Sandbox.Error.INVALID_ARGUMENT, "check the spec"),
+            ("500", Sandbox.Error.UNAVAILABLE, "retry later"),
+        ):
+            error = self.failure(status)
+            self.assertTrue(error.matches(Sandbox.error_quark(), code), (status, error.message))
+            self.assertIn(f"PyHttp answered HTTP {status} to GET sandboxes/{status}", error.message)
+            self.assertIn("said by the provider", error.message)
+            self.assertIn(advice, error.message)
+            # The provider's escape sequence reaches no terminal as it came.
+            self.assertNotIn("\x1b", error.message)
+
+    def test_reason_when_the_body_says_nothing(self) -> None:
+        error = self.failure("none")
+        self.assertTrue(error.matches(Sandbox.error_quark(), Sandbox.Error.UNAVAILABLE))
+        self.assertIn(
+            "answered HTTP 503 to GET sandboxes/none: Service Unavailable.", error.message
+        )
 
 
 class TestCapabilities(SubclassTestCase):

@@ -333,11 +333,17 @@ add_rules (scmp_filter_ctx ctx)
       /* A UNIX datagram socket sends to a path without connect(), which is
        * where pid 1 keeps the host's sockets out of reach
        * (sandbox-exec-helper.c): none. Stream and seqpacket sockets ignore
-       * a send's address. */
-      if (r == 0)
-        r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EACCES), nr, 2,
-                              SCMP_A0 (SCMP_CMP_EQ, (scmp_datum_t) AF_UNIX),
-                              SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xF, (scmp_datum_t) SOCK_DGRAM));
+       * a send's address. Every other type is refused, not SOCK_DGRAM
+       * alone: the kernel makes SOCK_RAW a datagram socket too
+       * (unix_create), and with SOCK_DGRAM alone refused, socket(AF_UNIX,
+       * SOCK_RAW) then sendto() reached a host service's datagram socket
+       * on the read-only root (session sec27). The kernel looks at the
+       * low four bits (SOCK_TYPE_MASK); the others are flags. */
+      for (scmp_datum_t type = 0; r == 0 && type <= 0xF; type++)
+        if (type != SOCK_STREAM && type != SOCK_SEQPACKET)
+          r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EACCES), nr, 2,
+                                SCMP_A0 (SCMP_CMP_EQ, (scmp_datum_t) AF_UNIX),
+                                SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xF, type));
       /* No protocol the kernel would load a module for (above). */
       if (r == 0)
         r = deny_protocols_but (ctx, nr, AF_INET, inet_protocols, G_N_ELEMENTS (inet_protocols));

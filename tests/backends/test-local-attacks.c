@@ -3666,6 +3666,111 @@ test_host_unix_sockets_anywhere (void)
     g_test_skip ("no directory of the host's root where this user may make one");
 }
 
+/* Session sec27: socket(AF_UNIX, SOCK_RAW) is a datagram socket (the
+ * kernel turns the type into SOCK_DGRAM), which sends to a path with
+ * sendto() and no connect(), past pid 1's check of where a socket lives:
+ * only SOCK_DGRAM was refused. Each way to make one, then a send to the
+ * host's datagram socket at argv[1]; the controls make the two kinds a
+ * command may have. */
+static const char unix_raw_py[] =
+  "import errno, socket, sys\n"
+  "path = sys.argv[1]\n"
+  "def send_from(make):\n"
+  "    try:\n"
+  "        s = make()\n"
+  "    except OSError as ex:\n"
+  "        return 'ERR-' + errno.errorcode.get(ex.errno, str(ex.errno))\n"
+  "    if isinstance(s, tuple):\n"
+  "        s = s[0]\n"
+  "    try:\n"
+  "        s.sendto(b'escaped', path)\n"
+  "        return 'SENT'\n"
+  "    except OSError as ex:\n"
+  "        return 'MADE-' + errno.errorcode.get(ex.errno, str(ex.errno))\n"
+  "raw = 3\n"
+  "out = [send_from(lambda: socket.socket(socket.AF_UNIX, raw)),\n"
+  "       send_from(lambda: socket.socket(socket.AF_UNIX, raw | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)),\n"
+  "       send_from(lambda: socket.socketpair(socket.AF_UNIX, raw)),\n"
+  "       send_from(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))]\n"
+  "def ok(make):\n"
+  "    try:\n"
+  "        make()\n"
+  "        return 'OK'\n"
+  "    except OSError as ex:\n"
+  "        return 'ERR-' + errno.errorcode.get(ex.errno, str(ex.errno))\n"
+  "out.append(ok(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)))\n"
+  "out.append(ok(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)))\n"
+  "out.append(ok(lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)))\n"
+  "print(' '.join(out))\n";
+
+static void
+test_unix_raw_datagram (void)
+{
+  g_autofree char *cwd = g_get_current_dir ();
+  const char *parents[] = { "/var/lib", "/srv", "/opt", cwd, NULL };
+  guint tried = 0;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  for (guint i = 0; parents[i] != NULL; i++)
+    {
+      g_autofree char *dir = NULL, *path = NULL, *quoted = g_shell_quote (unix_raw_py);
+      g_autofree char *script = NULL, *out_user = NULL, *out_root = NULL;
+      g_autoptr(GSocketAddress) address = NULL;
+      g_autoptr(GSocket) host = NULL;
+      g_autoptr(GError) error = NULL;
+      SandboxInstance *user, *root;
+      char buf[64];
+      gssize got;
+
+      /* Only where the sandbox shows the host's directory. */
+      if (!g_file_test (parents[i], G_FILE_TEST_IS_DIR) ||
+          g_str_has_prefix (parents[i], "/tmp") || g_str_has_prefix (parents[i], "/var/tmp") ||
+          g_str_has_prefix (parents[i], "/home") || g_str_has_prefix (parents[i], "/root") ||
+          g_str_has_prefix (parents[i], "/run"))
+        continue;
+      dir = g_strdup_printf ("%s/libsandbox-attack-%08x", parents[i], g_random_int ());
+      if (g_mkdir (dir, 0755) != 0)
+        continue;
+      tried++;
+      /* A host service's datagram socket (journald's, syslog's) that
+       * anyone may write to. */
+      path = g_build_filename (dir, "dgram", NULL);
+      host = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
+      g_assert_no_error (error);
+      address = g_unix_socket_address_new (path);
+      g_assert_true (g_socket_bind (host, address, FALSE, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (g_chmod (path, 0777), ==, 0);
+      g_socket_set_blocking (host, FALSE);
+
+      script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" '%s'", quoted, path);
+      user = create (NULL);
+      root = create_as_root ();
+      out_user = sh (user, script, NULL);
+      out_root = sh (root, script, NULL);
+      g_test_message ("%s: user: %s root: %s", path, out_user, out_root);
+      got = g_socket_receive (host, buf, sizeof buf, NULL, &error);
+      if (got >= 0)
+        g_test_message ("the host's socket received %" G_GSSIZE_FORMAT " bytes", got);
+      g_assert_cmpint (got, ==, -1);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+      g_assert_cmpstr (out_user, ==, "ERR-EACCES ERR-EACCES ERR-EACCES ERR-EACCES OK OK OK\n");
+      g_assert_cmpstr (out_root, ==, "ERR-EACCES ERR-EACCES ERR-EACCES ERR-EACCES OK OK OK\n");
+
+      destroy (user);
+      destroy (root);
+      g_socket_close (host, NULL);
+      g_unlink (path);
+      g_rmdir (dir);
+    }
+  if (tried == 0)
+    g_test_skip ("no directory of the host's root where this user may make one");
+}
+
 static void
 test_own_sockets (void)
 {
@@ -5444,6 +5549,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/host-unix-sockets", test_host_unix_sockets);
   g_test_add_func ("/local/attack/host-unix-sockets-world-writable", test_host_unix_sockets_world_writable);
   g_test_add_func ("/local/attack/host-unix-sockets-anywhere", test_host_unix_sockets_anywhere);
+  g_test_add_func ("/local/attack/unix-raw-datagram", test_unix_raw_datagram);
   g_test_add_func ("/local/attack/own-sockets", test_own_sockets);
   g_test_add_func ("/local/attack/host-home", test_host_home);
   g_test_add_func ("/local/attack/host-home-unmounted", test_host_home_unmounted);

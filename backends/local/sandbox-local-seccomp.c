@@ -140,8 +140,13 @@ static const scmp_datum_t inet_protocols[] = {
   0, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6, IPPROTO_UDPLITE,
   IPPROTO_RAW, 262 /* IPPROTO_MPTCP, built in when there */
 };
+/* Not NETLINK_USERSOCK (2): any user may send to (and join the groups
+ * of) another process's socket of that protocol in the same network
+ * namespace, which with `network` is the host's: a host service's
+ * USERSOCK socket, which no Landlock scope covers, took a sandbox's
+ * messages (session sec27). */
 static const scmp_datum_t netlink_protocols[] = {
-  0 /* ROUTE */, 2 /* USERSOCK */, 4 /* SOCK_DIAG */, 6 /* XFRM */, 7 /* SELINUX */,
+  0 /* ROUTE */, 4 /* SOCK_DIAG */, 6 /* XFRM */, 7 /* SELINUX */,
   9 /* AUDIT */, 10 /* FIB_LOOKUP */, 11 /* CONNECTOR */, 15 /* KOBJECT_UEVENT */
 };
 

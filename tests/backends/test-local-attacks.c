@@ -32,6 +32,7 @@
 #include <net/if.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/netlink.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <linux/magic.h>
@@ -3771,6 +3772,76 @@ test_unix_raw_datagram (void)
     g_test_skip ("no directory of the host's root where this user may make one");
 }
 
+/* Session sec27: NETLINK_USERSOCK lets any user send to another
+ * process's socket of that protocol in the same network namespace: with
+ * `network`, the host's. A host service's such socket (port id argv[1])
+ * took the sandbox's message; no Landlock scope covers netlink. Control:
+ * a NETLINK_ROUTE socket. */
+static const char usersock_py[] =
+  "import errno, socket, struct, sys\n"
+  "def send():\n"
+  "    try:\n"
+  "        s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 2)\n"
+  "    except OSError as ex:\n"
+  "        return 'ERR-' + errno.errorcode.get(ex.errno, str(ex.errno))\n"
+  "    try:\n"
+  "        s.sendto(struct.pack('=LHHLL', 24, 0x10, 0, 1, 0) + b'escaped!', (int(sys.argv[1]), 0))\n"
+  "        return 'SENT'\n"
+  "    except OSError as ex:\n"
+  "        return 'MADE-' + errno.errorcode.get(ex.errno, str(ex.errno))\n"
+  "def route():\n"
+  "    try:\n"
+  "        socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0).close()\n"
+  "        return 'OK'\n"
+  "    except OSError as ex:\n"
+  "        return 'ERR-' + errno.errorcode.get(ex.errno, str(ex.errno))\n"
+  "print(send(), route())\n";
+
+static void
+test_netlink_usersock (void)
+{
+  g_autofree char *quoted = g_shell_quote (usersock_py);
+  struct sockaddr_nl bound = { .nl_family = AF_NETLINK };
+  socklen_t bound_len = sizeof bound;
+  int host;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  host = socket (AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_USERSOCK);
+  if (host < 0)
+    {
+      g_test_skip ("no NETLINK_USERSOCK socket on this host");
+      return;
+    }
+  g_assert_cmpint (bind (host, (struct sockaddr *) &bound, sizeof bound), ==, 0);
+  g_assert_cmpint (getsockname (host, (struct sockaddr *) &bound, &bound_len), ==, 0);
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" %u", quoted,
+                                                 (unsigned) bound.nl_pid);
+      g_autofree char *out = NULL;
+      SandboxInstance *instance;
+      char buf[64];
+      ssize_t got;
+
+      sandbox_spec_set_network (spec, TRUE);
+      sandbox_spec_set_run_as_root (spec, as_root);
+      instance = create (spec);
+      out = sh (instance, script, NULL);
+      got = recv (host, buf, sizeof buf, 0);
+      g_test_message ("run-as-root=%d: %s; the host's socket received %zd", as_root, out, got);
+      g_assert_cmpint (got, ==, -1);
+      g_assert_cmpint (errno, ==, EAGAIN);
+      g_assert_cmpstr (out, ==, "ERR-EPERM OK\n");
+      destroy (instance);
+    }
+  close (host);
+}
+
 static void
 test_own_sockets (void)
 {
@@ -5550,6 +5621,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/host-unix-sockets-world-writable", test_host_unix_sockets_world_writable);
   g_test_add_func ("/local/attack/host-unix-sockets-anywhere", test_host_unix_sockets_anywhere);
   g_test_add_func ("/local/attack/unix-raw-datagram", test_unix_raw_datagram);
+  g_test_add_func ("/local/attack/netlink-usersock", test_netlink_usersock);
   g_test_add_func ("/local/attack/own-sockets", test_own_sockets);
   g_test_add_func ("/local/attack/host-home", test_host_home);
   g_test_add_func ("/local/attack/host-home-unmounted", test_host_home_unmounted);

@@ -1555,6 +1555,73 @@ download_to (SandboxInstance *instance,
   return result;
 }
 
+/* Session sec27 (a probe that held): the file service that opens a
+ * download's files is a fork of pid 1, whose memory holds the sandbox's
+ * secret and the cookie, and it resolves each path as the sandbox shows
+ * it. A directory being downloaded, swapped again and again with a link
+ * to /proc/self, has it open its own /proc files under the names the
+ * directory listed (environ, maps, mem ...): the host copies what such a
+ * file held by its size when opened, 0, so nothing of the service comes
+ * down. Each download ends (copied, refused, or the top a link); no
+ * regular file holds anything but what the sandbox wrote. */
+static void
+test_download_proc_self_swap (void)
+{
+  static const char * const names[] = {
+    "environ", "maps", "mem", "auxv", "cmdline", "stat", "status", "limits", "mountinfo", "smaps",
+  };
+  g_autofree char *base = g_dir_make_tmp ("sbx-procswap-XXXXXX", NULL);
+  g_autoptr(GString) setup = g_string_new ("mkdir -p /tmp/d && ln -s /proc/self /tmp/p");
+  SandboxInstance *instance;
+  guint dirs = 0, files = 0;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    g_string_append_printf (setup, " && echo x > /tmp/d/%s", names[i]);
+  instance = create (NULL);
+  g_free (sh (instance, setup->str, NULL));
+  g_free (sh (instance,
+              "/usr/bin/python3 -c 'import ctypes\n"
+              "libc = ctypes.CDLL(None)\n"
+              "while True:\n"
+              "    libc.renameat2(-100, b\"/tmp/d\", -100, b\"/tmp/p\", 2)\n' </dev/null >/dev/null 2>&1 &",
+              NULL));
+  for (guint round = 0; round < 150; round++)
+    {
+      g_autofree char *dest = g_strdup_printf ("%s/%u", base, round);
+      g_autoptr(GError) error = download_to (instance, "/tmp/d", dest);
+      struct stat st;
+
+      if (error != NULL || lstat (dest, &st) != 0 || !S_ISDIR (st.st_mode))
+        continue;
+      dirs++;
+      for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+        {
+          g_autofree char *path = g_build_filename (dest, names[i], NULL);
+          g_autofree char *contents = NULL;
+          gsize len = 0;
+
+          if (lstat (path, &st) != 0 || !S_ISREG (st.st_mode))
+            continue;
+          files++;
+          g_assert_true (g_file_get_contents (path, &contents, &len, NULL));
+          if (len != 0 && !(len == 2 && memcmp (contents, "x\n", 2) == 0))
+            g_error ("%s came down with %" G_GSIZE_FORMAT " bytes of the file service's", path, len);
+        }
+    }
+  g_test_message ("%u downloads came down as directories, %u files checked", dirs, files);
+  g_assert_cmpuint (files, >, 0);
+  destroy (instance);
+  {
+    g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", base);
+    g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  }
+}
+
 /* `sandboxctl cp ID:/f /dev/stdout`: a download replaced the link the
  * user named with a regular file (as root, /dev/stdout itself), since a
  * final link is never followed. A link the user names that leads to the
@@ -5596,6 +5663,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/name-escapes", test_name_escapes);
   g_test_add_func ("/local/attack/fifo-destination", test_fifo_destination);
   g_test_add_func ("/local/attack/download-stream-destination", test_download_stream_destination);
+  g_test_add_func ("/local/attack/download-proc-self-swap", test_download_proc_self_swap);
   g_test_add_func ("/local/attack/egress-send-restart", test_egress_send_restart);
   g_test_add_func ("/local/attack/egress-signal-interrupts", test_egress_signal_interrupts);
   g_test_add_func ("/local/attack/egress-fastopen-interrupted", test_egress_fastopen_interrupted);

@@ -140,8 +140,13 @@ static const scmp_datum_t inet_protocols[] = {
   0, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6, IPPROTO_UDPLITE,
   IPPROTO_RAW, 262 /* IPPROTO_MPTCP, built in when there */
 };
+/* Not NETLINK_USERSOCK (2): any user may send to (and join the groups
+ * of) another process's socket of that protocol in the same network
+ * namespace, which with `network` is the host's: a host service's
+ * USERSOCK socket, which no Landlock scope covers, took a sandbox's
+ * messages (session sec27). */
 static const scmp_datum_t netlink_protocols[] = {
-  0 /* ROUTE */, 2 /* USERSOCK */, 4 /* SOCK_DIAG */, 6 /* XFRM */, 7 /* SELINUX */,
+  0 /* ROUTE */, 4 /* SOCK_DIAG */, 6 /* XFRM */, 7 /* SELINUX */,
   9 /* AUDIT */, 10 /* FIB_LOOKUP */, 11 /* CONNECTOR */, 15 /* KOBJECT_UEVENT */
 };
 
@@ -333,11 +338,17 @@ add_rules (scmp_filter_ctx ctx)
       /* A UNIX datagram socket sends to a path without connect(), which is
        * where pid 1 keeps the host's sockets out of reach
        * (sandbox-exec-helper.c): none. Stream and seqpacket sockets ignore
-       * a send's address. */
-      if (r == 0)
-        r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EACCES), nr, 2,
-                              SCMP_A0 (SCMP_CMP_EQ, (scmp_datum_t) AF_UNIX),
-                              SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xF, (scmp_datum_t) SOCK_DGRAM));
+       * a send's address. Every other type is refused, not SOCK_DGRAM
+       * alone: the kernel makes SOCK_RAW a datagram socket too
+       * (unix_create), and with SOCK_DGRAM alone refused, socket(AF_UNIX,
+       * SOCK_RAW) then sendto() reached a host service's datagram socket
+       * on the read-only root (session sec27). The kernel looks at the
+       * low four bits (SOCK_TYPE_MASK); the others are flags. */
+      for (scmp_datum_t type = 0; r == 0 && type <= 0xF; type++)
+        if (type != SOCK_STREAM && type != SOCK_SEQPACKET)
+          r = seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EACCES), nr, 2,
+                                SCMP_A0 (SCMP_CMP_EQ, (scmp_datum_t) AF_UNIX),
+                                SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xF, type));
       /* No protocol the kernel would load a module for (above). */
       if (r == 0)
         r = deny_protocols_but (ctx, nr, AF_INET, inet_protocols, G_N_ELEMENTS (inet_protocols));

@@ -32,6 +32,7 @@
 #include <net/if.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/netlink.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <linux/magic.h>
@@ -1552,6 +1553,73 @@ download_to (SandboxInstance *instance,
   if (g_error_matches (result, G_IO_ERROR, G_IO_ERROR_EXISTS))
     g_clear_error (&result);
   return result;
+}
+
+/* Session sec27 (a probe that held): the file service that opens a
+ * download's files is a fork of pid 1, whose memory holds the sandbox's
+ * secret and the cookie, and it resolves each path as the sandbox shows
+ * it. A directory being downloaded, swapped again and again with a link
+ * to /proc/self, has it open its own /proc files under the names the
+ * directory listed (environ, maps, mem ...): the host copies what such a
+ * file held by its size when opened, 0, so nothing of the service comes
+ * down. Each download ends (copied, refused, or the top a link); no
+ * regular file holds anything but what the sandbox wrote. */
+static void
+test_download_proc_self_swap (void)
+{
+  static const char * const names[] = {
+    "environ", "maps", "mem", "auxv", "cmdline", "stat", "status", "limits", "mountinfo", "smaps",
+  };
+  g_autofree char *base = g_dir_make_tmp ("sbx-procswap-XXXXXX", NULL);
+  g_autoptr(GString) setup = g_string_new ("mkdir -p /tmp/d && ln -s /proc/self /tmp/p");
+  SandboxInstance *instance;
+  guint dirs = 0, files = 0;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    g_string_append_printf (setup, " && echo x > /tmp/d/%s", names[i]);
+  instance = create (NULL);
+  g_free (sh (instance, setup->str, NULL));
+  g_free (sh (instance,
+              "/usr/bin/python3 -c 'import ctypes\n"
+              "libc = ctypes.CDLL(None)\n"
+              "while True:\n"
+              "    libc.renameat2(-100, b\"/tmp/d\", -100, b\"/tmp/p\", 2)\n' </dev/null >/dev/null 2>&1 &",
+              NULL));
+  for (guint round = 0; round < 150; round++)
+    {
+      g_autofree char *dest = g_strdup_printf ("%s/%u", base, round);
+      g_autoptr(GError) error = download_to (instance, "/tmp/d", dest);
+      struct stat st;
+
+      if (error != NULL || lstat (dest, &st) != 0 || !S_ISDIR (st.st_mode))
+        continue;
+      dirs++;
+      for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+        {
+          g_autofree char *path = g_build_filename (dest, names[i], NULL);
+          g_autofree char *contents = NULL;
+          gsize len = 0;
+
+          if (lstat (path, &st) != 0 || !S_ISREG (st.st_mode))
+            continue;
+          files++;
+          g_assert_true (g_file_get_contents (path, &contents, &len, NULL));
+          if (len != 0 && !(len == 2 && memcmp (contents, "x\n", 2) == 0))
+            g_error ("%s came down with %" G_GSIZE_FORMAT " bytes of the file service's", path, len);
+        }
+    }
+  g_test_message ("%u downloads came down as directories, %u files checked", dirs, files);
+  g_assert_cmpuint (files, >, 0);
+  destroy (instance);
+  {
+    g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", base);
+    g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  }
 }
 
 /* `sandboxctl cp ID:/f /dev/stdout`: a download replaced the link the
@@ -3652,6 +3720,181 @@ test_host_unix_sockets_anywhere (void)
     g_test_skip ("no directory of the host's root where this user may make one");
 }
 
+/* Session sec27: socket(AF_UNIX, SOCK_RAW) is a datagram socket (the
+ * kernel turns the type into SOCK_DGRAM), which sends to a path with
+ * sendto() and no connect(), past pid 1's check of where a socket lives:
+ * only SOCK_DGRAM was refused. Each way to make one, then a send to the
+ * host's datagram socket at argv[1]; the controls make the two kinds a
+ * command may have. */
+static const char unix_raw_py[] =
+  "import errno, socket, sys\n"
+  "path = sys.argv[1]\n"
+  "def send_from(make):\n"
+  "    try:\n"
+  "        s = make()\n"
+  "    except OSError as ex:\n"
+  "        return 'ERR-' + errno.errorcode.get(ex.errno, str(ex.errno))\n"
+  "    if isinstance(s, tuple):\n"
+  "        s = s[0]\n"
+  "    try:\n"
+  "        s.sendto(b'escaped', path)\n"
+  "        return 'SENT'\n"
+  "    except OSError as ex:\n"
+  "        return 'MADE-' + errno.errorcode.get(ex.errno, str(ex.errno))\n"
+  "raw = 3\n"
+  "out = [send_from(lambda: socket.socket(socket.AF_UNIX, raw)),\n"
+  "       send_from(lambda: socket.socket(socket.AF_UNIX, raw | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)),\n"
+  "       send_from(lambda: socket.socketpair(socket.AF_UNIX, raw)),\n"
+  "       send_from(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))]\n"
+  "def ok(make):\n"
+  "    try:\n"
+  "        make()\n"
+  "        return 'OK'\n"
+  "    except OSError as ex:\n"
+  "        return 'ERR-' + errno.errorcode.get(ex.errno, str(ex.errno))\n"
+  "out.append(ok(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)))\n"
+  "out.append(ok(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)))\n"
+  "out.append(ok(lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)))\n"
+  "print(' '.join(out))\n";
+
+static void
+test_unix_raw_datagram (void)
+{
+  g_autofree char *cwd = g_get_current_dir ();
+  const char *parents[] = { "/var/lib", "/srv", "/opt", cwd, NULL };
+  guint tried = 0;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  for (guint i = 0; parents[i] != NULL; i++)
+    {
+      g_autofree char *dir = NULL, *path = NULL, *quoted = g_shell_quote (unix_raw_py);
+      g_autofree char *script = NULL, *out_user = NULL, *out_root = NULL;
+      g_autoptr(GSocketAddress) address = NULL;
+      g_autoptr(GSocket) host = NULL;
+      g_autoptr(GError) error = NULL;
+      SandboxInstance *user, *root;
+      char buf[64];
+      gssize got;
+
+      /* Only where the sandbox shows the host's directory. */
+      if (!g_file_test (parents[i], G_FILE_TEST_IS_DIR) ||
+          g_str_has_prefix (parents[i], "/tmp") || g_str_has_prefix (parents[i], "/var/tmp") ||
+          g_str_has_prefix (parents[i], "/home") || g_str_has_prefix (parents[i], "/root") ||
+          g_str_has_prefix (parents[i], "/run"))
+        continue;
+      dir = g_strdup_printf ("%s/libsandbox-attack-%08x", parents[i], g_random_int ());
+      if (g_mkdir (dir, 0755) != 0)
+        continue;
+      tried++;
+      /* A host service's datagram socket (journald's, syslog's) that
+       * anyone may write to. */
+      path = g_build_filename (dir, "dgram", NULL);
+      host = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
+      g_assert_no_error (error);
+      address = g_unix_socket_address_new (path);
+      g_assert_true (g_socket_bind (host, address, FALSE, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (g_chmod (path, 0777), ==, 0);
+      g_socket_set_blocking (host, FALSE);
+
+      script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" '%s'", quoted, path);
+      user = create (NULL);
+      root = create_as_root ();
+      out_user = sh (user, script, NULL);
+      out_root = sh (root, script, NULL);
+      g_test_message ("%s: user: %s root: %s", path, out_user, out_root);
+      got = g_socket_receive (host, buf, sizeof buf, NULL, &error);
+      if (got >= 0)
+        g_test_message ("the host's socket received %" G_GSSIZE_FORMAT " bytes", got);
+      g_assert_cmpint (got, ==, -1);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+      g_assert_cmpstr (out_user, ==, "ERR-EACCES ERR-EACCES ERR-EACCES ERR-EACCES OK OK OK\n");
+      g_assert_cmpstr (out_root, ==, "ERR-EACCES ERR-EACCES ERR-EACCES ERR-EACCES OK OK OK\n");
+
+      destroy (user);
+      destroy (root);
+      g_socket_close (host, NULL);
+      g_unlink (path);
+      g_rmdir (dir);
+    }
+  if (tried == 0)
+    g_test_skip ("no directory of the host's root where this user may make one");
+}
+
+/* Session sec27: NETLINK_USERSOCK lets any user send to another
+ * process's socket of that protocol in the same network namespace: with
+ * `network`, the host's. A host service's such socket (port id argv[1])
+ * took the sandbox's message; no Landlock scope covers netlink. Control:
+ * a NETLINK_ROUTE socket. */
+static const char usersock_py[] =
+  "import errno, socket, struct, sys\n"
+  "def send():\n"
+  "    try:\n"
+  "        s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 2)\n"
+  "    except OSError as ex:\n"
+  "        return 'ERR-' + errno.errorcode.get(ex.errno, str(ex.errno))\n"
+  "    try:\n"
+  "        s.sendto(struct.pack('=LHHLL', 24, 0x10, 0, 1, 0) + b'escaped!', (int(sys.argv[1]), 0))\n"
+  "        return 'SENT'\n"
+  "    except OSError as ex:\n"
+  "        return 'MADE-' + errno.errorcode.get(ex.errno, str(ex.errno))\n"
+  "def route():\n"
+  "    try:\n"
+  "        socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0).close()\n"
+  "        return 'OK'\n"
+  "    except OSError as ex:\n"
+  "        return 'ERR-' + errno.errorcode.get(ex.errno, str(ex.errno))\n"
+  "print(send(), route())\n";
+
+static void
+test_netlink_usersock (void)
+{
+  g_autofree char *quoted = g_shell_quote (usersock_py);
+  struct sockaddr_nl bound = { .nl_family = AF_NETLINK };
+  socklen_t bound_len = sizeof bound;
+  int host;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  host = socket (AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_USERSOCK);
+  if (host < 0)
+    {
+      g_test_skip ("no NETLINK_USERSOCK socket on this host");
+      return;
+    }
+  g_assert_cmpint (bind (host, (struct sockaddr *) &bound, sizeof bound), ==, 0);
+  g_assert_cmpint (getsockname (host, (struct sockaddr *) &bound, &bound_len), ==, 0);
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      g_autofree char *script = g_strdup_printf ("P=%s; /usr/bin/python3 -c \"$P\" %u", quoted,
+                                                 (unsigned) bound.nl_pid);
+      g_autofree char *out = NULL;
+      SandboxInstance *instance;
+      char buf[64];
+      ssize_t got;
+
+      sandbox_spec_set_network (spec, TRUE);
+      sandbox_spec_set_run_as_root (spec, as_root);
+      instance = create (spec);
+      out = sh (instance, script, NULL);
+      got = recv (host, buf, sizeof buf, 0);
+      g_test_message ("run-as-root=%d: %s; the host's socket received %zd", as_root, out, got);
+      g_assert_cmpint (got, ==, -1);
+      g_assert_cmpint (errno, ==, EAGAIN);
+      g_assert_cmpstr (out, ==, "ERR-EPERM OK\n");
+      destroy (instance);
+    }
+  close (host);
+}
+
 static void
 test_own_sockets (void)
 {
@@ -5353,6 +5596,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/name-escapes", test_name_escapes);
   g_test_add_func ("/local/attack/fifo-destination", test_fifo_destination);
   g_test_add_func ("/local/attack/download-stream-destination", test_download_stream_destination);
+  g_test_add_func ("/local/attack/download-proc-self-swap", test_download_proc_self_swap);
   g_test_add_func ("/local/attack/egress-send-restart", test_egress_send_restart);
   g_test_add_func ("/local/attack/egress-signal-interrupts", test_egress_signal_interrupts);
   g_test_add_func ("/local/attack/egress-fastopen-interrupted", test_egress_fastopen_interrupted);
@@ -5377,6 +5621,8 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/host-unix-sockets", test_host_unix_sockets);
   g_test_add_func ("/local/attack/host-unix-sockets-world-writable", test_host_unix_sockets_world_writable);
   g_test_add_func ("/local/attack/host-unix-sockets-anywhere", test_host_unix_sockets_anywhere);
+  g_test_add_func ("/local/attack/unix-raw-datagram", test_unix_raw_datagram);
+  g_test_add_func ("/local/attack/netlink-usersock", test_netlink_usersock);
   g_test_add_func ("/local/attack/own-sockets", test_own_sockets);
   g_test_add_func ("/local/attack/host-home", test_host_home);
   g_test_add_func ("/local/attack/host-home-unmounted", test_host_home_unmounted);

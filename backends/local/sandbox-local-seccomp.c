@@ -144,10 +144,14 @@ static const scmp_datum_t inet_protocols[] = {
  * of) another process's socket of that protocol in the same network
  * namespace, which with `network` is the host's: a host service's
  * USERSOCK socket, which no Landlock scope covers, took a sandbox's
- * messages (session sec27). */
+ * messages (session sec27). Nor NETLINK_CONNECTOR (11): with `network`
+ * its messages reach the host kernel's connector callbacks (process
+ * events, device-mapper's userspace log, 1-wire, uvesafb...), each of
+ * which has to check the sender's privileges itself; nothing a command
+ * runs needs it without CAP_NET_ADMIN, which it does not have. */
 static const scmp_datum_t netlink_protocols[] = {
   0 /* ROUTE */, 4 /* SOCK_DIAG */, 6 /* XFRM */, 7 /* SELINUX */,
-  9 /* AUDIT */, 10 /* FIB_LOOKUP */, 11 /* CONNECTOR */, 15 /* KOBJECT_UEVENT */
+  9 /* AUDIT */, 10 /* FIB_LOOKUP */, 15 /* KOBJECT_UEVENT */
 };
 
 /* Denies call NR (socket or socketpair) with family FAMILY and a protocol

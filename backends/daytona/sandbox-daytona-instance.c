@@ -1381,15 +1381,16 @@ tty_ws_closed (SoupWebsocketConnection *ws,
   if (!tty->have_exit)
     {
       const char *id = sandbox_instance_get_id (SANDBOX_INSTANCE (tty->self));
+      const char *said = soup_websocket_connection_get_close_data (ws);
+      /* The toolbox's words (a process of the sandbox): shown escaped. */
+      g_autofree char *shown = said != NULL ? _sandbox_display_text (said) : NULL;
 
       error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
                            _("The terminal's connection to the Daytona sandbox %s was cut before the "
                              "command ended (WebSocket close %u%s%s). The sandbox may have stopped: "
                              "check it with “sandboxctl list”, then run the command again."),
                            id, soup_websocket_connection_get_close_code (ws),
-                           soup_websocket_connection_get_close_data (ws) ? ": " : "",
-                           soup_websocket_connection_get_close_data (ws) ?
-                             soup_websocket_connection_get_close_data (ws) : "");
+                           shown ? ": " : "", shown ? shown : "");
     }
   else if (tty->exit_code == 128 + SIGKILL && !tty->killed && !tty->timed_out && !tty->cancelled)
     error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_EXISTS, "killed, the sandbox still runs");

@@ -95,7 +95,10 @@ _sandbox_e2b_instance_new (SandboxE2bBackend *backend,
   SandboxE2bInstance *self;
   g_autoptr(GHashTable) labels = NULL;
 
-  if (id == NULL || *id == '\0')
+  /* The id goes into messages, the envd URL and the caller's scripts: one
+   * that is not an id (escape sequences, '/') is refused (a listing leaves
+   * it out). */
+  if (!_sandbox_cloud_id_is_valid (id))
     return NULL;
   self = g_object_new (SANDBOX_TYPE_E2B_INSTANCE,
                        "id", id,

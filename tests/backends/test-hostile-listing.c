@@ -28,6 +28,8 @@ static char *skip_reason;
 static gint hostile;      /* atomic: hooks rewrite listings while set */
 static gint rewritten;    /* atomic: how many listings they rewrote */
 static gint hostile_errors; /* atomic: the Daytona hook fails downloads with hostile words */
+static gint hostile_ids;    /* atomic: the hooks answer creates and listings with hostile ids */
+static gint hostile_state;  /* atomic: the Daytona hook answers a sandbox's state with hostile words */
 
 /* What a hostile provider (or a remote sandbox's file name) says: a
  * window title and clipboard (OSC 0 and 52), a C1 CSI erasing the
@@ -121,6 +123,39 @@ daytona_errors (SoupServerMessage *msg,
   return FALSE;
 }
 
+/* A sandbox id as a hostile provider gives it: a window title, the
+ * clipboard (OSC 52) and a C1 CSI (JSON escapes). */
+#define HOSTILE_ID "\\u001b]0;TITLE\\u0007\\u001b]52;c;ZWNobyBwd25lZAo=\\u0007\\u009b2J"
+
+/* Daytona, with hostile_ids set: a create (POST /api/sandbox) answered
+ * with a started sandbox of a hostile id, a listing with one; with
+ * hostile_state set, a sandbox's GET with a hostile state. */
+static gboolean
+daytona_hostile_api (SoupServerMessage *msg,
+                     const char        *path)
+{
+  const char *method = soup_server_message_get_method (msg);
+  const char *body = NULL;
+  g_autofree char *made = NULL;
+
+  if (g_atomic_int_get (&hostile_ids) && strcmp (path, "/api/sandbox") == 0)
+    body = strcmp (method, "POST") == 0
+      ? "{\"id\":\"" HOSTILE_ID "\",\"state\":\"started\",\"labels\":{}}"
+      : "[{\"id\":\"" HOSTILE_ID "\",\"state\":\"started\",\"labels\":{}},"
+        "{\"id\":\"../x\",\"state\":\"started\",\"labels\":{}},"
+        "{\"id\":\"ok-1\",\"state\":\"started\",\"labels\":{}}]";
+  else if (g_atomic_int_get (&hostile_state) && strcmp (method, "GET") == 0 &&
+           g_str_has_prefix (path, "/api/sandbox/") && strchr (path + strlen ("/api/sandbox/"), '/') == NULL)
+    body = made = g_strdup_printf ("{\"id\":\"%s\",\"state\":\"" HOSTILE_ID "\",\"labels\":{}}",
+                                   path + strlen ("/api/sandbox/"));
+  if (body == NULL)
+    return FALSE;
+  soup_server_message_set_status (msg, 200, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body, strlen (body));
+  g_atomic_int_inc (&rewritten);
+  return TRUE;
+}
+
 /* Daytona: GET .../files?path=DIR */
 static gboolean
 daytona_listing (DaytonaEmulator   *emulator,
@@ -133,6 +168,8 @@ daytona_listing (DaytonaEmulator   *emulator,
   g_autofree char *json = NULL;
 
   if (g_atomic_int_get (&hostile_errors) && daytona_errors (msg, path))
+    return TRUE;
+  if (daytona_hostile_api (msg, path))
     return TRUE;
 
   if (!g_atomic_int_get (&hostile) || strcmp (soup_server_message_get_method (msg), "GET") != 0 ||
@@ -158,6 +195,23 @@ e2b_listing (E2bEmulator       *emulator,
   g_autofree char *entries = NULL;
   g_autofree char *json = NULL;
 
+  if (g_atomic_int_get (&hostile_ids) && (strcmp (path, "/sandboxes") == 0 || strcmp (path, "/v2/sandboxes") == 0))
+    {
+      /* A create answered with a sandbox of a hostile id, a listing with one. */
+      static const char created[] =
+        "{\"sandboxID\":\"" HOSTILE_ID "\",\"clientID\":\"c\",\"envdAccessToken\":\"t\",\"templateID\":\"base\"}";
+      static const char listed[] =
+        "[{\"sandboxID\":\"" HOSTILE_ID "\",\"clientID\":\"c\",\"state\":\"running\",\"metadata\":{}},"
+        "{\"sandboxID\":\"a/../b\",\"clientID\":\"c\",\"state\":\"running\",\"metadata\":{}},"
+        "{\"sandboxID\":\"ok1\",\"clientID\":\"c\",\"state\":\"running\",\"metadata\":{}}]";
+      gboolean post = strcmp (soup_server_message_get_method (msg), "POST") == 0;
+
+      soup_server_message_set_status (msg, post ? 201 : 200, NULL);
+      soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC,
+                                        post ? created : listed, strlen (post ? created : listed));
+      g_atomic_int_inc (&rewritten);
+      return TRUE;
+    }
   if (!g_atomic_int_get (&hostile) || !g_str_has_suffix (path, "/filesystem.Filesystem/ListDir"))
     return FALSE;
   flat = soup_message_body_flatten (body);
@@ -378,6 +432,112 @@ test_daytona_error_text (void)
   remove_tree (root);
 }
 
+/* The ids in a listing: "ok-1" only, the hostile ones left out. */
+static void
+check_listed_ids (SandboxBackend *backend,
+                  const char     *want)
+{
+  g_autoptr(GError) error = NULL;
+  GList *listed = sandbox_backend_list (backend, NULL, NULL, &error);
+  g_autoptr(GString) ids = g_string_new (NULL);
+
+  g_assert_no_error (error);
+  for (GList *l = listed; l != NULL; l = l->next)
+    {
+      assert_displayable (sandbox_instance_get_id (l->data));
+      g_string_append_printf (ids, "%s%s", ids->len ? " " : "", sandbox_instance_get_id (l->data));
+    }
+  g_list_free_full (listed, g_object_unref);
+  g_assert_cmpstr (ids->str, ==, want);
+}
+
+/* A hostile provider (or anyone between) names a new sandbox with escape
+ * sequences: the id went into every message that names the sandbox
+ * (sandboxctl's "destroying sandbox ID", a command's failure), into URLs
+ * and into the caller's scripts (--id-env, a Metaflow step's metadata).
+ * The create is now refused with a message showing the id escaped, and a
+ * listing leaves such a sandbox out. Before, the create succeeded with it. */
+static void
+test_provider_ids (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) dbackend = NULL;
+  g_autoptr(SandboxBackend) ebackend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+
+  if (daytona == NULL || e2b == NULL)
+    {
+      g_test_skip (skip_reason);
+      return;
+    }
+  sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
+  dbackend = sandbox_backend_new_for_name ("daytona", &error);
+  g_assert_no_error (error);
+  g_object_set (dbackend, "api-key", daytona_emulator_get_api_key (daytona),
+                "api-url", daytona_emulator_get_url (daytona), NULL);
+  ebackend = sandbox_backend_new_for_name ("e2b", &error);
+  g_assert_no_error (error);
+  g_object_set (ebackend, "api-key", e2b_emulator_get_api_key (e2b),
+                "api-url", e2b_emulator_get_api_url (e2b),
+                "sandbox-url", e2b_emulator_get_sandbox_url (e2b), NULL);
+
+  g_atomic_int_set (&rewritten, 0);
+  g_atomic_int_set (&hostile_ids, 1);
+  instance = sandbox_backend_create (dbackend, spec, NULL, &error);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL);
+  assert_displayable (error->message);
+  g_assert_nonnull (strstr (error->message, "\\x1b]52;c;"));
+  g_clear_error (&error);
+  check_listed_ids (dbackend, "ok-1");
+
+  instance = sandbox_backend_create (ebackend, spec, NULL, &error);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL);
+  assert_displayable (error->message);
+  g_assert_nonnull (strstr (error->message, "\\x1b]52;c;"));
+  g_clear_error (&error);
+  check_listed_ids (ebackend, "ok1");
+  g_atomic_int_set (&hostile_ids, 0);
+  g_assert_cmpint (g_atomic_int_get (&rewritten), >=, 4);
+  g_assert_cmpuint (daytona_emulator_count_live (daytona), ==, 0);
+  g_assert_cmpuint (e2b_emulator_count_live (e2b), ==, 0);
+}
+
+/* Daytona says a starting sandbox is in a state of escape sequences until
+ * the create gives up: the message quoted the state as it came ("it is
+ * still “...”"). Now escaped. */
+static void
+test_daytona_state_text (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+
+  if (daytona == NULL)
+    {
+      g_test_skip (skip_reason);
+      return;
+    }
+  backend = sandbox_backend_new_for_name ("daytona", &error);
+  g_assert_no_error (error);
+  g_object_set (backend, "api-key", daytona_emulator_get_api_key (daytona),
+                "api-url", daytona_emulator_get_url (daytona), "start-timeout", 1u, NULL);
+  sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
+  g_atomic_int_set (&rewritten, 0);
+  g_atomic_int_set (&hostile_state, 1);
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_atomic_int_set (&hostile_state, 0);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT);
+  assert_displayable (error->message);
+  g_assert_nonnull (strstr (error->message, "\\x1b]0;TITLE"));
+  g_assert_cmpint (g_atomic_int_get (&rewritten), >=, 1);
+  g_assert_cmpuint (daytona_emulator_count_live (daytona), ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -414,6 +574,8 @@ main (int   argc,
   g_test_add_func ("/hostile-listing/daytona", test_daytona);
   g_test_add_func ("/hostile-listing/e2b", test_e2b);
   g_test_add_func ("/hostile-listing/daytona-error-text", test_daytona_error_text);
+  g_test_add_func ("/hostile-listing/provider-ids", test_provider_ids);
+  g_test_add_func ("/hostile-listing/daytona-state-text", test_daytona_state_text);
   status = g_test_run ();
   g_clear_pointer (&e2b, e2b_emulator_free);
   g_clear_pointer (&daytona, daytona_emulator_free);

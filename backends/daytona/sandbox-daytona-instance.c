@@ -1249,7 +1249,9 @@ tty_take_exit (DaytonaTty *tty,
   if (code == NULL || !JSON_NODE_HOLDS_VALUE (code) || json_node_get_value_type (code) != G_TYPE_INT64)
     return FALSE;
   tty->have_exit = TRUE;
-  tty->exit_code = (int) json_node_get_int (code);
+  /* Not cast: 2^32 + 147 would read as 147 (a code out of range is 255). */
+  tty->exit_code = json_node_get_int (code) >= 0 && json_node_get_int (code) <= 255
+                   ? (int) json_node_get_int (code) : 255;
   g_free (tty->exit_reason);
   tty->exit_reason = g_strdup (_sandbox_json_get_string (object, "exitReason"));
   return TRUE;

@@ -30,6 +30,7 @@ static gint rewritten;    /* atomic: how many listings they rewrote */
 static gint hostile_errors; /* atomic: the Daytona hook fails downloads with hostile words */
 static gint hostile_ids;    /* atomic: the hooks answer creates and listings with hostile ids */
 static gint hostile_state;  /* atomic: the Daytona hook answers a sandbox's state with hostile words */
+static gint hostile_port;   /* atomic: the Daytona hook answers preview URLs: 1 hostile URL, 2 hostile token, 3 javascript: */
 
 /* What a hostile provider (or a remote sandbox's file name) says: a
  * window title and clipboard (OSC 0 and 52), a C1 CSI erasing the
@@ -148,6 +149,12 @@ daytona_hostile_api (SoupServerMessage *msg,
            g_str_has_prefix (path, "/api/sandbox/") && strchr (path + strlen ("/api/sandbox/"), '/') == NULL)
     body = made = g_strdup_printf ("{\"id\":\"%s\",\"state\":\"" HOSTILE_ID "\",\"labels\":{}}",
                                    path + strlen ("/api/sandbox/"));
+  else if (g_atomic_int_get (&hostile_port) && g_str_has_suffix (path, "/preview-url"))
+    body = g_atomic_int_get (&hostile_port) == 1
+      ? "{\"url\":\"https://8080-x.example/" HOSTILE_ID "\",\"token\":\"t\"}"
+      : g_atomic_int_get (&hostile_port) == 2
+      ? "{\"url\":\"https://8080-x.example/\",\"token\":\"t" HOSTILE_ID "\"}"
+      : "{\"url\":\"javascript:alert(1)//\"}";
   if (body == NULL)
     return FALSE;
   soup_server_message_set_status (msg, 200, NULL);
@@ -538,6 +545,53 @@ test_daytona_state_text (void)
   g_assert_cmpuint (daytona_emulator_count_live (daytona), ==, 0);
 }
 
+/* Daytona answers a port's preview URL with escape sequences in the URL
+ * or its token, or with a javascript: URL: sandboxctl port-url printed
+ * them as they came. Now refused, the words shown escaped; control: the
+ * emulator's own URL. */
+static void
+test_daytona_port_url (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *token = NULL;
+
+  if (daytona == NULL)
+    {
+      g_test_skip (skip_reason);
+      return;
+    }
+  backend = sandbox_backend_new_for_name ("daytona", &error);
+  g_assert_no_error (error);
+  g_object_set (backend, "api-key", daytona_emulator_get_api_key (daytona),
+                "api-url", daytona_emulator_get_url (daytona), NULL);
+  sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_no_error (error);
+
+  for (int kind = 1; kind <= 3; kind++)
+    {
+      g_atomic_int_set (&hostile_port, kind);
+      url = sandbox_instance_dup_port_url (instance, 8080, &token, NULL, &error);
+      g_atomic_int_set (&hostile_port, 0);
+      g_test_message ("kind %d: url %s", kind, url ? url : "(none)");
+      g_assert_null (url);
+      g_assert_null (token);
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL);
+      assert_displayable (error->message);
+      g_clear_error (&error);
+    }
+  url = sandbox_instance_dup_port_url (instance, 8080, &token, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (url, "http"));
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -576,6 +630,7 @@ main (int   argc,
   g_test_add_func ("/hostile-listing/daytona-error-text", test_daytona_error_text);
   g_test_add_func ("/hostile-listing/provider-ids", test_provider_ids);
   g_test_add_func ("/hostile-listing/daytona-state-text", test_daytona_state_text);
+  g_test_add_func ("/hostile-listing/daytona-port-url", test_daytona_port_url);
   status = g_test_run ();
   g_clear_pointer (&e2b, e2b_emulator_free);
   g_clear_pointer (&daytona, daytona_emulator_free);

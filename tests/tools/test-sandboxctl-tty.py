@@ -211,7 +211,17 @@ def daytona_cases() -> None:
         s.close()
         # A signal that does end a process is still raised.
         s = Session(
-            ["--backend", "daytona", "run", "-t", "--raise-signal", "--", "sh", "-c", "kill -TERM $$"]
+            [
+                "--backend",
+                "daytona",
+                "run",
+                "-t",
+                "--raise-signal",
+                "--",
+                "sh",
+                "-c",
+                "kill -TERM $$",
+            ]
         )
         rc = s.finish()
         check(rc == -15, "daytona run -t --raise-signal: SIGTERM is raised", (rc, s.seen))

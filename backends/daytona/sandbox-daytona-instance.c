@@ -2272,6 +2272,7 @@ typedef struct
   char                    *source;
   GFile                   *destination;
   GHashTable              *targets;   /* remote path -> GFile */
+  GHashTable              *written;   /* the remote paths a part has brought */
   GQueue                   dirs;      /* remote directories still to list */
   SoupMessage             *msg;
   SoupMultipartInputStream *multipart;
@@ -2292,6 +2293,7 @@ download_data_free (DownloadData *data)
   g_free (data->source);
   g_clear_object (&data->destination);
   g_hash_table_unref (data->targets);
+  g_hash_table_unref (data->written);
   g_queue_clear_full (&data->dirs, g_free);
   g_clear_object (&data->msg);
   g_clear_object (&data->multipart);
@@ -2556,6 +2558,17 @@ got_part (GObject      *source,
       download_return (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                                _("Daytona's reply to POST files/bulk-download has a part (%s, %s) "
                                  "that was not asked for."), shown_name, shown_path));
+      return;
+    }
+  /* The same file twice counted as two: a file asked for but never sent
+   * made a download that said it was complete. */
+  if (!g_hash_table_add (data->written, g_strdup (data->part_path)))
+    {
+      g_autofree char *shown_path = _sandbox_display_text (data->part_path);
+
+      download_return (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                               _("Daytona's reply to POST files/bulk-download has the file %s "
+                                 "twice. Retry the download."), shown_path));
       return;
     }
   data->out = G_OUTPUT_STREAM (g_file_replace (target, NULL, FALSE, G_FILE_CREATE_NONE,
@@ -2955,6 +2968,7 @@ sandbox_daytona_instance_download (SandboxInstance *instance,
     data->source[strlen (data->source) - 1] = '\0';
   data->destination = g_object_ref (destination);
   data->targets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  data->written = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_queue_init (&data->dirs);
   data->error_body = g_byte_array_new ();
   g_task_set_task_data (task, data, (GDestroyNotify) download_data_free);

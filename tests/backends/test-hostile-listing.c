@@ -30,6 +30,7 @@ static gint rewritten;    /* atomic: how many listings they rewrote */
 static gint hostile_errors; /* atomic: the Daytona hook fails downloads with hostile words */
 static gint hostile_ids;    /* atomic: the hooks answer creates and listings with hostile ids */
 static gint hostile_state;  /* atomic: the Daytona hook answers a sandbox's state with hostile words */
+static gint hostile_parts;  /* atomic: the Daytona hook sends one file of a bulk-download twice */
 static gint hostile_port;   /* atomic: the Daytona hook answers preview URLs: 1 hostile URL, 2 hostile token, 3 javascript: */
 
 /* What a hostile provider (or a remote sandbox's file name) says: a
@@ -155,6 +156,27 @@ daytona_hostile_api (SoupServerMessage *msg,
       : g_atomic_int_get (&hostile_port) == 2
       ? "{\"url\":\"https://8080-x.example/\",\"token\":\"t" HOSTILE_ID "\"}"
       : "{\"url\":\"javascript:alert(1)//\"}";
+  else if (g_atomic_int_get (&hostile_parts) && strcmp (method, "POST") == 0 &&
+           g_str_has_suffix (path, "/files/bulk-download"))
+    {
+      /* Both files asked for: /tmp/t/ok twice, /tmp/t/sub/inner never. */
+      static const char parts[] =
+        "--XyZ\r\n"
+        "Content-Disposition: form-data; name=\"file\"; filename=\"/tmp/t/ok\"\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n"
+        "ok\n\r\n"
+        "--XyZ\r\n"
+        "Content-Disposition: form-data; name=\"file\"; filename=\"/tmp/t/ok\"\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n"
+        "ok\n\r\n"
+        "--XyZ--\r\n";
+
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_server_message_set_response (msg, "multipart/form-data; boundary=XyZ", SOUP_MEMORY_STATIC,
+                                        parts, strlen (parts));
+      g_atomic_int_inc (&rewritten);
+      return TRUE;
+    }
   if (body == NULL)
     return FALSE;
   soup_server_message_set_status (msg, 200, NULL);
@@ -592,6 +614,55 @@ test_daytona_port_url (void)
   g_assert_no_error (error);
 }
 
+/* Daytona answers a directory's bulk-download with one of its two files
+ * twice and the other never: the parts were counted, not the files, so
+ * the download said it was complete without sub/inner. Now refused. */
+static void
+test_daytona_repeated_part (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxCommand) command = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autofree char *root = NULL;
+  g_autofree char *dest = NULL;
+  g_autoptr(GFile) dest_file = NULL;
+
+  if (daytona == NULL)
+    {
+      g_test_skip (skip_reason);
+      return;
+    }
+  root = g_dir_make_tmp ("test-hostile-XXXXXX", NULL);
+  dest = g_build_filename (root, "dest", NULL);
+  dest_file = g_file_new_for_path (dest);
+  backend = sandbox_backend_new_for_name ("daytona", &error);
+  g_assert_no_error (error);
+  g_object_set (backend, "api-key", daytona_emulator_get_api_key (daytona),
+                "api-url", daytona_emulator_get_url (daytona), NULL);
+  sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_no_error (error);
+  command = sandbox_command_new_shell ("mkdir -p /tmp/t/sub && echo ok > /tmp/t/ok && echo in > /tmp/t/sub/inner");
+  result = sandbox_instance_exec (instance, command, NULL, &error);
+  g_assert_no_error (error);
+
+  g_atomic_int_set (&rewritten, 0);
+  g_atomic_int_set (&hostile_parts, 1);
+  g_assert_false (sandbox_instance_download (instance, "/tmp/t", dest_file, NULL, &error));
+  g_atomic_int_set (&hostile_parts, 0);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL);
+  assert_displayable (error->message);
+  g_clear_error (&error);
+  g_assert_cmpint (g_atomic_int_get (&rewritten), ==, 1);
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+  remove_tree (root);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -631,6 +702,7 @@ main (int   argc,
   g_test_add_func ("/hostile-listing/provider-ids", test_provider_ids);
   g_test_add_func ("/hostile-listing/daytona-state-text", test_daytona_state_text);
   g_test_add_func ("/hostile-listing/daytona-port-url", test_daytona_port_url);
+  g_test_add_func ("/hostile-listing/daytona-repeated-part", test_daytona_repeated_part);
   status = g_test_run ();
   g_clear_pointer (&e2b, e2b_emulator_free);
   g_clear_pointer (&daytona, daytona_emulator_free);

@@ -2659,10 +2659,13 @@ bulk_sent (GObject      *source,
   if (type == NULL || !g_str_has_prefix (type, "multipart/") ||
       params == NULL || g_hash_table_lookup (params, "boundary") == NULL)
     {
+      /* The provider's header (libsoup keeps its control characters): escaped. */
+      g_autofree char *shown = type ? _sandbox_display_text (type) : g_strdup (_("no content type"));
+
       download_return (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                                _("Daytona answered POST files/bulk-download with %s instead of a "
                                  "multipart body. Retry; check DAYTONA_API_URL if it persists."),
-                               type ? type : _("no content type")));
+                               shown));
       return;
     }
   data->multipart = soup_multipart_input_stream_new (data->msg, data->body);

@@ -1267,9 +1267,12 @@ exec_sent (GObject      *source,
   type = soup_message_headers_get_content_type (soup_message_get_response_headers (data->msg), NULL);
   if (g_strcmp0 (type, "application/connect+json") != 0)
     {
+      /* The provider's header (libsoup keeps its control characters): escaped. */
+      g_autofree char *shown = _sandbox_display_text (type ? type : "no content type");
+
       exec_fail (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                                     _("E2B answered a command with “%s” instead of a Connect "
-                                      "stream; check E2B_SANDBOX_URL."), type ? type : "no content type"));
+                                      "stream; check E2B_SANDBOX_URL."), shown));
       return;
     }
   exec_read (task);

@@ -31,6 +31,7 @@ static gint hostile_errors; /* atomic: the Daytona hook fails downloads with hos
 static gint hostile_ids;    /* atomic: the hooks answer creates and listings with hostile ids */
 static gint hostile_state;  /* atomic: the Daytona hook answers a sandbox's state with hostile words */
 static gint hostile_parts;  /* atomic: the Daytona hook sends one file of a bulk-download twice */
+static gint hostile_ctype;  /* atomic: the hooks answer a bulk-download (Daytona) or a command (E2B) with a hostile content type */
 static gint hostile_port;   /* atomic: the Daytona hook answers preview URLs: 1 hostile URL, 2 hostile token, 3 javascript: */
 
 /* What a hostile provider (or a remote sandbox's file name) says: a
@@ -129,6 +130,10 @@ daytona_errors (SoupServerMessage *msg,
  * clipboard (OSC 52) and a C1 CSI (JSON escapes). */
 #define HOSTILE_ID "\\u001b]0;TITLE\\u0007\\u001b]52;c;ZWNobyBwd25lZAo=\\u0007\\u009b2J"
 
+/* A content type that clears the screen and colours what follows, with a
+ * C1 CSI (in UTF-8) after it. */
+#define HOSTILE_CTYPE "text/\033[2J\033[31mred\302\2332J"
+
 /* Daytona, with hostile_ids set: a create (POST /api/sandbox) answered
  * with a started sandbox of a hostile id, a listing with one; with
  * hostile_state set, a sandbox's GET with a hostile state. */
@@ -156,6 +161,14 @@ daytona_hostile_api (SoupServerMessage *msg,
       : g_atomic_int_get (&hostile_port) == 2
       ? "{\"url\":\"https://8080-x.example/\",\"token\":\"t" HOSTILE_ID "\"}"
       : "{\"url\":\"javascript:alert(1)//\"}";
+  else if (g_atomic_int_get (&hostile_ctype) && strcmp (method, "POST") == 0 &&
+           g_str_has_suffix (path, "/files/bulk-download"))
+    {
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_server_message_set_response (msg, HOSTILE_CTYPE, SOUP_MEMORY_STATIC, "x", 1);
+      g_atomic_int_inc (&rewritten);
+      return TRUE;
+    }
   else if (g_atomic_int_get (&hostile_parts) && strcmp (method, "POST") == 0 &&
            g_str_has_suffix (path, "/files/bulk-download"))
     {
@@ -238,6 +251,13 @@ e2b_listing (E2bEmulator       *emulator,
       soup_server_message_set_status (msg, post ? 201 : 200, NULL);
       soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC,
                                         post ? created : listed, strlen (post ? created : listed));
+      g_atomic_int_inc (&rewritten);
+      return TRUE;
+    }
+  if (g_atomic_int_get (&hostile_ctype) && g_str_has_suffix (path, "/process.Process/Start"))
+    {
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_server_message_set_response (msg, HOSTILE_CTYPE, SOUP_MEMORY_STATIC, "x", 1);
       g_atomic_int_inc (&rewritten);
       return TRUE;
     }
@@ -663,6 +683,74 @@ test_daytona_repeated_part (void)
   remove_tree (root);
 }
 
+/* A provider answers a Daytona bulk-download and an E2B command with a
+ * content type of escape sequences: the messages quoted it as it came. */
+static void
+test_content_type_text (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) dbackend = NULL;
+  g_autoptr(SandboxBackend) ebackend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxInstance) einstance = NULL;
+  g_autoptr(SandboxCommand) command = NULL;
+  g_autoptr(SandboxCommand) probe = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autofree char *root = NULL;
+  g_autofree char *dest = NULL;
+  g_autoptr(GFile) dest_file = NULL;
+
+  if (daytona == NULL || e2b == NULL)
+    {
+      g_test_skip (skip_reason);
+      return;
+    }
+  root = g_dir_make_tmp ("test-hostile-XXXXXX", NULL);
+  dest = g_build_filename (root, "dest", NULL);
+  dest_file = g_file_new_for_path (dest);
+  sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
+  dbackend = sandbox_backend_new_for_name ("daytona", &error);
+  g_assert_no_error (error);
+  g_object_set (dbackend, "api-key", daytona_emulator_get_api_key (daytona),
+                "api-url", daytona_emulator_get_url (daytona), NULL);
+  instance = sandbox_backend_create (dbackend, spec, NULL, &error);
+  g_assert_no_error (error);
+  command = sandbox_command_new_shell ("mkdir -p /tmp/t/sub && echo ok > /tmp/t/ok && echo in > /tmp/t/sub/inner");
+  result = sandbox_instance_exec (instance, command, NULL, &error);
+  g_assert_no_error (error);
+
+  g_atomic_int_set (&rewritten, 0);
+  g_atomic_int_set (&hostile_ctype, 1);
+  g_assert_false (sandbox_instance_download (instance, "/tmp/t", dest_file, NULL, &error));
+  g_assert_nonnull (error);
+  assert_displayable (error->message);
+  g_clear_error (&error);
+
+  ebackend = sandbox_backend_new_for_name ("e2b", &error);
+  g_assert_no_error (error);
+  g_object_set (ebackend, "api-key", e2b_emulator_get_api_key (e2b),
+                "api-url", e2b_emulator_get_api_url (e2b),
+                "sandbox-url", e2b_emulator_get_sandbox_url (e2b), NULL);
+  einstance = sandbox_backend_create (ebackend, spec, NULL, &error);
+  g_assert_no_error (error);
+  probe = sandbox_command_new_shell ("true");
+  g_clear_object (&result);
+  result = sandbox_instance_exec (einstance, probe, NULL, &error);
+  g_atomic_int_set (&hostile_ctype, 0);
+  g_assert_null (result);
+  g_assert_nonnull (error);
+  assert_displayable (error->message);
+  g_clear_error (&error);
+  g_assert_cmpint (g_atomic_int_get (&rewritten), >=, 2);
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (sandbox_instance_destroy (einstance, NULL, &error));
+  g_assert_no_error (error);
+  remove_tree (root);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -703,6 +791,7 @@ main (int   argc,
   g_test_add_func ("/hostile-listing/daytona-state-text", test_daytona_state_text);
   g_test_add_func ("/hostile-listing/daytona-port-url", test_daytona_port_url);
   g_test_add_func ("/hostile-listing/daytona-repeated-part", test_daytona_repeated_part);
+  g_test_add_func ("/hostile-listing/content-type-text", test_content_type_text);
   status = g_test_run ();
   g_clear_pointer (&e2b, e2b_emulator_free);
   g_clear_pointer (&daytona, daytona_emulator_free);

@@ -1166,13 +1166,19 @@ shell_step_ok (SandboxExecResult  *result,
                GError            **error)
 {
   GBytes *err;
+  g_autofree char *raw = NULL;
   g_autofree char *text = NULL;
 
   if (sandbox_exec_result_get_success (result))
     return TRUE;
   err = sandbox_exec_result_get_stderr (result);
+  /* The sandbox's tar wrote it: any bytes (escape sequences for the
+   * terminal that shows the message, a cut in a UTF-8 sequence), shown
+   * escaped. */
   if (err != NULL)
-    text = g_strndup (g_bytes_get_data (err, NULL), MIN (g_bytes_get_size (err), 2000));
+    raw = g_strndup (g_bytes_get_data (err, NULL), MIN (g_bytes_get_size (err), 2000));
+  if (raw != NULL)
+    text = _sandbox_display_text (g_strstrip (raw));
   g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_EXEC,
                packing
                ? _("Packing the directory failed in the sandbox (exit code %d): %s. The sandbox "
@@ -1180,7 +1186,7 @@ shell_step_ok (SandboxExecResult  *result,
                : _("Extracting the archive failed in the sandbox (exit code %d): %s. The sandbox "
                    "needs tar, and /tmp must be writable."),
                sandbox_exec_result_get_exit_code (result),
-               text != NULL && *text != '\0' ? g_strstrip (text) : "-");
+               text != NULL && *text != '\0' ? text : "-");
   return FALSE;
 }
 

@@ -89,6 +89,14 @@ void        _sandbox_cloud_task_later            (GTask                 *task,
                                                   void                 (*func) (GTask *task),
                                                   const char            *name);
 
+/* Whether @id, a sandbox's id as a provider gave it, is one libsandbox
+ * takes: 1 to 128 letters, digits, '.', '_', ':' or '-', not "." nor "..".
+ * Daytona's ids are UUIDs, E2B's letters and digits (with a client id
+ * after a '-'). Anything else (escape sequences, '/', spaces) the host
+ * would put in messages, URLs and the user's scripts (--id-env): such a
+ * reply is refused, or left out of a listing. */
+gboolean    _sandbox_cloud_id_is_valid           (const char            *id);
+
 /* @value when it is set and not empty, else the environment variable
  * @variable when it is set and not empty, else NULL. */
 const char *_sandbox_cloud_setting               (const char            *value,

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <signal.h>
+#include <string.h>
 
 #include "sandbox-cloud-private.h"
 
@@ -46,6 +47,22 @@ item_path (const SandboxCloudApi *api,
   g_autofree char *escaped = g_uri_escape_string (id, NULL, TRUE);
 
   return g_strconcat (api->item_path, escaped, NULL);
+}
+
+gboolean
+_sandbox_cloud_id_is_valid (const char *id)
+{
+  gsize len;
+
+  if (id == NULL)
+    return FALSE;
+  len = strlen (id);
+  if (len == 0 || len > 128 || strcmp (id, ".") == 0 || strcmp (id, "..") == 0)
+    return FALSE;
+  for (const char *p = id; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && strchr ("._:-", *p) == NULL)
+      return FALSE;
+  return TRUE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -655,11 +672,16 @@ static GError *
 workdir_error (WorkdirData *data,
                char        *why)
 {
+  /* @why is the sandbox's mkdir's standard error (or the provider's
+   * answer): any bytes, shown escaped so that they cannot drive the
+   * terminal that shows the message, and UTF-8. */
+  g_autofree char *shown = _sandbox_display_text (g_strstrip (why));
+
   return g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
                       _("The workdir “%s” could not be made in the %s sandbox (%s); name a "
                         "directory that the sandbox's user can write (SandboxSpec:workdir, "
                         "METAFLOW_SANDBOX_WORKDIR in Metaflow)."),
-                      data->workdir, data->api->provider, g_strstrip (why));
+                      data->workdir, data->api->provider, shown);
 }
 
 /* Completes the create once the workdir is there, or fails it with @error

@@ -894,6 +894,23 @@ sandbox_instance_dup_port_url_async (SandboxInstance     *self,
     }
 }
 
+/* Whether @text is only printable ASCII (no space, no control). */
+static gboolean
+is_printable_ascii (const char *text)
+{
+  for (const char *p = text; *p != '\0'; p++)
+    if (*p < 0x21 || *p > 0x7e)
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+is_port_url (const char *url)
+{
+  return is_printable_ascii (url) &&
+         (g_ascii_strncasecmp (url, "http://", 7) == 0 || g_ascii_strncasecmp (url, "https://", 8) == 0);
+}
+
 /**
  * sandbox_instance_dup_port_url_finish:
  * @self: a #SandboxInstance
@@ -930,6 +947,19 @@ sandbox_instance_dup_port_url_finish (SandboxInstance  *self,
     {
       g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
                    _("The backend gave no URL for the port; this is a bug in the backend"));
+      return NULL;
+    }
+  /* What a provider gave: printed as it came (sandboxctl port-url), an
+   * escape sequence in it drove the user's terminal, and another scheme
+   * (javascript:, file:) is no server of the sandbox. A URL is ASCII. */
+  if (!is_port_url (parts[0]) || (parts[1] != NULL && !is_printable_ascii (parts[1])))
+    {
+      g_autofree char *shown = _sandbox_display_text (is_port_url (parts[0]) ? parts[1] : parts[0]);
+
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                   _("The backend gave the port a URL or token that is not one (“%s”): a URL "
+                     "is http:// or https:// and a token printable ASCII. Check the backend's "
+                     "API URL."), shown);
       return NULL;
     }
   url = g_strdup (parts[0]);

@@ -6,6 +6,8 @@
 
 #include "sandbox-output-private.h"
 
+#include <signal.h>
+
 typedef struct
 {
   GOutputStream *stream;   /* borrowed from the SandboxOutput */
@@ -255,6 +257,22 @@ steal_captured (SandboxOutput *self,
   return g_byte_array_free_to_bytes (g_steal_pointer (&self->captured[i]));
 }
 
+/* Whether a process can end by @signum: its default action ends it (a
+ * handled or ignored signal never does). Stop, continue and the signals
+ * ignored by default never end one. */
+static gboolean
+ends_a_process (int signum)
+{
+  switch (signum)
+    {
+    case SIGCHLD: case SIGCONT: case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU:
+    case SIGURG: case SIGWINCH:
+      return FALSE;
+    default:
+      return signum >= 1 && signum <= SIGRTMAX;
+    }
+}
+
 SandboxExecResult *
 _sandbox_output_steal_result (SandboxOutput *self,
                               int            exit_status,
@@ -264,6 +282,20 @@ _sandbox_output_steal_result (SandboxOutput *self,
 {
   g_autoptr(GBytes) out = steal_captured (self, FALSE);
   g_autoptr(GBytes) err = steal_captured (self, TRUE);
+
+  /* How a remote command ended is what its sandbox or provider said
+   * (Daytona's terminal reads a code 128 + N as "killed by signal N"): a
+   * signal that ends no process (a command exiting with 147 read as
+   * SIGSTOP) made `sandboxctl run -t --raise-signal` stop itself for
+   * good, and a status out of range made GLib warn. Such a signal is the
+   * exit status it came from, any other status out of range 255. */
+  if (term_signal != 0 && !ends_a_process (term_signal))
+    {
+      exit_status = term_signal > 0 && term_signal < 128 ? 128 + term_signal : 255;
+      term_signal = 0;
+    }
+  if (exit_status < -1 || exit_status > 255)
+    exit_status = 255;
 
   return g_object_new (SANDBOX_TYPE_EXEC_RESULT,
                        "exit-status", exit_status,

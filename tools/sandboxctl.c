@@ -2051,7 +2051,13 @@ cmd_run (const Command *self,
 done:
   if (interrupt_signal != 0)
     return 128 + interrupt_signal;
-  if (opt_raise_signal && exec_term_signal > 0)
+  /* Only a signal that ends a process: a stop signal would stop sandboxctl
+   * for good (the library reports no other; a remote sandbox's word
+   * passes through it). */
+  if (opt_raise_signal && exec_term_signal > 0 && exec_term_signal <= SIGRTMAX &&
+      exec_term_signal != SIGSTOP && exec_term_signal != SIGTSTP && exec_term_signal != SIGTTIN &&
+      exec_term_signal != SIGTTOU && exec_term_signal != SIGCONT && exec_term_signal != SIGCHLD &&
+      exec_term_signal != SIGURG && exec_term_signal != SIGWINCH)
     {
       /* As if we were the command: a parent told "killed by SIGSEGV" can
        * say so (no core file of ours, though). */

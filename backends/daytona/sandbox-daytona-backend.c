@@ -154,12 +154,28 @@ expect_sandbox (JsonNode    *node,
                 const char  *endpoint,
                 GError     **error)
 {
+  const char *id;
+
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node) ||
       _sandbox_json_get_string (json_node_get_object (node), "id") == NULL)
     {
       g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                    _("Daytona's reply to %s is not a sandbox object (no “id”). Check that "
                      "DAYTONA_API_URL points at the Daytona API (ending in /api)."), endpoint);
+      return NULL;
+    }
+  id = _sandbox_json_get_string (json_node_get_object (node), "id");
+  if (!_sandbox_cloud_id_is_valid (id))
+    {
+      g_autofree char *shown = _sandbox_display_text (id);
+
+      /* The id goes into messages, URLs and the caller's scripts: a
+       * provider's escape sequences would reach the user's terminal. */
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                   _("Daytona's reply to %s names a sandbox “%s”, which is not a sandbox id "
+                     "(letters, digits, “.”, “_”, “:” and “-”, at most 128). Check that "
+                     "DAYTONA_API_URL points at the Daytona API, and remove such a sandbox in "
+                     "the Daytona dashboard."), endpoint, shown);
       return NULL;
     }
   return json_object_ref (json_node_get_object (node));
@@ -205,7 +221,8 @@ static SandboxInstance *
 listed_instance_new (SandboxBackend *backend,
                      JsonObject     *item)
 {
-  if (_sandbox_json_get_string (item, "id") == NULL || dto_is_gone (item))
+  /* An id that is not one (escape sequences ...) is left out. */
+  if (!_sandbox_cloud_id_is_valid (_sandbox_json_get_string (item, "id")) || dto_is_gone (item))
     return NULL;
   return _sandbox_daytona_instance_new (SANDBOX_DAYTONA_BACKEND (backend), item, NULL);
 }
@@ -376,11 +393,14 @@ create_check (GTask *task)
     }
   if (g_get_monotonic_time () >= data->deadline)
     {
+      /* The provider's word: shown escaped. */
+      g_autofree char *shown_state = _sandbox_display_text (state ? state : "unknown");
+
       create_fail (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT,
                                       _("Daytona sandbox %s did not start within %u s (it is still "
                                         "“%s”); it has been deleted. Try again later, or raise the "
                                         "daytona backend's start-timeout."),
-                                      data->id, data->timeout_s, state ? state : "unknown"));
+                                      data->id, data->timeout_s, shown_state));
       return;
     }
 
@@ -752,11 +772,12 @@ volume_polled (GObject      *source,
     {
       const char *said = dto != NULL ? _sandbox_json_get_string (dto, "errorReason") : NULL;
       g_autofree char *reason = said != NULL ? _sandbox_display_text (said) : NULL;
+      g_autofree char *shown_state = _sandbox_display_text (state ? state : "?");
 
       g_task_return_new_error (task, SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
                                _("The Daytona volume “%s” did not become ready (state %s%s%s). "
                                  "Delete it with “sandboxctl volume rm %s” and create it again."),
-                               data->name, state ? state : "?", reason ? ": " : "",
+                               data->name, shown_state, reason ? ": " : "",
                                reason ? reason : "", data->name);
       return;
     }

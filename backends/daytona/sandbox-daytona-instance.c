@@ -1249,7 +1249,9 @@ tty_take_exit (DaytonaTty *tty,
   if (code == NULL || !JSON_NODE_HOLDS_VALUE (code) || json_node_get_value_type (code) != G_TYPE_INT64)
     return FALSE;
   tty->have_exit = TRUE;
-  tty->exit_code = (int) json_node_get_int (code);
+  /* Not cast: 2^32 + 147 would read as 147 (a code out of range is 255). */
+  tty->exit_code = json_node_get_int (code) >= 0 && json_node_get_int (code) <= 255
+                   ? (int) json_node_get_int (code) : 255;
   g_free (tty->exit_reason);
   tty->exit_reason = g_strdup (_sandbox_json_get_string (object, "exitReason"));
   return TRUE;
@@ -1381,15 +1383,16 @@ tty_ws_closed (SoupWebsocketConnection *ws,
   if (!tty->have_exit)
     {
       const char *id = sandbox_instance_get_id (SANDBOX_INSTANCE (tty->self));
+      const char *said = soup_websocket_connection_get_close_data (ws);
+      /* The toolbox's words (a process of the sandbox): shown escaped. */
+      g_autofree char *shown = said != NULL ? _sandbox_display_text (said) : NULL;
 
       error = g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_FAILED,
                            _("The terminal's connection to the Daytona sandbox %s was cut before the "
                              "command ended (WebSocket close %u%s%s). The sandbox may have stopped: "
                              "check it with “sandboxctl list”, then run the command again."),
                            id, soup_websocket_connection_get_close_code (ws),
-                           soup_websocket_connection_get_close_data (ws) ? ": " : "",
-                           soup_websocket_connection_get_close_data (ws) ?
-                             soup_websocket_connection_get_close_data (ws) : "");
+                           shown ? ": " : "", shown ? shown : "");
     }
   else if (tty->exit_code == 128 + SIGKILL && !tty->killed && !tty->timed_out && !tty->cancelled)
     error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_EXISTS, "killed, the sandbox still runs");
@@ -2269,6 +2272,7 @@ typedef struct
   char                    *source;
   GFile                   *destination;
   GHashTable              *targets;   /* remote path -> GFile */
+  GHashTable              *written;   /* the remote paths a part has brought */
   GQueue                   dirs;      /* remote directories still to list */
   SoupMessage             *msg;
   SoupMultipartInputStream *multipart;
@@ -2289,6 +2293,7 @@ download_data_free (DownloadData *data)
   g_free (data->source);
   g_clear_object (&data->destination);
   g_hash_table_unref (data->targets);
+  g_hash_table_unref (data->written);
   g_queue_clear_full (&data->dirs, g_free);
   g_clear_object (&data->msg);
   g_clear_object (&data->multipart);
@@ -2555,6 +2560,17 @@ got_part (GObject      *source,
                                  "that was not asked for."), shown_name, shown_path));
       return;
     }
+  /* The same file twice counted as two: a file asked for but never sent
+   * made a download that said it was complete. */
+  if (!g_hash_table_add (data->written, g_strdup (data->part_path)))
+    {
+      g_autofree char *shown_path = _sandbox_display_text (data->part_path);
+
+      download_return (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                               _("Daytona's reply to POST files/bulk-download has the file %s "
+                                 "twice. Retry the download."), shown_path));
+      return;
+    }
   data->out = G_OUTPUT_STREAM (g_file_replace (target, NULL, FALSE, G_FILE_CREATE_NONE,
                                                g_task_get_cancellable (task), &error));
   if (data->out == NULL)
@@ -2643,10 +2659,13 @@ bulk_sent (GObject      *source,
   if (type == NULL || !g_str_has_prefix (type, "multipart/") ||
       params == NULL || g_hash_table_lookup (params, "boundary") == NULL)
     {
+      /* The provider's header (libsoup keeps its control characters): escaped. */
+      g_autofree char *shown = type ? _sandbox_display_text (type) : g_strdup (_("no content type"));
+
       download_return (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                                _("Daytona answered POST files/bulk-download with %s instead of a "
                                  "multipart body. Retry; check DAYTONA_API_URL if it persists."),
-                               type ? type : _("no content type")));
+                               shown));
       return;
     }
   data->multipart = soup_multipart_input_stream_new (data->msg, data->body);
@@ -2952,6 +2971,7 @@ sandbox_daytona_instance_download (SandboxInstance *instance,
     data->source[strlen (data->source) - 1] = '\0';
   data->destination = g_object_ref (destination);
   data->targets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  data->written = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_queue_init (&data->dirs);
   data->error_body = g_byte_array_new ();
   g_task_set_task_data (task, data, (GDestroyNotify) download_data_free);

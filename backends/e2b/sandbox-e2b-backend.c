@@ -156,6 +156,20 @@ instance_from_node (SandboxE2bBackend  *self,
                    _("E2B answered with an empty body where a sandbox was expected; retry later."));
       return NULL;
     }
+  if (JSON_NODE_HOLDS_OBJECT (node) &&
+      _sandbox_json_get_string (json_node_get_object (node), "sandboxID") != NULL &&
+      !_sandbox_cloud_id_is_valid (_sandbox_json_get_string (json_node_get_object (node), "sandboxID")))
+    {
+      g_autofree char *shown = _sandbox_display_text (_sandbox_json_get_string (json_node_get_object (node),
+                                                                                "sandboxID"));
+
+      /* It would go into messages, the envd URL and the caller's scripts. */
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
+                   _("E2B named a sandbox “%s”, which is not a sandbox id (letters, digits, "
+                     "“.”, “_”, “:” and “-”, at most 128). Check E2B_API_URL, and kill such a "
+                     "sandbox in the E2B dashboard."), shown);
+      return NULL;
+    }
   if (!JSON_NODE_HOLDS_OBJECT (node) ||
       (instance = _sandbox_e2b_instance_new (self, json_node_get_object (node))) == NULL)
     {

@@ -95,7 +95,10 @@ _sandbox_e2b_instance_new (SandboxE2bBackend *backend,
   SandboxE2bInstance *self;
   g_autoptr(GHashTable) labels = NULL;
 
-  if (id == NULL || *id == '\0')
+  /* The id goes into messages, the envd URL and the caller's scripts: one
+   * that is not an id (escape sequences, '/') is refused (a listing leaves
+   * it out). */
+  if (!_sandbox_cloud_id_is_valid (id))
     return NULL;
   self = g_object_new (SANDBOX_TYPE_E2B_INSTANCE,
                        "id", id,
@@ -1264,9 +1267,12 @@ exec_sent (GObject      *source,
   type = soup_message_headers_get_content_type (soup_message_get_response_headers (data->msg), NULL);
   if (g_strcmp0 (type, "application/connect+json") != 0)
     {
+      /* The provider's header (libsoup keeps its control characters): escaped. */
+      g_autofree char *shown = _sandbox_display_text (type ? type : "no content type");
+
       exec_fail (task, g_error_new (SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
                                     _("E2B answered a command with “%s” instead of a Connect "
-                                      "stream; check E2B_SANDBOX_URL."), type ? type : "no content type"));
+                                      "stream; check E2B_SANDBOX_URL."), shown));
       return;
     }
   exec_read (task);

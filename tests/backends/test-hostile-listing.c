@@ -28,6 +28,11 @@ static char *skip_reason;
 static gint hostile;      /* atomic: hooks rewrite listings while set */
 static gint rewritten;    /* atomic: how many listings they rewrote */
 static gint hostile_errors; /* atomic: the Daytona hook fails downloads with hostile words */
+static gint hostile_ids;    /* atomic: the hooks answer creates and listings with hostile ids */
+static gint hostile_state;  /* atomic: the Daytona hook answers a sandbox's state with hostile words */
+static gint hostile_parts;  /* atomic: the Daytona hook sends one file of a bulk-download twice */
+static gint hostile_ctype;  /* atomic: the hooks answer a bulk-download (Daytona) or a command (E2B) with a hostile content type */
+static gint hostile_port;   /* atomic: the Daytona hook answers preview URLs: 1 hostile URL, 2 hostile token, 3 javascript: */
 
 /* What a hostile provider (or a remote sandbox's file name) says: a
  * window title and clipboard (OSC 0 and 52), a C1 CSI erasing the
@@ -121,6 +126,78 @@ daytona_errors (SoupServerMessage *msg,
   return FALSE;
 }
 
+/* A sandbox id as a hostile provider gives it: a window title, the
+ * clipboard (OSC 52) and a C1 CSI (JSON escapes). */
+#define HOSTILE_ID "\\u001b]0;TITLE\\u0007\\u001b]52;c;ZWNobyBwd25lZAo=\\u0007\\u009b2J"
+
+/* A content type that clears the screen and colours what follows, with a
+ * C1 CSI (in UTF-8) after it. */
+#define HOSTILE_CTYPE "text/\033[2J\033[31mred\302\2332J"
+
+/* Daytona, with hostile_ids set: a create (POST /api/sandbox) answered
+ * with a started sandbox of a hostile id, a listing with one; with
+ * hostile_state set, a sandbox's GET with a hostile state. */
+static gboolean
+daytona_hostile_api (SoupServerMessage *msg,
+                     const char        *path)
+{
+  const char *method = soup_server_message_get_method (msg);
+  const char *body = NULL;
+  g_autofree char *made = NULL;
+
+  if (g_atomic_int_get (&hostile_ids) && strcmp (path, "/api/sandbox") == 0)
+    body = strcmp (method, "POST") == 0
+      ? "{\"id\":\"" HOSTILE_ID "\",\"state\":\"started\",\"labels\":{}}"
+      : "[{\"id\":\"" HOSTILE_ID "\",\"state\":\"started\",\"labels\":{}},"
+        "{\"id\":\"../x\",\"state\":\"started\",\"labels\":{}},"
+        "{\"id\":\"ok-1\",\"state\":\"started\",\"labels\":{}}]";
+  else if (g_atomic_int_get (&hostile_state) && strcmp (method, "GET") == 0 &&
+           g_str_has_prefix (path, "/api/sandbox/") && strchr (path + strlen ("/api/sandbox/"), '/') == NULL)
+    body = made = g_strdup_printf ("{\"id\":\"%s\",\"state\":\"" HOSTILE_ID "\",\"labels\":{}}",
+                                   path + strlen ("/api/sandbox/"));
+  else if (g_atomic_int_get (&hostile_port) && g_str_has_suffix (path, "/preview-url"))
+    body = g_atomic_int_get (&hostile_port) == 1
+      ? "{\"url\":\"https://8080-x.example/" HOSTILE_ID "\",\"token\":\"t\"}"
+      : g_atomic_int_get (&hostile_port) == 2
+      ? "{\"url\":\"https://8080-x.example/\",\"token\":\"t" HOSTILE_ID "\"}"
+      : "{\"url\":\"javascript:alert(1)//\"}";
+  else if (g_atomic_int_get (&hostile_ctype) && strcmp (method, "POST") == 0 &&
+           g_str_has_suffix (path, "/files/bulk-download"))
+    {
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_server_message_set_response (msg, HOSTILE_CTYPE, SOUP_MEMORY_STATIC, "x", 1);
+      g_atomic_int_inc (&rewritten);
+      return TRUE;
+    }
+  else if (g_atomic_int_get (&hostile_parts) && strcmp (method, "POST") == 0 &&
+           g_str_has_suffix (path, "/files/bulk-download"))
+    {
+      /* Both files asked for: /tmp/t/ok twice, /tmp/t/sub/inner never. */
+      static const char parts[] =
+        "--XyZ\r\n"
+        "Content-Disposition: form-data; name=\"file\"; filename=\"/tmp/t/ok\"\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n"
+        "ok\n\r\n"
+        "--XyZ\r\n"
+        "Content-Disposition: form-data; name=\"file\"; filename=\"/tmp/t/ok\"\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n"
+        "ok\n\r\n"
+        "--XyZ--\r\n";
+
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_server_message_set_response (msg, "multipart/form-data; boundary=XyZ", SOUP_MEMORY_STATIC,
+                                        parts, strlen (parts));
+      g_atomic_int_inc (&rewritten);
+      return TRUE;
+    }
+  if (body == NULL)
+    return FALSE;
+  soup_server_message_set_status (msg, 200, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body, strlen (body));
+  g_atomic_int_inc (&rewritten);
+  return TRUE;
+}
+
 /* Daytona: GET .../files?path=DIR */
 static gboolean
 daytona_listing (DaytonaEmulator   *emulator,
@@ -133,6 +210,8 @@ daytona_listing (DaytonaEmulator   *emulator,
   g_autofree char *json = NULL;
 
   if (g_atomic_int_get (&hostile_errors) && daytona_errors (msg, path))
+    return TRUE;
+  if (daytona_hostile_api (msg, path))
     return TRUE;
 
   if (!g_atomic_int_get (&hostile) || strcmp (soup_server_message_get_method (msg), "GET") != 0 ||
@@ -158,6 +237,30 @@ e2b_listing (E2bEmulator       *emulator,
   g_autofree char *entries = NULL;
   g_autofree char *json = NULL;
 
+  if (g_atomic_int_get (&hostile_ids) && (strcmp (path, "/sandboxes") == 0 || strcmp (path, "/v2/sandboxes") == 0))
+    {
+      /* A create answered with a sandbox of a hostile id, a listing with one. */
+      static const char created[] =
+        "{\"sandboxID\":\"" HOSTILE_ID "\",\"clientID\":\"c\",\"envdAccessToken\":\"t\",\"templateID\":\"base\"}";
+      static const char listed[] =
+        "[{\"sandboxID\":\"" HOSTILE_ID "\",\"clientID\":\"c\",\"state\":\"running\",\"metadata\":{}},"
+        "{\"sandboxID\":\"a/../b\",\"clientID\":\"c\",\"state\":\"running\",\"metadata\":{}},"
+        "{\"sandboxID\":\"ok1\",\"clientID\":\"c\",\"state\":\"running\",\"metadata\":{}}]";
+      gboolean post = strcmp (soup_server_message_get_method (msg), "POST") == 0;
+
+      soup_server_message_set_status (msg, post ? 201 : 200, NULL);
+      soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC,
+                                        post ? created : listed, strlen (post ? created : listed));
+      g_atomic_int_inc (&rewritten);
+      return TRUE;
+    }
+  if (g_atomic_int_get (&hostile_ctype) && g_str_has_suffix (path, "/process.Process/Start"))
+    {
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_server_message_set_response (msg, HOSTILE_CTYPE, SOUP_MEMORY_STATIC, "x", 1);
+      g_atomic_int_inc (&rewritten);
+      return TRUE;
+    }
   if (!g_atomic_int_get (&hostile) || !g_str_has_suffix (path, "/filesystem.Filesystem/ListDir"))
     return FALSE;
   flat = soup_message_body_flatten (body);
@@ -378,6 +481,276 @@ test_daytona_error_text (void)
   remove_tree (root);
 }
 
+/* The ids in a listing: "ok-1" only, the hostile ones left out. */
+static void
+check_listed_ids (SandboxBackend *backend,
+                  const char     *want)
+{
+  g_autoptr(GError) error = NULL;
+  GList *listed = sandbox_backend_list (backend, NULL, NULL, &error);
+  g_autoptr(GString) ids = g_string_new (NULL);
+
+  g_assert_no_error (error);
+  for (GList *l = listed; l != NULL; l = l->next)
+    {
+      assert_displayable (sandbox_instance_get_id (l->data));
+      g_string_append_printf (ids, "%s%s", ids->len ? " " : "", sandbox_instance_get_id (l->data));
+    }
+  g_list_free_full (listed, g_object_unref);
+  g_assert_cmpstr (ids->str, ==, want);
+}
+
+/* A hostile provider (or anyone between) names a new sandbox with escape
+ * sequences: the id went into every message that names the sandbox
+ * (sandboxctl's "destroying sandbox ID", a command's failure), into URLs
+ * and into the caller's scripts (--id-env, a Metaflow step's metadata).
+ * The create is now refused with a message showing the id escaped, and a
+ * listing leaves such a sandbox out. Before, the create succeeded with it. */
+static void
+test_provider_ids (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) dbackend = NULL;
+  g_autoptr(SandboxBackend) ebackend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+
+  if (daytona == NULL || e2b == NULL)
+    {
+      g_test_skip (skip_reason);
+      return;
+    }
+  sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
+  dbackend = sandbox_backend_new_for_name ("daytona", &error);
+  g_assert_no_error (error);
+  g_object_set (dbackend, "api-key", daytona_emulator_get_api_key (daytona),
+                "api-url", daytona_emulator_get_url (daytona), NULL);
+  ebackend = sandbox_backend_new_for_name ("e2b", &error);
+  g_assert_no_error (error);
+  g_object_set (ebackend, "api-key", e2b_emulator_get_api_key (e2b),
+                "api-url", e2b_emulator_get_api_url (e2b),
+                "sandbox-url", e2b_emulator_get_sandbox_url (e2b), NULL);
+
+  g_atomic_int_set (&rewritten, 0);
+  g_atomic_int_set (&hostile_ids, 1);
+  instance = sandbox_backend_create (dbackend, spec, NULL, &error);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL);
+  assert_displayable (error->message);
+  g_assert_nonnull (strstr (error->message, "\\x1b]52;c;"));
+  g_clear_error (&error);
+  check_listed_ids (dbackend, "ok-1");
+
+  instance = sandbox_backend_create (ebackend, spec, NULL, &error);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL);
+  assert_displayable (error->message);
+  g_assert_nonnull (strstr (error->message, "\\x1b]52;c;"));
+  g_clear_error (&error);
+  check_listed_ids (ebackend, "ok1");
+  g_atomic_int_set (&hostile_ids, 0);
+  g_assert_cmpint (g_atomic_int_get (&rewritten), >=, 4);
+  g_assert_cmpuint (daytona_emulator_count_live (daytona), ==, 0);
+  g_assert_cmpuint (e2b_emulator_count_live (e2b), ==, 0);
+}
+
+/* Daytona says a starting sandbox is in a state of escape sequences until
+ * the create gives up: the message quoted the state as it came ("it is
+ * still “...”"). Now escaped. */
+static void
+test_daytona_state_text (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+
+  if (daytona == NULL)
+    {
+      g_test_skip (skip_reason);
+      return;
+    }
+  backend = sandbox_backend_new_for_name ("daytona", &error);
+  g_assert_no_error (error);
+  g_object_set (backend, "api-key", daytona_emulator_get_api_key (daytona),
+                "api-url", daytona_emulator_get_url (daytona), "start-timeout", 1u, NULL);
+  sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
+  g_atomic_int_set (&rewritten, 0);
+  g_atomic_int_set (&hostile_state, 1);
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_atomic_int_set (&hostile_state, 0);
+  g_assert_null (instance);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_TIMEOUT);
+  assert_displayable (error->message);
+  g_assert_nonnull (strstr (error->message, "\\x1b]0;TITLE"));
+  g_assert_cmpint (g_atomic_int_get (&rewritten), >=, 1);
+  g_assert_cmpuint (daytona_emulator_count_live (daytona), ==, 0);
+}
+
+/* Daytona answers a port's preview URL with escape sequences in the URL
+ * or its token, or with a javascript: URL: sandboxctl port-url printed
+ * them as they came. Now refused, the words shown escaped; control: the
+ * emulator's own URL. */
+static void
+test_daytona_port_url (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *token = NULL;
+
+  if (daytona == NULL)
+    {
+      g_test_skip (skip_reason);
+      return;
+    }
+  backend = sandbox_backend_new_for_name ("daytona", &error);
+  g_assert_no_error (error);
+  g_object_set (backend, "api-key", daytona_emulator_get_api_key (daytona),
+                "api-url", daytona_emulator_get_url (daytona), NULL);
+  sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_no_error (error);
+
+  for (int kind = 1; kind <= 3; kind++)
+    {
+      g_atomic_int_set (&hostile_port, kind);
+      url = sandbox_instance_dup_port_url (instance, 8080, &token, NULL, &error);
+      g_atomic_int_set (&hostile_port, 0);
+      g_test_message ("kind %d: url %s", kind, url ? url : "(none)");
+      g_assert_null (url);
+      g_assert_null (token);
+      g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL);
+      assert_displayable (error->message);
+      g_clear_error (&error);
+    }
+  url = sandbox_instance_dup_port_url (instance, 8080, &token, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (url, "http"));
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+}
+
+/* Daytona answers a directory's bulk-download with one of its two files
+ * twice and the other never: the parts were counted, not the files, so
+ * the download said it was complete without sub/inner. Now refused. */
+static void
+test_daytona_repeated_part (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) backend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxCommand) command = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autofree char *root = NULL;
+  g_autofree char *dest = NULL;
+  g_autoptr(GFile) dest_file = NULL;
+
+  if (daytona == NULL)
+    {
+      g_test_skip (skip_reason);
+      return;
+    }
+  root = g_dir_make_tmp ("test-hostile-XXXXXX", NULL);
+  dest = g_build_filename (root, "dest", NULL);
+  dest_file = g_file_new_for_path (dest);
+  backend = sandbox_backend_new_for_name ("daytona", &error);
+  g_assert_no_error (error);
+  g_object_set (backend, "api-key", daytona_emulator_get_api_key (daytona),
+                "api-url", daytona_emulator_get_url (daytona), NULL);
+  sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
+  instance = sandbox_backend_create (backend, spec, NULL, &error);
+  g_assert_no_error (error);
+  command = sandbox_command_new_shell ("mkdir -p /tmp/t/sub && echo ok > /tmp/t/ok && echo in > /tmp/t/sub/inner");
+  result = sandbox_instance_exec (instance, command, NULL, &error);
+  g_assert_no_error (error);
+
+  g_atomic_int_set (&rewritten, 0);
+  g_atomic_int_set (&hostile_parts, 1);
+  g_assert_false (sandbox_instance_download (instance, "/tmp/t", dest_file, NULL, &error));
+  g_atomic_int_set (&hostile_parts, 0);
+  g_assert_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL);
+  assert_displayable (error->message);
+  g_clear_error (&error);
+  g_assert_cmpint (g_atomic_int_get (&rewritten), ==, 1);
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+  remove_tree (root);
+}
+
+/* A provider answers a Daytona bulk-download and an E2B command with a
+ * content type of escape sequences: the messages quoted it as it came. */
+static void
+test_content_type_text (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxBackend) dbackend = NULL;
+  g_autoptr(SandboxBackend) ebackend = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(SandboxInstance) instance = NULL;
+  g_autoptr(SandboxInstance) einstance = NULL;
+  g_autoptr(SandboxCommand) command = NULL;
+  g_autoptr(SandboxCommand) probe = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  g_autofree char *root = NULL;
+  g_autofree char *dest = NULL;
+  g_autoptr(GFile) dest_file = NULL;
+
+  if (daytona == NULL || e2b == NULL)
+    {
+      g_test_skip (skip_reason);
+      return;
+    }
+  root = g_dir_make_tmp ("test-hostile-XXXXXX", NULL);
+  dest = g_build_filename (root, "dest", NULL);
+  dest_file = g_file_new_for_path (dest);
+  sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
+  dbackend = sandbox_backend_new_for_name ("daytona", &error);
+  g_assert_no_error (error);
+  g_object_set (dbackend, "api-key", daytona_emulator_get_api_key (daytona),
+                "api-url", daytona_emulator_get_url (daytona), NULL);
+  instance = sandbox_backend_create (dbackend, spec, NULL, &error);
+  g_assert_no_error (error);
+  command = sandbox_command_new_shell ("mkdir -p /tmp/t/sub && echo ok > /tmp/t/ok && echo in > /tmp/t/sub/inner");
+  result = sandbox_instance_exec (instance, command, NULL, &error);
+  g_assert_no_error (error);
+
+  g_atomic_int_set (&rewritten, 0);
+  g_atomic_int_set (&hostile_ctype, 1);
+  g_assert_false (sandbox_instance_download (instance, "/tmp/t", dest_file, NULL, &error));
+  g_assert_nonnull (error);
+  assert_displayable (error->message);
+  g_clear_error (&error);
+
+  ebackend = sandbox_backend_new_for_name ("e2b", &error);
+  g_assert_no_error (error);
+  g_object_set (ebackend, "api-key", e2b_emulator_get_api_key (e2b),
+                "api-url", e2b_emulator_get_api_url (e2b),
+                "sandbox-url", e2b_emulator_get_sandbox_url (e2b), NULL);
+  einstance = sandbox_backend_create (ebackend, spec, NULL, &error);
+  g_assert_no_error (error);
+  probe = sandbox_command_new_shell ("true");
+  g_clear_object (&result);
+  result = sandbox_instance_exec (einstance, probe, NULL, &error);
+  g_atomic_int_set (&hostile_ctype, 0);
+  g_assert_null (result);
+  g_assert_nonnull (error);
+  assert_displayable (error->message);
+  g_clear_error (&error);
+  g_assert_cmpint (g_atomic_int_get (&rewritten), >=, 2);
+
+  g_assert_true (sandbox_instance_destroy (instance, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (sandbox_instance_destroy (einstance, NULL, &error));
+  g_assert_no_error (error);
+  remove_tree (root);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -414,6 +787,11 @@ main (int   argc,
   g_test_add_func ("/hostile-listing/daytona", test_daytona);
   g_test_add_func ("/hostile-listing/e2b", test_e2b);
   g_test_add_func ("/hostile-listing/daytona-error-text", test_daytona_error_text);
+  g_test_add_func ("/hostile-listing/provider-ids", test_provider_ids);
+  g_test_add_func ("/hostile-listing/daytona-state-text", test_daytona_state_text);
+  g_test_add_func ("/hostile-listing/daytona-port-url", test_daytona_port_url);
+  g_test_add_func ("/hostile-listing/daytona-repeated-part", test_daytona_repeated_part);
+  g_test_add_func ("/hostile-listing/content-type-text", test_content_type_text);
   status = g_test_run ();
   g_clear_pointer (&e2b, e2b_emulator_free);
   g_clear_pointer (&daytona, daytona_emulator_free);

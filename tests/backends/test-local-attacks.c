@@ -1444,6 +1444,40 @@ test_name_escapes (void)
   }
 }
 
+/* sandbox_instance_download_archive() (a remote Metaflow task's logs and
+ * outputs, a sandbox's directory as a tar) packs with the sandbox's own tar
+ * and, when it fails, quoted its standard error in the message as it came,
+ * cut at 2,000 bytes: a sandbox's tar (a remote sandbox's files are its
+ * own; here one earlier in its PATH) wrote escape sequences, a C1 CSI
+ * and bytes that are not UTF-8 there for the user's terminal. Now shown
+ * escaped. */
+static void
+test_archive_stderr_escapes (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+  g_autoptr(GOutputStream) mem = g_memory_output_stream_new_resizable ();
+  g_autofree char *out = NULL;
+  SandboxInstance *instance;
+  int status = -1;
+
+  sandbox_spec_set_env (spec, "PATH", "/tmp/bin:/usr/bin:/bin");
+  instance = create (spec);
+  out = sh (instance,
+            "mkdir -p /tmp/bin /tmp/d && echo x > /tmp/d/f && "
+            "printf '#!/bin/sh\\nprintf \"\\\\033]0;TITLE\\\\007\\\\033]52;c;ZWNobyBwd25lZAo=\\\\007\\\\302\\\\2332J\\\\377\" >&2\\nexit 2\\n' "
+            "> /tmp/bin/tar && chmod +x /tmp/bin/tar && echo made", &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (out, ==, "made\n");
+
+  g_assert_false (sandbox_instance_download_archive (instance, "/tmp/d", NULL, mem, NULL, &error));
+  g_assert_nonnull (error);
+  g_test_message ("%s", error->message);
+  g_assert_true (is_displayable (error->message));
+  g_assert_nonnull (strstr (error->message, "\\x1b]52;c;"));
+  destroy (instance);
+}
+
 static void
 download_done (GObject      *source,
                GAsyncResult *result,
@@ -5595,6 +5629,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/attack/sparse-download", test_sparse_download);
   g_test_add_func ("/local/attack/hardlink-download", test_hardlink_download);
   g_test_add_func ("/local/attack/name-escapes", test_name_escapes);
+  g_test_add_func ("/local/attack/archive-stderr-escapes", test_archive_stderr_escapes);
   g_test_add_func ("/local/attack/fifo-destination", test_fifo_destination);
   g_test_add_func ("/local/attack/download-stream-destination", test_download_stream_destination);
   g_test_add_func ("/local/attack/download-proc-self-swap", test_download_proc_self_swap);

@@ -527,3 +527,80 @@ def test_unsandboxed_task_loads_metaflow_artifacts_as_plain_data(mf, tmp_path):
     assert "FOREACH-BODY-REACHED 2" in proc.output
     assert not marker.exists()
     mf.assert_no_sandboxes("HostileForeachValuesFlow")
+
+
+def _card_server_data(mf, flow: str, run_id: str, pathspec: str) -> tuple[int, str]:
+    """Starts `flow.py card server` for the run, asks it for the card data of
+    PATHSPEC's card "hostl" (as the viewer page polls it), stops it; returns
+    the HTTP status and what the server printed."""
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # Metaflow's card commands look for cards under the working directory's
+    # .metaflow (found upwards), not METAFLOW_DATASTORE_SYSROOT_LOCAL's: run
+    # from the datastore's directory.
+    server = subprocess.Popen(
+        mf.flow_cmd(str(mf.cwd / flow), "card", "server", "--run-id", run_id, "--port", str(port)),
+        cwd=mf.datastore_root.parent,
+        env=mf.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    status = 0
+    body = ""
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(
+                    "http://127.0.0.1:%d/data/%s/hostl" % (port, pathspec), timeout=20
+                ) as reply:
+                    status = reply.status
+                break
+            except urllib.error.HTTPError as ex:
+                status = ex.code
+                body = ex.read().decode("utf-8", errors="replace")
+                break
+            except urllib.error.URLError as ex:
+                if not isinstance(ex.reason, ConnectionRefusedError):
+                    raise
+                time.sleep(0.2)  # not listening yet
+            except OSError as ex:
+                body = "no answer: %r\n" % ex  # the handler failed
+                break
+    finally:
+        os.killpg(server.pid, 15)
+        out, _ = server.communicate(timeout=60)
+    return status, body + out.decode("utf-8", errors="replace")
+
+
+def test_card_server_loads_success_as_plain_data(mf, tmp_path):
+    """`python flow.py card server` runs on this machine and answers the
+    viewer's data requests with the task's `successful`, Metaflow's
+    `_success` artifact, which the task wrote: a sandboxed step that stored
+    it as an os.system pickle (and put a card with runtime data in its own
+    card directory) had the card server create the marker file (session
+    sec28). `_success` is now one of Metaflow's own artifacts that every
+    process of a flow with sandboxed steps loads as plain data. Control:
+    the same flow planting nothing; the server answers its data."""
+    marker = tmp_path / "ran-on-the-host"
+    flow = mf.copy_flow("hostile_success_flow.py")
+    for plant in ("yes", "no"):
+        mf.run(flow, "run", "--marker", str(marker), "--plant", plant)
+        assert not marker.exists(), "the run itself unpickled the step's _success"
+        run_id = (mf.datastore_root / "HostileSuccessFlow" / "latest_run").read_text().strip()
+        status, out = _card_server_data(mf, flow, run_id, "HostileSuccessFlow/%s/start/1" % run_id)
+        assert not marker.exists(), (
+            "the step's pickle ran a command on this machine: " + out[-3000:]
+        )
+        if plant == "yes":
+            assert "posix.system" in out, out[-3000:]
+        else:
+            assert status == 200, out[-3000:]
+    mf.assert_no_sandboxes("HostileSuccessFlow")

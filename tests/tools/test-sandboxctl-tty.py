@@ -198,6 +198,34 @@ def daytona_cases() -> None:
         check(s.modes_restored(), "daytona exec -t: modes restored after Ctrl-C")
         s.close()
         subprocess.run([*ctl, "rm", "-f", sandbox_id], capture_output=True, check=False)
+
+        # The toolbox reads a shell's code 128 + N as "signal N": a command
+        # that exits with 147 was "killed by SIGSTOP", and run --raise-signal
+        # stopped sandboxctl itself for good (killed here after GUARD_S).
+        # Now a signal that ends no process is the exit status it came from.
+        s = Session(
+            ["--backend", "daytona", "run", "-t", "--raise-signal", "--", "sh", "-c", "exit 147"]
+        )
+        rc = s.finish()
+        check(rc == 147, "daytona run -t --raise-signal: exit 147 is no SIGSTOP", (rc, s.seen))
+        s.close()
+        # A signal that does end a process is still raised.
+        s = Session(
+            [
+                "--backend",
+                "daytona",
+                "run",
+                "-t",
+                "--raise-signal",
+                "--",
+                "sh",
+                "-c",
+                "kill -TERM $$",
+            ]
+        )
+        rc = s.finish()
+        check(rc == -15, "daytona run -t --raise-signal: SIGTERM is raised", (rc, s.seen))
+        s.close()
     finally:
         emu.terminate()
         emu.wait(30)

@@ -346,6 +346,10 @@ def verify_blobs() -> bool:
 # after a sandboxed one) unpickled them with pickle: a sandboxed foreach
 # step's _foreach_values of os.system pickles ran on this machine in the
 # body's tasks, which the runtime does not read it for (session sec26).
+# _success (a bool) is read by Metaflow's own commands of the flow: `card
+# server` answers the card viewer's data requests with the task's
+# `successful`, on this machine; a step's os.system pickle there ran when
+# the page was open (session sec28).
 CONTROL_ARTIFACTS: FrozenSet[str] = frozenset(
     [
         "_transition",
@@ -355,6 +359,7 @@ CONTROL_ARTIFACTS: FrozenSet[str] = frozenset(
         "_foreach_var",
         "_iteration_stack",
         "_task_ok",
+        "_success",
         "_unbounded_foreach",
         "_graph_info",
     ]

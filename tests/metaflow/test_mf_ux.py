@@ -213,6 +213,18 @@ if __name__ == "__main__":
             {"SBX_VARS": '{"SAME": "theirs"}'},
             ["sets SAME in both @environment(vars=...) and @sandbox(env=...)"],
         ),
+        # (mfx23) Variables the sandbox sets itself for the task replaced
+        # the user's value without a word.
+        (
+            {"env": {"PATH": "/opt/tool/bin:/usr/bin", "N": "1"}},
+            {},
+            ["sets PATH in @sandbox(env=...)", "the sandbox sets it itself", "remove it"],
+        ),
+        (
+            {},
+            {"SBX_VARS": '{"METAFLOW_RUN_ID": "mine", "PYTHONIOENCODING": "latin-1"}'},
+            ["sets METAFLOW_RUN_ID, PYTHONIOENCODING in @environment(vars=...)", "remove them"],
+        ),
     ],
     ids=[
         "image-int",
@@ -227,6 +239,8 @@ if __name__ == "__main__":
         "disk-huge",
         "resources-unit",
         "env-clash",
+        "env-path",
+        "vars-sandbox-set",
     ],
 )
 def test_wrong_arguments_refused_before_the_run(mf, kw, extra, needles):

@@ -667,6 +667,17 @@ spec_from_options (GError **error)
                          "such as data:/data, not “%s”."), opt_volumes[i]);
           return NULL;
         }
+      /* A sandbox mounts a volume once: a second path replaced the first. */
+      if (g_hash_table_contains (sandbox_spec_get_volumes (spec), name) &&
+          g_strcmp0 (g_hash_table_lookup (sandbox_spec_get_volumes (spec), name), colon + 1) != 0)
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       _("--volume %s is given twice, at %s and at %s; a sandbox mounts a "
+                         "volume at one path. Give it once."),
+                       name, (const char *) g_hash_table_lookup (sandbox_spec_get_volumes (spec), name),
+                       colon + 1);
+          return NULL;
+        }
       sandbox_spec_add_volume (spec, name, colon + 1);
     }
 
@@ -2361,6 +2372,12 @@ cmd_image (const Command *self,
   if (argc < 2)
     return usage_error (self->name, _("image needs an action: import, ls, rm or inspect."));
   action = argv[1];
+  /* It names an image being imported; ls, rm and inspect take references. */
+  if (opt_name != NULL && strcmp (action, "import") != 0)
+    return usage_error (self->name,
+                        _("--name names the image that image import imports; image ls, rm "
+                          "and inspect do not take it (rm and inspect take the image's "
+                          "NAME:TAG as an argument)."));
   store = sandbox_image_store_new (NULL);
 
   if (strcmp (action, "import") == 0)

@@ -260,6 +260,29 @@ def test_wrong_arguments_refused_before_the_run(mf, kw, extra, needles):
     assert "ARGS-STEP-RAN" not in proc.output
 
 
+def test_network_false_with_a_remote_datastore_is_refused(mf):
+    """(mfx23) A step with a remote datastore reaches it over the network
+    itself, so its sandbox has network whatever network= says: an explicit
+    network=False was overridden without a word; refused before the run.
+    The default (METAFLOW_SANDBOX_NETWORK, off) is not an explicit ask."""
+    flow = _write(mf, "args_flow.py", ARGS_FLOW)
+    s3 = {"METAFLOW_DATASTORE_SYSROOT_S3": "s3://mf-sandbox-unreachable/prefix"}
+    env = dict(s3, SBX_KW=repr({"network": False}))
+    proc = mf.run(flow, "--datastore=s3", "run", extra_env=env, expect_ok=False)
+    for needle in (
+        "asks for network=False with @sandbox(network=...)",
+        "with the s3 datastore",
+        "--datastore=local",
+    ):
+        assert needle in proc.output, proc.output[-3000:]
+    assert "Task is starting" not in proc.output
+    assert "ARGS-STEP-RAN" not in proc.output
+    # Without network= the step is not refused (it would start and reach
+    # for the unreachable bucket: only validation is looked at here).
+    proc = mf.run(flow, "--datastore=s3", "check", extra_env=dict(s3, SBX_KW="{}"))
+    assert "asks for network=False" not in proc.output
+
+
 @pytest.mark.parametrize(
     "setting, value, needles",
     [

@@ -112,6 +112,8 @@ SANDBOX_SET_ENV_PREFIXES = ("METAFLOW_SANDBOX_", "MF_SANDBOX_")
 def _sandbox_sets(name: str) -> bool:
     """Whether the extension sets the variable @name in every sandboxed task."""
     return name in SANDBOX_SET_ENV or name.startswith(SANDBOX_SET_ENV_PREFIXES)
+
+
 RESOURCE_CAPABILITIES: Dict[str, str] = {
     "cpu": "CPU_LIMIT",
     "memory": "MEMORY_LIMIT",
@@ -575,6 +577,7 @@ class SandboxDecorator(StepDecorator):
             self._check_resources(step, asked_by)
             self._check_shared_memory(step, decos)
             self._check_network_and_image(step)
+            self._check_network_and_datastore(step, flow_datastore.TYPE)
             self._check_image(step)
 
         # @timeout and timeout=: the smaller one wins.
@@ -818,6 +821,23 @@ class SandboxDecorator(StepDecorator):
                 )
                 % (step, image, given, backend)
             )
+
+    def _check_network_and_datastore(self, step: str, datastore_type: str) -> None:
+        """A step with a remote datastore reads and writes it over the
+        network itself, so its sandbox has network whatever network= says:
+        network=False given by the user (not the default) cannot be
+        honoured and is refused, where the step got network without a word."""
+        if datastore_type not in REMOTE_DATASTORES or self.attributes["network"] is None:
+            return
+        if self.attributes["network"] or not _user_set(self, "network"):
+            return
+        raise SandboxException(
+            "Step *%s* asks for network=False with @%s(network=...), but with the %s "
+            "datastore the step reads and writes the datastore over the network itself, "
+            "so its sandbox has network access: remove network=False, or run the flow "
+            "with --datastore=local to keep the step off the network."
+            % (step, self.name, datastore_type)
+        )
 
     def _check_image(self, step: str) -> None:
         image = self.attributes["image"]

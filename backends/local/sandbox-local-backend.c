@@ -956,6 +956,26 @@ validate_spec (SandboxSpec    *spec,
       g_clear_object (image_out);
       return FALSE;
     }
+  /* The workdir is bound as a mount is: over /proc bwrap fails late and
+   * obscurely, over /dev it hides the device nodes, and at /run (or in
+   * /run/libsandbox) the helper's mount point lands in it. */
+  if (workdir != NULL)
+    {
+      g_autofree char *canonical = g_canonicalize_filename (workdir, "/");
+      const char *reserved = reserved_mount_target (canonical);
+
+      if (reserved != NULL)
+        {
+          /* TRANSLATORS: the second %s is /proc, /dev, /run or /run/libsandbox */
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("The workdir “%s” is (or is inside) %s, which is the sandbox's own, "
+                         "made fresh in every sandbox, and cannot be the workdir. Use another "
+                         "path, such as /workspace."), workdir, reserved);
+          g_clear_pointer (rootfs_out, g_free);
+          g_clear_object (image_out);
+          return FALSE;
+        }
+    }
 
   for (guint i = 0; i < mounts->len; i++)
     {

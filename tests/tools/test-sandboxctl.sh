@@ -214,6 +214,12 @@ for target in /run /proc /dev /run/libsandbox /run/libsandbox/x; do
   check "run --mount at $target is refused as the sandbox's own" \
     eval 'rc_is 2 && err_has "sandbox.s own" && [ -z "$(ls -A "$WORK/own")" ]'
 done
+# The workdir is bound as a mount is: at /proc bwrap failed blaming user
+# namespaces, at /dev it hid the device nodes.
+for target in /proc /dev /run; do
+  ctl run --workdir "$target" -- true
+  check "run --workdir $target is refused as the sandbox's own" eval 'rc_is 2 && err_has "sandbox.s own"'
+done
 ctl run --mount "$WORK/own:/run/data" -- sh -c 'echo x > /run/data/f'
 check "run --mount below /run works" eval 'rc_is 0 && [ "$(ls -A "$WORK/own")" = f ]'
 rm -f "$WORK/own/f"

@@ -298,8 +298,26 @@ def test_network_false_with_a_remote_datastore_is_refused(mf):
             "4GB",
             ["Invalid memory value 4GB", "It comes from METAFLOW_SANDBOX_MEMORY", "in MB"],
         ),
+        # (mfx23) A relative workdir failed in each task, naming a --mount.
+        (
+            "METAFLOW_SANDBOX_WORKDIR",
+            "work",
+            ["METAFLOW_SANDBOX_WORKDIR=work is not understood", "an absolute path other than /"],
+        ),
+        (
+            "METAFLOW_SANDBOX_WORKDIR",
+            "/workspace/../etc",
+            ["METAFLOW_SANDBOX_WORKDIR=/workspace/../etc is not understood", "components"],
+        ),
     ],
-    ids=["network-no", "reuse-off", "prepare-maybe", "memory-unit"],
+    ids=[
+        "network-no",
+        "reuse-off",
+        "prepare-maybe",
+        "memory-unit",
+        "workdir-relative",
+        "workdir-dotdot",
+    ],
 )
 def test_settings_metaflow_would_misread_are_refused(mf, setting, value, needles):
     """Metaflow reads a boolean setting as true for any word but 0, false

@@ -572,6 +572,7 @@ add_mount (SandboxSpec  *spec,
   SandboxMountFlags flags = SANDBOX_MOUNT_NONE;
   const char *sandbox_path = NULL;
   g_autofree char *host = NULL;
+  gboolean rw = FALSE;
 
   /* Any of ro, rw and nolinks, last. */
   while (n >= 2 && (strcmp (parts[n - 1], "ro") == 0 || strcmp (parts[n - 1], "rw") == 0 ||
@@ -581,7 +582,16 @@ add_mount (SandboxSpec  *spec,
         flags |= SANDBOX_MOUNT_READ_ONLY;
       else if (strcmp (parts[n - 1], "nolinks") == 0)
         flags |= SANDBOX_MOUNT_NO_LINKS;
+      else
+        rw = TRUE;
       n--;
+    }
+  /* Both: one of them would be ignored (ro won). */
+  if (rw && (flags & SANDBOX_MOUNT_READ_ONLY))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--mount “%s” is both :ro and :rw; give one of them."), arg);
+      return FALSE;
     }
   if (n == 2)
     sandbox_path = parts[1];

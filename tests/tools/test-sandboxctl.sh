@@ -236,6 +236,9 @@ check "run --mount :nolinks refuses links and FIFOs in the mount only" \
   out_is "$(printf 'MADE\nNO-LINK\nNO-FIFO\nTMP-OK\nshared')"
 check "run --mount :nolinks leaves nothing but a file and a directory" \
   [ "$(cd "$WORK/nolinks" && find . -mindepth 1 ! -type f ! -type d | wc -l)" -eq 0 -a -f "$WORK/nolinks/file" -a -d "$WORK/nolinks/dir" ]
+# :ro and :rw both: ro won, silently.
+ctl run --mount "$WORK/share:/data:rw:ro" -- true
+check "run --mount with both :ro and :rw is refused" eval 'rc_is 2 && err_has ":ro and :rw"'
 ctl run --mount "$WORK/nolinks:/data:nolink" -- true
 check "run --mount with an unknown suffix names the forms" err_has 'HOST\[:SANDBOX\]\[:ro|:nolinks\]'
 

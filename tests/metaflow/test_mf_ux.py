@@ -198,6 +198,8 @@ if __name__ == "__main__":
         ({"timeout": True}, {}, ["Invalid timeout value True", "timeout is in seconds"]),
         ({"memory": "4GB"}, {}, ["Invalid memory value 4GB", "memory=4096 for 4 GB"]),
         ({"cpu": "nan"}, {}, ["Invalid cpu value nan", "greater than 0"]),
+        # (mfx23) Rounded without a word: 2.5 was a 2 s limit.
+        ({"timeout": 2.5}, {}, ["Invalid timeout value 2.5", "whole number of seconds"]),
         ({"env": {"A=B": "1"}}, {}, ["variable name 'A=B'", "without '='"]),
         ({"env": {"": "1"}}, {}, ["variable name ''", "non-empty"]),
         ({"env": {"A": None}}, {}, ["gives A the value None", "give a string"]),
@@ -232,6 +234,7 @@ if __name__ == "__main__":
         "timeout-bool",
         "memory-unit",
         "cpu-nan",
+        "timeout-fraction",
         "env-name-equals",
         "env-name-empty",
         "env-none",

@@ -569,6 +569,15 @@ class SandboxDecorator(StepDecorator):
                 _("Invalid gpu value *%s* for step *%s*: it must be an integer.")
                 % (self.attributes["gpu"], step)
             )
+        # Rounded to whole seconds, 2.5 was a 2 s limit and 0.4 a 1 s one,
+        # and the timeout's message named neither.
+        timeout = self.attributes["timeout"]
+        if timeout is not None and timeout != "" and not float(timeout).is_integer():
+            raise SandboxException(
+                "Invalid timeout value *%s* for step *%s*: it must be a whole number of "
+                "seconds, as @timeout's are (for example timeout=%d)."
+                % (timeout, step, max(1, math.ceil(float(timeout))))
+            )
 
         if WORKLOAD_ENV not in os.environ:
             # Outside the sandbox only: the task inside it has no PyGObject to

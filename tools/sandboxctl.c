@@ -716,6 +716,16 @@ command_from_options (char   **argv,
   GHashTableIter iter;
   gpointer env_name, env_value;
 
+  /* The library takes an absolute path; a relative one was resolved from
+   * the sandbox's / on the local backend (--cwd tmp ran in /tmp), not from
+   * its workdir. As docker exec -w, refused. */
+  if (opt_cwd != NULL && !g_path_is_absolute (opt_cwd))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--cwd needs an absolute path in the sandbox, such as /workspace/%s, "
+                     "not “%s”."), opt_cwd, opt_cwd);
+      return NULL;
+    }
   if (opt_cwd != NULL)
     sandbox_command_set_cwd (command, opt_cwd);
 

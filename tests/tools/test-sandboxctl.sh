@@ -131,6 +131,9 @@ check "run of a missing program names it" err_has "no-such-program-here"
 
 ctl run --env GREETING=hello --cwd /tmp -- sh -c 'echo "$GREETING $(pwd)"'
 check "run --env and --cwd reach the command" out_is "hello /tmp"
+# A relative --cwd was taken from the sandbox's / (tmp ran in /tmp).
+ctl run --cwd tmp -- pwd
+check "run --cwd with a relative path is refused" eval 'rc_is 2 && err_has "absolute path" && out_empty'
 
 # A bare --env NAME passes sandboxctl's own value (off the command line);
 # an unset NAME is not set.

@@ -129,8 +129,9 @@ static const GOptionEntry command_entries[] = {
   { "cwd", 'C', 0, G_OPTION_ARG_STRING, &opt_cwd,
     N_("Run the command in this directory of the sandbox"), N_("PATH") },
   { "env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &opt_env,
-    N_("Set an environment variable for the command (repeatable); a bare NAME passes "
-       "sandboxctl's own value, if it has one, so that a secret stays off the command line"),
+    N_("Set an environment variable for the command (repeatable; the last of a NAME "
+       "wins); a bare NAME passes sandboxctl's own value, if it has one (else unsets "
+       "it), so that a secret stays off the command line"),
     N_("NAME[=VALUE]") },
   { "tty", 't', 0, G_OPTION_ARG_NONE, &opt_tty,
     N_("Run the command on a terminal of the sandbox, connected to this one (which must "
@@ -524,8 +525,24 @@ labels_from_options (GError **error)
     {
       char *key, *value;
 
+      const char *earlier;
+
       if (!parse_key_value (opt_labels[i], "--label", &key, &value, error))
         return NULL;
+      /* A sandbox has one value per label: two values could only be the
+       * last silently winning (create) or a filter that no sandbox
+       * matches (ls, gc select sandboxes carrying all the labels). */
+      earlier = g_hash_table_lookup (labels, key);
+      if (earlier != NULL && strcmp (earlier, value) != 0)
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       _("--label %s is given twice, as %s=%s and %s=%s; a sandbox has one "
+                         "value per label. Give the label once."),
+                       key, key, earlier, key, value);
+          g_free (key);
+          g_free (value);
+          return NULL;
+        }
       g_hash_table_replace (labels, key, value);
     }
   return g_steal_pointer (&labels);
@@ -555,6 +572,7 @@ add_mount (SandboxSpec  *spec,
   SandboxMountFlags flags = SANDBOX_MOUNT_NONE;
   const char *sandbox_path = NULL;
   g_autofree char *host = NULL;
+  gboolean rw = FALSE;
 
   /* Any of ro, rw and nolinks, last. */
   while (n >= 2 && (strcmp (parts[n - 1], "ro") == 0 || strcmp (parts[n - 1], "rw") == 0 ||
@@ -564,7 +582,16 @@ add_mount (SandboxSpec  *spec,
         flags |= SANDBOX_MOUNT_READ_ONLY;
       else if (strcmp (parts[n - 1], "nolinks") == 0)
         flags |= SANDBOX_MOUNT_NO_LINKS;
+      else
+        rw = TRUE;
       n--;
+    }
+  /* Both: one of them would be ignored (ro won). */
+  if (rw && (flags & SANDBOX_MOUNT_READ_ONLY))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--mount “%s” is both :ro and :rw; give one of them."), arg);
+      return FALSE;
     }
   if (n == 2)
     sandbox_path = parts[1];
@@ -650,6 +677,17 @@ spec_from_options (GError **error)
                          "such as data:/data, not “%s”."), opt_volumes[i]);
           return NULL;
         }
+      /* A sandbox mounts a volume once: a second path replaced the first. */
+      if (g_hash_table_contains (sandbox_spec_get_volumes (spec), name) &&
+          g_strcmp0 (g_hash_table_lookup (sandbox_spec_get_volumes (spec), name), colon + 1) != 0)
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       _("--volume %s is given twice, at %s and at %s; a sandbox mounts a "
+                         "volume at one path. Give it once."),
+                       name, (const char *) g_hash_table_lookup (sandbox_spec_get_volumes (spec), name),
+                       colon + 1);
+          return NULL;
+        }
       sandbox_spec_add_volume (spec, name, colon + 1);
     }
 
@@ -674,14 +712,30 @@ command_from_options (char   **argv,
                       GError **error)
 {
   g_autoptr(SandboxCommand) command = sandbox_command_new ((const char * const *) argv);
+  g_autoptr(GHashTable) env = NULL;
+  GHashTableIter iter;
+  gpointer env_name, env_value;
 
+  /* The library takes an absolute path; a relative one was resolved from
+   * the sandbox's / on the local backend (--cwd tmp ran in /tmp), not from
+   * its workdir. As docker exec -w, refused. */
+  if (opt_cwd != NULL && !g_path_is_absolute (opt_cwd))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--cwd needs an absolute path in the sandbox, such as /workspace/%s, "
+                     "not “%s”."), opt_cwd, opt_cwd);
+      return NULL;
+    }
   if (opt_cwd != NULL)
     sandbox_command_set_cwd (command, opt_cwd);
 
+  /* The last --env of a name wins, as with env(1) and docker run -e: a
+   * bare NAME after NAME=VALUE with NAME not set here drops that value. */
+  env = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   for (guint i = 0; opt_env != NULL && opt_env[i] != NULL; i++)
     {
-      g_autofree char *name = NULL;
-      g_autofree char *value = NULL;
+      char *name = NULL;
+      char *value = NULL;
 
       /* A bare NAME: our own value (unset: not set), as docker run -e NAME. */
       if (strchr (opt_env[i], '=') == NULL && *opt_env[i] != '\0')
@@ -689,13 +743,18 @@ command_from_options (char   **argv,
           const char *own = g_getenv (opt_env[i]);
 
           if (own != NULL)
-            sandbox_command_set_env (command, opt_env[i], own);
+            g_hash_table_replace (env, g_strdup (opt_env[i]), g_strdup (own));
+          else
+            g_hash_table_remove (env, opt_env[i]);
           continue;
         }
       if (!parse_key_value (opt_env[i], "--env", &name, &value, error))
         return NULL;
-      sandbox_command_set_env (command, name, value);
+      g_hash_table_replace (env, name, value);
     }
+  g_hash_table_iter_init (&iter, env);
+  while (g_hash_table_iter_next (&iter, &env_name, &env_value))
+    sandbox_command_set_env (command, env_name, env_value);
 
   if (opt_cmd_timeout < 0 || isnan (opt_cmd_timeout) || opt_cmd_timeout > G_MAXUINT / 1000.0)
     {
@@ -2106,6 +2165,11 @@ cmd_gc (const Command *self,
     return usage_error (self->name, _("gc takes no arguments; select sandboxes with --label."));
   if ((labels = labels_from_options (&error)) == NULL)
     return usage_error (self->name, error->message);
+  /* Either would be ignored: --all removes every sandbox, --label some. */
+  if (g_hash_table_size (labels) > 0 && opt_all)
+    return usage_error (self->name,
+                        _("gc takes --label KEY=VALUE (the sandboxes with those labels) or "
+                          "--all (every sandbox of the backend), not both."));
   if (g_hash_table_size (labels) == 0 && !opt_all)
     return usage_error (self->name,
                         _("gc without --label would remove every sandbox of the backend; "
@@ -2328,6 +2392,12 @@ cmd_image (const Command *self,
   if (argc < 2)
     return usage_error (self->name, _("image needs an action: import, ls, rm or inspect."));
   action = argv[1];
+  /* It names an image being imported; ls, rm and inspect take references. */
+  if (opt_name != NULL && strcmp (action, "import") != 0)
+    return usage_error (self->name,
+                        _("--name names the image that image import imports; image ls, rm "
+                          "and inspect do not take it (rm and inspect take the image's "
+                          "NAME:TAG as an argument)."));
   store = sandbox_image_store_new (NULL);
 
   if (strcmp (action, "import") == 0)

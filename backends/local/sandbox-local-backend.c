@@ -529,7 +529,7 @@ static gboolean
 mount_point_ok (const char *root,
                 const char *target)
 {
-  static const char * const writable[] = { "/tmp", NULL };
+  static const char * const writable[] = { "/tmp", "/run", NULL };
   g_auto(GStrv) parts = g_strsplit (target + 1, "/", 2);
   g_autofree char *top = g_build_filename (root, parts[0], NULL);
   g_autofree char *full = g_build_filename (root, target, NULL);
@@ -543,6 +543,69 @@ mount_point_ok (const char *root,
     return TRUE;
   return parts[1] == NULL || !g_file_test (top, G_FILE_TEST_EXISTS) ||
          g_file_test (full, G_FILE_TEST_EXISTS);
+}
+
+/* The part of the sandbox's own tree that TARGET (canonical) is, or is
+ * under, when that cannot be a mount target, else NULL: /proc is the
+ * sandbox's proc file system (bwrap fails late and obscurely on a mount
+ * over it), /dev its device nodes, and /run a fresh tmpfs holding
+ * /run/libsandbox, where the helper is bound in: over a read-write mount at
+ * /run, bwrap would make that directory in the user's mount source. (A
+ * file bound over one in /proc, as the E2B emulator's boot_id, a mount
+ * below /run but /run/libsandbox, and /dev/shm, are fine.) */
+static const char *
+reserved_mount_target (const char *target)
+{
+  static const char * const own[] = { "/proc", "/dev", "/run", NULL };
+  static const char *helper_dir = "/run/libsandbox";
+  gsize len = strlen (helper_dir);
+
+  if (strncmp (target, helper_dir, len) == 0 && (target[len] == '\0' || target[len] == '/'))
+    return helper_dir;
+  for (guint i = 0; own[i] != NULL; i++)
+    if (strcmp (target, own[i]) == 0)
+      return own[i];
+  return NULL;
+}
+
+/* Checks that TARGET is not a reserved mount target. */
+static gboolean
+mount_target_allowed (const char  *target,
+                      GError     **error)
+{
+  g_autofree char *canonical = g_canonicalize_filename (target, "/");
+  const char *reserved = reserved_mount_target (canonical);
+
+  if (reserved != NULL)
+    {
+      /* TRANSLATORS: the second %s is /proc, /dev, /run or /run/libsandbox */
+      g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                   _("The mount target “%s” is (or is inside) %s, which is the sandbox's own, "
+                     "made fresh in every sandbox, and cannot be a mount target. Mount at "
+                     "another path, such as /data."), target, reserved);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The first of the first @n @mounts whose target is TARGET, or NULL: a
+ * second mount there would hide it. */
+static SandboxMount *
+mount_at (GPtrArray  *mounts,
+          guint       n,
+          const char *target)
+{
+  g_autofree char *canonical = g_canonicalize_filename (target, "/");
+
+  for (guint i = 0; i < n && i < mounts->len; i++)
+    {
+      SandboxMount *mount = g_ptr_array_index (mounts, i);
+      g_autofree char *other = g_canonicalize_filename (sandbox_mount_get_sandbox_path (mount), "/");
+
+      if (strcmp (canonical, other) == 0)
+        return mount;
+    }
+  return NULL;
 }
 
 /* Whether PATH (existing, on the host) is the sandboxes' directory ROOT or
@@ -619,6 +682,9 @@ validate_volumes (SandboxSpec  *spec,
     {
       g_autofree char *path = NULL;
       const char *target = value;
+      SandboxMount *mount;
+      GHashTableIter other_iter;
+      gpointer other_key, other_value;
 
       if (!sandbox_volume_name_is_valid (key))
         {
@@ -641,6 +707,31 @@ validate_volumes (SandboxSpec  *spec,
           g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
                        _("The mount path “%s” of volume “%s” must be an absolute path "
                          "other than /, such as /data."), target, (const char *) key);
+          return FALSE;
+        }
+      if (!mount_target_allowed (target, error))
+        return FALSE;
+      g_hash_table_iter_init (&other_iter, sandbox_spec_get_volumes (spec));
+      while (g_hash_table_iter_next (&other_iter, &other_key, &other_value))
+        {
+          g_autofree char *a = g_canonicalize_filename (target, "/");
+          g_autofree char *b = g_canonicalize_filename (other_value, "/");
+
+          if (strcmp (other_key, key) < 0 && strcmp (a, b) == 0)
+            {
+              g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                           _("The volumes “%s” and “%s” both have the target “%s”: one would "
+                             "hide the other. Give each a target of its own."),
+                           (const char *) other_key, (const char *) key, target);
+              return FALSE;
+            }
+        }
+      if ((mount = mount_at (sandbox_spec_get_mounts (spec), G_MAXUINT, target)) != NULL)
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("The volume “%s” and the mount of “%s” both have the target “%s”: "
+                         "one would hide the other. Give each a target of its own."),
+                       (const char *) key, sandbox_mount_get_host_path (mount), target);
           return FALSE;
         }
       if (!mount_point_ok (rootfs ? rootfs : "/", target) &&
@@ -865,12 +956,33 @@ validate_spec (SandboxSpec    *spec,
       g_clear_object (image_out);
       return FALSE;
     }
+  /* The workdir is bound as a mount is: over /proc bwrap fails late and
+   * obscurely, over /dev it hides the device nodes, and at /run (or in
+   * /run/libsandbox) the helper's mount point lands in it. */
+  if (workdir != NULL)
+    {
+      g_autofree char *canonical = g_canonicalize_filename (workdir, "/");
+      const char *reserved = reserved_mount_target (canonical);
+
+      if (reserved != NULL)
+        {
+          /* TRANSLATORS: the second %s is /proc, /dev, /run or /run/libsandbox */
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("The workdir “%s” is (or is inside) %s, which is the sandbox's own, "
+                         "made fresh in every sandbox, and cannot be the workdir. Use another "
+                         "path, such as /workspace."), workdir, reserved);
+          g_clear_pointer (rootfs_out, g_free);
+          g_clear_object (image_out);
+          return FALSE;
+        }
+    }
 
   for (guint i = 0; i < mounts->len; i++)
     {
       SandboxMount *mount = g_ptr_array_index (mounts, i);
       const char *host = sandbox_mount_get_host_path (mount);
       const char *target = sandbox_mount_get_sandbox_path (mount);
+      SandboxMount *earlier;
 
       if (!g_path_is_absolute (host) || !g_file_test (host, G_FILE_TEST_EXISTS))
         {
@@ -906,6 +1018,26 @@ validate_spec (SandboxSpec    *spec,
           g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
                        _("The mount target “%s” has a “.” or “..” component; give the path "
                          "it means without them, such as /data."), target);
+          g_clear_pointer (rootfs_out, g_free);
+          g_clear_object (image_out);
+          return FALSE;
+        }
+      if (!mount_target_allowed (target, error))
+        {
+          g_clear_pointer (rootfs_out, g_free);
+          g_clear_object (image_out);
+          return FALSE;
+        }
+      /* The very same mount twice hides nothing (a caller may add a path
+       * twice from two lists); any other second mount there would. */
+      if ((earlier = mount_at (mounts, i, target)) != NULL &&
+          (strcmp (sandbox_mount_get_host_path (earlier), host) != 0 ||
+           sandbox_mount_get_flags (earlier) != sandbox_mount_get_flags (mount)))
+        {
+          g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_INVALID_ARGUMENT,
+                       _("The mounts of “%s” and “%s” both have the target “%s”: the second "
+                         "would hide the first. Give each mount a target of its own."),
+                       sandbox_mount_get_host_path (earlier), host, target);
           g_clear_pointer (rootfs_out, g_free);
           g_clear_object (image_out);
           return FALSE;

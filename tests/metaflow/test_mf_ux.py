@@ -198,6 +198,8 @@ if __name__ == "__main__":
         ({"timeout": True}, {}, ["Invalid timeout value True", "timeout is in seconds"]),
         ({"memory": "4GB"}, {}, ["Invalid memory value 4GB", "memory=4096 for 4 GB"]),
         ({"cpu": "nan"}, {}, ["Invalid cpu value nan", "greater than 0"]),
+        # (mfx23) Rounded without a word: 2.5 was a 2 s limit.
+        ({"timeout": 2.5}, {}, ["Invalid timeout value 2.5", "whole number of seconds"]),
         ({"env": {"A=B": "1"}}, {}, ["variable name 'A=B'", "without '='"]),
         ({"env": {"": "1"}}, {}, ["variable name ''", "non-empty"]),
         ({"env": {"A": None}}, {}, ["gives A the value None", "give a string"]),
@@ -213,6 +215,18 @@ if __name__ == "__main__":
             {"SBX_VARS": '{"SAME": "theirs"}'},
             ["sets SAME in both @environment(vars=...) and @sandbox(env=...)"],
         ),
+        # (mfx23) Variables the sandbox sets itself for the task replaced
+        # the user's value without a word.
+        (
+            {"env": {"PATH": "/opt/tool/bin:/usr/bin", "N": "1"}},
+            {},
+            ["sets PATH in @sandbox(env=...)", "the sandbox sets it itself", "remove it"],
+        ),
+        (
+            {},
+            {"SBX_VARS": '{"METAFLOW_RUN_ID": "mine", "PYTHONIOENCODING": "latin-1"}'},
+            ["sets METAFLOW_RUN_ID, PYTHONIOENCODING in @environment(vars=...)", "remove them"],
+        ),
     ],
     ids=[
         "image-int",
@@ -220,6 +234,7 @@ if __name__ == "__main__":
         "timeout-bool",
         "memory-unit",
         "cpu-nan",
+        "timeout-fraction",
         "env-name-equals",
         "env-name-empty",
         "env-none",
@@ -227,6 +242,8 @@ if __name__ == "__main__":
         "disk-huge",
         "resources-unit",
         "env-clash",
+        "env-path",
+        "vars-sandbox-set",
     ],
 )
 def test_wrong_arguments_refused_before_the_run(mf, kw, extra, needles):
@@ -246,6 +263,29 @@ def test_wrong_arguments_refused_before_the_run(mf, kw, extra, needles):
     assert "ARGS-STEP-RAN" not in proc.output
 
 
+def test_network_false_with_a_remote_datastore_is_refused(mf):
+    """(mfx23) A step with a remote datastore reaches it over the network
+    itself, so its sandbox has network whatever network= says: an explicit
+    network=False was overridden without a word; refused before the run.
+    The default (METAFLOW_SANDBOX_NETWORK, off) is not an explicit ask."""
+    flow = _write(mf, "args_flow.py", ARGS_FLOW)
+    s3 = {"METAFLOW_DATASTORE_SYSROOT_S3": "s3://mf-sandbox-unreachable/prefix"}
+    env = dict(s3, SBX_KW=repr({"network": False}))
+    proc = mf.run(flow, "--datastore=s3", "run", extra_env=env, expect_ok=False)
+    for needle in (
+        "asks for network=False with @sandbox(network=...)",
+        "with the s3 datastore",
+        "--datastore=local",
+    ):
+        assert needle in proc.output, proc.output[-3000:]
+    assert "Task is starting" not in proc.output
+    assert "ARGS-STEP-RAN" not in proc.output
+    # Without network= the step is not refused (it would start and reach
+    # for the unreachable bucket: only validation is looked at here).
+    proc = mf.run(flow, "--datastore=s3", "check", extra_env=dict(s3, SBX_KW="{}"))
+    assert "asks for network=False" not in proc.output
+
+
 @pytest.mark.parametrize(
     "setting, value, needles",
     [
@@ -261,8 +301,26 @@ def test_wrong_arguments_refused_before_the_run(mf, kw, extra, needles):
             "4GB",
             ["Invalid memory value 4GB", "It comes from METAFLOW_SANDBOX_MEMORY", "in MB"],
         ),
+        # (mfx23) A relative workdir failed in each task, naming a --mount.
+        (
+            "METAFLOW_SANDBOX_WORKDIR",
+            "work",
+            ["METAFLOW_SANDBOX_WORKDIR=work is not understood", "an absolute path other than /"],
+        ),
+        (
+            "METAFLOW_SANDBOX_WORKDIR",
+            "/workspace/../etc",
+            ["METAFLOW_SANDBOX_WORKDIR=/workspace/../etc is not understood", "components"],
+        ),
     ],
-    ids=["network-no", "reuse-off", "prepare-maybe", "memory-unit"],
+    ids=[
+        "network-no",
+        "reuse-off",
+        "prepare-maybe",
+        "memory-unit",
+        "workdir-relative",
+        "workdir-dotdot",
+    ],
 )
 def test_settings_metaflow_would_misread_are_refused(mf, setting, value, needles):
     """Metaflow reads a boolean setting as true for any word but 0, false

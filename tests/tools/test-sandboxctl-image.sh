@@ -125,6 +125,11 @@ ctl image ls
 check "ls lists the image with its names" out_has "app:1,docker-img:2"
 ctl image ls --json
 check "ls --json" json_ok 'len(j) == 1 and j[0]["names"] == ["app:1", "docker-img:2"]'
+# (mfx23) --name only names an import: ls and rm ignored it.
+ctl image ls --name app:1
+check "image ls --name is a usage error" eval 'rc_is 2 && err_has "image import"'
+ctl image inspect --name other:1 app:1
+check "image inspect --name is a usage error" rc_is 2
 ctl image inspect docker-img:2
 check "inspect prints the config" json_ok 'j["workdir"] == "/app" and j["env"] == ["FOO=bar"] and len(j["layers"]) == 2'
 ctl image import "$WORK/junk.tar"

@@ -97,6 +97,10 @@ backend_tests () {
   ctl exec --backend "$b" "$id" -- cat /vol/f
   check "$b: a second sandbox reads what the first wrote" eval 'rc_is 0 && out_is through-the-volume'
   "$CTL" rm --backend "$b" "$id" >/dev/null 2>&1
+  # (mfx23) One volume at two paths: the second replaced the first, silently.
+  ctl create --backend "$b" --volume "$vol:/data" --volume "$vol:/other"
+  check "$b: --volume twice at two paths is refused, naming both" \
+    eval 'rc_is 2 && err_has /data && err_has /other && [ ! -s "$WORK/out" ]'
   ctl create --backend "$b" --volume "no-such-volume-$RANDOM:/data"
   check "$b: create with a missing volume fails" eval '! rc_is 0'
   ctl volume rm --backend "$b" --json "$vol"
@@ -129,6 +133,16 @@ ctl volume create ../escape
 check "local: a volume name with a slash or .. is a usage error" eval 'rc_is 2 && err_has "volume name"'
 ctl create --volume justaname
 check "local: --volume without :PATH is a usage error" rc_is 2
+# (mfx23) Two volumes, or a volume and a mount, at one path: one hid the other.
+"$CTL" volume create mfx-a mfx-b >/dev/null 2>&1
+mkdir -p "$WORK/m"
+ctl run --volume mfx-a:/data --volume mfx-b:/data -- true
+check "local: two volumes at one path are refused, naming both" \
+  eval 'rc_is 2 && err_has mfx-a && err_has mfx-b'
+ctl run --volume mfx-a:/data --mount "$WORK/m:/data" -- true
+check "local: a volume and a mount at one path are refused, naming both" \
+  eval 'rc_is 2 && err_has mfx-a && err_has "$WORK/m"'
+"$CTL" volume rm mfx-a mfx-b >/dev/null 2>&1
 id=$("$CTL" create 2>"$WORK/err")
 ctl port-url "$id" 8080
 check "local: port-url without network says what to do" eval 'rc_is 1 && err_has "--network"'

@@ -131,12 +131,22 @@ check "run of a missing program names it" err_has "no-such-program-here"
 
 ctl run --env GREETING=hello --cwd /tmp -- sh -c 'echo "$GREETING $(pwd)"'
 check "run --env and --cwd reach the command" out_is "hello /tmp"
+# A relative --cwd was taken from the sandbox's / (tmp ran in /tmp).
+ctl run --cwd tmp -- pwd
+check "run --cwd with a relative path is refused" eval 'rc_is 2 && err_has "absolute path" && out_empty'
 
 # A bare --env NAME passes sandboxctl's own value (off the command line);
 # an unset NAME is not set.
 FROM_HOST=via-environment ctl run --env FROM_HOST --env NOT_SET_HERE -- \
   sh -c 'echo "${FROM_HOST}-${NOT_SET_HERE-unset}"'
 check "run --env NAME passes sandboxctl's own value" out_is "via-environment-unset"
+
+# The last --env of a name wins, as with env(1) and docker: a bare NAME
+# that sandboxctl does not have unsets an earlier NAME=VALUE (it kept it).
+unset DROPPED
+ctl run --env DROPPED=1 --env DROPPED --env TWICE=a --env TWICE=b -- \
+  sh -c 'echo "${DROPPED-unset}-$TWICE"'
+check "run --env: the last one of a name wins, a bare unset NAME unsets" out_is "unset-b"
 
 ctl run --id-env MY_SANDBOX_ID -- sh -c 'echo "$MY_SANDBOX_ID $(hostname)"'
 id_and_host () {
@@ -187,6 +197,36 @@ check "run --mount with a . target is refused" rc_is 2
 ctl run --workdir /workspace/../etc -- true
 check "run --workdir with .. is refused" rc_is 2
 
+# Two mounts at one target: the second hid the first, silently. Refused,
+# naming both sources (also when the paths differ only by a slash).
+mkdir -p "$WORK/first" "$WORK/second"
+ctl run --mount "$WORK/first:/data" --mount "$WORK/second:/data/" -- true
+check "run --mount twice at one target is refused, naming both" \
+  eval 'rc_is 2 && err_has "$WORK/first" && err_has "$WORK/second"'
+ctl run --mount "$WORK/first:/data:ro" --mount "$WORK/first:/data:rw" -- true
+check "run --mount of one source at one target, ro then rw, is refused" rc_is 2
+ctl run --mount "$WORK/share:/data:ro" --mount "$WORK/share:/data:ro" -- cat /data/file
+check "run --mount of the same mount twice is fine (it hides nothing)" out_is shared
+
+# The sandbox's own /run, /proc, /dev: a read-write mount at /run had
+# bwrap make libsandbox/ (the helper's mount point) in the user's
+# directory; one at /proc failed blaming user namespaces.
+mkdir -p "$WORK/own"
+for target in /run /proc /dev /run/libsandbox /run/libsandbox/x; do
+  ctl run --mount "$WORK/own:$target" -- true
+  check "run --mount at $target is refused as the sandbox's own" \
+    eval 'rc_is 2 && err_has "sandbox.s own" && [ -z "$(ls -A "$WORK/own")" ]'
+done
+# The workdir is bound as a mount is: at /proc bwrap failed blaming user
+# namespaces, at /dev it hid the device nodes.
+for target in /proc /dev /run; do
+  ctl run --workdir "$target" -- true
+  check "run --workdir $target is refused as the sandbox's own" eval 'rc_is 2 && err_has "sandbox.s own"'
+done
+ctl run --mount "$WORK/own:/run/data" -- sh -c 'echo x > /run/data/f'
+check "run --mount below /run works" eval 'rc_is 0 && [ "$(ls -A "$WORK/own")" = f ]'
+rm -f "$WORK/own/f"
+
 # :nolinks: files and directories, but no link or FIFO, in the mount; both
 # still in /tmp. (Also :ro:nolinks parses.)
 mkdir -p "$WORK/nolinks"
@@ -199,6 +239,9 @@ check "run --mount :nolinks refuses links and FIFOs in the mount only" \
   out_is "$(printf 'MADE\nNO-LINK\nNO-FIFO\nTMP-OK\nshared')"
 check "run --mount :nolinks leaves nothing but a file and a directory" \
   [ "$(cd "$WORK/nolinks" && find . -mindepth 1 ! -type f ! -type d | wc -l)" -eq 0 -a -f "$WORK/nolinks/file" -a -d "$WORK/nolinks/dir" ]
+# :ro and :rw both: ro won, silently.
+ctl run --mount "$WORK/share:/data:rw:ro" -- true
+check "run --mount with both :ro and :rw is refused" eval 'rc_is 2 && err_has ":ro and :rw"'
 ctl run --mount "$WORK/nolinks:/data:nolink" -- true
 check "run --mount with an unknown suffix names the forms" err_has 'HOST\[:SANDBOX\]\[:ro|:nolinks\]'
 
@@ -338,6 +381,16 @@ check "ls --json describes the sandbox" json_ok 'len(j) == 1 and j[0]["id"] == "
 ctl ls --label suite=other
 check "ls --label filters" out_empty
 
+# One key twice with two values: no sandbox has both, so ls listed nothing
+# (and create kept the last). Refused; the same value twice is fine.
+ctl ls --label suite=ctl --label suite=other
+check "ls --label with one key twice is refused" \
+  eval 'rc_is 2 && err_has "suite=ctl" && err_has "suite=other" && out_empty'
+ctl ls --label suite=ctl --label suite=ctl
+check "ls --label with one label twice lists it" out_has "^$id "
+ctl create --label k=v --label k=w
+check "create --label with one key twice is refused" eval 'rc_is 2 && out_empty'
+
 ctl exec sbx-doesnotexist -- true
 check "exec in an unknown sandbox exits 4" rc_is 4
 check "exec in an unknown sandbox, no backend chosen: hints at --backend" err_has "another backend, name it with --backend"
@@ -423,6 +476,12 @@ check "gc --label succeeds" rc_is 0
 check "gc --label prints what it removed" [ "$(grep -c -e "$a" -e "$b" "$WORK/out")" -eq 2 ]
 ctl ls --json
 check "gc --label removes only the labelled sandboxes" json_ok '[s["id"] for s in j] == ["'"$c"'"]'
+
+# --all with --label: one of them would be ignored.
+ctl gc --all --label batch=2
+check "gc --all with --label is refused" rc_is 2
+ctl ls --json
+check "gc --all with --label removed nothing" json_ok '[s["id"] for s in j] == ["'"$c"'"]'
 
 ctl gc --all --json
 check "gc --all --json lists what it removed" json_ok '[s["id"] for s in j] == ["'"$c"'"]'

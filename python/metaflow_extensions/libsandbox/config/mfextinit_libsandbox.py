@@ -33,6 +33,25 @@ def _auto_on_or_off(name, value):
         SANDBOX_SETTING_PROBLEMS[name] = (str(value), "auto, 1 or 0")
 
 
+def _workdir_path(name, value):
+    """A workdir the backends take: else the task's sandboxctl refused it
+    at the start of each task, naming one of its --mount options."""
+    if value is None or value == "":
+        return
+    parts = str(value).split("/")
+    if (
+        not str(value).startswith("/")
+        or str(value).strip("/") == ""
+        or "." in parts
+        or ".." in parts
+    ):
+        SANDBOX_SETTING_PROBLEMS[name] = (
+            str(value),
+            "an absolute path other than /, without . or .. components, such as "
+            "/workspace (or leave it unset for the backend's default)",
+        )
+
+
 # Backend used by @sandbox when the decorator names none: local (bubblewrap),
 # daytona or e2b (or any backend registered with libsandbox).
 SANDBOX_BACKEND = from_conf("SANDBOX_BACKEND", "local")
@@ -46,7 +65,7 @@ SANDBOX_DISK = from_conf("SANDBOX_DISK", "10240")
 SANDBOX_NETWORK = from_conf("SANDBOX_NETWORK", False, _on_or_off)
 # Working directory inside the sandbox; the code package goes to <workdir>/metaflow.
 # Default: the backend's (local: /workspace, e2b: /home/user).
-SANDBOX_WORKDIR = from_conf("SANDBOX_WORKDIR")
+SANDBOX_WORKDIR = from_conf("SANDBOX_WORKDIR", None, _workdir_path)
 # Interpreter that runs the step in a remote sandbox (default: the
 # environment's, i.e. `python` on the image's PATH).
 SANDBOX_PYTHON = from_conf("SANDBOX_PYTHON")

@@ -75,6 +75,45 @@ REMOTE_TTL_MARGIN_S = 600
 # (Daytona sizes a sandbox from its snapshot otherwise) a limit is applied
 # only when the sandbox is built from image=.
 RESOURCES = ("cpu", "memory", "disk", "gpu")
+
+# Environment variables every sandboxed task gets from the extension
+# (sandbox_executor: _task_env, the launchers and the trampoline), which
+# replace a value of the user's: given in @sandbox(env=...) or
+# @environment(vars=...), such a value was dropped without a word.
+SANDBOX_SET_ENV = frozenset(
+    (
+        "PATH",
+        "PYTHONPATH",
+        "PYTHONUNBUFFERED",
+        "PYTHONIOENCODING",
+        "UV_CACHE_DIR",
+        "UV_LINK_MODE",
+        "METAFLOW_FLOW_FILENAME",
+        "METAFLOW_USER",
+        "METAFLOW_RUN_ID",
+        "METAFLOW_DEFAULT_DATASTORE",
+        "METAFLOW_DEFAULT_METADATA",
+        "METAFLOW_DATASTORE_SYSROOT_LOCAL",
+        "METAFLOW_CODE_SHA",
+        "METAFLOW_CODE_URL",
+        "METAFLOW_CODE_DS",
+        "METAFLOW_CODE_METADATA",
+        "MF_PATHSPEC",
+        "MF_DATASTORE",
+        "MF_ATTEMPT",
+        "MF_DATASTORE_ROOT",
+        "MFLOG_STDOUT",
+        "MFLOG_STDERR",
+    )
+)
+SANDBOX_SET_ENV_PREFIXES = ("METAFLOW_SANDBOX_", "MF_SANDBOX_")
+
+
+def _sandbox_sets(name: str) -> bool:
+    """Whether the extension sets the variable @name in every sandboxed task."""
+    return name in SANDBOX_SET_ENV or name.startswith(SANDBOX_SET_ENV_PREFIXES)
+
+
 RESOURCE_CAPABILITIES: Dict[str, str] = {
     "cpu": "CPU_LIMIT",
     "memory": "MEMORY_LIMIT",
@@ -530,6 +569,15 @@ class SandboxDecorator(StepDecorator):
                 _("Invalid gpu value *%s* for step *%s*: it must be an integer.")
                 % (self.attributes["gpu"], step)
             )
+        # Rounded to whole seconds, 2.5 was a 2 s limit and 0.4 a 1 s one,
+        # and the timeout's message named neither.
+        timeout = self.attributes["timeout"]
+        if timeout is not None and timeout != "" and not float(timeout).is_integer():
+            raise SandboxException(
+                "Invalid timeout value *%s* for step *%s*: it must be a whole number of "
+                "seconds, as @timeout's are (for example timeout=%d)."
+                % (timeout, step, max(1, math.ceil(float(timeout))))
+            )
 
         if WORKLOAD_ENV not in os.environ:
             # Outside the sandbox only: the task inside it has no PyGObject to
@@ -538,6 +586,7 @@ class SandboxDecorator(StepDecorator):
             self._check_resources(step, asked_by)
             self._check_shared_memory(step, decos)
             self._check_network_and_image(step)
+            self._check_network_and_datastore(step, flow_datastore.TYPE)
             self._check_image(step)
 
         # @timeout and timeout=: the smaller one wins.
@@ -605,8 +654,30 @@ class SandboxDecorator(StepDecorator):
     def _check_environment_vars(self, step: str, decos) -> None:
         """A variable that env= and @environment(vars=...) both set, to
         different values: refused, since one of the two would be dropped
-        without a word (env= is applied last)."""
+        without a word (env= is applied last). So is one that the sandbox
+        sets itself for the task (SANDBOX_SET_ENV), which replaced the
+        user's value."""
         mine = self.attributes["env"] or {}
+        given = [("@%s(env=...)" % self.name, mine)]
+        for deco in decos:
+            if deco.name == "environment" and isinstance(deco.attributes.get("vars"), dict):
+                given.append(("@environment(vars=...)", deco.attributes["vars"]))
+        for where, variables in given:
+            own = sorted(str(k) for k in variables if _sandbox_sets(str(k)))
+            if own:
+                raise SandboxException(
+                    "Step *%s* sets %s in %s, but the sandbox sets %s itself for every "
+                    "sandboxed task (where Metaflow, the flow's code and its run are), so the "
+                    "value would be dropped: remove %s (call a program elsewhere by its "
+                    "absolute path; put modules in the flow's code package)."
+                    % (
+                        step,
+                        ", ".join(own),
+                        where,
+                        "them" if len(own) > 1 else "it",
+                        "them" if len(own) > 1 else "it",
+                    )
+                )
         for deco in decos:
             if deco.name != "environment":
                 continue
@@ -759,6 +830,23 @@ class SandboxDecorator(StepDecorator):
                 )
                 % (step, image, given, backend)
             )
+
+    def _check_network_and_datastore(self, step: str, datastore_type: str) -> None:
+        """A step with a remote datastore reads and writes it over the
+        network itself, so its sandbox has network whatever network= says:
+        network=False given by the user (not the default) cannot be
+        honoured and is refused, where the step got network without a word."""
+        if datastore_type not in REMOTE_DATASTORES or self.attributes["network"] is None:
+            return
+        if self.attributes["network"] or not _user_set(self, "network"):
+            return
+        raise SandboxException(
+            "Step *%s* asks for network=False with @%s(network=...), but with the %s "
+            "datastore the step reads and writes the datastore over the network itself, "
+            "so its sandbox has network access: remove network=False, or run the flow "
+            "with --datastore=local to keep the step off the network."
+            % (step, self.name, datastore_type)
+        )
 
     def _check_image(self, step: str) -> None:
         image = self.attributes["image"]

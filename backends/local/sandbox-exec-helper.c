@@ -632,10 +632,29 @@ set_up_privileges (void)
   return 0;
 }
 
-/* Writes into OUT (6 instructions), for a filter whose accumulator holds
+/* System calls newer than the sandbox's filter knows (session sec29).
+ * That filter (sandbox-local-seccomp.c) is a list of refusals built with
+ * libseccomp, which names only the calls of its release: open_tree_attr
+ * (Linux 6.15, open_tree with mount_setattr's attributes, new mount API
+ * as both, which the filter refuses with ENOSYS) went through, and so
+ * would every call a later kernel adds (listns, Linux 6.19; the next
+ * mount, namespace or process call), the day the machine's kernel is
+ * upgraded, without anyone having looked at it. Here: open_tree_attr and
+ * every call above the last one reviewed (file_setattr, 469) up to
+ * SBX_NR_UNREVIEWED_END fail with ENOSYS, what a kernel without them says
+ * (programs fall back). x86-64 and AArch64 number every call since Linux
+ * 5.1 alike; the 32-bit compat calls are killed by the sandbox's filter.
+ * Raise SBX_NR_LAST_REVIEWED once a new call has been looked at (and
+ * refused in sandbox-local-seccomp.c if it must be). */
+#define SBX_NR_OPEN_TREE_ATTR  467
+#define SBX_NR_LAST_REVIEWED   469
+#define SBX_NR_UNREVIEWED_END  1023
+
+/* Writes into OUT (10 instructions), for a filter whose accumulator holds
  * the call's number: mount(), and unshare() with CLONE_NEWUSER, fail with
- * EPERM (set_up_privileges made the only ones the sandbox may); any other
- * call goes on with the accumulator holding its number. */
+ * EPERM (set_up_privileges made the only ones the sandbox may), the calls
+ * newer than the sandbox's filter with ENOSYS (above); any other call goes
+ * on with the accumulator holding its number. */
 static size_t
 deny_setup_filter (struct sock_filter *out)
 {
@@ -652,6 +671,12 @@ deny_setup_filter (struct sock_filter *out)
   out[n++] = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JSET | BPF_K, CLONE_NEWUSER, 0, 1);
   out[n++] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
   out[n++] = (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr));
+#if defined(__x86_64__) || defined(__aarch64__)
+  out[n++] = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, SBX_NR_OPEN_TREE_ATTR, 2, 0);
+  out[n++] = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JGT | BPF_K, SBX_NR_LAST_REVIEWED, 0, 2);
+  out[n++] = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JGT | BPF_K, SBX_NR_UNREVIEWED_END, 1, 0);
+  out[n++] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
+#endif
   return n;
 }
 
@@ -717,7 +742,7 @@ install_connect_listener (void)
 #else
   const size_t head = 4;
 #endif
-  struct sock_filter all[sizeof filter / sizeof filter[0] + 32 + 20 + 6 + 5];
+  struct sock_filter all[sizeof filter / sizeof filter[0] + 32 + 20 + 10 + 5];
   struct sock_fprog prog = { 0, all };
   size_t m = 0;
 
@@ -828,7 +853,7 @@ install_connect_listener (void)
 static int
 install_mount_filter (void)
 {
-  struct sock_filter filter[8];
+  struct sock_filter filter[12];
   struct sock_fprog prog = { 0, filter };
   size_t n = 0;
 

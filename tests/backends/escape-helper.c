@@ -233,6 +233,8 @@ call (const char *name)
     r = syscall (SYS_move_mount, -1, "", -1, "", 0);
   else if (IS ("mount_setattr"))
     r = syscall (SYS_mount_setattr, -1, "", 0, NULL, 0);
+  else if (IS ("open_tree_attr"))
+    r = syscall (467 /* Linux 6.15 */, AT_FDCWD, "/tmp", 0, NULL, 0);
   else if (IS ("clone3"))
     r = syscall (SYS_clone3, NULL, 0);
   else if (IS ("io_uring_setup"))

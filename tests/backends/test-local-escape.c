@@ -25,8 +25,13 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <glib/gstdio.h>
 
 #include <libsandbox/sandbox.h>
@@ -1312,6 +1317,7 @@ static const struct
   { "open_tree", "ENOSYS" },
   { "move_mount", "ENOSYS" },
   { "mount_setattr", "ENOSYS" },
+  { "open_tree_attr", "ENOSYS" },   /* session sec29: a descriptor before */
   { "clone3", "ENOSYS" },
   { "io_uring_setup", "ENOSYS" },
   { "io_uring_enter", "ENOSYS" },
@@ -1376,6 +1382,216 @@ test_seccomp (void)
   if (mismatches->len > 0)
     g_test_message ("mismatches:\n%s", mismatches->str);
   g_assert_cmpstr (mismatches->str, ==, "");
+}
+
+/* ------------------------------------------------------------------ */
+/* 7b. Calls newer than the filter (session sec29)                      */
+
+/* The host pid of the first process whose command line starts with
+ * NEEDLE, or 0. */
+static pid_t
+host_pid_of (const char *needle)
+{
+  g_autoptr(GDir) d = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = NULL, *cmdline = NULL;
+      gsize len = 0;
+
+      if (!g_ascii_isdigit (name[0]))
+        continue;
+      path = g_strdup_printf ("/proc/%s/cmdline", name);
+      if (!g_file_get_contents (path, &cmdline, &len, NULL))
+        continue;
+      for (gsize i = 0; i + 1 < len; i++)
+        if (cmdline[i] == '\0')
+          cmdline[i] = ' ';
+      if (g_str_has_prefix (cmdline, needle))
+        return (pid_t) atoi (name);
+    }
+  return 0;
+}
+
+/* A classic BPF interpreter, for the seccomp programs read back below:
+ * returns what PROG answers for call NR of this architecture with all
+ * arguments 0, or 0xFFFFFFFF for an instruction it does not know. */
+static guint32
+run_bpf (const struct sock_filter *prog,
+         guint                     len,
+         int                       nr)
+{
+  struct seccomp_data data = { 0 };
+  guint32 a = 0, x = 0, mem[BPF_MEMWORDS] = { 0 };
+
+  data.nr = nr;
+#if defined(__x86_64__)
+  data.arch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+  data.arch = AUDIT_ARCH_AARCH64;
+#endif
+  for (guint pc = 0; pc < len; pc++)
+    {
+      const struct sock_filter *i = &prog[pc];
+      guint32 k = i->k, src = BPF_SRC (i->code) == BPF_X ? x : k;
+
+      switch (BPF_CLASS (i->code))
+        {
+        case BPF_LD:
+          if (BPF_MODE (i->code) == BPF_ABS && k + 4 <= sizeof data)
+            memcpy (&a, (const char *) &data + k, 4);
+          else if (BPF_MODE (i->code) == BPF_MEM && k < BPF_MEMWORDS)
+            a = mem[k];
+          else if (BPF_MODE (i->code) == BPF_IMM)
+            a = k;
+          else
+            return 0xFFFFFFFFu;
+          break;
+        case BPF_LDX:
+          if (BPF_MODE (i->code) == BPF_MEM && k < BPF_MEMWORDS)
+            x = mem[k];
+          else if (BPF_MODE (i->code) == BPF_IMM)
+            x = k;
+          else
+            return 0xFFFFFFFFu;
+          break;
+        case BPF_ST:
+        case BPF_STX:
+          if (k >= BPF_MEMWORDS)
+            return 0xFFFFFFFFu;
+          mem[k] = BPF_CLASS (i->code) == BPF_ST ? a : x;
+          break;
+        case BPF_ALU:
+          switch (BPF_OP (i->code))
+            {
+            case BPF_ADD: a += src; break;
+            case BPF_SUB: a -= src; break;
+            case BPF_AND: a &= src; break;
+            case BPF_OR: a |= src; break;
+            case BPF_XOR: a ^= src; break;
+            case BPF_LSH: a = src < 32 ? a << src : 0; break;
+            case BPF_RSH: a = src < 32 ? a >> src : 0; break;
+            case BPF_NEG: a = -a; break;
+            default: return 0xFFFFFFFFu;
+            }
+          break;
+        case BPF_JMP:
+          {
+            gboolean t;
+
+            switch (BPF_OP (i->code))
+              {
+              case BPF_JA: pc += k; continue;
+              case BPF_JEQ: t = a == src; break;
+              case BPF_JGT: t = a > src; break;
+              case BPF_JGE: t = a >= src; break;
+              case BPF_JSET: t = (a & src) != 0; break;
+              default: return 0xFFFFFFFFu;
+              }
+            pc += t ? i->jt : i->jf;
+          }
+          break;
+        case BPF_RET:
+          return BPF_RVAL (i->code) == BPF_A ? a : k;
+        case BPF_MISC:
+          if (BPF_MISCOP (i->code) == BPF_TAX)
+            x = a;
+          else
+            a = x;
+          break;
+        default:
+          return 0xFFFFFFFFu;
+        }
+    }
+  return 0xFFFFFFFFu;
+}
+
+/* The seccomp programs a command runs under (read back from the host with
+ * PTRACE_SECCOMP_GET_FILTER, CAP_SYS_ADMIN) answer every call above the
+ * last one reviewed, and open_tree_attr, with ENOSYS: the sandbox's own
+ * filter refuses by name, so a call newer than libseccomp's table, or than
+ * the code, went through (open_tree_attr, Linux 6.15, gave a descriptor of
+ * the mount; listns, Linux 6.19, would have, on the machine's next kernel).
+ * On a kernel without those calls the answer is ENOSYS either way, so the
+ * programs are asked, not the kernel. Controls: file_setattr (469, Linux
+ * 6.17, reviewed) and getpid are allowed by every program. */
+static void
+test_unreviewed_calls (void)
+{
+#if !defined(__x86_64__) && !defined(__aarch64__)
+  g_test_skip ("the call numbers are x86-64's and AArch64's");
+#else
+  static const struct { int nr; gboolean refused; } calls[] = {
+    { 467, TRUE },    /* open_tree_attr */
+    { 470, TRUE },    /* listns, Linux 6.19 */
+    { 471, TRUE },
+    { 520, TRUE },
+    { 1000, TRUE },
+    { 468, FALSE },   /* file_getattr: reviewed (the FS_IOC_FSGETXATTR ioctl) */
+    { 469, FALSE },   /* file_setattr */
+    { SYS_getpid, FALSE },
+  };
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root (CAP_SYS_ADMIN) to read a filter back");
+      return;
+    }
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      SandboxInstance *instance = create_with_helper (as_root);
+      g_autoptr(GString) failures = g_string_new (NULL);
+      g_autofree char *out = NULL;
+      pid_t pid = 0;
+      int status, n_filters = 0;
+
+      out = sh (instance, "setsid sleep 3929 </dev/null >/dev/null 2>&1 & echo started", NULL);
+      g_assert_cmpstr (out, ==, "started\n");
+      for (int tries = 0; tries < 200 && (pid = host_pid_of ("sleep 3929")) == 0; tries++)
+        g_usleep (10000);
+      g_assert_cmpint (pid, >, 0);
+      g_assert_cmpint (ptrace (PTRACE_SEIZE, pid, NULL, NULL), ==, 0);
+      g_assert_cmpint (ptrace (PTRACE_INTERRUPT, pid, NULL, NULL), ==, 0);
+      g_assert_cmpint (waitpid (pid, &status, __WALL), ==, pid);
+
+      for (guint c = 0; c < G_N_ELEMENTS (calls); c++)
+        {
+          gboolean enosys = FALSE, other = FALSE;
+
+          n_filters = 0;
+          for (long index = 0;; index++)
+            {
+              long len = ptrace (PTRACE_SECCOMP_GET_FILTER, pid, (void *) index, NULL);
+              g_autofree struct sock_filter *prog = NULL;
+              guint32 action;
+
+              if (len < 0)
+                {
+                  g_assert_cmpint (errno, ==, ENOENT);   /* past the last one */
+                  break;
+                }
+              prog = g_new0 (struct sock_filter, len);
+              g_assert_cmpint (ptrace (PTRACE_SECCOMP_GET_FILTER, pid, (void *) index, prog), ==, len);
+              n_filters++;
+              action = run_bpf (prog, (guint) len, calls[c].nr);
+              if (action == (SECCOMP_RET_ERRNO | ENOSYS))
+                enosys = TRUE;
+              else if ((action & SECCOMP_RET_ACTION_FULL) != SECCOMP_RET_ALLOW)
+                other = TRUE;
+            }
+          if (enosys != calls[c].refused || other)
+            g_string_append_printf (failures, "call %d: %s%s\n", calls[c].nr,
+                                    enosys ? "ENOSYS" : "allowed", other ? " (and another action)" : "");
+        }
+      g_test_message ("run-as-root=%d: %d filters; %s", as_root, n_filters, failures->str);
+      g_assert_cmpint (n_filters, >=, 2);   /* bwrap's, then pid 1's */
+      ptrace (PTRACE_DETACH, pid, NULL, NULL);
+      kill (pid, SIGKILL);
+      destroy (instance);
+      g_assert_cmpstr (failures->str, ==, "");
+    }
+#endif
 }
 
 /* ------------------------------------------------------------------ */
@@ -1641,6 +1857,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/local/escape/neighbour/b-rw", GINT_TO_POINTER (MOUNT_B_RW), test_neighbour);
   g_test_add_data_func ("/local/escape/neighbour/b-own-path", GINT_TO_POINTER (MOUNT_B_AT_OWN_PATH), test_neighbour);
   g_test_add_func ("/local/escape/seccomp", test_seccomp);
+  g_test_add_func ("/local/escape/unreviewed-calls", test_unreviewed_calls);
   g_test_add_func ("/local/escape/sigkill-run", test_sigkill_run);
   g_test_add_func ("/local/escape/die-with-owner", test_die_with_owner);
   g_test_add_func ("/local/escape/pid1-connect-flags-flipped", test_pid1_connect_flags_flipped);

@@ -251,6 +251,8 @@ call (const char *name)
         { "PACKET", AF_PACKET, SOCK_DGRAM }, { "VSOCK", 40, SOCK_STREAM },
         { "ALG", 38, SOCK_SEQPACKET }, { "BLUETOOTH", 31, SOCK_STREAM },
         { "KEY", 15, SOCK_RAW },
+        { "UNIXDGRAM", AF_UNIX, SOCK_DGRAM }, { "UNIXRAW", AF_UNIX, SOCK_RAW },
+        { "UNIXRAW-NONBLOCK", AF_UNIX, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC },
       };
       const char *family = strchr (name, '-') + 1;
       int pair = has_prefix (name, "socketpair-");

@@ -26,6 +26,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1331,6 +1333,12 @@ static const struct
   { "socketpair-VSOCK", "EAFNOSUPPORT" },
   { "socketpair-ALG", "EAFNOSUPPORT" },
   { "socketpair-KEY", "EAFNOSUPPORT" },
+  { "socket-UNIXDGRAM", "EACCES" },
+  { "socketpair-UNIXDGRAM", "EACCES" },
+  /* session sec29: the kernel makes a UNIX SOCK_RAW a datagram socket */
+  { "socket-UNIXRAW", "EACCES" },
+  { "socketpair-UNIXRAW", "EACCES" },
+  { "socket-UNIXRAW-NONBLOCK", "EACCES" },
   /* Controls. */
   { "socket-UNIX", "OK" },
   { "socketpair-UNIX", "OK" },
@@ -1592,6 +1600,87 @@ test_unreviewed_calls (void)
       g_assert_cmpstr (failures->str, ==, "");
     }
 #endif
+}
+
+/* A UNIX datagram socket sends to a path without connect(), where pid 1
+ * checks it: the filter refuses SOCK_DGRAM, but the kernel makes a UNIX
+ * SOCK_RAW socket a datagram one (session sec29), and its sendto() put a
+ * datagram into a host service's socket in a mounted directory, which a
+ * connect() is refused. Each way of getting one (socket, socketpair, with
+ * flags) and sending to the host's socket, as the user and as root: the
+ * host reads nothing. Control: the test's own datagram arrives. */
+static const char unix_raw_py[] =
+  "import socket, sys\n"
+  "path = sys.argv[1]\n"
+  "for name, make in (('socket', lambda t: [socket.socket(socket.AF_UNIX, t)]),\n"
+  "                   ('socketpair', lambda t: list(socket.socketpair(socket.AF_UNIX, t)))):\n"
+  "    for t in (socket.SOCK_RAW, socket.SOCK_RAW | socket.SOCK_NONBLOCK, socket.SOCK_DGRAM):\n"
+  "        try:\n"
+  "            socks = make(t)\n"
+  "        except OSError as e:\n"
+  "            print('REFUSED', name, t, e.errno)\n"
+  "            continue\n"
+  "        try:\n"
+  "            socks[0].sendto(b'escaped', path)\n"
+  "            print('SENT', name, t)\n"
+  "        except OSError as e:\n"
+  "            print('MADE-NOT-SENT', name, t, e.errno)\n"
+  "print('DONE')\n";
+
+static void
+test_unix_raw_datagram (void)
+{
+  g_autofree char *dir = NULL, *sock_path = NULL;
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  char buf[64];
+  int host;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  dir = g_build_filename (above_dir, "unix-raw", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  sock_path = g_build_filename (dir, "service.sock", NULL);
+  g_assert_cmpuint (strlen (sock_path), <, sizeof addr.sun_path);
+  strcpy (addr.sun_path, sock_path);
+  host = socket (AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (host, >=, 0);
+  g_assert_cmpint (bind (host, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+  g_assert_cmpint (chmod (sock_path, 0777), ==, 0);
+
+  for (int as_root = 0; as_root <= 1; as_root++)
+    {
+      g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
+      SandboxInstance *instance;
+      g_autofree char *out = NULL;
+
+      sandbox_spec_add_mount (spec, dir, "/shared", FALSE);
+      sandbox_spec_set_run_as_root (spec, as_root);
+      instance = create (spec);
+      out = py (instance, unix_raw_py, "/shared/service.sock", NULL);
+      g_test_message ("run-as-root=%d: %s", as_root, out);
+      destroy (instance);
+      g_assert_true (has_line_starting (out, "DONE"));
+      g_assert_false (has_line_starting (out, "SENT "));
+      g_assert_false (has_line_starting (out, "MADE-NOT-SENT "));
+      /* Nothing came: the socket is empty. */
+      g_assert_cmpint (recv (host, buf, sizeof buf, 0), ==, -1);
+      g_assert_cmpint (errno, ==, EAGAIN);
+    }
+
+  /* Control: the socket takes a datagram. */
+  {
+    int c = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+    g_assert_cmpint (sendto (c, "ok", 2, 0, (struct sockaddr *) &addr, sizeof addr), ==, 2);
+    close (c);
+    g_assert_cmpint (recv (host, buf, sizeof buf, 0), ==, 2);
+  }
+  close (host);
+  g_unlink (sock_path);
+  g_rmdir (dir);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1858,6 +1947,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/local/escape/neighbour/b-own-path", GINT_TO_POINTER (MOUNT_B_AT_OWN_PATH), test_neighbour);
   g_test_add_func ("/local/escape/seccomp", test_seccomp);
   g_test_add_func ("/local/escape/unreviewed-calls", test_unreviewed_calls);
+  g_test_add_func ("/local/escape/unix-raw-datagram", test_unix_raw_datagram);
   g_test_add_func ("/local/escape/sigkill-run", test_sigkill_run);
   g_test_add_func ("/local/escape/die-with-owner", test_die_with_owner);
   g_test_add_func ("/local/escape/pid1-connect-flags-flipped", test_pid1_connect_flags_flipped);

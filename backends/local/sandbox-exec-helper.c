@@ -102,6 +102,72 @@ static int spawner_sock = -1;   /* pid 1's end of the spawner's socket */
 static pid_t spawner = -1;
 static int in_spawner;          /* this process is the spawner (or a command it made) */
 
+/* Descriptors in flight (session sec29). The kernel counts the descriptors
+ * sent with SCM_RIGHTS and not yet received per user, the host's uid
+ * (user_struct: no namespace sees its own count), and refuses a send
+ * (ETOOMANYREFS) once that count is above the sender's RLIMIT_NOFILE soft
+ * limit (too_many_unix_fds(), unless the sender has CAP_SYS_RESOURCE or
+ * CAP_SYS_ADMIN on the host). Every sandbox of a caller runs as the
+ * caller's uid: a command that sent 20,000 descriptors into a socket pair
+ * and never read them made every other sandbox of the same caller fail
+ * to start a command ("Too many references") and every copy into or out
+ * of it (the file service and pid 1 pass descriptors), until it ended.
+ * A command's own sends are refused once the count is above its limit,
+ * so pid 1 and the processes it forks to serve (file service, spawner,
+ * connect and send workers) raise their soft limit to the hard one, and
+ * every command gets a hard limit NOFILE_RESERVE below it (its soft one
+ * as before, lowered to that if it was above): commands of any sandbox
+ * can fill the count up to their limit (plus the 253 descriptors of the
+ * sends under way), never to the limit of pid 1's own sends. A send pid 1
+ * makes for a command (egress rules) is made under the command's limit. */
+#define NOFILE_RESERVE 1024
+static rlim_t cmd_nofile_soft = RLIM_INFINITY;   /* what a command gets */
+static rlim_t cmd_nofile_hard = RLIM_INFINITY;   /* RLIM_INFINITY: unchanged */
+
+/* In pid 1, first thing: the commands' limits from the one bwrap started
+ * it with, and pid 1's soft limit raised to the hard one. */
+static void
+nofile_split (void)
+{
+  struct rlimit rl;
+  rlim_t reserve;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max == RLIM_INFINITY || rl.rlim_max < 64)
+    return;
+  reserve = rl.rlim_max >= 4 * NOFILE_RESERVE ? NOFILE_RESERVE : rl.rlim_max / 4;
+  cmd_nofile_hard = rl.rlim_max - reserve;
+  cmd_nofile_soft = rl.rlim_cur < cmd_nofile_hard ? rl.rlim_cur : cmd_nofile_hard;
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit (RLIMIT_NOFILE, &rl);
+}
+
+/* In a command, before its exec: its limits (nofile_split). Lowering never
+ * fails; if it did, the command would not run with pid 1's. */
+static int
+nofile_for_command (void)
+{
+  struct rlimit rl = { cmd_nofile_soft, cmd_nofile_hard };
+
+  if (cmd_nofile_hard == RLIM_INFINITY)
+    return 0;
+  return setrlimit (RLIMIT_NOFILE, &rl);
+}
+
+/* Around a send pid 1 (or its worker) makes for a command with SCM_RIGHTS:
+ * the soft limit the kernel compares the count with, lowered to the
+ * commands' hard one, then back (pid 1 may raise it again, up to its hard
+ * limit). */
+static void
+nofile_soft (int for_command)
+{
+  struct rlimit rl;
+
+  if (cmd_nofile_hard == RLIM_INFINITY || getrlimit (RLIMIT_NOFILE, &rl) != 0)
+    return;
+  rl.rlim_cur = for_command ? cmd_nofile_hard : rl.rlim_max;
+  setrlimit (RLIMIT_NOFILE, &rl);
+}
+
 /* Processes reaped while a spawn was unanswered that were no job's: one
  * may be a command the spawner made and a sibling killed before its pid
  * came. Emptied once no spawn is pending (a pid is reused only after the
@@ -1614,6 +1680,18 @@ send_msg_send (int              sock,
   h.msg_iovlen = 1;
   h.msg_control = m->control;
   h.msg_controllen = m->control_len;
+  if (m->control_len > 0)
+    {
+      ssize_t n;
+      int errsv;
+
+      nofile_soft (1);   /* the command's limit for its descriptors (nofile_split) */
+      n = (ssize_t) syscall (SYS_sendmsg, sock, &h, flags, cookie, 0, 0);
+      errsv = errno;
+      nofile_soft (0);
+      errno = errsv;
+      return n;
+    }
   return (ssize_t) syscall (SYS_sendmsg, sock, &h, flags, cookie, 0, 0);
 }
 
@@ -3134,6 +3212,11 @@ run_command (int conn)
       _exit (127);
     }
   environ = envp;
+  if (nofile_for_command () != 0)
+    {
+      report (conn, SBX_REPLY_ERROR " exec", errno);
+      _exit (127);
+    }
   exec_command (argv);
   report (conn, SBX_REPLY_ERROR " exec", errno);
   _exit (127);
@@ -3324,12 +3407,15 @@ start_spawner (void)
        * (apport, systemd-coredump) where a root caller's sandbox reads it.
        * Until the new image makes itself not dumpable it is still in pid
        * 1's Landlock domain, out of the commands' reach. */
-      char fd_arg[16];
-      char *args[] = { (char *) "sandbox-spawner", (char *) "--spawner", fd_arg, NULL };
+      char fd_arg[16], soft_arg[24], hard_arg[24];
+      char *args[] = { (char *) "sandbox-spawner", (char *) "--spawner", fd_arg, soft_arg, hard_arg, NULL };
 
       close (pair[0]);
       fcntl (pair[1], F_SETFD, 0);
       snprintf (fd_arg, sizeof fd_arg, "%d", pair[1]);
+      /* The commands' descriptor limits (nofile_split). */
+      snprintf (soft_arg, sizeof soft_arg, "%llu", (unsigned long long) cmd_nofile_soft);
+      snprintf (hard_arg, sizeof hard_arg, "%llu", (unsigned long long) cmd_nofile_hard);
       execv ("/proc/self/exe", args);
       _exit (127);
     }
@@ -4045,11 +4131,13 @@ serve (int       listen_fd,
 int
 main (int argc, char **argv)
 {
-  if (argc == 3 && strcmp (argv[1], "--spawner") == 0)
+  if (argc == 5 && strcmp (argv[1], "--spawner") == 0)
     {
       /* start_spawner: not dumpable before anything else. */
       prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
       in_spawner = 1;
+      cmd_nofile_soft = (rlim_t) strtoull (argv[3], NULL, 10);
+      cmd_nofile_hard = (rlim_t) strtoull (argv[4], NULL, 10);
       run_spawner (atoi (argv[2]));
     }
   if (argc >= 4 && strcmp (argv[1], "--user") == 0)
@@ -4110,6 +4198,7 @@ main (int argc, char **argv)
           allowed_dirs = argv + 8;
           n_allowed_dirs = argc - 8;
         }
+      nofile_split ();
       return serve (atoi (argv[2]), atoi (argv[3]), atoi (argv[4]), atoi (argv[5]),
                     atoi (argv[6]), atoll (argv[7]));
     }

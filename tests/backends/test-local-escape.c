@@ -1683,6 +1683,138 @@ test_unix_raw_datagram (void)
   g_rmdir (dir);
 }
 
+/* Descriptors in flight (session sec29): the kernel counts descriptors
+ * sent with SCM_RIGHTS and not yet received per host uid, and refuses a
+ * send once the count is above the sender's RLIMIT_NOFILE soft limit. A
+ * command that kept 20,000 in a socket pair made every other sandbox of
+ * the same caller fail to run a command ("Too many references") and to
+ * copy a file (pid 1, its spawner and its file service pass descriptors),
+ * until it ended. Sandbox A's command sends until refused and keeps them;
+ * meanwhile sandbox B runs a command, takes an upload and gives a
+ * download, and A itself runs another command. A is made plain and, in a
+ * second round, with egress rules (pid 1 then makes the command's sends
+ * itself). Controls: A's command did fill the count (it was refused
+ * after thousands), and B's command's own send is refused meanwhile (the
+ * per-user count is shared by commands: "What is not promised"). */
+static const char fill_fds_py[] =
+  "import array, os, socket, time\n"
+  "fd = os.open('/dev/null', os.O_RDONLY)\n"
+  "fds = array.array('i', [fd] * 250)\n"
+  "pairs, sent, err = [], 0, None\n"
+  "while err is None and sent < 10000000:\n"
+  "    a, b = socket.socketpair()\n"
+  "    a.setblocking(False)\n"
+  "    pairs.append((a, b))\n"
+  "    while True:\n"
+  "        try:\n"
+  "            a.sendmsg([b'x'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])\n"
+  "            sent += 250\n"
+  "        except BlockingIOError:\n"
+  "            break\n"
+  "        except OSError as e:\n"
+  "            err = e.errno\n"
+  "            break\n"
+  "with open('/tmp/filled.tmp', 'w') as f:\n"
+  "    f.write('FILLED %d %s\\n' % (sent, err))\n"
+  "os.rename('/tmp/filled.tmp', '/tmp/filled')\n"
+  "time.sleep(600)\n";
+
+static const char pass_fd_py[] =
+  "import array, socket\n"
+  "a, b = socket.socketpair()\n"
+  "try:\n"
+  "    a.sendmsg([b'x'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [0]))])\n"
+  "    print('PASSED')\n"
+  "except OSError as e:\n"
+  "    print('REFUSED', e.errno)\n";
+
+static void
+test_fds_in_flight (void)
+{
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  /* A caller without CAP_SYS_ADMIN sends descriptors to pid 1 under its
+   * own soft limit ("What is not promised"); root's are not counted. */
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root: the library's own sends are then not limited");
+      return;
+    }
+  for (int egress = 0; egress <= 1; egress++)
+    {
+      const char *allow[] = { "127.0.0.1/32", NULL };
+      const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
+      g_autoptr(SandboxSpec) spec_a = sandbox_spec_new ();
+      g_autoptr(GError) error = NULL;
+      g_autofree char *quoted = g_shell_quote (fill_fds_py);
+      g_autofree char *start = NULL, *filled = NULL, *b_out = NULL, *a_out = NULL;
+      g_autofree char *b_pass = NULL, *up = NULL, *down = NULL, *got = NULL;
+      SandboxInstance *a, *b;
+      guint64 sent = 0;
+
+      if (egress)
+        {
+          sandbox_spec_set_network (spec_a, TRUE);
+          sandbox_spec_set_egress_rules (spec_a, allow, deny_all);
+        }
+      a = create (spec_a);
+      b = create (NULL);
+      start = g_strdup_printf ("P=%s; setsid /usr/bin/python3 -c \"$P\" </dev/null >/dev/null 2>&1 & echo started",
+                               quoted);
+      g_assert_cmpstr (sh (a, start, NULL), ==, "started\n");
+      for (int tries = 0; tries < 600; tries++)
+        {
+          g_free (filled);
+          filled = sh (a, "cat /tmp/filled 2>/dev/null", NULL);
+          if (g_str_has_prefix (filled, "FILLED "))
+            break;
+          g_usleep (100000);
+        }
+      g_test_message ("egress=%d: A: %s", egress, filled);
+      g_assert_true (g_str_has_prefix (filled, "FILLED "));
+      sent = g_ascii_strtoull (filled + 7, NULL, 10);
+      g_assert_cmpuint (sent, >=, 1000);                 /* control: it did fill */
+      g_assert_nonnull (strstr (filled, " 109\n"));      /* ETOOMANYREFS stopped it */
+
+      /* B (and A) still run commands and copy files. */
+      b_out = sh (b, "echo ran", NULL);
+      a_out = sh (a, "echo ran", NULL);
+      up = g_build_filename (above_dir, "in-flight-up", NULL);
+      down = g_build_filename (above_dir, "in-flight-down", NULL);
+      g_assert_true (g_file_set_contents (up, "payload\n", -1, NULL));
+      g_unlink (down);
+      {
+        gboolean up_ok = upload (b, up, "/tmp/payload", &error);
+
+        g_test_message ("egress=%d: B exec: [%s], A exec: [%s], upload: %s", egress, b_out, a_out,
+                        up_ok ? "ok" : error->message);
+        g_clear_error (&error);
+      }
+      {
+        gboolean down_ok = download (b, "/tmp/payload", down, &error);
+
+        g_test_message ("egress=%d: download: %s", egress, down_ok ? "ok" : error->message);
+        g_clear_error (&error);
+      }
+      g_file_get_contents (down, &got, NULL, NULL);
+      b_pass = py (b, pass_fd_py, NULL);
+      g_test_message ("egress=%d: B's command's own send: %s", egress, b_pass);
+
+      destroy (a);
+      destroy (b);
+      g_unlink (up);
+      g_unlink (down);
+      g_assert_cmpstr (b_out, ==, "ran\n");
+      g_assert_cmpstr (a_out, ==, "ran\n");
+      g_assert_cmpstr (got, ==, "payload\n");
+      /* Control: commands share the count; B's own send was refused. */
+      g_assert_cmpstr (b_pass, ==, "REFUSED 109\n");
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* 8. The owner killed with SIGKILL                                     */
 
@@ -1948,6 +2080,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/escape/seccomp", test_seccomp);
   g_test_add_func ("/local/escape/unreviewed-calls", test_unreviewed_calls);
   g_test_add_func ("/local/escape/unix-raw-datagram", test_unix_raw_datagram);
+  g_test_add_func ("/local/escape/fds-in-flight", test_fds_in_flight);
   g_test_add_func ("/local/escape/sigkill-run", test_sigkill_run);
   g_test_add_func ("/local/escape/die-with-owner", test_die_with_owner);
   g_test_add_func ("/local/escape/pid1-connect-flags-flipped", test_pid1_connect_flags_flipped);

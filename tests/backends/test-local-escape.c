@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/syscall.h>
@@ -1778,6 +1779,15 @@ test_fds_in_flight (void)
       sent = g_ascii_strtoull (filled + 7, NULL, 10);
       g_assert_cmpuint (sent, >=, 1000);                 /* control: it did fill */
       g_assert_nonnull (strstr (filled, " 109\n"));      /* ETOOMANYREFS stopped it */
+      /* ... below pid 1's limit (the caller's hard one, which bwrap and
+       * pid 1 inherit), also where pid 1 made the sends (egress rules). */
+      {
+        struct rlimit rl;
+
+        g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &rl), ==, 0);
+        if (rl.rlim_max >= 4096 && rl.rlim_max != RLIM_INFINITY)
+          g_assert_cmpuint (sent, <, rl.rlim_max);
+      }
 
       /* B (and A) still run commands and copy files. */
       b_out = sh (b, "echo ran", NULL);

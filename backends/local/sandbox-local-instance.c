@@ -2854,6 +2854,36 @@ add_vector (GByteArray         *payload,
     add_string (payload, v[i]);
 }
 
+/* After ETOOMANYREFS on a send with descriptors: the kernel counts the
+ * descriptors in flight per user (the caller's uid, which every sandbox of
+ * the caller runs as) and refuses a sender without CAP_SYS_ADMIN whose
+ * soft RLIMIT_NOFILE the count is above. A command of another sandbox
+ * can hold that many (up to its own limit, which pid 1 sets 1,024 below
+ * the hard limit the sandbox was made with: session sec29); this process's
+ * soft limit is raised to its hard one, for good (another thread may be
+ * using what it allows), and TRUE says to send again. FALSE when it was
+ * already there. */
+static gboolean
+send_fds_raised (void)
+{
+  struct rlimit rl;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+    {
+      errno = ETOOMANYREFS;
+      return FALSE;
+    }
+  g_debug ("descriptors in flight above this process's open-files limit (%llu): raised to %llu",
+           (unsigned long long) rl.rlim_cur, (unsigned long long) rl.rlim_max);
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
+    {
+      errno = ETOOMANYREFS;
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Sends the command to the server with its stdin, stdout and stderr. */
 /* Sends the request on *CONN; when *CONN is -1, connects it to the
  * server in DIR first, once the request is ready, so that the server,
@@ -2917,6 +2947,8 @@ send_request (int                *conn,
       ssize_t n = sendmsg (*conn, &msg, MSG_NOSIGNAL);
 
       if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == ETOOMANYREFS && msg.msg_control != NULL && send_fds_raised ())
         continue;
       if (n <= 0)
         return FALSE;

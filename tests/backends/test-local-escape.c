@@ -18,9 +18,13 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define _GNU_SOURCE   /* unshare, setresuid */
+
 #include "config.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -1698,7 +1702,9 @@ test_unix_raw_datagram (void)
  * after thousands), and B's command's own send is refused meanwhile (the
  * per-user count is shared by commands: "What is not promised"). */
 static const char fill_fds_py[] =
-  "import array, os, socket, time\n"
+  "import array, os, resource, socket, time\n"
+  "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+  "resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))\n"
   "fd = os.open('/dev/null', os.O_RDONLY)\n"
   "fds = array.array('i', [fd] * 250)\n"
   "pairs, sent, err = [], 0, None\n"
@@ -1823,6 +1829,109 @@ test_fds_in_flight (void)
       /* Control: commands share the count; B's own send was refused. */
       g_assert_cmpstr (b_pass, ==, "REFUSED 109\n");
     }
+}
+
+/* The same for a caller without CAP_SYS_ADMIN (uid 65534, in a forked
+ * child), whose own sends of descriptors to pid 1 (a command's stdin,
+ * stdout and stderr) the kernel counts too, against its soft limit, 1,024
+ * here: while sandbox A's command holds 19,000 in flight, the caller
+ * still runs a command in sandbox B (the library raises its soft limit to
+ * the hard one when refused). Before, B's exec failed with
+ * ETOOMANYREFS. Skipped where that user cannot make a user namespace or
+ * run the build's helper. */
+static void
+test_fds_in_flight_unprivileged (void)
+{
+  const uid_t nobody = 65534;
+  g_autofree char *root = g_strdup ("/tmp/test-local-escape-XXXXXX");
+  g_autofree char *rm = NULL;
+  int status = 0;
+  pid_t pid;
+
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root to become uid 65534");
+      return;
+    }
+  g_assert_nonnull (g_mkdtemp (root));
+  g_assert_cmpint (chown (root, nobody, nobody), ==, 0);
+  rm = g_strdup_printf ("rm -rf %s", root);
+  pid = fork ();
+  if (pid == 0)
+    {
+      const char *exec_helper = g_getenv ("SANDBOX_EXEC_HELPER");
+      int ok = setgroups (0, NULL) == 0 && setresgid (nobody, nobody, nobody) == 0 &&
+               setresuid (nobody, nobody, nobody) == 0;
+
+      if (ok && exec_helper != NULL && access (exec_helper, X_OK) != 0)
+        _exit (2);
+      _exit (ok && unshare (CLONE_NEWUSER) == 0 ? 0 : 1);
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    {
+      g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+      g_test_skip ("uid 65534 cannot make a user namespace or run the build's helper here");
+      return;
+    }
+
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      g_autofree char *quoted = g_shell_quote (fill_fds_py);
+      g_autofree char *start = NULL, *filled = NULL, *out = NULL;
+      SandboxInstance *a, *b;
+      struct rlimit rl;
+
+      if (setgroups (0, NULL) != 0 || setresgid (nobody, nobody, nobody) != 0 ||
+          setresuid (nobody, nobody, nobody) != 0)
+        _exit (2);
+      if (getrlimit (RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max < 8192)
+        _exit (4);   /* too low a hard limit to tell */
+      rl.rlim_cur = 1024;
+      if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
+        _exit (2);
+      g_setenv ("SANDBOX_LOCAL_ROOT", root, TRUE);
+      g_setenv ("XDG_RUNTIME_DIR", root, TRUE);
+      a = create (NULL);
+      b = create (NULL);
+      start = g_strdup_printf ("P=%s; setsid /usr/bin/python3 -c \"$P\" </dev/null >/dev/null 2>&1 & echo started",
+                               quoted);
+      if (g_strcmp0 (sh (a, start, NULL), "started\n") != 0)
+        _exit (5);
+      for (int tries = 0; tries < 600; tries++)
+        {
+          g_free (filled);
+          filled = sh (a, "cat /tmp/filled 2>/dev/null", NULL);
+          if (g_str_has_prefix (filled, "FILLED "))
+            break;
+          g_usleep (100000);
+        }
+      g_printerr ("A: %s", filled);
+      if (!g_str_has_prefix (filled, "FILLED ") || g_ascii_strtoull (filled + 7, NULL, 10) < 4000)
+        _exit (6);   /* control: it filled the count */
+      out = sh (b, "echo ran", NULL);   /* aborts on an exec error */
+      destroy (a);
+      destroy (b);
+      _exit (g_strcmp0 (out, "ran\n") == 0 ? 0 : 7);
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  if (WIFEXITED (status) && WEXITSTATUS (status) == 4)
+    {
+      g_test_skip ("the hard open-files limit is too low to tell");
+      return;
+    }
+  g_test_message ("child: %s %d", WIFEXITED (status) ? "exit" : "signal",
+                  WIFEXITED (status) ? WEXITSTATUS (status) : WTERMSIG (status));
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2091,6 +2200,7 @@ main (int argc, char **argv)
   g_test_add_func ("/local/escape/unreviewed-calls", test_unreviewed_calls);
   g_test_add_func ("/local/escape/unix-raw-datagram", test_unix_raw_datagram);
   g_test_add_func ("/local/escape/fds-in-flight", test_fds_in_flight);
+  g_test_add_func ("/local/escape/fds-in-flight-unprivileged", test_fds_in_flight_unprivileged);
   g_test_add_func ("/local/escape/sigkill-run", test_sigkill_run);
   g_test_add_func ("/local/escape/die-with-owner", test_die_with_owner);
   g_test_add_func ("/local/escape/pid1-connect-flags-flipped", test_pid1_connect_flags_flipped);

@@ -1831,8 +1831,44 @@ test_fds_in_flight (void)
     }
 }
 
-/* The same for a caller without CAP_SYS_ADMIN (uid 65534, in a forked
- * child), whose own sends of descriptors to pid 1 (a command's stdin,
+/* The caller of test_fds_in_flight_unprivileged (this program run with
+ * --fds-in-flight-child, as uid 65534 with a soft open-files limit of
+ * 1,024): sandbox A's command fills the count, then B runs a command.
+ * Exits 0 when it ran. */
+static int
+fds_in_flight_child (void)
+{
+  g_autofree char *quoted = g_shell_quote (fill_fds_py);
+  g_autofree char *start = NULL, *filled = NULL, *out = NULL;
+  SandboxInstance *a, *b;
+
+  a = create (NULL);
+  b = create (NULL);
+  start = g_strdup_printf ("P=%s; setsid /usr/bin/python3 -c \"$P\" </dev/null >/dev/null 2>&1 & echo started",
+                           quoted);
+  out = sh (a, start, NULL);
+  if (g_strcmp0 (out, "started\n") != 0)
+    return 5;
+  for (int tries = 0; tries < 600; tries++)
+    {
+      g_free (filled);
+      filled = sh (a, "cat /tmp/filled 2>/dev/null", NULL);
+      if (g_str_has_prefix (filled, "FILLED "))
+        break;
+      g_usleep (100000);
+    }
+  g_printerr ("A: %s", filled);
+  if (!g_str_has_prefix (filled, "FILLED ") || g_ascii_strtoull (filled + 7, NULL, 10) < 4000)
+    return 6;   /* control: it filled the count */
+  g_free (out);
+  out = sh (b, "echo ran", NULL);   /* aborts on an exec error */
+  destroy (a);
+  destroy (b);
+  return g_strcmp0 (out, "ran\n") == 0 ? 0 : 7;
+}
+
+/* The same for a caller without CAP_SYS_ADMIN (uid 65534, a child
+ * process), whose own sends of descriptors to pid 1 (a command's stdin,
  * stdout and stderr) the kernel counts too, against its soft limit, 1,024
  * here: while sandbox A's command holds 19,000 in flight, the caller
  * still runs a command in sandbox B (the library raises its soft limit to
@@ -1880,13 +1916,13 @@ test_fds_in_flight_unprivileged (void)
       return;
     }
 
+  /* A new image of this program (fds_in_flight_child), not a fork that
+   * goes on: the parent's GLib threads (its thread pool, the reaper) are
+   * not in a forked child, whose async calls would then wait for good. */
   pid = fork ();
   g_assert_cmpint (pid, >=, 0);
   if (pid == 0)
     {
-      g_autofree char *quoted = g_shell_quote (fill_fds_py);
-      g_autofree char *start = NULL, *filled = NULL, *out = NULL;
-      SandboxInstance *a, *b;
       struct rlimit rl;
 
       if (setgroups (0, NULL) != 0 || setresgid (nobody, nobody, nobody) != 0 ||
@@ -1899,27 +1935,8 @@ test_fds_in_flight_unprivileged (void)
         _exit (2);
       g_setenv ("SANDBOX_LOCAL_ROOT", root, TRUE);
       g_setenv ("XDG_RUNTIME_DIR", root, TRUE);
-      a = create (NULL);
-      b = create (NULL);
-      start = g_strdup_printf ("P=%s; setsid /usr/bin/python3 -c \"$P\" </dev/null >/dev/null 2>&1 & echo started",
-                               quoted);
-      if (g_strcmp0 (sh (a, start, NULL), "started\n") != 0)
-        _exit (5);
-      for (int tries = 0; tries < 600; tries++)
-        {
-          g_free (filled);
-          filled = sh (a, "cat /tmp/filled 2>/dev/null", NULL);
-          if (g_str_has_prefix (filled, "FILLED "))
-            break;
-          g_usleep (100000);
-        }
-      g_printerr ("A: %s", filled);
-      if (!g_str_has_prefix (filled, "FILLED ") || g_ascii_strtoull (filled + 7, NULL, 10) < 4000)
-        _exit (6);   /* control: it filled the count */
-      out = sh (b, "echo ran", NULL);   /* aborts on an exec error */
-      destroy (a);
-      destroy (b);
-      _exit (g_strcmp0 (out, "ran\n") == 0 ? 0 : 7);
+      execl (self_path, self_path, "--fds-in-flight-child", (char *) NULL);
+      _exit (8);
     }
   g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
   g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
@@ -2155,6 +2172,8 @@ main (int argc, char **argv)
   real_home = g_strdup (g_getenv ("HOME"));
   if (argc == 2 && strcmp (argv[1], "--owner-child") == 0)
     return owner_child ();   /* SANDBOX_LOCAL_ROOT is the parent's */
+  if (argc == 2 && strcmp (argv[1], "--fds-in-flight-child") == 0)
+    return fds_in_flight_child ();   /* as uid 65534, SANDBOX_LOCAL_ROOT set */
 
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
   signal (SIGPIPE, SIG_IGN);

@@ -1735,120 +1735,42 @@ static const char pass_fd_py[] =
   "except OSError as e:\n"
   "    print('REFUSED', e.errno)\n";
 
-static void
-test_fds_in_flight (void)
-{
-  if (!have_python ())
-    {
-      g_test_skip ("needs /usr/bin/python3");
-      return;
-    }
-  /* A caller without CAP_SYS_ADMIN sends descriptors to pid 1 under its
-   * own soft limit ("What is not promised"); root's are not counted. */
-  if (geteuid () != 0)
-    {
-      g_test_skip ("needs root: the library's own sends are then not limited");
-      return;
-    }
-  for (int egress = 0; egress <= 1; egress++)
-    {
-      const char *allow[] = { "127.0.0.1/32", NULL };
-      const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
-      g_autoptr(SandboxSpec) spec_a = sandbox_spec_new ();
-      g_autoptr(GError) error = NULL;
-      g_autofree char *quoted = g_shell_quote (fill_fds_py);
-      g_autofree char *start = NULL, *filled = NULL, *b_out = NULL, *a_out = NULL;
-      g_autofree char *b_pass = NULL, *up = NULL, *down = NULL, *got = NULL;
-      SandboxInstance *a, *b;
-      guint64 sent = 0;
-
-      if (egress)
-        {
-          sandbox_spec_set_network (spec_a, TRUE);
-          sandbox_spec_set_egress_rules (spec_a, allow, deny_all);
-        }
-      a = create (spec_a);
-      b = create (NULL);
-      start = g_strdup_printf ("P=%s; setsid /usr/bin/python3 -c \"$P\" </dev/null >/dev/null 2>&1 & echo started",
-                               quoted);
-      g_assert_cmpstr (sh (a, start, NULL), ==, "started\n");
-      for (int tries = 0; tries < 600; tries++)
-        {
-          g_free (filled);
-          filled = sh (a, "cat /tmp/filled 2>/dev/null", NULL);
-          if (g_str_has_prefix (filled, "FILLED "))
-            break;
-          g_usleep (100000);
-        }
-      g_test_message ("egress=%d: A: %s", egress, filled);
-      g_assert_true (g_str_has_prefix (filled, "FILLED "));
-      sent = g_ascii_strtoull (filled + 7, NULL, 10);
-      g_assert_cmpuint (sent, >=, 1000);                 /* control: it did fill */
-      g_assert_nonnull (strstr (filled, " 109\n"));      /* ETOOMANYREFS stopped it */
-      /* ... below pid 1's limit (the caller's hard one, which bwrap and
-       * pid 1 inherit), also where pid 1 made the sends (egress rules). */
-      {
-        struct rlimit rl;
-
-        g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &rl), ==, 0);
-        if (rl.rlim_max >= 4096 && rl.rlim_max != RLIM_INFINITY)
-          g_assert_cmpuint (sent, <, rl.rlim_max);
-      }
-
-      /* B (and A) still run commands and copy files. */
-      b_out = sh (b, "echo ran", NULL);
-      a_out = sh (a, "echo ran", NULL);
-      up = g_build_filename (above_dir, "in-flight-up", NULL);
-      down = g_build_filename (above_dir, "in-flight-down", NULL);
-      g_assert_true (g_file_set_contents (up, "payload\n", -1, NULL));
-      g_unlink (down);
-      {
-        gboolean up_ok = upload (b, up, "/tmp/payload", &error);
-
-        g_test_message ("egress=%d: B exec: [%s], A exec: [%s], upload: %s", egress, b_out, a_out,
-                        up_ok ? "ok" : error->message);
-        g_clear_error (&error);
-      }
-      {
-        gboolean down_ok = download (b, "/tmp/payload", down, &error);
-
-        g_test_message ("egress=%d: download: %s", egress, down_ok ? "ok" : error->message);
-        g_clear_error (&error);
-      }
-      g_file_get_contents (down, &got, NULL, NULL);
-      b_pass = py (b, pass_fd_py, NULL);
-      g_test_message ("egress=%d: B's command's own send: %s", egress, b_pass);
-
-      destroy (a);
-      destroy (b);
-      g_unlink (up);
-      g_unlink (down);
-      g_assert_cmpstr (b_out, ==, "ran\n");
-      g_assert_cmpstr (a_out, ==, "ran\n");
-      g_assert_cmpstr (got, ==, "payload\n");
-      /* Control: commands share the count; B's own send was refused. */
-      g_assert_cmpstr (b_pass, ==, "REFUSED 109\n");
-    }
-}
-
-/* The caller of test_fds_in_flight_unprivileged (this program run with
- * --fds-in-flight-child, as uid 65534 with a soft open-files limit of
- * 1,024): sandbox A's command fills the count, then B runs a command.
- * Exits 0 when it ran. */
+/* The caller of the two tests below (this program run with
+ * --fds-in-flight-child MODE, as another uid: the count is per uid, so
+ * root's, which other tests and programs of this machine use, stays
+ * untouched). A's command fills the count; then B and A run a command,
+ * and (MODE "plain", "egress": A made with egress rules) B takes an
+ * upload and gives a download, and B's command's own send is refused
+ * (control: the count is shared by commands). Exits 0 when all held, 10
+ * and up naming what failed; an exec that fails aborts it. */
 static int
-fds_in_flight_child (void)
+fds_in_flight_child (const char *mode)
 {
+  const char *allow[] = { "127.0.0.1/32", NULL };
+  const char *deny_all[] = { "0.0.0.0/0", "::/0", NULL };
+  g_autoptr(SandboxSpec) spec_a = sandbox_spec_new ();
+  g_autoptr(GError) error = NULL;
   g_autofree char *quoted = g_shell_quote (fill_fds_py);
-  g_autofree char *start = NULL, *filled = NULL, *out = NULL;
+  g_autofree char *start = NULL, *filled = NULL, *out = NULL, *a_out = NULL, *b_pass = NULL;
+  g_autofree char *up = NULL, *down = NULL, *got = NULL;
+  gboolean full = strcmp (mode, "unprivileged") != 0;
+  struct rlimit rl;
   SandboxInstance *a, *b;
+  guint64 sent;
+  int ret = 0;
 
-  a = create (NULL);
+  if (strcmp (mode, "egress") == 0)
+    {
+      sandbox_spec_set_network (spec_a, TRUE);
+      sandbox_spec_set_egress_rules (spec_a, allow, deny_all);
+    }
+  a = create (spec_a);
   b = create (NULL);
   start = g_strdup_printf ("P=%s; setsid /usr/bin/python3 -c \"$P\" </dev/null >/dev/null 2>&1 & echo started",
                            quoted);
   out = sh (a, start, NULL);
   if (g_strcmp0 (out, "started\n") != 0)
-    return 5;
+    return 10;
   for (int tries = 0; tries < 600; tries++)
     {
       g_free (filled);
@@ -1857,32 +1779,154 @@ fds_in_flight_child (void)
         break;
       g_usleep (100000);
     }
-  g_printerr ("A: %s", filled);
-  if (!g_str_has_prefix (filled, "FILLED ") || g_ascii_strtoull (filled + 7, NULL, 10) < 4000)
-    return 6;   /* control: it filled the count */
+  g_printerr ("%s: A: %s", mode, filled);
+  if (!g_str_has_prefix (filled, "FILLED ") || strstr (filled, " 109\n") == NULL)
+    return 11;
+  sent = g_ascii_strtoull (filled + 7, NULL, 10);
+  if (sent < 4000)
+    return 12;   /* control: it filled the count */
+  /* ... below pid 1's limit (this process's hard one, which bwrap and pid
+   * 1 inherit), also where pid 1 made the sends (egress rules). */
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && sent >= rl.rlim_max)
+    return 13;
+
   g_free (out);
   out = sh (b, "echo ran", NULL);   /* aborts on an exec error */
+  a_out = sh (a, "echo ran", NULL);
+  if (g_strcmp0 (out, "ran\n") != 0 || g_strcmp0 (a_out, "ran\n") != 0)
+    ret = 14;
+  if (ret == 0 && full)
+    {
+      up = g_build_filename (g_getenv ("XDG_RUNTIME_DIR"), "in-flight-up", NULL);
+      down = g_build_filename (g_getenv ("XDG_RUNTIME_DIR"), "in-flight-down", NULL);
+      if (!g_file_set_contents (up, "payload\n", -1, NULL))
+        ret = 15;
+      else if (!upload (b, up, "/tmp/payload", &error))
+        {
+          g_printerr ("%s: upload: %s\n", mode, error->message);
+          ret = 16;
+        }
+      else if (!download (b, "/tmp/payload", down, &error))
+        {
+          g_printerr ("%s: download: %s\n", mode, error->message);
+          ret = 17;
+        }
+      else if (!g_file_get_contents (down, &got, NULL, NULL) || g_strcmp0 (got, "payload\n") != 0)
+        ret = 18;
+      if (ret == 0)
+        {
+          b_pass = py (b, pass_fd_py, NULL);
+          g_printerr ("%s: B's command's own send: %s", mode, b_pass);
+          if (g_strcmp0 (b_pass, "REFUSED 109\n") != 0)
+            ret = 19;
+        }
+    }
   destroy (a);
   destroy (b);
-  return g_strcmp0 (out, "ran\n") == 0 ? 0 : 7;
+  return ret;
 }
 
-/* The same for a caller without CAP_SYS_ADMIN (uid 65534, a child
- * process), whose own sends of descriptors to pid 1 (a command's stdin,
- * stdout and stderr) the kernel counts too, against its soft limit, 1,024
- * here: while sandbox A's command holds 19,000 in flight, the caller
- * still runs a command in sandbox B (the library raises its soft limit to
- * the hard one when refused). Before, B's exec failed with
- * ETOOMANYREFS. Skipped where that user cannot make a user namespace or
- * run the build's helper. */
-static void
-test_fds_in_flight_unprivileged (void)
+/* Runs fds_in_flight_child (MODE) as UID, with a soft open-files limit of
+ * 1,024 when LOW_SOFT (else its hard one); its exit status, or -1 when it
+ * was skipped (with the reason as the test's). */
+static int
+run_fds_in_flight_child (uid_t       uid,
+                         gboolean    low_soft,
+                         const char *mode)
 {
-  const uid_t nobody = 65534;
   g_autofree char *root = g_strdup ("/tmp/test-local-escape-XXXXXX");
   g_autofree char *rm = NULL;
   int status = 0;
   pid_t pid;
+
+  g_assert_nonnull (g_mkdtemp (root));
+  g_assert_cmpint (chown (root, uid, uid), ==, 0);
+  rm = g_strdup_printf ("rm -rf %s", root);
+  pid = fork ();
+  if (pid == 0)
+    {
+      const char *exec_helper = g_getenv ("SANDBOX_EXEC_HELPER");
+      int ok = setgroups (0, NULL) == 0 && setresgid (uid, uid, uid) == 0 && setresuid (uid, uid, uid) == 0;
+
+      if (ok && exec_helper != NULL && access (exec_helper, X_OK) != 0)
+        _exit (2);
+      _exit (ok && unshare (CLONE_NEWUSER) == 0 ? 0 : 1);
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    {
+      g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+      g_test_skip ("that uid cannot make a user namespace or run the build's helper here");
+      return -1;
+    }
+
+  /* A new image of this program, not a fork that goes on: the parent's
+   * GLib threads (its thread pool, the reaper) are not in a forked child,
+   * whose async calls would then wait for good. */
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      struct rlimit rl;
+
+      if (setgroups (0, NULL) != 0 || setresgid (uid, uid, uid) != 0 || setresuid (uid, uid, uid) != 0)
+        _exit (2);
+      if (getrlimit (RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max < 8192 || rl.rlim_max == RLIM_INFINITY)
+        _exit (4);   /* too low a hard limit to tell */
+      rl.rlim_cur = low_soft ? 1024 : rl.rlim_max;
+      if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
+        _exit (2);
+      g_setenv ("SANDBOX_LOCAL_ROOT", root, TRUE);
+      g_setenv ("XDG_RUNTIME_DIR", root, TRUE);
+      execl (self_path, self_path, "--fds-in-flight-child", mode, (char *) NULL);
+      _exit (8);
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  if (WIFEXITED (status) && WEXITSTATUS (status) == 4)
+    {
+      g_test_skip ("the hard open-files limit is too low to tell");
+      return -1;
+    }
+  g_test_message ("%s: child: %s %d", mode, WIFEXITED (status) ? "exit" : "signal",
+                  WIFEXITED (status) ? WEXITSTATUS (status) : WTERMSIG (status));
+  return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+/* Sandboxes A and B of one caller (uid 65533, its soft limit its hard
+ * one), A plain and, in a second round, with egress rules. Before, B's
+ * command failed to start ("Too many references"). */
+static void
+test_fds_in_flight (void)
+{
+  if (!have_python ())
+    {
+      g_test_skip ("needs /usr/bin/python3");
+      return;
+    }
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root to run the sandboxes as a uid of their own");
+      return;
+    }
+  for (int egress = 0; egress <= 1; egress++)
+    {
+      int r = run_fds_in_flight_child (65533, FALSE, egress ? "egress" : "plain");
+
+      if (r < 0)
+        return;
+      g_assert_cmpint (r, ==, 0);
+    }
+}
+
+/* The same for a caller whose soft limit is lower (uid 65534, 1,024):
+ * the library's own sends of a command's stdin, stdout and stderr to pid
+ * 1 are counted against it (no CAP_SYS_ADMIN): it raises it when
+ * refused. Before, B's exec failed with ETOOMANYREFS. */
+static void
+test_fds_in_flight_unprivileged (void)
+{
+  int r;
 
   if (!have_python ())
     {
@@ -1894,61 +1938,9 @@ test_fds_in_flight_unprivileged (void)
       g_test_skip ("needs root to become uid 65534");
       return;
     }
-  g_assert_nonnull (g_mkdtemp (root));
-  g_assert_cmpint (chown (root, nobody, nobody), ==, 0);
-  rm = g_strdup_printf ("rm -rf %s", root);
-  pid = fork ();
-  if (pid == 0)
-    {
-      const char *exec_helper = g_getenv ("SANDBOX_EXEC_HELPER");
-      int ok = setgroups (0, NULL) == 0 && setresgid (nobody, nobody, nobody) == 0 &&
-               setresuid (nobody, nobody, nobody) == 0;
-
-      if (ok && exec_helper != NULL && access (exec_helper, X_OK) != 0)
-        _exit (2);
-      _exit (ok && unshare (CLONE_NEWUSER) == 0 ? 0 : 1);
-    }
-  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
-  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-    {
-      g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
-      g_test_skip ("uid 65534 cannot make a user namespace or run the build's helper here");
-      return;
-    }
-
-  /* A new image of this program (fds_in_flight_child), not a fork that
-   * goes on: the parent's GLib threads (its thread pool, the reaper) are
-   * not in a forked child, whose async calls would then wait for good. */
-  pid = fork ();
-  g_assert_cmpint (pid, >=, 0);
-  if (pid == 0)
-    {
-      struct rlimit rl;
-
-      if (setgroups (0, NULL) != 0 || setresgid (nobody, nobody, nobody) != 0 ||
-          setresuid (nobody, nobody, nobody) != 0)
-        _exit (2);
-      if (getrlimit (RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max < 8192)
-        _exit (4);   /* too low a hard limit to tell */
-      rl.rlim_cur = 1024;
-      if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
-        _exit (2);
-      g_setenv ("SANDBOX_LOCAL_ROOT", root, TRUE);
-      g_setenv ("XDG_RUNTIME_DIR", root, TRUE);
-      execl (self_path, self_path, "--fds-in-flight-child", (char *) NULL);
-      _exit (8);
-    }
-  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
-  g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
-  if (WIFEXITED (status) && WEXITSTATUS (status) == 4)
-    {
-      g_test_skip ("the hard open-files limit is too low to tell");
-      return;
-    }
-  g_test_message ("child: %s %d", WIFEXITED (status) ? "exit" : "signal",
-                  WIFEXITED (status) ? WEXITSTATUS (status) : WTERMSIG (status));
-  g_assert_true (WIFEXITED (status));
-  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  r = run_fds_in_flight_child (65534, TRUE, "unprivileged");
+  if (r >= 0)
+    g_assert_cmpint (r, ==, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2172,8 +2164,8 @@ main (int argc, char **argv)
   real_home = g_strdup (g_getenv ("HOME"));
   if (argc == 2 && strcmp (argv[1], "--owner-child") == 0)
     return owner_child ();   /* SANDBOX_LOCAL_ROOT is the parent's */
-  if (argc == 2 && strcmp (argv[1], "--fds-in-flight-child") == 0)
-    return fds_in_flight_child ();   /* as uid 65534, SANDBOX_LOCAL_ROOT set */
+  if (argc == 3 && strcmp (argv[1], "--fds-in-flight-child") == 0)
+    return fds_in_flight_child (argv[2]);   /* as another uid, SANDBOX_LOCAL_ROOT set */
 
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
   signal (SIGPIPE, SIG_IGN);

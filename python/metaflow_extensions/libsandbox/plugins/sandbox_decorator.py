@@ -838,6 +838,10 @@ class SandboxDecorator(StepDecorator):
         honoured and is refused, where the step got network without a word."""
         if datastore_type not in REMOTE_DATASTORES or self.attributes["network"] is None:
             return
+        if not _launches_the_run():
+            # A task's or the trampoline's process gets every attribute from
+            # the runtime's --with spec, given or not: asked in the run only.
+            return
         if self.attributes["network"] or not _user_set(self, "network"):
             return
         raise SandboxException(
@@ -1218,6 +1222,14 @@ class SandboxDecorator(StepDecorator):
             from metaflow.metaflow_config import DATASTORE_LOCAL_DIR
 
             sync_local_metadata_to_datastore(DATASTORE_LOCAL_DIR, task_datastore)
+
+
+def _launches_the_run() -> bool:
+    """Whether this process is the runtime of `run` or `resume` (not a
+    task's `step` or the trampoline's `sandbox step`, which the runtime
+    starts with each decorator's attributes spelt out)."""
+    argv = sys.argv[1:]
+    return "step" not in argv and any(word in ("run", "resume") for word in argv)
 
 
 def _with_specs(name: str) -> list:

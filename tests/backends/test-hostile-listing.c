@@ -306,14 +306,49 @@ done_cb (GObject      *source,
   *(GAsyncResult **) user_data = g_object_ref (result);
 }
 
+/* A backend of @name ("daytona" or "e2b") that talks to its emulator. */
+static SandboxBackend *
+emulator_backend (const char *name)
+{
+  g_autoptr(GError) error = NULL;
+  SandboxBackend *backend = sandbox_backend_new_for_name (name, &error);
+
+  g_assert_no_error (error);
+  if (g_str_equal (name, "daytona"))
+    g_object_set (backend, "api-key", daytona_emulator_get_api_key (daytona),
+                  "api-url", daytona_emulator_get_url (daytona), NULL);
+  else
+    g_object_set (backend, "api-key", e2b_emulator_get_api_key (e2b),
+                  "api-url", e2b_emulator_get_api_url (e2b),
+                  "sandbox-url", e2b_emulator_get_sandbox_url (e2b), NULL);
+  return backend;
+}
+
+/* A new sandbox of @backend holding the tree the downloads ask for:
+ * /tmp/t/ok and /tmp/t/sub/inner. */
+static SandboxInstance *
+sandbox_with_tree (SandboxBackend *backend,
+                   SandboxSpec    *spec)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SandboxCommand) command = NULL;
+  g_autoptr(SandboxExecResult) result = NULL;
+  SandboxInstance *instance = sandbox_backend_create (backend, spec, NULL, &error);
+
+  g_assert_no_error (error);
+  command = sandbox_command_new_shell ("mkdir -p /tmp/t/sub && echo ok > /tmp/t/ok && echo in > /tmp/t/sub/inner");
+  result = sandbox_instance_exec (instance, command, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 0);
+  return instance;
+}
+
 static void
 check_download (SandboxBackend *backend)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
   g_autoptr(SandboxInstance) instance = NULL;
-  g_autoptr(SandboxCommand) command = NULL;
-  g_autoptr(SandboxExecResult) result = NULL;
   g_autoptr(GAsyncResult) downloaded = NULL;
   g_autofree char *root = g_dir_make_tmp ("test-hostile-XXXXXX", NULL);
   g_autofree char *dest = g_build_filename (root, "dest", NULL);
@@ -325,12 +360,7 @@ check_download (SandboxBackend *backend)
   gint64 deadline;
 
   sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
-  instance = sandbox_backend_create (backend, spec, NULL, &error);
-  g_assert_no_error (error);
-  command = sandbox_command_new_shell ("mkdir -p /tmp/t/sub && echo ok > /tmp/t/ok && echo in > /tmp/t/sub/inner");
-  result = sandbox_instance_exec (instance, command, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (sandbox_exec_result_get_exit_status (result), ==, 0);
+  instance = sandbox_with_tree (backend, spec);
 
   g_atomic_int_set (&rewritten, 0);
   g_atomic_int_set (&hostile, 1);
@@ -366,7 +396,6 @@ check_download (SandboxBackend *backend)
 static void
 test_daytona (void)
 {
-  g_autoptr(GError) error = NULL;
   g_autoptr(SandboxBackend) backend = NULL;
 
   if (daytona == NULL)
@@ -374,10 +403,7 @@ test_daytona (void)
       g_test_skip (skip_reason);
       return;
     }
-  backend = sandbox_backend_new_for_name ("daytona", &error);
-  g_assert_no_error (error);
-  g_object_set (backend, "api-key", daytona_emulator_get_api_key (daytona),
-                "api-url", daytona_emulator_get_url (daytona), NULL);
+  backend = emulator_backend ("daytona");
   check_download (backend);
   g_assert_cmpuint (daytona_emulator_count_live (daytona), ==, 0);
 }
@@ -385,7 +411,6 @@ test_daytona (void)
 static void
 test_e2b (void)
 {
-  g_autoptr(GError) error = NULL;
   g_autoptr(SandboxBackend) backend = NULL;
 
   if (e2b == NULL)
@@ -393,11 +418,7 @@ test_e2b (void)
       g_test_skip (skip_reason);
       return;
     }
-  backend = sandbox_backend_new_for_name ("e2b", &error);
-  g_assert_no_error (error);
-  g_object_set (backend, "api-key", e2b_emulator_get_api_key (e2b),
-                "api-url", e2b_emulator_get_api_url (e2b),
-                "sandbox-url", e2b_emulator_get_sandbox_url (e2b), NULL);
+  backend = emulator_backend ("e2b");
   check_download (backend);
   g_assert_cmpuint (e2b_emulator_count_live (e2b), ==, 0);
 }
@@ -433,8 +454,6 @@ test_daytona_error_text (void)
   g_autoptr(SandboxBackend) backend = NULL;
   g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
   g_autoptr(SandboxInstance) instance = NULL;
-  g_autoptr(SandboxCommand) command = NULL;
-  g_autoptr(SandboxExecResult) result = NULL;
   g_autofree char *root = NULL;
   g_autofree char *dest = NULL;
   g_autofree char *single = NULL;
@@ -451,16 +470,9 @@ test_daytona_error_text (void)
   single = g_build_filename (root, "single", NULL);
   dest_file = g_file_new_for_path (dest);
   single_file = g_file_new_for_path (single);
-  backend = sandbox_backend_new_for_name ("daytona", &error);
-  g_assert_no_error (error);
-  g_object_set (backend, "api-key", daytona_emulator_get_api_key (daytona),
-                "api-url", daytona_emulator_get_url (daytona), NULL);
+  backend = emulator_backend ("daytona");
   sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
-  instance = sandbox_backend_create (backend, spec, NULL, &error);
-  g_assert_no_error (error);
-  command = sandbox_command_new_shell ("mkdir -p /tmp/t/sub && echo ok > /tmp/t/ok && echo in > /tmp/t/sub/inner");
-  result = sandbox_instance_exec (instance, command, NULL, &error);
-  g_assert_no_error (error);
+  instance = sandbox_with_tree (backend, spec);
 
   g_atomic_int_set (&rewritten, 0);
   g_atomic_int_set (&hostile_errors, 1);
@@ -521,15 +533,8 @@ test_provider_ids (void)
       return;
     }
   sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
-  dbackend = sandbox_backend_new_for_name ("daytona", &error);
-  g_assert_no_error (error);
-  g_object_set (dbackend, "api-key", daytona_emulator_get_api_key (daytona),
-                "api-url", daytona_emulator_get_url (daytona), NULL);
-  ebackend = sandbox_backend_new_for_name ("e2b", &error);
-  g_assert_no_error (error);
-  g_object_set (ebackend, "api-key", e2b_emulator_get_api_key (e2b),
-                "api-url", e2b_emulator_get_api_url (e2b),
-                "sandbox-url", e2b_emulator_get_sandbox_url (e2b), NULL);
+  dbackend = emulator_backend ("daytona");
+  ebackend = emulator_backend ("e2b");
 
   g_atomic_int_set (&rewritten, 0);
   g_atomic_int_set (&hostile_ids, 1);
@@ -570,10 +575,8 @@ test_daytona_state_text (void)
       g_test_skip (skip_reason);
       return;
     }
-  backend = sandbox_backend_new_for_name ("daytona", &error);
-  g_assert_no_error (error);
-  g_object_set (backend, "api-key", daytona_emulator_get_api_key (daytona),
-                "api-url", daytona_emulator_get_url (daytona), "start-timeout", 1u, NULL);
+  backend = emulator_backend ("daytona");
+  g_object_set (backend, "start-timeout", 1u, NULL);
   sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
   g_atomic_int_set (&rewritten, 0);
   g_atomic_int_set (&hostile_state, 1);
@@ -606,10 +609,7 @@ test_daytona_port_url (void)
       g_test_skip (skip_reason);
       return;
     }
-  backend = sandbox_backend_new_for_name ("daytona", &error);
-  g_assert_no_error (error);
-  g_object_set (backend, "api-key", daytona_emulator_get_api_key (daytona),
-                "api-url", daytona_emulator_get_url (daytona), NULL);
+  backend = emulator_backend ("daytona");
   sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
   instance = sandbox_backend_create (backend, spec, NULL, &error);
   g_assert_no_error (error);
@@ -644,8 +644,6 @@ test_daytona_repeated_part (void)
   g_autoptr(SandboxBackend) backend = NULL;
   g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
   g_autoptr(SandboxInstance) instance = NULL;
-  g_autoptr(SandboxCommand) command = NULL;
-  g_autoptr(SandboxExecResult) result = NULL;
   g_autofree char *root = NULL;
   g_autofree char *dest = NULL;
   g_autoptr(GFile) dest_file = NULL;
@@ -658,16 +656,9 @@ test_daytona_repeated_part (void)
   root = g_dir_make_tmp ("test-hostile-XXXXXX", NULL);
   dest = g_build_filename (root, "dest", NULL);
   dest_file = g_file_new_for_path (dest);
-  backend = sandbox_backend_new_for_name ("daytona", &error);
-  g_assert_no_error (error);
-  g_object_set (backend, "api-key", daytona_emulator_get_api_key (daytona),
-                "api-url", daytona_emulator_get_url (daytona), NULL);
+  backend = emulator_backend ("daytona");
   sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
-  instance = sandbox_backend_create (backend, spec, NULL, &error);
-  g_assert_no_error (error);
-  command = sandbox_command_new_shell ("mkdir -p /tmp/t/sub && echo ok > /tmp/t/ok && echo in > /tmp/t/sub/inner");
-  result = sandbox_instance_exec (instance, command, NULL, &error);
-  g_assert_no_error (error);
+  instance = sandbox_with_tree (backend, spec);
 
   g_atomic_int_set (&rewritten, 0);
   g_atomic_int_set (&hostile_parts, 1);
@@ -694,7 +685,6 @@ test_content_type_text (void)
   g_autoptr(SandboxSpec) spec = sandbox_spec_new ();
   g_autoptr(SandboxInstance) instance = NULL;
   g_autoptr(SandboxInstance) einstance = NULL;
-  g_autoptr(SandboxCommand) command = NULL;
   g_autoptr(SandboxCommand) probe = NULL;
   g_autoptr(SandboxExecResult) result = NULL;
   g_autofree char *root = NULL;
@@ -710,15 +700,8 @@ test_content_type_text (void)
   dest = g_build_filename (root, "dest", NULL);
   dest_file = g_file_new_for_path (dest);
   sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
-  dbackend = sandbox_backend_new_for_name ("daytona", &error);
-  g_assert_no_error (error);
-  g_object_set (dbackend, "api-key", daytona_emulator_get_api_key (daytona),
-                "api-url", daytona_emulator_get_url (daytona), NULL);
-  instance = sandbox_backend_create (dbackend, spec, NULL, &error);
-  g_assert_no_error (error);
-  command = sandbox_command_new_shell ("mkdir -p /tmp/t/sub && echo ok > /tmp/t/ok && echo in > /tmp/t/sub/inner");
-  result = sandbox_instance_exec (instance, command, NULL, &error);
-  g_assert_no_error (error);
+  dbackend = emulator_backend ("daytona");
+  instance = sandbox_with_tree (dbackend, spec);
 
   g_atomic_int_set (&rewritten, 0);
   g_atomic_int_set (&hostile_ctype, 1);
@@ -727,11 +710,7 @@ test_content_type_text (void)
   assert_displayable (error->message);
   g_clear_error (&error);
 
-  ebackend = sandbox_backend_new_for_name ("e2b", &error);
-  g_assert_no_error (error);
-  g_object_set (ebackend, "api-key", e2b_emulator_get_api_key (e2b),
-                "api-url", e2b_emulator_get_api_url (e2b),
-                "sandbox-url", e2b_emulator_get_sandbox_url (e2b), NULL);
+  ebackend = emulator_backend ("e2b");
   einstance = sandbox_backend_create (ebackend, spec, NULL, &error);
   g_assert_no_error (error);
   probe = sandbox_command_new_shell ("true");

@@ -787,6 +787,24 @@ drain (int fd)
   return g_strndup (buf, n > 0 ? (gsize) n : 0);
 }
 
+/* A new directory (0755) under PARENT, a directory of the host's root that
+ * a sandbox shows as it is; NULL where the sandbox has its own (/tmp,
+ * /var/tmp, /run) or an empty one (/home, /root), or where none can be
+ * made. */
+static char *
+host_shown_dir_new (const char *parent)
+{
+  g_autofree char *dir = NULL;
+
+  if (!g_file_test (parent, G_FILE_TEST_IS_DIR) ||
+      g_str_has_prefix (parent, "/tmp") || g_str_has_prefix (parent, "/var/tmp") ||
+      g_str_has_prefix (parent, "/home") || g_str_has_prefix (parent, "/root") ||
+      g_str_has_prefix (parent, "/run"))
+    return NULL;
+  dir = g_strdup_printf ("%s/libsandbox-attack-%08x", parent, g_random_int ());
+  return g_mkdir (dir, 0755) == 0 ? g_steal_pointer (&dir) : NULL;
+}
+
 /* A host service's named pipe that the caller's uid may write, on the
  * host's root: the read-only mount does not stop opening it for writing,
  * Landlock does (writes only beneath the sandbox's own mounts). */
@@ -805,13 +823,8 @@ test_host_fifo (void)
       SandboxInstance *instance, *mounted;
       int reader;
 
-      if (!g_file_test (parents[i], G_FILE_TEST_IS_DIR) ||
-          g_str_has_prefix (parents[i], "/tmp") || g_str_has_prefix (parents[i], "/var/tmp") ||
-          g_str_has_prefix (parents[i], "/home") || g_str_has_prefix (parents[i], "/root") ||
-          g_str_has_prefix (parents[i], "/run"))
-        continue;
-      dir = g_strdup_printf ("%s/libsandbox-attack-%08x", parents[i], g_random_int ());
-      if (g_mkdir (dir, 0755) != 0)
+      dir = host_shown_dir_new (parents[i]);
+      if (dir == NULL)
         continue;
       tried++;
       fifo = g_build_filename (dir, "pipe", NULL);
@@ -3695,14 +3708,8 @@ test_host_unix_sockets_anywhere (void)
       SandboxInstance *instance, *mounted;
       guint accepted = 0;
 
-      /* Only where the sandbox shows the host's directory. */
-      if (!g_file_test (parents[i], G_FILE_TEST_IS_DIR) ||
-          g_str_has_prefix (parents[i], "/tmp") || g_str_has_prefix (parents[i], "/var/tmp") ||
-          g_str_has_prefix (parents[i], "/home") || g_str_has_prefix (parents[i], "/root") ||
-          g_str_has_prefix (parents[i], "/run"))
-        continue;
-      dir = g_strdup_printf ("%s/libsandbox-attack-%08x", parents[i], g_random_int ());
-      if (g_mkdir (dir, 0755) != 0)
+      dir = host_shown_dir_new (parents[i]);
+      if (dir == NULL)
         continue;
       tried++;
       before = g_build_filename (dir, "before", NULL);
@@ -3814,14 +3821,8 @@ test_unix_raw_datagram (void)
       char buf[64];
       gssize got;
 
-      /* Only where the sandbox shows the host's directory. */
-      if (!g_file_test (parents[i], G_FILE_TEST_IS_DIR) ||
-          g_str_has_prefix (parents[i], "/tmp") || g_str_has_prefix (parents[i], "/var/tmp") ||
-          g_str_has_prefix (parents[i], "/home") || g_str_has_prefix (parents[i], "/root") ||
-          g_str_has_prefix (parents[i], "/run"))
-        continue;
-      dir = g_strdup_printf ("%s/libsandbox-attack-%08x", parents[i], g_random_int ());
-      if (g_mkdir (dir, 0755) != 0)
+      dir = host_shown_dir_new (parents[i]);
+      if (dir == NULL)
         continue;
       tried++;
       /* A host service's datagram socket (journald's, syslog's) that

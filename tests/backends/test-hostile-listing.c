@@ -306,24 +306,6 @@ done_cb (GObject      *source,
   *(GAsyncResult **) user_data = g_object_ref (result);
 }
 
-/* A backend of @name ("daytona" or "e2b") that talks to its emulator. */
-static SandboxBackend *
-emulator_backend (const char *name)
-{
-  g_autoptr(GError) error = NULL;
-  SandboxBackend *backend = sandbox_backend_new_for_name (name, &error);
-
-  g_assert_no_error (error);
-  if (g_str_equal (name, "daytona"))
-    g_object_set (backend, "api-key", daytona_emulator_get_api_key (daytona),
-                  "api-url", daytona_emulator_get_url (daytona), NULL);
-  else
-    g_object_set (backend, "api-key", e2b_emulator_get_api_key (e2b),
-                  "api-url", e2b_emulator_get_api_url (e2b),
-                  "sandbox-url", e2b_emulator_get_sandbox_url (e2b), NULL);
-  return backend;
-}
-
 /* A new sandbox of @backend holding the tree the downloads ask for:
  * /tmp/t/ok and /tmp/t/sub/inner. */
 static SandboxInstance *
@@ -403,7 +385,7 @@ test_daytona (void)
       g_test_skip (skip_reason);
       return;
     }
-  backend = emulator_backend ("daytona");
+  backend = daytona_emulator_new_backend (daytona);
   check_download (backend);
   g_assert_cmpuint (daytona_emulator_count_live (daytona), ==, 0);
 }
@@ -418,7 +400,7 @@ test_e2b (void)
       g_test_skip (skip_reason);
       return;
     }
-  backend = emulator_backend ("e2b");
+  backend = e2b_emulator_new_backend (e2b);
   check_download (backend);
   g_assert_cmpuint (e2b_emulator_count_live (e2b), ==, 0);
 }
@@ -470,7 +452,7 @@ test_daytona_error_text (void)
   single = g_build_filename (root, "single", NULL);
   dest_file = g_file_new_for_path (dest);
   single_file = g_file_new_for_path (single);
-  backend = emulator_backend ("daytona");
+  backend = daytona_emulator_new_backend (daytona);
   sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
   instance = sandbox_with_tree (backend, spec);
 
@@ -533,8 +515,8 @@ test_provider_ids (void)
       return;
     }
   sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
-  dbackend = emulator_backend ("daytona");
-  ebackend = emulator_backend ("e2b");
+  dbackend = daytona_emulator_new_backend (daytona);
+  ebackend = e2b_emulator_new_backend (e2b);
 
   g_atomic_int_set (&rewritten, 0);
   g_atomic_int_set (&hostile_ids, 1);
@@ -575,7 +557,7 @@ test_daytona_state_text (void)
       g_test_skip (skip_reason);
       return;
     }
-  backend = emulator_backend ("daytona");
+  backend = daytona_emulator_new_backend (daytona);
   g_object_set (backend, "start-timeout", 1u, NULL);
   sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
   g_atomic_int_set (&rewritten, 0);
@@ -609,7 +591,7 @@ test_daytona_port_url (void)
       g_test_skip (skip_reason);
       return;
     }
-  backend = emulator_backend ("daytona");
+  backend = daytona_emulator_new_backend (daytona);
   sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
   instance = sandbox_backend_create (backend, spec, NULL, &error);
   g_assert_no_error (error);
@@ -656,7 +638,7 @@ test_daytona_repeated_part (void)
   root = g_dir_make_tmp ("test-hostile-XXXXXX", NULL);
   dest = g_build_filename (root, "dest", NULL);
   dest_file = g_file_new_for_path (dest);
-  backend = emulator_backend ("daytona");
+  backend = daytona_emulator_new_backend (daytona);
   sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
   instance = sandbox_with_tree (backend, spec);
 
@@ -700,7 +682,7 @@ test_content_type_text (void)
   dest = g_build_filename (root, "dest", NULL);
   dest_file = g_file_new_for_path (dest);
   sandbox_spec_set_label (spec, "suite", "test-hostile-listing");
-  dbackend = emulator_backend ("daytona");
+  dbackend = daytona_emulator_new_backend (daytona);
   instance = sandbox_with_tree (dbackend, spec);
 
   g_atomic_int_set (&rewritten, 0);
@@ -710,7 +692,7 @@ test_content_type_text (void)
   assert_displayable (error->message);
   g_clear_error (&error);
 
-  ebackend = emulator_backend ("e2b");
+  ebackend = e2b_emulator_new_backend (e2b);
   einstance = sandbox_backend_create (ebackend, spec, NULL, &error);
   g_assert_no_error (error);
   probe = sandbox_command_new_shell ("true");

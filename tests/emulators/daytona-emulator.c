@@ -6590,6 +6590,18 @@ daytona_emulator_get_api_key (DaytonaEmulator *self)
   return self->api_key;
 }
 
+SandboxBackend *
+daytona_emulator_new_backend (DaytonaEmulator *self)
+{
+  g_autoptr(GError) error = NULL;
+  SandboxBackend *backend = sandbox_backend_new_for_name ("daytona", &error);
+
+  g_assert_no_error (error);
+  g_object_set (backend, "api-key", daytona_emulator_get_api_key (self),
+                "api-url", daytona_emulator_get_url (self), NULL);
+  return backend;
+}
+
 void
 daytona_emulator_set_api_key (DaytonaEmulator *self,
                               const char      *api_key)

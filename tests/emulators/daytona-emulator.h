@@ -15,6 +15,7 @@
 #pragma once
 
 #include <libsoup/soup.h>
+#include <libsandbox/sandbox.h>
 
 G_BEGIN_DECLS
 
@@ -45,6 +46,9 @@ const char      *daytona_emulator_get_url           (DaytonaEmulator  *self);
 const char      *daytona_emulator_get_api_key       (DaytonaEmulator  *self);
 void             daytona_emulator_set_api_key       (DaytonaEmulator  *self,
                                                      const char       *api_key);
+/* A new "daytona" backend of the library that talks to this emulator (its
+ * URL and API key set). */
+SandboxBackend  *daytona_emulator_new_backend       (DaytonaEmulator  *self);
 /* Sandboxes whose local sandbox still exists (not yet deleted). */
 guint            daytona_emulator_count_live        (DaytonaEmulator  *self);
 /* How long each state transition (creating -> started, stopping ->

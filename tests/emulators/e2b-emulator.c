@@ -2007,6 +2007,19 @@ e2b_emulator_get_api_key (E2bEmulator *self)
   return key != NULL && *key != '\0' ? key : E2B_EMULATOR_API_KEY;
 }
 
+SandboxBackend *
+e2b_emulator_new_backend (E2bEmulator *self)
+{
+  g_autoptr(GError) error = NULL;
+  SandboxBackend *backend = sandbox_backend_new_for_name ("e2b", &error);
+
+  g_assert_no_error (error);
+  g_object_set (backend, "api-key", e2b_emulator_get_api_key (self),
+                "api-url", e2b_emulator_get_api_url (self),
+                "sandbox-url", e2b_emulator_get_sandbox_url (self), NULL);
+  return backend;
+}
+
 guint
 e2b_emulator_count_live (E2bEmulator *self)
 {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <libsoup/soup.h>
+#include <libsandbox/sandbox.h>
 
 G_BEGIN_DECLS
 
@@ -28,6 +29,9 @@ E2bEmulator *e2b_emulator_new                     (GError      **error);
 const char  *e2b_emulator_get_api_url             (E2bEmulator  *self);
 const char  *e2b_emulator_get_sandbox_url         (E2bEmulator  *self);
 const char  *e2b_emulator_get_api_key             (E2bEmulator  *self);
+/* A new "e2b" backend of the library that talks to this emulator (its
+ * URLs and API key set). */
+SandboxBackend *e2b_emulator_new_backend          (E2bEmulator  *self);
 /* Sandboxes alive (created, not killed, not expired). */
 guint        e2b_emulator_count_live              (E2bEmulator  *self);
 void         e2b_emulator_free                    (E2bEmulator  *self);

@@ -242,16 +242,14 @@ static SandboxBackend *
 backend_new (Backend which)
 {
   g_autoptr(GError) error = NULL;
-  SandboxBackend *backend = sandbox_backend_new_for_name (backend_names[which], &error);
+  SandboxBackend *backend;
 
-  g_assert_no_error (error);
   if (which == DAYTONA)
-    g_object_set (backend, "api-key", daytona_emulator_get_api_key (daytona),
-                  "api-url", daytona_emulator_get_url (daytona), NULL);
-  else if (which == E2B)
-    g_object_set (backend, "api-key", e2b_emulator_get_api_key (e2b),
-                  "api-url", e2b_emulator_get_api_url (e2b),
-                  "sandbox-url", e2b_emulator_get_sandbox_url (e2b), NULL);
+    return daytona_emulator_new_backend (daytona);
+  if (which == E2B)
+    return e2b_emulator_new_backend (e2b);
+  backend = sandbox_backend_new_for_name (backend_names[which], &error);
+  g_assert_no_error (error);
   return backend;
 }
 

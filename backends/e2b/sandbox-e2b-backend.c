@@ -149,6 +149,7 @@ instance_from_node (SandboxE2bBackend  *self,
                     GError            **error)
 {
   SandboxInstance *instance;
+  const char *id;
 
   if (node == NULL)
     {
@@ -156,12 +157,10 @@ instance_from_node (SandboxE2bBackend  *self,
                    _("E2B answered with an empty body where a sandbox was expected; retry later."));
       return NULL;
     }
-  if (JSON_NODE_HOLDS_OBJECT (node) &&
-      _sandbox_json_get_string (json_node_get_object (node), "sandboxID") != NULL &&
-      !_sandbox_cloud_id_is_valid (_sandbox_json_get_string (json_node_get_object (node), "sandboxID")))
+  id = JSON_NODE_HOLDS_OBJECT (node) ? _sandbox_json_get_string (json_node_get_object (node), "sandboxID") : NULL;
+  if (id != NULL && !_sandbox_cloud_id_is_valid (id))
     {
-      g_autofree char *shown = _sandbox_display_text (_sandbox_json_get_string (json_node_get_object (node),
-                                                                                "sandboxID"));
+      g_autofree char *shown = _sandbox_display_text (id);
 
       /* It would go into messages, the envd URL and the caller's scripts. */
       g_set_error (error, SANDBOX_ERROR, SANDBOX_ERROR_PROTOCOL,
